@@ -1,0 +1,83 @@
+/**
+ * Stable error codes shared by the wire, the runtime and storage.
+ * Codes are part of the public protocol: never rename one, only add. Documented in protocol/README.md.
+ */
+export const ErrorCode = {
+  /** Bytes that are not a msgpack map, or a frame that is not an object. */
+  BAD_FRAME: 'bad_frame',
+  /** A frame whose `type` is not one we know. */
+  UNKNOWN_TYPE: 'unknown_type',
+  /** A field is missing, of the wrong type, or out of range. */
+  INVALID_FIELD: 'invalid_field',
+  /** A frame or payload over the configured size limit. */
+  FRAME_TOO_LARGE: 'frame_too_large',
+  /** No token, or a token whose signature or claims are wrong. */
+  UNAUTHORIZED: 'unauthorized',
+  /** A token past its expiry. */
+  TOKEN_EXPIRED: 'token_expired',
+  /** The caller is not a member of the conversation. */
+  NOT_MEMBER: 'not_member',
+  /** The conversation, user or shard does not exist. */
+  NOT_FOUND: 'not_found',
+  /** The caller sends faster than its limit. */
+  RATE_LIMITED: 'rate_limited',
+  /** The node refuses new work (connection limit, draining). */
+  OVERLOADED: 'overloaded',
+  /** A request did not get an answer before its deadline. */
+  TIMEOUT: 'timeout',
+  /** Nobody serves the target right now (e.g. a shard between owners); retry later. */
+  UNAVAILABLE: 'unavailable',
+  /** A write carried a stale shard epoch: another node owns the shard now. */
+  FENCED: 'fenced',
+  /** A compare-and-set lost, or a uniqueness rule was broken. */
+  CONFLICT: 'conflict',
+  /** The database refused or failed a statement for a reason that is not the caller's. */
+  STORAGE: 'storage_error',
+  /** The node is closing and takes no new work. */
+  CLOSED: 'closed',
+  /** A bug or an unexpected failure on our side. */
+  INTERNAL: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** True when `code` is one of our stable error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && KNOWN_CODES.has(code);
+}
+
+/** Codes a caller may retry after a backoff: the same request can succeed later. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.TIMEOUT,
+  ErrorCode.UNAVAILABLE,
+  ErrorCode.OVERLOADED,
+  ErrorCode.FENCED,
+  ErrorCode.CLOSED,
+]);
+
+/** The one error class of the system: every failure that crosses a module boundary is an ImError. */
+export class ImError extends Error {
+  override readonly name = 'ImError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** The plain shape sent over the wire (no stack, no cause). */
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Wraps anything thrown into an ImError, keeping ImErrors as they are. */
+export function toImError(err: unknown, fallback: ErrorCode = ErrorCode.INTERNAL): ImError {
+  if (err instanceof ImError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ImError(fallback, message, { cause: err });
+}
+
+/** A decode or validation outcome that never throws. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: ImError };

@@ -1,0 +1,28 @@
+/**
+ * The one shard function of the cluster. Every process and the admin CLI must agree on it,
+ * so it lives in protocol/ and must never change for an existing cluster.
+ */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const encoder = new TextEncoder();
+
+/** 32-bit FNV-1a of the UTF-8 bytes of `key`, with a murmur3 finalizer so nearby keys spread well. */
+export function hash32(key: string): number {
+  const bytes = encoder.encode(key);
+  let h = FNV_OFFSET;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, FNV_PRIME);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The shard of an actor key among `shardCount` shards. */
+export function shardOf(key: string, shardCount: number): number {
+  return hash32(key) % shardCount;
+}

