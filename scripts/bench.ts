@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createBenchContext, type BenchScenario } from './bench/lib.js';
+
+/** Scenario name → module. Add a scenario by adding a line here. */
+const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
+  storage: () => import('./bench/storage.js'),
+};
+
+function parse(argv: string[]): { names: string[]; trials: number; options: Record<string, string> } {
+  const names: string[] = [];
+  const options: Record<string, string> = {};
+  let trials = 3;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const v = argv[i + 1] ?? '';
+      i++;
+      if (a === '--trials') trials = Math.max(1, Number(v) || 3);
+      else options[a.slice(2)] = v;
+    } else names.push(a);
+  }
+  return { names: names.length ? names : ['all'], trials, options };
+}
+
+async function main(): Promise<void> {
+  const { names, trials, options } = parse(process.argv.slice(2));
+  const selected = names.includes('all') ? Object.keys(SCENARIOS) : names;
+  const unknown = selected.filter((n) => !(n in SCENARIOS));
+  if (unknown.length) {
+    console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
+    process.exit(2);
+  }
+  for (const name of selected) {
+    const scenario = (await SCENARIOS[name]!()).default;
+    const workDir = await mkdtemp(path.join(os.tmpdir(), `natsim-bench-${name}-`));
+    const ctx = createBenchContext(name, { trials, workDir, options, isTTY: process.stderr.isTTY === true });
+    const started = Date.now();
+    try {
+      await scenario.run(ctx);
+    } finally {
+      const file = await ctx.finish();
+      console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; ${path.relative(process.cwd(), file)})`);
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
