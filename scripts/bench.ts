@@ -5,7 +5,7 @@ import { createBenchContext, type BenchScenario } from './bench/lib.js';
 
 /** Scenario name → module. Add a scenario by adding a line here. */
 const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
-  storage: () => import('./bench/storage.js'),
+  'runtime-failover': () => import('./bench/runtime-failover.js'),
 };
 
 function parse(argv: string[]): { names: string[]; trials: number; options: Record<string, string> } {

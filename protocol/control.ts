@@ -1,0 +1,89 @@
+import { Packr } from 'msgpackr';
+import { ErrorCode, ImError, type Result } from './errors.js';
+
+/**
+ * Control-plane messages between the coordinator / admin CLI and node processes, on `im.node.<id>.ctl`
+ * (requests) and `im.cluster.shards` (notifications). Rare and small, so they are validated strictly.
+ */
+export type ControlRequest =
+  /** Stop intake for a shard, finish in-flight work, deactivate its actors, then answer. */
+  | { type: 'release'; kind: string; shard: number; epoch: number }
+  /** Start serving a shard at this epoch now (instead of at the next shard-map poll). */
+  | { type: 'acquire'; kind: string; shard: number; epoch: number }
+  /** Report what this node serves. */
+  | { type: 'status' };
+
+export type ControlReply =
+  | { type: 'released'; kind: string; shard: number; ok: boolean; tookMs: number }
+  | { type: 'acquired'; kind: string; shard: number; ok: boolean; epoch: number }
+  | { type: 'status'; nodeId: string; shards: { kind: string; shard: number; epoch: number }[]; actors: Record<string, number>; uptimeSec: number; rssBytes: number; leaseValid: boolean }
+  | { type: 'error'; code: string; message: string };
+
+/** Published after any shard-map change so nodes re-read it at once instead of at their next poll. */
+export interface ShardsChanged {
+  type: 'shards-changed';
+  kind?: string;
+  shards?: number[];
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes a control message. */
+export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged): Uint8Array {
+  return packr.pack(msg);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(message: string): { ok: false; error: ImError } {
+  return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, message) };
+}
+
+function unpack(bytes: Uint8Array): Result<Record<string, unknown>> {
+  try {
+    const v: unknown = packr.unpack(bytes);
+    return isObj(v) ? { ok: true, value: v } : bad('control message is not a map');
+  } catch (err) {
+    return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, 'control message is not msgpack', { cause: err }) };
+  }
+}
+
+function shardRef(v: Record<string, unknown>): boolean {
+  return typeof v['kind'] === 'string' && Number.isInteger(v['shard']) && Number.isInteger(v['epoch']);
+}
+
+/** Decodes and validates a control request; never throws. */
+export function decodeControlRequest(bytes: Uint8Array): Result<ControlRequest> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  const v = r.value;
+  switch (v['type']) {
+    case 'release':
+    case 'acquire':
+      if (!shardRef(v)) return bad(`${v['type']} needs kind, shard and epoch`);
+      return { ok: true, value: { type: v['type'], kind: v['kind'] as string, shard: v['shard'] as number, epoch: v['epoch'] as number } };
+    case 'status':
+      return { ok: true, value: { type: 'status' } };
+    default:
+      return { ok: false, error: new ImError(ErrorCode.UNKNOWN_TYPE, `unknown control request ${String(v['type'])}`) };
+  }
+}
+
+/** Decodes a control reply (trusted peers, so only the shape's tag is checked); never throws. */
+export function decodeControlReply(bytes: Uint8Array): Result<ControlReply> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  const t = r.value['type'];
+  if (t === 'released' || t === 'acquired' || t === 'status' || t === 'error') return { ok: true, value: r.value as unknown as ControlReply };
+  return bad(`unknown control reply ${String(t)}`);
+}
+
+/** Decodes a shards-changed notification; never throws. */
+export function decodeShardsChanged(bytes: Uint8Array): Result<ShardsChanged> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  if (r.value['type'] !== 'shards-changed') return bad('not a shards-changed notification');
+  return { ok: true, value: r.value as unknown as ShardsChanged };
+}

@@ -1,0 +1,217 @@
+import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
+import type { Fence } from '../storage/types.js';
+import type { Actor, ActorContext, ActorKind, DeactivateReason } from './actor.js';
+import type { Logger } from './logger.js';
+import { Mailbox } from './mailbox.js';
+
+/** How actors reach other actors; implemented by the Router. */
+export interface ActorSender {
+  call(kind: string, key: string, op: string, payload: unknown, timeoutMs?: number): Promise<unknown>;
+  tell(kind: string, key: string, op: string, payload: unknown): void;
+}
+
+interface Cell {
+  id: string;
+  kind: string;
+  key: string;
+  shard: number;
+  fence: Fence;
+  actor: Actor;
+  mailbox: Mailbox;
+  timers: Map<string, NodeJS.Timeout>;
+  lastActive: number;
+  activated: boolean;
+  closing: boolean;
+  stopRequested: boolean;
+  /** Set once deactivation was requested; a successor activation waits for it. */
+  deactivation?: Promise<void>;
+}
+
+export interface ActorHostOptions {
+  nodeId: string;
+  kinds: ActorKind[];
+  sender: ActorSender;
+  log: Logger;
+  defaultIdleMs: number;
+  /** Called when a store refused a write with FENCED: the node no longer owns that shard. */
+  onFenced: (kind: string, shard: number) => void;
+}
+
+/**
+ * Hosts the live actors of one node: activates on first message, one message at a time per actor,
+ * deactivates when idle or when its shard is released. Never lets a handler's throw escape.
+ */
+export class ActorHost {
+  private readonly cells = new Map<string, Cell>();
+  private readonly kinds = new Map<string, ActorKind>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly opts: ActorHostOptions) {
+    for (const k of opts.kinds) this.kinds.set(k.kind, k);
+    const sweepEvery = Math.max(250, Math.min(5000, Math.floor(Math.min(...opts.kinds.map((k) => k.idleMs ?? opts.defaultIdleMs)) / 2)));
+    this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEvery);
+    this.sweepTimer.unref();
+  }
+
+  /** Number of live actors, per kind. */
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.cells.values()) out[c.kind] = (out[c.kind] ?? 0) + 1;
+    return out;
+  }
+
+  /** True when this node can host `kind`. */
+  hosts(kind: string): boolean {
+    return this.kinds.has(kind);
+  }
+
+  /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
+  dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
+    const cell = this.cellFor(kind, key, fence);
+    cell.lastActive = Date.now();
+    return cell.mailbox.post(async () => {
+      if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);
+      try {
+        return await cell.actor.handle(op, payload);
+      } catch (err) {
+        throw this.handleFailure(cell, err);
+      } finally {
+        cell.lastActive = Date.now();
+        if (cell.stopRequested) void this.deactivate(cell, 'stopped');
+      }
+    });
+  }
+
+  /** Lets every actor of a shard finish what it has queued, then deactivates them. */
+  async deactivateShard(kind: string, shard: number, reason: DeactivateReason): Promise<void> {
+    const cells = [...this.cells.values()].filter((c) => c.kind === kind && c.shard === shard);
+    await Promise.all(cells.map((c) => this.deactivate(c, reason)));
+  }
+
+  /** Deactivates every actor (after their queued work) and stops the idle sweep. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    await Promise.all([...this.cells.values()].map((c) => this.deactivate(c, 'node-closing')));
+  }
+
+  private cellFor(kind: string, key: string, fence: Fence): Cell {
+    const id = `${kind}/${key}`;
+    const existing = this.cells.get(id);
+    if (existing && !existing.deactivation && existing.fence.epoch === fence.epoch) return existing;
+    const def = this.kinds.get(kind);
+    if (!def) throw new ImError(ErrorCode.NOT_FOUND, `this node hosts no actor kind "${kind}"`);
+    const cell: Cell = {
+      id,
+      kind,
+      key,
+      shard: fence.shard,
+      fence,
+      actor: undefined as unknown as Actor,
+      mailbox: new Mailbox(),
+      timers: new Map(),
+      lastActive: Date.now(),
+      activated: false,
+      closing: false,
+      stopRequested: false,
+    };
+    cell.actor = def.create(this.contextFor(cell));
+    this.cells.set(id, cell);
+    // A predecessor still deactivating may be persisting state the new activation is about to load.
+    const predecessor = existing?.deactivation;
+    if (existing && !predecessor) void this.deactivate(existing, 'shard-released');
+    void cell.mailbox
+      .post(async () => {
+        await (predecessor ?? existing?.deactivation);
+        await cell.actor.onActivate?.();
+        cell.activated = true;
+      })
+      .catch((err: unknown) => {
+        const e = toImError(err);
+        if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: id, code: e.code, err: e.message }, 'actor activation failed');
+        // Jobs queued behind a failed activation must not run against half-loaded state.
+        cell.mailbox.rejectPending(new ImError(e.code === ErrorCode.FENCED ? ErrorCode.FENCED : ErrorCode.UNAVAILABLE, `activation of ${id} failed: ${e.message}`, { cause: e }));
+        this.handleFailure(cell, e);
+        void this.deactivate(cell, 'activation-failed');
+      });
+    return cell;
+  }
+
+  private contextFor(cell: Cell): ActorContext {
+    const { sender, log, nodeId } = this.opts;
+    return {
+      kind: cell.kind,
+      key: cell.key,
+      shard: cell.shard,
+      fence: cell.fence,
+      nodeId,
+      log: log.child({ actor: cell.id }),
+      call: (kind, key, op, payload, timeoutMs) => sender.call(kind, key, op, payload, timeoutMs),
+      tell: (kind, key, op, payload) => sender.tell(kind, key, op, payload),
+      setTimer: (name, ms, fn, repeat = false) => {
+        const prev = cell.timers.get(name);
+        if (prev) clearTimeout(prev);
+        const fire = (): void => {
+          if (cell.closing) return;
+          if (repeat) cell.timers.set(name, setTimeout(fire, ms));
+          else cell.timers.delete(name);
+          cell.mailbox.post(fn).catch((err: unknown) => this.handleFailure(cell, err));
+        };
+        cell.timers.set(name, setTimeout(fire, ms));
+      },
+      clearTimer: (name) => {
+        const t = cell.timers.get(name);
+        if (t) clearTimeout(t);
+        cell.timers.delete(name);
+      },
+      stop: () => {
+        cell.stopRequested = true;
+      },
+    };
+  }
+
+  /** Maps a handler failure to a coded error; a FENCED one means the shard moved away under us. */
+  private handleFailure(cell: Cell, err: unknown): ImError {
+    const e = toImError(err);
+    if (e.code === ErrorCode.FENCED) {
+      cell.stopRequested = true;
+      this.opts.onFenced(cell.kind, cell.shard);
+    } else if (e.code === ErrorCode.INTERNAL) {
+      this.opts.log.error({ actor: cell.id, err: e.message, cause: e.cause instanceof Error ? e.cause.stack : undefined }, 'actor handler failed');
+    }
+    return e;
+  }
+
+  private deactivate(cell: Cell, reason: DeactivateReason): Promise<void> {
+    cell.deactivation ??= this.runDeactivation(cell, reason);
+    return cell.deactivation;
+  }
+
+  private async runDeactivation(cell: Cell, reason: DeactivateReason): Promise<void> {
+    // Waits for queued work first: a released shard finishes what it accepted before it lets go.
+    const done = cell.mailbox.post(async () => {
+      cell.closing = true;
+      for (const t of cell.timers.values()) clearTimeout(t);
+      cell.timers.clear();
+      if (cell.activated) await cell.actor.onDeactivate?.(reason);
+    });
+    try {
+      await done;
+    } catch (err) {
+      const e = toImError(err);
+      if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: cell.id, err: e.message, reason }, 'actor deactivation failed');
+    } finally {
+      if (this.cells.get(cell.id) === cell) this.cells.delete(cell.id);
+    }
+  }
+
+  private sweepIdle(): void {
+    const now = Date.now();
+    for (const cell of this.cells.values()) {
+      const idleMs = this.kinds.get(cell.kind)?.idleMs ?? this.opts.defaultIdleMs;
+      if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs) void this.deactivate(cell, 'idle');
+    }
+  }
+}

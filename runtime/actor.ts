@@ -1,0 +1,41 @@
+import type { Logger } from './logger.js';
+import type { Fence } from '../storage/types.js';
+
+/** What an actor can see and do of the world; handed to it at creation. */
+export interface ActorContext {
+  readonly kind: string;
+  readonly key: string;
+  readonly shard: number;
+  /** The shard epoch this activation runs under; pass it to every store write made for this actor. */
+  readonly fence: Fence;
+  readonly nodeId: string;
+  readonly log: Logger;
+  /** Calls an operation on another actor (anywhere in the cluster) and waits for its answer. */
+  call(kind: string, key: string, op: string, payload: unknown, timeoutMs?: number): Promise<unknown>;
+  /** Sends an operation to another actor without waiting for an answer. */
+  tell(kind: string, key: string, op: string, payload: unknown): void;
+  /** Starts (or restarts) a named timer owned by this actor; it dies with the actor. Its callback runs through the mailbox. */
+  setTimer(name: string, ms: number, fn: () => unknown, repeat?: boolean): void;
+  clearTimer(name: string): void;
+  /** Deactivates this actor once the message in hand is done. */
+  stop(): void;
+}
+
+/** Why an actor was deactivated. */
+export type DeactivateReason = 'idle' | 'shard-released' | 'stopped' | 'fenced' | 'node-closing' | 'activation-failed';
+
+/** One actor instance: one message at a time, state rebuilt in onActivate. */
+export interface Actor {
+  onActivate?(): Promise<void>;
+  /** Handles one operation; the returned value is the reply. Throw ImError for coded failures. */
+  handle(op: string, payload: unknown): unknown | Promise<unknown>;
+  onDeactivate?(reason: DeactivateReason): Promise<void>;
+}
+
+/** A kind of actor a node can host, e.g. `connector` or `chatter`. */
+export interface ActorKind {
+  readonly kind: string;
+  create(ctx: ActorContext): Actor;
+  /** Idle time before deactivation; the node default when absent. */
+  readonly idleMs?: number;
+}

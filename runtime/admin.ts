@@ -1,0 +1,145 @@
+import type { NatsConnection } from 'nats';
+import { encodeControl, type ControlReply } from '../protocol/control.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { clusterShardsSubject } from '../protocol/subjects.js';
+import type { Sql } from '../storage/db.js';
+import { LeaseStore } from '../storage/lease-store.js';
+import { NodeStore, type NodeRow } from '../storage/node-store.js';
+import { ShardMapStore, type ShardRow } from '../storage/shard-map-store.js';
+import { COORDINATOR_LEASE } from './coordinator.js';
+import { controlRequest, ShardMover, type MoveOutcome } from './handoff.js';
+import type { Logger } from './logger.js';
+import { diffAssignment, planAssignment, planWaves, type ShardMove } from './placement.js';
+
+export interface PlannedMove extends ShardMove {
+  kind: string;
+}
+
+export interface ProgressEvent {
+  done: number;
+  total: number;
+  wave: number;
+  waves: number;
+  last?: MoveOutcome;
+  failed: number;
+}
+
+/** Operations behind `imctl`: read the shard map and nodes, plan and carry out planned moves. */
+export class Admin {
+  readonly shardMap: ShardMapStore;
+  readonly nodes: NodeStore;
+  private readonly leases: LeaseStore;
+  private readonly mover?: ShardMover;
+
+  constructor(
+    readonly sql: Sql,
+    private readonly nc: NatsConnection | undefined,
+    private readonly log: Logger,
+    private readonly timeoutMs: number,
+  ) {
+    this.shardMap = new ShardMapStore(sql);
+    this.nodes = new NodeStore(sql);
+    this.leases = new LeaseStore(sql);
+    if (nc) {
+      this.mover = new ShardMover({
+        nc,
+        shardMap: this.shardMap,
+        log,
+        phaseTimeoutMs: timeoutMs,
+        notify: (kind, shards) => nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards })),
+      });
+    }
+  }
+
+  /** Every registered node with whether its lease is running. */
+  async listNodes(): Promise<(NodeRow & { live: boolean })[]> {
+    const [all, live] = await Promise.all([this.nodes.all(), this.nodes.live()]);
+    const liveIds = new Set(live.map((n) => n.nodeId));
+    return all.map((n) => ({ ...n, live: liveIds.has(n.nodeId) }));
+  }
+
+  /** The node holding the coordinator lease, if any. */
+  coordinator(): Promise<string | undefined> {
+    return this.leases.holder(COORDINATOR_LEASE);
+  }
+
+  /** Asks a node what it serves (over NATS). */
+  nodeStatus(nodeId: string): Promise<ControlReply> {
+    if (!this.nc) throw new ImError(ErrorCode.UNAVAILABLE, 'no NATS connection');
+    return controlRequest(this.nc, nodeId, { type: 'status' }, this.timeoutMs);
+  }
+
+  /** The moves that would balance `kinds` over the live, non-draining nodes. */
+  async plan(kinds?: string[]): Promise<PlannedMove[]> {
+    const eligible = (await this.nodes.live()).filter((n) => n.state === 'alive').map((n) => n.nodeId);
+    if (eligible.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'no live node to place shards on');
+    const eligibleSet = new Set(eligible);
+    const out: PlannedMove[] = [];
+    for (const kind of kinds ?? (await this.shardMap.kinds())) {
+      const rows = await this.shardMap.list(kind);
+      const current = rows.map((r) => (r.owner && eligibleSet.has(r.owner) ? r.owner : null));
+      const pinned = new Map(rows.filter((r) => r.pinned && r.owner).map((r) => [r.shard, r.owner!]));
+      const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
+      for (const m of diffAssignment(rows.map((r) => r.owner), target)) out.push({ ...m, kind });
+    }
+    return out;
+  }
+
+  /** Carries out moves in waves of `waveSize` (moves in one wave run concurrently). */
+  async execute(moves: PlannedMove[], waveSize: number, onProgress: (e: ProgressEvent) => void): Promise<{ outcomes: MoveOutcome[]; failures: { move: PlannedMove; error: string }[] }> {
+    const mover = this.requireMover();
+    const waves = planWaves(moves, waveSize);
+    const outcomes: MoveOutcome[] = [];
+    const failures: { move: PlannedMove; error: string }[] = [];
+    let done = 0;
+    for (let w = 0; w < waves.length; w++) {
+      await Promise.all(
+        waves[w]!.map(async (m) => {
+          try {
+            const o = await mover.move(m.kind, m.shard, m.to);
+            outcomes.push(o);
+            done++;
+            onProgress({ done, total: moves.length, wave: w + 1, waves: waves.length, last: o, failed: failures.length });
+          } catch (err) {
+            failures.push({ move: m, error: (err as Error).message });
+            onProgress({ done, total: moves.length, wave: w + 1, waves: waves.length, failed: failures.length });
+          }
+        }),
+      );
+    }
+    return { outcomes, failures };
+  }
+
+  /** Moves one shard to a node, after checking both exist. */
+  async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
+    const count = await this.shardMap.shardCount(kind);
+    if (count === undefined) throw new ImError(ErrorCode.NOT_FOUND, `unknown actor kind "${kind}" (known: ${(await this.shardMap.kinds()).join(', ')})`);
+    if (!Number.isInteger(shard) || shard < 0 || shard >= count) throw new ImError(ErrorCode.INVALID_FIELD, `shard must be an integer from 0 to ${count - 1}`);
+    await this.requireLiveNode(to);
+    return this.requireMover().move(kind, shard, to);
+  }
+
+  /** Marks a node draining (the coordinator places nothing new on it) and returns the moves that empty it. */
+  async planDrain(nodeId: string): Promise<PlannedMove[]> {
+    await this.requireLiveNode(nodeId, true);
+    await this.nodes.setState(nodeId, 'draining');
+    const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
+    const moves = await this.plan([...new Set(rows.map((r) => r.kind))]);
+    return moves.filter((m) => m.from === nodeId);
+  }
+
+  private async requireLiveNode(nodeId: string, allowDraining = false): Promise<void> {
+    const live = await this.nodes.live();
+    const n = live.find((x) => x.nodeId === nodeId);
+    if (!n) {
+      const known = (await this.nodes.all()).map((x) => x.nodeId);
+      throw new ImError(ErrorCode.NOT_FOUND, known.includes(nodeId) ? `node ${nodeId} is not live (its lease ran out)` : `unknown node "${nodeId}" (known: ${known.join(', ') || 'none'})`);
+    }
+    if (!allowDraining && n.state !== 'alive') throw new ImError(ErrorCode.INVALID_FIELD, `node ${nodeId} is ${n.state}`);
+  }
+
+  private requireMover(): ShardMover {
+    if (!this.mover) throw new ImError(ErrorCode.UNAVAILABLE, 'moving shards needs a NATS connection (--nats)');
+    return this.mover;
+  }
+}

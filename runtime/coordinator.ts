@@ -1,0 +1,137 @@
+import { toImError } from '../protocol/errors.js';
+import type { LeaseStore } from '../storage/lease-store.js';
+import type { NodeStore } from '../storage/node-store.js';
+import type { ShardMapStore, ShardRow } from '../storage/shard-map-store.js';
+import type { ShardMover } from './handoff.js';
+import type { Logger } from './logger.js';
+import { diffAssignment, planAssignment } from './placement.js';
+
+export const COORDINATOR_LEASE = 'coordinator';
+
+export interface CoordinatorOptions {
+  nodeId: string;
+  kinds: string[];
+  leases: LeaseStore;
+  nodes: NodeStore;
+  shardMap: ShardMapStore;
+  mover: ShardMover;
+  log: Logger;
+  tickMs: number;
+  leaseMs: number;
+  /** A 'moving' shard untouched for this long lost its mover: it is rolled back. */
+  stuckMoveMs: number;
+  /** Move shards onto new nodes (and off draining ones) by itself, this many per tick. 0 = only by imctl. */
+  autoRebalanceMoves: number;
+  /** Membership must be unchanged this long before automatic rebalancing moves anything. */
+  settleMs: number;
+  notify: (kind: string, shards: number[]) => void;
+}
+
+/**
+ * One node at a time (the holder of the coordinator lease) keeps the shard map whole: shards of dead or
+ * departed nodes get a new owner with a bumped epoch, stuck moves are rolled back, and (optionally) new
+ * nodes receive their share through planned moves.
+ */
+export class Coordinator {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private leader = false;
+  private lastMembers = '';
+  private membersSince = Date.now();
+
+  constructor(private readonly opts: CoordinatorOptions) {}
+
+  /** True while this node holds the coordinator lease. */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    const loop = async (): Promise<void> => {
+      await this.tick();
+      if (this.timer !== undefined) this.timer = setTimeout(() => void loop(), this.opts.tickMs);
+    };
+    this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  /** Stops ticking and gives the lease up so another node takes over at once. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.running) await new Promise((r) => setTimeout(r, 10));
+    if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.opts.nodeId).catch(() => undefined);
+    this.leader = false;
+  }
+
+  /** One round: take or keep the lease, then repair the shard map. Never throws. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const was = this.leader;
+      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.nodeId, this.opts.leaseMs);
+      if (this.leader !== was) this.opts.log.info({ leader: this.leader }, this.leader ? 'became coordinator' : 'lost coordinator lease');
+      if (this.leader) await this.reconcile();
+    } catch (err) {
+      const e = toImError(err);
+      this.opts.log.warn({ code: e.code, err: e.message }, 'coordinator round failed');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const live = await this.opts.nodes.live();
+    const alive = new Set(live.map((n) => n.nodeId));
+    const eligible = live.filter((n) => n.state === 'alive').map((n) => n.nodeId).sort();
+    const members = eligible.join(',');
+    if (members !== this.lastMembers) {
+      this.lastMembers = members;
+      this.membersSince = Date.now();
+    }
+    if (eligible.length === 0) return;
+    const eligibleSet = new Set(eligible);
+    for (const kind of this.opts.kinds) {
+      const rows = await this.opts.shardMap.list(kind);
+      await this.repairKind(kind, rows, alive, eligible, eligibleSet);
+    }
+  }
+
+  private async repairKind(kind: string, rows: ShardRow[], alive: Set<string>, eligible: string[], eligibleSet: Set<string>): Promise<void> {
+    const { shardMap, log } = this.opts;
+    const now = Date.now();
+    // A move whose mover vanished: roll it back so the shard is either served by its owner or reassigned below.
+    for (const r of rows) {
+      if (r.state === 'moving' && now - r.updatedAt > this.opts.stuckMoveMs) {
+        const back = await shardMap.abortMove(kind, r.shard, r.epoch);
+        if (back) Object.assign(r, back);
+      }
+    }
+    const current = rows.map((r) => (r.owner !== null && eligibleSet.has(r.owner) ? r.owner : null));
+    const pinned = new Map(rows.filter((r) => r.pinned && r.owner !== null).map((r) => [r.shard, r.owner!]));
+    const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
+    // Orphans: unassigned, or owned by a node whose lease ran out. Moving shards are the mover's business.
+    const orphans = rows.filter((r) => r.state !== 'moving' && (r.owner === null || !alive.has(r.owner)));
+    if (orphans.length > 0) {
+      const won = await shardMap.assignMany(orphans.map((r) => ({ kind, shard: r.shard, expectedEpoch: r.epoch, owner: target[r.shard]! })));
+      if (won.length > 0) {
+        log.info({ kind, count: won.length, dead: [...new Set(orphans.map((r) => r.owner).filter(Boolean))] }, 'reassigned orphaned shards');
+        this.opts.notify(kind, won.map((r) => r.shard));
+      }
+      return;
+    }
+    if (this.opts.autoRebalanceMoves <= 0 || now - this.membersSince < this.opts.settleMs) return;
+    if (rows.some((r) => r.state === 'moving')) return;
+    const moves = diffAssignment(rows.map((r) => r.owner), target).slice(0, this.opts.autoRebalanceMoves);
+    for (const m of moves) {
+      try {
+        await this.opts.mover.move(kind, m.shard, m.to);
+      } catch (err) {
+        const e = toImError(err);
+        log.warn({ kind, shard: m.shard, code: e.code, err: e.message }, 'automatic move failed');
+        return;
+      }
+    }
+    if (moves.length > 0) log.info({ kind, moved: moves.length }, 'rebalanced shards');
+  }
+}

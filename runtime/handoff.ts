@@ -1,0 +1,91 @@
+import { performance } from 'node:perf_hooks';
+import type { NatsConnection } from 'nats';
+import { decodeControlReply, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { nodeControlSubject } from '../protocol/subjects.js';
+import type { ShardMapStore } from '../storage/shard-map-store.js';
+import type { Logger } from './logger.js';
+
+export interface MoveOutcome {
+  kind: string;
+  shard: number;
+  from: string | null;
+  to: string;
+  epoch: number;
+  /** The old owner confirmed it released (false: it did not answer in time; fencing covers it). */
+  releasedCleanly: boolean;
+  /** From the old owner stopping intake to the new owner serving, as seen by the mover. */
+  pauseMs: number;
+  /** Nothing to do: the shard was already there. */
+  noop: boolean;
+}
+
+export interface ShardMoverOptions {
+  nc: NatsConnection;
+  shardMap: ShardMapStore;
+  log: Logger;
+  /** Each phase (release, acquire) has its own timeout. */
+  phaseTimeoutMs: number;
+  /** Announces a shard-map change (im.cluster.shards). */
+  notify: (kind: string, shards: number[]) => void;
+}
+
+/** Sends a control request to a node and waits for its reply, within `timeoutMs`. */
+export async function controlRequest(nc: NatsConnection, nodeId: string, req: ControlRequest, timeoutMs: number): Promise<ControlReply> {
+  let msg;
+  try {
+    msg = await nc.request(nodeControlSubject(nodeId), encodeControl(req), { timeout: timeoutMs });
+  } catch (err) {
+    const code = (err as { code?: string }).code === '503' ? ErrorCode.UNAVAILABLE : ErrorCode.TIMEOUT;
+    throw new ImError(code, `node ${nodeId} did not answer ${req.type}`, { cause: err });
+  }
+  const r = decodeControlReply(msg.data);
+  if (!r.ok) throw r.error;
+  if (r.value.type === 'error') throw new ImError(ErrorCode.INTERNAL, `node ${nodeId}: ${r.value.message}`);
+  return r.value;
+}
+
+/**
+ * Planned shard moves (rebalance, move, drain): mark moving, old owner stops intake and finishes in-flight
+ * work, epoch bump hands the shard to the new owner, which starts at once. A silent old owner only delays
+ * the move by one phase timeout: once the epoch is bumped it can persist nothing (fencing).
+ */
+export class ShardMover {
+  constructor(private readonly opts: ShardMoverOptions) {}
+
+  /** Moves (kind, shard) to node `to`; idempotent when it is already there. */
+  async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
+    const { shardMap, nc, phaseTimeoutMs, log } = this.opts;
+    let row = await shardMap.get(kind, shard);
+    if (!row) throw new ImError(ErrorCode.NOT_FOUND, `no shard ${kind}/${shard}`);
+    if (row.owner === to && row.state === 'active') {
+      return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, pauseMs: 0, noop: true };
+    }
+    const from = row.owner;
+    if (row.state === 'active' && from !== null) {
+      const marked = await shardMap.beginMove(kind, shard, row.epoch, from, to);
+      if (!marked) throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed while starting its move`);
+      row = marked;
+    }
+    const started = performance.now();
+    let releasedCleanly = from === null;
+    if (from !== null) {
+      try {
+        const reply = await controlRequest(nc, from, { type: 'release', kind, shard, epoch: row.epoch }, phaseTimeoutMs);
+        releasedCleanly = reply.type === 'released' && reply.ok;
+      } catch (err) {
+        log.warn({ kind, shard, from, err: (err as Error).message }, 'old owner did not confirm release; relying on fencing');
+      }
+    }
+    const done = row.state === 'moving' ? await shardMap.completeMove(kind, shard, row.epoch, to) : await shardMap.assign(kind, shard, row.epoch, to);
+    if (!done) throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed during its move`);
+    this.opts.notify(kind, [shard]);
+    try {
+      await controlRequest(nc, to, { type: 'acquire', kind, shard, epoch: done.epoch }, phaseTimeoutMs);
+    } catch (err) {
+      log.warn({ kind, shard, to, err: (err as Error).message }, 'new owner did not confirm acquire; it picks the shard up at its next poll');
+    }
+    const pauseMs = performance.now() - started;
+    return { kind, shard, from, to, epoch: done.epoch, releasedCleanly, pauseMs, noop: false };
+  }
+}

@@ -1,0 +1,66 @@
+/** A queued unit of work with the promise callbacks of whoever waits for it. */
+interface Job {
+  run: () => unknown | Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Runs jobs one at a time in arrival order. The loop is started lazily and needs no timer, so an idle
+ * mailbox costs only its object.
+ */
+export class Mailbox {
+  private readonly queue: Job[] = [];
+  private head = 0;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+
+  /** Number of jobs waiting or running. */
+  get size(): number {
+    return this.queue.length - this.head + (this.running ? 1 : 0);
+  }
+
+  /** Queues `run`; resolves with its result once every earlier job has finished. */
+  post<T>(run: () => T | Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  /** Resolves when the mailbox has nothing queued or running. */
+  idle(): Promise<void> {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Rejects every queued job (not the running one) with `err`. */
+  rejectPending(err: unknown): void {
+    const pending = this.queue.splice(this.head);
+    this.queue.length = 0;
+    this.head = 0;
+    for (const job of pending) job.reject(err);
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    while (this.head < this.queue.length) {
+      const job = this.queue[this.head++]!;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      try {
+        job.resolve(await job.run());
+      } catch (err) {
+        job.reject(err);
+      }
+    }
+    this.queue.length = 0;
+    this.head = 0;
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

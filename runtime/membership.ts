@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import { toImError } from '../protocol/errors.js';
+import type { NodeStore } from '../storage/node-store.js';
+import type { Logger } from './logger.js';
+
+export interface MembershipOptions {
+  nodeId: string;
+  nodes: NodeStore;
+  endpoints: string[];
+  heartbeatMs: number;
+  leaseMs: number;
+  log: Logger;
+  /** Reported with every heartbeat (connections, actors, ...). */
+  load?: () => Record<string, unknown>;
+  /** The lease may have run out: stop serving everything now. */
+  onLost: () => void;
+  /** A renewal succeeded again after a loss. */
+  onRegained: () => void;
+}
+
+/**
+ * Keeps this node's lease in Postgres alive. The lease is judged by the local monotonic clock from the moment
+ * a renewal was SENT, minus one heartbeat of margin, so the node stops serving before the database
+ * (whose clock set lease_until) can consider it dead — even after a freeze such as SIGSTOP.
+ */
+export class Membership {
+  private validUntil = 0;
+  private lost = true;
+  private timer?: NodeJS.Timeout;
+  private watchdog?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly opts: MembershipOptions) {}
+
+  /** Registers the node and starts heartbeating; throws if the database cannot be reached. */
+  async start(): Promise<void> {
+    const sentAt = performance.now();
+    await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs);
+    this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;
+    this.lost = false;
+    this.schedule();
+    this.watchdog = setInterval(() => this.check(), Math.max(20, Math.floor(this.opts.heartbeatMs / 3)));
+  }
+
+  /** True while this node may serve: its lease is certainly still running. */
+  isValid(): boolean {
+    const ok = !this.stopped && performance.now() < this.validUntil;
+    if (!ok) this.check();
+    return ok;
+  }
+
+  /** Stops heartbeating and marks the node as left, so the coordinator moves its shards at once. */
+  async leave(): Promise<void> {
+    this.stopHeartbeat();
+    await this.opts.nodes.setState(this.opts.nodeId, 'left').catch(() => undefined);
+  }
+
+  /** Stops heartbeating without telling anyone (the lease just runs out). */
+  stopHeartbeat(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.watchdog) clearInterval(this.watchdog);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.beat(), this.opts.heartbeatMs);
+  }
+
+  private async beat(): Promise<void> {
+    const sentAt = performance.now();
+    try {
+      let until = await this.opts.nodes.renew(this.opts.nodeId, this.opts.leaseMs, this.opts.load?.());
+      if (until === undefined) {
+        // Our row is gone or says 'left' (an operator removed us): register again as a fresh member.
+        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs);
+        until = 1;
+      }
+      if (this.stopped) return;
+      this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;
+      if (this.lost) {
+        this.lost = false;
+        this.opts.log.info('lease regained');
+        this.opts.onRegained();
+      }
+    } catch (err) {
+      const e = toImError(err);
+      this.opts.log.warn({ code: e.code, err: e.message }, 'lease renewal failed');
+    } finally {
+      this.check();
+      this.schedule();
+    }
+  }
+
+  private check(): void {
+    if (this.lost || this.stopped) return;
+    if (performance.now() >= this.validUntil) {
+      this.lost = true;
+      this.opts.log.warn('lease may have expired: stopping to serve every shard');
+      this.opts.onLost();
+    }
+  }
+}

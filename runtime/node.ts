@@ -1,0 +1,273 @@
+import { connect as natsConnect, type NatsConnection, type Subscription } from 'nats';
+import { decodeControlRequest, decodeShardsChanged, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
+import { toImError } from '../protocol/errors.js';
+import { clusterShardsSubject, nodeControlSubject } from '../protocol/subjects.js';
+import { connect, type Sql } from '../storage/db.js';
+import { LeaseStore } from '../storage/lease-store.js';
+import { migrate } from '../storage/migrate.js';
+import { NodeStore } from '../storage/node-store.js';
+import { ShardMapStore } from '../storage/shard-map-store.js';
+import type { ActorKind } from './actor.js';
+import { ActorHost } from './actor-host.js';
+import type { NodeConfig } from './config.js';
+import { Coordinator } from './coordinator.js';
+import { ShardMover } from './handoff.js';
+import type { Logger } from './logger.js';
+import { Membership } from './membership.js';
+import { planAssignment } from './placement.js';
+import { Router } from './router.js';
+import { ShardServer } from './shard-server.js';
+import { Transport } from './transport/transport.js';
+
+export interface ClusterNodeOptions {
+  config: NodeConfig;
+  /** The actor kinds this node hosts, built on the node's database pool. */
+  kinds: (sql: Sql) => ActorKind[];
+  log: Logger;
+  /** Client-facing endpoints this node advertises (gateway URLs). */
+  endpoints?: string[];
+  /** Planned moves the coordinator makes per tick by itself; 0 leaves rebalancing to imctl. */
+  autoRebalanceMoves?: number;
+}
+
+export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
+
+/**
+ * A node process of the cluster: joins NATS and Postgres, keeps its lease, serves the shards the shard map
+ * gives it, takes part in coordination, and hands its shards off when drained.
+ */
+export class ClusterNode {
+  readonly nodeId: string;
+  readonly router: Router;
+  readonly host: ActorHost;
+  readonly shards: ShardServer;
+  readonly shardMap: ShardMapStore;
+  private readonly nodes: NodeStore;
+  private readonly membership: Membership;
+  private readonly coordinator: Coordinator;
+  private readonly mover: ShardMover;
+  private readonly subs: Subscription[] = [];
+  private refreshTimer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+  private refreshAgain = false;
+  private closing?: Promise<void>;
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    private readonly opts: ClusterNodeOptions,
+    readonly sql: Sql,
+    readonly nc: NatsConnection,
+    readonly transport: Transport,
+    shardCounts: Map<string, number>,
+  ) {
+    const { config, log } = opts;
+    this.nodeId = config.nodeId;
+    this.shardMap = new ShardMapStore(sql);
+    this.nodes = new NodeStore(sql);
+    this.router = new Router(transport, shardCounts);
+    this.host = new ActorHost({
+      nodeId: this.nodeId,
+      kinds: opts.kinds(sql),
+      sender: this.router,
+      log,
+      defaultIdleMs: config.actorIdleMs,
+      onFenced: (kind, shard) => {
+        log.warn({ kind, shard }, 'write fenced: another node owns this shard now');
+        void this.shards.release(kind, shard, 'fenced').then(() => this.refresh());
+      },
+    });
+    this.membership = new Membership({
+      nodeId: this.nodeId,
+      nodes: this.nodes,
+      endpoints: opts.endpoints ?? [],
+      heartbeatMs: config.heartbeatMs,
+      leaseMs: config.leaseMs,
+      log,
+      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss() }),
+      onLost: () => void this.shards.releaseAll('lease lost'),
+      onRegained: () => void this.refresh(),
+    });
+    this.shards = new ShardServer({
+      nodeId: this.nodeId,
+      transport,
+      host: this.host,
+      shardCounts,
+      log,
+      leaseValid: () => this.membership.isValid(),
+    });
+    const notify = (kind: string, shards: number[]): void => {
+      nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards }));
+    };
+    this.mover = new ShardMover({ nc, shardMap: this.shardMap, log, phaseTimeoutMs: config.handoffPhaseTimeoutMs, notify });
+    this.coordinator = new Coordinator({
+      nodeId: this.nodeId,
+      kinds: [...shardCounts.keys()],
+      leases: new LeaseStore(sql),
+      nodes: this.nodes,
+      shardMap: this.shardMap,
+      mover: this.mover,
+      log,
+      tickMs: Math.max(50, Math.floor(config.heartbeatMs / 2)),
+      leaseMs: config.leaseMs,
+      stuckMoveMs: config.handoffPhaseTimeoutMs * 5,
+      autoRebalanceMoves: opts.autoRebalanceMoves ?? DEFAULT_AUTO_REBALANCE_MOVES,
+      settleMs: config.leaseMs * 2,
+      notify,
+    });
+  }
+
+  /** Connects, migrates, registers and starts serving; resolves once the node is part of the cluster. */
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    const { config, log } = opts;
+    const sql = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `natsim-${config.nodeId}` });
+    try {
+      await migrate(sql);
+      const shardMap = new ShardMapStore(sql);
+      for (const k of config.kinds) await shardMap.ensureKind(k, config.shardCount);
+      const shardCounts = new Map<string, number>();
+      for (const k of await shardMap.kinds()) shardCounts.set(k, (await shardMap.shardCount(k))!);
+      const nc = await natsConnect({
+        servers: config.natsServers,
+        name: config.nodeId,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 5000,
+      });
+      const transport = new Transport(nc, { log, defaultTimeoutMs: config.requestTimeoutMs });
+      const node = new ClusterNode(opts, sql, nc, transport, shardCounts);
+      await node.begin();
+      return node;
+    } catch (err) {
+      await sql.end({ timeout: 1 }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async begin(): Promise<void> {
+    await this.membership.start();
+    this.subs.push(this.nc.subscribe(nodeControlSubject(this.nodeId), { callback: (err, msg) => !err && void this.onControl(msg.data, (d) => msg.respond(d)) }));
+    this.subs.push(
+      this.nc.subscribe(clusterShardsSubject(), {
+        callback: (err, msg) => {
+          if (!err && decodeShardsChanged(msg.data).ok) void this.refresh();
+        },
+      }),
+    );
+    await this.nc.flush();
+    this.coordinator.start();
+    await this.refresh();
+    const poll = (): void => {
+      this.refreshTimer = setTimeout(() => void this.refresh().finally(poll), this.opts.config.heartbeatMs);
+    };
+    poll();
+  }
+
+  /** Re-reads the shards this node owns and serves exactly those. Coalesces concurrent calls. */
+  refresh(): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        try {
+          if (this.membership.isValid()) await this.shards.reconcile(await this.shardMap.ownedBy(this.nodeId));
+        } catch (err) {
+          const e = toImError(err);
+          this.opts.log.warn({ code: e.code, err: e.message }, 'shard refresh failed');
+        }
+      } while (this.refreshAgain && !this.closing);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async onControl(data: Uint8Array, respond: (d: Uint8Array) => boolean): Promise<void> {
+    const r = decodeControlRequest(data);
+    let reply: ControlReply;
+    if (!r.ok) reply = { type: 'error', code: r.error.code, message: r.error.message };
+    else {
+      try {
+        reply = await this.control(r.value);
+      } catch (err) {
+        const e = toImError(err);
+        reply = { type: 'error', code: e.code, message: e.message };
+      }
+    }
+    respond(encodeControl(reply));
+  }
+
+  private async control(req: ControlRequest): Promise<ControlReply> {
+    switch (req.type) {
+      case 'release': {
+        const t0 = Date.now();
+        await this.shards.release(req.kind, req.shard, 'handoff');
+        return { type: 'released', kind: req.kind, shard: req.shard, ok: true, tookMs: Date.now() - t0 };
+      }
+      case 'acquire': {
+        const ok = await this.shards.acquire(req.kind, req.shard, req.epoch);
+        return { type: 'acquired', kind: req.kind, shard: req.shard, ok, epoch: req.epoch };
+      }
+      case 'status':
+        return {
+          type: 'status',
+          nodeId: this.nodeId,
+          shards: this.shards.list().map(({ kind, shard, epoch }) => ({ kind, shard, epoch })),
+          actors: this.host.counts(),
+          uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
+          rssBytes: process.memoryUsage.rss(),
+          leaseValid: this.membership.isValid(),
+        };
+    }
+  }
+
+  /** Hands every shard this node serves to other live nodes (planned moves), then closes. */
+  drain(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      const log = this.opts.log;
+      try {
+        await this.nodes.setState(this.nodeId, 'draining');
+        const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
+        if (others.length > 0) {
+          for (const kind of new Set(this.shards.list().map((s) => s.kind))) {
+            const rows = await this.shardMap.list(kind);
+            const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
+            const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });
+            const mine = rows.filter((r) => r.owner === this.nodeId);
+            const t0 = Date.now();
+            await Promise.all(mine.map((r) => this.mover.move(kind, r.shard, target[r.shard]!).catch((err: unknown) => log.warn({ kind, shard: r.shard, err: (err as Error).message }, 'drain move failed'))));
+            log.info({ kind, moved: mine.length, ms: Date.now() - t0 }, 'drained shards');
+          }
+        }
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'drain incomplete; closing anyway (shards are reassigned when the lease runs out)');
+      }
+      await this.shutdown(true);
+    })();
+    return this.closing;
+  }
+
+  /** Stops serving and leaves the cluster without moving shards first (the coordinator reassigns them at once). */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown(true);
+    return this.closing;
+  }
+
+  private async shutdown(leave: boolean): Promise<void> {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    await this.refreshing;
+    await this.coordinator.stop();
+    await this.shards.releaseAll('node closing');
+    await this.host.close();
+    if (leave) await this.membership.leave();
+    else this.membership.stopHeartbeat();
+    for (const s of this.subs) s.unsubscribe();
+    await this.transport.close().catch(() => undefined);
+    await this.nc.drain().catch(() => undefined);
+    await this.sql.end({ timeout: 2 }).catch(() => undefined);
+  }
+}

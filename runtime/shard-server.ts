@@ -1,0 +1,114 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { shardOf } from '../protocol/shard-hash.js';
+import { shardSubject } from '../protocol/subjects.js';
+import type { ShardRow } from '../storage/shard-map-store.js';
+import type { ActorHost } from './actor-host.js';
+import type { Logger } from './logger.js';
+import type { ServeHandle, Transport } from './transport/transport.js';
+
+interface Served {
+  kind: string;
+  shard: number;
+  epoch: number;
+  handle: ServeHandle;
+  since: number;
+}
+
+export interface ShardServerOptions {
+  nodeId: string;
+  transport: Transport;
+  host: ActorHost;
+  shardCounts: ReadonlyMap<string, number>;
+  log: Logger;
+  /** False once this node may have lost its lease: it must not serve anything then. */
+  leaseValid: () => boolean;
+}
+
+const id = (kind: string, shard: number): string => `${kind}/${shard}`;
+
+/**
+ * The shards this node serves: one subscription per owned shard subject. Only the owner subscribes,
+ * so a shard between owners answers "no responders" and callers retry.
+ */
+export class ShardServer {
+  private readonly served = new Map<string, Served>();
+  /** Epochs this node already let go of: it never serves a shard again at an epoch it released. */
+  private readonly releasedEpoch = new Map<string, number>();
+  private readonly releasing = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: ShardServerOptions) {}
+
+  /** What this node serves now. */
+  list(): { kind: string; shard: number; epoch: number; since: number }[] {
+    return [...this.served.values()].map(({ kind, shard, epoch, since }) => ({ kind, shard, epoch, since }));
+  }
+
+  /** Epoch at which this node serves (kind, shard), if it does. */
+  epochOf(kind: string, shard: number): number | undefined {
+    return this.served.get(id(kind, shard))?.epoch;
+  }
+
+  /** Makes the served set match the shard map rows this node owns; others are released. */
+  async reconcile(owned: ShardRow[]): Promise<void> {
+    const want = new Map<string, ShardRow>();
+    for (const r of owned) {
+      if (r.owner === this.opts.nodeId && (r.state === 'active' || r.state === 'moving') && this.opts.host.hosts(r.kind)) want.set(id(r.kind, r.shard), r);
+    }
+    const work: Promise<unknown>[] = [];
+    for (const [k, s] of this.served) if (!want.has(k)) work.push(this.release(s.kind, s.shard, 'not owner any more'));
+    for (const r of want.values()) work.push(this.acquire(r.kind, r.shard, r.epoch));
+    await Promise.all(work);
+  }
+
+  /** Starts serving (kind, shard) at `epoch`; a no-op when already serving it at that epoch or when it was released at that epoch. */
+  async acquire(kind: string, shard: number, epoch: number): Promise<boolean> {
+    const k = id(kind, shard);
+    if ((this.releasedEpoch.get(k) ?? -1) >= epoch) return false;
+    if (!this.opts.leaseValid()) return false;
+    const cur = this.served.get(k);
+    if (cur && cur.epoch === epoch) return true;
+    if (cur) await this.release(kind, shard, 'epoch changed');
+    await this.releasing.get(k);
+    if (this.served.has(k)) return this.served.get(k)!.epoch === epoch;
+    const handle = this.opts.transport.serve(shardSubject(kind, shard), (call) => this.handle(kind, shard, call));
+    this.served.set(k, { kind, shard, epoch, handle, since: Date.now() });
+    this.opts.log.info({ kind, shard, epoch }, 'serving shard');
+    return true;
+  }
+
+  /** Stops intake for (kind, shard), lets accepted calls finish, deactivates its actors. Idempotent. */
+  release(kind: string, shard: number, reason: string): Promise<void> {
+    const k = id(kind, shard);
+    const s = this.served.get(k);
+    if (!s) return this.releasing.get(k) ?? Promise.resolve();
+    this.served.delete(k);
+    this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
+    const p = (async () => {
+      try {
+        await s.handle.stop();
+        await this.opts.host.deactivateShard(kind, shard, 'shard-released');
+        this.opts.log.info({ kind, shard, epoch: s.epoch, reason }, 'released shard');
+      } finally {
+        this.releasing.delete(k);
+      }
+    })();
+    this.releasing.set(k, p);
+    return p;
+  }
+
+  /** Releases every shard (lease lost, node closing). */
+  async releaseAll(reason: string): Promise<void> {
+    await Promise.all([...this.served.values()].map((s) => this.release(s.kind, s.shard, reason)));
+  }
+
+  private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown }): Promise<unknown> {
+    const s = this.served.get(id(kind, shard));
+    if (!s || !this.opts.leaseValid()) {
+      return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `node ${this.opts.nodeId} does not serve ${kind}/${shard} now`));
+    }
+    if (call.kind !== kind || shardOf(call.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
+      return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `${call.kind}/${call.key} does not belong to shard ${kind}/${shard}`));
+    }
+    return this.opts.host.dispatch(kind, call.key, { kind, shard, epoch: s.epoch }, call.op, call.payload);
+  }
+}

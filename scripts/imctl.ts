@@ -1,0 +1,203 @@
+/**
+ * imctl — the cluster's admin CLI.
+ *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
+ *   imctl move <kind> <shard> <node> | drain <node>
+ * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
+ */
+import { connect as natsConnect, type NatsConnection } from 'nats';
+import { parseArgs } from 'node:util';
+import { ImError } from '../protocol/errors.js';
+import { Admin, type PlannedMove, type ProgressEvent } from '../runtime/admin.js';
+import { ConfigError, parseAdminConfig } from '../runtime/config.js';
+import { silentLogger } from '../runtime/logger.js';
+import { connect } from '../storage/db.js';
+import { table } from './lib/table.js';
+
+const USAGE = `usage: imctl <command> [options]
+commands:
+  nodes                                  registered nodes, lease, state, shards owned
+  shards [--kind K]                      shard map: counts per node, then every shard (owner, epoch, state)
+  status                                 cluster summary and each node's own report
+  rebalance [--dry-run] [--max-moves N] [--wave N]
+                                         plan balanced placement, then move in waves
+  move <kind> <shard> <node>             move one shard (planned handoff)
+  drain <node>                           move every shard off a node (it stays up, serving nothing)
+options: --database-url URL  --nats URL  --timeout MS  --json`;
+
+/** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
+const EXIT = { ok: 0, partial: 1, usage: 2, unreachable: 3 } as const;
+
+class UsageError extends Error {}
+
+function fail(code: number, message: string): never {
+  console.error(`imctl: ${message}`);
+  process.exit(code);
+}
+
+function ago(ms: number): string {
+  const s = Math.round(ms / 100) / 10;
+  return ms >= 0 ? `in ${s}s` : `${-s}s ago`;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'database-url': { type: 'string' },
+      nats: { type: 'string' },
+      timeout: { type: 'string' },
+      kind: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'max-moves': { type: 'string' },
+      wave: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  const cfg = parseAdminConfig(values);
+  const json = values.json === true;
+  const needsNats = ['status', 'rebalance', 'move', 'drain'].includes(command);
+  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+
+  const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
+  try {
+    await sql`SELECT 1 FROM shards LIMIT 1`;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    fail(EXIT.unreachable, `cannot reach the cluster's Postgres (${new URL(cfg.databaseUrl).host}): ${(err as Error).message}`);
+  }
+  let nc: NatsConnection | undefined;
+  if (needsNats) {
+    try {
+      nc = await natsConnect({ servers: cfg.natsServers, name: 'imctl', timeout: cfg.timeoutMs, maxReconnectAttempts: 3 });
+    } catch (err) {
+      await sql.end({ timeout: 1 });
+      fail(EXIT.unreachable, `cannot reach NATS at ${cfg.natsServers.join(',')}: ${(err as Error).message}`);
+    }
+  }
+  const admin = new Admin(sql, nc, silentLogger(), cfg.timeoutMs);
+  let exit: number = EXIT.ok;
+  try {
+    exit = await run(admin, command, args, values, json);
+  } finally {
+    await nc?.close();
+    await sql.end({ timeout: 2 });
+  }
+  process.exitCode = exit;
+}
+
+type Flags = { kind?: string; 'dry-run'?: boolean; 'max-moves'?: string; wave?: string };
+
+async function run(admin: Admin, command: string, args: string[], flags: Flags, json: boolean): Promise<number> {
+  switch (command) {
+    case 'nodes': {
+      const [nodes, shards, now] = await Promise.all([admin.listNodes(), admin.shardMap.list(), admin.nodes.now()]);
+      const owned = new Map<string, number>();
+      for (const s of shards) if (s.owner) owned.set(s.owner, (owned.get(s.owner) ?? 0) + 1);
+      if (json) return print({ nodes: nodes.map((n) => ({ ...n, shards: owned.get(n.nodeId) ?? 0 })) });
+      console.log(table(['node', 'state', 'live', 'lease', 'shards', 'endpoints'], nodes.map((n) => [n.nodeId, n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), n.endpoints.join(' ')])));
+      return EXIT.ok;
+    }
+    case 'shards': {
+      const rows = await admin.shardMap.list(flags.kind);
+      if (flags.kind && rows.length === 0) throw new UsageError(`unknown kind "${flags.kind}"`);
+      if (json) return print({ shards: rows });
+      const per = new Map<string, { active: number; moving: number; kinds: Set<string> }>();
+      for (const r of rows) {
+        const k = r.owner ?? '(none)';
+        const e = per.get(k) ?? { active: 0, moving: 0, kinds: new Set() };
+        if (r.state === 'moving') e.moving++;
+        else e.active++;
+        e.kinds.add(r.kind);
+        per.set(k, e);
+      }
+      console.log(table(['owner', 'shards', 'moving', 'kinds'], [...per].sort().map(([o, e]) => [o, String(e.active + e.moving), String(e.moving), [...e.kinds].join(',')])));
+      console.log('');
+      console.log(table(['kind', 'shard', 'owner', 'epoch', 'state', 'target', 'pinned'], rows.map((r) => [r.kind, String(r.shard), r.owner ?? '-', String(r.epoch), r.state, r.target ?? '', r.pinned ? 'yes' : ''])));
+      return EXIT.ok;
+    }
+    case 'status': {
+      const [nodes, shards, coordinator] = await Promise.all([admin.listNodes(), admin.shardMap.list(), admin.coordinator()]);
+      const reports = await Promise.all(nodes.filter((n) => n.live).map((n) => admin.nodeStatus(n.nodeId).catch((e: Error) => ({ type: 'error' as const, code: 'timeout', message: `${n.nodeId}: ${e.message}` }))));
+      const byState: Record<string, number> = {};
+      for (const s of shards) byState[s.state] = (byState[s.state] ?? 0) + 1;
+      const orphans = shards.filter((s) => s.owner && !nodes.find((n) => n.nodeId === s.owner && n.live)).length;
+      if (json) return print({ coordinator, nodes, shardStates: byState, orphans, reports });
+      console.log(`coordinator: ${coordinator ?? '(none)'}`);
+      console.log(`nodes: ${nodes.filter((n) => n.live).length} live of ${nodes.length} registered`);
+      console.log(`shards: ${shards.length} (${Object.entries(byState).map(([k, v]) => `${v} ${k}`).join(', ')}), ${orphans} owned by dead nodes`);
+      console.log(table(['node', 'serving', 'actors', 'rss MB', 'up s', 'lease'], reports.map((r) => (r.type === 'status' ? [r.nodeId, String(r.shards.length), Object.entries(r.actors).map(([k, v]) => `${k}:${v}`).join(' ') || '0', (r.rssBytes / 1048576).toFixed(0), String(r.uptimeSec), r.leaseValid ? 'ok' : 'LOST'] : [r.type === 'error' ? r.message : r.type, '', '', '', '', '']))));
+      return EXIT.ok;
+    }
+    case 'rebalance': {
+      const maxMoves = flags['max-moves'] ? positiveInt('--max-moves', flags['max-moves']) : Infinity;
+      const wave = flags.wave ? positiveInt('--wave', flags.wave) : 8;
+      const moves = (await admin.plan(flags.kind ? [flags.kind] : undefined)).slice(0, maxMoves);
+      return planned(admin, moves, wave, flags['dry-run'] === true, json, 'rebalance');
+    }
+    case 'move': {
+      const [kind, shardRaw, to] = args;
+      if (!kind || shardRaw === undefined || !to) throw new UsageError('move needs <kind> <shard> <node>');
+      if (!/^\d+$/.test(shardRaw)) throw new UsageError(`bad shard number "${shardRaw}"`);
+      const o = await admin.move(kind, Number(shardRaw), to);
+      if (json) return print(o);
+      console.log(o.noop ? `${kind}/${o.shard} is already on ${to} (epoch ${o.epoch})` : `moved ${kind}/${o.shard} ${o.from ?? '(none)'} → ${o.to}, epoch ${o.epoch}, pause ${o.pauseMs.toFixed(1)} ms${o.releasedCleanly ? '' : ' (old owner did not confirm; fenced)'}`);
+      return EXIT.ok;
+    }
+    case 'drain': {
+      const [node] = args;
+      if (!node) throw new UsageError('drain needs <node>');
+      const moves = await admin.planDrain(node);
+      return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, flags['dry-run'] === true, json, `drain ${node}`);
+    }
+  }
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun: boolean, json: boolean, what: string): Promise<number> {
+  if (dryRun || moves.length === 0) {
+    if (json) return print({ moves, dryRun });
+    console.log(moves.length === 0 ? `${what}: nothing to move` : `${what}: ${moves.length} move(s) planned (dry run)`);
+    if (moves.length) console.log(table(['kind', 'shard', 'from', 'to'], moves.map((m) => [m.kind, String(m.shard), m.from ?? '-', m.to])));
+    return EXIT.ok;
+  }
+  const tty = process.stderr.isTTY === true;
+  const progress = (e: ProgressEvent): void => {
+    const line = `${what}: ${e.done}/${e.total} moved, wave ${e.wave}/${e.waves}${e.failed ? `, ${e.failed} failed` : ''}${e.last ? `, last ${e.last.kind}/${e.last.shard} → ${e.last.to} in ${e.last.pauseMs.toFixed(0)} ms` : ''}`;
+    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  };
+  const { outcomes, failures } = await admin.execute(moves, wave, progress);
+  if (tty) process.stderr.write('\n');
+  const pauses = outcomes.map((o) => o.pauseMs).sort((a, b) => a - b);
+  const p99 = pauses.length ? pauses[Math.min(pauses.length - 1, Math.ceil(pauses.length * 0.99) - 1)]! : 0;
+  if (json) return print({ moved: outcomes.length, failures, pauseMsP99: p99 }, failures.length ? EXIT.partial : EXIT.ok);
+  console.log(`${what}: ${outcomes.length} moved, ${failures.length} failed, pause p99 ${p99.toFixed(1)} ms`);
+  for (const f of failures) console.log(`  failed ${f.move.kind}/${f.move.shard} → ${f.move.to}: ${f.error}`);
+  return failures.length ? EXIT.partial : EXIT.ok;
+}
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+}
+
+function print(v: unknown, code: number = EXIT.ok): number {
+  console.log(JSON.stringify(v, null, 2));
+  return code;
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'TypeError' && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+    fail(EXIT.usage, `${err.message}\n${USAGE}`);
+  }
+  if (err instanceof ImError) fail(err.code === 'unavailable' ? EXIT.unreachable : EXIT.usage, `${err.message} [${err.code}]`);
+  fail(EXIT.partial, (err as Error).stack ?? String(err));
+});

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const NODE_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node.ts');
+
+export interface NodeProcessOptions {
+  nodeId: string;
+  natsUrl: string;
+  databaseUrl: string;
+  kinds?: string[];
+  /** More `--flag value` arguments for scripts/node.ts. */
+  args?: string[];
+  /** Where the node's JSON log lines go. */
+  logDir: string;
+  /** How long to wait for the node to report ready. */
+  readyTimeoutMs?: number;
+  onSpawn?: (pid: number) => void;
+}
+
+export interface NodeProcess {
+  nodeId: string;
+  pid: number;
+  child: ChildProcess;
+  logFile: string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exited: Promise<number | string>;
+  /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT, SIGTERM). */
+  signal(sig: NodeJS.Signals): void;
+  /** SIGTERM (drain), then SIGKILL after `graceMs`; resolves when it is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts one node process (scripts/node.ts under tsx) and resolves once it has joined the cluster. */
+export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess> {
+  await mkdir(opts.logDir, { recursive: true });
+  const logFile = path.join(opts.logDir, `${opts.nodeId}.log`);
+  const fh = await open(logFile, 'a');
+  const args = ['--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl, '--database-url', opts.databaseUrl];
+  if (opts.kinds) args.push('--kinds', opts.kinds.join(','));
+  args.push(...(opts.args ?? []));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'] });
+  await fh.close();
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${opts.nodeId} not ready after ${opts.readyTimeoutMs ?? 30_000} ms; see ${logFile}`)), opts.readyTimeoutMs ?? 30_000);
+    child.on('message', (m: { type?: string }) => {
+      if (m?.type === 'ready') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${opts.nodeId} exited (${code}) before it was ready; see ${logFile}`));
+    });
+  });
+  child.disconnect?.();
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    nodeId: opts.nodeId,
+    pid: child.pid!,
+    child,
+    logFile,
+    exited,
+    signal: (sig) => {
+      if (alive()) child.kill(sig);
+    },
+    async stop(graceMs = 10_000) {
+      if (!alive()) return;
+      child.kill('SIGCONT');
+      child.kill('SIGTERM');
+      const t = setTimeout(() => alive() && child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import type { Sql } from './db.js';
+import { guard } from './pg-errors.js';
+
+/** Named leases with one holder at a time (e.g. the coordinator), on the database clock. */
+export class LeaseStore {
+  constructor(private readonly sql: Sql) {}
+
+  /** Takes, takes over (when expired) or renews (when already held) a lease; true when `holder` holds it now. */
+  async acquire(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const rows = await guard('acquire lease', () => this.sql<{ holder: string }[]>`
+      INSERT INTO leases (name, holder, until) VALUES (${name}, ${holder}, now() + ${ttlMs} * interval '1 millisecond')
+      ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+        WHERE leases.holder = EXCLUDED.holder OR leases.until < now()
+      RETURNING holder`);
+    return rows[0]?.holder === holder;
+  }
+
+  /** Gives a lease up if `holder` has it. */
+  async release(name: string, holder: string): Promise<void> {
+    await guard('release lease', () => this.sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder}`);
+  }
+
+  /** The current, unexpired holder. */
+  async holder(name: string): Promise<string | undefined> {
+    const rows = await guard('read lease', () => this.sql<{ holder: string }[]>`SELECT holder FROM leases WHERE name = ${name} AND until > now()`);
+    return rows[0]?.holder;
+  }
+}

@@ -1,0 +1,140 @@
+import type { Sql } from './db.js';
+import { guard } from './pg-errors.js';
+
+export type ShardState = 'unassigned' | 'active' | 'moving';
+
+export interface ShardRow {
+  kind: string;
+  shard: number;
+  owner: string | null;
+  epoch: number;
+  state: ShardState;
+  target: string | null;
+  pinned: boolean;
+  /** ms since the epoch, database clock. */
+  updatedAt: number;
+}
+
+interface RawRow {
+  kind: string;
+  shard: number;
+  owner: string | null;
+  epoch: number;
+  state: ShardState;
+  target: string | null;
+  pinned: boolean;
+  updated_at: Date;
+}
+
+const toRow = (r: RawRow): ShardRow => ({
+  kind: r.kind,
+  shard: r.shard,
+  owner: r.owner,
+  epoch: r.epoch,
+  state: r.state,
+  target: r.target,
+  pinned: r.pinned,
+  updatedAt: r.updated_at.getTime(),
+});
+
+/**
+ * The authoritative shard map. Every transition is one compare-and-set UPDATE on (kind, shard, epoch): it
+ * returns the new row, or undefined when someone else changed the shard first. A plain UPDATE of the row
+ * also waits for writers holding it FOR SHARE, which is what makes an epoch bump wait for in-flight writes.
+ */
+export class ShardMapStore {
+  constructor(private readonly sql: Sql) {}
+
+  /** Creates the shard rows of `kind` once; returns the shard count stored at creation (fixed for good). */
+  async ensureKind(kind: string, shardCount: number): Promise<number> {
+    return guard('ensure shard kind', async () => {
+      await this.sql.begin(async (tx) => {
+        await tx`INSERT INTO cluster_settings (key, value) VALUES (${`shards.${kind}`}, ${tx.json(shardCount)}) ON CONFLICT (key) DO NOTHING`;
+        const [row] = await tx<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`;
+        await tx`INSERT INTO shards (kind, shard) SELECT ${kind}, s FROM generate_series(0, ${Number(row!.value) - 1}::int) AS s ON CONFLICT DO NOTHING`;
+      });
+      return (await this.shardCount(kind))!;
+    });
+  }
+
+  /** Shard count of `kind`, undefined when the kind does not exist. */
+  async shardCount(kind: string): Promise<number | undefined> {
+    const rows = await guard('read shard count', () => this.sql<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`);
+    return rows[0] ? Number(rows[0].value) : undefined;
+  }
+
+  /** Every actor kind the cluster knows. */
+  async kinds(): Promise<string[]> {
+    const rows = await guard('list kinds', () => this.sql<{ key: string }[]>`SELECT key FROM cluster_settings WHERE key LIKE 'shards.%' ORDER BY key`);
+    return rows.map((r) => r.key.slice('shards.'.length));
+  }
+
+  /** All shards (of one kind), ordered by kind and shard. */
+  async list(kind?: string): Promise<ShardRow[]> {
+    const rows = await guard('list shards', () =>
+      kind === undefined ? this.sql<RawRow[]>`SELECT * FROM shards ORDER BY kind, shard` : this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} ORDER BY shard`,
+    );
+    return rows.map(toRow);
+  }
+
+  /** One shard, or undefined. */
+  async get(kind: string, shard: number): Promise<ShardRow | undefined> {
+    const rows = await guard('read shard', () => this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} AND shard = ${shard}`);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** The shards `node` owns (active or being moved away). */
+  async ownedBy(node: string): Promise<ShardRow[]> {
+    const rows = await guard('list owned shards', () => this.sql<RawRow[]>`SELECT * FROM shards WHERE owner = ${node} ORDER BY kind, shard`);
+    return rows.map(toRow);
+  }
+
+  /** Gives a shard to `owner` with a new epoch (unassigned shards, shards of dead nodes). */
+  async assign(kind: string, shard: number, expectedEpoch: number, owner: string): Promise<ShardRow | undefined> {
+    const rows = await guard('assign shard', () => this.sql<RawRow[]>`
+      UPDATE shards SET owner = ${owner}, epoch = epoch + 1, state = 'active', target = NULL, updated_at = now()
+      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} RETURNING *`);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** Several assigns in one statement; returns the rows whose compare-and-set won. */
+  async assignMany(list: { kind: string; shard: number; expectedEpoch: number; owner: string }[]): Promise<ShardRow[]> {
+    if (list.length === 0) return [];
+    const rows = await guard('assign shards', () => this.sql<RawRow[]>`
+      UPDATE shards s SET owner = x.owner, epoch = s.epoch + 1, state = 'active', target = NULL, updated_at = now()
+      FROM unnest(${list.map((l) => l.kind)}::text[], ${list.map((l) => l.shard)}::int[], ${list.map((l) => l.expectedEpoch)}::int8[], ${list.map((l) => l.owner)}::text[])
+        AS x(kind, shard, epoch, owner)
+      WHERE s.kind = x.kind AND s.shard = x.shard AND s.epoch = x.epoch RETURNING s.*`);
+    return rows.map(toRow);
+  }
+
+  /** Marks an active shard as moving from `from` to `to` (the epoch stays: `from` keeps serving until it releases). */
+  async beginMove(kind: string, shard: number, expectedEpoch: number, from: string, to: string): Promise<ShardRow | undefined> {
+    const rows = await guard('begin shard move', () => this.sql<RawRow[]>`
+      UPDATE shards SET state = 'moving', target = ${to}, updated_at = now()
+      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'active' AND owner = ${from} RETURNING *`);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** Finishes a move: `to` owns the shard at a new epoch. */
+  async completeMove(kind: string, shard: number, expectedEpoch: number, to: string): Promise<ShardRow | undefined> {
+    const rows = await guard('complete shard move', () => this.sql<RawRow[]>`
+      UPDATE shards SET owner = ${to}, epoch = epoch + 1, state = 'active', target = NULL, updated_at = now()
+      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving' RETURNING *`);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** Rolls a move back; the epoch is bumped because the old owner may already have released the shard. */
+  async abortMove(kind: string, shard: number, expectedEpoch: number): Promise<ShardRow | undefined> {
+    const rows = await guard('abort shard move', () => this.sql<RawRow[]>`
+      UPDATE shards SET state = 'active', target = NULL, epoch = epoch + 1, updated_at = now()
+      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving' RETURNING *`);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** Pins or unpins a shard to its current owner (placement leaves pinned shards alone). */
+  async setPinned(kind: string, shard: number, pinned: boolean): Promise<boolean> {
+    const rows = await guard('pin shard', () => this.sql`UPDATE shards SET pinned = ${pinned}, updated_at = now() WHERE kind = ${kind} AND shard = ${shard} RETURNING 1`);
+    return rows.length > 0;
+  }
+}

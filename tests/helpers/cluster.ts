@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { connect as natsConnect, type NatsConnection } from 'nats';
+import { spawnNodeProcess, type NodeProcess } from '../../scripts/lib/node-process.js';
+import { ErrorCode, RETRYABLE_CODES, toImError } from '../../protocol/errors.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { Router } from '../../runtime/router.js';
+import { Transport } from '../../runtime/transport/transport.js';
+import { registerPid, startTestNats, unregisterPid, type TestNats } from './nats.js';
+import { createTestDatabase, type TestDatabase } from './pg.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+
+export interface TestCluster {
+  nats: TestNats;
+  db: TestDatabase;
+  nodes: Map<string, NodeProcess>;
+  nc: NatsConnection;
+  router: Router;
+  logDir: string;
+  /** Starts (or restarts) a node process with the cluster's settings plus `args`. */
+  spawn(nodeId: string, args?: string[]): Promise<NodeProcess>;
+  /** Runs the admin CLI against this cluster. */
+  imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Calls an actor op, retrying retryable errors (the same op id makes retries safe) until `deadlineMs`. */
+  callWithRetry(kind: string, key: string, op: string, payload: unknown, deadlineMs?: number): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export interface TestClusterOptions {
+  nodes: string[];
+  shards: number;
+  kinds?: string[];
+  /** Extra node flags, e.g. ['--heartbeat-ms', '100']. */
+  args?: string[];
+}
+
+/** Starts nats-server, a fresh database and node processes; stop() ends them all. */
+export async function startTestCluster(opts: TestClusterOptions): Promise<TestCluster> {
+  const [nats, db] = await Promise.all([startTestNats(), createTestDatabase()]);
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-cluster-'));
+  const nodes = new Map<string, NodeProcess>();
+  const kinds = opts.kinds ?? ['counter'];
+  const baseArgs = ['--shards', String(opts.shards), '--log-level', 'info', ...(opts.args ?? [])];
+  const spawn = async (nodeId: string, args: string[] = []): Promise<NodeProcess> => {
+    const p = await spawnNodeProcess({ nodeId, natsUrl: nats.url, databaseUrl: db.url, kinds, args: [...baseArgs, ...args], logDir, onSpawn: (pid) => void registerPid(pid) });
+    nodes.set(nodeId, p);
+    void p.exited.then(() => unregisterPid(p.pid));
+    return p;
+  };
+  // The first node creates the shard map; the rest join it.
+  await spawn(opts.nodes[0]!);
+  await Promise.all(opts.nodes.slice(1).map((id) => spawn(id)));
+  const nc = await natsConnect({ servers: nats.url, name: 'test-client' });
+  const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 5000 });
+  const router = new Router(transport, new Map(kinds.map((k) => [k, opts.shards])));
+  return {
+    nats,
+    db,
+    nodes,
+    nc,
+    router,
+    logDir,
+    spawn,
+    imctl: (...args) =>
+      new Promise((resolve) => {
+        execFile(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', db.url, '--nats', nats.url, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      }),
+    async callWithRetry(kind, key, op, payload, deadlineMs = 20_000) {
+      const deadline = Date.now() + deadlineMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await router.call(kind, key, op, payload, Math.min(5000, Math.max(100, deadline - Date.now())));
+        } catch (err) {
+          const e = toImError(err);
+          const retryable = RETRYABLE_CODES.has(e.code) || e.code === ErrorCode.TIMEOUT;
+          if (!retryable || Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, Math.min(200, 10 * 2 ** attempt)));
+        }
+      }
+    },
+    async stop() {
+      await transport.close().catch(() => undefined);
+      await nc.close().catch(() => undefined);
+      await Promise.all([...nodes.values()].map((n) => n.stop(5000)));
+      await Promise.all([nats.stop(), db.drop()]);
+      await rm(logDir, { recursive: true, force: true });
+    },
+  };
+}
