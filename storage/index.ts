@@ -1,0 +1,11 @@
+export { connect, type Sql, type DbOptions } from './db.js';
+export { migrate, loadMigrations } from './migrate.js';
+export type { Fence } from './types.js';
+export { toStorageError, guard } from './pg-errors.js';
+export { SegmentAllocator, type SegmentAllocatorOptions } from './segment-allocator.js';
+export { MessageStore, type NewMessage, type AppendResult, type StoredMessage } from './message-store.js';
+export { ConversationStore, directConversationId, type Conversation, type Member, type UserConversation } from './conversation-store.js';
+export { ShardMapStore, type ShardRow, type ShardState } from './shard-map-store.js';
+export { NodeStore, type NodeRow, type NodeState } from './node-store.js';
+export { LeaseStore } from './lease-store.js';
+export { CounterStore } from './counter-store.js';

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import { ConversationStore, directConversationId } from '../../storage/conversation-store.js';
+import { MessageStore } from '../../storage/message-store.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+
+describe('conversation store – real Postgres', () => {
+  let db: TestDatabase;
+  let convs: ConversationStore;
+  let msgs: MessageStore;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    convs = new ConversationStore(db.sql);
+    msgs = new MessageStore(db.sql);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const post = (convId: string, seqs: number[]) =>
+    msgs.appendBatch(seqs.map((seq, i) => ({ convId, seq, prevSeq: seqs[i - 1] ?? 0, senderUid: 'x', senderDid: 'dx', clientMsgId: seq, body: Buffer.from('m') })));
+
+  it('conversations – a direct conversation has one id whatever the order of its users, and two members', async () => {
+    expect(directConversationId('bob', 'alice')).toBe(directConversationId('alice', 'bob'));
+    expect(directConversationId('a:b', 'c')).not.toBe(directConversationId('a', 'b:c'));
+    const c1 = await convs.createDirect('alice', 'bob');
+    const c2 = await convs.createDirect('bob', 'alice');
+    expect(c1.convId).toBe(c2.convId);
+    expect((await convs.members(c1.convId)).map((m) => m.uid)).toEqual(['alice', 'bob']);
+    await expect(convs.addMembers(c1.convId, ['carol'])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    expect(() => directConversationId('alice', 'alice')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+  });
+
+  it('conversations – group membership is idempotent and checked', async () => {
+    const g = await convs.createGroup({ convId: 'team', title: 'Team', owner: 'alice', members: ['bob', 'bob', 'carol'] });
+    expect(await convs.addMembers(g.convId, ['dave', 'bob'])).toEqual(['dave']);
+    expect(await convs.isMember('team', 'dave')).toBe(true);
+    expect(await convs.removeMembers('team', ['dave', 'zed'])).toEqual(['dave']);
+    expect(await convs.isMember('team', 'dave')).toBe(false);
+    expect((await convs.members('team')).find((m) => m.uid === 'alice')?.role).toBe('owner');
+    await expect(convs.addMembers('nope', ['x'])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+  });
+
+  it('conversations – a user list shows last seq, read mark and exact unread counts across seq gaps', async () => {
+    await convs.createGroup({ convId: 'gaps', owner: 'erin', members: ['frank'] });
+    const direct = await convs.createDirect('erin', 'gina');
+    await post('gaps', [5, 9, 1000, 2001]);
+    await post(direct.convId, [3]);
+    expect(await convs.setReadMark('erin', 'gaps', 9)).toBe(9);
+    const list = await convs.userConversations('erin');
+    expect(list).toEqual([
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1 },
+    ]);
+  });
+
+  it('conversations – read marks never move back, and only members have one', async () => {
+    await convs.createGroup({ convId: 'marks', owner: 'hal' });
+    expect(await convs.setReadMark('hal', 'marks', 50)).toBe(50);
+    expect(await convs.setReadMark('hal', 'marks', 20)).toBe(50);
+    await expect(convs.setReadMark('ivan', 'marks', 1)).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    await expect(convs.setReadMark('hal', 'marks', -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+  });
+});
