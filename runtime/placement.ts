@@ -3,7 +3,7 @@ import { hash32 } from '../protocol/shard-hash.js';
 /**
  * Sticky rendezvous placement with bounded loads. Plain rendezvous hashing is not balanced enough for a few
  * hundred shards (binomial noise: 256 shards on 3 nodes vary by ±15% routinely), so each node gets a hard
- * capacity of ceil(S/N): shards stay with their current owner while it has room (the ones it ranks highest
+ * capacity of floor(S/N), with S mod N of them allowed one more: shards stay with their current owner while it has room (the ones it ranks highest
  * first), and every other shard goes to its highest-ranked node with room. Pure and deterministic: every
  * process and the admin CLI compute the same plan from the same inputs.
  */
@@ -38,21 +38,33 @@ function preference(kind: string, shard: number, nodes: string[]): string[] {
     .map((x) => x.n);
 }
 
-/** The target owner of every shard. Every node ends with floor(S/N) or ceil(S/N) shards unless pins force more. */
+/** The target owner of every shard. Every node ends with floor(S/N) or ceil(S/N) shards unless pins force otherwise. */
 export function planAssignment(input: PlacementInput): string[] {
   const { kind, shardCount } = input;
   const nodes = [...new Set(input.nodes)].sort();
   if (nodes.length === 0) throw new Error('placement needs at least one eligible node');
   const eligible = new Set(nodes);
-  const capacity = Math.ceil(shardCount / nodes.length);
+  // Exact balance: every node may hold `base`, and only `extras` of them one more.
+  const base = Math.floor(shardCount / nodes.length);
+  let extras = shardCount % nodes.length;
   const load = new Map(nodes.map((n) => [n, 0]));
+  /** Takes a slot on `node` if it has room; the first `extras` nodes to pass `base` keep base + 1. */
+  const take = (node: string): boolean => {
+    const l = load.get(node)!;
+    if (l < base || (l === base && extras > 0)) {
+      if (l === base) extras--;
+      load.set(node, l + 1);
+      return true;
+    }
+    return false;
+  };
   const target: (string | null)[] = new Array(shardCount).fill(null);
 
   // 1. Pins.
   for (const [shard, node] of input.pinned ?? []) {
     if (shard < shardCount && eligible.has(node)) {
       target[shard] = node;
-      load.set(node, load.get(node)! + 1);
+      if (!take(node)) load.set(node, load.get(node)! + 1);
     }
   }
   // 2. Sticky: current owners keep the shards they rank highest, up to capacity.
@@ -67,18 +79,21 @@ export function planAssignment(input: PlacementInput): string[] {
   for (const [owner, list] of keep) {
     list.sort((a, b) => b.score - a.score || a.shard - b.shard);
     for (const { shard } of list) {
-      if (load.get(owner)! >= capacity) break;
+      if (!take(owner)) break;
       target[shard] = owner;
-      load.set(owner, load.get(owner)! + 1);
     }
   }
   // 3. The rest, in shard order: highest-ranked node with room.
   const rest: { shard: number; prefs: string[] }[] = [];
   for (let s = 0; s < shardCount; s++) if (target[s] === null) rest.push({ shard: s, prefs: preference(kind, s, nodes) });
   for (const { shard, prefs } of rest) {
-    const to = prefs.find((n) => load.get(n)! < capacity) ?? prefs[0]!;
+    let to = prefs.find((n) => take(n));
+    if (to === undefined) {
+      // Only when pins overfilled nodes: fall back to the least loaded.
+      to = [...prefs].sort((a, b) => load.get(a)! - load.get(b)!)[0]!;
+      load.set(to, load.get(to)! + 1);
+    }
     target[shard] = to;
-    load.set(to, load.get(to)! + 1);
   }
   return target as string[];
 }

@@ -3,6 +3,9 @@ import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell, type Ca
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
 
+/** How long stopping a subject waits for calls it already accepted. */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+
 /** A call as a handler sees it. */
 export type ActorCallIn = Omit<ActorCall, 'id' | 'ttl'> & { deadline: number };
 
@@ -12,8 +15,8 @@ export type TellHandler = (tell: ActorTell) => void;
 /** A subject being served. */
 export interface ServeHandle {
   readonly subject: string;
-  /** Stops intake: calls already received are still handled and answered; resolves when they are. */
-  stop(): Promise<void>;
+  /** Stops intake: calls already received are still handled and answered; resolves when they are, or after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
   /** Resolves once the handle stopped. */
   readonly closed: Promise<void>;
 }
@@ -103,11 +106,16 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
   return {
     subject,
     closed,
-    stop() {
+    stop(graceMs = DEFAULT_STOP_GRACE_MS) {
       stopping ??= (async () => {
         // drain() lets messages already delivered to this client run through the callback, then unsubscribes.
         await sub.drain().catch(() => undefined);
-        if (inFlight > 0) await new Promise<void>((r) => (idle = r));
+        if (inFlight > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([new Promise<void>((r) => (idle = r)), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+          clearTimeout(timer);
+          if (inFlight > 0) log.warn({ subject, inFlight }, 'stopped serving with calls still running');
+        }
         resolveClosed();
       })();
       return stopping;

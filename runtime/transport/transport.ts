@@ -145,7 +145,7 @@ export class Transport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweep);
-    await Promise.all([...this.serving].map((h) => h.stop()));
+    await Promise.all([...this.serving].map((h) => h.stop(1000)));
     for (const c of this.outstanding.values()) this.settle(c, new ImError(ErrorCode.CLOSED, 'transport closed'));
     this.lanes.clear();
   }
