@@ -1,0 +1,26 @@
+/** WebSocket close codes the gateway uses. Stable: documented in protocol/README.md. */
+export const CloseCode = {
+  /** Normal close (client or server said goodbye). */
+  NORMAL: 1000,
+  /** The server is shutting down; reconnect (with backoff) elsewhere. */
+  GOING_AWAY: 1001,
+  /** A frame over the size limit (uWebSockets.js sends this itself). */
+  TOO_BIG: 1009,
+  /** Repeated protocol violations (undecodable frames). */
+  BAD_FRAME: 4000,
+  /** The token expired while connected; reconnect with a fresh one. */
+  UNAUTHORIZED: 4001,
+  /** Sent faster than the rate limit for too long. */
+  RATE_LIMITED: 4008,
+  /** No frame within ~2.5 heartbeat intervals. */
+  HEARTBEAT_TIMEOUT: 4009,
+  /** The node is over its connection limit; a `redirect` frame preceded this with other endpoints. */
+  OVERLOADED: 4010,
+  /** The node is draining or the user moved; a `redirect` frame preceded this. */
+  REDIRECT: 4011,
+  /** A newer connection of the same device replaced this one. */
+  REPLACED: 4012,
+  /** The client fell too far behind (send buffer over its limit); reconnect and sync. */
+  SLOW_CONSUMER: 4013,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
