@@ -5,6 +5,8 @@ import { createBenchContext, type BenchScenario } from './bench/lib.js';
 
 /** Scenario name → module. Add a scenario by adding a line here. */
 const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
+  storage: () => import('./bench/storage.js'),
+  'runtime-throughput': () => import('./bench/runtime-throughput.js'),
   'runtime-failover': () => import('./bench/runtime-failover.js'),
 };
 

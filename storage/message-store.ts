@@ -94,15 +94,39 @@ export class MessageStore {
   async appendBatch(rows: NewMessage[], fence?: Fence): Promise<AppendResult[]> {
     if (rows.length === 0) return [];
     rows.forEach((r, i) => this.check(r, i));
+    return this.appendOnce(rows, fence);
+  }
+
+  private async appendOnce(rows: NewMessage[], fence?: Fence): Promise<AppendResult[]> {
+    // Repeats inside the batch are resolved here, so the statement only sees distinct keys.
+    const firstOf = new Map<string, number>();
+    const unique: NewMessage[] = [];
+    const slot: number[] = rows.map((r) => {
+      const k = `${r.convId}\u0000${r.senderDid}\u0000${r.clientMsgId}`;
+      let at = firstOf.get(k);
+      if (at === undefined) {
+        at = unique.push(r) - 1;
+        firstOf.set(k, at);
+        return at;
+      }
+      return -1 - at;
+    });
+    // Key order = lock order: concurrent batches with overlapping keys then wait on each other instead of deadlocking.
+    const order = unique.map((_, i) => i).sort((x, y) => {
+      const a = unique[x]!;
+      const b = unique[y]!;
+      return a.convId < b.convId ? -1 : a.convId > b.convId ? 1 : a.senderDid < b.senderDid ? -1 : a.senderDid > b.senderDid ? 1 : a.clientMsgId - b.clientMsgId;
+    });
+    const sorted = order.map((i) => unique[i]!);
     const cols = {
-      conv: rows.map((r) => r.convId),
-      seq: rows.map((r) => r.seq),
-      prev: rows.map((r) => r.prevSeq),
-      uid: rows.map((r) => r.senderUid),
-      did: rows.map((r) => r.senderDid),
-      cid: rows.map((r) => r.clientMsgId),
-      body: rows.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
-      ord: rows.map((_, i) => i),
+      conv: sorted.map((r) => r.convId),
+      seq: sorted.map((r) => r.seq),
+      prev: sorted.map((r) => r.prevSeq),
+      uid: sorted.map((r) => r.senderUid),
+      did: sorted.map((r) => r.senderDid),
+      cid: sorted.map((r) => r.clientMsgId),
+      body: sorted.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
+      ord: order,
     };
     type Raw = { ord: number; seq: number | null; prev_seq: number | null; created_at: Date | null; duplicate: boolean | null; fence_ok: boolean };
     let out: Raw[];
@@ -120,31 +144,37 @@ export class MessageStore {
         f AS (${fenceCte}),
         ins AS (
           INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
-          SELECT DISTINCT ON (conv_id, sender_did, client_msg_id) conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body
-          FROM input WHERE EXISTS (SELECT 1 FROM f)
-          ORDER BY conv_id, sender_did, client_msg_id, ord
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body FROM input i
+          WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_did, client_msg_id
           ON CONFLICT (conv_id, sender_did, client_msg_id) DO NOTHING
-          RETURNING conv_id, seq, prev_seq, sender_did, client_msg_id, created_at
+          RETURNING conv_id, seq, prev_seq, created_at
         )
         SELECT i.ord,
                COALESCE(ins.seq, m.seq) AS seq,
                COALESCE(ins.prev_seq, m.prev_seq) AS prev_seq,
                COALESCE(ins.created_at, m.created_at) AS created_at,
-               (ins.seq IS NULL OR ins.seq <> i.seq) AS duplicate,
+               ins.seq IS NULL AS duplicate,
                EXISTS (SELECT 1 FROM f) AS fence_ok
         FROM input i
-        LEFT JOIN ins ON ins.conv_id = i.conv_id AND ins.sender_did = i.sender_did AND ins.client_msg_id = i.client_msg_id
-        LEFT JOIN messages m ON m.conv_id = i.conv_id AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
-        ORDER BY i.ord`;
+        LEFT JOIN ins ON ins.conv_id = i.conv_id AND ins.seq = i.seq
+        -- LATERAL keeps this a per-row index probe (a generic plan would happily scan the table), and only
+        -- for rows that were not inserted just now.
+        LEFT JOIN LATERAL (
+          SELECT seq, prev_seq, created_at FROM messages m
+          WHERE ins.seq IS NULL AND m.conv_id = i.conv_id AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
+        ) m ON true`;
     } catch (err) {
       throw toStorageError(err, 'append messages');
     }
     if (out.length > 0 && !out[0]!.fence_ok) {
       throw new ImError(ErrorCode.FENCED, `shard ${fence!.kind}/${fence!.shard} is no longer at epoch ${fence!.epoch}; nothing was stored`);
     }
-    const results: AppendResult[] = out.map((o) => {
-      const r = rows[o.ord]!;
-      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq ?? -1, prevSeq: o.prev_seq ?? -1, createdAt: o.created_at?.getTime() ?? 0, duplicate: o.duplicate ?? true };
+    const byOrd: Raw[] = new Array(unique.length);
+    for (const o of out) byOrd[o.ord] = o;
+    const results: AppendResult[] = rows.map((r, i) => {
+      const at = slot[i]!;
+      const o = byOrd[at < 0 ? -1 - at : at]!;
+      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq ?? -1, prevSeq: o.prev_seq ?? -1, createdAt: o.created_at?.getTime() ?? 0, duplicate: at < 0 || (o.duplicate ?? true) };
     });
     // A duplicate committed by a concurrent statement after ours took its snapshot is invisible to it: read it now.
     for (const r of results) {
