@@ -69,7 +69,12 @@ export class ActorHost {
   /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
   dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
-    const cell = this.cellFor(kind, key, fence);
+    let cell: Cell;
+    try {
+      cell = this.cellFor(kind, key, fence);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     cell.lastActive = Date.now();
     return cell.mailbox.post(async () => {
       if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);

@@ -69,4 +69,47 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     // Every applied op was acknowledged: none applied twice behind a retry.
     expect(report.rows).toBe(acked.size);
   }, 120_000);
+
+  it('imctl – nodes, shards and status show the cluster as a readable table', async () => {
+    const nodes = await cluster.imctl('nodes');
+    expect(nodes.code, nodes.stderr).toBe(0);
+    expect(nodes.stdout).toMatch(/node\s+state\s+live\s+lease\s+shards/);
+    for (const n of ['n2', 'n3']) expect(nodes.stdout).toContain(n);
+    const shards = await cluster.imctl('shards', '--kind', 'counter');
+    expect(shards.code).toBe(0);
+    expect(shards.stdout).toMatch(/owner\s+shards\s+moving/);
+    expect(shards.stdout.split('\n').filter((l) => /^counter\s+\d+\s/.test(l))).toHaveLength(SHARDS);
+    const status = await cluster.imctl('status');
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/coordinator: n\d/);
+    expect(status.stdout).toContain(`shards: ${SHARDS}`);
+    const json = JSON.parse((await cluster.imctl('shards', '--json')).stdout) as { shards: unknown[] };
+    expect(json.shards).toHaveLength(SHARDS);
+    const dry = await cluster.imctl('rebalance', '--dry-run');
+    expect(dry.code).toBe(0);
+  }, 60_000);
+
+  it('imctl – unknown nodes, kinds and shard numbers, bad usage and an unreachable cluster get clear errors', async () => {
+    const unknownNode = await cluster.imctl('move', 'counter', '1', 'nope');
+    expect(unknownNode.code).toBe(2);
+    expect(unknownNode.stderr).toContain('unknown node "nope"');
+    const badShard = await cluster.imctl('move', 'counter', '999', 'n2');
+    expect(badShard.code).toBe(2);
+    expect(badShard.stderr).toContain(`shard must be an integer from 0 to ${SHARDS - 1}`);
+    const notNumber = await cluster.imctl('move', 'counter', 'x', 'n2');
+    expect(notNumber.stderr).toContain('bad shard number');
+    const badKind = await cluster.imctl('move', 'nokind', '1', 'n2');
+    expect(badKind.stderr).toContain('unknown actor kind');
+    const badCommand = await cluster.imctl('frobnicate');
+    expect(badCommand.code).toBe(2);
+    expect(badCommand.stderr).toContain('usage: imctl');
+    const down = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      import('node:child_process').then(({ execFile }) =>
+        execFile('node_modules/.bin/tsx', ['scripts/imctl.ts', 'nodes', '--database-url', 'postgres://x:y@127.0.0.1:1/none', '--timeout', '2000'], (err, _o, stderr) => resolve({ code: Number((err as { code?: number } | null)?.code ?? 0), stderr })),
+      );
+    });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain("cannot reach the cluster's Postgres");
+  }, 60_000);
 });
+

@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { ActorContext, ActorKind, DeactivateReason } from '../../runtime/actor.js';
+import { ActorHost, type ActorSender } from '../../runtime/actor-host.js';
+import { silentLogger } from '../../runtime/logger.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sender: ActorSender = { call: async () => null, tell: () => {} };
+const fence = { kind: 'probe', shard: 0, epoch: 1 };
+
+interface Trace {
+  activations: number;
+  deactivations: DeactivateReason[];
+  seen: string[];
+}
+
+function probeKind(trace: Trace, idleMs?: number): ActorKind {
+  return {
+    kind: 'probe',
+    ...(idleMs ? { idleMs } : {}),
+    create: (ctx: ActorContext) => {
+      let running = false;
+      return {
+        async onActivate() {
+          trace.activations++;
+        },
+        async handle(op: string, payload: unknown) {
+          if (running) throw new Error('two messages at once');
+          running = true;
+          try {
+            trace.seen.push(`${ctx.key}:${op}:${String(payload)}`);
+            if (op === 'slow') await sleep(5);
+            if (op === 'coded') throw new ImError(ErrorCode.NOT_MEMBER, 'nope');
+            if (op === 'bug') throw new Error('boom');
+            if (op === 'fenced') throw new ImError(ErrorCode.FENCED, 'stale');
+            if (op === 'timer') ctx.setTimer('t', 20, () => trace.seen.push(`${ctx.key}:timer`));
+            return payload;
+          } finally {
+            running = false;
+          }
+        },
+        async onDeactivate(reason: DeactivateReason) {
+          trace.deactivations.push(reason);
+        },
+      };
+    },
+  };
+}
+
+describe('actor host – one message at a time, activation, failures', () => {
+  let host: ActorHost | undefined;
+  afterEach(async () => {
+    await host?.close();
+  });
+
+  it('actor host – messages to one actor run one at a time in arrival order, after one activation', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => host!.dispatch('probe', 'a', fence, i % 3 ? 'fast' : 'slow', i)));
+    expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(trace.seen.map((s) => Number(s.split(':')[2]))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(trace.activations).toBe(1);
+  });
+
+  it('actor host – a throwing handler gives a coded error and the actor keeps serving', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    await expect(host.dispatch('probe', 'b', fence, 'coded', 1)).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    await expect(host.dispatch('probe', 'b', fence, 'bug', 2)).rejects.toMatchObject({ code: ErrorCode.INTERNAL });
+    expect(await host.dispatch('probe', 'b', fence, 'ok', 3)).toBe(3);
+    expect(trace.activations).toBe(1);
+    await expect(host.dispatch('nope', 'b', fence, 'ok', 3)).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+  });
+
+  it('actor host – a fenced write stops the actor and reports its shard', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    const fencedShards: number[] = [];
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: (_k, s) => fencedShards.push(s) });
+    await expect(host.dispatch('probe', 'c', fence, 'fenced', 1)).rejects.toMatchObject({ code: ErrorCode.FENCED });
+    await sleep(10);
+    expect(fencedShards).toEqual([0]);
+    expect(trace.deactivations).toEqual(['stopped']);
+  });
+
+  it('actor host – idle actors are deactivated and their timers die with them', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace, 300)], sender, log: silentLogger(), defaultIdleMs: 300, onFenced: () => {} });
+    await host.dispatch('probe', 'd', fence, 'timer', 0);
+    await sleep(60);
+    expect(trace.seen).toContain('d:timer');
+    await sleep(700);
+    expect(trace.deactivations).toEqual(['idle']);
+    expect(host.counts()).toEqual({});
+    await host.dispatch('probe', 'd', fence, 'ok', 1);
+    expect(trace.activations).toBe(2);
+  });
+
+  it('actor host – deactivating a shard lets queued work finish first', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    const work = Array.from({ length: 5 }, (_, i) => host!.dispatch('probe', 'e', fence, 'slow', i));
+    await host.deactivateShard('probe', 0, 'shard-released');
+    expect(await Promise.all(work)).toEqual([0, 1, 2, 3, 4]);
+    expect(trace.deactivations).toEqual(['shard-released']);
+  });
+});
