@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*"; }
 
 # 1. npm packages: install when node_modules is missing or older than the lock file.
+# `npm install`, not `npm ci`: with npm's omit-lockfile-registry-resolved setting (set on our machines) the lock
+# file keeps no versions for other platforms' optional packages, which `npm ci` rejects as out of sync.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 # 2. nats-server from Debian's packages.
