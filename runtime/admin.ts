@@ -128,6 +128,12 @@ export class Admin {
     return moves.filter((m) => m.from === nodeId);
   }
 
+  /** Puts a draining node back into placement; shards return to it through rebalancing. */
+  async undrain(nodeId: string): Promise<void> {
+    await this.requireLiveNode(nodeId, true);
+    await this.nodes.setState(nodeId, 'alive');
+  }
+
   private async requireLiveNode(nodeId: string, allowDraining = false): Promise<void> {
     const live = await this.nodes.live();
     const n = live.find((x) => x.nodeId === nodeId);

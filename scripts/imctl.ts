@@ -1,7 +1,7 @@
 /**
  * imctl — the cluster's admin CLI.
  *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
- *   imctl move <kind> <shard> <node> | drain <node>
+ *   imctl move <kind> <shard> <node> | drain <node> | undrain <node>
  * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -22,6 +22,7 @@ commands:
                                          plan balanced placement, then move in waves
   move <kind> <shard> <node>             move one shard (planned handoff)
   drain <node>                           move every shard off a node (it stays up, serving nothing)
+  undrain <node>                         put a drained node back into placement (rebalancing refills it)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -63,8 +64,8 @@ async function main(): Promise<void> {
   }
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
-  const needsNats = ['status', 'rebalance', 'move', 'drain'].includes(command);
-  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command);
+  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain'].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
   try {
@@ -156,6 +157,14 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (!node) throw new UsageError('drain needs <node>');
       const moves = await admin.planDrain(node);
       return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, flags['dry-run'] === true, json, `drain ${node}`);
+    }
+    case 'undrain': {
+      const [node] = args;
+      if (!node) throw new UsageError('undrain needs <node>');
+      await admin.undrain(node);
+      if (json) return print({ node, state: 'alive' });
+      console.log(`${node} is back in placement; run \`imctl rebalance\` (or let the coordinator) to give it shards`);
+      return EXIT.ok;
     }
   }
   throw new UsageError(`unknown command "${command}"`);

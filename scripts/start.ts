@@ -20,8 +20,8 @@ async function main(): Promise<void> {
   let nats: NatsServerHandle | undefined;
   const nodes: NodeProcess[] = [];
   let stopping = false;
+  let firstSignalAt = 0;
   const stopAll = async (code: number): Promise<never> => {
-    if (stopping) process.exit(code);
     stopping = true;
     console.log('\nstopping: draining nodes…');
     await Promise.all(nodes.map((n) => n.stop(15_000)));
@@ -30,8 +30,21 @@ async function main(): Promise<void> {
     console.log('stopped');
     process.exit(code);
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  // Ctrl-C reaches both tsx and this process, so one keypress can arrive twice: a repeat within 2 s is
+  // ignored; a later one kills every child at once instead of leaving servers behind.
+  const onSignal = (): void => {
+    if (!stopping) {
+      firstSignalAt = Date.now();
+      void stopAll(0);
+    } else if (Date.now() - firstSignalAt > 2000) {
+      console.log('forced stop');
+      for (const n of nodes) n.signal('SIGKILL');
+      nats?.signal('SIGKILL');
+      void (pg?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
     let databaseUrl = cfg.databaseUrl;
