@@ -8,11 +8,25 @@ const encoder = new TextEncoder();
 
 /** 32-bit FNV-1a of the UTF-8 bytes of `key`, with a murmur3 finalizer so nearby keys spread well. */
 export function hash32(key: string): number {
-  const bytes = encoder.encode(key);
   let h = FNV_OFFSET;
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]!;
+  let ascii = true;
+  // Hot path (every routed call): ASCII keys hash straight from char codes, with no allocation.
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c > 0x7f) {
+      ascii = false;
+      break;
+    }
+    h ^= c;
     h = Math.imul(h, FNV_PRIME);
+  }
+  if (!ascii) {
+    h = FNV_OFFSET;
+    const bytes = encoder.encode(key);
+    for (let i = 0; i < bytes.length; i++) {
+      h ^= bytes[i]!;
+      h = Math.imul(h, FNV_PRIME);
+    }
   }
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

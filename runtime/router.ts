@@ -9,10 +9,15 @@ import type { Transport } from './transport/transport.js';
  * the shard map, only the shard counts, which are fixed for the life of the cluster.
  */
 export class Router implements ActorSender {
+  /** Subject strings built once per shard instead of once per call. */
+  private readonly subjects = new Map<string, string[]>();
+
   constructor(
     private readonly transport: Transport,
     private readonly shardCounts: ReadonlyMap<string, number>,
-  ) {}
+  ) {
+    for (const [kind, count] of shardCounts) this.subjects.set(kind, Array.from({ length: count }, (_, s) => shardSubject(kind, s)));
+  }
 
   /** The shard of (kind, key). */
   shardOf(kind: string, key: string): number {
@@ -25,7 +30,7 @@ export class Router implements ActorSender {
   call(kind: string, key: string, op: string, payload: unknown, timeoutMs?: number): Promise<unknown> {
     let subject: string;
     try {
-      subject = shardSubject(kind, this.shardOf(kind, key));
+      subject = this.subjects.get(kind)![this.shardOf(kind, key)]!;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -34,6 +39,6 @@ export class Router implements ActorSender {
 
   /** Sends `op` to actor (kind, key) without waiting. */
   tell(kind: string, key: string, op: string, payload: unknown): void {
-    this.transport.tell(shardSubject(kind, this.shardOf(kind, key)), { kind, key, op, payload });
+    this.transport.tell(this.subjects.get(kind)![this.shardOf(kind, key)]!, { kind, key, op, payload });
   }
 }

@@ -182,12 +182,9 @@ export class Transport {
   }
 
   private takeBatch(lane: Lane): PendingCall[] {
-    const batch: PendingCall[] = [];
-    while (lane.calls.length > 0 && batch.length < this.maxItems) {
-      const c = lane.calls.shift()!;
-      if (!c.settled) batch.push(c);
-    }
-    return batch;
+    const taken = lane.calls.length <= this.maxItems ? lane.calls : lane.calls.splice(0, this.maxItems);
+    if (taken === lane.calls) lane.calls = [];
+    return taken;
   }
 
   private sendTells(subject: string, lane: Lane): void {
@@ -207,9 +204,17 @@ export class Transport {
 
   private async sendCalls(subject: string, lane: Lane, batch: PendingCall[], attempt: number): Promise<void> {
     const now = Date.now();
-    const live = batch.filter((c) => !c.settled);
+    // One pass: drop calls that settled while queued (timed out), build the wire shape, find the last deadline.
+    const live: PendingCall[] = [];
+    const calls: ActorCall[] = [];
+    let lastDeadline = now;
+    for (const c of batch) {
+      if (c.settled) continue;
+      live.push(c);
+      calls.push({ id: c.id, kind: c.kind, key: c.key, op: c.op, payload: c.payload, ttl: c.deadline - now });
+      if (c.deadline > lastDeadline) lastDeadline = c.deadline;
+    }
     if (live.length === 0) return this.release(lane);
-    const calls: ActorCall[] = live.map((c) => ({ id: c.id, kind: c.kind, key: c.key, op: c.op, payload: c.payload, ttl: c.deadline - now }));
     const data = encodeEnvelope({ type: 'calls', calls });
     if (data.length > this.maxBytes && live.length > 1) {
       // Too big for one NATS message: send the halves in order, each with its own slot.
@@ -217,7 +222,7 @@ export class Transport {
       await this.sendCalls(subject, { ...lane, inFlight: 0, calls: [], tells: [] }, live.slice(0, half), attempt);
       return this.sendCalls(subject, lane, live.slice(half), attempt);
     }
-    const timeout = Math.max(1, Math.max(...live.map((c) => c.deadline)) - now);
+    const timeout = Math.max(1, lastDeadline - now);
     this.counters.batchesSent++;
     this.counters.callsSent += live.length;
     try {

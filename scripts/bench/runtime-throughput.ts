@@ -24,7 +24,7 @@ const scenario: BenchScenario = {
     const nats = await startNatsServer({ dir: ctx.workDir });
     const worker = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'throughput-worker.ts'), [nats.url, String(SHARDS)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
     const nc = await connect({ servers: nats.url });
-    const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 30_000 });
+    const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 30_000, maxInFlightPerSubject: Number(ctx.options['in-flight'] ?? 1) });
     const router = new Router(transport, new Map([['echo', SHARDS]]));
     const keys = Array.from({ length: KEYS }, (_, i) => `a${i}`);
     const count = async (): Promise<{ tells: number; raw: number }> => {
