@@ -128,7 +128,7 @@ export class MessageStore {
       body: sorted.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
       ord: order,
     };
-    type Raw = { ord: number; seq: number | null; prev_seq: number | null; created_at: Date | null; duplicate: boolean | null; fence_ok: boolean };
+    type Raw = { ord: number; seq: number | null; prev_seq: number | null; created_at: number | null; duplicate: boolean | null; fence_ok: boolean };
     let out: Raw[];
     try {
       const sql = this.sql;
@@ -152,16 +152,17 @@ export class MessageStore {
         SELECT i.ord,
                COALESCE(ins.seq, m.seq) AS seq,
                COALESCE(ins.prev_seq, m.prev_seq) AS prev_seq,
-               COALESCE(ins.created_at, m.created_at) AS created_at,
+               (extract(epoch FROM COALESCE(ins.created_at, m.created_at)) * 1000)::int8 AS created_at,
                ins.seq IS NULL AS duplicate,
                EXISTS (SELECT 1 FROM f) AS fence_ok
         FROM input i
         LEFT JOIN ins ON ins.conv_id = i.conv_id AND ins.seq = i.seq
-        -- LATERAL keeps this a per-row index probe (a generic plan would happily scan the table), and only
-        -- for rows that were not inserted just now.
+        -- A per-row index probe, only for rows not inserted just now. LIMIT 1 stops the planner from flattening
+        -- it into a hash join over a sequential scan of the whole table (seen in EXPLAIN: it grew with the table).
         LEFT JOIN LATERAL (
           SELECT seq, prev_seq, created_at FROM messages m
           WHERE ins.seq IS NULL AND m.conv_id = i.conv_id AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
+          LIMIT 1
         ) m ON true`;
     } catch (err) {
       throw toStorageError(err, 'append messages');
@@ -174,7 +175,7 @@ export class MessageStore {
     const results: AppendResult[] = rows.map((r, i) => {
       const at = slot[i]!;
       const o = byOrd[at < 0 ? -1 - at : at]!;
-      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq ?? -1, prevSeq: o.prev_seq ?? -1, createdAt: o.created_at?.getTime() ?? 0, duplicate: at < 0 || (o.duplicate ?? true) };
+      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq ?? -1, prevSeq: o.prev_seq ?? -1, createdAt: o.created_at ?? 0, duplicate: at < 0 || (o.duplicate ?? true) };
     });
     // A duplicate committed by a concurrent statement after ours took its snapshot is invisible to it: read it now.
     for (const r of results) {
