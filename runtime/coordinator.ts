@@ -110,8 +110,9 @@ export class Coordinator {
     const current = rows.map((r) => (r.owner !== null && eligibleSet.has(r.owner) ? r.owner : null));
     const pinned = new Map(rows.filter((r) => r.pinned && r.owner !== null).map((r) => [r.shard, r.owner!]));
     const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
-    // Orphans: unassigned, or owned by a node whose lease ran out. Moving shards are the mover's business.
-    const orphans = rows.filter((r) => r.state !== 'moving' && (r.owner === null || !alive.has(r.owner)));
+    // Orphans: unassigned, or owned by a node whose lease ran out — also mid-move: a dead owner finishes nothing,
+    // and the mover's own compare-and-set simply loses. A live owner's move is the mover's business.
+    const orphans = rows.filter((r) => r.owner === null || !alive.has(r.owner));
     if (orphans.length > 0) {
       const won = await shardMap.assignMany(orphans.map((r) => ({ kind, shard: r.shard, expectedEpoch: r.epoch, owner: target[r.shard]! })));
       if (won.length > 0) {

@@ -70,11 +70,10 @@ export class Membership {
   private async beat(): Promise<void> {
     const sentAt = performance.now();
     try {
-      let until = await this.opts.nodes.renew(this.opts.nodeId, this.opts.leaseMs, this.opts.load?.());
-      if (until === undefined) {
+      const renewed = await this.opts.nodes.renew(this.opts.nodeId, this.opts.leaseMs, this.opts.load?.());
+      if (renewed === undefined) {
         // Our row is gone or says 'left' (an operator removed us): register again as a fresh member.
         await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs);
-        until = 1;
       }
       if (this.stopped) return;
       this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;

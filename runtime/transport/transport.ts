@@ -1,29 +1,49 @@
-import { ErrorCode as NatsErrorCode, type NatsConnection, type NatsError } from 'nats';
-import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell } from '../../protocol/envelopes.js';
+import type { NatsConnection } from 'nats';
+import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
+import { Batcher } from './batcher.js';
+import { DeadlineSweep } from './deadlines.js';
+import { backoffDelay, classifyRequestError, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serveSubject, type CallHandler, type ServeHandle, type TellHandler } from './serve.js';
 
-export type { ActorCallIn, ServeHandle } from './serve.js';
+export type { ActorCallIn, CallHandler, ServeHandle, TellHandler } from './serve.js';
+export type { RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
   log: Logger;
-  /** Most calls in one batch. */
+  /** Most calls (or tells) in one batch. */
   maxBatchItems?: number;
-  /** Most encoded bytes in one batch (NATS' default max_payload is 1 MiB). */
+  /** Most encoded bytes in one batch; never more than the server's max_payload. Bigger batches are split. */
   maxBatchBytes?: number;
-  /** Batches outstanding per subject. 1 keeps per-subject FIFO even across no-responders retries. */
+  /** 0 (default) flushes on the next tick; up to ~1 ms trades latency for bigger batches. */
+  flushDelayMs?: number;
+  /** Call batches outstanding per subject. 1 (default) keeps per-subject FIFO even across no-responders retries. */
   maxInFlightPerSubject?: number;
+  /** Deadline of a call that names none. */
   defaultTimeoutMs?: number;
-  retry?: { initialMs: number; maxMs: number };
+  /** Backoff for resending a batch that met no responders. */
+  retry?: RetryPolicy;
 }
 
 export const DEFAULT_MAX_BATCH_ITEMS = 4096;
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT_PER_SUBJECT = 1;
 export const DEFAULT_CALL_TIMEOUT_MS = 5000;
-export const DEFAULT_RETRY = { initialMs: 5, maxMs: 200 } as const;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
+export { DEFAULT_RETRY };
 
+/** What one call asks for. */
+export interface CallRequest {
+  kind: string;
+  key: string;
+  op: string;
+  payload: unknown;
+  /** Overrides the transport's default deadline. */
+  timeoutMs?: number;
+}
+
+/** A caller's call while it waits for its answer. */
 interface PendingCall {
   id: number;
   kind: string;
@@ -34,12 +54,8 @@ interface PendingCall {
   resolve: (v: unknown) => void;
   reject: (e: ImError) => void;
   settled: boolean;
-}
-
-interface Lane {
-  calls: PendingCall[];
-  tells: ActorTell[];
-  inFlight: number;
+  /** Its last send met no responders, so running out of time means UNAVAILABLE rather than TIMEOUT. */
+  unavailable: boolean;
 }
 
 /** What the transport has done, for metrics and benchmarks. */
@@ -48,95 +64,133 @@ export interface TransportStats {
   batchesSent: number;
   tellsSent: number;
   tellBatchesSent: number;
+  tellsDropped: number;
   noResponderRetries: number;
+  timeouts: number;
+  unavailable: number;
+  /** Batches cut in pieces because they were over maxBatchBytes. */
+  oversizeSplits: number;
+  /** Calls waiting for their answer right now (queued or in flight). */
+  outstanding: number;
 }
+
+// Ids stay within 31 bits: msgpack keeps them small and they never decode as anything but numbers.
+const MAX_ID = 0x7fffffff;
 
 /**
  * Actor calls over NATS, batched: calls and tells bound for one subject are coalesced into one NATS message
  * per event-loop turn, answered by one reply batch. "No responders" (a shard between owners) is retried with
- * backoff until each call's deadline — it was never delivered, so retrying is safe. A timeout is not
+ * backoff until each call's deadline — the batch was never delivered, so resending is safe. A timeout is not
  * retried: the batch may have been processed; callers with idempotent operations retry themselves.
  *
  * With `maxInFlightPerSubject = 1` (the default) a subject has one batch outstanding at a time, and calls
  * accumulate into the next batch meanwhile: per-subject FIFO holds even across retries, which the chat layer
- * relies on for sender order, and throughput comes from batch size instead of concurrency.
+ * relies on for sender order, and throughput comes from batch size instead of concurrency. The price is that
+ * one slow batch delays every later call to that subject; raise the limit only for subjects whose callers do
+ * not need order. Tells are not ordered against calls, only against tells to the same subject, and a tell to
+ * a subject nobody serves is lost (fire-and-forget).
  */
 export class Transport {
-  private readonly lanes = new Map<string, Lane>();
-  private readonly outstanding = new Map<number, PendingCall>();
+  private readonly batcher: Batcher<PendingCall, ActorTell>;
+  private readonly outstanding = new Set<PendingCall>();
   private readonly serving = new Set<ServeHandle>();
+  private readonly sweep: DeadlineSweep;
+  private readonly retryTimers = new Map<NodeJS.Timeout, () => void>();
+  private idleWaiters: (() => void)[] = [];
   private nextId = 1;
-  private flushScheduled = false;
   private closed = false;
-  private readonly sweep: NodeJS.Timeout;
-  private readonly maxItems: number;
   private readonly maxBytes: number;
-  private readonly maxInFlight: number;
   private readonly defaultTimeout: number;
-  private readonly retry: { initialMs: number; maxMs: number };
-  private readonly counters: TransportStats = { callsSent: 0, batchesSent: 0, tellsSent: 0, tellBatchesSent: 0, noResponderRetries: 0 };
+  private readonly retry: RetryPolicy;
+  private readonly log: Logger;
+  private readonly counters: Omit<TransportStats, 'outstanding'> = {
+    callsSent: 0,
+    batchesSent: 0,
+    tellsSent: 0,
+    tellBatchesSent: 0,
+    tellsDropped: 0,
+    noResponderRetries: 0,
+    timeouts: 0,
+    unavailable: 0,
+    oversizeSplits: 0,
+  };
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly opts: TransportOptions,
+    opts: TransportOptions,
   ) {
-    this.maxItems = opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS;
+    this.log = opts.log;
     this.maxBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
-    this.maxInFlight = opts.maxInFlightPerSubject ?? DEFAULT_MAX_IN_FLIGHT_PER_SUBJECT;
     this.defaultTimeout = opts.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.retry = opts.retry ?? DEFAULT_RETRY;
-    // One sweep for every deadline instead of a timer per call.
-    this.sweep = setInterval(() => this.expire(), 25);
-    this.sweep.unref();
+    this.batcher = new Batcher<PendingCall, ActorTell>(
+      { sendCalls: (s, calls, release) => void this.sendCalls(s, calls, release, 0), sendTells: (s, tells) => this.sendTells(s, tells) },
+      {
+        maxItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
+        maxInFlight: opts.maxInFlightPerSubject ?? DEFAULT_MAX_IN_FLIGHT_PER_SUBJECT,
+        flushDelayMs: Math.max(0, opts.flushDelayMs ?? 0),
+      },
+    );
+    this.sweep = new DeadlineSweep(() => this.expire());
   }
 
   /** Counters since creation. */
   stats(): TransportStats {
-    return { ...this.counters };
+    return { ...this.counters, outstanding: this.outstanding.size };
   }
 
-  /** Calls `op` on actor (kind, key) behind `subject`; resolves with its value or rejects with an ImError. */
-  call(subject: string, c: { kind: string; key: string; op: string; payload: unknown; timeoutMs?: number }): Promise<unknown> {
-    if (this.closed || this.nc.isClosed()) return Promise.reject(new ImError(ErrorCode.CLOSED, 'transport is closed'));
+  /** Calls `op` on actor (kind, key) behind `subject`; resolves with its value or rejects with an ImError (TIMEOUT, UNAVAILABLE, CLOSED or the remote's code). */
+  call(subject: string, c: CallRequest): Promise<unknown> {
+    if (this.closed || this.nc.isClosed() || this.nc.isDraining()) return Promise.reject(new ImError(ErrorCode.CLOSED, 'transport is closed'));
+    const timeoutMs = c.timeoutMs ?? this.defaultTimeout;
+    if (!(timeoutMs > 0)) return Promise.reject(new ImError(ErrorCode.TIMEOUT, `${c.kind}/${c.key} ${c.op}: no time left`));
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
-        id: this.nextId++,
+        id: this.nextId,
         kind: c.kind,
         key: c.key,
         op: c.op,
         payload: c.payload,
-        deadline: Date.now() + (c.timeoutMs ?? this.defaultTimeout),
+        deadline: Date.now() + timeoutMs,
         resolve,
         reject,
         settled: false,
+        unavailable: false,
       };
-      if (this.nextId > Number.MAX_SAFE_INTEGER - 1) this.nextId = 1;
-      this.outstanding.set(call.id, call);
-      this.lane(subject).calls.push(call);
-      this.scheduleFlush();
+      this.nextId = this.nextId >= MAX_ID ? 1 : this.nextId + 1;
+      this.outstanding.add(call);
+      this.sweep.watch(call.deadline);
+      this.batcher.addCall(subject, call);
     });
   }
 
-  /** Sends `op` to actor (kind, key) behind `subject` without waiting; coalesced like calls. */
+  /** Sends `op` to actor (kind, key) behind `subject` without waiting; coalesced like calls, lost if nobody serves it. */
   tell(subject: string, t: ActorTell): void {
-    if (this.closed) return;
-    this.lane(subject).tells.push(t);
-    this.scheduleFlush();
+    if (this.closed) {
+      this.counters.tellsDropped++;
+      return;
+    }
+    this.batcher.addTell(subject, t);
   }
 
   /** Serves `subject`: calls go to `handler`, tells to `onTell` (or to `handler`, answers dropped). */
   serve(subject: string, handler: CallHandler, onTell?: TellHandler): ServeHandle {
-    const h = serveSubject(this.nc, subject, handler, onTell, this.opts.log);
+    if (this.closed) throw new ImError(ErrorCode.CLOSED, 'transport is closed');
+    const h = serveSubject(this.nc, subject, handler, onTell, this.log);
     this.serving.add(h);
     void h.closed.then(() => this.serving.delete(h));
     return h;
   }
 
-  /** Sends what is queued, waits (bounded) for outstanding calls, and stops every served subject. */
-  async drain(timeoutMs = 5000): Promise<void> {
-    this.flush();
-    const until = Date.now() + timeoutMs;
-    while (this.outstanding.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  /** Sends what is queued, waits (at most `timeoutMs`) for outstanding calls, then stops every served subject. */
+  async drain(timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS): Promise<void> {
+    this.batcher.flush();
+    if (this.outstanding.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      clearTimeout(timer);
+      if (this.outstanding.size > 0) this.log.warn({ outstanding: this.outstanding.size }, 'transport drained with calls still outstanding');
+    }
     await Promise.all([...this.serving].map((h) => h.stop()));
   }
 
@@ -144,149 +198,234 @@ export class Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweep);
+    this.sweep.close();
+    this.batcher.clear();
+    const err = new ImError(ErrorCode.CLOSED, 'transport closed');
+    for (const c of [...this.outstanding]) this.settle(c, err);
+    // Resends waiting on a backoff wake up now, see `closed`, and give their slots back.
+    for (const [timer, wake] of this.retryTimers) {
+      clearTimeout(timer);
+      wake();
+    }
+    this.retryTimers.clear();
     await Promise.all([...this.serving].map((h) => h.stop(1000)));
-    for (const c of this.outstanding.values()) this.settle(c, new ImError(ErrorCode.CLOSED, 'transport closed'));
-    this.lanes.clear();
   }
 
-  private lane(subject: string): Lane {
-    let l = this.lanes.get(subject);
-    if (!l) {
-      l = { calls: [], tells: [], inFlight: 0 };
-      this.lanes.set(subject, l);
-    }
-    return l;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    for (const [subject, lane] of this.lanes) {
-      if (lane.tells.length > 0) this.sendTells(subject, lane);
-      while (lane.calls.length > 0 && lane.inFlight < this.maxInFlight) {
-        const batch = this.takeBatch(lane);
-        if (batch.length === 0) break;
-        lane.inFlight++;
-        void this.sendCalls(subject, lane, batch, 0);
-      }
-      if (lane.calls.length === 0 && lane.tells.length === 0 && lane.inFlight === 0) this.lanes.delete(subject);
-    }
-  }
-
-  private takeBatch(lane: Lane): PendingCall[] {
-    const taken = lane.calls.length <= this.maxItems ? lane.calls : lane.calls.splice(0, this.maxItems);
-    if (taken === lane.calls) lane.calls = [];
-    return taken;
-  }
-
-  private sendTells(subject: string, lane: Lane): void {
-    const tells = lane.tells;
-    lane.tells = [];
-    for (let i = 0; i < tells.length; i += this.maxItems) {
-      const part = tells.slice(i, i + this.maxItems);
-      try {
-        this.nc.publish(subject, encodeEnvelope({ type: 'tells', tells: part }));
-        this.counters.tellBatchesSent++;
-        this.counters.tellsSent += part.length;
-      } catch (err) {
-        this.opts.log.warn({ subject, err: (err as Error).message }, 'tell batch not sent');
-      }
-    }
-  }
-
-  private async sendCalls(subject: string, lane: Lane, batch: PendingCall[], attempt: number): Promise<void> {
+  private async sendCalls(subject: string, batch: PendingCall[], release: () => void, attempt: number): Promise<void> {
+    if (this.closed) return release();
     const now = Date.now();
-    // One pass: drop calls that settled while queued (timed out), build the wire shape, find the last deadline.
-    const live: PendingCall[] = [];
-    const calls: ActorCall[] = [];
-    let lastDeadline = now;
+    // One pass: drop calls settled while queued, expire the ones out of time, build the wire shape.
+    let live: PendingCall[] = [];
+    let wire: ActorCall[] = [];
     for (const c of batch) {
       if (c.settled) continue;
+      if (c.deadline <= now) {
+        this.expireOne(c);
+        continue;
+      }
       live.push(c);
-      calls.push({ id: c.id, kind: c.kind, key: c.key, op: c.op, payload: c.payload, ttl: c.deadline - now });
+      wire.push({ id: c.id, kind: c.kind, key: c.key, op: c.op, payload: c.payload, ttl: c.deadline - now });
+    }
+    if (live.length === 0) return release();
+
+    const encoded = this.encodeCalls(subject, live, wire);
+    if (!encoded) return release();
+    ({ live, wire } = encoded);
+    const data = encoded.data;
+
+    let lastDeadline = now;
+    for (const c of live) {
+      c.unavailable = false;
       if (c.deadline > lastDeadline) lastDeadline = c.deadline;
     }
-    if (live.length === 0) return this.release(lane);
-    const data = encodeEnvelope({ type: 'calls', calls });
-    if (data.length > this.maxBytes && live.length > 1) {
-      // Too big for one NATS message: send the halves in order, each with its own slot.
-      const half = Math.ceil(live.length / 2);
-      await this.sendCalls(subject, { ...lane, inFlight: 0, calls: [], tells: [] }, live.slice(0, half), attempt);
-      return this.sendCalls(subject, lane, live.slice(half), attempt);
-    }
-    const timeout = Math.max(1, lastDeadline - now);
     this.counters.batchesSent++;
     this.counters.callsSent += live.length;
+    let replyBytes: Uint8Array;
     try {
-      const msg = await this.nc.request(subject, data, { timeout });
-      const r = decodeEnvelope(msg.data);
-      if (!r.ok || r.value.type !== 'replies') {
-        const e = r.ok ? new ImError(ErrorCode.BAD_FRAME, 'reply is not a replies batch') : r.error;
-        for (const c of live) this.settle(c, e);
-      } else if (r.value.error) {
-        const e = new ImError(r.value.error.code, r.value.error.message);
-        for (const c of live) this.settle(c, e);
-      } else {
-        for (const rep of r.value.replies) {
-          const c = this.outstanding.get(rep.id);
-          if (!c) continue;
-          if (rep.ok) this.settle(c, undefined, rep.value);
-          else this.settle(c, new ImError(rep.code, rep.message));
-        }
-        // A reply that forgot a call must not leave it hanging until its deadline.
-        for (const c of live) if (!c.settled) this.settle(c, new ImError(ErrorCode.INTERNAL, 'no reply for this call in its batch'));
-      }
-      this.release(lane);
+      replyBytes = (await this.nc.request(subject, data, { timeout: Math.max(1, lastDeadline - now) })).data;
     } catch (err) {
-      const code = (err as NatsError).code;
-      if (code === NatsErrorCode.NoResponders) {
-        this.counters.noResponderRetries++;
-        const delay = Math.min(this.retry.maxMs, this.retry.initialMs * 2 ** attempt) * (0.5 + Math.random() * 0.5);
-        const remaining = live.filter((c) => !c.settled);
-        for (const c of remaining) {
-          if (c.deadline <= Date.now() + delay) this.settle(c, new ImError(ErrorCode.UNAVAILABLE, `nobody serves ${subject} (shard between owners?)`));
-        }
-        if (this.closed || remaining.every((c) => c.settled)) return this.release(lane);
-        // The lane slot stays taken while we wait: later calls to this subject must not overtake these.
-        await new Promise((r) => setTimeout(r, delay));
-        return this.sendCalls(subject, lane, remaining, attempt + 1);
+      const f = classifyRequestError(err, subject);
+      if (!f.retry) {
+        for (const c of live) this.settle(c, f.error);
+        return release();
       }
-      const e =
-        code === NatsErrorCode.Timeout
-          ? new ImError(ErrorCode.TIMEOUT, `no reply from ${subject} in time`, { cause: err })
-          : code === NatsErrorCode.ConnectionClosed || code === NatsErrorCode.ConnectionDraining
-            ? new ImError(ErrorCode.CLOSED, 'NATS connection closed', { cause: err })
-            : new ImError(ErrorCode.UNAVAILABLE, `request to ${subject} failed: ${(err as Error).message}`, { cause: err });
-      for (const c of live) this.settle(c, e);
-      this.release(lane);
+      this.counters.noResponderRetries++;
+      let latest = 0;
+      for (const c of live) {
+        c.unavailable = true;
+        if (!c.settled && c.deadline > latest) latest = c.deadline;
+      }
+      const wait = Math.min(backoffDelay(this.retry, attempt), latest - Date.now());
+      // The slot stays taken while we wait: later calls to this subject must not overtake these.
+      if (wait > 0 && !this.closed) await this.sleep(wait);
+      return this.sendCalls(subject, live, release, attempt + 1);
+    }
+    this.applyReplies(subject, live, replyBytes);
+    release();
+  }
+
+  /**
+   * Encodes the calls as one batch. Over the byte limit, keeps the largest leading half that fits and puts the
+   * rest back at the head of the lane (order holds); a single call over the limit fails with FRAME_TOO_LARGE.
+   */
+  private encodeCalls(subject: string, live: PendingCall[], wire: ActorCall[]): { live: PendingCall[]; wire: ActorCall[]; data: Uint8Array } | undefined {
+    const limit = Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
+    let n = live.length;
+    for (;;) {
+      let data: Uint8Array;
+      try {
+        data = encodeEnvelope({ type: 'calls', calls: n === wire.length ? wire : wire.slice(0, n) });
+      } catch (err) {
+        // Some payload msgpack cannot carry: fail exactly the calls that carry one, keep the others.
+        const ok: number[] = [];
+        for (let i = 0; i < live.length; i++) {
+          try {
+            encodeEnvelope({ type: 'calls', calls: [wire[i]!] });
+            ok.push(i);
+          } catch (e) {
+            this.settle(live[i]!, new ImError(ErrorCode.INVALID_FIELD, `payload of ${live[i]!.op} is not encodable: ${(e as Error).message}`, { cause: e }));
+          }
+        }
+        if (ok.length === 0) return undefined;
+        live = ok.map((i) => live[i]!);
+        wire = ok.map((i) => wire[i]!);
+        n = live.length;
+        continue;
+      }
+      if (data.length <= limit) {
+        if (n < live.length) {
+          this.counters.oversizeSplits++;
+          this.batcher.requeueFront(subject, live.slice(n));
+          return { live: live.slice(0, n), wire: wire.slice(0, n), data };
+        }
+        return { live, wire, data };
+      }
+      if (n === 1) {
+        this.settle(live[0]!, new ImError(ErrorCode.FRAME_TOO_LARGE, `${live[0]!.op} to ${subject}: ${data.length} bytes is over the ${limit}-byte batch limit`));
+        this.batcher.requeueFront(subject, live.slice(1));
+        return undefined;
+      }
+      n = Math.ceil(n / 2);
     }
   }
 
-  private release(lane: Lane): void {
-    lane.inFlight--;
-    if (lane.calls.length > 0) this.scheduleFlush();
+  private applyReplies(subject: string, live: PendingCall[], bytes: Uint8Array): void {
+    const r = decodeEnvelope(bytes);
+    if (!r.ok || r.value.type !== 'replies') {
+      const e = r.ok ? new ImError(ErrorCode.BAD_FRAME, `${subject} answered with a ${r.value.type} envelope`) : r.error;
+      this.log.warn({ subject, code: e.code, err: e.message }, 'undecodable reply batch');
+      for (const c of live) this.settle(c, e);
+      return;
+    }
+    const { replies, error } = r.value;
+    if (error) {
+      const e = new ImError(error.code, `${subject} refused the batch: ${error.message}`);
+      for (const c of live) this.settle(c, e);
+      return;
+    }
+    // The server answers in call order, so position finds the call; the id check guards other peers.
+    let byId: Map<number, PendingCall> | undefined;
+    for (let i = 0; i < replies.length; i++) {
+      const rep = replies[i]!;
+      let c = live[i];
+      if (c === undefined || c.id !== rep.id) {
+        byId ??= new Map(live.map((x) => [x.id, x]));
+        c = byId.get(rep.id);
+        if (c === undefined) continue;
+      }
+      this.settleReply(c, rep);
+    }
+    // A reply batch that forgot a call must not leave it hanging until its deadline.
+    for (const c of live) if (!c.settled) this.settle(c, new ImError(ErrorCode.INTERNAL, `${subject} sent no reply for call ${c.id}`));
+  }
+
+  private settleReply(c: PendingCall, rep: CallReply): void {
+    if (rep.ok) this.settle(c, undefined, rep.value);
+    else this.settle(c, new ImError(rep.code, rep.message));
+  }
+
+  private sendTells(subject: string, tells: ActorTell[]): void {
+    if (this.closed) {
+      this.counters.tellsDropped += tells.length;
+      return;
+    }
+    let data: Uint8Array;
+    try {
+      data = encodeEnvelope({ type: 'tells', tells });
+    } catch (err) {
+      if (tells.length > 1) {
+        for (const t of tells) this.sendTells(subject, [t]);
+      } else {
+        this.counters.tellsDropped++;
+        this.log.warn({ subject, op: tells[0]?.op, err: (err as Error).message }, 'tell payload not encodable; dropped');
+      }
+      return;
+    }
+    const limit = Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
+    if (data.length > limit) {
+      if (tells.length > 1) {
+        this.counters.oversizeSplits++;
+        const half = Math.ceil(tells.length / 2);
+        this.sendTells(subject, tells.slice(0, half));
+        this.sendTells(subject, tells.slice(half));
+      } else {
+        this.counters.tellsDropped++;
+        this.log.warn({ subject, op: tells[0]?.op, bytes: data.length, limit }, 'tell over the batch byte limit; dropped');
+      }
+      return;
+    }
+    try {
+      this.nc.publish(subject, data);
+      this.counters.tellBatchesSent++;
+      this.counters.tellsSent += tells.length;
+    } catch (err) {
+      this.counters.tellsDropped += tells.length;
+      const f = classifyRequestError(err, subject);
+      if (f.retry || f.error.code !== ErrorCode.CLOSED) this.log.warn({ subject, err: (err as Error).message }, 'tell batch not sent');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        resolve();
+      }, ms);
+      this.retryTimers.set(timer, resolve);
+    });
   }
 
   private settle(c: PendingCall, err: ImError | undefined, value?: unknown): void {
     if (c.settled) return;
     c.settled = true;
-    this.outstanding.delete(c.id);
+    this.outstanding.delete(c);
     if (err) c.reject(err);
     else c.resolve(value);
+    if (this.outstanding.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
-  private expire(): void {
-    const now = Date.now();
-    for (const c of this.outstanding.values()) {
-      if (c.deadline <= now) this.settle(c, new ImError(ErrorCode.TIMEOUT, `${c.kind}/${c.key} ${c.op} timed out`));
+  private expireOne(c: PendingCall): void {
+    if (c.unavailable) {
+      this.counters.unavailable++;
+      this.settle(c, new ImError(ErrorCode.UNAVAILABLE, `nobody serves ${c.kind}/${c.key} (shard between owners?)`));
+    } else {
+      this.counters.timeouts++;
+      this.settle(c, new ImError(ErrorCode.TIMEOUT, `${c.kind}/${c.key} ${c.op} timed out`));
     }
+  }
+
+  /** Settles every call past its deadline; returns the earliest deadline still pending. */
+  private expire(): number {
+    const now = Date.now();
+    let next = Infinity;
+    for (const c of this.outstanding) {
+      if (c.deadline <= now) this.expireOne(c);
+      else if (c.deadline < next) next = c.deadline;
+    }
+    return next;
   }
 }

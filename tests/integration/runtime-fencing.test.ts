@@ -88,6 +88,29 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     expect(stale.length).toBe(0);
   }, 60_000);
 
+  it('failover – a shard whose owner dies in the middle of a move is served again within seconds', async () => {
+    const { key, shard } = await keyOwnedBy(cluster, 'n2');
+    await inc(key);
+    cluster.nodes.get('n2')!.signal('SIGSTOP');
+    // The move waits up to 20 s for the frozen owner to release; the coordinator must not wait for it.
+    const move = cluster.imctl('move', 'counter', String(shard), 'n1', '--timeout', '20000');
+    const t0 = Date.now();
+    let owner = 'n2';
+    while (owner === 'n2' && Date.now() - t0 < 15_000) {
+      await sleep(50);
+      owner = (await cluster.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'counter' AND shard = ${shard}`)[0]!.owner;
+    }
+    // Lease (900 ms) plus a coordinator tick, not the 10 s stuck-move timeout.
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(owner).not.toBe('n2');
+    // Served by a live node (automatic rebalancing may move it on again once membership settles).
+    expect((await inc(key)).node).not.toBe('n2');
+    cluster.nodes.get('n2')!.signal('SIGCONT');
+    const m = await move;
+    // The mover lost its compare-and-set to the coordinator's reassignment, and says so.
+    expect([0, 2]).toContain(m.code);
+  }, 60_000);
+
   it('fencing – afterwards every counter holds each acknowledged op exactly once', async () => {
     const report = await verifyCounters(cluster.db.sql, acked);
     expect(report.ackedMissing).toEqual([]);
