@@ -99,6 +99,11 @@ export class Batcher<C, T> {
     return n;
   }
 
+  /** Visits every queued call (deadline sweeps). */
+  forEachQueued(fn: (call: C) => void): void {
+    for (const lane of this.lanes.values()) for (const c of lane.calls) fn(c);
+  }
+
   /** Empties every queue and returns the calls that were never sent (the caller rejects them). */
   clear(): C[] {
     const out: C[] = [];

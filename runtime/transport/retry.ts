@@ -23,9 +23,14 @@ export type RequestFailure = { retry: true } | { retry: false; error: ImError };
 /**
  * Classifies a rejected nats.js request. Only "no responders" is retried: the server says nobody subscribed,
  * so the batch was never delivered. A timeout is final, because the batch may have been processed.
+ * `connectionClosed` says the connection is closed by now, whatever the error claims.
  */
-export function classifyRequestError(err: unknown, subject: string): RequestFailure {
+export function classifyRequestError(err: unknown, subject: string, connectionClosed = false): RequestFailure {
   const code = (err as { code?: unknown } | null)?.code;
+  // nats.js fails the requests still waiting when its connection closes with a Timeout error.
+  if (connectionClosed && code !== NatsErrorCode.NoResponders) {
+    return { retry: false, error: new ImError(ErrorCode.CLOSED, 'NATS connection closed', { cause: err }) };
+  }
   switch (code) {
     case NatsErrorCode.NoResponders:
       return { retry: true };

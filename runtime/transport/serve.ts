@@ -104,7 +104,8 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
       }
       let p: Promise<unknown>;
       try {
-        p = handler({ kind: c.kind, key: c.key, op: c.op, payload: c.payload, deadline: now + c.ttl });
+        // Promise.resolve returns a native promise as is; it only guards handlers that return plain values.
+        p = Promise.resolve(handler({ kind: c.kind, key: c.key, op: c.op, payload: c.payload, deadline: now + c.ttl }));
       } catch (err) {
         p = Promise.reject(err);
       }

@@ -1,9 +1,10 @@
 import type { NatsConnection } from 'nats';
-import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
+import { decodeEnvelope, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { Batcher } from './batcher.js';
 import { DeadlineSweep } from './deadlines.js';
+import { encodeCallsWithin, encodeTellsWithin } from './encode.js';
 import { backoffDelay, classifyRequestError, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serveSubject, type CallHandler, type ServeHandle, type TellHandler } from './serve.js';
 
@@ -92,7 +93,10 @@ const MAX_ID = 0x7fffffff;
  */
 export class Transport {
   private readonly batcher: Batcher<PendingCall, ActorTell>;
-  private readonly outstanding = new Set<PendingCall>();
+  /** Calls not settled yet; they sit in the batcher's queues or in `sending`. */
+  private outstanding = 0;
+  /** Batches handed over by the batcher and not yet released (in flight, or backing off). */
+  private readonly sending = new Set<PendingCall[]>();
   private readonly serving = new Set<ServeHandle>();
   private readonly sweep: DeadlineSweep;
   private readonly retryTimers = new Map<NodeJS.Timeout, () => void>();
@@ -124,7 +128,23 @@ export class Transport {
     this.defaultTimeout = opts.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.batcher = new Batcher<PendingCall, ActorTell>(
-      { sendCalls: (s, calls, release) => void this.sendCalls(s, calls, release, 0), sendTells: (s, tells) => this.sendTells(s, tells) },
+      {
+        sendCalls: (s, calls, release) => {
+          this.sending.add(calls);
+          const done = (): void => {
+            this.sending.delete(calls);
+            release();
+          };
+          this.sendCalls(s, calls, done, 0).catch((err: unknown) => {
+            // A bug here must not leave callers hanging nor the subject's slot taken.
+            this.log.error({ subject: s, err }, 'sending a call batch failed');
+            const e = new ImError(ErrorCode.INTERNAL, `sending to ${s} failed: ${(err as Error)?.message}`, { cause: err });
+            for (const c of calls) this.settle(c, e);
+            done();
+          });
+        },
+        sendTells: (s, tells) => this.sendTells(s, tells),
+      },
       {
         maxItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
         maxInFlight: opts.maxInFlightPerSubject ?? DEFAULT_MAX_IN_FLIGHT_PER_SUBJECT,
@@ -136,7 +156,7 @@ export class Transport {
 
   /** Counters since creation. */
   stats(): TransportStats {
-    return { ...this.counters, outstanding: this.outstanding.size };
+    return { ...this.counters, outstanding: this.outstanding };
   }
 
   /** Calls `op` on actor (kind, key) behind `subject`; resolves with its value or rejects with an ImError (TIMEOUT, UNAVAILABLE, CLOSED or the remote's code). */
@@ -158,7 +178,7 @@ export class Transport {
         unavailable: false,
       };
       this.nextId = this.nextId >= MAX_ID ? 1 : this.nextId + 1;
-      this.outstanding.add(call);
+      this.outstanding++;
       this.sweep.watch(call.deadline);
       this.batcher.addCall(subject, call);
     });
@@ -185,11 +205,11 @@ export class Transport {
   /** Sends what is queued, waits (at most `timeoutMs`) for outstanding calls, then stops every served subject. */
   async drain(timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS): Promise<void> {
     this.batcher.flush();
-    if (this.outstanding.size > 0) {
+    if (this.outstanding > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
       clearTimeout(timer);
-      if (this.outstanding.size > 0) this.log.warn({ outstanding: this.outstanding.size }, 'transport drained with calls still outstanding');
+      if (this.outstanding > 0) this.log.warn({ outstanding: this.outstanding }, 'transport drained with calls still outstanding');
     }
     await Promise.all([...this.serving].map((h) => h.stop()));
   }
@@ -199,9 +219,9 @@ export class Transport {
     if (this.closed) return;
     this.closed = true;
     this.sweep.close();
-    this.batcher.clear();
     const err = new ImError(ErrorCode.CLOSED, 'transport closed');
-    for (const c of [...this.outstanding]) this.settle(c, err);
+    for (const c of this.batcher.clear()) this.settle(c, err);
+    for (const batch of this.sending) for (const c of batch) this.settle(c, err);
     // Resends waiting on a backoff wake up now, see `closed`, and give their slots back.
     for (const [timer, wake] of this.retryTimers) {
       clearTimeout(timer);
@@ -216,7 +236,6 @@ export class Transport {
     const now = Date.now();
     // One pass: drop calls settled while queued, expire the ones out of time, build the wire shape.
     let live: PendingCall[] = [];
-    let wire: ActorCall[] = [];
     for (const c of batch) {
       if (c.settled) continue;
       if (c.deadline <= now) {
@@ -224,13 +243,17 @@ export class Transport {
         continue;
       }
       live.push(c);
-      wire.push({ id: c.id, kind: c.kind, key: c.key, op: c.op, payload: c.payload, ttl: c.deadline - now });
     }
     if (live.length === 0) return release();
 
-    const encoded = this.encodeCalls(subject, live, wire);
-    if (!encoded) return release();
-    ({ live, wire } = encoded);
+    const encoded = encodeCallsWithin(live, now, this.batchLimit());
+    for (const f of encoded.failed) this.settle(f.call, f.error);
+    if (encoded.rest.length > 0) {
+      this.counters.oversizeSplits++;
+      this.batcher.requeueFront(subject, encoded.rest);
+    }
+    if (!encoded.data) return release();
+    live = encoded.send;
     const data = encoded.data;
 
     let lastDeadline = now;
@@ -244,7 +267,7 @@ export class Transport {
     try {
       replyBytes = (await this.nc.request(subject, data, { timeout: Math.max(1, lastDeadline - now) })).data;
     } catch (err) {
-      const f = classifyRequestError(err, subject);
+      const f = classifyRequestError(err, subject, this.nc.isClosed());
       if (!f.retry) {
         for (const c of live) this.settle(c, f.error);
         return release();
@@ -262,51 +285,6 @@ export class Transport {
     }
     this.applyReplies(subject, live, replyBytes);
     release();
-  }
-
-  /**
-   * Encodes the calls as one batch. Over the byte limit, keeps the largest leading half that fits and puts the
-   * rest back at the head of the lane (order holds); a single call over the limit fails with FRAME_TOO_LARGE.
-   */
-  private encodeCalls(subject: string, live: PendingCall[], wire: ActorCall[]): { live: PendingCall[]; wire: ActorCall[]; data: Uint8Array } | undefined {
-    const limit = Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
-    let n = live.length;
-    for (;;) {
-      let data: Uint8Array;
-      try {
-        data = encodeEnvelope({ type: 'calls', calls: n === wire.length ? wire : wire.slice(0, n) });
-      } catch (err) {
-        // Some payload msgpack cannot carry: fail exactly the calls that carry one, keep the others.
-        const ok: number[] = [];
-        for (let i = 0; i < live.length; i++) {
-          try {
-            encodeEnvelope({ type: 'calls', calls: [wire[i]!] });
-            ok.push(i);
-          } catch (e) {
-            this.settle(live[i]!, new ImError(ErrorCode.INVALID_FIELD, `payload of ${live[i]!.op} is not encodable: ${(e as Error).message}`, { cause: e }));
-          }
-        }
-        if (ok.length === 0) return undefined;
-        live = ok.map((i) => live[i]!);
-        wire = ok.map((i) => wire[i]!);
-        n = live.length;
-        continue;
-      }
-      if (data.length <= limit) {
-        if (n < live.length) {
-          this.counters.oversizeSplits++;
-          this.batcher.requeueFront(subject, live.slice(n));
-          return { live: live.slice(0, n), wire: wire.slice(0, n), data };
-        }
-        return { live, wire, data };
-      }
-      if (n === 1) {
-        this.settle(live[0]!, new ImError(ErrorCode.FRAME_TOO_LARGE, `${live[0]!.op} to ${subject}: ${data.length} bytes is over the ${limit}-byte batch limit`));
-        this.batcher.requeueFront(subject, live.slice(1));
-        return undefined;
-      }
-      n = Math.ceil(n / 2);
-    }
   }
 
   private applyReplies(subject: string, live: PendingCall[], bytes: Uint8Array): void {
@@ -349,40 +327,30 @@ export class Transport {
       this.counters.tellsDropped += tells.length;
       return;
     }
-    let data: Uint8Array;
-    try {
-      data = encodeEnvelope({ type: 'tells', tells });
-    } catch (err) {
-      if (tells.length > 1) {
-        for (const t of tells) this.sendTells(subject, [t]);
-      } else {
-        this.counters.tellsDropped++;
-        this.log.warn({ subject, op: tells[0]?.op, err: (err as Error).message }, 'tell payload not encodable; dropped');
+    const { batches, dropped } = encodeTellsWithin(tells, this.batchLimit());
+    if (batches.length > 1) this.counters.oversizeSplits++;
+    for (const d of dropped) {
+      this.counters.tellsDropped++;
+      this.log.warn({ subject, op: d.tell.op, reason: d.reason }, 'tell dropped');
+    }
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
+      try {
+        this.nc.publish(subject, b.data);
+        this.counters.tellBatchesSent++;
+        this.counters.tellsSent += b.count;
+      } catch (err) {
+        for (let j = i; j < batches.length; j++) this.counters.tellsDropped += batches[j]!.count;
+        // A closing connection loses tells by design; anything else is worth a look.
+        if (!this.nc.isClosed() && !this.nc.isDraining()) this.log.warn({ subject, err: (err as Error).message }, 'tell batch not sent');
+        return;
       }
-      return;
     }
-    const limit = Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
-    if (data.length > limit) {
-      if (tells.length > 1) {
-        this.counters.oversizeSplits++;
-        const half = Math.ceil(tells.length / 2);
-        this.sendTells(subject, tells.slice(0, half));
-        this.sendTells(subject, tells.slice(half));
-      } else {
-        this.counters.tellsDropped++;
-        this.log.warn({ subject, op: tells[0]?.op, bytes: data.length, limit }, 'tell over the batch byte limit; dropped');
-      }
-      return;
-    }
-    try {
-      this.nc.publish(subject, data);
-      this.counters.tellBatchesSent++;
-      this.counters.tellsSent += tells.length;
-    } catch (err) {
-      this.counters.tellsDropped += tells.length;
-      const f = classifyRequestError(err, subject);
-      if (f.retry || f.error.code !== ErrorCode.CLOSED) this.log.warn({ subject, err: (err as Error).message }, 'tell batch not sent');
-    }
+  }
+
+  /** The byte limit of one batch: ours, and never over what the server accepts. */
+  private batchLimit(): number {
+    return Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -398,10 +366,10 @@ export class Transport {
   private settle(c: PendingCall, err: ImError | undefined, value?: unknown): void {
     if (c.settled) return;
     c.settled = true;
-    this.outstanding.delete(c);
+    this.outstanding--;
     if (err) c.reject(err);
     else c.resolve(value);
-    if (this.outstanding.size === 0 && this.idleWaiters.length > 0) {
+    if (this.outstanding === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -422,10 +390,13 @@ export class Transport {
   private expire(): number {
     const now = Date.now();
     let next = Infinity;
-    for (const c of this.outstanding) {
+    const check = (c: PendingCall): void => {
+      if (c.settled) return;
       if (c.deadline <= now) this.expireOne(c);
       else if (c.deadline < next) next = c.deadline;
-    }
+    };
+    this.batcher.forEachQueued(check);
+    for (const batch of this.sending) for (const c of batch) check(c);
     return next;
   }
 }
