@@ -111,22 +111,15 @@ export class MessageStore {
       }
       return -1 - at;
     });
-    // Key order = lock order: concurrent batches with overlapping keys then wait on each other instead of deadlocking.
-    const order = unique.map((_, i) => i).sort((x, y) => {
-      const a = unique[x]!;
-      const b = unique[y]!;
-      return a.convId < b.convId ? -1 : a.convId > b.convId ? 1 : a.senderDid < b.senderDid ? -1 : a.senderDid > b.senderDid ? 1 : a.clientMsgId - b.clientMsgId;
-    });
-    const sorted = order.map((i) => unique[i]!);
     const cols = {
-      conv: sorted.map((r) => r.convId),
-      seq: sorted.map((r) => r.seq),
-      prev: sorted.map((r) => r.prevSeq),
-      uid: sorted.map((r) => r.senderUid),
-      did: sorted.map((r) => r.senderDid),
-      cid: sorted.map((r) => r.clientMsgId),
-      body: sorted.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
-      ord: order,
+      conv: unique.map((r) => r.convId),
+      seq: unique.map((r) => r.seq),
+      prev: unique.map((r) => r.prevSeq),
+      uid: unique.map((r) => r.senderUid),
+      did: unique.map((r) => r.senderDid),
+      cid: unique.map((r) => r.clientMsgId),
+      body: unique.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
+      ord: unique.map((_, i) => i),
     };
     type Raw = { ord: number; seq: number | null; prev_seq: number | null; created_at: number | null; duplicate: boolean | null; fence_ok: boolean };
     let out: Raw[];
@@ -145,6 +138,7 @@ export class MessageStore {
         ins AS (
           INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
           SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body FROM input i
+          -- Key order = lock order: concurrent batches with overlapping keys wait on each other instead of deadlocking.
           WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_did, client_msg_id
           ON CONFLICT (conv_id, sender_did, client_msg_id) DO NOTHING
           RETURNING conv_id, seq, prev_seq, created_at
