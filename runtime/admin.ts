@@ -112,11 +112,15 @@ export class Admin {
 
   /** Moves one shard to a node, after checking both exist. */
   async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
+    await this.checkShard(kind, shard);
+    await this.requireLiveNode(to);
+    return this.requireMover().move(kind, shard, to);
+  }
+
+  private async checkShard(kind: string, shard: number): Promise<void> {
     const count = await this.shardMap.shardCount(kind);
     if (count === undefined) throw new ImError(ErrorCode.NOT_FOUND, `unknown actor kind "${kind}" (known: ${(await this.shardMap.kinds()).join(', ')})`);
     if (!Number.isInteger(shard) || shard < 0 || shard >= count) throw new ImError(ErrorCode.INVALID_FIELD, `shard must be an integer from 0 to ${count - 1}`);
-    await this.requireLiveNode(to);
-    return this.requireMover().move(kind, shard, to);
   }
 
   /** Marks a node draining (the coordinator places nothing new on it) and returns the moves that empty it. */
@@ -126,6 +130,12 @@ export class Admin {
     const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
     const moves = await this.plan([...new Set(rows.map((r) => r.kind))]);
     return moves.filter((m) => m.from === nodeId);
+  }
+
+  /** Pins a shard to its current owner (rebalancing and the coordinator leave it there) or unpins it. */
+  async pin(kind: string, shard: number, pinned: boolean): Promise<void> {
+    await this.checkShard(kind, shard);
+    await this.shardMap.setPinned(kind, shard, pinned);
   }
 
   /** Puts a draining node back into placement; shards return to it through rebalancing. */

@@ -1,7 +1,7 @@
 /**
  * imctl — the cluster's admin CLI.
  *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
- *   imctl move <kind> <shard> <node> | drain <node> | undrain <node>
+ *   imctl move <kind> <shard> <node> | drain <node> | undrain <node> | pin|unpin <kind> <shard>
  * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -23,6 +23,8 @@ commands:
   move <kind> <shard> <node>             move one shard (planned handoff)
   drain <node>                           move every shard off a node (it stays up, serving nothing)
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
+  pin <kind> <shard> | unpin <kind> <shard>
+                                         keep a shard on its current owner (rebalancing leaves it), or release it
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
   const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command);
-  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin'].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
   try {
@@ -157,6 +159,16 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (!node) throw new UsageError('drain needs <node>');
       const moves = await admin.planDrain(node);
       return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, flags['dry-run'] === true, json, `drain ${node}`);
+    }
+    case 'pin':
+    case 'unpin': {
+      const [kind, shardRaw] = args;
+      if (!kind || shardRaw === undefined) throw new UsageError(`${command} needs <kind> <shard>`);
+      if (!/^\d+$/.test(shardRaw)) throw new UsageError(`bad shard number "${shardRaw}"`);
+      await admin.pin(kind, Number(shardRaw), command === 'pin');
+      if (json) return print({ kind, shard: Number(shardRaw), pinned: command === 'pin' });
+      console.log(`${kind}/${shardRaw} ${command === 'pin' ? 'pinned to its current owner' : 'unpinned'}`);
+      return EXIT.ok;
     }
     case 'undrain': {
       const [node] = args;

@@ -87,11 +87,18 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(json.shards).toHaveLength(SHARDS);
     const dry = await cluster.imctl('rebalance', '--dry-run');
     expect(dry.code).toBe(0);
-    // n1 was drained by the first test: undrain puts it back, and a rebalance gives it its share again.
+    // n1 was drained by the first test: undrain puts it back, and a rebalance gives it its share again —
+    // except a pinned shard, which stays where it is.
+    const pinnedRow = (await cluster.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'counter' ORDER BY shard LIMIT 1`)[0]!;
+    const pin = await cluster.imctl('pin', 'counter', String(pinnedRow.shard));
+    expect(pin.code, pin.stderr).toBe(0);
     const undrain = await cluster.imctl('undrain', 'n1');
     expect(undrain.code, undrain.stderr).toBe(0);
     const back = await cluster.imctl('rebalance');
     expect(back.code, back.stderr).toBe(0);
+    const after = (await cluster.db.sql<{ owner: string; pinned: boolean }[]>`SELECT owner, pinned FROM shards WHERE kind = 'counter' AND shard = ${pinnedRow.shard}`)[0]!;
+    expect(after).toEqual({ owner: pinnedRow.owner, pinned: true });
+    expect((await cluster.imctl('unpin', 'counter', String(pinnedRow.shard))).code).toBe(0);
     const owned = await cluster.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shards WHERE kind = 'counter' AND owner = 'n1'`;
     expect(owned[0]!.n).toBeGreaterThanOrEqual(Math.floor(SHARDS / 3));
   }, 60_000);
