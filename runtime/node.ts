@@ -84,7 +84,7 @@ export class ClusterNode {
       leaseMs: config.leaseMs,
       log,
       load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss() }),
-      onLost: () => void this.shards.releaseAll('lease lost'),
+      onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
     });
     this.shards = new ShardServer({

@@ -76,13 +76,18 @@ export class ShardServer {
     return true;
   }
 
-  /** Stops intake for (kind, shard), lets accepted calls finish, deactivates its actors. Idempotent. */
-  release(kind: string, shard: number, reason: string): Promise<void> {
+  /**
+   * Stops intake for (kind, shard), lets accepted calls finish, deactivates its actors. Idempotent.
+   * `final` (handoff, fencing, lost ownership) means this node never serves that epoch again; a precautionary
+   * release (the lease MAY have run out) is not final: if the shard map still names this node at that epoch
+   * once the lease is renewed, nobody else took it and serving it again is safe.
+   */
+  release(kind: string, shard: number, reason: string, final = true): Promise<void> {
     const k = id(kind, shard);
     const s = this.served.get(k);
     if (!s) return this.releasing.get(k) ?? Promise.resolve();
     this.served.delete(k);
-    this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
+    if (final) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
     const p = (async () => {
       try {
         await s.handle.stop();
@@ -96,9 +101,9 @@ export class ShardServer {
     return p;
   }
 
-  /** Releases every shard (lease lost, node closing). */
-  async releaseAll(reason: string): Promise<void> {
-    await Promise.all([...this.served.values()].map((s) => this.release(s.kind, s.shard, reason)));
+  /** Releases every shard (lease lost: not final; node closing: final). */
+  async releaseAll(reason: string, final = true): Promise<void> {
+    await Promise.all([...this.served.values()].map((s) => this.release(s.kind, s.shard, reason, final)));
   }
 
   private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown }): Promise<unknown> {

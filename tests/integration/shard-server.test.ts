@@ -1,0 +1,66 @@
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import { ActorHost } from '../../runtime/actor-host.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { Router } from '../../runtime/router.js';
+import { ShardServer } from '../../runtime/shard-server.js';
+import { Transport } from '../../runtime/transport/transport.js';
+import type { ShardRow } from '../../storage/shard-map-store.js';
+import { startTestNats, type TestNats } from '../helpers/nats.js';
+
+const SHARDS = 2;
+const row = (shard: number, epoch: number, owner = 'me', state: ShardRow['state'] = 'active'): ShardRow => ({ kind: 'echo', shard, owner, epoch, state, target: null, pinned: false, updatedAt: 0 });
+
+describe('shard server – which epochs a node may serve again', () => {
+  let nats: TestNats;
+  let nc: NatsConnection;
+  let transport: Transport;
+  let router: Router;
+  let server: ShardServer;
+  let host: ActorHost;
+  let leaseOk = true;
+
+  beforeAll(async () => {
+    nats = await startTestNats();
+    nc = await connect({ servers: nats.url });
+    transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 400 });
+    const counts = new Map([['echo', SHARDS]]);
+    router = new Router(transport, counts);
+    host = new ActorHost({ nodeId: 'me', kinds: [{ kind: 'echo', create: () => ({ handle: (_op, p) => p }) }], sender: router, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    server = new ShardServer({ nodeId: 'me', transport, host, shardCounts: counts, log: silentLogger(), leaseValid: () => leaseOk });
+  });
+  afterAll(async () => {
+    await transport?.close();
+    await host?.close();
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  const keyOf = (shard: number): string => {
+    for (let i = 0; ; i++) if (router.shardOf('echo', `k${i}`) === shard) return `k${i}`;
+  };
+
+  it('shard server – after a precautionary release (lease unsure) it serves the same epoch again once the lease is back', async () => {
+    await server.reconcile([row(0, 5)]);
+    expect(await router.call('echo', keyOf(0), 'echo', 1)).toBe(1);
+    leaseOk = false;
+    await server.releaseAll('lease may have expired', false);
+    await expect(router.call('echo', keyOf(0), 'echo', 2)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    leaseOk = true;
+    await server.reconcile([row(0, 5)]);
+    expect(await router.call('echo', keyOf(0), 'echo', 3)).toBe(3);
+  });
+
+  it('shard server – after a handoff release it never serves that epoch again, only a newer one', async () => {
+    await server.reconcile([row(1, 7)]);
+    expect(await router.call('echo', keyOf(1), 'echo', 1)).toBe(1);
+    await server.release('echo', 1, 'handoff');
+    // The shard map still says "moving, owner me, epoch 7" until the mover bumps the epoch.
+    await server.reconcile([row(1, 7, 'me', 'moving')]);
+    expect(server.epochOf('echo', 1)).toBeUndefined();
+    await server.reconcile([row(1, 8)]);
+    expect(server.epochOf('echo', 1)).toBe(8);
+    expect(await router.call('echo', keyOf(1), 'echo', 2)).toBe(2);
+  });
+});
