@@ -52,6 +52,11 @@ export class SegmentAllocator {
     this.prefetchAt = opts.prefetchAt ?? DEFAULT_PREFETCH_AT;
   }
 
+  /** True when the next segment is already in memory (the double buffer is full). */
+  get prefetched(): boolean {
+    return this.buffered !== undefined;
+  }
+
   /** The next id from memory, or undefined when both buffers are empty (call `next()` then). */
   tryNext(): number | undefined {
     let seg = this.current;
