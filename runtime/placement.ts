@@ -1,20 +1,23 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import { hash32 } from '../protocol/shard-hash.js';
 
 /**
  * Sticky rendezvous placement with bounded loads. Plain rendezvous hashing is not balanced enough for a few
- * hundred shards (binomial noise: 256 shards on 3 nodes vary by ±15% routinely), so each node gets a hard
- * capacity of floor(S/N), with S mod N of them allowed one more: shards stay with their current owner while it has room (the ones it ranks highest
- * first), and every other shard goes to its highest-ranked node with room. Pure and deterministic: every
- * process and the admin CLI compute the same plan from the same inputs.
+ * hundred shards (binomial noise: 256 shards on 3 nodes vary by ±15% routinely), so nodes get hard quotas:
+ * every node may hold floor(S/N), and only S mod N of them one more (a bare ceil(S/N) cap can leave the last
+ * node far below floor(S/N)). Shards stay with their current owner while it has room (the ones it ranks
+ * highest first), and every other shard goes to its highest-ranked node with room. Pure and deterministic:
+ * every process and the admin CLI compute the same plan from the same inputs, whatever order they list
+ * the nodes in.
  */
 
 export interface PlacementInput {
   kind: string;
   shardCount: number;
   /** Eligible nodes (live, not draining). */
-  nodes: string[];
+  nodes: readonly string[];
   /** Current owner per shard; null when unassigned or its owner is not eligible. */
-  current: (string | null)[];
+  current: readonly (string | null | undefined)[];
   /** Shards that must stay on a given node (when that node is eligible). */
   pinned?: ReadonlyMap<number, string>;
 }
@@ -25,97 +28,161 @@ export interface ShardMove {
   to: string;
 }
 
-/** HRW score of `node` for a shard. */
+/** HRW score of `node` for a shard: higher is preferred, ties go to the smaller node id. */
 export function rank(kind: string, shard: number, node: string): number {
   return hash32(`${kind}/${shard}/${node}`);
 }
 
-/** Nodes in preference order for a shard: highest score first, ties by node id. */
-function preference(kind: string, shard: number, nodes: string[]): string[] {
-  return nodes
-    .map((n) => ({ n, r: rank(kind, shard, n) }))
-    .sort((a, b) => b.r - a.r || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0))
-    .map((x) => x.n);
+/**
+ * Per-node quotas: `base` each, and the first `extras` nodes to ask may go one over. A node pinned above the
+ * average holds exactly its pins, and the other nodes share the remaining shards evenly among themselves.
+ */
+class Quotas {
+  private readonly load = new Map<string, number>();
+  private readonly closed = new Set<string>();
+  private readonly base: number;
+  private extras: number;
+
+  constructor(nodes: readonly string[], shardCount: number, pinCounts: ReadonlyMap<string, number>) {
+    let open = [...nodes];
+    let rest = shardCount;
+    // Water-filling: drop nodes whose pins alone exceed the fair share of what is left, until none does.
+    for (;;) {
+      const over = open.filter((n) => (pinCounts.get(n) ?? 0) * open.length > rest);
+      if (over.length === 0 || over.length === open.length) break;
+      for (const n of over) {
+        this.closed.add(n);
+        rest -= pinCounts.get(n)!;
+      }
+      open = open.filter((n) => !this.closed.has(n));
+    }
+    this.base = Math.floor(rest / open.length);
+    this.extras = rest % open.length;
+    for (const n of nodes) this.load.set(n, 0);
+  }
+
+  hasRoom(node: string): boolean {
+    if (this.closed.has(node)) return false;
+    const l = this.load.get(node)!;
+    return l < this.base || (l === this.base && this.extras > 0);
+  }
+
+  /** Takes a slot on `node` if it has room. */
+  take(node: string): boolean {
+    if (!this.hasRoom(node)) return false;
+    this.force(node);
+    return true;
+  }
+
+  /** Takes a slot whether or not there is room (pins). */
+  force(node: string): void {
+    const l = this.load.get(node)!;
+    if (!this.closed.has(node) && l === this.base && this.extras > 0) this.extras--;
+    this.load.set(node, l + 1);
+  }
+
+  loadOf(node: string): number {
+    return this.load.get(node)!;
+  }
+}
+
+function byId(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The target owner of every shard. Every node ends with floor(S/N) or ceil(S/N) shards unless pins force otherwise. */
 export function planAssignment(input: PlacementInput): string[] {
   const { kind, shardCount } = input;
-  const nodes = [...new Set(input.nodes)].sort();
-  if (nodes.length === 0) throw new Error('placement needs at least one eligible node');
+  if (!Number.isInteger(shardCount) || shardCount < 0) throw new ImError(ErrorCode.INVALID_FIELD, `shard count must be a non-negative integer, got ${shardCount}`);
+  // Sorted so the plan does not depend on the order callers list nodes in.
+  const nodes = [...new Set(input.nodes)].sort(byId);
+  if (shardCount === 0) return [];
+  if (nodes.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, `no eligible node to place ${kind} shards on`);
   const eligible = new Set(nodes);
-  // Exact balance: every node may hold `base`, and only `extras` of them one more.
-  const base = Math.floor(shardCount / nodes.length);
-  let extras = shardCount % nodes.length;
-  const load = new Map(nodes.map((n) => [n, 0]));
-  /** Takes a slot on `node` if it has room; the first `extras` nodes to pass `base` keep base + 1. */
-  const take = (node: string): boolean => {
-    const l = load.get(node)!;
-    if (l < base || (l === base && extras > 0)) {
-      if (l === base) extras--;
-      load.set(node, l + 1);
-      return true;
-    }
-    return false;
-  };
-  const target: (string | null)[] = new Array(shardCount).fill(null);
-
-  // 1. Pins.
+  // 1. Pins win, even over quota.
+  const target: (string | null)[] = new Array<string | null>(shardCount).fill(null);
+  const pinCounts = new Map<string, number>();
   for (const [shard, node] of input.pinned ?? []) {
-    if (shard < shardCount && eligible.has(node)) {
-      target[shard] = node;
-      if (!take(node)) load.set(node, load.get(node)! + 1);
-    }
+    if (!Number.isInteger(shard) || shard < 0 || shard >= shardCount || !eligible.has(node)) continue;
+    target[shard] = node;
+    pinCounts.set(node, (pinCounts.get(node) ?? 0) + 1);
   }
-  // 2. Sticky: current owners keep the shards they rank highest, up to capacity.
+  const quotas = new Quotas(nodes, shardCount, pinCounts);
+  for (const [node, count] of pinCounts) for (let i = 0; i < count; i++) quotas.force(node);
+
+  // 2. Sticky: each current owner keeps the shards it ranks highest, up to its quota, so the shards that
+  // leave a node are the ones that prefer it least. Owners go in id order so extras are handed out stably.
   const keep = new Map<string, { shard: number; score: number }[]>();
   for (let s = 0; s < shardCount; s++) {
     const owner = input.current[s];
     if (target[s] !== null || !owner || !eligible.has(owner)) continue;
-    const list = keep.get(owner) ?? [];
+    let list = keep.get(owner);
+    if (!list) keep.set(owner, (list = []));
     list.push({ shard: s, score: rank(kind, s, owner) });
-    keep.set(owner, list);
   }
-  for (const [owner, list] of keep) {
-    list.sort((a, b) => b.score - a.score || a.shard - b.shard);
+  for (const owner of [...keep.keys()].sort(byId)) {
+    const list = keep.get(owner)!.sort((a, b) => b.score - a.score || a.shard - b.shard);
     for (const { shard } of list) {
-      if (!take(owner)) break;
+      if (!quotas.take(owner)) break;
       target[shard] = owner;
     }
   }
-  // 3. The rest, in shard order: highest-ranked node with room.
-  const rest: { shard: number; prefs: string[] }[] = [];
-  for (let s = 0; s < shardCount; s++) if (target[s] === null) rest.push({ shard: s, prefs: preference(kind, s, nodes) });
-  for (const { shard, prefs } of rest) {
-    let to = prefs.find((n) => take(n));
-    if (to === undefined) {
-      // Only when pins overfilled nodes: fall back to the least loaded.
-      to = [...prefs].sort((a, b) => load.get(a)! - load.get(b)!)[0]!;
-      load.set(to, load.get(to)! + 1);
+
+  // 3. The rest, in shard order: the highest-ranked node with room.
+  for (let s = 0; s < shardCount; s++) {
+    if (target[s] !== null) continue;
+    let best: string | undefined;
+    let bestScore = -1;
+    for (const n of nodes) {
+      if (!quotas.hasRoom(n)) continue;
+      const score = rank(kind, s, n);
+      // Strictly greater: nodes are in id order, so ties go to the smaller id.
+      if (score > bestScore) {
+        best = n;
+        bestScore = score;
+      }
     }
-    target[shard] = to;
+    // Quotas add up to S, so this is only a safety net.
+    best ??= leastLoaded(kind, s, nodes, quotas);
+    quotas.force(best);
+    target[s] = best;
   }
   return target as string[];
 }
 
-/** The moves that turn `current` into `target`. */
-export function diffAssignment(current: (string | null)[], target: string[]): ShardMove[] {
+function leastLoaded(kind: string, shard: number, nodes: readonly string[], quotas: Quotas): string {
+  let best = nodes[0]!;
+  for (const n of nodes) {
+    const d = quotas.loadOf(n) - quotas.loadOf(best);
+    if (d < 0 || (d === 0 && rank(kind, shard, n) > rank(kind, shard, best))) best = n;
+  }
+  return best;
+}
+
+/** The moves that turn `current` into `target`, in shard order. */
+export function diffAssignment(current: readonly (string | null | undefined)[], target: readonly string[]): ShardMove[] {
   const moves: ShardMove[] = [];
-  for (let s = 0; s < target.length; s++) if (current[s] !== target[s]) moves.push({ shard: s, from: current[s] ?? null, to: target[s]! });
+  for (let s = 0; s < target.length; s++) {
+    const from = current[s] ?? null;
+    if (from !== target[s]) moves.push({ shard: s, from, to: target[s]! });
+  }
   return moves;
 }
 
-/** Splits moves into waves of at most `size`, spreading each wave over as many source nodes as possible. */
-export function planWaves<M extends ShardMove>(moves: M[], size: number): M[][] {
-  if (size < 1) throw new Error('wave size must be at least 1');
+/** Splits moves into waves of at most `size`, each spread over as many source nodes as possible. */
+export function planWaves<M extends ShardMove>(moves: readonly M[], size: number): M[][] {
+  if (!Number.isInteger(size) || size < 1) throw new ImError(ErrorCode.INVALID_FIELD, `wave size must be a positive integer, got ${size}`);
+  // Round-robin over sources so one wave does not make a single node release many shards at once.
   const bySource = new Map<string, M[]>();
   for (const m of moves) {
     const k = m.from ?? '';
-    bySource.set(k, [...(bySource.get(k) ?? []), m]);
+    let q = bySource.get(k);
+    if (!q) bySource.set(k, (q = []));
+    q.push(m);
   }
   const queues = [...bySource.values()];
   const ordered: M[] = [];
-  for (let i = 0; ordered.length < moves.length; i++) for (const q of queues) if (q[i]) ordered.push(q[i]!);
+  for (let i = 0; ordered.length < moves.length; i++) for (const q of queues) if (i < q.length) ordered.push(q[i]!);
   const waves: M[][] = [];
   for (let i = 0; i < ordered.length; i += size) waves.push(ordered.slice(i, i + size));
   return waves;

@@ -1,3 +1,4 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
 import { guard } from './pg-errors.js';
 
@@ -7,6 +8,8 @@ export interface NodeRow {
   nodeId: string;
   endpoints: string[];
   state: NodeState;
+  /** Still serving but out of placement (state 'draining'). */
+  draining: boolean;
   startedAt: number;
   /** ms since the epoch, database clock. */
   leaseUntil: number;
@@ -26,10 +29,15 @@ const toNode = (r: RawNode): NodeRow => ({
   nodeId: r.node_id,
   endpoints: r.endpoints,
   state: r.state,
+  draining: r.state === 'draining',
   startedAt: r.started_at.getTime(),
   leaseUntil: r.lease_until.getTime(),
   load: r.load,
 });
+
+function checkLease(ms: number): void {
+  if (!Number.isFinite(ms) || ms <= 0) throw new ImError(ErrorCode.INVALID_FIELD, `lease must be a positive number of ms, got ${ms}`);
+}
 
 /** Node registrations and their leases. Lease times use the database clock only, so node clocks may drift. */
 export class NodeStore {
@@ -37,6 +45,7 @@ export class NodeStore {
 
   /** Registers (or re-registers) a node as alive with a fresh lease. */
   async register(nodeId: string, endpoints: string[], leaseMs: number): Promise<NodeRow> {
+    checkLease(leaseMs);
     const rows = await guard('register node', () => this.sql<RawNode[]>`
       INSERT INTO nodes (node_id, endpoints, state, started_at, lease_until)
       VALUES (${nodeId}, ${this.sql.json(endpoints)}, 'alive', now(), now() + ${leaseMs} * interval '1 millisecond')
@@ -47,6 +56,7 @@ export class NodeStore {
 
   /** Extends a node's lease; undefined when the node is unknown or has left. */
   async renew(nodeId: string, leaseMs: number, load?: Record<string, unknown>): Promise<number | undefined> {
+    checkLease(leaseMs);
     const rows = await guard('renew lease', () => this.sql<{ lease_until: Date }[]>`
       UPDATE nodes SET lease_until = now() + ${leaseMs} * interval '1 millisecond', load = COALESCE(${load ? this.sql.json(load as never) : null}::jsonb, load)
       WHERE node_id = ${nodeId} AND state <> 'left' RETURNING lease_until`);
@@ -59,7 +69,7 @@ export class NodeStore {
     return rows.length > 0;
   }
 
-  /** Nodes whose lease is running and that have not left. */
+  /** Nodes whose lease is running (database clock) and that have not left; draining ones are flagged. */
   async live(): Promise<NodeRow[]> {
     const rows = await guard('list live nodes', () => this.sql<RawNode[]>`SELECT * FROM nodes WHERE lease_until > now() AND state <> 'left' ORDER BY node_id`);
     return rows.map(toNode);

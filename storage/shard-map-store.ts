@@ -1,3 +1,4 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
 import { guard } from './pg-errors.js';
 
@@ -37,6 +38,9 @@ const toRow = (r: RawRow): ShardRow => ({
   updatedAt: r.updated_at.getTime(),
 });
 
+/** Upper bound on shards per kind: the map is read whole on every coordinator round. */
+export const MAX_SHARDS = 65_536;
+
 /**
  * The authoritative shard map. Every transition is one compare-and-set UPDATE on (kind, shard, epoch): it
  * returns the new row, or undefined when someone else changed the shard first. A plain UPDATE of the row
@@ -45,8 +49,15 @@ const toRow = (r: RawRow): ShardRow => ({
 export class ShardMapStore {
   constructor(private readonly sql: Sql) {}
 
-  /** Creates the shard rows of `kind` once; returns the shard count stored at creation (fixed for good). */
+  /**
+   * Creates the shard rows of `kind` once and returns the shard count stored at creation. S is fixed for good:
+   * a different `shardCount` for an existing kind is ignored, and the caller sees it in the returned count.
+   */
   async ensureKind(kind: string, shardCount: number): Promise<number> {
+    if (kind.length === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'actor kind must not be empty');
+    if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARDS) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `shard count must be an integer from 1 to ${MAX_SHARDS}, got ${shardCount}`);
+    }
     return guard('ensure shard kind', async () => {
       await this.sql.begin(async (tx) => {
         await tx`INSERT INTO cluster_settings (key, value) VALUES (${`shards.${kind}`}, ${tx.json(shardCount)}) ON CONFLICT (key) DO NOTHING`;
@@ -105,7 +116,7 @@ export class ShardMapStore {
       FROM unnest(${list.map((l) => l.kind)}::text[], ${list.map((l) => l.shard)}::int[], ${list.map((l) => l.expectedEpoch)}::int8[], ${list.map((l) => l.owner)}::text[])
         AS x(kind, shard, epoch, owner)
       WHERE s.kind = x.kind AND s.shard = x.shard AND s.epoch = x.epoch RETURNING s.*`);
-    return rows.map(toRow);
+    return rows.map(toRow).sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.shard - b.shard));
   }
 
   /** Marks an active shard as moving from `from` to `to` (the epoch stays: `from` keeps serving until it releases). */
@@ -124,7 +135,11 @@ export class ShardMapStore {
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
-  /** Rolls a move back; the epoch is bumped because the old owner may already have released the shard. */
+  /**
+   * Rolls a move back to 'active' under the same owner. Unlike a plain state reset, the epoch is bumped: the
+   * old owner may already have released the shard, and a new epoch is what makes it (re)acquire and fences
+   * anything it still had in flight under the old one.
+   */
   async abortMove(kind: string, shard: number, expectedEpoch: number): Promise<ShardRow | undefined> {
     const rows = await guard('abort shard move', () => this.sql<RawRow[]>`
       UPDATE shards SET state = 'active', target = NULL, epoch = epoch + 1, updated_at = now()

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import { ConversationStore, directConversationId } from '../../storage/conversation-store.js';
 import { MessageStore } from '../../storage/message-store.js';
+import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
 describe('conversation store – real Postgres', () => {
@@ -61,4 +62,16 @@ describe('conversation store – real Postgres', () => {
     await expect(convs.setReadMark('ivan', 'marks', 1)).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
     await expect(convs.setReadMark('hal', 'marks', -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
+
+  it('conversations – a read mark under a stale connector-shard epoch is refused with FENCED and stores nothing', async () => {
+    const shards = new ShardMapStore(db.sql);
+    await shards.ensureKind('connector', 4);
+    const row = (await shards.assign('connector', 1, 0, 'old'))!;
+    await convs.createGroup({ convId: 'fenced-marks', owner: 'jo' });
+    expect(await convs.setReadMark('jo', 'fenced-marks', 3, { kind: 'connector', shard: 1, epoch: row.epoch })).toBe(3);
+    await shards.assign('connector', 1, row.epoch, 'new');
+    await expect(convs.setReadMark('jo', 'fenced-marks', 7, { kind: 'connector', shard: 1, epoch: row.epoch })).rejects.toMatchObject({ code: ErrorCode.FENCED });
+    expect((await convs.members('fenced-marks'))[0]!.readSeq).toBe(3);
+  });
 });
+

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { ErrorCode } from '../../protocol/errors.js';
-import { ConversationStore } from '../../storage/conversation-store.js';
 import { LeaseStore } from '../../storage/lease-store.js';
-import { MessageStore } from '../../storage/message-store.js';
 import { NodeStore } from '../../storage/node-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -22,89 +20,175 @@ describe('shard map, nodes and leases – real Postgres', () => {
   });
 
   it('shard map – a kind is created once and its shard count never changes', async () => {
-    expect(await shards.ensureKind('chatter', 16)).toBe(16);
-    expect(await shards.ensureKind('chatter', 64)).toBe(16);
-    expect((await shards.list('chatter')).length).toBe(16);
+    expect(await shards.shardCount('chatter')).toBeUndefined();
+    const raced = await Promise.all([shards.ensureKind('chatter', 16), shards.ensureKind('chatter', 16), shards.ensureKind('chatter', 32)]);
+    expect(new Set(raced).size).toBe(1);
+    const count = raced[0]!;
+    expect(await shards.ensureKind('chatter', 64)).toBe(count);
+    expect(await shards.shardCount('chatter')).toBe(count);
+    const rows = await shards.list('chatter');
+    expect(rows.map((r) => r.shard)).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(rows.every((r) => r.state === 'unassigned' && r.epoch === 0 && r.owner === null && !r.pinned)).toBe(true);
     expect(await shards.kinds()).toContain('chatter');
+    await expect(shards.ensureKind('bad', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
 
-  it('shard map – of racing compare-and-sets on one epoch exactly one wins, and epochs only grow', async () => {
+  it('shard map – of 10 racing assigns on one epoch exactly one wins', async () => {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => shards.assign('chatter', 3, 0, `n${i}`)));
-    const winners = results.filter(Boolean);
+    const winners = results.filter((r) => r !== undefined);
     expect(winners).toHaveLength(1);
-    const e1 = winners[0]!.epoch;
-    const moving = await shards.beginMove('chatter', 3, e1, winners[0]!.owner!, 'nx');
-    expect(moving?.state).toBe('moving');
-    expect(await shards.beginMove('chatter', 3, e1, winners[0]!.owner!, 'ny')).toBeUndefined();
-    const done = await shards.completeMove('chatter', 3, e1, 'nx');
-    expect(done).toMatchObject({ owner: 'nx', state: 'active' });
-    expect(done!.epoch).toBeGreaterThan(e1);
-    const many = await shards.assignMany([
-      { kind: 'chatter', shard: 4, expectedEpoch: 0, owner: 'a' },
-      { kind: 'chatter', shard: 5, expectedEpoch: 7, owner: 'b' },
-    ]);
-    expect(many.map((r) => r.shard)).toEqual([4]);
+    const row = await shards.get('chatter', 3);
+    expect(row).toMatchObject({ owner: winners[0]!.owner, epoch: 1, state: 'active', target: null });
+    expect(await shards.assign('chatter', 3, 0, 'late')).toBeUndefined();
+    expect(await shards.get('chatter', 99)).toBeUndefined();
   });
 
-  it('fencing – an epoch bump waits for an in-flight fenced write, and the write after it is refused', async () => {
+  it('shard map – moves are compare-and-sets and every ownership change raises the epoch', async () => {
+    const epochs: number[] = [];
+    const a = (await shards.assign('chatter', 7, 0, 'a'))!;
+    epochs.push(a.epoch);
+    // beginMove needs the right owner, state and epoch, and keeps the epoch.
+    expect(await shards.beginMove('chatter', 7, a.epoch, 'zz', 'b')).toBeUndefined();
+    expect(await shards.beginMove('chatter', 7, a.epoch + 1, 'a', 'b')).toBeUndefined();
+    expect(await shards.completeMove('chatter', 7, a.epoch, 'b')).toBeUndefined();
+    const moving = (await shards.beginMove('chatter', 7, a.epoch, 'a', 'b'))!;
+    expect(moving).toMatchObject({ owner: 'a', target: 'b', state: 'moving', epoch: a.epoch });
+    expect(await shards.beginMove('chatter', 7, a.epoch, 'a', 'c')).toBeUndefined();
+    const racedCompletes = await Promise.all([shards.completeMove('chatter', 7, a.epoch, 'b'), shards.completeMove('chatter', 7, a.epoch, 'b')]);
+    expect(racedCompletes.filter(Boolean)).toHaveLength(1);
+    const b = (await shards.get('chatter', 7))!;
+    expect(b).toMatchObject({ owner: 'b', state: 'active', target: null });
+    epochs.push(b.epoch);
+    await shards.beginMove('chatter', 7, b.epoch, 'b', 'c');
+    const back = (await shards.abortMove('chatter', 7, b.epoch))!;
+    expect(back).toMatchObject({ owner: 'b', state: 'active', target: null });
+    epochs.push(back.epoch);
+    expect(await shards.abortMove('chatter', 7, back.epoch)).toBeUndefined();
+    // A dead owner's shard is reassigned straight from 'moving' too.
+    await shards.beginMove('chatter', 7, back.epoch, 'b', 'c');
+    const d = (await shards.assign('chatter', 7, back.epoch, 'd'))!;
+    expect(d).toMatchObject({ owner: 'd', state: 'active', target: null });
+    epochs.push(d.epoch);
+    for (let i = 1; i < epochs.length; i++) expect(epochs[i]!).toBeGreaterThan(epochs[i - 1]!);
+    expect((await shards.ownedBy('d')).map((r) => [r.kind, r.shard])).toEqual([['chatter', 7]]);
+  });
+
+  it('shard map – pins are set and cleared without touching the epoch', async () => {
+    const before = (await shards.get('chatter', 8))!;
+    expect(await shards.setPinned('chatter', 8, true)).toBe(true);
+    expect(await shards.get('chatter', 8)).toMatchObject({ pinned: true, epoch: before.epoch });
+    expect(await shards.setPinned('chatter', 8, false)).toBe(true);
+    expect((await shards.get('chatter', 8))!.pinned).toBe(false);
+    expect(await shards.setPinned('chatter', 999, true)).toBe(false);
+  });
+
+  it('shard map – assignMany reassigns 100 shards in one statement, under 50 ms, returning only the winners', async () => {
+    await shards.ensureKind('connector', 256);
+    const rows = (await shards.list('connector')).slice(0, 100);
+    // Two stale entries: their compare-and-set must lose without failing the rest.
+    const list = rows.map((r, i) => ({ kind: 'connector', shard: r.shard, expectedEpoch: i % 50 === 49 ? r.epoch + 5 : r.epoch, owner: `n${i % 3}` }));
+    const t0 = performance.now();
+    const won = await shards.assignMany(list);
+    const took = performance.now() - t0;
+    expect(won).toHaveLength(98);
+    expect(won.map((r) => r.shard)).toEqual(rows.map((r) => r.shard).filter((s) => s % 50 !== 49));
+    expect(won.every((r) => r.epoch === 1 && r.state === 'active')).toBe(true);
+    expect(await shards.assignMany([])).toEqual([]);
+    // Warm path measured a second time, as failover runs it on a pool that is already connected.
+    const again = (await shards.list('connector')).slice(0, 100).map((r) => ({ kind: 'connector', shard: r.shard, expectedEpoch: r.epoch, owner: 'n9' }));
+    const t1 = performance.now();
+    expect(await shards.assignMany(again)).toHaveLength(100);
+    expect(Math.min(took, performance.now() - t1)).toBeLessThan(50);
+  });
+
+  it('fencing – an epoch bump waits for a writer holding the shard row FOR SHARE, then fences it', async () => {
     const row = (await shards.assign('chatter', 6, 0, 'old'))!;
-    const fence = { kind: 'chatter', shard: 6, epoch: row.epoch };
     const other = postgres(db.url, { max: 1, onnotice: () => {} });
     let bumped = false;
     try {
-      const bump = await other.begin(async (tx) => {
-        // A writer holds the shard row FOR SHARE (as every fenced statement does) …
-        const [held] = await tx`SELECT epoch FROM shards WHERE kind = 'chatter' AND shard = 6 AND epoch = ${row.epoch} FOR SHARE`;
-        expect(held).toBeDefined();
+      const { pending } = await other.begin(async (tx) => {
+        // A fenced writer: checks its epoch with a FOR SHARE read and keeps the row lock until it commits.
+        const held = await tx`SELECT epoch FROM shards WHERE kind = 'chatter' AND shard = 6 AND epoch = ${row.epoch} FOR SHARE`;
+        expect(held).toHaveLength(1);
         const pending = shards.assign('chatter', 6, row.epoch, 'new').then((r) => {
           bumped = true;
           return r;
         });
         await sleep(300);
-        // … so the epoch bump is still waiting for it.
         expect(bumped).toBe(false);
-        // Wrapped so the transaction commits (releasing the lock) instead of awaiting the bump it blocks.
+        const waiting = await db.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE '%update shards%'`;
+        expect(waiting[0]!.n).toBe(1);
+        // Returned wrapped, not awaited: the transaction must commit to release the lock the bump waits on.
         return { pending };
       });
-      const after = await bump.pending;
+      const after = await pending;
       expect(bumped).toBe(true);
-      expect(after?.owner).toBe('new');
+      expect(after).toMatchObject({ owner: 'new', epoch: row.epoch + 1 });
+      // The old owner's next fenced write finds no row at its epoch, so it writes nothing.
+      const stale = await other`SELECT epoch FROM shards WHERE kind = 'chatter' AND shard = 6 AND epoch = ${row.epoch} FOR SHARE`;
+      expect(stale).toHaveLength(0);
     } finally {
       await other.end();
     }
-    const msgs = new MessageStore(db.sql);
-    await expect(msgs.appendBatch([{ convId: 'c', seq: 1, prevSeq: 0, senderUid: 'u', senderDid: 'd', clientMsgId: 1, body: Buffer.from('x') }], fence)).rejects.toMatchObject({ code: ErrorCode.FENCED });
-    const convs = new ConversationStore(db.sql);
-    await convs.createGroup({ convId: 'fx', owner: 'u' });
-    await expect(convs.setReadMark('u', 'fx', 1, fence)).rejects.toMatchObject({ code: ErrorCode.FENCED });
-    expect(await convs.setReadMark('u', 'fx', 1, { ...fence, epoch: row.epoch + 1 })).toBe(1);
-    expect(await db.sql`SELECT 1 FROM messages WHERE conv_id = 'c'`).toHaveLength(0);
   });
 
   it('leases – one holder at a time, renewals extend, expiry lets another take over', async () => {
     const leases = new LeaseStore(db.sql);
-    expect(await leases.acquire('coord', 'a', 400)).toBe(true);
-    expect(await leases.acquire('coord', 'b', 400)).toBe(false);
-    expect(await leases.acquire('coord', 'a', 400)).toBe(true);
+    const raced = await Promise.all(Array.from({ length: 8 }, (_, i) => leases.acquire('race', `h${i}`, 5000)));
+    expect(raced.filter(Boolean)).toHaveLength(1);
+
+    expect(await leases.acquire('coord', 'a', 600)).toBe(true);
+    expect(await leases.acquire('coord', 'b', 600)).toBe(false);
+    expect(await leases.holder('coord')).toBe('a');
+    // Renewed at ~350 ms for another 600 ms: still held at ~700 ms, past the first expiry.
+    await sleep(350);
+    expect(await leases.acquire('coord', 'a', 600)).toBe(true);
+    await sleep(350);
+    expect(await leases.acquire('coord', 'b', 600)).toBe(false);
     expect(await leases.holder('coord')).toBe('a');
     await sleep(500);
-    expect(await leases.acquire('coord', 'b', 400)).toBe(true);
-    await leases.release('coord', 'a');
-    expect(await leases.holder('coord')).toBe('b');
-    await leases.release('coord', 'b');
     expect(await leases.holder('coord')).toBeUndefined();
+    expect(await leases.acquire('coord', 'b', 400)).toBe(true);
+    expect(await leases.release('coord', 'a')).toBe(false);
+    expect(await leases.holder('coord')).toBe('b');
+    expect(await leases.release('coord', 'b')).toBe(true);
+    expect(await leases.holder('coord')).toBeUndefined();
+    expect(await leases.acquire('coord', 'a', 400)).toBe(true);
+    await expect(leases.acquire('coord', 'a', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
 
-  it('nodes – liveness follows the lease on the database clock; a node that left is not live', async () => {
+  it('nodes – liveness follows the lease on the database clock; draining is flagged, a node that left is not live', async () => {
     const nodes = new NodeStore(db.sql);
-    await nodes.register('n1', ['ws://a'], 300);
+    const dbNow = await nodes.now();
+    const n1 = await nodes.register('n1', ['ws://a'], 600);
+    expect(n1).toMatchObject({ nodeId: 'n1', endpoints: ['ws://a'], state: 'alive', draining: false });
+    expect(n1.leaseUntil - dbNow).toBeGreaterThanOrEqual(600);
+    expect(n1.leaseUntil - dbNow).toBeLessThan(1500);
     await nodes.register('n2', [], 5000);
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1', 'n2']);
-    await sleep(400);
+    await sleep(700);
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n2']);
-    expect(await nodes.renew('n1', 5000)).toBeGreaterThan(Date.now() - 1000);
+    const until = (await nodes.renew('n1', 5000, { actors: 3 }))!;
+    expect(until - (await nodes.now())).toBeGreaterThan(4000);
+    expect((await nodes.all()).find((n) => n.nodeId === 'n1')!.load).toEqual({ actors: 3 });
+    // A renew without load keeps the last one.
+    await nodes.renew('n1', 5000);
+    expect((await nodes.all()).find((n) => n.nodeId === 'n1')!.load).toEqual({ actors: 3 });
+    expect(await nodes.setState('n1', 'draining')).toBe(true);
+    expect((await nodes.live()).map((n) => [n.nodeId, n.draining])).toEqual([
+      ['n1', true],
+      ['n2', false],
+    ]);
     await nodes.setState('n2', 'left');
     expect(await nodes.renew('n2', 5000)).toBeUndefined();
+    expect(await nodes.renew('ghost', 5000)).toBeUndefined();
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1']);
+    // Re-registering after leaving makes the node alive again.
+    await nodes.register('n2', ['ws://b'], 5000);
+    expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1', 'n2']);
+    expect(await nodes.remove('n2')).toBe(true);
+    expect(await nodes.remove('n2')).toBe(false);
+    expect((await nodes.all()).map((n) => n.nodeId)).toEqual(['n1']);
   });
 });
