@@ -1,12 +1,14 @@
-/** WebSocket close codes the gateway uses. Stable: documented in protocol/README.md. */
+/** WebSocket close codes the gateway uses (and 1006, which clients observe). Stable: documented in protocol/README.md §8. */
 export const CloseCode = {
   /** Normal close (client or server said goodbye). */
   NORMAL: 1000,
   /** The server is shutting down; reconnect (with backoff) elsewhere. */
   GOING_AWAY: 1001,
+  /** Never sent: what a client sees when the connection dropped without a close frame. */
+  ABNORMAL: 1006,
   /** A frame over the size limit (uWebSockets.js sends this itself). */
   TOO_BIG: 1009,
-  /** Repeated protocol violations (undecodable frames). */
+  /** Protocol violations: undecodable frames, text messages. */
   BAD_FRAME: 4000,
   /** The token expired while connected; reconnect with a fresh one. */
   UNAUTHORIZED: 4001,

@@ -1,65 +1,101 @@
 import type { ErrorCode } from './errors.js';
 
 /**
- * Client frames: msgpack maps keyed on `type`, one per WebSocket binary message. Defined once here;
- * validated in protocol/validate.ts where they enter (the gateway).
+ * The client wire protocol: one msgpack map per binary WebSocket message, keyed on `type`.
+ * Shapes are defined once here, validated in validate.ts, documented in README.md.
  */
-export type ClientFrame =
-  /** Send a message. `cid` is the device's client msg id: a positive integer, strictly increasing per device. */
-  | { type: 'send'; conv: string; cid: number; body: string }
-  /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
-  | { type: 'ack'; conv: string; seq: number }
-  /** Read mark: the user has read `conv` up to `seq`. */
-  | { type: 'read'; conv: string; seq: number }
-  /** Fetch messages of `conv` with seq > `after`, at most `limit`. */
-  | { type: 'pull'; rid: number; conv: string; after: number; limit: number }
-  /** Ask for the conversation list again. */
-  | { type: 'sync'; rid: number }
-  | { type: 'typing'; conv: string }
-  | { type: 'ping'; ts?: number };
+
+/** Kinds of conversation: `direct` has exactly two members and a deterministic id. */
+export const ConvKind = { DIRECT: 'direct', GROUP: 'group' } as const;
+export type ConvKind = (typeof ConvKind)[keyof typeof ConvKind];
+
+/** Why the server moves a client: it drains, it is full, or the user belongs elsewhere. */
+export const RedirectReason = { DRAIN: 'drain', OVERLOADED: 'overloaded', MOVED: 'moved' } as const;
+export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason];
+
+// ---- client → server -------------------------------------------------------------------------------------
+
+/** Send a message. `cid` (client msg id) is a positive integer, strictly increasing per device. */
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string }
+/** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
+export interface AckFrame { type: 'ack'; conv: string; seq: number }
+/** Read mark: the user has read `conv` up to `seq`. */
+export interface ReadFrame { type: 'read'; conv: string; seq: number }
+/** Fetch messages of `conv` with seq > `after`, at most `limit`; answered by `history` with the same `rid`. */
+export interface PullFrame { type: 'pull'; rid: number; conv: string; after: number; limit: number }
+/** Ask for the conversation list again; answered by `convs` with the same `rid`. */
+export interface SyncFrame { type: 'sync'; rid: number }
+/** The user is typing in `conv` (ephemeral). */
+export interface TypingFrame { type: 'typing'; conv: string }
+/** Heartbeat; answered by `pong` echoing `ts`. */
+export interface PingFrame { type: 'ping'; ts?: number }
+
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | SyncFrame | TypingFrame | PingFrame;
 
 export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'sync', 'typing', 'ping'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
+/** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
+export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
 
-/** A message as delivered and as returned by `pull`. `prev` is the previous seq of the conversation (0 for the first). */
+// ---- server → client -------------------------------------------------------------------------------------
+
+/** A message as delivered (`msg`) and as returned by `pull` (`history.msgs`). */
 export interface Msg {
   conv: string;
   seq: number;
+  /** The previous seq of this conversation, 0 for the first: a gap shows as `prev` ≠ the last seq held. */
   prev: number;
+  /** Sender user id. */
   from: string;
+  /** Sender device id. */
   did: string;
+  /** The sender device's client msg id (0 for system messages). */
   cid: number;
+  /** Commit time, ms since the epoch. */
   ts: number;
   body: string;
 }
 
-export interface ConvSummary {
-  conv: string;
-  kind: 'direct' | 'group';
-  lastSeq: number;
-  readSeq: number;
-  unread: number;
-}
+/** One row of the conversation list. */
+export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number }
 
-/** Server frames. */
+/** The session is open. */
+export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
+/** The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a socket. */
+export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number }
+export interface MsgFrame extends Msg { type: 'msg' }
+export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
+export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
+/** A read mark made on another device of the same user. */
+export interface ReadEchoFrame { type: 'read'; conv: string; seq: number }
+export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
+export interface PresenceFrame { type: 'presence'; uid: string; online: boolean }
+export interface PongFrame { type: 'pong'; ts?: number }
+/** A request failed; `cid` names a `send`, `rid` a `pull`/`sync`, `conv` the conversation. */
+export interface ErrorFrame { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string }
+/** Reconnect to one of `endpoints` (in order of preference); the server closes right after. */
+export interface RedirectFrame { type: 'redirect'; endpoints: string[]; reason: RedirectReason }
+
 export type ServerFrame =
-  | { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
-  /** The server's ack of a `send`, only once the message is durable. Named `sent` so one name never means two things on a socket. */
-  | { type: 'sent'; cid: number; conv: string; seq: number; ts: number }
-  | ({ type: 'msg' } & Msg)
-  | { type: 'convs'; rid?: number; list: ConvSummary[] }
-  | { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
-  /** A read mark made on another device of the same user. */
-  | { type: 'read'; conv: string; seq: number }
-  | { type: 'typing'; conv: string; from: string }
-  | { type: 'presence'; uid: string; online: boolean }
-  | { type: 'pong'; ts?: number }
-  | { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string }
-  /** Reconnect to one of `endpoints` (in order of preference). */
-  | { type: 'redirect'; endpoints: string[]; reason: RedirectReason };
+  | WelcomeFrame
+  | SentFrame
+  | MsgFrame
+  | ConvsFrame
+  | HistoryFrame
+  | ReadEchoFrame
+  | TypingEventFrame
+  | PresenceFrame
+  | PongFrame
+  | ErrorFrame
+  | RedirectFrame;
 
 export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'typing', 'presence', 'pong', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
+/** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
+export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;
 
-export const RedirectReason = { DRAIN: 'drain', OVERLOADED: 'overloaded', MOVED: 'moved' } as const;
-export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason];
+// Compile-time guards: the type-name lists and the unions cannot drift apart (no runtime cost).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+type _ClientTypesMatch = Assert<Same<ClientFrameType, ClientFrame['type']>>;
+type _ServerTypesMatch = Assert<Same<ServerFrameType, ServerFrame['type']>>;

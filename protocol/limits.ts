@@ -1,22 +1,71 @@
-/** Size and rate limits of the client protocol; the gateway may be configured tighter, never looser. */
+/**
+ * Size, rate and timing limits of the client protocol. A gateway may be configured tighter, never looser:
+ * clients are written against these defaults (protocol/README.md lists them).
+ */
+
+/** Largest client → server WebSocket message, in bytes (checked before decoding). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+/** Largest server → client frame the SDK accepts (a `history` page of 200 full messages fits). */
+export const DEFAULT_MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024;
+/** Largest message body, in UTF-8 bytes. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
+/** Longest id (conversation, user, device), in UTF-8 bytes. */
 export const DEFAULT_MAX_ID_LENGTH = 128;
+/** Largest `pull.limit`. */
 export const DEFAULT_MAX_PULL_LIMIT = 200;
+/** Deepest nesting of arrays and maps in one frame; deeper input is refused before msgpackr recurses into it. */
+export const DEFAULT_MAX_DEPTH = 16;
+/** Longest token accepted at upgrade, in characters. */
+export const DEFAULT_MAX_TOKEN_LENGTH = 4096;
+
+/** Heartbeat interval H sent in `welcome.heartbeatMs`. */
 export const DEFAULT_HEARTBEAT_MS = 25_000;
-/** The server closes a connection silent for this many heartbeat intervals. */
+/** Clients spread their pings by ± this fraction of H so that reconnect waves do not ping in step. */
+export const HEARTBEAT_JITTER = 0.1;
+/** The server closes a connection silent for this many heartbeat intervals (4009). */
 export const IDLE_HEARTBEATS = 2.5;
 
+/** Sustained client frames per second per connection before `rate_limited`. */
+export const DEFAULT_RATE_PER_SEC = 50;
+/** Token-bucket burst on top of the sustained rate. */
+export const DEFAULT_RATE_BURST = 200;
+/** Seconds over the rate limit after which the server closes with 4008. */
+export const DEFAULT_RATE_CLOSE_AFTER_SEC = 10;
+/** Open connections per gateway process: stays under this machine's 20,000 open-files hard limit. */
+export const DEFAULT_MAX_CONNECTIONS = 19_000;
+/** Bytes buffered for one slow socket before the server closes it with 4013. */
+export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
+
+/** SDK reconnect backoff: full jitter in [0, min(cap, base · 2^attempt)]. */
+export const DEFAULT_RECONNECT_BASE_MS = 1_000;
+export const DEFAULT_RECONNECT_CAP_MS = 30_000;
+
+/** Clock skew tolerated on token `exp` / `nbf`. */
+export const DEFAULT_TOKEN_LEEWAY_SEC = 30;
+
+/** The limits the frame codec and validators enforce. */
 export interface FrameLimits {
-  maxFrameBytes: number;
-  maxBodyBytes: number;
-  maxIdLength: number;
-  maxPullLimit: number;
+  readonly maxFrameBytes: number;
+  readonly maxBodyBytes: number;
+  /** Longest id, in UTF-8 bytes. */
+  readonly maxIdLength: number;
+  readonly maxPullLimit: number;
+  readonly maxDepth: number;
 }
 
-export const DEFAULT_LIMITS: FrameLimits = {
+export const DEFAULT_LIMITS: FrameLimits = Object.freeze({
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
   maxIdLength: DEFAULT_MAX_ID_LENGTH,
   maxPullLimit: DEFAULT_MAX_PULL_LIMIT,
-};
+  maxDepth: DEFAULT_MAX_DEPTH,
+});
+
+/** Limits for server frames in the SDK: shape checks only, no policing of a trusted server's sizes. */
+export const SERVER_FRAME_LIMITS: FrameLimits = Object.freeze({
+  maxFrameBytes: DEFAULT_MAX_SERVER_FRAME_BYTES,
+  maxBodyBytes: Number.MAX_SAFE_INTEGER,
+  maxIdLength: Number.MAX_SAFE_INTEGER,
+  maxPullLimit: Number.MAX_SAFE_INTEGER,
+  maxDepth: DEFAULT_MAX_DEPTH,
+});

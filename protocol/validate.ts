@@ -1,107 +1,266 @@
-import { ErrorCode, ImError, type Result } from './errors.js';
-import { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame } from './frames.js';
+import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
+import type { ClientFrame, ConvKind, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, type FrameLimits } from './limits.js';
 
-/** Field rules: what a field must be. A trailing `?` marks it optional. */
-type Rule = 'id' | 'uint' | 'pos' | 'body' | 'limit' | 'num' | 'str' | 'bool' | 'arr' | 'strs';
-type Spec = Record<string, Rule | `${Rule}?`>;
+/**
+ * Validators for decoded frames. Each frame is rebuilt with its known fields only, in a fixed order, so
+ * extra fields never travel further and every frame of a type has one object shape.
+ *
+ * Field helpers throw an ImError naming the field and the validators turn it into a Result: the happy path
+ * then reads as one object literal per type, and throwing costs only on bad input.
+ */
 
-const CLIENT_SPECS: Record<ClientFrame['type'], Spec> = {
-  send: { conv: 'id', cid: 'pos', body: 'body' },
-  ack: { conv: 'id', seq: 'uint' },
-  read: { conv: 'id', seq: 'uint' },
-  pull: { rid: 'uint', conv: 'id', after: 'uint', limit: 'limit' },
-  sync: { rid: 'uint' },
-  typing: { conv: 'id' },
-  ping: { ts: 'num?' },
-};
+type Obj = Record<string, unknown>;
 
-/** Server frames are checked for shape only: the SDK must not crash on a bad server, not police it. */
-const SERVER_SPECS: Record<ServerFrame['type'], Spec> = {
-  welcome: { uid: 'str', did: 'str', node: 'str', heartbeatMs: 'pos', maxFrameBytes: 'pos' },
-  sent: { cid: 'pos', conv: 'str', seq: 'uint', ts: 'num' },
-  msg: { conv: 'str', seq: 'uint', prev: 'uint', from: 'str', did: 'str', cid: 'uint', ts: 'num', body: 'str' },
-  convs: { rid: 'uint?', list: 'arr' },
-  history: { rid: 'uint', conv: 'str', msgs: 'arr', more: 'bool' },
-  read: { conv: 'str', seq: 'uint' },
-  typing: { conv: 'str', from: 'str' },
-  presence: { uid: 'str', online: 'bool' },
-  pong: { ts: 'num?' },
-  error: { code: 'str', message: 'str', rid: 'uint?', cid: 'uint?', conv: 'str?' },
-  redirect: { endpoints: 'strs', reason: 'str' },
-};
-
-const encoder = new TextEncoder();
-
-/** UTF-8 byte length without allocating for ASCII-only strings. */
+/** UTF-8 byte length of a string, computed without encoding it (lone surrogates count as U+FFFD). */
 export function utf8Length(s: string): number {
-  let ascii = true;
+  let n = s.length;
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // the pair is 2 UTF-16 units and 4 bytes
+      i++;
+    } else n += 2;
   }
-  return ascii ? s.length : encoder.encode(s).length;
+  return n;
 }
 
-function check(rule: Rule, v: unknown, limits: FrameLimits): string | undefined {
-  switch (rule) {
-    case 'id':
-      return typeof v === 'string' && v.length > 0 && v.length <= limits.maxIdLength ? undefined : `a non-empty string of at most ${limits.maxIdLength} characters`;
-    case 'uint':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'a non-negative integer';
-    case 'pos':
-      return Number.isSafeInteger(v) && (v as number) > 0 ? undefined : 'a positive integer';
-    case 'limit':
-      return Number.isInteger(v) && (v as number) >= 1 && (v as number) <= limits.maxPullLimit ? undefined : `an integer from 1 to ${limits.maxPullLimit}`;
-    case 'body':
-      if (typeof v !== 'string') return 'a string';
-      return utf8Length(v) <= limits.maxBodyBytes ? undefined : `at most ${limits.maxBodyBytes} bytes of UTF-8`;
-    case 'num':
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : 'a finite number';
-    case 'str':
-      return typeof v === 'string' ? undefined : 'a string';
-    case 'bool':
-      return typeof v === 'boolean' ? undefined : 'a boolean';
-    case 'arr':
-      return Array.isArray(v) ? undefined : 'an array';
-    case 'strs':
-      return Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'an array of strings';
+/** Why `s` is not a valid id (1..maxBytes UTF-8 bytes, no control characters), or undefined when it is. */
+export function idProblem(s: unknown, maxBytes: number = DEFAULT_LIMITS.maxIdLength): string | undefined {
+  if (typeof s !== 'string') return 'must be a string';
+  if (s.length === 0) return 'must not be empty';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Ids end up in Postgres text (no NUL), subject tokens and log lines.
+    if (c < 0x20 || c === 0x7f) return 'must not contain control characters';
   }
+  // s.length ≤ bytes ≤ 3·s.length: most ids are decided without counting.
+  if (s.length > maxBytes) return `must be at most ${maxBytes} bytes of UTF-8`;
+  if (s.length * 3 > maxBytes && utf8Length(s) > maxBytes) return `must be at most ${maxBytes} bytes of UTF-8`;
+  return undefined;
 }
 
-function validate<T>(value: unknown, specs: Record<string, Spec>, known: readonly string[], limits: FrameLimits): Result<T> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, 'a frame must be a msgpack map') };
-  const v = value as Record<string, unknown>;
-  const type = v['type'];
-  if (typeof type !== 'string' || !known.includes(type)) return { ok: false, error: new ImError(ErrorCode.UNKNOWN_TYPE, `unknown frame type ${JSON.stringify(typeof type === 'string' ? type.slice(0, 32) : type)}`) };
-  // Rebuilt with known fields only: extra fields never reach the rest of the system.
-  const out: Record<string, unknown> = { type };
-  for (const [field, r] of Object.entries(specs[type]!)) {
-    const optional = r.endsWith('?');
-    const rule = (optional ? r.slice(0, -1) : r) as Rule;
-    const fv = v[field];
-    if (fv === undefined || fv === null) {
-      if (optional) continue;
-      return { ok: false, error: new ImError(ErrorCode.INVALID_FIELD, `${type}.${field} is missing`) };
-    }
-    const problem = check(rule, fv, limits);
-    if (problem) {
-      const code = rule === 'body' && typeof fv === 'string' ? ErrorCode.FRAME_TOO_LARGE : ErrorCode.INVALID_FIELD;
-      return { ok: false, error: new ImError(code, `${type}.${field} must be ${problem}`) };
-    }
-    out[field] = fv;
-  }
-  return { ok: true, value: out as T };
+function invalid(t: string, f: string, what: string, code: ErrorCode = ErrorCode.INVALID_FIELD): ImError {
+  return new ImError(code, `${t}.${f} ${what}`);
 }
 
-/** Validates an untrusted decoded value as a client frame. */
+function wrongOrMissing(x: unknown, t: string, f: string, what: string): ImError {
+  return invalid(t, f, x === undefined || x === null ? 'is missing' : what);
+}
+
+function id(v: Obj, t: string, f: string, maxBytes: number): string {
+  const x = v[f];
+  const problem = idProblem(x, maxBytes);
+  if (problem !== undefined) throw wrongOrMissing(x, t, f, problem);
+  return x as string;
+}
+
+function str(v: Obj, t: string, f: string): string {
+  const x = v[f];
+  if (typeof x !== 'string') throw wrongOrMissing(x, t, f, 'must be a string');
+  return x;
+}
+
+function body(v: Obj, t: string, f: string, maxBytes: number): string {
+  const x = v[f];
+  if (typeof x !== 'string') throw wrongOrMissing(x, t, f, 'must be a string');
+  if (x.length === 0) throw invalid(t, f, 'must not be empty');
+  if (x.length > maxBytes || (x.length * 3 > maxBytes && utf8Length(x) > maxBytes)) {
+    throw invalid(t, f, `must be at most ${maxBytes} bytes of UTF-8`, ErrorCode.FRAME_TOO_LARGE);
+  }
+  return x;
+}
+
+/** A safe integer ≥ 0 (seqs, rids). */
+function uint(v: Obj, t: string, f: string): number {
+  const x = v[f];
+  if (!Number.isSafeInteger(x) || (x as number) < 0) throw wrongOrMissing(x, t, f, 'must be an integer ≥ 0');
+  return x as number;
+}
+
+/** A safe integer > 0 (client msg ids, intervals). */
+function pos(v: Obj, t: string, f: string): number {
+  const x = v[f];
+  if (!Number.isSafeInteger(x) || (x as number) <= 0) throw wrongOrMissing(x, t, f, 'must be an integer > 0');
+  return x as number;
+}
+
+function num(v: Obj, t: string, f: string): number {
+  const x = v[f];
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw wrongOrMissing(x, t, f, 'must be a finite number');
+  return x;
+}
+
+function bool(v: Obj, t: string, f: string): boolean {
+  const x = v[f];
+  if (typeof x !== 'boolean') throw wrongOrMissing(x, t, f, 'must be a boolean');
+  return x;
+}
+
+function arr(v: Obj, t: string, f: string): unknown[] {
+  const x = v[f];
+  if (!Array.isArray(x)) throw wrongOrMissing(x, t, f, 'must be an array');
+  return x;
+}
+
+/** nil and absent are the same for an optional field (other languages often send nil). */
+const absent = (x: unknown): boolean => x === undefined || x === null;
+
+function isPlainObject(x: unknown): x is Obj {
+  if (typeof x !== 'object' || x === null) return false;
+  const proto: unknown = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+function toResult<T>(err: unknown): Result<T> {
+  return { ok: false, error: err instanceof ImError ? err : new ImError(ErrorCode.BAD_FRAME, String(err), { cause: err }) };
+}
+
+function unknownType(type: unknown): ImError {
+  const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 32)) : type === undefined ? 'missing' : typeof type;
+  return new ImError(ErrorCode.UNKNOWN_TYPE, `unknown frame type ${shown}`);
+}
+
+const NOT_A_MAP = 'a frame must be a msgpack map';
+
+/** Validates a decoded value as a client frame (the gateway's input); never throws. */
 export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAULT_LIMITS): Result<ClientFrame> {
-  return validate<ClientFrame>(value, CLIENT_SPECS, CLIENT_FRAME_TYPES, limits);
+  if (!isPlainObject(value)) return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, NOT_A_MAP) };
+  const v = value;
+  const L = limits.maxIdLength;
+  try {
+    let f: ClientFrame;
+    switch (v['type']) {
+      case 'send':
+        f = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes) };
+        break;
+      case 'ack':
+        f = { type: 'ack', conv: id(v, 'ack', 'conv', L), seq: uint(v, 'ack', 'seq') };
+        break;
+      case 'read':
+        f = { type: 'read', conv: id(v, 'read', 'conv', L), seq: uint(v, 'read', 'seq') };
+        break;
+      case 'pull': {
+        const rid = uint(v, 'pull', 'rid');
+        const conv = id(v, 'pull', 'conv', L);
+        const after = uint(v, 'pull', 'after');
+        const limit = v['limit'];
+        if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
+          throw wrongOrMissing(limit, 'pull', 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
+        }
+        f = { type: 'pull', rid, conv, after, limit: limit as number };
+        break;
+      }
+      case 'sync':
+        f = { type: 'sync', rid: uint(v, 'sync', 'rid') };
+        break;
+      case 'typing':
+        f = { type: 'typing', conv: id(v, 'typing', 'conv', L) };
+        break;
+      case 'ping':
+        f = absent(v['ts']) ? { type: 'ping' } : { type: 'ping', ts: num(v, 'ping', 'ts') };
+        break;
+      default:
+        throw unknownType(v['type']);
+    }
+    return { ok: true, value: f };
+  } catch (err) {
+    return toResult(err);
+  }
 }
 
-/** Checks the shape of a decoded server frame (used by the SDK). */
+function msgFields(v: unknown, t: string): Msg {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  return { conv: str(v, t, 'conv'), seq: uint(v, t, 'seq'), prev: uint(v, t, 'prev'), from: str(v, t, 'from'), did: str(v, t, 'did'), cid: uint(v, t, 'cid'), ts: num(v, t, 'ts'), body: str(v, t, 'body') };
+}
+
+const CONV_KINDS: ReadonlySet<unknown> = new Set<ConvKind>(['direct', 'group']);
+const REDIRECT_REASONS: ReadonlySet<unknown> = new Set<RedirectReason>(['drain', 'overloaded', 'moved']);
+
+function convSummary(v: unknown, t: string): ConvSummary {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const kind = str(v, t, 'kind');
+  // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
+  return { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
+}
+
+/** Validates every item of an array field; errors name the item index (`history.msgs[3].seq`). */
+function items<T>(list: unknown[], t: string, one: (x: unknown, t: string) => T): T[] {
+  const out: T[] = new Array<T>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    try {
+      out[i] = one(list[i], t);
+    } catch (err) {
+      if (err instanceof ImError) throw new ImError(err.code, err.message.replace('[]', `[${i}]`));
+      throw err;
+    }
+  }
+  return out;
+}
+
+/** Checks the shape of a decoded server frame (the SDK's input): types only, no size policing; never throws. */
 export function validateServerFrame(value: unknown): Result<ServerFrame> {
-  return validate<ServerFrame>(value, SERVER_SPECS, SERVER_FRAME_TYPES, { ...DEFAULT_LIMITS, maxIdLength: Number.MAX_SAFE_INTEGER, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+  if (!isPlainObject(value)) return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, NOT_A_MAP) };
+  const v = value;
+  try {
+    let f: ServerFrame;
+    switch (v['type']) {
+      case 'welcome':
+        f = { type: 'welcome', uid: str(v, 'welcome', 'uid'), did: str(v, 'welcome', 'did'), node: str(v, 'welcome', 'node'), heartbeatMs: pos(v, 'welcome', 'heartbeatMs'), maxFrameBytes: pos(v, 'welcome', 'maxFrameBytes') };
+        break;
+      case 'sent':
+        f = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
+        break;
+      case 'msg':
+        f = { type: 'msg', conv: str(v, 'msg', 'conv'), seq: uint(v, 'msg', 'seq'), prev: uint(v, 'msg', 'prev'), from: str(v, 'msg', 'from'), did: str(v, 'msg', 'did'), cid: uint(v, 'msg', 'cid'), ts: num(v, 'msg', 'ts'), body: str(v, 'msg', 'body') };
+        break;
+      case 'convs': {
+        const list = items(arr(v, 'convs', 'list'), 'convs.list[]', convSummary);
+        f = absent(v['rid']) ? { type: 'convs', list } : { type: 'convs', rid: uint(v, 'convs', 'rid'), list };
+        break;
+      }
+      case 'history':
+        f = { type: 'history', rid: uint(v, 'history', 'rid'), conv: str(v, 'history', 'conv'), msgs: items(arr(v, 'history', 'msgs'), 'history.msgs[]', msgFields), more: bool(v, 'history', 'more') };
+        break;
+      case 'read':
+        f = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };
+        break;
+      case 'typing':
+        f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
+        break;
+      case 'presence':
+        f = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };
+        break;
+      case 'pong':
+        f = absent(v['ts']) ? { type: 'pong' } : { type: 'pong', ts: num(v, 'pong', 'ts') };
+        break;
+      case 'error': {
+        const code = str(v, 'error', 'code');
+        // Codes are only ever added: an older SDK reads a code it does not know as `internal`.
+        const e: ErrorFrame = { type: 'error', code: isErrorCode(code) ? code : ErrorCode.INTERNAL, message: str(v, 'error', 'message') };
+        if (!absent(v['rid'])) e.rid = uint(v, 'error', 'rid');
+        if (!absent(v['cid'])) e.cid = uint(v, 'error', 'cid');
+        if (!absent(v['conv'])) e.conv = str(v, 'error', 'conv');
+        f = e;
+        break;
+      }
+      case 'redirect': {
+        const endpoints = items(arr(v, 'redirect', 'endpoints'), 'redirect.endpoints[]', (x, t) => {
+          if (typeof x !== 'string') throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a string`);
+          return x;
+        });
+        const reason = str(v, 'redirect', 'reason');
+        // A redirect must be followed whatever its reason: an unknown reason reads as `moved`.
+        f = { type: 'redirect', endpoints, reason: REDIRECT_REASONS.has(reason) ? (reason as RedirectReason) : 'moved' };
+        break;
+      }
+      default:
+        throw unknownType(v['type']);
+    }
+    return { ok: true, value: f };
+  } catch (err) {
+    return toResult(err);
+  }
 }

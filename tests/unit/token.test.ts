@@ -1,46 +1,105 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import { signToken, verifyToken } from '../../protocol/token.js';
 
 const SECRET = 'test-secret';
 const NOW = 1_800_000_000;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const HS256 = { alg: 'HS256', typ: 'JWT' };
+
+/** Builds a token by hand, signed with SECRET unless told otherwise. */
+function forge(header: unknown, payload: unknown, secret: string = SECRET): string {
+  const signed = `${b64(header)}.${b64(payload)}`;
+  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
+}
+
+const unauthorized = { ok: false, error: expect.objectContaining({ code: ErrorCode.UNAUTHORIZED }) };
 
 describe('token – HS256 connection tokens', () => {
   const good = signToken({ sub: 'alice', did: 'phone', ttlSec: 60 }, SECRET, NOW);
 
   it('token – a fresh token verifies to its user and device', () => {
-    expect(verifyToken(good, SECRET, { nowSec: NOW + 10 })).toMatchObject({ ok: true, value: { sub: 'alice', did: 'phone', exp: NOW + 60 } });
+    expect(verifyToken(good, SECRET, { nowSec: NOW + 10 })).toEqual({ ok: true, value: { sub: 'alice', did: 'phone', exp: NOW + 60, iat: NOW } });
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'd', exp: NOW + 1 }), SECRET, { nowSec: NOW })).toEqual({ ok: true, value: { sub: 'u', did: 'd', exp: NOW + 1 } });
+    expect(verifyToken(good, Buffer.from(SECRET), { nowSec: NOW }).ok).toBe(true);
   });
 
-  it('token – an expired token is TOKEN_EXPIRED, within leeway it still passes', () => {
-    expect(verifyToken(good, SECRET, { nowSec: NOW + 61 })).toMatchObject({ ok: false, error: { code: ErrorCode.TOKEN_EXPIRED } });
-    expect(verifyToken(good, SECRET, { nowSec: NOW + 61, leewaySec: 5 }).ok).toBe(true);
+  it('token – expired is TOKEN_EXPIRED from exp on; leeway extends it by that many seconds', () => {
+    expect(verifyToken(good, SECRET, { nowSec: NOW + 59 }).ok).toBe(true);
+    expect(verifyToken(good, SECRET, { nowSec: NOW + 60 })).toEqual({ ok: false, error: expect.objectContaining({ code: ErrorCode.TOKEN_EXPIRED }) });
+    expect(verifyToken(good, SECRET, { nowSec: NOW + 64, leewaySec: 5 }).ok).toBe(true);
+    expect(verifyToken(good, SECRET, { nowSec: NOW + 65, leewaySec: 5 })).toEqual({ ok: false, error: expect.objectContaining({ code: ErrorCode.TOKEN_EXPIRED }) });
   });
 
-  it('token – wrong secret, tampered payload, alg none and garbage are UNAUTHORIZED', () => {
+  it('token – nbf in the future is UNAUTHORIZED unless within leeway', () => {
+    const t = forge(HS256, { sub: 'u', did: 'd', exp: NOW + 100, nbf: NOW + 10 });
+    expect(verifyToken(t, SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(t, SECRET, { nowSec: NOW, leewaySec: 10 }).ok).toBe(true);
+  });
+
+  it('token – bad signature (other secret) and tampered payload are UNAUTHORIZED', () => {
     const [h, , s] = good.split('.');
-    const cases = [
-      signToken({ sub: 'alice', did: 'phone', ttlSec: 60 }, 'other', NOW),
-      `${h}.${b64({ sub: 'mallory', did: 'phone', exp: NOW + 60 })}.${s}`,
-      `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', did: 'phone', exp: NOW + 60 })}.`,
-      'not-a-token',
-      '',
-      undefined,
-      'a.b.c',
-    ];
-    for (const t of cases) expect(verifyToken(t, SECRET, { nowSec: NOW })).toMatchObject({ ok: false, error: { code: ErrorCode.UNAUTHORIZED } });
+    expect(verifyToken(signToken({ sub: 'alice', did: 'phone', ttlSec: 60 }, 'other', NOW), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(`${h}.${b64({ sub: 'mallory', did: 'phone', exp: NOW + 60 })}.${s}`, SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    // A longer exp, same signature.
+    expect(verifyToken(`${h}.${b64({ sub: 'alice', did: 'phone', iat: NOW, exp: NOW + 999_999 })}.${s}`, SECRET, { nowSec: NOW })).toEqual(unauthorized);
   });
 
-  it('token – missing claims are UNAUTHORIZED', () => {
-    const bad = (payload: unknown) => {
-      const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
-      const sig = require('node:crypto').createHmac('sha256', SECRET).update(body).digest('base64url');
-      return `${body}.${sig}`;
-    };
-    for (const p of [{ did: 'd', exp: NOW + 9 }, { sub: 'u', exp: NOW + 9 }, { sub: 'u', did: 'd' }, [1, 2]]) {
-      expect(verifyToken(bad(p), SECRET, { nowSec: NOW })).toMatchObject({ ok: false, error: { code: ErrorCode.UNAUTHORIZED } });
+  it('token – another spelling of the same signature bytes is refused', () => {
+    const [h, p, s] = good.split('.') as [string, string, string];
+    // 32 bytes are 43 base64url characters; the last one carries 2 unused bits, so 4 spellings decode alike.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(s.at(-1)!);
+    const twin = s.slice(0, -1) + alphabet[last ^ 1];
+    expect(Buffer.from(twin, 'base64url')).toEqual(Buffer.from(s, 'base64url'));
+    expect(verifyToken(`${h}.${p}.${twin}`, SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(`${h}.${p}.${s}=`, SECRET, { nowSec: NOW })).toEqual(unauthorized);
+  });
+
+  it('token – alg none, other algorithms and critical headers are UNAUTHORIZED', () => {
+    const claims = { sub: 'alice', did: 'phone', exp: NOW + 60 };
+    expect(verifyToken(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`, SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge({ alg: 'none' }, claims), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge({ alg: 'HS512' }, claims), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge({ alg: 'RS256' }, claims), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge({ typ: 'JWT' }, claims), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge({ alg: 'HS256', crit: ['exp'] }, claims), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+  });
+
+  it('token – missing or malformed claims are UNAUTHORIZED', () => {
+    const payloads: unknown[] = [
+      { did: 'd', exp: NOW + 9 },
+      { sub: 'u', exp: NOW + 9 },
+      { sub: 'u', did: 'd' },
+      { sub: '', did: 'd', exp: NOW + 9 },
+      { sub: 'u', did: 7, exp: NOW + 9 },
+      { sub: 'u\u0000', did: 'd', exp: NOW + 9 },
+      { sub: 'u'.repeat(129), did: 'd', exp: NOW + 9 },
+      { sub: 'u', did: 'd', exp: String(NOW + 9) },
+      { sub: 'u', did: 'd', exp: NOW + 9, iat: 'yesterday' },
+      [1, 2],
+      'just a string',
+      null,
+    ];
+    for (const p of payloads) expect(verifyToken(forge(HS256, p), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'd', exp: NOW + 9 }), SECRET, { nowSec: NOW }).ok).toBe(true);
+  });
+
+  it('token – garbage, wrong part counts and oversized tokens are UNAUTHORIZED, never thrown', () => {
+    for (const t of ['not-a-token', '', undefined, null, 42, 'a.b.c', 'a.b', `${good}.x`, good.replace('.', '!.'), `${good}${'A'.repeat(5000)}`, '..', '%%.%%.%%']) {
+      expect(verifyToken(t, SECRET, { nowSec: NOW })).toEqual(unauthorized);
     }
-    expect(verifyToken(bad({ sub: 'u', did: 'd', exp: NOW + 9 }), SECRET, { nowSec: NOW }).ok).toBe(true);
+  });
+
+  it('token – an empty secret verifies nothing and signs nothing', () => {
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'd', exp: NOW + 9 }, ''), '', { nowSec: NOW })).toEqual(unauthorized);
+    expect(() => signToken({ sub: 'u', did: 'd', ttlSec: 60 }, '')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+  });
+
+  it('token – signing refuses ids and ttls that verification would refuse', () => {
+    for (const c of [{ sub: '', did: 'd', ttlSec: 1 }, { sub: 'u', did: 'x'.repeat(129), ttlSec: 1 }, { sub: 'u', did: 'd', ttlSec: 0 }, { sub: 'u', did: 'd', ttlSec: 1.5 }]) {
+      expect(() => signToken(c, SECRET)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    }
   });
 });

@@ -1,0 +1,133 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import { DEFAULT_LIMITS } from '../../protocol/limits.js';
+import { clusterShardsSubject, conversationSubject, nodeControlSubject, parseConversationSubject, parseSubjectToken, shardSubject, subjectToken } from '../../protocol/subjects.js';
+import { idProblem, utf8Length, validateClientFrame, validateServerFrame } from '../../protocol/validate.js';
+
+const fails = (code: string, message?: string | RegExp) => ({ ok: false, error: expect.objectContaining({ code, ...(message ? { message: expect.stringMatching(message) } : {}) }) });
+
+describe('validate – client frames', () => {
+  it('validate – a valid frame is rebuilt with its known fields only', () => {
+    const r = validateClientFrame({ type: 'send', conv: 'c1', cid: 3, body: 'hi', admin: true, __proto_: 1 });
+    expect(r).toEqual({ ok: true, value: { type: 'send', conv: 'c1', cid: 3, body: 'hi' } });
+    expect(Object.keys((r as { value: object }).value)).toEqual(['type', 'conv', 'cid', 'body']);
+  });
+
+  it('validate – each error message names the frame and the field', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', body: 'x' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.cid is missing$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 0, body: 'x' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.cid must be an integer > 0$/));
+    expect(validateClientFrame({ type: 'ack', conv: 'c', seq: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ack\.seq /));
+    expect(validateClientFrame({ type: 'read', conv: 7, seq: 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^read\.conv must be a string$/));
+    expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', after: 0, limit: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.limit must be an integer from 1 to 200$/));
+    expect(validateClientFrame({ type: 'sync', rid: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^sync\.rid /));
+    expect(validateClientFrame({ type: 'typing', conv: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^typing\.conv must not be empty$/));
+    expect(validateClientFrame({ type: 'ping', ts: Number.NaN })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ping\.ts /));
+  });
+
+  it('validate – integers must be safe: 2^53 is refused where 2^53 − 1 passes', () => {
+    expect(validateClientFrame({ type: 'ack', conv: 'c', seq: Number.MAX_SAFE_INTEGER }).ok).toBe(true);
+    expect(validateClientFrame({ type: 'ack', conv: 'c', seq: 2 ** 53 })).toEqual(fails(ErrorCode.INVALID_FIELD));
+    expect(validateClientFrame({ type: 'ack', conv: 'c', seq: 0 }).ok).toBe(true);
+  });
+
+  it('validate – ids are 1–128 UTF-8 bytes without control characters', () => {
+    expect(idProblem('a'.repeat(128))).toBeUndefined();
+    expect(idProblem('a'.repeat(129))).toMatch(/128 bytes/);
+    expect(idProblem('é'.repeat(64))).toBeUndefined(); // 128 bytes
+    expect(idProblem('é'.repeat(65))).toMatch(/128 bytes/);
+    expect(idProblem('😀'.repeat(33))).toMatch(/128 bytes/); // 132 bytes in 66 UTF-16 units
+    for (const bad of ['a\u0000b', 'tab\there', 'x\n', '\u007f']) expect(idProblem(bad)).toMatch(/control/);
+    expect(idProblem('')).toMatch(/empty/);
+    expect(idProblem(5)).toMatch(/string/);
+    expect(validateClientFrame({ type: 'typing', conv: 'x'.repeat(129) })).toEqual(fails(ErrorCode.INVALID_FIELD, /^typing\.conv must be at most 128 bytes/));
+    expect(validateClientFrame({ type: 'typing', conv: 'x'.repeat(20) }, { ...DEFAULT_LIMITS, maxIdLength: 16 })).toEqual(fails(ErrorCode.INVALID_FIELD));
+  });
+
+  it('validate – the body is counted in UTF-8 bytes; over the limit is FRAME_TOO_LARGE, empty is INVALID_FIELD', () => {
+    const max = DEFAULT_LIMITS.maxBodyBytes;
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 1, body: '😀'.repeat(max / 4) }).ok).toBe(true);
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 1, body: '😀'.repeat(max / 4) + 'a' })).toEqual(fails(ErrorCode.FRAME_TOO_LARGE, /^send\.body /));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 1, body: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 1, body: 'line\nline\u0000' }).ok).toBe(true); // bodies may hold any character
+  });
+
+  it('validate – utf8Length agrees with the real encoder, lone surrogates included', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40, unit: fc.constantFrom('\ud800', '\udfff', '😀', 'é', 'a', '€') }), fc.string({ maxLength: 40, unit: 'binary' }), (a, b) => {
+        expect(utf8Length(a + b)).toBe(Buffer.byteLength(a + b, 'utf8'));
+      }),
+    );
+  });
+
+  it('validate – nil is absent for an optional field and missing for a required one', () => {
+    expect(validateClientFrame({ type: 'ping', ts: null })).toEqual({ ok: true, value: { type: 'ping' } });
+    expect(validateClientFrame({ type: 'ack', conv: 'c', seq: null })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ack\.seq is missing$/));
+  });
+
+  it('validate – a non-map is BAD_FRAME, an unknown or missing type is UNKNOWN_TYPE', () => {
+    for (const v of [null, 3, 'ping', [], ['ping'], new Date(), new Map([['type', 'ping']]), new Uint8Array(2)]) {
+      expect(validateClientFrame(v)).toEqual(fails(ErrorCode.BAD_FRAME));
+    }
+    for (const v of [{}, { type: 'toString' }, { type: 'constructor' }, { type: '__proto__' }, { type: 'msg' }, { type: 1 }, { type: null }]) {
+      expect(validateClientFrame(v)).toEqual(fails(ErrorCode.UNKNOWN_TYPE));
+    }
+    expect(validateClientFrame(Object.assign(Object.create(null), { type: 'ping' }))).toEqual({ ok: true, value: { type: 'ping' } });
+  });
+});
+
+describe('validate – server frames', () => {
+  it('validate – nested items are checked and errors name the item index', () => {
+    const good = { conv: 'c', seq: 5, prev: 2, from: 'u', did: 'd', cid: 0, ts: 1, body: 'b' };
+    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [good, { ...good, seq: 'x' }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^history\.msgs\[1\]\.seq /));
+    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [good, 3] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^history\.msgs\[1\] must be a map$/));
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.unread is missing$/));
+    expect(validateServerFrame({ type: 'redirect', endpoints: ['a', 2], reason: 'drain' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^redirect\.endpoints\[1\] /));
+  });
+
+  it('validate – enum values a newer server may add are read as the safest known value', () => {
+    expect(validateServerFrame({ type: 'error', code: 'quota_exceeded', message: 'm' })).toEqual({ ok: true, value: { type: 'error', code: ErrorCode.INTERNAL, message: 'm' } });
+    expect(validateServerFrame({ type: 'redirect', endpoints: ['ws://b'], reason: 'rebalance' })).toEqual({ ok: true, value: { type: 'redirect', endpoints: ['ws://b'], reason: 'moved' } });
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'channel', lastSeq: 1, readSeq: 0, unread: 1 }] })).toMatchObject({ ok: true, value: { list: [{ kind: 'group' }] } });
+  });
+
+  it('validate – server frames are not policed for size, and optional fields may be nil', () => {
+    expect(validateServerFrame({ type: 'msg', conv: 'c'.repeat(500), seq: 1, prev: 0, from: '', did: '', cid: 0, ts: 1.5, body: 'x'.repeat(100_000) }).ok).toBe(true);
+    expect(validateServerFrame({ type: 'error', code: 'timeout', message: 'm', rid: null, cid: 4, conv: null })).toEqual({ ok: true, value: { type: 'error', code: 'timeout', message: 'm', cid: 4 } });
+    expect(validateServerFrame({ type: 'send', conv: 'c', cid: 1, body: 'b' })).toEqual(fails(ErrorCode.UNKNOWN_TYPE));
+  });
+});
+
+describe('subjects – NATS subject names', () => {
+  const unsafe = /[.*>\s]/;
+
+  it('subjects – every id becomes one safe token, reversibly and without collisions', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
+        const ta = subjectToken(a);
+        expect(ta).not.toMatch(unsafe);
+        expect(ta.length).toBeGreaterThan(0);
+        expect(parseSubjectToken(ta)).toBe(a);
+        if (a !== b) expect(ta).not.toBe(subjectToken(b));
+      }),
+    );
+    expect(subjectToken('conv:42_a-b')).toBe('conv:42_a-b');
+    expect(subjectToken('a.b')).toBe('~612e62');
+    expect(subjectToken('~61')).toBe('~7e3631');
+    expect(parseSubjectToken('~6')).toBeUndefined();
+    expect(parseSubjectToken('~ff')).toBeUndefined(); // not UTF-8
+    expect(parseSubjectToken('~61')).toBeUndefined(); // 'a' is spelled 'a', never escaped
+  });
+
+  it('subjects – builders give the documented names', () => {
+    expect(shardSubject('chatter', 17)).toBe('im.chatter.17');
+    expect(shardSubject('chatter', 17)).toBe('im.chatter.17'); // cached
+    expect(() => shardSubject('chatter', -1)).toThrow(RangeError);
+    expect(nodeControlSubject('node-1')).toBe('im.node.node-1.ctl');
+    expect(nodeControlSubject('host.local')).toBe('im.node.~686f73742e6c6f63616c.ctl');
+    expect(clusterShardsSubject()).toBe('im.cluster.shards');
+    expect(conversationSubject('g>1')).toMatch(/^im\.conv\.~[0-9a-f]+$/);
+    expect(parseConversationSubject(conversationSubject('g>1 x'))).toBe('g>1 x');
+    expect(parseConversationSubject('im.chatter.1')).toBeUndefined();
+  });
+});
