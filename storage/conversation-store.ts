@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { guard } from './pg-errors.js';
+import { checkFence, fencedError, fenceRow } from './fence.js';
+import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 export type ConversationKind = 'direct' | 'group';
@@ -31,6 +32,9 @@ export interface UserConversation {
 }
 
 const MAX_ID = 128;
+const MAX_TITLE = 200;
+/** Direct ids live in their own namespace so that no group can take one. */
+const DIRECT_PREFIX = 'd:';
 
 function checkId(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be a non-empty string of at most ${MAX_ID} characters`);
@@ -42,78 +46,136 @@ export function directConversationId(a: string, b: string): string {
   checkId(b, 'uid');
   if (a === b) throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation needs two different users');
   const [x, y] = a < b ? [a, b] : [b, a];
-  return `d:${x.length}:${x}:${y}`;
+  // The length prefix keeps the id unambiguous whatever characters the uids hold; long pairs are hashed so the
+  // id stays within the limit every conv id has (messages, subjects).
+  const plain = `${DIRECT_PREFIX}${x.length}:${x}:${y}`;
+  return plain.length <= MAX_ID ? plain : `${DIRECT_PREFIX}#${createHash('sha256').update(`${x}\u0000${y}`).digest('hex')}`;
+}
+
+const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
+
+interface RawConversation {
+  conv_id: string;
+  kind: ConversationKind;
+  title: string | null;
+  created_at: Date;
+}
+
+const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
+
+function checkUids(uids: unknown): asserts uids is string[] {
+  if (!Array.isArray(uids)) throw new ImError(ErrorCode.INVALID_FIELD, 'uids must be an array');
+  uids.forEach((u) => checkId(u, 'uid'));
+}
+
+export interface ConversationStoreOptions {
+  /** Deadline of one statement. */
+  timeoutMs?: number;
 }
 
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
 export class ConversationStore {
-  constructor(private readonly sql: Sql) {}
+  private readonly timeoutMs: number;
 
-  /** Creates (or returns) the direct conversation of two users, with both as members. Idempotent. */
-  async createDirect(a: string, b: string): Promise<Conversation> {
-    const convId = directConversationId(a, b);
-    return guard('create direct conversation', () =>
-      this.sql.begin(async (tx) => {
-        await tx`INSERT INTO conversations (conv_id, kind) VALUES (${convId}, 'direct') ON CONFLICT DO NOTHING`;
-        await tx`INSERT INTO members (conv_id, uid, role) VALUES (${convId}, ${a}, 'member'), (${convId}, ${b}, 'member') ON CONFLICT DO NOTHING`;
-        const [c] = await tx<{ conv_id: string; kind: ConversationKind; title: string | null; created_at: Date }[]>`SELECT * FROM conversations WHERE conv_id = ${convId}`;
-        return { convId, kind: c!.kind, title: c!.title, createdAt: c!.created_at.getTime() };
-      }),
-    );
+  constructor(
+    private readonly sql: Sql,
+    opts: ConversationStoreOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   }
 
-  /** Creates a group (id generated when absent) with its owner and members. Idempotent for a given id. */
+  /** Creates (or returns) the direct conversation of two users, with both as members, in one statement. Idempotent. */
+  async createDirect(a: string, b: string): Promise<Conversation> {
+    const convId = directConversationId(a, b);
+    // The no-op DO UPDATE makes RETURNING give the existing row too; members go in only for a direct one.
+    const rows = await bounded('create direct conversation', this.sql<RawConversation[]>`
+      WITH c AS (
+        INSERT INTO conversations (conv_id, kind) VALUES (${convId}, 'direct')
+        ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
+      ), m AS (
+        INSERT INTO members (conv_id, uid) SELECT ${convId}, u FROM unnest(${[a, b]}::text[]) AS u
+        WHERE (SELECT kind FROM c) = 'direct' ON CONFLICT DO NOTHING
+      )
+      SELECT * FROM c`, this.timeoutMs);
+    const c = rows[0]!;
+    if (c.kind !== 'direct') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a direct conversation`);
+    return toConversation(c);
+  }
+
+  /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
   async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[] }): Promise<Conversation> {
     const convId = opts.convId ?? `g:${randomUUID()}`;
     checkId(convId, 'convId');
+    if (convId.startsWith(DIRECT_PREFIX)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_PREFIX}'`);
     checkId(opts.owner, 'owner');
-    const members = [...new Set((opts.members ?? []).filter((m) => m !== opts.owner))];
-    members.forEach((m) => checkId(m, 'member'));
-    return guard('create group', () =>
-      this.sql.begin(async (tx) => {
-        const [c] = await tx<{ kind: ConversationKind; title: string | null; created_at: Date }[]>`
-          INSERT INTO conversations (conv_id, kind, title) VALUES (${convId}, 'group', ${opts.title ?? null})
-          ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING kind, title, created_at`;
-        if (c!.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
-        await tx`INSERT INTO members (conv_id, uid, role) VALUES (${convId}, ${opts.owner}, 'owner') ON CONFLICT DO NOTHING`;
-        if (members.length) await tx`INSERT INTO members (conv_id, uid) SELECT ${convId}, u FROM unnest(${members}::text[]) AS u ON CONFLICT DO NOTHING`;
-        return { convId, kind: 'group' as const, title: c!.title, createdAt: c!.created_at.getTime() };
-      }),
-    );
+    if (opts.title !== undefined && (typeof opts.title !== 'string' || opts.title.length > MAX_TITLE)) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE} characters`);
+    }
+    const extra = opts.members ?? [];
+    checkUids(extra);
+    const members = [...new Set(extra.filter((m) => m !== opts.owner))];
+    const rows = await bounded('create group', this.sql<RawConversation[]>`
+      WITH c AS (
+        INSERT INTO conversations (conv_id, kind, title) VALUES (${convId}, 'group', ${opts.title ?? null})
+        ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
+      ), m AS (
+        INSERT INTO members (conv_id, uid, role)
+        SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END
+        FROM unnest(${[opts.owner, ...members]}::text[]) AS u
+        WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING
+      )
+      SELECT * FROM c`, this.timeoutMs);
+    const c = rows[0]!;
+    if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
+    return toConversation(c);
   }
 
   /** The conversation, or undefined. */
   async get(convId: string): Promise<Conversation | undefined> {
     checkId(convId, 'convId');
-    const rows = await guard('read conversation', () => this.sql<{ conv_id: string; kind: ConversationKind; title: string | null; created_at: Date }[]>`SELECT * FROM conversations WHERE conv_id = ${convId}`);
-    const c = rows[0];
-    return c && { convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() };
+    const rows = await bounded('read conversation', this.sql<RawConversation[]>`SELECT * FROM conversations WHERE conv_id = ${convId}`, this.timeoutMs);
+    return rows[0] && toConversation(rows[0]);
   }
 
-  /** Adds members to a group (direct conversations keep their two). Returns the uids that were added. */
+  /** Adds members to a group (a direct conversation keeps its two). Returns the uids that were added. */
   async addMembers(convId: string, uids: string[], role: MemberRole = 'member'): Promise<string[]> {
     checkId(convId, 'convId');
-    uids.forEach((u) => checkId(u, 'uid'));
-    const conv = await this.get(convId);
-    if (!conv) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
-    if (conv.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
-    const rows = await guard('add members', () => this.sql<{ uid: string }[]>`
-      INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${uids}::text[]) AS u ON CONFLICT DO NOTHING RETURNING uid`);
-    return rows.map((r) => r.uid);
+    checkUids(uids);
+    if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
+    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[] }[]>`
+      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+      ins AS (
+        INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${[...new Set(uids)]}::text[]) AS u
+        WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING RETURNING uid
+      )
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added`, this.timeoutMs);
+    const r = rows[0]!;
+    if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
+    if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
+    return r.added;
   }
 
-  /** Removes members. Returns the uids that were removed. */
+  /** Removes members from a group (a direct conversation keeps its two). Returns the uids that were removed. */
   async removeMembers(convId: string, uids: string[]): Promise<string[]> {
     checkId(convId, 'convId');
-    uids.forEach((u) => checkId(u, 'uid'));
-    const rows = await guard('remove members', () => this.sql<{ uid: string }[]>`DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) RETURNING uid`);
-    return rows.map((r) => r.uid);
+    checkUids(uids);
+    const rows = await bounded('remove members', this.sql<{ kind: ConversationKind | null; removed: string[] }[]>`
+      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+      del AS (
+        DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid
+      )
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
+    const r = rows[0]!;
+    if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
+    if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
+    return r.removed;
   }
 
-  /** Every member of a conversation. */
+  /** Every member of a conversation, by uid. */
   async members(convId: string): Promise<Member[]> {
     checkId(convId, 'convId');
-    const rows = await guard('list members', () => this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date }[]>`SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ORDER BY uid`);
+    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date }[]>`
+      SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ORDER BY uid`, this.timeoutMs);
     return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime() }));
   }
 
@@ -121,14 +183,14 @@ export class ConversationStore {
   async isMember(convId: string, uid: string): Promise<boolean> {
     checkId(convId, 'convId');
     checkId(uid, 'uid');
-    const rows = await guard('check membership', () => this.sql`SELECT 1 FROM members WHERE conv_id = ${convId} AND uid = ${uid}`);
+    const rows = await bounded('check membership', this.sql`SELECT 1 FROM members WHERE conv_id = ${convId} AND uid = ${uid}`, this.timeoutMs);
     return rows.length > 0;
   }
 
-  /** A user's conversation list with last seq, read mark and exact unread count, in one statement. */
+  /** A user's conversation list with last seq, read mark and exact unread count, in one statement; most recent first. */
   async userConversations(uid: string): Promise<UserConversation[]> {
     checkId(uid, 'uid');
-    const rows = await guard('list user conversations', () => this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number }[]>`
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
              (SELECT count(*)::int FROM messages m WHERE m.conv_id = mb.conv_id AND m.seq > mb.read_seq) AS unread
@@ -136,31 +198,32 @@ export class ConversationStore {
       JOIN conversations c ON c.conv_id = mb.conv_id
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
       WHERE mb.uid = ${uid}
-      ORDER BY last_seq DESC, mb.conv_id`);
+      ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => ({ convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread }));
   }
 
   /**
-   * Moves a read mark forward (never back) and returns the stored mark; NOT_MEMBER when `uid` is not in
-   * the conversation. With a fence (the user's connector shard), a stale epoch stores nothing.
+   * Moves a read mark forward (never back) and returns the stored mark; NOT_MEMBER when `uid` is not in the
+   * conversation. The mark is capped at the conversation's last stored seq: a mark past it would hide the next
+   * messages from the unread count. With a fence (the user's connector shard), a stale epoch stores nothing.
    */
   async setReadMark(uid: string, convId: string, seq: number, fence?: Fence): Promise<number> {
     checkId(uid, 'uid');
     checkId(convId, 'convId');
     if (!Number.isSafeInteger(seq) || seq < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a non-negative safe integer');
-    const f = fence;
-    const rows = await guard('set read mark', () =>
-      f
-        ? this.sql<{ read_seq: number | null; fence_ok: boolean }[]>`
-            WITH f AS (SELECT 1 FROM shards WHERE kind = ${f.kind} AND shard = ${f.shard} AND epoch = ${f.epoch} FOR SHARE),
-            u AS (UPDATE members SET read_seq = GREATEST(read_seq, ${seq}) WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f) RETURNING read_seq)
-            SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok`
-        : this.sql<{ read_seq: number | null; fence_ok: boolean }[]>`
-            WITH u AS (UPDATE members SET read_seq = GREATEST(read_seq, ${seq}) WHERE conv_id = ${convId} AND uid = ${uid} RETURNING read_seq)
-            SELECT (SELECT read_seq FROM u) AS read_seq, true AS fence_ok`,
-    );
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      u AS (
+        UPDATE members
+        SET read_seq = GREATEST(read_seq, LEAST(${seq}::int8, COALESCE((SELECT max(seq) FROM messages WHERE conv_id = ${convId}), 0)))
+        WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
+        RETURNING read_seq
+      )
+      SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok`, this.timeoutMs);
     const r = rows[0]!;
-    if (!r.fence_ok) throw new ImError(ErrorCode.FENCED, `shard ${f!.kind}/${f!.shard} is no longer at epoch ${f!.epoch}`);
+    if (!r.fence_ok) throw fencedError(fence!, 'set read mark');
     if (r.read_seq === null) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
     return r.read_seq;
   }

@@ -1,6 +1,7 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { guard, toStorageError } from './pg-errors.js';
+import { checkFence, fencedError, fenceRow } from './fence.js';
+import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 export interface NewMessage {
@@ -37,14 +38,22 @@ export interface StoredMessage {
 }
 
 export interface MessageStoreOptions {
+  /** Largest body accepted; bigger ones are refused with FRAME_TOO_LARGE. */
   maxBodyBytes?: number;
+  /** Longest conv / user / device id. */
   maxIdLength?: number;
+  /** Largest `limit` of one range read. */
   maxReadLimit?: number;
+  /** Most messages in one appendBatch. */
+  maxBatchRows?: number;
+  /** Deadline of one statement. */
+  timeoutMs?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 export const DEFAULT_MAX_ID_LENGTH = 128;
 export const DEFAULT_MAX_READ_LIMIT = 1000;
+export const DEFAULT_MAX_BATCH_ROWS = 10_000;
 
 interface RawMessage {
   conv_id: string;
@@ -70,16 +79,71 @@ const toStored = (r: RawMessage): StoredMessage => ({
 
 const invalid = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
 
+/** What a key is stored as. */
+interface Stored {
+  seq: number;
+  prevSeq: number;
+  createdAt: number;
+  duplicate: boolean;
+}
+
+interface RawResult {
+  ord: number;
+  seq: number | null;
+  prev_seq: number | null;
+  created_at: number | null;
+  duplicate: boolean;
+  fence_ok: boolean;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const DEADLOCK = '40P01';
+/** A seq taken twice is a bug or a fencing hole, never a repeat: it stays an error (CONFLICT). */
+const PRIMARY_KEY = 'messages_pkey';
+
+/** The batch as one array per column, the shape unnest() takes. */
+interface Columns {
+  conv: string[];
+  seq: number[];
+  prev: number[];
+  uid: string[];
+  did: string[];
+  cid: number[];
+  body: Buffer[];
+}
+
+function columns(rows: NewMessage[]): Columns {
+  const n = rows.length;
+  const c: Columns = { conv: new Array(n), seq: new Array(n), prev: new Array(n), uid: new Array(n), did: new Array(n), cid: new Array(n), body: new Array(n) };
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    c.conv[i] = r.convId;
+    c.seq[i] = r.seq;
+    c.prev[i] = r.prevSeq;
+    c.uid[i] = r.senderUid;
+    c.did[i] = r.senderDid;
+    c.cid[i] = r.clientMsgId;
+    c.body[i] = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+  }
+  return c;
+}
+
+/** Rounds of "conflicted but not visible" before giving up; each needs a concurrent writer that rolled back. */
+const MAX_APPEND_ATTEMPTS = 3;
+
 /**
- * Messages in Postgres. A batch is appended with ONE statement (unnest arrays, group commit) that is
- * idempotent on (conv_id, sender_did, client_msg_id): a re-sent message is not stored twice and gets back the
- * seq it first got, whether the first copy is already stored or earlier in the same batch. With a fence, the
- * same statement checks the shard's epoch (FOR SHARE) and stores nothing when it is stale.
+ * Messages in Postgres. A batch is appended with one statement (unnest arrays, group commit) and is idempotent
+ * on (conv_id, sender_did, client_msg_id): a re-sent message is not stored twice and gets back the seq it first
+ * got, whether the first copy is already stored or earlier in the same batch. A batch that repeats a stored key
+ * costs a second statement (see insertUnique). With a fence, each statement checks the shard's epoch
+ * (FOR SHARE, so a bump waits for it) and stores nothing when it is stale.
  */
 export class MessageStore {
   private readonly maxBody: number;
   private readonly maxId: number;
   private readonly maxRead: number;
+  private readonly maxBatch: number;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly sql: Sql,
@@ -88,53 +152,100 @@ export class MessageStore {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.maxId = opts.maxIdLength ?? DEFAULT_MAX_ID_LENGTH;
     this.maxRead = opts.maxReadLimit ?? DEFAULT_MAX_READ_LIMIT;
+    this.maxBatch = opts.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   }
 
-  /** Appends a batch in one statement; results are in input order. */
+  /**
+   * Appends a batch in one statement; results are in input order. Idempotent: a (conv, device, client msg id)
+   * already stored, or earlier in the batch, is not stored again and its result carries the seq, prev and time
+   * it first got, with `duplicate: true`. With a fence, a stale epoch stores nothing and throws FENCED.
+   */
   async appendBatch(rows: NewMessage[], fence?: Fence): Promise<AppendResult[]> {
+    if (!Array.isArray(rows)) throw invalid('rows must be an array');
     if (rows.length === 0) return [];
+    if (rows.length > this.maxBatch) throw invalid(`a batch holds at most ${this.maxBatch} messages, got ${rows.length}`);
     rows.forEach((r, i) => this.check(r, i));
-    return this.appendOnce(rows, fence);
-  }
-
-  private async appendOnce(rows: NewMessage[], fence?: Fence): Promise<AppendResult[]> {
+    checkFence(fence);
     // Repeats inside the batch are resolved here, so the statement only sees distinct keys.
     const firstOf = new Map<string, number>();
+    const seqs = new Set<string>();
     const unique: NewMessage[] = [];
-    const slot: number[] = rows.map((r) => {
+    const slot: number[] = rows.map((r, i) => {
       const k = `${r.convId}\u0000${r.senderDid}\u0000${r.clientMsgId}`;
-      let at = firstOf.get(k);
-      if (at === undefined) {
-        at = unique.push(r) - 1;
-        firstOf.set(k, at);
-        return at;
-      }
-      return -1 - at;
+      const at = firstOf.get(k);
+      if (at !== undefined) return -1 - at;
+      const s = `${r.convId}\u0000${r.seq}`;
+      if (seqs.has(s)) throw invalid(`message ${i}: seq ${r.seq} is used twice in ${r.convId}`);
+      seqs.add(s);
+      firstOf.set(k, unique.length);
+      return unique.push(r) - 1;
     });
-    const cols = {
-      conv: unique.map((r) => r.convId),
-      seq: unique.map((r) => r.seq),
-      prev: unique.map((r) => r.prevSeq),
-      uid: unique.map((r) => r.senderUid),
-      did: unique.map((r) => r.senderDid),
-      cid: unique.map((r) => r.clientMsgId),
-      body: unique.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
-      ord: unique.map((_, i) => i),
-    };
-    type Raw = { ord: number; seq: number | null; prev_seq: number | null; created_at: number | null; duplicate: boolean | null; fence_ok: boolean };
-    let out: Raw[];
+    const firsts = await this.insertUnique(unique, fence);
+    return rows.map((r, i) => {
+      const at = slot[i]!;
+      const o = firsts[at < 0 ? -1 - at : at]!;
+      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq, prevSeq: o.prevSeq, createdAt: o.createdAt, duplicate: at < 0 || o.duplicate };
+    });
+  }
+
+  /**
+   * Inserts distinct keys; returns, per input row, what is stored under its key. The common batch holds only
+   * new keys (the chatter dedups in memory first), so it goes in with a plain INSERT, which costs what a raw
+   * INSERT does. Only when a key is already stored does that statement fail on the unique key, and the batch
+   * is then written again with ON CONFLICT DO NOTHING, which also reads back what each repeat first got.
+   */
+  private async insertUnique(unique: NewMessage[], fence: Fence | undefined): Promise<Stored[]> {
+    const cols = columns(unique);
+    return (await this.insertFresh(unique, cols, fence)) ?? this.insertIdempotent(unique, cols, fence);
+  }
+
+  /** The fast path: undefined when some key is already stored (or the batch lost a deadlock to an overlapping one). */
+  private async insertFresh(unique: NewMessage[], cols: Columns, fence: Fence | undefined): Promise<Stored[] | undefined> {
+    const sql = this.sql;
+    let out: { fence_ok: boolean; n: number; created_at: number }[];
     try {
-      const sql = this.sql;
-      const fenceCte = fence
-        ? sql`SELECT 1 AS ok FROM shards WHERE kind = ${fence.kind} AND shard = ${fence.shard} AND epoch = ${fence.epoch} FOR SHARE`
-        : sql`SELECT 1 AS ok`;
-      out = await sql<Raw[]>`
+      out = await bounded(
+        'append messages',
+        sql<{ fence_ok: boolean; n: number; created_at: number }[]>`
+          WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+          ins AS (
+            INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
+            SELECT * FROM unnest(${cols.conv}::text[], ${cols.seq}::int8[], ${cols.prev}::int8[], ${cols.uid}::text[],
+                                 ${cols.did}::text[], ${cols.cid}::int8[], ${sql.array(cols.body as never, 17)}::bytea[])
+              AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
+            -- Key order = lock order: concurrent batches with overlapping keys wait on each other instead of deadlocking.
+            WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_did, client_msg_id
+            RETURNING 1
+          )
+          -- created_at defaults to now(), the transaction's start: one value for the whole batch.
+          SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM ins)::int AS n, (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
+        this.timeoutMs,
+      );
+    } catch (err) {
+      const cause = (err as ImError).cause as { code?: string; constraint_name?: string } | undefined;
+      if (cause?.code === DEADLOCK || (cause?.code === UNIQUE_VIOLATION && cause.constraint_name !== PRIMARY_KEY)) return undefined;
+      throw err;
+    }
+    const r = out[0]!;
+    if (!r.fence_ok) throw fencedError(fence!, 'append messages');
+    if (r.n !== unique.length) throw new ImError(ErrorCode.INTERNAL, `append messages: ${r.n} of ${unique.length} rows stored without an error`);
+    return unique.map((m) => ({ seq: m.seq, prevSeq: m.prevSeq, createdAt: r.created_at, duplicate: false }));
+  }
+
+  /** The idempotent path: ON CONFLICT DO NOTHING, and every repeat's first seq read back in the same statement. */
+  private async insertIdempotent(unique: NewMessage[], cols: Columns, fence: Fence | undefined): Promise<Stored[]> {
+    const sql = this.sql;
+    const out = await bounded(
+      'append messages',
+      sql<RawResult[]>`
         WITH input AS (
           SELECT * FROM unnest(${cols.conv}::text[], ${cols.seq}::int8[], ${cols.prev}::int8[], ${cols.uid}::text[],
-                               ${cols.did}::text[], ${cols.cid}::int8[], ${sql.array(cols.body as never, 17)}::bytea[], ${cols.ord}::int4[])
+                               ${cols.did}::text[], ${cols.cid}::int8[], ${sql.array(cols.body as never, 17)}::bytea[],
+                               ${unique.map((_, i) => i)}::int4[])
             AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, ord)
         ),
-        f AS (${fenceCte}),
+        f AS MATERIALIZED (${fenceRow(sql, fence)}),
         ins AS (
           INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
           SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body FROM input i
@@ -157,43 +268,57 @@ export class MessageStore {
           SELECT seq, prev_seq, created_at FROM messages m
           WHERE ins.seq IS NULL AND m.conv_id = i.conv_id AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
           LIMIT 1
-        ) m ON true`;
-    } catch (err) {
-      throw toStorageError(err, 'append messages');
+        ) m ON true`,
+      this.timeoutMs,
+    );
+    if (out.length > 0 && !out[0]!.fence_ok) throw fencedError(fence!, 'append messages');
+    const firsts: Stored[] = new Array(unique.length);
+    const missing: number[] = [];
+    for (const o of out) {
+      if (o.seq === null) missing.push(o.ord);
+      else firsts[o.ord] = { seq: o.seq, prevSeq: o.prev_seq!, createdAt: o.created_at!, duplicate: o.duplicate };
     }
-    if (out.length > 0 && !out[0]!.fence_ok) {
-      throw new ImError(ErrorCode.FENCED, `shard ${fence!.kind}/${fence!.shard} is no longer at epoch ${fence!.epoch}; nothing was stored`);
-    }
-    const byOrd: Raw[] = new Array(unique.length);
-    for (const o of out) byOrd[o.ord] = o;
-    const results: AppendResult[] = rows.map((r, i) => {
-      const at = slot[i]!;
-      const o = byOrd[at < 0 ? -1 - at : at]!;
-      return { convId: r.convId, senderDid: r.senderDid, clientMsgId: r.clientMsgId, seq: o.seq ?? -1, prevSeq: o.prev_seq ?? -1, createdAt: o.created_at ?? 0, duplicate: at < 0 || (o.duplicate ?? true) };
-    });
-    // A duplicate committed by a concurrent statement after ours took its snapshot is invisible to it: read it now.
-    for (const r of results) {
-      if (r.seq !== -1) continue;
-      const first = await this.findByClientId(r.convId, r.senderDid, r.clientMsgId);
-      if (!first) throw new ImError(ErrorCode.CONFLICT, `message ${r.convId}/${r.senderDid}/${r.clientMsgId} neither stored nor found`);
-      Object.assign(r, { seq: first.seq, prevSeq: first.prevSeq, createdAt: first.createdAt, duplicate: true });
-    }
-    return results;
+    if (missing.length > 0) await this.resolveInvisible(unique, missing, firsts, fence);
+    return firsts;
+  }
+
+  /**
+   * A duplicate committed by a concurrent statement after ours took its snapshot is neither inserted nor
+   * visible to it (ON CONFLICT waited for it, the snapshot predates it). One more statement reads all such
+   * rows; a key still missing means the other writer rolled back after all, so it is appended again.
+   */
+  private async resolveInvisible(unique: NewMessage[], missing: number[], firsts: Stored[], fence: Fence | undefined, attempt = 1): Promise<void> {
+    const rows = missing.map((i) => unique[i]!);
+    const found = await bounded(
+      'read duplicate messages',
+      this.sql<{ ord: number; seq: number; prev_seq: number; created_at: number }[]>`
+        SELECT t.ord, m.seq, m.prev_seq, (extract(epoch FROM m.created_at) * 1000)::int8 AS created_at
+        FROM unnest(${rows.map((r) => r.convId)}::text[], ${rows.map((r) => r.senderDid)}::text[], ${rows.map((r) => r.clientMsgId)}::int8[], ${missing}::int4[])
+          AS t(conv_id, sender_did, client_msg_id, ord)
+        JOIN messages m ON m.conv_id = t.conv_id AND m.sender_did = t.sender_did AND m.client_msg_id = t.client_msg_id`,
+      this.timeoutMs,
+    );
+    for (const f of found) firsts[f.ord] = { seq: f.seq, prevSeq: f.prev_seq, createdAt: f.created_at, duplicate: true };
+    const still = missing.filter((i) => firsts[i] === undefined);
+    if (still.length === 0) return;
+    if (attempt >= MAX_APPEND_ATTEMPTS) throw new ImError(ErrorCode.CONFLICT, `append messages: ${still.length} message(s) neither stored nor found after ${attempt} attempts`);
+    const again = await this.insertUnique(still.map((i) => unique[i]!), fence);
+    still.forEach((i, k) => (firsts[i] = again[k]!));
   }
 
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
   async readAfter(convId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     this.checkRead(convId, afterSeq, limit);
-    const rows = await guard('read messages', () => this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`);
+    const rows = await bounded('read messages', this.sql<RawMessage[]>`
+      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
     return rows.map(toStored);
   }
 
   /** The `limit` messages just before `beforeSeq`, ascending (scrolling back). */
   async readBefore(convId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]> {
     this.checkRead(convId, beforeSeq, limit);
-    const rows = await guard('read messages', () => this.sql<RawMessage[]>`
-      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`);
+    const rows = await bounded('read messages', this.sql<RawMessage[]>`
+      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
     return rows.map(toStored);
   }
 
@@ -202,30 +327,47 @@ export class MessageStore {
     return (await this.lastSeqs([convId])).get(convId) ?? 0;
   }
 
-  /** The highest seq of several conversations in one statement. */
+  /** The highest seq of several conversations (0 for none) in one statement. */
   async lastSeqs(convIds: string[]): Promise<Map<string, number>> {
+    if (!Array.isArray(convIds)) throw invalid('convIds must be an array');
+    convIds.forEach((c) => this.checkId(c, 'convId'));
     if (convIds.length === 0) return new Map();
-    const rows = await guard('read last seqs', () => this.sql<{ conv_id: string; last: number }[]>`
+    const rows = await bounded('read last seqs', this.sql<{ conv_id: string; last: number }[]>`
       SELECT c.conv_id, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = c.conv_id), 0) AS last
-      FROM unnest(${convIds}::text[]) AS c(conv_id)`);
+      FROM unnest(${[...new Set(convIds)]}::text[]) AS c(conv_id)`, this.timeoutMs);
     return new Map(rows.map((r) => [r.conv_id, r.last]));
   }
 
   /** How many messages have seq > `seq` (seqs are not contiguous, so rows are counted). */
   async countAfter(convId: string, seq: number): Promise<number> {
-    const rows = await guard('count messages', () => this.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${convId} AND seq > ${seq}`);
+    this.checkId(convId, 'convId');
+    this.checkSeq(seq);
+    const rows = await bounded('count messages', this.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM messages WHERE conv_id = ${convId} AND seq > ${seq}`, this.timeoutMs);
     return rows[0]!.n;
   }
 
   /** The message a device sent with a client msg id, if stored. */
   async findByClientId(convId: string, senderDid: string, clientMsgId: number): Promise<StoredMessage | undefined> {
-    const rows = await guard('find message', () => this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND sender_did = ${senderDid} AND client_msg_id = ${clientMsgId}`);
+    this.checkId(convId, 'convId');
+    this.checkId(senderDid, 'senderDid');
+    if (!Number.isSafeInteger(clientMsgId) || clientMsgId < 1) throw invalid('clientMsgId must be a positive safe integer');
+    const rows = await bounded('find message', this.sql<RawMessage[]>`
+      SELECT * FROM messages WHERE conv_id = ${convId} AND sender_did = ${senderDid} AND client_msg_id = ${clientMsgId}`, this.timeoutMs);
     return rows[0] ? toStored(rows[0]) : undefined;
+  }
+
+  private checkId(v: unknown, field: string): void {
+    if (typeof v !== 'string' || v.length === 0 || v.length > this.maxId) throw invalid(`${field} must be a non-empty string of at most ${this.maxId} characters`);
+  }
+
+  private checkSeq(seq: unknown): void {
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw invalid('seq must be a non-negative safe integer');
   }
 
   private check(r: NewMessage, i: number): void {
     const at = `message ${i}`;
+    if (typeof r !== 'object' || r === null) throw invalid(`${at}: must be an object`);
     const id = (v: unknown, f: string): void => {
       if (typeof v !== 'string' || v.length === 0 || v.length > this.maxId) throw invalid(`${at}: ${f} must be a non-empty string of at most ${this.maxId} characters`);
     };
@@ -240,8 +382,8 @@ export class MessageStore {
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {
-    if (typeof convId !== 'string' || convId.length === 0 || convId.length > this.maxId) throw invalid('convId must be a non-empty string');
-    if (!Number.isSafeInteger(seq) || seq < 0) throw invalid('seq must be a non-negative safe integer');
+    this.checkId(convId, 'convId');
+    this.checkSeq(seq);
     if (!Number.isInteger(limit) || limit < 1 || limit > this.maxRead) throw invalid(`limit must be an integer from 1 to ${this.maxRead}`);
   }
 }

@@ -1,15 +1,23 @@
+import type postgres from 'postgres';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 
-/** SQLSTATE classes we treat specially. */
+/** SQLSTATEs and client codes we map specially. */
 const UNIQUE_VIOLATION = '23505';
 const SERIALIZATION_FAILURE = '40001';
 const DEADLOCK = '40P01';
 const QUERY_CANCELED = '57014';
-const CONNECTION_CODES = new Set([
+const LOCK_NOT_AVAILABLE = '55P03';
+const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set([SERIALIZATION_FAILURE, DEADLOCK]);
+/** Socket errors, postgres.js' own connection codes, and server states that say "not now" rather than "no". */
+const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
@@ -17,24 +25,45 @@ const CONNECTION_CODES = new Set([
   '57P01', // admin_shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
-  '08000',
-  '08003',
-  '08006',
-  '08001',
-  '08004',
+  '53300', // too_many_connections
 ]);
 
-/** Maps anything thrown by postgres.js to an ImError; ImErrors pass through unchanged. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+
+function codeOf(err: unknown): string {
+  const e = err as { code?: unknown; errors?: unknown } | null | undefined;
+  const code = e?.code;
+  if (typeof code === 'string' && code.length > 0) return code;
+  // Node reports a refused dual-stack connect as an AggregateError whose members carry the code.
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return codeOf(e.errors[0]);
+  return '';
+}
+
+/** Maps anything thrown by postgres.js to an ImError (keeping it as `cause`); ImErrors pass through unchanged. */
 export function toStorageError(err: unknown, what = 'database statement'): ImError {
   if (err instanceof ImError) return err;
-  const code = String((err as { code?: unknown })?.code ?? '');
+  const code = codeOf(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (code === UNIQUE_VIOLATION || code === SERIALIZATION_FAILURE || code === DEADLOCK) {
+  if (code === UNIQUE_VIOLATION || RETRYABLE_SQLSTATES.has(code)) {
     return new ImError(ErrorCode.CONFLICT, `${what}: ${message}`, { cause: err });
   }
-  if (CONNECTION_CODES.has(code)) return new ImError(ErrorCode.UNAVAILABLE, `${what}: database unreachable (${code})`, { cause: err });
-  if (code === QUERY_CANCELED) return new ImError(ErrorCode.TIMEOUT, `${what}: statement timed out`, { cause: err });
+  // Class 08 is "connection exception" as a whole.
+  if (CONNECTION_CODES.has(code) || code.startsWith('08')) {
+    return new ImError(ErrorCode.UNAVAILABLE, `${what}: database unreachable (${code})`, { cause: err });
+  }
+  if (code === QUERY_CANCELED || code === LOCK_NOT_AVAILABLE) return new ImError(ErrorCode.TIMEOUT, `${what}: statement timed out`, { cause: err });
   return new ImError(ErrorCode.STORAGE, `${what}: ${message}`, { cause: err });
+}
+
+/**
+ * True when the same statement may succeed if simply run again: a lost serialization race or a deadlock
+ * victim (CONFLICT with a retryable cause), or any code the protocol calls retryable (UNAVAILABLE, TIMEOUT, …).
+ * A unique violation is a CONFLICT too, but repeating it fails the same way.
+ */
+export function isRetryableStorageError(err: unknown): boolean {
+  if (!(err instanceof ImError)) return false;
+  if (err.code === ErrorCode.CONFLICT) return RETRYABLE_SQLSTATES.has(codeOf(err.cause));
+  return err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.TIMEOUT;
 }
 
 /** Runs a storage call and rethrows its failure as an ImError. */
@@ -43,5 +72,34 @@ export async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     throw toStorageError(err, what);
+  }
+}
+
+/**
+ * Runs one statement with a client-side deadline: past `timeoutMs` the statement is cancelled on the server
+ * and the caller gets ImError(TIMEOUT) at once, even when the server does not answer the cancel (a dead link).
+ * A write that timed out has an unknown outcome; our writes are idempotent, so the caller may retry.
+ */
+export async function bounded<T extends readonly object[]>(
+  what: string,
+  query: postgres.PendingQuery<T>,
+  timeoutMs: number = DEFAULT_STATEMENT_TIMEOUT_MS,
+): Promise<postgres.RowList<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // cancel() answers with a promise that fails when the server is unreachable; the deadline already says so.
+      const cancelled = query.cancel() as unknown;
+      if (cancelled instanceof Promise) cancelled.catch(() => {});
+      reject(new ImError(ErrorCode.TIMEOUT, `${what}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([query, deadline]);
+  } catch (err) {
+    throw toStorageError(err, what);
+  } finally {
+    clearTimeout(timer);
   }
 }

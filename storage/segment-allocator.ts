@@ -1,6 +1,7 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { toStorageError } from './pg-errors.js';
+import { checkFence, fencedError, fenceRow } from './fence.js';
+import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 export interface SegmentAllocatorOptions {
@@ -9,47 +10,66 @@ export interface SegmentAllocatorOptions {
   /** Ids per segment (one UPDATE per segment). */
   step?: number;
   /** Start fetching the next segment once this share of the current one is used (double buffer). */
-  prefetchAt?: number;
+  prefetchRatio?: number;
   /** When set, segment grabs are refused with FENCED once the shard's epoch moved on. */
   fence?: Fence;
+  /** Deadline of one segment grab. */
+  timeoutMs?: number;
 }
 
 export const DEFAULT_SEGMENT_STEP = 1000;
-export const DEFAULT_PREFETCH_AT = 0.1;
+export const DEFAULT_PREFETCH_RATIO = 0.1;
+export const MAX_SEGMENT_STEP = 10_000_000;
+const MAX_NAME_LENGTH = 200;
 
 interface Segment {
   next: number;
   /** Inclusive. */
   max: number;
   size: number;
+  /** Hand-outs after which the next segment is fetched. */
+  prefetchAfter: number;
 }
 
 /**
- * Leaf-style segment mode: one `UPDATE … RETURNING` grabs the range (max_id, max_id + step], ids are then
- * handed out from memory. Once 10% of the current segment is used the next one is fetched in the background,
- * so the hot path (`tryNext`) never waits on Postgres. Ids of one name are unique and strictly increasing
- * across restarts and across racing allocators: each grab advances max_id atomically, and a restarted
- * allocator only ever sees ranges above every range handed out before (unused ids are skipped, never reused).
+ * Leaf-style segment mode: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` grabs the range
+ * (max_id, max_id + step], and ids are then handed out from memory. Once `prefetchRatio` of the current
+ * segment is used the next one is fetched in the background (double buffer), so once warm the hot path
+ * (`tryNext`) never waits on Postgres. Ids of one name are unique and strictly increasing across restarts and
+ * across racing allocators: each grab advances max_id atomically under the row lock, a later grab always
+ * gets a higher range, and unused ids of a dropped allocator are skipped, never reused.
+ * A FENCED grab is final: the allocator hands out nothing more, the owner of the shard changed.
  */
 export class SegmentAllocator {
   readonly name: string;
-  private readonly step: number;
-  private readonly prefetchAt: number;
+  readonly step: number;
+  private readonly prefetchRatio: number;
+  private readonly fence: Fence | undefined;
+  private readonly timeoutMs: number;
   private current?: Segment;
   private buffered?: Segment;
-  private fetching?: Promise<void>;
-  private lastError?: ImError;
+  /** The one grab in flight; resolves to its error (never rejects), so every waiter sees the same outcome. */
+  private fetching?: Promise<ImError | undefined>;
+  private fenced?: ImError;
   private closed = false;
 
   constructor(
     private readonly sql: Sql,
-    private readonly opts: SegmentAllocatorOptions,
+    opts: SegmentAllocatorOptions,
   ) {
-    if (!opts.name) throw new ImError(ErrorCode.INVALID_FIELD, 'segment name must not be empty');
+    if (typeof opts.name !== 'string' || opts.name.length === 0 || opts.name.length > MAX_NAME_LENGTH) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `segment name must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+    }
     this.name = opts.name;
     this.step = opts.step ?? DEFAULT_SEGMENT_STEP;
-    if (!Number.isInteger(this.step) || this.step < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'segment step must be a positive integer');
-    this.prefetchAt = opts.prefetchAt ?? DEFAULT_PREFETCH_AT;
+    if (!Number.isInteger(this.step) || this.step < 1 || this.step > MAX_SEGMENT_STEP) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `segment step must be an integer from 1 to ${MAX_SEGMENT_STEP}`);
+    }
+    this.prefetchRatio = opts.prefetchRatio ?? DEFAULT_PREFETCH_RATIO;
+    if (!(this.prefetchRatio >= 0 && this.prefetchRatio <= 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'prefetchRatio must be from 0 to 1');
+    checkFence(opts.fence);
+    this.fence = opts.fence;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   }
 
   /** True when the next segment is already in memory (the double buffer is full). */
@@ -57,8 +77,9 @@ export class SegmentAllocator {
     return this.buffered !== undefined;
   }
 
-  /** The next id from memory, or undefined when both buffers are empty (call `next()` then). */
+  /** The next id from memory, or undefined when both buffers are empty (call `next()` then). Never waits. */
   tryNext(): number | undefined {
+    if (this.closed || this.fenced) return undefined;
     let seg = this.current;
     if (!seg || seg.next > seg.max) {
       if (!this.buffered) {
@@ -69,73 +90,87 @@ export class SegmentAllocator {
       this.buffered = undefined;
     }
     const id = seg.next++;
-    if (!this.buffered && !this.fetching && seg.size - (seg.max - seg.next + 1) >= seg.size * this.prefetchAt) this.prefetch();
+    if (!this.buffered && !this.fetching && id - (seg.max - seg.size) >= seg.prefetchAfter) this.prefetch();
     return id;
   }
 
-  /** The next id, waiting for a segment only when both buffers ran dry. */
+  /** The next id, waiting for a segment only when both buffers ran dry; a failed grab rejects with its ImError. */
   async next(): Promise<number> {
     for (;;) {
       const id = this.tryNext();
       if (id !== undefined) return id;
-      if (this.closed) throw new ImError(ErrorCode.CLOSED, `allocator ${this.name} is closed`);
-      this.prefetch();
-      await this.fetching;
-      if (!this.buffered && this.lastError) {
-        const err = this.lastError;
-        this.lastError = undefined;
-        throw err;
-      }
+      await this.waitForSegment();
     }
+  }
+
+  /** `n` ids in increasing order, from memory where possible. */
+  async nextMany(n: number): Promise<number[]> {
+    if (!Number.isInteger(n) || n < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'count must be a non-negative integer');
+    const ids: number[] = [];
+    while (ids.length < n) {
+      const id = this.tryNext();
+      if (id !== undefined) ids.push(id);
+      else await this.waitForSegment();
+    }
+    return ids;
   }
 
   /** Fetches the first segment now, so the first `tryNext` does not miss. */
   async warm(): Promise<void> {
     if (this.current || this.buffered) return;
-    this.prefetch();
-    await this.fetching;
-    if (!this.buffered && this.lastError) throw this.lastError;
+    await this.waitForSegment();
   }
 
-  /** Stops prefetching; ids not handed out are skipped for good. */
+  /** Stops handing out ids; the ones not handed out are skipped for good. */
   close(): void {
     this.closed = true;
   }
 
-  private prefetch(): void {
-    if (this.fetching || this.buffered || this.closed) return;
-    this.fetching = this.grab()
-      .then((seg) => {
+  private async waitForSegment(): Promise<void> {
+    if (this.closed) throw new ImError(ErrorCode.CLOSED, `allocator ${this.name} is closed`);
+    if (this.fenced) throw this.fenced;
+    const err = await this.prefetch();
+    if (err) throw err;
+  }
+
+  /** Starts a grab unless one is in flight or the buffer is full; returns the grab to wait on. */
+  private prefetch(): Promise<ImError | undefined> {
+    if (this.fetching) return this.fetching;
+    if (this.buffered || this.closed || this.fenced) return Promise.resolve(undefined);
+    const fetching = this.grab().then(
+      (seg) => {
         this.buffered = seg;
-        this.lastError = undefined;
-      })
-      .catch((err: unknown) => {
-        this.lastError = toStorageError(err, `segment ${this.name}`);
-      })
-      .finally(() => {
-        this.fetching = undefined;
-      });
+        return undefined;
+      },
+      (err: unknown) => {
+        const e = err instanceof ImError ? err : new ImError(ErrorCode.INTERNAL, String(err), { cause: err });
+        if (e.code === ErrorCode.FENCED) {
+          this.fenced = e;
+          this.current = this.buffered = undefined;
+        }
+        return e;
+      },
+    );
+    this.fetching = fetching.finally(() => {
+      this.fetching = undefined;
+    });
+    return this.fetching;
   }
 
   private async grab(): Promise<Segment> {
-    const { name, step } = this;
-    const f = this.opts.fence;
-    let rows: { max_id: number }[];
-    if (!f) {
-      rows = await this.sql<{ max_id: number }[]>`
-        INSERT INTO seq_segments (name, max_id, step) VALUES (${name}, ${step}, ${step})
-        ON CONFLICT (name) DO UPDATE SET max_id = seq_segments.max_id + ${step}, step = ${step}, updated_at = now()
-        RETURNING max_id`;
-    } else {
-      rows = await this.sql<{ max_id: number }[]>`
-        WITH f AS (SELECT 1 FROM shards WHERE kind = ${f.kind} AND shard = ${f.shard} AND epoch = ${f.epoch} FOR SHARE)
+    const { name, step, sql, fence } = this;
+    const rows = await bounded(
+      `segment ${name}`,
+      sql<{ max_id: number }[]>`
+        WITH f AS MATERIALIZED (${fenceRow(sql, fence)})
         INSERT INTO seq_segments (name, max_id, step)
         SELECT ${name}, ${step}, ${step} WHERE EXISTS (SELECT 1 FROM f)
-        ON CONFLICT (name) DO UPDATE SET max_id = seq_segments.max_id + ${step}, step = ${step}, updated_at = now()
-        RETURNING max_id`;
-      if (rows.length === 0) throw new ImError(ErrorCode.FENCED, `segment ${name}: shard ${f.kind}/${f.shard} is no longer at epoch ${f.epoch}`);
-    }
+        ON CONFLICT (name) DO UPDATE SET max_id = seq_segments.max_id + EXCLUDED.step, step = EXCLUDED.step, updated_at = now()
+        RETURNING max_id`,
+      this.timeoutMs,
+    );
+    if (rows.length === 0) throw fencedError(fence!, `segment ${name}`);
     const max = rows[0]!.max_id;
-    return { next: max - step + 1, max, size: step };
+    return { next: max - step + 1, max, size: step, prefetchAfter: Math.max(1, Math.ceil(step * this.prefetchRatio)) };
   }
 }

@@ -29,7 +29,17 @@ describe('conversation store – real Postgres', () => {
     expect(c1.convId).toBe(c2.convId);
     expect((await convs.members(c1.convId)).map((m) => m.uid)).toEqual(['alice', 'bob']);
     await expect(convs.addMembers(c1.convId, ['carol'])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(convs.removeMembers(c1.convId, ['bob'])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    expect(await convs.members(c1.convId)).toHaveLength(2);
     expect(() => directConversationId('alice', 'alice')).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    // Long uids still give a deterministic id within the conv id limit.
+    const long = (c: string) => c.repeat(128);
+    const l = directConversationId(long('x'), long('y'));
+    expect(l).toBe(directConversationId(long('y'), long('x')));
+    expect(l.length).toBeLessThanOrEqual(128);
+    expect((await convs.createDirect(long('x'), long('y'))).convId).toBe(l);
+    // A group can never take a direct id.
+    await expect(convs.createGroup({ convId: directConversationId('p', 'q'), owner: 'p' })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
 
   it('conversations – group membership is idempotent and checked', async () => {
@@ -40,6 +50,15 @@ describe('conversation store – real Postgres', () => {
     expect(await convs.isMember('team', 'dave')).toBe(false);
     expect((await convs.members('team')).find((m) => m.uid === 'alice')?.role).toBe('owner');
     await expect(convs.addMembers('nope', ['x'])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    await expect(convs.removeMembers('nope', ['x'])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    // Creating again with the same id changes nothing and keeps the members.
+    await convs.createGroup({ convId: 'team', owner: 'alice' });
+    expect((await convs.members('team')).map((m) => m.uid)).toEqual(['alice', 'bob', 'carol']);
+    await expect(convs.addMembers('team', [''])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(convs.createGroup({ convId: '', owner: 'alice' })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    const generated = await convs.createGroup({ owner: 'zoe' });
+    expect(generated.convId.startsWith('g:')).toBe(true);
+    expect(await convs.isMember(generated.convId, 'zoe')).toBe(true);
   });
 
   it('conversations – a user list shows last seq, read mark and exact unread counts across seq gaps', async () => {
@@ -57,10 +76,24 @@ describe('conversation store – real Postgres', () => {
 
   it('conversations – read marks never move back, and only members have one', async () => {
     await convs.createGroup({ convId: 'marks', owner: 'hal' });
+    await post('marks', [10, 20, 50, 60]);
     expect(await convs.setReadMark('hal', 'marks', 50)).toBe(50);
     expect(await convs.setReadMark('hal', 'marks', 20)).toBe(50);
+    // A mark past the last stored message is capped there, so later messages still count as unread.
+    expect(await convs.setReadMark('hal', 'marks', 1_000_000)).toBe(60);
+    await post('marks', [70]);
+    expect((await convs.userConversations('hal'))[0]).toMatchObject({ convId: 'marks', lastSeq: 70, readSeq: 60, unread: 1 });
+    // Racing marks from several devices: the stored mark ends at the highest, whatever the order.
+    const marks = [15, 70, 3, 65, 40];
+    const got = await Promise.all(marks.map((m) => convs.setReadMark('hal', 'marks', m)));
+    got.forEach((g) => expect(g).toBeGreaterThanOrEqual(60));
+    expect((await convs.members('marks'))[0]!.readSeq).toBe(70);
     await expect(convs.setReadMark('ivan', 'marks', 1)).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
     await expect(convs.setReadMark('hal', 'marks', -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(convs.setReadMark('hal', 'marks', 1.5)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(convs.setReadMark('hal', '', 1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    expect((await convs.members('marks'))[0]!.readSeq).toBe(70);
+    expect(await convs.userConversations('nobody')).toEqual([]);
   });
 
   it('conversations – a read mark under a stale connector-shard epoch is refused with FENCED and stores nothing', async () => {
@@ -68,6 +101,7 @@ describe('conversation store – real Postgres', () => {
     await shards.ensureKind('connector', 4);
     const row = (await shards.assign('connector', 1, 0, 'old'))!;
     await convs.createGroup({ convId: 'fenced-marks', owner: 'jo' });
+    await post('fenced-marks', [3, 7]);
     expect(await convs.setReadMark('jo', 'fenced-marks', 3, { kind: 'connector', shard: 1, epoch: row.epoch })).toBe(3);
     await shards.assign('connector', 1, row.epoch, 'new');
     await expect(convs.setReadMark('jo', 'fenced-marks', 7, { kind: 'connector', shard: 1, epoch: row.epoch })).rejects.toMatchObject({ code: ErrorCode.FENCED });

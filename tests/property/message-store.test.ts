@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MessageStore, type NewMessage } from '../../storage/message-store.js';
+import { isRetryableStorageError, toStorageError } from '../../storage/pg-errors.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
@@ -32,13 +33,18 @@ describe('message store – real Postgres', () => {
         const rowBatches = batches.map(toRows);
         const results = concurrent ? await Promise.all(rowBatches.map((b) => store.appendBatch(b))) : [];
         if (!concurrent) for (const b of rowBatches) results.push(await store.appendBatch(b));
-        const stored = await db.sql<{ sender_did: string; client_msg_id: number; seq: number }[]>`SELECT sender_did, client_msg_id, seq FROM messages WHERE conv_id = ${conv}`;
+        const stored = await db.sql<{ sender_did: string; client_msg_id: number; seq: number; prev_seq: number }[]>`SELECT sender_did, client_msg_id, seq, prev_seq FROM messages WHERE conv_id = ${conv}`;
         const key = (d: string, c: number) => `${d}/${c}`;
         const storedByKey = new Map(stored.map((r) => [key(r.sender_did, r.client_msg_id), r.seq]));
+        const prevByKey = new Map(stored.map((r) => [key(r.sender_did, r.client_msg_id), r.prev_seq]));
+        // Results come back in input order.
+        results.forEach((res, b) => expect(res.map((r) => key(r.senderDid, r.clientMsgId))).toEqual(batches[b]!.map((x) => key(x.did, x.cid))));
         const distinct = new Set(batches.flat().map((s) => key(s.did, s.cid)));
         expect(stored.length).toBe(distinct.size);
         results.flat().forEach((r) => {
           expect(r.seq).toBe(storedByKey.get(key(r.senderDid, r.clientMsgId)));
+          expect(r.prevSeq).toBe(prevByKey.get(key(r.senderDid, r.clientMsgId)));
+          expect(r.createdAt).toBeGreaterThan(Date.now() - 60_000);
         });
         // Exactly one result per distinct key is the original; every other is flagged duplicate.
         expect(results.flat().filter((r) => !r.duplicate).length).toBe(distinct.size);
@@ -89,6 +95,90 @@ describe('message store – real Postgres', () => {
     for (const [patch, code] of cases) {
       await expect(store.appendBatch([{ ...ok, clientMsgId: 2, seq: 2, prevSeq: 1 }, { ...ok, ...patch }])).rejects.toMatchObject({ code });
     }
+    // A configurable body limit, a seq used twice in one batch, an oversized batch, bad read arguments.
+    const small = new MessageStore(db.sql, { maxBodyBytes: 10, maxBatchRows: 3 });
+    await expect(small.appendBatch([{ ...ok, body: new Uint8Array(11) }])).rejects.toMatchObject({ code: ErrorCode.FRAME_TOO_LARGE });
+    await expect(small.appendBatch([ok, { ...ok, clientMsgId: 2 }])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(small.appendBatch([1, 2, 3, 4].map((i) => ({ ...ok, seq: i, prevSeq: i - 1, clientMsgId: i })))).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.appendBatch([null as unknown as NewMessage])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.readAfter('', 0, 10)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.readAfter('bad', 1.5, 10)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.readBefore('bad', 10, 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.countAfter('bad', -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(store.lastSeqs(['ok', ''])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     expect(await store.lastSeq('bad')).toBe(0);
+  });
+
+  it('message store – a seq taken by another message is a CONFLICT and the whole batch stores nothing', async () => {
+    const m = (seq: number, cid: number): NewMessage => ({ convId: 'taken', seq, prevSeq: seq - 1, senderUid: 'u', senderDid: 'd', clientMsgId: cid, body: Buffer.from('x') });
+    await store.appendBatch([m(1, 1)]);
+    await expect(store.appendBatch([m(2, 2), m(1, 3)])).rejects.toMatchObject({ name: 'ImError', code: ErrorCode.CONFLICT });
+    expect((await store.readAfter('taken', 0, 10)).map((r) => r.seq)).toEqual([1]);
+    expect(await store.lastSeqs(['taken', 'none'])).toEqual(new Map([['taken', 1], ['none', 0]]));
+    expect((await store.findByClientId('taken', 'd', 1))?.seq).toBe(1);
+    expect(await store.findByClientId('taken', 'd', 3)).toBeUndefined();
+  });
+
+  it('message store – a duplicate committed by another writer while the batch waited is found and returned, one rolled back is stored', async () => {
+    const m = (seq: number, cid: number): NewMessage => ({ convId: 'race', seq, prevSeq: seq - 1, senderUid: 'u', senderDid: 'd', clientMsgId: cid, body: Buffer.from('x') });
+    for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
+      const cid = outcome === 'COMMIT' ? 1 : 2;
+      const other = await db.sql.reserve();
+      try {
+        await other`BEGIN`;
+        await other`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('race', ${cid * 100}, 0, 'u', 'd', ${cid}, '\\x00')`;
+        const pending = store.appendBatch([m(cid * 100 + 1, cid), m(cid * 100 + 2, cid + 10)]);
+        for (let i = 0; i < 200; i++) {
+          const w = await db.sql`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO messages%unnest%'`;
+          if (w.length) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await other.unsafe(outcome);
+        const [dup, fresh] = await pending;
+        if (outcome === 'COMMIT') expect(dup).toMatchObject({ seq: 100, prevSeq: 0, duplicate: true });
+        else expect(dup).toMatchObject({ seq: 201, prevSeq: 200, duplicate: false });
+        expect(fresh).toMatchObject({ seq: cid * 100 + 2, duplicate: false });
+      } finally {
+        other.release();
+      }
+    }
+    expect((await store.readAfter('race', 0, 10)).map((r) => r.seq)).toEqual([100, 102, 201, 202]);
+  });
+
+  it('storage errors – a lost serialization race is a retryable CONFLICT, a unique violation a final one', async () => {
+    await db.sql`INSERT INTO seq_segments (name, max_id, step) VALUES ('ser', 0, 1)`;
+    const tx = await db.sql.reserve();
+    let raced: unknown;
+    try {
+      await tx`BEGIN ISOLATION LEVEL REPEATABLE READ`;
+      await tx`SELECT max_id FROM seq_segments WHERE name = 'ser'`;
+      await db.sql`UPDATE seq_segments SET max_id = max_id + 1 WHERE name = 'ser'`;
+      raced = await tx`UPDATE seq_segments SET max_id = max_id + 1 WHERE name = 'ser'`.then(
+        () => undefined,
+        (err: unknown) => toStorageError(err, 'race'),
+      );
+    } finally {
+      await tx`ROLLBACK`.catch(() => {});
+      tx.release();
+    }
+    expect(raced).toMatchObject({ name: 'ImError', code: ErrorCode.CONFLICT });
+    expect((raced as Error).cause).toMatchObject({ code: '40001' });
+    expect(isRetryableStorageError(raced)).toBe(true);
+
+    const m: NewMessage = { convId: 'final', seq: 1, prevSeq: 0, senderUid: 'u', senderDid: 'd', clientMsgId: 1, body: Buffer.from('x') };
+    await store.appendBatch([m]);
+    const unique = await store.appendBatch([{ ...m, clientMsgId: 2 }]).catch((err: unknown) => err);
+    expect(unique).toMatchObject({ name: 'ImError', code: ErrorCode.CONFLICT });
+    expect(isRetryableStorageError(unique)).toBe(false);
+  });
+
+  it('message store – an unreachable database is UNAVAILABLE', async () => {
+    const { connect } = await import('../../storage/db.js');
+    const dead = connect('postgres://postgres:postgres@127.0.0.1:1/none', { max: 1, connectTimeoutSec: 2 });
+    try {
+      await expect(new MessageStore(dead).lastSeq('x')).rejects.toMatchObject({ name: 'ImError', code: ErrorCode.UNAVAILABLE });
+    } finally {
+      await dead.end({ timeout: 1 });
+    }
   });
 });

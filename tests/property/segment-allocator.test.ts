@@ -18,6 +18,7 @@ describe('segment allocator – real Postgres', () => {
     let run = 0;
     const action = fc.oneof(
       fc.record({ t: fc.constant('alloc' as const), who: fc.nat(2), n: fc.integer({ min: 1, max: 40 }) }),
+      fc.record({ t: fc.constant('burst' as const), who: fc.nat(2), n: fc.integer({ min: 2, max: 30 }) }),
       fc.record({ t: fc.constant('restart' as const), who: fc.nat(2) }),
     );
     await fc.assert(
@@ -34,6 +35,16 @@ describe('segment allocator – real Postgres', () => {
               if (a.t === 'restart') {
                 // A crash: the old allocator is dropped without close, its unused ids are lost for good.
                 allocators[who] = make();
+                continue;
+              }
+              if (a.t === 'burst') {
+                // Many callers of one allocator at once, some from memory, some waiting on one shared grab.
+                const ids = await Promise.all(Array.from({ length: a.n }, (_, i) => (i % 2 ? allocators[who]!.next() : Promise.resolve(allocators[who]!.tryNext()))));
+                const got = ids.filter((x): x is number => x !== undefined);
+                expect(new Set(got).size).toBe(got.length);
+                got.forEach((id) => expect(id).toBeGreaterThan(lastOf[who]!));
+                lastOf[who] = Math.max(lastOf[who]!, ...got);
+                all.push(...got);
                 continue;
               }
               for (let i = 0; i < a.n; i++) {
@@ -96,8 +107,57 @@ describe('segment allocator – real Postgres', () => {
     expect(Math.max(...got, first)).toBeLessThanOrEqual(10);
   });
 
+  it('segment allocator – a failed grab rejects every waiting caller with one coded error and is retried on the next call', async () => {
+    const first = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1 });
+    expect(await first.nextMany(10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (let i = 0; !first.prefetched && i < 500; i++) await new Promise((r) => setTimeout(r, 5));
+    // Another session holds the segment row, so a grab runs into its deadline.
+    const a = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1, timeoutMs: 150 });
+    const holder = await db.sql.reserve();
+    try {
+      await holder`BEGIN`;
+      await holder`SELECT * FROM seq_segments WHERE name = 'flaky' FOR UPDATE`;
+      const outcomes = await Promise.allSettled([a.next(), a.next(), a.next()]);
+      for (const o of outcomes) {
+        expect(o.status).toBe('rejected');
+        expect((o as PromiseRejectedResult).reason).toMatchObject({ name: 'ImError', code: ErrorCode.TIMEOUT });
+      }
+      // The deadline also cancelled the statement on the server: nothing waits on the row any more.
+      for (let i = 0; i < 200; i++) {
+        const waiting = await db.sql`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%seq_segments%'`;
+        if (waiting.length === 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await holder`COMMIT`;
+    } finally {
+      holder.release();
+    }
+    const ids = await a.nextMany(15);
+    expect(ids).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]);
+    // The timed-out grab advanced nothing: it was cancelled, not left to commit later.
+    const [row] = await db.sql<{ max_id: number }[]>`SELECT max_id FROM seq_segments WHERE name = 'flaky'`;
+    expect(row!.max_id).toBe(40);
+    a.close();
+    expect(a.tryNext()).toBeUndefined();
+    await expect(a.next()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+  });
+
+  it('segment allocator – an unreachable database is UNAVAILABLE, not a crash', async () => {
+    const { connect } = await import('../../storage/db.js');
+    const dead = connect('postgres://postgres:postgres@127.0.0.1:1/none', { max: 1, connectTimeoutSec: 2 });
+    try {
+      const a = new SegmentAllocator(dead, { name: 'nowhere', step: 10 });
+      await expect(a.next()).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    } finally {
+      await dead.end({ timeout: 1 });
+    }
+  });
+
   it('segment allocator – bad names and steps are refused with a coded error', () => {
     expect(() => new SegmentAllocator(db.sql, { name: '' })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
     expect(() => new SegmentAllocator(db.sql, { name: 'x', step: 0 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    expect(() => new SegmentAllocator(db.sql, { name: 'x', step: 1.5 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    expect(() => new SegmentAllocator(db.sql, { name: 'x', prefetchRatio: 2 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    expect(() => new SegmentAllocator(db.sql, { name: 'x', fence: { kind: '', shard: 0, epoch: 0 } })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
   });
 });
