@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { decode, encode } from './codec.js';
 import { ErrorCode, ImError, type Result } from './errors.js';
 
 /**
@@ -26,11 +26,9 @@ export interface ShardsChanged {
   shards?: number[];
 }
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-
 /** Encodes a control message. */
 export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged): Uint8Array {
-  return packr.pack(msg);
+  return encode(msg);
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -43,7 +41,7 @@ function bad(message: string): { ok: false; error: ImError } {
 
 function unpack(bytes: Uint8Array): Result<Record<string, unknown>> {
   try {
-    const v: unknown = packr.unpack(bytes);
+    const v: unknown = decode(bytes);
     return isObj(v) ? { ok: true, value: v } : bad('control message is not a map');
   } catch (err) {
     return { ok: false, error: new ImError(ErrorCode.BAD_FRAME, 'control message is not msgpack', { cause: err }) };

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { table } from '../lib/table.js';
 
 /** One figure of a scenario: the median over trials, its spread, and the same-run baseline it is compared to. */
 export interface BenchFigure {
@@ -99,12 +100,8 @@ export function createBenchContext(
         f.target ?? '',
       ]);
       const head = ['figure', 'median', `spread (${options.trials} trials)`, 'baseline (same run)', 'ratio', 'target'];
-      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
       console.log(`\n== ${scenario}`);
-      console.log(line(head));
-      console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-      for (const r of rows) console.log(line(r));
+      console.log(table(head, rows));
       const dir = path.resolve('bench-results');
       await mkdir(dir, { recursive: true });
       const file = path.join(dir, `${scenario}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
