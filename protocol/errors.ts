@@ -29,6 +29,11 @@ export const ErrorCode = {
   UNAVAILABLE: 'unavailable',
   /** A write carried a stale shard epoch: another node owns the shard now. */
   FENCED: 'fenced',
+  /**
+   * A `send` whose `after` (the device's previous send to that conversation) is not stored yet: re-send the
+   * unacknowledged messages of that conversation from the oldest, in cid order. Keeps sender order (G5).
+   */
+  OUT_OF_ORDER: 'out_of_order',
   /** A compare-and-set lost, or a uniqueness rule was broken. */
   CONFLICT: 'conflict',
   /** The database refused or failed a statement for a reason that is not the caller's. */
@@ -54,6 +59,7 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.OVERLOADED,
   ErrorCode.FENCED,
   ErrorCode.CLOSED,
+  ErrorCode.OUT_OF_ORDER,
 ]);
 
 /** The one error class of the system: every failure that crosses a module boundary is an ImError. */

@@ -15,8 +15,12 @@ export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason
 
 // ---- client → server -------------------------------------------------------------------------------------
 
-/** Send a message. `cid` (client msg id) is a positive integer, strictly increasing per device. */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string }
+/**
+ * Send a message. `cid` (client msg id) is a positive integer, strictly increasing per device. `after` is the
+ * cid of this device's previous send to the same conversation (absent for the first one this client knows of):
+ * the server refuses a send whose predecessor it has not stored (`out_of_order`), which keeps sender order.
+ */
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */

@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import type { ClientFrame, ConvKind, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
+import type { ClientFrame, ConvKind, SendFrame, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, type FrameLimits } from './limits.js';
 
 /**
@@ -133,9 +133,15 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
   try {
     let f: ClientFrame;
     switch (v['type']) {
-      case 'send':
-        f = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes) };
+      case 'send': {
+        const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes) };
+        if (!absent(v['after'])) {
+          send.after = uint(v, 'send', 'after');
+          if (send.after >= send.cid) throw new ImError(ErrorCode.INVALID_FIELD, 'send.after must be below send.cid');
+        }
+        f = send;
         break;
+      }
       case 'ack':
         f = { type: 'ack', conv: id(v, 'ack', 'conv', L), seq: uint(v, 'ack', 'seq') };
         break;
