@@ -64,6 +64,11 @@ export function nodeControlSubject(nodeId: string): string {
   return `${SUBJECT_ROOT}.node.${subjectToken(nodeId)}.ctl`;
 }
 
+/** Pushes to the client sessions one gateway node holds: `im.gw.<nodeId>`. */
+export function gatewaySubject(nodeId: string): string {
+  return `${SUBJECT_ROOT}.gw.${subjectToken(nodeId)}`;
+}
+
 /** Shard-map change notifications: `im.cluster.shards`. */
 export function clusterShardsSubject(): string {
   return `${SUBJECT_ROOT}.cluster.shards`;

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { Fence } from '../storage/types.js';
-import type { Actor, ActorContext, ActorKind, DeactivateReason } from './actor.js';
+import { LaterReply, type Actor, type ActorContext, type ActorKind, type DeactivateReason } from './actor.js';
 import type { Logger } from './logger.js';
 import { Mailbox } from './mailbox.js';
 
@@ -76,7 +76,7 @@ export class ActorHost {
       return Promise.reject(err);
     }
     cell.lastActive = Date.now();
-    return cell.mailbox.post(async () => {
+    const handled = cell.mailbox.post(async () => {
       if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);
       try {
         return await cell.actor.handle(op, payload);
@@ -87,6 +87,13 @@ export class ActorHost {
         if (cell.stopRequested) void this.deactivate(cell, 'stopped');
       }
     });
+    return handled.then((r) =>
+      r instanceof LaterReply
+        ? r.result.catch((err: unknown) => {
+            throw this.handleFailure(cell, err);
+          })
+        : r,
+    );
   }
 
   /** Lets every actor of a shard finish what it has queued, then deactivates them. */
@@ -216,7 +223,7 @@ export class ActorHost {
     const now = Date.now();
     for (const cell of this.cells.values()) {
       const idleMs = this.kinds.get(cell.kind)?.idleMs ?? this.opts.defaultIdleMs;
-      if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs) void this.deactivate(cell, 'idle');
+      if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
     }
   }
 }

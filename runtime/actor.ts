@@ -24,12 +24,23 @@ export interface ActorContext {
 /** Why an actor was deactivated. */
 export type DeactivateReason = 'idle' | 'shard-released' | 'stopped' | 'fenced' | 'node-closing' | 'activation-failed';
 
+/**
+ * A reply that settles later, outside the mailbox: the actor goes on with its next message while `result`
+ * is pending (group commit: a chatter hands its rows to a batch and keeps taking sends). The caller gets
+ * `result`'s value or error; the host still treats a FENCED failure as the shard moving away.
+ */
+export class LaterReply {
+  constructor(readonly result: Promise<unknown>) {}
+}
+
 /** One actor instance: one message at a time, state rebuilt in onActivate. */
 export interface Actor {
   onActivate?(): Promise<void>;
-  /** Handles one operation; the returned value is the reply. Throw ImError for coded failures. */
+  /** Handles one operation; the returned value (or a LaterReply's result) is the reply. Throw ImError for coded failures. */
   handle(op: string, payload: unknown): unknown | Promise<unknown>;
   onDeactivate?(reason: DeactivateReason): Promise<void>;
+  /** True while the actor holds state that cannot be rebuilt from storage (e.g. live sessions): not idled out. */
+  holdsLiveState?(): boolean;
 }
 
 /** A kind of actor a node can host, e.g. `connector` or `chatter`. */

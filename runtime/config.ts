@@ -2,6 +2,18 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  DEFAULT_HEARTBEAT_MS as DEFAULT_CLIENT_HEARTBEAT_MS,
+  DEFAULT_MAX_BACKPRESSURE_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_RATE_BURST,
+  DEFAULT_RATE_CLOSE_AFTER_SEC,
+  DEFAULT_RATE_PER_SEC,
+} from '../protocol/limits.js';
+
+/** Members above which a conversation is delivered by one publish on its own subject instead of per connector. */
+export const DEFAULT_LARGE_GROUP_MEMBERS = 100;
 
 /** Everything a node process can be told. The only place that reads argv or the environment. */
 export interface NodeConfig {
@@ -19,7 +31,38 @@ export interface NodeConfig {
   handoffPhaseTimeoutMs: number;
   dbPoolSize: number;
   logLevel: string;
+  gateway: GatewayConfig;
 }
+
+/** The client-facing side of a node: WebSocket gateway, server API and dispatcher on one HTTP port. */
+export interface GatewayConfig {
+  /** 0 = no gateway on this node. */
+  port: number;
+  host: string;
+  /** The URL clients reach this gateway at (advertised to the dispatcher and in redirects). */
+  publicUrl: string;
+  /** HS256 secret shared with the business server. */
+  tokenSecret: string;
+  /** Bearer key of the server API. */
+  serverKey: string;
+  /** Lets `POST /v1/tokens` mint tokens (development only). */
+  devTokens: boolean;
+  maxConnections: number;
+  maxFrameBytes: number;
+  ratePerSec: number;
+  rateBurst: number;
+  rateCloseAfterSec: number;
+  heartbeatMs: number;
+  maxBackpressureBytes: number;
+  largeGroupMembers: number;
+  /** Publish business events (`im.events.*`). */
+  events: boolean;
+}
+
+/** Development defaults: a real deployment sets IM_TOKEN_SECRET and IM_SERVER_KEY. */
+export const DEV_TOKEN_SECRET = 'natsim-dev-secret-change-me';
+export const DEV_SERVER_KEY = 'natsim-dev-server-key';
+export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_SHARD_COUNT = 256;
@@ -34,7 +77,7 @@ export const DEFAULT_ACTOR_IDLE_MS = 60_000;
 export const DEFAULT_HANDOFF_PHASE_TIMEOUT_MS = 2000;
 export const DEFAULT_DB_POOL = 8;
 /** The kinds a node hosts unless told otherwise. */
-export const DEFAULT_KINDS = ['counter'];
+export const DEFAULT_KINDS = ['connector', 'chatter'];
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -72,6 +115,19 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'handoff-timeout-ms': { type: 'string' },
       'db-pool': { type: 'string' },
       'log-level': { type: 'string' },
+      'gateway-port': { type: 'string' },
+      'gateway-host': { type: 'string' },
+      'public-url': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-frame-bytes': { type: 'string' },
+      rate: { type: 'string' },
+      'rate-burst': { type: 'string' },
+      'rate-close-after': { type: 'string' },
+      'client-heartbeat-ms': { type: 'string' },
+      'max-backpressure': { type: 'string' },
+      'large-group': { type: 'string' },
+      'dev-tokens': { type: 'boolean' },
+      'no-events': { type: 'boolean' },
     },
   });
   const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
@@ -92,6 +148,32 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     handoffPhaseTimeoutMs: int('handoff-timeout-ms', values['handoff-timeout-ms'], DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),
     dbPoolSize: int('db-pool', values['db-pool'] ?? env['IM_DB_POOL'], DEFAULT_DB_POOL),
     logLevel: values['log-level'] ?? env['IM_LOG_LEVEL'] ?? 'info',
+    gateway: gatewayConfig(values, env),
+  };
+}
+
+function gatewayConfig(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): GatewayConfig {
+  const v = (k: string): string | undefined => values[k] as string | undefined;
+  const port = int('gateway-port', v('gateway-port') ?? env['IM_GATEWAY_PORT'], 0, 0);
+  const host = v('gateway-host') ?? env['IM_GATEWAY_HOST'] ?? DEFAULT_GATEWAY_HOST;
+  const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES);
+  if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
+  return {
+    port,
+    host,
+    publicUrl: v('public-url') ?? env['IM_PUBLIC_URL'] ?? `ws://${host}:${port}/ws`,
+    tokenSecret: env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET,
+    serverKey: env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY,
+    devTokens: values['dev-tokens'] === true || env['IM_DEV_TOKENS'] === '1',
+    maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),
+    maxFrameBytes,
+    ratePerSec: int('rate', v('rate') ?? env['IM_RATE'], DEFAULT_RATE_PER_SEC),
+    rateBurst: int('rate-burst', v('rate-burst'), DEFAULT_RATE_BURST),
+    rateCloseAfterSec: int('rate-close-after', v('rate-close-after'), DEFAULT_RATE_CLOSE_AFTER_SEC),
+    heartbeatMs: int('client-heartbeat-ms', v('client-heartbeat-ms'), DEFAULT_CLIENT_HEARTBEAT_MS),
+    maxBackpressureBytes: int('max-backpressure', v('max-backpressure'), DEFAULT_MAX_BACKPRESSURE_BYTES),
+    largeGroupMembers: int('large-group', v('large-group'), DEFAULT_LARGE_GROUP_MEMBERS),
+    events: values['no-events'] !== true,
   };
 }
 

@@ -21,8 +21,10 @@ import { Transport } from './transport/transport.js';
 
 export interface ClusterNodeOptions {
   config: NodeConfig;
-  /** The actor kinds this node hosts, built on the node's database pool. */
-  kinds: (sql: Sql) => ActorKind[];
+  /** The actor kinds this node hosts, built on the node's database pool, NATS connection and transport. */
+  kinds: (sql: Sql, nc: NatsConnection, transport: Transport) => ActorKind[];
+  /** More load figures for the heartbeat (e.g. gateway connections), read by the dispatcher. */
+  load?: () => Record<string, unknown>;
   log: Logger;
   /** Client-facing endpoints this node advertises (gateway URLs). */
   endpoints?: string[];
@@ -67,7 +69,7 @@ export class ClusterNode {
     this.router = new Router(transport, shardCounts);
     this.host = new ActorHost({
       nodeId: this.nodeId,
-      kinds: opts.kinds(sql),
+      kinds: opts.kinds(sql, nc, transport),
       sender: this.router,
       log,
       defaultIdleMs: config.actorIdleMs,
@@ -83,7 +85,7 @@ export class ClusterNode {
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
       log,
-      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss() }),
+      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
     });

@@ -2,31 +2,23 @@
  * Entry point of one node process: `tsx scripts/node.ts --node-id n1 --nats nats://… --database-url postgres://…`.
  * SIGTERM / SIGINT drain the node (its shards move to other nodes first), a second signal closes it at once.
  */
-import { counterKind } from '../actors/counter.actor.js';
-import type { ActorKind } from '../runtime/actor.js';
+import { KNOWN_KINDS, startChatNode } from '../actors/chat-node.js';
 import { ConfigError, parseConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
-import { ClusterNode } from '../runtime/node.js';
-import type { Sql } from '../storage/db.js';
-
-/** Every actor kind a node can host, by name. */
-const KINDS: Record<string, (sql: Sql) => ActorKind> = {
-  counter: (sql) => counterKind(sql),
-};
 
 async function main(): Promise<void> {
   let config;
   try {
     config = parseConfig();
-    const unknown = config.kinds.filter((k) => !(k in KINDS));
-    if (unknown.length) throw new ConfigError(`unknown actor kind(s) ${unknown.join(', ')}; known: ${Object.keys(KINDS).join(', ')}`);
+    const unknown = config.kinds.filter((k) => !KNOWN_KINDS.includes(k));
+    if (unknown.length) throw new ConfigError(`unknown actor kind(s) ${unknown.join(', ')}; known: ${KNOWN_KINDS.join(', ')}`);
   } catch (err) {
     console.error(`node: ${(err as Error).message}`);
     process.exit(2);
   }
   const log = createLogger({ level: config.logLevel, base: { node: config.nodeId } });
-  const node = await ClusterNode.start({ config, log, kinds: (sql) => config.kinds.map((k) => KINDS[k]!(sql)) });
-  log.info({ kinds: config.kinds, nats: config.natsServers }, 'node started');
+  const node = await startChatNode(config, log);
+  log.info({ kinds: config.kinds, nats: config.natsServers, gateway: node.gateway ? config.gateway.publicUrl : null }, 'node started');
   process.send?.({ type: 'ready', nodeId: config.nodeId });
   let signals = 0;
   const stop = (sig: string): void => {

@@ -29,6 +29,10 @@ export interface UserConversation {
   lastSeq: number;
   readSeq: number;
   unread: number;
+  /** Members of the conversation, the user included. */
+  memberCount: number;
+  /** The other member of a direct conversation. */
+  peer?: string;
 }
 
 const MAX_ID = 128;
@@ -190,16 +194,22 @@ export class ConversationStore {
   /** A user's conversation list with last seq, read mark and exact unread count, in one statement; most recent first. */
   async userConversations(uid: string): Promise<UserConversation[]> {
     checkId(uid, 'uid');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number }[]>`
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             (SELECT count(*)::int FROM messages m WHERE m.conv_id = mb.conv_id AND m.seq > mb.read_seq) AS unread
+             (SELECT count(*)::int FROM messages m WHERE m.conv_id = mb.conv_id AND m.seq > mb.read_seq) AS unread,
+             (SELECT count(*)::int FROM members x WHERE x.conv_id = mb.conv_id) AS member_count,
+             CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
-    return rows.map((r) => ({ convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread }));
+    return rows.map((r) => {
+      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count };
+      if (r.peer !== null) c.peer = r.peer;
+      return c;
+    });
   }
 
   /**

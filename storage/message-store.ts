@@ -347,6 +347,15 @@ export class MessageStore {
     return rows[0]!.n;
   }
 
+  /** The highest client msg id a device stored in a conversation (0 for none): where its sender order resumes. */
+  async lastClientMsgId(convId: string, senderDid: string): Promise<number> {
+    this.checkId(convId, 'convId');
+    this.checkId(senderDid, 'senderDid');
+    const rows = await bounded('read last client msg id', this.sql<{ cid: number | null }[]>`
+      SELECT max(client_msg_id) AS cid FROM messages WHERE conv_id = ${convId} AND sender_did = ${senderDid}`, this.timeoutMs);
+    return rows[0]?.cid ?? 0;
+  }
+
   /** The message a device sent with a client msg id, if stored. */
   async findByClientId(convId: string, senderDid: string, clientMsgId: number): Promise<StoredMessage | undefined> {
     this.checkId(convId, 'convId');

@@ -35,6 +35,8 @@ export interface TestClusterOptions {
   kinds?: string[];
   /** Extra node flags, e.g. ['--heartbeat-ms', '100']. */
   args?: string[];
+  /** A first node with flags of its own (spawned before `nodes`, which then join it). */
+  firstNode?: { id: string; args: string[] };
 }
 
 /** Starts nats-server, a fresh database and node processes; stop() ends them all. */
@@ -51,8 +53,9 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
     return p;
   };
   // The first node creates the shard map; the rest join it.
-  await spawn(opts.nodes[0]!);
-  await Promise.all(opts.nodes.slice(1).map((id) => spawn(id)));
+  const first = opts.firstNode ?? (opts.nodes[0] === undefined ? undefined : { id: opts.nodes[0], args: [] });
+  if (first) await spawn(first.id, first.args);
+  await Promise.all(opts.nodes.filter((id) => id !== first?.id).map((id) => spawn(id)));
   const nc = await natsConnect({ servers: nats.url, name: 'test-client' });
   const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 5000 });
   const router = new Router(transport, new Map(kinds.map((k) => [k, opts.shards])));

@@ -69,8 +69,8 @@ describe('conversation store – real Postgres', () => {
     expect(await convs.setReadMark('erin', 'gaps', 9)).toBe(9);
     const list = await convs.userConversations('erin');
     expect(list).toEqual([
-      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2 },
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1 },
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina' },
     ]);
   });
 

@@ -1,0 +1,87 @@
+import type { NatsConnection } from 'nats';
+import { ChatKind } from '../protocol/chat-ops.js';
+import type { ActorKind } from '../runtime/actor.js';
+import { ConfigError, type NodeConfig } from '../runtime/config.js';
+import type { Logger } from '../runtime/logger.js';
+import { ClusterNode } from '../runtime/node.js';
+import type { Transport } from '../runtime/transport/transport.js';
+import type { Sql } from '../storage/db.js';
+import { NodeStore } from '../storage/node-store.js';
+import { ChatServices } from './chat-services.js';
+import { chatterKind } from './chatter.actor.js';
+import { connectorKind } from './connector.actor.js';
+import { COUNTER_KIND, counterKind } from './counter.actor.js';
+import { NodeDirectory } from './gateway/directory.js';
+import { Gateway } from './gateway/gateway.js';
+import { mountHttpApi } from './gateway/http-api.js';
+
+/** Every actor kind a node can host. */
+export const KNOWN_KINDS: readonly string[] = [ChatKind.CONNECTOR, ChatKind.CHATTER, COUNTER_KIND];
+
+/** A running node of the chat cluster: the runtime node, its chat services and (when configured) its gateway. */
+export interface ChatNode {
+  node: ClusterNode;
+  svc: ChatServices;
+  gateway?: Gateway;
+  /** Moves clients to other gateways, hands shards off, then closes. */
+  drain(): Promise<void>;
+  /** Closes at once (shards are reassigned by the coordinator). */
+  close(): Promise<void>;
+}
+
+/** Starts a node hosting `config.kinds`, with a gateway when `config.gateway.port` is set. */
+export async function startChatNode(config: NodeConfig, log: Logger): Promise<ChatNode> {
+  const unknown = config.kinds.filter((k) => !KNOWN_KINDS.includes(k));
+  if (unknown.length) throw new ConfigError(`unknown actor kind(s) ${unknown.join(', ')}; known: ${KNOWN_KINDS.join(', ')}`);
+  let svc: ChatServices | undefined;
+  let gateway: Gateway | undefined;
+  const kinds = (sql: Sql, nc: NatsConnection, transport: Transport): ActorKind[] => {
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, events: config.gateway.events }, log);
+    const s = svc;
+    return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
+  };
+  const gw = config.gateway;
+  const node = await ClusterNode.start({
+    config,
+    log,
+    kinds,
+    endpoints: gw.port > 0 ? [gw.publicUrl] : [],
+    load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
+  });
+  const chat = svc!;
+  let directory: NodeDirectory | undefined;
+  if (gw.port > 0) {
+    directory = new NodeDirectory(node.nodeId, new NodeStore(node.sql), node.shardMap, log);
+    await directory.refresh();
+    const dir = directory;
+    gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others() });
+    const g = gateway;
+    mountHttpApi({
+      app: g.app,
+      router: node.router,
+      convs: chat.convs,
+      config: gw,
+      log: log.child({ component: 'api' }),
+      nodeId: node.nodeId,
+      endpointsFor: (uid) => dir.endpointsFor(uid),
+      health: () => ({ ok: true, node: node.nodeId, connections: g.connections, accepting: g.isAccepting }),
+    });
+    await gateway.listen();
+  }
+  const finish = async (how: 'drain' | 'close'): Promise<void> => {
+    if (how === 'drain') await gateway?.drain();
+    await gateway?.close();
+    directory?.close();
+    await (how === 'drain' ? node.drain() : node.close());
+    await chat.close();
+  };
+  let ending: Promise<void> | undefined;
+  const result: ChatNode = {
+    node,
+    svc: chat,
+    drain: () => (ending ??= finish('drain')),
+    close: () => (ending ??= finish('close')),
+  };
+  if (gateway) result.gateway = gateway;
+  return result;
+}

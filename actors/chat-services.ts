@@ -1,0 +1,83 @@
+import type { NatsConnection } from 'nats';
+import type { ServerFrame } from '../protocol/frames.js';
+import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush, type MessageEvent, type OnlineEvent } from '../protocol/chat-ops.js';
+import { gatewaySubject } from '../protocol/subjects.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Transport } from '../runtime/transport/transport.js';
+import { ConversationStore } from '../storage/conversation-store.js';
+import type { Sql } from '../storage/db.js';
+import { MessageStore } from '../storage/message-store.js';
+import { EventSubject } from '../protocol/subjects.js';
+import { GroupCommitter } from './group-commit.js';
+import { ShardSegments } from './shard-segments.js';
+
+export interface ChatSettings {
+  largeGroupMembers: number;
+  /** Publish business events (`im.events.*`). */
+  events: boolean;
+}
+
+/**
+ * What the chat actors of one node share: stores, the group committer, seq segments, and the ways out of the
+ * actor world (gateway pushes, per-conversation publishes, business events). Built once per node.
+ */
+export class ChatServices {
+  readonly messages: MessageStore;
+  readonly convs: ConversationStore;
+  readonly committer: GroupCommitter;
+  readonly segments: ShardSegments;
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    readonly sql: Sql,
+    private readonly nc: NatsConnection,
+    private readonly transport: Transport,
+    readonly settings: ChatSettings,
+    readonly log: Logger,
+  ) {
+    this.messages = new MessageStore(sql);
+    this.convs = new ConversationStore(sql);
+    this.committer = new GroupCommitter(sql);
+    this.segments = new ShardSegments(sql);
+  }
+
+  /** Sends frames to one session of a gateway node (batched with everything else bound for that node). */
+  push(gw: string, sid: number, uid: string, frames: ServerFrame[]): void {
+    const payload: GatewayPush = { uid, frames };
+    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.PUSH, payload });
+  }
+
+  /** Asks a gateway node to close one session (a newer connection of the device took over). */
+  closeSession(gw: string, sid: number, uid: string, code: number, reason: string): void {
+    const payload: GatewayClose = { uid, code, reason };
+    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.CLOSE, payload });
+  }
+
+  /** Tells a gateway that a session now takes a large conversation's subject. */
+  bind(gw: string, sid: number, uid: string, conv: string, bound: boolean): void {
+    const payload: GatewayBind = { uid, conv };
+    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: bound ? GatewayOp.BIND : GatewayOp.UNBIND, payload });
+  }
+
+  /** Publishes raw bytes (a pre-encoded client frame) on a subject. */
+  publish(subject: string, bytes: Uint8Array): void {
+    this.nc.publish(subject, bytes);
+  }
+
+  /** Publishes a business event as JSON. */
+  event(e: OnlineEvent | MessageEvent): void {
+    if (!this.settings.events) return;
+    const subject = e.type === 'message' ? EventSubject.MESSAGE : e.type === 'online' ? EventSubject.ONLINE : EventSubject.OFFLINE;
+    try {
+      this.nc.publish(subject, this.encoder.encode(JSON.stringify(e)));
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'event not published');
+    }
+  }
+
+  /** Commits what is queued, then stops. */
+  async close(): Promise<void> {
+    await this.committer.close();
+    this.segments.close();
+  }
+}

@@ -1,0 +1,206 @@
+import {
+  ChatKind,
+  ChatterOp,
+  ConnectorOp,
+  type ChatterMembers,
+  type ChatterSend,
+  type ChatterSystem,
+  type ChatterTyping,
+  type ConnectorJoined,
+  type ConnectorLeft,
+  type ConnectorTyping,
+  type MembersReply,
+  type SendReply,
+} from '../protocol/chat-ops.js';
+import { encodeFrame } from '../protocol/codec.js';
+import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
+import type { ConvKind, Msg } from '../protocol/frames.js';
+import { conversationSubject } from '../protocol/subjects.js';
+import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
+import type { SegmentAllocator } from '../storage/segment-allocator.js';
+import type { ChatServices } from './chat-services.js';
+import { checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
+
+/** The device id system messages are stored under. */
+export const SYSTEM_DEVICE = 'system';
+/** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
+const RECENT_PER_DEVICE = 256;
+/** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
+const MAX_DEVICES = 4096;
+
+interface DeviceState {
+  /** The highest cid accepted (committed or in the group commit) for this device here. */
+  maxCid: number;
+  recent: Map<number, SendReply | Promise<SendReply>>;
+}
+
+/**
+ * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
+ * shard's segment, hands rows to the node's group commit and answers a send only once it is durable.
+ * After commit it fans the message out: per member connector for small conversations, one publish on the
+ * conversation's subject for large ones (gateways deliver it to the member sessions they hold).
+ */
+class ChatterActor implements Actor {
+  private exists = false;
+  private kind: ConvKind = 'group';
+  private members = new Set<string>();
+  private lastSeq = 0;
+  private devices = new Map<string, DeviceState>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
+  private broken = false;
+  private alloc!: SegmentAllocator;
+
+  constructor(
+    private readonly ctx: ActorContext,
+    private readonly svc: ChatServices,
+  ) {}
+
+  async onActivate(): Promise<void> {
+    await this.load();
+    this.alloc = this.svc.segments.get(this.ctx.fence);
+  }
+
+  async onDeactivate(): Promise<void> {
+    // A handoff must not let go before what this conversation accepted is durable (or refused).
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  handle(op: string, payload: unknown): unknown {
+    switch (op) {
+      case ChatterOp.SEND:
+        return this.send(checkChatterSend(payload));
+      case ChatterOp.SYSTEM:
+        return this.system(checkChatterSystem(payload));
+      case ChatterOp.TYPING:
+        return this.typing(checkUid((payload as ChatterTyping | null)?.uid));
+      case ChatterOp.MEMBERS:
+        return this.changeMembers(checkChatterMembers(payload));
+      default:
+        throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
+    }
+  }
+
+  private async load(): Promise<void> {
+    const conv = this.ctx.key;
+    await Promise.allSettled([...this.inflight]);
+    this.svc.committer.reset(conv);
+    const [c, members, last] = await Promise.all([this.svc.convs.get(conv), this.svc.convs.members(conv), this.svc.messages.lastSeq(conv)]);
+    this.exists = c !== undefined;
+    this.kind = c?.kind ?? 'group';
+    this.members = new Set(members.map((m) => m.uid));
+    this.lastSeq = last;
+    this.devices.clear();
+    this.broken = false;
+  }
+
+  private get large(): boolean {
+    return this.members.size > this.svc.settings.largeGroupMembers;
+  }
+
+  private async send(p: ChatterSend): Promise<SendReply | LaterReply> {
+    if (this.broken) await this.load();
+    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));
+    const seen = dev.recent.get(p.cid);
+    if (seen !== undefined) return seen instanceof Promise ? new LaterReply(seen) : seen;
+    if (p.cid <= dev.maxCid) {
+      const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
+      if (stored) return { seq: stored.seq, ts: stored.createdAt };
+      throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${dev.maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
+    }
+    if (p.after !== undefined && p.after > dev.maxCid) {
+      throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
+    }
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev));
+  }
+
+  /** The next seq; waits for Postgres only when both segments ran dry. */
+  private async nextSeq(): Promise<number> {
+    const seq = this.alloc.tryNext() ?? (await this.alloc.next());
+    // A commit may have failed while we waited: our last seq is not to be trusted until we reload.
+    if (this.broken) throw new ImError(ErrorCode.UNAVAILABLE, `conversation ${this.ctx.key} is reloading; re-send`);
+    return seq;
+  }
+
+  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
+  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState): Promise<SendReply> {
+    const prev = this.lastSeq;
+    this.lastSeq = seq;
+    const conv = this.ctx.key;
+    const done = this.svc.committer.submit(this.ctx.fence, { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') }).then(
+      (ts) => {
+        const reply: SendReply = { seq, ts };
+        if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
+        this.fanOut({ conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body });
+        return reply;
+      },
+      (err: unknown) => {
+        const e = toImError(err);
+        this.broken = true;
+        dev?.recent.delete(cid);
+        // Retryable for the client in every case: the re-send lands on a reloaded (or new) owner and dedups.
+        throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.message}); re-send`, { cause: e });
+      },
+    );
+    if (dev) {
+      dev.maxCid = cid;
+      dev.recent.set(cid, done);
+      if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
+    }
+    this.inflight.add(done);
+    void done.catch(() => undefined).finally(() => this.inflight.delete(done));
+    return done;
+  }
+
+  private async loadDevice(did: string): Promise<DeviceState> {
+    const dev: DeviceState = { maxCid: await this.svc.messages.lastClientMsgId(this.ctx.key, did), recent: new Map() };
+    if (this.devices.size >= MAX_DEVICES) this.devices.delete(this.devices.keys().next().value!);
+    this.devices.set(did, dev);
+    return dev;
+  }
+
+  private async system(p: ChatterSystem): Promise<LaterReply> {
+    if (this.broken) await this.load();
+    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    // A system message has no client to dedup for: its stored cid is its seq, shown to clients as 0.
+    const seq = await this.nextSeq();
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, seq, p.body));
+  }
+
+  private fanOut(msg: Msg): void {
+    if (this.large) this.svc.publish(conversationSubject(msg.conv), encodeFrame({ type: 'msg', ...msg }));
+    else for (const uid of this.members) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, msg);
+    this.svc.event({ type: 'message', ...msg });
+  }
+
+  private typing(uid: string): void {
+    if (!this.members.has(uid)) return;
+    if (this.large) {
+      this.svc.publish(conversationSubject(this.ctx.key), encodeFrame({ type: 'typing', conv: this.ctx.key, from: uid }));
+      return;
+    }
+    const payload: ConnectorTyping = { conv: this.ctx.key, from: uid };
+    for (const m of this.members) if (m !== uid) this.ctx.tell(ChatKind.CONNECTOR, m, ConnectorOp.TYPING, payload);
+  }
+
+  private async changeMembers(p: ChatterMembers): Promise<MembersReply> {
+    if (!this.exists) await this.load();
+    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    const added = p.add?.length ? await this.svc.convs.addMembers(this.ctx.key, p.add) : [];
+    const removed = p.remove?.length ? await this.svc.convs.removeMembers(this.ctx.key, p.remove) : [];
+    for (const u of added) this.members.add(u);
+    for (const u of removed) this.members.delete(u);
+    const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
+    for (const u of added) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+    const left: ConnectorLeft = { conv: this.ctx.key };
+    for (const u of removed) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+    return { added, removed };
+  }
+}
+
+/** The chatter actor kind (one actor per conversation). */
+export function chatterKind(svc: ChatServices): ActorKind {
+  return { kind: ChatKind.CHATTER, create: (ctx) => new ChatterActor(ctx, svc) };
+}

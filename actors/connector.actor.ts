@@ -1,0 +1,230 @@
+import {
+  ChatKind,
+  ConnectorOp,
+  type AttachReply,
+  type ConnectorAttach,
+  type ConnectorJoined,
+  type ConnectorPresence,
+  type ConnectorTyping,
+} from '../protocol/chat-ops.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import type { ConvKind, ConvSummary, Msg, ServerFrame } from '../protocol/frames.js';
+import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
+import type { UserConversation } from '../storage/conversation-store.js';
+import type { ChatServices } from './chat-services.js';
+import { checkAttach, checkDetach, checkMark, checkMsg, checkUid } from './op-checks.js';
+
+/** Unacked messages are pushed again after this long. */
+export const DEFAULT_RETRANSMIT_MS = 2000;
+/** Unacked messages kept per device and conversation; older ones are left to the client's gap repair. */
+const MAX_INFLIGHT_PER_CONV = 256;
+/** Messages pushed again per conversation per retransmit round. */
+const RETRANSMIT_BATCH = 64;
+
+interface Inflight {
+  msgs: Msg[];
+  sentAt: number;
+}
+
+interface Device {
+  did: string;
+  gw: string;
+  sid: number;
+  inflight: Map<string, Inflight>;
+}
+
+interface ConvState {
+  kind: ConvKind;
+  lastSeq: number;
+  readSeq: number;
+  unread: number;
+  large: boolean;
+  peer?: string;
+}
+
+/**
+ * One user: where each of their devices is connected, what each device has not acknowledged yet
+ * (retransmitted on a timer until a cumulative ack covers it), and their conversation list. Device locations
+ * are soft state: gateways attach their sessions again whenever the user's connector shard changes owner.
+ */
+class ConnectorActor implements Actor {
+  private readonly devices = new Map<string, Device>();
+  private readonly convs = new Map<string, ConvState>();
+
+  constructor(
+    private readonly ctx: ActorContext,
+    private readonly svc: ChatServices,
+    private readonly retransmitMs: number,
+  ) {}
+
+  holdsLiveState(): boolean {
+    return this.devices.size > 0;
+  }
+
+  handle(op: string, payload: unknown): unknown {
+    switch (op) {
+      case ConnectorOp.ATTACH:
+        return this.attach(checkAttach(payload));
+      case ConnectorOp.DETACH:
+        return this.detach(checkDetach(payload));
+      case ConnectorOp.DELIVER:
+        return this.deliver(checkMsg(payload));
+      case ConnectorOp.ACK:
+        return this.ack(checkMark(payload));
+      case ConnectorOp.READ:
+        return this.read(checkMark(payload));
+      case ConnectorOp.CONVS:
+        return this.list();
+      case ConnectorOp.TYPING: {
+        const t = payload as ConnectorTyping;
+        return this.broadcast({ type: 'typing', conv: checkUid(t?.conv), from: checkUid(t?.from) });
+      }
+      case ConnectorOp.PRESENCE: {
+        const p = payload as ConnectorPresence;
+        return this.broadcast({ type: 'presence', uid: checkUid(p?.uid), online: p?.online === true });
+      }
+      case ConnectorOp.JOINED:
+        return this.joined(payload as ConnectorJoined);
+      case ConnectorOp.LEFT:
+        return this.left(checkUid((payload as { conv?: unknown } | null)?.conv));
+      default:
+        throw new ImError(ErrorCode.UNKNOWN_TYPE, `connector has no operation "${op}"`);
+    }
+  }
+
+  private async attach(p: ConnectorAttach): Promise<AttachReply> {
+    const old = this.devices.get(p.did);
+    const same = old !== undefined && old.gw === p.gw && old.sid === p.sid;
+    if (same && p.refresh) return { large: this.largeConvs() };
+    if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
+    const wasOnline = this.devices.size > 0;
+    this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: new Map() });
+    const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
+    if (!wasOnline) this.announce(p.did, true);
+    this.ctx.setTimer('retransmit', this.retransmitMs, () => this.retransmit(), true);
+    return { convs, large: this.largeConvs() };
+  }
+
+  private largeConvs(): string[] {
+    return [...this.convs].filter(([, c]) => c.large).map(([conv]) => conv);
+  }
+
+  private detach(p: { did: string; sid: number }): void {
+    const dev = this.devices.get(p.did);
+    if (!dev || dev.sid !== p.sid) return; // a newer session of the device already took its place
+    this.devices.delete(p.did);
+    if (this.devices.size === 0) {
+      this.ctx.clearTimer('retransmit');
+      this.announce(p.did, false);
+    }
+  }
+
+  /** Business event and presence to direct-conversation peers on the first device in / the last device out. */
+  private announce(did: string, online: boolean): void {
+    this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: Date.now() });
+    const presence: ConnectorPresence = { uid: this.ctx.key, online };
+    for (const c of this.convs.values()) if (c.peer) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
+  }
+
+  private deliver(msg: Msg): void {
+    if (this.devices.size === 0) return; // offline: the devices catch up by sync
+    const c = this.convs.get(msg.conv);
+    if (c) {
+      if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
+    } else this.convs.set(msg.conv, { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false });
+    const frame: ServerFrame = { type: 'msg', ...msg };
+    const now = Date.now();
+    for (const dev of this.devices.values()) {
+      this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
+      let f = dev.inflight.get(msg.conv);
+      if (!f) dev.inflight.set(msg.conv, (f = { msgs: [], sentAt: now }));
+      if (f.msgs.length === 0) f.sentAt = now;
+      f.msgs.push(msg);
+      if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
+    }
+  }
+
+  private ack(p: { did: string; conv: string; seq: number }): void {
+    const dev = this.devices.get(p.did);
+    if (!dev) return;
+    const c = this.convs.get(p.conv);
+    if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
+    if (!c.large && p.seq > c.lastSeq) {
+      return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
+    }
+    const f = dev.inflight.get(p.conv);
+    if (!f) return;
+    let n = 0;
+    while (n < f.msgs.length && f.msgs[n]!.seq <= p.seq) n++;
+    f.msgs.splice(0, n);
+    if (f.msgs.length === 0) dev.inflight.delete(p.conv);
+    else f.sentAt = Date.now();
+  }
+
+  private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
+    const seq = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
+    const c = this.convs.get(p.conv);
+    if (c && seq > c.readSeq) c.readSeq = seq;
+    for (const dev of this.devices.values()) if (dev.did !== p.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'read', conv: p.conv, seq }]);
+    return { seq };
+  }
+
+  private async list(): Promise<ConvSummary[]> {
+    return this.refresh(await this.svc.convs.userConversations(this.ctx.key));
+  }
+
+  private broadcast(frame: ServerFrame): void {
+    for (const dev of this.devices.values()) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
+  }
+
+  private joined(p: ConnectorJoined): void {
+    const conv = checkUid(p?.conv);
+    if (!this.convs.has(conv)) this.convs.set(conv, { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large: p.large === true });
+    if (p.large === true) for (const dev of this.devices.values()) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, true);
+  }
+
+  private left(conv: string): void {
+    const c = this.convs.get(conv);
+    this.convs.delete(conv);
+    for (const dev of this.devices.values()) {
+      dev.inflight.delete(conv);
+      if (c?.large) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
+    }
+  }
+
+  /** Takes a fresh list from Postgres; what a delivery already told us about a newer seq is kept. */
+  private refresh(list: UserConversation[]): ConvSummary[] {
+    const large = this.svc.settings.largeGroupMembers;
+    const seen = new Set<string>();
+    const out: ConvSummary[] = [];
+    for (const r of list) {
+      seen.add(r.convId);
+      const prev = this.convs.get(r.convId);
+      const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > large };
+      if (r.peer !== undefined) state.peer = r.peer;
+      this.convs.set(r.convId, state);
+      out.push({ conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread });
+    }
+    for (const conv of [...this.convs.keys()]) if (!seen.has(conv)) this.convs.delete(conv);
+    return out;
+  }
+
+  private retransmit(): void {
+    const due = Date.now() - this.retransmitMs;
+    for (const dev of this.devices.values()) {
+      const frames: ServerFrame[] = [];
+      for (const f of dev.inflight.values()) {
+        if (f.sentAt > due) continue;
+        f.sentAt = Date.now();
+        for (const m of f.msgs.slice(0, RETRANSMIT_BATCH)) frames.push({ type: 'msg', ...m });
+      }
+      if (frames.length > 0) this.svc.push(dev.gw, dev.sid, this.ctx.key, frames);
+    }
+  }
+}
+
+/** The connector actor kind (one actor per user). */
+export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
+  return { kind: ChatKind.CONNECTOR, create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs) };
+}

@@ -1,0 +1,102 @@
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterSend, type SendReply } from '../../protocol/chat-ops.js';
+import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
+import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { ActorSender } from '../../runtime/actor-host.js';
+import type { StoredMessage } from '../../storage/message-store.js';
+import type { ChatServices } from '../chat-services.js';
+import { SYSTEM_DEVICE } from '../chatter.actor.js';
+import type { Session } from './session.js';
+
+const utf8 = new TextDecoder();
+
+/** A stored message as clients see it. */
+export function toMsg(m: StoredMessage): Msg {
+  return {
+    conv: m.convId,
+    seq: m.seq,
+    prev: m.prevSeq,
+    from: m.senderUid,
+    did: m.senderDid,
+    cid: m.senderDid === SYSTEM_DEVICE ? 0 : m.clientMsgId,
+    ts: m.createdAt,
+    body: utf8.decode(m.body),
+  };
+}
+
+/** An error frame for a failed request; the ids tell the client which one. */
+export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?: string } = {}): ServerFrame {
+  const f: ServerFrame = { type: 'error', code: e.code, message: e.message };
+  if (ids.cid !== undefined) f.cid = ids.cid;
+  if (ids.rid !== undefined) f.rid = ids.rid;
+  if (ids.conv !== undefined) f.conv = ids.conv;
+  return f;
+}
+
+/**
+ * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
+ * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
+ * user's connector, pulls read Postgres directly. Answers are queued on the session.
+ */
+export class ClientFrames {
+  constructor(
+    private readonly router: ActorSender,
+    private readonly svc: ChatServices,
+    private readonly reply: (s: Session, f: ServerFrame) => void,
+    private readonly log: Logger,
+  ) {}
+
+  /** Handles one frame; never throws. */
+  handle(s: Session, f: ClientFrame): void {
+    switch (f.type) {
+      case 'send':
+        return this.send(s, f);
+      case 'ack':
+        return this.router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.ACK, { did: s.did, conv: f.conv, seq: f.seq });
+      case 'read':
+        return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.READ, { did: s.did, conv: f.conv, seq: f.seq }), () => undefined, { conv: f.conv });
+      case 'pull':
+        return this.request(s, this.pull(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
+      case 'sync':
+        return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
+      case 'typing':
+        return this.router.tell(ChatKind.CHATTER, f.conv, ChatterOp.TYPING, { uid: s.uid });
+      case 'ping':
+        return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
+    }
+  }
+
+  private send(s: Session, f: ClientFrameOf<'send'>): void {
+    const p: ChatterSend = { uid: s.uid, did: s.did, cid: f.cid, body: f.body };
+    if (f.after !== undefined) p.after = f.after;
+    this.request(
+      s,
+      this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),
+      (r) => {
+        const { seq, ts } = r as SendReply;
+        return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts };
+      },
+      { cid: f.cid, conv: f.conv },
+    );
+  }
+
+  private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
+    const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), this.svc.messages.readAfter(f.conv, f.after, f.limit + 1)]);
+    if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
+    return { type: 'history', rid: f.rid, conv: f.conv, msgs: rows.slice(0, f.limit).map(toMsg), more: rows.length > f.limit };
+  }
+
+  private request<T>(s: Session, p: Promise<T>, ok: (v: T) => ServerFrame | undefined, ids: { cid?: number; rid?: number; conv?: string }): void {
+    p.then(
+      (v) => {
+        const frame = ok(v);
+        if (frame) this.reply(s, frame);
+      },
+      (err: unknown) => {
+        const e = toImError(err);
+        if (e.code === ErrorCode.INTERNAL) this.log.error({ uid: s.uid, err: e.message }, 'request failed');
+        this.reply(s, errorFrame(e, ids));
+      },
+    );
+  }
+}

@@ -1,0 +1,82 @@
+import { ChatKind } from '../../protocol/chat-ops.js';
+import { shardOf } from '../../protocol/shard-hash.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { NodeStore } from '../../storage/node-store.js';
+import type { ShardMapStore } from '../../storage/shard-map-store.js';
+
+/** Endpoints the dispatcher answers with, at most. */
+export const MAX_ENDPOINTS = 8;
+const REFRESH_MS = 2000;
+
+interface Gw {
+  nodeId: string;
+  endpoint: string;
+  connections: number;
+  accepting: boolean;
+}
+
+/**
+ * The dispatcher's view of the cluster (seed 000's ip config server): live gateways with their load, and who
+ * owns each connector shard, refreshed from Postgres every couple of seconds. A user is sent first to the node
+ * that owns their connector shard (their pushes then never leave the process), then to the least loaded.
+ */
+export class NodeDirectory {
+  private gateways: Gw[] = [];
+  private owners: (string | null)[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+
+  constructor(
+    private readonly selfId: string,
+    private readonly nodes: NodeStore,
+    private readonly shardMap: ShardMapStore,
+    private readonly log: Logger,
+  ) {
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  /** Re-reads nodes and connector shard owners. */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const [live, shards] = await Promise.all([this.nodes.live(), this.shardMap.list(ChatKind.CONNECTOR)]);
+        this.gateways = live
+          .filter((n) => n.endpoints.length > 0)
+          .map((n) => ({
+            nodeId: n.nodeId,
+            endpoint: n.endpoints[0]!,
+            connections: Number(n.load['connections'] ?? 0),
+            accepting: n.state === 'alive' && n.load['accepting'] !== false,
+          }));
+        this.owners = shards.map((r) => r.owner);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'directory refresh failed');
+      }
+    })().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  /** Up to 8 endpoints for a user: its connector shard's node first when it accepts, then the least loaded. */
+  async endpointsFor(uid: string): Promise<string[]> {
+    if (this.gateways.length === 0) await this.refresh();
+    const open = this.gateways.filter((g) => g.accepting).sort((a, b) => a.connections - b.connections);
+    const owner = this.owners.length > 0 ? this.owners[shardOf(uid, this.owners.length)] : undefined;
+    const first = open.find((g) => g.nodeId === owner);
+    const list = first ? [first, ...open.filter((g) => g !== first)] : open;
+    return list.slice(0, MAX_ENDPOINTS).map((g) => g.endpoint);
+  }
+
+  /** Other accepting gateways, least loaded first: where this node sends clients it refuses or moves. */
+  others(): string[] {
+    return this.gateways
+      .filter((g) => g.accepting && g.nodeId !== this.selfId)
+      .sort((a, b) => a.connections - b.connections)
+      .slice(0, MAX_ENDPOINTS)
+      .map((g) => g.endpoint);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}

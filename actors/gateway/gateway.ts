@@ -1,0 +1,336 @@
+import type { NatsConnection, Subscription } from 'nats';
+import type * as Uws from 'uWebSockets.js';
+import { ChatKind, ConnectorOp, GatewayOp, type AttachReply, type ConnectorAttach, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
+import { CloseCode } from '../../protocol/close-codes.js';
+import { decode, decodeClientFrame } from '../../protocol/codec.js';
+import { decodeShardsChanged } from '../../protocol/control.js';
+import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import { DEFAULT_LIMITS, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
+import { clusterShardsSubject, gatewaySubject } from '../../protocol/subjects.js';
+import { verifyToken } from '../../protocol/token.js';
+import type { GatewayConfig } from '../../runtime/config.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { Router } from '../../runtime/router.js';
+import type { ServeHandle, Transport } from '../../runtime/transport/transport.js';
+import { loadUws } from '../../runtime/uws.js';
+import type { ChatServices } from '../chat-services.js';
+import { ClientFrames, errorFrame } from './client-frames.js';
+import { ConvBinding } from './conv-binding.js';
+import { Session, type SessionData } from './session.js';
+
+/** A session re-states itself to its connector this often (heals connector state lost without notice). */
+export const ATTACH_REFRESH_MS = 60_000;
+const SWEEP_MS = 1000;
+/** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
+const DRAIN_BATCH = 500;
+const DRAIN_STEP_MS = 50;
+
+export interface GatewayDeps {
+  nodeId: string;
+  nc: NatsConnection;
+  router: Router;
+  transport: Transport;
+  svc: ChatServices;
+  config: GatewayConfig;
+  log: Logger;
+  /** Other gateways' endpoints, best first: offered to clients this node refuses or moves. */
+  otherEndpoints: () => string[];
+}
+
+/**
+ * The WebSocket gateway of one node (uWebSockets.js): token auth at upgrade, binary msgpack frames validated
+ * on entry, per-connection rate limits, heartbeats, one corked write per socket per loop turn, slow readers
+ * dropped, and the pushes connectors and large conversations send to the sessions it holds.
+ */
+export class Gateway {
+  private readonly sessions = new Map<number, Session>();
+  private readonly byDevice = new Map<string, Session>();
+  private readonly dirty = new Set<Session>();
+  private flushScheduled = false;
+  private nextSid = Date.now() * 1000;
+  private accepting = true;
+  private listenSocket: Uws.us_listen_socket | undefined;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly frames: ClientFrames;
+  private readonly binding: ConvBinding;
+  private readonly limits: FrameLimits;
+  private serveHandle?: ServeHandle;
+  private shardsSub?: Subscription;
+  private readonly lastAttach = new Map<Session, number>();
+  port = 0;
+
+  constructor(
+    private readonly deps: GatewayDeps,
+    readonly app: Uws.TemplatedApp,
+    private readonly uws: typeof Uws,
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
+    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
+    this.binding = new ConvBinding(deps.nc, (s, bytes) => {
+      if (s.queueBytes(bytes)) this.markDirty(s);
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Builds the uWS app with the `/ws` route; `listen` opens the port. */
+  static create(deps: GatewayDeps): Gateway {
+    const uws = loadUws();
+    const app = uws.App();
+    const gw = new Gateway(deps, app, uws);
+    const cfg = deps.config;
+    app.ws<SessionData>('/ws', {
+      compression: uws.DISABLED,
+      maxPayloadLength: cfg.maxFrameBytes,
+      idleTimeout: 0,
+      maxBackpressure: cfg.maxBackpressureBytes,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => gw.upgrade(res, req, context),
+      open: (ws) => gw.open(ws),
+      message: (ws, data, isBinary) => gw.message(ws, data, isBinary),
+      drain: () => undefined,
+      close: (ws) => gw.onClose(ws),
+    });
+    return gw;
+  }
+
+  /** Opens the port, serves this node's push subject and follows connector shard moves. */
+  async listen(): Promise<void> {
+    const { config, nodeId, transport, nc } = this.deps;
+    this.serveHandle = transport.serve(gatewaySubject(nodeId), () => Promise.reject(new ImError(ErrorCode.UNKNOWN_TYPE, 'a gateway takes tells only')), (t) => this.onTell(t.key, t.op, t.payload));
+    this.shardsSub = nc.subscribe(clusterShardsSubject(), {
+      callback: (err, msg) => {
+        if (err) return;
+        const r = decodeShardsChanged(msg.data);
+        if (r.ok && r.value.kind === ChatKind.CONNECTOR) this.reattachShards(new Set(r.value.shards));
+      },
+    });
+    void this.watchNats();
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(config.host, config.port, (token) => {
+        if (!token) return reject(new Error(`gateway could not listen on ${config.host}:${config.port}`));
+        this.listenSocket = token;
+        this.port = this.uws.us_socket_local_port(token as unknown as Uws.us_socket);
+        resolve();
+      });
+    });
+  }
+
+  /** Open sessions. */
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /** Whether new connections are taken. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Stops taking connections and moves every client to other gateways in spread-out batches. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    const endpoints = this.deps.otherEndpoints();
+    const all = [...this.sessions.values()];
+    for (let i = 0; i < all.length; i += DRAIN_BATCH) {
+      for (const s of all.slice(i, i + DRAIN_BATCH)) {
+        if (endpoints.length > 0) s.queue({ type: 'redirect', endpoints, reason: 'drain' });
+        s.end(endpoints.length > 0 ? CloseCode.REDIRECT : CloseCode.GOING_AWAY, 'node draining');
+      }
+      await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));
+    }
+  }
+
+  /** Closes every session and the port. */
+  async close(): Promise<void> {
+    this.accepting = false;
+    clearInterval(this.sweepTimer);
+    for (const s of this.sessions.values()) s.end(CloseCode.GOING_AWAY, 'node closing');
+    if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    this.binding.close();
+    this.shardsSub?.unsubscribe();
+    await this.serveHandle?.stop(1000);
+  }
+
+  private upgrade(res: Uws.HttpResponse, req: Uws.HttpRequest, context: Uws.us_socket_context_t): void {
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const auth = req.getHeader('authorization');
+    const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
+    if (!this.accepting || this.sessions.size >= this.deps.config.maxConnections) {
+      const endpoints = this.deps.otherEndpoints();
+      return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: this.accepting ? 'this gateway is full' : 'this gateway is draining', endpoints });
+    }
+    const r = verifyToken(token, this.deps.config.tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC });
+    if (!r.ok) return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
+    res.upgrade<SessionData>({ uid: r.value.sub, did: r.value.did, exp: r.value.exp }, key, protocol, extensions, context);
+  }
+
+  private open(ws: Uws.WebSocket<SessionData>): void {
+    const d = ws.getUserData();
+    const { config } = this.deps;
+    const s = new Session(this.nextSid++, ws, d.uid, d.did, d.exp, { perSec: config.ratePerSec, burst: config.rateBurst });
+    d.session = s;
+    this.sessions.set(s.sid, s);
+    const devKey = `${s.uid}\u0000${s.did}`;
+    this.byDevice.get(devKey)?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
+    this.byDevice.set(devKey, s);
+    this.send(s, { type: 'welcome', uid: s.uid, did: s.did, node: this.deps.nodeId, heartbeatMs: config.heartbeatMs, maxFrameBytes: config.maxFrameBytes });
+    void this.attach(s, false);
+  }
+
+  private message(ws: Uws.WebSocket<SessionData>, data: ArrayBuffer, isBinary: boolean): void {
+    const s = ws.getUserData().session;
+    if (!s || s.state !== 'open') return;
+    const now = Date.now();
+    s.lastHeard = now;
+    if (!isBinary) {
+      this.send(s, errorFrame(new ImError(ErrorCode.BAD_FRAME, 'text messages are refused: send binary msgpack frames')));
+      return s.end(CloseCode.BAD_FRAME, 'text message');
+    }
+    if (!s.limiter.take(now)) {
+      if (now - s.limiter.overSince > this.deps.config.rateCloseAfterSec * 1000) {
+        this.send(s, errorFrame(new ImError(ErrorCode.RATE_LIMITED, 'over the rate limit for too long')));
+        return s.end(CloseCode.RATE_LIMITED, 'rate limit');
+      }
+      if (now - s.lastRateError >= 1000) {
+        s.lastRateError = now;
+        this.send(s, errorFrame(new ImError(ErrorCode.RATE_LIMITED, `more than ${this.deps.config.ratePerSec} frames/s: frames are being dropped`)));
+      }
+      return;
+    }
+    const r = decodeClientFrame(data, this.limits);
+    if (!r.ok) {
+      this.send(s, errorFrame(r.error, r.error.code === ErrorCode.BAD_FRAME ? {} : idsOf(data)));
+      if (r.error.code === ErrorCode.BAD_FRAME) s.end(CloseCode.BAD_FRAME, 'undecodable frame');
+      return;
+    }
+    this.frames.handle(s, r.value);
+  }
+
+  private onClose(ws: Uws.WebSocket<SessionData>): void {
+    const s = ws.getUserData().session;
+    if (!s) return;
+    s.closed();
+    this.sessions.delete(s.sid);
+    this.dirty.delete(s);
+    this.lastAttach.delete(s);
+    const devKey = `${s.uid}\u0000${s.did}`;
+    if (this.byDevice.get(devKey) === s) this.byDevice.delete(devKey);
+    this.binding.drop(s);
+    this.deps.router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.DETACH, { did: s.did, sid: s.sid });
+  }
+
+  /** Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it answers with them. */
+  private async attach(s: Session, refresh: boolean): Promise<void> {
+    this.lastAttach.set(s, Date.now());
+    const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
+    if (refresh) payload.refresh = true;
+    for (let attempt = 0; s.state === 'open'; attempt++) {
+      try {
+        const reply = (await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+        if (s.state !== 'open') return;
+        if (reply.convs) this.send(s, { type: 'convs', list: reply.convs });
+        for (const conv of reply.large) this.binding.bind(s, conv);
+        return;
+      } catch (err) {
+        const e = toImError(err);
+        if (e.code === ErrorCode.INTERNAL) this.deps.log.error({ uid: s.uid, err: e.message }, 'attach failed');
+        await new Promise((r) => setTimeout(r, Math.min(3000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** After a connector shard changed owner, its new owner learns of our sessions (and they catch up). */
+  private reattachShards(shards: Set<number>): void {
+    for (const s of this.sessions.values()) {
+      if (shards.has(this.deps.router.shardOf(ChatKind.CONNECTOR, s.uid))) void this.attach(s, true);
+    }
+  }
+
+  /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */
+  private async watchNats(): Promise<void> {
+    for await (const st of this.deps.nc.status()) {
+      if (st.type === 'reconnect') for (const s of this.sessions.values()) void this.attach(s, false);
+    }
+  }
+
+  private onTell(key: string, op: string, payload: unknown): void {
+    const s = this.sessions.get(Number(key));
+    const p = payload as Partial<GatewayPush & GatewayClose & GatewayBind> | null;
+    if (!s || !p || s.uid !== p.uid) return; // a session of a previous life of this gateway, or already gone
+    switch (op) {
+      case GatewayOp.PUSH:
+        if (Array.isArray(p.frames)) for (const f of p.frames) this.send(s, f);
+        return;
+      case GatewayOp.CLOSE:
+        return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');
+      case GatewayOp.BIND:
+        if (typeof p.conv === 'string') this.binding.bind(s, p.conv);
+        return;
+      case GatewayOp.UNBIND:
+        if (typeof p.conv === 'string') this.binding.unbind(s, p.conv);
+        return;
+    }
+  }
+
+  private send(s: Session, f: ServerFrame): void {
+    if (s.queue(f)) this.markDirty(s);
+  }
+
+  private markDirty(s: Session): void {
+    this.dirty.add(s);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** One corked write per dirty socket; a socket whose unsent bytes pass the limit is dropped (it resyncs). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const limit = this.deps.config.maxBackpressureBytes;
+    for (const s of this.dirty) {
+      if (s.flush() >= limit) {
+        s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
+      }
+    }
+    this.dirty.clear();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const silentMs = this.deps.config.heartbeatMs * IDLE_HEARTBEATS;
+    for (const s of this.sessions.values()) {
+      if (s.state !== 'open') continue;
+      if (now - s.lastHeard > silentMs) s.end(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if ((s.exp + DEFAULT_TOKEN_LEEWAY_SEC) * 1000 < now) {
+        this.send(s, errorFrame(new ImError(ErrorCode.TOKEN_EXPIRED, 'the token expired; reconnect with a new one')));
+        s.end(CloseCode.UNAUTHORIZED, 'token expired');
+      } else if (now - (this.lastAttach.get(s) ?? now) > ATTACH_REFRESH_MS) void this.attach(s, true);
+    }
+  }
+}
+
+/** Answers a refused upgrade with a status and a JSON body. */
+function refuse(res: Uws.HttpResponse, status: string, body: Record<string, unknown>): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+  });
+}
+
+/** The cid / rid / conv of a frame that failed validation, when they can be read, so the client knows which request failed. */
+function idsOf(data: ArrayBuffer): { cid?: number; rid?: number; conv?: string } {
+  try {
+    const v = decode(new Uint8Array(data)) as Record<string, unknown>;
+    const ids: { cid?: number; rid?: number; conv?: string } = {};
+    if (Number.isSafeInteger(v['cid'])) ids.cid = v['cid'] as number;
+    if (Number.isSafeInteger(v['rid'])) ids.rid = v['rid'] as number;
+    if (typeof v['conv'] === 'string' && v['conv'].length <= DEFAULT_LIMITS.maxIdLength) ids.conv = v['conv'];
+    return ids;
+  } catch {
+    return {};
+  }
+}
+

@@ -1,0 +1,162 @@
+import type * as Uws from 'uWebSockets.js';
+import { ChatKind, ChatterOp, type ChatterMembers, type ChatterSystem, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
+import { signToken } from '../../protocol/token.js';
+import type { GatewayConfig } from '../../runtime/config.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { Router } from '../../runtime/router.js';
+import type { ConversationStore } from '../../storage/conversation-store.js';
+import { checkChatterMembers, checkChatterSystem } from '../op-checks.js';
+
+/** Largest JSON body the server API reads. */
+export const MAX_API_BODY_BYTES = 1024 * 1024;
+/** Longest token a development mint gives out. */
+const MAX_DEV_TOKEN_TTL_SEC = 7 * 24 * 3600;
+
+const STATUS: Partial<Record<ErrorCode, string>> = {
+  [ErrorCode.BAD_FRAME]: '400 Bad Request',
+  [ErrorCode.INVALID_FIELD]: '400 Bad Request',
+  [ErrorCode.UNKNOWN_TYPE]: '400 Bad Request',
+  [ErrorCode.UNAUTHORIZED]: '401 Unauthorized',
+  [ErrorCode.NOT_MEMBER]: '403 Forbidden',
+  [ErrorCode.NOT_FOUND]: '404 Not Found',
+  [ErrorCode.CONFLICT]: '409 Conflict',
+  [ErrorCode.FRAME_TOO_LARGE]: '413 Payload Too Large',
+  [ErrorCode.RATE_LIMITED]: '429 Too Many Requests',
+  [ErrorCode.TIMEOUT]: '503 Service Unavailable',
+  [ErrorCode.UNAVAILABLE]: '503 Service Unavailable',
+  [ErrorCode.OVERLOADED]: '503 Service Unavailable',
+  [ErrorCode.CLOSED]: '503 Service Unavailable',
+  [ErrorCode.FENCED]: '503 Service Unavailable',
+};
+
+export interface HttpApiDeps {
+  app: Uws.TemplatedApp;
+  router: Router;
+  convs: ConversationStore;
+  config: GatewayConfig;
+  log: Logger;
+  nodeId: string;
+  /** Gateway endpoints for a user, best first (the dispatcher's answer). */
+  endpointsFor: (uid: string) => Promise<string[]>;
+  health: () => Record<string, unknown>;
+}
+
+type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<[string, unknown]>;
+
+const bad = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
+const str = (v: unknown, field: string): string => {
+  if (typeof v !== 'string' || v.length === 0) throw bad(`${field} must be a non-empty string`);
+  return v;
+};
+const strings = (v: unknown, field: string): string[] => {
+  if (!Array.isArray(v)) throw bad(`${field} must be an array of user ids`);
+  return v.map((x, i) => str(x, `${field}[${i}]`));
+};
+
+/**
+ * The HTTP side of a node, on the gateway's port: the server API for the business server (bearer server
+ * key), the dispatcher (`GET /v1/endpoints`), development tokens and a health check. Every answer is JSON;
+ * every failure is a status with `{code, message}`.
+ */
+export function mountHttpApi(d: HttpApiDeps): void {
+  const { app } = d;
+  app.get('/healthz', (res) => json(res, '200 OK', d.health()));
+  route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
+  route(d, 'post', '/v1/tokens', true, async (b) => {
+    if (!d.config.devTokens) throw new ImError(ErrorCode.NOT_FOUND, 'token minting is off (start the node with --dev-tokens); your business server signs tokens');
+    const ttl = b['ttlSec'] === undefined ? 3600 : Number(b['ttlSec']);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_DEV_TOKEN_TTL_SEC) throw bad(`ttlSec must be an integer from 1 to ${MAX_DEV_TOKEN_TTL_SEC}`);
+    return ['200 OK', { token: signToken({ sub: str(b['uid'], 'uid'), did: str(b['did'], 'did'), ttlSec: ttl }, d.config.tokenSecret) }];
+  });
+  route(d, 'post', '/v1/conversations', true, async (b) => {
+    if (b['kind'] === 'direct') {
+      const [a, x] = strings(b['members'], 'members');
+      if (a === undefined || x === undefined || (b['members'] as unknown[]).length !== 2) throw bad('a direct conversation has exactly two members');
+      const c = await d.convs.createDirect(a, x);
+      return ['201 Created', { conv: c.convId, kind: c.kind }];
+    }
+    if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');
+    const opts: { convId?: string; title?: string; owner: string; members?: string[] } = { owner: str(b['owner'], 'owner') };
+    if (b['conv'] !== undefined) opts.convId = str(b['conv'], 'conv');
+    if (b['title'] !== undefined) opts.title = str(b['title'], 'title');
+    if (b['members'] !== undefined) opts.members = strings(b['members'], 'members');
+    const c = await d.convs.createGroup(opts);
+    return ['201 Created', { conv: c.convId, kind: c.kind }];
+  });
+  route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {
+    const p: ChatterMembers = checkChatterMembers(b);
+    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.MEMBERS, p)) as MembersReply;
+    return ['200 OK', r];
+  });
+  route(d, 'post', '/v1/conversations/:conv/messages', true, async (b, [conv]) => {
+    const p: ChatterSystem = checkChatterSystem(b);
+    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
+    return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
+  });
+  app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
+}
+
+/** Registers one JSON route: reads what uWS only lends synchronously, checks the key, reads the body, answers. */
+function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: boolean, handler: Handler): void {
+  const params = (pattern.match(/:[a-z]+/g) ?? []).length;
+  d.app[method](pattern, (res, req) => {
+    const auth = req.getHeader('authorization');
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const args: string[] = [];
+    for (let i = 0; i < params; i++) args.push(safeDecode(req.getParameter(i) ?? ''));
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const answer = (status: string, body: unknown): void => {
+      if (!aborted) res.cork(() => json(res, status, body));
+    };
+    const fail = (err: unknown): void => {
+      const e = toImError(err);
+      if (e.code === ErrorCode.INTERNAL) d.log.error({ route: pattern, err: e.message }, 'server API failed');
+      answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
+    };
+    if (keyed && auth !== `Bearer ${d.config.serverKey}`) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
+    const run = (body: Record<string, unknown>): void => {
+      handler(body, args, query).then(([status, out]) => answer(status, out), fail);
+    };
+    if (method === 'get') return run({});
+    readJson(res, (err, body) => (err ? fail(err) : run(body!)));
+  });
+}
+
+function readJson(res: Uws.HttpResponse, done: (err: ImError | undefined, body?: Record<string, unknown>) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.onData((chunk, isLast) => {
+    if (over) return;
+    size += chunk.byteLength;
+    if (size > MAX_API_BODY_BYTES) {
+      over = true;
+      return done(new ImError(ErrorCode.FRAME_TOO_LARGE, `request body over ${MAX_API_BODY_BYTES} bytes`));
+    }
+    chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+    if (!isLast) return;
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = text.length === 0 ? {} : JSON.parse(text);
+    } catch {
+      return done(new ImError(ErrorCode.BAD_FRAME, 'the request body is not JSON'));
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return done(new ImError(ErrorCode.BAD_FRAME, 'the request body must be a JSON object'));
+    done(undefined, body as Record<string, unknown>);
+  });
+}
+
+function json(res: Uws.HttpResponse, status: string, body: unknown): void {
+  res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,90 @@
+import type { WebSocket } from 'uWebSockets.js';
+import { encodeFrame } from '../../protocol/codec.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import { RateLimiter } from './rate-limiter.js';
+
+/** What the upgrade hands to the socket: who this is, from the verified token. */
+export interface SessionData {
+  uid: string;
+  did: string;
+  /** Token expiry, seconds since the epoch. */
+  exp: number;
+  session?: Session;
+}
+
+/** Session state changes in one place: open → closing → closed. */
+export type SessionState = 'open' | 'closing' | 'closed';
+
+/**
+ * One client connection on this gateway. Outgoing frames are queued and written in one corked batch per
+ * turn of the event loop (the gateway flushes every dirty session at once), which is what lets uWS reach
+ * its relay figures; a session whose unsent bytes pass the limit is closed rather than buffered without end.
+ */
+export class Session {
+  state: SessionState = 'open';
+  lastHeard = Date.now();
+  readonly limiter: RateLimiter;
+  /** Large conversations whose subject this session takes. */
+  readonly bound = new Set<string>();
+  /** When the last rate_limited error went out (one per second at most). */
+  lastRateError = 0;
+  private outbox: Uint8Array[] = [];
+
+  constructor(
+    readonly sid: number,
+    readonly ws: WebSocket<SessionData>,
+    readonly uid: string,
+    readonly did: string,
+    readonly exp: number,
+    rate: { perSec: number; burst: number },
+  ) {
+    this.limiter = new RateLimiter(rate.perSec, rate.burst);
+  }
+
+  /** Queues a frame; true when the session was idle until now (the caller marks it dirty). */
+  queue(frame: ServerFrame): boolean {
+    return this.queueBytes(encodeFrame(frame));
+  }
+
+  /** Queues pre-encoded bytes (a frame published once for many sessions). */
+  queueBytes(bytes: Uint8Array): boolean {
+    if (this.state !== 'open') return false;
+    this.outbox.push(bytes);
+    return this.outbox.length === 1;
+  }
+
+  /** Writes what is queued in one corked batch; returns the bytes uWS still buffers for this socket. */
+  flush(): number {
+    if (this.state !== 'open' || this.outbox.length === 0) return 0;
+    const out = this.outbox;
+    this.outbox = [];
+    this.ws.cork(() => {
+      for (const b of out) this.ws.send(b, true);
+    });
+    return this.ws.getBufferedAmount();
+  }
+
+  /** Closes with a code (state changes here only); the socket's close event finishes the job. */
+  end(code: number, reason: string): void {
+    if (this.state !== 'open') return;
+    try {
+      // What was queued (an error or redirect frame explaining the close) goes out first.
+      this.flush();
+    } catch {
+      // the peer is gone already
+    }
+    this.state = 'closing';
+    this.outbox = [];
+    try {
+      this.ws.end(code, reason);
+    } catch {
+      // the peer is gone already
+    }
+  }
+
+  /** Marks the session closed (from the socket's close event). */
+  closed(): void {
+    this.state = 'closed';
+    this.outbox = [];
+  }
+}

@@ -1,0 +1,140 @@
+import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
+import type { Sql } from '../storage/db.js';
+import type { NewMessage } from '../storage/message-store.js';
+import { appendAcrossShards, type ShardRows } from '../storage/shard-batch-append.js';
+import type { Fence } from '../storage/types.js';
+
+/** Most rows in one statement. */
+export const DEFAULT_COMMIT_MAX_ROWS = 2000;
+
+interface Pending {
+  fence: Fence;
+  row: NewMessage;
+  resolve: (createdAt: number) => void;
+  reject: (err: ImError) => void;
+}
+
+/**
+ * The node's group commit for chat messages: every chatter on the node hands its rows here, and they go to
+ * Postgres in one statement per batch, whatever conversation or shard they belong to. One statement is in
+ * flight at a time, so commit order is submit order: a conversation's seqs commit in the order they were
+ * given out, and a later row can never be stored when an earlier row of its conversation failed (its `prev`
+ * would point at a seq that does not exist). Rows that arrive while a statement runs form the next batch,
+ * so batches grow with load and a lone message waits for nothing but its own statement.
+ *
+ * A failure is contagious on purpose: the failed rows, every row queued behind them, and any later submit for
+ * the same conversations are refused until that conversation's chatter reloads (`reset`).
+ */
+export class GroupCommitter {
+  private queue: Pending[] = [];
+  private running = false;
+  private scheduled = false;
+  /** Conversations whose in-memory chain broke; refused until their chatter reloads. */
+  private readonly broken = new Set<string>();
+  private closed = false;
+  private idle: (() => void)[] = [];
+  /** Statements and rows committed, for metrics and benchmarks. */
+  readonly stats = { batches: 0, rows: 0, failedRows: 0 };
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly maxRows = DEFAULT_COMMIT_MAX_ROWS,
+  ) {}
+
+  /** Queues one row under its shard's fence; resolves with the commit time once durable. */
+  submit(fence: Fence, row: NewMessage): Promise<number> {
+    if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'the node is closing'));
+    if (this.broken.has(row.convId)) return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `conversation ${row.convId} is reloading after a failed commit; re-send`));
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ fence, row, resolve, reject });
+      if (!this.running && !this.scheduled) {
+        this.scheduled = true;
+        // Whatever else arrives in this turn of the event loop joins the same statement.
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.run();
+        });
+      }
+    });
+  }
+
+  /** Lets a reloaded chatter commit again. */
+  reset(convId: string): void {
+    this.broken.delete(convId);
+  }
+
+  /** Rows waiting or being written. */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  /** Waits until every queued row is committed or refused; new submits are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (!this.running && this.queue.length === 0) return;
+    await new Promise<void>((r) => this.idle.push(r));
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.length <= this.maxRows ? this.queue : this.queue.slice(0, this.maxRows);
+        this.queue = batch === this.queue ? [] : this.queue.slice(this.maxRows);
+        await this.write(batch);
+      }
+    } finally {
+      this.running = false;
+      for (const r of this.idle.splice(0)) r();
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    const groups = new Map<number, { shard: ShardRows; items: Pending[] }>();
+    for (const p of batch) {
+      let g = groups.get(p.fence.shard);
+      if (g === undefined || g.shard.fence.epoch !== p.fence.epoch) {
+        // Two epochs of one shard on one node cannot both be current; the older rows are refused below.
+        if (g !== undefined && g.shard.fence.epoch > p.fence.epoch) {
+          this.fail([p], new ImError(ErrorCode.FENCED, `shard ${p.fence.shard} moved on to epoch ${g.shard.fence.epoch}`));
+          continue;
+        }
+        if (g !== undefined) this.fail(g.items, new ImError(ErrorCode.FENCED, `shard ${p.fence.shard} moved on to epoch ${p.fence.epoch}`));
+        g = { shard: { fence: p.fence, rows: [] }, items: [] };
+        groups.set(p.fence.shard, g);
+      }
+      g.shard.rows.push(p.row);
+      g.items.push(p);
+    }
+    const list = [...groups.values()].filter((g) => g.items.length > 0);
+    let outcomes;
+    try {
+      outcomes = await appendAcrossShards(this.sql, list.map((g) => g.shard));
+    } catch (err) {
+      const e = toImError(err, ErrorCode.STORAGE);
+      this.fail(list.flatMap((g) => g.items), e);
+      return;
+    }
+    this.stats.batches++;
+    list.forEach((g, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) {
+        this.stats.rows += g.items.length;
+        for (const p of g.items) p.resolve(o.createdAt);
+      } else this.fail(g.items, o.error);
+    });
+  }
+
+  /** Refuses rows, and with them everything queued for their conversations (their chains are broken now). */
+  private fail(items: Pending[], error: ImError): void {
+    for (const p of items) this.broken.add(p.row.convId);
+    const rest: Pending[] = [];
+    const dropped: Pending[] = [];
+    for (const q of this.queue) (this.broken.has(q.row.convId) ? dropped : rest).push(q);
+    this.queue = rest;
+    this.stats.failedRows += items.length + dropped.length;
+    for (const p of items) p.reject(error);
+    for (const p of dropped) p.reject(new ImError(ErrorCode.UNAVAILABLE, `an earlier message of ${p.row.convId} failed to commit; re-send`, { cause: error }));
+  }
+}

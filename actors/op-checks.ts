@@ -1,0 +1,94 @@
+import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDetach, ConnectorRead } from '../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import type { Msg } from '../protocol/frames.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
+
+/**
+ * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
+ * sent; these guard against other senders on the bus (the server API, a node of another version, a bug).
+ */
+
+const bad = (what: string): ImError => new ImError(ErrorCode.INVALID_FIELD, what);
+const obj = (p: unknown): Record<string, unknown> => {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad('payload must be a map');
+  return p as Record<string, unknown>;
+};
+const id = (v: unknown, field: string): string => {
+  if (typeof v !== 'string' || v.length === 0 || v.length > DEFAULT_MAX_ID_LENGTH) throw bad(`${field} must be an id of 1–${DEFAULT_MAX_ID_LENGTH} characters`);
+  return v;
+};
+const int = (v: unknown, field: string, min: number): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < min) throw bad(`${field} must be an integer ≥ ${min}`);
+  return v as number;
+};
+const text = (v: unknown, field: string): string => {
+  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be 1–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
+  return v;
+};
+const uids = (v: unknown, field: string): string[] | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.length > 10_000) throw bad(`${field} must be an array of at most 10000 user ids`);
+  return v.map((u, i) => id(u, `${field}[${i}]`));
+};
+
+/** A user id. */
+export function checkUid(v: unknown): string {
+  return id(v, 'uid');
+}
+
+export function checkChatterSend(p: unknown): ChatterSend {
+  const v = obj(p);
+  const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body') };
+  if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
+  return s;
+}
+
+export function checkChatterSystem(p: unknown): ChatterSystem {
+  const v = obj(p);
+  const s: ChatterSystem = { body: text(v['body'], 'body') };
+  if (v['from'] !== undefined && v['from'] !== null) s.from = id(v['from'], 'from');
+  return s;
+}
+
+export function checkChatterMembers(p: unknown): ChatterMembers {
+  const v = obj(p);
+  const out: ChatterMembers = {};
+  const add = uids(v['add'], 'add');
+  const remove = uids(v['remove'], 'remove');
+  if (add) out.add = add;
+  if (remove) out.remove = remove;
+  return out;
+}
+
+export function checkAttach(p: unknown): ConnectorAttach {
+  const v = obj(p);
+  const a: ConnectorAttach = { did: id(v['did'], 'did'), gw: id(v['gw'], 'gw'), sid: int(v['sid'], 'sid', 0) };
+  if (v['refresh'] === true) a.refresh = true;
+  return a;
+}
+
+export function checkDetach(p: unknown): ConnectorDetach {
+  const v = obj(p);
+  return { did: id(v['did'], 'did'), sid: int(v['sid'], 'sid', 0) };
+}
+
+/** An ack or a read mark: a device, a conversation and a seq. */
+export function checkMark(p: unknown): ConnectorAck & ConnectorRead {
+  const v = obj(p);
+  return { did: id(v['did'], 'did'), conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 0) };
+}
+
+/** A message as the chatter fans it out. */
+export function checkMsg(p: unknown): Msg {
+  const v = obj(p);
+  return {
+    conv: id(v['conv'], 'conv'),
+    seq: int(v['seq'], 'seq', 1),
+    prev: int(v['prev'], 'prev', 0),
+    from: id(v['from'], 'from'),
+    did: id(v['did'], 'did'),
+    cid: int(v['cid'], 'cid', 0),
+    ts: int(v['ts'], 'ts', 0),
+    body: text(v['body'], 'body'),
+  };
+}

@@ -1,0 +1,71 @@
+import type { ConvKind, ConvSummary, Msg, ServerFrame } from './frames.js';
+
+/**
+ * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
+ * Defined once here so that the gateway, the connector and the chatter cannot drift apart.
+ */
+
+/** Actor kinds of the chat domain. */
+export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: 'gateway' } as const;
+export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
+
+/** Operations of the chatter (one actor per conversation). */
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members' } as const;
+/** Operations of the connector (one actor per user). */
+export const ConnectorOp = {
+  ATTACH: 'attach',
+  DETACH: 'detach',
+  DELIVER: 'deliver',
+  ACK: 'ack',
+  READ: 'read',
+  CONVS: 'convs',
+  TYPING: 'typing',
+  PRESENCE: 'presence',
+  JOINED: 'joined',
+  LEFT: 'left',
+} as const;
+/** Operations a gateway node takes for its sessions (key = session id). */
+export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
+
+/** A user's device sends a message (gateway → chatter). */
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number }
+/** The durable outcome of a send. */
+export interface SendReply { seq: number; ts: number }
+/** A message from the business server (server API → chatter); `from` defaults to "system". */
+export interface ChatterSystem { body: string; from?: string }
+export interface ChatterTyping { uid: string }
+/** Membership change through the chatter, so its member list stays exact. */
+export interface ChatterMembers { add?: string[]; remove?: string[] }
+export interface MembersReply { added: string[]; removed: string[] }
+
+/**
+ * A device's socket on a gateway node (gateway → connector). `refresh`: the gateway re-states a session it
+ * attached before (periodically, or after the connector shard changed owner).
+ */
+export interface ConnectorAttach { did: string; gw: string; sid: number; refresh?: boolean }
+/**
+ * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up.
+ * `large`: conversations delivered by per-conversation subject, not by connector.
+ */
+export interface AttachReply { convs?: ConvSummary[]; large: string[] }
+export interface ConnectorDetach { did: string; sid: number }
+/** A committed message for one member (chatter → connector). */
+export type ConnectorDeliver = Msg;
+export interface ConnectorAck { did: string; conv: string; seq: number }
+export interface ConnectorRead { did: string; conv: string; seq: number }
+export interface ConnectorTyping { conv: string; from: string }
+export interface ConnectorPresence { uid: string; online: boolean }
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean }
+export interface ConnectorLeft { conv: string }
+
+/**
+ * Frames for one session (connector → gateway). `uid` must match the session's user: a session id outlives
+ * nothing, but a connector may still name one of a gateway's previous life.
+ */
+export interface GatewayPush { uid: string; frames: ServerFrame[] }
+export interface GatewayClose { uid: string; code: number; reason: string }
+export interface GatewayBind { uid: string; conv: string }
+
+/** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them. */
+export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
+export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }

@@ -1,0 +1,62 @@
+import { freePort } from '../../scripts/lib/free-port.js';
+import { signToken } from '../../protocol/token.js';
+import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
+import { startTestCluster, type TestCluster } from './cluster.js';
+
+export interface ChatCluster extends TestCluster {
+  /** Gateway WebSocket URL of each node. */
+  gateways: Map<string, string>;
+  /** HTTP base URL of each node. */
+  http: Map<string, string>;
+  /** A client token for (uid, did). */
+  token(uid: string, did: string, ttlSec?: number): string;
+  /** Calls the server API of the first node (or `node`): JSON in, `{status, body}` out. */
+  api(method: 'GET' | 'POST', path: string, body?: unknown, node?: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** Restarts a node process on its own gateway port. */
+  respawn(nodeId: string, args?: string[]): Promise<void>;
+}
+
+export interface ChatClusterOptions {
+  nodes: string[];
+  shards?: number;
+  /** Extra flags for every node, e.g. ['--rate', '1000']. */
+  args?: string[];
+}
+
+/** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node. */
+export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCluster> {
+  const ports = new Map<string, number>();
+  for (const n of opts.nodes) ports.set(n, await freePort());
+  const gatewayArgs = (n: string): string[] => ['--gateway-port', String(ports.get(n)), '--dev-tokens'];
+  // The first node is spawned by startTestCluster with the shared args; per-node gateway ports come from a wrapper.
+  const cluster = await startTestClusterWithGateways(opts, gatewayArgs);
+  const gateways = new Map(opts.nodes.map((n) => [n, `ws://127.0.0.1:${ports.get(n)}/ws`]));
+  const http = new Map(opts.nodes.map((n) => [n, `http://127.0.0.1:${ports.get(n)}`]));
+  return Object.assign(cluster, {
+    gateways,
+    http,
+    token: (uid: string, did: string, ttlSec = 3600) => signToken({ sub: uid, did, ttlSec }, DEV_TOKEN_SECRET),
+    async api(method: 'GET' | 'POST', path: string, body?: unknown, node = opts.nodes[0]!) {
+      const init: RequestInit = { method, headers: { authorization: `Bearer ${DEV_SERVER_KEY}`, 'content-type': 'application/json' } };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      const res = await fetch(`${http.get(node)}${path}`, init);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    async respawn(nodeId: string, args: string[] = []) {
+      await cluster.spawn(nodeId, [...gatewayArgs(nodeId), ...args]);
+    },
+  });
+}
+
+async function startTestClusterWithGateways(opts: ChatClusterOptions, gatewayArgs: (n: string) => string[]): Promise<TestCluster> {
+  const [first, ...rest] = opts.nodes;
+  const cluster = await startTestCluster({
+    nodes: [],
+    firstNode: { id: first!, args: gatewayArgs(first!) },
+    shards: opts.shards ?? 32,
+    kinds: ['connector', 'chatter'],
+    args: ['--heartbeat-ms', '150', '--lease-ms', '900', ...(opts.args ?? [])],
+  });
+  await Promise.all(rest.map((n) => cluster.spawn(n, gatewayArgs(n))));
+  return cluster;
+}
