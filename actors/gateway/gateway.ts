@@ -22,6 +22,8 @@ import { Session, type SessionData } from './session.js';
 /** A session re-states itself to its connector this often (heals connector state lost without notice). */
 export const ATTACH_REFRESH_MS = 60_000;
 const SWEEP_MS = 1000;
+/** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
+const OVERSIZE_GRACE = 4;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
@@ -82,7 +84,8 @@ export class Gateway {
     const cfg = deps.config;
     app.ws<SessionData>('/ws', {
       compression: uws.DISABLED,
-      maxPayloadLength: cfg.maxFrameBytes,
+      // uWS drops a connection over this without a close code; frames between the two limits get ours (1009).
+      maxPayloadLength: cfg.maxFrameBytes * OVERSIZE_GRACE,
       idleTimeout: 0,
       maxBackpressure: cfg.maxBackpressureBytes,
       sendPingsAutomatically: false,
@@ -200,6 +203,10 @@ export class Gateway {
         this.send(s, errorFrame(new ImError(ErrorCode.RATE_LIMITED, `more than ${this.deps.config.ratePerSec} frames/s: frames are being dropped`)));
       }
       return;
+    }
+    if (data.byteLength > this.limits.maxFrameBytes) {
+      this.send(s, errorFrame(new ImError(ErrorCode.FRAME_TOO_LARGE, `a frame of ${data.byteLength} bytes is over the ${this.limits.maxFrameBytes}-byte limit`)));
+      return s.end(CloseCode.TOO_BIG, 'frame too large');
     }
     const r = decodeClientFrame(data, this.limits);
     if (!r.ok) {

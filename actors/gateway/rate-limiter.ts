@@ -1,12 +1,13 @@
 /**
  * A token bucket per connection: `ratePerSec` sustained, `burst` on top. It also remembers since when the
- * connection has been refused without a break, so the gateway can close one that never slows down.
+ * connection has been refused without a second's break, so the gateway can close one that never slows down.
  */
 export class RateLimiter {
   private tokens: number;
   private last: number;
-  /** When the current run of refusals began; 0 while frames get through. */
+  /** When the current run of refusals began: a run ends after a full second without a refusal. */
   overSince = 0;
+  private lastRefused = 0;
 
   constructor(
     private readonly ratePerSec: number,
@@ -23,10 +24,11 @@ export class RateLimiter {
     this.last = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;
-      this.overSince = 0;
       return true;
     }
-    if (this.overSince === 0) this.overSince = now;
+    // A flooder still gets a frame through whenever a token drips in; that does not end its run.
+    if (this.overSince === 0 || now - this.lastRefused > 1000) this.overSince = now;
+    this.lastRefused = now;
     return false;
   }
 }

@@ -21,13 +21,15 @@ export interface ChatClusterOptions {
   shards?: number;
   /** Extra flags for every node, e.g. ['--rate', '1000']. */
   args?: string[];
+  /** Extra flags for one node. */
+  nodeArgs?: Record<string, string[]>;
 }
 
 /** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node. */
 export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCluster> {
   const ports = new Map<string, number>();
   for (const n of opts.nodes) ports.set(n, await freePort());
-  const gatewayArgs = (n: string): string[] => ['--gateway-port', String(ports.get(n)), '--dev-tokens'];
+  const gatewayArgs = (n: string): string[] => ['--gateway-port', String(ports.get(n)), '--dev-tokens', ...(opts.nodeArgs?.[n] ?? [])];
   // The first node is spawned by startTestCluster with the shared args; per-node gateway ports come from a wrapper.
   const cluster = await startTestClusterWithGateways(opts, gatewayArgs);
   const gateways = new Map(opts.nodes.map((n) => [n, `ws://127.0.0.1:${ports.get(n)}/ws`]));

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encode } from '../../protocol/codec.js';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { signToken } from '../../protocol/token.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect, type RawClient } from '../helpers/raw-client.js';
+
+type Err = ServerFrameOf<'error'>;
+const isError = (code: string) => (f: { type: string; code?: string }) => f.type === 'error' && f.code === code;
+
+describe('gateway – bad input', () => {
+  let c: ChatCluster;
+  let url: string;
+  let group: string;
+  let bystander: RawClient;
+  let bystanderPeer: RawClient;
+  let bystanderCid = 0;
+
+  /** The bystander and its peer on the same process keep chatting: nothing a bad client does reaches them. */
+  const bystanderRoundTrip = async (): Promise<void> => {
+    const cid = ++bystanderCid;
+    bystander.send({ type: 'send', conv: group, cid, body: `still here ${cid}` });
+    const sent = await bystander.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === cid);
+    await bystanderPeer.waitFor((f) => f.type === 'msg' && f.seq === sent.seq);
+  };
+
+  beforeAll(async () => {
+    c = await startChatCluster({
+      nodes: ['n1'],
+      args: ['--rate', '20', '--rate-burst', '20', '--rate-close-after', '2', '--client-heartbeat-ms', '2000', '--max-frame-bytes', '8192'],
+      nodeArgs: { n1: ['--max-connections', '6'] },
+    });
+    url = c.gateways.get('n1')!;
+    const r = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'room', owner: 'by', members: ['stander', 'mallory'] });
+    group = r.body['conv'] as string;
+    bystander = await rawConnect(url, c.token('by', 'by-1'));
+    bystanderPeer = await rawConnect(url, c.token('stander', 'st-1'));
+    await bystanderPeer.waitFor((f) => f.type === 'convs');
+    // Raw clients do not ping by themselves.
+    const keepAlive = setInterval(() => {
+      bystander.send({ type: 'ping' });
+      bystanderPeer.send({ type: 'ping' });
+    }, 1000);
+    keepAlive.unref();
+  }, 60_000);
+
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('gateway – a missing, forged or expired token is refused at upgrade with 401 and a JSON code', async () => {
+    await expect(rawConnect(url)).rejects.toMatchObject({ status: 401, body: expect.stringContaining('"unauthorized"') });
+    await expect(rawConnect(url, signToken({ sub: 'x', did: 'y', ttlSec: 60 }, 'wrong-secret'))).rejects.toMatchObject({ status: 401, body: expect.stringContaining('"unauthorized"') });
+    const expired = signToken({ sub: 'x', did: 'y', ttlSec: 60 }, 'natsim-dev-secret-change-me', Math.floor(Date.now() / 1000) - 3600);
+    await expect(rawConnect(url, expired)).rejects.toMatchObject({ status: 401, body: expect.stringContaining('"token_expired"') });
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – undecodable bytes and text messages get bad_frame and close 4000', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-1'));
+    m.sendBytes(new Uint8Array([0xc1, 0xff, 0x00]));
+    await m.waitFor(isError('bad_frame'));
+    expect((await m.closed).code).toBe(4000);
+    const t = await rawConnect(url, c.token('mallory', 'm-2'));
+    t.sendBytes('{"type":"send"}');
+    expect((await t.closed).code).toBe(4000);
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – unknown types and missing fields are answered with coded errors and the socket stays open', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-3'));
+    m.send({ type: 'teleport', conv: group });
+    await m.waitFor(isError('unknown_type'));
+    m.send({ type: 'send', conv: group, cid: 7 });
+    const e = await m.waitFor<Err>(isError('invalid_field'));
+    expect(e.cid).toBe(7);
+    m.send({ type: 'ping', ts: 42 });
+    await m.waitFor((f) => f.type === 'pong' && f.ts === 42);
+    m.close();
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – a frame over the size limit closes with 1009', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-4'));
+    m.sendBytes(encode({ type: 'send', conv: group, cid: 1, body: 'x'.repeat(10_000) }));
+    await m.waitFor(isError('frame_too_large'));
+    expect((await m.closed).code).toBe(1009);
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – sending where you are not a member is refused with not_member and nothing is stored', async () => {
+    const outsider = await rawConnect(url, c.token('eve', 'e-1'));
+    outsider.send({ type: 'send', conv: group, cid: 1, body: 'let me in' });
+    const e = await outsider.waitFor<Err>(isError('not_member'));
+    expect(e.cid).toBe(1);
+    outsider.send({ type: 'pull', rid: 5, conv: group, after: 0, limit: 10 });
+    expect((await outsider.waitFor<Err>((f) => f.type === 'error' && f.rid === 5)).code).toBe('not_member');
+    const rows = await c.db.sql`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'eve'`;
+    expect(rows[0]!['n']).toBe(0);
+    outsider.close();
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – acking seqs never delivered gets invalid_field, acking a stranger conversation not_member', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-5'));
+    await m.waitFor((f) => f.type === 'convs');
+    m.send({ type: 'ack', conv: group, seq: 9_000_000_000 });
+    await m.waitFor(isError('invalid_field'));
+    m.send({ type: 'ack', conv: 'not-mine', seq: 1 });
+    await m.waitFor(isError('not_member'));
+    m.close();
+    await bystanderRoundTrip();
+  });
+
+  it('gateway – a flood gets rate_limited errors, then close 4008 when it does not slow down', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-6'));
+    const flood = setInterval(() => {
+      for (let i = 0; i < 20; i++) if (m.ws.readyState === m.ws.OPEN) m.send({ type: 'ping' });
+    }, 50);
+    await m.waitFor(isError('rate_limited'));
+    const closed = await m.closed;
+    clearInterval(flood);
+    expect(closed.code).toBe(4008);
+    await bystanderRoundTrip();
+  }, 20_000);
+
+  it('gateway – a silent connection is closed with 4009 after 2.5 heartbeats', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-7'));
+    const t0 = Date.now();
+    expect((await m.closed).code).toBe(4009);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
+    await bystanderRoundTrip();
+  }, 20_000);
+
+  it('gateway – over its connection limit a node answers 503 with other endpoints', async () => {
+    const extra: RawClient[] = [];
+    let refused: { status?: number; body?: string } | undefined;
+    for (let i = 0; i < 8 && !refused; i++) {
+      try {
+        extra.push(await rawConnect(url, c.token(`filler${i}`, 'f')));
+      } catch (err) {
+        refused = err as { status?: number; body?: string };
+      }
+    }
+    expect(refused?.status).toBe(503);
+    expect(JSON.parse(refused!.body!)).toMatchObject({ code: 'overloaded', endpoints: expect.any(Array) });
+    for (const x of extra) x.close();
+    await bystanderRoundTrip();
+  });
+});
