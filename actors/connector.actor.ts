@@ -102,7 +102,8 @@ class ConnectorActor implements Actor {
     this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: new Map() });
     const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
     if (!wasOnline) this.announce(p.did, true);
-    this.ctx.setTimer('retransmit', this.retransmitMs, () => this.retransmit(), true);
+    // Ticks faster than the retransmit interval so that a message waits at most 1.25 intervals for its resend.
+    this.ctx.setTimer('retransmit', Math.max(50, this.retransmitMs / 4), () => this.retransmit(), true);
     return { convs, large: this.largeConvs() };
   }
 

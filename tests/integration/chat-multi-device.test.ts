@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+
+type Convs = ServerFrameOf<'convs'>;
+
+describe('chat – multi-device', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['n1', 'n2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('multi-device – both devices of a user get every message; a read mark on one shows on the other; unread is exact', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'team', owner: 'carol', members: ['dave'] });
+    const conv = body['conv'] as string;
+    const phone = await rawConnect(c.gateways.get('n1')!, c.token('dave', 'phone'));
+    const laptop = await rawConnect(c.gateways.get('n2')!, c.token('dave', 'laptop'));
+    const carol = await rawConnect(c.gateways.get('n1')!, c.token('carol', 'c1'));
+    for (const x of [phone, laptop, carol]) await x.waitFor((f) => f.type === 'convs');
+    const seqs: number[] = [];
+    for (let cid = 1; cid <= 5; cid++) {
+      carol.send({ type: 'send', conv, cid, body: `m${cid}`, ...(cid > 1 ? { after: cid - 1 } : {}) });
+      seqs.push((await carol.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === cid)).seq);
+    }
+    for (const dev of [phone, laptop]) {
+      for (const seq of seqs) await dev.waitFor((f) => f.type === 'msg' && f.seq === seq);
+      const got = dev.frames.filter((f): f is ServerFrameOf<'msg'> => f.type === 'msg');
+      expect(got.map((m) => m.body)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+      expect(got.map((m) => m.prev)).toEqual([0, ...seqs.slice(0, 4)]);
+    }
+    phone.send({ type: 'read', conv, seq: seqs[2]! });
+    const echo = await laptop.waitFor<ServerFrameOf<'read'>>((f) => f.type === 'read');
+    expect(echo).toMatchObject({ conv, seq: seqs[2] });
+    laptop.send({ type: 'sync', rid: 1 });
+    const list = await laptop.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 1);
+    expect(list.list.find((x) => x.conv === conv)).toMatchObject({ lastSeq: seqs[4], readSeq: seqs[2], unread: 2 });
+    for (const x of [phone, laptop, carol]) x.close();
+  }, 30_000);
+
+  it('multi-device – a second connection of the same device replaces the first (4012)', async () => {
+    const first = await rawConnect(c.gateways.get('n1')!, c.token('erin', 'tab'));
+    await first.waitFor((f) => f.type === 'convs');
+    const second = await rawConnect(c.gateways.get('n2')!, c.token('erin', 'tab'));
+    expect((await first.closed).code).toBe(4012);
+    second.close();
+  }, 20_000);
+
+  it('multi-device – unacked messages are pushed again until acked', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['fay', 'gus'] });
+    const conv = body['conv'] as string;
+    const gus = await rawConnect(c.gateways.get('n2')!, c.token('gus', 'g1'));
+    await gus.waitFor((f) => f.type === 'convs');
+    const r = await c.api('POST', `/v1/conversations/${encodeURIComponent(conv)}/messages`, { body: 'from the system' });
+    expect(r.status).toBe(201);
+    const seq = r.body['seq'] as number;
+    await gus.waitFor((f) => f.type === 'msg' && f.seq === seq);
+    // No ack: the connector retransmits (every 2 s).
+    await new Promise((res) => setTimeout(res, 3200));
+    const copies = gus.frames.filter((f) => f.type === 'msg' && f.seq === seq).length;
+    expect(copies).toBeGreaterThanOrEqual(2);
+    gus.send({ type: 'ack', conv, seq });
+    await new Promise((res) => setTimeout(res, 300));
+    const after = gus.frames.filter((f) => f.type === 'msg' && f.seq === seq).length;
+    await new Promise((res) => setTimeout(res, 3200));
+    expect(gus.frames.filter((f) => f.type === 'msg' && f.seq === seq).length).toBe(after);
+    gus.close();
+  }, 20_000);
+});
