@@ -107,7 +107,7 @@ class ChatterActor implements Actor {
     if (seen !== undefined) return seen instanceof Promise ? new LaterReply(seen) : seen;
     if (p.cid <= dev.maxCid) {
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
-      if (stored) return { seq: stored.seq, ts: stored.createdAt };
+      if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
       throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${dev.maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
     }
     if (p.after !== undefined && p.after > dev.maxCid) {
@@ -131,7 +131,7 @@ class ChatterActor implements Actor {
     const conv = this.ctx.key;
     const done = this.svc.committer.submit(this.ctx.fence, { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') }).then(
       (ts) => {
-        const reply: SendReply = { seq, ts };
+        const reply: SendReply = { seq, ts, prev };
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         this.fanOut({ conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body });
         return reply;

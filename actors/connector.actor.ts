@@ -51,6 +51,7 @@ interface ConvState {
 class ConnectorActor implements Actor {
   private readonly devices = new Map<string, Device>();
   private readonly convs = new Map<string, ConvState>();
+  private retransmitArmed = false;
 
   constructor(
     private readonly ctx: ActorContext,
@@ -102,8 +103,6 @@ class ConnectorActor implements Actor {
     this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: new Map() });
     const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
     if (!wasOnline) this.announce(p.did, true);
-    // Ticks faster than the retransmit interval so that a message waits at most 1.25 intervals for its resend.
-    this.ctx.setTimer('retransmit', Math.max(50, this.retransmitMs / 4), () => this.retransmit(), true);
     return { convs, large: this.largeConvs() };
   }
 
@@ -116,7 +115,7 @@ class ConnectorActor implements Actor {
     if (!dev || dev.sid !== p.sid) return; // a newer session of the device already took its place
     this.devices.delete(p.did);
     if (this.devices.size === 0) {
-      this.ctx.clearTimer('retransmit');
+      this.disarmRetransmit();
       this.announce(p.did, false);
     }
   }
@@ -136,7 +135,12 @@ class ConnectorActor implements Actor {
     } else this.convs.set(msg.conv, { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false });
     const frame: ServerFrame = { type: 'msg', ...msg };
     const now = Date.now();
+    const own = msg.from === this.ctx.key;
+    let pushed = false;
     for (const dev of this.devices.values()) {
+      // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
+      if (own && dev.did === msg.did) continue;
+      pushed = true;
       this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
       let f = dev.inflight.get(msg.conv);
       if (!f) dev.inflight.set(msg.conv, (f = { msgs: [], sentAt: now }));
@@ -144,6 +148,20 @@ class ConnectorActor implements Actor {
       f.msgs.push(msg);
       if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
     }
+    if (pushed) this.armRetransmit();
+  }
+
+  /** The retransmit timer runs only while something is unacked: idle users cost no timer work. */
+  private armRetransmit(): void {
+    if (this.retransmitArmed) return;
+    this.retransmitArmed = true;
+    // Ticks faster than the retransmit interval so that a message waits at most 1.25 intervals for its resend.
+    this.ctx.setTimer('retransmit', Math.max(50, this.retransmitMs / 4), () => this.retransmit(), true);
+  }
+
+  private disarmRetransmit(): void {
+    this.retransmitArmed = false;
+    this.ctx.clearTimer('retransmit');
   }
 
   private ack(p: { did: string; conv: string; seq: number }): void {
@@ -213,7 +231,9 @@ class ConnectorActor implements Actor {
 
   private retransmit(): void {
     const due = Date.now() - this.retransmitMs;
+    let pending = false;
     for (const dev of this.devices.values()) {
+      if (dev.inflight.size > 0) pending = true;
       const frames: ServerFrame[] = [];
       for (const f of dev.inflight.values()) {
         if (f.sentAt > due) continue;
@@ -222,6 +242,7 @@ class ConnectorActor implements Actor {
       }
       if (frames.length > 0) this.svc.push(dev.gw, dev.sid, this.ctx.key, frames);
     }
+    if (!pending) this.disarmRetransmit();
   }
 }
 

@@ -29,8 +29,8 @@ export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: '
 
 /** A user's device sends a message (gateway → chatter). */
 export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number }
-/** The durable outcome of a send. */
-export interface SendReply { seq: number; ts: number }
+/** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
+export interface SendReply { seq: number; ts: number; prev: number }
 /** A message from the business server (server API → chatter); `from` defaults to "system". */
 export interface ChatterSystem { body: string; from?: string }
 export interface ChatterTyping { uid: string }

@@ -65,8 +65,12 @@ export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; re
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
-/** The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a socket. */
-export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number }
+/**
+ * The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a
+ * socket. `prev` is the message's predecessor: the sending device gets no `msg` for its own message, it links
+ * the message into its chain from `sent` (its other devices get the `msg`).
+ */
+export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number }
 export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }

@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import type { ClientFrame, ConvKind, SendFrame, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
+import type { ClientFrame, ConvKind, SendFrame, ServerFrameOf, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, type FrameLimits } from './limits.js';
 
 /**
@@ -216,9 +216,12 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       case 'welcome':
         f = { type: 'welcome', uid: str(v, 'welcome', 'uid'), did: str(v, 'welcome', 'did'), node: str(v, 'welcome', 'node'), heartbeatMs: pos(v, 'welcome', 'heartbeatMs'), maxFrameBytes: pos(v, 'welcome', 'maxFrameBytes') };
         break;
-      case 'sent':
-        f = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
+      case 'sent': {
+        const sent: ServerFrameOf<'sent'> = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
+        if (!absent(v['prev'])) sent.prev = uint(v, 'sent', 'prev');
+        f = sent;
         break;
+      }
       case 'msg':
         f = { type: 'msg', conv: str(v, 'msg', 'conv'), seq: uint(v, 'msg', 'seq'), prev: uint(v, 'msg', 'prev'), from: str(v, 'msg', 'from'), did: str(v, 'msg', 'did'), cid: uint(v, 'msg', 'cid'), ts: num(v, 'msg', 'ts'), body: str(v, 'msg', 'body') };
         break;

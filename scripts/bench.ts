@@ -8,6 +8,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
   storage: () => import('./bench/storage.js'),
   'runtime-throughput': () => import('./bench/runtime-throughput.js'),
   'runtime-failover': () => import('./bench/runtime-failover.js'),
+  chat: () => import('./bench/chat.js'),
 };
 
 function parse(argv: string[]): { names: string[]; trials: number; options: Record<string, string> } {

@@ -73,8 +73,8 @@ export class ClientFrames {
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),
       (r) => {
-        const { seq, ts } = r as SendReply;
-        return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts };
+        const { seq, ts, prev } = r as SendReply;
+        return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev };
       },
       { cid: f.cid, conv: f.conv },
     );
