@@ -1,0 +1,65 @@
+import type { ConvSummary, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ImError } from '../errors.js';
+import type { HistoryBaseline } from './conversation-chain.js';
+import type { FetchLike } from './endpoint-list.js';
+import type { SendResult } from './outbound-queue.js';
+import type { WebSocketConstructor } from './socket.js';
+
+/** The public option, event and state types of ImClient. */
+
+/** Where the client stands. `closed` is final: a closed client never reconnects. */
+export const ConnectionState = { CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed' } as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** A state change; `code`/`reason` are those of the close that caused it, if any. */
+export interface StateChange { state: ConnectionState; code?: number; reason?: string }
+
+/** The events of {@link ImClient}. */
+export interface ImClientEvents {
+  /** A message, in order per conversation and exactly once. */
+  message: Msg;
+  /** A `send` became durable. */
+  sent: SendResult;
+  /** A `send` failed for good (a non-retryable error); its promise rejects too. */
+  sendFailed: { cid: number; conv: string; error: ImError };
+  /** A read mark made on another device. */
+  read: { conv: string; seq: number };
+  typing: { conv: string; from: string };
+  presence: { uid: string; online: boolean };
+  /** The conversation list (after each connect and each `sync`). */
+  convs: ConvSummary[];
+  /** The session opened: who the server says we are, and its heartbeat. */
+  welcome: WelcomeFrame;
+  state: StateChange;
+  /** A server `error` not tied to a send or request, an undecodable frame, or a failed connection attempt. */
+  error: ImError;
+  redirect: { endpoints: string[]; reason: RedirectReason };
+}
+
+export interface ImClientOptions {
+  /** One endpoint, `ws://host:port/ws`. */
+  url?: string;
+  /** Endpoints, best first. */
+  endpoints?: string[];
+  /** Dispatcher base URL (http); needs `uid`. */
+  dispatcherUrl?: string;
+  uid?: string;
+  /** The JWT, or a function fetching a fresh one (called again after 4001 or a refused upgrade). */
+  token: string | (() => string | Promise<string>);
+  /** Default `globalThis.WebSocket`; on Node 20 pass `WebSocket` from the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** Default `globalThis.fetch` (dispatcher lookups only). */
+  fetch?: FetchLike;
+  /** Baseline of conversations in the first list: whole history or from now (default). */
+  history?: HistoryBaseline;
+  ackDelayMs?: number;
+  reconnect?: { baseMs?: number; capMs?: number; resetAfterMs?: number };
+  /** Timeout of `pull`, `sync`, a dispatcher lookup and of connecting up to `welcome`. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Unanswered sends of a conversation are re-sent after this long; 0 disables. Default 10 s. */
+  sendRetryMs?: number;
+  cidStart?: number;
+  maxQueue?: number;
+  /** Uniform random in [0, 1) for every jitter; injectable for tests. */
+  random?: () => number;
+}

@@ -1,0 +1,420 @@
+import { CloseCode } from '../close-codes.js';
+import { decodeServerFrame, encodeFrame } from '../codec.js';
+import { ErrorCode, ImError, toImError } from '../errors.js';
+import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../frames.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+import { Backoff } from './backoff.js';
+import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
+import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
+import { EndpointList } from './endpoint-list.js';
+import { TypedEmitter } from './events.js';
+import { Heartbeat } from './heartbeat.js';
+import { OutboundQueue, type SendResult } from './outbound-queue.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PendingRequests } from './pending-requests.js';
+import { globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+
+/** After close 4008 (rate limit) the next attempt waits at least this long (README §8: "a longer pause"). */
+export const DEFAULT_RATE_LIMITED_PAUSE_MS = 10_000;
+/** A `redirect` is followed by the server's close; if that close does not come, the client closes after this. */
+export const DEFAULT_REDIRECT_CLOSE_WAIT_MS = 1_000;
+/** Close code the client uses when it gives up on a silent connection (the server's own code for it). */
+const CLIENT_IDLE_CLOSE = CloseCode.HEARTBEAT_TIMEOUT;
+
+/**
+ * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
+ * exactly-once delivery with gap repair (protocol/README.md §7).
+ */
+export class ImClient {
+  private readonly events = new TypedEmitter<ImClientEvents>();
+  private readonly opts: ImClientOptions;
+  private readonly WS: WebSocketConstructor;
+  private readonly requestTimeoutMs: number;
+  private readonly backoff: Backoff;
+  private readonly endpoints: EndpointList;
+  private readonly requests: PendingRequests;
+  private readonly outbound: OutboundQueue;
+  private readonly chains: ConversationChains;
+  private readonly pendingReads = new Map<string, number>();
+  private current: ConnectionState | 'idle' = 'idle';
+  private ws: WebSocketLike | undefined;
+  private upgraded = false;
+  private welcomed = false;
+  private everWelcomed = false;
+  private openedAt = 0;
+  private session: WelcomeFrame | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private redirectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by every attempt and by close(): an async step of an older attempt sees it changed and stops. */
+  private generation = 0;
+  private token: string | undefined;
+  private waiter: { promise: Promise<void>; resolve: () => void; reject: (e: ImError) => void } | undefined;
+
+  constructor(opts: ImClientOptions) {
+    this.opts = opts;
+    const WS = opts.WebSocket ?? globalWebSocket();
+    if (WS === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no WebSocket on this platform: pass the WebSocket option (e.g. from the ws package)');
+    this.WS = WS;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const random = opts.random ?? Math.random;
+    this.backoff = new Backoff({ ...opts.reconnect, random });
+    const fixed = opts.endpoints ?? (opts.url === undefined ? undefined : [opts.url]);
+    this.endpoints = new EndpointList({ endpoints: fixed, dispatcherUrl: opts.dispatcherUrl, uid: opts.uid, fetch: opts.fetch, timeoutMs: this.requestTimeoutMs });
+    this.requests = new PendingRequests(this.requestTimeoutMs);
+    this.outbound = new OutboundQueue({
+      transmit: (frame) => this.transmit(frame),
+      cidStart: opts.cidStart,
+      maxQueue: opts.maxQueue,
+      sendRetryMs: opts.sendRetryMs,
+      random,
+      onSent: (r) => this.events.emit('sent', r),
+      onFailed: (f) => this.events.emit('sendFailed', f),
+    });
+    this.chains = new ConversationChains({
+      deliver: (msg) => this.events.emit('message', msg),
+      pull: (conv, after, limit) => this.pull(conv, after, limit),
+      ack: (conv, seq) => this.transmit({ type: 'ack', conv, seq }),
+      isOpen: () => this.welcomed,
+      history: opts.history,
+      ackDelayMs: opts.ackDelayMs,
+      onPullError: (_conv, error) => this.events.emit('error', error),
+    });
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof ImClientEvents>(event: K, fn: (payload: ImClientEvents[K]) => void): () => void {
+    return this.events.on(event, fn);
+  }
+
+  /** Unsubscribes a listener. */
+  off<K extends keyof ImClientEvents>(event: K, fn: (payload: ImClientEvents[K]) => void): void {
+    this.events.off(event, fn);
+  }
+
+  /** The connection state (`idle` before the first `connect()`). */
+  get state(): ConnectionState | 'idle' {
+    return this.current;
+  }
+
+  /** The last `welcome` (user, device, node), once connected. */
+  get welcome(): WelcomeFrame | undefined {
+    return this.session;
+  }
+
+  /** Number of sends waiting for their `sent`. */
+  get queuedSends(): number {
+    return this.outbound.size;
+  }
+
+  /** Starts connecting (and reconnecting); resolves at the first `welcome`, rejects only if closed before it. */
+  connect(): Promise<void> {
+    if (this.current === ConnectionState.CLOSED) return Promise.reject(new ImError(ErrorCode.CLOSED, 'client closed'));
+    if (this.waiter === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: ImError) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      this.waiter = { promise, resolve, reject };
+      if (this.everWelcomed) resolve();
+    }
+    if (this.current === 'idle') {
+      this.setState(ConnectionState.CONNECTING);
+      void this.attempt();
+    }
+    return this.waiter.promise;
+  }
+
+  /** Queues a message (also while disconnected); resolves once it is durable, with its seq. */
+  send(conv: string, body: string): Promise<SendResult> {
+    if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
+    if (typeof body !== 'string' || body.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
+    // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
+    if (body.length > DEFAULT_MAX_BODY_BYTES / 3 && new TextEncoder().encode(body).length > DEFAULT_MAX_BODY_BYTES) {
+      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${DEFAULT_MAX_BODY_BYTES} bytes of UTF-8`));
+    }
+    return this.outbound.enqueue(conv, body);
+  }
+
+  /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */
+  read(conv: string, seq: number): void {
+    if (this.current === ConnectionState.CLOSED) return;
+    this.chains.handleRead(conv, seq);
+    this.pendingReads.set(conv, Math.max(seq, this.pendingReads.get(conv) ?? 0));
+    this.flushReads();
+  }
+
+  /** Tells the conversation the user is typing; returns false when not connected (typing is ephemeral). */
+  typing(conv: string): boolean {
+    return this.transmit({ type: 'typing', conv });
+  }
+
+  /** Fetches messages of `conv` with seq > `after`, at most `limit` (1–200); rejects on error or timeout. */
+  pull(conv: string, after: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {
+    return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, after, limit }));
+  }
+
+  /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
+  sync(): Promise<ConvSummary[]> {
+    return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));
+  }
+
+  /** Every known conversation with its delivery (`last`) and read state. */
+  conversations(): ConversationInfo[] {
+    return this.chains.list();
+  }
+
+  /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed`, no timer left. */
+  close(): void {
+    if (this.current === ConnectionState.CLOSED) return;
+    this.terminate(CloseCode.NORMAL, 'client closed', true);
+  }
+
+  // ---- connection lifecycle ---------------------------------------------------------------------------
+
+  private async attempt(): Promise<void> {
+    const gen = ++this.generation;
+    try {
+      const { endpoint } = await this.endpoints.next();
+      const token = await this.currentToken();
+      if (gen !== this.generation) return;
+      this.openSocket(urlWithToken(endpoint, token));
+    } catch (err) {
+      if (gen !== this.generation) return;
+      this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
+      this.scheduleReconnect(undefined, '');
+    }
+  }
+
+  private async currentToken(): Promise<string> {
+    const source = this.opts.token;
+    if (typeof source === 'string') return source;
+    if (this.token === undefined) {
+      const token = await source();
+      if (typeof token !== 'string' || token.length === 0) throw new ImError(ErrorCode.UNAUTHORIZED, 'the token function returned no token');
+      this.token = token;
+    }
+    return this.token;
+  }
+
+  private openSocket(url: string): void {
+    const ws = new this.WS(url); // a malformed URL throws here: attempt() turns it into a retry
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.upgraded = false;
+    ws.onopen = () => {
+      if (this.ws === ws) this.upgraded = true;
+    };
+    ws.onmessage = (ev: { data?: unknown }) => {
+      if (this.ws !== ws) return;
+      try {
+        this.handleData(ev.data);
+      } catch (err) {
+        this.events.emit('error', toImError(err));
+      }
+    };
+    ws.onerror = () => {}; // a close event follows with the code
+    ws.onclose = (ev: { code?: number; reason?: string }) => {
+      if (this.ws !== ws) return;
+      try {
+        this.lost(typeof ev?.code === 'number' ? ev.code : CloseCode.ABNORMAL, typeof ev?.reason === 'string' ? ev.reason : '');
+      } catch (err) {
+        this.events.emit('error', toImError(err));
+      }
+    };
+    this.connectTimer = setTimeout(() => this.abandon(CloseCode.ABNORMAL, 'no welcome in time'), this.requestTimeoutMs);
+  }
+
+  /** Gives up on the current socket without waiting for its close handshake (a dead peer never answers it). */
+  private abandon(code: number, reason: string): void {
+    const ws = this.detach(code, reason);
+    if (ws === undefined) return;
+    this.lost(code, reason);
+  }
+
+  /** Unhooks and closes the current socket; returns it. */
+  private detach(code: number = CloseCode.NORMAL, reason = ''): WebSocketLike | undefined {
+    const ws = this.ws;
+    if (ws === undefined) return undefined;
+    // No-ops rather than null: `ws` throws an unhandled 'error' event when no listener is left.
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = () => {};
+    try {
+      // Browsers refuse to send codes other than 1000 and 3000–4999 (e.g. the local-only 1006).
+      ws.close(code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL, reason);
+    } catch {
+      // already closing, or an implementation refusing the code: the socket is abandoned either way
+    }
+    return ws;
+  }
+
+  /** The connection ended (closed by the server, lost, or abandoned by us): decide what comes next. */
+  private lost(code: number, reason: string): void {
+    this.ws = undefined;
+    const failedUpgrade = !this.upgraded;
+    if (this.welcomed) this.backoff.connectionLived(Date.now() - this.openedAt);
+    this.stopSession();
+    if (code === CloseCode.REPLACED) return this.terminate(code, reason || 'replaced by a newer connection of this device', false);
+    if (code === CloseCode.NORMAL && !this.endpoints.hasRedirect) return this.terminate(code, reason || 'closed by the server', false);
+    // A refused upgrade is often a stale token (401); browsers cannot tell us which, so fetch a new one.
+    if (code === CloseCode.UNAUTHORIZED || failedUpgrade) this.token = undefined;
+    this.scheduleReconnect(code, reason);
+  }
+
+  private scheduleReconnect(code: number | undefined, reason: string): void {
+    this.setState(this.everWelcomed ? ConnectionState.RECONNECTING : ConnectionState.CONNECTING, code, reason);
+    let delay = 0;
+    if (!this.endpoints.hasRedirect) {
+      delay = this.backoff.next();
+      if (code === CloseCode.RATE_LIMITED) delay = Math.max(delay, DEFAULT_RATE_LIMITED_PAUSE_MS);
+    }
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.attempt();
+    }, delay);
+  }
+
+  /** Per-connection state that dies with the socket. */
+  private stopSession(): void {
+    this.welcomed = false;
+    this.upgraded = false;
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    for (const t of [this.connectTimer, this.redirectTimer]) if (t !== undefined) clearTimeout(t);
+    this.connectTimer = this.redirectTimer = undefined;
+    this.requests.rejectAll(new ImError(ErrorCode.CLOSED, 'connection lost before the answer'));
+    this.outbound.disconnected();
+    this.chains.disconnected();
+  }
+
+  /** The final state: nothing reconnects, nothing waits, no timer is left. */
+  private terminate(code: number, reason: string, byClient: boolean): void {
+    this.generation++;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    if (byClient) this.detach(CloseCode.NORMAL, reason);
+    this.ws = undefined;
+    this.stopSession();
+    const error = new ImError(ErrorCode.CLOSED, reason);
+    this.requests.rejectAll(error);
+    this.outbound.close(error);
+    this.chains.close();
+    this.pendingReads.clear();
+    this.waiter?.reject(error);
+    // A connect() promise nobody awaits any more must not become an unhandled rejection.
+    this.waiter?.promise.catch(() => {});
+    this.setState(ConnectionState.CLOSED, code, reason);
+  }
+
+  private setState(state: ConnectionState, code?: number, reason?: string): void {
+    if (state === this.current) return;
+    this.current = state;
+    const change: StateChange = { state };
+    if (code !== undefined) change.code = code;
+    if (reason) change.reason = reason;
+    this.events.emit('state', change);
+  }
+
+  // ---- frames -----------------------------------------------------------------------------------------
+
+  private transmit(frame: ClientFrame): boolean {
+    const ws = this.ws;
+    if (ws === undefined || !this.welcomed || ws.readyState !== SOCKET_OPEN) return false;
+    try {
+      ws.send(encodeFrame(frame));
+    } catch {
+      return false; // the close event follows
+    }
+    this.heartbeat?.sent();
+    return true;
+  }
+
+  private request<T>(what: string, frame: (rid: number) => ClientFrame): Promise<T> {
+    if (this.current === ConnectionState.CLOSED) return Promise.reject(new ImError(ErrorCode.CLOSED, 'client closed'));
+    if (!this.welcomed) return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `${what}: not connected`));
+    return this.requests.start<T>(what, (rid) => {
+      if (!this.transmit(frame(rid))) throw new ImError(ErrorCode.UNAVAILABLE, `${what}: not connected`);
+    });
+  }
+
+  private flushReads(): void {
+    for (const [conv, seq] of this.pendingReads) {
+      if (!this.transmit({ type: 'read', conv, seq })) return;
+      this.pendingReads.delete(conv);
+    }
+  }
+
+  private handleData(data: unknown): void {
+    const bytes = messageBytes(data);
+    if (bytes === undefined) return; // text is not a frame (README §1)
+    this.heartbeat?.heard();
+    const r = decodeServerFrame(bytes);
+    if (!r.ok) return this.events.emit('error', r.error);
+    this.handleFrame(r.value);
+  }
+
+  private handleFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'welcome':
+        return this.handleWelcome(f);
+      case 'convs':
+        if (f.rid !== undefined) this.requests.resolve(f.rid, f.list);
+        this.chains.handleConvs(f.list);
+        return this.events.emit('convs', f.list);
+      case 'msg': {
+        const { type: _type, ...msg } = f;
+        return this.chains.handleMsg(msg);
+      }
+      case 'history':
+        this.requests.resolve(f.rid, { conv: f.conv, msgs: f.msgs, more: f.more } satisfies HistoryPage);
+        return;
+      case 'sent':
+        this.outbound.handleSent(f);
+        return;
+      case 'read':
+        this.chains.handleRead(f.conv, f.seq);
+        return this.events.emit('read', { conv: f.conv, seq: f.seq });
+      case 'typing':
+        return this.events.emit('typing', { conv: f.conv, from: f.from });
+      case 'presence':
+        return this.events.emit('presence', { uid: f.uid, online: f.online });
+      case 'pong':
+        return;
+      case 'error': {
+        const error = new ImError(f.code, f.message);
+        // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
+        if (f.cid !== undefined) this.outbound.handleError(f.cid, error);
+        else if (f.rid !== undefined) this.requests.reject(f.rid, error);
+        else this.events.emit('error', error);
+        return;
+      }
+      case 'redirect':
+        this.endpoints.redirect(f.endpoints);
+        this.events.emit('redirect', { endpoints: f.endpoints, reason: f.reason });
+        // The server closes right after (4010/4011); if it does not, leave anyway.
+        if (this.redirectTimer === undefined) this.redirectTimer = setTimeout(() => this.abandon(CloseCode.REDIRECT, 'following a redirect'), DEFAULT_REDIRECT_CLOSE_WAIT_MS);
+        return;
+    }
+  }
+
+  private handleWelcome(f: WelcomeFrame): void {
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.welcomed = true;
+    this.everWelcomed = true;
+    this.openedAt = Date.now();
+    this.session = f;
+    this.endpoints.connected();
+    this.chains.setUid(f.uid);
+    this.heartbeat?.stop();
+    this.heartbeat = new Heartbeat({
+      intervalMs: f.heartbeatMs,
+      ping: () => this.transmit({ type: 'ping', ts: Date.now() }),
+      onIdle: () => this.abandon(CLIENT_IDLE_CLOSE, 'no frame from the server'),
+      random: this.opts.random,
+    });
+    this.setState(ConnectionState.OPEN);
+    this.waiter?.resolve();
+    this.events.emit('welcome', f);
+    this.flushReads();
+    this.outbound.resendAll();
+  }
+}

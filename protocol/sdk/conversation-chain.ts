@@ -1,0 +1,289 @@
+import { ErrorCode, ImError, toImError } from '../errors.js';
+import type { ConvKind, ConvSummary, Msg } from '../frames.js';
+import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+
+/** Where a new device starts reading a conversation it meets in the first `convs`: all of it, or from now. */
+export const HistoryBaseline = { ALL: 'all', LATEST: 'latest' } as const;
+export type HistoryBaseline = (typeof HistoryBaseline)[keyof typeof HistoryBaseline];
+
+/** Acks are batched per conversation for this long (README §7.3 allows batching). */
+export const DEFAULT_ACK_DELAY_MS = 50;
+/** Out-of-order messages kept aside per conversation while a pull repairs the gap; more are dropped (the pull brings them back). */
+export const DEFAULT_MAX_HELD = 1_000;
+/** First delay before retrying a failed gap-repair pull; doubles up to the cap. */
+export const DEFAULT_PULL_RETRY_BASE_MS = 1_000;
+export const DEFAULT_PULL_RETRY_CAP_MS = 30_000;
+
+/** One page of `history`. */
+export interface HistoryPage { conv: string; msgs: Msg[]; more: boolean }
+
+/** What the app sees of a conversation. */
+export interface ConversationInfo {
+  conv: string;
+  kind: ConvKind;
+  /** Highest seq known to exist (from `convs` or a delivered message). */
+  lastSeq: number;
+  /** Seq of the last message delivered to the app with no gap before it. */
+  last: number;
+  readSeq: number;
+  /** Exact as of the last `convs`; then +1 per delivered message of another user, 0 once read up to lastSeq. */
+  unread: number;
+}
+
+interface ConvState extends ConversationInfo {
+  /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
+  unreadThrough: number;
+  held: Map<number, Msg>;
+  pulling: boolean;
+  /** Something arrived during a pull that the running pull may not cover: pull once more. */
+  pullAgain: boolean;
+  pullRetryTimer: ReturnType<typeof setTimeout> | undefined;
+  pullFailures: number;
+}
+
+export interface ConversationChainsOptions {
+  /** Hands one message to the app: called in order, exactly once per (conv, seq). */
+  deliver: (msg: Msg) => void;
+  /** Fetches messages of `conv` with seq > `after` (the client's rid-correlated, timed-out `pull`). */
+  pull: (conv: string, after: number, limit: number) => Promise<HistoryPage>;
+  /** Puts an `ack` on the wire; returns false when not connected. */
+  ack: (conv: string, seq: number) => boolean;
+  /** Whether requests can be sent now (a closed connection ends a pull loop; the reconnect's `convs` restarts it). */
+  isOpen: () => boolean;
+  history?: HistoryBaseline;
+  ackDelayMs?: number;
+  maxHeld?: number;
+  pullLimit?: number;
+  /** Errors of the background pulls (the app may log them). */
+  onPullError?: (conv: string, error: ImError) => void;
+}
+
+/**
+ * Inbound ordering of README §7.2: per conversation `last`, the seq of the last message held with no gap
+ * before it. `msg` frames either extend the chain (`prev === last`), repeat it (`seq <= last`) or open a gap,
+ * which a `pull {after: last}` repairs before anything after the gap reaches the app.
+ */
+export class ConversationChains {
+  private readonly opts: ConversationChainsOptions;
+  private readonly history: HistoryBaseline;
+  private readonly ackDelayMs: number;
+  private readonly maxHeld: number;
+  private readonly pullLimit: number;
+  private readonly convs = new Map<string, ConvState>();
+  private readonly ackDue = new Set<string>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private sawFirstList = false;
+  private uid: string | undefined;
+  private closed = false;
+
+  constructor(opts: ConversationChainsOptions) {
+    this.opts = opts;
+    this.history = opts.history ?? HistoryBaseline.LATEST;
+    this.ackDelayMs = opts.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
+    this.maxHeld = opts.maxHeld ?? DEFAULT_MAX_HELD;
+    this.pullLimit = Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT);
+  }
+
+  /** The user of this session (from `welcome`): their own messages do not count as unread. */
+  setUid(uid: string): void {
+    this.uid = uid;
+  }
+
+  /** The current state of every known conversation. */
+  list(): ConversationInfo[] {
+    return [...this.convs.values()].map((s) => this.info(s));
+  }
+
+  /** The state of one conversation, if known. */
+  get(conv: string): ConversationInfo | undefined {
+    const s = this.convs.get(conv);
+    return s === undefined ? undefined : this.info(s);
+  }
+
+  /** Applies a `convs` list: sets baselines of new conversations and pulls whatever is behind. */
+  handleConvs(list: readonly ConvSummary[]): void {
+    if (this.closed) return;
+    // Only the very first list may start "from now": a conversation that appears later was created after we
+    // connected, and all of it is news to this device.
+    const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
+    this.sawFirstList = true;
+    for (const row of list) {
+      let s = this.convs.get(row.conv);
+      if (s === undefined) {
+        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
+      }
+      s.kind = row.kind;
+      s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
+      s.readSeq = Math.max(s.readSeq, row.readSeq);
+      s.unread = row.unread;
+      s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
+      if (s.lastSeq > s.last) this.startPull(s);
+    }
+  }
+
+  /** Applies a live `msg` frame. */
+  handleMsg(msg: Msg): void {
+    if (this.closed) return;
+    let s = this.convs.get(msg.conv);
+    // First seen in a live message: a conversation created after we connected; pull it from the start.
+    if (s === undefined) s = this.create(msg.conv, 'group', 0);
+    s.lastSeq = Math.max(s.lastSeq, msg.seq);
+    if (msg.seq <= s.last) {
+      this.scheduleAck(s.conv); // a retransmit: the server missed our ack
+      return;
+    }
+    if (msg.prev === s.last) {
+      this.deliver(s, msg);
+      this.drainHeld(s);
+      this.scheduleAck(s.conv);
+      return;
+    }
+    if (!s.held.has(msg.seq) && s.held.size < this.maxHeld) s.held.set(msg.seq, msg);
+    this.startPull(s);
+  }
+
+  /** Applies a `read` echo (or the user's own read mark): read marks never move back. */
+  handleRead(conv: string, seq: number): void {
+    const s = this.convs.get(conv);
+    if (s === undefined || seq <= s.readSeq) return;
+    s.readSeq = seq;
+    if (seq >= s.lastSeq) s.unread = 0;
+  }
+
+  /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
+  disconnected(): void {
+    this.clearAckTimer();
+    this.ackDue.clear();
+    for (const s of this.convs.values()) this.clearPullRetry(s);
+  }
+
+  /** Stops every timer and delivers nothing more. */
+  close(): void {
+    this.closed = true;
+    this.disconnected();
+  }
+
+  private create(conv: string, kind: ConvKind, last: number): ConvState {
+    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    this.convs.set(conv, s);
+    return s;
+  }
+
+  private info(s: ConvState): ConversationInfo {
+    return { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread };
+  }
+
+  private deliver(s: ConvState, msg: Msg): void {
+    s.last = msg.seq;
+    s.lastSeq = Math.max(s.lastSeq, msg.seq);
+    if (msg.from !== this.uid && msg.seq > s.readSeq && msg.seq > s.unreadThrough) s.unread++;
+    s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
+    this.opts.deliver(msg);
+  }
+
+  /** Delivers held messages that now chain onto `last`, and forgets those the chain has passed. */
+  private drainHeld(s: ConvState): void {
+    for (;;) {
+      let next: Msg | undefined;
+      for (const [seq, m] of s.held) {
+        if (seq <= s.last) s.held.delete(seq);
+        else if (m.prev === s.last) next = m;
+      }
+      if (next === undefined) return;
+      s.held.delete(next.seq);
+      this.deliver(s, next);
+    }
+  }
+
+  private startPull(s: ConvState): void {
+    if (s.pulling) {
+      s.pullAgain = true;
+      return;
+    }
+    if (!this.opts.isOpen() || s.pullRetryTimer !== undefined) return;
+    s.pulling = true;
+    void this.pullLoop(s);
+  }
+
+  /** Pulls from `last` until the server has nothing more and every held message is reached. */
+  private async pullLoop(s: ConvState): Promise<void> {
+    try {
+      for (;;) {
+        s.pullAgain = false;
+        const page = await this.opts.pull(s.conv, s.last, this.pullLimit);
+        if (this.closed) return;
+        this.acceptPage(s, page);
+        s.pullFailures = 0;
+        // An empty page with `more` would be a server bug: stopping there keeps the loop finite.
+        if (page.more && page.msgs.length > 0) continue;
+        // A gap or a higher lastSeq reported while this page was on its way may lie beyond it.
+        if (s.pullAgain && (s.held.size > 0 || s.lastSeq > s.last)) continue;
+        return;
+      }
+    } catch (err) {
+      const error = toImError(err);
+      if (this.closed) return;
+      this.opts.onPullError?.(s.conv, error);
+      this.afterPullFailure(s, error);
+    } finally {
+      s.pulling = false;
+    }
+  }
+
+  /**
+   * A history page is every stored message with seq > the pull's `after`, ascending: so it is gap-free from
+   * `after` on and can be taken in order even where a `prev` would not match (an older server, a baseline
+   * that was not a real seq) — which also guarantees the pull loop always makes progress.
+   */
+  private acceptPage(s: ConvState, page: HistoryPage): void {
+    for (const msg of page.msgs) {
+      if (msg.conv === s.conv && msg.seq > s.last) this.deliver(s, msg);
+    }
+    this.drainHeld(s);
+    if (page.msgs.length > 0) this.scheduleAck(s.conv);
+  }
+
+  private afterPullFailure(s: ConvState, error: ImError): void {
+    if (error.code === ErrorCode.NOT_MEMBER || error.code === ErrorCode.NOT_FOUND) {
+      // Nothing more will come from this conversation: what is held can never be reached.
+      s.held.clear();
+      return;
+    }
+    // A lost connection restarts catch-up through the next `convs`; only a live one needs a timer.
+    if (!this.opts.isOpen()) return;
+    const delay = Math.min(DEFAULT_PULL_RETRY_CAP_MS, DEFAULT_PULL_RETRY_BASE_MS * 2 ** s.pullFailures);
+    s.pullFailures++;
+    s.pullRetryTimer = setTimeout(() => {
+      s.pullRetryTimer = undefined;
+      if (s.held.size > 0 || s.lastSeq > s.last) this.startPull(s);
+    }, delay);
+  }
+
+  private clearPullRetry(s: ConvState): void {
+    if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
+    s.pullRetryTimer = undefined;
+  }
+
+  private scheduleAck(conv: string): void {
+    this.ackDue.add(conv);
+    if (this.ackTimer !== undefined || this.closed) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.flushAcks();
+    }, this.ackDelayMs);
+  }
+
+  private flushAcks(): void {
+    const due = [...this.ackDue];
+    this.ackDue.clear();
+    for (const conv of due) {
+      const s = this.convs.get(conv);
+      if (s !== undefined && !this.opts.ack(conv, s.last)) return;
+    }
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+}

@@ -1,0 +1,103 @@
+import { ErrorCode, ImError } from '../errors.js';
+
+/** The subset of `fetch` the dispatcher lookup needs (browser and Node ≥ 18 globals). */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+
+export interface EndpointListOptions {
+  /** Fixed endpoints, best first (`url` is a list of one). */
+  endpoints?: readonly string[];
+  /** Dispatcher base URL: `GET ${dispatcherUrl}/v1/endpoints?uid=<uid>` answers `{endpoints: string[]}`. */
+  dispatcherUrl?: string;
+  uid?: string;
+  fetch?: FetchLike;
+  /** Timeout of one dispatcher lookup, in ms. */
+  timeoutMs: number;
+}
+
+/** Where the next connection attempt goes. */
+export interface EndpointChoice {
+  endpoint: string;
+  /** Taken from a `redirect` frame: the server asked for it, so it is tried without backoff. */
+  redirected: boolean;
+}
+
+/**
+ * The endpoints to try, in order: those of a pending `redirect` first, then the normal list round-robin
+ * (fetched again from the dispatcher each time it has been gone through, so a dead node drops out).
+ */
+export class EndpointList {
+  private readonly opts: EndpointListOptions;
+  private list: string[];
+  private index = 0;
+  private redirects: string[] = [];
+
+  constructor(opts: EndpointListOptions) {
+    if ((opts.endpoints === undefined || opts.endpoints.length === 0) && opts.dispatcherUrl === undefined) {
+      throw new ImError(ErrorCode.INVALID_FIELD, 'ImClient needs url, endpoints or dispatcherUrl');
+    }
+    if (opts.dispatcherUrl !== undefined && opts.uid === undefined) {
+      throw new ImError(ErrorCode.INVALID_FIELD, 'ImClient needs uid to ask the dispatcher for endpoints');
+    }
+    this.opts = opts;
+    this.list = [...(opts.endpoints ?? [])];
+  }
+
+  /** Follows a `redirect`: its endpoints come next, in order, before the normal list. */
+  redirect(endpoints: readonly string[]): void {
+    this.redirects = [...endpoints];
+  }
+
+  /** Whether a redirect endpoint is waiting to be tried. */
+  get hasRedirect(): boolean {
+    return this.redirects.length > 0;
+  }
+
+  /** A connection was established: forget the rest of a redirect list and start the normal list over. */
+  connected(): void {
+    this.redirects = [];
+  }
+
+  /** The endpoint of the next attempt; rejects when the dispatcher cannot be reached and no list is known. */
+  async next(): Promise<EndpointChoice> {
+    const redirected = this.redirects.shift();
+    if (redirected !== undefined) return { endpoint: redirected, redirected: true };
+    if (this.index >= this.list.length) {
+      this.index = 0;
+      if (this.opts.dispatcherUrl !== undefined) await this.refresh();
+    }
+    const endpoint = this.list[this.index++];
+    if (endpoint === undefined) throw new ImError(ErrorCode.UNAVAILABLE, 'no endpoint to connect to');
+    return { endpoint, redirected: false };
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      this.list = await this.lookup();
+    } catch (err) {
+      // A dispatcher outage must not stop reconnecting to the endpoints it gave us before.
+      if (this.list.length === 0) throw err;
+    }
+  }
+
+  private async lookup(): Promise<string[]> {
+    const fetchFn = this.opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+    if (fetchFn === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no fetch on this platform: pass the fetch option');
+    const base = this.opts.dispatcherUrl!.replace(/\/+$/, '');
+    const url = `${base}/v1/endpoints?uid=${encodeURIComponent(this.opts.uid!)}`;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.opts.timeoutMs);
+    try {
+      const res = await fetchFn(url, { signal: abort.signal });
+      if (!res.ok) throw new ImError(res.status === 503 ? ErrorCode.OVERLOADED : ErrorCode.UNAVAILABLE, `dispatcher answered ${res.status}`);
+      const body = (await res.json()) as { endpoints?: unknown };
+      const endpoints = Array.isArray(body?.endpoints) ? body.endpoints.filter((e): e is string => typeof e === 'string' && e.length > 0) : [];
+      if (endpoints.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'dispatcher returned no endpoints');
+      return endpoints;
+    } catch (err) {
+      if (err instanceof ImError) throw err;
+      throw new ImError(ErrorCode.UNAVAILABLE, `dispatcher lookup failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

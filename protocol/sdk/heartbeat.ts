@@ -1,0 +1,81 @@
+import { HEARTBEAT_JITTER, IDLE_HEARTBEATS } from '../limits.js';
+
+export interface HeartbeatOptions {
+  /** `welcome.heartbeatMs`. */
+  intervalMs: number;
+  /** Sends a `ping`. */
+  ping: () => void;
+  /** Nothing heard for IDLE_HEARTBEATS intervals: the connection is dead. */
+  onIdle: () => void;
+  random?: () => number;
+}
+
+/**
+ * The client side of README §6: a ping when nothing else was sent for a jittered interval, and a dead-connection
+ * verdict when the server was silent for IDLE_HEARTBEATS intervals. Any frame either way resets its timer.
+ */
+export class Heartbeat {
+  private readonly opts: HeartbeatOptions;
+  private readonly random: () => number;
+  private lastSentAt = Date.now();
+  private lastHeardAt = Date.now();
+  private pingTimer: ReturnType<typeof setTimeout> | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(opts: HeartbeatOptions) {
+    this.opts = opts;
+    this.random = opts.random ?? Math.random;
+    this.schedulePing();
+    this.scheduleIdleCheck(this.idleMs());
+  }
+
+  /** A frame went out: the next ping can wait. */
+  sent(): void {
+    this.lastSentAt = Date.now();
+  }
+
+  /** A frame came in: the connection is alive. */
+  heard(): void {
+    this.lastHeardAt = Date.now();
+  }
+
+  /** Clears both timers. */
+  stop(): void {
+    this.stopped = true;
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.pingTimer = undefined;
+    this.idleTimer = undefined;
+  }
+
+  private idleMs(): number {
+    return this.opts.intervalMs * IDLE_HEARTBEATS;
+  }
+
+  private schedulePing(): void {
+    // Jitter every interval so that clients reconnected by one wave do not ping in step for ever.
+    const due = this.opts.intervalMs * (1 - HEARTBEAT_JITTER + 2 * HEARTBEAT_JITTER * this.random());
+    const wait = Math.max(0, this.lastSentAt + due - Date.now());
+    this.pingTimer = setTimeout(() => {
+      this.pingTimer = undefined;
+      if (this.stopped) return;
+      if (Date.now() - this.lastSentAt >= due) this.opts.ping();
+      if (!this.stopped) this.schedulePing();
+    }, wait);
+  }
+
+  private scheduleIdleCheck(wait: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.stopped) return;
+      const silent = Date.now() - this.lastHeardAt;
+      if (silent >= this.idleMs()) {
+        this.stop();
+        this.opts.onIdle();
+        return;
+      }
+      this.scheduleIdleCheck(this.idleMs() - silent);
+    }, wait);
+  }
+}

@@ -1,0 +1,264 @@
+import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
+import type { SendFrame, SentFrame } from '../frames.js';
+
+/** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
+export const DEFAULT_MAX_QUEUE = 10_000;
+/** A conversation whose sends got no answer for this long is re-sent (sends are idempotent on the server). */
+export const DEFAULT_SEND_RETRY_MS = 10_000;
+/** Delay bounds of a conversation's re-send after a retryable error: grows from base to cap, jittered. */
+export const DEFAULT_RESEND_BASE_MS = 50;
+export const DEFAULT_RESEND_CAP_MS = 500;
+/** After `rate_limited` the re-send waits at least this long: re-sending at once would only be refused again. */
+export const DEFAULT_RATE_LIMITED_RESEND_MS = 1_000;
+
+/**
+ * Codes that keep a send queued. README §7.1 lists RETRYABLE_CODES; §9 also says `rate_limited` ("after a
+ * pause") and `storage_error` ("yes, later") can be retried, and losing a user's message over a transient
+ * condition is worse than re-sending it, so both are retried here as well.
+ */
+export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...RETRYABLE_CODES, ErrorCode.RATE_LIMITED, ErrorCode.STORAGE]);
+
+/** What `send()` resolves with: the message is durable with this seq. */
+export interface SendResult { conv: string; cid: number; seq: number; ts: number }
+
+/** One queued message as it goes on the wire. */
+export interface OutboundEntry { conv: string; cid: number; body: string; after?: number }
+
+interface Pending extends OutboundEntry {
+  resolve: (r: SendResult) => void;
+  reject: (err: ImError) => void;
+}
+
+/** Per-conversation re-send state: one scheduled re-send at most, and a stall timer while sends are unanswered. */
+interface ConvState {
+  entries: Pending[];
+  /** cid of this client's latest send to the conversation still valid as an `after` (undefined: none yet). */
+  lastCid: number | undefined;
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  retryAttempts: number;
+  stallTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface OutboundQueueOptions {
+  /** Puts one frame on the wire; returns false when there is no open connection (the entry stays queued). */
+  transmit: (frame: SendFrame) => boolean;
+  /** First cid; default `Date.now() * 1000` (strictly increasing across app restarts without persistence). */
+  cidStart?: number;
+  maxQueue?: number;
+  /** Re-send a conversation whose sends got no answer for this long; 0 disables. */
+  sendRetryMs?: number;
+  resendBaseMs?: number;
+  resendCapMs?: number;
+  random?: () => number;
+  /** A send became durable. */
+  onSent?: (r: SendResult) => void;
+  /** A send failed for good and left the queue. */
+  onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
+}
+
+/**
+ * The outbound queue of README §7.1: every send stays here, in cid order, until its `sent` arrives.
+ *
+ * Each entry carries `after`, the cid of this client's previous send to the same conversation, so the server
+ * stores a conversation's messages in cid order even when one send fails and a later one does not.
+ */
+export class OutboundQueue {
+  private readonly opts: OutboundQueueOptions;
+  private readonly maxQueue: number;
+  private readonly sendRetryMs: number;
+  private readonly resendBaseMs: number;
+  private readonly resendCapMs: number;
+  private readonly random: () => number;
+  private readonly fixedStart: boolean;
+  /** Every queued entry by cid; Map order is insertion order, which is cid order. */
+  private readonly entries = new Map<number, Pending>();
+  private readonly convs = new Map<string, ConvState>();
+  private lastCid: number;
+  private closedWith: ImError | undefined;
+
+  constructor(opts: OutboundQueueOptions) {
+    this.opts = opts;
+    this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+    this.sendRetryMs = opts.sendRetryMs ?? DEFAULT_SEND_RETRY_MS;
+    this.resendBaseMs = opts.resendBaseMs ?? DEFAULT_RESEND_BASE_MS;
+    this.resendCapMs = opts.resendCapMs ?? DEFAULT_RESEND_CAP_MS;
+    this.random = opts.random ?? Math.random;
+    this.fixedStart = opts.cidStart !== undefined;
+    this.lastCid = (opts.cidStart ?? 1) - 1;
+  }
+
+  /** Number of unacknowledged sends. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The queued entries in cid order (copies). */
+  snapshot(): OutboundEntry[] {
+    return [...this.entries.values()].map(({ conv, cid, body, after }) => (after === undefined ? { conv, cid, body } : { conv, cid, body, after }));
+  }
+
+  /** Queues a message, transmits it when connected, and resolves once it is durable. */
+  enqueue(conv: string, body: string): Promise<SendResult> {
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    if (this.entries.size >= this.maxQueue) {
+      return Promise.reject(new ImError(ErrorCode.OVERLOADED, `outbound queue is full (${this.maxQueue} unacknowledged sends)`));
+    }
+    const cid = this.nextCid();
+    const state = this.convState(conv);
+    return new Promise<SendResult>((resolve, reject) => {
+      const entry: Pending = { conv, cid, body, resolve, reject };
+      if (state.lastCid !== undefined) entry.after = state.lastCid;
+      state.lastCid = cid;
+      state.entries.push(entry);
+      this.entries.set(cid, entry);
+      // Behind an older entry that waits for a scheduled re-send, this one would only draw out_of_order now.
+      if (state.retryTimer === undefined) this.transmit(state, entry);
+    });
+  }
+
+  /** Handles a `sent` frame; returns false when its cid is not queued (a duplicate answer). */
+  handleSent(frame: SentFrame): boolean {
+    const entry = this.entries.get(frame.cid);
+    if (entry === undefined) return false;
+    this.remove(entry);
+    const state = this.convs.get(entry.conv);
+    if (state !== undefined) {
+      state.retryAttempts = 0;
+      this.clearStall(state);
+      if (state.entries.length > 0) this.armStall(state);
+    }
+    const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
+    entry.resolve(result);
+    this.opts.onSent?.(result);
+    return true;
+  }
+
+  /** Handles an `error` frame naming `cid`; returns false when that cid is not queued. */
+  handleError(cid: number, error: ImError): boolean {
+    const entry = this.entries.get(cid);
+    if (entry === undefined) return false;
+    const state = this.convState(entry.conv);
+    if (SEND_RETRYABLE_CODES.has(error.code)) {
+      this.scheduleResend(state, error.code === ErrorCode.RATE_LIMITED ? DEFAULT_RATE_LIMITED_RESEND_MS : 0);
+      return true;
+    }
+    this.remove(entry);
+    // Later sends named this one as their predecessor; it will never be stored, so they must name its own
+    // predecessor instead, or the server would answer out_of_order for ever.
+    for (const other of state.entries) {
+      if (other.after === entry.cid) {
+        if (entry.after === undefined) delete other.after;
+        else other.after = entry.after;
+      }
+    }
+    if (state.lastCid === entry.cid) state.lastCid = entry.after;
+    entry.reject(error);
+    this.opts.onFailed?.({ cid: entry.cid, conv: entry.conv, error });
+    return true;
+  }
+
+  /** Re-sends the whole queue in cid order (after a reconnect's `welcome`). */
+  resendAll(): void {
+    if (this.closedWith !== undefined) return;
+    for (const state of this.convs.values()) {
+      this.clearRetry(state);
+      this.clearStall(state);
+    }
+    for (const entry of this.entries.values()) {
+      if (!this.transmit(this.convState(entry.conv), entry)) return;
+    }
+  }
+
+  /** The connection is gone: nothing can be answered, so pending re-sends wait for `resendAll`. */
+  disconnected(): void {
+    for (const state of this.convs.values()) {
+      this.clearRetry(state);
+      this.clearStall(state);
+    }
+  }
+
+  /** Rejects every queued send with `error` and stops every timer; later `enqueue` calls reject too. */
+  close(error: ImError = new ImError(ErrorCode.CLOSED, 'client closed')): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = error;
+    this.disconnected();
+    const pending = [...this.entries.values()];
+    this.entries.clear();
+    this.convs.clear();
+    for (const entry of pending) entry.reject(error);
+  }
+
+  private nextCid(): number {
+    // Without a persisted start, the clock keeps cids above those of an earlier run of the app.
+    const floor = this.fixedStart ? 0 : Date.now() * 1000;
+    this.lastCid = Math.max(this.lastCid + 1, floor);
+    return this.lastCid;
+  }
+
+  private convState(conv: string): ConvState {
+    let state = this.convs.get(conv);
+    if (state === undefined) {
+      state = { entries: [], lastCid: undefined, retryTimer: undefined, retryAttempts: 0, stallTimer: undefined };
+      this.convs.set(conv, state);
+    }
+    return state;
+  }
+
+  private transmit(state: ConvState, entry: Pending): boolean {
+    const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
+    if (entry.after !== undefined) frame.after = entry.after;
+    if (!this.opts.transmit(frame)) return false;
+    if (state.stallTimer === undefined) this.armStall(state);
+    return true;
+  }
+
+  private remove(entry: Pending): void {
+    this.entries.delete(entry.cid);
+    const state = this.convs.get(entry.conv);
+    if (state === undefined) return;
+    const i = state.entries.indexOf(entry);
+    if (i >= 0) state.entries.splice(i, 1);
+    if (state.entries.length === 0) {
+      this.clearRetry(state);
+      this.clearStall(state);
+    }
+  }
+
+  /** One re-send of the conversation's whole queue, after a growing jittered delay (coalesced). */
+  private scheduleResend(state: ConvState, minDelayMs: number): void {
+    if (state.retryTimer !== undefined) return;
+    const ceiling = Math.min(this.resendCapMs, this.resendBaseMs * 2 ** state.retryAttempts);
+    // Half fixed, half random: never a burst at 0 ms, and two clients do not retry in step.
+    const delay = Math.max(minDelayMs, Math.floor(ceiling / 2 + (this.random() * ceiling) / 2));
+    state.retryAttempts++;
+    state.retryTimer = setTimeout(() => {
+      state.retryTimer = undefined;
+      this.resendConv(state);
+    }, delay);
+  }
+
+  private resendConv(state: ConvState): void {
+    this.clearStall(state);
+    for (const entry of [...state.entries]) {
+      if (!this.transmit(state, entry)) return;
+    }
+  }
+
+  private armStall(state: ConvState): void {
+    if (this.sendRetryMs <= 0) return;
+    state.stallTimer = setTimeout(() => {
+      state.stallTimer = undefined;
+      if (state.entries.length > 0) this.resendConv(state);
+    }, this.sendRetryMs);
+  }
+
+  private clearStall(state: ConvState): void {
+    if (state.stallTimer !== undefined) clearTimeout(state.stallTimer);
+    state.stallTimer = undefined;
+  }
+
+  private clearRetry(state: ConvState): void {
+    if (state.retryTimer !== undefined) clearTimeout(state.retryTimer);
+    state.retryTimer = undefined;
+  }
+}

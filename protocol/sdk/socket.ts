@@ -1,0 +1,59 @@
+/**
+ * The slice of the WebSocket API the SDK uses: satisfied by the browser's WebSocket and by the `ws` package,
+ * so the SDK imports neither (`ws` is Node-only, the global is missing before Node 22).
+ */
+
+/** Close event as both the browser and `ws` deliver it. */
+export interface SocketCloseEvent { code: number; reason: string }
+
+/** A WebSocket instance, browser or `ws`. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  // Handler parameters are `any`: each implementation passes its own event class, and a narrower type here
+  // would make `ws`'s or the DOM's WebSocket unassignable. The SDK reads only `data`, `code` and `reason`.
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket constructor: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` on Node 20. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** `readyState` of an open socket (the same in every implementation). */
+export const SOCKET_OPEN = 1;
+
+/** The global WebSocket constructor, if the platform has one. */
+export function globalWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+}
+
+/**
+ * The bytes of a message event's `data`: ArrayBuffer (browsers, `binaryType = 'arraybuffer'`), Buffer or
+ * another view (`ws`), or an array of Buffers (`ws` with `binaryType = 'fragments'`). Text is not a frame
+ * (README §1): undefined.
+ */
+export function messageBytes(data: unknown): Uint8Array | ArrayBuffer | undefined {
+  if (data instanceof ArrayBuffer) return data;
+  if (ArrayBuffer.isView(data)) return data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data) && data.every((part) => part instanceof Uint8Array)) {
+    const parts = data as Uint8Array[];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/** The connection URL: the endpoint with `token` appended as a query parameter (README §2). */
+export function urlWithToken(endpoint: string, token: string): string {
+  const sep = endpoint.includes('?') ? '&' : '?';
+  return `${endpoint}${sep}token=${encodeURIComponent(token)}`;
+}

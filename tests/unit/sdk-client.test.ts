@@ -1,0 +1,281 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { encodeFrame } from '../../protocol/codec.js';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { Msg, WelcomeFrame } from '../../protocol/frames.js';
+import { ImClient } from '../../protocol/sdk/client.js';
+import type { ImClientOptions, StateChange } from '../../protocol/sdk/client-types.js';
+import { messageBytes, type WebSocketConstructor } from '../../protocol/sdk/socket.js';
+import { fakeWebSocketFactory, type FakeWebSocket } from '../helpers/fake-websocket.js';
+
+const WELCOME: WelcomeFrame = { type: 'welcome', uid: 'me', did: 'phone', node: 'n1', heartbeatMs: 1_000, maxFrameBytes: 65_536 };
+const msg = (conv: string, seq: number, prev: number): Msg => ({ conv, seq, prev, from: 'bob', did: 'd', cid: seq, ts: seq, body: `m${seq}` });
+/** Lets promise chains (token, endpoint lookup) run; with fake timers nothing else moves. */
+const flush = () => vi.advanceTimersByTimeAsync(0);
+
+function harness(opts: Partial<ImClientOptions> = {}) {
+  const ws = fakeWebSocketFactory();
+  const states: StateChange[] = [];
+  const messages: string[] = [];
+  const client = new ImClient({ url: 'ws://gw1/ws', token: 't0', WebSocket: ws.WebSocket, cidStart: 1, random: () => 0.5, ...opts });
+  client.on('state', (s) => states.push(s));
+  client.on('message', (m) => messages.push(`${m.conv}:${m.seq}`));
+  /** Opens the latest socket and plays welcome + convs. */
+  const accept = (list: { conv: string; lastSeq: number }[] = []) => {
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: list.map((c) => ({ kind: 'group', readSeq: 0, unread: 0, ...c })) });
+    return s;
+  };
+  return { client, ws, states, messages, accept };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('sdk client – connecting', () => {
+  it('sdk client – connect opens a binary socket with the token in the URL and resolves at welcome', async () => {
+    const { client, ws, states } = harness({ url: 'ws://gw1/ws?x=1', token: () => 'a b+c' });
+    const connected = client.connect();
+    await flush();
+    const s = ws.last();
+    expect(s.url).toBe('ws://gw1/ws?x=1&token=a%20b%2Bc');
+    expect(s.binaryType).toBe('arraybuffer');
+    let done = false;
+    void connected.then(() => (done = true));
+    s.open();
+    await flush();
+    expect(done).toBe(false);
+    s.receive(WELCOME);
+    await connected;
+    expect(client.welcome).toMatchObject({ uid: 'me', node: 'n1' });
+    expect(states.map((x) => x.state)).toEqual(['connecting', 'open']);
+    client.close();
+  });
+
+  it("sdk client – with history 'all' the first list is pulled and delivered in order", async () => {
+    const { client, ws, messages } = harness({ history: 'all' });
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 2, readSeq: 1, unread: 1 }] });
+    const [pull] = s.sentOf('pull');
+    expect(pull).toMatchObject({ conv: 'c', after: 0, limit: 200 });
+    s.receive({ type: 'history', rid: pull!.rid, conv: 'c', msgs: [msg('c', 1, 0), msg('c', 2, 1)], more: false });
+    await flush();
+    expect(messages).toEqual(['c:1', 'c:2']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
+    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, last: 2, readSeq: 1, unread: 1 }]);
+    client.close();
+  });
+
+  it('sdk client – messages arrive whether ws hands over a Buffer, an array of Buffers or an ArrayBuffer; text is ignored', () => {
+    const bytes = encodeFrame({ type: 'pong', ts: 5 });
+    const buf = Buffer.from(bytes);
+    expect(messageBytes(buf)).toBe(buf);
+    expect(messageBytes([buf.subarray(0, 2), buf.subarray(2)])).toEqual(new Uint8Array(bytes));
+    expect(new Uint8Array(messageBytes(new Uint8Array(bytes).buffer) as ArrayBuffer)).toEqual(new Uint8Array(bytes));
+    expect(messageBytes('{"type":"pong"}')).toBeUndefined();
+    // The ws package's class is accepted as the WebSocket option without a cast.
+    const ctor: WebSocketConstructor = NodeWebSocket;
+    expect(typeof ctor).toBe('function');
+  });
+});
+
+describe('sdk client – sending', () => {
+  it('sdk client – send resolves on sent and is emitted as sent', async () => {
+    const { client, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const seen: unknown[] = [];
+    client.on('sent', (r) => seen.push(r));
+    const p = client.send('c', 'hi');
+    const [frame] = s.sentOf('send');
+    expect(frame).toEqual({ type: 'send', conv: 'c', cid: 1, body: 'hi' });
+    s.receive({ type: 'sent', cid: 1, conv: 'c', seq: 9, ts: 123 });
+    await expect(p).resolves.toEqual({ conv: 'c', cid: 1, seq: 9, ts: 123 });
+    expect(seen).toEqual([{ conv: 'c', cid: 1, seq: 9, ts: 123 }]);
+    client.close();
+  });
+
+  it('sdk client – a non-retryable error fails the send and is emitted as sendFailed', async () => {
+    const { client, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const failed: { cid: number; code: string }[] = [];
+    client.on('sendFailed', (f) => failed.push({ cid: f.cid, code: f.error.code }));
+    const p = client.send('c', 'hi');
+    s.receive({ type: 'error', code: 'not_member', message: 'no', cid: 1, conv: 'c' });
+    await expect(p).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    expect(failed).toEqual([{ cid: 1, code: 'not_member' }]);
+    client.close();
+  });
+
+  it('sdk client – unacknowledged sends are re-sent after a reconnect, same cids, in cid order', async () => {
+    const { client, ws, accept, states } = harness();
+    const sentBefore = client.send('a', 'early'); // queued while not connected
+    void client.connect();
+    await flush();
+    const first = accept();
+    client.send('b', 'b1').catch(() => {});
+    client.send('a', 'a2').catch(() => {});
+    expect(first.sentOf('send').map((f) => [f.conv, f.cid, f.after])).toEqual([
+      ['a', 1, undefined],
+      ['b', 2, undefined],
+      ['a', 3, 1],
+    ]);
+    first.receive({ type: 'sent', cid: 1, conv: 'a', seq: 1, ts: 1 });
+    await sentBefore;
+    first.serverClose(1006);
+    expect(states.at(-1)).toMatchObject({ state: 'reconnecting', code: 1006 });
+    await vi.advanceTimersByTimeAsync(500); // backoff: 0.5 × 1 s
+    expect(ws.sockets).toHaveLength(2);
+    const second = accept();
+    expect(second.sentOf('send').map((f) => [f.conv, f.cid, f.after])).toEqual([
+      ['b', 2, undefined],
+      ['a', 3, 1],
+    ]);
+    client.close();
+  });
+});
+
+describe('sdk client – reconnect policy', () => {
+  it('sdk client – a redirect is followed at once to its endpoints in order, then the normal list with backoff', async () => {
+    const { client, ws, accept } = harness({ endpoints: ['ws://gw1/ws', 'ws://gw2/ws'] });
+    void client.connect();
+    await flush();
+    const s = accept();
+    s.receive({ type: 'redirect', endpoints: ['ws://gw7/ws', 'ws://gw8/ws'], reason: 'drain' });
+    s.serverClose(4011);
+    await flush();
+    expect(ws.sockets.map((x) => x.url.split('?')[0])).toEqual(['ws://gw1/ws', 'ws://gw7/ws']);
+    ws.last().refuse();
+    await flush();
+    expect(ws.last().url.split('?')[0]).toBe('ws://gw8/ws');
+    ws.last().refuse();
+    await flush();
+    expect(ws.sockets).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.last().url.split('?')[0]).toBe('ws://gw2/ws');
+    client.close();
+  });
+
+  it('sdk client – close 4012 (replaced) ends the client: state closed, no reconnect, queued sends rejected', async () => {
+    const { client, ws, accept, states } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const p = client.send('c', 'hi');
+    s.serverClose(4012, 'replaced');
+    await expect(p).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(states.at(-1)).toEqual({ state: 'closed', code: 4012, reason: 'replaced' });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – after 4001 or a refused upgrade the token function is called again', async () => {
+    let n = 0;
+    const { client, ws, accept } = harness({ token: async () => `tok${++n}` });
+    void client.connect();
+    await flush();
+    expect(ws.last().url).toContain('token=tok1');
+    ws.last().refuse();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.last().url).toContain('token=tok2');
+    const s = accept();
+    s.serverClose(4001);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(ws.last().url).toContain('token=tok3');
+    client.close();
+  });
+
+  it('sdk client – a silent server is given up after 2.5 heartbeats and the client reconnects; pings keep it company before', async () => {
+    const { client, ws, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(s.sentOf('ping')).toHaveLength(1);
+    expect(s.closedByClient).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1_400); // 2.5 s of silence
+    expect(s.closedByClient).toEqual({ code: 4009, reason: 'no frame from the server' });
+    expect(client.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.sockets).toHaveLength(2);
+    client.close();
+  });
+
+  it('sdk client – frames from the server keep the connection alive, frames sent replace pings', async () => {
+    const { client, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(500);
+      void client.send('c', `m${i}`).catch(() => {});
+      s.receive({ type: 'pong' });
+    }
+    expect(s.closedByClient).toBeUndefined();
+    expect(s.sentOf('ping')).toEqual([]);
+    client.close();
+  });
+});
+
+describe('sdk client – closing', () => {
+  it('sdk client – close() sends 1000, rejects pending requests and sends with closed, and leaves no timer', async () => {
+    const { client, accept, states } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const pull = client.pull('c', 0, 10);
+    const sync = client.sync();
+    const send = client.send('c', 'x');
+    client.close();
+    await expect(pull).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(sync).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(send).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(client.connect()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(s.closedByClient?.code).toBe(1000);
+    expect(states.at(-1)?.state).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – close() while waiting to reconnect cancels the attempt', async () => {
+    const { client, ws } = harness();
+    const connected = client.connect();
+    await flush();
+    ws.last().refuse();
+    client.close();
+    await expect(connected).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – pull and sync are answered by rid, and time out when unanswered', async () => {
+    const { client, accept } = harness({ requestTimeoutMs: 2_000 });
+    void client.connect();
+    await flush();
+    const s: FakeWebSocket = accept();
+    const sync = client.sync();
+    const pull = client.pull('c', 0, 5);
+    const [syncFrame] = s.sentOf('sync');
+    s.receive({ type: 'convs', rid: syncFrame!.rid, list: [] });
+    await expect(sync).resolves.toEqual([]);
+    const timedOut = expect(pull).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    await vi.advanceTimersByTimeAsync(2_000);
+    await timedOut;
+    client.close();
+  });
+});

@@ -1,0 +1,188 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { ConvSummary, Msg } from '../../protocol/frames.js';
+import { ConversationChains, type ConversationChainsOptions, type HistoryPage } from '../../protocol/sdk/conversation-chain.js';
+
+const msg = (conv: string, seq: number, prev: number, from = 'bob'): Msg => ({ conv, seq, prev, from, did: 'd', cid: seq, ts: seq, body: `m${seq}` });
+const row = (conv: string, lastSeq: number, extra: Partial<ConvSummary> = {}): ConvSummary => ({ conv, kind: 'group', lastSeq, readSeq: 0, unread: 0, ...extra });
+
+/** Chains whose pulls wait for the test to answer them. */
+function harness(opts: Partial<ConversationChainsOptions> = {}) {
+  const delivered: string[] = [];
+  const acks: [string, number][] = [];
+  const pulls: { conv: string; after: number; limit: number; answer: (p: Omit<HistoryPage, 'conv'>) => Promise<void>; fail: (e: ImError) => Promise<void> }[] = [];
+  const chains = new ConversationChains({
+    deliver: (m) => delivered.push(`${m.conv}:${m.seq}`),
+    pull: (conv, after, limit) =>
+      new Promise<HistoryPage>((resolve, reject) => {
+        pulls.push({
+          conv,
+          after,
+          limit,
+          answer: async (p) => {
+            resolve({ conv, ...p });
+            await vi.advanceTimersByTimeAsync(0);
+          },
+          fail: async (e) => {
+            reject(e);
+            await vi.advanceTimersByTimeAsync(0);
+          },
+        });
+      }),
+    ack: (conv, seq) => (acks.push([conv, seq]), true),
+    isOpen: () => true,
+    ...opts,
+  });
+  return { chains, delivered, acks, pulls };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('sdk chain – live messages', () => {
+  it('sdk chain – messages that chain onto last are delivered at once, in order, and acked once cumulatively', async () => {
+    const { chains, delivered, acks, pulls } = harness({ ackDelayMs: 50 });
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 12, 10));
+    chains.handleMsg(msg('c', 15, 12));
+    expect(delivered).toEqual(['c:12', 'c:15']);
+    expect(pulls).toEqual([]);
+    expect(acks).toEqual([]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(acks).toEqual([['c', 15]]);
+    expect(chains.get('c')).toMatchObject({ last: 15, lastSeq: 15 });
+  });
+
+  it('sdk chain – a duplicate is dropped but acked again', async () => {
+    const { chains, delivered, acks, pulls } = harness();
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 12, 10));
+    await vi.advanceTimersByTimeAsync(50);
+    chains.handleMsg(msg('c', 12, 10));
+    await vi.advanceTimersByTimeAsync(50);
+    chains.handleMsg(msg('c', 9, 8));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(delivered).toEqual(['c:12']);
+    expect(pulls).toEqual([]);
+    expect(acks).toEqual([
+      ['c', 12],
+      ['c', 12],
+      ['c', 12],
+    ]);
+  });
+
+  it('sdk chain – a gap holds the message, pulls from last, and delivers the history and then the held message in order, each once', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 20, 15));
+    chains.handleMsg(msg('c', 25, 20));
+    expect(delivered).toEqual([]);
+    expect(pulls.map((p) => [p.conv, p.after, p.limit])).toEqual([['c', 10, 200]]);
+    await pulls[0]!.answer({ msgs: [msg('c', 12, 10), msg('c', 15, 12), msg('c', 20, 15)], more: false });
+    expect(delivered).toEqual(['c:12', 'c:15', 'c:20', 'c:25']);
+    expect(pulls).toHaveLength(1);
+    chains.handleMsg(msg('c', 20, 15));
+    expect(delivered).toHaveLength(4);
+  });
+
+  it('sdk chain – a history page with more is followed by a pull from its last seq', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 0)]);
+    chains.handleMsg(msg('c', 5, 4));
+    await pulls[0]!.answer({ msgs: [msg('c', 1, 0), msg('c', 2, 1)], more: true });
+    expect(pulls.map((p) => p.after)).toEqual([0, 2]);
+    await pulls[1]!.answer({ msgs: [msg('c', 3, 2), msg('c', 4, 3), msg('c', 5, 4)], more: false });
+    expect(delivered).toEqual(['c:1', 'c:2', 'c:3', 'c:4', 'c:5']);
+    expect(pulls).toHaveLength(2);
+  });
+
+  it('sdk chain – one pull per conversation at a time; a gap seen meanwhile pulls again afterwards', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 0)]);
+    chains.handleMsg(msg('c', 3, 2));
+    chains.handleMsg(msg('c', 9, 8));
+    expect(pulls).toHaveLength(1);
+    await pulls[0]!.answer({ msgs: [msg('c', 1, 0), msg('c', 2, 1), msg('c', 3, 2)], more: false });
+    expect(pulls.map((p) => p.after)).toEqual([0, 3]);
+    await pulls[1]!.answer({ msgs: [msg('c', 8, 3), msg('c', 9, 8)], more: false });
+    expect(delivered).toEqual(['c:1', 'c:2', 'c:3', 'c:8', 'c:9']);
+  });
+
+  it('sdk chain – a conversation first seen in a live message is pulled from the start', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([]);
+    chains.handleMsg(msg('new', 7, 4));
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['new', 0]]);
+    await pulls[0]!.answer({ msgs: [msg('new', 4, 0), msg('new', 7, 4)], more: false });
+    expect(delivered).toEqual(['new:4', 'new:7']);
+  });
+
+  it('sdk chain – a failed pull is retried after a pause while the gap remains', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 14, 12));
+    await pulls[0]!.fail(new ImError(ErrorCode.TIMEOUT, 'slow'));
+    expect(pulls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(pulls.map((p) => p.after)).toEqual([10, 10]);
+    await pulls[1]!.answer({ msgs: [msg('c', 12, 10), msg('c', 14, 12)], more: false });
+    expect(delivered).toEqual(['c:12', 'c:14']);
+  });
+});
+
+describe('sdk chain – baselines and catch-up', () => {
+  it("sdk chain – 'latest' starts conversations of the first list at lastSeq, with nothing pulled", () => {
+    const { chains, pulls } = harness({ history: 'latest' });
+    chains.handleConvs([row('a', 40), row('b', 0)]);
+    expect(pulls).toEqual([]);
+    expect(chains.list().map((c) => [c.conv, c.last])).toEqual([
+      ['a', 40],
+      ['b', 0],
+    ]);
+  });
+
+  it("sdk chain – 'all' pulls every conversation of the first list from 0", async () => {
+    const { chains, pulls, delivered } = harness({ history: 'all' });
+    chains.handleConvs([row('a', 2), row('b', 0)]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['a', 0]]);
+    await pulls[0]!.answer({ msgs: [msg('a', 1, 0), msg('a', 2, 1)], more: false });
+    expect(delivered).toEqual(['a:1', 'a:2']);
+  });
+
+  it('sdk chain – a later list pulls what is behind, and a conversation new in it from 0 even with latest', () => {
+    const { chains, pulls } = harness({ history: 'latest' });
+    chains.handleConvs([row('a', 40)]);
+    chains.handleConvs([row('a', 45), row('b', 3)]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([
+      ['a', 40],
+      ['b', 0],
+    ]);
+  });
+
+  it('sdk chain – readSeq and unread come from the list, read marks raise readSeq, and messages of others add unread', () => {
+    const { chains } = harness();
+    chains.setUid('me');
+    chains.handleConvs([row('c', 10, { readSeq: 8, unread: 2 })]);
+    chains.handleMsg(msg('c', 11, 10, 'bob'));
+    chains.handleMsg(msg('c', 12, 11, 'me'));
+    expect(chains.get('c')).toMatchObject({ readSeq: 8, unread: 3 });
+    chains.handleRead('c', 5);
+    expect(chains.get('c')).toMatchObject({ readSeq: 8 });
+    chains.handleRead('c', 12);
+    expect(chains.get('c')).toMatchObject({ readSeq: 12, unread: 0 });
+  });
+
+  it('sdk chain – close stops deliveries and timers', async () => {
+    const { chains, delivered } = harness();
+    chains.handleConvs([row('c', 1)]);
+    chains.handleMsg(msg('c', 2, 1));
+    chains.close();
+    chains.handleMsg(msg('c', 3, 2));
+    expect(delivered).toEqual(['c:2']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -1,0 +1,201 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { SendFrame } from '../../protocol/frames.js';
+import { OutboundQueue, type OutboundQueueOptions } from '../../protocol/sdk/outbound-queue.js';
+
+/** A queue whose wire is an array; `online` decides whether transmit succeeds. */
+function harness(opts: Partial<OutboundQueueOptions> = {}) {
+  const wire: SendFrame[] = [];
+  const failed: { cid: number; conv: string; code: string }[] = [];
+  const state = { online: true };
+  const q = new OutboundQueue({
+    transmit: (f) => {
+      if (!state.online) return false;
+      wire.push(f);
+      return true;
+    },
+    cidStart: 100,
+    random: () => 0.5,
+    sendRetryMs: 0,
+    onFailed: (f) => failed.push({ cid: f.cid, conv: f.conv, code: f.error.code }),
+    ...opts,
+  });
+  const sent = (f: SendFrame, seq: number) => q.handleSent({ type: 'sent', cid: f.cid, conv: f.conv, seq, ts: 1_000 + seq });
+  return { q, wire, failed, state, sent };
+}
+
+const brief = (f: SendFrame) => [f.conv, f.cid, f.after];
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('sdk outbound queue – cids and after links', () => {
+  it('sdk outbound queue – cids increase from cidStart and each send names the previous send to its conversation', () => {
+    const { q, wire } = harness();
+    void q.enqueue('a', 'a1');
+    void q.enqueue('b', 'b1');
+    void q.enqueue('a', 'a2');
+    void q.enqueue('a', 'a3');
+    expect(wire.map(brief)).toEqual([
+      ['a', 100, undefined],
+      ['b', 101, undefined],
+      ['a', 102, 100],
+      ['a', 103, 102],
+    ]);
+    expect('after' in wire[0]!).toBe(false);
+  });
+
+  it('sdk outbound queue – without cidStart, cids start from the clock (Date.now() * 1000) and stay above it', () => {
+    vi.setSystemTime(1_800_000_000_000);
+    const { q, wire } = harness({ cidStart: undefined });
+    void q.enqueue('a', 'x');
+    void q.enqueue('a', 'y');
+    expect(wire[0]!.cid).toBe(1_800_000_000_000 * 1000);
+    expect(wire[1]!.cid).toBe(1_800_000_000_000 * 1000 + 1);
+    vi.setSystemTime(1_800_000_000_005);
+    void q.enqueue('a', 'z');
+    expect(wire[2]!.cid).toBe(1_800_000_000_005 * 1000);
+  });
+
+  it('sdk outbound queue – sent resolves the promise with conv, cid, seq and ts and removes the entry; a repeated sent changes nothing', async () => {
+    const { q, wire, sent } = harness();
+    const p = q.enqueue('a', 'hello');
+    expect(sent(wire[0]!, 7)).toBe(true);
+    await expect(p).resolves.toEqual({ conv: 'a', cid: 100, seq: 7, ts: 1007 });
+    expect(q.size).toBe(0);
+    expect(sent(wire[0]!, 7)).toBe(false);
+  });
+});
+
+describe('sdk outbound queue – failures', () => {
+  it('sdk outbound queue – a permanent failure rejects, is reported, and later sends name its predecessor instead', async () => {
+    const { q, wire, failed } = harness();
+    void q.enqueue('a', 'a1'); // 100
+    const bad = q.enqueue('a', 'a2'); // 101 after 100
+    void q.enqueue('a', 'a3'); // 102 after 101
+    expect(q.handleError(101, new ImError(ErrorCode.NOT_MEMBER, 'no'))).toBe(true);
+    await expect(bad).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    expect(failed).toEqual([{ cid: 101, conv: 'a', code: 'not_member' }]);
+    expect(q.snapshot()).toEqual([
+      { conv: 'a', cid: 100, body: 'a1' },
+      { conv: 'a', cid: 102, body: 'a3', after: 100 },
+    ]);
+    void q.enqueue('a', 'a4');
+    expect(wire.at(-1)).toMatchObject({ cid: 103, after: 102 });
+  });
+
+  it('sdk outbound queue – when the failed send was the latest, the next send names the one before it (or none)', () => {
+    const { q, wire } = harness();
+    const first = q.enqueue('a', 'a1'); // 100, no after
+    first.catch(() => {});
+    q.handleError(100, new ImError(ErrorCode.INVALID_FIELD, 'bad'));
+    void q.enqueue('a', 'a2');
+    expect(wire.at(-1)).toEqual({ type: 'send', conv: 'a', cid: 101, body: 'a2' });
+  });
+
+  it('sdk outbound queue – out_of_order keeps the send and re-sends the whole conversation queue in cid order, once', async () => {
+    const { q, wire } = harness();
+    void q.enqueue('a', 'a1'); // 100
+    void q.enqueue('b', 'b1'); // 101
+    void q.enqueue('a', 'a2'); // 102
+    void q.enqueue('a', 'a3'); // 103
+    wire.length = 0;
+    q.handleError(102, new ImError(ErrorCode.OUT_OF_ORDER, 'after not stored'));
+    q.handleError(103, new ImError(ErrorCode.OUT_OF_ORDER, 'after not stored'));
+    expect(wire).toEqual([]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(wire.map(brief)).toEqual([
+      ['a', 100, undefined],
+      ['a', 102, 100],
+      ['a', 103, 102],
+    ]);
+    expect(q.size).toBe(4);
+  });
+
+  it('sdk outbound queue – a send queued while its conversation waits for a re-send goes out with that re-send', async () => {
+    const { q, wire } = harness();
+    void q.enqueue('a', 'a1');
+    q.handleError(100, new ImError(ErrorCode.UNAVAILABLE, 'moving'));
+    void q.enqueue('a', 'a2');
+    expect(wire.map((f) => f.cid)).toEqual([100]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(wire.map((f) => f.cid)).toEqual([100, 100, 101]);
+  });
+
+  it('sdk outbound queue – re-send delays grow with repeated retryable errors and stay within the cap', async () => {
+    const { q, wire } = harness({ resendBaseMs: 50, resendCapMs: 400 });
+    void q.enqueue('a', 'a1');
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = wire.length;
+      q.handleError(100, new ImError(ErrorCode.TIMEOUT, 'slow'));
+      let waited = 0;
+      while (wire.length === before) {
+        await vi.advanceTimersByTimeAsync(1);
+        waited++;
+      }
+      delays.push(waited);
+    }
+    // random = 0.5: three quarters of the ceiling 50, 100, 200, 400, 400, 400 (rounded down).
+    expect(delays).toEqual([37, 75, 150, 300, 300, 300]);
+  });
+});
+
+describe('sdk outbound queue – reconnects, timeouts and bounds', () => {
+  it('sdk outbound queue – sends made offline stay queued and resendAll puts the whole queue out in cid order', () => {
+    const { q, wire, state } = harness();
+    state.online = false;
+    void q.enqueue('b', 'b1');
+    void q.enqueue('a', 'a1');
+    void q.enqueue('b', 'b2');
+    expect(wire).toEqual([]);
+    state.online = true;
+    q.resendAll();
+    expect(wire.map(brief)).toEqual([
+      ['b', 100, undefined],
+      ['a', 101, undefined],
+      ['b', 102, 100],
+    ]);
+  });
+
+  it('sdk outbound queue – a conversation whose sends got no answer is re-sent after sendRetryMs, not failed', async () => {
+    const { q, wire, sent } = harness({ sendRetryMs: 1_000 });
+    const p = q.enqueue('a', 'a1');
+    await vi.advanceTimersByTimeAsync(999);
+    expect(wire).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(wire.map((f) => f.cid)).toEqual([100, 100]);
+    sent(wire[0]!, 3);
+    await expect(p).resolves.toMatchObject({ seq: 3 });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(wire).toHaveLength(2);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk outbound queue – over maxQueue, send is refused with overloaded until an entry leaves', async () => {
+    const { q, wire, sent } = harness({ maxQueue: 2 });
+    void q.enqueue('a', '1');
+    void q.enqueue('a', '2');
+    await expect(q.enqueue('a', '3')).rejects.toMatchObject({ code: ErrorCode.OVERLOADED });
+    sent(wire[0]!, 1);
+    expect(q.size).toBe(1);
+    void q.enqueue('a', '3');
+    expect(q.size).toBe(2);
+  });
+
+  it('sdk outbound queue – close rejects every queued send with closed and leaves no timer', async () => {
+    const { q } = harness({ sendRetryMs: 1_000 });
+    const a = q.enqueue('a', '1');
+    const b = q.enqueue('b', '1');
+    q.handleError(100, new ImError(ErrorCode.TIMEOUT, 'slow'));
+    q.close();
+    await expect(a).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(b).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(q.enqueue('a', '2')).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
