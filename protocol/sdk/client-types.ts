@@ -16,7 +16,7 @@ export interface StateChange { state: ConnectionState; code?: number; reason?: s
 
 /** The events of {@link ImClient}. */
 export interface ImClientEvents {
-  /** A message, in order per conversation and exactly once. */
+  /** A message, in order per conversation and exactly once; this device's own messages too (linked from `sent`). */
   message: Msg;
   /** A `send` became durable. */
   sent: SendResult;

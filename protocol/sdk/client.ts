@@ -68,7 +68,15 @@ export class ImClient {
       maxQueue: opts.maxQueue,
       sendRetryMs: opts.sendRetryMs,
       random,
-      onSent: (r) => this.events.emit('sent', r),
+      onSent: (r, { body, prev }) => {
+        // The sending device gets no `msg` for its own message (README §5, §7.2): `sent` links it into the chain.
+        // Without `prev` (an older server) the next message shows a gap and the pull brings this one.
+        const session = this.session;
+        if (prev !== undefined && session !== undefined) {
+          this.chains.handleMsg({ conv: r.conv, seq: r.seq, prev, from: session.uid, did: session.did, cid: r.cid, ts: r.ts, body });
+        }
+        this.events.emit('sent', r);
+      },
       onFailed: (f) => this.events.emit('sendFailed', f),
     });
     this.chains = new ConversationChains({

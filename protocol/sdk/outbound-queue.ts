@@ -50,8 +50,8 @@ export interface OutboundQueueOptions {
   resendBaseMs?: number;
   resendCapMs?: number;
   random?: () => number;
-  /** A send became durable. */
-  onSent?: (r: SendResult) => void;
+  /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
+  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined }) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
 }
@@ -129,7 +129,7 @@ export class OutboundQueue {
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
-    this.opts.onSent?.(result);
+    this.opts.onSent?.(result, { body: entry.body, prev: frame.prev });
     return true;
   }
 

@@ -107,6 +107,24 @@ describe('sdk client – sending', () => {
     client.close();
   });
 
+  it('sdk client – an own message is linked into the chain from sent.prev: delivered once, in order with the others', async () => {
+    const { client, accept, messages } = harness();
+    void client.connect();
+    await flush();
+    const s = accept([{ conv: 'c', lastSeq: 10 }]);
+    const own: Msg[] = [];
+    client.on('message', (m) => m.from === 'me' && own.push(m));
+    const p = client.send('c', 'mine');
+    s.receive({ type: 'msg', ...msg('c', 11, 10) });
+    s.receive({ type: 'sent', cid: 1, conv: 'c', seq: 12, ts: 5, prev: 11 });
+    await p;
+    s.receive({ type: 'msg', ...msg('c', 13, 12) });
+    expect(messages).toEqual(['c:11', 'c:12', 'c:13']);
+    expect(own).toEqual([{ conv: 'c', seq: 12, prev: 11, from: 'me', did: 'phone', cid: 1, ts: 5, body: 'mine' }]);
+    expect(s.sentOf('pull')).toEqual([]);
+    client.close();
+  });
+
   it('sdk client – a non-retryable error fails the send and is emitted as sendFailed', async () => {
     const { client, accept } = harness();
     void client.connect();
