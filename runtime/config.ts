@@ -212,9 +212,12 @@ export interface StartConfig {
   /** External NATS instead of starting nats-server. */
   natsUrl?: string;
   kinds: string[];
+  /** Node i's gateway listens on gatewayPort + i. */
+  gatewayPort: number;
 }
 
 export const DEFAULT_START_NODES = 3;
+export const DEFAULT_START_GATEWAY_PORT = 8080;
 export const DEFAULT_START_NATS_PORT = 4222;
 export const DEFAULT_START_PG_PORT = 54329;
 export const DEFAULT_DATA_DIR = '.data';
@@ -224,7 +227,7 @@ export function parseStartConfig(argv: string[] = process.argv.slice(2), env: No
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { nodes: { type: 'string' }, 'nats-port': { type: 'string' }, 'pg-port': { type: 'string' }, 'data-dir': { type: 'string' }, kinds: { type: 'string' } },
+    options: { nodes: { type: 'string' }, 'nats-port': { type: 'string' }, 'pg-port': { type: 'string' }, 'data-dir': { type: 'string' }, kinds: { type: 'string' }, 'gateway-port': { type: 'string' } },
   });
   const cfg: StartConfig = {
     nodes: int('nodes', values.nodes, DEFAULT_START_NODES),
@@ -232,6 +235,7 @@ export function parseStartConfig(argv: string[] = process.argv.slice(2), env: No
     pgPort: int('pg-port', values['pg-port'], DEFAULT_START_PG_PORT),
     dataDir: values['data-dir'] ?? DEFAULT_DATA_DIR,
     kinds: list(values.kinds ?? env['IM_KINDS'], DEFAULT_KINDS),
+    gatewayPort: int('gateway-port', values['gateway-port'], DEFAULT_START_GATEWAY_PORT),
   };
   if (env['DATABASE_URL']) cfg.databaseUrl = env['DATABASE_URL'];
   if (env['NATS_URL']) cfg.natsUrl = env['NATS_URL'];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedPgHandle } from './lib/embedded-pg.js';
 import { startNatsServer, type NatsServerHandle } from './lib/nats-server.js';
 import { spawnNodeProcess, type NodeProcess } from './lib/node-process.js';
-import { LOCAL_CLUSTER_FILE, parseStartConfig } from '../runtime/config.js';
+import { DEV_SERVER_KEY, LOCAL_CLUSTER_FILE, parseStartConfig } from '../runtime/config.js';
 import { connect } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 
@@ -64,14 +64,21 @@ async function main(): Promise<void> {
     }
     await writeFile(LOCAL_CLUSTER_FILE, JSON.stringify({ databaseUrl, natsUrl }, null, 2));
     for (let i = 1; i <= cfg.nodes; i++) {
-      nodes.push(await spawnNodeProcess({ nodeId: `n${i}`, natsUrl, databaseUrl, kinds: cfg.kinds, logDir }));
-      console.log(`node n${i} up (log: ${path.relative(process.cwd(), path.join(logDir, `n${i}.log`))})`);
+      const args = ['--gateway-port', String(cfg.gatewayPort + i), '--dev-tokens'];
+      nodes.push(await spawnNodeProcess({ nodeId: `n${i}`, natsUrl, databaseUrl, kinds: cfg.kinds, logDir, args }));
+      console.log(`node n${i} up, gateway ws://127.0.0.1:${cfg.gatewayPort + i}/ws (log: ${path.relative(process.cwd(), path.join(logDir, `n${i}.log`))})`);
     }
+    const api = `http://127.0.0.1:${cfg.gatewayPort + 1}`;
     console.log(`
 cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
-  NATS      ${natsUrl}
-  Postgres  ${databaseUrl}
-try:  npx imctl status | npx imctl nodes | npx imctl shards | npx imctl rebalance --dry-run
+  NATS        ${natsUrl}
+  Postgres    ${databaseUrl}
+  gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
+  server API  ${api}  (Authorization: Bearer ${DEV_SERVER_KEY}; development keys, see README)
+  dispatcher  ${api}/v1/endpoints?uid=alice
+try:  curl -s -XPOST ${api}/v1/conversations -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"kind":"direct","members":["alice","bob"]}'
+      curl -s -XPOST ${api}/v1/tokens -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"uid":"alice","did":"alice-1"}'
+      npx imctl status | npx imctl nodes | npx imctl shards | npx imctl rebalance --dry-run
 Ctrl-C drains the nodes and stops everything.`);
     for (const n of nodes) {
       void n.exited.then((code) => {

@@ -171,6 +171,12 @@ export class ImClient {
     return this.chains.list();
   }
 
+  /** Drops the connection and reconnects (after a network change, or to test resilience); queued sends are kept. */
+  reconnect(): void {
+    if (this.current === ConnectionState.CLOSED || this.current === 'idle') return;
+    this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+  }
+
   /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed`, no timer left. */
   close(): void {
     if (this.current === ConnectionState.CLOSED) return;

@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Msg } from '../../protocol/frames.js';
+import { ImClient } from '../../protocol/sdk/index.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { allHeld, checkGuarantees, type DeviceLog } from '../helpers/guarantee-check.js';
+
+/**
+ * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK
+ * clients over real WebSockets. Each run gets fresh users and conversations (two direct, one group), then
+ * fast-check drives sends interleaved with socket drops, node SIGKILL + restart and shard moves.
+ */
+
+type Action =
+  | { t: 'send'; device: number; conv: number; n: number }
+  | { t: 'drop'; device: number }
+  | { t: 'restart' }
+  | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
+  | { t: 'pause'; ms: number };
+
+const SHARDS = 16;
+const DEVICES = [
+  { user: 0, dev: 'a' },
+  { user: 0, dev: 'b' },
+  { user: 1, dev: 'a' },
+  { user: 2, dev: 'a' },
+  { user: 3, dev: 'a' },
+];
+// conv 0: direct u0–u1; conv 1: direct u2–u3; conv 2: group of all four.
+const CONV_MEMBERS = [[0, 1], [2, 3], [0, 1, 2, 3]];
+
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ t: fc.constant('send' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2), n: fc.integer({ min: 1, max: 8 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('drop' as const), device: fc.nat(DEVICES.length - 1) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), kind: fc.constantFrom('chatter' as const, 'connector' as const), shard: fc.nat(SHARDS - 1) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
+);
+
+describe('chat guarantees (property)', () => {
+  let c: ChatCluster;
+  let run = 0;
+
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['n1', 'n2'], shards: SHARDS, args: ['--rate', '5000', '--rate-burst', '5000'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('guarantees – every acked message is stored once, chains hold, sender order holds, every device gets every message once in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArb, { minLength: 8, maxLength: 30 }), async (actions) => {
+        const r = ++run;
+        const uids = [0, 1, 2, 3].map((u) => `r${r}u${u}`);
+        const convs: string[] = [];
+        for (const m of CONV_MEMBERS) {
+          const body = m.length === 2 ? { kind: 'direct', members: m.map((i) => uids[i]) } : { kind: 'group', conv: `r${r}group`, owner: uids[0], members: uids.slice(1) };
+          const res = await c.api('POST', '/v1/conversations', body);
+          expect(res.status).toBe(201);
+          convs.push(res.body['conv'] as string);
+        }
+        const endpoints = [...c.gateways.values()];
+        const logs: DeviceLog[] = [];
+        const clients: ImClient[] = [];
+        for (const [i, d] of DEVICES.entries()) {
+          const uid = uids[d.user]!;
+          const did = `${uid}-${d.dev}`;
+          const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map() };
+          // Spread devices over both gateways; each falls back to the other when its node is down.
+          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000 });
+          client.on('message', (m: Msg) => {
+            let l = log.delivered.get(m.conv);
+            if (!l) log.delivered.set(m.conv, (l = []));
+            l.push(m);
+          });
+          logs.push(log);
+          clients.push(client);
+        }
+        await Promise.all(clients.map((x) => x.connect()));
+        const sends: Promise<unknown>[] = [];
+        let counter = 0;
+        for (const a of actions) {
+          switch (a.t) {
+            case 'send': {
+              const d = DEVICES[a.device]!;
+              const convIdx = CONV_MEMBERS[a.conv]!.includes(d.user) ? a.conv : 2;
+              const conv = convs[convIdx]!;
+              const log = logs[a.device]!;
+              for (let k = 0; k < a.n; k++) {
+                const body = `${log.did}#${++counter}`;
+                let l = log.attempted.get(conv);
+                if (!l) log.attempted.set(conv, (l = []));
+                l.push(body);
+                sends.push(clients[a.device]!.send(conv, body).then((s) => log.acked.set(body, { conv, seq: s.seq, cid: s.cid })));
+              }
+              break;
+            }
+            case 'drop':
+              clients[a.device]!.reconnect();
+              break;
+            case 'restart': {
+              const victim = Math.random() < 0.5 ? 'n1' : 'n2';
+              c.nodes.get(victim)!.signal('SIGKILL');
+              await c.nodes.get(victim)!.exited;
+              await c.respawn(victim);
+              break;
+            }
+            case 'move': {
+              const rows = await c.db.sql<{ owner: string | null; state: string }[]>`SELECT owner, state FROM shards WHERE kind = ${a.kind} AND shard = ${a.shard}`;
+              const owner = rows[0]?.owner;
+              if (owner && rows[0]!.state === 'active') await c.imctl('move', a.kind, String(a.shard), owner === 'n1' ? 'n2' : 'n1');
+              break;
+            }
+            case 'pause':
+              await new Promise((res) => setTimeout(res, a.ms));
+              break;
+          }
+        }
+        // Every send resolves (retries ride out the faults); then every device catches up.
+        await withDeadline(Promise.all(sends), 60_000, 'sends did not all become durable');
+        const lastSeqs = await c.db.sql<{ conv_id: string; last: number }[]>`SELECT conv_id, max(seq)::int8 AS last FROM messages WHERE conv_id = ANY(${convs}) GROUP BY conv_id`;
+        await withDeadline(
+          (async () => {
+            for (;;) {
+              const behind = logs.some((log) =>
+                lastSeqs.some((row) => {
+                  const convIdx = convs.indexOf(row.conv_id);
+                  if (!CONV_MEMBERS[convIdx]!.includes(DEVICES[logs.indexOf(log)]!.user)) return false;
+                  const got = log.delivered.get(row.conv_id) ?? [];
+                  return (got[got.length - 1]?.seq ?? 0) < row.last;
+                }),
+              );
+              if (!behind) return;
+              await new Promise((res) => setTimeout(res, 100));
+            }
+          })(),
+          30_000,
+          'devices did not catch up',
+        );
+        const members = new Map(convs.map((conv, i) => [conv, CONV_MEMBERS[i]!.map((u) => uids[u]!)]));
+        const report = await checkGuarantees(c.db.sql, convs, members, logs);
+        for (const x of clients) x.close();
+        const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent}, acked ${report.acked}, persisted ${report.persisted}`);
+        if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
+        expect(report.acked).toBe(report.sent);
+      }),
+      { numRuns: 6, endOnFailure: true, interruptAfterTimeLimit: 200_000 },
+    );
+  }, 300_000);
+});
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+}
