@@ -28,4 +28,29 @@ describe('chat smoke', () => {
     a.close();
     b.close();
   }, 30_000);
+
+  it('chat – a send repeated (same frame, again after a reconnect, on another gateway) is stored once and answered with its first seq', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['carl', 'dora'] });
+    const conv = body['conv'] as string;
+    const first = await rawConnect(c.gateways.get('n1')!, c.token('carl', 'c1'));
+    for (let i = 0; i < 3; i++) first.send({ type: 'send', conv, cid: 10, body: 'once' });
+    await first.waitFor((f) => f.type === 'sent' && f.cid === 10);
+    await new Promise((r) => setTimeout(r, 200));
+    const answers = first.frames.filter((f): f is ServerFrameOf<'sent'> => f.type === 'sent');
+    expect(answers).toHaveLength(3);
+    expect(new Set(answers.map((f) => f.seq)).size).toBe(1);
+    first.close();
+    const again = await rawConnect(c.gateways.get('n2')!, c.token('carl', 'c1'));
+    again.send({ type: 'send', conv, cid: 10, body: 'once' });
+    const repeat = await again.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent');
+    expect(repeat).toMatchObject({ seq: answers[0]!.seq, prev: 0 });
+    // A new cid below the stored one is refused (it would break sender order), and so is an unstored predecessor.
+    again.send({ type: 'send', conv, cid: 5, body: 'rewound' });
+    expect(await again.waitFor((f) => f.type === 'error' && f.cid === 5)).toMatchObject({ code: 'invalid_field' });
+    again.send({ type: 'send', conv, cid: 30, body: 'skipped one', after: 20 });
+    expect(await again.waitFor((f) => f.type === 'error' && f.cid === 30)).toMatchObject({ code: 'out_of_order' });
+    const rows = await c.db.sql`SELECT body FROM messages WHERE conv_id = ${conv}`;
+    expect(rows.map((r) => Buffer.from(r['body'] as Buffer).toString())).toEqual(['once']);
+    again.close();
+  }, 30_000);
 });
