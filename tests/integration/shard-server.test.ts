@@ -24,7 +24,8 @@ describe('shard server – which epochs a node may serve again', () => {
   beforeAll(async () => {
     nats = await startTestNats();
     nc = await connect({ servers: nats.url });
-    transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 400 });
+    // Generous: the whole suite runs on two cores next to node processes; a slow answer is not what is tested here.
+    transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 2000 });
     const counts = new Map([['echo', SHARDS]]);
     router = new Router(transport, counts);
     host = new ActorHost({ nodeId: 'me', kinds: [{ kind: 'echo', create: () => ({ handle: (_op, p) => p }) }], sender: router, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
@@ -46,7 +47,9 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(await router.call('echo', keyOf(0), 'echo', 1)).toBe(1);
     leaseOk = false;
     await server.releaseAll('lease may have expired', false);
-    await expect(router.call('echo', keyOf(0), 'echo', 2)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    // Not served: "nobody serves" (unavailable), or a deadline that ran out while retrying that (timeout).
+    const refused = await router.call('echo', keyOf(0), 'echo', 2, 600).then(() => undefined, (e: { code: string }) => e.code);
+    expect([ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT]).toContain(refused);
     leaseOk = true;
     await server.reconcile([row(0, 5)]);
     expect(await router.call('echo', keyOf(0), 'echo', 3)).toBe(3);
