@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { Batcher } from './batcher.js';
 import { DeadlineSweep } from './deadlines.js';
 import { encodeCallsWithin, encodeTellsWithin } from './encode.js';
+import { LocalSubjects } from './local.js';
 import { backoffDelay, classifyRequestError, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serveSubject, type CallHandler, type ServeHandle, type TellHandler } from './serve.js';
 
@@ -98,6 +99,7 @@ export class Transport {
   /** Batches handed over by the batcher and not yet released (in flight, or backing off). */
   private readonly sending = new Set<PendingCall[]>();
   private readonly serving = new Set<ServeHandle>();
+  private readonly local: LocalSubjects;
   private readonly sweep: DeadlineSweep;
   private readonly retryTimers = new Map<NodeJS.Timeout, () => void>();
   private idleWaiters: (() => void)[] = [];
@@ -124,6 +126,7 @@ export class Transport {
     opts: TransportOptions,
   ) {
     this.log = opts.log;
+    this.local = new LocalSubjects(opts.log);
     this.maxBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.defaultTimeout = opts.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.retry = opts.retry ?? DEFAULT_RETRY;
@@ -197,9 +200,19 @@ export class Transport {
   serve(subject: string, handler: CallHandler, onTell?: TellHandler): ServeHandle {
     if (this.closed) throw new ImError(ErrorCode.CLOSED, 'transport is closed');
     const h = serveSubject(this.nc, subject, handler, onTell, this.log);
-    this.serving.add(h);
-    void h.closed.then(() => this.serving.delete(h));
-    return h;
+    const unlocal = this.local.add(subject, handler, onTell);
+    const handle: ServeHandle = {
+      subject,
+      closed: h.closed,
+      // Local senders stop reaching us the moment intake stops, like remote ones.
+      stop: (graceMs) => (unlocal(), h.stop(graceMs)),
+    };
+    this.serving.add(handle);
+    void h.closed.then(() => {
+      unlocal();
+      this.serving.delete(handle);
+    });
+    return handle;
   }
 
   /** Sends what is queued, waits (at most `timeoutMs`) for outstanding calls, then stops every served subject. */
@@ -245,6 +258,12 @@ export class Transport {
       live.push(c);
     }
     if (live.length === 0) return release();
+    if (this.local.has(subject)) {
+      this.counters.batchesSent++;
+      this.counters.callsSent += live.length;
+      await this.local.calls(subject, live, (i, err, value) => this.settle(live[i]!, err, value));
+      return release();
+    }
 
     const encoded = encodeCallsWithin(live, now, this.batchLimit());
     for (const f of encoded.failed) this.settle(f.call, f.error);
@@ -326,6 +345,11 @@ export class Transport {
     if (this.closed) {
       this.counters.tellsDropped += tells.length;
       return;
+    }
+    if (this.local.has(subject)) {
+      this.counters.tellBatchesSent++;
+      this.counters.tellsSent += tells.length;
+      return this.local.tells(subject, tells);
     }
     const { batches, dropped } = encodeTellsWithin(tells, this.batchLimit());
     if (batches.length > 1) this.counters.oversizeSplits++;

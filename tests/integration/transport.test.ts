@@ -248,4 +248,28 @@ describe('transport – batched actor calls over a real nats-server', () => {
     await t2.close();
     void h.stop(100);
   });
+
+  it('transport – a subject this process serves is reached in-process (no NATS message), in order, and over NATS again once it stops', async () => {
+    const seen: number[] = [];
+    const told: number[] = [];
+    const h = client.serve('t.local', async (c) => (seen.push(c.payload as number), c.payload), (t) => told.push(t.payload as number));
+    let onWire = 0;
+    const spy = ncB.subscribe('t.local', { callback: () => onWire++ });
+    await ncB.flush();
+    const answers = await Promise.all(range(300).map((i) => client.call('t.local', { kind: 'k', key: 'same', op: 'n', payload: i })));
+    for (const i of range(50)) client.tell('t.local', { kind: 'k', key: 'same', op: 't', payload: i });
+    await sleep(50);
+    expect(answers).toEqual(range(300));
+    expect(seen).toEqual(range(300));
+    expect(told).toEqual(range(50));
+    expect(onWire).toBe(0);
+    await h.stop();
+    // Served elsewhere now: the same caller goes over NATS.
+    const remote = server.serve('t.local', async (c) => `remote ${c.payload as number}`);
+    await ncB.flush();
+    expect(await client.call('t.local', { kind: 'k', key: 'same', op: 'n', payload: 1 })).toBe('remote 1');
+    expect(onWire).toBeGreaterThan(0);
+    spy.unsubscribe();
+    await remote.stop();
+  });
 });
