@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { allHeld, checkGuarantees, type DeviceLog } from '../helpers/guarantee-check.js';
+import { allHeld, checkGuarantees, type DeviceLog } from '../../scripts/lib/guarantee-check.js';
 
 /**
  * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK

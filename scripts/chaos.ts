@@ -1,0 +1,184 @@
+/**
+ * `npm run chaos -- --duration 60s --seed N`: a 3-server NATS cluster (nats.conf), Postgres, three node
+ * processes and SDK clients sending to direct and group conversations at a steady rate, while a seeded
+ * schedule injects faults (node SIGKILL, node SIGSTOP past its lease, nats-server kill and restart, Postgres
+ * restart, imctl rebalance and move, client socket drops). Then a verifier reads Postgres and every client's
+ * log and prints what it found. Exit code 0 when G1–G6 held, 1 when one broke, 2 on bad usage.
+ * `DATABASE_URL` runs against an external Postgres (the Postgres restart fault is skipped then).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { connect } from '../storage/db.js';
+import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
+import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
+import { startTraffic, type ChaosTraffic } from './chaos/traffic.js';
+import { allHeld, checkGuarantees } from './lib/guarantee-check.js';
+
+function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
+  if (!m) throw new Error(`--duration must look like 60s, 5m or 90000ms, got "${v}"`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+const say = (m: string): void => void process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic, rnd: () => number): Promise<string> {
+  const { cluster, nodeIds } = infra;
+  const node = nodeIds[Math.floor(f.pick * nodeIds.length)]!;
+  switch (f.kind) {
+    case FaultKind.KILL_NODE: {
+      const p = cluster.nodes.get(node)!;
+      p.signal('SIGKILL');
+      await p.exited;
+      await new Promise((r) => setTimeout(r, 1000));
+      await cluster.spawn(node);
+      return `SIGKILL ${node}, restarted`;
+    }
+    case FaultKind.FREEZE_NODE: {
+      const p = cluster.nodes.get(node)!;
+      p.signal('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 3500)); // past the 1.5 s lease: its shards go elsewhere
+      p.signal('SIGCONT');
+      return `SIGSTOP ${node} for 3.5 s, then SIGCONT`;
+    }
+    case FaultKind.KILL_NATS: {
+      const i = Math.floor(f.pick * infra.natsUrls.length);
+      await infra.bounceNats(i, 1500);
+      return `SIGKILL nats-server ${i + 1}, restarted after 1.5 s`;
+    }
+    case FaultKind.RESTART_POSTGRES:
+      return (await infra.restartPostgres(1000)) ? 'Postgres stopped and started again after 1 s' : 'Postgres restart skipped (external DATABASE_URL)';
+    case FaultKind.REBALANCE: {
+      const r = await infra.imctl('rebalance');
+      return `imctl rebalance (exit ${r.code})`;
+    }
+    case FaultKind.MOVE: {
+      const kind = rnd() < 0.5 ? 'chatter' : 'connector';
+      const shard = Math.floor(rnd() * 32);
+      const to = nodeIds[(nodeIds.indexOf(node) + 1) % nodeIds.length]!;
+      const r = await infra.imctl('move', kind, String(shard), to);
+      return `imctl move ${kind} ${shard} ${to} (exit ${r.code})`;
+    }
+    case FaultKind.DROP_SOCKETS: {
+      const n = 1 + Math.floor(f.pick * 4);
+      for (let i = 0; i < n; i++) traffic.devices[Math.floor(rnd() * traffic.devices.length)]!.client.reconnect();
+      return `dropped ${n} client socket(s)`;
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  let durationMs: number;
+  let seed: number;
+  let rate: number;
+  try {
+    const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, rate: { type: 'string' } }, strict: true });
+    durationMs = parseDuration(values.duration ?? '60s');
+    seed = values.seed === undefined ? Math.floor(Math.random() * 1e6) : Number(values.seed);
+    rate = values.rate === undefined ? 40 : Number(values.rate);
+    if (!Number.isInteger(seed) || !(rate > 0) || durationMs < 10_000) throw new Error('--seed must be an integer, --rate > 0, --duration ≥ 10s');
+  } catch (err) {
+    console.error(`chaos: ${(err as Error).message}\nusage: npm run chaos -- [--duration 60s] [--seed N] [--rate msgs/s]`);
+    return 2;
+  }
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-chaos-'));
+  const externalDb = process.env['DATABASE_URL'];
+  const kinds = Object.values(FaultKind).filter((k) => !(externalDb && k === FaultKind.RESTART_POSTGRES));
+  const plan = planFaults(durationMs, seed, kinds);
+  say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
+  const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say });
+  let traffic: ChaosTraffic | undefined;
+  let keepLogs = false;
+  try {
+    traffic = await startTraffic(infra.cluster, `s${seed}t${Date.now() % 100_000}`);
+    const t = traffic;
+    const rnd = seeded(seed ^ 0x9e3779b9);
+    const t0 = Date.now();
+    let sent = 0;
+    const sender = setInterval(() => {
+      const due = Math.floor(((Date.now() - t0) / 1000) * rate);
+      while (sent < due) {
+        t.sendOne(rnd(), rnd());
+        sent++;
+      }
+    }, 20);
+    const injected: string[] = [];
+    for (const f of plan) {
+      const wait = t0 + f.at - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const what = await inject(f, infra, t, rnd).catch((err: unknown) => `${f.kind} FAILED to inject: ${(err as Error).message}`);
+      injected.push(what);
+      say(what);
+    }
+    const left = t0 + durationMs - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
+    clearInterval(sender);
+    say(`sending stopped after ${sent} messages; waiting for every send to settle`);
+    const settled = await t.settle(60_000);
+    const sql = connect(infra.databaseUrl, { max: 2 });
+    const lastSeqs = new Map<string, number>();
+    for (const r of await sql<{ conv_id: string; last: number }[]>`SELECT conv_id, max(seq) AS last FROM messages WHERE conv_id = ANY(${t.convs}) GROUP BY conv_id`) lastSeqs.set(r.conv_id, r.last);
+    let caughtUp = await t.catchUp(lastSeqs, 20_000);
+    let neededReconnect = 0;
+    if (!caughtUp) {
+      // G4 promises catch-up to a device that reconnects; count the ones that needed it.
+      for (const d of t.devices) {
+        const behind = d.convs.some((c) => ((d.log.delivered.get(c) ?? []).at(-1)?.seq ?? 0) < (lastSeqs.get(c) ?? 0));
+        if (behind) {
+          neededReconnect++;
+          d.client.reconnect();
+        }
+      }
+      caughtUp = await t.catchUp(lastSeqs, 30_000);
+    }
+    const report = await checkGuarantees(sql, t.convs, t.members, t.devices.map((d) => d.log));
+    await sql.end();
+    const fenced = await infra.countLogLines('write fenced');
+    const waits = new Map<string, number>();
+    for (const d of t.devices) for (const a of d.log.acked.values()) waits.set(a.conv, Math.max(waits.get(a.conv) ?? 0, a.waitedMs ?? 0));
+    const longest = [...waits].sort((a, b) => b[1] - a[1]);
+    const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
+    const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
+    console.log(`
+chaos run: seed ${seed}, ${durationMs / 1000} s, ${injected.length} faults
+${injected.map((x) => `  - ${x}`).join('\n')}
+sent                      ${report.sent}
+acked                     ${report.acked}${settled ? '' : '  (some sends never settled)'}
+persisted                 ${report.persisted}
+delivered                 ${delivered} (to ${t.devices.length} devices)
+lost                      ${report.lost.length}
+duplicated                ${report.duplicated.length}
+out of order              ${report.outOfOrder.length}
+chain breaks (G2)         ${report.chainBreaks.length}
+sender order broken (G5)  ${report.senderOrder.length}
+devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
+sends failed for good     ${t.failures.length}
+fenced writes refused     ${fenced}
+longest unavailability    ${longest.slice(0, 3).map(([c, ms]) => `${c}: ${(ms / 1000).toFixed(1)} s`).join(', ')}
+result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
+    if (!held) {
+      keepLogs = true;
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...t.failures].slice(0, 30)) console.log(`  ${line}`);
+      console.log(`logs kept in ${workDir}`);
+    }
+    return held ? 0 : 1;
+  } finally {
+    traffic?.close();
+    await infra.stop();
+    if (!keepLogs) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err: unknown) => {
+    console.error('chaos: failed:', err);
+    process.exit(1);
+  },
+);

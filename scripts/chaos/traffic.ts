@@ -1,0 +1,109 @@
+import WebSocket from 'ws';
+import type { Msg } from '../../protocol/frames.js';
+import { ImClient } from '../../protocol/sdk/index.js';
+import type { BenchCluster } from '../bench/chat-harness.js';
+import type { DeviceLog } from '../lib/guarantee-check.js';
+
+/** One client device of the run and everything it saw. */
+export interface ChaosDevice {
+  client: ImClient;
+  log: DeviceLog;
+  convs: string[];
+}
+
+/** The run's users, conversations and devices. */
+export interface ChaosTraffic {
+  devices: ChaosDevice[];
+  convs: string[];
+  members: Map<string, string[]>;
+  /** Sends one message from a device (picked by `pick` in [0,1)) to one of its conversations. */
+  sendOne(pickDevice: number, pickConv: number): void;
+  /** Resolves once every send settled (acked or failed for good); false at the deadline. */
+  settle(deadlineMs: number): Promise<boolean>;
+  /** Resolves once every member device holds each conversation up to its last stored seq; false at the deadline. */
+  catchUp(lastSeqs: Map<string, number>, deadlineMs: number): Promise<boolean>;
+  failures: string[];
+  close(): void;
+}
+
+const USERS = 8;
+
+/**
+ * Eight users: four direct conversations (pairs), a group of four and a group of all eight; two users have a
+ * second device. Every device connects through the SDK with every gateway in its list (rotated), takes the
+ * whole history, and logs what it delivers.
+ */
+export async function startTraffic(cluster: BenchCluster, runId: string): Promise<ChaosTraffic> {
+  const uids = Array.from({ length: USERS }, (_, i) => `${runId}u${i}`);
+  const convs: string[] = [];
+  const members = new Map<string, string[]>();
+  const create = async (body: Record<string, unknown>, who: string[]): Promise<void> => {
+    const r = await cluster.api('POST', '/v1/conversations', body);
+    if (r.status !== 201) throw new Error(`create conversation failed: ${JSON.stringify(r.body)}`);
+    convs.push(r.body['conv'] as string);
+    members.set(r.body['conv'] as string, who);
+  };
+  for (let i = 0; i < USERS; i += 2) await create({ kind: 'direct', members: [uids[i], uids[i + 1]] }, [uids[i]!, uids[i + 1]!]);
+  await create({ kind: 'group', conv: `${runId}-g4`, owner: uids[0], members: uids.slice(1, 4) }, uids.slice(0, 4));
+  await create({ kind: 'group', conv: `${runId}-g8`, owner: uids[0], members: uids.slice(1) }, [...uids]);
+  const gateways = [...cluster.ws.values()];
+  const devices: ChaosDevice[] = [];
+  const failures: string[] = [];
+  const deviceSpecs = uids.map((uid) => ({ uid, did: `${uid}-a` })).concat([{ uid: uids[0]!, did: `${uids[0]}-b` }, { uid: uids[5]!, did: `${uids[5]}-b` }]);
+  for (const [i, { uid, did }] of deviceSpecs.entries()) {
+    const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
+    const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000 });
+    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map() };
+    client.on('message', (m: Msg) => {
+      let l = log.delivered.get(m.conv);
+      if (!l) log.delivered.set(m.conv, (l = []));
+      l.push(m);
+    });
+    client.on('sendFailed', (f) => failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`));
+    devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
+  }
+  await Promise.all(devices.map((d) => d.client.connect()));
+  const pending = new Set<Promise<unknown>>();
+  let n = 0;
+  return {
+    devices,
+    convs,
+    members,
+    failures,
+    sendOne(pickDevice, pickConv) {
+      const d = devices[Math.floor(pickDevice * devices.length)]!;
+      const conv = d.convs[Math.floor(pickConv * d.convs.length)]!;
+      const body = `${d.log.did}#${++n}`;
+      let l = d.log.attempted.get(conv);
+      if (!l) d.log.attempted.set(conv, (l = []));
+      l.push(body);
+      const t0 = Date.now();
+      const p = d.client
+        .send(conv, body)
+        .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0 }))
+        .catch(() => undefined)
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+    async settle(deadlineMs) {
+      const end = Date.now() + deadlineMs;
+      while (pending.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      return pending.size === 0;
+    },
+    async catchUp(lastSeqs, deadlineMs) {
+      const end = Date.now() + deadlineMs;
+      const behind = (): boolean =>
+        devices.some((d) =>
+          d.convs.some((conv) => {
+            const got = d.log.delivered.get(conv) ?? [];
+            return (got[got.length - 1]?.seq ?? 0) < (lastSeqs.get(conv) ?? 0);
+          }),
+        );
+      while (behind() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      return !behind();
+    },
+    close() {
+      for (const d of devices) d.client.close();
+    },
+  };
+}
