@@ -11,6 +11,12 @@ const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
   chat: () => import('./bench/chat.js'),
 };
 
+/** Names that stand for several scenarios. */
+const GROUPS: Record<string, string[]> = {
+  runtime: ['runtime-throughput', 'runtime-failover'],
+  all: Object.keys(SCENARIOS),
+};
+
 function parse(argv: string[]): { names: string[]; trials: number; options: Record<string, string> } {
   const names: string[] = [];
   const options: Record<string, string> = {};
@@ -29,13 +35,15 @@ function parse(argv: string[]): { names: string[]; trials: number; options: Reco
 
 async function main(): Promise<void> {
   const { names, trials, options } = parse(process.argv.slice(2));
-  const selected = names.includes('all') ? Object.keys(SCENARIOS) : names;
+  const selected = [...new Set(names.flatMap((n) => GROUPS[n] ?? [n]))];
   const unknown = selected.filter((n) => !(n in SCENARIOS));
   if (unknown.length) {
-    console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
+    console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}, ${Object.keys(GROUPS).join(', ')}`);
     process.exit(2);
   }
-  for (const name of selected) {
+  const runStarted = Date.now();
+  for (const [i, name] of selected.entries()) {
+    process.stderr.write(`[bench] scenario ${i + 1}/${selected.length}: ${name}\n`);
     const scenario = (await SCENARIOS[name]!()).default;
     const workDir = await mkdtemp(path.join(os.tmpdir(), `natsim-bench-${name}-`));
     const ctx = createBenchContext(name, { trials, workDir, options, isTTY: process.stderr.isTTY === true });
@@ -48,6 +56,7 @@ async function main(): Promise<void> {
       await rm(workDir, { recursive: true, force: true });
     }
   }
+  if (selected.length > 1) console.log(`\nall ${selected.length} scenarios in ${((Date.now() - runStarted) / 60_000).toFixed(1)} min`);
 }
 
 main().catch((err) => {
