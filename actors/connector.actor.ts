@@ -164,11 +164,13 @@ class ConnectorActor implements Actor {
     this.ctx.clearTimer('retransmit');
   }
 
-  private ack(p: { did: string; conv: string; seq: number }): void {
+  private async ack(p: { did: string; conv: string; seq: number }): Promise<void> {
     const dev = this.devices.get(p.did);
     if (!dev) return;
     const c = this.convs.get(p.conv);
     if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
+    // A device may have pulled a message before its delivery reached us: ask Postgres before calling it bogus.
+    if (!c.large && p.seq > c.lastSeq) c.lastSeq = Math.max(c.lastSeq, await this.svc.messages.lastSeq(p.conv));
     if (!c.large && p.seq > c.lastSeq) {
       return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
     }
