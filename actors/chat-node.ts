@@ -13,6 +13,7 @@ import { connectorKind } from './connector.actor.js';
 import { COUNTER_KIND, counterKind } from './counter.actor.js';
 import { NodeDirectory } from './gateway/directory.js';
 import { Gateway } from './gateway/gateway.js';
+import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 
 /** Every actor kind a node can host. */
@@ -56,6 +57,7 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
     const dir = directory;
     gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others() });
     const g = gateway;
+    mountDemoPage(g.app, gw, log.child({ component: 'demo' }));
     mountHttpApi({
       app: g.app,
       router: node.router,

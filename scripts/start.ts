@@ -76,6 +76,7 @@ cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
   gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
   server API  ${api}  (Authorization: Bearer ${DEV_SERVER_KEY}; development keys, see README)
   dispatcher  ${api}/v1/endpoints?uid=alice
+  demo page   ${api}/demo   (open it in two windows)
 try:  curl -s -XPOST ${api}/v1/conversations -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"kind":"direct","members":["alice","bob"]}'
       curl -s -XPOST ${api}/v1/tokens -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"uid":"alice","did":"alice-1"}'
       npx imctl status | npx imctl nodes | npx imctl shards | npx imctl rebalance --dry-run

@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as Uws from 'uWebSockets.js';
+import type { GatewayConfig } from '../../runtime/config.js';
+import type { Logger } from '../../runtime/logger.js';
+
+const SDK_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'protocol', 'sdk', 'index.ts');
+
+/**
+ * A one-page chat client for development (`npm start` prints its URL): it mints tokens through the server
+ * API with the development key, so it is only served with `--dev-tokens`. The SDK is bundled for the browser
+ * with esbuild on first request — the page runs the same client code applications embed.
+ */
+export function mountDemoPage(app: Uws.TemplatedApp, config: GatewayConfig, log: Logger): void {
+  if (!config.devTokens) return;
+  let bundle: Promise<string> | undefined;
+  const sdk = (): Promise<string> =>
+    (bundle ??= import('esbuild').then(async (esbuild) => {
+      const out = await esbuild.build({ entryPoints: [SDK_ENTRY], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, minify: true, logLevel: 'silent' });
+      return out.outputFiles[0]!.text;
+    }));
+  app.get('/demo/sdk.js', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    sdk().then(
+      (js) => !aborted && res.cork(() => res.writeHeader('content-type', 'text/javascript').end(js)),
+      (err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'demo: bundling the SDK failed');
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end('bundling the SDK failed'));
+      },
+    );
+  });
+  app.get('/demo', (res) => {
+    res.writeHeader('content-type', 'text/html; charset=utf-8').end(page(config.serverKey));
+  });
+}
+
+function page(serverKey: string): string {
+  return `<!doctype html>
+<meta charset="utf-8"><title>natsim demo</title>
+<style>
+ body{font:14px system-ui;margin:2em;max-width:820px} input,button{font:inherit;padding:4px 8px}
+ #log{border:1px solid #ccc;height:360px;overflow:auto;padding:8px;white-space:pre-wrap}
+ .me{color:#05a} .sys{color:#888} #convs button{margin:2px}
+</style>
+<h1>natsim demo</h1>
+<p>Open this page in two windows, sign in as two users, start a direct chat or a group, and talk. Kill a node
+(<code>npx imctl drain n2</code>, or Ctrl-Z on it): the client reconnects and nothing is lost.</p>
+<p><input id=uid placeholder="user id" value="alice"> <input id=did placeholder="device id" value="browser-1">
+ <button id=login>sign in</button> <span id=state></span></p>
+<p><input id=peer placeholder="peer user id" value="bob"> <button id=direct>direct chat</button>
+ <input id=members placeholder="group members, comma separated"> <button id=group>new group</button></p>
+<div id=convs></div>
+<div id=log></div>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> to <b id=current>—</b></p>
+<script type=module>
+import { ImClient } from '/demo/sdk.js';
+const $ = (id) => document.getElementById(id);
+const KEY = 'Bearer ${serverKey}';
+const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
+let client, current;
+const show = (cls, text) => { const d = document.createElement('div'); d.className = cls; d.textContent = text; $('log').append(d); $('log').scrollTop = 1e9; };
+const pick = (conv) => { current = conv; $('current').textContent = conv; };
+const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = c.conv + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
+$('login').onclick = async () => {
+  client?.close();
+  const uid = $('uid').value, did = $('did').value;
+  client = new ImClient({ dispatcherUrl: location.origin, uid, history: 'all', token: async () => (await api('/v1/tokens', { uid, did })).token });
+  client.on('state', (s) => ($('state').textContent = s.state));
+  client.on('convs', listConvs);
+  client.on('message', (m) => { show(m.from === uid ? 'me' : m.did === 'system' ? 'sys' : '', '[' + m.conv + ' #' + m.seq + '] ' + m.from + ': ' + m.body); listConvs(); });
+  client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
+  client.on('presence', (p) => show('sys', p.uid + (p.online ? ' came online' : ' went offline')));
+  await client.connect();
+  listConvs();
+};
+$('direct').onclick = async () => { const r = await api('/v1/conversations', { kind: 'direct', members: [$('uid').value, $('peer').value] }); pick(r.conv ?? current); await client?.sync(); listConvs(); };
+$('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean) }); pick(r.conv); await client?.sync(); listConvs(); };
+$('send').onclick = () => { if (client && current && $('text').value) { client.send(current, $('text').value).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+$('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
+</script>`;
+}
