@@ -31,7 +31,8 @@ interface Device {
   did: string;
   gw: string;
   sid: number;
-  inflight: Map<string, Inflight>;
+  /** Unacked messages per conversation; made on the first push (an idle device holds nothing). */
+  inflight: Map<string, Inflight> | undefined;
 }
 
 interface ConvState {
@@ -100,7 +101,7 @@ class ConnectorActor implements Actor {
     if (same && p.refresh) return { large: this.largeConvs() };
     if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
     const wasOnline = this.devices.size > 0;
-    this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: new Map() });
+    this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: undefined });
     const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
     if (!wasOnline) this.announce(p.did, true);
     return { convs, large: this.largeConvs() };
@@ -142,6 +143,7 @@ class ConnectorActor implements Actor {
       if (own && dev.did === msg.did) continue;
       pushed = true;
       this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
+      dev.inflight ??= new Map();
       let f = dev.inflight.get(msg.conv);
       if (!f) dev.inflight.set(msg.conv, (f = { msgs: [], sentAt: now }));
       if (f.msgs.length === 0) f.sentAt = now;
@@ -174,12 +176,12 @@ class ConnectorActor implements Actor {
     if (!c.large && p.seq > c.lastSeq) {
       return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
     }
-    const f = dev.inflight.get(p.conv);
+    const f = dev.inflight?.get(p.conv);
     if (!f) return;
     let n = 0;
     while (n < f.msgs.length && f.msgs[n]!.seq <= p.seq) n++;
     f.msgs.splice(0, n);
-    if (f.msgs.length === 0) dev.inflight.delete(p.conv);
+    if (f.msgs.length === 0) dev.inflight!.delete(p.conv);
     else f.sentAt = Date.now();
   }
 
@@ -209,7 +211,7 @@ class ConnectorActor implements Actor {
     const c = this.convs.get(conv);
     this.convs.delete(conv);
     for (const dev of this.devices.values()) {
-      dev.inflight.delete(conv);
+      dev.inflight?.delete(conv);
       if (c?.large) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
     }
   }
@@ -235,7 +237,8 @@ class ConnectorActor implements Actor {
     const due = Date.now() - this.retransmitMs;
     let pending = false;
     for (const dev of this.devices.values()) {
-      if (dev.inflight.size > 0) pending = true;
+      if (!dev.inflight || dev.inflight.size === 0) continue;
+      pending = true;
       const frames: ServerFrame[] = [];
       for (const f of dev.inflight.values()) {
         if (f.sentAt > due) continue;

@@ -153,13 +153,17 @@ export class ActorHost {
 
   private contextFor(cell: Cell): ActorContext {
     const { sender, log, nodeId } = this.opts;
+    let childLog: Logger | undefined;
     return {
       kind: cell.kind,
       key: cell.key,
       shard: cell.shard,
       fence: cell.fence,
       nodeId,
-      log: log.child({ actor: cell.id }),
+      // Made on first use: a pino child per actor would cost every idle user's connector memory for nothing.
+      get log() {
+        return (childLog ??= log.child({ actor: cell.id }));
+      },
       call: (kind, key, op, payload, timeoutMs) => sender.call(kind, key, op, payload, timeoutMs),
       tell: (kind, key, op, payload) => sender.tell(kind, key, op, payload),
       setTimer: (name, ms, fn, repeat = false) => {

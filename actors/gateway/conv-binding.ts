@@ -23,8 +23,8 @@ export class ConvBinding {
 
   /** The session takes the conversation's subject. */
   bind(s: Session, conv: string): void {
-    if (s.state !== 'open' || s.bound.has(conv)) return;
-    s.bound.add(conv);
+    if (s.state !== 'open' || s.bound?.has(conv)) return;
+    (s.bound ??= new Set()).add(conv);
     let entry = this.convs.get(conv);
     if (!entry) {
       const sessions = new Set<Session>();
@@ -42,7 +42,7 @@ export class ConvBinding {
 
   /** The session no longer takes the conversation's subject. */
   unbind(s: Session, conv: string): void {
-    s.bound.delete(conv);
+    s.bound?.delete(conv);
     const entry = this.convs.get(conv);
     if (!entry) return;
     entry.sessions.delete(s);
@@ -54,7 +54,7 @@ export class ConvBinding {
 
   /** Drops every binding of a closed session. */
   drop(s: Session): void {
-    for (const conv of [...s.bound]) this.unbind(s, conv);
+    for (const conv of [...(s.bound ?? [])]) this.unbind(s, conv);
   }
 
   /** Unsubscribes everything. */
