@@ -26,8 +26,20 @@ export interface ShardsChanged {
   shards?: number[];
 }
 
+/**
+ * Published by a node whenever it starts serving shards (at any epoch, also a re-start at the same one) and
+ * again after its NATS connection came back. Anything sent to those shards meanwhile may be lost, so whoever
+ * keeps soft state there (gateways: where their sessions are) states it again.
+ */
+export interface ShardsServed {
+  type: 'shards-served';
+  node: string;
+  kind: string;
+  shards: number[];
+}
+
 /** Encodes a control message. */
-export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged): Uint8Array {
+export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed): Uint8Array {
   return encode(msg);
 }
 
@@ -84,4 +96,17 @@ export function decodeShardsChanged(bytes: Uint8Array): Result<ShardsChanged> {
   if (!r.ok) return r;
   if (r.value['type'] !== 'shards-changed') return bad('not a shards-changed notification');
   return { ok: true, value: r.value as unknown as ShardsChanged };
+}
+
+/** Decodes and validates a shards-served notification; never throws. */
+export function decodeShardsServed(bytes: Uint8Array): Result<ShardsServed> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  const v = r.value;
+  if (v['type'] !== 'shards-served') return bad('not a shards-served notification');
+  const shards = v['shards'];
+  if (typeof v['node'] !== 'string' || typeof v['kind'] !== 'string' || !Array.isArray(shards) || !shards.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
+    return bad('shards-served needs node, kind and a list of shard numbers');
+  }
+  return { ok: true, value: { type: 'shards-served', node: v['node'], kind: v['kind'], shards: shards as number[] } };
 }

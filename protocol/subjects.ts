@@ -74,6 +74,11 @@ export function clusterShardsSubject(): string {
   return `${SUBJECT_ROOT}.cluster.shards`;
 }
 
+/** "This node serves these shards now" (every start of service, and again after its NATS reconnect): `im.cluster.served`. */
+export function clusterServedSubject(): string {
+  return `${SUBJECT_ROOT}.cluster.served`;
+}
+
 /** Per-conversation fan-out for large groups, subscribed by gateways holding a member's socket: `im.conv.<conv>`. */
 export function conversationSubject(convId: string): string {
   return `${SUBJECT_ROOT}.conv.${subjectToken(convId)}`;

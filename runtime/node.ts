@@ -16,6 +16,7 @@ import type { Logger } from './logger.js';
 import { Membership } from './membership.js';
 import { planAssignment } from './placement.js';
 import { Router } from './router.js';
+import { ServedAnnouncer } from './served-announcer.js';
 import { ShardServer } from './shard-server.js';
 import { Transport } from './transport/transport.js';
 
@@ -48,6 +49,7 @@ export class ClusterNode {
   private readonly membership: Membership;
   private readonly coordinator: Coordinator;
   private readonly mover: ShardMover;
+  private readonly announcer: ServedAnnouncer;
   private readonly subs: Subscription[] = [];
   private refreshTimer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
@@ -89,6 +91,7 @@ export class ClusterNode {
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
     });
+    this.announcer = new ServedAnnouncer(nc, this.nodeId, log);
     this.shards = new ShardServer({
       nodeId: this.nodeId,
       transport,
@@ -96,6 +99,7 @@ export class ClusterNode {
       shardCounts,
       log,
       leaseValid: () => this.membership.isValid(),
+      onServing: (kind, shard) => this.announcer.add(kind, shard),
     });
     const notify = (kind: string, shards: number[]): void => {
       nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards }));
@@ -155,6 +159,7 @@ export class ClusterNode {
         },
       }),
     );
+    void this.watchNats();
     await this.nc.flush();
     this.coordinator.start();
     await this.refresh();
@@ -162,6 +167,13 @@ export class ClusterNode {
       this.refreshTimer = setTimeout(() => void this.refresh().finally(poll), this.opts.config.heartbeatMs);
     };
     poll();
+  }
+
+  /** Tells sent to our shards while our NATS connection was down are lost: announce them so their state is re-stated. */
+  private async watchNats(): Promise<void> {
+    for await (const st of this.nc.status()) {
+      if (st.type === 'reconnect') this.announcer.announceLater(() => this.shards.list());
+    }
   }
 
   /** Re-reads the shards this node owns and serves exactly those. Coalesces concurrent calls. */
@@ -263,6 +275,7 @@ export class ClusterNode {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     await this.refreshing;
     await this.coordinator.stop();
+    this.announcer.close();
     await this.shards.releaseAll('node closing');
     await this.host.close();
     if (leave) await this.membership.leave();

@@ -22,6 +22,8 @@ export interface ShardServerOptions {
   log: Logger;
   /** False once this node may have lost its lease: it must not serve anything then. */
   leaseValid: () => boolean;
+  /** This node just started serving (kind, shard): what was sent there while nobody served it is gone. */
+  onServing?: (kind: string, shard: number, epoch: number) => void;
 }
 
 const id = (kind: string, shard: number): string => `${kind}/${shard}`;
@@ -73,6 +75,7 @@ export class ShardServer {
     const handle = this.opts.transport.serve(shardSubject(kind, shard), (call) => this.handle(kind, shard, call));
     this.served.set(k, { kind, shard, epoch, handle, since: Date.now() });
     this.opts.log.info({ kind, shard, epoch }, 'serving shard');
+    this.opts.onServing?.(kind, shard, epoch);
     return true;
   }
 

@@ -3,11 +3,11 @@ import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ConnectorOp, GatewayOp, type AttachReply, type ConnectorAttach, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { decode, decodeClientFrame } from '../../protocol/codec.js';
-import { decodeShardsChanged } from '../../protocol/control.js';
+import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import { DEFAULT_LIMITS, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
-import { clusterShardsSubject, gatewaySubject } from '../../protocol/subjects.js';
+import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import { verifyToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -27,6 +27,9 @@ const OVERSIZE_GRACE = 4;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
+/** Sessions re-attached per step after their connector shard restarted, so its new owner is not hit all at once. */
+const REATTACH_BATCH = 500;
+const REATTACH_STEP_MS = 20;
 
 export interface GatewayDeps {
   nodeId: string;
@@ -59,7 +62,6 @@ export class Gateway {
   private readonly limits: FrameLimits;
   private serveHandle?: ServeHandle;
   private shardsSub?: Subscription;
-  private readonly lastAttach = new Map<Session, number>();
   port = 0;
 
   constructor(
@@ -102,11 +104,11 @@ export class Gateway {
   async listen(): Promise<void> {
     const { config, nodeId, transport, nc } = this.deps;
     this.serveHandle = transport.serve(gatewaySubject(nodeId), () => Promise.reject(new ImError(ErrorCode.UNKNOWN_TYPE, 'a gateway takes tells only')), (t) => this.onTell(t.key, t.op, t.payload));
-    this.shardsSub = nc.subscribe(clusterShardsSubject(), {
+    this.shardsSub = nc.subscribe(clusterServedSubject(), {
       callback: (err, msg) => {
         if (err) return;
-        const r = decodeShardsChanged(msg.data);
-        if (r.ok && r.value.kind === ChatKind.CONNECTOR) this.reattachShards(new Set(r.value.shards));
+        const r = decodeShardsServed(msg.data);
+        if (r.ok && r.value.kind === ChatKind.CONNECTOR) void this.reattachShards(new Set(r.value.shards));
       },
     });
     void this.watchNats();
@@ -223,22 +225,25 @@ export class Gateway {
     s.closed();
     this.sessions.delete(s.sid);
     this.dirty.delete(s);
-    this.lastAttach.delete(s);
     const devKey = `${s.uid}\u0000${s.did}`;
     if (this.byDevice.get(devKey) === s) this.byDevice.delete(devKey);
     this.binding.drop(s);
     this.deps.router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.DETACH, { did: s.did, sid: s.sid });
   }
 
-  /** Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it answers with them. */
+  /**
+   * Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it
+   * answers with them (the client pulls whatever it is behind). A newer attach of the session supersedes this one.
+   */
   private async attach(s: Session, refresh: boolean): Promise<void> {
-    this.lastAttach.set(s, Date.now());
+    s.lastAttach = Date.now();
+    const gen = ++s.attachGen;
     const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
     if (refresh) payload.refresh = true;
-    for (let attempt = 0; s.state === 'open'; attempt++) {
+    for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
         const reply = (await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
-        if (s.state !== 'open') return;
+        if (s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.send(s, { type: 'convs', list: reply.convs });
         for (const conv of reply.large) this.binding.bind(s, conv);
         return;
@@ -250,10 +255,15 @@ export class Gateway {
     }
   }
 
-  /** After a connector shard changed owner, its new owner learns of our sessions (and they catch up). */
-  private reattachShards(shards: Set<number>): void {
-    for (const s of this.sessions.values()) {
-      if (shards.has(this.deps.router.shardOf(ChatKind.CONNECTOR, s.uid))) void this.attach(s, true);
+  /**
+   * A connector shard (re)started somewhere: its actors know nothing of our sessions, and deliveries sent while
+   * it was down are lost. Each of its sessions attaches again with a full re-sync (`convs`), in spread-out steps.
+   */
+  private async reattachShards(shards: Set<number>): Promise<void> {
+    const todo = [...this.sessions.values()].filter((s) => shards.has(this.deps.router.shardOf(ChatKind.CONNECTOR, s.uid)));
+    for (let i = 0; i < todo.length; i += REATTACH_BATCH) {
+      if (i > 0) await new Promise((r) => setTimeout(r, REATTACH_STEP_MS));
+      for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, false);
     }
   }
 
@@ -315,7 +325,7 @@ export class Gateway {
       else if ((s.exp + DEFAULT_TOKEN_LEEWAY_SEC) * 1000 < now) {
         this.send(s, errorFrame(new ImError(ErrorCode.TOKEN_EXPIRED, 'the token expired; reconnect with a new one')));
         s.end(CloseCode.UNAUTHORIZED, 'token expired');
-      } else if (now - (this.lastAttach.get(s) ?? now) > ATTACH_REFRESH_MS) void this.attach(s, true);
+      } else if (now - s.lastAttach > ATTACH_REFRESH_MS) void this.attach(s, true);
     }
   }
 }

@@ -24,8 +24,12 @@ export class Session {
   state: SessionState = 'open';
   lastHeard = Date.now();
   readonly limiter: RateLimiter;
-  /** Large conversations whose subject this session takes. */
-  readonly bound = new Set<string>();
+  /** Large conversations whose subject this session takes (made on first bind: most sessions have none). */
+  bound: Set<string> | undefined;
+  /** When this session last told its connector where it is. */
+  lastAttach = 0;
+  /** Bumped by every attach: an older attach still retrying stops. */
+  attachGen = 0;
   /** When the last rate_limited error went out (one per second at most). */
   lastRateError = 0;
   private outbox: Uint8Array[] = [];
