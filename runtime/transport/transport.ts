@@ -56,7 +56,10 @@ interface PendingCall {
   resolve: (v: unknown) => void;
   reject: (e: ImError) => void;
   settled: boolean;
-  /** Its last send met no responders, so running out of time means UNAVAILABLE rather than TIMEOUT. */
+  /**
+   * An earlier send met no responders and no later one has been answered, so running out of time means
+   * UNAVAILABLE rather than TIMEOUT (also when the deadline strikes while a re-send is on its way).
+   */
   unavailable: boolean;
 }
 
@@ -276,10 +279,7 @@ export class Transport {
     const data = encoded.data;
 
     let lastDeadline = now;
-    for (const c of live) {
-      c.unavailable = false;
-      if (c.deadline > lastDeadline) lastDeadline = c.deadline;
-    }
+    for (const c of live) if (c.deadline > lastDeadline) lastDeadline = c.deadline;
     this.counters.batchesSent++;
     this.counters.callsSent += live.length;
     let replyBytes: Uint8Array;
