@@ -74,14 +74,16 @@ async function main(): Promise<number> {
   let durationMs: number;
   let seed: number;
   let rate: number;
+  let keepLogs = false;
   try {
-    const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, rate: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, rate: { type: 'string' }, 'keep-logs': { type: 'boolean' } }, strict: true });
     durationMs = parseDuration(values.duration ?? '60s');
     seed = values.seed === undefined ? Math.floor(Math.random() * 1e6) : Number(values.seed);
     rate = values.rate === undefined ? 40 : Number(values.rate);
+    keepLogs = values['keep-logs'] === true;
     if (!Number.isInteger(seed) || !(rate > 0) || durationMs < 10_000) throw new Error('--seed must be an integer, --rate > 0, --duration ≥ 10s');
   } catch (err) {
-    console.error(`chaos: ${(err as Error).message}\nusage: npm run chaos -- [--duration 60s] [--seed N] [--rate msgs/s]`);
+    console.error(`chaos: ${(err as Error).message}\nusage: npm run chaos -- [--duration 60s] [--seed N] [--rate msgs/s] [--keep-logs]`);
     return 2;
   }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-chaos-'));
@@ -91,7 +93,6 @@ async function main(): Promise<number> {
   say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
   const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say });
   let traffic: ChaosTraffic | undefined;
-  let keepLogs = false;
   try {
     traffic = await startTraffic(infra.cluster, `s${seed}t${Date.now() % 100_000}`);
     const t = traffic;
@@ -137,9 +138,12 @@ async function main(): Promise<number> {
     const report = await checkGuarantees(sql, t.convs, t.members, t.devices.map((d) => d.log));
     await sql.end();
     const fenced = await infra.countLogLines('write fenced');
-    const waits = new Map<string, number>();
-    for (const d of t.devices) for (const a of d.log.acked.values()) waits.set(a.conv, Math.max(waits.get(a.conv) ?? 0, a.waitedMs ?? 0));
-    const longest = [...waits].sort((a, b) => b[1] - a[1]);
+    const waits = new Map<string, { ms: number; from: number }>();
+    for (const d of t.devices) {
+      for (const a of d.log.acked.values()) if ((a.waitedMs ?? 0) > (waits.get(a.conv)?.ms ?? -1)) waits.set(a.conv, { ms: a.waitedMs ?? 0, from: a.sentAt ?? 0 });
+    }
+    const longest = [...waits].sort((a, b) => b[1].ms - a[1].ms);
+    const clock = (ms: number): string => new Date(ms).toISOString().slice(11, 19);
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
     const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
     console.log(`
@@ -157,13 +161,13 @@ sender order broken (G5)  ${report.senderOrder.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}
-longest unavailability    ${longest.slice(0, 3).map(([c, ms]) => `${c}: ${(ms / 1000).toFixed(1)} s`).join(', ')}
+longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${clock(w.from)}`).join(', ')}
 result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
     if (!held) {
       keepLogs = true;
       for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...t.failures].slice(0, 30)) console.log(`  ${line}`);
-      console.log(`logs kept in ${workDir}`);
     }
+    if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;
   } finally {
     traffic?.close();

@@ -80,7 +80,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
       const t0 = Date.now();
       const p = d.client
         .send(conv, body)
-        .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0 }))
+        .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
       pending.add(p);

@@ -8,7 +8,7 @@ export interface DeviceLog {
   /** Messages as the SDK delivered them (own messages included), per conversation, in delivery order. */
   delivered: Map<string, Msg[]>;
   /** Sends the SDK confirmed durable: body → seq (and how long the send waited for it, when measured). */
-  acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number }>;
+  acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number; sentAt?: number }>;
   /** Every body this device tried to send, per conversation. */
   attempted: Map<string, string[]>;
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -26,6 +26,8 @@ export interface TestCluster {
   imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Calls an actor op, retrying retryable errors (the same op id makes retries safe) until `deadlineMs`. */
   callWithRetry(kind: string, key: string, op: string, payload: unknown, deadlineMs?: number): Promise<unknown>;
+  /** The nodes' warning and error log lines (the last `max`), to print when a test fails. */
+  warnings(max?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,14 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
           await new Promise((r) => setTimeout(r, Math.min(200, 10 * 2 ** attempt)));
         }
       }
+    },
+    async warnings(max = 80) {
+      const lines: string[] = [];
+      for (const f of (await readdir(logDir)).filter((x) => x.endsWith('.log')).sort()) {
+        const text = await readFile(path.join(logDir, f), 'utf8').catch(() => '');
+        for (const line of text.split('\n')) if (/"level":(4|5|6)0/.test(line)) lines.push(`${f}: ${line.slice(0, 400)}`);
+      }
+      return lines.slice(-max).join('\n');
     },
     async stop() {
       await transport.close().catch(() => undefined);

@@ -119,7 +119,10 @@ describe('chat guarantees (property)', () => {
           }
         }
         // Every send resolves (retries ride out the faults); then every device catches up.
-        await withDeadline(Promise.all(sends), 60_000, 'sends did not all become durable');
+        await withDeadline(Promise.all(sends), 60_000, 'sends did not all become durable').catch(async (err: unknown) => {
+          console.log(`node warnings:\n${await c.warnings()}`);
+          throw err;
+        });
         const lastSeqs = await c.db.sql<{ conv_id: string; last: number }[]>`SELECT conv_id, max(seq)::int8 AS last FROM messages WHERE conv_id = ANY(${convs}) GROUP BY conv_id`;
         await withDeadline(
           (async () => {
@@ -138,7 +141,11 @@ describe('chat guarantees (property)', () => {
           })(),
           30_000,
           'devices did not catch up',
-        );
+        ).catch(async (err: unknown) => {
+          const behind = logs.map((log) => `${log.did}: ${[...log.delivered].map(([conv, l]) => `${conv}@${l.at(-1)?.seq}`).join(' ')}`);
+          console.log(`stored: ${lastSeqs.map((r) => `${r.conv_id}@${r.last}`).join(' ')}\ndevices: ${behind.join('; ')}\nnode warnings:\n${await c.warnings()}`);
+          throw err;
+        });
         const members = new Map(convs.map((conv, i) => [conv, CONV_MEMBERS[i]!.map((u) => uids[u]!)]));
         const report = await checkGuarantees(c.db.sql, convs, members, logs);
         for (const x of clients) x.close();

@@ -60,6 +60,7 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     const owners = await cluster.db.sql<{ owner: string; n: number }[]>`SELECT owner, count(*)::int AS n FROM shards WHERE kind = 'counter' GROUP BY owner`;
     expect(owners.find((o) => o.owner === 'n1')).toBeUndefined();
     expect(acked.size).toBeGreaterThan(500);
+    if (failed.length > 0) console.log(`steps: ${steps.join(' | ')}\nnode warnings:\n${await cluster.warnings()}`);
     expect(failed).toEqual([]);
     const report = await verifyCounters(cluster.db.sql, acked);
     expect(report.ackedMissing).toEqual([]);
