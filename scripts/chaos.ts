@@ -25,6 +25,12 @@ function parseDuration(v: string): number {
 
 const say = (m: string): void => void process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
+/** The first line imctl printed on stderr when it did not succeed. */
+function why(r: { code: number; stderr: string }): string {
+  const line = r.code === 0 ? '' : r.stderr.split('\n').find((l) => l.trim().length > 0);
+  return line ? `: ${line.trim().slice(0, 120)}` : '';
+}
+
 async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic, rnd: () => number): Promise<string> {
   const { cluster, nodeIds } = infra;
   const node = nodeIds[Math.floor(f.pick * nodeIds.length)]!;
@@ -53,14 +59,14 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
       return (await infra.restartPostgres(1000)) ? 'Postgres stopped and started again after 1 s' : 'Postgres restart skipped (external DATABASE_URL)';
     case FaultKind.REBALANCE: {
       const r = await infra.imctl('rebalance');
-      return `imctl rebalance (exit ${r.code})`;
+      return `imctl rebalance (exit ${r.code}${why(r)})`;
     }
     case FaultKind.MOVE: {
       const kind = rnd() < 0.5 ? 'chatter' : 'connector';
       const shard = Math.floor(rnd() * 32);
       const to = nodeIds[(nodeIds.indexOf(node) + 1) % nodeIds.length]!;
       const r = await infra.imctl('move', kind, String(shard), to);
-      return `imctl move ${kind} ${shard} ${to} (exit ${r.code})`;
+      return `imctl move ${kind} ${shard} ${to} (exit ${r.code}${why(r)})`;
     }
     case FaultKind.DROP_SOCKETS: {
       const n = 1 + Math.floor(f.pick * 4);
