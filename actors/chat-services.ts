@@ -9,6 +9,7 @@ import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { EventSubject } from '../protocol/subjects.js';
 import { GroupCommitter } from './group-commit.js';
+import { RecentFanout } from './recent-fanout.js';
 import { ShardSegments } from './shard-segments.js';
 
 export interface ChatSettings {
@@ -26,7 +27,10 @@ export class ChatServices {
   readonly convs: ConversationStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
+  /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
+  readonly recentFanout = new RecentFanout();
   private readonly encoder = new TextEncoder();
+  private closed = false;
 
   constructor(
     readonly sql: Sql,
@@ -39,6 +43,17 @@ export class ChatServices {
     this.convs = new ConversationStore(sql);
     this.committer = new GroupCommitter(sql);
     this.segments = new ShardSegments(sql);
+    void this.watchNats();
+  }
+
+  /** What this node published just before its NATS connection dropped may be lost: publish it again. */
+  private async watchNats(): Promise<void> {
+    for await (const st of this.nc.status()) {
+      if (this.closed) return;
+      if (st.type !== 'reconnect') continue;
+      const n = this.recentFanout.replay();
+      if (n > 0) this.log.info({ messages: n }, 'NATS reconnected: recent fan-outs published again');
+    }
   }
 
   /** Sends frames to one session of a gateway node (batched with everything else bound for that node). */
@@ -77,6 +92,8 @@ export class ChatServices {
 
   /** Commits what is queued, then stops. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.recentFanout.clear();
     await this.committer.close();
     this.segments.close();
   }

@@ -170,8 +170,20 @@ class ChatterActor implements Actor {
   }
 
   private fanOut(msg: Msg): void {
-    if (this.large) this.svc.publish(conversationSubject(msg.conv), encodeFrame({ type: 'msg', ...msg }));
-    else for (const uid of this.members) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, msg);
+    let deliver: () => void;
+    if (this.large) {
+      const subject = conversationSubject(msg.conv);
+      const bytes = encodeFrame({ type: 'msg', ...msg });
+      deliver = () => this.svc.publish(subject, bytes);
+    } else {
+      // The live member set: a replay after a reconnect goes to whoever is a member then.
+      const { members, ctx } = this;
+      deliver = () => {
+        for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, msg);
+      };
+    }
+    deliver();
+    this.svc.recentFanout.record(deliver);
     this.svc.event({ type: 'message', ...msg });
   }
 

@@ -1,0 +1,55 @@
+/** Fan-outs kept for a replay after a NATS reconnect: this long back, and at most this many. */
+export const DEFAULT_RECENT_FANOUT_MS = 2_000;
+export const DEFAULT_RECENT_FANOUT_MAX = 20_000;
+
+interface Entry {
+  at: number;
+  redo: () => void;
+}
+
+/**
+ * The node's last few seconds of message fan-outs. Deliveries are fire-and-forget publishes; when the node's
+ * NATS connection drops, what sat in the dead socket is gone, and a member whose conversation then stays quiet
+ * would not see the gap until its next reconnect. Replaying the recent fan-outs after the reconnect closes that
+ * window; repeats are harmless (clients drop a seq they hold, connectors' acks are cumulative).
+ */
+export class RecentFanout {
+  private ring: Entry[] = [];
+  private head = 0;
+
+  constructor(
+    private readonly windowMs = DEFAULT_RECENT_FANOUT_MS,
+    private readonly max = DEFAULT_RECENT_FANOUT_MAX,
+  ) {}
+
+  /** Remembers how to repeat one fan-out. */
+  record(redo: () => void, now = Date.now()): void {
+    this.ring.push({ at: now, redo });
+    const cutoff = now - this.windowMs;
+    while (this.head < this.ring.length && (this.ring.length - this.head > this.max || this.ring[this.head]!.at < cutoff)) this.head++;
+    // Dropped entries are cut off in chunks, so recording stays O(1) amortised.
+    if (this.head > 1024 && this.head * 2 > this.ring.length) this.compact(now);
+  }
+
+  /** Repeats every fan-out of the last window, oldest first; returns how many. */
+  replay(now = Date.now()): number {
+    this.compact(now);
+    const entries = this.ring.slice(this.head);
+    for (const e of entries) e.redo();
+    return entries.length;
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.ring = [];
+    this.head = 0;
+  }
+
+  private compact(now: number): void {
+    const cutoff = now - this.windowMs;
+    let i = this.head;
+    while (i < this.ring.length && this.ring[i]!.at < cutoff) i++;
+    this.ring = this.ring.slice(i);
+    this.head = 0;
+  }
+}
