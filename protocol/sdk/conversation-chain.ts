@@ -10,9 +10,12 @@ export type HistoryBaseline = (typeof HistoryBaseline)[keyof typeof HistoryBasel
 export const DEFAULT_ACK_DELAY_MS = 50;
 /** Out-of-order messages kept aside per conversation while a pull repairs the gap; more are dropped (the pull brings them back). */
 export const DEFAULT_MAX_HELD = 1_000;
-/** First delay before retrying a failed gap-repair pull; doubles up to the cap. */
-export const DEFAULT_PULL_RETRY_BASE_MS = 1_000;
-export const DEFAULT_PULL_RETRY_CAP_MS = 30_000;
+/**
+ * First delay before retrying a failed gap-repair pull; doubles up to the cap. The cap is short: a device that
+ * knows it is behind should catch up soon after the cluster recovers, and a pull is one indexed read.
+ */
+export const DEFAULT_PULL_RETRY_BASE_MS = 500;
+export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
 
 /** One page of `history`. */
 export interface HistoryPage { conv: string; msgs: Msg[]; more: boolean }
@@ -117,7 +120,11 @@ export class ConversationChains {
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
-      if (s.lastSeq > s.last) this.startPull(s);
+      if (s.lastSeq > s.last) {
+        // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
+        this.clearPullRetry(s);
+        this.startPull(s);
+      }
     }
   }
 

@@ -132,6 +132,27 @@ describe('sdk chain – live messages', () => {
     await pulls[1]!.answer({ msgs: [msg('c', 12, 10), msg('c', 14, 12)], more: false });
     expect(delivered).toEqual(['c:12', 'c:14']);
   });
+
+  it('sdk chain – retries of a failing pull back off to at most 5 s, and a fresh list pulls at once', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 14, 12));
+    const gaps: number[] = [];
+    let at = Date.now();
+    for (let i = 0; i < 6; i++) {
+      await pulls[i]!.fail(new ImError(ErrorCode.UNAVAILABLE, 'down'));
+      while (pulls.length === i + 1) await vi.advanceTimersByTimeAsync(100);
+      gaps.push(Date.now() - at);
+      at = Date.now();
+    }
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(5_000);
+    await pulls[6]!.fail(new ImError(ErrorCode.UNAVAILABLE, 'down'));
+    // The server answers again (a re-attach pushed `convs`): the pull goes now, not after the delay.
+    chains.handleConvs([row('c', 14)]);
+    expect(pulls).toHaveLength(8);
+    await pulls[7]!.answer({ msgs: [msg('c', 12, 10), msg('c', 14, 12)], more: false });
+    expect(delivered).toEqual(['c:12', 'c:14']);
+  });
 });
 
 describe('sdk chain – baselines and catch-up', () => {
