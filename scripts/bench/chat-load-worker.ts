@@ -71,6 +71,8 @@ function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
       c.onFrame?.(f);
     });
     ws.once('error', reject);
+    // A socket closed before it was ready must fail the connect, not leave it waiting for ever.
+    ws.once('close', (code: number, reason: Buffer) => reject(new Error(`closed with ${code} ${reason.toString()} before ${welcomed ? 'convs' : 'welcome'}`)));
     ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
   });
 }
