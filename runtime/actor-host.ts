@@ -1,6 +1,7 @@
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { Fence } from '../storage/types.js';
-import { LaterReply, type Actor, type ActorContext, type ActorKind, type DeactivateReason } from './actor.js';
+import { LaterReply, type Actor, type ActorKind, type DeactivateReason } from './actor.js';
+import { CellContext, type CellRef, type ContextHost } from './actor-context.js';
 import type { Logger } from './logger.js';
 import { Mailbox } from './mailbox.js';
 
@@ -10,19 +11,10 @@ export interface ActorSender {
   tell(kind: string, key: string, op: string, payload: unknown): void;
 }
 
-interface Cell {
-  id: string;
-  kind: string;
-  key: string;
-  shard: number;
-  fence: Fence;
+interface Cell extends CellRef {
   actor: Actor;
-  mailbox: Mailbox;
-  timers: Map<string, NodeJS.Timeout>;
   lastActive: number;
   activated: boolean;
-  closing: boolean;
-  stopRequested: boolean;
   /** Set once deactivation was requested; a successor activation waits for it. */
   deactivation?: Promise<void>;
 }
@@ -45,10 +37,12 @@ export class ActorHost {
   private readonly cells = new Map<string, Cell>();
   private readonly kinds = new Map<string, ActorKind>();
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly contextHost: ContextHost;
   private closed = false;
 
   constructor(private readonly opts: ActorHostOptions) {
     for (const k of opts.kinds) this.kinds.set(k.kind, k);
+    this.contextHost = { nodeId: opts.nodeId, sender: opts.sender, log: opts.log, failed: (cell, err) => void this.handleFailure(cell as Cell, err) };
     const sweepEvery = Math.max(250, Math.min(5000, Math.floor(Math.min(...opts.kinds.map((k) => k.idleMs ?? opts.defaultIdleMs)) / 2)));
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEvery);
     this.sweepTimer.unref();
@@ -123,13 +117,13 @@ export class ActorHost {
       fence,
       actor: undefined as unknown as Actor,
       mailbox: new Mailbox(),
-      timers: new Map(),
+      timers: undefined,
       lastActive: Date.now(),
       activated: false,
       closing: false,
       stopRequested: false,
     };
-    cell.actor = def.create(this.contextFor(cell));
+    cell.actor = def.create(new CellContext(this.contextHost, cell));
     this.cells.set(id, cell);
     // A predecessor still deactivating may be persisting state the new activation is about to load.
     const predecessor = existing?.deactivation;
@@ -149,43 +143,6 @@ export class ActorHost {
         void this.deactivate(cell, 'activation-failed');
       });
     return cell;
-  }
-
-  private contextFor(cell: Cell): ActorContext {
-    const { sender, log, nodeId } = this.opts;
-    let childLog: Logger | undefined;
-    return {
-      kind: cell.kind,
-      key: cell.key,
-      shard: cell.shard,
-      fence: cell.fence,
-      nodeId,
-      // Made on first use: a pino child per actor would cost every idle user's connector memory for nothing.
-      get log() {
-        return (childLog ??= log.child({ actor: cell.id }));
-      },
-      call: (kind, key, op, payload, timeoutMs) => sender.call(kind, key, op, payload, timeoutMs),
-      tell: (kind, key, op, payload) => sender.tell(kind, key, op, payload),
-      setTimer: (name, ms, fn, repeat = false) => {
-        const prev = cell.timers.get(name);
-        if (prev) clearTimeout(prev);
-        const fire = (): void => {
-          if (cell.closing) return;
-          if (repeat) cell.timers.set(name, setTimeout(fire, ms));
-          else cell.timers.delete(name);
-          cell.mailbox.post(fn).catch((err: unknown) => this.handleFailure(cell, err));
-        };
-        cell.timers.set(name, setTimeout(fire, ms));
-      },
-      clearTimer: (name) => {
-        const t = cell.timers.get(name);
-        if (t) clearTimeout(t);
-        cell.timers.delete(name);
-      },
-      stop: () => {
-        cell.stopRequested = true;
-      },
-    };
   }
 
   /** Maps a handler failure to a coded error; a FENCED one means the shard moved away under us. */
@@ -209,8 +166,8 @@ export class ActorHost {
     // Waits for queued work first: a released shard finishes what it accepted before it lets go.
     const done = cell.mailbox.post(async () => {
       cell.closing = true;
-      for (const t of cell.timers.values()) clearTimeout(t);
-      cell.timers.clear();
+      for (const t of cell.timers?.values() ?? []) clearTimeout(t);
+      cell.timers = undefined;
       if (cell.activated) await cell.actor.onDeactivate?.(reason);
     });
     try {
