@@ -38,6 +38,8 @@ interface Device {
 interface ConvState {
   kind: ConvKind;
   lastSeq: number;
+  /** Highest seq pushed live to the devices: a delivery at or below it is a repeat (a replayed fan-out). */
+  pushedSeq?: number;
   readSeq: number;
   unread: number;
   large: boolean;
@@ -130,10 +132,13 @@ class ConnectorActor implements Actor {
 
   private deliver(msg: Msg): void {
     if (this.devices.size === 0) return; // offline: the devices catch up by sync
-    const c = this.convs.get(msg.conv);
+    let c = this.convs.get(msg.conv);
     if (c) {
+      // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
+      if (msg.seq <= (c.pushedSeq ?? 0)) return;
       if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
-    } else this.convs.set(msg.conv, { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false });
+    } else this.convs.set(msg.conv, (c = { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false }));
+    c.pushedSeq = msg.seq;
     const frame: ServerFrame = { type: 'msg', ...msg };
     const now = Date.now();
     const own = msg.from === this.ctx.key;
@@ -225,6 +230,7 @@ class ConnectorActor implements Actor {
       seen.add(r.convId);
       const prev = this.convs.get(r.convId);
       const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > large };
+      if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
       if (r.peer !== undefined) state.peer = r.peer;
       this.convs.set(r.convId, state);
       out.push({ conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread });
