@@ -14,6 +14,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-audit --no-fund --loglevel=error
 fi
 
+# 1b. Known bugs of dependencies, patched in node_modules (scripts/patch-deps.mjs says which and why).
+node scripts/patch-deps.mjs
+
 # 2. nats-server from Debian's packages.
 if ! command -v nats-server >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then

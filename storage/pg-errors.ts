@@ -66,10 +66,26 @@ export function isRetryableStorageError(err: unknown): boolean {
   return err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.TIMEOUT;
 }
 
+/**
+ * Drops holes from a result. postgres.js (before our patch, scripts/patch-deps.mjs) resolved the query after a
+ * failed or cancelled one on the same connection with leading holes: `rows[0]` undefined read as "not found".
+ * The patch fixes the cause; this keeps a missed patch (a new postgres.js version) from turning into wrong
+ * answers. Costs one comparison when the result is whole.
+ */
+export function dense<T>(result: T): T {
+  if (!Array.isArray(result)) return result;
+  const count = (result as { count?: unknown }).count;
+  if (typeof count !== 'number' || result.length <= count) return result;
+  let w = 0;
+  for (let i = 0; i < result.length; i++) if (i in result) result[w++] = result[i];
+  result.length = w;
+  return result;
+}
+
 /** Runs a storage call and rethrows its failure as an ImError. */
 export async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn();
+    return dense(await fn());
   } catch (err) {
     throw toStorageError(err, what);
   }
@@ -96,7 +112,7 @@ export async function bounded<T extends readonly object[]>(
     timer.unref();
   });
   try {
-    return await Promise.race([query, deadline]);
+    return dense(await Promise.race([query, deadline]));
   } catch (err) {
     throw toStorageError(err, what);
   } finally {

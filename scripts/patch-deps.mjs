@@ -1,0 +1,38 @@
+// Patches for known bugs of our dependencies, applied by scripts/setup.sh after every install. Idempotent:
+// a patched file carries a marker and is left alone; a file whose anchor is gone (another version) is reported.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const PATCHES = [
+  {
+    // postgres.js resets its per-connection row counter only on CommandComplete: after a query that failed
+    // or was cancelled while streaming rows, the next query on that connection resolved with leading holes
+    // (rows[0] undefined), which read as "not found" or a last seq of 0 (porsager/postgres#1119, #1181).
+    name: 'postgres.js: reset the row counter at ReadyForQuery',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: '    query = results = errorResponse = null\n',
+    replacement: '    query = results = errorResponse = null\n    rows = 0 // natsim-patch: porsager/postgres#1119\n',
+    marker: 'natsim-patch: porsager/postgres#1119',
+  },
+];
+
+let failed = 0;
+for (const p of PATCHES) {
+  for (const rel of p.files) {
+    const file = path.join(ROOT, rel);
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    if (text.includes(p.marker)) continue;
+    if (!text.includes(p.anchor)) {
+      console.error(`[setup] cannot apply "${p.name}" to ${rel}: its anchor is gone (a new version?); check whether the bug is fixed there`);
+      failed++;
+      continue;
+    }
+    writeFileSync(file, text.replace(p.anchor, p.replacement));
+    console.log(`[setup] patched ${rel}: ${p.name}`);
+  }
+}
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dense } from '../../storage/pg-errors.js';
+import { ConversationStore } from '../../storage/conversation-store.js';
+import { MessageStore } from '../../storage/message-store.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+
+/**
+ * A query that fails or is cancelled while Postgres streams its rows must not spoil the next answer on the
+ * same connection (postgres.js answered the next query with leading holes: a conversation read as missing,
+ * a last seq as 0). One connection, so the next query is certainly on it.
+ */
+describe('storage – answers after a query that failed mid-stream (real Postgres, one connection)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase({ poolSize: 1 });
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('storage – after a failed and a cancelled streaming query the stores still find what is stored', async () => {
+    const convs = new ConversationStore(db.sql);
+    const msgs = new MessageStore(db.sql);
+    const c = await convs.createGroup({ convId: 'stale-rows', owner: 'ann', members: ['ben'] });
+    await msgs.appendBatch([1, 2, 3].map((seq) => ({ convId: c.convId, seq, prevSeq: seq - 1, senderUid: 'ann', senderDid: 'd', clientMsgId: seq, body: Buffer.from('m') })));
+
+    await expect(db.sql`SELECT i, 1 / (4 - i) AS boom FROM generate_series(1, 10) i`).rejects.toThrow(/division by zero/);
+    expect((await convs.get(c.convId))?.convId).toBe(c.convId);
+    expect(await msgs.lastSeq(c.convId)).toBe(3);
+
+    const slow = db.sql`SELECT i, pg_sleep(CASE WHEN i = 3 THEN 5 ELSE 0 END) FROM generate_series(1, 5) i`;
+    setTimeout(() => void slow.cancel(), 300);
+    await expect(slow).rejects.toThrow(/cancel/);
+    const plain = await db.sql<{ v: number }[]>`SELECT 42 AS v`;
+    expect(plain[0]).toEqual({ v: 42 });
+    expect(await msgs.lastSeq(c.convId)).toBe(3);
+  });
+
+  it('storage – dense() closes holes and leaves a whole result alone', () => {
+    const holed = Object.assign(new Array<{ v: number }>(3), { count: 1 });
+    holed[2] = { v: 1 };
+    expect([...dense(holed)]).toEqual([{ v: 1 }]);
+    const whole = Object.assign([{ v: 1 }, { v: 2 }], { count: 2 });
+    expect(dense(whole)).toBe(whole);
+    expect(dense(undefined)).toBeUndefined();
+  });
+});
