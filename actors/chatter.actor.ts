@@ -99,7 +99,8 @@ class ChatterActor implements Actor {
   }
 
   private async send(p: ChatterSend): Promise<SendReply | LaterReply> {
-    if (this.broken) await this.load();
+    // Conversations are never deleted: one that "does not exist" is read again before a send is refused for it.
+    if (this.broken || !this.exists) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));

@@ -9,12 +9,13 @@ import { allHeld, checkGuarantees, type DeviceLog } from '../../scripts/lib/guar
 /**
  * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK
  * clients over real WebSockets. Each run gets fresh users and conversations (two direct, one group), then
- * fast-check drives sends interleaved with socket drops, node SIGKILL + restart and shard moves.
+ * fast-check drives sends interleaved with duplicate frames, socket drops, node SIGKILL + restart and shard moves.
  */
 
 type Action =
   | { t: 'send'; device: number; conv: number; n: number }
   | { t: 'drop'; device: number }
+  | { t: 'dup'; device: number; frames: number }
   | { t: 'restart' }
   | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
   | { t: 'pause'; ms: number };
@@ -33,10 +34,25 @@ const CONV_MEMBERS = [[0, 1], [2, 3], [0, 1, 2, 3]];
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('send' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2), n: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('drop' as const), device: fc.nat(DEVICES.length - 1) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('dup' as const), device: fc.nat(DEVICES.length - 1), frames: fc.integer({ min: 1, max: 20 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), kind: fc.constantFrom('chatter' as const, 'connector' as const), shard: fc.nat(SHARDS - 1) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
 );
+
+/** A WebSocket that sends its next `dup.left` frames twice (sends, acks, pulls, reads alike): duplicate frames on the wire. */
+function duplicatingSocket(dup: { left: number; doubled: number }): typeof WebSocket {
+  return class extends WebSocket {
+    override send(data: Parameters<WebSocket['send']>[0], ...rest: unknown[]): void {
+      (super.send as (...a: unknown[]) => void)(data, ...rest);
+      if (dup.left > 0 && this.readyState === WebSocket.OPEN) {
+        dup.left--;
+        dup.doubled++;
+        (super.send as (...a: unknown[]) => void)(data);
+      }
+    }
+  } as unknown as typeof WebSocket;
+}
 
 describe('chat guarantees (property)', () => {
   let c: ChatCluster;
@@ -64,12 +80,13 @@ describe('chat guarantees (property)', () => {
         const endpoints = [...c.gateways.values()];
         const logs: DeviceLog[] = [];
         const clients: ImClient[] = [];
+        const dups = DEVICES.map(() => ({ left: 0, doubled: 0 }));
         for (const [i, d] of DEVICES.entries()) {
           const uid = uids[d.user]!;
           const did = `${uid}-${d.dev}`;
           const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map() };
           // Spread devices over both gateways; each falls back to the other when its node is down.
-          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000 });
+          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000 });
           client.on('message', (m: Msg) => {
             let l = log.delivered.get(m.conv);
             if (!l) log.delivered.set(m.conv, (l = []));
@@ -99,6 +116,9 @@ describe('chat guarantees (property)', () => {
             }
             case 'drop':
               clients[a.device]!.reconnect();
+              break;
+            case 'dup':
+              dups[a.device]!.left += a.frames;
               break;
             case 'restart': {
               const victim = Math.random() < 0.5 ? 'n1' : 'n2';
@@ -150,7 +170,7 @@ describe('chat guarantees (property)', () => {
         const report = await checkGuarantees(c.db.sql, convs, members, logs);
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent}, acked ${report.acked}, persisted ${report.persisted}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent}, acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),
