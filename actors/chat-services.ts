@@ -12,6 +12,13 @@ import { GroupCommitter } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
 import { ShardSegments } from './shard-segments.js';
 
+/**
+ * Deadline of the chat actors' own statements (point reads, read marks, history pages): they take milliseconds,
+ * and one stuck behind a connection that is still reconnecting is better failed and retried by the client than
+ * waited on for the storage layer's 10 s default (seen right after Postgres restarts).
+ */
+export const CHAT_STORE_TIMEOUT_MS = 3000;
+
 export interface ChatSettings {
   largeGroupMembers: number;
   /** Publish business events (`im.events.*`). */
@@ -39,8 +46,8 @@ export class ChatServices {
     readonly settings: ChatSettings,
     readonly log: Logger,
   ) {
-    this.messages = new MessageStore(sql);
-    this.convs = new ConversationStore(sql);
+    this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
+    this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
     this.committer = new GroupCommitter(sql);
     this.segments = new ShardSegments(sql);
     void this.watchNats();

@@ -72,6 +72,9 @@ export class ActorHost {
     cell.lastActive = Date.now();
     const handled = cell.mailbox.post(async () => {
       if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);
+      // Activation is always the first job: a job that runs after it failed (queued before the failure handler
+      // could reject it) must not meet a half-loaded actor.
+      if (!cell.activated) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} could not be activated; retry`);
       try {
         return await cell.actor.handle(op, payload);
       } catch (err) {

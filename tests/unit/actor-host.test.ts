@@ -103,4 +103,29 @@ describe('actor host – one message at a time, activation, failures', () => {
     expect(await Promise.all(work)).toEqual([0, 1, 2, 3, 4]);
     expect(trace.deactivations).toEqual(['shard-released']);
   });
+
+  it('actor host – messages queued behind a failed activation are refused as unavailable and never reach the actor', async () => {
+    let attempts = 0;
+    const handled: unknown[] = [];
+    const flaky: ActorKind = {
+      kind: 'probe',
+      create: () => ({
+        async onActivate() {
+          // The first activation fails (its storage was down), the next one works.
+          if (++attempts === 1) throw new ImError(ErrorCode.UNAVAILABLE, 'database unreachable');
+        },
+        handle(_op: string, payload: unknown) {
+          handled.push(payload);
+          return payload;
+        },
+      }),
+    };
+    host = new ActorHost({ nodeId: 'n', kinds: [flaky], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    const first = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => host!.dispatch('probe', 'f', fence, 'op', i)));
+    expect(first.map((r) => (r.status === 'rejected' ? (r.reason as ImError).code : 'handled'))).toEqual(Array(5).fill(ErrorCode.UNAVAILABLE));
+    expect(handled).toEqual([]);
+    await sleep(10);
+    expect(await host.dispatch('probe', 'f', fence, 'op', 'again')).toBe('again');
+    expect(handled).toEqual(['again']);
+  });
 });
