@@ -171,7 +171,8 @@ longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms /
 result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
     if (!held) {
       keepLogs = true;
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...t.failures].slice(0, 30)) console.log(`  ${line}`);
+      const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

@@ -20,6 +20,8 @@ export interface ChaosTraffic {
   sendOne(pickDevice: number, pickConv: number): void;
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
   settle(deadlineMs: number): Promise<boolean>;
+  /** The sends still waiting, described. */
+  unsettled(): string[];
   /** Resolves once every member device holds each conversation up to its last stored seq; false at the deadline. */
   catchUp(lastSeqs: Map<string, number>, deadlineMs: number): Promise<boolean>;
   failures: string[];
@@ -63,7 +65,8 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
     devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
   }
   await Promise.all(devices.map((d) => d.client.connect()));
-  const pending = new Set<Promise<unknown>>();
+  /** Sends not settled yet: what they are, for the report when some never settle. */
+  const pending = new Map<Promise<unknown>, string>();
   let n = 0;
   return {
     devices,
@@ -83,12 +86,15 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
-      pending.add(p);
+      pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${new Date(t0).toISOString().slice(11, 19)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;
       while (pending.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
       return pending.size === 0;
+    },
+    unsettled() {
+      return [...pending.values()];
     },
     async catchUp(lastSeqs, deadlineMs) {
       const end = Date.now() + deadlineMs;
