@@ -101,6 +101,12 @@ class ConnectorActor implements Actor {
     const old = this.devices.get(p.did);
     const same = old !== undefined && old.gw === p.gw && old.sid === p.sid;
     if (same && p.refresh) return { large: this.largeConvs() };
+    // Session ids are open times: an attach of an older session (a gateway that was frozen, re-stating what it
+    // held) must not displace the device's newer one; the older one is closed instead.
+    if (old && !same && p.sid < old.sid) {
+      this.svc.closeSession(p.gw, p.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
+      return { large: [] };
+    }
     if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
     const wasOnline = this.devices.size > 0;
     this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: undefined });

@@ -53,7 +53,12 @@ export class Gateway {
   private readonly byDevice = new Map<string, Session>();
   private readonly dirty = new Set<Session>();
   private flushScheduled = false;
-  private nextSid = Date.now() * 1000;
+  /**
+   * Session ids are open times in microseconds (made unique): connectors compare them to tell the newer of two
+   * sessions of one device, whatever order their attaches arrive in. Gateways' clocks must agree to well
+   * under the time a client takes to reconnect (NTP does).
+   */
+  private lastSid = 0;
   private accepting = true;
   private listenSocket: Uws.us_listen_socket | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -176,7 +181,8 @@ export class Gateway {
   private open(ws: Uws.WebSocket<SessionData>): void {
     const d = ws.getUserData();
     const { config } = this.deps;
-    const s = new Session(this.nextSid++, ws, d.uid, d.did, d.exp, { perSec: config.ratePerSec, burst: config.rateBurst });
+    this.lastSid = Math.max(this.lastSid + 1, Date.now() * 1000);
+    const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, { perSec: config.ratePerSec, burst: config.rateBurst });
     d.session = s;
     this.sessions.set(s.sid, s);
     const devKey = `${s.uid}\u0000${s.did}`;

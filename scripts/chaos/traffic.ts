@@ -51,6 +51,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
   const gateways = [...cluster.ws.values()];
   const devices: ChaosDevice[] = [];
   const failures: string[] = [];
+  let closing = false;
   const deviceSpecs = uids.map((uid) => ({ uid, did: `${uid}-a` })).concat([{ uid: uids[0]!, did: `${uids[0]}-b` }, { uid: uids[5]!, did: `${uids[5]}-b` }]);
   for (const [i, { uid, did }] of deviceSpecs.entries()) {
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
@@ -62,6 +63,10 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
       l.push(m);
     });
     client.on('sendFailed', (f) => failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`));
+    // Only the harness closes its clients: a client that stops on its own (4012 replaced, ...) is a failure.
+    client.on('state', (st) => {
+      if (st.state === 'closed' && !closing) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
+    });
     devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
   }
   await Promise.all(devices.map((d) => d.client.connect()));
@@ -109,6 +114,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
       return !behind();
     },
     close() {
+      closing = true;
       for (const d of devices) d.client.close();
     },
   };

@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectorKind } from '../../actors/connector.actor.js';
+import type { ChatServices } from '../../actors/chat-services.js';
+import { CloseCode } from '../../protocol/close-codes.js';
+import { ActorHost } from '../../runtime/actor-host.js';
+import { silentLogger } from '../../runtime/logger.js';
+
+const fence = { kind: 'connector', shard: 0, epoch: 1 };
+
+/** A connector on a real actor host, with in-memory services that record what it sends to gateways. */
+function connectorHost() {
+  const closed: { gw: string; sid: number; code: number }[] = [];
+  const pushed: { gw: string; sid: number; types: string[] }[] = [];
+  const svc = {
+    convs: { userConversations: async () => [] },
+    messages: { lastSeq: async () => 0 },
+    settings: { largeGroupMembers: 100, events: false },
+    event: () => {},
+    bind: () => {},
+    closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
+    push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
+  } as unknown as ChatServices;
+  const host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender: { call: async () => null, tell: () => {} }, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+  const attach = (gw: string, sid: number, refresh = false) => host.dispatch('connector', 'ann', fence, 'attach', { did: 'phone', gw, sid, ...(refresh ? { refresh } : {}) });
+  const deliver = (seq: number) => host.dispatch('connector', 'ann', fence, 'deliver', { conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' });
+  return { host, closed, pushed, attach, deliver };
+}
+
+describe('connector – sessions of one device', () => {
+  let host: ActorHost | undefined;
+  afterEach(async () => {
+    await host?.close();
+  });
+
+  it('connector – a newer session replaces an older one, and a late attach of the older one cannot take it back', async () => {
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    await c.attach('gwB', 2000);
+    expect(c.closed).toEqual([{ gw: 'gwA', sid: 1000, code: CloseCode.REPLACED }]);
+    // gwA was frozen and now re-states the session it still holds: that session is the one to go.
+    await c.attach('gwA', 1000);
+    await c.attach('gwA', 1000, true);
+    expect(c.closed).toEqual([
+      { gw: 'gwA', sid: 1000, code: CloseCode.REPLACED },
+      { gw: 'gwA', sid: 1000, code: CloseCode.REPLACED },
+      { gw: 'gwA', sid: 1000, code: CloseCode.REPLACED },
+    ]);
+    await c.deliver(1);
+    expect(c.pushed).toEqual([{ gw: 'gwB', sid: 2000, types: ['msg'] }]);
+  });
+
+  it('connector – a replayed delivery is not pushed twice; a newer one is', async () => {
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    await c.deliver(5);
+    await c.deliver(5);
+    await c.deliver(4);
+    await c.deliver(6);
+    expect(c.pushed.map((p) => p.types)).toEqual([['msg'], ['msg']]);
+  });
+});
