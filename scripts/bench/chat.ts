@@ -150,7 +150,6 @@ const scenario: BenchScenario = {
       await new Promise((r) => setTimeout(r, 3000));
       const idleWs = c.ws.get('c3')!;
       const before = await rssOf(idleNode.pid);
-      const clusterBefore = await Promise.all([...c.nodes.values()].map((n) => rssOf(n.pid)));
       const perWorker = Math.ceil(idle / 2);
       workers.push(await forkWorker('chat-load-worker.ts'), await forkWorker('chat-load-worker.ts'));
       await Promise.all(
@@ -162,11 +161,10 @@ const scenario: BenchScenario = {
       );
       await new Promise((r) => setTimeout(r, 3000));
       const after = await rssOf(idleNode.pid);
-      const clusterAfter = await Promise.all([...c.nodes.values()].map((n) => rssOf(n.pid)));
       const perConn = (after - before) / idle;
-      const clusterPerConn = (clusterAfter.reduce((a, b) => a + b, 0) - clusterBefore.reduce((a, b) => a + b, 0)) / idle;
-      ctx.record({ name: `gateway process RSS per idle authenticated connection (${idle} on one process)`, unit: 'bytes', trials: [perConn], target: '≤ 3 KB' });
-      ctx.record({ name: 'whole cluster RSS per idle connection (gateway + connector actors on every node)', unit: 'bytes', trials: [clusterPerConn] });
+      // The other nodes' RSS is no measure here: they shrink while the earlier phases' garbage is collected
+      // (a whole-cluster figure came out negative). This process also hosts its share of the connector actors.
+      ctx.record({ name: `gateway process RSS per idle authenticated connection (${idle} on one process, with its share of connectors)`, unit: 'bytes', trials: [perConn], target: '≤ 3 KB' });
     } finally {
       for (const w of workers) await w.close().catch(() => undefined);
       await cluster?.stop().catch(() => undefined);
