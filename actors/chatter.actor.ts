@@ -25,6 +25,8 @@ import { checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } f
 export const SYSTEM_DEVICE = 'system';
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
 const RECENT_PER_DEVICE = 256;
+/** A conversation found missing is looked up again on a send after this long. */
+const MISSING_RECHECK_MS = 1000;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 const MAX_DEVICES = 4096;
 
@@ -49,6 +51,7 @@ class ChatterActor implements Actor {
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
+  private loadedAt = 0;
   private alloc!: SegmentAllocator;
 
   constructor(
@@ -92,6 +95,7 @@ class ChatterActor implements Actor {
     this.lastSeq = last;
     this.devices.clear();
     this.broken = false;
+    this.loadedAt = Date.now();
   }
 
   private get large(): boolean {
@@ -99,8 +103,9 @@ class ChatterActor implements Actor {
   }
 
   private async send(p: ChatterSend): Promise<SendReply | LaterReply> {
-    // Conversations are never deleted: one that "does not exist" is read again before a send is refused for it.
-    if (this.broken || !this.exists) await this.load();
+    // Conversations are never deleted and may be created after this actor looked: one that "does not exist" is
+    // read again before a send is refused for it (at most once a second, so sends to nowhere cost no storm of reads).
+    if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));
