@@ -7,7 +7,7 @@ import type { Transport } from '../runtime/transport/transport.js';
 import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
-import { EventSubject } from '../protocol/subjects.js';
+import { EventPublisher } from './event-publisher.js';
 import { GroupCommitter } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
 import { ShardSegments } from './shard-segments.js';
@@ -36,7 +36,7 @@ export class ChatServices {
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
   readonly recentFanout = new RecentFanout();
-  private readonly encoder = new TextEncoder();
+  private readonly events: EventPublisher;
   private closed = false;
 
   constructor(
@@ -50,6 +50,7 @@ export class ChatServices {
     this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
     this.committer = new GroupCommitter(sql);
     this.segments = new ShardSegments(sql);
+    this.events = new EventPublisher(nc, log);
     void this.watchNats();
   }
 
@@ -86,15 +87,9 @@ export class ChatServices {
     this.nc.publish(subject, bytes);
   }
 
-  /** Publishes a business event as JSON. */
+  /** Queues a business event; this turn's events of one subject go out as one JSON array. */
   event(e: OnlineEvent | MessageEvent): void {
-    if (!this.settings.events) return;
-    const subject = e.type === 'message' ? EventSubject.MESSAGE : e.type === 'online' ? EventSubject.ONLINE : EventSubject.OFFLINE;
-    try {
-      this.nc.publish(subject, this.encoder.encode(JSON.stringify(e)));
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'event not published');
-    }
+    if (this.settings.events) this.events.publish(e);
   }
 
   /** Commits what is queued, then stops. */
@@ -102,6 +97,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
+    this.events.flush();
     this.segments.close();
   }
 }

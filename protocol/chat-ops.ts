@@ -66,6 +66,6 @@ export interface GatewayPush { uid: string; frames: ServerFrame[] }
 export interface GatewayClose { uid: string; code: number; reason: string }
 export interface GatewayBind { uid: string; conv: string }
 
-/** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them. */
+/** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
