@@ -70,7 +70,7 @@ export interface BenchCluster {
 }
 
 /** Starts `ids` as node processes hosting connector + chatter, each with a gateway on a free port. */
-export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; databaseUrl: string; logDir: string; args: string[] }): Promise<BenchCluster> {
+export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; databaseUrl: string; logDir: string; args: string[]; execArgv?: string[] }): Promise<BenchCluster> {
   const nodes = new Map<string, NodeProcess>();
   const ports = new Map<string, number>();
   const ws = new Map<string, string>();
@@ -87,6 +87,7 @@ export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; 
       kinds: ['connector', 'chatter'],
       args: ['--gateway-port', String(port), '--dev-tokens', ...opts.args, ...extra],
       logDir: opts.logDir,
+      ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
     });
     nodes.set(id, p);
     return p;

@@ -17,6 +17,8 @@ export interface NodeProcessOptions {
   /** How long to wait for the node to report ready. */
   readyTimeoutMs?: number;
   onSpawn?: (pid: number) => void;
+  /** Node.js flags for the process (`--cpu-prof`, say). */
+  execArgv?: string[];
 }
 
 export interface NodeProcess {
@@ -37,7 +39,7 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   await mkdir(opts.logDir, { recursive: true });
   const logFile = path.join(opts.logDir, `${opts.nodeId}.log`);
   const fh = await open(logFile, 'a');
-  const args = ['--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl, '--database-url', opts.databaseUrl];
+  const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl, '--database-url', opts.databaseUrl];
   if (opts.kinds) args.push('--kinds', opts.kinds.join(','));
   args.push(...(opts.args ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'] });
