@@ -70,27 +70,74 @@ export class ActorHost {
       return Promise.reject(err);
     }
     cell.lastActive = Date.now();
-    const handled = cell.mailbox.post(async () => {
-      if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);
-      // Activation is always the first job: a job that runs after it failed (queued before the failure handler
-      // could reject it) must not meet a half-loaded actor.
-      if (!cell.activated) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} could not be activated; retry`);
-      try {
-        return await cell.actor.handle(op, payload);
-      } catch (err) {
-        throw this.handleFailure(cell, err);
-      } finally {
-        cell.lastActive = Date.now();
-        if (cell.stopRequested) void this.deactivate(cell, 'stopped');
-      }
-    });
-    return handled.then((r) =>
+    return cell.mailbox.post(() => this.run(cell, op, payload)).then((r) =>
       r instanceof LaterReply
         ? r.result.catch((err: unknown) => {
             throw this.handleFailure(cell, err);
           })
         : r,
     );
+  }
+
+  /** Delivers one operation nobody waits for (a tell): no promise is made for it unless its handler makes one. */
+  tell(kind: string, key: string, fence: Fence, op: string, payload: unknown): void {
+    if (this.closed) return;
+    let cell: Cell;
+    try {
+      cell = this.cellFor(kind, key, fence);
+    } catch (err) {
+      this.opts.log.debug({ kind, key, op, err: toImError(err).message }, 'tell dropped');
+      return;
+    }
+    cell.lastActive = Date.now();
+    cell.mailbox.enqueue(
+      () => {
+        const r = this.run(cell, op, payload);
+        if (r instanceof LaterReply) r.result.catch((err: unknown) => this.tellFailed(cell, op, this.handleFailure(cell, err)));
+        return r;
+      },
+      (err) => this.tellFailed(cell, op, toImError(err)),
+    );
+  }
+
+  private tellFailed(cell: Cell, op: string, e: ImError): void {
+    this.opts.log.debug({ actor: cell.id, op, code: e.code, err: e.message }, 'tell failed');
+  }
+
+  /** Runs one operation inside the mailbox; synchronous handlers stay synchronous (no promise, no microtask). */
+  private run(cell: Cell, op: string, payload: unknown): unknown {
+    if (cell.closing) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} is deactivating`);
+    // Activation is always the first job: a job that runs after it failed (queued before the failure handler
+    // could reject it) must not meet a half-loaded actor.
+    if (!cell.activated) throw new ImError(ErrorCode.UNAVAILABLE, `actor ${cell.id} could not be activated; retry`);
+    let r: unknown;
+    try {
+      r = cell.actor.handle(op, payload);
+    } catch (err) {
+      const e = this.handleFailure(cell, err);
+      this.handled(cell);
+      throw e;
+    }
+    if (!(r instanceof Promise)) {
+      this.handled(cell);
+      return r;
+    }
+    return r.then(
+      (v: unknown) => {
+        this.handled(cell);
+        return v;
+      },
+      (err: unknown) => {
+        const e = this.handleFailure(cell, err);
+        this.handled(cell);
+        throw e;
+      },
+    );
+  }
+
+  private handled(cell: Cell): void {
+    cell.lastActive = Date.now();
+    if (cell.stopRequested) void this.deactivate(cell, 'stopped');
   }
 
   /** Lets every actor of a shard finish what it has queued, then deactivates them. */

@@ -1,13 +1,17 @@
-/** A queued unit of work with the promise callbacks of whoever waits for it. */
+/** A queued unit of work with whatever waits for its outcome. */
 interface Job {
-  run: () => unknown | Promise<unknown>;
-  resolve: (value: unknown) => void;
+  run: () => unknown;
+  resolve: ((value: unknown) => void) | undefined;
   reject: (err: unknown) => void;
 }
 
+const ignore = (): void => undefined;
+
 /**
- * Runs jobs one at a time in arrival order. The loop is started lazily and needs no timer, so an idle
- * mailbox costs only its object.
+ * Runs jobs one at a time in arrival order. A job may return a promise (the next job waits for it) or a plain
+ * value (the next job runs at once, in the same turn: most actor operations are synchronous, and a promise and
+ * a microtask per message were a measurable share of a node's CPU). The loop is started lazily and needs no
+ * timer, so an idle mailbox costs only its object.
  */
 export class Mailbox {
   private readonly queue: Job[] = [];
@@ -26,6 +30,12 @@ export class Mailbox {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) void this.loop();
     });
+  }
+
+  /** Queues `run` when nobody waits for its result (a tell); `onError` gets a throw or a rejection. */
+  enqueue(run: () => unknown, onError: (err: unknown) => void = ignore): void {
+    this.queue.push({ run, resolve: undefined, reject: onError });
+    if (!this.running) void this.loop();
   }
 
   /** Resolves when the mailbox has nothing queued or running. */
@@ -51,7 +61,9 @@ export class Mailbox {
         this.head = 0;
       }
       try {
-        job.resolve(await job.run());
+        let value = job.run();
+        if (value instanceof Promise) value = await value;
+        job.resolve?.(value);
       } catch (err) {
         job.reject(err);
       }

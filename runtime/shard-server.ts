@@ -72,7 +72,11 @@ export class ShardServer {
     if (cur) await this.release(kind, shard, 'epoch changed');
     await this.releasing.get(k);
     if (this.served.has(k)) return this.served.get(k)!.epoch === epoch;
-    const handle = this.opts.transport.serve(shardSubject(kind, shard), (call) => this.handle(kind, shard, call));
+    const handle = this.opts.transport.serve(
+      shardSubject(kind, shard),
+      (call) => this.handle(kind, shard, call),
+      (tell) => this.tell(kind, shard, tell),
+    );
     this.served.set(k, { kind, shard, epoch, handle, since: Date.now() });
     this.opts.log.info({ kind, shard, epoch }, 'serving shard');
     this.opts.onServing?.(kind, shard, epoch);
@@ -118,5 +122,16 @@ export class ShardServer {
       return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `${call.kind}/${call.key} does not belong to shard ${kind}/${shard}`));
     }
     return this.opts.host.dispatch(kind, call.key, { kind, shard, epoch: s.epoch }, call.op, call.payload);
+  }
+
+  /** A tell: checked like a call, then handed over without a promise (nobody waits for it). */
+  private tell(kind: string, shard: number, t: { kind: string; key: string; op: string; payload: unknown }): void {
+    const s = this.served.get(id(kind, shard));
+    if (!s || !this.opts.leaseValid()) return;
+    if (t.kind !== kind || shardOf(t.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
+      this.opts.log.debug({ kind: t.kind, key: t.key, shard }, 'tell for another shard dropped');
+      return;
+    }
+    this.opts.host.tell(kind, t.key, { kind, shard, epoch: s.epoch }, t.op, t.payload);
   }
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { ActorContext, ActorKind, DeactivateReason } from '../../runtime/actor.js';
 import { ActorHost, type ActorSender } from '../../runtime/actor-host.js';
+import { LaterReply } from '../../runtime/actor.js';
 import { silentLogger } from '../../runtime/logger.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,6 +45,28 @@ function probeKind(trace: Trace, idleMs?: number): ActorKind {
         },
       };
     },
+  };
+}
+
+/** An actor whose handler is synchronous (as most chat operations are): it must keep the same guarantees. */
+function syncKind(trace: Trace): ActorKind {
+  return {
+    kind: 'probe',
+    create: (ctx: ActorContext) => ({
+      async onActivate() {
+        trace.activations++;
+      },
+      handle(op: string, payload: unknown) {
+        trace.seen.push(`${ctx.key}:${op}:${String(payload)}`);
+        if (op === 'bug') throw new Error('boom');
+        if (op === 'fenced') throw new ImError(ErrorCode.FENCED, 'stale');
+        if (op === 'later') return new LaterReply(sleep(5).then(() => payload));
+        return payload;
+      },
+      async onDeactivate(reason: DeactivateReason) {
+        trace.deactivations.push(reason);
+      },
+    }),
   };
 }
 
@@ -127,5 +150,30 @@ describe('actor host – one message at a time, activation, failures', () => {
     await sleep(10);
     expect(await host.dispatch('probe', 'f', fence, 'op', 'again')).toBe('again');
     expect(handled).toEqual(['again']);
+  });
+
+  it('actor host – tells and calls to one actor run in arrival order; a failing tell costs nothing after it', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [syncKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      if (i % 3 === 0) calls.push(host.dispatch('probe', 't', fence, i % 2 ? 'later' : 'ok', i));
+      else host.tell('probe', 't', fence, i === 4 ? 'bug' : 'ok', i);
+    }
+    expect(await Promise.all(calls)).toEqual([0, 3, 6, 9]);
+    await sleep(5);
+    expect(trace.seen.map((s) => Number(s.split(':')[2]))).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(trace.activations).toBe(1);
+    expect(await host.dispatch('probe', 't', fence, 'ok', 'after')).toBe('after');
+  });
+
+  it('actor host – a fenced tell stops the actor and reports its shard, like a fenced call', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    const fencedShards: number[] = [];
+    host = new ActorHost({ nodeId: 'n', kinds: [syncKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: (_k, s) => fencedShards.push(s) });
+    host.tell('probe', 'f', fence, 'fenced', 1);
+    await sleep(10);
+    expect(fencedShards).toEqual([0]);
+    expect(trace.deactivations).toEqual(['stopped']);
   });
 });
