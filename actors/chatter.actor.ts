@@ -102,24 +102,52 @@ class ChatterActor implements Actor {
     return this.members.size > this.svc.settings.largeGroupMembers;
   }
 
-  private async send(p: ChatterSend): Promise<SendReply | LaterReply> {
+  /**
+   * A send. The usual one (conversation loaded, device known, a seq in memory) is answered without a promise or
+   * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
+   */
+  private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
+    if (this.broken || !this.exists) return this.sendSlow(p);
+    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    const dev = this.devices.get(p.did);
+    if (dev === undefined) return this.sendSlow(p);
+    const known = this.known(p, dev);
+    if (known !== undefined) return known;
+    const seq = this.alloc.tryNext();
+    if (seq === undefined) return this.sendSlow(p);
+    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev));
+  }
+
+  private async sendSlow(p: ChatterSend): Promise<SendReply | LaterReply> {
     // Conversations are never deleted and may be created after this actor looked: one that "does not exist" is
     // read again before a send is refused for it (at most once a second, so sends to nowhere cost no storm of reads).
     if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));
+    const known = this.known(p, dev);
+    if (known !== undefined) return known instanceof Promise ? await known : known;
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev));
+  }
+
+  /**
+   * A send this device made before (answered from memory, or from Postgres for an old cid), or one that must be
+   * refused; undefined for a new send that may go ahead.
+   */
+  private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
     const seen = dev.recent.get(p.cid);
     if (seen !== undefined) return seen instanceof Promise ? new LaterReply(seen) : seen;
-    if (p.cid <= dev.maxCid) {
-      const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
-      if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
-      throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${dev.maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
-    }
+    if (p.cid <= dev.maxCid) return this.storedSend(p, dev.maxCid);
     if (p.after !== undefined && p.after > dev.maxCid) {
       throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
     }
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev));
+    return undefined;
+  }
+
+  private async storedSend(p: ChatterSend, maxCid: number): Promise<SendReply> {
+    const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
+    if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+    throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   }
 
   /** The next seq; waits for Postgres only when both segments ran dry. */
@@ -137,12 +165,14 @@ class ChatterActor implements Actor {
     const conv = this.ctx.key;
     const done = this.svc.committer.submit(this.ctx.fence, { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') }).then(
       (ts) => {
+        this.inflight.delete(done);
         const reply: SendReply = { seq, ts, prev };
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         this.fanOut({ conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body });
         return reply;
       },
       (err: unknown) => {
+        this.inflight.delete(done);
         const e = toImError(err);
         this.broken = true;
         dev?.recent.delete(cid);
@@ -156,7 +186,6 @@ class ChatterActor implements Actor {
       if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
     }
     this.inflight.add(done);
-    void done.catch(() => undefined).finally(() => this.inflight.delete(done));
     return done;
   }
 

@@ -177,22 +177,33 @@ class ConnectorActor implements Actor {
     this.ctx.clearTimer('retransmit');
   }
 
-  private async ack(p: { did: string; conv: string; seq: number }): Promise<void> {
+  /** A cumulative ack; synchronous unless it names a seq beyond what this actor has heard of. */
+  private ack(p: { did: string; conv: string; seq: number }): void | Promise<void> {
     const dev = this.devices.get(p.did);
     if (!dev) return;
     const c = this.convs.get(p.conv);
     if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
     // A device may have pulled a message before its delivery reached us: ask Postgres before calling it bogus.
-    if (!c.large && p.seq > c.lastSeq) c.lastSeq = Math.max(c.lastSeq, await this.svc.messages.lastSeq(p.conv));
-    if (!c.large && p.seq > c.lastSeq) {
+    if (!c.large && p.seq > c.lastSeq) return this.ackBeyond(p, dev, c);
+    this.settle(dev, p.conv, p.seq);
+  }
+
+  private async ackBeyond(p: { did: string; conv: string; seq: number }, dev: Device, c: ConvState): Promise<void> {
+    c.lastSeq = Math.max(c.lastSeq, await this.svc.messages.lastSeq(p.conv));
+    if (p.seq > c.lastSeq) {
       return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
     }
-    const f = dev.inflight?.get(p.conv);
+    this.settle(dev, p.conv, p.seq);
+  }
+
+  /** Drops what an ack covers from the device's unacked messages. */
+  private settle(dev: Device, conv: string, seq: number): void {
+    const f = dev.inflight?.get(conv);
     if (!f) return;
     let n = 0;
-    while (n < f.msgs.length && f.msgs[n]!.seq <= p.seq) n++;
+    while (n < f.msgs.length && f.msgs[n]!.seq <= seq) n++;
     f.msgs.splice(0, n);
-    if (f.msgs.length === 0) dev.inflight!.delete(p.conv);
+    if (f.msgs.length === 0) dev.inflight!.delete(conv);
     else f.sentAt = Date.now();
   }
 
