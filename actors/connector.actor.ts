@@ -52,7 +52,11 @@ interface ConvState {
  * are soft state: gateways attach their sessions again whenever the user's connector shard changes owner.
  */
 class ConnectorActor implements Actor {
-  private readonly devices = new Map<string, Device>();
+  /**
+   * The user's online devices: a short array, not a Map (a Map's table is ~180 bytes, and there is one actor per
+   * online user, almost all with one device). Replaced on change, never grown in place, so it keeps its exact size.
+   */
+  private devices: Device[] = [];
   private readonly convs = new Map<string, ConvState>();
   private retransmitArmed = false;
 
@@ -63,7 +67,7 @@ class ConnectorActor implements Actor {
   ) {}
 
   holdsLiveState(): boolean {
-    return this.devices.size > 0;
+    return this.devices.length > 0;
   }
 
   handle(op: string, payload: unknown): unknown {
@@ -98,7 +102,7 @@ class ConnectorActor implements Actor {
   }
 
   private async attach(p: ConnectorAttach): Promise<AttachReply> {
-    const old = this.devices.get(p.did);
+    const old = this.device(p.did);
     const same = old !== undefined && old.gw === p.gw && old.sid === p.sid;
     if (same && p.refresh) return { large: this.largeConvs() };
     // Session ids are open times: an attach of an older session (a gateway that was frozen, re-stating what it
@@ -108,11 +112,21 @@ class ConnectorActor implements Actor {
       return { large: [] };
     }
     if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
-    const wasOnline = this.devices.size > 0;
-    this.devices.set(p.did, same ? old : { did: p.did, gw: p.gw, sid: p.sid, inflight: undefined });
+    const wasOnline = this.devices.length > 0;
+    if (!same) {
+      const dev: Device = { did: p.did, gw: p.gw, sid: p.sid, inflight: undefined };
+      const others = this.devices.filter((d) => d.did !== p.did);
+      // An array literal has exactly its length; a pushed or spread one gets room for 16 more (150 bytes).
+      this.devices = others.length === 0 ? [dev] : others.concat([dev]);
+    }
     const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
     if (!wasOnline) this.announce(p.did, true);
     return { convs, large: this.largeConvs() };
+  }
+
+  private device(did: string): Device | undefined {
+    for (const d of this.devices) if (d.did === did) return d;
+    return undefined;
   }
 
   private largeConvs(): string[] {
@@ -120,10 +134,10 @@ class ConnectorActor implements Actor {
   }
 
   private detach(p: { did: string; sid: number }): void {
-    const dev = this.devices.get(p.did);
+    const dev = this.device(p.did);
     if (!dev || dev.sid !== p.sid) return; // a newer session of the device already took its place
-    this.devices.delete(p.did);
-    if (this.devices.size === 0) {
+    this.devices = this.devices.filter((d) => d !== dev);
+    if (this.devices.length === 0) {
       this.disarmRetransmit();
       this.announce(p.did, false);
     }
@@ -137,7 +151,7 @@ class ConnectorActor implements Actor {
   }
 
   private deliver(msg: Msg): void {
-    if (this.devices.size === 0) return; // offline: the devices catch up by sync
+    if (this.devices.length === 0) return; // offline: the devices catch up by sync
     let c = this.convs.get(msg.conv);
     if (c) {
       // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
@@ -149,7 +163,7 @@ class ConnectorActor implements Actor {
     const now = Date.now();
     const own = msg.from === this.ctx.key;
     let pushed = false;
-    for (const dev of this.devices.values()) {
+    for (const dev of this.devices) {
       // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
       if (own && dev.did === msg.did) continue;
       pushed = true;
@@ -179,7 +193,7 @@ class ConnectorActor implements Actor {
 
   /** A cumulative ack; synchronous unless it names a seq beyond what this actor has heard of. */
   private ack(p: { did: string; conv: string; seq: number }): void | Promise<void> {
-    const dev = this.devices.get(p.did);
+    const dev = this.device(p.did);
     if (!dev) return;
     const c = this.convs.get(p.conv);
     if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
@@ -211,7 +225,7 @@ class ConnectorActor implements Actor {
     const seq = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
     const c = this.convs.get(p.conv);
     if (c && seq > c.readSeq) c.readSeq = seq;
-    for (const dev of this.devices.values()) if (dev.did !== p.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'read', conv: p.conv, seq }]);
+    for (const dev of this.devices) if (dev.did !== p.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'read', conv: p.conv, seq }]);
     return { seq };
   }
 
@@ -220,19 +234,19 @@ class ConnectorActor implements Actor {
   }
 
   private broadcast(frame: ServerFrame): void {
-    for (const dev of this.devices.values()) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
+    for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
   }
 
   private joined(p: ConnectorJoined): void {
     const conv = checkUid(p?.conv);
     if (!this.convs.has(conv)) this.convs.set(conv, { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large: p.large === true });
-    if (p.large === true) for (const dev of this.devices.values()) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, true);
+    if (p.large === true) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, true);
   }
 
   private left(conv: string): void {
     const c = this.convs.get(conv);
     this.convs.delete(conv);
-    for (const dev of this.devices.values()) {
+    for (const dev of this.devices) {
       dev.inflight?.delete(conv);
       if (c?.large) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
     }
@@ -259,7 +273,7 @@ class ConnectorActor implements Actor {
   private retransmit(): void {
     const due = Date.now() - this.retransmitMs;
     let pending = false;
-    for (const dev of this.devices.values()) {
+    for (const dev of this.devices) {
       if (!dev.inflight || dev.inflight.size === 0) continue;
       pending = true;
       const frames: ServerFrame[] = [];

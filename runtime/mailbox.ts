@@ -14,50 +14,52 @@ const ignore = (): void => undefined;
  * timer, so an idle mailbox costs only its object.
  */
 export class Mailbox {
-  private readonly queue: Job[] = [];
+  /** Made on the first job and dropped when drained: most actors sit idle, one mailbox per online user. */
+  private queue: Job[] | undefined;
   private head = 0;
   private running = false;
-  private idleWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] | undefined;
 
   /** Number of jobs waiting or running. */
   get size(): number {
-    return this.queue.length - this.head + (this.running ? 1 : 0);
+    return (this.queue?.length ?? 0) - this.head + (this.running ? 1 : 0);
   }
 
   /** Queues `run`; resolves with its result once every earlier job has finished. */
   post<T>(run: () => T | Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      (this.queue ??= []).push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!this.running) void this.loop();
     });
   }
 
   /** Queues `run` when nobody waits for its result (a tell); `onError` gets a throw or a rejection. */
   enqueue(run: () => unknown, onError: (err: unknown) => void = ignore): void {
-    this.queue.push({ run, resolve: undefined, reject: onError });
+    (this.queue ??= []).push({ run, resolve: undefined, reject: onError });
     if (!this.running) void this.loop();
   }
 
   /** Resolves when the mailbox has nothing queued or running. */
   idle(): Promise<void> {
     if (this.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));
   }
 
   /** Rejects every queued job (not the running one) with `err`. */
   rejectPending(err: unknown): void {
-    const pending = this.queue.splice(this.head);
-    this.queue.length = 0;
+    const pending = this.queue?.splice(this.head) ?? [];
+    if (this.queue) this.queue.length = 0;
     this.head = 0;
     for (const job of pending) job.reject(err);
   }
 
   private async loop(): Promise<void> {
     this.running = true;
-    while (this.head < this.queue.length) {
-      const job = this.queue[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
+    const queue = this.queue!;
+    while (this.head < queue.length) {
+      const job = queue[this.head++]!;
+      if (this.head > 1024 && this.head * 2 > queue.length) {
+        queue.splice(0, this.head);
         this.head = 0;
       }
       try {
@@ -68,11 +70,11 @@ export class Mailbox {
         job.reject(err);
       }
     }
-    this.queue.length = 0;
+    this.queue = undefined;
     this.head = 0;
     this.running = false;
     const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
+    this.idleWaiters = undefined;
+    if (waiters) for (const w of waiters) w();
   }
 }
