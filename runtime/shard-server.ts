@@ -2,6 +2,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import { shardOf } from '../protocol/shard-hash.js';
 import { shardSubject } from '../protocol/subjects.js';
 import type { ShardRow } from '../storage/shard-map-store.js';
+import type { Fence } from '../storage/types.js';
 import type { ActorHost } from './actor-host.js';
 import type { Logger } from './logger.js';
 import type { ServeHandle, Transport } from './transport/transport.js';
@@ -10,6 +11,8 @@ interface Served {
   kind: string;
   shard: number;
   epoch: number;
+  /** One fence object per served shard, shared by its actors (not one per message or per actor). */
+  fence: Fence;
   handle: ServeHandle;
   since: number;
 }
@@ -77,7 +80,7 @@ export class ShardServer {
       (call) => this.handle(kind, shard, call),
       (tell) => this.tell(kind, shard, tell),
     );
-    this.served.set(k, { kind, shard, epoch, handle, since: Date.now() });
+    this.served.set(k, { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now() });
     this.opts.log.info({ kind, shard, epoch }, 'serving shard');
     this.opts.onServing?.(kind, shard, epoch);
     return true;
@@ -121,7 +124,7 @@ export class ShardServer {
     if (call.kind !== kind || shardOf(call.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
       return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `${call.kind}/${call.key} does not belong to shard ${kind}/${shard}`));
     }
-    return this.opts.host.dispatch(kind, call.key, { kind, shard, epoch: s.epoch }, call.op, call.payload);
+    return this.opts.host.dispatch(kind, call.key, s.fence, call.op, call.payload);
   }
 
   /** A tell: checked like a call, then handed over without a promise (nobody waits for it). */
@@ -132,6 +135,6 @@ export class ShardServer {
       this.opts.log.debug({ kind: t.kind, key: t.key, shard }, 'tell for another shard dropped');
       return;
     }
-    this.opts.host.tell(kind, t.key, { kind, shard, epoch: s.epoch }, t.op, t.payload);
+    this.opts.host.tell(kind, t.key, s.fence, t.op, t.payload);
   }
 }
