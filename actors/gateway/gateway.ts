@@ -175,7 +175,8 @@ export class Gateway {
     }
     const r = verifyToken(token, this.deps.config.tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC });
     if (!r.ok) return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
-    res.upgrade<SessionData>({ uid: r.value.sub, did: r.value.did, exp: r.value.exp }, key, protocol, extensions, context);
+    // `session` is named now so that setting it in `open` does not give every socket's data a property array.
+    res.upgrade<SessionData>({ uid: r.value.sub, did: r.value.did, exp: r.value.exp, session: undefined }, key, protocol, extensions, context);
   }
 
   private open(ws: Uws.WebSocket<SessionData>): void {

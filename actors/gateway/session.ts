@@ -32,7 +32,8 @@ export class Session {
   attachGen = 0;
   /** When the last rate_limited error went out (one per second at most). */
   lastRateError = 0;
-  private outbox: Uint8Array[] = [];
+  /** Frames waiting for this turn's flush; absent while there are none (most sockets are idle). */
+  private outbox: Uint8Array[] | undefined;
 
   constructor(
     readonly sid: number,
@@ -53,15 +54,19 @@ export class Session {
   /** Queues pre-encoded bytes (a frame published once for many sessions). */
   queueBytes(bytes: Uint8Array): boolean {
     if (this.state !== 'open') return false;
+    if (this.outbox === undefined) {
+      this.outbox = [bytes];
+      return true;
+    }
     this.outbox.push(bytes);
-    return this.outbox.length === 1;
+    return false;
   }
 
   /** Writes what is queued in one corked batch; returns the bytes uWS still buffers for this socket. */
   flush(): number {
-    if (this.state !== 'open' || this.outbox.length === 0) return 0;
     const out = this.outbox;
-    this.outbox = [];
+    if (this.state !== 'open' || out === undefined) return 0;
+    this.outbox = undefined;
     this.ws.cork(() => {
       for (const b of out) this.ws.send(b, true);
     });
@@ -78,7 +83,7 @@ export class Session {
       // the peer is gone already
     }
     this.state = 'closing';
-    this.outbox = [];
+    this.outbox = undefined;
     try {
       this.ws.end(code, reason);
     } catch {
@@ -89,6 +94,6 @@ export class Session {
   /** Marks the session closed (from the socket's close event). */
   closed(): void {
     this.state = 'closed';
-    this.outbox = [];
+    this.outbox = undefined;
   }
 }
