@@ -1,4 +1,5 @@
 import type { NatsConnection } from 'nats';
+import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush, type MessageEvent, type OnlineEvent } from '../protocol/chat-ops.js';
 import { gatewaySubject } from '../protocol/subjects.js';
@@ -66,6 +67,11 @@ export class ChatServices {
 
   /** Sends frames to one session of a gateway node (batched with everything else bound for that node). */
   push(gw: string, sid: number, uid: string, frames: ServerFrame[]): void {
+    this.pushEncoded(gw, sid, uid, frames.map(encodeFrame));
+  }
+
+  /** Like `push`, with frames encoded already (one message pushed to several devices is encoded once). */
+  pushEncoded(gw: string, sid: number, uid: string, frames: Uint8Array[]): void {
     const payload: GatewayPush = { uid, frames };
     this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.PUSH, payload });
   }

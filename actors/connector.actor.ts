@@ -7,6 +7,7 @@ import {
   type ConnectorPresence,
   type ConnectorTyping,
 } from '../protocol/chat-ops.js';
+import { encodeFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { ConvKind, ConvSummary, Msg, ServerFrame } from '../protocol/frames.js';
@@ -159,7 +160,7 @@ class ConnectorActor implements Actor {
       if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
     } else this.convs.set(msg.conv, (c = { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false }));
     c.pushedSeq = msg.seq;
-    const frame: ServerFrame = { type: 'msg', ...msg };
+    let bytes: Uint8Array[] | undefined;
     const now = Date.now();
     const own = msg.from === this.ctx.key;
     let pushed = false;
@@ -167,7 +168,7 @@ class ConnectorActor implements Actor {
       // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
       if (own && dev.did === msg.did) continue;
       pushed = true;
-      this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
+      this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, (bytes ??= [encodeFrame({ type: 'msg', ...msg })]));
       dev.inflight ??= new Map();
       let f = dev.inflight.get(msg.conv);
       if (!f) dev.inflight.set(msg.conv, (f = { msgs: [], sentAt: now }));

@@ -59,10 +59,12 @@ export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean 
 export interface ConnectorLeft { conv: string }
 
 /**
- * Frames for one session (connector → gateway). `uid` must match the session's user: a session id outlives
- * nothing, but a connector may still name one of a gateway's previous life.
+ * Frames for one session (connector → gateway), already encoded as client frames: the gateway writes them as
+ * they are (no decode and re-encode per delivery), and a message for several devices is encoded once. `uid`
+ * must match the session's user: a session id outlives nothing, but a connector may still name one of a
+ * gateway's previous life.
  */
-export interface GatewayPush { uid: string; frames: ServerFrame[] }
+export interface GatewayPush { uid: string; frames: Uint8Array[] }
 export interface GatewayClose { uid: string; code: number; reason: string }
 export interface GatewayBind { uid: string; conv: string }
 

@@ -287,7 +287,8 @@ export class Gateway {
     if (!s || !p || s.uid !== p.uid) return; // a session of a previous life of this gateway, or already gone
     switch (op) {
       case GatewayOp.PUSH:
-        if (Array.isArray(p.frames)) for (const f of p.frames) this.send(s, f);
+        // Encoded by our own connectors: written as they are.
+        if (Array.isArray(p.frames)) for (const f of p.frames) if (f instanceof Uint8Array && s.queueBytes(f)) this.markDirty(s);
         return;
       case GatewayOp.CLOSE:
         return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');

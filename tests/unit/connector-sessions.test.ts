@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectorKind } from '../../actors/connector.actor.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { CloseCode } from '../../protocol/close-codes.js';
+import { decode } from '../../protocol/codec.js';
 import { ActorHost } from '../../runtime/actor-host.js';
 import { silentLogger } from '../../runtime/logger.js';
 
@@ -19,6 +20,7 @@ function connectorHost() {
     bind: () => {},
     closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
     push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
+    pushEncoded: (gw: string, sid: number, _uid: string, frames: Uint8Array[]) => pushed.push({ gw, sid, types: frames.map((f) => (decode(f) as { type: string }).type) }),
   } as unknown as ChatServices;
   const host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender: { call: async () => null, tell: () => {} }, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
   const attach = (gw: string, sid: number, refresh = false) => host.dispatch('connector', 'ann', fence, 'attach', { did: 'phone', gw, sid, ...(refresh ? { refresh } : {}) });
