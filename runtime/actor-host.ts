@@ -34,14 +34,18 @@ export interface ActorHostOptions {
  * deactivates when idle or when its shard is released. Never lets a handler's throw escape.
  */
 export class ActorHost {
-  private readonly cells = new Map<string, Cell>();
+  /** Live cells by kind, then key: looked up per message without building a `kind/key` string. */
+  private readonly cells = new Map<string, Map<string, Cell>>();
   private readonly kinds = new Map<string, ActorKind>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly contextHost: ContextHost;
   private closed = false;
 
   constructor(private readonly opts: ActorHostOptions) {
-    for (const k of opts.kinds) this.kinds.set(k.kind, k);
+    for (const k of opts.kinds) {
+      this.kinds.set(k.kind, k);
+      this.cells.set(k.kind, new Map());
+    }
     this.contextHost = { nodeId: opts.nodeId, sender: opts.sender, log: opts.log, failed: (cell, err) => void this.handleFailure(cell as Cell, err) };
     const sweepEvery = Math.max(250, Math.min(5000, Math.floor(Math.min(...opts.kinds.map((k) => k.idleMs ?? opts.defaultIdleMs)) / 2)));
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEvery);
@@ -51,7 +55,7 @@ export class ActorHost {
   /** Number of live actors, per kind. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const c of this.cells.values()) out[c.kind] = (out[c.kind] ?? 0) + 1;
+    for (const [kind, m] of this.cells) if (m.size > 0) out[kind] = m.size;
     return out;
   }
 
@@ -142,7 +146,7 @@ export class ActorHost {
 
   /** Lets every actor of a shard finish what it has queued, then deactivates them. */
   async deactivateShard(kind: string, shard: number, reason: DeactivateReason): Promise<void> {
-    const cells = [...this.cells.values()].filter((c) => c.kind === kind && c.shard === shard);
+    const cells = [...(this.cells.get(kind)?.values() ?? [])].filter((c) => c.shard === shard);
     await Promise.all(cells.map((c) => this.deactivate(c, reason)));
   }
 
@@ -150,17 +154,21 @@ export class ActorHost {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweepTimer);
-    await Promise.all([...this.cells.values()].map((c) => this.deactivate(c, 'node-closing')));
+    await Promise.all([...this.allCells()].map((c) => this.deactivate(c, 'node-closing')));
+  }
+
+  private *allCells(): IterableIterator<Cell> {
+    for (const m of this.cells.values()) yield* m.values();
   }
 
   private cellFor(kind: string, key: string, fence: Fence): Cell {
-    const id = `${kind}/${key}`;
-    const existing = this.cells.get(id);
+    const ofKind = this.cells.get(kind);
+    const existing = ofKind?.get(key);
     if (existing && !existing.deactivation && existing.fence.epoch === fence.epoch) return existing;
     const def = this.kinds.get(kind);
-    if (!def) throw new ImError(ErrorCode.NOT_FOUND, `this node hosts no actor kind "${kind}"`);
+    if (!def || !ofKind) throw new ImError(ErrorCode.NOT_FOUND, `this node hosts no actor kind "${kind}"`);
     const cell: Cell = {
-      id,
+      id: `${kind}/${key}`,
       kind,
       key,
       shard: fence.shard,
@@ -174,7 +182,7 @@ export class ActorHost {
       stopRequested: false,
     };
     cell.actor = def.create(new CellContext(this.contextHost, cell));
-    this.cells.set(id, cell);
+    ofKind.set(key, cell);
     // A predecessor still deactivating may be persisting state the new activation is about to load.
     const predecessor = existing?.deactivation;
     if (existing && !predecessor) void this.deactivate(existing, 'shard-released');
@@ -186,9 +194,9 @@ export class ActorHost {
       })
       .catch((err: unknown) => {
         const e = toImError(err);
-        if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: id, code: e.code, err: e.message }, 'actor activation failed');
+        if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: cell.id, code: e.code, err: e.message }, 'actor activation failed');
         // Jobs queued behind a failed activation must not run against half-loaded state.
-        cell.mailbox.rejectPending(new ImError(e.code === ErrorCode.FENCED ? ErrorCode.FENCED : ErrorCode.UNAVAILABLE, `activation of ${id} failed: ${e.message}`, { cause: e }));
+        cell.mailbox.rejectPending(new ImError(e.code === ErrorCode.FENCED ? ErrorCode.FENCED : ErrorCode.UNAVAILABLE, `activation of ${cell.id} failed: ${e.message}`, { cause: e }));
         this.handleFailure(cell, e);
         void this.deactivate(cell, 'activation-failed');
       });
@@ -226,13 +234,14 @@ export class ActorHost {
       const e = toImError(err);
       if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: cell.id, err: e.message, reason }, 'actor deactivation failed');
     } finally {
-      if (this.cells.get(cell.id) === cell) this.cells.delete(cell.id);
+      const ofKind = this.cells.get(cell.kind);
+      if (ofKind?.get(cell.key) === cell) ofKind.delete(cell.key);
     }
   }
 
   private sweepIdle(): void {
     const now = Date.now();
-    for (const cell of this.cells.values()) {
+    for (const cell of this.allCells()) {
       const idleMs = this.kinds.get(cell.kind)?.idleMs ?? this.opts.defaultIdleMs;
       if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
     }
