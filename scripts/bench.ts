@@ -48,12 +48,16 @@ async function main(): Promise<void> {
     const workDir = await mkdtemp(path.join(os.tmpdir(), `natsim-bench-${name}-`));
     const ctx = createBenchContext(name, { trials, workDir, options, isTTY: process.stderr.isTTY === true });
     const started = Date.now();
+    let ok = false;
     try {
       await scenario.run(ctx);
+      ok = true;
     } finally {
       const file = await ctx.finish();
       console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s; ${path.relative(process.cwd(), file)})`);
-      await rm(workDir, { recursive: true, force: true });
+      // A failed scenario keeps its node and server logs for whoever looks into it.
+      if (ok) await rm(workDir, { recursive: true, force: true });
+      else console.error(`[bench] ${name} failed; its logs are kept in ${workDir}`);
     }
   }
   if (selected.length > 1) console.log(`\nall ${selected.length} scenarios in ${((Date.now() - runStarted) / 60_000).toFixed(1)} min`);
