@@ -189,7 +189,10 @@ export class ClusterNode {
       do {
         this.refreshAgain = false;
         try {
-          if (this.membership.isValid()) await this.shards.reconcile(await this.shardMap.ownedBy(this.nodeId));
+          if (this.membership.isValid()) {
+            const mark = this.shards.readMark();
+            await this.shards.reconcile(await this.shardMap.ownedBy(this.nodeId), mark);
+          }
         } catch (err) {
           const e = toImError(err);
           this.opts.log.warn({ code: e.code, err: e.message }, 'shard refresh failed');

@@ -13,6 +13,8 @@ interface Served {
   epoch: number;
   /** One fence object per served shard, shared by its actors (not one per message or per actor). */
   fence: Fence;
+  /** Order of this acquisition among the node's acquisitions (see `readMark`). */
+  acquisition: number;
   handle: ServeHandle;
   since: number;
 }
@@ -40,6 +42,7 @@ export class ShardServer {
   /** Epochs this node already let go of: it never serves a shard again at an epoch it released. */
   private readonly releasedEpoch = new Map<string, number>();
   private readonly releasing = new Map<string, Promise<void>>();
+  private acquisitions = 0;
 
   constructor(private readonly opts: ShardServerOptions) {}
 
@@ -53,14 +56,24 @@ export class ShardServer {
     return this.served.get(id(kind, shard))?.epoch;
   }
 
-  /** Makes the served set match the shard map rows this node owns; others are released. */
-  async reconcile(owned: ShardRow[]): Promise<void> {
+  /** A mark to take before reading the shard map for `reconcile`: what is acquired after it, the read cannot judge. */
+  readMark(): number {
+    return this.acquisitions;
+  }
+
+  /**
+   * Makes the served set match the shard map rows this node owns; others are released. `mark` (from `readMark`,
+   * taken before the map was read) keeps shards acquired meanwhile: a read that began before a move's acquire
+   * arrived says "not yours" about a shard that is ours now, and a final release on its word would leave the
+   * shard served by nobody at an epoch the map gives to this node (seen in a benchmark after a startup rebalance).
+   */
+  async reconcile(owned: ShardRow[], mark = Number.POSITIVE_INFINITY): Promise<void> {
     const want = new Map<string, ShardRow>();
     for (const r of owned) {
       if (r.owner === this.opts.nodeId && (r.state === 'active' || r.state === 'moving') && this.opts.host.hosts(r.kind)) want.set(id(r.kind, r.shard), r);
     }
     const work: Promise<unknown>[] = [];
-    for (const [k, s] of this.served) if (!want.has(k)) work.push(this.release(s.kind, s.shard, 'not owner any more'));
+    for (const [k, s] of this.served) if (!want.has(k) && s.acquisition <= mark) work.push(this.release(s.kind, s.shard, 'not owner any more'));
     for (const r of want.values()) work.push(this.acquire(r.kind, r.shard, r.epoch));
     await Promise.all(work);
   }
@@ -72,6 +85,8 @@ export class ShardServer {
     if (!this.opts.leaseValid()) return false;
     const cur = this.served.get(k);
     if (cur && cur.epoch === epoch) return true;
+    // A stale read of the map may name an epoch this node has already moved past: never go back to it.
+    if (cur && cur.epoch > epoch) return false;
     if (cur) await this.release(kind, shard, 'epoch changed');
     await this.releasing.get(k);
     if (this.served.has(k)) return this.served.get(k)!.epoch === epoch;
@@ -80,7 +95,7 @@ export class ShardServer {
       (call) => this.handle(kind, shard, call),
       (tell) => this.tell(kind, shard, tell),
     );
-    this.served.set(k, { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now() });
+    this.served.set(k, { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now(), acquisition: ++this.acquisitions });
     this.opts.log.info({ kind, shard, epoch }, 'serving shard');
     this.opts.onServing?.(kind, shard, epoch);
     return true;

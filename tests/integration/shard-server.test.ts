@@ -9,7 +9,7 @@ import { Transport } from '../../runtime/transport/transport.js';
 import type { ShardRow } from '../../storage/shard-map-store.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
 
-const SHARDS = 2;
+const SHARDS = 4;
 const row = (shard: number, epoch: number, owner = 'me', state: ShardRow['state'] = 'active'): ShardRow => ({ kind: 'echo', shard, owner, epoch, state, target: null, pinned: false, updatedAt: 0 });
 
 describe('shard server – which epochs a node may serve again', () => {
@@ -65,5 +65,30 @@ describe('shard server – which epochs a node may serve again', () => {
     await server.reconcile([row(1, 8)]);
     expect(server.epochOf('echo', 1)).toBe(8);
     expect(await router.call('echo', keyOf(1), 'echo', 2)).toBe(2);
+  });
+
+  it('shard server – a map read that began before a move handed it a shard does not take that shard away', async () => {
+    await server.reconcile([]);
+    // A refresh starts reading the map: the shard is still someone else's.
+    const mark = server.readMark();
+    // Meanwhile the mover bumps the epoch to us and tells us to acquire.
+    expect(await server.acquire('echo', 2, 4)).toBe(true);
+    // The stale read lands: "you own nothing". The shard must stay served...
+    await server.reconcile([], mark);
+    expect(server.epochOf('echo', 2)).toBe(4);
+    expect(await router.call('echo', keyOf(2), 'echo', 1)).toBe(1);
+    // ...and the next, fresh read agrees.
+    await server.reconcile([row(2, 4)], server.readMark());
+    expect(server.epochOf('echo', 2)).toBe(4);
+    // A fresh read that says it is gone does release it.
+    await server.reconcile([], server.readMark());
+    expect(server.epochOf('echo', 2)).toBeUndefined();
+  });
+
+  it('shard server – a stale read naming an older epoch does not replace the newer one being served', async () => {
+    expect(await server.acquire('echo', 3, 9)).toBe(true);
+    await server.reconcile([row(3, 6)]);
+    expect(server.epochOf('echo', 3)).toBe(9);
+    expect(await router.call('echo', keyOf(3), 'echo', 1)).toBe(1);
   });
 });
