@@ -30,6 +30,8 @@ const DRAIN_STEP_MS = 50;
 /** Sessions re-attached per step after their connector shard restarted, so its new owner is not hit all at once. */
 const REATTACH_BATCH = 500;
 const REATTACH_STEP_MS = 20;
+/** Failed attaches of one session before it is logged as a warning (about 10 s of retrying). */
+const ATTACH_WARN_ATTEMPTS = 6;
 
 export interface GatewayDeps {
   nodeId: string;
@@ -257,6 +259,8 @@ export class Gateway {
       } catch (err) {
         const e = toImError(err);
         if (e.code === ErrorCode.INTERNAL) this.deps.log.error({ uid: s.uid, err: e.message }, 'attach failed');
+        // Expected now and then (a shard between owners); a session that stays unattached this long is not.
+        else if (attempt === ATTACH_WARN_ATTEMPTS) this.deps.log.warn({ uid: s.uid, attempts: attempt + 1, code: e.code, err: e.message }, 'session still not attached');
         await new Promise((r) => setTimeout(r, Math.min(3000, 100 * 2 ** attempt)));
       }
     }

@@ -46,6 +46,32 @@ function send(c: Client, f: ClientFrame): void {
   c.ws.send(encodeFrame(f));
 }
 
+/** Attempts at opening one socket whose TCP connection failed (a reset while a thousand others connect). */
+const CONNECT_ATTEMPTS = 3;
+
+/** Opens a socket, trying again when its TCP connection failed before the upgrade (not when the server refused it). */
+async function openRetrying(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open(spec, waitConvs);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { beforeUpgrade?: boolean };
+      if (!e.beforeUpgrade || e.code === undefined || attempt >= CONNECT_ATTEMPTS) throw err;
+      process.stderr.write(`[chat-load-worker] ${userOf(spec.token)}: ${e.code} while connecting, attempt ${attempt + 1}\n`);
+      await sleep(200 * attempt);
+    }
+  }
+}
+
+/** The user a token names, for error messages. */
+function userOf(token: string): string {
+  try {
+    return String((JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { sub?: unknown }).sub);
+  } catch {
+    return '?';
+  }
+}
+
 function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${spec.url}?token=${encodeURIComponent(spec.token)}`, { perMessageDeflate: false });
@@ -70,9 +96,9 @@ function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
       }
       c.onFrame?.(f);
     });
-    ws.once('error', reject);
+    ws.once('error', (err: Error) => reject(Object.assign(err, { beforeUpgrade: !welcomed })));
     // A socket closed before it was ready must fail the connect, not leave it waiting for ever.
-    ws.once('close', (code: number, reason: Buffer) => reject(new Error(`closed with ${code} ${reason.toString()} before ${welcomed ? 'convs' : 'welcome'}`)));
+    ws.once('close', (code: number, reason: Buffer) => reject(new Error(`${userOf(spec.token)} closed with ${code} ${reason.toString()} before ${welcomed ? 'convs' : 'welcome'}`)));
     ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
   });
 }
@@ -225,7 +251,7 @@ async function run(m: Command): Promise<unknown> {
       const specs = m.clients;
       const conc = m.concurrency ?? 200;
       for (let i = 0; i < specs.length; i += conc) {
-        const batch = await Promise.all(specs.slice(i, i + conc).map((s) => open(s, m.waitConvs ?? true)));
+        const batch = await Promise.all(specs.slice(i, i + conc).map((s) => openRetrying(s, m.waitConvs ?? true)));
         clients.push(...batch);
       }
       return { connected: clients.length, rss: process.memoryUsage.rss() };
