@@ -61,7 +61,20 @@ const scenario: BenchScenario = {
           if (Date.now() > deadline) throw new Error('cluster did not settle');
           await new Promise((r) => setTimeout(r, 200));
         }
-        await Promise.all(keys.map((k) => get(k)));
+        // Rebalancing moves a few shards per pass, so "nothing moving" can be seen between two passes: a shard may
+        // still be on its way and answer `unavailable` once. Every key must answer before a trial starts.
+        await Promise.all(
+          keys.map(async (k) => {
+            for (;;) {
+              try {
+                return await get(k);
+              } catch (err) {
+                if (Date.now() > deadline) throw err;
+                await new Promise((r) => setTimeout(r, 20));
+              }
+            }
+          }),
+        );
       };
       await settle();
 
