@@ -132,24 +132,25 @@ export class ShardServer {
   }
 
   private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown }): Promise<unknown> {
-    const s = this.served.get(id(kind, shard));
-    if (!s || !this.opts.leaseValid()) {
-      return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `node ${this.opts.nodeId} does not serve ${kind}/${shard} now`));
-    }
-    if (call.kind !== kind || shardOf(call.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
-      return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `${call.kind}/${call.key} does not belong to shard ${kind}/${shard}`));
-    }
+    const s = this.admit(kind, shard, call);
+    if (s instanceof ImError) return Promise.reject(s);
     return this.opts.host.dispatch(kind, call.key, s.fence, call.op, call.payload);
   }
 
   /** A tell: checked like a call, then handed over without a promise (nobody waits for it). */
   private tell(kind: string, shard: number, t: { kind: string; key: string; op: string; payload: unknown }): void {
+    const s = this.admit(kind, shard, t);
+    if (s instanceof ImError) this.opts.log.debug({ kind: t.kind, key: t.key, shard, err: s.message }, 'tell dropped');
+    else this.opts.host.tell(kind, t.key, s.fence, t.op, t.payload);
+  }
+
+  /** The served shard an operation for (kind, key) may run under, or why it may not run here now. */
+  private admit(kind: string, shard: number, op: { kind: string; key: string }): Served | ImError {
     const s = this.served.get(id(kind, shard));
-    if (!s || !this.opts.leaseValid()) return;
-    if (t.kind !== kind || shardOf(t.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
-      this.opts.log.debug({ kind: t.kind, key: t.key, shard }, 'tell for another shard dropped');
-      return;
+    if (!s || !this.opts.leaseValid()) return new ImError(ErrorCode.UNAVAILABLE, `node ${this.opts.nodeId} does not serve ${kind}/${shard} now`);
+    if (op.kind !== kind || shardOf(op.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
+      return new ImError(ErrorCode.INVALID_FIELD, `${op.kind}/${op.key} does not belong to shard ${kind}/${shard}`);
     }
-    this.opts.host.tell(kind, t.key, s.fence, t.op, t.payload);
+    return s;
   }
 }
