@@ -4,7 +4,8 @@
  * Commands arrive over IPC; each answers with one message:
  * - `connect {clients}`: opens every socket, answers once each got `welcome` (and `convs` when `waitConvs`);
  * - `closed-loop {pairs, window, durationMs, warmupMs}`: each sender keeps `window` sends outstanding; counts
- *   messages acked (`sent`) and delivered to the receiver, which acks them cumulatively;
+ *   messages acked (`sent`) and delivered to the receiver, which acks them cumulatively (`deliveredAll` counts
+ *   warm-up and wind-down too, for CPU per message over the whole command);
  * - `open-loop {pairs, ratePerSec, durationMs}`: sends on a fixed schedule; send→sent and send→msg latencies;
  * - `count-start` / `count-report`: counts `msg` frames on every socket (fan-out receivers);
  * - `send-burst {client, conv, n, ratePerSec}`: one socket sends n messages at a rate (fan-out sender);
@@ -119,6 +120,7 @@ setInterval(() => {
 async function closedLoop(pairs: Pair[], window: number, durationMs: number, warmupMs: number): Promise<Record<string, number>> {
   let acked = 0;
   let delivered = 0;
+  let deliveredAll = 0;
   let measuring = false;
   let stop = false;
   const after = new Map<number, number>();
@@ -144,7 +146,9 @@ async function closedLoop(pairs: Pair[], window: number, durationMs: number, war
       }
     };
     r.onFrame = (f) => {
-      if (f.type === 'msg' && measuring && f.conv === p.conv) delivered++;
+      if (f.type !== 'msg' || f.conv !== p.conv) return;
+      deliveredAll++;
+      if (measuring) delivered++;
     };
   }
   for (const p of pairs) for (let i = 0; i < window; i++) fire(p);
@@ -157,7 +161,7 @@ async function closedLoop(pairs: Pair[], window: number, durationMs: number, war
   stop = true;
   await sleep(500);
   for (const c of clients) c.onFrame = undefined;
-  return { acked, delivered, seconds, ackedPerSec: acked / seconds, deliveredPerSec: delivered / seconds };
+  return { acked, delivered, deliveredAll, seconds, ackedPerSec: acked / seconds, deliveredPerSec: delivered / seconds };
 }
 
 async function openLoop(pairs: Pair[], ratePerSec: number, durationMs: number): Promise<{ ack: number[]; deliver: number[]; sent: number; errors: number }> {
