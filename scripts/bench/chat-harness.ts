@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
+import { connect } from '../../storage/db.js';
+import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { freePort } from '../lib/free-port.js';
 import { spawnNodeProcess, type NodeProcess } from '../lib/node-process.js';
 
@@ -66,8 +68,15 @@ export interface BenchCluster {
   spawn(id: string, extra?: string[]): Promise<NodeProcess>;
   api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
   token(uid: string, did: string): string;
+  /** Waits until every shard is active and spread evenly over the running nodes, and the dispatchers have seen it. */
+  settle(timeoutMs?: number): Promise<void>;
+  /** The gateway the dispatcher sends `uid` to (the node owning the user's connector, when it accepts), as the SDK connects. */
+  endpointFor(uid: string): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** How often a dispatcher re-reads the shard map (actors/gateway/directory.ts), plus a margin. */
+const DIRECTORY_REFRESH_WAIT_MS = 2500;
 
 /** Starts `ids` as node processes hosting connector + chatter, each with a gateway on a free port. */
 export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; databaseUrl: string; logDir: string; args: string[]; execArgv?: string[] }): Promise<BenchCluster> {
@@ -107,6 +116,34 @@ export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; 
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     },
     token: (uid, did) => signToken({ sub: uid, did, ttlSec: 24 * 3600 }, DEV_TOKEN_SECRET),
+    async settle(timeoutMs = 60_000) {
+      const sql = connect(opts.databaseUrl, { max: 1 });
+      try {
+        const map = new ShardMapStore(sql);
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const rows = await map.list();
+          const perNode = new Map<string, number>();
+          for (const r of rows) if (r.state === 'active' && r.owner) perNode.set(`${r.kind}/${r.owner}`, (perNode.get(`${r.kind}/${r.owner}`) ?? 0) + 1);
+          const kinds = new Set(rows.map((r) => r.kind));
+          const counts = [...perNode.values()];
+          const even = rows.every((r) => r.state === 'active') && perNode.size === kinds.size * nodes.size && Math.max(...counts) - Math.min(...counts) <= 1;
+          if (even) break;
+          if (Date.now() > deadline) throw new Error(`shards not spread over ${nodes.size} nodes after ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+      await new Promise((r) => setTimeout(r, DIRECTORY_REFRESH_WAIT_MS));
+    },
+    async endpointFor(uid) {
+      const res = await fetch(`${first()}/v1/endpoints?uid=${encodeURIComponent(uid)}`);
+      const body = (await res.json()) as { endpoints?: string[] };
+      const e = body.endpoints?.[0];
+      if (!e) throw new Error(`the dispatcher named no endpoint for ${uid}: ${JSON.stringify(body)}`);
+      return e;
+    },
     async stop() {
       await Promise.all([...nodes.values()].map((n) => n.stop(5000)));
     },

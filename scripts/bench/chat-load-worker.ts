@@ -1,19 +1,21 @@
 /**
  * Load generator of the chat benchmark, in its own process (`node --import tsx chat-load-worker.ts`).
- * Lean raw-protocol clients (no SDK bookkeeping) so that the generator's CPU goes to the wire, not to us.
+ * Lean raw-protocol clients (no SDK bookkeeping, and a minimal WebSocket client: `lean-ws.ts`) so that the
+ * generator's CPU goes to the wire, not to us.
  * Commands arrive over IPC; each answers with one message:
  * - `connect {clients}`: opens every socket, answers once each got `welcome` (and `convs` when `waitConvs`);
  * - `closed-loop {pairs, window, durationMs, warmupMs}`: each sender keeps `window` sends outstanding; counts
  *   messages acked (`sent`) and delivered to the receiver, which acks them cumulatively (`deliveredAll` counts
  *   warm-up and wind-down too, for CPU per message over the whole command);
  * - `open-loop {pairs, ratePerSec, durationMs}`: sends on a fixed schedule; send→sent and send→msg latencies;
- * - `count-start` / `count-report`: counts `msg` frames on every socket (fan-out receivers);
+ * - `count-start` / `count-report`: counts `msg` frames on every socket (fan-out receivers), and sockets the
+ *   server closed (by close code) since the last `connect`;
  * - `send-burst {client, conv, n, ratePerSec}`: one socket sends n messages at a rate (fan-out sender);
  * - `close`.
  */
-import WebSocket from 'ws';
 import { decode, encodeFrame } from '../../protocol/codec.js';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
+import { LeanConnectError, LeanSocket } from './lean-ws.js';
 
 interface ClientSpec {
   url: string;
@@ -26,7 +28,7 @@ interface Pair {
 }
 
 interface Client {
-  ws: WebSocket;
+  ws: LeanSocket;
   cid: number;
   /** cid → send time, for outstanding sends. */
   outstanding: Map<number, number>;
@@ -42,9 +44,16 @@ let counting = false;
 let countFirst = 0;
 let countLast = 0;
 let countTotal = 0;
+/** Sockets closed after they were ready, by close code. */
+const closes = new Map<number, number>();
 
 function send(c: Client, f: ClientFrame): void {
   c.ws.send(encodeFrame(f));
+}
+
+/** Close codes seen since the last connect, as `{code: count}`. */
+function closeCounts(): Record<string, number> {
+  return Object.fromEntries([...closes].map(([k, v]) => [String(k), v]));
 }
 
 /** Attempts at opening one socket whose TCP connection failed (a reset while a thousand others connect). */
@@ -56,7 +65,7 @@ async function openRetrying(spec: ClientSpec, waitConvs: boolean): Promise<Clien
     try {
       return await open(spec, waitConvs);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException & { beforeUpgrade?: boolean };
+      const e = err as Partial<LeanConnectError>;
       if (!e.beforeUpgrade || e.code === undefined || attempt >= CONNECT_ATTEMPTS) throw err;
       process.stderr.write(`[chat-load-worker] ${userOf(spec.token)}: ${e.code} while connecting, attempt ${attempt + 1}\n`);
       await sleep(200 * attempt);
@@ -73,19 +82,15 @@ function userOf(token: string): string {
   }
 }
 
-function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
+async function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
+  const ws = await LeanSocket.connect(`${spec.url}?token=${encodeURIComponent(spec.token)}`);
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${spec.url}?token=${encodeURIComponent(spec.token)}`, { perMessageDeflate: false });
-    ws.binaryType = 'nodebuffer';
     const c: Client = { ws, cid: Date.now() * 1000, outstanding: new Map(), received: 0, toAck: new Map() };
     let welcomed = false;
-    ws.on('message', (data: Buffer) => {
+    let ready = false;
+    ws.onMessage = (data) => {
       // Trusted server in a benchmark: the unvalidated decode keeps the generator's CPU for the wire.
       const f = decode(data) as ServerFrame;
-      if (f.type === 'welcome') {
-        welcomed = true;
-        if (!waitConvs) resolve(c);
-      } else if (f.type === 'convs' && f.rid === undefined && waitConvs && welcomed) resolve(c);
       if (f.type === 'msg') {
         c.received++;
         if (counting) {
@@ -94,30 +99,37 @@ function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
         }
         const prev = c.toAck.get(f.conv) ?? 0;
         if (f.seq > prev) c.toAck.set(f.conv, f.seq);
+      } else if (!ready) {
+        if (f.type === 'welcome') welcomed = true;
+        if ((f.type === 'welcome' && !waitConvs) || (f.type === 'convs' && f.rid === undefined && waitConvs && welcomed)) {
+          ready = true;
+          resolve(c);
+        }
       }
       c.onFrame?.(f);
-    });
-    ws.once('error', (err: Error) => reject(Object.assign(err, { beforeUpgrade: !welcomed })));
-    // A socket closed before it was ready must fail the connect, not leave it waiting for ever.
-    ws.once('close', (code: number, reason: Buffer) => reject(new Error(`${userOf(spec.token)} closed with ${code} ${reason.toString()} before ${welcomed ? 'convs' : 'welcome'}`)));
-    ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    };
+    ws.onClose = (code, reason) => {
+      // A socket closed before it was ready must fail the connect, not leave it waiting for ever.
+      if (!ready) return reject(new Error(`${userOf(spec.token)} closed with ${code} ${reason} before ${welcomed ? 'convs' : 'welcome'}`));
+      closes.set(code, (closes.get(code) ?? 0) + 1);
+    };
   });
 }
 
 // Cumulative acks every 50 ms, like the SDK.
 setInterval(() => {
   for (const c of clients) {
-    if (c.toAck.size === 0 || c.ws.readyState !== WebSocket.OPEN) continue;
+    if (c.toAck.size === 0 || !c.ws.isOpen) continue;
     for (const [conv, seq] of c.toAck) send(c, { type: 'ack', conv, seq });
     c.toAck.clear();
   }
 }, 50).unref();
 // Heartbeats, so idle sockets are not closed during long runs.
 setInterval(() => {
-  for (const c of clients) if (c.ws.readyState === WebSocket.OPEN) send(c, { type: 'ping' });
+  for (const c of clients) if (c.ws.isOpen) send(c, { type: 'ping' });
 }, 10_000).unref();
 
-async function closedLoop(pairs: Pair[], window: number, durationMs: number, warmupMs: number): Promise<Record<string, number>> {
+async function closedLoop(pairs: Pair[], window: number, durationMs: number, warmupMs: number): Promise<Record<string, number | Record<string, number>>> {
   let acked = 0;
   let delivered = 0;
   let deliveredAll = 0;
@@ -161,27 +173,26 @@ async function closedLoop(pairs: Pair[], window: number, durationMs: number, war
   stop = true;
   await sleep(500);
   for (const c of clients) c.onFrame = undefined;
-  return { acked, delivered, deliveredAll, seconds, ackedPerSec: acked / seconds, deliveredPerSec: delivered / seconds };
+  return { acked, delivered, deliveredAll, seconds, ackedPerSec: acked / seconds, deliveredPerSec: delivered / seconds, closes: closeCounts() };
 }
 
-async function openLoop(pairs: Pair[], ratePerSec: number, durationMs: number): Promise<{ ack: number[]; deliver: number[]; sent: number; errors: number }> {
+async function openLoop(pairs: Pair[], ratePerSec: number, durationMs: number): Promise<{ ack: number[]; deliver: number[]; sent: number; errors: number; closes: Record<string, number> }> {
   const ack: number[] = [];
   const deliver: number[] = [];
   let errors = 0;
-  const sentAt = new Map<string, number>();
   const after = new Map<number, number>();
   for (const p of pairs) {
     const s = clients[p.sender]!;
     const r = clients[p.receiver]!;
     s.onFrame = (f) => {
       if (f.type === 'sent') {
-        const t = sentAt.get(`${p.sender}:${f.cid}`);
+        const t = s.outstanding.get(f.cid);
         if (t !== undefined) ack.push(performance.now() - t);
       } else if (f.type === 'error' && f.cid !== undefined) errors++;
     };
     r.onFrame = (f) => {
       if (f.type !== 'msg' || f.conv !== p.conv) return;
-      const t = sentAt.get(`${p.sender}:${f.cid}`);
+      const t = s.outstanding.get(f.cid);
       if (t !== undefined) deliver.push(performance.now() - t);
     };
   }
@@ -199,7 +210,7 @@ async function openLoop(pairs: Pair[], ratePerSec: number, durationMs: number): 
         const cid = ++s.cid;
         const prev = after.get(p.sender);
         after.set(p.sender, cid);
-        sentAt.set(`${p.sender}:${cid}`, performance.now());
+        s.outstanding.set(cid, performance.now());
         send(s, prev === undefined ? { type: 'send', conv: p.conv, cid, body: BODY } : { type: 'send', conv: p.conv, cid, body: BODY, after: prev });
         sent++;
       }
@@ -210,8 +221,11 @@ async function openLoop(pairs: Pair[], ratePerSec: number, durationMs: number): 
     }, 5);
   });
   await sleep(1000);
-  for (const c of clients) c.onFrame = undefined;
-  return { ack, deliver, sent, errors };
+  for (const c of clients) {
+    c.onFrame = undefined;
+    c.outstanding.clear();
+  }
+  return { ack, deliver, sent, errors, closes: closeCounts() };
 }
 
 async function sendBurst(client: number, conv: string, n: number, ratePerSec: number): Promise<{ sent: number; acked: number; ms: number }> {
@@ -269,9 +283,10 @@ async function run(m: Command): Promise<unknown> {
       countTotal = 0;
       countFirst = Date.now();
       countLast = countFirst;
+      closes.clear();
       return { ok: true };
     case 'count-report':
-      return { total: countTotal, first: countFirst, last: countLast };
+      return { total: countTotal, first: countFirst, last: countLast, closes: closeCounts() };
     case 'send-burst':
       return sendBurst(m.client, m.conv, m.n, m.ratePerSec);
     case 'close':

@@ -9,6 +9,8 @@ import { cpuPerMessage, postgresPids, type ProcessGroups } from './proc-cpu.js';
 /** ejabberd's measured unpersisted 1:1 relay on this machine kind (DESIGN.md §12): the peer figure to beat. */
 const EJABBERD_RELAY_PER_SEC = 43_000;
 const NODE_ARGS = ['--shards', '64', '--log-level', 'warn', '--rate', '1000000', '--rate-burst', '1000000', '--max-connections', '19500'];
+/** Open-loop warm-up before latency trials when no closed loop ran first. */
+const WARMUP_MS = 4000;
 /** The parts of the scenario, in the order they run; `--phases` picks some. */
 const PHASES = ['throughput', 'latency', 'fanout', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
@@ -30,6 +32,8 @@ interface Options {
   fanoutRate: number;
   idle: number;
   phases: Set<Phase>;
+  /** `dispatcher`: each client connects where the dispatcher sends it, as the SDK does; `spread`: the two ends of a pair on different gateways. */
+  placement: 'dispatcher' | 'spread';
 }
 
 const num = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number(v));
@@ -49,6 +53,7 @@ function parseOptions(o: Record<string, string>): Options {
     fanoutRate: num(o['fanout-rate'], 2000),
     idle: num(o['idle-connections'], 19_000),
     phases: new Set(phases as Phase[]),
+    placement: o['placement'] === 'spread' ? 'spread' : 'dispatcher',
   };
 }
 
@@ -91,25 +96,30 @@ const scenario: BenchScenario = {
         ctx.progress('baseline: bare uWS relay');
         const relayPort = await freePort();
         const relayProc = await forkWorker('uws-relay.ts', [String(relayPort)]);
-        const sets = await Promise.all(
-          workers.map(async (w, i) => {
-            // Relay: the token is the user id and a message to `conv` goes to the socket of user `conv`.
-            const specs = [];
-            for (let p = 0; p < o.pairs / 2; p++) {
-              specs.push({ url: `ws://127.0.0.1:${relayPort}/ws`, token: `w${i}s${p}` }, { url: `ws://127.0.0.1:${relayPort}/ws`, token: `w${i}r${p}` });
-            }
-            await w.request({ cmd: 'connect', clients: specs });
-            return Array.from({ length: o.pairs / 2 }, (_, p) => ({ sender: 2 * p, receiver: 2 * p + 1, conv: `w${i}r${p}` }));
-          }),
-        );
-        await measureSide(ctx, o, workers, sets, relay, { server: () => [relayProc.child.pid!], generators: gens }, 'relay');
-        relayProc.child.kill('SIGKILL');
+        try {
+          const sets = await Promise.all(
+            workers.map(async (w, i) => {
+              // Relay: the token is the user id and a message to `conv` goes to the socket of user `conv`.
+              const specs = [];
+              for (let p = 0; p < o.pairs / 2; p++) {
+                specs.push({ url: `ws://127.0.0.1:${relayPort}/ws`, token: `w${i}s${p}` }, { url: `ws://127.0.0.1:${relayPort}/ws`, token: `w${i}r${p}` });
+              }
+              await w.request({ cmd: 'connect', clients: specs });
+              return Array.from({ length: o.pairs / 2 }, (_, p) => ({ sender: 2 * p, receiver: 2 * p + 1, conv: `w${i}r${p}` }));
+            }),
+          );
+          await measureSide(ctx, o, workers, sets, relay, { server: () => [relayProc.child.pid!], generators: gens }, 'relay');
+        } finally {
+          relayProc.child.kill('SIGKILL');
+        }
 
         // ---- our cluster -------------------------------------------------------------------------------
         await fresh();
         ctx.progress('starting 2 nodes with gateways');
         cluster = await startBenchCluster({ ids: ['c1', 'c2'], natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS });
-        const pairSets = await connectPairs(ctx, cluster, workers, o.pairs);
+        ctx.progress('waiting for the shards to spread over both nodes');
+        await cluster.settle();
+        const pairSets = await connectPairs(ctx, cluster, workers, o.pairs, o.placement);
         const c = cluster;
         const groups: ProcessGroups = {
           nodes: () => [...c.nodes.values()].map((n) => n.pid),
@@ -140,8 +150,8 @@ const scenario: BenchScenario = {
   },
 };
 
-/** Creates one direct conversation per pair and connects both ends, the two ends of a pair on different gateways. */
-async function connectPairs(ctx: BenchContext, c: BenchCluster, workers: LoadWorker[], pairs: number): Promise<Pair[][]> {
+/** Creates one direct conversation per pair and connects both ends, where the dispatcher says or spread over the gateways. */
+async function connectPairs(ctx: BenchContext, c: BenchCluster, workers: LoadWorker[], pairs: number, placement: Options['placement']): Promise<Pair[][]> {
   const gws = [...c.ws.values()];
   const pairSets: Pair[][] = [];
   for (let i = 0; i < workers.length; i++) {
@@ -152,7 +162,8 @@ async function connectPairs(ctx: BenchContext, c: BenchCluster, workers: LoadWor
       const b = `w${i}b${p}`;
       const r = await c.api('POST', '/v1/conversations', { kind: 'direct', members: [a, b] });
       if (r.status !== 201) throw new Error(`create conversation: ${JSON.stringify(r.body)}`);
-      specs.push({ url: gws[p % gws.length]!, token: c.token(a, `${a}-d`) }, { url: gws[(p + 1) % gws.length]!, token: c.token(b, `${b}-d`) });
+      const [ua, ub] = placement === 'dispatcher' ? await Promise.all([c.endpointFor(a), c.endpointFor(b)]) : [gws[p % gws.length]!, gws[(p + 1) % gws.length]!];
+      specs.push({ url: ua, token: c.token(a, `${a}-d`) }, { url: ub, token: c.token(b, `${b}-d`) });
       set.push({ sender: 2 * p, receiver: 2 * p + 1, conv: r.body['conv'] as string });
     }
     ctx.progress(`connecting ${specs.length} clients (worker ${i + 1})`);
@@ -169,24 +180,31 @@ async function measureSide(ctx: BenchContext, o: Options, workers: LoadWorker[],
       ctx.progress(`${label}: closed loop trial ${t + 1}/${ctx.trials}: ${o.pairs} pairs, window ${o.window}, ${o.seconds} s`);
       const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
-          workers.map((w, i) => w.request<{ deliveredAll: number; deliveredPerSec: number }>({ cmd: 'closed-loop', pairs: sets[i], window: o.window, durationMs: o.seconds * 1000, warmupMs: 1500 })),
+          workers.map((w, i) => w.request<{ deliveredAll: number; deliveredPerSec: number; closes: Record<string, number> }>({ cmd: 'closed-loop', pairs: sets[i], window: o.window, durationMs: o.seconds * 1000, warmupMs: 1500 })),
         );
         // CPU is counted over warm-up and wind-down too; so are the messages.
-        return { perSec: res.reduce((a, r) => a + r.deliveredPerSec, 0), messages: res.reduce((a, r) => a + r.deliveredAll, 0) };
+        return { perSec: res.reduce((a, r) => a + r.deliveredPerSec, 0), messages: res.reduce((a, r) => a + r.deliveredAll, 0), closed: describeCloses(res.map((r) => r.closes)) };
       });
       side.closed.push(result.perSec);
+      if (result.closed) ctx.progress(`${label}: the server closed ${result.closed} during the closed loop`);
       side.cpu.closed.push(usPerMsg);
     }
   }
   if (o.phases.has('latency')) {
+    if (!o.phases.has('throughput')) {
+      // Actors activate and code warms up on the first messages: without the closed loop first, that would be trial 1.
+      ctx.progress(`${label}: warming up, ${o.rate} msgs/s for ${WARMUP_MS / 1000} s`);
+      await Promise.all(workers.map((w, i) => w.request({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: WARMUP_MS })));
+    }
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: latency trial ${t + 1}/${ctx.trials}: ${o.rate} msgs/s open loop for ${o.latencySeconds} s`);
       const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
-          workers.map((w, i) => w.request<{ ack: number[]; deliver: number[]; sent: number }>({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: o.latencySeconds * 1000 })),
+          workers.map((w, i) => w.request<{ ack: number[]; deliver: number[]; sent: number; closes: Record<string, number> }>({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: o.latencySeconds * 1000 })),
         );
-        return { ack: res.flatMap((r) => r.ack), deliver: res.flatMap((r) => r.deliver), messages: res.reduce((a, r) => a + r.sent, 0) };
+        return { ack: res.flatMap((r) => r.ack), deliver: res.flatMap((r) => r.deliver), messages: res.reduce((a, r) => a + r.sent, 0), closed: describeCloses(res.map((r) => r.closes)) };
       });
+      if (result.closed) ctx.progress(`${label}: the server closed ${result.closed} during the open loop`);
       side.ackP50.push(percentile(result.ack, 50));
       side.ackP99.push(percentile(result.ack, 99));
       side.delP50.push(percentile(result.deliver, 50));
@@ -194,6 +212,15 @@ async function measureSide(ctx: BenchContext, o: Options, workers: LoadWorker[],
       side.cpu.open.push(usPerMsg);
     }
   }
+}
+
+/** "N sockets (code: count, …)" for close counts reported by the workers, or '' when none closed. */
+function describeCloses(reports: (Record<string, number> | undefined)[]): string {
+  const all = new Map<string, number>();
+  for (const r of reports) for (const [code, n] of Object.entries(r ?? {})) all.set(code, (all.get(code) ?? 0) + n);
+  if (all.size === 0) return '';
+  const n = [...all.values()].reduce((a, b) => a + b, 0);
+  return `${n} sockets (${[...all].map(([code, k]) => `${code}: ${k}`).join(', ')})`;
 }
 
 /** Records our figures next to the relay's, plus where each message's CPU goes. */
@@ -252,15 +279,17 @@ async function fanout(ctx: BenchContext, o: Options, c: BenchCluster, workers: L
     const deadline = Date.now() + 30_000;
     let total = 0;
     let last = t0;
+    let closed = '';
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
-      const reps = await Promise.all(workers.map((w) => w.request<{ total: number; last: number }>({ cmd: 'count-report' })));
+      const reps = await Promise.all(workers.map((w) => w.request<{ total: number; last: number; closes: Record<string, number> }>({ cmd: 'count-report' })));
       total = reps.reduce((a, r) => a + r.total, 0);
       last = Math.max(...reps.map((r) => r.last));
+      closed = describeCloses(reps.map((r) => r.closes));
       if (total >= want || Date.now() > deadline) break;
     }
     rates.push(total / ((last - t0) / 1000));
-    ctx.progress(`fan-out trial ${t + 1}: ${total}/${want} deliveries`);
+    ctx.progress(`fan-out trial ${t + 1}: ${total}/${want} deliveries${closed ? `; the server closed ${closed}` : ''}`);
   }
   ctx.record({ name: `group fan-out, ${o.members} members online on ${gws.length} gateways`, unit: 'deliveries/s', trials: rates, target: '≥ 500,000 deliveries/s' });
 }
