@@ -7,6 +7,7 @@ import { ClusterNode } from '../runtime/node.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
+import { ShardMapStore } from '../storage/shard-map-store.js';
 import { ChatServices } from './chat-services.js';
 import { chatterKind } from './chatter.actor.js';
 import { connectorKind } from './connector.actor.js';
@@ -52,7 +53,8 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
   const chat = svc!;
   let directory: NodeDirectory | undefined;
   if (gw.port > 0) {
-    directory = new NodeDirectory(node.nodeId, new NodeStore(node.sql), node.shardMap, log);
+    // The dispatcher's reads are the gateway's business: they use the node's main pool, not the control plane's.
+    directory = new NodeDirectory(node.nodeId, new NodeStore(node.sql), new ShardMapStore(node.sql), log);
     await directory.refresh();
     const dir = directory;
     gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others() });
