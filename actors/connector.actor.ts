@@ -120,7 +120,7 @@ class ConnectorActor implements Actor {
       // An array literal has exactly its length; a pushed or spread one gets room for 16 more (150 bytes).
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
     }
-    const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key));
+    const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
     if (!wasOnline) this.announce(p.did, true);
     return { convs, large: this.largeConvs() };
   }
@@ -231,7 +231,7 @@ class ConnectorActor implements Actor {
   }
 
   private async list(): Promise<ConvSummary[]> {
-    return this.refresh(await this.svc.convs.userConversations(this.ctx.key));
+    return this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
   }
 
   private broadcast(frame: ServerFrame): void {

@@ -29,12 +29,14 @@ export interface UserConversation {
   lastSeq: number;
   readSeq: number;
   unread: number;
-  /** Members of the conversation, the user included. */
+  /** Members of the conversation, the user included, counted up to the caller's cap (see `userConversations`). */
   memberCount: number;
   /** The other member of a direct conversation. */
   peer?: string;
 }
 
+/** Members counted per conversation of a user's list unless the caller asks for another cap. */
+export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 const MAX_ID = 128;
 const MAX_TITLE = 200;
 /** Direct ids live in their own namespace so that no group can take one. */
@@ -191,14 +193,19 @@ export class ConversationStore {
     return rows.length > 0;
   }
 
-  /** A user's conversation list with last seq, read mark and exact unread count, in one statement; most recent first. */
-  async userConversations(uid: string): Promise<UserConversation[]> {
+  /**
+   * A user's conversation list with last seq, read mark and exact unread count, in one statement; most recent
+   * first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
+   * members 5,000 index entries (25 M for the group coming online), and callers only ask "more than N?".
+   */
+  async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
+    if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
              (SELECT count(*)::int FROM messages m WHERE m.conv_id = mb.conv_id AND m.seq > mb.read_seq) AS unread,
-             (SELECT count(*)::int FROM members x WHERE x.conv_id = mb.conv_id) AS member_count,
+             (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id

@@ -74,6 +74,14 @@ describe('conversation store – real Postgres', () => {
     ]);
   });
 
+  it('conversations – member counts in a user list stop at the cap asked for (a large group is not counted row by row per attach)', async () => {
+    await convs.createGroup({ convId: 'crowd', owner: 'kim', members: ['m1', 'm2', 'm3', 'm4', 'm5'] });
+    expect((await convs.userConversations('kim'))[0]).toMatchObject({ convId: 'crowd', memberCount: 6 });
+    expect((await convs.userConversations('kim', 3))[0]).toMatchObject({ convId: 'crowd', memberCount: 3 });
+    expect((await convs.userConversations('m1', 7))[0]).toMatchObject({ convId: 'crowd', memberCount: 6 });
+    await expect(convs.userConversations('kim', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+  });
+
   it('conversations – read marks never move back, and only members have one', async () => {
     await convs.createGroup({ convId: 'marks', owner: 'hal' });
     await post('marks', [10, 20, 50, 60]);
