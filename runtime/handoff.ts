@@ -64,7 +64,7 @@ export class ShardMover {
     const from = row.owner;
     if (row.state === 'active' && from !== null) {
       const marked = await shardMap.beginMove(kind, shard, row.epoch, from, to);
-      if (!marked) throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed while starting its move`);
+      if (!marked) return this.settledElsewhere(kind, shard, to, 'while starting its move');
       row = marked;
     }
     const started = performance.now();
@@ -78,7 +78,7 @@ export class ShardMover {
       }
     }
     const done = row.state === 'moving' ? await shardMap.completeMove(kind, shard, row.epoch, to) : await shardMap.assign(kind, shard, row.epoch, to);
-    if (!done) throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed during its move`);
+    if (!done) return this.settledElsewhere(kind, shard, to, 'during its move');
     this.opts.notify(kind, [shard]);
     try {
       await controlRequest(nc, to, { type: 'acquire', kind, shard, epoch: done.epoch }, phaseTimeoutMs);
@@ -87,5 +87,22 @@ export class ShardMover {
     }
     const pauseMs = performance.now() - started;
     return { kind, shard, from, to, epoch: done.epoch, releasedCleanly, pauseMs, noop: false };
+  }
+
+  /**
+   * Someone else changed the shard under this move (the coordinator rebalancing while imctl does, two operators).
+   * When it ends up where this move wanted it, the move is done; otherwise it is a conflict for the caller.
+   * A move still in progress elsewhere is waited for, at most two phases.
+   */
+  private async settledElsewhere(kind: string, shard: number, to: string, when: string): Promise<MoveOutcome> {
+    const deadline = performance.now() + 2 * this.opts.phaseTimeoutMs;
+    for (;;) {
+      const row = await this.opts.shardMap.get(kind, shard);
+      if (row?.owner === to && row.state === 'active') return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, pauseMs: 0, noop: true };
+      if (row?.state !== 'moving' || row.target !== to || performance.now() > deadline) {
+        throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed ${when} (now ${row?.state ?? 'missing'} on ${row?.owner ?? 'nobody'})`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

@@ -96,7 +96,7 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     const undrain = await cluster.imctl('undrain', 'n1');
     expect(undrain.code, undrain.stderr).toBe(0);
     const back = await cluster.imctl('rebalance');
-    expect(back.code, back.stderr).toBe(0);
+    expect(back.code, back.stderr + back.stdout).toBe(0);
     const after = (await cluster.db.sql<{ owner: string; pinned: boolean }[]>`SELECT owner, pinned FROM shards WHERE kind = 'counter' AND shard = ${pinnedRow.shard}`)[0]!;
     expect(after).toEqual({ owner: pinnedRow.owner, pinned: true });
     expect((await cluster.imctl('unpin', 'counter', String(pinnedRow.shard))).code).toBe(0);

@@ -1,0 +1,68 @@
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeControl } from '../../protocol/control.js';
+import { ErrorCode } from '../../protocol/errors.js';
+import { nodeControlSubject } from '../../protocol/subjects.js';
+import { ShardMover } from '../../runtime/handoff.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { ShardMapStore } from '../../storage/shard-map-store.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { startTestNats, type TestNats } from '../helpers/nats.js';
+
+/**
+ * Two movers at once (the coordinator rebalancing while an operator runs `imctl rebalance`): a move that lost
+ * the race to a move with the same destination has still got what it asked for, and must not report a failure.
+ * No node answers the release and acquire requests here; the mover goes on after its phase timeout, as it does
+ * when an old owner is silent.
+ */
+describe('shard moves – racing movers (real Postgres and nats-server)', () => {
+  let db: TestDatabase;
+  let nats: TestNats;
+  let nc: NatsConnection;
+  let shards: ShardMapStore;
+  const mover = (): ShardMover => new ShardMover({ nc, shardMap: shards, log: silentLogger(), phaseTimeoutMs: 200, notify: () => {} });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    nats = await startTestNats();
+    nc = await connect({ servers: nats.url });
+    shards = new ShardMapStore(db.sql);
+    await shards.ensureKind('echo', 4);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+    await db?.drop();
+  });
+
+  it('shard moves – two moves of one shard to the same node both succeed, and the shard ends there once', async () => {
+    const start = (await shards.assign('echo', 1, 0, 'a'))!;
+    // The old owner takes its time to release (it finishes what it accepted), as a loaded node does.
+    const oldOwner = nc.subscribe(nodeControlSubject('a'), {
+      callback: (_e, m) => setTimeout(() => m.respond(encodeControl({ type: 'released', kind: 'echo', shard: 1, ok: true, tookMs: 300 })), 300),
+    });
+    const first = mover().move('echo', 1, 'b');
+    // The second starts while the first is under way (the shard is marked moving, its old owner being asked).
+    while ((await shards.get('echo', 1))!.state !== 'moving') await new Promise((r) => setTimeout(r, 5));
+    expect((await shards.get('echo', 1))!.owner).toBe('a');
+    const [x, y] = await Promise.all([first, mover().move('echo', 1, 'b')]);
+    oldOwner.unsubscribe();
+    const row = (await shards.get('echo', 1))!;
+    expect(row).toMatchObject({ owner: 'b', state: 'active' });
+    // One of them did the move; the epoch moved on once per move that happened.
+    expect([x.noop, y.noop].sort()).toEqual([false, true]);
+    expect(row.epoch).toBeGreaterThan(start.epoch);
+  });
+
+  it('shard moves – moves of one shard to different nodes: one wins, the other is a conflict naming where the shard is', async () => {
+    await shards.assign('echo', 2, 0, 'a');
+    const results = await Promise.allSettled([mover().move('echo', 2, 'b'), mover().move('echo', 2, 'c')]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.reason).toMatchObject({ code: ErrorCode.CONFLICT });
+    const winner = (ok[0] as PromiseFulfilledResult<{ to: string }>).value.to;
+    expect((await shards.get('echo', 2))!.owner).toBe(winner);
+  });
+});
