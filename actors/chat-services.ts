@@ -38,6 +38,8 @@ export class ChatServices {
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
   readonly recentFanout = new RecentFanout();
   private readonly events: EventPublisher;
+  /** Gateway push subjects by node id, built once (every push names one). */
+  private readonly gwSubjects = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -65,6 +67,12 @@ export class ChatServices {
     }
   }
 
+  private gatewaySubject(gw: string): string {
+    let s = this.gwSubjects.get(gw);
+    if (s === undefined) this.gwSubjects.set(gw, (s = gatewaySubject(gw)));
+    return s;
+  }
+
   /** Sends frames to one session of a gateway node (batched with everything else bound for that node). */
   push(gw: string, sid: number, uid: string, frames: ServerFrame[]): void {
     this.pushEncoded(gw, sid, uid, frames.map(encodeFrame));
@@ -73,19 +81,19 @@ export class ChatServices {
   /** Like `push`, with frames encoded already (one message pushed to several devices is encoded once). */
   pushEncoded(gw: string, sid: number, uid: string, frames: Uint8Array[]): void {
     const payload: GatewayPush = { uid, frames };
-    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.PUSH, payload });
+    this.transport.tell(this.gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.PUSH, payload });
   }
 
   /** Asks a gateway node to close one session (a newer connection of the device took over). */
   closeSession(gw: string, sid: number, uid: string, code: number, reason: string): void {
     const payload: GatewayClose = { uid, code, reason };
-    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.CLOSE, payload });
+    this.transport.tell(this.gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.CLOSE, payload });
   }
 
   /** Tells a gateway that a session now takes a large conversation's subject. */
   bind(gw: string, sid: number, uid: string, conv: string, bound: boolean): void {
     const payload: GatewayBind = { uid, conv };
-    this.transport.tell(gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: bound ? GatewayOp.BIND : GatewayOp.UNBIND, payload });
+    this.transport.tell(this.gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: bound ? GatewayOp.BIND : GatewayOp.UNBIND, payload });
   }
 
   /** Publishes raw bytes (a pre-encoded client frame) on a subject. */

@@ -6,6 +6,7 @@ import {
   type ChatterSend,
   type ChatterSystem,
   type ChatterTyping,
+  type ConnectorDeliver,
   type ConnectorJoined,
   type ConnectorLeft,
   type ConnectorTyping,
@@ -206,15 +207,17 @@ class ChatterActor implements Actor {
 
   private fanOut(msg: Msg): void {
     let deliver: () => void;
+    // Encoded once for every member, device and retransmission.
+    const frame = encodeFrame({ type: 'msg', ...msg });
     if (this.large) {
       const subject = conversationSubject(msg.conv);
-      const bytes = encodeFrame({ type: 'msg', ...msg });
-      deliver = () => this.svc.publish(subject, bytes);
+      deliver = () => this.svc.publish(subject, frame);
     } else {
       // The live member set: a replay after a reconnect goes to whoever is a member then.
       const { members, ctx } = this;
+      const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
       deliver = () => {
-        for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, msg);
+        for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
       };
     }
     deliver();

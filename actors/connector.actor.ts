@@ -3,18 +3,18 @@ import {
   ConnectorOp,
   type AttachReply,
   type ConnectorAttach,
+  type ConnectorDeliver,
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorTyping,
 } from '../protocol/chat-ops.js';
-import { encodeFrame } from '../protocol/codec.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import type { ConvKind, ConvSummary, Msg, ServerFrame } from '../protocol/frames.js';
+import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { checkAttach, checkDetach, checkMark, checkMsg, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkMark, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -23,8 +23,14 @@ const MAX_INFLIGHT_PER_CONV = 256;
 /** Messages pushed again per conversation per retransmit round. */
 const RETRANSMIT_BATCH = 64;
 
+/** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
+interface Pushed {
+  seq: number;
+  frame: Uint8Array;
+}
+
 interface Inflight {
-  msgs: Msg[];
+  msgs: Pushed[];
   sentAt: number;
 }
 
@@ -78,7 +84,7 @@ class ConnectorActor implements Actor {
       case ConnectorOp.DETACH:
         return this.detach(checkDetach(payload));
       case ConnectorOp.DELIVER:
-        return this.deliver(checkMsg(payload));
+        return this.deliver(checkDeliver(payload));
       case ConnectorOp.ACK:
         return this.ack(checkMark(payload));
       case ConnectorOp.READ:
@@ -151,29 +157,29 @@ class ConnectorActor implements Actor {
     for (const c of this.convs.values()) if (c.peer) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
   }
 
-  private deliver(msg: Msg): void {
+  private deliver(d: ConnectorDeliver): void {
     if (this.devices.length === 0) return; // offline: the devices catch up by sync
-    let c = this.convs.get(msg.conv);
+    let c = this.convs.get(d.conv);
     if (c) {
       // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
-      if (msg.seq <= (c.pushedSeq ?? 0)) return;
-      if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
-    } else this.convs.set(msg.conv, (c = { kind: msg.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: msg.seq, readSeq: 0, unread: 0, large: false }));
-    c.pushedSeq = msg.seq;
-    let bytes: Uint8Array[] | undefined;
+      if (d.seq <= (c.pushedSeq ?? 0)) return;
+      if (d.seq > c.lastSeq) c.lastSeq = d.seq;
+    } else this.convs.set(d.conv, (c = { kind: d.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: d.seq, readSeq: 0, unread: 0, large: false }));
+    c.pushedSeq = d.seq;
+    let frames: Uint8Array[] | undefined;
+    let pushed: Pushed | undefined;
     const now = Date.now();
-    const own = msg.from === this.ctx.key;
-    let pushed = false;
+    const own = d.from === this.ctx.key;
     for (const dev of this.devices) {
       // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
-      if (own && dev.did === msg.did) continue;
-      pushed = true;
-      this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, (bytes ??= [encodeFrame({ type: 'msg', ...msg })]));
+      if (own && dev.did === d.did) continue;
+      this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, (frames ??= [d.frame]));
+      pushed ??= { seq: d.seq, frame: ownBytes(d.frame) };
       dev.inflight ??= new Map();
-      let f = dev.inflight.get(msg.conv);
-      if (!f) dev.inflight.set(msg.conv, (f = { msgs: [], sentAt: now }));
+      let f = dev.inflight.get(d.conv);
+      if (!f) dev.inflight.set(d.conv, (f = { msgs: [], sentAt: now }));
       if (f.msgs.length === 0) f.sentAt = now;
-      f.msgs.push(msg);
+      f.msgs.push(pushed);
       if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
     }
     if (pushed) this.armRetransmit();
@@ -277,16 +283,24 @@ class ConnectorActor implements Actor {
     for (const dev of this.devices) {
       if (!dev.inflight || dev.inflight.size === 0) continue;
       pending = true;
-      const frames: ServerFrame[] = [];
+      const frames: Uint8Array[] = [];
       for (const f of dev.inflight.values()) {
         if (f.sentAt > due) continue;
         f.sentAt = Date.now();
-        for (const m of f.msgs.slice(0, RETRANSMIT_BATCH)) frames.push({ type: 'msg', ...m });
+        for (let i = 0; i < f.msgs.length && i < RETRANSMIT_BATCH; i++) frames.push(f.msgs[i]!.frame);
       }
-      if (frames.length > 0) this.svc.push(dev.gw, dev.sid, this.ctx.key, frames);
+      if (frames.length > 0) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, frames);
     }
     if (!pending) this.disarmRetransmit();
   }
+}
+
+/**
+ * Bytes this actor may keep: a frame that is a view into a larger buffer (a NATS read, msgpackr's scratch) is
+ * copied, or every unacked message would pin a whole chunk (a device that never acks would hold megabytes).
+ */
+function ownBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
 /** The connector actor kind (one actor per user). */

@@ -1,6 +1,5 @@
-import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDetach, ConnectorRead } from '../protocol/chat-ops.js';
+import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorRead } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import type { Msg } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
 /**
@@ -78,17 +77,10 @@ export function checkMark(p: unknown): ConnectorAck & ConnectorRead {
   return { did: id(v['did'], 'did'), conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 0) };
 }
 
-/** A message as the chatter fans it out. */
-export function checkMsg(p: unknown): Msg {
+/** A message as the chatter fans it out: ids, its seq and its encoded client frame. */
+export function checkDeliver(p: unknown): ConnectorDeliver {
   const v = obj(p);
-  return {
-    conv: id(v['conv'], 'conv'),
-    seq: int(v['seq'], 'seq', 1),
-    prev: int(v['prev'], 'prev', 0),
-    from: id(v['from'], 'from'),
-    did: id(v['did'], 'did'),
-    cid: int(v['cid'], 'cid', 0),
-    ts: int(v['ts'], 'ts', 0),
-    body: text(v['body'], 'body'),
-  };
+  const frame = v['frame'];
+  if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be the encoded msg frame');
+  return { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
 }

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, Msg, ServerFrame } from './frames.js';
+import type { ConvKind, ConvSummary, ServerFrame } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
@@ -49,8 +49,11 @@ export interface ConnectorAttach { did: string; gw: string; sid: number; refresh
  */
 export interface AttachReply { convs?: ConvSummary[]; large: string[] }
 export interface ConnectorDetach { did: string; sid: number }
-/** A committed message for one member (chatter → connector). */
-export type ConnectorDeliver = Msg;
+/**
+ * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
+ * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.
+ */
+export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }

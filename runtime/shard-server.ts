@@ -39,6 +39,8 @@ const id = (kind: string, shard: number): string => `${kind}/${shard}`;
  */
 export class ShardServer {
   private readonly served = new Map<string, Served>();
+  /** The same, by kind then shard number: what every message looks up, without building a key string. */
+  private readonly byShard = new Map<string, (Served | undefined)[]>();
   /** Epochs this node already let go of: it never serves a shard again at an epoch it released. */
   private readonly releasedEpoch = new Map<string, number>();
   private readonly releasing = new Map<string, Promise<void>>();
@@ -95,7 +97,11 @@ export class ShardServer {
       (call) => this.handle(kind, shard, call),
       (tell) => this.tell(kind, shard, tell),
     );
-    this.served.set(k, { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now(), acquisition: ++this.acquisitions });
+    const s: Served = { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now(), acquisition: ++this.acquisitions };
+    this.served.set(k, s);
+    let ofKind = this.byShard.get(kind);
+    if (!ofKind) this.byShard.set(kind, (ofKind = []));
+    ofKind[shard] = s;
     this.opts.log.info({ kind, shard, epoch }, 'serving shard');
     this.opts.onServing?.(kind, shard, epoch);
     return true;
@@ -112,6 +118,8 @@ export class ShardServer {
     const s = this.served.get(k);
     if (!s) return this.releasing.get(k) ?? Promise.resolve();
     this.served.delete(k);
+    const ofKind = this.byShard.get(kind);
+    if (ofKind?.[shard] === s) ofKind[shard] = undefined;
     if (final) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
     const p = (async () => {
       try {
@@ -146,7 +154,7 @@ export class ShardServer {
 
   /** The served shard an operation for (kind, key) may run under, or why it may not run here now. */
   private admit(kind: string, shard: number, op: { kind: string; key: string }): Served | ImError {
-    const s = this.served.get(id(kind, shard));
+    const s = this.byShard.get(kind)?.[shard];
     if (!s || !this.opts.leaseValid()) return new ImError(ErrorCode.UNAVAILABLE, `node ${this.opts.nodeId} does not serve ${kind}/${shard} now`);
     if (op.kind !== kind || shardOf(op.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
       return new ImError(ErrorCode.INVALID_FIELD, `${op.kind}/${op.key} does not belong to shard ${kind}/${shard}`);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectorKind } from '../../actors/connector.actor.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { CloseCode } from '../../protocol/close-codes.js';
-import { decode } from '../../protocol/codec.js';
+import { decode, encodeFrame } from '../../protocol/codec.js';
 import { ActorHost } from '../../runtime/actor-host.js';
 import { silentLogger } from '../../runtime/logger.js';
 
@@ -24,7 +24,14 @@ function connectorHost() {
   } as unknown as ChatServices;
   const host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender: { call: async () => null, tell: () => {} }, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
   const attach = (gw: string, sid: number, refresh = false) => host.dispatch('connector', 'ann', fence, 'attach', { did: 'phone', gw, sid, ...(refresh ? { refresh } : {}) });
-  const deliver = (seq: number) => host.dispatch('connector', 'ann', fence, 'deliver', { conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' });
+  const deliver = (seq: number) =>
+    host.dispatch('connector', 'ann', fence, 'deliver', {
+      conv: 'g',
+      seq,
+      from: 'bob',
+      did: 'b1',
+      frame: encodeFrame({ type: 'msg', conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' }),
+    });
   return { host, closed, pushed, attach, deliver };
 }
 
