@@ -264,7 +264,12 @@ export class Transport {
     if (this.local.has(subject)) {
       this.counters.batchesSent++;
       this.counters.callsSent += live.length;
-      await this.local.calls(subject, live, (i, err, value) => this.settle(live[i]!, err, value));
+      let lastDeadline = now;
+      for (const c of live) if (c.deadline > lastDeadline) lastDeadline = c.deadline;
+      // Like a remote batch at its request timeout, the subject's slot comes back by the batch's last deadline even
+      // when a handler never settles; what is unanswered by then gets TIMEOUT here (the batch leaves the sweep's view).
+      await this.settledOrDue(this.local.calls(subject, live, (i, err, value) => this.settle(live[i]!, err, value)), lastDeadline - now);
+      for (const c of live) if (!c.settled) this.expireOne(c);
       return release();
     }
 
@@ -375,6 +380,12 @@ export class Transport {
   /** The byte limit of one batch: ours, and never over what the server accepts. */
   private batchLimit(): number {
     return Math.min(this.maxBytes, this.nc.info?.max_payload ?? this.maxBytes);
+  }
+
+  /** Resolves when `work` does or after `ms`, whichever comes first. */
+  private settledOrDue(work: Promise<void>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, ms))))]).finally(() => clearTimeout(timer));
   }
 
   private sleep(ms: number): Promise<void> {

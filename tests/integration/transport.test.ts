@@ -115,6 +115,16 @@ describe('transport – batched actor calls over a real nats-server', () => {
     void h.stop(100);
   });
 
+  it('transport – a handler of this process that never answers gives TIMEOUT, and later calls to the subject still work', async () => {
+    const h = client.serve('t.local-silent', (c) => (c.op === 'hang' ? new Promise(() => {}) : Promise.resolve('alive')));
+    const t0 = Date.now();
+    await expect(client.call('t.local-silent', { kind: 'k', key: 'x', op: 'hang', payload: null, timeoutMs: 300 })).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // The hung batch held the subject's only slot: it must have been given back.
+    expect(await client.call('t.local-silent', { kind: 'k', key: 'x', op: 'ok', payload: null, timeoutMs: 2000 })).toBe('alive');
+    void h.stop(100);
+  });
+
   it('transport – a call whose deadline passes while it waits behind a slow batch is never sent', async () => {
     const ops: string[] = [];
     const h = server.serve('t.queue', async (c) => {
