@@ -1,10 +1,15 @@
 /**
  * Entry point of one node process: `tsx scripts/node.ts --node-id n1 --nats nats://… --database-url postgres://…`.
  * SIGTERM / SIGINT drain the node (its shards move to other nodes first), a second signal closes it at once.
+ * A repeat within 2 s counts as the same one: Ctrl-C on `npm start` reaches the node from the terminal (SIGINT to
+ * the whole process group) and from its parent (SIGTERM) at once, and used to skip the drain.
  */
 import { KNOWN_KINDS, startChatNode } from '../actors/chat-node.js';
 import { ConfigError, parseConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
+
+/** Signals this close together are one request to stop. */
+const SAME_SIGNAL_MS = 2000;
 
 async function main(): Promise<void> {
   let config;
@@ -20,13 +25,14 @@ async function main(): Promise<void> {
   const node = await startChatNode(config, log);
   log.info({ kinds: config.kinds, nats: config.natsServers, gateway: node.gateway ? config.gateway.publicUrl : null }, 'node started');
   process.send?.({ type: 'ready', nodeId: config.nodeId });
-  let signals = 0;
+  let firstSignalAt = 0;
   const stop = (sig: string): void => {
-    signals++;
-    if (signals > 1) {
+    if (firstSignalAt > 0) {
+      if (Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
       log.warn({ sig }, 'second signal: exiting now');
       process.exit(1);
     }
+    firstSignalAt = Date.now();
     log.info({ sig }, 'draining');
     node
       .drain()
