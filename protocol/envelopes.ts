@@ -48,12 +48,15 @@ export interface TellBatch {
 
 /**
  * Reply to a {@link CallBatch}: one entry per call, in any order. `error` instead says the whole batch was
- * refused (e.g. undecodable), and then `replies` is empty.
+ * refused (e.g. undecodable), and then `replies` is empty. `notServed` names calls whose (unavailable) replies
+ * mean "not run: this node does not serve that shard now", which the caller may send again; a peer that does not
+ * know the field just sees their UNAVAILABLE.
  */
 export interface ReplyBatch {
   type: 'replies';
   replies: CallReply[];
   error?: { code: ErrorCode; message: string };
+  notServed?: number[];
 }
 
 /** Every internal envelope, keyed on `type`. */
@@ -100,7 +103,10 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
         const r = env.replies[i]!;
         replies[i] = r.ok ? [r.id, 1, r.value] : [r.id, 0, r.code, r.message];
       }
-      return packr.pack(env.error ? { type: 'replies', replies, error: env.error } : { type: 'replies', replies });
+      const out: Record<string, unknown> = { type: 'replies', replies };
+      if (env.error) out['error'] = env.error;
+      if (env.notServed?.length) out['notServed'] = env.notServed;
+      return packr.pack(out);
     }
   }
 }
@@ -176,6 +182,11 @@ export function decodeEnvelope(bytes: Uint8Array): Result<Envelope> {
       const value: ReplyBatch = { type: 'replies', replies };
       const err = v['error'];
       if (isObj(err)) value.error = { code: isErrorCode(err['code']) ? err['code'] : ErrorCode.INTERNAL, message: String(err['message'] ?? '') };
+      const ns = v['notServed'];
+      if (ns !== undefined) {
+        if (!Array.isArray(ns) || !ns.every((id) => Number.isInteger(id))) return bad('notServed must be a list of call ids');
+        value.notServed = ns as number[];
+      }
       return { ok: true, value };
     }
     default:

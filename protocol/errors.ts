@@ -64,7 +64,7 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 /** The one error class of the system: every failure that crosses a module boundary is an ImError. */
 export class ImError extends Error {
-  override readonly name = 'ImError';
+  override readonly name: string = 'ImError';
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

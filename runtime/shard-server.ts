@@ -5,6 +5,7 @@ import type { ShardRow } from '../storage/shard-map-store.js';
 import type { Fence } from '../storage/types.js';
 import type { ActorHost } from './actor-host.js';
 import type { Logger } from './logger.js';
+import { NotServedError } from './transport/not-served.js';
 import type { ServeHandle, Transport } from './transport/transport.js';
 
 interface Served {
@@ -155,7 +156,7 @@ export class ShardServer {
   /** The served shard an operation for (kind, key) may run under, or why it may not run here now. */
   private admit(kind: string, shard: number, op: { kind: string; key: string }): Served | ImError {
     const s = this.byShard.get(kind)?.[shard];
-    if (!s || !this.opts.leaseValid()) return new ImError(ErrorCode.UNAVAILABLE, `node ${this.opts.nodeId} does not serve ${kind}/${shard} now`);
+    if (!s || !this.opts.leaseValid()) return new NotServedError(`node ${this.opts.nodeId} does not serve ${kind}/${shard} now`);
     if (op.kind !== kind || shardOf(op.key, this.opts.shardCounts.get(kind) ?? 0) !== shard) {
       return new ImError(ErrorCode.INVALID_FIELD, `${op.kind}/${op.key} does not belong to shard ${kind}/${shard}`);
     }

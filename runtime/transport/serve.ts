@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
+import { NotServedError } from './not-served.js';
 
 /** How long stopping a subject waits for calls it already accepted. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -73,6 +74,7 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
 
   const runCalls = (msg: Msg, calls: ActorCall[]): void => {
     const replies: CallReply[] = new Array(calls.length);
+    let notServed: number[] | undefined;
     let pending = calls.length;
     inFlight++;
     const settle = (i: number, reply: CallReply): void => {
@@ -80,7 +82,7 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
       if (--pending === 0) {
         let bytes: Uint8Array;
         try {
-          bytes = encodeEnvelope({ type: 'replies', replies });
+          bytes = encodeEnvelope(notServed ? { type: 'replies', replies, notServed } : { type: 'replies', replies });
         } catch (err) {
           // A handler returned something msgpack cannot carry; the whole batch learns it rather than hanging.
           bytes = encodeEnvelope({ type: 'replies', replies: [], error: { code: ErrorCode.INTERNAL, message: `reply not encodable: ${(err as Error).message}` } });
@@ -114,6 +116,7 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
         (err: unknown) => {
           const e = toImError(err);
           if (!(err instanceof ImError)) log.error({ subject, op: c.op, err }, 'call handler failed');
+          if (err instanceof NotServedError) (notServed ??= []).push(id);
           settle(i, { id, ok: false, code: e.code, message: e.message });
         },
       );

@@ -1,11 +1,13 @@
 import type { NatsConnection } from 'nats';
-import { decodeEnvelope, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
+import type { ActorTell } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { Batcher } from './batcher.js';
 import { DeadlineSweep } from './deadlines.js';
 import { encodeCallsWithin, encodeTellsWithin } from './encode.js';
 import { LocalSubjects } from './local.js';
+import { NotServedError } from './not-served.js';
+import { settleFromReplies } from './reply-batch.js';
 import { backoffDelay, classifyRequestError, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { serveSubject, type CallHandler, type ServeHandle, type TellHandler } from './serve.js';
 
@@ -71,6 +73,8 @@ export interface TransportStats {
   tellBatchesSent: number;
   tellsDropped: number;
   noResponderRetries: number;
+  /** Batches (or parts of them) sent again because the node they reached did not serve their shard any more. */
+  notServedRetries: number;
   timeouts: number;
   unavailable: number;
   /** Batches cut in pieces because they were over maxBatchBytes. */
@@ -119,6 +123,7 @@ export class Transport {
     tellBatchesSent: 0,
     tellsDropped: 0,
     noResponderRetries: 0,
+    notServedRetries: 0,
     timeouts: 0,
     unavailable: 0,
     oversizeSplits: 0,
@@ -268,9 +273,16 @@ export class Transport {
       for (const c of live) if (c.deadline > lastDeadline) lastDeadline = c.deadline;
       // Like a remote batch at its request timeout, the subject's slot comes back by the batch's last deadline even
       // when a handler never settles; what is unanswered by then gets TIMEOUT here (the batch leaves the sweep's view).
-      await this.settledOrDue(this.local.calls(subject, live, (i, err, value) => this.settle(live[i]!, err, value)), lastDeadline - now);
-      for (const c of live) if (!c.settled) this.expireOne(c);
-      return release();
+      const again: PendingCall[] = [];
+      const settleLocal = (i: number, err: ImError | undefined, value?: unknown): void => {
+        if (err instanceof NotServedError) again.push(live[i]!);
+        else this.settle(live[i]!, err, value);
+      };
+      await this.settledOrDue(this.local.calls(subject, live, settleLocal), lastDeadline - now);
+      for (const c of live) if (!c.settled && !again.includes(c)) this.expireOne(c);
+      if (again.length === 0) return release();
+      this.counters.notServedRetries++;
+      return this.sendAgain(subject, again, release, attempt);
     }
 
     const encoded = encodeCallsWithin(live, now, this.batchLimit());
@@ -297,53 +309,27 @@ export class Transport {
         return release();
       }
       this.counters.noResponderRetries++;
-      let latest = 0;
-      for (const c of live) {
-        c.unavailable = true;
-        if (!c.settled && c.deadline > latest) latest = c.deadline;
-      }
-      const wait = Math.min(backoffDelay(this.retry, attempt), latest - Date.now());
-      // The slot stays taken while we wait: later calls to this subject must not overtake these.
-      if (wait > 0 && !this.closed) await this.sleep(wait);
-      return this.sendCalls(subject, live, release, attempt + 1);
+      return this.sendAgain(subject, live, release, attempt);
     }
-    this.applyReplies(subject, live, replyBytes);
-    release();
+    const again = settleFromReplies(subject, live, replyBytes, (c, err, value) => this.settle(c, err, value), this.log);
+    if (again.length === 0) return release();
+    this.counters.notServedRetries++;
+    return this.sendAgain(subject, again, release, attempt);
   }
 
-  private applyReplies(subject: string, live: PendingCall[], bytes: Uint8Array): void {
-    const r = decodeEnvelope(bytes);
-    if (!r.ok || r.value.type !== 'replies') {
-      const e = r.ok ? new ImError(ErrorCode.BAD_FRAME, `${subject} answered with a ${r.value.type} envelope`) : r.error;
-      this.log.warn({ subject, code: e.code, err: e.message }, 'undecodable reply batch');
-      for (const c of live) this.settle(c, e);
-      return;
+  /**
+   * Sends calls again after a backoff: they reached nobody, or a node that no longer serves their shard, and did
+   * not run. The slot stays taken meanwhile, so later calls to this subject cannot overtake them.
+   */
+  private async sendAgain(subject: string, calls: PendingCall[], release: () => void, attempt: number): Promise<void> {
+    let latest = 0;
+    for (const c of calls) {
+      c.unavailable = true;
+      if (!c.settled && c.deadline > latest) latest = c.deadline;
     }
-    const { replies, error } = r.value;
-    if (error) {
-      const e = new ImError(error.code, `${subject} refused the batch: ${error.message}`);
-      for (const c of live) this.settle(c, e);
-      return;
-    }
-    // The server answers in call order, so position finds the call; the id check guards other peers.
-    let byId: Map<number, PendingCall> | undefined;
-    for (let i = 0; i < replies.length; i++) {
-      const rep = replies[i]!;
-      let c = live[i];
-      if (c === undefined || c.id !== rep.id) {
-        byId ??= new Map(live.map((x) => [x.id, x]));
-        c = byId.get(rep.id);
-        if (c === undefined) continue;
-      }
-      this.settleReply(c, rep);
-    }
-    // A reply batch that forgot a call must not leave it hanging until its deadline.
-    for (const c of live) if (!c.settled) this.settle(c, new ImError(ErrorCode.INTERNAL, `${subject} sent no reply for call ${c.id}`));
-  }
-
-  private settleReply(c: PendingCall, rep: CallReply): void {
-    if (rep.ok) this.settle(c, undefined, rep.value);
-    else this.settle(c, new ImError(rep.code, rep.message));
+    const wait = Math.min(backoffDelay(this.retry, attempt), latest - Date.now());
+    if (wait > 0 && !this.closed) await this.sleep(wait);
+    return this.sendCalls(subject, calls, release, attempt + 1);
   }
 
   private sendTells(subject: string, tells: ActorTell[]): void {

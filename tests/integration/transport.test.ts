@@ -3,11 +3,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeEnvelope } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { silentLogger } from '../../runtime/logger.js';
-import { Transport } from '../../runtime/transport/transport.js';
+import { NotServedError } from '../../runtime/transport/not-served.js';
+import { Transport, type CallHandler } from '../../runtime/transport/transport.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** A handler that bounces every call, as a node letting go of a shard does, until `serving` is set; then it echoes. */
+function shardOwner(): { serving: boolean; seen: number[]; handler: CallHandler } {
+  const o = {
+    serving: false,
+    seen: [] as number[],
+    handler: ((c) => {
+      if (!o.serving) return Promise.reject(new NotServedError('does not serve this shard now'));
+      o.seen.push(c.payload as number);
+      return Promise.resolve(c.payload);
+    }) as CallHandler,
+  };
+  return o;
+}
 
 describe('transport – batched actor calls over a real nats-server', () => {
   let nats: TestNats;
@@ -94,6 +109,37 @@ describe('transport – batched actor calls over a real nats-server', () => {
     expect(await Promise.all([...first, ...second])).toEqual(range(50));
     expect(seen).toEqual(range(50));
     expect(client.stats().noResponderRetries - retriesBefore).toBeGreaterThan(1);
+    await h.stop();
+  });
+
+  it('transport – calls a node bounces because it does not serve their shard now are sent again until one does, in order', async () => {
+    // The old owner is still subscribed while it lets go of the shard: it refuses without running anything.
+    const owner = shardOwner();
+    const oldOwner = server.serve('t.moving', owner.handler);
+    await ncB.flush();
+    const before = client.stats().notServedRetries;
+    const first = range(20).map((i) => client.call('t.moving', { kind: 'k', key: 'same', op: 'n', payload: i, timeoutMs: 3000 }));
+    await sleep(60);
+    const second = range(20).map((i) => client.call('t.moving', { kind: 'k', key: 'same', op: 'n', payload: 20 + i, timeoutMs: 3000 }));
+    await sleep(60);
+    owner.serving = true;
+    expect(await Promise.all([...first, ...second])).toEqual(range(40));
+    expect(owner.seen).toEqual(range(40));
+    expect(client.stats().notServedRetries - before).toBeGreaterThan(0);
+    // Bounced until the deadline: UNAVAILABLE then, never a TIMEOUT (nothing ran).
+    owner.serving = false;
+    await expect(client.call('t.moving', { kind: 'k', key: 'x', op: 'n', payload: 0, timeoutMs: 300 })).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await oldOwner.stop();
+  });
+
+  it('transport – a subject this process serves bounces calls the same way: sent again, in order', async () => {
+    const owner = shardOwner();
+    const h = client.serve('t.local-moving', owner.handler);
+    const calls = range(10).map((i) => client.call('t.local-moving', { kind: 'k', key: 'same', op: 'n', payload: i, timeoutMs: 3000 }));
+    await sleep(60);
+    owner.serving = true;
+    expect(await Promise.all(calls)).toEqual(range(10));
+    expect(owner.seen).toEqual(range(10));
     await h.stop();
   });
 

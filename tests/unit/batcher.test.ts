@@ -242,7 +242,8 @@ describe('envelopes – decoding never throws', () => {
     const calls: Envelope = { type: 'calls', calls: [{ id: 1, kind: 'k', key: 'a', op: 'o', payload: { x: [1, 'b'] }, ttl: 50 }] };
     const tells: Envelope = { type: 'tells', tells: [{ kind: 'k', key: 'a', op: 'o', payload: null }] };
     const replies: Envelope = { type: 'replies', replies: [{ id: 1, ok: true, value: 3 }, { id: 2, ok: false, code: ErrorCode.NOT_FOUND, message: 'm' }] };
-    for (const env of [calls, tells, replies]) expect(decodeEnvelope(encodeEnvelope(env))).toEqual({ ok: true, value: env });
+    const bounced: Envelope = { type: 'replies', replies: [{ id: 7, ok: false, code: ErrorCode.UNAVAILABLE, message: 'not here' }], notServed: [7] };
+    for (const env of [calls, tells, replies, bounced]) expect(decodeEnvelope(encodeEnvelope(env))).toEqual({ ok: true, value: env });
   });
 
   it('envelopes – garbage, wrong shapes and unknown types are coded errors', () => {
