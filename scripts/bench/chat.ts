@@ -34,6 +34,10 @@ interface Options {
   phases: Set<Phase>;
   /** `dispatcher`: each client connects where the dispatcher sends it, as the SDK does; `spread`: the two ends of a pair on different gateways. */
   placement: 'dispatcher' | 'spread';
+  /** Node.js flags for the node processes (`--node-flags --cpu-prof,--cpu-prof-dir=/tmp/prof`), for profiling. */
+  nodeFlags: string[];
+  /** Node processes in the cluster (2 unless `--nodes` says otherwise). */
+  nodes: number;
 }
 
 const num = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number(v));
@@ -54,8 +58,12 @@ function parseOptions(o: Record<string, string>): Options {
     idle: num(o['idle-connections'], 19_000),
     phases: new Set(phases as Phase[]),
     placement: o['placement'] === 'spread' ? 'spread' : 'dispatcher',
+    nodeFlags: (o['node-flags'] ?? '').split(',').filter(Boolean),
+    nodes: Math.max(1, num(o['nodes'], 2)),
   };
 }
+
+const nodeIds = (o: Options): string[] => Array.from({ length: o.nodes }, (_, i) => `c${i + 1}`);
 
 /** What one side (the bare relay, or our cluster) measured, to be recorded side by side. */
 interface Side {
@@ -121,16 +129,16 @@ const scenario: BenchScenario = {
 
         // ---- our cluster -------------------------------------------------------------------------------
         await fresh();
-        ctx.progress('starting 2 nodes with gateways');
-        cluster = await startBenchCluster({ ids: ['c1', 'c2'], natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS });
-        ctx.progress('waiting for the shards to spread over both nodes');
+        ctx.progress(`starting ${o.nodes} node(s) with gateways`);
+        cluster = await startBenchCluster({ ids: nodeIds(o), natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS, execArgv: o.nodeFlags });
+        ctx.progress('waiting for the shards to spread over the nodes');
         await cluster.settle();
         const pairSets = await connectPairs(ctx, cluster, workers, o.pairs, o.placement);
         await measureSide(ctx, o, workers, pairSets, ours, clusterGroups(cluster), 'cluster');
         recordSides(ctx, o, relay, ours);
       }
       if (o.phases.has('fanout') || o.phases.has('idle')) {
-        cluster ??= await startBenchCluster({ ids: ['c1', 'c2'], natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS });
+        cluster ??= await startBenchCluster({ ids: nodeIds(o), natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS, execArgv: o.nodeFlags });
       }
       if (o.phases.has('fanout')) {
         await fresh();
