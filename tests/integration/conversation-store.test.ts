@@ -74,6 +74,25 @@ describe('conversation store – real Postgres', () => {
     ]);
   });
 
+  it('conversations – unread stays exact wherever the read mark falls: before the first message, in a hole, on a message, after holes', async () => {
+    await convs.createGroup({ convId: 'holes', owner: 'lena' });
+    // Holes below the first message (1–999), between 1003 and 2000, and between 2001 and 5000.
+    const seqs = [1000, 1001, 1002, 1003, 2000, 2001, 5000];
+    await post('holes', seqs);
+    const unread = async () => (await convs.userConversations('lena'))[0]!.unread;
+    const stored = (mark: number) => seqs.filter((s) => s > mark).length;
+    expect(await unread()).toBe(7);
+    for (const mark of [500, 1000, 1002, 1500, 2000, 3000, 5000]) {
+      await convs.setReadMark('lena', 'holes', mark);
+      expect({ mark, unread: await unread() }).toEqual({ mark, unread: stored(mark) });
+    }
+    // A long run without holes counts every message.
+    await convs.createGroup({ convId: 'dense', owner: 'max' });
+    await post('dense', Array.from({ length: 300 }, (_, i) => i + 1));
+    await convs.setReadMark('max', 'dense', 120);
+    expect((await convs.userConversations('max'))[0]).toMatchObject({ lastSeq: 300, readSeq: 120, unread: 180 });
+  });
+
   it('conversations – member counts in a user list stop at the cap asked for (a large group is not counted row by row per attach)', async () => {
     await convs.createGroup({ convId: 'crowd', owner: 'kim', members: ['m1', 'm2', 'm3', 'm4', 'm5'] });
     expect((await convs.userConversations('kim'))[0]).toMatchObject({ convId: 'crowd', memberCount: 6 });
