@@ -6,6 +6,7 @@
  * log and prints what it found. Exit code 0 when G1–G6 held, 1 when one broke, 2 on bad usage.
  * `DATABASE_URL` runs against an external Postgres (the Postgres restart fault is skipped then).
  */
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,8 @@ function parseDuration(v: string): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
 
+/** A wall-clock time as HH:MM:SS.s (UTC), to line faults up with node logs. */
+const hms = (ms: number): string => new Date(ms).toISOString().slice(11, 21);
 const say = (m: string): void => void process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 /** The first line imctl printed on stderr when it did not succeed. */
@@ -56,7 +59,7 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
       return `SIGKILL nats-server ${i + 1}, restarted after 1.5 s`;
     }
     case FaultKind.RESTART_POSTGRES:
-      return (await infra.restartPostgres(1000)) ? 'Postgres stopped and started again after 1 s' : 'Postgres restart skipped (external DATABASE_URL)';
+      return (await infra.restartPostgres(1000)) ? 'Postgres stopped (fast shutdown), down 1 s, started again' : 'Postgres restart skipped (external DATABASE_URL)';
     case FaultKind.REBALANCE: {
       const r = await infra.imctl('rebalance');
       return `imctl rebalance (exit ${r.code}${why(r)})`;
@@ -100,7 +103,8 @@ async function main(): Promise<number> {
   const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say });
   let traffic: ChaosTraffic | undefined;
   try {
-    traffic = await startTraffic(infra.cluster, `s${seed}t${Date.now() % 100_000}`);
+    const clientLog = createWriteStream(path.join(workDir, 'clients.log'));
+    traffic = await startTraffic(infra.cluster, `s${seed}t${Date.now() % 100_000}`, (line) => void clientLog.write(`${line}\n`));
     const t = traffic;
     const rnd = seeded(seed ^ 0x9e3779b9);
     const t0 = Date.now();
@@ -116,9 +120,13 @@ async function main(): Promise<number> {
     for (const f of plan) {
       const wait = t0 + f.at - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const began = Date.now();
       const what = await inject(f, infra, t, rnd).catch((err: unknown) => `${f.kind} FAILED to inject: ${(err as Error).message}`);
-      injected.push(what);
-      say(what);
+      // When a fault began and how long injecting it took: a Postgres stop can take seconds (its shutdown
+      // checkpoint), and that, not the second of downtime, is what a long unavailability often lines up with.
+      const timed = `${what} (began ${hms(began)}, took ${((Date.now() - began) / 1000).toFixed(1)} s)`;
+      injected.push(timed);
+      say(timed);
     }
     const left = t0 + durationMs - Date.now();
     if (left > 0) await new Promise((r) => setTimeout(r, left));

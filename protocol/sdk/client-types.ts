@@ -22,6 +22,8 @@ export interface ImClientEvents {
   sent: SendResult;
   /** A `send` failed for good (a non-retryable error); its promise rejects too. */
   sendFailed: { cid: number; conv: string; error: ImError };
+  /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
+  sendRetry: { cid: number; conv: string; error: ImError };
   /** A read mark made on another device. */
   read: { conv: string; seq: number };
   typing: { conv: string; from: string };

@@ -78,6 +78,7 @@ export class ImClient {
         this.events.emit('sent', r);
       },
       onFailed: (f) => this.events.emit('sendFailed', f),
+      onRetry: (f) => this.events.emit('sendRetry', f),
     });
     this.chains = new ConversationChains({
       deliver: (msg) => this.events.emit('message', msg),

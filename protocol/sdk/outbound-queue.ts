@@ -54,6 +54,8 @@ export interface OutboundQueueOptions {
   onSent?: (r: SendResult, detail: { body: string; prev: number | undefined }) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
+  /** A send met a retryable error and stays queued for a re-send. */
+  onRetry?: (f: { cid: number; conv: string; error: ImError }) => void;
 }
 
 /**
@@ -140,6 +142,7 @@ export class OutboundQueue {
     const state = this.convState(entry.conv);
     if (SEND_RETRYABLE_CODES.has(error.code)) {
       this.scheduleResend(state, error.code === ErrorCode.RATE_LIMITED ? DEFAULT_RATE_LIMITED_RESEND_MS : 0);
+      this.opts.onRetry?.({ cid: entry.cid, conv: entry.conv, error });
       return true;
     }
     this.remove(entry);

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +34,13 @@ export async function startChaosInfra(opts: { workDir: string; nodes: number; ex
   let pg: EmbeddedPgHandle | undefined;
   let databaseUrl = opts.externalDb;
   const pgDir = path.join(opts.workDir, 'pg');
+  // Postgres' own log (kept with the node logs): how long its shutdowns take, what it refused and why.
+  const pgLogFile = createWriteStream(path.join(opts.workDir, 'postgres.log'), { flags: 'a' });
+  const pgLog = (m: string): void => void pgLogFile.write(m.endsWith('\n') ? m : `${m}\n`);
   let pgPort = 0;
   if (!databaseUrl) {
     pgPort = await freePort();
-    pg = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort });
+    pg = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort, onLog: pgLog });
     databaseUrl = pg.url;
   }
   const clientPorts = [await freePort(), await freePort(), await freePort()];
@@ -77,7 +81,7 @@ export async function startChaosInfra(opts: { workDir: string; nodes: number; ex
       if (!pg) return false;
       await pg.stop();
       await new Promise((r) => setTimeout(r, downMs));
-      pg = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort });
+      pg = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort, onLog: pgLog });
       return true;
     },
     imctl,
@@ -94,6 +98,7 @@ export async function startChaosInfra(opts: { workDir: string; nodes: number; ex
       await cluster.stop().catch(() => undefined);
       await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
       await pg?.stop().catch(() => undefined);
+      pgLogFile.end();
     },
   };
 }

@@ -35,7 +35,14 @@ const USERS = 8;
  * second device. Every device connects through the SDK with every gateway in its list (rotated), takes the
  * whole history, and logs what it delivers.
  */
-export async function startTraffic(cluster: BenchCluster, runId: string): Promise<ChaosTraffic> {
+/** Wall-clock time as HH:MM:SS.mmm (UTC), the same clock as the node logs. */
+const stamp = (): string => new Date().toISOString().slice(11, 23);
+
+/**
+ * `clientLog` gets one line per client event that explains a wait (state changes with close codes, sends met by
+ * a retryable error, client errors), timestamped, so a long unavailability can be read against the node logs.
+ */
+export async function startTraffic(cluster: BenchCluster, runId: string, clientLog: (line: string) => void = () => {}): Promise<ChaosTraffic> {
   const uids = Array.from({ length: USERS }, (_, i) => `${runId}u${i}`);
   const convs: string[] = [];
   const members = new Map<string, string[]>();
@@ -66,7 +73,11 @@ export async function startTraffic(cluster: BenchCluster, runId: string): Promis
     // Only the harness closes its clients: a client that stops on its own (4012 replaced, ...) is a failure.
     client.on('state', (st) => {
       if (st.state === 'closed' && !closing) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
+      clientLog(`${stamp()} ${did} state ${st.state}${st.code === undefined ? '' : ` (close ${st.code} ${st.reason ?? ''})`}`);
     });
+    client.on('welcome', (w) => clientLog(`${stamp()} ${did} welcome from ${w.node}`));
+    client.on('sendRetry', (f) => clientLog(`${stamp()} ${did} send ${f.cid} to ${f.conv} will be retried: ${f.error.code} ${f.error.message}`));
+    client.on('error', (e) => clientLog(`${stamp()} ${did} error ${e.code} ${e.message}`));
     devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
   }
   await Promise.all(devices.map((d) => d.client.connect()));

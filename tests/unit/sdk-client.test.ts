@@ -139,6 +139,23 @@ describe('sdk client – sending', () => {
     client.close();
   });
 
+  it('sdk client – a retryable error is emitted as sendRetry and the send goes out again with the same cid', async () => {
+    const { client, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const retries: { cid: number; code: string }[] = [];
+    client.on('sendRetry', (f) => retries.push({ cid: f.cid, code: f.error.code }));
+    const p = client.send('c', 'hi');
+    s.receive({ type: 'error', code: 'unavailable', message: 'shard between owners', cid: 1, conv: 'c' });
+    expect(retries).toEqual([{ cid: 1, code: 'unavailable' }]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.sentOf('send').map((f) => f.cid)).toEqual([1, 1]);
+    s.receive({ type: 'sent', cid: 1, conv: 'c', seq: 4, ts: 9 });
+    await expect(p).resolves.toMatchObject({ cid: 1, seq: 4 });
+    client.close();
+  });
+
   it('sdk client – unacknowledged sends are re-sent after a reconnect, same cids, in cid order', async () => {
     const { client, ws, accept, states } = harness();
     const sentBefore = client.send('a', 'early'); // queued while not connected
