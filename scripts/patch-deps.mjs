@@ -17,6 +17,26 @@ const PATCHES = [
     replacement: '    query = results = errorResponse = null\n    rows = 0 // natsim-patch: porsager/postgres#1119\n',
     marker: 'natsim-patch: porsager/postgres#1119',
   },
+  // postgres.js holds back small writes for a setImmediate and schedules one only while `nextWriteTimer` is null.
+  // Its two teardown paths cancel that immediate but leave the variable (and the buffered bytes) set, so a
+  // connection whose socket died with a write pending never flushed again: each reconnect's StartupMessage sat
+  // in the buffer until connect_timeout (10 s here), over and over. Seen in chaos runs: CONNECT_TIMEOUT after a
+  // Postgres restart, and a Postgres stop that took 11 s because its postmaster waited for the backend of such
+  // a silent connection (LanternOps/breeze#3225 describes the same defect). Both paths now reset both.
+  {
+    name: 'postgres.js: terminate() forgets a cancelled pending write',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: '    clearImmediate(nextWriteTimer)\n    if (socket) {\n',
+    replacement: '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (terminate)\n    if (socket) {\n',
+    marker: 'natsim-patch: stale nextWriteTimer (terminate)',
+  },
+  {
+    name: 'postgres.js: closed() forgets a cancelled pending write',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: "    clearImmediate(nextWriteTimer)\n    socket.removeListener('data', data)\n",
+    replacement: "    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (closed)\n    socket.removeListener('data', data)\n",
+    marker: 'natsim-patch: stale nextWriteTimer (closed)',
+  },
 ];
 
 let failed = 0;
