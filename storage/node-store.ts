@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { guard } from './pg-errors.js';
+import { bounded, guard } from './pg-errors.js';
 
 export type NodeState = 'alive' | 'draining' | 'left';
 
@@ -54,12 +54,19 @@ export class NodeStore {
     return toNode(rows[0]!);
   }
 
-  /** Extends a node's lease; undefined when the node is unknown or has left. */
+  /**
+   * Extends a node's lease; undefined when the node is unknown or has left. Gives up (TIMEOUT) after one lease:
+   * an answer later than that is worth nothing, and a renewal that hung instead would stop the next ones.
+   */
   async renew(nodeId: string, leaseMs: number, load?: Record<string, unknown>): Promise<number | undefined> {
     checkLease(leaseMs);
-    const rows = await guard('renew lease', () => this.sql<{ lease_until: Date }[]>`
+    const rows = await bounded(
+      'renew lease',
+      this.sql<{ lease_until: Date }[]>`
       UPDATE nodes SET lease_until = now() + ${leaseMs} * interval '1 millisecond', load = COALESCE(${load ? this.sql.json(load as never) : null}::jsonb, load)
-      WHERE node_id = ${nodeId} AND state <> 'left' RETURNING lease_until`);
+      WHERE node_id = ${nodeId} AND state <> 'left' RETURNING lease_until`,
+      leaseMs,
+    );
     return rows[0]?.lease_until.getTime();
   }
 

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { guard } from './pg-errors.js';
+import { bounded, guard } from './pg-errors.js';
 
 export type ShardState = 'unassigned' | 'active' | 'moving';
 
@@ -96,7 +96,7 @@ export class ShardMapStore {
 
   /** The shards `node` owns (active or being moved away). */
   async ownedBy(node: string): Promise<ShardRow[]> {
-    const rows = await guard('list owned shards', () => this.sql<RawRow[]>`SELECT * FROM shards WHERE owner = ${node} ORDER BY kind, shard`);
+    const rows = await bounded('list owned shards', this.sql<RawRow[]>`SELECT * FROM shards WHERE owner = ${node} ORDER BY kind, shard`);
     return rows.map(toRow);
   }
 

@@ -158,6 +158,38 @@ describe('shard map, nodes and leases – real Postgres', () => {
     await expect(leases.acquire('coord', 'a', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
 
+  it('nodes – a lease renewal or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {
+    const nodes = new NodeStore(db.sql);
+    const leases = new LeaseStore(db.sql);
+    await nodes.register('stuck', [], 5000);
+    await leases.acquire('stuck-coord', 'stuck', 5000);
+    // Another session holds both rows, so the statements wait on their locks for as long as it keeps them.
+    const blocker = postgres(db.url, { max: 1, onnotice: () => {} });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const tx = blocker.begin(async (t) => {
+      await t`SELECT 1 FROM nodes WHERE node_id = 'stuck' FOR UPDATE`;
+      await t`SELECT 1 FROM leases WHERE name = 'stuck-coord' FOR UPDATE`;
+      await held;
+    });
+    try {
+      await sleep(100);
+      const t0 = Date.now();
+      await expect(nodes.renew('stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      await expect(leases.acquire('stuck-coord', 'stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      release();
+      await tx;
+      await blocker.end();
+    }
+    // Once the rows are free again, both work (the cancelled statements left nothing behind).
+    expect(await nodes.renew('stuck', 5000)).toBeGreaterThan(0);
+    expect(await leases.acquire('stuck-coord', 'stuck', 5000)).toBe(true);
+    await nodes.remove('stuck');
+    await leases.release('stuck-coord', 'stuck');
+  });
+
   it('nodes – liveness follows the lease on the database clock; draining is flagged, a node that left is not live', async () => {
     const nodes = new NodeStore(db.sql);
     const dbNow = await nodes.now();
