@@ -198,11 +198,14 @@ export class ConversationStore {
    * first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
    * members 5,000 index entries (25 M for the group coming online), and callers only ask "more than N?".
    *
-   * Unread is exact without reading the unread messages: seqs are not contiguous, but every message's `prev_seq`
-   * is the seq stored before it, so the stored messages above the mark are the seqs in (mark, last] minus the
-   * holes, and each hole sits just below a message whose `seq - prev_seq > 1`. Those few rows have an index of
-   * their own (migration 020), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was
-   * 100k index entries on every reconnect.
+   * Unread counts the messages after what the user has seen: their read mark or their own last message in the
+   * conversation, whichever is later (whoever writes has read what came before, as in the SDK's own count; the
+   * read mark itself only moves on `read`). It is exact without reading the unread messages: seqs are not
+   * contiguous, but every message's `prev_seq` is the seq stored before it, so the stored messages above a point
+   * are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
+   * `seq - prev_seq > 1`. Those few rows have an index of their own (migration 020), and the last own message one
+   * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
+   * entries on every reconnect.
    */
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
@@ -210,14 +213,15 @@ export class ConversationStore {
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             GREATEST(COALESCE(l.last_seq, 0) - mb.read_seq, 0)
-               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, mb.read_seq) - 1) FROM messages m
-                           WHERE m.conv_id = mb.conv_id AND m.seq > mb.read_seq AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
+             GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
+               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
+                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
+      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {

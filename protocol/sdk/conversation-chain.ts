@@ -183,7 +183,12 @@ export class ConversationChains {
   private deliver(s: ConvState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
-    if (msg.from !== this.uid && msg.seq > s.readSeq && msg.seq > s.unreadThrough) s.unread++;
+    // Past what the last list counted: an own message means what came before it was seen (the server counts the
+    // same way, from the later of the read mark and the user's last own message); others' messages add one.
+    if (msg.seq > s.unreadThrough) {
+      if (msg.from === this.uid) s.unread = 0;
+      else if (msg.seq > s.readSeq) s.unread++;
+    }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
     this.opts.deliver(msg);
   }

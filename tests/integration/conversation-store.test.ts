@@ -93,6 +93,28 @@ describe('conversation store – real Postgres', () => {
     expect((await convs.userConversations('max'))[0]).toMatchObject({ lastSeq: 300, readSeq: 120, unread: 180 });
   });
 
+  it("conversations – a user's own messages are never unread, nor what came before their last one", async () => {
+    await convs.createGroup({ convId: 'talk', owner: 'nia', members: ['omar'] });
+    const said = (seqs: [number, string][]) =>
+      msgs.appendBatch(seqs.map(([seq, uid], i) => ({ convId: 'talk', seq, prevSeq: i === 0 ? 0 : seqs[i - 1]![0], senderUid: uid, senderDid: `${uid}-d`, clientMsgId: seq, body: Buffer.from('m') })));
+    const unread = async (uid: string) => (await convs.userConversations(uid))[0]!;
+    // omar 1, 2; nia 3; omar 4, 1000 (a hole before 1000).
+    await said([
+      [1, 'omar'],
+      [2, 'omar'],
+      [3, 'nia'],
+      [4, 'omar'],
+      [1000, 'omar'],
+    ]);
+    expect(await unread('nia')).toMatchObject({ lastSeq: 1000, readSeq: 0, unread: 2 });
+    expect(await unread('omar')).toMatchObject({ readSeq: 0, unread: 0 });
+    // A read mark past the last own message counts from the mark; one before it changes nothing.
+    await convs.setReadMark('nia', 'talk', 4);
+    expect(await unread('nia')).toMatchObject({ readSeq: 4, unread: 1 });
+    await convs.setReadMark('omar', 'talk', 2);
+    expect(await unread('omar')).toMatchObject({ readSeq: 2, unread: 0 });
+  });
+
   it('conversations – member counts in a user list stop at the cap asked for (a large group is not counted row by row per attach)', async () => {
     await convs.createGroup({ convId: 'crowd', owner: 'kim', members: ['m1', 'm2', 'm3', 'm4', 'm5'] });
     expect((await convs.userConversations('kim'))[0]).toMatchObject({ convId: 'crowd', memberCount: 6 });

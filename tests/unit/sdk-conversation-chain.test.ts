@@ -189,12 +189,31 @@ describe('sdk chain – baselines and catch-up', () => {
     chains.setUid('me');
     chains.handleConvs([row('c', 10, { readSeq: 8, unread: 2 })]);
     chains.handleMsg(msg('c', 11, 10, 'bob'));
-    chains.handleMsg(msg('c', 12, 11, 'me'));
     expect(chains.get('c')).toMatchObject({ readSeq: 8, unread: 3 });
     chains.handleRead('c', 5);
     expect(chains.get('c')).toMatchObject({ readSeq: 8 });
-    chains.handleRead('c', 12);
-    expect(chains.get('c')).toMatchObject({ readSeq: 12, unread: 0 });
+    chains.handleRead('c', 11);
+    expect(chains.get('c')).toMatchObject({ readSeq: 11, unread: 0 });
+  });
+
+  it('sdk chain – an own new message means everything before it was seen: unread starts again from 0, as the server counts', () => {
+    const { chains } = harness();
+    chains.setUid('me');
+    chains.handleConvs([row('c', 10, { readSeq: 8, unread: 2 })]);
+    chains.handleMsg(msg('c', 11, 10, 'bob'));
+    chains.handleMsg(msg('c', 12, 11, 'me'));
+    expect(chains.get('c')).toMatchObject({ readSeq: 8, unread: 0 });
+    chains.handleMsg(msg('c', 13, 12, 'bob'));
+    expect(chains.get('c')).toMatchObject({ unread: 1 });
+  });
+
+  it('sdk chain – an own message inside what the list already counted does not reset its unread (the server counted from it)', async () => {
+    const { chains, pulls } = harness({ history: 'all' });
+    chains.setUid('me');
+    // The server counts bob's 3 and 4, after my 2.
+    chains.handleConvs([row('c', 4, { unread: 2 })]);
+    await pulls[0]!.answer({ msgs: [msg('c', 1, 0, 'bob'), msg('c', 2, 1, 'me'), msg('c', 3, 2, 'bob'), msg('c', 4, 3, 'bob')], more: false });
+    expect(chains.get('c')).toMatchObject({ lastSeq: 4, unread: 2 });
   });
 
   it('sdk chain – close stops deliveries and timers', async () => {
