@@ -60,7 +60,8 @@ const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
 let client, current;
 const show = (cls, text) => { const d = document.createElement('div'); d.className = cls; d.textContent = text; $('log').append(d); $('log').scrollTop = 1e9; };
-const pick = (conv) => { current = conv; $('current').textContent = conv; };
+// The conversation on screen is read: up to its last message when picked, and each message as it arrives.
+const pick = (conv) => { current = conv; $('current').textContent = conv; const c = client?.conversations().find((x) => x.conv === conv); if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
 const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = c.conv + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
@@ -68,7 +69,7 @@ $('login').onclick = async () => {
   client = new ImClient({ dispatcherUrl: location.origin, uid, history: 'all', token: async () => (await api('/v1/tokens', { uid, did })).token });
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
-  client.on('message', (m) => { show(m.from === uid ? 'me' : m.did === 'system' ? 'sys' : '', '[' + m.conv + ' #' + m.seq + '] ' + m.from + ': ' + m.body); listConvs(); });
+  client.on('message', (m) => { show(m.from === uid ? 'me' : m.did === 'system' ? 'sys' : '', '[' + m.conv + ' #' + m.seq + '] ' + m.from + ': ' + m.body); if (m.conv === current) client.read(m.conv, m.seq); listConvs(); });
   client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' came online' : ' went offline')));
   await client.connect();
