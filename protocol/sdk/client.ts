@@ -11,7 +11,8 @@ import { TypedEmitter } from './events.js';
 import { Heartbeat } from './heartbeat.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, PendingRequests } from './pending-requests.js';
-import { globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { closeQuietly, globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { TokenSource } from './token-source.js';
 
 /** After close 4008 (rate limit) the next attempt waits at least this long (README §8: "a longer pause"). */
 export const DEFAULT_RATE_LIMITED_PAUSE_MS = 10_000;
@@ -48,11 +49,12 @@ export class ImClient {
   private redirectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by every attempt and by close(): an async step of an older attempt sees it changed and stops. */
   private generation = 0;
-  private token: string | undefined;
+  private readonly token: TokenSource;
   private waiter: { promise: Promise<void>; resolve: () => void; reject: (e: ImError) => void } | undefined;
 
   constructor(opts: ImClientOptions) {
     this.opts = opts;
+    this.token = new TokenSource(opts.token);
     const WS = opts.WebSocket ?? globalWebSocket();
     if (WS === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no WebSocket on this platform: pass the WebSocket option (e.g. from the ws package)');
     this.WS = WS;
@@ -190,7 +192,7 @@ export class ImClient {
     const gen = ++this.generation;
     try {
       const { endpoint } = await this.endpoints.next();
-      const token = await this.currentToken();
+      const token = await this.token.get();
       if (gen !== this.generation) return;
       this.openSocket(urlWithToken(endpoint, token));
     } catch (err) {
@@ -198,17 +200,6 @@ export class ImClient {
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
       this.scheduleReconnect(undefined, '');
     }
-  }
-
-  private async currentToken(): Promise<string> {
-    const source = this.opts.token;
-    if (typeof source === 'string') return source;
-    if (this.token === undefined) {
-      const token = await source();
-      if (typeof token !== 'string' || token.length === 0) throw new ImError(ErrorCode.UNAUTHORIZED, 'the token function returned no token');
-      this.token = token;
-    }
-    return this.token;
   }
 
   private openSocket(url: string): void {
@@ -249,15 +240,7 @@ export class ImClient {
   /** Unhooks and closes the current socket; returns it. */
   private detach(code: number = CloseCode.NORMAL, reason = ''): WebSocketLike | undefined {
     const ws = this.ws;
-    if (ws === undefined) return undefined;
-    // No-ops rather than null: `ws` throws an unhandled 'error' event when no listener is left.
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = () => {};
-    try {
-      // Browsers refuse to send codes other than 1000 and 3000–4999 (e.g. the local-only 1006).
-      ws.close(code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL, reason);
-    } catch {
-      // already closing, or an implementation refusing the code: the socket is abandoned either way
-    }
+    if (ws !== undefined) closeQuietly(ws, code, reason);
     return ws;
   }
 
@@ -270,7 +253,7 @@ export class ImClient {
     if (code === CloseCode.REPLACED) return this.terminate(code, reason || 'replaced by a newer connection of this device', false);
     if (code === CloseCode.NORMAL && !this.endpoints.hasRedirect) return this.terminate(code, reason || 'closed by the server', false);
     // A refused upgrade is often a stale token (401); browsers cannot tell us which, so fetch a new one.
-    if (code === CloseCode.UNAUTHORIZED || failedUpgrade) this.token = undefined;
+    if (code === CloseCode.UNAUTHORIZED || failedUpgrade) this.token.forget();
     this.scheduleReconnect(code, reason);
   }
 

@@ -1,3 +1,5 @@
+import { CloseCode } from '../close-codes.js';
+
 /**
  * The slice of the WebSocket API the SDK uses: satisfied by the browser's WebSocket and by the `ws` package,
  * so the SDK imports neither (`ws` is Node-only, the global is missing before Node 22).
@@ -56,4 +58,16 @@ export function messageBytes(data: unknown): Uint8Array | ArrayBuffer | undefine
 export function urlWithToken(endpoint: string, token: string): string {
   const sep = endpoint.includes('?') ? '&' : '?';
   return `${endpoint}${sep}token=${encodeURIComponent(token)}`;
+}
+
+/** Unhooks a socket's handlers and closes it, whatever state it is in; nothing it does afterwards reaches us. */
+export function closeQuietly(ws: WebSocketLike, code: number, reason: string): void {
+  // No-ops rather than null: `ws` throws an unhandled 'error' event when no listener is left.
+  ws.onopen = ws.onmessage = ws.onclose = ws.onerror = () => {};
+  try {
+    // Browsers refuse to send codes other than 1000 and 3000–4999 (e.g. the local-only 1006).
+    ws.close(code === CloseCode.NORMAL || (code >= 3000 && code <= 4999) ? code : CloseCode.NORMAL, reason);
+  } catch {
+    // already closing, or an implementation refusing the code: the socket is abandoned either way
+  }
 }
