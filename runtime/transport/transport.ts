@@ -56,6 +56,13 @@ interface PendingCall {
 // Ids stay within 31 bits: msgpack keeps them small and they never decode as anything but numbers.
 const MAX_ID = 0x7fffffff;
 
+/** The latest deadline of a batch's calls (never before `now`): how long the batch may hold its subject's slot. */
+function lastDeadlineOf(calls: readonly PendingCall[], now: number): number {
+  let last = now;
+  for (const c of calls) if (c.deadline > last) last = c.deadline;
+  return last;
+}
+
 /**
  * Actor calls over NATS, batched: calls and tells bound for one subject are coalesced into one NATS message
  * per event-loop turn, answered by one reply batch. "No responders" (a shard between owners) is retried with
@@ -239,20 +246,18 @@ export class Transport {
     if (this.local.has(subject)) {
       this.counters.batchesSent++;
       this.counters.callsSent += live.length;
-      let lastDeadline = now;
-      for (const c of live) if (c.deadline > lastDeadline) lastDeadline = c.deadline;
       // Like a remote batch at its request timeout, the subject's slot comes back by the batch's last deadline even
       // when a handler never settles; what is unanswered by then gets TIMEOUT here (the batch leaves the sweep's view).
-      const again: PendingCall[] = [];
+      const again = new Set<PendingCall>();
       const settleLocal = (i: number, err: ImError | undefined, value?: unknown): void => {
-        if (err instanceof NotServedError) again.push(live[i]!);
+        if (err instanceof NotServedError) again.add(live[i]!);
         else this.settle(live[i]!, err, value);
       };
-      await this.settledOrDue(this.local.calls(subject, live, settleLocal), lastDeadline - now);
-      for (const c of live) if (!c.settled && !again.includes(c)) this.expireOne(c);
-      if (again.length === 0) return release();
+      await this.settledOrDue(this.local.calls(subject, live, settleLocal), lastDeadlineOf(live, now) - now);
+      for (const c of live) if (!c.settled && !again.has(c)) this.expireOne(c);
+      if (again.size === 0) return release();
       this.counters.notServedRetries++;
-      return this.sendAgain(subject, again, release, attempt);
+      return this.sendAgain(subject, [...again], release, attempt);
     }
 
     const encoded = encodeCallsWithin(live, now, this.batchLimit());
@@ -265,8 +270,7 @@ export class Transport {
     live = encoded.send;
     const data = encoded.data;
 
-    let lastDeadline = now;
-    for (const c of live) if (c.deadline > lastDeadline) lastDeadline = c.deadline;
+    const lastDeadline = lastDeadlineOf(live, now);
     this.counters.batchesSent++;
     this.counters.callsSent += live.length;
     let replyBytes: Uint8Array;
