@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '../storage/db.js';
 import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
 import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
-import { startTraffic, type ChaosTraffic } from './chaos/traffic.js';
+import { startTraffic, utcClock, type ChaosTraffic } from './chaos/traffic.js';
 import { allHeld, checkGuarantees } from './lib/guarantee-check.js';
 
 function parseDuration(v: string): number {
@@ -24,9 +24,7 @@ function parseDuration(v: string): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
 
-/** A wall-clock time as HH:MM:SS.s (UTC), to line faults up with node logs. */
-const hms = (ms: number): string => new Date(ms).toISOString().slice(11, 21);
-const say = (m: string): void => void process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const say = (m: string): void => void process.stderr.write(`[chaos ${utcClock(Date.now(), 0)}] ${m}\n`);
 
 /** The first line imctl printed on stderr when it did not succeed. */
 function why(r: { code: number; stderr: string }): string {
@@ -102,8 +100,8 @@ async function main(): Promise<number> {
   say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
   const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say });
   let traffic: ChaosTraffic | undefined;
+  const clientLog = createWriteStream(path.join(workDir, 'clients.log'));
   try {
-    const clientLog = createWriteStream(path.join(workDir, 'clients.log'));
     traffic = await startTraffic(infra.cluster, `s${seed}t${Date.now() % 100_000}`, (line) => void clientLog.write(`${line}\n`));
     const t = traffic;
     const rnd = seeded(seed ^ 0x9e3779b9);
@@ -122,9 +120,9 @@ async function main(): Promise<number> {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const began = Date.now();
       const what = await inject(f, infra, t, rnd).catch((err: unknown) => `${f.kind} FAILED to inject: ${(err as Error).message}`);
-      // When a fault began and how long injecting it took: a Postgres stop can take seconds (its shutdown
-      // checkpoint), and that, not the second of downtime, is what a long unavailability often lines up with.
-      const timed = `${what} (began ${hms(began)}, took ${((Date.now() - began) / 1000).toFixed(1)} s)`;
+      // When a fault began and how long injecting it took, to line a long unavailability up with the logs: a
+      // Postgres stop, say, lasts as long as Postgres waits for its clients, not just the second of downtime.
+      const timed = `${what} (began ${utcClock(began, 1)}, took ${((Date.now() - began) / 1000).toFixed(1)} s)`;
       injected.push(timed);
       say(timed);
     }
@@ -157,7 +155,6 @@ async function main(): Promise<number> {
       for (const a of d.log.acked.values()) if ((a.waitedMs ?? 0) > (waits.get(a.conv)?.ms ?? -1)) waits.set(a.conv, { ms: a.waitedMs ?? 0, from: a.sentAt ?? 0 });
     }
     const longest = [...waits].sort((a, b) => b[1].ms - a[1].ms);
-    const clock = (ms: number): string => new Date(ms).toISOString().slice(11, 19);
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
     const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
     console.log(`
@@ -175,7 +172,7 @@ sender order broken (G5)  ${report.senderOrder.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}
-longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${clock(w.from)}`).join(', ')}
+longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
 result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
     if (!held) {
       keepLogs = true;
@@ -186,6 +183,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     return held ? 0 : 1;
   } finally {
     traffic?.close();
+    clientLog.end();
     await infra.stop();
     if (!keepLogs) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }

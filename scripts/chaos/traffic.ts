@@ -35,8 +35,8 @@ const USERS = 8;
  * second device. Every device connects through the SDK with every gateway in its list (rotated), takes the
  * whole history, and logs what it delivers.
  */
-/** Wall-clock time as HH:MM:SS.mmm (UTC), the same clock as the node logs. */
-const stamp = (): string => new Date().toISOString().slice(11, 23);
+/** Wall-clock time as HH:MM:SS with `decimals` digits of the second (UTC), the clock the node logs use. */
+export const utcClock = (ms: number = Date.now(), decimals = 3): string => new Date(ms).toISOString().slice(11, decimals > 0 ? 20 + decimals : 19);
 
 /**
  * `clientLog` gets one line per client event that explains a wait (state changes with close codes, sends met by
@@ -73,11 +73,11 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     // Only the harness closes its clients: a client that stops on its own (4012 replaced, ...) is a failure.
     client.on('state', (st) => {
       if (st.state === 'closed' && !closing) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
-      clientLog(`${stamp()} ${did} state ${st.state}${st.code === undefined ? '' : ` (close ${st.code} ${st.reason ?? ''})`}`);
+      clientLog(`${utcClock()} ${did} state ${st.state}${st.code === undefined ? '' : ` (close ${st.code} ${st.reason ?? ''})`}`);
     });
-    client.on('welcome', (w) => clientLog(`${stamp()} ${did} welcome from ${w.node}`));
-    client.on('sendRetry', (f) => clientLog(`${stamp()} ${did} send ${f.cid} to ${f.conv} will be retried: ${f.error.code} ${f.error.message}`));
-    client.on('error', (e) => clientLog(`${stamp()} ${did} error ${e.code} ${e.message}`));
+    client.on('welcome', (w) => clientLog(`${utcClock()} ${did} welcome from ${w.node}`));
+    client.on('sendRetry', (f) => clientLog(`${utcClock()} ${did} send ${f.cid} to ${f.conv} will be retried: ${f.error.code} ${f.error.message}`));
+    client.on('error', (e) => clientLog(`${utcClock()} ${did} error ${e.code} ${e.message}`));
     devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
   }
   await Promise.all(devices.map((d) => d.client.connect()));
@@ -102,7 +102,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
-      pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${new Date(t0).toISOString().slice(11, 19)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+      pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;
