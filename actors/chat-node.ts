@@ -2,12 +2,15 @@ import type { NatsConnection } from 'nats';
 import { ChatKind } from '../protocol/chat-ops.js';
 import type { ActorKind } from '../runtime/actor.js';
 import { ConfigError, type NodeConfig } from '../runtime/config.js';
+import { NodeMetrics } from '../runtime/metrics.js';
+import { registerRuntimeMetrics } from '../runtime/node-metrics.js';
 import type { Logger } from '../runtime/logger.js';
 import { ClusterNode } from '../runtime/node.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
+import { registerChatMetrics } from './chat-metrics.js';
 import { ChatServices } from './chat-services.js';
 import { chatterKind } from './chatter.actor.js';
 import { connectorKind } from './connector.actor.js';
@@ -25,6 +28,8 @@ export interface ChatNode {
   node: ClusterNode;
   svc: ChatServices;
   gateway?: Gateway;
+  /** Its Prometheus metrics (served at `GET /metrics` when it has a gateway). */
+  metrics: NodeMetrics;
   /** Moves clients to other gateways, hands shards off, then closes. */
   drain(): Promise<void>;
   /** Closes at once (shards are reassigned by the coordinator). */
@@ -51,6 +56,8 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
     load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
   });
   const chat = svc!;
+  const metrics = new NodeMetrics(node.nodeId);
+  registerRuntimeMetrics(metrics, node);
   let directory: NodeDirectory | undefined;
   if (gw.port > 0) {
     // The dispatcher's reads are the gateway's business: they use the node's main pool, not the control plane's.
@@ -69,20 +76,24 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
       nodeId: node.nodeId,
       endpointsFor: (uid) => dir.endpointsFor(uid),
       health: () => ({ ok: true, node: node.nodeId, connections: g.connections, accepting: g.isAccepting }),
+      metrics,
     });
     await gateway.listen();
   }
+  registerChatMetrics(metrics, chat.committer, gateway);
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
     if (how === 'drain') await gateway?.drain();
     await gateway?.close();
     directory?.close();
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();
+    metrics.close();
   };
   let ending: Promise<void> | undefined;
   const result: ChatNode = {
     node,
     svc: chat,
+    metrics,
     drain: () => (ending ??= finish('drain')),
     close: () => (ending ??= finish('close')),
   };

@@ -33,8 +33,8 @@ export class GroupCommitter {
   private readonly broken = new Set<string>();
   private closed = false;
   private idle: (() => void)[] = [];
-  /** Statements and rows committed, for metrics and benchmarks. */
-  readonly stats = { batches: 0, rows: 0, failedRows: 0 };
+  /** Statements and rows committed, rows refused, and the time statements took (ms, summed), for metrics and benchmarks. */
+  readonly stats = { batches: 0, rows: 0, failedRows: 0, statementMs: 0 };
 
   constructor(
     private readonly sql: Sql,
@@ -109,9 +109,12 @@ export class GroupCommitter {
     }
     const list = [...groups.values()].filter((g) => g.items.length > 0);
     let outcomes;
+    const started = performance.now();
     try {
       outcomes = await appendAcrossShards(this.sql, list.map((g) => g.shard));
+      this.stats.statementMs += performance.now() - started;
     } catch (err) {
+      this.stats.statementMs += performance.now() - started;
       const e = toImError(err, ErrorCode.STORAGE);
       this.fail(list.flatMap((g) => g.items), e);
       return;

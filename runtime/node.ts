@@ -58,6 +58,8 @@ export class ClusterNode {
   private refreshAgain = false;
   private closing?: Promise<void>;
   private readonly startedAt = Date.now();
+  /** Writes Postgres refused because another node owned their shard by then. */
+  fencedWrites = 0;
 
   private constructor(
     private readonly opts: ClusterNodeOptions,
@@ -80,6 +82,7 @@ export class ClusterNode {
       log,
       defaultIdleMs: config.actorIdleMs,
       onFenced: (kind, shard) => {
+        this.fencedWrites++;
         log.warn({ kind, shard }, 'write fenced: another node owns this shard now');
         void this.shards.release(kind, shard, 'fenced').then(() => this.refresh());
       },
@@ -184,6 +187,11 @@ export class ClusterNode {
     for await (const st of this.nc.status()) {
       if (st.type === 'reconnect') this.announcer.announceLater(() => this.shards.list());
     }
+  }
+
+  /** Whether this node's membership lease is valid now (it serves nothing while it is not). */
+  get leaseValid(): boolean {
+    return this.membership.isValid();
   }
 
   /** Re-reads the shards this node owns and serves exactly those. Coalesces concurrent calls. */

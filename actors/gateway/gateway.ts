@@ -17,6 +17,7 @@ import { loadUws } from '../../runtime/uws.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
+import { GatewayStats } from './gateway-stats.js';
 import { Session, type SessionData } from './session.js';
 
 /** A session re-states itself to its connector this often (heals connector state lost without notice). */
@@ -70,6 +71,8 @@ export class Gateway {
   private serveHandle?: ServeHandle;
   private shardsSub?: Subscription;
   port = 0;
+  /** Counters for the node's metrics. */
+  readonly stats = new GatewayStats();
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -79,6 +82,7 @@ export class Gateway {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => {
+      this.stats.framesOut++;
       if (s.queueBytes(bytes)) this.markDirty(s);
     });
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -102,7 +106,7 @@ export class Gateway {
       open: (ws) => gw.open(ws),
       message: (ws, data, isBinary) => gw.message(ws, data, isBinary),
       drain: () => undefined,
-      close: (ws) => gw.onClose(ws),
+      close: (ws, code) => gw.onClose(ws, code),
     });
     return gw;
   }
@@ -173,10 +177,14 @@ export class Gateway {
     const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
     if (!this.accepting || this.sessions.size >= this.deps.config.maxConnections) {
       const endpoints = this.deps.otherEndpoints();
+      GatewayStats.bump(this.stats.refused, ErrorCode.OVERLOADED);
       return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: this.accepting ? 'this gateway is full' : 'this gateway is draining', endpoints });
     }
     const r = verifyToken(token, this.deps.config.tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC });
-    if (!r.ok) return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
+    if (!r.ok) {
+      GatewayStats.bump(this.stats.refused, r.error.code);
+      return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
+    }
     // `session` is named now so that setting it in `open` does not give every socket's data a property array.
     res.upgrade<SessionData>({ uid: r.value.sub, did: r.value.did, exp: r.value.exp, session: undefined }, key, protocol, extensions, context);
   }
@@ -187,6 +195,7 @@ export class Gateway {
     this.lastSid = Math.max(this.lastSid + 1, Date.now() * 1000);
     const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, { perSec: config.ratePerSec, burst: config.rateBurst });
     d.session = s;
+    this.stats.opened++;
     this.sessions.set(s.sid, s);
     const devKey = `${s.uid}\u0000${s.did}`;
     this.byDevice.get(devKey)?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
@@ -198,6 +207,7 @@ export class Gateway {
   private message(ws: Uws.WebSocket<SessionData>, data: ArrayBuffer, isBinary: boolean): void {
     const s = ws.getUserData().session;
     if (!s || s.state !== 'open') return;
+    this.stats.framesIn++;
     const now = Date.now();
     s.lastHeard = now;
     if (!isBinary) {
@@ -228,7 +238,8 @@ export class Gateway {
     this.frames.handle(s, r.value);
   }
 
-  private onClose(ws: Uws.WebSocket<SessionData>): void {
+  private onClose(ws: Uws.WebSocket<SessionData>, code: number): void {
+    GatewayStats.bump(this.stats.closes, code);
     const s = ws.getUserData().session;
     if (!s) return;
     s.closed();
@@ -292,7 +303,9 @@ export class Gateway {
     switch (op) {
       case GatewayOp.PUSH:
         // Encoded by our own connectors: written as they are.
-        if (Array.isArray(p.frames)) for (const f of p.frames) if (f instanceof Uint8Array && s.queueBytes(f)) this.markDirty(s);
+        if (!Array.isArray(p.frames)) return;
+        this.stats.framesOut += p.frames.length;
+        for (const f of p.frames) if (f instanceof Uint8Array && s.queueBytes(f)) this.markDirty(s);
         return;
       case GatewayOp.CLOSE:
         return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');
@@ -306,6 +319,8 @@ export class Gateway {
   }
 
   private send(s: Session, f: ServerFrame): void {
+    this.stats.framesOut++;
+    if (f.type === 'error') GatewayStats.bump(this.stats.errors, f.code);
     if (s.queue(f)) this.markDirty(s);
   }
 

@@ -4,6 +4,7 @@ import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
+import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConversationStore } from '../../storage/conversation-store.js';
 import { checkChatterMembers, checkChatterSystem } from '../op-checks.js';
@@ -40,9 +41,12 @@ export interface HttpApiDeps {
   /** Gateway endpoints for a user, best first (the dispatcher's answer). */
   endpointsFor: (uid: string) => Promise<string[]>;
   health: () => Record<string, unknown>;
+  metrics: NodeMetrics;
 }
 
-type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<[string, unknown]>;
+/** A route's answer: a status and a JSON body, or a status, a text body and its content type. */
+type Answer = [status: string, body: unknown] | [status: string, body: string, contentType: string];
+type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<Answer>;
 
 const bad = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
 const str = (v: unknown, field: string): string => {
@@ -56,12 +60,13 @@ const strings = (v: unknown, field: string): string[] => {
 
 /**
  * The HTTP side of a node, on the gateway's port: the server API for the business server (bearer server
- * key), the dispatcher (`GET /v1/endpoints`), development tokens and a health check. Every answer is JSON;
+ * key), the dispatcher (`GET /v1/endpoints`), development tokens, a health check and Prometheus metrics (server key). Every answer is JSON;
  * every failure is a status with `{code, message}`.
  */
 export function mountHttpApi(d: HttpApiDeps): void {
   const { app } = d;
   app.get('/healthz', (res) => json(res, '200 OK', d.health()));
+  route(d, 'get', '/metrics', true, async () => ['200 OK', await d.metrics.text(), d.metrics.contentType]);
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
   route(d, 'post', '/v1/tokens', true, async (b) => {
     if (!d.config.devTokens) throw new ImError(ErrorCode.NOT_FOUND, 'token minting is off (start the node with --dev-tokens); your business server signs tokens');
@@ -107,8 +112,9 @@ function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: b
     for (let i = 0; i < params; i++) args.push(safeDecode(req.getParameter(i) ?? ''));
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    const answer = (status: string, body: unknown): void => {
-      if (!aborted) res.cork(() => json(res, status, body));
+    const answer = (status: string, body: unknown, contentType?: string): void => {
+      if (aborted) return;
+      res.cork(() => (contentType === undefined ? json(res, status, body) : res.writeStatus(status).writeHeader('content-type', contentType).end(body as string)));
     };
     const fail = (err: unknown): void => {
       const e = toImError(err);
@@ -117,7 +123,7 @@ function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: b
     };
     if (keyed && auth !== `Bearer ${d.config.serverKey}`) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
     const run = (body: Record<string, unknown>): void => {
-      handler(body, args, query).then(([status, out]) => answer(status, out), fail);
+      handler(body, args, query).then(([status, out, contentType]) => answer(status, out, contentType), fail);
     };
     if (method === 'get') return run({});
     readJson(res, (err, body) => (err ? fail(err) : run(body!)));

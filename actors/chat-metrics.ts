@@ -1,0 +1,23 @@
+import type { NodeMetrics } from '../runtime/metrics.js';
+import type { GroupCommitter } from './group-commit.js';
+import type { Gateway } from './gateway/gateway.js';
+
+/** Registers what the chat services count: the group commit, and the gateway when the node has one. */
+export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, gateway: Gateway | undefined): void {
+  const c = committer.stats;
+  m.counter('im_commit_statements_total', 'Group-commit statements run (one INSERT and one commit each).', () => c.batches);
+  m.counter('im_commit_rows_total', 'Chat messages stored by the group commit.', () => c.rows);
+  m.counter('im_commit_failed_rows_total', 'Chat messages the group commit refused (fenced, or behind a failed row); their senders re-send.', () => c.failedRows);
+  m.counter('im_commit_seconds_total', 'Time group-commit statements took, summed (divide by statements for the mean).', () => c.statementMs / 1000);
+  m.gauge('im_commit_backlog', 'Chat messages waiting for or inside the group-commit statement now.', () => committer.backlog);
+  if (!gateway) return;
+  const g = gateway.stats;
+  m.gauge('im_gateway_connections', 'Open client WebSocket connections.', () => gateway.connections);
+  m.gauge('im_gateway_accepting', '1 while the gateway takes new connections, 0 while draining or closing.', () => (gateway.isAccepting ? 1 : 0));
+  m.counter('im_gateway_connections_opened_total', 'Client connections upgraded and opened.', () => g.opened);
+  m.counterBy('im_gateway_upgrades_refused_total', 'Upgrades refused, by error code.', 'code', () => g.refused);
+  m.counterBy('im_gateway_closes_total', 'Client connections closed, by WebSocket close code (1006: dropped without a close frame).', 'code', () => g.closes);
+  m.counter('im_gateway_frames_received_total', 'Frames read from clients.', () => g.framesIn);
+  m.counter('im_gateway_frames_sent_total', 'Frames queued to clients.', () => g.framesOut);
+  m.counterBy('im_gateway_error_frames_total', 'Error frames sent to clients, by error code.', 'code', () => g.errors);
+}

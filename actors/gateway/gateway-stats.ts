@@ -1,0 +1,21 @@
+/** What a gateway counts for its metrics: plain integers, bumped on the paths they describe. */
+export class GatewayStats {
+  /** Connections upgraded and opened. */
+  opened = 0;
+  /** Frames read from clients (before any check). */
+  framesIn = 0;
+  /** Frames queued to clients: replies, errors and pushes. */
+  framesOut = 0;
+  /** Upgrades refused, by error code (UNAUTHORIZED, TOKEN_EXPIRED, OVERLOADED, …). */
+  readonly refused = new Map<string, number>();
+  /** Sockets closed, by WebSocket close code (ours or the client's; 1006 when the connection just dropped). */
+  readonly closes = new Map<string, number>();
+  /** Error frames sent, by error code. */
+  readonly errors = new Map<string, number>();
+
+  /** Counts one more under `key` of `m`. */
+  static bump(m: Map<string, number>, key: string | number): void {
+    const k = String(key);
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_SERVER_KEY } from '../../runtime/config.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (the subset prom-client writes) into samples. */
+function parseExposition(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not an exposition line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+describe('node metrics', () => {
+  let c: ChatCluster;
+  const scrape = async (): Promise<{ status: number; type: string | null; samples: Sample[] }> => {
+    const res = await fetch(`${c.http.get('m1')}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
+    return { status: res.status, type: res.headers.get('content-type'), samples: parseExposition(await res.text()) };
+  };
+  const value = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined =>
+    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['m1'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('metrics – GET /metrics needs the server key and answers 401 with a coded JSON body without it', async () => {
+    const res = await fetch(`${c.http.get('m1')}/metrics`);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: 'unauthorized' });
+    const wrong = await fetch(`${c.http.get('m1')}/metrics`, { headers: { authorization: 'Bearer not-the-key' } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('metrics – connections, refusals, closes, error frames and stored messages show up in the node’s counters', async () => {
+    const before = await scrape();
+    expect(before.status).toBe(200);
+    expect(before.type).toMatch(/^text\/plain/);
+    const rowsBefore = value(before.samples, 'im_commit_rows_total') ?? -1;
+    expect(rowsBefore).toBeGreaterThanOrEqual(0);
+
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['mia', 'max'] });
+    const conv = body['conv'] as string;
+    const { body: other } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ned', 'ola'] });
+    const mia = await rawConnect(c.gateways.get('m1')!, c.token('mia', 'd1'));
+    const max = await rawConnect(c.gateways.get('m1')!, c.token('max', 'd1'));
+    await expect(rawConnect(c.gateways.get('m1')!, 'not-a-token')).rejects.toMatchObject({ status: 401 });
+    mia.send({ type: 'send', conv, cid: 1, body: 'hi' });
+    await max.waitFor((f) => f.type === 'msg');
+    mia.send({ type: 'send', conv: other['conv'] as string, cid: 2, body: 'not mine' });
+    await mia.waitFor((f) => f.type === 'error' && f.code === 'not_member');
+    max.close();
+    await max.closed;
+
+    // The close reaches the gateway asynchronously: wait until it is counted.
+    let after = await scrape();
+    for (let i = 0; i < 50 && value(after.samples, 'im_gateway_connections') !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await scrape();
+    }
+    const s = after.samples;
+    expect(value(s, 'im_gateway_connections', { node: 'm1' })).toBe(1);
+    expect(value(s, 'im_gateway_connections_opened_total')).toBeGreaterThanOrEqual(2);
+    expect(value(s, 'im_gateway_upgrades_refused_total', { code: 'unauthorized' })).toBe(1);
+    expect(value(s, 'im_gateway_closes_total', { code: '1000' })).toBeGreaterThanOrEqual(1);
+    expect(value(s, 'im_gateway_error_frames_total', { code: 'not_member' })).toBe(1);
+    expect(value(s, 'im_gateway_frames_received_total')).toBeGreaterThanOrEqual(2);
+    expect(value(s, 'im_commit_rows_total')).toBe(rowsBefore + 1);
+    expect(value(s, 'im_commit_statements_total')).toBeGreaterThanOrEqual(1);
+    expect(value(s, 'im_commit_seconds_total')).toBeGreaterThan(0);
+    expect(value(s, 'im_shards_served', { kind: 'connector' })).toBe(32);
+    expect(value(s, 'im_actors_active', { kind: 'connector' })).toBeGreaterThanOrEqual(1);
+    expect(value(s, 'im_node_lease_valid')).toBe(1);
+    expect(value(s, 'im_transport_calls_total')).toBeGreaterThanOrEqual(1);
+    // The process's own figures come with the node's.
+    expect(value(s, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(value(s, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    mia.close();
+  }, 30_000);
+});
