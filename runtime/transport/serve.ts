@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodeEnvelope, encodeEnvelope, type ActorCall, type ActorTell, type CallReply } from '../../protocol/envelopes.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../logger.js';
+import { encodeRepliesWithin } from './fit-replies.js';
 import { NotServedError } from './not-served.js';
 
 /** How long stopping a subject waits for calls it already accepted. */
@@ -82,7 +83,7 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
       if (--pending === 0) {
         let bytes: Uint8Array;
         try {
-          bytes = encodeEnvelope(notServed ? { type: 'replies', replies, notServed } : { type: 'replies', replies });
+          bytes = encodeRepliesWithin(replies, notServed, nc.info?.max_payload ?? Number.POSITIVE_INFINITY);
         } catch (err) {
           // A handler returned something msgpack cannot carry; the whole batch learns it rather than hanging.
           bytes = encodeEnvelope({ type: 'replies', replies: [], error: { code: ErrorCode.INTERNAL, message: `reply not encodable: ${(err as Error).message}` } });

@@ -269,6 +269,18 @@ describe('transport – batched actor calls over a real nats-server', () => {
     await h.stop();
   });
 
+  it('transport – an answer too big for one NATS message fails its own call at once with FRAME_TOO_LARGE; the other calls of its batch are answered', async () => {
+    const h = server.serve('t.bigreply', async (c) => (c.payload === 'big' ? 'x'.repeat(1_200_000) : c.payload));
+    await ncB.flush();
+    const started = Date.now();
+    // Queued in one tick: one batch, one reply batch that would not fit whole.
+    const calls = ['a', 'big', 'b'].map((p) => client.call('t.bigreply', { kind: 'k', key: p, op: 'n', payload: p, timeoutMs: 2500 }).then((v) => ({ v }), (e: ImError) => ({ code: e.code })));
+    const out = await Promise.all(calls);
+    expect(out).toEqual([{ v: 'a' }, { code: ErrorCode.FRAME_TOO_LARGE }, { v: 'b' }]);
+    expect(Date.now() - started).toBeLessThan(2000); // not by waiting out the 2.5 s deadline
+    await h.stop();
+  });
+
   it('transport – drain() waits for outstanding calls before it returns', async () => {
     const t = new Transport(ncA, { log: silentLogger() });
     const h = server.serve('t.drain', async () => {
