@@ -43,7 +43,7 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
   let svc: ChatServices | undefined;
   let gateway: Gateway | undefined;
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport): ActorKind[] => {
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, events: config.gateway.events }, log);
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, maxUserConversations: config.gateway.maxUserConversations, events: config.gateway.events }, log);
     const s = svc;
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };

@@ -22,6 +22,8 @@ export const CHAT_STORE_TIMEOUT_MS = 3000;
 
 export interface ChatSettings {
   largeGroupMembers: number;
+  /** Conversations one user may be in. */
+  maxUserConversations?: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
 }
@@ -50,7 +52,7 @@ export class ChatServices {
     readonly log: Logger,
   ) {
     this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
-    this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
+    this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}) });
     this.committer = new GroupCommitter(sql);
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);

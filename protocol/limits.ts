@@ -36,6 +36,12 @@ export const DEFAULT_MAX_CONNECTIONS = 19_000;
 /** Bytes buffered for one slow socket before the server closes it with 4013. */
 export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
 
+/**
+ * Conversations one user may be in. A user's whole list is kept by their connector and travels in one message
+ * when they connect, so it must fit in NATS' 1 MiB max_payload even with 128-byte conversation ids.
+ */
+export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
+
 /** SDK reconnect backoff: full jitter in [0, min(cap, base · 2^attempt)]. */
 export const DEFAULT_RECONNECT_BASE_MS = 1_000;
 export const DEFAULT_RECONNECT_CAP_MS = 30_000;

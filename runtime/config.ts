@@ -7,6 +7,7 @@ import {
   DEFAULT_MAX_BACKPRESSURE_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
   DEFAULT_RATE_PER_SEC,
@@ -55,6 +56,8 @@ export interface GatewayConfig {
   heartbeatMs: number;
   maxBackpressureBytes: number;
   largeGroupMembers: number;
+  /** Conversations one user may be in (adds past it get LIMIT_REACHED). */
+  maxUserConversations: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
 }
@@ -126,6 +129,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'client-heartbeat-ms': { type: 'string' },
       'max-backpressure': { type: 'string' },
       'large-group': { type: 'string' },
+      'max-user-conversations': { type: 'string' },
       'dev-tokens': { type: 'boolean' },
       'no-events': { type: 'boolean' },
     },
@@ -173,6 +177,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     heartbeatMs: int('client-heartbeat-ms', v('client-heartbeat-ms'), DEFAULT_CLIENT_HEARTBEAT_MS),
     maxBackpressureBytes: int('max-backpressure', v('max-backpressure'), DEFAULT_MAX_BACKPRESSURE_BYTES),
     largeGroupMembers: int('large-group', v('large-group'), DEFAULT_LARGE_GROUP_MEMBERS),
+    maxUserConversations: int('max-user-conversations', v('max-user-conversations'), DEFAULT_MAX_USER_CONVERSATIONS),
     events: values['no-events'] !== true,
   };
 }

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import { DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -77,33 +78,56 @@ function checkUids(uids: unknown): asserts uids is string[] {
 export interface ConversationStoreOptions {
   /** Deadline of one statement. */
   timeoutMs?: number;
+  /** Conversations one user may be in; adds past it are refused with LIMIT_REACHED. */
+  maxUserConversations?: number;
 }
 
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
 export class ConversationStore {
   private readonly timeoutMs: number;
+  private readonly maxUserConvs: number;
 
   constructor(
     private readonly sql: Sql,
     opts: ConversationStoreOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    this.maxUserConvs = opts.maxUserConversations ?? DEFAULT_MAX_USER_CONVERSATIONS;
+    if (!Number.isSafeInteger(this.maxUserConvs) || this.maxUserConvs < 1) throw new RangeError('maxUserConversations must be a positive integer');
+  }
+
+  /**
+   * The users of `uids` who are not in `convId` yet and are in the most conversations a user may be in already:
+   * a statement adds nobody while any is left here. Checked in the statement, not locked: adds of one user
+   * running at the same instant may each pass and take them a few over.
+   */
+  private atLimit(convId: string, uids: string[]): ReturnType<Sql> {
+    return this.sql`SELECT u FROM unnest(${uids}::text[]) AS u
+      WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u)
+        AND (SELECT count(*) FROM (SELECT 1 FROM members y WHERE y.uid = u LIMIT ${this.maxUserConvs}) z) >= ${this.maxUserConvs}`;
+  }
+
+  private limitReached(uids: string[]): ImError {
+    const some = uids.slice(0, 10).join(', ') + (uids.length > 10 ? `, … (${uids.length} in all)` : '');
+    return new ImError(ErrorCode.LIMIT_REACHED, `already in ${this.maxUserConvs} conversations, the most one user may be in: ${some}; nothing was changed`);
   }
 
   /** Creates (or returns) the direct conversation of two users, with both as members, in one statement. Idempotent. */
   async createDirect(a: string, b: string): Promise<Conversation> {
     const convId = directConversationId(a, b);
     // The no-op DO UPDATE makes RETURNING give the existing row too; members go in only for a direct one.
-    const rows = await bounded('create direct conversation', this.sql<RawConversation[]>`
-      WITH c AS (
-        INSERT INTO conversations (conv_id, kind) VALUES (${convId}, 'direct')
+    const rows = await bounded('create direct conversation', this.sql<(RawConversation & { at_limit: string[] })[]>`
+      WITH at_limit AS (${this.atLimit(convId, [a, b])}),
+      c AS (
+        INSERT INTO conversations (conv_id, kind) SELECT ${convId}, 'direct' WHERE NOT EXISTS (SELECT 1 FROM at_limit)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
         INSERT INTO members (conv_id, uid) SELECT ${convId}, u FROM unnest(${[a, b]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'direct' ON CONFLICT DO NOTHING
       )
-      SELECT * FROM c`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
+    if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (c.kind !== 'direct') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a direct conversation`);
     return toConversation(c);
   }
@@ -120,9 +144,10 @@ export class ConversationStore {
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
-    const rows = await bounded('create group', this.sql<RawConversation[]>`
-      WITH c AS (
-        INSERT INTO conversations (conv_id, kind, title) VALUES (${convId}, 'group', ${opts.title ?? null})
+    const rows = await bounded('create group', this.sql<(RawConversation & { at_limit: string[] })[]>`
+      WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
+      c AS (
+        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null} WHERE NOT EXISTS (SELECT 1 FROM at_limit)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
         INSERT INTO members (conv_id, uid, role)
@@ -130,8 +155,9 @@ export class ConversationStore {
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING
       )
-      SELECT * FROM c`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
+    if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     return toConversation(c);
   }
@@ -148,16 +174,19 @@ export class ConversationStore {
     checkId(convId, 'convId');
     checkUids(uids);
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
-    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[] }[]>`
+    const unique = [...new Set(uids)];
+    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[]; at_limit: string[] }[]>`
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+      at_limit AS (${this.atLimit(convId, unique)}),
       ins AS (
-        INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${[...new Set(uids)]}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING RETURNING uid
+        INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${unique}::text[]) AS u
+        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) ON CONFLICT DO NOTHING RETURNING uid
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
+    if (r.at_limit.length > 0) throw this.limitReached(r.at_limit);
     return r.added;
   }
 

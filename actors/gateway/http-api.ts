@@ -22,6 +22,7 @@ const STATUS: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.NOT_MEMBER]: '403 Forbidden',
   [ErrorCode.NOT_FOUND]: '404 Not Found',
   [ErrorCode.CONFLICT]: '409 Conflict',
+  [ErrorCode.LIMIT_REACHED]: '409 Conflict',
   [ErrorCode.FRAME_TOO_LARGE]: '413 Payload Too Large',
   [ErrorCode.RATE_LIMITED]: '429 Too Many Requests',
   [ErrorCode.TIMEOUT]: '503 Service Unavailable',

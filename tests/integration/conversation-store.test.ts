@@ -21,6 +21,25 @@ describe('conversation store – real Postgres', () => {
   const post = (convId: string, seqs: number[]) =>
     msgs.appendBatch(seqs.map((seq, i) => ({ convId, seq, prevSeq: seqs[i - 1] ?? 0, senderUid: 'x', senderDid: 'dx', clientMsgId: seq, body: Buffer.from('m') })));
 
+  it('conversations – a user in the most conversations allowed is not added anywhere new, atomically, until they leave one', async () => {
+    const capped = new ConversationStore(db.sql, { maxUserConversations: 2 });
+    const early = await capped.createDirect('cap-a', 'cap-friend');
+    await capped.createGroup({ convId: 'cap-g1', owner: 'cap-a' });
+    const limit = expect.objectContaining({ code: ErrorCode.LIMIT_REACHED, message: expect.stringContaining('cap-a') });
+    await expect(capped.createGroup({ convId: 'cap-g2', owner: 'cap-b', members: ['cap-a', 'cap-c'] })).rejects.toEqual(limit);
+    expect(await capped.get('cap-g2')).toBeUndefined();
+    await expect(capped.createDirect('cap-a', 'cap-d')).rejects.toEqual(limit);
+    expect(await capped.get(directConversationId('cap-a', 'cap-d'))).toBeUndefined();
+    await capped.createGroup({ convId: 'cap-g3', owner: 'cap-b' });
+    await expect(capped.addMembers('cap-g3', ['cap-c', 'cap-a'])).rejects.toEqual(limit);
+    expect((await capped.members('cap-g3')).map((m) => m.uid)).toEqual(['cap-b']);
+    // Conversations the user is in already are no new ones: creating them again or re-adding the user is fine.
+    expect((await capped.createDirect('cap-friend', 'cap-a')).convId).toBe(early.convId);
+    expect(await capped.createGroup({ convId: 'cap-g1', owner: 'cap-a' })).toMatchObject({ convId: 'cap-g1' });
+    await capped.removeMembers('cap-g1', ['cap-a']);
+    expect(await capped.addMembers('cap-g3', ['cap-c', 'cap-a'])).toEqual(['cap-a', 'cap-c']);
+  });
+
   it('conversations – a direct conversation has one id whatever the order of its users, and two members', async () => {
     expect(directConversationId('bob', 'alice')).toBe(directConversationId('alice', 'bob'));
     expect(directConversationId('a:b', 'c')).not.toBe(directConversationId('a', 'b:c'));

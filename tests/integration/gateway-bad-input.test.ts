@@ -27,7 +27,7 @@ describe('gateway – bad input', () => {
   beforeAll(async () => {
     c = await startChatCluster({
       nodes: ['n1'],
-      args: ['--rate', '20', '--rate-burst', '20', '--rate-close-after', '2', '--client-heartbeat-ms', '2000', '--max-frame-bytes', '8192'],
+      args: ['--rate', '20', '--rate-burst', '20', '--rate-close-after', '2', '--client-heartbeat-ms', '2000', '--max-frame-bytes', '8192', '--max-user-conversations', '3'],
       nodeArgs: { n1: ['--max-connections', '6'] },
     });
     url = c.gateways.get('n1')!;
@@ -131,6 +131,24 @@ describe('gateway – bad input', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
     await bystanderRoundTrip();
   }, 20_000);
+
+  it('server API – a user already in the most conversations allowed is refused with 409 limit_reached, and nothing changes', async () => {
+    for (const conv of ['lim-1', 'lim-2', 'lim-3']) expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'busy' })).status).toBe(201);
+    const group = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'lim-4', owner: 'host', members: ['busy', 'idle'] });
+    expect(group.status).toBe(409);
+    expect(group.body).toMatchObject({ code: 'limit_reached' });
+    expect(group.body['message']).toContain('busy');
+    const direct = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['busy', 'idle'] });
+    expect(direct).toMatchObject({ status: 409, body: { code: 'limit_reached' } });
+    const add = await c.api('POST', '/v1/conversations/room/members', { add: ['idle', 'busy'] });
+    expect(add).toMatchObject({ status: 409, body: { code: 'limit_reached' } });
+    // Nothing of the refused requests was stored: no lim-4, no direct conversation, nobody added to the room.
+    const rows = await c.db.sql`SELECT conv_id, uid FROM members WHERE uid IN ('busy', 'idle', 'host') ORDER BY conv_id`;
+    expect(rows.map((r) => `${r['conv_id']}:${r['uid']}`)).toEqual(['lim-1:busy', 'lim-2:busy', 'lim-3:busy']);
+    // What does not add a conversation to the user is still fine.
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'lim-1', owner: 'busy' })).status).toBe(201);
+    expect(await c.api('POST', '/v1/conversations/room/members', { add: ['idle'] })).toMatchObject({ status: 200, body: { added: ['idle'] } });
+  });
 
   it('gateway – over its connection limit a node answers 503 with other endpoints', async () => {
     const extra: RawClient[] = [];
