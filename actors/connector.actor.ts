@@ -229,11 +229,16 @@ class ConnectorActor implements Actor {
   }
 
   private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
-    const seq = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
+    const mark = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
     const c = this.convs.get(p.conv);
-    if (c && seq > c.readSeq) c.readSeq = seq;
-    for (const dev of this.devices) if (dev.did !== p.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'read', conv: p.conv, seq }]);
-    return { seq };
+    if (c) {
+      c.readSeq = Math.max(c.readSeq, mark.readSeq);
+      c.unread = mark.unread;
+    }
+    // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
+    const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };
+    for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
+    return { seq: mark.readSeq };
   }
 
   private async list(): Promise<ConvSummary[]> {

@@ -75,7 +75,14 @@ export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
 /** A read mark made on another device of the same user. */
-export interface ReadEchoFrame { type: 'read'; conv: string; seq: number }
+export interface ReadEchoFrame {
+  type: 'read';
+  conv: string;
+  seq: number;
+  /** The user's unread count in `conv` after this mark, exact as of the conversation's `lastSeq` (optional: a client must cope without them). */
+  unread?: number;
+  lastSeq?: number;
+}
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
 export interface PresenceFrame { type: 'presence'; uid: string; online: boolean }
 export interface PongFrame { type: 'pong'; ts?: number }

@@ -233,9 +233,13 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       case 'history':
         f = { type: 'history', rid: uint(v, 'history', 'rid'), conv: str(v, 'history', 'conv'), msgs: items(arr(v, 'history', 'msgs'), 'history.msgs[]', msgFields), more: bool(v, 'history', 'more') };
         break;
-      case 'read':
-        f = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };
+      case 'read': {
+        const echo: ServerFrameOf<'read'> = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };
+        if (!absent(v['unread'])) echo.unread = uint(v, 'read', 'unread');
+        if (!absent(v['lastSeq'])) echo.lastSeq = uint(v, 'read', 'lastSeq');
+        f = echo;
         break;
+      }
       case 'typing':
         f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
         break;

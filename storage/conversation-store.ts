@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
+import type postgres from 'postgres';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -66,6 +67,29 @@ interface RawConversation {
   kind: ConversationKind;
   title: string | null;
   created_at: Date;
+}
+
+/** A read mark as stored, with the unread count it leaves (exact as of `lastSeq`). */
+export interface ReadMark {
+  readSeq: number;
+  unread: number;
+  /** The conversation's last stored seq when the count was taken. */
+  lastSeq: number;
+}
+
+/**
+ * How many messages of `conv` lie in (`seen`, `last`]: the seqs there minus the holes, each of which sits just
+ * below a message with `seq - prev_seq > 1` (see `userConversations`). Arguments are SQL fragments.
+ */
+function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, seen: postgres.Fragment): postgres.Fragment {
+  return sql`(GREATEST(${last} - ${seen}, 0)
+    - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, ${seen}) - 1) FROM messages m
+                WHERE m.conv_id = ${conv} AND m.seq > ${seen} AND m.seq - m.prev_seq > 1), 0))::int8`;
+}
+
+/** The seq of `uid`'s last own message in `conv`, 0 when none (fragments in, fragment out). */
+function lastOwn(sql: Sql, conv: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
+  return sql`COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${conv} AND m.sender_uid = ${uid}), 0)`;
 }
 
 const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
@@ -242,15 +266,13 @@ export class ConversationStore {
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
-               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
+             ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`, this.sql`r.seen`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
-      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
+      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, ${lastOwn(this.sql, this.sql`mb.conv_id`, this.sql`mb.uid`)}) AS seen) r
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
@@ -261,28 +283,33 @@ export class ConversationStore {
   }
 
   /**
-   * Moves a read mark forward (never back) and returns the stored mark; NOT_MEMBER when `uid` is not in the
-   * conversation. The mark is capped at the conversation's last stored seq: a mark past it would hide the next
-   * messages from the unread count. With a fence (the user's connector shard), a stale epoch stores nothing.
+   * Moves a read mark forward (never back) and returns the stored mark with the user's unread count after it and
+   * the last seq that count runs to; NOT_MEMBER when `uid` is not in the conversation. The mark is capped at the
+   * conversation's last stored seq: a mark past it would hide the next messages from the unread count. With a
+   * fence (the user's connector shard), a stale epoch stores nothing.
    */
-  async setReadMark(uid: string, convId: string, seq: number, fence?: Fence): Promise<number> {
+  async setReadMark(uid: string, convId: string, seq: number, fence?: Fence): Promise<ReadMark> {
     checkId(uid, 'uid');
     checkId(convId, 'convId');
     if (!Number.isSafeInteger(seq) || seq < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a non-negative safe integer');
     checkFence(fence);
     const sql = this.sql;
-    const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean }[]>`
+    const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean; last_seq: number; unread: number | null }[]>`
       WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
       u AS (
         UPDATE members
-        SET read_seq = GREATEST(read_seq, LEAST(${seq}::int8, COALESCE((SELECT max(seq) FROM messages WHERE conv_id = ${convId}), 0)))
+        SET read_seq = GREATEST(read_seq, LEAST(${seq}::int8, (SELECT last_seq FROM l)))
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
-      )
-      SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok`, this.timeoutMs);
+      ),
+      r AS (SELECT GREATEST((SELECT read_seq FROM u), ${lastOwn(sql, sql`${convId}`, sql`${uid}`)}) AS seen)
+      SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
+             ${unreadAfter(sql, sql`${convId}`, sql`(SELECT last_seq FROM l)`, sql`r.seen`)} AS unread
+      FROM r`, this.timeoutMs);
     const r = rows[0]!;
     if (!r.fence_ok) throw fencedError(fence!, 'set read mark');
     if (r.read_seq === null) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
-    return r.read_seq;
+    return { readSeq: r.read_seq, unread: r.unread ?? 0, lastSeq: r.last_seq };
   }
 }

@@ -24,8 +24,8 @@ export interface ImClientEvents {
   sendFailed: { cid: number; conv: string; error: ImError };
   /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
   sendRetry: { cid: number; conv: string; error: ImError };
-  /** A read mark made on another device. */
-  read: { conv: string; seq: number };
+  /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it). */
+  read: { conv: string; seq: number; unread: number };
   typing: { conv: string; from: string };
   presence: { uid: string; online: boolean };
   /** The conversation list (after each connect and each `sync`). */

@@ -367,9 +367,12 @@ export class ImClient {
       case 'sent':
         this.outbound.handleSent(f);
         return;
-      case 'read':
-        this.chains.handleRead(f.conv, f.seq);
-        return this.events.emit('read', { conv: f.conv, seq: f.seq });
+      case 'read': {
+        const count = f.unread === undefined ? undefined : { unread: f.unread, lastSeq: f.lastSeq ?? f.seq };
+        if (!this.chains.handleRead(f.conv, f.seq, count)) return;
+        const c = this.chains.get(f.conv)!;
+        return this.events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
+      }
       case 'typing':
         return this.events.emit('typing', { conv: f.conv, from: f.from });
       case 'presence':

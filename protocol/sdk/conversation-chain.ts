@@ -149,12 +149,23 @@ export class ConversationChains {
     this.startPull(s);
   }
 
-  /** Applies a `read` echo (or the user's own read mark): read marks never move back. */
-  handleRead(conv: string, seq: number): void {
+  /**
+   * Applies a read mark (the user's own, or the server's echo with the exact count it leaves): read marks never
+   * move back. Returns whether the read mark or the unread count changed.
+   */
+  handleRead(conv: string, seq: number, count?: { unread: number; lastSeq: number }): boolean {
     const s = this.convs.get(conv);
-    if (s === undefined || seq <= s.readSeq) return;
-    s.readSeq = seq;
-    if (seq >= s.lastSeq) s.unread = 0;
+    if (s === undefined) return false;
+    const before = s.unread;
+    const moved = seq > s.readSeq;
+    if (moved) s.readSeq = seq;
+    // The server's count is exact up to its lastSeq; unless this device already counted messages past that one
+    // (they arrived before the echo), it replaces ours, which cannot tell how many of its unread a mark passed.
+    if (count !== undefined && count.lastSeq >= s.unreadThrough) {
+      s.unread = count.unread;
+      s.unreadThrough = count.lastSeq;
+    } else if (moved && seq >= s.lastSeq) s.unread = 0;
+    return moved || s.unread !== before;
   }
 
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */

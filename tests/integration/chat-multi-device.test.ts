@@ -33,8 +33,11 @@ describe('chat – multi-device', () => {
       expect(got.map((m) => m.prev)).toEqual([0, ...seqs.slice(0, 4)]);
     }
     phone.send({ type: 'read', conv, seq: seqs[2]! });
-    const echo = await laptop.waitFor<ServerFrameOf<'read'>>((f) => f.type === 'read');
-    expect(echo).toMatchObject({ conv, seq: seqs[2] });
+    // Both devices, the reader too, learn the mark and the exact count it leaves (a client cannot work it out).
+    for (const dev of [laptop, phone]) {
+      const echo = await dev.waitFor<ServerFrameOf<'read'>>((f) => f.type === 'read');
+      expect(echo).toEqual({ type: 'read', conv, seq: seqs[2], unread: 2, lastSeq: seqs[4] });
+    }
     laptop.send({ type: 'sync', rid: 1 });
     const list = await laptop.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 1);
     expect(list.list.find((x) => x.conv === conv)).toMatchObject({ lastSeq: seqs[4], readSeq: seqs[2], unread: 2 });

@@ -85,7 +85,7 @@ describe('conversation store – real Postgres', () => {
     const direct = await convs.createDirect('erin', 'gina');
     await post('gaps', [5, 9, 1000, 2001]);
     await post(direct.convId, [3]);
-    expect(await convs.setReadMark('erin', 'gaps', 9)).toBe(9);
+    expect((await convs.setReadMark('erin', 'gaps', 9)).readSeq).toBe(9);
     const list = await convs.userConversations('erin');
     expect(list).toEqual([
       { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2 },
@@ -102,8 +102,9 @@ describe('conversation store – real Postgres', () => {
     const stored = (mark: number) => seqs.filter((s) => s > mark).length;
     expect(await unread()).toBe(7);
     for (const mark of [500, 1000, 1002, 1500, 2000, 3000, 5000]) {
-      await convs.setReadMark('lena', 'holes', mark);
-      expect({ mark, unread: await unread() }).toEqual({ mark, unread: stored(mark) });
+      // The mark's own answer carries the same exact count as the list, and the last seq it runs to.
+      const set = await convs.setReadMark('lena', 'holes', mark);
+      expect({ mark, unread: await unread(), answered: set.unread, lastSeq: set.lastSeq }).toEqual({ mark, unread: stored(mark), answered: stored(mark), lastSeq: 5000 });
     }
     // A long run without holes counts every message.
     await convs.createGroup({ convId: 'dense', owner: 'max' });
@@ -128,9 +129,9 @@ describe('conversation store – real Postgres', () => {
     expect(await unread('nia')).toMatchObject({ lastSeq: 1000, readSeq: 0, unread: 2 });
     expect(await unread('omar')).toMatchObject({ readSeq: 0, unread: 0 });
     // A read mark past the last own message counts from the mark; one before it changes nothing.
-    await convs.setReadMark('nia', 'talk', 4);
+    expect(await convs.setReadMark('nia', 'talk', 4)).toEqual({ readSeq: 4, unread: 1, lastSeq: 1000 });
     expect(await unread('nia')).toMatchObject({ readSeq: 4, unread: 1 });
-    await convs.setReadMark('omar', 'talk', 2);
+    expect(await convs.setReadMark('omar', 'talk', 2)).toEqual({ readSeq: 2, unread: 0, lastSeq: 1000 });
     expect(await unread('omar')).toMatchObject({ readSeq: 2, unread: 0 });
   });
 
@@ -145,16 +146,16 @@ describe('conversation store – real Postgres', () => {
   it('conversations – read marks never move back, and only members have one', async () => {
     await convs.createGroup({ convId: 'marks', owner: 'hal' });
     await post('marks', [10, 20, 50, 60]);
-    expect(await convs.setReadMark('hal', 'marks', 50)).toBe(50);
-    expect(await convs.setReadMark('hal', 'marks', 20)).toBe(50);
+    expect((await convs.setReadMark('hal', 'marks', 50)).readSeq).toBe(50);
+    expect((await convs.setReadMark('hal', 'marks', 20)).readSeq).toBe(50);
     // A mark past the last stored message is capped there, so later messages still count as unread.
-    expect(await convs.setReadMark('hal', 'marks', 1_000_000)).toBe(60);
+    expect((await convs.setReadMark('hal', 'marks', 1_000_000)).readSeq).toBe(60);
     await post('marks', [70]);
     expect((await convs.userConversations('hal'))[0]).toMatchObject({ convId: 'marks', lastSeq: 70, readSeq: 60, unread: 1 });
     // Racing marks from several devices: the stored mark ends at the highest, whatever the order.
     const marks = [15, 70, 3, 65, 40];
     const got = await Promise.all(marks.map((m) => convs.setReadMark('hal', 'marks', m)));
-    got.forEach((g) => expect(g).toBeGreaterThanOrEqual(60));
+    got.forEach((g) => expect(g.readSeq).toBeGreaterThanOrEqual(60));
     expect((await convs.members('marks'))[0]!.readSeq).toBe(70);
     await expect(convs.setReadMark('ivan', 'marks', 1)).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
     await expect(convs.setReadMark('hal', 'marks', -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
@@ -170,7 +171,7 @@ describe('conversation store – real Postgres', () => {
     const row = (await shards.assign('connector', 1, 0, 'old'))!;
     await convs.createGroup({ convId: 'fenced-marks', owner: 'jo' });
     await post('fenced-marks', [3, 7]);
-    expect(await convs.setReadMark('jo', 'fenced-marks', 3, { kind: 'connector', shard: 1, epoch: row.epoch })).toBe(3);
+    expect((await convs.setReadMark('jo', 'fenced-marks', 3, { kind: 'connector', shard: 1, epoch: row.epoch })).readSeq).toBe(3);
     await shards.assign('connector', 1, row.epoch, 'new');
     await expect(convs.setReadMark('jo', 'fenced-marks', 7, { kind: 'connector', shard: 1, epoch: row.epoch })).rejects.toMatchObject({ code: ErrorCode.FENCED });
     expect((await convs.members('fenced-marks'))[0]!.readSeq).toBe(3);

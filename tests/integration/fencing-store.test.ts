@@ -60,7 +60,7 @@ describe('fencing – real Postgres', () => {
     const f = await owned();
     await convs.createGroup({ convId: 'stale', owner: 'u' });
     expect((await msgs.appendBatch([msg('stale', 1)], f))[0]!.seq).toBe(1);
-    expect(await convs.setReadMark('u', 'stale', 1, f)).toBe(1);
+    expect((await convs.setReadMark('u', 'stale', 1, f)).readSeq).toBe(1);
     await bump(f);
 
     await expect(msgs.appendBatch([msg('stale', 2), msg('stale', 3)], f)).rejects.toMatchObject({ code: ErrorCode.FENCED });

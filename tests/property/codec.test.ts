@@ -38,7 +38,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   msg.map((m) => ({ type: 'msg' as const, ...m })),
   fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat() }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
-  fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
+  fc.record({ type: fc.constant('read' as const), conv: id, seq: uint, unread: fc.nat(), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean() }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),

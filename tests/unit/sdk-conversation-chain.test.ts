@@ -196,6 +196,27 @@ describe('sdk chain – baselines and catch-up', () => {
     expect(chains.get('c')).toMatchObject({ readSeq: 11, unread: 0 });
   });
 
+  it('sdk chain – a read mark below the last message takes the exact count the server echoes with it', () => {
+    const { chains } = harness();
+    chains.setUid('me');
+    chains.handleConvs([row('c', 10, { readSeq: 0, unread: 10 })]);
+    // The mark alone cannot say how many of the ten it passed; the echo's count can.
+    expect(chains.handleRead('c', 4)).toBe(true);
+    expect(chains.get('c')).toMatchObject({ readSeq: 4, unread: 10 });
+    expect(chains.handleRead('c', 4, { unread: 6, lastSeq: 10 })).toBe(true);
+    expect(chains.get('c')).toMatchObject({ readSeq: 4, unread: 6 });
+    // Messages past what the server counted add to its count, once.
+    chains.handleMsg(msg('c', 11, 10, 'bob'));
+    expect(chains.get('c')).toMatchObject({ unread: 7 });
+    // An echo that counted only up to 10, arriving after this device counted 11, would lose one: it is not taken.
+    expect(chains.handleRead('c', 6, { unread: 4, lastSeq: 10 })).toBe(true);
+    expect(chains.get('c')).toMatchObject({ readSeq: 6, unread: 7 });
+    expect(chains.handleRead('c', 6, { unread: 5, lastSeq: 11 })).toBe(true);
+    expect(chains.get('c')).toMatchObject({ readSeq: 6, unread: 5 });
+    // The same echo again changes nothing.
+    expect(chains.handleRead('c', 6, { unread: 5, lastSeq: 11 })).toBe(false);
+  });
+
   it('sdk chain – an own new message means everything before it was seen: unread starts again from 0, as the server counts', () => {
     const { chains } = harness();
     chains.setUid('me');
