@@ -4,9 +4,11 @@ import {
   type AttachReply,
   type ConnectorAttach,
   type ConnectorDeliver,
+  type ConnectorDisconnect,
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorTyping,
+  type DisconnectReply,
 } from '../protocol/chat-ops.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
@@ -14,7 +16,7 @@ import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { checkAttach, checkDeliver, checkDetach, checkMark, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkMark, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -83,6 +85,8 @@ class ConnectorActor implements Actor {
         return this.attach(checkAttach(payload));
       case ConnectorOp.DETACH:
         return this.detach(checkDetach(payload));
+      case ConnectorOp.DISCONNECT:
+        return this.disconnect(checkDisconnect(payload));
       case ConnectorOp.DELIVER:
         return this.deliver(checkDeliver(payload));
       case ConnectorOp.ACK:
@@ -148,6 +152,19 @@ class ConnectorActor implements Actor {
       this.disarmRetransmit();
       this.announce(p.did, false);
     }
+  }
+
+  /**
+   * Signs the user out (every device, or the one named) for the business server: their sessions close with 4014
+   * and the devices are forgotten at once, whether or not the gateways' detaches ever arrive.
+   */
+  private disconnect(p: ConnectorDisconnect): DisconnectReply {
+    const gone = this.devices.filter((d) => p.did === undefined || d.did === p.did);
+    for (const d of gone) {
+      this.svc.closeSession(d.gw, d.sid, this.ctx.key, CloseCode.SIGNED_OUT, p.reason ?? 'signed out');
+      this.detach(d);
+    }
+    return { devices: gone.map((d) => d.did) };
   }
 
   /** Business event and presence to direct-conversation peers on the first device in / the last device out. */

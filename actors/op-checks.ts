@@ -1,4 +1,4 @@
-import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorRead } from '../protocol/chat-ops.js';
+import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
@@ -7,6 +7,8 @@ import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limit
  * sent; these guard against other senders on the bus (the server API, a node of another version, a bug).
  */
 
+/** A WebSocket close reason may take 123 bytes; this leaves room. */
+const MAX_CLOSE_REASON_BYTES = 100;
 const bad = (what: string): ImError => new ImError(ErrorCode.INVALID_FIELD, what);
 const obj = (p: unknown): Record<string, unknown> => {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad('payload must be a map');
@@ -64,6 +66,17 @@ export function checkAttach(p: unknown): ConnectorAttach {
   const a: ConnectorAttach = { did: id(v['did'], 'did'), gw: id(v['gw'], 'gw'), sid: int(v['sid'], 'sid', 0) };
   if (v['refresh'] === true) a.refresh = true;
   return a;
+}
+
+export function checkDisconnect(p: unknown): ConnectorDisconnect {
+  const v = obj(p);
+  const d: ConnectorDisconnect = {};
+  if (v['did'] !== undefined) d.did = id(v['did'], 'did');
+  if (v['reason'] !== undefined) {
+    if (typeof v['reason'] !== 'string' || Buffer.byteLength(v['reason']) > MAX_CLOSE_REASON_BYTES) throw bad(`reason must be a string of at most ${MAX_CLOSE_REASON_BYTES} bytes`);
+    d.reason = v['reason'];
+  }
+  return d;
 }
 
 export function checkDetach(p: unknown): ConnectorDetach {

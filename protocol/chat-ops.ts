@@ -23,6 +23,7 @@ export const ConnectorOp = {
   PRESENCE: 'presence',
   JOINED: 'joined',
   LEFT: 'left',
+  DISCONNECT: 'disconnect',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -49,6 +50,10 @@ export interface ConnectorAttach { did: string; gw: string; sid: number; refresh
  */
 export interface AttachReply { convs?: ConvSummary[]; large: string[] }
 export interface ConnectorDetach { did: string; sid: number }
+/** The business server signs a user out (server API → connector): every device, or the one named. */
+export interface ConnectorDisconnect { did?: string; reason?: string }
+/** The devices whose sessions were closed. */
+export interface DisconnectReply { devices: string[] }
 /**
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.

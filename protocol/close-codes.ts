@@ -24,5 +24,7 @@ export const CloseCode = {
   REPLACED: 4012,
   /** The client fell too far behind (send buffer over its limit); reconnect and sync. */
   SLOW_CONSUMER: 4013,
+  /** The business server signed this device out (server API): do not reconnect until the user signs in again. */
+  SIGNED_OUT: 4014,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

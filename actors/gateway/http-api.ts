@@ -1,5 +1,5 @@
 import type * as Uws from 'uWebSockets.js';
-import { ChatKind, ChatterOp, type ChatterMembers, type ChatterSystem, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -7,7 +7,7 @@ import type { Logger } from '../../runtime/logger.js';
 import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConversationStore } from '../../storage/conversation-store.js';
-import { checkChatterMembers, checkChatterSystem } from '../op-checks.js';
+import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -99,6 +99,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const p: ChatterSystem = checkChatterSystem(b);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
     return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
+  });
+  route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
+    const p: ConnectorDisconnect = checkDisconnect(b);
+    const r = (await d.router.call(ChatKind.CONNECTOR, checkUid(uid), ConnectorOp.DISCONNECT, p)) as DisconnectReply;
+    return ['200 OK', r];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
 }

@@ -20,6 +20,11 @@ export const DEFAULT_RATE_LIMITED_PAUSE_MS = 10_000;
 export const DEFAULT_REDIRECT_CLOSE_WAIT_MS = 1_000;
 /** Close code the client uses when it gives up on a silent connection (the server's own code for it). */
 const CLIENT_IDLE_CLOSE = CloseCode.HEARTBEAT_TIMEOUT;
+/** Close codes after which reconnecting would be wrong, with the reason given when the server named none. */
+const FINAL_CLOSES: ReadonlyMap<number, string> = new Map([
+  [CloseCode.REPLACED, 'replaced by a newer connection of this device'],
+  [CloseCode.SIGNED_OUT, 'signed out by the server'],
+]);
 
 /**
  * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
@@ -250,7 +255,8 @@ export class ImClient {
     const failedUpgrade = !this.upgraded;
     if (this.welcomed) this.backoff.connectionLived(Date.now() - this.openedAt);
     this.stopSession();
-    if (code === CloseCode.REPLACED) return this.terminate(code, reason || 'replaced by a newer connection of this device', false);
+    const final = FINAL_CLOSES.get(code);
+    if (final !== undefined) return this.terminate(code, reason || final, false);
     if (code === CloseCode.NORMAL && !this.endpoints.hasRedirect) return this.terminate(code, reason || 'closed by the server', false);
     // A refused upgrade is often a stale token (401); browsers cannot tell us which, so fetch a new one.
     if (code === CloseCode.UNAUTHORIZED || failedUpgrade) this.token.forget();

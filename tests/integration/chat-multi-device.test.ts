@@ -44,6 +44,26 @@ describe('chat – multi-device', () => {
     for (const x of [phone, laptop, carol]) x.close();
   }, 30_000);
 
+  it('multi-device – the server API signs one device or every device of a user out: close 4014, the others stay', async () => {
+    const phone = await rawConnect(c.gateways.get('n1')!, c.token('hank', 'phone'));
+    const laptop = await rawConnect(c.gateways.get('n2')!, c.token('hank', 'laptop'));
+    const tablet = await rawConnect(c.gateways.get('n2')!, c.token('hank', 'tablet'));
+    for (const x of [phone, laptop, tablet]) await x.waitFor((f) => f.type === 'convs');
+    const one = await c.api('POST', '/v1/users/hank/disconnect', { did: 'phone', reason: 'password changed' });
+    expect(one).toEqual({ status: 200, body: { devices: ['phone'] } });
+    expect(await phone.closed).toEqual({ code: 4014, reason: 'password changed' });
+    // The others still work: a sync is answered.
+    laptop.send({ type: 'sync', rid: 7 });
+    await laptop.waitFor((f) => f.type === 'convs' && f.rid === 7);
+    const all = await c.api('POST', '/v1/users/hank/disconnect', {});
+    expect(all.status).toBe(200);
+    expect((all.body['devices'] as string[]).sort()).toEqual(['laptop', 'tablet']);
+    expect((await laptop.closed).code).toBe(4014);
+    expect((await tablet.closed).code).toBe(4014);
+    expect(await c.api('POST', '/v1/users/hank/disconnect', {})).toEqual({ status: 200, body: { devices: [] } });
+    expect(await c.api('POST', '/v1/users/hank/disconnect', { reason: 'x'.repeat(101) })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+  }, 30_000);
+
   it('multi-device – a second connection of the same device replaces the first (4012)', async () => {
     const first = await rawConnect(c.gateways.get('n1')!, c.token('erin', 'tab'));
     await first.waitFor((f) => f.type === 'convs');

@@ -205,15 +205,18 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
-  it('sdk client – close 4012 (replaced) ends the client: state closed, no reconnect, queued sends rejected', async () => {
+  it.each([
+    [4012, 'replaced'],
+    [4014, 'signed out'],
+  ])('sdk client – close %i (%s) ends the client: state closed, no reconnect, queued sends rejected', async (code, reason) => {
     const { client, ws, accept, states } = harness();
     void client.connect();
     await flush();
     const s = accept();
     const p = client.send('c', 'hi');
-    s.serverClose(4012, 'replaced');
+    s.serverClose(code, reason);
     await expect(p).rejects.toMatchObject({ code: ErrorCode.CLOSED });
-    expect(states.at(-1)).toEqual({ state: 'closed', code: 4012, reason: 'replaced' });
+    expect(states.at(-1)).toEqual({ state: 'closed', code, reason });
     await vi.advanceTimersByTimeAsync(120_000);
     expect(ws.sockets).toHaveLength(1);
     expect(vi.getTimerCount()).toBe(0);
