@@ -26,8 +26,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
- * Applies every migration not yet applied, each in its own transaction, under an advisory lock so
- * that several nodes starting at once migrate exactly once. Returns the versions it applied.
+ * Applies every migration not yet applied, all in one transaction (all of them or none), under an advisory
+ * lock so that several nodes starting at once migrate exactly once. Returns the versions it applied.
  */
 export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]> {
   const migrations = await loadMigrations(dir);
