@@ -1,18 +1,24 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Uws from 'uWebSockets.js';
-import type { GatewayConfig } from '../../runtime/config.js';
+import { DEV_SERVER_KEY, type GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
 
 const SDK_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'protocol', 'sdk', 'index.ts');
 
 /**
  * A one-page chat client for development (`npm start` prints its URL): it mints tokens through the server
- * API with the development key, so it is only served with `--dev-tokens`. The SDK is bundled for the browser
- * with esbuild on first request — the page runs the same client code applications embed.
+ * API with the development key, so it is only served with `--dev-tokens` and that key. The SDK is bundled for
+ * the browser with esbuild on first request — the page runs the same client code applications embed. Returns
+ * whether the page is served.
  */
-export function mountDemoPage(app: Uws.TemplatedApp, config: GatewayConfig, log: Logger): void {
-  if (!config.devTokens) return;
+export function mountDemoPage(app: Uws.TemplatedApp, config: GatewayConfig, log: Logger): boolean {
+  if (!config.devTokens) return false;
+  if (config.serverKey !== DEV_SERVER_KEY) {
+    // The page carries the key it calls the server API with: a real one would go to every visitor.
+    log.warn('the demo page is off: IM_SERVER_KEY is set, and the page would hand it to every visitor');
+    return false;
+  }
   let bundle: Promise<string> | undefined;
   const sdk = (): Promise<string> =>
     (bundle ??= import('esbuild').then(async (esbuild) => {
@@ -33,6 +39,7 @@ export function mountDemoPage(app: Uws.TemplatedApp, config: GatewayConfig, log:
   app.get('/demo', (res) => {
     res.writeHeader('content-type', 'text/html; charset=utf-8').end(page(config.serverKey));
   });
+  return true;
 }
 
 function page(serverKey: string): string {

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ChatterOp, ConnectorOp, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -127,7 +128,7 @@ function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: b
       if (e.code === ErrorCode.INTERNAL) d.log.error({ route: pattern, err: e.message }, 'server API failed');
       answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
     };
-    if (keyed && auth !== `Bearer ${d.config.serverKey}`) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
+    if (keyed && !sameSecret(auth, `Bearer ${d.config.serverKey}`)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
     const run = (body: Record<string, unknown>): void => {
       handler(body, args, query).then(([status, out, contentType]) => answer(status, out, contentType), fail);
     };
@@ -163,6 +164,12 @@ function readJson(res: Uws.HttpResponse, done: (err: ImError | undefined, body?:
 
 function json(res: Uws.HttpResponse, status: string, body: unknown): void {
   res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+}
+
+/** Compares a presented secret with the real one in constant time (digests first, so lengths leak nothing either). */
+export function sameSecret(given: string, real: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(real));
 }
 
 function safeDecode(s: string): string {
