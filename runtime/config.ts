@@ -156,18 +156,30 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   };
 }
 
+/** True for addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function gatewayConfig(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): GatewayConfig {
   const v = (k: string): string | undefined => values[k] as string | undefined;
   const port = int('gateway-port', v('gateway-port') ?? env['IM_GATEWAY_PORT'], 0, 0);
   const host = v('gateway-host') ?? env['IM_GATEWAY_HOST'] ?? DEFAULT_GATEWAY_HOST;
   const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
+  const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
+  const serverKey = env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY;
+  // The development secrets are public (they are in the README): with them anyone can mint tokens or call the
+  // server API, so a gateway reachable from other machines refuses to start with either.
+  if (port > 0 && !isLoopback(host) && (tokenSecret === DEV_TOKEN_SECRET || serverKey === DEV_SERVER_KEY)) {
+    throw new ConfigError(`the gateway would listen on ${host}, beyond this machine, with the public development ${tokenSecret === DEV_TOKEN_SECRET ? 'token secret' : 'server key'}: set IM_TOKEN_SECRET and IM_SERVER_KEY`);
+  }
   return {
     port,
     host,
     publicUrl: v('public-url') ?? env['IM_PUBLIC_URL'] ?? `ws://${host}:${port}/ws`,
-    tokenSecret: env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET,
-    serverKey: env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY,
+    tokenSecret,
+    serverKey,
     devTokens: values['dev-tokens'] === true || env['IM_DEV_TOKENS'] === '1',
     maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),
     maxFrameBytes,

@@ -2,7 +2,7 @@ import type * as Uws from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
 import { sameSecret } from '../../actors/gateway/http-api.js';
 import { mountDemoPage } from '../../actors/gateway/demo-page.js';
-import { DEV_SERVER_KEY, parseConfig } from '../../runtime/config.js';
+import { ConfigError, DEV_SERVER_KEY, parseConfig } from '../../runtime/config.js';
 import { silentLogger } from '../../runtime/logger.js';
 
 /** Records the routes a mount registers (no server: only which paths would be served). */
@@ -18,6 +18,17 @@ describe('server secrets', () => {
     expect(sameSecret('Bearer k3', 'Bearer k3y')).toBe(false);
     expect(sameSecret('Bearer k3yy', 'Bearer k3y')).toBe(false);
     expect(sameSecret('', 'Bearer k3y')).toBe(false);
+  });
+
+  it('config – a gateway reachable from other machines does not start with the public development secrets', () => {
+    const args = (host: string) => ['--node-id', 'd1', '--database-url', 'postgres://x/y', '--gateway-port', '8081', '--gateway-host', host];
+    const real = { IM_TOKEN_SECRET: 'real-secret', IM_SERVER_KEY: 'real-key' };
+    expect(() => parseConfig(args('0.0.0.0'), {})).toThrow(ConfigError);
+    expect(() => parseConfig(args('10.1.2.3'), { IM_TOKEN_SECRET: 'real-secret' })).toThrow(/server key/);
+    expect(() => parseConfig(args('10.1.2.3'), { IM_SERVER_KEY: 'real-key' })).toThrow(/token secret/);
+    expect(parseConfig(args('0.0.0.0'), real).gateway).toMatchObject({ host: '0.0.0.0', tokenSecret: 'real-secret', serverKey: 'real-key' });
+    // On loopback (development, tests) the development secrets are fine.
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(args(host), {}).gateway.host).toBe(host);
   });
 
   it('demo page – served with --dev-tokens and the development key, never with a real server key (it would hand it out)', () => {
