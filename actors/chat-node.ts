@@ -71,6 +71,7 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
       app: g.app,
       router: node.router,
       convs: chat.convs,
+      messages: chat.messages,
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

@@ -8,6 +8,9 @@ import type { Logger } from '../../runtime/logger.js';
 import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConversationStore } from '../../storage/conversation-store.js';
+import type { MessageStore } from '../../storage/message-store.js';
+import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
+import { toMsg } from './client-frames.js';
 import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
@@ -37,6 +40,7 @@ export interface HttpApiDeps {
   app: Uws.TemplatedApp;
   router: Router;
   convs: ConversationStore;
+  messages: MessageStore;
   config: GatewayConfig;
   log: Logger;
   nodeId: string;
@@ -50,7 +54,18 @@ export interface HttpApiDeps {
 type Answer = [status: string, body: unknown] | [status: string, body: string, contentType: string];
 type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<Answer>;
 
+/** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */
+const DEFAULT_API_PAGE = 100;
+
 const bad = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
+/** An integer query parameter in [min, max], `fallback` when absent. */
+const intParam = (q: URLSearchParams, name: string, fallback: number, min: number, max: number): number => {
+  const raw = q.get(name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (raw === '' || !Number.isSafeInteger(n) || n < min || n > max) throw bad(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
 const str = (v: unknown, field: string): string => {
   if (typeof v !== 'string' || v.length === 0) throw bad(`${field} must be a non-empty string`);
   return v;
@@ -90,6 +105,22 @@ export function mountHttpApi(d: HttpApiDeps): void {
     if (b['members'] !== undefined) opts.members = strings(b['members'], 'members');
     const c = await d.convs.createGroup(opts);
     return ['201 Created', { conv: c.convId, kind: c.kind }];
+  });
+  route(d, 'get', '/v1/conversations/:conv', true, async (_b, [conv]) => {
+    const [c, members] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!)]);
+    if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, createdAt: c.createdAt, members }];
+  });
+  route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {
+    const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);
+    if (q.has('before') && q.has('after')) throw bad('give after or before, not both');
+    // One more than asked tells whether there is more.
+    const rows = q.has('before')
+      ? (await d.messages.readBefore(conv!, intParam(q, 'before', 0, 1, Number.MAX_SAFE_INTEGER), limit + 1)).reverse()
+      : await d.messages.readAfter(conv!, intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER), limit + 1);
+    const page = rows.slice(0, limit).map(toMsg);
+    if (q.has('before')) page.reverse();
+    return ['200 OK', { conv, messages: page, more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {
     const p: ChatterMembers = checkChatterMembers(b);

@@ -29,6 +29,30 @@ describe('chat smoke', () => {
     b.close();
   }, 30_000);
 
+  it('server API – a conversation and its messages can be read back: members with read marks, pages after or before a seq', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'archive', owner: 'hugo', members: ['ines'] });
+    expect(body['conv']).toBe('archive');
+    const seqs: number[] = [];
+    for (let i = 1; i <= 3; i++) seqs.push((await c.api('POST', '/v1/conversations/archive/messages', { body: `note ${i}`, from: 'bot' })).body['seq'] as number);
+    const info = await c.api('GET', '/v1/conversations/archive');
+    expect(info.status).toBe(200);
+    expect(info.body).toMatchObject({ conv: 'archive', kind: 'group' });
+    expect((info.body['members'] as { uid: string; role: string }[]).map((m) => `${m.uid}:${m.role}`)).toEqual(['hugo:owner', 'ines:member']);
+    const all = await c.api('GET', '/v1/conversations/archive/messages', undefined, 'n2');
+    expect(all.body['more']).toBe(false);
+    const msgs = all.body['messages'] as { seq: number; prev: number; from: string; body: string }[];
+    expect(msgs.map((m) => [m.seq, m.prev, m.from, m.body])).toEqual(seqs.map((seq, i) => [seq, i === 0 ? 0 : seqs[i - 1], 'bot', `note ${i + 1}`]));
+    const first = await c.api('GET', '/v1/conversations/archive/messages?limit=2');
+    expect([(first.body['messages'] as { seq: number }[]).map((m) => m.seq), first.body['more']]).toEqual([seqs.slice(0, 2), true]);
+    const next = await c.api('GET', `/v1/conversations/archive/messages?after=${seqs[1]}&limit=2`);
+    expect([(next.body['messages'] as { seq: number }[]).map((m) => m.seq), next.body['more']]).toEqual([[seqs[2]], false]);
+    const back = await c.api('GET', `/v1/conversations/archive/messages?before=${seqs[2]}&limit=1`);
+    expect([(back.body['messages'] as { seq: number }[]).map((m) => m.seq), back.body['more']]).toEqual([[seqs[1]], true]);
+    expect(await c.api('GET', '/v1/conversations/archive/messages?after=1&before=2')).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(await c.api('GET', '/v1/conversations/archive/messages?limit=201')).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(await c.api('GET', '/v1/conversations/nowhere')).toMatchObject({ status: 404, body: { code: 'not_found' } });
+  }, 30_000);
+
   it('chat – a send repeated (same frame, again after a reconnect, on another gateway) is stored once and answered with its first seq', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['carl', 'dora'] });
     const conv = body['conv'] as string;
