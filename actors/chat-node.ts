@@ -72,6 +72,7 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
       router: node.router,
       convs: chat.convs,
       messages: chat.messages,
+      revocations: chat.revocations,
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

@@ -8,6 +8,7 @@ import type { Transport } from '../runtime/transport/transport.js';
 import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
+import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher } from './event-publisher.js';
 import { GroupCommitter } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
@@ -35,6 +36,7 @@ export interface ChatSettings {
 export class ChatServices {
   readonly messages: MessageStore;
   readonly convs: ConversationStore;
+  readonly revocations: RevocationStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
@@ -54,6 +56,7 @@ export class ChatServices {
     this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
     this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}) });
     this.committer = new GroupCommitter(sql);
+    this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();

@@ -76,6 +76,10 @@ export function checkDisconnect(p: unknown): ConnectorDisconnect {
     if (typeof v['reason'] !== 'string' || Buffer.byteLength(v['reason']) > MAX_CLOSE_REASON_BYTES) throw bad(`reason must be a string of at most ${MAX_CLOSE_REASON_BYTES} bytes`);
     d.reason = v['reason'];
   }
+  if (v['revoke'] !== undefined) {
+    if (typeof v['revoke'] !== 'boolean') throw bad('revoke must be true or false');
+    if (v['revoke']) d.revoke = true;
+  }
   return d;
 }
 

@@ -50,8 +50,11 @@ export interface ConnectorAttach { did: string; gw: string; sid: number; refresh
  */
 export interface AttachReply { convs?: ConvSummary[]; large: string[] }
 export interface ConnectorDetach { did: string; sid: number }
-/** The business server signs a user out (server API → connector): every device, or the one named. */
-export interface ConnectorDisconnect { did?: string; reason?: string }
+/**
+ * The business server signs a user out (server API → connector): every device, or the one named. With `revoke`
+ * the server API has first made the tokens they hold useless (RevocationStore), so they cannot come back.
+ */
+export interface ConnectorDisconnect { did?: string; reason?: string; revoke?: boolean }
 /** The devices whose sessions were closed. */
 export interface DisconnectReply { devices: string[] }
 /**

@@ -185,8 +185,22 @@ export class Gateway {
       GatewayStats.bump(this.stats.refused, r.error.code);
       return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
     }
-    // `session` is named now so that setting it in `open` does not give every socket's data a property array.
-    res.upgrade<SessionData>({ uid: r.value.sub, did: r.value.did, exp: r.value.exp, session: undefined }, key, protocol, extensions, context);
+    const { sub: uid, did, exp, iat } = r.value;
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    // Fails open: while Postgres cannot answer, a signed, unexpired token is let in (it can do nothing durable then).
+    void this.deps.svc.revocations.revokedBefore(uid, did).then(
+      (before) => before,
+      (err: unknown) => (this.deps.log.debug({ uid, err: toImError(err).message }, 'revocation check failed; letting the token in'), 0),
+    ).then((before) => {
+      if (aborted) return;
+      if (before > 0 && (iat ?? 0) <= before) {
+        GatewayStats.bump(this.stats.refused, ErrorCode.UNAUTHORIZED);
+        return refuse(res, '401 Unauthorized', { code: ErrorCode.UNAUTHORIZED, message: 'this token was revoked (signed out by the server); sign in again for a new one' });
+      }
+      // `session` is named now so that setting it in `open` does not give every socket's data a property array.
+      res.cork(() => res.upgrade<SessionData>({ uid, did, exp, session: undefined }, key, protocol, extensions, context));
+    });
   }
 
   private open(ws: Uws.WebSocket<SessionData>): void {

@@ -9,6 +9,7 @@ import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
+import type { RevocationStore } from '../../storage/revocation-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
 import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid } from '../op-checks.js';
@@ -41,6 +42,7 @@ export interface HttpApiDeps {
   router: Router;
   convs: ConversationStore;
   messages: MessageStore;
+  revocations: RevocationStore;
   config: GatewayConfig;
   log: Logger;
   nodeId: string;
@@ -134,6 +136,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
     const p: ConnectorDisconnect = checkDisconnect(b);
+    // Revoked before the sockets close, so a client that reconnects at once is refused already.
+    if (p.revoke) await d.revocations.revoke(checkUid(uid), p.did, Math.floor(Date.now() / 1000));
     const r = (await d.router.call(ChatKind.CONNECTOR, checkUid(uid), ConnectorOp.DISCONNECT, p)) as DisconnectReply;
     return ['200 OK', r];
   });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrameOf } from '../../protocol/frames.js';
+import { signToken } from '../../protocol/token.js';
+import { DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 
@@ -62,6 +64,30 @@ describe('chat – multi-device', () => {
     expect((await tablet.closed).code).toBe(4014);
     expect(await c.api('POST', '/v1/users/hank/disconnect', {})).toEqual({ status: 200, body: { devices: [] } });
     expect(await c.api('POST', '/v1/users/hank/disconnect', { reason: 'x'.repeat(101) })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+  }, 30_000);
+
+  it('multi-device – a sign-out with revoke makes the tokens held useless: the old token is refused at upgrade, a newer one connects', async () => {
+    const phoneToken = c.token('iris', 'phone');
+    const laptopToken = c.token('iris', 'laptop');
+    const phone = await rawConnect(c.gateways.get('n1')!, phoneToken);
+    const laptop = await rawConnect(c.gateways.get('n2')!, laptopToken);
+    for (const x of [phone, laptop]) await x.waitFor((f) => f.type === 'convs');
+    expect(await c.api('POST', '/v1/users/iris/disconnect', { did: 'phone', revoke: true })).toEqual({ status: 200, body: { devices: ['phone'] } });
+    expect((await phone.closed).code).toBe(4014);
+    for (const gw of ['n1', 'n2']) {
+      await expect(rawConnect(c.gateways.get(gw)!, phoneToken)).rejects.toMatchObject({ status: 401, body: expect.stringContaining('revoked') });
+    }
+    // Only that device's tokens: the laptop's still connects, and so does a phone token issued after the sign-out.
+    const laptop2 = await rawConnect(c.gateways.get('n1')!, laptopToken);
+    await laptop2.waitFor((f) => f.type === 'convs');
+    const later = signToken({ sub: 'iris', did: 'phone', ttlSec: 600 }, DEV_TOKEN_SECRET, Math.floor(Date.now() / 1000) + 1);
+    const phone2 = await rawConnect(c.gateways.get('n2')!, later);
+    await phone2.waitFor((f) => f.type === 'convs');
+    // Every device: the laptop's token goes too.
+    await c.api('POST', '/v1/users/iris/disconnect', { revoke: true });
+    await expect(rawConnect(c.gateways.get('n2')!, laptopToken)).rejects.toMatchObject({ status: 401 });
+    expect(await c.api('POST', '/v1/users/iris/disconnect', { revoke: 'yes' })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    for (const x of [laptop, laptop2, phone2]) x.close();
   }, 30_000);
 
   it('multi-device – a second connection of the same device replaces the first (4012)', async () => {

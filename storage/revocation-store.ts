@@ -1,0 +1,39 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
+import type { Sql } from './db.js';
+import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+
+/** Marks every device at once: a revocation row with this `did` covers all of the user's devices. */
+const ALL_DEVICES = '';
+
+function checkId(v: string, field: string): void {
+  if (typeof v !== 'string' || v.length === 0 || v.length > DEFAULT_MAX_ID_LENGTH) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be an id of 1–${DEFAULT_MAX_ID_LENGTH} characters`);
+}
+
+/**
+ * Revoked tokens: for a user, or one device of theirs, the time (seconds) at or before which tokens were
+ * issued that may no longer connect. Tokens are stateless, so this is the one way to end one before its `exp`.
+ */
+export class RevocationStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
+  ) {}
+
+  /** Refuses from now on the tokens of `uid` (of its device `did`, or of all its devices) issued at or before `beforeSec`. */
+  async revoke(uid: string, did: string | undefined, beforeSec: number): Promise<void> {
+    checkId(uid, 'uid');
+    if (did !== undefined) checkId(did, 'did');
+    if (!Number.isSafeInteger(beforeSec) || beforeSec < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'beforeSec must be a non-negative integer');
+    await bounded('revoke tokens', this.sql`
+      INSERT INTO token_revocations (uid, did, before_sec) VALUES (${uid}, ${did ?? ALL_DEVICES}, ${beforeSec})
+      ON CONFLICT (uid, did) DO UPDATE SET before_sec = GREATEST(token_revocations.before_sec, EXCLUDED.before_sec), revoked_at = now()`, this.timeoutMs);
+  }
+
+  /** The latest revocation covering (uid, did), in seconds; 0 when there is none. */
+  async revokedBefore(uid: string, did: string): Promise<number> {
+    const rows = await bounded('read token revocations', this.sql<{ before_sec: number | null }[]>`
+      SELECT max(before_sec)::int8 AS before_sec FROM token_revocations WHERE uid = ${uid} AND did IN (${did}, ${ALL_DEVICES})`, this.timeoutMs);
+    return rows[0]?.before_sec ?? 0;
+  }
+}
