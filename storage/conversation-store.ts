@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
-import type postgres from 'postgres';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -75,21 +74,6 @@ export interface ReadMark {
   unread: number;
   /** The conversation's last stored seq when the count was taken. */
   lastSeq: number;
-}
-
-/**
- * How many messages of `conv` lie in (`seen`, `last`]: the seqs there minus the holes, each of which sits just
- * below a message with `seq - prev_seq > 1` (see `userConversations`). Arguments are SQL fragments.
- */
-function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, seen: postgres.Fragment): postgres.Fragment {
-  return sql`(GREATEST(${last} - ${seen}, 0)
-    - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, ${seen}) - 1) FROM messages m
-                WHERE m.conv_id = ${conv} AND m.seq > ${seen} AND m.seq - m.prev_seq > 1), 0))::int8`;
-}
-
-/** The seq of `uid`'s last own message in `conv`, 0 when none (fragments in, fragment out). */
-function lastOwn(sql: Sql, conv: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
-  return sql`COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${conv} AND m.sender_uid = ${uid}), 0)`;
 }
 
 const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
@@ -266,13 +250,15 @@ export class ConversationStore {
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`, this.sql`r.seen`)} AS unread,
+             GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
+               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
+                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
-      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, ${lastOwn(this.sql, this.sql`mb.conv_id`, this.sql`mb.uid`)}) AS seen) r
+      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
@@ -303,9 +289,12 @@ export class ConversationStore {
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
       ),
-      r AS (SELECT GREATEST((SELECT read_seq FROM u), ${lastOwn(sql, sql`${convId}`, sql`${uid}`)}) AS seen)
+      r AS (SELECT GREATEST((SELECT read_seq FROM u), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
+      -- The count of userConversations, for this one conversation (holes subtracted from (seen, last]).
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
-             ${unreadAfter(sql, sql`${convId}`, sql`(SELECT last_seq FROM l)`, sql`r.seen`)} AS unread
+             (GREATEST((SELECT last_seq FROM l) - r.seen, 0)
+               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
+                           WHERE m.conv_id = ${convId} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0))::int8 AS unread
       FROM r`, this.timeoutMs);
     const r = rows[0]!;
     if (!r.fence_ok) throw fencedError(fence!, 'set read mark');
