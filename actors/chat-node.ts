@@ -72,7 +72,7 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
       router: node.router,
       convs: chat.convs,
       messages: chat.messages,
-      revocations: chat.revocations,
+      revokeTokens: (uid, did, beforeSec) => chat.revokeTokens(uid, did, beforeSec),
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

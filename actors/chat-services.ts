@@ -2,7 +2,8 @@ import type { NatsConnection } from 'nats';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush, type MessageEvent, type OnlineEvent } from '../protocol/chat-ops.js';
-import { gatewaySubject } from '../protocol/subjects.js';
+import { encodeControl, type TokensRevoked } from '../protocol/control.js';
+import { clusterRevocationsSubject, gatewaySubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import { ConversationStore } from '../storage/conversation-store.js';
@@ -60,6 +61,15 @@ export class ChatServices {
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
+  }
+
+  /** Voids the tokens of `uid` (one device, or all) issued up to `beforeSec`: stored, then told to every gateway. */
+  async revokeTokens(uid: string, did: string | undefined, beforeSec: number): Promise<void> {
+    await this.revocations.revoke(uid, did, beforeSec);
+    const msg: TokensRevoked = { type: 'tokens-revoked', uid, beforeSec };
+    if (did !== undefined) msg.did = did;
+    this.nc.publish(clusterRevocationsSubject(), encodeControl(msg));
+    await this.nc.flush();
   }
 
   /** What this node published just before its NATS connection dropped may be lost: publish it again. */

@@ -38,8 +38,19 @@ export interface ShardsServed {
   shards: number[];
 }
 
+/**
+ * Published after the server API revoked tokens: every gateway refuses them from then on and closes the sessions
+ * it holds that used one. `did` absent: all of the user's devices. Tokens issued (`iat`) at or before `beforeSec`.
+ */
+export interface TokensRevoked {
+  type: 'tokens-revoked';
+  uid: string;
+  did?: string;
+  beforeSec: number;
+}
+
 /** Encodes a control message. */
-export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed): Uint8Array {
+export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed | TokensRevoked): Uint8Array {
   return encode(msg);
 }
 
@@ -96,6 +107,19 @@ export function decodeShardsChanged(bytes: Uint8Array): Result<ShardsChanged> {
   if (!r.ok) return r;
   if (r.value['type'] !== 'shards-changed') return bad('not a shards-changed notification');
   return { ok: true, value: r.value as unknown as ShardsChanged };
+}
+
+/** Decodes and validates a tokens-revoked notification; never throws. */
+export function decodeTokensRevoked(bytes: Uint8Array): Result<TokensRevoked> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  const v = r.value;
+  if (v['type'] !== 'tokens-revoked' || typeof v['uid'] !== 'string' || !(v['did'] === undefined || typeof v['did'] === 'string') || !Number.isSafeInteger(v['beforeSec'])) {
+    return bad('tokens-revoked needs uid, beforeSec and maybe did');
+  }
+  const t: TokensRevoked = { type: 'tokens-revoked', uid: v['uid'], beforeSec: v['beforeSec'] as number };
+  if (typeof v['did'] === 'string') t.did = v['did'];
+  return { ok: true, value: t };
 }
 
 /** Decodes and validates a shards-served notification; never throws. */

@@ -79,6 +79,11 @@ export function clusterServedSubject(): string {
   return `${SUBJECT_ROOT}.cluster.served`;
 }
 
+/** Token revocations every gateway applies at once: `im.cluster.revocations`. */
+export function clusterRevocationsSubject(): string {
+  return `${SUBJECT_ROOT}.cluster.revocations`;
+}
+
 /** Per-conversation fan-out for large groups, subscribed by gateways holding a member's socket: `im.conv.<conv>`. */
 export function conversationSubject(convId: string): string {
   return `${SUBJECT_ROOT}.conv.${subjectToken(convId)}`;

@@ -3,6 +3,13 @@ import { DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
+/** Tokens of `uid` (of its device `did`, or of all its devices) issued at or before `beforeSec` are void. */
+export interface Revocation {
+  uid: string;
+  did?: string;
+  beforeSec: number;
+}
+
 /** Marks every device at once: a revocation row with this `did` covers all of the user's devices. */
 const ALL_DEVICES = '';
 
@@ -30,10 +37,10 @@ export class RevocationStore {
       ON CONFLICT (uid, did) DO UPDATE SET before_sec = GREATEST(token_revocations.before_sec, EXCLUDED.before_sec), revoked_at = now()`, this.timeoutMs);
   }
 
-  /** The latest revocation covering (uid, did), in seconds; 0 when there is none. */
-  async revokedBefore(uid: string, did: string): Promise<number> {
-    const rows = await bounded('read token revocations', this.sql<{ before_sec: number | null }[]>`
-      SELECT max(before_sec)::int8 AS before_sec FROM token_revocations WHERE uid = ${uid} AND did IN (${did}, ${ALL_DEVICES})`, this.timeoutMs);
-    return rows[0]?.before_sec ?? 0;
+  /** Every revocation (`did` undefined: all of the user's devices), for a gateway's in-memory copy. */
+  async all(): Promise<Revocation[]> {
+    const rows = await bounded('read token revocations', this.sql<{ uid: string; did: string; before_sec: number }[]>`
+      SELECT uid, did, before_sec FROM token_revocations`, this.timeoutMs);
+    return rows.map((r) => (r.did === ALL_DEVICES ? { uid: r.uid, beforeSec: r.before_sec } : { uid: r.uid, did: r.did, beforeSec: r.before_sec }));
   }
 }

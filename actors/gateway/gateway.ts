@@ -14,10 +14,12 @@ import type { Logger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
 import type { ServeHandle, Transport } from '../../runtime/transport/transport.js';
 import { loadUws } from '../../runtime/uws.js';
+import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
 import { GatewayStats } from './gateway-stats.js';
+import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 
 /** A session re-states itself to its connector this often (heals connector state lost without notice). */
@@ -69,6 +71,7 @@ export class Gateway {
   private readonly binding: ConvBinding;
   private readonly limits: FrameLimits;
   private serveHandle?: ServeHandle;
+  private readonly revocations: RevocationFeed;
   private shardsSub?: Subscription;
   port = 0;
   /** Counters for the node's metrics. */
@@ -85,6 +88,8 @@ export class Gateway {
       this.stats.framesOut++;
       if (s.queueBytes(bytes)) this.markDirty(s);
     });
+    // A session opened just before its gateway heard of a revocation is closed when it does.
+    this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -123,6 +128,7 @@ export class Gateway {
       },
     });
     void this.watchNats();
+    await this.revocations.start();
     await new Promise<void>((resolve, reject) => {
       this.app.listen(config.host, config.port, (token) => {
         if (!token) return reject(new Error(`gateway could not listen on ${config.host}:${config.port}`));
@@ -165,6 +171,7 @@ export class Gateway {
     if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     this.binding.close();
+    this.revocations.close();
     this.shardsSub?.unsubscribe();
     await this.serveHandle?.stop(1000);
   }
@@ -185,29 +192,20 @@ export class Gateway {
       GatewayStats.bump(this.stats.refused, r.error.code);
       return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
     }
-    const { sub: uid, did, exp, iat } = r.value;
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    // Fails open: while Postgres cannot answer, a signed, unexpired token is let in (it can do nothing durable then).
-    void this.deps.svc.revocations.revokedBefore(uid, did).then(
-      (before) => before,
-      (err: unknown) => (this.deps.log.debug({ uid, err: toImError(err).message }, 'revocation check failed; letting the token in'), 0),
-    ).then((before) => {
-      if (aborted) return;
-      if (before > 0 && (iat ?? 0) <= before) {
-        GatewayStats.bump(this.stats.refused, ErrorCode.UNAUTHORIZED);
-        return refuse(res, '401 Unauthorized', { code: ErrorCode.UNAUTHORIZED, message: 'this token was revoked (signed out by the server); sign in again for a new one' });
-      }
-      // `session` is named now so that setting it in `open` does not give every socket's data a property array.
-      res.cork(() => res.upgrade<SessionData>({ uid, did, exp, session: undefined }, key, protocol, extensions, context));
-    });
+    const { sub: uid, did, exp, iat = 0 } = r.value;
+    if (this.revocations.cache.covers(uid, did, iat)) {
+      GatewayStats.bump(this.stats.refused, ErrorCode.UNAUTHORIZED);
+      return refuse(res, '401 Unauthorized', { code: ErrorCode.UNAUTHORIZED, message: 'this token was revoked (signed out by the server); sign in again for a new one' });
+    }
+    // `session` is named now so that setting it in `open` does not give every socket's data a property array.
+    res.upgrade<SessionData>({ uid, did, exp, iat, session: undefined }, key, protocol, extensions, context);
   }
 
   private open(ws: Uws.WebSocket<SessionData>): void {
     const d = ws.getUserData();
     const { config } = this.deps;
     this.lastSid = Math.max(this.lastSid + 1, Date.now() * 1000);
-    const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, { perSec: config.ratePerSec, burst: config.rateBurst });
+    const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, d.iat, { perSec: config.ratePerSec, burst: config.rateBurst });
     d.session = s;
     this.stats.opened++;
     this.sessions.set(s.sid, s);
@@ -306,7 +304,9 @@ export class Gateway {
   /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */
   private async watchNats(): Promise<void> {
     for await (const st of this.deps.nc.status()) {
-      if (st.type === 'reconnect') for (const s of this.sessions.values()) void this.attach(s, false);
+      if (st.type !== 'reconnect') continue;
+      for (const s of this.sessions.values()) void this.attach(s, false);
+      this.revocations.reload().catch((err: unknown) => this.deps.log.warn({ err: toImError(err).message }, 'could not re-read token revocations'));
     }
   }
 
@@ -329,6 +329,13 @@ export class Gateway {
       case GatewayOp.UNBIND:
         if (typeof p.conv === 'string') this.binding.unbind(s, p.conv);
         return;
+    }
+  }
+
+  /** Closes the sessions whose tokens a revocation covers. */
+  private closeRevoked(r: Revocation): void {
+    for (const s of this.sessions.values()) {
+      if (s.uid === r.uid && (r.did === undefined || s.did === r.did) && s.iat <= r.beforeSec) s.end(CloseCode.SIGNED_OUT, 'signed out');
     }
   }
 

@@ -9,7 +9,6 @@ import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
-import type { RevocationStore } from '../../storage/revocation-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
 import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid } from '../op-checks.js';
@@ -42,7 +41,8 @@ export interface HttpApiDeps {
   router: Router;
   convs: ConversationStore;
   messages: MessageStore;
-  revocations: RevocationStore;
+  /** Voids tokens (stored, and told to every gateway). */
+  revokeTokens: (uid: string, did: string | undefined, beforeSec: number) => Promise<void>;
   config: GatewayConfig;
   log: Logger;
   nodeId: string;
@@ -136,9 +136,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
     const p: ConnectorDisconnect = checkDisconnect(b);
-    // Revoked before the sockets close, so a client that reconnects at once is refused already.
-    if (p.revoke) await d.revocations.revoke(checkUid(uid), p.did, Math.floor(Date.now() / 1000));
     const r = (await d.router.call(ChatKind.CONNECTOR, checkUid(uid), ConnectorOp.DISCONNECT, p)) as DisconnectReply;
+    // After the connector closed the sessions it knew (so the answer names them): every gateway then refuses the
+    // tokens and closes any session that came back with one meanwhile.
+    if (p.revoke) await d.revokeTokens(checkUid(uid), p.did, Math.floor(Date.now() / 1000));
     return ['200 OK', r];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));

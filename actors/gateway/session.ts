@@ -9,6 +9,8 @@ export interface SessionData {
   did: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
+  /** When the token was issued (0 when it does not say): what a revocation is compared with. */
+  iat: number;
   session?: Session;
 }
 
@@ -41,6 +43,7 @@ export class Session {
     readonly uid: string,
     readonly did: string,
     readonly exp: number,
+    readonly iat: number,
     rate: { perSec: number; burst: number },
   ) {
     this.limiter = new RateLimiter(rate.perSec, rate.burst);

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrameOf } from '../../protocol/frames.js';
+import { encodeControl } from '../../protocol/control.js';
+import { clusterRevocationsSubject } from '../../protocol/subjects.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
@@ -89,6 +91,22 @@ describe('chat – multi-device', () => {
     expect(await c.api('POST', '/v1/users/iris/disconnect', { revoke: 'yes' })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
     for (const x of [laptop, laptop2, phone2]) x.close();
   }, 30_000);
+
+  it('multi-device – a gateway closes the sessions a revocation it hears of covers, and a restarted gateway still refuses revoked tokens', async () => {
+    const token = c.token('jack', 'phone');
+    const phone = await rawConnect(c.gateways.get('n2')!, token);
+    await phone.waitFor((f) => f.type === 'convs');
+    // Straight on the broadcast, as a gateway hears it when the sign-out was handled elsewhere (no connector involved).
+    c.nc.publish(clusterRevocationsSubject(), encodeControl({ type: 'tokens-revoked', uid: 'jack', beforeSec: Math.floor(Date.now() / 1000) }));
+    expect((await phone.closed).code).toBe(4014);
+    const kates = c.token('kate', 'any');
+    await c.api('POST', '/v1/users/kate/disconnect', { revoke: true });
+    await c.respawn('n2');
+    await expect(rawConnect(c.gateways.get('n2')!, kates)).rejects.toMatchObject({ status: 401 });
+    // A token issued after the revocation (a later second) is let in.
+    const fresh = signToken({ sub: 'kate', did: 'any', ttlSec: 600 }, DEV_TOKEN_SECRET, Math.floor(Date.now() / 1000) + 2);
+    (await rawConnect(c.gateways.get('n2')!, fresh)).close();
+  }, 60_000);
 
   it('multi-device – a second connection of the same device replaces the first (4012)', async () => {
     const first = await rawConnect(c.gateways.get('n1')!, c.token('erin', 'tab'));
