@@ -112,12 +112,12 @@ export class GroupCommitter {
     const started = performance.now();
     try {
       outcomes = await appendAcrossShards(this.sql, list.map((g) => g.shard));
-      this.stats.statementMs += performance.now() - started;
     } catch (err) {
-      this.stats.statementMs += performance.now() - started;
       const e = toImError(err, ErrorCode.STORAGE);
       this.fail(list.flatMap((g) => g.items), e);
       return;
+    } finally {
+      this.stats.statementMs += performance.now() - started;
     }
     this.stats.batches++;
     list.forEach((g, i) => {

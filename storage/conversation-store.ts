@@ -43,7 +43,8 @@ const MAX_TITLE = 200;
 /** Direct ids live in their own namespace so that no group can take one. */
 const DIRECT_PREFIX = 'd:';
 
-function checkId(v: unknown, field: string): asserts v is string {
+/** Throws INVALID_FIELD unless `v` is an id (1–128 characters), as every id the stores take must be. */
+export function checkId(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be a non-empty string of at most ${MAX_ID} characters`);
 }
 

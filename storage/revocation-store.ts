@@ -1,5 +1,5 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
+import { checkId } from './conversation-store.js';
 import type { Sql } from './db.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
@@ -12,10 +12,6 @@ export interface Revocation {
 
 /** Marks every device at once: a revocation row with this `did` covers all of the user's devices. */
 const ALL_DEVICES = '';
-
-function checkId(v: string, field: string): void {
-  if (typeof v !== 'string' || v.length === 0 || v.length > DEFAULT_MAX_ID_LENGTH) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be an id of 1–${DEFAULT_MAX_ID_LENGTH} characters`);
-}
 
 /**
  * Revoked tokens: for a user, or one device of theirs, the time (seconds) at or before which tokens were

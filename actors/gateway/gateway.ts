@@ -332,10 +332,10 @@ export class Gateway {
     }
   }
 
-  /** Closes the sessions whose tokens a revocation covers. */
+  /** Closes the user's sessions whose tokens the revocations now cover (the feed applied `r` before calling). */
   private closeRevoked(r: Revocation): void {
     for (const s of this.sessions.values()) {
-      if (s.uid === r.uid && (r.did === undefined || s.did === r.did) && s.iat <= r.beforeSec) s.end(CloseCode.SIGNED_OUT, 'signed out');
+      if (s.uid === r.uid && this.revocations.cache.covers(s.uid, s.did, s.iat)) s.end(CloseCode.SIGNED_OUT, 'signed out');
     }
   }
 

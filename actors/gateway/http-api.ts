@@ -115,14 +115,14 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {
     const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);
-    if (q.has('before') && q.has('after')) throw bad('give after or before, not both');
-    // One more than asked tells whether there is more.
-    const rows = q.has('before')
-      ? (await d.messages.readBefore(conv!, intParam(q, 'before', 0, 1, Number.MAX_SAFE_INTEGER), limit + 1)).reverse()
+    const before = q.has('before');
+    if (before && q.has('after')) throw bad('give after or before, not both');
+    // One more than asked (ascending either way) tells whether there is more: older ones before, newer ones after.
+    const rows = before
+      ? await d.messages.readBefore(conv!, intParam(q, 'before', 0, 1, Number.MAX_SAFE_INTEGER), limit + 1)
       : await d.messages.readAfter(conv!, intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER), limit + 1);
-    const page = rows.slice(0, limit).map(toMsg);
-    if (q.has('before')) page.reverse();
-    return ['200 OK', { conv, messages: page, more: rows.length > limit }];
+    const page = before ? rows.slice(-limit) : rows.slice(0, limit);
+    return ['200 OK', { conv, messages: page.map(toMsg), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {
     const p: ChatterMembers = checkChatterMembers(b);
@@ -135,11 +135,12 @@ export function mountHttpApi(d: HttpApiDeps): void {
     return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
   });
   route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
+    const user = checkUid(uid);
     const p: ConnectorDisconnect = checkDisconnect(b);
-    const r = (await d.router.call(ChatKind.CONNECTOR, checkUid(uid), ConnectorOp.DISCONNECT, p)) as DisconnectReply;
+    const r = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DISCONNECT, p)) as DisconnectReply;
     // After the connector closed the sessions it knew (so the answer names them): every gateway then refuses the
     // tokens and closes any session that came back with one meanwhile.
-    if (p.revoke) await d.revokeTokens(checkUid(uid), p.did, Math.floor(Date.now() / 1000));
+    if (p.revoke) await d.revokeTokens(user, p.did, Math.floor(Date.now() / 1000));
     return ['200 OK', r];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
