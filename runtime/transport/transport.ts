@@ -279,7 +279,10 @@ export class Transport {
     } catch (err) {
       const f = classifyRequestError(err, subject, this.nc.isClosed());
       if (!f.retry) {
-        for (const c of live) this.settle(c, f.error);
+        // The request's timeout is the batch's last deadline, so a timeout is that deadline passing: settled by the
+        // same rule as the sweep (UNAVAILABLE for calls only ever bounced), whichever timer fires first.
+        if (f.error.code === ErrorCode.TIMEOUT) for (const c of live) this.expireOne(c);
+        else for (const c of live) this.settle(c, f.error);
         return release();
       }
       this.counters.noResponderRetries++;

@@ -132,6 +132,22 @@ describe('transport – batched actor calls over a real nats-server', () => {
     await oldOwner.stop();
   });
 
+  it('transport – a bounced call whose re-send is still unanswered at its deadline fails UNAVAILABLE, not TIMEOUT', async () => {
+    // A slow box: the first send is refused at once, the re-send's refusal arrives only after the deadline.
+    let sends = 0;
+    const h = server.serve('t.slow-bounce', async () => {
+      sends++;
+      if (sends > 1) await sleep(400);
+      throw new NotServedError('does not serve this shard now');
+    });
+    await ncB.flush();
+    const started = Date.now();
+    await expect(client.call('t.slow-bounce', { kind: 'k', key: 'x', op: 'n', payload: 0, timeoutMs: 150 })).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    expect(sends).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeLessThan(390);
+    await h.stop();
+  });
+
   it('transport – a subject this process serves bounces calls the same way: sent again, in order', async () => {
     const owner = shardOwner();
     const h = client.serve('t.local-moving', owner.handler);
