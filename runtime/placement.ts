@@ -28,9 +28,13 @@ export interface ShardMove {
   to: string;
 }
 
-/** HRW score of `node` for a shard: higher is preferred, ties go to the smaller node id. */
-export function rank(kind: string, shard: number, node: string): number {
-  return hash32(`${kind}/${shard}/${node}`);
+/**
+ * HRW score of `node` for a shard: higher is preferred, ties go to the smaller node id. The kind is left out on
+ * purpose, so shard s of every kind prefers the same node: a user's connector and the direct conversations
+ * hashed to that user (protocol/shard-hash.ts) land together.
+ */
+export function rank(_kind: string, shard: number, node: string): number {
+  return hash32(`${shard}/${node}`);
 }
 
 /**

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { connect } from '../../storage/db.js';
-import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { freePort } from '../lib/free-port.js';
 import { spawnNodeProcess, type NodeProcess } from '../lib/node-process.js';
+import { waitForEvenSpread } from '../lib/shard-spread.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -119,19 +119,7 @@ export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; 
     async settle(timeoutMs = 60_000) {
       const sql = connect(opts.databaseUrl, { max: 1 });
       try {
-        const map = new ShardMapStore(sql);
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const rows = await map.list();
-          const perNode = new Map<string, number>();
-          for (const r of rows) if (r.state === 'active' && r.owner) perNode.set(`${r.kind}/${r.owner}`, (perNode.get(`${r.kind}/${r.owner}`) ?? 0) + 1);
-          const kinds = new Set(rows.map((r) => r.kind));
-          const counts = [...perNode.values()];
-          const even = rows.every((r) => r.state === 'active') && perNode.size === kinds.size * nodes.size && Math.max(...counts) - Math.min(...counts) <= 1;
-          if (even) break;
-          if (Date.now() > deadline) throw new Error(`shards not spread over ${nodes.size} nodes after ${timeoutMs} ms`);
-          await new Promise((r) => setTimeout(r, 250));
-        }
+        await waitForEvenSpread(sql, nodes.size, timeoutMs);
       } finally {
         await sql.end({ timeout: 1 });
       }

@@ -25,7 +25,7 @@ export interface ChatClusterOptions {
   nodeArgs?: Record<string, string[]>;
 }
 
-/** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node. */
+/** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node, its shards spread evenly. */
 export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCluster> {
   const ports = new Map<string, number>();
   for (const n of opts.nodes) ports.set(n, await freePort());
@@ -59,6 +59,13 @@ async function startTestClusterWithGateways(opts: ChatClusterOptions, gatewayArg
     kinds: ['connector', 'chatter'],
     args: ['--heartbeat-ms', '150', '--lease-ms', '900', ...(opts.args ?? [])],
   });
-  await Promise.all(rest.map((n) => cluster.spawn(n, gatewayArgs(n))));
+  try {
+    await Promise.all(rest.map((n) => cluster.spawn(n, gatewayArgs(n))));
+    // Tests start once the start-up rebalance is over: a shard moving under a test's feet would make it flaky.
+    await cluster.settle();
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
   return cluster;
 }

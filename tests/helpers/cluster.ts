@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { spawnNodeProcess, type NodeProcess } from '../../scripts/lib/node-process.js';
+import { waitForEvenSpread } from '../../scripts/lib/shard-spread.js';
 import { ErrorCode, RETRYABLE_CODES, toImError } from '../../protocol/errors.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { Router } from '../../runtime/router.js';
@@ -24,6 +25,8 @@ export interface TestCluster {
   spawn(nodeId: string, args?: string[]): Promise<NodeProcess>;
   /** Runs the admin CLI against this cluster. */
   imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Waits until the start-up rebalance is over: every shard active, each kind spread evenly over the nodes. */
+  settle(timeoutMs?: number): Promise<void>;
   /** Calls an actor op, retrying retryable errors (the same op id makes retries safe) until `deadlineMs`. */
   callWithRetry(kind: string, key: string, op: string, payload: unknown, deadlineMs?: number): Promise<unknown>;
   /** The nodes' warning and error log lines (the last `max`), to print when a test fails. */
@@ -75,6 +78,7 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
           resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
         });
       }),
+    settle: (timeoutMs) => waitForEvenSpread(db.sql, nodes.size, timeoutMs),
     async callWithRetry(kind, key, op, payload, deadlineMs = 20_000) {
       const deadline = Date.now() + deadlineMs;
       for (let attempt = 0; ; attempt++) {

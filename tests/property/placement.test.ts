@@ -178,4 +178,22 @@ describe('placement – sticky rendezvous with bounded loads', () => {
       }),
     );
   });
+
+  it('placement – shard s of every kind goes to the same node, from scratch and after nodes come and go', () => {
+    fc.assert(
+      fc.property(cluster, fc.integer({ min: 0, max: 2 ** 31 }), ({ n, s, nodes }, seed) => {
+        const live = nodes.slice(0, n);
+        const plan = (kind: string, current: (string | null)[], on: string[]) => planAssignment({ kind, shardCount: s, nodes: on, current });
+        const connectors = plan('connector', empty(s), live);
+        expect(plan('chatter', empty(s), live)).toEqual(connectors);
+        // A node joins, then one leaves: both kinds move the same shards the same way.
+        const grown = [...live, nodes[n]!];
+        const afterJoin = plan('connector', connectors, grown);
+        expect(plan('chatter', connectors, grown)).toEqual(afterJoin);
+        const shrunk = grown.filter((_, i) => i !== seed % grown.length);
+        expect(plan('chatter', afterJoin, shrunk)).toEqual(plan('connector', afterJoin, shrunk));
+      }),
+      { numRuns: 100 },
+    );
+  });
 });

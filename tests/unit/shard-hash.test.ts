@@ -1,0 +1,32 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { shardKey, shardOf } from '../../protocol/shard-hash.js';
+import { directConversationId } from '../../storage/conversation-store.js';
+
+const uid = fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' });
+
+describe('shard hash – direct conversations live with their first member', () => {
+  it('shard hash – a direct conversation has the shard of the smaller of its two user ids, whatever characters they hold', () => {
+    fc.assert(
+      fc.property(uid, uid, fc.integer({ min: 1, max: 4096 }), (a, b, shards) => {
+        fc.pre(a !== b);
+        const conv = directConversationId(a, b);
+        const first = a < b ? a : b;
+        if (conv.startsWith('d:#')) expect(shardKey(conv)).toBe(conv);
+        else {
+          expect(shardKey(conv)).toBe(first);
+          expect(shardOf(conv, shards)).toBe(shardOf(first, shards));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('shard hash – other keys, and keys that only look like direct ids, hash whole', () => {
+    for (const key of ['alice', 'g:team', 'd:', 'd:x', 'd:5:alice', 'd:5:alice:', 'd:0::b', 'd:99999:a:b', 'd:#00ff', 'd:3:abcd:e']) {
+      expect(shardKey(key)).toBe(key);
+    }
+    expect(shardKey('d:5:alice:bob')).toBe('alice');
+    expect(shardKey('d:1:a:b')).toBe('a');
+  });
+});
