@@ -197,12 +197,17 @@ class ChatterActor implements Actor {
     return dev;
   }
 
-  private async system(p: ChatterSystem): Promise<LaterReply> {
+  private async system(p: ChatterSystem): Promise<SendReply | LaterReply> {
     if (this.broken) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
-    // A system message has no client to dedup for: its stored cid is its seq, shown to clients as 0.
+    // The key is stored as the message's cid (shown to clients as 0): a call that runs again finds it and stores
+    // nothing; one that runs concurrently on another instance is refused by the unique key at commit.
+    if (p.key !== undefined) {
+      const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
+      if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+    }
     const seq = await this.nextSeq();
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, seq, p.body));
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body));
   }
 
   private fanOut(msg: Msg): void {

@@ -7,6 +7,8 @@ import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limit
  * sent; these guard against other senders on the bus (the server API, a node of another version, a bug).
  */
 
+/** Largest idempotency key of a system message (48 bits: the server API draws one at random when none is given). */
+export const MAX_SYSTEM_KEY = 2 ** 48 - 1;
 /** A WebSocket close reason may take 123 bytes; this leaves room. */
 const MAX_CLOSE_REASON_BYTES = 100;
 const bad = (what: string): ImError => new ImError(ErrorCode.INVALID_FIELD, what);
@@ -48,6 +50,10 @@ export function checkChatterSystem(p: unknown): ChatterSystem {
   const v = obj(p);
   const s: ChatterSystem = { body: text(v['body'], 'body') };
   if (v['from'] !== undefined && v['from'] !== null) s.from = id(v['from'], 'from');
+  if (v['key'] !== undefined && v['key'] !== null) {
+    s.key = int(v['key'], 'key', 1);
+    if (s.key > MAX_SYSTEM_KEY) throw bad(`key must be an integer from 1 to ${MAX_SYSTEM_KEY}`);
+  }
   return s;
 }
 

@@ -32,8 +32,11 @@ export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: '
 export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number }
 /** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
 export interface SendReply { seq: number; ts: number; prev: number }
-/** A message from the business server (server API → chatter); `from` defaults to "system". */
-export interface ChatterSystem { body: string; from?: string }
+/**
+ * A message from the business server (server API → chatter); `from` defaults to "system". `key` (1 to 2^48 − 1)
+ * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing.
+ */
+export interface ChatterSystem { body: string; from?: string; key?: number }
 export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ChatterOp, ConnectorOp, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -11,7 +11,7 @@ import type { ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
-import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid } from '../op-checks.js';
+import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -131,6 +131,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/conversations/:conv/messages', true, async (b, [conv]) => {
     const p: ChatterSystem = checkChatterSystem(b);
+    // Without a key of the caller's, one per request: should the call run twice inside the cluster, it is stored once.
+    p.key ??= randomInt(1, MAX_SYSTEM_KEY);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
     return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
   });

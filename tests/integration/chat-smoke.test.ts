@@ -53,6 +53,22 @@ describe('chat smoke', () => {
     expect(await c.api('GET', '/v1/conversations/nowhere')).toMatchObject({ status: 404, body: { code: 'not_found' } });
   }, 30_000);
 
+  it('server API – a system message sent again with the same key is stored once and answered with its first seq', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'notices', owner: 'hugo', members: ['ines'] });
+    const first = await c.api('POST', '/v1/conversations/notices/messages', { body: 'maintenance at 10', key: 424242 });
+    expect(first.status).toBe(201);
+    // Again through the other node, as a retrying business server would; then a new key is a new message.
+    const again = await c.api('POST', '/v1/conversations/notices/messages', { body: 'maintenance at 10', key: 424242 }, 'n2');
+    expect(again).toMatchObject({ status: 201, body: { seq: first.body['seq'] } });
+    const other = await c.api('POST', '/v1/conversations/notices/messages', { body: 'done' });
+    const stored = (await c.api('GET', '/v1/conversations/notices/messages')).body['messages'] as { seq: number; body: string; cid: number }[];
+    expect(stored.map((m) => [m.seq, m.body, m.cid])).toEqual([
+      [first.body['seq'], 'maintenance at 10', 0],
+      [other.body['seq'], 'done', 0],
+    ]);
+    expect(await c.api('POST', '/v1/conversations/notices/messages', { body: 'x', key: 2 ** 48 })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+  }, 30_000);
+
   it('chat – a send repeated (same frame, again after a reconnect, on another gateway) is stored once and answered with its first seq', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['carl', 'dora'] });
     const conv = body['conv'] as string;
