@@ -29,11 +29,11 @@ export interface ShardMove {
 }
 
 /**
- * HRW score of `node` for a shard: higher is preferred, ties go to the smaller node id. The kind is left out on
- * purpose, so shard s of every kind prefers the same node: a user's connector and the direct conversations
+ * HRW score of `node` for a shard: higher is preferred, ties go to the smaller node id. It does not depend on
+ * the kind, so shard s of every kind prefers the same node: a user's connector and the direct conversations
  * hashed to that user (protocol/shard-hash.ts) land together.
  */
-export function rank(_kind: string, shard: number, node: string): number {
+export function rank(shard: number, node: string): number {
   return hash32(`${shard}/${node}`);
 }
 
@@ -122,7 +122,7 @@ export function planAssignment(input: PlacementInput): string[] {
     if (target[s] !== null || !owner || !eligible.has(owner)) continue;
     let list = keep.get(owner);
     if (!list) keep.set(owner, (list = []));
-    list.push({ shard: s, score: rank(kind, s, owner) });
+    list.push({ shard: s, score: rank(s, owner) });
   }
   for (const owner of [...keep.keys()].sort(byId)) {
     const list = keep.get(owner)!.sort((a, b) => b.score - a.score || a.shard - b.shard);
@@ -139,7 +139,7 @@ export function planAssignment(input: PlacementInput): string[] {
     let bestScore = -1;
     for (const n of nodes) {
       if (!quotas.hasRoom(n)) continue;
-      const score = rank(kind, s, n);
+      const score = rank(s, n);
       // Strictly greater: nodes are in id order, so ties go to the smaller id.
       if (score > bestScore) {
         best = n;
@@ -147,18 +147,18 @@ export function planAssignment(input: PlacementInput): string[] {
       }
     }
     // Quotas add up to S, so this is only a safety net.
-    best ??= leastLoaded(kind, s, nodes, quotas);
+    best ??= leastLoaded(s, nodes, quotas);
     quotas.force(best);
     target[s] = best;
   }
   return target as string[];
 }
 
-function leastLoaded(kind: string, shard: number, nodes: readonly string[], quotas: Quotas): string {
+function leastLoaded(shard: number, nodes: readonly string[], quotas: Quotas): string {
   let best = nodes[0]!;
   for (const n of nodes) {
     const d = quotas.loadOf(n) - quotas.loadOf(best);
-    if (d < 0 || (d === 0 && rank(kind, shard, n) > rank(kind, shard, best))) best = n;
+    if (d < 0 || (d === 0 && rank(shard, n) > rank(shard, best))) best = n;
   }
   return best;
 }
