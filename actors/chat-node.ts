@@ -36,11 +36,13 @@ export interface ChatNode {
   close(): Promise<void>;
 }
 
-/** Starts a node hosting `config.kinds`, with a gateway when `config.gateway.port` is set. */
-export async function startChatNode(config: NodeConfig, log: Logger): Promise<ChatNode> {
+/** Starts a node hosting `config.kinds`, with a gateway when `config.gateway.port` is set; `onFatal` hears of a node that stopped by itself. */
+export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (err: Error) => void): Promise<ChatNode> {
   const unknown = config.kinds.filter((k) => !KNOWN_KINDS.includes(k));
   if (unknown.length) throw new ConfigError(`unknown actor kind(s) ${unknown.join(', ')}; known: ${KNOWN_KINDS.join(', ')}`);
   let svc: ChatServices | undefined;
+  /** Set once everything is up; a fatal stop before that has nothing more to close. */
+  let whole: ChatNode | undefined;
   let gateway: Gateway | undefined;
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport): ActorKind[] => {
     svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, maxUserConversations: config.gateway.maxUserConversations, events: config.gateway.events }, log);
@@ -54,6 +56,8 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
     kinds,
     endpoints: gw.port > 0 ? [gw.publicUrl] : [],
     load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
+    // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
+    onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
   });
   const chat = svc!;
   const metrics = new NodeMetrics(node.nodeId);
@@ -100,5 +104,6 @@ export async function startChatNode(config: NodeConfig, log: Logger): Promise<Ch
     close: () => (ending ??= finish('close')),
   };
   if (gateway) result.gateway = gateway;
+  whole = result;
   return result;
 }

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { toImError } from '../protocol/errors.js';
-import type { NodeStore } from '../storage/node-store.js';
+import { NodeIdInUseError, type NodeStore } from '../storage/node-store.js';
 import type { Logger } from './logger.js';
 
 export interface MembershipOptions {
@@ -16,6 +17,8 @@ export interface MembershipOptions {
   onLost: () => void;
   /** A renewal succeeded again after a loss. */
   onRegained: () => void;
+  /** Another process took this node id over (this one was frozen past its lease): this process must stop for good. */
+  onReplaced: (err: NodeIdInUseError) => void;
 }
 
 /**
@@ -29,14 +32,32 @@ export class Membership {
   private timer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private stopped = false;
+  /** This process, as the holder of its node id (two processes must never serve as one node). */
+  readonly incarnation = randomUUID();
 
   constructor(private readonly opts: MembershipOptions) {}
 
-  /** Registers the node and starts heartbeating; throws if the database cannot be reached. */
+  /**
+   * Registers the node and starts heartbeating; throws if the database cannot be reached, or (NodeIdInUseError)
+   * if another live process holds this node id. A process restarted right after a crash finds its predecessor's
+   * lease still running: it waits that lease out once; a lease renewed meanwhile belongs to a live process.
+   */
   async start(): Promise<void> {
-    const sentAt = performance.now();
-    await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs);
-    this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;
+    const { nodes, nodeId, endpoints, leaseMs, log } = this.opts;
+    let sentAt = performance.now();
+    for (let waited = false; ; waited = true) {
+      try {
+        const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation);
+        if (reg.tookOver) log.info('took this node id over from a previous process; the epochs of its shards went up');
+        break;
+      } catch (err) {
+        if (!(err instanceof NodeIdInUseError) || waited) throw err;
+        log.warn({ leaseLeftMs: err.leaseLeftMs }, 'this node id is held by a previous process: waiting for its lease to run out');
+        await new Promise((r) => setTimeout(r, err.leaseLeftMs + 50));
+        sentAt = performance.now();
+      }
+    }
+    this.validUntil = sentAt + leaseMs - this.opts.heartbeatMs;
     this.lost = false;
     this.schedule();
     this.watchdog = setInterval(() => this.check(), Math.max(20, Math.floor(this.opts.heartbeatMs / 3)));
@@ -52,7 +73,7 @@ export class Membership {
   /** Stops heartbeating and marks the node as left, so the coordinator moves its shards at once. */
   async leave(): Promise<void> {
     this.stopHeartbeat();
-    await this.opts.nodes.setState(this.opts.nodeId, 'left').catch(() => undefined);
+    await this.opts.nodes.setState(this.opts.nodeId, 'left', this.incarnation).catch(() => undefined);
   }
 
   /** Stops heartbeating without telling anyone (the lease just runs out). */
@@ -70,10 +91,11 @@ export class Membership {
   private async beat(): Promise<void> {
     const sentAt = performance.now();
     try {
-      const renewed = await this.opts.nodes.renew(this.opts.nodeId, this.opts.leaseMs, this.opts.load?.());
+      const renewed = await this.opts.nodes.renew(this.opts.nodeId, this.incarnation, this.opts.leaseMs, this.opts.load?.());
       if (renewed === undefined) {
-        // Our row is gone or says 'left' (an operator removed us): register again as a fresh member.
-        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs);
+        // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
+        // a live other process refuses (NodeIdInUseError, below).
+        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs, this.incarnation);
       }
       if (this.stopped) return;
       this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;
@@ -83,12 +105,23 @@ export class Membership {
         this.opts.onRegained();
       }
     } catch (err) {
+      if (err instanceof NodeIdInUseError) return this.replaced(err);
       const e = toImError(err);
       this.opts.log.warn({ code: e.code, err: e.message }, 'lease renewal failed');
     } finally {
       this.check();
       this.schedule();
     }
+  }
+
+  private replaced(err: NodeIdInUseError): void {
+    this.stopHeartbeat();
+    this.validUntil = 0;
+    if (!this.lost) {
+      this.lost = true;
+      this.opts.onLost();
+    }
+    this.opts.onReplaced(err);
   }
 
   private check(): void {

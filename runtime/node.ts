@@ -31,6 +31,8 @@ export interface ClusterNodeOptions {
   endpoints?: string[];
   /** Planned moves the coordinator makes per tick by itself; 0 leaves rebalancing to imctl. */
   autoRebalanceMoves?: number;
+  /** The node stopped by itself and for good (another process took its node id over); the process should exit. */
+  onFatal?: (err: Error) => void;
 }
 
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
@@ -97,6 +99,10 @@ export class ClusterNode {
       load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
+      onReplaced: (err) => {
+        log.error({ err: err.message }, 'another process took this node id over: this one stops for good');
+        void this.close().finally(() => opts.onFatal?.(err));
+      },
     });
     this.announcer = new ServedAnnouncer(nc, this.nodeId, log);
     this.shards = new ShardServer({
@@ -265,7 +271,7 @@ export class ClusterNode {
     this.closing = (async () => {
       const log = this.opts.log;
       try {
-        await this.nodes.setState(this.nodeId, 'draining');
+        await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation);
         const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
         if (others.length > 0) {
           for (const kind of new Set(this.shards.list().map((s) => s.kind))) {

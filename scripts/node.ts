@@ -22,7 +22,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger({ level: config.logLevel, base: { node: config.nodeId } });
-  const node = await startChatNode(config, log);
+  const node = await startChatNode(config, log, (err) => {
+    log.error({ err: err.message }, 'node stopped by itself; exiting');
+    log.flush();
+    setTimeout(() => process.exit(1), 50);
+  });
   log.info({ kinds: config.kinds, nats: config.natsServers, gateway: node.gateway ? config.gateway.publicUrl : null }, 'node started');
   process.send?.({ type: 'ready', nodeId: config.nodeId });
   let firstSignalAt = 0;

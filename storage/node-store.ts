@@ -35,6 +35,22 @@ const toNode = (r: RawNode): NodeRow => ({
   load: r.load,
 });
 
+/** A registration: the node's row, and whether it took the id over from another process (its shards' epochs went up). */
+export type Registration = NodeRow & { tookOver: boolean };
+
+/** A node id is held by another process whose lease still runs: two processes must never share one. */
+export class NodeIdInUseError extends ImError {
+  override readonly name = 'NodeIdInUseError';
+
+  constructor(
+    readonly nodeId: string,
+    /** How much longer the holder's lease runs, by the database clock. */
+    readonly leaseLeftMs: number,
+  ) {
+    super(ErrorCode.CONFLICT, `node id ${nodeId} is held by another live process (its lease runs ${leaseLeftMs} ms more); every node process needs its own --node-id`);
+  }
+}
+
 function checkLease(ms: number): void {
   if (!Number.isFinite(ms) || ms <= 0) throw new ImError(ErrorCode.INVALID_FIELD, `lease must be a positive number of ms, got ${ms}`);
 }
@@ -43,36 +59,61 @@ function checkLease(ms: number): void {
 export class NodeStore {
   constructor(private readonly sql: Sql) {}
 
-  /** Registers (or re-registers) a node as alive with a fresh lease. */
-  async register(nodeId: string, endpoints: string[], leaseMs: number): Promise<NodeRow> {
+  /**
+   * Registers process `incarnation` as node `nodeId`, alive with a fresh lease. Refused (NodeIdInUseError) while
+   * another incarnation's lease runs. Taking the id over from another incarnation raises the epoch of every shard
+   * the id owns, in the same transaction: what the old process may still have in flight is fenced, since
+   * fencing compares epochs and both processes would otherwise write as the same owner at the same epoch.
+   */
+  async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string): Promise<Registration> {
     checkLease(leaseMs);
-    const rows = await guard('register node', () => this.sql<RawNode[]>`
-      INSERT INTO nodes (node_id, endpoints, state, started_at, lease_until)
-      VALUES (${nodeId}, ${this.sql.json(endpoints)}, 'alive', now(), now() + ${leaseMs} * interval '1 millisecond')
-      ON CONFLICT (node_id) DO UPDATE SET endpoints = EXCLUDED.endpoints, state = 'alive', started_at = now(), lease_until = EXCLUDED.lease_until
-      RETURNING *`);
-    return toNode(rows[0]!);
+    return guard('register node', () =>
+      this.sql.begin(async (tx) => {
+        // A placeholder first, so that the row exists and FOR UPDATE orders two processes registering one new id.
+        const created = await tx`INSERT INTO nodes (node_id, state, lease_until) VALUES (${nodeId}, 'left', '-infinity') ON CONFLICT (node_id) DO NOTHING RETURNING 1`;
+        const [prev] = await tx<{ incarnation: string; live: boolean; left_ms: number }[]>`
+          SELECT incarnation, lease_until > now() AND state <> 'left' AS live,
+                 GREATEST(0, CEIL(EXTRACT(EPOCH FROM lease_until - now()) * 1000))::float8 AS left_ms
+          FROM nodes WHERE node_id = ${nodeId} FOR UPDATE`;
+        if (prev!.live && prev!.incarnation !== incarnation) throw new NodeIdInUseError(nodeId, prev!.left_ms);
+        const tookOver = created.length === 0 && prev!.incarnation !== incarnation;
+        if (tookOver) await tx`UPDATE shards SET epoch = epoch + 1, updated_at = now() WHERE owner = ${nodeId}`;
+        const rows = await tx<RawNode[]>`
+          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = 'alive', started_at = now(),
+                 lease_until = now() + ${leaseMs} * interval '1 millisecond', incarnation = ${incarnation}
+          WHERE node_id = ${nodeId} RETURNING *`;
+        return { ...toNode(rows[0]!), tookOver };
+      }),
+    );
   }
 
   /**
-   * Extends a node's lease; undefined when the node is unknown or has left. Gives up (TIMEOUT) after one lease:
+   * Extends the lease of `incarnation` of a node; undefined when the node is unknown, has left, or is held by
+   * another incarnation now. Gives up (TIMEOUT) after one lease:
    * an answer later than that is worth nothing, and a renewal that hung instead would stop the next ones.
    */
-  async renew(nodeId: string, leaseMs: number, load?: Record<string, unknown>): Promise<number | undefined> {
+  async renew(nodeId: string, incarnation: string, leaseMs: number, load?: Record<string, unknown>): Promise<number | undefined> {
     checkLease(leaseMs);
     const rows = await bounded(
       'renew lease',
       this.sql<{ lease_until: Date }[]>`
       UPDATE nodes SET lease_until = now() + ${leaseMs} * interval '1 millisecond', load = COALESCE(${load ? this.sql.json(load as never) : null}::jsonb, load)
-      WHERE node_id = ${nodeId} AND state <> 'left' RETURNING lease_until`,
+      WHERE node_id = ${nodeId} AND incarnation = ${incarnation} AND state <> 'left' RETURNING lease_until`,
       leaseMs,
     );
     return rows[0]?.lease_until.getTime();
   }
 
-  /** Sets a node's state ('draining' keeps it serving but out of placement; 'left' ends its membership). */
-  async setState(nodeId: string, state: NodeState): Promise<boolean> {
-    const rows = await guard('set node state', () => this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} RETURNING 1`);
+  /**
+   * Sets a node's state ('draining' keeps it serving but out of placement; 'left' ends its membership); with
+   * `incarnation`, only while that process holds the id (a replaced process must not mark its successor).
+   */
+  async setState(nodeId: string, state: NodeState, incarnation?: string): Promise<boolean> {
+    const rows = await guard('set node state', () =>
+      incarnation === undefined
+        ? this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} RETURNING 1`
+        : this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} AND incarnation = ${incarnation} RETURNING 1`,
+    );
     return rows.length > 0;
   }
 

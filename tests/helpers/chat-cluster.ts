@@ -12,7 +12,7 @@ export interface ChatCluster extends TestCluster {
   token(uid: string, did: string, ttlSec?: number): string;
   /** Calls the server API of the first node (or `node`): JSON in, `{status, body}` out. */
   api(method: 'GET' | 'POST', path: string, body?: unknown, node?: string): Promise<{ status: number; body: Record<string, unknown> }>;
-  /** Restarts a node process on its own gateway port. */
+  /** Restarts a node process on its own gateway port (stopping the running one first, as a restart does). */
   respawn(nodeId: string, args?: string[]): Promise<void>;
 }
 
@@ -45,6 +45,8 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     },
     async respawn(nodeId: string, args: string[] = []) {
+      // A second process with a live node's id is refused; a crashed one (SIGKILL) is no-op here.
+      await cluster.nodes.get(nodeId)?.stop();
       await cluster.spawn(nodeId, [...gatewayArgs(nodeId), ...args]);
     },
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { ErrorCode } from '../../protocol/errors.js';
 import { LeaseStore } from '../../storage/lease-store.js';
-import { NodeStore } from '../../storage/node-store.js';
+import { NodeIdInUseError, NodeStore } from '../../storage/node-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
@@ -161,7 +161,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
   it('nodes – a lease renewal or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {
     const nodes = new NodeStore(db.sql);
     const leases = new LeaseStore(db.sql);
-    await nodes.register('stuck', [], 5000);
+    await nodes.register('stuck', [], 5000, 'inc-stuck');
     await leases.acquire('stuck-coord', 'stuck', 5000);
     // Another session holds both rows, so the statements wait on their locks for as long as it keeps them.
     const blocker = postgres(db.url, { max: 1, onnotice: () => {} });
@@ -175,7 +175,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
     try {
       await sleep(100);
       const t0 = Date.now();
-      await expect(nodes.renew('stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      await expect(nodes.renew('stuck', 'inc-stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       await expect(leases.acquire('stuck-coord', 'stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       expect(Date.now() - t0).toBeLessThan(3000);
     } finally {
@@ -184,7 +184,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
       await blocker.end();
     }
     // Once the rows are free again, both work (the cancelled statements left nothing behind).
-    expect(await nodes.renew('stuck', 5000)).toBeGreaterThan(0);
+    expect(await nodes.renew('stuck', 'inc-stuck', 5000)).toBeGreaterThan(0);
     expect(await leases.acquire('stuck-coord', 'stuck', 5000)).toBe(true);
     await nodes.remove('stuck');
     await leases.release('stuck-coord', 'stuck');
@@ -193,19 +193,19 @@ describe('shard map, nodes and leases – real Postgres', () => {
   it('nodes – liveness follows the lease on the database clock; draining is flagged, a node that left is not live', async () => {
     const nodes = new NodeStore(db.sql);
     const dbNow = await nodes.now();
-    const n1 = await nodes.register('n1', ['ws://a'], 600);
+    const n1 = await nodes.register('n1', ['ws://a'], 600, 'inc-n1');
     expect(n1).toMatchObject({ nodeId: 'n1', endpoints: ['ws://a'], state: 'alive', draining: false });
     expect(n1.leaseUntil - dbNow).toBeGreaterThanOrEqual(600);
     expect(n1.leaseUntil - dbNow).toBeLessThan(1500);
-    await nodes.register('n2', [], 5000);
+    await nodes.register('n2', [], 5000, 'inc-n2');
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1', 'n2']);
     await sleep(700);
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n2']);
-    const until = (await nodes.renew('n1', 5000, { actors: 3 }))!;
+    const until = (await nodes.renew('n1', 'inc-n1', 5000, { actors: 3 }))!;
     expect(until - (await nodes.now())).toBeGreaterThan(4000);
     expect((await nodes.all()).find((n) => n.nodeId === 'n1')!.load).toEqual({ actors: 3 });
     // A renew without load keeps the last one.
-    await nodes.renew('n1', 5000);
+    await nodes.renew('n1', 'inc-n1', 5000);
     expect((await nodes.all()).find((n) => n.nodeId === 'n1')!.load).toEqual({ actors: 3 });
     expect(await nodes.setState('n1', 'draining')).toBe(true);
     expect((await nodes.live()).map((n) => [n.nodeId, n.draining])).toEqual([
@@ -213,14 +213,47 @@ describe('shard map, nodes and leases – real Postgres', () => {
       ['n2', false],
     ]);
     await nodes.setState('n2', 'left');
-    expect(await nodes.renew('n2', 5000)).toBeUndefined();
-    expect(await nodes.renew('ghost', 5000)).toBeUndefined();
+    expect(await nodes.renew('n2', 'inc-n2', 5000)).toBeUndefined();
+    expect(await nodes.renew('ghost', 'inc-ghost', 5000)).toBeUndefined();
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1']);
     // Re-registering after leaving makes the node alive again.
-    await nodes.register('n2', ['ws://b'], 5000);
+    await nodes.register('n2', ['ws://b'], 5000, 'inc-n2');
     expect((await nodes.live()).map((n) => n.nodeId)).toEqual(['n1', 'n2']);
     expect(await nodes.remove('n2')).toBe(true);
     expect(await nodes.remove('n2')).toBe(false);
     expect((await nodes.all()).map((n) => n.nodeId)).toEqual(['n1']);
+  });
+  it('nodes – a node id held by a live process is refused to another; after its lease ran out it is taken over and the epochs of its shards go up', async () => {
+    const nodes = new NodeStore(db.sql);
+    await shards.ensureKind('idk', 4);
+    const first = await nodes.register('twin', ['ws://a'], 400, 'proc-a');
+    expect(first.tookOver).toBe(false);
+    const owned = (await shards.assign('idk', 0, 0, 'twin'))!;
+    // Two processes racing for one new id: exactly one gets it.
+    const raced = await Promise.allSettled([nodes.register('fresh', [], 5000, 'x'), nodes.register('fresh', [], 5000, 'y')]);
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(raced.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.any(NodeIdInUseError) });
+    // A second process while the first's lease runs: refused with how long the lease still runs, nothing changed.
+    const refused = await nodes.register('twin', ['ws://b'], 400, 'proc-b').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(NodeIdInUseError);
+    expect(refused).toMatchObject({ code: ErrorCode.CONFLICT, nodeId: 'twin' });
+    expect((refused as NodeIdInUseError).leaseLeftMs).toBeGreaterThan(0);
+    expect((refused as NodeIdInUseError).leaseLeftMs).toBeLessThanOrEqual(400);
+    expect((await shards.get('idk', 0))!.epoch).toBe(owned.epoch);
+    // The same process registering again is no takeover.
+    expect((await nodes.register('twin', ['ws://a'], 400, 'proc-a')).tookOver).toBe(false);
+    await sleep(450);
+    const second = await nodes.register('twin', ['ws://b'], 5000, 'proc-b');
+    expect(second).toMatchObject({ tookOver: true, endpoints: ['ws://b'], state: 'alive' });
+    expect((await shards.get('idk', 0))!).toMatchObject({ owner: 'twin', epoch: owned.epoch + 1 });
+    // The replaced process renews nothing, cannot mark its successor as left, and cannot take the id back.
+    expect(await nodes.renew('twin', 'proc-a', 5000)).toBeUndefined();
+    expect(await nodes.setState('twin', 'left', 'proc-a')).toBe(false);
+    await expect(nodes.register('twin', ['ws://a'], 5000, 'proc-a')).rejects.toBeInstanceOf(NodeIdInUseError);
+    expect(await nodes.renew('twin', 'proc-b', 5000)).toBeGreaterThan(0);
+    // A graceful leave frees the id at once.
+    expect(await nodes.setState('twin', 'left', 'proc-b')).toBe(true);
+    expect((await nodes.register('twin', [], 5000, 'proc-c')).tookOver).toBe(true);
+    for (const n of ['twin', 'fresh']) await nodes.remove(n);
   });
 });
