@@ -28,8 +28,8 @@ export class Session {
   readonly limiter: RateLimiter;
   /** Large conversations whose subject this session takes (made on first bind: most sessions have none). */
   bound: Set<string> | undefined;
-  /** When this session last told its connector where it is. */
-  lastAttach = 0;
+  /** When this session tells its connector where it is again (a refresh), epoch ms. */
+  refreshAt = 0;
   /** Bumped by every attach: an older attach still retrying stops. */
   attachGen = 0;
   /** When the last rate_limited error went out (one per second at most). */
