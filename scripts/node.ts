@@ -5,6 +5,7 @@
  * the whole process group) and from its parent (SIGTERM) at once, and used to skip the drain.
  */
 import { KNOWN_KINDS, startChatNode } from '../actors/chat-node.js';
+import { ImError } from '../protocol/errors.js';
 import { ConfigError, parseConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
 
@@ -55,6 +56,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error('node: failed to start:', err);
+  // A coded refusal (the node id is taken, the database is unreachable) says all there is to say; anything else
+  // is a bug, and its stack is wanted.
+  if (err instanceof ImError) console.error(`node: failed to start: ${err.message} (${err.code})`);
+  else console.error('node: failed to start:', err);
   process.exit(1);
 });
