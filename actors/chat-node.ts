@@ -84,7 +84,6 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       health: () => ({ ok: true, node: node.nodeId, connections: g.connections, accepting: g.isAccepting }),
       metrics,
     });
-    await gateway.listen();
   }
   registerChatMetrics(metrics, chat.committer, gateway);
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
@@ -96,6 +95,15 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     metrics.close();
   };
   let ending: Promise<void> | undefined;
+  if (gateway) {
+    try {
+      await gateway.listen();
+    } catch (err) {
+      // The node already joined and serves shards: leave at once, so they move now rather than after its lease.
+      await finish('close').catch(() => undefined);
+      throw err;
+    }
+  }
   const result: ChatNode = {
     node,
     svc: chat,

@@ -22,6 +22,10 @@ import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 
+/** uWS' ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (its typings omit the host + port + options form of listen). */
+const LISTEN_EXCLUSIVE_PORT = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (token: Uws.us_listen_socket | false) => void) => void;
+
 /** A session re-states itself to its connector this often on average (heals connector state lost without notice). */
 export const ATTACH_REFRESH_MS = 60_000;
 const SWEEP_MS = 1000;
@@ -130,8 +134,11 @@ export class Gateway {
     void this.watchNats();
     await this.revocations.start();
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(config.host, config.port, (token) => {
-        if (!token) return reject(new Error(`gateway could not listen on ${config.host}:${config.port}`));
+      // Exclusive: by default uWS sets SO_REUSEPORT, and a second process given the same port (a misconfigured
+      // node) then silently shares this one's connections.
+      const listen = this.app.listen.bind(this.app) as unknown as ListenWithOptions;
+      listen(config.host, config.port, LISTEN_EXCLUSIVE_PORT, (token) => {
+        if (!token) return reject(new ImError(ErrorCode.UNAVAILABLE, `gateway could not listen on ${config.host}:${config.port} (in use?)`));
         this.listenSocket = token;
         this.port = this.uws.us_socket_local_port(token as unknown as Uws.us_socket);
         resolve();

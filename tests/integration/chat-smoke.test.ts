@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
@@ -91,6 +94,31 @@ describe('chat smoke', () => {
     expect(await again.waitFor((f) => f.type === 'error' && f.cid === 30)).toMatchObject({ code: 'out_of_order' });
     const rows = await c.db.sql`SELECT body FROM messages WHERE conv_id = ${conv}`;
     expect(rows.map((r) => Buffer.from(r['body'] as Buffer).toString())).toEqual(['once']);
+    again.close();
+  }, 30_000);
+  it('gateway – a node process given a port another gateway holds exits with a clear error instead of sharing its connections', async () => {
+    const port = new URL(c.gateways.get('n1')!).port;
+    const logDir = path.join(c.logDir, 'port-clash');
+    const outcome = await spawnNodeProcess({
+      nodeId: 'n9',
+      natsUrl: c.nats.url,
+      databaseUrl: c.db.url,
+      kinds: ['connector', 'chatter'],
+      args: ['--shards', '32', '--gateway-port', port, '--dev-tokens'],
+      logDir,
+    }).then(
+      async (p) => {
+        await p.stop(2000); // a regression must not leave it running
+        return 'it started';
+      },
+      (err: Error) => err.message,
+    );
+    expect(outcome).toMatch(/exited \(1\) before it was ready/);
+    expect(await readFile(path.join(logDir, 'n9.log'), 'utf8')).toContain(`gateway could not listen on 127.0.0.1:${port}`);
+    // It left the cluster on its way out, and n1 still answers on its port.
+    expect((await c.db.sql<{ state: string }[]>`SELECT state FROM nodes WHERE node_id = 'n9'`)[0]?.state).toBe('left');
+    const again = await rawConnect(c.gateways.get('n1')!, c.token('pat', 'p1'));
+    expect((await again.waitFor((f) => f.type === 'welcome')).type).toBe('welcome');
     again.close();
   }, 30_000);
 });
