@@ -11,6 +11,7 @@ import {
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
@@ -181,7 +182,7 @@ class ConnectorActor implements Actor {
       // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
       if (d.seq <= (c.pushedSeq ?? 0)) return;
       if (d.seq > c.lastSeq) c.lastSeq = d.seq;
-    } else this.convs.set(d.conv, (c = { kind: d.conv.startsWith('d:') ? 'direct' : 'group', lastSeq: d.seq, readSeq: 0, unread: 0, large: false }));
+    } else this.convs.set(d.conv, (c = { kind: isDirectConvId(d.conv) ? 'direct' : 'group', lastSeq: d.seq, readSeq: 0, unread: 0, large: false }));
     c.pushedSeq = d.seq;
     let frames: Uint8Array[] | undefined;
     let pushed: Pushed | undefined;

@@ -7,5 +7,6 @@ export * from './validate.js';
 export * from './token.js';
 export * from './subjects.js';
 export * from './shard-hash.js';
+export * from './conv-id.js';
 export * from './envelopes.js';
 export * from './control.js';

@@ -38,7 +38,7 @@ export function hash32(key: string, start = 0, end = key.length): number {
 
 /**
  * Where in an actor key its shard is hashed from: the whole key, except for a direct conversation
- * (`d:<length of a>:<a>:<b>`, a < b), which hashes as its first member's user id. Placement puts shard s of
+ * (`d:<length of a>:<a>:<b>`, a < b; see conv-id.ts), which hashes as its first member's user id. Placement puts shard s of
  * every kind on the same node, so the conversation's chatter runs where that member's connector — and, through
  * the dispatcher, their socket — is: a direct message then crosses NATS for the other member only.
  */

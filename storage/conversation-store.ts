@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
@@ -40,15 +41,13 @@ export interface UserConversation {
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 const MAX_ID = 128;
 const MAX_TITLE = 200;
-/** Direct ids live in their own namespace so that no group can take one. */
-const DIRECT_PREFIX = 'd:';
 
 /** Throws INVALID_FIELD unless `v` is an id (1–128 characters), as every id the stores take must be. */
 export function checkId(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be a non-empty string of at most ${MAX_ID} characters`);
 }
 
-/** The deterministic id of the direct conversation between two users (order of the two does not matter). */
+/** The deterministic id of the direct conversation between two users (order of the two does not matter; format in protocol/conv-id.ts). */
 export function directConversationId(a: string, b: string): string {
   checkId(a, 'uid');
   checkId(b, 'uid');
@@ -56,8 +55,8 @@ export function directConversationId(a: string, b: string): string {
   const [x, y] = a < b ? [a, b] : [b, a];
   // The length prefix keeps the id unambiguous whatever characters the uids hold; long pairs are hashed so the
   // id stays within the limit every conv id has (messages, subjects).
-  const plain = `${DIRECT_PREFIX}${x.length}:${x}:${y}`;
-  return plain.length <= MAX_ID ? plain : `${DIRECT_PREFIX}#${createHash('sha256').update(`${x}\u0000${y}`).digest('hex')}`;
+  const plain = `${DIRECT_CONV_PREFIX}${x.length}:${x}:${y}`;
+  return plain.length <= MAX_ID ? plain : `${DIRECT_CONV_PREFIX}#${createHash('sha256').update(`${x}\u0000${y}`).digest('hex')}`;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
@@ -145,7 +144,7 @@ export class ConversationStore {
   async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[] }): Promise<Conversation> {
     const convId = opts.convId ?? `g:${randomUUID()}`;
     checkId(convId, 'convId');
-    if (convId.startsWith(DIRECT_PREFIX)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_PREFIX}'`);
+    if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
     checkId(opts.owner, 'owner');
     if (opts.title !== undefined && (typeof opts.title !== 'string' || opts.title.length > MAX_TITLE)) {
       throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE} characters`);
