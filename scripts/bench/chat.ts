@@ -167,8 +167,9 @@ async function connectPairs(ctx: BenchContext, c: BenchCluster, workers: LoadWor
     const specs = [];
     const set: Pair[] = [];
     for (let p = 0; p < pairs / 2; p++) {
-      const a = `w${i}a${p}`;
-      const b = `w${i}b${p}`;
+      // A direct conversation's chatter sits with the member whose id sorts first: in half the pairs that is the
+      // sender, in the other half the receiver, as two-way traffic averages out (always the sender flattered it).
+      const [a, b] = p % 2 === 0 ? [`w${i}a${p}`, `w${i}b${p}`] : [`w${i}b${p}`, `w${i}a${p}`];
       const r = await c.api('POST', '/v1/conversations', { kind: 'direct', members: [a, b] });
       if (r.status !== 201) throw new Error(`create conversation: ${JSON.stringify(r.body)}`);
       const [ua, ub] = placement === 'dispatcher' ? await Promise.all([c.endpointFor(a), c.endpointFor(b)]) : [gws[p % gws.length]!, gws[(p + 1) % gws.length]!];
