@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type * as Uws from 'uWebSockets.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -21,4 +22,22 @@ export function loadUws(): typeof Uws {
 /** True when `uws.App` is the native binding. */
 export function isNativeUws(uws: typeof Uws): boolean {
   return String(uws.App).includes('[native code]');
+}
+
+/** uWS' ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (its typings omit the host + port + options form of listen). */
+const LISTEN_EXCLUSIVE_PORT = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (token: Uws.us_listen_socket | false) => void) => void;
+
+/**
+ * Listens on `host:port` without SO_REUSEPORT, which uWS sets by default: a second process given a port in use
+ * (a misconfigured node) would otherwise share this one's connections silently. UNAVAILABLE when the port is taken.
+ */
+export function listenExclusive(app: Uws.TemplatedApp, host: string, port: number): Promise<Uws.us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    const listen = app.listen.bind(app) as unknown as ListenWithOptions;
+    listen(host, port, LISTEN_EXCLUSIVE_PORT, (token) => {
+      if (token) resolve(token);
+      else reject(new ImError(ErrorCode.UNAVAILABLE, `gateway could not listen on ${host}:${port} (in use?)`));
+    });
+  });
 }

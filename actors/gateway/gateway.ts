@@ -13,7 +13,7 @@ import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
 import type { ServeHandle, Transport } from '../../runtime/transport/transport.js';
-import { loadUws } from '../../runtime/uws.js';
+import { listenExclusive, loadUws } from '../../runtime/uws.js';
 import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame } from './client-frames.js';
@@ -21,10 +21,6 @@ import { ConvBinding } from './conv-binding.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
-
-/** uWS' ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (its typings omit the host + port + options form of listen). */
-const LISTEN_EXCLUSIVE_PORT = 1;
-type ListenWithOptions = (host: string, port: number, options: number, cb: (token: Uws.us_listen_socket | false) => void) => void;
 
 /** A session re-states itself to its connector this often on average (heals connector state lost without notice). */
 export const ATTACH_REFRESH_MS = 60_000;
@@ -133,17 +129,8 @@ export class Gateway {
     });
     void this.watchNats();
     await this.revocations.start();
-    await new Promise<void>((resolve, reject) => {
-      // Exclusive: by default uWS sets SO_REUSEPORT, and a second process given the same port (a misconfigured
-      // node) then silently shares this one's connections.
-      const listen = this.app.listen.bind(this.app) as unknown as ListenWithOptions;
-      listen(config.host, config.port, LISTEN_EXCLUSIVE_PORT, (token) => {
-        if (!token) return reject(new ImError(ErrorCode.UNAVAILABLE, `gateway could not listen on ${config.host}:${config.port} (in use?)`));
-        this.listenSocket = token;
-        this.port = this.uws.us_socket_local_port(token as unknown as Uws.us_socket);
-        resolve();
-      });
-    });
+    this.listenSocket = await listenExclusive(this.app, config.host, config.port);
+    this.port = this.uws.us_socket_local_port(this.listenSocket as unknown as Uws.us_socket);
   }
 
   /** Open sessions. */
