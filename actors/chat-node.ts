@@ -6,6 +6,7 @@ import { NodeMetrics } from '../runtime/metrics.js';
 import { registerRuntimeMetrics } from '../runtime/node-metrics.js';
 import type { Logger } from '../runtime/logger.js';
 import { ClusterNode } from '../runtime/node.js';
+import { checkPortFree } from '../runtime/uws.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
@@ -50,6 +51,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
   const gw = config.gateway;
+  if (gw.port > 0) await checkPortFree(gw.host, gw.port);
   const node = await ClusterNode.start({
     config,
     log,
@@ -99,7 +101,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     try {
       await gateway.listen();
     } catch (err) {
-      // The node already joined and serves shards: leave at once, so they move now rather than after its lease.
+      // Taken since the check above: the node already joined and serves shards, so it leaves at once.
       await finish('close').catch(() => undefined);
       throw err;
     }

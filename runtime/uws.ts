@@ -41,3 +41,12 @@ export function listenExclusive(app: Uws.TemplatedApp, host: string, port: numbe
     });
   });
 }
+
+/**
+ * Fails (UNAVAILABLE) unless `host:port` can be listened on now. A node checks its gateway port before it joins
+ * the cluster, so a misconfigured one never takes shards it would give back a moment later.
+ */
+export async function checkPortFree(host: string, port: number): Promise<void> {
+  const uws = loadUws();
+  uws.us_listen_socket_close(await listenExclusive(uws.App(), host, port));
+}
