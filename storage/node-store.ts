@@ -61,7 +61,7 @@ export class NodeStore {
 
   /**
    * Registers process `incarnation` as node `nodeId`, alive with a fresh lease. Refused (NodeIdInUseError) while
-   * another incarnation's lease runs. Taking the id over from another incarnation raises the epoch of every shard
+   * another incarnation's lease runs; TIMEOUT when a statement or lock wait would outlast the lease. Taking the id over from another incarnation raises the epoch of every shard
    * the id owns, in the same transaction: what the old process may still have in flight is fenced, since
    * fencing compares epochs and both processes would otherwise write as the same owner at the same epoch.
    */
@@ -69,6 +69,9 @@ export class NodeStore {
     checkLease(leaseMs);
     return guard('register node', () =>
       this.sql.begin(async (tx) => {
+        // Bounded like a renewal (it runs in the heartbeat when a renewal finds the row changed): past one lease
+        // the answer is worth nothing, and a registration stuck on a lock would stop every later heartbeat.
+        await tx`SELECT set_config('lock_timeout', ${String(leaseMs)}, true), set_config('statement_timeout', ${String(leaseMs)}, true)`;
         // A placeholder first, so that the row exists and FOR UPDATE orders two processes registering one new id.
         const created = await tx`INSERT INTO nodes (node_id, state, lease_until) VALUES (${nodeId}, 'left', '-infinity') ON CONFLICT (node_id) DO NOTHING RETURNING 1`;
         const [prev] = await tx<{ incarnation: string; live: boolean; left_ms: number }[]>`

@@ -158,7 +158,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
     await expect(leases.acquire('coord', 'a', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
   });
 
-  it('nodes – a lease renewal or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {
+  it('nodes – a lease renewal, registration or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {
     const nodes = new NodeStore(db.sql);
     const leases = new LeaseStore(db.sql);
     await nodes.register('stuck', [], 5000, 'inc-stuck');
@@ -176,6 +176,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
       await sleep(100);
       const t0 = Date.now();
       await expect(nodes.renew('stuck', 'inc-stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      await expect(nodes.register('stuck', [], 400, 'inc-stuck')).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       await expect(leases.acquire('stuck-coord', 'stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       expect(Date.now() - t0).toBeLessThan(3000);
     } finally {
