@@ -95,7 +95,7 @@ export class Membership {
       if (renewed === undefined) {
         // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
         // a live other process refuses (NodeIdInUseError, below).
-        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs, this.incarnation);
+        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs, this.incarnation, this.opts.leaseMs);
       }
       if (this.stopped) return;
       this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;

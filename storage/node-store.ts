@@ -61,17 +61,19 @@ export class NodeStore {
 
   /**
    * Registers process `incarnation` as node `nodeId`, alive with a fresh lease. Refused (NodeIdInUseError) while
-   * another incarnation's lease runs; TIMEOUT when a statement or lock wait would outlast the lease. Taking the id over from another incarnation raises the epoch of every shard
+   * another incarnation's lease runs; with `timeoutMs`, TIMEOUT when a statement or lock wait would outlast it. Taking the id over from another incarnation raises the epoch of every shard
    * the id owns, in the same transaction: what the old process may still have in flight is fenced, since
    * fencing compares epochs and both processes would otherwise write as the same owner at the same epoch.
    */
-  async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string): Promise<Registration> {
+  async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string, timeoutMs?: number): Promise<Registration> {
     checkLease(leaseMs);
     return guard('register node', () =>
       this.sql.begin(async (tx) => {
-        // Bounded like a renewal (it runs in the heartbeat when a renewal finds the row changed): past one lease
-        // the answer is worth nothing, and a registration stuck on a lock would stop every later heartbeat.
-        await tx`SELECT set_config('lock_timeout', ${String(leaseMs)}, true), set_config('statement_timeout', ${String(leaseMs)}, true)`;
+        // In the heartbeat (a renewal found the row changed) an answer later than one lease is worth nothing, and a
+        // registration stuck on a lock would stop every later heartbeat.
+        if (timeoutMs !== undefined) {
+          await tx`SELECT set_config('lock_timeout', ${String(timeoutMs)}, true), set_config('statement_timeout', ${String(timeoutMs)}, true)`;
+        }
         // A placeholder first, so that the row exists and FOR UPDATE orders two processes registering one new id.
         const created = await tx`INSERT INTO nodes (node_id, state, lease_until) VALUES (${nodeId}, 'left', '-infinity') ON CONFLICT (node_id) DO NOTHING RETURNING 1`;
         const [prev] = await tx<{ incarnation: string; live: boolean; left_ms: number }[]>`

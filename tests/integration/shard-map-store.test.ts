@@ -176,7 +176,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
       await sleep(100);
       const t0 = Date.now();
       await expect(nodes.renew('stuck', 'inc-stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
-      await expect(nodes.register('stuck', [], 400, 'inc-stuck')).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      await expect(nodes.register('stuck', [], 400, 'inc-stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       await expect(leases.acquire('stuck-coord', 'stuck', 400)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
       expect(Date.now() - t0).toBeLessThan(3000);
     } finally {
