@@ -49,6 +49,8 @@ class ChatterActor implements Actor {
   private members = new Set<string>();
   private lastSeq = 0;
   private devices = new Map<string, DeviceState>();
+  /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
+  private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
@@ -136,8 +138,8 @@ class ChatterActor implements Actor {
    * refused; undefined for a new send that may go ahead.
    */
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
-    const seen = dev.recent.get(p.cid);
-    if (seen !== undefined) return seen instanceof Promise ? new LaterReply(seen) : seen;
+    const seen = recentReply(dev, p.cid);
+    if (seen !== undefined) return seen;
     if (p.cid <= dev.maxCid) return this.storedSend(p, dev.maxCid);
     if (p.after !== undefined && p.after > dev.maxCid) {
       throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
@@ -200,14 +202,18 @@ class ChatterActor implements Actor {
   private async system(p: ChatterSystem): Promise<SendReply | LaterReply> {
     if (this.broken) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
-    // The key is stored as the message's cid (shown to clients as 0): a call that runs again finds it and stores
-    // nothing; one that runs concurrently on another instance is refused by the unique key at commit.
-    if (p.key !== undefined) {
-      const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
-      if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+    // The key is stored as the message's cid (shown to clients as 0). A repeat while the first is in the group
+    // commit or recent joins it, as a device's repeated send does; an older one is found in Postgres; one that runs
+    // concurrently on another instance is refused by the unique key at commit.
+    if (p.key === undefined) {
+      const seq = await this.nextSeq();
+      return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, seq, p.body));
     }
-    const seq = await this.nextSeq();
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body));
+    const seen = recentReply(this.systemDev, p.key);
+    if (seen !== undefined) return seen;
+    const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
+    if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+    return new LaterReply(this.append(await this.nextSeq(), p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key, p.body, this.systemDev));
   }
 
   private fanOut(msg: Msg): void {
@@ -253,6 +259,12 @@ class ChatterActor implements Actor {
     for (const u of removed) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
     return { added, removed };
   }
+}
+
+/** What a device's recent send under `cid` got (its reply, or its commit still under way), if it is that recent. */
+function recentReply(dev: DeviceState, cid: number): SendReply | LaterReply | undefined {
+  const seen = dev.recent.get(cid);
+  return seen instanceof Promise ? new LaterReply(seen) : seen;
 }
 
 /** The chatter actor kind (one actor per conversation). */
