@@ -5,7 +5,9 @@ import path from 'node:path';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { spawnNodeProcess, type NodeProcess } from '../../scripts/lib/node-process.js';
 import { waitForEvenSpread } from '../../scripts/lib/shard-spread.js';
+import { decodeControlReply, encodeControl } from '../../protocol/control.js';
 import { ErrorCode, RETRYABLE_CODES, toImError } from '../../protocol/errors.js';
+import { nodeControlSubject } from '../../protocol/subjects.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { Router } from '../../runtime/router.js';
 import { Transport } from '../../runtime/transport/transport.js';
@@ -32,6 +34,14 @@ export interface TestCluster {
   /** The nodes' warning and error log lines (the last `max`), to print when a test fails. */
   warnings(max?: number): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** The shards of `kind` that `node` says it serves now (its own status report, not the shard map). */
+export async function servedShards(cluster: TestCluster, node: string, kind = 'counter'): Promise<{ shard: number; epoch: number }[]> {
+  const msg = await cluster.nc.request(nodeControlSubject(node), encodeControl({ type: 'status' }), { timeout: 5000 });
+  const r = decodeControlReply(msg.data);
+  if (!r.ok || r.value.type !== 'status') throw new Error('bad status reply');
+  return r.value.shards.filter((s) => s.kind === kind);
 }
 
 export interface TestClusterOptions {

@@ -2,21 +2,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterReply } from '../../actors/counter.actor.js';
-import { decodeControlReply, encodeControl } from '../../protocol/control.js';
 import { shardOf } from '../../protocol/shard-hash.js';
-import { nodeControlSubject } from '../../protocol/subjects.js';
 import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { servedShards, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 
 const SHARDS = 8;
 const ARGS = ['--heartbeat-ms', '150', '--lease-ms', '900'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What `node` serves now: epoch by shard. */
 async function served(cluster: TestCluster, node: string): Promise<Map<number, number>> {
-  const msg = await cluster.nc.request(nodeControlSubject(node), encodeControl({ type: 'status' }), { timeout: 5000 });
-  const r = decodeControlReply(msg.data);
-  if (!r.ok || r.value.type !== 'status') throw new Error('bad status reply');
-  return new Map(r.value.shards.filter((s) => s.kind === 'counter').map((s) => [s.shard, s.epoch]));
+  return new Map((await servedShards(cluster, node)).map((s) => [s.shard, s.epoch]));
 }
 
 /** A counter key on `shard`. */

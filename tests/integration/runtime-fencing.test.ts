@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterReply } from '../../actors/counter.actor.js';
-import { decodeControlReply, encodeControl } from '../../protocol/control.js';
 import { shardOf } from '../../protocol/shard-hash.js';
-import { nodeControlSubject } from '../../protocol/subjects.js';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { servedShards, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { verifyCounters } from '../helpers/counter-verify.js';
 
 const SHARDS = 8;
@@ -18,13 +16,6 @@ async function keyOwnedBy(cluster: TestCluster, node: string): Promise<{ key: st
     const row = rows.find((r) => r.shard === shardOf(key, SHARDS));
     if (row) return { key, shard: row.shard, epoch: row.epoch };
   }
-}
-
-async function served(cluster: TestCluster, node: string): Promise<{ shard: number; epoch: number }[]> {
-  const msg = await cluster.nc.request(nodeControlSubject(node), encodeControl({ type: 'status' }), { timeout: 5000 });
-  const r = decodeControlReply(msg.data);
-  if (!r.ok || r.value.type !== 'status') throw new Error('bad status reply');
-  return r.value.shards.filter((s) => s.kind === 'counter');
 }
 
 describe('runtime – fencing (G6) with frozen node processes', () => {
@@ -61,7 +52,7 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     cluster.nodes.get('n1')!.signal('SIGCONT');
     await pending;
     await sleep(1000);
-    const n1Shard = (await served(cluster, 'n1')).find((s) => s.shard === shard);
+    const n1Shard = (await servedShards(cluster, 'n1')).find((s) => s.shard === shard);
     if (n1Shard) expect(n1Shard.epoch).toBeGreaterThan(during.epoch);
     const stale = await cluster.db.sql`SELECT 1 FROM counter_ops WHERE key = ${key} AND node_id = 'n1' AND epoch = ${epoch} AND value > ${before.value}`;
     expect(stale.length).toBe(0);
@@ -83,7 +74,7 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     expect(r.node).toBe(target);
     expect(r.epoch).toBeGreaterThan(epoch);
     await sleep(500);
-    expect((await served(cluster, 'n3')).some((s) => s.shard === shard && s.epoch <= epoch)).toBe(false);
+    expect((await servedShards(cluster, 'n3')).some((s) => s.shard === shard && s.epoch <= epoch)).toBe(false);
     const stale = await cluster.db.sql`SELECT 1 FROM counter_ops WHERE key = ${key} AND node_id = 'n3' AND epoch = ${epoch} AND value > ${first.value}`;
     expect(stale.length).toBe(0);
   }, 60_000);
