@@ -1,10 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { Sql } from '../storage/db.js';
 import type { NewMessage } from '../storage/message-store.js';
 import { appendAcrossShards, type ShardRows } from '../storage/shard-batch-append.js';
 import type { Fence } from '../storage/types.js';
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Most rows in one statement. */
 export const DEFAULT_COMMIT_MAX_ROWS = 2000;
@@ -109,7 +108,7 @@ export class GroupCommitter {
       let streaming = false;
       while (this.queue.length > 0) {
         // A lone message goes at once; only rows that queued up behind a statement wait, and never past a close.
-        if (streaming && this.queue.length < this.gatherBelow && !this.closed) await delay(this.gatherMs);
+        if (streaming && this.queue.length < this.gatherBelow && !this.closed) await sleep(this.gatherMs);
         streaming = true;
         const batch = this.queue.length <= this.maxRows ? this.queue : this.queue.slice(0, this.maxRows);
         this.queue = batch === this.queue ? [] : this.queue.slice(this.maxRows);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { toImError } from '../protocol/errors.js';
 import { NodeIdInUseError, type NodeStore } from '../storage/node-store.js';
 import type { Logger } from './logger.js';
@@ -53,7 +54,7 @@ export class Membership {
       } catch (err) {
         if (!(err instanceof NodeIdInUseError) || waited) throw err;
         log.warn({ leaseLeftMs: err.leaseLeftMs }, 'this node id is held by a previous process: waiting for its lease to run out');
-        await new Promise((r) => setTimeout(r, err.leaseLeftMs + 50));
+        await sleep(err.leaseLeftMs + 50);
         sentAt = performance.now();
       }
     }
