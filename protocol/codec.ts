@@ -24,6 +24,23 @@ export function encodeFrame(frame: ClientFrame | ServerFrame): Uint8Array {
   return framePackr.pack(frame);
 }
 
+/**
+ * A `ping` without `ts`, byte for byte as msgpackr (the SDK) writes it, and the `pong` that answers it. Pings
+ * are all an idle connection sends: the gateway answers these bytes without decoding them, so that idle
+ * connections make almost no garbage. Any other encoding of a ping takes the general path.
+ */
+// Copied into plain Uint8Arrays: msgpackr hands back a Buffer view of its shared buffer, whose slice() is a view
+// as well, so a caller's "copy" could rewrite the constants.
+export const BARE_PING: Uint8Array = Uint8Array.from(encodeFrame({ type: 'ping' }));
+export const BARE_PONG: Uint8Array = Uint8Array.from(encodeFrame({ type: 'pong' }));
+
+/** Whether `bytes` are exactly {@link BARE_PING}. */
+export function isBarePing(bytes: Uint8Array): boolean {
+  if (bytes.length !== BARE_PING.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== BARE_PING[i]) return false;
+  return true;
+}
+
 /** Encodes any value for internal use (NATS payloads): no validation. */
 export function encode(value: unknown): Uint8Array {
   return valuePackr.pack(value);

@@ -241,9 +241,12 @@ export class ActorHost {
 
   private sweepIdle(): void {
     const now = Date.now();
-    for (const cell of this.allCells()) {
-      const idleMs = this.kinds.get(cell.kind)?.idleMs ?? this.opts.defaultIdleMs;
-      if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
+    // forEach, not allCells(): a generator's results are garbage made for every live actor on every sweep.
+    for (const [kind, ofKind] of this.cells) {
+      const idleMs = this.kinds.get(kind)?.idleMs ?? this.opts.defaultIdleMs;
+      ofKind.forEach((cell) => {
+        if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
+      });
     }
   }
 }

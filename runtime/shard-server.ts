@@ -77,8 +77,11 @@ export class ShardServer {
     }
     const work: Promise<unknown>[] = [];
     for (const [k, s] of this.served) if (!want.has(k) && s.acquisition <= mark) work.push(this.release(s.kind, s.shard, 'not owner any more'));
-    for (const r of want.values()) work.push(this.acquire(r.kind, r.shard, r.epoch));
-    await Promise.all(work);
+    for (const r of want.values()) {
+      // Most rounds (one per heartbeat) change nothing: no promise for a shard already served at its epoch.
+      if (this.served.get(id(r.kind, r.shard))?.epoch !== r.epoch) work.push(this.acquire(r.kind, r.shard, r.epoch));
+    }
+    if (work.length > 0) await Promise.all(work);
   }
 
   /** Starts serving (kind, shard) at `epoch`; a no-op when already serving it at that epoch or when it was released at that epoch. */

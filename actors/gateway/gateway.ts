@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ConnectorOp, GatewayOp, type AttachReply, type ConnectorAttach, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
-import { decode, decodeClientFrame } from '../../protocol/codec.js';
+import { BARE_PONG, decode, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ServerFrame } from '../../protocol/frames.js';
@@ -56,7 +56,8 @@ export interface GatewayDeps {
 export class Gateway {
   private readonly sessions = new Map<number, Session>();
   private readonly byDevice = new Map<string, Session>();
-  private readonly dirty = new Set<Session>();
+  /** Sessions with queued frames (a closed one flushes nothing). An array: the flush runs every turn that sends. */
+  private readonly dirty: Session[] = [];
   private flushScheduled = false;
   /**
    * Session ids are open times in microseconds (made unique): connectors compare them to tell the newer of two
@@ -84,10 +85,7 @@ export class Gateway {
   ) {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
-    this.binding = new ConvBinding(deps.nc, (s, bytes) => {
-      this.stats.framesOut++;
-      if (s.queueBytes(bytes)) this.markDirty(s);
-    });
+    this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -235,7 +233,9 @@ export class Gateway {
       this.send(s, errorFrame(new ImError(ErrorCode.FRAME_TOO_LARGE, `a frame of ${data.byteLength} bytes is over the ${this.limits.maxFrameBytes}-byte limit`)));
       return s.end(CloseCode.TOO_BIG, 'frame too large');
     }
-    const r = decodeClientFrame(data, this.limits);
+    const bytes = new Uint8Array(data);
+    if (isBarePing(bytes)) return this.sendBytes(s, BARE_PONG);
+    const r = decodeClientFrame(bytes, this.limits);
     if (!r.ok) {
       this.send(s, errorFrame(r.error, r.error.code === ErrorCode.BAD_FRAME ? {} : idsOf(data)));
       if (r.error.code === ErrorCode.BAD_FRAME) s.end(CloseCode.BAD_FRAME, 'undecodable frame');
@@ -250,7 +250,6 @@ export class Gateway {
     if (!s) return;
     s.closed();
     this.sessions.delete(s.sid);
-    this.dirty.delete(s);
     const devKey = `${s.uid}\u0000${s.did}`;
     if (this.byDevice.get(devKey) === s) this.byDevice.delete(devKey);
     this.binding.drop(s);
@@ -342,8 +341,14 @@ export class Gateway {
     if (s.queue(f)) this.markDirty(s);
   }
 
+  private sendBytes(s: Session, bytes: Uint8Array): void {
+    this.stats.framesOut++;
+    if (s.queueBytes(bytes)) this.markDirty(s);
+  }
+
+  /** Called once per session per flush (queue says when its outbox was empty), so the list holds no repeats. */
   private markDirty(s: Session): void {
-    this.dirty.add(s);
+    this.dirty.push(s);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
@@ -353,25 +358,31 @@ export class Gateway {
   private flush(): void {
     this.flushScheduled = false;
     const limit = this.deps.config.maxBackpressureBytes;
-    for (const s of this.dirty) {
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      const s = dirty[i]!;
       if (s.flush() >= limit) {
         s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
       }
     }
-    this.dirty.clear();
+    // Emptied in place: the array keeps its backing store, where a cleared Set would allocate its table again.
+    dirty.length = 0;
   }
 
   private sweep(): void {
     const now = Date.now();
-    const silentMs = this.deps.config.heartbeatMs * IDLE_HEARTBEATS;
-    for (const s of this.sessions.values()) {
-      if (s.state !== 'open') continue;
-      if (now - s.lastHeard > silentMs) s.end(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      else if ((s.exp + DEFAULT_TOKEN_LEEWAY_SEC) * 1000 < now) {
+    // This walks every session each second, so it makes no garbage per session: forEach, not an iterator (whose
+    // results are objects), and cut-offs computed once (arithmetic on ms timestamps can box a number per session).
+    const silentSince = now - this.deps.config.heartbeatMs * IDLE_HEARTBEATS;
+    const expiredBefore = now / 1000 - DEFAULT_TOKEN_LEEWAY_SEC;
+    this.sessions.forEach((s) => {
+      if (s.state !== 'open') return;
+      if (s.lastHeard < silentSince) s.end(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if (s.exp < expiredBefore) {
         this.send(s, errorFrame(new ImError(ErrorCode.TOKEN_EXPIRED, 'the token expired; reconnect with a new one')));
         s.end(CloseCode.UNAUTHORIZED, 'token expired');
       } else if (now >= s.refreshAt) void this.attach(s, true);
-    }
+    });
   }
 }
 

@@ -14,6 +14,18 @@ export interface SessionData {
   session?: Session;
 }
 
+// What `writeCorked` writes. cork() calls it synchronously, so one module-level pair serves every session: a
+// closure per flush would be garbage on every turn that sends, and a ping's pong is all an idle socket gets.
+let corkWs: WebSocket<SessionData> | undefined;
+let corkOut: Uint8Array | Uint8Array[] | undefined;
+
+function writeCorked(): void {
+  const ws = corkWs!;
+  const out = corkOut!;
+  if (out instanceof Uint8Array) ws.send(out, true);
+  else for (const b of out) ws.send(b, true);
+}
+
 /** Session state changes in one place: open → closing → closed. */
 export type SessionState = 'open' | 'closing' | 'closed';
 
@@ -34,8 +46,8 @@ export class Session {
   attachGen = 0;
   /** When the last rate_limited error went out (one per second at most). */
   lastRateError = 0;
-  /** Frames waiting for this turn's flush; absent while there are none (most sockets are idle). */
-  private outbox: Uint8Array[] | undefined;
+  /** Frames waiting for this turn's flush: absent while there are none (most sockets are idle), one frame as itself. */
+  private outbox: Uint8Array | Uint8Array[] | undefined;
 
   constructor(
     readonly sid: number,
@@ -57,11 +69,13 @@ export class Session {
   /** Queues pre-encoded bytes (a frame published once for many sessions). */
   queueBytes(bytes: Uint8Array): boolean {
     if (this.state !== 'open') return false;
-    if (this.outbox === undefined) {
-      this.outbox = [bytes];
+    const out = this.outbox;
+    if (out === undefined) {
+      this.outbox = bytes;
       return true;
     }
-    this.outbox.push(bytes);
+    if (out instanceof Uint8Array) this.outbox = [out, bytes];
+    else out.push(bytes);
     return false;
   }
 
@@ -70,9 +84,14 @@ export class Session {
     const out = this.outbox;
     if (this.state !== 'open' || out === undefined) return 0;
     this.outbox = undefined;
-    this.ws.cork(() => {
-      for (const b of out) this.ws.send(b, true);
-    });
+    corkWs = this.ws;
+    corkOut = out;
+    try {
+      this.ws.cork(writeCorked);
+    } finally {
+      corkWs = undefined;
+      corkOut = undefined;
+    }
     return this.ws.getBufferedAmount();
   }
 

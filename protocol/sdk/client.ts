@@ -414,7 +414,8 @@ export class ImClient {
     this.heartbeat?.stop();
     this.heartbeat = new Heartbeat({
       intervalMs: f.heartbeatMs,
-      ping: () => this.transmit({ type: 'ping', ts: Date.now() }),
+      // Bare (no `ts`): the SDK does not time pongs, and a gateway answers bare pings without decoding them.
+      ping: () => this.transmit({ type: 'ping' }),
       onIdle: () => this.abandon(CLIENT_IDLE_CLOSE, 'no frame from the server'),
       random: this.opts.random,
     });

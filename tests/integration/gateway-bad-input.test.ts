@@ -76,6 +76,11 @@ describe('gateway – bad input', () => {
     expect(e.cid).toBe(7);
     m.send({ type: 'ping', ts: 42 });
     await m.waitFor((f) => f.type === 'pong' && f.ts === 42);
+    // A bare ping is answered from its bytes alone; the same ping with a stray field still goes through validation.
+    m.send({ type: 'ping' });
+    await m.waitFor((f) => f.type === 'pong' && f.ts === undefined);
+    m.send({ type: 'ping', ts: 'soon' });
+    await m.waitFor(isError('invalid_field'));
     m.close();
     await bystanderRoundTrip();
   });
