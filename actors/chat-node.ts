@@ -72,6 +72,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     const dir = directory;
     gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others() });
     const g = gateway;
+    dir.onConnectorMoves((shards) => g.restateShards(shards));
     mountDemoPage(g.app, gw, log.child({ component: 'demo' }));
     mountHttpApi({
       app: g.app,

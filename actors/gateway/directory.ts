@@ -2,7 +2,7 @@ import { ChatKind } from '../../protocol/chat-ops.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { NodeStore } from '../../storage/node-store.js';
-import type { ShardMapStore } from '../../storage/shard-map-store.js';
+import type { ShardMapStore, ShardRow } from '../../storage/shard-map-store.js';
 
 /** Endpoints the dispatcher answers with, at most. */
 export const MAX_ENDPOINTS = 8;
@@ -20,9 +20,23 @@ interface Gw {
  * owns each connector shard, refreshed from Postgres every couple of seconds. A user is sent first to the node
  * that owns their connector shard (their pushes then never leave the process), then to the least loaded.
  */
+/** Connector shards whose owner or epoch differs between two reads of the map (none on the first read). */
+export function changedShards(before: readonly ShardRow[], after: readonly ShardRow[]): number[] {
+  if (before.length === 0) return [];
+  const was = new Map(before.map((r) => [r.shard, r]));
+  const out: number[] = [];
+  for (const r of after) {
+    const b = was.get(r.shard);
+    if (!b || b.owner !== r.owner || b.epoch !== r.epoch) out.push(r.shard);
+  }
+  return out;
+}
+
 export class NodeDirectory {
   private gateways: Gw[] = [];
   private owners: (string | null)[] = [];
+  private rows: ShardRow[] = [];
+  private movedListener: ((shards: number[]) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
   private refreshing?: Promise<void>;
 
@@ -50,6 +64,9 @@ export class NodeDirectory {
             accepting: n.state === 'alive' && n.load['accepting'] !== false,
           }));
         this.owners = shards.map((r) => r.owner);
+        const moved = changedShards(this.rows, shards);
+        this.rows = shards;
+        if (moved.length > 0) this.movedListener?.(moved);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'directory refresh failed');
       }
@@ -74,6 +91,14 @@ export class NodeDirectory {
       .sort((a, b) => a.connections - b.connections)
       .slice(0, MAX_ENDPOINTS)
       .map((g) => g.endpoint);
+  }
+
+  /**
+   * Calls `listener` with the connector shards whose owner or epoch changed since the last read: a second way
+   * for the gateway to learn of a move, for when it missed the new owner's announcement on NATS.
+   */
+  onConnectorMoves(listener: (shards: number[]) => void): void {
+    this.movedListener = listener;
   }
 
   close(): void {

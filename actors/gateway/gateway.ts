@@ -22,8 +22,13 @@ import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 
-/** A session re-states itself to its connector this often on average (heals connector state lost without notice). */
-export const ATTACH_REFRESH_MS = 60_000;
+/**
+ * A session re-states itself to its connector this often on average: the last resort for connector state lost
+ * without notice (moves are caught by the new owner's announcement and by the directory's reads of the map).
+ * Each refresh is a call, ~2.7 KB of garbage: at one a minute, 19k idle sessions made an idle gateway allocate
+ * fast enough that V8 never shrank its young generation back (32 MB, ~1.7 KB per connection).
+ */
+export const ATTACH_REFRESH_MS = 300_000;
 const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
 const OVERSIZE_GRACE = 4;
@@ -261,13 +266,24 @@ export class Gateway {
    * answers with them (the client pulls whatever it is behind). A newer attach of the session supersedes this one.
    */
   private async attach(s: Session, refresh: boolean): Promise<void> {
+    // A refresh adds nothing to an attach under way, and superseding it would drop that attach's catch-up (its
+    // `convs` answer would be ignored, and the refresh finds the session known and gets none).
+    if (refresh && s.attaching) return;
     // Spread over half to one and a half intervals: sessions that connected in one burst would otherwise all
-    // refresh in one sweep, and a burst of calls keeps its garbage alive past young collections (an idle gateway's
-    // RSS grew ~1.7 KB per connection between major collections that way).
+    // refresh in one sweep, and a burst of calls keeps its garbage alive past young collections.
     s.refreshAt = Date.now() + ATTACH_REFRESH_MS * (0.5 + Math.random());
     const gen = ++s.attachGen;
     const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
     if (refresh) payload.refresh = true;
+    s.attaching = true;
+    try {
+      await this.attachLoop(s, payload, gen);
+    } finally {
+      if (gen === s.attachGen) s.attaching = false;
+    }
+  }
+
+  private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
         const reply = (await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
@@ -286,14 +302,22 @@ export class Gateway {
   }
 
   /**
+   * Re-states the sessions of connector shards the directory saw change owner or epoch. Usually the new owner's
+   * announcement got there first and these are cheap refreshes; when it was missed, they are full attaches.
+   */
+  restateShards(shards: number[]): void {
+    void this.reattachShards(new Set(shards), true);
+  }
+
+  /**
    * A connector shard (re)started somewhere: its actors know nothing of our sessions, and deliveries sent while
    * it was down are lost. Each of its sessions attaches again with a full re-sync (`convs`), in spread-out steps.
    */
-  private async reattachShards(shards: Set<number>): Promise<void> {
+  private async reattachShards(shards: Set<number>, refresh = false): Promise<void> {
     const todo = [...this.sessions.values()].filter((s) => shards.has(this.deps.router.shardOf(ChatKind.CONNECTOR, s.uid)));
     for (let i = 0; i < todo.length; i += REATTACH_BATCH) {
       if (i > 0) await new Promise((r) => setTimeout(r, REATTACH_STEP_MS));
-      for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, false);
+      for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, refresh);
     }
   }
 

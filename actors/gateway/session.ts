@@ -44,6 +44,8 @@ export class Session {
   refreshAt = 0;
   /** Bumped by every attach: an older attach still retrying stops. */
   attachGen = 0;
+  /** An attach is under way (a refresh then waits for the next round). */
+  attaching = false;
   /** When the last rate_limited error went out (one per second at most). */
   lastRateError = 0;
   /** Frames waiting for this turn's flush: absent while there are none (most sockets are idle), one frame as itself. */
