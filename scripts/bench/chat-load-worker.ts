@@ -15,6 +15,7 @@
  */
 import { decode, encodeFrame } from '../../protocol/codec.js';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
+import { DEFAULT_HEARTBEAT_MS, HEARTBEAT_JITTER } from '../../protocol/limits.js';
 import { LeanConnectError, LeanSocket } from './lean-ws.js';
 
 interface ClientSpec {
@@ -36,6 +37,8 @@ interface Client {
   received: number;
   /** conv → highest seq to ack. */
   toAck: Map<string, number>;
+  /** When this client pings next, epoch ms. */
+  pingAt: number;
 }
 
 const clients: Client[] = [];
@@ -85,7 +88,7 @@ function userOf(token: string): string {
 async function open(spec: ClientSpec, waitConvs: boolean): Promise<Client> {
   const ws = await LeanSocket.connect(`${spec.url}?token=${encodeURIComponent(spec.token)}`);
   return new Promise((resolve, reject) => {
-    const c: Client = { ws, cid: Date.now() * 1000, outstanding: new Map(), received: 0, toAck: new Map() };
+    const c: Client = { ws, cid: Date.now() * 1000, outstanding: new Map(), received: 0, toAck: new Map(), pingAt: Date.now() + DEFAULT_HEARTBEAT_MS * Math.random() };
     let welcomed = false;
     let ready = false;
     ws.onMessage = (data) => {
@@ -124,10 +127,16 @@ setInterval(() => {
     c.toAck.clear();
   }
 }, 50).unref();
-// Heartbeats, so idle sockets are not closed during long runs.
+// Heartbeats at the SDK's default interval, so idle sockets are not closed during long runs and an idle
+// server sees the ping traffic of default clients. Every client has its own phase, as the SDK's jitter gives.
 setInterval(() => {
-  for (const c of clients) if (c.ws.isOpen) send(c, { type: 'ping' });
-}, 10_000).unref();
+  const now = Date.now();
+  for (const c of clients) {
+    if (now < c.pingAt || !c.ws.isOpen) continue;
+    c.pingAt = now + DEFAULT_HEARTBEAT_MS * (1 - HEARTBEAT_JITTER + 2 * HEARTBEAT_JITTER * Math.random());
+    send(c, { type: 'ping' });
+  }
+}, 1000).unref();
 
 async function closedLoop(pairs: Pair[], window: number, durationMs: number, warmupMs: number): Promise<Record<string, number | Record<string, number>>> {
   let acked = 0;
