@@ -37,6 +37,17 @@ const PATCHES = [
     replacement: "    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (closed)\n    socket.removeListener('data', data)\n",
     marker: 'natsim-patch: stale nextWriteTimer (closed)',
   },
+  // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
+  // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
+  // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was
+  // cancelled at the top of the resolver).
+  {
+    name: 'nats.js: no Cancelled error built for an answered request',
+    files: ['node_modules/nats/lib/nats-base-client/request.js'],
+    anchor: '            this.deferred.resolve(msg);\n        }\n        this.cancel();\n',
+    replacement: '            this.deferred.resolve(msg);\n        }\n        this.mux.cancel(this); // natsim-patch: no Cancelled error after an answer\n',
+    marker: 'natsim-patch: no Cancelled error after an answer',
+  },
 ];
 
 let failed = 0;
