@@ -25,19 +25,25 @@ export function encodeFrame(frame: ClientFrame | ServerFrame): Uint8Array {
 }
 
 /**
- * A `ping` without `ts`, byte for byte as msgpackr (the SDK) writes it, and the `pong` that answers it. Pings
- * are all an idle connection sends: the gateway answers these bytes without decoding them, so that idle
- * connections make almost no garbage. Any other encoding of a ping takes the general path.
+ * A `ping` without `ts`, byte for byte as msgpackr (the SDK) writes it (a map16 header), and the `pong` that
+ * answers it. Pings are all an idle connection sends: the gateway answers these bytes, and the same map with the
+ * shorter fixmap header most other msgpack libraries write, without decoding them, so that idle connections make
+ * almost no garbage. Any other encoding of a ping takes the general path.
  */
 // Copied into plain Uint8Arrays: msgpackr hands back a Buffer view of its shared buffer, whose slice() is a view
 // as well, so a caller's "copy" could rewrite the constants.
 export const BARE_PING: Uint8Array = Uint8Array.from(encodeFrame({ type: 'ping' }));
 export const BARE_PONG: Uint8Array = Uint8Array.from(encodeFrame({ type: 'pong' }));
+// The one entry after the map header: "type" → "ping".
+const PING_ENTRY = Uint8Array.from([0xa4, 0x74, 0x79, 0x70, 0x65, 0xa4, 0x70, 0x69, 0x6e, 0x67]);
 
-/** Whether `bytes` are exactly {@link BARE_PING}. */
+/** Whether `bytes` are exactly `{type: 'ping'}` with a fixmap or map16 header. */
 export function isBarePing(bytes: Uint8Array): boolean {
-  if (bytes.length !== BARE_PING.length) return false;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== BARE_PING[i]) return false;
+  let at: number;
+  if (bytes.length === PING_ENTRY.length + 1 && bytes[0] === 0x81) at = 1;
+  else if (bytes.length === PING_ENTRY.length + 3 && bytes[0] === 0xde && bytes[1] === 0 && bytes[2] === 1) at = 3;
+  else return false;
+  for (let i = 0; i < PING_ENTRY.length; i++) if (bytes[at + i] !== PING_ENTRY[i]) return false;
   return true;
 }
 
