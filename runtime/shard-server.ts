@@ -77,9 +77,9 @@ export class ShardServer {
     }
     const work: Promise<unknown>[] = [];
     for (const [k, s] of this.served) if (!want.has(k) && s.acquisition <= mark) work.push(this.release(s.kind, s.shard, 'not owner any more'));
-    for (const r of want.values()) {
+    for (const [k, r] of want) {
       // Most rounds (one per heartbeat) change nothing: no promise for a shard already served at its epoch.
-      if (this.served.get(id(r.kind, r.shard))?.epoch !== r.epoch) work.push(this.acquire(r.kind, r.shard, r.epoch));
+      if (this.served.get(k)?.epoch !== r.epoch) work.push(this.acquire(r.kind, r.shard, r.epoch));
     }
     if (work.length > 0) await Promise.all(work);
   }

@@ -114,11 +114,8 @@ export class NodeStore {
    * `incarnation`, only while that process holds the id (a replaced process must not mark its successor).
    */
   async setState(nodeId: string, state: NodeState, incarnation?: string): Promise<boolean> {
-    const rows = await guard('set node state', () =>
-      incarnation === undefined
-        ? this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} RETURNING 1`
-        : this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} AND incarnation = ${incarnation} RETURNING 1`,
-    );
+    const held = incarnation === undefined ? this.sql`` : this.sql`AND incarnation = ${incarnation}`;
+    const rows = await guard('set node state', () => this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} ${held} RETURNING 1`);
     return rows.length > 0;
   }
 

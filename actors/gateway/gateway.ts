@@ -338,8 +338,7 @@ export class Gateway {
       case GatewayOp.PUSH:
         // Encoded by our own connectors: written as they are.
         if (!Array.isArray(p.frames)) return;
-        this.stats.framesOut += p.frames.length;
-        for (const f of p.frames) if (f instanceof Uint8Array && s.queueBytes(f)) this.markDirty(s);
+        for (const f of p.frames) if (f instanceof Uint8Array) this.sendBytes(s, f);
         return;
       case GatewayOp.CLOSE:
         return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');
