@@ -46,7 +46,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   let whole: ChatNode | undefined;
   let gateway: Gateway | undefined;
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport): ActorKind[] => {
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, maxUserConversations: config.gateway.maxUserConversations, events: config.gateway.events }, log);
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, maxUserConversations: config.gateway.maxUserConversations, events: config.gateway.events, commit: config.commit }, log);
     const s = svc;
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };

@@ -11,7 +11,7 @@ import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher } from './event-publisher.js';
-import { GroupCommitter } from './group-commit.js';
+import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
 import { ShardSegments } from './shard-segments.js';
 
@@ -28,6 +28,8 @@ export interface ChatSettings {
   maxUserConversations?: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
+  /** Batch sizing of the group commit (its defaults when absent). */
+  commit?: GroupCommitOptions;
 }
 
 /**
@@ -56,7 +58,7 @@ export class ChatServices {
   ) {
     this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
     this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}) });
-    this.committer = new GroupCommitter(sql);
+    this.committer = new GroupCommitter(sql, settings.commit);
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);

@@ -32,7 +32,19 @@ export interface NodeConfig {
   handoffPhaseTimeoutMs: number;
   dbPoolSize: number;
   logLevel: string;
+  /** Batch sizing of the node's group commit of chat messages. */
+  commit: CommitConfig;
   gateway: GatewayConfig;
+}
+
+/** How the node's group commit forms its statements (actors/group-commit.ts says why these defaults). */
+export interface CommitConfig {
+  /** Most rows in one statement. */
+  maxRows: number;
+  /** Below this many rows, a batch that formed while a statement ran waits `gatherMs` for more. */
+  gatherBelow: number;
+  /** 0: never waits. */
+  gatherMs: number;
 }
 
 /** The client-facing side of a node: WebSocket gateway, server API and dispatcher on one HTTP port. */
@@ -61,6 +73,12 @@ export interface GatewayConfig {
   /** Publish business events (`im.events.*`). */
   events: boolean;
 }
+
+/** Most rows in one group-commit statement. */
+export const DEFAULT_COMMIT_MAX_ROWS = 2000;
+/** A batch smaller than this that formed behind a running statement waits DEFAULT_COMMIT_GATHER_MS for company. */
+export const DEFAULT_COMMIT_GATHER_BELOW = 32;
+export const DEFAULT_COMMIT_GATHER_MS = 2;
 
 /** Development defaults: a real deployment sets IM_TOKEN_SECRET and IM_SERVER_KEY. */
 export const DEV_TOKEN_SECRET = 'natsim-dev-secret-change-me';
@@ -117,6 +135,9 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'actor-idle-ms': { type: 'string' },
       'handoff-timeout-ms': { type: 'string' },
       'db-pool': { type: 'string' },
+      'commit-max-rows': { type: 'string' },
+      'commit-gather-below': { type: 'string' },
+      'commit-gather-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'gateway-port': { type: 'string' },
       'gateway-host': { type: 'string' },
@@ -152,6 +173,11 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     handoffPhaseTimeoutMs: int('handoff-timeout-ms', values['handoff-timeout-ms'], DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),
     dbPoolSize: int('db-pool', values['db-pool'] ?? env['IM_DB_POOL'], DEFAULT_DB_POOL),
     logLevel: values['log-level'] ?? env['IM_LOG_LEVEL'] ?? 'info',
+    commit: {
+      maxRows: int('commit-max-rows', values['commit-max-rows'] ?? env['IM_COMMIT_MAX_ROWS'], DEFAULT_COMMIT_MAX_ROWS),
+      gatherBelow: int('commit-gather-below', values['commit-gather-below'] ?? env['IM_COMMIT_GATHER_BELOW'], DEFAULT_COMMIT_GATHER_BELOW, 0),
+      gatherMs: int('commit-gather-ms', values['commit-gather-ms'] ?? env['IM_COMMIT_GATHER_MS'], DEFAULT_COMMIT_GATHER_MS, 0),
+    },
     gateway: gatewayConfig(values, env),
   };
 }

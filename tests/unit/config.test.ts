@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, parseConfig } from '../../runtime/config.js';
+
+const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
+
+describe('config', () => {
+  it('config – the group commit keeps its defaults unless told otherwise', () => {
+    expect(parseConfig(base, {}).commit).toEqual({ maxRows: DEFAULT_COMMIT_MAX_ROWS, gatherBelow: DEFAULT_COMMIT_GATHER_BELOW, gatherMs: DEFAULT_COMMIT_GATHER_MS });
+  });
+
+  it('config – group-commit sizing comes from flags first, then IM_COMMIT_* variables; 0 turns gathering off', () => {
+    const env = { IM_COMMIT_MAX_ROWS: '500', IM_COMMIT_GATHER_MS: '5' };
+    expect(parseConfig([...base, '--commit-gather-ms', '0', '--commit-gather-below', '0'], env).commit).toEqual({ maxRows: 500, gatherBelow: 0, gatherMs: 0 });
+  });
+
+  it('config – a group-commit size that makes no sense is refused with the flag named', () => {
+    expect(() => parseConfig([...base, '--commit-max-rows', '0'], {})).toThrow(ConfigError);
+    expect(() => parseConfig([...base, '--commit-gather-ms', '-1'], {})).toThrow(/commit-gather-ms/);
+    expect(() => parseConfig([...base, '--commit-gather-below', 'lots'], {})).toThrow(/commit-gather-below/);
+  });
+});
