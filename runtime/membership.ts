@@ -20,7 +20,16 @@ export interface MembershipOptions {
   onRegained: () => void;
   /** Another process took this node id over (this one was frozen past its lease): this process must stop for good. */
   onReplaced: (err: NodeIdInUseError) => void;
+  /** How long the first registration may take before start fails with TIMEOUT (DEFAULT_REGISTER_TIMEOUT_MS). */
+  registerTimeoutMs?: number;
 }
+
+/**
+ * The first registration's bound. It can only hang on a lock (a connection that cannot be made fails on its own
+ * connect timeout): another process stuck mid-registration of the same id. A node that cannot join in this long
+ * exits with the reason instead of sitting half-started with nothing in its log.
+ */
+export const DEFAULT_REGISTER_TIMEOUT_MS = 10_000;
 
 /**
  * Keeps this node's lease in Postgres alive. The lease is judged by the local monotonic clock from the moment
@@ -48,7 +57,7 @@ export class Membership {
     let sentAt = performance.now();
     for (let waited = false; ; waited = true) {
       try {
-        const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation);
+        const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation, this.opts.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS);
         if (reg.tookOver) log.info('took this node id over from a previous process; the epochs of its shards went up');
         break;
       } catch (err) {
