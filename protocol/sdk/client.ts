@@ -2,29 +2,19 @@ import { CloseCode } from '../close-codes.js';
 import { decodeServerFrame, encodeFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
+import { afterClose, CLIENT_IDLE_CLOSE, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
 import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
 import { Heartbeat } from './heartbeat.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, PendingRequests } from './pending-requests.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
 import { closeQuietly, globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { TokenSource } from './token-source.js';
 
-/** After close 4008 (rate limit) the next attempt waits at least this long (README §8: "a longer pause"). */
-export const DEFAULT_RATE_LIMITED_PAUSE_MS = 10_000;
-/** A `redirect` is followed by the server's close; if that close does not come, the client closes after this. */
-export const DEFAULT_REDIRECT_CLOSE_WAIT_MS = 1_000;
-/** Close code the client uses when it gives up on a silent connection (the server's own code for it). */
-const CLIENT_IDLE_CLOSE = CloseCode.HEARTBEAT_TIMEOUT;
-/** Close codes after which reconnecting would be wrong, with the reason given when the server named none. */
-const FINAL_CLOSES: ReadonlyMap<number, string> = new Map([
-  [CloseCode.REPLACED, 'replaced by a newer connection of this device'],
-  [CloseCode.SIGNED_OUT, 'signed out by the server'],
-]);
 
 /**
  * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
@@ -55,7 +45,7 @@ export class ImClient {
   /** Bumped by every attempt and by close(): an async step of an older attempt sees it changed and stops. */
   private generation = 0;
   private readonly token: TokenSource;
-  private waiter: { promise: Promise<void>; resolve: () => void; reject: (e: ImError) => void } | undefined;
+  private waiter: Deferred<void> | undefined;
 
   constructor(opts: ImClientOptions) {
     this.opts = opts;
@@ -127,11 +117,8 @@ export class ImClient {
   connect(): Promise<void> {
     if (this.current === ConnectionState.CLOSED) return Promise.reject(new ImError(ErrorCode.CLOSED, 'client closed'));
     if (this.waiter === undefined) {
-      let resolve!: () => void;
-      let reject!: (e: ImError) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      this.waiter = { promise, resolve, reject };
-      if (this.everWelcomed) resolve();
+      this.waiter = deferred<void>();
+      if (this.everWelcomed) this.waiter.resolve();
     }
     if (this.current === 'idle') {
       this.setState(ConnectionState.CONNECTING);
@@ -142,12 +129,6 @@ export class ImClient {
 
   /** Queues a message (also while disconnected); resolves once it is durable, with its seq. */
   send(conv: string, body: string): Promise<SendResult> {
-    if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    if (typeof body !== 'string' || body.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
-    // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
-    if (body.length > DEFAULT_MAX_BODY_BYTES / 3 && new TextEncoder().encode(body).length > DEFAULT_MAX_BODY_BYTES) {
-      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${DEFAULT_MAX_BODY_BYTES} bytes of UTF-8`));
-    }
     return this.outbound.enqueue(conv, body);
   }
 
@@ -203,7 +184,7 @@ export class ImClient {
     } catch (err) {
       if (gen !== this.generation) return;
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
-      this.scheduleReconnect(undefined, '');
+      this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? 0 : this.backoff.next());
     }
   }
 
@@ -252,24 +233,17 @@ export class ImClient {
   /** The connection ended (closed by the server, lost, or abandoned by us): decide what comes next. */
   private lost(code: number, reason: string): void {
     this.ws = undefined;
-    const failedUpgrade = !this.upgraded;
+    const upgraded = this.upgraded;
     if (this.welcomed) this.backoff.connectionLived(Date.now() - this.openedAt);
     this.stopSession();
-    const final = FINAL_CLOSES.get(code);
-    if (final !== undefined) return this.terminate(code, reason || final, false);
-    if (code === CloseCode.NORMAL && !this.endpoints.hasRedirect) return this.terminate(code, reason || 'closed by the server', false);
-    // A refused upgrade is often a stale token (401); browsers cannot tell us which, so fetch a new one.
-    if (code === CloseCode.UNAUTHORIZED || failedUpgrade) this.token.forget();
-    this.scheduleReconnect(code, reason);
+    const next = afterClose(code, reason, { upgraded, redirected: this.endpoints.hasRedirect });
+    if (next.final) return this.terminate(code, next.reason, false);
+    if (next.renewToken) this.token.forget();
+    this.scheduleReconnect(code, reason, next.immediate ? 0 : Math.max(this.backoff.next(), next.minDelayMs));
   }
 
-  private scheduleReconnect(code: number | undefined, reason: string): void {
+  private scheduleReconnect(code: number | undefined, reason: string, delay: number): void {
     this.setState(this.everWelcomed ? ConnectionState.RECONNECTING : ConnectionState.CONNECTING, code, reason);
-    let delay = 0;
-    if (!this.endpoints.hasRedirect) {
-      delay = this.backoff.next();
-      if (code === CloseCode.RATE_LIMITED) delay = Math.max(delay, DEFAULT_RATE_LIMITED_PAUSE_MS);
-    }
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.attempt();

@@ -1,5 +1,6 @@
 export * from './client.js';
 export * from './client-types.js';
+export * from './close-policy.js';
 export * from './backoff.js';
 export * from './outbound-queue.js';
 export * from './conversation-chain.js';

@@ -1,5 +1,6 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../limits.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -102,6 +103,12 @@ export class OutboundQueue {
   /** Queues a message, transmits it when connected, and resolves once it is durable. */
   enqueue(conv: string, body: string): Promise<SendResult> {
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
+    if (typeof body !== 'string' || body.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
+    // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
+    if (body.length > DEFAULT_MAX_BODY_BYTES / 3 && new TextEncoder().encode(body).length > DEFAULT_MAX_BODY_BYTES) {
+      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${DEFAULT_MAX_BODY_BYTES} bytes of UTF-8`));
+    }
     if (this.entries.size >= this.maxQueue) {
       return Promise.reject(new ImError(ErrorCode.OVERLOADED, `outbound queue is full (${this.maxQueue} unacknowledged sends)`));
     }

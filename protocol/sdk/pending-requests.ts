@@ -3,6 +3,21 @@ import { ErrorCode, ImError } from '../errors.js';
 /** How long a `pull` or `sync` waits for its answer. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+/** A promise with its settle functions outside it (the `connect()` waiter). */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: ImError) => void;
+}
+
+/** Makes a Deferred. */
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: ImError) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: ImError) => void;
