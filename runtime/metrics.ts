@@ -31,6 +31,8 @@ export class NodeMetrics {
 
   constructor(readonly nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
+    // Started with the node: made at the first scrape instead, the event-loop delay read NaN there.
+    processMetrics();
   }
 
   /** A counter whose value is `read()` at scrape time (`read` must never go down). */

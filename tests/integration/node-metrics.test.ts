@@ -51,6 +51,9 @@ describe('node metrics', () => {
     const before = await scrape();
     expect(before.status).toBe(200);
     expect(before.type).toMatch(/^text\/plain/);
+    // The process's own metrics sample from the node's start, not from the first scrape: event-loop delay is there.
+    expect(value(before.samples, 'nodejs_eventloop_lag_mean_seconds')).toBeGreaterThan(0);
+    expect(value(before.samples, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(60);
     const rowsBefore = value(before.samples, 'im_commit_rows_total') ?? -1;
     expect(rowsBefore).toBeGreaterThanOrEqual(0);
 
