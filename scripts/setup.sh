@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, idempotently: npm packages, nats-server, and what embedded Postgres needs.
-# Run by `npm start`, `npm test` and `npm run bench`; safe to run again and again.
+# Installs what is missing, idempotently: npm packages, nats-server, and what embedded Postgres needs; with
+# --test also Chromium, for the browser test of the demo page and the SDK.
+# Run by `npm start`, `npm test` (--test) and `npm run bench`; safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,19 +18,28 @@ fi
 # 1b. Known bugs of dependencies, patched in node_modules (scripts/patch-deps.mjs says which and why).
 node scripts/patch-deps.mjs
 
-# 2. nats-server from Debian's packages.
-if ! command -v nats-server >/dev/null 2>&1; then
+# Installs Debian package $1 when command $2 is missing; without apt-get, says what to install ($3) and fails.
+apt_install() {
+  command -v "$2" >/dev/null 2>&1 && return 0
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    say "installing nats-server with apt-get"
+    say "installing $1 with apt-get"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
   else
-    echo "[setup] nats-server is not installed and apt-get is not available." >&2
-    echo "[setup] Install nats-server 2.9+ (https://nats.io) and put it on PATH, then run this again." >&2
+    echo "[setup] $2 is not installed and apt-get is not available." >&2
+    echo "[setup] Install $3 and put it on PATH, then run this again." >&2
     exit 1
   fi
+}
+
+# 2. nats-server from Debian's packages.
+apt_install nats-server nats-server "nats-server 2.9+ (https://nats.io)"
+
+# 2b. For the tests: Chromium, which the browser test drives through playwright-core (no browser download).
+if [ "${1:-}" = "--test" ]; then
+  apt_install chromium chromium "Chromium (or Google Chrome, linked as 'chromium')"
 fi
 
 # 3. uWebSockets.js must load its native binary, never the JS fallback.

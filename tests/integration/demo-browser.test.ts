@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+
+/** Where Debian's package (installed by `scripts/setup.sh --test`) and other distributions put Chromium. */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
+/** Headless as root, on a machine with no way out: no sandbox, nothing fetched in the background. */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/**
+ * The demo page `npm start` serves, in a real browser: the SDK bundled for the browser (esbuild, on first request)
+ * connects through the dispatcher with a token from the server API, sends, receives and reloads its history.
+ */
+describe('demo page – in Chromium', () => {
+  let c: ChatCluster;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (CHROMIUM === undefined) throw new Error('Chromium is not installed: run `bash scripts/setup.sh --test` (npm test does)');
+    [c, browser] = await Promise.all([startChatCluster({ nodes: ['w1', 'w2'] }), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await c?.stop();
+  }, 30_000);
+
+  /** Opens the page on node w1's gateway and signs in; page errors and failed requests are collected. */
+  async function signIn(uid: string, peer: string): Promise<Page> {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => problems.push(`${uid}: ${e.message}`));
+    page.on('response', (r) => {
+      if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(`${uid}: ${r.status()} ${r.url()}`);
+    });
+    await page.goto(`${c.http.get('w1')}/demo`);
+    await page.fill('#uid', uid);
+    await page.fill('#did', `${uid}-browser`);
+    await page.fill('#peer', peer);
+    await page.click('#login');
+    await page.waitForSelector('#state:text-is("open")', { timeout: 15_000 });
+    return page;
+  }
+  const logOf = (page: Page) => page.textContent('#log');
+  const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
+
+  it('demo page – two users open a direct chat and talk both ways; a reload shows the history again', async () => {
+    const wendy = await signIn('wendy', 'walt');
+    const walt = await signIn('walt', 'wendy');
+    await wendy.click('#direct');
+    await walt.click('#direct');
+    for (const p of [wendy, walt]) await p.waitForSelector('#current:text-matches("^d:")', { timeout: 10_000 });
+    const conv = await wendy.textContent('#current');
+
+    await wendy.fill('#text', 'hello from a browser');
+    await wendy.click('#send');
+    await logShows(walt, `[${conv} #1] wendy: hello from a browser`);
+    await walt.fill('#text', 'hello back');
+    await walt.press('#text', 'Enter');
+    await logShows(wendy, `[${conv} #2] walt: hello back`);
+    // The sender sees its own message once, linked into the chain by its `sent`.
+    expect((await logOf(wendy))!.split('hello from a browser').length - 1).toBe(1);
+
+    await wendy.reload();
+    await wendy.fill('#uid', 'wendy');
+    await wendy.fill('#did', 'wendy-browser');
+    await wendy.click('#login');
+    await logShows(wendy, 'hello back');
+    expect(await logOf(wendy)).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back`);
+    expect(await wendy.textContent('#convs')).toContain(conv);
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
