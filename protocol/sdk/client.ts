@@ -15,7 +15,6 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } 
 import { closeQuietly, globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { TokenSource } from './token-source.js';
 
-
 /**
  * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
  * exactly-once delivery with gap repair (protocol/README.md §7).
