@@ -30,6 +30,12 @@ const RECENT_PER_DEVICE = 256;
 const MISSING_RECHECK_MS = 1000;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 const MAX_DEVICES = 4096;
+/**
+ * After a conversation becomes large, messages still go to every member's connector as well for this long: the
+ * members' sessions take the conversation's subject only once their connectors have heard, and a message
+ * published before that would reach nobody live. Clients drop the second copy by (conv, seq).
+ */
+export const LARGE_SWITCH_GRACE_MS = 5000;
 
 interface DeviceState {
   /** The highest cid accepted (committed or in the group commit) for this device here. */
@@ -55,6 +61,8 @@ class ChatterActor implements Actor {
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
   private loadedAt = 0;
+  /** When the conversation last became large here (0: not since this actor loaded it). */
+  private largeSince = 0;
   private alloc!: SegmentAllocator;
 
   constructor(
@@ -220,17 +228,17 @@ class ChatterActor implements Actor {
     let deliver: () => void;
     // Encoded once for every member, device and retransmission.
     const frame = encodeFrame({ type: 'msg', ...msg });
+    // The live member set: a replay after a reconnect goes to whoever is a member then.
+    const { members, ctx } = this;
+    const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
+    const perMember = (): void => {
+      for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
+    };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
-      deliver = () => this.svc.publish(subject, frame);
-    } else {
-      // The live member set: a replay after a reconnect goes to whoever is a member then.
-      const { members, ctx } = this;
-      const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
-      deliver = () => {
-        for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
-      };
-    }
+      const both = Date.now() - this.largeSince < LARGE_SWITCH_GRACE_MS;
+      deliver = both ? () => (this.svc.publish(subject, frame), perMember()) : () => this.svc.publish(subject, frame);
+    } else deliver = perMember;
     deliver();
     this.svc.recentFanout.record(deliver);
     this.svc.event({ type: 'message', ...msg });
@@ -251,10 +259,13 @@ class ChatterActor implements Actor {
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     const added = p.add?.length ? await this.svc.convs.addMembers(this.ctx.key, p.add) : [];
     const removed = p.remove?.length ? await this.svc.convs.removeMembers(this.ctx.key, p.remove) : [];
+    const wasLarge = this.large;
     for (const u of added) this.members.add(u);
     for (const u of removed) this.members.delete(u);
     const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
-    for (const u of added) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+    if (this.large && !wasLarge) this.largeSince = Date.now();
+    // Crossing the threshold changes how every member is delivered to, not only the newcomers: all are told.
+    for (const u of this.large === wasLarge ? added : this.members) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
     const left: ConnectorLeft = { conv: this.ctx.key };
     for (const u of removed) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
     return { added, removed };

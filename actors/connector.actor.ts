@@ -267,10 +267,16 @@ class ConnectorActor implements Actor {
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
   }
 
+  /** Added to a conversation, or told that one of ours became large or small: sessions take or leave its subject. */
   private joined(p: ConnectorJoined): void {
     const conv = checkUid(p?.conv);
-    if (!this.convs.has(conv)) this.convs.set(conv, { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large: p.large === true });
-    if (p.large === true) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, true);
+    const large = p.large === true;
+    const c = this.convs.get(conv);
+    if (c === undefined) this.convs.set(conv, { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large });
+    const was = c?.large ?? false;
+    if (c !== undefined) c.large = large;
+    // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
+    if (large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, large);
   }
 
   private left(conv: string): void {

@@ -69,6 +69,7 @@ export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }
 export interface ConnectorPresence { uid: string; online: boolean }
+/** The user is in `conv` (added now, or told again because the conversation became large or small). */
 export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean }
 export interface ConnectorLeft { conv: string }
 

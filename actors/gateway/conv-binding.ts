@@ -21,10 +21,12 @@ export class ConvBinding {
     return this.convs.size;
   }
 
-  /** The session takes the conversation's subject. */
+  /** The session takes the conversation's subject (again: the binding is then only marked as current). */
   bind(s: Session, conv: string): void {
-    if (s.state !== 'open' || s.bound?.has(conv)) return;
-    (s.bound ??= new Set()).add(conv);
+    if (s.state !== 'open') return;
+    const had = s.bound?.has(conv) === true;
+    (s.bound ??= new Map()).set(conv, s.attachGen);
+    if (had) return;
     let entry = this.convs.get(conv);
     if (!entry) {
       const sessions = new Set<Session>();
@@ -52,9 +54,21 @@ export class ConvBinding {
     }
   }
 
+  /**
+   * After the session's connector answered attach `gen` with the large conversations it knows the user in: a
+   * binding made before that attach went out and missing from the answer is stale (the user left while the
+   * connector's notice to us was lost, or a restarted connector never knew), and is dropped. One made since came
+   * with a join the answer may predate, and stays.
+   */
+  keepOnly(s: Session, large: readonly string[], gen: number): void {
+    if (s.bound === undefined) return;
+    const keep = new Set(large);
+    for (const [conv, boundAt] of [...s.bound]) if (boundAt < gen && !keep.has(conv)) this.unbind(s, conv);
+  }
+
   /** Drops every binding of a closed session. */
   drop(s: Session): void {
-    for (const conv of [...(s.bound ?? [])]) this.unbind(s, conv);
+    for (const conv of [...(s.bound?.keys() ?? [])]) this.unbind(s, conv);
   }
 
   /** Unsubscribes everything. */

@@ -290,6 +290,7 @@ export class Gateway {
         if (s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.send(s, { type: 'convs', list: reply.convs });
         for (const conv of reply.large) this.binding.bind(s, conv);
+        this.binding.keepOnly(s, reply.large, gen);
         return;
       } catch (err) {
         const e = toImError(err);

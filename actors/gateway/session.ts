@@ -38,8 +38,11 @@ export class Session {
   state: SessionState = 'open';
   lastHeard = Date.now();
   readonly limiter: RateLimiter;
-  /** Large conversations whose subject this session takes (made on first bind: most sessions have none). */
-  bound: Set<string> | undefined;
+  /**
+   * Large conversations whose subject this session takes, each with the attach generation current when it was
+   * bound (made on first bind: most sessions have none).
+   */
+  bound: Map<string, number> | undefined;
   /** When this session tells its connector where it is again (a refresh), epoch ms. */
   refreshAt = 0;
   /** Bumped by every attach: an older attach still retrying stops. */

@@ -1,0 +1,107 @@
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Msg } from '../../protocol/frames.js';
+import { ImClient } from '../../protocol/sdk/index.js';
+import { shardOf } from '../../protocol/shard-hash.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+
+/** Conversations with more members than this are large: one publish per message on the conversation's subject. */
+const LARGE_GROUP = 3;
+const SHARDS = 8;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Large groups are delivered differently from small ones (one publish on the conversation's subject, which the
+ * gateways copy to the member sessions they hold). What changes membership or size must move sessions between
+ * the two ways without a live member missing a message, and without a removed member hearing more.
+ */
+describe('chat – large groups', () => {
+  let c: ChatCluster;
+  const clients: ImClient[] = [];
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['l1', 'l2'], shards: SHARDS, args: ['--large-group', String(LARGE_GROUP)] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const x of clients) x.close();
+    await c?.stop();
+  }, 30_000);
+
+  /** An SDK client of `uid` on gateway `node`, connected; its received messages collect in `got`. */
+  async function online(uid: string, node: string): Promise<{ client: ImClient; got: Msg[] }> {
+    const client = new ImClient({ endpoints: [c.gateways.get(node)!], token: c.token(uid, 'phone'), WebSocket: WebSocket as never, history: 'all' });
+    clients.push(client);
+    const got: Msg[] = [];
+    client.on('message', (m) => got.push(m));
+    await client.connect();
+    return { client, got };
+  }
+  async function waitUntil(ok: () => boolean, what: string, ms = 8000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
+      await sleep(50);
+    }
+  }
+  const bodies = (got: Msg[], conv: string) => got.filter((m) => m.conv === conv).map((m) => m.body);
+
+  it('large groups – members online while a group grows past the threshold keep receiving its messages live, and so does the newcomer', async () => {
+    const conv = 'grows';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'gaby', members: ['gus', 'gil'] })).status).toBe(201);
+    const gaby = await online('gaby', 'l1');
+    const gus = await online('gus', 'l2');
+    const gil = await online('gil', 'l1');
+    await gaby.client.send(conv, 'small');
+    await waitUntil(() => bodies(gus.got, conv).includes('small') && bodies(gil.got, conv).includes('small'), 'the small-group message');
+
+    expect((await c.api('POST', `/v1/conversations/${conv}/members`, { add: ['gwen'] })).body).toMatchObject({ added: ['gwen'] });
+    const gwen = await online('gwen', 'l2');
+    await gaby.client.send(conv, 'large one');
+    await gus.client.send(conv, 'large two');
+    for (const [who, x] of [['gus', gus], ['gil', gil], ['gwen', gwen]] as const) {
+      await waitUntil(() => bodies(x.got, conv).includes('large one'), `"large one" reaching ${who}`);
+    }
+    for (const [who, x] of [['gaby', gaby], ['gil', gil], ['gwen', gwen]] as const) {
+      await waitUntil(() => bodies(x.got, conv).includes('large two'), `"large two" reaching ${who}`);
+    }
+    // In order, once each (gus sent "large two" himself: his own message is linked from its `sent`).
+    expect(bodies(gil.got, conv)).toEqual(['small', 'large one', 'large two']);
+  }, 60_000);
+
+  it('large groups – a member removed from a large group hears nothing more of it; the others still do', async () => {
+    const conv = 'shrinks';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'hal', members: ['hana', 'hugo', 'hedy'] })).status).toBe(201);
+    const hal = await online('hal', 'l1');
+    const hana = await online('hana', 'l2');
+    const hedy = await online('hedy', 'l1');
+    await hal.client.send(conv, 'to all four');
+    await waitUntil(() => bodies(hana.got, conv).includes('to all four') && bodies(hedy.got, conv).includes('to all four'), 'the first message');
+
+    await c.api('POST', `/v1/conversations/${conv}/members`, { remove: ['hana'] });
+    await hal.client.send(conv, 'after hana left');
+    await waitUntil(() => bodies(hedy.got, conv).includes('after hana left'), 'the message after the removal');
+    await sleep(1000);
+    expect(bodies(hana.got, conv)).toEqual(['to all four']);
+  }, 60_000);
+
+  it('large groups – a session still bound to a large group its user is no longer in is unbound when its connector restarts', async () => {
+    const conv = 'stale';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'sam', members: ['sid', 'sue', 'sol'] })).status).toBe(201);
+    const sam = await online('sam', 'l1');
+    const sol = await online('sol', 'l2');
+    const sue = await online('sue', 'l2');
+    await sue.client.send(conv, 'one');
+    await waitUntil(() => bodies(sam.got, conv).includes('one'), '"one" reaching sam');
+    // Sam leaves in a way his connector never hears of (as when its notice is lost): only Postgres knows.
+    await c.db.sql`DELETE FROM members WHERE conv_id = ${conv} AND uid = 'sam'`;
+    // His connector starts again on the other node; the gateway attaches his session there afresh.
+    const shard = shardOf('sam', SHARDS);
+    const [row] = await c.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'connector' AND shard = ${shard}`;
+    const moved = await c.imctl('move', 'connector', String(shard), row!.owner === 'l1' ? 'l2' : 'l1');
+    expect(moved.code).toBe(0);
+    await sleep(2000);
+    await sue.client.send(conv, 'two');
+    await waitUntil(() => bodies(sol.got, conv).includes('two'), '"two" reaching sol');
+    await sleep(1000);
+    expect(bodies(sam.got, conv)).toEqual(['one']);
+  }, 60_000);
+});
