@@ -1,0 +1,79 @@
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Typing and presence: ephemeral events, never stored, delivered to whoever is online to see them. */
+describe('chat – typing and presence', () => {
+  let c: ChatCluster;
+  const clients: ImClient[] = [];
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['e1', 'e2'] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const x of clients) x.close();
+    await c?.stop();
+  }, 30_000);
+
+  /** An SDK client of (uid, did) on gateway `node`, connected, recording its typing and presence events. */
+  async function online(uid: string, did: string, node: string) {
+    const client = new ImClient({ endpoints: [c.gateways.get(node)!], token: c.token(uid, did), WebSocket: WebSocket as never });
+    clients.push(client);
+    const typing: ImClientEvents['typing'][] = [];
+    const presence: ImClientEvents['presence'][] = [];
+    client.on('typing', (t) => typing.push(t));
+    client.on('presence', (p) => presence.push(p));
+    await client.connect();
+    return { client, typing, presence };
+  }
+  async function waitUntil(ok: () => boolean, what: string, ms = 8000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
+      await sleep(50);
+    }
+  }
+
+  it('typing – the other members see who is typing where; the typist does not hear itself, strangers hear nothing', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['tia', 'tom'] })).body['conv'] as string;
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'typists', owner: 'tia', members: ['tom', 'ted'] });
+    const tia = await online('tia', 'd1', 'e1');
+    const tom = await online('tom', 'd1', 'e2');
+    const ted = await online('ted', 'd1', 'e1');
+    const stranger = await online('tess', 'd1', 'e2');
+
+    expect(tia.client.typing(direct)).toBe(true);
+    await waitUntil(() => tom.typing.length > 0, 'tom seeing tia type');
+    expect(tom.typing).toEqual([{ conv: direct, from: 'tia' }]);
+    tom.client.typing('typists');
+    await waitUntil(() => tia.typing.length > 0 && ted.typing.length > 0, 'tia and ted seeing tom type');
+    expect(tia.typing).toEqual([{ conv: 'typists', from: 'tom' }]);
+    expect(ted.typing).toEqual([{ conv: 'typists', from: 'tom' }]);
+    // Typing where one is not a member is dropped quietly.
+    stranger.client.typing('typists');
+    await sleep(500);
+    expect(tom.typing).toEqual([{ conv: direct, from: 'tia' }]);
+    expect(tia.typing).toHaveLength(1);
+    expect(stranger.typing).toEqual([]);
+  }, 60_000);
+
+  it('presence – a direct-conversation peer sees the user come online with the first device and go offline with the last', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pam', 'pete'] });
+    const pam = await online('pam', 'd1', 'e1');
+    const phone = await online('pete', 'phone', 'e2');
+    await waitUntil(() => pam.presence.length >= 1, 'pete coming online');
+    const laptop = await online('pete', 'laptop', 'e1');
+    phone.client.close();
+    await sleep(500);
+    // A second device, and the first one leaving while another stays, change nothing for the peer.
+    expect(pam.presence).toEqual([{ uid: 'pete', online: true }]);
+    laptop.client.close();
+    await waitUntil(() => pam.presence.length >= 2, 'pete going offline');
+    expect(pam.presence).toEqual([
+      { uid: 'pete', online: true },
+      { uid: 'pete', online: false },
+    ]);
+  }, 60_000);
+});
