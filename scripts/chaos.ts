@@ -82,23 +82,29 @@ async function main(): Promise<number> {
   let seed: number;
   let rate: number;
   let keepLogs = false;
+  /** The nodes' --large-group: lower than the traffic's groups, their messages go by the large-group path. */
+  let largeGroup: string | undefined;
   try {
-    const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, rate: { type: 'string' }, 'keep-logs': { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, rate: { type: 'string' }, 'large-group': { type: 'string' }, 'keep-logs': { type: 'boolean' } }, strict: true });
     durationMs = parseDuration(values.duration ?? '60s');
     seed = values.seed === undefined ? Math.floor(Math.random() * 1e6) : Number(values.seed);
     rate = values.rate === undefined ? 40 : Number(values.rate);
     keepLogs = values['keep-logs'] === true;
+    if (values['large-group'] !== undefined) {
+      if (!/^[1-9]\d*$/.test(values['large-group'])) throw new Error('--large-group must be a positive integer');
+      largeGroup = values['large-group'];
+    }
     if (!Number.isInteger(seed) || !(rate > 0) || durationMs < 10_000) throw new Error('--seed must be an integer, --rate > 0, --duration ≥ 10s');
   } catch (err) {
-    console.error(`chaos: ${(err as Error).message}\nusage: npm run chaos -- [--duration 60s] [--seed N] [--rate msgs/s] [--keep-logs]`);
+    console.error(`chaos: ${(err as Error).message}\nusage: npm run chaos -- [--duration 60s] [--seed N] [--rate msgs/s] [--large-group N] [--keep-logs]`);
     return 2;
   }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-chaos-'));
   const externalDb = process.env['DATABASE_URL'];
   const kinds = Object.values(FaultKind).filter((k) => !(externalDb && k === FaultKind.RESTART_POSTGRES));
   const plan = planFaults(durationMs, seed, kinds);
-  say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
-  const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say });
+  say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s${largeGroup ? `, groups over ${largeGroup} members large` : ''}, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
+  const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say, ...(largeGroup ? { nodeArgs: ['--large-group', largeGroup] } : {}) });
   let traffic: ChaosTraffic | undefined;
   const clientLog = createWriteStream(path.join(workDir, 'clients.log'));
   try {

@@ -29,8 +29,8 @@ export interface ChaosInfra {
 
 const NODE_ARGS = ['--shards', '32', '--log-level', 'info', '--rate', '2000', '--rate-burst', '2000'];
 
-/** Starts Postgres (embedded unless `externalDb`), three clustered nats-servers and `nodes` node processes. */
-export async function startChaosInfra(opts: { workDir: string; nodes: number; externalDb?: string; log: (m: string) => void }): Promise<ChaosInfra> {
+/** Starts Postgres (embedded unless `externalDb`), three clustered nats-servers and `nodes` node processes (with `nodeArgs` added to their flags). */
+export async function startChaosInfra(opts: { workDir: string; nodes: number; externalDb?: string; nodeArgs?: string[]; log: (m: string) => void }): Promise<ChaosInfra> {
   let pg: EmbeddedPgHandle | undefined;
   let databaseUrl = opts.externalDb;
   const pgDir = path.join(opts.workDir, 'pg');
@@ -59,7 +59,7 @@ export async function startChaosInfra(opts: { workDir: string; nodes: number; ex
   // Let the routes form before anyone subscribes: interest must reach every server.
   await new Promise((r) => setTimeout(r, 1500));
   const nodeIds = Array.from({ length: opts.nodes }, (_, i) => `k${i + 1}`);
-  const cluster = await startBenchCluster({ ids: nodeIds, natsUrl: natsUrls.join(','), databaseUrl, logDir: opts.workDir, args: NODE_ARGS });
+  const cluster = await startBenchCluster({ ids: nodeIds, natsUrl: natsUrls.join(','), databaseUrl, logDir: opts.workDir, args: [...NODE_ARGS, ...(opts.nodeArgs ?? [])] });
   const imctl = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
       execFile(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', databaseUrl!, '--nats', natsUrls.join(','), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
