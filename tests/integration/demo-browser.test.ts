@@ -5,8 +5,8 @@ import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 
 /** Where Debian's package (installed by `scripts/setup.sh --test`) and other distributions put Chromium. */
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
-/** Headless as root, on a machine with no way out: no sandbox, nothing fetched in the background. */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** Headless as root, on a machine with no way out: no sandbox, no /dev/shm (small in containers), nothing fetched in the background. */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /**
  * The demo page `npm start` serves, in a real browser: the SDK bundled for the browser (esbuild, on first request)
