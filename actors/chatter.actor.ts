@@ -2,6 +2,7 @@ import {
   ChatKind,
   ChatterOp,
   ConnectorOp,
+  type ChatterCreate,
   type ChatterMembers,
   type ChatterSend,
   type ChatterSystem,
@@ -10,6 +11,7 @@ import {
   type ConnectorJoined,
   type ConnectorLeft,
   type ConnectorTyping,
+  type CreateReply,
   type MembersReply,
   type SendReply,
 } from '../protocol/chat-ops.js';
@@ -20,7 +22,7 @@ import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import type { ChatServices } from './chat-services.js';
-import { checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -31,11 +33,12 @@ const MISSING_RECHECK_MS = 1000;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 const MAX_DEVICES = 4096;
 /**
- * After a conversation becomes large, messages still go to every member's connector as well for this long: the
- * members' sessions take the conversation's subject only once their connectors have heard, and a message
- * published before that would reach nobody live. Clients drop the second copy by (conv, seq).
+ * A member told to take a large conversation's subject (it joined, the conversation was created or became large)
+ * also gets its messages through its connector for this long: its sessions take the subject only once the
+ * connector has heard, and a message published before that would reach none of them live. Clients drop the second
+ * copy by (conv, seq).
  */
-export const LARGE_SWITCH_GRACE_MS = 5000;
+export const LARGE_BIND_GRACE_MS = 5000;
 
 interface DeviceState {
   /** The highest cid accepted (committed or in the group commit) for this device here. */
@@ -61,8 +64,8 @@ class ChatterActor implements Actor {
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
   private loadedAt = 0;
-  /** When the conversation last became large here (0: not since this actor loaded it). */
-  private largeSince = 0;
+  /** Members told to bind to the large conversation's subject, and when (pruned after LARGE_BIND_GRACE_MS). */
+  private readonly binding = new Map<string, number>();
   private alloc!: SegmentAllocator;
 
   constructor(
@@ -90,6 +93,8 @@ class ChatterActor implements Actor {
         return this.typing(checkUid((payload as ChatterTyping | null)?.uid));
       case ChatterOp.MEMBERS:
         return this.changeMembers(checkChatterMembers(payload));
+      case ChatterOp.CREATE:
+        return this.create(checkChatterCreate(payload));
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
@@ -236,8 +241,14 @@ class ChatterActor implements Actor {
     };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
-      const both = Date.now() - this.largeSince < LARGE_SWITCH_GRACE_MS;
-      deliver = both ? () => (this.svc.publish(subject, frame), perMember()) : () => this.svc.publish(subject, frame);
+      const unbound = this.stillBinding();
+      deliver =
+        unbound === undefined
+          ? () => this.svc.publish(subject, frame)
+          : () => {
+              this.svc.publish(subject, frame);
+              for (const uid of unbound) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
+            };
     } else deliver = perMember;
     deliver();
     this.svc.recentFanout.record(deliver);
@@ -262,13 +273,50 @@ class ChatterActor implements Actor {
     const wasLarge = this.large;
     for (const u of added) this.members.add(u);
     for (const u of removed) this.members.delete(u);
-    const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
-    if (this.large && !wasLarge) this.largeSince = Date.now();
-    // Crossing the threshold changes how every member is delivered to, not only the newcomers: all are told.
-    for (const u of this.large === wasLarge ? added : this.members) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
-    const left: ConnectorLeft = { conv: this.ctx.key };
-    for (const u of removed) this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+    this.announce(added, removed, wasLarge);
     return { added, removed };
+  }
+
+  /** Creates the group (or adds the members to it, if it exists): through here, so that this actor knows at once. */
+  private async create(p: ChatterCreate): Promise<CreateReply> {
+    const before = this.exists ? new Set(this.members) : new Set<string>();
+    const wasLarge = this.exists && this.large;
+    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}) });
+    await this.load();
+    this.announce([...this.members].filter((u) => !before.has(u)), [], wasLarge);
+    return { conv: this.ctx.key, kind: 'group' };
+  }
+
+  /**
+   * Tells the connectors of members who joined or left. Crossing the large threshold changes how every member is
+   * delivered to, not only the newcomers: then all are told. Members told to bind get messages through their
+   * connectors too for a while (LARGE_BIND_GRACE_MS).
+   */
+  private announce(added: string[], removed: string[], wasLarge: boolean): void {
+    const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
+    const told = this.large === wasLarge ? added : [...this.members];
+    const now = Date.now();
+    for (const u of told) {
+      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+      if (this.large) this.binding.set(u, now);
+    }
+    const left: ConnectorLeft = { conv: this.ctx.key };
+    for (const u of removed) {
+      this.binding.delete(u);
+      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+    }
+  }
+
+  /** Members still within their bind grace (undefined when none), forgetting those past it. */
+  private stillBinding(): string[] | undefined {
+    if (this.binding.size === 0) return undefined;
+    const since = Date.now() - LARGE_BIND_GRACE_MS;
+    let out: string[] | undefined;
+    for (const [u, at] of this.binding) {
+      if (at < since || !this.members.has(u)) this.binding.delete(u);
+      else (out ??= []).push(u);
+    }
+    return out;
   }
 }
 

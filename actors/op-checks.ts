@@ -1,4 +1,4 @@
-import type { ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
@@ -55,6 +55,18 @@ export function checkChatterSystem(p: unknown): ChatterSystem {
     if (s.key > MAX_SYSTEM_KEY) throw bad(`key must be an integer from 1 to ${MAX_SYSTEM_KEY}`);
   }
   return s;
+}
+
+export function checkChatterCreate(p: unknown): ChatterCreate {
+  const v = obj(p);
+  const c: ChatterCreate = { owner: id(v['owner'], 'owner') };
+  const members = uids(v['members'], 'members');
+  if (members) c.members = members;
+  if (v['title'] !== undefined && v['title'] !== null) {
+    if (typeof v['title'] !== 'string') throw bad('title must be a string');
+    c.title = v['title'];
+  }
+  return c;
 }
 
 export function checkChatterMembers(p: unknown): ChatterMembers {

@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -40,6 +40,9 @@ export interface ChatterSystem { body: string; from?: string; key?: number }
 export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
+/** A group created (or created again, which adds members) through its chatter, so that it knows at once. */
+export interface ChatterCreate { owner: string; members?: string[]; title?: string }
+export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
 
 /**

@@ -1,6 +1,6 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import type * as Uws from 'uWebSockets.js';
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type CreateReply, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -101,12 +101,13 @@ export function mountHttpApi(d: HttpApiDeps): void {
       return ['201 Created', { conv: c.convId, kind: c.kind }];
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');
-    const opts: { convId?: string; title?: string; owner: string; members?: string[] } = { owner: str(b['owner'], 'owner') };
-    if (b['conv'] !== undefined) opts.convId = str(b['conv'], 'conv');
-    if (b['title'] !== undefined) opts.title = str(b['title'], 'title');
-    if (b['members'] !== undefined) opts.members = strings(b['members'], 'members');
-    const c = await d.convs.createGroup(opts);
-    return ['201 Created', { conv: c.convId, kind: c.kind }];
+    const p: ChatterCreate = { owner: str(b['owner'], 'owner') };
+    const conv = b['conv'] === undefined ? `g:${randomUUID()}` : str(b['conv'], 'conv');
+    if (b['title'] !== undefined) p.title = str(b['title'], 'title');
+    if (b['members'] !== undefined) p.members = strings(b['members'], 'members');
+    // Through the conversation's chatter: it tells the members' connectors, so members online hear of it at once.
+    const r = (await d.router.call(ChatKind.CHATTER, conv, ChatterOp.CREATE, p)) as CreateReply;
+    return ['201 Created', r];
   });
   route(d, 'get', '/v1/conversations/:conv', true, async (_b, [conv]) => {
     const [c, members] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!)]);
