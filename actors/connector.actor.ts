@@ -131,7 +131,10 @@ class ConnectorActor implements Actor {
       // An array literal has exactly its length; a pushed or spread one gets room for 16 more (150 bytes).
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
     }
+    const before = this.largeConvs();
     const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
+    // The attaching device's bindings follow the answer; the user's other devices are told here.
+    this.rebind(before, p.did);
     if (!wasOnline) this.announce(p.did, true);
     return { convs, large: this.largeConvs() };
   }
@@ -259,8 +262,23 @@ class ConnectorActor implements Actor {
     return { seq: mark.readSeq };
   }
 
+  /** A client's `sync`: the list from Postgres, and bindings put right for whatever it found became large or small. */
   private async list(): Promise<ConvSummary[]> {
-    return this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
+    const before = this.largeConvs();
+    const out = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
+    this.rebind(before);
+    return out;
+  }
+
+  /** Binds the devices (but `skipDid`) to the large conversations not in `before`, and unbinds them from those no longer large. */
+  private rebind(before: string[], skipDid?: string): void {
+    const now = new Set(this.largeConvs());
+    const was = new Set(before);
+    for (const dev of this.devices) {
+      if (dev.did === skipDid) continue;
+      for (const conv of now) if (!was.has(conv)) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, true);
+      for (const conv of was) if (!now.has(conv)) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
+    }
   }
 
   private broadcast(frame: ServerFrame): void {

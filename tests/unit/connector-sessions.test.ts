@@ -70,3 +70,37 @@ describe('connector – sessions of one device', () => {
     expect(c.pushed.map((p) => p.types)).toEqual([['msg'], ['msg']]);
   });
 });
+
+describe('connector – large-group bindings', () => {
+  let host: ActorHost | undefined;
+  afterEach(async () => {
+    await host?.close();
+  });
+
+  it('connector – a sync that finds a group became large binds every device to it, and unbinds them once it is small again', async () => {
+    let members = 2;
+    const binds: string[] = [];
+    const svc = {
+      convs: { userConversations: async () => [{ convId: 'club', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0, memberCount: members }] },
+      messages: { lastSeq: async () => 0 },
+      settings: { largeGroupMembers: 3, events: false },
+      event: () => {},
+      bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean) => binds.push(`${bound ? 'bind' : 'unbind'} ${conv} ${gw}/${sid}`),
+      closeSession: () => {},
+      push: () => {},
+      pushEncoded: () => {},
+    } as unknown as ChatServices;
+    host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender: { call: async () => null, tell: () => {} }, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    await host.dispatch('connector', 'ann', fence, 'attach', { did: 'phone', gw: 'gwA', sid: 1 });
+    await host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwB', sid: 2 });
+    expect(binds).toEqual([]);
+    // The group grew while the notice of it missed this connector: the next sync finds out.
+    members = 5;
+    await host.dispatch('connector', 'ann', fence, 'convs', {});
+    expect(binds.sort()).toEqual(['bind club gwA/1', 'bind club gwB/2']);
+    binds.length = 0;
+    members = 3;
+    await host.dispatch('connector', 'ann', fence, 'convs', {});
+    expect(binds.sort()).toEqual(['unbind club gwA/1', 'unbind club gwB/2']);
+  });
+});
