@@ -235,23 +235,19 @@ class ChatterActor implements Actor {
     let deliver: () => void;
     // Encoded once for every member, device and retransmission.
     const frame = encodeFrame({ type: 'msg', ...msg });
-    // The live member set: a replay after a reconnect goes to whoever is a member then.
     const { members, ctx } = this;
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
-    const perMember = (): void => {
-      for (const uid of members) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
+    const tellEach = (uids: Iterable<string>): void => {
+      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
     };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
       const unbound = this.stillBinding();
-      deliver =
-        unbound === undefined
-          ? () => this.svc.publish(subject, frame)
-          : () => {
-              this.svc.publish(subject, frame);
-              for (const uid of unbound) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
-            };
-    } else deliver = perMember;
+      deliver = unbound === undefined ? () => this.svc.publish(subject, frame) : () => (this.svc.publish(subject, frame), tellEach(unbound));
+    } else {
+      // The live member set: a replay after a reconnect goes to whoever is a member then.
+      deliver = () => tellEach(members);
+    }
     deliver();
     this.svc.recentFanout.record(deliver);
     this.svc.event({ type: 'message', ...msg });

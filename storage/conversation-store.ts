@@ -47,6 +47,11 @@ export function checkId(v: unknown, field: string): asserts v is string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be a non-empty string of at most ${MAX_ID} characters`);
 }
 
+/** A fresh id for a group created without one of its caller's. */
+export function newGroupConvId(): string {
+  return `g:${randomUUID()}`;
+}
+
 /** The deterministic id of the direct conversation between two users (order of the two does not matter; format in protocol/conv-id.ts). */
 export function directConversationId(a: string, b: string): string {
   checkId(a, 'uid');
@@ -142,7 +147,7 @@ export class ConversationStore {
 
   /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
   async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[] }): Promise<Conversation> {
-    const convId = opts.convId ?? `g:${randomUUID()}`;
+    const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
     checkId(opts.owner, 'owner');

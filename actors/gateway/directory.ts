@@ -15,11 +15,6 @@ interface Gw {
   accepting: boolean;
 }
 
-/**
- * The dispatcher's view of the cluster (seed 000's ip config server): live gateways with their load, and who
- * owns each connector shard, refreshed from Postgres every couple of seconds. A user is sent first to the node
- * that owns their connector shard (their pushes then never leave the process), then to the least loaded.
- */
 /** Connector shards whose owner or epoch differs between two reads of the map (none on the first read). */
 export function changedShards(before: readonly ShardRow[], after: readonly ShardRow[]): number[] {
   if (before.length === 0) return [];
@@ -32,9 +27,14 @@ export function changedShards(before: readonly ShardRow[], after: readonly Shard
   return out;
 }
 
+/**
+ * The dispatcher's view of the cluster (seed 000's ip config server): live gateways with their load, and who
+ * owns each connector shard, refreshed from Postgres every couple of seconds. A user is sent first to the node
+ * that owns their connector shard (their pushes then never leave the process), then to the least loaded.
+ */
 export class NodeDirectory {
   private gateways: Gw[] = [];
-  private owners: (string | null)[] = [];
+  /** The connector shard map as last read, in shard order. */
   private rows: ShardRow[] = [];
   private movedListener: ((shards: number[]) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -63,7 +63,6 @@ export class NodeDirectory {
             connections: Number(n.load['connections'] ?? 0),
             accepting: n.state === 'alive' && n.load['accepting'] !== false,
           }));
-        this.owners = shards.map((r) => r.owner);
         const moved = changedShards(this.rows, shards);
         this.rows = shards;
         if (moved.length > 0) this.movedListener?.(moved);
@@ -78,7 +77,7 @@ export class NodeDirectory {
   async endpointsFor(uid: string): Promise<string[]> {
     if (this.gateways.length === 0) await this.refresh();
     const open = this.gateways.filter((g) => g.accepting).sort((a, b) => a.connections - b.connections);
-    const owner = this.owners.length > 0 ? this.owners[shardOf(uid, this.owners.length)] : undefined;
+    const owner = this.rows.length > 0 ? this.rows[shardOf(uid, this.rows.length)]!.owner : undefined;
     const first = open.find((g) => g.nodeId === owner);
     const list = first ? [first, ...open.filter((g) => g !== first)] : open;
     return list.slice(0, MAX_ENDPOINTS).map((g) => g.endpoint);

@@ -1,4 +1,4 @@
-import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ChatterOp, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type CreateReply, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
-import type { ConversationStore } from '../../storage/conversation-store.js';
+import { newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
@@ -102,7 +102,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');
     const p: ChatterCreate = { owner: str(b['owner'], 'owner') };
-    const conv = b['conv'] === undefined ? `g:${randomUUID()}` : str(b['conv'], 'conv');
+    const conv = b['conv'] === undefined ? newGroupConvId() : str(b['conv'], 'conv');
     if (b['title'] !== undefined) p.title = str(b['title'], 'title');
     if (b['members'] !== undefined) p.members = strings(b['members'], 'members');
     // Through the conversation's chatter: it tells the members' connectors, so members online hear of it at once.

@@ -5,6 +5,7 @@ import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** Conversations with more members than this are large: one publish per message on the conversation's subject. */
 const LARGE_GROUP = 3;
@@ -35,13 +36,6 @@ describe('chat – large groups', () => {
     client.on('message', (m) => got.push(m));
     await client.connect();
     return { client, got };
-  }
-  async function waitUntil(ok: () => boolean, what: string, ms = 8000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
-      await sleep(50);
-    }
   }
   const bodies = (got: Msg[], conv: string) => got.filter((m) => m.conv === conv).map((m) => m.body);
 

@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,13 +28,6 @@ describe('chat – typing and presence', () => {
     client.on('presence', (p) => presence.push(p));
     await client.connect();
     return { client, typing, presence };
-  }
-  async function waitUntil(ok: () => boolean, what: string, ms = 8000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
-      await sleep(50);
-    }
   }
 
   it('typing – the other members see who is typing where; the typist does not hear itself, strangers hear nothing', async () => {

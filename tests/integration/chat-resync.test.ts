@@ -4,6 +4,7 @@ import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const SHARDS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +43,7 @@ describe('chat – sessions survive their connector shard restarting', () => {
     const sender = new ImClient({ endpoints: gw2, token: c.token(peer, 'web'), WebSocket: WebSocket as never, history: 'all' });
     await Promise.all([device.connect(), sender.connect()]);
     const first = await sender.send(conv, 'before the freeze');
-    await waitUntil(() => got.some((m) => m.seq === first.seq), 5000, 'the first message');
+    await waitUntil(() => got.some((m) => m.seq === first.seq), 'the first message', 5000);
 
     const n1 = c.nodes.get('n1')!;
     n1.signal('SIGSTOP');
@@ -51,7 +52,7 @@ describe('chat – sessions survive their connector shard restarting', () => {
     // Let n1 renew its lease and serve its shards again.
     await sleep(2000);
     const second = await sender.send(conv, 'after the freeze');
-    await waitUntil(() => got.some((m) => m.seq === second.seq), 10_000, 'the message sent after the freeze').catch(async (err: unknown) => {
+    await waitUntil(() => got.some((m) => m.seq === second.seq), 'the message sent after the freeze', 10_000).catch(async (err: unknown) => {
       console.log(`node warnings:\n${await c.warnings()}`);
       throw err;
     });
@@ -62,11 +63,3 @@ describe('chat – sessions survive their connector shard restarting', () => {
     sender.close();
   }, 60_000);
 });
-
-async function waitUntil(ok: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`${what} did not arrive within ${ms} ms`);
-    await sleep(50);
-  }
-}

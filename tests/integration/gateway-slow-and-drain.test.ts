@@ -5,11 +5,11 @@ import type { Msg } from '../../protocol/frames.js';
 import { ImClient, type StateChange } from '../../protocol/sdk/index.js';
 import { DEV_SERVER_KEY } from '../../runtime/config.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** A small send-buffer limit, so a reader that stops reading passes it quickly once the kernel buffers are full. */
 const MAX_BACKPRESSURE = 64 * 1024;
 const BODY = 'x'.repeat(12 * 1024);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The `ws` WebSocket, remembering its instances so that a test can stop one reading its socket. */
 class TappedWebSocket extends WebSocket {
@@ -44,13 +44,6 @@ describe('gateway – slow readers and draining', () => {
     x.on('state', (s) => states.push(s));
     return { client: x, got, states };
   }
-  async function waitUntil(ok: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!(await ok())) {
-      if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
-      await sleep(100);
-    }
-  }
   async function closesWith(node: string, code: number): Promise<number> {
     const text = await (await fetch(`${c.http.get(node)}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } })).text();
     const line = text.split('\n').find((l) => l.startsWith('im_gateway_closes_total{') && l.includes(`code="${code}"`));
@@ -71,10 +64,10 @@ describe('gateway – slow readers and draining', () => {
     // ~7 MB for a socket that reads nothing: more than the kernel's buffers hold, so the gateway's own queue grows.
     const count = 600;
     const sent = await Promise.all(Array.from({ length: count }, (_, i) => hare.client.send(conv, `${i} ${BODY}`)));
-    await waitUntil(async () => (await closesWith('s1', 4013)) >= 1, 'the slow reader being dropped');
+    await waitUntil(async () => (await closesWith('s1', 4013)) >= 1, 'the slow reader being dropped', 20_000);
     // A bystander on the same gateway is unaffected.
     await ann.client.send(other, 'still here');
-    await waitUntil(() => ben.got.some((m) => m.body === 'still here'), 'the bystander message');
+    await waitUntil(() => ben.got.some((m) => m.body === 'still here'), 'the bystander message', 20_000);
 
     tapped.tcp.resume();
     await waitUntil(() => sloth.got.length >= count, 'the slow reader catching up', 60_000);
@@ -88,15 +81,15 @@ describe('gateway – slow readers and draining', () => {
     const dan = client('dan', 's2');
     await Promise.all([dora.client.connect(), dan.client.connect()]);
     const first = await dan.client.send(conv, 'before the drain');
-    await waitUntil(() => dora.got.some((m) => m.seq === first.seq), 'the first message');
+    await waitUntil(() => dora.got.some((m) => m.seq === first.seq), 'the first message', 20_000);
 
     c.nodes.get('s1')!.signal('SIGTERM');
-    await waitUntil(() => dora.states.some((s) => s.code === 4011), 'the redirect close');
-    await waitUntil(() => dora.client.state === 'open', 'dora reconnected');
+    await waitUntil(() => dora.states.some((s) => s.code === 4011), 'the redirect close', 20_000);
+    await waitUntil(() => dora.client.state === 'open', 'dora reconnected', 20_000);
     expect(dora.client.welcome!.node).toBe('s2');
     const second = await dan.client.send(conv, 'after the drain');
     const third = await dora.client.send(conv, 'from the other gateway');
-    await waitUntil(() => dora.got.some((m) => m.seq === second.seq) && dan.got.some((m) => m.seq === third.seq), 'the messages after the drain');
+    await waitUntil(() => dora.got.some((m) => m.seq === second.seq) && dan.got.some((m) => m.seq === third.seq), 'the messages after the drain', 20_000);
     // Her own message is in her log too, linked from its `sent`.
     expect(dora.got.map((m) => m.body)).toEqual(['before the drain', 'after the drain', 'from the other gateway']);
   }, 60_000);
