@@ -3,7 +3,7 @@ export { migrate, loadMigrations } from './migrate.js';
 export type { Fence } from './types.js';
 export { toStorageError, guard, bounded, isRetryableStorageError, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 export { withFence, fenceRow, fencedError, checkFence, type Tx } from './fence.js';
-export { SegmentAllocator, type SegmentAllocatorOptions, DEFAULT_SEGMENT_STEP, DEFAULT_PREFETCH_RATIO } from './segment-allocator.js';
+export { SegmentAllocator, type SegmentAllocatorOptions, DEFAULT_SEGMENT_STEP, DEFAULT_PREFETCH_RATIO, DEFAULT_SEGMENT_MIN_MS } from './segment-allocator.js';
 export { MessageStore, type NewMessage, type AppendResult, type StoredMessage, type MessageStoreOptions, DEFAULT_MAX_BODY_BYTES } from './message-store.js';
 export {
   ConversationStore,

@@ -7,8 +7,17 @@ import type { Fence } from './types.js';
 export interface SegmentAllocatorOptions {
   /** The sequence's name; every allocator of one name shares its id space. */
   name: string;
-  /** Ids per segment (one UPDATE per segment). */
+  /** Ids per segment (one UPDATE per segment) at low rates: the smallest segment grabbed. */
   step?: number;
+  /**
+   * A segment should last at least this long at the rate ids are taken; a faster rate doubles the next grab's
+   * size (Leaf's dynamic step), so the background fetch always has time to land. 0 keeps every segment at `step`.
+   */
+  minSegmentMs?: number;
+  /** The largest segment a fast rate may grow the grab to (default `step` × DEFAULT_MAX_STEP_FACTOR). */
+  maxStep?: number;
+  /** Millisecond clock the rate is measured with (tests pass a fake one). */
+  now?: () => number;
   /** Start fetching the next segment once this share of the current one is used (double buffer). */
   prefetchRatio?: number;
   /** When set, segment grabs are refused with FENCED once the shard's epoch moved on. */
@@ -19,7 +28,11 @@ export interface SegmentAllocatorOptions {
 
 export const DEFAULT_SEGMENT_STEP = 1000;
 export const DEFAULT_PREFETCH_RATIO = 0.1;
+/** Long enough to ride out a slow Postgres round trip many times over; short enough that a moved shard skips few ids. */
+export const DEFAULT_SEGMENT_MIN_MS = 2_000;
 export const MAX_SEGMENT_STEP = 10_000_000;
+/** A dropped allocator skips at most this many times `step` ids. */
+export const DEFAULT_MAX_STEP_FACTOR = 64;
 const MAX_NAME_LENGTH = 200;
 
 interface Segment {
@@ -29,6 +42,8 @@ interface Segment {
   size: number;
   /** Hand-outs after which the next segment is fetched. */
   prefetchAfter: number;
+  /** When this segment became the one ids come from (the allocator's clock). */
+  since: number;
 }
 
 /**
@@ -39,10 +54,21 @@ interface Segment {
  * across racing allocators: each grab advances max_id atomically under the row lock, a later grab always
  * gets a higher range, and unused ids of a dropped allocator are skipped, never reused.
  * A FENCED grab is final: the allocator hands out nothing more, the owner of the shard changed.
+ * The grab's size follows the rate: at the prefetch point the allocator knows how fast the current segment is
+ * used, and sizes the next one (`step` × a power of two, up to `maxStep`) to last `minSegmentMs`.
  */
 export class SegmentAllocator {
   readonly name: string;
   readonly step: number;
+  private readonly maxStep: number;
+  private readonly minSegmentMs: number;
+  private readonly now: () => number;
+  /** Size of the next grab; set at each prefetch point from the rate seen since the one before. */
+  private nextStep: number;
+  /** Ids handed out so far, and that count and the time at the last prefetch point: the rate's window. */
+  private handed = 0;
+  private markHanded = 0;
+  private markAt = -1;
   private readonly prefetchRatio: number;
   private readonly fence: Fence | undefined;
   private readonly timeoutMs: number;
@@ -65,11 +91,24 @@ export class SegmentAllocator {
     if (!Number.isInteger(this.step) || this.step < 1 || this.step > MAX_SEGMENT_STEP) {
       throw new ImError(ErrorCode.INVALID_FIELD, `segment step must be an integer from 1 to ${MAX_SEGMENT_STEP}`);
     }
+    this.maxStep = opts.maxStep ?? Math.min(MAX_SEGMENT_STEP, this.step * DEFAULT_MAX_STEP_FACTOR);
+    if (!Number.isInteger(this.maxStep) || this.maxStep < this.step || this.maxStep > MAX_SEGMENT_STEP) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `maxStep must be an integer from step to ${MAX_SEGMENT_STEP}`);
+    }
+    this.minSegmentMs = opts.minSegmentMs ?? DEFAULT_SEGMENT_MIN_MS;
+    if (!(this.minSegmentMs >= 0 && Number.isFinite(this.minSegmentMs))) throw new ImError(ErrorCode.INVALID_FIELD, 'minSegmentMs must be a finite number ≥ 0');
+    this.nextStep = this.step;
+    this.now = opts.now ?? (() => performance.now());
     this.prefetchRatio = opts.prefetchRatio ?? DEFAULT_PREFETCH_RATIO;
     if (!(this.prefetchRatio >= 0 && this.prefetchRatio <= 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'prefetchRatio must be from 0 to 1');
     checkFence(opts.fence);
     this.fence = opts.fence;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  }
+
+  /** Ids in the segment ids now come from (0 before the first); grows with the rate, see `minSegmentMs`. */
+  get segmentSize(): number {
+    return this.current?.size ?? 0;
   }
 
   /** True when the next segment is already in memory (the double buffer is full). */
@@ -87,11 +126,30 @@ export class SegmentAllocator {
         return undefined;
       }
       seg = this.current = this.buffered;
+      seg.since = this.now();
       this.buffered = undefined;
     }
     const id = seg.next++;
-    if (!this.buffered && !this.fetching && id - (seg.max - seg.size) >= seg.prefetchAfter) this.prefetch();
+    this.handed++;
+    if (!this.buffered && !this.fetching && id - (seg.max - seg.size) >= seg.prefetchAfter) {
+      this.resize(seg);
+      this.prefetch();
+    }
     return id;
+  }
+
+  /**
+   * Sizes the next grab from the rate since the last prefetch point (a whole segment's worth of ids), or, at the
+   * first one, since this segment began: the smallest `step` × 2^k (at most `maxStep`) lasting `minSegmentMs`.
+   */
+  private resize(seg: Segment): void {
+    const now = this.now();
+    const msPerId = this.markAt < 0 ? (now - seg.since) / seg.prefetchAfter : (now - this.markAt) / (this.handed - this.markHanded);
+    this.markAt = now;
+    this.markHanded = this.handed;
+    let size = this.step;
+    while (size < this.maxStep && size * msPerId < this.minSegmentMs) size *= 2;
+    this.nextStep = Math.min(size, this.maxStep);
   }
 
   /** The next id, waiting for a segment only when both buffers ran dry; a failed grab rejects with its ImError. */
@@ -158,7 +216,7 @@ export class SegmentAllocator {
   }
 
   private async grab(): Promise<Segment> {
-    const { name, step, sql, fence } = this;
+    const { name, nextStep: step, sql, fence } = this;
     const rows = await bounded(
       `segment ${name}`,
       sql<{ max_id: number }[]>`
@@ -171,6 +229,6 @@ export class SegmentAllocator {
     );
     if (rows.length === 0) throw fencedError(fence!, `segment ${name}`);
     const max = rows[0]!.max_id;
-    return { next: max - step + 1, max, size: step, prefetchAfter: Math.max(1, Math.ceil(step * this.prefetchRatio)) };
+    return { next: max - step + 1, max, size: step, prefetchAfter: Math.max(1, Math.ceil(step * this.prefetchRatio)), since: this.now() };
   }
 }

@@ -180,7 +180,8 @@ describe('fencing – real Postgres', () => {
 
   it('fencing – a segment allocator hands out what it already held, then nothing after the bump', async () => {
     const f = await owned();
-    const a = new SegmentAllocator(db.sql, { name: 'after-bump', step: 3, prefetchRatio: 1, fence: f });
+    // Fixed segment sizes (minSegmentMs 0): the test checks exact ids.
+    const a = new SegmentAllocator(db.sql, { name: 'after-bump', step: 3, prefetchRatio: 1, minSegmentMs: 0, fence: f });
     expect([await a.next(), await a.next(), await a.next()]).toEqual([1, 2, 3]);
     for (let i = 0; !a.prefetched && i < 500; i++) await sleep(5);
     expect(a.prefetched).toBe(true);

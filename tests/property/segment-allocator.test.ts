@@ -64,7 +64,8 @@ describe('segment allocator – real Postgres', () => {
 
   it('segment allocator – after warm-up ids come from memory without waiting, and a restart never goes back', async () => {
     const step = 1000;
-    const a = new SegmentAllocator(db.sql, { name: 'hot', step });
+    // A fixed segment size here (minSegmentMs 0): the test steps through segments by their known size.
+    const a = new SegmentAllocator(db.sql, { name: 'hot', step, minSegmentMs: 0 });
     await a.warm();
     let last = 0;
     const takeSync = (n: number): void => {
@@ -85,6 +86,36 @@ describe('segment allocator – real Postgres', () => {
     }
     const b = new SegmentAllocator(db.sql, { name: 'hot', step });
     expect(await b.next()).toBeGreaterThan(last);
+  });
+
+  it('segment allocator – ids taken fast make the next segments bigger (up to maxStep), taken slowly back to step', async () => {
+    let t = 0;
+    // Prefetch at half a segment: 5 ids at step 10. The clock is fake so the rates are exact on any box.
+    const a = new SegmentAllocator(db.sql, { name: 'rate', step: 10, maxStep: 80, minSegmentMs: 100, prefetchRatio: 0.5, now: () => t });
+    await a.warm();
+    let last = 0;
+    const sizes: number[] = [];
+    const take = async (n: number, msPerId: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        t += msPerId;
+        const id = await a.next();
+        expect(id).toBeGreaterThan(last);
+        last = id;
+        if (sizes.at(-1) !== a.segmentSize) sizes.push(a.segmentSize);
+      }
+    };
+    // A burst: the first segment's 5 ids in no time; 10 ids would last 0 ms, so the next grab is the largest.
+    await take(11, 0);
+    expect(sizes).toEqual([10, 80]);
+    // 4 ms an id: 20 ids would last 80 ms, 40 last 160; the window (burst included) gives 3.6 ms an id → 40.
+    await take(79 + 40, 4);
+    expect(sizes).toEqual([10, 80, 40]);
+    // 50 ms an id: the smallest segment already lasts 500 ms.
+    await take(60, 50);
+    expect(sizes).toEqual([10, 80, 40, 10]);
+    // The database row advanced by exactly the segments grabbed.
+    const [row] = await db.sql<{ max_id: number }[]>`SELECT max_id FROM seq_segments WHERE name = 'rate'`;
+    expect(row!.max_id).toBeGreaterThanOrEqual(last);
   });
 
   it('segment allocator – a stale shard epoch is refused with FENCED and hands out nothing new', async () => {
@@ -108,11 +139,12 @@ describe('segment allocator – real Postgres', () => {
   });
 
   it('segment allocator – a failed grab rejects every waiting caller with one coded error and is retried on the next call', async () => {
-    const first = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1 });
+    // Fixed segment sizes (minSegmentMs 0): the test checks exact ids.
+    const first = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1, minSegmentMs: 0 });
     expect(await first.nextMany(10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for (let i = 0; !first.prefetched && i < 500; i++) await new Promise((r) => setTimeout(r, 5));
     // Another session holds the segment row, so a grab runs into its deadline.
-    const a = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1, timeoutMs: 150 });
+    const a = new SegmentAllocator(db.sql, { name: 'flaky', step: 10, prefetchRatio: 1, timeoutMs: 150, minSegmentMs: 0 });
     const holder = await db.sql.reserve();
     try {
       await holder`BEGIN`;
