@@ -49,6 +49,12 @@ export const DEFAULT_RECONNECT_CAP_MS = 30_000;
 /** Clock skew tolerated on token `exp` / `nbf`. */
 export const DEFAULT_TOKEN_LEEWAY_SEC = 30;
 
+/**
+ * Longest token lifetime (`exp` − `iat`) a gateway accepts: 30 days. Bounding it lets a revocation be forgotten
+ * once every token it covers has expired, so revocations do not pile up in Postgres and in every gateway.
+ */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 30 * 24 * 3600;
+
 /** The limits the frame codec and validators enforce. */
 export interface FrameLimits {
   readonly maxFrameBytes: number;

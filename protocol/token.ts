@@ -22,6 +22,8 @@ export interface VerifyOptions {
   leewaySec?: number;
   /** Longest `sub` / `did`, in UTF-8 bytes. */
   maxIdLength?: number;
+  /** Longest `exp` − `iat` accepted, in seconds; with it `iat` is required. Unset: any lifetime, `iat` optional. */
+  maxLifetimeSec?: number;
 }
 
 type Secret = string | Uint8Array;
@@ -101,6 +103,11 @@ export function verifyToken(token: unknown, secret: Secret, opts: VerifyOptions 
   if (!isTime(exp)) return unauthorized('token claim exp must be a number of seconds');
   if (iat !== undefined && !isTime(iat)) return unauthorized('token claim iat must be a number of seconds');
   if (nbf !== undefined && !isTime(nbf)) return unauthorized('token claim nbf must be a number of seconds');
+  const maxLife = opts.maxLifetimeSec;
+  if (maxLife !== undefined) {
+    if (iat === undefined) return unauthorized('token claim iat is required: this server bounds token lifetime');
+    if (exp - iat > maxLife) return unauthorized(`token lifetime (exp − iat) exceeds this server's maximum of ${maxLife} seconds`);
+  }
 
   const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
   const leeway = opts.leewaySec ?? 0;

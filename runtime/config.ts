@@ -7,6 +7,7 @@ import {
   DEFAULT_MAX_BACKPRESSURE_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_TOKEN_LIFETIME_SEC,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -60,6 +61,8 @@ export interface GatewayConfig {
   serverKey: string;
   /** Lets `POST /v1/tokens` mint tokens (development only). */
   devTokens: boolean;
+  /** Longest token lifetime (`exp` − `iat`) accepted; revocations older than it (plus leeway) are forgotten. */
+  maxTokenLifetimeSec: number;
   maxConnections: number;
   maxFrameBytes: number;
   ratePerSec: number;
@@ -152,6 +155,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'large-group': { type: 'string' },
       'max-user-conversations': { type: 'string' },
       'dev-tokens': { type: 'boolean' },
+      'max-token-lifetime': { type: 'string' },
       'no-events': { type: 'boolean' },
     },
   });
@@ -207,6 +211,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     tokenSecret,
     serverKey,
     devTokens: values['dev-tokens'] === true || env['IM_DEV_TOKENS'] === '1',
+    maxTokenLifetimeSec: int('max-token-lifetime', v('max-token-lifetime') ?? env['IM_MAX_TOKEN_LIFETIME_S'], DEFAULT_MAX_TOKEN_LIFETIME_SEC),
     maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),
     maxFrameBytes,
     ratePerSec: int('rate', v('rate') ?? env['IM_RATE'], DEFAULT_RATE_PER_SEC),

@@ -1,4 +1,5 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import { DEFAULT_TOKEN_LEEWAY_SEC } from '../protocol/limits.js';
 import { checkId } from './conversation-store.js';
 import type { Sql } from './db.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -8,6 +9,17 @@ export interface Revocation {
   uid: string;
   did?: string;
   beforeSec: number;
+}
+
+/** Slack on top of token leeway before a revocation is forgotten: gateways' clocks may differ from the pruner's. */
+export const REVOCATION_PRUNE_MARGIN_SEC = 3600;
+
+/**
+ * The `beforeSec` below which a revocation covers only expired tokens: a covered token has `iat` ≤ beforeSec and,
+ * since gateways refuse lifetimes over `maxLifetimeSec`, `exp` ≤ beforeSec + maxLifetimeSec, accepted up to the leeway.
+ */
+export function revocationCutoffSec(nowSec: number, maxLifetimeSec: number): number {
+  return nowSec - maxLifetimeSec - DEFAULT_TOKEN_LEEWAY_SEC - REVOCATION_PRUNE_MARGIN_SEC;
 }
 
 /** Marks every device at once: a revocation row with this `did` covers all of the user's devices. */
@@ -31,6 +43,13 @@ export class RevocationStore {
     await bounded('revoke tokens', this.sql`
       INSERT INTO token_revocations (uid, did, before_sec) VALUES (${uid}, ${did ?? ALL_DEVICES}, ${beforeSec})
       ON CONFLICT (uid, did) DO UPDATE SET before_sec = GREATEST(token_revocations.before_sec, EXCLUDED.before_sec), revoked_at = now()`, this.timeoutMs);
+  }
+
+  /** Forgets the revocations with `beforeSec` below `cutoffSec` (see `revocationCutoffSec`); returns how many. */
+  async prune(cutoffSec: number): Promise<number> {
+    const rows = await bounded('prune token revocations', this.sql`
+      DELETE FROM token_revocations WHERE before_sec < ${cutoffSec}`, this.timeoutMs);
+    return rows.count;
   }
 
   /** Every revocation (`did` undefined: all of the user's devices), for a gateway's in-memory copy. */

@@ -92,7 +92,7 @@ export class Gateway {
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
     // A session opened just before its gateway heard of a revocation is closed when it does.
-    this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.log);
+    this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -184,7 +184,8 @@ export class Gateway {
       GatewayStats.bump(this.stats.refused, ErrorCode.OVERLOADED);
       return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: this.accepting ? 'this gateway is full' : 'this gateway is draining', endpoints });
     }
-    const r = verifyToken(token, this.deps.config.tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC });
+    const { tokenSecret, maxTokenLifetimeSec } = this.deps.config;
+    const r = verifyToken(token, tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec: maxTokenLifetimeSec });
     if (!r.ok) {
       GatewayStats.bump(this.stats.refused, r.error.code);
       return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });

@@ -1,8 +1,12 @@
 import type { NatsConnection, Subscription } from 'nats';
+import { toImError } from '../../protocol/errors.js';
 import { decodeTokensRevoked } from '../../protocol/control.js';
 import { clusterRevocationsSubject } from '../../protocol/subjects.js';
 import type { Logger } from '../../runtime/logger.js';
-import type { Revocation, RevocationStore } from '../../storage/revocation-store.js';
+import { revocationCutoffSec, type Revocation, type RevocationStore } from '../../storage/revocation-store.js';
+
+/** How often a gateway forgets expired revocations, in memory and in Postgres (every gateway; the DELETE is idempotent). */
+export const REVOCATION_PRUNE_EVERY_MS = 10 * 60_000;
 
 /** A `did` key standing for all of a user's devices. */
 const ALL = '';
@@ -30,17 +34,34 @@ export class RevocationCache {
     const before = Math.max(devices.get(ALL) ?? 0, devices.get(did) ?? 0);
     return before > 0 && iat <= before;
   }
+
+  /** Forgets revocations with `beforeSec` below `cutoffSec`: every token they cover has expired. */
+  prune(cutoffSec: number): void {
+    this.byUser.forEach((devices, uid) => {
+      devices.forEach((before, did) => {
+        if (before < cutoffSec) devices.delete(did);
+      });
+      if (devices.size === 0) this.byUser.delete(uid);
+    });
+  }
+
+  /** Users with at least one revocation held. */
+  get users(): number {
+    return this.byUser.size;
+  }
 }
 
 /** Keeps a RevocationCache current: loaded from Postgres, then fed by the broadcast; `onRevoked` hears each new one. */
 export class RevocationFeed {
   readonly cache = new RevocationCache();
   private sub: Subscription | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly store: RevocationStore,
     private readonly onRevoked: (r: Revocation) => void,
+    private readonly maxTokenLifetimeSec: number,
     private readonly log: Logger,
   ) {}
 
@@ -57,16 +78,31 @@ export class RevocationFeed {
       },
     });
     await this.reload();
+    this.pruneTimer = setInterval(() => void this.prune(), REVOCATION_PRUNE_EVERY_MS).unref();
+  }
+
+  /** Forgets the revocations that cover only expired tokens, here and in Postgres. */
+  async prune(nowSec: number = Math.floor(Date.now() / 1000)): Promise<void> {
+    const cutoff = revocationCutoffSec(nowSec, this.maxTokenLifetimeSec);
+    this.cache.prune(cutoff);
+    try {
+      const n = await this.store.prune(cutoff);
+      if (n > 0) this.log.info({ pruned: n }, 'forgot token revocations whose tokens have all expired');
+    } catch (err) {
+      this.log.warn({ err: toImError(err).message }, 'could not prune token revocations; will try again');
+    }
   }
 
   /** Reads every revocation again (after the NATS connection came back, broadcasts may have been lost). */
   async reload(): Promise<void> {
     const all = await this.store.all();
     for (const r of all) this.cache.apply(r);
+    this.cache.prune(revocationCutoffSec(Math.floor(Date.now() / 1000), this.maxTokenLifetimeSec));
   }
 
   /** Stops following the broadcast. */
   close(): void {
+    clearInterval(this.pruneTimer);
     this.sub?.unsubscribe();
   }
 }

@@ -53,6 +53,10 @@ describe('gateway – bad input', () => {
     await expect(rawConnect(url, signToken({ sub: 'x', did: 'y', ttlSec: 60 }, 'wrong-secret'))).rejects.toMatchObject({ status: 401, body: expect.stringContaining('"unauthorized"') });
     const expired = signToken({ sub: 'x', did: 'y', ttlSec: 60 }, 'natsim-dev-secret-change-me', Math.floor(Date.now() / 1000) - 3600);
     await expect(rawConnect(url, expired)).rejects.toMatchObject({ status: 401, body: expect.stringContaining('"token_expired"') });
+    // Longer-lived than the server allows (30 days by default), or with no iat to tell: a revocation could not be
+    // forgotten safely, so such tokens are refused.
+    const everlasting = signToken({ sub: 'x', did: 'y', ttlSec: 31 * 24 * 3600 }, 'natsim-dev-secret-change-me');
+    await expect(rawConnect(url, everlasting)).rejects.toMatchObject({ status: 401, body: expect.stringContaining('maximum of 2592000 seconds') });
     await bystanderRoundTrip();
   });
 

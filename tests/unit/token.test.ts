@@ -32,6 +32,16 @@ describe('token – HS256 connection tokens', () => {
     expect(verifyToken(good, SECRET, { nowSec: NOW + 65, leewaySec: 5 })).toEqual({ ok: false, error: expect.objectContaining({ code: ErrorCode.TOKEN_EXPIRED }) });
   });
 
+  it('token – with a lifetime cap, iat is required and exp − iat may not exceed it', () => {
+    const cap = { nowSec: NOW, maxLifetimeSec: 60 };
+    expect(verifyToken(good, SECRET, cap).ok).toBe(true);
+    expect(verifyToken(signToken({ sub: 'u', did: 'd', ttlSec: 61 }, SECRET, NOW), SECRET, cap)).toEqual(unauthorized);
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'd', exp: NOW + 1 }), SECRET, cap)).toEqual(
+      { ok: false, error: expect.objectContaining({ code: ErrorCode.UNAUTHORIZED, message: expect.stringContaining('iat is required') }) },
+    );
+    expect(verifyToken(signToken({ sub: 'u', did: 'd', ttlSec: 61 }, SECRET, NOW), SECRET, { nowSec: NOW }).ok).toBe(true);
+  });
+
   it('token – nbf in the future is UNAUTHORIZED unless within leeway', () => {
     const t = forge(HS256, { sub: 'u', did: 'd', exp: NOW + 100, nbf: NOW + 10 });
     expect(verifyToken(t, SECRET, { nowSec: NOW })).toEqual(unauthorized);

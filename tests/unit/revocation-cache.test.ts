@@ -1,0 +1,50 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RevocationCache } from '../../actors/gateway/revocation-cache.js';
+import { DEFAULT_TOKEN_LEEWAY_SEC } from '../../protocol/limits.js';
+import { signToken, verifyToken } from '../../protocol/token.js';
+import { revocationCutoffSec } from '../../storage/revocation-store.js';
+
+describe('revocation cache – what a gateway refuses at upgrade', () => {
+  it('revocation cache – a device or a whole user is covered up to its beforeSec; pruning forgets only the old ones', () => {
+    const c = new RevocationCache();
+    c.apply({ uid: 'ann', did: 'phone', beforeSec: 100 });
+    c.apply({ uid: 'bob', beforeSec: 500 });
+    c.apply({ uid: 'bob', did: 'tab', beforeSec: 50 });
+    expect(c.covers('ann', 'phone', 100)).toBe(true);
+    expect(c.covers('ann', 'phone', 101)).toBe(false);
+    expect(c.covers('ann', 'laptop', 1)).toBe(false);
+    expect(c.covers('bob', 'anything', 499)).toBe(true);
+    // Below the cutoff every covered token has expired: ann's only revocation and bob's device one go.
+    c.prune(101);
+    expect(c.users).toBe(1);
+    expect(c.covers('ann', 'phone', 1)).toBe(false);
+    expect(c.covers('bob', 'tab', 400)).toBe(true);
+    c.prune(501);
+    expect(c.users).toBe(0);
+  });
+
+  it('revocation cache – a pruned revocation never lets a token it covered back in: by then that token has expired', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60, max: 90 * 24 * 3600 }),
+        fc.integer({ min: 0, max: 10 ** 8 }),
+        fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+        fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 10 ** 6 })),
+        // Around the moment the longest-lived covered token stops being accepted, and anywhere after.
+        fc.oneof(fc.integer({ min: -5000, max: 5000 }), fc.integer({ min: 0, max: 10 ** 8 })),
+        (maxLife, iatOff, ttlShare, afterIat, delta) => {
+          const iat = 1_800_000_000 + iatOff;
+          const ttl = Math.max(1, Math.floor(maxLife * ttlShare));
+          const beforeSec = iat + afterIat; // the revocation covers this token
+          const now = beforeSec + maxLife + delta;
+          if (beforeSec >= revocationCutoffSec(now, maxLife)) return; // not pruned yet: the cache still refuses it
+          const token = signToken({ sub: 'u', did: 'd', ttlSec: ttl }, 'k', iat);
+          const r = verifyToken(token, 'k', { nowSec: now, leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec: maxLife });
+          expect(r.ok).toBe(false);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
