@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
 import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, parseConfig } from '../../runtime/config.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
@@ -17,5 +18,12 @@ describe('config', () => {
     expect(() => parseConfig([...base, '--commit-max-rows', '0'], {})).toThrow(ConfigError);
     expect(() => parseConfig([...base, '--commit-gather-ms', '-1'], {})).toThrow(/commit-gather-ms/);
     expect(() => parseConfig([...base, '--commit-gather-below', 'lots'], {})).toThrow(/commit-gather-below/);
+  });
+
+  it('config – the longest token lifetime is 30 days unless --max-token-lifetime or IM_MAX_TOKEN_LIFETIME_S says otherwise', () => {
+    expect(parseConfig(base, {}).gateway.maxTokenLifetimeSec).toBe(DEFAULT_MAX_TOKEN_LIFETIME_SEC);
+    expect(parseConfig(base, { IM_MAX_TOKEN_LIFETIME_S: '3600' }).gateway.maxTokenLifetimeSec).toBe(3600);
+    expect(parseConfig([...base, '--max-token-lifetime', '60'], { IM_MAX_TOKEN_LIFETIME_S: '3600' }).gateway.maxTokenLifetimeSec).toBe(60);
+    expect(() => parseConfig([...base, '--max-token-lifetime', '0'], {})).toThrow(/max-token-lifetime/);
   });
 });
