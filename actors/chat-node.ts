@@ -79,7 +79,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       router: node.router,
       convs: chat.convs,
       messages: chat.messages,
-      revokeTokens: (uid, did, beforeSec) => chat.revokeTokens(uid, did, beforeSec),
+      revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

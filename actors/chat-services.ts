@@ -65,10 +65,10 @@ export class ChatServices {
     void this.watchNats();
   }
 
-  /** Voids the tokens of `uid` (one device, or all) issued up to `beforeSec`: stored, then told to every gateway. */
-  async revokeTokens(uid: string, did: string | undefined, beforeSec: number): Promise<void> {
-    await this.revocations.revoke(uid, did, beforeSec);
-    const msg: TokensRevoked = { type: 'tokens-revoked', uid, beforeSec };
+  /** Voids the tokens of `uid` (one device, or all) issued up to `beforeMs` (milliseconds): stored, then told to every gateway. */
+  async revokeTokens(uid: string, did: string | undefined, beforeMs: number): Promise<void> {
+    await this.revocations.revoke(uid, did, beforeMs);
+    const msg: TokensRevoked = { type: 'tokens-revoked', uid, beforeMs };
     if (did !== undefined) msg.did = did;
     this.nc.publish(clusterRevocationsSubject(), encodeControl(msg));
     await this.nc.flush();

@@ -40,13 +40,14 @@ export interface ShardsServed {
 
 /**
  * Published after the server API revoked tokens: every gateway refuses them from then on and closes the sessions
- * it holds that used one. `did` absent: all of the user's devices. Tokens issued (`iat`) at or before `beforeSec`.
+ * it holds that used one. `did` absent: all of the user's devices. Tokens issued (`iat`) at or before `beforeMs`.
  */
 export interface TokensRevoked {
   type: 'tokens-revoked';
   uid: string;
   did?: string;
-  beforeSec: number;
+  /** Milliseconds since the epoch. */
+  beforeMs: number;
 }
 
 /** Encodes a control message. */
@@ -114,10 +115,10 @@ export function decodeTokensRevoked(bytes: Uint8Array): Result<TokensRevoked> {
   const r = unpack(bytes);
   if (!r.ok) return r;
   const v = r.value;
-  if (v['type'] !== 'tokens-revoked' || typeof v['uid'] !== 'string' || !(v['did'] === undefined || typeof v['did'] === 'string') || !Number.isSafeInteger(v['beforeSec'])) {
-    return bad('tokens-revoked needs uid, beforeSec and maybe did');
+  if (v['type'] !== 'tokens-revoked' || typeof v['uid'] !== 'string' || !(v['did'] === undefined || typeof v['did'] === 'string') || !Number.isSafeInteger(v['beforeMs'])) {
+    return bad('tokens-revoked needs uid, beforeMs and maybe did');
   }
-  const t: TokensRevoked = { type: 'tokens-revoked', uid: v['uid'], beforeSec: v['beforeSec'] as number };
+  const t: TokensRevoked = { type: 'tokens-revoked', uid: v['uid'], beforeMs: v['beforeMs'] as number };
   if (typeof v['did'] === 'string') t.did = v['did'];
   return { ok: true, value: t };
 }

@@ -40,15 +40,19 @@ function secretLength(secret: Secret): number {
   return typeof secret === 'string' ? secret.length : secret.byteLength;
 }
 
-/** Signs a token for (sub, did) valid `ttlSec` seconds from `nowSec`; throws ImError INVALID_FIELD on bad input. */
-export function signToken(claims: { sub: string; did: string; ttlSec: number }, secret: Secret, nowSec: number = Math.floor(Date.now() / 1000)): string {
+/**
+ * Signs a token for (sub, did) valid `ttlSec` seconds from `nowSec`; throws ImError INVALID_FIELD on bad input.
+ * `iat` keeps the millisecond (a NumericDate may have a fraction), so a sign-out's revocation, which is to the
+ * millisecond, does not also void a token issued later within the same second; `exp` is whole seconds.
+ */
+export function signToken(claims: { sub: string; did: string; ttlSec: number }, secret: Secret, nowSec: number = Date.now() / 1000): string {
   if (secretLength(secret) === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'token secret must not be empty');
   const subProblem = idProblem(claims.sub, DEFAULT_MAX_ID_LENGTH);
   if (subProblem) throw new ImError(ErrorCode.INVALID_FIELD, `sub ${subProblem}`);
   const didProblem = idProblem(claims.did, DEFAULT_MAX_ID_LENGTH);
   if (didProblem) throw new ImError(ErrorCode.INVALID_FIELD, `did ${didProblem}`);
   if (!Number.isSafeInteger(claims.ttlSec) || claims.ttlSec <= 0) throw new ImError(ErrorCode.INVALID_FIELD, 'ttlSec must be an integer > 0');
-  const payload = b64url(JSON.stringify({ sub: claims.sub, did: claims.did, iat: nowSec, exp: nowSec + claims.ttlSec }));
+  const payload = b64url(JSON.stringify({ sub: claims.sub, did: claims.did, iat: nowSec, exp: Math.floor(nowSec) + claims.ttlSec }));
   const signed = `${HEADER}.${payload}`;
   return `${signed}.${mac(signed, secret)}`;
 }

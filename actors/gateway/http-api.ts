@@ -42,7 +42,7 @@ export interface HttpApiDeps {
   convs: ConversationStore;
   messages: MessageStore;
   /** Voids tokens (stored, and told to every gateway). */
-  revokeTokens: (uid: string, did: string | undefined, beforeSec: number) => Promise<void>;
+  revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
   config: GatewayConfig;
   log: Logger;
   nodeId: string;
@@ -144,7 +144,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const r = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DISCONNECT, p)) as DisconnectReply;
     // After the connector closed the sessions it knew (so the answer names them): every gateway then refuses the
     // tokens and closes any session that came back with one meanwhile.
-    if (p.revoke) await d.revokeTokens(user, p.did, Math.floor(Date.now() / 1000));
+    if (p.revoke) await d.revokeTokens(user, p.did, Date.now());
     return ['200 OK', r];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));

@@ -3,7 +3,7 @@ import { toImError } from '../../protocol/errors.js';
 import { decodeTokensRevoked } from '../../protocol/control.js';
 import { clusterRevocationsSubject } from '../../protocol/subjects.js';
 import type { Logger } from '../../runtime/logger.js';
-import { revocationCutoffSec, type Revocation, type RevocationStore } from '../../storage/revocation-store.js';
+import { revocationCutoffMs, type Revocation, type RevocationStore } from '../../storage/revocation-store.js';
 
 /** How often a gateway forgets expired revocations, in memory and in Postgres (every gateway; the DELETE is idempotent). */
 export const REVOCATION_PRUNE_EVERY_MS = 10 * 60_000;
@@ -19,27 +19,28 @@ const ALL = '';
 export class RevocationCache {
   private readonly byUser = new Map<string, Map<string, number>>();
 
-  /** Adds one revocation; a later `beforeSec` for the same target wins. */
+  /** Adds one revocation; a later `beforeMs` for the same target wins. */
   apply(r: Revocation): void {
     let devices = this.byUser.get(r.uid);
     if (!devices) this.byUser.set(r.uid, (devices = new Map()));
     const key = r.did ?? ALL;
-    devices.set(key, Math.max(devices.get(key) ?? 0, r.beforeSec));
+    devices.set(key, Math.max(devices.get(key) ?? 0, r.beforeMs));
   }
 
-  /** Whether a token of (uid, did) issued at `iat` (0 when it has none) is revoked. */
-  covers(uid: string, did: string, iat: number): boolean {
+  /** Whether a token of (uid, did) issued at `iatSec` (a JWT NumericDate: seconds, maybe with a fraction) is revoked. */
+  covers(uid: string, did: string, iatSec: number): boolean {
     const devices = this.byUser.get(uid);
     if (!devices) return false;
     const before = Math.max(devices.get(ALL) ?? 0, devices.get(did) ?? 0);
-    return before > 0 && iat <= before;
+    // Rounded: 1800000000.123 * 1000 is 1800000000122.9998 in binary floating point.
+    return before > 0 && Math.round(iatSec * 1000) <= before;
   }
 
-  /** Forgets revocations with `beforeSec` below `cutoffSec`: every token they cover has expired. */
-  prune(cutoffSec: number): void {
+  /** Forgets revocations with `beforeMs` below `cutoffMs`: every token they cover has expired. */
+  prune(cutoffMs: number): void {
     this.byUser.forEach((devices, uid) => {
       devices.forEach((before, did) => {
-        if (before < cutoffSec) devices.delete(did);
+        if (before < cutoffMs) devices.delete(did);
       });
       if (devices.size === 0) this.byUser.delete(uid);
     });
@@ -82,8 +83,8 @@ export class RevocationFeed {
   }
 
   /** Forgets the revocations that cover only expired tokens, here and in Postgres. */
-  async prune(nowSec: number = Math.floor(Date.now() / 1000)): Promise<void> {
-    const cutoff = revocationCutoffSec(nowSec, this.maxTokenLifetimeSec);
+  async prune(nowMs: number = Date.now()): Promise<void> {
+    const cutoff = revocationCutoffMs(nowMs, this.maxTokenLifetimeSec);
     this.cache.prune(cutoff);
     try {
       const n = await this.store.prune(cutoff);
@@ -97,7 +98,7 @@ export class RevocationFeed {
   async reload(): Promise<void> {
     const all = await this.store.all();
     for (const r of all) this.cache.apply(r);
-    this.cache.prune(revocationCutoffSec(Math.floor(Date.now() / 1000), this.maxTokenLifetimeSec));
+    this.cache.prune(revocationCutoffMs(Date.now(), this.maxTokenLifetimeSec));
   }
 
   /** Stops following the broadcast. */

@@ -18,9 +18,9 @@ describe('revocation store – real Postgres', () => {
     await store.revoke('new', 'phone', 5_000);
     await store.revoke('new', 'phone', 4_000); // an earlier time never moves a revocation back
     expect(await store.prune(2_000)).toBe(1);
-    expect((await store.all()).sort((a, b) => a.beforeSec - b.beforeSec)).toEqual([
-      { uid: 'old', beforeSec: 2_000 },
-      { uid: 'new', did: 'phone', beforeSec: 5_000 },
+    expect((await store.all()).sort((a, b) => a.beforeMs - b.beforeMs)).toEqual([
+      { uid: 'old', beforeMs: 2_000 },
+      { uid: 'new', did: 'phone', beforeMs: 5_000 },
     ]);
     expect(await store.prune(10_000)).toBe(2);
     expect(await store.all()).toEqual([]);

@@ -3,24 +3,26 @@ import { describe, expect, it } from 'vitest';
 import { RevocationCache } from '../../actors/gateway/revocation-cache.js';
 import { DEFAULT_TOKEN_LEEWAY_SEC } from '../../protocol/limits.js';
 import { signToken, verifyToken } from '../../protocol/token.js';
-import { revocationCutoffSec } from '../../storage/revocation-store.js';
+import { revocationCutoffMs } from '../../storage/revocation-store.js';
 
 describe('revocation cache – what a gateway refuses at upgrade', () => {
-  it('revocation cache – a device or a whole user is covered up to its beforeSec; pruning forgets only the old ones', () => {
+  it('revocation cache – a device or a whole user is covered up to its beforeMs, to the millisecond; pruning forgets only the old ones', () => {
     const c = new RevocationCache();
-    c.apply({ uid: 'ann', did: 'phone', beforeSec: 100 });
-    c.apply({ uid: 'bob', beforeSec: 500 });
-    c.apply({ uid: 'bob', did: 'tab', beforeSec: 50 });
+    c.apply({ uid: 'ann', did: 'phone', beforeMs: 100_123 });
+    c.apply({ uid: 'bob', beforeMs: 500_000 });
+    c.apply({ uid: 'bob', did: 'tab', beforeMs: 50_000 });
     expect(c.covers('ann', 'phone', 100)).toBe(true);
-    expect(c.covers('ann', 'phone', 101)).toBe(false);
+    expect(c.covers('ann', 'phone', 100.123)).toBe(true);
+    // Issued a millisecond after the sign-out, in the same second: not covered.
+    expect(c.covers('ann', 'phone', 100.124)).toBe(false);
     expect(c.covers('ann', 'laptop', 1)).toBe(false);
-    expect(c.covers('bob', 'anything', 499)).toBe(true);
+    expect(c.covers('bob', 'anything', 499.999)).toBe(true);
     // Below the cutoff every covered token has expired: ann's only revocation and bob's device one go.
-    c.prune(101);
+    c.prune(100_124);
     expect(c.users).toBe(1);
     expect(c.covers('ann', 'phone', 1)).toBe(false);
     expect(c.covers('bob', 'tab', 400)).toBe(true);
-    c.prune(501);
+    c.prune(500_001);
     expect(c.users).toBe(0);
   });
 
@@ -28,19 +30,19 @@ describe('revocation cache – what a gateway refuses at upgrade', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 60, max: 90 * 24 * 3600 }),
-        fc.integer({ min: 0, max: 10 ** 8 }),
+        fc.integer({ min: 0, max: 10 ** 11 }),
         fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
-        fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 10 ** 6 })),
+        fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 10 ** 9 })),
         // Around the moment the longest-lived covered token stops being accepted, and anywhere after.
-        fc.oneof(fc.integer({ min: -5000, max: 5000 }), fc.integer({ min: 0, max: 10 ** 8 })),
+        fc.oneof(fc.integer({ min: -5_000_000, max: 5_000_000 }), fc.integer({ min: 0, max: 10 ** 11 })),
         (maxLife, iatOff, ttlShare, afterIat, delta) => {
-          const iat = 1_800_000_000 + iatOff;
+          const iatMs = 1_800_000_000_000 + iatOff;
           const ttl = Math.max(1, Math.floor(maxLife * ttlShare));
-          const beforeSec = iat + afterIat; // the revocation covers this token
-          const now = beforeSec + maxLife + delta;
-          if (beforeSec >= revocationCutoffSec(now, maxLife)) return; // not pruned yet: the cache still refuses it
-          const token = signToken({ sub: 'u', did: 'd', ttlSec: ttl }, 'k', iat);
-          const r = verifyToken(token, 'k', { nowSec: now, leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec: maxLife });
+          const beforeMs = iatMs + afterIat; // the revocation covers this token
+          const nowMs = beforeMs + maxLife * 1000 + delta;
+          if (beforeMs >= revocationCutoffMs(nowMs, maxLife)) return; // not pruned yet: the cache still refuses it
+          const token = signToken({ sub: 'u', did: 'd', ttlSec: ttl }, 'k', iatMs / 1000);
+          const r = verifyToken(token, 'k', { nowSec: Math.floor(nowMs / 1000), leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec: maxLife });
           expect(r.ok).toBe(false);
         },
       ),
