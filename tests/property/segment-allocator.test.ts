@@ -122,7 +122,8 @@ describe('segment allocator – real Postgres', () => {
     const shards = new ShardMapStore(db.sql);
     await shards.ensureKind('chatter', 4);
     const row = (await shards.assign('chatter', 1, 0, 'n1'))!;
-    const a = new SegmentAllocator(db.sql, { name: 'fenced', step: 5, fence: { kind: 'chatter', shard: 1, epoch: row.epoch } });
+    // Fixed segment sizes (minSegmentMs 0): what may still come from memory is known.
+    const a = new SegmentAllocator(db.sql, { name: 'fenced', step: 5, minSegmentMs: 0, fence: { kind: 'chatter', shard: 1, epoch: row.epoch } });
     const first = await a.next();
     expect(first).toBe(1);
     await shards.assign('chatter', 1, row.epoch, 'n2');
@@ -191,5 +192,7 @@ describe('segment allocator – real Postgres', () => {
     expect(() => new SegmentAllocator(db.sql, { name: 'x', step: 1.5 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
     expect(() => new SegmentAllocator(db.sql, { name: 'x', prefetchRatio: 2 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
     expect(() => new SegmentAllocator(db.sql, { name: 'x', fence: { kind: '', shard: 0, epoch: 0 } })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    expect(() => new SegmentAllocator(db.sql, { name: 'x', step: 10, maxStep: 5 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
+    expect(() => new SegmentAllocator(db.sql, { name: 'x', minSegmentMs: -1 })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_FIELD }));
   });
 });
