@@ -60,6 +60,9 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
+    // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, or forget token
+    // revocations another gateway still needs.
+    clusterSettings: { 'large-group': String(gw.largeGroupMembers), 'max-token-lifetime': String(gw.maxTokenLifetimeSec) },
   });
   const chat = svc!;
   const metrics = new NodeMetrics(node.nodeId);

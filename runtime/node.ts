@@ -2,6 +2,7 @@ import { connect as natsConnect, type NatsConnection, type Subscription } from '
 import { decodeControlRequest, decodeShardsChanged, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
 import { toImError } from '../protocol/errors.js';
 import { clusterShardsSubject, nodeControlSubject } from '../protocol/subjects.js';
+import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { connect, type Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
 import { migrate } from '../storage/migrate.js';
@@ -9,7 +10,7 @@ import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
 import type { ActorKind } from './actor.js';
 import { ActorHost } from './actor-host.js';
-import type { NodeConfig } from './config.js';
+import { ConfigError, type NodeConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
@@ -33,11 +34,26 @@ export interface ClusterNodeOptions {
   autoRebalanceMoves?: number;
   /** The node stopped by itself and for good (another process took its node id over); the process should exit. */
   onFatal?: (err: Error) => void;
+  /**
+   * Settings every node must share, by the flag that sets them: the first node records them, a node whose values
+   * differ from the recorded ones is refused with a ConfigError before it joins.
+   */
+  clusterSettings?: Record<string, string>;
 }
 
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
 /** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
 export const CONTROL_POOL_SIZE = 3;
+
+/** Refuses a node whose cluster-wide settings differ from the ones the cluster recorded. */
+async function checkClusterSettings(store: ClusterSettingsStore, mine: Record<string, string>): Promise<void> {
+  const recorded = await store.agree(mine);
+  const wrong = Object.keys(mine).filter((n) => recorded.get(n) !== mine[n]);
+  if (wrong.length === 0) return;
+  const each = wrong.map((n) => `--${n} is ${mine[n]} on this node but ${recorded.get(n)} in this cluster`).join('; ');
+  const fix = wrong.map((n) => `--${n} ${recorded.get(n)}`).join(' ');
+  throw new ConfigError(`${each}. Every node must agree: start this node with ${fix}, or change the cluster's value with \`imctl settings set <name> <value>\` and restart every node`);
+}
 
 /**
  * A node process of the cluster: joins NATS and Postgres, keeps its lease, serves the shards the shard map
@@ -144,6 +160,7 @@ export class ClusterNode {
     const control = connect(config.databaseUrl, { max: CONTROL_POOL_SIZE, applicationName: `natsim-${config.nodeId}-control` });
     try {
       await migrate(sql);
+      await checkClusterSettings(new ClusterSettingsStore(sql), opts.clusterSettings ?? {});
       const shardMap = new ShardMapStore(sql);
       for (const k of config.kinds) await shardMap.ensureKind(k, config.shardCount);
       const shardCounts = new Map<string, number>();

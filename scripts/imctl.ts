@@ -2,6 +2,7 @@
  * imctl — the cluster's admin CLI.
  *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
  *   imctl move <kind> <shard> <node> | drain <node> | undrain <node> | pin|unpin <kind> <shard>
+ *   imctl settings [set <name> <value>]
  * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -10,6 +11,7 @@ import { ImError } from '../protocol/errors.js';
 import { Admin, type PlannedMove, type ProgressEvent } from '../runtime/admin.js';
 import { ConfigError, parseAdminConfig } from '../runtime/config.js';
 import { silentLogger } from '../runtime/logger.js';
+import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { connect } from '../storage/db.js';
 import { table } from './lib/table.js';
 
@@ -25,6 +27,8 @@ commands:
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
+  settings                               settings every node must share (large-group, max-token-lifetime)
+  settings set <name> <value>            change one; running nodes keep the old value: restart every node
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
   const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command);
-  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin', 'settings'].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
   try {
@@ -168,6 +172,22 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       await admin.pin(kind, Number(shardRaw), command === 'pin');
       if (json) return print({ kind, shard: Number(shardRaw), pinned: command === 'pin' });
       console.log(`${kind}/${shardRaw} ${command === 'pin' ? 'pinned to its current owner' : 'unpinned'}`);
+      return EXIT.ok;
+    }
+    case 'settings': {
+      const store = new ClusterSettingsStore(admin.sql);
+      if (args[0] === 'set') {
+        const [, name, value] = args;
+        if (!name || !value || args.length !== 3) throw new UsageError('settings set needs <name> <value>');
+        await store.set(name, value);
+        if (json) return print({ name, value });
+        console.log(`${name} = ${value} recorded; nodes running now keep their value: restart each with --${name} ${value}`);
+        return EXIT.ok;
+      }
+      if (args.length) throw new UsageError('settings takes no arguments, or set <name> <value>');
+      const all = await store.list();
+      if (json) return print({ settings: all });
+      console.log(all.length ? table(['setting', 'value', 'recorded', 'changeable'], all.map((s) => [s.name, s.value, new Date(s.setAt).toISOString(), s.changeable ? 'yes' : 'no'])) : 'no settings recorded yet (the first node records them)');
       return EXIT.ok;
     }
     case 'undrain': {

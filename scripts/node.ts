@@ -58,6 +58,10 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   // A coded refusal (the node id is taken, the database is unreachable) says all there is to say; anything else
   // is a bug, and its stack is wanted.
+  if (err instanceof ConfigError) {
+    console.error(`node: ${err.message}`);
+    process.exit(2);
+  }
   if (err instanceof ImError) console.error(`node: failed to start: ${err.message} (${err.code})`);
   else console.error('node: failed to start:', err);
   process.exit(1);

@@ -1,4 +1,5 @@
 export { connect, type Sql, type DbOptions } from './db.js';
+export { ClusterSettingsStore, type ClusterSetting } from './cluster-settings-store.js';
 export { migrate, loadMigrations } from './migrate.js';
 export type { Fence } from './types.js';
 export { toStorageError, guard, bounded, isRetryableStorageError, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';

@@ -1,9 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_BIND_GRACE_MS } from '../../actors/chatter.actor.js';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { shardOf } from '../../protocol/shard-hash.js';
+import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -122,5 +125,37 @@ describe('chat – large groups', () => {
     await ada.client.send(conv, 'ada here');
     await waitUntil(() => bodies(abe.got, conv).includes('ada here'), '"ada here" reaching abe');
   }, 60_000);
-});
 
+  it('large groups – a node started with another --large-group than the cluster is refused before it joins; imctl shows and changes the value', async () => {
+    const logDir = path.join(c.logDir, 'mismatch');
+    const outcome = await spawnNodeProcess({ nodeId: 'l9', natsUrl: c.nats.url, databaseUrl: c.db.url, args: ['--shards', String(SHARDS)], logDir }).then(
+      async (p) => {
+        await p.stop(2000); // a regression must not leave it running
+        return 'it started';
+      },
+      (err: Error) => err.message,
+    );
+    expect(outcome).toMatch(/exited \(2\) before it was ready/);
+    expect(await readFile(path.join(logDir, 'l9.log'), 'utf8')).toContain(`--large-group is 100 on this node but ${LARGE_GROUP} in this cluster`);
+    // It never registered: only the two nodes are in the cluster.
+    expect(JSON.parse((await c.imctl('nodes', '--json')).stdout).nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['l1', 'l2']);
+
+    const settings = async () => JSON.parse((await c.imctl('settings', '--json')).stdout).settings as { name: string; value: string }[];
+    expect(await settings()).toEqual([
+      expect.objectContaining({ name: 'large-group', value: String(LARGE_GROUP), changeable: true }),
+      expect.objectContaining({ name: 'max-token-lifetime', value: String(30 * 24 * 3600), changeable: true }),
+      expect.objectContaining({ name: 'shards.chatter', value: String(SHARDS), changeable: false }),
+      expect.objectContaining({ name: 'shards.connector', value: String(SHARDS), changeable: false }),
+    ]);
+    for (const wrong of ['large-grup', 'shards.chatter']) {
+      const refused = await c.imctl('settings', 'set', wrong, '5');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`no cluster setting "${wrong}" that can be changed`);
+    }
+    // Changed and changed back (the running nodes keep 3 until restarted, as imctl says).
+    expect((await c.imctl('settings', 'set', 'large-group', '7')).stdout).toContain('restart each with --large-group 7');
+    expect((await settings())[0]).toMatchObject({ name: 'large-group', value: '7' });
+    expect((await settings())[2]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
+    await c.imctl('settings', 'set', 'large-group', String(LARGE_GROUP));
+  }, 60_000);
+});
