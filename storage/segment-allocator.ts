@@ -143,6 +143,8 @@ export class SegmentAllocator {
    * first one, since this segment began: the smallest `step` × 2^k (at most `maxStep`) lasting `minSegmentMs`.
    */
   private resize(seg: Segment): void {
+    // A retry after a failed grab comes a few ids after the last point: too few to tell a rate by.
+    if (this.markAt >= 0 && this.handed - this.markHanded < seg.prefetchAfter) return;
     const now = this.now();
     const msPerId = this.markAt < 0 ? (now - seg.since) / seg.prefetchAfter : (now - this.markAt) / (this.handed - this.markHanded);
     this.markAt = now;
