@@ -118,6 +118,33 @@ describe('segment allocator – real Postgres', () => {
     expect(row!.max_id).toBeGreaterThanOrEqual(last);
   });
 
+  it('segment allocator – a prefetch retried after a failed grab keeps the size the rate gave, not one measured over a single id', async () => {
+    let t = 0;
+    const a = new SegmentAllocator(db.sql, { name: 'retry-size', step: 10, maxStep: 80, minSegmentMs: 100, prefetchRatio: 0.5, timeoutMs: 150, now: () => t });
+    await a.warm();
+    const holder = await db.sql.reserve();
+    try {
+      await holder`BEGIN`;
+      await holder`SELECT * FROM seq_segments WHERE name = 'retry-size' FOR UPDATE`;
+      // 50 ms an id: the smallest segment lasts 500 ms, so the grab started at the 5th id asks for 10 ids ...
+      for (let i = 0; i < 5; i++) {
+        t += 50;
+        expect(a.tryNext()).toBeDefined();
+      }
+      // ... and runs into its deadline behind the lock.
+      await new Promise((r) => setTimeout(r, 400));
+      expect(a.prefetched).toBe(false);
+      await holder`COMMIT`;
+    } finally {
+      holder.release();
+    }
+    // The 6th id, at once, starts the grab again: one id in no time says nothing of the rate.
+    expect(a.tryNext()).toBeDefined();
+    for (let i = 0; !a.prefetched && i < 500; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 5; i++) await a.next();
+    expect(a.segmentSize).toBe(10);
+  });
+
   it('segment allocator – a stale shard epoch is refused with FENCED and hands out nothing new', async () => {
     const shards = new ShardMapStore(db.sql);
     await shards.ensureKind('chatter', 4);
