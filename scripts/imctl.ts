@@ -179,6 +179,8 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (args[0] === 'set') {
         const [, name, value] = args;
         if (!name || !value || args.length !== 3) throw new UsageError('settings set needs <name> <value>');
+        // Every setting nodes agree on is a count of something: a value a node could never be started with is refused here.
+        if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`${name}: the value must be a positive integer`);
         await store.set(name, value);
         if (json) return print({ name, value });
         console.log(`${name} = ${value} recorded; nodes running now keep their value: restart each with --${name} ${value}`);

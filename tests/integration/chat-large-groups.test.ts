@@ -152,6 +152,7 @@ describe('chat – large groups', () => {
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`no cluster setting "${wrong}" that can be changed`);
     }
+    expect((await c.imctl('settings', 'set', 'large-group', 'many')).stderr).toContain('must be a positive integer');
     // Changed and changed back (the running nodes keep 3 until restarted, as imctl says).
     expect((await c.imctl('settings', 'set', 'large-group', '7')).stdout).toContain('restart each with --large-group 7');
     expect((await settings())[0]).toMatchObject({ name: 'large-group', value: '7' });
