@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type * as Uws from 'uWebSockets.js';
-import { ChatKind, ConnectorOp, GatewayOp, type AttachReply, type ConnectorAttach, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { BARE_PONG, decode, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
@@ -21,25 +21,14 @@ import { ConvBinding } from './conv-binding.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
+import { SessionAttacher } from './session-attacher.js';
 
-/**
- * A session re-states itself to its connector this often on average: the last resort for connector state lost
- * without notice (moves are caught by the new owner's announcement and by the directory's reads of the map).
- * Each refresh is a call, ~2.7 KB of garbage: at one a minute, 19k idle sessions made an idle gateway allocate
- * fast enough that V8 never shrank its young generation back (32 MB, ~1.7 KB per connection).
- */
-export const ATTACH_REFRESH_MS = 300_000;
 const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
 const OVERSIZE_GRACE = 4;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
-/** Sessions re-attached per step after their connector shard restarted, so its new owner is not hit all at once. */
-const REATTACH_BATCH = 500;
-const REATTACH_STEP_MS = 20;
-/** Failed attaches of one session before it is logged as a warning (about 10 s of retrying). */
-const ATTACH_WARN_ATTEMPTS = 6;
 
 export interface GatewayDeps {
   nodeId: string;
@@ -75,6 +64,7 @@ export class Gateway {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly frames: ClientFrames;
   private readonly binding: ConvBinding;
+  private readonly attacher: SessionAttacher;
   private readonly limits: FrameLimits;
   private serveHandle?: ServeHandle;
   private readonly revocations: RevocationFeed;
@@ -91,6 +81,7 @@ export class Gateway {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
+    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -127,7 +118,7 @@ export class Gateway {
       callback: (err, msg) => {
         if (err) return;
         const r = decodeShardsServed(msg.data);
-        if (r.ok && r.value.kind === ChatKind.CONNECTOR) void this.reattachShards(new Set(r.value.shards));
+        if (r.ok && r.value.kind === ChatKind.CONNECTOR) void this.attacher.reattachShards(new Set(r.value.shards));
       },
     });
     void this.watchNats();
@@ -211,7 +202,7 @@ export class Gateway {
     this.byDevice.get(devKey)?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
     this.byDevice.set(devKey, s);
     this.send(s, { type: 'welcome', uid: s.uid, did: s.did, node: this.deps.nodeId, heartbeatMs: config.heartbeatMs, maxFrameBytes: config.maxFrameBytes });
-    void this.attach(s, false);
+    void this.attacher.attach(s, false);
   }
 
   private message(ws: Uws.WebSocket<SessionData>, data: ArrayBuffer, isBinary: boolean): void {
@@ -263,71 +254,18 @@ export class Gateway {
   }
 
   /**
-   * Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it
-   * answers with them (the client pulls whatever it is behind). A newer attach of the session supersedes this one.
-   */
-  private async attach(s: Session, refresh: boolean): Promise<void> {
-    // A refresh adds nothing to an attach under way, and superseding it would drop that attach's catch-up (its
-    // `convs` answer would be ignored, and the refresh finds the session known and gets none).
-    if (refresh && s.attaching) return;
-    // Spread over half to one and a half intervals: sessions that connected in one burst would otherwise all
-    // refresh in one sweep, and a burst of calls keeps its garbage alive past young collections.
-    s.refreshAt = Date.now() + ATTACH_REFRESH_MS * (0.5 + Math.random());
-    const gen = ++s.attachGen;
-    const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
-    if (refresh) payload.refresh = true;
-    s.attaching = true;
-    try {
-      await this.attachLoop(s, payload, gen);
-    } finally {
-      if (gen === s.attachGen) s.attaching = false;
-    }
-  }
-
-  private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {
-    for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
-      try {
-        const reply = (await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
-        if (s.state !== 'open' || gen !== s.attachGen) return;
-        if (reply.convs) this.send(s, { type: 'convs', list: reply.convs });
-        for (const conv of reply.large) this.binding.bind(s, conv);
-        this.binding.keepOnly(s, reply.large, gen);
-        return;
-      } catch (err) {
-        const e = toImError(err);
-        if (e.code === ErrorCode.INTERNAL) this.deps.log.error({ uid: s.uid, err: e.message }, 'attach failed');
-        // Expected now and then (a shard between owners); a session that stays unattached this long is not.
-        else if (attempt === ATTACH_WARN_ATTEMPTS) this.deps.log.warn({ uid: s.uid, attempts: attempt + 1, code: e.code, err: e.message }, 'session still not attached');
-        await new Promise((r) => setTimeout(r, Math.min(3000, 100 * 2 ** attempt)));
-      }
-    }
-  }
-
-  /**
    * Re-states the sessions of connector shards the directory saw change owner or epoch. Usually the new owner's
    * announcement got there first and these are cheap refreshes; when it was missed, they are full attaches.
    */
   restateShards(shards: number[]): void {
-    void this.reattachShards(new Set(shards), true);
-  }
-
-  /**
-   * A connector shard (re)started somewhere: its actors know nothing of our sessions, and deliveries sent while
-   * it was down are lost. Each of its sessions attaches again with a full re-sync (`convs`), in spread-out steps.
-   */
-  private async reattachShards(shards: Set<number>, refresh = false): Promise<void> {
-    const todo = [...this.sessions.values()].filter((s) => shards.has(this.deps.router.shardOf(ChatKind.CONNECTOR, s.uid)));
-    for (let i = 0; i < todo.length; i += REATTACH_BATCH) {
-      if (i > 0) await new Promise((r) => setTimeout(r, REATTACH_STEP_MS));
-      for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, refresh);
-    }
+    void this.attacher.reattachShards(new Set(shards), true);
   }
 
   /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */
   private async watchNats(): Promise<void> {
     for await (const st of this.deps.nc.status()) {
       if (st.type !== 'reconnect') continue;
-      for (const s of this.sessions.values()) void this.attach(s, false);
+      this.attacher.reattachAll();
       this.revocations.reload().catch((err: unknown) => this.deps.log.warn({ err: toImError(err).message }, 'could not re-read token revocations'));
     }
   }
@@ -406,7 +344,7 @@ export class Gateway {
       else if (s.exp < expiredBefore) {
         this.send(s, errorFrame(new ImError(ErrorCode.TOKEN_EXPIRED, 'the token expired; reconnect with a new one')));
         s.end(CloseCode.UNAUTHORIZED, 'token expired');
-      } else if (now >= s.refreshAt) void this.attach(s, true);
+      } else if (now >= s.refreshAt) void this.attacher.attach(s, true);
     });
   }
 }

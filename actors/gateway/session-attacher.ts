@@ -1,0 +1,98 @@
+import { ChatKind, ConnectorOp, type AttachReply, type ConnectorAttach } from '../../protocol/chat-ops.js';
+import { ErrorCode, toImError } from '../../protocol/errors.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { Router } from '../../runtime/router.js';
+import type { ConvBinding } from './conv-binding.js';
+import type { Session } from './session.js';
+
+/**
+ * A session re-states itself to its connector this often on average: the last resort for connector state lost
+ * without notice (moves are caught by the new owner's announcement and by the directory's reads of the map).
+ * Each refresh is a call, ~2.7 KB of garbage: at one a minute, 19k idle sessions made an idle gateway allocate
+ * fast enough that V8 never shrank its young generation back (32 MB, ~1.7 KB per connection).
+ */
+export const ATTACH_REFRESH_MS = 300_000;
+/** Sessions re-attached per step after their connector shard restarted, so its new owner is not hit all at once. */
+const REATTACH_BATCH = 500;
+const REATTACH_STEP_MS = 20;
+/** Failed attaches of one session before it is logged as a warning (about 10 s of retrying). */
+const ATTACH_WARN_ATTEMPTS = 6;
+
+export interface SessionAttacherDeps {
+  nodeId: string;
+  router: Router;
+  binding: ConvBinding;
+  /** The gateway's open sessions, by session id. */
+  sessions: ReadonlyMap<number, Session>;
+  send: (s: Session, f: ServerFrame) => void;
+  log: Logger;
+}
+
+/**
+ * Keeps each user's connector told where the user's sessions are: an attach when a session opens, a refresh now
+ * and then, and a re-attach with a full catch-up (`convs`) whenever the connector may have lost them.
+ */
+export class SessionAttacher {
+  constructor(private readonly deps: SessionAttacherDeps) {}
+
+  /**
+   * Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it
+   * answers with them (the client pulls whatever it is behind). A newer attach of the session supersedes this one.
+   */
+  async attach(s: Session, refresh: boolean): Promise<void> {
+    // A refresh adds nothing to an attach under way, and superseding it would drop that attach's catch-up (its
+    // `convs` answer would be ignored, and the refresh finds the session known and gets none).
+    if (refresh && s.attaching) return;
+    // Spread over half to one and a half intervals: sessions that connected in one burst would otherwise all
+    // refresh in one sweep, and a burst of calls keeps its garbage alive past young collections.
+    s.refreshAt = Date.now() + ATTACH_REFRESH_MS * (0.5 + Math.random());
+    const gen = ++s.attachGen;
+    const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
+    if (refresh) payload.refresh = true;
+    s.attaching = true;
+    try {
+      await this.attachLoop(s, payload, gen);
+    } finally {
+      if (gen === s.attachGen) s.attaching = false;
+    }
+  }
+
+  /**
+   * A connector shard (re)started somewhere: its actors know nothing of our sessions, and deliveries sent while
+   * it was down are lost. Each of its sessions attaches again (with a full re-sync unless `refresh`), in steps.
+   */
+  async reattachShards(shards: Set<number>, refresh = false): Promise<void> {
+    const { sessions, router } = this.deps;
+    const todo = [...sessions.values()].filter((s) => shards.has(router.shardOf(ChatKind.CONNECTOR, s.uid)));
+    for (let i = 0; i < todo.length; i += REATTACH_BATCH) {
+      if (i > 0) await new Promise((r) => setTimeout(r, REATTACH_STEP_MS));
+      for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, refresh);
+    }
+  }
+
+  /** Every session attaches again with a full catch-up (pushes may have been lost). */
+  reattachAll(): void {
+    for (const s of this.deps.sessions.values()) void this.attach(s, false);
+  }
+
+  private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {
+    const { router, binding, log } = this.deps;
+    for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
+      try {
+        const reply = (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+        if (s.state !== 'open' || gen !== s.attachGen) return;
+        if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });
+        for (const conv of reply.large) binding.bind(s, conv);
+        binding.keepOnly(s, reply.large, gen);
+        return;
+      } catch (err) {
+        const e = toImError(err);
+        if (e.code === ErrorCode.INTERNAL) log.error({ uid: s.uid, err: e.message }, 'attach failed');
+        // Expected now and then (a shard between owners); a session that stays unattached this long is not.
+        else if (attempt === ATTACH_WARN_ATTEMPTS) log.warn({ uid: s.uid, attempts: attempt + 1, code: e.code, err: e.message }, 'session still not attached');
+        await new Promise((r) => setTimeout(r, Math.min(3000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+}
