@@ -56,7 +56,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
         WITH f AS MATERIALIZED (
           SELECT s.shard FROM shards s
           JOIN unnest(${shards}::int4[], ${epochs}::int8[]) AS w(shard, epoch) ON s.shard = w.shard AND s.epoch = w.epoch
-          WHERE s.kind = ${kind}
+          -- Named again here so the shard rows are found by key: the join alone read every shard of the kind.
+          WHERE s.kind = ${kind} AND s.shard = ANY(${shards}::int4[])
           ORDER BY s.shard
           FOR SHARE OF s
         ),
