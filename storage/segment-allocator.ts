@@ -42,8 +42,6 @@ interface Segment {
   size: number;
   /** Hand-outs after which the next segment is fetched. */
   prefetchAfter: number;
-  /** When this segment became the one ids come from (the allocator's clock). */
-  since: number;
 }
 
 /**
@@ -65,7 +63,8 @@ export class SegmentAllocator {
   private readonly now: () => number;
   /** Size of the next grab; set at each prefetch point from the rate seen since the one before. */
   private nextStep: number;
-  /** Ids handed out so far, and that count and the time at the last prefetch point: the rate's window. */
+  /** Ids handed out so far, and that count and the time at the last prefetch point (at first, when the first
+   * segment came into use; -1 before): the rate's window. */
   private handed = 0;
   private markHanded = 0;
   private markAt = -1;
@@ -126,8 +125,12 @@ export class SegmentAllocator {
         return undefined;
       }
       seg = this.current = this.buffered;
-      seg.since = this.now();
       this.buffered = undefined;
+      // The rate's first window opens when the first segment comes into use.
+      if (this.markAt < 0) {
+        this.markAt = this.now();
+        this.markHanded = this.handed;
+      }
     }
     const id = seg.next++;
     this.handed++;
@@ -140,13 +143,14 @@ export class SegmentAllocator {
 
   /**
    * Sizes the next grab from the rate since the last prefetch point (a whole segment's worth of ids), or, at the
-   * first one, since this segment began: the smallest `step` × 2^k (at most `maxStep`) lasting `minSegmentMs`.
+   * first one, since the first segment came into use: the smallest `step` × 2^k (at most `maxStep`) lasting
+   * `minSegmentMs`.
    */
   private resize(seg: Segment): void {
     // A retry after a failed grab comes a few ids after the last point: too few to tell a rate by.
-    if (this.markAt >= 0 && this.handed - this.markHanded < seg.prefetchAfter) return;
+    if (this.handed - this.markHanded < seg.prefetchAfter) return;
     const now = this.now();
-    const msPerId = this.markAt < 0 ? (now - seg.since) / seg.prefetchAfter : (now - this.markAt) / (this.handed - this.markHanded);
+    const msPerId = (now - this.markAt) / (this.handed - this.markHanded);
     this.markAt = now;
     this.markHanded = this.handed;
     let size = this.step;
@@ -231,6 +235,6 @@ export class SegmentAllocator {
     );
     if (rows.length === 0) throw fencedError(fence!, `segment ${name}`);
     const max = rows[0]!.max_id;
-    return { next: max - step + 1, max, size: step, prefetchAfter: Math.max(1, Math.ceil(step * this.prefetchRatio)), since: this.now() };
+    return { next: max - step + 1, max, size: step, prefetchAfter: Math.max(1, Math.ceil(step * this.prefetchRatio)) };
   }
 }

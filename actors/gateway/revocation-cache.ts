@@ -84,8 +84,7 @@ export class RevocationFeed {
 
   /** Forgets the revocations that cover only expired tokens, here and in Postgres. */
   async prune(nowMs: number = Date.now()): Promise<void> {
-    const cutoff = revocationCutoffMs(nowMs, this.maxTokenLifetimeSec);
-    this.cache.prune(cutoff);
+    const cutoff = this.pruneMemory(nowMs);
     try {
       const n = await this.store.prune(cutoff);
       if (n > 0) this.log.info({ pruned: n }, 'forgot token revocations whose tokens have all expired');
@@ -98,7 +97,14 @@ export class RevocationFeed {
   async reload(): Promise<void> {
     const all = await this.store.all();
     for (const r of all) this.cache.apply(r);
-    this.cache.prune(revocationCutoffMs(Date.now(), this.maxTokenLifetimeSec));
+    this.pruneMemory(Date.now());
+  }
+
+  /** Forgets in memory what covers only expired tokens at `nowMs`; returns the cutoff used. */
+  private pruneMemory(nowMs: number): number {
+    const cutoff = revocationCutoffMs(nowMs, this.maxTokenLifetimeSec);
+    this.cache.prune(cutoff);
+    return cutoff;
   }
 
   /** Stops following the broadcast. */
