@@ -12,10 +12,14 @@ interface Entry {
  * NATS connection drops, what sat in the dead socket is gone, and a member whose conversation then stays quiet
  * would not see the gap until its next reconnect. Replaying the recent fan-outs after the reconnect closes that
  * window; repeats are harmless (clients drop a seq they hold, connectors' acks are cumulative).
+ *
+ * Entries also expire on a timer: each one holds its chatter (and that chatter's dedup windows), so a node that
+ * goes quiet must not keep its last busy seconds' actors alive after they deactivated.
  */
 export class RecentFanout {
   private ring: Entry[] = [];
   private head = 0;
+  private expiry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly windowMs = DEFAULT_RECENT_FANOUT_MS,
@@ -29,6 +33,12 @@ export class RecentFanout {
     while (this.head < this.ring.length && (this.ring.length - this.head > this.max || this.ring[this.head]!.at < cutoff)) this.head++;
     // Dropped entries are cut off in chunks, so recording stays O(1) amortised.
     if (this.head > 1024 && this.head * 2 > this.ring.length) this.compact(now);
+    this.expiry ??= this.scheduleExpiry();
+  }
+
+  /** Fan-outs held (inside the window, or recorded since the last expiry). */
+  get size(): number {
+    return this.ring.length - this.head;
   }
 
   /** Repeats every fan-out of the last window, oldest first; returns how many. */
@@ -39,10 +49,27 @@ export class RecentFanout {
     return entries.length;
   }
 
-  /** Forgets everything. */
+  /** Forgets everything (and stops the expiry timer). */
   clear(): void {
     this.ring = [];
     this.head = 0;
+    if (this.expiry !== undefined) clearTimeout(this.expiry);
+    this.expiry = undefined;
+  }
+
+  /**
+   * Fires just after the oldest entry leaves the window: a busy node pays about one wake-up per window, an idle
+   * one none.
+   */
+  private scheduleExpiry(): ReturnType<typeof setTimeout> {
+    const oldest = this.ring[this.head]!.at;
+    const t = setTimeout(() => {
+      this.expiry = undefined;
+      this.compact(Date.now());
+      if (this.size > 0) this.expiry = this.scheduleExpiry();
+    }, Math.max(1, oldest + this.windowMs + 1 - Date.now()));
+    t.unref?.();
+    return t;
   }
 
   private compact(now: number): void {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RecentFanout } from '../../actors/recent-fanout.js';
 
 describe('recent fan-out', () => {
@@ -27,5 +27,25 @@ describe('recent fan-out', () => {
     });
     r.clear();
     expect(r.replay()).toBe(0);
+  });
+
+  it('recent fan-out – a node that goes quiet lets go of its fan-outs once the window has passed', () => {
+    vi.useFakeTimers();
+    try {
+      const r = new RecentFanout(2000, 100);
+      for (let i = 0; i < 3; i++) r.record(() => undefined);
+      expect(r.size).toBe(3);
+      vi.advanceTimersByTime(1000);
+      r.record(() => undefined);
+      vi.advanceTimersByTime(1100);
+      // The first three are past the window; the fourth is 1.1 s old and still held.
+      expect(r.size).toBe(1);
+      vi.advanceTimersByTime(2000);
+      expect(r.size).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+      r.clear();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
