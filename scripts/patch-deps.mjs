@@ -37,6 +37,20 @@ const PATCHES = [
     replacement: "    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (closed)\n    socket.removeListener('data', data)\n",
     marker: 'natsim-patch: stale nextWriteTimer (closed)',
   },
+  // postgres.js keeps each pool state (open, busy, …) in a Queue whose shift() leaves an undefined slot at the
+  // front and empties the array only when a shift takes its last element. A query that finds every connection
+  // busy shifts one out of `busy` and pushes it back, so under load each pipelined query left a slot, and the
+  // busy queue is rarely shifted down to its last element: in a 3-minute soak one node's busy array grew to
+  // ~170,000 slots (1.3 MB) and never shrank. The patch drops the leading slots once they are half the array.
+  {
+    name: 'postgres.js: a pool queue drops its shifted-out slots',
+    files: ['node_modules/postgres/src/queue.js', 'node_modules/postgres/cjs/src/queue.js', 'node_modules/postgres/cf/src/queue.js'],
+    anchor: '        xs[index - 1] = undefined\n',
+    replacement:
+      '        xs[index - 1] = undefined\n' +
+      '        if (index > 32 && index * 2 > xs.length) { xs = xs.slice(index); index = 0 } // natsim-patch: queue slots\n',
+    marker: 'natsim-patch: queue slots',
+  },
   // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
   // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
   // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was
