@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- soak [--minutes 5] [--trials 3] [--cohorts 100] [--round-cohorts 20] [--messages 3]
- * [--heap-snapshots DIR]`: does a node keep memory it should have let go? Two nodes (with their inspector on a
+ * [--large-group N] [--heap-snapshots DIR]`: does a node keep memory it should have let go? Two nodes (with their inspector on a
  * loopback port) serve rounds of real SDK clients: a round's cohorts of ten users connect where the dispatcher
  * sends them, send to their direct conversations and their group, check that every member device got every
  * message once, move their read marks, and leave. Cohorts come back after their actors went idle (3 s here),
@@ -31,14 +31,16 @@ interface Options {
   cohorts: number;
   roundCohorts: number;
   messages: number;
-  /** A directory for heap snapshots of every node after the warm-up and after the soak. */
+  /** A directory for heap snapshots of every node after the warm-up and after each segment. */
   heapSnapshots: string | undefined;
+  /** The nodes' `--large-group`: at 10 or below, the cohorts' groups are delivered the large-group way. */
+  largeGroup: number | undefined;
 }
 
 function parseOptions(o: Record<string, string>): Options {
   const num = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number(v));
-  const opts = { minutes: num(o['minutes'], 5), cohorts: num(o['cohorts'], 100), roundCohorts: num(o['round-cohorts'], 20), messages: num(o['messages'], 3), heapSnapshots: o['heap-snapshots'] || undefined };
-  if (!(opts.minutes > 0) || !(opts.cohorts > 0) || !(opts.roundCohorts > 0) || opts.roundCohorts > opts.cohorts || !(opts.messages > 0)) {
+  const opts = { minutes: num(o['minutes'], 5), cohorts: num(o['cohorts'], 100), roundCohorts: num(o['round-cohorts'], 20), messages: num(o['messages'], 3), heapSnapshots: o['heap-snapshots'] || undefined, largeGroup: o['large-group'] ? Number(o['large-group']) : undefined };
+  if (!(opts.minutes > 0) || !(opts.cohorts > 0) || !(opts.roundCohorts > 0) || opts.roundCohorts > opts.cohorts || !(opts.messages > 0) || (opts.largeGroup !== undefined && !(opts.largeGroup > 0))) {
     throw new Error(`soak options must be positive, with --round-cohorts ≤ --cohorts: ${JSON.stringify(opts)}`);
   }
   return opts;
@@ -119,7 +121,7 @@ const scenario: BenchScenario = {
     let cluster: BenchCluster | undefined;
     const worker = await forkWorker('soak-worker.ts');
     try {
-      cluster = await startBenchCluster({ ids: ['s1', 's2'], natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: NODE_ARGS, execArgv: ['--inspect=127.0.0.1:0'] });
+      cluster = await startBenchCluster({ ids: ['s1', 's2'], natsUrl: nats.url, databaseUrl: pg.url, logDir: ctx.workDir, args: o.largeGroup === undefined ? NODE_ARGS : [...NODE_ARGS, '--large-group', String(o.largeGroup)], execArgv: ['--inspect=127.0.0.1:0'] });
       ctx.progress('waiting for the shards to spread over the nodes');
       await cluster.settle();
       ctx.progress(`creating ${o.cohorts} cohorts of ${COHORT_USERS} users`);
