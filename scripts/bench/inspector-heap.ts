@@ -17,7 +17,7 @@ export async function inspectorUrl(logFile: string): Promise<string> {
  * read inside it (and a heap snapshot written to `snapshotFile`, when given: Chrome DevTools opens it). A heap
  * figure read without the collection includes whatever garbage the last one left.
  */
-export async function heapAfterFullGc(url: string, snapshotFile?: string): Promise<{ heapUsed: number; rss: number; external: number }> {
+export async function heapAfterFullGc(url: string, snapshotFile?: string): Promise<{ heapUsed: number; rss: number }> {
   const ws = new WebSocket(url);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -46,7 +46,7 @@ export async function heapAfterFullGc(url: string, snapshotFile?: string): Promi
     const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
     const value = (r['result'] as { value?: string } | undefined)?.value;
     if (typeof value !== 'string') throw new Error(`process.memoryUsage() through the inspector gave ${JSON.stringify(r)}`);
-    const mem = JSON.parse(value) as { heapUsed: number; rss: number; external: number };
+    const mem = JSON.parse(value) as { heapUsed: number; rss: number };
     if (snapshotFile !== undefined) {
       // The snapshot comes as chunk events; they all arrive before the command's answer.
       const chunks: string[] = [];
@@ -59,7 +59,7 @@ export async function heapAfterFullGc(url: string, snapshotFile?: string): Promi
       ws.off('message', onChunk);
       await writeFile(snapshotFile, chunks.join(''));
     }
-    return { heapUsed: mem.heapUsed, rss: mem.rss, external: mem.external };
+    return { heapUsed: mem.heapUsed, rss: mem.rss };
   } finally {
     ws.close();
   }

@@ -70,10 +70,11 @@ async function round(m: RoundCommand): Promise<RoundResult> {
     // Every member device gets each message, the sending one too (its chain has no gap where its own messages are).
     let expected = 0;
     const sends: Promise<unknown>[] = [];
-    const lastSeq = new Map<string, number>();
     const ackedSeqs = new Map<string, number[]>();
     let acked = 0;
     for (const conv of m.convs) {
+      const seqs: number[] = [];
+      ackedSeqs.set(conv.conv, seqs);
       const memberDevices = conv.members.reduce((n, u) => n + (devicesOf.get(u)?.length ?? 0), 0);
       for (const c of clients) {
         if (!conv.members.includes(c.spec.uid)) continue;
@@ -82,8 +83,7 @@ async function round(m: RoundCommand): Promise<RoundResult> {
           sends.push(
             c.client.send(conv.conv, `${c.spec.did}#${i}`).then((r) => {
               acked++;
-              lastSeq.set(conv.conv, Math.max(lastSeq.get(conv.conv) ?? 0, r.seq));
-              ackedSeqs.set(conv.conv, [...(ackedSeqs.get(conv.conv) ?? []), r.seq]);
+              seqs.push(r.seq);
             }),
           );
         }
@@ -94,18 +94,25 @@ async function round(m: RoundCommand): Promise<RoundResult> {
     while (delivered < expected && performance.now() < deadline) await sleep(20);
     if (delivered < expected) {
       // Who missed what, for whoever looks into a failed round.
+      const bad = new Set<(typeof clients)[number]>();
       for (const c of clients) {
         for (const conv of m.convs) {
           if (!conv.members.includes(c.spec.uid)) continue;
-          const missed = (ackedSeqs.get(conv.conv) ?? []).filter((q) => !c.seen.has(`${conv.conv}:${q}`));
-          if (missed.length) failures.push(`${c.spec.did} (${c.client.state}, welcome from ${c.client.welcome?.node}) missed ${conv.conv} seqs ${missed.sort((a, b) => a - b).join(',')}`);
+          const missed = ackedSeqs.get(conv.conv)!.filter((q) => !c.seen.has(`${conv.conv}:${q}`));
+          if (missed.length === 0) continue;
+          bad.add(c);
+          failures.push(`${c.spec.did} (${c.client.state}, welcome from ${c.client.welcome?.node}) missed ${conv.conv} seqs ${missed.sort((a, b) => a - b).join(',')}`);
         }
       }
       failures.push(...stateLog.slice(0, 20));
-      const bad = clients.filter((c) => m.convs.some((conv) => conv.members.includes(c.spec.uid) && (ackedSeqs.get(conv.conv) ?? []).some((q) => !c.seen.has(`${conv.conv}:${q}`))));
-      for (const c of bad.slice(0, 2)) failures.push(`${c.spec.did} saw: ${c.trace.join(' ')}`);
+      for (const c of [...bad].slice(0, 2)) failures.push(`${c.spec.did} saw: ${c.trace.join(' ')}`);
     }
-    for (const c of clients) for (const conv of m.convs) if (conv.members.includes(c.spec.uid) && lastSeq.has(conv.conv)) c.client.read(conv.conv, lastSeq.get(conv.conv)!);
+    for (const conv of m.convs) {
+      const seqs = ackedSeqs.get(conv.conv)!;
+      if (seqs.length === 0) continue;
+      const last = Math.max(...seqs);
+      for (const c of clients) if (conv.members.includes(c.spec.uid)) c.client.read(conv.conv, last);
+    }
     // Long enough for the SDK's cumulative acks and the read marks to go out before the sockets close.
     await sleep(200);
     return { sessions: clients.length, sent: sends.length, acked, expected, delivered, duplicates, failures, ms: performance.now() - t0 };

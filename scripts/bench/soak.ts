@@ -80,9 +80,10 @@ async function scrape(httpUrl: string): Promise<Map<string, number>> {
   return out;
 }
 
-async function sumMetric(cluster: BenchCluster, name: string): Promise<number> {
+/** The sum of `names` over every node, from one scrape of each. */
+async function sumMetrics(cluster: BenchCluster, names: string[]): Promise<number> {
   const all = await Promise.all([...cluster.http.values()].map(scrape));
-  return all.reduce((n, m) => n + (m.get(name) ?? 0), 0);
+  return all.reduce((n, m) => n + names.reduce((k, name) => k + (m.get(name) ?? 0), 0), 0);
 }
 
 /** Waits until no actor is active and no client connected on any node (or the count stops falling); returns what is left. */
@@ -92,7 +93,7 @@ async function quiesce(cluster: BenchCluster): Promise<number> {
   let stableSince = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 1000));
-    const now = (await sumMetric(cluster, 'im_actors_active')) + (await sumMetric(cluster, 'im_gateway_connections'));
+    const now = await sumMetrics(cluster, ['im_actors_active', 'im_gateway_connections']);
     if (now < active) stableSince = Date.now();
     active = now;
     if (active === 0 || Date.now() > end || Date.now() - stableSince > 3 * SOAK_ACTOR_IDLE_MS + 5000) return active;
@@ -156,7 +157,7 @@ const scenario: BenchScenario = {
         const stopAt = Date.now() + (o.minutes * 60_000) / ctx.trials;
         while (Date.now() < stopAt) {
           await runRound();
-          const heap = await sumMetric(cluster, 'nodejs_heap_size_used_bytes');
+          const heap = await sumMetrics(cluster, ['nodejs_heap_size_used_bytes']);
           ctx.progress(`segment ${seg}/${ctx.trials}, round ${totals.rounds - warm.rounds}: ${totals.sessions - warm.sessions} sessions, ${totals.sent - warm.sent} messages; nodes' heap ${(heap / MB).toFixed(1)} MB`);
         }
         ctx.progress(`segment ${seg}/${ctx.trials} done: waiting for every actor to go idle`);
