@@ -1,15 +1,29 @@
 import net from 'node:net';
 
-/** Asks the kernel for a free loopback TCP port. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Below Linux's ephemeral range (32768–60999 by default): a port the kernel hands out is also what it gives the
+ * next outgoing connection, so between the check here and a server's listen, one of the suite's thousands of
+ * client sockets could take it. Ports here are never handed out that way; only another caller picking the same
+ * one at random could clash.
+ */
+const PORT_RANGE = { low: 20_000, high: 32_767 } as const;
+const PORT_ATTEMPTS = 50;
+
+/** A free loopback TCP port outside the kernel's ephemeral range, checked by binding it. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < PORT_ATTEMPTS; i++) {
+    const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low + 1));
+    if (await bindable(port, host)) return port;
+  }
+  throw new Error(`no free port in ${PORT_RANGE.low}-${PORT_RANGE.high} after ${PORT_ATTEMPTS} attempts`);
+}
+
+function bindable(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 

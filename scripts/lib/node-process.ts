@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,9 +54,10 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
         resolve();
       }
     });
-    void exited.then((code) => {
+    void exited.then(async (code) => {
       clearTimeout(timer);
-      reject(new Error(`node ${opts.nodeId} exited (${code}) before it was ready; see ${logFile}`));
+      // The log may be gone by the time anyone looks (test clusters remove theirs): the reason goes in the error.
+      reject(new Error(`node ${opts.nodeId} exited (${code}) before it was ready; see ${logFile}; its last warnings: ${await lastWarnings(logFile)}`));
     });
   });
   child.disconnect?.();
@@ -79,4 +80,11 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
       clearTimeout(t);
     },
   };
+}
+
+/** The last few warning-or-worse lines of a node's log (and lines that are not JSON: Node's own errors). */
+async function lastWarnings(logFile: string, max = 5): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  const lines = text.split('\n').filter((l) => l !== '' && (!l.startsWith('{') || /"level":[456]0/.test(l)));
+  return lines.slice(-max).map((l) => l.slice(0, 300)).join(' | ') || '(none)';
 }
