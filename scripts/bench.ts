@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createBenchContext, type BenchScenario } from './bench/lib.js';
+import { stopChildrenOnSignal } from './lib/child-reaper.js';
 
 /** Scenario name → module. Add a scenario by adding a line here. */
 const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
@@ -36,6 +37,7 @@ function parse(argv: string[]): { names: string[]; trials: number; options: Reco
 }
 
 async function main(): Promise<void> {
+  stopChildrenOnSignal();
   const { names, trials, options } = parse(process.argv.slice(2));
   const selected = [...new Set(names.flatMap((n) => GROUPS[n] ?? [n]))];
   const unknown = selected.filter((n) => !(n in SCENARIOS));

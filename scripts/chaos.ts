@@ -15,6 +15,7 @@ import { connect } from '../storage/db.js';
 import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
 import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
 import { startTraffic, utcClock, type ChaosTraffic } from './chaos/traffic.js';
+import { stopChildrenOnSignal } from './lib/child-reaper.js';
 import { allHeld, checkGuarantees } from './lib/guarantee-check.js';
 
 function parseDuration(v: string): number {
@@ -78,6 +79,7 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
 }
 
 async function main(): Promise<number> {
+  stopChildrenOnSignal();
   let durationMs: number;
   let seed: number;
   let rate: number;

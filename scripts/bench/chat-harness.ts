@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { connect } from '../../storage/db.js';
+import { reapOnExit } from '../lib/child-reaper.js';
 import { freePort } from '../lib/free-port.js';
 import { spawnNodeProcess, type NodeProcess } from '../lib/node-process.js';
 import { waitForEvenSpread } from '../lib/shard-spread.js';
@@ -20,6 +21,7 @@ export interface LoadWorker {
 /** Forks a process running `script` (under tsx) that speaks `{id, cmd…}` → `{id, ok, value|error}`. */
 export async function forkWorker(script: string, args: string[] = []): Promise<LoadWorker> {
   const child = fork(path.join(HERE, script), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  reapOnExit(child, 'SIGKILL');
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   await new Promise<void>((resolve, reject) => {
@@ -47,12 +49,13 @@ export async function forkWorker(script: string, args: string[] = []): Promise<L
           reject(new Error(`worker did not answer ${String(cmd['cmd'])} within ${timeoutMs} ms`));
         }, timeoutMs);
         pending.set(id, { resolve: (v) => (clearTimeout(t), resolve(v as T)), reject: (e) => (clearTimeout(t), reject(e)) });
-        child.send({ ...cmd, id });
+        // With a callback, a closed channel (the worker was killed) rejects this request instead of throwing.
+        child.send({ ...cmd, id }, (err) => err && pending.get(id)?.reject(err));
       }),
     async close() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
-      child.send({ cmd: 'close', id: 0 });
+      child.send({ cmd: 'close', id: 0 }, () => {});
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
       await gone;
       clearTimeout(t);

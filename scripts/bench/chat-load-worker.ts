@@ -312,3 +312,6 @@ process.on('message', (m: Command & { id: number }) => {
   );
 });
 process.send?.({ ready: true });
+
+// The bench process is gone (even SIGKILLed, when its own hooks cannot run): its open sockets must not keep this one up.
+process.on('disconnect', () => process.exit(0));

@@ -6,6 +6,7 @@ import { connect } from 'nats';
 import { silentLogger } from '../../runtime/logger.js';
 import { Router } from '../../runtime/router.js';
 import { Transport } from '../../runtime/transport/transport.js';
+import { reapOnExit } from '../lib/child-reaper.js';
 import { startNatsServer } from '../lib/nats-server.js';
 import { percentile, type BenchScenario } from './lib.js';
 
@@ -93,6 +94,7 @@ const scenario: BenchScenario = {
     const nats = await startNatsServer({ dir: ctx.workDir });
     const workerFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'throughput-worker.ts');
     const worker = fork(workerFile, [nats.url, String(SHARDS)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    reapOnExit(worker, 'SIGKILL');
     const nc = await connect({ servers: nats.url });
     const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 30_000, maxInFlightPerSubject: SLOTS });
     const router = new Router(transport, new Map([['echo', SHARDS]]));

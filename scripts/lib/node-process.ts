@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from './child-reaper.js';
 
 const NODE_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node.ts');
 
@@ -44,6 +45,7 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   args.push(...(opts.args ?? []));
   const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'] });
   await fh.close();
+  reapOnExit(child, 'SIGKILL');
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   await new Promise<void>((resolve, reject) => {
