@@ -35,6 +35,8 @@ export class ImClient {
   private upgraded = false;
   private welcomed = false;
   private everWelcomed = false;
+  /** A conversation list has been applied since the first `welcome`: what `connect()` waits for. */
+  private everSynced = false;
   private openedAt = 0;
   private session: WelcomeFrame | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -112,12 +114,15 @@ export class ImClient {
     return this.outbound.size;
   }
 
-  /** Starts connecting (and reconnecting); resolves at the first `welcome`, rejects only if closed before it. */
+  /**
+   * Starts connecting (and reconnecting); resolves once the first conversation list after `welcome` is applied,
+   * so `conversations()` is complete and every message from then on arrives; rejects only if closed before it.
+   */
   connect(): Promise<void> {
     if (this.current === ConnectionState.CLOSED) return Promise.reject(new ImError(ErrorCode.CLOSED, 'client closed'));
     if (this.waiter === undefined) {
       this.waiter = deferred<void>();
-      if (this.everWelcomed) this.waiter.resolve();
+      if (this.everSynced) this.waiter.resolve();
     }
     if (this.current === 'idle') {
       this.setState(ConnectionState.CONNECTING);
@@ -335,6 +340,9 @@ export class ImClient {
       case 'convs':
         if (f.rid !== undefined) this.requests.resolve(f.rid, f.list);
         this.chains.handleConvs(f.list);
+        this.everSynced = true;
+        // After the list: its baselines are in place before anyone awaiting connect() acts.
+        this.waiter?.resolve();
         return this.events.emit('convs', f.list);
       case 'msg': {
         const { type: _type, ...msg } = f;
@@ -393,7 +401,6 @@ export class ImClient {
       random: this.opts.random,
     });
     this.setState(ConnectionState.OPEN);
-    this.waiter?.resolve();
     this.events.emit('welcome', f);
     this.flushReads();
     this.outbound.resendAll();

@@ -132,8 +132,9 @@ export class ConversationChains {
   handleMsg(msg: Msg): void {
     if (this.closed) return;
     let s = this.convs.get(msg.conv);
-    // First seen in a live message: a conversation created after we connected; pull it from the start.
-    if (s === undefined) s = this.create(msg.conv, 'group', 0);
+    // First seen in a live message. Before the first list, with "from now" history, it is news that overtook the
+    // list: start at it, as the list would have. Otherwise a conversation created after we connected: from the start.
+    if (s === undefined) s = this.create(msg.conv, 'group', !this.sawFirstList && this.history === HistoryBaseline.LATEST ? msg.prev : 0);
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
     if (msg.seq <= s.last) {
       this.scheduleAck(s.conv); // a retransmit: the server missed our ack

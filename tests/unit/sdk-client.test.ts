@@ -39,7 +39,7 @@ afterEach(() => {
 });
 
 describe('sdk client – connecting', () => {
-  it('sdk client – connect opens a binary socket with the token in the URL and resolves at welcome', async () => {
+  it('sdk client – connect opens a binary socket with the token in the URL and resolves once the conversation list is in', async () => {
     const { client, ws, states } = harness({ url: 'ws://gw1/ws?x=1', token: () => 'a b+c' });
     const connected = client.connect();
     await flush();
@@ -52,9 +52,14 @@ describe('sdk client – connecting', () => {
     await flush();
     expect(done).toBe(false);
     s.receive(WELCOME);
+    await flush();
+    // Welcomed but not synced: an app that lists conversations or sends now would see an empty list.
+    expect(done).toBe(false);
+    expect(states.map((x) => x.state)).toEqual(['connecting', 'open']);
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 4, readSeq: 2, unread: 2 }] });
     await connected;
     expect(client.welcome).toMatchObject({ uid: 'me', node: 'n1' });
-    expect(states.map((x) => x.state)).toEqual(['connecting', 'open']);
+    expect(client.conversations()).toMatchObject([{ conv: 'c', lastSeq: 4, unread: 2 }]);
     client.close();
   });
 
@@ -74,6 +79,24 @@ describe('sdk client – connecting', () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
     expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, last: 2, readSeq: 1, unread: 1 }]);
+    client.close();
+  });
+
+  it('sdk client – a live message that overtakes the first list starts that conversation there (history from now)', async () => {
+    const { client, ws, messages } = harness();
+    const connected = client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    // Pushed as soon as the connector knew the device, before the attach reply carrying the list got here.
+    s.receive({ type: 'msg', ...msg('c', 41, 40) });
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 41, readSeq: 40, unread: 1 }] });
+    await connected;
+    expect(messages).toEqual(['c:41']);
+    // Not the conversation's whole past: a device that asked for "from now" gets no pull from 0.
+    expect(s.sentOf('pull')).toEqual([]);
+    expect(client.conversations()).toMatchObject([{ conv: 'c', kind: 'direct', last: 41, unread: 1 }]);
     client.close();
   });
 
