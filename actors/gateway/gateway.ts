@@ -132,6 +132,11 @@ export class Gateway {
     return this.sessions.size;
   }
 
+  /** Users with a token revocation held in memory (kept until every token it covers has expired). */
+  get revokedUsers(): number {
+    return this.revocations.cache.users;
+  }
+
   /** Whether new connections are taken. */
   get isAccepting(): boolean {
     return this.accepting;

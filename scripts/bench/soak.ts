@@ -13,6 +13,7 @@ import path from 'node:path';
 import { DEV_SERVER_KEY } from '../../runtime/config.js';
 import { startEmbeddedPostgres } from '../lib/embedded-pg.js';
 import { startNatsServer } from '../lib/nats-server.js';
+import { parseExposition, sampleSum, type Sample } from '../lib/prometheus-text.js';
 import { forkWorker, startBenchCluster, type BenchCluster } from './chat-harness.js';
 import { heapAfterFullGc, inspectorUrl } from './inspector-heap.js';
 import type { BenchContext, BenchScenario } from './lib.js';
@@ -68,22 +69,16 @@ async function makeCohort(cluster: BenchCluster, c: number): Promise<Cohort> {
   return { devices, convs };
 }
 
-/** A node's metrics, each name summed over its labels. */
-async function scrape(httpUrl: string): Promise<Map<string, number>> {
+/** A node's metrics. */
+async function scrape(httpUrl: string): Promise<Sample[]> {
   const res = await fetch(`${httpUrl}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
-  const out = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-z_:]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
-    if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[3]));
-  }
-  return out;
+  return parseExposition(await res.text());
 }
 
-/** The sum of `names` over every node, from one scrape of each. */
+/** The sum of `names` over every node and label set, from one scrape of each. */
 async function sumMetrics(cluster: BenchCluster, names: string[]): Promise<number> {
   const all = await Promise.all([...cluster.http.values()].map(scrape));
-  return all.reduce((n, m) => n + names.reduce((k, name) => k + (m.get(name) ?? 0), 0), 0);
+  return all.reduce((n, samples) => n + names.reduce((k, name) => k + sampleSum(samples, name), 0), 0);
 }
 
 /** Waits until no actor is active and no client connected on any node (or the count stops falling); returns what is left. */

@@ -1,27 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_SERVER_KEY } from '../../runtime/config.js';
+import { parseExposition, sampleValue as value, type Sample } from '../../scripts/lib/prometheus-text.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the Prometheus text format (the subset prom-client writes) into samples. */
-function parseExposition(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`not an exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
 
 describe('node metrics', () => {
   let c: ChatCluster;
@@ -29,8 +10,6 @@ describe('node metrics', () => {
     const res = await fetch(`${c.http.get('m1')}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
     return { status: res.status, type: res.headers.get('content-type'), samples: parseExposition(await res.text()) };
   };
-  const value = (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined =>
-    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
   beforeAll(async () => {
     c = await startChatCluster({ nodes: ['m1'] });
@@ -47,13 +26,14 @@ describe('node metrics', () => {
     expect(wrong.status).toBe(401);
   });
 
-  it('metrics – connections, refusals, closes, error frames and stored messages show up in the node’s counters', async () => {
+  it('metrics – connections, refusals, closes, error frames, revocations and stored messages show up in the node’s metrics', async () => {
     const before = await scrape();
     expect(before.status).toBe(200);
     expect(before.type).toMatch(/^text\/plain/);
     // The process's own metrics sample from the node's start, not from the first scrape: event-loop delay is there.
     expect(value(before.samples, 'nodejs_eventloop_lag_mean_seconds')).toBeGreaterThan(0);
     expect(value(before.samples, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(60);
+    expect(value(before.samples, 'im_gateway_revoked_users')).toBe(0);
     const rowsBefore = value(before.samples, 'im_commit_rows_total') ?? -1;
     expect(rowsBefore).toBeGreaterThanOrEqual(0);
 
@@ -69,15 +49,18 @@ describe('node metrics', () => {
     await mia.waitFor((f) => f.type === 'error' && f.code === 'not_member');
     max.close();
     await max.closed;
+    // A sign-out with revoke reaches the gateway's memory through the broadcast.
+    expect((await c.api('POST', '/v1/users/max/disconnect', { revoke: true })).status).toBe(200);
 
     // The close reaches the gateway asynchronously: wait until it is counted.
     let after = await scrape();
-    for (let i = 0; i < 50 && value(after.samples, 'im_gateway_connections') !== 1; i++) {
+    for (let i = 0; i < 50 && (value(after.samples, 'im_gateway_connections') !== 1 || value(after.samples, 'im_gateway_revoked_users') !== 1); i++) {
       await new Promise((r) => setTimeout(r, 100));
       after = await scrape();
     }
     const s = after.samples;
     expect(value(s, 'im_gateway_connections', { node: 'm1' })).toBe(1);
+    expect(value(s, 'im_gateway_revoked_users')).toBe(1);
     expect(value(s, 'im_gateway_connections_opened_total')).toBeGreaterThanOrEqual(2);
     expect(value(s, 'im_gateway_upgrades_refused_total', { code: 'unauthorized' })).toBe(1);
     expect(value(s, 'im_gateway_closes_total', { code: '1000' })).toBeGreaterThanOrEqual(1);
