@@ -58,14 +58,16 @@ export class ShardMapStore {
     if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARDS) {
       throw new ImError(ErrorCode.INVALID_FIELD, `shard count must be an integer from 1 to ${MAX_SHARDS}, got ${shardCount}`);
     }
-    return guard('ensure shard kind', async () => {
-      await this.sql.begin(async (tx) => {
+    return guard('ensure shard kind', () =>
+      this.sql.begin(async (tx) => {
         await tx`INSERT INTO cluster_settings (key, value) VALUES (${`shards.${kind}`}, ${tx.json(shardCount)}) ON CONFLICT (key) DO NOTHING`;
+        // The recorded count, which is the first node's when another got there first.
         const [row] = await tx<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`;
-        await tx`INSERT INTO shards (kind, shard) SELECT ${kind}, s FROM generate_series(0, ${Number(row!.value) - 1}::int) AS s ON CONFLICT DO NOTHING`;
-      });
-      return (await this.shardCount(kind))!;
-    });
+        const recorded = Number(row!.value);
+        await tx`INSERT INTO shards (kind, shard) SELECT ${kind}, s FROM generate_series(0, ${recorded - 1}::int) AS s ON CONFLICT DO NOTHING`;
+        return recorded;
+      }),
+    );
   }
 
   /** Shard count of `kind`, undefined when the kind does not exist. */
