@@ -1,6 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { ChatKind } from '../protocol/chat-ops.js';
 import type { ActorKind } from '../runtime/actor.js';
+import type { ClusterSettings } from '../runtime/cluster-settings.js';
 import { ConfigError, type NodeConfig } from '../runtime/config.js';
 import { NodeMetrics } from '../runtime/metrics.js';
 import { registerRuntimeMetrics } from '../runtime/node-metrics.js';
@@ -20,6 +21,15 @@ import { NodeDirectory } from './gateway/directory.js';
 import { Gateway } from './gateway/gateway.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
+
+/** The cluster-wide settings of the chat layer, by the flags that seed them. */
+const SETTING_LARGE_GROUP = 'large-group';
+const SETTING_MAX_TOKEN_LIFETIME = 'max-token-lifetime';
+
+function positiveInt(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
 
 /** Every actor kind a node can host. */
 export const KNOWN_KINDS: readonly string[] = [ChatKind.CONNECTOR, ChatKind.CHATTER, COUNTER_KIND];
@@ -45,12 +55,25 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   /** Set once everything is up; a fatal stop before that has nothing more to close. */
   let whole: ChatNode | undefined;
   let gateway: Gateway | undefined;
-  const kinds = (sql: Sql, nc: NatsConnection, transport: Transport): ActorKind[] => {
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: config.gateway.largeGroupMembers, maxUserConversations: config.gateway.maxUserConversations, events: config.gateway.events, commit: config.commit }, log);
+  // The gateway's settings; the cluster-wide ones follow the cluster's values, also when `imctl settings set` changes them.
+  const gw = { ...config.gateway };
+  const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
+    gw.largeGroupMembers = positiveInt(settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
+    gw.maxTokenLifetimeSec = positiveInt(settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, events: gw.events, commit: config.commit }, log);
     const s = svc;
+    // Registered before the node serves anything, so no change goes unheard.
+    settings.onChange((name, value) => {
+      const n = positiveInt(value);
+      if (n === undefined) return log.warn({ setting: name, value }, 'ignored a cluster setting that is not a positive integer');
+      if (name === SETTING_LARGE_GROUP) {
+        gw.largeGroupMembers = n;
+        s.setLargeGroupMembers(n);
+        gateway?.largeGroupChanged();
+      } else if (name === SETTING_MAX_TOKEN_LIFETIME) gw.maxTokenLifetimeSec = n;
+    });
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
-  const gw = config.gateway;
   if (gw.port > 0) await checkPortFree(gw.host, gw.port);
   const node = await ClusterNode.start({
     config,
@@ -62,7 +85,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
     // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, or forget token
     // revocations another gateway still needs.
-    clusterSettings: { 'large-group': String(gw.largeGroupMembers), 'max-token-lifetime': String(gw.maxTokenLifetimeSec) },
+    clusterSettings: { [SETTING_LARGE_GROUP]: String(gw.largeGroupMembers), [SETTING_MAX_TOKEN_LIFETIME]: String(gw.maxTokenLifetimeSec) },
   });
   const chat = svc!;
   const metrics = new NodeMetrics(node.nodeId);

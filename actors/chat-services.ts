@@ -22,7 +22,15 @@ import { ShardSegments } from './shard-segments.js';
  */
 export const CHAT_STORE_TIMEOUT_MS = 3000;
 
+/**
+ * After the large-group threshold changed, how long each large conversation's messages also go through every
+ * member's connector: the gateways re-bind their sessions to the conversations that are large now meanwhile
+ * (they start REBIND_DELAY_MS after the change, in steps of 500 sessions).
+ */
+export const LARGE_GROUP_CHANGE_GRACE_MS = 10_000;
+
 export interface ChatSettings {
+  /** Groups with more members are large (one publish per message on the conversation's subject); changes live. */
   largeGroupMembers: number;
   /** Conversations one user may be in. */
   maxUserConversations?: number;
@@ -48,6 +56,7 @@ export class ChatServices {
   /** Gateway push subjects by node id, built once (every push names one). */
   private readonly gwSubjects = new Map<string, string>();
   private closed = false;
+  private largeGraceUntil = 0;
 
   constructor(
     readonly sql: Sql,
@@ -63,6 +72,17 @@ export class ChatServices {
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
+  }
+
+  /** Applies a new large-group threshold (`imctl settings set large-group`) to every chatter and connector of this node. */
+  setLargeGroupMembers(n: number): void {
+    this.settings.largeGroupMembers = n;
+    this.largeGraceUntil = Date.now() + LARGE_GROUP_CHANGE_GRACE_MS;
+  }
+
+  /** Whether the large-group threshold changed so recently that sessions may not be bound as it says yet. */
+  get largeGroupsRebinding(): boolean {
+    return this.largeGraceUntil !== 0 && Date.now() < this.largeGraceUntil;
   }
 
   /** Voids the tokens of `uid` (one device, or all) issued up to `beforeMs` (milliseconds): stored, then told to every gateway. */

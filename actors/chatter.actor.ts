@@ -242,7 +242,8 @@ class ChatterActor implements Actor {
     };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
-      const unbound = this.stillBinding();
+      // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
+      const unbound = this.svc.largeGroupsRebinding ? members : this.stillBinding();
       deliver = unbound === undefined ? () => this.svc.publish(subject, frame) : () => (this.svc.publish(subject, frame), tellEach(unbound));
     } else {
       // The live member set: a replay after a reconnect goes to whoever is a member then.

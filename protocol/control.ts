@@ -50,8 +50,14 @@ export interface TokensRevoked {
   beforeMs: number;
 }
 
+/** Published by `imctl settings set` after it changed a cluster setting: every node re-reads them at once. */
+export interface SettingsChanged {
+  type: 'settings-changed';
+  name: string;
+}
+
 /** Encodes a control message. */
-export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed | TokensRevoked): Uint8Array {
+export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed | TokensRevoked | SettingsChanged): Uint8Array {
   return encode(msg);
 }
 
@@ -108,6 +114,14 @@ export function decodeShardsChanged(bytes: Uint8Array): Result<ShardsChanged> {
   if (!r.ok) return r;
   if (r.value['type'] !== 'shards-changed') return bad('not a shards-changed notification');
   return { ok: true, value: r.value as unknown as ShardsChanged };
+}
+
+/** Decodes a settings-changed notification; never throws. */
+export function decodeSettingsChanged(bytes: Uint8Array): Result<SettingsChanged> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  if (r.value['type'] !== 'settings-changed' || typeof r.value['name'] !== 'string') return bad('settings-changed needs a name');
+  return { ok: true, value: { type: 'settings-changed', name: r.value['name'] } };
 }
 
 /** Decodes and validates a tokens-revoked notification; never throws. */

@@ -84,6 +84,11 @@ export function clusterRevocationsSubject(): string {
   return `${SUBJECT_ROOT}.cluster.revocations`;
 }
 
+/** "A cluster setting changed: re-read them" (from `imctl settings set`): `im.cluster.settings`. */
+export function clusterSettingsSubject(): string {
+  return `${SUBJECT_ROOT}.cluster.settings`;
+}
+
 /** Per-conversation fan-out for large groups, subscribed by gateways holding a member's socket: `im.conv.<conv>`. */
 export function conversationSubject(convId: string): string {
   return `${SUBJECT_ROOT}.conv.${subjectToken(convId)}`;

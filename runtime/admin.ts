@@ -1,7 +1,8 @@
 import type { NatsConnection } from 'nats';
 import { encodeControl, type ControlReply } from '../protocol/control.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { clusterShardsSubject } from '../protocol/subjects.js';
+import { clusterSettingsSubject, clusterShardsSubject } from '../protocol/subjects.js';
+import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import type { Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
 import { NodeStore, type NodeRow } from '../storage/node-store.js';
@@ -136,6 +137,14 @@ export class Admin {
   async pin(kind: string, shard: number, pinned: boolean): Promise<void> {
     await this.checkShard(kind, shard);
     await this.shardMap.setPinned(kind, shard, pinned);
+  }
+
+  /** Changes a cluster setting and tells every node, which applies it at once (nodes re-read them every minute too). */
+  async changeSetting(name: string, value: string): Promise<void> {
+    if (!this.nc) throw new ImError(ErrorCode.UNAVAILABLE, 'changing a setting needs NATS, to tell the nodes');
+    await new ClusterSettingsStore(this.sql).set(name, value);
+    this.nc.publish(clusterSettingsSubject(), encodeControl({ type: 'settings-changed', name }));
+    await this.nc.flush();
   }
 
   /** Puts a draining node back into placement; shards return to it through rebalancing. */

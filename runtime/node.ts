@@ -10,7 +10,9 @@ import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
 import type { ActorKind } from './actor.js';
 import { ActorHost } from './actor-host.js';
-import { ConfigError, type NodeConfig } from './config.js';
+import { ClusterSettings } from './cluster-settings.js';
+import { CoalescedRunner } from './coalesced-runner.js';
+import type { NodeConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
@@ -23,8 +25,8 @@ import { Transport } from './transport/transport.js';
 
 export interface ClusterNodeOptions {
   config: NodeConfig;
-  /** The actor kinds this node hosts, built on the node's database pool, NATS connection and transport. */
-  kinds: (sql: Sql, nc: NatsConnection, transport: Transport) => ActorKind[];
+  /** The actor kinds this node hosts, built on the node's database pool, NATS connection, transport and the cluster's settings. */
+  kinds: (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings) => ActorKind[];
   /** More load figures for the heartbeat (e.g. gateway connections), read by the dispatcher. */
   load?: () => Record<string, unknown>;
   log: Logger;
@@ -35,8 +37,8 @@ export interface ClusterNodeOptions {
   /** The node stopped by itself and for good (another process took its node id over); the process should exit. */
   onFatal?: (err: Error) => void;
   /**
-   * Settings every node must share, by the flag that sets them: the first node records them, a node whose values
-   * differ from the recorded ones is refused with a ConfigError before it joins.
+   * Settings every node must share, by the flag that sets them: the first node records them, every node runs with
+   * the recorded values (see ClusterSettings), which `imctl settings set` changes while the cluster runs.
    */
   clusterSettings?: Record<string, string>;
 }
@@ -44,16 +46,6 @@ export interface ClusterNodeOptions {
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
 /** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
 export const CONTROL_POOL_SIZE = 3;
-
-/** Refuses a node whose cluster-wide settings differ from the ones the cluster recorded. */
-async function checkClusterSettings(store: ClusterSettingsStore, mine: Record<string, string>): Promise<void> {
-  const recorded = await store.agree(mine);
-  const wrong = Object.keys(mine).filter((n) => recorded.get(n) !== mine[n]);
-  if (wrong.length === 0) return;
-  const each = wrong.map((n) => `--${n} is ${mine[n]} on this node but ${recorded.get(n)} in this cluster`).join('; ');
-  const fix = wrong.map((n) => `--${n} ${recorded.get(n)}`).join(' ');
-  throw new ConfigError(`${each}. Every node must agree: start this node with ${fix}, or change the cluster's value with \`imctl settings set <name> <value>\` and restart every node`);
-}
 
 /**
  * A node process of the cluster: joins NATS and Postgres, keeps its lease, serves the shards the shard map
@@ -72,8 +64,10 @@ export class ClusterNode {
   private readonly announcer: ServedAnnouncer;
   private readonly subs: Subscription[] = [];
   private refreshTimer?: NodeJS.Timeout;
-  private refreshing?: Promise<void>;
-  private refreshAgain = false;
+  private readonly refresher = new CoalescedRunner(
+    () => this.refreshOnce(),
+    () => this.closing !== undefined,
+  );
   private closing?: Promise<void>;
   private readonly startedAt = Date.now();
   /** Writes Postgres refused because another node owned their shard by then. */
@@ -87,6 +81,8 @@ export class ClusterNode {
     readonly nc: NatsConnection,
     readonly transport: Transport,
     shardCounts: Map<string, number>,
+    /** The cluster-wide settings, kept current. */
+    readonly settings: ClusterSettings,
   ) {
     const { config, log } = opts;
     this.nodeId = config.nodeId;
@@ -95,7 +91,7 @@ export class ClusterNode {
     this.router = new Router(transport, shardCounts);
     this.host = new ActorHost({
       nodeId: this.nodeId,
-      kinds: opts.kinds(sql, nc, transport),
+      kinds: opts.kinds(sql, nc, transport, settings),
       sender: this.router,
       log,
       defaultIdleMs: config.actorIdleMs,
@@ -160,7 +156,7 @@ export class ClusterNode {
     const control = connect(config.databaseUrl, { max: CONTROL_POOL_SIZE, applicationName: `natsim-${config.nodeId}-control` });
     try {
       await migrate(sql);
-      await checkClusterSettings(new ClusterSettingsStore(sql), opts.clusterSettings ?? {});
+      const settings = await ClusterSettings.agree(new ClusterSettingsStore(control), opts.clusterSettings ?? {}, log);
       const shardMap = new ShardMapStore(sql);
       for (const k of config.kinds) await shardMap.ensureKind(k, config.shardCount);
       const shardCounts = new Map<string, number>();
@@ -175,7 +171,7 @@ export class ClusterNode {
         noAsyncTraces: true,
       });
       const transport = new Transport(nc, { log, defaultTimeoutMs: config.requestTimeoutMs });
-      const node = new ClusterNode(opts, sql, control, nc, transport, shardCounts);
+      const node = new ClusterNode(opts, sql, control, nc, transport, shardCounts, settings);
       await node.begin();
       return node;
     } catch (err) {
@@ -196,6 +192,7 @@ export class ClusterNode {
       }),
     );
     void this.watchNats();
+    this.settings.watch(this.nc);
     await this.nc.flush();
     this.coordinator.start();
     await this.refresh();
@@ -219,28 +216,19 @@ export class ClusterNode {
 
   /** Re-reads the shards this node owns and serves exactly those. Coalesces concurrent calls. */
   refresh(): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    if (this.refreshing) {
-      this.refreshAgain = true;
-      return this.refreshing;
+    return this.refresher.run();
+  }
+
+  private async refreshOnce(): Promise<void> {
+    try {
+      if (this.membership.isValid()) {
+        const mark = this.shards.readMark();
+        await this.shards.reconcile(await this.shardMap.ownedBy(this.nodeId), mark);
+      }
+    } catch (err) {
+      const e = toImError(err);
+      this.opts.log.warn({ code: e.code, err: e.message }, 'shard refresh failed');
     }
-    this.refreshing = (async () => {
-      do {
-        this.refreshAgain = false;
-        try {
-          if (this.membership.isValid()) {
-            const mark = this.shards.readMark();
-            await this.shards.reconcile(await this.shardMap.ownedBy(this.nodeId), mark);
-          }
-        } catch (err) {
-          const e = toImError(err);
-          this.opts.log.warn({ code: e.code, err: e.message }, 'shard refresh failed');
-        }
-      } while (this.refreshAgain && !this.closing);
-    })().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
   }
 
   private async onControl(data: Uint8Array, respond: (d: Uint8Array) => boolean): Promise<void> {
@@ -317,7 +305,8 @@ export class ClusterNode {
 
   private async shutdown(leave: boolean): Promise<void> {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    await this.refreshing;
+    this.settings.close();
+    await this.refresher.current;
     await this.coordinator.stop();
     this.announcer.close();
     await this.shards.releaseAll('node closing');

@@ -28,7 +28,7 @@ commands:
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
   settings                               settings every node must share (large-group, max-token-lifetime)
-  settings set <name> <value>            change one; running nodes keep the old value: restart every node
+  settings set <name> <value>            change one; running nodes apply it at once
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   }
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
-  const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command);
+  const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command) || (command === 'settings' && args[0] === 'set');
   if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin', 'settings'].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
@@ -181,9 +181,9 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
         if (!name || !value || args.length !== 3) throw new UsageError('settings set needs <name> <value>');
         // Every setting nodes agree on is a count of something: a value a node could never be started with is refused here.
         if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`${name}: the value must be a positive integer`);
-        await store.set(name, value);
+        await admin.changeSetting(name, value);
         if (json) return print({ name, value });
-        console.log(`${name} = ${value} recorded; nodes running now keep their value: restart each with --${name} ${value}`);
+        console.log(`${name} = ${value} recorded; every node applies it now (no restart; nodes started later use it whatever their --${name} says)`);
         return EXIT.ok;
       }
       if (args.length) throw new UsageError('settings takes no arguments, or set <name> <value>');

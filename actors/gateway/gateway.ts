@@ -29,6 +29,8 @@ const OVERSIZE_GRACE = 4;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
+/** After a large-group threshold change, how long a gateway waits before re-binding: every node has heard of it by then. */
+export const REBIND_DELAY_MS = 1000;
 
 export interface GatewayDeps {
   nodeId: string;
@@ -69,6 +71,7 @@ export class Gateway {
   private serveHandle?: ServeHandle;
   private readonly revocations: RevocationFeed;
   private shardsSub?: Subscription;
+  private rebindTimer: NodeJS.Timeout | undefined;
   port = 0;
   /** Counters for the node's metrics. */
   readonly stats = new GatewayStats();
@@ -83,7 +86,7 @@ export class Gateway {
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
     this.attacher = new SessionAttacher({ nodeId: deps.nodeId, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
-    this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), deps.config.maxTokenLifetimeSec, deps.log);
+    this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -156,10 +159,24 @@ export class Gateway {
     }
   }
 
+  /**
+   * The large-group threshold changed: after every node has heard of it (REBIND_DELAY_MS), each session attaches
+   * again with a full re-sync, which binds it to the conversations large now and unbinds it from the others.
+   * Chatters send through the connectors as well meanwhile (LARGE_GROUP_CHANGE_GRACE_MS).
+   */
+  largeGroupChanged(): void {
+    if (this.rebindTimer) clearTimeout(this.rebindTimer);
+    this.rebindTimer = setTimeout(() => {
+      this.rebindTimer = undefined;
+      void this.attacher.reattachAll();
+    }, REBIND_DELAY_MS);
+  }
+
   /** Closes every session and the port. */
   async close(): Promise<void> {
     this.accepting = false;
     clearInterval(this.sweepTimer);
+    if (this.rebindTimer) clearTimeout(this.rebindTimer);
     for (const s of this.sessions.values()) s.end(CloseCode.GOING_AWAY, 'node closing');
     if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
@@ -270,7 +287,7 @@ export class Gateway {
   private async watchNats(): Promise<void> {
     for await (const st of this.deps.nc.status()) {
       if (st.type !== 'reconnect') continue;
-      this.attacher.reattachAll();
+      void this.attacher.reattachAll();
       this.revocations.reload().catch((err: unknown) => this.deps.log.warn({ err: toImError(err).message }, 'could not re-read token revocations'));
     }
   }

@@ -62,7 +62,8 @@ export class RevocationFeed {
     private readonly nc: NatsConnection,
     private readonly store: RevocationStore,
     private readonly onRevoked: (r: Revocation) => void,
-    private readonly maxTokenLifetimeSec: number,
+    /** The cluster's current `max-token-lifetime` (a setting that can change while the gateway runs). */
+    private readonly maxTokenLifetimeSec: () => number,
     private readonly log: Logger,
   ) {}
 
@@ -102,7 +103,7 @@ export class RevocationFeed {
 
   /** Forgets in memory what covers only expired tokens at `nowMs`; returns the cutoff used. */
   private pruneMemory(nowMs: number): number {
-    const cutoff = revocationCutoffMs(nowMs, this.maxTokenLifetimeSec);
+    const cutoff = revocationCutoffMs(nowMs, this.maxTokenLifetimeSec());
     this.cache.prune(cutoff);
     return cutoff;
   }

@@ -62,18 +62,21 @@ export class SessionAttacher {
    * A connector shard (re)started somewhere: its actors know nothing of our sessions, and deliveries sent while
    * it was down are lost. Each of its sessions attaches again (with a full re-sync unless `refresh`), in steps.
    */
-  async reattachShards(shards: Set<number>, refresh = false): Promise<void> {
+  reattachShards(shards: Set<number>, refresh = false): Promise<void> {
     const { sessions, router } = this.deps;
-    const todo = [...sessions.values()].filter((s) => shards.has(router.shardOf(ChatKind.CONNECTOR, s.uid)));
+    return this.inSteps([...sessions.values()].filter((s) => shards.has(router.shardOf(ChatKind.CONNECTOR, s.uid))), refresh);
+  }
+
+  /** Every session attaches again with a full catch-up (pushes may have been lost, or which groups are large changed). */
+  reattachAll(): Promise<void> {
+    return this.inSteps([...this.deps.sessions.values()], false);
+  }
+
+  private async inSteps(todo: Session[], refresh: boolean): Promise<void> {
     for (let i = 0; i < todo.length; i += REATTACH_BATCH) {
       if (i > 0) await new Promise((r) => setTimeout(r, REATTACH_STEP_MS));
       for (const s of todo.slice(i, i + REATTACH_BATCH)) if (s.state === 'open') void this.attach(s, refresh);
     }
-  }
-
-  /** Every session attaches again with a full catch-up (pushes may have been lost). */
-  reattachAll(): void {
-    for (const s of this.deps.sessions.values()) void this.attach(s, false);
   }
 
   private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {

@@ -2,12 +2,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LARGE_GROUP_CHANGE_GRACE_MS } from '../../actors/chat-services.js';
 import { LARGE_BIND_GRACE_MS } from '../../actors/chatter.actor.js';
+import { REBIND_DELAY_MS } from '../../actors/gateway/gateway.js';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { shardOf } from '../../protocol/shard-hash.js';
+import { conversationSubject } from '../../protocol/subjects.js';
 import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /** Conversations with more members than this are large: one publish per message on the conversation's subject. */
@@ -126,19 +130,67 @@ describe('chat – large groups', () => {
     await waitUntil(() => bodies(abe.got, conv).includes('ada here'), '"ada here" reaching abe');
   }, 60_000);
 
-  it('large groups – a node started with another --large-group than the cluster is refused before it joins; imctl shows and changes the value', async () => {
+  it('large groups – changing the threshold with imctl moves a group between the two ways live, and no member misses a message', async () => {
+    const conv = 'flip';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'fay', members: ['fin', 'flo'] })).status).toBe(201);
+    const [fay, flo] = [await online('fay', 'l1'), await online('flo', 'l1')];
+    // A bare client on the other gateway: it never pulls, so what it has came live (a re-sync alone would not do).
+    const fin = await rawConnect(c.gateways.get('l2')!, c.token('fin', 'phone'));
+    await fin.waitFor((f) => f.type === 'convs');
+    const live = (body: string) => fin.frames.some((f) => f.type === 'msg' && f.conv === conv && f.body === body);
+    // The conversation's own subject: a large group's messages are published there, a small group's never.
+    let published = 0;
+    const tap = c.nc.subscribe(conversationSubject(conv), { callback: () => void published++ });
+    await c.nc.flush();
+    let n = 0;
+    const say = async (): Promise<string> => {
+      const body = `m${++n}`;
+      await fay.client.send(conv, body);
+      await waitUntil(() => bodies(flo.got, conv).includes(body), `"${body}" reaching flo`);
+      await waitUntil(() => live(body), `"${body}" pushed to fin`);
+      return body;
+    };
+    try {
+      await say();
+      expect(published).toBe(0);
+
+      // 3 members > 2: large from now on, without a restart; messages sent at once still reach everyone.
+      expect((await c.imctl('settings', 'set', 'large-group', '2')).stdout).toContain('every node applies it now');
+      await say();
+      await say();
+      // Past the grace in which the chatter also goes through the connectors: only the gateways' bindings deliver.
+      await sleep(LARGE_GROUP_CHANGE_GRACE_MS + 1000);
+      const before = published;
+      await say();
+      await say();
+      expect(published).toBe(before + 2);
+
+      // And back: small again, delivered through the connectors, nothing on the subject.
+      await c.imctl('settings', 'set', 'large-group', String(LARGE_GROUP));
+      await sleep(500);
+      const after = published;
+      await say();
+      await sleep(REBIND_DELAY_MS + 500); // the gateways have unbound the sessions by now
+      await say();
+      expect(published).toBe(after);
+      // Every message once and in order through both changes.
+      expect(bodies(flo.got, conv)).toEqual(Array.from({ length: n }, (_, i) => `m${i + 1}`));
+    } finally {
+      tap.unsubscribe();
+      fin.close();
+      await c.imctl('settings', 'set', 'large-group', String(LARGE_GROUP));
+    }
+  }, 90_000);
+
+  it('large groups – a node started with another --large-group than the cluster runs with the cluster’s value; imctl shows and changes it', async () => {
     const logDir = path.join(c.logDir, 'mismatch');
-    const outcome = await spawnNodeProcess({ nodeId: 'l9', natsUrl: c.nats.url, databaseUrl: c.db.url, args: ['--shards', String(SHARDS)], logDir }).then(
-      async (p) => {
-        await p.stop(2000); // a regression must not leave it running
-        return 'it started';
-      },
-      (err: Error) => err.message,
-    );
-    expect(outcome).toMatch(/exited \(2\) before it was ready/);
-    expect(await readFile(path.join(logDir, 'l9.log'), 'utf8')).toContain(`--large-group is 100 on this node but ${LARGE_GROUP} in this cluster`);
-    // It never registered: only the two nodes are in the cluster.
-    expect(JSON.parse((await c.imctl('nodes', '--json')).stdout).nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['l1', 'l2']);
+    const l9 = await spawnNodeProcess({ nodeId: 'l9', natsUrl: c.nats.url, databaseUrl: c.db.url, args: ['--shards', String(SHARDS)], logDir });
+    try {
+      expect(await readFile(path.join(logDir, 'l9.log'), 'utf8')).toContain(`--large-group is 100 on this node but ${LARGE_GROUP} in this cluster (imctl settings set changed it): using ${LARGE_GROUP}`);
+      expect(JSON.parse((await c.imctl('nodes', '--json')).stdout).nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['l1', 'l2', 'l9']);
+    } finally {
+      await l9.stop(10_000);
+    }
 
     const settings = async () => JSON.parse((await c.imctl('settings', '--json')).stdout).settings as { name: string; value: string }[];
     expect(await settings()).toEqual([
@@ -153,10 +205,22 @@ describe('chat – large groups', () => {
       expect(refused.stderr).toContain(`no cluster setting "${wrong}" that can be changed`);
     }
     expect((await c.imctl('settings', 'set', 'large-group', 'many')).stderr).toContain('must be a positive integer');
-    // Changed and changed back (the running nodes keep 3 until restarted, as imctl says).
-    expect((await c.imctl('settings', 'set', 'large-group', '7')).stdout).toContain('restart each with --large-group 7');
-    expect((await settings())[0]).toMatchObject({ name: 'large-group', value: '7' });
-    expect((await settings())[2]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
-    await c.imctl('settings', 'set', 'large-group', String(LARGE_GROUP));
+    // A token that lives two days is taken while the cluster allows 30, and refused by every gateway once it allows one.
+    const twoDays = c.token('tia', 'phone', 2 * 86_400);
+    (await rawConnect(c.gateways.get('l2')!, twoDays)).close();
+    try {
+      expect((await c.imctl('settings', 'set', 'max-token-lifetime', '86400')).stdout).toContain('every node applies it now');
+      expect((await settings())[1]).toMatchObject({ name: 'max-token-lifetime', value: '86400' });
+      expect((await settings())[2]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
+      for (const gw of ['l1', 'l2']) {
+        await waitUntil(
+          () => rawConnect(c.gateways.get(gw)!, twoDays).then((x) => (x.close(), false), (err: { status?: number }) => err.status === 401),
+          `${gw} refusing the two-day token`,
+        );
+      }
+    } finally {
+      await c.imctl('settings', 'set', 'max-token-lifetime', String(30 * 24 * 3600));
+    }
+    await waitUntil(() => rawConnect(c.gateways.get('l1')!, twoDays).then((x) => (x.close(), true), () => false), 'l1 taking the two-day token again');
   }, 60_000);
 });
