@@ -2,8 +2,8 @@
  * `npm run chaos -- --duration 60s --seed N`: a 3-server NATS cluster (nats.conf), Postgres, three node
  * processes and SDK clients sending to direct and group conversations at a steady rate, while a seeded
  * schedule injects faults (node SIGKILL, node SIGSTOP past its lease, nats-server kill and restart, Postgres
- * restart, imctl rebalance and move, client socket drops). Then a verifier reads Postgres and every client's
- * log and prints what it found. Exit code 0 when G1–G6 held, 1 when one broke, 2 on bad usage.
+ * restart, imctl rebalance and move, a live large-group change, client socket drops). Then a verifier reads
+ * Postgres and every client's log and prints what it found. Exit code 0 when G1–G6 held, 1 when one broke, 2 on bad usage.
  * `DATABASE_URL` runs against an external Postgres (the Postgres restart fault is skipped then).
  */
 import { createWriteStream } from 'node:fs';
@@ -24,6 +24,9 @@ function parseDuration(v: string): number {
   const n = Number(m[1]);
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
+
+/** Thresholds the large-group fault switches between. */
+const LARGE_GROUP_CHOICES = ['3', '6', '100'];
 
 const say = (m: string): void => void process.stderr.write(`[chaos ${utcClock(Date.now(), 0)}] ${m}\n`);
 
@@ -69,6 +72,15 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
       const to = nodeIds[(nodeIds.indexOf(node) + 1) % nodeIds.length]!;
       const r = await infra.imctl('move', kind, String(shard), to);
       return `imctl move ${kind} ${shard} ${to} (exit ${r.code}${why(r)})`;
+    }
+    case FaultKind.SET_LARGE_GROUP: {
+      // The groups have 4 and 8 members: both large, only the bigger one, or neither.
+      const shown = await infra.imctl('settings', '--json');
+      const current = (JSON.parse(shown.stdout || '{"settings":[]}') as { settings: { name: string; value: string }[] }).settings.find((s) => s.name === 'large-group')?.value;
+      const choices = LARGE_GROUP_CHOICES.filter((v) => v !== current);
+      const value = choices[Math.floor(f.pick * choices.length)]!;
+      const r = await infra.imctl('settings', 'set', 'large-group', value);
+      return `imctl settings set large-group ${value}, was ${current ?? '?'} (exit ${r.code}${why(r)})`;
     }
     case FaultKind.DROP_SOCKETS: {
       const n = 1 + Math.floor(f.pick * 4);

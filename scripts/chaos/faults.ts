@@ -7,6 +7,7 @@ export const FaultKind = {
   REBALANCE: 'rebalance',
   MOVE: 'move',
   DROP_SOCKETS: 'drop-sockets',
+  SET_LARGE_GROUP: 'set-large-group',
 } as const;
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 
