@@ -139,12 +139,24 @@ export class Admin {
     await this.shardMap.setPinned(kind, shard, pinned);
   }
 
-  /** Changes a cluster setting and tells every node, which applies it at once (nodes re-read them every minute too). */
-  async changeSetting(name: string, value: string): Promise<void> {
+  /**
+   * Changes a cluster setting and tells every node, then waits (up to the admin timeout) until each live node's
+   * heartbeat reports the new value. Returns the live nodes that did and those that had not yet.
+   */
+  async changeSetting(name: string, value: string): Promise<{ applied: string[]; pending: string[] }> {
     if (!this.nc) throw new ImError(ErrorCode.UNAVAILABLE, 'changing a setting needs NATS, to tell the nodes');
     await new ClusterSettingsStore(this.sql).set(name, value);
     this.nc.publish(clusterSettingsSubject(), encodeControl({ type: 'settings-changed', name }));
     await this.nc.flush();
+    const until = Date.now() + this.timeoutMs;
+    for (;;) {
+      const live = await this.nodes.live();
+      const runs = (n: NodeRow): boolean => (n.load['settings'] as Record<string, string> | undefined)?.[name] === value;
+      const applied = live.filter(runs).map((n) => n.nodeId);
+      const pending = live.filter((n) => !runs(n)).map((n) => n.nodeId);
+      if (pending.length === 0 || Date.now() >= until) return { applied, pending };
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Puts a draining node back into placement; shards return to it through rebalancing. */

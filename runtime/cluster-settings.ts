@@ -52,6 +52,11 @@ export class ClusterSettings {
     return this.values.get(name);
   }
 
+  /** Every value this node runs with, by name (reported in its heartbeat, so `imctl` can tell who applied a change). */
+  all(): Record<string, string> {
+    return Object.fromEntries(this.values);
+  }
+
   /** Calls `listener` for each setting whose value changes from now on. */
   onChange(listener: SettingsListener): void {
     this.listeners.push(listener);

@@ -28,7 +28,7 @@ commands:
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
   settings                               settings every node must share (large-group, max-token-lifetime)
-  settings set <name> <value>            change one; running nodes apply it at once
+  settings set <name> <value>            change one; running nodes apply it at once (waits for them)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -181,15 +181,27 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
         if (!name || !value || args.length !== 3) throw new UsageError('settings set needs <name> <value>');
         // Every setting nodes agree on is a count of something: a value a node could never be started with is refused here.
         if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`${name}: the value must be a positive integer`);
-        await admin.changeSetting(name, value);
-        if (json) return print({ name, value });
-        console.log(`${name} = ${value} recorded; every node applies it now (no restart; nodes started later use it whatever their --${name} says)`);
-        return EXIT.ok;
+        const { applied, pending } = await admin.changeSetting(name, value);
+        if (json) print({ name, value, applied, pending });
+        else {
+          console.log(`${name} = ${value} recorded; every node applies it now (no restart; nodes started later use it whatever their --${name} says)`);
+          console.log(`applied by ${applied.length} of ${applied.length + pending.length} live node(s)${applied.length ? `: ${applied.join(', ')}` : ''}`);
+          if (pending.length) console.error(`imctl: not yet reported by ${pending.join(', ')} (they re-read the settings within a minute; see \`imctl settings\`)`);
+        }
+        return pending.length ? EXIT.partial : EXIT.ok;
       }
       if (args.length) throw new UsageError('settings takes no arguments, or set <name> <value>');
-      const all = await store.list();
-      if (json) return print({ settings: all });
+      const [all, live] = await Promise.all([store.list(), admin.nodes.live()]);
+      // What each live node runs with, from its last heartbeat: a change shows here as nodes apply it.
+      const running = live.map((n) => ({ nodeId: n.nodeId, settings: (n.load['settings'] ?? {}) as Record<string, string> }));
+      if (json) return print({ settings: all, nodes: running });
       console.log(all.length ? table(['setting', 'value', 'recorded', 'changeable'], all.map((s) => [s.name, s.value, new Date(s.setAt).toISOString(), s.changeable ? 'yes' : 'no'])) : 'no settings recorded yet (the first node records them)');
+      const flags = all.filter((s) => s.changeable);
+      if (flags.length && running.length) {
+        console.log('');
+        const cell = (mine: string | undefined, s: { value: string }): string => (mine === undefined ? '?' : mine === s.value ? mine : `${mine} (applying)`);
+        console.log(table(['node', ...flags.map((s) => s.name)], running.map((n) => [n.nodeId, ...flags.map((s) => cell(n.settings[s.name], s))])));
+      }
       return EXIT.ok;
     }
     case 'undrain': {

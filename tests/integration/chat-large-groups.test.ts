@@ -155,7 +155,8 @@ describe('chat – large groups', () => {
       expect(published).toBe(0);
 
       // 3 members > 2: large from now on, without a restart; messages sent at once still reach everyone.
-      expect((await c.imctl('settings', 'set', 'large-group', '2')).stdout).toContain('every node applies it now');
+      // imctl waits for both nodes' heartbeats to report the new value.
+      expect((await c.imctl('settings', 'set', 'large-group', '2')).stdout).toContain('applied by 2 of 2 live node(s): l1, l2');
       await say();
       await say();
       // Past the grace in which the chatter also goes through the connectors: only the gateways' bindings deliver.
@@ -210,6 +211,11 @@ describe('chat – large groups', () => {
     (await rawConnect(c.gateways.get('l2')!, twoDays)).close();
     try {
       expect((await c.imctl('settings', 'set', 'max-token-lifetime', '86400')).stdout).toContain('every node applies it now');
+      const shown = JSON.parse((await c.imctl('settings', '--json')).stdout) as { nodes: { nodeId: string; settings: Record<string, string> }[] };
+      expect(shown.nodes.map((n) => [n.nodeId, n.settings['max-token-lifetime'], n.settings['large-group']]).sort()).toEqual([
+        ['l1', '86400', String(LARGE_GROUP)],
+        ['l2', '86400', String(LARGE_GROUP)],
+      ]);
       expect((await settings())[1]).toMatchObject({ name: 'max-token-lifetime', value: '86400' });
       expect((await settings())[2]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
       for (const gw of ['l1', 'l2']) {
