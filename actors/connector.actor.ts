@@ -8,6 +8,7 @@ import {
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorTyping,
+  type DevicesReply,
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -96,6 +97,8 @@ class ConnectorActor implements Actor {
         return this.read(checkMark(payload));
       case ConnectorOp.CONVS:
         return this.list();
+      case ConnectorOp.DEVICES:
+        return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.TYPING: {
         const t = payload as ConnectorTyping;
         return this.broadcast({ type: 'typing', conv: checkUid(t?.conv), from: checkUid(t?.from) });

@@ -24,6 +24,7 @@ export const ConnectorOp = {
   JOINED: 'joined',
   LEFT: 'left',
   DISCONNECT: 'disconnect',
+  DEVICES: 'devices',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -63,6 +64,8 @@ export interface ConnectorDetach { did: string; sid: number }
 export interface ConnectorDisconnect { did?: string; reason?: string; revoke?: boolean }
 /** The devices whose sessions were closed. */
 export interface DisconnectReply { devices: string[] }
+/** The user's connected devices and the node whose gateway holds each (server API → connector). */
+export interface DevicesReply { devices: { did: string; node: string }[] }
 /**
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.

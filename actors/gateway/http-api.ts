@@ -1,6 +1,19 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type * as Uws from 'uWebSockets.js';
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterSystem, type ConnectorDisconnect, type CreateReply, type DisconnectReply, type MembersReply, type SendReply } from '../../protocol/chat-ops.js';
+import {
+  ChatKind,
+  ChatterOp,
+  ConnectorOp,
+  type ChatterCreate,
+  type ChatterMembers,
+  type ChatterSystem,
+  type ConnectorDisconnect,
+  type CreateReply,
+  type DevicesReply,
+  type DisconnectReply,
+  type MembersReply,
+  type SendReply,
+} from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -146,6 +159,18 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // tokens and closes any session that came back with one meanwhile.
     if (p.revoke) await d.revokeTokens(user, p.did, Date.now());
     return ['200 OK', r];
+  });
+  route(d, 'get', '/v1/users/:uid/conversations', true, async (_b, [uid]) => {
+    const user = checkUid(uid);
+    const list = await d.convs.userConversations(user);
+    const conversations = list.map((c) => ({ conv: c.convId, kind: c.kind, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: c.unread, members: c.memberCount }));
+    // The total is what a push notification's badge shows.
+    return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
+  });
+  route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => {
+    const user = checkUid(uid);
+    const { devices } = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DEVICES, {})) as DevicesReply;
+    return ['200 OK', { uid: user, online: devices.length > 0, devices }];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
 }

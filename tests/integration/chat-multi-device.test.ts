@@ -6,6 +6,7 @@ import { signToken } from '../../protocol/token.js';
 import { DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
 
 type Convs = ServerFrameOf<'convs'>;
 
@@ -18,7 +19,7 @@ describe('chat – multi-device', () => {
     await c?.stop();
   }, 30_000);
 
-  it('multi-device – both devices of a user get every message; a read mark on one shows on the other; unread is exact', async () => {
+  it('multi-device – both devices of a user get every message; a read mark on one shows on the other; unread is exact, in the server API too, which says where the user is connected', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'team', owner: 'carol', members: ['dave'] });
     const conv = body['conv'] as string;
     const phone = await rawConnect(c.gateways.get('n1')!, c.token('dave', 'phone'));
@@ -45,7 +46,24 @@ describe('chat – multi-device', () => {
     laptop.send({ type: 'sync', rid: 1 });
     const list = await laptop.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 1);
     expect(list.list.find((x) => x.conv === conv)).toMatchObject({ lastSeq: seqs[4], readSeq: seqs[2], unread: 2 });
+
+    // The business server sees the same: the user's list with the badge total, and where the user is connected.
+    expect(await c.api('GET', '/v1/users/dave/conversations', undefined, 'n2')).toEqual({
+      status: 200,
+      body: { uid: 'dave', unread: 2, conversations: [{ conv, kind: 'group', lastSeq: seqs[4], readSeq: seqs[2], unread: 2, members: 2 }] },
+    });
+    const presence = await c.api('GET', '/v1/users/dave/presence');
+    expect(presence.status).toBe(200);
+    expect(presence.body['online']).toBe(true);
+    expect((presence.body['devices'] as { did: string; node: string }[]).sort((a, b) => a.did.localeCompare(b.did))).toEqual([
+      { did: 'laptop', node: 'n2' },
+      { did: 'phone', node: 'n1' },
+    ]);
+    expect((await c.api('GET', `/v1/users/${'x'.repeat(200)}/presence`)).body).toMatchObject({ code: 'invalid_field' });
+    expect((await fetch(`${c.http.get('n1')}/v1/users/dave/conversations`)).status).toBe(401);
     for (const x of [phone, laptop, carol]) x.close();
+    await waitUntil(async () => (await c.api('GET', '/v1/users/dave/presence')).body['online'] === false, 'dave offline once both devices closed');
+    expect((await c.api('GET', '/v1/users/dave/presence')).body).toEqual({ uid: 'dave', online: false, devices: [] });
   }, 30_000);
 
   it('multi-device – the server API signs one device or every device of a user out: close 4014, the others stay', async () => {
