@@ -34,6 +34,8 @@ export interface ChatSettings {
   largeGroupMembers: number;
   /** Conversations one user may be in. */
   maxUserConversations?: number;
+  /** Members one group may have. */
+  maxGroupMembers?: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
   /** Batch sizing of the group commit (its defaults when absent). */
@@ -66,7 +68,11 @@ export class ChatServices {
     readonly log: Logger,
   ) {
     this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
-    this.convs = new ConversationStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}) });
+    this.convs = new ConversationStore(sql, {
+      timeoutMs: CHAT_STORE_TIMEOUT_MS,
+      ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}),
+      ...(settings.maxGroupMembers ? { maxGroupMembers: settings.maxGroupMembers } : {}),
+    });
     this.committer = new GroupCommitter(sql, settings.commit);
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.segments = new ShardSegments(sql);

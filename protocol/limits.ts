@@ -42,6 +42,12 @@ export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
  */
 export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
 
+/**
+ * Members one group may have. Its chatter keeps every member id in memory and walks them for each small-group
+ * message and each membership change; large groups (past `--large-group`) cost one publish per message.
+ */
+export const DEFAULT_MAX_GROUP_MEMBERS = 100_000;
+
 /** SDK reconnect backoff: full jitter in [0, min(cap, base · 2^attempt)]. */
 export const DEFAULT_RECONNECT_BASE_MS = 1_000;
 export const DEFAULT_RECONNECT_CAP_MS = 30_000;

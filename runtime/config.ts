@@ -8,6 +8,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,
+  DEFAULT_MAX_GROUP_MEMBERS,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -73,6 +74,8 @@ export interface GatewayConfig {
   largeGroupMembers: number;
   /** Conversations one user may be in (adds past it get LIMIT_REACHED). */
   maxUserConversations: number;
+  /** Members one group may have (creates and adds past it get LIMIT_REACHED). */
+  maxGroupMembers: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
 }
@@ -154,6 +157,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'max-backpressure': { type: 'string' },
       'large-group': { type: 'string' },
       'max-user-conversations': { type: 'string' },
+      'max-group-members': { type: 'string' },
       'dev-tokens': { type: 'boolean' },
       'max-token-lifetime': { type: 'string' },
       'no-events': { type: 'boolean' },
@@ -221,6 +225,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     maxBackpressureBytes: int('max-backpressure', v('max-backpressure'), DEFAULT_MAX_BACKPRESSURE_BYTES),
     largeGroupMembers: int('large-group', v('large-group'), DEFAULT_LARGE_GROUP_MEMBERS),
     maxUserConversations: int('max-user-conversations', v('max-user-conversations'), DEFAULT_MAX_USER_CONVERSATIONS),
+    maxGroupMembers: int('max-group-members', v('max-group-members'), DEFAULT_MAX_GROUP_MEMBERS, 2),
     events: values['no-events'] !== true,
   };
 }

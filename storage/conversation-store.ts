@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
+import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -93,12 +93,15 @@ export interface ConversationStoreOptions {
   timeoutMs?: number;
   /** Conversations one user may be in; adds past it are refused with LIMIT_REACHED. */
   maxUserConversations?: number;
+  /** Members one group may have; creates and adds past it are refused with LIMIT_REACHED. */
+  maxGroupMembers?: number;
 }
 
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
 export class ConversationStore {
   private readonly timeoutMs: number;
   private readonly maxUserConvs: number;
+  private readonly maxGroupMembers: number;
 
   constructor(
     private readonly sql: Sql,
@@ -107,6 +110,22 @@ export class ConversationStore {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
     this.maxUserConvs = opts.maxUserConversations ?? DEFAULT_MAX_USER_CONVERSATIONS;
     if (!Number.isSafeInteger(this.maxUserConvs) || this.maxUserConvs < 1) throw new RangeError('maxUserConversations must be a positive integer');
+    this.maxGroupMembers = opts.maxGroupMembers ?? DEFAULT_MAX_GROUP_MEMBERS;
+    if (!Number.isSafeInteger(this.maxGroupMembers) || this.maxGroupMembers < 2) throw new RangeError('maxGroupMembers must be an integer of at least 2');
+  }
+
+  /**
+   * One row: how many members `convId` has (counted up to one past the limit) and how many of `uids` would join.
+   * Checked in the statement, not locked, like `atLimit`.
+   */
+  private groupSize(convId: string, uids: string[]): ReturnType<Sql> {
+    return this.sql`SELECT (SELECT count(*) FROM (SELECT 1 FROM members WHERE conv_id = ${convId} LIMIT ${this.maxGroupMembers + 1}) z)::int AS has,
+      (SELECT count(*) FROM unnest(${uids}::text[]) AS u WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u))::int AS joining`;
+  }
+
+  private groupTooBig(size: { has: number; joining: number }): ImError | undefined {
+    if (size.joining === 0 || size.has + size.joining <= this.maxGroupMembers) return undefined;
+    return new ImError(ErrorCode.LIMIT_REACHED, `a group may have at most ${this.maxGroupMembers} members; it has ${size.has} and ${size.joining} would join: nothing was changed`);
   }
 
   /**
@@ -157,10 +176,12 @@ export class ConversationStore {
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
-    const rows = await bounded('create group', this.sql<(RawConversation & { at_limit: string[] })[]>`
+    const rows = await bounded('create group', this.sql<(RawConversation & { at_limit: string[]; has: number; joining: number })[]>`
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
+      size AS (${this.groupSize(convId, [opts.owner, ...members])}),
+      ok AS (SELECT NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT joining = 0 OR has + joining <= ${this.maxGroupMembers} FROM size) AS v),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null} WHERE NOT EXISTS (SELECT 1 FROM at_limit)
+        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null} WHERE (SELECT v FROM ok)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
         INSERT INTO members (conv_id, uid, role)
@@ -168,9 +189,11 @@ export class ConversationStore {
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING
       )
-      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.has, size.joining FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
+    const tooBig = this.groupTooBig(c);
+    if (tooBig) throw tooBig;
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     return toConversation(c);
   }
@@ -188,18 +211,22 @@ export class ConversationStore {
     checkUids(uids);
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
     const unique = [...new Set(uids)];
-    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[]; at_limit: string[] }[]>`
+    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[]; at_limit: string[]; has: number; joining: number }[]>`
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       at_limit AS (${this.atLimit(convId, unique)}),
+      size AS (${this.groupSize(convId, unique)}),
       ins AS (
         INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${unique}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) ON CONFLICT DO NOTHING RETURNING uid
+        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit)
+          AND (SELECT joining = 0 OR has + joining <= ${this.maxGroupMembers} FROM size) ON CONFLICT DO NOTHING RETURNING uid
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.has, size.joining FROM size`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
     if (r.at_limit.length > 0) throw this.limitReached(r.at_limit);
+    const tooBig = this.groupTooBig(r);
+    if (tooBig) throw tooBig;
     return r.added;
   }
 

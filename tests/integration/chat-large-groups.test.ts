@@ -17,6 +17,8 @@ import { waitUntil } from '../helpers/wait.js';
 /** Conversations with more members than this are large: one publish per message on the conversation's subject. */
 const LARGE_GROUP = 3;
 const SHARDS = 8;
+/** Members one group may have in this cluster. */
+const MAX_GROUP = 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -28,7 +30,7 @@ describe('chat – large groups', () => {
   let c: ChatCluster;
   const clients: ImClient[] = [];
   beforeAll(async () => {
-    c = await startChatCluster({ nodes: ['l1', 'l2'], shards: SHARDS, args: ['--large-group', String(LARGE_GROUP)] });
+    c = await startChatCluster({ nodes: ['l1', 'l2'], shards: SHARDS, args: ['--large-group', String(LARGE_GROUP), '--max-group-members', String(MAX_GROUP)] });
   }, 60_000);
   afterAll(async () => {
     for (const x of clients) x.close();
@@ -117,6 +119,21 @@ describe('chat – large groups', () => {
     expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'kai', members: ['kim', 'kit', 'kip'] })).status).toBe(201);
     await kai.client.send(conv, 'welcome');
     await waitUntil(() => bodies(kim.got, conv).includes('welcome') && bodies(kit.got, conv).includes('welcome'), '"welcome" reaching kim and kit');
+  }, 60_000);
+
+  it('groups – a group at its most members refuses more with 409 limit_reached, and its chatter goes on with the members it has', async () => {
+    const conv = 'full';
+    const members = ['fa2', 'fa3', 'fa4', 'fa5', 'fa6'];
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'fa1', members })).status).toBe(201);
+    const refused = await c.api('POST', `/v1/conversations/${conv}/members`, { add: ['fa7'] });
+    expect(refused).toEqual({ status: 409, body: { code: 'limit_reached', message: `a group may have at most ${MAX_GROUP} members; it has ${MAX_GROUP} and 1 would join: nothing was changed` } });
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'fb1', members: ['fb2', 'fb3', 'fb4', 'fb5', 'fb6', 'fb7'] })).status).toBe(409);
+    const shown = await c.api('GET', `/v1/conversations/${conv}`);
+    expect((shown.body['members'] as { uid: string }[]).map((m) => m.uid)).toEqual(['fa1', ...members]);
+    const fa1 = await online('fa1', 'l1');
+    const fa6 = await online('fa6', 'l2');
+    await fa1.client.send(conv, 'still here');
+    await waitUntil(() => bodies(fa6.got, conv).includes('still here'), '"still here" reaching fa6');
   }, 60_000);
 
   it('groups – creating a group again with more members adds them, and they can talk at once', async () => {

@@ -40,6 +40,25 @@ describe('conversation store – real Postgres', () => {
     expect(await capped.addMembers('cap-g3', ['cap-c', 'cap-a'])).toEqual(['cap-a', 'cap-c']);
   });
 
+  it('conversations – a group never grows past the most members allowed: a create or an add that would is refused whole', async () => {
+    const capped = new ConversationStore(db.sql, { maxGroupMembers: 3 });
+    const full = expect.objectContaining({ code: ErrorCode.LIMIT_REACHED, message: expect.stringContaining('at most 3 members') });
+    await expect(capped.createGroup({ convId: 'big-g1', owner: 'big-a', members: ['big-b', 'big-c', 'big-d'] })).rejects.toEqual(full);
+    expect(await capped.get('big-g1')).toBeUndefined();
+    await capped.createGroup({ convId: 'big-g1', owner: 'big-a', members: ['big-b'] });
+    await expect(capped.addMembers('big-g1', ['big-c', 'big-d'])).rejects.toEqual(
+      expect.objectContaining({ code: ErrorCode.LIMIT_REACHED, message: 'a group may have at most 3 members; it has 2 and 2 would join: nothing was changed' }),
+    );
+    expect((await capped.members('big-g1')).map((m) => m.uid)).toEqual(['big-a', 'big-b']);
+    // Members already in count once: re-adding them, or creating the group again, is no growth.
+    expect(await capped.addMembers('big-g1', ['big-b', 'big-c'])).toEqual(['big-c']);
+    expect(await capped.addMembers('big-g1', ['big-a', 'big-c'])).toEqual([]);
+    expect(await capped.createGroup({ convId: 'big-g1', owner: 'big-a', members: ['big-b'] })).toMatchObject({ convId: 'big-g1' });
+    await expect(capped.addMembers('big-g1', ['big-d'])).rejects.toEqual(full);
+    await capped.removeMembers('big-g1', ['big-b']);
+    expect(await capped.addMembers('big-g1', ['big-d'])).toEqual(['big-d']);
+  });
+
   it('conversations – a direct conversation has one id whatever the order of its users, and two members', async () => {
     expect(directConversationId('bob', 'alice')).toBe(directConversationId('alice', 'bob'));
     expect(directConversationId('a:b', 'c')).not.toBe(directConversationId('a', 'b:c'));
