@@ -69,6 +69,15 @@ export interface HttpApiDeps {
 type Answer = [status: string, body: unknown] | [status: string, body: string, contentType: string];
 type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<Answer>;
 
+/** Users one `POST /v1/presence` may ask about. */
+const MAX_PRESENCE_UIDS = 500;
+
+/** Asks the user's connector which of their devices are connected, and where. */
+async function presenceOf(router: Router, uid: string): Promise<{ uid: string; online: boolean; devices: DevicesReply['devices'] }> {
+  const { devices } = (await router.call(ChatKind.CONNECTOR, uid, ConnectorOp.DEVICES, {})) as DevicesReply;
+  return { uid, online: devices.length > 0, devices };
+}
+
 /** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */
 const DEFAULT_API_PAGE = 100;
 
@@ -167,10 +176,12 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // The total is what a push notification's badge shows.
     return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
   });
-  route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => {
-    const user = checkUid(uid);
-    const { devices } = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DEVICES, {})) as DevicesReply;
-    return ['200 OK', { uid: user, online: devices.length > 0, devices }];
+  route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => ['200 OK', await presenceOf(d.router, checkUid(uid))]);
+  route(d, 'post', '/v1/presence', true, async (b) => {
+    const uids = strings(b['uids'], 'uids').map(checkUid);
+    if (uids.length > MAX_PRESENCE_UIDS) throw bad(`uids may name at most ${MAX_PRESENCE_UIDS} users`);
+    // One call per user; the transport coalesces those bound for one connector shard into one NATS request.
+    return ['200 OK', { presence: await Promise.all([...new Set(uids)].map((u) => presenceOf(d.router, u))) }];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
 }

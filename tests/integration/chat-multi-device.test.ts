@@ -60,6 +60,16 @@ describe('chat – multi-device', () => {
       { did: 'phone', node: 'n1' },
     ]);
     expect((await c.api('GET', `/v1/users/${'x'.repeat(200)}/presence`)).body).toMatchObject({ code: 'invalid_field' });
+    // Many users at once, for a business server that shows who of a list is online.
+    const batch = await c.api('POST', '/v1/presence', { uids: ['carol', 'dave', 'nobody-here', 'dave'] }, 'n2');
+    expect(batch.status).toBe(200);
+    expect((batch.body['presence'] as { uid: string; online: boolean }[]).map((p) => [p.uid, p.online])).toEqual([
+      ['carol', true],
+      ['dave', true],
+      ['nobody-here', false],
+    ]);
+    expect((await c.api('POST', '/v1/presence', { uids: Array.from({ length: 501 }, (_, i) => `u${i}`) })).body).toMatchObject({ code: 'invalid_field' });
+    expect((await c.api('POST', '/v1/presence', { uids: 'dave' })).status).toBe(400);
     expect((await fetch(`${c.http.get('n1')}/v1/users/dave/conversations`)).status).toBe(401);
     for (const x of [phone, laptop, carol]) x.close();
     await waitUntil(async () => (await c.api('GET', '/v1/users/dave/presence')).body['online'] === false, 'dave offline once both devices closed');
