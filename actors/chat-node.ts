@@ -110,7 +110,11 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,
       endpointsFor: (uid) => dir.endpointsFor(uid),
-      health: () => ({ ok: true, node: node.nodeId, connections: g.connections, accepting: g.isAccepting }),
+      // Ready for clients only while all three hold: a load balancer should send no one to a node that cannot serve.
+      health: () => {
+        const [lease, nats, accepting] = [node.leaseValid, node.natsConnected, g.isAccepting];
+        return { ok: lease && nats && accepting, node: node.nodeId, connections: g.connections, accepting, lease, nats };
+      },
       metrics,
     });
   }

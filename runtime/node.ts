@@ -72,6 +72,7 @@ export class ClusterNode {
   private readonly startedAt = Date.now();
   /** Writes Postgres refused because another node owned their shard by then. */
   fencedWrites = 0;
+  private natsUp = true;
 
   private constructor(
     private readonly opts: ClusterNodeOptions,
@@ -205,8 +206,16 @@ export class ClusterNode {
   /** Tells sent to our shards while our NATS connection was down are lost: announce them so their state is re-stated. */
   private async watchNats(): Promise<void> {
     for await (const st of this.nc.status()) {
-      if (st.type === 'reconnect') this.announcer.announceLater(() => this.shards.list());
+      if (st.type === 'disconnect') this.natsUp = false;
+      if (st.type !== 'reconnect') continue;
+      this.natsUp = true;
+      this.announcer.announceLater(() => this.shards.list());
     }
+  }
+
+  /** Whether the node's NATS connection is up (false between a disconnect and the reconnect). */
+  get natsConnected(): boolean {
+    return this.natsUp && !this.nc.isClosed();
   }
 
   /** Whether this node's membership lease is valid now (it serves nothing while it is not). */

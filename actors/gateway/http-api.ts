@@ -61,7 +61,8 @@ export interface HttpApiDeps {
   nodeId: string;
   /** Gateway endpoints for a user, best first (the dispatcher's answer). */
   endpointsFor: (uid: string) => Promise<string[]>;
-  health: () => Record<string, unknown>;
+  /** `ok` says whether the node takes clients now (200), or not (503). */
+  health: () => { ok: boolean } & Record<string, unknown>;
   metrics: NodeMetrics;
 }
 
@@ -106,7 +107,10 @@ const strings = (v: unknown, field: string): string[] => {
  */
 export function mountHttpApi(d: HttpApiDeps): void {
   const { app } = d;
-  app.get('/healthz', (res) => json(res, '200 OK', d.health()));
+  app.get('/healthz', (res) => {
+    const h = d.health();
+    json(res, h['ok'] === true ? '200 OK' : '503 Service Unavailable', h);
+  });
   route(d, 'get', '/metrics', true, async () => ['200 OK', await d.metrics.text(), d.metrics.contentType]);
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
   route(d, 'post', '/v1/tokens', true, async (b) => {

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_SERVER_KEY } from '../../runtime/config.js';
 import { parseExposition, sampleValue as value, type Sample } from '../../scripts/lib/prometheus-text.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { startTestNats } from '../helpers/nats.js';
 import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('node metrics', () => {
   let c: ChatCluster;
@@ -77,5 +79,23 @@ describe('node metrics', () => {
     expect(value(s, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(value(s, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
     mia.close();
+  }, 30_000);
+
+  it('health – /healthz is 200 while the node can serve and 503, saying why, while its NATS connection is down', async () => {
+    const health = async () => {
+      const res = await fetch(`${c.http.get('m1')}/healthz`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await health()).toEqual({ status: 200, body: { ok: true, node: 'm1', connections: expect.any(Number), accepting: true, lease: true, nats: true } });
+    // nats-server dies: the node keeps its lease (Postgres) but cannot route a message, so it is not ready.
+    c.nats.signal('SIGKILL');
+    await waitUntil(async () => (await health()).status === 503, 'healthz 503 once NATS is gone');
+    expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
+    const again = await startTestNats({ port: c.nats.port });
+    try {
+      await waitUntil(async () => (await health()).status === 200, 'healthz 200 once NATS is back', 15_000);
+    } finally {
+      await again.stop();
+    }
   }, 30_000);
 });
