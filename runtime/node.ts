@@ -109,7 +109,7 @@ export class ClusterNode {
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
       log,
-      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), ...opts.load?.() }),
+      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), nats: this.natsConnected, ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
       onReplaced: (err) => {

@@ -61,7 +61,8 @@ export class NodeDirectory {
             nodeId: n.nodeId,
             endpoint: n.endpoints[0]!,
             connections: Number(n.load['connections'] ?? 0),
-            accepting: n.state === 'alive' && n.load['accepting'] !== false,
+            // A node cut off from NATS still renews its lease in Postgres, but cannot route a message: no clients.
+            accepting: n.state === 'alive' && n.load['accepting'] !== false && n.load['nats'] !== false,
           }));
         const moved = changedShards(this.rows, shards);
         this.rows = shards;

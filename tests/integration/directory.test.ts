@@ -23,10 +23,11 @@ describe('directory – real Postgres', () => {
   let db: TestDatabase;
   let dir: NodeDirectory;
   let shards: ShardMapStore;
+  let nodes: NodeStore;
   const moves: number[][] = [];
   beforeAll(async () => {
     db = await createTestDatabase();
-    const nodes = new NodeStore(db.sql);
+    nodes = new NodeStore(db.sql);
     shards = new ShardMapStore(db.sql);
     await shards.ensureKind('connector', SHARDS);
     for (const [id, n] of [['g1', 1], ['g2', 2]] as const) {
@@ -59,5 +60,15 @@ describe('directory – real Postgres', () => {
     // Nothing changed since: nothing more is reported.
     await dir.refresh();
     expect(moves).toEqual([[1]]);
+  });
+
+  it('directory – a node whose heartbeat says its NATS connection is down gets no clients until it is back', async () => {
+    await nodes.renew('g2', 'inc-g2', LEASE_MS, { connections: 20, accepting: true, nats: false });
+    await dir.refresh();
+    expect(await dir.endpointsFor(userOn(3))).toEqual(['ws://127.0.0.1:9001/ws']);
+    expect(dir.others()).toEqual([]);
+    await nodes.renew('g2', 'inc-g2', LEASE_MS, { connections: 20, accepting: true, nats: true });
+    await dir.refresh();
+    expect(await dir.endpointsFor(userOn(3))).toEqual(['ws://127.0.0.1:9002/ws', 'ws://127.0.0.1:9001/ws']);
   });
 });
