@@ -81,7 +81,7 @@ describe('node metrics', () => {
     mia.close();
   }, 30_000);
 
-  it('health – /healthz is 200 while the node can serve and 503, saying why, while its NATS connection is down', async () => {
+  it('health – /healthz is 200 while the node can serve; while its NATS connection is down it is 503, saying why, and upgrades are refused', async () => {
     const health = async () => {
       const res = await fetch(`${c.http.get('m1')}/healthz`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -91,9 +91,14 @@ describe('node metrics', () => {
     c.nats.signal('SIGKILL');
     await waitUntil(async () => (await health()).status === 503, 'healthz 503 once NATS is gone');
     expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
+    // And its gateway sends new clients elsewhere rather than leave them connected to nothing.
+    await expect(rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'))).rejects.toMatchObject({ status: 503, body: expect.stringContaining('lost its NATS connection') });
     const again = await startTestNats({ port: c.nats.port });
     try {
       await waitUntil(async () => (await health()).status === 200, 'healthz 200 once NATS is back', 15_000);
+      const nia = await rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'));
+      await nia.waitFor((f) => f.type === 'convs');
+      nia.close();
     } finally {
       await again.stop();
     }
