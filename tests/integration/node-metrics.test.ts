@@ -74,6 +74,7 @@ describe('node metrics', () => {
     expect(value(s, 'im_shards_served', { kind: 'connector' })).toBe(32);
     expect(value(s, 'im_actors_active', { kind: 'connector' })).toBeGreaterThanOrEqual(1);
     expect(value(s, 'im_node_lease_valid')).toBe(1);
+    expect(value(s, 'im_node_nats_connected')).toBe(1);
     expect(value(s, 'im_transport_calls_total')).toBeGreaterThanOrEqual(1);
     // The process's own figures come with the node's.
     expect(value(s, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
@@ -91,6 +92,7 @@ describe('node metrics', () => {
     c.nats.signal('SIGKILL');
     await waitUntil(async () => (await health()).status === 503, 'healthz 503 once NATS is gone');
     expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
+    expect(value((await scrape()).samples, 'im_node_nats_connected')).toBe(0);
     // And its gateway sends new clients elsewhere rather than leave them connected to nothing.
     await expect(rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'))).rejects.toMatchObject({ status: 503, body: expect.stringContaining('lost its NATS connection') });
     const again = await startTestNats({ port: c.nats.port });
