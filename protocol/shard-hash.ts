@@ -65,3 +65,15 @@ export function shardOf(key: string, shardCount: number): number {
   const [start, end] = shardKeyRange(key);
   return hash32(key, start, end) % shardCount;
 }
+
+/** Keys of every shape `shardOf` treats apart (plain, non-ASCII, direct conversations well- and ill-formed). */
+const FINGERPRINT_KEYS = ['', 'a', 'alice', 'g:team-42', 'ünïcødé', 'd:5:alice:bob', 'd:3:bob:carol', 'd:#0123abcd', 'd:9:a:b'];
+
+/**
+ * What this build's shard function makes of a fixed set of keys. A cluster records it once; a node whose
+ * function differs (another version, after a change to `shardOf`) would route keys to other shards than its
+ * peers, so it is refused at start.
+ */
+export function shardFunctionFingerprint(): string {
+  return FINGERPRINT_KEYS.map((k) => shardOf(k, 0x7fffffff).toString(36)).join('.');
+}

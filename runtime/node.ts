@@ -1,6 +1,7 @@
 import { connect as natsConnect, type NatsConnection, type Subscription } from 'nats';
 import { decodeControlRequest, decodeShardsChanged, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
 import { toImError } from '../protocol/errors.js';
+import { shardFunctionFingerprint } from '../protocol/shard-hash.js';
 import { clusterShardsSubject, nodeControlSubject } from '../protocol/subjects.js';
 import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { connect, type Sql } from '../storage/db.js';
@@ -12,7 +13,7 @@ import type { ActorKind } from './actor.js';
 import { ActorHost } from './actor-host.js';
 import { ClusterSettings } from './cluster-settings.js';
 import { CoalescedRunner } from './coalesced-runner.js';
-import type { NodeConfig } from './config.js';
+import { ConfigError, type NodeConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
@@ -44,6 +45,19 @@ export interface ClusterNodeOptions {
 }
 
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
+/** The cluster setting holding the shard function's fingerprint (recorded by the first node, never changed). */
+export const SHARD_FUNCTION_SETTING = 'shard-function';
+
+/** Refuses a node whose shard function differs from the one the cluster was created with. */
+async function checkShardFunction(store: ClusterSettingsStore): Promise<void> {
+  const mine = shardFunctionFingerprint();
+  const recorded = await store.agreeFixed(SHARD_FUNCTION_SETTING, mine);
+  if (recorded === mine) return;
+  throw new ConfigError(
+    `this node's shard function differs from the one this cluster was created with (fingerprint ${mine}, recorded ${recorded}): ` +
+      'it would route keys to other shards than the other nodes. A cluster keeps its shard function for good; run this version on a new cluster',
+  );
+}
 /** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
 export const CONTROL_POOL_SIZE = 3;
 
@@ -157,7 +171,9 @@ export class ClusterNode {
     const control = connect(config.databaseUrl, { max: CONTROL_POOL_SIZE, applicationName: `natsim-${config.nodeId}-control` });
     try {
       await migrate(sql);
-      const settings = await ClusterSettings.agree(new ClusterSettingsStore(control), opts.clusterSettings ?? {}, log);
+      const settingsStore = new ClusterSettingsStore(control);
+      await checkShardFunction(settingsStore);
+      const settings = await ClusterSettings.agree(settingsStore, opts.clusterSettings ?? {}, log);
       const shardMap = new ShardMapStore(sql);
       for (const k of config.kinds) await shardMap.ensureKind(k, config.shardCount);
       const shardCounts = new Map<string, number>();

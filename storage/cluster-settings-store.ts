@@ -48,6 +48,16 @@ export class ClusterSettingsStore {
     return new Map(rows.map((r) => [r.key.slice(FLAG.length), String(r.value)]));
   }
 
+  /** Records `value` under `name` unless something is recorded there already; returns what is recorded (fixed for good). */
+  async agreeFixed(name: string, value: string): Promise<string> {
+    check(name, value);
+    if (name.startsWith(FLAG)) throw new ImError(ErrorCode.INVALID_FIELD, `a fixed setting's name must not start with "${FLAG}"`);
+    await bounded('record a fixed cluster setting', this.sql`
+      INSERT INTO cluster_settings (key, value) VALUES (${name}, to_jsonb(${value}::text)) ON CONFLICT (key) DO NOTHING`, this.timeoutMs);
+    const rows = await bounded('read a fixed cluster setting', this.sql<{ value: unknown }[]>`SELECT value FROM cluster_settings WHERE key = ${name}`, this.timeoutMs);
+    return String(rows[0]!.value);
+  }
+
   /** Every recorded setting: the agreed flags, then the shard counts. */
   async list(): Promise<ClusterSetting[]> {
     const rows = await bounded('read cluster settings', this.sql<{ key: string; value: unknown; set_at: Date }[]>`

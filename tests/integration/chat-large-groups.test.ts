@@ -7,7 +7,7 @@ import { LARGE_BIND_GRACE_MS } from '../../actors/chatter.actor.js';
 import { REBIND_DELAY_MS } from '../../actors/gateway/gateway.js';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
-import { shardOf } from '../../protocol/shard-hash.js';
+import { shardFunctionFingerprint, shardOf } from '../../protocol/shard-hash.js';
 import { conversationSubject } from '../../protocol/subjects.js';
 import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
@@ -200,6 +200,26 @@ describe('chat – large groups', () => {
     }
   }, 90_000);
 
+  it('cluster – a node whose shard function differs from the one the cluster was created with is refused before it joins', async () => {
+    // As a node of another version would see it: the cluster recorded another function's fingerprint.
+    await c.db.sql`UPDATE cluster_settings SET value = to_jsonb('0.0.0'::text) WHERE key = 'shard-function'`;
+    const logDir = path.join(c.logDir, 'other-hash');
+    try {
+      const outcome = await spawnNodeProcess({ nodeId: 'l8', natsUrl: c.nats.url, databaseUrl: c.db.url, args: ['--shards', String(SHARDS)], logDir }).then(
+        async (p) => {
+          await p.stop(2000); // a regression must not leave it running
+          return 'it started';
+        },
+        (err: Error) => err.message,
+      );
+      expect(outcome).toMatch(/exited \(2\) before it was ready/);
+      expect(await readFile(path.join(logDir, 'l8.log'), 'utf8')).toContain('shard function differs from the one this cluster was created with');
+      expect(JSON.parse((await c.imctl('nodes', '--json')).stdout).nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['l1', 'l2']);
+    } finally {
+      await c.db.sql`UPDATE cluster_settings SET value = to_jsonb(${shardFunctionFingerprint()}::text) WHERE key = 'shard-function'`;
+    }
+  }, 60_000);
+
   it('large groups – a node started with another --large-group than the cluster runs with the cluster’s value; imctl shows and changes it', async () => {
     const logDir = path.join(c.logDir, 'mismatch');
     const l9 = await spawnNodeProcess({ nodeId: 'l9', natsUrl: c.nats.url, databaseUrl: c.db.url, args: ['--shards', String(SHARDS)], logDir });
@@ -214,10 +234,11 @@ describe('chat – large groups', () => {
     expect(await settings()).toEqual([
       expect.objectContaining({ name: 'large-group', value: String(LARGE_GROUP), changeable: true }),
       expect.objectContaining({ name: 'max-token-lifetime', value: String(30 * 24 * 3600), changeable: true }),
+      expect.objectContaining({ name: 'shard-function', value: shardFunctionFingerprint(), changeable: false }),
       expect.objectContaining({ name: 'shards.chatter', value: String(SHARDS), changeable: false }),
       expect.objectContaining({ name: 'shards.connector', value: String(SHARDS), changeable: false }),
     ]);
-    for (const wrong of ['large-grup', 'shards.chatter']) {
+    for (const wrong of ['large-grup', 'shards.chatter', 'shard-function']) {
       const refused = await c.imctl('settings', 'set', wrong, '5');
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`no cluster setting "${wrong}" that can be changed`);
@@ -234,7 +255,7 @@ describe('chat – large groups', () => {
         ['l2', '86400', String(LARGE_GROUP)],
       ]);
       expect((await settings())[1]).toMatchObject({ name: 'max-token-lifetime', value: '86400' });
-      expect((await settings())[2]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
+      expect((await settings())[3]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
       for (const gw of ['l1', 'l2']) {
         await waitUntil(
           () => rawConnect(c.gateways.get(gw)!, twoDays).then((x) => (x.close(), false), (err: { status?: number }) => err.status === 401),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { shardKey, shardOf } from '../../protocol/shard-hash.js';
+import { shardFunctionFingerprint, shardKey, shardOf } from '../../protocol/shard-hash.js';
 import { directConversationId } from '../../storage/conversation-store.js';
 
 const uid = fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' });
@@ -28,5 +28,14 @@ describe('shard hash – direct conversations live with their first member', () 
     }
     expect(shardKey('d:5:alice:bob')).toBe('alice');
     expect(shardKey('d:1:a:b')).toBe('a');
+  });
+});
+
+describe('shard hash – fixed for the life of a cluster', () => {
+  it('shard hash – the fingerprint of the shard function is the one clusters recorded: a change here makes every existing cluster refuse the new nodes', () => {
+    expect(shardFunctionFingerprint()).toBe('bzyb64.7cq7qr.tfm87z.ent5vc.2f543z.tfm87z.xo3r6f.fwpmqq.damkd3');
+    // The same answer every time, and a direct conversation's part is its first member's.
+    expect(shardFunctionFingerprint()).toBe(shardFunctionFingerprint());
+    expect(shardFunctionFingerprint().split('.')[5]).toBe(shardFunctionFingerprint().split('.')[2]);
   });
 });
