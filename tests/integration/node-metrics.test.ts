@@ -82,7 +82,7 @@ describe('node metrics', () => {
     mia.close();
   }, 30_000);
 
-  it('health – /healthz is 200 while the node can serve; while its NATS connection is down it is 503, saying why, and upgrades are refused', async () => {
+  it('health – /healthz is 200 while the node can serve; while its NATS connection is down it is 503, saying why, upgrades are refused, and a setting changed meanwhile applies at the reconnect', async () => {
     const health = async () => {
       const res = await fetch(`${c.http.get('m1')}/healthz`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -93,11 +93,20 @@ describe('node metrics', () => {
     await waitUntil(async () => (await health()).status === 503, 'healthz 503 once NATS is gone');
     expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
     expect(value((await scrape()).samples, 'im_node_nats_connected')).toBe(0);
+    // A setting changed meanwhile: its notice could not reach the node, which re-reads the settings when it reconnects
+    // (not only at its once-a-minute read).
+    await c.db.sql`UPDATE cluster_settings SET value = to_jsonb('77'::text) WHERE key = 'flag.large-group'`;
+    const runsWith = async (): Promise<string | undefined> => {
+      const [row] = await c.db.sql<{ load: { settings?: Record<string, string> } }[]>`SELECT load FROM nodes WHERE node_id = 'm1'`;
+      return row?.load.settings?.['large-group'];
+    };
+    expect(await runsWith()).toBe('100');
     // And its gateway sends new clients elsewhere rather than leave them connected to nothing.
     await expect(rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'))).rejects.toMatchObject({ status: 503, body: expect.stringContaining('lost its NATS connection') });
     const again = await startTestNats({ port: c.nats.port });
     try {
       await waitUntil(async () => (await health()).status === 200, 'healthz 200 once NATS is back', 15_000);
+      await waitUntil(async () => (await runsWith()) === '77', 'the node running with the setting changed while it was cut off');
       const nia = await rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'));
       await nia.waitFor((f) => f.type === 'convs');
       nia.close();
