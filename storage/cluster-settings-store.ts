@@ -38,24 +38,25 @@ export class ClusterSettingsStore {
     const names = Object.keys(mine);
     if (names.length === 0) return new Map();
     for (const n of names) check(n, mine[n]!);
-    const keys = names.map((n) => FLAG + n);
-    const values = names.map((n) => mine[n]!);
-    await bounded('record cluster settings', this.sql`
-      INSERT INTO cluster_settings (key, value) SELECT k, to_jsonb(v) FROM unnest(${keys}::text[], ${values}::text[]) AS t(k, v)
-      ON CONFLICT (key) DO NOTHING`, this.timeoutMs);
-    const rows = await bounded('read cluster settings', this.sql<{ key: string; value: unknown }[]>`
-      SELECT key, value FROM cluster_settings WHERE key = ANY(${keys}::text[])`, this.timeoutMs);
-    return new Map(rows.map((r) => [r.key.slice(FLAG.length), String(r.value)]));
+    const recorded = await this.recordFirst(names.map((n) => FLAG + n), names.map((n) => mine[n]!));
+    return new Map(names.map((n) => [n, recorded.get(FLAG + n)!]));
   }
 
   /** Records `value` under `name` unless something is recorded there already; returns what is recorded (fixed for good). */
   async agreeFixed(name: string, value: string): Promise<string> {
     check(name, value);
     if (name.startsWith(FLAG)) throw new ImError(ErrorCode.INVALID_FIELD, `a fixed setting's name must not start with "${FLAG}"`);
-    await bounded('record a fixed cluster setting', this.sql`
-      INSERT INTO cluster_settings (key, value) VALUES (${name}, to_jsonb(${value}::text)) ON CONFLICT (key) DO NOTHING`, this.timeoutMs);
-    const rows = await bounded('read a fixed cluster setting', this.sql<{ value: unknown }[]>`SELECT value FROM cluster_settings WHERE key = ${name}`, this.timeoutMs);
-    return String(rows[0]!.value);
+    return (await this.recordFirst([name], [value])).get(name)!;
+  }
+
+  /** Inserts each key not recorded yet, then reads every key back: the first recorder's value, by key. */
+  private async recordFirst(keys: string[], values: string[]): Promise<Map<string, string>> {
+    await bounded('record cluster settings', this.sql`
+      INSERT INTO cluster_settings (key, value) SELECT k, to_jsonb(v) FROM unnest(${keys}::text[], ${values}::text[]) AS t(k, v)
+      ON CONFLICT (key) DO NOTHING`, this.timeoutMs);
+    const rows = await bounded('read cluster settings', this.sql<{ key: string; value: unknown }[]>`
+      SELECT key, value FROM cluster_settings WHERE key = ANY(${keys}::text[])`, this.timeoutMs);
+    return new Map(rows.map((r) => [r.key, String(r.value)]));
   }
 
   /** Every recorded setting: the agreed flags, then the shard counts. */

@@ -37,6 +37,13 @@ export interface UserConversation {
   peer?: string;
 }
 
+/** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
+interface GroupSize {
+  has: number;
+  joining: number;
+  fits: boolean;
+}
+
 /** Members counted per conversation of a user's list unless the caller asks for another cap. */
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 const MAX_ID = 128;
@@ -115,16 +122,16 @@ export class ConversationStore {
   }
 
   /**
-   * One row: how many members `convId` has (counted up to one past the limit) and how many of `uids` would join.
-   * Checked in the statement, not locked, like `atLimit`.
+   * One row: how many members `convId` has (counted up to one past the limit), how many of `uids` would join, and
+   * whether they `fit` (re-adding members never fails). Checked in the statement, not locked, like `atLimit`.
    */
   private groupSize(convId: string, uids: string[]): ReturnType<Sql> {
-    return this.sql`SELECT (SELECT count(*) FROM (SELECT 1 FROM members WHERE conv_id = ${convId} LIMIT ${this.maxGroupMembers + 1}) z)::int AS has,
-      (SELECT count(*) FROM unnest(${uids}::text[]) AS u WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u))::int AS joining`;
+    return this.sql`SELECT has, joining, (joining = 0 OR has + joining <= ${this.maxGroupMembers}) AS fits FROM (SELECT
+      (SELECT count(*) FROM (SELECT 1 FROM members WHERE conv_id = ${convId} LIMIT ${this.maxGroupMembers + 1}) z)::int AS has,
+      (SELECT count(*) FROM unnest(${uids}::text[]) AS u WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u))::int AS joining) n`;
   }
 
-  private groupTooBig(size: { has: number; joining: number }): ImError | undefined {
-    if (size.joining === 0 || size.has + size.joining <= this.maxGroupMembers) return undefined;
+  private groupTooBig(size: GroupSize): ImError {
     return new ImError(ErrorCode.LIMIT_REACHED, `a group may have at most ${this.maxGroupMembers} members; it has ${size.has} and ${size.joining} would join: nothing was changed`);
   }
 
@@ -176,12 +183,12 @@ export class ConversationStore {
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
-    const rows = await bounded('create group', this.sql<(RawConversation & { at_limit: string[]; has: number; joining: number })[]>`
+    const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[] })[]>`
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
-      ok AS (SELECT NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT joining = 0 OR has + joining <= ${this.maxGroupMembers} FROM size) AS v),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null} WHERE (SELECT v FROM ok)
+        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null}
+        WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
         INSERT INTO members (conv_id, uid, role)
@@ -189,11 +196,10 @@ export class ConversationStore {
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING
       )
-      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.has, size.joining FROM size LEFT JOIN c ON true`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
-    const tooBig = this.groupTooBig(c);
-    if (tooBig) throw tooBig;
+    if (!c.fits) throw this.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     return toConversation(c);
   }
@@ -211,22 +217,21 @@ export class ConversationStore {
     checkUids(uids);
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
     const unique = [...new Set(uids)];
-    const rows = await bounded('add members', this.sql<{ kind: ConversationKind | null; added: string[]; at_limit: string[]; has: number; joining: number }[]>`
+    const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: string[]; at_limit: string[] })[]>`
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       at_limit AS (${this.atLimit(convId, unique)}),
       size AS (${this.groupSize(convId, unique)}),
       ins AS (
         INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${unique}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit)
-          AND (SELECT joining = 0 OR has + joining <= ${this.maxGroupMembers} FROM size) ON CONFLICT DO NOTHING RETURNING uid
+        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
+        ON CONFLICT DO NOTHING RETURNING uid
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.has, size.joining FROM size`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
     if (r.at_limit.length > 0) throw this.limitReached(r.at_limit);
-    const tooBig = this.groupTooBig(r);
-    if (tooBig) throw tooBig;
+    if (!r.fits) throw this.groupTooBig(r);
     return r.added;
   }
 
