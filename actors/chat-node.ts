@@ -96,7 +96,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     directory = new NodeDirectory(node.nodeId, new NodeStore(node.sql), new ShardMapStore(node.sql), log);
     await directory.refresh();
     const dir = directory;
-    gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others() });
+    gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others(), natsConnected: () => node.natsConnected });
     const g = gateway;
     dir.onConnectorMoves((shards) => g.restateShards(shards));
     mountDemoPage(g.app, gw, log.child({ component: 'demo' }));

@@ -62,16 +62,13 @@ export class ClusterSettings {
     this.listeners.push(listener);
   }
 
-  /** Starts following changes: the notice, NATS reconnects (notices may have been missed) and a slow poll. */
+  /** Starts following changes: the notice and a slow poll (the node also calls `reload` after a NATS reconnect). */
   watch(nc: NatsConnection): void {
     this.sub = nc.subscribe(clusterSettingsSubject(), {
       callback: (err, msg) => {
         if (!err && decodeSettingsChanged(msg.data).ok) void this.reload();
       },
     });
-    void (async () => {
-      for await (const st of nc.status()) if (st.type === 'reconnect') void this.reload();
-    })();
     const poll = (): void => {
       this.timer = setTimeout(() => void this.reload().finally(() => !this.closed && poll()), SETTINGS_RELOAD_MS);
     };

@@ -45,6 +45,8 @@ export interface ClusterNodeOptions {
 }
 
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
+/** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
+export const CONTROL_POOL_SIZE = 3;
 /** The cluster setting holding the shard function's fingerprint (recorded by the first node, never changed). */
 export const SHARD_FUNCTION_SETTING = 'shard-function';
 
@@ -58,8 +60,6 @@ async function checkShardFunction(store: ClusterSettingsStore): Promise<void> {
       'it would route keys to other shards than the other nodes. A cluster keeps its shard function for good; run this version on a new cluster',
   );
 }
-/** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
-export const CONTROL_POOL_SIZE = 3;
 
 /**
  * A node process of the cluster: joins NATS and Postgres, keeps its lease, serves the shards the shard map
@@ -219,13 +219,17 @@ export class ClusterNode {
     poll();
   }
 
-  /** Tells sent to our shards while our NATS connection was down are lost: announce them so their state is re-stated. */
+  /**
+   * Tells sent to our shards while our NATS connection was down are lost: announce them so their state is
+   * re-stated. A settings notice sent meanwhile is lost too: re-read the settings.
+   */
   private async watchNats(): Promise<void> {
     for await (const st of this.nc.status()) {
       if (st.type === 'disconnect') this.natsUp = false;
       if (st.type !== 'reconnect') continue;
       this.natsUp = true;
       this.announcer.announceLater(() => this.shards.list());
+      void this.settings.reload();
     }
   }
 

@@ -42,6 +42,8 @@ export interface GatewayDeps {
   log: Logger;
   /** Other gateways' endpoints, best first: offered to clients this node refuses or moves. */
   otherEndpoints: () => string[];
+  /** Whether the node's NATS connection is up: cut off from it, a session could neither send nor get a message. */
+  natsConnected: () => boolean;
 }
 
 /**
@@ -62,7 +64,6 @@ export class Gateway {
    */
   private lastSid = 0;
   private accepting = true;
-  private natsUp = true;
   private listenSocket: Uws.us_listen_socket | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly frames: ClientFrames;
@@ -193,10 +194,11 @@ export class Gateway {
     const extensions = req.getHeader('sec-websocket-extensions');
     const auth = req.getHeader('authorization');
     const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
-    if (!this.accepting || !this.natsUp || this.sessions.size >= this.deps.config.maxConnections) {
+    const natsUp = this.deps.natsConnected();
+    if (!this.accepting || !natsUp || this.sessions.size >= this.deps.config.maxConnections) {
       const endpoints = this.deps.otherEndpoints();
       GatewayStats.bump(this.stats.refused, ErrorCode.OVERLOADED);
-      const why = !this.accepting ? 'this gateway is draining' : !this.natsUp ? 'this gateway has lost its NATS connection' : 'this gateway is full';
+      const why = !this.accepting ? 'this gateway is draining' : !natsUp ? 'this gateway has lost its NATS connection' : 'this gateway is full';
       return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: why, endpoints });
     }
     const { tokenSecret, maxTokenLifetimeSec } = this.deps.config;
@@ -288,10 +290,7 @@ export class Gateway {
   /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */
   private async watchNats(): Promise<void> {
     for await (const st of this.deps.nc.status()) {
-      // Cut off from NATS, a session could not send or get a message: new clients go elsewhere meanwhile.
-      if (st.type === 'disconnect') this.natsUp = false;
       if (st.type !== 'reconnect') continue;
-      this.natsUp = true;
       void this.attacher.reattachAll();
       this.revocations.reload().catch((err: unknown) => this.deps.log.warn({ err: toImError(err).message }, 'could not re-read token revocations'));
     }
