@@ -150,13 +150,18 @@ export class Admin {
     await this.nc.flush();
     const until = Date.now() + this.timeoutMs;
     for (;;) {
-      const live = await this.nodes.live();
-      const runs = (n: NodeRow): boolean => (n.load['settings'] as Record<string, string> | undefined)?.[name] === value;
-      const applied = live.filter(runs).map((n) => n.nodeId);
-      const pending = live.filter((n) => !runs(n)).map((n) => n.nodeId);
+      const running = await this.runningSettings();
+      const applied = running.filter((n) => n.settings[name] === value).map((n) => n.nodeId);
+      const pending = running.filter((n) => n.settings[name] !== value).map((n) => n.nodeId);
       if (pending.length === 0 || Date.now() >= until) return { applied, pending };
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** The cluster settings each live node runs with, as its last heartbeat reported them. */
+  async runningSettings(): Promise<{ nodeId: string; settings: Record<string, string> }[]> {
+    const live = await this.nodes.live();
+    return live.map((n) => ({ nodeId: n.nodeId, settings: (n.load['settings'] ?? {}) as Record<string, string> }));
   }
 
   /** Puts a draining node back into placement; shards return to it through rebalancing. */

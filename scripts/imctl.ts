@@ -191,9 +191,8 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
         return pending.length ? EXIT.partial : EXIT.ok;
       }
       if (args.length) throw new UsageError('settings takes no arguments, or set <name> <value>');
-      const [all, live] = await Promise.all([store.list(), admin.nodes.live()]);
       // What each live node runs with, from its last heartbeat: a change shows here as nodes apply it.
-      const running = live.map((n) => ({ nodeId: n.nodeId, settings: (n.load['settings'] ?? {}) as Record<string, string> }));
+      const [all, running] = await Promise.all([store.list(), admin.runningSettings()]);
       if (json) return print({ settings: all, nodes: running });
       console.log(all.length ? table(['setting', 'value', 'recorded', 'changeable'], all.map((s) => [s.name, s.value, new Date(s.setAt).toISOString(), s.changeable ? 'yes' : 'no'])) : 'no settings recorded yet (the first node records them)');
       const flags = all.filter((s) => s.changeable);
