@@ -355,5 +355,10 @@ function ownBytes(b: Uint8Array): Uint8Array {
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
-  return { kind: ChatKind.CONNECTOR, create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs) };
+  return {
+    kind: ChatKind.CONNECTOR,
+    create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs),
+    // A connector stays live while any device is attached (`holdsLiveState`), so a sleeping one has none.
+    idleAnswer: (op) => (op === ConnectorOp.DEVICES ? ({ devices: [] } satisfies DevicesReply) : undefined),
+  };
 }

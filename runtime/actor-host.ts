@@ -67,6 +67,10 @@ export class ActorHost {
   /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
   dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
+    if (!this.liveCell(kind, key, fence)) {
+      const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload);
+      if (idle !== undefined) return Promise.resolve(idle);
+    }
     let cell: Cell;
     try {
       cell = this.cellFor(kind, key, fence);
@@ -161,10 +165,17 @@ export class ActorHost {
     for (const m of this.cells.values()) yield* m.values();
   }
 
+  /** The cell that takes (kind, key)'s next message under `fence`, if one is live or activating. */
+  private liveCell(kind: string, key: string, fence: Fence): Cell | undefined {
+    const existing = this.cells.get(kind)?.get(key);
+    return existing && !existing.deactivation && existing.fence.epoch === fence.epoch ? existing : undefined;
+  }
+
   private cellFor(kind: string, key: string, fence: Fence): Cell {
+    const live = this.liveCell(kind, key, fence);
+    if (live) return live;
     const ofKind = this.cells.get(kind);
     const existing = ofKind?.get(key);
-    if (existing && !existing.deactivation && existing.fence.epoch === fence.epoch) return existing;
     const def = this.kinds.get(kind);
     if (!def || !ofKind) throw new ImError(ErrorCode.NOT_FOUND, `this node hosts no actor kind "${kind}"`);
     const cell: Cell = {

@@ -49,4 +49,10 @@ export interface ActorKind {
   create(ctx: ActorContext): Actor;
   /** Idle time before deactivation; the node default when absent. */
   readonly idleMs?: number;
+  /**
+   * What `op` gets when the actor is not live, without activating it; `undefined` means activate and ask it.
+   * For read-only questions a sleeping actor answers by definition ("which devices are connected?": none),
+   * so asking about many users does not wake them all and load each one's state.
+   */
+  idleAnswer?(op: string, payload: unknown): unknown;
 }

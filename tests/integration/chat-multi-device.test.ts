@@ -3,7 +3,8 @@ import type { ServerFrameOf } from '../../protocol/frames.js';
 import { encodeControl } from '../../protocol/control.js';
 import { clusterRevocationsSubject } from '../../protocol/subjects.js';
 import { signToken } from '../../protocol/token.js';
-import { DEV_TOKEN_SECRET } from '../../runtime/config.js';
+import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
+import { parseExposition, sampleValue } from '../../scripts/lib/prometheus-text.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -68,6 +69,20 @@ describe('chat – multi-device', () => {
       ['dave', true],
       ['nobody-here', false],
     ]);
+    // Asking about users nobody connected as does not wake their connectors (each would load its list from Postgres).
+    const liveConnectors = async (): Promise<number> => {
+      let n = 0;
+      for (const url of c.http.values()) {
+        const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
+        n += sampleValue(parseExposition(await res.text()), 'im_actors_active', { kind: 'connector' }) ?? 0;
+      }
+      return n;
+    };
+    const before = await liveConnectors();
+    const strangers = Array.from({ length: 500 }, (_, i) => `stranger-${i}`);
+    const asked = await c.api('POST', '/v1/presence', { uids: strangers });
+    expect((asked.body['presence'] as { online: boolean }[]).filter((p) => p.online)).toEqual([]);
+    expect(await liveConnectors()).toBeLessThanOrEqual(before);
     expect((await c.api('POST', '/v1/presence', { uids: Array.from({ length: 501 }, (_, i) => `u${i}`) })).body).toMatchObject({ code: 'invalid_field' });
     expect((await c.api('POST', '/v1/presence', { uids: 'dave' })).status).toBe(400);
     expect((await fetch(`${c.http.get('n1')}/v1/users/dave/conversations`)).status).toBe(401);

@@ -176,4 +176,24 @@ describe('actor host – one message at a time, activation, failures', () => {
     expect(fencedShards).toEqual([0]);
     expect(trace.deactivations).toEqual(['stopped']);
   });
+
+  it('actor host – a question the kind answers for sleeping actors does not wake them; a live actor answers it itself', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    const kind = syncKind(trace);
+    host = new ActorHost({
+      nodeId: 'n',
+      kinds: [{ ...kind, idleAnswer: (op) => (op === 'who' ? 'nobody' : undefined) }],
+      sender,
+      log: silentLogger(),
+      defaultIdleMs: 60_000,
+      onFenced: () => {},
+    });
+    expect(await Promise.all(Array.from({ length: 50 }, (_, i) => host!.dispatch('probe', `u${i}`, fence, 'who', 0)))).toEqual(Array(50).fill('nobody'));
+    expect(trace.activations).toBe(0);
+    expect(host.counts()).toEqual({});
+    // Other operations still activate; once live, the actor answers the question itself.
+    expect(await host.dispatch('probe', 'u1', fence, 'echo', 7)).toBe(7);
+    expect(await host.dispatch('probe', 'u1', fence, 'who', 'me')).toBe('me');
+    expect(trace.activations).toBe(1);
+  });
 });
