@@ -25,8 +25,12 @@ export interface SendFrame { type: 'send'; conv: string; cid: number; body: stri
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
 export interface ReadFrame { type: 'read'; conv: string; seq: number }
-/** Fetch messages of `conv` with seq > `after`, at most `limit`; answered by `history` with the same `rid`. */
-export interface PullFrame { type: 'pull'; rid: number; conv: string; after: number; limit: number }
+/**
+ * Fetch at most `limit` messages of `conv`: the first ones with seq > `after` (catching up), or the last ones with
+ * seq < `before` (scrolling back: seqs may skip numbers, so "the 50 before X" cannot be worked out as `after: X - 51`).
+ * Answered by `history` with the same `rid`, ascending either way.
+ */
+export type PullFrame = { type: 'pull'; rid: number; conv: string; limit: number } & ({ after: number; before?: never } | { before: number; after?: never });
 /** Ask for the conversation list again; answered by `convs` with the same `rid`. */
 export interface SyncFrame { type: 'sync'; rid: number }
 /** The user is typing in `conv` (ephemeral). */

@@ -151,12 +151,16 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'pull': {
         const rid = uint(v, 'pull', 'rid');
         const conv = id(v, 'pull', 'conv', L);
-        const after = uint(v, 'pull', 'after');
         const limit = v['limit'];
         if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
           throw wrongOrMissing(limit, 'pull', 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
         }
-        f = { type: 'pull', rid, conv, after, limit: limit as number };
+        if (absent(v['before'])) {
+          f = { type: 'pull', rid, conv, after: uint(v, 'pull', 'after'), limit: limit as number };
+        } else {
+          if (!absent(v['after'])) throw new ImError(ErrorCode.INVALID_FIELD, 'pull takes after or before, not both');
+          f = { type: 'pull', rid, conv, before: pos(v, 'pull', 'before'), limit: limit as number };
+        }
         break;
       }
       case 'sync':

@@ -81,9 +81,12 @@ export class ClientFrames {
   }
 
   private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
-    const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), this.svc.messages.readAfter(f.conv, f.after, f.limit + 1)]);
+    // One more than asked (ascending either way) tells whether there is more: newer ones after, older ones before.
+    const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1);
+    const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
-    return { type: 'history', rid: f.rid, conv: f.conv, msgs: rows.slice(0, f.limit).map(toMsg), more: rows.length > f.limit };
+    const page = f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit);
+    return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.map(toMsg), more: rows.length > f.limit };
   }
 
   private request<T>(s: Session, p: Promise<T>, ok: (v: T) => ServerFrame | undefined, ids: { cid?: number; rid?: number; conv?: string }): void {

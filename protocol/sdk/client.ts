@@ -154,6 +154,14 @@ export class ImClient {
     return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, after, limit }));
   }
 
+  /**
+   * Fetches the newest messages of `conv` with seq < `before`, at most `limit` (1–200), ascending: "load older" when
+   * scrolling back (`more`: there are older ones still). They are returned, not emitted as `message` events.
+   */
+  pullBefore(conv: string, before: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {
+    return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, before, limit }));
+  }
+
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
   sync(): Promise<ConvSummary[]> {
     return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));

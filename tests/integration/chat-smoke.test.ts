@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImClient } from '../../protocol/sdk/index.js';
 import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
@@ -54,6 +56,44 @@ describe('chat smoke', () => {
     expect(await c.api('GET', '/v1/conversations/archive/messages?after=1&before=2')).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
     expect(await c.api('GET', '/v1/conversations/archive/messages?limit=201')).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
     expect(await c.api('GET', '/v1/conversations/nowhere')).toMatchObject({ status: 404, body: { code: 'not_found' } });
+  }, 30_000);
+
+  it('chat – a client scrolls back page by page with pull before: the newest older messages first, without skipping or repeating any', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'scrollback', owner: 'olga', members: ['piet'] });
+    const seqs: number[] = [];
+    for (let i = 1; i <= 7; i++) seqs.push((await c.api('POST', '/v1/conversations/scrollback/messages', { body: `old ${i}`, from: 'bot' })).body['seq'] as number);
+    // The SDK starts "from now": the old messages come only when asked for, and not as message events.
+    const client = new ImClient({ endpoints: [c.gateways.get('n2')!], token: c.token('piet', 'p1'), WebSocket: WebSocket as never });
+    const events: unknown[] = [];
+    client.on('message', (m) => events.push(m));
+    try {
+      await client.connect();
+      const pages: string[][] = [];
+      let before = client.conversations().find((x) => x.conv === 'scrollback')!.lastSeq + 1;
+      for (let more = true; more; ) {
+        const page = await client.pullBefore('scrollback', before, 3);
+        pages.push(page.msgs.map((m) => m.body));
+        more = page.more;
+        before = page.msgs[0]!.seq;
+      }
+      expect(pages).toEqual([['old 5', 'old 6', 'old 7'], ['old 2', 'old 3', 'old 4'], ['old 1']]);
+      expect(events).toEqual([]);
+    } finally {
+      client.close();
+    }
+    // The wire: one direction per pull, and only a member may read.
+    const raw = await rawConnect(c.gateways.get('n1')!, c.token('piet', 'p2'));
+    await raw.waitFor((f) => f.type === 'convs');
+    raw.send({ type: 'pull', rid: 1, conv: 'scrollback', before: seqs[2]!, limit: 200 });
+    expect((await raw.waitFor<ServerFrameOf<'history'>>((f) => f.type === 'history' && f.rid === 1)).msgs.map((m) => m.seq)).toEqual(seqs.slice(0, 2));
+    raw.send({ type: 'pull', rid: 2, conv: 'scrollback', before: seqs[2]!, after: 0, limit: 5 });
+    expect(await raw.waitFor((f) => f.type === 'error' && f.rid === 2)).toMatchObject({ code: 'invalid_field', message: 'pull takes after or before, not both' });
+    raw.close();
+    const outsider = await rawConnect(c.gateways.get('n1')!, c.token('quentin', 'q1'));
+    await outsider.waitFor((f) => f.type === 'convs');
+    outsider.send({ type: 'pull', rid: 3, conv: 'scrollback', before: seqs[6]! + 1, limit: 5 });
+    expect(await outsider.waitFor((f) => f.type === 'error' && f.rid === 3)).toMatchObject({ code: 'not_member' });
+    outsider.close();
   }, 30_000);
 
   it('server API – a system message sent again with the same key is stored once and answered with its first seq', async () => {

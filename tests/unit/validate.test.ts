@@ -20,6 +20,10 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'ack', conv: 'c', seq: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ack\.seq /));
     expect(validateClientFrame({ type: 'read', conv: 7, seq: 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^read\.conv must be a string$/));
     expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', after: 0, limit: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.limit must be an integer from 1 to 200$/));
+    expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', before: 9, limit: 5 })).toEqual({ ok: true, value: { type: 'pull', rid: 1, conv: 'c', before: 9, limit: 5 } });
+    expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', before: 0, limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.before must be an integer > 0$/));
+    expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', before: 9, after: 2, limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull takes after or before, not both$/));
+    expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.after is missing$/));
     expect(validateClientFrame({ type: 'sync', rid: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^sync\.rid /));
     expect(validateClientFrame({ type: 'typing', conv: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^typing\.conv must not be empty$/));
     expect(validateClientFrame({ type: 'ping', ts: Number.NaN })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ping\.ts /));
