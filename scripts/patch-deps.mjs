@@ -51,6 +51,26 @@ const PATCHES = [
       '        if (index > 32 && index * 2 > xs.length) { xs = xs.slice(index); index = 0 } // natsim-patch: queue slots\n',
     marker: 'natsim-patch: queue slots',
   },
+  // postgres.js pipelines queries on a connection. cancel() of a query already written but not yet current only
+  // marks it; at the ReadyForQuery before its turn, the driver sent a CancelRequest and then SKIPPED it, making
+  // the next query current. The server still answers the skipped one, so from there every query on that
+  // connection resolved with the rows of the query before it, and the cancelled one never settled. A query that
+  // timed out under load (storage/pg-errors.ts `bounded` cancels it) could hand one user's conversation list to
+  // another user's query; a connect burst of 10,000 clients showed it as "list live nodes: Unexpected token 'd',
+  // "direct" is not valid JSON". The cancelled query now stays current and consumes its own answer. No
+  // CancelRequest is sent for it: Postgres has it already and has usually run it by then, so the request would
+  // stop whichever innocent query it is running when the request lands (a test here saw that in one run of three).
+  {
+    name: 'postgres.js: a cancelled pipelined query keeps its place',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor:
+      '    while (sent.length && (query = sent.shift()) && (query.active = true, query.cancelled))\n' +
+      '      Connection(options).cancel(query.state, query.cancelled.resolve, query.cancelled.reject)\n',
+    replacement:
+      '    if (sent.length && (query = sent.shift()) && (query.active = true, query.cancelled)) // natsim-patch: cancelled pipelined query keeps its place\n' +
+      '      query.cancelled.resolve(), query.cancelled = null\n',
+    marker: 'natsim-patch: cancelled pipelined query keeps its place',
+  },
   // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
   // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
   // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dense } from '../../storage/pg-errors.js';
+import { bounded, dense } from '../../storage/pg-errors.js';
 import { ConversationStore } from '../../storage/conversation-store.js';
 import { MessageStore } from '../../storage/message-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -34,6 +34,27 @@ describe('storage – answers after a query that failed mid-stream (real Postgre
     const plain = await db.sql<{ v: number }[]>`SELECT 42 AS v`;
     expect(plain[0]).toEqual({ v: 42 });
     expect(await msgs.lastSeq(c.convId)).toBe(3);
+  });
+
+  it('storage – a query that times out while queued behind a slow one settles, and every query after it gets its own rows', async () => {
+    const convs = new ConversationStore(db.sql);
+    const users = ['u1', 'u2', 'u3', 'u4'];
+    for (const u of users) await convs.createGroup({ convId: `own-${u}`, owner: u, members: [] });
+    // Statements the connection has prepared before are written behind a running one (pipelined), as in production.
+    const timingOut = () => db.sql<{ who: string }[]>`SELECT 'timed-out' AS who`;
+    await timingOut();
+    await convs.userConversations('u1');
+    // One connection: the slow query holds it; the others are written behind it and wait.
+    const slow = db.sql`SELECT pg_sleep(0.4)`.execute();
+    const timedOut = bounded('times out', timingOut(), 100);
+    // Written after the one that times out (the driver writes a query a tick after it is made).
+    await new Promise((r) => setImmediate(r));
+    const lists = users.map((u) => convs.userConversations(u).then((l) => l.map((x) => x.convId)));
+    await expect(timedOut).rejects.toMatchObject({ code: 'timeout' });
+    await slow;
+    // Each its own list (not the one before it), and none cancelled in the timed-out query's place.
+    expect(await Promise.all(lists)).toEqual(users.map((u) => [`own-${u}`]));
+    expect((await convs.userConversations('u2')).map((x) => x.convId)).toEqual(['own-u2']);
   });
 
   it('storage – dense() closes holes and leaves a whole result alone', () => {
