@@ -31,6 +31,9 @@ export interface MembershipOptions {
  */
 export const DEFAULT_REGISTER_TIMEOUT_MS = 10_000;
 
+/** Renewals outstanding at once: enough to ride out slow answers, few enough not to pile onto a stuck database. */
+const MAX_RENEWALS_IN_FLIGHT = 3;
+
 /**
  * Keeps this node's lease in Postgres alive. The lease is judged by the local monotonic clock from the moment
  * a renewal was SENT, minus one heartbeat of margin, so the node stops serving before the database
@@ -42,6 +45,8 @@ export class Membership {
   private timer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private stopped = false;
+  private inFlight = 0;
+  private registering = false;
   /** This process, as the holder of its node id (two processes must never serve as one node). */
   readonly incarnation = randomUUID();
 
@@ -93,23 +98,42 @@ export class Membership {
     if (this.watchdog) clearInterval(this.watchdog);
   }
 
+  /** Beats go out one heartbeat after the previous one was SENT, answered or not (see `beat`). */
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.beat(), this.opts.heartbeatMs);
+    this.timer = setTimeout(() => {
+      this.schedule();
+      void this.beat();
+    }, this.opts.heartbeatMs);
   }
 
+  /**
+   * One renewal. Renewals overlap: each answer is judged by when it was sent, so the lease holds while any renewal
+   * sent in the last `leaseMs − heartbeatMs` comes back. Waiting for each answer before timing the next spent that
+   * margin twice: under a burst of 5,000 connects, round trips of ~450 ms made a 1.5 s lease look lost, every shard
+   * was let go and taken back, and the re-attaches that followed kept the burst going for 40 s.
+   */
   private async beat(): Promise<void> {
+    if (this.inFlight >= MAX_RENEWALS_IN_FLIGHT || this.registering) return this.check();
+    this.inFlight++;
     const sentAt = performance.now();
     try {
       const renewed = await this.opts.nodes.renew(this.opts.nodeId, this.incarnation, this.opts.leaseMs, this.opts.load?.());
       if (renewed === undefined) {
         // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
-        // a live other process refuses (NodeIdInUseError, below).
-        await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs, this.incarnation, this.opts.leaseMs);
+        // a live other process refuses (NodeIdInUseError, below). One registration at a time; other beats wait.
+        if (this.registering) return;
+        this.registering = true;
+        try {
+          await this.opts.nodes.register(this.opts.nodeId, this.opts.endpoints, this.opts.leaseMs, this.incarnation, this.opts.leaseMs);
+        } finally {
+          this.registering = false;
+        }
       }
       if (this.stopped) return;
-      this.validUntil = sentAt + this.opts.leaseMs - this.opts.heartbeatMs;
-      if (this.lost) {
+      this.validUntil = Math.max(this.validUntil, sentAt + this.opts.leaseMs - this.opts.heartbeatMs);
+      // An answer that comes back after its own validity ran out regains nothing.
+      if (this.lost && performance.now() < this.validUntil) {
         this.lost = false;
         this.opts.log.info('lease regained');
         this.opts.onRegained();
@@ -119,8 +143,8 @@ export class Membership {
       const e = toImError(err);
       this.opts.log.warn({ code: e.code, err: e.message }, 'lease renewal failed');
     } finally {
+      this.inFlight--;
       this.check();
-      this.schedule();
     }
   }
 
