@@ -14,6 +14,7 @@ export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, g
   const g = gateway.stats;
   m.gauge('im_gateway_connections', 'Open client WebSocket connections.', () => gateway.connections);
   m.gauge('im_gateway_accepting', '1 while the gateway takes new connections, 0 while draining or closing.', () => (gateway.isAccepting ? 1 : 0));
+  m.gauge('im_gateway_attaches_queued', 'Sessions waiting for their turn to attach to their connector (a connect burst; they have their welcome).', () => gateway.attachesQueued);
   m.gauge('im_gateway_revoked_users', 'Users with a token revocation this gateway holds in memory (forgotten once every token it covers has expired).', () => gateway.revokedUsers);
   m.counter('im_gateway_connections_opened_total', 'Client connections upgraded and opened.', () => g.opened);
   m.counterBy('im_gateway_upgrades_refused_total', 'Upgrades refused, by error code.', 'code', () => g.refused);

@@ -138,6 +138,11 @@ export class Gateway {
   }
 
   /** Users with a token revocation held in memory (kept until every token it covers has expired). */
+  /** Sessions whose attach waits for its turn (see MAX_ATTACHES_IN_FLIGHT). */
+  get attachesQueued(): number {
+    return this.attacher.queued;
+  }
+
   get revokedUsers(): number {
     return this.revocations.cache.users;
   }

@@ -2,6 +2,7 @@ import { ChatKind, ConnectorOp, type AttachReply, type ConnectorAttach } from '.
 import { ErrorCode, toImError } from '../../protocol/errors.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
+import { ConcurrencyGate } from '../../runtime/concurrency-gate.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConvBinding } from './conv-binding.js';
 import type { Session } from './session.js';
@@ -16,6 +17,13 @@ export const ATTACH_REFRESH_MS = 300_000;
 /** Sessions re-attached per step after their connector shard restarted, so its new owner is not hit all at once. */
 const REATTACH_BATCH = 500;
 const REATTACH_STEP_MS = 20;
+/**
+ * Attach calls one gateway has outstanding at once; the others wait their turn (their sessions are open and have
+ * their `welcome`). Each attach costs its connector a read of the user's list. Started all at once, 5,000 of them
+ * queued in the connectors' pools past their deadlines, were retried onto the same queues, and the nodes spent
+ * their time on timeouts, cancels and garbage: a burst of 10,000 connects took 40 s and cost both leases.
+ */
+export const MAX_ATTACHES_IN_FLIGHT = 128;
 /** Failed attaches of one session before it is logged as a warning (about 10 s of retrying). */
 const ATTACH_WARN_ATTEMPTS = 6;
 
@@ -34,7 +42,14 @@ export interface SessionAttacherDeps {
  * and then, and a re-attach with a full catch-up (`convs`) whenever the connector may have lost them.
  */
 export class SessionAttacher {
+  private readonly gate = new ConcurrencyGate(MAX_ATTACHES_IN_FLIGHT);
+
   constructor(private readonly deps: SessionAttacherDeps) {}
+
+  /** Attaches waiting for their turn now. */
+  get queued(): number {
+    return this.gate.queued;
+  }
 
   /**
    * Tells the user's connector where this device is, retrying while the session lives; pushes `convs` when it
@@ -83,7 +98,15 @@ export class SessionAttacher {
     const { router, binding, log } = this.deps;
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
-        const reply = (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+        await this.gate.enter();
+        let reply: AttachReply;
+        try {
+          // A session that closed or was re-attached while it waited needs no call any more.
+          if (s.state !== 'open' || gen !== s.attachGen) return;
+          reply = (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+        } finally {
+          this.gate.leave();
+        }
         if (s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });
         for (const conv of reply.large) binding.bind(s, conv);
