@@ -47,6 +47,8 @@ export class Membership {
   private stopped = false;
   private inFlight = 0;
   private registering = false;
+  /** Times this node judged its lease lost (and let every shard go) since it started. */
+  losses = 0;
   /** This process, as the holder of its node id (two processes must never serve as one node). */
   readonly incarnation = randomUUID();
 
@@ -162,6 +164,7 @@ export class Membership {
     if (this.lost || this.stopped) return;
     if (performance.now() >= this.validUntil) {
       this.lost = true;
+      this.losses++;
       this.opts.log.warn('lease may have expired: stopping to serve every shard');
       this.opts.onLost();
     }

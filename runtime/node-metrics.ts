@@ -11,6 +11,7 @@ export function registerRuntimeMetrics(m: NodeMetrics, node: ClusterNode): void 
     return per;
   });
   m.gauge('im_node_lease_valid', '1 while this node holds a valid membership lease, else 0 (it serves nothing without one).', () => (node.leaseValid ? 1 : 0));
+  m.counter('im_node_lease_losses_total', 'Times this node judged its lease lost and let every shard go (a stall or a slow database; each costs a re-attach of its sessions).', () => node.leaseLosses);
   m.gauge('im_node_nats_connected', '1 while this node is connected to NATS, else 0 (it can route no message without it).', () => (node.natsConnected ? 1 : 0));
   m.counter('im_fenced_writes_total', 'Writes Postgres refused because another node owns the shard now.', () => node.fencedWrites);
   m.counter('im_transport_calls_total', 'Actor calls sent (local and over NATS).', () => t().callsSent);

@@ -238,6 +238,11 @@ export class ClusterNode {
     return this.natsUp && !this.nc.isClosed();
   }
 
+  /** Times this node judged its lease lost since it started (each time it let every shard go). */
+  get leaseLosses(): number {
+    return this.membership.losses;
+  }
+
   /** Whether this node's membership lease is valid now (it serves nothing while it is not). */
   get leaseValid(): boolean {
     return this.membership.isValid();

@@ -74,6 +74,7 @@ describe('node metrics', () => {
     expect(value(s, 'im_shards_served', { kind: 'connector' })).toBe(32);
     expect(value(s, 'im_actors_active', { kind: 'connector' })).toBeGreaterThanOrEqual(1);
     expect(value(s, 'im_node_lease_valid')).toBe(1);
+    expect(value(s, 'im_node_lease_losses_total')).toBeTypeOf('number');
     expect(value(s, 'im_node_nats_connected')).toBe(1);
     expect(value(s, 'im_transport_calls_total')).toBeGreaterThanOrEqual(1);
     // The process's own figures come with the node's.

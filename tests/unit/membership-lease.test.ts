@@ -36,6 +36,7 @@ describe('membership – lease renewals under a slow database', () => {
     await m.start();
     await sleep(1500);
     expect(lost).toEqual([]);
+    expect(m.losses).toBe(0);
     expect(m.isValid()).toBe(true);
     expect(maxInFlight()).toBeGreaterThan(1);
     expect(maxInFlight()).toBeLessThanOrEqual(3);
@@ -48,6 +49,7 @@ describe('membership – lease renewals under a slow database', () => {
     await m.start();
     await sleep(1500);
     expect(lost[0]).toBe('lost');
+    expect(m.losses).toBe(lost.filter((x) => x === 'lost').length);
     expect(maxInFlight()).toBe(3);
   });
 });
