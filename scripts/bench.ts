@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, () => Promise<{ default: BenchScenario }>> = {
   'runtime-failover': () => import('./bench/runtime-failover.js'),
   chat: () => import('./bench/chat.js'),
   soak: () => import('./bench/soak.js'),
+  storm: () => import('./bench/storm.js'),
 };
 
 /** Names that stand for several scenarios. */
