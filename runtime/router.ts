@@ -19,6 +19,11 @@ export class Router implements ActorSender {
     for (const [kind, count] of shardCounts) this.subjects.set(kind, Array.from({ length: count }, (_, s) => shardSubject(kind, s)));
   }
 
+  /** How many shards `kind` has (0 for a kind this cluster does not know). */
+  shardCount(kind: string): number {
+    return this.shardCounts.get(kind) ?? 0;
+  }
+
   /** The shard of (kind, key). */
   shardOf(kind: string, key: string): number {
     const count = this.shardCounts.get(kind);

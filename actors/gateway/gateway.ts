@@ -138,7 +138,7 @@ export class Gateway {
   }
 
   /** Users with a token revocation held in memory (kept until every token it covers has expired). */
-  /** Sessions whose attach waits for its turn (see MAX_ATTACHES_IN_FLIGHT). */
+  /** Sessions whose attach waits for its turn (see ATTACH_BUDGET). */
   get attachesQueued(): number {
     return this.attacher.queued;
   }

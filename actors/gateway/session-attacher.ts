@@ -18,12 +18,14 @@ export const ATTACH_REFRESH_MS = 300_000;
 const REATTACH_BATCH = 500;
 const REATTACH_STEP_MS = 20;
 /**
- * Attach calls one gateway has outstanding at once; the others wait their turn (their sessions are open and have
- * their `welcome`). Each attach costs its connector a read of the user's list. Started all at once, 5,000 of them
- * queued in the connectors' pools past their deadlines, were retried onto the same queues, and the nodes spent
- * their time on timeouts, cancels and garbage: a burst of 10,000 connects took 40 s and cost both leases.
+ * Attach calls one gateway has outstanding at once, about: the others wait their turn (their sessions are open and
+ * have their `welcome`). Each attach costs its connector a read of the user's list. Started all at once, 5,000 of
+ * them queued in the connectors' pools past their deadlines, were retried onto the same queues, and the nodes spent
+ * their time on timeouts, cancels and garbage: a burst of 10,000 connects took 40 s and cost both leases. The
+ * budget is shared out per connector shard (at least one each), so that calls hanging on a frozen node's shards
+ * (each until its deadline) hold only their own shards' places, not the whole gateway's.
  */
-export const MAX_ATTACHES_IN_FLIGHT = 128;
+export const ATTACH_BUDGET = 128;
 /** Failed attaches of one session before it is logged as a warning (about 10 s of retrying). */
 const ATTACH_WARN_ATTEMPTS = 6;
 
@@ -42,13 +44,28 @@ export interface SessionAttacherDeps {
  * and then, and a re-attach with a full catch-up (`convs`) whenever the connector may have lost them.
  */
 export class SessionAttacher {
-  private readonly gate = new ConcurrencyGate(MAX_ATTACHES_IN_FLIGHT);
+  /** One gate per connector shard, made when first needed. */
+  private readonly gates = new Map<number, ConcurrencyGate>();
 
-  constructor(private readonly deps: SessionAttacherDeps) {}
+  /** Each connector shard's share of ATTACH_BUDGET. */
+  private readonly perShard: number;
+
+  constructor(private readonly deps: SessionAttacherDeps) {
+    this.perShard = Math.max(1, Math.ceil(ATTACH_BUDGET / Math.max(1, deps.router.shardCount(ChatKind.CONNECTOR))));
+  }
 
   /** Attaches waiting for their turn now. */
   get queued(): number {
-    return this.gate.queued;
+    let n = 0;
+    for (const g of this.gates.values()) n += g.queued;
+    return n;
+  }
+
+  private gateFor(uid: string): ConcurrencyGate {
+    const shard = this.deps.router.shardOf(ChatKind.CONNECTOR, uid);
+    let g = this.gates.get(shard);
+    if (!g) this.gates.set(shard, (g = new ConcurrencyGate(this.perShard)));
+    return g;
   }
 
   /**
@@ -98,14 +115,15 @@ export class SessionAttacher {
     const { router, binding, log } = this.deps;
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
-        await this.gate.enter();
+        const gate = this.gateFor(s.uid);
+        await gate.enter();
         let reply: AttachReply;
         try {
           // A session that closed or was re-attached while it waited needs no call any more.
           if (s.state !== 'open' || gen !== s.attachGen) return;
           reply = (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
         } finally {
-          this.gate.leave();
+          gate.leave();
         }
         if (s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });

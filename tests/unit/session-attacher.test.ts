@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { ChatKind, type AttachReply } from '../../protocol/chat-ops.js';
+import type { ServerFrame } from '../../protocol/frames.js';
+import { silentLogger } from '../../runtime/logger.js';
+import type { Router } from '../../runtime/router.js';
+import type { ConvBinding } from '../../actors/gateway/conv-binding.js';
+import { ATTACH_BUDGET, SessionAttacher } from '../../actors/gateway/session-attacher.js';
+import { Session } from '../../actors/gateway/session.js';
+
+const SHARDS = 16;
+/** Users u0…: user `u${i}` lives on connector shard i % SHARDS. */
+const shardOfUser = (uid: string): number => Number(uid.slice(1)) % SHARDS;
+
+/** A router whose attach calls to `stuck` shards never answer (a frozen node) and the others answer after `ms`. */
+function fakeRouter(stuck: Set<number>, ms: number, inFlight: { now: number; most: number }): Router {
+  return {
+    shardCount: (kind: string) => (kind === ChatKind.CONNECTOR ? SHARDS : 0),
+    shardOf: (_kind: string, uid: string) => shardOfUser(uid),
+    call: (_kind: string, uid: string) => {
+      inFlight.most = Math.max(inFlight.most, ++inFlight.now);
+      if (stuck.has(shardOfUser(uid))) return new Promise(() => {});
+      return new Promise((r) => setTimeout(r, ms)).then(() => {
+        inFlight.now--;
+        return { convs: [], large: [] } satisfies AttachReply;
+      });
+    },
+  } as unknown as Router;
+}
+
+function harness(router: Router) {
+  const sessions = new Map<number, Session>();
+  const got: string[] = [];
+  const binding = { bind: () => {}, keepOnly: () => {} } as unknown as ConvBinding;
+  const attacher = new SessionAttacher({ nodeId: 'g', router, binding, sessions, log: silentLogger(), send: (s: Session, f: ServerFrame) => void (f.type === 'convs' && got.push(s.uid)) });
+  const open = (uid: string): Session => {
+    const s = new Session(sessions.size + 1, {} as never, uid, 'd', 0, 0, { perSec: 10, burst: 10 });
+    sessions.set(s.sid, s);
+    void attacher.attach(s, false);
+    return s;
+  };
+  return { attacher, open, got };
+}
+
+describe('session attacher – a connect burst is attached in turn', () => {
+  it('session attacher – a burst keeps about its budget of attach calls outstanding, and every session gets its list', async () => {
+    const inFlight = { now: 0, most: 0 };
+    const { attacher, open, got } = harness(fakeRouter(new Set(), 5, inFlight));
+    for (let i = 0; i < 2000; i++) open(`u${i}`);
+    expect(attacher.queued).toBe(2000 - ATTACH_BUDGET);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(got).toHaveLength(2000);
+    expect(inFlight.most).toBe(ATTACH_BUDGET);
+    expect(attacher.queued).toBe(0);
+  });
+
+  it('session attacher – calls hanging on a frozen node’s shards do not hold up sessions of the other shards', async () => {
+    const inFlight = { now: 0, most: 0 };
+    const { attacher, open, got } = harness(fakeRouter(new Set([0, 1, 2, 3, 4]), 5, inFlight));
+    for (let i = 0; i < 1600; i++) open(`u${i}`);
+    await new Promise((r) => setTimeout(r, 500));
+    // Every session of the 11 healthy shards has its list; those of the 5 stuck ones wait behind their own shards.
+    const healthy = Array.from({ length: 1600 }, (_, i) => `u${i}`).filter((u) => shardOfUser(u) > 4);
+    expect(got.sort()).toEqual(healthy.sort());
+    expect(attacher.queued).toBe(5 * (100 - ATTACH_BUDGET / SHARDS));
+  });
+});
