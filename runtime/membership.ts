@@ -47,8 +47,7 @@ export class Membership {
   private stopped = false;
   private inFlight = 0;
   private registering = false;
-  /** Times this node judged its lease lost (and let every shard go) since it started. */
-  losses = 0;
+  private lossCount = 0;
   /** This process, as the holder of its node id (two processes must never serve as one node). */
   readonly incarnation = randomUUID();
 
@@ -78,6 +77,11 @@ export class Membership {
     this.lost = false;
     this.schedule();
     this.watchdog = setInterval(() => this.check(), Math.max(20, Math.floor(this.opts.heartbeatMs / 3)));
+  }
+
+  /** Times this node judged its lease lost (and let every shard go) since it started. */
+  get losses(): number {
+    return this.lossCount;
   }
 
   /** True while this node may serve: its lease is certainly still running. */
@@ -164,7 +168,7 @@ export class Membership {
     if (this.lost || this.stopped) return;
     if (performance.now() >= this.validUntil) {
       this.lost = true;
-      this.losses++;
+      this.lossCount++;
       this.opts.log.warn('lease may have expired: stopping to serve every shard');
       this.opts.onLost();
     }
