@@ -250,7 +250,10 @@ export class ImClient {
     this.stopSession();
     const next = afterClose(code, reason, { upgraded, redirected: this.endpoints.hasRedirect });
     if (next.final) return this.terminate(code, next.reason, false);
-    if (next.renewToken) this.token.forget();
+    if (next.renewToken) {
+      if (code === CloseCode.UNAUTHORIZED) this.token.forget();
+      else this.token.refused();
+    }
     this.scheduleReconnect(code, reason, next.immediate ? 0 : Math.max(this.backoff.next(), next.minDelayMs));
   }
 
@@ -396,6 +399,7 @@ export class ImClient {
     this.connectTimer = undefined;
     this.welcomed = true;
     this.everWelcomed = true;
+    this.token.accepted();
     this.openedAt = Date.now();
     this.session = f;
     this.endpoints.connected();

@@ -19,7 +19,7 @@ export type AfterClose =
   | { final: true; reason: string }
   | {
       final: false;
-      /** The token may be what was refused: fetch a new one before the next attempt. */
+      /** The token may be what was refused: at once after 4001, by TokenSource's rule after a refused upgrade. */
       renewToken: boolean;
       /** Go straight to the endpoint a `redirect` named, without backoff. */
       immediate: boolean;

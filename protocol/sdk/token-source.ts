@@ -4,11 +4,22 @@ import { ErrorCode, ImError } from '../errors.js';
 export type TokenOption = string | (() => string | Promise<string>);
 
 /**
+ * Refused upgrades in a row after which a token that is not near its expiry is asked for again anyway (it may have
+ * been revoked). A browser cannot tell a 401 from a 503 (a gateway draining, full, or taking a connect storm):
+ * renewing after every refusal sent each of a storm's retries to the app's token endpoint as well.
+ */
+export const DEFAULT_REFUSALS_BEFORE_RENEW = 3;
+/** A token this close to its `exp` (by the client's clock) is renewed at the first refused upgrade. */
+export const DEFAULT_TOKEN_RENEW_MARGIN_SEC = 60;
+
+/**
  * The client's token: a fixed string as given, or the last one a token function returned, kept until the server
- * refuses it (4001, or an upgrade refused before any frame, which browsers cannot tell apart from a stale token).
+ * refuses it: at once after 4001, and after a refused upgrade when it is near its expiry (or unreadable), or
+ * after DEFAULT_REFUSALS_BEFORE_RENEW refused upgrades in a row.
  */
 export class TokenSource {
   private cached: string | undefined;
+  private refusals = 0;
 
   constructor(private readonly source: TokenOption) {}
 
@@ -26,5 +37,29 @@ export class TokenSource {
   /** Forgets the cached token: the next `get` asks the token function again. */
   forget(): void {
     this.cached = undefined;
+    this.refusals = 0;
+  }
+
+  /** An upgrade was refused without a reason the client can read: forget the token if it is likely the cause. */
+  refused(nowMs: number = Date.now()): void {
+    const exp = this.cached === undefined ? undefined : expOf(this.cached);
+    if (++this.refusals >= DEFAULT_REFUSALS_BEFORE_RENEW || exp === undefined || exp - nowMs / 1000 < DEFAULT_TOKEN_RENEW_MARGIN_SEC) this.forget();
+  }
+
+  /** The server took the token (a `welcome` came). */
+  accepted(): void {
+    this.refusals = 0;
+  }
+}
+
+/** The `exp` of a JWT, read without checking its signature (the server checks it); undefined when unreadable. */
+function expOf(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const exp = (JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
   }
 }

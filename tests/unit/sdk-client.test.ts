@@ -261,6 +261,45 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
+  it('sdk client – a refused upgrade renews a token near its expiry at once, and a fresh one only after three refusals in a row', async () => {
+    const jwt = (expInSec: number, n: number): string =>
+      `h.${Buffer.from(JSON.stringify({ sub: 'u', did: 'd', exp: Math.floor(Date.now() / 1000) + expInSec, n })).toString('base64url')}.s`;
+    let n = 0;
+    let ttl = 3600;
+    const { client, ws, accept } = harness({ token: async () => jwt(ttl, ++n) });
+    const tokenOf = (): string => new URL(ws.last().url).searchParams.get('token')!;
+    /** Lets time pass until the client opens its next socket (its backoff), no further. */
+    const nextSocket = async (): Promise<string> => {
+      const k = ws.sockets.length;
+      while (ws.sockets.length === k) await vi.advanceTimersByTimeAsync(50);
+      return tokenOf();
+    };
+    void client.connect();
+    await flush();
+    const first = tokenOf();
+    // A gateway in a storm (or a node down): the same good token for the next tries, then a new one.
+    ws.last().refuse();
+    expect(await nextSocket()).toBe(first);
+    ws.last().refuse();
+    expect(await nextSocket()).toBe(first);
+    ttl = 30; // the tokens the app hands out from now on run out in 30 s
+    ws.last().refuse();
+    const second = await nextSocket();
+    expect(second).not.toBe(first);
+    // A welcome starts the count again; a token about to run out is renewed at the first refusal.
+    accept();
+    await flush();
+    client.reconnect();
+    expect(await nextSocket()).toBe(second);
+    ws.last().refuse();
+    const third = await nextSocket();
+    expect(third).not.toBe(second);
+    ws.last().refuse();
+    expect(await nextSocket()).not.toBe(third);
+    expect(n).toBe(4);
+    client.close();
+  });
+
   it('sdk client – a silent server is given up after 2.5 heartbeats and the client reconnects; pings keep it company before', async () => {
     const { client, ws, accept } = harness();
     void client.connect();
