@@ -67,15 +67,15 @@ export class ActorHost {
   /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
   dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
-    if (!this.liveCell(kind, key, fence)) {
+    let cell = this.liveCell(kind, key, fence);
+    if (!cell) {
       const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload);
       if (idle !== undefined) return Promise.resolve(idle);
-    }
-    let cell: Cell;
-    try {
-      cell = this.cellFor(kind, key, fence);
-    } catch (err) {
-      return Promise.reject(err);
+      try {
+        cell = this.activate(kind, key, fence);
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     cell.lastActive = Date.now();
     return cell.mailbox.post(() => this.run(cell, op, payload)).then((r) =>
@@ -92,7 +92,7 @@ export class ActorHost {
     if (this.closed) return;
     let cell: Cell;
     try {
-      cell = this.cellFor(kind, key, fence);
+      cell = this.liveCell(kind, key, fence) ?? this.activate(kind, key, fence);
     } catch (err) {
       this.opts.log.debug({ kind, key, op, err: toImError(err).message }, 'tell dropped');
       return;
@@ -171,9 +171,8 @@ export class ActorHost {
     return existing && !existing.deactivation && existing.fence.epoch === fence.epoch ? existing : undefined;
   }
 
-  private cellFor(kind: string, key: string, fence: Fence): Cell {
-    const live = this.liveCell(kind, key, fence);
-    if (live) return live;
+  /** A new cell for (kind, key) under `fence`, its activation queued first; replaces a cell of an older epoch. */
+  private activate(kind: string, key: string, fence: Fence): Cell {
     const ofKind = this.cells.get(kind);
     const existing = ofKind?.get(key);
     const def = this.kinds.get(kind);
