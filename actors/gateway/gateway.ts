@@ -137,12 +137,12 @@ export class Gateway {
     return this.sessions.size;
   }
 
-  /** Users with a token revocation held in memory (kept until every token it covers has expired). */
   /** Sessions whose attach waits for its turn (see ATTACH_BUDGET). */
   get attachesQueued(): number {
     return this.attacher.queued;
   }
 
+  /** Users with a token revocation held in memory (kept until every token it covers has expired). */
   get revokedUsers(): number {
     return this.revocations.cache.users;
   }

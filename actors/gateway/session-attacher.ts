@@ -115,17 +115,11 @@ export class SessionAttacher {
     const { router, binding, log } = this.deps;
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
-        const gate = this.gateFor(s.uid);
-        await gate.enter();
-        let reply: AttachReply;
-        try {
-          // A session that closed or was re-attached while it waited needs no call any more.
-          if (s.state !== 'open' || gen !== s.attachGen) return;
-          reply = (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
-        } finally {
-          gate.leave();
-        }
-        if (s.state !== 'open' || gen !== s.attachGen) return;
+        // A session that closed or was re-attached while it waited its turn needs no call any more.
+        const reply = await this.gateFor(s.uid).run(async () =>
+          s.state === 'open' && gen === s.attachGen ? ((await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply) : undefined,
+        );
+        if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });
         for (const conv of reply.large) binding.bind(s, conv);
         binding.keepOnly(s, reply.large, gen);

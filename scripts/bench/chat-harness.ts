@@ -6,6 +6,7 @@ import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { connect } from '../../storage/db.js';
 import { reapOnExit } from '../lib/child-reaper.js';
 import { freePort } from '../lib/free-port.js';
+import { parseExposition, sampleSum } from '../lib/prometheus-text.js';
 import { spawnNodeProcess, type NodeProcess } from '../lib/node-process.js';
 import { waitForEvenSpread } from '../lib/shard-spread.js';
 
@@ -147,4 +148,11 @@ export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** The sum of `names` over every node of `cluster` and every label set, from one scrape of each (server key). */
+export async function clusterMetricSum(cluster: BenchCluster, names: readonly string[]): Promise<number> {
+  const scrape = async (url: string) => parseExposition(await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } })).text());
+  const all = await Promise.all([...cluster.http.values()].map(scrape));
+  return all.reduce((n, samples) => n + names.reduce((k, name) => k + sampleSum(samples, name), 0), 0);
 }

@@ -10,11 +10,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DEV_SERVER_KEY } from '../../runtime/config.js';
 import { startEmbeddedPostgres } from '../lib/embedded-pg.js';
 import { startNatsServer } from '../lib/nats-server.js';
-import { parseExposition, sampleSum, type Sample } from '../lib/prometheus-text.js';
-import { forkWorker, startBenchCluster, type BenchCluster } from './chat-harness.js';
+import { clusterMetricSum, forkWorker, startBenchCluster, type BenchCluster } from './chat-harness.js';
 import { heapAfterFullGc, inspectorUrl } from './inspector-heap.js';
 import type { BenchContext, BenchScenario } from './lib.js';
 import type { RoundResult } from './soak-worker.js';
@@ -69,18 +67,6 @@ async function makeCohort(cluster: BenchCluster, c: number): Promise<Cohort> {
   return { devices, convs };
 }
 
-/** A node's metrics. */
-async function scrape(httpUrl: string): Promise<Sample[]> {
-  const res = await fetch(`${httpUrl}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
-  return parseExposition(await res.text());
-}
-
-/** The sum of `names` over every node and label set, from one scrape of each. */
-async function sumMetrics(cluster: BenchCluster, names: string[]): Promise<number> {
-  const all = await Promise.all([...cluster.http.values()].map(scrape));
-  return all.reduce((n, samples) => n + names.reduce((k, name) => k + sampleSum(samples, name), 0), 0);
-}
-
 /** Waits until no actor is active and no client connected on any node (or the count stops falling); returns what is left. */
 async function quiesce(cluster: BenchCluster): Promise<number> {
   const end = Date.now() + QUIESCE_TIMEOUT_MS;
@@ -88,7 +74,7 @@ async function quiesce(cluster: BenchCluster): Promise<number> {
   let stableSince = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 1000));
-    const now = await sumMetrics(cluster, ['im_actors_active', 'im_gateway_connections']);
+    const now = await clusterMetricSum(cluster, ['im_actors_active', 'im_gateway_connections']);
     if (now < active) stableSince = Date.now();
     active = now;
     if (active === 0 || Date.now() > end || Date.now() - stableSince > 3 * SOAK_ACTOR_IDLE_MS + 5000) return active;
@@ -152,7 +138,7 @@ const scenario: BenchScenario = {
         const stopAt = Date.now() + (o.minutes * 60_000) / ctx.trials;
         while (Date.now() < stopAt) {
           await runRound();
-          const heap = await sumMetrics(cluster, ['nodejs_heap_size_used_bytes']);
+          const heap = await clusterMetricSum(cluster, ['nodejs_heap_size_used_bytes']);
           ctx.progress(`segment ${seg}/${ctx.trials}, round ${totals.rounds - warm.rounds}: ${totals.sessions - warm.sessions} sessions, ${totals.sent - warm.sent} messages; nodes' heap ${(heap / MB).toFixed(1)} MB`);
         }
         ctx.progress(`segment ${seg}/${ctx.trials} done: waiting for every actor to go idle`);

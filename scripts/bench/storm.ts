@@ -6,11 +6,9 @@
  * second until the last one has its conversation list, each way, and the lease losses a storm cost the nodes.
  */
 import path from 'node:path';
-import { DEV_SERVER_KEY } from '../../runtime/config.js';
 import { startEmbeddedPostgres } from '../lib/embedded-pg.js';
 import { startNatsServer } from '../lib/nats-server.js';
-import { parseExposition, sampleSum } from '../lib/prometheus-text.js';
-import { forkWorker, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
+import { clusterMetricSum, forkWorker, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
 import { median, type BenchContext, type BenchScenario } from './lib.js';
 
 const NODE_ARGS = ['--shards', '64', '--log-level', 'warn', '--max-connections', '19500'];
@@ -25,20 +23,10 @@ interface Spec {
   token: string;
 }
 
-/** A sum over every node's metrics (scraped with the server key). */
-async function clusterSum(c: BenchCluster, name: string): Promise<number> {
-  let n = 0;
-  for (const url of c.http.values()) {
-    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
-    n += sampleSum(parseExposition(await res.text()), name);
-  }
-  return n;
-}
-
 /** Waits until the gateways hold no connection: the last round's sockets are closed and detached. */
 async function drained(c: BenchCluster): Promise<void> {
   const until = Date.now() + 30_000;
-  while ((await clusterSum(c, 'im_gateway_connections')) > 0) {
+  while ((await clusterMetricSum(c, ['im_gateway_connections'])) > 0) {
     if (Date.now() > until) throw new Error('the gateways still hold connections 30 s after their clients left');
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -94,9 +82,9 @@ const scenario: BenchScenario = {
         paced.push(clients / ((await connectAll(specs, PACED_CONCURRENCY)) / 1000));
         await drained(c);
         ctx.progress(`trial ${t + 1}/${ctx.trials}: ${clients} clients at once`);
-        const lostBefore = await clusterSum(c, 'im_node_lease_losses_total');
+        const lostBefore = await clusterMetricSum(c, ['im_node_lease_losses_total']);
         burst.push(clients / ((await connectAll(specs, undefined)) / 1000));
-        losses.push((await clusterSum(c, 'im_node_lease_losses_total')) - lostBefore);
+        losses.push((await clusterMetricSum(c, ['im_node_lease_losses_total'])) - lostBefore);
         await drained(c);
       }
       const base = { baseline: { name: `paced, ${PACED_CONCURRENCY} at a time per generator`, median: median(paced), trials: paced } };
