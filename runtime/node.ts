@@ -123,6 +123,7 @@ export class ClusterNode {
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
       log,
+      thread: { databaseUrl: config.databaseUrl, applicationName: `natsim-${config.nodeId}-lease` },
       load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), nats: this.natsConnected, ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => void this.refresh(),
@@ -346,7 +347,7 @@ export class ClusterNode {
     await this.shards.releaseAll('node closing');
     await this.host.close();
     if (leave) await this.membership.leave();
-    else this.membership.stopHeartbeat();
+    else await this.membership.stopHeartbeat();
     for (const s of this.subs) s.unsubscribe();
     await this.transport.close().catch(() => undefined);
     await this.nc.drain().catch(() => undefined);

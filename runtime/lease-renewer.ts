@@ -1,0 +1,103 @@
+import { toImError } from '../protocol/errors.js';
+import { NodeIdInUseError, type NodeStore } from '../storage/node-store.js';
+import { monotonicMs, type LeaseCell } from './lease-cell.js';
+
+/** Renewals outstanding at once: enough to ride out slow answers, few enough not to pile onto a stuck database. */
+export const MAX_RENEWALS_IN_FLIGHT = 3;
+
+export interface LeaseRenewerOptions {
+  nodeId: string;
+  incarnation: string;
+  endpoints: string[];
+  nodes: Pick<NodeStore, 'renew' | 'register'>;
+  heartbeatMs: number;
+  leaseMs: number;
+  cell: LeaseCell;
+  /** Renew only while the main thread ran this recently: a wedged process must lose its lease like a dead one. */
+  stallMs: number;
+  /** Reported with every renewal (connections, actors, ...). */
+  load: () => Record<string, unknown> | undefined;
+  /** Another process holds this node id now; renewals have stopped. */
+  onReplaced: (err: NodeIdInUseError) => void;
+  warn: (fields: Record<string, unknown>, msg: string) => void;
+}
+
+/**
+ * Sends the node's lease renewals and records in the shared cell how long the lease certainly runs. It runs in the
+ * lease thread, so that a main thread busy with a burst (20,000 clients connecting at once made turns of the event
+ * loop long enough) neither sends its renewals late nor reads their answers late.
+ */
+export class LeaseRenewer {
+  private timer?: NodeJS.Timeout;
+  private inFlight = 0;
+  private registering = false;
+  private stalled = false;
+
+  constructor(private readonly opts: LeaseRenewerOptions) {}
+
+  /** Starts renewing, one heartbeat from now. */
+  start(): void {
+    this.schedule();
+  }
+
+  /** Stops renewing; answers still outstanding extend nothing. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Beats go out one heartbeat after the previous one was SENT, answered or not (see `beat`). */
+  private schedule(): void {
+    if (this.opts.cell.stopped) return;
+    this.timer = setTimeout(() => {
+      this.schedule();
+      void this.beat();
+    }, this.opts.heartbeatMs);
+  }
+
+  /**
+   * One renewal. Renewals overlap: each answer is judged by when it was sent, so the lease holds while any renewal
+   * sent in the last `leaseMs − heartbeatMs` comes back. Waiting for each answer before timing the next spent that
+   * margin twice: under a burst of 5,000 connects, round trips of ~450 ms made a 1.5 s lease look lost, every shard
+   * was let go and taken back, and the re-attaches that followed kept the burst going for 40 s.
+   */
+  private async beat(): Promise<void> {
+    const { cell, nodes, nodeId, incarnation, leaseMs, heartbeatMs } = this.opts;
+    if (cell.stopped || this.inFlight >= MAX_RENEWALS_IN_FLIGHT || this.registering) return;
+    const sentAt = monotonicMs();
+    const silentMs = sentAt - cell.aliveAt();
+    if (silentMs > this.opts.stallMs) {
+      if (!this.stalled) this.opts.warn({ silentMs: Math.round(silentMs) }, 'main thread stalled: lease renewals paused, so the lease runs out as if the node had died');
+      this.stalled = true;
+      return;
+    }
+    this.stalled = false;
+    this.inFlight++;
+    try {
+      const renewed = await nodes.renew(nodeId, incarnation, leaseMs, this.opts.load());
+      if (renewed === undefined) {
+        // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
+        // a live other process refuses (NodeIdInUseError, below). One registration at a time; other beats wait.
+        if (this.registering) return;
+        this.registering = true;
+        try {
+          await nodes.register(nodeId, this.opts.endpoints, leaseMs, incarnation, leaseMs);
+        } finally {
+          this.registering = false;
+        }
+      }
+      cell.extend(sentAt + leaseMs - heartbeatMs);
+    } catch (err) {
+      if (err instanceof NodeIdInUseError) {
+        this.stop();
+        cell.stop();
+        this.opts.onReplaced(err);
+        return;
+      }
+      const e = toImError(err);
+      this.opts.warn({ code: e.code, err: e.message }, 'lease renewal failed');
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
