@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
-import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush, type MessageEvent, type OnlineEvent } from '../protocol/chat-ops.js';
+import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../protocol/chat-ops.js';
 import { encodeControl, type TokensRevoked } from '../protocol/control.js';
 import { clusterRevocationsSubject, gatewaySubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
@@ -10,7 +10,7 @@ import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
-import { EventPublisher } from './event-publisher.js';
+import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
 import { ShardSegments } from './shard-segments.js';
@@ -145,7 +145,7 @@ export class ChatServices {
   }
 
   /** Queues a business event; this turn's events of one subject go out as one JSON array. */
-  event(e: OnlineEvent | MessageEvent): void {
+  event(e: BusinessEvent): void {
     if (this.settings.events) this.events.publish(e);
   }
 

@@ -7,18 +7,19 @@ import {
   type ConnectorDisconnect,
   type ConnectorJoined,
   type ConnectorPresence,
+  type ConnectorReceipt,
   type ConnectorTyping,
   type DevicesReply,
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { isDirectConvId } from '../protocol/conv-id.js';
+import { directPeer, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkMark, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkMark, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -106,6 +107,10 @@ class ConnectorActor implements Actor {
       case ConnectorOp.PRESENCE: {
         const p = payload as ConnectorPresence;
         return this.broadcast({ type: 'presence', uid: checkUid(p?.uid), online: p?.online === true });
+      }
+      case ConnectorOp.RECEIPT: {
+        const r = checkReceipt(payload);
+        return this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
       }
       case ConnectorOp.JOINED:
         return this.joined(payload as ConnectorJoined);
@@ -255,6 +260,7 @@ class ConnectorActor implements Actor {
   private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
     const mark = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
     const c = this.convs.get(p.conv);
+    const advanced = c === undefined || mark.readSeq > c.readSeq;
     if (c) {
       c.readSeq = Math.max(c.readSeq, mark.readSeq);
       c.unread = mark.unread;
@@ -262,6 +268,13 @@ class ConnectorActor implements Actor {
     // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
     const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
+    // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
+    const peer = c?.peer ?? directPeer(p.conv, this.ctx.key);
+    if (advanced) this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
+    if (advanced && peer !== undefined) {
+      const receipt: ConnectorReceipt = { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq };
+      this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, receipt);
+    }
     return { seq: mark.readSeq };
   }
 
@@ -293,7 +306,12 @@ class ConnectorActor implements Actor {
     const conv = checkUid(p?.conv);
     const large = p.large === true;
     const c = this.convs.get(conv);
-    if (c === undefined) this.convs.set(conv, { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large });
+    if (c === undefined) {
+      const state: ConvState = { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large };
+      const peer = p.kind === 'direct' ? directPeer(conv, this.ctx.key) : undefined;
+      if (peer !== undefined) state.peer = peer;
+      this.convs.set(conv, state);
+    }
     const was = c?.large ?? false;
     if (c !== undefined) c.large = large;
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
@@ -321,7 +339,9 @@ class ConnectorActor implements Actor {
       if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
       if (r.peer !== undefined) state.peer = r.peer;
       this.convs.set(r.convId, state);
-      out.push({ conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread });
+      const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+      if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+      out.push(row);
     }
     for (const conv of [...this.convs.keys()]) if (!seen.has(conv)) this.convs.delete(conv);
     return out;
@@ -353,12 +373,20 @@ function ownBytes(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
+/**
+ * Tells that only matter to a user's online devices. A sleeping connector has none, and what they would change of
+ * its state is read again from Postgres when a device attaches; so they are dropped rather than wake it. Without
+ * this, every message to a group woke the connector of every offline member, and a user coming online woke every
+ * direct peer's (presence), each to stay in memory until its idle timeout.
+ */
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT]);
+
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
   return {
     kind: ChatKind.CONNECTOR,
     create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs),
     // A connector stays live while any device is attached (`holdsLiveState`), so a sleeping one has none.
-    idleAnswer: (op) => (op === ConnectorOp.DEVICES ? ({ devices: [] } satisfies DevicesReply) : undefined),
+    idleAnswer: (op) => (op === ConnectorOp.DEVICES ? ({ devices: [] } satisfies DevicesReply) : DEVICE_ONLY_OPS.has(op) ? null : undefined),
   };
 }

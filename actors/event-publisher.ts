@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import type { MessageEvent, OnlineEvent } from '../protocol/chat-ops.js';
+import type { MessageEvent, OnlineEvent, ReadEvent } from '../protocol/chat-ops.js';
 import { EventSubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 
@@ -7,10 +7,19 @@ import type { Logger } from '../runtime/logger.js';
 export const DEFAULT_EVENT_BATCH_BYTES = 256 * 1024;
 
 /** A business event of any subject. */
-export type BusinessEvent = OnlineEvent | MessageEvent;
+export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent;
 
 function subjectOf(e: BusinessEvent): EventSubject {
-  return e.type === 'message' ? EventSubject.MESSAGE : e.type === 'online' ? EventSubject.ONLINE : EventSubject.OFFLINE;
+  switch (e.type) {
+    case 'message':
+      return EventSubject.MESSAGE;
+    case 'read':
+      return EventSubject.READ;
+    case 'online':
+      return EventSubject.ONLINE;
+    case 'offline':
+      return EventSubject.OFFLINE;
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
@@ -110,6 +110,12 @@ export function checkDetach(p: unknown): ConnectorDetach {
 export function checkMark(p: unknown): ConnectorAck & ConnectorRead {
   const v = obj(p);
   return { did: id(v['did'], 'did'), conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 0) };
+}
+
+/** A direct peer's read receipt. */
+export function checkReceipt(p: unknown): ConnectorReceipt {
+  const v = obj(p);
+  return { conv: id(v['conv'], 'conv'), uid: id(v['uid'], 'uid'), seq: int(v['seq'], 'seq', 0) };
 }
 
 /** A message as the chatter fans it out: ids, its seq and its encoded client frame. */

@@ -25,6 +25,7 @@ export const ConnectorOp = {
   LEFT: 'left',
   DISCONNECT: 'disconnect',
   DEVICES: 'devices',
+  RECEIPT: 'receipt',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -75,6 +76,8 @@ export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }
 export interface ConnectorPresence { uid: string; online: boolean }
+/** The other member of a direct conversation (`uid`) read up to `seq` (their connector → ours). */
+export interface ConnectorReceipt { conv: string; uid: string; seq: number }
 /** The user is in `conv` (added now, or told again because the conversation became large or small). */
 export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean }
 export interface ConnectorLeft { conv: string }
@@ -92,3 +95,5 @@ export interface GatewayBind { uid: string; conv: string }
 /** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
+/** A user's read mark moved forward (from device `did`); `unread` is what it leaves in `conv`, for push badges. */
+export interface ReadEvent { type: 'read'; uid: string; did: string; conv: string; seq: number; unread: number; ts: number }

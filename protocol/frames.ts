@@ -64,8 +64,8 @@ export interface Msg {
   body: string;
 }
 
-/** One row of the conversation list. */
-export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number }
+/** One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark. */
+export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -87,6 +87,8 @@ export interface ReadEchoFrame {
   unread?: number;
   lastSeq?: number;
 }
+/** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
+export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
 export interface PresenceFrame { type: 'presence'; uid: string; online: boolean }
 export interface PongFrame { type: 'pong'; ts?: number }
@@ -102,13 +104,14 @@ export type ServerFrame =
   | ConvsFrame
   | HistoryFrame
   | ReadEchoFrame
+  | ReceiptFrame
   | TypingEventFrame
   | PresenceFrame
   | PongFrame
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'typing', 'presence', 'pong', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'receipt', 'typing', 'presence', 'pong', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -108,6 +108,7 @@ export const EventSubject = {
   ONLINE: `${SUBJECT_ROOT}.events.online`,
   OFFLINE: `${SUBJECT_ROOT}.events.offline`,
   MESSAGE: `${SUBJECT_ROOT}.events.message`,
+  READ: `${SUBJECT_ROOT}.events.read`,
 } as const;
 export type EventSubject = (typeof EventSubject)[keyof typeof EventSubject];
 

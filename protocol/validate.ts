@@ -193,7 +193,9 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
   const kind = str(v, t, 'kind');
   // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
-  return { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
+  const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
+  if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
+  return row;
 }
 
 /** Validates every item of an array field; errors name the item index (`history.msgs[3].seq`). */
@@ -246,6 +248,9 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       }
       case 'typing':
         f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
+        break;
+      case 'receipt':
+        f = { type: 'receipt', conv: str(v, 'receipt', 'conv'), uid: str(v, 'receipt', 'uid'), seq: uint(v, 'receipt', 'seq') };
         break;
       case 'presence':
         f = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };

@@ -90,9 +90,13 @@ export class ActorHost {
   /** Delivers one operation nobody waits for (a tell): no promise is made for it unless its handler makes one. */
   tell(kind: string, key: string, fence: Fence, op: string, payload: unknown): void {
     if (this.closed) return;
-    let cell: Cell;
+    let cell: Cell | undefined;
     try {
-      cell = this.liveCell(kind, key, fence) ?? this.activate(kind, key, fence);
+      cell = this.liveCell(kind, key, fence);
+      if (!cell) {
+        if (this.kinds.get(kind)?.idleAnswer?.(op, payload) !== undefined) return;
+        cell = this.activate(kind, key, fence);
+      }
     } catch (err) {
       this.opts.log.debug({ kind, key, op, err: toImError(err).message }, 'tell dropped');
       return;

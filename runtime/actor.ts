@@ -52,7 +52,9 @@ export interface ActorKind {
   /**
    * What `op` gets when the actor is not live, without activating it; `undefined` means activate and ask it.
    * For read-only questions a sleeping actor answers by definition ("which devices are connected?": none),
-   * so asking about many users does not wake them all and load each one's state.
+   * so asking about many users does not wake them all and load each one's state. A tell answered here is
+   * dropped: news a sleeping actor would only have thrown away (a message for a user with no device online)
+   * does not wake it either.
    */
   idleAnswer?(op: string, payload: unknown): unknown;
 }

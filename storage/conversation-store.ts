@@ -35,6 +35,8 @@ export interface UserConversation {
   memberCount: number;
   /** The other member of a direct conversation. */
   peer?: string;
+  /** That member's read mark. */
+  peerRead?: number;
 }
 
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
@@ -284,23 +286,27 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null }[]>`
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
              GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
                - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
                            WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
-             CASE WHEN c.kind = 'direct' THEN (SELECT x.uid FROM members x WHERE x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) END AS peer
+             p.uid AS peer, p.read_seq AS peer_read
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
+      LEFT JOIN LATERAL (SELECT x.uid, x.read_seq FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) p ON true
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
       CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
       const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count };
-      if (r.peer !== null) c.peer = r.peer;
+      if (r.peer !== null) {
+        c.peer = r.peer;
+        c.peerRead = r.peer_read ?? 0;
+      }
       return c;
     });
   }

@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> to <b id=current>—</b></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -68,7 +68,7 @@ const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KE
 let client, current;
 const show = (cls, text) => { const d = document.createElement('div'); d.className = cls; d.textContent = text; $('log').append(d); $('log').scrollTop = 1e9; };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
-const pick = (conv) => { current = conv; $('current').textContent = conv; const c = client?.conversations().find((x) => x.conv === conv); if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
+const pick = (conv) => { current = conv; $('current').textContent = conv; const c = client?.conversations().find((x) => x.conv === conv); $('seen').textContent = c?.peerRead ? 'read up to #' + c.peerRead : ''; if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
 const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = c.conv + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
@@ -78,6 +78,7 @@ $('login').onclick = async () => {
   client.on('convs', listConvs);
   client.on('message', (m) => { show(m.from === uid ? 'me' : m.did === 'system' ? 'sys' : '', '[' + m.conv + ' #' + m.seq + '] ' + m.from + ': ' + m.body); if (m.conv === current) client.read(m.conv, m.seq); listConvs(); });
   client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
+  client.on('receipt', (r) => { if (r.conv === current) $('seen').textContent = r.uid + ' read up to #' + r.seq; });
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' came online' : ' went offline')));
   await client.connect();
   listConvs();

@@ -371,6 +371,9 @@ export class ImClient {
         const c = this.chains.get(f.conv)!;
         return this.events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
       }
+      case 'receipt':
+        if (this.chains.handleReceipt(f.conv, f.seq)) this.events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
+        return;
       case 'typing':
         return this.events.emit('typing', { conv: f.conv, from: f.from });
       case 'presence':

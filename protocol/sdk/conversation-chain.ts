@@ -31,6 +31,8 @@ export interface ConversationInfo {
   readSeq: number;
   /** Exact as of the last `convs`; then +1 per delivered message of another user, 0 once read up to lastSeq. */
   unread: number;
+  /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
+  peerRead: number;
 }
 
 interface ConvState extends ConversationInfo {
@@ -120,6 +122,7 @@ export class ConversationChains {
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
+      s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
         this.clearPullRetry(s);
@@ -169,6 +172,14 @@ export class ConversationChains {
     return moved || s.unread !== before;
   }
 
+  /** Applies the other member's read receipt; true when it moved their mark forward. */
+  handleReceipt(conv: string, seq: number): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined || seq <= s.peerRead) return false;
+    s.peerRead = seq;
+    return true;
+  }
+
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
   disconnected(): void {
     this.clearAckTimer();
@@ -183,13 +194,13 @@ export class ConversationChains {
   }
 
   private create(conv: string, kind: ConvKind, last: number): ConvState {
-    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
     this.convs.set(conv, s);
     return s;
   }
 
   private info(s: ConvState): ConversationInfo {
-    return { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread };
+    return { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
   }
 
   private deliver(s: ConvState, msg: Msg): void {

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageEvent, OnlineEvent } from '../../protocol/chat-ops.js';
+import type { MessageEvent, OnlineEvent, ReadEvent } from '../../protocol/chat-ops.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { EVENTS_WILDCARD, EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 
-type Event = OnlineEvent | MessageEvent;
+type Event = OnlineEvent | MessageEvent | ReadEvent;
 
 describe('chat – business events', () => {
   let c: ChatCluster;
@@ -32,7 +32,7 @@ describe('chat – business events', () => {
     }
   };
 
-  it('events – online, every stored message once and in order, offline; published as JSON arrays', async () => {
+  it('events – online, every stored message once and in order, read marks that moved, offline; published as JSON arrays', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ev-a', 'ev-b'] });
     const conv = body['conv'] as string;
     const a = await rawConnect(c.gateways.get('n1')!, c.token('ev-a', 'a1'));
@@ -56,7 +56,23 @@ describe('chat – business events', () => {
     expect(batches.length).toBeLessThan(n);
     expect(seen.every((s) => Array.isArray(s.events))).toBe(true);
 
-    a.close();
+    // The other member reads: one event per mark that moved forward, with the count it leaves (for push badges).
+    const b = await rawConnect(c.gateways.get('n2')!, c.token('ev-b', 'b1'));
+    await b.waitFor((f) => f.type === 'convs');
+    b.send({ type: 'read', conv, seq: sent[9]!.seq });
+    await b.waitFor((f) => f.type === 'read');
+    b.send({ type: 'read', conv, seq: sent[3]!.seq });
+    b.send({ type: 'read', conv, seq: sent[n - 1]!.seq });
+    await b.waitFor((f) => f.type === 'read' && f.seq === sent[n - 1]!.seq);
+    const reads = (): ReadEvent[] => all(EventSubject.READ).filter((e): e is ReadEvent => e.type === 'read' && e.conv === conv);
+    await until(() => reads().length >= 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(reads().map((e) => [e.uid, e.did, e.seq, e.unread])).toEqual([
+      ['ev-b', 'b1', sent[9]!.seq, n - 10],
+      ['ev-b', 'b1', sent[n - 1]!.seq, 0],
+    ]);
+
+    for (const x of [a, b]) x.close();
     await until(() => all(EventSubject.OFFLINE).some((e) => e.type === 'offline' && e.uid === 'ev-a'));
   }, 30_000);
 

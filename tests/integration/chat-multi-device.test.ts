@@ -20,6 +20,16 @@ describe('chat – multi-device', () => {
     await c?.stop();
   }, 30_000);
 
+  /** Connector actors live on the cluster's nodes now. */
+  const liveConnectors = async (): Promise<number> => {
+    let n = 0;
+    for (const url of c.http.values()) {
+      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
+      n += sampleValue(parseExposition(await res.text()), 'im_actors_active', { kind: 'connector' }) ?? 0;
+    }
+    return n;
+  };
+
   it('multi-device – both devices of a user get every message; a read mark on one shows on the other; unread is exact, in the server API too, which says where the user is connected', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'team', owner: 'carol', members: ['dave'] });
     const conv = body['conv'] as string;
@@ -70,14 +80,6 @@ describe('chat – multi-device', () => {
       ['nobody-here', false],
     ]);
     // Asking about users nobody connected as does not wake their connectors (each would load its list from Postgres).
-    const liveConnectors = async (): Promise<number> => {
-      let n = 0;
-      for (const url of c.http.values()) {
-        const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
-        n += sampleValue(parseExposition(await res.text()), 'im_actors_active', { kind: 'connector' }) ?? 0;
-      }
-      return n;
-    };
     const before = await liveConnectors();
     const strangers = Array.from({ length: 500 }, (_, i) => `stranger-${i}`);
     const asked = await c.api('POST', '/v1/presence', { uids: strangers });
@@ -89,6 +91,81 @@ describe('chat – multi-device', () => {
     for (const x of [phone, laptop, carol]) x.close();
     await waitUntil(async () => (await c.api('GET', '/v1/users/dave/presence')).body['online'] === false, 'dave offline once both devices closed');
     expect((await c.api('GET', '/v1/users/dave/presence')).body).toEqual({ uid: 'dave', online: false, devices: [] });
+  }, 30_000);
+
+  it('connectors – messages, typing and presence for users with no device online do not wake their connectors', async () => {
+    const before = await liveConnectors();
+    const offline = Array.from({ length: 40 }, (_, i) => `asleep-${i}`);
+    // Creating the conversations tells each member (joined).
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'quiet-room', owner: 'olive', members: offline });
+    const conv = body['conv'] as string;
+    for (const peer of offline.slice(0, 20)) expect((await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['olive', peer] })).status).toBeLessThan(300);
+    // Coming online tells each direct peer (presence); sending and typing tell each member.
+    const olive = await rawConnect(c.gateways.get('n1')!, c.token('olive', 'o1'));
+    await olive.waitFor((f) => f.type === 'convs');
+    for (let cid = 1; cid <= 3; cid++) {
+      olive.send({ type: 'send', conv, cid, body: `anyone? ${cid}` });
+      await olive.waitFor((f) => f.type === 'sent' && f.cid === cid);
+      olive.send({ type: 'typing', conv });
+    }
+    // Olive's own connector is the one more.
+    expect(await liveConnectors()).toBeLessThanOrEqual(before + 1);
+    // A member who comes online still gets all of it, from the list and a pull.
+    const late = await rawConnect(c.gateways.get('n2')!, c.token('asleep-7', 'a7'));
+    const list = await late.waitFor<Convs>((f) => f.type === 'convs');
+    expect(list.list.find((x) => x.conv === conv)).toMatchObject({ unread: 3 });
+    late.send({ type: 'pull', rid: 1, conv, after: 0, limit: 10 });
+    const page = await late.waitFor<ServerFrameOf<'history'>>((f) => f.type === 'history' && f.rid === 1);
+    expect(page.msgs.map((m) => m.body)).toEqual(['anyone? 1', 'anyone? 2', 'anyone? 3']);
+    for (const x of [olive, late]) x.close();
+  }, 30_000);
+
+  it('receipts – in a direct conversation a read reaches every device of the other member once it moves forward, and the list carries it after a reconnect', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['rita', 'sam'] });
+    const conv = body['conv'] as string;
+    const phone = await rawConnect(c.gateways.get('n1')!, c.token('rita', 'phone'));
+    const laptop = await rawConnect(c.gateways.get('n2')!, c.token('rita', 'laptop'));
+    const sam = await rawConnect(c.gateways.get('n2')!, c.token('sam', 's1'));
+    for (const x of [phone, laptop, sam]) await x.waitFor((f) => f.type === 'convs');
+    const seqs: number[] = [];
+    const send = async (cid: number): Promise<void> => {
+      phone.send({ type: 'send', conv, cid, body: `r${cid}` });
+      const sent = await phone.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === cid);
+      await sam.waitFor((f) => f.type === 'msg' && f.seq === sent.seq);
+      seqs.push(sent.seq);
+    };
+    await send(1);
+    await send(2);
+    sam.send({ type: 'read', conv, seq: seqs[1]! });
+    for (const dev of [phone, laptop]) expect(await dev.waitFor((f) => f.type === 'receipt')).toEqual({ type: 'receipt', conv, uid: 'sam', seq: seqs[1] });
+    await sam.waitFor((f) => f.type === 'read');
+    // Marks that do not move forward send nothing: the next receipt the phone gets is the third message's.
+    sam.send({ type: 'read', conv, seq: seqs[0]! });
+    sam.send({ type: 'read', conv, seq: seqs[1]! });
+    await send(3);
+    sam.send({ type: 'read', conv, seq: seqs[2]! });
+    await phone.waitFor((f) => f.type === 'receipt' && f.seq === seqs[2]);
+    expect(phone.frames.filter((f) => f.type === 'receipt').map((f) => (f as ServerFrameOf<'receipt'>).seq)).toEqual([seqs[1], seqs[2]]);
+    // The reader hears no receipt of its own.
+    expect(sam.frames.some((f) => f.type === 'receipt')).toBe(false);
+    // A device that was not there learns it from the list; so does the reader, of the other side's mark.
+    const tablet = await rawConnect(c.gateways.get('n1')!, c.token('rita', 'tablet'));
+    const list = await tablet.waitFor<Convs>((f) => f.type === 'convs');
+    expect(list.list.find((x) => x.conv === conv)).toMatchObject({ peerRead: seqs[2], readSeq: 0 });
+    laptop.send({ type: 'read', conv, seq: seqs[2]! });
+    expect(await sam.waitFor((f) => f.type === 'receipt')).toEqual({ type: 'receipt', conv, uid: 'rita', seq: seqs[2] });
+    sam.send({ type: 'sync', rid: 3 });
+    const samList = await sam.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 3);
+    expect(samList.list.find((x) => x.conv === conv)).toMatchObject({ peerRead: seqs[2], readSeq: seqs[2] });
+    // The business server sees the receipts too.
+    const inbox = await c.api('GET', '/v1/users/rita/conversations');
+    expect((inbox.body['conversations'] as { conv: string }[]).find((x) => x.conv === conv)).toMatchObject({ peerRead: seqs[2], readSeq: seqs[2] });
+    // Groups carry no receipts and no peerRead.
+    const group = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'receipt-free', owner: 'rita', members: ['sam'] });
+    sam.send({ type: 'sync', rid: 4 });
+    const withGroup = await sam.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 4);
+    expect(withGroup.list.find((x) => x.conv === group.body['conv'])).not.toHaveProperty('peerRead');
+    for (const x of [phone, laptop, sam, tablet]) x.close();
   }, 30_000);
 
   it('multi-device – the server API signs one device or every device of a user out: close 4014, the others stay', async () => {

@@ -105,10 +105,12 @@ describe('conversation store – real Postgres', () => {
     await post('gaps', [5, 9, 1000, 2001]);
     await post(direct.convId, [3]);
     expect((await convs.setReadMark('erin', 'gaps', 9)).readSeq).toBe(9);
+    // The peer's mark, not erin's own, is the direct conversation's peerRead (read receipts); groups have none.
+    expect((await convs.setReadMark('gina', direct.convId, 3)).readSeq).toBe(3);
     const list = await convs.userConversations('erin');
     expect(list).toEqual([
       { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2 },
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina' },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3 },
     ]);
   });
 

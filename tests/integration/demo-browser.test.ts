@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways; a reload shows the history again', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read; a reload shows the history again', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -55,6 +55,8 @@ describe('demo page – in Chromium', () => {
     await wendy.fill('#text', 'hello from a browser');
     await wendy.click('#send');
     await logShows(walt, `[${conv} #1] wendy: hello from a browser`);
+    // Walt has the conversation open, so he read it: wendy sees the receipt.
+    await wendy.waitForSelector('#seen:has-text("walt read up to #1")', { timeout: 10_000 });
     await walt.fill('#text', 'hello back');
     await walt.press('#text', 'Enter');
     await logShows(wendy, `[${conv} #2] walt: hello back`);

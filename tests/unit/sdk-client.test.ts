@@ -63,6 +63,29 @@ describe('sdk client – connecting', () => {
     client.close();
   });
 
+  it('sdk client – read receipts: the list gives the peer\'s mark, a receipt moves it forward and is emitted, an older one is not', async () => {
+    const { client, ws } = harness();
+    const receipts: { conv: string; uid: string; seq: number }[] = [];
+    client.on('receipt', (r) => receipts.push(r));
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [{ conv: 'd:2:me:zo', kind: 'direct', lastSeq: 9, readSeq: 9, unread: 0, peerRead: 4 }, { conv: 'g', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0 }] });
+    await flush();
+    expect(client.conversations().map((c) => [c.conv, c.peerRead])).toEqual([['d:2:me:zo', 4], ['g', 0]]);
+    s.receive({ type: 'receipt', conv: 'd:2:me:zo', uid: 'zo', seq: 7 });
+    s.receive({ type: 'receipt', conv: 'd:2:me:zo', uid: 'zo', seq: 6 });
+    s.receive({ type: 'receipt', conv: 'unknown', uid: 'zo', seq: 8 });
+    expect(receipts).toEqual([{ conv: 'd:2:me:zo', uid: 'zo', seq: 7 }]);
+    expect(client.conversations()[0]!.peerRead).toBe(7);
+    // A later list never takes the mark back.
+    s.receive({ type: 'convs', list: [{ conv: 'd:2:me:zo', kind: 'direct', lastSeq: 9, readSeq: 9, unread: 0, peerRead: 5 }] });
+    expect(client.conversations()[0]!.peerRead).toBe(7);
+    client.close();
+  });
+
   it("sdk client – with history 'all' the first list is pulled and delivered in order", async () => {
     const { client, ws, messages } = harness({ history: 'all' });
     void client.connect();
@@ -78,7 +101,7 @@ describe('sdk client – connecting', () => {
     expect(messages).toEqual(['c:1', 'c:2']);
     await vi.advanceTimersByTimeAsync(50);
     expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
-    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, last: 2, readSeq: 1, unread: 1 }]);
+    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0 }]);
     client.close();
   });
 

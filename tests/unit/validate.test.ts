@@ -87,6 +87,8 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [good, 3] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^history\.msgs\[1\] must be a map$/));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.unread is missing$/));
     expect(validateServerFrame({ type: 'redirect', endpoints: ['a', 2], reason: 'drain' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^redirect\.endpoints\[1\] /));
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerRead: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerRead /));
+    expect(validateServerFrame({ type: 'receipt', conv: 'c', uid: 'u' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^receipt\.seq is missing$/));
   });
 
   it('validate – enum values a newer server may add are read as the safest known value', () => {
