@@ -37,10 +37,15 @@ export interface SyncFrame { type: 'sync'; rid: number }
 export interface TypingFrame { type: 'typing'; conv: string }
 /** Heartbeat; answered by `pong` echoing `ts`. */
 export interface PingFrame { type: 'ping'; ts?: number }
+/**
+ * A new token for this session, before the current one expires: answered by `refreshed` with the same `rid` (the
+ * session now lasts until the new token's `exp`), or `error` with it (the session keeps its old expiry).
+ */
+export interface RefreshFrame { type: 'refresh'; rid: number; token: string }
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | SyncFrame | TypingFrame | PingFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'sync', 'typing', 'ping'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'sync', 'typing', 'ping', 'refresh'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -92,6 +97,8 @@ export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq:
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
 export interface PresenceFrame { type: 'presence'; uid: string; online: boolean }
 export interface PongFrame { type: 'pong'; ts?: number }
+/** The session took the token of `refresh` `rid`: it now lasts until `exp` (seconds since the epoch). */
+export interface RefreshedFrame { type: 'refreshed'; rid: number; exp: number }
 /** A request failed; `cid` names a `send`, `rid` a `pull`/`sync`, `conv` the conversation. */
 export interface ErrorFrame { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string }
 /** Reconnect to one of `endpoints` (in order of preference); the server closes right after. */
@@ -108,10 +115,11 @@ export type ServerFrame =
   | TypingEventFrame
   | PresenceFrame
   | PongFrame
+  | RefreshedFrame
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'receipt', 'typing', 'presence', 'pong', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
 import type { ClientFrame, ConvKind, SendFrame, ServerFrameOf, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
-import { DEFAULT_LIMITS, type FrameLimits } from './limits.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, type FrameLimits } from './limits.js';
 
 /**
  * Validators for decoded frames. Each frame is rebuilt with its known fields only, in a fixed order, so
@@ -172,6 +172,12 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'ping':
         f = absent(v['ts']) ? { type: 'ping' } : { type: 'ping', ts: num(v, 'ping', 'ts') };
         break;
+      case 'refresh': {
+        const token = str(v, 'refresh', 'token');
+        if (token.length === 0 || token.length > DEFAULT_MAX_TOKEN_LENGTH) throw invalid('refresh', 'token', `must be 1–${DEFAULT_MAX_TOKEN_LENGTH} characters`);
+        f = { type: 'refresh', rid: uint(v, 'refresh', 'rid'), token };
+        break;
+      }
       default:
         throw unknownType(v['type']);
     }
@@ -257,6 +263,9 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         break;
       case 'pong':
         f = absent(v['ts']) ? { type: 'pong' } : { type: 'pong', ts: num(v, 'pong', 'ts') };
+        break;
+      case 'refreshed':
+        f = { type: 'refreshed', rid: uint(v, 'refreshed', 'rid'), exp: num(v, 'refreshed', 'exp') };
         break;
       case 'error': {
         const code = str(v, 'error', 'code');

@@ -5,10 +5,9 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import { BARE_PONG, decode, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
-import type { ServerFrame } from '../../protocol/frames.js';
+import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
 import { DEFAULT_LIMITS, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
-import { verifyToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
@@ -21,6 +20,7 @@ import { ConvBinding } from './conv-binding.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
+import { checkToken } from './token-check.js';
 import { SessionAttacher } from './session-attacher.js';
 
 const SWEEP_MS = 1000;
@@ -206,17 +206,12 @@ export class Gateway {
       const why = !this.accepting ? 'this gateway is draining' : !natsUp ? 'this gateway has lost its NATS connection' : 'this gateway is full';
       return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: why, endpoints });
     }
-    const { tokenSecret, maxTokenLifetimeSec } = this.deps.config;
-    const r = verifyToken(token, tokenSecret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec: maxTokenLifetimeSec });
+    const r = this.tokenHolder(token);
     if (!r.ok) {
       GatewayStats.bump(this.stats.refused, r.error.code);
       return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
     }
-    const { sub: uid, did, exp, iat = 0 } = r.value;
-    if (this.revocations.cache.covers(uid, did, iat)) {
-      GatewayStats.bump(this.stats.refused, ErrorCode.UNAUTHORIZED);
-      return refuse(res, '401 Unauthorized', { code: ErrorCode.UNAUTHORIZED, message: 'this token was revoked (signed out by the server); sign in again for a new one' });
-    }
+    const { uid, did, exp, iat } = r.value;
     // `session` is named now so that setting it in `open` does not give every socket's data a property array.
     res.upgrade<SessionData>({ uid, did, exp, iat, session: undefined }, key, protocol, extensions, context);
   }
@@ -269,7 +264,27 @@ export class Gateway {
       if (r.error.code === ErrorCode.BAD_FRAME) s.end(CloseCode.BAD_FRAME, 'undecodable frame');
       return;
     }
+    if (r.value.type === 'refresh') return this.refreshToken(s, r.value);
     this.frames.handle(s, r.value);
+  }
+
+  /**
+   * Takes a new token for an open session, checked as at the upgrade and required to name the same user and
+   * device: the session then lasts until its expiry, without the reconnect (and the re-attach and re-sync) that a
+   * close with 4001 costs. A refused token leaves the session as it was.
+   */
+  private refreshToken(s: Session, f: ClientFrameOf<'refresh'>): void {
+    const r = this.tokenHolder(f.token);
+    if (!r.ok) return this.send(s, errorFrame(r.error, { rid: f.rid }));
+    const { uid, did, exp, iat } = r.value;
+    if (uid !== s.uid || did !== s.did) return this.send(s, errorFrame(new ImError(ErrorCode.UNAUTHORIZED, `the token is for ${uid}/${did}, this session for ${s.uid}/${s.did}`), { rid: f.rid }));
+    s.exp = exp;
+    s.iat = iat;
+    this.send(s, { type: 'refreshed', rid: f.rid, exp });
+  }
+
+  private tokenHolder(token: unknown): ReturnType<typeof checkToken> {
+    return checkToken(token, this.deps.config.tokenSecret, this.deps.config.maxTokenLifetimeSec, (uid, did, iat) => this.revocations.cache.covers(uid, did, iat));
   }
 
   private onClose(ws: Uws.WebSocket<SessionData>, code: number): void {

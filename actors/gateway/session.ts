@@ -59,8 +59,10 @@ export class Session {
     readonly ws: WebSocket<SessionData>,
     readonly uid: string,
     readonly did: string,
-    readonly exp: number,
-    readonly iat: number,
+    /** Token expiry, seconds since the epoch; a `refresh` moves it. */
+    public exp: number,
+    /** When the session's token was issued (what revocations are compared with); a `refresh` moves it. */
+    public iat: number,
     rate: { perSec: number; burst: number },
   ) {
     this.limiter = new RateLimiter(rate.perSec, rate.burst);

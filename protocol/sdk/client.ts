@@ -13,6 +13,7 @@ import { Heartbeat } from './heartbeat.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
 import { closeQuietly, globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { TokenRefresher } from './token-refresher.js';
 import { TokenSource } from './token-source.js';
 
 /**
@@ -46,11 +47,18 @@ export class ImClient {
   /** Bumped by every attempt and by close(): an async step of an older attempt sees it changed and stops. */
   private generation = 0;
   private readonly token: TokenSource;
+  private readonly refresher: TokenRefresher;
   private waiter: Deferred<void> | undefined;
 
   constructor(opts: ImClientOptions) {
     this.opts = opts;
     this.token = new TokenSource(opts.token);
+    this.refresher = new TokenRefresher({
+      token: this.token,
+      refresh: (token) => this.request('refresh', (rid) => ({ type: 'refresh', rid, token })),
+      random: opts.random ?? Math.random,
+      onError: (error) => this.events.emit('error', error),
+    });
     const WS = opts.WebSocket ?? globalWebSocket();
     if (WS === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no WebSocket on this platform: pass the WebSocket option (e.g. from the ws package)');
     this.WS = WS;
@@ -271,6 +279,7 @@ export class ImClient {
     this.upgraded = false;
     this.heartbeat?.stop();
     this.heartbeat = undefined;
+    this.refresher.stop();
     for (const t of [this.connectTimer, this.redirectTimer]) if (t !== undefined) clearTimeout(t);
     this.connectTimer = this.redirectTimer = undefined;
     this.requests.rejectAll(new ImError(ErrorCode.CLOSED, 'connection lost before the answer'));
@@ -380,6 +389,9 @@ export class ImClient {
         return this.events.emit('presence', { uid: f.uid, online: f.online });
       case 'pong':
         return;
+      case 'refreshed':
+        this.requests.resolve(f.rid, f.exp);
+        return;
       case 'error': {
         const error = new ImError(f.code, f.message);
         // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
@@ -417,6 +429,7 @@ export class ImClient {
     });
     this.setState(ConnectionState.OPEN);
     this.events.emit('welcome', f);
+    this.refresher.start();
     this.flushReads();
     this.outbound.resendAll();
   }

@@ -34,6 +34,23 @@ export class TokenSource {
     return this.cached;
   }
 
+  /** Whether a new token can be had (a token function, not a fixed string). */
+  get renewable(): boolean {
+    return typeof this.source !== 'string';
+  }
+
+  /** The `exp` of the token in use (seconds since the epoch, read without checking it); undefined if unknown. */
+  expiry(): number | undefined {
+    const token = typeof this.source === 'string' ? this.source : this.cached;
+    return token === undefined ? undefined : expOf(token);
+  }
+
+  /** Asks the token function for a new token now (for an in-session refresh) and keeps it for the next connect too. */
+  async fresh(): Promise<string> {
+    this.cached = undefined;
+    return this.get();
+  }
+
   /** Forgets the cached token: the next `get` asks the token function again. */
   forget(): void {
     this.cached = undefined;

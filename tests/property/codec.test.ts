@@ -29,6 +29,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('sync' as const), rid: uint }),
   fc.record({ type: fc.constant('typing' as const), conv: id }),
   fc.record({ type: fc.constant('ping' as const), ts: finite }, { requiredKeys: ['type'] }),
+  fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
 );
 
 const msg = fc.record({ conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }) });
@@ -43,6 +44,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean() }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),
+  fc.record({ type: fc.constant('refreshed' as const), rid: uint, exp: fc.integer({ min: 0, max: 2 ** 40 }) }),
   fc.record({ type: fc.constant('error' as const), code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string(), rid: uint, cid: uint, conv: id }, { requiredKeys: ['type', 'code', 'message'] }),
   fc.record({ type: fc.constant('redirect' as const), endpoints: fc.array(anyStr, { maxLength: 8 }), reason: fc.constantFrom('drain' as const, 'overloaded' as const, 'moved' as const) }),
 );
@@ -217,7 +219,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('deep' as const), pick: fc.option(fc.nat(), { nil: undefined }) }),
 );
 
-const STRING_FIELDS = new Set(['conv', 'body']);
+const STRING_FIELDS = new Set(['conv', 'body', 'token']);
 const OPTIONAL_FIELDS = new Set(['ping.ts']);
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
 
@@ -253,6 +255,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       if (field === 'conv') f[field] = 'c'.repeat(DEFAULT_LIMITS.maxIdLength + 1);
       else if (field === 'body') f[field] = '😀'.repeat(DEFAULT_LIMITS.maxBodyBytes / 4 + 1);
       else if (field === 'limit') f[field] = DEFAULT_LIMITS.maxPullLimit + 1;
+      else if (field === 'token') f[field] = 'x'.repeat(4097);
       else f[field] = Number.MAX_SAFE_INTEGER + 2;
       return { value: f, expected: field === 'body' ? ErrorCode.FRAME_TOO_LARGE : ErrorCode.INVALID_FIELD };
     }

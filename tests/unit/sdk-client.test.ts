@@ -323,6 +323,54 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
+  it('sdk client – a session gets a new token about a minute before its token expires, answered by rid, and plans the next one from the new token', async () => {
+    const jwt = (expInSec: number): string => `h.${Buffer.from(JSON.stringify({ sub: 'me', did: 'phone', exp: Math.floor(Date.now() / 1000) + expInSec })).toString('base64url')}.s`;
+    let n = 0;
+    const { client, ws, states } = harness({ token: async () => (++n, jwt(600)) });
+    void client.connect();
+    await flush();
+    // A heartbeat long enough that the silent fake server is not given up while half an hour passes.
+    const s = ws.last();
+    s.open();
+    s.receive({ ...WELCOME, heartbeatMs: 10_000_000 });
+    s.receive({ type: 'convs', list: [] });
+    await flush();
+    // random() = 0.5: 52.5 s ahead of the expiry, 599–600 s away (exp is whole seconds).
+    await vi.advanceTimersByTimeAsync(546_000);
+    expect(s.sentOf('refresh')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const [first] = s.sentOf('refresh');
+    expect(first).toMatchObject({ type: 'refresh', rid: expect.any(Number), token: expect.stringMatching(/^h\./) });
+    expect(n).toBe(2);
+    s.receive({ type: 'refreshed', rid: first!.rid, exp: Math.floor(Date.now() / 1000) + 600 });
+    await flush();
+    await vi.advanceTimersByTimeAsync(548_000);
+    expect(s.sentOf('refresh')).toHaveLength(2);
+    // A refused refresh: the token is dropped and nothing more is tried in this session; the close at expiry follows.
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    s.receive({ type: 'error', code: ErrorCode.UNAUTHORIZED, message: 'no', rid: s.sentOf('refresh')[1]!.rid });
+    await flush();
+    expect(errors).toEqual([ErrorCode.UNAUTHORIZED]);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(s.sentOf('refresh')).toHaveLength(2);
+    expect(states.map((x) => x.state)).toEqual(['connecting', 'open']);
+    client.close();
+  });
+
+  it('sdk client – a fixed token is never refreshed in the session', async () => {
+    const fixed = `h.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 100 })).toString('base64url')}.s`;
+    const { client, ws } = harness({ token: fixed });
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive({ ...WELCOME, heartbeatMs: 10_000_000 });
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(s.sentOf('refresh')).toHaveLength(0);
+    client.close();
+  });
+
   it('sdk client – a silent server is given up after 2.5 heartbeats and the client reconnects; pings keep it company before', async () => {
     const { client, ws, accept } = harness();
     void client.connect();

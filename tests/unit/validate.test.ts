@@ -27,6 +27,9 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'sync', rid: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^sync\.rid /));
     expect(validateClientFrame({ type: 'typing', conv: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^typing\.conv must not be empty$/));
     expect(validateClientFrame({ type: 'ping', ts: Number.NaN })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ping\.ts /));
+    expect(validateClientFrame({ type: 'refresh', rid: 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^refresh\.token is missing$/));
+    expect(validateClientFrame({ type: 'refresh', rid: 1, token: 'x'.repeat(4097) })).toEqual(fails(ErrorCode.INVALID_FIELD, /^refresh\.token must be 1–4096 characters$/));
+    expect(validateClientFrame({ type: 'refresh', rid: 1, token: 'a.b.c', extra: 1 })).toEqual({ ok: true, value: { type: 'refresh', rid: 1, token: 'a.b.c' } });
   });
 
   it('validate – integers must be safe: 2^53 is refused where 2^53 − 1 passes', () => {
