@@ -71,6 +71,7 @@ export class LeaseWorker {
   async start(): Promise<void> {
     // Built, the entry is plain JS next to this file; from source (tsx, vitest) it is bundled first.
     const entry = import.meta.url.endsWith('.ts') ? await bundledEntry() : new URL('./lease-thread.js', import.meta.url);
+    if (this.stopping) return;
     const { cell, log, load, onReplaced, ...rest } = this.opts;
     const data: LeaseThreadData = { ...rest, buffer: cell.buffer };
     const worker = new Worker(entry, { workerData: data, name: `lease-${this.opts.nodeId}` });
@@ -81,7 +82,11 @@ export class LeaseWorker {
     });
     worker.on('error', (err) => log.error({ err: err.message }, 'lease thread failed'));
     worker.once('exit', (code) => {
-      if (this.stopping || this.worker !== worker) return;
+      // Replaced already, or given up on while starting.
+      if (this.worker !== worker) return;
+      // Forgotten at once: stop() must not wait for the exit of a thread that has exited.
+      this.worker = undefined;
+      if (this.stopping) return;
       log.error({ code }, 'lease thread exited: starting it again');
       this.restartTimer = setTimeout(() => void this.restart(), this.opts.heartbeatMs);
     });
@@ -131,8 +136,9 @@ export class LeaseWorker {
     if (this.stopping) return;
     try {
       await this.start();
-      this.renew();
+      if (!this.stopping) this.renew();
     } catch (err) {
+      if (this.stopping) return;
       this.opts.log.error({ err: (err as Error).message }, 'lease thread could not be started again');
       this.restartTimer = setTimeout(() => void this.restart(), this.opts.heartbeatMs);
     }
