@@ -269,13 +269,28 @@ class ConnectorActor implements Actor {
     const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
     // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
-    const peer = c?.peer ?? directPeer(p.conv, this.ctx.key);
+    const peer = advanced ? await this.peerOf(p.conv, c) : undefined;
     if (advanced) this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
     if (advanced && peer !== undefined) {
       const receipt: ConnectorReceipt = { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq };
       this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, receipt);
     }
     return { seq: mark.readSeq };
+  }
+
+  /**
+   * The other member of direct conversation `conv`: from the list, from the id, or (a hashed id) from Postgres.
+   * Undefined when that read fails: a receipt is ephemeral, and the read mark it follows is stored already.
+   */
+  private async peerOf(conv: string, c: ConvState | undefined): Promise<string | undefined> {
+    if (!isDirectConvId(conv)) return undefined;
+    let peer = c?.peer ?? directPeer(conv, this.ctx.key);
+    if (peer === undefined) {
+      const members = await this.svc.convs.members(conv).catch(() => []);
+      peer = members.find((m) => m.uid !== this.ctx.key)?.uid;
+    }
+    if (c && peer !== undefined) c.peer = peer;
+    return peer;
   }
 
   /** A client's `sync`: the list from Postgres, and bindings put right for whatever it found became large or small. */

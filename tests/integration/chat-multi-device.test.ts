@@ -160,6 +160,19 @@ describe('chat – multi-device', () => {
     // The business server sees the receipts too.
     const inbox = await c.api('GET', '/v1/users/rita/conversations');
     expect((inbox.body['conversations'] as { conv: string }[]).find((x) => x.conv === conv)).toMatchObject({ peerRead: seqs[2], readSeq: seqs[2] });
+    // A direct conversation between users with long ids has a hashed id that does not name them; made while both are
+    // online (their connectors have no list row for it), its receipts still arrive.
+    const [long1, long2] = ['l'.repeat(70), 'm'.repeat(70)];
+    const [d1, d2] = [await rawConnect(c.gateways.get('n1')!, c.token(long1, 'p')), await rawConnect(c.gateways.get('n2')!, c.token(long2, 'p'))];
+    for (const x of [d1, d2]) await x.waitFor((f) => f.type === 'convs');
+    const hashed = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: [long1, long2] })).body['conv'] as string;
+    expect(hashed.startsWith('d:#')).toBe(true);
+    d1.send({ type: 'send', conv: hashed, cid: 1, body: 'long ids' });
+    const hs = await d1.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 1);
+    await d2.waitFor((f) => f.type === 'msg' && f.seq === hs.seq);
+    d2.send({ type: 'read', conv: hashed, seq: hs.seq });
+    expect(await d1.waitFor((f) => f.type === 'receipt')).toEqual({ type: 'receipt', conv: hashed, uid: long2, seq: hs.seq });
+    for (const x of [d1, d2]) x.close();
     // Groups carry no receipts and no peerRead.
     const group = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'receipt-free', owner: 'rita', members: ['sam'] });
     sam.send({ type: 'sync', rid: 4 });
