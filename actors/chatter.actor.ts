@@ -18,6 +18,7 @@ import {
 import { encodeFrame } from '../protocol/codec.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { ConvKind, Msg } from '../protocol/frames.js';
+import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
@@ -68,6 +69,8 @@ class ChatterActor implements Actor {
   private loadedAt = 0;
   /** Members told to bind to the large conversation's subject, and when (pruned after LARGE_BIND_GRACE_MS). */
   private readonly binding = new Map<string, number>();
+  /** When each member's last typing was passed on (made on the first typing: most conversations see none). */
+  private typedAt: Map<string, number> | undefined;
   private alloc!: SegmentAllocator;
 
   constructor(
@@ -256,6 +259,12 @@ class ChatterActor implements Actor {
 
   private typing(uid: string): void {
     if (!this.members.has(uid)) return;
+    // A client typing on every keystroke (the SDK sends one every 2 s) would cost a fan-out each.
+    const now = Date.now();
+    const typedAt = (this.typedAt ??= new Map());
+    if (now - (typedAt.get(uid) ?? 0) < TYPING_REPEAT_DROP_MS) return;
+    typedAt.set(uid, now);
+    if (typedAt.size > 64) for (const [u, at] of typedAt) if (now - at >= TYPING_REPEAT_DROP_MS) typedAt.delete(u);
     if (this.large) {
       this.svc.publish(conversationSubject(this.ctx.key), encodeFrame({ type: 'typing', conv: this.ctx.key, from: uid }));
       return;

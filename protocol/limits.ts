@@ -87,3 +87,11 @@ export const SERVER_FRAME_LIMITS: FrameLimits = Object.freeze({
   maxPullLimit: Number.MAX_SAFE_INTEGER,
   maxDepth: DEFAULT_MAX_DEPTH,
 });
+
+/**
+ * A client sends `typing` for a conversation at most this often while its user types (the SDK does); receivers show
+ * a typist for a little longer than this after the last event.
+ */
+export const DEFAULT_TYPING_INTERVAL_MS = 2_000;
+/** The server passes on one `typing` per user and conversation in this long; repeats are dropped, not fanned out. */
+export const TYPING_REPEAT_DROP_MS = 1_000;

@@ -2,7 +2,7 @@ import { CloseCode } from '../close-codes.js';
 import { decodeServerFrame, encodeFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../frames.js';
-import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+import { DEFAULT_MAX_PULL_LIMIT, DEFAULT_TYPING_INTERVAL_MS } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, CLIENT_IDLE_CLOSE, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
 import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
@@ -31,6 +31,8 @@ export class ImClient {
   private readonly outbound: OutboundQueue;
   private readonly chains: ConversationChains;
   private readonly pendingReads = new Map<string, number>();
+  /** When `typing` last went out per conversation (one conversation per entry the user typed in). */
+  private readonly typedAt = new Map<string, number>();
   private current: ConnectionState | 'idle' = 'idle';
   private ws: WebSocketLike | undefined;
   private upgraded = false;
@@ -152,9 +154,17 @@ export class ImClient {
     this.flushReads();
   }
 
-  /** Tells the conversation the user is typing; returns false when not connected (typing is ephemeral). */
+  /**
+   * Tells the conversation the user is typing; call it on every keystroke: one frame goes out per conversation
+   * every 2 s at most (DEFAULT_TYPING_INTERVAL_MS). Returns false when not connected (typing is ephemeral).
+   */
   typing(conv: string): boolean {
-    return this.transmit({ type: 'typing', conv });
+    if (!this.welcomed) return false;
+    const now = Date.now();
+    if (now - (this.typedAt.get(conv) ?? -Infinity) < DEFAULT_TYPING_INTERVAL_MS) return true;
+    if (!this.transmit({ type: 'typing', conv })) return false;
+    this.typedAt.set(conv, now);
+    return true;
   }
 
   /** Fetches messages of `conv` with seq > `after`, at most `limit` (1–200); rejects on error or timeout. */
@@ -300,6 +310,7 @@ export class ImClient {
     this.outbound.close(error);
     this.chains.close();
     this.pendingReads.clear();
+    this.typedAt.clear();
     this.waiter?.reject(error);
     // A connect() promise nobody awaits any more must not become an unhandled rejection.
     this.waiter?.promise.catch(() => {});

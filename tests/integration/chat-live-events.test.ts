@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +53,26 @@ describe('chat – typing and presence', () => {
     expect(tia.typing).toHaveLength(1);
     expect(stranger.typing).toEqual([]);
   }, 60_000);
+
+  it('typing – a client typing on every keystroke costs one event a second at most: repeats are dropped where they arrive', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['kit', 'kay'] })).body['conv'] as string;
+    const kay = await online('kay', 'd1', 'e2');
+    // A raw client, which does not throttle as the SDK does.
+    const kit = await rawConnect(c.gateways.get('e1')!, c.token('kit', 'd1'));
+    await kit.waitFor((f) => f.type === 'convs');
+    for (let i = 0; i < 10; i++) kit.send({ type: 'typing', conv: direct });
+    // The message follows the typings through the same chatter and connector, so it arrives after all of them.
+    const got: string[] = [];
+    kay.client.on('message', (m) => got.push(m.body));
+    kit.send({ type: 'send', conv: direct, cid: 1, body: 'done typing' });
+    await waitUntil(() => got.length > 0, 'kay getting the message');
+    expect(kay.typing).toEqual([{ conv: direct, from: 'kit' }]);
+    // A second later, typing passes again.
+    await sleep(1_100);
+    kit.send({ type: 'typing', conv: direct });
+    await waitUntil(() => kay.typing.length === 2, 'kay seeing kit type again');
+    kit.close();
+  }, 30_000);
 
   it('presence – a direct-conversation peer sees the user come online with the first device and go offline with the last', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pam', 'pete'] });

@@ -171,6 +171,24 @@ describe('sdk client – sending', () => {
     client.close();
   });
 
+  it('sdk client – typing on every keystroke sends one typing frame per conversation every 2 s', async () => {
+    const { client, accept } = harness();
+    expect(client.typing('c')).toBe(false);
+    void client.connect();
+    await flush();
+    const s = accept();
+    for (let i = 0; i < 5; i++) expect(client.typing('c')).toBe(true);
+    client.typing('d');
+    expect(s.sentOf('typing')).toEqual([{ type: 'typing', conv: 'c' }, { type: 'typing', conv: 'd' }]);
+    await vi.advanceTimersByTimeAsync(1_999);
+    client.typing('c');
+    expect(s.sentOf('typing')).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    client.typing('c');
+    expect(s.sentOf('typing')).toHaveLength(3);
+    client.close();
+  });
+
   it('sdk client – a non-retryable error fails the send and is emitted as sendFailed', async () => {
     const { client, accept } = harness();
     void client.connect();
