@@ -268,13 +268,11 @@ class ConnectorActor implements Actor {
     // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
     const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
+    if (!advanced) return { seq: mark.readSeq };
+    this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
     // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
-    const peer = advanced ? await this.peerOf(p.conv, c) : undefined;
-    if (advanced) this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
-    if (advanced && peer !== undefined) {
-      const receipt: ConnectorReceipt = { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq };
-      this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, receipt);
-    }
+    const peer = await this.peerOf(p.conv, c);
+    if (peer !== undefined) this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq } satisfies ConnectorReceipt);
     return { seq: mark.readSeq };
   }
 
