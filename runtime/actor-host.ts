@@ -29,6 +29,11 @@ export interface ActorHostOptions {
   onFenced: (kind: string, shard: number) => void;
 }
 
+/** What a kind answered for one of its sleeping actors (`ActorKind.idleAnswer`), which stays asleep. */
+class IdleAnswer {
+  constructor(readonly value: unknown) {}
+}
+
 /**
  * Hosts the live actors of one node: activates on first message, one message at a time per actor,
  * deactivates when idle or when its shard is released. Never lets a handler's throw escape.
@@ -67,16 +72,13 @@ export class ActorHost {
   /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
   dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
-    let cell = this.liveCell(kind, key, fence);
-    if (!cell) {
-      const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload);
-      if (idle !== undefined) return Promise.resolve(idle);
-      try {
-        cell = this.activate(kind, key, fence);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    let cell: Cell | IdleAnswer;
+    try {
+      cell = this.target(kind, key, fence, op, payload);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    if (cell instanceof IdleAnswer) return Promise.resolve(cell.value);
     cell.lastActive = Date.now();
     return cell.mailbox.post(() => this.run(cell, op, payload)).then((r) =>
       r instanceof LaterReply
@@ -90,17 +92,15 @@ export class ActorHost {
   /** Delivers one operation nobody waits for (a tell): no promise is made for it unless its handler makes one. */
   tell(kind: string, key: string, fence: Fence, op: string, payload: unknown): void {
     if (this.closed) return;
-    let cell: Cell | undefined;
+    let cell: Cell | IdleAnswer;
     try {
-      cell = this.liveCell(kind, key, fence);
-      if (!cell) {
-        if (this.kinds.get(kind)?.idleAnswer?.(op, payload) !== undefined) return;
-        cell = this.activate(kind, key, fence);
-      }
+      cell = this.target(kind, key, fence, op, payload);
     } catch (err) {
       this.opts.log.debug({ kind, key, op, err: toImError(err).message }, 'tell dropped');
       return;
     }
+    // Answered for a sleeping actor: a tell's answer goes nowhere, and the actor stays asleep.
+    if (cell instanceof IdleAnswer) return;
     cell.lastActive = Date.now();
     cell.mailbox.enqueue(
       () => {
@@ -167,6 +167,17 @@ export class ActorHost {
 
   private *allCells(): IterableIterator<Cell> {
     for (const m of this.cells.values()) yield* m.values();
+  }
+
+  /**
+   * Where (kind, key)'s `op` goes: its live cell; else, when the kind answers `op` for sleeping actors, that answer;
+   * else a cell activated for it. Throws when this node hosts no such kind.
+   */
+  private target(kind: string, key: string, fence: Fence, op: string, payload: unknown): Cell | IdleAnswer {
+    const live = this.liveCell(kind, key, fence);
+    if (live) return live;
+    const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload);
+    return idle !== undefined ? new IdleAnswer(idle) : this.activate(kind, key, fence);
   }
 
   /** The cell that takes (kind, key)'s next message under `fence`, if one is live or activating. */
