@@ -35,10 +35,8 @@ port.on('message', (m: ToLeaseThread) => {
   else if (m.type === 'start') renewer.start();
   else if (m.type === 'stop') {
     renewer.stop();
-    void sql.end({ timeout: 1 }).catch(() => undefined).finally(() => {
-      post({ type: 'stopped' });
-      port.close();
-    });
+    // The thread ends once its connection and its port are closed.
+    void sql.end({ timeout: 1 }).catch(() => undefined).finally(() => port.close());
   }
 });
 post({ type: 'ready' });

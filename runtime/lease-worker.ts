@@ -23,7 +23,6 @@ export type ToLeaseThread = { type: 'start' } | { type: 'load'; load: Record<str
 /** Messages from the lease thread. */
 export type FromLeaseThread =
   | { type: 'ready' }
-  | { type: 'stopped' }
   | { type: 'replaced'; leaseLeftMs: number }
   | { type: 'warn'; fields: Record<string, unknown>; msg: string };
 

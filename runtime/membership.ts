@@ -47,8 +47,8 @@ export class Membership {
   private readonly cell = new LeaseCell();
   private lost = true;
   private watchdog?: NodeJS.Timeout;
-  private renewer?: LeaseRenewer;
-  private worker?: LeaseWorker;
+  /** The renewals: in the lease thread (`opts.thread`), or on this thread. */
+  private renewal?: { renew(): void; stop(): void | Promise<void> };
   private lossCount = 0;
   /** This process, as the holder of its node id (two processes must never serve as one node). */
   readonly incarnation = randomUUID();
@@ -72,11 +72,13 @@ export class Membership {
     const { nodes, nodeId, endpoints, leaseMs, heartbeatMs, log } = this.opts;
     const renewal = { nodeId, incarnation: this.incarnation, endpoints, heartbeatMs, leaseMs, stallMs: this.stallMs, cell: this.cell };
     if (this.opts.thread) {
-      this.worker = new LeaseWorker({ ...renewal, ...this.opts.thread, load: this.opts.load, log, onReplaced: (left) => this.replaced(new NodeIdInUseError(nodeId, left)) });
-      await this.worker.start();
+      const worker = new LeaseWorker({ ...renewal, ...this.opts.thread, load: this.opts.load, log, onReplaced: (left) => this.replaced(new NodeIdInUseError(nodeId, left)) });
+      this.renewal = worker;
+      await worker.start();
     } else {
       const warn = (fields: Record<string, unknown>, msg: string): void => log.warn(fields, msg);
-      this.renewer = new LeaseRenewer({ ...renewal, nodes, load: () => this.opts.load?.(), onReplaced: (err) => this.replaced(err), warn });
+      const renewer = new LeaseRenewer({ ...renewal, nodes, load: () => this.opts.load?.(), onReplaced: (err) => this.replaced(err), warn });
+      this.renewal = { renew: () => renewer.start(), stop: () => renewer.stop() };
     }
     try {
       let sentAt = monotonicMs();
@@ -100,8 +102,7 @@ export class Membership {
     this.lost = false;
     this.tick();
     this.watchdog = setInterval(() => this.tick(), Math.max(20, Math.floor(heartbeatMs / 3)));
-    this.worker?.renew();
-    this.renewer?.start();
+    this.renewal?.renew();
   }
 
   /** Times this node judged its lease lost (and let every shard go) since it started. */
@@ -126,8 +127,7 @@ export class Membership {
   stopHeartbeat(): Promise<void> {
     this.cell.stop();
     if (this.watchdog) clearInterval(this.watchdog);
-    this.renewer?.stop();
-    return this.worker?.stop() ?? Promise.resolve();
+    return Promise.resolve(this.renewal?.stop());
   }
 
   private tick(): void {

@@ -284,7 +284,7 @@ export class Gateway {
   }
 
   private tokenHolder(token: unknown): ReturnType<typeof checkToken> {
-    return checkToken(token, this.deps.config.tokenSecret, this.deps.config.maxTokenLifetimeSec, (uid, did, iat) => this.revocations.cache.covers(uid, did, iat));
+    return checkToken(token, this.deps.config.tokenSecret, this.deps.config.maxTokenLifetimeSec, this.revocations.cache);
   }
 
   private onClose(ws: Uws.WebSocket<SessionData>, code: number): void {

@@ -12,10 +12,10 @@ export interface TokenHolder {
 }
 
 /** Checks a token as the gateway takes one, at the upgrade and in a session's `refresh`. */
-export function checkToken(token: unknown, secret: string, maxLifetimeSec: number, revoked: (uid: string, did: string, iat: number) => boolean): Result<TokenHolder> {
+export function checkToken(token: unknown, secret: string, maxLifetimeSec: number, revocations: { covers(uid: string, did: string, iatSec: number): boolean }): Result<TokenHolder> {
   const r = verifyToken(token, secret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec });
   if (!r.ok) return r;
   const { sub: uid, did, exp, iat = 0 } = r.value;
-  if (revoked(uid, did, iat)) return { ok: false, error: new ImError(ErrorCode.UNAUTHORIZED, 'this token was revoked (signed out by the server); sign in again for a new one') };
+  if (revocations.covers(uid, did, iat)) return { ok: false, error: new ImError(ErrorCode.UNAUTHORIZED, 'this token was revoked (signed out by the server); sign in again for a new one') };
   return { ok: true, value: { uid, did, exp, iat } };
 }
