@@ -19,32 +19,17 @@ import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
+import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
 import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkMark, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
-/** Unacked messages kept per device and conversation; older ones are left to the client's gap repair. */
-const MAX_INFLIGHT_PER_CONV = 256;
-/** Messages pushed again per conversation per retransmit round. */
-const RETRANSMIT_BATCH = 64;
-
-/** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
-interface Pushed {
-  seq: number;
-  frame: Uint8Array;
-}
-
-interface Inflight {
-  msgs: Pushed[];
-  sentAt: number;
-}
-
 interface Device {
   did: string;
   gw: string;
   sid: number;
   /** Unacked messages per conversation; made on the first push (an idle device holds nothing). */
-  inflight: Map<string, Inflight> | undefined;
+  inflight: DeviceInflight | undefined;
 }
 
 interface ConvState {
@@ -203,13 +188,8 @@ class ConnectorActor implements Actor {
       // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
       if (own && dev.did === d.did) continue;
       this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, (frames ??= [d.frame]));
-      pushed ??= { seq: d.seq, frame: ownBytes(d.frame) };
-      dev.inflight ??= new Map();
-      let f = dev.inflight.get(d.conv);
-      if (!f) dev.inflight.set(d.conv, (f = { msgs: [], sentAt: now }));
-      if (f.msgs.length === 0) f.sentAt = now;
-      f.msgs.push(pushed);
-      if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
+      pushed ??= pushedOf(d.seq, d.frame);
+      addInflight((dev.inflight ??= new Map()), d.conv, pushed, now);
     }
     if (pushed) this.armRetransmit();
   }
@@ -235,7 +215,7 @@ class ConnectorActor implements Actor {
     if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
     // A device may have pulled a message before its delivery reached us: ask Postgres before calling it bogus.
     if (!c.large && p.seq > c.lastSeq) return this.ackBeyond(p, dev, c);
-    this.settle(dev, p.conv, p.seq);
+    settleInflight(dev.inflight, p.conv, p.seq, Date.now());
   }
 
   private async ackBeyond(p: { did: string; conv: string; seq: number }, dev: Device, c: ConvState): Promise<void> {
@@ -243,18 +223,7 @@ class ConnectorActor implements Actor {
     if (p.seq > c.lastSeq) {
       return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
     }
-    this.settle(dev, p.conv, p.seq);
-  }
-
-  /** Drops what an ack covers from the device's unacked messages. */
-  private settle(dev: Device, conv: string, seq: number): void {
-    const f = dev.inflight?.get(conv);
-    if (!f) return;
-    let n = 0;
-    while (n < f.msgs.length && f.msgs[n]!.seq <= seq) n++;
-    f.msgs.splice(0, n);
-    if (f.msgs.length === 0) dev.inflight!.delete(conv);
-    else f.sentAt = Date.now();
+    settleInflight(dev.inflight, p.conv, p.seq, Date.now());
   }
 
   private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
@@ -361,29 +330,17 @@ class ConnectorActor implements Actor {
   }
 
   private retransmit(): void {
-    const due = Date.now() - this.retransmitMs;
+    const now = Date.now();
+    const due = now - this.retransmitMs;
     let pending = false;
     for (const dev of this.devices) {
       if (!dev.inflight || dev.inflight.size === 0) continue;
       pending = true;
-      const frames: Uint8Array[] = [];
-      for (const f of dev.inflight.values()) {
-        if (f.sentAt > due) continue;
-        f.sentAt = Date.now();
-        for (let i = 0; i < f.msgs.length && i < RETRANSMIT_BATCH; i++) frames.push(f.msgs[i]!.frame);
-      }
+      const frames = dueFrames(dev.inflight, due, now);
       if (frames.length > 0) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, frames);
     }
     if (!pending) this.disarmRetransmit();
   }
-}
-
-/**
- * Bytes this actor may keep: a frame that is a view into a larger buffer (a NATS read, msgpackr's scratch) is
- * copied, or every unacked message would pin a whole chunk (a device that never acks would hold megabytes).
- */
-function ownBytes(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
 /**

@@ -22,6 +22,7 @@ import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
 import { SessionAttacher } from './session-attacher.js';
+import { SessionWriter } from './session-writer.js';
 
 const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
@@ -54,9 +55,6 @@ export interface GatewayDeps {
 export class Gateway {
   private readonly sessions = new Map<number, Session>();
   private readonly byDevice = new Map<string, Session>();
-  /** Sessions with queued frames (a closed one flushes nothing). An array: the flush runs every turn that sends. */
-  private readonly dirty: Session[] = [];
-  private flushScheduled = false;
   /**
    * Session ids are open times in microseconds (made unique): connectors compare them to tell the newer of two
    * sessions of one device, whatever order their attaches arrive in. Gateways' clocks must agree to well
@@ -77,6 +75,7 @@ export class Gateway {
   port = 0;
   /** Counters for the node's metrics. */
   readonly stats = new GatewayStats();
+  private readonly writer: SessionWriter;
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -84,6 +83,7 @@ export class Gateway {
     private readonly uws: typeof Uws,
   ) {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
+    this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
     this.attacher = new SessionAttacher({ nodeId: deps.nodeId, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
@@ -345,37 +345,11 @@ export class Gateway {
   }
 
   private send(s: Session, f: ServerFrame): void {
-    this.stats.framesOut++;
-    if (f.type === 'error') GatewayStats.bump(this.stats.errors, f.code);
-    if (s.queue(f)) this.markDirty(s);
+    this.writer.send(s, f);
   }
 
   private sendBytes(s: Session, bytes: Uint8Array): void {
-    this.stats.framesOut++;
-    if (s.queueBytes(bytes)) this.markDirty(s);
-  }
-
-  /** Called once per session per flush (queue says when its outbox was empty), so the list holds no repeats. */
-  private markDirty(s: Session): void {
-    this.dirty.push(s);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /** One corked write per dirty socket; a socket whose unsent bytes pass the limit is dropped (it resyncs). */
-  private flush(): void {
-    this.flushScheduled = false;
-    const limit = this.deps.config.maxBackpressureBytes;
-    const dirty = this.dirty;
-    for (let i = 0; i < dirty.length; i++) {
-      const s = dirty[i]!;
-      if (s.flush() >= limit) {
-        s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
-      }
-    }
-    // Emptied in place: the array keeps its backing store, where a cleared Set would allocate its table again.
-    dirty.length = 0;
+    this.writer.sendBytes(s, bytes);
   }
 
   private sweep(): void {

@@ -2,7 +2,7 @@ import { CloseCode } from '../close-codes.js';
 import { decodeServerFrame, encodeFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../frames.js';
-import { DEFAULT_MAX_PULL_LIMIT, DEFAULT_TYPING_INTERVAL_MS } from '../limits.js';
+import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, CLIENT_IDLE_CLOSE, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
 import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
@@ -10,11 +10,14 @@ import { ConversationChains, type ConversationInfo, type HistoryPage } from './c
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
 import { Heartbeat } from './heartbeat.js';
+import { InboundFrames } from './inbound-frames.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
+import { PendingReads } from './pending-reads.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
-import { closeQuietly, globalWebSocket, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { closeQuietly, globalWebSocket, listen, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { TokenRefresher } from './token-refresher.js';
 import { TokenSource } from './token-source.js';
+import { TypingThrottle } from './typing-throttle.js';
 
 /**
  * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
@@ -30,9 +33,9 @@ export class ImClient {
   private readonly requests: PendingRequests;
   private readonly outbound: OutboundQueue;
   private readonly chains: ConversationChains;
-  private readonly pendingReads = new Map<string, number>();
-  /** When `typing` last went out per conversation (one conversation per entry the user typed in). */
-  private readonly typedAt = new Map<string, number>();
+  private readonly inbound: InboundFrames;
+  private readonly pendingReads = new PendingReads();
+  private readonly typingThrottle = new TypingThrottle();
   private current: ConnectionState | 'idle' = 'idle';
   private ws: WebSocketLike | undefined;
   private upgraded = false;
@@ -97,6 +100,17 @@ export class ImClient {
       ackDelayMs: opts.ackDelayMs,
       onPullError: (_conv, error) => this.events.emit('error', error),
     });
+    this.inbound = new InboundFrames({
+      events: this.events,
+      requests: this.requests,
+      chains: this.chains,
+      outbound: this.outbound,
+      onSynced: () => {
+        this.everSynced = true;
+        // After the list: its baselines are in place before anyone awaiting connect() acts.
+        this.waiter?.resolve();
+      },
+    });
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -150,7 +164,7 @@ export class ImClient {
   read(conv: string, seq: number): void {
     if (this.current === ConnectionState.CLOSED) return;
     this.chains.handleRead(conv, seq);
-    this.pendingReads.set(conv, Math.max(seq, this.pendingReads.get(conv) ?? 0));
+    this.pendingReads.add(conv, seq);
     this.flushReads();
   }
 
@@ -161,9 +175,9 @@ export class ImClient {
   typing(conv: string): boolean {
     if (!this.welcomed) return false;
     const now = Date.now();
-    if (now - (this.typedAt.get(conv) ?? -Infinity) < DEFAULT_TYPING_INTERVAL_MS) return true;
+    if (this.typingThrottle.recent(conv, now)) return true;
     if (!this.transmit({ type: 'typing', conv })) return false;
-    this.typedAt.set(conv, now);
+    this.typingThrottle.sent(conv, now);
     return true;
   }
 
@@ -223,26 +237,18 @@ export class ImClient {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.upgraded = false;
-    ws.onopen = () => {
-      if (this.ws === ws) this.upgraded = true;
-    };
-    ws.onmessage = (ev: { data?: unknown }) => {
-      if (this.ws !== ws) return;
-      try {
-        this.handleData(ev.data);
-      } catch (err) {
-        this.events.emit('error', toImError(err));
-      }
-    };
-    ws.onerror = () => {}; // a close event follows with the code
-    ws.onclose = (ev: { code?: number; reason?: string }) => {
-      if (this.ws !== ws) return;
-      try {
-        this.lost(typeof ev?.code === 'number' ? ev.code : CloseCode.ABNORMAL, typeof ev?.reason === 'string' ? ev.reason : '');
-      } catch (err) {
-        this.events.emit('error', toImError(err));
-      }
-    };
+    listen(ws, {
+      open: () => {
+        if (this.ws === ws) this.upgraded = true;
+      },
+      data: (data) => {
+        if (this.ws === ws) this.handleData(data);
+      },
+      closed: (code, reason) => {
+        if (this.ws === ws) this.lost(code, reason);
+      },
+      failed: (err) => this.events.emit('error', toImError(err)),
+    });
     this.connectTimer = setTimeout(() => this.abandon(CloseCode.ABNORMAL, 'no welcome in time'), this.requestTimeoutMs);
   }
 
@@ -310,7 +316,7 @@ export class ImClient {
     this.outbound.close(error);
     this.chains.close();
     this.pendingReads.clear();
-    this.typedAt.clear();
+    this.typingThrottle.clear();
     this.waiter?.reject(error);
     // A connect() promise nobody awaits any more must not become an unhandled rejection.
     this.waiter?.promise.catch(() => {});
@@ -349,10 +355,7 @@ export class ImClient {
   }
 
   private flushReads(): void {
-    for (const [conv, seq] of this.pendingReads) {
-      if (!this.transmit({ type: 'read', conv, seq })) return;
-      this.pendingReads.delete(conv);
-    }
+    this.pendingReads.flush((conv, seq) => this.transmit({ type: 'read', conv, seq }));
   }
 
   private handleData(data: unknown): void {
@@ -365,59 +368,12 @@ export class ImClient {
   }
 
   private handleFrame(f: ServerFrame): void {
-    switch (f.type) {
-      case 'welcome':
-        return this.handleWelcome(f);
-      case 'convs':
-        if (f.rid !== undefined) this.requests.resolve(f.rid, f.list);
-        this.chains.handleConvs(f.list);
-        this.everSynced = true;
-        // After the list: its baselines are in place before anyone awaiting connect() acts.
-        this.waiter?.resolve();
-        return this.events.emit('convs', f.list);
-      case 'msg': {
-        const { type: _type, ...msg } = f;
-        return this.chains.handleMsg(msg);
-      }
-      case 'history':
-        this.requests.resolve(f.rid, { conv: f.conv, msgs: f.msgs, more: f.more } satisfies HistoryPage);
-        return;
-      case 'sent':
-        this.outbound.handleSent(f);
-        return;
-      case 'read': {
-        const count = f.unread === undefined ? undefined : { unread: f.unread, lastSeq: f.lastSeq ?? f.seq };
-        if (!this.chains.handleRead(f.conv, f.seq, count)) return;
-        const c = this.chains.get(f.conv)!;
-        return this.events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
-      }
-      case 'receipt':
-        if (this.chains.handleReceipt(f.conv, f.seq)) this.events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
-        return;
-      case 'typing':
-        return this.events.emit('typing', { conv: f.conv, from: f.from });
-      case 'presence':
-        return this.events.emit('presence', { uid: f.uid, online: f.online });
-      case 'pong':
-        return;
-      case 'refreshed':
-        this.requests.resolve(f.rid, f.exp);
-        return;
-      case 'error': {
-        const error = new ImError(f.code, f.message);
-        // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
-        if (f.cid !== undefined) this.outbound.handleError(f.cid, error);
-        else if (f.rid !== undefined) this.requests.reject(f.rid, error);
-        else this.events.emit('error', error);
-        return;
-      }
-      case 'redirect':
-        this.endpoints.redirect(f.endpoints);
-        this.events.emit('redirect', { endpoints: f.endpoints, reason: f.reason });
-        // The server closes right after (4010/4011); if it does not, leave anyway.
-        if (this.redirectTimer === undefined) this.redirectTimer = setTimeout(() => this.abandon(CloseCode.REDIRECT, 'following a redirect'), DEFAULT_REDIRECT_CLOSE_WAIT_MS);
-        return;
-    }
+    if (f.type === 'welcome') return this.handleWelcome(f);
+    if (f.type !== 'redirect') return this.inbound.handle(f);
+    this.endpoints.redirect(f.endpoints);
+    this.events.emit('redirect', { endpoints: f.endpoints, reason: f.reason });
+    // The server closes right after (4010/4011); if it does not, leave anyway.
+    if (this.redirectTimer === undefined) this.redirectTimer = setTimeout(() => this.abandon(CloseCode.REDIRECT, 'following a redirect'), DEFAULT_REDIRECT_CLOSE_WAIT_MS);
   }
 
   private handleWelcome(f: WelcomeFrame): void {

@@ -71,3 +71,28 @@ export function closeQuietly(ws: WebSocketLike, code: number, reason: string): v
     // already closing, or an implementation refusing the code: the socket is abandoned either way
   }
 }
+
+/** What a socket tells its owner: opened, a message's `data`, closed with a code and reason. */
+export interface SocketListener {
+  open(): void;
+  data(data: unknown): void;
+  closed(code: number, reason: string): void;
+  /** A listener threw: the socket callbacks must not (they run inside the WebSocket implementation). */
+  failed(err: unknown): void;
+}
+
+/** Hooks `listener` to `ws`; the close event's missing code reads as 1006 (the browser's "abnormal"). */
+export function listen(ws: WebSocketLike, listener: SocketListener): void {
+  const guarded = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      listener.failed(err);
+    }
+  };
+  ws.onopen = () => guarded(() => listener.open());
+  ws.onmessage = (ev: { data?: unknown }) => guarded(() => listener.data(ev.data));
+  ws.onerror = () => {}; // a close event follows with the code
+  ws.onclose = (ev: { code?: number; reason?: string }) =>
+    guarded(() => listener.closed(typeof ev?.code === 'number' ? ev.code : CloseCode.ABNORMAL, typeof ev?.reason === 'string' ? ev.reason : ''));
+}

@@ -1,0 +1,67 @@
+/**
+ * What one device has not acknowledged yet, per conversation: the messages pushed to it, kept as the chatter
+ * encoded them so a retransmit pushes the same bytes again. A cumulative ack (`seq`) drops everything up to it.
+ */
+
+/** Unacked messages kept per device and conversation; older ones are left to the client's gap repair. */
+export const MAX_INFLIGHT_PER_CONV = 256;
+/** Messages pushed again per conversation per retransmit round. */
+export const RETRANSMIT_BATCH = 64;
+
+/** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
+export interface Pushed {
+  seq: number;
+  frame: Uint8Array;
+}
+
+interface Inflight {
+  msgs: Pushed[];
+  sentAt: number;
+}
+
+/** A device's unacked messages by conversation. */
+export type DeviceInflight = Map<string, Inflight>;
+
+/** Wraps a pushed frame for keeping (copied when it is a view into a larger buffer). */
+export function pushedOf(seq: number, frame: Uint8Array): Pushed {
+  return { seq, frame: ownBytes(frame) };
+}
+
+/** Records that `pushed` went to the device now; the oldest message drops out past MAX_INFLIGHT_PER_CONV. */
+export function addInflight(inflight: DeviceInflight, conv: string, pushed: Pushed, now: number): void {
+  let f = inflight.get(conv);
+  if (!f) inflight.set(conv, (f = { msgs: [], sentAt: now }));
+  if (f.msgs.length === 0) f.sentAt = now;
+  f.msgs.push(pushed);
+  if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
+}
+
+/** Drops what a cumulative ack up to `seq` covers; what is left waits a whole interval again. */
+export function settleInflight(inflight: DeviceInflight | undefined, conv: string, seq: number, now: number): void {
+  const f = inflight?.get(conv);
+  if (!f) return;
+  let n = 0;
+  while (n < f.msgs.length && f.msgs[n]!.seq <= seq) n++;
+  f.msgs.splice(0, n);
+  if (f.msgs.length === 0) inflight!.delete(conv);
+  else f.sentAt = now;
+}
+
+/** The frames to push again: up to RETRANSMIT_BATCH per conversation last pushed at or before `due`. */
+export function dueFrames(inflight: DeviceInflight, due: number, now: number): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (const f of inflight.values()) {
+    if (f.sentAt > due) continue;
+    f.sentAt = now;
+    for (let i = 0; i < f.msgs.length && i < RETRANSMIT_BATCH; i++) frames.push(f.msgs[i]!.frame);
+  }
+  return frames;
+}
+
+/**
+ * Bytes an actor may keep: a frame that is a view into a larger buffer (a NATS read, msgpackr's scratch) is
+ * copied, or every unacked message would pin a whole chunk (a device that never acks would hold megabytes).
+ */
+function ownBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
+}

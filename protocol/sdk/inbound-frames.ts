@@ -1,0 +1,76 @@
+import { ImError } from '../errors.js';
+import type { ServerFrame } from '../frames.js';
+import type { ImClientEvents } from './client-types.js';
+import type { ConversationChains, HistoryPage } from './conversation-chain.js';
+import type { TypedEmitter } from './events.js';
+import type { OutboundQueue } from './outbound-queue.js';
+import type { PendingRequests } from './pending-requests.js';
+
+/** The frames that change the session's data rather than its connection (everything but `welcome`, `redirect`). */
+export type DataFrame = Exclude<ServerFrame, { type: 'welcome' | 'redirect' }>;
+
+export interface InboundFramesDeps {
+  events: TypedEmitter<ImClientEvents>;
+  requests: PendingRequests;
+  chains: ConversationChains;
+  outbound: OutboundQueue;
+  /** A conversation list was applied (after its baselines are in place). */
+  onSynced: () => void;
+}
+
+/**
+ * Routes the server's data frames to the part of the client each one changes: answers to their request,
+ * messages and read marks to the conversation chains, `sent` and send errors to the outbound queue, and the
+ * rest to the client's events. Kept apart from ImClient, which owns the connection's life.
+ */
+export class InboundFrames {
+  constructor(private readonly d: InboundFramesDeps) {}
+
+  /** Applies one decoded data frame. */
+  handle(f: DataFrame): void {
+    const { events, requests, chains, outbound } = this.d;
+    switch (f.type) {
+      case 'convs':
+        if (f.rid !== undefined) requests.resolve(f.rid, f.list);
+        chains.handleConvs(f.list);
+        this.d.onSynced();
+        return events.emit('convs', f.list);
+      case 'msg': {
+        const { type: _type, ...msg } = f;
+        return chains.handleMsg(msg);
+      }
+      case 'history':
+        requests.resolve(f.rid, { conv: f.conv, msgs: f.msgs, more: f.more } satisfies HistoryPage);
+        return;
+      case 'sent':
+        outbound.handleSent(f);
+        return;
+      case 'read': {
+        const count = f.unread === undefined ? undefined : { unread: f.unread, lastSeq: f.lastSeq ?? f.seq };
+        if (!chains.handleRead(f.conv, f.seq, count)) return;
+        const c = chains.get(f.conv)!;
+        return events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
+      }
+      case 'receipt':
+        if (chains.handleReceipt(f.conv, f.seq)) events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
+        return;
+      case 'typing':
+        return events.emit('typing', { conv: f.conv, from: f.from });
+      case 'presence':
+        return events.emit('presence', { uid: f.uid, online: f.online });
+      case 'pong':
+        return;
+      case 'refreshed':
+        requests.resolve(f.rid, f.exp);
+        return;
+      case 'error': {
+        const error = new ImError(f.code, f.message);
+        // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
+        if (f.cid !== undefined) outbound.handleError(f.cid, error);
+        else if (f.rid !== undefined) requests.reject(f.rid, error);
+        else events.emit('error', error);
+        return;
+      }
+    }
+  }
+}
