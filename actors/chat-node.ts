@@ -60,7 +60,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
     gw.largeGroupMembers = positiveInt(settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
     gw.maxTokenLifetimeSec = positiveInt(settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, commit: config.commit }, log);
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, recallWindowSec: gw.recallWindowSec, commit: config.commit }, log);
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
     settings.onChange((name, value) => {

@@ -38,6 +38,8 @@ export interface ChatSettings {
   maxGroupMembers?: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
+  /** How long after a message its sender may recall it; 0: never (the server API still may). Default 120 s. */
+  recallWindowSec?: number;
   /** Batch sizing of the group commit (its defaults when absent). */
   commit?: GroupCommitOptions;
 }

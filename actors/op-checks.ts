@@ -24,10 +24,12 @@ const int = (v: unknown, field: string, min: number): number => {
   if (!Number.isSafeInteger(v) || (v as number) < min) throw bad(`${field} must be an integer ≥ ${min}`);
   return v as number;
 };
-const text = (v: unknown, field: string): string => {
-  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be 1–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
+const text = (v: unknown, field: string, mayBeEmpty = false): string => {
+  if (typeof v !== 'string' || (v.length === 0 && !mayBeEmpty) || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be ${mayBeEmpty ? 0 : 1}–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
   return v;
 };
+/** A recall's target seq, when the payload names one. */
+const recallOf = (v: Record<string, unknown>): number | undefined => (v['recall'] === undefined || v['recall'] === null ? undefined : int(v['recall'], 'recall', 1));
 const uids = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.length > 10_000) throw bad(`${field} must be an array of at most 10000 user ids`);
@@ -41,14 +43,19 @@ export function checkUid(v: unknown): string {
 
 export function checkChatterSend(p: unknown): ChatterSend {
   const v = obj(p);
-  const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body') };
+  const recall = recallOf(v);
+  const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body', recall !== undefined) };
   if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
+  if (recall !== undefined) s.recall = recall;
   return s;
 }
 
 export function checkChatterSystem(p: unknown): ChatterSystem {
   const v = obj(p);
-  const s: ChatterSystem = { body: text(v['body'], 'body') };
+  const recall = recallOf(v);
+  // A recall may come without a body: it says what it takes back, not what replaces it.
+  const s: ChatterSystem = { body: recall !== undefined && (v['body'] === undefined || v['body'] === null) ? '' : text(v['body'], 'body', recall !== undefined) };
+  if (recall !== undefined) s.recall = recall;
   if (v['from'] !== undefined && v['from'] !== null) s.from = id(v['from'], 'from');
   if (v['key'] !== undefined && v['key'] !== null) {
     s.key = int(v['key'], 'key', 1);

@@ -31,14 +31,16 @@ export const ConnectorOp = {
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
 
 /** A user's device sends a message (gateway → chatter). */
-export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number }
+/** A device's send; with `recall`, a recall of that seq (the sender's own message, within the recall window). */
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number }
 /** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
 export interface SendReply { seq: number; ts: number; prev: number }
 /**
  * A message from the business server (server API → chatter); `from` defaults to "system". `key` (1 to 2^48 − 1)
- * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing.
+ * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing. With
+ * `recall`, the message recalls that seq (any sender's, at any age: moderation).
  */
-export interface ChatterSystem { body: string; from?: string; key?: number }
+export interface ChatterSystem { body: string; from?: string; key?: number; recall?: number }
 export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }

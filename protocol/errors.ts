@@ -36,6 +36,8 @@ export const ErrorCode = {
   OUT_OF_ORDER: 'out_of_order',
   /** A compare-and-set lost, or a uniqueness rule was broken. */
   CONFLICT: 'conflict',
+  /** Understood and authenticated, but not allowed: recalling another user's message, or past the recall window. */
+  FORBIDDEN: 'forbidden',
   /** The change would take a user past a limit (the conversations one user may be in). */
   LIMIT_REACHED: 'limit_reached',
   /** The database refused or failed a statement for a reason that is not the caller's. */

@@ -20,7 +20,8 @@ export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason
  * cid of this device's previous send to the same conversation (absent for the first one this client knows of):
  * the server refuses a send whose predecessor it has not stored (`out_of_order`), which keeps sender order.
  */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number }
+/** A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty). */
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -67,6 +68,10 @@ export interface Msg {
   /** Commit time, ms since the epoch. */
   ts: number;
   body: string;
+  /** This message recalls message `recall` of the conversation: hide that one (its body is gone from the server). */
+  recall?: number;
+  /** In history only: message `recalled` recalled this one, whose body is now empty. */
+  recalled?: number;
 }
 
 /** One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark. */

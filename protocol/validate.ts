@@ -63,10 +63,10 @@ function str(v: Obj, t: string, f: string): string {
   return x;
 }
 
-function body(v: Obj, t: string, f: string, maxBytes: number): string {
+function body(v: Obj, t: string, f: string, maxBytes: number, mayBeEmpty = false): string {
   const x = v[f];
   if (typeof x !== 'string') throw wrongOrMissing(x, t, f, 'must be a string');
-  if (x.length === 0) throw invalid(t, f, 'must not be empty');
+  if (x.length === 0 && !mayBeEmpty) throw invalid(t, f, 'must not be empty');
   if (x.length > maxBytes || (x.length * 3 > maxBytes && utf8Length(x) > maxBytes)) {
     throw invalid(t, f, `must be at most ${maxBytes} bytes of UTF-8`, ErrorCode.FRAME_TOO_LARGE);
   }
@@ -134,7 +134,9 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
     let f: ClientFrame;
     switch (v['type']) {
       case 'send': {
-        const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes) };
+        const recall = absent(v['recall']) ? undefined : pos(v, 'send', 'recall');
+        const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes, recall !== undefined) };
+        if (recall !== undefined) send.recall = recall;
         if (!absent(v['after'])) {
           send.after = uint(v, 'send', 'after');
           if (send.after >= send.cid) throw new ImError(ErrorCode.INVALID_FIELD, 'send.after must be below send.cid');
@@ -189,7 +191,10 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
 
 function msgFields(v: unknown, t: string): Msg {
   if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
-  return { conv: str(v, t, 'conv'), seq: uint(v, t, 'seq'), prev: uint(v, t, 'prev'), from: str(v, t, 'from'), did: str(v, t, 'did'), cid: uint(v, t, 'cid'), ts: num(v, t, 'ts'), body: str(v, t, 'body') };
+  const m: Msg = { conv: str(v, t, 'conv'), seq: uint(v, t, 'seq'), prev: uint(v, t, 'prev'), from: str(v, t, 'from'), did: str(v, t, 'did'), cid: uint(v, t, 'cid'), ts: num(v, t, 'ts'), body: str(v, t, 'body') };
+  if (!absent(v['recall'])) m.recall = pos(v, t, 'recall');
+  if (!absent(v['recalled'])) m.recalled = pos(v, t, 'recalled');
+  return m;
 }
 
 const CONV_KINDS: ReadonlySet<unknown> = new Set<ConvKind>(['direct', 'group']);
@@ -235,7 +240,7 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         break;
       }
       case 'msg':
-        f = { type: 'msg', conv: str(v, 'msg', 'conv'), seq: uint(v, 'msg', 'seq'), prev: uint(v, 'msg', 'prev'), from: str(v, 'msg', 'from'), did: str(v, 'msg', 'did'), cid: uint(v, 'msg', 'cid'), ts: num(v, 'msg', 'ts'), body: str(v, 'msg', 'body') };
+        f = { type: 'msg', ...msgFields(v, 'msg') };
         break;
       case 'convs': {
         const list = items(arr(v, 'convs', 'list'), 'convs.list[]', convSummary);

@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,
   DEFAULT_MAX_GROUP_MEMBERS,
+  DEFAULT_RECALL_WINDOW_SEC,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -78,6 +79,8 @@ export interface GatewayConfig {
   maxGroupMembers: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
+  /** How long after a message its sender may recall it; 0: never (the server API still may). */
+  recallWindowSec: number;
 }
 
 /** Most rows in one group-commit statement. */
@@ -161,6 +164,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'dev-tokens': { type: 'boolean' },
       'max-token-lifetime': { type: 'string' },
       'no-events': { type: 'boolean' },
+      'recall-window': { type: 'string' },
     },
   });
   const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
@@ -227,6 +231,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     maxUserConversations: int('max-user-conversations', v('max-user-conversations'), DEFAULT_MAX_USER_CONVERSATIONS),
     maxGroupMembers: int('max-group-members', v('max-group-members'), DEFAULT_MAX_GROUP_MEMBERS, 2),
     events: values['no-events'] !== true,
+    recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
   };
 }
 

@@ -12,6 +12,8 @@ export interface NewMessage {
   senderDid: string;
   clientMsgId: number;
   body: Uint8Array;
+  /** The seq this message recalls (appendAcrossShards only: it empties that message in the same statement). */
+  recalls?: number;
 }
 
 export interface AppendResult {
@@ -35,6 +37,10 @@ export interface StoredMessage {
   clientMsgId: number;
   body: Uint8Array;
   createdAt: number;
+  /** This message recalls that seq. */
+  recalls?: number;
+  /** The recall that took this message back (its body is empty now). */
+  recalledBy?: number;
 }
 
 export interface MessageStoreOptions {
@@ -64,18 +70,16 @@ interface RawMessage {
   client_msg_id: number;
   body: Buffer;
   created_at: Date;
+  recalls: number | null;
+  recalled_by: number | null;
 }
 
-const toStored = (r: RawMessage): StoredMessage => ({
-  convId: r.conv_id,
-  seq: r.seq,
-  prevSeq: r.prev_seq,
-  senderUid: r.sender_uid,
-  senderDid: r.sender_did,
-  clientMsgId: r.client_msg_id,
-  body: r.body,
-  createdAt: r.created_at.getTime(),
-});
+function toStored(r: RawMessage): StoredMessage {
+  const m: StoredMessage = { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: r.body, createdAt: r.created_at.getTime() };
+  if (r.recalls !== null) m.recalls = r.recalls;
+  if (r.recalled_by !== null) m.recalledBy = r.recalled_by;
+  return m;
+}
 
 const invalid = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
 
@@ -388,6 +392,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
+    if (r.recalls !== undefined) throw invalid(`${at}: a recall is appended with appendAcrossShards, which empties the recalled message with it`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

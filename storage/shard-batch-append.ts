@@ -33,7 +33,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   }
   const shards: number[] = [];
   const epochs: number[] = [];
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[] };
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[] };
+  let anyRecall = false;
   for (const g of groups) {
     shards.push(g.fence.shard);
     epochs.push(g.fence.epoch);
@@ -46,6 +47,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.cid.push(r.clientMsgId);
       c.body.push(Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       c.shard.push(g.fence.shard);
+      // 0 for "recalls nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
+      c.recalls.push(r.recalls ?? 0);
+      if (r.recalls !== undefined) anyRecall = true;
     }
   }
   let out: { ok_shards: number[] | null; created_at: number }[];
@@ -62,16 +66,16 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls)
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0)
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard)
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[])
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls)
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )
+        )${anyRecall ? recallUpdate(sql, c) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -88,4 +92,19 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   const ok = new Set(out[0]!.ok_shards ?? []);
   const createdAt = out[0]!.created_at;
   return groups.map((g) => (ok.has(g.fence.shard) ? { ok: true, createdAt } : { ok: false, error: fencedError(g.fence, 'append messages') }));
+}
+
+/**
+ * Empties the messages the batch's recalls take back, in the statement that stores the recalls: a recall is never
+ * durable without its effect. Only batches holding a recall carry this part (the usual statement stays as it is).
+ * A data-modifying WITH runs to completion whether or not the main query reads it.
+ */
+function recallUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; recalls: number[] }) {
+  return sql`,
+        recalled AS (
+          UPDATE messages m SET body = ''::bytea, recalled_by = t.seq
+          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.recalls}::int8[]) AS t(conv_id, seq, shard, recalls)
+          WHERE t.recalls > 0 AND t.shard IN (SELECT shard FROM f) AND m.conv_id = t.conv_id AND m.seq = t.recalls AND m.recalled_by IS NULL
+          RETURNING 1
+        )`;
 }

@@ -12,16 +12,10 @@ const utf8 = new TextDecoder();
 
 /** A stored message as clients see it. */
 export function toMsg(m: StoredMessage): Msg {
-  return {
-    conv: m.convId,
-    seq: m.seq,
-    prev: m.prevSeq,
-    from: m.senderUid,
-    did: m.senderDid,
-    cid: m.senderDid === SYSTEM_DEVICE ? 0 : m.clientMsgId,
-    ts: m.createdAt,
-    body: utf8.decode(m.body),
-  };
+  const msg: Msg = { conv: m.convId, seq: m.seq, prev: m.prevSeq, from: m.senderUid, did: m.senderDid, cid: m.senderDid === SYSTEM_DEVICE ? 0 : m.clientMsgId, ts: m.createdAt, body: utf8.decode(m.body) };
+  if (m.recalls !== undefined) msg.recall = m.recalls;
+  if (m.recalledBy !== undefined) msg.recalled = m.recalledBy;
+  return msg;
 }
 
 /** An error frame for a failed request; the ids tell the client which one. */
@@ -69,6 +63,7 @@ export class ClientFrames {
   private send(s: Session, f: ClientFrameOf<'send'>): void {
     const p: ChatterSend = { uid: s.uid, did: s.did, cid: f.cid, body: f.body };
     if (f.after !== undefined) p.after = f.after;
+    if (f.recall !== undefined) p.recall = f.recall;
     this.request(
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),

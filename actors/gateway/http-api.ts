@@ -37,6 +37,7 @@ const STATUS: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.UNKNOWN_TYPE]: '400 Bad Request',
   [ErrorCode.UNAUTHORIZED]: '401 Unauthorized',
   [ErrorCode.NOT_MEMBER]: '403 Forbidden',
+  [ErrorCode.FORBIDDEN]: '403 Forbidden',
   [ErrorCode.NOT_FOUND]: '404 Not Found',
   [ErrorCode.CONFLICT]: '409 Conflict',
   [ErrorCode.LIMIT_REACHED]: '409 Conflict',
@@ -163,6 +164,13 @@ export function mountHttpApi(d: HttpApiDeps): void {
     p.key ??= randomInt(1, MAX_SYSTEM_KEY);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
     return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
+  });
+  route(d, 'post', '/v1/conversations/:conv/messages/:seq/recall', true, async (b, [conv, seq]) => {
+    // Moderation: any message, at any age. The recall is a message of its own (`recall` names the one it takes back).
+    const p: ChatterSystem = checkChatterSystem({ ...b, recall: /^\d{1,15}$/.test(seq!) ? Number(seq) : seq });
+    p.key ??= randomInt(1, MAX_SYSTEM_KEY);
+    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
+    return ['201 Created', { conv, seq: r.seq, ts: r.ts, recall: p.recall }];
   });
   route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
     const user = checkUid(uid);

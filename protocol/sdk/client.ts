@@ -79,13 +79,8 @@ export class ImClient {
       maxQueue: opts.maxQueue,
       sendRetryMs: opts.sendRetryMs,
       random,
-      onSent: (r, { body, prev }) => {
-        // The sending device gets no `msg` for its own message (README §5, §7.2): `sent` links it into the chain.
-        // Without `prev` (an older server) the next message shows a gap and the pull brings this one.
-        const session = this.session;
-        if (prev !== undefined && session !== undefined) {
-          this.chains.handleMsg({ conv: r.conv, seq: r.seq, prev, from: session.uid, did: session.did, cid: r.cid, ts: r.ts, body });
-        }
+      onSent: (r, detail) => {
+        if (this.session !== undefined) this.chains.handleOwnSent(r, { uid: this.session.uid, did: this.session.did, ...detail });
         this.events.emit('sent', r);
       },
       onFailed: (f) => this.events.emit('sendFailed', f),
@@ -158,6 +153,16 @@ export class ImClient {
   /** Queues a message (also while disconnected); resolves once it is durable, with its seq. */
   send(conv: string, body: string): Promise<SendResult> {
     return this.outbound.enqueue(conv, body);
+  }
+
+  /**
+   * Recalls this user's message `seq` of `conv` (within the server's recall window, 120 s by default). The recall
+   * is a message of its own, queued and re-sent like `send`: every member gets it as a `message` with `recall` = `seq`,
+   * and history shows message `seq` with an empty body and `recalled` set. Rejects with `forbidden` (not yours, or too
+   * old), `conflict` (recalled already) or `not_found`.
+   */
+  recall(conv: string, seq: number): Promise<SendResult> {
+    return this.outbound.enqueue(conv, '', seq);
   }
 
   /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */

@@ -23,7 +23,8 @@ export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }
 
 /** One queued message as it goes on the wire. */
-export interface OutboundEntry { conv: string; cid: number; body: string; after?: number }
+/** A queued send; `recall` makes it a recall of that seq. */
+export interface OutboundEntry { conv: string; cid: number; body: string; after?: number; recall?: number }
 
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
@@ -52,7 +53,7 @@ export interface OutboundQueueOptions {
   resendCapMs?: number;
   random?: () => number;
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
-  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined }) => void;
+  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined; recall: number | undefined }) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
@@ -97,14 +98,21 @@ export class OutboundQueue {
 
   /** The queued entries in cid order (copies). */
   snapshot(): OutboundEntry[] {
-    return [...this.entries.values()].map(({ conv, cid, body, after }) => (after === undefined ? { conv, cid, body } : { conv, cid, body, after }));
+    return [...this.entries.values()].map(({ conv, cid, body, after, recall }) => {
+      const e: OutboundEntry = { conv, cid, body };
+      if (after !== undefined) e.after = after;
+      if (recall !== undefined) e.recall = recall;
+      return e;
+    });
   }
 
-  /** Queues a message, transmits it when connected, and resolves once it is durable. */
-  enqueue(conv: string, body: string): Promise<SendResult> {
+  /** Queues a message (a recall of seq `recall`, when given), transmits it when connected, and resolves once it is durable. */
+  enqueue(conv: string, body: string, recall?: number): Promise<SendResult> {
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    if (typeof body !== 'string' || body.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
+    if (recall !== undefined && (!Number.isSafeInteger(recall) || recall < 1)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.recall must be a seq (an integer > 0)'));
+    // A recall may have an empty body: it says what it takes back, not what replaces it.
+    if (typeof body !== 'string' || (body.length === 0 && recall === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
     if (body.length > DEFAULT_MAX_BODY_BYTES / 3 && new TextEncoder().encode(body).length > DEFAULT_MAX_BODY_BYTES) {
       return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${DEFAULT_MAX_BODY_BYTES} bytes of UTF-8`));
@@ -116,6 +124,7 @@ export class OutboundQueue {
     const state = this.convState(conv);
     return new Promise<SendResult>((resolve, reject) => {
       const entry: Pending = { conv, cid, body, resolve, reject };
+      if (recall !== undefined) entry.recall = recall;
       if (state.lastCid !== undefined) entry.after = state.lastCid;
       state.lastCid = cid;
       state.entries.push(entry);
@@ -138,7 +147,7 @@ export class OutboundQueue {
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
-    this.opts.onSent?.(result, { body: entry.body, prev: frame.prev });
+    this.opts.onSent?.(result, { body: entry.body, prev: frame.prev, recall: entry.recall });
     return true;
   }
 
@@ -217,6 +226,7 @@ export class OutboundQueue {
   private transmit(state: ConvState, entry: Pending): boolean {
     const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
     if (entry.after !== undefined) frame.after = entry.after;
+    if (entry.recall !== undefined) frame.recall = entry.recall;
     if (!this.opts.transmit(frame)) return false;
     if (state.stallTimer === undefined) this.armStall(state);
     return true;

@@ -23,6 +23,7 @@ const ms = fc.integer({ min: 0, max: 4_102_444_800_000 }); // up to 2100, above 
 
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body }),
+  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.oneof(fc.constant(''), body), recall: pos }),
   fc.record({ type: fc.constant('ack' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
@@ -32,7 +33,10 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
 );
 
-const msg = fc.record({ conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }) });
+const msg = fc.record(
+  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos },
+  { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
+);
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms }),
@@ -220,7 +224,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall']);
+/** Without its recall, a send must have a body. */
+const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
 
 /** Applies the mutation; returns the mutated object and the code it must give (undefined: still valid). */
@@ -233,7 +239,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       const field = pickField(m.pick);
       if (!field) return undefined;
       delete f[field];
-      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) ? undefined : ErrorCode.INVALID_FIELD };
+      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) ? undefined : ErrorCode.INVALID_FIELD };
     }
     case 'retype': {
       const field = pickField(m.pick);
@@ -241,7 +247,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       const isString = STRING_FIELDS.has(field);
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
-      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`)) {
+      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f))) {
         delete f[field];
         return { value: { ...frame, [field]: null }, expected: undefined };
       }
@@ -285,7 +291,9 @@ describe('codec – near-valid frames', () => {
         const r = total(() => decodeClientFrame(encode(mutated.value)));
         if (mutated.expected === undefined) {
           const want: Record<string, unknown> = { ...frame };
-          if (m.kind === 'drop' || (m.kind === 'retype' && m.to === null)) delete want['ts'];
+          // A dropped optional field (or one sent as nil) comes back absent.
+          const sent = mutated.value as Record<string, unknown>;
+          for (const k of Object.keys(want)) if (sent[k] === undefined || sent[k] === null) delete want[k];
           expect(r).toEqual({ ok: true, value: want });
         } else {
           expect(codeOf(r)).toBe(mutated.expected);

@@ -199,3 +199,30 @@ describe('sdk outbound queue – reconnects, timeouts and bounds', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('sdk outbound queue – recalls', () => {
+  it('sdk outbound queue – a recall goes out as a send naming its seq, in the conversation\'s order, and survives a reconnect', async () => {
+    const { q, wire, state } = harness();
+    void q.enqueue('a', 'a1');
+    state.online = false;
+    const r = q.enqueue('a', '', 7);
+    expect(q.snapshot()).toEqual([
+      { conv: 'a', cid: 100, body: 'a1' },
+      { conv: 'a', cid: 101, body: '', after: 100, recall: 7 },
+    ]);
+    state.online = true;
+    q.resendAll();
+    const recall = wire.find((f) => f.cid === 101)!;
+    expect(recall).toEqual({ type: 'send', conv: 'a', cid: 101, body: '', after: 100, recall: 7 });
+    q.handleSent({ type: 'sent', cid: 101, conv: 'a', seq: 9, ts: 1 });
+    await expect(r).resolves.toMatchObject({ cid: 101, seq: 9 });
+  });
+
+  it('sdk outbound queue – only a recall may have an empty body, and it must name a seq > 0', async () => {
+    const { q, wire } = harness();
+    await expect(q.enqueue('a', '')).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '', 1.5)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    expect(wire).toEqual([]);
+  });
+});

@@ -59,6 +59,15 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 1, body: 'line\nline\u0000' }).ok).toBe(true); // bodies may hold any character
   });
 
+  it('validate – a recall is a send naming a seq > 0; its body may be empty', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 2, body: '', recall: 7 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 2, body: '', recall: 7 } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 2, body: '', recall: null })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 2, body: '', recall: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.recall must be an integer > 0$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 2, body: '', recall: '7' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.recall /));
+    expect(validateServerFrame({ type: 'msg', conv: 'c', seq: 9, prev: 7, from: 'u', did: 'd', cid: 2, ts: 1, body: '', recall: 7 })).toEqual({ ok: true, value: { type: 'msg', conv: 'c', seq: 9, prev: 7, from: 'u', did: 'd', cid: 2, ts: 1, body: '', recall: 7 } });
+    expect(validateServerFrame({ type: 'msg', conv: 'c', seq: 9, prev: 7, from: 'u', did: 'd', cid: 2, ts: 1, body: '', recalled: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^msg\.recalled /));
+  });
+
   it('validate – utf8Length agrees with the real encoder, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 40, unit: fc.constantFrom('\ud800', '\udfff', '😀', 'é', 'a', '€') }), fc.string({ maxLength: 40, unit: 'binary' }), (a, b) => {

@@ -1,0 +1,157 @@
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MessageEvent } from '../../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { Msg, ServerFrameOf } from '../../protocol/frames.js';
+import { ImClient } from '../../protocol/sdk/index.js';
+import { EventSubject } from '../../protocol/subjects.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The recall window the nodes run with here (seconds): short, so a test can outlive it. */
+const WINDOW_SEC = 2;
+
+/** Recall: a message of its own, in order with the rest, that empties the message it takes back. */
+describe('chat – recall', () => {
+  let c: ChatCluster;
+  const clients: ImClient[] = [];
+  const events: MessageEvent[] = [];
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['r1', 'r2'], args: ['--recall-window', String(WINDOW_SEC)] });
+    c.nc.subscribe(EventSubject.MESSAGE, {
+      callback: (err, msg) => {
+        if (!err) events.push(...msg.json<MessageEvent[]>());
+      },
+    });
+    await c.nc.flush();
+  }, 60_000);
+  afterAll(async () => {
+    for (const x of clients) x.close();
+    await c?.stop();
+  }, 30_000);
+
+  /** An SDK client of (uid, did) on gateway `node`, connected, recording the messages it is given. */
+  async function online(uid: string, did: string, node: string, history: 'all' | 'latest' = 'latest') {
+    const client = new ImClient({ endpoints: [c.gateways.get(node)!], token: c.token(uid, did), WebSocket: WebSocket as never, history });
+    clients.push(client);
+    const msgs: Msg[] = [];
+    client.on('message', (m) => msgs.push(m));
+    await client.connect();
+    return { client, msgs };
+  }
+
+  const codeOf = async (p: Promise<unknown>): Promise<string> => {
+    try {
+      await p;
+      return 'resolved';
+    } catch (err) {
+      return err instanceof ImError ? err.code : String(err);
+    }
+  };
+  const shape = (m: Msg) => ({ seq: m.seq, body: m.body, recall: m.recall, recalled: m.recalled });
+
+  it('recall – members and the sender\'s other devices get it in order; history, the server API and Postgres keep the seq with the body gone', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rc-group', owner: 'ann', members: ['bob', 'cat'] });
+    const phone = await online('ann', 'phone', 'r1');
+    const laptop = await online('ann', 'laptop', 'r2');
+    const bob = await online('bob', 'd1', 'r2');
+    const m1 = await phone.client.send('rc-group', 'sent to the wrong group');
+    const m2 = await phone.client.send('rc-group', 'this one stays');
+    const r = await phone.client.recall('rc-group', m1.seq);
+    expect(r.seq).toBeGreaterThan(m2.seq);
+    await waitUntil(() => bob.msgs.length === 3 && laptop.msgs.length === 3 && phone.msgs.length === 3, 'every device holding the recall');
+    for (const d of [bob, laptop, phone]) {
+      expect(d.msgs.map(shape)).toEqual([
+        { seq: m1.seq, body: 'sent to the wrong group', recall: undefined, recalled: undefined },
+        { seq: m2.seq, body: 'this one stays', recall: undefined, recalled: undefined },
+        { seq: r.seq, body: '', recall: m1.seq, recalled: undefined },
+      ]);
+      expect(d.msgs[2]!.from).toBe('ann');
+    }
+    const history = [
+      { seq: m1.seq, body: '', recall: undefined, recalled: r.seq },
+      { seq: m2.seq, body: 'this one stays', recall: undefined, recalled: undefined },
+      { seq: r.seq, body: '', recall: m1.seq, recalled: undefined },
+    ];
+    expect((await bob.client.pull('rc-group', 0, 10)).msgs.map(shape)).toEqual(history);
+    // A member who was offline catches up with the recalled message already emptied, and the recall after it.
+    const cat = await online('cat', 'd1', 'r1', 'all');
+    await waitUntil(() => cat.msgs.length === 3, 'cat catching up');
+    expect(cat.msgs.map(shape)).toEqual(history);
+    const api = await c.api('GET', '/v1/conversations/rc-group/messages');
+    expect((api.body['messages'] as Msg[]).map(shape)).toEqual(history);
+    const rows = await c.db.sql<{ seq: number; body: Buffer; recalls: number | null; recalled_by: number | null }[]>`
+      SELECT seq, body, recalls, recalled_by FROM messages WHERE conv_id = 'rc-group' ORDER BY seq`;
+    expect(rows.map((x) => [x.seq, x.body.toString(), x.recalls, x.recalled_by])).toEqual([
+      [m1.seq, '', null, r.seq],
+      [m2.seq, 'this one stays', null, null],
+      [r.seq, '', m1.seq, null],
+    ]);
+    // The business event of the recall names what it takes back.
+    await waitUntil(() => events.some((e) => e.conv === 'rc-group' && e.seq === r.seq), 'the recall event');
+    expect(events.find((e) => e.conv === 'rc-group' && e.seq === r.seq)).toMatchObject({ type: 'message', from: 'ann', recall: m1.seq, body: '' });
+  }, 60_000);
+
+  it('recall – refused with a coded error: another\'s message, twice, a recall itself, no such seq, past the window; nothing refused is stored', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['dan', 'eve'] })).body['conv'] as string;
+    const dan = await online('dan', 'd1', 'r1');
+    const eve = await online('eve', 'd1', 'r2');
+    const mine = await dan.client.send(direct, 'dan speaking');
+    expect(await codeOf(eve.client.recall(direct, mine.seq))).toBe(ErrorCode.FORBIDDEN);
+    const r = await dan.client.recall(direct, mine.seq);
+    expect(await codeOf(dan.client.recall(direct, mine.seq))).toBe(ErrorCode.CONFLICT);
+    expect(await codeOf(dan.client.recall(direct, r.seq))).toBe(ErrorCode.INVALID_FIELD);
+    expect(await codeOf(dan.client.recall(direct, r.seq + 1000))).toBe(ErrorCode.NOT_FOUND);
+    expect(await codeOf(dan.client.recall('rc-not-mine', 1))).toBe(ErrorCode.NOT_FOUND);
+    const old = await dan.client.send(direct, 'said a while ago');
+    await sleep(WINDOW_SEC * 1000 + 300);
+    expect(await codeOf(dan.client.recall(direct, old.seq))).toBe(ErrorCode.FORBIDDEN);
+    // The refusals left the conversation as it was, and the client goes on sending.
+    const after = await dan.client.send(direct, 'still here');
+    await waitUntil(() => eve.msgs.length === 4, 'eve getting every stored message');
+    expect(eve.msgs.map(shape)).toEqual([
+      { seq: mine.seq, body: 'dan speaking', recall: undefined, recalled: undefined },
+      { seq: r.seq, body: '', recall: mine.seq, recalled: undefined },
+      { seq: old.seq, body: 'said a while ago', recall: undefined, recalled: undefined },
+      { seq: after.seq, body: 'still here', recall: undefined, recalled: undefined },
+    ]);
+    const stored = await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${direct}`;
+    expect(stored[0]!.n).toBe(4);
+  }, 60_000);
+
+  it('recall – a re-sent recall (same cid) is answered with the first one\'s seq and stored once', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['fay', 'gus'] })).body['conv'] as string;
+    const fay = await rawConnect(c.gateways.get('r1')!, c.token('fay', 'd1'));
+    await fay.waitFor((f) => f.type === 'convs');
+    fay.send({ type: 'send', conv: direct, cid: 1, body: 'hello gus' });
+    const first = await fay.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 1);
+    fay.send({ type: 'send', conv: direct, cid: 2, body: '', recall: first.seq, after: 1 });
+    fay.send({ type: 'send', conv: direct, cid: 2, body: '', recall: first.seq, after: 1 });
+    await waitUntil(() => fay.frames.filter((f) => (f.type === 'sent' && f.cid === 2) || f.type === 'error').length === 2, 'both answers');
+    const answers = fay.frames.filter((f) => (f.type === 'sent' && f.cid === 2) || f.type === 'error');
+    expect(answers.map((f) => f.type)).toEqual(['sent', 'sent']);
+    expect(new Set(answers.map((f) => (f as ServerFrameOf<'sent'>).seq)).size).toBe(1);
+    const rows = await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${direct} AND recalls = ${first.seq}`;
+    expect(rows[0]!.n).toBe(1);
+    fay.close();
+  }, 30_000);
+
+  it('recall – the server API recalls any message at any age, once; bad or unknown seqs get their codes', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rc-moderated', owner: 'hal', members: ['ida'] });
+    const hal = await online('hal', 'd1', 'r2');
+    const ida = await online('ida', 'd1', 'r1');
+    const m = await hal.client.send('rc-moderated', 'something against the rules');
+    await sleep(WINDOW_SEC * 1000 + 300);
+    const res = await c.api('POST', `/v1/conversations/rc-moderated/messages/${m.seq}/recall`, { from: 'moderator' }, 'r1');
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ conv: 'rc-moderated', recall: m.seq });
+    await waitUntil(() => ida.msgs.length === 2, 'ida getting the recall');
+    expect(ida.msgs[1]).toMatchObject({ seq: res.body['seq'], from: 'moderator', recall: m.seq, body: '' });
+    expect((await c.api('POST', `/v1/conversations/rc-moderated/messages/${m.seq}/recall`, {})).status).toBe(409);
+    expect((await c.api('POST', '/v1/conversations/rc-moderated/messages/abc/recall', {})).body['code']).toBe(ErrorCode.INVALID_FIELD);
+    expect((await c.api('POST', '/v1/conversations/rc-moderated/messages/99999/recall', {})).status).toBe(404);
+    expect((await c.api('POST', `/v1/conversations/rc-moderated/messages/${m.seq}/recall`, {})).status).toBe(409);
+  }, 30_000);
+});
