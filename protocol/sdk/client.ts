@@ -159,10 +159,10 @@ export class ImClient {
    * Recalls this user's message `seq` of `conv` (within the server's recall window, 120 s by default). The recall
    * is a message of its own, queued and re-sent like `send`: every member gets it as a `message` with `recall` = `seq`,
    * and history shows message `seq` with an empty body and `recalled` set. Rejects with `forbidden` (not yours, or too
-   * old), `conflict` (recalled already) or `not_found`.
+   * old), `conflict` (recalled already) or `not_found`. `body` (optional) is what a client that knows no recalls shows.
    */
-  recall(conv: string, seq: number): Promise<SendResult> {
-    return this.outbound.enqueue(conv, '', seq);
+  recall(conv: string, seq: number, body = ''): Promise<SendResult> {
+    return this.outbound.enqueue(conv, body, seq);
   }
 
   /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */

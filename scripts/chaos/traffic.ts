@@ -9,6 +9,8 @@ export interface ChaosDevice {
   client: ImClient;
   log: DeviceLog;
   convs: string[];
+  /** This device's sends not recalled yet, latest last. */
+  own: { conv: string; sent: Promise<{ seq: number }> }[];
 }
 
 /** The run's users, conversations and devices. */
@@ -18,6 +20,8 @@ export interface ChaosTraffic {
   members: Map<string, string[]>;
   /** Sends one message from a device (picked by `pick` in [0,1)) to one of its conversations. */
   sendOne(pickDevice: number, pickConv: number): void;
+  /** Recalls the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
+  recallOne(pickDevice: number): void;
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
   settle(deadlineMs: number): Promise<boolean>;
   /** The sends still waiting, described. */
@@ -63,7 +67,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
   for (const [i, { uid, did }] of deviceSpecs.entries()) {
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000 });
-    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map() };
+    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), recalls: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -78,7 +82,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     client.on('welcome', (w) => clientLog(`${utcClock()} ${did} welcome from ${w.node}`));
     client.on('sendRetry', (f) => clientLog(`${utcClock()} ${did} send ${f.cid} to ${f.conv} will be retried: ${f.error.code} ${f.error.message}`));
     client.on('error', (e) => clientLog(`${utcClock()} ${did} error ${e.code} ${e.message}`));
-    devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)) });
+    devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)), own: [] });
   }
   await Promise.all(devices.map((d) => d.client.connect()));
   /** Sends not settled yet: what they are, for the report when some never settle. */
@@ -97,12 +101,31 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
       if (!l) d.log.attempted.set(conv, (l = []));
       l.push(body);
       const t0 = Date.now();
-      const p = d.client
-        .send(conv, body)
+      const sent = d.client.send(conv, body);
+      d.own.push({ conv, sent });
+      const p = sent
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
       pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+    },
+    recallOne(pickDevice) {
+      const first = Math.floor(pickDevice * devices.length);
+      const d = devices.map((_, k) => devices[(first + k) % devices.length]!).find((x) => x.own.length > 0);
+      if (!d) return;
+      const { conv, sent } = d.own.pop()!;
+      const body = `${d.log.did}#${++n} recall`;
+      d.log.attempted.get(conv)!.push(body);
+      const t0 = Date.now();
+      const p = sent
+        .then(({ seq }) => {
+          d.log.recalls!.set(body, seq);
+          return d.client.recall(conv, seq, body);
+        })
+        .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
+        .catch(() => undefined)
+        .finally(() => pending.delete(p));
+      pending.set(p, `${d.log.did} recall in ${conv} (${body}, asked ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;
