@@ -105,6 +105,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       router: node.router,
       convs: chat.convs,
       messages: chat.messages,
+      blocks: chat.blocks,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       config: gw,
       log: log.child({ component: 'api' }),

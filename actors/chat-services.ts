@@ -9,6 +9,7 @@ import type { Transport } from '../runtime/transport/transport.js';
 import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
+import { BlockStore } from '../storage/block-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
@@ -52,6 +53,7 @@ export class ChatServices {
   readonly messages: MessageStore;
   readonly convs: ConversationStore;
   readonly revocations: RevocationStore;
+  readonly blocks: BlockStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
@@ -77,6 +79,7 @@ export class ChatServices {
     });
     this.committer = new GroupCommitter(sql, settings.commit);
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();

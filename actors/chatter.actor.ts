@@ -16,6 +16,7 @@ import {
   type SendReply,
 } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
+import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { ConvKind, Msg } from '../protocol/frames.js';
 import { DEFAULT_RECALL_WINDOW_SEC, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
@@ -58,6 +59,8 @@ interface DeviceState {
  */
 class ChatterActor implements Actor {
   private exists = false;
+  /** A direct conversation whose one member blocks the other: it takes no sends and passes on no typing. */
+  private blocked = false;
   private kind: ConvKind = 'group';
   private members = new Set<string>();
   private lastSeq = 0;
@@ -103,6 +106,8 @@ class ChatterActor implements Actor {
         return this.changeMembers(checkChatterMembers(payload));
       case ChatterOp.CREATE:
         return this.create(checkChatterCreate(payload));
+      case ChatterOp.BLOCKS:
+        return this.readBlocks();
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
@@ -112,8 +117,14 @@ class ChatterActor implements Actor {
     const conv = this.ctx.key;
     await Promise.allSettled([...this.inflight]);
     this.svc.committer.reset(conv);
-    const [c, members, last] = await Promise.all([this.svc.convs.get(conv), this.svc.convs.members(conv), this.svc.messages.lastSeq(conv)]);
+    const [c, members, last, blocked] = await Promise.all([
+      this.svc.convs.get(conv),
+      this.svc.convs.members(conv),
+      this.svc.messages.lastSeq(conv),
+      isDirectConvId(conv) ? this.svc.blocks.blockedIn(conv) : false,
+    ]);
     this.exists = c !== undefined;
+    this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.members = new Set(members.map((m) => m.uid));
     this.lastSeq = last;
@@ -131,7 +142,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || p.recall !== undefined) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || p.recall !== undefined) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -151,6 +162,8 @@ class ChatterActor implements Actor {
     const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));
     const known = this.known(p, dev);
     if (known !== undefined) return known instanceof Promise ? await known : known;
+    // After the dedup: a message stored before the block is still answered with its seq when re-sent.
+    if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     if (p.recall !== undefined) await this.checkRecall(p.recall, p.uid);
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, p.recall));
   }
@@ -291,7 +304,7 @@ class ChatterActor implements Actor {
   }
 
   private typing(uid: string): void {
-    if (!this.members.has(uid)) return;
+    if (!this.members.has(uid) || this.blocked) return;
     // A client typing on every keystroke (the SDK sends one every 2 s) would cost a fan-out each.
     const now = Date.now();
     const typedAt = (this.typedAt ??= new Map());
@@ -316,6 +329,12 @@ class ChatterActor implements Actor {
     for (const u of removed) this.members.delete(u);
     this.announce(added, removed, wasLarge);
     return { added, removed };
+  }
+
+  /** Reads again whether one member blocks the other (the server API changed a block between them). */
+  private async readBlocks(): Promise<{ blocked: boolean }> {
+    this.blocked = isDirectConvId(this.ctx.key) ? await this.svc.blocks.blockedIn(this.ctx.key) : false;
+    return { blocked: this.blocked };
   }
 
   /** Creates the group (or adds the members to it, if it exists): through here, so that this actor knows at once. */

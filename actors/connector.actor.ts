@@ -55,6 +55,8 @@ class ConnectorActor implements Actor {
    */
   private devices: Device[] = [];
   private readonly convs = new Map<string, ConvState>();
+  /** Users this one blocks or is blocked by (read when the first device attaches); none: undefined. */
+  private blocked: Set<string> | undefined;
   private retransmitArmed = false;
 
   constructor(
@@ -91,12 +93,16 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.PRESENCE: {
         const p = payload as ConnectorPresence;
-        return this.broadcast({ type: 'presence', uid: checkUid(p?.uid), online: p?.online === true });
+        const uid = checkUid(p?.uid);
+        // Checked where it lands: the sender's connector may not have heard of a block yet.
+        return this.blocked?.has(uid) ? undefined : this.broadcast({ type: 'presence', uid, online: p?.online === true });
       }
       case ConnectorOp.RECEIPT: {
         const r = checkReceipt(payload);
-        return this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
+        return this.blocked?.has(r.uid) ? undefined : this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
       }
+      case ConnectorOp.BLOCKS:
+        return this.readBlocks();
       case ConnectorOp.JOINED:
         return this.joined(payload as ConnectorJoined);
       case ConnectorOp.LEFT:
@@ -125,11 +131,17 @@ class ConnectorActor implements Actor {
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
     }
     const before = this.largeConvs();
-    const convs = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
+    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readBlocks()]);
+    const convs = this.refresh(list);
     // The attaching device's bindings follow the answer; the user's other devices are told here.
     this.rebind(before, p.did);
     if (!wasOnline) this.announce(p.did, true);
     return { convs, large: this.largeConvs() };
+  }
+
+  private async readBlocks(): Promise<void> {
+    const related = await this.svc.blocks.related(this.ctx.key);
+    this.blocked = related.length === 0 ? undefined : new Set(related);
   }
 
   private device(did: string): Device | undefined {
@@ -168,7 +180,7 @@ class ConnectorActor implements Actor {
   private announce(did: string, online: boolean): void {
     this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: Date.now() });
     const presence: ConnectorPresence = { uid: this.ctx.key, online };
-    for (const c of this.convs.values()) if (c.peer) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
+    for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
   }
 
   private deliver(d: ConnectorDeliver): void {
@@ -322,7 +334,7 @@ class ConnectorActor implements Actor {
       if (r.peer !== undefined) state.peer = r.peer;
       this.convs.set(r.convId, state);
       const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
-      if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+      if (r.peerRead !== undefined && !(r.peer !== undefined && this.blocked?.has(r.peer))) row.peerRead = r.peerRead;
       out.push(row);
     }
     for (const conv of [...this.convs.keys()]) if (!seen.has(conv)) this.convs.delete(conv);
@@ -349,7 +361,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.BLOCKS]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

@@ -20,3 +20,4 @@ export { ShardMapStore, type ShardRow, type ShardState } from './shard-map-store
 export { NodeStore, type NodeRow, type NodeState } from './node-store.js';
 export { LeaseStore } from './lease-store.js';
 export { CounterStore } from './counter-store.js';
+export { BlockStore, DEFAULT_MAX_BLOCKS } from './block-store.js';

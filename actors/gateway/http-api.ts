@@ -20,7 +20,8 @@ import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
-import { newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
+import type { BlockStore } from '../../storage/block-store.js';
+import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
@@ -55,6 +56,7 @@ export interface HttpApiDeps {
   router: Router;
   convs: ConversationStore;
   messages: MessageStore;
+  blocks: BlockStore;
   /** Voids tokens (stored, and told to every gateway). */
   revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
   config: GatewayConfig;
@@ -78,6 +80,21 @@ const MAX_PRESENCE_UIDS = 500;
 async function presenceOf(router: Router, uid: string): Promise<{ uid: string; online: boolean; devices: DevicesReply['devices'] }> {
   const { devices } = (await router.call(ChatKind.CONNECTOR, uid, ConnectorOp.DEVICES, {})) as DevicesReply;
   return { uid, online: devices.length > 0, devices };
+}
+
+/**
+ * Puts a change of `uid`'s blocks in force: the direct conversations with `others` that exist read it again before
+ * the answer (so no send is taken after a 200), and both sides' connectors are told (presence, receipts).
+ */
+async function applyBlocks(d: HttpApiDeps, uid: string, others: string[]): Promise<void> {
+  await Promise.all(
+    others.map(async (other) => {
+      const conv = directConversationId(uid, other);
+      if (await d.convs.get(conv)) await d.router.call(ChatKind.CHATTER, conv, ChatterOp.BLOCKS, {});
+      d.router.tell(ChatKind.CONNECTOR, other, ConnectorOp.BLOCKS, {});
+    }),
+  );
+  d.router.tell(ChatKind.CONNECTOR, uid, ConnectorOp.BLOCKS, {});
 }
 
 /** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */
@@ -187,6 +204,18 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const conversations = list.map((c) => ({ conv: c.convId, kind: c.kind, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: c.unread, members: c.memberCount, ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}) }));
     // The total is what a push notification's badge shows.
     return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
+  });
+  route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
+    const user = checkUid(uid);
+    const add = b['add'] === undefined ? [] : strings(b['add'], 'add');
+    const remove = b['remove'] === undefined ? [] : strings(b['remove'], 'remove');
+    const blocked = await d.blocks.change(user, add, remove);
+    await applyBlocks(d, user, [...new Set([...add, ...remove])]);
+    return ['200 OK', { uid: user, blocked }];
+  });
+  route(d, 'get', '/v1/users/:uid/blocks', true, async (_b, [uid]) => {
+    const user = checkUid(uid);
+    return ['200 OK', { uid: user, blocked: await d.blocks.blockedBy(user) }];
   });
   route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => ['200 OK', await presenceOf(d.router, checkUid(uid))]);
   route(d, 'post', '/v1/presence', true, async (b) => {

@@ -1,0 +1,91 @@
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
+
+/** Blocking: between two users either of whom blocks the other, their direct conversation goes quiet. */
+describe('chat – blocks', () => {
+  let c: ChatCluster;
+  const clients: ImClient[] = [];
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['b1', 'b2'] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const x of clients) x.close();
+    await c?.stop();
+  }, 30_000);
+
+  /** An SDK client of (uid, did) on gateway `node`, connected, recording what it is told. */
+  async function online(uid: string, did: string, node: string) {
+    const client = new ImClient({ endpoints: [c.gateways.get(node)!], token: c.token(uid, did), WebSocket: WebSocket as never });
+    clients.push(client);
+    const got = { bodies: [] as string[], typing: [] as ImClientEvents['typing'][], presence: [] as ImClientEvents['presence'][], receipts: [] as ImClientEvents['receipt'][] };
+    client.on('message', (m) => got.bodies.push(m.body));
+    client.on('typing', (t) => got.typing.push(t));
+    client.on('presence', (p) => got.presence.push(p));
+    client.on('receipt', (r) => got.receipts.push(r));
+    await client.connect();
+    return { client, ...got };
+  }
+
+  it('blocks – a block stops sends both ways, typing, presence and receipts in the direct conversation; groups go on; unblocking restores it all', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['bo', 'bea'] })).body['conv'] as string;
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'bl-group', owner: 'bo', members: ['bea'] });
+    const bo = await online('bo', 'd1', 'b1');
+    const bea = await online('bea', 'd1', 'b2');
+    const before = await bo.client.send(direct, 'before the block');
+    await waitUntil(() => bea.bodies.includes('before the block'), 'bea getting the first message');
+
+    const blocked = await c.api('POST', '/v1/users/bea/blocks', { add: ['bo'] });
+    expect(blocked).toMatchObject({ status: 200, body: { uid: 'bea', blocked: ['bo'] } });
+    expect((await c.api('GET', '/v1/users/bea/blocks', undefined, 'b2')).body).toEqual({ uid: 'bea', blocked: ['bo'] });
+    // In force once the API answered: the blocked user cannot send, nor can the one who blocks.
+    expect(await codeOf(bo.client.send(direct, 'after the block'))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(bea.client.send(direct, 'nor this'))).toBe(ErrorCode.FORBIDDEN);
+    bo.client.typing(direct);
+    bea.client.read(direct, before.seq);
+    await waitUntil(async () => {
+      const members = (await c.api('GET', `/v1/conversations/${encodeURIComponent(direct)}`)).body['members'] as { uid: string; readSeq: number }[];
+      return members.some((m) => m.uid === 'bea' && m.readSeq === before.seq);
+    }, 'bea\'s read mark stored');
+    // A second device of bo comes and goes: bea hears no presence of it, and bo's list shows no read mark of bea's.
+    const phone = await online('bo', 'phone', 'b2');
+    expect(phone.client.conversations().find((x) => x.conv === direct)?.peerRead).toBe(0);
+    bo.client.close();
+    phone.client.close();
+    // The group is not covered by the block: its message arrives after anything the direct conversation would have passed on.
+    const carol = await online('carol', 'd1', 'b1');
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'bl-group', owner: 'bo', members: ['carol'] });
+    const bo2 = await online('bo', 'd2', 'b1');
+    await bo2.client.send('bl-group', 'groups go on');
+    await waitUntil(() => bea.bodies.includes('groups go on') && carol.bodies.includes('groups go on'), 'the group message');
+    await sleep(300);
+    expect(bea.bodies).toEqual(['before the block', 'groups go on']);
+    expect(bea.typing).toEqual([]);
+    expect(bea.presence.filter((p) => p.uid === 'bo')).toEqual([]);
+    expect(bo.receipts).toEqual([]);
+    const stored = await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${direct}`;
+    expect(stored[0]!.n).toBe(1);
+
+    expect((await c.api('POST', '/v1/users/bea/blocks', { remove: ['bo'] })).body).toEqual({ uid: 'bea', blocked: [] });
+    await bo2.client.send(direct, 'after the unblock');
+    await waitUntil(() => bea.bodies.includes('after the unblock'), 'bea getting the message after the unblock');
+    bo2.client.typing(direct);
+    await waitUntil(() => bea.typing.length === 1, 'bea seeing bo type again');
+    bo2.client.close();
+    await waitUntil(() => bea.presence.some((p) => p.uid === 'bo' && !p.online), 'bea seeing bo go offline');
+  }, 60_000);
+
+  it('blocks – bad requests get their codes and change nothing', async () => {
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['zed'] })).body['code']).toBe(ErrorCode.INVALID_FIELD);
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: 'amy' })).status).toBe(400);
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['amy'], remove: ['amy'] })).status).toBe(400);
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: [''] })).status).toBe(400);
+    expect((await c.api('GET', '/v1/users/zed/blocks')).body).toEqual({ uid: 'zed', blocked: [] });
+  }, 30_000);
+});
