@@ -1,5 +1,6 @@
 import type { NatsConnection } from 'nats';
 import { ChatKind } from '../protocol/chat-ops.js';
+import { clusterSettingValue, type ClusterSettingName } from '../protocol/control.js';
 import type { ActorKind } from '../runtime/actor.js';
 import type { ClusterSettings } from '../runtime/cluster-settings.js';
 import { ConfigError, type NodeConfig } from '../runtime/config.js';
@@ -23,13 +24,10 @@ import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 
 /** The cluster-wide settings of the chat layer, by the flags that seed them. */
-const SETTING_LARGE_GROUP = 'large-group';
-const SETTING_MAX_TOKEN_LIFETIME = 'max-token-lifetime';
+const SETTING_LARGE_GROUP: ClusterSettingName = 'large-group';
+const SETTING_MAX_TOKEN_LIFETIME: ClusterSettingName = 'max-token-lifetime';
+const SETTING_RECALL_WINDOW: ClusterSettingName = 'recall-window';
 
-function positiveInt(v: string | undefined): number | undefined {
-  const n = Number(v);
-  return v !== undefined && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
-}
 
 /** Every actor kind a node can host. */
 export const KNOWN_KINDS: readonly string[] = [ChatKind.CONNECTOR, ChatKind.CHATTER, COUNTER_KIND];
@@ -58,19 +56,21 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   // The gateway's settings; the cluster-wide ones follow the cluster's values, also when `imctl settings set` changes them.
   const gw = { ...config.gateway };
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
-    gw.largeGroupMembers = positiveInt(settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
-    gw.maxTokenLifetimeSec = positiveInt(settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
+    gw.largeGroupMembers = clusterSettingValue(SETTING_LARGE_GROUP, settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
+    gw.maxTokenLifetimeSec = clusterSettingValue(SETTING_MAX_TOKEN_LIFETIME, settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
+    gw.recallWindowSec = clusterSettingValue(SETTING_RECALL_WINDOW, settings.get(SETTING_RECALL_WINDOW)) ?? gw.recallWindowSec;
     svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, recallWindowSec: gw.recallWindowSec, commit: config.commit }, log);
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
     settings.onChange((name, value) => {
-      const n = positiveInt(value);
-      if (n === undefined) return log.warn({ setting: name, value }, 'ignored a cluster setting that is not a positive integer');
+      const n = clusterSettingValue(name, value);
+      if (n === undefined) return log.warn({ setting: name, value }, 'ignored a cluster setting value out of its range');
       if (name === SETTING_LARGE_GROUP) {
         gw.largeGroupMembers = n;
         s.setLargeGroupMembers(n);
         gateway?.largeGroupChanged();
       } else if (name === SETTING_MAX_TOKEN_LIFETIME) gw.maxTokenLifetimeSec = n;
+      else if (name === SETTING_RECALL_WINDOW) gw.recallWindowSec = s.settings.recallWindowSec = n;
     });
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
@@ -83,9 +83,13 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
-    // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, or forget token
-    // revocations another gateway still needs.
-    clusterSettings: { [SETTING_LARGE_GROUP]: String(gw.largeGroupMembers), [SETTING_MAX_TOKEN_LIFETIME]: String(gw.maxTokenLifetimeSec) },
+    // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, forget token
+    // revocations another gateway still needs, or allow a recall on one node that another refuses.
+    clusterSettings: {
+      [SETTING_LARGE_GROUP]: String(gw.largeGroupMembers),
+      [SETTING_MAX_TOKEN_LIFETIME]: String(gw.maxTokenLifetimeSec),
+      [SETTING_RECALL_WINDOW]: String(gw.recallWindowSec),
+    },
   });
   const chat = svc!;
   const metrics = new NodeMetrics(node.nodeId);

@@ -50,6 +50,21 @@ export interface TokensRevoked {
   beforeMs: number;
 }
 
+/**
+ * The settings every node of a cluster shares (`imctl settings set <name> <value>`), each an integer with this
+ * least value: `imctl` refuses a smaller one before recording it, and a node ignores one it is told anyway.
+ */
+export const CLUSTER_SETTING_MIN = { 'large-group': 1, 'max-token-lifetime': 1, 'recall-window': 0 } as const;
+export type ClusterSettingName = keyof typeof CLUSTER_SETTING_MIN;
+
+/** The value of cluster setting `name` as a number, or undefined when it is no integer at or above the setting's least value. */
+export function clusterSettingValue(name: string, value: string | undefined): number | undefined {
+  const min = (CLUSTER_SETTING_MIN as Record<string, number>)[name];
+  if (min === undefined || value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= min ? n : undefined;
+}
+
 /** Published by `imctl settings set` after it changed a cluster setting: every node re-reads them at once. */
 export interface SettingsChanged {
   type: 'settings-changed';

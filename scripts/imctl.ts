@@ -7,6 +7,7 @@
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { parseArgs } from 'node:util';
+import { CLUSTER_SETTING_MIN, clusterSettingValue } from '../protocol/control.js';
 import { ImError } from '../protocol/errors.js';
 import { Admin, type PlannedMove, type ProgressEvent } from '../runtime/admin.js';
 import { ConfigError, parseAdminConfig } from '../runtime/config.js';
@@ -27,7 +28,7 @@ commands:
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
-  settings                               settings every node must share (large-group, max-token-lifetime)
+  settings                               settings every node must share (large-group, max-token-lifetime, recall-window)
   settings set <name> <value>            change one; running nodes apply it at once (waits for them)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
@@ -179,8 +180,9 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (args[0] === 'set') {
         const [, name, value] = args;
         if (!name || !value || args.length !== 3) throw new UsageError('settings set needs <name> <value>');
-        // Every setting nodes agree on is a count of something: a value a node could never be started with is refused here.
-        if (!/^[1-9]\d{0,14}$/.test(value)) throw new UsageError(`${name}: the value must be a positive integer`);
+        // A value a node could never be started with is refused here, before it is recorded.
+        const min = (CLUSTER_SETTING_MIN as Record<string, number>)[name];
+        if (min !== undefined && clusterSettingValue(name, value) === undefined) throw new UsageError(`${name}: the value must be an integer ≥ ${min}`);
         const { applied, pending } = await admin.changeSetting(name, value);
         if (json) print({ name, value, applied, pending });
         else {

@@ -234,6 +234,7 @@ describe('chat – large groups', () => {
     expect(await settings()).toEqual([
       expect.objectContaining({ name: 'large-group', value: String(LARGE_GROUP), changeable: true }),
       expect.objectContaining({ name: 'max-token-lifetime', value: String(30 * 24 * 3600), changeable: true }),
+      expect.objectContaining({ name: 'recall-window', value: '120', changeable: true }),
       expect.objectContaining({ name: 'shard-function', value: shardFunctionFingerprint(), changeable: false }),
       expect.objectContaining({ name: 'shards.chatter', value: String(SHARDS), changeable: false }),
       expect.objectContaining({ name: 'shards.connector', value: String(SHARDS), changeable: false }),
@@ -243,7 +244,8 @@ describe('chat – large groups', () => {
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`no cluster setting "${wrong}" that can be changed`);
     }
-    expect((await c.imctl('settings', 'set', 'large-group', 'many')).stderr).toContain('must be a positive integer');
+    expect((await c.imctl('settings', 'set', 'large-group', 'many')).stderr).toContain('must be an integer ≥ 1');
+    expect((await c.imctl('settings', 'set', 'large-group', '0')).stderr).toContain('must be an integer ≥ 1');
     // A token that lives two days is taken while the cluster allows 30, and refused by every gateway once it allows one.
     const twoDays = c.token('tia', 'phone', 2 * 86_400);
     (await rawConnect(c.gateways.get('l2')!, twoDays)).close();
@@ -255,7 +257,7 @@ describe('chat – large groups', () => {
         ['l2', '86400', String(LARGE_GROUP)],
       ]);
       expect((await settings())[1]).toMatchObject({ name: 'max-token-lifetime', value: '86400' });
-      expect((await settings())[3]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
+      expect((await settings())[4]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
       for (const gw of ['l1', 'l2']) {
         await waitUntil(
           () => rawConnect(c.gateways.get(gw)!, twoDays).then((x) => (x.close(), false), (err: { status?: number }) => err.status === 401),

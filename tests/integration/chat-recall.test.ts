@@ -121,6 +121,21 @@ describe('chat – recall', () => {
     expect(stored[0]!.n).toBe(4);
   }, 60_000);
 
+  it('recall – the window is a cluster setting: 0 turns client recalls off on every node at once, without a restart', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['jo', 'kim'] })).body['conv'] as string;
+    const jo = await online('jo', 'd1', 'r2');
+    const m = await jo.client.send(direct, 'quick, take it back');
+    const off = await c.imctl('settings', 'set', 'recall-window', '0');
+    try {
+      expect(off.stdout).toContain('applied by 2 of 2 live node(s)');
+      expect(await codeOf(jo.client.recall(direct, m.seq))).toBe(ErrorCode.FORBIDDEN);
+    } finally {
+      expect((await c.imctl('settings', 'set', 'recall-window', String(WINDOW_SEC))).code).toBe(0);
+    }
+    expect((await jo.client.recall(direct, m.seq)).seq).toBeGreaterThan(m.seq);
+    expect((await c.imctl('settings', 'set', 'recall-window', '1.5')).stderr).toContain('must be an integer ≥ 0');
+  }, 30_000);
+
   it('recall – a re-sent recall (same cid) is answered with the first one\'s seq and stored once', async () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['fay', 'gus'] })).body['conv'] as string;
     const fay = await rawConnect(c.gateways.get('r1')!, c.token('fay', 'd1'));
