@@ -27,6 +27,7 @@ import { mountHttpApi } from './gateway/http-api.js';
 const SETTING_LARGE_GROUP: ClusterSettingName = 'large-group';
 const SETTING_MAX_TOKEN_LIFETIME: ClusterSettingName = 'max-token-lifetime';
 const SETTING_RECALL_WINDOW: ClusterSettingName = 'recall-window';
+const SETTING_EDIT_WINDOW: ClusterSettingName = 'edit-window';
 
 
 /** Every actor kind a node can host. */
@@ -59,7 +60,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     gw.largeGroupMembers = clusterSettingValue(SETTING_LARGE_GROUP, settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
     gw.maxTokenLifetimeSec = clusterSettingValue(SETTING_MAX_TOKEN_LIFETIME, settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
     gw.recallWindowSec = clusterSettingValue(SETTING_RECALL_WINDOW, settings.get(SETTING_RECALL_WINDOW)) ?? gw.recallWindowSec;
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, recallWindowSec: gw.recallWindowSec, commit: config.commit }, log);
+    gw.editWindowSec = clusterSettingValue(SETTING_EDIT_WINDOW, settings.get(SETTING_EDIT_WINDOW)) ?? gw.editWindowSec;
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, log);
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
     settings.onChange((name, value) => {
@@ -71,6 +73,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
         gateway?.largeGroupChanged();
       } else if (name === SETTING_MAX_TOKEN_LIFETIME) gw.maxTokenLifetimeSec = n;
       else if (name === SETTING_RECALL_WINDOW) gw.recallWindowSec = s.settings.recallWindowSec = n;
+      else if (name === SETTING_EDIT_WINDOW) gw.editWindowSec = s.settings.editWindowSec = n;
     });
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
@@ -89,6 +92,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       [SETTING_LARGE_GROUP]: String(gw.largeGroupMembers),
       [SETTING_MAX_TOKEN_LIFETIME]: String(gw.maxTokenLifetimeSec),
       [SETTING_RECALL_WINDOW]: String(gw.recallWindowSec),
+      [SETTING_EDIT_WINDOW]: String(gw.editWindowSec),
     },
   });
   const chat = svc!;

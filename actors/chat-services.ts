@@ -41,6 +41,8 @@ export interface ChatSettings {
   events: boolean;
   /** How long after a message its sender may recall it; 0: never (the server API still may). Default 120 s. */
   recallWindowSec?: number;
+  /** How long after a message its sender may edit it; 0: never. Default 900 s. */
+  editWindowSec?: number;
   /** Batch sizing of the group commit (its defaults when absent). */
   commit?: GroupCommitOptions;
 }

@@ -19,11 +19,12 @@ import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { ConvKind, Msg } from '../protocol/frames.js';
-import { DEFAULT_RECALL_WINDOW_SEC, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
+import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { NewMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
+import { amendmentOf, checkAmendment, markRow, type Amendment } from './amendment.js';
 import type { ChatServices } from './chat-services.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
 
@@ -73,8 +74,11 @@ class ChatterActor implements Actor {
   private loadedAt = 0;
   /** Members told to bind to the large conversation's subject, and when (pruned after LARGE_BIND_GRACE_MS). */
   private readonly binding = new Map<string, number>();
-  /** Seqs whose recall is in the group commit: a second recall of one is refused before Postgres shows the first. */
-  private readonly recalling = new Set<number>();
+  /**
+   * Messages with an amendment (recall, edit) in the group commit, and its commit: the next amendment of one waits
+   * for it and then reads what it left, so one statement never changes a row twice.
+   */
+  private readonly amending = new Map<number, Promise<unknown>>();
   /** When each member's last typing was passed on (made on the first typing: most conversations see none). */
   private typedAt: Map<string, number> | undefined;
   private alloc!: SegmentAllocator;
@@ -142,7 +146,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || p.recall !== undefined) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -164,8 +168,9 @@ class ChatterActor implements Actor {
     if (known !== undefined) return known instanceof Promise ? await known : known;
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
-    if (p.recall !== undefined) await this.checkRecall(p.recall, p.uid);
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, p.recall));
+    const amends = amendmentOf(p);
+    if (amends) await this.checkAmendment(amends, p.uid);
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends));
   }
 
   /**
@@ -196,48 +201,34 @@ class ChatterActor implements Actor {
     return seq;
   }
 
-  /**
-   * Refuses a recall that may not go ahead. The message must exist, be no recall itself and not be recalled yet;
-   * a client's recall (`uid` given; the server API's has none) must be of its own message, within the window.
-   */
-  private async checkRecall(target: number, uid?: string): Promise<void> {
-    const conv = this.ctx.key;
-    if (this.recalling.has(target)) throw new ImError(ErrorCode.CONFLICT, `message ${target} of ${conv} is being recalled already`);
-    const [m] = await this.svc.messages.readAfter(conv, target - 1, 1);
-    if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
-    if (m.recalls !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${target} is a recall itself`);
-    if (m.recalledBy !== undefined) throw new ImError(ErrorCode.CONFLICT, `message ${target} was recalled already, by message ${m.recalledBy}`);
-    if (uid === undefined) return;
-    if (m.senderUid !== uid || m.senderDid === SYSTEM_DEVICE) throw new ImError(ErrorCode.FORBIDDEN, `message ${target} was not sent by ${uid}: only its sender may recall it`);
-    const windowSec = this.svc.settings.recallWindowSec ?? DEFAULT_RECALL_WINDOW_SEC;
-    if (windowSec === 0) throw new ImError(ErrorCode.FORBIDDEN, 'this server lets no client recall a message');
-    if (Date.now() - m.createdAt > windowSec * 1000) throw new ImError(ErrorCode.FORBIDDEN, `message ${target} is older than the recall window (${windowSec} s)`);
+  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
+  /** See `checkAmendment`; waits first for an amendment of the same message that is in the group commit. */
+  private async checkAmendment(a: Amendment, uid?: string): Promise<void> {
+    await this.amending.get(a.target)?.catch(() => undefined);
+    await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
   }
 
-  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
-  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, recall?: number): Promise<SendReply> {
+  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment): Promise<SendReply> {
     const prev = this.lastSeq;
     this.lastSeq = seq;
     const conv = this.ctx.key;
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
-    if (recall !== undefined) {
-      row.recalls = recall;
-      this.recalling.add(recall);
-    }
+    if (amends) markRow(row, amends);
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
         this.inflight.delete(done);
-        if (recall !== undefined) this.recalling.delete(recall);
+        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const reply: SendReply = { seq, ts, prev };
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
-        if (recall !== undefined) msg.recall = recall;
+        if (amends?.kind === 'recall') msg.recall = amends.target;
+        else if (amends) msg.edit = amends.target;
         this.fanOut(msg);
         return reply;
       },
       (err: unknown) => {
         this.inflight.delete(done);
-        if (recall !== undefined) this.recalling.delete(recall);
+        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const e = toImError(err);
         this.broken = true;
         dev?.recent.delete(cid);
@@ -251,6 +242,7 @@ class ChatterActor implements Actor {
       if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
     }
     this.inflight.add(done);
+    if (amends) this.amending.set(amends.target, done);
     return done;
   }
 
@@ -273,11 +265,12 @@ class ChatterActor implements Actor {
       const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
       if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
     }
-    if (p.recall !== undefined) await this.checkRecall(p.recall);
+    if (p.recall !== undefined) await this.checkAmendment({ kind: 'recall', target: p.recall });
     const seq = await this.nextSeq();
     const from = p.from ?? SYSTEM_DEVICE;
-    if (p.key === undefined) return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, seq, p.body, undefined, p.recall));
-    return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, p.key, p.body, this.systemDev, p.recall));
+    const amends = amendmentOf(p);
+    if (p.key === undefined) return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, seq, p.body, undefined, amends));
+    return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, p.key, p.body, this.systemDev, amends));
   }
 
   private fanOut(msg: Msg): void {

@@ -47,6 +47,8 @@ export function checkChatterSend(p: unknown): ChatterSend {
   const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body', recall !== undefined) };
   if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
   if (recall !== undefined) s.recall = recall;
+  if (v['edit'] !== undefined && v['edit'] !== null) s.edit = int(v['edit'], 'edit', 1);
+  if (s.edit !== undefined && recall !== undefined) throw bad('edit and recall cannot go together');
   return s;
 }
 

@@ -33,8 +33,8 @@ export const ConnectorOp = {
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
 
 /** A user's device sends a message (gateway → chatter). */
-/** A device's send; with `recall`, a recall of that seq (the sender's own message, within the recall window). */
-export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number }
+/** A device's send; with `recall` / `edit`, a recall or a new text of that seq (the sender's own message, within the window). */
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number }
 /** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
 export interface SendReply { seq: number; ts: number; prev: number }
 /**

@@ -20,8 +20,11 @@ export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason
  * cid of this device's previous send to the same conversation (absent for the first one this client knows of):
  * the server refuses a send whose predecessor it has not stored (`out_of_order`), which keeps sender order.
  */
-/** A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty). */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number }
+/**
+ * A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty); with
+ * `edit`, a new text (`body`) for that message of the sender's own.
+ */
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -72,6 +75,10 @@ export interface Msg {
   recall?: number;
   /** In history only: message `recalled` recalled this one, whose body is now empty. */
   recalled?: number;
+  /** This message edits message `edit` of the conversation: show its `body` in that one's place. */
+  edit?: number;
+  /** In history only: message `edited` is the latest edit of this one, whose body is now that edit's. */
+  edited?: number;
 }
 
 /** One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark. */

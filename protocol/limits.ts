@@ -97,3 +97,5 @@ export const DEFAULT_TYPING_INTERVAL_MS = 2_000;
 export const TYPING_REPEAT_DROP_MS = 1_000;
 /** How long after a message its sender may recall it (`--recall-window`; 0: clients may not recall, the server API may). */
 export const DEFAULT_RECALL_WINDOW_SEC = 120;
+/** How long after a message its sender may edit it (`--edit-window`; 0: clients may not edit). */
+export const DEFAULT_EDIT_WINDOW_SEC = 900;

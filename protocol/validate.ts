@@ -135,8 +135,11 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
     switch (v['type']) {
       case 'send': {
         const recall = absent(v['recall']) ? undefined : pos(v, 'send', 'recall');
+        const edit = absent(v['edit']) ? undefined : pos(v, 'send', 'edit');
+        if (recall !== undefined && edit !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'send.edit and send.recall cannot go together');
         const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes, recall !== undefined) };
         if (recall !== undefined) send.recall = recall;
+        if (edit !== undefined) send.edit = edit;
         if (!absent(v['after'])) {
           send.after = uint(v, 'send', 'after');
           if (send.after >= send.cid) throw new ImError(ErrorCode.INVALID_FIELD, 'send.after must be below send.cid');
@@ -194,6 +197,8 @@ function msgFields(v: unknown, t: string): Msg {
   const m: Msg = { conv: str(v, t, 'conv'), seq: uint(v, t, 'seq'), prev: uint(v, t, 'prev'), from: str(v, t, 'from'), did: str(v, t, 'did'), cid: uint(v, t, 'cid'), ts: num(v, t, 'ts'), body: str(v, t, 'body') };
   if (!absent(v['recall'])) m.recall = pos(v, t, 'recall');
   if (!absent(v['recalled'])) m.recalled = pos(v, t, 'recalled');
+  if (!absent(v['edit'])) m.edit = pos(v, t, 'edit');
+  if (!absent(v['edited'])) m.edited = pos(v, t, 'edited');
   return m;
 }
 

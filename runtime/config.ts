@@ -10,6 +10,7 @@ import {
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,
   DEFAULT_MAX_GROUP_MEMBERS,
   DEFAULT_RECALL_WINDOW_SEC,
+  DEFAULT_EDIT_WINDOW_SEC,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -81,6 +82,8 @@ export interface GatewayConfig {
   events: boolean;
   /** How long after a message its sender may recall it; 0: never (the server API still may). */
   recallWindowSec: number;
+  /** How long after a message its sender may edit it; 0: never. */
+  editWindowSec: number;
 }
 
 /** Most rows in one group-commit statement. */
@@ -165,6 +168,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'max-token-lifetime': { type: 'string' },
       'no-events': { type: 'boolean' },
       'recall-window': { type: 'string' },
+      'edit-window': { type: 'string' },
     },
   });
   const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
@@ -232,6 +236,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     maxGroupMembers: int('max-group-members', v('max-group-members'), DEFAULT_MAX_GROUP_MEMBERS, 2),
     events: values['no-events'] !== true,
     recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
+    editWindowSec: int('edit-window', v('edit-window') ?? env['IM_EDIT_WINDOW_S'], DEFAULT_EDIT_WINDOW_SEC, 0),
   };
 }
 

@@ -27,8 +27,8 @@ function parseDuration(v: string): number {
 
 /** Thresholds the large-group fault switches between. */
 const LARGE_GROUP_CHOICES = ['3', '6', '100'];
-/** One send in this many is a recall (of the device's latest message, once acked). */
-const RECALL_EVERY = 20;
+/** One send in this many is a recall or an edit, in turn (of the device's latest message, once acked). */
+const AMEND_EVERY = 20;
 
 const say = (m: string): void => void process.stderr.write(`[chaos ${utcClock(Date.now(), 0)}] ${m}\n`);
 
@@ -120,8 +120,8 @@ async function main(): Promise<number> {
   const kinds = Object.values(FaultKind).filter((k) => !(externalDb && k === FaultKind.RESTART_POSTGRES));
   const plan = planFaults(durationMs, seed, kinds);
   say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s${largeGroup ? `, groups over ${largeGroup} members large` : ''}, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);
-  // A recall window no run outlives: every recall is of the device's own acked message, so each must be stored.
-  const nodeArgs = ['--recall-window', '86400', ...(largeGroup ? ['--large-group', largeGroup] : [])];
+  // Recall and edit windows no run outlives: every one is of the device's own acked message, so each must be stored.
+  const nodeArgs = ['--recall-window', '86400', '--edit-window', '86400', ...(largeGroup ? ['--large-group', largeGroup] : [])];
   const infra = await startChaosInfra({ workDir, nodes: 3, externalDb, log: say, nodeArgs });
   let traffic: ChaosTraffic | undefined;
   const clientLog = createWriteStream(path.join(workDir, 'clients.log'));
@@ -134,8 +134,8 @@ async function main(): Promise<number> {
     const sender = setInterval(() => {
       const due = Math.floor(((Date.now() - t0) / 1000) * rate);
       while (sent < due) {
-        // One in RECALL_EVERY is a recall of a device's latest message, made once that message is acked.
-        if (sent % RECALL_EVERY === RECALL_EVERY - 1) t.recallOne(rnd());
+        // One in AMEND_EVERY recalls or edits a device's latest message, made once that message is acked.
+        if (sent % AMEND_EVERY === AMEND_EVERY - 1) t.amendOne(rnd(), Math.floor(sent / AMEND_EVERY) % 2 ? 'edit' : 'recall');
         else t.sendOne(rnd(), rnd());
         sent++;
       }
@@ -182,7 +182,7 @@ async function main(): Promise<number> {
     }
     const longest = [...waits].sort((a, b) => b[1].ms - a[1].ms);
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
-    const recalls = t.devices.reduce((k, d) => k + (d.log.recalls?.size ?? 0), 0);
+    const amends = t.devices.reduce((k, d) => k + (d.log.amends?.size ?? 0), 0);
     const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
     console.log(`
 chaos run: seed ${seed}, ${durationMs / 1000} s, ${injected.length} faults
@@ -197,7 +197,7 @@ out of order              ${report.outOfOrder.length}
 chain breaks (G2)         ${report.chainBreaks.length}
 sender order broken (G5)  ${report.senderOrder.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
-recalls                   ${recalls} asked, ${report.recallBreaks.length} broken (stored without their effect, or delivered without it)
+recalls and edits         ${amends} asked, ${report.amendBreaks.length} broken (stored without their effect, or delivered without it)
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}
 longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
@@ -205,7 +205,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.recallBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

@@ -28,7 +28,7 @@ commands:
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
-  settings                               settings every node must share (large-group, max-token-lifetime, recall-window)
+  settings                               settings every node must share (large-group, max-token-lifetime, recall-window, edit-window)
   settings set <name> <value>            change one; running nodes apply it at once (waits for them)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 

@@ -14,6 +14,8 @@ export interface NewMessage {
   body: Uint8Array;
   /** The seq this message recalls (appendAcrossShards only: it empties that message in the same statement). */
   recalls?: number;
+  /** The seq this message edits (appendAcrossShards only: it gives that message this body in the same statement). */
+  edits?: number;
 }
 
 export interface AppendResult {
@@ -41,6 +43,10 @@ export interface StoredMessage {
   recalls?: number;
   /** The recall that took this message back (its body is empty now). */
   recalledBy?: number;
+  /** This message edits that seq. */
+  edits?: number;
+  /** The latest edit of this message (its body is that edit's now). */
+  editedBy?: number;
 }
 
 export interface MessageStoreOptions {
@@ -72,12 +78,16 @@ interface RawMessage {
   created_at: Date;
   recalls: number | null;
   recalled_by: number | null;
+  edits: number | null;
+  edited_by: number | null;
 }
 
 function toStored(r: RawMessage): StoredMessage {
   const m: StoredMessage = { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: r.body, createdAt: r.created_at.getTime() };
   if (r.recalls !== null) m.recalls = r.recalls;
   if (r.recalled_by !== null) m.recalledBy = r.recalled_by;
+  if (r.edits !== null) m.edits = r.edits;
+  if (r.edited_by !== null) m.editedBy = r.edited_by;
   return m;
 }
 
@@ -392,7 +402,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
-    if (r.recalls !== undefined) throw invalid(`${at}: a recall is appended with appendAcrossShards, which empties the recalled message with it`);
+    if (r.recalls !== undefined || r.edits !== undefined) throw invalid(`${at}: a recall or an edit is appended with appendAcrossShards, which changes its target with it`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

@@ -33,8 +33,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   }
   const shards: number[] = [];
   const epochs: number[] = [];
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[] };
-  let anyRecall = false;
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[] };
+  let amends = false;
   for (const g of groups) {
     shards.push(g.fence.shard);
     epochs.push(g.fence.epoch);
@@ -49,7 +49,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.shard.push(g.fence.shard);
       // 0 for "recalls nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
       c.recalls.push(r.recalls ?? 0);
-      if (r.recalls !== undefined) anyRecall = true;
+      c.edits.push(r.edits ?? 0);
+      if (r.recalls !== undefined || r.edits !== undefined) amends = true;
     }
   }
   let out: { ok_shards: number[] | null; created_at: number }[];
@@ -66,16 +67,16 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls)
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0)
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits)
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0)
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls)
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[])
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits)
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )${anyRecall ? recallUpdate(sql, c) : sql``}
+        )${amends ? amendUpdate(sql, c) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -95,16 +96,23 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
 }
 
 /**
- * Empties the messages the batch's recalls take back, in the statement that stores the recalls: a recall is never
- * durable without its effect. Only batches holding a recall carry this part (the usual statement stays as it is).
+ * Applies the batch's recalls and edits to the messages they name, in the statement that stores them: neither is
+ * ever durable without its effect. A recall empties its target's body; an edit gives it the edit's body. Only
+ * batches holding one carry this part (the usual statement stays as it is). The chatter lets one amendment of a
+ * message into the group commit at a time, so no row is named twice here (Postgres would apply one of the two).
  * A data-modifying WITH runs to completion whether or not the main query reads it.
  */
-function recallUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; recalls: number[] }) {
+function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; recalls: number[]; edits: number[]; body: Buffer[] }) {
   return sql`,
-        recalled AS (
-          UPDATE messages m SET body = ''::bytea, recalled_by = t.seq
-          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.recalls}::int8[]) AS t(conv_id, seq, shard, recalls)
-          WHERE t.recalls > 0 AND t.shard IN (SELECT shard FROM f) AND m.conv_id = t.conv_id AND m.seq = t.recalls AND m.recalled_by IS NULL
+        amended AS (
+          UPDATE messages m
+          SET body = CASE WHEN t.recalls > 0 THEN ''::bytea ELSE t.body END,
+              recalled_by = CASE WHEN t.recalls > 0 THEN t.seq ELSE m.recalled_by END,
+              edited_by = CASE WHEN t.edits > 0 THEN t.seq ELSE m.edited_by END
+          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[], ${sql.array(c.body as never, 17)}::bytea[])
+            AS t(conv_id, seq, shard, recalls, edits, body)
+          WHERE (t.recalls > 0 OR t.edits > 0) AND t.shard IN (SELECT shard FROM f)
+            AND m.conv_id = t.conv_id AND m.seq = GREATEST(t.recalls, t.edits) AND m.recalled_by IS NULL
           RETURNING 1
         )`;
 }

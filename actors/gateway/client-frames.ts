@@ -15,6 +15,8 @@ export function toMsg(m: StoredMessage): Msg {
   const msg: Msg = { conv: m.convId, seq: m.seq, prev: m.prevSeq, from: m.senderUid, did: m.senderDid, cid: m.senderDid === SYSTEM_DEVICE ? 0 : m.clientMsgId, ts: m.createdAt, body: utf8.decode(m.body) };
   if (m.recalls !== undefined) msg.recall = m.recalls;
   if (m.recalledBy !== undefined) msg.recalled = m.recalledBy;
+  if (m.edits !== undefined) msg.edit = m.edits;
+  if (m.editedBy !== undefined) msg.edited = m.editedBy;
   return msg;
 }
 
@@ -64,6 +66,7 @@ export class ClientFrames {
     const p: ChatterSend = { uid: s.uid, did: s.did, cid: f.cid, body: f.body };
     if (f.after !== undefined) p.after = f.after;
     if (f.recall !== undefined) p.recall = f.recall;
+    if (f.edit !== undefined) p.edit = f.edit;
     this.request(
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),

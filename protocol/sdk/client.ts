@@ -156,13 +156,16 @@ export class ImClient {
   }
 
   /**
-   * Recalls this user's message `seq` of `conv` (within the server's recall window, 120 s by default). The recall
-   * is a message of its own, queued and re-sent like `send`: every member gets it as a `message` with `recall` = `seq`,
-   * and history shows message `seq` with an empty body and `recalled` set. Rejects with `forbidden` (not yours, or too
-   * old), `conflict` (recalled already) or `not_found`. `body` (optional) is what a client that knows no recalls shows.
+   * Takes back this user's message `seq` (protocol/README.md §4, Recall); members get a `message` with `recall` = `seq`.
+   * `body` is what a client that knows no recalls shows. Rejects with `forbidden`, `conflict` or `not_found`.
    */
   recall(conv: string, seq: number, body = ''): Promise<SendResult> {
-    return this.outbound.enqueue(conv, body, seq);
+    return this.outbound.enqueue(conv, body, { recall: seq });
+  }
+
+  /** Gives this user's message `seq` the text `body` (§4, Edit); members get a `message` with `edit` = `seq`. Rejects as `recall`. */
+  edit(conv: string, seq: number, body: string): Promise<SendResult> {
+    return this.outbound.enqueue(conv, body, { edit: seq });
   }
 
   /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */

@@ -136,10 +136,11 @@ export class ConversationChains {
    * Links this device's own message from its `sent` (the sending device gets no `msg` for it, README §5, §7.2).
    * Without `prev` (an older server) nothing is linked: the next message shows the gap and the pull brings it.
    */
-  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined; recall: number | undefined }): void {
+  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined; recall?: number; edit?: number }): void {
     if (own.prev === undefined) return;
     const msg: Msg = { conv: sent.conv, seq: sent.seq, prev: own.prev, from: own.uid, did: own.did, cid: sent.cid, ts: sent.ts, body: own.body };
     if (own.recall !== undefined) msg.recall = own.recall;
+    if (own.edit !== undefined) msg.edit = own.edit;
     this.handleMsg(msg);
   }
 

@@ -23,8 +23,10 @@ export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }
 
 /** One queued message as it goes on the wire. */
-/** A queued send; `recall` makes it a recall of that seq. */
-export interface OutboundEntry { conv: string; cid: number; body: string; after?: number; recall?: number }
+/** What a send changes of an earlier message of the user's: `recall` takes that seq back, `edit` gives it `body`. */
+export interface Amends { recall?: number; edit?: number }
+/** A queued send (a recall or an edit with `Amends`). */
+export interface OutboundEntry extends Amends { conv: string; cid: number; body: string; after?: number }
 
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
@@ -53,7 +55,7 @@ export interface OutboundQueueOptions {
   resendCapMs?: number;
   random?: () => number;
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
-  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined; recall: number | undefined }) => void;
+  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined } & Amends) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
@@ -98,19 +100,24 @@ export class OutboundQueue {
 
   /** The queued entries in cid order (copies). */
   snapshot(): OutboundEntry[] {
-    return [...this.entries.values()].map(({ conv, cid, body, after, recall }) => {
+    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit }) => {
       const e: OutboundEntry = { conv, cid, body };
       if (after !== undefined) e.after = after;
       if (recall !== undefined) e.recall = recall;
+      if (edit !== undefined) e.edit = edit;
       return e;
     });
   }
 
-  /** Queues a message (a recall of seq `recall`, when given), transmits it when connected, and resolves once it is durable. */
-  enqueue(conv: string, body: string, recall?: number): Promise<SendResult> {
+  /** Queues a message (a recall or an edit, with `amends`), transmits it when connected, and resolves once it is durable. */
+  enqueue(conv: string, body: string, amends: Amends = {}): Promise<SendResult> {
+    const { recall, edit } = amends;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    if (recall !== undefined && (!Number.isSafeInteger(recall) || recall < 1)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.recall must be a seq (an integer > 0)'));
+    for (const [name, seq] of [['recall', recall], ['edit', edit]] as const) {
+      if (seq !== undefined && (!Number.isSafeInteger(seq) || seq < 1)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
+    }
+    if (recall !== undefined && edit !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send cannot be a recall and an edit'));
     // A recall may have an empty body: it says what it takes back, not what replaces it.
     if (typeof body !== 'string' || (body.length === 0 && recall === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
@@ -125,6 +132,7 @@ export class OutboundQueue {
     return new Promise<SendResult>((resolve, reject) => {
       const entry: Pending = { conv, cid, body, resolve, reject };
       if (recall !== undefined) entry.recall = recall;
+      if (edit !== undefined) entry.edit = edit;
       if (state.lastCid !== undefined) entry.after = state.lastCid;
       state.lastCid = cid;
       state.entries.push(entry);
@@ -147,7 +155,10 @@ export class OutboundQueue {
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
-    this.opts.onSent?.(result, { body: entry.body, prev: frame.prev, recall: entry.recall });
+    const detail: { body: string; prev: number | undefined } & Amends = { body: entry.body, prev: frame.prev };
+    if (entry.recall !== undefined) detail.recall = entry.recall;
+    if (entry.edit !== undefined) detail.edit = entry.edit;
+    this.opts.onSent?.(result, detail);
     return true;
   }
 
@@ -227,6 +238,7 @@ export class OutboundQueue {
     const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
     if (entry.after !== undefined) frame.after = entry.after;
     if (entry.recall !== undefined) frame.recall = entry.recall;
+    if (entry.edit !== undefined) frame.edit = entry.edit;
     if (!this.opts.transmit(frame)) return false;
     if (state.stallTimer === undefined) this.armStall(state);
     return true;

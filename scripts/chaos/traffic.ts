@@ -9,7 +9,7 @@ export interface ChaosDevice {
   client: ImClient;
   log: DeviceLog;
   convs: string[];
-  /** This device's sends not recalled yet, latest last. */
+  /** This device's sends not recalled or edited yet, latest last. */
   own: { conv: string; sent: Promise<{ seq: number }> }[];
 }
 
@@ -20,8 +20,8 @@ export interface ChaosTraffic {
   members: Map<string, string[]>;
   /** Sends one message from a device (picked by `pick` in [0,1)) to one of its conversations. */
   sendOne(pickDevice: number, pickConv: number): void;
-  /** Recalls the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
-  recallOne(pickDevice: number): void;
+  /** Recalls or edits the latest message not amended yet of a device (or of the next one that sent any), once it is acked. */
+  amendOne(pickDevice: number, kind: 'recall' | 'edit'): void;
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
   settle(deadlineMs: number): Promise<boolean>;
   /** The sends still waiting, described. */
@@ -67,7 +67,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
   for (const [i, { uid, did }] of deviceSpecs.entries()) {
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000 });
-    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), recalls: new Map() };
+    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -109,23 +109,23 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
         .finally(() => pending.delete(p));
       pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
     },
-    recallOne(pickDevice) {
+    amendOne(pickDevice, kind) {
       const first = Math.floor(pickDevice * devices.length);
       const d = devices.map((_, k) => devices[(first + k) % devices.length]!).find((x) => x.own.length > 0);
       if (!d) return;
       const { conv, sent } = d.own.pop()!;
-      const body = `${d.log.did}#${++n} recall`;
+      const body = `${d.log.did}#${++n} ${kind}`;
       d.log.attempted.get(conv)!.push(body);
       const t0 = Date.now();
       const p = sent
         .then(({ seq }) => {
-          d.log.recalls!.set(body, seq);
-          return d.client.recall(conv, seq, body);
+          d.log.amends!.set(body, { kind, target: seq });
+          return kind === 'recall' ? d.client.recall(conv, seq, body) : d.client.edit(conv, seq, body);
         })
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
-      pending.set(p, `${d.log.did} recall in ${conv} (${body}, asked ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+      pending.set(p, `${d.log.did} ${kind} in ${conv} (${body}, asked ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;

@@ -11,8 +11,8 @@ export interface DeviceLog {
   acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number; sentAt?: number }>;
   /** Every body this device tried to send, per conversation. */
   attempted: Map<string, string[]>;
-  /** The sends that were recalls (their bodies are in `attempted` and `acked` too): body → the seq recalled. */
-  recalls?: Map<string, number>;
+  /** The sends that were recalls or edits (their bodies are in `attempted` and `acked` too): body → what and which seq. */
+  amends?: Map<string, { kind: 'recall' | 'edit'; target: number }>;
 }
 
 export interface GuaranteeReport {
@@ -25,8 +25,8 @@ export interface GuaranteeReport {
   chainBreaks: string[];
   senderOrder: string[];
   deliveryGaps: string[];
-  /** Recalls stored without their effect (or the reverse), or delivered without naming what they recall. */
-  recallBreaks: string[];
+  /** Recalls or edits stored without their effect (or the reverse), or delivered without naming what they change. */
+  amendBreaks: string[];
 }
 
 interface Row {
@@ -38,6 +38,8 @@ interface Row {
   body: Buffer;
   recalls: number | null;
   recalled_by: number | null;
+  edits: number | null;
+  edited_by: number | null;
 }
 
 /**
@@ -45,24 +47,36 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], recallBreaks: [] };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [] };
   const bodyCount = new Map<string, number>();
-  for (const r of rows) bodyCount.set(`${r.conv_id}|${r.body.toString('utf8')}`, (bodyCount.get(`${r.conv_id}|${r.body.toString('utf8')}`) ?? 0) + 1);
-  // A recall and its effect are stored together or not at all: each names the other, and the recalled body is gone.
+  // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
+  for (const r of rows) {
+    if (r.recalled_by !== null || r.edited_by !== null) continue;
+    const k = `${r.conv_id}|${r.body.toString('utf8')}`;
+    bodyCount.set(k, (bodyCount.get(k) ?? 0) + 1);
+  }
+  // A recall or an edit and its effect are stored together or not at all: each names the other; a recalled body is
+  // gone, an edited one is its latest edit's.
   for (const [conv, list] of byConv) {
     const at = new Map(list.map((r) => [r.seq, r]));
+    const latestEdit = new Map<number, Row>();
+    for (const r of list) if (r.edits !== null) latestEdit.set(r.edits, r); // ascending seq: the last one wins
     for (const r of list) {
       if (r.recalls !== null && (at.get(r.recalls)?.recalled_by !== r.seq || at.get(r.recalls)!.body.length > 0)) {
-        report.recallBreaks.push(`${conv}: seq ${r.seq} recalls ${r.recalls}, which is not emptied and marked recalled by it`);
+        report.amendBreaks.push(`${conv}: seq ${r.seq} recalls ${r.recalls}, which is not emptied and marked recalled by it`);
       }
-      if (r.recalled_by !== null && at.get(r.recalled_by)?.recalls !== r.seq) report.recallBreaks.push(`${conv}: seq ${r.seq} is marked recalled by ${r.recalled_by}, which is no recall of it`);
+      if (r.recalled_by !== null && at.get(r.recalled_by)?.recalls !== r.seq) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked recalled by ${r.recalled_by}, which is no recall of it`);
+      if (r.edits !== null && !at.has(r.edits)) report.amendBreaks.push(`${conv}: seq ${r.seq} edits ${r.edits}, which is not stored`);
+      const edit = latestEdit.get(r.seq);
+      if ((edit?.seq ?? null) !== r.edited_by) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked edited by ${r.edited_by}, its latest edit is ${edit?.seq}`);
+      else if (edit && r.recalled_by === null && !edit.body.equals(r.body)) report.amendBreaks.push(`${conv}: seq ${r.seq} does not hold the body of its latest edit ${edit.seq}`);
     }
   }
   // G2: one chain per conversation. G5: a device's cids grow with seq.
@@ -82,15 +96,15 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     for (const [body, a] of d.acked) {
       report.acked++;
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
-      // A recalled message keeps its seq with its body emptied (the recall checks below say it was recalled rightly).
-      const held = stored !== undefined && (stored.body.toString('utf8') === body || (stored.recalled_by !== null && stored.body.length === 0));
+      // A recalled or edited message keeps its seq with its body emptied or replaced (checked above).
+      const held = stored !== undefined && (stored.body.toString('utf8') === body || stored.recalled_by !== null || stored.edited_by !== null);
       if (!held) report.lost.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is not stored there`);
     }
-    for (const [body, target] of d.recalls ?? []) {
+    for (const [body, { kind, target }] of d.amends ?? []) {
       const a = d.acked.get(body);
       if (!a) continue; // never acked: nothing is promised
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
-      if (stored?.recalls !== target) report.recallBreaks.push(`${d.did}: acked recall "${body}" at ${a.conv}/${a.seq} is not stored as a recall of ${target}`);
+      if ((kind === 'recall' ? stored?.recalls : stored?.edits) !== target) report.amendBreaks.push(`${d.did}: acked ${kind} "${body}" at ${a.conv}/${a.seq} is not stored as a ${kind} of ${target}`);
     }
     for (const [conv, bodies] of d.attempted) {
       report.sent += bodies.length;
@@ -104,9 +118,12 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       if (new Set(got).size !== got.length) report.duplicated.push(`${d.did} got a message of ${conv} twice: ${got.join(',')}`);
       for (let i = 1; i < got.length; i++) if (got[i]! <= got[i - 1]!) report.outOfOrder.push(`${d.did} got ${conv} seq ${got[i]} after ${got[i - 1]}`);
       if (got.join(',') !== want.join(',')) report.deliveryGaps.push(`${d.did} in ${conv}: got [${got.join(',')}], stored [${want.join(',')}]`);
-      const recallOf = new Map((byConv.get(conv) ?? []).map((r) => [r.seq, r.recalls ?? undefined]));
+      const storedAt = new Map((byConv.get(conv) ?? []).map((r) => [r.seq, r]));
       for (const m of d.delivered.get(conv) ?? []) {
-        if (m.recall !== recallOf.get(m.seq)) report.recallBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall}, stored ${recallOf.get(m.seq)}`);
+        const r = storedAt.get(m.seq);
+        if (m.recall !== (r?.recalls ?? undefined) || m.edit !== (r?.edits ?? undefined)) {
+          report.amendBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall} / edit ${m.edit}, stored ${r?.recalls} / ${r?.edits}`);
+        }
       }
     }
   }
@@ -115,5 +132,5 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.recallBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length === 0;
 }

@@ -19,7 +19,7 @@ type Action =
   | { t: 'restart' }
   | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
   | { t: 'pause'; ms: number }
-  | { t: 'recall'; device: number };
+  | { t: 'amend'; device: number; kind: 'recall' | 'edit' };
 
 const SHARDS = 16;
 const DEVICES = [
@@ -39,7 +39,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), kind: fc.constantFrom('chatter' as const, 'connector' as const), shard: fc.nat(SHARDS - 1) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('recall' as const), device: fc.nat(DEVICES.length - 1) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('amend' as const), device: fc.nat(DEVICES.length - 1), kind: fc.constantFrom('recall' as const, 'edit' as const) }) },
 );
 
 /** A WebSocket that sends its next `dup.left` frames twice (sends, acks, pulls, reads alike): duplicate frames on the wire. */
@@ -61,9 +61,9 @@ describe('chat guarantees (property)', () => {
   let run = 0;
 
   beforeAll(async () => {
-    // A recall window no run outlives: every recall the schedule makes is of the device's own acked message, so
+    // Recall and edit windows no run outlives: each amendment the schedule makes is of the device's own acked message, so
     // each must be stored, whatever faults delay it.
-    c = await startChatCluster({ nodes: ['n1', 'n2'], shards: SHARDS, args: ['--rate', '5000', '--rate-burst', '5000', '--recall-window', '3600'] });
+    c = await startChatCluster({ nodes: ['n1', 'n2'], shards: SHARDS, args: ['--rate', '5000', '--rate-burst', '5000', '--recall-window', '3600', '--edit-window', '3600'] });
   }, 60_000);
   afterAll(async () => {
     await c?.stop();
@@ -88,7 +88,7 @@ describe('chat guarantees (property)', () => {
         for (const [i, d] of DEVICES.entries()) {
           const uid = uids[d.user]!;
           const did = `${uid}-${d.dev}`;
-          const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), recalls: new Map() };
+          const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
           // Spread devices over both gateways; each falls back to the other when its node is down.
           const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000 });
           client.on('message', (m: Msg) => {
@@ -101,7 +101,7 @@ describe('chat guarantees (property)', () => {
         }
         await Promise.all(clients.map((x) => x.connect()));
         const sends: Promise<unknown>[] = [];
-        /** Each device's sends not recalled yet (a recall takes the latest one). */
+        /** Each device's sends not recalled or edited yet (an amendment takes the latest one). */
         const ownSends = DEVICES.map(() => [] as { conv: string; sent: Promise<{ seq: number }> }[]);
         let counter = 0;
         for (const a of actions) {
@@ -144,19 +144,20 @@ describe('chat guarantees (property)', () => {
             case 'pause':
               await new Promise((res) => setTimeout(res, a.ms));
               break;
-            case 'recall': {
+            case 'amend': {
               // The latest message not recalled yet of this device (or the next one that sent any), recalled once acked:
               // the recall then joins the queue behind whatever the device sent meanwhile.
               const device = DEVICES.map((_, k) => (a.device + k) % DEVICES.length).find((d) => ownSends[d]!.length > 0);
               if (device === undefined) break;
               const log = logs[device]!;
               const target = ownSends[device]!.pop()!;
-              const body = `${log.did}#${++counter} recall`;
+              const body = `${log.did}#${++counter} ${a.kind}`;
               log.attempted.get(target.conv)!.push(body);
               sends.push(
                 target.sent.then(({ seq }) => {
-                  log.recalls!.set(body, seq);
-                  return clients[device]!.recall(target.conv, seq, body).then((s) => log.acked.set(body, { conv: target.conv, seq: s.seq, cid: s.cid }));
+                  log.amends!.set(body, { kind: a.kind, target: seq });
+                  const client = clients[device]!;
+                  return (a.kind === 'recall' ? client.recall(target.conv, seq, body) : client.edit(target.conv, seq, body)).then((s) => log.acked.set(body, { conv: target.conv, seq: s.seq, cid: s.cid }));
                 }),
               );
               break;
@@ -195,8 +196,8 @@ describe('chat guarantees (property)', () => {
         const report = await checkGuarantees(c.db.sql, convs, members, logs);
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
-        const recalls = logs.reduce((n, l) => n + l.recalls!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${recalls} recalls), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),

@@ -121,6 +121,62 @@ describe('chat – recall', () => {
     expect(stored[0]!.n).toBe(4);
   }, 60_000);
 
+  it('edit – members get the new text in order; history shows the latest text with `edited`; a recall still takes it back, an edit of a recalled one is refused', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ed-group', owner: 'lea', members: ['max'] });
+    const lea = await online('lea', 'd1', 'r1');
+    const max = await online('max', 'd1', 'r2');
+    const m = await lea.client.send('ed-group', 'see you at 5');
+    const e1 = await lea.client.edit('ed-group', m.seq, 'see you at 6');
+    const e2 = await lea.client.edit('ed-group', m.seq, 'see you at 7');
+    await waitUntil(() => max.msgs.length === 3, 'max getting the edits');
+    expect(max.msgs.map((x) => ({ seq: x.seq, body: x.body, edit: x.edit }))).toEqual([
+      { seq: m.seq, body: 'see you at 5', edit: undefined },
+      { seq: e1.seq, body: 'see you at 6', edit: m.seq },
+      { seq: e2.seq, body: 'see you at 7', edit: m.seq },
+    ]);
+    const page = await max.client.pull('ed-group', 0, 10);
+    expect(page.msgs.map((x) => ({ seq: x.seq, body: x.body, edit: x.edit, edited: x.edited }))).toEqual([
+      { seq: m.seq, body: 'see you at 7', edit: undefined, edited: e2.seq },
+      { seq: e1.seq, body: 'see you at 6', edit: m.seq, edited: undefined },
+      { seq: e2.seq, body: 'see you at 7', edit: m.seq, edited: undefined },
+    ]);
+    // Only the sender edits, an edit is not edited, and the body of an edit must say something.
+    expect(await codeOf(max.client.edit('ed-group', m.seq, 'mine now'))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(lea.client.edit('ed-group', e1.seq, 'edit of an edit'))).toBe(ErrorCode.INVALID_FIELD);
+    expect(await codeOf(lea.client.edit('ed-group', m.seq, ''))).toBe(ErrorCode.INVALID_FIELD);
+    const r = await lea.client.recall('ed-group', m.seq);
+    expect(await codeOf(lea.client.edit('ed-group', m.seq, 'too late'))).toBe(ErrorCode.CONFLICT);
+    const rows = await c.db.sql<{ seq: number; body: Buffer; recalled_by: number | null; edited_by: number | null }[]>`
+      SELECT seq, body, recalled_by, edited_by FROM messages WHERE conv_id = 'ed-group' AND seq = ${m.seq}`;
+    expect(rows.map((x) => [x.body.toString(), x.recalled_by, x.edited_by])).toEqual([['', r.seq, e2.seq]]);
+    await waitUntil(() => events.some((e) => e.conv === 'ed-group' && e.seq === e1.seq), 'the edit event');
+    expect(events.find((e) => e.conv === 'ed-group' && e.seq === e1.seq)).toMatchObject({ type: 'message', edit: m.seq, body: 'see you at 6' });
+  }, 30_000);
+
+  it('edit – edits sent back to back without waiting are stored in order: the last one is the text', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ed-burst', owner: 'ned', members: ['ola'] });
+    const ned = await online('ned', 'd1', 'r2');
+    const m = await ned.client.send('ed-burst', 'v0');
+    const edits = await Promise.all([1, 2, 3, 4, 5].map((v) => ned.client.edit('ed-burst', m.seq, `v${v}`)));
+    const page = await ned.client.pull('ed-burst', 0, 1);
+    expect(page.msgs[0]).toMatchObject({ seq: m.seq, body: 'v5', edited: edits[4]!.seq });
+  }, 30_000);
+
+  it('edit – the edit window is a cluster setting of its own: 0 turns client edits off, recalls go on', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pia', 'quin'] })).body['conv'] as string;
+    const pia = await online('pia', 'd1', 'r1');
+    const m = await pia.client.send(direct, 'typo hre');
+    expect((await c.imctl('settings', 'set', 'edit-window', '0')).code).toBe(0);
+    try {
+      expect(await codeOf(pia.client.edit(direct, m.seq, 'typo here'))).toBe(ErrorCode.FORBIDDEN);
+      // Recalls go on (a fresh message: the recall window is 2 s here, and imctl waits for every node).
+      const fresh = await pia.client.send(direct, 'recall me');
+      expect((await pia.client.recall(direct, fresh.seq)).seq).toBeGreaterThan(fresh.seq);
+    } finally {
+      expect((await c.imctl('settings', 'set', 'edit-window', '900')).code).toBe(0);
+    }
+  }, 30_000);
+
   it('recall – the window is a cluster setting: 0 turns client recalls off on every node at once, without a restart', async () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['jo', 'kim'] })).body['conv'] as string;
     const jo = await online('jo', 'd1', 'r2');
@@ -132,7 +188,9 @@ describe('chat – recall', () => {
     } finally {
       expect((await c.imctl('settings', 'set', 'recall-window', String(WINDOW_SEC))).code).toBe(0);
     }
-    expect((await jo.client.recall(direct, m.seq)).seq).toBeGreaterThan(m.seq);
+    // Back on: a message within the (2 s) window is recalled again; `m` may be past it by now, imctl waits for the nodes.
+    const again = await jo.client.send(direct, 'and this one');
+    expect((await jo.client.recall(direct, again.seq)).seq).toBeGreaterThan(again.seq);
     expect((await c.imctl('settings', 'set', 'recall-window', '1.5')).stderr).toContain('must be an integer ≥ 0');
   }, 30_000);
 

@@ -24,6 +24,7 @@ const ms = fc.integer({ min: 0, max: 4_102_444_800_000 }); // up to 2100, above 
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.oneof(fc.constant(''), body), recall: pos }),
+  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, edit: pos }),
   fc.record({ type: fc.constant('ack' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
@@ -34,7 +35,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
 );
 
 const msg = fc.record(
-  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos },
+  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -224,7 +225,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit']);
 /** Without its recall, a send must have a body. */
 const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);

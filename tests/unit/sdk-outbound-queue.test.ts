@@ -205,7 +205,7 @@ describe('sdk outbound queue – recalls', () => {
     const { q, wire, state } = harness();
     void q.enqueue('a', 'a1');
     state.online = false;
-    const r = q.enqueue('a', '', 7);
+    const r = q.enqueue('a', '', { recall: 7 });
     expect(q.snapshot()).toEqual([
       { conv: 'a', cid: 100, body: 'a1' },
       { conv: 'a', cid: 101, body: '', after: 100, recall: 7 },
@@ -221,8 +221,11 @@ describe('sdk outbound queue – recalls', () => {
   it('sdk outbound queue – only a recall may have an empty body, and it must name a seq > 0', async () => {
     const { q, wire } = harness();
     await expect(q.enqueue('a', '')).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
-    await expect(q.enqueue('a', '', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
-    await expect(q.enqueue('a', '', 1.5)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '', { recall: 0 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '', { recall: 1.5 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    // An edit must say something, and a send is not a recall and an edit at once.
+    await expect(q.enqueue('a', '', { edit: 3 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', 'x', { edit: 3, recall: 3 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     expect(wire).toEqual([]);
   });
 });

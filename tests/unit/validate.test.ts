@@ -68,6 +68,13 @@ describe('validate – client frames', () => {
     expect(validateServerFrame({ type: 'msg', conv: 'c', seq: 9, prev: 7, from: 'u', did: 'd', cid: 2, ts: 1, body: '', recalled: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^msg\.recalled /));
   });
 
+  it('validate – an edit is a send naming a seq > 0 with a body; it cannot be a recall too', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '', edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', edit: 2, recall: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.edit and send\.recall/));
+    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'fixed', edited: 3 }] }).ok).toBe(true);
+  });
+
   it('validate – utf8Length agrees with the real encoder, lone surrogates included', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 40, unit: fc.constantFrom('\ud800', '\udfff', '😀', 'é', 'a', '€') }), fc.string({ maxLength: 40, unit: 'binary' }), (a, b) => {
