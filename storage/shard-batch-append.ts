@@ -97,7 +97,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
 
 /**
  * Applies the batch's recalls and edits to the messages they name, in the statement that stores them: neither is
- * ever durable without its effect. A recall empties its target's body; an edit gives it the edit's body. Only
+ * ever durable without its effect. A recall empties its target's body and its edits' bodies; an edit gives its
+ * target the edit's body. Only
  * batches holding one carry this part (the usual statement stays as it is). The chatter lets one amendment of a
  * message into the group commit at a time, so no row is named twice here (Postgres would apply one of the two).
  * A data-modifying WITH runs to completion whether or not the main query reads it.
@@ -113,6 +114,13 @@ function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number
             AS t(conv_id, seq, shard, recalls, edits, body)
           WHERE (t.recalls > 0 OR t.edits > 0) AND t.shard IN (SELECT shard FROM f)
             AND m.conv_id = t.conv_id AND m.seq = GREATEST(t.recalls, t.edits) AND m.recalled_by IS NULL
+          RETURNING 1
+        ),
+        -- A recalled message's earlier texts live on in its edits: they go with it.
+        unsaid AS (
+          UPDATE messages m SET body = ''::bytea
+          FROM unnest(${c.conv}::text[], ${c.shard}::int4[], ${c.recalls}::int8[]) AS t(conv_id, shard, recalls)
+          WHERE t.recalls > 0 AND t.shard IN (SELECT shard FROM f) AND m.conv_id = t.conv_id AND m.edits = t.recalls
           RETURNING 1
         )`;
 }

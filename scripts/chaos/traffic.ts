@@ -9,7 +9,7 @@ export interface ChaosDevice {
   client: ImClient;
   log: DeviceLog;
   convs: string[];
-  /** This device's sends not recalled or edited yet, latest last. */
+  /** This device's sends not recalled yet, latest last. */
   own: { conv: string; sent: Promise<{ seq: number }> }[];
 }
 
@@ -20,7 +20,7 @@ export interface ChaosTraffic {
   members: Map<string, string[]>;
   /** Sends one message from a device (picked by `pick` in [0,1)) to one of its conversations. */
   sendOne(pickDevice: number, pickConv: number): void;
-  /** Recalls or edits the latest message not amended yet of a device (or of the next one that sent any), once it is acked. */
+  /** Recalls or edits the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
   amendOne(pickDevice: number, kind: 'recall' | 'edit'): void;
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
   settle(deadlineMs: number): Promise<boolean>;
@@ -113,7 +113,8 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
       const first = Math.floor(pickDevice * devices.length);
       const d = devices.map((_, k) => devices[(first + k) % devices.length]!).find((x) => x.own.length > 0);
       if (!d) return;
-      const { conv, sent } = d.own.pop()!;
+      // An edited message may be edited again and recalled later; a recalled one is done with.
+      const { conv, sent } = kind === 'recall' ? d.own.pop()! : d.own[d.own.length - 1]!;
       const body = `${d.log.did}#${++n} ${kind}`;
       d.log.attempted.get(conv)!.push(body);
       const t0 = Date.now();

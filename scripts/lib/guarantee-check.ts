@@ -74,6 +74,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       }
       if (r.recalled_by !== null && at.get(r.recalled_by)?.recalls !== r.seq) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked recalled by ${r.recalled_by}, which is no recall of it`);
       if (r.edits !== null && !at.has(r.edits)) report.amendBreaks.push(`${conv}: seq ${r.seq} edits ${r.edits}, which is not stored`);
+      if (r.edits !== null && at.get(r.edits)?.recalled_by != null && r.body.length > 0) report.amendBreaks.push(`${conv}: seq ${r.seq} still holds a text of ${r.edits}, which was recalled`);
       const edit = latestEdit.get(r.seq);
       if ((edit?.seq ?? null) !== r.edited_by) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked edited by ${r.edited_by}, its latest edit is ${edit?.seq}`);
       else if (edit && r.recalled_by === null && !edit.body.equals(r.body)) report.amendBreaks.push(`${conv}: seq ${r.seq} does not hold the body of its latest edit ${edit.seq}`);
@@ -97,7 +98,8 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       report.acked++;
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
       // A recalled or edited message keeps its seq with its body emptied or replaced (checked above).
-      const held = stored !== undefined && (stored.body.toString('utf8') === body || stored.recalled_by !== null || stored.edited_by !== null);
+      const recalledTarget = stored?.edits != null && byConv.get(a.conv)?.find((r) => r.seq === stored.edits)?.recalled_by != null;
+      const held = stored !== undefined && (stored.body.toString('utf8') === body || stored.recalled_by !== null || stored.edited_by !== null || recalledTarget);
       if (!held) report.lost.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is not stored there`);
     }
     for (const [body, { kind, target }] of d.amends ?? []) {

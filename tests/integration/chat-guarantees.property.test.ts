@@ -101,7 +101,7 @@ describe('chat guarantees (property)', () => {
         }
         await Promise.all(clients.map((x) => x.connect()));
         const sends: Promise<unknown>[] = [];
-        /** Each device's sends not recalled or edited yet (an amendment takes the latest one). */
+        /** Each device's sends not recalled yet (an amendment takes the latest one). */
         const ownSends = DEVICES.map(() => [] as { conv: string; sent: Promise<{ seq: number }> }[]);
         let counter = 0;
         for (const a of actions) {
@@ -150,7 +150,9 @@ describe('chat guarantees (property)', () => {
               const device = DEVICES.map((_, k) => (a.device + k) % DEVICES.length).find((d) => ownSends[d]!.length > 0);
               if (device === undefined) break;
               const log = logs[device]!;
-              const target = ownSends[device]!.pop()!;
+              // An edited message may be edited again and recalled later; a recalled one is done with.
+              const own = ownSends[device]!;
+              const target = a.kind === 'recall' ? own.pop()! : own[own.length - 1]!;
               const body = `${log.did}#${++counter} ${a.kind}`;
               log.attempted.get(target.conv)!.push(body);
               sends.push(

@@ -149,6 +149,9 @@ describe('chat – recall', () => {
     const rows = await c.db.sql<{ seq: number; body: Buffer; recalled_by: number | null; edited_by: number | null }[]>`
       SELECT seq, body, recalled_by, edited_by FROM messages WHERE conv_id = 'ed-group' AND seq = ${m.seq}`;
     expect(rows.map((x) => [x.body.toString(), x.recalled_by, x.edited_by])).toEqual([['', r.seq, e2.seq]]);
+    // Its earlier texts went with it: the edits that held them are empty now, in history as in Postgres.
+    const after = await max.client.pull('ed-group', 0, 10);
+    expect(after.msgs.map((x) => [x.seq, x.body])).toEqual([[m.seq, ''], [e1.seq, ''], [e2.seq, ''], [r.seq, '']]);
     await waitUntil(() => events.some((e) => e.conv === 'ed-group' && e.seq === e1.seq), 'the edit event');
     expect(events.find((e) => e.conv === 'ed-group' && e.seq === e1.seq)).toMatchObject({ type: 'message', edit: m.seq, body: 'see you at 6' });
   }, 30_000);
