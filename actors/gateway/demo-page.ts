@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=recall>recall my last</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -67,9 +67,9 @@ const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
 let client, current;
 const show = (cls, text) => { const d = document.createElement('div'); d.className = cls; d.textContent = text; $('log').append(d); $('log').scrollTop = 1e9; return d; };
-// Shown lines by conv#seq, so a recall can blank the line it takes back; and each conversation's last own message.
+// Shown lines by conv#seq, so a recall or an edit can change the line it names; and each conversation's last own message.
 let lines = new Map(), mine = new Map();
-const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : ': ' + (m.recalled ? '(recalled)' : m.body));
+const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '')));
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
 const pick = (conv) => { current = conv; $('current').textContent = conv; const c = client?.conversations().find((x) => x.conv === conv); $('seen').textContent = c?.peerRead ? 'read up to #' + c.peerRead : ''; if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
 const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = c.conv + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
@@ -81,11 +81,12 @@ $('login').onclick = async () => {
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
   client.on('message', (m) => {
-    lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
-    const old = m.recall && lines.get(m.conv + '#' + m.recall);
-    if (old) old.d.textContent = line({ ...old.m, recalled: m.seq });
+    lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
+    const old = lines.get(m.conv + '#' + (m.recall || m.edit));
+    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq } : { ...old.m, body: m.body, edited: m.seq };
+    if (old) old.d.textContent = line(old.m);
     if (m.recall && mine.get(m.conv) === m.recall) mine.delete(m.conv);
-    else if (!m.recall && !m.recalled && m.from === uid && m.did !== 'system') mine.set(m.conv, m.seq);
+    else if (!m.recall && !m.edit && !m.recalled && m.from === uid && m.did !== 'system') mine.set(m.conv, m.seq);
     if (m.conv === current) client.read(m.conv, m.seq);
     listConvs();
   });
@@ -98,6 +99,7 @@ $('login').onclick = async () => {
 $('direct').onclick = async () => { const r = await api('/v1/conversations', { kind: 'direct', members: [$('uid').value, $('peer').value] }); pick(r.conv ?? current); await client?.sync(); listConvs(); };
 $('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean) }); pick(r.conv); await client?.sync(); listConvs(); };
 $('send').onclick = () => { if (client && current && $('text').value) { client.send(current, $('text').value).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+$('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
 </script>`;

@@ -4,6 +4,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reapOnExit } from './child-reaper.js';
 
+/**
+ * How long a node may take to report ready. A node starts in seconds, but once, with the whole suite running on
+ * this 2-core box, one had not written its first log line 30 s after its spawn (the rerun passed): a slow start
+ * should not read as a failed one.
+ */
+export const DEFAULT_NODE_READY_TIMEOUT_MS = 60_000;
+
 const NODE_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node.ts');
 
 export interface NodeProcessOptions {
@@ -15,7 +22,7 @@ export interface NodeProcessOptions {
   args?: string[];
   /** Where the node's JSON log lines go. */
   logDir: string;
-  /** How long to wait for the node to report ready. */
+  /** How long to wait for the node to report ready (DEFAULT_NODE_READY_TIMEOUT_MS). */
   readyTimeoutMs?: number;
   onSpawn?: (pid: number) => void;
   /** Node.js flags for the process (`--cpu-prof`, say). */
@@ -49,7 +56,8 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${opts.nodeId} not ready after ${opts.readyTimeoutMs ?? 30_000} ms; see ${logFile}`)), opts.readyTimeoutMs ?? 30_000);
+    const readyMs = opts.readyTimeoutMs ?? DEFAULT_NODE_READY_TIMEOUT_MS;
+    const timer = setTimeout(() => reject(new Error(`node ${opts.nodeId} not ready after ${readyMs} ms; see ${logFile}`)), readyMs);
     child.on('message', (m: { type?: string }) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);

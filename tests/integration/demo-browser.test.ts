@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read, a recall blanks a message on both sides; a reload shows the history again', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read, an edit and a recall change a message on both sides; a reload shows the history again', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -65,8 +65,12 @@ describe('demo page – in Chromium', () => {
     await walt.fill('#text', 'oops, not for you');
     await walt.click('#send');
     await logShows(wendy, `[${conv} #3] walt: oops, not for you`);
+    await walt.fill('#text', 'oops, not for you either');
+    await walt.click('#edit');
+    for (const p of [wendy, walt]) await logShows(p, `[${conv} #4] walt edited #3`);
+    for (const p of [wendy, walt]) expect(await logOf(p)).toContain(`[${conv} #3] walt: oops, not for you either (edited)`);
     await walt.click('#recall');
-    for (const p of [wendy, walt]) await logShows(p, `[${conv} #4] walt recalled #3`);
+    for (const p of [wendy, walt]) await logShows(p, `[${conv} #5] walt recalled #3`);
     for (const p of [wendy, walt]) expect(await logOf(p)).toContain(`[${conv} #3] walt: (recalled)`);
     expect(await logOf(wendy)).not.toContain('oops');
 
@@ -76,7 +80,7 @@ describe('demo page – in Chromium', () => {
     await wendy.click('#login');
     await logShows(wendy, 'hello back');
     await logShows(wendy, 'recalled #3');
-    expect(await logOf(wendy)).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back[${conv} #3] walt: (recalled)[${conv} #4] walt recalled #3`);
+    expect(await logOf(wendy)).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3`);
     expect(await wendy.textContent('#convs')).toContain(conv);
     expect(problems).toEqual([]);
   }, 60_000);
