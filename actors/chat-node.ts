@@ -114,6 +114,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       convs: chat.convs,
       messages: chat.messages,
       blocks: chat.blocks,
+      userSettings: chat.userSettings,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       config: gw,
       log: log.child({ component: 'api' }),

@@ -10,6 +10,7 @@ import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
+import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
@@ -56,6 +57,7 @@ export class ChatServices {
   readonly convs: ConversationStore;
   readonly revocations: RevocationStore;
   readonly blocks: BlockStore;
+  readonly userSettings: UserSettingsStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
@@ -82,6 +84,7 @@ export class ChatServices {
     this.committer = new GroupCommitter(sql, settings.commit);
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();

@@ -57,6 +57,8 @@ class ConnectorActor implements Actor {
   private readonly convs = new Map<string, ConvState>();
   /** Users this one blocks or is blocked by (read when the first device attaches); none: undefined. */
   private blocked: Set<string> | undefined;
+  /** This user has read receipts off: sends none, and passes none on to its devices. */
+  private receiptsOff = false;
   private retransmitArmed = false;
 
   constructor(
@@ -99,10 +101,10 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.RECEIPT: {
         const r = checkReceipt(payload);
-        return this.blocked?.has(r.uid) ? undefined : this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
+        return this.blocked?.has(r.uid) || this.receiptsOff ? undefined : this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
       }
-      case ConnectorOp.BLOCKS:
-        return this.readBlocks();
+      case ConnectorOp.PRIVACY:
+        return this.readPrivacy();
       case ConnectorOp.JOINED:
         return this.joined(payload as ConnectorJoined);
       case ConnectorOp.LEFT:
@@ -131,7 +133,7 @@ class ConnectorActor implements Actor {
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
     }
     const before = this.largeConvs();
-    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readBlocks()]);
+    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readPrivacy()]);
     const convs = this.refresh(list);
     // The attaching device's bindings follow the answer; the user's other devices are told here.
     this.rebind(before, p.did);
@@ -139,9 +141,11 @@ class ConnectorActor implements Actor {
     return { convs, large: this.largeConvs() };
   }
 
-  private async readBlocks(): Promise<void> {
-    const related = await this.svc.blocks.related(this.ctx.key);
+  /** Reads who this user blocks or is blocked by, and whether the user has read receipts off. */
+  private async readPrivacy(): Promise<void> {
+    const [related, settings] = await Promise.all([this.svc.blocks.related(this.ctx.key), this.svc.userSettings.get(this.ctx.key)]);
     this.blocked = related.length === 0 ? undefined : new Set(related);
+    this.receiptsOff = !settings.readReceipts;
   }
 
   private device(did: string): Device | undefined {
@@ -252,7 +256,8 @@ class ConnectorActor implements Actor {
     if (!advanced) return { seq: mark.readSeq };
     this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
     // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
-    const peer = await this.peerOf(p.conv, c);
+    // Not with read receipts off; and one to a peer who has them off is dropped where it lands.
+    const peer = this.receiptsOff ? undefined : await this.peerOf(p.conv, c);
     if (peer !== undefined) this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq } satisfies ConnectorReceipt);
     return { seq: mark.readSeq };
   }
@@ -361,7 +366,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.BLOCKS]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

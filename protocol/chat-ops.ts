@@ -26,8 +26,8 @@ export const ConnectorOp = {
   DISCONNECT: 'disconnect',
   DEVICES: 'devices',
   RECEIPT: 'receipt',
-  /** Who the user blocks or is blocked by changed: read it again (no payload). */
-  BLOCKS: 'blocks',
+  /** Who the user blocks or is blocked by, or the user's privacy settings, changed: read them again (no payload). */
+  PRIVACY: 'privacy',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;

@@ -296,17 +296,19 @@ export class ConversationStore {
              p.uid AS peer, p.read_seq AS peer_read
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
-      LEFT JOIN LATERAL (SELECT x.uid, x.read_seq FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1) p ON true
+      -- The peer's read mark stays hidden (NULL) when either of the two has read receipts off.
+      LEFT JOIN LATERAL (
+        SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq
+        FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
+      ) p ON true
       LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
       CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
       const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count };
-      if (r.peer !== null) {
-        c.peer = r.peer;
-        c.peerRead = r.peer_read ?? 0;
-      }
+      if (r.peer !== null) c.peer = r.peer;
+      if (r.peer_read !== null) c.peerRead = r.peer_read;
       return c;
     });
   }

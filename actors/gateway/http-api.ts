@@ -21,6 +21,7 @@ import type { Logger } from '../../runtime/logger.js';
 import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
+import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
@@ -57,6 +58,7 @@ export interface HttpApiDeps {
   convs: ConversationStore;
   messages: MessageStore;
   blocks: BlockStore;
+  userSettings: UserSettingsStore;
   /** Voids tokens (stored, and told to every gateway). */
   revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
   config: GatewayConfig;
@@ -91,10 +93,10 @@ async function applyBlocks(d: HttpApiDeps, uid: string, others: string[]): Promi
     others.map(async (other) => {
       const conv = directConversationId(uid, other);
       if (await d.convs.get(conv)) await d.router.call(ChatKind.CHATTER, conv, ChatterOp.BLOCKS, {});
-      d.router.tell(ChatKind.CONNECTOR, other, ConnectorOp.BLOCKS, {});
+      d.router.tell(ChatKind.CONNECTOR, other, ConnectorOp.PRIVACY, {});
     }),
   );
-  d.router.tell(ChatKind.CONNECTOR, uid, ConnectorOp.BLOCKS, {});
+  d.router.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRIVACY, {});
 }
 
 /** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */
@@ -216,6 +218,21 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'get', '/v1/users/:uid/blocks', true, async (_b, [uid]) => {
     const user = checkUid(uid);
     return ['200 OK', { uid: user, blocked: await d.blocks.blockedBy(user) }];
+  });
+  route(d, 'post', '/v1/users/:uid/settings', true, async (b, [uid]) => {
+    const user = checkUid(uid);
+    const change: Partial<UserSettings> = {};
+    if (b['readReceipts'] !== undefined) {
+      if (typeof b['readReceipts'] !== 'boolean') throw bad('readReceipts must be true or false');
+      change.readReceipts = b['readReceipts'];
+    }
+    const settings = await d.userSettings.set(user, change);
+    d.router.tell(ChatKind.CONNECTOR, user, ConnectorOp.PRIVACY, {});
+    return ['200 OK', { uid: user, ...settings }];
+  });
+  route(d, 'get', '/v1/users/:uid/settings', true, async (_b, [uid]) => {
+    const user = checkUid(uid);
+    return ['200 OK', { uid: user, ...(await d.userSettings.get(user)) }];
   });
   route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => ['200 OK', await presenceOf(d.router, checkUid(uid))]);
   route(d, 'post', '/v1/presence', true, async (b) => {

@@ -81,6 +81,42 @@ describe('chat – blocks', () => {
     await waitUntil(() => bea.presence.some((p) => p.uid === 'bo' && !p.online), 'bea seeing bo go offline');
   }, 60_000);
 
+  it('read receipts off – the user\'s reads are seen by nobody and the user sees nobody\'s, in receipts and in lists; on again, both return', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ria', 'rob'] })).body['conv'] as string;
+    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: false })).body).toEqual({ uid: 'ria', readReceipts: false });
+    expect((await c.api('GET', '/v1/users/ria/settings', undefined, 'b2')).body).toEqual({ uid: 'ria', readReceipts: false });
+    const ria = await online('ria', 'd1', 'b1');
+    const rob = await online('rob', 'd1', 'b2');
+    const fromRob = await rob.client.send(direct, 'did you read this?');
+    const fromRia = await ria.client.send(direct, 'and this one?');
+    await waitUntil(() => ria.bodies.length === 2 && rob.bodies.length === 2, 'both messages on both sides');
+    ria.client.read(direct, fromRia.seq);
+    rob.client.read(direct, fromRia.seq);
+    const readBy = async (uid: string, seq: number) => {
+      const members = (await c.api('GET', `/v1/conversations/${encodeURIComponent(direct)}`)).body['members'] as { uid: string; readSeq: number }[];
+      return members.some((m) => m.uid === uid && m.readSeq === seq);
+    };
+    await waitUntil(async () => (await readBy('ria', fromRia.seq)) && (await readBy('rob', fromRia.seq)), 'both read marks stored');
+    // A message after the reads: it reaches each side after any receipt the reads could have sent.
+    await rob.client.send(direct, 'anyway');
+    await waitUntil(() => ria.bodies.includes('anyway'), 'ria getting the last message');
+    await sleep(300);
+    expect(rob.receipts).toEqual([]);
+    expect(ria.receipts).toEqual([]);
+    const lists = async (uid: string) => ((await c.api('GET', `/v1/users/${uid}/conversations`)).body['conversations'] as { conv: string; peerRead?: number }[]).find((x) => x.conv === direct);
+    expect((await lists('rob'))?.peerRead).toBeUndefined();
+    expect((await lists('ria'))?.peerRead).toBeUndefined();
+    expect(fromRob.seq).toBeLessThan(fromRia.seq);
+
+    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: true })).body).toEqual({ uid: 'ria', readReceipts: true });
+    expect((await lists('rob'))?.peerRead).toBe(fromRia.seq);
+    const last = await rob.client.send(direct, 'now?');
+    await waitUntil(() => ria.bodies.includes('now?'), 'ria getting it');
+    ria.client.read(direct, last.seq);
+    await waitUntil(() => rob.receipts.some((r) => r.uid === 'ria' && r.seq === last.seq), 'rob seeing ria read it');
+    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: 'no' })).status).toBe(400);
+  }, 60_000);
+
   it('blocks – bad requests get their codes and change nothing', async () => {
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['zed'] })).body['code']).toBe(ErrorCode.INVALID_FIELD);
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: 'amy' })).status).toBe(400);
