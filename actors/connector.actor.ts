@@ -143,9 +143,9 @@ class ConnectorActor implements Actor {
 
   /** Reads who this user blocks or is blocked by, and whether the user has read receipts off. */
   private async readPrivacy(): Promise<void> {
-    const [related, settings] = await Promise.all([this.svc.blocks.related(this.ctx.key), this.svc.userSettings.get(this.ctx.key)]);
+    const { related, readReceipts } = await this.svc.userSettings.privacy(this.ctx.key);
     this.blocked = related.length === 0 ? undefined : new Set(related);
-    this.receiptsOff = !settings.readReceipts;
+    this.receiptsOff = !readReceipts;
   }
 
   private device(did: string): Device | undefined {

@@ -54,14 +54,6 @@ export class BlockStore {
     return rows.map((r) => r.blocked_uid);
   }
 
-  /** Everyone `uid` blocks or is blocked by. */
-  async related(uid: string): Promise<string[]> {
-    checkId(uid, 'uid');
-    const rows = await bounded('read blocks', this.sql<{ u: string }[]>`
-      SELECT blocked_uid AS u FROM user_blocks WHERE uid = ${uid} UNION SELECT uid FROM user_blocks WHERE blocked_uid = ${uid}`, this.timeoutMs);
-    return rows.map((r) => r.u);
-  }
-
   /** True when one member of conversation `convId` blocks another (only direct conversations are asked). */
   async blockedIn(convId: string): Promise<boolean> {
     checkId(convId, 'convId');

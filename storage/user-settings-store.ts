@@ -25,6 +25,18 @@ export class UserSettingsStore {
     return rows[0] ? { readReceipts: rows[0].read_receipts } : { ...DEFAULT_USER_SETTINGS };
   }
 
+  /**
+   * What a user's connector needs when their first device attaches, in one statement (connect storms make many):
+   * everyone the user blocks or is blocked by (`user_blocks`), and whether the user has read receipts on.
+   */
+  async privacy(uid: string): Promise<{ related: string[]; readReceipts: boolean }> {
+    checkId(uid, 'uid');
+    const rows = await bounded('read privacy', this.sql<{ related: string[]; read_receipts: boolean }[]>`
+      SELECT ARRAY(SELECT blocked_uid FROM user_blocks WHERE uid = ${uid} UNION SELECT uid FROM user_blocks WHERE blocked_uid = ${uid}) AS related,
+             COALESCE((SELECT read_receipts FROM user_settings WHERE uid = ${uid}), true) AS read_receipts`, this.timeoutMs);
+    return { related: rows[0]!.related, readReceipts: rows[0]!.read_receipts };
+  }
+
   /** Changes the settings named in `change`; returns them all after it. */
   async set(uid: string, change: Partial<UserSettings>): Promise<UserSettings> {
     checkId(uid, 'uid');

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { BlockStore } from '../../storage/block-store.js';
 import { ConversationStore } from '../../storage/conversation-store.js';
+import { UserSettingsStore } from '../../storage/user-settings-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
 const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
@@ -10,10 +11,12 @@ describe('block store – real Postgres', () => {
   let db: TestDatabase;
   let blocks: BlockStore;
   let convs: ConversationStore;
+  let settings: UserSettingsStore;
   beforeAll(async () => {
     db = await createTestDatabase({ poolSize: 4 });
     blocks = new BlockStore(db.sql, 5_000, 3);
     convs = new ConversationStore(db.sql);
+    settings = new UserSettingsStore(db.sql);
   });
   afterAll(async () => {
     await db?.drop();
@@ -23,7 +26,10 @@ describe('block store – real Postgres', () => {
     expect(await blocks.change('ann', ['bob', 'cat', 'bob'], [])).toEqual(['bob', 'cat']);
     expect(await blocks.change('ann', ['dan'], ['cat'])).toEqual(['bob', 'dan']);
     expect(await blocks.blockedBy('ann')).toEqual(['bob', 'dan']);
-    expect(await blocks.related('bob')).toEqual(['ann']);
+    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: true });
+    await settings.set('bob', { readReceipts: false });
+    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: false });
+    expect((await settings.privacy('ann')).related.sort()).toEqual(['bob', 'dan']);
     expect(await blocks.between('bob', 'ann')).toBe(true);
     expect(await blocks.between('bob', 'cat')).toBe(false);
     // Three is the limit here: a change that would make four is refused, and changes nothing.
