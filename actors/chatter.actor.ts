@@ -125,7 +125,7 @@ class ChatterActor implements Actor {
       this.svc.convs.get(conv),
       this.svc.convs.members(conv),
       this.svc.messages.lastSeq(conv),
-      isDirectConvId(conv) ? this.svc.blocks.blockedIn(conv) : false,
+      this.readBlocked(),
     ]);
     this.exists = c !== undefined;
     this.blocked = blocked;
@@ -201,13 +201,13 @@ class ChatterActor implements Actor {
     return seq;
   }
 
-  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
   /** See `checkAmendment`; waits first for an amendment of the same message that is in the group commit. */
   private async checkAmendment(a: Amendment, uid?: string): Promise<void> {
     await this.amending.get(a.target)?.catch(() => undefined);
     await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
   }
 
+  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
   private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment): Promise<SendReply> {
     const prev = this.lastSeq;
     this.lastSeq = seq;
@@ -265,12 +265,11 @@ class ChatterActor implements Actor {
       const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
       if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
     }
-    if (p.recall !== undefined) await this.checkAmendment({ kind: 'recall', target: p.recall });
-    const seq = await this.nextSeq();
-    const from = p.from ?? SYSTEM_DEVICE;
     const amends = amendmentOf(p);
-    if (p.key === undefined) return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, seq, p.body, undefined, amends));
-    return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, p.key, p.body, this.systemDev, amends));
+    if (amends) await this.checkAmendment(amends);
+    const seq = await this.nextSeq();
+    // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends));
   }
 
   private fanOut(msg: Msg): void {
@@ -326,8 +325,13 @@ class ChatterActor implements Actor {
 
   /** Reads again whether one member blocks the other (the server API changed a block between them). */
   private async readBlocks(): Promise<{ blocked: boolean }> {
-    this.blocked = isDirectConvId(this.ctx.key) ? await this.svc.blocks.blockedIn(this.ctx.key) : false;
+    this.blocked = await this.readBlocked();
     return { blocked: this.blocked };
+  }
+
+  /** Whether one member blocks the other; only direct conversations ask Postgres. */
+  private async readBlocked(): Promise<boolean> {
+    return isDirectConvId(this.ctx.key) ? this.svc.blocks.blockedIn(this.ctx.key) : false;
   }
 
   /** Creates the group (or adds the members to it, if it exists): through here, so that this actor knows at once. */

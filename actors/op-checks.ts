@@ -28,8 +28,8 @@ const text = (v: unknown, field: string, mayBeEmpty = false): string => {
   if (typeof v !== 'string' || (v.length === 0 && !mayBeEmpty) || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be ${mayBeEmpty ? 0 : 1}–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
   return v;
 };
-/** A recall's target seq, when the payload names one. */
-const recallOf = (v: Record<string, unknown>): number | undefined => (v['recall'] === undefined || v['recall'] === null ? undefined : int(v['recall'], 'recall', 1));
+/** The seq a recall or an edit names (`field`), when the payload has one. */
+const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit'): number | undefined => (v[field] === undefined || v[field] === null ? undefined : int(v[field], field, 1));
 const uids = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.length > 10_000) throw bad(`${field} must be an array of at most 10000 user ids`);
@@ -43,18 +43,19 @@ export function checkUid(v: unknown): string {
 
 export function checkChatterSend(p: unknown): ChatterSend {
   const v = obj(p);
-  const recall = recallOf(v);
+  const recall = seqOf(v, 'recall');
+  const edit = seqOf(v, 'edit');
   const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body', recall !== undefined) };
   if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
+  if (recall !== undefined && edit !== undefined) throw bad('edit and recall cannot go together');
   if (recall !== undefined) s.recall = recall;
-  if (v['edit'] !== undefined && v['edit'] !== null) s.edit = int(v['edit'], 'edit', 1);
-  if (s.edit !== undefined && recall !== undefined) throw bad('edit and recall cannot go together');
+  if (edit !== undefined) s.edit = edit;
   return s;
 }
 
 export function checkChatterSystem(p: unknown): ChatterSystem {
   const v = obj(p);
-  const recall = recallOf(v);
+  const recall = seqOf(v, 'recall');
   // A recall may come without a body: it says what it takes back, not what replaces it.
   const s: ChatterSystem = { body: recall !== undefined && (v['body'] === undefined || v['body'] === null) ? '' : text(v['body'], 'body', recall !== undefined) };
   if (recall !== undefined) s.recall = recall;

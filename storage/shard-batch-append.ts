@@ -34,7 +34,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   const shards: number[] = [];
   const epochs: number[] = [];
   const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[] };
-  let amends = false;
+  /** The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement. */
+  const a = { conv: [] as string[], seq: [] as number[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], body: [] as Buffer[] };
   for (const g of groups) {
     shards.push(g.fence.shard);
     epochs.push(g.fence.epoch);
@@ -47,10 +48,17 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.cid.push(r.clientMsgId);
       c.body.push(Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       c.shard.push(g.fence.shard);
-      // 0 for "recalls nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
+      // 0 for "changes nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
       c.recalls.push(r.recalls ?? 0);
       c.edits.push(r.edits ?? 0);
-      if (r.recalls !== undefined || r.edits !== undefined) amends = true;
+      if (r.recalls !== undefined || r.edits !== undefined) {
+        a.conv.push(r.convId);
+        a.seq.push(r.seq);
+        a.shard.push(g.fence.shard);
+        a.recalls.push(r.recalls ?? 0);
+        a.edits.push(r.edits ?? 0);
+        a.body.push(c.body[c.body.length - 1]!);
+      }
     }
   }
   let out: { ok_shards: number[] | null; created_at: number }[];
@@ -76,7 +84,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )${amends ? amendUpdate(sql, c) : sql``}
+        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -98,9 +106,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
 /**
  * Applies the batch's recalls and edits to the messages they name, in the statement that stores them: neither is
  * ever durable without its effect. A recall empties its target's body and its edits' bodies; an edit gives its
- * target the edit's body. Only
- * batches holding one carry this part (the usual statement stays as it is). The chatter lets one amendment of a
- * message into the group commit at a time, so no row is named twice here (Postgres would apply one of the two).
+ * target the edit's body. Only batches holding one carry this part, with those rows alone. The chatter lets one
+ * amendment of a message into the group commit at a time, so no row is named twice here (Postgres would apply one
+ * of the two).
  * A data-modifying WITH runs to completion whether or not the main query reads it.
  */
 function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; recalls: number[]; edits: number[]; body: Buffer[] }) {
@@ -112,7 +120,7 @@ function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number
               edited_by = CASE WHEN t.edits > 0 THEN t.seq ELSE m.edited_by END
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[], ${sql.array(c.body as never, 17)}::bytea[])
             AS t(conv_id, seq, shard, recalls, edits, body)
-          WHERE (t.recalls > 0 OR t.edits > 0) AND t.shard IN (SELECT shard FROM f)
+          WHERE t.shard IN (SELECT shard FROM f)
             AND m.conv_id = t.conv_id AND m.seq = GREATEST(t.recalls, t.edits) AND m.recalled_by IS NULL
           RETURNING 1
         ),
