@@ -281,7 +281,8 @@ export class ConversationStore {
    * are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
    * `seq - prev_seq > 1`. Those few rows have an index of their own (migration 020), and the last own message one
    * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
-   * entries on every reconnect.
+   * entries on every reconnect. Recalls and edits are not counted either (nothing new to read, as in WhatsApp or
+   * Telegram): they are subtracted the same way, from an index of their own (130).
    */
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
@@ -289,9 +290,11 @@ export class ConversationStore {
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
+             (GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
                - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)::int8 AS unread,
+                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
+               - (SELECT count(*) FROM messages m
+                  WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8 AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              p.uid AS peer, p.read_seq AS peer_read
       FROM members mb
@@ -335,11 +338,13 @@ export class ConversationStore {
         RETURNING read_seq
       ),
       r AS (SELECT GREATEST((SELECT read_seq FROM u), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
-      -- The count of userConversations, for this one conversation (holes subtracted from (seen, last]).
+      -- The count of userConversations, for this one conversation (holes, recalls and edits subtracted from (seen, last]).
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
              (GREATEST((SELECT last_seq FROM l) - r.seen, 0)
                - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                           WHERE m.conv_id = ${convId} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0))::int8 AS unread
+                           WHERE m.conv_id = ${convId} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
+               - (SELECT count(*) FROM messages m
+                  WHERE m.conv_id = ${convId} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8 AS unread
       FROM r`, this.timeoutMs);
     const r = rows[0]!;
     if (!r.fence_ok) throw fencedError(fence!, 'set read mark');

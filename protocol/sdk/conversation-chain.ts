@@ -219,10 +219,11 @@ export class ConversationChains {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
-    // same way, from the later of the read mark and the user's last own message); others' messages add one.
+    // same way, from the later of the read mark and the user's last own message); others' messages add one, but
+    // not their recalls and edits, which change a message already counted.
     if (msg.seq > s.unreadThrough) {
       if (msg.from === this.uid) s.unread = 0;
-      else if (msg.seq > s.readSeq) s.unread++;
+      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined) s.unread++;
     }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
     this.opts.deliver(msg);

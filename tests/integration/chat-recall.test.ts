@@ -165,6 +165,29 @@ describe('chat – recall', () => {
     expect(page.msgs[0]).toMatchObject({ seq: m.seq, body: 'v5', edited: edits[4]!.seq });
   }, 30_000);
 
+  it('unread – recalls and edits are nothing new to read: the SDK, `convs`, the read echo and the server API leave them out', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ur-group', owner: 'uma', members: ['vic'] });
+    const uma = await online('uma', 'd1', 'r1');
+    const vic = await online('vic', 'd1', 'r2');
+    const unreadOf = (client: ImClient) => client.conversations().find((x) => x.conv === 'ur-group')?.unread;
+    const [m1, m2, m3] = [await uma.client.send('ur-group', 'one'), await uma.client.send('ur-group', 'two'), await uma.client.send('ur-group', 'three')];
+    await uma.client.edit('ur-group', m1.seq, 'one, edited');
+    const r = await uma.client.recall('ur-group', m2.seq);
+    await waitUntil(() => vic.msgs.some((m) => m.seq === r.seq), 'vic holding the recall');
+    // Three messages came, one now emptied (still unread, as a "message recalled" line is); the edit and the recall add nothing.
+    expect(unreadOf(vic.client)).toBe(3);
+    expect((await vic.client.sync()).find((x) => x.conv === 'ur-group')).toMatchObject({ lastSeq: r.seq, unread: 3 });
+    const badge = await c.api('GET', '/v1/users/vic/conversations');
+    expect(badge.body).toMatchObject({ uid: 'vic', unread: 3 });
+    // A mark on the first leaves the recalled one and the third; the echo's count reaches another device too.
+    const tablet = await online('vic', 'd2', 'r1');
+    vic.client.read('ur-group', m1.seq);
+    await waitUntil(() => unreadOf(tablet.client) === 2 && unreadOf(vic.client) === 2, 'both devices counting 2 after the mark');
+    await uma.client.edit('ur-group', m3.seq, 'three, edited');
+    await waitUntil(() => tablet.msgs.some((m) => m.edit === m3.seq), 'the tablet holding the second edit');
+    expect([unreadOf(vic.client), unreadOf(tablet.client)]).toEqual([2, 2]);
+  }, 30_000);
+
   it('edit – the edit window is a cluster setting of its own: 0 turns client edits off, recalls go on', async () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pia', 'quin'] })).body['conv'] as string;
     const pia = await online('pia', 'd1', 'r1');
