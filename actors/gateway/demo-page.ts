@@ -61,7 +61,7 @@ function page(serverKey: string): string {
 <div id=log></div>
 <p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
-import { ImClient } from '/demo/sdk.js';
+import { ImClient, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
 const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
@@ -77,7 +77,8 @@ $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
   lines = new Map(); mine = new Map();
-  client = new ImClient({ dispatcherUrl: location.origin, uid, history: 'all', token: async () => (await api('/v1/tokens', { uid, did })).token });
+  // The outbox keeps what is not sent yet across reloads: send while the cluster is down, reload, and it goes out.
+  client = new ImClient({ dispatcherUrl: location.origin, uid, history: 'all', outbox: storageOutbox(localStorage, 'im.outbox.' + uid + '.' + did), token: async () => (await api('/v1/tokens', { uid, did })).token });
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
   client.on('message', (m) => {

@@ -3,6 +3,7 @@ import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
 import type { SendResult } from './outbound-queue.js';
+import type { OutboxStore } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** The public option, event and state types of ImClient. */
@@ -64,6 +65,12 @@ export interface ImClientOptions {
   sendRetryMs?: number;
   cidStart?: number;
   maxQueue?: number;
+  /**
+   * Keeps unacknowledged sends across app restarts (e.g. `storageOutbox(localStorage, key)`, one key per user and
+   * device): a later client with the same outbox sends them at its first `welcome`, and the server's dedup makes
+   * a send that was stored already count once. Without it, what is queued when the app exits is lost.
+   */
+  outbox?: OutboxStore;
   /** Uniform random in [0, 1) for every jitter; injectable for tests. */
   random?: () => number;
 }

@@ -85,6 +85,8 @@ export class ImClient {
       },
       onFailed: (f) => this.events.emit('sendFailed', f),
       onRetry: (f) => this.events.emit('sendRetry', f),
+      outbox: opts.outbox,
+      onOutboxError: (e) => this.events.emit('error', e),
     });
     this.chains = new ConversationChains({
       deliver: (msg) => this.events.emit('message', msg),
@@ -218,7 +220,7 @@ export class ImClient {
     this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
   }
 
-  /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed`, no timer left. */
+  /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed` (an outbox keeps the sends), no timer left. */
   close(): void {
     if (this.current === ConnectionState.CLOSED) return;
     this.terminate(CloseCode.NORMAL, 'client closed', true);
@@ -229,6 +231,7 @@ export class ImClient {
   private async attempt(): Promise<void> {
     const gen = ++this.generation;
     try {
+      await this.outbound.opened;
       const { endpoint } = await this.endpoints.next();
       const token = await this.token.get();
       if (gen !== this.generation) return;
@@ -406,6 +409,6 @@ export class ImClient {
     this.events.emit('welcome', f);
     this.refresher.start();
     this.flushReads();
-    this.outbound.resendAll();
+    this.outbound.welcome(f.uid, f.did);
   }
 }

@@ -9,3 +9,4 @@ export * from './socket.js';
 export * from './endpoint-list.js';
 export * from './heartbeat.js';
 export * from './pending-requests.js';
+export * from './outbox.js';

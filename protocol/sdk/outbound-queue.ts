@@ -1,6 +1,7 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../limits.js';
+import { chained, foreignOutboxError, Outbox, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -60,6 +61,10 @@ export interface OutboundQueueOptions {
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
   onRetry?: (f: { cid: number; conv: string; error: ImError }) => void;
+  /** Where unacknowledged sends are kept across app restarts (see `Outbox`); none by default. */
+  outbox?: OutboxStore;
+  /** The outbox could not be read or written. */
+  onOutboxError?: (error: ImError) => void;
 }
 
 /**
@@ -81,6 +86,9 @@ export class OutboundQueue {
   private readonly convs = new Map<string, ConvState>();
   private lastCid: number;
   private closedWith: ImError | undefined;
+  private readonly outbox: Outbox | undefined;
+  /** Settles once the outbox (if any) is read into the queue: transmit nothing before. */
+  readonly opened: Promise<void>;
 
   constructor(opts: OutboundQueueOptions) {
     this.opts = opts;
@@ -91,6 +99,8 @@ export class OutboundQueue {
     this.random = opts.random ?? Math.random;
     this.fixedStart = opts.cidStart !== undefined;
     this.lastCid = (opts.cidStart ?? 1) - 1;
+    this.outbox = opts.outbox && new Outbox(opts.outbox, () => this.snapshot(), (e) => opts.onOutboxError?.(e));
+    this.opened = this.outbox?.open((entries) => this.restore(entries)) ?? Promise.resolve();
   }
 
   /** Number of unacknowledged sends. */
@@ -107,6 +117,28 @@ export class OutboundQueue {
       if (edit !== undefined) e.edit = edit;
       return e;
     });
+  }
+
+  /**
+   * Puts the sends of an earlier run of the app (from an outbox) into the queue before anything is transmitted:
+   * they keep their cids and go out with the rest at the next `welcome`; onSent and onFailed tell how they end.
+   */
+  private restore(saved: readonly OutboundEntry[]): void {
+    if (this.closedWith !== undefined || saved.length === 0) return;
+    const settled = (): void => {};
+    const restored: Pending[] = saved.filter((e) => !this.entries.has(e.cid)).map((e) => ({ ...e, resolve: settled, reject: settled }));
+    // Chained again in cid order: a send queued before the restore named no predecessor, yet it has one now.
+    const all = chained([...restored, ...this.entries.values()]);
+    this.entries.clear();
+    for (const state of this.convs.values()) state.entries = [];
+    for (const e of all) {
+      const state = this.convState(e.conv);
+      state.entries.push(e);
+      state.lastCid = e.cid;
+      this.entries.set(e.cid, e);
+    }
+    this.lastCid = Math.max(this.lastCid, all.at(-1)!.cid);
+    this.outbox?.changed();
   }
 
   /** Queues a message (a recall or an edit, with `amends`), transmits it when connected, and resolves once it is durable. */
@@ -137,6 +169,7 @@ export class OutboundQueue {
       state.lastCid = cid;
       state.entries.push(entry);
       this.entries.set(cid, entry);
+      this.outbox?.changed();
       // Behind an older entry that waits for a scheduled re-send, this one would only draw out_of_order now.
       if (state.retryTimer === undefined) this.transmit(state, entry);
     });
@@ -147,6 +180,7 @@ export class OutboundQueue {
     const entry = this.entries.get(frame.cid);
     if (entry === undefined) return false;
     this.remove(entry);
+    this.outbox?.changed();
     const state = this.convs.get(entry.conv);
     if (state !== undefined) {
       state.retryAttempts = 0;
@@ -182,9 +216,19 @@ export class OutboundQueue {
       }
     }
     if (state.lastCid === entry.cid) state.lastCid = entry.after;
+    this.outbox?.changed();
     entry.reject(error);
     this.opts.onFailed?.({ cid: entry.cid, conv: entry.conv, error });
     return true;
+  }
+
+  /**
+   * A session opened as `uid`/`did` (`welcome`): restored sends another user or device queued fail with
+   * `forbidden` (never sent as this one); then the whole queue is re-sent.
+   */
+  welcome(uid: string, did: string): void {
+    for (const cid of this.outbox?.welcome(uid, did) ?? []) this.handleError(cid, foreignOutboxError());
+    this.resendAll();
   }
 
   /** Re-sends the whole queue in cid order (after a reconnect's `welcome`). */
@@ -211,6 +255,7 @@ export class OutboundQueue {
   close(error: ImError = new ImError(ErrorCode.CLOSED, 'client closed')): void {
     if (this.closedWith !== undefined) return;
     this.closedWith = error;
+    this.outbox?.stop(); // before the queue empties: what it holds stays stored for the next run
     this.disconnected();
     const pending = [...this.entries.values()];
     this.entries.clear();

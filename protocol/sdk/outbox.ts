@@ -1,0 +1,180 @@
+import { ErrorCode, ImError, toImError } from '../errors.js';
+import type { OutboundEntry } from './outbound-queue.js';
+
+/** What an outbox holds: the unacknowledged sends in cid order, and whose they are once a `welcome` said so. */
+export interface OutboxRecord {
+  uid?: string;
+  did?: string;
+  entries: OutboundEntry[];
+}
+
+/**
+ * Where the SDK keeps unacknowledged sends across app restarts (protocol/README.md §7.1): `load` is called once,
+ * before the first connection, `save` after the queue changes (at most once per turn). One store per user and
+ * device: a record saved under another user or device is never sent as this one.
+ */
+export interface OutboxStore {
+  load(): OutboxRecord | undefined | Promise<OutboxRecord | undefined>;
+  save(record: OutboxRecord): void;
+}
+
+/** The part of the Web Storage API an outbox needs (`localStorage`, or any string key-value store). */
+export interface StringStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** An outbox kept as JSON under `key`, e.g. `storageOutbox(localStorage, \`im.outbox.${uid}.${did}\`)`. */
+export function storageOutbox(storage: StringStorage, key: string): OutboxStore {
+  return {
+    load: () => {
+      const text = storage.getItem(key);
+      if (text === null) return undefined;
+      try {
+        return JSON.parse(text) as OutboxRecord;
+      } catch {
+        return undefined; // a torn or foreign value: nothing to restore (checkedRecord says the same of bad shapes)
+      }
+    },
+    save: (record) => (record.entries.length === 0 ? storage.removeItem(key) : storage.setItem(key, JSON.stringify(record))),
+  };
+}
+
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+
+/** The entries of a loaded record that can be sent (a store's data is not trusted to be whole), in cid order. */
+export function checkedRecord(raw: unknown): OutboxRecord {
+  const r = (raw ?? {}) as Partial<Record<keyof OutboxRecord, unknown>>;
+  const record: OutboxRecord = { entries: [] };
+  if (typeof r.uid === 'string') record.uid = r.uid;
+  if (typeof r.did === 'string') record.did = r.did;
+  if (!Array.isArray(r.entries)) return record;
+  for (const x of r.entries as Partial<Record<keyof OutboundEntry, unknown>>[]) {
+    if (typeof x !== 'object' || x === null || typeof x.conv !== 'string' || x.conv === '' || !isSeq(x.cid) || typeof x.body !== 'string') continue;
+    const e: OutboundEntry = { conv: x.conv, cid: x.cid, body: x.body };
+    if (isSeq(x.after)) e.after = x.after;
+    if (isSeq(x.recall)) e.recall = x.recall;
+    else if (isSeq(x.edit)) e.edit = x.edit;
+    record.entries.push(e);
+  }
+  record.entries.sort((a, b) => a.cid - b.cid);
+  return record;
+}
+
+/** Entries in cid order, each naming the one before it in its conversation (the first of each keeps its `after`). */
+export function chained<T extends OutboundEntry>(entries: T[]): T[] {
+  const sorted = [...entries].sort((a, b) => a.cid - b.cid);
+  const last = new Map<string, number>();
+  for (const e of sorted) {
+    const before = last.get(e.conv);
+    if (before !== undefined) e.after = before;
+    last.set(e.conv, e.cid);
+  }
+  return sorted;
+}
+
+/**
+ * Keeps an outbound queue in an `OutboxStore`: coalesces saves to one per turn (a burst of acks is one write),
+ * and remembers which cids came from the store, so a `welcome` of another user or device can refuse them.
+ */
+export class Outbox {
+  private owner: { uid: string; did: string } | undefined;
+  private restored = new Set<number>();
+  /** The store has been read: saving before would overwrite what it holds with what this run queued so far. */
+  private opened = false;
+  private dirty = false;
+  private queued = false;
+  private stopped = false;
+  /** What was queued when the client closed before the store was read: saved with the stored entries once read. */
+  private atStop: OutboundEntry[] | undefined;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly entries: () => OutboundEntry[],
+    private readonly onError: (error: ImError) => void,
+  ) {}
+
+  /**
+   * Reads the store once and hands its entries to `restore` (none when the store fails or holds nothing usable).
+   * A store that answers at once is read at once: sends made right after the client is created go after it.
+   */
+  open(restore: (entries: OutboundEntry[]) => void): Promise<void> {
+    let loaded: ReturnType<OutboxStore['load']>;
+    try {
+      loaded = this.store.load();
+    } catch (err) {
+      return Promise.resolve(this.read(undefined, restore, err));
+    }
+    if (!(loaded instanceof Promise)) return Promise.resolve(this.read(loaded, restore));
+    return loaded.then(
+      (record) => this.read(record, restore),
+      (err: unknown) => this.read(undefined, restore, err),
+    );
+  }
+
+  private read(raw: OutboxRecord | undefined, restore: (entries: OutboundEntry[]) => void, err?: unknown): void {
+    if (err !== undefined) this.onError(toImError(err, ErrorCode.INTERNAL));
+    const record = checkedRecord(raw);
+    if (record.uid !== undefined && record.did !== undefined) this.owner = { uid: record.uid, did: record.did };
+    this.restored = new Set(record.entries.map((e) => e.cid));
+    this.opened = true;
+    if (this.stopped) {
+      // Closed before the store answered: keep both what it held and what was queued at the close.
+      if (this.atStop?.length && err === undefined) this.save({ ...this.owner, entries: chained([...record.entries, ...this.atStop.filter((e) => !this.restored.has(e.cid))]) });
+      return;
+    }
+    restore(record.entries);
+    if (this.dirty) this.schedule();
+  }
+
+  /**
+   * A session opened as `uid`/`did`: returns the restored cids that were queued by someone else (to be failed,
+   * never sent as this user), and saves under this owner from now on.
+   */
+  welcome(uid: string, did: string): number[] {
+    const foreign = this.owner !== undefined && (this.owner.uid !== uid || this.owner.did !== did) ? [...this.restored] : [];
+    this.owner = { uid, did };
+    this.restored.clear();
+    return foreign;
+  }
+
+  /** The queue changed: save it before the next turn. */
+  changed(): void {
+    this.dirty = true;
+    this.schedule();
+  }
+
+  /** Saves now if a save is due; then saves nothing more (the client is closing: what is queued stays stored). */
+  stop(): void {
+    if (!this.opened && this.dirty) this.atStop = this.entries();
+    this.flush();
+    this.stopped = true;
+  }
+
+  private schedule(): void {
+    if (this.queued || !this.opened || this.stopped) return;
+    this.queued = true;
+    queueMicrotask(() => {
+      this.queued = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (!this.dirty || !this.opened || this.stopped) return;
+    this.dirty = false;
+    this.save({ ...this.owner, entries: this.entries() });
+  }
+
+  private save(record: OutboxRecord): void {
+    try {
+      this.store.save(record);
+    } catch (err) {
+      this.onError(new ImError(ErrorCode.INTERNAL, `could not save the outbox: ${toImError(err).message}`, { cause: err }));
+    }
+  }
+}
+
+/** The error a restored send queued by another user or device fails with. */
+export const foreignOutboxError = (): ImError => new ImError(ErrorCode.FORBIDDEN, 'queued by another user or device (outbox): not sent');
