@@ -2,14 +2,15 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from '../../protocol/frames.js';
-import { ImClient } from '../../protocol/sdk/index.js';
+import { ImClient, storageOutbox, type SendResult, type StringStorage } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { allHeld, checkGuarantees, type DeviceLog } from '../../scripts/lib/guarantee-check.js';
 
 /**
  * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK
  * clients over real WebSockets. Each run gets fresh users and conversations (two direct, one group), then
- * fast-check drives sends interleaved with duplicate frames, socket drops, node SIGKILL + restart and shard moves.
+ * fast-check drives sends interleaved with duplicate frames, socket drops, node SIGKILL + restart, shard moves
+ * and app restarts (a device's client closed with sends unanswered, and a new one opened on its outbox).
  */
 
 type Action =
@@ -19,7 +20,8 @@ type Action =
   | { t: 'restart' }
   | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
   | { t: 'pause'; ms: number }
-  | { t: 'amend'; device: number; kind: 'recall' | 'edit' };
+  | { t: 'amend'; device: number; kind: 'recall' | 'edit' }
+  | { t: 'reopen'; device: number; conv: number; n: number };
 
 const SHARDS = 16;
 const DEVICES = [
@@ -40,6 +42,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), kind: fc.constantFrom('chatter' as const, 'connector' as const), shard: fc.nat(SHARDS - 1) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('amend' as const), device: fc.nat(DEVICES.length - 1), kind: fc.constantFrom('recall' as const, 'edit' as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('reopen' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2), n: fc.integer({ min: 0, max: 4 }) }) },
 );
 
 /** A WebSocket that sends its next `dup.left` frames twice (sends, acks, pulls, reads alike): duplicate frames on the wire. */
@@ -85,43 +88,68 @@ describe('chat guarantees (property)', () => {
         const logs: DeviceLog[] = [];
         const clients: ImClient[] = [];
         const dups = DEVICES.map(() => ({ left: 0, doubled: 0 }));
-        for (const [i, d] of DEVICES.entries()) {
+        const outboxes = DEVICES.map(() => memoryStorage());
+        /** Per device: each send's answer by body, settled by the client it was made on or, after a reopen, by the next. */
+        const answers = DEVICES.map(() => new Map<string, { resolve: (r: SendResult) => void; reject: (e: unknown) => void }>());
+        /** Per device: the body of each cid restored from its outbox (a reopened client answers those with events). */
+        const restored = DEVICES.map(() => new Map<number, string>());
+        /** Clients closed by a reopen: their sends reject with `closed`, yet stay in the outbox for the next client. */
+        const reopened = new WeakSet<ImClient>();
+        const open = (i: number): ImClient => {
+          const d = DEVICES[i]!;
           const uid = uids[d.user]!;
           const did = `${uid}-${d.dev}`;
-          const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
+          const log = logs[i] ?? (logs[i] = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() });
           // Spread devices over both gateways; each falls back to the other when its node is down.
-          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000 });
+          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000, outbox: storageOutbox(outboxes[i]!, 'outbox') });
           client.on('message', (m: Msg) => {
             let l = log.delivered.get(m.conv);
             if (!l) log.delivered.set(m.conv, (l = []));
             l.push(m);
           });
-          logs.push(log);
-          clients.push(client);
-        }
+          client.on('sent', (r) => {
+            const body = restored[i]!.get(r.cid);
+            if (body !== undefined) answers[i]!.get(body)?.resolve(r);
+          });
+          client.on('sendFailed', (f) => {
+            const body = restored[i]!.get(f.cid);
+            if (body !== undefined) answers[i]!.get(body)?.reject(f.error);
+          });
+          clients[i] = client;
+          return client;
+        };
+        /** Sends through the device's current client; resolves once durable, whichever client of the device hears it. */
+        const tracked = (i: number, conv: string, body: string, send: (client: ImClient) => Promise<SendResult>): Promise<SendResult> => {
+          const log = logs[i]!;
+          let l = log.attempted.get(conv);
+          if (!l) log.attempted.set(conv, (l = []));
+          l.push(body);
+          const answer = new Promise<SendResult>((resolve, reject) => answers[i]!.set(body, { resolve, reject }));
+          // A reopen closes the client with this send unanswered: its outbox holds it, and the next client answers it.
+          const client = clients[i]!;
+          send(client).then(answers[i]!.get(body)!.resolve, (err: { code?: string }) => (reopened.has(client) && err.code === 'closed' ? undefined : answers[i]!.get(body)!.reject(err)));
+          return answer.then((s) => (log.acked.set(body, { conv, seq: s.seq, cid: s.cid }), s));
+        };
+        for (const i of DEVICES.keys()) open(i);
         await Promise.all(clients.map((x) => x.connect()));
         const sends: Promise<unknown>[] = [];
         /** Each device's sends not recalled yet (an amendment takes the latest one). */
         const ownSends = DEVICES.map(() => [] as { conv: string; sent: Promise<{ seq: number }> }[]);
         let counter = 0;
+        const sendSome = (device: number, convNo: number, n: number): void => {
+          const conv = convs[CONV_MEMBERS[convNo]!.includes(DEVICES[device]!.user) ? convNo : 2]!;
+          for (let k = 0; k < n; k++) {
+            const body = `${logs[device]!.did}#${++counter}`;
+            const sent = tracked(device, conv, body, (client) => client.send(conv, body));
+            sends.push(sent);
+            ownSends[device]!.push({ conv, sent });
+          }
+        };
         for (const a of actions) {
           switch (a.t) {
-            case 'send': {
-              const d = DEVICES[a.device]!;
-              const convIdx = CONV_MEMBERS[a.conv]!.includes(d.user) ? a.conv : 2;
-              const conv = convs[convIdx]!;
-              const log = logs[a.device]!;
-              for (let k = 0; k < a.n; k++) {
-                const body = `${log.did}#${++counter}`;
-                let l = log.attempted.get(conv);
-                if (!l) log.attempted.set(conv, (l = []));
-                l.push(body);
-                const sent = clients[a.device]!.send(conv, body);
-                sends.push(sent.then((s) => log.acked.set(body, { conv, seq: s.seq, cid: s.cid })));
-                ownSends[a.device]!.push({ conv, sent });
-              }
+            case 'send':
+              sendSome(a.device, a.conv, a.n);
               break;
-            }
             case 'drop':
               clients[a.device]!.reconnect();
               break;
@@ -154,14 +182,24 @@ describe('chat guarantees (property)', () => {
               const own = ownSends[device]!;
               const target = a.kind === 'recall' ? own.pop()! : own[own.length - 1]!;
               const body = `${log.did}#${++counter} ${a.kind}`;
-              log.attempted.get(target.conv)!.push(body);
               sends.push(
                 target.sent.then(({ seq }) => {
                   log.amends!.set(body, { kind: a.kind, target: seq });
-                  const client = clients[device]!;
-                  return (a.kind === 'recall' ? client.recall(target.conv, seq, body) : client.edit(target.conv, seq, body)).then((s) => log.acked.set(body, { conv: target.conv, seq: s.seq, cid: s.cid }));
+                  return tracked(device, target.conv, body, (client) => (a.kind === 'recall' ? client.recall(target.conv, seq, body) : client.edit(target.conv, seq, body)));
                 }),
               );
+              break;
+            }
+            case 'reopen': {
+              // The app exits right after sending (so with sends unanswered, some already stored) and starts again: the
+              // new client sends the outbox at its welcome and, with no state of the old one, takes in the whole history again.
+              sendSome(a.device, a.conv, a.n);
+              reopened.add(clients[a.device]!);
+              clients[a.device]!.close();
+              const stored = outboxes[a.device]!.getItem('outbox');
+              for (const e of stored === null ? [] : (JSON.parse(stored) as { entries: { cid: number; body: string }[] }).entries) restored[a.device]!.set(e.cid, e.body);
+              logs[a.device]!.delivered = new Map();
+              open(a.device).connect().catch(() => {});
               break;
             }
           }
@@ -199,7 +237,7 @@ describe('chat guarantees (property)', () => {
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
         const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${restored.reduce((n, m) => n + m.size, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),
@@ -207,6 +245,12 @@ describe('chat guarantees (property)', () => {
     );
   }, 300_000);
 });
+
+/** A Web-Storage-like map: a device's outbox, which outlives its client. */
+function memoryStorage(): StringStorage {
+  const map = new Map<string, string>();
+  return { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+}
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
