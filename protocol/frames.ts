@@ -13,6 +13,10 @@ export type ConvKind = (typeof ConvKind)[keyof typeof ConvKind];
 export const RedirectReason = { DRAIN: 'drain', OVERLOADED: 'overloaded', MOVED: 'moved' } as const;
 export type RedirectReason = (typeof RedirectReason)[keyof typeof RedirectReason];
 
+/** A member's role in a conversation (the server API sets it; the owner created the group). */
+export const MemberRole = { OWNER: 'owner', ADMIN: 'admin', MEMBER: 'member' } as const;
+export type MemberRole = (typeof MemberRole)[keyof typeof MemberRole];
+
 // ---- client → server -------------------------------------------------------------------------------------
 
 /**
@@ -35,6 +39,11 @@ export interface ReadFrame { type: 'read'; conv: string; seq: number }
  * Answered by `history` with the same `rid`, ascending either way.
  */
 export type PullFrame = { type: 'pull'; rid: number; conv: string; limit: number } & ({ after: number; before?: never } | { before: number; after?: never });
+/**
+ * Fetch a page of the members of `conv` (at most `limit`, by uid, those after uid `after`) with their read marks:
+ * answered by `members` with the same `rid` (who is in a group, and who has read a message: "seen by").
+ */
+export interface MembersFrame { type: 'members'; rid: number; conv: string; after?: string; limit: number }
 /** Ask for the conversation list again; answered by `convs` with the same `rid`. */
 export interface SyncFrame { type: 'sync'; rid: number }
 /** The user is typing in `conv` (ephemeral). */
@@ -47,9 +56,9 @@ export interface PingFrame { type: 'ping'; ts?: number }
  */
 export interface RefreshFrame { type: 'refresh'; rid: number; token: string }
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'sync', 'typing', 'ping', 'refresh'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -94,6 +103,13 @@ export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node:
 export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number }
 export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
+/**
+ * A member as `members` lists it. `readSeq` is absent when the read mark is not for you to see: that member or you
+ * turned read receipts off, or one of you blocks the other (your own mark is always there).
+ */
+export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number }
+/** A page of members, by uid, answering `members` `rid`; `more`: members after the last one remain. */
+export interface MembersPageFrame { type: 'members'; rid: number; conv: string; members: MemberInfo[]; more: boolean }
 export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
 /** A read mark made on another device of the same user. */
 export interface ReadEchoFrame {
@@ -122,6 +138,7 @@ export type ServerFrame =
   | MsgFrame
   | ConvsFrame
   | HistoryFrame
+  | MembersPageFrame
   | ReadEchoFrame
   | ReceiptFrame
   | TypingEventFrame
@@ -131,7 +148,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'read', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

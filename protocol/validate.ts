@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import type { ClientFrame, ConvKind, SendFrame, ServerFrameOf, ConvSummary, ErrorFrame, Msg, RedirectReason, ServerFrame } from './frames.js';
+import { MemberRole, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type RedirectReason, type ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, type FrameLimits } from './limits.js';
 
 /**
@@ -168,6 +168,16 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
         }
         break;
       }
+      case 'members': {
+        const limit = v['limit'];
+        if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
+          throw wrongOrMissing(limit, 'members', 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
+        }
+        const page: ClientFrameOf<'members'> = { type: 'members', rid: uint(v, 'members', 'rid'), conv: id(v, 'members', 'conv', L), limit: limit as number };
+        if (!absent(v['after'])) page.after = id(v, 'members', 'after', L);
+        f = page;
+        break;
+      }
       case 'sync':
         f = { type: 'sync', rid: uint(v, 'sync', 'rid') };
         break;
@@ -214,6 +224,17 @@ function convSummary(v: unknown, t: string): ConvSummary {
   return row;
 }
 
+const MEMBER_ROLES: ReadonlySet<unknown> = new Set<MemberRole>(Object.values(MemberRole));
+
+function memberInfo(v: unknown, t: string): MemberInfo {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const role = str(v, t, 'role');
+  // A role a newer server adds reads as a plain member.
+  const m: MemberInfo = { uid: str(v, t, 'uid'), role: MEMBER_ROLES.has(role) ? (role as MemberRole) : 'member' };
+  if (!absent(v['readSeq'])) m.readSeq = uint(v, t, 'readSeq');
+  return m;
+}
+
 /** Validates every item of an array field; errors name the item index (`history.msgs[3].seq`). */
 function items<T>(list: unknown[], t: string, one: (x: unknown, t: string) => T): T[] {
   const out: T[] = new Array<T>(list.length);
@@ -254,6 +275,9 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       }
       case 'history':
         f = { type: 'history', rid: uint(v, 'history', 'rid'), conv: str(v, 'history', 'conv'), msgs: items(arr(v, 'history', 'msgs'), 'history.msgs[]', msgFields), more: bool(v, 'history', 'more') };
+        break;
+      case 'members':
+        f = { type: 'members', rid: uint(v, 'members', 'rid'), conv: str(v, 'members', 'conv'), members: items(arr(v, 'members', 'members'), 'members.members[]', memberInfo), more: bool(v, 'members', 'more') };
         break;
       case 'read': {
         const echo: ServerFrameOf<'read'> = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };

@@ -24,6 +24,13 @@ export interface Member {
   joinedAt: number;
 }
 
+/** A member as another member sees them: the read mark only where the privacy rules let it through. */
+export interface VisibleMember {
+  uid: string;
+  role: MemberRole;
+  readSeq?: number;
+}
+
 /** One entry of a user's conversation list. */
 export interface UserConversation {
   convId: string;
@@ -259,6 +266,30 @@ export class ConversationStore {
     const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date }[]>`
       SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ORDER BY uid`, this.timeoutMs);
     return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime() }));
+  }
+
+  /**
+   * A page of `convId`'s members (uid above `after`, at most `limit`, by uid) as `asker` may see them: another
+   * member's read mark only when neither of the two has read receipts off and neither blocks the other (the rules
+   * of direct conversations' `peerRead`). NOT_MEMBER when `asker` is not in the conversation.
+   */
+  async membersAs(asker: string, convId: string, after: string, limit: number): Promise<{ members: VisibleMember[]; more: boolean }> {
+    checkId(asker, 'asker');
+    checkId(convId, 'convId');
+    const sql = this.sql;
+    const [member, rows] = await Promise.all([
+      this.isMember(convId, asker),
+      bounded('list members as a member', sql<{ uid: string; role: MemberRole; read_seq: number | null }[]>`
+        SELECT m.uid, m.role,
+               CASE WHEN m.uid = ${asker} THEN m.read_seq
+                    WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (m.uid, ${asker}) AND NOT s.read_receipts)
+                      OR EXISTS (SELECT 1 FROM user_blocks b WHERE (b.uid = m.uid AND b.blocked_uid = ${asker}) OR (b.uid = ${asker} AND b.blocked_uid = m.uid))
+                    THEN NULL ELSE m.read_seq END AS read_seq
+        FROM members m WHERE m.conv_id = ${convId} AND m.uid > ${after} ORDER BY m.uid LIMIT ${limit + 1}`, this.timeoutMs),
+    ]);
+    if (!member) throw new ImError(ErrorCode.NOT_MEMBER, `${asker} is not a member of ${convId}`);
+    const members = rows.slice(0, limit).map((r) => (r.read_seq === null ? { uid: r.uid, role: r.role } : { uid: r.uid, role: r.role, readSeq: r.read_seq }));
+    return { members, more: rows.length > limit };
   }
 
   /** True when `uid` is a member of `convId`. */

@@ -32,7 +32,7 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
  * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
- * user's connector, pulls read Postgres directly. Answers are queued on the session.
+ * user's connector, pulls and member pages read Postgres directly. Answers are queued on the session.
  */
 export class ClientFrames {
   constructor(
@@ -53,6 +53,8 @@ export class ClientFrames {
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.READ, { did: s.did, conv: f.conv, seq: f.seq }), () => undefined, { conv: f.conv });
       case 'pull':
         return this.request(s, this.pull(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
+      case 'members':
+        return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
       case 'sync':
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
       case 'typing':

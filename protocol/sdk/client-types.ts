@@ -1,4 +1,4 @@
-import type { ConvSummary, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ConvSummary, MemberInfo, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
@@ -7,6 +7,9 @@ import type { OutboxStore } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** The public option, event and state types of ImClient. */
+
+/** A page of a conversation's members by uid (`members()`); `more`: ask again with `after` = the last uid. */
+export interface MembersPage { conv: string; members: MemberInfo[]; more: boolean }
 
 /** Where the client stands. `closed` is final: a closed client never reconnects. */
 export const ConnectionState = { CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed' } as const;

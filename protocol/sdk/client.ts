@@ -5,7 +5,7 @@ import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../fra
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, CLIENT_IDLE_CLOSE, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
-import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
+import { ConnectionState, type ImClientEvents, type ImClientOptions, type MembersPage, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
@@ -202,6 +202,15 @@ export class ImClient {
    */
   pullBefore(conv: string, before: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {
     return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, before, limit }));
+  }
+
+  /**
+   * Fetches a page of the members of `conv` by uid (after uid `after`, at most `limit`, 1–200) with the read marks you
+   * may see: "seen by" in a group is the members whose `readSeq` reaches a message. Rejects with `not_member`.
+   */
+  members(conv: string, opts: { after?: string; limit?: number } = {}): Promise<MembersPage> {
+    const { after, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
+    return this.request<MembersPage>('members', (rid) => ({ type: 'members', rid, conv, limit, ...(after === undefined ? {} : { after }) }));
   }
 
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */

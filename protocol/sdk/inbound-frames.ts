@@ -1,6 +1,6 @@
 import { ImError } from '../errors.js';
 import type { ServerFrame } from '../frames.js';
-import type { ImClientEvents } from './client-types.js';
+import type { ImClientEvents, MembersPage } from './client-types.js';
 import type { ConversationChains, HistoryPage } from './conversation-chain.js';
 import type { TypedEmitter } from './events.js';
 import type { OutboundQueue } from './outbound-queue.js';
@@ -39,6 +39,9 @@ export class InboundFrames {
         const { type: _type, ...msg } = f;
         return chains.handleMsg(msg);
       }
+      case 'members':
+        requests.resolve(f.rid, { conv: f.conv, members: f.members, more: f.more } satisfies MembersPage);
+        return;
       case 'history':
         requests.resolve(f.rid, { conv: f.conv, msgs: f.msgs, more: f.more } satisfies HistoryPage);
         return;

@@ -8,7 +8,7 @@ import { waitUntil } from '../helpers/wait.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
 
-/** Blocking: between two users either of whom blocks the other, their direct conversation goes quiet. */
+/** Blocking and read-mark privacy: between two users either of whom blocks the other, their direct conversation goes quiet. */
 describe('chat – blocks', () => {
   let c: ChatCluster;
   const clients: ImClient[] = [];
@@ -123,5 +123,41 @@ describe('chat – blocks', () => {
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['amy'], remove: ['amy'] })).status).toBe(400);
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: [''] })).status).toBe(400);
     expect((await c.api('GET', '/v1/users/zed/blocks')).body).toEqual({ uid: 'zed', blocked: [] });
+  }, 30_000);
+
+  it('members – a member pages through a group by uid with the read marks they may see ("seen by"): receipts off or a block hides a mark, never your own; others get not_member', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'mb-group', owner: 'mo', members: ['mp', 'mq', 'mr', 'ms'] });
+    const seqs: number[] = [];
+    for (const body of ['one', 'two', 'three']) seqs.push((await c.api('POST', '/v1/conversations/mb-group/messages', { body, from: 'bot' })).body['seq'] as number);
+    const [s1, , s3] = seqs as [number, number, number];
+    const mo = await online('mo', 'd1', 'b1');
+    const ms = await online('ms', 'd1', 'b2');
+    for (const [who, client] of [['mo', mo.client], ['ms', ms.client]] as const) client.read('mb-group', who === 'mo' ? s1 : s3);
+    const mp = await online('mp', 'd1', 'b2');
+    mp.client.read('mb-group', s3);
+    const mr = await online('mr', 'd1', 'b1');
+    mr.client.read('mb-group', s1);
+    const mq = await online('mq', 'd1', 'b1');
+    mq.client.read('mb-group', s3);
+    await waitUntil(async () => (await c.db.sql`SELECT 1 FROM members WHERE conv_id = 'mb-group' AND read_seq > 0`).length === 5, 'the five read marks stored');
+    await c.api('POST', '/v1/users/ms/settings', { readReceipts: false });
+    await c.api('POST', '/v1/users/mq/blocks', { add: ['mo'] });
+
+    // Two at a time: mq blocks mo (no mark either way), ms has receipts off; mo's own mark is there.
+    const p1 = await mo.client.members('mb-group', { limit: 2 });
+    const p2 = await mo.client.members('mb-group', { limit: 2, after: p1.members.at(-1)!.uid });
+    const p3 = await mo.client.members('mb-group', { limit: 2, after: p2.members.at(-1)!.uid });
+    expect([p1, p2, p3].map((p) => [p.members, p.more])).toEqual([
+      [[{ uid: 'mo', role: 'owner', readSeq: s1 }, { uid: 'mp', role: 'member', readSeq: s3 }], true],
+      [[{ uid: 'mq', role: 'member' }, { uid: 'mr', role: 'member', readSeq: s1 }], true],
+      [[{ uid: 'ms', role: 'member' }], false],
+    ]);
+    const all = (await mo.client.members('mb-group')).members;
+    expect(all.filter((m) => m.uid !== 'mo' && (m.readSeq ?? 0) >= s3).map((m) => m.uid)).toEqual(['mp']);
+    // With receipts off, ms sees its own mark only; mr sees every mark but that of ms (mq's block is of mo alone).
+    expect((await ms.client.members('mb-group')).members.filter((m) => m.readSeq !== undefined).map((m) => m.uid)).toEqual(['ms']);
+    expect((await mr.client.members('mb-group')).members.map((m) => [m.uid, m.readSeq])).toEqual([['mo', s1], ['mp', s3], ['mq', s3], ['mr', s1], ['ms', undefined]]);
+    const outsider = await online('mz', 'd1', 'b2');
+    expect(await codeOf(outsider.client.members('mb-group'))).toBe(ErrorCode.NOT_MEMBER);
   }, 30_000);
 });

@@ -24,6 +24,10 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', before: 0, limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.before must be an integer > 0$/));
     expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', before: 9, after: 2, limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull takes after or before, not both$/));
     expect(validateClientFrame({ type: 'pull', rid: 1, conv: 'c', limit: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^pull\.after is missing$/));
+    expect(validateClientFrame({ type: 'members', rid: 1, conv: 'c', limit: 50, after: 'bob' })).toEqual({ ok: true, value: { type: 'members', rid: 1, conv: 'c', limit: 50, after: 'bob' } });
+    expect(validateClientFrame({ type: 'members', rid: 1, conv: 'c', limit: 201 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.limit must be an integer from 1 to 200$/));
+    expect(validateClientFrame({ type: 'members', rid: 1, conv: 'c' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.limit is missing/));
+    expect(validateClientFrame({ type: 'members', rid: 1, conv: 'c', limit: 5, after: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.after /));
     expect(validateClientFrame({ type: 'sync', rid: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^sync\.rid /));
     expect(validateClientFrame({ type: 'typing', conv: '' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^typing\.conv must not be empty$/));
     expect(validateClientFrame({ type: 'ping', ts: Number.NaN })).toEqual(fails(ErrorCode.INVALID_FIELD, /^ping\.ts /));
@@ -108,12 +112,14 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'redirect', endpoints: ['a', 2], reason: 'drain' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^redirect\.endpoints\[1\] /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerRead: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerRead /));
     expect(validateServerFrame({ type: 'receipt', conv: 'c', uid: 'u' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^receipt\.seq is missing$/));
+    expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: false, members: [{ uid: 'a', role: 'owner', readSeq: 3 }, { uid: 'b', role: 'member', readSeq: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.members\[1\]\.readSeq /));
   });
 
   it('validate – enum values a newer server may add are read as the safest known value', () => {
     expect(validateServerFrame({ type: 'error', code: 'quota_exceeded', message: 'm' })).toEqual({ ok: true, value: { type: 'error', code: ErrorCode.INTERNAL, message: 'm' } });
     expect(validateServerFrame({ type: 'redirect', endpoints: ['ws://b'], reason: 'rebalance' })).toEqual({ ok: true, value: { type: 'redirect', endpoints: ['ws://b'], reason: 'moved' } });
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'channel', lastSeq: 1, readSeq: 0, unread: 1 }] })).toMatchObject({ ok: true, value: { list: [{ kind: 'group' }] } });
+    expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: true, members: [{ uid: 'a', role: 'moderator' }] })).toEqual({ ok: true, value: { type: 'members', rid: 1, conv: 'c', more: true, members: [{ uid: 'a', role: 'member' }] } });
   });
 
   it('validate – server frames are not policed for size, and optional fields may be nil', () => {
