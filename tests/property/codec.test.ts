@@ -227,7 +227,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'members.after']);
 /** Without its recall, a send must have a body. */
 const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
@@ -247,7 +247,8 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
     case 'retype': {
       const field = pickField(m.pick);
       if (!field) return undefined;
-      const isString = STRING_FIELDS.has(field);
+      // `after` is a uid in `members`, a number elsewhere.
+      const isString = STRING_FIELDS.has(field) || (frame.type === 'members' && field === 'after');
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
       if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f))) {
@@ -255,7 +256,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
         return { value: { ...frame, [field]: null }, expected: undefined };
       }
       // 0 is a legal seq/rid/after but not a legal cid/limit.
-      if (m.to === 0 && ['seq', 'rid', 'after'].includes(field)) return undefined;
+      if (m.to === 0 && !isString && ['seq', 'rid', 'after'].includes(field)) return undefined;
       return { value: f, expected: ErrorCode.INVALID_FIELD };
     }
     case 'oversize': {
