@@ -59,6 +59,8 @@ class ConnectorActor implements Actor {
   private blocked: Set<string> | undefined;
   /** This user has read receipts off: sends none, and passes none on to its devices. */
   private receiptsOff = false;
+  /** Direct peers online, as their presence told (answers to our coming online, then their changes). */
+  private readonly peersOnline = new Set<string>();
   private retransmitArmed = false;
 
   constructor(
@@ -93,12 +95,8 @@ class ConnectorActor implements Actor {
         const t = payload as ConnectorTyping;
         return this.broadcast({ type: 'typing', conv: checkUid(t?.conv), from: checkUid(t?.from) });
       }
-      case ConnectorOp.PRESENCE: {
-        const p = payload as ConnectorPresence;
-        const uid = checkUid(p?.uid);
-        // Checked where it lands: the sender's connector may not have heard of a block yet.
-        return this.blocked?.has(uid) ? undefined : this.broadcast({ type: 'presence', uid, online: p?.online === true });
-      }
+      case ConnectorOp.PRESENCE:
+        return this.presence(payload as ConnectorPresence);
       case ConnectorOp.RECEIPT: {
         const r = checkReceipt(payload);
         return this.blocked?.has(r.uid) || this.receiptsOff ? undefined : this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
@@ -137,7 +135,15 @@ class ConnectorActor implements Actor {
     const convs = this.refresh(list);
     // The attaching device's bindings follow the answer; the user's other devices are told here.
     this.rebind(before, p.did);
-    if (!wasOnline) this.announce(p.did, true);
+    if (!wasOnline) {
+      // Rebuilt from the answers our coming online draws: a peer that went offline while we slept sent us nothing.
+      this.peersOnline.clear();
+      this.announce(p.did, true);
+    } else if (!same) {
+      // The user's first device learnt who is online from those answers; a later one is told what they said.
+      const dev = this.device(p.did)!;
+      for (const uid of this.peersOnline) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
+    }
     return { convs, large: this.largeConvs() };
   }
 
@@ -185,6 +191,23 @@ class ConnectorActor implements Actor {
     this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: Date.now() });
     const presence: ConnectorPresence = { uid: this.ctx.key, online };
     for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
+  }
+
+  /**
+   * A direct peer's presence. One coming online is answered with ours (when we have devices), so both sides'
+   * devices learn who is online at once, not only at the next change.
+   */
+  private presence(p: ConnectorPresence): void {
+    const uid = checkUid(p?.uid);
+    // Checked where it lands: the sender's connector may not have heard of a block yet.
+    if (this.blocked?.has(uid)) return;
+    const online = p.online === true;
+    if (online) this.peersOnline.add(uid);
+    else this.peersOnline.delete(uid);
+    if (online && p.answer !== true && this.devices.length > 0) {
+      this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRESENCE, { uid: this.ctx.key, online: true, answer: true } satisfies ConnectorPresence);
+    }
+    this.broadcast({ type: 'presence', uid, online });
   }
 
   private deliver(d: ConnectorDeliver): void {

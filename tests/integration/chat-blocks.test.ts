@@ -40,6 +40,10 @@ describe('chat – blocks', () => {
     const bea = await online('bea', 'd1', 'b2');
     const before = await bo.client.send(direct, 'before the block');
     await waitUntil(() => bea.bodies.includes('before the block'), 'bea getting the first message');
+    // Before the block, bea coming online learnt that bo was.
+    await waitUntil(() => bea.presence.length === 1, 'bea learning bo is online');
+    expect(bea.presence).toEqual([{ uid: 'bo', online: true }]);
+    bea.presence.length = 0;
 
     const blocked = await c.api('POST', '/v1/users/bea/blocks', { add: ['bo'] });
     expect(blocked).toMatchObject({ status: 200, body: { uid: 'bea', blocked: ['bo'] } });

@@ -91,4 +91,26 @@ describe('chat – typing and presence', () => {
       { uid: 'pete', online: false },
     ]);
   }, 60_000);
+
+  it('presence – a user coming online learns at once which direct peers are online, and so does a later device; offline, blocking and group-only users are not told', async () => {
+    for (const peer of ['pat', 'pol', 'pru']) await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pia', peer] });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pgroup', owner: 'pia', members: ['pax'] });
+    await c.api('POST', '/v1/users/pru/blocks', { add: ['pia'] });
+    const pat = await online('pat', 'd1', 'e1');
+    await online('pru', 'd1', 'e2');
+    await online('pax', 'd1', 'e1');
+    // pol stays offline. Nobody changes state after pia connects: what pia hears is the answer to its coming online.
+    const phone = await online('pia', 'phone', 'e2');
+    await waitUntil(() => phone.presence.length >= 1, 'pia hearing who is online');
+    await sleep(500);
+    expect(phone.presence).toEqual([{ uid: 'pat', online: true }]);
+    expect(pat.presence).toEqual([{ uid: 'pia', online: true }]);
+    const laptop = await online('pia', 'laptop', 'e1');
+    await waitUntil(() => laptop.presence.length >= 1, 'the second device hearing who is online');
+    await sleep(300);
+    expect(laptop.presence).toEqual([{ uid: 'pat', online: true }]);
+    pat.client.close();
+    await waitUntil(() => phone.presence.length === 2 && laptop.presence.length === 2, 'both devices hearing pat go offline');
+    expect([phone.presence[1], laptop.presence[1]]).toEqual([{ uid: 'pat', online: false }, { uid: 'pat', online: false }]);
+  }, 60_000);
 });
