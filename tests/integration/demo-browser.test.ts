@@ -80,7 +80,9 @@ describe('demo page – in Chromium', () => {
     await wendy.click('#login');
     await logShows(wendy, 'hello back');
     await logShows(wendy, 'recalled #3');
-    expect(await logOf(wendy)).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3`);
+    // Walt is online all along: wendy's page is told so right after it connects, with no change of his.
+    await logShows(wendy, 'walt is online');
+    expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3`);
     expect(await wendy.textContent('#convs')).toContain(conv);
     expect(problems).toEqual([]);
   }, 60_000);
