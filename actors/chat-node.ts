@@ -115,6 +115,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       messages: chat.messages,
       blocks: chat.blocks,
       userSettings: chat.userSettings,
+      lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       config: gw,
       log: log.child({ component: 'api' }),

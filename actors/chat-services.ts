@@ -1,6 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
+import { toImError } from '../protocol/errors.js';
 import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../protocol/chat-ops.js';
 import { encodeControl, type TokensRevoked } from '../protocol/control.js';
 import { clusterRevocationsSubject, gatewaySubject } from '../protocol/subjects.js';
@@ -10,6 +11,7 @@ import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
+import { LastSeenStore } from '../storage/last-seen-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
@@ -58,6 +60,7 @@ export class ChatServices {
   readonly revocations: RevocationStore;
   readonly blocks: BlockStore;
   readonly userSettings: UserSettingsStore;
+  readonly lastSeen: LastSeenStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
@@ -85,6 +88,8 @@ export class ChatServices {
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);
+    // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
+    this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
@@ -164,6 +169,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
+    await this.lastSeen.flush();
     this.events.flush();
     this.segments.close();
   }

@@ -59,8 +59,11 @@ class ConnectorActor implements Actor {
   private blocked: Set<string> | undefined;
   /** This user has read receipts off: sends none, and passes none on to its devices. */
   private receiptsOff = false;
-  /** Direct peers online, as their presence told (answers to our coming online, then their changes). */
-  private readonly peersOnline = new Set<string>();
+  /**
+   * Direct peers online, as their presence told (answers to our coming online, then their changes). Made on the
+   * first: a Set costs ~150 bytes, and most of the connectors an idle gateway holds have no peer online.
+   */
+  private peersOnline: Set<string> | undefined;
   private retransmitArmed = false;
 
   constructor(
@@ -137,12 +140,12 @@ class ConnectorActor implements Actor {
     this.rebind(before, p.did);
     if (!wasOnline) {
       // Rebuilt from the answers our coming online draws: a peer that went offline while we slept sent us nothing.
-      this.peersOnline.clear();
+      this.peersOnline = undefined;
       this.announce(p.did, true);
     } else if (!same) {
       // The user's first device learnt who is online from those answers; a later one is told what they said.
       const dev = this.device(p.did)!;
-      for (const uid of this.peersOnline) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
+      for (const uid of this.peersOnline ?? []) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
     }
     return { convs, large: this.largeConvs() };
   }
@@ -188,8 +191,10 @@ class ConnectorActor implements Actor {
 
   /** Business event and presence to direct-conversation peers on the first device in / the last device out. */
   private announce(did: string, online: boolean): void {
-    this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: Date.now() });
-    const presence: ConnectorPresence = { uid: this.ctx.key, online };
+    const now = Date.now();
+    this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: now });
+    const presence: ConnectorPresence = online ? { uid: this.ctx.key, online } : { uid: this.ctx.key, online, lastSeen: now };
+    if (!online) this.svc.lastSeen.record(this.ctx.key, now);
     for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
   }
 
@@ -202,12 +207,12 @@ class ConnectorActor implements Actor {
     // Checked where it lands: the sender's connector may not have heard of a block yet.
     if (this.blocked?.has(uid)) return;
     const online = p.online === true;
-    if (online) this.peersOnline.add(uid);
-    else this.peersOnline.delete(uid);
+    if (online) (this.peersOnline ??= new Set()).add(uid);
+    else this.peersOnline?.delete(uid);
     if (online && p.answer !== true && this.devices.length > 0) {
       this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRESENCE, { uid: this.ctx.key, online: true, answer: true } satisfies ConnectorPresence);
     }
-    this.broadcast({ type: 'presence', uid, online });
+    this.broadcast(!online && typeof p.lastSeen === 'number' ? { type: 'presence', uid, online, lastSeen: p.lastSeen } : { type: 'presence', uid, online });
   }
 
   private deliver(d: ConnectorDeliver): void {
@@ -362,7 +367,10 @@ class ConnectorActor implements Actor {
       if (r.peer !== undefined) state.peer = r.peer;
       this.convs.set(r.convId, state);
       const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
-      if (r.peerRead !== undefined && !(r.peer !== undefined && this.blocked?.has(r.peer))) row.peerRead = r.peerRead;
+      if (!(r.peer !== undefined && this.blocked?.has(r.peer))) {
+        if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+        if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
+      }
       out.push(row);
     }
     for (const conv of [...this.convs.keys()]) if (!seen.has(conv)) this.convs.delete(conv);

@@ -79,8 +79,11 @@ export interface ConnectorDeliver { conv: string; seq: number; from: string; did
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }
-/** A direct peer came online or went offline; `answer`: the peer's reply to our coming online (not to be answered). */
-export interface ConnectorPresence { uid: string; online: boolean; answer?: boolean }
+/**
+ * A direct peer came online or went offline (`lastSeen`: when, epoch ms); `answer`: the peer's reply to our coming
+ * online (not to be answered).
+ */
+export interface ConnectorPresence { uid: string; online: boolean; lastSeen?: number; answer?: boolean }
 /** The other member of a direct conversation (`uid`) read up to `seq` (their connector → ours). */
 export interface ConnectorReceipt { conv: string; uid: string; seq: number }
 /** The user is in `conv` (added now, or told again because the conversation became large or small). */

@@ -91,7 +91,7 @@ export interface Msg {
 }
 
 /** One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark. */
-export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -123,7 +123,8 @@ export interface ReadEchoFrame {
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
-export interface PresenceFrame { type: 'presence'; uid: string; online: boolean }
+/** A direct peer came online or went offline; `lastSeen` (epoch ms) with `online: false`: when they left. */
+export interface PresenceFrame { type: 'presence'; uid: string; online: boolean; lastSeen?: number }
 export interface PongFrame { type: 'pong'; ts?: number }
 /** The session took the token of `refresh` `rid`: it now lasts until `exp` (seconds since the epoch). */
 export interface RefreshedFrame { type: 'refreshed'; rid: number; exp: number }

@@ -221,6 +221,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
   const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
+  if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
   return row;
 }
 
@@ -292,9 +293,12 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       case 'receipt':
         f = { type: 'receipt', conv: str(v, 'receipt', 'conv'), uid: str(v, 'receipt', 'uid'), seq: uint(v, 'receipt', 'seq') };
         break;
-      case 'presence':
-        f = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };
+      case 'presence': {
+        const presence: ServerFrameOf<'presence'> = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };
+        if (!absent(v['lastSeen'])) presence.lastSeen = num(v, 'presence', 'lastSeen');
+        f = presence;
         break;
+      }
       case 'pong':
         f = absent(v['ts']) ? { type: 'pong' } : { type: 'pong', ts: num(v, 'pong', 'ts') };
         break;

@@ -44,6 +44,8 @@ export interface UserConversation {
   peer?: string;
   /** That member's read mark. */
   peerRead?: number;
+  /** When that member was last online (epoch ms), if ever recorded. */
+  peerLastSeen?: number;
 }
 
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
@@ -318,7 +320,7 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null }[]>`
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
              (GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
@@ -327,7 +329,7 @@ export class ConversationStore {
                - (SELECT count(*) FROM messages m
                   WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8 AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
-             p.uid AS peer, p.read_seq AS peer_read
+             p.uid AS peer, p.read_seq AS peer_read, (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) AS peer_seen
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       -- The peer's read mark stays hidden (NULL) when either of the two has read receipts off.
@@ -343,6 +345,7 @@ export class ConversationStore {
       const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count };
       if (r.peer !== null) c.peer = r.peer;
       if (r.peer_read !== null) c.peerRead = r.peer_read;
+      if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();
       return c;
     });
   }

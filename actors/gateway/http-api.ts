@@ -22,6 +22,7 @@ import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
+import type { LastSeenStore } from '../../storage/last-seen-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
@@ -59,6 +60,7 @@ export interface HttpApiDeps {
   messages: MessageStore;
   blocks: BlockStore;
   userSettings: UserSettingsStore;
+  lastSeen: LastSeenStore;
   /** Voids tokens (stored, and told to every gateway). */
   revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
   config: GatewayConfig;
@@ -82,6 +84,13 @@ const MAX_PRESENCE_UIDS = 500;
 async function presenceOf(router: Router, uid: string): Promise<{ uid: string; online: boolean; devices: DevicesReply['devices'] }> {
   const { devices } = (await router.call(ChatKind.CONNECTOR, uid, ConnectorOp.DEVICES, {})) as DevicesReply;
   return { uid, online: devices.length > 0, devices };
+}
+
+/** Presence of each of `uids`, with when each was last online (`lastSeen`, epoch ms) where that was ever recorded. */
+async function presenceOfMany(d: HttpApiDeps, uids: string[]): Promise<{ uid: string; online: boolean; devices: DevicesReply['devices']; lastSeen?: number }[]> {
+  // One call per user; the transport coalesces those bound for one connector shard into one NATS request.
+  const [now, seen] = await Promise.all([Promise.all(uids.map((u) => presenceOf(d.router, u))), d.lastSeen.of(uids)]);
+  return now.map((p) => (seen.has(p.uid) ? { ...p, lastSeen: seen.get(p.uid)! } : p));
 }
 
 /**
@@ -234,12 +243,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const user = checkUid(uid);
     return ['200 OK', { uid: user, ...(await d.userSettings.get(user)) }];
   });
-  route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => ['200 OK', await presenceOf(d.router, checkUid(uid))]);
+  route(d, 'get', '/v1/users/:uid/presence', true, async (_b, [uid]) => ['200 OK', (await presenceOfMany(d, [checkUid(uid)]))[0]!]);
   route(d, 'post', '/v1/presence', true, async (b) => {
     const uids = strings(b['uids'], 'uids').map(checkUid);
     if (uids.length > MAX_PRESENCE_UIDS) throw bad(`uids may name at most ${MAX_PRESENCE_UIDS} users`);
-    // One call per user; the transport coalesces those bound for one connector shard into one NATS request.
-    return ['200 OK', { presence: await Promise.all([...new Set(uids)].map((u) => presenceOf(d.router, u))) }];
+    return ['200 OK', { presence: await presenceOfMany(d, [...new Set(uids)]) }];
   });
   app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
 }

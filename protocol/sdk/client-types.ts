@@ -33,7 +33,8 @@ export interface ImClientEvents {
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
   typing: { conv: string; from: string };
-  presence: { uid: string; online: boolean };
+  /** A direct peer came online or went offline (`lastSeen`: when, epoch ms); also, right after connecting, each one online then. */
+  presence: { uid: string; online: boolean; lastSeen?: number };
   /** The conversation list (after each connect and each `sync`). */
   convs: ConvSummary[];
   /** The session opened: who the server says we are, and its heartbeat. */

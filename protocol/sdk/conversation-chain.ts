@@ -33,6 +33,8 @@ export interface ConversationInfo {
   unread: number;
   /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
   peerRead: number;
+  /** In a direct conversation, when the other member was last online (epoch ms, as of the last `convs`; `presence` events tell newer ones). */
+  peerLastSeen?: number;
 }
 
 interface ConvState extends ConversationInfo {
@@ -123,6 +125,7 @@ export class ConversationChains {
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
       s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
+      if (row.peerLastSeen !== undefined) s.peerLastSeen = Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
         this.clearPullRetry(s);
@@ -212,7 +215,9 @@ export class ConversationChains {
   }
 
   private info(s: ConvState): ConversationInfo {
-    return { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
+    const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
+    if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
+    return info;
   }
 
   private deliver(s: ConvState, msg: Msg): void {

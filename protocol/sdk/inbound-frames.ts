@@ -60,7 +60,7 @@ export class InboundFrames {
       case 'typing':
         return events.emit('typing', { conv: f.conv, from: f.from });
       case 'presence':
-        return events.emit('presence', { uid: f.uid, online: f.online });
+        return events.emit('presence', f.lastSeen === undefined ? { uid: f.uid, online: f.online } : { uid: f.uid, online: f.online, lastSeen: f.lastSeen });
       case 'pong':
         return;
       case 'refreshed':

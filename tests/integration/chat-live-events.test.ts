@@ -88,7 +88,7 @@ describe('chat – typing and presence', () => {
     await waitUntil(() => pam.presence.length >= 2, 'pete going offline');
     expect(pam.presence).toEqual([
       { uid: 'pete', online: true },
-      { uid: 'pete', online: false },
+      { uid: 'pete', online: false, lastSeen: expect.any(Number) },
     ]);
   }, 60_000);
 
@@ -111,6 +111,28 @@ describe('chat – typing and presence', () => {
     expect(laptop.presence).toEqual([{ uid: 'pat', online: true }]);
     pat.client.close();
     await waitUntil(() => phone.presence.length === 2 && laptop.presence.length === 2, 'both devices hearing pat go offline');
-    expect([phone.presence[1], laptop.presence[1]]).toEqual([{ uid: 'pat', online: false }, { uid: 'pat', online: false }]);
+    expect([phone.presence[1], laptop.presence[1]].map((p) => [p?.uid, p?.online])).toEqual([['pat', false], ['pat', false]]);
+  }, 60_000);
+
+  it('last seen – a peer going offline is told with the time; lists, a new device and the server API show it after; a block hides it', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['lia', 'leo'] })).body['conv'] as string;
+    const lia = await online('lia', 'd1', 'e1');
+    const leo = await online('leo', 'd1', 'e2');
+    const t0 = Date.now();
+    leo.client.close();
+    await waitUntil(() => lia.presence.some((p) => !p.online), 'lia hearing leo go offline');
+    const left = lia.presence.find((p) => !p.online)!;
+    expect(left).toEqual({ uid: 'leo', online: false, lastSeen: expect.any(Number) });
+    expect(left.lastSeen! - t0).toBeGreaterThanOrEqual(0);
+    expect(left.lastSeen! - t0).toBeLessThan(5_000);
+    await waitUntil(async () => (await c.api('GET', '/v1/users/leo/presence')).body['lastSeen'] === left.lastSeen, 'leo\'s last seen stored');
+    expect((await c.api('GET', '/v1/users/leo/presence')).body).toEqual({ uid: 'leo', online: false, devices: [], lastSeen: left.lastSeen });
+    expect((await lia.client.sync()).find((x) => x.conv === direct)).toMatchObject({ peerLastSeen: left.lastSeen });
+    const tablet = await online('lia', 'tablet', 'e2');
+    expect(tablet.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBe(left.lastSeen);
+    // A user never seen offline has none.
+    expect((await c.api('GET', '/v1/users/lia/presence')).body['lastSeen']).toBeUndefined();
+    await c.api('POST', '/v1/users/lia/blocks', { add: ['leo'] });
+    expect((await lia.client.sync()).find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
   }, 60_000);
 });

@@ -89,8 +89,9 @@ describe('chat – multi-device', () => {
     expect((await c.api('POST', '/v1/presence', { uids: 'dave' })).status).toBe(400);
     expect((await fetch(`${c.http.get('n1')}/v1/users/dave/conversations`)).status).toBe(401);
     for (const x of [phone, laptop, carol]) x.close();
-    await waitUntil(async () => (await c.api('GET', '/v1/users/dave/presence')).body['online'] === false, 'dave offline once both devices closed');
-    expect((await c.api('GET', '/v1/users/dave/presence')).body).toEqual({ uid: 'dave', online: false, devices: [] });
+    // Offline, with the time the last device left (written a moment after).
+    await waitUntil(async () => typeof (await c.api('GET', '/v1/users/dave/presence')).body['lastSeen'] === 'number', 'dave offline once both devices closed');
+    expect((await c.api('GET', '/v1/users/dave/presence')).body).toEqual({ uid: 'dave', online: false, devices: [], lastSeen: expect.any(Number) });
   }, 30_000);
 
   it('connectors – messages, typing and presence for users with no device online do not wake their connectors', async () => {
