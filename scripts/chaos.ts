@@ -89,6 +89,10 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
       for (let i = 0; i < n; i++) traffic.devices[Math.floor(rnd() * traffic.devices.length)]!.client.reconnect();
       return `dropped ${n} client socket(s)`;
     }
+    case FaultKind.REOPEN_APP: {
+      const r = traffic.reopenOne(f.pick, 3);
+      return `reopened app ${r.did} right after 3 sends, ${r.restored} restored from its outbox`;
+    }
   }
 }
 

@@ -8,6 +8,8 @@ export const FaultKind = {
   MOVE: 'move',
   DROP_SOCKETS: 'drop-sockets',
   SET_LARGE_GROUP: 'set-large-group',
+  /** An app restart: a device sends, its client closes at once, and a new one opens on its outbox. */
+  REOPEN_APP: 'reopen-app',
 } as const;
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { Msg } from '../../protocol/frames.js';
-import { ImClient } from '../../protocol/sdk/index.js';
+import { ImClient, storageOutbox, type SendResult, type StringStorage } from '../../protocol/sdk/index.js';
 import type { BenchCluster } from '../bench/chat-harness.js';
 import type { DeviceLog } from '../lib/guarantee-check.js';
 
@@ -22,6 +22,8 @@ export interface ChaosTraffic {
   sendOne(pickDevice: number, pickConv: number): void;
   /** Recalls or edits the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
   amendOne(pickDevice: number, kind: 'recall' | 'edit'): void;
+  /** An app restart: the device sends `sendFirst` messages, its client closes at once, a new one opens on its outbox. */
+  reopenOne(pickDevice: number, sendFirst: number): { did: string; restored: number };
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
   settle(deadlineMs: number): Promise<boolean>;
   /** The sends still waiting, described. */
@@ -33,6 +35,12 @@ export interface ChaosTraffic {
 }
 
 const USERS = 8;
+
+/** A Web-Storage-like map: a device's outbox, which outlives its client. */
+function memoryStorage(): StringStorage {
+  const map = new Map<string, string>();
+  return { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+}
 
 /**
  * Eight users: four direct conversations (pairs), a group of four and a group of all eight; two users have a
@@ -64,55 +72,84 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
   const failures: string[] = [];
   let closing = false;
   const deviceSpecs = uids.map((uid) => ({ uid, did: `${uid}-a` })).concat([{ uid: uids[0]!, did: `${uids[0]}-b` }, { uid: uids[5]!, did: `${uids[5]}-b` }]);
-  for (const [i, { uid, did }] of deviceSpecs.entries()) {
+  /** Per device: its outbox (which outlives its client), the bodies of cids a reopen restored, and each send's answer. */
+  const outboxes = deviceSpecs.map(() => memoryStorage());
+  const restored = deviceSpecs.map(() => new Map<number, string>());
+  const answers = deviceSpecs.map(() => new Map<string, { resolve: (r: SendResult) => void; reject: (e: unknown) => void }>());
+  /** Clients closed by a reopen: their sends reject with `closed` yet stay in the outbox for the next client. */
+  const reopened = new WeakSet<ImClient>();
+  const open = (i: number): ImClient => {
+    const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
-    const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000 });
-    const log: DeviceLog = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
+    const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: storageOutbox(outboxes[i]!, 'outbox') });
+    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
       l.push(m);
     });
-    client.on('sendFailed', (f) => failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`));
+    client.on('sent', (r) => {
+      const body = restored[i]!.get(r.cid);
+      if (body !== undefined) answers[i]!.get(body)?.resolve(r);
+    });
+    client.on('sendFailed', (f) => {
+      failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`);
+      const body = restored[i]!.get(f.cid);
+      if (body !== undefined) answers[i]!.get(body)?.reject(f.error);
+    });
     // Only the harness closes its clients: a client that stops on its own (4012 replaced, ...) is a failure.
     client.on('state', (st) => {
-      if (st.state === 'closed' && !closing) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
+      if (st.state === 'closed' && !closing && !reopened.has(client)) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
       clientLog(`${utcClock()} ${did} state ${st.state}${st.code === undefined ? '' : ` (close ${st.code} ${st.reason ?? ''})`}`);
     });
     client.on('welcome', (w) => clientLog(`${utcClock()} ${did} welcome from ${w.node}`));
     client.on('sendRetry', (f) => clientLog(`${utcClock()} ${did} send ${f.cid} to ${f.conv} will be retried: ${f.error.code} ${f.error.message}`));
     client.on('error', (e) => clientLog(`${utcClock()} ${did} error ${e.code} ${e.message}`));
-    devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)), own: [] });
-  }
+    if (devices[i]) devices[i]!.client = client;
+    else devices.push({ client, log, convs: convs.filter((c) => members.get(c)!.includes(uid)), own: [] });
+    return client;
+  };
+  for (const i of deviceSpecs.keys()) open(i);
   await Promise.all(devices.map((d) => d.client.connect()));
   /** Sends not settled yet: what they are, for the report when some never settle. */
   const pending = new Map<Promise<unknown>, string>();
   let n = 0;
+  /** Sends through the device's current client; resolves once durable, whichever client of the device hears it. */
+  const tracked = (i: number, body: string, send: (client: ImClient) => Promise<SendResult>): Promise<SendResult> => {
+    const answer = new Promise<SendResult>((resolve, reject) => answers[i]!.set(body, { resolve, reject }));
+    const client = devices[i]!.client;
+    send(client).then(answers[i]!.get(body)!.resolve, (err: { code?: string }) => (reopened.has(client) && err.code === 'closed' ? undefined : answers[i]!.get(body)!.reject(err)));
+    return answer;
+  };
+  const sendFrom = (i: number, pickConv: number): void => {
+    const d = devices[i]!;
+    const conv = d.convs[Math.floor(pickConv * d.convs.length)]!;
+    const body = `${d.log.did}#${++n}`;
+    let l = d.log.attempted.get(conv);
+    if (!l) d.log.attempted.set(conv, (l = []));
+    l.push(body);
+    const t0 = Date.now();
+    const sent = tracked(i, body, (c) => c.send(conv, body));
+    d.own.push({ conv, sent });
+    const p = sent
+      .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
+      .catch(() => undefined)
+      .finally(() => pending.delete(p));
+    pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+  };
   return {
     devices,
     convs,
     members,
     failures,
     sendOne(pickDevice, pickConv) {
-      const d = devices[Math.floor(pickDevice * devices.length)]!;
-      const conv = d.convs[Math.floor(pickConv * d.convs.length)]!;
-      const body = `${d.log.did}#${++n}`;
-      let l = d.log.attempted.get(conv);
-      if (!l) d.log.attempted.set(conv, (l = []));
-      l.push(body);
-      const t0 = Date.now();
-      const sent = d.client.send(conv, body);
-      d.own.push({ conv, sent });
-      const p = sent
-        .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
-        .catch(() => undefined)
-        .finally(() => pending.delete(p));
-      pending.set(p, `${d.log.did} → ${conv} (${body}, sent ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+      sendFrom(Math.floor(pickDevice * devices.length), pickConv);
     },
     amendOne(pickDevice, kind) {
       const first = Math.floor(pickDevice * devices.length);
-      const d = devices.map((_, k) => devices[(first + k) % devices.length]!).find((x) => x.own.length > 0);
-      if (!d) return;
+      const i = devices.map((_, k) => (first + k) % devices.length).find((k) => devices[k]!.own.length > 0);
+      if (i === undefined) return;
+      const d = devices[i]!;
       // An edited message may be edited again and recalled later; a recalled one is done with.
       const { conv, sent } = kind === 'recall' ? d.own.pop()! : d.own[d.own.length - 1]!;
       const body = `${d.log.did}#${++n} ${kind}`;
@@ -121,12 +158,26 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
       const p = sent
         .then(({ seq }) => {
           d.log.amends!.set(body, { kind, target: seq });
-          return kind === 'recall' ? d.client.recall(conv, seq, body) : d.client.edit(conv, seq, body);
+          return tracked(i, body, (c) => (kind === 'recall' ? c.recall(conv, seq, body) : c.edit(conv, seq, body)));
         })
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)
         .finally(() => pending.delete(p));
       pending.set(p, `${d.log.did} ${kind} in ${conv} (${body}, asked ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+    },
+    reopenOne(pickDevice, sendFirst) {
+      const i = Math.floor(pickDevice * devices.length);
+      const d = devices[i]!;
+      for (let k = 0; k < sendFirst; k++) sendFrom(i, (k + 0.5) / sendFirst);
+      reopened.add(d.client);
+      d.client.close();
+      const stored = outboxes[i]!.getItem('outbox');
+      const entries = stored === null ? [] : (JSON.parse(stored) as { entries: { cid: number; body: string }[] }).entries;
+      for (const e of entries) restored[i]!.set(e.cid, e.body);
+      // A new run of the app holds nothing of the old one: it takes the whole history in again.
+      d.log.delivered = new Map();
+      open(i).connect().catch(() => undefined);
+      return { did: d.log.did, restored: entries.length };
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;

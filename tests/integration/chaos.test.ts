@@ -14,7 +14,7 @@ describe('chaos (short run in CI)', () => {
     console.log(stdout);
     if (code !== 0) console.error(stderr.slice(-4000));
     // Every kind of fault was injected and recovered from.
-    for (const kind of ['SIGKILL k', 'SIGSTOP', 'nats-server', 'Postgres stopped', 'imctl rebalance', 'imctl move', 'client socket', 'large-group']) expect(stdout).toContain(kind);
+    for (const kind of ['SIGKILL k', 'SIGSTOP', 'nats-server', 'Postgres stopped', 'imctl rebalance', 'imctl move', 'client socket', 'large-group', 'reopened app']) expect(stdout).toContain(kind);
     expect(stdout).toMatch(/^lost\s+0$/m);
     expect(stdout).toMatch(/^duplicated\s+0$/m);
     expect(stdout).toMatch(/^out of order\s+0$/m);
