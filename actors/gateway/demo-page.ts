@@ -93,7 +93,7 @@ $('login').onclick = async () => {
   });
   client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
   client.on('receipt', (r) => { if (r.conv === current) $('seen').textContent = r.uid + ' read up to #' + r.seq; });
-  client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline')));
+  client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline' + (p.lastSeen ? ' at ' + new Date(p.lastSeen).toLocaleTimeString() : ''))));
   await client.connect();
   listConvs();
 };

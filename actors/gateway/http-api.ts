@@ -212,7 +212,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'get', '/v1/users/:uid/conversations', true, async (_b, [uid]) => {
     const user = checkUid(uid);
     const list = await d.convs.userConversations(user);
-    const conversations = list.map((c) => ({ conv: c.convId, kind: c.kind, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: c.unread, members: c.memberCount, ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}) }));
+    const conversations = list.map((c) => ({ conv: c.convId, kind: c.kind, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: c.unread, members: c.memberCount, ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}), ...(c.peerLastSeen !== undefined ? { peerLastSeen: c.peerLastSeen } : {}) }));
     // The total is what a push notification's badge shows.
     return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
   });

@@ -128,6 +128,7 @@ describe('chat – typing and presence', () => {
     await waitUntil(async () => (await c.api('GET', '/v1/users/leo/presence')).body['lastSeen'] === left.lastSeen, 'leo\'s last seen stored');
     expect((await c.api('GET', '/v1/users/leo/presence')).body).toEqual({ uid: 'leo', online: false, devices: [], lastSeen: left.lastSeen });
     expect((await lia.client.sync()).find((x) => x.conv === direct)).toMatchObject({ peerLastSeen: left.lastSeen });
+    expect(((await c.api('GET', '/v1/users/lia/conversations')).body['conversations'] as { conv: string }[]).find((x) => x.conv === direct)).toMatchObject({ peerLastSeen: left.lastSeen });
     const tablet = await online('lia', 'tablet', 'e2');
     expect(tablet.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBe(left.lastSeen);
     // A user never seen offline has none.
