@@ -1,20 +1,20 @@
 import { CloseCode } from '../close-codes.js';
-import { decodeServerFrame, encodeFrame } from '../codec.js';
+import { decodeServerFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
-import type { ClientFrame, ConvSummary, ServerFrame, WelcomeFrame } from '../frames.js';
+import type { ClientFrame, ConvSummary, WelcomeFrame } from '../frames.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
-import { afterClose, CLIENT_IDLE_CLOSE, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
+import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
 import { ConnectionState, type ImClientEvents, type ImClientOptions, type MembersPage, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
+import { Connection } from './connection.js';
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
-import { Heartbeat } from './heartbeat.js';
 import { InboundFrames } from './inbound-frames.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
 import { PendingReads } from './pending-reads.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
-import { closeQuietly, globalWebSocket, listen, messageBytes, SOCKET_OPEN, urlWithToken, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { globalWebSocket, messageBytes, urlWithToken, type WebSocketConstructor } from './socket.js';
 import { TokenRefresher } from './token-refresher.js';
 import { TokenSource } from './token-source.js';
 import { TypingThrottle } from './typing-throttle.js';
@@ -37,18 +37,13 @@ export class ImClient {
   private readonly pendingReads = new PendingReads();
   private readonly typingThrottle = new TypingThrottle();
   private current: ConnectionState | 'idle' = 'idle';
-  private ws: WebSocketLike | undefined;
-  private upgraded = false;
-  private welcomed = false;
+  /** The socket of the current attempt (none between attempts). */
+  private conn: Connection | undefined;
   private everWelcomed = false;
   /** A conversation list has been applied since the first `welcome`: what `connect()` waits for. */
   private everSynced = false;
-  private openedAt = 0;
   private session: WelcomeFrame | undefined;
-  private heartbeat: Heartbeat | undefined;
-  private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private redirectTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by every attempt and by close(): an async step of an older attempt sees it changed and stops. */
   private generation = 0;
   private readonly token: TokenSource;
@@ -232,7 +227,7 @@ export class ImClient {
   /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed` (an outbox keeps the sends), no timer left. */
   close(): void {
     if (this.current === ConnectionState.CLOSED) return;
-    this.terminate(CloseCode.NORMAL, 'client closed', true);
+    this.terminate(CloseCode.NORMAL, 'client closed');
   }
 
   // ---- connection lifecycle ---------------------------------------------------------------------------
@@ -253,47 +248,26 @@ export class ImClient {
   }
 
   private openSocket(url: string): void {
-    const ws = new this.WS(url); // a malformed URL throws here: attempt() turns it into a retry
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    this.upgraded = false;
-    listen(ws, {
-      open: () => {
-        if (this.ws === ws) this.upgraded = true;
-      },
-      data: (data) => {
-        if (this.ws === ws) this.handleData(data);
-      },
-      closed: (code, reason) => {
-        if (this.ws === ws) this.lost(code, reason);
-      },
+    const conn: Connection = new Connection(this.WS, url, this.requestTimeoutMs, this.opts.random, {
+      data: (data) => this.conn === conn && this.handleData(conn, data),
+      closed: (code, reason) => this.conn === conn && this.lost(conn, code, reason),
       failed: (err) => this.events.emit('error', toImError(err)),
     });
-    this.connectTimer = setTimeout(() => this.abandon(CloseCode.ABNORMAL, 'no welcome in time'), this.requestTimeoutMs);
+    this.conn = conn;
   }
 
   /** Gives up on the current socket without waiting for its close handshake (a dead peer never answers it). */
   private abandon(code: number, reason: string): void {
-    const ws = this.detach(code, reason);
-    if (ws === undefined) return;
-    this.lost(code, reason);
-  }
-
-  /** Unhooks and closes the current socket; returns it. */
-  private detach(code: number = CloseCode.NORMAL, reason = ''): WebSocketLike | undefined {
-    const ws = this.ws;
-    if (ws !== undefined) closeQuietly(ws, code, reason);
-    return ws;
+    this.conn?.abandon(code, reason);
   }
 
   /** The connection ended (closed by the server, lost, or abandoned by us): decide what comes next. */
-  private lost(code: number, reason: string): void {
-    this.ws = undefined;
-    const upgraded = this.upgraded;
-    if (this.welcomed) this.backoff.connectionLived(Date.now() - this.openedAt);
+  private lost(conn: Connection, code: number, reason: string): void {
+    this.conn = undefined;
+    if (conn.welcomed) this.backoff.connectionLived(Date.now() - conn.openedAt);
     this.stopSession();
-    const next = afterClose(code, reason, { upgraded, redirected: this.endpoints.hasRedirect });
-    if (next.final) return this.terminate(code, next.reason, false);
+    const next = afterClose(code, reason, { upgraded: conn.upgraded, redirected: this.endpoints.hasRedirect });
+    if (next.final) return this.terminate(code, next.reason);
     if (next.renewToken) {
       if (code === CloseCode.UNAUTHORIZED) this.token.forget();
       else this.token.refused();
@@ -309,27 +283,21 @@ export class ImClient {
     }, delay);
   }
 
-  /** Per-connection state that dies with the socket. */
+  /** Per-session state that dies with the socket. */
   private stopSession(): void {
-    this.welcomed = false;
-    this.upgraded = false;
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
     this.refresher.stop();
-    for (const t of [this.connectTimer, this.redirectTimer]) if (t !== undefined) clearTimeout(t);
-    this.connectTimer = this.redirectTimer = undefined;
     this.requests.rejectAll(new ImError(ErrorCode.CLOSED, 'connection lost before the answer'));
     this.outbound.disconnected();
     this.chains.disconnected();
   }
 
   /** The final state: nothing reconnects, nothing waits, no timer is left. */
-  private terminate(code: number, reason: string, byClient: boolean): void {
+  private terminate(code: number, reason: string): void {
     this.generation++;
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    if (byClient) this.detach(CloseCode.NORMAL, reason);
-    this.ws = undefined;
+    this.conn?.close(CloseCode.NORMAL, reason);
+    this.conn = undefined;
     this.stopSession();
     const error = new ImError(ErrorCode.CLOSED, reason);
     this.requests.rejectAll(error);
@@ -354,16 +322,12 @@ export class ImClient {
 
   // ---- frames -----------------------------------------------------------------------------------------
 
+  private get welcomed(): boolean {
+    return this.conn?.welcomed === true;
+  }
+
   private transmit(frame: ClientFrame): boolean {
-    const ws = this.ws;
-    if (ws === undefined || !this.welcomed || ws.readyState !== SOCKET_OPEN) return false;
-    try {
-      ws.send(encodeFrame(frame));
-    } catch {
-      return false; // the close event follows
-    }
-    this.heartbeat?.sent();
-    return true;
+    return this.conn?.transmit(frame) === true;
   }
 
   private request<T>(what: string, frame: (rid: number) => ClientFrame): Promise<T> {
@@ -378,42 +342,28 @@ export class ImClient {
     this.pendingReads.flush((conv, seq) => this.transmit({ type: 'read', conv, seq }));
   }
 
-  private handleData(data: unknown): void {
+  private handleData(conn: Connection, data: unknown): void {
     const bytes = messageBytes(data);
     if (bytes === undefined) return; // text is not a frame (README §1)
-    this.heartbeat?.heard();
+    conn.heard();
     const r = decodeServerFrame(bytes);
     if (!r.ok) return this.events.emit('error', r.error);
-    this.handleFrame(r.value);
-  }
-
-  private handleFrame(f: ServerFrame): void {
-    if (f.type === 'welcome') return this.handleWelcome(f);
+    const f = r.value;
+    if (f.type === 'welcome') return this.handleWelcome(conn, f);
     if (f.type !== 'redirect') return this.inbound.handle(f);
     this.endpoints.redirect(f.endpoints);
     this.events.emit('redirect', { endpoints: f.endpoints, reason: f.reason });
     // The server closes right after (4010/4011); if it does not, leave anyway.
-    if (this.redirectTimer === undefined) this.redirectTimer = setTimeout(() => this.abandon(CloseCode.REDIRECT, 'following a redirect'), DEFAULT_REDIRECT_CLOSE_WAIT_MS);
+    conn.leaveAfter(DEFAULT_REDIRECT_CLOSE_WAIT_MS);
   }
 
-  private handleWelcome(f: WelcomeFrame): void {
-    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    this.welcomed = true;
+  private handleWelcome(conn: Connection, f: WelcomeFrame): void {
+    conn.welcome(f.heartbeatMs);
     this.everWelcomed = true;
     this.token.accepted();
-    this.openedAt = Date.now();
     this.session = f;
     this.endpoints.connected();
     this.chains.setUid(f.uid);
-    this.heartbeat?.stop();
-    this.heartbeat = new Heartbeat({
-      intervalMs: f.heartbeatMs,
-      // Bare (no `ts`): the SDK does not time pongs, and a gateway answers bare pings without decoding them.
-      ping: () => this.transmit({ type: 'ping' }),
-      onIdle: () => this.abandon(CLIENT_IDLE_CLOSE, 'no frame from the server'),
-      random: this.opts.random,
-    });
     this.setState(ConnectionState.OPEN);
     this.events.emit('welcome', f);
     this.refresher.start();
