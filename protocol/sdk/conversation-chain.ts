@@ -1,5 +1,6 @@
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ConvKind, ConvSummary, Msg } from '../frames.js';
+import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 
 /** Where a new device starts reading a conversation it meets in the first `convs`: all of it, or from now. */
@@ -33,7 +34,7 @@ export interface ConversationInfo {
   unread: number;
   /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
   peerRead: number;
-  /** In a direct conversation, when the other member was last online (epoch ms, as of the last `convs`; `presence` events tell newer ones). */
+  /** In a direct conversation, when the other member was last online (epoch ms; from `convs` and `presence`). */
   peerLastSeen?: number;
 }
 
@@ -193,6 +194,14 @@ export class ConversationChains {
     if (s === undefined || seq <= s.peerRead) return false;
     s.peerRead = seq;
     return true;
+  }
+
+  /** A direct peer went offline at `lastSeen`: their conversation's `peerLastSeen` (a hashed id names nobody: none). */
+  handlePeerLeft(peer: string, lastSeen: number): void {
+    if (this.uid === undefined) return;
+    for (const s of this.convs.values()) {
+      if (s.kind === 'direct' && directPeer(s.conv, this.uid) === peer) s.peerLastSeen = Math.max(s.peerLastSeen ?? 0, lastSeen);
+    }
   }
 
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */

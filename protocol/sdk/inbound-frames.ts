@@ -60,7 +60,9 @@ export class InboundFrames {
       case 'typing':
         return events.emit('typing', { conv: f.conv, from: f.from });
       case 'presence':
-        return events.emit('presence', f.lastSeen === undefined ? { uid: f.uid, online: f.online } : { uid: f.uid, online: f.online, lastSeen: f.lastSeen });
+        if (f.lastSeen === undefined) return events.emit('presence', { uid: f.uid, online: f.online });
+        chains.handlePeerLeft(f.uid, f.lastSeen);
+        return events.emit('presence', { uid: f.uid, online: f.online, lastSeen: f.lastSeen });
       case 'pong':
         return;
       case 'refreshed':

@@ -125,6 +125,8 @@ describe('chat – typing and presence', () => {
     expect(left).toEqual({ uid: 'leo', online: false, lastSeen: expect.any(Number) });
     expect(left.lastSeen! - t0).toBeGreaterThanOrEqual(0);
     expect(left.lastSeen! - t0).toBeLessThan(5_000);
+    // The SDK keeps it on the conversation too, without a new list.
+    expect(lia.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBe(left.lastSeen);
     await waitUntil(async () => (await c.api('GET', '/v1/users/leo/presence')).body['lastSeen'] === left.lastSeen, 'leo\'s last seen stored');
     expect((await c.api('GET', '/v1/users/leo/presence')).body).toEqual({ uid: 'leo', online: false, devices: [], lastSeen: left.lastSeen });
     expect((await lia.client.sync()).find((x) => x.conv === direct)).toMatchObject({ peerLastSeen: left.lastSeen });
