@@ -105,6 +105,15 @@ function arr(v: Obj, t: string, f: string): unknown[] {
   return x;
 }
 
+/** A page size (`pull.limit`, `members.limit`): 1 to the gateway's largest. */
+function pageLimit(v: Obj, t: string, limits: FrameLimits): number {
+  const limit = v['limit'];
+  if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
+    throw wrongOrMissing(limit, t, 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
+  }
+  return limit as number;
+}
+
 /** nil and absent are the same for an optional field (other languages often send nil). */
 const absent = (x: unknown): boolean => x === undefined || x === null;
 
@@ -156,24 +165,17 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'pull': {
         const rid = uint(v, 'pull', 'rid');
         const conv = id(v, 'pull', 'conv', L);
-        const limit = v['limit'];
-        if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
-          throw wrongOrMissing(limit, 'pull', 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
-        }
+        const limit = pageLimit(v, 'pull', limits);
         if (absent(v['before'])) {
-          f = { type: 'pull', rid, conv, after: uint(v, 'pull', 'after'), limit: limit as number };
+          f = { type: 'pull', rid, conv, after: uint(v, 'pull', 'after'), limit };
         } else {
           if (!absent(v['after'])) throw new ImError(ErrorCode.INVALID_FIELD, 'pull takes after or before, not both');
-          f = { type: 'pull', rid, conv, before: pos(v, 'pull', 'before'), limit: limit as number };
+          f = { type: 'pull', rid, conv, before: pos(v, 'pull', 'before'), limit };
         }
         break;
       }
       case 'members': {
-        const limit = v['limit'];
-        if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > limits.maxPullLimit) {
-          throw wrongOrMissing(limit, 'members', 'limit', `must be an integer from 1 to ${limits.maxPullLimit}`);
-        }
-        const page: ClientFrameOf<'members'> = { type: 'members', rid: uint(v, 'members', 'rid'), conv: id(v, 'members', 'conv', L), limit: limit as number };
+        const page: ClientFrameOf<'members'> = { type: 'members', rid: uint(v, 'members', 'rid'), conv: id(v, 'members', 'conv', L), limit: pageLimit(v, 'members', limits) };
         if (!absent(v['after'])) page.after = id(v, 'members', 'after', L);
         f = page;
         break;

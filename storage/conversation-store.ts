@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import type { MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
@@ -8,7 +10,7 @@ import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 export type ConversationKind = 'direct' | 'group';
-export type MemberRole = 'owner' | 'admin' | 'member';
+export type { MemberRole };
 
 export interface Conversation {
   convId: string;
@@ -59,6 +61,20 @@ interface GroupSize {
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 const MAX_ID = 128;
 const MAX_TITLE = 200;
+
+/**
+ * The exact unread count of conversation `conv` (a column or a value) in a statement that has `r.seen`, the point
+ * the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits just below
+ * a message with `seq - prev_seq > 1`, indexed by migration 020) and minus recalls and edits (nothing new to read;
+ * indexed by 130). It never reads the unread messages themselves.
+ */
+function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment): postgres.Fragment {
+  return sql`(GREATEST(${last} - r.seen, 0)
+    - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
+                WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
+    - (SELECT count(*) FROM messages m
+       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8`;
+}
 
 /** Throws INVALID_FIELD unless `v` is an id (1–128 characters), as every id the stores take must be. */
 export function checkId(v: unknown, field: string): asserts v is string {
@@ -323,11 +339,7 @@ export class ConversationStore {
     const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null }[]>`
       SELECT mb.conv_id, c.kind, mb.read_seq,
              COALESCE(l.last_seq, 0) AS last_seq,
-             (GREATEST(COALESCE(l.last_seq, 0) - r.seen, 0)
-               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                           WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
-               - (SELECT count(*) FROM messages m
-                  WHERE m.conv_id = mb.conv_id AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8 AS unread,
+             ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
              p.uid AS peer, p.read_seq AS peer_read, (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) AS peer_seen
       FROM members mb
@@ -372,13 +384,9 @@ export class ConversationStore {
         RETURNING read_seq
       ),
       r AS (SELECT GREATEST((SELECT read_seq FROM u), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
-      -- The count of userConversations, for this one conversation (holes, recalls and edits subtracted from (seen, last]).
+      -- The count of userConversations, for this one conversation.
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
-             (GREATEST((SELECT last_seq FROM l) - r.seen, 0)
-               - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                           WHERE m.conv_id = ${convId} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
-               - (SELECT count(*) FROM messages m
-                  WHERE m.conv_id = ${convId} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8 AS unread
+             ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`)} AS unread
       FROM r`, this.timeoutMs);
     const r = rows[0]!;
     if (!r.fence_ok) throw fencedError(fence!, 'set read mark');

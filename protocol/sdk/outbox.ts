@@ -43,7 +43,7 @@ export function storageOutbox(storage: StringStorage, key: string): OutboxStore 
 
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 
-/** The entries of a loaded record that can be sent (a store's data is not trusted to be whole), in cid order. */
+/** The entries of a loaded record that can be sent (a store's data is not trusted to be whole); `chained` orders them. */
 export function checkedRecord(raw: unknown): OutboxRecord {
   const r = (raw ?? {}) as Partial<Record<keyof OutboxRecord, unknown>>;
   const record: OutboxRecord = { entries: [] };
@@ -58,7 +58,6 @@ export function checkedRecord(raw: unknown): OutboxRecord {
     else if (isSeq(x.edit)) e.edit = x.edit;
     record.entries.push(e);
   }
-  record.entries.sort((a, b) => a.cid - b.cid);
   return record;
 }
 

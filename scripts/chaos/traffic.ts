@@ -1,8 +1,9 @@
 import WebSocket from 'ws';
 import type { Msg } from '../../protocol/frames.js';
-import { ImClient, storageOutbox, type SendResult, type StringStorage } from '../../protocol/sdk/index.js';
+import { ImClient, type SendResult } from '../../protocol/sdk/index.js';
 import type { BenchCluster } from '../bench/chat-harness.js';
 import type { DeviceLog } from '../lib/guarantee-check.js';
+import { ReopenableSends } from '../lib/reopenable-sends.js';
 
 /** One client device of the run and everything it saw. */
 export interface ChaosDevice {
@@ -36,12 +37,6 @@ export interface ChaosTraffic {
 
 const USERS = 8;
 
-/** A Web-Storage-like map: a device's outbox, which outlives its client. */
-function memoryStorage(): StringStorage {
-  const map = new Map<string, string>();
-  return { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
-}
-
 /**
  * Eight users: four direct conversations (pairs), a group of four and a group of all eight; two users have a
  * second device. Every device connects through the SDK with every gateway in its list (rotated), takes the
@@ -72,34 +67,23 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
   const failures: string[] = [];
   let closing = false;
   const deviceSpecs = uids.map((uid) => ({ uid, did: `${uid}-a` })).concat([{ uid: uids[0]!, did: `${uids[0]}-b` }, { uid: uids[5]!, did: `${uids[5]}-b` }]);
-  /** Per device: its outbox (which outlives its client), the bodies of cids a reopen restored, and each send's answer. */
-  const outboxes = deviceSpecs.map(() => memoryStorage());
-  const restored = deviceSpecs.map(() => new Map<number, string>());
-  const answers = deviceSpecs.map(() => new Map<string, { resolve: (r: SendResult) => void; reject: (e: unknown) => void }>());
-  /** Clients closed by a reopen: their sends reject with `closed` yet stay in the outbox for the next client. */
-  const reopened = new WeakSet<ImClient>();
+  /** Per device: its outbox and each send's answer, across the app restarts of `reopenOne`. */
+  const sends = deviceSpecs.map(() => new ReopenableSends());
   const open = (i: number): ImClient => {
     const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
-    const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: storageOutbox(outboxes[i]!, 'outbox') });
+    const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: sends[i]!.outbox() });
     const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
       l.push(m);
     });
-    client.on('sent', (r) => {
-      const body = restored[i]!.get(r.cid);
-      if (body !== undefined) answers[i]!.get(body)?.resolve(r);
-    });
-    client.on('sendFailed', (f) => {
-      failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`);
-      const body = restored[i]!.get(f.cid);
-      if (body !== undefined) answers[i]!.get(body)?.reject(f.error);
-    });
+    sends[i]!.watch(client);
+    client.on('sendFailed', (f) => failures.push(`${did}: send ${f.cid} to ${f.conv} failed for good: ${f.error.code} ${f.error.message}`));
     // Only the harness closes its clients: a client that stops on its own (4012 replaced, ...) is a failure.
     client.on('state', (st) => {
-      if (st.state === 'closed' && !closing && !reopened.has(client)) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
+      if (st.state === 'closed' && !closing && !sends[i]!.wasClosedAsApp(client)) failures.push(`${did}: the client stopped for good (close ${st.code ?? '?'} ${st.reason ?? ''})`);
       clientLog(`${utcClock()} ${did} state ${st.state}${st.code === undefined ? '' : ` (close ${st.code} ${st.reason ?? ''})`}`);
     });
     client.on('welcome', (w) => clientLog(`${utcClock()} ${did} welcome from ${w.node}`));
@@ -115,12 +99,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
   const pending = new Map<Promise<unknown>, string>();
   let n = 0;
   /** Sends through the device's current client; resolves once durable, whichever client of the device hears it. */
-  const tracked = (i: number, body: string, send: (client: ImClient) => Promise<SendResult>): Promise<SendResult> => {
-    const answer = new Promise<SendResult>((resolve, reject) => answers[i]!.set(body, { resolve, reject }));
-    const client = devices[i]!.client;
-    send(client).then(answers[i]!.get(body)!.resolve, (err: { code?: string }) => (reopened.has(client) && err.code === 'closed' ? undefined : answers[i]!.get(body)!.reject(err)));
-    return answer;
-  };
+  const tracked = (i: number, body: string, send: (client: ImClient) => Promise<SendResult>): Promise<SendResult> => sends[i]!.send(devices[i]!.client, body, send);
   const sendFrom = (i: number, pickConv: number): void => {
     const d = devices[i]!;
     const conv = d.convs[Math.floor(pickConv * d.convs.length)]!;
@@ -169,15 +148,11 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
       const i = Math.floor(pickDevice * devices.length);
       const d = devices[i]!;
       for (let k = 0; k < sendFirst; k++) sendFrom(i, (k + 0.5) / sendFirst);
-      reopened.add(d.client);
-      d.client.close();
-      const stored = outboxes[i]!.getItem('outbox');
-      const entries = stored === null ? [] : (JSON.parse(stored) as { entries: { cid: number; body: string }[] }).entries;
-      for (const e of entries) restored[i]!.set(e.cid, e.body);
+      const restored = sends[i]!.closeAsApp(d.client);
       // A new run of the app holds nothing of the old one: it takes the whole history in again.
       d.log.delivered = new Map();
       open(i).connect().catch(() => undefined);
-      return { did: d.log.did, restored: entries.length };
+      return { did: d.log.did, restored };
     },
     async settle(deadlineMs) {
       const end = Date.now() + deadlineMs;

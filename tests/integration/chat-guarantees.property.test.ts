@@ -2,9 +2,10 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from '../../protocol/frames.js';
-import { ImClient, storageOutbox, type SendResult, type StringStorage } from '../../protocol/sdk/index.js';
+import { ImClient, type SendResult } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { allHeld, checkGuarantees, type DeviceLog } from '../../scripts/lib/guarantee-check.js';
+import { ReopenableSends } from '../../scripts/lib/reopenable-sends.js';
 
 /**
  * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK
@@ -88,33 +89,21 @@ describe('chat guarantees (property)', () => {
         const logs: DeviceLog[] = [];
         const clients: ImClient[] = [];
         const dups = DEVICES.map(() => ({ left: 0, doubled: 0 }));
-        const outboxes = DEVICES.map(() => memoryStorage());
-        /** Per device: each send's answer by body, settled by the client it was made on or, after a reopen, by the next. */
-        const answers = DEVICES.map(() => new Map<string, { resolve: (r: SendResult) => void; reject: (e: unknown) => void }>());
-        /** Per device: the body of each cid restored from its outbox (a reopened client answers those with events). */
-        const restored = DEVICES.map(() => new Map<number, string>());
-        /** Clients closed by a reopen: their sends reject with `closed`, yet stay in the outbox for the next client. */
-        const reopened = new WeakSet<ImClient>();
+        /** Per device: its outbox and each send's answer, across the app restarts of `reopen`. */
+        const deviceSends = DEVICES.map(() => new ReopenableSends());
         const open = (i: number): ImClient => {
           const d = DEVICES[i]!;
           const uid = uids[d.user]!;
           const did = `${uid}-${d.dev}`;
           const log = logs[i] ?? (logs[i] = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() });
           // Spread devices over both gateways; each falls back to the other when its node is down.
-          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000, outbox: storageOutbox(outboxes[i]!, 'outbox') });
+          const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000, outbox: deviceSends[i]!.outbox() });
           client.on('message', (m: Msg) => {
             let l = log.delivered.get(m.conv);
             if (!l) log.delivered.set(m.conv, (l = []));
             l.push(m);
           });
-          client.on('sent', (r) => {
-            const body = restored[i]!.get(r.cid);
-            if (body !== undefined) answers[i]!.get(body)?.resolve(r);
-          });
-          client.on('sendFailed', (f) => {
-            const body = restored[i]!.get(f.cid);
-            if (body !== undefined) answers[i]!.get(body)?.reject(f.error);
-          });
+          deviceSends[i]!.watch(client);
           clients[i] = client;
           return client;
         };
@@ -124,11 +113,8 @@ describe('chat guarantees (property)', () => {
           let l = log.attempted.get(conv);
           if (!l) log.attempted.set(conv, (l = []));
           l.push(body);
-          const answer = new Promise<SendResult>((resolve, reject) => answers[i]!.set(body, { resolve, reject }));
           // A reopen closes the client with this send unanswered: its outbox holds it, and the next client answers it.
-          const client = clients[i]!;
-          send(client).then(answers[i]!.get(body)!.resolve, (err: { code?: string }) => (reopened.has(client) && err.code === 'closed' ? undefined : answers[i]!.get(body)!.reject(err)));
-          return answer.then((s) => (log.acked.set(body, { conv, seq: s.seq, cid: s.cid }), s));
+          return deviceSends[i]!.send(clients[i]!, body, send).then((s) => (log.acked.set(body, { conv, seq: s.seq, cid: s.cid }), s));
         };
         for (const i of DEVICES.keys()) open(i);
         await Promise.all(clients.map((x) => x.connect()));
@@ -194,10 +180,7 @@ describe('chat guarantees (property)', () => {
               // The app exits right after sending (so with sends unanswered, some already stored) and starts again: the
               // new client sends the outbox at its welcome and, with no state of the old one, takes in the whole history again.
               sendSome(a.device, a.conv, a.n);
-              reopened.add(clients[a.device]!);
-              clients[a.device]!.close();
-              const stored = outboxes[a.device]!.getItem('outbox');
-              for (const e of stored === null ? [] : (JSON.parse(stored) as { entries: { cid: number; body: string }[] }).entries) restored[a.device]!.set(e.cid, e.body);
+              deviceSends[a.device]!.closeAsApp(clients[a.device]!);
               logs[a.device]!.delivered = new Map();
               open(a.device).connect().catch(() => {});
               break;
@@ -237,7 +220,7 @@ describe('chat guarantees (property)', () => {
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
         const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${restored.reduce((n, m) => n + m.size, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),
@@ -245,12 +228,6 @@ describe('chat guarantees (property)', () => {
     );
   }, 300_000);
 });
-
-/** A Web-Storage-like map: a device's outbox, which outlives its client. */
-function memoryStorage(): StringStorage {
-  const map = new Map<string, string>();
-  return { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
-}
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
