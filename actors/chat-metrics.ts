@@ -10,7 +10,10 @@ export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, g
   m.counter('im_commit_failed_rows_total', 'Chat messages the group commit refused (fenced, or behind a failed row); their senders re-send.', () => c.failedRows);
   m.counter('im_commit_seconds_total', 'Time group-commit statements took, summed (divide by statements for the mean).', () => c.statementMs / 1000);
   m.gauge('im_commit_backlog', 'Chat messages waiting for or inside the group-commit statement now.', () => committer.backlog);
+  m.histogram(committer.statementLatency);
+  m.histogram(committer.rowLatency);
   if (!gateway) return;
+  m.histogram(gateway.sendLatency);
   const g = gateway.stats;
   m.gauge('im_gateway_connections', 'Open client WebSocket connections.', () => gateway.connections);
   m.gauge('im_gateway_accepting', '1 while the gateway takes new connections, 0 while draining or closing.', () => (gateway.isAccepting ? 1 : 0));

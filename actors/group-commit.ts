@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS } from '../runtime/config.js';
+import { latencyHistogram } from '../runtime/metrics.js';
 import type { Sql } from '../storage/db.js';
 import type { NewMessage } from '../storage/message-store.js';
 import { appendAcrossShards, type ShardRows } from '../storage/shard-batch-append.js';
@@ -29,6 +30,8 @@ interface Pending {
   row: NewMessage;
   resolve: (createdAt: number) => void;
   reject: (err: ImError) => void;
+  /** When it was submitted (performance.now()). */
+  at: number;
 }
 
 /**
@@ -52,6 +55,10 @@ export class GroupCommitter {
   private idle: (() => void)[] = [];
   /** Statements and rows committed, rows refused, and the time statements took (ms, summed), for metrics and benchmarks. */
   readonly stats = { batches: 0, rows: 0, failedRows: 0, statementMs: 0 };
+  /** How long each row took from its submit to its commit: gathering, the statement before it, and its own. */
+  readonly rowLatency = latencyHistogram('im_commit_row_seconds', 'Time from a chat message being handed to the group commit to its commit.');
+  /** How long each statement took, INSERT to commit. */
+  readonly statementLatency = latencyHistogram('im_commit_statement_seconds', 'Time each group-commit statement took, from sending it to its commit.');
 
   private readonly maxRows: number;
   private readonly gatherBelow: number;
@@ -71,7 +78,7 @@ export class GroupCommitter {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'the node is closing'));
     if (this.broken.has(row.convId)) return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `conversation ${row.convId} is reloading after a failed commit; re-send`));
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ fence, row, resolve, reject });
+      this.queue.push({ fence, row, resolve, reject, at: performance.now() });
       if (!this.running && !this.scheduled) {
         this.scheduled = true;
         // Whatever else arrives in this turn of the event loop joins the same statement.
@@ -146,14 +153,20 @@ export class GroupCommitter {
       this.fail(list.flatMap((g) => g.items), e);
       return;
     } finally {
-      this.stats.statementMs += performance.now() - started;
+      const ms = performance.now() - started;
+      this.stats.statementMs += ms;
+      this.statementLatency.observe(ms / 1000);
     }
     this.stats.batches++;
     list.forEach((g, i) => {
       const o = outcomes[i]!;
       if (o.ok) {
         this.stats.rows += g.items.length;
-        for (const p of g.items) p.resolve(o.createdAt);
+        const now = performance.now();
+        for (const p of g.items) {
+          this.rowLatency.observe((now - p.at) / 1000);
+          p.resolve(o.createdAt);
+        }
       } else this.fail(g.items, o.error);
     });
   }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** How often the process metrics sample event-loop delay (prom-client's default is 10 ms: 100 wake-ups a second). */
 export const DEFAULT_EVENT_LOOP_SAMPLE_MS = 20;
@@ -18,13 +18,25 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
+/** Buckets (seconds) of the latency histograms: from a lone message on an idle node to a stalled one. */
+export const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+
+/**
+ * A latency histogram that a component owns and observes on the path it times (~0.2 µs an observation);
+ * `NodeMetrics.histogram` exposes it. The one kind of metric touched on the message path: a distribution
+ * cannot be read from a counter at scrape time.
+ */
+export function latencyHistogram(name: string, help: string): Histogram {
+  return new Histogram({ name, help, buckets: [...LATENCY_BUCKETS_S], registers: [] });
+}
+
 type Read = () => number;
 type ReadLabelled = () => Iterable<readonly [string, number]>;
 
 /**
- * One node's metrics in the Prometheus text format. Every value is read from counters the components keep
- * anyway, at scrape time: nothing on the message path touches a metric object. Counters stay monotonic
- * because their sources only grow for the life of the node.
+ * One node's metrics in the Prometheus text format. Every value but a latency histogram's is read from counters
+ * the components keep anyway, at scrape time. Counters stay monotonic because their sources only grow for the
+ * life of the node.
  */
 export class NodeMetrics {
   private readonly registry = new Registry();
@@ -53,6 +65,11 @@ export class NodeMetrics {
   /** A gauge per value of `label`, read at scrape time; values that disappear are dropped. */
   gaugeBy(name: string, help: string, label: string, read: ReadLabelled): void {
     this.add(Gauge, name, help, label, read);
+  }
+
+  /** Exposes a histogram made by `latencyHistogram`. */
+  histogram(h: Histogram): void {
+    this.registry.registerMetric(h);
   }
 
   private add(type: typeof Counter | typeof Gauge, name: string, help: string, label: string | undefined, read: Read | ReadLabelled): void {

@@ -2,6 +2,7 @@ import { ChatKind, ChatterOp, ConnectorOp, type ChatterSend, type SendReply } fr
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
+import { latencyHistogram } from '../../runtime/metrics.js';
 import type { ActorSender } from '../../runtime/actor-host.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
@@ -35,6 +36,9 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
  * user's connector, pulls and member pages read Postgres directly. Answers are queued on the session.
  */
 export class ClientFrames {
+  /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
+  readonly sendLatency = latencyHistogram('im_send_seconds', 'Time from a client send frame arriving to its sent answer being queued (stored and committed), for sends that succeeded.');
+
   constructor(
     private readonly router: ActorSender,
     private readonly svc: ChatServices,
@@ -69,11 +73,13 @@ export class ClientFrames {
     if (f.after !== undefined) p.after = f.after;
     if (f.recall !== undefined) p.recall = f.recall;
     if (f.edit !== undefined) p.edit = f.edit;
+    const started = performance.now();
     this.request(
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),
       (r) => {
         const { seq, ts, prev } = r as SendReply;
+        this.sendLatency.observe((performance.now() - started) / 1000);
         return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev };
       },
       { cid: f.cid, conv: f.conv },

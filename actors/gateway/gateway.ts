@@ -132,6 +132,11 @@ export class Gateway {
     this.port = this.uws.us_socket_local_port(this.listenSocket as unknown as Uws.us_socket);
   }
 
+  /** The server's share of send→ack, per send (see ClientFrames). */
+  get sendLatency(): ClientFrames['sendLatency'] {
+    return this.frames.sendLatency;
+  }
+
   /** Open sessions. */
   get connections(): number {
     return this.sessions.size;

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../lib/embedded-pg.js';
 import { freePort } from '../lib/free-port.js';
 import { startNatsServer } from '../lib/nats-server.js';
-import { forkWorker, rssOf, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
+import { clusterHistograms, forkWorker, rssOf, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
+import { quantileBetween } from '../lib/prometheus-text.js';
 import { median, percentile, type BenchContext, type BenchScenario } from './lib.js';
 import { cpuPerMessage, postgresPids, type ProcessGroups } from './proc-cpu.js';
 
@@ -77,11 +78,20 @@ interface Side {
   ackP99: number[];
   delP50: number[];
   delP99: number[];
+  /** From the nodes' own histograms (ms): send arrival → `sent` queued, p50 / p99, and the group-commit statement's p99. */
+  srvP50: number[];
+  srvP99: number[];
+  stmtP99: number[];
+  rowP50: number[];
+  rowP99: number[];
   /** CPU µs per message per process group, per measurement kind. */
   cpu: { closed: Record<string, number>[]; open: Record<string, number>[] };
 }
 
-const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], cpu: { closed: [], open: [] } });
+const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], srvP50: [], srvP99: [], stmtP99: [], rowP50: [], rowP99: [], cpu: { closed: [], open: [] } });
+
+/** The nodes' latency histograms the latency phase reads around each trial. */
+const SERVER_HISTOGRAMS = ['im_send_seconds', 'im_commit_statement_seconds', 'im_commit_row_seconds'] as const;
 
 const scenario: BenchScenario = {
   name: 'chat',
@@ -139,7 +149,8 @@ const scenario: BenchScenario = {
         ctx.progress('waiting for the shards to spread over the nodes');
         await cluster.settle();
         const pairSets = await connectPairs(ctx, cluster, workers, o.pairs, o.placement);
-        await measureSide(ctx, o, workers, pairSets, ours, clusterGroups(cluster), 'cluster');
+        const c = cluster;
+        await measureSide(ctx, o, workers, pairSets, ours, clusterGroups(cluster), 'cluster', () => clusterHistograms(c, SERVER_HISTOGRAMS));
         recordSides(ctx, o, relay, ours);
       }
       if (o.phases.has('fanout') || o.phases.has('idle')) {
@@ -187,7 +198,16 @@ async function connectPairs(ctx: BenchContext, c: BenchCluster, workers: LoadWor
 }
 
 /** Closed-loop throughput and open-loop latency trials against whatever the workers are connected to. */
-async function measureSide(ctx: BenchContext, o: Options, workers: LoadWorker[], sets: Pair[][], side: Side, groups: ProcessGroups, label: string): Promise<void> {
+async function measureSide(
+  ctx: BenchContext,
+  o: Options,
+  workers: LoadWorker[],
+  sets: Pair[][],
+  side: Side,
+  groups: ProcessGroups,
+  label: string,
+  histograms?: () => Promise<Map<number, number>[]>,
+): Promise<void> {
   if (o.phases.has('throughput')) {
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: closed loop trial ${t + 1}/${ctx.trials}: ${o.pairs} pairs, window ${o.window}, ${o.seconds} s`);
@@ -211,6 +231,7 @@ async function measureSide(ctx: BenchContext, o: Options, workers: LoadWorker[],
     }
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: latency trial ${t + 1}/${ctx.trials}: ${o.rate} msgs/s open loop for ${o.latencySeconds} s`);
+      const before = await histograms?.();
       const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
           workers.map((w, i) => w.request<{ ack: number[]; deliver: number[]; sent: number; closes: Record<string, number> }>({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: o.latencySeconds * 1000 })),
@@ -223,6 +244,15 @@ async function measureSide(ctx: BenchContext, o: Options, workers: LoadWorker[],
       side.delP50.push(percentile(result.deliver, 50));
       side.delP99.push(percentile(result.deliver, 99));
       side.cpu.open.push(usPerMsg);
+      if (before && histograms) {
+        const [sendBefore, stmtBefore, rowBefore] = before;
+        const [sendAfter, stmtAfter, rowAfter] = await histograms();
+        side.rowP50.push(quantileBetween(rowBefore!, rowAfter!, 0.5) * 1000);
+        side.rowP99.push(quantileBetween(rowBefore!, rowAfter!, 0.99) * 1000);
+        side.srvP50.push(quantileBetween(sendBefore!, sendAfter!, 0.5) * 1000);
+        side.srvP99.push(quantileBetween(sendBefore!, sendAfter!, 0.99) * 1000);
+        side.stmtP99.push(quantileBetween(stmtBefore!, stmtAfter!, 0.99) * 1000);
+      }
     }
   }
 }
@@ -254,6 +284,16 @@ function recordSides(ctx: BenchContext, o: Options, relay: Side, ours: Side): vo
     ctx.record({ name: `send→ack p99 ${at}`, unit: 'ms', trials: ours.ackP99, ...base('relay', relay.ackP99), target: '≤ 20 ms' });
     ctx.record({ name: `send→deliver p50 ${at}`, unit: 'ms', trials: ours.delP50, ...base('relay', relay.delP50) });
     ctx.record({ name: `send→deliver p99 ${at}`, unit: 'ms', trials: ours.delP99, ...base('relay', relay.delP99), target: '≤ 20 ms' });
+  }
+  // The server's share of send→ack, from the nodes' own histograms (bucket-interpolated, so coarse): what the
+  // clients saw beyond it was spent in their process, the kernel and the queue for the box's two cores.
+  if (ours.srvP99.length) {
+    const at = `at ${o.rate} msgs/s`;
+    ctx.record({ name: `in the nodes: send→sent p50 ${at}`, unit: 'ms', trials: ours.srvP50 });
+    ctx.record({ name: `in the nodes: send→sent p99 ${at}`, unit: 'ms', trials: ours.srvP99 });
+    ctx.record({ name: `in the nodes: commit statement p99 ${at}`, unit: 'ms', trials: ours.stmtP99 });
+    ctx.record({ name: `in the nodes: submit→commit p50 ${at}`, unit: 'ms', trials: ours.rowP50 });
+    ctx.record({ name: `in the nodes: submit→commit p99 ${at}`, unit: 'ms', trials: ours.rowP99 });
   }
   // Where the CPU of one message goes, per process group: the measure to cut when the box is the limit.
   const cpu = (kind: 'closed' | 'open', what: string): void => {

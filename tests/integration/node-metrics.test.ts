@@ -38,6 +38,8 @@ describe('node metrics', () => {
     expect(value(before.samples, 'im_gateway_revoked_users')).toBe(0);
     const rowsBefore = value(before.samples, 'im_commit_rows_total') ?? -1;
     expect(rowsBefore).toBeGreaterThanOrEqual(0);
+    const sendsBefore = value(before.samples, 'im_send_seconds_count') ?? -1;
+    expect(sendsBefore).toBeGreaterThanOrEqual(0);
 
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['mia', 'max'] });
     const conv = body['conv'] as string;
@@ -71,6 +73,12 @@ describe('node metrics', () => {
     expect(value(s, 'im_commit_rows_total')).toBe(rowsBefore + 1);
     expect(value(s, 'im_commit_statements_total')).toBeGreaterThanOrEqual(1);
     expect(value(s, 'im_commit_seconds_total')).toBeGreaterThan(0);
+    // The latency histograms count the one send that was stored; the refused one is not a send that succeeded.
+    expect(value(s, 'im_send_seconds_count')).toBe(sendsBefore + 1);
+    expect(value(s, 'im_send_seconds_bucket', { le: '+Inf' })).toBe(sendsBefore + 1);
+    expect(value(s, 'im_send_seconds_sum')).toBeGreaterThan(0);
+    expect(value(s, 'im_commit_row_seconds_count')).toBe(rowsBefore + 1);
+    expect(value(s, 'im_commit_statement_seconds_count')).toBe(value(s, 'im_commit_statements_total'));
     expect(value(s, 'im_shards_served', { kind: 'connector' })).toBe(32);
     expect(value(s, 'im_actors_active', { kind: 'connector' })).toBeGreaterThanOrEqual(1);
     expect(value(s, 'im_node_lease_valid')).toBe(1);
