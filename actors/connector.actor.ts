@@ -59,6 +59,8 @@ class ConnectorActor implements Actor {
   private blocked: Set<string> | undefined;
   /** This user has read receipts off: sends none, and passes none on to its devices. */
   private receiptsOff = false;
+  /** This user has last seen off: tells nobody the time it went offline, and passes no peer's on to its devices. */
+  private lastSeenOff = false;
   /**
    * Direct peers online, as their presence told (answers to our coming online, then their changes). Made on the
    * first: a Set costs ~150 bytes, and most of the connectors an idle gateway holds have no peer online.
@@ -150,11 +152,12 @@ class ConnectorActor implements Actor {
     return { convs, large: this.largeConvs() };
   }
 
-  /** Reads who this user blocks or is blocked by, and whether the user has read receipts off. */
+  /** Reads who this user blocks or is blocked by, and whether the user has read receipts or last seen off. */
   private async readPrivacy(): Promise<void> {
-    const { related, readReceipts } = await this.svc.userSettings.privacy(this.ctx.key);
+    const { related, readReceipts, lastSeen } = await this.svc.userSettings.privacy(this.ctx.key);
     this.blocked = related.length === 0 ? undefined : new Set(related);
     this.receiptsOff = !readReceipts;
+    this.lastSeenOff = !lastSeen;
   }
 
   private device(did: string): Device | undefined {
@@ -193,7 +196,8 @@ class ConnectorActor implements Actor {
   private announce(did: string, online: boolean): void {
     const now = Date.now();
     this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: now });
-    const presence: ConnectorPresence = online ? { uid: this.ctx.key, online } : { uid: this.ctx.key, online, lastSeen: now };
+    // Recorded even when hidden: the business server may read it, and it shows again if the user turns last seen on.
+    const presence: ConnectorPresence = online || this.lastSeenOff ? { uid: this.ctx.key, online } : { uid: this.ctx.key, online, lastSeen: now };
     if (!online) this.svc.lastSeen.record(this.ctx.key, now);
     for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
   }
@@ -212,7 +216,8 @@ class ConnectorActor implements Actor {
     if (online && p.answer !== true && this.devices.length > 0) {
       this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRESENCE, { uid: this.ctx.key, online: true, answer: true } satisfies ConnectorPresence);
     }
-    this.broadcast(!online && typeof p.lastSeen === 'number' ? { type: 'presence', uid, online, lastSeen: p.lastSeen } : { type: 'presence', uid, online });
+    const seen = !online && !this.lastSeenOff && typeof p.lastSeen === 'number';
+    this.broadcast(seen ? { type: 'presence', uid, online, lastSeen: p.lastSeen } : { type: 'presence', uid, online });
   }
 
   private deliver(d: ConnectorDeliver): void {

@@ -341,7 +341,10 @@ export class ConversationStore {
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
-             p.uid AS peer, p.read_seq AS peer_read, (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) AS peer_seen
+             p.uid AS peer, p.read_seq AS peer_read,
+             -- Hidden (NULL) when either of the two has last seen off, as the read mark is with receipts.
+             CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, p.uid) AND NOT s.last_seen) THEN NULL
+                  ELSE (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) END AS peer_seen
       FROM members mb
       JOIN conversations c ON c.conv_id = mb.conv_id
       -- The peer's read mark stays hidden (NULL) when either of the two has read receipts off.

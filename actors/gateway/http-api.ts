@@ -231,9 +231,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'post', '/v1/users/:uid/settings', true, async (b, [uid]) => {
     const user = checkUid(uid);
     const change: Partial<UserSettings> = {};
-    if (b['readReceipts'] !== undefined) {
-      if (typeof b['readReceipts'] !== 'boolean') throw bad('readReceipts must be true or false');
-      change.readReceipts = b['readReceipts'];
+    for (const key of ['readReceipts', 'lastSeen'] as const) {
+      if (b[key] === undefined) continue;
+      if (typeof b[key] !== 'boolean') throw bad(`${key} must be true or false`);
+      change[key] = b[key];
     }
     const settings = await d.userSettings.set(user, change);
     d.router.tell(ChatKind.CONNECTOR, user, ConnectorOp.PRIVACY, {});

@@ -126,7 +126,8 @@ export class ConversationChains {
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
       s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
-      if (row.peerLastSeen !== undefined) s.peerLastSeen = Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
+      // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
+      s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
         this.clearPullRetry(s);
@@ -196,11 +197,15 @@ export class ConversationChains {
     return true;
   }
 
-  /** A direct peer went offline at `lastSeen`: their conversation's `peerLastSeen` (a hashed id names nobody: none). */
-  handlePeerLeft(peer: string, lastSeen: number): void {
+  /**
+   * A direct peer went offline at `lastSeen`, or without a time (hidden: either side has last seen off): their
+   * conversation's `peerLastSeen` (a hashed id names nobody: none).
+   */
+  handlePeerLeft(peer: string, lastSeen: number | undefined): void {
     if (this.uid === undefined) return;
     for (const s of this.convs.values()) {
-      if (s.kind === 'direct' && directPeer(s.conv, this.uid) === peer) s.peerLastSeen = Math.max(s.peerLastSeen ?? 0, lastSeen);
+      if (s.kind !== 'direct' || directPeer(s.conv, this.uid) !== peer) continue;
+      s.peerLastSeen = lastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, lastSeen);
     }
   }
 

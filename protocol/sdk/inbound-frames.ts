@@ -60,8 +60,9 @@ export class InboundFrames {
       case 'typing':
         return events.emit('typing', { conv: f.conv, from: f.from });
       case 'presence':
+        // Offline without a time: one of the two has last seen off, so what was shown before is hidden now too.
+        if (!f.online) chains.handlePeerLeft(f.uid, f.lastSeen);
         if (f.lastSeen === undefined) return events.emit('presence', { uid: f.uid, online: f.online });
-        chains.handlePeerLeft(f.uid, f.lastSeen);
         return events.emit('presence', { uid: f.uid, online: f.online, lastSeen: f.lastSeen });
       case 'pong':
         return;

@@ -26,9 +26,15 @@ describe('block store – real Postgres', () => {
     expect(await blocks.change('ann', ['bob', 'cat', 'bob'], [])).toEqual(['bob', 'cat']);
     expect(await blocks.change('ann', ['dan'], ['cat'])).toEqual(['bob', 'dan']);
     expect(await blocks.blockedBy('ann')).toEqual(['bob', 'dan']);
-    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: true });
+    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: true, lastSeen: true });
     await settings.set('bob', { readReceipts: false });
-    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: false });
+    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: false, lastSeen: true });
+    // Each setting changes alone: the other keeps its value.
+    expect(await settings.set('bob', { lastSeen: false })).toEqual({ readReceipts: false, lastSeen: false });
+    expect(await settings.set('bob', { readReceipts: true })).toEqual({ readReceipts: true, lastSeen: false });
+    expect(await settings.privacy('bob')).toEqual({ related: ['ann'], readReceipts: true, lastSeen: false });
+    expect(await settings.get('bob')).toEqual({ readReceipts: true, lastSeen: false });
+    expect(await settings.privacy('nobody')).toEqual({ related: [], readReceipts: true, lastSeen: true });
     expect((await settings.privacy('ann')).related.sort()).toEqual(['bob', 'dan']);
     expect(await blocks.between('bob', 'ann')).toBe(true);
     expect(await blocks.between('bob', 'cat')).toBe(false);

@@ -87,8 +87,8 @@ describe('chat – blocks', () => {
 
   it('read receipts off – the user\'s reads are seen by nobody and the user sees nobody\'s, in receipts and in lists; on again, both return', async () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ria', 'rob'] })).body['conv'] as string;
-    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: false })).body).toEqual({ uid: 'ria', readReceipts: false });
-    expect((await c.api('GET', '/v1/users/ria/settings', undefined, 'b2')).body).toEqual({ uid: 'ria', readReceipts: false });
+    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: false })).body).toEqual({ uid: 'ria', readReceipts: false, lastSeen: true });
+    expect((await c.api('GET', '/v1/users/ria/settings', undefined, 'b2')).body).toEqual({ uid: 'ria', readReceipts: false, lastSeen: true });
     const ria = await online('ria', 'd1', 'b1');
     const rob = await online('rob', 'd1', 'b2');
     const fromRob = await rob.client.send(direct, 'did you read this?');
@@ -112,7 +112,7 @@ describe('chat – blocks', () => {
     expect((await lists('ria'))?.peerRead).toBeUndefined();
     expect(fromRob.seq).toBeLessThan(fromRia.seq);
 
-    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: true })).body).toEqual({ uid: 'ria', readReceipts: true });
+    expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: true })).body).toEqual({ uid: 'ria', readReceipts: true, lastSeen: true });
     expect((await lists('rob'))?.peerRead).toBe(fromRia.seq);
     const last = await rob.client.send(direct, 'now?');
     await waitUntil(() => ria.bodies.includes('now?'), 'ria getting it');

@@ -137,5 +137,46 @@ describe('chat – typing and presence', () => {
     expect((await c.api('GET', '/v1/users/lia/presence')).body['lastSeen']).toBeUndefined();
     await c.api('POST', '/v1/users/lia/blocks', { add: ['leo'] });
     expect((await lia.client.sync()).find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+    // The SDK stops showing the time it had from before: a list without it means hidden now.
+    expect(lia.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+  }, 60_000);
+
+  it('last seen off – the user\'s time is told to nobody and the user is told nobody\'s, live and in lists; the server API keeps it; on again, both show', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['kit', 'kai'] })).body['conv'] as string;
+    const row = async (x: Awaited<ReturnType<typeof online>>) => (await x.client.sync()).find((r) => r.conv === direct);
+    const apiRow = async (uid: string) => ((await c.api('GET', `/v1/users/${uid}/conversations`)).body['conversations'] as { conv: string; peerLastSeen?: number }[]).find((r) => r.conv === direct);
+    const storedSeen = async (uid: string) => (await c.api('GET', `/v1/users/${uid}/presence`)).body['lastSeen'] as number | undefined;
+    expect((await c.api('POST', '/v1/users/kit/settings', { lastSeen: false })).body).toEqual({ uid: 'kit', readReceipts: true, lastSeen: false });
+    const kit = await online('kit', 'd1', 'e1');
+    const kai = await online('kai', 'd1', 'e2');
+
+    // kit leaves: kai hears it, without the time; the business server still has it.
+    kit.client.close();
+    await waitUntil(() => kai.presence.some((p) => p.uid === 'kit' && !p.online), 'kai hearing kit go offline');
+    expect(kai.presence.find((p) => p.uid === 'kit' && !p.online)).toEqual({ uid: 'kit', online: false });
+    await waitUntil(async () => typeof (await storedSeen('kit')) === 'number', 'kit\'s last seen stored');
+    expect((await row(kai))?.peerLastSeen).toBeUndefined();
+    expect((await apiRow('kai'))?.peerLastSeen).toBeUndefined();
+    expect(kai.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+
+    // Both ways: kit, back on another device, is told nobody's time either.
+    const kit2 = await online('kit', 'd2', 'e1');
+    kai.client.close();
+    await waitUntil(() => kit2.presence.some((p) => p.uid === 'kai' && !p.online), 'kit hearing kai go offline');
+    expect(kit2.presence.find((p) => p.uid === 'kai' && !p.online)).toEqual({ uid: 'kai', online: false });
+    await waitUntil(async () => typeof (await storedSeen('kai')) === 'number', 'kai\'s last seen stored');
+    expect((await row(kit2))?.peerLastSeen).toBeUndefined();
+    expect((await apiRow('kit'))?.peerLastSeen).toBeUndefined();
+
+    // On again: kit sees kai's time, and kai is told kit's when kit leaves.
+    expect((await c.api('POST', '/v1/users/kit/settings', { lastSeen: true })).body).toEqual({ uid: 'kit', readReceipts: true, lastSeen: true });
+    expect((await row(kit2))?.peerLastSeen).toBe(await storedSeen('kai'));
+    const kai2 = await online('kai', 'd2', 'e2');
+    kit2.client.close();
+    await waitUntil(() => kai2.presence.some((p) => p.uid === 'kit' && !p.online), 'kai hearing kit go offline again');
+    const left = kai2.presence.find((p) => p.uid === 'kit' && !p.online)!;
+    expect(left.lastSeen).toEqual(expect.any(Number));
+    expect(kai2.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBe(left.lastSeen);
+    expect((await c.api('POST', '/v1/users/kit/settings', { lastSeen: 'no' })).status).toBe(400);
   }, 60_000);
 });

@@ -15,7 +15,7 @@ function connectorHost() {
   const svc = {
     convs: { userConversations: async () => [] },
     messages: { lastSeq: async () => 0 },
-    userSettings: { privacy: async () => ({ related: [], readReceipts: true }) },
+    userSettings: { privacy: async () => ({ related: [], readReceipts: true, lastSeen: true }) },
     settings: { largeGroupMembers: 100, events: false },
     event: () => {},
     bind: () => {},
@@ -84,7 +84,7 @@ describe('connector – large-group bindings', () => {
     const svc = {
       convs: { userConversations: async () => [{ convId: 'club', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0, memberCount: members }] },
       messages: { lastSeq: async () => 0 },
-      userSettings: { privacy: async () => ({ related: [], readReceipts: true }) },
+      userSettings: { privacy: async () => ({ related: [], readReceipts: true, lastSeen: true }) },
       settings: { largeGroupMembers: 3, events: false },
       event: () => {},
       bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean) => binds.push(`${bound ? 'bind' : 'unbind'} ${conv} ${gw}/${sid}`),
