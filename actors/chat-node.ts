@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { ChatKind } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, type ConnectorGatewayGone } from '../protocol/chat-ops.js';
 import { clusterSettingValue, type ClusterSettingName } from '../protocol/control.js';
 import type { ActorKind } from '../runtime/actor.js';
 import type { ClusterSettings } from '../runtime/cluster-settings.js';
@@ -20,6 +20,7 @@ import { connectorKind } from './connector.actor.js';
 import { COUNTER_KIND, counterKind } from './counter.actor.js';
 import { NodeDirectory } from './gateway/directory.js';
 import { Gateway } from './gateway/gateway.js';
+import { GatewayWatch } from './gateway-watch.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 
@@ -86,6 +87,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
+    onLeaseRegained: () => gateway?.leaseRegained(),
     // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, forget token
     // revocations another gateway still needs, or allow a recall on one node that another refuses.
     clusterSettings: {
@@ -104,7 +106,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     directory = new NodeDirectory(node.nodeId, new NodeStore(node.sql), new ShardMapStore(node.sql), log);
     await directory.refresh();
     const dir = directory;
-    gateway = Gateway.create({ nodeId: node.nodeId, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others(), natsConnected: () => node.natsConnected });
+    gateway = Gateway.create({ nodeId: node.nodeId, life: node.incarnation, nc: node.nc, router: node.router, transport: node.transport, svc: chat, config: gw, log: log.child({ component: 'gateway' }), otherEndpoints: () => dir.others(), natsConnected: () => node.natsConnected });
     const g = gateway;
     dir.onConnectorMoves((shards) => g.restateShards(shards));
     mountDemoPage(g.app, gw, log.child({ component: 'demo' }));
@@ -130,10 +132,22 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     });
   }
   registerChatMetrics(metrics, chat.committer, gateway);
+  // Connectors forget the devices of gateway processes that died without detaching them.
+  let watch: GatewayWatch | undefined;
+  if (config.kinds.includes(ChatKind.CONNECTOR)) {
+    const nodes = new NodeStore(node.sql);
+    watch = new GatewayWatch({
+      live: async () => (await nodes.live()).map((n) => ({ nodeId: n.nodeId, incarnation: n.incarnation })),
+      onGone: (l) => void node.host.tellLive(ChatKind.CONNECTOR, ConnectorOp.GATEWAY_GONE, { gw: l.nodeId, life: l.incarnation } satisfies ConnectorGatewayGone),
+      log: log.child({ component: 'gateway-watch' }),
+    });
+    await watch.start();
+  }
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
     if (how === 'drain') await gateway?.drain();
     await gateway?.close();
     directory?.close();
+    watch?.close();
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();
     metrics.close();

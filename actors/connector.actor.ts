@@ -20,7 +20,7 @@ import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkMark, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkMark, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -28,6 +28,8 @@ interface Device {
   did: string;
   gw: string;
   sid: number;
+  /** The gateway process holding the socket (absent from gateways that do not say). */
+  life: string | undefined;
   /** Unacked messages per conversation; made on the first push (an idle device holds nothing). */
   inflight: DeviceInflight | undefined;
 }
@@ -108,6 +110,12 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.PRIVACY:
         return this.readPrivacy();
+      case ConnectorOp.GATEWAY_GONE: {
+        const g = checkGatewayGone(payload);
+        // As if each of its sessions had detached: the last device out makes the user offline, with a last seen.
+        for (const d of this.devices.filter((x) => x.gw === g.gw && x.life === g.life)) this.detach(d);
+        return;
+      }
       case ConnectorOp.JOINED:
         return this.joined(payload as ConnectorJoined);
       case ConnectorOp.LEFT:
@@ -130,7 +138,7 @@ class ConnectorActor implements Actor {
     if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
     const wasOnline = this.devices.length > 0;
     if (!same) {
-      const dev: Device = { did: p.did, gw: p.gw, sid: p.sid, inflight: undefined };
+      const dev: Device = { did: p.did, gw: p.gw, sid: p.sid, life: p.life, inflight: undefined };
       const others = this.devices.filter((d) => d.did !== p.did);
       // An array literal has exactly its length; a pushed or spread one gets room for 16 more (150 bytes).
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
@@ -402,7 +410,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorDetach, ConnectorDisconnect, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
@@ -92,8 +92,14 @@ export function checkChatterMembers(p: unknown): ChatterMembers {
 export function checkAttach(p: unknown): ConnectorAttach {
   const v = obj(p);
   const a: ConnectorAttach = { did: id(v['did'], 'did'), gw: id(v['gw'], 'gw'), sid: int(v['sid'], 'sid', 0) };
+  if (v['life'] !== undefined) a.life = id(v['life'], 'life');
   if (v['refresh'] === true) a.refresh = true;
   return a;
+}
+
+export function checkGatewayGone(p: unknown): ConnectorGatewayGone {
+  const v = obj(p);
+  return { gw: id(v['gw'], 'gw'), life: id(v['life'], 'life') };
 }
 
 export function checkDisconnect(p: unknown): ConnectorDisconnect {

@@ -28,6 +28,8 @@ export const ConnectorOp = {
   RECEIPT: 'receipt',
   /** Who the user blocks or is blocked by, or the user's privacy settings, changed: read them again (no payload). */
   PRIVACY: 'privacy',
+  /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
+  GATEWAY_GONE: 'gateway-gone',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -55,7 +57,10 @@ export interface MembersReply { added: string[]; removed: string[] }
  * A device's socket on a gateway node (gateway → connector). `refresh`: the gateway re-states a session it
  * attached before (periodically, or after the connector shard changed owner).
  */
-export interface ConnectorAttach { did: string; gw: string; sid: number; refresh?: boolean }
+/** `life`: the gateway process's incarnation, so a connector can forget the device when that process dies. */
+export interface ConnectorAttach { did: string; gw: string; sid: number; life?: string; refresh?: boolean }
+/** The gateway `gw`'s life `life` ended: its sessions are gone (node → its live connectors). */
+export interface ConnectorGatewayGone { gw: string; life: string }
 /**
  * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up.
  * `large`: conversations delivered by per-conversation subject, not by connector.

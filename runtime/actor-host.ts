@@ -102,6 +102,22 @@ export class ActorHost {
     // Answered for a sleeping actor: a tell's answer goes nowhere, and the actor stays asleep.
     if (cell instanceof IdleAnswer) return;
     cell.lastActive = Date.now();
+    this.enqueueTell(cell, op, payload);
+  }
+
+  /** Tells every live actor of `kind` on this node, each through its mailbox; sleeping ones are not woken. */
+  tellLive(kind: string, op: string, payload: unknown): number {
+    if (this.closed) return 0;
+    let n = 0;
+    for (const cell of this.cells.get(kind)?.values() ?? []) {
+      if (cell.closing) continue;
+      this.enqueueTell(cell, op, payload);
+      n++;
+    }
+    return n;
+  }
+
+  private enqueueTell(cell: Cell, op: string, payload: unknown): void {
     cell.mailbox.enqueue(
       () => {
         const r = this.run(cell, op, payload);

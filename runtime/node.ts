@@ -37,6 +37,8 @@ export interface ClusterNodeOptions {
   autoRebalanceMoves?: number;
   /** The node stopped by itself and for good (another process took its node id over); the process should exit. */
   onFatal?: (err: Error) => void;
+  /** The node's lease runs again after it may have expired (other nodes may have taken the node for dead meanwhile). */
+  onLeaseRegained?: () => void;
   /**
    * Settings every node must share, by the flag that sets them: the first node records them, every node runs with
    * the recorded values (see ClusterSettings), which `imctl settings set` changes while the cluster runs.
@@ -126,7 +128,10 @@ export class ClusterNode {
       thread: { databaseUrl: config.databaseUrl, applicationName: `natsim-${config.nodeId}-lease` },
       load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), nats: this.natsConnected, ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
-      onRegained: () => void this.refresh(),
+      onRegained: () => {
+        void this.refresh();
+        opts.onLeaseRegained?.();
+      },
       onReplaced: (err) => {
         log.error({ err: err.message }, 'another process took this node id over: this one stops for good');
         void this.close().finally(() => opts.onFatal?.(err));
@@ -242,6 +247,11 @@ export class ClusterNode {
   /** Times this node judged its lease lost since it started (each time it let every shard go). */
   get leaseLosses(): number {
     return this.membership.losses;
+  }
+
+  /** The process registered as this node (a restarted node is another one). */
+  get incarnation(): string {
+    return this.membership.incarnation;
   }
 
   /** Whether this node's membership lease is valid now (it serves nothing while it is not). */

@@ -14,6 +14,8 @@ export interface NodeRow {
   /** ms since the epoch, database clock. */
   leaseUntil: number;
   load: Record<string, unknown>;
+  /** The process that registered the node id last. */
+  incarnation: string;
 }
 
 interface RawNode {
@@ -23,6 +25,7 @@ interface RawNode {
   started_at: Date;
   lease_until: Date;
   load: Record<string, unknown>;
+  incarnation: string;
 }
 
 const toNode = (r: RawNode): NodeRow => ({
@@ -33,6 +36,7 @@ const toNode = (r: RawNode): NodeRow => ({
   startedAt: r.started_at.getTime(),
   leaseUntil: r.lease_until.getTime(),
   load: r.load,
+  incarnation: r.incarnation,
 });
 
 /** A registration: the node's row, and whether it took the id over from another process (its shards' epochs went up). */

@@ -35,6 +35,8 @@ export const REBIND_DELAY_MS = 1000;
 
 export interface GatewayDeps {
   nodeId: string;
+  /** The node process's incarnation (see SessionAttacherDeps.life). */
+  life: string;
   nc: NatsConnection;
   router: Router;
   transport: Transport;
@@ -86,7 +88,7 @@ export class Gateway {
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
-    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
+    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -310,6 +312,14 @@ export class Gateway {
    */
   restateShards(shards: number[]): void {
     void this.attacher.reattachShards(new Set(shards), true);
+  }
+
+  /**
+   * The node's lease ran out and runs again: other nodes may have taken this gateway for dead meanwhile, and their
+   * connectors forgotten its sessions (GatewayWatch), so every session attaches again and catches up.
+   */
+  leaseRegained(): void {
+    void this.attacher.reattachAll();
   }
 
   /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */

@@ -31,6 +31,8 @@ const ATTACH_WARN_ATTEMPTS = 6;
 
 export interface SessionAttacherDeps {
   nodeId: string;
+  /** This gateway process's incarnation: its connectors forget its sessions when it dies. */
+  life: string;
   router: Router;
   binding: ConvBinding;
   /** The gateway's open sessions, by session id. */
@@ -80,7 +82,7 @@ export class SessionAttacher {
     // refresh in one sweep, and a burst of calls keeps its garbage alive past young collections.
     s.refreshAt = Date.now() + ATTACH_REFRESH_MS * (0.5 + Math.random());
     const gen = ++s.attachGen;
-    const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid };
+    const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid, life: this.deps.life };
     if (refresh) payload.refresh = true;
     s.attaching = true;
     try {

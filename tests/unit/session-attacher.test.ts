@@ -31,7 +31,7 @@ function harness(router: Router) {
   const sessions = new Map<number, Session>();
   const got: string[] = [];
   const binding = { bind: () => {}, keepOnly: () => {} } as unknown as ConvBinding;
-  const attacher = new SessionAttacher({ nodeId: 'g', router, binding, sessions, log: silentLogger(), send: (s: Session, f: ServerFrame) => void (f.type === 'convs' && got.push(s.uid)) });
+  const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send: (s: Session, f: ServerFrame) => void (f.type === 'convs' && got.push(s.uid)) });
   const open = (uid: string): Session => {
     const s = new Session(sessions.size + 1, {} as never, uid, 'd', 0, 0, { perSec: 10, burst: 10 });
     sessions.set(s.sid, s);
