@@ -278,11 +278,12 @@ export class ConversationStore {
     return r.removed;
   }
 
-  /** Every member of a conversation, by uid. */
-  async members(convId: string): Promise<Member[]> {
+  /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
+  async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
     checkId(convId, 'convId');
     const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date }[]>`
-      SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ORDER BY uid`, this.timeoutMs);
+      SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
+      ORDER BY uid ${page ? this.sql`LIMIT ${page.limit}` : this.sql``}`, this.timeoutMs);
     return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime() }));
   }
 

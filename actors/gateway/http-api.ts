@@ -110,6 +110,9 @@ async function applyBlocks(d: HttpApiDeps, uid: string, others: string[]): Promi
 
 /** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */
 const DEFAULT_API_PAGE = 100;
+/** Members in one page of `GET /v1/conversations/:conv` unless `limit` says otherwise, and the most one may hold. */
+const DEFAULT_API_MEMBERS_PAGE = 1_000;
+const MAX_API_MEMBERS_PAGE = 10_000;
 
 const bad = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
 /** An integer query parameter in [min, max], `fallback` when absent. */
@@ -165,10 +168,13 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const r = (await d.router.call(ChatKind.CHATTER, conv, ChatterOp.CREATE, p)) as CreateReply;
     return ['201 Created', r];
   });
-  route(d, 'get', '/v1/conversations/:conv', true, async (_b, [conv]) => {
-    const [c, members] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!)]);
+  route(d, 'get', '/v1/conversations/:conv', true, async (_b, [conv], q) => {
+    // Paged: a group may have 100,000 members, too many for one answer or one statement's deadline.
+    const limit = intParam(q, 'limit', DEFAULT_API_MEMBERS_PAGE, 1, MAX_API_MEMBERS_PAGE);
+    const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
+    const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, createdAt: c.createdAt, members }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {
     const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);

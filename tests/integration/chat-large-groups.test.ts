@@ -130,6 +130,18 @@ describe('chat – large groups', () => {
     expect((await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'fb1', members: ['fb2', 'fb3', 'fb4', 'fb5', 'fb6', 'fb7'] })).status).toBe(409);
     const shown = await c.api('GET', `/v1/conversations/${conv}`);
     expect((shown.body['members'] as { uid: string }[]).map((m) => m.uid)).toEqual(['fa1', ...members]);
+    expect(shown.body['more']).toBe(false);
+    // The server API pages the members by uid: a group may have far too many for one answer.
+    const page = async (query: string) => {
+      const r = await c.api('GET', `/v1/conversations/${conv}?${query}`);
+      return { status: r.status, uids: ((r.body['members'] ?? []) as { uid: string }[]).map((m) => m.uid), more: r.body['more'], code: r.body['code'] };
+    };
+    expect(await page('limit=2')).toEqual({ status: 200, uids: ['fa1', 'fa2'], more: true, code: undefined });
+    expect(await page('limit=2&after=fa2')).toEqual({ status: 200, uids: ['fa3', 'fa4'], more: true, code: undefined });
+    expect(await page('limit=10&after=fa4')).toEqual({ status: 200, uids: ['fa5', 'fa6'], more: false, code: undefined });
+    expect(await page('limit=0')).toMatchObject({ status: 400, code: 'invalid_field' });
+    expect(await page('limit=10001')).toMatchObject({ status: 400, code: 'invalid_field' });
+    expect(await page('after=')).toMatchObject({ status: 400, code: 'invalid_field' });
     const fa1 = await online('fa1', 'l1');
     const fa6 = await online('fa6', 'l2');
     await fa1.client.send(conv, 'still here');
