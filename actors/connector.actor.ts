@@ -15,11 +15,12 @@ import {
 import { CloseCode } from '../protocol/close-codes.js';
 import { directPeer, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import type { ConvKind, ConvSummary, ServerFrame } from '../protocol/frames.js';
+import type { ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
+import { refreshConvStates, type ConvState } from './conv-state.js';
 import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkMark, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
@@ -32,17 +33,6 @@ interface Device {
   life: string | undefined;
   /** Unacked messages per conversation; made on the first push (an idle device holds nothing). */
   inflight: DeviceInflight | undefined;
-}
-
-interface ConvState {
-  kind: ConvKind;
-  lastSeq: number;
-  /** Highest seq pushed live to the devices: a delivery at or below it is a repeat (a replayed fan-out). */
-  pushedSeq?: number;
-  readSeq: number;
-  unread: number;
-  large: boolean;
-  peer?: string;
 }
 
 /**
@@ -367,27 +357,9 @@ class ConnectorActor implements Actor {
     }
   }
 
-  /** Takes a fresh list from Postgres; what a delivery already told us about a newer seq is kept. */
+  /** Takes a fresh list from Postgres (see refreshConvStates). */
   private refresh(list: UserConversation[]): ConvSummary[] {
-    const large = this.svc.settings.largeGroupMembers;
-    const seen = new Set<string>();
-    const out: ConvSummary[] = [];
-    for (const r of list) {
-      seen.add(r.convId);
-      const prev = this.convs.get(r.convId);
-      const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > large };
-      if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
-      if (r.peer !== undefined) state.peer = r.peer;
-      this.convs.set(r.convId, state);
-      const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
-      if (!(r.peer !== undefined && this.blocked?.has(r.peer))) {
-        if (r.peerRead !== undefined) row.peerRead = r.peerRead;
-        if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
-      }
-      out.push(row);
-    }
-    for (const conv of [...this.convs.keys()]) if (!seen.has(conv)) this.convs.delete(conv);
-    return out;
+    return refreshConvStates(this.convs, list, this.svc.settings.largeGroupMembers, this.blocked);
   }
 
   private retransmit(): void {

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, ServerFrame } from './frames.js';
+import type { ConvKind, ConvSummary } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).

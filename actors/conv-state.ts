@@ -1,0 +1,40 @@
+import type { ConvKind, ConvSummary } from '../protocol/frames.js';
+import type { UserConversation } from '../storage/conversation-store.js';
+
+/** What a user's connector keeps of one of the user's conversations. */
+export interface ConvState {
+  kind: ConvKind;
+  lastSeq: number;
+  /** Highest seq pushed live to the devices: a delivery at or below it is a repeat (a replayed fan-out). */
+  pushedSeq?: number;
+  readSeq: number;
+  unread: number;
+  large: boolean;
+  peer?: string;
+}
+
+/**
+ * Replaces `convs` with a fresh list from Postgres and returns it as the devices see it. What a delivery already
+ * told the connector about a newer seq is kept; conversations gone from the list are dropped. A peer's read mark
+ * and last seen are left out across a block (`blocked`: whom the user blocks or is blocked by).
+ */
+export function refreshConvStates(convs: Map<string, ConvState>, list: UserConversation[], largeAbove: number, blocked: ReadonlySet<string> | undefined): ConvSummary[] {
+  const seen = new Set<string>();
+  const out: ConvSummary[] = [];
+  for (const r of list) {
+    seen.add(r.convId);
+    const prev = convs.get(r.convId);
+    const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > largeAbove };
+    if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
+    if (r.peer !== undefined) state.peer = r.peer;
+    convs.set(r.convId, state);
+    const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+    if (!(r.peer !== undefined && blocked?.has(r.peer))) {
+      if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+      if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
+    }
+    out.push(row);
+  }
+  for (const conv of [...convs.keys()]) if (!seen.has(conv)) convs.delete(conv);
+  return out;
+}
