@@ -278,6 +278,7 @@ class ChatterActor implements Actor {
     const frame = encodeFrame({ type: 'msg', ...msg });
     const { members, ctx } = this;
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
+    if (msg.recall !== undefined || msg.edit !== undefined) d.quiet = true;
     const tellEach = (uids: Iterable<string>): void => {
       for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
     };

@@ -219,7 +219,7 @@ class ConnectorActor implements Actor {
   }
 
   private deliver(d: ConnectorDeliver): void {
-    if (this.devices.length === 0) return; // offline: the devices catch up by sync
+    if (this.devices.length === 0) return pushEvent(this.svc, this.ctx.key, d); // offline: the devices catch up by sync
     let c = this.convs.get(d.conv);
     if (c) {
       // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
@@ -384,12 +384,32 @@ class ConnectorActor implements Actor {
  */
 const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
 
+/** A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of amendments). */
+function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
+  if (d.quiet !== true && d.from !== uid) svc.event({ type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from });
+}
+
+/** `pushEvent` for a delivery to a sleeping connector, whose payload no mailbox has checked yet. */
+function pushEventOf(svc: ChatServices, uid: string, payload: unknown): void {
+  let d: ConnectorDeliver;
+  try {
+    d = checkDeliver(payload);
+  } catch {
+    return; // not a delivery anyone could have sent: nothing to tell
+  }
+  pushEvent(svc, uid, d);
+}
+
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
   return {
     kind: ChatKind.CONNECTOR,
     create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs),
     // A connector stays live while any device is attached (`holdsLiveState`), so a sleeping one has none.
-    idleAnswer: (op) => (op === ConnectorOp.DEVICES ? ({ devices: [] } satisfies DevicesReply) : DEVICE_ONLY_OPS.has(op) ? null : undefined),
+    idleAnswer: (op, payload, uid) => {
+      if (op === ConnectorOp.DEVICES) return { devices: [] } satisfies DevicesReply;
+      if (op === ConnectorOp.DELIVER) pushEventOf(svc, uid, payload);
+      return DEVICE_ONLY_OPS.has(op) ? null : undefined;
+    },
   };
 }

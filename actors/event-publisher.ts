@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import type { MessageEvent, OnlineEvent, ReadEvent } from '../protocol/chat-ops.js';
+import type { MessageEvent, OnlineEvent, PushEvent, ReadEvent } from '../protocol/chat-ops.js';
 import { EventSubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 
@@ -7,7 +7,7 @@ import type { Logger } from '../runtime/logger.js';
 export const DEFAULT_EVENT_BATCH_BYTES = 256 * 1024;
 
 /** A business event of any subject. */
-export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent;
+export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent | PushEvent;
 
 function subjectOf(e: BusinessEvent): EventSubject {
   switch (e.type) {
@@ -15,6 +15,8 @@ function subjectOf(e: BusinessEvent): EventSubject {
       return EventSubject.MESSAGE;
     case 'read':
       return EventSubject.READ;
+    case 'push':
+      return EventSubject.PUSH;
     case 'online':
       return EventSubject.ONLINE;
     case 'offline':

@@ -139,5 +139,7 @@ export function checkDeliver(p: unknown): ConnectorDeliver {
   const v = obj(p);
   const frame = v['frame'];
   if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be the encoded msg frame');
-  return { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
+  const d: ConnectorDeliver = { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
+  if (v['quiet'] === true) d.quiet = true;
+  return d;
 }

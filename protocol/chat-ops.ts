@@ -80,7 +80,8 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.
  */
-export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array }
+/** `quiet`: a recall or an edit, news to a device online but no reason to notify one offline (no push event). */
+export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }
@@ -107,6 +108,12 @@ export interface GatewayBind { uid: string; conv: string }
 
 /** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
+/**
+ * A message for a member with no device online, for the app's push notifications: one per member and message
+ * (recalls and edits excepted), from the member's connector. Not raised for large groups (their members are not
+ * told one by one); best effort, and a fan-out replayed after a NATS outage may raise one twice.
+ */
+export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string }
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
 /** A user's read mark moved forward (from device `did`); `unread` is what it leaves in `conv`, for push badges. */
 export interface ReadEvent { type: 'read'; uid: string; did: string; conv: string; seq: number; unread: number; ts: number }

@@ -109,6 +109,7 @@ export const EventSubject = {
   OFFLINE: `${SUBJECT_ROOT}.events.offline`,
   MESSAGE: `${SUBJECT_ROOT}.events.message`,
   READ: `${SUBJECT_ROOT}.events.read`,
+  PUSH: `${SUBJECT_ROOT}.events.push`,
 } as const;
 export type EventSubject = (typeof EventSubject)[keyof typeof EventSubject];
 

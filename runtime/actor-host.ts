@@ -192,7 +192,7 @@ export class ActorHost {
   private target(kind: string, key: string, fence: Fence, op: string, payload: unknown): Cell | IdleAnswer {
     const live = this.liveCell(kind, key, fence);
     if (live) return live;
-    const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload);
+    const idle = this.kinds.get(kind)?.idleAnswer?.(op, payload, key);
     return idle !== undefined ? new IdleAnswer(idle) : this.activate(kind, key, fence);
   }
 

@@ -54,7 +54,7 @@ export interface ActorKind {
    * For read-only questions a sleeping actor answers by definition ("which devices are connected?": none),
    * so asking about many users does not wake them all and load each one's state. A tell answered here is
    * dropped: news a sleeping actor would only have thrown away (a message for a user with no device online)
-   * does not wake it either.
+   * does not wake it either. `key`: the sleeping actor's.
    */
-  idleAnswer?(op: string, payload: unknown): unknown;
+  idleAnswer?(op: string, payload: unknown, key: string): unknown;
 }

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageEvent, OnlineEvent, ReadEvent } from '../../protocol/chat-ops.js';
+import type { MessageEvent, OnlineEvent, PushEvent, ReadEvent } from '../../protocol/chat-ops.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { EVENTS_WILDCARD, EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 
-type Event = OnlineEvent | MessageEvent | ReadEvent;
+type Event = OnlineEvent | MessageEvent | ReadEvent | PushEvent;
 
 describe('chat – business events', () => {
   let c: ChatCluster;
@@ -74,6 +74,32 @@ describe('chat – business events', () => {
 
     for (const x of [a, b]) x.close();
     await until(() => all(EventSubject.OFFLINE).some((e) => e.type === 'offline' && e.uid === 'ev-a'));
+  }, 30_000);
+
+  it('events – a message for a member with no device online raises a push event for them; not for members online, the sender, or an edit', async () => {
+    const members = ['pu-b', 'pu-c', 'pu-d'];
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pu-room', owner: 'pu-a', members })).status).toBe(201);
+    const a = await rawConnect(c.gateways.get('n1')!, c.token('pu-a', 'a1'));
+    const b = await rawConnect(c.gateways.get('n2')!, c.token('pu-b', 'b1'));
+    // pu-d was online and left: its connector is still live, with no device. pu-c never came: its connector sleeps.
+    const d = await rawConnect(c.gateways.get('n2')!, c.token('pu-d', 'd1'));
+    for (const x of [a, b, d]) await x.waitFor((f) => f.type === 'convs');
+    d.close();
+    await until(() => all(EventSubject.OFFLINE).some((e) => e.type === 'offline' && e.uid === 'pu-d'));
+    a.send({ type: 'send', conv: 'pu-room', cid: 1, body: 'anyone?' });
+    const sent = await a.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 1);
+    await b.waitFor((f) => f.type === 'msg' && f.seq === sent.seq);
+    const pushes = (): PushEvent[] => all(EventSubject.PUSH).filter((e): e is PushEvent => e.type === 'push' && e.conv === 'pu-room');
+    await until(() => pushes().length >= 2);
+    a.send({ type: 'send', conv: 'pu-room', cid: 2, body: 'anyone at all?', edit: sent.seq, after: 1 });
+    const edit = await a.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 2);
+    await b.waitFor((f) => f.type === 'msg' && f.seq === edit.seq);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pushes().sort((x, y) => x.uid.localeCompare(y.uid))).toEqual([
+      { type: 'push', uid: 'pu-c', conv: 'pu-room', seq: sent.seq, from: 'pu-a' },
+      { type: 'push', uid: 'pu-d', conv: 'pu-room', seq: sent.seq, from: 'pu-a' },
+    ]);
+    for (const x of [a, b]) x.close();
   }, 30_000);
 
   it('events – a system message from the server API is an event too', async () => {
