@@ -188,6 +188,7 @@ export class Gateway {
 
   /** Closes every session and the port. */
   async close(): Promise<void> {
+    this.attacher.close();
     this.accepting = false;
     clearInterval(this.sweepTimer);
     if (this.rebindTimer) clearTimeout(this.rebindTimer);
@@ -319,7 +320,7 @@ export class Gateway {
    * connectors forgotten its sessions (GatewayWatch), so every session attaches again and catches up.
    */
   leaseRegained(): void {
-    void this.attacher.reattachAll();
+    this.attacher.leaseRegained();
   }
 
   /** After NATS reconnects, pushes may have been lost: every session re-attaches and catches up. */

@@ -6,6 +6,7 @@ import { ConcurrencyGate } from '../../runtime/concurrency-gate.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConvBinding } from './conv-binding.js';
 import type { Session } from './session.js';
+import { DEFAULT_GATEWAY_WATCH_MS } from '../gateway-watch.js';
 
 /**
  * A session re-states itself to its connector this often on average: the last resort for connector state lost
@@ -48,6 +49,8 @@ export interface SessionAttacherDeps {
 export class SessionAttacher {
   /** One gate per connector shard, made when first needed. */
   private readonly gates = new Map<number, ConcurrencyGate>();
+
+  private regainTimer: NodeJS.Timeout | undefined;
 
   /** Each connector shard's share of ATTACH_BUDGET. */
   private readonly perShard: number;
@@ -101,9 +104,32 @@ export class SessionAttacher {
     return this.inSteps([...sessions.values()].filter((s) => shards.has(router.shardOf(ChatKind.CONNECTOR, s.uid))), refresh);
   }
 
-  /** Every session attaches again with a full catch-up (pushes may have been lost, or which groups are large changed). */
-  reattachAll(): Promise<void> {
-    return this.inSteps([...this.deps.sessions.values()], false);
+  /**
+   * Every session attaches again now (connectors may have forgotten them while the node's lease had run out), and
+   * refreshes once more after every GatewayWatch has read again: one that read just before the lease ran again
+   * may tell its connectors after the first attach landed.
+   */
+  leaseRegained(): void {
+    void this.reattachAll();
+    if (this.regainTimer) clearTimeout(this.regainTimer);
+    this.regainTimer = setTimeout(() => {
+      this.regainTimer = undefined;
+      void this.reattachAll(true);
+    }, 2 * DEFAULT_GATEWAY_WATCH_MS + 500);
+  }
+
+  /** Drops a pending refresh. */
+  close(): void {
+    if (this.regainTimer) clearTimeout(this.regainTimer);
+    this.regainTimer = undefined;
+  }
+
+  /**
+   * Every session attaches again: with a full catch-up (pushes may have been lost, or which groups are large
+   * changed), or with `refresh` one that catches up only where the connector had forgotten the session.
+   */
+  reattachAll(refresh = false): Promise<void> {
+    return this.inSteps([...this.deps.sessions.values()], refresh);
   }
 
   private async inSteps(todo: Session[], refresh: boolean): Promise<void> {

@@ -6,6 +6,7 @@ import type { Router } from '../../runtime/router.js';
 import type { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import { ATTACH_BUDGET, SessionAttacher } from '../../actors/gateway/session-attacher.js';
 import { Session } from '../../actors/gateway/session.js';
+import { DEFAULT_GATEWAY_WATCH_MS } from '../../actors/gateway-watch.js';
 
 const SHARDS = 16;
 /** Users u0…: user `u${i}` lives on connector shard i % SHARDS. */
@@ -41,7 +42,7 @@ function harness(router: Router) {
   return { attacher, open, got };
 }
 
-describe('session attacher – a connect burst is attached in turn', () => {
+describe('session attacher', () => {
   it('session attacher – a burst keeps about its budget of attach calls outstanding, and every session gets its list', async () => {
     const inFlight = { now: 0, most: 0 };
     const { attacher, open, got } = harness(fakeRouter(new Set(), 5, inFlight));
@@ -63,4 +64,33 @@ describe('session attacher – a connect burst is attached in turn', () => {
     expect(got.sort()).toEqual(healthy.sort());
     expect(attacher.queued).toBe(5 * (100 - ATTACH_BUDGET / SHARDS));
   });
+
+  it('session attacher – after the node’s lease runs again, every session attaches at once and refreshes once more after the gateway watchers read again', async () => {
+    const calls: { uid: string; refresh: boolean }[] = [];
+    const router = {
+      shardCount: () => SHARDS,
+      shardOf: (_kind: string, uid: string) => shardOfUser(uid),
+      call: async (_kind: string, uid: string, _op: string, p: { refresh?: boolean }) => {
+        calls.push({ uid, refresh: p.refresh === true });
+        return { convs: [], large: [] } satisfies AttachReply;
+      },
+    } as unknown as Router;
+    const { attacher, open } = harness(router);
+    open('u1');
+    open('u2');
+    await new Promise((r) => setTimeout(r, 50));
+    calls.length = 0;
+    attacher.leaseRegained();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual([
+      { uid: 'u1', refresh: false },
+      { uid: 'u2', refresh: false },
+    ]);
+    await new Promise((r) => setTimeout(r, 2 * DEFAULT_GATEWAY_WATCH_MS + 600));
+    expect(calls.slice(2)).toEqual([
+      { uid: 'u1', refresh: true },
+      { uid: 'u2', refresh: true },
+    ]);
+    attacher.close();
+  }, 10_000);
 });
