@@ -132,16 +132,19 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     });
   }
   registerChatMetrics(metrics, chat.committer, gateway);
-  // Connectors forget the devices of gateway processes that died without detaching them.
+  // Connectors forget the devices of gateway processes that died without detaching them. A gateway node's
+  // directory reads the live nodes every 2 s anyway: the watch sees those reads instead of making its own.
   let watch: GatewayWatch | undefined;
   if (config.kinds.includes(ChatKind.CONNECTOR)) {
-    const nodes = new NodeStore(node.sql);
-    watch = new GatewayWatch({
-      live: async () => (await nodes.live()).map((n) => ({ nodeId: n.nodeId, incarnation: n.incarnation })),
+    const poll = directory ? undefined : new NodeStore(node.sql);
+    const w = new GatewayWatch({
+      ...(poll ? { live: () => poll.live() } : {}),
       onGone: (l) => void node.host.tellLive(ChatKind.CONNECTOR, ConnectorOp.GATEWAY_GONE, { gw: l.nodeId, life: l.incarnation } satisfies ConnectorGatewayGone),
       log: log.child({ component: 'gateway-watch' }),
     });
-    await watch.start();
+    directory?.onLiveNodes((live) => w.see(live));
+    await w.start();
+    watch = w;
   }
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
     if (how === 'drain') await gateway?.drain();

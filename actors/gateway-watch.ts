@@ -11,8 +11,11 @@ export interface GatewayLife {
 }
 
 export interface GatewayWatchOptions {
-  /** The nodes whose lease runs now (the nodes table). */
-  live: () => Promise<GatewayLife[]>;
+  /**
+   * Reads the nodes whose lease runs now (the nodes table), for `start` to poll. Absent where something else reads
+   * that table anyway (a gateway node's directory) and hands each read to `see`.
+   */
+  live?: () => Promise<GatewayLife[]>;
   /** A gateway life that was alive is gone: its process died (its lease ran out) or another took its id. */
   onGone: (life: GatewayLife) => void;
   log: Logger;
@@ -34,26 +37,34 @@ export class GatewayWatch {
 
   constructor(private readonly opts: GatewayWatchOptions) {}
 
-  /** Reads now, then every interval. */
+  /** With `live`: reads now, then every interval. */
   async start(): Promise<void> {
+    if (!this.opts.live) return;
     await this.read();
     this.timer = setInterval(() => void this.read(), this.opts.intervalMs ?? DEFAULT_GATEWAY_WATCH_MS);
     this.timer.unref();
   }
 
-  /** Reads the live nodes once; lives seen before and missing now are reported gone. */
+  /** Takes one read of the live nodes: lives seen before and missing now are reported gone. */
+  see(lives: readonly GatewayLife[]): void {
+    const now = new Map<string, GatewayLife>();
+    for (const l of lives) now.set(`${l.nodeId} ${l.incarnation}`, l);
+    for (const [key, life] of this.seen) {
+      if (now.has(key)) continue;
+      this.seen.delete(key);
+      this.opts.log.info({ gateway: life.nodeId }, 'a gateway life ended: its sessions are dropped from their users');
+      this.opts.onGone(life);
+    }
+    for (const [key, life] of now) this.seen.set(key, life);
+  }
+
+  /** Reads the live nodes once through `live` and sees them. */
   read(): Promise<void> {
+    const live = this.opts.live;
+    if (!live) return Promise.resolve();
     this.reading ??= (async () => {
       try {
-        const now = new Map<string, GatewayLife>();
-        for (const l of await this.opts.live()) now.set(`${l.nodeId} ${l.incarnation}`, l);
-        for (const [key, life] of this.seen) {
-          if (now.has(key)) continue;
-          this.seen.delete(key);
-          this.opts.log.info({ gateway: life.nodeId }, 'a gateway life ended: its sessions are dropped from their users');
-          this.opts.onGone(life);
-        }
-        for (const [key, life] of now) this.seen.set(key, life);
+        this.see(await live());
       } catch (err) {
         // The next read catches up: a life missing then is reported then.
         this.opts.log.warn({ err: toImError(err).message }, 'could not read the live gateways');

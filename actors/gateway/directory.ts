@@ -1,7 +1,7 @@
 import { ChatKind } from '../../protocol/chat-ops.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import type { Logger } from '../../runtime/logger.js';
-import type { NodeStore } from '../../storage/node-store.js';
+import type { NodeRow, NodeStore } from '../../storage/node-store.js';
 import type { ShardMapStore, ShardRow } from '../../storage/shard-map-store.js';
 
 /** Endpoints the dispatcher answers with, at most. */
@@ -37,6 +37,7 @@ export class NodeDirectory {
   /** The connector shard map as last read, in shard order. */
   private rows: ShardRow[] = [];
   private movedListener: ((shards: number[]) => void) | undefined;
+  private liveListener: ((live: readonly NodeRow[]) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
   private refreshing?: Promise<void>;
 
@@ -64,6 +65,7 @@ export class NodeDirectory {
             // A node cut off from NATS still renews its lease in Postgres, but cannot route a message: no clients.
             accepting: n.state === 'alive' && n.load['accepting'] !== false && n.load['nats'] !== false,
           }));
+        this.liveListener?.(live);
         const moved = changedShards(this.rows, shards);
         this.rows = shards;
         if (moved.length > 0) this.movedListener?.(moved);
@@ -99,6 +101,11 @@ export class NodeDirectory {
    */
   onConnectorMoves(listener: (shards: number[]) => void): void {
     this.movedListener = listener;
+  }
+
+  /** Calls `listener` with every read of the live nodes (so that nothing else on the node reads them again). */
+  onLiveNodes(listener: (live: readonly NodeRow[]) => void): void {
+    this.liveListener = listener;
   }
 
   close(): void {
