@@ -11,6 +11,7 @@ import { ConversationStore } from '../storage/conversation-store.js';
 import type { Sql } from '../storage/db.js';
 import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
+import { MuteStore } from '../storage/mute-store.js';
 import { LastSeenStore } from '../storage/last-seen-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
@@ -60,6 +61,7 @@ export class ChatServices {
   readonly revocations: RevocationStore;
   readonly blocks: BlockStore;
   readonly userSettings: UserSettingsStore;
+  readonly mutes: MuteStore;
   readonly lastSeen: LastSeenStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
@@ -88,6 +90,7 @@ export class ChatServices {
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
     this.segments = new ShardSegments(sql);

@@ -4,15 +4,18 @@ import {
   ConnectorOp,
   type ChatterCreate,
   type ChatterMembers,
+  type ChatterMute,
   type ChatterSend,
   type ChatterSystem,
   type ChatterTyping,
   type ConnectorDeliver,
   type ConnectorJoined,
   type ConnectorLeft,
+  type ConnectorMuted,
   type ConnectorTyping,
   type CreateReply,
   type MembersReply,
+  type MuteReply,
   type SendReply,
 } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
@@ -25,8 +28,9 @@ import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../ru
 import type { NewMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, markRow, type Amendment } from './amendment.js';
+import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -36,15 +40,6 @@ const RECENT_PER_DEVICE = 256;
 const MISSING_RECHECK_MS = 1000;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 const MAX_DEVICES = 4096;
-/**
- * A member told to take a large conversation's subject (it joined, the conversation was created or became large)
- * also gets its messages through its connector for this long: its sessions take the subject only once the
- * connector has heard (milliseconds, usually), and a message published before that would reach none of them live
- * (the next message's `prev` would show the gap, but a quiet conversation may have no next message for a while).
- * Clients drop the second copy by (conv, seq). Short, because it doubles the work per message: with 5 s, the first
- * trial of the 5,000-member fan-out benchmark delivered 1.47 million frames for 1 million messages.
- */
-export const LARGE_BIND_GRACE_MS = 1000;
 
 interface DeviceState {
   /** The highest cid accepted (committed or in the group commit) for this device here. */
@@ -64,6 +59,8 @@ class ChatterActor implements Actor {
   private blocked = false;
   private kind: ConvKind = 'group';
   private members = new Set<string>();
+  /** Members who muted the conversation, and until when (made on the first: most conversations have none). */
+  private muted: Map<string, number> | undefined;
   private lastSeq = 0;
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
@@ -72,8 +69,8 @@ class ChatterActor implements Actor {
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
   private loadedAt = 0;
-  /** Members told to bind to the large conversation's subject, and when (pruned after LARGE_BIND_GRACE_MS). */
-  private readonly binding = new Map<string, number>();
+  /** Members told to bind to the large conversation's subject a moment ago: their connectors deliver too. */
+  private readonly binding = new BindGrace();
   /**
    * Messages with an amendment (recall, edit) in the group commit, and its commit: the next amendment of one waits
    * for it and then reads what it left, so one statement never changes a row twice.
@@ -112,6 +109,8 @@ class ChatterActor implements Actor {
         return this.create(checkChatterCreate(payload));
       case ChatterOp.BLOCKS:
         return this.readBlocks();
+      case ChatterOp.MUTE:
+        return this.mute(checkChatterMute(payload));
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
@@ -131,10 +130,13 @@ class ChatterActor implements Actor {
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.members = new Set(members.map((m) => m.uid));
+    this.muted = undefined;
+    const now = Date.now();
+    for (const m of members) if (m.mutedUntil > now) (this.muted ??= new Map()).set(m.uid, m.mutedUntil);
     this.lastSeq = last;
     this.devices.clear();
     this.broken = false;
-    this.loadedAt = Date.now();
+    this.loadedAt = now;
   }
 
   private get large(): boolean {
@@ -279,13 +281,16 @@ class ChatterActor implements Actor {
     const { members, ctx } = this;
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
     if (msg.recall !== undefined || msg.edit !== undefined) d.quiet = true;
+    let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
-      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, d);
+      const muted = this.muted;
+      const now = muted === undefined ? 0 : Date.now();
+      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, muted !== undefined && (muted.get(uid) ?? 0) > now ? (dMuted ??= { ...d, muted: true }) : d);
     };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
       // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
-      const unbound = this.svc.largeGroupsRebinding ? members : this.stillBinding();
+      const unbound = this.svc.largeGroupsRebinding ? members : this.binding.still((u) => members.has(u));
       deliver = unbound === undefined ? () => this.svc.publish(subject, frame) : () => (this.svc.publish(subject, frame), tellEach(unbound));
     } else {
       // The live member set: a replay after a reconnect goes to whoever is a member then.
@@ -319,9 +324,26 @@ class ChatterActor implements Actor {
     const removed = p.remove?.length ? await this.svc.convs.removeMembers(this.ctx.key, p.remove) : [];
     const wasLarge = this.large;
     for (const u of added) this.members.add(u);
-    for (const u of removed) this.members.delete(u);
+    for (const u of removed) {
+      this.members.delete(u);
+      this.muted?.delete(u);
+    }
     this.announce(added, removed, wasLarge);
     return { added, removed };
+  }
+
+  /** A member mutes (or unmutes) the conversation: stored, marked on what is fanned out to them, echoed to their devices. */
+  private async mute(p: ChatterMute): Promise<MuteReply> {
+    if (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS) await this.load();
+    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    const until = await this.svc.mutes.set(this.ctx.key, p.uid, p.until, this.ctx.fence);
+    if (until > Date.now()) (this.muted ??= new Map()).set(p.uid, until);
+    else this.muted?.delete(p.uid);
+    const echo: ConnectorMuted = { conv: this.ctx.key, until };
+    if (p.did !== undefined) echo.did = p.did;
+    this.ctx.tell(ChatKind.CONNECTOR, p.uid, ConnectorOp.MUTED, echo);
+    return { until };
   }
 
   /** Reads again whether one member blocks the other (the server API changed a block between them). */
@@ -356,25 +378,13 @@ class ChatterActor implements Actor {
     const now = Date.now();
     for (const u of told) {
       this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
-      if (this.large) this.binding.set(u, now);
+      if (this.large) this.binding.start(u, now);
     }
     const left: ConnectorLeft = { conv: this.ctx.key };
     for (const u of removed) {
-      this.binding.delete(u);
+      this.binding.end(u);
       this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
     }
-  }
-
-  /** Members still within their bind grace (undefined when none), forgetting those past it. */
-  private stillBinding(): string[] | undefined {
-    if (this.binding.size === 0) return undefined;
-    const since = Date.now() - LARGE_BIND_GRACE_MS;
-    let out: string[] | undefined;
-    for (const [u, at] of this.binding) {
-      if (at < since || !this.members.has(u)) this.binding.delete(u);
-      else (out ??= []).push(u);
-    }
-    return out;
   }
 }
 

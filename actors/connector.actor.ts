@@ -21,7 +21,8 @@ import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
 import { refreshConvStates, type ConvState } from './conv-state.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkMark, checkReceipt, checkUid } from './op-checks.js';
+import { pushEvent, pushEventOf } from './push-event.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkMark, checkMuted, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -100,6 +101,12 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.PRIVACY:
         return this.readPrivacy();
+      case ConnectorOp.MUTED: {
+        // The device that asked has its answer; the others are told.
+        const m = checkMuted(payload);
+        for (const dev of this.devices) if (dev.did !== m.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'mute', conv: m.conv, until: m.until }]);
+        return;
+      }
       case ConnectorOp.GATEWAY_GONE: {
         const g = checkGatewayGone(payload);
         // As if each of its sessions had detached: the last device out makes the user offline, with a last seen.
@@ -382,23 +389,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
-
-/** A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of amendments). */
-function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
-  if (d.quiet !== true && d.from !== uid) svc.event({ type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from });
-}
-
-/** `pushEvent` for a delivery to a sleeping connector, whose payload no mailbox has checked yet. */
-function pushEventOf(svc: ChatServices, uid: string, payload: unknown): void {
-  let d: ConnectorDeliver;
-  try {
-    d = checkDeliver(payload);
-  } catch {
-    return; // not a delivery anyone could have sent: nothing to tell
-  }
-  pushEvent(svc, uid, d);
-}
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

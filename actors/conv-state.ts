@@ -21,6 +21,7 @@ export interface ConvState {
 export function refreshConvStates(convs: Map<string, ConvState>, list: UserConversation[], largeAbove: number, blocked: ReadonlySet<string> | undefined): ConvSummary[] {
   const seen = new Set<string>();
   const out: ConvSummary[] = [];
+  const now = Date.now();
   for (const r of list) {
     seen.add(r.convId);
     const prev = convs.get(r.convId);
@@ -29,6 +30,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
     const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+    if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
     if (!(r.peer !== undefined && blocked?.has(r.peer))) {
       if (r.peerRead !== undefined) row.peerRead = r.peerRead;
       if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;

@@ -1,5 +1,6 @@
-import type { ChatterCreate, ChatterMembers, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorMuted, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import { MUTED_FOREVER } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
 
 /**
@@ -141,5 +142,27 @@ export function checkDeliver(p: unknown): ConnectorDeliver {
   if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be the encoded msg frame');
   const d: ConnectorDeliver = { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
   if (v['quiet'] === true) d.quiet = true;
+  if (v['muted'] === true) d.muted = true;
   return d;
+}
+
+const until = (v: unknown): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MUTED_FOREVER) throw bad(`until must be an integer from 0 to ${MUTED_FOREVER}`);
+  return v as number;
+};
+
+/** A member's mute of the conversation (gateway or server API → chatter). */
+export function checkChatterMute(p: unknown): ChatterMute {
+  const v = obj(p);
+  const m: ChatterMute = { uid: id(v['uid'], 'uid'), until: until(v['until']) };
+  if (v['did'] !== undefined && v['did'] !== null) m.did = id(v['did'], 'did');
+  return m;
+}
+
+/** A mute to echo to the user's devices (chatter → connector). */
+export function checkMuted(p: unknown): ConnectorMuted {
+  const v = obj(p);
+  const m: ConnectorMuted = { conv: id(v['conv'], 'conv'), until: until(v['until']) };
+  if (v['did'] !== undefined && v['did'] !== null) m.did = id(v['did'], 'did');
+  return m;
 }

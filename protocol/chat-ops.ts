@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -30,6 +30,8 @@ export const ConnectorOp = {
   PRIVACY: 'privacy',
   /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
   GATEWAY_GONE: 'gateway-gone',
+  /** The user's mute of a conversation changed (chatter → connector): tell the devices. */
+  MUTED: 'muted',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -52,6 +54,14 @@ export interface ChatterMembers { add?: string[]; remove?: string[] }
 export interface ChatterCreate { owner: string; members?: string[]; title?: string }
 export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
+/**
+ * A member mutes the conversation until `until` (epoch ms; 0 unmutes), through its chatter, which marks what it fans
+ * out to that member from then on. `did`: the device that asked (it gets the answer, not the echo).
+ */
+export interface ChatterMute { uid: string; until: number; did?: string }
+export interface MuteReply { until: number }
+/** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
+export interface ConnectorMuted { conv: string; until: number; did?: string }
 
 /**
  * A device's socket on a gateway node (gateway → connector). `refresh`: the gateway re-states a session it
@@ -79,9 +89,10 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
 /**
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.
+ * `quiet`: a recall or an edit, news to a device online but no reason to notify one offline (no push event).
+ * `muted`: the member muted the conversation (its push event says so).
  */
-/** `quiet`: a recall or an edit, news to a device online but no reason to notify one offline (no push event). */
-export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean }
+export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 export interface ConnectorTyping { conv: string; from: string }
@@ -113,7 +124,8 @@ export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: str
  * (recalls and edits excepted), from the member's connector. Not raised for large groups (their members are not
  * told one by one); best effort, and a fan-out replayed after a NATS outage may raise one twice.
  */
-export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string }
+/** `muted`: the member muted the conversation; notify quietly (a badge) or not at all. */
+export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true }
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
 /** A user's read mark moved forward (from device `did`); `unread` is what it leaves in `conv`, for push badges. */
 export interface ReadEvent { type: 'read'; uid: string; did: string; conv: string; seq: number; unread: number; ts: number }

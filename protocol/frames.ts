@@ -55,10 +55,18 @@ export interface PingFrame { type: 'ping'; ts?: number }
  * session now lasts until the new token's `exp`), or `error` with it (the session keeps its old expiry).
  */
 export interface RefreshFrame { type: 'refresh'; rid: number; token: string }
+/**
+ * Mute `conv` for this user (every device) until `until` (epoch ms; MUTED_FOREVER for good, 0 unmutes): the app's
+ * push service is told the conversation is muted. Answered by `mute` with the same `rid`.
+ */
+export interface MuteFrame { type: 'mute'; rid: number; conv: string; until: number }
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame;
+/** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
+export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh'] as const;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame;
+
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -90,8 +98,11 @@ export interface Msg {
   edited?: number;
 }
 
-/** One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark. */
-export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number }
+/**
+ * One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark;
+ * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now).
+ */
+export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -120,6 +131,11 @@ export interface ReadEchoFrame {
   unread?: number;
   lastSeq?: number;
 }
+/**
+ * The user's mute of `conv` changed: until `until` (epoch ms; 0: not muted). With `rid` it answers this device's
+ * `mute`; without, another device of the user (or the server API) made the change.
+ */
+export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until: number }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
@@ -141,6 +157,7 @@ export type ServerFrame =
   | HistoryFrame
   | MembersPageFrame
   | ReadEchoFrame
+  | MuteEchoFrame
   | ReceiptFrame
   | TypingEventFrame
   | PresenceFrame
@@ -149,7 +166,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

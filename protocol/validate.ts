@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import { MemberRole, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type RedirectReason, type ServerFrame } from './frames.js';
+import { MemberRole, MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type RedirectReason, type ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, type FrameLimits } from './limits.js';
 
 /**
@@ -105,6 +105,13 @@ function arr(v: Obj, t: string, f: string): unknown[] {
   return x;
 }
 
+/** A mute's end: epoch ms from 0 (not muted) to MUTED_FOREVER. */
+function muteUntil(v: Obj, t: string): number {
+  const x = v['until'];
+  if (!Number.isSafeInteger(x) || (x as number) < 0 || (x as number) > MUTED_FOREVER) throw wrongOrMissing(x, t, 'until', `must be an integer from 0 to ${MUTED_FOREVER}`);
+  return x as number;
+}
+
 /** A page size (`pull.limit`, `members.limit`): 1 to the gateway's largest. */
 function pageLimit(v: Obj, t: string, limits: FrameLimits): number {
   const limit = v['limit'];
@@ -195,6 +202,9 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
         f = { type: 'refresh', rid: uint(v, 'refresh', 'rid'), token };
         break;
       }
+      case 'mute':
+        f = { type: 'mute', rid: uint(v, 'mute', 'rid'), conv: id(v, 'mute', 'conv', L), until: muteUntil(v, 'mute') };
+        break;
       default:
         throw unknownType(v['type']);
     }
@@ -224,6 +234,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
+  if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
   return row;
 }
 
@@ -287,6 +298,12 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         if (!absent(v['unread'])) echo.unread = uint(v, 'read', 'unread');
         if (!absent(v['lastSeq'])) echo.lastSeq = uint(v, 'read', 'lastSeq');
         f = echo;
+        break;
+      }
+      case 'mute': {
+        const mute: ServerFrameOf<'mute'> = { type: 'mute', conv: str(v, 'mute', 'conv'), until: uint(v, 'mute', 'until') };
+        if (!absent(v['rid'])) mute.rid = uint(v, 'mute', 'rid');
+        f = mute;
         break;
       }
       case 'typing':

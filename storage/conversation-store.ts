@@ -24,6 +24,8 @@ export interface Member {
   role: MemberRole;
   readSeq: number;
   joinedAt: number;
+  /** Muted until then (epoch ms; 0: never muted, or unmuted). */
+  mutedUntil: number;
 }
 
 /** A member as another member sees them: the read mark only where the privacy rules let it through. */
@@ -48,6 +50,8 @@ export interface UserConversation {
   peerRead?: number;
   /** When that member was last online (epoch ms), if ever recorded. */
   peerLastSeen?: number;
+  /** The user muted the conversation until then (epoch ms; 0: not muted). */
+  mutedUntil: number;
 }
 
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
@@ -281,10 +285,10 @@ export class ConversationStore {
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
     checkId(convId, 'convId');
-    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date }[]>`
-      SELECT uid, role, read_seq, joined_at FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
+    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date; muted_until: number }[]>`
+      SELECT uid, role, read_seq, joined_at, muted_until FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
       ORDER BY uid ${page ? this.sql`LIMIT ${page.limit}` : this.sql``}`, this.timeoutMs);
-    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime() }));
+    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime(), mutedUntil: r.muted_until }));
   }
 
   /**
@@ -337,8 +341,8 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null }[]>`
-      SELECT mb.conv_id, c.kind, mb.read_seq,
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number }[]>`
+      SELECT mb.conv_id, c.kind, mb.read_seq, mb.muted_until,
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
@@ -358,7 +362,7 @@ export class ConversationStore {
       WHERE mb.uid = ${uid}
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
-      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count };
+      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until };
       if (r.peer !== null) c.peer = r.peer;
       if (r.peer_read !== null) c.peerRead = r.peer_read;
       if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();

@@ -1,4 +1,4 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterSend, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -33,7 +33,7 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
  * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
- * user's connector, pulls and member pages read Postgres directly. Answers are queued on the session.
+ * user's connector, mutes to the chatter (it marks what it fans out), pulls and member pages read Postgres directly. Answers are queued on the session.
  */
 export class ClientFrames {
   /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
@@ -63,6 +63,10 @@ export class ClientFrames {
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
       case 'typing':
         return this.router.tell(ChatKind.CHATTER, f.conv, ChatterOp.TYPING, { uid: s.uid });
+      case 'mute': {
+        const mute = this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.MUTE, { uid: s.uid, did: s.did, until: f.until } satisfies ChatterMute);
+        return this.request(s, mute, (r) => ({ type: 'mute', rid: f.rid, conv: f.conv, until: (r as MuteReply).until }), { rid: f.rid, conv: f.conv });
+      }
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
     }

@@ -12,6 +12,7 @@ import {
   type DevicesReply,
   type DisconnectReply,
   type MembersReply,
+  type MuteReply,
   type SendReply,
 } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -27,7 +28,7 @@ import { directConversationId, newGroupConvId, type ConversationStore } from '..
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
-import { checkChatterMembers, checkChatterSystem, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -218,9 +219,25 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'get', '/v1/users/:uid/conversations', true, async (_b, [uid]) => {
     const user = checkUid(uid);
     const list = await d.convs.userConversations(user);
-    const conversations = list.map((c) => ({ conv: c.convId, kind: c.kind, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: c.unread, members: c.memberCount, ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}), ...(c.peerLastSeen !== undefined ? { peerLastSeen: c.peerLastSeen } : {}) }));
+    const now = Date.now();
+    const conversations = list.map((c) => ({
+      conv: c.convId,
+      kind: c.kind,
+      lastSeq: c.lastSeq,
+      readSeq: c.readSeq,
+      unread: c.unread,
+      members: c.memberCount,
+      ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}),
+      ...(c.peerLastSeen !== undefined ? { peerLastSeen: c.peerLastSeen } : {}),
+      ...(c.mutedUntil > now ? { mutedUntil: c.mutedUntil } : {}),
+    }));
     // The total is what a push notification's badge shows.
     return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
+  });
+  route(d, 'post', '/v1/users/:uid/conversations/:conv/mute', true, async (b, [uid, conv]) => {
+    // Through the chatter, as a device's `mute`: it marks what it fans out, and the user's devices are told.
+    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.MUTE, checkChatterMute({ uid, until: b['until'] }))) as MuteReply;
+    return ['200 OK', { uid, conv, until: r.until }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

@@ -30,6 +30,8 @@ export interface ImClientEvents {
   sendRetry: { cid: number; conv: string; error: ImError };
   /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it). */
   read: { conv: string; seq: number; unread: number };
+  /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
+  mute: { conv: string; until: number };
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
   typing: { conv: string; from: string };

@@ -1,7 +1,7 @@
 import { CloseCode } from '../close-codes.js';
 import { decodeServerFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
-import type { ClientFrame, ConvSummary, WelcomeFrame } from '../frames.js';
+import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type WelcomeFrame } from '../frames.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
@@ -206,6 +206,19 @@ export class ImClient {
   members(conv: string, opts: { after?: string; limit?: number } = {}): Promise<MembersPage> {
     const { after, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
     return this.request<MembersPage>('members', (rid) => ({ type: 'members', rid, conv, limit, ...(after === undefined ? {} : { after }) }));
+  }
+
+  /**
+   * Mutes `conv` on all of this user's devices until `until` (epoch ms; default for good): the app's push service is
+   * told its messages are muted. Resolves with the stored `until`; rejects with `not_member`.
+   */
+  mute(conv: string, until: number = MUTED_FOREVER): Promise<number> {
+    return this.request<number>('mute', (rid) => ({ type: 'mute', rid, conv, until }));
+  }
+
+  /** Ends a mute of `conv` (see `mute`). */
+  unmute(conv: string): Promise<number> {
+    return this.mute(conv, 0);
   }
 
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */

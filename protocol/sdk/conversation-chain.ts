@@ -36,9 +36,13 @@ export interface ConversationInfo {
   peerRead: number;
   /** In a direct conversation, when the other member was last online (epoch ms; from `convs` and `presence`). */
   peerLastSeen?: number;
+  /** The user muted the conversation until then (epoch ms; from `convs` and `mute`); absent when not muted now. */
+  mutedUntil?: number;
 }
 
-interface ConvState extends ConversationInfo {
+interface ConvState extends Omit<ConversationInfo, 'mutedUntil'> {
+  /** 0: not muted. */
+  mutedUntil: number;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
   held: Map<number, Msg>;
@@ -128,6 +132,7 @@ export class ConversationChains {
       s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
       // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
       s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
+      s.mutedUntil = row.mutedUntil ?? 0;
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
         this.clearPullRetry(s);
@@ -201,6 +206,14 @@ export class ConversationChains {
    * A direct peer went offline at `lastSeen`, or without a time (hidden: either side has last seen off): their
    * conversation's `peerLastSeen` (a hashed id names nobody: none).
    */
+  /** Applies a `mute` (this device's answer or another's echo); false for a conversation not known yet (its list row will say). */
+  handleMute(conv: string, until: number): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    s.mutedUntil = until;
+    return true;
+  }
+
   handlePeerLeft(peer: string, lastSeen: number | undefined): void {
     if (this.uid === undefined) return;
     for (const s of this.convs.values()) {
@@ -223,7 +236,7 @@ export class ConversationChains {
   }
 
   private create(conv: string, kind: ConvKind, last: number): ConvState {
-    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, mutedUntil: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
     this.convs.set(conv, s);
     return s;
   }
@@ -231,6 +244,7 @@ export class ConversationChains {
   private info(s: ConvState): ConversationInfo {
     const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
     if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
+    if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
     return info;
   }
 

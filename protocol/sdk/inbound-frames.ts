@@ -54,6 +54,10 @@ export class InboundFrames {
         const c = chains.get(f.conv)!;
         return events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
       }
+      case 'mute':
+        if (f.rid !== undefined) requests.resolve(f.rid, f.until);
+        chains.handleMute(f.conv, f.until);
+        return events.emit('mute', { conv: f.conv, until: f.until });
       case 'receipt':
         if (chains.handleReceipt(f.conv, f.seq)) events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
         return;

@@ -1,3 +1,5 @@
+import WebSocket from 'ws';
+import { ImClient, type ImClientOptions } from '../../protocol/sdk/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
@@ -14,6 +16,10 @@ export interface ChatCluster extends TestCluster {
   api(method: 'GET' | 'POST', path: string, body?: unknown, node?: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Restarts a node process on its own gateway port (stopping the running one first, as a restart does). */
   respawn(nodeId: string, args?: string[]): Promise<void>;
+  /** An SDK client of (uid, did) for gateway `node`, not connected yet; closed when the cluster stops. */
+  sdk(uid: string, did: string, node: string, opts?: Partial<ImClientOptions>): ImClient;
+  /** Every business event published on `subject` from now on (each NATS message is an array of them), in order. */
+  collect<T>(subject: string): Promise<T[]>;
 }
 
 export interface ChatClusterOptions {
@@ -34,6 +40,8 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
   const cluster = await startTestClusterWithGateways(opts, gatewayArgs);
   const gateways = new Map(opts.nodes.map((n) => [n, `ws://127.0.0.1:${ports.get(n)}/ws`]));
   const http = new Map(opts.nodes.map((n) => [n, `http://127.0.0.1:${ports.get(n)}`]));
+  const clients: ImClient[] = [];
+  const stopCluster = cluster.stop.bind(cluster);
   return Object.assign(cluster, {
     gateways,
     http,
@@ -48,6 +56,25 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
       // A second process with a live node's id is refused; a crashed one (SIGKILL) is no-op here.
       await cluster.nodes.get(nodeId)?.stop();
       await cluster.spawn(nodeId, [...gatewayArgs(nodeId), ...args]);
+    },
+    sdk(uid: string, did: string, node: string, extra: Partial<ImClientOptions> = {}) {
+      const client = new ImClient({ endpoints: [gateways.get(node)!], token: signToken({ sub: uid, did, ttlSec: 3600 }, DEV_TOKEN_SECRET), WebSocket: WebSocket as never, ...extra });
+      clients.push(client);
+      return client;
+    },
+    async collect<T>(subject: string) {
+      const out: T[] = [];
+      cluster.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (!err) out.push(...msg.json<T[]>());
+        },
+      });
+      await cluster.nc.flush();
+      return out;
+    },
+    async stop() {
+      for (const x of clients) x.close();
+      await stopCluster();
     },
   });
 }

@@ -6,7 +6,7 @@ import type { ClientFrame, ServerFrame } from '../../protocol/frames.js';
 export interface RawClient {
   ws: WebSocket;
   frames: ServerFrame[];
-  send(frame: ClientFrame | Record<string, unknown>): void;
+  send(frame: Readonly<Record<string, unknown>>): void;
   sendBytes(bytes: Uint8Array | string): void;
   /** Resolves with the first frame (already received or future) matching `pred`. */
   waitFor<T extends ServerFrame = ServerFrame>(pred: (f: ServerFrame) => boolean, timeoutMs?: number): Promise<T>;

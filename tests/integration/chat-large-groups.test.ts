@@ -3,7 +3,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_GROUP_CHANGE_GRACE_MS } from '../../actors/chat-services.js';
-import { LARGE_BIND_GRACE_MS } from '../../actors/chatter.actor.js';
+import { LARGE_BIND_GRACE_MS } from '../../actors/bind-grace.js';
 import { REBIND_DELAY_MS } from '../../actors/gateway/gateway.js';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';

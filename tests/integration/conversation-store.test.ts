@@ -109,8 +109,8 @@ describe('conversation store – real Postgres', () => {
     expect((await convs.setReadMark('gina', direct.convId, 3)).readSeq).toBe(3);
     const list = await convs.userConversations('erin');
     expect(list).toEqual([
-      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2 },
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3 },
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2, mutedUntil: 0 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, mutedUntil: 0 },
     ]);
   });
 

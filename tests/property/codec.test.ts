@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeClientFrame, decodeServerFrame, encode, encodeFrame, scanPlain } from '../../protocol/codec.js';
 import { ErrorCode, isErrorCode, type Result } from '../../protocol/errors.js';
-import { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame } from '../../protocol/frames.js';
+import { CLIENT_FRAME_TYPES, MUTED_FOREVER, SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame } from '../../protocol/frames.js';
 import { DEFAULT_LIMITS, type FrameLimits } from '../../protocol/limits.js';
 import { idProblem } from '../../protocol/validate.js';
 
@@ -33,6 +33,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('typing' as const), conv: id }),
   fc.record({ type: fc.constant('ping' as const), ts: finite }, { requiredKeys: ['type'] }),
   fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
+  fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: fc.integer({ min: 0, max: MUTED_FOREVER }) }),
 );
 
 const msg = fc.record(
@@ -43,11 +44,12 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
-  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), peerRead: uint, peerLastSeen: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
+  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), peerRead: uint, peerLastSeen: ms, mutedUntil: uint }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint, unread: fc.nat(), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('receipt' as const), conv: id, uid: id, seq: uint }),
+  fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean(), lastSeen: ms }, { requiredKeys: ['type', 'uid', 'online'] }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/errors.js';
-import type { Msg, WelcomeFrame } from '../../protocol/frames.js';
+import { MUTED_FOREVER, type Msg, type WelcomeFrame } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/client.js';
 import type { ImClientOptions, StateChange } from '../../protocol/sdk/client-types.js';
 import { messageBytes, type WebSocketConstructor } from '../../protocol/sdk/socket.js';
@@ -83,6 +83,39 @@ describe('sdk client – connecting', () => {
     // A later list never takes the mark back.
     s.receive({ type: 'convs', list: [{ conv: 'd:2:me:zo', kind: 'direct', lastSeq: 9, readSeq: 9, unread: 0, peerRead: 5 }] });
     expect(client.conversations()[0]!.peerRead).toBe(7);
+    client.close();
+  });
+
+  it('sdk client – mute: answered by rid with the stored until, shown on the conversation until it runs out; another device\'s mute is an event', async () => {
+    const { client, ws } = harness();
+    const mutes: { conv: string; until: number }[] = [];
+    client.on('mute', (m) => mutes.push(m));
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [{ conv: 'g', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, mutedUntil: MUTED_FOREVER }, { conv: 'h', kind: 'group', lastSeq: 1, readSeq: 1, unread: 0 }] });
+    await flush();
+    expect(client.conversations().map((c) => [c.conv, c.mutedUntil])).toEqual([['g', MUTED_FOREVER], ['h', undefined]]);
+    const muted = client.mute('h', Date.now() + 60_000);
+    const [frame] = s.sentOf('mute');
+    expect(frame).toEqual({ type: 'mute', rid: frame!.rid, conv: 'h', until: Date.now() + 60_000 });
+    s.receive({ type: 'mute', rid: frame!.rid, conv: 'h', until: Date.now() + 60_000 });
+    await expect(muted).resolves.toBe(Date.now() + 60_000);
+    expect(client.conversations().find((c) => c.conv === 'h')!.mutedUntil).toBe(Date.now() + 60_000);
+    // Another device unmutes g.
+    s.receive({ type: 'mute', conv: 'g', until: 0 });
+    expect(mutes.map((m) => m.conv)).toEqual(['h', 'g']);
+    expect(client.conversations().find((c) => c.conv === 'g')!.mutedUntil).toBeUndefined();
+    const refused = client.unmute('x');
+    const [, again] = s.sentOf('mute');
+    expect(again).toMatchObject({ conv: 'x', until: 0 });
+    s.receive({ type: 'error', code: ErrorCode.NOT_MEMBER, message: 'not a member of x', rid: again!.rid, conv: 'x' });
+    await expect(refused).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    // A mute for a while is over by itself (the connection may have gone meanwhile: what the app sees is kept).
+    await vi.advanceTimersByTimeAsync(60_001);
+    expect(client.conversations().find((c) => c.conv === 'h')!.mutedUntil).toBeUndefined();
     client.close();
   });
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
+import { MUTED_FOREVER } from '../../protocol/frames.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { clusterShardsSubject, conversationSubject, nodeControlSubject, parseConversationSubject, parseSubjectToken, shardSubject, subjectToken } from '../../protocol/subjects.js';
 import { idProblem, utf8Length, validateClientFrame, validateServerFrame } from '../../protocol/validate.js';
@@ -34,6 +35,12 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'refresh', rid: 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^refresh\.token is missing$/));
     expect(validateClientFrame({ type: 'refresh', rid: 1, token: 'x'.repeat(4097) })).toEqual(fails(ErrorCode.INVALID_FIELD, /^refresh\.token must be 1–4096 characters$/));
     expect(validateClientFrame({ type: 'refresh', rid: 1, token: 'a.b.c', extra: 1 })).toEqual({ ok: true, value: { type: 'refresh', rid: 1, token: 'a.b.c' } });
+    expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c', until: MUTED_FOREVER })).toEqual({ ok: true, value: { type: 'mute', rid: 2, conv: 'c', until: MUTED_FOREVER } });
+    expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c', until: 0 })).toEqual({ ok: true, value: { type: 'mute', rid: 2, conv: 'c', until: 0 } });
+    expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c', until: MUTED_FOREVER + 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until must be an integer from 0 to 8640000000000000$/));
+    expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c', until: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until /));
+    expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until is missing/));
+    expect(validateClientFrame({ type: 'mute', conv: 'c', until: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.rid is missing/));
   });
 
   it('validate – integers must be safe: 2^53 is refused where 2^53 − 1 passes', () => {
@@ -115,6 +122,10 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'presence', uid: 'u', online: false, lastSeen: 'yesterday' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^presence\.lastSeen /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerLastSeen: 'x' }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerLastSeen /));
     expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: false, members: [{ uid: 'a', role: 'owner', readSeq: 3 }, { uid: 'b', role: 'member', readSeq: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.members\[1\]\.readSeq /));
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1, mutedUntil: -5 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.mutedUntil /));
+    expect(validateServerFrame({ type: 'mute', conv: 'c', until: 7 })).toEqual({ ok: true, value: { type: 'mute', conv: 'c', until: 7 } });
+    expect(validateServerFrame({ type: 'mute', rid: 3, conv: 'c', until: 7 })).toEqual({ ok: true, value: { type: 'mute', conv: 'c', until: 7, rid: 3 } });
+    expect(validateServerFrame({ type: 'mute', conv: 'c' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until is missing$/));
   });
 
   it('validate – enum values a newer server may add are read as the safest known value', () => {

@@ -1,0 +1,23 @@
+import type { ConnectorDeliver } from '../protocol/chat-ops.js';
+import type { ChatServices } from './chat-services.js';
+import { checkDeliver } from './op-checks.js';
+
+/**
+ * A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of
+ * amendments), and whether the user muted the conversation.
+ */
+export function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
+  if (d.quiet === true || d.from === uid) return;
+  svc.event(d.muted === true ? { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from, muted: true } : { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from });
+}
+
+/** `pushEvent` for a delivery to a sleeping connector, whose payload no mailbox has checked yet. */
+export function pushEventOf(svc: ChatServices, uid: string, payload: unknown): void {
+  let d: ConnectorDeliver;
+  try {
+    d = checkDeliver(payload);
+  } catch {
+    return; // not a delivery anyone could have sent: nothing to tell
+  }
+  pushEvent(svc, uid, d);
+}
