@@ -58,6 +58,7 @@ class ChatterActor implements Actor {
   /** A direct conversation whose one member blocks the other: it takes no sends and passes on no typing. */
   private blocked = false;
   private kind: ConvKind = 'group';
+  private title: string | undefined;
   private members = new Set<string>();
   /** Members who muted the conversation, and until when (made on the first: most conversations have none). */
   private muted: Map<string, number> | undefined;
@@ -129,6 +130,7 @@ class ChatterActor implements Actor {
     this.exists = c !== undefined;
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
+    this.title = c?.title ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
     this.muted = undefined;
     const now = Date.now();
@@ -374,10 +376,13 @@ class ChatterActor implements Actor {
    */
   private announce(added: string[], removed: string[], wasLarge: boolean): void {
     const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
+    // The newcomers' devices are told they joined, and from which message on it is news to them.
+    const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: this.lastSeq, ...(this.title !== undefined ? { title: this.title } : {}) };
+    const isNew = new Set(added);
     const told = this.large === wasLarge ? added : [...this.members];
     const now = Date.now();
     for (const u of told) {
-      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, isNew.has(u) ? welcome : joined);
       if (this.large) this.binding.start(u, now);
     }
     const left: ConnectorLeft = { conv: this.ctx.key };

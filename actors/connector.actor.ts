@@ -20,9 +20,9 @@ import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
-import { refreshConvStates, type ConvState } from './conv-state.js';
+import { newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { pushEvent, pushEventOf } from './push-event.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkMark, checkMuted, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkMuted, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -114,7 +114,7 @@ class ConnectorActor implements Actor {
         return;
       }
       case ConnectorOp.JOINED:
-        return this.joined(payload as ConnectorJoined);
+        return this.joined(checkJoined(payload));
       case ConnectorOp.LEFT:
         return this.left(checkUid((payload as { conv?: unknown } | null)?.conv));
       default:
@@ -232,7 +232,7 @@ class ConnectorActor implements Actor {
       // Dedup window: an older delivery arriving late is not pushed either; the device repairs that gap by `prev`.
       if (d.seq <= (c.pushedSeq ?? 0)) return;
       if (d.seq > c.lastSeq) c.lastSeq = d.seq;
-    } else this.convs.set(d.conv, (c = { kind: isDirectConvId(d.conv) ? 'direct' : 'group', lastSeq: d.seq, readSeq: 0, unread: 0, large: false }));
+    } else this.convs.set(d.conv, (c = newConvState(d.conv, isDirectConvId(d.conv) ? 'direct' : 'group', false, this.ctx.key, d.seq)));
     c.pushedSeq = d.seq;
     let frames: Uint8Array[] | undefined;
     let pushed: Pushed | undefined;
@@ -338,21 +338,18 @@ class ConnectorActor implements Actor {
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
   }
 
-  /** Added to a conversation, or told that one of ours became large or small: sessions take or leave its subject. */
+  /**
+   * Added to a conversation (the devices are told), or told that one of ours became large or small: sessions take
+   * or leave its subject.
+   */
   private joined(p: ConnectorJoined): void {
-    const conv = checkUid(p?.conv);
-    const large = p.large === true;
-    const c = this.convs.get(conv);
-    if (c === undefined) {
-      const state: ConvState = { kind: p.kind === 'direct' ? 'direct' : 'group', lastSeq: 0, readSeq: 0, unread: 0, large };
-      const peer = p.kind === 'direct' ? directPeer(conv, this.ctx.key) : undefined;
-      if (peer !== undefined) state.peer = peer;
-      this.convs.set(conv, state);
-    }
-    const was = c?.large ?? false;
-    if (c !== undefined) c.large = large;
+    const c = this.convs.get(p.conv);
+    const was = c?.large === true;
+    if (c === undefined) this.convs.set(p.conv, newConvState(p.conv, p.kind, p.large, this.ctx.key));
+    else c.large = p.large;
+    if (p.added) this.broadcast(p.title === undefined ? { type: 'joined', conv: p.conv, kind: p.kind, lastSeq: p.lastSeq ?? 0 } : { type: 'joined', conv: p.conv, kind: p.kind, title: p.title, lastSeq: p.lastSeq ?? 0 });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
-    if (large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, large);
+    if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large);
   }
 
   private left(conv: string): void {
@@ -362,6 +359,7 @@ class ConnectorActor implements Actor {
       dev.inflight?.delete(conv);
       if (c?.large) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
     }
+    this.broadcast({ type: 'left', conv });
   }
 
   /** Takes a fresh list from Postgres (see refreshConvStates). */

@@ -1,3 +1,4 @@
+import { directPeer } from '../protocol/conv-id.js';
 import type { ConvKind, ConvSummary } from '../protocol/frames.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 
@@ -11,6 +12,14 @@ export interface ConvState {
   unread: number;
   large: boolean;
   peer?: string;
+}
+
+/** The state of a conversation the connector of `uid` just heard of (joined, or a first delivery), with nothing read yet. */
+export function newConvState(conv: string, kind: ConvKind, large: boolean, uid: string, lastSeq = 0): ConvState {
+  const state: ConvState = { kind, lastSeq, readSeq: 0, unread: 0, large };
+  const peer = kind === 'direct' ? directPeer(conv, uid) : undefined;
+  if (peer !== undefined) state.peer = peer;
+  return state;
 }
 
 /**
@@ -30,6 +39,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
     const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+    if (r.title !== undefined) row.title = r.title;
     if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
     if (!(r.peer !== undefined && blocked?.has(r.peer))) {
       if (r.peerRead !== undefined) row.peerRead = r.peerRead;

@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorMuted, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorMuted, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
@@ -150,6 +150,18 @@ const until = (v: unknown): number => {
   if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MUTED_FOREVER) throw bad(`until must be an integer from 0 to ${MUTED_FOREVER}`);
   return v as number;
 };
+
+/** The user is in a conversation (chatter or server API → connector); `added` ones carry what the devices are told. */
+export function checkJoined(p: unknown): ConnectorJoined {
+  const v = obj(p);
+  const j: ConnectorJoined = { conv: id(v['conv'], 'conv'), kind: v['kind'] === 'direct' ? 'direct' : 'group', large: v['large'] === true };
+  if (v['added'] === true) {
+    j.added = true;
+    j.lastSeq = v['lastSeq'] === undefined ? 0 : int(v['lastSeq'], 'lastSeq', 0);
+    if (typeof v['title'] === 'string') j.title = v['title'];
+  }
+  return j;
+}
 
 /** A member's mute of the conversation (gateway or server API → chatter). */
 export function checkChatterMute(p: unknown): ChatterMute {

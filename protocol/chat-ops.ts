@@ -103,8 +103,11 @@ export interface ConnectorTyping { conv: string; from: string }
 export interface ConnectorPresence { uid: string; online: boolean; lastSeen?: number; answer?: boolean }
 /** The other member of a direct conversation (`uid`) read up to `seq` (their connector → ours). */
 export interface ConnectorReceipt { conv: string; uid: string; seq: number }
-/** The user is in `conv` (added now, or told again because the conversation became large or small). */
-export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean }
+/**
+ * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
+ * at), or told again because the conversation became large or small.
+ */
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number }
 export interface ConnectorLeft { conv: string }
 
 /**

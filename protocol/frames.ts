@@ -99,10 +99,11 @@ export interface Msg {
 }
 
 /**
- * One row of the conversation list. `peerRead`: in a direct conversation, the other member's read mark;
- * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now).
+ * One row of the conversation list. `title`: a group's, if it has one; `peerRead`: in a direct conversation, the
+ * other member's read mark; `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is
+ * not muted now).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -136,6 +137,13 @@ export interface ReadEchoFrame {
  * `mute`; without, another device of the user (or the server API) made the change.
  */
 export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until: number }
+/**
+ * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
+ * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
+ */
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number }
+/** The user is no longer a member of `conv`: it leaves the list (its history is no longer theirs to pull). */
+export interface LeftFrame { type: 'left'; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
@@ -158,6 +166,8 @@ export type ServerFrame =
   | MembersPageFrame
   | ReadEchoFrame
   | MuteEchoFrame
+  | JoinedFrame
+  | LeftFrame
   | ReceiptFrame
   | TypingEventFrame
   | PresenceFrame
@@ -166,7 +176,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -232,6 +232,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   const kind = str(v, t, 'kind');
   // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
   const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
+  if (!absent(v['title'])) row.title = str(v, t, 'title');
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
@@ -306,6 +307,16 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         f = mute;
         break;
       }
+      case 'joined': {
+        const kind = str(v, 'joined', 'kind');
+        const joined: ServerFrameOf<'joined'> = { type: 'joined', conv: str(v, 'joined', 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, 'joined', 'lastSeq') };
+        if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
+        f = joined;
+        break;
+      }
+      case 'left':
+        f = { type: 'left', conv: str(v, 'left', 'conv') };
+        break;
       case 'typing':
         f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
         break;

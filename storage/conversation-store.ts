@@ -39,6 +39,8 @@ export interface VisibleMember {
 export interface UserConversation {
   convId: string;
   kind: ConversationKind;
+  /** A group's title, if it has one. */
+  title?: string;
   lastSeq: number;
   readSeq: number;
   unread: number;
@@ -341,8 +343,8 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number }[]>`
-      SELECT mb.conv_id, c.kind, mb.read_seq, mb.muted_until,
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number; title: string | null }[]>`
+      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until,
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
@@ -363,6 +365,7 @@ export class ConversationStore {
       ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
       const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until };
+      if (r.title !== null) c.title = r.title;
       if (r.peer !== null) c.peer = r.peer;
       if (r.peer_read !== null) c.peerRead = r.peer_read;
       if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();

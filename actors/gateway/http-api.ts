@@ -8,6 +8,7 @@ import {
   type ChatterMembers,
   type ChatterSystem,
   type ConnectorDisconnect,
+  type ConnectorJoined,
   type CreateReply,
   type DevicesReply,
   type DisconnectReply,
@@ -158,6 +159,9 @@ export function mountHttpApi(d: HttpApiDeps): void {
       const [a, x] = strings(b['members'], 'members');
       if (a === undefined || x === undefined || (b['members'] as unknown[]).length !== 2) throw bad('a direct conversation has exactly two members');
       const c = await d.convs.createDirect(a, x);
+      // No chatter step tells the two users, as a group's creation does: their devices online hear of it from here.
+      const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
+      for (const u of [a, x]) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
       return ['201 Created', { conv: c.convId, kind: c.kind }];
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');

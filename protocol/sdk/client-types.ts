@@ -1,4 +1,4 @@
-import type { ConvSummary, MemberInfo, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, MemberInfo, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
@@ -30,6 +30,10 @@ export interface ImClientEvents {
   sendRetry: { cid: number; conv: string; error: ImError };
   /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it). */
   read: { conv: string; seq: number; unread: number };
+  /** The user was added to a conversation (it is in `conversations()` now, before any message). */
+  joined: { conv: string; kind: ConvKind; title?: string };
+  /** The user was removed from a conversation (it is gone from `conversations()`). */
+  left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
   mute: { conv: string; until: number };
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */

@@ -2,10 +2,9 @@ import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
-/** Where a new device starts reading a conversation it meets in the first `convs`: all of it, or from now. */
-export const HistoryBaseline = { ALL: 'all', LATEST: 'latest' } as const;
-export type HistoryBaseline = (typeof HistoryBaseline)[keyof typeof HistoryBaseline];
+export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
 /** Acks are batched per conversation for this long (README §7.3 allows batching). */
 export const DEFAULT_ACK_DELAY_MS = 50;
@@ -18,31 +17,11 @@ export const DEFAULT_MAX_HELD = 1_000;
 export const DEFAULT_PULL_RETRY_BASE_MS = 500;
 export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
 
-/** One page of `history`. */
-export interface HistoryPage { conv: string; msgs: Msg[]; more: boolean }
-
-/** What the app sees of a conversation. */
-export interface ConversationInfo {
-  conv: string;
-  kind: ConvKind;
-  /** Highest seq known to exist (from `convs` or a delivered message). */
-  lastSeq: number;
-  /** Seq of the last message delivered to the app with no gap before it. */
-  last: number;
-  readSeq: number;
-  /** Exact as of the last `convs`; then +1 per delivered message of another user, 0 once read up to lastSeq. */
-  unread: number;
-  /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
-  peerRead: number;
-  /** In a direct conversation, when the other member was last online (epoch ms; from `convs` and `presence`). */
-  peerLastSeen?: number;
-  /** The user muted the conversation until then (epoch ms; from `convs` and `mute`); absent when not muted now. */
-  mutedUntil?: number;
-}
-
 interface ConvState extends Omit<ConversationInfo, 'mutedUntil'> {
   /** 0: not muted. */
   mutedUntil: number;
+  /** The user was removed (`left`): not listed, but its chain is kept for a return. */
+  left: boolean;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
   held: Map<number, Msg>;
@@ -101,15 +80,17 @@ export class ConversationChains {
     this.uid = uid;
   }
 
-  /** The current state of every known conversation. */
+  /** The current state of every conversation the user is in. */
   list(): ConversationInfo[] {
-    return [...this.convs.values()].map((s) => this.info(s));
+    const out: ConversationInfo[] = [];
+    for (const s of this.convs.values()) if (!s.left) out.push(this.info(s));
+    return out;
   }
 
-  /** The state of one conversation, if known. */
+  /** The state of one conversation, if the user is in it. */
   get(conv: string): ConversationInfo | undefined {
     const s = this.convs.get(conv);
-    return s === undefined ? undefined : this.info(s);
+    return s === undefined || s.left ? undefined : this.info(s);
   }
 
   /** Applies a `convs` list: sets baselines of new conversations and pulls whatever is behind. */
@@ -125,6 +106,8 @@ export class ConversationChains {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
       }
       s.kind = row.kind;
+      s.left = false;
+      if (row.title !== undefined) s.title = row.title;
       s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
@@ -202,10 +185,6 @@ export class ConversationChains {
     return true;
   }
 
-  /**
-   * A direct peer went offline at `lastSeen`, or without a time (hidden: either side has last seen off): their
-   * conversation's `peerLastSeen` (a hashed id names nobody: none).
-   */
   /** Applies a `mute` (this device's answer or another's echo); false for a conversation not known yet (its list row will say). */
   handleMute(conv: string, until: number): boolean {
     const s = this.convs.get(conv);
@@ -214,6 +193,43 @@ export class ConversationChains {
     return true;
   }
 
+  /**
+   * The user was added to `conv`, whose last message was `lastSeq` then. True when that is news: a conversation not
+   * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
+   * conversation left and joined again keeps its chain, so nothing delivered before is delivered twice.
+   */
+  handleJoined(conv: string, kind: ConvKind, title: string | undefined, lastSeq: number): boolean {
+    if (this.closed) return false;
+    const baseline = this.history === HistoryBaseline.LATEST ? lastSeq : 0;
+    let s = this.convs.get(conv);
+    const news = s === undefined || s.left;
+    if (s === undefined) s = this.create(conv, kind, baseline);
+    else if (s.left && baseline > s.last) {
+      s.held.clear();
+      s.last = baseline;
+    }
+    s.left = false;
+    s.kind = kind;
+    if (title !== undefined) s.title = title;
+    s.lastSeq = Math.max(s.lastSeq, lastSeq);
+    if (s.lastSeq > s.last) this.startPull(s);
+    return news;
+  }
+
+  /** The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when it was in the list. */
+  handleLeft(conv: string): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined || s.left) return false;
+    s.left = true;
+    s.held.clear();
+    this.clearPullRetry(s);
+    return true;
+  }
+
+  /**
+   * A direct peer went offline at `lastSeen`, or without a time (hidden: either side has last seen off): their
+   * conversation's `peerLastSeen` (a hashed id names nobody: none).
+   */
   handlePeerLeft(peer: string, lastSeen: number | undefined): void {
     if (this.uid === undefined) return;
     for (const s of this.convs.values()) {
@@ -236,13 +252,14 @@ export class ConversationChains {
   }
 
   private create(conv: string, kind: ConvKind, last: number): ConvState {
-    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, mutedUntil: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, mutedUntil: 0, left: false, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
     this.convs.set(conv, s);
     return s;
   }
 
   private info(s: ConvState): ConversationInfo {
     const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
+    if (s.title !== undefined) info.title = s.title;
     if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
     if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
     return info;

@@ -58,6 +58,12 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, f.until);
         chains.handleMute(f.conv, f.until);
         return events.emit('mute', { conv: f.conv, until: f.until });
+      case 'joined':
+        if (chains.handleJoined(f.conv, f.kind, f.title, f.lastSeq)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
+        return;
+      case 'left':
+        if (chains.handleLeft(f.conv)) events.emit('left', { conv: f.conv });
+        return;
       case 'receipt':
         if (chains.handleReceipt(f.conv, f.seq)) events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
         return;

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { ImClient, type ImClientOptions } from '../../protocol/sdk/index.js';
+import { ImClient, type ImClientEvents, type ImClientOptions } from '../../protocol/sdk/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
@@ -18,6 +18,8 @@ export interface ChatCluster extends TestCluster {
   respawn(nodeId: string, args?: string[]): Promise<void>;
   /** An SDK client of (uid, did) for gateway `node`, not connected yet; closed when the cluster stops. */
   sdk(uid: string, did: string, node: string, opts?: Partial<ImClientOptions>): ImClient;
+  /** An SDK client of (uid, did) on gateway `node`, connected, recording what it emits of `events`, by event. */
+  online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[]): Promise<{ client: ImClient; got: { [K in E]: ImClientEvents[K][] } }>;
   /** Every business event published on `subject` from now on (each NATS message is an array of them), in order. */
   collect<T>(subject: string): Promise<T[]>;
 }
@@ -61,6 +63,16 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
       const client = new ImClient({ endpoints: [gateways.get(node)!], token: signToken({ sub: uid, did, ttlSec: 3600 }, DEV_TOKEN_SECRET), WebSocket: WebSocket as never, ...extra });
       clients.push(client);
       return client;
+    },
+    async online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[]) {
+      const client = this.sdk(uid, did, node);
+      const got = {} as { [K in E]: ImClientEvents[K][] };
+      for (const e of events) {
+        const list: ImClientEvents[E][] = (got[e] = []);
+        client.on(e, (x) => list.push(x));
+      }
+      await client.connect();
+      return { client, got };
     },
     async collect<T>(subject: string) {
       const out: T[] = [];

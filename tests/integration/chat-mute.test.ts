@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { MUTED_FOREVER, type ServerFrameOf } from '../../protocol/frames.js';
-import type { ImClientEvents } from '../../protocol/sdk/index.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
@@ -25,13 +24,10 @@ describe('chat – mute', () => {
   }, 30_000);
 
   /** An SDK client of (uid, did) on gateway `node`, connected, recording the mutes it hears of. */
-  async function online(uid: string, did: string, node: string) {
-    const client = c.sdk(uid, did, node);
-    const mutes: ImClientEvents['mute'][] = [];
-    client.on('mute', (m) => mutes.push(m));
-    await client.connect();
-    return { client, mutes };
-  }
+  const online = async (uid: string, did: string, node: string) => {
+    const { client, got } = await c.online(uid, did, node, ['mute']);
+    return { client, mutes: got.mute };
+  };
 
   /** The push event of message `seq` of `conv` for `uid` (waits for it). */
   async function pushFor(uid: string, conv: string, seq: number): Promise<PushEvent> {

@@ -138,6 +138,39 @@ describe('sdk client – connecting', () => {
     client.close();
   });
 
+  it('sdk client – joined adds a conversation before any message, left takes it away; joined again, its chain goes on where it was: nothing twice', async () => {
+    const { client, ws, messages } = harness({ history: 'all' });
+    const events: string[] = [];
+    client.on('joined', (j) => events.push(`joined ${j.conv} ${j.title ?? ''}`));
+    client.on('left', (l) => events.push(`left ${l.conv}`));
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [] });
+    s.receive({ type: 'joined', conv: 'g', kind: 'group', title: 'Club', lastSeq: 2 });
+    // Whole history: the two messages before the join are pulled.
+    const [first] = s.sentOf('pull');
+    expect(first).toMatchObject({ conv: 'g', after: 0 });
+    s.receive({ type: 'history', rid: first!.rid, conv: 'g', msgs: [msg('g', 1, 0), msg('g', 2, 1)], more: false });
+    await flush();
+    expect(client.conversations()).toMatchObject([{ conv: 'g', title: 'Club', last: 2 }]);
+    s.receive({ type: 'left', conv: 'g' });
+    s.receive({ type: 'left', conv: 'g' });
+    expect(client.conversations()).toEqual([]);
+    s.receive({ type: 'joined', conv: 'g', kind: 'group', title: 'Club', lastSeq: 4 });
+    const [, again] = s.sentOf('pull');
+    expect(again).toMatchObject({ conv: 'g', after: 2 });
+    s.receive({ type: 'history', rid: again!.rid, conv: 'g', msgs: [msg('g', 3, 2), msg('g', 4, 3)], more: false });
+    await flush();
+    // A repeated joined of a conversation the user is in is no news.
+    s.receive({ type: 'joined', conv: 'g', kind: 'group', title: 'Club', lastSeq: 4 });
+    expect(messages).toEqual(['g:1', 'g:2', 'g:3', 'g:4']);
+    expect(events).toEqual(['joined g Club', 'left g', 'joined g Club']);
+    client.close();
+  });
+
   it('sdk client – a live message that overtakes the first list starts that conversation there (history from now)', async () => {
     const { client, ws, messages } = harness();
     const connected = client.connect();

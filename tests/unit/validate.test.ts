@@ -126,6 +126,11 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'mute', conv: 'c', until: 7 })).toEqual({ ok: true, value: { type: 'mute', conv: 'c', until: 7 } });
     expect(validateServerFrame({ type: 'mute', rid: 3, conv: 'c', until: 7 })).toEqual({ ok: true, value: { type: 'mute', conv: 'c', until: 7, rid: 3 } });
     expect(validateServerFrame({ type: 'mute', conv: 'c' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until is missing$/));
+    expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group', title: 'T', lastSeq: 3 })).toEqual({ ok: true, value: { type: 'joined', conv: 'c', kind: 'group', lastSeq: 3, title: 'T' } });
+    expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.lastSeq is missing$/));
+    expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group', lastSeq: 0, title: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.title /));
+    expect(validateServerFrame({ type: 'left' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^left\.conv is missing$/));
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1, title: 7 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.title /));
   });
 
   it('validate – enum values a newer server may add are read as the safest known value', () => {
@@ -133,6 +138,7 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'redirect', endpoints: ['ws://b'], reason: 'rebalance' })).toEqual({ ok: true, value: { type: 'redirect', endpoints: ['ws://b'], reason: 'moved' } });
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'channel', lastSeq: 1, readSeq: 0, unread: 1 }] })).toMatchObject({ ok: true, value: { list: [{ kind: 'group' }] } });
     expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: true, members: [{ uid: 'a', role: 'moderator' }] })).toEqual({ ok: true, value: { type: 'members', rid: 1, conv: 'c', more: true, members: [{ uid: 'a', role: 'member' }] } });
+    expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'channel', lastSeq: 0 })).toEqual({ ok: true, value: { type: 'joined', conv: 'c', kind: 'group', lastSeq: 0 } });
   });
 
   it('validate – server frames are not policed for size, and optional fields may be nil', () => {

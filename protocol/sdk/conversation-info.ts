@@ -1,0 +1,29 @@
+import type { ConvKind, Msg } from '../frames.js';
+
+/** Where a new device starts reading a conversation it meets in the first `convs`: all of it, or from now. */
+export const HistoryBaseline = { ALL: 'all', LATEST: 'latest' } as const;
+export type HistoryBaseline = (typeof HistoryBaseline)[keyof typeof HistoryBaseline];
+
+/** One page of `history`. */
+export interface HistoryPage { conv: string; msgs: Msg[]; more: boolean }
+
+/** What the app sees of a conversation. */
+export interface ConversationInfo {
+  conv: string;
+  kind: ConvKind;
+  /** A group's title (from `convs` and `joined`). */
+  title?: string;
+  /** Highest seq known to exist (from `convs` or a delivered message). */
+  lastSeq: number;
+  /** Seq of the last message delivered to the app with no gap before it. */
+  last: number;
+  readSeq: number;
+  /** Exact as of the last `convs`; then +1 per delivered message of another user, 0 once read up to lastSeq. */
+  unread: number;
+  /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
+  peerRead: number;
+  /** In a direct conversation, when the other member was last online (epoch ms; from `convs` and `presence`). */
+  peerLastSeen?: number;
+  /** The user muted the conversation until then (epoch ms; from `convs` and `mute`); absent when not muted now. */
+  mutedUntil?: number;
+}

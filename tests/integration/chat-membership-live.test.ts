@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Membership changes reach the member's devices online at once, not at their next sync or the next message. */
+describe('chat – joining and leaving, live', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['j1', 'j2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  /** An SDK client of (uid, did) on gateway `node`, connected, recording joins, leaves and message bodies. */
+  const online = async (uid: string, did: string, node: string) => {
+    const { client, got } = await c.online(uid, did, node, ['joined', 'left', 'message']);
+    return { client, joined: got.joined, left: got.left, get bodies() { return got.message.map((m) => m.body); } };
+  };
+
+  it('membership – added, a user online sees the group at once with its title and no old messages; removed, it goes; added again, only what follows arrives, once', async () => {
+    const jo = await online('jo', 'd1', 'j2');
+    const ja = await online('ja', 'd1', 'j1');
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jl-room', owner: 'jo', title: 'Book club' })).status).toBe(201);
+    await waitUntil(() => jo.joined.length === 1, 'the owner hearing of the new group');
+    expect(jo.joined).toEqual([{ conv: 'jl-room', kind: 'group', title: 'Book club' }]);
+    await jo.client.send('jl-room', 'before ja');
+    const old = await jo.client.send('jl-room', 'also before ja');
+
+    expect((await c.api('POST', '/v1/conversations/jl-room/members', { add: ['ja'] })).body).toEqual({ added: ['ja'], removed: [] });
+    await waitUntil(() => ja.joined.length === 1, 'ja hearing she was added');
+    expect(ja.joined).toEqual([{ conv: 'jl-room', kind: 'group', title: 'Book club' }]);
+    // In her list before any new message, at the group's last message: what came before is history she may pull.
+    expect(ja.client.conversations().find((x) => x.conv === 'jl-room')).toMatchObject({ kind: 'group', title: 'Book club', lastSeq: old.seq, last: old.seq });
+    expect((await ja.client.pull('jl-room', 0)).msgs.map((m) => m.body)).toEqual(['before ja', 'also before ja']);
+    await jo.client.send('jl-room', 'hello ja');
+    await waitUntil(() => ja.bodies.includes('hello ja'), 'ja getting the first message after she joined');
+
+    expect((await c.api('POST', '/v1/conversations/jl-room/members', { remove: ['ja'] })).body).toEqual({ added: [], removed: ['ja'] });
+    await waitUntil(() => ja.left.length === 1, 'ja hearing she was removed');
+    expect(ja.left).toEqual([{ conv: 'jl-room' }]);
+    expect(ja.client.conversations().map((x) => x.conv)).not.toContain('jl-room');
+    expect(await codeOf(ja.client.send('jl-room', 'am I still here?'))).toBe(ErrorCode.NOT_MEMBER);
+    await jo.client.send('jl-room', 'while ja was away');
+
+    await c.api('POST', '/v1/conversations/jl-room/members', { add: ['ja'] });
+    await waitUntil(() => ja.joined.length === 2, 'ja hearing she was added again');
+    expect(ja.client.conversations().map((x) => x.conv)).toContain('jl-room');
+    await jo.client.send('jl-room', 'welcome back');
+    await waitUntil(() => ja.bodies.includes('welcome back'), 'ja getting a message after she came back');
+    await sleep(300);
+    // Nothing delivered twice, and what was said while she was out is history, as before she first joined.
+    expect(ja.bodies).toEqual(['hello ja', 'welcome back']);
+    // A sync changes none of it.
+    await ja.client.sync();
+    expect(ja.client.conversations().find((x) => x.conv === 'jl-room')).toMatchObject({ title: 'Book club' });
+    expect(ja.joined).toHaveLength(2);
+  }, 60_000);
+
+  it('membership – a direct conversation created by the server API shows on both users\' devices online at once', async () => {
+    const di = await online('di', 'd1', 'j1');
+    const du = await online('du', 'd1', 'j2');
+    const r = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['di', 'du'] });
+    const conv = r.body['conv'] as string;
+    await waitUntil(() => di.joined.length === 1 && du.joined.length === 1, 'both users hearing of the direct conversation');
+    expect(di.joined).toEqual([{ conv, kind: 'direct' }]);
+    expect(du.client.conversations().find((x) => x.conv === conv)).toMatchObject({ kind: 'direct', lastSeq: 0 });
+    // Created again (it exists): nothing new to tell.
+    await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['du', 'di'] });
+    await di.client.send(conv, 'hi');
+    await waitUntil(() => du.bodies.includes('hi'), 'du getting the first message');
+    expect(di.joined).toHaveLength(1);
+    expect(du.joined).toHaveLength(1);
+  }, 30_000);
+
+  it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jr-room', owner: 'jr-o', title: 'Raw' });
+    await c.api('POST', '/v1/conversations/jr-room/messages', { body: 'first' });
+    const d1 = await rawConnect(c.gateways.get('j1')!, c.token('jr', 'd1'));
+    const d2 = await rawConnect(c.gateways.get('j2')!, c.token('jr', 'd2'));
+    for (const d of [d1, d2]) await d.waitFor((f) => f.type === 'convs');
+    await c.api('POST', '/v1/conversations/jr-room/members', { add: ['jr'] });
+    for (const d of [d1, d2]) expect(await d.waitFor((f) => f.type === 'joined')).toEqual({ type: 'joined', conv: 'jr-room', kind: 'group', title: 'Raw', lastSeq: 1 });
+    await c.api('POST', '/v1/conversations/jr-room/members', { remove: ['jr'] });
+    for (const d of [d1, d2]) expect(await d.waitFor<ServerFrameOf<'left'>>((f) => f.type === 'left')).toEqual({ type: 'left', conv: 'jr-room' });
+    d1.close();
+    d2.close();
+  }, 30_000);
+});
