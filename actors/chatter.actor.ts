@@ -7,21 +7,23 @@ import {
   type ChatterMute,
   type ChatterSend,
   type ChatterSystem,
+  type ChatterTitle,
   type ChatterTyping,
   type ConnectorDeliver,
   type ConnectorJoined,
   type ConnectorLeft,
   type ConnectorMuted,
-  type ConnectorTyping,
+  type ConnectorNotify,
   type CreateReply,
   type MembersReply,
   type MuteReply,
   type SendReply,
+  type TitleReply,
 } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
-import type { ConvKind, Msg } from '../protocol/frames.js';
+import type { ConvKind, Msg, ServerFrame } from '../protocol/frames.js';
 import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
@@ -30,22 +32,13 @@ import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, markRow, type Amendment } from './amendment.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkUid } from './op-checks.js';
+import { addDevice, knownSend, recentReply, rememberSend, type DeviceState } from './device-sends.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkUid } from './op-checks.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
-/** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
-const RECENT_PER_DEVICE = 256;
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
-/** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
-const MAX_DEVICES = 4096;
-
-interface DeviceState {
-  /** The highest cid accepted (committed or in the group commit) for this device here. */
-  maxCid: number;
-  recent: Map<number, SendReply | Promise<SendReply>>;
-}
 
 /**
  * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
@@ -112,6 +105,8 @@ class ChatterActor implements Actor {
         return this.readBlocks();
       case ChatterOp.MUTE:
         return this.mute(checkChatterMute(payload));
+      case ChatterOp.TITLE:
+        return this.retitle(checkChatterTitle(payload));
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
@@ -177,18 +172,8 @@ class ChatterActor implements Actor {
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends));
   }
 
-  /**
-   * A send this device made before (answered from memory, or from Postgres for an old cid), or one that must be
-   * refused; undefined for a new send that may go ahead.
-   */
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
-    const seen = recentReply(dev, p.cid);
-    if (seen !== undefined) return seen;
-    if (p.cid <= dev.maxCid) return this.storedSend(p, dev.maxCid);
-    if (p.after !== undefined && p.after > dev.maxCid) {
-      throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
-    }
-    return undefined;
+    return knownSend(p, dev, (x, maxCid) => this.storedSend(x, maxCid));
   }
 
   private async storedSend(p: ChatterSend, maxCid: number): Promise<SendReply> {
@@ -240,21 +225,14 @@ class ChatterActor implements Actor {
         throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.message}); re-send`, { cause: e });
       },
     );
-    if (dev) {
-      dev.maxCid = cid;
-      dev.recent.set(cid, done);
-      if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
-    }
+    if (dev) rememberSend(dev, cid, done);
     this.inflight.add(done);
     if (amends) this.amending.set(amends.target, done);
     return done;
   }
 
   private async loadDevice(did: string): Promise<DeviceState> {
-    const dev: DeviceState = { maxCid: await this.svc.messages.lastClientMsgId(this.ctx.key, did), recent: new Map() };
-    if (this.devices.size >= MAX_DEVICES) this.devices.delete(this.devices.keys().next().value!);
-    this.devices.set(did, dev);
-    return dev;
+    return addDevice(this.devices, did, await this.svc.messages.lastClientMsgId(this.ctx.key, did));
   }
 
   private async system(p: ChatterSystem): Promise<SendReply | LaterReply> {
@@ -311,12 +289,25 @@ class ChatterActor implements Actor {
     if (now - (typedAt.get(uid) ?? 0) < TYPING_REPEAT_DROP_MS) return;
     typedAt.set(uid, now);
     if (typedAt.size > 64) for (const [u, at] of typedAt) if (now - at >= TYPING_REPEAT_DROP_MS) typedAt.delete(u);
-    if (this.large) {
-      this.svc.publish(conversationSubject(this.ctx.key), encodeFrame({ type: 'typing', conv: this.ctx.key, from: uid }));
-      return;
-    }
-    const payload: ConnectorTyping = { conv: this.ctx.key, from: uid };
-    for (const m of this.members) if (m !== uid) this.ctx.tell(ChatKind.CONNECTOR, m, ConnectorOp.TYPING, payload);
+    this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid);
+  }
+
+  /** An ephemeral frame for the members (but `except`) online: one publish in a large conversation, else a tell per member. */
+  private toMembers(frame: ServerFrame, except?: string): void {
+    const bytes = encodeFrame(frame);
+    if (this.large) return this.svc.publish(conversationSubject(this.ctx.key), bytes);
+    const payload: ConnectorNotify = { frame: bytes };
+    for (const m of this.members) if (m !== except) this.ctx.tell(ChatKind.CONNECTOR, m, ConnectorOp.NOTIFY, payload);
+  }
+
+  /** Renames the group; the members online see the new title at once (lists carry it from then on). */
+  private async retitle(p: ChatterTitle): Promise<TitleReply> {
+    if (!this.exists) await this.load();
+    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
+    await this.svc.convs.setTitle(this.ctx.key, p.title);
+    this.title = p.title ?? undefined;
+    this.toMembers(p.title === null ? { type: 'title', conv: this.ctx.key } : { type: 'title', conv: this.ctx.key, title: p.title });
+    return { conv: this.ctx.key, title: p.title };
   }
 
   private async changeMembers(p: ChatterMembers): Promise<MembersReply> {
@@ -391,12 +382,6 @@ class ChatterActor implements Actor {
       this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
     }
   }
-}
-
-/** What a device's recent send under `cid` got (its reply, or its commit still under way), if it is that recent. */
-function recentReply(dev: DeviceState, cid: number): SendReply | LaterReply | undefined {
-  const seen = dev.recent.get(cid);
-  return seen instanceof Promise ? new LaterReply(seen) : seen;
 }
 
 /** The chatter actor kind (one actor per conversation). */

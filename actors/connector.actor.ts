@@ -8,7 +8,6 @@ import {
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorReceipt,
-  type ConnectorTyping,
   type DevicesReply,
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
@@ -22,7 +21,7 @@ import type { ChatServices } from './chat-services.js';
 import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
 import { newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { pushEvent, pushEventOf } from './push-event.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkMuted, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkMuted, checkNotify, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -89,9 +88,10 @@ class ConnectorActor implements Actor {
         return this.list();
       case ConnectorOp.DEVICES:
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
-      case ConnectorOp.TYPING: {
-        const t = payload as ConnectorTyping;
-        return this.broadcast({ type: 'typing', conv: checkUid(t?.conv), from: checkUid(t?.from) });
+      case ConnectorOp.NOTIFY: {
+        const { frame } = checkNotify(payload);
+        for (const dev of this.devices) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
+        return;
       }
       case ConnectorOp.PRESENCE:
         return this.presence(payload as ConnectorPresence);
@@ -387,7 +387,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.TYPING, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

@@ -1,7 +1,7 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorMuted, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorMuted, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 
 /**
  * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
@@ -161,6 +161,21 @@ export function checkJoined(p: unknown): ConnectorJoined {
     if (typeof v['title'] === 'string') j.title = v['title'];
   }
   return j;
+}
+
+/** An encoded frame for the user's devices (chatter → connector). */
+export function checkNotify(p: unknown): ConnectorNotify {
+  const frame = obj(p)['frame'];
+  if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be an encoded server frame');
+  return { frame };
+}
+
+/** A group's new title (server API → chatter): up to MAX_TITLE_LENGTH characters, or null for none. */
+export function checkChatterTitle(p: unknown): ChatterTitle {
+  const title = obj(p)['title'];
+  if (title === null) return { title: null };
+  if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
+  return { title };
 }
 
 /** A member's mute of the conversation (gateway or server API → chatter). */

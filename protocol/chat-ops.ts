@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -19,7 +19,8 @@ export const ConnectorOp = {
   ACK: 'ack',
   READ: 'read',
   CONVS: 'convs',
-  TYPING: 'typing',
+  /** An ephemeral client frame (typing, a new title) for the user's devices online, encoded once by the chatter. */
+  NOTIFY: 'notify',
   PRESENCE: 'presence',
   JOINED: 'joined',
   LEFT: 'left',
@@ -60,6 +61,9 @@ export interface MembersReply { added: string[]; removed: string[] }
  */
 export interface ChatterMute { uid: string; until: number; did?: string }
 export interface MuteReply { until: number }
+/** A group's new title (server API → chatter); null removes it. */
+export interface ChatterTitle { title: string | null }
+export interface TitleReply { conv: string; title: string | null }
 /** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
 export interface ConnectorMuted { conv: string; until: number; did?: string }
 
@@ -95,7 +99,8 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
 export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
-export interface ConnectorTyping { conv: string; from: string }
+/** `frame`: an encoded server frame, pushed as it is to every device of the user online. */
+export interface ConnectorNotify { frame: Uint8Array }
 /**
  * A direct peer came online or went offline (`lastSeen`: when, epoch ms); `answer`: the peer's reply to our coming
  * online (not to be answered).

@@ -142,6 +142,8 @@ export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
 export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number }
+/** Group `conv` has a new title (absent: it has none now). */
+export interface TitleFrame { type: 'title'; conv: string; title?: string }
 /** The user is no longer a member of `conv`: it leaves the list (its history is no longer theirs to pull). */
 export interface LeftFrame { type: 'left'; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
@@ -168,6 +170,7 @@ export type ServerFrame =
   | MuteEchoFrame
   | JoinedFrame
   | LeftFrame
+  | TitleFrame
   | ReceiptFrame
   | TypingEventFrame
   | PresenceFrame
@@ -176,7 +179,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'title', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -95,6 +95,8 @@ export const SERVER_FRAME_LIMITS: FrameLimits = Object.freeze({
 export const DEFAULT_TYPING_INTERVAL_MS = 2_000;
 /** The server passes on one `typing` per user and conversation in this long; repeats are dropped, not fanned out. */
 export const TYPING_REPEAT_DROP_MS = 1_000;
+/** Longest group title, in characters. */
+export const MAX_TITLE_LENGTH = 200;
 /** How long after a message its sender may recall it (`--recall-window`; 0: clients may not recall, the server API may). */
 export const DEFAULT_RECALL_WINDOW_SEC = 120;
 /** How long after a message its sender may edit it (`--edit-window`; 0: clients may not edit). */

@@ -317,6 +317,9 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
       case 'left':
         f = { type: 'left', conv: str(v, 'left', 'conv') };
         break;
+      case 'title':
+        f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };
+        break;
       case 'typing':
         f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
         break;

@@ -1,13 +1,15 @@
-import { createHash, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
+import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
+
+export { checkId, directConversationId, newGroupConvId } from './ids.js';
 
 export type ConversationKind = 'direct' | 'group';
 export type { MemberRole };
@@ -65,8 +67,6 @@ interface GroupSize {
 
 /** Members counted per conversation of a user's list unless the caller asks for another cap. */
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
-const MAX_ID = 128;
-const MAX_TITLE = 200;
 
 /**
  * The exact unread count of conversation `conv` (a column or a value) in a statement that has `r.seen`, the point
@@ -80,28 +80,6 @@ function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment)
                 WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
     - (SELECT count(*) FROM messages m
        WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8`;
-}
-
-/** Throws INVALID_FIELD unless `v` is an id (1–128 characters), as every id the stores take must be. */
-export function checkId(v: unknown, field: string): asserts v is string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) throw new ImError(ErrorCode.INVALID_FIELD, `${field} must be a non-empty string of at most ${MAX_ID} characters`);
-}
-
-/** A fresh id for a group created without one of its caller's. */
-export function newGroupConvId(): string {
-  return `g:${randomUUID()}`;
-}
-
-/** The deterministic id of the direct conversation between two users (order of the two does not matter; format in protocol/conv-id.ts). */
-export function directConversationId(a: string, b: string): string {
-  checkId(a, 'uid');
-  checkId(b, 'uid');
-  if (a === b) throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation needs two different users');
-  const [x, y] = a < b ? [a, b] : [b, a];
-  // The length prefix keeps the id unambiguous whatever characters the uids hold; long pairs are hashed so the
-  // id stays within the limit every conv id has (messages, subjects).
-  const plain = `${DIRECT_CONV_PREFIX}${x.length}:${x}:${y}`;
-  return plain.length <= MAX_ID ? plain : `${DIRECT_CONV_PREFIX}#${createHash('sha256').update(`${x}\u0000${y}`).digest('hex')}`;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
@@ -122,11 +100,6 @@ export interface ReadMark {
 }
 
 const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
-
-function checkUids(uids: unknown): asserts uids is string[] {
-  if (!Array.isArray(uids)) throw new ImError(ErrorCode.INVALID_FIELD, 'uids must be an array');
-  uids.forEach((u) => checkId(u, 'uid'));
-}
 
 export interface ConversationStoreOptions {
   /** Deadline of one statement. */
@@ -210,8 +183,8 @@ export class ConversationStore {
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
     checkId(opts.owner, 'owner');
-    if (opts.title !== undefined && (typeof opts.title !== 'string' || opts.title.length > MAX_TITLE)) {
-      throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE} characters`);
+    if (opts.title !== undefined && (typeof opts.title !== 'string' || opts.title.length > MAX_TITLE_LENGTH)) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
     }
     const extra = opts.members ?? [];
     checkUids(extra);
@@ -235,6 +208,14 @@ export class ConversationStore {
     if (!c.fits) throw this.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     return toConversation(c);
+  }
+
+  /** Gives group `convId` the title `title` (null: none); NOT_FOUND unless it is a group. */
+  async setTitle(convId: string, title: string | null): Promise<void> {
+    checkId(convId, 'convId');
+    if (title !== null && (typeof title !== 'string' || title.length > MAX_TITLE_LENGTH)) throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
+    const rows = await bounded('set title', this.sql`UPDATE conversations SET title = ${title} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
+    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }
 
   /** The conversation, or undefined. */

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_TOKEN_LEEWAY_SEC } from '../protocol/limits.js';
-import { checkId } from './conversation-store.js';
+import { checkId } from './ids.js';
 import type { Sql } from './db.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 

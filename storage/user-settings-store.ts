@@ -1,4 +1,4 @@
-import { checkId } from './conversation-store.js';
+import { checkId } from './ids.js';
 import type { Sql } from './db.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 

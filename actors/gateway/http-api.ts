@@ -15,6 +15,7 @@ import {
   type MembersReply,
   type MuteReply,
   type SendReply,
+  type TitleReply,
 } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
@@ -29,7 +30,7 @@ import { directConversationId, newGroupConvId, type ConversationStore } from '..
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
-import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -180,6 +181,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
     return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
+  });
+  route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
+    // Through the chatter: the members online see the new title at once.
+    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, checkChatterTitle(b))) as TitleReply;
+    return ['200 OK', r];
   });
   route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {
     const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);

@@ -32,6 +32,8 @@ export interface ImClientEvents {
   read: { conv: string; seq: number; unread: number };
   /** The user was added to a conversation (it is in `conversations()` now, before any message). */
   joined: { conv: string; kind: ConvKind; title?: string };
+  /** A group's title changed (absent: it has none now); `conversations()` shows it. */
+  title: { conv: string; title?: string };
   /** The user was removed from a conversation (it is gone from `conversations()`). */
   left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */

@@ -107,7 +107,7 @@ export class ConversationChains {
       }
       s.kind = row.kind;
       s.left = false;
-      if (row.title !== undefined) s.title = row.title;
+      s.title = row.title;
       s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
@@ -214,6 +214,14 @@ export class ConversationChains {
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     if (s.lastSeq > s.last) this.startPull(s);
     return news;
+  }
+
+  /** A group's new title (undefined: none now); false for a conversation not known. */
+  handleTitle(conv: string, title: string | undefined): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    s.title = title;
+    return true;
   }
 
   /** The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when it was in the list. */

@@ -61,6 +61,9 @@ export class InboundFrames {
       case 'joined':
         if (chains.handleJoined(f.conv, f.kind, f.title, f.lastSeq)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
         return;
+      case 'title':
+        if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
+        return;
       case 'left':
         if (chains.handleLeft(f.conv)) events.emit('left', { conv: f.conv });
         return;

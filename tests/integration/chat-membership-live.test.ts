@@ -12,7 +12,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('chat – joining and leaving, live', () => {
   let c: ChatCluster;
   beforeAll(async () => {
-    c = await startChatCluster({ nodes: ['j1', 'j2'] });
+    // Groups above 3 members are large: their news goes out by one publish, not through each member's connector.
+    c = await startChatCluster({ nodes: ['j1', 'j2'], args: ['--large-group', '3'] });
   }, 60_000);
   afterAll(async () => {
     await c?.stop();
@@ -20,8 +21,8 @@ describe('chat – joining and leaving, live', () => {
 
   /** An SDK client of (uid, did) on gateway `node`, connected, recording joins, leaves and message bodies. */
   const online = async (uid: string, did: string, node: string) => {
-    const { client, got } = await c.online(uid, did, node, ['joined', 'left', 'message']);
-    return { client, joined: got.joined, left: got.left, get bodies() { return got.message.map((m) => m.body); } };
+    const { client, got } = await c.online(uid, did, node, ['joined', 'left', 'message', 'title']);
+    return { client, joined: got.joined, left: got.left, titles: got.title, get bodies() { return got.message.map((m) => m.body); } };
   };
 
   it('membership – added, a user online sees the group at once with its title and no old messages; removed, it goes; added again, only what follows arrives, once', async () => {
@@ -77,6 +78,36 @@ describe('chat – joining and leaving, live', () => {
     await waitUntil(() => du.bodies.includes('hi'), 'du getting the first message');
     expect(di.joined).toHaveLength(1);
     expect(du.joined).toHaveLength(1);
+  }, 30_000);
+
+  it('title – a renamed group shows its new title on the members\' devices online at once, small and large groups alike; lists carry it; null removes it', async () => {
+    for (const [conv, members] of [['ti-small', ['ti-b']], ['ti-large', ['ti-b', 'ti-c', 'ti-d', 'ti-e']]] as const) {
+      expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'ti-a', title: 'Old', members })).status).toBe(201);
+    }
+    const a = await online('ti-a', 'd1', 'j1');
+    const b = await online('ti-b', 'd1', 'j2');
+    expect(b.client.conversations().find((x) => x.conv === 'ti-large')?.title).toBe('Old');
+    for (const conv of ['ti-small', 'ti-large']) {
+      expect(await c.api('POST', `/v1/conversations/${conv}`, { title: `New ${conv}` })).toEqual({ status: 200, body: { conv, title: `New ${conv}` } });
+    }
+    await waitUntil(() => a.titles.length === 2 && b.titles.length === 2, 'both members hearing of both new titles');
+    expect(b.titles).toEqual([{ conv: 'ti-small', title: 'New ti-small' }, { conv: 'ti-large', title: 'New ti-large' }]);
+    expect(a.client.conversations().find((x) => x.conv === 'ti-large')?.title).toBe('New ti-large');
+    const e = await online('ti-e', 'd1', 'j2');
+    expect(e.client.conversations().find((x) => x.conv === 'ti-large')?.title).toBe('New ti-large');
+
+    expect((await c.api('POST', '/v1/conversations/ti-small', { title: null })).body).toEqual({ conv: 'ti-small', title: null });
+    await waitUntil(() => b.titles.length === 3, 'b hearing the title was removed');
+    expect(b.titles[2]).toEqual({ conv: 'ti-small' });
+    expect(b.client.conversations().find((x) => x.conv === 'ti-small')?.title).toBeUndefined();
+    await b.client.sync();
+    expect(b.client.conversations().find((x) => x.conv === 'ti-small')?.title).toBeUndefined();
+
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ti-a', 'ti-b'] })).body['conv'] as string;
+    expect(await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { title: 'x' })).toMatchObject({ status: 404, body: { code: ErrorCode.NOT_FOUND } });
+    expect(await c.api('POST', '/v1/conversations/ti-small', { title: 'x'.repeat(201) })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    expect(await c.api('POST', '/v1/conversations/ti-small', {})).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    expect(await c.api('POST', '/v1/conversations/ti-nowhere', { title: 'x' })).toMatchObject({ status: 404 });
   }, 30_000);
 
   it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {

@@ -109,7 +109,9 @@ describe('node metrics', () => {
       const [row] = await c.db.sql<{ load: { settings?: Record<string, string> } }[]>`SELECT load FROM nodes WHERE node_id = 'm1'`;
       return row?.load.settings?.['large-group'];
     };
-    expect(await runsWith()).toBe('100');
+    // Whole, so that a failure shows what the node's row held.
+    const [row] = await c.db.sql<{ load: Record<string, unknown> }[]>`SELECT load FROM nodes WHERE node_id = 'm1'`;
+    expect(row?.load).toMatchObject({ settings: { 'large-group': '100' } });
     // And its gateway sends new clients elsewhere rather than leave them connected to nothing.
     await expect(rawConnect(c.gateways.get('m1')!, c.token('nia', 'd1'))).rejects.toMatchObject({ status: 503, body: expect.stringContaining('lost its NATS connection') });
     const again = await startTestNats({ port: c.nats.port });

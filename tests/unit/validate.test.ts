@@ -130,6 +130,8 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.lastSeq is missing$/));
     expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group', lastSeq: 0, title: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.title /));
     expect(validateServerFrame({ type: 'left' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^left\.conv is missing$/));
+    expect(validateServerFrame({ type: 'title', conv: 'c', title: null })).toEqual({ ok: true, value: { type: 'title', conv: 'c' } });
+    expect(validateServerFrame({ type: 'title', conv: 'c', title: 3 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^title\.title /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1, title: 7 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.title /));
   });
 

@@ -1,0 +1,50 @@
+import type { ChatterSend, SendReply } from '../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { LaterReply } from '../runtime/actor.js';
+
+/** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
+const RECENT_PER_DEVICE = 256;
+/** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
+const MAX_DEVICES = 4096;
+
+/** What a conversation's chatter remembers of one sending device: its dedup window on (device, cid). */
+export interface DeviceState {
+  /** The highest cid accepted (committed or in the group commit) for this device here. */
+  maxCid: number;
+  recent: Map<number, SendReply | Promise<SendReply>>;
+}
+
+/** Adds a device whose last stored cid is `maxCid` to `devices`, forgetting the oldest one past MAX_DEVICES. */
+export function addDevice(devices: Map<string, DeviceState>, did: string, maxCid: number): DeviceState {
+  const dev: DeviceState = { maxCid, recent: new Map() };
+  if (devices.size >= MAX_DEVICES) devices.delete(devices.keys().next().value!);
+  devices.set(did, dev);
+  return dev;
+}
+
+/** What a device's recent send under `cid` got (its reply, or its commit still under way), if it is that recent. */
+export function recentReply(dev: DeviceState, cid: number): SendReply | LaterReply | undefined {
+  const seen = dev.recent.get(cid);
+  return seen instanceof Promise ? new LaterReply(seen) : seen;
+}
+
+/** Records `done` as the device's newest send, `cid`: a re-send of it joins `done` instead of storing again. */
+export function rememberSend(dev: DeviceState, cid: number, done: Promise<SendReply>): void {
+  dev.maxCid = cid;
+  dev.recent.set(cid, done);
+  if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
+}
+
+/**
+ * A send this device made before (answered from memory, or by `stored` from Postgres for an old cid), or one that
+ * must be refused; undefined for a new send that may go ahead.
+ */
+export function knownSend(p: ChatterSend, dev: DeviceState, stored: (p: ChatterSend, maxCid: number) => Promise<SendReply>): SendReply | LaterReply | Promise<SendReply> | undefined {
+  const seen = recentReply(dev, p.cid);
+  if (seen !== undefined) return seen;
+  if (p.cid <= dev.maxCid) return stored(p, dev.maxCid);
+  if (p.after !== undefined && p.after > dev.maxCid) {
+    throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
+  }
+  return undefined;
+}
