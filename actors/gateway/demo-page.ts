@@ -56,10 +56,10 @@ function page(serverKey: string): string {
 <p><input id=uid placeholder="user id" value="alice"> <input id=did placeholder="device id" value="browser-1">
  <button id=login>sign in</button> <span id=state></span></p>
 <p><input id=peer placeholder="peer user id" value="bob"> <button id=direct>direct chat</button>
- <input id=members placeholder="group members, comma separated"> <button id=group>new group</button></p>
+ <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=mute>mute</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -71,8 +71,8 @@ const show = (cls, text) => { const d = document.createElement('div'); d.classNa
 let lines = new Map(), mine = new Map();
 const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '')));
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
-const pick = (conv) => { current = conv; $('current').textContent = conv; const c = client?.conversations().find((x) => x.conv === conv); $('seen').textContent = c?.peerRead ? 'read up to #' + c.peerRead : ''; if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
-const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = c.conv + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
+const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('seen').textContent = c?.peerRead ? 'read up to #' + c.peerRead : ''; if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
+const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
@@ -93,12 +93,18 @@ $('login').onclick = async () => {
   });
   client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
   client.on('receipt', (r) => { if (r.conv === current) $('seen').textContent = r.uid + ' read up to #' + r.seq; });
+  // Membership, titles and mutes change the list as they happen, on every device of the user.
+  client.on('joined', (j) => { show('sys', 'you are in ' + (j.title ?? j.conv) + ' now'); listConvs(); });
+  client.on('left', (l) => { show('sys', 'you left ' + l.conv); if (l.conv === current) pick(undefined); listConvs(); });
+  client.on('title', (t) => { show('sys', t.conv + ' is called ' + (t.title ?? '(no title)') + ' now'); listConvs(); });
+  client.on('mute', (m) => { if (m.conv === current) pick(current); listConvs(); });
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline' + (p.lastSeen ? ' at ' + new Date(p.lastSeen).toLocaleTimeString() : ''))));
   await client.connect();
   listConvs();
 };
 $('direct').onclick = async () => { const r = await api('/v1/conversations', { kind: 'direct', members: [$('uid').value, $('peer').value] }); pick(r.conv ?? current); await client?.sync(); listConvs(); };
-$('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean) }); pick(r.conv); await client?.sync(); listConvs(); };
+$('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean), ...($('title').value ? { title: $('title').value } : {}) }); pick(r.conv); };
+$('mute').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) (c.mutedUntil ? client.unmute(current) : client.mute(current)).catch((e) => show('sys', 'not changed: ' + e.message)); };
 $('send').onclick = () => { if (client && current && $('text').value) { client.send(current, $('text').value).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };

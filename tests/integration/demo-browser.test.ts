@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read, an edit and a recall change a message on both sides; a reload shows the history again', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read, an edit and a recall change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, and one side mutes it', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -84,6 +84,17 @@ describe('demo page – in Chromium', () => {
     await logShows(wendy, 'walt is online');
     expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3`);
     expect(await wendy.textContent('#convs')).toContain(conv);
+
+    // A group with a title: walt's page lists it as soon as he is in it, before any message; wendy mutes it.
+    await wendy.fill('#members', 'walt');
+    await wendy.fill('#title', 'Walkers');
+    await wendy.click('#group');
+    await logShows(walt, 'you are in Walkers now');
+    await walt.waitForSelector('#convs button:text-is("Walkers")', { timeout: 10_000 });
+    await wendy.waitForSelector('#convs button:text-is("Walkers")', { timeout: 10_000 });
+    await wendy.click('#mute');
+    await wendy.waitForSelector('#convs button:text-is("Walkers (muted)")', { timeout: 10_000 });
+    expect(await walt.textContent('#convs')).not.toContain('muted');
     expect(problems).toEqual([]);
   }, 60_000);
 });
