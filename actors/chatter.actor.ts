@@ -3,6 +3,7 @@ import {
   ChatterOp,
   ConnectorOp,
   type ChatterCreate,
+  type ChatterLeave,
   type ChatterMembers,
   type ChatterMute,
   type ChatterSend,
@@ -107,6 +108,10 @@ class ChatterActor implements Actor {
         return this.mute(checkChatterMute(payload));
       case ChatterOp.TITLE:
         return this.retitle(checkChatterTitle(payload));
+      case ChatterOp.LEAVE: {
+        const uid = checkUid((payload as ChatterLeave | null)?.uid);
+        return this.changeMembers({ remove: [uid] }, uid);
+      }
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
@@ -310,9 +315,11 @@ class ChatterActor implements Actor {
     return { conv: this.ctx.key, title: p.title };
   }
 
-  private async changeMembers(p: ChatterMembers): Promise<MembersReply> {
+  private async changeMembers(p: ChatterMembers, by?: string): Promise<MembersReply> {
     if (!this.exists) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    if (by !== undefined && !this.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${this.ctx.key}`);
+    if (by !== undefined && this.kind !== 'group') throw new ImError(ErrorCode.FORBIDDEN, 'a direct conversation cannot be left');
     const added = p.add?.length ? await this.svc.convs.addMembers(this.ctx.key, p.add) : [];
     const removed = p.remove?.length ? await this.svc.convs.removeMembers(this.ctx.key, p.remove) : [];
     const wasLarge = this.large;
@@ -321,7 +328,7 @@ class ChatterActor implements Actor {
       this.members.delete(u);
       this.muted?.delete(u);
     }
-    this.announce(added, removed, wasLarge);
+    this.announce(added, removed, wasLarge, by);
     return { added, removed };
   }
 
@@ -363,9 +370,11 @@ class ChatterActor implements Actor {
   /**
    * Tells the connectors of members who joined or left. Crossing the large threshold changes how every member is
    * delivered to, not only the newcomers: then all are told. Members told to bind get messages through their
-   * connectors too for a while (LARGE_BIND_GRACE_MS).
+   * connectors too for a while (LARGE_BIND_GRACE_MS). The business server hears of every change (`by`: the member
+   * who left of their own accord).
    */
-  private announce(added: string[], removed: string[], wasLarge: boolean): void {
+  private announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
+    if (added.length > 0 || removed.length > 0) this.svc.event({ type: 'members', conv: this.ctx.key, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
     const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
     // The newcomers' devices are told they joined, and from which message on it is news to them.
     const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: this.lastSeq, ...(this.title !== undefined ? { title: this.title } : {}) };

@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import type { MessageEvent, OnlineEvent, PushEvent, ReadEvent } from '../protocol/chat-ops.js';
+import type { MembersEvent, MessageEvent, OnlineEvent, PushEvent, ReadEvent } from '../protocol/chat-ops.js';
 import { EventSubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 
@@ -7,7 +7,7 @@ import type { Logger } from '../runtime/logger.js';
 export const DEFAULT_EVENT_BATCH_BYTES = 256 * 1024;
 
 /** A business event of any subject. */
-export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent | PushEvent;
+export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent | PushEvent | MembersEvent;
 
 function subjectOf(e: BusinessEvent): EventSubject {
   switch (e.type) {
@@ -17,6 +17,8 @@ function subjectOf(e: BusinessEvent): EventSubject {
       return EventSubject.READ;
     case 'push':
       return EventSubject.PUSH;
+    case 'members':
+      return EventSubject.MEMBERS;
     case 'online':
       return EventSubject.ONLINE;
     case 'offline':

@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -61,6 +61,8 @@ export interface MembersReply { added: string[]; removed: string[] }
  */
 export interface ChatterMute { uid: string; until: number; did?: string }
 export interface MuteReply { until: number }
+/** A member leaves a group of their own accord (gateway → chatter). */
+export interface ChatterLeave { uid: string }
 /** A group's new title (server API → chatter); null removes it. */
 export interface ChatterTitle { title: string | null }
 export interface TitleReply { conv: string; title: string | null }
@@ -135,5 +137,10 @@ export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: str
 /** `muted`: the member muted the conversation; notify quietly (a badge) or not at all. */
 export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true }
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
+/**
+ * A conversation's members changed (created with them, added, removed by the server API, or `by` the one member
+ * who left of their own accord).
+ */
+export interface MembersEvent { type: 'members'; conv: string; added: string[]; removed: string[]; by?: string; ts: number }
 /** A user's read mark moved forward (from device `did`); `unread` is what it leaves in `conv`, for push badges. */
 export interface ReadEvent { type: 'read'; uid: string; did: string; conv: string; seq: number; unread: number; ts: number }

@@ -55,6 +55,8 @@ export interface PingFrame { type: 'ping'; ts?: number }
  * session now lasts until the new token's `exp`), or `error` with it (the session keeps its old expiry).
  */
 export interface RefreshFrame { type: 'refresh'; rid: number; token: string }
+/** Leave group `conv` (a direct conversation cannot be left): answered by `left` with the same `rid`. */
+export interface LeaveFrame { type: 'leave'; rid: number; conv: string }
 /**
  * Mute `conv` for this user (every device) until `until` (epoch ms; MUTED_FOREVER for good, 0 unmutes): the app's
  * push service is told the conversation is muted. Answered by `mute` with the same `rid`.
@@ -64,9 +66,9 @@ export interface MuteFrame { type: 'mute'; rid: number; conv: string; until: num
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -144,8 +146,11 @@ export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until
 export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
-/** The user is no longer a member of `conv`: it leaves the list (its history is no longer theirs to pull). */
-export interface LeftFrame { type: 'left'; conv: string }
+/**
+ * The user is no longer a member of `conv`: it leaves the list (its history is no longer theirs to pull). With
+ * `rid`, the answer to this device's `leave`.
+ */
+export interface LeftFrame { type: 'left'; rid?: number; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }

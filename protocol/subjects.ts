@@ -110,6 +110,7 @@ export const EventSubject = {
   MESSAGE: `${SUBJECT_ROOT}.events.message`,
   READ: `${SUBJECT_ROOT}.events.read`,
   PUSH: `${SUBJECT_ROOT}.events.push`,
+  MEMBERS: `${SUBJECT_ROOT}.events.members`,
 } as const;
 export type EventSubject = (typeof EventSubject)[keyof typeof EventSubject];
 

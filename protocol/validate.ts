@@ -205,6 +205,9 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'mute':
         f = { type: 'mute', rid: uint(v, 'mute', 'rid'), conv: id(v, 'mute', 'conv', L), until: muteUntil(v, 'mute') };
         break;
+      case 'leave':
+        f = { type: 'leave', rid: uint(v, 'leave', 'rid'), conv: id(v, 'leave', 'conv', L) };
+        break;
       default:
         throw unknownType(v['type']);
     }
@@ -315,7 +318,7 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         break;
       }
       case 'left':
-        f = { type: 'left', conv: str(v, 'left', 'conv') };
+        f = absent(v['rid']) ? { type: 'left', conv: str(v, 'left', 'conv') } : { type: 'left', rid: uint(v, 'left', 'rid'), conv: str(v, 'left', 'conv') };
         break;
       case 'title':
         f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };

@@ -1,4 +1,4 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -63,6 +63,10 @@ export class ClientFrames {
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
       case 'typing':
         return this.router.tell(ChatKind.CHATTER, f.conv, ChatterOp.TYPING, { uid: s.uid });
+      case 'leave': {
+        const leave = this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.LEAVE, { uid: s.uid } satisfies ChatterLeave);
+        return this.request(s, leave, () => ({ type: 'left', rid: f.rid, conv: f.conv }), { rid: f.rid, conv: f.conv });
+      }
       case 'mute': {
         const mute = this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.MUTE, { uid: s.uid, did: s.did, until: f.until } satisfies ChatterMute);
         return this.request(s, mute, (r) => ({ type: 'mute', rid: f.rid, conv: f.conv, until: (r as MuteReply).until }), { rid: f.rid, conv: f.conv });

@@ -216,6 +216,11 @@ export class ImClient {
     return this.request<number>('mute', (rid) => ({ type: 'mute', rid, conv, until }));
   }
 
+  /** Leaves group `conv` (on all of this user's devices); rejects with `not_member`, or `forbidden` for a direct conversation. */
+  leave(conv: string): Promise<void> {
+    return this.request<void>('leave', (rid) => ({ type: 'leave', rid, conv }));
+  }
+
   /** Ends a mute of `conv` (see `mute`). */
   unmute(conv: string): Promise<number> {
     return this.mute(conv, 0);

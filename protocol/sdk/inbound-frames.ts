@@ -65,6 +65,7 @@ export class InboundFrames {
         if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;
       case 'left':
+        if (f.rid !== undefined) requests.resolve(f.rid, undefined);
         if (chains.handleLeft(f.conv)) events.emit('left', { conv: f.conv });
         return;
       case 'receipt':

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MembersEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
+import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -11,9 +13,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Membership changes reach the member's devices online at once, not at their next sync or the next message. */
 describe('chat – joining and leaving, live', () => {
   let c: ChatCluster;
+  let events: MembersEvent[];
   beforeAll(async () => {
     // Groups above 3 members are large: their news goes out by one publish, not through each member's connector.
     c = await startChatCluster({ nodes: ['j1', 'j2'], args: ['--large-group', '3'] });
+    events = await c.collect<MembersEvent>(EventSubject.MEMBERS);
   }, 60_000);
   afterAll(async () => {
     await c?.stop();
@@ -78,6 +82,33 @@ describe('chat – joining and leaving, live', () => {
     await waitUntil(() => du.bodies.includes('hi'), 'du getting the first message');
     expect(di.joined).toHaveLength(1);
     expect(du.joined).toHaveLength(1);
+  }, 30_000);
+
+  it('leave – a member leaves a group from one device: every device of theirs drops it, the others go on, the business server hears who left; a direct conversation cannot be left', async () => {
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'lv-room', owner: 'lv-a', members: ['lv-b'] })).status).toBe(201);
+    const a = await online('lv-a', 'd1', 'j1');
+    const b1 = await online('lv-b', 'd1', 'j1');
+    const b2 = await online('lv-b', 'd2', 'j2');
+    await waitUntil(() => events.some((e) => e.conv === 'lv-room'), 'the members event of the creation');
+    expect(events.filter((e) => e.conv === 'lv-room')).toEqual([{ type: 'members', conv: 'lv-room', added: ['lv-a', 'lv-b'], removed: [], ts: expect.any(Number) }]);
+
+    await b1.client.leave('lv-room');
+    expect(b1.client.conversations().map((x) => x.conv)).not.toContain('lv-room');
+    await waitUntil(() => b2.left.length === 1, 'the other device dropping the group');
+    expect(b2.client.conversations().map((x) => x.conv)).not.toContain('lv-room');
+    expect(b1.left).toEqual([{ conv: 'lv-room' }]);
+    await waitUntil(() => events.filter((e) => e.conv === 'lv-room').length === 2, 'the members event of the leave');
+    expect(events.filter((e) => e.conv === 'lv-room')[1]).toEqual({ type: 'members', conv: 'lv-room', added: [], removed: ['lv-b'], by: 'lv-b', ts: expect.any(Number) });
+    const members = (await c.api('GET', '/v1/conversations/lv-room')).body['members'] as { uid: string }[];
+    expect(members.map((m) => m.uid)).toEqual(['lv-a']);
+    await a.client.send('lv-room', 'anyone left?');
+    expect(await codeOf(b1.client.send('lv-room', 'me?'))).toBe(ErrorCode.NOT_MEMBER);
+    // Leaving again, or a conversation one was never in: not_member; a direct conversation: forbidden.
+    expect(await codeOf(b2.client.leave('lv-room'))).toBe(ErrorCode.NOT_MEMBER);
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['lv-a', 'lv-b'] })).body['conv'] as string;
+    expect(await codeOf(a.client.leave(direct))).toBe(ErrorCode.FORBIDDEN);
+    expect(a.client.conversations().map((x) => x.conv)).toContain(direct);
+    expect(await codeOf(a.client.leave('lv-nowhere'))).toBe(ErrorCode.NOT_FOUND);
   }, 30_000);
 
   it('title – a renamed group shows its new title on the members\' devices online at once, small and large groups alike; lists carry it; null removes it', async () => {

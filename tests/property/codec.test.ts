@@ -34,6 +34,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('ping' as const), ts: finite }, { requiredKeys: ['type'] }),
   fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: fc.integer({ min: 0, max: MUTED_FOREVER }) }),
+  fc.record({ type: fc.constant('leave' as const), rid: uint, conv: id }),
 );
 
 const msg = fc.record(
@@ -51,7 +52,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('receipt' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
   fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
-  fc.record({ type: fc.constant('left' as const), conv: id }),
+  fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('title' as const), conv: id, title: fc.string({ minLength: 1, maxLength: 20 }) }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean(), lastSeen: ms }, { requiredKeys: ['type', 'uid', 'online'] }),

@@ -41,6 +41,8 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c', until: 1.5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until /));
     expect(validateClientFrame({ type: 'mute', rid: 2, conv: 'c' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.until is missing/));
     expect(validateClientFrame({ type: 'mute', conv: 'c', until: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^mute\.rid is missing/));
+    expect(validateClientFrame({ type: 'leave', rid: 4, conv: 'c', extra: 1 })).toEqual({ ok: true, value: { type: 'leave', rid: 4, conv: 'c' } });
+    expect(validateClientFrame({ type: 'leave', rid: 4 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^leave\.conv is missing/));
   });
 
   it('validate – integers must be safe: 2^53 is refused where 2^53 − 1 passes', () => {
@@ -130,6 +132,7 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.lastSeq is missing$/));
     expect(validateServerFrame({ type: 'joined', conv: 'c', kind: 'group', lastSeq: 0, title: 5 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^joined\.title /));
     expect(validateServerFrame({ type: 'left' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^left\.conv is missing$/));
+    expect(validateServerFrame({ type: 'left', rid: 2, conv: 'c' })).toEqual({ ok: true, value: { type: 'left', rid: 2, conv: 'c' } });
     expect(validateServerFrame({ type: 'title', conv: 'c', title: null })).toEqual({ ok: true, value: { type: 'title', conv: 'c' } });
     expect(validateServerFrame({ type: 'title', conv: 'c', title: 3 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^title\.title /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1, title: 7 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.title /));
