@@ -84,6 +84,11 @@ export interface GatewayConfig {
   recallWindowSec: number;
   /** How long after a message its sender may edit it; 0: never. */
   editWindowSec: number;
+  /**
+   * Web origins (`https://app.example`) whose pages may open sockets and read the dispatcher; empty: any. A browser
+   * names its page's origin; other clients send none and are not checked (their token is what admits them).
+   */
+  allowedOrigins: string[];
 }
 
 /** Most rows in one group-commit statement. */
@@ -169,6 +174,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'no-events': { type: 'boolean' },
       'recall-window': { type: 'string' },
       'edit-window': { type: 'string' },
+      'allowed-origins': { type: 'string' },
     },
   });
   const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
@@ -237,7 +243,17 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     events: values['no-events'] !== true,
     recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
     editWindowSec: int('edit-window', v('edit-window') ?? env['IM_EDIT_WINDOW_S'], DEFAULT_EDIT_WINDOW_SEC, 0),
+    allowedOrigins: origins(v('allowed-origins') ?? env['IM_ALLOWED_ORIGINS']),
   };
+}
+
+/** A comma-separated list of web origins (`scheme://host[:port]`, no path); empty or absent: any origin. */
+function origins(raw: string | undefined): string[] {
+  const list = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const o of list) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`allowed-origins: ${JSON.stringify(o)} is not an origin like https://app.example.com`);
+  }
+  return list;
 }
 
 /** What the admin CLI needs: where the cluster's Postgres and NATS are. */

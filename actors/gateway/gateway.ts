@@ -17,6 +17,7 @@ import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
+import { originAllowed } from './origin-policy.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
@@ -207,6 +208,11 @@ export class Gateway {
     const extensions = req.getHeader('sec-websocket-extensions');
     const auth = req.getHeader('authorization');
     const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
+    const origin = req.getHeader('origin');
+    if (!originAllowed(origin, this.deps.config.allowedOrigins)) {
+      GatewayStats.bump(this.stats.refused, ErrorCode.FORBIDDEN);
+      return refuse(res, '403 Forbidden', { code: ErrorCode.FORBIDDEN, message: `pages of ${origin} may not connect here` });
+    }
     const natsUp = this.deps.natsConnected();
     if (!this.accepting || !natsUp || this.sessions.size >= this.deps.config.maxConnections) {
       const endpoints = this.deps.otherEndpoints();

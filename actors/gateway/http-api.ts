@@ -30,6 +30,7 @@ import { directConversationId, newGroupConvId, type ConversationStore } from '..
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import { toMsg } from './client-frames.js';
+import { corsOrigin } from './origin-policy.js';
 import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
@@ -291,6 +292,8 @@ function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: b
   const params = (pattern.match(/:[a-z]+/g) ?? []).length;
   d.app[method](pattern, (res, req) => {
     const auth = req.getHeader('authorization');
+    // Keyed routes are for servers (a key must never be in a browser): only the public ones answer other origins.
+    const cors = keyed ? undefined : corsOrigin(req.getHeader('origin'), d.config.allowedOrigins);
     const query = new URLSearchParams(req.getQuery() ?? '');
     const args: string[] = [];
     for (let i = 0; i < params; i++) args.push(safeDecode(req.getParameter(i) ?? ''));
@@ -298,7 +301,11 @@ function route(d: HttpApiDeps, method: 'get' | 'post', pattern: string, keyed: b
     res.onAborted(() => (aborted = true));
     const answer = (status: string, body: unknown, contentType?: string): void => {
       if (aborted) return;
-      res.cork(() => (contentType === undefined ? json(res, status, body) : res.writeStatus(status).writeHeader('content-type', contentType).end(body as string)));
+      res.cork(() => {
+        res.writeStatus(status);
+        if (cors !== undefined) res.writeHeader('access-control-allow-origin', cors).writeHeader('vary', 'origin');
+        res.writeHeader('content-type', contentType ?? 'application/json').end(contentType === undefined ? JSON.stringify(body) : (body as string));
+      });
     };
     const fail = (err: unknown): void => {
       const e = toImError(err);

@@ -26,4 +26,12 @@ describe('config', () => {
     expect(parseConfig([...base, '--max-token-lifetime', '60'], { IM_MAX_TOKEN_LIFETIME_S: '3600' }).gateway.maxTokenLifetimeSec).toBe(60);
     expect(() => parseConfig([...base, '--max-token-lifetime', '0'], {})).toThrow(/max-token-lifetime/);
   });
+
+  it('config – allowed web origins: any unless listed (flag, then IM_ALLOWED_ORIGINS); something that is not an origin is refused', () => {
+    expect(parseConfig(base, {}).gateway.allowedOrigins).toEqual([]);
+    expect(parseConfig(base, { IM_ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000' }).gateway.allowedOrigins).toEqual(['https://a.example', 'http://localhost:3000']);
+    expect(parseConfig([...base, '--allowed-origins', 'https://b.example'], { IM_ALLOWED_ORIGINS: 'https://a.example' }).gateway.allowedOrigins).toEqual(['https://b.example']);
+    expect(() => parseConfig([...base, '--allowed-origins', 'https://a.example/app'], {})).toThrow(/allowed-origins/);
+    expect(() => parseConfig([...base, '--allowed-origins', 'a.example'], {})).toThrow(/allowed-origins/);
+  });
 });
