@@ -34,7 +34,7 @@ export interface ImClientEvents {
   joined: { conv: string; kind: ConvKind; title?: string };
   /** A group's title changed (absent: it has none now); `conversations()` shows it. */
   title: { conv: string; title?: string };
-  /** The user was removed from a conversation (it is gone from `conversations()`). */
+  /** The user was removed from a conversation (it is gone from `conversations()`); also for one a fresh list no longer has (left while offline). */
   left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
   mute: { conv: string; until: number };

@@ -93,9 +93,13 @@ export class ConversationChains {
     return s === undefined || s.left ? undefined : this.info(s);
   }
 
-  /** Applies a `convs` list: sets baselines of new conversations and pulls whatever is behind. */
-  handleConvs(list: readonly ConvSummary[]): void {
-    if (this.closed) return;
+  /**
+   * Applies a `convs` list: sets baselines of new conversations and pulls whatever is behind. The list is every
+   * conversation the user is in: one it lacks was left while this device was away (it had no `left` frame); those
+   * are returned, taken out of the list as `left` takes them.
+   */
+  handleConvs(list: readonly ConvSummary[]): string[] {
+    if (this.closed) return [];
     // Only the very first list may start "from now": a conversation that appears later was created after we
     // connected, and all of it is news to this device.
     const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
@@ -122,9 +126,12 @@ export class ConversationChains {
         this.startPull(s);
       }
     }
+    const listed = new Set(list.map((r) => r.conv));
+    const gone: string[] = [];
+    for (const conv of this.convs.keys()) if (!listed.has(conv) && this.handleLeft(conv)) gone.push(conv);
+    return gone;
   }
 
-  /** Applies a live `msg` frame. */
   /**
    * Links this device's own message from its `sent` (the sending device gets no `msg` for it, README §5, §7.2).
    * Without `prev` (an older server) nothing is linked: the next message shows the gap and the pull brings it.
@@ -137,6 +144,7 @@ export class ConversationChains {
     this.handleMsg(msg);
   }
 
+  /** Applies a live `msg` frame. */
   handleMsg(msg: Msg): void {
     if (this.closed) return;
     let s = this.convs.get(msg.conv);

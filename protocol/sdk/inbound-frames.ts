@@ -30,11 +30,13 @@ export class InboundFrames {
   handle(f: DataFrame): void {
     const { events, requests, chains, outbound } = this.d;
     switch (f.type) {
-      case 'convs':
+      case 'convs': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.list);
-        chains.handleConvs(f.list);
+        const gone = chains.handleConvs(f.list);
         this.d.onSynced();
+        for (const conv of gone) events.emit('left', { conv });
         return events.emit('convs', f.list);
+      }
       case 'msg': {
         const { type: _type, ...msg } = f;
         return chains.handleMsg(msg);

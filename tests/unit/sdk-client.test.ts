@@ -171,6 +171,34 @@ describe('sdk client – connecting', () => {
     client.close();
   });
 
+  it('sdk client – a conversation missing from a fresh list was left while away: it goes from the list with a left event, and comes back where its chain was', async () => {
+    const { client, ws, messages } = harness({ history: 'all' });
+    const left: string[] = [];
+    client.on('left', (l) => left.push(l.conv));
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [{ conv: 'a', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }, { conv: 'b', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1 }] });
+    const [pull] = s.sentOf('pull');
+    s.receive({ type: 'history', rid: pull!.rid, conv: 'b', msgs: [msg('b', 1, 0)], more: false });
+    await flush();
+    s.receive({ type: 'convs', list: [{ conv: 'a', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    expect(left).toEqual(['b']);
+    expect(client.conversations().map((c) => c.conv)).toEqual(['a']);
+    s.receive({ type: 'convs', list: [{ conv: 'a', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    expect(left).toEqual(['b']);
+    s.receive({ type: 'convs', list: [{ conv: 'b', kind: 'group', lastSeq: 2, readSeq: 0, unread: 2 }, { conv: 'a', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    const [, again] = s.sentOf('pull');
+    expect(again).toMatchObject({ conv: 'b', after: 1 });
+    s.receive({ type: 'history', rid: again!.rid, conv: 'b', msgs: [msg('b', 2, 1)], more: false });
+    await flush();
+    expect(messages).toEqual(['b:1', 'b:2']);
+    expect(client.conversations().map((c) => c.conv).sort()).toEqual(['a', 'b']);
+    client.close();
+  });
+
   it('sdk client – a live message that overtakes the first list starts that conversation there (history from now)', async () => {
     const { client, ws, messages } = harness();
     const connected = client.connect();
