@@ -14,6 +14,7 @@ import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
 import { registerChatMetrics } from './chat-metrics.js';
+import { eraseAccount } from './account-erasure.js';
 import { ChatServices } from './chat-services.js';
 import { chatterKind } from './chatter.actor.js';
 import { connectorKind } from './connector.actor.js';
@@ -119,6 +120,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       userSettings: chat.userSettings,
       lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
+      eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

@@ -188,12 +188,14 @@ class ConnectorActor implements Actor {
    * Signs the user out (every device, or the one named) for the business server: their sessions close with 4014
    * and the devices are forgotten at once, whether or not the gateways' detaches ever arrive.
    */
-  private disconnect(p: ConnectorDisconnect): DisconnectReply {
+  private async disconnect(p: ConnectorDisconnect): Promise<DisconnectReply> {
     const gone = this.devices.filter((d) => p.did === undefined || d.did === p.did);
     for (const d of gone) {
       this.svc.closeSession(d.gw, d.sid, this.ctx.key, CloseCode.SIGNED_OUT, p.reason ?? 'signed out');
       this.detach(d);
     }
+    // The answer comes once the last-seen time the sign-out recorded is stored: an erasure deletes it after.
+    if (gone.length > 0) await this.svc.lastSeen.flush();
     return { devices: gone.map((d) => d.did) };
   }
 

@@ -298,6 +298,13 @@ export class ConversationStore {
     return { members, more: rows.length > limit };
   }
 
+  /** Every conversation `uid` is in, by id (no counts: for walking them, as an account's erasure does). */
+  async conversationIdsOf(uid: string): Promise<string[]> {
+    checkId(uid, 'uid');
+    const rows = await bounded('list conversation ids', this.sql<{ conv_id: string }[]>`SELECT conv_id FROM members WHERE uid = ${uid} ORDER BY conv_id`, this.timeoutMs);
+    return rows.map((r) => r.conv_id);
+  }
+
   /** True when `uid` is a member of `convId`. */
   async isMember(convId: string, uid: string): Promise<boolean> {
     checkId(convId, 'convId');

@@ -29,6 +29,7 @@ import type { LastSeenStore } from '../../storage/last-seen-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
+import type { ErasureReport } from '../account-erasure.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
 import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
@@ -65,6 +66,8 @@ export interface HttpApiDeps {
   blocks: BlockStore;
   userSettings: UserSettingsStore;
   lastSeen: LastSeenStore;
+  /** Erases a user's account (see eraseAccount). */
+  eraseUser: (uid: string, blankMessages: boolean) => Promise<ErasureReport>;
   /** Voids tokens (stored, and told to every gateway). */
   revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
   config: GatewayConfig;
@@ -226,6 +229,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // tokens and closes any session that came back with one meanwhile.
     if (p.revoke) await d.revokeTokens(user, p.did, Date.now());
     return ['200 OK', r];
+  });
+  route(d, 'post', '/v1/users/:uid/erase', true, async (b, [uid]) => {
+    const user = checkUid(uid);
+    if (b['messages'] !== undefined && b['messages'] !== 'keep' && b['messages'] !== 'blank') throw bad('messages must be "keep" or "blank"');
+    return ['200 OK', await d.eraseUser(user, b['messages'] === 'blank')];
   });
   route(d, 'get', '/v1/users/:uid/conversations', true, async (_b, [uid]) => {
     const user = checkUid(uid);

@@ -1,0 +1,30 @@
+import type { Sql } from './db.js';
+import { checkId } from './ids.js';
+import { bounded } from './pg-errors.js';
+
+/** Blanking a user's messages may touch many rows: it gets longer than an ordinary statement. */
+export const DEFAULT_ERASE_TIMEOUT_MS = 30_000;
+
+/**
+ * Empties the bodies of the messages `uid` sent in `convs` (found by the sender index, conversation by
+ * conversation); returns how many were emptied. Seqs, chains and everything else of the messages stay.
+ */
+export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly string[], timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<number> {
+  checkId(uid, 'uid');
+  if (convs.length === 0) return 0;
+  const rows = await bounded('blank messages', sql`
+    UPDATE messages SET body = ''::bytea
+    WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND body <> ''::bytea
+    RETURNING 1`, timeoutMs);
+  return rows.length;
+}
+
+/** Deletes what is kept about `uid` outside conversations, in one statement: settings, blocks (both ways), last seen. */
+export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<void> {
+  checkId(uid, 'uid');
+  await bounded('delete user rows', sql`
+    WITH s AS (DELETE FROM user_settings WHERE uid = ${uid} RETURNING 1),
+    b AS (DELETE FROM user_blocks WHERE uid = ${uid} OR blocked_uid = ${uid} RETURNING 1)
+    -- A data-modifying WITH runs whether or not the query reads it.
+    DELETE FROM user_last_seen WHERE uid = ${uid}`, timeoutMs);
+}
