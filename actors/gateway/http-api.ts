@@ -242,6 +242,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const conversations = list.map((c) => ({
       conv: c.convId,
       kind: c.kind,
+      ...(c.title !== undefined ? { title: c.title } : {}),
       lastSeq: c.lastSeq,
       readSeq: c.readSeq,
       unread: c.unread,

@@ -126,6 +126,8 @@ describe('chat – joining and leaving, live', () => {
     expect(a.client.conversations().find((x) => x.conv === 'ti-large')?.title).toBe('New ti-large');
     const e = await online('ti-e', 'd1', 'j2');
     expect(e.client.conversations().find((x) => x.conv === 'ti-large')?.title).toBe('New ti-large');
+    const listed = (await c.api('GET', '/v1/users/ti-e/conversations')).body['conversations'] as { conv: string; title?: string }[];
+    expect(listed.find((x) => x.conv === 'ti-large')?.title).toBe('New ti-large');
 
     expect((await c.api('POST', '/v1/conversations/ti-small', { title: null })).body).toEqual({ conv: 'ti-small', title: null });
     await waitUntil(() => b.titles.length === 3, 'b hearing the title was removed');
