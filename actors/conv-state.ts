@@ -40,6 +40,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     convs.set(r.convId, state);
     const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
     if (r.title !== undefined) row.title = r.title;
+    if (r.lastTs !== undefined) row.lastTs = r.lastTs;
     if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
     if (!(r.peer !== undefined && blocked?.has(r.peer))) {
       if (r.peerRead !== undefined) row.peerRead = r.peerRead;

@@ -101,11 +101,12 @@ export interface Msg {
 }
 
 /**
- * One row of the conversation list. `title`: a group's, if it has one; `peerRead`: in a direct conversation, the
+ * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message was committed
+ * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is
  * not muted now).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }

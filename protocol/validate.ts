@@ -236,6 +236,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
   const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
   if (!absent(v['title'])) row.title = str(v, t, 'title');
+  if (!absent(v['lastTs'])) row.lastTs = num(v, t, 'lastTs');
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');

@@ -44,6 +44,8 @@ export interface UserConversation {
   /** A group's title, if it has one. */
   title?: string;
   lastSeq: number;
+  /** When the last message was committed (epoch ms); absent with no message yet. */
+  lastTs?: number;
   readSeq: number;
   unread: number;
   /** Members of the conversation, the user included, counted up to the caller's cap (see `userConversations`). */
@@ -331,8 +333,8 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number; title: string | null }[]>`
-      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until,
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number; title: string | null; last_at: Date | null }[]>`
+      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, l.last_at,
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
@@ -347,13 +349,16 @@ export class ConversationStore {
         SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq
         FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
       ) p ON true
-      LEFT JOIN LATERAL (SELECT max(seq) AS last_seq FROM messages m WHERE m.conv_id = mb.conv_id) l ON true
+      -- The last message by the primary key, read backwards: its seq and when it was committed.
+      LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_at FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
       CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
-      ORDER BY last_seq DESC, mb.conv_id`, this.timeoutMs);
+      -- Most recent first (seqs of different conversations do not compare); those with no message yet by when joined.
+      ORDER BY COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
       const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until };
       if (r.title !== null) c.title = r.title;
+      if (r.last_at !== null) c.lastTs = r.last_at.getTime();
       if (r.peer !== null) c.peer = r.peer;
       if (r.peer_read !== null) c.peerRead = r.peer_read;
       if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();

@@ -244,6 +244,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
       kind: c.kind,
       ...(c.title !== undefined ? { title: c.title } : {}),
       lastSeq: c.lastSeq,
+      ...(c.lastTs !== undefined ? { lastTs: c.lastTs } : {}),
       readSeq: c.readSeq,
       unread: c.unread,
       members: c.memberCount,

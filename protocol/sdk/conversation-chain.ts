@@ -113,6 +113,7 @@ export class ConversationChains {
       s.left = false;
       s.title = row.title;
       s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
+      if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
@@ -276,6 +277,7 @@ export class ConversationChains {
   private info(s: ConvState): ConversationInfo {
     const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
     if (s.title !== undefined) info.title = s.title;
+    if (s.lastTs !== undefined) info.lastTs = s.lastTs;
     if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
     if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
     return info;
@@ -284,6 +286,7 @@ export class ConversationChains {
   private deliver(s: ConvState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
+    s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
     // not their recalls and edits, which change a message already counted.

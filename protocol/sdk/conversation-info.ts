@@ -15,6 +15,8 @@ export interface ConversationInfo {
   title?: string;
   /** Highest seq known to exist (from `convs` or a delivered message). */
   lastSeq: number;
+  /** When the latest message known was committed (epoch ms; from `convs` and delivered messages): sort a list by it. */
+  lastTs?: number;
   /** Seq of the last message delivered to the app with no gap before it. */
   last: number;
   readSeq: number;

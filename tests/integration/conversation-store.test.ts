@@ -108,10 +108,15 @@ describe('conversation store – real Postgres', () => {
     // The peer's mark, not erin's own, is the direct conversation's peerRead (read receipts); groups have none.
     expect((await convs.setReadMark('gina', direct.convId, 3)).readSeq).toBe(3);
     const list = await convs.userConversations('erin');
+    // Most recent first: the direct conversation's message came last.
     expect(list).toEqual([
-      { convId: 'gaps', kind: 'group', lastSeq: 2001, readSeq: 9, unread: 2, memberCount: 2, mutedUntil: 0 },
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, mutedUntil: 0 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, lastTs: expect.any(Number), readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, mutedUntil: 0 },
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, lastTs: expect.any(Number), readSeq: 9, unread: 2, memberCount: 2, mutedUntil: 0 },
     ]);
+    expect(list[0]!.lastTs).toBeGreaterThanOrEqual(list[1]!.lastTs!);
+    // A conversation with no message yet has no lastTs.
+    await convs.createGroup({ convId: 'quiet', owner: 'erin' });
+    expect((await convs.userConversations('erin')).find((c) => c.convId === 'quiet')).not.toHaveProperty('lastTs');
   });
 
   it('conversations – unread stays exact wherever the read mark falls: before the first message, in a hole, on a message, after holes', async () => {

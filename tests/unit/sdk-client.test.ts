@@ -134,7 +134,8 @@ describe('sdk client – connecting', () => {
     expect(messages).toEqual(['c:1', 'c:2']);
     await vi.advanceTimersByTimeAsync(50);
     expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
-    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0 }]);
+    // lastTs: the latest message's commit time (the test's messages have ts = seq).
+    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, lastTs: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0 }]);
     client.close();
   });
 
