@@ -1,4 +1,6 @@
 import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
+import { decode } from '../../protocol/codec.js';
+import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -115,5 +117,19 @@ export class ClientFrames {
         this.reply(s, errorFrame(e, ids));
       },
     );
+  }
+}
+
+/** The cid / rid / conv of a frame that failed validation, when they can be read, so the client knows which request failed. */
+export function idsOf(data: ArrayBuffer): { cid?: number; rid?: number; conv?: string } {
+  try {
+    const v = decode(new Uint8Array(data)) as Record<string, unknown>;
+    const ids: { cid?: number; rid?: number; conv?: string } = {};
+    if (Number.isSafeInteger(v['cid'])) ids.cid = v['cid'] as number;
+    if (Number.isSafeInteger(v['rid'])) ids.rid = v['rid'] as number;
+    if (typeof v['conv'] === 'string' && v['conv'].length <= DEFAULT_LIMITS.maxIdLength) ids.conv = v['conv'];
+    return ids;
+  } catch {
+    return {};
   }
 }

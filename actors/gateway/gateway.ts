@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import type * as Uws from 'uWebSockets.js';
 import { ChatKind, ConnectorOp, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
-import { BARE_PONG, decode, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
+import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
@@ -15,7 +15,7 @@ import type { ServeHandle, Transport } from '../../runtime/transport/transport.j
 import { listenExclusive, loadUws } from '../../runtime/uws.js';
 import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
-import { ClientFrames, errorFrame } from './client-frames.js';
+import { ClientFrames, errorFrame, idsOf } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
 import { originAllowed } from './origin-policy.js';
 import { GatewayStats } from './gateway-stats.js';
@@ -397,18 +397,3 @@ function refuse(res: Uws.HttpResponse, status: string, body: Record<string, unkn
     res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
   });
 }
-
-/** The cid / rid / conv of a frame that failed validation, when they can be read, so the client knows which request failed. */
-function idsOf(data: ArrayBuffer): { cid?: number; rid?: number; conv?: string } {
-  try {
-    const v = decode(new Uint8Array(data)) as Record<string, unknown>;
-    const ids: { cid?: number; rid?: number; conv?: string } = {};
-    if (Number.isSafeInteger(v['cid'])) ids.cid = v['cid'] as number;
-    if (Number.isSafeInteger(v['rid'])) ids.rid = v['rid'] as number;
-    if (typeof v['conv'] === 'string' && v['conv'].length <= DEFAULT_LIMITS.maxIdLength) ids.conv = v['conv'];
-    return ids;
-  } catch {
-    return {};
-  }
-}
-
