@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MembersEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
@@ -9,6 +10,40 @@ import { waitUntil } from '../helpers/wait.js';
 
 const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A loopback TCP proxy to a gateway that a test can cut (connections closed, new ones refused) and restore. */
+async function cuttableProxy(gatewayUrl: string) {
+  const target = Number(new URL(gatewayUrl).port);
+  const sockets = new Set<net.Socket>();
+  let open = true;
+  const server = net.createServer((client) => {
+    if (!open) return void client.destroy();
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    cut: () => {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => (open = true),
+    close: () => {
+      open = false;
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 /** Membership changes reach the member's devices online at once, not at their next sync or the next message. */
 describe('chat – joining and leaving, live', () => {
@@ -67,6 +102,31 @@ describe('chat – joining and leaving, live', () => {
     expect(ja.client.conversations().find((x) => x.conv === 'jl-room')).toMatchObject({ title: 'Book club' });
     expect(ja.joined).toHaveLength(2);
   }, 60_000);
+
+  it('membership – removed while a device was cut off, it learns so from its next list: the group leaves its list with a left event', async () => {
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ol-room', owner: 'ol-o', members: ['ol-u'] })).status).toBe(201);
+    const proxy = await cuttableProxy(c.gateways.get('j1')!);
+    try {
+      const u = c.sdk('ol-u', 'd2', 'j1', { endpoints: [proxy.url], reconnect: { baseMs: 50, capMs: 200 } });
+      const left: string[] = [];
+      const states: string[] = [];
+      u.on('left', (l) => left.push(l.conv));
+      u.on('state', (s) => states.push(s.state));
+      await u.connect();
+      expect(u.conversations().map((x) => x.conv)).toEqual(['ol-room']);
+      proxy.cut();
+      await waitUntil(() => states.includes('reconnecting'), 'the client noticing it is cut off');
+      await c.api('POST', '/v1/conversations/ol-room/members', { remove: ['ol-u'] });
+      await sleep(300);
+      expect(left).toEqual([]);
+      proxy.restore();
+      await waitUntil(() => left.length === 1, 'the client learning from its next list that it left');
+      expect(left).toEqual(['ol-room']);
+      expect(u.conversations()).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
 
   it('membership – a direct conversation created by the server API shows on both users\' devices online at once', async () => {
     const di = await online('di', 'd1', 'j1');
