@@ -231,7 +231,7 @@ export class ImClient {
     return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));
   }
 
-  /** Every known conversation with its delivery (`last`) and read state. */
+  /** Every conversation the user is in, with its delivery (`last`) and read state, most recent message first. */
   conversations(): ConversationInfo[] {
     return this.chains.list();
   }

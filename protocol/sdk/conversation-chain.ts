@@ -80,11 +80,12 @@ export class ConversationChains {
     this.uid = uid;
   }
 
-  /** The current state of every conversation the user is in. */
+  /** The current state of every conversation the user is in, most recent message first (those with none last). */
   list(): ConversationInfo[] {
     const out: ConversationInfo[] = [];
     for (const s of this.convs.values()) if (!s.left) out.push(this.info(s));
-    return out;
+    // Stable: conversations with no message keep the order the server listed them in.
+    return out.sort((a, b) => (b.lastTs ?? 0) - (a.lastTs ?? 0));
   }
 
   /** The state of one conversation, if the user is in it. */

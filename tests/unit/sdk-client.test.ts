@@ -196,7 +196,8 @@ describe('sdk client – connecting', () => {
     s.receive({ type: 'history', rid: again!.rid, conv: 'b', msgs: [msg('b', 2, 1)], more: false });
     await flush();
     expect(messages).toEqual(['b:1', 'b:2']);
-    expect(client.conversations().map((c) => c.conv).sort()).toEqual(['a', 'b']);
+    // Most recent message first: b has one, a none.
+    expect(client.conversations().map((c) => c.conv)).toEqual(['b', 'a']);
     client.close();
   });
 
