@@ -22,13 +22,13 @@ export class BindGrace {
     this.since.delete(uid);
   }
 
-  /** Members still within their grace (undefined when none), forgetting those past it or no longer `isMember`. */
-  still(isMember: (uid: string) => boolean): string[] | undefined {
+  /** Members still within their grace (undefined when none), forgetting those past it or no longer in `members`. */
+  still(members: ReadonlySet<string>): string[] | undefined {
     if (this.since.size === 0) return undefined;
     const cutoff = Date.now() - LARGE_BIND_GRACE_MS;
     let out: string[] | undefined;
     for (const [u, at] of this.since) {
-      if (at < cutoff || !isMember(u)) this.since.delete(u);
+      if (at < cutoff || !members.has(u)) this.since.delete(u);
       else (out ??= []).push(u);
     }
     return out;

@@ -178,14 +178,15 @@ class ChatterActor implements Actor {
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
-    return knownSend(p, dev, (x, maxCid) => this.storedSend(x, maxCid));
+    return knownSend(p, dev, this.storedSend);
   }
 
-  private async storedSend(p: ChatterSend, maxCid: number): Promise<SendReply> {
+  /** A field, not a method: `known` hands it on for every send, and a bound closure per send is garbage per message. */
+  private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
     if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
-  }
+  };
 
   /** The next seq; waits for Postgres only when both segments ran dry. */
   private async nextSeq(): Promise<number> {
@@ -275,7 +276,7 @@ class ChatterActor implements Actor {
     if (this.large) {
       const subject = conversationSubject(msg.conv);
       // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
-      const unbound = this.svc.largeGroupsRebinding ? members : this.binding.still((u) => members.has(u));
+      const unbound = this.svc.largeGroupsRebinding ? members : this.binding.still(members);
       deliver = unbound === undefined ? () => this.svc.publish(subject, frame) : () => (this.svc.publish(subject, frame), tellEach(unbound));
     } else {
       // The live member set: a replay after a reconnect goes to whoever is a member then.

@@ -104,7 +104,8 @@ class ConnectorActor implements Actor {
       case ConnectorOp.MUTED: {
         // The device that asked has its answer; the others are told.
         const m = checkMuted(payload);
-        for (const dev of this.devices) if (dev.did !== m.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'mute', conv: m.conv, until: m.until }]);
+        const frame: ServerFrame = { type: 'mute', conv: m.conv, until: m.until };
+        for (const dev of this.devices) if (dev.did !== m.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
         return;
       }
       case ConnectorOp.GATEWAY_GONE: {
@@ -349,7 +350,7 @@ class ConnectorActor implements Actor {
     const was = c?.large === true;
     if (c === undefined) this.convs.set(p.conv, newConvState(p.conv, p.kind, p.large, this.ctx.key));
     else c.large = p.large;
-    if (p.added) this.broadcast(p.title === undefined ? { type: 'joined', conv: p.conv, kind: p.kind, lastSeq: p.lastSeq ?? 0 } : { type: 'joined', conv: p.conv, kind: p.kind, title: p.title, lastSeq: p.lastSeq ?? 0 });
+    if (p.added) this.broadcast({ type: 'joined', conv: p.conv, kind: p.kind, lastSeq: p.lastSeq ?? 0, ...(p.title !== undefined ? { title: p.title } : {}) });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
     if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large);
   }

@@ -38,16 +38,24 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
-    const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
-    if (r.title !== undefined) row.title = r.title;
-    if (r.lastTs !== undefined) row.lastTs = r.lastTs;
-    if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
-    if (!(r.peer !== undefined && blocked?.has(r.peer))) {
-      if (r.peerRead !== undefined) row.peerRead = r.peerRead;
-      if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
-    }
-    out.push(row);
+    out.push(convSummaryOf(r, now, blocked));
   }
   for (const conv of [...convs.keys()]) if (!seen.has(conv)) convs.delete(conv);
   return out;
+}
+
+/**
+ * One row of a user's list as devices (and the server API) see it: optional fields only when set, a mute only while
+ * it lasts at `now`, and the peer's read mark and last seen left out across a block (`blocked`).
+ */
+export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>): ConvSummary {
+  const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+  if (r.title !== undefined) row.title = r.title;
+  if (r.lastTs !== undefined) row.lastTs = r.lastTs;
+  if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
+  if (!(r.peer !== undefined && blocked?.has(r.peer))) {
+    if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+    if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
+  }
+  return row;
 }

@@ -103,6 +103,11 @@ export interface ReadMark {
 
 const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
 
+/** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
+function checkTitle(title: unknown): void {
+  if (typeof title !== 'string' || title.length > MAX_TITLE_LENGTH) throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
+}
+
 export interface ConversationStoreOptions {
   /** Deadline of one statement. */
   timeoutMs?: number;
@@ -185,9 +190,7 @@ export class ConversationStore {
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
     checkId(opts.owner, 'owner');
-    if (opts.title !== undefined && (typeof opts.title !== 'string' || opts.title.length > MAX_TITLE_LENGTH)) {
-      throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
-    }
+    if (opts.title !== undefined) checkTitle(opts.title);
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
@@ -215,7 +218,7 @@ export class ConversationStore {
   /** Gives group `convId` the title `title` (null: none); NOT_FOUND unless it is a group. */
   async setTitle(convId: string, title: string | null): Promise<void> {
     checkId(convId, 'convId');
-    if (title !== null && (typeof title !== 'string' || title.length > MAX_TITLE_LENGTH)) throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
+    if (title !== null) checkTitle(title);
     const rows = await bounded('set title', this.sql`UPDATE conversations SET title = ${title} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }

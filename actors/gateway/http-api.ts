@@ -30,6 +30,7 @@ import { directConversationId, newGroupConvId, type ConversationStore } from '..
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
+import { convSummaryOf } from '../conv-state.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
 import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
@@ -239,19 +240,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const user = checkUid(uid);
     const list = await d.convs.userConversations(user);
     const now = Date.now();
-    const conversations = list.map((c) => ({
-      conv: c.convId,
-      kind: c.kind,
-      ...(c.title !== undefined ? { title: c.title } : {}),
-      lastSeq: c.lastSeq,
-      ...(c.lastTs !== undefined ? { lastTs: c.lastTs } : {}),
-      readSeq: c.readSeq,
-      unread: c.unread,
-      members: c.memberCount,
-      ...(c.peerRead !== undefined ? { peerRead: c.peerRead } : {}),
-      ...(c.peerLastSeen !== undefined ? { peerLastSeen: c.peerLastSeen } : {}),
-      ...(c.mutedUntil > now ? { mutedUntil: c.mutedUntil } : {}),
-    }));
+    // The rows devices get, with the member count (the business server sees across blocks).
+    const conversations = list.map((c) => ({ ...convSummaryOf(c, now), members: c.memberCount }));
     // The total is what a push notification's badge shows.
     return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
   });
