@@ -13,6 +13,7 @@ import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
 import { MuteStore } from '../storage/mute-store.js';
 import { LastSeenStore } from '../storage/last-seen-store.js';
+import { DeliveredMarkStore } from '../storage/delivered-mark-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
@@ -63,6 +64,7 @@ export class ChatServices {
   readonly userSettings: UserSettingsStore;
   readonly mutes: MuteStore;
   readonly lastSeen: LastSeenStore;
+  readonly deliveredMarks: DeliveredMarkStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
@@ -93,6 +95,8 @@ export class ChatServices {
     this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
+    // Likewise: a mark lost comes back with the member's next ack.
+    this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
@@ -172,7 +176,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
-    await this.lastSeen.flush();
+    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.flush()]);
     this.events.flush();
     this.segments.close();
   }

@@ -12,15 +12,16 @@ import {
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { directPeer, isDirectConvId } from '../protocol/conv-id.js';
+import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { addInflight, dueFrames, pushedOf, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
-import { newConvState, refreshConvStates, type ConvState } from './conv-state.js';
+import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
+import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { pushEvent, pushEventOf } from './push-event.js';
+import { DeliveryReceipts } from './delivery-receipts.js';
 import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkMuted, checkNotify, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
@@ -59,6 +60,8 @@ class ConnectorActor implements Actor {
    */
   private peersOnline: Set<string> | undefined;
   private retransmitArmed = false;
+  /** Delivery marks moved by the devices' acks, on their way to Postgres and the direct peers; made on the first. */
+  private receipts: DeliveryReceipts | undefined;
 
   constructor(
     private readonly ctx: ActorContext,
@@ -68,6 +71,10 @@ class ConnectorActor implements Actor {
 
   holdsLiveState(): boolean {
     return this.devices.length > 0;
+  }
+
+  async onDeactivate(): Promise<void> {
+    await this.receipts?.flush();
   }
 
   handle(op: string, payload: unknown): unknown {
@@ -95,9 +102,12 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.PRESENCE:
         return this.presence(payload as ConnectorPresence);
-      case ConnectorOp.RECEIPT: {
+      case ConnectorOp.RECEIPT:
+      case ConnectorOp.DELIVERED: {
+        // A delivery receipt is not a read receipt: the read-receipts setting leaves it alone, a block does not.
         const r = checkReceipt(payload);
-        return this.blocked?.has(r.uid) || this.receiptsOff ? undefined : this.broadcast({ type: 'receipt', conv: r.conv, uid: r.uid, seq: r.seq });
+        if (this.blocked?.has(r.uid) || (op === ConnectorOp.RECEIPT && this.receiptsOff)) return;
+        return this.broadcast({ type: op === ConnectorOp.RECEIPT ? 'receipt' : 'delivered', conv: r.conv, uid: r.uid, seq: r.seq });
       }
       case ConnectorOp.PRIVACY:
         return this.readPrivacy();
@@ -272,7 +282,13 @@ class ConnectorActor implements Actor {
     if (!c) return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.NOT_MEMBER, message: `not a member of ${p.conv}`, conv: p.conv }]);
     // A device may have pulled a message before its delivery reached us: ask Postgres before calling it bogus.
     if (!c.large && p.seq > c.lastSeq) return this.ackBeyond(p, dev, c);
-    settleInflight(dev.inflight, p.conv, p.seq, Date.now());
+    this.acked(dev, p.conv, p.seq, c);
+  }
+
+  /** The device holds `conv` up to `seq`: its unacked messages up to there are settled, and the user's delivery mark moves. */
+  private acked(dev: Device, conv: string, seq: number, c: ConvState): void {
+    settleInflight(dev.inflight, conv, seq, Date.now());
+    (this.receipts ??= new DeliveryReceipts(this.ctx, this.svc, this.convs, () => this.blocked)).moved(conv, seq, c);
   }
 
   private async ackBeyond(p: { did: string; conv: string; seq: number }, dev: Device, c: ConvState): Promise<void> {
@@ -280,7 +296,8 @@ class ConnectorActor implements Actor {
     if (p.seq > c.lastSeq) {
       return this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'error', code: ErrorCode.INVALID_FIELD, message: `ack.seq ${p.seq} is beyond the last message of ${p.conv} (${c.lastSeq})`, conv: p.conv }]);
     }
-    settleInflight(dev.inflight, p.conv, p.seq, Date.now());
+    // The list may have been read again meanwhile: the mark belongs in the state kept now.
+    this.acked(dev, p.conv, p.seq, this.convs.get(p.conv) ?? c);
   }
 
   private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
@@ -298,24 +315,9 @@ class ConnectorActor implements Actor {
     this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
     // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
     // Not with read receipts off; and one to a peer who has them off is dropped where it lands.
-    const peer = this.receiptsOff ? undefined : await this.peerOf(p.conv, c);
+    const peer = this.receiptsOff ? undefined : await directPeerOf(this.svc.convs, this.ctx.key, p.conv, c);
     if (peer !== undefined) this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq } satisfies ConnectorReceipt);
     return { seq: mark.readSeq };
-  }
-
-  /**
-   * The other member of direct conversation `conv`: from the list, from the id, or (a hashed id) from Postgres.
-   * Undefined when that read fails: a receipt is ephemeral, and the read mark it follows is stored already.
-   */
-  private async peerOf(conv: string, c: ConvState | undefined): Promise<string | undefined> {
-    if (!isDirectConvId(conv)) return undefined;
-    let peer = c?.peer ?? directPeer(conv, this.ctx.key);
-    if (peer === undefined) {
-      const members = await this.svc.convs.members(conv).catch(() => []);
-      peer = members.find((m) => m.uid !== this.ctx.key)?.uid;
-    }
-    if (c && peer !== undefined) c.peer = peer;
-    return peer;
   }
 
   /** A client's `sync`: the list from Postgres, and bindings put right for whatever it found became large or small. */
@@ -372,14 +374,7 @@ class ConnectorActor implements Actor {
 
   private retransmit(): void {
     const now = Date.now();
-    const due = now - this.retransmitMs;
-    let pending = false;
-    for (const dev of this.devices) {
-      if (!dev.inflight || dev.inflight.size === 0) continue;
-      pending = true;
-      const frames = dueFrames(dev.inflight, due, now);
-      if (frames.length > 0) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, frames);
-    }
+    const pending = resendDue(this.devices, now - this.retransmitMs, now, (dev, frames) => this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, frames));
     if (!pending) this.disarmRetransmit();
   }
 }
@@ -390,7 +385,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

@@ -1,6 +1,6 @@
-import { directPeer } from '../protocol/conv-id.js';
+import { directPeer, isDirectConvId } from '../protocol/conv-id.js';
 import type { ConvKind, ConvSummary } from '../protocol/frames.js';
-import type { UserConversation } from '../storage/conversation-store.js';
+import type { ConversationStore, UserConversation } from '../storage/conversation-store.js';
 
 /** What a user's connector keeps of one of the user's conversations. */
 export interface ConvState {
@@ -12,6 +12,8 @@ export interface ConvState {
   unread: number;
   large: boolean;
   peer?: string;
+  /** Highest seq a device of this user acknowledged: the user's delivery mark, as far as this connector knows. */
+  deliveredSeq?: number;
 }
 
 /** The state of a conversation the connector of `uid` just heard of (joined, or a first delivery), with nothing read yet. */
@@ -36,6 +38,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     const prev = convs.get(r.convId);
     const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > largeAbove };
     if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
+    if (prev?.deliveredSeq !== undefined) state.deliveredSeq = prev.deliveredSeq;
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
     out.push(convSummaryOf(r, now, blocked));
@@ -46,7 +49,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
 
 /**
  * One row of a user's list as devices (and the server API) see it: optional fields only when set, a mute only while
- * it lasts at `now`, and the peer's read mark and last seen left out across a block (`blocked`).
+ * it lasts at `now`, and the peer's read and delivery marks and last seen left out across a block (`blocked`).
  */
 export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>): ConvSummary {
   const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
@@ -55,7 +58,24 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
   if (!(r.peer !== undefined && blocked?.has(r.peer))) {
     if (r.peerRead !== undefined) row.peerRead = r.peerRead;
+    if (r.peerDelivered !== undefined) row.peerDelivered = r.peerDelivered;
     if (r.peerLastSeen !== undefined) row.peerLastSeen = r.peerLastSeen;
   }
   return row;
+}
+
+/**
+ * The other member of direct conversation `conv` of `uid`: from the list, from the id, or (a hashed id) from
+ * Postgres; remembered in `c`. Undefined for a group, or when that read fails: a receipt is ephemeral, and the
+ * read mark it follows is stored already.
+ */
+export async function directPeerOf(store: ConversationStore, uid: string, conv: string, c: ConvState | undefined): Promise<string | undefined> {
+  if (!isDirectConvId(conv)) return undefined;
+  let peer = c?.peer ?? directPeer(conv, uid);
+  if (peer === undefined) {
+    const members = await store.members(conv).catch(() => []);
+    peer = members.find((m) => m.uid !== uid)?.uid;
+  }
+  if (c && peer !== undefined) c.peer = peer;
+  return peer;
 }

@@ -59,6 +59,21 @@ export function dueFrames(inflight: DeviceInflight, due: number, now: number): U
 }
 
 /**
+ * Pushes again (through `push`) what each device has had unacked since `due`; false when no device holds anything
+ * unacked any more, so the timer can stop.
+ */
+export function resendDue<D extends { inflight: DeviceInflight | undefined }>(devices: readonly D[], due: number, now: number, push: (dev: D, frames: Uint8Array[]) => void): boolean {
+  let pending = false;
+  for (const dev of devices) {
+    if (!dev.inflight || dev.inflight.size === 0) continue;
+    pending = true;
+    const frames = dueFrames(dev.inflight, due, now);
+    if (frames.length > 0) push(dev, frames);
+  }
+  return pending;
+}
+
+/**
  * Bytes an actor may keep: a frame that is a view into a larger buffer (a NATS read, msgpackr's scratch) is
  * copied, or every unacked message would pin a whole chunk (a device that never acks would hold megabytes).
  */

@@ -27,6 +27,8 @@ export const ConnectorOp = {
   DISCONNECT: 'disconnect',
   DEVICES: 'devices',
   RECEIPT: 'receipt',
+  /** The other member of a direct conversation holds messages up to a seq now (payload: ConnectorReceipt). */
+  DELIVERED: 'delivered',
   /** Who the user blocks or is blocked by, or the user's privacy settings, changed: read them again (no payload). */
   PRIVACY: 'privacy',
   /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
@@ -108,7 +110,7 @@ export interface ConnectorNotify { frame: Uint8Array }
  * online (not to be answered).
  */
 export interface ConnectorPresence { uid: string; online: boolean; lastSeen?: number; answer?: boolean }
-/** The other member of a direct conversation (`uid`) read up to `seq` (their connector → ours). */
+/** The other member of a direct conversation (`uid`) read (RECEIPT) or holds (DELIVERED) up to `seq` (their connector → ours). */
 export interface ConnectorReceipt { conv: string; uid: string; seq: number }
 /**
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join

@@ -103,10 +103,10 @@ export interface Msg {
 /**
  * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message was committed
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
- * other member's read mark; `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is
- * not muted now).
+ * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
+ * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerLastSeen?: number; mutedUntil?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -120,9 +120,10 @@ export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 /**
  * A member as `members` lists it. `readSeq` is absent when the read mark is not for you to see: that member or you
- * turned read receipts off, or one of you blocks the other (your own mark is always there).
+ * turned read receipts off, or one of you blocks the other (your own mark is always there). `deliveredSeq` (the
+ * member's devices hold every message up to it) is absent only across a block.
  */
-export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number }
+export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number; deliveredSeq?: number }
 /** A page of members, by uid, answering `members` `rid`; `more`: members after the last one remain. */
 export interface MembersPageFrame { type: 'members'; rid: number; conv: string; members: MemberInfo[]; more: boolean }
 export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
@@ -154,6 +155,8 @@ export interface TitleFrame { type: 'title'; conv: string; title?: string }
 export interface LeftFrame { type: 'left'; rid?: number; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
+/** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
+export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
 /** A direct peer came online or went offline; `lastSeen` (epoch ms) with `online: false`: when they left. */
 export interface PresenceFrame { type: 'presence'; uid: string; online: boolean; lastSeen?: number }
@@ -178,6 +181,7 @@ export type ServerFrame =
   | LeftFrame
   | TitleFrame
   | ReceiptFrame
+  | DeliveredFrame
   | TypingEventFrame
   | PresenceFrame
   | PongFrame
@@ -185,7 +189,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'title', 'receipt', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'title', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -238,6 +238,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['title'])) row.title = str(v, t, 'title');
   if (!absent(v['lastTs'])) row.lastTs = num(v, t, 'lastTs');
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
+  if (!absent(v['peerDelivered'])) row.peerDelivered = uint(v, t, 'peerDelivered');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
   return row;
@@ -251,6 +252,7 @@ function memberInfo(v: unknown, t: string): MemberInfo {
   // A role a newer server adds reads as a plain member.
   const m: MemberInfo = { uid: str(v, t, 'uid'), role: MEMBER_ROLES.has(role) ? (role as MemberRole) : 'member' };
   if (!absent(v['readSeq'])) m.readSeq = uint(v, t, 'readSeq');
+  if (!absent(v['deliveredSeq'])) m.deliveredSeq = uint(v, t, 'deliveredSeq');
   return m;
 }
 
@@ -328,8 +330,11 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
         break;
       case 'receipt':
-        f = { type: 'receipt', conv: str(v, 'receipt', 'conv'), uid: str(v, 'receipt', 'uid'), seq: uint(v, 'receipt', 'seq') };
+      case 'delivered': {
+        const t = v['type'];
+        f = { type: t, conv: str(v, t, 'conv'), uid: str(v, t, 'uid'), seq: uint(v, t, 'seq') };
         break;
+      }
       case 'presence': {
         const presence: ServerFrameOf<'presence'> = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };
         if (!absent(v['lastSeen'])) presence.lastSeen = num(v, 'presence', 'lastSeen');

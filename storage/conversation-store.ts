@@ -25,16 +25,19 @@ export interface Member {
   uid: string;
   role: MemberRole;
   readSeq: number;
+  /** The highest seq one of the member's devices acknowledged holding. */
+  deliveredSeq: number;
   joinedAt: number;
   /** Muted until then (epoch ms; 0: never muted, or unmuted). */
   mutedUntil: number;
 }
 
-/** A member as another member sees them: the read mark only where the privacy rules let it through. */
+/** A member as another member sees them: the read mark only where the privacy rules let it through, the delivery mark but across a block. */
 export interface VisibleMember {
   uid: string;
   role: MemberRole;
   readSeq?: number;
+  deliveredSeq?: number;
 }
 
 /** One entry of a user's conversation list. */
@@ -54,6 +57,8 @@ export interface UserConversation {
   peer?: string;
   /** That member's read mark. */
   peerRead?: number;
+  /** That member's delivery mark (absent across a block). */
+  peerDelivered?: number;
   /** When that member was last online (epoch ms), if ever recorded. */
   peerLastSeen?: number;
   /** The user muted the conversation until then (epoch ms; 0: not muted). */
@@ -273,16 +278,17 @@ export class ConversationStore {
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
     checkId(convId, 'convId');
-    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; joined_at: Date; muted_until: number }[]>`
-      SELECT uid, role, read_seq, joined_at, muted_until FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
+    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; delivered_seq: number; joined_at: Date; muted_until: number }[]>`
+      SELECT uid, role, read_seq, delivered_seq, joined_at, muted_until FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
       ORDER BY uid ${page ? this.sql`LIMIT ${page.limit}` : this.sql``}`, this.timeoutMs);
-    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, joinedAt: r.joined_at.getTime(), mutedUntil: r.muted_until }));
+    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, deliveredSeq: r.delivered_seq, joinedAt: r.joined_at.getTime(), mutedUntil: r.muted_until }));
   }
 
   /**
    * A page of `convId`'s members (uid above `after`, at most `limit`, by uid) as `asker` may see them: another
    * member's read mark only when neither of the two has read receipts off and neither blocks the other (the rules
-   * of direct conversations' `peerRead`). NOT_MEMBER when `asker` is not in the conversation.
+   * of direct conversations' `peerRead`), and their delivery mark unless one of the two blocks the other. NOT_MEMBER
+   * when `asker` is not in the conversation.
    */
   async membersAs(asker: string, convId: string, after: string, limit: number): Promise<{ members: VisibleMember[]; more: boolean }> {
     checkId(asker, 'asker');
@@ -290,16 +296,22 @@ export class ConversationStore {
     const sql = this.sql;
     const [member, rows] = await Promise.all([
       this.isMember(convId, asker),
-      bounded('list members as a member', sql<{ uid: string; role: MemberRole; read_seq: number | null }[]>`
-        SELECT m.uid, m.role,
+      bounded('list members as a member', sql<{ uid: string; role: MemberRole; read_seq: number | null; delivered_seq: number; blocked: boolean }[]>`
+        SELECT m.uid, m.role, m.delivered_seq, b.blocked,
                CASE WHEN m.uid = ${asker} THEN m.read_seq
-                    WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (m.uid, ${asker}) AND NOT s.read_receipts)
-                      OR EXISTS (SELECT 1 FROM user_blocks b WHERE (b.uid = m.uid AND b.blocked_uid = ${asker}) OR (b.uid = ${asker} AND b.blocked_uid = m.uid))
+                    WHEN b.blocked OR EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (m.uid, ${asker}) AND NOT s.read_receipts)
                     THEN NULL ELSE m.read_seq END AS read_seq
-        FROM members m WHERE m.conv_id = ${convId} AND m.uid > ${after} ORDER BY m.uid LIMIT ${limit + 1}`, this.timeoutMs),
+        FROM members m
+        CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM user_blocks b WHERE (b.uid = m.uid AND b.blocked_uid = ${asker}) OR (b.uid = ${asker} AND b.blocked_uid = m.uid)) AS blocked) b
+        WHERE m.conv_id = ${convId} AND m.uid > ${after} ORDER BY m.uid LIMIT ${limit + 1}`, this.timeoutMs),
     ]);
     if (!member) throw new ImError(ErrorCode.NOT_MEMBER, `${asker} is not a member of ${convId}`);
-    const members = rows.slice(0, limit).map((r) => (r.read_seq === null ? { uid: r.uid, role: r.role } : { uid: r.uid, role: r.role, readSeq: r.read_seq }));
+    const members = rows.slice(0, limit).map((r) => {
+      const m: VisibleMember = { uid: r.uid, role: r.role };
+      if (r.read_seq !== null) m.readSeq = r.read_seq;
+      if (!r.blocked) m.deliveredSeq = r.delivered_seq;
+      return m;
+    });
     return { members, more: rows.length > limit };
   }
 
@@ -336,12 +348,12 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_seen: Date | null; muted_until: number; title: string | null; last_at: Date | null }[]>`
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; title: string | null; last_at: Date | null }[]>`
       SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, l.last_at,
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
-             p.uid AS peer, p.read_seq AS peer_read,
+             p.uid AS peer, p.read_seq AS peer_read, p.delivered_seq AS peer_delivered,
              -- Hidden (NULL) when either of the two has last seen off, as the read mark is with receipts.
              CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, p.uid) AND NOT s.last_seen) THEN NULL
                   ELSE (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) END AS peer_seen
@@ -349,7 +361,7 @@ export class ConversationStore {
       JOIN conversations c ON c.conv_id = mb.conv_id
       -- The peer's read mark stays hidden (NULL) when either of the two has read receipts off.
       LEFT JOIN LATERAL (
-        SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq
+        SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq, x.delivered_seq
         FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
       ) p ON true
       -- The last message by the primary key, read backwards: its seq and when it was committed.
@@ -364,6 +376,7 @@ export class ConversationStore {
       if (r.last_at !== null) c.lastTs = r.last_at.getTime();
       if (r.peer !== null) c.peer = r.peer;
       if (r.peer_read !== null) c.peerRead = r.peer_read;
+      if (r.peer_delivered !== null) c.peerDelivered = r.peer_delivered;
       if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();
       return c;
     });

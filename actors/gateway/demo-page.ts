@@ -70,8 +70,10 @@ const show = (cls, text) => { const d = document.createElement('div'); d.classNa
 // Shown lines by conv#seq, so a recall or an edit can change the line it names; and each conversation's last own message.
 let lines = new Map(), mine = new Map();
 const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '')));
+// Under the message box, how far the other member of a direct conversation has the messages and has read them.
+const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
-const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('seen').textContent = c?.peerRead ? 'read up to #' + c.peerRead : ''; if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
+const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('seen').textContent = status(conv); if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
 const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
@@ -92,7 +94,7 @@ $('login').onclick = async () => {
     listConvs();
   });
   client.on('typing', (t) => show('sys', t.from + ' is typing in ' + t.conv));
-  client.on('receipt', (r) => { if (r.conv === current) $('seen').textContent = r.uid + ' read up to #' + r.seq; });
+  for (const e of ['receipt', 'delivered']) client.on(e, (r) => { if (r.conv === current) $('seen').textContent = status(r.conv, r.uid); });
   // Membership, titles and mutes change the list as they happen, on every device of the user.
   client.on('joined', (j) => { show('sys', 'you are in ' + (j.title ?? j.conv) + ' now'); listConvs(); });
   client.on('left', (l) => { show('sys', 'you left ' + l.conv); if (l.conv === current) pick(undefined); listConvs(); });

@@ -40,6 +40,8 @@ export interface ImClientEvents {
   mute: { conv: string; until: number };
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
+  /** A device of the other member of a direct conversation holds up to `seq` (their delivery mark moved forward; also `peerDelivered`). */
+  delivered: { conv: string; uid: string; seq: number };
   typing: { conv: string; from: string };
   /** A direct peer came online or went offline (`lastSeen`: when, epoch ms); also, right after connecting, each one online then. */
   presence: { uid: string; online: boolean; lastSeen?: number };

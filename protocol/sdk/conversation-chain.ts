@@ -119,6 +119,7 @@ export class ConversationChains {
       s.unread = row.unread;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
       s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
+      s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
       // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
       s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
       s.mutedUntil = row.mutedUntil ?? 0;
@@ -187,11 +188,13 @@ export class ConversationChains {
     return moved || s.unread !== before;
   }
 
-  /** Applies the other member's read receipt; true when it moved their mark forward. */
-  handleReceipt(conv: string, seq: number): boolean {
+  /** Applies the other member's read (`receipt`) or delivery (`delivered`) receipt; true when it moved that mark forward. */
+  handleReceipt(conv: string, seq: number, kind: 'receipt' | 'delivered'): boolean {
     const s = this.convs.get(conv);
-    if (s === undefined || seq <= s.peerRead) return false;
-    s.peerRead = seq;
+    if (s === undefined || seq <= (kind === 'receipt' ? s.peerRead : s.peerDelivered)) return false;
+    // What was read was delivered.
+    s.peerDelivered = Math.max(s.peerDelivered, seq);
+    if (kind === 'receipt') s.peerRead = seq;
     return true;
   }
 
@@ -270,13 +273,13 @@ export class ConversationChains {
   }
 
   private create(conv: string, kind: ConvKind, last: number): ConvState {
-    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, mutedUntil: 0, left: false, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, left: false, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
     this.convs.set(conv, s);
     return s;
   }
 
   private info(s: ConvState): ConversationInfo {
-    const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead };
+    const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
     if (s.title !== undefined) info.title = s.title;
     if (s.lastTs !== undefined) info.lastTs = s.lastTs;
     if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;

@@ -24,6 +24,11 @@ export interface ConversationInfo {
   unread: number;
   /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
   peerRead: number;
+  /**
+   * In a direct conversation, how far a device of the other member holds the messages (from `convs` and
+   * `delivered`; never below `peerRead`): your messages up to it show as delivered. 0 in groups.
+   */
+  peerDelivered: number;
   /** In a direct conversation, when the other member was last online (epoch ms; from `convs` and `presence`). */
   peerLastSeen?: number;
   /** The user muted the conversation until then (epoch ms; from `convs` and `mute`); absent when not muted now. */

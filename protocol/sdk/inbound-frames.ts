@@ -71,7 +71,8 @@ export class InboundFrames {
         if (chains.handleLeft(f.conv)) events.emit('left', { conv: f.conv });
         return;
       case 'receipt':
-        if (chains.handleReceipt(f.conv, f.seq)) events.emit('receipt', { conv: f.conv, uid: f.uid, seq: f.seq });
+      case 'delivered':
+        if (chains.handleReceipt(f.conv, f.seq, f.type)) events.emit(f.type, { conv: f.conv, uid: f.uid, seq: f.seq });
         return;
       case 'typing':
         return events.emit('typing', { conv: f.conv, from: f.from });

@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was read, an edit and a recall change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, and one side mutes it', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit and a recall change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, and one side mutes it', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -57,6 +57,8 @@ describe('demo page – in Chromium', () => {
     await logShows(walt, `[${conv} #1] wendy: hello from a browser`);
     // Walt has the conversation open, so he read it: wendy sees the receipt.
     await wendy.waitForSelector('#seen:has-text("walt read up to #1")', { timeout: 10_000 });
+    // And that it reached him (his device acknowledged it).
+    await wendy.waitForSelector('#seen:has-text("delivered up to #1")', { timeout: 10_000 });
     await walt.fill('#text', 'hello back');
     await walt.press('#text', 'Enter');
     await logShows(wendy, `[${conv} #2] walt: hello back`);

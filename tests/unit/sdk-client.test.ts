@@ -86,6 +86,31 @@ describe('sdk client – connecting', () => {
     client.close();
   });
 
+  it('sdk client – delivery receipts: the list gives the peer\'s mark, `delivered` moves it forward and is emitted, an older one is not, and a read receipt counts as delivered', async () => {
+    const { client, ws } = harness();
+    const got: { conv: string; uid: string; seq: number }[] = [];
+    client.on('delivered', (r) => got.push(r));
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.receive({ type: 'convs', list: [{ conv: 'd:2:me:zo', kind: 'direct', lastSeq: 9, readSeq: 9, unread: 0, peerRead: 2, peerDelivered: 4 }, { conv: 'g', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0 }] });
+    await flush();
+    expect(client.conversations().map((c) => [c.conv, c.peerDelivered])).toEqual([['d:2:me:zo', 4], ['g', 0]]);
+    s.receive({ type: 'delivered', conv: 'd:2:me:zo', uid: 'zo', seq: 7 });
+    s.receive({ type: 'delivered', conv: 'd:2:me:zo', uid: 'zo', seq: 6 });
+    s.receive({ type: 'delivered', conv: 'unknown', uid: 'zo', seq: 8 });
+    expect(got).toEqual([{ conv: 'd:2:me:zo', uid: 'zo', seq: 7 }]);
+    expect(client.conversations()[0]).toMatchObject({ peerDelivered: 7, peerRead: 2 });
+    // What was read was delivered, whichever came first; a later list never takes the mark back.
+    s.receive({ type: 'receipt', conv: 'd:2:me:zo', uid: 'zo', seq: 9 });
+    expect(client.conversations()[0]).toMatchObject({ peerDelivered: 9, peerRead: 9 });
+    s.receive({ type: 'convs', list: [{ conv: 'd:2:me:zo', kind: 'direct', lastSeq: 9, readSeq: 9, unread: 0, peerDelivered: 5 }] });
+    expect(client.conversations()[0]).toMatchObject({ peerDelivered: 9 });
+    client.close();
+  });
+
   it('sdk client – mute: answered by rid with the stored until, shown on the conversation until it runs out; another device\'s mute is an event', async () => {
     const { client, ws } = harness();
     const mutes: { conv: string; until: number }[] = [];
@@ -135,7 +160,7 @@ describe('sdk client – connecting', () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
     // lastTs: the latest message's commit time (the test's messages have ts = seq).
-    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, lastTs: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0 }]);
+    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, lastTs: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0, peerDelivered: 0 }]);
     client.close();
   });
 

@@ -121,6 +121,10 @@ describe('validate – server frames', () => {
     expect(validateServerFrame({ type: 'redirect', endpoints: ['a', 2], reason: 'drain' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^redirect\.endpoints\[1\] /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerRead: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerRead /));
     expect(validateServerFrame({ type: 'receipt', conv: 'c', uid: 'u' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^receipt\.seq is missing$/));
+    expect(validateServerFrame({ type: 'delivered', conv: 'c', uid: 'u', seq: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^delivered\.seq /));
+    expect(validateServerFrame({ type: 'delivered', conv: 'c', uid: 'u', seq: 4 })).toEqual({ ok: true, value: { type: 'delivered', conv: 'c', uid: 'u', seq: 4 } });
+    expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerDelivered: 'x' }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerDelivered /));
+    expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: false, members: [{ uid: 'a', role: 'owner', deliveredSeq: 3.5 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.members\[0\]\.deliveredSeq /));
     expect(validateServerFrame({ type: 'presence', uid: 'u', online: false, lastSeen: 'yesterday' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^presence\.lastSeen /));
     expect(validateServerFrame({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 1, readSeq: 0, unread: 1, peerLastSeen: 'x' }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^convs\.list\[0\]\.peerLastSeen /));
     expect(validateServerFrame({ type: 'members', rid: 1, conv: 'c', more: false, members: [{ uid: 'a', role: 'owner', readSeq: 3 }, { uid: 'b', role: 'member', readSeq: -1 }] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^members\.members\[1\]\.readSeq /));
