@@ -95,7 +95,7 @@ export class ChatServices {
     this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
-    // Likewise: a mark lost comes back with the member's next ack.
+    // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).
     this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
     this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
@@ -176,7 +176,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
-    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.flush()]);
+    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.close()]);
     this.events.flush();
     this.segments.close();
   }

@@ -16,13 +16,14 @@ interface Mark {
 /**
  * Members' delivery marks (the highest seq a device of theirs acknowledged holding), stored in batches: every
  * acknowledged message moves one, and a statement per ack would double what Postgres does per message. A mark
- * only ever grows (GREATEST), so batches need no fence: a stale writer cannot move one back, and a mark lost to a
- * failed write comes back with the member's next ack.
+ * only ever grows, so batches need no fence: a stale writer cannot move one back. A batch that fails is tried again
+ * with the next one.
  */
 export class DeliveredMarkStore {
   private pending = new Map<string, Mark>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(
     private readonly sql: Sql,
@@ -31,6 +32,7 @@ export class DeliveredMarkStore {
 
   /** Records, soon, that a device of `uid` holds `conv` up to `seq`. */
   record(conv: string, uid: string, seq: number): void {
+    if (this.closed) return;
     checkId(conv, 'conv');
     checkId(uid, 'uid');
     const key = `${conv}\n${uid}`;
@@ -48,9 +50,22 @@ export class DeliveredMarkStore {
       // Sorted, so that two writers lock the rows they share in one order.
       const batch = [...this.pending.values()].sort((a, b) => (a.conv < b.conv ? -1 : a.conv > b.conv ? 1 : a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
       this.pending = new Map();
-      this.writing = this.writing.then(() => this.write(batch)).catch((err) => this.opts.onError?.(err));
+      this.writing = this.writing
+        .then(() => this.write(batch))
+        .catch((err) => {
+          // Kept for the next batch (Postgres restarting, a deadline): the members may not ack again for a long time.
+          for (const m of batch) this.record(m.conv, m.uid, m.seq);
+          this.opts.onError?.(err);
+        });
     }
     return this.writing;
+  }
+
+  /** Writes what is recorded (once: a failure now is not tried again) and takes no more. */
+  close(): Promise<void> {
+    const last = this.flush();
+    this.closed = true;
+    return last;
   }
 
   private get timeoutMs(): number {

@@ -27,6 +27,10 @@ export interface GuaranteeReport {
   deliveryGaps: string[];
   /** Recalls or edits stored without their effect (or the reverse), or delivered without naming what they change. */
   amendBreaks: string[];
+  /** Delivery marks stored beyond anything a device of that member was delivered: a "delivered" that lies. */
+  receiptBreaks: string[];
+  /** Members with a delivery mark stored (the marks the check above had something to hold against). */
+  marks: number;
 }
 
 interface Row {
@@ -54,7 +58,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [] };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0 };
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
   for (const r of rows) {
@@ -129,10 +133,23 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       }
     }
   }
+  // A delivery mark is a member's devices' cumulative ack: it never names a seq none of them was delivered.
+  const gotUpTo = new Map<string, number>();
+  for (const d of devices) {
+    for (const [conv, msgs] of d.delivered) {
+      const k = `${conv}|${d.uid}`;
+      gotUpTo.set(k, Math.max(gotUpTo.get(k) ?? 0, msgs.at(-1)?.seq ?? 0));
+    }
+  }
+  for (const m of await sql<{ conv_id: string; uid: string; delivered_seq: number }[]>`SELECT conv_id, uid, delivered_seq FROM members WHERE conv_id = ANY(${convs})`) {
+    if (m.delivered_seq > 0) report.marks++;
+    const got = gotUpTo.get(`${m.conv_id}|${m.uid}`) ?? 0;
+    if (m.delivered_seq > got) report.receiptBreaks.push(`${m.uid} in ${m.conv_id}: delivery mark ${m.delivered_seq}, but their devices got up to ${got}`);
+  }
   return report;
 }
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length === 0;
 }

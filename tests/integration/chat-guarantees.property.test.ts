@@ -220,7 +220,7 @@ describe('chat guarantees (property)', () => {
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
         const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, delivery marks ${report.marks}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),
