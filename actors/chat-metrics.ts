@@ -1,9 +1,18 @@
 import type { NodeMetrics } from '../runtime/metrics.js';
 import type { GroupCommitter } from './group-commit.js';
 import type { Gateway } from './gateway/gateway.js';
+import type { WebhookForwarder } from './webhook-forwarder.js';
 
-/** Registers what the chat services count: the group commit, and the gateway when the node has one. */
-export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, gateway: Gateway | undefined): void {
+/** Registers what the chat services count: the group commit, and the gateway and the webhook when the node has them. */
+export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, gateway: Gateway | undefined, webhook?: WebhookForwarder): void {
+  if (webhook) {
+    const w = webhook.stats;
+    m.counter('im_webhook_delivered_total', 'Webhook POSTs of business events answered 2xx.', () => w.delivered);
+    m.counter('im_webhook_retried_total', 'Webhook POSTs that failed (network, timeout, 408, 429, 5xx) and were tried again.', () => w.retried);
+    m.counter('im_webhook_refused_total', 'Webhook POSTs answered with another 4xx: refused by the business server, not tried again.', () => w.refused);
+    m.counter('im_webhook_dropped_total', 'Batches of business events dropped because the webhook queue was full.', () => w.dropped);
+    m.gauge('im_webhook_backlog_bytes', 'Bytes of business events waiting for the webhook.', () => webhook.backlogBytes);
+  }
   const c = committer.stats;
   m.counter('im_commit_statements_total', 'Group-commit statements run (one INSERT and one commit each).', () => c.batches);
   m.counter('im_commit_rows_total', 'Chat messages stored by the group commit.', () => c.rows);

@@ -24,6 +24,7 @@ import { Gateway } from './gateway/gateway.js';
 import { GatewayWatch } from './gateway-watch.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
+import { WebhookForwarder } from './webhook-forwarder.js';
 
 /** The cluster-wide settings of the chat layer, by the flags that seed them. */
 const SETTING_LARGE_GROUP: ClusterSettingName = 'large-group';
@@ -133,7 +134,10 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       metrics,
     });
   }
-  registerChatMetrics(metrics, chat.committer, gateway);
+  // Business events for a business server that takes them over HTTP rather than from NATS.
+  const webhook = config.webhook ? new WebhookForwarder({ nc: node.nc, config: config.webhook, log: log.child({ component: 'webhook' }) }) : undefined;
+  webhook?.start();
+  registerChatMetrics(metrics, chat.committer, gateway, webhook);
   // Connectors forget the devices of gateway processes that died without detaching them. A gateway node's
   // directory reads the live nodes every 2 s anyway: the watch sees those reads instead of making its own.
   let watch: GatewayWatch | undefined;
@@ -151,6 +155,9 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
     if (how === 'drain') await gateway?.drain();
     await gateway?.close();
+    // Before the NATS connection goes: what this node took of the events is posted (or given up on) first.
+    if (how === 'drain') await webhook?.drain();
+    else webhook?.close();
     directory?.close();
     watch?.close();
     await (how === 'drain' ? node.drain() : node.close());

@@ -39,7 +39,21 @@ export interface NodeConfig {
   /** Batch sizing of the node's group commit of chat messages. */
   commit: CommitConfig;
   gateway: GatewayConfig;
+  /** Business events POSTed to the business server (absent: NATS only). */
+  webhook?: WebhookConfig;
 }
+
+/** Where and how the cluster POSTs its business events (actors/webhook-forwarder.ts). */
+export interface WebhookConfig {
+  url: string;
+  /** Signs each request (Standard Webhooks: `whsec_` + base64 of the key, or any other string, used as it is). */
+  secret: string;
+  /** Event types forwarded: `online`, `offline`, `message`, `read`, `push`, `members`. */
+  events: string[];
+}
+
+/** The business event types (the last token of their subjects), all forwarded unless `--webhook-events` says. */
+export const WEBHOOK_EVENT_TYPES = ['online', 'offline', 'message', 'read', 'push', 'members'] as const;
 
 /** How the node's group commit forms its statements (actors/group-commit.ts says why these defaults). */
 export interface CommitConfig {
@@ -175,6 +189,8 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'recall-window': { type: 'string' },
       'edit-window': { type: 'string' },
       'allowed-origins': { type: 'string' },
+      'webhook-url': { type: 'string' },
+      'webhook-events': { type: 'string' },
     },
   });
   const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
@@ -201,7 +217,18 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       gatherMs: int('commit-gather-ms', values['commit-gather-ms'] ?? env['IM_COMMIT_GATHER_MS'], DEFAULT_COMMIT_GATHER_MS, 0),
     },
     gateway: gatewayConfig(values, env),
+    ...webhookConfig(values['webhook-url'] ?? env['IM_WEBHOOK_URL'], values['webhook-events'] ?? env['IM_WEBHOOK_EVENTS'], env['IM_WEBHOOK_SECRET'], values['no-events'] !== true),
   };
+}
+
+function webhookConfig(url: string | undefined, events: string | undefined, secret: string | undefined, eventsOn: boolean): { webhook?: WebhookConfig } {
+  if (url === undefined || url === '') return {};
+  if (!/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) throw new ConfigError(`webhook-url: ${JSON.stringify(url)} is not an http(s) URL`);
+  if (!secret) throw new ConfigError('a webhook needs a signing secret: set IM_WEBHOOK_SECRET');
+  if (!eventsOn) throw new ConfigError('--webhook-url forwards business events, which --no-events turns off');
+  const types = list(events, [...WEBHOOK_EVENT_TYPES]);
+  for (const t of types) if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw new ConfigError(`webhook-events: "${t}" is none of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+  return { webhook: { url, secret, events: types } };
 }
 
 /** True for addresses only this machine can reach. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
-import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, parseConfig } from '../../runtime/config.js';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
 
@@ -33,5 +33,16 @@ describe('config', () => {
     expect(parseConfig([...base, '--allowed-origins', 'https://b.example'], { IM_ALLOWED_ORIGINS: 'https://a.example' }).gateway.allowedOrigins).toEqual(['https://b.example']);
     expect(() => parseConfig([...base, '--allowed-origins', 'https://a.example/app'], {})).toThrow(/allowed-origins/);
     expect(() => parseConfig([...base, '--allowed-origins', 'a.example'], {})).toThrow(/allowed-origins/);
+  });
+
+  it('config – a webhook: off unless a URL is given (flag, then IM_WEBHOOK_URL), needs IM_WEBHOOK_SECRET, forwards every event type unless listed', () => {
+    expect(parseConfig(base, {}).webhook).toBeUndefined();
+    const secret = { IM_WEBHOOK_SECRET: 's3cret' };
+    expect(parseConfig([...base, '--webhook-url', 'https://app.example/im'], secret).webhook).toEqual({ url: 'https://app.example/im', secret: 's3cret', events: [...WEBHOOK_EVENT_TYPES] });
+    expect(parseConfig(base, { ...secret, IM_WEBHOOK_URL: 'http://127.0.0.1:9000/h', IM_WEBHOOK_EVENTS: 'push, members' }).webhook).toMatchObject({ url: 'http://127.0.0.1:9000/h', events: ['push', 'members'] });
+    expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im'], {})).toThrow(/IM_WEBHOOK_SECRET/);
+    expect(() => parseConfig([...base, '--webhook-url', 'ftp://app.example/im'], secret)).toThrow(/webhook-url/);
+    expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im', '--webhook-events', 'push,typing'], secret)).toThrow(/"typing"/);
+    expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im', '--no-events'], secret)).toThrow(/no-events/);
   });
 });

@@ -1,0 +1,177 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NatsConnection, Subscription } from 'nats';
+import { EventSubject } from '../protocol/subjects.js';
+import type { WebhookConfig } from '../runtime/config.js';
+import type { Logger } from '../runtime/logger.js';
+
+/** How long one POST may take before it counts as failed (and is tried again). */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
+/** Most bytes of events one POST carries. */
+export const DEFAULT_WEBHOOK_BATCH_BYTES = 256 * 1024;
+/** Most bytes of events a node holds while the business server is away; past it the oldest go (and are counted). */
+export const DEFAULT_WEBHOOK_QUEUE_BYTES = 16 * 1024 * 1024;
+/** Retries of a failed POST wait a random time up to base · 2^attempt, at most the cap (full jitter). */
+export const WEBHOOK_RETRY_BASE_MS = 200;
+export const WEBHOOK_RETRY_CAP_MS = 30_000;
+/** How long `drain` keeps posting what is queued before it gives up. */
+export const DEFAULT_WEBHOOK_DRAIN_MS = 5_000;
+/**
+ * Every node forwarding events joins this NATS queue group, so each batch a node publishes reaches the business
+ * server through one node, not once per node.
+ */
+export const WEBHOOK_QUEUE_GROUP = 'natsim-webhook';
+
+export interface WebhookStats {
+  /** POSTs answered 2xx. */
+  delivered: number;
+  /** POSTs that failed (network, timeout, 408, 429, 5xx) and were tried again. */
+  retried: number;
+  /** POSTs answered with another 4xx: the business server refused them; not tried again. */
+  refused: number;
+  /** NATS messages of events dropped because the queue was full. */
+  dropped: number;
+}
+
+export interface WebhookForwarderOptions {
+  nc: NatsConnection;
+  config: WebhookConfig;
+  log: Logger;
+  timeoutMs?: number;
+  batchBytes?: number;
+  queueBytes?: number;
+}
+
+/** One POST: its id stays the same across retries, so the business server can drop a repeat. */
+interface Batch {
+  id: string;
+  body: string;
+  attempt: number;
+}
+
+/**
+ * Business events POSTed to the business server's URL as JSON arrays, signed as Standard Webhooks do
+ * (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`). POSTs go
+ * one at a time, in the order the events arrived; a failed one is tried again with backoff until it is answered
+ * 2xx or refused with a 4xx. At least once while the node runs and its queue holds: receivers drop repeats by
+ * `webhook-id`.
+ */
+export class WebhookForwarder {
+  readonly stats: WebhookStats = { delivered: 0, retried: 0, refused: 0, dropped: 0 };
+  private readonly subs: Subscription[] = [];
+  private queue: string[] = [];
+  private queuedBytes = 0;
+  private current: Batch | undefined;
+  private running: Promise<void> | undefined;
+  private readonly key: Buffer;
+  private readonly stop = new AbortController();
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly opts: WebhookForwarderOptions) {
+    const s = opts.config.secret;
+    this.key = s.startsWith('whsec_') ? Buffer.from(s.slice('whsec_'.length), 'base64') : Buffer.from(s, 'utf8');
+  }
+
+  /** Bytes of events waiting, the batch in flight included. */
+  get backlogBytes(): number {
+    return this.queuedBytes + (this.current?.body.length ?? 0);
+  }
+
+  /** Starts taking this cluster's events (its share of them: see WEBHOOK_QUEUE_GROUP). */
+  start(): void {
+    const subjects = Object.values(EventSubject).filter((s) => this.opts.config.events.includes(s.slice(s.lastIndexOf('.') + 1)));
+    for (const subject of subjects) {
+      this.subs.push(this.opts.nc.subscribe(subject, { queue: WEBHOOK_QUEUE_GROUP, callback: (err, msg) => !err && this.take(msg.data) }));
+    }
+  }
+
+  /** Queues one NATS message of events (a JSON array). */
+  take(data: Uint8Array): void {
+    const text = this.decoder.decode(data);
+    // Each message is a JSON array (EventPublisher); requests join their items.
+    const items = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : '';
+    if (items.trim() === '' || this.stop.signal.aborted) return;
+    this.queue.push(items);
+    this.queuedBytes += items.length;
+    while (this.queuedBytes > (this.opts.queueBytes ?? DEFAULT_WEBHOOK_QUEUE_BYTES) && this.queue.length > 1) {
+      this.queuedBytes -= this.queue.shift()!.length;
+      if (this.stats.dropped++ === 0) this.opts.log.warn({ url: this.opts.config.url }, 'webhook queue full: dropping the oldest events');
+    }
+    this.running ??= this.run().finally(() => (this.running = undefined));
+  }
+
+  /** Stops taking events and posts what is queued for up to `ms`, then stops. */
+  async drain(ms = DEFAULT_WEBHOOK_DRAIN_MS): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    const done = this.running ?? Promise.resolve();
+    await Promise.race([done, sleep(ms, undefined, { ref: false })]);
+    this.close();
+    await done;
+  }
+
+  /** Stops at once; what is queued is dropped. */
+  close(): void {
+    for (const s of this.subs) s.unsubscribe();
+    this.stop.abort();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stop.signal.aborted) {
+      const batch = (this.current ??= this.next());
+      if (batch === undefined) return;
+      const outcome = await this.post(batch);
+      if (outcome === 'retry') {
+        this.stats.retried++;
+        const cap = Math.min(WEBHOOK_RETRY_CAP_MS, WEBHOOK_RETRY_BASE_MS * 2 ** batch.attempt++);
+        await sleep(Math.random() * cap, undefined, { signal: this.stop.signal }).catch(() => undefined);
+        continue;
+      }
+      this.current = undefined;
+    }
+  }
+
+  /** The next request's body: queued messages joined, up to the batch size (one message over it goes alone). */
+  private next(): Batch | undefined {
+    if (this.queue.length === 0) return undefined;
+    const max = this.opts.batchBytes ?? DEFAULT_WEBHOOK_BATCH_BYTES;
+    const parts: string[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0 && (parts.length === 0 || bytes + this.queue[0]!.length < max)) {
+      const p = this.queue.shift()!;
+      parts.push(p);
+      bytes += p.length + 1;
+      this.queuedBytes -= p.length;
+    }
+    return { id: `msg_${randomUUID()}`, body: `[${parts.join(',')}]`, attempt: 0 };
+  }
+
+  private async post(b: Batch): Promise<'done' | 'retry'> {
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signature = createHmac('sha256', this.key).update(`${b.id}.${ts}.${b.body}`).digest('base64');
+    try {
+      const res = await fetch(this.opts.config.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'webhook-id': b.id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}`, 'user-agent': 'natsim-webhook' },
+        body: b.body,
+        signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS), this.stop.signal]),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) {
+        this.stats.delivered++;
+        return 'done';
+      }
+      if (res.status === 408 || res.status === 429 || res.status >= 500) return this.failed(b, `HTTP ${res.status}`);
+      this.stats.refused++;
+      this.opts.log.warn({ url: this.opts.config.url, status: res.status, id: b.id }, 'the webhook refused a batch of events: not sent again');
+      return 'done';
+    } catch (err) {
+      return this.failed(b, (err as Error).message);
+    }
+  }
+
+  private failed(b: Batch, why: string): 'retry' {
+    // Once per outage, not once per retry.
+    if (b.attempt === 0) this.opts.log.warn({ url: this.opts.config.url, id: b.id, err: why }, 'webhook POST failed: trying again with backoff');
+    return 'retry';
+  }
+}

@@ -1,0 +1,78 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { NatsConnection } from 'nats';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebhookForwarder } from '../../actors/webhook-forwarder.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const enc = new TextEncoder();
+const batch = (...events: object[]): Uint8Array => enc.encode(JSON.stringify(events));
+
+describe('webhook forwarder – a real HTTP server on loopback', () => {
+  let server: Server | undefined;
+  let forwarder: WebhookForwarder | undefined;
+  afterEach(async () => {
+    forwarder?.close();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  });
+
+  /** A receiver answering each request with `answer(n)` (n counts from 0); returns its URL and the bodies it got. */
+  const receiver = async (answer: (n: number, res: ServerResponse) => void): Promise<{ url: string; bodies: { id: string; events: { n: number }[] }[] }> => {
+    const bodies: { id: string; events: { n: number }[] }[] = [];
+    let n = 0;
+    server = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (b: Buffer) => chunks.push(b));
+      req.on('end', () => {
+        bodies.push({ id: String(req.headers['webhook-id']), events: JSON.parse(Buffer.concat(chunks).toString('utf8')) as { n: number }[] });
+        answer(n++, res);
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, bodies };
+  };
+  const start = (url: string, extra: { queueBytes?: number } = {}): WebhookForwarder =>
+    (forwarder = new WebhookForwarder({ nc: {} as NatsConnection, config: { url, secret: 'k', events: ['message'] }, log: silentLogger(), ...extra }));
+
+  it('webhook forwarder – a batch refused with a 4xx is not sent again, and the next one goes', async () => {
+    const r = await receiver((n, res) => res.writeHead(n === 0 ? 400 : 200).end());
+    const f = start(r.url);
+    f.take(batch({ n: 1 }));
+    await waitUntil(() => f.stats.refused === 1, 'the refusal');
+    f.take(batch({ n: 2 }));
+    await waitUntil(() => f.stats.delivered === 1, 'the next batch');
+    expect(r.bodies.map((b) => b.events)).toEqual([[{ n: 1 }], [{ n: 2 }]]);
+    expect(f.stats).toMatchObject({ retried: 0, dropped: 0 });
+  });
+
+  it('webhook forwarder – while the business server is away events queue, the oldest dropped past the limit; the rest go in order in one request once it answers', async () => {
+    let release: (() => void) | undefined;
+    const r = await receiver((n, res) => {
+      if (n === 0) release = () => res.writeHead(200).end();
+      else res.writeHead(200).end();
+    });
+    const f = start(r.url, { queueBytes: 40 });
+    f.take(batch({ n: 0 })); // in flight, held by the receiver
+    await waitUntil(() => release !== undefined, 'the first request');
+    for (let n = 1; n <= 10; n++) f.take(batch({ n }));
+    expect(f.stats.dropped).toBeGreaterThan(0);
+    release!();
+    await waitUntil(() => r.bodies.length === 2 && f.backlogBytes === 0, 'the rest posted');
+    const kept = r.bodies[1]!.events.map((e) => e.n);
+    // The newest survive, in the order they came; what was dropped is counted.
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 11 - kept.length + i));
+    expect(kept.length + f.stats.dropped).toBe(10);
+  });
+
+  it('webhook forwarder – drain posts what is queued before it returns; events after it are not taken', async () => {
+    const r = await receiver((_n, res) => setTimeout(() => res.writeHead(204).end(), 50));
+    const f = start(r.url);
+    for (let n = 1; n <= 3; n++) f.take(batch({ n }));
+    await f.drain(5_000);
+    expect(r.bodies.flatMap((b) => b.events.map((e) => e.n))).toEqual([1, 2, 3]);
+    f.take(batch({ n: 4 }));
+    await new Promise((res) => setTimeout(res, 100));
+    expect(r.bodies.flatMap((b) => b.events.map((e) => e.n))).toEqual([1, 2, 3]);
+  });
+});
