@@ -9,6 +9,7 @@ import { registerRuntimeMetrics } from '../runtime/node-metrics.js';
 import type { Logger } from '../runtime/logger.js';
 import { ClusterNode } from '../runtime/node.js';
 import { checkPortFree } from '../runtime/uws.js';
+import { LoadSampler } from '../runtime/load-sampler.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
@@ -57,6 +58,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   /** Set once everything is up; a fatal stop before that has nothing more to close. */
   let whole: ChatNode | undefined;
   let gateway: Gateway | undefined;
+  // CPU and recent send latency for the heartbeat (the dispatcher's and `imctl nodes`' view of the node).
+  let sampler: LoadSampler | undefined;
   // The gateway's settings; the cluster-wide ones follow the cluster's values, also when `imctl settings set` changes them.
   const gw = { ...config.gateway };
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
@@ -86,7 +89,10 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     log,
     kinds,
     endpoints: gw.port > 0 ? [gw.publicUrl] : [],
-    load: () => ({ connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false }),
+    load: () => {
+      const l = sampler?.current;
+      return { connections: gateway?.connections ?? 0, accepting: gateway?.isAccepting ?? false, cpu: l?.cpu ?? 0, sendsPerSec: l?.perSec ?? 0, sendP90Ms: l?.p90Ms, sendP99Ms: l?.p99Ms };
+    },
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
     onLeaseRegained: () => gateway?.leaseRegained(),
@@ -134,6 +140,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       metrics,
     });
   }
+  sampler = new LoadSampler(gateway?.sendLatency);
+  sampler.start();
   // Business events for a business server that takes them over HTTP rather than from NATS.
   const webhook = config.webhook ? new WebhookForwarder({ nc: node.nc, config: config.webhook, log: log.child({ component: 'webhook' }) }) : undefined;
   webhook?.start();
@@ -163,6 +171,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();
     metrics.close();
+    sampler?.close();
   };
   let ending: Promise<void> | undefined;
   if (gateway) {

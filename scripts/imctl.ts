@@ -18,7 +18,7 @@ import { table } from './lib/table.js';
 
 const USAGE = `usage: imctl <command> [options]
 commands:
-  nodes                                  registered nodes, lease, state, shards owned
+  nodes                                  registered nodes, lease, state, shards owned, load (clients, CPU, sends, send p99)
   shards [--kind K]                      shard map: counts per node, then every shard (owner, epoch, state)
   status                                 cluster summary and each node's own report
   rebalance [--dry-run] [--max-moves N] [--wave N]
@@ -110,7 +110,14 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       const owned = new Map<string, number>();
       for (const s of shards) if (s.owner) owned.set(s.owner, (owned.get(s.owner) ?? 0) + 1);
       if (json) return print({ nodes: nodes.map((n) => ({ ...n, shards: owned.get(n.nodeId) ?? 0 })) });
-      console.log(table(['node', 'state', 'live', 'lease', 'shards', 'endpoints'], nodes.map((n) => [n.nodeId, n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), n.endpoints.join(' ')])));
+      // The load each node's last heartbeat reported (its last second): clients, CPU, sends and their latency.
+      const load = (n: { load: Record<string, unknown> }, k: string, unit = ''): string => (typeof n.load[k] === 'number' ? `${n.load[k] as number}${unit}` : '-');
+      console.log(
+        table(
+          ['node', 'state', 'live', 'lease', 'shards', 'conns', 'cpu', 'sends/s', 'send p99', 'endpoints'],
+          nodes.map((n) => [n.nodeId, n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), load(n, 'connections'), load(n, 'cpu', '%'), load(n, 'sendsPerSec'), load(n, 'sendP99Ms', ' ms'), n.endpoints.join(' ')]),
+        ),
+      );
       return EXIT.ok;
     }
     case 'shards': {

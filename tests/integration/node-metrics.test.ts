@@ -91,6 +91,31 @@ describe('node metrics', () => {
     mia.close();
   }, 30_000);
 
+  it('load – a node’s heartbeat reports its clients, CPU, sends per second and their p90 / p99 over the last second; imctl nodes shows them', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['lo-a', 'lo-b'] });
+    const conv = body['conv'] as string;
+    const a = await rawConnect(c.gateways.get('m1')!, c.token('lo-a', 'd1'));
+    await a.waitFor((f) => f.type === 'convs');
+    const row = async (): Promise<Record<string, unknown>> => (await c.db.sql<{ load: Record<string, unknown> }[]>`SELECT load FROM nodes WHERE node_id = 'm1'`)[0]!.load;
+    let cid = 0;
+    // Sends keep coming until a heartbeat carries a second that had some.
+    await waitUntil(async () => {
+      for (let i = 0; i < 10; i++) a.send({ type: 'send', conv, cid: ++cid, body: `load ${cid}` });
+      await a.waitFor((f) => f.type === 'sent' && f.cid === cid);
+      const l = await row();
+      return typeof l['sendsPerSec'] === 'number' && (l['sendsPerSec'] as number) > 0 && typeof l['sendP99Ms'] === 'number';
+    }, 'a heartbeat with sends in it', 15_000);
+    const l = await row();
+    expect(l).toMatchObject({ connections: expect.any(Number), cpu: expect.any(Number), sendP90Ms: expect.any(Number) });
+    expect(l['cpu'] as number).toBeGreaterThan(0);
+    expect(l['sendP99Ms'] as number).toBeGreaterThanOrEqual(l['sendP90Ms'] as number);
+    const out = await c.imctl('nodes');
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/conns\s+cpu\s+sends\/s\s+send p99/);
+    expect(out.stdout).toMatch(/m1 .* \d+(\.\d)?% .* ms /);
+    a.close();
+  }, 30_000);
+
   it('health – /healthz is 200 while the node can serve; while its NATS connection is down it is 503, saying why, upgrades are refused, and a setting changed meanwhile applies at the reconnect', async () => {
     const health = async () => {
       const res = await fetch(`${c.http.get('m1')}/healthz`);
