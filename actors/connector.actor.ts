@@ -96,8 +96,8 @@ class ConnectorActor implements Actor {
       case ConnectorOp.DEVICES:
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.NOTIFY: {
-        const { frame } = checkNotify(payload);
-        for (const dev of this.devices) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
+        const { frame, except } = checkNotify(payload);
+        for (const dev of this.devices) if (dev.did !== except) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
         return;
       }
       case ConnectorOp.PRESENCE:

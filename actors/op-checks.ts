@@ -165,9 +165,12 @@ export function checkJoined(p: unknown): ConnectorJoined {
 
 /** An encoded frame for the user's devices (chatter → connector). */
 export function checkNotify(p: unknown): ConnectorNotify {
-  const frame = obj(p)['frame'];
+  const o = obj(p);
+  const frame = o['frame'];
   if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be an encoded server frame');
-  return { frame };
+  if (o['except'] === undefined) return { frame };
+  if (typeof o['except'] !== 'string') throw bad('except must be a device id');
+  return { frame, except: o['except'] };
 }
 
 /** A group's new title (server API → chatter): up to MAX_TITLE_LENGTH characters, or null for none. */

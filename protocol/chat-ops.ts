@@ -104,7 +104,7 @@ export interface ConnectorDeliver { conv: string; seq: number; from: string; did
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 /** `frame`: an encoded server frame, pushed as it is to every device of the user online. */
-export interface ConnectorNotify { frame: Uint8Array }
+export interface ConnectorNotify { frame: Uint8Array; except?: string }
 /**
  * A direct peer came online or went offline (`lastSeen`: when, epoch ms); `answer`: the peer's reply to our coming
  * online (not to be answered).

@@ -63,12 +63,18 @@ export interface LeaveFrame { type: 'leave'; rid: number; conv: string }
  */
 export interface MuteFrame { type: 'mute'; rid: number; conv: string; until: number }
 
+/**
+ * The user's own list preferences for `conv`, on every device: `pinned` (pinned conversations list first) and
+ * `archived` (the app shows it apart); at least one. Answered by `prefs` with the same `rid`.
+ */
+export interface PrefsFrame { type: 'prefs'; rid: number; conv: string; pinned?: boolean; archived?: boolean }
+
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -104,9 +110,10 @@ export interface Msg {
  * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message was committed
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
- * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now).
+ * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
+ * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -155,6 +162,8 @@ export interface TitleFrame { type: 'title'; conv: string; title?: string }
 export interface LeftFrame { type: 'left'; rid?: number; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
+/** The user's list preferences for `conv` changed (with `rid`: the answer to this device's `prefs`); 0: not pinned / archived. */
+export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pinnedAt: number; archivedAt: number }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
 export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
@@ -177,6 +186,7 @@ export type ServerFrame =
   | MembersPageFrame
   | ReadEchoFrame
   | MuteEchoFrame
+  | PrefsEchoFrame
   | JoinedFrame
   | LeftFrame
   | TitleFrame
@@ -189,7 +199,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'joined', 'left', 'title', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'joined', 'left', 'title', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

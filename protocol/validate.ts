@@ -208,6 +208,14 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'leave':
         f = { type: 'leave', rid: uint(v, 'leave', 'rid'), conv: id(v, 'leave', 'conv', L) };
         break;
+      case 'prefs': {
+        const prefs: ClientFrameOf<'prefs'> = { type: 'prefs', rid: uint(v, 'prefs', 'rid'), conv: id(v, 'prefs', 'conv', L) };
+        if (!absent(v['pinned'])) prefs.pinned = bool(v, 'prefs', 'pinned');
+        if (!absent(v['archived'])) prefs.archived = bool(v, 'prefs', 'archived');
+        if (prefs.pinned === undefined && prefs.archived === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'prefs.pinned or prefs.archived is required');
+        f = prefs;
+        break;
+      }
       default:
         throw unknownType(v['type']);
     }
@@ -241,6 +249,8 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['peerDelivered'])) row.peerDelivered = uint(v, t, 'peerDelivered');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
+  if (!absent(v['pinnedAt'])) row.pinnedAt = uint(v, t, 'pinnedAt');
+  if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
   return row;
 }
 
@@ -311,6 +321,12 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         const mute: ServerFrameOf<'mute'> = { type: 'mute', conv: str(v, 'mute', 'conv'), until: uint(v, 'mute', 'until') };
         if (!absent(v['rid'])) mute.rid = uint(v, 'mute', 'rid');
         f = mute;
+        break;
+      }
+      case 'prefs': {
+        const prefs: ServerFrameOf<'prefs'> = { type: 'prefs', conv: str(v, 'prefs', 'conv'), pinnedAt: uint(v, 'prefs', 'pinnedAt'), archivedAt: uint(v, 'prefs', 'archivedAt') };
+        if (!absent(v['rid'])) prefs.rid = uint(v, 'prefs', 'rid');
+        f = prefs;
         break;
       }
       case 'joined': {

@@ -63,6 +63,9 @@ export interface UserConversation {
   peerLastSeen?: number;
   /** The user muted the conversation until then (epoch ms; 0: not muted). */
   mutedUntil: number;
+  /** When the user pinned / archived it (epoch ms; 0: not). */
+  pinnedAt: number;
+  archivedAt: number;
 }
 
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
@@ -331,8 +334,8 @@ export class ConversationStore {
   }
 
   /**
-   * A user's conversation list with last seq, read mark and exact unread count, in one statement; most recent
-   * first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
+   * A user's conversation list with last seq, read mark and exact unread count, in one statement; pinned ones
+   * first, then most recent first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
    * members 5,000 index entries (25 M for the group coming online), and callers only ask "more than N?".
    *
    * Unread counts the messages after what the user has seen: their read mark or their own last message in the
@@ -348,8 +351,8 @@ export class ConversationStore {
   async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
     checkId(uid, 'uid');
     if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; title: string | null; last_at: Date | null }[]>`
-      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, l.last_at,
+    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; title: string | null; last_at: Date | null }[]>`
+      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
              COALESCE(l.last_seq, 0) AS last_seq,
              ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
              (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
@@ -368,10 +371,11 @@ export class ConversationStore {
       LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_at FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
       CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
       WHERE mb.uid = ${uid}
-      -- Most recent first (seqs of different conversations do not compare); those with no message yet by when joined.
-      ORDER BY COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, this.timeoutMs);
+      -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
+      -- those with no message yet by when joined.
+      ORDER BY mb.pinned_at DESC, COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, this.timeoutMs);
     return rows.map((r) => {
-      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until };
+      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at };
       if (r.title !== null) c.title = r.title;
       if (r.last_at !== null) c.lastTs = r.last_at.getTime();
       if (r.peer !== null) c.peer = r.peer;

@@ -38,6 +38,8 @@ export interface ImClientEvents {
   left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
   mute: { conv: string; until: number };
+  /** The user pinned, archived or undid either for `conv`, here or on another device (0: not pinned / archived); `conversations()` shows it. */
+  prefs: { conv: string } & ConvPrefs;
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
   /** A device of the other member of a direct conversation holds up to `seq` (their delivery mark moved forward; also `peerDelivered`). */
@@ -87,4 +89,10 @@ export interface ImClientOptions {
   outbox?: OutboxStore;
   /** Uniform random in [0, 1) for every jitter; injectable for tests. */
   random?: () => number;
+}
+
+/** A conversation's pin and archive as stored (epoch ms; 0: not pinned / not archived). */
+export interface ConvPrefs {
+  pinnedAt: number;
+  archivedAt: number;
 }

@@ -5,7 +5,7 @@ import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type WelcomeFrame } 
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
-import { ConnectionState, type ImClientEvents, type ImClientOptions, type MembersPage, type StateChange } from './client-types.js';
+import { ConnectionState, type ConvPrefs, type ImClientEvents, type ImClientOptions, type MembersPage, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
 import { Connection } from './connection.js';
 import { EndpointList } from './endpoint-list.js';
@@ -224,6 +224,16 @@ export class ImClient {
   /** Ends a mute of `conv` (see `mute`). */
   unmute(conv: string): Promise<number> {
     return this.mute(conv, 0);
+  }
+
+  /** Pins (or with `false` unpins) `conv` on all of this user's devices: pinned ones list first. Rejects with `not_member`. */
+  pin(conv: string, pinned = true): Promise<ConvPrefs> {
+    return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, pinned }));
+  }
+
+  /** Archives (or with `false` unarchives) `conv` on all of this user's devices; it keeps getting messages. */
+  archive(conv: string, archived = true): Promise<ConvPrefs> {
+    return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, archived }));
   }
 
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */

@@ -3,6 +3,7 @@ import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
+import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -17,20 +18,7 @@ export const DEFAULT_MAX_HELD = 1_000;
 export const DEFAULT_PULL_RETRY_BASE_MS = 500;
 export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
 
-interface ConvState extends Omit<ConversationInfo, 'mutedUntil'> {
-  /** 0: not muted. */
-  mutedUntil: number;
-  /** The user was removed (`left`): not listed, but its chain is kept for a return. */
-  left: boolean;
-  /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
-  unreadThrough: number;
-  held: Map<number, Msg>;
-  pulling: boolean;
-  /** Something arrived during a pull that the running pull may not cover: pull once more. */
-  pullAgain: boolean;
-  pullRetryTimer: ReturnType<typeof setTimeout> | undefined;
-  pullFailures: number;
-}
+type ConvState = ChainState;
 
 export interface ConversationChainsOptions {
   /** Hands one message to the app: called in order, exactly once per (conv, seq). */
@@ -83,15 +71,15 @@ export class ConversationChains {
   /** The current state of every conversation the user is in, most recent message first (those with none last). */
   list(): ConversationInfo[] {
     const out: ConversationInfo[] = [];
-    for (const s of this.convs.values()) if (!s.left) out.push(this.info(s));
+    for (const s of this.convs.values()) if (!s.left) out.push(infoOf(s));
     // Stable: conversations with no message keep the order the server listed them in.
-    return out.sort((a, b) => (b.lastTs ?? 0) - (a.lastTs ?? 0));
+    return out.sort(listOrder);
   }
 
   /** The state of one conversation, if the user is in it. */
   get(conv: string): ConversationInfo | undefined {
     const s = this.convs.get(conv);
-    return s === undefined || s.left ? undefined : this.info(s);
+    return s === undefined || s.left ? undefined : infoOf(s);
   }
 
   /**
@@ -123,6 +111,8 @@ export class ConversationChains {
       // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
       s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
       s.mutedUntil = row.mutedUntil ?? 0;
+      s.pinnedAt = row.pinnedAt ?? 0;
+      s.archivedAt = row.archivedAt ?? 0;
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
         this.clearPullRetry(s);
@@ -206,6 +196,14 @@ export class ConversationChains {
     return true;
   }
 
+  /** Applies a `prefs` (this device's answer or another's echo); false for a conversation not known yet. */
+  handlePrefs(conv: string, pinnedAt: number, archivedAt: number): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    [s.pinnedAt, s.archivedAt] = [pinnedAt, archivedAt];
+    return true;
+  }
+
   /**
    * The user was added to `conv`, whose last message was `lastSeq` then. True when that is news: a conversation not
    * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
@@ -273,18 +271,9 @@ export class ConversationChains {
   }
 
   private create(conv: string, kind: ConvKind, last: number): ConvState {
-    const s: ConvState = { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, left: false, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+    const s = newChainState(conv, kind, last);
     this.convs.set(conv, s);
     return s;
-  }
-
-  private info(s: ConvState): ConversationInfo {
-    const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
-    if (s.title !== undefined) info.title = s.title;
-    if (s.lastTs !== undefined) info.lastTs = s.lastTs;
-    if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
-    if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
-    return info;
   }
 
   private deliver(s: ConvState, msg: Msg): void {

@@ -60,6 +60,12 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, f.until);
         chains.handleMute(f.conv, f.until);
         return events.emit('mute', { conv: f.conv, until: f.until });
+      case 'prefs': {
+        const prefs = { pinnedAt: f.pinnedAt, archivedAt: f.archivedAt };
+        chains.handlePrefs(f.conv, f.pinnedAt, f.archivedAt);
+        if (f.rid !== undefined) requests.resolve(f.rid, prefs);
+        return events.emit('prefs', { conv: f.conv, ...prefs });
+      }
       case 'joined':
         if (chains.handleJoined(f.conv, f.kind, f.title, f.lastSeq)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
         return;

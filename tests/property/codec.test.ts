@@ -35,6 +35,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: fc.integer({ min: 0, max: MUTED_FOREVER }) }),
   fc.record({ type: fc.constant('leave' as const), rid: uint, conv: id }),
+  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinned: fc.boolean(), archived: fc.boolean() }, { requiredKeys: ['type', 'rid', 'conv', 'pinned'] }),
 );
 
 const msg = fc.record(
@@ -45,13 +46,14 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
-  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
+  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint, deliveredSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint, unread: fc.nat(), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('receipt' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('delivered' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
+  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
   fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('title' as const), conv: id, title: fc.string({ minLength: 1, maxLength: 20 }) }, { requiredKeys: ['type', 'conv'] }),
@@ -234,7 +236,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'members.after']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'members.after', 'prefs.pinned', 'prefs.archived']);
+/** A prefs frame needs one of its two changes. */
+const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
 /** Without its recall, a send must have a body. */
 const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
@@ -249,16 +253,17 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       const field = pickField(m.pick);
       if (!field) return undefined;
       delete f[field];
-      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) ? undefined : ErrorCode.INVALID_FIELD };
+      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) && !prefsEmpty(f) ? undefined : ErrorCode.INVALID_FIELD };
     }
     case 'retype': {
       const field = pickField(m.pick);
       if (!field) return undefined;
       // `after` is a uid in `members`, a number elsewhere.
       const isString = STRING_FIELDS.has(field) || (frame.type === 'members' && field === 'after');
+      if (['pinned', 'archived'].includes(field) && typeof m.to === 'boolean') return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
-      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f))) {
+      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) && !prefsEmpty(f)) {
         delete f[field];
         return { value: { ...frame, [field]: null }, expected: undefined };
       }

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
+
+type Convs = ServerFrameOf<'convs'>;
+type Prefs = ServerFrameOf<'prefs'>;
+const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
+
+/** Pinned and archived conversations: one user's list preferences, on all their devices. */
+describe('chat – pin and archive', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['p1', 'p2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('prefs – a pin lists the conversation first on every device of the user and in later lists; an archive marks it and it still gets messages; undone, the list is by recency again; nobody else sees either', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['pia', 'quin'] })).body['conv'] as string;
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pf-old', owner: 'pia' });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pf-new', owner: 'pia', members: ['quin'] });
+    // Oldest message first: the direct conversation, then pf-old, then pf-new.
+    for (const conv of [direct, 'pf-old', 'pf-new']) await c.api('POST', `/v1/conversations/${encodeURIComponent(conv)}/messages`, { body: `hello ${conv}` });
+    const { client: phone, got } = await c.online('pia', 'phone', 'p1', ['prefs']);
+    const laptop = await rawConnect(c.gateways.get('p2')!, c.token('pia', 'laptop'));
+    await laptop.waitFor((f) => f.type === 'convs');
+    expect(phone.conversations().map((x) => x.conv)).toEqual(['pf-new', 'pf-old', direct]);
+
+    const pinned = await phone.pin(direct);
+    expect(pinned.pinnedAt).toBeGreaterThan(Date.now() - 60_000);
+    expect(pinned.archivedAt).toBe(0);
+    // The other device hears of it; the one that asked has its answer (one event, no echo).
+    expect(await laptop.waitFor<Prefs>((f) => f.type === 'prefs')).toEqual({ type: 'prefs', conv: direct, ...pinned });
+    // Long enough for an echo to this device to have come, had there been one.
+    await phone.sync();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.prefs).toEqual([{ conv: direct, ...pinned }]);
+    expect(phone.conversations().map((x) => x.conv)).toEqual([direct, 'pf-new', 'pf-old']);
+    expect(phone.conversations()[0]!.pinnedAt).toBe(pinned.pinnedAt);
+    // Pinning again keeps the first time; a later pin lists before it.
+    expect((await phone.pin(direct)).pinnedAt).toBe(pinned.pinnedAt);
+    await new Promise((r) => setTimeout(r, 5));
+    await phone.pin('pf-old');
+    expect(phone.conversations().map((x) => x.conv)).toEqual(['pf-old', direct, 'pf-new']);
+    laptop.send({ type: 'sync', rid: 1 });
+    const list = (await laptop.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 1)).list;
+    expect(list.map((x) => x.conv)).toEqual(['pf-old', direct, 'pf-new']);
+    expect(list.find((x) => x.conv === direct)).toMatchObject({ pinnedAt: pinned.pinnedAt });
+    expect(list.find((x) => x.conv === 'pf-new')).not.toHaveProperty('pinnedAt');
+
+    // Archived: marked, and messages keep coming.
+    laptop.send({ type: 'prefs', rid: 2, conv: 'pf-new', archived: true });
+    const archived = await laptop.waitFor<Prefs>((f) => f.type === 'prefs' && f.rid === 2);
+    expect(archived.archivedAt).toBeGreaterThan(0);
+    await waitUntil(() => phone.conversations().find((x) => x.conv === 'pf-new')?.archivedAt === archived.archivedAt, 'the phone hearing of the archive');
+    const sys = (await c.api('POST', '/v1/conversations/pf-new/messages', { body: 'still here' })).body['seq'] as number;
+    await laptop.waitFor((f) => f.type === 'msg' && f.conv === 'pf-new' && f.seq === sys);
+
+    // Undone: by recency again (pf-new has the newest message).
+    await phone.pin(direct, false);
+    await phone.pin('pf-old', false);
+    await phone.archive('pf-new', false);
+    const again = await phone.sync();
+    expect(again.map((x) => x.conv)).toEqual(['pf-new', 'pf-old', direct]);
+    for (const row of again) expect(row).not.toHaveProperty('pinnedAt');
+    for (const row of again) expect(row).not.toHaveProperty('archivedAt');
+
+    // Quin's list knows nothing of pia's preferences.
+    await phone.pin(direct);
+    const quin = await rawConnect(c.gateways.get('p1')!, c.token('quin', 'q1'));
+    const quinList = (await quin.waitFor<Convs>((f) => f.type === 'convs')).list;
+    for (const row of quinList) expect(row).not.toHaveProperty('pinnedAt');
+    expect(quin.frames.some((f) => f.type === 'prefs')).toBe(false);
+    for (const x of [laptop, quin]) x.close();
+  }, 30_000);
+
+  it('prefs – a conversation you are not in is not_member; a prefs frame with nothing to change is invalid_field; both answer by rid', async () => {
+    const { client } = await c.online('rex', 'r1', 'p2', []);
+    expect(await codeOf(client.pin('pf-old'))).toBe(ErrorCode.NOT_MEMBER);
+    expect(await codeOf(client.archive('no-such-conv'))).toBe(ErrorCode.NOT_MEMBER);
+    const raw = await rawConnect(c.gateways.get('p2')!, c.token('rex', 'r2'));
+    await raw.waitFor((f) => f.type === 'convs');
+    raw.send({ type: 'prefs', rid: 7, conv: 'pf-old' });
+    expect(await raw.waitFor((f) => f.type === 'error' && f.rid === 7)).toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    raw.send({ type: 'prefs', rid: 8, conv: 'pf-old', pinned: 'yes' });
+    expect(await raw.waitFor((f) => f.type === 'error' && f.rid === 8)).toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    raw.close();
+  }, 30_000);
+});
