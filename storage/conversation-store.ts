@@ -1,4 +1,3 @@
-import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { MemberRole } from '../protocol/frames.js';
@@ -8,8 +7,10 @@ import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
+import { DEFAULT_MEMBER_COUNT_CAP, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
 
 export { checkId, directConversationId, newGroupConvId } from './ids.js';
+export { DEFAULT_MEMBER_COUNT_CAP, type UserConversation } from './user-conversations.js';
 
 export type ConversationKind = 'direct' | 'group';
 export type { MemberRole };
@@ -40,56 +41,11 @@ export interface VisibleMember {
   deliveredSeq?: number;
 }
 
-/** One entry of a user's conversation list. */
-export interface UserConversation {
-  convId: string;
-  kind: ConversationKind;
-  /** A group's title, if it has one. */
-  title?: string;
-  lastSeq: number;
-  /** When the last message was committed (epoch ms); absent with no message yet. */
-  lastTs?: number;
-  readSeq: number;
-  unread: number;
-  /** Members of the conversation, the user included, counted up to the caller's cap (see `userConversations`). */
-  memberCount: number;
-  /** The other member of a direct conversation. */
-  peer?: string;
-  /** That member's read mark. */
-  peerRead?: number;
-  /** That member's delivery mark (absent across a block). */
-  peerDelivered?: number;
-  /** When that member was last online (epoch ms), if ever recorded. */
-  peerLastSeen?: number;
-  /** The user muted the conversation until then (epoch ms; 0: not muted). */
-  mutedUntil: number;
-  /** When the user pinned / archived it (epoch ms; 0: not). */
-  pinnedAt: number;
-  archivedAt: number;
-}
-
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
 interface GroupSize {
   has: number;
   joining: number;
   fits: boolean;
-}
-
-/** Members counted per conversation of a user's list unless the caller asks for another cap. */
-export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
-
-/**
- * The exact unread count of conversation `conv` (a column or a value) in a statement that has `r.seen`, the point
- * the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits just below
- * a message with `seq - prev_seq > 1`, indexed by migration 020) and minus recalls and edits (nothing new to read;
- * indexed by 130). It never reads the unread messages themselves.
- */
-function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment): postgres.Fragment {
-  return sql`(GREATEST(${last} - r.seen, 0)
-    - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
-    - (SELECT count(*) FROM messages m
-       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8`;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
@@ -333,57 +289,9 @@ export class ConversationStore {
     return rows.length > 0;
   }
 
-  /**
-   * A user's conversation list with last seq, read mark and exact unread count, in one statement; pinned ones
-   * first, then most recent first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
-   * members 5,000 index entries (25 M for the group coming online), and callers only ask "more than N?".
-   *
-   * Unread counts the messages after what the user has seen: their read mark or their own last message in the
-   * conversation, whichever is later (whoever writes has read what came before, as in the SDK's own count; the
-   * read mark itself only moves on `read`). It is exact without reading the unread messages: seqs are not
-   * contiguous, but every message's `prev_seq` is the seq stored before it, so the stored messages above a point
-   * are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
-   * `seq - prev_seq > 1`. Those few rows have an index of their own (migration 020), and the last own message one
-   * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
-   * entries on every reconnect. Recalls and edits are not counted either (nothing new to read, as in WhatsApp or
-   * Telegram): they are subtracted the same way, from an index of their own (130).
-   */
-  async userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
-    checkId(uid, 'uid');
-    if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-    const rows = await bounded('list user conversations', this.sql<{ conv_id: string; kind: ConversationKind; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; title: string | null; last_at: Date | null }[]>`
-      SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
-             COALESCE(l.last_seq, 0) AS last_seq,
-             ${unreadAfter(this.sql, this.sql`mb.conv_id`, this.sql`COALESCE(l.last_seq, 0)`)} AS unread,
-             (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
-             p.uid AS peer, p.read_seq AS peer_read, p.delivered_seq AS peer_delivered,
-             -- Hidden (NULL) when either of the two has last seen off, as the read mark is with receipts.
-             CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, p.uid) AND NOT s.last_seen) THEN NULL
-                  ELSE (SELECT s.last_seen FROM user_last_seen s WHERE s.uid = p.uid) END AS peer_seen
-      FROM members mb
-      JOIN conversations c ON c.conv_id = mb.conv_id
-      -- The peer's read mark stays hidden (NULL) when either of the two has read receipts off.
-      LEFT JOIN LATERAL (
-        SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq, x.delivered_seq
-        FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
-      ) p ON true
-      -- The last message by the primary key, read backwards: its seq and when it was committed.
-      LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_at FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
-      CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
-      WHERE mb.uid = ${uid}
-      -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
-      -- those with no message yet by when joined.
-      ORDER BY mb.pinned_at DESC, COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, this.timeoutMs);
-    return rows.map((r) => {
-      const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at };
-      if (r.title !== null) c.title = r.title;
-      if (r.last_at !== null) c.lastTs = r.last_at.getTime();
-      if (r.peer !== null) c.peer = r.peer;
-      if (r.peer_read !== null) c.peerRead = r.peer_read;
-      if (r.peer_delivered !== null) c.peerDelivered = r.peer_delivered;
-      if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();
-      return c;
-    });
+  /** A user's conversation list (see `readUserConversations`). */
+  userConversations(uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP): Promise<UserConversation[]> {
+    return readUserConversations(this.sql, uid, memberCap, this.timeoutMs);
   }
 
   /**
