@@ -234,6 +234,33 @@ export class ConversationStore {
     return r.removed;
   }
 
+  /**
+   * Gives members of a group new roles (`owner`, `admin`, `member`): all of them or, when one named is not a member,
+   * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule.
+   */
+  async setRoles(convId: string, roles: Record<string, MemberRole>): Promise<Record<string, MemberRole>> {
+    checkId(convId, 'convId');
+    const uids = Object.keys(roles).sort();
+    if (uids.length === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'roles must name at least one member');
+    checkUids(uids);
+    for (const uid of uids) if (!ROLES.has(roles[uid]!)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
+    const rows = await bounded('set roles', this.sql<{ kind: ConversationKind | null; missing: string[] }[]>`
+      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+      want AS (SELECT * FROM unnest(${uids}::text[], ${uids.map((u) => roles[u]!)}::text[]) AS t(uid, role)),
+      missing AS (SELECT w.uid FROM want w WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = w.uid)),
+      upd AS (
+        UPDATE members m SET role = want.role FROM want
+        WHERE m.conv_id = ${convId} AND m.uid = want.uid AND (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM missing)
+        RETURNING m.uid
+      )
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM missing ORDER BY uid) AS missing, (SELECT count(*) FROM upd) AS updated`, this.timeoutMs);
+    const r = rows[0]!;
+    if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
+    if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has no roles');
+    if (r.missing.length > 0) throw new ImError(ErrorCode.NOT_MEMBER, `not members of ${convId}: ${r.missing.join(', ')}`);
+    return Object.fromEntries(uids.map((u) => [u, roles[u]!]));
+  }
+
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
     checkId(convId, 'convId');

@@ -26,7 +26,7 @@ import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
 import type { LastSeenStore } from '../../storage/last-seen-store.js';
-import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
+import { directConversationId, newGroupConvId, type ConversationStore, type MemberRole } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
@@ -207,6 +207,12 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const p: ChatterMembers = checkChatterMembers(b);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.MEMBERS, p)) as MembersReply;
     return ['200 OK', r];
+  });
+  route(d, 'post', '/v1/conversations/:conv/roles', true, async (b, [conv]) => {
+    // Stored and shown, not enforced here: every membership change comes through this API, i.e. the business server.
+    const roles = (b as { roles?: unknown } | null)?.roles;
+    if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) throw new ImError(ErrorCode.INVALID_FIELD, 'roles must be a map of uid to role');
+    return ['200 OK', { conv, roles: await d.convs.setRoles(conv!, roles as Record<string, MemberRole>) }];
   });
   route(d, 'post', '/v1/conversations/:conv/messages', true, async (b, [conv]) => {
     const p: ChatterSystem = checkChatterSystem(b);
