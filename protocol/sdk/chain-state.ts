@@ -10,6 +10,8 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
   archivedAt: number;
   /** The user was removed (`left`): not listed, but its chain is kept for a return. */
   left: boolean;
+  /** When a live `joined` or `msg` made it known (epoch ms; 0: from a list). */
+  liveSince: number;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
   held: Map<number, Msg>;
@@ -22,7 +24,7 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, left: false, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** What the app sees of a conversation: optional fields only when set, a mute only while it lasts. */

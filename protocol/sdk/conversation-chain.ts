@@ -3,6 +3,7 @@ import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
+import { AckBatcher } from './ack-batcher.js';
 import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -17,6 +18,12 @@ export const DEFAULT_MAX_HELD = 1_000;
  */
 export const DEFAULT_PULL_RETRY_BASE_MS = 500;
 export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
+/**
+ * A list does not take out a conversation a live `joined` or `msg` made known this recently: the list may have been
+ * read before the user was added and arrive after the news (it travels another way). A real removal meanwhile
+ * comes as `left`; the next list corrects the rest.
+ */
+export const DEFAULT_LIST_STALE_GRACE_MS = 10_000;
 
 type ConvState = ChainState;
 
@@ -35,6 +42,8 @@ export interface ConversationChainsOptions {
   pullLimit?: number;
   /** Errors of the background pulls (the app may log them). */
   onPullError?: (conv: string, error: ImError) => void;
+  /** See DEFAULT_LIST_STALE_GRACE_MS. */
+  listStaleGraceMs?: number;
 }
 
 /**
@@ -45,12 +54,10 @@ export interface ConversationChainsOptions {
 export class ConversationChains {
   private readonly opts: ConversationChainsOptions;
   private readonly history: HistoryBaseline;
-  private readonly ackDelayMs: number;
   private readonly maxHeld: number;
   private readonly pullLimit: number;
   private readonly convs = new Map<string, ConvState>();
-  private readonly ackDue = new Set<string>();
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly acks: AckBatcher;
   private sawFirstList = false;
   private uid: string | undefined;
   private closed = false;
@@ -58,7 +65,10 @@ export class ConversationChains {
   constructor(opts: ConversationChainsOptions) {
     this.opts = opts;
     this.history = opts.history ?? HistoryBaseline.LATEST;
-    this.ackDelayMs = opts.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
+    this.acks = new AckBatcher(opts.ackDelayMs ?? DEFAULT_ACK_DELAY_MS, (conv) => {
+      const s = this.convs.get(conv);
+      return s === undefined || this.opts.ack(conv, s.last);
+    });
     this.maxHeld = opts.maxHeld ?? DEFAULT_MAX_HELD;
     this.pullLimit = Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT);
   }
@@ -121,7 +131,8 @@ export class ConversationChains {
     }
     const listed = new Set(list.map((r) => r.conv));
     const gone: string[] = [];
-    for (const conv of this.convs.keys()) if (!listed.has(conv) && this.handleLeft(conv)) gone.push(conv);
+    const liveAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
+    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < liveAfter && this.handleLeft(conv)) gone.push(conv);
     return gone;
   }
 
@@ -143,16 +154,19 @@ export class ConversationChains {
     let s = this.convs.get(msg.conv);
     // First seen in a live message. Before the first list, with "from now" history, it is news that overtook the
     // list: start at it, as the list would have. Otherwise a conversation created after we connected: from the start.
-    if (s === undefined) s = this.create(msg.conv, 'group', !this.sawFirstList && this.history === HistoryBaseline.LATEST ? msg.prev : 0);
+    if (s === undefined) {
+      s = this.create(msg.conv, 'group', !this.sawFirstList && this.history === HistoryBaseline.LATEST ? msg.prev : 0);
+      s.liveSince = Date.now();
+    }
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
     if (msg.seq <= s.last) {
-      this.scheduleAck(s.conv); // a retransmit: the server missed our ack
+      this.acks.schedule(s.conv); // a retransmit: the server missed our ack
       return;
     }
     if (msg.prev === s.last) {
       this.deliver(s, msg);
       this.drainHeld(s);
-      this.scheduleAck(s.conv);
+      this.acks.schedule(s.conv);
       return;
     }
     if (!s.held.has(msg.seq) && s.held.size < this.maxHeld) s.held.set(msg.seq, msg);
@@ -219,6 +233,7 @@ export class ConversationChains {
       s.held.clear();
       s.last = baseline;
     }
+    if (news) s.liveSince = Date.now();
     s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
@@ -259,8 +274,7 @@ export class ConversationChains {
 
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
   disconnected(): void {
-    this.clearAckTimer();
-    this.ackDue.clear();
+    this.acks.clear();
     for (const s of this.convs.values()) this.clearPullRetry(s);
   }
 
@@ -350,7 +364,7 @@ export class ConversationChains {
       if (msg.conv === s.conv && msg.seq > s.last) this.deliver(s, msg);
     }
     this.drainHeld(s);
-    if (page.msgs.length > 0) this.scheduleAck(s.conv);
+    if (page.msgs.length > 0) this.acks.schedule(s.conv);
   }
 
   private afterPullFailure(s: ConvState, error: ImError): void {
@@ -372,28 +386,5 @@ export class ConversationChains {
   private clearPullRetry(s: ConvState): void {
     if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
     s.pullRetryTimer = undefined;
-  }
-
-  private scheduleAck(conv: string): void {
-    this.ackDue.add(conv);
-    if (this.ackTimer !== undefined || this.closed) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      this.flushAcks();
-    }, this.ackDelayMs);
-  }
-
-  private flushAcks(): void {
-    const due = [...this.ackDue];
-    this.ackDue.clear();
-    for (const conv of due) {
-      const s = this.convs.get(conv);
-      if (s !== undefined && !this.opts.ack(conv, s.last)) return;
-    }
-  }
-
-  private clearAckTimer(): void {
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
   }
 }

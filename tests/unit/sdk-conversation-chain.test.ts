@@ -247,3 +247,21 @@ describe('sdk chain – baselines and catch-up', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('sdk chain – lists that cross live news', () => {
+  it('sdk chain – a list read before a conversation was joined (or first messaged) does not take it out; one read well after does', async () => {
+    const { chains } = harness({ listStaleGraceMs: 5_000 });
+    chains.handleConvs([row('a', 1)]);
+    expect(chains.handleJoined('b', 'group', 'B', 0)).toBe(true);
+    chains.handleMsg(msg('c', 1, 0));
+    // A list computed before both arrives after them: nothing is taken out, no left.
+    expect(chains.handleConvs([row('a', 1)])).toEqual([]);
+    expect(chains.list().map((x) => x.conv).sort()).toEqual(['a', 'b', 'c']);
+    // Past the grace, a list without them means they are gone.
+    await vi.advanceTimersByTimeAsync(5_001);
+    expect(chains.handleConvs([row('a', 1), row('c', 1)])).toEqual(['b']);
+    expect(chains.list().map((x) => x.conv).sort()).toEqual(['a', 'c']);
+    // A conversation known from lists only is taken out by the next list that lacks it, at once.
+    expect(chains.handleConvs([row('c', 1)])).toEqual(['a']);
+  });
+});
