@@ -288,7 +288,11 @@ class ConnectorActor implements Actor {
   /** The device holds `conv` up to `seq`: its unacked messages up to there are settled, and the user's delivery mark moves. */
   private acked(dev: Device, conv: string, seq: number, c: ConvState): void {
     settleInflight(dev.inflight, conv, seq, Date.now());
-    (this.receipts ??= new DeliveryReceipts(this.ctx, this.svc, this.convs, () => this.blocked)).moved(conv, seq, c);
+    this.delivery().moved(conv, seq, c);
+  }
+
+  private delivery(): DeliveryReceipts {
+    return (this.receipts ??= new DeliveryReceipts(this.ctx, this.svc, this.convs, () => this.blocked));
   }
 
   private async ackBeyond(p: { did: string; conv: string; seq: number }, dev: Device, c: ConvState): Promise<void> {
@@ -307,6 +311,8 @@ class ConnectorActor implements Actor {
     if (c) {
       c.readSeq = Math.max(c.readSeq, mark.readSeq);
       c.unread = mark.unread;
+      // What a device read, it holds: a client that reads without acking still shows as delivered.
+      this.delivery().moved(p.conv, mark.readSeq, c);
     }
     // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
     const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };

@@ -96,6 +96,21 @@ describe('chat – delivery receipts', () => {
     for (const x of [cal, dee]) x.close();
   }, 30_000);
 
+  it('delivery receipts – a read mark counts as delivered: a client that reads without acking shows as delivered too', async () => {
+    const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['hal', 'ivy'] })).body['conv'] as string;
+    const hal = await rawConnect(c.gateways.get('r1')!, c.token('hal', 'h1'));
+    const ivy = await rawConnect(c.gateways.get('r2')!, c.token('ivy', 'i1'));
+    for (const x of [hal, ivy]) await x.waitFor((f) => f.type === 'convs');
+    hal.send({ type: 'send', conv, cid: 1, body: 'read me' });
+    const sent = await hal.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent');
+    await ivy.waitFor((f) => f.type === 'msg' && f.seq === sent.seq);
+    ivy.send({ type: 'read', conv, seq: sent.seq });
+    expect(await hal.waitFor((f) => f.type === 'receipt')).toMatchObject({ uid: 'ivy', seq: sent.seq });
+    expect(await hal.waitFor<Delivered>((f) => f.type === 'delivered')).toEqual({ type: 'delivered', conv, uid: 'ivy', seq: sent.seq });
+    await waitUntil(async () => (await listRow(hal, 400 + Math.floor(Math.random() * 1e6), conv))?.peerDelivered === sent.seq, 'the mark stored');
+    for (const x of [hal, ivy]) x.close();
+  }, 30_000);
+
   it('delivery receipts – a group’s members list carries each member’s delivery mark, to members and to the business server', async () => {
     const conv = (await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ticks', owner: 'eva', members: ['fay', 'gus'] })).body['conv'] as string;
     const eva = await rawConnect(c.gateways.get('r1')!, c.token('eva', 'e1'));
