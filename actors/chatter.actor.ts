@@ -13,7 +13,6 @@ import {
   type ConnectorDeliver,
   type ConnectorJoined,
   type ConnectorLeft,
-  type ConnectorMuted,
   type ConnectorNotify,
   type CreateReply,
   type MembersReply,
@@ -341,9 +340,10 @@ class ChatterActor implements Actor {
     const until = await this.svc.mutes.set(this.ctx.key, p.uid, p.until, this.ctx.fence);
     if (until > Date.now()) (this.muted ??= new Map()).set(p.uid, until);
     else this.muted?.delete(p.uid);
-    const echo: ConnectorMuted = { conv: this.ctx.key, until };
-    if (p.did !== undefined) echo.did = p.did;
-    this.ctx.tell(ChatKind.CONNECTOR, p.uid, ConnectorOp.MUTED, echo);
+    // The user's other devices are told; the one that asked has its answer.
+    const echo: ConnectorNotify = { frame: encodeFrame({ type: 'mute', conv: this.ctx.key, until }) };
+    if (p.did !== undefined) echo.except = p.did;
+    this.ctx.tell(ChatKind.CONNECTOR, p.uid, ConnectorOp.NOTIFY, echo);
     return { until };
   }
 

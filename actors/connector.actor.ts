@@ -22,7 +22,7 @@ import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, 
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { pushEvent, pushEventOf } from './push-event.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkMuted, checkNotify, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -111,13 +111,6 @@ class ConnectorActor implements Actor {
       }
       case ConnectorOp.PRIVACY:
         return this.readPrivacy();
-      case ConnectorOp.MUTED: {
-        // The device that asked has its answer; the others are told.
-        const m = checkMuted(payload);
-        const frame: ServerFrame = { type: 'mute', conv: m.conv, until: m.until };
-        for (const dev of this.devices) if (dev.did !== m.did) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
-        return;
-      }
       case ConnectorOp.GATEWAY_GONE: {
         const g = checkGatewayGone(payload);
         // As if each of its sessions had detached: the last device out makes the user offline, with a last seen.
@@ -391,7 +384,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE, ConnectorOp.MUTED]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {

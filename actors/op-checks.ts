@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorMuted, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_TITLE_LENGTH } from '../protocol/limits.js';
@@ -163,7 +163,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
   return j;
 }
 
-/** An encoded frame for the user's devices (chatter → connector). */
+/** An encoded frame for the user's devices (chatter or gateway → connector), all but device `except`. */
 export function checkNotify(p: unknown): ConnectorNotify {
   const o = obj(p);
   const frame = o['frame'];
@@ -185,14 +185,6 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
 export function checkChatterMute(p: unknown): ChatterMute {
   const v = obj(p);
   const m: ChatterMute = { uid: id(v['uid'], 'uid'), until: until(v['until']) };
-  if (v['did'] !== undefined && v['did'] !== null) m.did = id(v['did'], 'did');
-  return m;
-}
-
-/** A mute to echo to the user's devices (chatter → connector). */
-export function checkMuted(p: unknown): ConnectorMuted {
-  const v = obj(p);
-  const m: ConnectorMuted = { conv: id(v['conv'], 'conv'), until: until(v['until']) };
   if (v['did'] !== undefined && v['did'] !== null) m.did = id(v['did'], 'did');
   return m;
 }

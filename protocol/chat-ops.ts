@@ -19,7 +19,7 @@ export const ConnectorOp = {
   ACK: 'ack',
   READ: 'read',
   CONVS: 'convs',
-  /** An ephemeral client frame (typing, a new title) for the user's devices online, encoded once by the chatter. */
+  /** A client frame for the user's devices online (typing, a new title, a mute or pin echo), encoded once by the sender; `except` skips one device. */
   NOTIFY: 'notify',
   PRESENCE: 'presence',
   JOINED: 'joined',
@@ -33,8 +33,6 @@ export const ConnectorOp = {
   PRIVACY: 'privacy',
   /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
   GATEWAY_GONE: 'gateway-gone',
-  /** The user's mute of a conversation changed (chatter → connector): tell the devices. */
-  MUTED: 'muted',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -69,7 +67,6 @@ export interface ChatterLeave { uid: string }
 export interface ChatterTitle { title: string | null }
 export interface TitleReply { conv: string; title: string | null }
 /** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
-export interface ConnectorMuted { conv: string; until: number; did?: string }
 
 /**
  * A device's socket on a gateway node (gateway → connector). `refresh`: the gateway re-states a session it
@@ -103,7 +100,7 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
 export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
-/** `frame`: an encoded server frame, pushed as it is to every device of the user online. */
+/** `frame`: an encoded server frame, pushed as it is to every device of the user online but `except`. */
 export interface ConnectorNotify { frame: Uint8Array; except?: string }
 /**
  * A direct peer came online or went offline (`lastSeen`: when, epoch ms); `answer`: the peer's reply to our coming

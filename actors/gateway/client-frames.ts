@@ -84,10 +84,7 @@ export class ClientFrames {
 
   /** Stores a pin or an archive, then has the user's connector tell their other devices (it knows where they are). */
   private async prefs(s: Session, f: ClientFrameOf<'prefs'>): Promise<MemberPrefs> {
-    const change: { pinned?: boolean; archived?: boolean } = {};
-    if (f.pinned !== undefined) change.pinned = f.pinned;
-    if (f.archived !== undefined) change.archived = f.archived;
-    const p = await this.svc.prefs.set(s.uid, f.conv, change);
+    const p = await this.svc.prefs.set(s.uid, f.conv, f);
     const frame = encodeFrame({ type: 'prefs', conv: f.conv, ...p });
     this.router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.NOTIFY, { frame, except: s.did } satisfies ConnectorNotify);
     return p;

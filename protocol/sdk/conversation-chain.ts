@@ -25,8 +25,6 @@ export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
  */
 export const DEFAULT_LIST_STALE_GRACE_MS = 10_000;
 
-type ConvState = ChainState;
-
 export interface ConversationChainsOptions {
   /** Hands one message to the app: called in order, exactly once per (conv, seq). */
   deliver: (msg: Msg) => void;
@@ -56,7 +54,7 @@ export class ConversationChains {
   private readonly history: HistoryBaseline;
   private readonly maxHeld: number;
   private readonly pullLimit: number;
-  private readonly convs = new Map<string, ConvState>();
+  private readonly convs = new Map<string, ChainState>();
   private readonly acks: AckBatcher;
   private sawFirstList = false;
   private uid: string | undefined;
@@ -284,13 +282,13 @@ export class ConversationChains {
     this.disconnected();
   }
 
-  private create(conv: string, kind: ConvKind, last: number): ConvState {
+  private create(conv: string, kind: ConvKind, last: number): ChainState {
     const s = newChainState(conv, kind, last);
     this.convs.set(conv, s);
     return s;
   }
 
-  private deliver(s: ConvState, msg: Msg): void {
+  private deliver(s: ChainState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
     s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
@@ -306,7 +304,7 @@ export class ConversationChains {
   }
 
   /** Delivers held messages that now chain onto `last`, and forgets those the chain has passed. */
-  private drainHeld(s: ConvState): void {
+  private drainHeld(s: ChainState): void {
     for (;;) {
       let next: Msg | undefined;
       for (const [seq, m] of s.held) {
@@ -319,7 +317,7 @@ export class ConversationChains {
     }
   }
 
-  private startPull(s: ConvState): void {
+  private startPull(s: ChainState): void {
     if (s.pulling) {
       s.pullAgain = true;
       return;
@@ -330,7 +328,7 @@ export class ConversationChains {
   }
 
   /** Pulls from `last` until the server has nothing more and every held message is reached. */
-  private async pullLoop(s: ConvState): Promise<void> {
+  private async pullLoop(s: ChainState): Promise<void> {
     try {
       for (;;) {
         s.pullAgain = false;
@@ -359,7 +357,7 @@ export class ConversationChains {
    * `after` on and can be taken in order even where a `prev` would not match (an older server, a baseline
    * that was not a real seq) — which also guarantees the pull loop always makes progress.
    */
-  private acceptPage(s: ConvState, page: HistoryPage): void {
+  private acceptPage(s: ChainState, page: HistoryPage): void {
     for (const msg of page.msgs) {
       if (msg.conv === s.conv && msg.seq > s.last) this.deliver(s, msg);
     }
@@ -367,7 +365,7 @@ export class ConversationChains {
     if (page.msgs.length > 0) this.acks.schedule(s.conv);
   }
 
-  private afterPullFailure(s: ConvState, error: ImError): void {
+  private afterPullFailure(s: ChainState, error: ImError): void {
     if (error.code === ErrorCode.NOT_MEMBER || error.code === ErrorCode.NOT_FOUND) {
       // Nothing more will come from this conversation: what is held can never be reached.
       s.held.clear();
@@ -383,7 +381,7 @@ export class ConversationChains {
     }, delay);
   }
 
-  private clearPullRetry(s: ConvState): void {
+  private clearPullRetry(s: ChainState): void {
     if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
     s.pullRetryTimer = undefined;
   }
