@@ -4,40 +4,45 @@ import type { NewMessage } from '../storage/message-store.js';
 import type { ChatServices } from './chat-services.js';
 
 /**
- * A message that changes an earlier one of its conversation: a recall (empties it) or an edit (gives it a new
- * body). Either is a message of its own, in the chain like any other; Postgres applies its effect in the statement
- * that stores it (storage/shard-batch-append.ts).
+ * A message that changes an earlier one of its conversation: a recall (empties it), an edit (gives it a new body)
+ * or a reaction (its sender's, to it). Each is a message of its own, in the chain like any other; Postgres applies
+ * a recall's or an edit's effect in the statement that stores it (storage/shard-batch-append.ts), and a message's
+ * reactions are read from the reactions themselves (storage/message-reactions.ts).
  */
 export interface Amendment {
-  kind: 'recall' | 'edit';
+  kind: 'recall' | 'edit' | 'react';
   /** The seq it changes. */
   target: number;
 }
 
 /** The amendment a send or system message carries, if any. */
-export function amendmentOf(p: { recall?: number; edit?: number }): Amendment | undefined {
+export function amendmentOf(p: { recall?: number; edit?: number; react?: number }): Amendment | undefined {
   if (p.recall !== undefined) return { kind: 'recall', target: p.recall };
   if (p.edit !== undefined) return { kind: 'edit', target: p.edit };
+  if (p.react !== undefined) return { kind: 'react', target: p.react };
   return undefined;
 }
 
 /** Marks a row to be stored as the amendment `a`. */
 export function markRow(row: NewMessage, a: Amendment): void {
   if (a.kind === 'recall') row.recalls = a.target;
-  else row.edits = a.target;
+  else if (a.kind === 'edit') row.edits = a.target;
+  else row.reacts = a.target;
 }
 
 /**
- * Refuses an amendment that may not go ahead. Its target must exist, be no recall or edit itself and not be
- * recalled; one a client makes (`uid` given; the server API's has none) must be of its own message, within the
- * window the cluster sets for its kind (0: none). The device id of system messages is `systemDevice`.
+ * Refuses an amendment that may not go ahead. Its target must exist, be no recall, edit or reaction itself and not
+ * be recalled; a recall or an edit a client makes (`uid` given; the server API's has none) must be of its own
+ * message, within the window the cluster sets for its kind (0: none). Any member may react to any message, at any
+ * age. The device id of system messages is `systemDevice`.
  */
 export async function checkAmendment(svc: ChatServices, conv: string, a: Amendment, uid: string | undefined, systemDevice: string): Promise<void> {
   const [m] = await svc.messages.readAfter(conv, a.target - 1, 1);
   if (m === undefined || m.seq !== a.target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${a.target} in ${conv}`);
-  if (m.recalls !== undefined || m.edits !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${a.target} is ${m.recalls !== undefined ? 'a recall' : 'an edit'} itself`);
+  const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
+  if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${a.target} is ${itself} itself`);
   if (m.recalledBy !== undefined) throw new ImError(ErrorCode.CONFLICT, `message ${a.target} was recalled already, by message ${m.recalledBy}`);
-  if (uid === undefined) return;
+  if (uid === undefined || a.kind === 'react') return;
   if (m.senderUid !== uid || m.senderDid === systemDevice) throw new ImError(ErrorCode.FORBIDDEN, `message ${a.target} was not sent by ${uid}: only its sender may ${a.kind} it`);
   const windowSec = a.kind === 'recall' ? (svc.settings.recallWindowSec ?? DEFAULT_RECALL_WINDOW_SEC) : (svc.settings.editWindowSec ?? DEFAULT_EDIT_WINDOW_SEC);
   if (windowSec === 0) throw new ImError(ErrorCode.FORBIDDEN, `this server lets no client ${a.kind} a message`);

@@ -66,8 +66,8 @@ class ChatterActor implements Actor {
   /** Members told to bind to the large conversation's subject a moment ago: their connectors deliver too. */
   private readonly binding = new BindGrace();
   /**
-   * Messages with an amendment (recall, edit) in the group commit, and its commit: the next amendment of one waits
-   * for it and then reads what it left, so one statement never changes a row twice.
+   * Messages with a recall or an edit in the group commit, and its commit: the next amendment of one (a reaction
+   * too) waits for it and then reads what it left, so one statement never changes a row twice.
    */
   private readonly amending = new Map<number, Promise<unknown>>();
   /** When each member's last typing was passed on (made on the first typing: most conversations see none). */
@@ -149,7 +149,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -216,7 +216,8 @@ class ChatterActor implements Actor {
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
         if (amends?.kind === 'recall') msg.recall = amends.target;
-        else if (amends) msg.edit = amends.target;
+        else if (amends?.kind === 'edit') msg.edit = amends.target;
+        else if (amends) msg.react = amends.target;
         this.fanOut(msg);
         return reply;
       },
@@ -232,7 +233,8 @@ class ChatterActor implements Actor {
     );
     if (dev) rememberSend(dev, cid, done);
     this.inflight.add(done);
-    if (amends) this.amending.set(amends.target, done);
+    // A reaction changes no other row: reactions to one message need not wait for each other.
+    if (amends && amends.kind !== 'react') this.amending.set(amends.target, done);
     return done;
   }
 
@@ -265,7 +267,7 @@ class ChatterActor implements Actor {
     const frame = encodeFrame({ type: 'msg', ...msg });
     const { members, ctx } = this;
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
-    if (msg.recall !== undefined || msg.edit !== undefined) d.quiet = true;
+    if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
       const muted = this.muted;

@@ -1,7 +1,7 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 
 /**
  * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
@@ -29,8 +29,8 @@ const text = (v: unknown, field: string, mayBeEmpty = false): string => {
   if (typeof v !== 'string' || (v.length === 0 && !mayBeEmpty) || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be ${mayBeEmpty ? 0 : 1}–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
   return v;
 };
-/** The seq a recall or an edit names (`field`), when the payload has one. */
-const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit'): number | undefined => (v[field] === undefined || v[field] === null ? undefined : int(v[field], field, 1));
+/** The seq a recall, an edit or a reaction names (`field`), when the payload has one. */
+const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit' | 'react'): number | undefined => (v[field] === undefined || v[field] === null ? undefined : int(v[field], field, 1));
 const uids = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.length > 10_000) throw bad(`${field} must be an array of at most 10000 user ids`);
@@ -46,11 +46,14 @@ export function checkChatterSend(p: unknown): ChatterSend {
   const v = obj(p);
   const recall = seqOf(v, 'recall');
   const edit = seqOf(v, 'edit');
-  const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body', recall !== undefined) };
+  const react = seqOf(v, 'react');
+  const s: ChatterSend = { uid: id(v['uid'], 'uid'), did: id(v['did'], 'did'), cid: int(v['cid'], 'cid', 1), body: text(v['body'], 'body', recall !== undefined || react !== undefined) };
   if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
-  if (recall !== undefined && edit !== undefined) throw bad('edit and recall cannot go together');
+  if (Number(recall !== undefined) + Number(edit !== undefined) + Number(react !== undefined) > 1) throw bad('recall, edit and react cannot go together');
+  if (react !== undefined && Buffer.byteLength(s.body) > MAX_REACTION_BYTES) throw bad(`a reaction must be at most ${MAX_REACTION_BYTES} bytes`);
   if (recall !== undefined) s.recall = recall;
   if (edit !== undefined) s.edit = edit;
+  if (react !== undefined) s.react = react;
   return s;
 }
 

@@ -38,8 +38,11 @@ export const ConnectorOp = {
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
 
 /** A user's device sends a message (gateway → chatter). */
-/** A device's send; with `recall` / `edit`, a recall or a new text of that seq (the sender's own message, within the window). */
-export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number }
+/**
+ * A device's send; with `recall` / `edit`, a recall or a new text of that seq (the sender's own message, within the
+ * window); with `react`, the sender's reaction to that seq (any member's message; an empty body takes it back).
+ */
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number }
 /** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
 export interface SendReply { seq: number; ts: number; prev: number }
 /**
@@ -94,7 +97,7 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
 /**
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.
- * `quiet`: a recall or an edit, news to a device online but no reason to notify one offline (no push event).
+ * `quiet`: a recall, an edit or a reaction, news to a device online but no reason to notify one offline (no push event).
  * `muted`: the member muted the conversation (its push event says so).
  */
 export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean }
@@ -130,12 +133,13 @@ export interface GatewayBind { uid: string; conv: string }
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
 /**
  * A message for a member with no device online, for the app's push notifications: one per member and message
- * (recalls and edits excepted), from the member's connector. Not raised for large groups (their members are not
+ * (recalls, edits and reactions excepted), from the member's connector. Not raised for large groups (their members are not
  * told one by one); best effort, and a fan-out replayed after a NATS outage may raise one twice.
  */
 /** `muted`: the member muted the conversation; notify quietly (a badge) or not at all. */
 export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true }
-export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string }
+/** A message stored; `recall` / `edit` / `react`: it recalls, edits or reacts to that seq (`body` is the reaction). */
+export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number }
 /**
  * A conversation's members changed (created with them, added, removed by the server API, or `by` the one member
  * who left of their own accord).

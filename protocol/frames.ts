@@ -26,9 +26,10 @@ export type MemberRole = (typeof MemberRole)[keyof typeof MemberRole];
  */
 /**
  * A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty); with
- * `edit`, a new text (`body`) for that message of the sender's own.
+ * `edit`, a new text (`body`) for that message of the sender's own; with `react`, the sender's reaction to that
+ * message (`body`, at most `MAX_REACTION_BYTES`; empty takes the reaction back). At most one of the three.
  */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number }
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -104,6 +105,17 @@ export interface Msg {
   edit?: number;
   /** In history only: message `edited` is the latest edit of this one, whose body is now that edit's. */
   edited?: number;
+  /** This message is `from`'s reaction to message `react`: `body` is the reaction, empty when `from` took theirs back. */
+  react?: number;
+  /** In history only: the reactions this message has now, one per user (their latest), in the order they were made. */
+  reactions?: Reaction[];
+}
+
+/** One user's reaction to a message: `seq` is the message that made it (a later one of `uid`'s replaces it). */
+export interface Reaction {
+  uid: string;
+  emoji: string;
+  seq: number;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import { MemberRole, MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type RedirectReason, type ServerFrame } from './frames.js';
-import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, type FrameLimits } from './limits.js';
+import { MemberRole, MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Reaction, type RedirectReason, type ServerFrame } from './frames.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
 
 /**
  * Validators for decoded frames. Each frame is rebuilt with its known fields only, in a fixed order, so
@@ -152,10 +152,13 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
       case 'send': {
         const recall = absent(v['recall']) ? undefined : pos(v, 'send', 'recall');
         const edit = absent(v['edit']) ? undefined : pos(v, 'send', 'edit');
-        if (recall !== undefined && edit !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'send.edit and send.recall cannot go together');
-        const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', limits.maxBodyBytes, recall !== undefined) };
+        const react = absent(v['react']) ? undefined : pos(v, 'send', 'react');
+        if (Number(recall !== undefined) + Number(edit !== undefined) + Number(react !== undefined) > 1) throw new ImError(ErrorCode.INVALID_FIELD, 'send.recall, send.edit and send.react cannot go together');
+        const maxBody = react === undefined ? limits.maxBodyBytes : MAX_REACTION_BYTES;
+        const send: SendFrame = { type: 'send', conv: id(v, 'send', 'conv', L), cid: pos(v, 'send', 'cid'), body: body(v, 'send', 'body', maxBody, recall !== undefined || react !== undefined) };
         if (recall !== undefined) send.recall = recall;
         if (edit !== undefined) send.edit = edit;
+        if (react !== undefined) send.react = react;
         if (!absent(v['after'])) {
           send.after = uint(v, 'send', 'after');
           if (send.after >= send.cid) throw new ImError(ErrorCode.INVALID_FIELD, 'send.after must be below send.cid');
@@ -232,7 +235,14 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['recalled'])) m.recalled = pos(v, t, 'recalled');
   if (!absent(v['edit'])) m.edit = pos(v, t, 'edit');
   if (!absent(v['edited'])) m.edited = pos(v, t, 'edited');
+  if (!absent(v['react'])) m.react = pos(v, t, 'react');
+  if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
   return m;
+}
+
+function reaction(v: unknown, t: string): Reaction {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  return { uid: str(v, t, 'uid'), emoji: str(v, t, 'emoji'), seq: pos(v, t, 'seq') };
 }
 
 const CONV_KINDS: ReadonlySet<unknown> = new Set<ConvKind>(['direct', 'group']);

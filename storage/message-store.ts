@@ -2,6 +2,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+import { attachReactions, type MessageReaction } from './message-reactions.js';
 import type { Fence } from './types.js';
 
 export interface NewMessage {
@@ -16,6 +17,8 @@ export interface NewMessage {
   recalls?: number;
   /** The seq this message edits (appendAcrossShards only: it gives that message this body in the same statement). */
   edits?: number;
+  /** The seq this message reacts to (appendAcrossShards only, with the other amendments). */
+  reacts?: number;
 }
 
 export interface AppendResult {
@@ -47,6 +50,10 @@ export interface StoredMessage {
   edits?: number;
   /** The latest edit of this message (its body is that edit's now). */
   editedBy?: number;
+  /** This message is its sender's reaction to that seq (its body is the reaction; empty: taken back). */
+  reacts?: number;
+  /** The reactions to this message, when read with them (`withReactions`). */
+  reactions?: MessageReaction[];
 }
 
 export interface MessageStoreOptions {
@@ -80,6 +87,7 @@ interface RawMessage {
   recalled_by: number | null;
   edits: number | null;
   edited_by: number | null;
+  reacts: number | null;
 }
 
 function toStored(r: RawMessage): StoredMessage {
@@ -88,6 +96,7 @@ function toStored(r: RawMessage): StoredMessage {
   if (r.recalled_by !== null) m.recalledBy = r.recalled_by;
   if (r.edits !== null) m.edits = r.edits;
   if (r.edited_by !== null) m.editedBy = r.edited_by;
+  if (r.reacts !== null) m.reacts = r.reacts;
   return m;
 }
 
@@ -336,6 +345,11 @@ export class MessageStore {
     return rows.map(toStored);
   }
 
+  /** The messages with their current reactions (a recalled one has none), in one more statement. */
+  async withReactions(msgs: StoredMessage[]): Promise<StoredMessage[]> {
+    return attachReactions(this.sql, msgs, this.timeoutMs);
+  }
+
   /** The highest seq of a conversation, 0 when it has none. */
   async lastSeq(convId: string): Promise<number> {
     return (await this.lastSeqs([convId])).get(convId) ?? 0;
@@ -402,7 +416,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
-    if (r.recalls !== undefined || r.edits !== undefined) throw invalid(`${at}: a recall or an edit is appended with appendAcrossShards, which changes its target with it`);
+    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined) throw invalid(`${at}: a recall, an edit or a reaction is appended with appendAcrossShards, which stores what it names`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

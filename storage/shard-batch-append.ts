@@ -33,8 +33,11 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   }
   const shards: number[] = [];
   const epochs: number[] = [];
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[] };
-  /** The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement. */
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[] };
+  /**
+   * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
+   * A reaction changes no other row (its target's reactions are read from the reactions themselves).
+   */
   const a = { conv: [] as string[], seq: [] as number[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], body: [] as Buffer[] };
   for (const g of groups) {
     shards.push(g.fence.shard);
@@ -51,6 +54,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       // 0 for "changes nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
       c.recalls.push(r.recalls ?? 0);
       c.edits.push(r.edits ?? 0);
+      c.reacts.push(r.reacts ?? 0);
       if (r.recalls !== undefined || r.edits !== undefined) {
         a.conv.push(r.convId);
         a.seq.push(r.seq);
@@ -75,11 +79,12 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits)
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0)
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts)
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits)
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[],
+                      ${c.reacts}::int8[])
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts)
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id

@@ -38,15 +38,15 @@ export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 /**
  * The exact unread count of conversation `conv` (a column or a value) in a statement that has `r.seen`, the point
  * the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits just below
- * a message with `seq - prev_seq > 1`, indexed by migration 020) and minus recalls and edits (nothing new to read;
- * indexed by 130). It never reads the unread messages themselves.
+ * a message with `seq - prev_seq > 1`, indexed by migration 020) and minus recalls, edits and reactions (nothing
+ * new to read; indexed by 190). It never reads the unread messages themselves.
  */
 export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment): postgres.Fragment {
   return sql`(GREATEST(${last} - r.seen, 0)
     - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
                 WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
     - (SELECT count(*) FROM messages m
-       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL)))::int8`;
+       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL)))::int8`;
 }
 
 /**
@@ -61,8 +61,8 @@ export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fr
  * are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
  * `seq - prev_seq > 1`. Those few rows have an index of their own (migration 020), and the last own message one
  * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
- * entries on every reconnect. Recalls and edits are not counted either (nothing new to read, as in WhatsApp or
- * Telegram): they are subtracted the same way, from an index of their own (130).
+ * entries on every reconnect. Recalls, edits and reactions are not counted either (nothing new to read, as in
+ * WhatsApp or Telegram): they are subtracted the same way, from an index of their own (190).
  */
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');

@@ -21,6 +21,8 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.recalledBy !== undefined) msg.recalled = m.recalledBy;
   if (m.edits !== undefined) msg.edit = m.edits;
   if (m.editedBy !== undefined) msg.edited = m.editedBy;
+  if (m.reacts !== undefined) msg.react = m.reacts;
+  if (m.reactions !== undefined) msg.reactions = m.reactions;
   return msg;
 }
 
@@ -95,6 +97,7 @@ export class ClientFrames {
     if (f.after !== undefined) p.after = f.after;
     if (f.recall !== undefined) p.recall = f.recall;
     if (f.edit !== undefined) p.edit = f.edit;
+    if (f.react !== undefined) p.react = f.react;
     const started = performance.now();
     this.request(
       s,
@@ -113,7 +116,7 @@ export class ClientFrames {
     const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1);
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
-    const page = f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit);
+    const page = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit));
     return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.map(toMsg), more: rows.length > f.limit };
   }
 

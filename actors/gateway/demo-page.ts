@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -67,9 +67,13 @@ const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
 let client, current;
 const show = (cls, text) => { const d = document.createElement('div'); d.className = cls; d.textContent = text; $('log').append(d); $('log').scrollTop = 1e9; return d; };
-// Shown lines by conv#seq, so a recall or an edit can change the line it names; and each conversation's last own message.
-let lines = new Map(), mine = new Map();
-const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '')));
+// Shown lines by conv#seq, so a recall, an edit or a reaction can change the line it names; and each conversation's
+// last own message and others' messages not recalled.
+let lines = new Map(), mine = new Map(), theirs = new Map();
+const reacted = (m) => (m.rx?.size ? '  ' + [...m.rx].map(([u, r]) => r.emoji + ' ' + u).join(' ') : '');
+const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : m.react ? (m.body ? ' reacted ' + m.body + ' to #' : ' took back a reaction to #') + m.react : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '') + reacted(m)));
+// Each user's reaction to a message is their latest: one older than what is shown (a page read after it) changes nothing.
+const react = (old, m) => { if ((old.rx.get(m.from)?.seq ?? 0) >= m.seq) return old; const rx = new Map(old.rx); if (m.body) rx.set(m.from, { emoji: m.body, seq: m.seq }); else rx.delete(m.from); return { ...old, rx }; };
 // Under the message box, how far the other member of a direct conversation has the messages and has read them.
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
@@ -78,18 +82,22 @@ const listConvs = () => { $('convs').replaceChildren(...client.conversations().m
 $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
-  lines = new Map(); mine = new Map();
+  lines = new Map(); mine = new Map(); theirs = new Map();
   // The outbox keeps what is not sent yet across reloads: send while the cluster is down, reload, and it goes out.
   client = new ImClient({ dispatcherUrl: location.origin, uid, history: 'all', outbox: storageOutbox(localStorage, 'im.outbox.' + uid + '.' + did), token: async () => (await api('/v1/tokens', { uid, did })).token });
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
   client.on('message', (m) => {
-    lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
-    const old = lines.get(m.conv + '#' + (m.recall || m.edit));
-    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq } : { ...old.m, body: m.body, edited: m.seq };
+    m = { ...m, rx: new Map((m.reactions ?? []).map((r) => [r.uid, r])) };
+    lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.react || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
+    const old = lines.get(m.conv + '#' + (m.recall || m.edit || m.react));
+    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, rx: new Map() } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : react(old.m, m);
     if (old) old.d.textContent = line(old.m);
+    const plain = !m.recall && !m.edit && !m.react && !m.recalled;
     if (m.recall && mine.get(m.conv) === m.recall) mine.delete(m.conv);
-    else if (!m.recall && !m.edit && !m.recalled && m.from === uid && m.did !== 'system') mine.set(m.conv, m.seq);
+    else if (plain && m.from === uid && m.did !== 'system') mine.set(m.conv, m.seq);
+    else if (plain && m.from !== uid) theirs.set(m.conv, [...(theirs.get(m.conv) ?? []), m.seq]);
+    if (m.recall) theirs.set(m.conv, (theirs.get(m.conv) ?? []).filter((seq) => seq !== m.recall));
     if (m.conv === current) client.read(m.conv, m.seq);
     listConvs();
   });
@@ -111,6 +119,7 @@ $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv 
 $('send').onclick = () => { if (client && current && $('text').value) { client.send(current, $('text').value).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
+$('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };
 $('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
 </script>`;
 }

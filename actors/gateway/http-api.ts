@@ -200,7 +200,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const rows = before
       ? await d.messages.readBefore(conv!, intParam(q, 'before', 0, 1, Number.MAX_SAFE_INTEGER), limit + 1)
       : await d.messages.readAfter(conv!, intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER), limit + 1);
-    const page = before ? rows.slice(-limit) : rows.slice(0, limit);
+    const page = await d.messages.withReactions(before ? rows.slice(-limit) : rows.slice(0, limit));
     return ['200 OK', { conv, messages: page.map(toMsg), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {

@@ -165,6 +165,14 @@ export class ImClient {
     return this.outbound.enqueue(conv, body, { edit: seq });
   }
 
+  /**
+   * Makes `emoji` (at most 32 bytes; `''` takes it back) this user's reaction to message `seq` of `conv`, replacing
+   * their earlier one (§4, React); members get a `message` with `react` = `seq`. Rejects with `conflict` or `not_found`.
+   */
+  react(conv: string, seq: number, emoji: string): Promise<SendResult> {
+    return this.outbound.enqueue(conv, emoji, { react: seq });
+  }
+
   /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */
   read(conv: string, seq: number): void {
     if (this.current === ConnectionState.CLOSED) return;

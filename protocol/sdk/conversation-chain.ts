@@ -5,6 +5,7 @@ import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
+import { copyAmends, type Amends } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -138,11 +139,10 @@ export class ConversationChains {
    * Links this device's own message from its `sent` (the sending device gets no `msg` for it, README §5, §7.2).
    * Without `prev` (an older server) nothing is linked: the next message shows the gap and the pull brings it.
    */
-  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined; recall?: number; edit?: number }): void {
+  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined } & Amends): void {
     if (own.prev === undefined) return;
     const msg: Msg = { conv: sent.conv, seq: sent.seq, prev: own.prev, from: own.uid, did: own.did, cid: sent.cid, ts: sent.ts, body: own.body };
-    if (own.recall !== undefined) msg.recall = own.recall;
-    if (own.edit !== undefined) msg.edit = own.edit;
+    copyAmends(msg, own);
     this.handleMsg(msg);
   }
 
@@ -294,10 +294,10 @@ export class ConversationChains {
     s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
-    // not their recalls and edits, which change a message already counted.
+    // not their recalls, edits and reactions, which change a message already counted.
     if (msg.seq > s.unreadThrough) {
       if (msg.from === this.uid) s.unread = 0;
-      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined) s.unread++;
+      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) s.unread++;
     }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
     this.opts.deliver(msg);

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../limits.js';
+import { DEFAULT_MAX_BODY_BYTES, MAX_REACTION_BYTES } from '../limits.js';
 import { chained, foreignOutboxError, Outbox, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
@@ -24,9 +24,12 @@ export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }
 
 /** One queued message as it goes on the wire. */
-/** What a send changes of an earlier message of the user's: `recall` takes that seq back, `edit` gives it `body`. */
-export interface Amends { recall?: number; edit?: number }
-/** A queued send (a recall or an edit with `Amends`). */
+/**
+ * What a send changes of an earlier message: `recall` takes that seq (the user's) back, `edit` gives it (the user's)
+ * `body`, `react` makes `body` the user's reaction to it (empty: none).
+ */
+export interface Amends { recall?: number; edit?: number; react?: number }
+/** A queued send (a recall, an edit or a reaction with `Amends`). */
 export interface OutboundEntry extends Amends { conv: string; cid: number; body: string; after?: number }
 
 interface Pending extends OutboundEntry {
@@ -110,11 +113,10 @@ export class OutboundQueue {
 
   /** The queued entries in cid order (copies). */
   snapshot(): OutboundEntry[] {
-    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit }) => {
+    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit, react }) => {
       const e: OutboundEntry = { conv, cid, body };
       if (after !== undefined) e.after = after;
-      if (recall !== undefined) e.recall = recall;
-      if (edit !== undefined) e.edit = edit;
+      copyAmends(e, { recall, edit, react });
       return e;
     });
   }
@@ -141,20 +143,22 @@ export class OutboundQueue {
     this.outbox?.changed();
   }
 
-  /** Queues a message (a recall or an edit, with `amends`), transmits it when connected, and resolves once it is durable. */
+  /** Queues a message (a recall, an edit or a reaction, with `amends`), transmits it when connected, and resolves once it is durable. */
   enqueue(conv: string, body: string, amends: Amends = {}): Promise<SendResult> {
-    const { recall, edit } = amends;
+    const { recall, react } = amends;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    for (const [name, seq] of [['recall', recall], ['edit', edit]] as const) {
-      if (seq !== undefined && (!Number.isSafeInteger(seq) || seq < 1)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
+    const named = Object.entries(amends).filter(([, seq]) => seq !== undefined);
+    for (const [name, seq] of named) {
+      if (!Number.isSafeInteger(seq) || seq < 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
     }
-    if (recall !== undefined && edit !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send cannot be a recall and an edit'));
-    // A recall may have an empty body: it says what it takes back, not what replaces it.
-    if (typeof body !== 'string' || (body.length === 0 && recall === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
+    if (named.length > 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send is one of a recall, an edit and a reaction at most'));
+    // A recall may have an empty body: it says what it takes back, not what replaces it; an empty reaction is none.
+    if (typeof body !== 'string' || (body.length === 0 && recall === undefined && react === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
-    if (body.length > DEFAULT_MAX_BODY_BYTES / 3 && new TextEncoder().encode(body).length > DEFAULT_MAX_BODY_BYTES) {
-      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${DEFAULT_MAX_BODY_BYTES} bytes of UTF-8`));
+    const maxBytes = react === undefined ? DEFAULT_MAX_BODY_BYTES : MAX_REACTION_BYTES;
+    if (body.length > maxBytes / 3 && new TextEncoder().encode(body).length > maxBytes) {
+      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${maxBytes} bytes of UTF-8`));
     }
     if (this.entries.size >= this.maxQueue) {
       return Promise.reject(new ImError(ErrorCode.OVERLOADED, `outbound queue is full (${this.maxQueue} unacknowledged sends)`));
@@ -163,8 +167,7 @@ export class OutboundQueue {
     const state = this.convState(conv);
     return new Promise<SendResult>((resolve, reject) => {
       const entry: Pending = { conv, cid, body, resolve, reject };
-      if (recall !== undefined) entry.recall = recall;
-      if (edit !== undefined) entry.edit = edit;
+      copyAmends(entry, amends);
       if (state.lastCid !== undefined) entry.after = state.lastCid;
       state.lastCid = cid;
       state.entries.push(entry);
@@ -190,8 +193,7 @@ export class OutboundQueue {
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
     const detail: { body: string; prev: number | undefined } & Amends = { body: entry.body, prev: frame.prev };
-    if (entry.recall !== undefined) detail.recall = entry.recall;
-    if (entry.edit !== undefined) detail.edit = entry.edit;
+    copyAmends(detail, entry);
     this.opts.onSent?.(result, detail);
     return true;
   }
@@ -282,8 +284,7 @@ export class OutboundQueue {
   private transmit(state: ConvState, entry: Pending): boolean {
     const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
     if (entry.after !== undefined) frame.after = entry.after;
-    if (entry.recall !== undefined) frame.recall = entry.recall;
-    if (entry.edit !== undefined) frame.edit = entry.edit;
+    copyAmends(frame, entry);
     if (!this.opts.transmit(frame)) return false;
     if (state.stallTimer === undefined) this.armStall(state);
     return true;
@@ -338,4 +339,11 @@ export class OutboundQueue {
     if (state.retryTimer !== undefined) clearTimeout(state.retryTimer);
     state.retryTimer = undefined;
   }
+}
+
+/** Copies the amendment fields `from` has onto `to` (absent ones stay absent: frames keep one shape). */
+export function copyAmends(to: Amends, from: Amends): void {
+  if (from.recall !== undefined) to.recall = from.recall;
+  if (from.edit !== undefined) to.edit = from.edit;
+  if (from.react !== undefined) to.react = from.react;
 }

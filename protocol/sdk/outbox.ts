@@ -56,6 +56,7 @@ export function checkedRecord(raw: unknown): OutboxRecord {
     if (isSeq(x.after)) e.after = x.after;
     if (isSeq(x.recall)) e.recall = x.recall;
     else if (isSeq(x.edit)) e.edit = x.edit;
+    else if (isSeq(x.react)) e.react = x.react;
     record.entries.push(e);
   }
   return record;

@@ -19,7 +19,7 @@ export interface ChatCluster extends TestCluster {
   /** An SDK client of (uid, did) for gateway `node`, not connected yet; closed when the cluster stops. */
   sdk(uid: string, did: string, node: string, opts?: Partial<ImClientOptions>): ImClient;
   /** An SDK client of (uid, did) on gateway `node`, connected, recording what it emits of `events`, by event. */
-  online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[]): Promise<{ client: ImClient; got: { [K in E]: ImClientEvents[K][] } }>;
+  online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[], opts?: Partial<ImClientOptions>): Promise<{ client: ImClient; got: { [K in E]: ImClientEvents[K][] } }>;
   /** Every business event published on `subject` from now on (each NATS message is an array of them), in order. */
   collect<T>(subject: string): Promise<T[]>;
 }
@@ -64,8 +64,8 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
       clients.push(client);
       return client;
     },
-    async online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[]) {
-      const client = this.sdk(uid, did, node);
+    async online<E extends keyof ImClientEvents>(uid: string, did: string, node: string, events: readonly E[], opts: Partial<ImClientOptions> = {}) {
+      const client = this.sdk(uid, did, node, opts);
       const got = {} as { [K in E]: ImClientEvents[K][] };
       for (const e of events) {
         const list: ImClientEvents[E][] = (got[e] = []);

@@ -25,6 +25,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.oneof(fc.constant(''), body), recall: pos }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, edit: pos }),
+  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.constantFrom('', '👍', '❤️', '👨‍👩‍👧‍👦', ':+1:'), react: pos }),
   fc.record({ type: fc.constant('ack' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
@@ -39,7 +40,8 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
 );
 
 const msg = fc.record(
-  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos },
+  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos,
+    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }) },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -236,10 +238,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'members.after', 'prefs.pinned', 'prefs.archived']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'members.after', 'prefs.pinned', 'prefs.archived']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
-/** Without its recall, a send must have a body. */
+/** Without its recall or reaction, a send must have a body. */
 const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
 
@@ -253,7 +255,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       const field = pickField(m.pick);
       if (!field) return undefined;
       delete f[field];
-      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) && !prefsEmpty(f) ? undefined : ErrorCode.INVALID_FIELD };
+      return { value: f, expected: OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !((field === 'recall' || field === 'react') && bodyless(f)) && !prefsEmpty(f) ? undefined : ErrorCode.INVALID_FIELD };
     }
     case 'retype': {
       const field = pickField(m.pick);
@@ -263,7 +265,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       if (['pinned', 'archived'].includes(field) && typeof m.to === 'boolean') return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
-      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !(field === 'recall' && bodyless(f)) && !prefsEmpty(f)) {
+      if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !((field === 'recall' || field === 'react') && bodyless(f)) && !prefsEmpty(f)) {
         delete f[field];
         return { value: { ...frame, [field]: null }, expected: undefined };
       }

@@ -190,10 +190,13 @@ describe('sdk chain – baselines and catch-up', () => {
     chains.handleConvs([row('c', 10, { readSeq: 8, unread: 2 })]);
     chains.handleMsg(msg('c', 11, 10, 'bob'));
     expect(chains.get('c')).toMatchObject({ readSeq: 8, unread: 3 });
+    // A reaction (like an edit or a recall) is nothing new to read.
+    chains.handleMsg({ ...msg('c', 12, 11, 'bob'), body: '👍', react: 11 });
+    expect(chains.get('c')).toMatchObject({ lastSeq: 12, unread: 3 });
     chains.handleRead('c', 5);
     expect(chains.get('c')).toMatchObject({ readSeq: 8 });
-    chains.handleRead('c', 11);
-    expect(chains.get('c')).toMatchObject({ readSeq: 11, unread: 0 });
+    chains.handleRead('c', 12);
+    expect(chains.get('c')).toMatchObject({ readSeq: 12, unread: 0 });
   });
 
   it('sdk chain – a read mark below the last message takes the exact count the server echoes with it', () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { SendFrame } from '../../protocol/frames.js';
 import { OutboundQueue, type OutboundQueueOptions } from '../../protocol/sdk/outbound-queue.js';
+import { checkedRecord } from '../../protocol/sdk/outbox.js';
 
 /** A queue whose wire is an array; `online` decides whether transmit succeeds. */
 function harness(opts: Partial<OutboundQueueOptions> = {}) {
@@ -227,5 +228,23 @@ describe('sdk outbound queue – recalls', () => {
     await expect(q.enqueue('a', '', { edit: 3 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(q.enqueue('a', 'x', { edit: 3, recall: 3 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     expect(wire).toEqual([]);
+  });
+
+  it('sdk outbound queue – a reaction names a seq with at most 32 bytes (empty takes it back), goes out in order, and is kept by the outbox', async () => {
+    const { q, wire } = harness();
+    await expect(q.enqueue('a', '👍', { react: 0 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '👍', { react: 2, edit: 2 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    await expect(q.enqueue('a', '😀'.repeat(9), { react: 2 })).rejects.toMatchObject({ code: ErrorCode.FRAME_TOO_LARGE });
+    expect(wire).toEqual([]);
+    void q.enqueue('a', '👨‍👩‍👧‍👦', { react: 2 });
+    void q.enqueue('a', '', { react: 2 });
+    expect(wire).toEqual([
+      { type: 'send', conv: 'a', cid: 100, body: '👨‍👩‍👧‍👦', react: 2 },
+      { type: 'send', conv: 'a', cid: 101, body: '', after: 100, react: 2 },
+    ]);
+    expect(checkedRecord({ entries: q.snapshot() }).entries).toEqual([
+      { conv: 'a', cid: 100, body: '👨‍👩‍👧‍👦', react: 2 },
+      { conv: 'a', cid: 101, body: '', after: 100, react: 2 },
+    ]);
   });
 });

@@ -81,10 +81,21 @@ describe('validate – client frames', () => {
     expect(validateServerFrame({ type: 'msg', conv: 'c', seq: 9, prev: 7, from: 'u', did: 'd', cid: 2, ts: 1, body: '', recalled: -1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^msg\.recalled /));
   });
 
+  it('validate – a reaction is a send naming a seq > 0 with at most 32 bytes of body (empty takes it back); it is no edit or recall too', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👨‍👩‍👧‍👦', react: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: '👨‍👩‍👧‍👦', react: 2 } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '', react: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: '', react: 2 } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x'.repeat(33), react: 2 })).toEqual(fails(ErrorCode.FRAME_TOO_LARGE, /^send\.body must be at most 32 bytes/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.react/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 2, edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /cannot go together/));
+    const history = validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: [{ uid: 'v', emoji: '👍', seq: 3 }] }] });
+    expect(history.ok && history.value.type === 'history' && history.value.msgs[0]!.reactions).toEqual([{ uid: 'v', emoji: '👍', seq: 3 }]);
+    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: [{ uid: 'v', emoji: '👍' }] }] }).ok).toBe(false);
+  });
+
   it('validate – an edit is a send naming a seq > 0 with a body; it cannot be a recall too', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 } });
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '', edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));
-    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', edit: 2, recall: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.edit and send\.recall/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', edit: 2, recall: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.recall, send\.edit and send\.react cannot go together/));
     expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'fixed', edited: 3 }] }).ok).toBe(true);
   });
 
