@@ -29,6 +29,7 @@ function parseDuration(v: string): number {
 const LARGE_GROUP_CHOICES = ['3', '6', '100'];
 /** One send in this many is a recall or an edit, in turn (of the device's latest message, once acked). */
 const AMEND_EVERY = 20;
+const AMEND_KINDS = ['recall', 'edit', 'react'] as const;
 
 const say = (m: string): void => void process.stderr.write(`[chaos ${utcClock(Date.now(), 0)}] ${m}\n`);
 
@@ -138,8 +139,8 @@ async function main(): Promise<number> {
     const sender = setInterval(() => {
       const due = Math.floor(((Date.now() - t0) / 1000) * rate);
       while (sent < due) {
-        // One in AMEND_EVERY recalls or edits a device's latest message, made once that message is acked.
-        if (sent % AMEND_EVERY === AMEND_EVERY - 1) t.amendOne(rnd(), Math.floor(sent / AMEND_EVERY) % 2 ? 'edit' : 'recall');
+        // One in AMEND_EVERY recalls, edits or reacts to a device's latest message, made once that message is acked.
+        if (sent % AMEND_EVERY === AMEND_EVERY - 1) t.amendOne(rnd(), AMEND_KINDS[Math.floor(sent / AMEND_EVERY) % AMEND_KINDS.length]!);
         else t.sendOne(rnd(), rnd());
         sent++;
       }
@@ -201,7 +202,7 @@ out of order              ${report.outOfOrder.length}
 chain breaks (G2)         ${report.chainBreaks.length}
 sender order broken (G5)  ${report.senderOrder.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
-recalls and edits         ${amends} asked, ${report.amendBreaks.length} broken (stored without their effect, or delivered without it)
+recalls, edits, reactions ${amends} asked, ${report.amendBreaks.length} broken (stored without their effect or link, or delivered without it)
 delivery marks            ${report.marks} stored, ${report.receiptBreaks.length} beyond what the member's devices got
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}

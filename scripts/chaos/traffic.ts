@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient, type SendResult } from '../../protocol/sdk/index.js';
 import type { BenchCluster } from '../bench/chat-harness.js';
-import type { DeviceLog } from '../lib/guarantee-check.js';
+import { amendBody, sendAmendment, type AmendKind, type DeviceLog } from '../lib/guarantee-check.js';
 import { ReopenableSends } from '../lib/reopenable-sends.js';
 
 /** One client device of the run and everything it saw. */
@@ -21,8 +21,8 @@ export interface ChaosTraffic {
   members: Map<string, string[]>;
   /** Sends one message from a device (picked by `pick` in [0,1)) to one of its conversations. */
   sendOne(pickDevice: number, pickConv: number): void;
-  /** Recalls or edits the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
-  amendOne(pickDevice: number, kind: 'recall' | 'edit'): void;
+  /** Recalls, edits or reacts to the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
+  amendOne(pickDevice: number, kind: AmendKind): void;
   /** An app restart: the device sends `sendFirst` messages, its client closes at once, a new one opens on its outbox. */
   reopenOne(pickDevice: number, sendFirst: number): { did: string; restored: number };
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
@@ -129,15 +129,15 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
       const i = devices.map((_, k) => (first + k) % devices.length).find((k) => devices[k]!.own.length > 0);
       if (i === undefined) return;
       const d = devices[i]!;
-      // An edited message may be edited again and recalled later; a recalled one is done with.
+      // An edited (or reacted to) message may be edited again and recalled later; a recalled one is done with.
       const { conv, sent } = kind === 'recall' ? d.own.pop()! : d.own[d.own.length - 1]!;
-      const body = `${d.log.did}#${++n} ${kind}`;
+      const body = amendBody(d.log.did, ++n, kind);
       d.log.attempted.get(conv)!.push(body);
       const t0 = Date.now();
       const p = sent
         .then(({ seq }) => {
           d.log.amends!.set(body, { kind, target: seq });
-          return tracked(i, body, (c) => (kind === 'recall' ? c.recall(conv, seq, body) : c.edit(conv, seq, body)));
+          return tracked(i, body, (c) => sendAmendment(c, kind, conv, seq, body));
         })
         .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))
         .catch(() => undefined)

@@ -1,4 +1,5 @@
 import type { Msg } from '../../protocol/frames.js';
+import type { ImClient, SendResult } from '../../protocol/sdk/index.js';
 import type { Sql } from '../../storage/db.js';
 
 /** What one client device saw and did. */
@@ -11,8 +12,19 @@ export interface DeviceLog {
   acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number; sentAt?: number }>;
   /** Every body this device tried to send, per conversation. */
   attempted: Map<string, string[]>;
-  /** The sends that were recalls or edits (their bodies are in `attempted` and `acked` too): body → what and which seq. */
-  amends?: Map<string, { kind: 'recall' | 'edit'; target: number }>;
+  /** The sends that were recalls, edits or reactions (their bodies are in `attempted` and `acked` too): body → what and which seq. */
+  amends?: Map<string, { kind: AmendKind; target: number }>;
+}
+
+/** What a guarantee run's amendment does to its device's message. */
+export type AmendKind = 'recall' | 'edit' | 'react';
+
+/** A unique body for amendment `n` of device `did` (the duplicate check counts bodies); a reaction's fits in 32 bytes. */
+export const amendBody = (did: string, n: number, kind: AmendKind): string => (kind === 'react' ? `${did.slice(-12)}#${n}` : `${did}#${n} ${kind}`);
+
+/** Sends amendment `kind` of message `seq` with `body` through the SDK. */
+export function sendAmendment(client: ImClient, kind: AmendKind, conv: string, seq: number, body: string): Promise<SendResult> {
+  return kind === 'recall' ? client.recall(conv, seq, body) : kind === 'edit' ? client.edit(conv, seq, body) : client.react(conv, seq, body);
 }
 
 export interface GuaranteeReport {
@@ -25,7 +37,7 @@ export interface GuaranteeReport {
   chainBreaks: string[];
   senderOrder: string[];
   deliveryGaps: string[];
-  /** Recalls or edits stored without their effect (or the reverse), or delivered without naming what they change. */
+  /** Recalls or edits stored without their effect (or the reverse), reactions without their target, or any delivered without naming what it changes. */
   amendBreaks: string[];
   /** Delivery marks stored beyond anything a device of that member was delivered: a "delivered" that lies. */
   receiptBreaks: string[];
@@ -44,6 +56,7 @@ interface Row {
   recalled_by: number | null;
   edits: number | null;
   edited_by: number | null;
+  reacts: number | null;
 }
 
 /**
@@ -51,7 +64,7 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
@@ -78,6 +91,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       }
       if (r.recalled_by !== null && at.get(r.recalled_by)?.recalls !== r.seq) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked recalled by ${r.recalled_by}, which is no recall of it`);
       if (r.edits !== null && !at.has(r.edits)) report.amendBreaks.push(`${conv}: seq ${r.seq} edits ${r.edits}, which is not stored`);
+      if (r.reacts !== null && (r.reacts >= r.seq || !at.has(r.reacts))) report.amendBreaks.push(`${conv}: seq ${r.seq} reacts to ${r.reacts}, which is not stored before it`);
       if (r.edits !== null && at.get(r.edits)?.recalled_by != null && r.body.length > 0) report.amendBreaks.push(`${conv}: seq ${r.seq} still holds a text of ${r.edits}, which was recalled`);
       const edit = latestEdit.get(r.seq);
       if ((edit?.seq ?? null) !== r.edited_by) report.amendBreaks.push(`${conv}: seq ${r.seq} is marked edited by ${r.edited_by}, its latest edit is ${edit?.seq}`);
@@ -110,7 +124,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const a = d.acked.get(body);
       if (!a) continue; // never acked: nothing is promised
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
-      if ((kind === 'recall' ? stored?.recalls : stored?.edits) !== target) report.amendBreaks.push(`${d.did}: acked ${kind} "${body}" at ${a.conv}/${a.seq} is not stored as a ${kind} of ${target}`);
+      if ((kind === 'recall' ? stored?.recalls : kind === 'edit' ? stored?.edits : stored?.reacts) !== target) report.amendBreaks.push(`${d.did}: acked ${kind} "${body}" at ${a.conv}/${a.seq} is not stored as a ${kind} of ${target}`);
     }
     for (const [conv, bodies] of d.attempted) {
       report.sent += bodies.length;
@@ -127,8 +141,8 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const storedAt = new Map((byConv.get(conv) ?? []).map((r) => [r.seq, r]));
       for (const m of d.delivered.get(conv) ?? []) {
         const r = storedAt.get(m.seq);
-        if (m.recall !== (r?.recalls ?? undefined) || m.edit !== (r?.edits ?? undefined)) {
-          report.amendBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall} / edit ${m.edit}, stored ${r?.recalls} / ${r?.edits}`);
+        if (m.recall !== (r?.recalls ?? undefined) || m.edit !== (r?.edits ?? undefined) || m.react !== (r?.reacts ?? undefined)) {
+          report.amendBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall} / edit ${m.edit} / react ${m.react}, stored ${r?.recalls} / ${r?.edits} / ${r?.reacts}`);
         }
       }
     }

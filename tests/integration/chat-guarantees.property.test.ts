@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient, type SendResult } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { allHeld, checkGuarantees, type DeviceLog } from '../../scripts/lib/guarantee-check.js';
+import { allHeld, amendBody, checkGuarantees, sendAmendment, type AmendKind, type DeviceLog } from '../../scripts/lib/guarantee-check.js';
 import { ReopenableSends } from '../../scripts/lib/reopenable-sends.js';
 
 /**
@@ -21,7 +21,7 @@ type Action =
   | { t: 'restart' }
   | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
   | { t: 'pause'; ms: number }
-  | { t: 'amend'; device: number; kind: 'recall' | 'edit' }
+  | { t: 'amend'; device: number; kind: AmendKind }
   | { t: 'reopen'; device: number; conv: number; n: number };
 
 const SHARDS = 16;
@@ -42,7 +42,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('move' as const), kind: fc.constantFrom('chatter' as const, 'connector' as const), shard: fc.nat(SHARDS - 1) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('amend' as const), device: fc.nat(DEVICES.length - 1), kind: fc.constantFrom('recall' as const, 'edit' as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('amend' as const), device: fc.nat(DEVICES.length - 1), kind: fc.constantFrom<AmendKind>('recall', 'edit', 'react') }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('reopen' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2), n: fc.integer({ min: 0, max: 4 }) }) },
 );
 
@@ -164,14 +164,14 @@ describe('chat guarantees (property)', () => {
               const device = DEVICES.map((_, k) => (a.device + k) % DEVICES.length).find((d) => ownSends[d]!.length > 0);
               if (device === undefined) break;
               const log = logs[device]!;
-              // An edited message may be edited again and recalled later; a recalled one is done with.
+              // An edited (or reacted to) message may be edited again and recalled later; a recalled one is done with.
               const own = ownSends[device]!;
               const target = a.kind === 'recall' ? own.pop()! : own[own.length - 1]!;
-              const body = `${log.did}#${++counter} ${a.kind}`;
+              const body = amendBody(log.did, ++counter, a.kind);
               sends.push(
                 target.sent.then(({ seq }) => {
                   log.amends!.set(body, { kind: a.kind, target: seq });
-                  return tracked(device, target.conv, body, (client) => (a.kind === 'recall' ? client.recall(target.conv, seq, body) : client.edit(target.conv, seq, body)));
+                  return tracked(device, target.conv, body, (client) => sendAmendment(client, a.kind, target.conv, seq, body));
                 }),
               );
               break;
@@ -220,7 +220,7 @@ describe('chat guarantees (property)', () => {
         for (const x of clients) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
         const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls and edits, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, delivery marks ${report.marks}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls, edits and reactions, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, delivery marks ${report.marks}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
         expect(report.acked).toBe(report.sent);
       }),
