@@ -157,7 +157,7 @@ class ChatterActor implements Actor {
     if (known !== undefined) return known;
     const seq = this.alloc.tryNext();
     if (seq === undefined) return this.sendSlow(p);
-    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev));
+    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, undefined, p.mentions));
   }
 
   private async sendSlow(p: ChatterSend): Promise<SendReply | LaterReply> {
@@ -173,7 +173,7 @@ class ChatterActor implements Actor {
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.uid);
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends));
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p.mentions));
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
@@ -202,12 +202,13 @@ class ChatterActor implements Actor {
   }
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
-  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment): Promise<SendReply> {
+  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, mentions?: string[]): Promise<SendReply> {
     const prev = this.lastSeq;
     this.lastSeq = seq;
     const conv = this.ctx.key;
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
     if (amends) markRow(row, amends);
+    if (mentions) row.mentions = mentions;
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
         this.inflight.delete(done);
@@ -218,6 +219,7 @@ class ChatterActor implements Actor {
         if (amends?.kind === 'recall') msg.recall = amends.target;
         else if (amends?.kind === 'edit') msg.edit = amends.target;
         else if (amends) msg.react = amends.target;
+        if (mentions) msg.mentions = mentions;
         this.fanOut(msg);
         return reply;
       },
@@ -268,6 +270,7 @@ class ChatterActor implements Actor {
     const { members, ctx } = this;
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
     if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
+    if (msg.mentions !== undefined) d.mentions = msg.mentions;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
       const muted = this.muted;

@@ -308,7 +308,7 @@ class ConnectorActor implements Actor {
       this.delivery().moved(p.conv, mark.readSeq, c);
     }
     // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
-    const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq };
+    const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq, mentions: mark.mentions };
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
     if (!advanced) return { seq: mark.readSeq };
     this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });

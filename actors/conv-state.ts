@@ -53,6 +53,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
  */
 export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>): ConvSummary {
   const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+  if (r.mentions !== undefined) row.mentions = r.mentions;
   if (r.title !== undefined) row.title = r.title;
   if (r.lastTs !== undefined) row.lastTs = r.lastTs;
   if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;

@@ -1,7 +1,7 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_MENTIONS, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 
 /**
  * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
@@ -54,6 +54,9 @@ export function checkChatterSend(p: unknown): ChatterSend {
   if (recall !== undefined) s.recall = recall;
   if (edit !== undefined) s.edit = edit;
   if (react !== undefined) s.react = react;
+  const mentions = mentionList(v['mentions']);
+  if (mentions !== undefined && (recall ?? edit ?? react) !== undefined) throw bad('mentions go on a plain message only');
+  if (mentions !== undefined) s.mentions = mentions;
   return s;
 }
 
@@ -146,7 +149,16 @@ export function checkDeliver(p: unknown): ConnectorDeliver {
   const d: ConnectorDeliver = { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
   if (v['quiet'] === true) d.quiet = true;
   if (v['muted'] === true) d.muted = true;
+  const mentions = mentionList(v['mentions']);
+  if (mentions !== undefined) d.mentions = mentions;
   return d;
+}
+
+/** 1–MAX_MENTIONS distinct user ids, or undefined when absent. */
+function mentionList(v: unknown): string[] | undefined {
+  const list = uids(v, 'mentions');
+  if (list !== undefined && (list.length === 0 || list.length > MAX_MENTIONS || new Set(list).size !== list.length)) throw bad(`mentions must be 1–${MAX_MENTIONS} distinct user ids`);
+  return list;
 }
 
 const until = (v: unknown): number => {

@@ -1,14 +1,17 @@
-import type { ConnectorDeliver } from '../protocol/chat-ops.js';
+import type { ConnectorDeliver, PushEvent } from '../protocol/chat-ops.js';
 import type { ChatServices } from './chat-services.js';
 import { checkDeliver } from './op-checks.js';
 
 /**
  * A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of
- * amendments), and whether the user muted the conversation.
+ * amendments), whether the user muted the conversation and whether the message mentions them.
  */
 export function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
   if (d.quiet === true || d.from === uid) return;
-  svc.event(d.muted === true ? { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from, muted: true } : { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from });
+  const e: PushEvent = { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from };
+  if (d.muted === true) e.muted = true;
+  if (d.mentions?.includes(uid) === true) e.mentioned = true;
+  svc.event(e);
 }
 
 /** `pushEvent` for a delivery to a sleeping connector, whose payload no mailbox has checked yet. */

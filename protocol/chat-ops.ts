@@ -42,7 +42,7 @@ export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: '
  * A device's send; with `recall` / `edit`, a recall or a new text of that seq (the sender's own message, within the
  * window); with `react`, the sender's reaction to that seq (any member's message; an empty body takes it back).
  */
-export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number }
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[] }
 /** The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`. */
 export interface SendReply { seq: number; ts: number; prev: number }
 /**
@@ -100,7 +100,7 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
  * `quiet`: a recall, an edit or a reaction, news to a device online but no reason to notify one offline (no push event).
  * `muted`: the member muted the conversation (its push event says so).
  */
-export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean }
+export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean; mentions?: string[] }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 /** `frame`: an encoded server frame, pushed as it is to every device of the user online but `except`. */
@@ -136,10 +136,13 @@ export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: str
  * (recalls, edits and reactions excepted), from the member's connector. Not raised for large groups (their members are not
  * told one by one); best effort, and a fan-out replayed after a NATS outage may raise one twice.
  */
-/** `muted`: the member muted the conversation; notify quietly (a badge) or not at all. */
-export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true }
+/**
+ * `muted`: the member muted the conversation; notify quietly (a badge) or not at all. `mentioned`: the message
+ * mentions the member (apps usually notify a mention even when muted).
+ */
+export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true; mentioned?: true }
 /** A message stored; `recall` / `edit` / `react`: it recalls, edits or reacts to that seq (`body` is the reaction). */
-export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number }
+export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; mentions?: string[] }
 /**
  * A conversation's members changed (created with them, added, removed by the server API, or `by` the one member
  * who left of their own accord).

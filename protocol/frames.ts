@@ -28,8 +28,9 @@ export type MemberRole = (typeof MemberRole)[keyof typeof MemberRole];
  * A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty); with
  * `edit`, a new text (`body`) for that message of the sender's own; with `react`, the sender's reaction to that
  * message (`body`, at most `MAX_REACTION_BYTES`; empty takes the reaction back). At most one of the three.
+ * `mentions`: the members the message names (1–`MAX_MENTIONS` user ids), on a plain message only.
  */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number }
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[] }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -109,6 +110,8 @@ export interface Msg {
   react?: number;
   /** In history only: the reactions this message has now, one per user (their latest), in the order they were made. */
   reactions?: Reaction[];
+  /** The users the message mentions, as its sender gave them. */
+  mentions?: string[];
 }
 
 /** One user's reaction to a message: `seq` is the message that made it (a later one of `uid`'s replaces it). */
@@ -123,9 +126,10 @@ export interface Reaction {
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
- * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not).
+ * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `mentions`: how many of the unread
+ * messages mention the user (absent when none).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -154,6 +158,8 @@ export interface ReadEchoFrame {
   /** The user's unread count in `conv` after this mark, exact as of the conversation's `lastSeq` (optional: a client must cope without them). */
   unread?: number;
   lastSeq?: number;
+  /** How many of those unread messages mention the user (with `unread`). */
+  mentions?: number;
 }
 /**
  * The user's mute of `conv` changed: until `until` (epoch ms; 0: not muted). With `rid` it answers this device's

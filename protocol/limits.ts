@@ -99,6 +99,8 @@ export const TYPING_REPEAT_DROP_MS = 1_000;
 export const MAX_TITLE_LENGTH = 200;
 /** Longest reaction, in UTF-8 bytes: room for any emoji ZWJ sequence (a family is 25) or a short code like `:+1:`. */
 export const MAX_REACTION_BYTES = 32;
+/** Most users one message may mention. */
+export const MAX_MENTIONS = 50;
 /** How long after a message its sender may recall it (`--recall-window`; 0: clients may not recall, the server API may). */
 export const DEFAULT_RECALL_WINDOW_SEC = 120;
 /** How long after a message its sender may edit it (`--edit-window`; 0: clients may not edit). */

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
 import { MemberRole, MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type ConvKind, type SendFrame, type ServerFrameOf, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Reaction, type RedirectReason, type ServerFrame } from './frames.js';
-import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_MENTIONS, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
 
 /**
  * Validators for decoded frames. Each frame is rebuilt with its known fields only, in a fixed order, so
@@ -159,6 +159,10 @@ export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAUL
         if (recall !== undefined) send.recall = recall;
         if (edit !== undefined) send.edit = edit;
         if (react !== undefined) send.react = react;
+        if (!absent(v['mentions'])) {
+          if (recall !== undefined || edit !== undefined || react !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentions goes on a plain message only');
+          send.mentions = mentionList(v, L);
+        }
         if (!absent(v['after'])) {
           send.after = uint(v, 'send', 'after');
           if (send.after >= send.cid) throw new ImError(ErrorCode.INVALID_FIELD, 'send.after must be below send.cid');
@@ -237,7 +241,25 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['edited'])) m.edited = pos(v, t, 'edited');
   if (!absent(v['react'])) m.react = pos(v, t, 'react');
   if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
+  if (!absent(v['mentions'])) m.mentions = arr(v, t, 'mentions').map((x) => str({ 'mentions[]': x }, t, 'mentions[]'));
   return m;
+}
+
+/** A send's `mentions`: 1–MAX_MENTIONS distinct user ids. */
+function mentionList(v: Obj, maxId: number): string[] {
+  const problem = mentionListProblem(v['mentions'], maxId);
+  if (problem !== undefined) throw invalid('send', 'mentions', problem);
+  return v['mentions'] as string[];
+}
+
+/** Why `list` is no valid `mentions` (1–MAX_MENTIONS distinct user ids), or undefined when it is. */
+export function mentionListProblem(list: unknown, maxId: number = DEFAULT_LIMITS.maxIdLength): string | undefined {
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_MENTIONS) return `must hold 1–${MAX_MENTIONS} user ids`;
+  for (const uid of list) {
+    const problem = idProblem(uid, maxId);
+    if (problem !== undefined) return `holds an id that ${problem}`;
+  }
+  return new Set(list).size === list.length ? undefined : 'must not name a user twice';
 }
 
 function reaction(v: unknown, t: string): Reaction {
@@ -261,6 +283,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
   if (!absent(v['pinnedAt'])) row.pinnedAt = uint(v, t, 'pinnedAt');
   if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
+  if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
   return row;
 }
 
@@ -324,6 +347,7 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
         const echo: ServerFrameOf<'read'> = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };
         if (!absent(v['unread'])) echo.unread = uint(v, 'read', 'unread');
         if (!absent(v['lastSeq'])) echo.lastSeq = uint(v, 'read', 'lastSeq');
+        if (!absent(v['mentions'])) echo.mentions = uint(v, 'read', 'mentions');
         f = echo;
         break;
       }

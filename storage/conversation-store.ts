@@ -7,7 +7,7 @@ import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
-import { DEFAULT_MEMBER_COUNT_CAP, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
+import { DEFAULT_MEMBER_COUNT_CAP, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
 
 export { checkId, directConversationId, newGroupConvId } from './ids.js';
 export { DEFAULT_MEMBER_COUNT_CAP, type UserConversation } from './user-conversations.js';
@@ -61,6 +61,8 @@ interface RawConversation {
 export interface ReadMark {
   readSeq: number;
   unread: number;
+  /** How many of the unread messages mention the user. */
+  mentions: number;
   /** The conversation's last stored seq when the count was taken. */
   lastSeq: number;
 }
@@ -226,7 +228,9 @@ export class ConversationStore {
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       del AS (
         DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid
-      )
+      ),
+      -- Their mentions go with them: added again later, they would count as unread once more.
+      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1)
       SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
@@ -333,7 +337,7 @@ export class ConversationStore {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a non-negative safe integer');
     checkFence(fence);
     const sql = this.sql;
-    const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean; last_seq: number; unread: number | null }[]>`
+    const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean; last_seq: number; unread: number | null; mentions: number | null }[]>`
       WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
       l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
       u AS (
@@ -345,11 +349,12 @@ export class ConversationStore {
       r AS (SELECT GREATEST((SELECT read_seq FROM u), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
       -- The count of userConversations, for this one conversation.
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
-             ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`)} AS unread
+             ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`)} AS unread,
+             ${mentionsAfter(sql, sql`${convId}::text`, sql`${uid}::text`)} AS mentions
       FROM r`, this.timeoutMs);
     const r = rows[0]!;
     if (!r.fence_ok) throw fencedError(fence!, 'set read mark');
     if (r.read_seq === null) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
-    return { readSeq: r.read_seq, unread: r.unread ?? 0, lastSeq: r.last_seq };
+    return { readSeq: r.read_seq, unread: r.unread ?? 0, mentions: r.mentions ?? 0, lastSeq: r.last_seq };
   }
 }

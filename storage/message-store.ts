@@ -19,6 +19,8 @@ export interface NewMessage {
   edits?: number;
   /** The seq this message reacts to (appendAcrossShards only, with the other amendments). */
   reacts?: number;
+  /** The users it mentions (appendAcrossShards only: it records the mentions of members in the same statement). */
+  mentions?: string[];
 }
 
 export interface AppendResult {
@@ -54,6 +56,8 @@ export interface StoredMessage {
   reacts?: number;
   /** The reactions to this message, when read with them (`withReactions`). */
   reactions?: MessageReaction[];
+  /** The users it mentions. */
+  mentions?: string[];
 }
 
 export interface MessageStoreOptions {
@@ -88,6 +92,7 @@ interface RawMessage {
   edits: number | null;
   edited_by: number | null;
   reacts: number | null;
+  mentions: string[] | null;
 }
 
 function toStored(r: RawMessage): StoredMessage {
@@ -97,6 +102,7 @@ function toStored(r: RawMessage): StoredMessage {
   if (r.edits !== null) m.edits = r.edits;
   if (r.edited_by !== null) m.editedBy = r.edited_by;
   if (r.reacts !== null) m.reacts = r.reacts;
+  if (r.mentions !== null) m.mentions = r.mentions;
   return m;
 }
 
@@ -416,7 +422,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
-    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined) throw invalid(`${at}: a recall, an edit or a reaction is appended with appendAcrossShards, which stores what it names`);
+    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined || r.mentions !== undefined) throw invalid(`${at}: a recall, an edit, a reaction or a mention is appended with appendAcrossShards, which stores what it names`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

@@ -33,7 +33,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   }
   const shards: number[] = [];
   const epochs: number[] = [];
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[] };
+  let mentioning = false;
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[], mentions: [] as string[] };
   /**
    * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
    * A reaction changes no other row (its target's reactions are read from the reactions themselves).
@@ -55,6 +56,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.recalls.push(r.recalls ?? 0);
       c.edits.push(r.edits ?? 0);
       c.reacts.push(r.reacts ?? 0);
+      // One text per row (ids hold no control characters): unnest() flattens an array of arrays.
+      c.mentions.push(r.mentions?.join('\n') ?? '');
+      if (r.mentions !== undefined) mentioning = true;
       if (r.recalls !== undefined || r.edits !== undefined) {
         a.conv.push(r.convId);
         a.seq.push(r.seq);
@@ -79,17 +83,18 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts)
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts, mentions)
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0),
+                 string_to_array(NULLIF(mentions, ''), chr(10))
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
                       ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[],
-                      ${c.reacts}::int8[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts)
+                      ${c.reacts}::int8[], ${c.mentions}::text[])
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts, mentions)
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}
+        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${mentioning ? mentionRows(sql, c) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -134,6 +139,24 @@ function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number
           UPDATE messages m SET body = ''::bytea
           FROM unnest(${c.conv}::text[], ${c.shard}::int4[], ${c.recalls}::int8[]) AS t(conv_id, shard, recalls)
           WHERE t.recalls > 0 AND t.shard IN (SELECT shard FROM f) AND m.conv_id = t.conv_id AND m.edits = t.recalls
+          RETURNING 1
+        )`;
+}
+
+/**
+ * Records who the batch's messages mention, in the statement that stores them: one row per mentioned member (not
+ * the sender; non-members get none), for the unread-mentions count. Only batches holding a mention carry this part.
+ */
+function mentionRows(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; uid: string[]; mentions: string[] }) {
+  return sql`,
+        mentioned AS (
+          INSERT INTO mentions (uid, conv_id, seq)
+          SELECT u.uid, t.conv_id, t.seq
+          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.uid}::text[], ${c.mentions}::text[]) AS t(conv_id, seq, shard, sender, mentions)
+          CROSS JOIN LATERAL unnest(string_to_array(NULLIF(t.mentions, ''), chr(10))) AS u(uid)
+          WHERE t.shard IN (SELECT shard FROM f) AND u.uid <> t.sender
+            AND EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = t.conv_id AND mb.uid = u.uid)
+          ON CONFLICT DO NOTHING
           RETURNING 1
         )`;
 }

@@ -15,6 +15,8 @@ export interface UserConversation {
   lastTs?: number;
   readSeq: number;
   unread: number;
+  /** How many of the unread messages mention the user; absent when none. */
+  mentions?: number;
   /** Members of the conversation, the user included, counted up to the caller's cap (see `userConversations`). */
   memberCount: number;
   /** The other member of a direct conversation. */
@@ -50,6 +52,16 @@ export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fr
 }
 
 /**
+ * How many messages after `r.seen` mention user `uid` in `conv` (columns or values of a statement that has `r.seen`):
+ * their rows in `mentions` (migration 200), by key, less the recalled messages.
+ */
+export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
+  return sql`(SELECT count(*) FROM mentions x
+    WHERE x.uid = ${uid} AND x.conv_id = ${conv} AND x.seq > r.seen
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = x.conv_id AND m.seq = x.seq AND m.recalled_by IS NOT NULL))::int8`;
+}
+
+/**
  * A user's conversation list with last seq, read mark and exact unread count, in one statement; pinned ones
  * first, then most recent first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's
  * members 5,000 index entries (25 M for the group coming online), and callers only ask "more than N?".
@@ -67,10 +79,11 @@ export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fr
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; title: string | null; last_at: Date | null }[]>`
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; title: string | null; last_at: Date | null }[]>`
     SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
            COALESCE(l.last_seq, 0) AS last_seq,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`)} AS unread,
+           ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
            (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
            p.uid AS peer, p.read_seq AS peer_read, p.delivered_seq AS peer_delivered,
            -- Hidden (NULL) when either of the two has last seen off, as the read mark is with receipts.
@@ -92,6 +105,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     ORDER BY mb.pinned_at DESC, COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, timeoutMs);
   return rows.map((r) => {
     const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at };
+    if (r.mentions > 0) c.mentions = r.mentions;
     if (r.title !== null) c.title = r.title;
     if (r.last_at !== null) c.lastTs = r.last_at.getTime();
     if (r.peer !== null) c.peer = r.peer;

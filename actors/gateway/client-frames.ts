@@ -23,6 +23,7 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.editedBy !== undefined) msg.edited = m.editedBy;
   if (m.reacts !== undefined) msg.react = m.reacts;
   if (m.reactions !== undefined) msg.reactions = m.reactions;
+  if (m.mentions !== undefined) msg.mentions = m.mentions;
   return msg;
 }
 
@@ -98,6 +99,7 @@ export class ClientFrames {
     if (f.recall !== undefined) p.recall = f.recall;
     if (f.edit !== undefined) p.edit = f.edit;
     if (f.react !== undefined) p.react = f.react;
+    if (f.mentions !== undefined) p.mentions = f.mentions;
     const started = performance.now();
     this.request(
       s,

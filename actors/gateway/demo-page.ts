@@ -78,7 +78,7 @@ const react = (old, m) => { if ((old.rx.get(m.from)?.seq ?? 0) >= m.seq) return 
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
 const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('pin').textContent = c?.pinnedAt ? 'unpin' : 'pin'; $('seen').textContent = status(conv); if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
-const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
+const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + (c.mentions ? ', @' + c.mentions : '') + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
@@ -116,7 +116,9 @@ $('direct').onclick = async () => { const r = await api('/v1/conversations', { k
 $('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean), ...($('title').value ? { title: $('title').value } : {}) }); pick(r.conv); };
 $('mute').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) (c.mutedUntil ? client.unmute(current) : client.mute(current)).catch((e) => show('sys', 'not changed: ' + e.message)); };
 $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) client.pin(current, !c.pinnedAt).catch((e) => show('sys', 'not changed: ' + e.message)); };
-$('send').onclick = () => { if (client && current && $('text').value) { client.send(current, $('text').value).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+// "@uid" in the text mentions that user: their list counts it, and the push service is told.
+const mentionsIn = (text) => [...new Set([...text.matchAll(/@([\\w.-]+)/g)].map((m) => m[1]))].slice(0, 50);
+$('send').onclick = () => { const text = $('text').value, mentions = mentionsIn(text); if (client && current && text) { client.send(current, text, mentions.length ? { mentions } : {}).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };

@@ -249,7 +249,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // The rows devices get, with the member count (the business server sees across blocks).
     const conversations = list.map((c) => ({ ...convSummaryOf(c, now), members: c.memberCount }));
     // The total is what a push notification's badge shows.
-    return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), conversations }];
+    return ['200 OK', { uid: user, unread: conversations.reduce((n, c) => n + c.unread, 0), mentions: conversations.reduce((n, c) => n + (c.mentions ?? 0), 0), conversations }];
   });
   route(d, 'post', '/v1/users/:uid/conversations/:conv/mute', true, async (b, [uid, conv]) => {
     // Through the chatter, as a device's `mute`: it marks what it fans out, and the user's devices are told.

@@ -24,12 +24,12 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** What the app sees of a conversation: optional fields only when set, a mute only while it lasts. */
 export function infoOf(s: ChainState): ConversationInfo {
-  const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
+  const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, mentions: s.mentions, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
   if (s.title !== undefined) info.title = s.title;
   if (s.lastTs !== undefined) info.lastTs = s.lastTs;
   if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;

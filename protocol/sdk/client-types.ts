@@ -29,7 +29,7 @@ export interface ImClientEvents {
   /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
   sendRetry: { cid: number; conv: string; error: ImError };
   /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it). */
-  read: { conv: string; seq: number; unread: number };
+  read: { conv: string; seq: number; unread: number; mentions: number };
   /** The user was added to a conversation (it is in `conversations()` now, before any message). */
   joined: { conv: string; kind: ConvKind; title?: string };
   /** A group's title changed (absent: it has none now); `conversations()` shows it. */

@@ -147,9 +147,12 @@ export class ImClient {
     return this.waiter.promise;
   }
 
-  /** Queues a message (also while disconnected); resolves once it is durable, with its seq. */
-  send(conv: string, body: string): Promise<SendResult> {
-    return this.outbound.enqueue(conv, body);
+  /**
+   * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
+   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events.
+   */
+  send(conv: string, body: string, opts: { mentions?: string[] } = {}): Promise<SendResult> {
+    return this.outbound.enqueue(conv, body, opts.mentions === undefined ? {} : { mentions: opts.mentions });
   }
 
   /**

@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
-import { copyAmends, type Amends } from './outbound-queue.js';
+import { copyExtras, type SendExtras } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -114,6 +114,7 @@ export class ConversationChains {
       if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
       s.readSeq = Math.max(s.readSeq, row.readSeq);
       s.unread = row.unread;
+      s.mentions = row.mentions ?? 0;
       s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
       s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
       s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
@@ -139,10 +140,10 @@ export class ConversationChains {
    * Links this device's own message from its `sent` (the sending device gets no `msg` for it, README §5, §7.2).
    * Without `prev` (an older server) nothing is linked: the next message shows the gap and the pull brings it.
    */
-  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined } & Amends): void {
+  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined } & SendExtras): void {
     if (own.prev === undefined) return;
     const msg: Msg = { conv: sent.conv, seq: sent.seq, prev: own.prev, from: own.uid, did: own.did, cid: sent.cid, ts: sent.ts, body: own.body };
-    copyAmends(msg, own);
+    copyExtras(msg, own);
     this.handleMsg(msg);
   }
 
@@ -175,19 +176,22 @@ export class ConversationChains {
    * Applies a read mark (the user's own, or the server's echo with the exact count it leaves): read marks never
    * move back. Returns whether the read mark or the unread count changed.
    */
-  handleRead(conv: string, seq: number, count?: { unread: number; lastSeq: number }): boolean {
+  handleRead(conv: string, seq: number, count?: { unread: number; lastSeq: number; mentions?: number }): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
     const before = s.unread;
+    const mentionsBefore = s.mentions;
     const moved = seq > s.readSeq;
     if (moved) s.readSeq = seq;
     // The server's count is exact up to its lastSeq; unless this device already counted messages past that one
     // (they arrived before the echo), it replaces ours, which cannot tell how many of its unread a mark passed.
     if (count !== undefined && count.lastSeq >= s.unreadThrough) {
       s.unread = count.unread;
+      if (count.mentions !== undefined) s.mentions = count.mentions;
+      else if (count.unread === 0) s.mentions = 0;
       s.unreadThrough = count.lastSeq;
-    } else if (moved && seq >= s.lastSeq) s.unread = 0;
-    return moved || s.unread !== before;
+    } else if (moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
+    return moved || s.unread !== before || s.mentions !== mentionsBefore;
   }
 
   /** Applies the other member's read (`receipt`) or delivery (`delivered`) receipt; true when it moved that mark forward. */
@@ -296,8 +300,11 @@ export class ConversationChains {
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
     // not their recalls, edits and reactions, which change a message already counted.
     if (msg.seq > s.unreadThrough) {
-      if (msg.from === this.uid) s.unread = 0;
-      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) s.unread++;
+      if (msg.from === this.uid) s.unread = s.mentions = 0;
+      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) {
+        s.unread++;
+        if (this.uid !== undefined && msg.mentions?.includes(this.uid) === true) s.mentions++;
+      }
     }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
     this.opts.deliver(msg);

@@ -22,6 +22,8 @@ export interface ConversationInfo {
   readSeq: number;
   /** Exact as of the last `convs`; then +1 per delivered message of another user, 0 once read up to lastSeq. */
   unread: number;
+  /** How many of the unread messages mention the user: counted as `unread` is (an app shows an "@" badge). */
+  mentions: number;
   /** In a direct conversation, how far the other member has read (from `convs` and `receipt`); 0 in groups. */
   peerRead: number;
   /**

@@ -51,10 +51,10 @@ export class InboundFrames {
         outbound.handleSent(f);
         return;
       case 'read': {
-        const count = f.unread === undefined ? undefined : { unread: f.unread, lastSeq: f.lastSeq ?? f.seq };
+        const count = f.unread === undefined ? undefined : { unread: f.unread, lastSeq: f.lastSeq ?? f.seq, ...(f.mentions === undefined ? {} : { mentions: f.mentions }) };
         if (!chains.handleRead(f.conv, f.seq, count)) return;
         const c = chains.get(f.conv)!;
-        return events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread });
+        return events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread, mentions: c.mentions });
       }
       case 'mute':
         if (f.rid !== undefined) requests.resolve(f.rid, f.until);

@@ -1,6 +1,7 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { DEFAULT_MAX_BODY_BYTES, MAX_REACTION_BYTES } from '../limits.js';
+import { mentionListProblem } from '../validate.js';
 import { chained, foreignOutboxError, Outbox, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
@@ -26,11 +27,11 @@ export interface SendResult { conv: string; cid: number; seq: number; ts: number
 /** One queued message as it goes on the wire. */
 /**
  * What a send changes of an earlier message: `recall` takes that seq (the user's) back, `edit` gives it (the user's)
- * `body`, `react` makes `body` the user's reaction to it (empty: none).
+ * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead.
  */
-export interface Amends { recall?: number; edit?: number; react?: number }
-/** A queued send (a recall, an edit or a reaction with `Amends`). */
-export interface OutboundEntry extends Amends { conv: string; cid: number; body: string; after?: number }
+export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[] }
+/** A queued send (a recall, an edit, a reaction or a mention with `SendExtras`). */
+export interface OutboundEntry extends SendExtras { conv: string; cid: number; body: string; after?: number }
 
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
@@ -59,7 +60,7 @@ export interface OutboundQueueOptions {
   resendCapMs?: number;
   random?: () => number;
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
-  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined } & Amends) => void;
+  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined } & SendExtras) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
@@ -113,10 +114,10 @@ export class OutboundQueue {
 
   /** The queued entries in cid order (copies). */
   snapshot(): OutboundEntry[] {
-    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit, react }) => {
+    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit, react, mentions }) => {
       const e: OutboundEntry = { conv, cid, body };
       if (after !== undefined) e.after = after;
-      copyAmends(e, { recall, edit, react });
+      copyExtras(e, { recall, edit, react, mentions });
       return e;
     });
   }
@@ -143,16 +144,18 @@ export class OutboundQueue {
     this.outbox?.changed();
   }
 
-  /** Queues a message (a recall, an edit or a reaction, with `amends`), transmits it when connected, and resolves once it is durable. */
-  enqueue(conv: string, body: string, amends: Amends = {}): Promise<SendResult> {
-    const { recall, react } = amends;
+  /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */
+  enqueue(conv: string, body: string, extras: SendExtras = {}): Promise<SendResult> {
+    const { recall, edit, react, mentions } = extras;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    const named = Object.entries(amends).filter(([, seq]) => seq !== undefined);
+    const named = Object.entries({ recall, edit, react }).filter(([, seq]) => seq !== undefined);
     for (const [name, seq] of named) {
-      if (!Number.isSafeInteger(seq) || seq < 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
+      if (!Number.isSafeInteger(seq) || (seq as number) < 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
     }
     if (named.length > 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send is one of a recall, an edit and a reaction at most'));
+    const mentionProblem = mentions === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : mentionListProblem(mentions);
+    if (mentionProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.mentions ${mentionProblem}`));
     // A recall may have an empty body: it says what it takes back, not what replaces it; an empty reaction is none.
     if (typeof body !== 'string' || (body.length === 0 && recall === undefined && react === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
@@ -167,7 +170,7 @@ export class OutboundQueue {
     const state = this.convState(conv);
     return new Promise<SendResult>((resolve, reject) => {
       const entry: Pending = { conv, cid, body, resolve, reject };
-      copyAmends(entry, amends);
+      copyExtras(entry, extras);
       if (state.lastCid !== undefined) entry.after = state.lastCid;
       state.lastCid = cid;
       state.entries.push(entry);
@@ -192,8 +195,8 @@ export class OutboundQueue {
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
-    const detail: { body: string; prev: number | undefined } & Amends = { body: entry.body, prev: frame.prev };
-    copyAmends(detail, entry);
+    const detail: { body: string; prev: number | undefined } & SendExtras = { body: entry.body, prev: frame.prev };
+    copyExtras(detail, entry);
     this.opts.onSent?.(result, detail);
     return true;
   }
@@ -284,7 +287,7 @@ export class OutboundQueue {
   private transmit(state: ConvState, entry: Pending): boolean {
     const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
     if (entry.after !== undefined) frame.after = entry.after;
-    copyAmends(frame, entry);
+    copyExtras(frame, entry);
     if (!this.opts.transmit(frame)) return false;
     if (state.stallTimer === undefined) this.armStall(state);
     return true;
@@ -341,9 +344,10 @@ export class OutboundQueue {
   }
 }
 
-/** Copies the amendment fields `from` has onto `to` (absent ones stay absent: frames keep one shape). */
-export function copyAmends(to: Amends, from: Amends): void {
+/** Copies the extra fields `from` has onto `to` (absent ones stay absent: frames keep one shape). */
+export function copyExtras(to: SendExtras, from: SendExtras): void {
   if (from.recall !== undefined) to.recall = from.recall;
   if (from.edit !== undefined) to.edit = from.edit;
   if (from.react !== undefined) to.react = from.react;
+  if (from.mentions !== undefined) to.mentions = [...from.mentions];
 }

@@ -1,4 +1,5 @@
 import { ErrorCode, ImError, toImError } from '../errors.js';
+import { mentionListProblem } from '../validate.js';
 import type { OutboundEntry } from './outbound-queue.js';
 
 /** What an outbox holds: the unacknowledged sends in cid order, and whose they are once a `welcome` said so. */
@@ -57,6 +58,7 @@ export function checkedRecord(raw: unknown): OutboxRecord {
     if (isSeq(x.recall)) e.recall = x.recall;
     else if (isSeq(x.edit)) e.edit = x.edit;
     else if (isSeq(x.react)) e.react = x.react;
+    else if (mentionListProblem(x.mentions) === undefined) e.mentions = x.mentions as string[];
     record.entries.push(e);
   }
   return record;

@@ -52,7 +52,7 @@ describe('chat – multi-device', () => {
     // Both devices, the reader too, learn the mark and the exact count it leaves (a client cannot work it out).
     for (const dev of [laptop, phone]) {
       const echo = await dev.waitFor<ServerFrameOf<'read'>>((f) => f.type === 'read');
-      expect(echo).toEqual({ type: 'read', conv, seq: seqs[2], unread: 2, lastSeq: seqs[4] });
+      expect(echo).toEqual({ type: 'read', conv, seq: seqs[2], unread: 2, lastSeq: seqs[4], mentions: 0 });
     }
     laptop.send({ type: 'sync', rid: 1 });
     const list = await laptop.waitFor<Convs>((f) => f.type === 'convs' && f.rid === 1);
@@ -61,7 +61,7 @@ describe('chat – multi-device', () => {
     // The business server sees the same: the user's list with the badge total, and where the user is connected.
     expect(await c.api('GET', '/v1/users/dave/conversations', undefined, 'n2')).toEqual({
       status: 200,
-      body: { uid: 'dave', unread: 2, conversations: [{ conv, kind: 'group', lastSeq: seqs[4], lastTs: expect.any(Number), readSeq: seqs[2], unread: 2, members: 2 }] },
+      body: { uid: 'dave', unread: 2, mentions: 0, conversations: [{ conv, kind: 'group', lastSeq: seqs[4], lastTs: expect.any(Number), readSeq: seqs[2], unread: 2, members: 2 }] },
     });
     const presence = await c.api('GET', '/v1/users/dave/presence');
     expect(presence.status).toBe(200);

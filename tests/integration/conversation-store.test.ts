@@ -155,9 +155,9 @@ describe('conversation store – real Postgres', () => {
     expect(await unread('nia')).toMatchObject({ lastSeq: 1000, readSeq: 0, unread: 2 });
     expect(await unread('omar')).toMatchObject({ readSeq: 0, unread: 0 });
     // A read mark past the last own message counts from the mark; one before it changes nothing.
-    expect(await convs.setReadMark('nia', 'talk', 4)).toEqual({ readSeq: 4, unread: 1, lastSeq: 1000 });
+    expect(await convs.setReadMark('nia', 'talk', 4)).toEqual({ readSeq: 4, unread: 1, mentions: 0, lastSeq: 1000 });
     expect(await unread('nia')).toMatchObject({ readSeq: 4, unread: 1 });
-    expect(await convs.setReadMark('omar', 'talk', 2)).toEqual({ readSeq: 2, unread: 0, lastSeq: 1000 });
+    expect(await convs.setReadMark('omar', 'talk', 2)).toEqual({ readSeq: 2, unread: 0, mentions: 0, lastSeq: 1000 });
     expect(await unread('omar')).toMatchObject({ readSeq: 2, unread: 0 });
   });
 

@@ -160,7 +160,7 @@ describe('sdk client – connecting', () => {
     await vi.advanceTimersByTimeAsync(50);
     expect(s.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
     // lastTs: the latest message's commit time (the test's messages have ts = seq).
-    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, lastTs: 2, last: 2, readSeq: 1, unread: 1, peerRead: 0, peerDelivered: 0 }]);
+    expect(client.conversations()).toEqual([{ conv: 'c', kind: 'direct', lastSeq: 2, lastTs: 2, last: 2, readSeq: 1, unread: 1, mentions: 0, peerRead: 0, peerDelivered: 0 }]);
     client.close();
   });
 

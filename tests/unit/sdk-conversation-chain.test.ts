@@ -192,11 +192,15 @@ describe('sdk chain – baselines and catch-up', () => {
     expect(chains.get('c')).toMatchObject({ readSeq: 8, unread: 3 });
     // A reaction (like an edit or a recall) is nothing new to read.
     chains.handleMsg({ ...msg('c', 12, 11, 'bob'), body: '👍', react: 11 });
-    expect(chains.get('c')).toMatchObject({ lastSeq: 12, unread: 3 });
+    expect(chains.get('c')).toMatchObject({ lastSeq: 12, unread: 3, mentions: 0 });
+    // A message naming the user counts as a mention too, one naming others does not.
+    chains.handleMsg({ ...msg('c', 13, 12, 'bob'), mentions: ['me', 'ann'] });
+    chains.handleMsg({ ...msg('c', 14, 13, 'bob'), mentions: ['ann'] });
+    expect(chains.get('c')).toMatchObject({ unread: 5, mentions: 1 });
     chains.handleRead('c', 5);
     expect(chains.get('c')).toMatchObject({ readSeq: 8 });
-    chains.handleRead('c', 12);
-    expect(chains.get('c')).toMatchObject({ readSeq: 12, unread: 0 });
+    chains.handleRead('c', 14);
+    expect(chains.get('c')).toMatchObject({ readSeq: 14, unread: 0, mentions: 0 });
   });
 
   it('sdk chain – a read mark below the last message takes the exact count the server echoes with it', () => {

@@ -92,6 +92,15 @@ describe('validate – client frames', () => {
     expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: [{ uid: 'v', emoji: '👍' }] }] }).ok).toBe(false);
   });
 
+  it('validate – mentions are 1–50 distinct user ids on a plain message', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'hi @bo', mentions: ['bo', 'al'] })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'hi @bo', mentions: ['bo', 'al'] } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: [] })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.mentions must hold 1–50 user ids$/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: Array.from({ length: 51 }, (_, i) => `u${i}`) })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.mentions must hold/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: ['bo', 'bo'] })).toEqual(fails(ErrorCode.INVALID_FIELD, /must not name a user twice/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: ['bo', ''] })).toEqual(fails(ErrorCode.INVALID_FIELD, /holds an id that must not be empty/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: ['bo'], edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /plain message only/));
+  });
+
   it('validate – an edit is a send naming a seq > 0 with a body; it cannot be a recall too', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 } });
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '', edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));

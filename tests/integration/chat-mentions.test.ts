@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PushEvent } from '../../protocol/chat-ops.js';
+import { EventSubject } from '../../protocol/subjects.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
+
+/** Mentions: a message names members; each counts their unread mentions, and the push service is told. */
+describe('chat – mentions', () => {
+  let c: ChatCluster;
+  let pushes: PushEvent[];
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['y1', 'y2'] });
+    pushes = await c.collect<PushEvent>(EventSubject.PUSH);
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  /** The user's total unread mentions, as the server API counts them for a badge. */
+  const apiMentions = async (uid: string) => (await c.api('GET', `/v1/users/${uid}/conversations`)).body['mentions'];
+
+  it('mentions – a member named in a message counts it on every device, in lists and the server API, until read; the sender and non-members count none', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'mn-group', owner: 'amy', members: ['ben', 'cal'] });
+    const amy = await c.online('amy', 'd1', 'y1', ['message']);
+    const ben = await c.online('ben', 'phone', 'y2', ['message', 'read']);
+    const benLaptop = await c.online('ben', 'laptop', 'y1', ['message']);
+    const m1 = await amy.client.send('mn-group', 'hi @ben @cal @amy @zoe', { mentions: ['ben', 'cal', 'amy', 'zoe'] });
+    await amy.client.send('mn-group', 'nobody named');
+    const m3 = await amy.client.send('mn-group', '@ben again', { mentions: ['ben'] });
+    const info = (client: typeof ben.client) => client.conversations().find((x) => x.conv === 'mn-group');
+    for (const d of [ben, benLaptop]) await waitUntil(() => d.got.message.length === 3, 'ben\'s devices holding all three');
+    expect(ben.got.message.map((m) => m.mentions)).toEqual([['ben', 'cal', 'amy', 'zoe'], undefined, ['ben']]);
+    for (const d of [ben, benLaptop]) expect(info(d.client)).toMatchObject({ unread: 3, mentions: 2 });
+    expect((await ben.client.sync()).find((x) => x.conv === 'mn-group')).toMatchObject({ unread: 3, mentions: 2 });
+    expect(info(amy.client)?.mentions).toBe(0);
+    expect([await apiMentions('ben'), await apiMentions('cal'), await apiMentions('amy')]).toEqual([2, 1, 0]);
+    // Only members other than the sender have a mention to count.
+    const rows = await c.db.sql<{ uid: string; seq: number }[]>`SELECT uid, seq FROM mentions WHERE conv_id = 'mn-group' ORDER BY uid, seq`;
+    expect(rows).toEqual([{ uid: 'ben', seq: m1.seq }, { uid: 'ben', seq: m3.seq }, { uid: 'cal', seq: m1.seq }]);
+    expect((await ben.client.pull('mn-group', 0, 10)).msgs[0]!.mentions).toEqual(['ben', 'cal', 'amy', 'zoe']);
+    // A read mark past the first leaves one, on both devices (the echo carries the exact count); reading all clears it.
+    ben.client.read('mn-group', m1.seq);
+    for (const d of [ben, benLaptop]) await waitUntil(() => info(d.client)?.mentions === 1, 'one mention left after the mark');
+    expect(ben.got.read.at(-1)).toMatchObject({ seq: m1.seq, unread: 2, mentions: 1 });
+    benLaptop.client.read('mn-group', m3.seq);
+    for (const d of [ben, benLaptop]) await waitUntil(() => info(d.client)?.mentions === 0, 'no mention left');
+    expect(await apiMentions('ben')).toBe(0);
+  }, 30_000);
+
+  it('mentions – push events say `mentioned` (a muted conversation too); a recall takes its mention out of the count; a member removed loses theirs', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'mn-push', owner: 'dee', members: ['eli'] });
+    const dee = await c.online('dee', 'd1', 'y2', []);
+    expect((await c.api('POST', '/v1/users/eli/conversations/mn-push/mute', { until: 8_640_000_000_000_000 })).status).toBe(200);
+    const named = await dee.client.send('mn-push', '@eli look', { mentions: ['eli'] });
+    const plain = await dee.client.send('mn-push', 'just talk');
+    await waitUntil(() => pushes.some((p) => p.uid === 'eli' && p.seq === plain.seq), 'eli pushed both');
+    expect(pushes.filter((p) => p.uid === 'eli' && p.conv === 'mn-push')).toEqual([
+      { type: 'push', uid: 'eli', conv: 'mn-push', seq: named.seq, from: 'dee', muted: true, mentioned: true },
+      { type: 'push', uid: 'eli', conv: 'mn-push', seq: plain.seq, from: 'dee', muted: true },
+    ]);
+    const again = await dee.client.send('mn-push', '@eli are you there', { mentions: ['eli'] });
+    expect(await apiMentions('eli')).toBe(2);
+    await dee.client.recall('mn-push', again.seq);
+    expect(await apiMentions('eli')).toBe(1);
+    await c.api('POST', '/v1/conversations/mn-push/members', { remove: ['eli'] });
+    await c.api('POST', '/v1/conversations/mn-push/members', { add: ['eli'] });
+    expect(await apiMentions('eli')).toBe(0);
+    // Erasing a user erases the mentions counted for them.
+    await dee.client.send('mn-push', '@eli welcome back', { mentions: ['eli'] });
+    expect(await apiMentions('eli')).toBe(1);
+    expect((await c.api('POST', '/v1/users/eli/erase', {})).status).toBe(200);
+    expect(await c.db.sql`SELECT 1 FROM mentions WHERE uid = 'eli'`).toHaveLength(0);
+  }, 30_000);
+});
