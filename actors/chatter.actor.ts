@@ -25,6 +25,7 @@ import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { ConvKind, Msg, ServerFrame } from '../protocol/frames.js';
 import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
+import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { NewMessage } from '../storage/message-store.js';
@@ -70,8 +71,8 @@ class ChatterActor implements Actor {
    * too) waits for it and then reads what it left, so one statement never changes a row twice.
    */
   private readonly amending = new Map<number, Promise<unknown>>();
-  /** When each member's last typing was passed on (made on the first typing: most conversations see none). */
-  private typedAt: Map<string, number> | undefined;
+  /** Members' last typing passed on (made on the first typing: most conversations see none). */
+  private typed: TypingThrottle | undefined;
   private alloc!: SegmentAllocator;
 
   constructor(
@@ -102,7 +103,8 @@ class ChatterActor implements Actor {
       case ChatterOp.CREATE:
         return this.create(checkChatterCreate(payload));
       case ChatterOp.BLOCKS:
-        return this.readBlocks();
+        // The server API changed a block between the two members: read it again.
+        return this.readBlocked().then((blocked) => ({ blocked: (this.blocked = blocked) }));
       case ChatterOp.MUTE:
         return this.mute(checkChatterMute(payload));
       case ChatterOp.TITLE:
@@ -209,23 +211,23 @@ class ChatterActor implements Actor {
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
     if (amends) markRow(row, amends);
     if (mentions) row.mentions = mentions;
+    const settled = (): void => {
+      this.inflight.delete(done);
+      if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
+    };
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
-        this.inflight.delete(done);
-        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
+        settled();
         const reply: SendReply = { seq, ts, prev };
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
-        if (amends?.kind === 'recall') msg.recall = amends.target;
-        else if (amends?.kind === 'edit') msg.edit = amends.target;
-        else if (amends) msg.react = amends.target;
+        if (amends) msg[amends.kind] = amends.target;
         if (mentions) msg.mentions = mentions;
         this.fanOut(msg);
         return reply;
       },
       (err: unknown) => {
-        this.inflight.delete(done);
-        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
+        settled();
         const e = toImError(err);
         this.broken = true;
         dev?.recent.delete(cid);
@@ -293,13 +295,7 @@ class ChatterActor implements Actor {
 
   private typing(uid: string): void {
     if (!this.members.has(uid) || this.blocked) return;
-    // A client typing on every keystroke (the SDK sends one every 2 s) would cost a fan-out each.
-    const now = Date.now();
-    const typedAt = (this.typedAt ??= new Map());
-    if (now - (typedAt.get(uid) ?? 0) < TYPING_REPEAT_DROP_MS) return;
-    typedAt.set(uid, now);
-    if (typedAt.size > 64) for (const [u, at] of typedAt) if (now - at >= TYPING_REPEAT_DROP_MS) typedAt.delete(u);
-    this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid);
+    (this.typed ??= new TypingThrottle(TYPING_REPEAT_DROP_MS)).offer(uid, Date.now(), () => (this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid), true));
   }
 
   /** An ephemeral frame for the members (but `except`) online: one publish in a large conversation, else a tell per member. */
@@ -350,12 +346,6 @@ class ChatterActor implements Actor {
     if (p.did !== undefined) echo.except = p.did;
     this.ctx.tell(ChatKind.CONNECTOR, p.uid, ConnectorOp.NOTIFY, echo);
     return { until };
-  }
-
-  /** Reads again whether one member blocks the other (the server API changed a block between them). */
-  private async readBlocks(): Promise<{ blocked: boolean }> {
-    this.blocked = await this.readBlocked();
-    return { blocked: this.blocked };
   }
 
   /** Whether one member blocks the other; only direct conversations ask Postgres. */

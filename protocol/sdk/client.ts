@@ -14,7 +14,7 @@ import { InboundFrames } from './inbound-frames.js';
 import { OutboundQueue, type SendResult } from './outbound-queue.js';
 import { PendingReads } from './pending-reads.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
-import { globalWebSocket, messageBytes, urlWithToken, type WebSocketConstructor } from './socket.js';
+import { messageBytes, webSocketOf, urlWithToken, type WebSocketConstructor } from './socket.js';
 import { TokenRefresher } from './token-refresher.js';
 import { TokenSource } from './token-source.js';
 import { TypingThrottle } from './typing-throttle.js';
@@ -59,9 +59,7 @@ export class ImClient {
       random: opts.random ?? Math.random,
       onError: (error) => this.events.emit('error', error),
     });
-    const WS = opts.WebSocket ?? globalWebSocket();
-    if (WS === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no WebSocket on this platform: pass the WebSocket option (e.g. from the ws package)');
-    this.WS = WS;
+    this.WS = webSocketOf(opts.WebSocket);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const random = opts.random ?? Math.random;
     this.backoff = new Backoff({ ...opts.reconnect, random });
@@ -189,12 +187,7 @@ export class ImClient {
    * every 2 s at most (DEFAULT_TYPING_INTERVAL_MS). Returns false when not connected (typing is ephemeral).
    */
   typing(conv: string): boolean {
-    if (!this.welcomed) return false;
-    const now = Date.now();
-    if (this.typingThrottle.recent(conv, now)) return true;
-    if (!this.transmit({ type: 'typing', conv })) return false;
-    this.typingThrottle.sent(conv, now);
-    return true;
+    return this.welcomed && this.typingThrottle.offer(conv, Date.now(), () => this.transmit({ type: 'typing', conv }));
   }
 
   /** Fetches messages of `conv` with seq > `after`, at most `limit` (1–200); rejects on error or timeout. */

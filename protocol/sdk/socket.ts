@@ -1,4 +1,5 @@
 import { CloseCode } from '../close-codes.js';
+import { ErrorCode, ImError } from '../errors.js';
 
 /**
  * The slice of the WebSocket API the SDK uses: satisfied by the browser's WebSocket and by the `ws` package,
@@ -28,9 +29,11 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** `readyState` of an open socket (the same in every implementation). */
 export const SOCKET_OPEN = 1;
 
-/** The global WebSocket constructor, if the platform has one. */
-export function globalWebSocket(): WebSocketConstructor | undefined {
-  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+/** The WebSocket constructor given, else the platform's; INVALID_FIELD when there is neither. */
+export function webSocketOf(given: WebSocketConstructor | undefined): WebSocketConstructor {
+  const WS = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (WS === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'no WebSocket on this platform: pass the WebSocket option (e.g. from the ws package)');
+  return WS;
 }
 
 /**

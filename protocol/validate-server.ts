@@ -1,0 +1,169 @@
+import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
+import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Reaction, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
+import { absent, arr, bool, isPlainObject, items, num, type Obj, pos, str, uint, unknownType, validated } from './validate-fields.js';
+
+/** Server frames as the SDK takes them in: each rebuilt with its known fields only, in a fixed order. */
+
+function msgFields(v: unknown, t: string): Msg {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const m: Msg = { conv: str(v, t, 'conv'), seq: uint(v, t, 'seq'), prev: uint(v, t, 'prev'), from: str(v, t, 'from'), did: str(v, t, 'did'), cid: uint(v, t, 'cid'), ts: num(v, t, 'ts'), body: str(v, t, 'body') };
+  if (!absent(v['recall'])) m.recall = pos(v, t, 'recall');
+  if (!absent(v['recalled'])) m.recalled = pos(v, t, 'recalled');
+  if (!absent(v['edit'])) m.edit = pos(v, t, 'edit');
+  if (!absent(v['edited'])) m.edited = pos(v, t, 'edited');
+  if (!absent(v['react'])) m.react = pos(v, t, 'react');
+  if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
+  if (!absent(v['mentions'])) m.mentions = arr(v, t, 'mentions').map((x) => str({ 'mentions[]': x }, t, 'mentions[]'));
+  return m;
+}
+
+/** A send's `mentions`: 1–MAX_MENTIONS distinct user ids. */
+
+function reaction(v: unknown, t: string): Reaction {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  return { uid: str(v, t, 'uid'), emoji: str(v, t, 'emoji'), seq: pos(v, t, 'seq') };
+}
+
+const CONV_KINDS: ReadonlySet<unknown> = new Set<ConvKind>(['direct', 'group']);
+const REDIRECT_REASONS: ReadonlySet<unknown> = new Set<RedirectReason>(['drain', 'overloaded', 'moved']);
+
+function convSummary(v: unknown, t: string): ConvSummary {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const kind = str(v, t, 'kind');
+  // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
+  const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
+  if (!absent(v['title'])) row.title = str(v, t, 'title');
+  if (!absent(v['lastTs'])) row.lastTs = num(v, t, 'lastTs');
+  if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
+  if (!absent(v['peerDelivered'])) row.peerDelivered = uint(v, t, 'peerDelivered');
+  if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');
+  if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
+  if (!absent(v['pinnedAt'])) row.pinnedAt = uint(v, t, 'pinnedAt');
+  if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
+  if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
+  return row;
+}
+
+const MEMBER_ROLES: ReadonlySet<unknown> = new Set<MemberRole>(Object.values(MemberRole));
+
+function memberInfo(v: unknown, t: string): MemberInfo {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const role = str(v, t, 'role');
+  // A role a newer server adds reads as a plain member.
+  const m: MemberInfo = { uid: str(v, t, 'uid'), role: MEMBER_ROLES.has(role) ? (role as MemberRole) : 'member' };
+  if (!absent(v['readSeq'])) m.readSeq = uint(v, t, 'readSeq');
+  if (!absent(v['deliveredSeq'])) m.deliveredSeq = uint(v, t, 'deliveredSeq');
+  return m;
+}
+
+/** Validates every item of an array field; errors name the item index (`history.msgs[3].seq`). */
+export function validateServerFrame(value: unknown): Result<ServerFrame> {
+  return validated(value, serverFrame, undefined);
+}
+
+function serverFrame(v: Obj): ServerFrame {
+  let f: ServerFrame;
+  switch (v['type']) {
+    case 'welcome':
+      f = { type: 'welcome', uid: str(v, 'welcome', 'uid'), did: str(v, 'welcome', 'did'), node: str(v, 'welcome', 'node'), heartbeatMs: pos(v, 'welcome', 'heartbeatMs'), maxFrameBytes: pos(v, 'welcome', 'maxFrameBytes') };
+      break;
+    case 'sent': {
+      const sent: ServerFrameOf<'sent'> = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
+      if (!absent(v['prev'])) sent.prev = uint(v, 'sent', 'prev');
+      f = sent;
+      break;
+    }
+    case 'msg':
+      f = { type: 'msg', ...msgFields(v, 'msg') };
+      break;
+    case 'convs': {
+      const list = items(arr(v, 'convs', 'list'), 'convs.list[]', convSummary);
+      f = absent(v['rid']) ? { type: 'convs', list } : { type: 'convs', rid: uint(v, 'convs', 'rid'), list };
+      break;
+    }
+    case 'history':
+      f = { type: 'history', rid: uint(v, 'history', 'rid'), conv: str(v, 'history', 'conv'), msgs: items(arr(v, 'history', 'msgs'), 'history.msgs[]', msgFields), more: bool(v, 'history', 'more') };
+      break;
+    case 'members':
+      f = { type: 'members', rid: uint(v, 'members', 'rid'), conv: str(v, 'members', 'conv'), members: items(arr(v, 'members', 'members'), 'members.members[]', memberInfo), more: bool(v, 'members', 'more') };
+      break;
+    case 'read': {
+      const echo: ServerFrameOf<'read'> = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };
+      if (!absent(v['unread'])) echo.unread = uint(v, 'read', 'unread');
+      if (!absent(v['lastSeq'])) echo.lastSeq = uint(v, 'read', 'lastSeq');
+      if (!absent(v['mentions'])) echo.mentions = uint(v, 'read', 'mentions');
+      f = echo;
+      break;
+    }
+    case 'mute': {
+      const mute: ServerFrameOf<'mute'> = { type: 'mute', conv: str(v, 'mute', 'conv'), until: uint(v, 'mute', 'until') };
+      if (!absent(v['rid'])) mute.rid = uint(v, 'mute', 'rid');
+      f = mute;
+      break;
+    }
+    case 'prefs': {
+      const prefs: ServerFrameOf<'prefs'> = { type: 'prefs', conv: str(v, 'prefs', 'conv'), pinnedAt: uint(v, 'prefs', 'pinnedAt'), archivedAt: uint(v, 'prefs', 'archivedAt') };
+      if (!absent(v['rid'])) prefs.rid = uint(v, 'prefs', 'rid');
+      f = prefs;
+      break;
+    }
+    case 'joined': {
+      const kind = str(v, 'joined', 'kind');
+      const joined: ServerFrameOf<'joined'> = { type: 'joined', conv: str(v, 'joined', 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, 'joined', 'lastSeq') };
+      if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
+      f = joined;
+      break;
+    }
+    case 'left':
+      f = absent(v['rid']) ? { type: 'left', conv: str(v, 'left', 'conv') } : { type: 'left', rid: uint(v, 'left', 'rid'), conv: str(v, 'left', 'conv') };
+      break;
+    case 'title':
+      f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };
+      break;
+    case 'typing':
+      f = { type: 'typing', conv: str(v, 'typing', 'conv'), from: str(v, 'typing', 'from') };
+      break;
+    case 'receipt':
+    case 'delivered': {
+      const t = v['type'];
+      f = { type: t, conv: str(v, t, 'conv'), uid: str(v, t, 'uid'), seq: uint(v, t, 'seq') };
+      break;
+    }
+    case 'presence': {
+      const presence: ServerFrameOf<'presence'> = { type: 'presence', uid: str(v, 'presence', 'uid'), online: bool(v, 'presence', 'online') };
+      if (!absent(v['lastSeen'])) presence.lastSeen = num(v, 'presence', 'lastSeen');
+      f = presence;
+      break;
+    }
+    case 'pong':
+      f = absent(v['ts']) ? { type: 'pong' } : { type: 'pong', ts: num(v, 'pong', 'ts') };
+      break;
+    case 'refreshed':
+      f = { type: 'refreshed', rid: uint(v, 'refreshed', 'rid'), exp: num(v, 'refreshed', 'exp') };
+      break;
+    case 'error': {
+      const code = str(v, 'error', 'code');
+      // Codes are only ever added: an older SDK reads a code it does not know as `internal`.
+      const e: ErrorFrame = { type: 'error', code: isErrorCode(code) ? code : ErrorCode.INTERNAL, message: str(v, 'error', 'message') };
+      if (!absent(v['rid'])) e.rid = uint(v, 'error', 'rid');
+      if (!absent(v['cid'])) e.cid = uint(v, 'error', 'cid');
+      if (!absent(v['conv'])) e.conv = str(v, 'error', 'conv');
+      f = e;
+      break;
+    }
+    case 'redirect': {
+      const endpoints = items(arr(v, 'redirect', 'endpoints'), 'redirect.endpoints[]', (x, t) => {
+        if (typeof x !== 'string') throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a string`);
+        return x;
+      });
+      const reason = str(v, 'redirect', 'reason');
+      // A redirect must be followed whatever its reason: an unknown reason reads as `moved`.
+      f = { type: 'redirect', endpoints, reason: REDIRECT_REASONS.has(reason) ? (reason as RedirectReason) : 'moved' };
+      break;
+    }
+      default:
+        throw unknownType(v['type']);
+    }
+    return f;
+}
+
