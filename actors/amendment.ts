@@ -13,6 +13,8 @@ export interface Amendment {
   kind: 'recall' | 'edit' | 'react';
   /** The seq it changes. */
   target: number;
+  /** A reaction's: who sent the message it reacts to (set by `checkAmendment`; none for a system message). */
+  author?: string;
 }
 
 /** The amendment a send or system message carries, if any. */
@@ -42,6 +44,7 @@ export async function checkAmendment(svc: ChatServices, conv: string, a: Amendme
   const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
   if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${a.target} is ${itself} itself`);
   if (m.recalledBy !== undefined) throw new ImError(ErrorCode.CONFLICT, `message ${a.target} was recalled already, by message ${m.recalledBy}`);
+  if (a.kind === 'react' && m.senderDid !== systemDevice) a.author = m.senderUid;
   if (uid === undefined || a.kind === 'react') return;
   if (m.senderUid !== uid || m.senderDid === systemDevice) throw new ImError(ErrorCode.FORBIDDEN, `message ${a.target} was not sent by ${uid}: only its sender may ${a.kind} it`);
   const windowSec = a.kind === 'recall' ? (svc.settings.recallWindowSec ?? DEFAULT_RECALL_WINDOW_SEC) : (svc.settings.editWindowSec ?? DEFAULT_EDIT_WINDOW_SEC);

@@ -125,6 +125,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       messages: chat.messages,
       blocks: chat.blocks,
       userSettings: chat.userSettings,
+      prefs: chat.prefs,
       lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),

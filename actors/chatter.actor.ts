@@ -11,6 +11,7 @@ import {
   type ChatterTitle,
   type ChatterTyping,
   type ConnectorDeliver,
+  type DeliveredReaction,
   type ConnectorJoined,
   type ConnectorLeft,
   type ConnectorNotify,
@@ -223,7 +224,7 @@ class ChatterActor implements Actor {
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
         if (amends) msg[amends.kind] = amends.target;
         if (mentions) msg.mentions = mentions;
-        this.fanOut(msg);
+        this.fanOut(msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
         return reply;
       },
       (err: unknown) => {
@@ -262,10 +263,10 @@ class ChatterActor implements Actor {
     if (amends) await this.checkAmendment(amends);
     const seq = await this.nextSeq();
     // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends));
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p.mentions));
   }
 
-  private fanOut(msg: Msg): void {
+  private fanOut(msg: Msg, reaction?: DeliveredReaction): void {
     let deliver: () => void;
     // Encoded once for every member, device and retransmission.
     const frame = encodeFrame({ type: 'msg', ...msg });
@@ -273,6 +274,7 @@ class ChatterActor implements Actor {
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
     if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
     if (msg.mentions !== undefined) d.mentions = msg.mentions;
+    if (reaction !== undefined) d.reaction = reaction;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
       const muted = this.muted;

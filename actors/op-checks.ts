@@ -1,6 +1,6 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { MUTED_FOREVER } from '../protocol/frames.js';
+import { MUTED_FOREVER, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_MENTIONS, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 
 /**
@@ -66,6 +66,9 @@ export function checkChatterSystem(p: unknown): ChatterSystem {
   // A recall may come without a body: it says what it takes back, not what replaces it.
   const s: ChatterSystem = { body: recall !== undefined && (v['body'] === undefined || v['body'] === null) ? '' : text(v['body'], 'body', recall !== undefined) };
   if (recall !== undefined) s.recall = recall;
+  const mentions = mentionList(v['mentions']);
+  if (mentions !== undefined && recall !== undefined) throw bad('mentions go on a plain message only');
+  if (mentions !== undefined) s.mentions = mentions;
   if (v['from'] !== undefined && v['from'] !== null) s.from = id(v['from'], 'from');
   if (v['key'] !== undefined && v['key'] !== null) {
     s.key = int(v['key'], 'key', 1);
@@ -151,6 +154,10 @@ export function checkDeliver(p: unknown): ConnectorDeliver {
   if (v['muted'] === true) d.muted = true;
   const mentions = mentionList(v['mentions']);
   if (mentions !== undefined) d.mentions = mentions;
+  if (v['reaction'] !== undefined && v['reaction'] !== null) {
+    const r = obj(v['reaction']);
+    d.reaction = { author: id(r['author'], 'reaction.author'), target: int(r['target'], 'reaction.target', 1), emoji: text(r['emoji'], 'reaction.emoji') };
+  }
   return d;
 }
 
@@ -202,4 +209,24 @@ export function checkChatterMute(p: unknown): ChatterMute {
   const m: ChatterMute = { uid: id(v['uid'], 'uid'), until: until(v['until']) };
   if (v['did'] !== undefined && v['did'] !== null) m.did = id(v['did'], 'did');
   return m;
+}
+
+/** A server API roles change: a map of uid to role (the store checks each role and membership, all or none). */
+export function checkRoles(p: unknown): Record<string, MemberRole> {
+  const roles = obj(p)['roles'];
+  if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) throw bad('roles must be a map of uid to role');
+  return roles as Record<string, MemberRole>;
+}
+
+/** A server API pin or archive change: `pinned` and / or `archived`, booleans, at least one. */
+export function checkPrefsChange(p: unknown): { pinned?: boolean; archived?: boolean } {
+  const v = obj(p);
+  const change: { pinned?: boolean; archived?: boolean } = {};
+  for (const k of ['pinned', 'archived'] as const) {
+    if (v[k] === undefined || v[k] === null) continue;
+    if (typeof v[k] !== 'boolean') throw bad(`${k} must be true or false`);
+    change[k] = v[k];
+  }
+  if (change.pinned === undefined && change.archived === undefined) throw bad('pinned or archived is required');
+  return change;
 }

@@ -4,11 +4,13 @@ import { checkDeliver } from './op-checks.js';
 
 /**
  * A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of
- * amendments), whether the user muted the conversation and whether the message mentions them.
+ * amendments but a reaction to the user's own message), whether the user muted the conversation and whether the
+ * message mentions them.
  */
 export function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
-  if (d.quiet === true || d.from === uid) return;
+  if (d.from === uid || (d.quiet === true && d.reaction?.author !== uid)) return;
   const e: PushEvent = { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from };
+  if (d.reaction !== undefined) e.reaction = { seq: d.reaction.target, emoji: d.reaction.emoji };
   if (d.muted === true) e.muted = true;
   if (d.mentions?.includes(uid) === true) e.mentioned = true;
   svc.event(e);

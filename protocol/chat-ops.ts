@@ -48,9 +48,9 @@ export interface SendReply { seq: number; ts: number; prev: number }
 /**
  * A message from the business server (server API → chatter); `from` defaults to "system". `key` (1 to 2^48 − 1)
  * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing. With
- * `recall`, the message recalls that seq (any sender's, at any age: moderation).
+ * `recall`, the message recalls that seq (any sender's, at any age: moderation). `mentions`: the members it names, as a send's.
  */
-export interface ChatterSystem { body: string; from?: string; key?: number; recall?: number }
+export interface ChatterSystem { body: string; from?: string; key?: number; recall?: number; mentions?: string[] }
 export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
@@ -100,7 +100,9 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
  * `quiet`: a recall, an edit or a reaction, news to a device online but no reason to notify one offline (no push event).
  * `muted`: the member muted the conversation (its push event says so).
  */
-export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean; mentions?: string[] }
+export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean; mentions?: string[]; reaction?: DeliveredReaction }
+/** A reaction (not a taking back) to `author`'s message `target`: the one member a push event tells of it. */
+export interface DeliveredReaction { author: string; target: number; emoji: string }
 export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 /** `frame`: an encoded server frame, pushed as it is to every device of the user online but `except`. */
@@ -133,14 +135,15 @@ export interface GatewayBind { uid: string; conv: string }
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
 /**
  * A message for a member with no device online, for the app's push notifications: one per member and message
- * (recalls, edits and reactions excepted), from the member's connector. Not raised for large groups (their members are not
+ * (recalls, edits and reactions excepted, but a reaction to the member's own message), from the member's connector. Not raised for large groups (their members are not
  * told one by one); best effort, and a fan-out replayed after a NATS outage may raise one twice.
  */
 /**
  * `muted`: the member muted the conversation; notify quietly (a badge) or not at all. `mentioned`: the message
- * mentions the member (apps usually notify a mention even when muted).
+ * mentions the member (apps usually notify a mention even when muted). `reaction`: message `seq` is `from`'s
+ * reaction `emoji` to the member's own message `reaction.seq` (the only reactions pushed, to their author).
  */
-export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true; mentioned?: true }
+export interface PushEvent { type: 'push'; uid: string; conv: string; seq: number; from: string; muted?: true; mentioned?: true; reaction?: { seq: number; emoji: string } }
 /** A message stored; `recall` / `edit` / `react`: it recalls, edits or reacts to that seq (`body` is the reaction). */
 export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; mentions?: string[] }
 /**

@@ -9,6 +9,7 @@ import {
   type ChatterSystem,
   type ConnectorDisconnect,
   type ConnectorJoined,
+  type ConnectorNotify,
   type CreateReply,
   type DevicesReply,
   type DisconnectReply,
@@ -17,6 +18,7 @@ import {
   type SendReply,
   type TitleReply,
 } from '../../protocol/chat-ops.js';
+import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -26,14 +28,15 @@ import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
 import type { LastSeenStore } from '../../storage/last-seen-store.js';
-import { directConversationId, newGroupConvId, type ConversationStore, type MemberRole } from '../../storage/conversation-store.js';
+import type { MemberPrefsStore } from '../../storage/member-prefs-store.js';
+import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
-import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -67,6 +70,7 @@ export interface HttpApiDeps {
   blocks: BlockStore;
   userSettings: UserSettingsStore;
   lastSeen: LastSeenStore;
+  prefs: MemberPrefsStore;
   /** Erases a user's account (see eraseAccount). */
   eraseUser: (uid: string, blankMessages: boolean) => Promise<ErasureReport>;
   /** Voids tokens (stored, and told to every gateway). */
@@ -210,9 +214,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/conversations/:conv/roles', true, async (b, [conv]) => {
     // Stored and shown, not enforced here: every membership change comes through this API, i.e. the business server.
-    const roles = (b as { roles?: unknown } | null)?.roles;
-    if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) throw new ImError(ErrorCode.INVALID_FIELD, 'roles must be a map of uid to role');
-    return ['200 OK', { conv, roles: await d.convs.setRoles(conv!, roles as Record<string, MemberRole>) }];
+    return ['200 OK', { conv, roles: await d.convs.setRoles(conv!, checkRoles(b)) }];
   });
   route(d, 'post', '/v1/conversations/:conv/messages', true, async (b, [conv]) => {
     const p: ChatterSystem = checkChatterSystem(b);
@@ -255,6 +257,12 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // Through the chatter, as a device's `mute`: it marks what it fans out, and the user's devices are told.
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.MUTE, checkChatterMute({ uid, until: b['until'] }))) as MuteReply;
     return ['200 OK', { uid, conv, until: r.until }];
+  });
+  route(d, 'post', '/v1/users/:uid/conversations/:conv/prefs', true, async (b, [uid, conv]) => {
+    // A device's `prefs` for the user, e.g. the business server pinning its support chat: all their devices are told.
+    const p = await d.prefs.set(checkUid(uid), conv!, checkPrefsChange(b));
+    d.router.tell(ChatKind.CONNECTOR, uid!, ConnectorOp.NOTIFY, { frame: encodeFrame({ type: 'prefs', conv: conv!, ...p }) } satisfies ConnectorNotify);
+    return ['200 OK', { uid, conv, ...p }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

@@ -45,6 +45,12 @@ describe('chat – mentions', () => {
     benLaptop.client.read('mn-group', m3.seq);
     for (const d of [ben, benLaptop]) await waitUntil(() => info(d.client)?.mentions === 0, 'no mention left');
     expect(await apiMentions('ben')).toBe(0);
+    // The business server's messages may mention members too.
+    const notice = await c.api('POST', '/v1/conversations/mn-group/messages', { from: 'bot', body: '@ben your turn', mentions: ['ben'] });
+    expect(notice.status).toBe(201);
+    for (const d of [ben, benLaptop]) await waitUntil(() => info(d.client)?.mentions === 1, 'the bot\'s mention counted');
+    expect(ben.got.message.at(-1)).toMatchObject({ from: 'bot', mentions: ['ben'] });
+    expect((await c.api('POST', '/v1/conversations/mn-group/messages', { body: 'x', mentions: ['ben', 'ben'] })).status).toBe(400);
   }, 30_000);
 
   it('mentions – push events say `mentioned` (a muted conversation too); a recall takes its mention out of the count; a member removed loses theirs', async () => {

@@ -90,4 +90,22 @@ describe('chat – pin and archive', () => {
     expect(await raw.waitFor((f) => f.type === 'error' && f.rid === 8)).toMatchObject({ code: ErrorCode.INVALID_FIELD });
     raw.close();
   }, 30_000);
+
+  it('prefs – the server API pins or archives for a user: every device of theirs is told, lists carry it; not a member is 403, nothing to change 400', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pf-support', owner: 'helpdesk', members: ['rex'] });
+    const phone = await c.online('rex', 'phone', 'p2', ['prefs']);
+    const res = await c.api('POST', '/v1/users/rex/conversations/pf-support/prefs', { pinned: true });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ uid: 'rex', conv: 'pf-support', archivedAt: 0 });
+    const pinnedAt = res.body['pinnedAt'] as number;
+    expect(pinnedAt).toBeGreaterThan(Date.now() - 60_000);
+    await waitUntil(() => phone.got.prefs.length === 1, 'the phone told of the pin');
+    expect(phone.got.prefs[0]).toEqual({ conv: 'pf-support', pinnedAt, archivedAt: 0 });
+    expect(phone.client.conversations()[0]).toMatchObject({ conv: 'pf-support', pinnedAt });
+    expect((await c.api('GET', '/v1/users/rex/conversations')).body['conversations']).toMatchObject([{ conv: 'pf-support', pinnedAt }]);
+    const refused = await c.api('POST', '/v1/users/sid/conversations/pf-support/prefs', { archived: true });
+    expect([refused.status, refused.body['code']]).toEqual([403, ErrorCode.NOT_MEMBER]);
+    const empty = await c.api('POST', '/v1/users/rex/conversations/pf-support/prefs', { pinned: 'yes' });
+    expect([empty.status, empty.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+  }, 30_000);
 });

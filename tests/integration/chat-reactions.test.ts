@@ -77,6 +77,27 @@ describe('chat – reactions', () => {
     expect(messages.find((e) => e.conv === 'rx-group' && e.seq === b2.seq)).toMatchObject({ from: 'bob', body: '👨‍👩‍👧‍👦', react: m.seq });
   }, 60_000);
 
+  it('react – a reaction to the message of a member with no device online is pushed to them alone, with its emoji; taking it back is not, nor one to a system message', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-push', owner: 'pat', members: ['quinn', 'rae'] });
+    const pat = await online('pat', 'd1', 'x1');
+    const quinn = await online('quinn', 'd1', 'x2');
+    const m = await pat.client.send('rx-push', 'who is in?');
+    pat.client.close();
+    const sys = await c.api('POST', '/v1/conversations/rx-push/messages', { body: 'room booked' });
+    const r = await quinn.client.react('rx-push', m.seq, '🙋');
+    await quinn.client.react('rx-push', m.seq, '');
+    await quinn.client.react('rx-push', sys.body['seq'] as number, '👍');
+    const barrier = await quinn.client.send('rx-push', 'me too');
+    await waitUntil(() => pushes.some((p) => p.uid === 'pat' && p.seq === barrier.seq), 'pat pushed the last message');
+    expect(pushes.filter((p) => p.uid === 'pat' && p.conv === 'rx-push')).toEqual([
+      { type: 'push', uid: 'pat', conv: 'rx-push', seq: sys.body['seq'], from: 'system' },
+      { type: 'push', uid: 'pat', conv: 'rx-push', seq: r.seq, from: 'quinn', reaction: { seq: m.seq, emoji: '🙋' } },
+      { type: 'push', uid: 'pat', conv: 'rx-push', seq: barrier.seq, from: 'quinn' },
+    ]);
+    // Rae, offline too, is pushed the messages but none of the reactions (none is to a message of hers).
+    expect(pushes.filter((p) => p.uid === 'rae' && p.conv === 'rx-push').map((p) => p.seq)).toEqual([m.seq, sys.body['seq'], barrier.seq]);
+  }, 30_000);
+
   it('react – reactions are nothing new to read: the SDK, `convs` and the server API leave them out of unread', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-unread', owner: 'dan', members: ['eve', 'fay'] });
     const dan = await online('dan', 'd1', 'x1');
