@@ -1,0 +1,72 @@
+/** Rows one statement of a batch writer writes at most (a gateway's worth of users leaving at once takes a few). */
+export const MAX_ROWS_PER_WRITE = 5_000;
+
+export interface MaxBatchWriterOptions<T> {
+  /** Stores one chunk (at most MAX_ROWS_PER_WRITE rows) in one statement. */
+  write: (rows: T[]) => Promise<void>;
+  /** The row to keep when a key is recorded again before it is written (the greater one). */
+  merge: (had: T, next: T) => T;
+  /** How long rows gather before a write; 0: the next turn of the event loop. */
+  delayMs: number;
+  /** Orders a batch before it is written, so that two writers lock the rows they share in one order. */
+  sort?: (a: T, b: T) => number;
+  /** A failed batch goes back into the next one (or is dropped: `onError` is told either way). */
+  retry: boolean;
+  onError: (err: unknown) => void;
+}
+
+/**
+ * Keyed values that only ever grow (a delivery mark, a last-seen time), written in batches: one write at a time,
+ * in arrival order, so a later value never lands before an earlier one. Their statements keep the greater of the
+ * stored value and the written one, so batches need no fence: a stale writer cannot move one back.
+ */
+export class MaxBatchWriter<T> {
+  private pending = new Map<string, T>();
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly o: MaxBatchWriterOptions<T>) {}
+
+  /** Records `row` under `key`, to be written soon; nothing once closed. */
+  add(key: string, row: T): void {
+    if (this.closed) return;
+    const had = this.pending.get(key);
+    this.pending.set(key, had === undefined ? row : this.o.merge(had, row));
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (this.o.delayMs > 0) this.timer = setTimeout(() => void this.flush(), this.o.delayMs);
+    else setImmediate(() => void this.flush());
+  }
+
+  /** Writes what is recorded so far; resolves once it is stored (or failed: `onError` was told). */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.scheduled = false;
+    if (this.pending.size > 0) {
+      const batch = [...this.pending];
+      if (this.o.sort) batch.sort(([, a], [, b]) => this.o.sort!(a, b));
+      this.pending = new Map();
+      this.writing = this.writing
+        .then(() => this.writeAll(batch.map(([, row]) => row)))
+        .catch((err: unknown) => {
+          if (this.o.retry) for (const [key, row] of batch) this.add(key, row);
+          this.o.onError(err);
+        });
+    }
+    return this.writing;
+  }
+
+  /** Writes what is recorded (once: a failure now is not tried again) and takes no more. */
+  close(): Promise<void> {
+    const last = this.flush();
+    this.closed = true;
+    return last;
+  }
+
+  private async writeAll(rows: T[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += MAX_ROWS_PER_WRITE) await this.o.write(rows.slice(i, i + MAX_ROWS_PER_WRITE));
+  }
+}

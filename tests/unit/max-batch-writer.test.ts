@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_ROWS_PER_WRITE, MaxBatchWriter } from '../../storage/max-batch-writer.js';
+
+type Row = { key: string; v: number };
+
+/** A writer over an in-memory "table" whose writes can be made to fail or to wait. */
+function harness(opts: { retry: boolean; delayMs?: number }) {
+  const writes: Row[][] = [];
+  const errors: unknown[] = [];
+  let failNext = 0;
+  let active = 0;
+  let maxActive = 0;
+  const w = new MaxBatchWriter<Row>({
+    delayMs: opts.delayMs ?? 0,
+    merge: (had, next) => (next.v > had.v ? next : had),
+    sort: (a, b) => (a.key < b.key ? -1 : 1),
+    retry: opts.retry,
+    onError: (e) => errors.push(e),
+    write: async (rows) => {
+      maxActive = Math.max(maxActive, ++active);
+      await new Promise((r) => setTimeout(r, 1));
+      active--;
+      if (failNext > 0) {
+        failNext--;
+        throw new Error('database away');
+      }
+      writes.push(rows);
+    },
+  });
+  return { w, writes, errors, fail: (n: number) => (failNext = n), maxActive: () => maxActive };
+}
+
+describe('max batch writer', () => {
+  it('max batch writer – a key recorded twice is written once with the greater value, sorted, in chunks of at most 5,000', async () => {
+    const { w, writes } = harness({ retry: false });
+    w.add('b', { key: 'b', v: 2 });
+    w.add('a', { key: 'a', v: 5 });
+    w.add('b', { key: 'b', v: 1 });
+    await w.flush();
+    expect(writes).toEqual([[{ key: 'a', v: 5 }, { key: 'b', v: 2 }]]);
+    for (let i = 0; i < MAX_ROWS_PER_WRITE + 1; i++) w.add(`k${String(i).padStart(5, '0')}`, { key: `k${i}`, v: i });
+    await w.flush();
+    expect(writes.slice(1).map((x) => x.length)).toEqual([MAX_ROWS_PER_WRITE, 1]);
+  });
+
+  it('max batch writer – writes run one at a time, on their own after the delay', async () => {
+    const { w, writes, maxActive } = harness({ retry: false, delayMs: 20 });
+    w.add('a', { key: 'a', v: 1 });
+    void w.flush();
+    w.add('a', { key: 'a', v: 2 });
+    void w.flush();
+    w.add('c', { key: 'c', v: 3 });
+    expect(writes).toEqual([]);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(writes).toEqual([[{ key: 'a', v: 1 }], [{ key: 'a', v: 2 }], [{ key: 'c', v: 3 }]]);
+    expect(maxActive()).toBe(1);
+  });
+
+  it('max batch writer – a failed batch goes into the next one when retrying, and is dropped otherwise; closed, it takes nothing', async () => {
+    const retrying = harness({ retry: true });
+    retrying.fail(1);
+    retrying.w.add('a', { key: 'a', v: 1 });
+    await retrying.w.flush();
+    expect(retrying.errors).toHaveLength(1);
+    retrying.w.add('b', { key: 'b', v: 2 });
+    await retrying.w.close();
+    expect(retrying.writes).toEqual([[{ key: 'a', v: 1 }, { key: 'b', v: 2 }]]);
+    retrying.w.add('c', { key: 'c', v: 3 });
+    await retrying.w.flush();
+    expect(retrying.writes).toHaveLength(1);
+
+    const dropping = harness({ retry: false });
+    dropping.fail(1);
+    dropping.w.add('a', { key: 'a', v: 1 });
+    await dropping.w.flush();
+    dropping.w.add('b', { key: 'b', v: 2 });
+    await dropping.w.flush();
+    expect([dropping.errors.length, dropping.writes]).toEqual([1, [[{ key: 'b', v: 2 }]]]);
+  });
+});
