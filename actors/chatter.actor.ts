@@ -36,6 +36,7 @@ import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, knownSend, recentReply, rememberSend, type DeviceState } from './device-sends.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkUid } from './op-checks.js';
+import { namedInLarge } from './push-event.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -292,6 +293,7 @@ class ChatterActor implements Actor {
     }
     deliver();
     this.svc.recentFanout.record(deliver);
+    if (this.large) for (const [uid, notice] of namedInLarge(msg, members, (u) => this.muted?.get(u) ?? 0, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
     this.svc.event({ type: 'message', ...msg });
   }
 

@@ -22,7 +22,7 @@ import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, 
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { pushEvent, pushEventOf } from './push-event.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -87,6 +87,8 @@ class ConnectorActor implements Actor {
         return this.disconnect(checkDisconnect(payload));
       case ConnectorOp.DELIVER:
         return this.deliver(checkDeliver(payload));
+      case ConnectorOp.PUSH:
+        return this.devices.length === 0 ? pushEvent(this.svc, this.ctx.key, checkPushNotice(payload)) : undefined;
       case ConnectorOp.ACK:
         return this.ack(checkMark(payload));
       case ConnectorOp.READ:
@@ -384,7 +386,7 @@ class ConnectorActor implements Actor {
  * this, every message to a group woke the connector of every offline member, and a user coming online woke every
  * direct peer's (presence), each to stay in memory until its idle timeout.
  */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
+const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.PUSH, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
 
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
@@ -395,6 +397,7 @@ export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSM
     idleAnswer: (op, payload, uid) => {
       if (op === ConnectorOp.DEVICES) return { devices: [] } satisfies DevicesReply;
       if (op === ConnectorOp.DELIVER) pushEventOf(svc, uid, payload);
+      if (op === ConnectorOp.PUSH) pushEventOf(svc, uid, payload, checkPushNotice);
       return DEVICE_ONLY_OPS.has(op) ? null : undefined;
     },
   };

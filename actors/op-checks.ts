@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_MENTIONS, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
@@ -150,6 +150,17 @@ export function checkDeliver(p: unknown): ConnectorDeliver {
   const frame = v['frame'];
   if (!(frame instanceof Uint8Array) || frame.length === 0) throw bad('frame must be the encoded msg frame');
   const d: ConnectorDeliver = { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did'), frame };
+  return noticeFields(v, d);
+}
+
+/** A large group's push notice for one member it names (ConnectorOp.PUSH). */
+export function checkPushNotice(p: unknown): PushNotice {
+  const v = obj(p);
+  return noticeFields(v, { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did') });
+}
+
+/** The optional fields of a delivery or push notice, checked onto `d`. */
+function noticeFields<T extends PushNotice>(v: Record<string, unknown>, d: T): T {
   if (v['quiet'] === true) d.quiet = true;
   if (v['muted'] === true) d.muted = true;
   const mentions = mentionList(v['mentions']);

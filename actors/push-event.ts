@@ -1,4 +1,5 @@
-import type { ConnectorDeliver, PushEvent } from '../protocol/chat-ops.js';
+import type { DeliveredReaction, PushEvent, PushNotice } from '../protocol/chat-ops.js';
+import type { Msg } from '../protocol/frames.js';
 import type { ChatServices } from './chat-services.js';
 import { checkDeliver } from './op-checks.js';
 
@@ -7,7 +8,7 @@ import { checkDeliver } from './op-checks.js';
  * amendments but a reaction to the user's own message), whether the user muted the conversation and whether the
  * message mentions them.
  */
-export function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): void {
+export function pushEvent(svc: ChatServices, uid: string, d: PushNotice): void {
   if (d.from === uid || (d.quiet === true && d.reaction?.author !== uid)) return;
   const e: PushEvent = { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from };
   if (d.reaction !== undefined) e.reaction = { seq: d.reaction.target, emoji: d.reaction.emoji };
@@ -16,13 +17,27 @@ export function pushEvent(svc: ChatServices, uid: string, d: ConnectorDeliver): 
   svc.event(e);
 }
 
-/** `pushEvent` for a delivery to a sleeping connector, whose payload no mailbox has checked yet. */
-export function pushEventOf(svc: ChatServices, uid: string, payload: unknown): void {
-  let d: ConnectorDeliver;
+/** `pushEvent` for a delivery (or a push notice) to a sleeping connector, whose payload no mailbox has checked yet. */
+export function pushEventOf(svc: ChatServices, uid: string, payload: unknown, check: (p: unknown) => PushNotice = checkDeliver): void {
+  let d: PushNotice;
   try {
-    d = checkDeliver(payload);
+    d = check(payload);
   } catch {
     return; // not a delivery anyone could have sent: nothing to tell
   }
   pushEvent(svc, uid, d);
+}
+
+/**
+ * The members a large group's message names, each with the notice for their push event: members of large groups
+ * are not told of messages one by one, but those mentioned, or whose message got a reaction, should still hear.
+ */
+export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): [string, PushNotice][] {
+  const named = reaction !== undefined ? [reaction.author] : msg.mentions;
+  if (named === undefined) return [];
+  const notice: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
+  if (msg.mentions !== undefined) notice.mentions = msg.mentions;
+  if (reaction !== undefined) (notice.quiet = true), (notice.reaction = reaction);
+  const now = Date.now();
+  return named.filter((uid) => uid !== msg.from && members.has(uid)).map((uid) => [uid, mutedUntil(uid) > now ? { ...notice, muted: true } : notice]);
 }

@@ -33,6 +33,12 @@ export const ConnectorOp = {
   PRIVACY: 'privacy',
   /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
   GATEWAY_GONE: 'gateway-gone',
+  /**
+   * A large group's message names this user (a mention, or a reaction to their message): members of large groups
+   * are not told of messages one by one, so this tells them, to raise a push event when no device of theirs is
+   * online (payload: PushNotice).
+   */
+  PUSH: 'push',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -100,7 +106,9 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
  * `quiet`: a recall, an edit or a reaction, news to a device online but no reason to notify one offline (no push event).
  * `muted`: the member muted the conversation (its push event says so).
  */
-export interface ConnectorDeliver { conv: string; seq: number; from: string; did: string; frame: Uint8Array; quiet?: boolean; muted?: boolean; mentions?: string[]; reaction?: DeliveredReaction }
+export interface ConnectorDeliver extends PushNotice { frame: Uint8Array }
+/** What a delivery tells a connector with no device online, for a push event. */
+export interface PushNotice { conv: string; seq: number; from: string; did: string; quiet?: boolean; muted?: boolean; mentions?: string[]; reaction?: DeliveredReaction }
 /** A reaction (not a taking back) to `author`'s message `target`: the one member a push event tells of it. */
 export interface DeliveredReaction { author: string; target: number; emoji: string }
 export interface ConnectorAck { did: string; conv: string; seq: number }

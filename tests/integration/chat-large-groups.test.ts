@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_GROUP_CHANGE_GRACE_MS } from '../../actors/chat-services.js';
 import { LARGE_BIND_GRACE_MS } from '../../actors/bind-grace.js';
 import { REBIND_DELAY_MS } from '../../actors/gateway/gateway.js';
+import type { PushEvent } from '../../protocol/chat-ops.js';
 import type { Msg } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { shardFunctionFingerprint, shardOf } from '../../protocol/shard-hash.js';
-import { conversationSubject } from '../../protocol/subjects.js';
+import { conversationSubject, EventSubject } from '../../protocol/subjects.js';
 import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
@@ -120,6 +121,28 @@ describe('chat – large groups', () => {
     await kai.client.send(conv, 'welcome');
     await waitUntil(() => bodies(kim.got, conv).includes('welcome') && bodies(kit.got, conv).includes('welcome'), '"welcome" reaching kim and kit');
   }, 60_000);
+
+  it('large groups – members are not pushed every message, but those a message mentions are, and the author of a message reacted to', async () => {
+    const pushes = await c.collect<PushEvent>(EventSubject.PUSH);
+    const conv = 'named';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'nia', members: ['ned', 'nel', 'nik', 'nor'] })).status).toBe(201);
+    // Past the bind grace, while which the connectors deliver too (and so push everyone offline).
+    await sleep(LARGE_BIND_GRACE_MS + 300);
+    const nor = await online('nor', 'l2');
+    const said = await nor.client.send(conv, 'first!');
+    nor.client.close();
+    const nia = await online('nia', 'l1');
+    const ned = await online('ned', 'l2');
+    const named = await nia.client.send(conv, '@nel @ned look', { mentions: ['nel', 'ned', 'nobody'] });
+    await nia.client.send(conv, 'nothing for anyone');
+    const r = await ned.client.react(conv, said.seq, '🎉');
+    await waitUntil(() => pushes.some((p) => p.conv === conv && p.seq === r.seq), 'nor pushed the reaction');
+    await sleep(200);
+    expect(pushes.filter((p) => p.conv === conv)).toEqual([
+      { type: 'push', uid: 'nel', conv, seq: named.seq, from: 'nia', mentioned: true },
+      { type: 'push', uid: 'nor', conv, seq: r.seq, from: 'ned', reaction: { seq: said.seq, emoji: '🎉' } },
+    ]);
+  });
 
   it('groups – a group at its most members refuses more with 409 limit_reached, and its chatter goes on with the members it has', async () => {
     const conv = 'full';
