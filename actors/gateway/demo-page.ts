@@ -61,7 +61,7 @@ function page(serverKey: string): string {
 <div id=log></div>
 <p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
-import { ImClient, storageOutbox } from '/demo/sdk.js';
+import { ImClient, applyReaction, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
 const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
@@ -70,10 +70,8 @@ const show = (cls, text) => { const d = document.createElement('div'); d.classNa
 // Shown lines by conv#seq, so a recall, an edit or a reaction can change the line it names; and each conversation's
 // last own message and others' messages not recalled.
 let lines = new Map(), mine = new Map(), theirs = new Map();
-const reacted = (m) => (m.rx?.size ? '  ' + [...m.rx].map(([u, r]) => r.emoji + ' ' + u).join(' ') : '');
+const reacted = (m) => (m.reactions?.length ? '  ' + m.reactions.map((r) => r.emoji + ' ' + r.uid).join(' ') : '');
 const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : m.react ? (m.body ? ' reacted ' + m.body + ' to #' : ' took back a reaction to #') + m.react : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '') + reacted(m)));
-// Each user's reaction to a message is their latest: one older than what is shown (a page read after it) changes nothing.
-const react = (old, m) => { if ((old.rx.get(m.from)?.seq ?? 0) >= m.seq) return old; const rx = new Map(old.rx); if (m.body) rx.set(m.from, { emoji: m.body, seq: m.seq }); else rx.delete(m.from); return { ...old, rx }; };
 // Under the message box, how far the other member of a direct conversation has the messages and has read them.
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
@@ -88,10 +86,10 @@ $('login').onclick = async () => {
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
   client.on('message', (m) => {
-    m = { ...m, rx: new Map((m.reactions ?? []).map((r) => [r.uid, r])) };
     lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.react || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
     const old = lines.get(m.conv + '#' + (m.recall || m.edit || m.react));
-    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, rx: new Map() } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : react(old.m, m);
+    // Each user's reaction is their latest (applyReaction keeps them as the protocol says); a recalled message has none.
+    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, reactions: [] } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : { ...old.m, reactions: applyReaction(old.m.reactions ?? [], m) };
     if (old) old.d.textContent = line(old.m);
     const plain = !m.recall && !m.edit && !m.react && !m.recalled;
     if (m.recall && mine.get(m.conv) === m.recall) mine.delete(m.conv);

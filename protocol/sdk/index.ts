@@ -10,3 +10,4 @@ export * from './endpoint-list.js';
 export * from './heartbeat.js';
 export * from './pending-requests.js';
 export * from './outbox.js';
+export * from './reactions.js';
