@@ -2,7 +2,7 @@
  * imctl — the cluster's admin CLI.
  *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
  *   imctl move <kind> <shard> <node> | drain <node> | undrain <node> | pin|unpin <kind> <shard>
- *   imctl settings [set <name> <value>]
+ *   imctl settings [set <name> <value>] | locate conv|user <id>
  * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -12,7 +12,10 @@ import { ImError } from '../protocol/errors.js';
 import { Admin, type PlannedMove, type ProgressEvent } from '../runtime/admin.js';
 import { ConfigError, parseAdminConfig } from '../runtime/config.js';
 import { silentLogger } from '../runtime/logger.js';
+import { shardOf } from '../protocol/shard-hash.js';
 import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
+import { ConversationStore } from '../storage/conversation-store.js';
+import { MessageStore } from '../storage/message-store.js';
 import { connect } from '../storage/db.js';
 import { table } from './lib/table.js';
 
@@ -30,6 +33,8 @@ commands:
                                          keep a shard on its current owner (rebalancing leaves it), or release it
   settings                               settings every node must share (large-group, max-token-lifetime, recall-window, edit-window)
   settings set <name> <value>            change one; running nodes apply it at once (waits for them)
+  locate conv <id> | locate user <id>    which shard and node serve a conversation's chatter (with its kind, members
+                                         and last seq) or a user's connector (with how many conversations they are in)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
@@ -72,7 +77,7 @@ async function main(): Promise<void> {
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
   const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command) || (command === 'settings' && args[0] === 'set');
-  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin', 'settings'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin', 'settings', 'locate'].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
   try {
@@ -149,6 +154,27 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       console.log(`nodes: ${nodes.filter((n) => n.live).length} live of ${nodes.length} registered`);
       console.log(`shards: ${shards.length} (${Object.entries(byState).map(([k, v]) => `${v} ${k}`).join(', ')}), ${orphans} owned by dead nodes`);
       console.log(table(['node', 'serving', 'actors', 'rss MB', 'up s', 'lease'], reports.map((r) => (r.type === 'status' ? [r.nodeId, String(r.shards.length), Object.entries(r.actors).map(([k, v]) => `${k}:${v}`).join(' ') || '0', (r.rssBytes / 1048576).toFixed(0), String(r.uptimeSec), r.leaseValid ? 'ok' : 'LOST'] : [r.type === 'error' ? r.message : r.type, '', '', '', '', '']))));
+      return EXIT.ok;
+    }
+    case 'locate': {
+      const [what, key] = args;
+      const kind = what === 'conv' ? 'chatter' : what === 'user' ? 'connector' : undefined;
+      if (kind === undefined || key === undefined || args.length !== 2) throw new UsageError('locate takes conv <id> or user <id>');
+      const rows = await admin.shardMap.list(kind);
+      if (rows.length === 0) throw new UsageError(`this cluster has no ${kind} shards`);
+      const at = rows.find((r) => r.shard === shardOf(key, rows.length))!;
+      const convs = new ConversationStore(admin.sql);
+      let facts: Record<string, unknown>;
+      if (what === 'user') facts = { conversations: (await convs.conversationIdsOf(key)).length };
+      else {
+        const conv = await convs.get(key);
+        facts = conv === undefined ? { exists: false } : { exists: true, kind: conv.kind, title: conv.title, members: (await convs.members(key)).length, lastSeq: await new MessageStore(admin.sql).lastSeq(key) };
+      }
+      const found = { [what as string]: key, actor: kind, shard: at.shard, owner: at.owner, epoch: at.epoch, state: at.state, ...facts };
+      if (json) return print(found);
+      console.log(table(['actor', 'shard', 'owner', 'epoch', 'state'], [[`${kind} ${key}`, String(at.shard), at.owner ?? '(none)', String(at.epoch), at.state]]));
+      const said = Object.entries(facts).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${String(v)}`);
+      console.log(said.join(', '));
       return EXIT.ok;
     }
     case 'rebalance': {

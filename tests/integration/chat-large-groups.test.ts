@@ -235,6 +235,22 @@ describe('chat – large groups', () => {
     }
   }, 90_000);
 
+  it('imctl – locate names the shard and node serving a conversation or a user, with what Postgres holds of them', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'findme', owner: 'fay', members: ['fox'], title: 'Finders' });
+    const sent = await c.api('POST', '/v1/conversations/findme/messages', { body: 'hi' });
+    const row = async (kind: string, key: string) => (await c.db.sql<{ shard: number; owner: string; epoch: number }[]>`SELECT shard, owner, epoch FROM shards WHERE kind = ${kind} AND shard = ${shardOf(key, SHARDS)}`)[0]!;
+    const conv = await c.imctl('locate', 'conv', 'findme', '--json');
+    expect(conv.code, conv.stderr).toBe(0);
+    expect(JSON.parse(conv.stdout)).toEqual({ conv: 'findme', actor: 'chatter', ...(await row('chatter', 'findme')), state: 'active', exists: true, kind: 'group', title: 'Finders', members: 2, lastSeq: sent.body['seq'] });
+    const user = await c.imctl('locate', 'user', 'fox');
+    expect(user.code, user.stderr).toBe(0);
+    const at = await row('connector', 'fox');
+    expect(user.stdout).toMatch(new RegExp(`connector fox\\s+${at.shard}\\s+${at.owner}\\s+${at.epoch}\\s+active`));
+    expect(user.stdout).toContain('conversations 1');
+    expect(JSON.parse((await c.imctl('locate', 'conv', 'nowhere', '--json')).stdout)).toMatchObject({ actor: 'chatter', exists: false });
+    expect((await c.imctl('locate', 'room', 'x')).code).toBe(2);
+  });
+
   it('cluster – a node whose shard function differs from the one the cluster was created with is refused before it joins', async () => {
     // As a node of another version would see it: the cluster recorded another function's fingerprint.
     await c.db.sql`UPDATE cluster_settings SET value = to_jsonb('0.0.0'::text) WHERE key = 'shard-function'`;
