@@ -20,7 +20,8 @@ import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
-import { pushEvent, pushEventOf } from './push-event.js';
+import { pushEvent } from './push-event.js';
+import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
 import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
@@ -380,25 +381,11 @@ class ConnectorActor implements Actor {
   }
 }
 
-/**
- * Tells that only matter to a user's online devices. A sleeping connector has none, and what they would change of
- * its state is read again from Postgres when a device attaches; so they are dropped rather than wake it. Without
- * this, every message to a group woke the connector of every offline member, and a user coming online woke every
- * direct peer's (presence), each to stay in memory until its idle timeout.
- */
-const DEVICE_ONLY_OPS: ReadonlySet<string> = new Set([ConnectorOp.DELIVER, ConnectorOp.PUSH, ConnectorOp.NOTIFY, ConnectorOp.PRESENCE, ConnectorOp.RECEIPT, ConnectorOp.DELIVERED, ConnectorOp.ACK, ConnectorOp.JOINED, ConnectorOp.LEFT, ConnectorOp.PRIVACY, ConnectorOp.GATEWAY_GONE]);
-
 /** The connector actor kind (one actor per user). */
 export function connectorKind(svc: ChatServices, retransmitMs = DEFAULT_RETRANSMIT_MS): ActorKind {
   return {
     kind: ChatKind.CONNECTOR,
     create: (ctx) => new ConnectorActor(ctx, svc, retransmitMs),
-    // A connector stays live while any device is attached (`holdsLiveState`), so a sleeping one has none.
-    idleAnswer: (op, payload, uid) => {
-      if (op === ConnectorOp.DEVICES) return { devices: [] } satisfies DevicesReply;
-      if (op === ConnectorOp.DELIVER) pushEventOf(svc, uid, payload);
-      if (op === ConnectorOp.PUSH) pushEventOf(svc, uid, payload, checkPushNotice);
-      return DEVICE_ONLY_OPS.has(op) ? null : undefined;
-    },
+    idleAnswer: sleepingConnectorAnswer(svc),
   };
 }
