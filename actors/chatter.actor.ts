@@ -19,6 +19,7 @@ import {
   type MembersReply,
   type MuteReply,
   type SendReply,
+  type RolesReply,
   type TitleReply,
 } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
@@ -35,7 +36,7 @@ import { amendmentOf, checkAmendment, markRow, type Amendment } from './amendmen
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, knownSend, recentReply, rememberSend, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { namedInLarge } from './push-event.js';
 
 /** The device id system messages are stored under. */
@@ -111,6 +112,8 @@ class ChatterActor implements Actor {
         return this.mute(checkChatterMute(payload));
       case ChatterOp.TITLE:
         return this.retitle(checkChatterTitle(payload));
+      case ChatterOp.ROLES: // stored, then shown to the members online, as a title is
+        return this.svc.convs.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => (this.toMembers({ type: 'roles', conv: this.ctx.key, roles }), { conv: this.ctx.key, roles }));
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
         return this.changeMembers({ remove: [uid] }, uid);

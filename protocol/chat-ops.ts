@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary } from './frames.js';
+import type { ConvKind, ConvSummary, MemberRole } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -75,6 +75,9 @@ export interface ChatterLeave { uid: string }
 /** A group's new title (server API → chatter); null removes it. */
 export interface ChatterTitle { title: string | null }
 export interface TitleReply { conv: string; title: string | null }
+/** New roles for members of a group (server API → chatter, which tells the members online). */
+export interface ChatterRoles { roles: Record<string, MemberRole> }
+export interface RolesReply { conv: string; roles: Record<string, MemberRole> }
 /** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
 
 /**

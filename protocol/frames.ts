@@ -173,6 +173,8 @@ export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until
 export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
+/** Members of group `conv` have new roles (the members named; the others keep theirs). */
+export interface RolesFrame { type: 'roles'; conv: string; roles: Record<string, MemberRole> }
 /**
  * The user is no longer a member of `conv`: it leaves the list (its history is no longer theirs to pull). With
  * `rid`, the answer to this device's `leave`.
@@ -208,6 +210,7 @@ export type ServerFrame =
   | JoinedFrame
   | LeftFrame
   | TitleFrame
+  | RolesFrame
   | ReceiptFrame
   | DeliveredFrame
   | TypingEventFrame
@@ -217,7 +220,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'joined', 'left', 'title', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'joined', 'left', 'title', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

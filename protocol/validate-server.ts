@@ -117,6 +117,15 @@ function serverFrame(v: Obj): ServerFrame {
     case 'left':
       f = absent(v['rid']) ? { type: 'left', conv: str(v, 'left', 'conv') } : { type: 'left', rid: uint(v, 'left', 'rid'), conv: str(v, 'left', 'conv') };
       break;
+    case 'roles': {
+      const v2 = v['roles'];
+      if (!isPlainObject(v2)) throw new ImError(ErrorCode.INVALID_FIELD, 'roles.roles must be a map of uid to role');
+      const roles: Record<string, MemberRole> = {};
+      // A role this SDK does not know reads as `member`, as in member pages.
+      for (const [uid, role] of Object.entries(v2)) roles[uid] = MEMBER_ROLES.has(role) ? (role as MemberRole) : 'member';
+      f = { type: 'roles', conv: str(v, 'roles', 'conv'), roles };
+      break;
+    }
     case 'title':
       f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };
       break;

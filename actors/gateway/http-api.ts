@@ -6,6 +6,7 @@ import {
   ConnectorOp,
   type ChatterCreate,
   type ChatterMembers,
+  type ChatterRoles,
   type ChatterSystem,
   type ConnectorDisconnect,
   type ConnectorJoined,
@@ -15,6 +16,7 @@ import {
   type DisconnectReply,
   type MembersReply,
   type MuteReply,
+  type RolesReply,
   type SendReply,
   type TitleReply,
 } from '../../protocol/chat-ops.js';
@@ -214,7 +216,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/conversations/:conv/roles', true, async (b, [conv]) => {
     // Stored and shown, not enforced here: every membership change comes through this API, i.e. the business server.
-    return ['200 OK', { conv, roles: await d.convs.setRoles(conv!, checkRoles(b)) }];
+    // Through the chatter: the members online see the new roles at once.
+    return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.ROLES, { roles: checkRoles(b) } satisfies ChatterRoles)) as RolesReply];
   });
   route(d, 'post', '/v1/conversations/:conv/messages', true, async (b, [conv]) => {
     const p: ChatterSystem = checkChatterSystem(b);

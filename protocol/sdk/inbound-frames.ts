@@ -72,6 +72,8 @@ export class InboundFrames {
       case 'title':
         if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;
+      case 'roles':
+        return events.emit('roles', { conv: f.conv, roles: f.roles });
       case 'left':
         if (f.rid !== undefined) requests.resolve(f.rid, undefined);
         if (chains.handleLeft(f.conv)) events.emit('left', { conv: f.conv });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
 
-/** Group roles: the business server gives them through the server API; members see them in member pages. */
+/** Group roles: the business server gives them through the server API; members see them in member pages, and those online are told as roles change. */
 describe('chat – roles', () => {
   let c: ChatCluster;
   beforeAll(async () => {
@@ -20,7 +21,7 @@ describe('chat – roles', () => {
     expect(await c.api('POST', `/v1/conversations/${conv}/roles`, { roles: { pam: 'admin' } })).toEqual({ status: 200, body: { conv, roles: { pam: 'admin' } } });
     expect(await rolesOf(conv)).toEqual({ ola: 'owner', pam: 'admin', rik: 'member' });
     // A member's page shows it too.
-    const { client } = await c.online('rik', 'r1', 'o1', []);
+    const { client, got } = await c.online('rik', 'r1', 'o1', ['roles']);
     expect((await client.members(conv)).members.map((m) => [m.uid, m.role])).toEqual([['ola', 'owner'], ['pam', 'admin'], ['rik', 'member']]);
 
     // All or nothing: one name that is not a member, and nobody changes.
@@ -33,8 +34,10 @@ describe('chat – roles', () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ola', 'pam'] })).body['conv'] as string;
     expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}/roles`, { roles: { pam: 'admin' } })).body).toMatchObject({ code: 'invalid_field' });
     expect((await c.api('POST', '/v1/conversations/no-such-group/roles', { roles: { pam: 'admin' } })).status).toBe(404);
-    // Back to a plain member; two at once.
+    // Back to a plain member; two at once. The members online are told as it happens; refusals told them nothing.
     expect((await c.api('POST', `/v1/conversations/${conv}/roles`, { roles: { pam: 'member', rik: 'owner' } })).status).toBe(200);
     expect(await rolesOf(conv)).toEqual({ ola: 'owner', pam: 'member', rik: 'owner' });
+    await waitUntil(() => got.roles.length === 1, 'rik told of the new roles');
+    expect(got.roles).toEqual([{ conv, roles: { pam: 'member', rik: 'owner' } }]);
   }, 30_000);
 });

@@ -60,6 +60,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
   fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('title' as const), conv: id, title: fc.string({ minLength: 1, maxLength: 20 }) }, { requiredKeys: ['type', 'conv'] }),
+  fc.record({ type: fc.constant('roles' as const), conv: id, roles: fc.dictionary(id, fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), { maxKeys: 4 }) }),
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean(), lastSeen: ms }, { requiredKeys: ['type', 'uid', 'online'] }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),
