@@ -105,8 +105,7 @@ class ChatterActor implements Actor {
         return this.changeMembers(checkChatterMembers(payload));
       case ChatterOp.CREATE:
         return this.create(checkChatterCreate(payload));
-      case ChatterOp.BLOCKS:
-        // The server API changed a block between the two members: read it again.
+      case ChatterOp.BLOCKS: // the server API changed a block between the two members: read it again
         return this.readBlocked().then((blocked) => ({ blocked: (this.blocked = blocked) }));
       case ChatterOp.MUTE:
         return this.mute(checkChatterMute(payload));
@@ -216,13 +215,10 @@ class ChatterActor implements Actor {
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
     if (amends) markRow(row, amends);
     if (mentions) row.mentions = mentions;
-    const settled = (): void => {
-      this.inflight.delete(done);
-      if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
-    };
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
-        settled();
+        this.inflight.delete(done);
+        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const reply: SendReply = { seq, ts, prev };
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
@@ -232,7 +228,8 @@ class ChatterActor implements Actor {
         return reply;
       },
       (err: unknown) => {
-        settled();
+        this.inflight.delete(done);
+        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const e = toImError(err);
         this.broken = true;
         dev?.recent.delete(cid);
