@@ -136,7 +136,8 @@ describe('chat – large groups', () => {
     const named = await nia.client.send(conv, '@nel @ned look', { mentions: ['nel', 'ned', 'nobody'] });
     await nia.client.send(conv, 'nothing for anyone');
     const r = await ned.client.react(conv, said.seq, '🎉');
-    await waitUntil(() => pushes.some((p) => p.conv === conv && p.seq === r.seq), 'nor pushed the reaction');
+    // Each member's push events come from their own connector (maybe on another node): wait for both, then a little more.
+    await waitUntil(() => pushes.some((p) => p.conv === conv && p.seq === r.seq) && pushes.some((p) => p.conv === conv && p.seq === named.seq), 'nel and nor pushed');
     await sleep(200);
     expect(pushes.filter((p) => p.conv === conv)).toEqual([
       { type: 'push', uid: 'nel', conv, seq: named.seq, from: 'nia', mentioned: true },

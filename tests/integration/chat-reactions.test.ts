@@ -88,7 +88,8 @@ describe('chat – reactions', () => {
     await quinn.client.react('rx-push', m.seq, '');
     await quinn.client.react('rx-push', sys.body['seq'] as number, '👍');
     const barrier = await quinn.client.send('rx-push', 'me too');
-    await waitUntil(() => pushes.some((p) => p.uid === 'pat' && p.seq === barrier.seq), 'pat pushed the last message');
+    // Each member's push events come from their own connector (maybe on another node): wait for both.
+    await waitUntil(() => ['pat', 'rae'].every((u) => pushes.some((p) => p.uid === u && p.conv === 'rx-push' && p.seq === barrier.seq)), 'pat and rae pushed the last message');
     expect(pushes.filter((p) => p.uid === 'pat' && p.conv === 'rx-push')).toEqual([
       { type: 'push', uid: 'pat', conv: 'rx-push', seq: sys.body['seq'], from: 'system' },
       { type: 'push', uid: 'pat', conv: 'rx-push', seq: r.seq, from: 'quinn', reaction: { seq: m.seq, emoji: '🙋' } },
