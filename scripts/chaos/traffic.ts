@@ -36,6 +36,8 @@ export interface ChaosTraffic {
 }
 
 const USERS = 8;
+/** One send in this many mentions members. */
+const MENTION_EVERY = 7;
 
 /**
  * Eight users: four direct conversations (pairs), a group of four and a group of all eight; two users have a
@@ -73,7 +75,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: sends[i]!.outbox() });
-    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() };
+    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -108,7 +110,10 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     if (!l) d.log.attempted.set(conv, (l = []));
     l.push(body);
     const t0 = Date.now();
-    const sent = tracked(i, body, (c) => c.send(conv, body));
+    // One in MENTION_EVERY names the other members of its conversation (some of them), checked with the rest.
+    const named = n % MENTION_EVERY === 0 ? members.get(conv)!.filter((u) => u !== d.log.uid).slice(0, 3) : [];
+    if (named.length > 0) d.log.mentioned!.set(body, named);
+    const sent = tracked(i, body, (c) => c.send(conv, body, named.length > 0 ? { mentions: named } : {}));
     d.own.push({ conv, sent });
     const p = sent
       .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))

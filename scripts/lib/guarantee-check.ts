@@ -12,6 +12,8 @@ export interface DeviceLog {
   acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number; sentAt?: number }>;
   /** Every body this device tried to send, per conversation. */
   attempted: Map<string, string[]>;
+  /** The sends that mentioned members: body → the uids named. */
+  mentioned?: Map<string, string[]>;
   /** The sends that were recalls, edits or reactions (their bodies are in `attempted` and `acked` too): body → what and which seq. */
   amends?: Map<string, { kind: AmendKind; target: number }>;
 }
@@ -43,6 +45,10 @@ export interface GuaranteeReport {
   receiptBreaks: string[];
   /** Members with a delivery mark stored (the marks the check above had something to hold against). */
   marks: number;
+  /** Acked mentions stored without their list, or without the unread-mention row of a member they name. */
+  mentionBreaks: string[];
+  /** Mention rows the check above found, as it wanted them. */
+  mentions: number;
 }
 
 interface Row {
@@ -57,6 +63,7 @@ interface Row {
   edits: number | null;
   edited_by: number | null;
   reacts: number | null;
+  mentions: string[] | null;
 }
 
 /**
@@ -64,14 +71,14 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0 };
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
   for (const r of rows) {
@@ -147,6 +154,21 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       }
     }
   }
+  // A mention is stored with its message, in the same statement: the list on the message and a row per member named.
+  const mentionRows = new Set((await sql<{ uid: string; conv_id: string; seq: number }[]>`SELECT uid, conv_id, seq FROM mentions WHERE conv_id = ANY(${convs})`).map((r) => `${r.conv_id}|${r.seq}|${r.uid}`));
+  for (const d of devices) {
+    for (const [body, named] of d.mentioned ?? []) {
+      const a = d.acked.get(body);
+      if (!a) continue; // never acked: nothing is promised
+      const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
+      if (stored?.mentions?.join(',') !== named.join(',')) report.mentionBreaks.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is stored mentioning [${stored?.mentions?.join(',') ?? ''}], not [${named.join(',')}]`);
+      for (const uid of named) {
+        if (uid === d.uid || !members.get(a.conv)?.includes(uid)) continue;
+        if (mentionRows.has(`${a.conv}|${a.seq}|${uid}`)) report.mentions++;
+        else report.mentionBreaks.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} has no mention row for ${uid}`);
+      }
+    }
+  }
   // A delivery mark is a member's devices' cumulative ack: it never names a seq none of them was delivered.
   const gotUpTo = new Map<string, number>();
   for (const d of devices) {
@@ -165,5 +187,5 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length === 0;
 }
