@@ -1,7 +1,8 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_MENTIONS, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { mentionListProblem } from '../protocol/validate.js';
 
 /**
  * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
@@ -172,11 +173,12 @@ function noticeFields<T extends PushNotice>(v: Record<string, unknown>, d: T): T
   return d;
 }
 
-/** 1–MAX_MENTIONS distinct user ids, or undefined when absent. */
+/** 1–MAX_MENTIONS distinct user ids (the rule a client's `send.mentions` follows), or undefined when absent. */
 function mentionList(v: unknown): string[] | undefined {
-  const list = uids(v, 'mentions');
-  if (list !== undefined && (list.length === 0 || list.length > MAX_MENTIONS || new Set(list).size !== list.length)) throw bad(`mentions must be 1–${MAX_MENTIONS} distinct user ids`);
-  return list;
+  if (v === undefined || v === null) return undefined;
+  const problem = mentionListProblem(v);
+  if (problem !== undefined) throw bad(`mentions ${problem}`);
+  return v as string[];
 }
 
 const until = (v: unknown): number => {

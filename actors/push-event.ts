@@ -28,13 +28,15 @@ export function pushEventOf(svc: ChatServices, uid: string, payload: unknown, ch
   pushEvent(svc, uid, d);
 }
 
+const NOBODY: readonly [string, PushNotice][] = [];
+
 /**
  * The members a large group's message names, each with the notice for their push event: members of large groups
  * are not told of messages one by one, but those mentioned, or whose message got a reaction, should still hear.
  */
-export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): [string, PushNotice][] {
+export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): readonly [string, PushNotice][] {
   const named = reaction !== undefined ? [reaction.author] : msg.mentions;
-  if (named === undefined) return [];
+  if (named === undefined) return NOBODY; // most messages: nothing allocated per message
   const notice: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
   if (msg.mentions !== undefined) notice.mentions = msg.mentions;
   if (reaction !== undefined) (notice.quiet = true), (notice.reaction = reaction);

@@ -1,15 +1,15 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type ConnectorNotify, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
-import { decode, encodeFrame } from '../../protocol/codec.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
+import { decode } from '../../protocol/codec.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
 import { latencyHistogram } from '../../runtime/metrics.js';
 import type { ActorSender } from '../../runtime/actor-host.js';
-import type { MemberPrefs } from '../../storage/member-prefs-store.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../chatter.actor.js';
+import { setMemberPrefs } from '../member-prefs.js';
 import type { Session } from './session.js';
 
 const utf8 = new TextDecoder();
@@ -78,19 +78,13 @@ export class ClientFrames {
         const mute = this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.MUTE, { uid: s.uid, did: s.did, until: f.until } satisfies ChatterMute);
         return this.request(s, mute, (r) => ({ type: 'mute', rid: f.rid, conv: f.conv, until: (r as MuteReply).until }), { rid: f.rid, conv: f.conv });
       }
-      case 'prefs':
-        return this.request(s, this.prefs(s, f), (p) => ({ type: 'prefs', rid: f.rid, conv: f.conv, ...p }), { rid: f.rid, conv: f.conv });
+      case 'prefs': {
+        const set = setMemberPrefs(this.svc.prefs, this.router, s.uid, f.conv, f, s.did);
+        return this.request(s, set, (p) => ({ type: 'prefs', rid: f.rid, conv: f.conv, ...p }), { rid: f.rid, conv: f.conv });
+      }
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
     }
-  }
-
-  /** Stores a pin or an archive, then has the user's connector tell their other devices (it knows where they are). */
-  private async prefs(s: Session, f: ClientFrameOf<'prefs'>): Promise<MemberPrefs> {
-    const p = await this.svc.prefs.set(s.uid, f.conv, f);
-    const frame = encodeFrame({ type: 'prefs', conv: f.conv, ...p });
-    this.router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.NOTIFY, { frame, except: s.did } satisfies ConnectorNotify);
-    return p;
   }
 
   private send(s: Session, f: ClientFrameOf<'send'>): void {

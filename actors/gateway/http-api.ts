@@ -10,7 +10,6 @@ import {
   type ChatterSystem,
   type ConnectorDisconnect,
   type ConnectorJoined,
-  type ConnectorNotify,
   type CreateReply,
   type DevicesReply,
   type DisconnectReply,
@@ -20,7 +19,6 @@ import {
   type SendReply,
   type TitleReply,
 } from '../../protocol/chat-ops.js';
-import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { signToken } from '../../protocol/token.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -36,6 +34,7 @@ import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
+import { setMemberPrefs } from '../member-prefs.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
 import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
@@ -263,9 +262,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/conversations/:conv/prefs', true, async (b, [uid, conv]) => {
     // A device's `prefs` for the user, e.g. the business server pinning its support chat: all their devices are told.
-    const p = await d.prefs.set(checkUid(uid), conv!, checkPrefsChange(b));
-    d.router.tell(ChatKind.CONNECTOR, uid!, ConnectorOp.NOTIFY, { frame: encodeFrame({ type: 'prefs', conv: conv!, ...p }) } satisfies ConnectorNotify);
-    return ['200 OK', { uid, conv, ...p }];
+    return ['200 OK', { uid, conv, ...(await setMemberPrefs(d.prefs, d.router, checkUid(uid), conv!, checkPrefsChange(b))) }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

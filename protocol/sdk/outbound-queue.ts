@@ -114,10 +114,10 @@ export class OutboundQueue {
 
   /** The queued entries in cid order (copies). */
   snapshot(): OutboundEntry[] {
-    return [...this.entries.values()].map(({ conv, cid, body, after, recall, edit, react, mentions }) => {
-      const e: OutboundEntry = { conv, cid, body };
-      if (after !== undefined) e.after = after;
-      copyExtras(e, { recall, edit, react, mentions });
+    return [...this.entries.values()].map((entry) => {
+      const e: OutboundEntry = { conv: entry.conv, cid: entry.cid, body: entry.body };
+      if (entry.after !== undefined) e.after = entry.after;
+      copyExtras(e, entry);
       return e;
     });
   }
