@@ -1,3 +1,5 @@
+import { ImError } from '../../protocol/errors.js';
+
 /** Polls `ok` every 50 ms until it holds; fails naming `what` once `ms` have passed without it. */
 export async function waitUntil(ok: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
   const end = Date.now() + ms;
@@ -5,4 +7,12 @@ export async function waitUntil(ok: () => boolean | Promise<boolean>, what: stri
     if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What `p` settles as: 'resolved', or the code of the ImError it rejects with (any other error as text). */
+export function codeOf(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => 'resolved',
+    (e: unknown) => (e instanceof ImError ? e.code : String(e)),
+  );
 }

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import { BlockStore } from '../../storage/block-store.js';
 import { ConversationStore } from '../../storage/conversation-store.js';
 import { UserSettingsStore } from '../../storage/user-settings-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
+import { codeOf } from '../helpers/wait.js';
 
 describe('block store – real Postgres', () => {
   let db: TestDatabase;

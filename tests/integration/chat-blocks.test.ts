@@ -1,13 +1,11 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
-
 /** Blocking and read-mark privacy: between two users either of whom blocks the other, their direct conversation goes quiet. */
 describe('chat – blocks', () => {
   let c: ChatCluster;

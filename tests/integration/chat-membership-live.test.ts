@@ -1,14 +1,13 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MembersEvent } from '../../protocol/chat-ops.js';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A loopback TCP proxy to a gateway that a test can cut (connections closed, new ones refused) and restore. */

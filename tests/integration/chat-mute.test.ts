@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushEvent } from '../../protocol/chat-ops.js';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import { MUTED_FOREVER, type ServerFrameOf } from '../../protocol/frames.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 const SHARDS = 32;
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
-
 /** Muting a conversation: one user's setting on all their devices, and what the app's push service is told. */
 describe('chat – mute', () => {
   let c: ChatCluster;

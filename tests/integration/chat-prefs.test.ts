@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 type Convs = ServerFrameOf<'convs'>;
 type Prefs = ServerFrameOf<'prefs'>;
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
-
 /** Pinned and archived conversations: one user's list preferences, on all their devices. */
 describe('chat – pin and archive', () => {
   let c: ChatCluster;

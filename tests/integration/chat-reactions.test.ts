@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageEvent, PushEvent } from '../../protocol/chat-ops.js';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { Msg } from '../../protocol/frames.js';
 import type { ImClient } from '../../protocol/sdk/index.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { waitUntil } from '../helpers/wait.js';
-
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (e instanceof ImError ? e.code : String(e)));
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 /** Reactions: messages of their own, in order with the rest; history lists each message's current ones. */
 describe('chat – reactions', () => {

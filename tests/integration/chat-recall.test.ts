@@ -1,13 +1,13 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageEvent } from '../../protocol/chat-ops.js';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { Msg, ServerFrameOf } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The recall window the nodes run with here (seconds): short, so a test can outlive it. */
@@ -42,14 +42,6 @@ describe('chat – recall', () => {
     return { client, msgs };
   }
 
-  const codeOf = async (p: Promise<unknown>): Promise<string> => {
-    try {
-      await p;
-      return 'resolved';
-    } catch (err) {
-      return err instanceof ImError ? err.code : String(err);
-    }
-  };
   const shape = (m: Msg) => ({ seq: m.seq, body: m.body, recall: m.recall, recalled: m.recalled });
 
   it('recall – members and the sender\'s other devices get it in order; history, the server API and Postgres keep the seq with the body gone', async () => {
