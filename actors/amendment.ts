@@ -1,9 +1,11 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { DEFAULT_EDIT_WINDOW_SEC, DEFAULT_RECALL_WINDOW_SEC } from '../protocol/limits.js';
-import type { NewMessage } from '../storage/message-store.js';
+import type { NewMessage, StoredMessage } from '../storage/message-store.js';
 import type { ChatServices } from './chat-services.js';
 
 /**
+ * Messages that name an earlier one of their conversation: amendments and replies (`checkReply`).
+ *
  * A message that changes an earlier one of its conversation: a recall (empties it), an edit (gives it a new body)
  * or a reaction (its sender's, to it). Each is a message of its own, in the chain like any other; Postgres applies
  * a recall's or an edit's effect in the statement that stores it (storage/shard-batch-append.ts), and a message's
@@ -33,17 +35,30 @@ export function markRow(row: NewMessage, a: Amendment): void {
 }
 
 /**
- * Refuses an amendment that may not go ahead. Its target must exist, be no recall, edit or reaction itself and not
- * be recalled; a recall or an edit a client makes (`uid` given; the server API's has none) must be of its own
- * message, within the window the cluster sets for its kind (0: none). Any member may react to any message, at any
- * age. The device id of system messages is `systemDevice`.
+ * Message `target` of `conv`, which a new message names: it must exist, be no recall, edit or reaction itself
+ * (`not_found`, `invalid_field`) and not be recalled (`conflict`).
+ */
+async function readTarget(svc: ChatServices, conv: string, target: number): Promise<StoredMessage> {
+  const [m] = await svc.messages.readAfter(conv, target - 1, 1);
+  if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
+  const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
+  if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${target} is ${itself} itself`);
+  if (m.recalledBy !== undefined) throw new ImError(ErrorCode.CONFLICT, `message ${target} was recalled already, by message ${m.recalledBy}`);
+  return m;
+}
+
+/** A reply to message `target`: refused as `readTarget` says; otherwise who sent that message. */
+export async function checkReply(svc: ChatServices, conv: string, target: number): Promise<string> {
+  return (await readTarget(svc, conv, target)).senderUid;
+}
+
+/**
+ * Refuses an amendment that may not go ahead. Its target must pass `readTarget`; a recall or an edit a client makes
+ * (`uid` given; the server API's has none) must be of its own message, within the window the cluster sets for its
+ * kind (0: none). Any member may react to any message, at any age. The device id of system messages is `systemDevice`.
  */
 export async function checkAmendment(svc: ChatServices, conv: string, a: Amendment, uid: string | undefined, systemDevice: string): Promise<void> {
-  const [m] = await svc.messages.readAfter(conv, a.target - 1, 1);
-  if (m === undefined || m.seq !== a.target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${a.target} in ${conv}`);
-  const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
-  if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${a.target} is ${itself} itself`);
-  if (m.recalledBy !== undefined) throw new ImError(ErrorCode.CONFLICT, `message ${a.target} was recalled already, by message ${m.recalledBy}`);
+  const m = await readTarget(svc, conv, a.target);
   if (a.kind === 'react' && m.senderDid !== systemDevice) a.author = m.senderUid;
   if (uid === undefined || a.kind === 'react') return;
   if (m.senderUid !== uid || m.senderDid === systemDevice) throw new ImError(ErrorCode.FORBIDDEN, `message ${a.target} was not sent by ${uid}: only its sender may ${a.kind} it`);

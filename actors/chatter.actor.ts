@@ -12,8 +12,6 @@ import {
   type ChatterTyping,
   type ConnectorDeliver,
   type DeliveredReaction,
-  type ConnectorJoined,
-  type ConnectorLeft,
   type ConnectorNotify,
   type CreateReply,
   type MembersReply,
@@ -32,17 +30,20 @@ import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { NewMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
-import { amendmentOf, checkAmendment, markRow, type Amendment } from './amendment.js';
+import { amendmentOf, checkAmendment, checkReply, markRow, type Amendment } from './amendment.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
-import { addDevice, knownSend, recentReply, rememberSend, type DeviceState } from './device-sends.js';
+import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
+import { announceMembers } from './member-announce.js';
 import { namedInLarge } from './push-event.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
+/** The message a reply answers, and who sent it. */
+interface Replied { seq: number; from: string }
 
 /**
  * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
@@ -155,7 +156,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -179,7 +180,8 @@ class ChatterActor implements Actor {
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.uid);
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p.mentions));
+    const replied = await this.replied(p.reply);
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p.mentions, replied));
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
@@ -189,7 +191,7 @@ class ChatterActor implements Actor {
   /** A field, not a method: `known` hands it on for every send, and a bound closure per send is garbage per message. */
   private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
-    if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+    if (stored) return sendReplyOf(stored);
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
 
@@ -207,23 +209,30 @@ class ChatterActor implements Actor {
     await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
   }
 
+  /** The message a reply answers (see `checkReply`). */
+  private async replied(seq: number | undefined): Promise<Replied | undefined> {
+    return seq === undefined ? undefined : { seq, from: await checkReply(this.svc, this.ctx.key, seq) };
+  }
+
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
-  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, mentions?: string[]): Promise<SendReply> {
+  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, mentions?: string[], replied?: Replied): Promise<SendReply> {
     const prev = this.lastSeq;
     this.lastSeq = seq;
     const conv = this.ctx.key;
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
     if (amends) markRow(row, amends);
     if (mentions) row.mentions = mentions;
+    if (replied) (row.replyTo = replied.seq), (row.replyUid = replied.from);
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
         this.inflight.delete(done);
         if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const reply: SendReply = { seq, ts, prev };
-        if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
         if (amends) msg[amends.kind] = amends.target;
         if (mentions) msg.mentions = mentions;
+        if (replied) (msg.reply = replied.seq), (msg.replyFrom = reply.replyFrom = replied.from);
+        if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         this.fanOut(msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
         return reply;
       },
@@ -258,13 +267,14 @@ class ChatterActor implements Actor {
       const seen = recentReply(this.systemDev, p.key);
       if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
-      if (stored) return { seq: stored.seq, ts: stored.createdAt, prev: stored.prevSeq };
+      if (stored) return sendReplyOf(stored);
     }
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends);
+    const replied = await this.replied(p.reply);
     const seq = await this.nextSeq();
     // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p.mentions));
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p.mentions, replied));
   }
 
   private fanOut(msg: Msg, reaction?: DeliveredReaction): void {
@@ -275,6 +285,7 @@ class ChatterActor implements Actor {
     const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
     if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
     if (msg.mentions !== undefined) d.mentions = msg.mentions;
+    if (msg.replyFrom !== undefined) d.replyFrom = msg.replyFrom;
     if (reaction !== undefined) d.reaction = reaction;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
@@ -367,29 +378,10 @@ class ChatterActor implements Actor {
     return { conv: this.ctx.key, kind: 'group' };
   }
 
-  /**
-   * Tells the connectors of members who joined or left. Crossing the large threshold changes how every member is
-   * delivered to, not only the newcomers: then all are told. Members told to bind get messages through their
-   * connectors too for a while (LARGE_BIND_GRACE_MS). The business server hears of every change (`by`: the member
-   * who left of their own accord).
-   */
+  /** See `announceMembers`. */
   private announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
-    if (added.length > 0 || removed.length > 0) this.svc.event({ type: 'members', conv: this.ctx.key, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
-    const joined: ConnectorJoined = { conv: this.ctx.key, kind: this.kind, large: this.large };
-    // The newcomers' devices are told they joined, and from which message on it is news to them.
-    const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: this.lastSeq, ...(this.title !== undefined ? { title: this.title } : {}) };
-    const isNew = new Set(added);
-    const told = this.large === wasLarge ? added : [...this.members];
-    const now = Date.now();
-    for (const u of told) {
-      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, isNew.has(u) ? welcome : joined);
-      if (this.large) this.binding.start(u, now);
-    }
-    const left: ConnectorLeft = { conv: this.ctx.key };
-    for (const u of removed) {
-      this.binding.end(u);
-      this.ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
-    }
+    const { kind, title, lastSeq, members, large, binding } = this;
+    announceMembers(this.ctx, this.svc, { kind, title, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { ChatterSend, SendReply } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { LaterReply } from '../runtime/actor.js';
+import type { StoredMessage } from '../storage/message-store.js';
 
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
 const RECENT_PER_DEVICE = 256;
@@ -47,4 +48,11 @@ export function knownSend(p: ChatterSend, dev: DeviceState, stored: (p: ChatterS
     throw new ImError(ErrorCode.OUT_OF_ORDER, `send.after ${p.after} is not stored yet for device ${p.did}; re-send from the oldest unacknowledged message`);
   }
   return undefined;
+}
+
+/** What a send stored earlier was answered with, for its re-send. */
+export function sendReplyOf(m: StoredMessage): SendReply {
+  const r: SendReply = { seq: m.seq, ts: m.createdAt, prev: m.prevSeq };
+  if (m.replyUid !== undefined) r.replyFrom = m.replyUid;
+  return r;
 }

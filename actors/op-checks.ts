@@ -55,9 +55,7 @@ export function checkChatterSend(p: unknown): ChatterSend {
   if (recall !== undefined) s.recall = recall;
   if (edit !== undefined) s.edit = edit;
   if (react !== undefined) s.react = react;
-  const mentions = mentionList(v['mentions']);
-  if (mentions !== undefined && (recall ?? edit ?? react) !== undefined) throw bad('mentions go on a plain message only');
-  if (mentions !== undefined) s.mentions = mentions;
+  plainFields(v, s, (recall ?? edit ?? react) !== undefined);
   return s;
 }
 
@@ -67,9 +65,7 @@ export function checkChatterSystem(p: unknown): ChatterSystem {
   // A recall may come without a body: it says what it takes back, not what replaces it.
   const s: ChatterSystem = { body: recall !== undefined && (v['body'] === undefined || v['body'] === null) ? '' : text(v['body'], 'body', recall !== undefined) };
   if (recall !== undefined) s.recall = recall;
-  const mentions = mentionList(v['mentions']);
-  if (mentions !== undefined && recall !== undefined) throw bad('mentions go on a plain message only');
-  if (mentions !== undefined) s.mentions = mentions;
+  plainFields(v, s, recall !== undefined);
   if (v['from'] !== undefined && v['from'] !== null) s.from = id(v['from'], 'from');
   if (v['key'] !== undefined && v['key'] !== null) {
     s.key = int(v['key'], 'key', 1);
@@ -160,12 +156,22 @@ export function checkPushNotice(p: unknown): PushNotice {
   return noticeFields(v, { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did') });
 }
 
+/** A send's or system message's `mentions` and `reply`, checked onto `s`: only a plain message (not `amends`) has them. */
+function plainFields(v: Record<string, unknown>, s: { mentions?: string[]; reply?: number }, amends: boolean): void {
+  const mentions = mentionList(v['mentions']);
+  const reply = v['reply'] === undefined || v['reply'] === null ? undefined : int(v['reply'], 'reply', 1);
+  if (amends && (mentions ?? reply) !== undefined) throw bad('mentions and reply go on a plain message only');
+  if (mentions !== undefined) s.mentions = mentions;
+  if (reply !== undefined) s.reply = reply;
+}
+
 /** The optional fields of a delivery or push notice, checked onto `d`. */
 function noticeFields<T extends PushNotice>(v: Record<string, unknown>, d: T): T {
   if (v['quiet'] === true) d.quiet = true;
   if (v['muted'] === true) d.muted = true;
   const mentions = mentionList(v['mentions']);
   if (mentions !== undefined) d.mentions = mentions;
+  if (v['replyFrom'] !== undefined && v['replyFrom'] !== null) d.replyFrom = id(v['replyFrom'], 'replyFrom');
   if (v['reaction'] !== undefined && v['reaction'] !== null) {
     const r = obj(v['reaction']);
     d.reaction = { author: id(r['author'], 'reaction.author'), target: int(r['target'], 'reaction.target', 1), emoji: text(r['emoji'], 'reaction.emoji') };

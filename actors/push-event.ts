@@ -6,14 +6,14 @@ import { checkDeliver } from './op-checks.js';
 /**
  * A message reached a user with no device online: the app's push service hears of it (not of one's own, nor of
  * amendments but a reaction to the user's own message), whether the user muted the conversation and whether the
- * message mentions them.
+ * message mentions them (or replies to theirs).
  */
 export function pushEvent(svc: ChatServices, uid: string, d: PushNotice): void {
   if (d.from === uid || (d.quiet === true && d.reaction?.author !== uid)) return;
   const e: PushEvent = { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from };
   if (d.reaction !== undefined) e.reaction = { seq: d.reaction.target, emoji: d.reaction.emoji };
   if (d.muted === true) e.muted = true;
-  if (d.mentions?.includes(uid) === true) e.mentioned = true;
+  if (d.mentions?.includes(uid) === true || d.replyFrom === uid) e.mentioned = true;
   svc.event(e);
 }
 
@@ -32,13 +32,15 @@ const NOBODY: readonly [string, PushNotice][] = [];
 
 /**
  * The members a large group's message names, each with the notice for their push event: members of large groups
- * are not told of messages one by one, but those mentioned, or whose message got a reaction, should still hear.
+ * are not told of messages one by one, but those mentioned or replied to, or whose message got a reaction, should
+ * still hear.
  */
 export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): readonly [string, PushNotice][] {
-  const named = reaction !== undefined ? [reaction.author] : msg.mentions;
+  const named = reaction !== undefined ? [reaction.author] : msg.replyFrom === undefined ? msg.mentions : [...new Set([...(msg.mentions ?? []), msg.replyFrom])];
   if (named === undefined) return NOBODY; // most messages: nothing allocated per message
   const notice: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
   if (msg.mentions !== undefined) notice.mentions = msg.mentions;
+  if (msg.replyFrom !== undefined) notice.replyFrom = msg.replyFrom;
   if (reaction !== undefined) (notice.quiet = true), (notice.reaction = reaction);
   const now = Date.now();
   return named.filter((uid) => uid !== msg.from && members.has(uid)).map((uid) => [uid, mutedUntil(uid) > now ? { ...notice, muted: true } : notice]);

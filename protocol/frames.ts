@@ -28,9 +28,10 @@ export type MemberRole = (typeof MemberRole)[keyof typeof MemberRole];
  * A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty); with
  * `edit`, a new text (`body`) for that message of the sender's own; with `react`, the sender's reaction to that
  * message (`body`, at most `MAX_REACTION_BYTES`; empty takes the reaction back). At most one of the three.
- * `mentions`: the members the message names (1–`MAX_MENTIONS` user ids), on a plain message only.
+ * `mentions`: the members the message names (1–`MAX_MENTIONS` user ids), and `reply`: the seq of the message it
+ * answers (quotes), on a plain message only.
  */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[] }
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -112,6 +113,9 @@ export interface Msg {
   reactions?: Reaction[];
   /** The users the message mentions, as its sender gave them. */
   mentions?: string[];
+  /** This message replies to message `reply` of the conversation, which `replyFrom` sent. */
+  reply?: number;
+  replyFrom?: string;
 }
 
 /** One user's reaction to a message: `seq` is the message that made it (a later one of `uid`'s replaces it). */
@@ -136,9 +140,9 @@ export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node:
 /**
  * The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a
  * socket. `prev` is the message's predecessor: the sending device gets no `msg` for its own message, it links
- * the message into its chain from `sent` (its other devices get the `msg`).
+ * the message into its chain from `sent` (its other devices get the `msg`). `replyFrom`: a reply's, as its `msg` has it.
  */
-export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number }
+export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number; replyFrom?: string }
 export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 /**

@@ -14,6 +14,8 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['react'])) m.react = pos(v, t, 'react');
   if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
   if (!absent(v['mentions'])) m.mentions = arr(v, t, 'mentions').map((x) => str({ 'mentions[]': x }, t, 'mentions[]'));
+  if (!absent(v['reply'])) m.reply = pos(v, t, 'reply');
+  if (!absent(v['replyFrom'])) m.replyFrom = str(v, t, 'replyFrom');
   return m;
 }
 
@@ -70,6 +72,7 @@ function serverFrame(v: Obj): ServerFrame {
     case 'sent': {
       const sent: ServerFrameOf<'sent'> = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
       if (!absent(v['prev'])) sent.prev = uint(v, 'sent', 'prev');
+      if (!absent(v['replyFrom'])) sent.replyFrom = str(v, 'sent', 'replyFrom');
       f = sent;
       break;
     }

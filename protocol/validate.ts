@@ -47,9 +47,14 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
       if (recall !== undefined) send.recall = recall;
       if (edit !== undefined) send.edit = edit;
       if (react !== undefined) send.react = react;
+      const amends = recall !== undefined || edit !== undefined || react !== undefined;
       if (!absent(v['mentions'])) {
-        if (recall !== undefined || edit !== undefined || react !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentions goes on a plain message only');
+        if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentions goes on a plain message only');
         send.mentions = mentionList(v, L);
+      }
+      if (!absent(v['reply'])) {
+        if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.reply goes on a plain message only');
+        send.reply = pos(v, 'send', 'reply');
       }
       if (!absent(v['after'])) {
         send.after = uint(v, 'send', 'after');

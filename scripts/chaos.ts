@@ -205,6 +205,7 @@ devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${
 recalls, edits, reactions ${amends} asked, ${report.amendBreaks.length} broken (stored without their effect or link, or delivered without it)
 delivery marks            ${report.marks} stored, ${report.receiptBreaks.length} beyond what the member's devices got
 mentions                  ${report.mentions} rows as wanted, ${report.mentionBreaks.length} broken (an acked mention stored without its list or a member's row)
+replies                   ${report.replies} acked, ${report.replyBreaks.length} broken (stored or delivered without the message they answer)
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}
 longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
@@ -212,7 +213,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

@@ -22,6 +22,9 @@ export interface NewMessage {
   reacts?: number;
   /** The users it mentions (appendAcrossShards only: it records the mentions of members in the same statement). */
   mentions?: string[];
+  /** The seq it replies to, and that message's sender (appendAcrossShards only: the sender counts as mentioned). */
+  replyTo?: number;
+  replyUid?: string;
 }
 
 export interface AppendResult {
@@ -59,6 +62,9 @@ export interface StoredMessage {
   reactions?: MessageReaction[];
   /** The users it mentions. */
   mentions?: string[];
+  /** The seq this message replies to, and who sent that one. */
+  replyTo?: number;
+  replyUid?: string;
 }
 
 export interface MessageStoreOptions {
@@ -94,6 +100,8 @@ interface RawMessage {
   edited_by: number | null;
   reacts: number | null;
   mentions: string[] | null;
+  reply_to: number | null;
+  reply_uid: string | null;
 }
 
 function toStored(r: RawMessage): StoredMessage {
@@ -104,6 +112,8 @@ function toStored(r: RawMessage): StoredMessage {
   if (r.edited_by !== null) m.editedBy = r.edited_by;
   if (r.reacts !== null) m.reacts = r.reacts;
   if (r.mentions !== null) m.mentions = r.mentions;
+  if (r.reply_to !== null) m.replyTo = r.reply_to;
+  if (r.reply_uid !== null) m.replyUid = r.reply_uid;
   return m;
 }
 
@@ -257,7 +267,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
-    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined || r.mentions !== undefined) throw invalid(`${at}: a recall, an edit, a reaction or a mention is appended with appendAcrossShards, which stores what it names`);
+    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined || r.mentions !== undefined || r.replyTo !== undefined) throw invalid(`${at}: a recall, an edit, a reaction, a mention or a reply is appended with appendAcrossShards, which stores what it names`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

@@ -24,6 +24,8 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.reacts !== undefined) msg.react = m.reacts;
   if (m.reactions !== undefined) msg.reactions = m.reactions;
   if (m.mentions !== undefined) msg.mentions = m.mentions;
+  if (m.replyTo !== undefined) msg.reply = m.replyTo;
+  if (m.replyUid !== undefined) msg.replyFrom = m.replyUid;
   return msg;
 }
 
@@ -94,14 +96,15 @@ export class ClientFrames {
     if (f.edit !== undefined) p.edit = f.edit;
     if (f.react !== undefined) p.react = f.react;
     if (f.mentions !== undefined) p.mentions = f.mentions;
+    if (f.reply !== undefined) p.reply = f.reply;
     const started = performance.now();
     this.request(
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),
       (r) => {
-        const { seq, ts, prev } = r as SendReply;
+        const { seq, ts, prev, replyFrom } = r as SendReply;
         this.sendLatency.observe((performance.now() - started) / 1000);
-        return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev };
+        return replyFrom === undefined ? { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev } : { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev, replyFrom };
       },
       { cid: f.cid, conv: f.conv },
     );

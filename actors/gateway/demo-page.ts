@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -71,7 +71,7 @@ const show = (cls, text) => { const d = document.createElement('div'); d.classNa
 // last own message and others' messages not recalled.
 let lines = new Map(), mine = new Map(), theirs = new Map();
 const reacted = (m) => (m.reactions?.length ? '  ' + m.reactions.map((r) => r.emoji + ' ' + r.uid).join(' ') : '');
-const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : m.react ? (m.body ? ' reacted ' + m.body + ' to #' : ' took back a reaction to #') + m.react : ': ' + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '') + reacted(m)));
+const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : m.react ? (m.body ? ' reacted ' + m.body + ' to #' : ' took back a reaction to #') + m.react : ': ' + (m.reply ? '↪ #' + m.reply + ' ' + m.replyFrom + ': ' : '') + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '') + reacted(m)));
 // Under the message box, how far the other member of a direct conversation has the messages and has read them.
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
@@ -117,6 +117,7 @@ $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv 
 // "@uid" in the text mentions that user: their list counts it, and the push service is told.
 const mentionsIn = (text) => [...new Set([...text.matchAll(/@([\\w.-]+)/g)].map((m) => m[1]))].slice(0, 50);
 $('send').onclick = () => { const text = $('text').value, mentions = mentionsIn(text); if (client && current && text) { client.send(current, text, mentions.length ? { mentions } : {}).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+$('reply').onclick = () => { const seq = theirs.get(current)?.at(-1), text = $('text').value, mentions = mentionsIn(text); if (client && seq && text) { client.send(current, text, mentions.length ? { mentions, reply: seq } : { reply: seq }).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };

@@ -223,7 +223,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // Without a key of the caller's, one per request: should the call run twice inside the cluster, it is stored once.
     p.key ??= randomInt(1, MAX_SYSTEM_KEY);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SYSTEM, p)) as SendReply;
-    return ['201 Created', { conv, seq: r.seq, ts: r.ts }];
+    return ['201 Created', r.replyFrom === undefined ? { conv, seq: r.seq, ts: r.ts } : { conv, seq: r.seq, ts: r.ts, reply: p.reply, replyFrom: r.replyFrom }];
   });
   route(d, 'post', '/v1/conversations/:conv/messages/:seq/recall', true, async (b, [conv, seq]) => {
     // Moderation: any message, at any age. The recall is a message of its own (`recall` names the one it takes back).

@@ -147,10 +147,12 @@ export class ImClient {
 
   /**
    * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
-   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events.
+   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events; `reply`: the seq of the
+   * message it answers (§4, Reply; its sender is told as if mentioned). Rejects with `not_found` or `conflict`.
    */
-  send(conv: string, body: string, opts: { mentions?: string[] } = {}): Promise<SendResult> {
-    return this.outbound.enqueue(conv, body, opts.mentions === undefined ? {} : { mentions: opts.mentions });
+  send(conv: string, body: string, opts: { mentions?: string[]; reply?: number } = {}): Promise<SendResult> {
+    const { mentions, reply } = opts;
+    return this.outbound.enqueue(conv, body, { ...(mentions !== undefined && { mentions }), ...(reply !== undefined && { reply }) });
   }
 
   /**

@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
-import { copyExtras, type SendExtras } from './outbound-queue.js';
+import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -140,10 +140,11 @@ export class ConversationChains {
    * Links this device's own message from its `sent` (the sending device gets no `msg` for it, README §5, §7.2).
    * Without `prev` (an older server) nothing is linked: the next message shows the gap and the pull brings it.
    */
-  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string; body: string; prev: number | undefined } & SendExtras): void {
+  handleOwnSent(sent: { conv: string; seq: number; cid: number; ts: number }, own: { uid: string; did: string } & SentDetail): void {
     if (own.prev === undefined) return;
     const msg: Msg = { conv: sent.conv, seq: sent.seq, prev: own.prev, from: own.uid, did: own.did, cid: sent.cid, ts: sent.ts, body: own.body };
     copyExtras(msg, own);
+    if (own.replyFrom !== undefined) msg.replyFrom = own.replyFrom;
     this.handleMsg(msg);
   }
 
@@ -303,7 +304,7 @@ export class ConversationChains {
       if (msg.from === this.uid) s.unread = s.mentions = 0;
       else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) {
         s.unread++;
-        if (this.uid !== undefined && msg.mentions?.includes(this.uid) === true) s.mentions++;
+        if (this.uid !== undefined && (msg.mentions?.includes(this.uid) === true || msg.replyFrom === this.uid)) s.mentions++;
       }
     }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);

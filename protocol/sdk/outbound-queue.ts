@@ -24,13 +24,17 @@ export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 /** What `send()` resolves with: the message is durable with this seq. */
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }
 
+/** What a durable send was, as sent (`prev`, `replyFrom`: as the server said, when it did). */
+export interface SentDetail extends SendExtras { body: string; prev: number | undefined; replyFrom?: string }
+
 /** One queued message as it goes on the wire. */
 /**
  * What a send changes of an earlier message: `recall` takes that seq (the user's) back, `edit` gives it (the user's)
- * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead.
+ * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead,
+ * and reply to (quote) message `reply`.
  */
-export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[] }
-/** A queued send (a recall, an edit, a reaction or a mention with `SendExtras`). */
+export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number }
+/** A queued send (a recall, an edit, a reaction, a mention or a reply with `SendExtras`). */
 export interface OutboundEntry extends SendExtras { conv: string; cid: number; body: string; after?: number }
 
 interface Pending extends OutboundEntry {
@@ -60,7 +64,7 @@ export interface OutboundQueueOptions {
   resendCapMs?: number;
   random?: () => number;
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
-  onSent?: (r: SendResult, detail: { body: string; prev: number | undefined } & SendExtras) => void;
+  onSent?: (r: SendResult, detail: SentDetail) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
@@ -146,7 +150,7 @@ export class OutboundQueue {
 
   /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */
   enqueue(conv: string, body: string, extras: SendExtras = {}): Promise<SendResult> {
-    const { recall, edit, react, mentions } = extras;
+    const { recall, edit, react, mentions, reply } = extras;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
     const named = Object.entries({ recall, edit, react }).filter(([, seq]) => seq !== undefined);
@@ -156,6 +160,8 @@ export class OutboundQueue {
     if (named.length > 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send is one of a recall, an edit and a reaction at most'));
     const mentionProblem = mentions === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : mentionListProblem(mentions);
     if (mentionProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.mentions ${mentionProblem}`));
+    const replyProblem = reply === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : !Number.isSafeInteger(reply) || reply < 1 ? 'must be a seq (an integer > 0)' : undefined;
+    if (replyProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.reply ${replyProblem}`));
     // A recall may have an empty body: it says what it takes back, not what replaces it; an empty reaction is none.
     if (typeof body !== 'string' || (body.length === 0 && recall === undefined && react === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
@@ -195,8 +201,9 @@ export class OutboundQueue {
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
-    const detail: { body: string; prev: number | undefined } & SendExtras = { body: entry.body, prev: frame.prev };
+    const detail: SentDetail = { body: entry.body, prev: frame.prev };
     copyExtras(detail, entry);
+    if (frame.replyFrom !== undefined) detail.replyFrom = frame.replyFrom;
     this.opts.onSent?.(result, detail);
     return true;
   }
@@ -350,4 +357,5 @@ export function copyExtras(to: SendExtras, from: SendExtras): void {
   if (from.edit !== undefined) to.edit = from.edit;
   if (from.react !== undefined) to.react = from.react;
   if (from.mentions !== undefined) to.mentions = [...from.mentions];
+  if (from.reply !== undefined) to.reply = from.reply;
 }

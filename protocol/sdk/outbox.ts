@@ -58,7 +58,10 @@ export function checkedRecord(raw: unknown): OutboxRecord {
     if (isSeq(x.recall)) e.recall = x.recall;
     else if (isSeq(x.edit)) e.edit = x.edit;
     else if (isSeq(x.react)) e.react = x.react;
-    else if (mentionListProblem(x.mentions) === undefined) e.mentions = x.mentions as string[];
+    else {
+      if (mentionListProblem(x.mentions) === undefined) e.mentions = x.mentions as string[];
+      if (isSeq(x.reply)) e.reply = x.reply;
+    }
     record.entries.push(e);
   }
   return record;

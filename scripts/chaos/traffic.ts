@@ -38,6 +38,8 @@ export interface ChaosTraffic {
 const USERS = 8;
 /** One send in this many mentions members. */
 const MENTION_EVERY = 7;
+/** One send in this many (offset from the mentions) replies to the device's latest message in its conversation. */
+const REPLY_EVERY = 5;
 
 /**
  * Eight users: four direct conversations (pairs), a group of four and a group of all eight; two users have a
@@ -75,7 +77,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: sends[i]!.outbox() });
-    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map() };
+    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map(), replies: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -113,7 +115,14 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     // One in MENTION_EVERY names the other members of its conversation (some of them), checked with the rest.
     const named = n % MENTION_EVERY === 0 ? members.get(conv)!.filter((u) => u !== d.log.uid).slice(0, 3) : [];
     if (named.length > 0) d.log.mentioned!.set(body, named);
-    const sent = tracked(i, body, (c) => c.send(conv, body, named.length > 0 ? { mentions: named } : {}));
+    // One in REPLY_EVERY answers this device's latest message there, once that is durable: the device's own later
+    // recall of it can only follow the reply (sender order), so the reply is never refused.
+    const answered = n % REPLY_EVERY === 3 ? d.own.findLast((o) => o.conv === conv) : undefined;
+    const extras = (seq?: number) => ({ ...(named.length > 0 && { mentions: named }), ...(seq !== undefined && { reply: seq }) });
+    const sent =
+      answered === undefined
+        ? tracked(i, body, (c) => c.send(conv, body, extras()))
+        : answered.sent.then(({ seq }) => (d.log.replies!.set(body, seq), tracked(i, body, (c) => c.send(conv, body, extras(seq)))));
     d.own.push({ conv, sent });
     const p = sent
       .then((s) => void d.log.acked.set(body, { conv, seq: s.seq, cid: s.cid, waitedMs: Date.now() - t0, sentAt: t0 }))

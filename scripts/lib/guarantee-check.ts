@@ -14,6 +14,8 @@ export interface DeviceLog {
   attempted: Map<string, string[]>;
   /** The sends that mentioned members: body → the uids named. */
   mentioned?: Map<string, string[]>;
+  /** The sends that replied to one of this device's user's messages: body → the seq answered. */
+  replies?: Map<string, number>;
   /** The sends that were recalls, edits or reactions (their bodies are in `attempted` and `acked` too): body → what and which seq. */
   amends?: Map<string, { kind: AmendKind; target: number }>;
 }
@@ -49,6 +51,10 @@ export interface GuaranteeReport {
   mentionBreaks: string[];
   /** Mention rows the check above found, as it wanted them. */
   mentions: number;
+  /** Acked replies stored without naming the message they answer and its sender, or any message delivered with other reply fields than stored. */
+  replyBreaks: string[];
+  /** Acked replies, checked above. */
+  replies: number;
 }
 
 interface Row {
@@ -64,6 +70,8 @@ interface Row {
   edited_by: number | null;
   reacts: number | null;
   mentions: string[] | null;
+  reply_to: number | null;
+  reply_uid: string | null;
 }
 
 /**
@@ -71,14 +79,14 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0 };
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
   for (const r of rows) {
@@ -133,6 +141,13 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
       if ((kind === 'recall' ? stored?.recalls : kind === 'edit' ? stored?.edits : stored?.reacts) !== target) report.amendBreaks.push(`${d.did}: acked ${kind} "${body}" at ${a.conv}/${a.seq} is not stored as a ${kind} of ${target}`);
     }
+    for (const [body, target] of d.replies ?? []) {
+      const a = d.acked.get(body);
+      if (!a) continue; // never acked: nothing is promised
+      report.replies++;
+      const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
+      if (stored?.reply_to !== target || stored.reply_uid !== d.uid) report.replyBreaks.push(`${d.did}: acked reply "${body}" at ${a.conv}/${a.seq} is stored answering ${stored?.reply_to} of ${stored?.reply_uid}, not ${target} of ${d.uid}`);
+    }
     for (const [conv, bodies] of d.attempted) {
       report.sent += bodies.length;
       for (const b of bodies) if ((bodyCount.get(`${conv}|${b}`) ?? 0) > 1) report.duplicated.push(`${conv}: "${b}" stored ${bodyCount.get(`${conv}|${b}`)} times`);
@@ -151,6 +166,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
         if (m.recall !== (r?.recalls ?? undefined) || m.edit !== (r?.edits ?? undefined) || m.react !== (r?.reacts ?? undefined)) {
           report.amendBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall} / edit ${m.edit} / react ${m.react}, stored ${r?.recalls} / ${r?.edits} / ${r?.reacts}`);
         }
+        if (m.reply !== (r?.reply_to ?? undefined) || m.replyFrom !== (r?.reply_uid ?? undefined)) report.replyBreaks.push(`${d.did} got ${conv}/${m.seq} replying to ${m.reply} of ${m.replyFrom}, stored ${r?.reply_to} of ${r?.reply_uid}`);
       }
     }
   }
@@ -187,5 +203,5 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length === 0;
 }

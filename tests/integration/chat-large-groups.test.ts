@@ -122,7 +122,7 @@ describe('chat – large groups', () => {
     await waitUntil(() => bodies(kim.got, conv).includes('welcome') && bodies(kit.got, conv).includes('welcome'), '"welcome" reaching kim and kit');
   }, 60_000);
 
-  it('large groups – members are not pushed every message, but those a message mentions are, and the author of a message reacted to', async () => {
+  it('large groups – members are not pushed every message, but those a message mentions or replies to are, and the author of a message reacted to', async () => {
     const pushes = await c.collect<PushEvent>(EventSubject.PUSH);
     const conv = 'named';
     expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'nia', members: ['ned', 'nel', 'nik', 'nor'] })).status).toBe(201);
@@ -136,12 +136,16 @@ describe('chat – large groups', () => {
     const named = await nia.client.send(conv, '@nel @ned look', { mentions: ['nel', 'ned', 'nobody'] });
     await nia.client.send(conv, 'nothing for anyone');
     const r = await ned.client.react(conv, said.seq, '🎉');
-    // Each member's push events come from their own connector (maybe on another node): wait for both, then a little more.
-    await waitUntil(() => pushes.some((p) => p.conv === conv && p.seq === r.seq) && pushes.some((p) => p.conv === conv && p.seq === named.seq), 'nel and nor pushed');
+    const answer = await ned.client.send(conv, '@nel welcome', { reply: said.seq, mentions: ['nel'] });
+    // Each member's push events come from their own connector (maybe on another node): wait for all, then a little more.
+    const pushed = (seq: number, uid: string) => pushes.some((p) => p.conv === conv && p.seq === seq && p.uid === uid);
+    await waitUntil(() => pushed(r.seq, 'nor') && pushed(named.seq, 'nel') && pushed(answer.seq, 'nor') && pushed(answer.seq, 'nel'), 'nel and nor pushed');
     await sleep(200);
-    expect(pushes.filter((p) => p.conv === conv)).toEqual([
+    expect(pushes.filter((p) => p.conv === conv).sort((a, b) => a.seq - b.seq || a.uid.localeCompare(b.uid))).toEqual([
       { type: 'push', uid: 'nel', conv, seq: named.seq, from: 'nia', mentioned: true },
       { type: 'push', uid: 'nor', conv, seq: r.seq, from: 'ned', reaction: { seq: said.seq, emoji: '🎉' } },
+      { type: 'push', uid: 'nel', conv, seq: answer.seq, from: 'ned', mentioned: true },
+      { type: 'push', uid: 'nor', conv, seq: answer.seq, from: 'ned', mentioned: true },
     ]);
   });
 

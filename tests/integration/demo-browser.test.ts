@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -79,16 +79,20 @@ describe('demo page – in Chromium', () => {
     await wendy.click('#react');
     for (const p of [wendy, walt]) await logShows(p, `[${conv} #6] wendy reacted 👍 to #2`);
     for (const p of [wendy, walt]) expect(await logOf(p)).toContain(`[${conv} #2] walt: hello back  👍 wendy`);
+    // And replies to it: both lines name the message answered.
+    await wendy.fill('#text', 'agreed');
+    await wendy.click('#reply');
+    for (const p of [wendy, walt]) await logShows(p, `[${conv} #7] wendy: ↪ #2 walt: agreed`);
 
     await wendy.reload();
     await wendy.fill('#uid', 'wendy');
     await wendy.fill('#did', 'wendy-browser');
     await wendy.click('#login');
     await logShows(wendy, 'hello back');
-    await logShows(wendy, 'reacted 👍 to #2');
+    await logShows(wendy, 'agreed');
     // Walt is online all along: wendy's page is told so right after it connects, with no change of his.
     await logShows(wendy, 'walt is online');
-    expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back  👍 wendy[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3[${conv} #6] wendy reacted 👍 to #2`);
+    expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back  👍 wendy[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3[${conv} #6] wendy reacted 👍 to #2[${conv} #7] wendy: ↪ #2 walt: agreed`);
     expect(await wendy.textContent('#convs')).toContain(conv);
 
     // A group with a title: walt's page lists it as soon as he is in it, before any message; wendy mutes it.

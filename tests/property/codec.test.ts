@@ -26,7 +26,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.oneof(fc.constant(''), body), recall: pos }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, edit: pos }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.constantFrom('', '👍', '❤️', '👨‍👩‍👧‍👦', ':+1:'), react: pos }),
-  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, mentions: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }) }),
+  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, mentions: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }), reply: pos }, { requiredKeys: ['type', 'conv', 'cid', 'body'] }),
   fc.record({ type: fc.constant('ack' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
@@ -42,12 +42,12 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
 
 const msg = fc.record(
   { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos,
-    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }), mentions: fc.array(id, { maxLength: 3 }) },
+    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }), mentions: fc.array(id, { maxLength: 3 }), reply: pos, replyFrom: id },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
-  fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms }),
+  fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
   fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
@@ -240,7 +240,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'members.after', 'prefs.pinned', 'prefs.archived']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.reply', 'members.after', 'prefs.pinned', 'prefs.archived']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
 /** Without its recall or reaction, a send must have a body. */

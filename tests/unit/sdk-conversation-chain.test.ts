@@ -197,10 +197,15 @@ describe('sdk chain – baselines and catch-up', () => {
     chains.handleMsg({ ...msg('c', 13, 12, 'bob'), mentions: ['me', 'ann'] });
     chains.handleMsg({ ...msg('c', 14, 13, 'bob'), mentions: ['ann'] });
     expect(chains.get('c')).toMatchObject({ unread: 5, mentions: 1 });
+    // So does a reply to one of the user's messages (once, if it also names them), not a reply to someone else's.
+    chains.handleMsg({ ...msg('c', 15, 14, 'bob'), reply: 3, replyFrom: 'me' });
+    chains.handleMsg({ ...msg('c', 16, 15, 'bob'), reply: 3, replyFrom: 'me', mentions: ['me'] });
+    chains.handleMsg({ ...msg('c', 17, 16, 'bob'), reply: 4, replyFrom: 'ann' });
+    expect(chains.get('c')).toMatchObject({ unread: 8, mentions: 3 });
     chains.handleRead('c', 5);
     expect(chains.get('c')).toMatchObject({ readSeq: 8 });
-    chains.handleRead('c', 14);
-    expect(chains.get('c')).toMatchObject({ readSeq: 14, unread: 0, mentions: 0 });
+    chains.handleRead('c', 17);
+    expect(chains.get('c')).toMatchObject({ readSeq: 17, unread: 0, mentions: 0 });
   });
 
   it('sdk chain – a read mark below the last message takes the exact count the server echoes with it', () => {

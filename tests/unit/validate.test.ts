@@ -101,6 +101,13 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: ['bo'], edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /plain message only/));
   });
 
+  it('validate – a reply names a seq > 0 on a plain message, mentions allowed', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'yes', reply: 2, mentions: ['bo'] })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'yes', mentions: ['bo'], reply: 2 } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'yes', reply: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.reply/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'yes', reply: '2' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.reply/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', reply: 2, react: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /send\.reply goes on a plain message only/));
+  });
+
   it('validate – an edit is a send naming a seq > 0 with a body; it cannot be a recall too', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'fixed', edit: 2 } });
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '', edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not be empty$/));

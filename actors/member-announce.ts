@@ -1,0 +1,42 @@
+import { ChatKind, ConnectorOp, type ConnectorJoined, type ConnectorLeft } from '../protocol/chat-ops.js';
+import type { ConvKind } from '../protocol/frames.js';
+import type { ActorContext } from '../runtime/actor.js';
+import type { BindGrace } from './bind-grace.js';
+import type { ChatServices } from './chat-services.js';
+
+/** A conversation as its chatter holds it right after a membership change. */
+export interface AnnouncedConv {
+  kind: ConvKind;
+  title: string | undefined;
+  lastSeq: number;
+  members: ReadonlySet<string>;
+  large: boolean;
+  wasLarge: boolean;
+  binding: BindGrace;
+}
+
+/**
+ * Tells the connectors of members who joined or left. Crossing the large threshold changes how every member is
+ * delivered to, not only the newcomers: then all are told. Members told to bind get messages through their
+ * connectors too for a while (LARGE_BIND_GRACE_MS). The business server hears of every change (`by`: the member
+ * who left of their own accord).
+ */
+export function announceMembers(ctx: ActorContext, svc: ChatServices, c: AnnouncedConv, added: string[], removed: string[], by?: string): void {
+  const conv = ctx.key;
+  if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
+  const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
+  // The newcomers' devices are told they joined, and from which message on it is news to them.
+  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}) };
+  const isNew = new Set(added);
+  const told = c.large === c.wasLarge ? added : [...c.members];
+  const now = Date.now();
+  for (const u of told) {
+    ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, isNew.has(u) ? welcome : joined);
+    if (c.large) c.binding.start(u, now);
+  }
+  const left: ConnectorLeft = { conv };
+  for (const u of removed) {
+    c.binding.end(u);
+    ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+  }
+}
