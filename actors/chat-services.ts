@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
-import { toImError } from '../protocol/errors.js';
+import { ErrorCode, toImError } from '../protocol/errors.js';
 import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../protocol/chat-ops.js';
 import { encodeControl, type TokensRevoked } from '../protocol/control.js';
 import { clusterRevocationsSubject, gatewaySubject } from '../protocol/subjects.js';
@@ -90,7 +90,11 @@ export class ChatServices {
       ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}),
       ...(settings.maxGroupMembers ? { maxGroupMembers: settings.maxGroupMembers } : {}),
     });
-    this.committer = new GroupCommitter(sql, settings.commit);
+    this.committer = new GroupCommitter(sql, {
+      ...settings.commit,
+      // A timeout or an unreachable Postgres is the operator's to see but no bug; anything else in the statement is.
+      onError: (err, rows) => log[err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.UNAVAILABLE ? 'warn' : 'error']({ err: err.message, code: err.code, rows }, 'group commit statement failed'),
+    });
     this.revocations = new RevocationStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);

@@ -23,6 +23,11 @@ export interface GroupCommitOptions {
   /** Below this many rows, a batch that formed while a statement ran waits `gatherMs` for more. 0: never waits. */
   gatherBelow?: number;
   gatherMs?: number;
+  /**
+   * A statement failed as a whole (Postgres down or slow, or a bug in it): every client re-sends into the same
+   * failure, so the operator must hear of it. Told once per statement, with the rows it refused.
+   */
+  onError?: (err: ImError, rows: number) => void;
 }
 
 interface Pending {
@@ -66,7 +71,7 @@ export class GroupCommitter {
 
   constructor(
     private readonly sql: Sql,
-    opts: GroupCommitOptions = {},
+    private readonly opts: GroupCommitOptions = {},
   ) {
     this.maxRows = opts.maxRows ?? DEFAULT_COMMIT_MAX_ROWS;
     this.gatherBelow = opts.gatherBelow ?? DEFAULT_COMMIT_GATHER_BELOW;
@@ -150,7 +155,9 @@ export class GroupCommitter {
       outcomes = await appendAcrossShards(this.sql, list.map((g) => g.shard));
     } catch (err) {
       const e = toImError(err, ErrorCode.STORAGE);
-      this.fail(list.flatMap((g) => g.items), e);
+      const items = list.flatMap((g) => g.items);
+      this.opts.onError?.(e, items.length);
+      this.fail(items, e);
       return;
     } finally {
       const ms = performance.now() - started;

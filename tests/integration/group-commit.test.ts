@@ -59,4 +59,16 @@ describe('group commit – real Postgres', () => {
     expect(await stored('big')).toEqual([1, 2, 3, 4, 5]);
     await committer.close();
   });
+
+  it('group commit – a statement that fails is reported once, with the rows it refused, and refuses them all', { timeout: 5000 }, async () => {
+    const failures: { code: string; rows: number }[] = [];
+    const committer = new GroupCommitter(db.sql, { onError: (err, rows) => failures.push({ code: err.code, rows }) });
+    // Postgres text takes no NUL character: the whole statement fails.
+    const bad = { ...msg('nul', 1), senderUid: 'u\u0000' };
+    const outcomes = await Promise.allSettled([committer.submit(fence, bad), committer.submit(fence, msg('nul-other', 1))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(failures).toEqual([{ code: 'storage_error', rows: 2 }]);
+    expect(await stored('nul-other')).toEqual([]);
+    await committer.close();
+  });
 });
