@@ -23,7 +23,7 @@ import {
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
-import type { ConvKind, Msg, ServerFrame } from '../protocol/frames.js';
+import { MemberRole, type ConvKind, type Msg, type ServerFrame } from '../protocol/frames.js';
 import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
@@ -44,6 +44,8 @@ export const SYSTEM_DEVICE = 'system';
 const MISSING_RECHECK_MS = 1000;
 /** The message a reply answers, and who sent it. */
 interface Replied { seq: number; from: string }
+/** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
+type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
 
 /**
  * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
@@ -58,6 +60,8 @@ class ChatterActor implements Actor {
   private kind: ConvKind = 'group';
   private title: string | undefined;
   private members = new Set<string>();
+  /** Members whose role lets them mention all (owners and admins). */
+  private moderators = new Set<string>();
   /** Members who muted the conversation, and until when (made on the first: most conversations have none). */
   private muted: Map<string, number> | undefined;
   private lastSeq = 0;
@@ -113,7 +117,11 @@ class ChatterActor implements Actor {
       case ChatterOp.TITLE:
         return this.retitle(checkChatterTitle(payload));
       case ChatterOp.ROLES: // stored, then shown to the members online, as a title is
-        return this.svc.convs.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => (this.toMembers({ type: 'roles', conv: this.ctx.key, roles }), { conv: this.ctx.key, roles }));
+        return this.svc.convs.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => {
+          for (const [uid, role] of Object.entries(roles)) role === MemberRole.MEMBER ? this.moderators.delete(uid) : this.moderators.add(uid);
+          this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
+          return { conv: this.ctx.key, roles };
+        });
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
         return this.changeMembers({ remove: [uid] }, uid);
@@ -138,6 +146,7 @@ class ChatterActor implements Actor {
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
+    this.moderators = new Set(members.filter((m) => m.role !== MemberRole.MEMBER).map((m) => m.uid));
     this.muted = undefined;
     const now = Date.now();
     for (const m of members) if (m.mutedUntil > now) (this.muted ??= new Map()).set(m.uid, m.mutedUntil);
@@ -156,7 +165,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -164,7 +173,7 @@ class ChatterActor implements Actor {
     if (known !== undefined) return known;
     const seq = this.alloc.tryNext();
     if (seq === undefined) return this.sendSlow(p);
-    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, undefined, p.mentions));
+    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, undefined, p));
   }
 
   private async sendSlow(p: ChatterSend): Promise<SendReply | LaterReply> {
@@ -178,10 +187,11 @@ class ChatterActor implements Actor {
     if (known !== undefined) return known instanceof Promise ? await known : known;
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
+    if (p.mentionAll && this.kind === 'group' && !this.moderators.has(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins of ${this.ctx.key} may mention all`);
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.uid);
     const replied = await this.replied(p.reply);
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p.mentions, replied));
+    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
@@ -215,13 +225,16 @@ class ChatterActor implements Actor {
   }
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
-  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, mentions?: string[], replied?: Replied): Promise<SendReply> {
+  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, named?: Named, replied?: Replied): Promise<SendReply> {
+    const mentions = named?.mentions;
+    const all = named?.mentionAll === true;
     const prev = this.lastSeq;
     this.lastSeq = seq;
     const conv = this.ctx.key;
     const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
     if (amends) markRow(row, amends);
     if (mentions) row.mentions = mentions;
+    if (all) row.mentionsAll = true;
     if (replied) (row.replyTo = replied.seq), (row.replyUid = replied.from);
     const done = this.svc.committer.submit(this.ctx.fence, row).then(
       (ts) => {
@@ -231,6 +244,7 @@ class ChatterActor implements Actor {
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
         if (amends) msg[amends.kind] = amends.target;
         if (mentions) msg.mentions = mentions;
+        if (all) msg.mentionAll = true;
         if (replied) (msg.reply = replied.seq), (msg.replyFrom = reply.replyFrom = replied.from);
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         this.fanOut(msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
@@ -274,7 +288,7 @@ class ChatterActor implements Actor {
     const replied = await this.replied(p.reply);
     const seq = await this.nextSeq();
     // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p.mentions, replied));
+    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p, replied));
   }
 
   private fanOut(msg: Msg, reaction?: DeliveredReaction): void {
@@ -286,6 +300,7 @@ class ChatterActor implements Actor {
     if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
     if (msg.mentions !== undefined) d.mentions = msg.mentions;
     if (msg.replyFrom !== undefined) d.replyFrom = msg.replyFrom;
+    if (msg.mentionAll) d.mentionAll = true;
     if (reaction !== undefined) d.reaction = reaction;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
@@ -342,6 +357,7 @@ class ChatterActor implements Actor {
     for (const u of added) this.members.add(u);
     for (const u of removed) {
       this.members.delete(u);
+      this.moderators.delete(u);
       this.muted?.delete(u);
     }
     this.announce(added, removed, wasLarge, by);

@@ -156,13 +156,22 @@ export function checkPushNotice(p: unknown): PushNotice {
   return noticeFields(v, { conv: id(v['conv'], 'conv'), seq: int(v['seq'], 'seq', 1), from: id(v['from'], 'from'), did: id(v['did'], 'did') });
 }
 
-/** A send's or system message's `mentions` and `reply`, checked onto `s`: only a plain message (not `amends`) has them. */
-function plainFields(v: Record<string, unknown>, s: { mentions?: string[]; reply?: number }, amends: boolean): void {
+/** A send's or system message's `mentions`, `mentionAll` and `reply`, checked onto `s`: only a plain message (not `amends`) has them. */
+function plainFields(v: Record<string, unknown>, s: { mentions?: string[]; mentionAll?: true; reply?: number }, amends: boolean): void {
   const mentions = mentionList(v['mentions']);
+  const all = allFlag(v['mentionAll']);
   const reply = v['reply'] === undefined || v['reply'] === null ? undefined : int(v['reply'], 'reply', 1);
-  if (amends && (mentions ?? reply) !== undefined) throw bad('mentions and reply go on a plain message only');
+  if (amends && (mentions ?? all ?? reply) !== undefined) throw bad('mentions, mentionAll and reply go on a plain message only');
   if (mentions !== undefined) s.mentions = mentions;
+  if (all) s.mentionAll = true;
   if (reply !== undefined) s.reply = reply;
+}
+
+/** `mentionAll`: true, or undefined when false or absent. */
+function allFlag(v: unknown): true | undefined {
+  if (v === undefined || v === null || v === false) return undefined;
+  if (v !== true) throw bad('mentionAll must be a boolean');
+  return true;
 }
 
 /** The optional fields of a delivery or push notice, checked onto `d`. */
@@ -172,6 +181,7 @@ function noticeFields<T extends PushNotice>(v: Record<string, unknown>, d: T): T
   const mentions = mentionList(v['mentions']);
   if (mentions !== undefined) d.mentions = mentions;
   if (v['replyFrom'] !== undefined && v['replyFrom'] !== null) d.replyFrom = id(v['replyFrom'], 'replyFrom');
+  if (allFlag(v['mentionAll'])) d.mentionAll = true;
   if (v['reaction'] !== undefined && v['reaction'] !== null) {
     const r = obj(v['reaction']);
     d.reaction = { author: id(r['author'], 'reaction.author'), target: int(r['target'], 'reaction.target', 1), emoji: text(r['emoji'], 'reaction.emoji') };

@@ -13,7 +13,7 @@ export function pushEvent(svc: ChatServices, uid: string, d: PushNotice): void {
   const e: PushEvent = { type: 'push', uid, conv: d.conv, seq: d.seq, from: d.from };
   if (d.reaction !== undefined) e.reaction = { seq: d.reaction.target, emoji: d.reaction.emoji };
   if (d.muted === true) e.muted = true;
-  if (d.mentions?.includes(uid) === true || d.replyFrom === uid) e.mentioned = true;
+  if (d.mentionAll === true || d.mentions?.includes(uid) === true || d.replyFrom === uid) e.mentioned = true;
   svc.event(e);
 }
 
@@ -36,11 +36,12 @@ const NOBODY: readonly [string, PushNotice][] = [];
  * still hear.
  */
 export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): readonly [string, PushNotice][] {
-  const named = reaction !== undefined ? [reaction.author] : msg.replyFrom === undefined ? msg.mentions : [...new Set([...(msg.mentions ?? []), msg.replyFrom])];
+  const named = reaction !== undefined ? [reaction.author] : msg.mentionAll ? [...members] : msg.replyFrom === undefined ? msg.mentions : [...new Set([...(msg.mentions ?? []), msg.replyFrom])];
   if (named === undefined) return NOBODY; // most messages: nothing allocated per message
   const notice: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
   if (msg.mentions !== undefined) notice.mentions = msg.mentions;
   if (msg.replyFrom !== undefined) notice.replyFrom = msg.replyFrom;
+  if (msg.mentionAll) notice.mentionAll = true;
   if (reaction !== undefined) (notice.quiet = true), (notice.reaction = reaction);
   const now = Date.now();
   return named.filter((uid) => uid !== msg.from && members.has(uid)).map((uid) => [uid, mutedUntil(uid) > now ? { ...notice, muted: true } : notice]);

@@ -47,9 +47,9 @@ export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: '
 /**
  * A device's send; with `recall` / `edit`, a recall or a new text of that seq (the sender's own message, within the
  * window); with `react`, the sender's reaction to that seq (any member's message; an empty body takes it back).
- * `reply`: the seq the message answers.
+ * `reply`: the seq the message answers; `mentionAll`: it mentions every member (a group's owners and admins only).
  */
-export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number }
+export interface ChatterSend { uid: string; did: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: true; reply?: number }
 /**
  * The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`, `replyFrom`
  * (a reply's: who sent the message it answers) complete it.
@@ -58,9 +58,9 @@ export interface SendReply { seq: number; ts: number; prev: number; replyFrom?: 
 /**
  * A message from the business server (server API → chatter); `from` defaults to "system". `key` (1 to 2^48 − 1)
  * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing. With
- * `recall`, the message recalls that seq (any sender's, at any age: moderation). `mentions` and `reply` as a send's.
+ * `recall`, the message recalls that seq (any sender's, at any age: moderation). `mentions`, `mentionAll` and `reply` as a send's (any system message may mention all).
  */
-export interface ChatterSystem { body: string; from?: string; key?: number; recall?: number; mentions?: string[]; reply?: number }
+export interface ChatterSystem { body: string; from?: string; key?: number; recall?: number; mentions?: string[]; mentionAll?: true; reply?: number }
 export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
@@ -111,12 +111,12 @@ export interface DevicesReply { devices: { did: string; node: string }[] }
  * A committed message for one member (chatter → connector): the client `msg` frame, encoded once by the chatter
  * for every member (the connector pushes and re-pushes it as it is), and what the connector tracks it by.
  * `quiet`: a recall, an edit or a reaction, news to a device online but no reason to notify one offline (no push event).
- * `muted`: the member muted the conversation (its push event says so). `mentions`, `replyFrom`: the members the
- * message names, whose push events say `mentioned`.
+ * `muted`: the member muted the conversation (its push event says so). `mentions`, `replyFrom`, `mentionAll`: the
+ * members the message names (all of them), whose push events say `mentioned`.
  */
 export interface ConnectorDeliver extends PushNotice { frame: Uint8Array }
 /** What a delivery tells a connector with no device online, for a push event. */
-export interface PushNotice { conv: string; seq: number; from: string; did: string; quiet?: boolean; muted?: boolean; mentions?: string[]; replyFrom?: string; reaction?: DeliveredReaction }
+export interface PushNotice { conv: string; seq: number; from: string; did: string; quiet?: boolean; muted?: boolean; mentions?: string[]; mentionAll?: true; replyFrom?: string; reaction?: DeliveredReaction }
 /** A reaction (not a taking back) to `author`'s message `target`: the one member a push event tells of it. */
 export interface DeliveredReaction { author: string; target: number; emoji: string }
 export interface ConnectorAck { did: string; conv: string; seq: number }
@@ -164,7 +164,7 @@ export interface PushEvent { type: 'push'; uid: string; conv: string; seq: numbe
  * A message stored; `recall` / `edit` / `react`: it recalls, edits or reacts to that seq (`body` is the reaction);
  * `reply`: it answers that seq, which `replyFrom` sent.
  */
-export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number; replyFrom?: string }
+export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: true; reply?: number; replyFrom?: string }
 /**
  * A conversation's members changed (created with them, added, removed by the server API, or `by` the one member
  * who left of their own accord).

@@ -28,10 +28,10 @@ export type MemberRole = (typeof MemberRole)[keyof typeof MemberRole];
  * A message; with `recall` (a seq of the sender's own), a recall of that message (then `body` may be empty); with
  * `edit`, a new text (`body`) for that message of the sender's own; with `react`, the sender's reaction to that
  * message (`body`, at most `MAX_REACTION_BYTES`; empty takes the reaction back). At most one of the three.
- * `mentions`: the members the message names (1–`MAX_MENTIONS` user ids), and `reply`: the seq of the message it
- * answers (quotes), on a plain message only.
+ * `mentions`: the members the message names (1–`MAX_MENTIONS` user ids), `mentionAll`: it names every member (a
+ * group's owners and admins only), and `reply`: the seq of the message it answers (quotes), on a plain message only.
  */
-export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number }
+export interface SendFrame { type: 'send'; conv: string; cid: number; body: string; after?: number; recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: boolean; reply?: number }
 /** Cumulative delivery ack: "I have every message of `conv` up to `seq`". */
 export interface AckFrame { type: 'ack'; conv: string; seq: number }
 /** Read mark: the user has read `conv` up to `seq`. */
@@ -113,6 +113,8 @@ export interface Msg {
   reactions?: Reaction[];
   /** The users the message mentions, as its sender gave them. */
   mentions?: string[];
+  /** The message mentions every member ("@all"). */
+  mentionAll?: true;
   /** This message replies to message `reply` of the conversation, which `replyFrom` sent. */
   reply?: number;
   replyFrom?: string;

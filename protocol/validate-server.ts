@@ -14,6 +14,7 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['react'])) m.react = pos(v, t, 'react');
   if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
   if (!absent(v['mentions'])) m.mentions = arr(v, t, 'mentions').map((x) => str({ 'mentions[]': x }, t, 'mentions[]'));
+  if (!absent(v['mentionAll']) && bool(v, t, 'mentionAll')) m.mentionAll = true;
   if (!absent(v['reply'])) m.reply = pos(v, t, 'reply');
   if (!absent(v['replyFrom'])) m.replyFrom = str(v, t, 'replyFrom');
   return m;

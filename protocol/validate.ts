@@ -52,6 +52,10 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
         if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentions goes on a plain message only');
         send.mentions = mentionList(v, L);
       }
+      if (!absent(v['mentionAll']) && bool(v, 'send', 'mentionAll')) {
+        if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentionAll goes on a plain message only');
+        send.mentionAll = true;
+      }
       if (!absent(v['reply'])) {
         if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.reply goes on a plain message only');
         send.reply = pos(v, 'send', 'reply');

@@ -240,7 +240,7 @@ export class ConversationStore {
 
   /**
    * Gives members of a group new roles (`owner`, `admin`, `member`): all of them or, when one named is not a member,
-   * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule.
+   * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule (but mentioning all, see the chatter).
    */
   async setRoles(convId: string, roles: Record<string, MemberRole>): Promise<Record<string, MemberRole>> {
     checkId(convId, 'convId');

@@ -25,6 +25,8 @@ export interface NewMessage {
   /** The seq it replies to, and that message's sender (appendAcrossShards only: the sender counts as mentioned). */
   replyTo?: number;
   replyUid?: string;
+  /** It mentions every member (appendAcrossShards only: each member but the sender gets a mention row). */
+  mentionsAll?: boolean;
 }
 
 export interface AppendResult {
@@ -65,6 +67,8 @@ export interface StoredMessage {
   /** The seq this message replies to, and who sent that one. */
   replyTo?: number;
   replyUid?: string;
+  /** It mentions every member. */
+  mentionsAll?: boolean;
 }
 
 export interface MessageStoreOptions {
@@ -102,6 +106,7 @@ interface RawMessage {
   mentions: string[] | null;
   reply_to: number | null;
   reply_uid: string | null;
+  mentions_all: boolean | null;
 }
 
 function toStored(r: RawMessage): StoredMessage {
@@ -114,6 +119,7 @@ function toStored(r: RawMessage): StoredMessage {
   if (r.mentions !== null) m.mentions = r.mentions;
   if (r.reply_to !== null) m.replyTo = r.reply_to;
   if (r.reply_uid !== null) m.replyUid = r.reply_uid;
+  if (r.mentions_all === true) m.mentionsAll = true;
   return m;
 }
 
@@ -267,7 +273,7 @@ export class MessageStore {
     if (!Number.isSafeInteger(r.clientMsgId) || r.clientMsgId < 1) throw invalid(`${at}: clientMsgId must be a positive safe integer`);
     if (!(r.body instanceof Uint8Array)) throw invalid(`${at}: body must be bytes`);
     if (r.body.byteLength > this.maxBody) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `${at}: body is ${r.body.byteLength} bytes, the limit is ${this.maxBody}`);
-    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined || r.mentions !== undefined || r.replyTo !== undefined) throw invalid(`${at}: a recall, an edit, a reaction, a mention or a reply is appended with appendAcrossShards, which stores what it names`);
+    if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined || r.mentions !== undefined || r.replyTo !== undefined || r.mentionsAll !== undefined) throw invalid(`${at}: a recall, an edit, a reaction, a mention or a reply is appended with appendAcrossShards, which stores what it names`);
   }
 
   private checkRead(convId: string, seq: number, limit: number): void {

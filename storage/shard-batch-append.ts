@@ -34,7 +34,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   const shards: number[] = [];
   const epochs: number[] = [];
   let mentioning = false;
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[], mentions: [] as string[], replies: [] as number[], replyUids: [] as string[], named: [] as string[] };
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[], mentions: [] as string[], replies: [] as number[], replyUids: [] as string[], named: [] as string[], all: [] as number[] };
   /**
    * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
    * A reaction changes no other row (its target's reactions are read from the reactions themselves).
@@ -63,7 +63,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.mentions.push(mentions);
       const named = namedBy(r, mentions);
       c.named.push(named);
-      if (named !== '') mentioning = true;
+      // 1 or 0: postgres.js sends a boolean[] parameter as a plain boolean.
+      c.all.push(r.mentionsAll === true ? 1 : 0);
+      if (named !== '' || r.mentionsAll === true) mentioning = true;
       if (r.recalls !== undefined || r.edits !== undefined) {
         a.conv.push(r.convId);
         a.seq.push(r.seq);
@@ -88,13 +90,13 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts, mentions, reply_to, reply_uid)
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts, mentions, reply_to, reply_uid, mentions_all)
           SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0),
-                 string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, '')
+                 string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
                       ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[],
-                      ${c.reacts}::int8[], ${c.mentions}::text[], ${c.replies}::int8[], ${c.replyUids}::text[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts, mentions, replies, reply_uid)
+                      ${c.reacts}::int8[], ${c.mentions}::text[], ${c.replies}::int8[], ${c.replyUids}::text[], ${c.all}::int2[])
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts, mentions, replies, reply_uid, mentions_all)
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
@@ -156,16 +158,19 @@ function namedBy(r: NewMessage, mentions: string): string {
 
 /**
  * Records who the batch's messages name, in the statement that stores them: one row per member mentioned or
- * replied to (not the sender; non-members get none), for the unread-mentions count. Only batches holding such a
- * message carry this part.
+ * replied to, or every member for a message that mentions all (never the sender; non-members get none), for the
+ * unread-mentions count. Only batches holding such a message carry this part.
  */
-function mentionRows(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; uid: string[]; named: string[] }) {
+function mentionRows(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; uid: string[]; named: string[]; all: number[] }) {
   return sql`,
         mentioned AS (
           INSERT INTO mentions (uid, conv_id, seq)
           SELECT u.uid, t.conv_id, t.seq
-          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.uid}::text[], ${c.named}::text[]) AS t(conv_id, seq, shard, sender, named)
-          CROSS JOIN LATERAL unnest(string_to_array(NULLIF(t.named, ''), chr(10))) AS u(uid)
+          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.uid}::text[], ${c.named}::text[], ${c.all}::int2[]) AS t(conv_id, seq, shard, sender, named, all_)
+          CROSS JOIN LATERAL (
+            SELECT x AS uid FROM unnest(string_to_array(NULLIF(t.named, ''), chr(10))) AS x WHERE t.all_ = 0
+            UNION ALL SELECT mb.uid FROM members mb WHERE t.all_ = 1 AND mb.conv_id = t.conv_id
+          ) AS u
           WHERE t.shard IN (SELECT shard FROM f) AND u.uid <> t.sender
             AND EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = t.conv_id AND mb.uid = u.uid)
           ON CONFLICT DO NOTHING

@@ -26,6 +26,7 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.mentions !== undefined) msg.mentions = m.mentions;
   if (m.replyTo !== undefined) msg.reply = m.replyTo;
   if (m.replyUid !== undefined) msg.replyFrom = m.replyUid;
+  if (m.mentionsAll === true) msg.mentionAll = true;
   return msg;
 }
 
@@ -97,6 +98,7 @@ export class ClientFrames {
     if (f.react !== undefined) p.react = f.react;
     if (f.mentions !== undefined) p.mentions = f.mentions;
     if (f.reply !== undefined) p.reply = f.reply;
+    if (f.mentionAll === true) p.mentionAll = true;
     const started = performance.now();
     this.request(
       s,

@@ -114,10 +114,12 @@ $('direct').onclick = async () => { const r = await api('/v1/conversations', { k
 $('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean), ...($('title').value ? { title: $('title').value } : {}) }); pick(r.conv); };
 $('mute').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) (c.mutedUntil ? client.unmute(current) : client.mute(current)).catch((e) => show('sys', 'not changed: ' + e.message)); };
 $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) client.pin(current, !c.pinnedAt).catch((e) => show('sys', 'not changed: ' + e.message)); };
-// "@uid" in the text mentions that user: their list counts it, and the push service is told.
-const mentionsIn = (text) => [...new Set([...text.matchAll(/@([\\w.-]+)/g)].map((m) => m[1]))].slice(0, 50);
-$('send').onclick = () => { const text = $('text').value, mentions = mentionsIn(text); if (client && current && text) { client.send(current, text, mentions.length ? { mentions } : {}).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
-$('reply').onclick = () => { const seq = theirs.get(current)?.at(-1), text = $('text').value, mentions = mentionsIn(text); if (client && seq && text) { client.send(current, text, mentions.length ? { mentions, reply: seq } : { reply: seq }).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+// "@uid" in the text mentions that user: their list counts it, and the push service is told; "@all" (a group's
+// owner or admin) mentions everyone.
+const named = (text, extra) => { const mentions = [...new Set([...text.matchAll(/@([\\w.-]+)/g)].map((m) => m[1]))].filter((u) => u !== 'all').slice(0, 50); return { ...extra, ...(mentions.length && { mentions }), ...(/@all\\b/.test(text) && { mentionAll: true }) }; };
+const say = (extra) => { const text = $('text').value; if (client && current && text) { client.send(current, text, named(text, extra)).catch((e) => show('sys', 'not sent: ' + e.message)); $('text').value = ''; } };
+$('send').onclick = () => say({});
+$('reply').onclick = () => { const seq = theirs.get(current)?.at(-1); if (seq) say({ reply: seq }); };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };

@@ -147,12 +147,13 @@ export class ImClient {
 
   /**
    * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
-   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events; `reply`: the seq of the
-   * message it answers (§4, Reply; its sender is told as if mentioned). Rejects with `not_found` or `conflict`.
+   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events (`mentionAll`: every member;
+   * a group's owners and admins only, else `forbidden`); `reply`: the seq of the message it answers (§4, Reply; its
+   * sender is told as if mentioned). Rejects with `not_found` or `conflict`.
    */
-  send(conv: string, body: string, opts: { mentions?: string[]; reply?: number } = {}): Promise<SendResult> {
-    const { mentions, reply } = opts;
-    return this.outbound.enqueue(conv, body, { ...(mentions !== undefined && { mentions }), ...(reply !== undefined && { reply }) });
+  send(conv: string, body: string, opts: { mentions?: string[]; mentionAll?: boolean; reply?: number } = {}): Promise<SendResult> {
+    const { mentions, mentionAll, reply } = opts;
+    return this.outbound.enqueue(conv, body, { ...(mentions !== undefined && { mentions }), ...(mentionAll === true && { mentionAll }), ...(reply !== undefined && { reply }) });
   }
 
   /**

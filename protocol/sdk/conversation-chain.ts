@@ -304,7 +304,7 @@ export class ConversationChains {
       if (msg.from === this.uid) s.unread = s.mentions = 0;
       else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) {
         s.unread++;
-        if (this.uid !== undefined && (msg.mentions?.includes(this.uid) === true || msg.replyFrom === this.uid)) s.mentions++;
+        if (this.uid !== undefined && (msg.mentionAll === true || msg.mentions?.includes(this.uid) === true || msg.replyFrom === this.uid)) s.mentions++;
       }
     }
     s.unreadThrough = Math.max(s.unreadThrough, msg.seq);

@@ -30,10 +30,10 @@ export interface SentDetail extends SendExtras { body: string; prev: number | un
 /** One queued message as it goes on the wire. */
 /**
  * What a send changes of an earlier message: `recall` takes that seq (the user's) back, `edit` gives it (the user's)
- * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead,
- * and reply to (quote) message `reply`.
+ * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead
+ * (or all members, `mentionAll`), and reply to (quote) message `reply`.
  */
-export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[]; reply?: number }
+export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: boolean; reply?: number }
 /** A queued send (a recall, an edit, a reaction, a mention or a reply with `SendExtras`). */
 export interface OutboundEntry extends SendExtras { conv: string; cid: number; body: string; after?: number }
 
@@ -150,7 +150,7 @@ export class OutboundQueue {
 
   /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */
   enqueue(conv: string, body: string, extras: SendExtras = {}): Promise<SendResult> {
-    const { recall, edit, react, mentions, reply } = extras;
+    const { recall, edit, react, mentions, mentionAll, reply } = extras;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
     const named = Object.entries({ recall, edit, react }).filter(([, seq]) => seq !== undefined);
@@ -162,6 +162,7 @@ export class OutboundQueue {
     if (mentionProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.mentions ${mentionProblem}`));
     const replyProblem = reply === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : !Number.isSafeInteger(reply) || reply < 1 ? 'must be a seq (an integer > 0)' : undefined;
     if (replyProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.reply ${replyProblem}`));
+    if (mentionAll !== undefined && (typeof mentionAll !== 'boolean' || (mentionAll && named.length > 0))) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.mentionAll is a boolean, on a plain message only'));
     // A recall may have an empty body: it says what it takes back, not what replaces it; an empty reaction is none.
     if (typeof body !== 'string' || (body.length === 0 && recall === undefined && react === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
     // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
@@ -358,4 +359,5 @@ export function copyExtras(to: SendExtras, from: SendExtras): void {
   if (from.react !== undefined) to.react = from.react;
   if (from.mentions !== undefined) to.mentions = [...from.mentions];
   if (from.reply !== undefined) to.reply = from.reply;
+  if (from.mentionAll === true) to.mentionAll = true;
 }

@@ -61,6 +61,7 @@ export function checkedRecord(raw: unknown): OutboxRecord {
     else {
       if (mentionListProblem(x.mentions) === undefined) e.mentions = x.mentions as string[];
       if (isSeq(x.reply)) e.reply = x.reply;
+      if (x.mentionAll === true) e.mentionAll = true;
     }
     record.entries.push(e);
   }

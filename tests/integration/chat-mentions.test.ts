@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushEvent } from '../../protocol/chat-ops.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { waitUntil } from '../helpers/wait.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
 
 /** Mentions: a message names members; each counts their unread mentions, and the push service is told. */
 describe('chat – mentions', () => {
@@ -76,5 +77,31 @@ describe('chat – mentions', () => {
     expect(await apiMentions('eli')).toBe(1);
     expect((await c.api('POST', '/v1/users/eli/erase', {})).status).toBe(200);
     expect(await c.db.sql`SELECT 1 FROM mentions WHERE uid = 'eli'`).toHaveLength(0);
+  }, 30_000);
+
+  it('mentions – an owner or admin may mention all: every other member counts it and is pushed `mentioned`; a plain member is refused, live as roles change; the server API may', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'mn-all', owner: 'fay', members: ['gil', 'hal'] });
+    const fay = await c.online('fay', 'd1', 'y1', []);
+    const gil = await c.online('gil', 'd1', 'y2', ['message']);
+    const all = await fay.client.send('mn-all', '@all standup now', { mentionAll: true });
+    await waitUntil(() => gil.got.message.length === 1, 'gil holding the message');
+    expect(gil.got.message[0]).toMatchObject({ seq: all.seq, mentionAll: true });
+    expect(gil.client.conversations().find((x) => x.conv === 'mn-all')).toMatchObject({ unread: 1, mentions: 1 });
+    expect([await apiMentions('gil'), await apiMentions('hal'), await apiMentions('fay')]).toEqual([1, 1, 0]);
+    expect(await c.db.sql`SELECT uid FROM mentions WHERE conv_id = 'mn-all' ORDER BY uid`).toEqual([{ uid: 'gil' }, { uid: 'hal' }]);
+    expect((await gil.client.pull('mn-all', 0, 10)).msgs[0]).toMatchObject({ seq: all.seq, mentionAll: true });
+    await waitUntil(() => pushes.some((p) => p.uid === 'hal' && p.seq === all.seq && p.conv === 'mn-all'), 'hal pushed');
+    expect(pushes.find((p) => p.uid === 'hal' && p.conv === 'mn-all')).toEqual({ type: 'push', uid: 'hal', conv: 'mn-all', seq: all.seq, from: 'fay', mentioned: true });
+    // A plain member may not; made an admin, they may; a member again, they may not (the chatter hears of each change).
+    expect(await codeOf(gil.client.send('mn-all', '@all hey', { mentionAll: true }))).toBe(ErrorCode.FORBIDDEN);
+    expect((await c.api('POST', '/v1/conversations/mn-all/roles', { roles: { gil: 'admin' } })).status).toBe(200);
+    await gil.client.send('mn-all', '@all lunch', { mentionAll: true });
+    expect((await c.api('POST', '/v1/conversations/mn-all/roles', { roles: { gil: 'member' } })).status).toBe(200);
+    expect(await codeOf(gil.client.send('mn-all', '@all again', { mentionAll: true }))).toBe(ErrorCode.FORBIDDEN);
+    expect(await apiMentions('hal')).toBe(2);
+    // The business server may mention all in any conversation.
+    expect((await c.api('POST', '/v1/conversations/mn-all/messages', { body: 'maintenance at 6', mentionAll: true })).status).toBe(201);
+    expect(await apiMentions('hal')).toBe(3);
+    expect(await c.db.sql`SELECT seq FROM messages WHERE conv_id = 'mn-all'`).toHaveLength(3);
   }, 30_000);
 });

@@ -26,7 +26,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.oneof(fc.constant(''), body), recall: pos }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, edit: pos }),
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body: fc.constantFrom('', '👍', '❤️', '👨‍👩‍👧‍👦', ':+1:'), react: pos }),
-  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, mentions: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }), reply: pos }, { requiredKeys: ['type', 'conv', 'cid', 'body'] }),
+  fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body, mentions: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }), mentionAll: fc.constant(true as const), reply: pos }, { requiredKeys: ['type', 'conv', 'cid', 'body'] }),
   fc.record({ type: fc.constant('ack' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
@@ -42,7 +42,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
 
 const msg = fc.record(
   { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos,
-    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }), mentions: fc.array(id, { maxLength: 3 }), reply: pos, replyFrom: id },
+    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }), mentions: fc.array(id, { maxLength: 3 }), mentionAll: fc.constant(true as const), reply: pos, replyFrom: id },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -240,7 +240,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.reply', 'members.after', 'prefs.pinned', 'prefs.archived']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'prefs.pinned', 'prefs.archived']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
 /** Without its recall or reaction, a send must have a body. */
@@ -264,7 +264,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       if (!field) return undefined;
       // `after` is a uid in `members`, a number elsewhere.
       const isString = STRING_FIELDS.has(field) || (frame.type === 'members' && field === 'after');
-      if (['pinned', 'archived'].includes(field) && typeof m.to === 'boolean') return undefined;
+      if (['pinned', 'archived', 'mentionAll'].includes(field) && typeof m.to === 'boolean') return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
       if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !((field === 'recall' || field === 'react') && bodyless(f)) && !prefsEmpty(f)) {

@@ -202,10 +202,13 @@ describe('sdk chain – baselines and catch-up', () => {
     chains.handleMsg({ ...msg('c', 16, 15, 'bob'), reply: 3, replyFrom: 'me', mentions: ['me'] });
     chains.handleMsg({ ...msg('c', 17, 16, 'bob'), reply: 4, replyFrom: 'ann' });
     expect(chains.get('c')).toMatchObject({ unread: 8, mentions: 3 });
+    // And one that mentions everyone.
+    chains.handleMsg({ ...msg('c', 18, 17, 'bob'), mentionAll: true });
+    expect(chains.get('c')).toMatchObject({ unread: 9, mentions: 4 });
     chains.handleRead('c', 5);
     expect(chains.get('c')).toMatchObject({ readSeq: 8 });
-    chains.handleRead('c', 17);
-    expect(chains.get('c')).toMatchObject({ readSeq: 17, unread: 0, mentions: 0 });
+    chains.handleRead('c', 18);
+    expect(chains.get('c')).toMatchObject({ readSeq: 18, unread: 0, mentions: 0 });
   });
 
   it('sdk chain – a read mark below the last message takes the exact count the server echoes with it', () => {

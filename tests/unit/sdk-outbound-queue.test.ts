@@ -248,21 +248,25 @@ describe('sdk outbound queue – recalls', () => {
     ]);
   });
 
-  it('sdk outbound queue – a reply names a seq on a plain message (mentions too), goes out with it, and is kept by the outbox', async () => {
+  it('sdk outbound queue – a reply names a seq on a plain message (mentions, or all, too), goes out with it, and is kept by the outbox', async () => {
     const { q, wire } = harness();
     await expect(q.enqueue('a', 'x', { reply: 0 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(q.enqueue('a', 'x', { reply: 2, edit: 2 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(q.enqueue('a', '', { reply: 2 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     expect(wire).toEqual([]);
+    await expect(q.enqueue('a', 'x', { mentionAll: true, react: 2 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     void q.enqueue('a', 'yes', { reply: 2 });
     void q.enqueue('a', '@bo yes', { reply: 2, mentions: ['bo'] });
+    void q.enqueue('a', '@all yes', { reply: 2, mentionAll: true });
     expect(wire).toEqual([
       { type: 'send', conv: 'a', cid: 100, body: 'yes', reply: 2 },
       { type: 'send', conv: 'a', cid: 101, body: '@bo yes', after: 100, mentions: ['bo'], reply: 2 },
+      { type: 'send', conv: 'a', cid: 102, body: '@all yes', after: 101, reply: 2, mentionAll: true },
     ]);
     expect(checkedRecord({ entries: q.snapshot() }).entries).toEqual([
       { conv: 'a', cid: 100, body: 'yes', reply: 2 },
       { conv: 'a', cid: 101, body: '@bo yes', after: 100, mentions: ['bo'], reply: 2 },
+      { conv: 'a', cid: 102, body: '@all yes', after: 101, reply: 2, mentionAll: true },
     ]);
   });
 });

@@ -101,6 +101,13 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentions: ['bo'], edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /plain message only/));
   });
 
+  it('validate – mentionAll is a boolean on a plain message; false is the same as absent', () => {
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '@all', mentionAll: true })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: '@all', mentionAll: true } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentionAll: false })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'x' } });
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentionAll: 1 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.mentionAll must be a boolean/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x', mentionAll: true, edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /plain message only/));
+  });
+
   it('validate – a reply names a seq > 0 on a plain message, mentions allowed', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'yes', reply: 2, mentions: ['bo'] })).toEqual({ ok: true, value: { type: 'send', conv: 'c', cid: 3, body: 'yes', mentions: ['bo'], reply: 2 } });
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'yes', reply: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.reply/));
