@@ -20,7 +20,7 @@ const ERASE_CONCURRENCY = 16;
 
 /**
  * Erases a user's account (server API): signs every device out and voids the tokens they hold; with
- * `blankMessages`, empties the bodies of what they wrote in their conversations; removes them from every group
+ * `blankMessages`, empties the bodies of what they wrote in their conversations (those they left too); removes them from every group
  * through its chatter (so member lists stay exact, and the business server hears of each removal); then deletes
  * their settings, blocks and last seen. Direct conversations keep them as a member (one always has two): the peer
  * still has the history, with the erased user's bodies blanked if asked. Each step may be repeated: an erasure that failed half way is
@@ -31,7 +31,8 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
   const { devices } = (await router.call(ChatKind.CONNECTOR, uid, ConnectorOp.DISCONNECT, signOut)) as DisconnectReply;
   await svc.revokeTokens(uid, undefined, Date.now());
   const convs = await svc.convs.conversationIdsOf(uid);
-  const messagesBlanked = blankMessages ? await blankMessagesOf(svc.sql, uid, convs) : 0;
+  // Groups they left keep what they wrote there: those are blanked too.
+  const messagesBlanked = blankMessages ? await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid)) : 0;
   const groups = convs.filter((conv) => !isDirectConvId(conv));
   const leave: ChatterMembers = { remove: [uid] };
   for (let i = 0; i < groups.length; i += ERASE_CONCURRENCY) {

@@ -230,7 +230,12 @@ export class ConversationStore {
         DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid
       ),
       -- Their mentions go with them: added again later, they would count as unread once more.
-      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1)
+      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
+      -- What they wrote stays: an erasure of their account must still find this conversation.
+      former AS (
+        INSERT INTO former_members (uid, conv_id) SELECT uid, ${convId} FROM del
+        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now() RETURNING 1
+      )
       SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
@@ -309,6 +314,14 @@ export class ConversationStore {
   async conversationIdsOf(uid: string): Promise<string[]> {
     checkId(uid, 'uid');
     const rows = await bounded('list conversation ids', this.sql<{ conv_id: string }[]>`SELECT conv_id FROM members WHERE uid = ${uid} ORDER BY conv_id`, this.timeoutMs);
+    return rows.map((r) => r.conv_id);
+  }
+
+  /** Every conversation `uid` is in or was ever removed from (or left), by id: where they may have written. */
+  async everInIdsOf(uid: string): Promise<string[]> {
+    checkId(uid, 'uid');
+    const rows = await bounded('list conversation ids ever in', this.sql<{ conv_id: string }[]>`
+      SELECT conv_id FROM members WHERE uid = ${uid} UNION SELECT conv_id FROM former_members WHERE uid = ${uid} ORDER BY conv_id`, this.timeoutMs);
     return rows.map((r) => r.conv_id);
   }
 

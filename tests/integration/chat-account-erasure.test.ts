@@ -17,8 +17,9 @@ describe('chat – erasing an account', () => {
     await c?.stop();
   }, 30_000);
 
-  it('erase – signs the user out for good, leaves every group, blanks what they wrote (others\' messages stay), forgets their settings, blocks and last seen', async () => {
+  it('erase – signs the user out for good, leaves every group, blanks what they wrote (in groups they left too; others\' messages stay), forgets their settings, blocks and last seen', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'er-room', owner: 'er-o', members: ['er-eve', 'er-x'] });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'er-old', owner: 'er-o', members: ['er-eve'] });
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['er-eve', 'er-x'] })).body['conv'] as string;
     await c.api('POST', '/v1/users/er-eve/blocks', { add: ['er-z'] });
     await c.api('POST', '/v1/users/er-y/blocks', { add: ['er-eve'] });
@@ -33,12 +34,15 @@ describe('chat – erasing an account', () => {
     const x = c.sdk('er-x', 'd1', 'e2');
     await Promise.all([eve.connect(), x.connect()]);
     const mine = [await eve.send('er-room', 'secret one'), await eve.send('er-room', 'secret two'), await eve.send(direct, 'secret three')];
+    // A group she wrote in and left before: what she wrote stays there, until the erasure.
+    await eve.send('er-old', 'secret zero');
+    await eve.leave('er-old');
     const theirs = await x.send('er-room', 'not hers');
     const heldToken = c.token('er-eve', 'd2');
     const closed = new Promise<number | undefined>((resolve) => eve.on('state', (s) => s.state === 'closed' && resolve(s.code)));
 
     const r = await c.api('POST', '/v1/users/er-eve/erase', { messages: 'blank' }, 'e2');
-    expect(r).toEqual({ status: 200, body: { uid: 'er-eve', devices: ['d1'], groups: 1, messagesBlanked: 3 } });
+    expect(r).toEqual({ status: 200, body: { uid: 'er-eve', devices: ['d1'], groups: 1, messagesBlanked: 4 } });
     expect(await closed).toBe(4014);
     // The tokens she held are void on every gateway.
     for (const node of ['e1', 'e2']) await expect(rawConnect(c.gateways.get(node)!, heldToken)).rejects.toMatchObject({ status: 401 });
@@ -55,6 +59,8 @@ describe('chat – erasing an account', () => {
       [theirs.seq, 'er-x', 'not hers'],
     ]);
     expect(((await c.api('GET', `/v1/conversations/${encodeURIComponent(direct)}/messages`)).body['messages'] as { body: string }[]).map((m) => m.body)).toEqual(['']);
+    expect(((await c.api('GET', '/v1/conversations/er-old/messages')).body['messages'] as { body: string }[]).map((m) => m.body)).toEqual(['']);
+    expect(await c.db.sql`SELECT conv_id FROM former_members WHERE uid = 'er-eve'`).toHaveLength(0);
     expect((await c.api('GET', '/v1/users/er-eve/blocks')).body).toEqual({ uid: 'er-eve', blocked: [] });
     expect((await c.api('GET', '/v1/users/er-y/blocks')).body).toEqual({ uid: 'er-y', blocked: [] });
     expect((await c.api('GET', '/v1/users/er-eve/settings')).body).toEqual({ uid: 'er-eve', readReceipts: true, lastSeen: true });
