@@ -77,7 +77,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: sends[i]!.outbox() });
-    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map(), replies: new Map() };
+    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map(), mentionedAll: new Set(), replies: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -114,11 +114,16 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     const t0 = Date.now();
     // One in MENTION_EVERY names the other members of its conversation (some of them), checked with the rest.
     const named = n % MENTION_EVERY === 0 ? members.get(conv)!.filter((u) => u !== d.log.uid).slice(0, 3) : [];
-    if (named.length > 0) d.log.mentioned!.set(body, named);
+    // Every other one of those mentions all instead, where the sender may: the groups' owner, either member of a pair.
+    const all = named.length > 0 && (n / MENTION_EVERY) % 2 === 1 && (members.get(conv)!.length === 2 || d.log.uid === uids[0]);
+    if (all) {
+      d.log.mentioned!.set(body, members.get(conv)!.filter((u) => u !== d.log.uid));
+      d.log.mentionedAll!.add(body);
+    } else if (named.length > 0) d.log.mentioned!.set(body, named);
     // One in REPLY_EVERY answers this device's latest message there, once that is durable: the device's own later
     // recall of it can only follow the reply (sender order), so the reply is never refused.
     const answered = n % REPLY_EVERY === 3 ? d.own.findLast((o) => o.conv === conv) : undefined;
-    const extras = (seq?: number) => ({ ...(named.length > 0 && { mentions: named }), ...(seq !== undefined && { reply: seq }) });
+    const extras = (seq?: number) => ({ ...(all ? { mentionAll: true } : named.length > 0 && { mentions: named }), ...(seq !== undefined && { reply: seq }) });
     const sent =
       answered === undefined
         ? tracked(i, body, (c) => c.send(conv, body, extras()))

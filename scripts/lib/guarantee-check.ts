@@ -12,8 +12,10 @@ export interface DeviceLog {
   acked: Map<string, { conv: string; seq: number; cid: number; waitedMs?: number; sentAt?: number }>;
   /** Every body this device tried to send, per conversation. */
   attempted: Map<string, string[]>;
-  /** The sends that mentioned members: body → the uids named. */
+  /** The sends that mentioned members: body → the uids named (with `mentionedAll`: every other member then). */
   mentioned?: Map<string, string[]>;
+  /** The sends among `mentioned` that mentioned all (`mentionAll`) rather than a list. */
+  mentionedAll?: Set<string>;
   /** The sends that replied to one of this device's user's messages: body → the seq answered. */
   replies?: Map<string, number>;
   /** The sends that were recalls, edits or reactions (their bodies are in `attempted` and `acked` too): body → what and which seq. */
@@ -70,6 +72,7 @@ interface Row {
   edited_by: number | null;
   reacts: number | null;
   mentions: string[] | null;
+  mentions_all: boolean | null;
   reply_to: number | null;
   reply_uid: string | null;
 }
@@ -79,7 +82,7 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, mentions_all, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
@@ -177,7 +180,9 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const a = d.acked.get(body);
       if (!a) continue; // never acked: nothing is promised
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
-      if (stored?.mentions?.join(',') !== named.join(',')) report.mentionBreaks.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is stored mentioning [${stored?.mentions?.join(',') ?? ''}], not [${named.join(',')}]`);
+      if (d.mentionedAll?.has(body) === true) {
+        if (stored?.mentions_all !== true || stored.mentions !== null) report.mentionBreaks.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is not stored as mentioning all`);
+      } else if (stored?.mentions?.join(',') !== named.join(',')) report.mentionBreaks.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is stored mentioning [${stored?.mentions?.join(',') ?? ''}], not [${named.join(',')}]`);
       for (const uid of named) {
         if (uid === d.uid || !members.get(a.conv)?.includes(uid)) continue;
         if (mentionRows.has(`${a.conv}|${a.seq}|${uid}`)) report.mentions++;
