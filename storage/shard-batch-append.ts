@@ -34,6 +34,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   const shards: number[] = [];
   const epochs: number[] = [];
   let mentioning = false;
+  /** Whether any row amends (recall, edit, reaction) or names (mentions, reply, mention all): only then do those columns go. */
+  let amends = false;
+  let names = false;
   const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[], mentions: [] as string[], replies: [] as number[], replyUids: [] as string[], named: [] as string[], all: [] as number[] };
   /**
    * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
@@ -66,6 +69,8 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       // 1 or 0: postgres.js sends a boolean[] parameter as a plain boolean.
       c.all.push(r.mentionsAll === true ? 1 : 0);
       if (named !== '' || r.mentionsAll === true) mentioning = true;
+      if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined) amends = true;
+      if (r.mentions !== undefined || r.replyTo !== undefined || r.mentionsAll === true) names = true;
       if (r.recalls !== undefined || r.edits !== undefined) {
         a.conv.push(r.convId);
         a.seq.push(r.seq);
@@ -90,13 +95,16 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, edits, reacts, mentions, reply_to, reply_uid, mentions_all)
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0),
-                 string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END
+          -- Most batches neither amend nor name anyone: those columns (and their arrays) go only when a row has them.
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${amends ? sql`, recalls, edits, reacts` : sql``}${names ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${amends ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)` : sql``}${
+            names ? sql`, string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END` : sql``
+          }
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.recalls}::int8[], ${c.edits}::int8[],
-                      ${c.reacts}::int8[], ${c.mentions}::text[], ${c.replies}::int8[], ${c.replyUids}::text[], ${c.all}::int2[])
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, recalls, edits, reacts, mentions, replies, reply_uid, mentions_all)
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${amends ? sql`, ${c.recalls}::int8[], ${c.edits}::int8[], ${c.reacts}::int8[]` : sql``}${
+                        names ? sql`, ${c.mentions}::text[], ${c.replies}::int8[], ${c.replyUids}::text[], ${c.all}::int2[]` : sql``
+                      })
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${amends ? sql`, recalls, edits, reacts` : sql``}${names ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
