@@ -4,7 +4,7 @@ import type { NewMessage, StoredMessage } from '../storage/message-store.js';
 import type { ChatServices } from './chat-services.js';
 
 /**
- * Messages that name an earlier one of their conversation: amendments and replies (`checkReply`).
+ * Messages that name an earlier one of their conversation: amendments and replies (`repliedTo`).
  *
  * A message that changes an earlier one of its conversation: a recall (empties it), an edit (gives it a new body)
  * or a reaction (its sender's, to it). Each is a message of its own, in the chain like any other; Postgres applies
@@ -47,9 +47,15 @@ async function readTarget(svc: ChatServices, conv: string, target: number): Prom
   return m;
 }
 
-/** A reply to message `target`: refused as `readTarget` says; otherwise who sent that message. */
-export async function checkReply(svc: ChatServices, conv: string, target: number): Promise<string> {
-  return (await readTarget(svc, conv, target)).senderUid;
+/** The message a reply answers, and who sent it. */
+export interface Replied {
+  seq: number;
+  from: string;
+}
+
+/** A reply to message `seq` of `conv` (none: undefined), refused as `readTarget` says. */
+export async function repliedTo(svc: ChatServices, conv: string, seq: number | undefined): Promise<Replied | undefined> {
+  return seq === undefined ? undefined : { seq, from: (await readTarget(svc, conv, seq)).senderUid };
 }
 
 /**

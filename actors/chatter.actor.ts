@@ -23,27 +23,26 @@ import {
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
-import { MemberRole, type ConvKind, type Msg, type ServerFrame } from '../protocol/frames.js';
-import { TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
+import type { ConvKind, Msg, ServerFrame } from '../protocol/frames.js';
+import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { NewMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
-import { amendmentOf, checkAmendment, checkReply, markRow, type Amendment } from './amendment.js';
+import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type Replied } from './amendment.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
+import { MemberMarks } from './member-marks.js';
 import { namedInLarge } from './push-event.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
-/** The message a reply answers, and who sent it. */
-interface Replied { seq: number; from: string }
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
 type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
 
@@ -60,10 +59,8 @@ class ChatterActor implements Actor {
   private kind: ConvKind = 'group';
   private title: string | undefined;
   private members = new Set<string>();
-  /** Members whose role lets them mention all (owners and admins). */
-  private moderators = new Set<string>();
-  /** Members who muted the conversation, and until when (made on the first: most conversations have none). */
-  private muted: Map<string, number> | undefined;
+  /** Members' roles and mutes. */
+  private readonly marks = new MemberMarks();
   private lastSeq = 0;
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
@@ -118,7 +115,7 @@ class ChatterActor implements Actor {
         return this.retitle(checkChatterTitle(payload));
       case ChatterOp.ROLES: // stored, then shown to the members online, as a title is
         return this.svc.convs.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => {
-          for (const [uid, role] of Object.entries(roles)) role === MemberRole.MEMBER ? this.moderators.delete(uid) : this.moderators.add(uid);
+          this.marks.setRoles(roles);
           this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
           return { conv: this.ctx.key, roles };
         });
@@ -146,10 +143,8 @@ class ChatterActor implements Actor {
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
-    this.moderators = new Set(members.filter((m) => m.role !== MemberRole.MEMBER).map((m) => m.uid));
-    this.muted = undefined;
     const now = Date.now();
-    for (const m of members) if (m.mutedUntil > now) (this.muted ??= new Map()).set(m.uid, m.mutedUntil);
+    this.marks.load(members, now);
     this.lastSeq = last;
     this.devices.clear();
     this.broken = false;
@@ -187,10 +182,10 @@ class ChatterActor implements Actor {
     if (known !== undefined) return known instanceof Promise ? await known : known;
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
-    if (p.mentionAll && this.kind === 'group' && !this.moderators.has(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins of ${this.ctx.key} may mention all`);
+    if (p.mentionAll) this.checkMentionAll(p.uid);
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.uid);
-    const replied = await this.replied(p.reply);
+    const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
 
@@ -219,9 +214,10 @@ class ChatterActor implements Actor {
     await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
   }
 
-  /** The message a reply answers (see `checkReply`). */
-  private async replied(seq: number | undefined): Promise<Replied | undefined> {
-    return seq === undefined ? undefined : { seq, from: await checkReply(this.svc, this.ctx.key, seq) };
+  /** Refuses a mention of all from a plain member of a group (`uid`; none: the server API) or in a conversation too big for it. */
+  private checkMentionAll(uid?: string): void {
+    if (uid !== undefined && this.kind === 'group' && !this.marks.moderates(uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins of ${this.ctx.key} may mention all`);
+    if (this.members.size > MAX_MENTION_ALL_MEMBERS) throw new ImError(ErrorCode.LIMIT_REACHED, `${this.ctx.key} has ${this.members.size} members: a message may mention all of at most ${MAX_MENTION_ALL_MEMBERS}`);
   }
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
@@ -285,7 +281,8 @@ class ChatterActor implements Actor {
     }
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends);
-    const replied = await this.replied(p.reply);
+    if (p.mentionAll) this.checkMentionAll();
+    const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     const seq = await this.nextSeq();
     // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
     return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p, replied));
@@ -304,9 +301,9 @@ class ChatterActor implements Actor {
     if (reaction !== undefined) d.reaction = reaction;
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
-      const muted = this.muted;
-      const now = muted === undefined ? 0 : Date.now();
-      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, muted !== undefined && (muted.get(uid) ?? 0) > now ? (dMuted ??= { ...d, muted: true }) : d);
+      const marks = this.marks;
+      const now = marks.anyMuted ? Date.now() : 0;
+      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (dMuted ??= { ...d, muted: true }) : d);
     };
     if (this.large) {
       const subject = conversationSubject(msg.conv);
@@ -319,7 +316,7 @@ class ChatterActor implements Actor {
     }
     deliver();
     this.svc.recentFanout.record(deliver);
-    if (this.large) for (const [uid, notice] of namedInLarge(msg, members, (u) => this.muted?.get(u) ?? 0, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
+    if (this.large) for (const [uid, notice] of namedInLarge(msg, members, this.marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
     this.svc.event({ type: 'message', ...msg });
   }
 
@@ -357,8 +354,7 @@ class ChatterActor implements Actor {
     for (const u of added) this.members.add(u);
     for (const u of removed) {
       this.members.delete(u);
-      this.moderators.delete(u);
-      this.muted?.delete(u);
+      this.marks.forget(u);
     }
     this.announce(added, removed, wasLarge, by);
     return { added, removed };
@@ -370,8 +366,7 @@ class ChatterActor implements Actor {
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const until = await this.svc.mutes.set(this.ctx.key, p.uid, p.until, this.ctx.fence);
-    if (until > Date.now()) (this.muted ??= new Map()).set(p.uid, until);
-    else this.muted?.delete(p.uid);
+    this.marks.mute(p.uid, until, Date.now());
     // The user's other devices are told; the one that asked has its answer.
     const echo: ConnectorNotify = { frame: encodeFrame({ type: 'mute', conv: this.ctx.key, until }) };
     if (p.did !== undefined) echo.except = p.did;

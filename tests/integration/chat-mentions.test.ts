@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
+import { MAX_MENTION_ALL_MEMBERS } from '../../protocol/limits.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
@@ -104,4 +105,17 @@ describe('chat – mentions', () => {
     expect(await apiMentions('hal')).toBe(3);
     expect(await c.db.sql`SELECT seq FROM messages WHERE conv_id = 'mn-all'`).toHaveLength(3);
   }, 30_000);
+
+  it('mentions – mentioning all is refused with limit_reached in a conversation of more than 10,000 members, and allowed at 10,000', async () => {
+    const members = Array.from({ length: MAX_MENTION_ALL_MEMBERS }, (_, i) => `mb${i}`);
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'mn-big', owner: 'mo', members })).status).toBe(201);
+    const mo = await c.online('mo', 'd1', 'y1', []);
+    expect(await codeOf(mo.client.send('mn-big', '@all hello', { mentionAll: true }))).toBe(ErrorCode.LIMIT_REACHED);
+    expect((await c.api('POST', '/v1/conversations/mn-big/messages', { body: '@all hello', mentionAll: true })).body).toMatchObject({ code: 'limit_reached' });
+    expect((await c.api('POST', '/v1/conversations/mn-big/members', { remove: ['mb0'] })).status).toBe(200);
+    const started = performance.now();
+    const all = await mo.client.send('mn-big', '@all hello', { mentionAll: true });
+    console.log(`mention all of ${MAX_MENTION_ALL_MEMBERS} members: acked in ${(performance.now() - started).toFixed(0)} ms`);
+    expect(await c.db.sql`SELECT count(*)::int AS n FROM mentions WHERE conv_id = 'mn-big' AND seq = ${all.seq}`).toEqual([{ n: MAX_MENTION_ALL_MEMBERS - 1 }]);
+  }, 60_000);
 });
