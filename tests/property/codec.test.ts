@@ -60,7 +60,8 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
   fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('title' as const), conv: id, title: fc.string({ minLength: 1, maxLength: 20 }) }, { requiredKeys: ['type', 'conv'] }),
-  fc.record({ type: fc.constant('roles' as const), conv: id, roles: fc.dictionary(id, fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), { maxKeys: 4 }) }),
+  // Not a uid "__proto__" as a key: msgpackr decodes that key as "__proto_" (its guard against prototype pollution; below).
+  fc.record({ type: fc.constant('roles' as const), conv: id, roles: fc.dictionary(id.filter((u) => u !== '__proto__'), fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), { maxKeys: 4 }) }),
   fc.record({ type: fc.constant('typing' as const), conv: id, from: id }),
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean(), lastSeen: ms }, { requiredKeys: ['type', 'uid', 'online'] }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),
@@ -127,6 +128,13 @@ describe('codec – round trips', () => {
       { numRuns: 2000 },
     );
     expect([...seen].sort()).toEqual([...SERVER_FRAME_TYPES].sort());
+  });
+
+  it('codec – a map key "__proto__" cannot set a decoded map\'s prototype: msgpackr reads it as "__proto_"', () => {
+    const f = { type: 'roles' as const, conv: 'c', roles: { ['__proto__']: 'owner' as const, bob: 'admin' as const } };
+    const r = decodeServerFrame(encodeFrame(f));
+    expect(r).toEqual({ ok: true, value: { type: 'roles', conv: 'c', roles: { __proto_: 'owner', bob: 'admin' } } });
+    expect(Object.getPrototypeOf((r as { value: { roles: object } }).value.roles)).toBe(Object.prototype);
   });
 
   it('codec – an ArrayBuffer (what uWebSockets.js hands over) decodes like a Uint8Array', () => {
