@@ -99,6 +99,11 @@ export const TYPING_REPEAT_DROP_MS = 1_000;
 export const MAX_TITLE_LENGTH = 200;
 /** Longest reaction, in UTF-8 bytes: room for any emoji ZWJ sequence (a family is 25) or a short code like `:+1:`. */
 export const MAX_REACTION_BYTES = 32;
+/**
+ * Most bytes (roughly) of the messages in one `history` page: a pull may answer fewer than its `limit`, with `more`.
+ * Half the gateway's default backpressure limit (1 MiB), so that one page never makes its reader a slow one.
+ */
+export const MAX_HISTORY_PAGE_BYTES = 512 * 1024;
 /** Most users one message may mention. */
 export const MAX_MENTIONS = 50;
 /**

@@ -10,6 +10,7 @@ import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../chatter.actor.js';
 import { setMemberPrefs } from '../member-prefs.js';
+import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
 
 const utf8 = new TextDecoder();
@@ -117,8 +118,9 @@ export class ClientFrames {
     const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1);
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
-    const page = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit));
-    return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.map(toMsg), more: rows.length > f.limit };
+    const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit));
+    const page = fitPage(full, f.before !== undefined);
+    return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut };
   }
 
   private request<T>(s: Session, p: Promise<T>, ok: (v: T) => ServerFrame | undefined, ids: { cid?: number; rid?: number; conv?: string }): void {

@@ -7,6 +7,8 @@ import { spawnNodeProcess } from '../../scripts/lib/node-process.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
+import { waitUntil } from '../helpers/wait.js';
+import { MAX_HISTORY_PAGE_BYTES } from '../../protocol/limits.js';
 
 describe('chat smoke', () => {
   let c: ChatCluster;
@@ -94,6 +96,36 @@ describe('chat smoke', () => {
     outsider.send({ type: 'pull', rid: 3, conv: 'scrollback', before: seqs[6]! + 1, limit: 5 });
     expect(await outsider.waitFor((f) => f.type === 'error' && f.rid === 3)).toMatchObject({ code: 'not_member' });
     outsider.close();
+  }, 30_000);
+
+  it('chat – a history page stops near 512 KiB (more set) and the next pull goes on from there; a device taking the whole history gets every big message once, in order', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'bigpage', owner: 'ken', members: ['lia'] });
+    const ken = c.sdk('ken', 'k1', 'n1');
+    await ken.connect();
+    const seqs: number[] = [];
+    // Forty bodies of 15,000 bytes (the most is 16 KiB): 600 kB in all, more than one page may carry.
+    for (let i = 0; i < 40; i++) seqs.push((await ken.send('bigpage', `${i}:`.padEnd(15_000, 'x'))).seq);
+    const first = await ken.pull('bigpage', 0, 200);
+    expect(first.more).toBe(true);
+    expect(first.msgs.length).toBeGreaterThan(0);
+    expect(first.msgs.length).toBeLessThan(40);
+    expect(first.msgs.reduce((n, m) => n + m.body.length, 0)).toBeLessThanOrEqual(MAX_HISTORY_PAGE_BYTES);
+    const rest = await ken.pull('bigpage', first.msgs.at(-1)!.seq, 200);
+    expect([...first.msgs, ...rest.msgs].map((m) => m.seq)).toEqual(seqs);
+    expect(rest.more).toBe(false);
+    // Scrolling back keeps the newest ones of the page.
+    const back = await ken.pullBefore('bigpage', seqs.at(-1)! + 1, 200);
+    expect(back.more).toBe(true);
+    expect(back.msgs.map((m) => m.seq)).toEqual(seqs.slice(-back.msgs.length));
+    // A new device that takes the whole history repairs it page by page.
+    const got: number[] = [];
+    const lia = c.sdk('lia', 'l1', 'n2', { history: 'all' });
+    lia.on('message', (m) => m.conv === 'bigpage' && got.push(m.seq));
+    await lia.connect();
+    await waitUntil(() => got.length === 40, 'lia holding all forty');
+    expect(got).toEqual(seqs);
+    ken.close();
+    lia.close();
   }, 30_000);
 
   it('server API – a system message sent again with the same key is stored once and answered with its first seq', async () => {
