@@ -1,7 +1,6 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
-import { DEFAULT_MAX_BODY_BYTES, MAX_REACTION_BYTES } from '../limits.js';
-import { mentionListProblem } from '../validate.js';
+import { validateClientFrame } from '../validate.js';
 import { chained, foreignOutboxError, Outbox, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
@@ -150,26 +149,11 @@ export class OutboundQueue {
 
   /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */
   enqueue(conv: string, body: string, extras: SendExtras = {}): Promise<SendResult> {
-    const { recall, edit, react, mentions, mentionAll, reply } = extras;
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
-    if (typeof conv !== 'string' || conv.length === 0) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.conv must be a non-empty string'));
-    const named = Object.entries({ recall, edit, react }).filter(([, seq]) => seq !== undefined);
-    for (const [name, seq] of named) {
-      if (!Number.isSafeInteger(seq) || (seq as number) < 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.${name} must be a seq (an integer > 0)`));
-    }
-    if (named.length > 1) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'a send is one of a recall, an edit and a reaction at most'));
-    const mentionProblem = mentions === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : mentionListProblem(mentions);
-    if (mentionProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.mentions ${mentionProblem}`));
-    const replyProblem = reply === undefined ? undefined : named.length > 0 ? 'goes on a plain message only' : !Number.isSafeInteger(reply) || reply < 1 ? 'must be a seq (an integer > 0)' : undefined;
-    if (replyProblem !== undefined) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, `send.reply ${replyProblem}`));
-    if (mentionAll !== undefined && (typeof mentionAll !== 'boolean' || (mentionAll && named.length > 0))) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.mentionAll is a boolean, on a plain message only'));
-    // A recall may have an empty body: it says what it takes back, not what replaces it; an empty reaction is none.
-    if (typeof body !== 'string' || (body.length === 0 && recall === undefined && react === undefined)) return Promise.reject(new ImError(ErrorCode.INVALID_FIELD, 'send.body must be a non-empty string'));
-    // Refused here rather than by the server: a body that can never be stored must not hold up the queue.
-    const maxBytes = react === undefined ? DEFAULT_MAX_BODY_BYTES : MAX_REACTION_BYTES;
-    if (body.length > maxBytes / 3 && new TextEncoder().encode(body).length > maxBytes) {
-      return Promise.reject(new ImError(ErrorCode.FRAME_TOO_LARGE, `send.body is over ${maxBytes} bytes of UTF-8`));
-    }
+    // Refused here, by the gateway's own rules, rather than by the server: a send that can never be stored must not
+    // hold up the queue. (The cid is given out below; any valid one stands in for it.)
+    const checked = validateClientFrame({ ...extras, type: 'send', conv, cid: 1, body });
+    if (!checked.ok) return Promise.reject(checked.error);
     if (this.entries.size >= this.maxQueue) {
       return Promise.reject(new ImError(ErrorCode.OVERLOADED, `outbound queue is full (${this.maxQueue} unacknowledged sends)`));
     }
