@@ -33,11 +33,11 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   }
   const shards: number[] = [];
   const epochs: number[] = [];
-  let mentioning = false;
+  const rows: NewMessage[] = [];
   /** Whether any row amends (recall, edit, reaction) or names (mentions, reply, mention all): only then do those columns go. */
   let amends = false;
   let names = false;
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], reacts: [] as number[], mentions: [] as string[], replies: [] as number[], replyUids: [] as string[], named: [] as string[], all: [] as number[] };
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[] };
   /**
    * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
    * A reaction changes no other row (its target's reactions are read from the reactions themselves).
@@ -47,6 +47,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
     shards.push(g.fence.shard);
     epochs.push(g.fence.epoch);
     for (const r of g.rows) {
+      rows.push(r);
       c.conv.push(r.convId);
       c.seq.push(r.seq);
       c.prev.push(r.prevSeq);
@@ -55,23 +56,10 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.cid.push(r.clientMsgId);
       c.body.push(Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       c.shard.push(g.fence.shard);
-      // 0 for "changes nothing": an int8[] of plain numbers, where nulls would need an array of their own type.
-      c.recalls.push(r.recalls ?? 0);
-      c.edits.push(r.edits ?? 0);
-      c.reacts.push(r.reacts ?? 0);
-      c.replies.push(r.replyTo ?? 0);
-      c.replyUids.push(r.replyUid ?? '');
-      // One text per row (ids hold no control characters): unnest() flattens an array of arrays.
-      const mentions = r.mentions?.join('\n') ?? '';
-      c.mentions.push(mentions);
-      const named = namedBy(r, mentions);
-      c.named.push(named);
-      // 1 or 0: postgres.js sends a boolean[] parameter as a plain boolean.
-      c.all.push(r.mentionsAll === true ? 1 : 0);
-      if (named !== '' || r.mentionsAll === true) mentioning = true;
-      if (r.recalls !== undefined || r.edits !== undefined || r.reacts !== undefined) amends = true;
+      if (r.reacts !== undefined) amends = true;
       if (r.mentions !== undefined || r.replyTo !== undefined || r.mentionsAll === true) names = true;
       if (r.recalls !== undefined || r.edits !== undefined) {
+        amends = true;
         a.conv.push(r.convId);
         a.seq.push(r.seq);
         a.shard.push(g.fence.shard);
@@ -81,6 +69,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       }
     }
   }
+  // Most batches neither amend nor name anyone: those columns (and their arrays) go only when a row has them.
+  const x = amends ? amendColumns(rows) : undefined;
+  const n = names ? namingColumns(rows) : undefined;
   let out: { ok_shards: number[] | null; created_at: number }[];
   try {
     out = await bounded(
@@ -95,21 +86,20 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          -- Most batches neither amend nor name anyone: those columns (and their arrays) go only when a row has them.
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${amends ? sql`, recalls, edits, reacts` : sql``}${names ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${amends ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)` : sql``}${
-            names ? sql`, string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END` : sql``
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, recalls, edits, reacts` : sql``}${n ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)` : sql``}${
+            n ? sql`, string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END` : sql``
           }
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${amends ? sql`, ${c.recalls}::int8[], ${c.edits}::int8[], ${c.reacts}::int8[]` : sql``}${
-                        names ? sql`, ${c.mentions}::text[], ${c.replies}::int8[], ${c.replyUids}::text[], ${c.all}::int2[]` : sql``
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${x ? sql`, ${x.recalls}::int8[], ${x.edits}::int8[], ${x.reacts}::int8[]` : sql``}${
+                        n ? sql`, ${n.mentions}::text[], ${n.replies}::int8[], ${n.replyUids}::text[], ${n.all}::int2[]` : sql``
                       })
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${amends ? sql`, recalls, edits, reacts` : sql``}${names ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${x ? sql`, recalls, edits, reacts` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${mentioning ? mentionRows(sql, c) : sql``}
+        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${n ? mentionRows(sql, c, n) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -158,10 +148,33 @@ function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number
         )`;
 }
 
+/** The amendment columns of a batch: 0 for "changes nothing", an int8[] of plain numbers, where nulls would need an array of their own type. */
+function amendColumns(rows: NewMessage[]): { recalls: number[]; edits: number[]; reacts: number[] } {
+  return { recalls: rows.map((r) => r.recalls ?? 0), edits: rows.map((r) => r.edits ?? 0), reacts: rows.map((r) => r.reacts ?? 0) };
+}
+
+/** The naming columns of a batch, and (`named`) whom each row names for the unread-mention rows. */
+interface NamingColumns {
+  /** One text per row, ids a line each (ids hold no control characters): unnest() flattens an array of arrays. */
+  mentions: string[];
+  replies: number[];
+  replyUids: string[];
+  /** The mentions and the sender of the message replied to, one id per line. */
+  named: string[];
+  /** 1 or 0: postgres.js sends a boolean[] parameter as a plain boolean. */
+  all: number[];
+}
+
 /** Who a row names, one id per line: its mentions, and the sender of the message it replies to. */
 function namedBy(r: NewMessage, mentions: string): string {
   if (r.replyUid === undefined || r.mentions?.includes(r.replyUid) === true) return mentions;
   return mentions === '' ? r.replyUid : `${mentions}\n${r.replyUid}`;
+}
+
+function namingColumns(rows: NewMessage[]): NamingColumns {
+  const mentions = rows.map((r) => r.mentions?.join('\n') ?? '');
+  const named = rows.map((r, i) => namedBy(r, mentions[i]!));
+  return { mentions, replies: rows.map((r) => r.replyTo ?? 0), replyUids: rows.map((r) => r.replyUid ?? ''), named, all: rows.map((r) => (r.mentionsAll === true ? 1 : 0)) };
 }
 
 /**
@@ -169,12 +182,12 @@ function namedBy(r: NewMessage, mentions: string): string {
  * replied to, or every member for a message that mentions all (never the sender; non-members get none), for the
  * unread-mentions count. Only batches holding such a message carry this part.
  */
-function mentionRows(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; uid: string[]; named: string[]; all: number[] }) {
+function mentionRows(sql: Sql, c: { conv: string[]; seq: number[]; shard: number[]; uid: string[] }, n: NamingColumns) {
   return sql`,
         mentioned AS (
           INSERT INTO mentions (uid, conv_id, seq)
           SELECT u.uid, t.conv_id, t.seq
-          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.uid}::text[], ${c.named}::text[], ${c.all}::int2[]) AS t(conv_id, seq, shard, sender, named, all_)
+          FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.shard}::int4[], ${c.uid}::text[], ${n.named}::text[], ${n.all}::int2[]) AS t(conv_id, seq, shard, sender, named, all_)
           CROSS JOIN LATERAL (
             SELECT x AS uid FROM unnest(string_to_array(NULLIF(t.named, ''), chr(10))) AS x WHERE t.all_ = 0
             UNION ALL SELECT mb.uid FROM members mb WHERE t.all_ = 1 AND mb.conv_id = t.conv_id
