@@ -37,7 +37,7 @@ import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type Devi
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
-import { namedInLarge } from './push-event.js';
+import { namedInLarge, pushNoticeOf } from './push-event.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -293,12 +293,7 @@ class ChatterActor implements Actor {
     // Encoded once for every member, device and retransmission.
     const frame = encodeFrame({ type: 'msg', ...msg });
     const { members, ctx } = this;
-    const d: ConnectorDeliver = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did, frame };
-    if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) d.quiet = true;
-    if (msg.mentions !== undefined) d.mentions = msg.mentions;
-    if (msg.replyFrom !== undefined) d.replyFrom = msg.replyFrom;
-    if (msg.mentionAll) d.mentionAll = true;
-    if (reaction !== undefined) d.reaction = reaction;
+    const d: ConnectorDeliver = { ...pushNoticeOf(msg, reaction), frame };
     let dMuted: ConnectorDeliver | undefined;
     const tellEach = (uids: Iterable<string>): void => {
       const marks = this.marks;

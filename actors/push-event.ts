@@ -28,6 +28,21 @@ export function pushEventOf(svc: ChatServices, uid: string, payload: unknown, ch
   pushEvent(svc, uid, d);
 }
 
+/**
+ * What a committed message tells a member's connector for a push event: the delivery's fields but its frame, or a
+ * large group's notice. A recall, an edit or a reaction is `quiet`: news to a device online, no reason to notify
+ * one offline (but the author of a message reacted to, named by `reaction`).
+ */
+export function pushNoticeOf(msg: Msg, reaction?: DeliveredReaction): PushNotice {
+  const n: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
+  if (msg.recall !== undefined || msg.edit !== undefined || msg.react !== undefined) n.quiet = true;
+  if (msg.mentions !== undefined) n.mentions = msg.mentions;
+  if (msg.replyFrom !== undefined) n.replyFrom = msg.replyFrom;
+  if (msg.mentionAll) n.mentionAll = true;
+  if (reaction !== undefined) n.reaction = reaction;
+  return n;
+}
+
 const NOBODY: readonly [string, PushNotice][] = [];
 
 /**
@@ -38,11 +53,7 @@ const NOBODY: readonly [string, PushNotice][] = [];
 export function namedInLarge(msg: Msg, members: ReadonlySet<string>, mutedUntil: (uid: string) => number, reaction?: DeliveredReaction): readonly [string, PushNotice][] {
   const named = reaction !== undefined ? [reaction.author] : msg.mentionAll ? [...members] : msg.replyFrom === undefined ? msg.mentions : [...new Set([...(msg.mentions ?? []), msg.replyFrom])];
   if (named === undefined) return NOBODY; // most messages: nothing allocated per message
-  const notice: PushNotice = { conv: msg.conv, seq: msg.seq, from: msg.from, did: msg.did };
-  if (msg.mentions !== undefined) notice.mentions = msg.mentions;
-  if (msg.replyFrom !== undefined) notice.replyFrom = msg.replyFrom;
-  if (msg.mentionAll) notice.mentionAll = true;
-  if (reaction !== undefined) (notice.quiet = true), (notice.reaction = reaction);
+  const notice = pushNoticeOf(msg, reaction);
   const now = Date.now();
   return named.filter((uid) => uid !== msg.from && members.has(uid)).map((uid) => [uid, mutedUntil(uid) > now ? { ...notice, muted: true } : notice]);
 }
