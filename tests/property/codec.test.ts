@@ -279,8 +279,8 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
         delete f[field];
         return { value: { ...frame, [field]: null }, expected: undefined };
       }
-      // 0 is a legal seq/rid/after but not a legal cid/limit.
-      if (m.to === 0 && !isString && ['seq', 'rid', 'after'].includes(field)) return undefined;
+      // 0 is a legal seq/rid/after, and a mute's until (0 unmutes), but not a legal cid/limit.
+      if (m.to === 0 && !isString && ['seq', 'rid', 'after', 'until'].includes(field)) return undefined;
       return { value: f, expected: ErrorCode.INVALID_FIELD };
     }
     case 'oversize': {
