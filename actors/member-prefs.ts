@@ -1,4 +1,4 @@
-import { ChatKind, ConnectorOp, type ConnectorNotify } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ActorSender } from '../runtime/actor-host.js';
 import type { MemberPrefs, MemberPrefsStore } from '../storage/member-prefs-store.js';
@@ -13,4 +13,19 @@ export async function setMemberPrefs(store: MemberPrefsStore, sender: ActorSende
   if (except !== undefined) notify.except = except;
   sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
   return p;
+}
+
+/**
+ * Clears `conv`'s history for `uid` up to `seq` (a device's `clear`, or the server API's for them) and returns the
+ * stored mark. What is cleared counts as read: the user's connector moves the read mark there, which echoes it to
+ * every device (the unread count with it). Then their devices but `except`, the one that asked and gets the
+ * answer, are told to drop what they hold up to the mark.
+ */
+export async function clearHistory(store: MemberPrefsStore, sender: ActorSender, uid: string, conv: string, seq: number, did: string, except?: string): Promise<number> {
+  const cleared = await store.clear(uid, conv, seq);
+  await sender.call(ChatKind.CONNECTOR, uid, ConnectorOp.READ, { did, conv, seq: cleared } satisfies ConnectorRead);
+  const notify: ConnectorNotify = { frame: encodeFrame({ type: 'cleared', conv, seq: cleared }) };
+  if (except !== undefined) notify.except = except;
+  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
+  return cleared;
 }

@@ -259,3 +259,9 @@ export function checkPrefsChange(p: unknown): { pinned?: boolean; archived?: boo
   if (change.pinned === undefined && change.archived === undefined) throw bad('pinned or archived is required');
   return change;
 }
+
+/** A server API clear's `seq`: absent means everything up to the conversation's last message (the store caps it there). */
+export function checkClearSeq(p: unknown): number {
+  const seq = obj(p)['seq'];
+  return seq === undefined || seq === null ? Number.MAX_SAFE_INTEGER : int(seq, 'seq', 0);
+}

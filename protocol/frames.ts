@@ -72,12 +72,19 @@ export interface MuteFrame { type: 'mute'; rid: number; conv: string; until: num
  */
 export interface PrefsFrame { type: 'prefs'; rid: number; conv: string; pinned?: boolean; archived?: boolean }
 
+/**
+ * Clear `conv`'s history for this user (every device) up to `seq`, the latest message the device shows: the user
+ * is served nothing at or below it from then on, and it counts as read. Never moves back; capped at the
+ * conversation's last message. Others keep theirs. Answered by `cleared` with the same `rid`.
+ */
+export interface ClearFrame { type: 'clear'; rid: number; conv: string; seq: number }
+
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -133,9 +140,9 @@ export interface Reaction {
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
  * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `mentions`: how many of the unread
- * messages mention the user (absent when none).
+ * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -190,6 +197,11 @@ export interface LeftFrame { type: 'left'; rid?: number; conv: string }
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
 /** The user's list preferences for `conv` changed (with `rid`: the answer to this device's `prefs`); 0: not pinned / archived. */
 export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pinnedAt: number; archivedAt: number }
+/**
+ * The user's history of `conv` is cleared up to `seq` (with `rid`: the answer to this device's `clear`): drop what
+ * you hold at or below it; nothing there is served to this user any more.
+ */
+export interface ClearedFrame { type: 'cleared'; rid?: number; conv: string; seq: number }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
 export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
@@ -213,6 +225,7 @@ export type ServerFrame =
   | ReadEchoFrame
   | MuteEchoFrame
   | PrefsEchoFrame
+  | ClearedFrame
   | JoinedFrame
   | LeftFrame
   | TitleFrame
@@ -226,7 +239,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'joined', 'left', 'title', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

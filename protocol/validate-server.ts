@@ -44,6 +44,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['pinnedAt'])) row.pinnedAt = uint(v, t, 'pinnedAt');
   if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
   if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
+  if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
   return row;
 }
 
@@ -109,6 +110,12 @@ function serverFrame(v: Obj): ServerFrame {
       const prefs: ServerFrameOf<'prefs'> = { type: 'prefs', conv: str(v, 'prefs', 'conv'), pinnedAt: uint(v, 'prefs', 'pinnedAt'), archivedAt: uint(v, 'prefs', 'archivedAt') };
       if (!absent(v['rid'])) prefs.rid = uint(v, 'prefs', 'rid');
       f = prefs;
+      break;
+    }
+    case 'cleared': {
+      const cleared: ServerFrameOf<'cleared'> = { type: 'cleared', conv: str(v, 'cleared', 'conv'), seq: uint(v, 'cleared', 'seq') };
+      if (!absent(v['rid'])) cleared.rid = uint(v, 'cleared', 'rid');
+      f = cleared;
       break;
     }
     case 'joined': {

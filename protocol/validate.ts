@@ -120,6 +120,9 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
       f = prefs;
       break;
     }
+    case 'clear':
+      f = { type: 'clear', rid: uint(v, 'clear', 'rid'), conv: id(v, 'clear', 'conv', L), seq: uint(v, 'clear', 'seq') };
+      break;
       default:
         throw unknownType(v['type']);
     }

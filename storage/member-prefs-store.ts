@@ -10,8 +10,9 @@ export interface MemberPrefs {
 }
 
 /**
- * Members' own list preferences (`members.pinned_at`, `members.archived_at`). They change nothing anyone else
- * sees and nothing a message does, so a device's change is written straight from its gateway: the last one wins.
+ * Members' own list preferences (`members.pinned_at`, `members.archived_at`) and history clears
+ * (`members.cleared_seq`). They change nothing anyone else sees and nothing a message does, so a device's change is
+ * written straight from its gateway.
  */
 export class MemberPrefsStore {
   constructor(
@@ -34,5 +35,23 @@ export class MemberPrefsStore {
       RETURNING pinned_at, archived_at`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
     return { pinnedAt: rows[0]!.pinned_at, archivedAt: rows[0]!.archived_at };
+  }
+
+  /**
+   * Clears `convId`'s history for `uid` up to `seq` (never back, and capped at the conversation's last seq, as a
+   * read mark is: a mark past it would hide the next messages) and returns the stored mark. NOT_MEMBER when `uid`
+   * is not in it.
+   */
+  async clear(uid: string, convId: string, seq: number): Promise<number> {
+    checkId(uid, 'uid');
+    checkId(convId, 'convId');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a non-negative safe integer');
+    const rows = await bounded('clear history', this.sql<{ cleared_seq: number }[]>`
+      UPDATE members SET cleared_seq = GREATEST(cleared_seq, LEAST(${seq}::int8,
+        COALESCE((SELECT max(seq) FROM messages WHERE conv_id = ${convId}), 0)))
+      WHERE conv_id = ${convId} AND uid = ${uid}
+      RETURNING cleared_seq`, this.timeoutMs);
+    if (rows.length === 0) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
+    return rows[0]!.cleared_seq;
   }
 }

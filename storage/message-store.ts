@@ -1,4 +1,5 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import type postgres from 'postgres';
 import type { Sql } from './db.js';
 import { checkFence } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -186,20 +187,27 @@ export class MessageStore {
     });
   }
 
-  /** Messages with seq > afterSeq, ascending, at most `limit`. */
-  async readAfter(convId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+  /** Messages with seq > afterSeq, ascending, at most `limit`; with `reader`, none that user cleared. */
+  async readAfter(convId: string, afterSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, afterSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
+      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.notCleared(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
     return rows.map(toStored);
   }
 
-  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back). */
-  async readBefore(convId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]> {
+  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back); with `reader`, none that user cleared. */
+  async readBefore(convId: string, beforeSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, beforeSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
+      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.notCleared(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
     return rows.map(toStored);
+  }
+
+  /** The condition that leaves out what `reader` cleared of `convId` (members.cleared_seq, migration 240). */
+  private notCleared(convId: string, reader: string | undefined): postgres.Fragment {
+    if (reader === undefined) return this.sql``;
+    this.checkId(reader, 'reader');
+    return this.sql`AND seq > COALESCE((SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${reader}), 0)`;
   }
 
   /** The messages with their current reactions (a recalled one has none), in one more statement. */

@@ -32,6 +32,8 @@ export interface UserConversation {
   /** When the user pinned / archived it (epoch ms; 0: not). */
   pinnedAt: number;
   archivedAt: number;
+  /** The user cleared the history up to this seq (0: never). */
+  clearedSeq: number;
 }
 
 /** Members counted per conversation of a user's list unless the caller asks for another cap. */
@@ -79,8 +81,8 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; title: string | null; last_at: Date | null }[]>`
-    SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; cleared_seq: number; title: string | null; last_at: Date | null }[]>`
+    SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, mb.cleared_seq, l.last_at,
            COALESCE(l.last_seq, 0) AS last_seq,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
@@ -104,7 +106,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     -- those with no message yet by when joined.
     ORDER BY mb.pinned_at DESC, COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, timeoutMs);
   return rows.map((r) => {
-    const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at };
+    const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at, clearedSeq: r.cleared_seq };
     if (r.mentions > 0) c.mentions = r.mentions;
     if (r.title !== null) c.title = r.title;
     if (r.last_at !== null) c.lastTs = r.last_at.getTime();

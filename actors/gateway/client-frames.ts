@@ -9,7 +9,7 @@ import type { ActorSender } from '../../runtime/actor-host.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../chatter.actor.js';
-import { setMemberPrefs } from '../member-prefs.js';
+import { clearHistory, setMemberPrefs } from '../member-prefs.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
 
@@ -44,7 +44,7 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
  * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
  * user's connector, mutes to the chatter (it marks what it fans out), pulls and member pages read Postgres directly,
- * and pins and archives write it (the connector only echoes them). Answers are queued on the session.
+ * and pins, archives and clears write it (the connector only echoes them). Answers are queued on the session.
  */
 export class ClientFrames {
   /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
@@ -86,6 +86,10 @@ export class ClientFrames {
         const set = setMemberPrefs(this.svc.prefs, this.router, s.uid, f.conv, f, s.did);
         return this.request(s, set, (p) => ({ type: 'prefs', rid: f.rid, conv: f.conv, ...p }), { rid: f.rid, conv: f.conv });
       }
+      case 'clear': {
+        const clear = clearHistory(this.svc.prefs, this.router, s.uid, f.conv, f.seq, s.did, s.did);
+        return this.request(s, clear, (seq) => ({ type: 'cleared', rid: f.rid, conv: f.conv, seq }), { rid: f.rid, conv: f.conv });
+      }
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
     }
@@ -115,7 +119,8 @@ export class ClientFrames {
 
   private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
     // One more than asked (ascending either way) tells whether there is more: newer ones after, older ones before.
-    const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1);
+    // Nothing the user cleared (a condition in the same statement, so the membership check still runs alongside).
+    const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1, s.uid) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1, s.uid);
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
     const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit));

@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=mute>mute</button> <button id=pin>pin</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -106,6 +106,14 @@ $('login').onclick = async () => {
   client.on('left', (l) => { show('sys', 'you left ' + l.conv); if (l.conv === current) pick(undefined); listConvs(); });
   client.on('title', (t) => { show('sys', t.conv + ' is called ' + (t.title ?? '(no title)') + ' now'); listConvs(); });
   for (const e of ['mute', 'prefs']) client.on(e, (m) => { if (m.conv === current) pick(current); listConvs(); });
+  // A clear (here, on another device, or while away) takes the lines it covers off the screen.
+  client.on('cleared', (c) => {
+    for (const [k, v] of lines) if (v.m.conv === c.conv && v.m.seq <= c.seq) { v.d.remove(); lines.delete(k); }
+    theirs.set(c.conv, (theirs.get(c.conv) ?? []).filter((seq) => seq > c.seq));
+    if ((mine.get(c.conv) ?? 0) <= c.seq) mine.delete(c.conv);
+    show('sys', c.conv + ' cleared up to #' + c.seq);
+    listConvs();
+  });
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline' + (p.lastSeen ? ' at ' + new Date(p.lastSeen).toLocaleTimeString() : ''))));
   await client.connect();
   listConvs();
@@ -114,6 +122,7 @@ $('direct').onclick = async () => { const r = await api('/v1/conversations', { k
 $('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean), ...($('title').value ? { title: $('title').value } : {}) }); pick(r.conv); };
 $('mute').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) (c.mutedUntil ? client.unmute(current) : client.mute(current)).catch((e) => show('sys', 'not changed: ' + e.message)); };
 $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) client.pin(current, !c.pinnedAt).catch((e) => show('sys', 'not changed: ' + e.message)); };
+$('clear').onclick = () => { if (client && current) client.clear(current).catch((e) => show('sys', 'not cleared: ' + e.message)); };
 // "@uid" in the text mentions that user: their list counts it, and the push service is told; "@all" (a group's
 // owner or admin) mentions everyone.
 const named = (text, extra) => { const mentions = [...new Set([...text.matchAll(/@([\\w.-]+)/g)].map((m) => m[1]))].filter((u) => u !== 'all').slice(0, 50); return { ...extra, ...(mentions.length && { mentions }), ...(/@all\\b/.test(text) && { mentionAll: true }) }; };

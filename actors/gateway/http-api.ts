@@ -34,10 +34,11 @@ import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
-import { setMemberPrefs } from '../member-prefs.js';
+import { clearHistory, setMemberPrefs } from '../member-prefs.js';
+import { SYSTEM_DEVICE } from '../chatter.actor.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
-import { checkChatterMembers, checkChatterMute, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -263,6 +264,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'post', '/v1/users/:uid/conversations/:conv/prefs', true, async (b, [uid, conv]) => {
     // A device's `prefs` for the user, e.g. the business server pinning its support chat: all their devices are told.
     return ['200 OK', { uid, conv, ...(await setMemberPrefs(d.prefs, d.router, checkUid(uid), conv!, checkPrefsChange(b))) }];
+  });
+  route(d, 'post', '/v1/users/:uid/conversations/:conv/clear', true, async (b, [uid, conv]) => {
+    // A device's `clear` for the user (e.g. a "clear chat" in the app's web account page): all their devices are told.
+    return ['200 OK', { uid, conv, clearedSeq: await clearHistory(d.prefs, d.router, checkUid(uid), conv!, checkClearSeq(b), SYSTEM_DEVICE) }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

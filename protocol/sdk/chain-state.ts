@@ -1,13 +1,15 @@
-import type { ConvKind, Msg } from '../frames.js';
+import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
 
 /** What the SDK keeps of one conversation: what the app sees of it, and its gap repair's state. */
-export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinnedAt' | 'archivedAt'> {
+export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinnedAt' | 'archivedAt' | 'clearedSeq'> {
   /** 0: not muted. */
   mutedUntil: number;
   /** 0: not pinned / not archived. */
   pinnedAt: number;
   archivedAt: number;
+  /** 0: never cleared. */
+  clearedSeq: number;
   /** The user was removed (`left`): not listed, but its chain is kept for a return. */
   left: boolean;
   /** When a live `joined` or `msg` made it known (epoch ms; 0: from a list). */
@@ -24,7 +26,27 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+}
+
+/** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
+export function applyListRow(s: ChainState, row: ConvSummary): void {
+  s.kind = row.kind;
+  s.left = false;
+  s.title = row.title;
+  s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
+  if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
+  s.readSeq = Math.max(s.readSeq, row.readSeq);
+  s.unread = row.unread;
+  s.mentions = row.mentions ?? 0;
+  s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
+  s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
+  s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
+  // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
+  s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
+  s.mutedUntil = row.mutedUntil ?? 0;
+  s.pinnedAt = row.pinnedAt ?? 0;
+  s.archivedAt = row.archivedAt ?? 0;
 }
 
 /** What the app sees of a conversation: optional fields only when set, a mute only while it lasts. */
@@ -36,6 +58,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
   if (s.pinnedAt > 0) info.pinnedAt = s.pinnedAt;
   if (s.archivedAt > 0) info.archivedAt = s.archivedAt;
+  if (s.clearedSeq > 0) info.clearedSeq = s.clearedSeq;
   return info;
 }
 

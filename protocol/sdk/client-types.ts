@@ -42,6 +42,11 @@ export interface ImClientEvents {
   mute: { conv: string; until: number };
   /** The user pinned, archived or undid either for `conv`, here or on another device (0: not pinned / archived); `conversations()` shows it. */
   prefs: { conv: string } & ConvPrefs;
+  /**
+   * The user's history of `conv` was cleared up to `seq` (here, on another device, by the business server, or found in
+   * a list): drop what you show or store at or below it; `conversations()` shows it as `clearedSeq`.
+   */
+  cleared: { conv: string; seq: number };
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
   /** A device of the other member of a direct conversation holds up to `seq` (their delivery mark moved forward; also `peerDelivered`). */

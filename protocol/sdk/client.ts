@@ -243,6 +243,15 @@ export class ImClient {
     return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, archived }));
   }
 
+  /**
+   * Clears `conv`'s history for this user, on every device ("clear chat"), up to `seq` (default: the last message this
+   * device holds): nothing at or below it is served to the user again, and it counts as read. Every device gets a
+   * `cleared` event (this one too) to drop what it shows. Resolves with the stored mark; rejects with `not_member`.
+   */
+  clear(conv: string, seq = this.chains.get(conv)?.last ?? 0): Promise<number> {
+    return this.request<number>('clear', (rid) => ({ type: 'clear', rid, conv, seq }));
+  }
+
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
   sync(): Promise<ConvSummary[]> {
     return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));

@@ -1,10 +1,11 @@
-import { ErrorCode, ImError, toImError } from '../errors.js';
+import type { ImError } from '../errors.js';
 import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
-import { infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
+import { GapPuller } from './gap-puller.js';
+import { applyListRow, infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -13,12 +14,6 @@ export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conv
 export const DEFAULT_ACK_DELAY_MS = 50;
 /** Out-of-order messages kept aside per conversation while a pull repairs the gap; more are dropped (the pull brings them back). */
 export const DEFAULT_MAX_HELD = 1_000;
-/**
- * First delay before retrying a failed gap-repair pull; doubles up to the cap. The cap is short: a device that
- * knows it is behind should catch up soon after the cluster recovers, and a pull is one indexed read.
- */
-export const DEFAULT_PULL_RETRY_BASE_MS = 500;
-export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
 /**
  * A list does not take out a conversation a live `joined` or `msg` made known this recently: the list may have been
  * read before the user was added and arrive after the news (it travels another way). A real removal meanwhile
@@ -54,7 +49,7 @@ export class ConversationChains {
   private readonly opts: ConversationChainsOptions;
   private readonly history: HistoryBaseline;
   private readonly maxHeld: number;
-  private readonly pullLimit: number;
+  private readonly puller: GapPuller;
   private readonly convs = new Map<string, ChainState>();
   private readonly acks: AckBatcher;
   private sawFirstList = false;
@@ -69,7 +64,14 @@ export class ConversationChains {
       return s === undefined || this.opts.ack(conv, s.last);
     });
     this.maxHeld = opts.maxHeld ?? DEFAULT_MAX_HELD;
-    this.pullLimit = Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT);
+    this.puller = new GapPuller({
+      pull: opts.pull,
+      accept: (s, page) => this.acceptPage(s, page),
+      isOpen: opts.isOpen,
+      isClosed: () => this.closed,
+      limit: Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT),
+      onPullError: opts.onPullError,
+    });
   }
 
   /** The user of this session (from `welcome`): their own messages do not count as unread. */
@@ -107,26 +109,12 @@ export class ConversationChains {
       if (s === undefined) {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
       }
-      s.kind = row.kind;
-      s.left = false;
-      s.title = row.title;
-      s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
-      if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
-      s.readSeq = Math.max(s.readSeq, row.readSeq);
-      s.unread = row.unread;
-      s.mentions = row.mentions ?? 0;
-      s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
-      s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
-      s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
-      // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
-      s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
-      s.mutedUntil = row.mutedUntil ?? 0;
-      s.pinnedAt = row.pinnedAt ?? 0;
-      s.archivedAt = row.archivedAt ?? 0;
+      applyListRow(s, row);
+      this.clearTo(s, row.clearedSeq ?? 0);
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
-        this.clearPullRetry(s);
-        this.startPull(s);
+        this.puller.clearRetry(s);
+        this.puller.start(s);
       }
     }
     const listed = new Set(list.map((r) => r.conv));
@@ -170,7 +158,7 @@ export class ConversationChains {
       return;
     }
     if (!s.held.has(msg.seq) && s.held.size < this.maxHeld) s.held.set(msg.seq, msg);
-    this.startPull(s);
+    this.puller.start(s);
   }
 
   /**
@@ -222,6 +210,19 @@ export class ConversationChains {
   }
 
   /**
+   * The user's history of `conv` was cleared up to `seq` (`cleared`; a list's `clearedSeq` comes through
+   * handleConvs): the chain moves past it, so nothing held, pulled or retransmitted at or below it reaches the app.
+   * True when the mark moved.
+   */
+  handleCleared(conv: string, seq: number): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined || this.closed) return false;
+    const moved = this.clearTo(s, seq);
+    if (moved && (s.held.size > 0 || s.lastSeq > s.last)) this.puller.start(s);
+    return moved;
+  }
+
+  /**
    * The user was added to `conv`, whose last message was `lastSeq` then. True when that is news: a conversation not
    * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
    * conversation left and joined again keeps its chain, so nothing delivered before is delivered twice.
@@ -241,7 +242,7 @@ export class ConversationChains {
     s.kind = kind;
     if (title !== undefined) s.title = title;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
-    if (s.lastSeq > s.last) this.startPull(s);
+    if (s.lastSeq > s.last) this.puller.start(s);
     return news;
   }
 
@@ -259,7 +260,7 @@ export class ConversationChains {
     if (s === undefined || s.left) return false;
     s.left = true;
     s.held.clear();
-    this.clearPullRetry(s);
+    this.puller.clearRetry(s);
     return true;
   }
 
@@ -278,7 +279,7 @@ export class ConversationChains {
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
   disconnected(): void {
     this.acks.clear();
-    for (const s of this.convs.values()) this.clearPullRetry(s);
+    for (const s of this.convs.values()) this.puller.clearRetry(s);
   }
 
   /** Stops every timer and delivers nothing more. */
@@ -311,6 +312,19 @@ export class ConversationChains {
     this.opts.deliver(msg);
   }
 
+  private clearTo(s: ChainState, seq: number): boolean {
+    if (seq <= s.clearedSeq) return false;
+    s.clearedSeq = seq;
+    if (seq > s.last) {
+      // Acked so that the server stops retransmitting what was cleared (it settles the device's unacked messages).
+      s.last = seq;
+      s.lastSeq = Math.max(s.lastSeq, seq);
+      this.drainHeld(s);
+      this.acks.schedule(s.conv);
+    }
+    return true;
+  }
+
   /** Delivers held messages that now chain onto `last`, and forgets those the chain has passed. */
   private drainHeld(s: ChainState): void {
     for (;;) {
@@ -325,41 +339,6 @@ export class ConversationChains {
     }
   }
 
-  private startPull(s: ChainState): void {
-    if (s.pulling) {
-      s.pullAgain = true;
-      return;
-    }
-    if (!this.opts.isOpen() || s.pullRetryTimer !== undefined) return;
-    s.pulling = true;
-    void this.pullLoop(s);
-  }
-
-  /** Pulls from `last` until the server has nothing more and every held message is reached. */
-  private async pullLoop(s: ChainState): Promise<void> {
-    try {
-      for (;;) {
-        s.pullAgain = false;
-        const page = await this.opts.pull(s.conv, s.last, this.pullLimit);
-        if (this.closed) return;
-        this.acceptPage(s, page);
-        s.pullFailures = 0;
-        // An empty page with `more` would be a server bug: stopping there keeps the loop finite.
-        if (page.more && page.msgs.length > 0) continue;
-        // A gap or a higher lastSeq reported while this page was on its way may lie beyond it.
-        if (s.pullAgain && (s.held.size > 0 || s.lastSeq > s.last)) continue;
-        return;
-      }
-    } catch (err) {
-      const error = toImError(err);
-      if (this.closed) return;
-      this.opts.onPullError?.(s.conv, error);
-      this.afterPullFailure(s, error);
-    } finally {
-      s.pulling = false;
-    }
-  }
-
   /**
    * A history page is every stored message with seq > the pull's `after`, ascending: so it is gap-free from
    * `after` on and can be taken in order even where a `prev` would not match (an older server, a baseline
@@ -371,26 +350,5 @@ export class ConversationChains {
     }
     this.drainHeld(s);
     if (page.msgs.length > 0) this.acks.schedule(s.conv);
-  }
-
-  private afterPullFailure(s: ChainState, error: ImError): void {
-    if (error.code === ErrorCode.NOT_MEMBER || error.code === ErrorCode.NOT_FOUND) {
-      // Nothing more will come from this conversation: what is held can never be reached.
-      s.held.clear();
-      return;
-    }
-    // A lost connection restarts catch-up through the next `convs`; only a live one needs a timer.
-    if (!this.opts.isOpen()) return;
-    const delay = Math.min(DEFAULT_PULL_RETRY_CAP_MS, DEFAULT_PULL_RETRY_BASE_MS * 2 ** s.pullFailures);
-    s.pullFailures++;
-    s.pullRetryTimer = setTimeout(() => {
-      s.pullRetryTimer = undefined;
-      if (s.held.size > 0 || s.lastSeq > s.last) this.startPull(s);
-    }, delay);
-  }
-
-  private clearPullRetry(s: ChainState): void {
-    if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
-    s.pullRetryTimer = undefined;
   }
 }

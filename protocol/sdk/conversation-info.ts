@@ -39,4 +39,6 @@ export interface ConversationInfo {
   pinnedAt?: number;
   /** When the user archived it (epoch ms; from `convs` and `prefs`): show it apart. Absent: not archived. */
   archivedAt?: number;
+  /** The user cleared its history up to this seq (from `convs` and `cleared`): nothing at or below it shows. Absent: never. */
+  clearedSeq?: number;
 }

@@ -32,9 +32,12 @@ export class InboundFrames {
     switch (f.type) {
       case 'convs': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.list);
+        // Clears made while this device was away (or before this client started: an app's stored messages).
+        const cleared = f.list.filter((r) => (r.clearedSeq ?? 0) > (chains.get(r.conv)?.clearedSeq ?? 0));
         const gone = chains.handleConvs(f.list);
         this.d.onSynced();
         for (const conv of gone) events.emit('left', { conv });
+        for (const r of cleared) events.emit('cleared', { conv: r.conv, seq: r.clearedSeq! });
         return events.emit('convs', f.list);
       }
       case 'msg': {
@@ -66,6 +69,10 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, prefs);
         return events.emit('prefs', { conv: f.conv, ...prefs });
       }
+      case 'cleared':
+        if (f.rid !== undefined) requests.resolve(f.rid, f.seq);
+        if (chains.handleCleared(f.conv, f.seq)) events.emit('cleared', { conv: f.conv, seq: f.seq });
+        return;
       case 'joined':
         if (chains.handleJoined(f.conv, f.kind, f.title, f.lastSeq)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
         return;

@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers; a clear takes the chat off one page only', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -113,6 +113,12 @@ describe('demo page – in Chromium', () => {
     await wendy.fill('#text', '@walt lunch?');
     await wendy.click('#send');
     await walt.waitForSelector('#convs button:text-is("Walkers (1, @1)")', { timeout: 10_000 });
+    // Wendy clears the group's chat: its lines leave her page; walt keeps his.
+    await logShows(wendy, '@walt lunch?');
+    await wendy.click('#clear');
+    await logShows(wendy, 'cleared up to #');
+    expect(await logOf(wendy)).not.toContain('@walt lunch?');
+    expect(await logOf(walt)).toContain('@walt lunch?');
     expect(problems).toEqual([]);
   }, 60_000);
 });

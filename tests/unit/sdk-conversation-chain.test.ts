@@ -280,3 +280,44 @@ describe('sdk chain – lists that cross live news', () => {
     expect(chains.handleConvs([row('c', 1)])).toEqual(['a']);
   });
 });
+
+describe('sdk chain – cleared history', () => {
+  it('sdk chain – a clear moves the chain past its mark: what is held or retransmitted at or below it is not delivered, the next message chains on, the ack covers it', async () => {
+    const { chains, delivered, acks, pulls } = harness({ ackDelayMs: 50 });
+    chains.handleConvs([row('c', 2)]);
+    chains.handleMsg(msg('c', 5, 4));
+    expect(pulls.map((p) => p.after)).toEqual([2]);
+    expect(chains.handleCleared('c', 4)).toBe(true);
+    // 5 chains onto the mark: delivered without waiting for the pull.
+    expect(delivered).toEqual(['c:5']);
+    chains.handleMsg(msg('c', 3, 2));
+    await pulls[0]!.answer({ msgs: [msg('c', 3, 2), msg('c', 4, 3), msg('c', 5, 4)], more: false });
+    expect(delivered).toEqual(['c:5']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(acks.at(-1)).toEqual(['c', 5]);
+    // Never back.
+    expect(chains.handleCleared('c', 3)).toBe(false);
+    expect(chains.get('c')).toMatchObject({ last: 5, clearedSeq: 4 });
+    chains.handleMsg(msg('c', 6, 5));
+    expect(delivered).toEqual(['c:5', 'c:6']);
+  });
+
+  it("sdk chain – a list's clearedSeq starts a new device above the mark and moves a known chain past it; a clear below last only records the mark", async () => {
+    const { chains, delivered, pulls } = harness({ history: 'all' });
+    chains.handleConvs([row('c', 9, { clearedSeq: 6 }), row('d', 3)]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['c', 6], ['d', 0]]);
+    await pulls[0]!.answer({ msgs: [msg('c', 8, 6), msg('c', 9, 8)], more: false });
+    await pulls[1]!.answer({ msgs: [msg('d', 1, 0), msg('d', 2, 1), msg('d', 3, 2)], more: false });
+    expect(delivered).toEqual(['c:8', 'c:9', 'd:1', 'd:2', 'd:3']);
+    expect(chains.get('c')?.clearedSeq).toBe(6);
+    expect(chains.get('d')).not.toHaveProperty('clearedSeq');
+    // Cleared on another device below what this one holds: the mark only (the app drops what it shows).
+    expect(chains.handleCleared('d', 2)).toBe(true);
+    expect(chains.get('d')).toMatchObject({ last: 3, clearedSeq: 2 });
+    // A later list moves a chain past a mark made while this device was away.
+    chains.handleConvs([row('c', 12, { clearedSeq: 11 }), row('d', 3, { clearedSeq: 2 })]);
+    expect(pulls.map((p) => [p.conv, p.after]).slice(2)).toEqual([['c', 11]]);
+    await pulls[2]!.answer({ msgs: [msg('c', 12, 11)], more: false });
+    expect(delivered.slice(5)).toEqual(['c:12']);
+  });
+});

@@ -1,0 +1,89 @@
+import { ErrorCode, toImError, type ImError } from '../errors.js';
+import type { ChainState } from './chain-state.js';
+import type { HistoryPage } from './conversation-info.js';
+
+/**
+ * First delay before retrying a failed gap-repair pull; doubles up to the cap. The cap is short: a device that
+ * knows it is behind should catch up soon after the cluster recovers, and a pull is one indexed read.
+ */
+export const DEFAULT_PULL_RETRY_BASE_MS = 500;
+export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
+
+export interface GapPullerDeps {
+  /** Fetches messages of `conv` with seq > `after`. */
+  pull: (conv: string, after: number, limit: number) => Promise<HistoryPage>;
+  /** Takes a page into the conversation's chain. */
+  accept: (s: ChainState, page: HistoryPage) => void;
+  /** Whether requests can be sent now (a closed connection ends a loop; the reconnect's `convs` restarts it). */
+  isOpen: () => boolean;
+  /** The chains were closed: nothing more is taken. */
+  isClosed: () => boolean;
+  limit: number;
+  onPullError?: (conv: string, error: ImError) => void;
+}
+
+/**
+ * The pulls of gap repair (README §7.2): at most one loop per conversation, from its `last` until the server has
+ * nothing more and every held message is reached; a failed one is retried after a pause that backs off while the
+ * gap remains.
+ */
+export class GapPuller {
+  constructor(private readonly d: GapPullerDeps) {}
+
+  /** Pulls `s` from its `last` now, or once more after the loop running already. */
+  start(s: ChainState): void {
+    if (s.pulling) {
+      s.pullAgain = true;
+      return;
+    }
+    if (!this.d.isOpen() || s.pullRetryTimer !== undefined) return;
+    s.pulling = true;
+    void this.loop(s);
+  }
+
+  /** Forgets a retry waiting out its pause. */
+  clearRetry(s: ChainState): void {
+    if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
+    s.pullRetryTimer = undefined;
+  }
+
+  private async loop(s: ChainState): Promise<void> {
+    try {
+      for (;;) {
+        s.pullAgain = false;
+        const page = await this.d.pull(s.conv, s.last, this.d.limit);
+        if (this.d.isClosed()) return;
+        this.d.accept(s, page);
+        s.pullFailures = 0;
+        // An empty page with `more` would be a server bug: stopping there keeps the loop finite.
+        if (page.more && page.msgs.length > 0) continue;
+        // A gap or a higher lastSeq reported while this page was on its way may lie beyond it.
+        if (s.pullAgain && (s.held.size > 0 || s.lastSeq > s.last)) continue;
+        return;
+      }
+    } catch (err) {
+      const error = toImError(err);
+      if (this.d.isClosed()) return;
+      this.d.onPullError?.(s.conv, error);
+      this.afterFailure(s, error);
+    } finally {
+      s.pulling = false;
+    }
+  }
+
+  private afterFailure(s: ChainState, error: ImError): void {
+    if (error.code === ErrorCode.NOT_MEMBER || error.code === ErrorCode.NOT_FOUND) {
+      // Nothing more will come from this conversation: what is held can never be reached.
+      s.held.clear();
+      return;
+    }
+    // A lost connection restarts catch-up through the next `convs`; only a live one needs a timer.
+    if (!this.d.isOpen()) return;
+    const delay = Math.min(DEFAULT_PULL_RETRY_CAP_MS, DEFAULT_PULL_RETRY_BASE_MS * 2 ** s.pullFailures);
+    s.pullFailures++;
+    s.pullRetryTimer = setTimeout(() => {
+      s.pullRetryTimer = undefined;
+      if (s.held.size > 0 || s.lastSeq > s.last) this.start(s);
+    }, delay);
+  }
+}
