@@ -26,12 +26,15 @@ import { GatewayWatch } from './gateway-watch.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 import { WebhookForwarder } from './webhook-forwarder.js';
+import { RetentionSweeper } from './retention-sweeper.js';
+import { MessageRetentionStore } from '../storage/message-retention-store.js';
 
 /** The cluster-wide settings of the chat layer, by the flags that seed them. */
 const SETTING_LARGE_GROUP: ClusterSettingName = 'large-group';
 const SETTING_MAX_TOKEN_LIFETIME: ClusterSettingName = 'max-token-lifetime';
 const SETTING_RECALL_WINDOW: ClusterSettingName = 'recall-window';
 const SETTING_EDIT_WINDOW: ClusterSettingName = 'edit-window';
+const SETTING_MESSAGE_RETENTION: ClusterSettingName = 'message-retention';
 
 
 /** Every actor kind a node can host. */
@@ -60,6 +63,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   let gateway: Gateway | undefined;
   // CPU and recent send latency for the heartbeat (the dispatcher's and `imctl nodes`' view of the node).
   let sampler: LoadSampler | undefined;
+  let sweeper: RetentionSweeper | undefined;
   // The gateway's settings; the cluster-wide ones follow the cluster's values, also when `imctl settings set` changes them.
   const gw = { ...config.gateway };
   const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
@@ -67,6 +71,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     gw.maxTokenLifetimeSec = clusterSettingValue(SETTING_MAX_TOKEN_LIFETIME, settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
     gw.recallWindowSec = clusterSettingValue(SETTING_RECALL_WINDOW, settings.get(SETTING_RECALL_WINDOW)) ?? gw.recallWindowSec;
     gw.editWindowSec = clusterSettingValue(SETTING_EDIT_WINDOW, settings.get(SETTING_EDIT_WINDOW)) ?? gw.editWindowSec;
+    gw.messageRetentionSec = clusterSettingValue(SETTING_MESSAGE_RETENTION, settings.get(SETTING_MESSAGE_RETENTION)) ?? gw.messageRetentionSec;
     svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, log);
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
@@ -80,6 +85,10 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       } else if (name === SETTING_MAX_TOKEN_LIFETIME) gw.maxTokenLifetimeSec = n;
       else if (name === SETTING_RECALL_WINDOW) gw.recallWindowSec = s.settings.recallWindowSec = n;
       else if (name === SETTING_EDIT_WINDOW) gw.editWindowSec = s.settings.editWindowSec = n;
+      else if (name === SETTING_MESSAGE_RETENTION) {
+        gw.messageRetentionSec = n;
+        sweeper?.settingChanged();
+      }
     });
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
@@ -103,6 +112,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       [SETTING_MAX_TOKEN_LIFETIME]: String(gw.maxTokenLifetimeSec),
       [SETTING_RECALL_WINDOW]: String(gw.recallWindowSec),
       [SETTING_EDIT_WINDOW]: String(gw.editWindowSec),
+      // Nodes that disagreed would serve messages another has expired.
+      [SETTING_MESSAGE_RETENTION]: String(gw.messageRetentionSec),
     },
   });
   const chat = svc!;
@@ -143,6 +154,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   }
   sampler = new LoadSampler(gateway?.sendLatency);
   sampler.start();
+  sweeper = new RetentionSweeper({ store: new MessageRetentionStore(node.sql), retentionSec: () => gw.messageRetentionSec, log: log.child({ component: 'retention' }) });
+  sweeper.start();
   // Business events for a business server that takes them over HTTP rather than from NATS.
   const webhook = config.webhook ? new WebhookForwarder({ nc: node.nc, config: config.webhook, log: log.child({ component: 'webhook' }) }) : undefined;
   webhook?.start();
@@ -169,6 +182,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     else webhook?.close();
     directory?.close();
     watch?.close();
+    await sweeper?.close();
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();
     metrics.close();

@@ -54,7 +54,7 @@ export interface TokensRevoked {
  * The settings every node of a cluster shares (`imctl settings set <name> <value>`), each an integer with this
  * least value: `imctl` refuses a smaller one before recording it, and a node ignores one it is told anyway.
  */
-export const CLUSTER_SETTING_MIN = { 'large-group': 1, 'max-token-lifetime': 1, 'recall-window': 0, 'edit-window': 0 } as const;
+export const CLUSTER_SETTING_MIN = { 'large-group': 1, 'max-token-lifetime': 1, 'recall-window': 0, 'edit-window': 0, 'message-retention': 0 } as const;
 export type ClusterSettingName = keyof typeof CLUSTER_SETTING_MIN;
 
 /** The value of cluster setting `name` as a number, or undefined when it is no integer at or above the setting's least value. */

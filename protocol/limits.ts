@@ -116,3 +116,8 @@ export const MAX_MENTION_ALL_MEMBERS = 10_000;
 export const DEFAULT_RECALL_WINDOW_SEC = 120;
 /** How long after a message its sender may edit it (`--edit-window`; 0: clients may not edit). */
 export const DEFAULT_EDIT_WINDOW_SEC = 900;
+/**
+ * How long messages are kept (`--message-retention`, a cluster setting, seconds); 0: for good. Older ones are
+ * expired by a sweep: served to nobody, then deleted.
+ */
+export const DEFAULT_MESSAGE_RETENTION_SEC = 0;

@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_GROUP_MEMBERS,
   DEFAULT_RECALL_WINDOW_SEC,
   DEFAULT_EDIT_WINDOW_SEC,
+  DEFAULT_MESSAGE_RETENTION_SEC,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -98,6 +99,8 @@ export interface GatewayConfig {
   recallWindowSec: number;
   /** How long after a message its sender may edit it; 0: never. */
   editWindowSec: number;
+  /** How long messages are kept; older ones are expired (served to nobody, then deleted). 0: for good. */
+  messageRetentionSec: number;
   /**
    * Web origins (`https://app.example`) whose pages may open sockets and read the dispatcher; empty: any. A browser
    * names its page's origin; other clients send none and are not checked (their token is what admits them).
@@ -188,6 +191,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'no-events': { type: 'boolean' },
       'recall-window': { type: 'string' },
       'edit-window': { type: 'string' },
+      'message-retention': { type: 'string' },
       'allowed-origins': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-events': { type: 'string' },
@@ -270,6 +274,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     events: values['no-events'] !== true,
     recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
     editWindowSec: int('edit-window', v('edit-window') ?? env['IM_EDIT_WINDOW_S'], DEFAULT_EDIT_WINDOW_SEC, 0),
+    messageRetentionSec: int('message-retention', v('message-retention') ?? env['IM_MESSAGE_RETENTION_S'], DEFAULT_MESSAGE_RETENTION_SEC, 0),
     allowedOrigins: origins(v('allowed-origins') ?? env['IM_ALLOWED_ORIGINS']),
   };
 }

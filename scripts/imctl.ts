@@ -31,7 +31,7 @@ commands:
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
-  settings                               settings every node must share (large-group, max-token-lifetime, recall-window, edit-window)
+  settings                               settings every node must share (large-group, max-token-lifetime, recall-window, edit-window, message-retention)
   settings set <name> <value>            change one; running nodes apply it at once (waits for them)
   locate conv <id> | locate user <id>    which shard and node serve a conversation's chatter (with its kind, members
                                          and last seq) or a user's connector (with how many conversations they are in)

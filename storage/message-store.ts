@@ -187,27 +187,31 @@ export class MessageStore {
     });
   }
 
-  /** Messages with seq > afterSeq, ascending, at most `limit`; with `reader`, none that user cleared. */
+  /** Messages with seq > afterSeq, ascending, at most `limit`; none expired, and with `reader`, none that user cleared. */
   async readAfter(convId: string, afterSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, afterSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.notCleared(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
+      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.served(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
     return rows.map(toStored);
   }
 
-  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back); with `reader`, none that user cleared. */
+  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back); none expired, and with `reader`, none that user cleared. */
   async readBefore(convId: string, beforeSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, beforeSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.notCleared(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
+      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.served(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
     return rows.map(toStored);
   }
 
-  /** The condition that leaves out what `reader` cleared of `convId` (members.cleared_seq, migration 240). */
-  private notCleared(convId: string, reader: string | undefined): postgres.Fragment {
-    if (reader === undefined) return this.sql``;
+  /**
+   * The condition that leaves out the messages of `convId` past the retention (conversations.expired_seq, migration
+   * 250: the sweep deletes them but the anchor) and those `reader` cleared (members.cleared_seq, migration 240).
+   */
+  private served(convId: string, reader: string | undefined): postgres.Fragment {
+    const expired = this.sql`AND seq > COALESCE((SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), 0)`;
+    if (reader === undefined) return expired;
     this.checkId(reader, 'reader');
-    return this.sql`AND seq > COALESCE((SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${reader}), 0)`;
+    return this.sql`${expired} AND seq > COALESCE((SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${reader}), 0)`;
   }
 
   /** The messages with their current reactions (a recalled one has none), in one more statement. */

@@ -32,7 +32,7 @@ export interface UserConversation {
   /** When the user pinned / archived it (epoch ms; 0: not). */
   pinnedAt: number;
   archivedAt: number;
-  /** The user cleared the history up to this seq (0: never). */
+  /** Nothing up to this seq is served to the user: they cleared it, or it passed the message retention (0: none). */
   clearedSeq: number;
 }
 
@@ -82,7 +82,9 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
   const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; cleared_seq: number; title: string | null; last_at: Date | null }[]>`
-    SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, mb.cleared_seq, l.last_at,
+    SELECT mb.conv_id, c.kind, c.title, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
+           -- What is no longer served to the user: what they cleared, and what passed the retention.
+           GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
@@ -100,7 +102,8 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     ) p ON true
     -- The last message by the primary key, read backwards: its seq and when it was committed.
     LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_at FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
-    CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
+    -- Seen: the read mark, the user's own last message, or (nothing older is served) the expired ones.
+    CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
     WHERE mb.uid = ${uid}
     -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
     -- those with no message yet by when joined.

@@ -291,6 +291,7 @@ describe('chat – large groups', () => {
       expect.objectContaining({ name: 'edit-window', value: '900', changeable: true }),
       expect.objectContaining({ name: 'large-group', value: String(LARGE_GROUP), changeable: true }),
       expect.objectContaining({ name: 'max-token-lifetime', value: String(30 * 24 * 3600), changeable: true }),
+      expect.objectContaining({ name: 'message-retention', value: '0', changeable: true }),
       expect.objectContaining({ name: 'recall-window', value: '120', changeable: true }),
       expect.objectContaining({ name: 'shard-function', value: shardFunctionFingerprint(), changeable: false }),
       expect.objectContaining({ name: 'shards.chatter', value: String(SHARDS), changeable: false }),
@@ -314,7 +315,7 @@ describe('chat – large groups', () => {
         ['l2', '86400', String(LARGE_GROUP)],
       ]);
       expect((await settings())[2]).toMatchObject({ name: 'max-token-lifetime', value: '86400' });
-      expect((await settings())[5]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
+      expect((await settings())[6]).toMatchObject({ name: 'shards.chatter', value: String(SHARDS) });
       for (const gw of ['l1', 'l2']) {
         await waitUntil(
           () => rawConnect(c.gateways.get(gw)!, twoDays).then((x) => (x.close(), false), (err: { status?: number }) => err.status === 401),

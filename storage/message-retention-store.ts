@@ -1,0 +1,106 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import type { Sql } from './db.js';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
+
+/** Held for a batch's transaction by the one node sweeping at a time (the others find it taken and wait). */
+export const RETENTION_LOCK_KEY = 7_346_502;
+/** Conversations one batch looks at. */
+export const RETENTION_CONVS_PER_BATCH = 200;
+/** Messages one conversation may lose per batch: a long backlog goes over several batches. */
+export const RETENTION_ROWS_PER_CONV = 1_000;
+/** Messages one batch may expire in all, so that its transaction stays short. */
+export const RETENTION_ROWS_PER_BATCH = 20_000;
+
+/** What one batch of the retention sweep did. */
+export interface RetentionBatch {
+  /** Another node holds the sweep: nothing was done. */
+  busy: boolean;
+  /** Where the next batch starts (after this conversation id); undefined: this pass reached the last conversation. */
+  next?: string;
+  /** Conversations whose messages expired in this batch. */
+  conversations: number;
+  /** Messages deleted. */
+  deleted: number;
+}
+
+/**
+ * Expires messages past the cluster's retention (migration 250): per conversation, `expired_seq` moves up to the
+ * newest message committed before the cut-off (nothing at or below it is served from then on, message-store.ts),
+ * and the rows at or below it are deleted with their mention rows — all but the conversation's last message, kept
+ * with an empty body: it is what the list's `lastSeq`, the next message's `prev` and unread counts stand on.
+ *
+ * It walks the conversations by id, a batch at a time, finding each one's old messages by its primary key (a
+ * message's commit time grows with its seq), so no index on commit time slows every insert. One node sweeps at a
+ * time: a batch holds a transaction-level advisory lock.
+ */
+export class MessageRetentionStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
+  ) {}
+
+  /** One batch: the conversations after `after` (by id) lose their messages older than `retentionSec` (database clock). */
+  async sweep(after: string, retentionSec: number): Promise<RetentionBatch> {
+    if (!Number.isSafeInteger(retentionSec) || retentionSec < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'retentionSec must be a positive integer');
+    try {
+      return await this.sql.begin(async (tx) => {
+        // No bitmap scans: one would read a big conversation's every message to sort out its oldest thousand, where
+        // the primary key hands them over in order.
+        const [lock] = await tx<{ ok: boolean }[]>`
+          SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK_KEY}) AS ok, set_config('statement_timeout', ${String(this.timeoutMs)}, true) AS t,
+                 set_config('enable_bitmapscan', 'off', true) AS b`;
+        if (!lock!.ok) return { busy: true, conversations: 0, deleted: 0 };
+        // The oldest message still served tells at one index probe whether a conversation has anything to expire;
+        // only those are read further, and at most RETENTION_ROWS_PER_CONV of them.
+        const probed = await tx<{ conv_id: string; upto: number | null; n: number; last: number | null }[]>`
+          WITH cut AS (SELECT now() - ${retentionSec} * interval '1 second' AS at),
+          c AS (SELECT conv_id, expired_seq FROM conversations WHERE conv_id > ${after} ORDER BY conv_id LIMIT ${RETENTION_CONVS_PER_BATCH})
+          SELECT c.conv_id, x.upto, x.n, (SELECT max(seq) FROM messages l WHERE l.conv_id = c.conv_id) AS last
+          FROM c
+          LEFT JOIN LATERAL (SELECT m.created_at FROM messages m WHERE m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT 1) o ON true
+          CROSS JOIN LATERAL (
+            SELECT max(s.seq) AS upto, count(*)::int AS n FROM (
+              -- The condition on o alone is checked once, before this scan starts.
+              SELECT m.seq, m.created_at FROM messages m
+              WHERE o.created_at < (SELECT at FROM cut) AND m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT ${RETENTION_ROWS_PER_CONV}
+            ) s WHERE s.created_at < (SELECT at FROM cut)
+          ) x
+          ORDER BY c.conv_id`;
+        const convs: string[] = [];
+        const uptos: number[] = [];
+        const lasts: number[] = [];
+        let rows = 0;
+        let next: string | undefined = probed.length === RETENTION_CONVS_PER_BATCH ? probed.at(-1)!.conv_id : undefined;
+        for (const [i, p] of probed.entries()) {
+          if (p.upto === null || p.last === null) continue;
+          if (rows > 0 && rows + p.n > RETENTION_ROWS_PER_BATCH) {
+            // The rest waits for the next batch, which starts right before this conversation.
+            next = i === 0 ? after : probed[i - 1]!.conv_id;
+            break;
+          }
+          convs.push(p.conv_id);
+          uptos.push(p.upto);
+          lasts.push(p.last);
+          rows += p.n;
+          // A conversation that may have more to expire is looked at again by the next batch.
+          if (p.n === RETENTION_ROWS_PER_CONV) {
+            next = i === 0 ? after : probed[i - 1]!.conv_id;
+            break;
+          }
+        }
+        if (convs.length === 0) return next === undefined ? { busy: false, conversations: 0, deleted: 0 } : { busy: false, next, conversations: 0, deleted: 0 };
+        const expired = tx`unnest(${convs}::text[], ${uptos}::int8[], ${lasts}::int8[]) AS e(conv_id, upto, last)`;
+        await tx`UPDATE conversations c SET expired_seq = GREATEST(c.expired_seq, e.upto) FROM ${expired} WHERE c.conv_id = e.conv_id`;
+        await tx`DELETE FROM mentions x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
+        const deleted = await tx`DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last`;
+        // The last message, when it expired too, stays as the anchor, with nothing of what it said.
+        await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
+        const batch: RetentionBatch = { busy: false, conversations: convs.length, deleted: deleted.count };
+        if (next !== undefined) batch.next = next;
+        return batch;
+      });
+    } catch (err) {
+      throw toStorageError(err, 'expire messages');
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
+
+type History = ServerFrameOf<'history'>;
+const RETENTION_SEC = 3;
+
+/** Messages past the cluster's retention (`imctl settings set message-retention`): served to nobody, then deleted. */
+describe('chat – message retention', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['rt1', 'rt2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('retention – once set, older messages are served to nobody and their rows go, but each conversation keeps its seqs: lists, unread counts and new messages carry on', async () => {
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ann', 'ben'] })).body['conv'] as string;
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-quiet', owner: 'ann', members: ['ben'] });
+    const ben = await c.online('ben', 'b1', 'rt2', []);
+    const old: number[] = [];
+    for (const body of ['old one', 'old two', 'old three']) old.push((await ben.client.send(direct, body, { mentions: ['ann'] })).seq);
+    const quiet: number[] = [];
+    for (const body of ['quiet one', 'quiet two']) quiet.push((await c.api('POST', '/v1/conversations/rt-quiet/messages', { body })).body['seq'] as number);
+    // Kept for good so far (the default): nothing goes while the setting is 0.
+    await new Promise((r) => setTimeout(r, (RETENTION_SEC + 1) * 1000));
+    const fresh = (await ben.client.send(direct, 'fresh')).seq;
+    const set = await c.imctl('settings', 'set', 'message-retention', String(RETENTION_SEC));
+    expect(set.code).toBe(0);
+
+    // Every node is told and sweeps at once; one of them does the work.
+    const rows = async (conv: string) => (await c.db.sql<{ seq: number; body: Buffer }[]>`SELECT seq, body FROM messages WHERE conv_id = ${conv} ORDER BY seq`).map((r) => [r.seq, r.body.toString()]);
+    await waitUntil(async () => (await rows(direct)).length === 1, 'the old rows of the direct conversation deleted', 15_000);
+    expect(await rows(direct)).toEqual([[fresh, 'fresh']]);
+    // A conversation whose messages all expired keeps its last row, emptied: its seqs stand on it.
+    await waitUntil(async () => (await rows('rt-quiet')).length === 1, 'the quiet group swept', 15_000);
+    expect(await rows('rt-quiet')).toEqual([[quiet[1], '']]);
+    expect((await c.db.sql`SELECT 1 FROM mentions WHERE conv_id = ${direct}`).length).toBe(0);
+
+    // Nobody is served what expired: pulls either way, the server API, a new device.
+    const raw = await rawConnect(c.gateways.get('rt1')!, c.token('ann', 'a-raw'));
+    await raw.waitFor((f) => f.type === 'convs');
+    raw.send({ type: 'pull', rid: 1, conv: direct, after: 0, limit: 50 });
+    expect((await raw.waitFor<History>((f) => f.type === 'history' && f.rid === 1)).msgs.map((m) => m.body)).toEqual(['fresh']);
+    raw.send({ type: 'pull', rid: 2, conv: direct, before: fresh + 1, limit: 50 });
+    expect(await raw.waitFor<History>((f) => f.type === 'history' && f.rid === 2)).toMatchObject({ msgs: [{ seq: fresh, prev: old[2] }], more: false });
+    raw.send({ type: 'pull', rid: 3, conv: 'rt-quiet', after: 0, limit: 50 });
+    expect((await raw.waitFor<History>((f) => f.type === 'history' && f.rid === 3)).msgs).toEqual([]);
+    const api = await c.api('GET', `/v1/conversations/${encodeURIComponent(direct)}/messages`);
+    expect((api.body['messages'] as { body: string }[]).map((m) => m.body)).toEqual(['fresh']);
+
+    // Lists keep each conversation's last seq; unread counts only what is still served (ann read nothing).
+    // They carry what is no longer served as clearedSeq, as if the user had cleared it.
+    const list = (await c.api('GET', '/v1/users/ann/conversations')).body as { unread: number; mentions: number; conversations: { conv: string; lastSeq: number; unread: number }[] };
+    expect(list.conversations.find((x) => x.conv === direct)).toMatchObject({ lastSeq: fresh, unread: 1, clearedSeq: old[2] });
+    expect(list.conversations.find((x) => x.conv === 'rt-quiet')).toMatchObject({ lastSeq: quiet[1], unread: 0, clearedSeq: quiet[1] });
+    expect([list.unread, list.mentions]).toEqual([1, 0]);
+
+    // What expired cannot be reacted to or answered; new messages chain on, and a new device gets only those.
+    const ann = await c.online('ann', 'a1', 'rt1', ['message', 'cleared'], { history: 'all' });
+    expect(ann.got.cleared).toEqual([
+      { conv: direct, seq: old[2] },
+      { conv: 'rt-quiet', seq: quiet[1] },
+    ]);
+    expect(await codeOf(ann.client.react(direct, old[0]!, '👍'))).toBe(ErrorCode.NOT_FOUND);
+    expect(await codeOf(ann.client.send(direct, 'about that', { reply: old[2]! }))).toBe(ErrorCode.NOT_FOUND);
+    await waitUntil(() => ann.got.message.length === 1, 'the new device getting the served message');
+    const next = (await c.api('POST', '/v1/conversations/rt-quiet/messages', { body: 'back again' })).body['seq'] as number;
+    await waitUntil(() => ann.got.message.length === 2, 'the new device getting the next message');
+    expect(ann.got.message.map((m) => [m.conv, m.body, m.prev])).toEqual([
+      [direct, 'fresh', old[2]],
+      ['rt-quiet', 'back again', quiet[1]],
+    ]);
+    expect(next).toBeGreaterThan(quiet[1]!);
+    raw.close();
+  }, 60_000);
+
+  it('retention – imctl takes seconds ≥ 0 only', async () => {
+    expect((await c.imctl('settings', 'set', 'message-retention', 'a week')).stderr).toContain('must be an integer ≥ 0');
+  }, 30_000);
+});
