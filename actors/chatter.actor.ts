@@ -6,16 +6,16 @@ import {
   type ChatterLeave,
   type ChatterMembers,
   type ChatterMute,
+  type ChatterPosting,
   type ChatterSend,
   type ChatterSystem,
   type ChatterTitle,
   type ChatterTyping,
-  type ConnectorDeliver,
-  type DeliveredReaction,
   type ConnectorNotify,
   type CreateReply,
   type MembersReply,
   type MuteReply,
+  type PostingReply,
   type SendReply,
   type RolesReply,
   type TitleReply,
@@ -23,7 +23,7 @@ import {
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
-import type { ConvKind, Msg, ServerFrame } from '../protocol/frames.js';
+import { Posting, type ConvKind, type Msg, type ServerFrame } from '../protocol/frames.js';
 import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
@@ -34,10 +34,10 @@ import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type R
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterPosting, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
-import { namedInLarge, pushNoticeOf } from './push-event.js';
+import { fanOut, type FanOutFrom } from './fan-out.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -80,10 +80,27 @@ class ChatterActor implements Actor {
   private typed: TypingThrottle | undefined;
   private alloc!: SegmentAllocator;
 
+  /** This conversation as its fan-out sees it (made once: no object per message). */
+  private readonly out: FanOutFrom;
+
   constructor(
     private readonly ctx: ActorContext,
     private readonly svc: ChatServices,
-  ) {}
+  ) {
+    const chatter = this;
+    this.out = {
+      ctx,
+      svc,
+      marks: this.marks,
+      binding: this.binding,
+      get members() {
+        return chatter.members;
+      },
+      get large() {
+        return chatter.large;
+      },
+    };
+  }
 
   async onActivate(): Promise<void> {
     await this.load();
@@ -119,6 +136,8 @@ class ChatterActor implements Actor {
           this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
           return { conv: this.ctx.key, roles };
         });
+      case ChatterOp.POSTING:
+        return this.setPosting(checkChatterPosting(payload));
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
         return this.changeMembers({ remove: [uid] }, uid);
@@ -145,6 +164,7 @@ class ChatterActor implements Actor {
     this.members = new Set(members.map((m) => m.uid));
     const now = Date.now();
     this.marks.load(members, now);
+    this.marks.adminsPost = c?.posting === Posting.ADMINS;
     this.lastSeq = last;
     this.devices.clear();
     this.broken = false;
@@ -160,7 +180,7 @@ class ChatterActor implements Actor {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || this.marks.adminsPost || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(p.did);
     if (dev === undefined) return this.sendSlow(p);
@@ -184,6 +204,8 @@ class ChatterActor implements Actor {
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     if (p.mentionAll) this.checkMentionAll(p.uid);
     const amends = amendmentOf(p);
+    // After the dedup too; a member may still react, and recall or edit what they posted before.
+    if (amends === undefined && !this.marks.mayPost(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins post in ${this.ctx.key}`);
     if (amends) await this.checkAmendment(amends, p.uid);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
@@ -243,7 +265,7 @@ class ChatterActor implements Actor {
         if (all) msg.mentionAll = true;
         if (replied) (msg.reply = replied.seq), (msg.replyFrom = reply.replyFrom = replied.from);
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
-        this.fanOut(msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
+        fanOut(this.out, msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
         return reply;
       },
       (err: unknown) => {
@@ -288,35 +310,8 @@ class ChatterActor implements Actor {
     return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p, replied));
   }
 
-  private fanOut(msg: Msg, reaction?: DeliveredReaction): void {
-    let deliver: () => void;
-    // Encoded once for every member, device and retransmission.
-    const frame = encodeFrame({ type: 'msg', ...msg });
-    const { members, ctx } = this;
-    const d: ConnectorDeliver = { ...pushNoticeOf(msg, reaction), frame };
-    let dMuted: ConnectorDeliver | undefined;
-    const tellEach = (uids: Iterable<string>): void => {
-      const marks = this.marks;
-      const now = marks.anyMuted ? Date.now() : 0;
-      for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (dMuted ??= { ...d, muted: true }) : d);
-    };
-    if (this.large) {
-      const subject = conversationSubject(msg.conv);
-      // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
-      const unbound = this.svc.largeGroupsRebinding ? members : this.binding.still(members);
-      deliver = unbound === undefined ? () => this.svc.publish(subject, frame) : () => (this.svc.publish(subject, frame), tellEach(unbound));
-    } else {
-      // The live member set: a replay after a reconnect goes to whoever is a member then.
-      deliver = () => tellEach(members);
-    }
-    deliver();
-    this.svc.recentFanout.record(deliver);
-    if (this.large) for (const [uid, notice] of namedInLarge(msg, members, this.marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
-    this.svc.event({ type: 'message', ...msg });
-  }
-
   private typing(uid: string): void {
-    if (!this.members.has(uid) || this.blocked) return;
+    if (!this.members.has(uid) || this.blocked || !this.marks.mayPost(uid)) return;
     (this.typed ??= new TypingThrottle(TYPING_REPEAT_DROP_MS)).offer(uid, Date.now(), () => (this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid), true));
   }
 
@@ -336,6 +331,16 @@ class ChatterActor implements Actor {
     this.title = p.title ?? undefined;
     this.toMembers(p.title === null ? { type: 'title', conv: this.ctx.key } : { type: 'title', conv: this.ctx.key, title: p.title });
     return { conv: this.ctx.key, title: p.title };
+  }
+
+  /** Sets who may post; the members online are told at once (lists carry it from then on). */
+  private async setPosting(p: ChatterPosting): Promise<PostingReply> {
+    if (!this.exists) await this.load();
+    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
+    await this.svc.convs.setPosting(this.ctx.key, p.posting);
+    this.marks.adminsPost = p.posting === Posting.ADMINS;
+    this.toMembers({ type: 'posting', conv: this.ctx.key, posting: p.posting });
+    return { conv: this.ctx.key, posting: p.posting };
   }
 
   private async changeMembers(p: ChatterMembers, by?: string): Promise<MembersReply> {
@@ -378,7 +383,7 @@ class ChatterActor implements Actor {
   private async create(p: ChatterCreate): Promise<CreateReply> {
     const before = this.exists ? new Set(this.members) : new Set<string>();
     const wasLarge = this.exists && this.large;
-    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}) });
+    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}) });
     await this.load();
     this.announce([...this.members].filter((u) => !before.has(u)), [], wasLarge);
     return { conv: this.ctx.key, kind: 'group' };
@@ -387,7 +392,7 @@ class ChatterActor implements Actor {
   /** See `announceMembers`. */
   private announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
     const { kind, title, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

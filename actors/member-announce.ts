@@ -8,6 +8,8 @@ import type { ChatServices } from './chat-services.js';
 export interface AnnouncedConv {
   kind: ConvKind;
   title: string | undefined;
+  /** Only owners and admins may post. */
+  adminsPost: boolean;
   lastSeq: number;
   members: ReadonlySet<string>;
   large: boolean;
@@ -26,7 +28,7 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
-  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}) };
+  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}) };
   const isNew = new Set(added);
   const told = c.large === c.wasLarge ? added : [...c.members];
   const now = Date.now();

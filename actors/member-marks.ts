@@ -3,11 +3,13 @@ import type { Member } from '../storage/conversation-store.js';
 
 /**
  * What a conversation's chatter keeps of its members besides who they are: whose role lets them mention all
- * (owners and admins), and who muted the conversation until when. Both are rare: most conversations hold an empty
- * set and no map.
+ * (owners and admins) and, in an announcement group, post; and who muted the conversation until when. Both are
+ * rare: most conversations hold an empty set and no map.
  */
 export class MemberMarks {
   private moderators = new Set<string>();
+  /** Only owners and admins may post (the group's `posting` is `admins`). */
+  adminsPost = false;
   /** Made on the first mute: most conversations have none. */
   private muted: Map<string, number> | undefined;
 
@@ -36,6 +38,11 @@ export class MemberMarks {
   forget(uid: string): void {
     this.moderators.delete(uid);
     this.muted?.delete(uid);
+  }
+
+  /** Whether `uid` may post a message of their own (recalls, edits and reactions are not posts). */
+  mayPost(uid: string): boolean {
+    return !this.adminsPost || this.moderators.has(uid);
   }
 
   /** Whether `uid`'s role lets them mention all. */

@@ -1,6 +1,6 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPosting, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { MUTED_FOREVER, type MemberRole } from '../protocol/frames.js';
+import { MUTED_FOREVER, Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 
@@ -32,6 +32,10 @@ const text = (v: unknown, field: string, mayBeEmpty = false): string => {
 };
 /** The seq a recall, an edit or a reaction names (`field`), when the payload has one. */
 const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit' | 'react'): number | undefined => (v[field] === undefined || v[field] === null ? undefined : int(v[field], field, 1));
+const posting = (v: unknown): Posting => {
+  if (v !== Posting.ALL && v !== Posting.ADMINS) throw bad(`posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
+  return v;
+};
 const uids = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.length > 10_000) throw bad(`${field} must be an array of at most 10000 user ids`);
@@ -83,6 +87,7 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
     if (typeof v['title'] !== 'string') throw bad('title must be a string');
     c.title = v['title'];
   }
+  if (v['posting'] !== undefined && v['posting'] !== null) c.posting = posting(v['posting']);
   return c;
 }
 
@@ -210,6 +215,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     j.added = true;
     j.lastSeq = v['lastSeq'] === undefined ? 0 : int(v['lastSeq'], 'lastSeq', 0);
     if (typeof v['title'] === 'string') j.title = v['title'];
+    if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
   }
   return j;
 }
@@ -230,6 +236,11 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
   if (title === null) return { title: null };
   if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
   return { title };
+}
+
+/** Who may post in a group (server API → chatter): `all` or `admins`. */
+export function checkChatterPosting(p: unknown): ChatterPosting {
+  return { posting: posting(obj(p)['posting']) };
 }
 
 /** A member's mute of the conversation (gateway or server API → chatter). */

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberRole } from './frames.js';
+import type { ConvKind, ConvSummary, MemberRole, Posting } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', POSTING: 'posting' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -65,7 +65,7 @@ export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
 /** A group created (or created again, which adds members) through its chatter, so that it knows at once. */
-export interface ChatterCreate { owner: string; members?: string[]; title?: string }
+export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting }
 export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
 /**
@@ -79,6 +79,9 @@ export interface ChatterLeave { uid: string }
 /** A group's new title (server API → chatter); null removes it. */
 export interface ChatterTitle { title: string | null }
 export interface TitleReply { conv: string; title: string | null }
+/** Who may post in a group (server API → chatter); the reply is what is stored. */
+export interface ChatterPosting { posting: Posting }
+export interface PostingReply { conv: string; posting: Posting }
 /** New roles for members of a group (server API → chatter, which tells the members online). */
 export interface ChatterRoles { roles: Record<string, MemberRole> }
 export interface RolesReply { conv: string; roles: Record<string, MemberRole> }
@@ -134,7 +137,7 @@ export interface ConnectorReceipt { conv: string; uid: string; seq: number }
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
  * at), or told again because the conversation became large or small.
  */
-export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number }
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins' }
 export interface ConnectorLeft { conv: string }
 
 /**

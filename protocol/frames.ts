@@ -8,6 +8,9 @@ import type { ErrorCode } from './errors.js';
 /** Kinds of conversation: `direct` has exactly two members and a deterministic id. */
 export const ConvKind = { DIRECT: 'direct', GROUP: 'group' } as const;
 export type ConvKind = (typeof ConvKind)[keyof typeof ConvKind];
+/** Who may post in a group: every member (the default), or its owners and admins only (an announcement group). */
+export const Posting = { ALL: 'all', ADMINS: 'admins' } as const;
+export type Posting = (typeof Posting)[keyof typeof Posting];
 
 /** Why the server moves a client: it drains, it is full, or the user belongs elsewhere. */
 export const RedirectReason = { DRAIN: 'drain', OVERLOADED: 'overloaded', MOVED: 'moved' } as const;
@@ -140,9 +143,10 @@ export interface Reaction {
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
  * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `mentions`: how many of the unread
- * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never).
+ * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never);
+ * `posting`: `admins` in a group where only owners and admins may post (absent: every member may).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number; posting?: 'admins' }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -183,9 +187,11 @@ export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
-export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number }
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins' }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
+/** Who may post in group `conv` changed. */
+export interface PostingFrame { type: 'posting'; conv: string; posting: Posting }
 /** Members of group `conv` have new roles (the members named; the others keep theirs). */
 export interface RolesFrame { type: 'roles'; conv: string; roles: Record<string, MemberRole> }
 /**
@@ -229,6 +235,7 @@ export type ServerFrame =
   | JoinedFrame
   | LeftFrame
   | TitleFrame
+  | PostingFrame
   | RolesFrame
   | ReceiptFrame
   | DeliveredFrame
@@ -239,7 +246,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Reaction, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
+import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Posting, type Reaction, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
 import { absent, arr, bool, isPlainObject, items, num, type Obj, pos, str, uint, unknownType, validated } from './validate-fields.js';
 
 /** Server frames as the SDK takes them in: each rebuilt with its known fields only, in a fixed order. */
@@ -45,7 +45,13 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
   if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
   if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
+  if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
   return row;
+}
+
+/** A group's posting rule; one a newer server adds reads as the stricter `admins` (the app offers no input then). */
+function postingOf(v: Obj, t: string): Posting {
+  return str(v, t, 'posting') === 'all' ? 'all' : 'admins';
 }
 
 const MEMBER_ROLES: ReadonlySet<unknown> = new Set<MemberRole>(Object.values(MemberRole));
@@ -122,6 +128,7 @@ function serverFrame(v: Obj): ServerFrame {
       const kind = str(v, 'joined', 'kind');
       const joined: ServerFrameOf<'joined'> = { type: 'joined', conv: str(v, 'joined', 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, 'joined', 'lastSeq') };
       if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
+      if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
       f = joined;
       break;
     }
@@ -137,6 +144,9 @@ function serverFrame(v: Obj): ServerFrame {
       f = { type: 'roles', conv: str(v, 'roles', 'conv'), roles };
       break;
     }
+    case 'posting':
+      f = { type: 'posting', conv: str(v, 'posting', 'conv'), posting: postingOf(v, 'posting') };
+      break;
     case 'title':
       f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };
       break;

@@ -1,6 +1,6 @@
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import type { MemberRole } from '../protocol/frames.js';
+import { Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
@@ -20,6 +20,8 @@ export interface Conversation {
   kind: ConversationKind;
   title: string | null;
   createdAt: number;
+  /** Who may post (a group's rule; `all` for a direct conversation). */
+  posting: Posting;
 }
 
 export interface Member {
@@ -55,6 +57,7 @@ interface RawConversation {
   kind: ConversationKind;
   title: string | null;
   created_at: Date;
+  posting: Posting;
 }
 
 /** A read mark as stored, with the unread count it leaves (exact as of `lastSeq`). */
@@ -67,7 +70,7 @@ export interface ReadMark {
   lastSeq: number;
 }
 
-const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime() });
+const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime(), posting: c.posting });
 
 /** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
 function checkTitle(title: unknown): void {
@@ -151,7 +154,7 @@ export class ConversationStore {
   }
 
   /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[] }): Promise<Conversation> {
+  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting }): Promise<Conversation> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -164,7 +167,7 @@ export class ConversationStore {
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title) SELECT ${convId}, 'group', ${opts.title ?? null}
+        INSERT INTO conversations (conv_id, kind, title, posting) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
@@ -186,6 +189,14 @@ export class ConversationStore {
     checkId(convId, 'convId');
     if (title !== null) checkTitle(title);
     const rows = await bounded('set title', this.sql`UPDATE conversations SET title = ${title} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
+    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
+  }
+
+  /** Sets who may post in group `convId`; NOT_FOUND for a direct conversation or none. */
+  async setPosting(convId: string, posting: Posting): Promise<void> {
+    checkId(convId, 'convId');
+    if (posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
+    const rows = await bounded('set posting', this.sql`UPDATE conversations SET posting = ${posting} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }
 

@@ -15,6 +15,7 @@ import {
   type DisconnectReply,
   type MembersReply,
   type MuteReply,
+  type PostingReply,
   type RolesReply,
   type SendReply,
   type TitleReply,
@@ -38,7 +39,7 @@ import { clearHistory, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../chatter.actor.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
-import { checkChatterMembers, checkChatterMute, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterPosting, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -181,6 +182,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const conv = b['conv'] === undefined ? newGroupConvId() : str(b['conv'], 'conv');
     if (b['title'] !== undefined) p.title = str(b['title'], 'title');
     if (b['members'] !== undefined) p.members = strings(b['members'], 'members');
+    if (b['posting'] !== undefined) p.posting = checkChatterPosting(b).posting;
     // Through the conversation's chatter: it tells the members' connectors, so members online hear of it at once.
     const r = (await d.router.call(ChatKind.CHATTER, conv, ChatterOp.CREATE, p)) as CreateReply;
     return ['201 Created', r];
@@ -191,12 +193,17 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
     const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
-    // Through the chatter: the members online see the new title at once.
-    const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, checkChatterTitle(b))) as TitleReply;
-    return ['200 OK', r];
+    // Through the chatter: the members online see the new title or posting rule at once. Both are checked first.
+    const title = b['title'] === undefined ? undefined : checkChatterTitle(b);
+    const posting = b['posting'] === undefined ? undefined : checkChatterPosting(b);
+    if (title === undefined && posting === undefined) throw bad('title or posting is required');
+    const out: { conv: string; title?: string | null; posting?: string } = { conv: conv! };
+    if (title) out.title = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, title)) as TitleReply).title;
+    if (posting) out.posting = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.POSTING, posting)) as PostingReply).posting;
+    return ['200 OK', out];
   });
   route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {
     const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Posting, RedirectReason, WelcomeFrame } from '../frames.js';
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
@@ -34,6 +34,8 @@ export interface ImClientEvents {
   joined: { conv: string; kind: ConvKind; title?: string };
   /** A group's title changed (absent: it has none now); `conversations()` shows it. */
   title: { conv: string; title?: string };
+  /** Who may post in a group changed (`admins`: only owners and admins; `conversations()` shows it as `posting`). */
+  posting: { conv: string; posting: Posting };
   /** Members of a group got new roles (the business server gave them; `members()` shows them too). */
   roles: { conv: string; roles: Record<string, MemberRole> };
   /** The user was removed from a conversation (it is gone from `conversations()`); also for one a fresh list no longer has (left while offline). */

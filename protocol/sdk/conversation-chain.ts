@@ -1,5 +1,5 @@
 import type { ImError } from '../errors.js';
-import type { ConvKind, ConvSummary, Msg } from '../frames.js';
+import type { ConvKind, ConvSummary, Msg, Posting } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -227,7 +227,7 @@ export class ConversationChains {
    * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
    * conversation left and joined again keeps its chain, so nothing delivered before is delivered twice.
    */
-  handleJoined(conv: string, kind: ConvKind, title: string | undefined, lastSeq: number): boolean {
+  handleJoined(conv: string, kind: ConvKind, title: string | undefined, lastSeq: number, posting?: 'admins'): boolean {
     if (this.closed) return false;
     const baseline = this.history === HistoryBaseline.LATEST ? lastSeq : 0;
     let s = this.convs.get(conv);
@@ -241,6 +241,7 @@ export class ConversationChains {
     s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
+    s.posting = posting;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     if (s.lastSeq > s.last) this.puller.start(s);
     return news;
@@ -251,6 +252,14 @@ export class ConversationChains {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
     s.title = title;
+    return true;
+  }
+
+  /** Who may post in group `conv` now; false for a conversation not known. */
+  handlePosting(conv: string, posting: Posting): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    s.posting = posting === 'admins' ? posting : undefined;
     return true;
   }
 

@@ -13,6 +13,8 @@ export interface ConversationInfo {
   kind: ConvKind;
   /** A group's title (from `convs` and `joined`). */
   title?: string;
+  /** `admins`: an announcement group, where only owners and admins may post (from `convs`, `joined` and `posting`). Absent: every member may. */
+  posting?: 'admins';
   /** Highest seq known to exist (from `convs` or a delivered message). */
   lastSeq: number;
   /** When the latest message known was committed (epoch ms; from `convs` and delivered messages): sort a list by it. */

@@ -50,7 +50,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
-  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, clearedSeq: uint, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
+  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint, deliveredSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint, unread: fc.nat(), lastSeq: uint, mentions: fc.nat() }, { requiredKeys: ['type', 'conv', 'seq'] }),
@@ -59,7 +59,8 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('cleared' as const), rid: uint, conv: id, seq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
-  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
+  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const) }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
+  fc.record({ type: fc.constant('posting' as const), conv: id, posting: fc.constantFrom('all' as const, 'admins' as const) }),
   fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
   fc.record({ type: fc.constant('title' as const), conv: id, title: fc.string({ minLength: 1, maxLength: 20 }) }, { requiredKeys: ['type', 'conv'] }),
   // Not a uid "__proto__" as a key: msgpackr decodes that key as "__proto_" (its guard against prototype pollution; below).

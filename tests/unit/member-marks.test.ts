@@ -15,6 +15,16 @@ describe('member marks', () => {
     expect(m.moderates('mem')).toBe(false);
   });
 
+  it('member marks – everyone may post unless only admins do; then owners and admins, as their roles change', () => {
+    const m = new MemberMarks();
+    m.load([member('own', 'owner'), member('adm', 'admin'), member('mem', 'member')], 1000);
+    expect(['own', 'adm', 'mem'].map((u) => m.mayPost(u))).toEqual([true, true, true]);
+    m.adminsPost = true;
+    expect(['own', 'adm', 'mem'].map((u) => m.mayPost(u))).toEqual([true, true, false]);
+    m.setRoles({ mem: 'admin', adm: 'member' });
+    expect(['own', 'adm', 'mem'].map((u) => m.mayPost(u))).toEqual([true, false, true]);
+  });
+
   it('member marks – a mute lasts until its time, an unmute or a mute in the past ends it, and leaving forgets it', () => {
     const m = new MemberMarks();
     m.load([member('a', 'member', 5000), member('b', 'member', 500), member('c', 'member')], 1000);

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
+
+type Convs = ServerFrameOf<'convs'>;
+/** Announcement groups: only owners and admins post; the cluster enforces it on clients' sends. */
+describe('chat – who may post', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    // Large above 3 members: the second test's group is delivered through its subject.
+    c = await startChatCluster({ nodes: ['po1', 'po2'], args: ['--large-group', '3'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c.stop();
+  }, 30_000);
+
+  it('posting – in an admins-only group members may not post (nothing stored, no typing passed on) but may react; the rule and role changes apply live; back to all, they post again', async () => {
+    const created = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'po-news', owner: 'olga', members: ['pete', 'quinn'], posting: 'admins' });
+    expect(created.status).toBe(201);
+    const olga = await c.online('olga', 'o1', 'po1', []);
+    const pete = await c.online('pete', 'p1', 'po2', ['message', 'posting', 'typing']);
+    expect(pete.client.conversations()).toMatchObject([{ conv: 'po-news', posting: 'admins' }]);
+    expect((await c.api('GET', '/v1/conversations/po-news')).body).toMatchObject({ posting: 'admins' });
+
+    const news = (await olga.client.send('po-news', 'we ship today')).seq;
+    await waitUntil(() => pete.got.message.length === 1, 'pete getting the owner’s post');
+    expect(await codeOf(pete.client.send('po-news', 'me too'))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(pete.client.send('po-news', 'agreed', { reply: news }))).toBe(ErrorCode.FORBIDDEN);
+    // A reaction is not a post.
+    await pete.client.react('po-news', news, '🎉');
+    // Members' typing is not passed on; the owner's is.
+    const quinn = await rawConnect(c.gateways.get('po1')!, c.token('quinn', 'q1'));
+    expect((await quinn.waitFor<Convs>((f) => f.type === 'convs')).list).toMatchObject([{ conv: 'po-news', posting: 'admins' }]);
+    pete.client.typing('po-news');
+    olga.client.typing('po-news');
+    expect(await quinn.waitFor((f) => f.type === 'typing')).toMatchObject({ from: 'olga' });
+    expect(quinn.frames.filter((f) => f.type === 'typing').map((f) => (f as { from: string }).from)).toEqual(['olga']);
+    const stored = await c.api('GET', '/v1/conversations/po-news/messages');
+    expect((stored.body['messages'] as { from: string; body: string }[]).map((m) => `${m.from}: ${m.body}`)).toEqual(['olga: we ship today', 'pete: 🎉']);
+
+    // Made an admin, pete posts; a member again, he does not.
+    await c.api('POST', '/v1/conversations/po-news/roles', { roles: { pete: 'admin' } });
+    await pete.client.send('po-news', 'admin now');
+    await c.api('POST', '/v1/conversations/po-news/roles', { roles: { pete: 'member' } });
+    expect(await codeOf(pete.client.send('po-news', 'demoted'))).toBe(ErrorCode.FORBIDDEN);
+
+    // Back to everyone: told live, and members post again.
+    expect((await c.api('POST', '/v1/conversations/po-news', { posting: 'all' })).body).toEqual({ conv: 'po-news', posting: 'all' });
+    await waitUntil(() => pete.got.posting.length === 1, 'pete told of the new rule');
+    expect(pete.got.posting).toEqual([{ conv: 'po-news', posting: 'all' }]);
+    expect(await quinn.waitFor((f) => f.type === 'posting')).toEqual({ type: 'posting', conv: 'po-news', posting: 'all' });
+    expect(pete.client.conversations()[0]).not.toHaveProperty('posting');
+    await pete.client.send('po-news', 'finally');
+    // The server API's system messages are never bound by the rule.
+    await c.api('POST', '/v1/conversations/po-news', { posting: 'admins' });
+    expect((await c.api('POST', '/v1/conversations/po-news/messages', { body: 'maintenance at noon' })).status).toBe(201);
+    quinn.close();
+  }, 30_000);
+
+  it('posting – a large announcement group: a member added live learns the rule from joined; refusals are coded; direct conversations have no rule', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'po-big', owner: 'vera', members: ['w1', 'w2', 'w3', 'w4'], posting: 'admins' });
+    const late = await c.online('w9', 'd9', 'po2', ['joined', 'message']);
+    await c.api('POST', '/v1/conversations/po-big/members', { add: ['w9'] });
+    await waitUntil(() => late.got.joined.length === 1, 'w9 told of the group');
+    expect(late.client.conversations().find((x) => x.conv === 'po-big')).toMatchObject({ posting: 'admins' });
+    expect(await codeOf(late.client.send('po-big', 'hi all'))).toBe(ErrorCode.FORBIDDEN);
+    const vera = await c.online('vera', 'v1', 'po1', []);
+    await vera.client.send('po-big', 'welcome');
+    await waitUntil(() => late.got.message.length === 1, 'w9 getting the owner’s post');
+
+    const bad = await c.api('POST', '/v1/conversations/po-big', { posting: 'owners' });
+    expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    const none = await c.api('POST', '/v1/conversations/po-big', {});
+    expect([none.status, none.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['vera', 'w9'] })).body['conv'] as string;
+    expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { posting: 'admins' })).status).toBe(404);
+    const badCreate = await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'vera', posting: 'nobody' });
+    expect([badCreate.status, badCreate.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+  }, 30_000);
+});
