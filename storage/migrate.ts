@@ -11,9 +11,16 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * `NNN_name.concurrent.sql`: one statement that must not run inside a transaction and must not hold a table's
+   * writers for its whole length — `CREATE INDEX CONCURRENTLY IF NOT EXISTS …` on a big table. It runs on its own.
+   */
+  concurrent: boolean;
 }
 
-/** Reads `NNN_name.sql` files in version order. */
+const CONCURRENT_SUFFIX = '.concurrent.sql';
+
+/** Reads `NNN_name.sql` (and `NNN_name.concurrent.sql`) files in version order. */
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   return Promise.all(
@@ -21,28 +28,67 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
       version: Number.parseInt(file, 10),
       name: file.replace(/\.sql$/, ''),
       sql: await readFile(path.join(dir, file), 'utf8'),
+      concurrent: file.endsWith(CONCURRENT_SUFFIX),
     })),
   );
 }
 
 /**
- * Applies every migration not yet applied, all in one transaction (all of them or none), under an advisory
- * lock so that several nodes starting at once migrate exactly once. Returns the versions it applied.
+ * Applies every migration not yet applied, in version order, under an advisory lock held by one connection for
+ * the whole run, so that several nodes starting at once migrate exactly once (the others wait, then find nothing
+ * to do). Consecutive plain migrations run in one transaction, all of them or none. A concurrent one runs alone,
+ * outside any transaction, so that writers keep going while it builds; an index a failed build left invalid is
+ * dropped first, so that its `IF NOT EXISTS` builds it again. Returns the versions it applied.
  */
 export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]> {
   const migrations = await loadMigrations(dir);
   const applied: number[] = [];
-  await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
-    await tx`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
-    const done = new Set((await tx<{ version: number }[]>`SELECT version FROM schema_migrations`).map((r) => r.version));
-    for (const m of migrations) {
-      if (done.has(m.version)) continue;
-      await tx.unsafe(m.sql);
-      await tx`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
-      applied.push(m.version);
+  const conn = await sql.reserve();
+  try {
+    await conn`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    try {
+      await conn`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
+      const done = new Set((await conn<{ version: number }[]>`SELECT version FROM schema_migrations`).map((r) => r.version));
+      const pending = migrations.filter((m) => !done.has(m.version));
+      for (let i = 0; i < pending.length; ) {
+        if (pending[i]!.concurrent) {
+          const m = pending[i++]!;
+          await dropInvalidIndexes(conn);
+          await conn.unsafe(m.sql);
+          await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+          applied.push(m.version);
+          continue;
+        }
+        const run: Migration[] = [];
+        while (i < pending.length && !pending[i]!.concurrent) run.push(pending[i++]!);
+        await conn.unsafe('BEGIN');
+        try {
+          for (const m of run) {
+            await conn.unsafe(m.sql);
+            await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+          }
+          await conn.unsafe('COMMIT');
+        } catch (err) {
+          await conn.unsafe('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+        applied.push(...run.map((m) => m.version));
+      }
+    } finally {
+      await conn`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
     }
-  });
+  } finally {
+    conn.release();
+  }
   return applied;
+}
+
+/** Only a failed concurrent build leaves an index invalid (it is kept up to date, never used): dropped before trying again. */
+async function dropInvalidIndexes(conn: Sql): Promise<void> {
+  const invalid = await conn<{ name: string }[]>`
+    SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT i.indisvalid AND n.nspname = current_schema()`;
+  for (const { name } of invalid) await conn.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
 }

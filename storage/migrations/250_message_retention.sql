@@ -2,5 +2,3 @@
 -- served to anyone. The sweep deletes those rows but the conversation's last one, which it keeps with an empty body
 -- as the anchor of its seqs (the list's lastSeq, the next message's prev, exact unread counts).
 ALTER TABLE conversations ADD COLUMN expired_seq bigint NOT NULL DEFAULT 0;
--- The sweep drops an expired message's mention rows by conversation (the key starts with the member).
-CREATE INDEX mentions_by_conv ON mentions (conv_id, seq);

@@ -1,0 +1,66 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../storage/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+
+/** The migration runner against a real Postgres, with migrations of its own in a scratch folder. */
+describe('migrate – real Postgres', () => {
+  let db: TestDatabase;
+  let dir: string;
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'natsim-migrations-'));
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const write = (file: string, sql: string) => writeFile(path.join(dir, file), sql);
+  const indexState = async (name: string) =>
+    (await db.sql<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ${name}`).map((r) => r.valid);
+
+  it('migrate – plain migrations go in together, a concurrent one alone outside a transaction; nodes starting at once apply each once; a failed concurrent build is built again on the next start', async () => {
+    await write('001_t.sql', 'CREATE TABLE t (x int NOT NULL); INSERT INTO t VALUES (1), (1), (2);');
+    // Unique on duplicate values: the concurrent build fails and leaves an invalid index behind.
+    await write('002_t_x.concurrent.sql', 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x)');
+    await write('003_u.sql', 'CREATE TABLE u (y int);');
+    const starts = await Promise.allSettled([migrate(db.sql, dir), migrate(db.sql, dir)]);
+    // One start applied the first migration and failed on the second; the other then found only the second to do, and failed on it too.
+    expect(starts.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+    expect((await db.sql`SELECT version FROM schema_migrations ORDER BY version`).map((r) => r['version'])).toEqual([1]);
+    expect(await indexState('t_x')).toEqual([false]);
+    expect((await db.sql`SELECT to_regclass('u') AS u`)[0]!['u']).toBeNull();
+
+    // The data is put right (by hand, or a later fix): the next start drops the invalid index and builds it again.
+    await db.sql`DELETE FROM t WHERE ctid = (SELECT ctid FROM t WHERE x = 1 LIMIT 1)`;
+    expect(await migrate(db.sql, dir)).toEqual([2, 3]);
+    expect(await indexState('t_x')).toEqual([true]);
+    expect((await db.sql`SELECT to_regclass('u') AS u`)[0]!['u']).toBe('u');
+    // Several starts at once when everything is applied: nothing to do for any.
+    expect(await Promise.all([migrate(db.sql, dir), migrate(db.sql, dir)])).toEqual([[], []]);
+  });
+
+  it('migrate – a plain migration that fails leaves none of its run applied', async () => {
+    await write('004_v.sql', 'CREATE TABLE v (z int);');
+    await write('005_bad.sql', 'CREATE TABLE v (z int);');
+    await expect(migrate(db.sql, dir)).rejects.toThrow(/already exists/);
+    expect((await db.sql`SELECT to_regclass('v') AS v`)[0]!['v']).toBeNull();
+    expect((await db.sql`SELECT max(version)::int AS v FROM schema_migrations`)[0]!['v']).toBe(3);
+  });
+
+  it('migrate – the project’s own migrations apply to an empty database, their concurrent index valid', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      const applied = await migrate(fresh.sql);
+      expect(applied).toContain(255);
+      const [idx] = await fresh.sql<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'mentions_by_conv'`;
+      expect(idx?.valid).toBe(true);
+      expect(await migrate(fresh.sql)).toEqual([]);
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
