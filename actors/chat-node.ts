@@ -140,6 +140,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
+      retentionChanged: () => sweeper?.settingChanged(),
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

@@ -6,7 +6,7 @@ import {
   type ChatterLeave,
   type ChatterMembers,
   type ChatterMute,
-  type ChatterPosting,
+  type ChatterRules,
   type ChatterSend,
   type ChatterSystem,
   type ChatterTitle,
@@ -15,7 +15,7 @@ import {
   type CreateReply,
   type MembersReply,
   type MuteReply,
-  type PostingReply,
+  type RulesReply,
   type SendReply,
   type RolesReply,
   type TitleReply,
@@ -34,7 +34,7 @@ import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type R
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterPosting, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
@@ -58,6 +58,8 @@ class ChatterActor implements Actor {
   private blocked = false;
   private kind: ConvKind = 'group';
   private title: string | undefined;
+  /** Its own retention, seconds (0: the cluster's); told to members who join. */
+  private retention = 0;
   private members = new Set<string>();
   /** Members' roles and mutes. */
   private readonly marks = new MemberMarks();
@@ -136,8 +138,8 @@ class ChatterActor implements Actor {
           this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
           return { conv: this.ctx.key, roles };
         });
-      case ChatterOp.POSTING:
-        return this.setPosting(checkChatterPosting(payload));
+      case ChatterOp.RULES:
+        return this.setRules(checkChatterRules(payload));
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
         return this.changeMembers({ remove: [uid] }, uid);
@@ -165,6 +167,7 @@ class ChatterActor implements Actor {
     const now = Date.now();
     this.marks.load(members, now);
     this.marks.adminsPost = c?.posting === Posting.ADMINS;
+    this.retention = c?.retentionSec ?? 0;
     this.lastSeq = last;
     this.devices.clear();
     this.broken = false;
@@ -333,14 +336,16 @@ class ChatterActor implements Actor {
     return { conv: this.ctx.key, title: p.title };
   }
 
-  /** Sets who may post; the members online are told at once (lists carry it from then on). */
-  private async setPosting(p: ChatterPosting): Promise<PostingReply> {
+  /** Sets who may post (a group's rule) and/or how long messages are kept; the members online are told at once. */
+  private async setRules(p: ChatterRules): Promise<RulesReply> {
+    const conv = this.ctx.key;
     if (!this.exists) await this.load();
-    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
-    await this.svc.convs.setPosting(this.ctx.key, p.posting);
-    this.marks.adminsPost = p.posting === Posting.ADMINS;
-    this.toMembers({ type: 'posting', conv: this.ctx.key, posting: p.posting });
-    return { conv: this.ctx.key, posting: p.posting };
+    if (!this.exists || (p.posting !== undefined && this.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
+    await this.svc.convs.setRules(conv, { ...(p.posting !== undefined && { posting: p.posting }), ...(p.retention !== undefined && { retentionSec: p.retention }) });
+    if (p.posting !== undefined) this.marks.adminsPost = p.posting === Posting.ADMINS;
+    if (p.posting !== undefined) this.toMembers({ type: 'posting', conv, posting: p.posting });
+    if (p.retention !== undefined) this.toMembers({ type: 'retention', conv, retention: (this.retention = p.retention) });
+    return { conv, ...p };
   }
 
   private async changeMembers(p: ChatterMembers, by?: string): Promise<MembersReply> {
@@ -383,7 +388,7 @@ class ChatterActor implements Actor {
   private async create(p: ChatterCreate): Promise<CreateReply> {
     const before = this.exists ? new Set(this.members) : new Set<string>();
     const wasLarge = this.exists && this.large;
-    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}) });
+    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}) });
     await this.load();
     this.announce([...this.members].filter((u) => !before.has(u)), [], wasLarge);
     return { conv: this.ctx.key, kind: 'group' };
@@ -392,7 +397,7 @@ class ChatterActor implements Actor {
   /** See `announceMembers`. */
   private announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
     const { kind, title, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

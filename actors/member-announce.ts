@@ -10,6 +10,8 @@ export interface AnnouncedConv {
   title: string | undefined;
   /** Only owners and admins may post. */
   adminsPost: boolean;
+  /** Its own retention, seconds (0: none). */
+  retention: number;
   lastSeq: number;
   members: ReadonlySet<string>;
   large: boolean;
@@ -28,7 +30,7 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
-  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}) };
+  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}) };
   const isNew = new Set(added);
   const told = c.large === c.wasLarge ? added : [...c.members];
   const now = Date.now();

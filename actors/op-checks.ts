@@ -1,7 +1,7 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPosting, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, Posting, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 
 /**
@@ -35,6 +35,10 @@ const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit' | 'react'): 
 const posting = (v: unknown): Posting => {
   if (v !== Posting.ALL && v !== Posting.ADMINS) throw bad(`posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
   return v;
+};
+const retention = (v: unknown): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MAX_CONVERSATION_RETENTION_SEC) throw bad(`retention must be whole seconds from 0 to ${MAX_CONVERSATION_RETENTION_SEC}`);
+  return v as number;
 };
 const uids = (v: unknown, field: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
@@ -88,6 +92,7 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
     c.title = v['title'];
   }
   if (v['posting'] !== undefined && v['posting'] !== null) c.posting = posting(v['posting']);
+  if (v['retention'] !== undefined && v['retention'] !== null) c.retention = retention(v['retention']);
   return c;
 }
 
@@ -216,6 +221,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     j.lastSeq = v['lastSeq'] === undefined ? 0 : int(v['lastSeq'], 'lastSeq', 0);
     if (typeof v['title'] === 'string') j.title = v['title'];
     if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
+    if (Number.isSafeInteger(v['retention']) && (v['retention'] as number) > 0) j.retention = v['retention'] as number;
   }
   return j;
 }
@@ -238,9 +244,14 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
   return { title };
 }
 
-/** Who may post in a group (server API → chatter): `all` or `admins`. */
-export function checkChatterPosting(p: unknown): ChatterPosting {
-  return { posting: posting(obj(p)['posting']) };
+/** A conversation's rules (server API → chatter): `posting` (`all` or `admins`) and/or `retention` (seconds, 0: the cluster's). */
+export function checkChatterRules(p: unknown): ChatterRules {
+  const v = obj(p);
+  const r: ChatterRules = {};
+  if (v['posting'] !== undefined && v['posting'] !== null) r.posting = posting(v['posting']);
+  if (v['retention'] !== undefined && v['retention'] !== null) r.retention = retention(v['retention']);
+  if (r.posting === undefined && r.retention === undefined) throw bad('posting or retention is required');
+  return r;
 }
 
 /** A member's mute of the conversation (gateway or server API → chatter). */

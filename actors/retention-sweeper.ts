@@ -9,7 +9,7 @@ export const DEFAULT_RETENTION_BATCH_GAP_MS = 200;
 
 export interface RetentionSweeperOptions {
   store: MessageRetentionStore;
-  /** The cluster's retention now, in seconds (0: keep messages for good). */
+  /** The cluster's retention now, in seconds (0: keep messages for good, but for conversations with their own). */
   retentionSec: () => number;
   log: Logger;
   passMs?: number;
@@ -42,7 +42,7 @@ export class RetentionSweeper {
     this.schedule(0);
   }
 
-  /** The retention changed: a new pass starts now (or right after the batch running). */
+  /** The cluster's or a conversation's retention changed: a new pass starts now (or right after the batch running). */
   settingChanged(): void {
     if (this.closed) return;
     this.cursor = '';
@@ -69,11 +69,10 @@ export class RetentionSweeper {
   }
 
   private async batch(): Promise<void> {
-    const retentionSec = this.opts.retentionSec();
-    if (retentionSec <= 0) return this.schedule(this.passMs);
     let r: RetentionBatch;
     try {
-      r = await this.opts.store.sweep(this.cursor, retentionSec);
+      // With no cluster retention (0), conversations with one of their own still expire.
+      r = await this.opts.store.sweep(this.cursor, this.opts.retentionSec());
     } catch (err) {
       const e = toImError(err);
       // Postgres away or slow: the next pass tries again; anything else is worth an error.

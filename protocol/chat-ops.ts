@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', POSTING: 'posting' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', RULES: 'rules' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -65,7 +65,7 @@ export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
 /** A group created (or created again, which adds members) through its chatter, so that it knows at once. */
-export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting }
+export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting; retention?: number }
 export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
 /**
@@ -79,9 +79,12 @@ export interface ChatterLeave { uid: string }
 /** A group's new title (server API → chatter); null removes it. */
 export interface ChatterTitle { title: string | null }
 export interface TitleReply { conv: string; title: string | null }
-/** Who may post in a group (server API → chatter); the reply is what is stored. */
-export interface ChatterPosting { posting: Posting }
-export interface PostingReply { conv: string; posting: Posting }
+/**
+ * A conversation's rules (server API → chatter), at least one: who may post in a group, and how long its messages
+ * are kept (seconds; 0: as long as the cluster keeps them). The reply is what is stored.
+ */
+export interface ChatterRules { posting?: Posting; retention?: number }
+export interface RulesReply { conv: string; posting?: Posting; retention?: number }
 /** New roles for members of a group (server API → chatter, which tells the members online). */
 export interface ChatterRoles { roles: Record<string, MemberRole> }
 export interface RolesReply { conv: string; roles: Record<string, MemberRole> }
@@ -137,7 +140,7 @@ export interface ConnectorReceipt { conv: string; uid: string; seq: number }
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
  * at), or told again because the conversation became large or small.
  */
-export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins' }
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins'; retention?: number }
 export interface ConnectorLeft { conv: string }
 
 /**

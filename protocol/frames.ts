@@ -144,9 +144,10 @@ export interface Reaction {
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
  * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `mentions`: how many of the unread
  * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never);
- * `posting`: `admins` in a group where only owners and admins may post (absent: every member may).
+ * `posting`: `admins` in a group where only owners and admins may post (absent: every member may); `retention`: its
+ * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number; posting?: 'admins' }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -187,11 +188,13 @@ export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
-export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins' }
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
 /** Who may post in group `conv` changed. */
 export interface PostingFrame { type: 'posting'; conv: string; posting: Posting }
+/** How long `conv`'s messages are kept changed: seconds after they were sent (0: as long as the cluster keeps them). */
+export interface RetentionFrame { type: 'retention'; conv: string; retention: number }
 /** Members of group `conv` have new roles (the members named; the others keep theirs). */
 export interface RolesFrame { type: 'roles'; conv: string; roles: Record<string, MemberRole> }
 /**
@@ -236,6 +239,7 @@ export type ServerFrame =
   | LeftFrame
   | TitleFrame
   | PostingFrame
+  | RetentionFrame
   | RolesFrame
   | ReceiptFrame
   | DeliveredFrame
@@ -246,7 +250,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

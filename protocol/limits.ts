@@ -121,3 +121,5 @@ export const DEFAULT_EDIT_WINDOW_SEC = 900;
  * expired by a sweep: served to nobody, then deleted.
  */
 export const DEFAULT_MESSAGE_RETENTION_SEC = 0;
+/** The longest retention a conversation may have of its own (ten years, in seconds). */
+export const MAX_CONVERSATION_RETENTION_SEC = 10 * 365 * 86_400;

@@ -46,6 +46,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
   if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
+  if (!absent(v['retention'])) row.retention = uint(v, t, 'retention');
   return row;
 }
 
@@ -129,6 +130,7 @@ function serverFrame(v: Obj): ServerFrame {
       const joined: ServerFrameOf<'joined'> = { type: 'joined', conv: str(v, 'joined', 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, 'joined', 'lastSeq') };
       if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
       if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
+      if (!absent(v['retention'])) joined.retention = uint(v, 'joined', 'retention');
       f = joined;
       break;
     }
@@ -144,6 +146,9 @@ function serverFrame(v: Obj): ServerFrame {
       f = { type: 'roles', conv: str(v, 'roles', 'conv'), roles };
       break;
     }
+    case 'retention':
+      f = { type: 'retention', conv: str(v, 'retention', 'conv'), retention: uint(v, 'retention', 'retention') };
+      break;
     case 'posting':
       f = { type: 'posting', conv: str(v, 'posting', 'conv'), posting: postingOf(v, 'posting') };
       break;

@@ -22,6 +22,8 @@ export interface Conversation {
   createdAt: number;
   /** Who may post (a group's rule; `all` for a direct conversation). */
   posting: Posting;
+  /** How long its messages are kept, seconds (0: as long as the cluster keeps them). */
+  retentionSec: number;
 }
 
 export interface Member {
@@ -58,6 +60,7 @@ interface RawConversation {
   title: string | null;
   created_at: Date;
   posting: Posting;
+  retention_sec: number;
 }
 
 /** A read mark as stored, with the unread count it leaves (exact as of `lastSeq`). */
@@ -70,7 +73,7 @@ export interface ReadMark {
   lastSeq: number;
 }
 
-const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime(), posting: c.posting });
+const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime(), posting: c.posting, retentionSec: c.retention_sec });
 
 /** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
 function checkTitle(title: unknown): void {
@@ -154,7 +157,7 @@ export class ConversationStore {
   }
 
   /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting }): Promise<Conversation> {
+  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number }): Promise<Conversation> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -167,7 +170,7 @@ export class ConversationStore {
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title, posting) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}
+        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
@@ -192,12 +195,19 @@ export class ConversationStore {
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }
 
-  /** Sets who may post in group `convId`; NOT_FOUND for a direct conversation or none. */
-  async setPosting(convId: string, posting: Posting): Promise<void> {
+  /**
+   * Sets who may post in group `convId` and/or how long its messages are kept (what is not named keeps its value);
+   * NOT_FOUND for none, or for a posting rule of a direct conversation.
+   */
+  async setRules(convId: string, rules: { posting?: Posting; retentionSec?: number }): Promise<void> {
     checkId(convId, 'convId');
-    if (posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
-    const rows = await bounded('set posting', this.sql`UPDATE conversations SET posting = ${posting} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
+    const { posting, retentionSec } = rules;
+    if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
+    if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
+    const rows = await bounded('set conversation rules', this.sql`
+      UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec)
+      WHERE conv_id = ${convId} AND (kind = 'group' OR ${posting ?? null}::text IS NULL) RETURNING 1`, this.timeoutMs);
+    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${posting === undefined ? 'conversation' : 'group'} ${convId}`);
   }
 
   /** The conversation, or undefined. */

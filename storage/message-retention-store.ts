@@ -39,9 +39,13 @@ export class MessageRetentionStore {
     private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
   ) {}
 
-  /** One batch: the conversations after `after` (by id) lose their messages older than `retentionSec` (database clock). */
-  async sweep(after: string, retentionSec: number): Promise<RetentionBatch> {
-    if (!Number.isSafeInteger(retentionSec) || retentionSec < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'retentionSec must be a positive integer');
+  /**
+   * One batch: the conversations after `after` (by id) lose their messages older than their retention (database
+   * clock): the shorter of the cluster's `clusterSec` and their own (`retention_sec`, migration 270), where either is
+   * set (0: none). With no cluster retention, only conversations with one of their own are walked (a partial index).
+   */
+  async sweep(after: string, clusterSec: number): Promise<RetentionBatch> {
+    if (!Number.isSafeInteger(clusterSec) || clusterSec < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'clusterSec must be an integer ≥ 0');
     try {
       return await this.sql.begin(async (tx) => {
         // No bitmap scans: one would read a big conversation's every message to sort out its oldest thousand, where
@@ -53,8 +57,9 @@ export class MessageRetentionStore {
         // The oldest message still served tells at one index probe whether a conversation has anything to expire;
         // only those are read further, and at most RETENTION_ROWS_PER_CONV of them.
         const probed = await tx<{ conv_id: string; upto: number | null; n: number; last: number | null }[]>`
-          WITH cut AS (SELECT now() - ${retentionSec} * interval '1 second' AS at),
-          c AS (SELECT conv_id, expired_seq FROM conversations WHERE conv_id > ${after} ORDER BY conv_id LIMIT ${RETENTION_CONVS_PER_BATCH})
+          WITH c AS (
+            SELECT conv_id, expired_seq, now() - LEAST(NULLIF(${clusterSec}::int8, 0), NULLIF(retention_sec, 0)) * interval '1 second' AS cut
+            FROM conversations WHERE conv_id > ${after} ${clusterSec > 0 ? tx`` : tx`AND retention_sec > 0`} ORDER BY conv_id LIMIT ${RETENTION_CONVS_PER_BATCH})
           SELECT c.conv_id, x.upto, x.n, (SELECT max(seq) FROM messages l WHERE l.conv_id = c.conv_id) AS last
           FROM c
           LEFT JOIN LATERAL (SELECT m.created_at FROM messages m WHERE m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT 1) o ON true
@@ -62,8 +67,8 @@ export class MessageRetentionStore {
             SELECT max(s.seq) AS upto, count(*)::int AS n FROM (
               -- The condition on o alone is checked once, before this scan starts.
               SELECT m.seq, m.created_at FROM messages m
-              WHERE o.created_at < (SELECT at FROM cut) AND m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT ${RETENTION_ROWS_PER_CONV}
-            ) s WHERE s.created_at < (SELECT at FROM cut)
+              WHERE o.created_at < c.cut AND m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT ${RETENTION_ROWS_PER_CONV}
+            ) s WHERE s.created_at < c.cut
           ) x
           ORDER BY c.conv_id`;
         const convs: string[] = [];

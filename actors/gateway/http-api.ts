@@ -15,7 +15,7 @@ import {
   type DisconnectReply,
   type MembersReply,
   type MuteReply,
-  type PostingReply,
+  type RulesReply,
   type RolesReply,
   type SendReply,
   type TitleReply,
@@ -39,7 +39,7 @@ import { clearHistory, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../chatter.actor.js';
 import { toMsg } from './client-frames.js';
 import { corsOrigin } from './origin-policy.js';
-import { checkChatterMembers, checkChatterMute, checkChatterPosting, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterRules, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Largest JSON body the server API reads. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -86,6 +86,8 @@ export interface HttpApiDeps {
   /** `ok` says whether the node takes clients now (200), or not (503). */
   health: () => { ok: boolean } & Record<string, unknown>;
   metrics: NodeMetrics;
+  /** A conversation's retention changed: the node's retention sweep starts a pass. */
+  retentionChanged?: () => void;
 }
 
 /** A route's answer: a status and a JSON body, or a status, a text body and its content type. */
@@ -182,7 +184,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const conv = b['conv'] === undefined ? newGroupConvId() : str(b['conv'], 'conv');
     if (b['title'] !== undefined) p.title = str(b['title'], 'title');
     if (b['members'] !== undefined) p.members = strings(b['members'], 'members');
-    if (b['posting'] !== undefined) p.posting = checkChatterPosting(b).posting;
+    if (b['posting'] !== undefined || b['retention'] !== undefined) Object.assign(p, checkChatterRules(b));
     // Through the conversation's chatter: it tells the members' connectors, so members online hear of it at once.
     const r = (await d.router.call(ChatKind.CHATTER, conv, ChatterOp.CREATE, p)) as CreateReply;
     return ['201 Created', r];
@@ -193,16 +195,18 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
     const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
-    // Through the chatter: the members online see the new title or posting rule at once. Both are checked first.
+    // Through the chatter: the members online see a new title or rule at once. Everything is checked first.
     const title = b['title'] === undefined ? undefined : checkChatterTitle(b);
-    const posting = b['posting'] === undefined ? undefined : checkChatterPosting(b);
-    if (title === undefined && posting === undefined) throw bad('title or posting is required');
-    const out: { conv: string; title?: string | null; posting?: string } = { conv: conv! };
-    if (title) out.title = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, title)) as TitleReply).title;
-    if (posting) out.posting = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.POSTING, posting)) as PostingReply).posting;
+    const rules = b['posting'] === undefined && b['retention'] === undefined ? undefined : checkChatterRules(b);
+    if (title === undefined && rules === undefined) throw bad('title, posting or retention is required');
+    let out: Record<string, unknown> = { conv: conv! };
+    if (title) out['title'] = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, title)) as TitleReply).title;
+    if (rules) out = { ...out, ...((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.RULES, rules)) as RulesReply) };
+    // This node's sweep goes over the conversations at once, not at its next pass.
+    if (rules?.retention !== undefined) d.retentionChanged?.();
     return ['200 OK', out];
   });
   route(d, 'get', '/v1/conversations/:conv/messages', true, async (_b, [conv], q) => {

@@ -35,6 +35,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.left = false;
   s.title = row.title;
   s.posting = row.posting;
+  s.retention = row.retention;
   s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
   if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
   s.readSeq = Math.max(s.readSeq, row.readSeq);
@@ -55,6 +56,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, mentions: s.mentions, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
   if (s.title !== undefined) info.title = s.title;
   if (s.posting !== undefined) info.posting = s.posting;
+  if (s.retention !== undefined) info.retention = s.retention;
   if (s.lastTs !== undefined) info.lastTs = s.lastTs;
   if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
   if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;

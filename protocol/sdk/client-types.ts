@@ -36,6 +36,8 @@ export interface ImClientEvents {
   title: { conv: string; title?: string };
   /** Who may post in a group changed (`admins`: only owners and admins; `conversations()` shows it as `posting`). */
   posting: { conv: string; posting: Posting };
+  /** How long `conv`'s messages are kept changed (seconds after they were sent; 0: as long as the server keeps them): drop older ones you hold. */
+  retention: { conv: string; retention: number };
   /** Members of a group got new roles (the business server gave them; `members()` shows them too). */
   roles: { conv: string; roles: Record<string, MemberRole> };
   /** The user was removed from a conversation (it is gone from `conversations()`); also for one a fresh list no longer has (left while offline). */

@@ -1,5 +1,5 @@
 import type { ImError } from '../errors.js';
-import type { ConvKind, ConvSummary, Msg, Posting } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg, PostingFrame, RetentionFrame } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -227,7 +227,8 @@ export class ConversationChains {
    * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
    * conversation left and joined again keeps its chain, so nothing delivered before is delivered twice.
    */
-  handleJoined(conv: string, kind: ConvKind, title: string | undefined, lastSeq: number, posting?: 'admins'): boolean {
+  handleJoined(j: Omit<JoinedFrame, 'type'>): boolean {
+    const { conv, kind, title, lastSeq } = j;
     if (this.closed) return false;
     const baseline = this.history === HistoryBaseline.LATEST ? lastSeq : 0;
     let s = this.convs.get(conv);
@@ -241,7 +242,8 @@ export class ConversationChains {
     s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
-    s.posting = posting;
+    s.posting = j.posting;
+    s.retention = j.retention;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     if (s.lastSeq > s.last) this.puller.start(s);
     return news;
@@ -255,11 +257,12 @@ export class ConversationChains {
     return true;
   }
 
-  /** Who may post in group `conv` now; false for a conversation not known. */
-  handlePosting(conv: string, posting: Posting): boolean {
-    const s = this.convs.get(conv);
+  /** Who may post in group `conv` now, or how long its messages are kept (`posting`, `retention`); false for a conversation not known. */
+  handleRule(f: PostingFrame | RetentionFrame): boolean {
+    const s = this.convs.get(f.conv);
     if (s === undefined) return false;
-    s.posting = posting === 'admins' ? posting : undefined;
+    if (f.type === 'posting') s.posting = f.posting === 'admins' ? f.posting : undefined;
+    else s.retention = f.retention > 0 ? f.retention : undefined;
     return true;
   }
 

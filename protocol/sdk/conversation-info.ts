@@ -15,6 +15,8 @@ export interface ConversationInfo {
   title?: string;
   /** `admins`: an announcement group, where only owners and admins may post (from `convs`, `joined` and `posting`). Absent: every member may. */
   posting?: 'admins';
+  /** Its messages disappear this many seconds after they were sent (from `convs`, `joined` and `retention`): drop older ones you hold. Absent: none of its own. */
+  retention?: number;
   /** Highest seq known to exist (from `convs` or a delivered message). */
   lastSeq: number;
   /** When the latest message known was committed (epoch ms; from `convs` and delivered messages): sort a list by it. */

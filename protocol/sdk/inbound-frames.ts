@@ -74,13 +74,16 @@ export class InboundFrames {
         if (chains.handleCleared(f.conv, f.seq)) events.emit('cleared', { conv: f.conv, seq: f.seq });
         return;
       case 'joined':
-        if (chains.handleJoined(f.conv, f.kind, f.title, f.lastSeq, f.posting)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
+        if (chains.handleJoined(f)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
         return;
       case 'title':
         if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;
       case 'posting':
-        if (chains.handlePosting(f.conv, f.posting)) events.emit('posting', { conv: f.conv, posting: f.posting });
+        if (chains.handleRule(f)) events.emit('posting', { conv: f.conv, posting: f.posting });
+        return;
+      case 'retention':
+        if (chains.handleRule(f)) events.emit('retention', { conv: f.conv, retention: f.retention });
         return;
       case 'roles':
         return events.emit('roles', { conv: f.conv, roles: f.roles });

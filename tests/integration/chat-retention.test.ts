@@ -77,6 +77,49 @@ describe('chat – message retention', () => {
     ]);
     expect(next).toBeGreaterThan(quiet[1]!);
     raw.close();
+    // Back to keeping messages for good, for the tests below.
+    expect((await c.imctl('settings', 'set', 'message-retention', '0')).code).toBe(0);
+  }, 60_000);
+
+  it('retention – a conversation of its own (disappearing messages): the business server sets it, members are told, only its old messages go, newcomers learn it when they join', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-vanish', owner: 'gil', members: ['hua'] });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-keep', owner: 'gil', members: ['hua'] });
+    const gil = await c.online('gil', 'g1', 'rt1', []);
+    const hua = await c.online('hua', 'h1', 'rt2', ['retention', 'cleared']);
+    const gone = (await gil.client.send('rt-vanish', 'this will vanish')).seq;
+    await gil.client.send('rt-keep', 'this stays');
+    await new Promise((r) => setTimeout(r, 2_500));
+    const stays = (await gil.client.send('rt-vanish', 'not yet')).seq;
+
+    const set = await c.api('POST', '/v1/conversations/rt-vanish', { retention: 2 });
+    expect([set.status, set.body]).toEqual([200, { conv: 'rt-vanish', retention: 2 }]);
+    await waitUntil(() => hua.got.retention.length === 1, 'hua told of the retention');
+    expect(hua.got.retention).toEqual([{ conv: 'rt-vanish', retention: 2 }]);
+    expect(hua.client.conversations().find((x) => x.conv === 'rt-vanish')).toMatchObject({ retention: 2 });
+    expect((await c.api('GET', '/v1/conversations/rt-vanish')).body).toMatchObject({ retention: 2 });
+
+    // The node that took the change sweeps at once: the old message goes, the new one and the other group's stay.
+    const bodies = async (conv: string) => (await c.db.sql<{ body: Buffer }[]>`SELECT body FROM messages WHERE conv_id = ${conv} ORDER BY seq`).map((r) => r.body.toString());
+    await waitUntil(async () => (await bodies('rt-vanish')).length === 1, 'the old message of rt-vanish deleted', 15_000);
+    expect(await bodies('rt-vanish')).toEqual(['not yet']);
+    expect(await bodies('rt-keep')).toEqual(['this stays']);
+    expect((await hua.client.pull('rt-vanish', 0)).msgs.map((m) => m.seq)).toEqual([stays]);
+    // The next list says what went; the SDK tells the app to drop it.
+    await hua.client.sync();
+    expect(hua.got.cleared).toEqual([{ conv: 'rt-vanish', seq: gone }]);
+
+    // A newcomer learns the rule from `joined`; it can be taken back (0) and refuses what is not whole seconds.
+    const ivy = await c.online('ivy', 'i1', 'rt1', ['joined']);
+    await c.api('POST', '/v1/conversations/rt-vanish/members', { add: ['ivy'] });
+    await waitUntil(() => ivy.got.joined.length === 1, 'ivy told of the group');
+    expect(ivy.client.conversations().find((x) => x.conv === 'rt-vanish')).toMatchObject({ retention: 2 });
+    expect((await c.api('POST', '/v1/conversations/rt-vanish', { retention: 0 })).body).toEqual({ conv: 'rt-vanish', retention: 0 });
+    await waitUntil(() => ivy.client.conversations().find((x) => x.conv === 'rt-vanish')?.retention === undefined, 'ivy told it is taken back');
+    for (const retention of [-1, 1.5, 'day', 10 ** 10]) {
+      const bad = await c.api('POST', '/v1/conversations/rt-vanish', { retention });
+      expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    }
+    expect((await c.api('POST', '/v1/conversations/rt-nowhere', { retention: 60 })).status).toBe(404);
   }, 60_000);
 
   it('retention – imctl takes seconds ≥ 0 only', async () => {

@@ -76,6 +76,24 @@ describe('message retention store – real Postgres', () => {
     await db.sql`DELETE FROM messages; DELETE FROM conversations`.simple();
   });
 
+  it('retention store – a conversation’s own retention applies alone when the cluster keeps messages for good, and the shorter one when both are set', async () => {
+    await fill('own-short', 1, 2, 600);
+    await fill('own-short', 3, 3, 0);
+    await fill('no-own', 1, 2, 600);
+    await db.sql`UPDATE conversations SET retention_sec = 60 WHERE conv_id = 'own-short'`;
+    // The cluster keeps messages for good: only the conversation with its own retention is walked.
+    expect(await pass(0)).toEqual([{ busy: false, conversations: 1, deleted: 2 }]);
+    expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[3], [1, 2]]);
+    // Both set: the shorter (the conversation's 60 s against the cluster's day) — and the cluster's for the other.
+    // (Commit times grow with seqs: the sweep reads a conversation's oldest first.)
+    await db.sql`UPDATE messages SET created_at = now() - interval '5 minutes' WHERE conv_id = 'own-short' AND seq = 3`;
+    await fill('own-short', 4, 4, 0);
+    await db.sql`UPDATE messages SET created_at = now() - interval '2 days' WHERE conv_id = 'no-own' AND seq = 1`;
+    await pass(86_400);
+    expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[4], [2]]);
+    await db.sql`DELETE FROM messages; DELETE FROM conversations`.simple();
+  });
+
   it('retention store – while another node holds the sweep, a batch does nothing and says so', async () => {
     await fill('held', 1, 3, 3_600);
     let release!: () => void;

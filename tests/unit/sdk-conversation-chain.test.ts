@@ -267,7 +267,7 @@ describe('sdk chain – lists that cross live news', () => {
   it('sdk chain – a list read before a conversation was joined (or first messaged) does not take it out; one read well after does', async () => {
     const { chains } = harness({ listStaleGraceMs: 5_000 });
     chains.handleConvs([row('a', 1)]);
-    expect(chains.handleJoined('b', 'group', 'B', 0)).toBe(true);
+    expect(chains.handleJoined({ conv: 'b', kind: 'group', title: 'B', lastSeq: 0 })).toBe(true);
     chains.handleMsg(msg('c', 1, 0));
     // A list computed before both arrives after them: nothing is taken out, no left.
     expect(chains.handleConvs([row('a', 1)])).toEqual([]);
