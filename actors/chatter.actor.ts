@@ -37,6 +37,7 @@ import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type Devi
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
+import { MentionAllBudget } from './mention-all-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
 
 /** The device id system messages are stored under. */
@@ -78,6 +79,8 @@ class ChatterActor implements Actor {
    * too) waits for it and then reads what it left, so one statement never changes a row twice.
    */
   private readonly amending = new Map<number, Promise<unknown>>();
+  /** Mention rows @all may still write (made on the first @all). */
+  private mentionAllBudget: MentionAllBudget | undefined;
   /** Members' last typing passed on (made on the first typing: most conversations see none). */
   private typed: TypingThrottle | undefined;
   private alloc!: SegmentAllocator;
@@ -243,6 +246,8 @@ class ChatterActor implements Actor {
   private checkMentionAll(uid?: string): void {
     if (uid !== undefined && this.kind === 'group' && !this.marks.moderates(uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins of ${this.ctx.key} may mention all`);
     if (this.members.size > MAX_MENTION_ALL_MEMBERS) throw new ImError(ErrorCode.LIMIT_REACHED, `${this.ctx.key} has ${this.members.size} members: a message may mention all of at most ${MAX_MENTION_ALL_MEMBERS}`);
+    // Clients only: the business server's system messages are its own to pace.
+    if (uid !== undefined) (this.mentionAllBudget ??= new MentionAllBudget()).take(this.ctx.key, this.members.size);
   }
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */

@@ -3,6 +3,7 @@ import type { PushEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MAX_MENTION_ALL_MEMBERS } from '../../protocol/limits.js';
 import { EventSubject } from '../../protocol/subjects.js';
+import { rawConnect } from '../helpers/raw-client.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
 
@@ -117,5 +118,17 @@ describe('chat – mentions', () => {
     const all = await mo.client.send('mn-big', '@all hello', { mentionAll: true });
     console.log(`mention all of ${MAX_MENTION_ALL_MEMBERS} members: acked in ${(performance.now() - started).toFixed(0)} ms`);
     expect(await c.db.sql`SELECT count(*)::int AS n FROM mentions WHERE conv_id = 'mn-big' AND seq = ${all.seq}`).toEqual([{ n: MAX_MENTION_ALL_MEMBERS - 1 }]);
+    // Two such in a row would stall the node's commits for everyone: the third within the minute waits (rate_limited,
+    // which the SDK re-sends later); plain messages go on, and the business server is not held to it.
+    await mo.client.send('mn-big', '@all again', { mentionAll: true });
+    const raw = await rawConnect(c.gateways.get('y1')!, c.token('mo', 'd2'));
+    await raw.waitFor((f) => f.type === 'convs');
+    raw.send({ type: 'send', conv: 'mn-big', cid: 1, body: '@all once more', mentionAll: true });
+    const refused = await raw.waitFor((f) => f.type === 'error' && f.cid === 1);
+    expect(refused).toMatchObject({ code: ErrorCode.RATE_LIMITED, message: expect.stringContaining('try again in') });
+    raw.send({ type: 'send', conv: 'mn-big', cid: 2, body: 'plain' });
+    expect(await raw.waitFor((f) => f.type === 'sent' && f.cid === 2)).toBeTruthy();
+    expect((await c.api('POST', '/v1/conversations/mn-big/messages', { body: 'system @all', mentionAll: true })).status).toBe(201);
+    raw.close();
   }, 60_000);
 });
