@@ -13,6 +13,7 @@ import {
   type ChatterTyping,
   type ConnectorNotify,
   type CreateReply,
+  type DissolveReply,
   type MembersReply,
   type MuteReply,
   type RulesReply,
@@ -42,6 +43,8 @@ import { fanOut, type FanOutFrom } from './fan-out.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
+/** Members one announcement of a dissolved group names (as many as a server API removal may). */
+const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
@@ -141,6 +144,8 @@ class ChatterActor implements Actor {
           this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
           return { conv: this.ctx.key, roles };
         });
+      case ChatterOp.DISSOLVE:
+        return this.dissolve();
       case ChatterOp.RULES:
         return this.setRules(checkChatterRules(payload));
       case ChatterOp.LEAVE: {
@@ -162,7 +167,8 @@ class ChatterActor implements Actor {
       this.svc.messages.lastSeq(conv),
       this.readBlocked(),
     ]);
-    this.exists = c !== undefined;
+    // A dissolved group is gone for its chatter: no sends, members or rules.
+    this.exists = c !== undefined && c.dissolvedAt === undefined;
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;
@@ -351,6 +357,18 @@ class ChatterActor implements Actor {
     if (p.posting !== undefined) this.toMembers({ type: 'posting', conv, posting: p.posting });
     if (p.retention !== undefined) this.toMembers({ type: 'retention', conv, retention: (this.retention = p.retention) });
     return { conv, ...p };
+  }
+
+  /** Dissolves the group: every member is removed (and told, as by a removal); it takes nothing more. */
+  private async dissolve(): Promise<DissolveReply> {
+    if (!this.exists) await this.load();
+    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
+    const wasLarge = this.large;
+    const removed = await this.svc.convs.dissolve(this.ctx.key);
+    [this.members, this.exists] = [new Set(), false];
+    // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
+    for (let i = 0; i < removed.length; i += DISSOLVE_ANNOUNCE_CHUNK) this.announce([], removed.slice(i, i + DISSOLVE_ANNOUNCE_CHUNK), wasLarge);
+    return { conv: this.ctx.key, removed: removed.length };
   }
 
   private async changeMembers(p: ChatterMembers, by?: string): Promise<MembersReply> {

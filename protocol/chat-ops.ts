@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', RULES: 'rules' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', RULES: 'rules', DISSOLVE: 'dissolve' } as const;
 /** Operations of the connector (one actor per user). */
 export const ConnectorOp = {
   ATTACH: 'attach',
@@ -85,6 +85,8 @@ export interface TitleReply { conv: string; title: string | null }
  */
 export interface ChatterRules { posting?: Posting; retention?: number }
 export interface RulesReply { conv: string; posting?: Posting; retention?: number }
+/** A group dissolved (server API → chatter): how many members it had. */
+export interface DissolveReply { conv: string; removed: number }
 /** New roles for members of a group (server API → chatter, which tells the members online). */
 export interface ChatterRoles { roles: Record<string, MemberRole> }
 export interface RolesReply { conv: string; roles: Record<string, MemberRole> }

@@ -24,6 +24,8 @@ export interface Conversation {
   posting: Posting;
   /** How long its messages are kept, seconds (0: as long as the cluster keeps them). */
   retentionSec: number;
+  /** When the business server dissolved the group (epoch ms); absent while it lives. */
+  dissolvedAt?: number;
 }
 
 export interface Member {
@@ -61,6 +63,7 @@ interface RawConversation {
   created_at: Date;
   posting: Posting;
   retention_sec: number;
+  dissolved_at: Date | null;
 }
 
 /** A read mark as stored, with the unread count it leaves (exact as of `lastSeq`). */
@@ -73,7 +76,15 @@ export interface ReadMark {
   lastSeq: number;
 }
 
-const toConversation = (c: RawConversation): Conversation => ({ convId: c.conv_id, kind: c.kind, title: c.title, createdAt: c.created_at.getTime(), posting: c.posting, retentionSec: c.retention_sec });
+const toConversation = (c: RawConversation): Conversation => ({
+  convId: c.conv_id,
+  kind: c.kind,
+  title: c.title,
+  createdAt: c.created_at.getTime(),
+  posting: c.posting,
+  retentionSec: c.retention_sec,
+  ...(c.dissolved_at ? { dissolvedAt: c.dissolved_at.getTime() } : {}),
+});
 
 /** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
 function checkTitle(title: unknown): void {
@@ -177,13 +188,14 @@ export class ConversationStore {
         INSERT INTO members (conv_id, uid, role)
         SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'group' ON CONFLICT DO NOTHING
+        WHERE (SELECT kind FROM c) = 'group' AND (SELECT dissolved_at FROM c) IS NULL ON CONFLICT DO NOTHING
       )
       SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (!c.fits) throw this.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
+    if (c.dissolved_at !== null) throw new ImError(ErrorCode.CONFLICT, `${convId} was dissolved: its id is not given out again`);
     return toConversation(c);
   }
 
@@ -210,6 +222,25 @@ export class ConversationStore {
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${posting === undefined ? 'conversation' : 'group'} ${convId}`);
   }
 
+  /**
+   * Dissolves group `convId`: marks it and removes every member (recorded as former members, their mentions gone),
+   * in one statement; returns them. NOT_FOUND for none, a direct conversation, or one dissolved already.
+   */
+  async dissolve(convId: string): Promise<string[]> {
+    checkId(convId, 'convId');
+    const rows = await bounded('dissolve group', this.sql<{ ok: boolean; removed: string[] }[]>`
+      WITH c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL RETURNING 1),
+      del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid),
+      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
+      former AS (
+        INSERT INTO former_members (uid, conv_id) SELECT uid, ${convId} FROM del
+        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now() RETURNING 1
+      )
+      SELECT EXISTS (SELECT 1 FROM c) AS ok, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
+    if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId} to dissolve`);
+    return rows[0]!.removed;
+  }
+
   /** The conversation, or undefined. */
   async get(convId: string): Promise<Conversation | undefined> {
     checkId(convId, 'convId');
@@ -224,7 +255,7 @@ export class ConversationStore {
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
     const unique = [...new Set(uids)];
     const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: string[]; at_limit: string[] })[]>`
-      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId} AND dissolved_at IS NULL),
       at_limit AS (${this.atLimit(convId, unique)}),
       size AS (${this.groupSize(convId, unique)}),
       ins AS (

@@ -11,6 +11,7 @@ import {
   type ConnectorDisconnect,
   type ConnectorJoined,
   type CreateReply,
+  type DissolveReply,
   type DevicesReply,
   type DisconnectReply,
   type MembersReply,
@@ -195,7 +196,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
     const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, createdAt: c.createdAt, members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
     // Through the chatter: the members online see a new title or rule at once. Everything is checked first.
@@ -224,6 +225,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const p: ChatterMembers = checkChatterMembers(b);
     const r = (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.MEMBERS, p)) as MembersReply;
     return ['200 OK', r];
+  });
+  route(d, 'post', '/v1/conversations/:conv/dissolve', true, async (_b, [conv]) => {
+    // Through the chatter: every member is removed and told; the group takes nothing more.
+    return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.DISSOLVE, {})) as DissolveReply];
   });
   route(d, 'post', '/v1/conversations/:conv/roles', true, async (b, [conv]) => {
     // Stored and shown, not enforced here: every membership change comes through this API, i.e. the business server.
