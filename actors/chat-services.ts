@@ -13,6 +13,7 @@ import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
 import { MuteStore } from '../storage/mute-store.js';
 import { MemberPrefsStore } from '../storage/member-prefs-store.js';
+import { GroupAdminStore } from '../storage/group-admin-store.js';
 import { LastSeenStore } from '../storage/last-seen-store.js';
 import { DeliveredMarkStore } from '../storage/delivered-mark-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
@@ -65,6 +66,7 @@ export class ChatServices {
   readonly userSettings: UserSettingsStore;
   readonly mutes: MuteStore;
   readonly prefs: MemberPrefsStore;
+  readonly groups: GroupAdminStore;
   readonly lastSeen: LastSeenStore;
   readonly deliveredMarks: DeliveredMarkStore;
   readonly committer: GroupCommitter;
@@ -100,6 +102,7 @@ export class ChatServices {
     this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.prefs = new MemberPrefsStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.groups = new GroupAdminStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
     // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).

@@ -139,7 +139,7 @@ class ChatterActor implements Actor {
       case ChatterOp.TITLE:
         return this.retitle(checkChatterTitle(payload));
       case ChatterOp.ROLES: // stored, then shown to the members online, as a title is
-        return this.svc.convs.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => {
+        return this.svc.groups.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => {
           this.marks.setRoles(roles);
           this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
           return { conv: this.ctx.key, roles };
@@ -341,7 +341,7 @@ class ChatterActor implements Actor {
   private async retitle(p: ChatterTitle): Promise<TitleReply> {
     if (!this.exists) await this.load();
     if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
-    await this.svc.convs.setTitle(this.ctx.key, p.title);
+    await this.svc.groups.setTitle(this.ctx.key, p.title);
     this.title = p.title ?? undefined;
     this.toMembers(p.title === null ? { type: 'title', conv: this.ctx.key } : { type: 'title', conv: this.ctx.key, title: p.title });
     return { conv: this.ctx.key, title: p.title };
@@ -352,7 +352,7 @@ class ChatterActor implements Actor {
     const conv = this.ctx.key;
     if (!this.exists) await this.load();
     if (!this.exists || (p.posting !== undefined && this.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
-    await this.svc.convs.setRules(conv, { ...(p.posting !== undefined && { posting: p.posting }), ...(p.retention !== undefined && { retentionSec: p.retention }) });
+    await this.svc.groups.setRules(conv, { ...(p.posting !== undefined && { posting: p.posting }), ...(p.retention !== undefined && { retentionSec: p.retention }) });
     if (p.posting !== undefined) this.marks.adminsPost = p.posting === Posting.ADMINS;
     if (p.posting !== undefined) this.toMembers({ type: 'posting', conv, posting: p.posting });
     if (p.retention !== undefined) this.toMembers({ type: 'retention', conv, retention: (this.retention = p.retention) });
@@ -364,7 +364,7 @@ class ChatterActor implements Actor {
     if (!this.exists) await this.load();
     if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
     const wasLarge = this.large;
-    const removed = await this.svc.convs.dissolve(this.ctx.key);
+    const removed = await this.svc.groups.dissolve(this.ctx.key);
     [this.members, this.exists] = [new Set(), false];
     // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
     for (let i = 0; i < removed.length; i += DISSOLVE_ANNOUNCE_CHUNK) this.announce([], removed.slice(i, i + DISSOLVE_ANNOUNCE_CHUNK), wasLarge);

@@ -54,7 +54,7 @@ interface GroupSize {
   fits: boolean;
 }
 
-const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
+export const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
 
 interface RawConversation {
   conv_id: string;
@@ -87,7 +87,7 @@ const toConversation = (c: RawConversation): Conversation => ({
 });
 
 /** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
-function checkTitle(title: unknown): void {
+export function checkTitle(title: unknown): void {
   if (typeof title !== 'string' || title.length > MAX_TITLE_LENGTH) throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
 }
 
@@ -199,47 +199,8 @@ export class ConversationStore {
     return toConversation(c);
   }
 
-  /** Gives group `convId` the title `title` (null: none); NOT_FOUND unless it is a group. */
-  async setTitle(convId: string, title: string | null): Promise<void> {
-    checkId(convId, 'convId');
-    if (title !== null) checkTitle(title);
-    const rows = await bounded('set title', this.sql`UPDATE conversations SET title = ${title} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
-  }
 
-  /**
-   * Sets who may post in group `convId` and/or how long its messages are kept (what is not named keeps its value);
-   * NOT_FOUND for none, or for a posting rule of a direct conversation.
-   */
-  async setRules(convId: string, rules: { posting?: Posting; retentionSec?: number }): Promise<void> {
-    checkId(convId, 'convId');
-    const { posting, retentionSec } = rules;
-    if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
-    if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
-    const rows = await bounded('set conversation rules', this.sql`
-      UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec)
-      WHERE conv_id = ${convId} AND (kind = 'group' OR ${posting ?? null}::text IS NULL) RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${posting === undefined ? 'conversation' : 'group'} ${convId}`);
-  }
 
-  /**
-   * Dissolves group `convId`: marks it and removes every member (recorded as former members, their mentions gone),
-   * in one statement; returns them. NOT_FOUND for none, a direct conversation, or one dissolved already.
-   */
-  async dissolve(convId: string): Promise<string[]> {
-    checkId(convId, 'convId');
-    const rows = await bounded('dissolve group', this.sql<{ ok: boolean; removed: string[] }[]>`
-      WITH c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL RETURNING 1),
-      del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid),
-      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
-      former AS (
-        INSERT INTO former_members (uid, conv_id) SELECT uid, ${convId} FROM del
-        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now() RETURNING 1
-      )
-      SELECT EXISTS (SELECT 1 FROM c) AS ok, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
-    if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId} to dissolve`);
-    return rows[0]!.removed;
-  }
 
   /** The conversation, or undefined. */
   async get(convId: string): Promise<Conversation | undefined> {
@@ -295,32 +256,6 @@ export class ConversationStore {
     return r.removed;
   }
 
-  /**
-   * Gives members of a group new roles (`owner`, `admin`, `member`): all of them or, when one named is not a member,
-   * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule (but mentioning all, see the chatter).
-   */
-  async setRoles(convId: string, roles: Record<string, MemberRole>): Promise<Record<string, MemberRole>> {
-    checkId(convId, 'convId');
-    const uids = Object.keys(roles).sort();
-    if (uids.length === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'roles must name at least one member');
-    checkUids(uids);
-    for (const uid of uids) if (!ROLES.has(roles[uid]!)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
-    const rows = await bounded('set roles', this.sql<{ kind: ConversationKind | null; missing: string[] }[]>`
-      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
-      want AS (SELECT * FROM unnest(${uids}::text[], ${uids.map((u) => roles[u]!)}::text[]) AS t(uid, role)),
-      missing AS (SELECT w.uid FROM want w WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = w.uid)),
-      upd AS (
-        UPDATE members m SET role = want.role FROM want
-        WHERE m.conv_id = ${convId} AND m.uid = want.uid AND (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM missing)
-        RETURNING m.uid
-      )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM missing ORDER BY uid) AS missing, (SELECT count(*) FROM upd) AS updated`, this.timeoutMs);
-    const r = rows[0]!;
-    if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
-    if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has no roles');
-    if (r.missing.length > 0) throw new ImError(ErrorCode.NOT_MEMBER, `not members of ${convId}: ${r.missing.join(', ')}`);
-    return Object.fromEntries(uids.map((u) => [u, roles[u]!]));
-  }
 
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
