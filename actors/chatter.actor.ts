@@ -352,9 +352,11 @@ class ChatterActor implements Actor {
     const conv = this.ctx.key;
     if (!this.exists) await this.load();
     if (!this.exists || (p.posting !== undefined && this.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
-    await this.svc.groups.setRules(conv, { ...(p.posting !== undefined && { posting: p.posting }), ...(p.retention !== undefined && { retentionSec: p.retention }) });
-    if (p.posting !== undefined) this.marks.adminsPost = p.posting === Posting.ADMINS;
-    if (p.posting !== undefined) this.toMembers({ type: 'posting', conv, posting: p.posting });
+    await this.svc.groups.setRules(conv, p);
+    if (p.posting !== undefined) {
+      this.marks.adminsPost = p.posting === Posting.ADMINS;
+      this.toMembers({ type: 'posting', conv, posting: p.posting });
+    }
     if (p.retention !== undefined) this.toMembers({ type: 'retention', conv, retention: (this.retention = p.retention) });
     return { conv, ...p };
   }

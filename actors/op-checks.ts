@@ -91,9 +91,15 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
     if (typeof v['title'] !== 'string') throw bad('title must be a string');
     c.title = v['title'];
   }
-  if (v['posting'] !== undefined && v['posting'] !== null) c.posting = posting(v['posting']);
-  if (v['retention'] !== undefined && v['retention'] !== null) c.retention = retention(v['retention']);
-  return c;
+  return Object.assign(c, rulesOf(v));
+}
+
+/** The rules a payload names (`posting`, `retention`), checked; none named: an empty object. */
+function rulesOf(v: Record<string, unknown>): ChatterRules {
+  const r: ChatterRules = {};
+  if (v['posting'] !== undefined && v['posting'] !== null) r.posting = posting(v['posting']);
+  if (v['retention'] !== undefined && v['retention'] !== null) r.retention = retention(v['retention']);
+  return r;
 }
 
 export function checkChatterMembers(p: unknown): ChatterMembers {
@@ -246,10 +252,7 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
 
 /** A conversation's rules (server API → chatter): `posting` (`all` or `admins`) and/or `retention` (seconds, 0: the cluster's). */
 export function checkChatterRules(p: unknown): ChatterRules {
-  const v = obj(p);
-  const r: ChatterRules = {};
-  if (v['posting'] !== undefined && v['posting'] !== null) r.posting = posting(v['posting']);
-  if (v['retention'] !== undefined && v['retention'] !== null) r.retention = retention(v['retention']);
+  const r = rulesOf(obj(p));
   if (r.posting === undefined && r.retention === undefined) throw bad('posting or retention is required');
   return r;
 }

@@ -27,9 +27,9 @@ export class GroupAdminStore {
    * Sets who may post in group `convId` and/or how long its messages are kept (what is not named keeps its value);
    * NOT_FOUND for none, or for a posting rule of a direct conversation.
    */
-  async setRules(convId: string, rules: { posting?: Posting; retentionSec?: number }): Promise<void> {
+  async setRules(convId: string, rules: { posting?: Posting; retention?: number }): Promise<void> {
     checkId(convId, 'convId');
-    const { posting, retentionSec } = rules;
+    const { posting, retention: retentionSec } = rules;
     if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
     if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
     const rows = await bounded('set conversation rules', this.sql`

@@ -78,31 +78,28 @@ export class MessageRetentionStore {
         let next: string | undefined = probed.length === RETENTION_CONVS_PER_BATCH ? probed.at(-1)!.conv_id : undefined;
         for (const [i, p] of probed.entries()) {
           if (p.upto === null || p.last === null) continue;
-          if (rows > 0 && rows + p.n > RETENTION_ROWS_PER_BATCH) {
-            // The rest waits for the next batch, which starts right before this conversation.
-            next = i === 0 ? after : probed[i - 1]!.conv_id;
-            break;
+          const full = rows > 0 && rows + p.n > RETENTION_ROWS_PER_BATCH;
+          if (!full) {
+            convs.push(p.conv_id);
+            uptos.push(p.upto);
+            lasts.push(p.last);
+            rows += p.n;
           }
-          convs.push(p.conv_id);
-          uptos.push(p.upto);
-          lasts.push(p.last);
-          rows += p.n;
-          // A conversation that may have more to expire is looked at again by the next batch.
-          if (p.n === RETENTION_ROWS_PER_CONV) {
+          // One past the batch's rows, or one that may have more to expire: the next batch starts right before it.
+          if (full || p.n === RETENTION_ROWS_PER_CONV) {
             next = i === 0 ? after : probed[i - 1]!.conv_id;
             break;
           }
         }
-        if (convs.length === 0) return next === undefined ? { busy: false, conversations: 0, deleted: 0 } : { busy: false, next, conversations: 0, deleted: 0 };
+        const batch = (conversations: number, deleted: number): RetentionBatch => ({ busy: false, conversations, deleted, ...(next !== undefined && { next }) });
+        if (convs.length === 0) return batch(0, 0);
         const expired = tx`unnest(${convs}::text[], ${uptos}::int8[], ${lasts}::int8[]) AS e(conv_id, upto, last)`;
         await tx`UPDATE conversations c SET expired_seq = GREATEST(c.expired_seq, e.upto) FROM ${expired} WHERE c.conv_id = e.conv_id`;
         await tx`DELETE FROM mentions x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
         const deleted = await tx`DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last`;
         // The last message, when it expired too, stays as the anchor, with nothing of what it said.
         await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
-        const batch: RetentionBatch = { busy: false, conversations: convs.length, deleted: deleted.count };
-        if (next !== undefined) batch.next = next;
-        return batch;
+        return batch(convs.length, deleted.count);
       });
     } catch (err) {
       throw toStorageError(err, 'expire messages');

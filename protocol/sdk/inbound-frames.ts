@@ -33,7 +33,7 @@ export class InboundFrames {
       case 'convs': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.list);
         // Clears made while this device was away (or before this client started: an app's stored messages).
-        const cleared = f.list.filter((r) => (r.clearedSeq ?? 0) > (chains.get(r.conv)?.clearedSeq ?? 0));
+        const cleared = f.list.filter((r) => r.clearedSeq !== undefined && r.clearedSeq > (chains.get(r.conv)?.clearedSeq ?? 0));
         const gone = chains.handleConvs(f.list);
         this.d.onSynced();
         for (const conv of gone) events.emit('left', { conv });
