@@ -8,8 +8,7 @@ import type { ChatServices } from './chat-services.js';
  *
  * A message that changes an earlier one of its conversation: a recall (empties it), an edit (gives it a new body)
  * or a reaction (its sender's, to it). Each is a message of its own, in the chain like any other; Postgres applies
- * a recall's or an edit's effect in the statement that stores it (storage/shard-batch-append.ts), and a message's
- * reactions are read from the reactions themselves (storage/message-reactions.ts).
+ * a recall's or an edit's effect, and counts a reaction, in the statement that stores it (storage/shard-batch-append.ts).
  */
 export interface Amendment {
   kind: 'recall' | 'edit' | 'react';
@@ -17,6 +16,8 @@ export interface Amendment {
   target: number;
   /** A reaction's: who sent the message it reacts to (set by `checkAmendment`; none for a system message). */
   author?: string;
+  /** A reaction's: the one of its sender's it replaces (set by the chatter; none: they had none). */
+  was?: string;
 }
 
 /** The amendment a send or system message carries, if any. */
@@ -31,7 +32,10 @@ export function amendmentOf(p: { recall?: number; edit?: number; react?: number 
 export function markRow(row: NewMessage, a: Amendment): void {
   if (a.kind === 'recall') row.recalls = a.target;
   else if (a.kind === 'edit') row.edits = a.target;
-  else row.reacts = a.target;
+  else {
+    row.reacts = a.target;
+    if (a.was !== undefined) row.reactWas = a.was;
+  }
 }
 
 /**

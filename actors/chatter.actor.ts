@@ -40,6 +40,7 @@ import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { MentionAllBudget } from './mention-all-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
+import { ReactionsInFlight } from './reactions-in-flight.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
@@ -82,6 +83,8 @@ class ChatterActor implements Actor {
    * too) waits for it and then reads what it left, so one statement never changes a row twice.
    */
   private readonly amending = new Map<number, Promise<unknown>>();
+  /** Reactions in the group commit: the next one of the same user to the same message replaces theirs. */
+  private readonly reacting = new ReactionsInFlight();
   /** Mention rows @all may still write (made on the first @all). */
   private mentionAllBudget: MentionAllBudget | undefined;
   /** Members' last typing passed on (made on the first typing: most conversations see none). */
@@ -218,7 +221,7 @@ class ChatterActor implements Actor {
     const amends = amendmentOf(p);
     // After the dedup too; a member may still react, and recall or edit what they posted before.
     if (amends === undefined && !this.marks.mayPost(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins post in ${this.ctx.key}`);
-    if (amends) await this.checkAmendment(amends, p.uid);
+    if (amends) await this.checkAmendment(amends, p.body, p.uid, p.uid);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
@@ -242,10 +245,16 @@ class ChatterActor implements Actor {
     return seq;
   }
 
-  /** See `checkAmendment`; waits first for an amendment of the same message that is in the group commit. */
-  private async checkAmendment(a: Amendment, uid?: string): Promise<void> {
+  /**
+   * See `checkAmendment` (`uid`: the client's, none for the server API); waits first for an amendment of the same
+   * message that is in the group commit. A reaction (`body`, from `from`) learns which one it replaces.
+   */
+  private async checkAmendment(a: Amendment, body: string, from: string, uid?: string): Promise<void> {
     await this.amending.get(a.target)?.catch(() => undefined);
     await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
+    if (a.kind !== 'react') return;
+    const was = await this.reacting.replaced(this.svc, this.ctx.key, a.target, from, body);
+    if (was !== undefined) a.was = was;
   }
 
   /** Refuses a mention of all from a plain member of a group (`uid`; none: the server API) or in a conversation too big for it. */
@@ -275,6 +284,7 @@ class ChatterActor implements Actor {
         const reply: SendReply = { seq, ts, prev };
         const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
         if (amends) msg[amends.kind] = amends.target;
+        if (amends?.was !== undefined) msg.was = reply.was = amends.was;
         if (mentions) msg.mentions = mentions;
         if (all) msg.mentionAll = true;
         if (replied) (msg.reply = replied.seq), (msg.replyFrom = reply.replyFrom = replied.from);
@@ -294,8 +304,9 @@ class ChatterActor implements Actor {
     );
     if (dev) rememberSend(dev, cid, done);
     this.inflight.add(done);
-    // A reaction changes no other row: reactions to one message need not wait for each other.
-    if (amends && amends.kind !== 'react') this.amending.set(amends.target, done);
+    // A reaction changes no other row: reactions to one message need not wait for each other, only know what they replace.
+    if (amends?.kind === 'react') this.reacting.track(amends.target, uid, body, done);
+    else if (amends) this.amending.set(amends.target, done);
     return done;
   }
 
@@ -316,7 +327,7 @@ class ChatterActor implements Actor {
       if (stored) return sendReplyOf(stored);
     }
     const amends = amendmentOf(p);
-    if (amends) await this.checkAmendment(amends);
+    if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);
     if (p.mentionAll) this.checkMentionAll();
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     const seq = await this.nextSeq();

@@ -54,5 +54,6 @@ export function knownSend(p: ChatterSend, dev: DeviceState, stored: (p: ChatterS
 export function sendReplyOf(m: StoredMessage): SendReply {
   const r: SendReply = { seq: m.seq, ts: m.createdAt, prev: m.prevSeq };
   if (m.replyUid !== undefined) r.replyFrom = m.replyUid;
+  if (m.reactWas !== undefined) r.was = m.reactWas;
   return r;
 }

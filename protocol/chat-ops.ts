@@ -54,7 +54,7 @@ export interface ChatterSend { uid: string; did: string; cid: number; body: stri
  * The durable outcome of a send; `prev` lets the sending device link its own message without a `msg`, `replyFrom`
  * (a reply's: who sent the message it answers) complete it.
  */
-export interface SendReply { seq: number; ts: number; prev: number; replyFrom?: string }
+export interface SendReply { seq: number; ts: number; prev: number; replyFrom?: string; was?: string }
 /**
  * A message from the business server (server API → chatter); `from` defaults to "system". `key` (1 to 2^48 − 1)
  * makes it idempotent: a second call with the same key answers the first one's seq and stores nothing. With
@@ -172,7 +172,7 @@ export interface PushEvent { type: 'push'; uid: string; conv: string; seq: numbe
  * A message stored; `recall` / `edit` / `react`: it recalls, edits or reacts to that seq (`body` is the reaction);
  * `reply`: it answers that seq, which `replyFrom` sent.
  */
-export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: true; reply?: number; replyFrom?: string }
+export interface MessageEvent { type: 'message'; conv: string; seq: number; prev: number; from: string; did: string; cid: number; ts: number; body: string; recall?: number; edit?: number; react?: number; was?: string; mentions?: string[]; mentionAll?: true; reply?: number; replyFrom?: string }
 /**
  * A conversation's members changed (created with them, added, removed by the server API, or `by` the one member
  * who left of their own accord).

@@ -50,6 +50,11 @@ export type PullFrame = { type: 'pull'; rid: number; conv: string; limit: number
  * answered by `members` with the same `rid` (who is in a group, and who has read a message: "seen by").
  */
 export interface MembersFrame { type: 'members'; rid: number; conv: string; after?: string; limit: number }
+/**
+ * Fetch a page of who reacted to message `seq` of `conv` (at most `limit`, by uid, those after uid `after`; only
+ * those whose reaction is `emoji`, if given): answered by `reactors` with the same `rid`.
+ */
+export interface ReactorsFrame { type: 'reactors'; rid: number; conv: string; seq: number; after?: string; emoji?: string; limit: number }
 /** Ask for the conversation list again; answered by `convs` with the same `rid`. */
 export interface SyncFrame { type: 'sync'; rid: number }
 /** The user is typing in `conv` (ephemeral). */
@@ -85,9 +90,9 @@ export interface ClearFrame { type: 'clear'; rid: number; conv: string; seq: num
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -119,8 +124,10 @@ export interface Msg {
   edited?: number;
   /** This message is `from`'s reaction to message `react`: `body` is the reaction, empty when `from` took theirs back. */
   react?: number;
-  /** In history only: the reactions this message has now, one per user (their latest), in the order they were made. */
-  reactions?: Reaction[];
+  /** A reaction's: the reaction of `from`'s to that message it replaces (absent: they had none). */
+  was?: string;
+  /** In history only: the reactions this message has now (absent when it never had any). */
+  reactions?: Reactions;
   /** The users the message mentions, as its sender gave them. */
   mentions?: string[];
   /** The message mentions every member ("@all"). */
@@ -130,8 +137,27 @@ export interface Msg {
   replyFrom?: string;
 }
 
-/** One user's reaction to a message: `seq` is the message that made it (a later one of `uid`'s replaces it). */
-export interface Reaction {
+/**
+ * A message's reactions as history gives them. A client keeps them by applying each later reaction message (seq
+ * above `at`): one off `was`, one on `body` (protocol/README.md §4, React).
+ */
+export interface Reactions {
+  /** Each reaction at least one user has, in the order they were first used (at most MAX_REACTION_KINDS). */
+  counts: ReactionCount[];
+  /** The seq of the last reaction to the message that these counts include. */
+  at: number;
+  /** The reader's own reaction, when they have one. */
+  mine?: string;
+}
+
+/** `n` users have reacted to a message with `emoji`. */
+export interface ReactionCount {
+  emoji: string;
+  n: number;
+}
+
+/** One user's current reaction to a message (in a `reactors` page): `seq` is the message that made it. */
+export interface Reactor {
   uid: string;
   emoji: string;
   seq: number;
@@ -154,9 +180,9 @@ export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node:
 /**
  * The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a
  * socket. `prev` is the message's predecessor: the sending device gets no `msg` for its own message, it links
- * the message into its chain from `sent` (its other devices get the `msg`). `replyFrom`: a reply's, as its `msg` has it.
+ * the message into its chain from `sent` (its other devices get the `msg`). `replyFrom`: a reply's, and `was`: a reaction's, as its `msg` has them.
  */
-export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number; replyFrom?: string }
+export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number; replyFrom?: string; was?: string }
 export interface MsgFrame extends Msg { type: 'msg' }
 export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 /**
@@ -167,6 +193,8 @@ export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number; deliveredSeq?: number }
 /** A page of members, by uid, answering `members` `rid`; `more`: members after the last one remain. */
 export interface MembersPageFrame { type: 'members'; rid: number; conv: string; members: MemberInfo[]; more: boolean }
+/** A page of who reacted to message `seq`, by uid, answering `reactors` `rid`; `more`: others after the last one remain. */
+export interface ReactorsPageFrame { type: 'reactors'; rid: number; conv: string; seq: number; reactors: Reactor[]; more: boolean }
 export interface HistoryFrame { type: 'history'; rid: number; conv: string; msgs: Msg[]; more: boolean }
 /** A read mark made on another device of the same user. */
 export interface ReadEchoFrame {
@@ -231,6 +259,7 @@ export type ServerFrame =
   | ConvsFrame
   | HistoryFrame
   | MembersPageFrame
+  | ReactorsPageFrame
   | ReadEchoFrame
   | MuteEchoFrame
   | PrefsEchoFrame
@@ -250,7 +279,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -100,6 +100,11 @@ export const MAX_TITLE_LENGTH = 200;
 /** Longest reaction, in UTF-8 bytes: room for any emoji ZWJ sequence (a family is 25) or a short code like `:+1:`. */
 export const MAX_REACTION_BYTES = 32;
 /**
+ * Different reactions one message may have at once (`limit_reached` past it): history gives a message's counts per
+ * reaction, and this keeps that list small however many users react.
+ */
+export const MAX_REACTION_KINDS = 50;
+/**
  * Most bytes (roughly) of the messages in one `history` page: a pull may answer fewer than its `limit`, with `more`.
  * Half the gateway's default backpressure limit (1 MiB), so that one page never makes its reader a slow one.
  */

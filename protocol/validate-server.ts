@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Posting, type Reaction, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
+import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Posting, type ReactionCount, type Reactions, type Reactor, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
 import { absent, arr, bool, isPlainObject, items, num, type Obj, pos, str, uint, unknownType, validated } from './validate-fields.js';
 
 /** Server frames as the SDK takes them in: each rebuilt with its known fields only, in a fixed order. */
@@ -12,7 +12,8 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['edit'])) m.edit = pos(v, t, 'edit');
   if (!absent(v['edited'])) m.edited = pos(v, t, 'edited');
   if (!absent(v['react'])) m.react = pos(v, t, 'react');
-  if (!absent(v['reactions'])) m.reactions = items(arr(v, t, 'reactions'), `${t}.reactions[]`, reaction);
+  if (!absent(v['was'])) m.was = str(v, t, 'was');
+  if (!absent(v['reactions'])) m.reactions = reactions(v['reactions'], `${t}.reactions`);
   if (!absent(v['mentions'])) m.mentions = arr(v, t, 'mentions').map((x) => str({ 'mentions[]': x }, t, 'mentions[]'));
   if (!absent(v['mentionAll']) && bool(v, t, 'mentionAll')) m.mentionAll = true;
   if (!absent(v['reply'])) m.reply = pos(v, t, 'reply');
@@ -22,7 +23,19 @@ function msgFields(v: unknown, t: string): Msg {
 
 /** A send's `mentions`: 1–MAX_MENTIONS distinct user ids. */
 
-function reaction(v: unknown, t: string): Reaction {
+function reactions(v: unknown, t: string): Reactions {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const r: Reactions = { counts: items(arr(v, t, 'counts'), `${t}.counts[]`, reactionCount), at: uint(v, t, 'at') };
+  if (!absent(v['mine'])) r.mine = str(v, t, 'mine');
+  return r;
+}
+
+function reactionCount(v: unknown, t: string): ReactionCount {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  return { emoji: str(v, t, 'emoji'), n: pos(v, t, 'n') };
+}
+
+function reactor(v: unknown, t: string): Reactor {
   if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
   return { uid: str(v, t, 'uid'), emoji: str(v, t, 'emoji'), seq: pos(v, t, 'seq') };
 }
@@ -82,6 +95,7 @@ function serverFrame(v: Obj): ServerFrame {
       const sent: ServerFrameOf<'sent'> = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
       if (!absent(v['prev'])) sent.prev = uint(v, 'sent', 'prev');
       if (!absent(v['replyFrom'])) sent.replyFrom = str(v, 'sent', 'replyFrom');
+      if (!absent(v['was'])) sent.was = str(v, 'sent', 'was');
       f = sent;
       break;
     }
@@ -98,6 +112,9 @@ function serverFrame(v: Obj): ServerFrame {
       break;
     case 'members':
       f = { type: 'members', rid: uint(v, 'members', 'rid'), conv: str(v, 'members', 'conv'), members: items(arr(v, 'members', 'members'), 'members.members[]', memberInfo), more: bool(v, 'members', 'more') };
+      break;
+    case 'reactors':
+      f = { type: 'reactors', rid: uint(v, 'reactors', 'rid'), conv: str(v, 'reactors', 'conv'), seq: pos(v, 'reactors', 'seq'), reactors: items(arr(v, 'reactors', 'reactors'), 'reactors.reactors[]', reactor), more: bool(v, 'reactors', 'more') };
       break;
     case 'read': {
       const echo: ServerFrameOf<'read'> = { type: 'read', conv: str(v, 'read', 'conv'), seq: uint(v, 'read', 'seq') };

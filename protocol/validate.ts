@@ -91,6 +91,13 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
       f = page;
       break;
     }
+    case 'reactors': {
+      const page: ClientFrameOf<'reactors'> = { type: 'reactors', rid: uint(v, 'reactors', 'rid'), conv: id(v, 'reactors', 'conv', L), seq: pos(v, 'reactors', 'seq'), limit: pageLimit(v, 'reactors', limits) };
+      if (!absent(v['after'])) page.after = id(v, 'reactors', 'after', L);
+      if (!absent(v['emoji'])) page.emoji = body(v, 'reactors', 'emoji', MAX_REACTION_BYTES, false);
+      f = page;
+      break;
+    }
     case 'sync':
       f = { type: 'sync', rid: uint(v, 'sync', 'rid') };
       break;

@@ -1,23 +1,48 @@
+import { MAX_REACTION_KINDS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import type { StoredMessage } from './message-store.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
-/** One user's current reaction to a message, and the message (`seq`) that made it. */
-export interface MessageReaction {
+/** How many users have one reaction to a message now. */
+export interface ReactionCount {
+  emoji: string;
+  n: number;
+}
+
+/** A message's reactions as history gives them: counts, the reader's own, and the last reaction they stand at. */
+export interface MessageReactions {
+  /** Reactions with at least one user, in the order they were first used (at most MAX_REACTION_KINDS). */
+  counts: ReactionCount[];
+  /** The seq of the last reaction to the message that changed the counts: later ones are not in them. */
+  at: number;
+  /** The reader's own reaction, when they have one. */
+  mine?: string;
+}
+
+/** One user's current reaction to a message, and the reaction message that made it. */
+export interface Reactor {
   uid: string;
   emoji: string;
   seq: number;
 }
 
-const utf8 = new TextDecoder();
+/** What the chatter needs to know before a reaction goes into the group commit. */
+export interface ReactionBefore {
+  /** The sender's reaction to the message now (committed), when they have one. */
+  current?: string;
+  /** Different reactions the message has now (n > 0). */
+  kinds: number;
+  /** Whether the new reaction is one of them. */
+  has: boolean;
+}
 
 /**
- * Fills in the current reactions of `msgs` (messages of one or more conversations), one statement per
- * conversation. Reactions are messages themselves (`reacts` names their target): a user's latest one to a message
- * is their reaction, an empty one a reaction taken back. A recalled message shows none, and recalls, edits and
- * reactions cannot be reacted to. Reactions come in the order they were made.
+ * Fills in the reactions of `msgs` (messages of one or more conversations) from the counts the group commit keeps
+ * (migration 290), one statement per conversation: the counts, the last reaction they stand at and, with `reader`,
+ * the reader's own reaction, all from one snapshot, so a client can apply later reactions on top. A recalled message
+ * shows none, and recalls, edits and reactions cannot be reacted to.
  */
-export async function attachReactions(sql: Sql, msgs: StoredMessage[], timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<StoredMessage[]> {
+export async function attachReactions(sql: Sql, msgs: StoredMessage[], reader?: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<StoredMessage[]> {
   const byConv = new Map<string, Map<number, StoredMessage>>();
   for (const m of msgs) {
     if (m.recalledBy !== undefined || m.recalls !== undefined || m.edits !== undefined || m.reacts !== undefined) continue;
@@ -26,18 +51,58 @@ export async function attachReactions(sql: Sql, msgs: StoredMessage[], timeoutMs
     seqs.set(m.seq, m);
   }
   for (const [conv, targets] of byConv) {
-    const rows = await bounded('read reactions', sql<{ reacts: number; sender_uid: string; body: Buffer; seq: number }[]>`
-      SELECT reacts, sender_uid, body, seq FROM (
-        SELECT DISTINCT ON (reacts, sender_uid) reacts, sender_uid, body, seq FROM messages
-        WHERE conv_id = ${conv} AND reacts IS NOT NULL AND reacts = ANY(${[...targets.keys()]}::int8[])
-        ORDER BY reacts, sender_uid, seq DESC
-      ) latest
-      WHERE length(body) > 0
-      ORDER BY reacts, seq`, timeoutMs);
+    const seqs = [...targets.keys()];
+    const mine = reader === undefined ? sql`` : sql`
+      UNION ALL
+      SELECT reacts, convert_from(body, 'UTF8'), -1, seq, 0 FROM (
+        SELECT DISTINCT ON (reacts) reacts, body, seq FROM messages
+        WHERE conv_id = ${conv} AND reacts = ANY(${seqs}::int8[]) AND sender_uid = ${reader} AND reacts IS NOT NULL
+        ORDER BY reacts, seq DESC
+      ) own`;
+    // n = -1 marks the reader's own row; since orders the counts.
+    const rows = await bounded('read reactions', sql<{ target: number; emoji: string; n: number; at: number; since: number }[]>`
+      SELECT target, emoji, n, at, since FROM reaction_counts WHERE conv_id = ${conv} AND target = ANY(${seqs}::int8[])
+      ${mine}
+      ORDER BY 1, 5`, timeoutMs);
     for (const r of rows) {
-      const m = targets.get(r.reacts)!;
-      (m.reactions ??= []).push({ uid: r.sender_uid, emoji: utf8.decode(r.body), seq: r.seq });
+      const m = targets.get(r.target)!;
+      const x = (m.reactions ??= { counts: [], at: 0 });
+      if (r.n < 0) {
+        if (r.emoji !== '') x.mine = r.emoji;
+        continue;
+      }
+      x.at = Math.max(x.at, r.at);
+      if (r.n > 0 && x.counts.length < MAX_REACTION_KINDS) x.counts.push({ emoji: r.emoji, n: r.n });
     }
+    // The reader's taken-back reaction alone (no counts rows) says nothing.
+    for (const m of targets.values()) if (m.reactions !== undefined && m.reactions.at === 0 && m.reactions.mine === undefined) delete m.reactions;
   }
   return msgs;
+}
+
+/** See ReactionBefore: one statement, by the reactions index and the counts' key. */
+export async function reactionBefore(sql: Sql, conv: string, target: number, uid: string, emoji: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<ReactionBefore> {
+  const [r] = await bounded('read a reaction', sql<{ current: Buffer | null; kinds: number; has: boolean }[]>`
+    SELECT (SELECT body FROM messages WHERE conv_id = ${conv} AND reacts = ${target} AND sender_uid = ${uid} ORDER BY seq DESC LIMIT 1) AS current,
+           count(*)::int AS kinds, coalesce(bool_or(emoji = ${emoji}), false) AS has
+    FROM reaction_counts WHERE conv_id = ${conv} AND target = ${target} AND n > 0`, timeoutMs);
+  const current = r!.current === null || r!.current.length === 0 ? undefined : r!.current.toString('utf8');
+  return { ...(current !== undefined && { current }), kinds: r!.kinds, has: r!.has };
+}
+
+/**
+ * Who reacted to message `target` (and how), a page at a time in user id order after `after`: each user's latest
+ * reaction when it is not empty (and is `emoji`, if given). In user id order so that a page reads only its own users'
+ * rows from the reactions index, however many reacted.
+ */
+export async function reactorsPage(sql: Sql, conv: string, target: number, limit: number, after = '', emoji?: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<Reactor[]> {
+  const rows = await bounded('read reactors', sql<{ uid: string; body: Buffer; seq: number }[]>`
+    SELECT uid, body, seq FROM (
+      SELECT DISTINCT ON (sender_uid) sender_uid AS uid, body, seq FROM messages
+      WHERE conv_id = ${conv} AND reacts = ${target} AND sender_uid > ${after} AND reacts IS NOT NULL
+      ORDER BY sender_uid, seq DESC
+    ) latest
+    WHERE length(body) > 0 ${emoji === undefined ? sql`` : sql`AND body = convert_to(${emoji}, 'UTF8')`}
+    ORDER BY uid LIMIT ${limit}`, timeoutMs);
+  return rows.map((r) => ({ uid: r.uid, emoji: r.body.toString('utf8'), seq: r.seq }));
 }

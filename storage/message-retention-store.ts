@@ -26,7 +26,7 @@ export interface RetentionBatch {
 /**
  * Expires messages past the cluster's retention (migration 250): per conversation, `expired_seq` moves up to the
  * newest message committed before the cut-off (nothing at or below it is served from then on, message-store.ts),
- * and the rows at or below it are deleted with their mention rows — all but the conversation's last message, kept
+ * and the rows at or below it are deleted with their mention rows and reaction counts — all but the conversation's last message, kept
  * with an empty body: it is what the list's `lastSeq`, the next message's `prev` and unread counts stand on.
  *
  * It walks the conversations by id, a batch at a time, finding each one's old messages by its primary key (a
@@ -96,9 +96,10 @@ export class MessageRetentionStore {
         const expired = tx`unnest(${convs}::text[], ${uptos}::int8[], ${lasts}::int8[]) AS e(conv_id, upto, last)`;
         await tx`UPDATE conversations c SET expired_seq = GREATEST(c.expired_seq, e.upto) FROM ${expired} WHERE c.conv_id = e.conv_id`;
         await tx`DELETE FROM mentions x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
+        await tx`DELETE FROM reaction_counts x USING ${expired} WHERE x.conv_id = e.conv_id AND x.target <= e.upto`;
         const deleted = await tx`DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last`;
         // The last message, when it expired too, stays as the anchor, with nothing of what it said.
-        await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
+        await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL, react_was = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
         return batch(convs.length, deleted.count);
       });
     } catch (err) {

@@ -4,7 +4,7 @@ import type { Sql } from './db.js';
 import { checkFence } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { UniqueInserter } from './message-insert.js';
-import { attachReactions, type MessageReaction } from './message-reactions.js';
+import { attachReactions, reactionBefore, reactorsPage, type MessageReactions, type ReactionBefore, type Reactor } from './message-reactions.js';
 import type { Fence } from './types.js';
 
 export interface NewMessage {
@@ -19,8 +19,10 @@ export interface NewMessage {
   recalls?: number;
   /** The seq this message edits (appendAcrossShards only: it gives that message this body in the same statement). */
   edits?: number;
-  /** The seq this message reacts to (appendAcrossShards only, with the other amendments). */
+  /** The seq this message reacts to (appendAcrossShards only, with the other amendments: it counts it). */
   reacts?: number;
+  /** A reaction's: its sender's reaction to that message before it (none: they had none), taken off the counts. */
+  reactWas?: string;
   /** The users it mentions (appendAcrossShards only: it records the mentions of members in the same statement). */
   mentions?: string[];
   /** The seq it replies to, and that message's sender (appendAcrossShards only: the sender counts as mentioned). */
@@ -61,8 +63,10 @@ export interface StoredMessage {
   editedBy?: number;
   /** This message is its sender's reaction to that seq (its body is the reaction; empty: taken back). */
   reacts?: number;
+  /** A reaction's: the one of its sender's it replaced. */
+  reactWas?: string;
   /** The reactions to this message, when read with them (`withReactions`). */
-  reactions?: MessageReaction[];
+  reactions?: MessageReactions;
   /** The users it mentions. */
   mentions?: string[];
   /** The seq this message replies to, and who sent that one. */
@@ -104,6 +108,7 @@ interface RawMessage {
   edits: number | null;
   edited_by: number | null;
   reacts: number | null;
+  react_was: string | null;
   mentions: string[] | null;
   reply_to: number | null;
   reply_uid: string | null;
@@ -117,6 +122,7 @@ function toStored(r: RawMessage): StoredMessage {
   if (r.edits !== null) m.edits = r.edits;
   if (r.edited_by !== null) m.editedBy = r.edited_by;
   if (r.reacts !== null) m.reacts = r.reacts;
+  if (r.react_was !== null) m.reactWas = r.react_was;
   if (r.mentions !== null) m.mentions = r.mentions;
   if (r.reply_to !== null) m.replyTo = r.reply_to;
   if (r.reply_uid !== null) m.replyUid = r.reply_uid;
@@ -214,9 +220,22 @@ export class MessageStore {
     return this.sql`${expired} AND seq > COALESCE((SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${reader}), 0)`;
   }
 
-  /** The messages with their current reactions (a recalled one has none), in one more statement. */
-  async withReactions(msgs: StoredMessage[]): Promise<StoredMessage[]> {
-    return attachReactions(this.sql, msgs, this.timeoutMs);
+  /** The messages with their reactions (a recalled one has none; `reader`'s own among them), in one more statement. */
+  async withReactions(msgs: StoredMessage[], reader?: string): Promise<StoredMessage[]> {
+    if (reader !== undefined) this.checkId(reader, 'reader');
+    return attachReactions(this.sql, msgs, reader, this.timeoutMs);
+  }
+
+  /** What a new reaction of `uid`'s to message `target` finds: their reaction now, and the message's kinds. */
+  async reactionBefore(convId: string, target: number, uid: string, emoji: string): Promise<ReactionBefore> {
+    this.checkId(convId, 'convId');
+    return reactionBefore(this.sql, convId, target, uid, emoji, this.timeoutMs);
+  }
+
+  /** A page of who reacted to message `target` (see reactorsPage). */
+  async reactors(convId: string, target: number, limit: number, after?: string, emoji?: string): Promise<Reactor[]> {
+    this.checkId(convId, 'convId');
+    return reactorsPage(this.sql, convId, target, Math.min(limit, this.maxRead), after, emoji, this.timeoutMs);
   }
 
   /** The highest seq of a conversation, 0 when it has none. */

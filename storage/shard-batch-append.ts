@@ -15,6 +15,7 @@ export interface ShardRows {
 export type ShardAppendOutcome = { ok: true; createdAt: number } | { ok: false; error: ImError };
 
 const UNIQUE_VIOLATION = '23505';
+const utf8 = new TextDecoder();
 const DEADLOCK = '40P01';
 
 /**
@@ -38,11 +39,10 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   let amends = false;
   let names = false;
   const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[] };
-  /**
-   * The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement.
-   * A reaction changes no other row (its target's reactions are read from the reactions themselves).
-   */
+  /** The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement. */
   const a = { conv: [] as string[], seq: [] as number[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], body: [] as Buffer[] };
+  /** What the batch's reactions do to the counts: +1 for each one's reaction, -1 for the one it replaced. */
+  const rc: ReactionDeltas = { conv: [], target: [], emoji: [], d: [], seq: [], shard: [] };
   for (const g of groups) {
     shards.push(g.fence.shard);
     epochs.push(g.fence.epoch);
@@ -56,7 +56,12 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.cid.push(r.clientMsgId);
       c.body.push(Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       c.shard.push(g.fence.shard);
-      if (r.reacts !== undefined) amends = true;
+      if (r.reacts !== undefined) {
+        amends = true;
+        const emoji = utf8.decode(c.body[c.body.length - 1]!);
+        if (emoji !== '') pushDelta(rc, r, g.fence.shard, emoji, 1);
+        if (r.reactWas !== undefined) pushDelta(rc, r, g.fence.shard, r.reactWas, -1);
+      }
       if (r.mentions !== undefined || r.replyTo !== undefined || r.mentionsAll === true) names = true;
       if (r.recalls !== undefined || r.edits !== undefined) {
         amends = true;
@@ -86,20 +91,20 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, recalls, edits, reacts` : sql``}${n ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0)` : sql``}${
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0), NULLIF(react_was, '')` : sql``}${
             n ? sql`, string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END` : sql``
           }
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${x ? sql`, ${x.recalls}::int8[], ${x.edits}::int8[], ${x.reacts}::int8[]` : sql``}${
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${x ? sql`, ${x.recalls}::int8[], ${x.edits}::int8[], ${x.reacts}::int8[], ${x.was}::text[]` : sql``}${
                         n ? sql`, ${n.mentions}::text[], ${n.replies}::int8[], ${n.replyUids}::text[], ${n.all}::int2[]` : sql``
                       })
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${x ? sql`, recalls, edits, reacts` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_did, client_msg_id
           RETURNING 1
-        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${n ? mentionRows(sql, c, n) : sql``}
+        )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${rc.conv.length > 0 ? countReactions(sql, rc) : sql``}${n ? mentionRows(sql, c, n) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
                (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
@@ -148,9 +153,50 @@ function amendUpdate(sql: Sql, c: { conv: string[]; seq: number[]; shard: number
         )`;
 }
 
-/** The amendment columns of a batch: 0 for "changes nothing", an int8[] of plain numbers, where nulls would need an array of their own type. */
-function amendColumns(rows: NewMessage[]): { recalls: number[]; edits: number[]; reacts: number[] } {
-  return { recalls: rows.map((r) => r.recalls ?? 0), edits: rows.map((r) => r.edits ?? 0), reacts: rows.map((r) => r.reacts ?? 0) };
+/** The amendment columns of a batch: 0 (or '') for "changes nothing", an array of plain values, where nulls would need an array of their own type. */
+function amendColumns(rows: NewMessage[]): { recalls: number[]; edits: number[]; reacts: number[]; was: string[] } {
+  return { recalls: rows.map((r) => r.recalls ?? 0), edits: rows.map((r) => r.edits ?? 0), reacts: rows.map((r) => r.reacts ?? 0), was: rows.map((r) => r.reactWas ?? '') };
+}
+
+/** Changes to the reaction counts, one per reaction given or replaced. */
+interface ReactionDeltas {
+  conv: string[];
+  target: number[];
+  emoji: string[];
+  d: number[];
+  seq: number[];
+  shard: number[];
+}
+
+function pushDelta(rc: ReactionDeltas, r: NewMessage, shard: number, emoji: string, d: number): void {
+  rc.conv.push(r.convId);
+  rc.target.push(r.reacts!);
+  rc.emoji.push(emoji);
+  rc.d.push(d);
+  rc.seq.push(r.seq);
+  rc.shard.push(shard);
+}
+
+/**
+ * Counts the batch's reactions (migration 290) in the statement that stores them, so counts and reactions are
+ * never apart: per message and reaction, the users gained less those lost, and the last reaction that changed it.
+ * The chatter gives each reaction the one it replaced (`reactWas`), in-flight ones included, so a user's
+ * reactions to one message in one batch add up right. Only batches holding a reaction carry this part.
+ */
+function countReactions(sql: Sql, rc: ReactionDeltas) {
+  return sql`,
+        reacted AS (
+          INSERT INTO reaction_counts AS rc (conv_id, target, emoji, n, since, at)
+          SELECT t.conv_id, t.target, t.emoji, sum(t.d)::int, min(t.seq), max(t.seq)
+          FROM unnest(${rc.conv}::text[], ${rc.target}::int8[], ${rc.emoji}::text[], ${rc.d}::int4[], ${rc.seq}::int8[], ${rc.shard}::int4[])
+            AS t(conv_id, target, emoji, d, seq, shard)
+          WHERE t.shard IN (SELECT shard FROM f)
+          GROUP BY t.conv_id, t.target, t.emoji
+          -- Key order = lock order, as for the messages.
+          ORDER BY t.conv_id, t.target, t.emoji
+          ON CONFLICT (conv_id, target, emoji) DO UPDATE SET n = rc.n + EXCLUDED.n, at = GREATEST(rc.at, EXCLUDED.at)
+          RETURNING 1
+        )`;
 }
 
 /** The naming columns of a batch, and (`named`) whom each row names for the unread-mention rows. */

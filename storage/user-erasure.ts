@@ -13,8 +13,19 @@ export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly str
   checkId(uid, 'uid');
   if (convs.length === 0) return 0;
   const rows = await bounded('blank messages', sql`
-    UPDATE messages SET body = ''::bytea
-    WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND body <> ''::bytea
+    WITH own AS (
+      SELECT DISTINCT ON (conv_id, reacts) conv_id, reacts, body FROM messages
+      WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL
+      ORDER BY conv_id, reacts, seq DESC
+    ),
+    -- Their reactions go with what they wrote: a blank one is none (migration 290).
+    uncounted AS (
+      UPDATE reaction_counts rc SET n = rc.n - 1
+      FROM own WHERE own.body <> ''::bytea AND rc.conv_id = own.conv_id AND rc.target = own.reacts AND rc.emoji = convert_from(own.body, 'UTF8')
+      RETURNING 1
+    )
+    UPDATE messages SET body = ''::bytea, react_was = NULL
+    WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND (body <> ''::bytea OR react_was IS NOT NULL)
     RETURNING 1`, timeoutMs);
   return rows.length;
 }

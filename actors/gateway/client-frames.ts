@@ -23,6 +23,7 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.edits !== undefined) msg.edit = m.edits;
   if (m.editedBy !== undefined) msg.edited = m.editedBy;
   if (m.reacts !== undefined) msg.react = m.reacts;
+  if (m.reactWas !== undefined) msg.was = m.reactWas;
   if (m.reactions !== undefined) msg.reactions = m.reactions;
   if (m.mentions !== undefined) msg.mentions = m.mentions;
   if (m.replyTo !== undefined) msg.reply = m.replyTo;
@@ -70,6 +71,8 @@ export class ClientFrames {
         return this.request(s, this.pull(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
       case 'members':
         return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
+      case 'reactors':
+        return this.request(s, this.reactors(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
       case 'sync':
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
       case 'typing':
@@ -109,9 +112,10 @@ export class ClientFrames {
       s,
       this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.SEND, p),
       (r) => {
-        const { seq, ts, prev, replyFrom } = r as SendReply;
+        const { seq, ts, prev, replyFrom, was } = r as SendReply;
         this.sendLatency.observe((performance.now() - started) / 1000);
-        return replyFrom === undefined ? { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev } : { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev, replyFrom };
+        if (replyFrom === undefined && was === undefined) return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev };
+        return { type: 'sent', cid: f.cid, conv: f.conv, seq, ts, prev, ...(replyFrom !== undefined && { replyFrom }), ...(was !== undefined && { was }) };
       },
       { cid: f.cid, conv: f.conv },
     );
@@ -123,9 +127,16 @@ export class ClientFrames {
     const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1, s.uid) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1, s.uid);
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
-    const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit));
+    const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit), s.uid);
     const page = fitPage(full, f.before !== undefined);
     return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut };
+  }
+
+  /** Who reacted to a message, a page by uid; for members only, as its history is. */
+  private async reactors(s: Session, f: ClientFrameOf<'reactors'>): Promise<ServerFrame> {
+    const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), this.svc.messages.reactors(f.conv, f.seq, f.limit + 1, f.after, f.emoji)]);
+    if (!member) throw new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`);
+    return { type: 'reactors', rid: f.rid, conv: f.conv, seq: f.seq, reactors: rows.slice(0, f.limit), more: rows.length > f.limit };
   }
 
   private request<T>(s: Session, p: Promise<T>, ok: (v: T) => ServerFrame | undefined, ids: { cid?: number; rid?: number; conv?: string }): void {

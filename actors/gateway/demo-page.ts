@@ -61,7 +61,7 @@ function page(serverKey: string): string {
 <div id=log></div>
 <p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
-import { ImClient, applyReaction, storageOutbox } from '/demo/sdk.js';
+import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
 const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
@@ -70,7 +70,7 @@ const show = (cls, text) => { const d = document.createElement('div'); d.classNa
 // Shown lines by conv#seq, so a recall, an edit or a reaction can change the line it names; and each conversation's
 // last own message and others' messages not recalled.
 let lines = new Map(), mine = new Map(), theirs = new Map();
-const reacted = (m) => (m.reactions?.length ? '  ' + m.reactions.map((r) => r.emoji + ' ' + r.uid).join(' ') : '');
+const reacted = (m) => (m.reactions?.counts.length ? '  ' + m.reactions.counts.map((r) => r.emoji + ' ' + r.n + (r.emoji === m.reactions.mine ? ' (you)' : '')).join(' ') : '');
 const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' recalled #' + m.recall : m.edit ? ' edited #' + m.edit : m.react ? (m.body ? ' reacted ' + m.body + ' to #' : ' took back a reaction to #') + m.react : ': ' + (m.reply ? '↪ #' + m.reply + ' ' + m.replyFrom + ': ' : '') + (m.recalled ? '(recalled)' : m.body + (m.edited ? ' (edited)' : '') + reacted(m)));
 // Under the message box, how far the other member of a direct conversation has the messages and has read them.
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
@@ -88,8 +88,8 @@ $('login').onclick = async () => {
   client.on('message', (m) => {
     lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.react || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
     const old = lines.get(m.conv + '#' + (m.recall || m.edit || m.react));
-    // Each user's reaction is their latest (applyReaction keeps them as the protocol says); a recalled message has none.
-    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, reactions: [] } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : { ...old.m, reactions: applyReaction(old.m.reactions ?? [], m) };
+    // Reaction counts as the protocol says (applyReaction keeps them); a recalled message has none.
+    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, reactions: undefined } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : { ...old.m, reactions: applyReaction(reactionsOf(old.m), m, uid) };
     if (old) old.d.textContent = line(old.m);
     const plain = !m.recall && !m.edit && !m.react && !m.recalled;
     if (m.recall && mine.get(m.conv) === m.recall) mine.delete(m.conv);

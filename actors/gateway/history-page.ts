@@ -7,14 +7,14 @@ const MESSAGE_OVERHEAD_BYTES = 128;
 /** About how many bytes message `m` takes in a `history` frame. */
 function frameBytes(m: StoredMessage): number {
   let n = MESSAGE_OVERHEAD_BYTES + m.body.byteLength;
-  for (const r of m.reactions ?? []) n += r.uid.length + r.emoji.length * 3 + 16;
+  for (const r of m.reactions?.counts ?? []) n += r.emoji.length * 3 + 16;
   for (const u of m.mentions ?? []) n += u.length + 1;
   return n;
 }
 
 /**
  * The part of a history page that fits in MAX_HISTORY_PAGE_BYTES, and whether that cut it. A page of 200 big
- * messages (or of popular ones, with many reactions) could pass the gateway's backpressure limit in one frame, and
+ * messages (with their mentions and reaction counts) could pass the gateway's backpressure limit in one frame, and
  * the session would be closed as a slow reader on every pull of it. An `after` page keeps its oldest messages, a
  * `before` page its newest, so that the next pull goes on from where this one stopped; at least one always stays.
  */

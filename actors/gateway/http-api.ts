@@ -33,7 +33,7 @@ import type { LastSeenStore } from '../../storage/last-seen-store.js';
 import type { MemberPrefsStore } from '../../storage/member-prefs-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
-import { DEFAULT_MAX_PULL_LIMIT } from '../../protocol/limits.js';
+import { DEFAULT_MAX_PULL_LIMIT, MAX_REACTION_BYTES } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
 import { clearHistory, setMemberPrefs } from '../member-prefs.js';
@@ -220,6 +220,15 @@ export function mountHttpApi(d: HttpApiDeps): void {
       : await d.messages.readAfter(conv!, intParam(q, 'after', 0, 0, Number.MAX_SAFE_INTEGER), limit + 1);
     const page = await d.messages.withReactions(before ? rows.slice(-limit) : rows.slice(0, limit));
     return ['200 OK', { conv, messages: page.map(toMsg), more: rows.length > limit }];
+  });
+  route(d, 'get', '/v1/conversations/:conv/messages/:seq/reactions', true, async (_b, [conv, seq], q) => {
+    const target = intParam(new URLSearchParams({ seq: seq! }), 'seq', 0, 1, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);
+    const emoji = q.get('emoji') ?? undefined;
+    if (emoji !== undefined && (emoji === '' || Buffer.byteLength(emoji) > MAX_REACTION_BYTES)) throw bad(`emoji must be 1 to ${MAX_REACTION_BYTES} bytes`);
+    // Who reacted, by uid: one more than asked tells whether there is more.
+    const rows = await d.messages.reactors(conv!, target, limit + 1, q.get('after') ?? undefined, emoji);
+    return ['200 OK', { conv, seq: target, reactors: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {
     const p: ChatterMembers = checkChatterMembers(b);

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Posting, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Posting, Reactor, RedirectReason, WelcomeFrame } from '../frames.js';
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
@@ -10,6 +10,8 @@ import type { WebSocketConstructor } from './socket.js';
 
 /** A page of a conversation's members by uid (`members()`); `more`: ask again with `after` = the last uid. */
 export interface MembersPage { conv: string; members: MemberInfo[]; more: boolean }
+/** A page of who reacted to message `seq` of `conv`, by uid (`more`: others remain after the last). */
+export interface ReactorsPage { conv: string; seq: number; reactors: Reactor[]; more: boolean }
 
 /** Where the client stands. `closed` is final: a closed client never reconnects. */
 export const ConnectionState = { CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed' } as const;

@@ -5,7 +5,7 @@ import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type WelcomeFrame } 
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { Backoff } from './backoff.js';
 import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
-import { ConnectionState, type ConvPrefs, type ImClientEvents, type ImClientOptions, type MembersPage, type StateChange } from './client-types.js';
+import { ConnectionState, type ConvPrefs, type ImClientEvents, type ImClientOptions, type MembersPage, type ReactorsPage, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
 import { Connection } from './connection.js';
 import { EndpointList } from './endpoint-list.js';
@@ -213,6 +213,15 @@ export class ImClient {
   members(conv: string, opts: { after?: string; limit?: number } = {}): Promise<MembersPage> {
     const { after, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
     return this.request<MembersPage>('members', (rid) => ({ type: 'members', rid, conv, limit, ...(after === undefined ? {} : { after }) }));
+  }
+
+  /**
+   * Fetches a page of who reacted to message `seq` of `conv` (history gives counts only), by uid: after uid `after`,
+   * at most `limit` (1–200), only those whose reaction is `emoji` if given. Rejects with `not_member`.
+   */
+  reactors(conv: string, seq: number, opts: { after?: string; emoji?: string; limit?: number } = {}): Promise<ReactorsPage> {
+    const { after, emoji, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
+    return this.request<ReactorsPage>('reactors', (rid) => ({ type: 'reactors', rid, conv, seq, limit, ...(after === undefined ? {} : { after }), ...(emoji === undefined ? {} : { emoji }) }));
   }
 
   /**

@@ -133,6 +133,7 @@ export class ConversationChains {
     const msg: Msg = { conv: sent.conv, seq: sent.seq, prev: own.prev, from: own.uid, did: own.did, cid: sent.cid, ts: sent.ts, body: own.body };
     copyExtras(msg, own);
     if (own.replyFrom !== undefined) msg.replyFrom = own.replyFrom;
+    if (own.was !== undefined) msg.was = own.was;
     this.handleMsg(msg);
   }
 

@@ -1,6 +1,6 @@
 import { ImError } from '../errors.js';
 import type { ServerFrame } from '../frames.js';
-import type { ImClientEvents, MembersPage } from './client-types.js';
+import type { ImClientEvents, MembersPage, ReactorsPage } from './client-types.js';
 import type { ConversationChains, HistoryPage } from './conversation-chain.js';
 import type { TypedEmitter } from './events.js';
 import type { OutboundQueue } from './outbound-queue.js';
@@ -46,6 +46,9 @@ export class InboundFrames {
       }
       case 'members':
         requests.resolve(f.rid, { conv: f.conv, members: f.members, more: f.more } satisfies MembersPage);
+        return;
+      case 'reactors':
+        requests.resolve(f.rid, { conv: f.conv, seq: f.seq, reactors: f.reactors, more: f.more } satisfies ReactorsPage);
         return;
       case 'history':
         requests.resolve(f.rid, { conv: f.conv, msgs: f.msgs, more: f.more } satisfies HistoryPage);

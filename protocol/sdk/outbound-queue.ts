@@ -23,8 +23,8 @@ export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 /** What `send()` resolves with: the message is durable with this seq. */
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }
 
-/** What a durable send was, as sent (`prev`, `replyFrom`: as the server said, when it did). */
-export interface SentDetail extends SendExtras { body: string; prev: number | undefined; replyFrom?: string }
+/** What a durable send was, as sent (`prev`, `replyFrom`, `was`: as the server said, when it did). */
+export interface SentDetail extends SendExtras { body: string; prev: number | undefined; replyFrom?: string; was?: string }
 
 /** One queued message as it goes on the wire. */
 /**
@@ -189,6 +189,7 @@ export class OutboundQueue {
     const detail: SentDetail = { body: entry.body, prev: frame.prev };
     copyExtras(detail, entry);
     if (frame.replyFrom !== undefined) detail.replyFrom = frame.replyFrom;
+    if (frame.was !== undefined) detail.was = frame.was;
     this.opts.onSent?.(result, detail);
     return true;
   }

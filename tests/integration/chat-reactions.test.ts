@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageEvent, PushEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
+import { MAX_REACTION_KINDS } from '../../protocol/limits.js';
 import type { Msg } from '../../protocol/frames.js';
-import type { ImClient } from '../../protocol/sdk/index.js';
+import { applyReaction, NO_REACTIONS, reactionsOf, type ImClient } from '../../protocol/sdk/index.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
 
-/** Reactions: messages of their own, in order with the rest; history lists each message's current ones. */
+/** Reactions: messages of their own, in order with the rest; history gives each message's counts. */
 describe('chat – reactions', () => {
   let c: ChatCluster;
   let messages: MessageEvent[];
@@ -27,7 +28,7 @@ describe('chat – reactions', () => {
     return { client, msgs: got.message };
   }
 
-  it('react – every member gets each reaction in order; a new one replaces the user\'s last, an empty one takes it back; history and the server API list the current ones', async () => {
+  it('react – every member gets each reaction in order; a new one replaces the user\'s last, an empty one takes it back; history and the server API give the counts, and each reaction names the one it replaced', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-group', owner: 'ann', members: ['bob', 'cat', 'zed'] });
     const ann = await online('ann', 'phone', 'x1');
     const laptop = await online('ann', 'laptop', 'x2');
@@ -55,19 +56,27 @@ describe('chat – reactions', () => {
       await waitUntil(() => d.msgs.length === expected.length, 'every device holding every reaction');
       expect(d.msgs.map(shape)).toEqual(expected);
     }
-    // Cat took hers back; bob's second replaced his first: in the order the current ones were made.
-    const current = [{ uid: 'bob', emoji: '👨‍👩‍👧‍👦', seq: b2.seq }, { uid: 'ann', emoji: '🎉', seq: own.seq }];
+    // Cat took hers back; bob's second replaced his first: counts in the order first used, each reader's own, and
+    // the last reaction counted.
+    const counts = [{ emoji: '👨‍👩‍👧‍👦', n: 1 }, { emoji: '🎉', n: 1 }];
     const page = await bob.client.pull('rx-group', 0, 10);
-    expect(page.msgs[0]).toMatchObject({ seq: m.seq, body: 'lunch at noon?', reactions: current });
+    expect(page.msgs[0]).toMatchObject({ seq: m.seq, body: 'lunch at noon?', reactions: { counts, at: c2.seq, mine: '👨‍👩‍👧‍👦' } });
     expect(page.msgs.slice(1).every((x) => x.reactions === undefined)).toBe(true);
-    expect((await bob.client.pullBefore('rx-group', m.seq + 1, 1)).msgs[0]!.reactions).toEqual(current);
+    // Each reaction names the one it replaced.
+    expect(page.msgs.slice(1).map((x) => x.was)).toEqual([undefined, undefined, '👍', undefined, '❤️']);
+    expect(bob.msgs.slice(1).map((x) => x.was)).toEqual([undefined, undefined, '👍', undefined, '❤️']);
+    expect((await cat.client.pullBefore('rx-group', m.seq + 1, 1)).msgs[0]!.reactions).toEqual({ counts, at: c2.seq });
     const api = await c.api('GET', '/v1/conversations/rx-group/messages?limit=1');
-    expect((api.body['messages'] as Msg[])[0]!.reactions).toEqual(current);
-    // A member catching up later gets the message with what it has now, and the reactions after it, in order.
+    expect((api.body['messages'] as Msg[])[0]!.reactions).toEqual({ counts, at: c2.seq });
+    // A member catching up later gets the message with its counts now, and the reactions after it, in order;
+    // applying those on top changes nothing (all are counted already).
     const late = await online('cat', 'd2', 'x2', 'all');
     await waitUntil(() => late.msgs.length === expected.length, 'a new device catching up');
     expect(late.msgs.map(shape)).toEqual(expected);
-    expect(late.msgs[0]!.reactions).toEqual(current);
+    expect(late.msgs[0]!.reactions).toEqual({ counts, at: c2.seq });
+    expect(late.msgs.slice(1).reduce((r, x) => applyReaction(r, x, 'cat'), reactionsOf(late.msgs[0]!))).toEqual({ counts, at: c2.seq });
+    // Devices that saw it all live end at the same counts from none.
+    expect(laptop.msgs.slice(1).reduce((r, x) => applyReaction(r, x, 'ann'), NO_REACTIONS)).toEqual({ counts, at: c2.seq, mine: '🎉' });
     // The business event carries `react`; zed, offline, was pushed the message and none of the reactions.
     const barrier = await ann.client.send('rx-group', 'see you there');
     await waitUntil(() => pushes.some((e) => e.uid === 'zed' && e.seq === barrier.seq), 'zed pushed the second message');
@@ -138,8 +147,102 @@ describe('chat – reactions', () => {
     expect(stored[0]!.n).toBe(6);
     const page = await gus.client.pull(direct, 0, 10);
     expect(page.msgs.slice(0, 2).map((x) => ({ body: x.body, edited: x.edited, recalled: x.recalled, reactions: x.reactions }))).toEqual([
-      { body: 'first, edited', edited: edit.seq, recalled: undefined, reactions: [{ uid: 'hal', emoji: '👍', seq: r.seq }] },
+      { body: 'first, edited', edited: edit.seq, recalled: undefined, reactions: { counts: [{ emoji: '👍', n: 1 }], at: r.seq } },
       { body: '', edited: undefined, recalled: recall.seq, reactions: undefined },
     ]);
   }, 30_000);
+
+  /** Each message's counts as recomputed from the reaction messages alone (+1 each, -1 for what it replaced), as migration 290 fills them. */
+  async function recounted(conv: string): Promise<{ target: number; emoji: string; n: number }[]> {
+    return c.db.sql<{ target: number; emoji: string; n: number }[]>`
+      SELECT reacts::int AS target, emoji, sum(d)::int AS n FROM (
+        SELECT reacts, convert_from(body, 'UTF8') AS emoji, 1 AS d FROM messages WHERE conv_id = ${conv} AND reacts IS NOT NULL AND body <> ''::bytea
+        UNION ALL SELECT reacts, react_was, -1 FROM messages WHERE conv_id = ${conv} AND reacts IS NOT NULL AND react_was IS NOT NULL
+      ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2`;
+  }
+
+  it('react – reactions sent back to back, before the first is durable, still count right: each names the one it replaced', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-burst', owner: 'kim', members: ['lee', 'max'] });
+    const kim = await online('kim', 'k1', 'x1');
+    const lee = await online('lee', 'l1', 'x2');
+    const max = await online('max', 'm1', 'x1');
+    const m = await kim.client.send('rx-burst', 'vote');
+    const emojis = ['👍', '❤️', '🎉', '', '👍', '😮', '❤️', '', '🎉', '👍'];
+    // Not awaited one by one: they go out together and meet in the group commit.
+    await Promise.all([lee, max].flatMap((d, i) => emojis.map((e, k) => d.client.react('rx-burst', m.seq, emojis[(k + i) % emojis.length] ?? e))));
+    const last = { lee: emojis.at(-1)!, max: emojis[0]! };
+    const page = await kim.client.pull('rx-burst', 0, 1);
+    const want = last.lee === last.max ? [{ emoji: last.lee, n: 2 }] : [{ emoji: last.lee, n: 1 }, { emoji: last.max, n: 1 }];
+    expect([...page.msgs[0]!.reactions!.counts].sort((a, b) => a.emoji.localeCompare(b.emoji))).toEqual(want.sort((a, b) => a.emoji.localeCompare(b.emoji)));
+    // What the commit kept is what the reactions say, and what a device applying them live ends at.
+    const kept = await c.db.sql`SELECT target::int AS target, emoji, n FROM reaction_counts WHERE conv_id = 'rx-burst' AND n <> 0 ORDER BY 1, 2`;
+    expect(kept).toEqual(await recounted('rx-burst'));
+    // And each reaction's `was` is its sender's reaction before it (as migration 290 works it out for older ones).
+    const wrong = await c.db.sql`
+      SELECT seq FROM (
+        SELECT seq, react_was, NULLIF(convert_from(lag(body) OVER (PARTITION BY reacts, sender_uid ORDER BY seq), 'UTF8'), '') AS before
+        FROM messages WHERE conv_id = 'rx-burst' AND reacts IS NOT NULL
+      ) x WHERE react_was IS DISTINCT FROM before`;
+    expect(wrong).toEqual([]);
+    await waitUntil(() => kim.msgs.length === 1 + 2 * emojis.length, 'kim holding every reaction');
+    const live = kim.msgs.slice(1).reduce((r, x) => applyReaction(r, x, 'kim'), NO_REACTIONS);
+    expect(live.counts.map((x) => x.n).reduce((a, b) => a + b, 0)).toBe(2);
+    expect(live.at).toBe(page.msgs[0]!.reactions!.at);
+  }, 30_000);
+
+  it('react – who reacted comes a page at a time by uid, optionally for one reaction; only members may ask', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-who', owner: 'ora', members: ['pam', 'quy', 'ron'] });
+    const ora = await online('ora', 'd1', 'x1');
+    const pam = await online('pam', 'd1', 'x2');
+    const quy = await online('quy', 'd1', 'x1');
+    const ron = await online('ron', 'd1', 'x2');
+    const out = await online('sid', 'd1', 'x2');
+    const m = await ora.client.send('rx-who', 'pizza?');
+    const p1 = await pam.client.react('rx-who', m.seq, '🍕');
+    const q1 = await quy.client.react('rx-who', m.seq, '👎');
+    const r1 = await ron.client.react('rx-who', m.seq, '🍕');
+    await quy.client.react('rx-who', m.seq, '');
+    const q2 = await quy.client.react('rx-who', m.seq, '🍕');
+    const first = await ora.client.reactors('rx-who', m.seq, { limit: 2 });
+    expect(first).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [{ uid: 'pam', emoji: '🍕', seq: p1.seq }, { uid: 'quy', emoji: '🍕', seq: q2.seq }], more: true });
+    expect(await ora.client.reactors('rx-who', m.seq, { limit: 2, after: 'quy' })).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [{ uid: 'ron', emoji: '🍕', seq: r1.seq }], more: false });
+    expect((await ora.client.reactors('rx-who', m.seq, { emoji: '👎' })).reactors).toEqual([]);
+    expect(q1.seq).toBeLessThan(q2.seq);
+    expect(await codeOf(out.client.reactors('rx-who', m.seq))).toBe(ErrorCode.NOT_MEMBER);
+    const api = await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?limit=1&after=pam&emoji=${encodeURIComponent('🍕')}`);
+    expect(api.body).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [{ uid: 'quy', emoji: '🍕', seq: q2.seq }], more: true });
+    expect((await c.api('GET', `/v1/conversations/rx-who/messages/0/reactions`)).status).toBe(400);
+  }, 30_000);
+
+  it('react – a message takes at most 50 different reactions (a new one past that is limit_reached; one it has still goes), and history never lists more', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-kinds', owner: 'tia', members: ['uma'] });
+    const tia = await online('tia', 'd1', 'x1');
+    const uma = await online('uma', 'd1', 'x2');
+    const m = await tia.client.send('rx-kinds', 'so popular');
+    // Fifty kinds, one user each, as if fifty other users had reacted (seeded: the counts are all the check reads).
+    const kinds = Array.from({ length: MAX_REACTION_KINDS }, (_, i) => `:k${i}:`);
+    await c.db.sql`INSERT INTO reaction_counts (conv_id, target, emoji, n, since, at) SELECT 'rx-kinds', ${m.seq}, e, 1, ${m.seq}, ${m.seq} FROM unnest(${kinds}::text[]) AS e`;
+    expect(await codeOf(uma.client.react('rx-kinds', m.seq, '🆕'))).toBe(ErrorCode.LIMIT_REACHED);
+    const r = await uma.client.react('rx-kinds', m.seq, ':k7:');
+    const page = await tia.client.pull('rx-kinds', 0, 1);
+    expect(page.msgs[0]!.reactions).toMatchObject({ at: r.seq });
+    expect(page.msgs[0]!.reactions!.counts.find((x) => x.emoji === ':k7:')).toEqual({ emoji: ':k7:', n: 2 });
+    // Past the cap (only a race could get there), a page still lists at most 50.
+    await c.db.sql`INSERT INTO reaction_counts (conv_id, target, emoji, n, since, at) VALUES ('rx-kinds', ${m.seq}, ':extra:', 1, ${r.seq + 1}, ${r.seq})`;
+    expect((await tia.client.pull('rx-kinds', 0, 1)).msgs[0]!.reactions!.counts).toHaveLength(MAX_REACTION_KINDS);
+  }, 30_000);
+
+  it('react – an erased account\'s reactions leave the counts with what they wrote', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-erase', owner: 'val', members: ['wes'] });
+    const val = await online('val', 'd1', 'x1');
+    const wes = await online('wes', 'd1', 'x2');
+    const m = await val.client.send('rx-erase', 'bye');
+    await wes.client.react('rx-erase', m.seq, '👋');
+    await wes.client.react('rx-erase', m.seq, '😢');
+    await val.client.react('rx-erase', m.seq, '😢');
+    await c.api('POST', '/v1/users/wes/erase', { messages: 'blank' });
+    expect((await val.client.pull('rx-erase', 0, 1)).msgs[0]!.reactions!.counts).toEqual([{ emoji: '😢', n: 1 }]);
+    expect(await c.db.sql`SELECT count(*)::int AS n FROM messages WHERE conv_id = 'rx-erase' AND sender_uid = 'wes' AND (body <> ''::bytea OR react_was IS NOT NULL)`).toEqual([{ n: 0 }]);
+  }, 30_000);
 });
+

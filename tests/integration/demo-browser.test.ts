@@ -78,7 +78,9 @@ describe('demo page – in Chromium', () => {
     // Wendy reacts to walt's last message (the recalled one is no longer his last): both lines show it.
     await wendy.click('#react');
     for (const p of [wendy, walt]) await logShows(p, `[${conv} #6] wendy reacted 👍 to #2`);
-    for (const p of [wendy, walt]) expect(await logOf(p)).toContain(`[${conv} #2] walt: hello back  👍 wendy`);
+    // Counts: wendy's page marks her own.
+    expect(await logOf(wendy)).toContain(`[${conv} #2] walt: hello back  👍 1 (you)`);
+    expect(await logOf(walt)).toContain(`[${conv} #2] walt: hello back  👍 1[`);
     // And replies to it: both lines name the message answered.
     await wendy.fill('#text', 'agreed');
     await wendy.click('#reply');
@@ -92,7 +94,7 @@ describe('demo page – in Chromium', () => {
     await logShows(wendy, 'agreed');
     // Walt is online all along: wendy's page is told so right after it connects, with no change of his.
     await logShows(wendy, 'walt is online');
-    expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back  👍 wendy[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3[${conv} #6] wendy reacted 👍 to #2[${conv} #7] wendy: ↪ #2 walt: agreed`);
+    expect((await logOf(wendy))!.replace('walt is online', '')).toBe(`[${conv} #1] wendy: hello from a browser[${conv} #2] walt: hello back  👍 1 (you)[${conv} #3] walt: (recalled)[${conv} #4] walt edited #3[${conv} #5] walt recalled #3[${conv} #6] wendy reacted 👍 to #2[${conv} #7] wendy: ↪ #2 walt: agreed`);
     expect(await wendy.textContent('#convs')).toContain(conv);
 
     // A group with a title: walt's page lists it as soon as he is in it, before any message; wendy mutes it.

@@ -31,6 +31,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint }),
   fc.record({ type: fc.constant('pull' as const), rid: uint, conv: id, after: uint, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, after: id, limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }, { requiredKeys: ['type', 'rid', 'conv', 'limit'] }),
+  fc.record({ type: fc.constant('reactors' as const), rid: uint, conv: id, seq: pos, after: id, emoji: fc.constantFrom('👍', '❤️', ':+1:'), limit: fc.integer({ min: 1, max: DEFAULT_LIMITS.maxPullLimit }) }, { requiredKeys: ['type', 'rid', 'conv', 'seq', 'limit'] }),
   fc.record({ type: fc.constant('sync' as const), rid: uint }),
   fc.record({ type: fc.constant('typing' as const), conv: id }),
   fc.record({ type: fc.constant('ping' as const), ts: finite }, { requiredKeys: ['type'] }),
@@ -42,17 +43,18 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
 );
 
 const msg = fc.record(
-  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos,
-    reactions: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 3 }), mentions: fc.array(id, { maxLength: 3 }), mentionAll: fc.constant(true as const), reply: pos, replyFrom: id },
+  { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos, was: fc.string({ maxLength: 8 }),
+    reactions: fc.record({ counts: fc.array(fc.record({ emoji: fc.string({ maxLength: 8 }), n: pos }), { maxLength: 3 }), at: uint, mine: fc.string({ maxLength: 8 }) }, { requiredKeys: ['counts', 'at'] }), mentions: fc.array(id, { maxLength: 3 }), mentionAll: fc.constant(true as const), reply: pos, replyFrom: id },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
-  fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
+  fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id, was: fc.constantFrom('👍', '❤️') }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
   fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), retention: pos, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint, deliveredSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
+  fc.record({ type: fc.constant('reactors' as const), rid: uint, conv: id, seq: pos, reactors: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('read' as const), conv: id, seq: uint, unread: fc.nat(), lastSeq: uint, mentions: fc.nat() }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('receipt' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('delivered' as const), conv: id, uid: id, seq: uint }),
@@ -252,7 +254,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'prefs.pinned', 'prefs.archived']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
 /** Without its recall or reaction, a send must have a body. */
@@ -274,8 +276,8 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
     case 'retype': {
       const field = pickField(m.pick);
       if (!field) return undefined;
-      // `after` is a uid in `members`, a number elsewhere.
-      const isString = STRING_FIELDS.has(field) || (frame.type === 'members' && field === 'after');
+      // `after` is a uid in `members` and `reactors`, a number elsewhere.
+      const isString = STRING_FIELDS.has(field) || ((frame.type === 'members' || frame.type === 'reactors') && field === 'after') || field === 'emoji';
       if (['pinned', 'archived', 'mentionAll'].includes(field) && typeof m.to === 'boolean') return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;

@@ -87,9 +87,16 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x'.repeat(33), react: 2 })).toEqual(fails(ErrorCode.FRAME_TOO_LARGE, /^send\.body must be at most 32 bytes/));
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.react/));
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 2, edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /cannot go together/));
-    const history = validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: [{ uid: 'v', emoji: '👍', seq: 3 }] }] });
-    expect(history.ok && history.value.type === 'history' && history.value.msgs[0]!.reactions).toEqual([{ uid: 'v', emoji: '👍', seq: 3 }]);
-    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: [{ uid: 'v', emoji: '👍' }] }] }).ok).toBe(false);
+    const reactions = { counts: [{ emoji: '👍', n: 2 }], at: 5, mine: '👍' };
+    const history = validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions }] });
+    expect(history.ok && history.value.type === 'history' && history.value.msgs[0]!.reactions).toEqual(reactions);
+    expect(validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions: { counts: [{ emoji: '👍' }], at: 5 } }] }).ok).toBe(false);
+    const live = validateServerFrame({ type: 'msg', conv: 'c', seq: 6, prev: 5, from: 'v', did: 'd', cid: 2, ts: 1, body: '❤️', react: 2, was: '👍' });
+    expect(live.ok && live.value.type === 'msg' && live.value.was).toBe('👍');
+    // Who reacted: a page by uid, asked for by seq (> 0) with an optional emoji of at most 32 bytes.
+    expect(validateClientFrame({ type: 'reactors', rid: 1, conv: 'c', seq: 2, limit: 50, after: 'bob', emoji: '👍' })).toEqual({ ok: true, value: { type: 'reactors', rid: 1, conv: 'c', seq: 2, limit: 50, after: 'bob', emoji: '👍' } });
+    expect(validateClientFrame({ type: 'reactors', rid: 1, conv: 'c', seq: 0, limit: 50 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^reactors\.seq/));
+    expect(validateClientFrame({ type: 'reactors', rid: 1, conv: 'c', seq: 2, limit: 50, emoji: 'x'.repeat(33) })).toEqual(fails(ErrorCode.FRAME_TOO_LARGE, /^reactors\.emoji/));
   });
 
   it('validate – mentions are 1–50 distinct user ids on a plain message', () => {
