@@ -34,7 +34,7 @@ import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type Replied } from './amendment.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
-import { addDevice, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
+import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
@@ -69,6 +69,7 @@ class ChatterActor implements Actor {
   /** Members' roles and mutes. */
   private readonly marks = new MemberMarks();
   private lastSeq = 0;
+  /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
   private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
@@ -197,7 +198,7 @@ class ChatterActor implements Actor {
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
     if (this.broken || !this.exists || this.blocked || this.marks.adminsPost || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
-    const dev = this.devices.get(p.did);
+    const dev = this.devices.get(deviceKey(p.uid, p.did));
     if (dev === undefined) return this.sendSlow(p);
     const known = this.known(p, dev);
     if (known !== undefined) return known;
@@ -212,7 +213,7 @@ class ChatterActor implements Actor {
     if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
-    const dev = this.devices.get(p.did) ?? (await this.loadDevice(p.did));
+    const dev = this.devices.get(deviceKey(p.uid, p.did)) ?? (await this.loadDevice(p.uid, p.did));
     const known = this.known(p, dev);
     if (known !== undefined) return known instanceof Promise ? await known : known;
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
@@ -232,7 +233,7 @@ class ChatterActor implements Actor {
 
   /** A field, not a method: `known` hands it on for every send, and a bound closure per send is garbage per message. */
   private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
-    const stored = await this.svc.messages.findByClientId(this.ctx.key, p.did, p.cid);
+    const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
     if (stored) return sendReplyOf(stored);
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
@@ -310,8 +311,8 @@ class ChatterActor implements Actor {
     return done;
   }
 
-  private async loadDevice(did: string): Promise<DeviceState> {
-    return addDevice(this.devices, did, await this.svc.messages.lastClientMsgId(this.ctx.key, did));
+  private async loadDevice(uid: string, did: string): Promise<DeviceState> {
+    return addDevice(this.devices, deviceKey(uid, did), await this.svc.messages.lastClientMsgId(this.ctx.key, uid, did));
   }
 
   private async system(p: ChatterSystem): Promise<SendReply | LaterReply> {
@@ -323,7 +324,7 @@ class ChatterActor implements Actor {
     if (p.key !== undefined) {
       const seen = recentReply(this.systemDev, p.key);
       if (seen !== undefined) return seen;
-      const stored = await this.svc.messages.findByClientId(this.ctx.key, SYSTEM_DEVICE, p.key);
+      const stored = await this.svc.messages.findByClientId(this.ctx.key, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key);
       if (stored) return sendReplyOf(stored);
     }
     const amends = amendmentOf(p);

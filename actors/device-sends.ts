@@ -15,11 +15,16 @@ export interface DeviceState {
   recent: Map<number, SendReply | Promise<SendReply>>;
 }
 
+/** A sending device's key: its user and its id (device ids are chosen per user, not across users). */
+export function deviceKey(uid: string, did: string): string {
+  return `${uid}\u0000${did}`;
+}
+
 /** Adds a device whose last stored cid is `maxCid` to `devices`, forgetting the oldest one past MAX_DEVICES. */
-export function addDevice(devices: Map<string, DeviceState>, did: string, maxCid: number): DeviceState {
+export function addDevice(devices: Map<string, DeviceState>, key: string, maxCid: number): DeviceState {
   const dev: DeviceState = { maxCid, recent: new Map() };
   if (devices.size >= MAX_DEVICES) devices.delete(devices.keys().next().value!);
-  devices.set(did, dev);
+  devices.set(key, dev);
   return dev;
 }
 

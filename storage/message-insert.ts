@@ -59,7 +59,7 @@ const MAX_APPEND_ATTEMPTS = 3;
 
 /**
  * The statements behind MessageStore.appendBatch: distinct keys in, what each key is stored as out. Idempotent on
- * (conv_id, sender_did, client_msg_id), fenced by the shard's epoch when given one.
+ * (conv_id, sender_uid, sender_did, client_msg_id), fenced by the shard's epoch when given one.
  */
 export class UniqueInserter {
   constructor(
@@ -93,7 +93,7 @@ export class UniqueInserter {
                                  ${cols.did}::text[], ${cols.cid}::int8[], ${sql.array(cols.body as never, 17)}::bytea[])
               AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
             -- Key order = lock order: concurrent batches with overlapping keys wait on each other instead of deadlocking.
-            WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_did, client_msg_id
+            WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_uid, sender_did, client_msg_id
             RETURNING 1
           )
           -- created_at defaults to now(), the transaction's start: one value for the whole batch.
@@ -128,8 +128,8 @@ export class UniqueInserter {
           INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body)
           SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body FROM input i
           -- Key order = lock order: concurrent batches with overlapping keys wait on each other instead of deadlocking.
-          WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_did, client_msg_id
-          ON CONFLICT (conv_id, sender_did, client_msg_id) DO NOTHING
+          WHERE EXISTS (SELECT 1 FROM f) ORDER BY conv_id, sender_uid, sender_did, client_msg_id
+          ON CONFLICT (conv_id, sender_uid, sender_did, client_msg_id) DO NOTHING
           RETURNING conv_id, seq, prev_seq, created_at
         )
         SELECT i.ord,
@@ -144,7 +144,7 @@ export class UniqueInserter {
         -- it into a hash join over a sequential scan of the whole table (seen in EXPLAIN: it grew with the table).
         LEFT JOIN LATERAL (
           SELECT seq, prev_seq, created_at FROM messages m
-          WHERE ins.seq IS NULL AND m.conv_id = i.conv_id AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
+          WHERE ins.seq IS NULL AND m.conv_id = i.conv_id AND m.sender_uid = i.sender_uid AND m.sender_did = i.sender_did AND m.client_msg_id = i.client_msg_id
           LIMIT 1
         ) m ON true`,
       this.timeoutMs,
@@ -171,9 +171,9 @@ export class UniqueInserter {
       'read duplicate messages',
       this.sql<{ ord: number; seq: number; prev_seq: number; created_at: number }[]>`
         SELECT t.ord, m.seq, m.prev_seq, (extract(epoch FROM m.created_at) * 1000)::int8 AS created_at
-        FROM unnest(${rows.map((r) => r.convId)}::text[], ${rows.map((r) => r.senderDid)}::text[], ${rows.map((r) => r.clientMsgId)}::int8[], ${missing}::int4[])
-          AS t(conv_id, sender_did, client_msg_id, ord)
-        JOIN messages m ON m.conv_id = t.conv_id AND m.sender_did = t.sender_did AND m.client_msg_id = t.client_msg_id`,
+        FROM unnest(${rows.map((r) => r.convId)}::text[], ${rows.map((r) => r.senderUid)}::text[], ${rows.map((r) => r.senderDid)}::text[], ${rows.map((r) => r.clientMsgId)}::int8[], ${missing}::int4[])
+          AS t(conv_id, sender_uid, sender_did, client_msg_id, ord)
+        JOIN messages m ON m.conv_id = t.conv_id AND m.sender_uid = t.sender_uid AND m.sender_did = t.sender_did AND m.client_msg_id = t.client_msg_id`,
       this.timeoutMs,
     );
     for (const f of found) firsts[f.ord] = { seq: f.seq, prevSeq: f.prev_seq, createdAt: f.created_at, duplicate: true };

@@ -135,7 +135,7 @@ const invalid = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, m
 
 /**
  * Messages in Postgres. A batch is appended with one statement (unnest arrays, group commit) and is idempotent
- * on (conv_id, sender_did, client_msg_id): a re-sent message is not stored twice and gets back the seq it first
+ * on (conv_id, sender_uid, sender_did, client_msg_id): a re-sent message is not stored twice and gets back the seq it first
  * got, whether the first copy is already stored or earlier in the same batch. A batch that repeats a stored key
  * costs a second statement (see UniqueInserter, message-insert.ts). With a fence, each statement checks the shard's epoch
  * (FOR SHARE, so a bump waits for it) and stores nothing when it is stale.
@@ -176,7 +176,7 @@ export class MessageStore {
     const seqs = new Set<string>();
     const unique: NewMessage[] = [];
     const slot: number[] = rows.map((r, i) => {
-      const k = `${r.convId}\u0000${r.senderDid}\u0000${r.clientMsgId}`;
+      const k = `${r.convId}\u0000${r.senderUid}\u0000${r.senderDid}\u0000${r.clientMsgId}`;
       const at = firstOf.get(k);
       if (at !== undefined) return -1 - at;
       const s = `${r.convId}\u0000${r.seq}`;
@@ -263,22 +263,24 @@ export class MessageStore {
     return rows[0]!.n;
   }
 
-  /** The highest client msg id a device stored in a conversation (0 for none): where its sender order resumes. */
-  async lastClientMsgId(convId: string, senderDid: string): Promise<number> {
+  /** The highest client msg id a device (of user `senderUid`) stored in a conversation (0 for none): where its sender order resumes. */
+  async lastClientMsgId(convId: string, senderUid: string, senderDid: string): Promise<number> {
     this.checkId(convId, 'convId');
+    this.checkId(senderUid, 'senderUid');
     this.checkId(senderDid, 'senderDid');
     const rows = await bounded('read last client msg id', this.sql<{ cid: number | null }[]>`
-      SELECT max(client_msg_id) AS cid FROM messages WHERE conv_id = ${convId} AND sender_did = ${senderDid}`, this.timeoutMs);
+      SELECT max(client_msg_id) AS cid FROM messages WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid}`, this.timeoutMs);
     return rows[0]?.cid ?? 0;
   }
 
-  /** The message a device sent with a client msg id, if stored. */
-  async findByClientId(convId: string, senderDid: string, clientMsgId: number): Promise<StoredMessage | undefined> {
+  /** The message a device (of user `senderUid`) sent with a client msg id, if stored. */
+  async findByClientId(convId: string, senderUid: string, senderDid: string, clientMsgId: number): Promise<StoredMessage | undefined> {
     this.checkId(convId, 'convId');
+    this.checkId(senderUid, 'senderUid');
     this.checkId(senderDid, 'senderDid');
     if (!Number.isSafeInteger(clientMsgId) || clientMsgId < 1) throw invalid('clientMsgId must be a positive safe integer');
     const rows = await bounded('find message', this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND sender_did = ${senderDid} AND client_msg_id = ${clientMsgId}`, this.timeoutMs);
+      SELECT * FROM messages WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid} AND client_msg_id = ${clientMsgId}`, this.timeoutMs);
     return rows[0] ? toStored(rows[0]) : undefined;
   }
 

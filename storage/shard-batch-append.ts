@@ -102,7 +102,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
             AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
-          ORDER BY conv_id, sender_did, client_msg_id
+          ORDER BY conv_id, sender_uid, sender_did, client_msg_id
           RETURNING 1
         )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${rc.conv.length > 0 ? countReactions(sql, rc) : sql``}${n ? mentionRows(sql, c, n) : sql``}
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,

@@ -63,6 +63,7 @@ interface Row {
   conv_id: string;
   seq: number;
   prev_seq: number;
+  sender_uid: string;
   sender_did: string;
   client_msg_id: number;
   body: Buffer;
@@ -82,7 +83,7 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, mentions_all, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, mentions_all, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
@@ -123,9 +124,11 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     for (const r of list) {
       if (r.prev_seq !== prev) report.chainBreaks.push(`${conv}: seq ${r.seq} has prev ${r.prev_seq}, expected ${prev}`);
       prev = r.seq;
-      const c = lastCid.get(r.sender_did) ?? 0;
-      if (r.client_msg_id <= c) report.senderOrder.push(`${conv}: device ${r.sender_did} cid ${r.client_msg_id} after ${c}`);
-      lastCid.set(r.sender_did, r.client_msg_id);
+      // A device id is its user's own: two users' "phone"s are two devices.
+      const dev = `${r.sender_uid}/${r.sender_did}`;
+      const c = lastCid.get(dev) ?? 0;
+      if (r.client_msg_id <= c) report.senderOrder.push(`${conv}: device ${dev} cid ${r.client_msg_id} after ${c}`);
+      lastCid.set(dev, r.client_msg_id);
     }
   }
   for (const d of devices) {

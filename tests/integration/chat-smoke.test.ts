@@ -168,6 +168,27 @@ describe('chat smoke', () => {
     expect(rows.map((r) => Buffer.from(r['body'] as Buffer).toString())).toEqual(['once']);
     again.close();
   }, 30_000);
+  it('chat – two users whose devices have the same id are two devices: the same cid from each is two messages, and one\'s order never refuses the other\'s', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'same-did', owner: 'eli', members: ['fox'] });
+    const eli = await rawConnect(c.gateways.get('n1')!, c.token('eli', 'phone'));
+    const fox = await rawConnect(c.gateways.get('n2')!, c.token('fox', 'phone'));
+    eli.send({ type: 'send', conv: 'same-did', cid: 7, body: 'from eli' });
+    const a = await eli.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 7);
+    // Below eli's 7, and fox's first: stored (before, it was refused as "cids must only grow").
+    fox.send({ type: 'send', conv: 'same-did', cid: 3, body: 'fox first' });
+    expect(await fox.waitFor((f) => (f.type === 'sent' || f.type === 'error') && f.cid === 3)).toMatchObject({ type: 'sent' });
+    // The same cid as eli's: a message of its own (before, it was answered with eli's seq and never stored).
+    fox.send({ type: 'send', conv: 'same-did', cid: 7, body: 'from fox' });
+    const b = await fox.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 7);
+    expect(b.seq).not.toBe(a.seq);
+    eli.send({ type: 'send', conv: 'same-did', cid: 8, body: 'eli again' });
+    await eli.waitFor((f) => f.type === 'sent' && f.cid === 8);
+    const rows = await c.db.sql<{ sender_uid: string; body: Buffer }[]>`SELECT sender_uid, body FROM messages WHERE conv_id = 'same-did' ORDER BY seq`;
+    expect(rows.map((r) => `${r.sender_uid}: ${Buffer.from(r.body).toString()}`)).toEqual(['eli: from eli', 'fox: fox first', 'fox: from fox', 'eli: eli again']);
+    eli.close();
+    fox.close();
+  }, 30_000);
+
   it('gateway – a node process given a port another gateway holds exits with a clear error instead of sharing its connections', async () => {
     const port = new URL(c.gateways.get('n1')!).port;
     const logDir = path.join(c.logDir, 'port-clash');

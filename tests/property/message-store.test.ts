@@ -115,8 +115,8 @@ describe('message store – real Postgres', () => {
     await expect(store.appendBatch([m(2, 2), m(1, 3)])).rejects.toMatchObject({ name: 'ImError', code: ErrorCode.CONFLICT });
     expect((await store.readAfter('taken', 0, 10)).map((r) => r.seq)).toEqual([1]);
     expect(await store.lastSeqs(['taken', 'none'])).toEqual(new Map([['taken', 1], ['none', 0]]));
-    expect((await store.findByClientId('taken', 'd', 1))?.seq).toBe(1);
-    expect(await store.findByClientId('taken', 'd', 3)).toBeUndefined();
+    expect((await store.findByClientId('taken', 'u', 'd', 1))?.seq).toBe(1);
+    expect(await store.findByClientId('taken', 'u', 'd', 3)).toBeUndefined();
   });
 
   it('message store – a duplicate committed by another writer while the batch waited is found and returned, one rolled back is stored', async () => {
