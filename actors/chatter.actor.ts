@@ -1,26 +1,4 @@
-import {
-  ChatKind,
-  ChatterOp,
-  ConnectorOp,
-  type ChatterCreate,
-  type ChatterLeave,
-  type ChatterMembers,
-  type ChatterMute,
-  type ChatterRules,
-  type ChatterSend,
-  type ChatterSystem,
-  type ChatterTitle,
-  type ChatterTyping,
-  type ConnectorNotify,
-  type CreateReply,
-  type DissolveReply,
-  type MembersReply,
-  type MuteReply,
-  type RulesReply,
-  type SendReply,
-  type RolesReply,
-  type TitleReply,
-} from '../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type ChatterSystem, type ChatterTyping, type ConnectorNotify, type MuteReply, type SendReply } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
@@ -40,12 +18,11 @@ import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { MentionAllBudget } from './mention-all-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
+import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 
 /** The device id system messages are stored under. */
 export const SYSTEM_DEVICE = 'system';
-/** Members one announcement of a dissolved group names (as many as a server API removal may). */
-const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
@@ -57,17 +34,17 @@ type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
  * After commit it fans the message out: per member connector for small conversations, one publish on the
  * conversation's subject for large ones (gateways deliver it to the member sessions they hold).
  */
-class ChatterActor implements Actor {
-  private exists = false;
+class ChatterActor implements Actor, AdminChatter {
+  exists = false;
   /** A direct conversation whose one member blocks the other: it takes no sends and passes on no typing. */
   private blocked = false;
-  private kind: ConvKind = 'group';
-  private title: string | undefined;
+  kind: ConvKind = 'group';
+  title: string | undefined;
   /** Its own retention, seconds (0: the cluster's); told to members who join. */
-  private retention = 0;
-  private members = new Set<string>();
+  retention = 0;
+  members = new Set<string>();
   /** Members' roles and mutes. */
-  private readonly marks = new MemberMarks();
+  readonly marks = new MemberMarks();
   private lastSeq = 0;
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
@@ -96,8 +73,8 @@ class ChatterActor implements Actor {
   private readonly out: FanOutFrom;
 
   constructor(
-    private readonly ctx: ActorContext,
-    private readonly svc: ChatServices,
+    readonly ctx: ActorContext,
+    readonly svc: ChatServices,
   ) {
     const chatter = this;
     this.out = {
@@ -133,35 +110,31 @@ class ChatterActor implements Actor {
       case ChatterOp.TYPING:
         return this.typing(checkUid((payload as ChatterTyping | null)?.uid));
       case ChatterOp.MEMBERS:
-        return this.changeMembers(checkChatterMembers(payload));
+        return changeMembers(this, checkChatterMembers(payload));
       case ChatterOp.CREATE:
-        return this.create(checkChatterCreate(payload));
+        return createGroup(this, checkChatterCreate(payload));
       case ChatterOp.BLOCKS: // the server API changed a block between the two members: read it again
         return this.readBlocked().then((blocked) => ({ blocked: (this.blocked = blocked) }));
       case ChatterOp.MUTE:
         return this.mute(checkChatterMute(payload));
       case ChatterOp.TITLE:
-        return this.retitle(checkChatterTitle(payload));
-      case ChatterOp.ROLES: // stored, then shown to the members online, as a title is
-        return this.svc.groups.setRoles(this.ctx.key, checkRoles(payload)).then((roles): RolesReply => {
-          this.marks.setRoles(roles);
-          this.toMembers({ type: 'roles', conv: this.ctx.key, roles });
-          return { conv: this.ctx.key, roles };
-        });
+        return retitle(this, checkChatterTitle(payload));
+      case ChatterOp.ROLES:
+        return setRoles(this, checkRoles(payload));
       case ChatterOp.DISSOLVE:
-        return this.dissolve();
+        return dissolve(this);
       case ChatterOp.RULES:
-        return this.setRules(checkChatterRules(payload));
+        return setRules(this, checkChatterRules(payload));
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
-        return this.changeMembers({ remove: [uid] }, uid);
+        return changeMembers(this, { remove: [uid] }, uid);
       }
       default:
         throw new ImError(ErrorCode.UNKNOWN_TYPE, `chatter has no operation "${op}"`);
     }
   }
 
-  private async load(): Promise<void> {
+  async load(): Promise<void> {
     const conv = this.ctx.key;
     await Promise.allSettled([...this.inflight]);
     this.svc.committer.reset(conv);
@@ -187,7 +160,7 @@ class ChatterActor implements Actor {
     this.loadedAt = now;
   }
 
-  private get large(): boolean {
+  get large(): boolean {
     return this.members.size > this.svc.settings.largeGroupMembers;
   }
 
@@ -342,64 +315,11 @@ class ChatterActor implements Actor {
   }
 
   /** An ephemeral frame for the members (but `except`) online: one publish in a large conversation, else a tell per member. */
-  private toMembers(frame: ServerFrame, except?: string): void {
+  toMembers(frame: ServerFrame, except?: string): void {
     const bytes = encodeFrame(frame);
     if (this.large) return this.svc.publish(conversationSubject(this.ctx.key), bytes);
     const payload: ConnectorNotify = { frame: bytes };
     for (const m of this.members) if (m !== except) this.ctx.tell(ChatKind.CONNECTOR, m, ConnectorOp.NOTIFY, payload);
-  }
-
-  /** Renames the group; the members online see the new title at once (lists carry it from then on). */
-  private async retitle(p: ChatterTitle): Promise<TitleReply> {
-    if (!this.exists) await this.load();
-    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
-    await this.svc.groups.setTitle(this.ctx.key, p.title);
-    this.title = p.title ?? undefined;
-    this.toMembers(p.title === null ? { type: 'title', conv: this.ctx.key } : { type: 'title', conv: this.ctx.key, title: p.title });
-    return { conv: this.ctx.key, title: p.title };
-  }
-
-  /** Sets who may post (a group's rule) and/or how long messages are kept; the members online are told at once. */
-  private async setRules(p: ChatterRules): Promise<RulesReply> {
-    const conv = this.ctx.key;
-    if (!this.exists) await this.load();
-    if (!this.exists || (p.posting !== undefined && this.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
-    await this.svc.groups.setRules(conv, p);
-    if (p.posting !== undefined) {
-      this.marks.adminsPost = p.posting === Posting.ADMINS;
-      this.toMembers({ type: 'posting', conv, posting: p.posting });
-    }
-    if (p.retention !== undefined) this.toMembers({ type: 'retention', conv, retention: (this.retention = p.retention) });
-    return { conv, ...p };
-  }
-
-  /** Dissolves the group: every member is removed (and told, as by a removal); it takes nothing more. */
-  private async dissolve(): Promise<DissolveReply> {
-    if (!this.exists) await this.load();
-    if (!this.exists || this.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${this.ctx.key}`);
-    const wasLarge = this.large;
-    const removed = await this.svc.groups.dissolve(this.ctx.key);
-    [this.members, this.exists] = [new Set(), false];
-    // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
-    for (let i = 0; i < removed.length; i += DISSOLVE_ANNOUNCE_CHUNK) this.announce([], removed.slice(i, i + DISSOLVE_ANNOUNCE_CHUNK), wasLarge);
-    return { conv: this.ctx.key, removed: removed.length };
-  }
-
-  private async changeMembers(p: ChatterMembers, by?: string): Promise<MembersReply> {
-    if (!this.exists) await this.load();
-    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
-    if (by !== undefined && !this.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${this.ctx.key}`);
-    if (by !== undefined && this.kind !== 'group') throw new ImError(ErrorCode.FORBIDDEN, 'a direct conversation cannot be left');
-    const added = p.add?.length ? await this.svc.convs.addMembers(this.ctx.key, p.add) : [];
-    const removed = p.remove?.length ? await this.svc.convs.removeMembers(this.ctx.key, p.remove) : [];
-    const wasLarge = this.large;
-    for (const u of added) this.members.add(u);
-    for (const u of removed) {
-      this.members.delete(u);
-      this.marks.forget(u);
-    }
-    this.announce(added, removed, wasLarge, by);
-    return { added, removed };
   }
 
   /** A member mutes (or unmutes) the conversation: stored, marked on what is fanned out to them, echoed to their devices. */
@@ -421,18 +341,8 @@ class ChatterActor implements Actor {
     return isDirectConvId(this.ctx.key) ? this.svc.blocks.blockedIn(this.ctx.key) : false;
   }
 
-  /** Creates the group (or adds the members to it, if it exists): through here, so that this actor knows at once. */
-  private async create(p: ChatterCreate): Promise<CreateReply> {
-    const before = this.exists ? new Set(this.members) : new Set<string>();
-    const wasLarge = this.exists && this.large;
-    await this.svc.convs.createGroup({ convId: this.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}) });
-    await this.load();
-    this.announce([...this.members].filter((u) => !before.has(u)), [], wasLarge);
-    return { conv: this.ctx.key, kind: 'group' };
-  }
-
   /** See `announceMembers`. */
-  private announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
+  announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
     const { kind, title, lastSeq, members, large, binding } = this;
     announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }

@@ -1,12 +1,12 @@
 import { CloseCode } from '../close-codes.js';
 import { decodeServerFrame } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
-import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type WelcomeFrame } from '../frames.js';
-import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
+import type { ClientFrame, WelcomeFrame } from '../frames.js';
 import { Backoff } from './backoff.js';
 import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
-import { ConnectionState, type ConvPrefs, type ImClientEvents, type ImClientOptions, type MembersPage, type ReactorsPage, type StateChange } from './client-types.js';
-import { ConversationChains, type ConversationInfo, type HistoryPage } from './conversation-chain.js';
+import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
+import { ConversationChains, type ConversationInfo } from './conversation-chain.js';
+import { ConversationRequests } from './conversation-requests.js';
 import { Connection } from './connection.js';
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
@@ -23,7 +23,7 @@ import { TypingThrottle } from './typing-throttle.js';
  * The natsim client: one WebSocket with reconnects, an outbound queue that survives them, and in-order,
  * exactly-once delivery with gap repair (protocol/README.md §7).
  */
-export class ImClient {
+export class ImClient extends ConversationRequests {
   private readonly events = new TypedEmitter<ImClientEvents>();
   private readonly opts: ImClientOptions;
   private readonly WS: WebSocketConstructor;
@@ -51,6 +51,7 @@ export class ImClient {
   private waiter: Deferred<void> | undefined;
 
   constructor(opts: ImClientOptions) {
+    super();
     this.opts = opts;
     this.token = new TokenSource(opts.token);
     this.refresher = new TokenRefresher({
@@ -193,79 +194,6 @@ export class ImClient {
     return this.welcomed && this.typingThrottle.offer(conv, Date.now(), () => this.transmit({ type: 'typing', conv }));
   }
 
-  /** Fetches messages of `conv` with seq > `after`, at most `limit` (1–200); rejects on error or timeout. */
-  pull(conv: string, after: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {
-    return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, after, limit }));
-  }
-
-  /**
-   * Fetches the newest messages of `conv` with seq < `before`, at most `limit` (1–200), ascending: "load older" when
-   * scrolling back (`more`: there are older ones still). They are returned, not emitted as `message` events.
-   */
-  pullBefore(conv: string, before: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {
-    return this.request<HistoryPage>('pull', (rid) => ({ type: 'pull', rid, conv, before, limit }));
-  }
-
-  /**
-   * Fetches a page of the members of `conv` by uid (after uid `after`, at most `limit`, 1–200) with the read marks you
-   * may see: "seen by" in a group is the members whose `readSeq` reaches a message. Rejects with `not_member`.
-   */
-  members(conv: string, opts: { after?: string; limit?: number } = {}): Promise<MembersPage> {
-    const { after, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
-    return this.request<MembersPage>('members', (rid) => ({ type: 'members', rid, conv, limit, ...(after === undefined ? {} : { after }) }));
-  }
-
-  /**
-   * Fetches a page of who reacted to message `seq` of `conv` (history gives counts only), by uid: after uid `after`,
-   * at most `limit` (1–200), only those whose reaction is `emoji` if given. Rejects with `not_member`.
-   */
-  reactors(conv: string, seq: number, opts: { after?: string; emoji?: string; limit?: number } = {}): Promise<ReactorsPage> {
-    const { after, emoji, limit = DEFAULT_MAX_PULL_LIMIT } = opts;
-    return this.request<ReactorsPage>('reactors', (rid) => ({ type: 'reactors', rid, conv, seq, limit, ...(after === undefined ? {} : { after }), ...(emoji === undefined ? {} : { emoji }) }));
-  }
-
-  /**
-   * Mutes `conv` on all of this user's devices until `until` (epoch ms; default for good): the app's push service is
-   * told its messages are muted. Resolves with the stored `until`; rejects with `not_member`.
-   */
-  mute(conv: string, until: number = MUTED_FOREVER): Promise<number> {
-    return this.request<number>('mute', (rid) => ({ type: 'mute', rid, conv, until }));
-  }
-
-  /** Leaves group `conv` (on all of this user's devices); rejects with `not_member`, or `forbidden` for a direct conversation. */
-  leave(conv: string): Promise<void> {
-    return this.request<void>('leave', (rid) => ({ type: 'leave', rid, conv }));
-  }
-
-  /** Ends a mute of `conv` (see `mute`). */
-  unmute(conv: string): Promise<number> {
-    return this.mute(conv, 0);
-  }
-
-  /** Pins (or with `false` unpins) `conv` on all of this user's devices: pinned ones list first. Rejects with `not_member`. */
-  pin(conv: string, pinned = true): Promise<ConvPrefs> {
-    return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, pinned }));
-  }
-
-  /** Archives (or with `false` unarchives) `conv` on all of this user's devices; it keeps getting messages. */
-  archive(conv: string, archived = true): Promise<ConvPrefs> {
-    return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, archived }));
-  }
-
-  /**
-   * Clears `conv`'s history for this user, on every device ("clear chat"), up to `seq` (default: the last message this
-   * device holds): nothing at or below it is served to the user again, and it counts as read. Every device gets a
-   * `cleared` event (this one too) to drop what it shows. Resolves with the stored mark; rejects with `not_member`.
-   */
-  clear(conv: string, seq = this.chains.get(conv)?.last ?? 0): Promise<number> {
-    return this.request<number>('clear', (rid) => ({ type: 'clear', rid, conv, seq }));
-  }
-
-  /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
-  sync(): Promise<ConvSummary[]> {
-    return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));
-  }
-
   /** Every conversation the user is in, with its delivery (`last`) and read state, most recent message first. */
   conversations(): ConversationInfo[] {
     return this.chains.list();
@@ -383,7 +311,11 @@ export class ImClient {
     return this.conn?.transmit(frame) === true;
   }
 
-  private request<T>(what: string, frame: (rid: number) => ClientFrame): Promise<T> {
+  protected override lastHeld(conv: string): number {
+    return this.chains.get(conv)?.last ?? 0;
+  }
+
+  protected override request<T>(what: string, frame: (rid: number) => ClientFrame): Promise<T> {
     if (this.current === ConnectionState.CLOSED) return Promise.reject(new ImError(ErrorCode.CLOSED, 'client closed'));
     if (!this.welcomed) return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `${what}: not connected`));
     return this.requests.start<T>(what, (rid) => {

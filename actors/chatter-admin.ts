@@ -1,0 +1,113 @@
+import type { ChatterCreate, ChatterMembers, ChatterRules, ChatterTitle, CreateReply, DissolveReply, MembersReply, RolesReply, RulesReply, TitleReply } from '../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { Posting, type ConvKind, type MemberRole, type ServerFrame } from '../protocol/frames.js';
+import type { ActorContext } from '../runtime/actor.js';
+import type { ChatServices } from './chat-services.js';
+import type { MemberMarks } from './member-marks.js';
+
+/** Members one announcement of a dissolved group names (as many as a server API removal may). */
+const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
+
+/**
+ * A conversation's chatter as its admin operations (the server API's, and a member leaving) see it: the state they
+ * change, and how it tells members. They run in the chatter's mailbox like its sends, so they change that state
+ * between two sends, never during one.
+ */
+export interface AdminChatter {
+  readonly ctx: ActorContext;
+  readonly svc: ChatServices;
+  readonly marks: MemberMarks;
+  exists: boolean;
+  readonly kind: ConvKind;
+  title: string | undefined;
+  /** Its own retention, seconds (0: the cluster's). */
+  retention: number;
+  members: Set<string>;
+  readonly large: boolean;
+  /** Reads the conversation again from Postgres. */
+  load(): Promise<void>;
+  /** An ephemeral frame for the members (but `except`) online. */
+  toMembers(frame: ServerFrame, except?: string): void;
+  /** Tells members, devices and the business server who joined and left (see announceMembers). */
+  announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void;
+}
+
+/** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
+async function mustBeGroup(c: AdminChatter): Promise<void> {
+  if (!c.exists) await c.load();
+  if (!c.exists || c.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${c.ctx.key}`);
+}
+
+/** Renames the group; the members online see the new title at once (lists carry it from then on). */
+export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleReply> {
+  await mustBeGroup(c);
+  const conv = c.ctx.key;
+  await c.svc.groups.setTitle(conv, p.title);
+  c.title = p.title ?? undefined;
+  c.toMembers(p.title === null ? { type: 'title', conv } : { type: 'title', conv, title: p.title });
+  return { conv, title: p.title };
+}
+
+/** Stores members' roles, then shows them to the members online, as a title is. */
+export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole>): Promise<RolesReply> {
+  const conv = c.ctx.key;
+  const stored = await c.svc.groups.setRoles(conv, roles);
+  c.marks.setRoles(stored);
+  c.toMembers({ type: 'roles', conv, roles: stored });
+  return { conv, roles: stored };
+}
+
+/** Sets who may post (a group's rule) and/or how long messages are kept; the members online are told at once. */
+export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesReply> {
+  const conv = c.ctx.key;
+  if (!c.exists) await c.load();
+  if (!c.exists || (p.posting !== undefined && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
+  await c.svc.groups.setRules(conv, p);
+  if (p.posting !== undefined) {
+    c.marks.adminsPost = p.posting === Posting.ADMINS;
+    c.toMembers({ type: 'posting', conv, posting: p.posting });
+  }
+  if (p.retention !== undefined) c.toMembers({ type: 'retention', conv, retention: (c.retention = p.retention) });
+  return { conv, ...p };
+}
+
+/** Dissolves the group: every member is removed (and told, as by a removal); it takes nothing more. */
+export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
+  await mustBeGroup(c);
+  const wasLarge = c.large;
+  const removed = await c.svc.groups.dissolve(c.ctx.key);
+  c.members = new Set();
+  c.exists = false;
+  // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
+  for (let i = 0; i < removed.length; i += DISSOLVE_ANNOUNCE_CHUNK) c.announce([], removed.slice(i, i + DISSOLVE_ANNOUNCE_CHUNK), wasLarge);
+  return { conv: c.ctx.key, removed: removed.length };
+}
+
+/** Adds and removes members (`by`: a member leaving on their own, who must be in a group). */
+export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: string): Promise<MembersReply> {
+  const conv = c.ctx.key;
+  if (!c.exists) await c.load();
+  if (!c.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
+  if (by !== undefined && !c.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${conv}`);
+  if (by !== undefined && c.kind !== 'group') throw new ImError(ErrorCode.FORBIDDEN, 'a direct conversation cannot be left');
+  const added = p.add?.length ? await c.svc.convs.addMembers(conv, p.add) : [];
+  const removed = p.remove?.length ? await c.svc.convs.removeMembers(conv, p.remove) : [];
+  const wasLarge = c.large;
+  for (const u of added) c.members.add(u);
+  for (const u of removed) {
+    c.members.delete(u);
+    c.marks.forget(u);
+  }
+  c.announce(added, removed, wasLarge, by);
+  return { added, removed };
+}
+
+/** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
+export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
+  const before = c.exists ? new Set(c.members) : new Set<string>();
+  const wasLarge = c.exists && c.large;
+  await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}) });
+  await c.load();
+  c.announce([...c.members].filter((u) => !before.has(u)), [], wasLarge);
+  return { conv: c.ctx.key, kind: 'group' };
+}
