@@ -164,7 +164,7 @@ export interface Reactor {
 }
 
 /**
- * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message was committed
+ * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message (not a recall, edit or reaction) was committed
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /

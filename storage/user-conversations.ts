@@ -11,7 +11,7 @@ export interface UserConversation {
   /** A group's title, if it has one. */
   title?: string;
   lastSeq: number;
-  /** When the last message was committed (epoch ms); absent with no message yet. */
+  /** When the last message that is not a recall, edit or reaction was committed (epoch ms); absent with no message yet. */
   lastTs?: number;
   readSeq: number;
   unread: number;
@@ -39,6 +39,9 @@ export interface UserConversation {
   /** Nothing up to this seq is served to the user: they cleared it, or it passed the message retention (0: none). */
   clearedSeq: number;
 }
+
+/** Messages read back from a conversation's last for the last one that is not a recall, edit or reaction (its time orders the list). */
+export const LIST_ORDER_LOOKBACK = 50;
 
 /** Members counted per conversation of a user's list unless the caller asks for another cap. */
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
@@ -104,8 +107,15 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
       SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq, x.delivered_seq
       FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
     ) p ON true
-    -- The last message by the primary key, read backwards: its seq and when it was committed.
-    LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_at FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
+    -- The last message by the primary key, read backwards: its seq; and when the last one that says something new
+    -- (no recall, edit or reaction: those do not move a conversation up) was committed, looked for among the last
+    -- LIST_ORDER_LOOKBACK only, else the last one's time.
+    LEFT JOIN LATERAL (
+      SELECT max(t.seq) AS last_seq, COALESCE(max(t.created_at) FILTER (WHERE t.plain), max(t.created_at)) AS last_at FROM (
+        SELECT m.seq, m.created_at, (m.recalls IS NULL AND m.edits IS NULL AND m.reacts IS NULL) AS plain
+        FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT ${LIST_ORDER_LOOKBACK}
+      ) t
+    ) l ON true
     -- Seen: the read mark, the user's own last message, or (nothing older is served) the expired ones.
     CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
     WHERE mb.uid = ${uid}

@@ -310,7 +310,8 @@ export class ConversationChains {
   private deliver(s: ChainState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
-    s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
+    // A recall, an edit or a reaction changes a message already there: it does not move the conversation up.
+    if (msg.recall === undefined && msg.edit === undefined && msg.react === undefined) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
     // not their recalls, edits and reactions, which change a message already counted.

@@ -19,7 +19,7 @@ export interface ConversationInfo {
   retention?: number;
   /** Highest seq known to exist (from `convs` or a delivered message). */
   lastSeq: number;
-  /** When the latest message known was committed (epoch ms; from `convs` and delivered messages): sort a list by it. */
+  /** When the latest message known (not a recall, edit or reaction) was committed (epoch ms; from `convs` and delivered messages): sort a list by it. */
   lastTs?: number;
   /** Seq of the last message delivered to the app with no gap before it. */
   last: number;

@@ -244,5 +244,28 @@ describe('chat – reactions', () => {
     expect((await val.client.pull('rx-erase', 0, 1)).msgs[0]!.reactions!.counts).toEqual([{ emoji: '😢', n: 1 }]);
     expect(await c.db.sql`SELECT count(*)::int AS n FROM messages WHERE conv_id = 'rx-erase' AND sender_uid = 'wes' AND (body <> ''::bytea OR react_was IS NOT NULL)`).toEqual([{ n: 0 }]);
   }, 30_000);
+
+  it('react – a reaction (like an edit) does not move a conversation up the list, on the server or in the SDK; a new message does', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-order-a', owner: 'xia', members: ['yan'] });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-order-b', owner: 'xia', members: ['yan'] });
+    const xia = await online('xia', 'd1', 'x1');
+    const yan = await online('yan', 'd1', 'x2');
+    const a = await xia.client.send('rx-order-a', 'older');
+    await new Promise((r) => setTimeout(r, 20));
+    await xia.client.send('rx-order-b', 'newer');
+    await new Promise((r) => setTimeout(r, 20));
+    await yan.client.react('rx-order-a', a.seq, '👍');
+    await xia.client.edit('rx-order-a', a.seq, 'older, edited');
+    await waitUntil(() => yan.msgs.filter((m) => m.conv === 'rx-order-a').length === 3, 'yan holding the edit');
+    const order = (list: { conv: string }[]) => list.map((x) => x.conv).filter((x) => x.startsWith('rx-order'));
+    expect(order(yan.client.conversations())).toEqual(['rx-order-b', 'rx-order-a']);
+    expect(order(await yan.client.sync())).toEqual(['rx-order-b', 'rx-order-a']);
+    expect(order((await c.api('GET', '/v1/users/yan/conversations')).body['conversations'] as { conv: string }[])).toEqual(['rx-order-b', 'rx-order-a']);
+    await new Promise((r) => setTimeout(r, 20));
+    await xia.client.send('rx-order-a', 'newest');
+    await waitUntil(() => yan.msgs.filter((m) => m.conv === 'rx-order-a').length === 4, 'yan holding the new message');
+    expect(order(yan.client.conversations())).toEqual(['rx-order-a', 'rx-order-b']);
+    expect(order(await yan.client.sync())).toEqual(['rx-order-a', 'rx-order-b']);
+  }, 30_000);
 });
 
