@@ -206,7 +206,34 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     const got = gotUpTo.get(`${m.conv_id}|${m.uid}`) ?? 0;
     if (m.delivered_seq > got) report.receiptBreaks.push(`${m.uid} in ${m.conv_id}: delivery mark ${m.delivered_seq}, but their devices got up to ${got}`);
   }
+  for (const b of await reactionCountBreaks(sql, convs)) report.amendBreaks.push(b);
   return report;
+}
+
+/**
+ * Reaction counts the group commit kept (migration 290) that the reactions stored do not add up to, and reactions
+ * whose `was` is not their sender's reaction before them: what a client applying reactions to a page would get wrong.
+ */
+async function reactionCountBreaks(sql: Sql, convs: string[]): Promise<string[]> {
+  const counts = await sql<{ conv_id: string; target: number; emoji: string; kept: number; summed: number }[]>`
+    WITH summed AS (
+      SELECT conv_id, reacts AS target, emoji, sum(d)::int AS n FROM (
+        SELECT conv_id, reacts, convert_from(body, 'UTF8') AS emoji, 1 AS d FROM messages WHERE conv_id = ANY(${convs}) AND reacts IS NOT NULL AND body <> ''::bytea
+        UNION ALL SELECT conv_id, reacts, react_was, -1 FROM messages WHERE conv_id = ANY(${convs}) AND reacts IS NOT NULL AND react_was IS NOT NULL
+      ) x GROUP BY 1, 2, 3
+    ),
+    kept AS (SELECT conv_id, target, emoji, n FROM reaction_counts WHERE conv_id = ANY(${convs}))
+    SELECT COALESCE(k.conv_id, s.conv_id) AS conv_id, COALESCE(k.target, s.target) AS target, COALESCE(k.emoji, s.emoji) AS emoji, COALESCE(k.n, 0) AS kept, COALESCE(s.n, 0) AS summed
+    FROM kept k FULL JOIN summed s USING (conv_id, target, emoji) WHERE COALESCE(k.n, 0) <> COALESCE(s.n, 0)`;
+  const was = await sql<{ conv_id: string; seq: number; react_was: string | null; before: string | null }[]>`
+    SELECT conv_id, seq, react_was, before FROM (
+      SELECT conv_id, seq, react_was, NULLIF(convert_from(lag(body) OVER (PARTITION BY conv_id, reacts, sender_uid ORDER BY seq), 'UTF8'), '') AS before
+      FROM messages WHERE conv_id = ANY(${convs}) AND reacts IS NOT NULL
+    ) x WHERE react_was IS DISTINCT FROM before`;
+  return [
+    ...counts.map((r) => `${r.conv_id}: message ${r.target} counts ${r.kept} of "${r.emoji}", its reactions add up to ${r.summed}`),
+    ...was.map((r) => `${r.conv_id}: reaction ${r.seq} replaced "${r.react_was ?? ''}", its sender's reaction before it was "${r.before ?? ''}"`),
+  ];
 }
 
 /** True when no guarantee is broken. */
