@@ -9,11 +9,20 @@ import net from 'node:net';
 const PORT_RANGE = { low: 20_000, high: 32_767 } as const;
 const PORT_ATTEMPTS = 50;
 
-/** A free loopback TCP port outside the kernel's ephemeral range, checked by binding it. */
+/**
+ * Ports this process handed out already. A caller often picks several before anything listens on them (a test
+ * cluster picks its gateway ports, then starts nats-server and Postgres on ports of their own): without this, a
+ * later pick could be one an earlier caller was about to listen on, and one of the two fails with "in use".
+ */
+const handedOut = new Set<number>();
+
+/** A free loopback TCP port outside the kernel's ephemeral range, checked by binding it; never one this process gave out before. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let i = 0; i < PORT_ATTEMPTS; i++) {
     const port = PORT_RANGE.low + Math.floor(Math.random() * (PORT_RANGE.high - PORT_RANGE.low + 1));
-    if (await bindable(port, host)) return port;
+    if (handedOut.has(port) || !(await bindable(port, host))) continue;
+    handedOut.add(port);
+    return port;
   }
   throw new Error(`no free port in ${PORT_RANGE.low}-${PORT_RANGE.high} after ${PORT_ATTEMPTS} attempts`);
 }
