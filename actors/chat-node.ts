@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { ChatKind, ConnectorOp, type ConnectorGatewayGone } from '../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterExpired, type ConnectorGatewayGone } from '../protocol/chat-ops.js';
 import { clusterSettingValue, type ClusterSettingName } from '../protocol/control.js';
 import type { ActorKind } from '../runtime/actor.js';
 import type { ClusterSettings } from '../runtime/cluster-settings.js';
@@ -155,7 +155,13 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   }
   sampler = new LoadSampler(gateway?.sendLatency);
   sampler.start();
-  sweeper = new RetentionSweeper({ store: new MessageRetentionStore(node.sql), retentionSec: () => gw.messageRetentionSec, log: log.child({ component: 'retention' }) });
+  sweeper = new RetentionSweeper({
+    store: new MessageRetentionStore(node.sql),
+    retentionSec: () => gw.messageRetentionSec,
+    log: log.child({ component: 'retention' }),
+    // Devices online drop what expired now, not at their next list.
+    expired: (conv, seq) => node.router.tell(ChatKind.CHATTER, conv, ChatterOp.EXPIRED, { seq } satisfies ChatterExpired),
+  });
   sweeper.start();
   // Business events for a business server that takes them over HTTP rather than from NATS.
   const webhook = config.webhook ? new WebhookForwarder({ nc: node.nc, config: config.webhook, log: log.child({ component: 'webhook' }) }) : undefined;

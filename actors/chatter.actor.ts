@@ -13,7 +13,7 @@ import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type R
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkRoles, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { MentionAllBudget } from './mention-all-budget.js';
@@ -125,6 +125,8 @@ class ChatterActor implements Actor, AdminChatter {
         return dissolve(this);
       case ChatterOp.RULES:
         return setRules(this, checkChatterRules(payload));
+      case ChatterOp.EXPIRED: // the retention sweep: devices online drop what is no longer served, as after a clear
+        return this.toMembers({ type: 'cleared', conv: this.ctx.key, seq: checkExpired(payload) });
       case ChatterOp.LEAVE: {
         const uid = checkUid((payload as ChatterLeave | null)?.uid);
         return changeMembers(this, { remove: [uid] }, uid);

@@ -51,6 +51,11 @@ export function checkUid(v: unknown): string {
   return id(v, 'uid');
 }
 
+/** The seq an `expired` op names (ChatterExpired). */
+export function checkExpired(p: unknown): number {
+  return int(obj(p)['seq'], 'seq', 1);
+}
+
 export function checkChatterSend(p: unknown): ChatterSend {
   const v = obj(p);
   const recall = seqOf(v, 'recall');

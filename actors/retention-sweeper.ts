@@ -12,6 +12,8 @@ export interface RetentionSweeperOptions {
   /** The cluster's retention now, in seconds (0: keep messages for good, but for conversations with their own). */
   retentionSec: () => number;
   log: Logger;
+  /** Messages of `conv` up to `upto` expired (once the batch committed): for telling the members online. */
+  expired?: (conv: string, upto: number) => void;
   passMs?: number;
   batchGapMs?: number;
 }
@@ -81,6 +83,7 @@ export class RetentionSweeper {
       return this.schedule(this.passMs);
     }
     if (r.conversations > 0) this.opts.log.info({ conversations: r.conversations, deleted: r.deleted }, 'expired messages past the retention');
+    for (const e of r.expired) this.opts.expired?.(e.conv, e.upto);
     if (this.restart) {
       this.restart = false;
       this.cursor = '';

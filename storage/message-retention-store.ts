@@ -21,6 +21,8 @@ export interface RetentionBatch {
   conversations: number;
   /** Messages deleted. */
   deleted: number;
+  /** Each conversation whose messages expired in this batch, and the seq up to which they did. */
+  expired: { conv: string; upto: number }[];
 }
 
 /**
@@ -53,7 +55,7 @@ export class MessageRetentionStore {
         const [lock] = await tx<{ ok: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK_KEY}) AS ok, set_config('statement_timeout', ${String(this.timeoutMs)}, true) AS t,
                  set_config('enable_bitmapscan', 'off', true) AS b`;
-        if (!lock!.ok) return { busy: true, conversations: 0, deleted: 0 };
+        if (!lock!.ok) return { busy: true, conversations: 0, deleted: 0, expired: [] };
         // The oldest message still served tells at one index probe whether a conversation has anything to expire;
         // only those are read further, and at most RETENTION_ROWS_PER_CONV of them.
         const probed = await tx<{ conv_id: string; upto: number | null; n: number; last: number | null }[]>`
@@ -91,7 +93,7 @@ export class MessageRetentionStore {
             break;
           }
         }
-        const batch = (conversations: number, deleted: number): RetentionBatch => ({ busy: false, conversations, deleted, ...(next !== undefined && { next }) });
+        const batch = (conversations: number, deleted: number): RetentionBatch => ({ busy: false, conversations, deleted, expired: convs.map((conv, i) => ({ conv, upto: uptos[i]! })), ...(next !== undefined && { next }) });
         if (convs.length === 0) return batch(0, 0);
         const expired = tx`unnest(${convs}::text[], ${uptos}::int8[], ${lasts}::int8[]) AS e(conv_id, upto, last)`;
         await tx`UPDATE conversations c SET expired_seq = GREATEST(c.expired_seq, e.upto) FROM ${expired} WHERE c.conv_id = e.conv_id`;

@@ -81,7 +81,7 @@ describe('chat – message retention', () => {
     expect((await c.imctl('settings', 'set', 'message-retention', '0')).code).toBe(0);
   }, 60_000);
 
-  it('retention – a conversation of its own (disappearing messages): the business server sets it, members are told, only its old messages go, newcomers learn it when they join', async () => {
+  it('retention – a conversation of its own (disappearing messages): the business server sets it, members are told, only its old messages go (devices online are told at once), newcomers learn it when they join', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-vanish', owner: 'gil', members: ['hua'] });
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-keep', owner: 'gil', members: ['hua'] });
     const gil = await c.online('gil', 'g1', 'rt1', []);
@@ -104,7 +104,9 @@ describe('chat – message retention', () => {
     expect(await bodies('rt-vanish')).toEqual(['not yet']);
     expect(await bodies('rt-keep')).toEqual(['this stays']);
     expect((await hua.client.pull('rt-vanish', 0)).msgs.map((m) => m.seq)).toEqual([stays]);
-    // The next list says what went; the SDK tells the app to drop it.
+    // Devices online are told at once (a `cleared` frame) to drop what went; the next list says the same: no news.
+    await waitUntil(() => hua.got.cleared.length === 1, 'hua told of the expiry');
+    expect(hua.got.cleared).toEqual([{ conv: 'rt-vanish', seq: gone }]);
     await hua.client.sync();
     expect(hua.got.cleared).toEqual([{ conv: 'rt-vanish', seq: gone }]);
 

@@ -47,13 +47,15 @@ describe('message retention store – real Postgres', () => {
     // The big one loses RETENTION_ROWS_PER_CONV a batch and is looked at again until it is done.
     expect(batches.map((b) => b.deleted)).toEqual([RETENTION_ROWS_PER_CONV, RETENTION_ROWS_PER_CONV, 499 + 3]);
     expect(batches.map((b) => b.next)).toEqual(['', '', undefined]);
+    // Each batch names what expired where (for telling the members online).
+    expect(batches.map((b) => b.expired)).toEqual([[{ conv: 'a-big', upto: 1_000 }], [{ conv: 'a-big', upto: 2_000 }], [{ conv: 'a-big', upto: 2_500 }, { conv: 'b-mixed', upto: 3 }]]);
     expect(await seqs('a-big')).toEqual(['2500:']);
     expect(await seqs('b-mixed')).toEqual([4, 5]);
     expect(await seqs('c-new')).toEqual([1, 2]);
     expect([await expiredSeq('a-big'), await expiredSeq('b-mixed'), await expiredSeq('c-new')]).toEqual([2_500, 3, 0]);
     expect((await db.sql`SELECT conv_id, seq FROM mentions ORDER BY conv_id, seq`).map((r) => `${r['conv_id']}:${r['seq']}`)).toEqual(['b-mixed:4']);
     // Nothing more to do: a pass changes nothing.
-    expect(await pass(600)).toEqual([{ busy: false, conversations: 0, deleted: 0 }]);
+    expect(await pass(600)).toEqual([{ busy: false, conversations: 0, deleted: 0, expired: [] }]);
     // A newer last message lets the old anchor go at last.
     await fill('a-big', 2_501, 2_501, 3_600);
     await fill('a-big', 2_502, 2_502, 0);
@@ -82,7 +84,7 @@ describe('message retention store – real Postgres', () => {
     await fill('no-own', 1, 2, 600);
     await db.sql`UPDATE conversations SET retention_sec = 60 WHERE conv_id = 'own-short'`;
     // The cluster keeps messages for good: only the conversation with its own retention is walked.
-    expect(await pass(0)).toEqual([{ busy: false, conversations: 1, deleted: 2 }]);
+    expect(await pass(0)).toEqual([{ busy: false, conversations: 1, deleted: 2, expired: [{ conv: 'own-short', upto: 2 }] }]);
     expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[3], [1, 2]]);
     // Both set: the shorter (the conversation's 60 s against the cluster's day) — and the cluster's for the other.
     // (Commit times grow with seqs: the sweep reads a conversation's oldest first.)
@@ -106,7 +108,7 @@ describe('message retention store – real Postgres', () => {
       await held;
     });
     await isLocked;
-    expect(await store.sweep('', 600)).toEqual({ busy: true, conversations: 0, deleted: 0 });
+    expect(await store.sweep('', 600)).toEqual({ busy: true, conversations: 0, deleted: 0, expired: [] });
     expect(await seqs('held')).toEqual([1, 2, 3]);
     release();
     await other;
