@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { Posting, type MemberRole } from '../protocol/frames.js';
@@ -100,6 +101,15 @@ export interface ConversationStoreOptions {
   maxGroupMembers?: number;
 }
 
+/**
+ * A new member's `joined_seq, cleared_seq` for `convId` (in an INSERT … SELECT over `u`, their uid): the conversation's
+ * last seq now (what came before is history, not unread), and what they had cleared if they were a member before.
+ */
+function joinedAt(sql: Sql, convId: string): postgres.Fragment {
+  return sql`COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conv_id = ${convId}), 0),
+    COALESCE((SELECT f.cleared_seq FROM former_members f WHERE f.uid = u AND f.conv_id = ${convId}), 0)`;
+}
+
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
 export class ConversationStore {
   private readonly timeoutMs: number;
@@ -185,8 +195,8 @@ export class ConversationStore {
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
-        INSERT INTO members (conv_id, uid, role)
-        SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END
+        INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq)
+        SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END, ${joinedAt(this.sql, convId)}
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND (SELECT dissolved_at FROM c) IS NULL ON CONFLICT DO NOTHING
       )
@@ -220,7 +230,7 @@ export class ConversationStore {
       at_limit AS (${this.atLimit(convId, unique)}),
       size AS (${this.groupSize(convId, unique)}),
       ins AS (
-        INSERT INTO members (conv_id, uid, role) SELECT ${convId}, u, ${role} FROM unnest(${unique}::text[]) AS u
+        INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq) SELECT ${convId}, u, ${role}, ${joinedAt(this.sql, convId)} FROM unnest(${unique}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT DO NOTHING RETURNING uid
       )
@@ -240,14 +250,14 @@ export class ConversationStore {
     const rows = await bounded('remove members', this.sql<{ kind: ConversationKind | null; removed: string[] }[]>`
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       del AS (
-        DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid
+        DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid, cleared_seq
       ),
       -- Their mentions go with them: added again later, they would count as unread once more.
       unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
       -- What they wrote stays: an erasure of their account must still find this conversation.
       former AS (
-        INSERT INTO former_members (uid, conv_id) SELECT uid, ${convId} FROM del
-        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now() RETURNING 1
+        INSERT INTO former_members (uid, conv_id, cleared_seq) SELECT uid, ${convId}, cleared_seq FROM del
+        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now(), cleared_seq = EXCLUDED.cleared_seq RETURNING 1
       )
       SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
     const r = rows[0]!;
@@ -346,7 +356,7 @@ export class ConversationStore {
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
       ),
-      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
+      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT joined_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
       -- The count of userConversations, for this one conversation.
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
              ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`)} AS unread,

@@ -73,11 +73,11 @@ export class GroupAdminStore {
     checkId(convId, 'convId');
     const rows = await bounded('dissolve group', this.sql<{ ok: boolean; removed: string[] }[]>`
       WITH c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL RETURNING 1),
-      del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid),
+      del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid, cleared_seq),
       unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
       former AS (
-        INSERT INTO former_members (uid, conv_id) SELECT uid, ${convId} FROM del
-        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now() RETURNING 1
+        INSERT INTO former_members (uid, conv_id, cleared_seq) SELECT uid, ${convId}, cleared_seq FROM del
+        ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now(), cleared_seq = EXCLUDED.cleared_seq RETURNING 1
       )
       SELECT EXISTS (SELECT 1 FROM c) AS ok, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
     if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId} to dissolve`);

@@ -116,8 +116,9 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
         FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT ${LIST_ORDER_LOOKBACK}
       ) t
     ) l ON true
-    -- Seen: the read mark, the user's own last message, or (nothing older is served) the expired ones.
-    CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
+    -- Seen: the read mark, the user's own last message, where they joined (what came before is history, not news),
+    -- or (nothing older is served) the expired ones.
+    CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
     WHERE mb.uid = ${uid}
     -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
     -- those with no message yet by when joined.

@@ -97,4 +97,20 @@ describe('chat – clear history', () => {
     expect(await raw.waitFor((f) => f.type === 'convs' && f.rid === 9)).toBeTruthy();
     raw.close();
   }, 30_000);
+
+  it('clear – a member removed and added back keeps what they had cleared', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'cl-back', owner: 'gus', members: ['hal'] });
+    const gus = await c.online('gus', 'g1', 'cl1', []);
+    const seqs: number[] = [];
+    for (const body of ['one', 'two', 'three']) seqs.push((await gus.client.send('cl-back', body)).seq);
+    await c.api('POST', '/v1/users/hal/conversations/cl-back/clear', { seq: seqs[1] });
+    await c.api('POST', '/v1/conversations/cl-back/members', { remove: ['hal'] });
+    await c.api('POST', '/v1/conversations/cl-back/members', { add: ['hal'] });
+    const list = await c.api('GET', '/v1/users/hal/conversations');
+    expect((list.body['conversations'] as { conv: string; clearedSeq?: number }[]).find((x) => x.conv === 'cl-back')?.clearedSeq).toBe(seqs[1]);
+    const hal = await c.online('hal', 'h1', 'cl2', ['message'], { history: 'all' });
+    await waitUntil(() => hal.got.message.length === 1, 'hal holding what was not cleared');
+    expect(hal.got.message.map((m) => m.body)).toEqual(['three']);
+  }, 30_000);
 });
+

@@ -215,4 +215,22 @@ describe('chat – joining and leaving, live', () => {
     d1.close();
     d2.close();
   }, 30_000);
+
+  it('membership – a newcomer may read the history from before they joined, but none of it is unread; what follows is, and their read mark stays theirs ("seen by")', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ml-newcomer', owner: 'oda', members: ['pia'] });
+    const oda = await c.online('oda', 'o1', 'j1', []);
+    for (const body of ['one', 'two', 'three']) await oda.client.send('ml-newcomer', body);
+    await c.api('POST', '/v1/conversations/ml-newcomer/members', { add: ['rex'] });
+    const row = async () => ((await c.api('GET', '/v1/users/rex/conversations')).body['conversations'] as { conv: string; unread: number; readSeq: number }[]).find((x) => x.conv === 'ml-newcomer');
+    expect(await row()).toMatchObject({ unread: 0, readSeq: 0 });
+    const four = await oda.client.send('ml-newcomer', 'four');
+    expect(await row()).toMatchObject({ unread: 1 });
+    const rex = await c.online('rex', 'r1', 'j1', ['message'], { history: 'all' });
+    await waitUntil(() => rex.got.message.length === 4, 'rex holding the whole history');
+    expect(rex.client.conversations().find((x) => x.conv === 'ml-newcomer')).toMatchObject({ unread: 1 });
+    const members = await oda.client.members('ml-newcomer');
+    expect(members.members.find((m) => m.uid === 'rex')?.readSeq ?? 0).toBeLessThan(four.seq);
+    expect(members.members.find((m) => m.uid === 'rex')?.readSeq ?? 0).toBe(0);
+  }, 30_000);
 });
+
