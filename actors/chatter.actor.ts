@@ -2,6 +2,7 @@ import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, 
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
+import { SYSTEM_DEVICE } from '../protocol/token.js';
 import { Posting, type ConvKind, type Msg, type ServerFrame } from '../protocol/frames.js';
 import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
@@ -21,8 +22,8 @@ import { fanOut, type FanOutFrom } from './fan-out.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 
-/** The device id system messages are stored under. */
-export const SYSTEM_DEVICE = 'system';
+/** The device id system messages are stored under (no client's token may name it). */
+export { SYSTEM_DEVICE };
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */

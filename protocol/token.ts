@@ -49,7 +49,7 @@ export function signToken(claims: { sub: string; did: string; ttlSec: number }, 
   if (secretLength(secret) === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'token secret must not be empty');
   const subProblem = idProblem(claims.sub, DEFAULT_MAX_ID_LENGTH);
   if (subProblem) throw new ImError(ErrorCode.INVALID_FIELD, `sub ${subProblem}`);
-  const didProblem = idProblem(claims.did, DEFAULT_MAX_ID_LENGTH);
+  const didProblem = idProblem(claims.did, DEFAULT_MAX_ID_LENGTH) ?? reservedDevice(claims.did);
   if (didProblem) throw new ImError(ErrorCode.INVALID_FIELD, `did ${didProblem}`);
   if (!Number.isSafeInteger(claims.ttlSec) || claims.ttlSec <= 0) throw new ImError(ErrorCode.INVALID_FIELD, 'ttlSec must be an integer > 0');
   const payload = b64url(JSON.stringify({ sub: claims.sub, did: claims.did, iat: nowSec, exp: Math.floor(nowSec) + claims.ttlSec }));
@@ -102,7 +102,7 @@ export function verifyToken(token: unknown, secret: Secret, opts: VerifyOptions 
   const maxId = opts.maxIdLength ?? DEFAULT_MAX_ID_LENGTH;
   const subProblem = idProblem(sub, maxId);
   if (subProblem) return unauthorized(`token claim sub (user id) ${sub === undefined ? 'is missing' : subProblem}`);
-  const didProblem = idProblem(did, maxId);
+  const didProblem = idProblem(did, maxId) ?? reservedDevice(did);
   if (didProblem) return unauthorized(`token claim did (device id) ${did === undefined ? 'is missing' : didProblem}`);
   if (!isTime(exp)) return unauthorized('token claim exp must be a number of seconds');
   if (iat !== undefined && !isTime(iat)) return unauthorized('token claim iat must be a number of seconds');
@@ -120,4 +120,14 @@ export function verifyToken(token: unknown, secret: Secret, opts: VerifyOptions 
   const out: TokenClaims = { sub: sub as string, did: did as string, exp };
   if (iat !== undefined) out.iat = iat;
   return { ok: true, value: out };
+}
+
+/**
+ * The device id the server stores system messages under (`did` of a system message): no client device may have it,
+ * or its messages would pass for system messages (and dedup against the business server's keyed ones).
+ */
+export const SYSTEM_DEVICE = 'system';
+
+function reservedDevice(did: unknown): string | undefined {
+  return did === SYSTEM_DEVICE ? `"${SYSTEM_DEVICE}" is reserved for system messages` : undefined;
 }

@@ -227,7 +227,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const emoji = q.get('emoji') ?? undefined;
     if (emoji !== undefined && (emoji === '' || Buffer.byteLength(emoji) > MAX_REACTION_BYTES)) throw bad(`emoji must be 1 to ${MAX_REACTION_BYTES} bytes`);
     // Who reacted, by uid: one more than asked tells whether there is more.
-    const rows = await d.messages.reactors(conv!, target, limit + 1, q.get('after') ?? undefined, emoji);
+    const after = q.get('after') ?? undefined;
+    const rows = await d.messages.reactors(conv!, target, limit + 1, after === undefined ? undefined : checkUid(after), emoji);
     return ['200 OK', { conv, seq: target, reactors: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv/members', true, async (b, [conv]) => {

@@ -212,6 +212,8 @@ describe('chat – reactions', () => {
     const api = await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?limit=1&after=pam&emoji=${encodeURIComponent('🍕')}`);
     expect(api.body).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [{ uid: 'quy', emoji: '🍕', seq: q2.seq }], more: true });
     expect((await c.api('GET', `/v1/conversations/rx-who/messages/0/reactions`)).status).toBe(400);
+    expect((await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?after=${'x'.repeat(200)}`)).status).toBe(400);
+    expect((await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?emoji=${'x'.repeat(33)}`)).status).toBe(400);
   }, 30_000);
 
   it('react – a message takes at most 50 different reactions (a new one past that is limit_reached; one it has still goes), and history never lists more', async () => {

@@ -25,6 +25,12 @@ describe('token – HS256 connection tokens', () => {
     expect(verifyToken(good, Buffer.from(SECRET), { nowSec: NOW }).ok).toBe(true);
   });
 
+  it('token – the device id "system" is the server\'s own (system messages): refused when signed and when verified', () => {
+    expect(() => signToken({ sub: 'alice', did: 'system', ttlSec: 60 }, SECRET, NOW)).toThrow(/reserved/);
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'system', exp: NOW + 60 }), SECRET, { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(forge(HS256, { sub: 'u', did: 'System', exp: NOW + 60 }), SECRET, { nowSec: NOW }).ok).toBe(true);
+  });
+
   it('token – expired is TOKEN_EXPIRED from exp on; leeway extends it by that many seconds', () => {
     expect(verifyToken(good, SECRET, { nowSec: NOW + 59 }).ok).toBe(true);
     expect(verifyToken(good, SECRET, { nowSec: NOW + 60 })).toEqual({ ok: false, error: expect.objectContaining({ code: ErrorCode.TOKEN_EXPIRED }) });
