@@ -89,7 +89,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
   const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; pinned_at: number; archived_at: number; cleared_seq: number; posting: string; retention_sec: number; title: string | null; last_at: Date | null }[]>`
-    SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, l.last_at,
+    SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, mb.read_seq, mb.muted_until, mb.pinned_at, mb.archived_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq,
@@ -107,22 +107,22 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
       SELECT x.uid, CASE WHEN EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (mb.uid, x.uid) AND NOT s.read_receipts) THEN NULL ELSE x.read_seq END AS read_seq, x.delivered_seq
       FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
     ) p ON true
-    -- The last message by the primary key, read backwards: its seq; and when the last one that says something new
-    -- (no recall, edit or reaction: those do not move a conversation up) was committed, looked for among the last
-    -- LIST_ORDER_LOOKBACK only, else the last one's time.
+    -- The last message by the primary key, read backwards: its seq and when it was committed.
+    LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_any FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
+    -- When the last one that says something new was (no recall, edit or reaction: those do not move a conversation
+    -- up), read backwards too and stopping at the first, among the last LIST_ORDER_LOOKBACK only; else the last one's.
     LEFT JOIN LATERAL (
-      SELECT max(t.seq) AS last_seq, COALESCE(max(t.created_at) FILTER (WHERE t.plain), max(t.created_at)) AS last_at FROM (
-        SELECT m.seq, m.created_at, (m.recalls IS NULL AND m.edits IS NULL AND m.reacts IS NULL) AS plain
-        FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT ${LIST_ORDER_LOOKBACK}
-      ) t
-    ) l ON true
+      SELECT t.created_at AS last_plain FROM (
+        SELECT m.seq, m.created_at, m.recalls, m.edits, m.reacts FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT ${LIST_ORDER_LOOKBACK}
+      ) t WHERE t.recalls IS NULL AND t.edits IS NULL AND t.reacts IS NULL ORDER BY t.seq DESC LIMIT 1
+    ) p2 ON true
     -- Seen: the read mark, the user's own last message, where they joined (what came before is history, not news),
     -- or (nothing older is served) the expired ones.
     CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
     WHERE mb.uid = ${uid}
     -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
     -- those with no message yet by when joined.
-    ORDER BY mb.pinned_at DESC, COALESCE(l.last_at, mb.joined_at) DESC, mb.conv_id`, timeoutMs);
+    ORDER BY mb.pinned_at DESC, COALESCE(p2.last_plain, l.last_any, mb.joined_at) DESC, mb.conv_id`, timeoutMs);
   return rows.map((r) => {
     const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at, clearedSeq: r.cleared_seq };
     if (r.mentions > 0) c.mentions = r.mentions;
