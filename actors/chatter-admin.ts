@@ -57,11 +57,13 @@ export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole
   return { conv, roles: stored };
 }
 
-/** Sets who may post (a group's rule) and/or how long messages are kept; the members online are told at once. */
+/** Sets who may post and what newcomers see (a group's rules) and/or how long messages are kept; the members online are told of the first and the last at once. */
 export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesReply> {
   const conv = c.ctx.key;
   if (!c.exists) await c.load();
-  if (!c.exists || (p.posting !== undefined && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${p.posting === undefined ? 'conversation' : 'group'} ${conv}`);
+  // Posting and history are a group's rules; retention any conversation's. History changes nothing for members now.
+  const groupOnly = p.posting !== undefined || p.history !== undefined;
+  if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
   await c.svc.groups.setRules(conv, p);
   if (p.posting !== undefined) {
     c.marks.adminsPost = p.posting === Posting.ADMINS;
@@ -106,7 +108,7 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const before = c.exists ? new Set(c.members) : new Set<string>();
   const wasLarge = c.exists && c.large;
-  await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}) });
+  await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}) });
   await c.load();
   c.announce([...c.members].filter((u) => !before.has(u)), [], wasLarge);
   return { conv: c.ctx.key, kind: 'group' };

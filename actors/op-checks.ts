@@ -1,6 +1,6 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { MUTED_FOREVER, Posting, type MemberRole } from '../protocol/frames.js';
+import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 
@@ -34,6 +34,10 @@ const text = (v: unknown, field: string, mayBeEmpty = false): string => {
 const seqOf = (v: Record<string, unknown>, field: 'recall' | 'edit' | 'react'): number | undefined => (v[field] === undefined || v[field] === null ? undefined : int(v[field], field, 1));
 const posting = (v: unknown): Posting => {
   if (v !== Posting.ALL && v !== Posting.ADMINS) throw bad(`posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
+  return v;
+};
+const history = (v: unknown): NewcomerHistory => {
+  if (v !== NewcomerHistory.ALL && v !== NewcomerHistory.JOINED) throw bad(`history must be "${NewcomerHistory.ALL}" or "${NewcomerHistory.JOINED}"`);
   return v;
 };
 const retention = (v: unknown): number => {
@@ -99,11 +103,12 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
   return Object.assign(c, rulesOf(v));
 }
 
-/** The rules a payload names (`posting`, `retention`), checked; none named: an empty object. */
+/** The rules a payload names (`posting`, `retention`, `history`), checked; none named: an empty object. */
 function rulesOf(v: Record<string, unknown>): ChatterRules {
   const r: ChatterRules = {};
   if (v['posting'] !== undefined && v['posting'] !== null) r.posting = posting(v['posting']);
   if (v['retention'] !== undefined && v['retention'] !== null) r.retention = retention(v['retention']);
+  if (v['history'] !== undefined && v['history'] !== null) r.history = history(v['history']);
   return r;
 }
 
@@ -255,10 +260,13 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
   return { title };
 }
 
-/** A conversation's rules (server API → chatter): `posting` (`all` or `admins`) and/or `retention` (seconds, 0: the cluster's). */
+/**
+ * A conversation's rules (server API → chatter): `posting` (`all` or `admins`), `retention` (seconds, 0: the
+ * cluster's) and/or `history` (what newcomers see: `all` or from when they `joined`).
+ */
 export function checkChatterRules(p: unknown): ChatterRules {
   const r = rulesOf(obj(p));
-  if (r.posting === undefined && r.retention === undefined) throw bad('posting or retention is required');
+  if (r.posting === undefined && r.retention === undefined && r.history === undefined) throw bad('posting, retention or history is required');
   return r;
 }
 

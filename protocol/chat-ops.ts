@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberRole, Posting } from './frames.js';
+import type { ConvKind, ConvSummary, MemberRole, NewcomerHistory, Posting } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
@@ -69,7 +69,7 @@ export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
 /** A group created (or created again, which adds members) through its chatter, so that it knows at once. */
-export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting; retention?: number }
+export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting; retention?: number; history?: NewcomerHistory }
 export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
 /**
@@ -87,8 +87,8 @@ export interface TitleReply { conv: string; title: string | null }
  * A conversation's rules (server API → chatter), at least one: who may post in a group, and how long its messages
  * are kept (seconds; 0: as long as the cluster keeps them). The reply is what is stored.
  */
-export interface ChatterRules { posting?: Posting; retention?: number }
-export interface RulesReply { conv: string; posting?: Posting; retention?: number }
+export interface ChatterRules { posting?: Posting; retention?: number; history?: NewcomerHistory }
+export interface RulesReply { conv: string; posting?: Posting; retention?: number; history?: NewcomerHistory }
 /** A group dissolved (server API → chatter): how many members it had. */
 export interface DissolveReply { conv: string; removed: number }
 /** New roles for members of a group (server API → chatter, which tells the members online). */

@@ -11,6 +11,9 @@ export type ConvKind = (typeof ConvKind)[keyof typeof ConvKind];
 /** Who may post in a group: every member (the default), or its owners and admins only (an announcement group). */
 export const Posting = { ALL: 'all', ADMINS: 'admins' } as const;
 export type Posting = (typeof Posting)[keyof typeof Posting];
+/** What a group shows members added later: all of its history, or only what follows their joining (a group's rule). */
+export const NewcomerHistory = { ALL: 'all', JOINED: 'joined' } as const;
+export type NewcomerHistory = (typeof NewcomerHistory)[keyof typeof NewcomerHistory];
 
 /** Why the server moves a client: it drains, it is full, or the user belongs elsewhere. */
 export const RedirectReason = { DRAIN: 'drain', OVERLOADED: 'overloaded', MOVED: 'moved' } as const;

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { Posting, type MemberRole } from '../protocol/frames.js';
+import { NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
@@ -25,6 +25,8 @@ export interface Conversation {
   posting: Posting;
   /** How long its messages are kept, seconds (0: as long as the cluster keeps them). */
   retentionSec: number;
+  /** What a group shows members added later (`all` for a direct conversation). */
+  history: NewcomerHistory;
   /** When the business server dissolved the group (epoch ms); absent while it lives. */
   dissolvedAt?: number;
 }
@@ -64,6 +66,7 @@ interface RawConversation {
   created_at: Date;
   posting: Posting;
   retention_sec: number;
+  history: NewcomerHistory;
   dissolved_at: Date | null;
 }
 
@@ -84,6 +87,7 @@ const toConversation = (c: RawConversation): Conversation => ({
   createdAt: c.created_at.getTime(),
   posting: c.posting,
   retentionSec: c.retention_sec,
+  history: c.history,
   ...(c.dissolved_at ? { dissolvedAt: c.dissolved_at.getTime() } : {}),
 });
 
@@ -103,11 +107,14 @@ export interface ConversationStoreOptions {
 
 /**
  * A new member's `joined_seq, cleared_seq` for `convId` (in an INSERT … SELECT over `u`, their uid): the conversation's
- * last seq now (what came before is history, not unread), and what they had cleared if they were a member before.
+ * last seq now (what came before is history, not unread); and cleared, what they had cleared if they were a member
+ * before or, in a group whose newcomers see only what follows their joining (320), everything up to now.
  */
 function joinedAt(sql: Sql, convId: string): postgres.Fragment {
-  return sql`COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conv_id = ${convId}), 0),
-    COALESCE((SELECT f.cleared_seq FROM former_members f WHERE f.uid = u AND f.conv_id = ${convId}), 0)`;
+  const last = sql`COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conv_id = ${convId}), 0)`;
+  return sql`${last},
+    GREATEST(COALESCE((SELECT f.cleared_seq FROM former_members f WHERE f.uid = u AND f.conv_id = ${convId}), 0),
+             CASE WHEN (SELECT c.history FROM conversations c WHERE c.conv_id = ${convId}) = ${NewcomerHistory.JOINED} THEN ${last} ELSE 0 END)`;
 }
 
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
@@ -178,7 +185,7 @@ export class ConversationStore {
   }
 
   /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number }): Promise<Conversation> {
+  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory }): Promise<Conversation> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -191,7 +198,7 @@ export class ConversationStore {
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}
+        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec, history) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (

@@ -1,5 +1,5 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { Posting, type MemberRole } from '../protocol/frames.js';
+import { NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
 import type { Sql } from './db.js';
 import { checkId, checkUids } from './ids.js';
@@ -27,15 +27,19 @@ export class GroupAdminStore {
    * Sets who may post in group `convId` and/or how long its messages are kept (what is not named keeps its value);
    * NOT_FOUND for none, or for a posting rule of a direct conversation.
    */
-  async setRules(convId: string, rules: { posting?: Posting; retention?: number }): Promise<void> {
+  async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory }): Promise<void> {
     checkId(convId, 'convId');
-    const { posting, retention: retentionSec } = rules;
+    const { posting, retention: retentionSec, history } = rules;
+    if (history !== undefined && history !== NewcomerHistory.ALL && history !== NewcomerHistory.JOINED) throw new ImError(ErrorCode.INVALID_FIELD, `history must be "${NewcomerHistory.ALL}" or "${NewcomerHistory.JOINED}"`);
+    // Posting and history are a group's rules; retention any conversation's.
+    const groupOnly = posting ?? history ?? null;
     if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
     if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
     const rows = await bounded('set conversation rules', this.sql`
-      UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec)
-      WHERE conv_id = ${convId} AND (kind = 'group' OR ${posting ?? null}::text IS NULL) RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${posting === undefined ? 'conversation' : 'group'} ${convId}`);
+      UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec),
+        history = COALESCE(${history ?? null}, history)
+      WHERE conv_id = ${convId} AND (kind = 'group' OR ${groupOnly}::text IS NULL) RETURNING 1`, this.timeoutMs);
+    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly === null ? 'conversation' : 'group'} ${convId}`);
   }
 
   /**

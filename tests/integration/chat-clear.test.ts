@@ -112,5 +112,36 @@ describe('chat – clear history', () => {
     await waitUntil(() => hal.got.message.length === 1, 'hal holding what was not cleared');
     expect(hal.got.message.map((m) => m.body)).toEqual(['three']);
   }, 30_000);
+
+  it('history rule – in a group whose newcomers see only what follows their joining, one added later is served nothing from before; those in it keep everything; all by default', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'cl-hidden', owner: 'ian', members: ['jo'], history: 'joined' });
+    const ian = await c.online('ian', 'i1', 'cl1', []);
+    const before = (await ian.client.send('cl-hidden', 'before kim')).seq;
+    await c.api('POST', '/v1/conversations/cl-hidden/members', { add: ['kim'] });
+    const after = (await ian.client.send('cl-hidden', 'after kim')).seq;
+    const kim = await c.online('kim', 'k1', 'cl2', ['message'], { history: 'all' });
+    await waitUntil(() => kim.got.message.length === 1, 'kim holding what followed her joining');
+    expect(kim.got.message.map((m) => m.seq)).toEqual([after]);
+    expect(kim.client.conversations().find((x) => x.conv === 'cl-hidden')).toMatchObject({ clearedSeq: before, unread: 1 });
+    expect((await kim.client.pullBefore('cl-hidden', after)).msgs).toEqual([]);
+    // Jo was in it from the start: everything.
+    const jo = await c.online('jo', 'j1', 'cl2', ['message'], { history: 'all' });
+    await waitUntil(() => jo.got.message.length === 2, 'jo holding both');
+    // Set later (the server API), it applies to those added from then on; `all` again shows newcomers everything.
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'cl-open', owner: 'ian', members: ['jo'] });
+    await ian.client.send('cl-open', 'old news');
+    expect((await c.api('GET', '/v1/conversations/cl-open')).body).toMatchObject({ history: 'all' });
+    expect((await c.api('POST', '/v1/conversations/cl-open', { history: 'joined' })).body).toEqual({ conv: 'cl-open', history: 'joined' });
+    await c.api('POST', '/v1/conversations/cl-open/members', { add: ['kim'] });
+    expect((await kim.client.pull('cl-open', 0)).msgs).toEqual([]);
+    expect((await c.api('POST', '/v1/conversations/cl-open', { history: 'all' })).status).toBe(200);
+    await c.api('POST', '/v1/conversations/cl-open/members', { add: ['lou'] });
+    const lou = await c.online('lou', 'l1', 'cl1', []);
+    expect((await lou.client.pull('cl-open', 0)).msgs.map((m) => m.body)).toEqual(['old news']);
+    // A group's rule only; and only these two values.
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ian', 'jo'] })).body['conv'] as string;
+    expect((await c.api('POST', `/v1/conversations/${direct}`, { history: 'joined' })).status).toBe(404);
+    expect(await c.api('POST', '/v1/conversations/cl-open', { history: 'none' })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+  }, 30_000);
 });
 
