@@ -1,6 +1,6 @@
 import type * as Uws from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
-import { sameSecret } from '../../actors/gateway/http-api.js';
+import { sameSecret } from '../../actors/gateway/http-route.js';
 import { mountDemoPage } from '../../actors/gateway/demo-page.js';
 import { ConfigError, DEV_SERVER_KEY, parseConfig } from '../../runtime/config.js';
 import { silentLogger } from '../../runtime/logger.js';

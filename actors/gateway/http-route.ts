@@ -1,0 +1,143 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type * as Uws from 'uWebSockets.js';
+import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
+import type { Logger } from '../../runtime/logger.js';
+import { corsOrigin } from './origin-policy.js';
+
+/*
+ * The JSON route plumbing of the server API (http-api.ts): registering a route on uWS, the key check, reading the
+ * body, coded errors as statuses, and the checks of path and query parameters.
+ */
+
+/** Largest JSON body the server API reads. */
+export const MAX_API_BODY_BYTES = 1024 * 1024;
+
+/** The HTTP status each error code answers with (500 for any other). */
+const STATUS: Partial<Record<ErrorCode, string>> = {
+  [ErrorCode.BAD_FRAME]: '400 Bad Request',
+  [ErrorCode.INVALID_FIELD]: '400 Bad Request',
+  [ErrorCode.UNKNOWN_TYPE]: '400 Bad Request',
+  [ErrorCode.UNAUTHORIZED]: '401 Unauthorized',
+  [ErrorCode.NOT_MEMBER]: '403 Forbidden',
+  [ErrorCode.FORBIDDEN]: '403 Forbidden',
+  [ErrorCode.NOT_FOUND]: '404 Not Found',
+  [ErrorCode.CONFLICT]: '409 Conflict',
+  [ErrorCode.LIMIT_REACHED]: '409 Conflict',
+  [ErrorCode.FRAME_TOO_LARGE]: '413 Payload Too Large',
+  [ErrorCode.RATE_LIMITED]: '429 Too Many Requests',
+  [ErrorCode.TIMEOUT]: '503 Service Unavailable',
+  [ErrorCode.UNAVAILABLE]: '503 Service Unavailable',
+  [ErrorCode.OVERLOADED]: '503 Service Unavailable',
+  [ErrorCode.CLOSED]: '503 Service Unavailable',
+  [ErrorCode.FENCED]: '503 Service Unavailable',
+};
+
+/** A route's answer: a status and a JSON body, or a status, a text body and its content type. */
+export type Answer = [status: string, body: unknown] | [status: string, body: string, contentType: string];
+export type Handler = (body: Record<string, unknown>, params: string[], query: URLSearchParams) => Promise<Answer>;
+
+/** What registering a route needs of the node: its uWS app, the server key and allowed origins, and a logger. */
+export interface RouteDeps {
+  app: Uws.TemplatedApp;
+  config: { serverKey: string; allowedOrigins: readonly string[] };
+  log: Logger;
+}
+
+/** A field error of a request (`400 invalid_field`). */
+export const bad = (msg: string): ImError => new ImError(ErrorCode.INVALID_FIELD, msg);
+/** An integer query parameter in [min, max], `fallback` when absent. */
+export const intParam = (q: URLSearchParams, name: string, fallback: number, min: number, max: number): number => {
+  const raw = q.get(name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (raw === '' || !Number.isSafeInteger(n) || n < min || n > max) throw bad(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+export const str = (v: unknown, field: string): string => {
+  if (typeof v !== 'string' || v.length === 0) throw bad(`${field} must be a non-empty string`);
+  return v;
+};
+export const strings = (v: unknown, field: string): string[] => {
+  if (!Array.isArray(v)) throw bad(`${field} must be an array of user ids`);
+  return v.map((x, i) => str(x, `${field}[${i}]`));
+};
+
+/** Registers one JSON route: reads what uWS only lends synchronously, checks the key, reads the body, answers. */
+export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, keyed: boolean, handler: Handler): void {
+  const params = (pattern.match(/:[a-z]+/g) ?? []).length;
+  d.app[method](pattern, (res, req) => {
+    const auth = req.getHeader('authorization');
+    // Keyed routes are for servers (a key must never be in a browser): only the public ones answer other origins.
+    const cors = keyed ? undefined : corsOrigin(req.getHeader('origin'), d.config.allowedOrigins);
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const args: string[] = [];
+    for (let i = 0; i < params; i++) args.push(safeDecode(req.getParameter(i) ?? ''));
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const answer = (status: string, body: unknown, contentType?: string): void => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(status);
+        if (cors !== undefined) res.writeHeader('access-control-allow-origin', cors).writeHeader('vary', 'origin');
+        res.writeHeader('content-type', contentType ?? 'application/json').end(contentType === undefined ? JSON.stringify(body) : (body as string));
+      });
+    };
+    const fail = (err: unknown): void => {
+      const e = toImError(err);
+      if (e.code === ErrorCode.INTERNAL) d.log.error({ route: pattern, err: e.message }, 'server API failed');
+      answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
+    };
+    if (keyed && !sameSecret(auth, `Bearer ${d.config.serverKey}`)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
+    const run = (body: Record<string, unknown>): void => {
+      handler(body, args, query).then(([status, out, contentType]) => answer(status, out, contentType), fail);
+    };
+    if (method === 'get') return run({});
+    readJson(res, (err, body) => (err ? fail(err) : run(body!)));
+  });
+}
+
+/** Reads a JSON object body of at most MAX_API_BODY_BYTES; `done` gets it, or BAD_FRAME / FRAME_TOO_LARGE. */
+function readJson(res: Uws.HttpResponse, done: (err: ImError | undefined, body?: Record<string, unknown>) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.onData((chunk, isLast) => {
+    if (over) return;
+    size += chunk.byteLength;
+    if (size > MAX_API_BODY_BYTES) {
+      over = true;
+      return done(new ImError(ErrorCode.FRAME_TOO_LARGE, `request body over ${MAX_API_BODY_BYTES} bytes`));
+    }
+    chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+    if (!isLast) return;
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = text.length === 0 ? {} : JSON.parse(text);
+    } catch {
+      return done(new ImError(ErrorCode.BAD_FRAME, 'the request body is not JSON'));
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return done(new ImError(ErrorCode.BAD_FRAME, 'the request body must be a JSON object'));
+    done(undefined, body as Record<string, unknown>);
+  });
+}
+
+/** Answers with a JSON body (outside a route, e.g. the catch-all 404). */
+export function json(res: Uws.HttpResponse, status: string, body: unknown): void {
+  res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+}
+
+/** Compares a presented secret with the real one in constant time (digests first, so lengths leak nothing either). */
+export function sameSecret(given: string, real: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(real));
+}
+
+/** A path parameter decoded, or as it came when it is not valid percent-encoding. */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
