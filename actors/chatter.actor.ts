@@ -22,8 +22,6 @@ import { fanOut, type FanOutFrom } from './fan-out.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 
-/** The device id system messages are stored under (no client's token may name it). */
-export { SYSTEM_DEVICE };
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */

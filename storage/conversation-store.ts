@@ -216,9 +216,6 @@ export class ConversationStore {
     return toConversation(c);
   }
 
-
-
-
   /** The conversation, or undefined. */
   async get(convId: string): Promise<Conversation | undefined> {
     checkId(convId, 'convId');
@@ -272,7 +269,6 @@ export class ConversationStore {
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
     return r.removed;
   }
-
 
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {

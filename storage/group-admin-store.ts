@@ -24,8 +24,8 @@ export class GroupAdminStore {
   }
 
   /**
-   * Sets who may post in group `convId` and/or how long its messages are kept (what is not named keeps its value);
-   * NOT_FOUND for none, or for a posting rule of a direct conversation.
+   * Sets who may post in group `convId`, what it shows members added later, and/or how long its messages are kept
+   * (what is not named keeps its value); NOT_FOUND for none, or for a posting or history rule of a direct conversation.
    */
   async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory }): Promise<void> {
     checkId(convId, 'convId');

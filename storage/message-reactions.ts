@@ -1,30 +1,8 @@
+import type { Reactor } from '../protocol/frames.js';
 import { MAX_REACTION_KINDS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import type { StoredMessage } from './message-store.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
-
-/** How many users have one reaction to a message now. */
-export interface ReactionCount {
-  emoji: string;
-  n: number;
-}
-
-/** A message's reactions as history gives them: counts, the reader's own, and the last reaction they stand at. */
-export interface MessageReactions {
-  /** Reactions with at least one user, in the order they were first used (at most MAX_REACTION_KINDS). */
-  counts: ReactionCount[];
-  /** The seq of the last reaction to the message that changed the counts: later ones are not in them. */
-  at: number;
-  /** The reader's own reaction, when they have one. */
-  mine?: string;
-}
-
-/** One user's current reaction to a message, and the reaction message that made it. */
-export interface Reactor {
-  uid: string;
-  emoji: string;
-  seq: number;
-}
 
 /** What the chatter needs to know before a reaction goes into the group commit. */
 export interface ReactionBefore {

@@ -4,7 +4,8 @@ import type { Sql } from './db.js';
 import { checkFence } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { UniqueInserter } from './message-insert.js';
-import { attachReactions, reactionBefore, reactorsPage, type MessageReactions, type ReactionBefore, type Reactor } from './message-reactions.js';
+import type { Reactions, Reactor } from '../protocol/frames.js';
+import { attachReactions, reactionBefore, reactorsPage, type ReactionBefore } from './message-reactions.js';
 import type { Fence } from './types.js';
 
 export interface NewMessage {
@@ -66,7 +67,7 @@ export interface StoredMessage {
   /** A reaction's: the one of its sender's it replaced. */
   reactWas?: string;
   /** The reactions to this message, when read with them (`withReactions`). */
-  reactions?: MessageReactions;
+  reactions?: Reactions;
   /** The users it mentions. */
   mentions?: string[];
   /** The seq this message replies to, and who sent that one. */

@@ -8,7 +8,7 @@ import { latencyHistogram } from '../../runtime/metrics.js';
 import type { ActorSender } from '../../runtime/actor-host.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
-import { SYSTEM_DEVICE } from '../chatter.actor.js';
+import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, setMemberPrefs } from '../member-prefs.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';

@@ -37,7 +37,7 @@ import { DEFAULT_MAX_PULL_LIMIT, MAX_REACTION_BYTES } from '../../protocol/limit
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
 import { clearHistory, setMemberPrefs } from '../member-prefs.js';
-import { SYSTEM_DEVICE } from '../chatter.actor.js';
+import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from './client-frames.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
 import { checkChatterMembers, checkChatterMute, checkChatterRules, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';

@@ -310,14 +310,16 @@ export class ConversationChains {
   private deliver(s: ChainState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
-    // A recall, an edit or a reaction changes a message already there: it does not move the conversation up.
-    if (msg.recall === undefined && msg.edit === undefined && msg.react === undefined) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
+    // A recall, an edit or a reaction changes a message already there: it neither moves the conversation up nor
+    // counts as unread.
+    const plain = msg.recall === undefined && msg.edit === undefined && msg.react === undefined;
+    if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
     // not their recalls, edits and reactions, which change a message already counted.
     if (msg.seq > s.unreadThrough) {
       if (msg.from === this.uid) s.unread = s.mentions = 0;
-      else if (msg.seq > s.readSeq && msg.recall === undefined && msg.edit === undefined && msg.react === undefined) {
+      else if (msg.seq > s.readSeq && plain) {
         s.unread++;
         if (this.uid !== undefined && (msg.mentionAll === true || msg.mentions?.includes(this.uid) === true || msg.replyFrom === this.uid)) s.mentions++;
       }
