@@ -44,6 +44,8 @@ interface Options {
   nodeFlags: string[];
   /** Node processes in the cluster (2 unless `--nodes` says otherwise). */
   nodes: number;
+  /** Postgres settings on top of the embedded defaults (`--pg-settings wal_buffers=16MB,wal_compression=lz4`), to compare tunings. */
+  pgSettings: Record<string, string>;
 }
 
 const num = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number(v));
@@ -66,6 +68,11 @@ function parseOptions(o: Record<string, string>): Options {
     placement: o['placement'] === 'spread' ? 'spread' : 'dispatcher',
     nodeFlags: (o['node-flags'] ?? '').split(',').filter(Boolean),
     nodes: Math.max(1, num(o['nodes'], 2)),
+    pgSettings: Object.fromEntries((o['pg-settings'] ?? '').split(',').filter(Boolean).map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`--pg-settings takes name=value pairs, not ${kv}`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    })),
   };
 }
 
@@ -100,7 +107,7 @@ const scenario: BenchScenario = {
     const o = parseOptions(ctx.options);
     ctx.progress('starting Postgres and nats-server');
     const pgDir = path.join(ctx.workDir, 'pg');
-    const pg = await startEmbeddedPostgres({ dataDir: pgDir });
+    const pg = await startEmbeddedPostgres({ dataDir: pgDir, settings: o.pgSettings });
     const nats = await startNatsServer({ dir: ctx.workDir });
     const workers: LoadWorker[] = [];
     const fresh = async (): Promise<void> => {
