@@ -2,6 +2,7 @@ import type { ChatterCreate, ChatterMembers, ChatterRules, ChatterTitle, CreateR
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { Posting, type ConvKind, type MemberRole, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
+import type { AddedMember } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import type { MemberMarks } from './member-marks.js';
 
@@ -29,7 +30,7 @@ export interface AdminChatter {
   /** An ephemeral frame for the members (but `except`) online. */
   toMembers(frame: ServerFrame, except?: string): void;
   /** Tells members, devices and the business server who joined and left (see announceMembers). */
-  announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void;
+  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void;
 }
 
 /** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
@@ -95,21 +96,20 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
   const added = p.add?.length ? await c.svc.convs.addMembers(conv, p.add) : [];
   const removed = p.remove?.length ? await c.svc.convs.removeMembers(conv, p.remove) : [];
   const wasLarge = c.large;
-  for (const u of added) c.members.add(u);
+  for (const a of added) c.members.add(a.uid);
   for (const u of removed) {
     c.members.delete(u);
     c.marks.forget(u);
   }
   c.announce(added, removed, wasLarge, by);
-  return { added, removed };
+  return { added: added.map((a) => a.uid), removed };
 }
 
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
-  const before = c.exists ? new Set(c.members) : new Set<string>();
   const wasLarge = c.exists && c.large;
-  await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}) });
+  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}) });
   await c.load();
-  c.announce([...c.members].filter((u) => !before.has(u)), [], wasLarge);
+  c.announce(added, [], wasLarge);
   return { conv: c.ctx.key, kind: 'group' };
 }

@@ -8,6 +8,7 @@ import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limi
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
+import type { AddedMember } from '../storage/conversation-store.js';
 import type { NewMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type Replied } from './amendment.js';
@@ -343,7 +344,7 @@ class ChatterActor implements Actor, AdminChatter {
   }
 
   /** See `announceMembers`. */
-  announce(added: string[], removed: string[], wasLarge: boolean, by?: string): void {
+  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void {
     const { kind, title, lastSeq, members, large, binding } = this;
     announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }

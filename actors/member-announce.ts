@@ -1,6 +1,7 @@
 import { ChatKind, ConnectorOp, type ConnectorJoined, type ConnectorLeft } from '../protocol/chat-ops.js';
 import type { ConvKind } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
+import type { AddedMember } from '../storage/conversation-store.js';
 import type { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 
@@ -25,17 +26,20 @@ export interface AnnouncedConv {
  * connectors too for a while (LARGE_BIND_GRACE_MS). The business server hears of every change (`by`: the member
  * who left of their own accord).
  */
-export function announceMembers(ctx: ActorContext, svc: ChatServices, c: AnnouncedConv, added: string[], removed: string[], by?: string): void {
+export function announceMembers(ctx: ActorContext, svc: ChatServices, c: AnnouncedConv, newcomers: readonly AddedMember[], removed: string[], by?: string): void {
   const conv = ctx.key;
+  const added = newcomers.map((a) => a.uid);
   if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
   const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}) };
-  const isNew = new Set(added);
+  // What a newcomer's history is cleared up to is theirs (a rejoin keeps their clear; a `joined` group's rule clears up to now).
+  const cleared = new Map(newcomers.map((a) => [a.uid, a.clearedSeq]));
   const told = c.large === c.wasLarge ? added : [...c.members];
   const now = Date.now();
   for (const u of told) {
-    ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, isNew.has(u) ? welcome : joined);
+    const clearedSeq = cleared.get(u);
+    ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, clearedSeq === undefined ? joined : clearedSeq > 0 ? { ...welcome, clearedSeq } : welcome);
     if (c.large) c.binding.start(u, now);
   }
   const left: ConnectorLeft = { conv };

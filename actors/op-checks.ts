@@ -238,6 +238,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     if (typeof v['title'] === 'string') j.title = v['title'];
     if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
     if (Number.isSafeInteger(v['retention']) && (v['retention'] as number) > 0) j.retention = v['retention'] as number;
+    if (v['clearedSeq'] !== undefined) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 0);
   }
   return j;
 }

@@ -148,6 +148,7 @@ function serverFrame(v: Obj): ServerFrame {
       if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
       if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
       if (!absent(v['retention'])) joined.retention = uint(v, 'joined', 'retention');
+      if (!absent(v['clearedSeq'])) joined.clearedSeq = uint(v, 'joined', 'clearedSeq');
       f = joined;
       break;
     }

@@ -42,6 +42,17 @@ export interface Member {
   mutedUntil: number;
 }
 
+/** A member a statement added, and what their history is cleared up to (see joinedAt). */
+export interface AddedMember {
+  uid: string;
+  clearedSeq: number;
+}
+
+/** The rows of `cte` (which returns `uid, cleared_seq`) as a JSON array of AddedMember, by uid. */
+function addedOf(sql: Sql, cte: string): postgres.Fragment {
+  return sql`COALESCE((SELECT json_agg(json_build_object('uid', x.uid, 'clearedSeq', x.cleared_seq) ORDER BY x.uid) FROM ${sql(cte)} x), '[]'::json)`;
+}
+
 /** A member as another member sees them: the read mark only where the privacy rules let it through, the delivery mark but across a block. */
 export interface VisibleMember {
   uid: string;
@@ -184,8 +195,11 @@ export class ConversationStore {
     return toConversation(c);
   }
 
-  /** Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given id. */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory }): Promise<Conversation> {
+  /**
+   * Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given
+   * id; `added`: those of them who were not members yet.
+   */
+  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory }): Promise<Conversation & { added: AddedMember[] }> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -194,7 +208,7 @@ export class ConversationStore {
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
-    const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[] })[]>`
+    const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[]; added: AddedMember[] })[]>`
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
@@ -206,14 +220,15 @@ export class ConversationStore {
         SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END, ${joinedAt(this.sql, convId)}
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND (SELECT dissolved_at FROM c) IS NULL ON CONFLICT DO NOTHING
+        RETURNING uid, cleared_seq
       )
-      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ${addedOf(this.sql, 'm')} AS added, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (!c.fits) throw this.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     if (c.dissolved_at !== null) throw new ImError(ErrorCode.CONFLICT, `${convId} was dissolved: its id is not given out again`);
-    return toConversation(c);
+    return { ...toConversation(c), added: c.added };
   }
 
   /** The conversation, or undefined. */
@@ -223,22 +238,22 @@ export class ConversationStore {
     return rows[0] && toConversation(rows[0]);
   }
 
-  /** Adds members to a group (a direct conversation keeps its two). Returns the uids that were added. */
-  async addMembers(convId: string, uids: string[], role: MemberRole = 'member'): Promise<string[]> {
+  /** Adds members to a group (a direct conversation keeps its two). Returns those who were not members yet, by uid. */
+  async addMembers(convId: string, uids: string[], role: MemberRole = 'member'): Promise<AddedMember[]> {
     checkId(convId, 'convId');
     checkUids(uids);
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
     const unique = [...new Set(uids)];
-    const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: string[]; at_limit: string[] })[]>`
+    const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: AddedMember[]; at_limit: string[] })[]>`
       WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId} AND dissolved_at IS NULL),
       at_limit AS (${this.atLimit(convId, unique)}),
       size AS (${this.groupSize(convId, unique)}),
       ins AS (
         INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq) SELECT ${convId}, u, ${role}, ${joinedAt(this.sql, convId)} FROM unnest(${unique}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
-        ON CONFLICT DO NOTHING RETURNING uid
+        ON CONFLICT DO NOTHING RETURNING uid, cleared_seq
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM ins ORDER BY uid) AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ${addedOf(this.sql, 'ins')} AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size`, this.timeoutMs);
     const r = rows[0]!;
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');

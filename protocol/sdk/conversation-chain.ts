@@ -246,6 +246,7 @@ export class ConversationChains {
     s.posting = j.posting;
     s.retention = j.retention;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
+    this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);
     return news;
   }

@@ -76,9 +76,13 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, f.seq);
         if (chains.handleCleared(f.conv, f.seq)) events.emit('cleared', { conv: f.conv, seq: f.seq });
         return;
-      case 'joined':
+      case 'joined': {
+        // As with a list row: what the app may hold of a conversation it rejoins, at or below this, goes.
+        const clearing = f.clearedSeq !== undefined && f.clearedSeq > (chains.get(f.conv)?.clearedSeq ?? 0);
         if (chains.handleJoined(f)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
+        if (clearing) events.emit('cleared', { conv: f.conv, seq: f.clearedSeq! });
         return;
+      }
       case 'title':
         if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;

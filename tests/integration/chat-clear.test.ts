@@ -119,7 +119,7 @@ describe('chat – clear history', () => {
     const before = (await ian.client.send('cl-hidden', 'before kim')).seq;
     await c.api('POST', '/v1/conversations/cl-hidden/members', { add: ['kim'] });
     const after = (await ian.client.send('cl-hidden', 'after kim')).seq;
-    const kim = await c.online('kim', 'k1', 'cl2', ['message'], { history: 'all' });
+    const kim = await c.online('kim', 'k1', 'cl2', ['message', 'joined', 'cleared'], { history: 'all' });
     await waitUntil(() => kim.got.message.length === 1, 'kim holding what followed her joining');
     expect(kim.got.message.map((m) => m.seq)).toEqual([after]);
     expect(kim.client.conversations().find((x) => x.conv === 'cl-hidden')).toMatchObject({ clearedSeq: before, unread: 1 });
@@ -129,10 +129,14 @@ describe('chat – clear history', () => {
     await waitUntil(() => jo.got.message.length === 2, 'jo holding both');
     // Set later (the server API), it applies to those added from then on; `all` again shows newcomers everything.
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'cl-open', owner: 'ian', members: ['jo'] });
-    await ian.client.send('cl-open', 'old news');
+    const oldNews = (await ian.client.send('cl-open', 'old news')).seq;
     expect((await c.api('GET', '/v1/conversations/cl-open')).body).toMatchObject({ history: 'all' });
     expect((await c.api('POST', '/v1/conversations/cl-open', { history: 'joined' })).body).toEqual({ conv: 'cl-open', history: 'joined' });
     await c.api('POST', '/v1/conversations/cl-open/members', { add: ['kim'] });
+    // Online when added, kim learns with `joined` itself where her history of it starts, before any list.
+    await waitUntil(() => kim.got.joined.some((j) => j.conv === 'cl-open'), 'kim told she joined cl-open');
+    expect(kim.got.cleared).toContainEqual({ conv: 'cl-open', seq: oldNews });
+    expect(kim.client.conversations().find((x) => x.conv === 'cl-open')).toMatchObject({ clearedSeq: oldNews, unread: 0 });
     expect((await kim.client.pull('cl-open', 0)).msgs).toEqual([]);
     expect((await c.api('POST', '/v1/conversations/cl-open', { history: 'all' })).status).toBe(200);
     await c.api('POST', '/v1/conversations/cl-open/members', { add: ['lou'] });

@@ -18,6 +18,7 @@ describe('conversation store – real Postgres', () => {
     await db?.drop();
   });
 
+  const uids = (added: { uid: string }[]) => added.map((a) => a.uid);
   const post = (convId: string, seqs: number[]) =>
     msgs.appendBatch(seqs.map((seq, i) => ({ convId, seq, prevSeq: seqs[i - 1] ?? 0, senderUid: 'x', senderDid: 'dx', clientMsgId: seq, body: Buffer.from('m') })));
 
@@ -37,7 +38,7 @@ describe('conversation store – real Postgres', () => {
     expect((await capped.createDirect('cap-friend', 'cap-a')).convId).toBe(early.convId);
     expect(await capped.createGroup({ convId: 'cap-g1', owner: 'cap-a' })).toMatchObject({ convId: 'cap-g1' });
     await capped.removeMembers('cap-g1', ['cap-a']);
-    expect(await capped.addMembers('cap-g3', ['cap-c', 'cap-a'])).toEqual(['cap-a', 'cap-c']);
+    expect(uids(await capped.addMembers('cap-g3', ['cap-c', 'cap-a']))).toEqual(['cap-a', 'cap-c']);
   });
 
   it('conversations – a group never grows past the most members allowed: a create or an add that would is refused whole', async () => {
@@ -51,12 +52,12 @@ describe('conversation store – real Postgres', () => {
     );
     expect((await capped.members('big-g1')).map((m) => m.uid)).toEqual(['big-a', 'big-b']);
     // Members already in count once: re-adding them, or creating the group again, is no growth.
-    expect(await capped.addMembers('big-g1', ['big-b', 'big-c'])).toEqual(['big-c']);
+    expect(uids(await capped.addMembers('big-g1', ['big-b', 'big-c']))).toEqual(['big-c']);
     expect(await capped.addMembers('big-g1', ['big-a', 'big-c'])).toEqual([]);
     expect(await capped.createGroup({ convId: 'big-g1', owner: 'big-a', members: ['big-b'] })).toMatchObject({ convId: 'big-g1' });
     await expect(capped.addMembers('big-g1', ['big-d'])).rejects.toEqual(full);
     await capped.removeMembers('big-g1', ['big-b']);
-    expect(await capped.addMembers('big-g1', ['big-d'])).toEqual(['big-d']);
+    expect(uids(await capped.addMembers('big-g1', ['big-d']))).toEqual(['big-d']);
   });
 
   it('conversations – a direct conversation has one id whatever the order of its users, and two members', async () => {
@@ -82,7 +83,8 @@ describe('conversation store – real Postgres', () => {
 
   it('conversations – group membership is idempotent and checked', async () => {
     const g = await convs.createGroup({ convId: 'team', title: 'Team', owner: 'alice', members: ['bob', 'bob', 'carol'] });
-    expect(await convs.addMembers(g.convId, ['dave', 'bob'])).toEqual(['dave']);
+    expect(g.added).toEqual([{ uid: 'alice', clearedSeq: 0 }, { uid: 'bob', clearedSeq: 0 }, { uid: 'carol', clearedSeq: 0 }]);
+    expect(await convs.addMembers(g.convId, ['dave', 'bob'])).toEqual([{ uid: 'dave', clearedSeq: 0 }]);
     expect(await convs.isMember('team', 'dave')).toBe(true);
     expect(await convs.removeMembers('team', ['dave', 'zed'])).toEqual(['dave']);
     expect(await convs.isMember('team', 'dave')).toBe(false);
@@ -90,7 +92,7 @@ describe('conversation store – real Postgres', () => {
     await expect(convs.addMembers('nope', ['x'])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     await expect(convs.removeMembers('nope', ['x'])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     // Creating again with the same id changes nothing and keeps the members.
-    await convs.createGroup({ convId: 'team', owner: 'alice' });
+    expect((await convs.createGroup({ convId: 'team', owner: 'alice' })).added).toEqual([]);
     expect((await convs.members('team')).map((m) => m.uid)).toEqual(['alice', 'bob', 'carol']);
     await expect(convs.addMembers('team', [''])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(convs.createGroup({ convId: '', owner: 'alice' })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
