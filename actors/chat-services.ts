@@ -44,6 +44,8 @@ export interface ChatSettings {
   maxUserConversations?: number;
   /** Members one group may have. */
   maxGroupMembers?: number;
+  /** Conversations one user may have pinned. */
+  maxPinned?: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
   /** How long after a message its sender may recall it; 0: never (the server API still may). Default 120 s. */
@@ -101,7 +103,7 @@ export class ChatServices {
     this.blocks = new BlockStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.userSettings = new UserSettingsStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
-    this.prefs = new MemberPrefsStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.prefs = new MemberPrefsStore(sql, CHAT_STORE_TIMEOUT_MS, settings.maxPinned);
     this.groups = new GroupAdminStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));

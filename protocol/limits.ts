@@ -43,6 +43,12 @@ export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
 
 /**
+ * Conversations one user may have pinned at once. A bound, not an app's policy: apps that show a few pins set theirs
+ * (`--max-pinned 3`), so that the limit holds across all of a user's devices.
+ */
+export const DEFAULT_MAX_PINNED = 100;
+
+/**
  * Members one group may have. Its chatter keeps every member id in memory and walks them for each small-group
  * message and each membership change; large groups (past `--large-group`) cost one publish per message.
  */

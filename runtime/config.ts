@@ -12,6 +12,7 @@ import {
   DEFAULT_RECALL_WINDOW_SEC,
   DEFAULT_EDIT_WINDOW_SEC,
   DEFAULT_MESSAGE_RETENTION_SEC,
+  DEFAULT_MAX_PINNED,
   DEFAULT_MAX_USER_CONVERSATIONS,
   DEFAULT_RATE_BURST,
   DEFAULT_RATE_CLOSE_AFTER_SEC,
@@ -93,6 +94,8 @@ export interface GatewayConfig {
   maxUserConversations: number;
   /** Members one group may have (creates and adds past it get LIMIT_REACHED). */
   maxGroupMembers: number;
+  /** Conversations one user may have pinned (a pin past it gets LIMIT_REACHED). */
+  maxPinned: number;
   /** Publish business events (`im.events.*`). */
   events: boolean;
   /** How long after a message its sender may recall it; 0: never (the server API still may). */
@@ -186,6 +189,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'large-group': { type: 'string' },
       'max-user-conversations': { type: 'string' },
       'max-group-members': { type: 'string' },
+      'max-pinned': { type: 'string' },
       'dev-tokens': { type: 'boolean' },
       'max-token-lifetime': { type: 'string' },
       'no-events': { type: 'boolean' },
@@ -271,6 +275,7 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     largeGroupMembers: int('large-group', v('large-group'), DEFAULT_LARGE_GROUP_MEMBERS),
     maxUserConversations: int('max-user-conversations', v('max-user-conversations'), DEFAULT_MAX_USER_CONVERSATIONS),
     maxGroupMembers: int('max-group-members', v('max-group-members'), DEFAULT_MAX_GROUP_MEMBERS, 2),
+    maxPinned: int('max-pinned', v('max-pinned'), DEFAULT_MAX_PINNED),
     events: values['no-events'] !== true,
     recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
     editWindowSec: int('edit-window', v('edit-window') ?? env['IM_EDIT_WINDOW_S'], DEFAULT_EDIT_WINDOW_SEC, 0),

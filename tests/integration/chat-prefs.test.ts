@@ -11,7 +11,7 @@ type Prefs = ServerFrameOf<'prefs'>;
 describe('chat – pin and archive', () => {
   let c: ChatCluster;
   beforeAll(async () => {
-    c = await startChatCluster({ nodes: ['p1', 'p2'] });
+    c = await startChatCluster({ nodes: ['p1', 'p2'], args: ['--max-pinned', '3'] });
   }, 60_000);
   afterAll(async () => {
     await c?.stop();
@@ -105,5 +105,26 @@ describe('chat – pin and archive', () => {
     expect([refused.status, refused.body['code']]).toEqual([403, ErrorCode.NOT_MEMBER]);
     const empty = await c.api('POST', '/v1/users/rex/conversations/pf-support/prefs', { pinned: 'yes' });
     expect([empty.status, empty.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+  }, 30_000);
+
+  it('prefs – a user has at most --max-pinned conversations pinned: a new pin past it is limit_reached and changes nothing; pinning one again, archiving and unpinning still go', async () => {
+    const groups = ['pf-l1', 'pf-l2', 'pf-l3', 'pf-l4'];
+    for (const conv of groups) await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'tess' });
+    const { client } = await c.online('tess', 't1', 'p1', []);
+    for (const conv of groups.slice(0, 3)) await client.pin(conv);
+    expect(await codeOf(client.pin('pf-l4'))).toBe(ErrorCode.LIMIT_REACHED);
+    const api = await c.api('POST', '/v1/users/tess/conversations/pf-l4/prefs', { pinned: true, archived: true });
+    expect([api.status, api.body['code']]).toEqual([409, ErrorCode.LIMIT_REACHED]);
+    // Nothing of the refused request was stored, the archive with the pin neither.
+    const list = (await c.api('GET', '/v1/users/tess/conversations')).body['conversations'] as { conv: string; pinnedAt?: number; archivedAt?: number }[];
+    expect(list.filter((x) => x.pinnedAt !== undefined).map((x) => x.conv).sort()).toEqual(groups.slice(0, 3));
+    expect(list.find((x) => x.conv === 'pf-l4')).not.toHaveProperty('archivedAt');
+    // At the limit: a pinned one pinned again keeps its time; an archive alone goes.
+    const first = client.conversations().find((x) => x.conv === 'pf-l1')!.pinnedAt;
+    expect((await client.pin('pf-l1')).pinnedAt).toBe(first);
+    expect((await client.archive('pf-l4')).archivedAt).toBeGreaterThan(0);
+    // One unpinned makes room.
+    expect((await client.pin('pf-l2', false)).pinnedAt).toBe(0);
+    expect((await client.pin('pf-l4')).pinnedAt).toBeGreaterThan(0);
   }, 30_000);
 });
