@@ -137,6 +137,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       blocks: chat.blocks,
       userSettings: chat.userSettings,
       prefs: chat.prefs,
+      hidden: chat.hidden,
       lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),

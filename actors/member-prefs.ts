@@ -1,6 +1,7 @@
 import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ActorSender } from '../runtime/actor-host.js';
+import type { HiddenMessageStore } from '../storage/hidden-message-store.js';
 import type { MemberPrefs, MemberPrefsStore } from '../storage/member-prefs-store.js';
 
 /**
@@ -28,4 +29,18 @@ export async function clearHistory(store: MemberPrefsStore, sender: ActorSender,
   if (except !== undefined) notify.except = except;
   sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
   return cleared;
+}
+
+/**
+ * Hides messages of `conv` from `uid` ("delete for me": a device's `hide`, or the server API's for them) and returns
+ * those hidden now; then their devices but `except`, the one that asked and gets the answer, are told to stop
+ * showing them.
+ */
+export async function hideMessages(store: HiddenMessageStore, sender: ActorSender, uid: string, conv: string, seqs: readonly number[], except?: string): Promise<number[]> {
+  const hidden = await store.hide(uid, conv, seqs);
+  if (hidden.length === 0) return hidden;
+  const notify: ConnectorNotify = { frame: encodeFrame({ type: 'hidden', conv, seqs: hidden }) };
+  if (except !== undefined) notify.except = except;
+  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
+  return hidden;
 }

@@ -90,12 +90,18 @@ export interface PrefsFrame { type: 'prefs'; rid: number; conv: string; pinned?:
  */
 export interface ClearFrame { type: 'clear'; rid: number; conv: string; seq: number }
 
+/**
+ * "Delete for me": hide messages `seqs` of `conv` (1–MAX_HIDE_SEQS) from this user's history, on every device; others
+ * keep them. Answered by `hidden` with the same `rid`, listing those hidden now.
+ */
+export interface HideFrame { type: 'hide'; rid: number; conv: string; seqs: number[] }
+
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -138,6 +144,8 @@ export interface Msg {
   /** This message replies to message `reply` of the conversation, which `replyFrom` sent. */
   reply?: number;
   replyFrom?: string;
+  /** In history only: the reader hid this message ("delete for me"); it keeps its place in the chain, and nothing else. */
+  hidden?: true;
 }
 
 /**
@@ -242,6 +250,8 @@ export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pin
  * you hold at or below it; nothing there is served to this user any more.
  */
 export interface ClearedFrame { type: 'cleared'; rid?: number; conv: string; seq: number }
+/** The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`): stop showing them. */
+export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[] }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
 export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
@@ -267,6 +277,7 @@ export type ServerFrame =
   | MuteEchoFrame
   | PrefsEchoFrame
   | ClearedFrame
+  | HiddenFrame
   | JoinedFrame
   | LeftFrame
   | TitleFrame
@@ -282,7 +293,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'prefs', 'cleared', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'prefs', 'cleared', 'hidden', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

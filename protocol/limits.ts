@@ -117,6 +117,8 @@ export const MAX_REACTION_KINDS = 50;
 export const MAX_HISTORY_PAGE_BYTES = 512 * 1024;
 /** Most users one message may mention. */
 export const MAX_MENTIONS = 50;
+/** Messages one `hide` names at most ("delete for me" of a selection). */
+export const MAX_HIDE_SEQS = 100;
 /**
  * Most members a conversation may have for a message to mention all: each member gets a mention row in the node's
  * group-commit statement, which every conversation on the node waits behind (one mentioning all of 10,000 was

@@ -18,10 +18,9 @@ function msgFields(v: unknown, t: string): Msg {
   if (!absent(v['mentionAll']) && bool(v, t, 'mentionAll')) m.mentionAll = true;
   if (!absent(v['reply'])) m.reply = pos(v, t, 'reply');
   if (!absent(v['replyFrom'])) m.replyFrom = str(v, t, 'replyFrom');
+  if (!absent(v['hidden']) && bool(v, t, 'hidden')) m.hidden = true;
   return m;
 }
-
-/** A send's `mentions`: 1–MAX_MENTIONS distinct user ids. */
 
 function reactions(v: unknown, t: string): Reactions {
   if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
@@ -140,6 +139,12 @@ function serverFrame(v: Obj): ServerFrame {
       const cleared: ServerFrameOf<'cleared'> = { type: 'cleared', conv: str(v, 'cleared', 'conv'), seq: uint(v, 'cleared', 'seq') };
       if (!absent(v['rid'])) cleared.rid = uint(v, 'cleared', 'rid');
       f = cleared;
+      break;
+    }
+    case 'hidden': {
+      const hidden: ServerFrameOf<'hidden'> = { type: 'hidden', conv: str(v, 'hidden', 'conv'), seqs: arr(v, 'hidden', 'seqs').map((x) => pos({ seq: x }, 'hidden', 'seq')) };
+      if (!absent(v['rid'])) hidden.rid = uint(v, 'hidden', 'rid');
+      f = hidden;
       break;
     }
     case 'joined': {

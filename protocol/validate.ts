@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, type Result } from './errors.js';
 import { MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type SendFrame } from './frames.js';
-import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_HIDE_SEQS, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
 import { absent, body, bool, id, invalid, mentionListProblem, num, type Obj, pos, str, uint, unknownType, validated, wrongOrMissing } from './validate-fields.js';
 
 export { idProblem, mentionListProblem, utf8Length } from './validate-fields.js';
@@ -27,7 +27,15 @@ function pageLimit(v: Obj, t: string, limits: FrameLimits): number {
   return limit as number;
 }
 
-/** nil and absent are the same for an optional field (other languages often send nil). */
+/** Seqs a `hide` names: 1–MAX_HIDE_SEQS distinct integers > 0. */
+function seqList(v: Obj, t: string, f: string): number[] {
+  const x = v[f];
+  if (!Array.isArray(x) || x.length === 0 || x.length > MAX_HIDE_SEQS || !x.every((s) => Number.isSafeInteger(s) && (s as number) > 0) || new Set(x).size !== x.length) {
+    throw wrongOrMissing(x, t, f, `must be 1–${MAX_HIDE_SEQS} distinct integers > 0`);
+  }
+  return x as number[];
+}
+
 /** Validates a decoded value as a client frame (the gateway's input); never throws. */
 export function validateClientFrame(value: unknown, limits: FrameLimits = DEFAULT_LIMITS): Result<ClientFrame> {
   return validated(value, clientFrame, limits);
@@ -129,6 +137,9 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
     }
     case 'clear':
       f = { type: 'clear', rid: uint(v, 'clear', 'rid'), conv: id(v, 'clear', 'conv', L), seq: uint(v, 'clear', 'seq') };
+      break;
+    case 'hide':
+      f = { type: 'hide', rid: uint(v, 'hide', 'rid'), conv: id(v, 'hide', 'conv', L), seqs: seqList(v, 'hide', 'seqs') };
       break;
       default:
         throw unknownType(v['type']);

@@ -23,7 +23,7 @@ export interface ReactionBefore {
 export async function attachReactions(sql: Sql, msgs: StoredMessage[], reader?: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<StoredMessage[]> {
   const byConv = new Map<string, Map<number, StoredMessage>>();
   for (const m of msgs) {
-    if (m.recalledBy !== undefined || m.recalls !== undefined || m.edits !== undefined || m.reacts !== undefined) continue;
+    if (m.hidden === true || m.recalledBy !== undefined || m.recalls !== undefined || m.edits !== undefined || m.reacts !== undefined) continue;
     let seqs = byConv.get(m.convId);
     if (seqs === undefined) byConv.set(m.convId, (seqs = new Map()));
     seqs.set(m.seq, m);

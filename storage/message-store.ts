@@ -75,6 +75,8 @@ export interface StoredMessage {
   replyUid?: string;
   /** It mentions every member. */
   mentionsAll?: boolean;
+  /** The reader hid it ("delete for me"): a stub, with its place in the chain and nothing of what it said. */
+  hidden?: boolean;
 }
 
 export interface MessageStoreOptions {
@@ -114,9 +116,14 @@ interface RawMessage {
   reply_to: number | null;
   reply_uid: string | null;
   mentions_all: boolean | null;
+  /** Read for a reader only. */
+  hidden?: boolean;
 }
 
+const NO_BODY = new Uint8Array(0);
+
 function toStored(r: RawMessage): StoredMessage {
+  if (r.hidden === true) return { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: NO_BODY, createdAt: r.created_at.getTime(), hidden: true };
   const m: StoredMessage = { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: r.body, createdAt: r.created_at.getTime() };
   if (r.recalls !== null) m.recalls = r.recalls;
   if (r.recalled_by !== null) m.recalledBy = r.recalled_by;
@@ -194,20 +201,29 @@ export class MessageStore {
     });
   }
 
-  /** Messages with seq > afterSeq, ascending, at most `limit`; none expired, and with `reader`, none that user cleared. */
+  /**
+   * Messages with seq > afterSeq, ascending, at most `limit`; none expired, and with `reader`, none that user cleared,
+   * and those they hid as stubs.
+   */
   async readAfter(convId: string, afterSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, afterSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM messages WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.served(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
+      SELECT *${this.hiddenTo(reader)} FROM messages m WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.served(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
     return rows.map(toStored);
   }
 
-  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back); none expired, and with `reader`, none that user cleared. */
+  /** The `limit` messages just before `beforeSeq`, ascending (scrolling back); what is served as by readAfter. */
   async readBefore(convId: string, beforeSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, beforeSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM (SELECT * FROM messages WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.served(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
+      SELECT * FROM (SELECT *${this.hiddenTo(reader)} FROM messages m WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.served(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
     return rows.map(toStored);
+  }
+
+  /** With a reader, the `hidden` column: whether they hid the message (hidden_messages, migration 330). */
+  private hiddenTo(reader: string | undefined): postgres.Fragment {
+    if (reader === undefined) return this.sql``;
+    return this.sql`, EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = ${reader} AND h.conv_id = m.conv_id AND h.seq = m.seq) AS hidden`;
   }
 
   /**

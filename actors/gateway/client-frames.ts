@@ -9,7 +9,7 @@ import type { ActorSender } from '../../runtime/actor-host.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
-import { clearHistory, setMemberPrefs } from '../member-prefs.js';
+import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
 
@@ -29,6 +29,7 @@ export function toMsg(m: StoredMessage): Msg {
   if (m.replyTo !== undefined) msg.reply = m.replyTo;
   if (m.replyUid !== undefined) msg.replyFrom = m.replyUid;
   if (m.mentionsAll === true) msg.mentionAll = true;
+  if (m.hidden === true) msg.hidden = true;
   return msg;
 }
 
@@ -45,7 +46,7 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
  * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
  * user's connector, mutes to the chatter (it marks what it fans out), pulls and member pages read Postgres directly,
- * and pins, archives and clears write it (the connector only echoes them). Answers are queued on the session.
+ * and pins, archives, clears and hides write it (the connector only echoes them). Answers are queued on the session.
  */
 export class ClientFrames {
   /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
@@ -92,6 +93,10 @@ export class ClientFrames {
       case 'clear': {
         const clear = clearHistory(this.svc.prefs, this.router, s.uid, f.conv, f.seq, s.did, s.did);
         return this.request(s, clear, (seq) => ({ type: 'cleared', rid: f.rid, conv: f.conv, seq }), { rid: f.rid, conv: f.conv });
+      }
+      case 'hide': {
+        const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);
+        return this.request(s, hide, (seqs) => ({ type: 'hidden', rid: f.rid, conv: f.conv, seqs }), { rid: f.rid, conv: f.conv });
       }
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });

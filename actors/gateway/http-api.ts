@@ -30,13 +30,14 @@ import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
 import type { LastSeenStore } from '../../storage/last-seen-store.js';
+import type { HiddenMessageStore } from '../../storage/hidden-message-store.js';
 import type { MemberPrefsStore } from '../../storage/member-prefs-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT, MAX_REACTION_BYTES } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
 import { convSummaryOf } from '../conv-state.js';
-import { clearHistory, setMemberPrefs } from '../member-prefs.js';
+import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from './client-frames.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
@@ -55,6 +56,7 @@ export interface HttpApiDeps {
   userSettings: UserSettingsStore;
   lastSeen: LastSeenStore;
   prefs: MemberPrefsStore;
+  hidden: HiddenMessageStore;
   /** Erases a user's account (see eraseAccount). */
   eraseUser: (uid: string, blankMessages: boolean) => Promise<ErasureReport>;
   /** Voids tokens (stored, and told to every gateway). */
@@ -254,6 +256,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'post', '/v1/users/:uid/conversations/:conv/clear', true, async (b, [uid, conv]) => {
     // A device's `clear` for the user (e.g. a "clear chat" in the app's web account page): all their devices are told.
     return ['200 OK', { uid, conv, clearedSeq: await clearHistory(d.prefs, d.router, checkUid(uid), conv!, checkClearSeq(b), SYSTEM_DEVICE) }];
+  });
+  route(d, 'post', '/v1/users/:uid/conversations/:conv/hide', true, async (b, [uid, conv]) => {
+    // A device's `hide` for the user ("delete for me", e.g. from the app's web account page): all their devices are told.
+    return ['200 OK', { uid, conv, seqs: await hideMessages(d.hidden, d.router, checkUid(uid), conv!, b['seqs'] as number[]) }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

@@ -53,6 +53,8 @@ export interface ImClientEvents {
    * a list): drop what you show or store at or below it; `conversations()` shows it as `clearedSeq`.
    */
   cleared: { conv: string; seq: number };
+  /** The user hid messages `seqs` of `conv` ("delete for me"; here, on another device or by the business server): stop showing them. Pulled later, they come as stubs with `hidden: true`. */
+  hidden: { conv: string; seqs: number[] };
   /** The other member of a direct conversation read up to `seq` (their mark moved forward; also `peerRead` of the conversation). */
   receipt: { conv: string; uid: string; seq: number };
   /** A device of the other member of a direct conversation holds up to `seq` (their delivery mark moved forward; also `peerDelivered`). */

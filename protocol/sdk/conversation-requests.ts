@@ -82,6 +82,15 @@ export abstract class ConversationRequests {
     return this.request<number>('clear', (rid) => ({ type: 'clear', rid, conv, seq }));
   }
 
+  /**
+   * Hides messages `seqs` of `conv` (1–100) from this user's history on every device ("delete for me"); the others
+   * in the conversation keep them. Every device gets a `hidden` event (this one too). Resolves with the seqs hidden
+   * now (recalls, edits, reactions and seqs with no message are left out); rejects with `not_member`.
+   */
+  hide(conv: string, seqs: number[]): Promise<number[]> {
+    return this.request<number[]>('hide', (rid) => ({ type: 'hide', rid, conv, seqs }));
+  }
+
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
   sync(): Promise<ConvSummary[]> {
     return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));

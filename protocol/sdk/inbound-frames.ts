@@ -72,6 +72,9 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, prefs);
         return events.emit('prefs', { conv: f.conv, ...prefs });
       }
+      case 'hidden':
+        if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);
+        return events.emit('hidden', { conv: f.conv, seqs: f.seqs });
       case 'cleared':
         if (f.rid !== undefined) requests.resolve(f.rid, f.seq);
         if (chains.handleCleared(f.conv, f.seq)) events.emit('cleared', { conv: f.conv, seq: f.seq });

@@ -40,11 +40,12 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('leave' as const), rid: uint, conv: id }),
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinned: fc.boolean(), archived: fc.boolean() }, { requiredKeys: ['type', 'rid', 'conv', 'pinned'] }),
   fc.record({ type: fc.constant('clear' as const), rid: uint, conv: id, seq: uint }),
+  fc.record({ type: fc.constant('hide' as const), rid: uint, conv: id, seqs: fc.uniqueArray(pos, { minLength: 1, maxLength: 100 }) }),
 );
 
 const msg = fc.record(
   { conv: id, seq: uint, prev: uint, from: id, did: anyStr, cid: uint, ts: ms, body: fc.string({ maxLength: 300, unit: 'grapheme' }), recall: pos, recalled: pos, edit: pos, edited: pos, react: pos, was: fc.string({ maxLength: 8 }),
-    reactions: fc.record({ counts: fc.array(fc.record({ emoji: fc.string({ maxLength: 8 }), n: pos }), { maxLength: 3 }), at: uint, mine: fc.string({ maxLength: 8 }) }, { requiredKeys: ['counts', 'at'] }), mentions: fc.array(id, { maxLength: 3 }), mentionAll: fc.constant(true as const), reply: pos, replyFrom: id },
+    reactions: fc.record({ counts: fc.array(fc.record({ emoji: fc.string({ maxLength: 8 }), n: pos }), { maxLength: 3 }), at: uint, mine: fc.string({ maxLength: 8 }) }, { requiredKeys: ['counts', 'at'] }), mentions: fc.array(id, { maxLength: 3 }), mentionAll: fc.constant(true as const), reply: pos, replyFrom: id, hidden: fc.constant(true as const) },
   { requiredKeys: ['conv', 'seq', 'prev', 'from', 'did', 'cid', 'ts', 'body'] },
 );
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -61,7 +62,8 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('cleared' as const), rid: uint, conv: id, seq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
-  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const), retention: pos }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
+  fc.record({ type: fc.constant('hidden' as const), rid: uint, conv: id, seqs: fc.array(pos, { maxLength: 5 }) }, { requiredKeys: ['type', 'conv', 'seqs'] }),
+  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const), retention: pos, clearedSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
   fc.record({ type: fc.constant('posting' as const), conv: id, posting: fc.constantFrom('all' as const, 'admins' as const) }),
   fc.record({ type: fc.constant('retention' as const), conv: id, retention: uint }),
   fc.record({ type: fc.constant('left' as const), rid: uint, conv: id }, { requiredKeys: ['type', 'conv'] }),
@@ -279,6 +281,8 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       // `after` is a uid in `members` and `reactors`, a number elsewhere.
       const isString = STRING_FIELDS.has(field) || ((frame.type === 'members' || frame.type === 'reactors') && field === 'after') || field === 'emoji';
       if (['pinned', 'archived', 'mentionAll'].includes(field) && typeof m.to === 'boolean') return undefined;
+      // A hide's `seqs` retyped to another list of distinct seqs is still one.
+      if (field === 'seqs' && Array.isArray(m.to) && m.to.length > 0 && m.to.every((x) => Number.isSafeInteger(x) && (x as number) >= 1) && new Set(m.to).size === m.to.length) return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
       f[field] = m.to;
       if (m.to === null && OPTIONAL_FIELDS.has(`${frame.type}.${field}`) && !((field === 'recall' || field === 'react') && bodyless(f)) && !prefsEmpty(f)) {

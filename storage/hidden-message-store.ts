@@ -1,0 +1,45 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
+import { MAX_HIDE_SEQS } from '../protocol/limits.js';
+import type { Sql } from './db.js';
+import { checkId } from './ids.js';
+import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+
+/**
+ * "Delete for me": messages a member hides from their own history (`hidden_messages`, migration 330). Pulls serve
+ * them to that member as stubs (MessageStore's reads with a reader); nobody else's history changes. Like a clear, it
+ * changes nothing anyone else sees and nothing a message does, so a device's hide is written straight from its
+ * gateway.
+ */
+export class HiddenMessageStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
+  ) {}
+
+  /**
+   * Hides messages `seqs` of `convId` from `uid` and returns those that are hidden now, ascending: the plain messages
+   * among them still served to the user (a recall, an edit or a reaction is not a message to hide; one cleared or
+   * expired is gone already; a seq with no message is nothing). Hiding again is harmless. NOT_MEMBER when `uid` is
+   * not in the conversation.
+   */
+  async hide(uid: string, convId: string, seqs: readonly number[]): Promise<number[]> {
+    checkId(uid, 'uid');
+    checkId(convId, 'convId');
+    if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0)) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `seqs must be 1–${MAX_HIDE_SEQS} positive integers`);
+    }
+    const rows = await bounded('hide messages', this.sql<{ member: boolean; seqs: number[] }[]>`
+      WITH me AS (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}),
+      ok AS (
+        SELECT m.seq FROM messages m
+        WHERE m.conv_id = ${convId} AND m.seq = ANY(${[...new Set(seqs)]}::int8[]) AND EXISTS (SELECT 1 FROM me)
+          AND m.recalls IS NULL AND m.edits IS NULL AND m.reacts IS NULL
+          AND m.seq > (SELECT cleared_seq FROM me)
+          AND m.seq > COALESCE((SELECT expired_seq FROM conversations c WHERE c.conv_id = ${convId}), 0)
+      ),
+      ins AS (INSERT INTO hidden_messages (uid, conv_id, seq) SELECT ${uid}, ${convId}, seq FROM ok ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT EXISTS (SELECT 1 FROM me) AS member, COALESCE((SELECT json_agg(seq ORDER BY seq) FROM ok), '[]'::json) AS seqs`, this.timeoutMs);
+    if (!rows[0]!.member) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
+    return rows[0]!.seqs;
+  }
+}

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { Msg, ServerFrameOf } from '../../protocol/frames.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
+import { codeOf, waitUntil } from '../helpers/wait.js';
+
+type History = ServerFrameOf<'history'>;
+type Hidden = ServerFrameOf<'hidden'>;
+/** "Delete for me": messages one user hides from their own history, on all their devices; nobody else's changes. */
+describe('chat – hide messages', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['h1', 'h2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  it('hide – a hidden message is a stub in that user\'s pulls on every device, in its place in the chain; their other devices are told; the other member keeps it', async () => {
+    const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['hana', 'ivo'] })).body['conv'] as string;
+    const phone = await c.online('hana', 'phone', 'h1', ['hidden']);
+    const ivo = await c.online('ivo', 'i1', 'h2', []);
+    const seqs: number[] = [];
+    for (const body of ['one', 'two', 'three']) seqs.push((await phone.client.send(conv, body)).seq);
+    const [one, two, three] = seqs as [number, number, number];
+    const reaction = (await ivo.client.react(conv, two, '👍')).seq;
+    const laptop = await rawConnect(c.gateways.get('h2')!, c.token('hana', 'laptop'));
+    await laptop.waitFor((f) => f.type === 'convs');
+
+    // Only plain messages are hidden: a reaction and a seq with no message are left out of the answer.
+    expect(await phone.client.hide(conv, [two, reaction, 999])).toEqual([two]);
+    expect(await laptop.waitFor<Hidden>((f) => f.type === 'hidden')).toEqual({ type: 'hidden', conv, seqs: [two] });
+    expect(phone.got.hidden).toEqual([{ conv, seqs: [two] }]);
+
+    laptop.send({ type: 'pull', rid: 1, conv, after: 0, limit: 10 });
+    const page = (await laptop.waitFor<History>((f) => f.type === 'history' && f.rid === 1)).msgs;
+    const stub = page.find((m) => m.seq === two)!;
+    expect(stub).toEqual({ conv, seq: two, prev: one, from: 'hana', did: 'phone', cid: expect.any(Number), ts: expect.any(Number), body: '', hidden: true });
+    expect(page.filter((m) => m.hidden).map((m) => m.seq)).toEqual([two]);
+    expect(page.find((m) => m.seq === three)).toMatchObject({ body: 'three', prev: two });
+    // Ivo keeps all of it, with the reaction counted.
+    const his = (await ivo.client.pull(conv, 0)).msgs.find((m) => m.seq === two)!;
+    expect(his).toMatchObject({ body: 'two', reactions: { counts: [{ emoji: '👍', n: 1 }] } });
+    expect(his).not.toHaveProperty('hidden');
+
+    // A device that starts from nothing gets the whole chain, the stub in its place.
+    const tablet = await c.online('hana', 'tablet', 'h2', ['message'], { history: 'all' });
+    await waitUntil(() => tablet.got.message.filter((m: Msg) => m.conv === conv).length === 4, 'the tablet holding the chain');
+    expect(tablet.got.message.filter((m: Msg) => m.conv === conv).map((m) => [m.seq, m.body, m.hidden ?? false])).toEqual([[one, 'one', false], [two, '', true], [three, 'three', false], [reaction, '👍', false]]);
+    laptop.close();
+  }, 30_000);
+
+  it('hide – hiding again is harmless; the server API hides for a user and their devices are told; bad seqs are invalid_field, a conversation you are not in not_member (403 from the API), and the session goes on', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'hd-g', owner: 'jude', members: ['kai'] });
+    const jude = await c.online('jude', 'j1', 'h1', ['hidden']);
+    const first = (await jude.client.send('hd-g', 'first')).seq;
+    const second = (await jude.client.send('hd-g', 'second')).seq;
+    expect(await jude.client.hide('hd-g', [first])).toEqual([first]);
+    expect(await jude.client.hide('hd-g', [first])).toEqual([first]);
+    const api = await c.api('POST', '/v1/users/jude/conversations/hd-g/hide', { seqs: [second] });
+    expect([api.status, api.body]).toEqual([200, { uid: 'jude', conv: 'hd-g', seqs: [second] }]);
+    await waitUntil(() => jude.got.hidden.some((h) => h.seqs.includes(second)), 'jude told of the hide the server API made');
+    expect((await jude.client.pull('hd-g', 0)).msgs.map((m) => [m.seq, m.hidden ?? false])).toEqual([[first, true], [second, true]]);
+    // Kai still sees both.
+    const kai = await c.online('kai', 'k1', 'h2', []);
+    expect((await kai.client.pull('hd-g', 0)).msgs.map((m) => m.body)).toEqual(['first', 'second']);
+
+    expect(await codeOf(kai.client.hide('no-such-group', [1]))).toBe(ErrorCode.NOT_MEMBER);
+    const outsider = await c.api('POST', '/v1/users/lem/conversations/hd-g/hide', { seqs: [first] });
+    expect([outsider.status, outsider.body['code']]).toEqual([403, ErrorCode.NOT_MEMBER]);
+    const bad = await c.api('POST', '/v1/users/jude/conversations/hd-g/hide', { seqs: [] });
+    expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    const raw = await rawConnect(c.gateways.get('h1')!, c.token('jude', 'j2'));
+    await raw.waitFor((f) => f.type === 'convs');
+    let rid = 10;
+    for (const seqs of [[], [first, first], [0], Array.from({ length: 101 }, (_, i) => i + 1), 'x']) {
+      raw.send({ type: 'hide', rid: ++rid, conv: 'hd-g', seqs });
+      expect(await raw.waitFor((f) => f.type === 'error' && f.rid === rid)).toMatchObject({ code: ErrorCode.INVALID_FIELD });
+    }
+    raw.send({ type: 'ping', ts: 1 });
+    await raw.waitFor((f) => f.type === 'pong');
+    raw.close();
+  }, 30_000);
+});
