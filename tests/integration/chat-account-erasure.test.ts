@@ -38,6 +38,7 @@ describe('chat – erasing an account', () => {
     await eve.send('er-old', 'secret zero');
     await eve.leave('er-old');
     const theirs = await x.send('er-room', 'not hers');
+    await eve.hide('er-room', [theirs.seq]);
     const heldToken = c.token('er-eve', 'd2');
     const closed = new Promise<number | undefined>((resolve) => eve.on('state', (s) => s.state === 'closed' && resolve(s.code)));
 
@@ -61,6 +62,7 @@ describe('chat – erasing an account', () => {
     expect(((await c.api('GET', `/v1/conversations/${encodeURIComponent(direct)}/messages`)).body['messages'] as { body: string }[]).map((m) => m.body)).toEqual(['']);
     expect(((await c.api('GET', '/v1/conversations/er-old/messages')).body['messages'] as { body: string }[]).map((m) => m.body)).toEqual(['']);
     expect(await c.db.sql`SELECT conv_id FROM former_members WHERE uid = 'er-eve'`).toHaveLength(0);
+    expect(await c.db.sql`SELECT seq FROM hidden_messages WHERE uid = 'er-eve'`).toHaveLength(0);
     expect((await c.api('GET', '/v1/users/er-eve/blocks')).body).toEqual({ uid: 'er-eve', blocked: [] });
     expect((await c.api('GET', '/v1/users/er-y/blocks')).body).toEqual({ uid: 'er-y', blocked: [] });
     expect((await c.api('GET', '/v1/users/er-eve/settings')).body).toEqual({ uid: 'er-eve', readReceipts: true, lastSeen: true });

@@ -36,12 +36,13 @@ describe('message retention store – real Postgres', () => {
     return out;
   };
 
-  it('retention store – a pass expires what is older than the retention, a long backlog over several batches, keeps each conversation’s last row emptied, and drops the mention rows', async () => {
+  it('retention store – a pass expires what is older than the retention, a long backlog over several batches, keeps each conversation’s last row emptied, and drops the mention and hidden-message rows', async () => {
     await fill('a-big', 1, 2_500, 3_600);
     await fill('b-mixed', 1, 3, 3_600);
     await fill('b-mixed', 4, 5, 0);
     await fill('c-new', 1, 2, 0);
     await db.sql`INSERT INTO mentions (uid, conv_id, seq) VALUES ('u1', 'a-big', 5), ('u1', 'b-mixed', 2), ('u1', 'b-mixed', 4)`;
+    await db.sql`INSERT INTO hidden_messages (uid, conv_id, seq) VALUES ('u1', 'a-big', 7), ('u1', 'b-mixed', 3), ('u1', 'b-mixed', 5)`;
 
     const batches = await pass(600);
     // The big one loses RETENTION_ROWS_PER_CONV a batch and is looked at again until it is done.
@@ -54,6 +55,7 @@ describe('message retention store – real Postgres', () => {
     expect(await seqs('c-new')).toEqual([1, 2]);
     expect([await expiredSeq('a-big'), await expiredSeq('b-mixed'), await expiredSeq('c-new')]).toEqual([2_500, 3, 0]);
     expect((await db.sql`SELECT conv_id, seq FROM mentions ORDER BY conv_id, seq`).map((r) => `${r['conv_id']}:${r['seq']}`)).toEqual(['b-mixed:4']);
+    expect((await db.sql`SELECT conv_id, seq FROM hidden_messages ORDER BY conv_id, seq`).map((r) => `${r['conv_id']}:${r['seq']}`)).toEqual(['b-mixed:5']);
     // Nothing more to do: a pass changes nothing.
     expect(await pass(600)).toEqual([{ busy: false, conversations: 0, deleted: 0, expired: [] }]);
     // A newer last message lets the old anchor go at last.
@@ -62,7 +64,7 @@ describe('message retention store – real Postgres', () => {
     await pass(600);
     expect(await seqs('a-big')).toEqual([2_502]);
     expect(await expiredSeq('a-big')).toBe(2_501);
-    await db.sql`DELETE FROM messages; DELETE FROM mentions; DELETE FROM members; DELETE FROM conversations`.simple();
+    await db.sql`DELETE FROM messages; DELETE FROM mentions; DELETE FROM hidden_messages; DELETE FROM members; DELETE FROM conversations`.simple();
   });
 
   it('retention store – a batch stops near RETENTION_ROWS_PER_BATCH messages and the next one goes on from there', async () => {
