@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -86,6 +86,8 @@ $('login').onclick = async () => {
   client.on('state', (s) => ($('state').textContent = s.state));
   client.on('convs', listConvs);
   client.on('message', (m) => {
+    // A message this user hid ("delete for me") comes from history as a stub: nothing to show.
+    if (m.hidden) return;
     lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.react || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
     const old = lines.get(m.conv + '#' + (m.recall || m.edit || m.react));
     // Reaction counts as the protocol says (applyReaction keeps them); a recalled message has none.
@@ -114,6 +116,12 @@ $('login').onclick = async () => {
     show('sys', c.conv + ' cleared up to #' + c.seq);
     listConvs();
   });
+  // A hide (here or on another device) takes those lines off the screen.
+  client.on('hidden', (h) => {
+    for (const seq of h.seqs) { lines.get(h.conv + '#' + seq)?.d.remove(); lines.delete(h.conv + '#' + seq); }
+    theirs.set(h.conv, (theirs.get(h.conv) ?? []).filter((seq) => !h.seqs.includes(seq)));
+    if (h.seqs.includes(mine.get(h.conv))) mine.delete(h.conv);
+  });
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline' + (p.lastSeen ? ' at ' + new Date(p.lastSeen).toLocaleTimeString() : ''))));
   await client.connect();
   listConvs();
@@ -131,6 +139,7 @@ $('send').onclick = () => say({});
 $('reply').onclick = () => { const seq = theirs.get(current)?.at(-1); if (seq) say({ reply: seq }); };
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
+$('hide').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.hide(current, [seq]).catch((e) => show('sys', 'not deleted: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };
 $('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
 </script>`;

@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers; a clear takes the chat off one page only', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers; a delete for me and a clear take messages off one page only', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -85,6 +85,10 @@ describe('demo page – in Chromium', () => {
     await wendy.fill('#text', 'agreed');
     await wendy.click('#reply');
     for (const p of [wendy, walt]) await logShows(p, `[${conv} #7] wendy: ↪ #2 walt: agreed`);
+    // Walt deletes it for himself: gone from his page, still on hers.
+    await walt.click('#hide');
+    await walt.waitForSelector('#log:not(:has-text("agreed"))', { timeout: 10_000 });
+    expect(await logOf(wendy)).toContain(`[${conv} #7] wendy: ↪ #2 walt: agreed`);
 
     await wendy.reload();
     await wendy.fill('#uid', 'wendy');
