@@ -30,6 +30,8 @@ const LARGE_GROUP_CHOICES = ['3', '6', '100'];
 /** One send in this many is a recall or an edit, in turn (of the device's latest message, once acked). */
 const AMEND_EVERY = 20;
 const AMEND_KINDS = ['recall', 'edit', 'react'] as const;
+/** One step in this many (offset from the amendments) hides a device's latest message for its user. */
+const HIDE_EVERY = 50;
 
 const say = (m: string): void => void process.stderr.write(`[chaos ${utcClock(Date.now(), 0)}] ${m}\n`);
 
@@ -141,6 +143,7 @@ async function main(): Promise<number> {
       while (sent < due) {
         // One in AMEND_EVERY recalls, edits or reacts to a device's latest message, made once that message is acked.
         if (sent % AMEND_EVERY === AMEND_EVERY - 1) t.amendOne(rnd(), AMEND_KINDS[Math.floor(sent / AMEND_EVERY) % AMEND_KINDS.length]!);
+        else if (sent % HIDE_EVERY === HIDE_EVERY - 2) t.hideOne(rnd());
         else t.sendOne(rnd(), rnd());
         sent++;
       }
@@ -188,6 +191,7 @@ async function main(): Promise<number> {
     const longest = [...waits].sort((a, b) => b[1].ms - a[1].ms);
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
     const amends = t.devices.reduce((k, d) => k + (d.log.amends?.size ?? 0), 0);
+    const hides = t.devices.reduce((k, d) => k + [...(d.log.hides?.values() ?? [])].flat().length, 0);
     const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
     console.log(`
 chaos run: seed ${seed}, ${durationMs / 1000} s, ${injected.length} faults
@@ -206,6 +210,7 @@ recalls, edits, reactions ${amends} asked, ${report.amendBreaks.length} broken (
 delivery marks            ${report.marks} stored, ${report.receiptBreaks.length} beyond what the member's devices got
 mentions                  ${report.mentions} rows as wanted, ${report.mentionBreaks.length} broken (an acked mention stored without its list or a member's row)
 replies                   ${report.replies} acked, ${report.replyBreaks.length} broken (stored or delivered without the message they answer)
+hides                     ${hides} acked, ${report.stubs} stubs delivered, ${report.hideBreaks.length} broken (an acked hide not stored, a stub for a message not hidden)
 sends failed for good     ${t.failures.length}
 fenced writes refused     ${fenced}
 longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
@@ -213,7 +218,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

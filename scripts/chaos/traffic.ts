@@ -23,6 +23,8 @@ export interface ChaosTraffic {
   sendOne(pickDevice: number, pickConv: number): void;
   /** Recalls, edits or reacts to the latest message not recalled yet of a device (or of the next one that sent any), once it is acked. */
   amendOne(pickDevice: number, kind: AmendKind): void;
+  /** Hides ("delete for me") a device's latest message, once acked, for that device's user; a reopened device of theirs gets it as a stub. */
+  hideOne(pickDevice: number): void;
   /** An app restart: the device sends `sendFirst` messages, its client closes at once, a new one opens on its outbox. */
   reopenOne(pickDevice: number, sendFirst: number): { did: string; restored: number };
   /** Resolves once every send settled (acked or failed for good); false at the deadline. */
@@ -77,7 +79,7 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
     const { uid, did } = deviceSpecs[i]!;
     const endpoints = gateways.map((_, k) => gateways[(i + k) % gateways.length]!);
     const client = new ImClient({ endpoints, token: cluster.token(uid, did), WebSocket: WebSocket as never, history: 'all', reconnect: { baseMs: 100, capMs: 2000 }, sendRetryMs: 3000, outbox: sends[i]!.outbox() });
-    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map(), mentionedAll: new Set(), replies: new Map() };
+    const log = devices[i]?.log ?? { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), mentioned: new Map(), mentionedAll: new Set(), replies: new Map(), hides: new Map() };
     client.on('message', (m: Msg) => {
       let l = log.delivered.get(m.conv);
       if (!l) log.delivered.set(m.conv, (l = []));
@@ -162,6 +164,20 @@ export async function startTraffic(cluster: BenchCluster, runId: string, clientL
         .catch(() => undefined)
         .finally(() => pending.delete(p));
       pending.set(p, `${d.log.did} ${kind} in ${conv} (${body}, asked ${utcClock(t0, 0)}, ${d.client.state}, ${d.client.queuedSends} queued)`);
+    },
+    hideOne(pickDevice) {
+      const i = Math.floor(pickDevice * devices.length);
+      const d = devices[i]!;
+      const target = d.own.at(-1);
+      if (target === undefined) return;
+      const t0 = Date.now();
+      // A hide lost to a fault promises nothing (it may be stored all the same: the check reads what is).
+      const p = target.sent
+        .then(({ seq }) => devices[i]!.client.hide(target.conv, [seq]))
+        .then((seqs) => void d.log.hides!.set(target.conv, [...(d.log.hides!.get(target.conv) ?? []), ...seqs]))
+        .catch(() => undefined)
+        .finally(() => pending.delete(p));
+      pending.set(p, `${d.log.did} hide in ${target.conv} (asked ${utcClock(t0, 0)}, ${d.client.state})`);
     },
     reopenOne(pickDevice, sendFirst) {
       const i = Math.floor(pickDevice * devices.length);

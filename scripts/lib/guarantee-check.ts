@@ -20,6 +20,8 @@ export interface DeviceLog {
   replies?: Map<string, number>;
   /** The sends that were recalls, edits or reactions (their bodies are in `attempted` and `acked` too): body → what and which seq. */
   amends?: Map<string, { kind: AmendKind; target: number }>;
+  /** Hides ("delete for me") the server answered: conversation → the seqs it said were hidden. */
+  hides?: Map<string, number[]>;
 }
 
 /** What a guarantee run's amendment does to its device's message. */
@@ -57,6 +59,10 @@ export interface GuaranteeReport {
   replyBreaks: string[];
   /** Acked replies, checked above. */
   replies: number;
+  /** Acked hides not stored for their user, and stubs (`hidden: true`) delivered for a message their user never hid or with content. */
+  hideBreaks: string[];
+  /** Hidden-message stubs delivered, checked above. */
+  stubs: number;
 }
 
 interface Row {
@@ -90,7 +96,8 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
+  const hidden = new Set((await sql<{ uid: string; conv_id: string; seq: number }[]>`SELECT uid, conv_id, seq FROM hidden_messages WHERE conv_id = ANY(${convs})`).map((h) => `${h.uid}|${h.conv_id}|${h.seq}`));
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
   for (const r of rows) {
@@ -169,6 +176,13 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const storedAt = new Map((byConv.get(conv) ?? []).map((r) => [r.seq, r]));
       for (const m of d.delivered.get(conv) ?? []) {
         const r = storedAt.get(m.seq);
+        // A message its user hid comes from history as a stub: its place in the chain, nothing of what it said.
+        if (m.hidden === true) {
+          report.stubs++;
+          if (!hidden.has(`${d.uid}|${conv}|${m.seq}`)) report.hideBreaks.push(`${d.did} got ${conv}/${m.seq} as hidden, which ${d.uid} never hid`);
+          if (m.body !== '' || m.reply !== undefined || m.mentions !== undefined || m.reactions !== undefined) report.hideBreaks.push(`${d.did} got ${conv}/${m.seq} hidden but with content`);
+          continue;
+        }
         if (m.recall !== (r?.recalls ?? undefined) || m.edit !== (r?.edits ?? undefined) || m.react !== (r?.reacts ?? undefined)) {
           report.amendBreaks.push(`${d.did} got ${conv}/${m.seq} with recall ${m.recall} / edit ${m.edit} / react ${m.react}, stored ${r?.recalls} / ${r?.edits} / ${r?.reacts}`);
         }
@@ -207,6 +221,9 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     if (m.delivered_seq > got) report.receiptBreaks.push(`${m.uid} in ${m.conv_id}: delivery mark ${m.delivered_seq}, but their devices got up to ${got}`);
   }
   for (const b of await reactionCountBreaks(sql, convs)) report.amendBreaks.push(b);
+  for (const d of devices) {
+    for (const [conv, seqs] of d.hides ?? []) for (const seq of seqs) if (!hidden.has(`${d.uid}|${conv}|${seq}`)) report.hideBreaks.push(`${d.did}: acked hide of ${conv}/${seq} is not stored`);
+  }
   return report;
 }
 
@@ -238,5 +255,5 @@ async function reactionCountBreaks(sql: Sql, convs: string[]): Promise<string[]>
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
 }

@@ -11,7 +11,8 @@ import { ReopenableSends } from '../../scripts/lib/reopenable-sends.js';
  * G1–G5 under random schedules against the real cluster: two node processes, nats-server, Postgres, SDK
  * clients over real WebSockets. Each run gets fresh users and conversations (two direct, one group), then
  * fast-check drives sends interleaved with duplicate frames, socket drops, node SIGKILL + restart, shard moves
- * and app restarts (a device's client closed with sends unanswered, and a new one opened on its outbox).
+ * and app restarts (a device's client closed with sends unanswered, and a new one opened on its outbox), and hides
+ * ("delete for me"), whose stubs an app restart's pulls take in again in their place in the chain.
  */
 
 type Action =
@@ -22,7 +23,8 @@ type Action =
   | { t: 'move'; kind: 'chatter' | 'connector'; shard: number }
   | { t: 'pause'; ms: number }
   | { t: 'amend'; device: number; kind: AmendKind }
-  | { t: 'reopen'; device: number; conv: number; n: number };
+  | { t: 'reopen'; device: number; conv: number; n: number }
+  | { t: 'hide'; device: number; conv: number };
 
 const SHARDS = 16;
 const DEVICES = [
@@ -44,6 +46,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('pause' as const), ms: fc.integer({ min: 10, max: 300 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('amend' as const), device: fc.nat(DEVICES.length - 1), kind: fc.constantFrom<AmendKind>('recall', 'edit', 'react') }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('reopen' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2), n: fc.integer({ min: 0, max: 4 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('hide' as const), device: fc.nat(DEVICES.length - 1), conv: fc.nat(2) }) },
 );
 
 /** A WebSocket that sends its next `dup.left` frames twice (sends, acks, pulls, reads alike): duplicate frames on the wire. */
@@ -95,7 +98,7 @@ describe('chat guarantees (property)', () => {
           const d = DEVICES[i]!;
           const uid = uids[d.user]!;
           const did = `${uid}-${d.dev}`;
-          const log = logs[i] ?? (logs[i] = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map() });
+          const log = logs[i] ?? (logs[i] = { uid, did, delivered: new Map(), acked: new Map(), attempted: new Map(), amends: new Map(), hides: new Map() });
           // Spread devices over both gateways; each falls back to the other when its node is down.
           const client = new ImClient({ endpoints: i % 2 ? endpoints : [...endpoints].reverse(), token: c.token(uid, did), WebSocket: duplicatingSocket(dups[i]!) as never, history: 'all', reconnect: { baseMs: 50, capMs: 500 }, sendRetryMs: 2000, outbox: deviceSends[i]!.outbox() });
           client.on('message', (m: Msg) => {
@@ -176,6 +179,17 @@ describe('chat guarantees (property)', () => {
               );
               break;
             }
+            case 'hide': {
+              // The latest message sent to the conversation so far, hidden for this device's user once acked; a hide lost to a
+              // fault promises nothing (it may be stored all the same: the check reads what is).
+              const conv = convs[CONV_MEMBERS[a.conv]!.includes(DEVICES[a.device]!.user) ? a.conv : 2]!;
+              const target = ownSends.flat().filter((s) => s.conv === conv).at(-1);
+              if (target === undefined) break;
+              const log = logs[a.device]!;
+              const record = (seqs: number[]): void => void log.hides!.set(conv, [...(log.hides!.get(conv) ?? []), ...seqs]);
+              sends.push(target.sent.then(({ seq }) => clients[a.device]!.hide(conv, [seq]).then(record, () => undefined)));
+              break;
+            }
             case 'reopen': {
               // The app exits right after sending (so with sends unanswered, some already stored) and starts again: the
               // new client sends the outbox at its welcome and, with no state of the old one, takes in the whole history again.
@@ -215,13 +229,31 @@ describe('chat guarantees (property)', () => {
           console.log(`stored: ${lastSeqs.map((r) => `${r.conv_id}@${r.last}`).join(' ')}\ndevices: ${behind.join('; ')}\nnode warnings:\n${await c.warnings()}`);
           throw err;
         });
+        // Devices that start from nothing after all of it take in every conversation's whole chain, the messages their
+        // user hid as stubs in their place.
+        const late = [0, 1, 2, 3].map((u) => {
+          const uid = uids[u]!;
+          const log: DeviceLog = { uid, did: `${uid}-late`, delivered: new Map(), acked: new Map(), attempted: new Map() };
+          const client = new ImClient({ endpoints, token: c.token(uid, log.did), WebSocket: WebSocket as never, history: 'all' });
+          client.on('message', (m: Msg) => void (log.delivered.get(m.conv) ?? log.delivered.set(m.conv, []).get(m.conv)!).push(m));
+          return { u, log, client };
+        });
+        await Promise.all(late.map((l) => l.client.connect()));
+        const caughtUp = (l: (typeof late)[number]): boolean =>
+          lastSeqs.every((row) => !CONV_MEMBERS[convs.indexOf(row.conv_id)]!.includes(l.u) || (l.log.delivered.get(row.conv_id)?.at(-1)?.seq ?? 0) >= row.last);
+        await withDeadline((async () => { while (!late.every(caughtUp)) await new Promise((res) => setTimeout(res, 100)); })(), 30_000, 'late devices did not catch up');
         const members = new Map(convs.map((conv, i) => [conv, CONV_MEMBERS[i]!.map((u) => uids[u]!)]));
-        const report = await checkGuarantees(c.db.sql, convs, members, logs);
-        for (const x of clients) x.close();
+        const report = await checkGuarantees(c.db.sql, convs, members, [...logs, ...late.map((l) => l.log)]);
+        for (const x of [...clients, ...late.map((l) => l.client)]) x.close();
         const kinds = actions.reduce<Record<string, number>>((acc, a) => ((acc[a.t] = (acc[a.t] ?? 0) + 1), acc), {});
         const amends = logs.reduce((n, l) => n + l.amends!.size, 0);
-        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls, edits and reactions, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, delivery marks ${report.marks}, frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
+        console.log(`guarantees run ${r}: ${JSON.stringify(kinds)}; sent ${report.sent} (${amends} recalls, edits and reactions, ${deviceSends.reduce((n, x) => n + x.restoredCount, 0)} from outboxes), acked ${report.acked}, persisted ${report.persisted}, delivery marks ${report.marks}, hides ${logs.reduce((n, l) => n + [...l.hides!.values()].flat().length, 0)} (stubs delivered ${report.stubs}), frames sent twice ${dups.reduce((n, d) => n + d.doubled, 0)}`);
         if (!allHeld(report)) throw new Error(`guarantees broken: ${JSON.stringify(report, null, 1)}`);
+        // And what they hid is hidden: every acked hide of a user's devices reached that user's late device as a stub.
+        for (const [i, log] of logs.entries()) {
+          const got = late[DEVICES[i]!.user]!.log.delivered;
+          for (const [conv, seqs] of log.hides!) for (const seq of seqs) expect(got.get(conv)?.find((m) => m.seq === seq)?.hidden, `${log.did}'s hide of ${conv}/${seq}`).toBe(true);
+        }
         expect(report.acked).toBe(report.sent);
       }),
       { numRuns: 6, endOnFailure: true, interruptAfterTimeLimit: 200_000 },
