@@ -63,11 +63,16 @@ export class MemberPrefsStore {
     checkId(uid, 'uid');
     checkId(convId, 'convId');
     if (!Number.isSafeInteger(seq) || seq < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a non-negative safe integer');
+    // What the user hid up to the mark is not served to them at all any more: those rows go (migration 330).
     const rows = await bounded('clear history', this.sql<{ cleared_seq: number }[]>`
-      UPDATE members SET cleared_seq = GREATEST(cleared_seq, LEAST(${seq}::int8,
-        COALESCE((SELECT max(seq) FROM messages WHERE conv_id = ${convId}), 0)))
-      WHERE conv_id = ${convId} AND uid = ${uid}
-      RETURNING cleared_seq`, this.timeoutMs);
+      WITH up AS (
+        UPDATE members SET cleared_seq = GREATEST(cleared_seq, LEAST(${seq}::int8,
+          COALESCE((SELECT max(seq) FROM messages WHERE conv_id = ${convId}), 0)))
+        WHERE conv_id = ${convId} AND uid = ${uid}
+        RETURNING cleared_seq
+      ),
+      unhidden AS (DELETE FROM hidden_messages WHERE uid = ${uid} AND conv_id = ${convId} AND seq <= (SELECT cleared_seq FROM up))
+      SELECT cleared_seq FROM up`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
     return rows[0]!.cleared_seq;
   }

@@ -65,6 +65,11 @@ describe('chat – hide messages', () => {
     // Kai still sees both.
     const kai = await c.online('kai', 'k1', 'h2', []);
     expect((await kai.client.pull('hd-g', 0)).msgs.map((m) => m.body)).toEqual(['first', 'second']);
+    // A clear past them makes the hides moot: their rows go, what is above the mark stays hidden.
+    const third = (await jude.client.send('hd-g', 'third')).seq;
+    await jude.client.hide('hd-g', [third]);
+    expect(await jude.client.clear('hd-g', second)).toBe(second);
+    expect((await c.db.sql<{ seq: number }[]>`SELECT seq FROM hidden_messages WHERE uid = 'jude' AND conv_id = 'hd-g' ORDER BY seq`).map((r) => r.seq)).toEqual([third]);
 
     expect(await codeOf(kai.client.hide('no-such-group', [1]))).toBe(ErrorCode.NOT_MEMBER);
     const outsider = await c.api('POST', '/v1/users/lem/conversations/hd-g/hide', { seqs: [first] });
