@@ -65,12 +65,15 @@ export async function repliedTo(svc: ChatServices, conv: string, seq: number | u
 /**
  * Refuses an amendment that may not go ahead. Its target must pass `readTarget`; a recall or an edit a client makes
  * (`uid` given; the server API's has none) must be of its own message, within the window the cluster sets for its
- * kind (0: none). Any member may react to any message, at any age. The device id of system messages is `systemDevice`.
+ * kind (0: none) — but in a group, whose `moderates` says who its owners and admins are, they may recall the message
+ * of anyone who is neither, at any age (moderation). Any member may react to any message, at any age. The device id
+ * of system messages is `systemDevice`.
  */
-export async function checkAmendment(svc: ChatServices, conv: string, a: Amendment, uid: string | undefined, systemDevice: string): Promise<void> {
+export async function checkAmendment(svc: ChatServices, conv: string, a: Amendment, uid: string | undefined, systemDevice: string, moderates?: (uid: string) => boolean): Promise<void> {
   const m = await readTarget(svc, conv, a.target);
   if (a.kind === 'react' && m.senderDid !== systemDevice) a.author = m.senderUid;
   if (uid === undefined || a.kind === 'react') return;
+  if (a.kind === 'recall' && m.senderUid !== uid && m.senderDid !== systemDevice && moderates?.(uid) === true && !moderates(m.senderUid)) return;
   if (m.senderUid !== uid || m.senderDid === systemDevice) throw new ImError(ErrorCode.FORBIDDEN, `message ${a.target} was not sent by ${uid}: only its sender may ${a.kind} it`);
   const windowSec = a.kind === 'recall' ? (svc.settings.recallWindowSec ?? DEFAULT_RECALL_WINDOW_SEC) : (svc.settings.editWindowSec ?? DEFAULT_EDIT_WINDOW_SEC);
   if (windowSec === 0) throw new ImError(ErrorCode.FORBIDDEN, `this server lets no client ${a.kind} a message`);

@@ -227,11 +227,14 @@ class ChatterActor implements Actor, AdminChatter {
    */
   private async checkAmendment(a: Amendment, body: string, from: string, uid?: string): Promise<void> {
     await this.amending.get(a.target)?.catch(() => undefined);
-    await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE);
+    await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE, this.kind === 'group' ? this.moderates : undefined);
     if (a.kind !== 'react') return;
     const was = await this.reacting.replaced(this.svc, this.ctx.key, a.target, from, body);
     if (was !== undefined) a.was = was;
   }
+
+  /** Whether `uid` is an owner or admin (of a group: see checkAmendment). A field, so each check needs no closure of its own. */
+  private readonly moderates = (uid: string): boolean => this.marks.moderates(uid);
 
   /** Refuses a mention of all from a plain member of a group (`uid`; none: the server API) or in a conversation too big for it. */
   private checkMentionAll(uid?: string): void {

@@ -113,6 +113,31 @@ describe('chat – recall', () => {
     expect(stored[0]!.n).toBe(4);
   }, 60_000);
 
+  it('recall – in a group its owners and admins recall plain members\' messages at any age (moderation), never each other\'s; nobody else\'s is another\'s to recall or edit', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rc-mod', owner: 'owen', members: ['ada', 'mia'] });
+    expect((await c.api('POST', '/v1/conversations/rc-mod/roles', { roles: { ada: 'admin' } })).status).toBe(200);
+    const owen = await online('owen', 'o1', 'r1');
+    const ada = await online('ada', 'a1', 'r2');
+    const mia = await online('mia', 'm1', 'r1');
+    const spam = await mia.client.send('rc-mod', 'buy now');
+    const fromAda = await ada.client.send('rc-mod', 'admin speaking');
+    const fromOwen = await owen.client.send('rc-mod', 'owner speaking');
+    await sleep(WINDOW_SEC * 1000 + 300);
+    // Past the window, which binds only a sender's recall of their own.
+    const taken = await ada.client.recall('rc-mod', spam.seq);
+    expect(await codeOf(ada.client.recall('rc-mod', fromOwen.seq))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(owen.client.recall('rc-mod', fromAda.seq))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(mia.client.recall('rc-mod', fromAda.seq))).toBe(ErrorCode.FORBIDDEN);
+    expect(await codeOf(ada.client.edit('rc-mod', fromOwen.seq, 'not yours'))).toBe(ErrorCode.FORBIDDEN);
+    // Everyone gets the recall, from the admin who made it; the message is empty for good.
+    await waitUntil(() => mia.msgs.some((m) => m.recall === spam.seq), 'mia getting the recall');
+    expect(mia.msgs.find((m) => m.recall === spam.seq)).toMatchObject({ seq: taken.seq, from: 'ada' });
+    expect((await owen.client.pull('rc-mod', spam.seq - 1, 1)).msgs[0]).toMatchObject({ seq: spam.seq, body: '', recalled: taken.seq });
+    // Roles apply as they are now: an admin made a plain member again is moderated like one.
+    expect((await c.api('POST', '/v1/conversations/rc-mod/roles', { roles: { ada: 'member' } })).status).toBe(200);
+    expect((await owen.client.recall('rc-mod', fromAda.seq)).seq).toBeGreaterThan(taken.seq);
+  }, 60_000);
+
   it('edit – members get the new text in order; history shows the latest text with `edited`; a recall still takes it back, an edit of a recalled one is refused', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ed-group', owner: 'lea', members: ['max'] });
     const lea = await online('lea', 'd1', 'r1');
