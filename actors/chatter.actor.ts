@@ -18,7 +18,7 @@ import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
-import { MentionAllBudget } from './mention-all-budget.js';
+import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
@@ -64,7 +64,8 @@ class ChatterActor implements Actor, AdminChatter {
   /** Reactions in the group commit: the next one of the same user to the same message replaces theirs. */
   private readonly reacting = new ReactionsInFlight();
   /** Mention rows @all may still write (made on the first @all). */
-  private mentionAllBudget: MentionAllBudget | undefined;
+  private mentionAllBudget: SendBudget | undefined;
+  private reactionBudget: SendBudget | undefined;
   /** Members' last typing passed on (made on the first typing: most conversations see none). */
   private typed: TypingThrottle | undefined;
   private alloc!: SegmentAllocator;
@@ -198,6 +199,8 @@ class ChatterActor implements Actor, AdminChatter {
     // After the dedup too; a member may still react, and recall or edit what they posted before.
     if (amends === undefined && !this.marks.mayPost(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins post in ${this.ctx.key}`);
     if (amends) await this.checkAmendment(amends, p.body, p.uid, p.uid);
+    // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
+    if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
@@ -241,7 +244,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (uid !== undefined && this.kind === 'group' && !this.marks.moderates(uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins of ${this.ctx.key} may mention all`);
     if (this.members.size > MAX_MENTION_ALL_MEMBERS) throw new ImError(ErrorCode.LIMIT_REACHED, `${this.ctx.key} has ${this.members.size} members: a message may mention all of at most ${MAX_MENTION_ALL_MEMBERS}`);
     // Clients only: the business server's system messages are its own to pace.
-    if (uid !== undefined) (this.mentionAllBudget ??= new MentionAllBudget()).take(this.ctx.key, this.members.size);
+    if (uid !== undefined) (this.mentionAllBudget ??= mentionAllBudget()).take(this.ctx.key, this.members.size - 1);
   }
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */

@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageEvent, PushEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MAX_REACTION_KINDS } from '../../protocol/limits.js';
-import type { Msg } from '../../protocol/frames.js';
+import { REACTION_DELIVERIES_PER_SEC } from '../../actors/send-budget.js';
+import type { Msg, ServerFrame } from '../../protocol/frames.js';
 import { applyReaction, NO_REACTIONS, reactionsOf, type ImClient } from '../../protocol/sdk/index.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { rawConnect } from '../helpers/raw-client.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
 
 /** Reactions: messages of their own, in order with the rest; history gives each message's counts. */
@@ -269,5 +271,28 @@ describe('chat – reactions', () => {
     expect(order(yan.client.conversations())).toEqual(['rx-order-a', 'rx-order-b']);
     expect(order(await yan.client.sync())).toEqual(['rx-order-a', 'rx-order-b']);
   }, 30_000);
+  it('reactions – in a big group they may reach so many members a second: a storm past it is rate_limited (retryable), the rest and later ones go', async () => {
+    const members = Array.from({ length: 4_999 }, (_, i) => `rs${i}`);
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rx-storm', owner: 'sal', members })).status).toBe(201);
+    const target = (await c.api('POST', '/v1/conversations/rx-storm/messages', { body: 'react to me' })).body['seq'] as number;
+    const raw = await rawConnect(c.gateways.get('x1')!, c.token('sal', 'd1'));
+    await raw.waitFor((f) => f.type === 'convs');
+    const STORM = 150;
+    for (let cid = 1; cid <= STORM; cid++) raw.send({ type: 'send', conv: 'rx-storm', cid, body: cid % 2 ? '👍' : '🎉', react: target });
+    const answered = (f: ServerFrame) => (f.type === 'sent' || f.type === 'error') && f.cid === STORM;
+    await raw.waitFor(answered, 20_000);
+    const answers = raw.frames.filter((f) => (f.type === 'sent' || f.type === 'error') && f.cid !== undefined && f.cid <= STORM);
+    const sent = answers.filter((f) => f.type === 'sent').length;
+    const refused = answers.filter((f) => f.type === 'error' && f.code === ErrorCode.RATE_LIMITED && f.message.startsWith('reactions in rx-storm'));
+    // A second's budget (40 reactions in a group of 5,000) goes at once; the storm's rest waits.
+    expect(sent).toBeGreaterThanOrEqual(REACTION_DELIVERIES_PER_SEC / 5_000);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(sent + refused.length).toBe(STORM);
+    // A second later a reaction goes again.
+    await new Promise((r) => setTimeout(r, 1_100));
+    raw.send({ type: 'send', conv: 'rx-storm', cid: STORM + 1, body: '❤️', react: target });
+    expect(await raw.waitFor((f) => (f.type === 'sent' || f.type === 'error') && f.cid === STORM + 1)).toMatchObject({ type: 'sent' });
+    raw.close();
+  }, 60_000);
 });
 
