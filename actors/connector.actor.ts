@@ -20,10 +20,11 @@ import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
+import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
-import { checkAttach, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkConnectorPrefs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -94,6 +95,8 @@ class ConnectorActor implements Actor {
         return this.ack(checkMark(payload));
       case ConnectorOp.READ:
         return this.read(checkMark(payload));
+      case ConnectorOp.PREFS:
+        return storeMemberPrefs(this.svc, this.ctx.key, this.devices, checkConnectorPrefs(payload));
       case ConnectorOp.CONVS:
         return this.list();
       case ConnectorOp.DEVICES:

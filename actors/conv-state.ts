@@ -59,6 +59,7 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
   if (r.pinnedAt > 0) row.pinnedAt = r.pinnedAt;
   if (r.archivedAt > 0) row.archivedAt = r.archivedAt;
+  if (r.markedUnreadAt > 0) row.markedUnreadAt = r.markedUnreadAt;
   if (r.clearedSeq > 0) row.clearedSeq = r.clearedSeq;
   if (r.adminsPost) row.posting = 'admins';
   if (r.retentionSec !== undefined) row.retention = r.retentionSec;

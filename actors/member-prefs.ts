@@ -1,19 +1,30 @@
-import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorRead } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorPrefs, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { ActorSender } from '../runtime/actor-host.js';
 import type { HiddenMessageStore } from '../storage/hidden-message-store.js';
-import type { MemberPrefs, MemberPrefsStore } from '../storage/member-prefs-store.js';
+import type { MemberPrefs, MemberPrefsStore, PrefsChange } from '../storage/member-prefs-store.js';
+import type { ChatServices } from './chat-services.js';
 
 /**
- * Stores a user's pin or archive of `conv` (a device's `prefs`, or the server API's for them), then has their
- * connector tell their devices (it knows where they are) but `except`, the device that asked and gets the answer.
+ * Stores a user's pin, archive or mark as unread of `conv` (a device's `prefs`, `did`, or the server API's for them)
+ * through their connector, which takes it in turn with their reads (a read takes a mark as unread off) and tells
+ * their devices but the one that asked, which gets the answer.
  */
-export async function setMemberPrefs(store: MemberPrefsStore, sender: ActorSender, uid: string, conv: string, change: { pinned?: boolean; archived?: boolean }, except?: string): Promise<MemberPrefs> {
-  const p = await store.set(uid, conv, change);
-  const notify: ConnectorNotify = { frame: encodeFrame({ type: 'prefs', conv, ...p }) };
-  if (except !== undefined) notify.except = except;
-  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
-  return p;
+export async function setMemberPrefs(sender: ActorSender, uid: string, conv: string, change: PrefsChange, did?: string): Promise<MemberPrefs> {
+  const p: ConnectorPrefs = { conv, ...change };
+  if (did !== undefined) p.did = did;
+  return (await sender.call(ChatKind.CONNECTOR, uid, ConnectorOp.PREFS, p)) as MemberPrefs;
+}
+
+/**
+ * The connector's side of setMemberPrefs: stores the change for `uid`, then tells their `devices` but the one that
+ * asked (`did`).
+ */
+export async function storeMemberPrefs(svc: ChatServices, uid: string, devices: readonly { did: string; gw: string; sid: number }[], p: { conv: string; did?: string; change: PrefsChange }): Promise<MemberPrefs> {
+  const stored = await svc.prefs.set(uid, p.conv, p.change);
+  const frame = encodeFrame({ type: 'prefs', conv: p.conv, ...stored });
+  for (const dev of devices) if (dev.did !== p.did) svc.pushEncoded(dev.gw, dev.sid, uid, [frame]);
+  return stored;
 }
 
 /**

@@ -1,8 +1,9 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
+import type { PrefsChange } from '../storage/member-prefs-store.js';
 
 /**
  * Checks of actor operation payloads where they enter a mailbox. The gateway already validated what clients
@@ -286,16 +287,24 @@ export function checkRoles(p: unknown): Record<string, MemberRole> {
   return roles as Record<string, MemberRole>;
 }
 
-/** A server API pin or archive change: `pinned` and / or `archived`, booleans, at least one. */
-export function checkPrefsChange(p: unknown): { pinned?: boolean; archived?: boolean } {
+/** A prefs change for the user's connector (gateway or server API → connector): the conversation, the asking device, the change. */
+export function checkConnectorPrefs(p: unknown): { conv: string; did?: string; change: PrefsChange } {
+  const v = obj(p) as Partial<Record<keyof ConnectorPrefs, unknown>>;
+  const out: { conv: string; did?: string; change: PrefsChange } = { conv: id(v.conv, 'conv'), change: checkPrefsChange(p) };
+  if (v.did !== undefined) out.did = id(v.did, 'did');
+  return out;
+}
+
+/** A server API prefs change: `pinned`, `archived` and / or `unread`, booleans, at least one. */
+export function checkPrefsChange(p: unknown): PrefsChange {
   const v = obj(p);
-  const change: { pinned?: boolean; archived?: boolean } = {};
-  for (const k of ['pinned', 'archived'] as const) {
+  const change: PrefsChange = {};
+  for (const k of ['pinned', 'archived', 'unread'] as const) {
     if (v[k] === undefined || v[k] === null) continue;
     if (typeof v[k] !== 'boolean') throw bad(`${k} must be true or false`);
     change[k] = v[k];
   }
-  if (change.pinned === undefined && change.archived === undefined) throw bad('pinned or archived is required');
+  if (change.pinned === undefined && change.archived === undefined && change.unread === undefined) throw bad('pinned, archived or unread is required');
   return change;
 }
 

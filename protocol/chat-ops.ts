@@ -43,6 +43,11 @@ export const ConnectorOp = {
    * online (payload: PushNotice).
    */
   PUSH: 'push',
+  /**
+   * The user's own list preferences for a conversation: pin, archive, mark as unread (payload: ConnectorPrefs). Through
+   * the connector, so that they take turns with the user's reads: a read takes a mark as unread off.
+   */
+  PREFS: 'prefs',
 } as const;
 /** Operations a gateway node takes for its sessions (key = session id). */
 export const GatewayOp = { PUSH: 'push', CLOSE: 'close', BIND: 'bind', UNBIND: 'unbind' } as const;
@@ -135,6 +140,8 @@ export interface ConnectorAck { did: string; conv: string; seq: number }
 export interface ConnectorRead { did: string; conv: string; seq: number }
 /** `frame`: an encoded server frame, pushed as it is to every device of the user online but `except`. */
 export interface ConnectorNotify { frame: Uint8Array; except?: string }
+/** A change of the user's preferences for `conv` (at least one of the three); `did`: the device that asked, which gets the answer instead of an echo. */
+export interface ConnectorPrefs { conv: string; did?: string; pinned?: boolean; archived?: boolean; unread?: boolean }
 /**
  * A direct peer came online or went offline (`lastSeen`: when, epoch ms); `answer`: the peer's reply to our coming
  * online (not to be answered).

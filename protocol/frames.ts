@@ -78,10 +78,11 @@ export interface LeaveFrame { type: 'leave'; rid: number; conv: string }
 export interface MuteFrame { type: 'mute'; rid: number; conv: string; until: number }
 
 /**
- * The user's own list preferences for `conv`, on every device: `pinned` (pinned conversations list first) and
- * `archived` (the app shows it apart); at least one. Answered by `prefs` with the same `rid`.
+ * The user's own list preferences for `conv`, on every device: `pinned` (pinned conversations list first),
+ * `archived` (the app shows it apart) and `unread` ("mark as unread": the app shows it as unread until the user's
+ * next read mark there); at least one. Answered by `prefs` with the same `rid`.
  */
-export interface PrefsFrame { type: 'prefs'; rid: number; conv: string; pinned?: boolean; archived?: boolean }
+export interface PrefsFrame { type: 'prefs'; rid: number; conv: string; pinned?: boolean; archived?: boolean; unread?: boolean }
 
 /**
  * Clear `conv`'s history for this user (every device) up to `seq`, the latest message the device shows: the user
@@ -179,12 +180,13 @@ export interface Reactor {
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
- * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `mentions`: how many of the unread
+ * `archivedAt`: when the user pinned / archived it (epoch ms; absent when not); `markedUnreadAt`: when the user marked it
+ * unread (epoch ms; absent when not, or read since); `mentions`: how many of the unread
  * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never);
  * `posting`: `admins` in a group where only owners and admins may post (absent: every member may); `retention`: its
  * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -243,8 +245,8 @@ export interface RolesFrame { type: 'roles'; conv: string; roles: Record<string,
 export interface LeftFrame { type: 'left'; rid?: number; conv: string }
 /** The other member of a direct conversation read up to `seq` (a read receipt); ephemeral, like typing. */
 export interface ReceiptFrame { type: 'receipt'; conv: string; uid: string; seq: number }
-/** The user's list preferences for `conv` changed (with `rid`: the answer to this device's `prefs`); 0: not pinned / archived. */
-export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pinnedAt: number; archivedAt: number }
+/** The user's list preferences for `conv` changed (with `rid`: the answer to this device's `prefs`); 0: not pinned / archived / marked unread. */
+export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pinnedAt: number; archivedAt: number; markedUnreadAt?: number }
 /**
  * The user's history of `conv` is cleared up to `seq` (with `rid`: the answer to this device's `clear`): drop what
  * you hold at or below it; nothing there is served to this user any more.

@@ -55,6 +55,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['mutedUntil'])) row.mutedUntil = uint(v, t, 'mutedUntil');
   if (!absent(v['pinnedAt'])) row.pinnedAt = uint(v, t, 'pinnedAt');
   if (!absent(v['archivedAt'])) row.archivedAt = uint(v, t, 'archivedAt');
+  if (!absent(v['markedUnreadAt'])) row.markedUnreadAt = uint(v, t, 'markedUnreadAt');
   if (!absent(v['mentions'])) row.mentions = uint(v, t, 'mentions');
   if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
@@ -131,6 +132,7 @@ function serverFrame(v: Obj): ServerFrame {
     }
     case 'prefs': {
       const prefs: ServerFrameOf<'prefs'> = { type: 'prefs', conv: str(v, 'prefs', 'conv'), pinnedAt: uint(v, 'prefs', 'pinnedAt'), archivedAt: uint(v, 'prefs', 'archivedAt') };
+      if (!absent(v['markedUnreadAt'])) prefs.markedUnreadAt = uint(v, 'prefs', 'markedUnreadAt');
       if (!absent(v['rid'])) prefs.rid = uint(v, 'prefs', 'rid');
       f = prefs;
       break;

@@ -131,7 +131,8 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
       const prefs: ClientFrameOf<'prefs'> = { type: 'prefs', rid: uint(v, 'prefs', 'rid'), conv: id(v, 'prefs', 'conv', L) };
       if (!absent(v['pinned'])) prefs.pinned = bool(v, 'prefs', 'pinned');
       if (!absent(v['archived'])) prefs.archived = bool(v, 'prefs', 'archived');
-      if (prefs.pinned === undefined && prefs.archived === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'prefs.pinned or prefs.archived is required');
+      if (!absent(v['unread'])) prefs.unread = bool(v, 'prefs', 'unread');
+      if (prefs.pinned === undefined && prefs.archived === undefined && prefs.unread === undefined) throw new ImError(ErrorCode.INVALID_FIELD, 'prefs.pinned (or prefs.archived, or prefs.unread) is required');
       f = prefs;
       break;
     }

@@ -370,7 +370,8 @@ export class ConversationStore {
       l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
       u AS (
         UPDATE members
-        SET read_seq = GREATEST(read_seq, LEAST(${seq}::int8, (SELECT last_seq FROM l)))
+        -- Any read of the conversation takes a "mark as unread" off (migration 340): the user looked at it.
+        SET read_seq = GREATEST(read_seq, LEAST(${seq}::int8, (SELECT last_seq FROM l))), marked_unread_at = 0
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
       ),

@@ -87,7 +87,7 @@ export class ClientFrames {
         return this.request(s, mute, (r) => ({ type: 'mute', rid: f.rid, conv: f.conv, until: (r as MuteReply).until }), { rid: f.rid, conv: f.conv });
       }
       case 'prefs': {
-        const set = setMemberPrefs(this.svc.prefs, this.router, s.uid, f.conv, f, s.did);
+        const set = setMemberPrefs(this.router, s.uid, f.conv, { ...(f.pinned !== undefined && { pinned: f.pinned }), ...(f.archived !== undefined && { archived: f.archived }), ...(f.unread !== undefined && { unread: f.unread }) }, s.did);
         return this.request(s, set, (p) => ({ type: 'prefs', rid: f.rid, conv: f.conv, ...p }), { rid: f.rid, conv: f.conv });
       }
       case 'clear': {

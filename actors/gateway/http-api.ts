@@ -251,7 +251,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/conversations/:conv/prefs', true, async (b, [uid, conv]) => {
     // A device's `prefs` for the user, e.g. the business server pinning its support chat: all their devices are told.
-    return ['200 OK', { uid, conv, ...(await setMemberPrefs(d.prefs, d.router, checkUid(uid), conv!, checkPrefsChange(b))) }];
+    return ['200 OK', { uid, conv, ...(await setMemberPrefs(d.router, checkUid(uid), conv!, checkPrefsChange(b))) }];
   });
   route(d, 'post', '/v1/users/:uid/conversations/:conv/clear', true, async (b, [uid, conv]) => {
     // A device's `clear` for the user (e.g. a "clear chat" in the app's web account page): all their devices are told.

@@ -2,12 +2,13 @@ import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
 
 /** What the SDK keeps of one conversation: what the app sees of it, and its gap repair's state. */
-export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinnedAt' | 'archivedAt' | 'clearedSeq'> {
+export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinnedAt' | 'archivedAt' | 'markedUnreadAt' | 'clearedSeq'> {
   /** 0: not muted. */
   mutedUntil: number;
-  /** 0: not pinned / not archived. */
+  /** 0: not pinned / not archived / not marked unread. */
   pinnedAt: number;
   archivedAt: number;
+  markedUnreadAt: number;
   /** 0: never cleared. */
   clearedSeq: number;
   /** The user was removed (`left`): not listed, but its chain is kept for a return. */
@@ -26,7 +27,7 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
@@ -49,6 +50,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.mutedUntil = row.mutedUntil ?? 0;
   s.pinnedAt = row.pinnedAt ?? 0;
   s.archivedAt = row.archivedAt ?? 0;
+  s.markedUnreadAt = row.markedUnreadAt ?? 0;
 }
 
 /** What the app sees of a conversation: optional fields only when set, a mute only while it lasts. */
@@ -62,6 +64,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
   if (s.pinnedAt > 0) info.pinnedAt = s.pinnedAt;
   if (s.archivedAt > 0) info.archivedAt = s.archivedAt;
+  if (s.markedUnreadAt > 0) info.markedUnreadAt = s.markedUnreadAt;
   if (s.clearedSeq > 0) info.clearedSeq = s.clearedSeq;
   return info;
 }

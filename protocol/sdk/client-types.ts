@@ -106,8 +106,9 @@ export interface ImClientOptions {
   random?: () => number;
 }
 
-/** A conversation's pin and archive as stored (epoch ms; 0: not pinned / not archived). */
+/** A conversation's pin, archive and mark as unread as stored (epoch ms; 0: not pinned / not archived / not marked). */
 export interface ConvPrefs {
   pinnedAt: number;
   archivedAt: number;
+  markedUnreadAt: number;
 }

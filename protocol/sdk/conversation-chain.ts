@@ -7,6 +7,7 @@ import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
 import { applyListRow, infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
+import type { ConvPrefs } from './client-types.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -164,11 +165,13 @@ export class ConversationChains {
 
   /**
    * Applies a read mark (the user's own, or the server's echo with the exact count it leaves): read marks never
-   * move back. Returns whether the read mark or the unread count changed.
+   * move back, and any takes a mark as unread off. Returns whether the read mark, the unread count or that mark changed.
    */
   handleRead(conv: string, seq: number, count?: { unread: number; lastSeq: number; mentions?: number }): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
+    const unmarked = s.markedUnreadAt > 0;
+    s.markedUnreadAt = 0;
     const before = s.unread;
     const mentionsBefore = s.mentions;
     const moved = seq > s.readSeq;
@@ -181,7 +184,7 @@ export class ConversationChains {
       else if (count.unread === 0) s.mentions = 0;
       s.unreadThrough = count.lastSeq;
     } else if (moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
-    return moved || s.unread !== before || s.mentions !== mentionsBefore;
+    return moved || unmarked || s.unread !== before || s.mentions !== mentionsBefore;
   }
 
   /** Applies the other member's read (`receipt`) or delivery (`delivered`) receipt; true when it moved that mark forward. */
@@ -203,10 +206,10 @@ export class ConversationChains {
   }
 
   /** Applies a `prefs` (this device's answer or another's echo); false for a conversation not known yet. */
-  handlePrefs(conv: string, pinnedAt: number, archivedAt: number): boolean {
+  handlePrefs(conv: string, p: ConvPrefs): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
-    [s.pinnedAt, s.archivedAt] = [pinnedAt, archivedAt];
+    [s.pinnedAt, s.archivedAt, s.markedUnreadAt] = [p.pinnedAt, p.archivedAt, p.markedUnreadAt];
     return true;
   }
 

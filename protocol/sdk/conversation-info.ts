@@ -43,6 +43,8 @@ export interface ConversationInfo {
   pinnedAt?: number;
   /** When the user archived it (epoch ms; from `convs` and `prefs`): show it apart. Absent: not archived. */
   archivedAt?: number;
+  /** When the user marked it unread (epoch ms; from `convs` and `prefs`): show it as unread. Absent: not marked, or read since (any read mark takes it off). */
+  markedUnreadAt?: number;
   /** The user cleared its history up to this seq (from `convs` and `cleared`): nothing at or below it shows. Absent: never. */
   clearedSeq?: number;
 }

@@ -74,6 +74,14 @@ export abstract class ConversationRequests {
   }
 
   /**
+   * Marks `conv` unread (or with `false` takes the mark off) on all of this user's devices: `conversations()` shows
+   * `markedUnreadAt` until the user's next read mark there (`read()`, on any device), which takes it off.
+   */
+  markUnread(conv: string, unread = true): Promise<ConvPrefs> {
+    return this.request<ConvPrefs>('prefs', (rid) => ({ type: 'prefs', rid, conv, unread }));
+  }
+
+  /**
    * Clears `conv`'s history for this user, on every device ("clear chat"), up to `seq` (default: the last message this
    * device holds): nothing at or below it is served to the user again, and it counts as read. Every device gets a
    * `cleared` event (this one too) to drop what it shows. Resolves with the stored mark; rejects with `not_member`.

@@ -67,8 +67,8 @@ export class InboundFrames {
         chains.handleMute(f.conv, f.until);
         return events.emit('mute', { conv: f.conv, until: f.until });
       case 'prefs': {
-        const prefs = { pinnedAt: f.pinnedAt, archivedAt: f.archivedAt };
-        chains.handlePrefs(f.conv, f.pinnedAt, f.archivedAt);
+        const prefs = { pinnedAt: f.pinnedAt, archivedAt: f.archivedAt, markedUnreadAt: f.markedUnreadAt ?? 0 };
+        chains.handlePrefs(f.conv, prefs);
         if (f.rid !== undefined) requests.resolve(f.rid, prefs);
         return events.emit('prefs', { conv: f.conv, ...prefs });
       }

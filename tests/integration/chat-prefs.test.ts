@@ -98,7 +98,7 @@ describe('chat – pin and archive', () => {
     const pinnedAt = res.body['pinnedAt'] as number;
     expect(pinnedAt).toBeGreaterThan(Date.now() - 60_000);
     await waitUntil(() => phone.got.prefs.length === 1, 'the phone told of the pin');
-    expect(phone.got.prefs[0]).toEqual({ conv: 'pf-support', pinnedAt, archivedAt: 0 });
+    expect(phone.got.prefs[0]).toEqual({ conv: 'pf-support', pinnedAt, archivedAt: 0, markedUnreadAt: 0 });
     expect(phone.client.conversations()[0]).toMatchObject({ conv: 'pf-support', pinnedAt });
     expect((await c.api('GET', '/v1/users/rex/conversations')).body['conversations']).toMatchObject([{ conv: 'pf-support', pinnedAt }]);
     const refused = await c.api('POST', '/v1/users/sid/conversations/pf-support/prefs', { archived: true });
@@ -126,5 +126,28 @@ describe('chat – pin and archive', () => {
     // One unpinned makes room.
     expect((await client.pin('pf-l2', false)).pinnedAt).toBe(0);
     expect((await client.pin('pf-l4')).pinnedAt).toBeGreaterThan(0);
+  }, 30_000);
+  it('prefs – mark as unread: every device of the user shows it, lists carry it, nobody else sees it; the next read mark on any device takes it off', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pf-unread', owner: 'uma', members: ['vic'] });
+    const seq = (await c.api('POST', '/v1/conversations/pf-unread/messages', { body: 'read me later' })).body['seq'] as number;
+    const phone = await c.online('uma', 'phone', 'p1', ['prefs']);
+    const laptop = await c.online('uma', 'laptop', 'p2', ['prefs']);
+    // Read, then marked unread at once: the mark goes after the read (both through the user's connector), so it stays.
+    phone.client.read('pf-unread', seq);
+    const marked = await phone.client.markUnread('pf-unread');
+    expect(marked.markedUnreadAt).toBeGreaterThan(Date.now() - 60_000);
+    await waitUntil(() => laptop.client.conversations().find((x) => x.conv === 'pf-unread')?.markedUnreadAt === marked.markedUnreadAt, 'the laptop told of the mark');
+    expect((await c.api('GET', '/v1/users/uma/conversations')).body['conversations']).toMatchObject([{ conv: 'pf-unread', markedUnreadAt: marked.markedUnreadAt }]);
+    expect(((await c.api('GET', '/v1/users/vic/conversations')).body['conversations'] as object[])[0]).not.toHaveProperty('markedUnreadAt');
+    // Opening it on the laptop (a read mark, even one that moves nothing) takes the mark off everywhere.
+    laptop.client.read('pf-unread', seq);
+    await waitUntil(() => phone.client.conversations().find((x) => x.conv === 'pf-unread')?.markedUnreadAt === undefined, 'the phone seeing the mark gone');
+    expect(((await c.api('GET', '/v1/users/uma/conversations')).body['conversations'] as object[])[0]).not.toHaveProperty('markedUnreadAt');
+    // The server API marks too, and takes the mark off with unread: false.
+    const api = await c.api('POST', '/v1/users/uma/conversations/pf-unread/prefs', { unread: true });
+    expect(api.body).toMatchObject({ uid: 'uma', conv: 'pf-unread', markedUnreadAt: expect.any(Number) });
+    await waitUntil(() => phone.client.conversations().find((x) => x.conv === 'pf-unread')?.markedUnreadAt !== undefined, 'the phone told of the server API mark');
+    expect((await phone.client.markUnread('pf-unread', false)).markedUnreadAt).toBe(0);
+    expect((await c.api('POST', '/v1/users/uma/conversations/pf-unread/prefs', { unread: 'yes' })).status).toBe(400);
   }, 30_000);
 });

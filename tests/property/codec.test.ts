@@ -38,7 +38,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('refresh' as const), rid: uint, token: fc.string({ minLength: 1, maxLength: 200 }) }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: fc.integer({ min: 0, max: MUTED_FOREVER }) }),
   fc.record({ type: fc.constant('leave' as const), rid: uint, conv: id }),
-  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinned: fc.boolean(), archived: fc.boolean() }, { requiredKeys: ['type', 'rid', 'conv', 'pinned'] }),
+  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinned: fc.boolean(), archived: fc.boolean(), unread: fc.boolean() }, { requiredKeys: ['type', 'rid', 'conv', 'pinned'] }),
   fc.record({ type: fc.constant('clear' as const), rid: uint, conv: id, seq: uint }),
   fc.record({ type: fc.constant('hide' as const), rid: uint, conv: id, seqs: fc.uniqueArray(pos, { minLength: 1, maxLength: 100 }) }),
 );
@@ -52,7 +52,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id, was: fc.constantFrom('👍', '❤️') }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
-  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), retention: pos, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
+  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), retention: pos, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint, deliveredSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('reactors' as const), rid: uint, conv: id, seq: pos, reactors: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 5 }), more: fc.boolean() }),
@@ -60,7 +60,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('receipt' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('delivered' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
-  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
+  fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('cleared' as const), rid: uint, conv: id, seq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('hidden' as const), rid: uint, conv: id, seqs: fc.array(pos, { maxLength: 5 }) }, { requiredKeys: ['type', 'conv', 'seqs'] }),
   fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const), retention: pos, clearedSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
@@ -256,9 +256,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived', 'prefs.unread']);
 /** A prefs frame needs one of its two changes. */
-const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null;
+const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null && (f['unread'] ?? null) === null;
 /** Without its recall or reaction, a send must have a body. */
 const bodyless = (f: Record<string, unknown>): boolean => f['type'] === 'send' && f['body'] === '';
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
@@ -280,7 +280,7 @@ function mutate(frame: ClientFrame, m: Mutation): { value: Record<string, unknow
       if (!field) return undefined;
       // `after` is a uid in `members` and `reactors`, a number elsewhere.
       const isString = STRING_FIELDS.has(field) || ((frame.type === 'members' || frame.type === 'reactors') && field === 'after') || field === 'emoji';
-      if (['pinned', 'archived', 'mentionAll'].includes(field) && typeof m.to === 'boolean') return undefined;
+      if (['pinned', 'archived', 'unread', 'mentionAll'].includes(field) && typeof m.to === 'boolean') return undefined;
       // A hide's `seqs` retyped to another list of distinct seqs is still one.
       if (field === 'seqs' && Array.isArray(m.to) && m.to.length > 0 && m.to.every((x) => Number.isSafeInteger(x) && (x as number) >= 1) && new Set(m.to).size === m.to.length) return undefined;
       if (isString ? typeof m.to === 'string' : typeof m.to === 'number' && (field === 'ts' ? Number.isFinite(m.to) : Number.isSafeInteger(m.to) && (m.to as number) >= 1)) return undefined;
