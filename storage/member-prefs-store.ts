@@ -20,9 +20,10 @@ export interface PrefsChange {
 }
 
 /**
- * Members' own list preferences (`members.pinned_at`, `members.archived_at`) and history clears
- * (`members.cleared_seq`). They change nothing anyone else sees and nothing a message does, so a device's change is
- * written straight from its gateway.
+ * Members' own list preferences (`members.pinned_at`, `members.archived_at`, `members.marked_unread_at`) and history
+ * clears (`members.cleared_seq`). They change nothing anyone else sees and nothing a message does, so no chatter takes
+ * part: preferences are written by the user's connector (in turn with their reads, which take a mark as unread off),
+ * clears straight from the gateway.
  */
 export class MemberPrefsStore {
   constructor(

@@ -45,8 +45,9 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
  * connector adds nothing to a send, and skipping it saves a hop per message), acks / reads / syncs to the
- * user's connector, mutes to the chatter (it marks what it fans out), pulls and member pages read Postgres directly,
- * and pins, archives, clears and hides write it (the connector only echoes them). Answers are queued on the session.
+ * user's connector, and so do pins, archives and marks as unread (they take turns with the reads), mutes to the
+ * chatter (it marks what it fans out), pulls and member pages read Postgres directly, and clears and hides write it
+ * (the connector only echoes them). Answers are queued on the session.
  */
 export class ClientFrames {
   /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
