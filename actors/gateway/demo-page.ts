@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -75,8 +75,8 @@ const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' 
 // Under the message box, how far the other member of a direct conversation has the messages and has read them.
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
-const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('pin').textContent = c?.pinnedAt ? 'unpin' : 'pin'; $('seen').textContent = status(conv); if (c?.lastSeq) client.read(conv, c.lastSeq); if (client) listConvs(); };
-const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.posting ? '📢 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + (c.mentions ? ', @' + c.mentions : '') + ')' : ''); b.onclick = () => pick(c.conv); return b; })); };
+const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('pin').textContent = c?.pinnedAt ? 'unpin' : 'pin'; $('seen').textContent = status(conv); if (c) client.read(conv, c.lastSeq); if (client) listConvs(); };
+const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.posting ? '📢 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.unread ? ' (' + c.unread + (c.mentions ? ', @' + c.mentions : '') + ')' : c.markedUnreadAt ? ' (•)' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
@@ -108,6 +108,7 @@ $('login').onclick = async () => {
   client.on('left', (l) => { show('sys', 'you left ' + l.conv); if (l.conv === current) pick(undefined); listConvs(); });
   client.on('title', (t) => { show('sys', t.conv + ' is called ' + (t.title ?? '(no title)') + ' now'); listConvs(); });
   for (const e of ['mute', 'prefs', 'posting']) client.on(e, (m) => { if (m.conv === current) pick(current); listConvs(); });
+  client.on('read', listConvs);
   // A clear (here, on another device, or while away) takes the lines it covers off the screen.
   client.on('cleared', (c) => {
     for (const [k, v] of lines) if (v.m.conv === c.conv && v.m.seq <= c.seq) { v.d.remove(); lines.delete(k); }
@@ -130,6 +131,9 @@ $('direct').onclick = async () => { const r = await api('/v1/conversations', { k
 $('group').onclick = async () => { const r = await api('/v1/conversations', { kind: 'group', owner: $('uid').value, members: $('members').value.split(',').map((s) => s.trim()).filter(Boolean), ...($('title').value ? { title: $('title').value } : {}) }); pick(r.conv); };
 $('mute').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) (c.mutedUntil ? client.unmute(current) : client.mute(current)).catch((e) => show('sys', 'not changed: ' + e.message)); };
 $('pin').onclick = () => { const c = client?.conversations().find((x) => x.conv === current); if (c) client.pin(current, !c.pinnedAt).catch((e) => show('sys', 'not changed: ' + e.message)); };
+// Marked unread until this user reads it again (picking it does, on any of their pages).
+// Put away first: the conversation on screen is read as it changes, which would take the mark off at once.
+$('unread').onclick = () => { const conv = current; if (!client || !conv) return; pick(undefined); client.markUnread(conv).then(listConvs, (e) => show('sys', 'not marked: ' + e.message)); };
 $('clear').onclick = () => { if (client && current) client.clear(current).catch((e) => show('sys', 'not cleared: ' + e.message)); };
 // "@uid" in the text mentions that user: their list counts it, and the push service is told; "@all" (a group's
 // owner or admin) mentions everyone.

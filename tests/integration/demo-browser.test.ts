@@ -44,7 +44,7 @@ describe('demo page – in Chromium', () => {
   const logOf = (page: Page) => page.textContent('#log');
   const logShows = (page: Page, text: string) => page.waitForSelector(`#log:has-text(${JSON.stringify(text)})`, { timeout: 10_000 });
 
-  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes and pins it, and a mention is counted; a reply names the message it answers; a delete for me and a clear take messages off one page only', async () => {
+  it('demo page – two users open a direct chat and talk both ways, the sender sees when it was delivered and read, an edit, a recall and a reaction change a message on both sides; a reload shows the history again; a group with a title shows on the other page at once, one side mutes, pins and marks it unread, and a mention is counted; a reply names the message it answers; a delete for me and a clear take messages off one page only', async () => {
     const wendy = await signIn('wendy', 'walt');
     const walt = await signIn('walt', 'wendy');
     await wendy.click('#direct');
@@ -115,6 +115,11 @@ describe('demo page – in Chromium', () => {
     await wendy.click('#pin');
     await wendy.waitForSelector('#convs button:first-child:text-is("📌 Walkers (muted)")', { timeout: 10_000 });
     expect(await walt.textContent('#convs')).not.toContain('📌');
+    // Marked unread, it shows so until she opens it again.
+    await wendy.click('#unread');
+    await wendy.waitForSelector('#convs button:first-child:text-is("📌 Walkers (muted) (•)")', { timeout: 10_000 });
+    await wendy.click('#convs button:first-child');
+    await wendy.waitForSelector('#convs button:first-child:text-is("📌 Walkers (muted)")', { timeout: 10_000 });
     // "@walt" in wendy's message mentions him: his list counts it next to the unread one.
     await wendy.fill('#text', '@walt lunch?');
     await wendy.click('#send');
