@@ -96,15 +96,14 @@ class ConnectorActor implements Actor {
       case ConnectorOp.READ:
         return this.read(checkMark(payload));
       case ConnectorOp.PREFS:
-        return storeMemberPrefs(this.svc, this.ctx.key, this.devices, checkConnectorPrefs(payload));
+        return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify);
       case ConnectorOp.CONVS:
         return this.list();
       case ConnectorOp.DEVICES:
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.NOTIFY: {
         const { frame, except } = checkNotify(payload);
-        for (const dev of this.devices) if (dev.did !== except) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
-        return;
+        return this.notify(frame, except);
       }
       case ConnectorOp.PRESENCE:
         return this.presence(payload as ConnectorPresence);
@@ -343,6 +342,11 @@ class ConnectorActor implements Actor {
       for (const conv of was) if (!now.has(conv)) this.svc.bind(dev.gw, dev.sid, this.ctx.key, conv, false);
     }
   }
+
+  /** An encoded frame for the user's devices but `except`. */
+  private readonly notify = (frame: Uint8Array, except?: string): void => {
+    for (const dev of this.devices) if (dev.did !== except) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
+  };
 
   private broadcast(frame: ServerFrame): void {
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);

@@ -1,5 +1,6 @@
 import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorPrefs, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
+import type { ServerFrame } from '../protocol/frames.js';
 import type { ActorSender } from '../runtime/actor-host.js';
 import type { HiddenMessageStore } from '../storage/hidden-message-store.js';
 import type { MemberPrefs, MemberPrefsStore, PrefsChange } from '../storage/member-prefs-store.js';
@@ -17,14 +18,20 @@ export async function setMemberPrefs(sender: ActorSender, uid: string, conv: str
 }
 
 /**
- * The connector's side of setMemberPrefs: stores the change for `uid`, then tells their `devices` but the one that
- * asked (`did`).
+ * The connector's side of setMemberPrefs: stores the change for `uid`, then has `notify` tell their devices but the
+ * one that asked (`did`).
  */
-export async function storeMemberPrefs(svc: ChatServices, uid: string, devices: readonly { did: string; gw: string; sid: number }[], p: { conv: string; did?: string; change: PrefsChange }): Promise<MemberPrefs> {
+export async function storeMemberPrefs(svc: ChatServices, uid: string, p: { conv: string; did?: string; change: PrefsChange }, notify: (frame: Uint8Array, except?: string) => void): Promise<MemberPrefs> {
   const stored = await svc.prefs.set(uid, p.conv, p.change);
-  const frame = encodeFrame({ type: 'prefs', conv: p.conv, ...stored });
-  for (const dev of devices) if (dev.did !== p.did) svc.pushEncoded(dev.gw, dev.sid, uid, [frame]);
+  notify(encodeFrame({ type: 'prefs', conv: p.conv, ...stored }), p.did);
   return stored;
+}
+
+/** Has the user's connector (it knows where their devices are) pass `frame` to them all but `except`. */
+function tellDevices(sender: ActorSender, uid: string, frame: ServerFrame, except?: string): void {
+  const notify: ConnectorNotify = { frame: encodeFrame(frame) };
+  if (except !== undefined) notify.except = except;
+  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
 }
 
 /**
@@ -36,9 +43,7 @@ export async function storeMemberPrefs(svc: ChatServices, uid: string, devices: 
 export async function clearHistory(store: MemberPrefsStore, sender: ActorSender, uid: string, conv: string, seq: number, did: string, except?: string): Promise<number> {
   const cleared = await store.clear(uid, conv, seq);
   await sender.call(ChatKind.CONNECTOR, uid, ConnectorOp.READ, { did, conv, seq: cleared } satisfies ConnectorRead);
-  const notify: ConnectorNotify = { frame: encodeFrame({ type: 'cleared', conv, seq: cleared }) };
-  if (except !== undefined) notify.except = except;
-  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
+  tellDevices(sender, uid, { type: 'cleared', conv, seq: cleared }, except);
   return cleared;
 }
 
@@ -50,8 +55,6 @@ export async function clearHistory(store: MemberPrefsStore, sender: ActorSender,
 export async function hideMessages(store: HiddenMessageStore, sender: ActorSender, uid: string, conv: string, seqs: readonly number[], except?: string): Promise<number[]> {
   const hidden = await store.hide(uid, conv, seqs);
   if (hidden.length === 0) return hidden;
-  const notify: ConnectorNotify = { frame: encodeFrame({ type: 'hidden', conv, seqs: hidden }) };
-  if (except !== undefined) notify.except = except;
-  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
+  tellDevices(sender, uid, { type: 'hidden', conv, seqs: hidden }, except);
   return hidden;
 }
