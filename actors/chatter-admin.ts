@@ -1,6 +1,7 @@
-import type { ChatterCreate, ChatterMembers, ChatterRules, ChatterTitle, CreateReply, DissolveReply, MembersReply, RolesReply, RulesReply, TitleReply } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterRules, type ChatterSilence, type ChatterTitle, type ConnectorNotify, type CreateReply, type DissolveReply, type MembersReply, type RolesReply, type RulesReply, type SilenceReply, type TitleReply } from '../protocol/chat-ops.js';
+import { encodeFrame } from '../protocol/codec.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { Posting, type ConvKind, type MemberRole, type ServerFrame } from '../protocol/frames.js';
+import { MemberRole, Posting, type ConvKind, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
@@ -49,13 +50,36 @@ export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleRe
   return { conv, title: p.title };
 }
 
-/** Stores members' roles, then shows them to the members online, as a title is. */
+/**
+ * Stores members' roles, then shows them to the members online, as a title is. A silenced member made an owner or
+ * admin is silenced no more (the store lifted it), and their devices are told so.
+ */
 export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole>): Promise<RolesReply> {
   const conv = c.ctx.key;
   const stored = await c.svc.groups.setRoles(conv, roles);
+  const now = Date.now();
+  const lifted = Object.keys(stored).filter((uid) => stored[uid] !== MemberRole.MEMBER && c.marks.silencedUntil(uid) > now);
   c.marks.setRoles(stored);
   c.toMembers({ type: 'roles', conv, roles: stored });
+  tellSilenced(c, lifted, 0);
   return { conv, roles: stored };
+}
+
+/** Silences plain members of the group until `until` (0 lifts it): at once for their sends, and their devices are told. */
+export async function silence(c: AdminChatter, p: ChatterSilence): Promise<SilenceReply> {
+  await mustBeGroup(c);
+  const uids = await c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence);
+  const now = Date.now();
+  for (const uid of uids) c.marks.silence(uid, p.until, now);
+  tellSilenced(c, uids, p.until);
+  return { conv: c.ctx.key, uids, until: p.until };
+}
+
+/** A `silenced` frame for the devices of each of `uids`. */
+function tellSilenced(c: AdminChatter, uids: readonly string[], until: number): void {
+  if (uids.length === 0) return;
+  const notice: ConnectorNotify = { frame: encodeFrame({ type: 'silenced', conv: c.ctx.key, until }) };
+  for (const uid of uids) c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notice);
 }
 
 /** Sets who may post and what newcomers see (a group's rules) and/or how long messages are kept; the members online are told of the first and the last at once. */

@@ -15,12 +15,12 @@ import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type R
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSilence, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
-import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, type AdminChatter } from './chatter-admin.js';
+import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
@@ -43,7 +43,7 @@ class ChatterActor implements Actor, AdminChatter {
   /** Its own retention, seconds (0: the cluster's); told to members who join. */
   retention = 0;
   members = new Set<string>();
-  /** Members' roles and mutes. */
+  /** Members' roles, mutes and silences. */
   readonly marks = new MemberMarks();
   private lastSeq = 0;
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
@@ -122,6 +122,8 @@ class ChatterActor implements Actor, AdminChatter {
         return retitle(this, checkChatterTitle(payload));
       case ChatterOp.ROLES:
         return setRoles(this, checkRoles(payload));
+      case ChatterOp.SILENCE:
+        return silence(this, checkChatterSilence(payload));
       case ChatterOp.DISSOLVE:
         return dissolve(this);
       case ChatterOp.RULES:
@@ -172,7 +174,7 @@ class ChatterActor implements Actor, AdminChatter {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || this.marks.adminsPost || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || this.marks.adminsPost || this.marks.anySilenced || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(deviceKey(p.uid, p.did));
     if (dev === undefined) return this.sendSlow(p);
@@ -196,8 +198,9 @@ class ChatterActor implements Actor, AdminChatter {
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     if (p.mentionAll) this.checkMentionAll(p.uid);
     const amends = amendmentOf(p);
-    // After the dedup too; a member may still react, and recall or edit what they posted before.
-    if (amends === undefined && !this.marks.mayPost(p.uid)) throw new ImError(ErrorCode.FORBIDDEN, `only owners and admins post in ${this.ctx.key}`);
+    // After the dedup too: a re-send of what was stored before the rule or the silence is still answered.
+    const refused = this.marks.refusal(p.uid, amends?.kind, Date.now());
+    if (refused !== undefined) throw new ImError(ErrorCode.FORBIDDEN, `${refused} in ${this.ctx.key}`);
     if (amends) await this.checkAmendment(amends, p.body, p.uid, p.uid);
     // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
     if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
@@ -318,7 +321,7 @@ class ChatterActor implements Actor, AdminChatter {
   }
 
   private typing(uid: string): void {
-    if (!this.members.has(uid) || this.blocked || !this.marks.mayPost(uid)) return;
+    if (!this.members.has(uid) || this.blocked || !this.marks.mayPost(uid, Date.now())) return;
     (this.typed ??= new TypingThrottle(TYPING_REPEAT_DROP_MS)).offer(uid, Date.now(), () => (this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid), true));
   }
 

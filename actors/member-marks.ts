@@ -1,10 +1,11 @@
 import { MemberRole } from '../protocol/frames.js';
 import type { Member } from '../storage/conversation-store.js';
+import type { Amendment } from './amendment.js';
 
 /**
  * What a conversation's chatter keeps of its members besides who they are: whose role lets them mention all
- * (owners and admins) and, in an announcement group, post; and who muted the conversation until when. Both are
- * rare: most conversations hold an empty set and no map.
+ * (owners and admins) and, in an announcement group, post; who muted the conversation until when; and whom the
+ * business server silenced until when. All are rare: most conversations hold an empty set and no maps.
  */
 export class MemberMarks {
   private moderators = new Set<string>();
@@ -12,19 +13,27 @@ export class MemberMarks {
   adminsPost = false;
   /** Made on the first mute: most conversations have none. */
   private muted: Map<string, number> | undefined;
+  /** Made on the first silence, as `muted`. */
+  private silenced: Map<string, number> | undefined;
 
   /** Takes the marks of `members` as read from Postgres. */
   load(members: readonly Member[], now: number): void {
     this.moderators = new Set(members.filter((m) => m.role !== MemberRole.MEMBER).map((m) => m.uid));
-    this.muted = undefined;
-    for (const m of members) this.mute(m.uid, m.mutedUntil, now);
+    this.muted = this.silenced = undefined;
+    for (const m of members) {
+      this.mute(m.uid, m.mutedUntil, now);
+      this.silence(m.uid, m.silencedUntil, now);
+    }
   }
 
-  /** Some members' new roles. */
+  /** Some members' new roles; owners and admins are never silenced (the store lifted their silence). */
   setRoles(roles: Record<string, MemberRole>): void {
     for (const [uid, role] of Object.entries(roles)) {
       if (role === MemberRole.MEMBER) this.moderators.delete(uid);
-      else this.moderators.add(uid);
+      else {
+        this.moderators.add(uid);
+        this.silenced?.delete(uid);
+      }
     }
   }
 
@@ -34,15 +43,37 @@ export class MemberMarks {
     else this.muted?.delete(uid);
   }
 
+  /** The business server silenced `uid` until `until` (epoch ms; not after `now`: lifted). */
+  silence(uid: string, until: number, now: number): void {
+    if (until > now) (this.silenced ??= new Map()).set(uid, until);
+    else this.silenced?.delete(uid);
+  }
+
   /** A member left. */
   forget(uid: string): void {
     this.moderators.delete(uid);
     this.muted?.delete(uid);
+    this.silenced?.delete(uid);
   }
 
-  /** Whether `uid` may post a message of their own (recalls, edits and reactions are not posts). */
-  mayPost(uid: string): boolean {
-    return !this.adminsPost || this.moderators.has(uid);
+  /**
+   * Why `uid` may not send now what `amends` makes of it (undefined: a message of their own), or undefined when they
+   * may. Owners and admins always may. In an announcement group nobody else posts (reactions, and recalls and edits
+   * of what they posted, are not posts); a silenced member may only recall.
+   */
+  refusal(uid: string, amends: Amendment['kind'] | undefined, now: number): string | undefined {
+    if (this.moderators.has(uid)) return undefined;
+    if (amends === undefined && this.adminsPost) return 'only owners and admins post';
+    const until = this.silenced?.get(uid);
+    if (until === undefined || amends === 'recall') return undefined;
+    if (until > now) return `${uid} is silenced until ${new Date(until).toISOString()}`;
+    this.silenced!.delete(uid);
+    return undefined;
+  }
+
+  /** Whether `uid` may post a message of their own now (their typing is passed on only then). */
+  mayPost(uid: string, now: number): boolean {
+    return this.refusal(uid, undefined, now) === undefined;
   }
 
   /** Whether `uid`'s role lets them mention all. */
@@ -50,9 +81,19 @@ export class MemberMarks {
     return this.moderators.has(uid);
   }
 
+  /** Whether any member is (or was, till a send found it over) silenced: sends then take the chatter's slow path. */
+  get anySilenced(): boolean {
+    return this.silenced !== undefined && this.silenced.size > 0;
+  }
+
   /** Whether any member muted (else the fan-out reads no clock). */
   get anyMuted(): boolean {
     return this.muted !== undefined && this.muted.size > 0;
+  }
+
+  /** Until when the business server silenced `uid` (0: not, as far as this chatter knows; it may be over). */
+  silencedUntil(uid: string): number {
+    return this.silenced?.get(uid) ?? 0;
   }
 
   /** Until when `uid` muted the conversation (0: not). A field, so it is handed on without a closure per message. */

@@ -1,7 +1,7 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
 
@@ -285,6 +285,14 @@ export function checkRoles(p: unknown): Record<string, MemberRole> {
   const roles = obj(p)['roles'];
   if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) throw bad('roles must be a map of uid to role');
   return roles as Record<string, MemberRole>;
+}
+
+/** A server API silence: 1–MAX_SILENCE_UIDS members and until when (epoch ms; 0 lifts it). */
+export function checkChatterSilence(p: unknown): ChatterSilence {
+  const v = obj(p);
+  const list = v['uids'];
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_SILENCE_UIDS) throw bad(`uids must be an array of 1–${MAX_SILENCE_UIDS} user ids`);
+  return { uids: list.map((u, i) => id(u, `uids[${i}]`)), until: until(v['until']) };
 }
 
 /** A prefs change for the user's connector (gateway or server API → connector): the conversation, the asking device, the change. */

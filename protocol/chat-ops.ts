@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', SILENCE: 'silence', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired' } as const;
 /** The retention sweep expired the conversation's messages up to `seq`: members online are told (a tell, no answer). */
 export interface ChatterExpired {
   seq: number;
@@ -99,6 +99,9 @@ export interface DissolveReply { conv: string; removed: number }
 /** New roles for members of a group (server API → chatter, which tells the members online). */
 export interface ChatterRoles { roles: Record<string, MemberRole> }
 export interface RolesReply { conv: string; roles: Record<string, MemberRole> }
+/** Members of a group silenced until `until` (epoch ms; 0 lifts it), by the server API; the chatter tells their devices. */
+export interface ChatterSilence { uids: string[]; until: number }
+export interface SilenceReply { conv: string; uids: string[]; until: number }
 /** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
 
 /**

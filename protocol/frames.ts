@@ -184,9 +184,10 @@ export interface Reactor {
  * unread (epoch ms; absent when not, or read since); `mentions`: how many of the unread
  * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never);
  * `posting`: `admins` in a group where only owners and admins may post (absent: every member may); `retention`: its
- * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them).
+ * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them);
+ * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -225,6 +226,11 @@ export interface ReadEchoFrame {
  * `mute`; without, another device of the user (or the server API) made the change.
  */
 export interface MuteEchoFrame { type: 'mute'; rid?: number; conv: string; until: number }
+/**
+ * The business server silenced the user in group `conv` until `until` (epoch ms; 0: lifted): until then they may
+ * not post, react or edit there, only recall what they posted.
+ */
+export interface SilencedFrame { type: 'silenced'; conv: string; until: number }
 /**
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
@@ -277,6 +283,7 @@ export type ServerFrame =
   | ReactorsPageFrame
   | ReadEchoFrame
   | MuteEchoFrame
+  | SilencedFrame
   | PrefsEchoFrame
   | ClearedFrame
   | HiddenFrame
@@ -295,7 +302,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'prefs', 'cleared', 'hidden', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -47,6 +47,8 @@ export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
  * (`--max-pinned 3`), so that the limit holds across all of a user's devices.
  */
 export const DEFAULT_MAX_PINNED = 100;
+/** Members one server API silence names at most (each of them is told on their devices). */
+export const MAX_SILENCE_UIDS = 1_000;
 
 /**
  * Members one group may have. Its chatter keeps every member id in memory and walks them for each small-group

@@ -60,6 +60,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
   if (!absent(v['retention'])) row.retention = uint(v, t, 'retention');
+  if (!absent(v['silencedUntil'])) row.silencedUntil = uint(v, t, 'silencedUntil');
   return row;
 }
 
@@ -130,6 +131,9 @@ function serverFrame(v: Obj): ServerFrame {
       f = mute;
       break;
     }
+    case 'silenced':
+      f = { type: 'silenced', conv: str(v, 'silenced', 'conv'), until: uint(v, 'silenced', 'until') };
+      break;
     case 'prefs': {
       const prefs: ServerFrameOf<'prefs'> = { type: 'prefs', conv: str(v, 'prefs', 'conv'), pinnedAt: uint(v, 'prefs', 'pinnedAt'), archivedAt: uint(v, 'prefs', 'archivedAt') };
       if (!absent(v['markedUnreadAt'])) prefs.markedUnreadAt = uint(v, 'prefs', 'markedUnreadAt');

@@ -1,13 +1,17 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
+import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
+import { MAX_SILENCE_UIDS } from '../protocol/limits.js';
 import { checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
 import type { Sql } from './db.js';
+import { checkFence, fencedError, fenceRow } from './fence.js';
 import { checkId, checkUids } from './ids.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+import type { Fence } from './types.js';
 
 /**
  * What the business server changes about a group as a whole, each through the group's chatter (which tells the
- * members): its title, its rules (who may post, how long messages are kept), its members' roles, and its end.
+ * members): its title, its rules (who may post, how long messages are kept), its members' roles and silences, and
+ * its end.
  */
 export class GroupAdminStore {
   constructor(
@@ -45,6 +49,7 @@ export class GroupAdminStore {
   /**
    * Gives members of a group new roles (`owner`, `admin`, `member`): all of them or, when one named is not a member,
    * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule (but mentioning all, see the chatter).
+   * A member made an owner or admin is silenced no more.
    */
   async setRoles(convId: string, roles: Record<string, MemberRole>): Promise<Record<string, MemberRole>> {
     checkId(convId, 'convId');
@@ -57,7 +62,7 @@ export class GroupAdminStore {
       want AS (SELECT * FROM unnest(${uids}::text[], ${uids.map((u) => roles[u]!)}::text[]) AS t(uid, role)),
       missing AS (SELECT w.uid FROM want w WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = w.uid)),
       upd AS (
-        UPDATE members m SET role = want.role FROM want
+        UPDATE members m SET role = want.role, silenced_until = CASE WHEN want.role = 'member' THEN m.silenced_until ELSE 0 END FROM want
         WHERE m.conv_id = ${convId} AND m.uid = want.uid AND (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM missing)
         RETURNING m.uid
       )
@@ -67,6 +72,41 @@ export class GroupAdminStore {
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has no roles');
     if (r.missing.length > 0) throw new ImError(ErrorCode.NOT_MEMBER, `not members of ${convId}: ${r.missing.join(', ')}`);
     return Object.fromEntries(uids.map((u) => [u, roles[u]!]));
+  }
+
+  /**
+   * Silences members of group `convId` until `until` (epoch ms; 0 lifts it): all of them or none. NOT_FOUND unless it
+   * is a live group, NOT_MEMBER naming those who are not members, FORBIDDEN naming owners and admins (a silence is
+   * for plain members; lifting one is not refused), FENCED past the fence. Returns the uids, sorted.
+   */
+  async silence(convId: string, uids: string[], until: number, fence?: Fence): Promise<string[]> {
+    checkId(convId, 'convId');
+    checkUids(uids);
+    const want = [...new Set(uids)].sort();
+    if (want.length === 0 || want.length > MAX_SILENCE_UIDS) throw new ImError(ErrorCode.INVALID_FIELD, `uids must name 1–${MAX_SILENCE_UIDS} members`);
+    if (!Number.isSafeInteger(until) || until < 0 || until > MUTED_FOREVER) throw new ImError(ErrorCode.INVALID_FIELD, `until must be an integer from 0 to ${MUTED_FOREVER}`);
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('silence members', sql<{ group: boolean; missing: string[]; moderators: string[]; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      c AS (SELECT 1 FROM conversations WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL),
+      found AS (SELECT uid, role FROM members WHERE conv_id = ${convId} AND uid = ANY(${want}::text[])),
+      missing AS (SELECT w.uid FROM unnest(${want}::text[]) AS w(uid) WHERE NOT EXISTS (SELECT 1 FROM found x WHERE x.uid = w.uid)),
+      moderators AS (SELECT uid FROM found WHERE role <> 'member' AND ${until}::bigint > 0),
+      upd AS (
+        UPDATE members m SET silenced_until = ${until} FROM found
+        WHERE m.conv_id = ${convId} AND m.uid = found.uid AND EXISTS (SELECT 1 FROM f) AND EXISTS (SELECT 1 FROM c)
+          AND NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM moderators)
+        RETURNING 1
+      )
+      SELECT EXISTS (SELECT 1 FROM c) AS group, ARRAY(SELECT uid FROM missing ORDER BY uid) AS missing,
+        ARRAY(SELECT uid FROM moderators ORDER BY uid) AS moderators, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM upd) AS updated`, this.timeoutMs);
+    const r = rows[0]!;
+    if (!r.fence_ok) throw fencedError(fence!, 'silence members');
+    if (!r.group) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
+    if (r.missing.length > 0) throw new ImError(ErrorCode.NOT_MEMBER, `not members of ${convId}: ${r.missing.join(', ')}`);
+    if (r.moderators.length > 0) throw new ImError(ErrorCode.FORBIDDEN, `owners and admins of ${convId} are not silenced: ${r.moderators.join(', ')}`);
+    return want;
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   type MuteReply,
   type RulesReply,
   type RolesReply,
+  type SilenceReply,
   type SendReply,
   type TitleReply,
 } from '../../protocol/chat-ops.js';
@@ -41,7 +42,7 @@ import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from './client-frames.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
-import { checkChatterMembers, checkChatterMute, checkChatterRules, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Longest token a development mint gives out. */
 const MAX_DEV_TOKEN_TTL_SEC = 7 * 24 * 3600;
@@ -201,6 +202,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'post', '/v1/conversations/:conv/dissolve', true, async (_b, [conv]) => {
     // Through the chatter: every member is removed and told; the group takes nothing more.
     return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.DISSOLVE, {})) as DissolveReply];
+  });
+  route(d, 'post', '/v1/conversations/:conv/silence', true, async (b, [conv]) => {
+    // Through the chatter: the members' next sends are refused, and their devices told, at once.
+    return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.SILENCE, checkChatterSilence(b))) as SilenceReply];
   });
   route(d, 'post', '/v1/conversations/:conv/roles', true, async (b, [conv]) => {
     // Stored and shown, not enforced here: every membership change comes through this API, i.e. the business server.

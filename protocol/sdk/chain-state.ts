@@ -2,9 +2,10 @@ import type { ConvKind, ConvSummary, Msg } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
 
 /** What the SDK keeps of one conversation: what the app sees of it, and its gap repair's state. */
-export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinnedAt' | 'archivedAt' | 'markedUnreadAt' | 'clearedSeq'> {
-  /** 0: not muted. */
+export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archivedAt' | 'markedUnreadAt' | 'clearedSeq'> {
+  /** 0: not muted / not silenced. */
   mutedUntil: number;
+  silencedUntil: number;
   /** 0: not pinned / not archived / not marked unread. */
   pinnedAt: number;
   archivedAt: number;
@@ -27,7 +28,7 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'pinne
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
@@ -48,12 +49,13 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
   s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
   s.mutedUntil = row.mutedUntil ?? 0;
+  s.silencedUntil = row.silencedUntil ?? 0;
   s.pinnedAt = row.pinnedAt ?? 0;
   s.archivedAt = row.archivedAt ?? 0;
   s.markedUnreadAt = row.markedUnreadAt ?? 0;
 }
 
-/** What the app sees of a conversation: optional fields only when set, a mute only while it lasts. */
+/** What the app sees of a conversation: optional fields only when set, a mute or silence only while it lasts. */
 export function infoOf(s: ChainState): ConversationInfo {
   const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, mentions: s.mentions, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
   if (s.title !== undefined) info.title = s.title;
@@ -61,7 +63,9 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.retention !== undefined) info.retention = s.retention;
   if (s.lastTs !== undefined) info.lastTs = s.lastTs;
   if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
-  if (s.mutedUntil > Date.now()) info.mutedUntil = s.mutedUntil;
+  const now = Date.now();
+  if (s.mutedUntil > now) info.mutedUntil = s.mutedUntil;
+  if (s.silencedUntil > now) info.silencedUntil = s.silencedUntil;
   if (s.pinnedAt > 0) info.pinnedAt = s.pinnedAt;
   if (s.archivedAt > 0) info.archivedAt = s.archivedAt;
   if (s.markedUnreadAt > 0) info.markedUnreadAt = s.markedUnreadAt;

@@ -46,6 +46,8 @@ export interface ImClientEvents {
   left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
   mute: { conv: string; until: number };
+  /** The business server silenced the user in group `conv` until `until` (epoch ms; 0: lifted): no posts, reactions or edits there till then; `conversations()` shows it as `silencedUntil`. */
+  silenced: { conv: string; until: number };
   /** The user pinned, archived or undid either for `conv`, here or on another device (0: not pinned / archived); `conversations()` shows it. */
   prefs: { conv: string } & ConvPrefs;
   /**

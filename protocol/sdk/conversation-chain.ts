@@ -197,11 +197,14 @@ export class ConversationChains {
     return true;
   }
 
-  /** Applies a `mute` (this device's answer or another's echo); false for a conversation not known yet (its list row will say). */
-  handleMute(conv: string, until: number): boolean {
+  /**
+   * Applies a `mute` (this device's answer or another's echo) or, with `silencedUntil`, a `silenced`; false for a
+   * conversation not known yet (its list row will say).
+   */
+  handleMute(conv: string, until: number, field: 'mutedUntil' | 'silencedUntil' = 'mutedUntil'): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
-    s.mutedUntil = until;
+    s[field] = until;
     return true;
   }
 

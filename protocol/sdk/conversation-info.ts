@@ -39,6 +39,8 @@ export interface ConversationInfo {
   peerLastSeen?: number;
   /** The user muted the conversation until then (epoch ms; from `convs` and `mute`); absent when not muted now. */
   mutedUntil?: number;
+  /** The business server silenced the user in this group until then (epoch ms; from `convs` and `silenced`): show no message box. Absent when not silenced now. */
+  silencedUntil?: number;
   /** When the user pinned it (epoch ms; from `convs` and `prefs`): pinned conversations list first. Absent: not pinned. */
   pinnedAt?: number;
   /** When the user archived it (epoch ms; from `convs` and `prefs`): show it apart. Absent: not archived. */

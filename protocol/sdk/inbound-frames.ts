@@ -66,6 +66,9 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, f.until);
         chains.handleMute(f.conv, f.until);
         return events.emit('mute', { conv: f.conv, until: f.until });
+      case 'silenced':
+        chains.handleMute(f.conv, f.until, 'silencedUntil');
+        return events.emit('silenced', { conv: f.conv, until: f.until });
       case 'prefs': {
         const prefs = { pinnedAt: f.pinnedAt, archivedAt: f.archivedAt, markedUnreadAt: f.markedUnreadAt ?? 0 };
         chains.handlePrefs(f.conv, prefs);
