@@ -42,7 +42,7 @@ export function markRow(row: NewMessage, a: Amendment): void {
  * Message `target` of `conv`, which a new message names: it must exist, be no recall, edit or reaction itself
  * (`not_found`, `invalid_field`) and not be recalled (`conflict`).
  */
-async function readTarget(svc: ChatServices, conv: string, target: number): Promise<StoredMessage> {
+export async function readTarget(svc: ChatServices, conv: string, target: number): Promise<StoredMessage> {
   const [m] = await svc.messages.readAfter(conv, target - 1, 1);
   if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
   const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;

@@ -138,6 +138,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       userSettings: chat.userSettings,
       prefs: chat.prefs,
       hidden: chat.hidden,
+      pins: chat.pins,
       lastSeen: chat.lastSeen,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),

@@ -13,6 +13,7 @@ import { MessageStore } from '../storage/message-store.js';
 import { BlockStore } from '../storage/block-store.js';
 import { MuteStore } from '../storage/mute-store.js';
 import { HiddenMessageStore } from '../storage/hidden-message-store.js';
+import { PinnedMessageStore } from '../storage/pinned-message-store.js';
 import { MemberPrefsStore } from '../storage/member-prefs-store.js';
 import { GroupAdminStore } from '../storage/group-admin-store.js';
 import { LastSeenStore } from '../storage/last-seen-store.js';
@@ -70,6 +71,7 @@ export class ChatServices {
   readonly mutes: MuteStore;
   readonly prefs: MemberPrefsStore;
   readonly hidden: HiddenMessageStore;
+  readonly pins: PinnedMessageStore;
   readonly groups: GroupAdminStore;
   readonly lastSeen: LastSeenStore;
   readonly deliveredMarks: DeliveredMarkStore;
@@ -107,6 +109,7 @@ export class ChatServices {
     this.mutes = new MuteStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.prefs = new MemberPrefsStore(sql, CHAT_STORE_TIMEOUT_MS, settings.maxPinned);
     this.hidden = new HiddenMessageStore(sql, CHAT_STORE_TIMEOUT_MS);
+    this.pins = new PinnedMessageStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.groups = new GroupAdminStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
     this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));

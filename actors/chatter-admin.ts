@@ -30,6 +30,8 @@ export interface AdminChatter {
   load(): Promise<void>;
   /** An ephemeral frame for the members (but `except`) online. */
   toMembers(frame: ServerFrame, except?: string): void;
+  /** Resolves once a recall or edit of message `seq` in the group commit is stored (or failed). */
+  settled(seq: number): Promise<void>;
   /** Tells members, devices and the business server who joined and left (see announceMembers). */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void;
 }

@@ -15,13 +15,14 @@ import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type R
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
-import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSend, checkChatterSilence, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
+import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSend, checkChatterSilence, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
 import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
+import { pinMessage } from './message-pins.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
@@ -124,6 +125,8 @@ class ChatterActor implements Actor, AdminChatter {
         return setRoles(this, checkRoles(payload));
       case ChatterOp.SILENCE:
         return silence(this, checkChatterSilence(payload));
+      case ChatterOp.PIN:
+        return pinMessage(this, checkChatterPin(payload));
       case ChatterOp.DISSOLVE:
         return dissolve(this);
       case ChatterOp.RULES:
@@ -232,11 +235,16 @@ class ChatterActor implements Actor, AdminChatter {
    * message that is in the group commit. A reaction (`body`, from `from`) learns which one it replaces.
    */
   private async checkAmendment(a: Amendment, body: string, from: string, uid?: string): Promise<void> {
-    await this.amending.get(a.target)?.catch(() => undefined);
+    await this.settled(a.target);
     await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE, this.kind === 'group' ? this.moderates : undefined);
     if (a.kind !== 'react') return;
     const was = await this.reacting.replaced(this.svc, this.ctx.key, a.target, from, body);
     if (was !== undefined) a.was = was;
+  }
+
+  /** See AdminChatter. */
+  async settled(seq: number): Promise<void> {
+    await this.amending.get(seq)?.catch(() => undefined);
   }
 
   /** Whether `uid` is an owner or admin (of a group: see checkAmendment). A field, so each check needs no closure of its own. */

@@ -58,6 +58,7 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   if (r.lastTs !== undefined) row.lastTs = r.lastTs;
   if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
   if (r.silencedUntil > now) row.silencedUntil = r.silencedUntil;
+  if (r.pins !== undefined) row.pins = r.pins;
   if (r.pinnedAt > 0) row.pinnedAt = r.pinnedAt;
   if (r.archivedAt > 0) row.archivedAt = r.archivedAt;
   if (r.markedUnreadAt > 0) row.markedUnreadAt = r.markedUnreadAt;

@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
@@ -285,6 +285,16 @@ export function checkRoles(p: unknown): Record<string, MemberRole> {
   const roles = obj(p)['roles'];
   if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) throw bad('roles must be a map of uid to role');
   return roles as Record<string, MemberRole>;
+}
+
+/** A pin or unpin of a message: its seq, whether pinned, and the member asking (none: the server API, maybe naming `by`). */
+export function checkChatterPin(p: unknown): ChatterPin {
+  const v = obj(p);
+  if (typeof v['pinned'] !== 'boolean') throw bad('pinned must be true or false');
+  const pin: ChatterPin = { seq: int(v['seq'], 'seq', 1), pinned: v['pinned'] };
+  if (v['uid'] !== undefined && v['uid'] !== null) pin.uid = id(v['uid'], 'uid');
+  if (v['by'] !== undefined && v['by'] !== null) pin.by = id(v['by'], 'by');
+  return pin;
 }
 
 /** A server API silence: 1–MAX_SILENCE_UIDS members and until when (epoch ms; 0 lifts it). */

@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberRole, NewcomerHistory, Posting } from './frames.js';
+import type { ConvKind, ConvSummary, MemberRole, NewcomerHistory, Pin, Posting } from './frames.js';
 
 /**
  * Operations the chat actors exchange inside the cluster (carried in actor envelopes, see envelopes.ts).
@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', SILENCE: 'silence', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', SILENCE: 'silence', PIN: 'pin', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired' } as const;
 /** The retention sweep expired the conversation's messages up to `seq`: members online are told (a tell, no answer). */
 export interface ChatterExpired {
   seq: number;
@@ -102,6 +102,9 @@ export interface RolesReply { conv: string; roles: Record<string, MemberRole> }
 /** Members of a group silenced until `until` (epoch ms; 0 lifts it), by the server API; the chatter tells their devices. */
 export interface ChatterSilence { uids: string[]; until: number }
 export interface SilenceReply { conv: string; uids: string[]; until: number }
+/** Pin (or unpin) message `seq` for every member: a member's (`uid`) or the server API's (none; `by` names whom to show). */
+export interface ChatterPin { seq: number; pinned: boolean; uid?: string; by?: string }
+export interface PinReply { conv: string; pins: Pin[] }
 /** The user's mute of `conv` changed (chatter → connector): echoed to the devices but `did`. */
 
 /**

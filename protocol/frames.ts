@@ -97,12 +97,18 @@ export interface ClearFrame { type: 'clear'; rid: number; conv: string; seq: num
  */
 export interface HideFrame { type: 'hide'; rid: number; conv: string; seqs: number[] }
 
+/**
+ * Pin message `seq` of `conv` for every member (`pinned: false` unpins it); in a group only its owners and admins
+ * may. Answered by `pins` with the same `rid`: the conversation's pinned messages now.
+ */
+export interface PinFrame { type: 'pin'; rid: number; conv: string; seq: number; pinned: boolean }
+
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame | PinFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide', 'pin'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -175,6 +181,13 @@ export interface Reactor {
   seq: number;
 }
 
+/** A pinned message of a conversation: its seq, who pinned it (absent: the business server) and when (epoch ms). */
+export interface Pin {
+  seq: number;
+  by?: string;
+  at: number;
+}
+
 /**
  * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message (not a recall, edit or reaction) was committed
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
@@ -185,9 +198,10 @@ export interface Reactor {
  * messages mention the user (absent when none); `clearedSeq`: the user cleared the history up to it (absent: never);
  * `posting`: `admins` in a group where only owners and admins may post (absent: every member may); `retention`: its
  * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them);
- * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now).
+ * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now);
+ * `pins`: its pinned messages, the latest pin first (absent: none).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[] }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -258,6 +272,8 @@ export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pin
  * you hold at or below it; nothing there is served to this user any more.
  */
 export interface ClearedFrame { type: 'cleared'; rid?: number; conv: string; seq: number }
+/** The pinned messages of `conv` changed (with `rid`: the answer to this device's `pin`): all of them now, the latest pin first. */
+export interface PinsFrame { type: 'pins'; rid?: number; conv: string; pins: Pin[] }
 /** The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`): stop showing them. */
 export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[] }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
@@ -287,6 +303,7 @@ export type ServerFrame =
   | PrefsEchoFrame
   | ClearedFrame
   | HiddenFrame
+  | PinsFrame
   | JoinedFrame
   | LeftFrame
   | TitleFrame
@@ -302,7 +319,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

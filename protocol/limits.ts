@@ -49,6 +49,8 @@ export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
 export const DEFAULT_MAX_PINNED = 100;
 /** Members one server API silence names at most (each of them is told on their devices). */
 export const MAX_SILENCE_UIDS = 1_000;
+/** Messages pinned in one conversation at most: a pin past it is `limit_reached` (unpin one first). */
+export const MAX_PINNED_MESSAGES = 50;
 
 /**
  * Members one group may have. Its chatter keeps every member id in memory and walks them for each small-group

@@ -1,5 +1,5 @@
 import { ErrorCode, ImError, isErrorCode, type Result } from './errors.js';
-import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Posting, type ReactionCount, type Reactions, type Reactor, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
+import { MemberRole, type ConvKind, type ConvSummary, type ErrorFrame, type MemberInfo, type Msg, type Pin, type Posting, type ReactionCount, type Reactions, type Reactor, type RedirectReason, type ServerFrame, type ServerFrameOf } from './frames.js';
 import { absent, arr, bool, isPlainObject, items, num, type Obj, pos, str, uint, unknownType, validated } from './validate-fields.js';
 
 /** Server frames as the SDK takes them in: each rebuilt with its known fields only, in a fixed order. */
@@ -34,6 +34,13 @@ function reactionCount(v: unknown, t: string): ReactionCount {
   return { emoji: str(v, t, 'emoji'), n: pos(v, t, 'n') };
 }
 
+function pin(v: unknown, t: string): Pin {
+  if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
+  const p: Pin = { seq: pos(v, t, 'seq'), at: num(v, t, 'at') };
+  if (!absent(v['by'])) p.by = str(v, t, 'by');
+  return p;
+}
+
 function reactor(v: unknown, t: string): Reactor {
   if (!isPlainObject(v)) throw new ImError(ErrorCode.INVALID_FIELD, `${t} must be a map`);
   return { uid: str(v, t, 'uid'), emoji: str(v, t, 'emoji'), seq: pos(v, t, 'seq') };
@@ -61,6 +68,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
   if (!absent(v['retention'])) row.retention = uint(v, t, 'retention');
   if (!absent(v['silencedUntil'])) row.silencedUntil = uint(v, t, 'silencedUntil');
+  if (!absent(v['pins'])) row.pins = items(arr(v, t, 'pins'), `${t}.pins[]`, pin);
   return row;
 }
 
@@ -129,6 +137,12 @@ function serverFrame(v: Obj): ServerFrame {
       const mute: ServerFrameOf<'mute'> = { type: 'mute', conv: str(v, 'mute', 'conv'), until: uint(v, 'mute', 'until') };
       if (!absent(v['rid'])) mute.rid = uint(v, 'mute', 'rid');
       f = mute;
+      break;
+    }
+    case 'pins': {
+      const pins: ServerFrameOf<'pins'> = { type: 'pins', conv: str(v, 'pins', 'conv'), pins: items(arr(v, 'pins', 'pins'), 'pins.pins[]', pin) };
+      if (!absent(v['rid'])) pins.rid = uint(v, 'pins', 'rid');
+      f = pins;
       break;
     }
     case 'silenced':

@@ -142,6 +142,9 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
     case 'hide':
       f = { type: 'hide', rid: uint(v, 'hide', 'rid'), conv: id(v, 'hide', 'conv', L), seqs: seqList(v, 'hide', 'seqs') };
       break;
+    case 'pin':
+      f = { type: 'pin', rid: uint(v, 'pin', 'rid'), conv: id(v, 'pin', 'conv', L), seq: pos(v, 'pin', 'seq'), pinned: bool(v, 'pin', 'pinned') };
+      break;
       default:
         throw unknownType(v['type']);
     }

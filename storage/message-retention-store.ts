@@ -100,6 +100,7 @@ export class MessageRetentionStore {
         await tx`DELETE FROM mentions x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
         await tx`DELETE FROM reaction_counts x USING ${expired} WHERE x.conv_id = e.conv_id AND x.target <= e.upto`;
         await tx`DELETE FROM hidden_messages x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
+        await tx`DELETE FROM pinned_messages x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
         const deleted = await tx`DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last`;
         // The last message, when it expired too, stays as the anchor, with nothing of what it said.
         await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL, react_was = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;

@@ -1,7 +1,9 @@
 import type postgres from 'postgres';
 import { ErrorCode, ImError } from '../protocol/errors.js';
+import type { Pin } from '../protocol/frames.js';
 import type { Sql } from './db.js';
 import { checkId } from './ids.js';
+import { livePins, pinsOf } from './pinned-message-store.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
 /** One entry of a user's conversation list. */
@@ -36,6 +38,8 @@ export interface UserConversation {
   archivedAt: number;
   /** When the user marked it unread (epoch ms; 0: not, or read since). */
   markedUnreadAt: number;
+  /** Its pinned messages, the latest pin first (absent: none). */
+  pins?: Pin[];
   /** Only owners and admins may post (an announcement group). */
   adminsPost?: true;
   /** How long its messages are kept, seconds (its own retention; absent: the cluster's). */
@@ -92,11 +96,11 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; title: string | null; last_at: Date | null }[]>`
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; title: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
     SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
-           COALESCE(l.last_seq, 0) AS last_seq,
+           COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
            (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
@@ -138,6 +142,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     if (r.peer_read !== null) c.peerRead = r.peer_read;
     if (r.peer_delivered !== null) c.peerDelivered = r.peer_delivered;
     if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();
+    if (r.pins !== null) c.pins = pinsOf(r.pins);
     return c;
   });
 }

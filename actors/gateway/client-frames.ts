@@ -1,4 +1,4 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type MuteReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterPin, type ChatterSend, type MuteReply, type PinReply, type SendReply } from '../../protocol/chat-ops.js';
 import { decode } from '../../protocol/codec.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -94,6 +94,10 @@ export class ClientFrames {
       case 'clear': {
         const clear = clearHistory(this.svc.prefs, this.router, s.uid, f.conv, f.seq, s.did, s.did);
         return this.request(s, clear, (seq) => ({ type: 'cleared', rid: f.rid, conv: f.conv, seq }), { rid: f.rid, conv: f.conv });
+      }
+      case 'pin': {
+        const pin = this.router.call(ChatKind.CHATTER, f.conv, ChatterOp.PIN, { uid: s.uid, seq: f.seq, pinned: f.pinned } satisfies ChatterPin);
+        return this.request(s, pin, (r) => ({ type: 'pins', rid: f.rid, conv: f.conv, pins: (r as PinReply).pins }), { rid: f.rid, conv: f.conv });
       }
       case 'hide': {
         const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);

@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=pinmsg>pin their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -123,6 +123,7 @@ $('login').onclick = async () => {
     theirs.set(h.conv, (theirs.get(h.conv) ?? []).filter((seq) => !h.seqs.includes(seq)));
     if (h.seqs.includes(mine.get(h.conv))) mine.delete(h.conv);
   });
+  client.on('pins', (p) => show('sys', 'pinned in ' + p.conv + ': ' + (p.pins.map((x) => '#' + x.seq).join(', ') || 'none')));
   client.on('presence', (p) => show('sys', p.uid + (p.online ? ' is online' : ' went offline' + (p.lastSeen ? ' at ' + new Date(p.lastSeen).toLocaleTimeString() : ''))));
   await client.connect();
   listConvs();
@@ -144,6 +145,7 @@ $('reply').onclick = () => { const seq = theirs.get(current)?.at(-1); if (seq) s
 $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && $('text').value) { client.edit(current, seq, $('text').value).catch((e) => show('sys', 'not edited: ' + e.message)); $('text').value = ''; } };
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('hide').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.hide(current, [seq]).catch((e) => show('sys', 'not deleted: ' + e.message)); };
+$('pinmsg').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.pinMessage(current, seq).catch((e) => show('sys', 'not pinned: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };
 $('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
 </script>`;

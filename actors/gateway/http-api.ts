@@ -19,6 +19,7 @@ import {
   type RulesReply,
   type RolesReply,
   type SilenceReply,
+  type PinReply,
   type SendReply,
   type TitleReply,
 } from '../../protocol/chat-ops.js';
@@ -32,6 +33,7 @@ import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
 import type { LastSeenStore } from '../../storage/last-seen-store.js';
 import type { HiddenMessageStore } from '../../storage/hidden-message-store.js';
+import type { PinnedMessageStore } from '../../storage/pinned-message-store.js';
 import type { MemberPrefsStore } from '../../storage/member-prefs-store.js';
 import { directConversationId, newGroupConvId, type ConversationStore } from '../../storage/conversation-store.js';
 import type { MessageStore } from '../../storage/message-store.js';
@@ -42,7 +44,7 @@ import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from './client-frames.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
-import { checkChatterMembers, checkChatterMute, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Longest token a development mint gives out. */
 const MAX_DEV_TOKEN_TTL_SEC = 7 * 24 * 3600;
@@ -58,6 +60,7 @@ export interface HttpApiDeps {
   lastSeen: LastSeenStore;
   prefs: MemberPrefsStore;
   hidden: HiddenMessageStore;
+  pins: PinnedMessageStore;
   /** Erases a user's account (see eraseAccount). */
   eraseUser: (uid: string, blankMessages: boolean) => Promise<ErasureReport>;
   /** Voids tokens (stored, and told to every gateway). */
@@ -157,9 +160,9 @@ export function mountHttpApi(d: HttpApiDeps): void {
     // Paged: a group may have 100,000 members, too many for one answer or one statement's deadline.
     const limit = intParam(q, 'limit', DEFAULT_API_MEMBERS_PAGE, 1, MAX_API_MEMBERS_PAGE);
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
-    const [c, rows] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 })]);
+    const [c, rows, pins] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 }), d.pins.list(conv!)]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, history: c.history, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, history: c.history, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), pins, members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
     // Through the chatter: the members online see a new title or rule at once. Everything is checked first.
@@ -202,6 +205,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'post', '/v1/conversations/:conv/dissolve', true, async (_b, [conv]) => {
     // Through the chatter: every member is removed and told; the group takes nothing more.
     return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.DISSOLVE, {})) as DissolveReply];
+  });
+  route(d, 'post', '/v1/conversations/:conv/pins', true, async (b, [conv]) => {
+    // Through the chatter, as a member's pin: the members online are told at once. Pinned unless `pinned` is false.
+    const pin = checkChatterPin({ seq: b['seq'], pinned: b['pinned'] ?? true, by: b['by'] });
+    return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.PIN, pin)) as PinReply];
   });
   route(d, 'post', '/v1/conversations/:conv/silence', true, async (b, [conv]) => {
     // Through the chatter: the members' next sends are refused, and their devices told, at once.

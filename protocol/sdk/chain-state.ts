@@ -50,6 +50,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
   s.mutedUntil = row.mutedUntil ?? 0;
   s.silencedUntil = row.silencedUntil ?? 0;
+  s.pins = row.pins;
   s.pinnedAt = row.pinnedAt ?? 0;
   s.archivedAt = row.archivedAt ?? 0;
   s.markedUnreadAt = row.markedUnreadAt ?? 0;
@@ -70,6 +71,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.archivedAt > 0) info.archivedAt = s.archivedAt;
   if (s.markedUnreadAt > 0) info.markedUnreadAt = s.markedUnreadAt;
   if (s.clearedSeq > 0) info.clearedSeq = s.clearedSeq;
+  if (s.pins !== undefined && s.pins.length > 0) info.pins = s.pins;
   return info;
 }
 

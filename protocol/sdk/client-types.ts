@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Posting, Reactor, RedirectReason, WelcomeFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Pin, Posting, Reactor, RedirectReason, WelcomeFrame } from '../frames.js';
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
@@ -46,6 +46,8 @@ export interface ImClientEvents {
   left: { conv: string };
   /** The user's mute of `conv` changed, here or on another device (`until`: epoch ms; 0: unmuted). */
   mute: { conv: string; until: number };
+  /** The pinned messages of `conv` changed (pinned or unpinned here, by another member, or by the business server): all of them now, the latest pin first; `conversations()` shows them as `pins`. */
+  pins: { conv: string; pins: Pin[] };
   /** The business server silenced the user in group `conv` until `until` (epoch ms; 0: lifted): no posts, reactions or edits there till then; `conversations()` shows it as `silencedUntil`. */
   silenced: { conv: string; until: number };
   /** The user pinned, archived or undid either for `conv`, here or on another device (0: not pinned / archived); `conversations()` shows it. */

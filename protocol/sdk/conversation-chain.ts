@@ -1,5 +1,5 @@
 import type { ImError } from '../errors.js';
-import type { ConvKind, ConvSummary, JoinedFrame, Msg, PostingFrame, RetentionFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg, Pin, PostingFrame, RetentionFrame } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -257,6 +257,14 @@ export class ConversationChains {
     return news;
   }
 
+  /** The conversation's pinned messages now (a `pins` frame); false for a conversation not known. */
+  handlePins(conv: string, pins: Pin[]): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    s.pins = pins;
+    return true;
+  }
+
   /** A group's new title (undefined: none now); false for a conversation not known. */
   handleTitle(conv: string, title: string | undefined): boolean {
     const s = this.convs.get(conv);
@@ -321,6 +329,8 @@ export class ConversationChains {
     // counts as unread.
     const plain = msg.recall === undefined && msg.edit === undefined && msg.react === undefined;
     if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
+    // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on).
+    if (msg.recall !== undefined && s.pins?.some((p) => p.seq === msg.recall) === true) s.pins = s.pins.filter((p) => p.seq !== msg.recall);
     // Past what the last list counted: an own message means what came before it was seen (the server counts the
     // same way, from the later of the read mark and the user's last own message); others' messages add one, but
     // not their recalls, edits and reactions, which change a message already counted.

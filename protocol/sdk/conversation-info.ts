@@ -1,4 +1,4 @@
-import type { ConvKind, Msg } from '../frames.js';
+import type { ConvKind, Msg, Pin } from '../frames.js';
 
 /** Where a new device starts reading a conversation it meets in the first `convs`: all of it, or from now. */
 export const HistoryBaseline = { ALL: 'all', LATEST: 'latest' } as const;
@@ -41,6 +41,11 @@ export interface ConversationInfo {
   mutedUntil?: number;
   /** The business server silenced the user in this group until then (epoch ms; from `convs` and `silenced`): show no message box. Absent when not silenced now. */
   silencedUntil?: number;
+  /**
+   * Its pinned messages, the latest pin first (from `convs` and `pins`; a recall that arrives takes its message out):
+   * show those this device can (a message the user cleared or hid is not shown). Absent: none.
+   */
+  pins?: Pin[];
   /** When the user pinned it (epoch ms; from `convs` and `prefs`): pinned conversations list first. Absent: not pinned. */
   pinnedAt?: number;
   /** When the user archived it (epoch ms; from `convs` and `prefs`): show it apart. Absent: not archived. */

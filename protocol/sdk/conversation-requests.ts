@@ -1,4 +1,4 @@
-import { MUTED_FOREVER, type ClientFrame, type ConvSummary } from '../frames.js';
+import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type Pin } from '../frames.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import type { ConvPrefs, MembersPage, ReactorsPage } from './client-types.js';
 import type { HistoryPage } from './conversation-chain.js';
@@ -97,6 +97,16 @@ export abstract class ConversationRequests {
    */
   hide(conv: string, seqs: number[]): Promise<number[]> {
     return this.request<number[]>('hide', (rid) => ({ type: 'hide', rid, conv, seqs }));
+  }
+
+  /**
+   * Pins message `seq` of `conv` for every member (or with `false` unpins it); in a group only owners and admins may.
+   * Resolves with the conversation's pins then, the latest first (every member online gets a `pins` event). Rejects
+   * with `forbidden`, `not_found` (no such message), `conflict` (recalled), `invalid_field` (a recall, an edit or a
+   * reaction) or `limit_reached` (50 pinned already).
+   */
+  pinMessage(conv: string, seq: number, pinned = true): Promise<Pin[]> {
+    return this.request<Pin[]>('pin', (rid) => ({ type: 'pin', rid, conv, seq, pinned }));
   }
 
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */

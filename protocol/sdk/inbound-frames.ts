@@ -75,6 +75,10 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, prefs);
         return events.emit('prefs', { conv: f.conv, ...prefs });
       }
+      case 'pins':
+        if (f.rid !== undefined) requests.resolve(f.rid, f.pins);
+        if (chains.handlePins(f.conv, f.pins)) events.emit('pins', { conv: f.conv, pins: f.pins });
+        return;
       case 'hidden':
         if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);
         return events.emit('hidden', { conv: f.conv, seqs: f.seqs });

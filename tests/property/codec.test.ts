@@ -20,6 +20,7 @@ const anyStr = fc.string({ maxLength: 40, unit: 'binary' });
 // msgpack has no integer -0: it arrives as 0, the same timestamp.
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => (x === 0 ? 0 : x));
 const ms = fc.integer({ min: 0, max: 4_102_444_800_000 }); // up to 2100, above 2^32: msgpackr sends float64
+const pinArb = fc.record({ seq: pos, by: id, at: ms }, { requiredKeys: ['seq', 'at'] });
 
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('send' as const), conv: id, cid: pos, body }),
@@ -41,6 +42,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinned: fc.boolean(), archived: fc.boolean(), unread: fc.boolean() }, { requiredKeys: ['type', 'rid', 'conv', 'pinned'] }),
   fc.record({ type: fc.constant('clear' as const), rid: uint, conv: id, seq: uint }),
   fc.record({ type: fc.constant('hide' as const), rid: uint, conv: id, seqs: fc.uniqueArray(pos, { minLength: 1, maxLength: 100 }) }),
+  fc.record({ type: fc.constant('pin' as const), rid: uint, conv: id, seq: pos, pinned: fc.boolean() }),
 );
 
 const msg = fc.record(
@@ -52,7 +54,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('welcome' as const), uid: id, did: id, node: id, heartbeatMs: pos, maxFrameBytes: pos }),
   fc.record({ type: fc.constant('sent' as const), cid: pos, conv: id, seq: uint, ts: ms, prev: uint, replyFrom: id, was: fc.constantFrom('👍', '❤️') }, { requiredKeys: ['type', 'cid', 'conv', 'seq', 'ts'] }),
   msg.map((m) => ({ type: 'msg' as const, ...m })),
-  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, silencedUntil: uint, pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), retention: pos, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
+  fc.record({ type: fc.constant('convs' as const), rid: uint, list: fc.array(fc.record({ conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), lastSeq: uint, readSeq: uint, unread: fc.nat(), mentions: fc.nat(), peerRead: uint, peerDelivered: uint, peerLastSeen: ms, mutedUntil: uint, silencedUntil: uint, pins: fc.array(pinArb, { maxLength: 3 }), pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint, clearedSeq: uint, posting: fc.constant('admins' as const), retention: pos, title: fc.string({ maxLength: 20 }), lastTs: ms }, { requiredKeys: ['conv', 'kind', 'lastSeq', 'readSeq', 'unread'] }), { maxLength: 5 }) }, { requiredKeys: ['type', 'list'] }),
   fc.record({ type: fc.constant('history' as const), rid: uint, conv: id, msgs: fc.array(msg, { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('members' as const), rid: uint, conv: id, members: fc.array(fc.record({ uid: id, role: fc.constantFrom('owner' as const, 'admin' as const, 'member' as const), readSeq: uint, deliveredSeq: uint }, { requiredKeys: ['uid', 'role'] }), { maxLength: 5 }), more: fc.boolean() }),
   fc.record({ type: fc.constant('reactors' as const), rid: uint, conv: id, seq: pos, reactors: fc.array(fc.record({ uid: id, emoji: fc.string({ maxLength: 8 }), seq: pos }), { maxLength: 5 }), more: fc.boolean() }),
@@ -61,6 +63,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('delivered' as const), conv: id, uid: id, seq: uint }),
   fc.record({ type: fc.constant('mute' as const), rid: uint, conv: id, until: uint }, { requiredKeys: ['type', 'conv', 'until'] }),
   fc.record({ type: fc.constant('silenced' as const), conv: id, until: uint }),
+  fc.record({ type: fc.constant('pins' as const), rid: uint, conv: id, pins: fc.array(pinArb, { maxLength: 5 }) }, { requiredKeys: ['type', 'conv', 'pins'] }),
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('cleared' as const), rid: uint, conv: id, seq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('hidden' as const), rid: uint, conv: id, seqs: fc.array(pos, { maxLength: 5 }) }, { requiredKeys: ['type', 'conv', 'seqs'] }),
