@@ -84,12 +84,15 @@ function tellSilenced(c: AdminChatter, uids: readonly string[], until: number): 
   for (const uid of uids) c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notice);
 }
 
-/** Sets who may post and what newcomers see (a group's rules) and/or how long messages are kept; the members online are told of the first and the last at once. */
+/**
+ * Sets who may post, what newcomers see and the slow mode (a group's rules) and/or how long messages are kept; the
+ * members online are told of all but the newcomers' rule at once.
+ */
 export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesReply> {
   const conv = c.ctx.key;
   if (!c.exists) await c.load();
-  // Posting and history are a group's rules; retention any conversation's. History changes nothing for members now.
-  const groupOnly = p.posting !== undefined || p.history !== undefined;
+  // Posting, history and slow mode are a group's rules; retention any conversation's. History changes nothing for members now.
+  const groupOnly = p.posting !== undefined || p.history !== undefined || p.slowMode !== undefined;
   if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
   await c.svc.groups.setRules(conv, p);
   if (p.posting !== undefined) {
@@ -97,6 +100,7 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
     c.toMembers({ type: 'posting', conv, posting: p.posting });
   }
   if (p.retention !== undefined) c.toMembers({ type: 'retention', conv, retention: (c.retention = p.retention) });
+  if (p.slowMode !== undefined) c.toMembers({ type: 'slowmode', conv, slowMode: (c.marks.slowMode = p.slowMode) });
   return { conv, ...p };
 }
 
@@ -134,7 +138,7 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const wasLarge = c.exists && c.large;
-  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}) });
+  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) });
   await c.load();
   c.announce(added, [], wasLarge);
   return { conv: c.ctx.key, kind: 'group' };

@@ -161,6 +161,7 @@ class ChatterActor implements Actor, AdminChatter {
     const now = Date.now();
     this.marks.load(members, now);
     this.marks.adminsPost = c?.posting === Posting.ADMINS;
+    this.marks.slowMode = c?.slowModeSec ?? 0;
     this.retention = c?.retentionSec ?? 0;
     this.lastSeq = last;
     this.devices.clear();
@@ -177,7 +178,7 @@ class ChatterActor implements Actor, AdminChatter {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || this.marks.adminsPost || this.marks.anySilenced || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
+    if (this.broken || !this.exists || this.blocked || this.marks.restricted || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
     if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     const dev = this.devices.get(deviceKey(p.uid, p.did));
     if (dev === undefined) return this.sendSlow(p);
@@ -202,13 +203,14 @@ class ChatterActor implements Actor, AdminChatter {
     if (p.mentionAll) this.checkMentionAll(p.uid);
     const amends = amendmentOf(p);
     // After the dedup too: a re-send of what was stored before the rule or the silence is still answered.
-    const refused = this.marks.refusal(p.uid, amends?.kind, Date.now());
-    if (refused !== undefined) throw new ImError(ErrorCode.FORBIDDEN, `${refused} in ${this.ctx.key}`);
+    this.marks.check(p.uid, amends?.kind, Date.now(), this.ctx.key);
     if (amends) await this.checkAmendment(amends, p.body, p.uid, p.uid);
     // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
     if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
-    return new LaterReply(this.append(await this.nextSeq(), p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
+    const seq = await this.nextSeq();
+    if (amends === undefined) this.marks.posted(p.uid, Date.now());
+    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
@@ -363,7 +365,7 @@ class ChatterActor implements Actor, AdminChatter {
   /** See `announceMembers`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void {
     const { kind, title, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

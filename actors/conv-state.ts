@@ -65,6 +65,7 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   if (r.clearedSeq > 0) row.clearedSeq = r.clearedSeq;
   if (r.adminsPost) row.posting = 'admins';
   if (r.retentionSec !== undefined) row.retention = r.retentionSec;
+  if (r.slowModeSec !== undefined) row.slowMode = r.slowModeSec;
   if (!(r.peer !== undefined && blocked?.has(r.peer))) {
     if (r.peerRead !== undefined) row.peerRead = r.peerRead;
     if (r.peerDelivered !== undefined) row.peerDelivered = r.peerDelivered;

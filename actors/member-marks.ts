@@ -1,11 +1,16 @@
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MemberRole } from '../protocol/frames.js';
 import type { Member } from '../storage/conversation-store.js';
 import type { Amendment } from './amendment.js';
 
+/** Posters the slow mode remembers before it sweeps out those whose wait is over. */
+const SLOW_MODE_PRUNE_AT = 1024;
+
 /**
  * What a conversation's chatter keeps of its members besides who they are: whose role lets them mention all
- * (owners and admins) and, in an announcement group, post; who muted the conversation until when; and whom the
- * business server silenced until when. All are rare: most conversations hold an empty set and no maps.
+ * (owners and admins) and, in an announcement group, post; who muted the conversation until when; whom the
+ * business server silenced until when; and, in slow mode, when each member last posted. All are rare: most
+ * conversations hold an empty set and no maps.
  */
 export class MemberMarks {
   private moderators = new Set<string>();
@@ -15,6 +20,10 @@ export class MemberMarks {
   private muted: Map<string, number> | undefined;
   /** Made on the first silence, as `muted`. */
   private silenced: Map<string, number> | undefined;
+  /** A group's slow mode, seconds (0: off): a plain member posts once per that long. */
+  private slowSec = 0;
+  /** When each plain member last posted, while in slow mode (memory only: a move of the chatter forgets it). */
+  private lastPost: Map<string, number> | undefined;
 
   /** Takes the marks of `members` as read from Postgres. */
   load(members: readonly Member[], now: number): void {
@@ -56,12 +65,46 @@ export class MemberMarks {
     this.silenced?.delete(uid);
   }
 
+  /** The group's slow mode, seconds (0: off). */
+  get slowMode(): number {
+    return this.slowSec;
+  }
+
+  /** The group's slow mode changed (seconds; 0: off, and what it remembered goes). */
+  set slowMode(sec: number) {
+    this.slowSec = sec;
+    if (sec === 0) this.lastPost = undefined;
+  }
+
   /**
-   * Why `uid` may not send now what `amends` makes of it (undefined: a message of their own), or undefined when they
-   * may. Owners and admins always may. In an announcement group nobody else posts (reactions, and recalls and edits
-   * of what they posted, are not posts); a silenced member may only recall.
+   * Refuses what `uid` would send to `conv` now, as `amends` makes it (undefined: a message of their own). Owners and
+   * admins may send anything. FORBIDDEN: in an announcement group nobody else posts (reactions, and recalls and edits
+   * of what they posted, are not posts); a silenced member may only recall. RATE_LIMITED, with the wait: in slow mode,
+   * a post within the slow mode's seconds of the member's last one (see `posted`).
    */
-  refusal(uid: string, amends: Amendment['kind'] | undefined, now: number): string | undefined {
+  check(uid: string, amends: Amendment['kind'] | undefined, now: number, conv: string): void {
+    const why = this.forbidden(uid, amends, now);
+    if (why !== undefined) throw new ImError(ErrorCode.FORBIDDEN, `${why} in ${conv}`);
+    if (amends !== undefined || this.slowSec === 0 || this.moderators.has(uid)) return;
+    const wait = (this.lastPost?.get(uid) ?? -Infinity) + this.slowSec * 1000 - now;
+    if (wait > 0) throw new ImError(ErrorCode.RATE_LIMITED, `slow mode in ${conv}: ${uid} may post again in ${Math.ceil(wait / 1000)} s`);
+  }
+
+  /** `uid` posted a message of their own at `now`, past every check: the slow mode counts from it. */
+  posted(uid: string, now: number): void {
+    if (this.slowSec === 0 || this.moderators.has(uid)) return;
+    const last = (this.lastPost ??= new Map());
+    if (last.size >= SLOW_MODE_PRUNE_AT) for (const [u, t] of last) if (t + this.slowSec * 1000 <= now) last.delete(u);
+    last.set(uid, now);
+  }
+
+  /** Whether `uid` may post a message of their own now, the slow mode aside (their typing is passed on only then). */
+  mayPost(uid: string, now: number): boolean {
+    return this.forbidden(uid, undefined, now) === undefined;
+  }
+
+  /** Why `uid` may not send now what `amends` makes of it, or undefined when they may (see `check`). */
+  private forbidden(uid: string, amends: Amendment['kind'] | undefined, now: number): string | undefined {
     if (this.moderators.has(uid)) return undefined;
     if (amends === undefined && this.adminsPost) return 'only owners and admins post';
     const until = this.silenced?.get(uid);
@@ -71,19 +114,17 @@ export class MemberMarks {
     return undefined;
   }
 
-  /** Whether `uid` may post a message of their own now (their typing is passed on only then). */
-  mayPost(uid: string, now: number): boolean {
-    return this.refusal(uid, undefined, now) === undefined;
-  }
-
   /** Whether `uid`'s role lets them mention all. */
   moderates(uid: string): boolean {
     return this.moderators.has(uid);
   }
 
-  /** Whether any member is (or was, till a send found it over) silenced: sends then take the chatter's slow path. */
-  get anySilenced(): boolean {
-    return this.silenced !== undefined && this.silenced.size > 0;
+  /**
+   * Whether sends are checked member by member (the chatter's slow path takes them): an announcement group, slow
+   * mode, or a member silenced (or who was, till a send found it over).
+   */
+  get restricted(): boolean {
+    return this.adminsPost || this.slowSec > 0 || (this.silenced !== undefined && this.silenced.size > 0);
   }
 
   /** Whether any member muted (else the fan-out reads no clock). */

@@ -1,7 +1,7 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
 
@@ -104,12 +104,18 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
   return Object.assign(c, rulesOf(v));
 }
 
-/** The rules a payload names (`posting`, `retention`, `history`), checked; none named: an empty object. */
+const slowMode = (v: unknown): number => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MAX_SLOW_MODE_SEC) throw bad(`slowMode must be whole seconds from 0 to ${MAX_SLOW_MODE_SEC}`);
+  return v as number;
+};
+
+/** The rules a payload names (`posting`, `retention`, `history`, `slowMode`), checked; none named: an empty object. */
 function rulesOf(v: Record<string, unknown>): ChatterRules {
   const r: ChatterRules = {};
   if (v['posting'] !== undefined && v['posting'] !== null) r.posting = posting(v['posting']);
   if (v['retention'] !== undefined && v['retention'] !== null) r.retention = retention(v['retention']);
   if (v['history'] !== undefined && v['history'] !== null) r.history = history(v['history']);
+  if (v['slowMode'] !== undefined && v['slowMode'] !== null) r.slowMode = slowMode(v['slowMode']);
   return r;
 }
 
@@ -239,6 +245,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     if (typeof v['title'] === 'string') j.title = v['title'];
     if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
     if (Number.isSafeInteger(v['retention']) && (v['retention'] as number) > 0) j.retention = v['retention'] as number;
+    if (Number.isSafeInteger(v['slowMode']) && (v['slowMode'] as number) > 0) j.slowMode = v['slowMode'] as number;
     if (v['clearedSeq'] !== undefined) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 0);
   }
   return j;
@@ -264,11 +271,11 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
 
 /**
  * A conversation's rules (server API → chatter): `posting` (`all` or `admins`), `retention` (seconds, 0: the
- * cluster's) and/or `history` (what newcomers see: `all` or from when they `joined`).
+ * cluster's), `history` (what newcomers see: `all` or from when they `joined`) and/or `slowMode` (seconds, 0: off).
  */
 export function checkChatterRules(p: unknown): ChatterRules {
   const r = rulesOf(obj(p));
-  if (r.posting === undefined && r.retention === undefined && r.history === undefined) throw bad('posting, retention or history is required');
+  if (r.posting === undefined && r.retention === undefined && r.history === undefined && r.slowMode === undefined) throw bad('posting, retention, history or slowMode is required');
   return r;
 }
 

@@ -199,9 +199,10 @@ export interface Pin {
  * `posting`: `admins` in a group where only owners and admins may post (absent: every member may); `retention`: its
  * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them);
  * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now);
- * `pins`: its pinned messages, the latest pin first (absent: none).
+ * `pins`: its pinned messages, the latest pin first (absent: none); `slowMode`: a group's slow mode, seconds (absent:
+ * off).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[] }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -249,11 +250,13 @@ export interface SilencedFrame { type: 'silenced'; conv: string; until: number }
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
-export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number; clearedSeq?: number }
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number; slowMode?: number; clearedSeq?: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
 /** Who may post in group `conv` changed. */
 export interface PostingFrame { type: 'posting'; conv: string; posting: Posting }
+/** Group `conv`'s slow mode changed: a plain member posts one message of their own per `slowMode` seconds (0: off). */
+export interface SlowModeFrame { type: 'slowmode'; conv: string; slowMode: number }
 /** How long `conv`'s messages are kept changed: seconds after they were sent (0: as long as the cluster keeps them). */
 export interface RetentionFrame { type: 'retention'; conv: string; retention: number }
 /** Members of group `conv` have new roles (the members named; the others keep theirs). */
@@ -309,6 +312,7 @@ export type ServerFrame =
   | TitleFrame
   | PostingFrame
   | RetentionFrame
+  | SlowModeFrame
   | RolesFrame
   | ReceiptFrame
   | DeliveredFrame
@@ -319,7 +323,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'posting', 'retention', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'posting', 'retention', 'slowmode', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

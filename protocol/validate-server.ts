@@ -67,6 +67,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['clearedSeq'])) row.clearedSeq = uint(v, t, 'clearedSeq');
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
   if (!absent(v['retention'])) row.retention = uint(v, t, 'retention');
+  if (!absent(v['slowMode'])) row.slowMode = uint(v, t, 'slowMode');
   if (!absent(v['silencedUntil'])) row.silencedUntil = uint(v, t, 'silencedUntil');
   if (!absent(v['pins'])) row.pins = items(arr(v, t, 'pins'), `${t}.pins[]`, pin);
   return row;
@@ -173,6 +174,7 @@ function serverFrame(v: Obj): ServerFrame {
       if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
       if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
       if (!absent(v['retention'])) joined.retention = uint(v, 'joined', 'retention');
+      if (!absent(v['slowMode'])) joined.slowMode = uint(v, 'joined', 'slowMode');
       if (!absent(v['clearedSeq'])) joined.clearedSeq = uint(v, 'joined', 'clearedSeq');
       f = joined;
       break;
@@ -191,6 +193,9 @@ function serverFrame(v: Obj): ServerFrame {
     }
     case 'retention':
       f = { type: 'retention', conv: str(v, 'retention', 'conv'), retention: uint(v, 'retention', 'retention') };
+      break;
+    case 'slowmode':
+      f = { type: 'slowmode', conv: str(v, 'slowmode', 'conv'), slowMode: uint(v, 'slowmode', 'slowMode') };
       break;
     case 'posting':
       f = { type: 'posting', conv: str(v, 'posting', 'conv'), posting: postingOf(v, 'posting') };

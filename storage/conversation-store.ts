@@ -27,6 +27,8 @@ export interface Conversation {
   retentionSec: number;
   /** What a group shows members added later (`all` for a direct conversation). */
   history: NewcomerHistory;
+  /** A group's slow mode: a plain member posts once per this many seconds (0: off). */
+  slowModeSec: number;
   /** When the business server dissolved the group (epoch ms); absent while it lives. */
   dissolvedAt?: number;
 }
@@ -80,6 +82,7 @@ interface RawConversation {
   posting: Posting;
   retention_sec: number;
   history: NewcomerHistory;
+  slow_mode_sec: number;
   dissolved_at: Date | null;
 }
 
@@ -101,6 +104,7 @@ const toConversation = (c: RawConversation): Conversation => ({
   posting: c.posting,
   retentionSec: c.retention_sec,
   history: c.history,
+  slowModeSec: c.slow_mode_sec,
   ...(c.dissolved_at ? { dissolvedAt: c.dissolved_at.getTime() } : {}),
 });
 
@@ -201,7 +205,7 @@ export class ConversationStore {
    * Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given
    * id; `added`: those of them who were not members yet.
    */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory }): Promise<Conversation & { added: AddedMember[] }> {
+  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }): Promise<Conversation & { added: AddedMember[] }> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -214,7 +218,7 @@ export class ConversationStore {
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec, history) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}
+        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
-import { MAX_SILENCE_UIDS } from '../protocol/limits.js';
+import { MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC } from '../protocol/limits.js';
 import { checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
@@ -28,20 +28,22 @@ export class GroupAdminStore {
   }
 
   /**
-   * Sets who may post in group `convId`, what it shows members added later, and/or how long its messages are kept
-   * (what is not named keeps its value); NOT_FOUND for none, or for a posting or history rule of a direct conversation.
+   * Sets who may post in group `convId`, what it shows members added later, its slow mode, and/or how long its
+   * messages are kept (what is not named keeps its value); NOT_FOUND for none, or for a group's rule (all but
+   * retention) of a direct conversation.
    */
-  async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory }): Promise<void> {
+  async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory; slowMode?: number }): Promise<void> {
     checkId(convId, 'convId');
-    const { posting, retention: retentionSec, history } = rules;
+    const { posting, retention: retentionSec, history, slowMode } = rules;
     if (history !== undefined && history !== NewcomerHistory.ALL && history !== NewcomerHistory.JOINED) throw new ImError(ErrorCode.INVALID_FIELD, `history must be "${NewcomerHistory.ALL}" or "${NewcomerHistory.JOINED}"`);
-    // Posting and history are a group's rules; retention any conversation's.
-    const groupOnly = posting ?? history ?? null;
+    // Posting, history and slow mode are a group's rules; retention any conversation's.
+    const groupOnly = posting ?? history ?? (slowMode === undefined ? null : 'slow mode');
+    if (slowMode !== undefined && (!Number.isSafeInteger(slowMode) || slowMode < 0 || slowMode > MAX_SLOW_MODE_SEC)) throw new ImError(ErrorCode.INVALID_FIELD, `slowMode must be whole seconds from 0 to ${MAX_SLOW_MODE_SEC}`);
     if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
     if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
     const rows = await bounded('set conversation rules', this.sql`
       UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec),
-        history = COALESCE(${history ?? null}, history)
+        history = COALESCE(${history ?? null}, history), slow_mode_sec = COALESCE(${slowMode ?? null}::int, slow_mode_sec)
       WHERE conv_id = ${convId} AND (kind = 'group' OR ${groupOnly}::text IS NULL) RETURNING 1`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly === null ? 'conversation' : 'group'} ${convId}`);
   }

@@ -44,6 +44,8 @@ export interface UserConversation {
   adminsPost?: true;
   /** How long its messages are kept, seconds (its own retention; absent: the cluster's). */
   retentionSec?: number;
+  /** A group's slow mode, seconds (absent: off). */
+  slowModeSec?: number;
   /** Nothing up to this seq is served to the user: they cleared it, or it passed the message retention (0: none). */
   clearedSeq: number;
 }
@@ -96,8 +98,8 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; title: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
-    SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
+    SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
@@ -137,6 +139,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     if (r.title !== null) c.title = r.title;
     if (r.posting === 'admins') c.adminsPost = true;
     if (r.retention_sec > 0) c.retentionSec = r.retention_sec;
+    if (r.slow_mode_sec > 0) c.slowModeSec = r.slow_mode_sec;
     if (r.last_at !== null) c.lastTs = r.last_at.getTime();
     if (r.peer !== null) c.peer = r.peer;
     if (r.peer_read !== null) c.peerRead = r.peer_read;

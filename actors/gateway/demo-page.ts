@@ -76,7 +76,7 @@ const line = (m) => '[' + m.conv + ' #' + m.seq + '] ' + m.from + (m.recall ? ' 
 const status = (conv, who) => { const c = client?.conversations().find((x) => x.conv === conv); return !c ? '' : [c.peerDelivered ? '✓✓ delivered up to #' + c.peerDelivered : '', c.peerRead ? (who ? who + ' ' : '') + 'read up to #' + c.peerRead : ''].filter(Boolean).join(' · '); };
 // The conversation on screen is read: up to its last message when picked, and each message as it arrives.
 const pick = (conv) => { current = conv; $('current').textContent = conv ?? '—'; const c = client?.conversations().find((x) => x.conv === conv); $('mute').textContent = c?.mutedUntil ? 'unmute' : 'mute'; $('pin').textContent = c?.pinnedAt ? 'unpin' : 'pin'; $('seen').textContent = status(conv); if (c) client.read(conv, c.lastSeq); if (client) listConvs(); };
-const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.posting ? '📢 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.silencedUntil ? ' (silenced)' : '') + (c.unread ? ' (' + c.unread + (c.mentions ? ', @' + c.mentions : '') + ')' : c.markedUnreadAt ? ' (•)' : ''); b.onclick = () => pick(c.conv); return b; })); };
+const listConvs = () => { $('convs').replaceChildren(...client.conversations().map((c) => { const b = document.createElement('button'); b.textContent = (c.pinnedAt ? '📌 ' : '') + (c.posting ? '📢 ' : '') + (c.title ?? c.conv) + (c.mutedUntil ? ' (muted)' : '') + (c.silencedUntil ? ' (silenced)' : '') + (c.slowMode ? ' (slow: ' + c.slowMode + ' s)' : '') + (c.unread ? ' (' + c.unread + (c.mentions ? ', @' + c.mentions : '') + ')' : c.markedUnreadAt ? ' (•)' : ''); b.onclick = () => pick(c.conv); return b; })); };
 $('login').onclick = async () => {
   client?.close();
   const uid = $('uid').value, did = $('did').value;
@@ -107,7 +107,7 @@ $('login').onclick = async () => {
   client.on('joined', (j) => { show('sys', 'you are in ' + (j.title ?? j.conv) + ' now'); listConvs(); });
   client.on('left', (l) => { show('sys', 'you left ' + l.conv); if (l.conv === current) pick(undefined); listConvs(); });
   client.on('title', (t) => { show('sys', t.conv + ' is called ' + (t.title ?? '(no title)') + ' now'); listConvs(); });
-  for (const e of ['mute', 'prefs', 'posting', 'silenced']) client.on(e, (m) => { if (m.conv === current) pick(current); listConvs(); });
+  for (const e of ['mute', 'prefs', 'posting', 'silenced', 'slowMode']) client.on(e, (m) => { if (m.conv === current) pick(current); listConvs(); });
   client.on('read', listConvs);
   // A clear (here, on another device, or while away) takes the lines it covers off the screen.
   client.on('cleared', (c) => {

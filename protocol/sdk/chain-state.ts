@@ -38,6 +38,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.title = row.title;
   s.posting = row.posting;
   s.retention = row.retention;
+  s.slowMode = row.slowMode;
   s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
   if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
   s.readSeq = Math.max(s.readSeq, row.readSeq);
@@ -62,6 +63,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.title !== undefined) info.title = s.title;
   if (s.posting !== undefined) info.posting = s.posting;
   if (s.retention !== undefined) info.retention = s.retention;
+  if (s.slowMode !== undefined) info.slowMode = s.slowMode;
   if (s.lastTs !== undefined) info.lastTs = s.lastTs;
   if (s.peerLastSeen !== undefined) info.peerLastSeen = s.peerLastSeen;
   const now = Date.now();

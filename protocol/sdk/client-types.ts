@@ -38,6 +38,8 @@ export interface ImClientEvents {
   title: { conv: string; title?: string };
   /** Who may post in a group changed (`admins`: only owners and admins; `conversations()` shows it as `posting`). */
   posting: { conv: string; posting: Posting };
+  /** A group's slow mode changed (seconds a plain member waits between posts; 0: off); `conversations()` shows it as `slowMode`. */
+  slowMode: { conv: string; slowMode: number };
   /** How long `conv`'s messages are kept changed (seconds after they were sent; 0: as long as the server keeps them): drop older ones you hold. */
   retention: { conv: string; retention: number };
   /** Members of a group got new roles (the business server gave them; `members()` shows them too). */

@@ -1,5 +1,5 @@
 import type { ImError } from '../errors.js';
-import type { ConvKind, ConvSummary, JoinedFrame, Msg, Pin, PostingFrame, RetentionFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg, Pin, PostingFrame, RetentionFrame, SlowModeFrame } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -251,6 +251,7 @@ export class ConversationChains {
     if (title !== undefined) s.title = title;
     s.posting = j.posting;
     s.retention = j.retention;
+    s.slowMode = j.slowMode;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);
@@ -273,11 +274,12 @@ export class ConversationChains {
     return true;
   }
 
-  /** Who may post in group `conv` now, or how long its messages are kept (`posting`, `retention`); false for a conversation not known. */
-  handleRule(f: PostingFrame | RetentionFrame): boolean {
+  /** Who may post in group `conv` now, how long its messages are kept, or its slow mode (`posting`, `retention`, `slowmode`); false for a conversation not known. */
+  handleRule(f: PostingFrame | RetentionFrame | SlowModeFrame): boolean {
     const s = this.convs.get(f.conv);
     if (s === undefined) return false;
     if (f.type === 'posting') s.posting = f.posting === 'admins' ? f.posting : undefined;
+    else if (f.type === 'slowmode') s.slowMode = f.slowMode > 0 ? f.slowMode : undefined;
     else s.retention = f.retention > 0 ? f.retention : undefined;
     return true;
   }

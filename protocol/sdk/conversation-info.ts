@@ -15,6 +15,8 @@ export interface ConversationInfo {
   title?: string;
   /** `admins`: an announcement group, where only owners and admins may post (from `convs`, `joined` and `posting`). Absent: every member may. */
   posting?: 'admins';
+  /** A group's slow mode (from `convs`, `joined` and `slowmode`): a plain member posts one message per this many seconds; an app shows the wait after each (the server answers a post sooner with `rate_limited`, which the SDK sends again later). Absent: off. */
+  slowMode?: number;
   /** Its messages disappear this many seconds after they were sent (from `convs`, `joined` and `retention`): drop older ones you hold. Absent: none of its own. */
   retention?: number;
   /** Highest seq known to exist (from `convs` or a delivered message). */

@@ -102,6 +102,9 @@ export class InboundFrames {
       case 'retention':
         if (chains.handleRule(f)) events.emit('retention', { conv: f.conv, retention: f.retention });
         return;
+      case 'slowmode':
+        if (chains.handleRule(f)) events.emit('slowMode', { conv: f.conv, slowMode: f.slowMode });
+        return;
       case 'roles':
         return events.emit('roles', { conv: f.conv, roles: f.roles });
       case 'left':

@@ -6,7 +6,7 @@ import { rawConnect } from '../helpers/raw-client.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
 
 type Convs = ServerFrameOf<'convs'>;
-/** Announcement groups: only owners and admins post; the cluster enforces it on clients' sends. */
+/** Announcement groups and slow mode: who may post, and how often; the cluster enforces both on clients' sends. */
 describe('chat – who may post', () => {
   let c: ChatCluster;
   beforeAll(async () => {
@@ -79,5 +79,48 @@ describe('chat – who may post', () => {
     expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { posting: 'admins' })).status).toBe(404);
     const badCreate = await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'vera', posting: 'nobody' });
     expect([badCreate.status, badCreate.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+  }, 30_000);
+
+  it('slow mode – a plain member posts once per its seconds: sooner is rate_limited, which the SDK sends again later, in order; owners and reactions are not slowed; rule changes reach members live, newcomers by joined; groups only', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'po-slow', owner: 'sid', members: ['tia'], slowMode: 2 });
+    expect((await c.api('GET', '/v1/conversations/po-slow')).body).toMatchObject({ slowMode: 2 });
+    const sid = await c.online('sid', 's1', 'po1', ['sendRetry']);
+    const tia = await c.online('tia', 't1', 'po2', ['sendRetry', 'slowMode']);
+    expect(tia.client.conversations()).toMatchObject([{ conv: 'po-slow', slowMode: 2 }]);
+
+    const one = (await tia.client.send('po-slow', 'one')).seq;
+    const [two, thumbs] = await Promise.all([tia.client.send('po-slow', 'two'), tia.client.react('po-slow', one, '👍')]);
+    expect(tia.got.sendRetry.length).toBeGreaterThan(0);
+    expect(tia.got.sendRetry[0]!.error).toMatchObject({ code: ErrorCode.RATE_LIMITED, message: expect.stringMatching(/^slow mode in po-slow: tia may post again in [12] s$/) });
+    expect(thumbs.seq).toBeGreaterThan(two.seq);
+    // The owner is not slowed.
+    await Promise.all([sid.client.send('po-slow', 'a'), sid.client.send('po-slow', 'b'), sid.client.send('po-slow', 'c')]);
+    expect(sid.got.sendRetry).toEqual([]);
+    const stored = await c.api('GET', '/v1/conversations/po-slow/messages');
+    expect((stored.body['messages'] as { from: string; body: string }[]).map((m) => `${m.from}: ${m.body}`)).toEqual(['tia: one', 'tia: two', 'tia: 👍', 'sid: a', 'sid: b', 'sid: c']);
+
+    // Off: told live, and she posts back to back.
+    expect((await c.api('POST', '/v1/conversations/po-slow', { slowMode: 0 })).body).toEqual({ conv: 'po-slow', slowMode: 0 });
+    await waitUntil(() => tia.got.slowMode.length === 1, 'tia told slow mode is off');
+    expect(tia.got.slowMode).toEqual([{ conv: 'po-slow', slowMode: 0 }]);
+    expect(tia.client.conversations()[0]).not.toHaveProperty('slowMode');
+    const retries = tia.got.sendRetry.length;
+    await Promise.all([tia.client.send('po-slow', 'x'), tia.client.send('po-slow', 'y')]);
+    expect(tia.got.sendRetry.length).toBe(retries);
+
+    // On again: a member added now learns it from joined.
+    await c.api('POST', '/v1/conversations/po-slow', { slowMode: 600 });
+    await waitUntil(() => tia.got.slowMode.length === 2, 'tia told of the new slow mode');
+    const uli = await c.online('uli', 'u1', 'po1', ['joined']);
+    await c.api('POST', '/v1/conversations/po-slow/members', { add: ['uli'] });
+    await waitUntil(() => uli.got.joined.length === 1, 'uli told he joined');
+    expect(uli.client.conversations().find((x) => x.conv === 'po-slow')).toMatchObject({ slowMode: 600 });
+
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['sid', 'tia'] })).body['conv'] as string;
+    expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { slowMode: 5 })).status).toBe(404);
+    for (const slowMode of [-1, 86_401, 1.5, 'fast']) {
+      const r = await c.api('POST', '/v1/conversations/po-slow', { slowMode });
+      expect([r.status, r.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    }
   }, 30_000);
 });
