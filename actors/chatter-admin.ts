@@ -1,7 +1,7 @@
 import { ChatKind, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterRules, type ChatterSilence, type ChatterTitle, type ConnectorNotify, type CreateReply, type DissolveReply, type MembersReply, type RolesReply, type RulesReply, type SilenceReply, type TitleReply } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { MemberRole, Posting, type ConvKind, type ServerFrame } from '../protocol/frames.js';
+import { MemberRole, Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
@@ -32,8 +32,8 @@ export interface AdminChatter {
   toMembers(frame: ServerFrame, except?: string): void;
   /** Resolves once a recall or edit of message `seq` in the group commit is stored (or failed). */
   settled(seq: number): Promise<void>;
-  /** Tells members, devices and the business server who joined and left (see announceMembers). */
-  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void;
+  /** Tells members, devices and the business server who joined and left (see announceMembers); newcomers learn `pins`. */
+  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void;
 }
 
 /** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
@@ -116,6 +116,14 @@ export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   return { conv: c.ctx.key, removed: removed.length };
 }
 
+/**
+ * The pins newcomers are told of with `joined`: none to tell without newcomers. A failed read tells none (their
+ * next list has them) rather than leave the newcomers untold of their joining.
+ */
+async function pinsForNewcomers(c: AdminChatter, added: readonly AddedMember[]): Promise<Pin[]> {
+  return added.length === 0 ? [] : c.svc.pins.list(c.ctx.key).catch(() => []);
+}
+
 /** Adds and removes members (`by`: a member leaving on their own, who must be in a group). */
 export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: string): Promise<MembersReply> {
   const conv = c.ctx.key;
@@ -131,7 +139,7 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
     c.members.delete(u);
     c.marks.forget(u);
   }
-  c.announce(added, removed, wasLarge, by);
+  c.announce(added, removed, wasLarge, by, await pinsForNewcomers(c, added));
   return { added: added.map((a) => a.uid), removed };
 }
 
@@ -140,6 +148,6 @@ export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<Cr
   const wasLarge = c.exists && c.large;
   const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) });
   await c.load();
-  c.announce(added, [], wasLarge);
+  c.announce(added, [], wasLarge, undefined, await pinsForNewcomers(c, added));
   return { conv: c.ctx.key, kind: 'group' };
 }

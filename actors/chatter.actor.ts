@@ -3,7 +3,7 @@ import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { SYSTEM_DEVICE } from '../protocol/token.js';
-import { Posting, type ConvKind, type Msg, type ServerFrame } from '../protocol/frames.js';
+import { Posting, type ConvKind, type Msg, type Pin, type ServerFrame } from '../protocol/frames.js';
 import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
@@ -363,9 +363,9 @@ class ChatterActor implements Actor, AdminChatter {
   }
 
   /** See `announceMembers`. */
-  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string): void {
+  announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void {
     const { kind, title, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

@@ -1,5 +1,5 @@
 import { ChatKind, ConnectorOp, type ConnectorJoined, type ConnectorLeft } from '../protocol/chat-ops.js';
-import type { ConvKind } from '../protocol/frames.js';
+import type { ConvKind, Pin } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { BindGrace } from './bind-grace.js';
@@ -15,6 +15,8 @@ export interface AnnouncedConv {
   retention: number;
   /** Its slow mode, seconds (0: off). */
   slowMode: number;
+  /** Its pinned messages, for newcomers (absent: none). */
+  pins?: Pin[];
   lastSeq: number;
   members: ReadonlySet<string>;
   large: boolean;
@@ -34,7 +36,7 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
-  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}) };
+  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}), ...(c.pins ? { pins: c.pins } : {}) };
   // What a newcomer's history is cleared up to is theirs (a rejoin keeps their clear; a `joined` group's rule clears up to now).
   const cleared = new Map(newcomers.map((a) => [a.uid, a.clearedSeq]));
   const told = c.large === c.wasLarge ? added : [...c.members];

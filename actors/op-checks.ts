@@ -1,6 +1,6 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
-import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
+import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole, type Pin } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
@@ -246,6 +246,8 @@ export function checkJoined(p: unknown): ConnectorJoined {
     if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
     if (Number.isSafeInteger(v['retention']) && (v['retention'] as number) > 0) j.retention = v['retention'] as number;
     if (Number.isSafeInteger(v['slowMode']) && (v['slowMode'] as number) > 0) j.slowMode = v['slowMode'] as number;
+    // Passed on as they came: the SDK checks each pin where it enters.
+    if (Array.isArray(v['pins']) && v['pins'].length > 0) j.pins = v['pins'] as Pin[];
     if (v['clearedSeq'] !== undefined) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 0);
   }
   return j;

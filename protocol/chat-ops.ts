@@ -159,7 +159,7 @@ export interface ConnectorReceipt { conv: string; uid: string; seq: number }
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
  * at), or told again because the conversation became large or small.
  */
-export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins'; retention?: number; slowMode?: number; clearedSeq?: number }
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
 export interface ConnectorLeft { conv: string }
 
 /**

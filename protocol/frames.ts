@@ -250,7 +250,7 @@ export interface SilencedFrame { type: 'silenced'; conv: string; until: number }
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
-export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number; slowMode?: number; clearedSeq?: number }
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
 /** Who may post in group `conv` changed. */

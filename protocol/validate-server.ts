@@ -175,6 +175,7 @@ function serverFrame(v: Obj): ServerFrame {
       if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
       if (!absent(v['retention'])) joined.retention = uint(v, 'joined', 'retention');
       if (!absent(v['slowMode'])) joined.slowMode = uint(v, 'joined', 'slowMode');
+      if (!absent(v['pins'])) joined.pins = items(arr(v, 'joined', 'pins'), 'joined.pins[]', pin);
       if (!absent(v['clearedSeq'])) joined.clearedSeq = uint(v, 'joined', 'clearedSeq');
       f = joined;
       break;

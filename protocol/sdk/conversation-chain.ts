@@ -252,6 +252,7 @@ export class ConversationChains {
     s.posting = j.posting;
     s.retention = j.retention;
     s.slowMode = j.slowMode;
+    s.pins = j.pins;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);

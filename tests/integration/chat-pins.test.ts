@@ -67,6 +67,11 @@ describe('chat – pinned messages', () => {
     expect(ben.got.pins.map((e) => seqs(e.pins).join()).slice(-3)).toEqual([`${second},${first}`, `${first}`, `${second},${first}`]);
     const cy = await c.online('cy', 'c1', 'pn2', []);
     expect(cy.client.conversations()[0]!.pins).toEqual([{ seq: second, at: expect.any(Number) }, { seq: first, by: 'ada', at: expect.any(Number) }]);
+    // One added while online learns them with joined.
+    const dee = await c.online('dee', 'd1', 'pn1', ['joined']);
+    await c.api('POST', '/v1/conversations/pn-team/members', { add: ['dee'] });
+    await waitUntil(() => dee.got.joined.length === 1, 'dee told she joined');
+    expect(seqs(dee.client.conversations().find((x) => x.conv === 'pn-team')!.pins)).toEqual([second, first]);
 
     // Unpinned, they are gone from lists; unpinning again changes nothing.
     await ada.client.pinMessage('pn-team', second, false);

@@ -67,7 +67,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('prefs' as const), rid: uint, conv: id, pinnedAt: uint, archivedAt: uint, markedUnreadAt: uint }, { requiredKeys: ['type', 'conv', 'pinnedAt', 'archivedAt'] }),
   fc.record({ type: fc.constant('cleared' as const), rid: uint, conv: id, seq: uint }, { requiredKeys: ['type', 'conv', 'seq'] }),
   fc.record({ type: fc.constant('hidden' as const), rid: uint, conv: id, seqs: fc.array(pos, { maxLength: 5 }) }, { requiredKeys: ['type', 'conv', 'seqs'] }),
-  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const), retention: pos, slowMode: pos, clearedSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
+  fc.record({ type: fc.constant('joined' as const), conv: id, kind: fc.constantFrom('direct' as const, 'group' as const), title: fc.string({ maxLength: 20 }), lastSeq: uint, posting: fc.constant('admins' as const), retention: pos, slowMode: pos, pins: fc.array(pinArb, { maxLength: 3 }), clearedSeq: uint }, { requiredKeys: ['type', 'conv', 'kind', 'lastSeq'] }),
   fc.record({ type: fc.constant('posting' as const), conv: id, posting: fc.constantFrom('all' as const, 'admins' as const) }),
   fc.record({ type: fc.constant('retention' as const), conv: id, retention: uint }),
   fc.record({ type: fc.constant('slowmode' as const), conv: id, slowMode: uint }),
