@@ -22,6 +22,8 @@ export interface AdminChatter {
   exists: boolean;
   readonly kind: ConvKind;
   title: string | undefined;
+  /** A group's app-defined data. */
+  meta: string | undefined;
   /** Its own retention, seconds (0: the cluster's). */
   retention: number;
   members: Set<string>;
@@ -42,14 +44,20 @@ async function mustBeGroup(c: AdminChatter): Promise<void> {
   if (!c.exists || c.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${c.ctx.key}`);
 }
 
-/** Renames the group; the members online see the new title at once (lists carry it from then on). */
+/** Renames the group and/or gives it new app-defined data; the members online see them at once (lists carry them from then on). */
 export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleReply> {
   await mustBeGroup(c);
   const conv = c.ctx.key;
-  await c.svc.groups.setTitle(conv, p.title);
-  c.title = p.title ?? undefined;
-  c.toMembers(p.title === null ? { type: 'title', conv } : { type: 'title', conv, title: p.title });
-  return { conv, title: p.title };
+  await c.svc.groups.setProfile(conv, p);
+  if (p.title !== undefined) {
+    c.title = p.title ?? undefined;
+    c.toMembers(p.title === null ? { type: 'title', conv } : { type: 'title', conv, title: p.title });
+  }
+  if (p.meta !== undefined) {
+    c.meta = p.meta ?? undefined;
+    c.toMembers(p.meta === null ? { type: 'meta', conv } : { type: 'meta', conv, meta: p.meta });
+  }
+  return { conv, ...p };
 }
 
 /**
@@ -146,7 +154,7 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const wasLarge = c.exists && c.large;
-  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) });
+  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) });
   await c.load();
   c.announce(added, [], wasLarge, undefined, await pinsForNewcomers(c, added));
   return { conv: c.ctx.key, kind: 'group' };

@@ -41,6 +41,7 @@ class ChatterActor implements Actor, AdminChatter {
   private blocked = false;
   kind: ConvKind = 'group';
   title: string | undefined;
+  meta: string | undefined;
   /** Its own retention, seconds (0: the cluster's); told to members who join. */
   retention = 0;
   members = new Set<string>();
@@ -157,6 +158,7 @@ class ChatterActor implements Actor, AdminChatter {
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;
+    this.meta = c?.meta ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
     const now = Date.now();
     this.marks.load(members, now);
@@ -364,8 +366,8 @@ class ChatterActor implements Actor, AdminChatter {
 
   /** See `announceMembers`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void {
-    const { kind, title, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    const { kind, title, meta, lastSeq, members, large, binding } = this;
+    announceMembers(this.ctx, this.svc, { kind, title, meta, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }
 }
 

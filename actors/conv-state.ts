@@ -55,6 +55,7 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
   if (r.mentions !== undefined) row.mentions = r.mentions;
   if (r.title !== undefined) row.title = r.title;
+  if (r.meta !== undefined) row.meta = r.meta;
   if (r.lastTs !== undefined) row.lastTs = r.lastTs;
   if (r.mutedUntil > now) row.mutedUntil = r.mutedUntil;
   if (r.silencedUntil > now) row.silencedUntil = r.silencedUntil;

@@ -9,6 +9,7 @@ import type { ChatServices } from './chat-services.js';
 export interface AnnouncedConv {
   kind: ConvKind;
   title: string | undefined;
+  meta: string | undefined;
   /** Only owners and admins may post. */
   adminsPost: boolean;
   /** Its own retention, seconds (0: none). */
@@ -36,7 +37,7 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
-  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}), ...(c.pins ? { pins: c.pins } : {}) };
+  const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.meta !== undefined ? { meta: c.meta } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}), ...(c.pins ? { pins: c.pins } : {}) };
   // What a newcomer's history is cleared up to is theirs (a rejoin keeps their clear; a `joined` group's rule clears up to now).
   const cleared = new Map(newcomers.map((a) => [a.uid, a.clearedSeq]));
   const told = c.large === c.wasLarge ? added : [...c.members];

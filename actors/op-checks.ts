@@ -1,7 +1,7 @@
 import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole, type Pin } from '../protocol/frames.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_META_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
 
@@ -101,9 +101,14 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
     if (typeof v['title'] !== 'string') throw bad('title must be a string');
     c.title = v['title'];
   }
+  if (v['meta'] !== undefined && v['meta'] !== null) c.meta = meta(v['meta']);
   return Object.assign(c, rulesOf(v));
 }
 
+const meta = (v: unknown): string => {
+  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > MAX_META_BYTES) throw bad(`meta must be a string of 1–${MAX_META_BYTES} bytes, or null`);
+  return v;
+};
 const slowMode = (v: unknown): number => {
   if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MAX_SLOW_MODE_SEC) throw bad(`slowMode must be whole seconds from 0 to ${MAX_SLOW_MODE_SEC}`);
   return v as number;
@@ -243,6 +248,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     j.added = true;
     j.lastSeq = v['lastSeq'] === undefined ? 0 : int(v['lastSeq'], 'lastSeq', 0);
     if (typeof v['title'] === 'string') j.title = v['title'];
+    if (typeof v['meta'] === 'string') j.meta = v['meta'];
     if (v['posting'] === Posting.ADMINS) j.posting = Posting.ADMINS;
     if (Number.isSafeInteger(v['retention']) && (v['retention'] as number) > 0) j.retention = v['retention'] as number;
     if (Number.isSafeInteger(v['slowMode']) && (v['slowMode'] as number) > 0) j.slowMode = v['slowMode'] as number;
@@ -263,12 +269,22 @@ export function checkNotify(p: unknown): ConnectorNotify {
   return { frame, except: o['except'] };
 }
 
-/** A group's new title (server API → chatter): up to MAX_TITLE_LENGTH characters, or null for none. */
+/**
+ * A group's new title (1–MAX_TITLE_LENGTH characters) and/or app-defined data (`meta`, 1–MAX_META_BYTES bytes), each
+ * null for none (server API → chatter); at least one.
+ */
 export function checkChatterTitle(p: unknown): ChatterTitle {
-  const title = obj(p)['title'];
-  if (title === null) return { title: null };
-  if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
-  return { title };
+  const v = obj(p);
+  const out: ChatterTitle = {};
+  const title = v['title'];
+  if (title === null) out.title = null;
+  else if (title !== undefined) {
+    if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
+    out.title = title;
+  }
+  if (v['meta'] !== undefined) out.meta = v['meta'] === null ? null : meta(v['meta']);
+  if (out.title === undefined && out.meta === undefined) throw bad('title or meta is required');
+  return out;
 }
 
 /**

@@ -74,7 +74,7 @@ export interface ChatterTyping { uid: string }
 /** Membership change through the chatter, so its member list stays exact. */
 export interface ChatterMembers { add?: string[]; remove?: string[] }
 /** A group created (or created again, which adds members) through its chatter, so that it knows at once. */
-export interface ChatterCreate { owner: string; members?: string[]; title?: string; posting?: Posting; retention?: number; history?: NewcomerHistory; slowMode?: number }
+export interface ChatterCreate { owner: string; members?: string[]; title?: string; meta?: string; posting?: Posting; retention?: number; history?: NewcomerHistory; slowMode?: number }
 export interface CreateReply { conv: string; kind: 'group' }
 export interface MembersReply { added: string[]; removed: string[] }
 /**
@@ -85,9 +85,9 @@ export interface ChatterMute { uid: string; until: number; did?: string }
 export interface MuteReply { until: number }
 /** A member leaves a group of their own accord (gateway → chatter). */
 export interface ChatterLeave { uid: string }
-/** A group's new title (server API → chatter); null removes it. */
-export interface ChatterTitle { title: string | null }
-export interface TitleReply { conv: string; title: string | null }
+/** A group's new title and/or app-defined data (server API → chatter; at least one); null removes it. */
+export interface ChatterTitle { title?: string | null; meta?: string | null }
+export interface TitleReply { conv: string; title?: string | null; meta?: string | null }
 /**
  * A conversation's rules (server API → chatter), at least one: who may post in a group, and how long its messages
  * are kept (seconds; 0: as long as the cluster keeps them). The reply is what is stored.
@@ -159,7 +159,7 @@ export interface ConnectorReceipt { conv: string; uid: string; seq: number }
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
  * at), or told again because the conversation became large or small.
  */
-export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; lastSeq?: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
+export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; meta?: string; lastSeq?: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
 export interface ConnectorLeft { conv: string }
 
 /**

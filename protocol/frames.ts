@@ -189,7 +189,7 @@ export interface Pin {
 }
 
 /**
- * One row of the conversation list. `title`: a group's, if it has one; `lastTs`: when its last message (not a recall, edit or reaction) was committed
+ * One row of the conversation list. `title`: a group's, if it has one; `meta`: a group's app-defined data, if any; `lastTs`: when its last message (not a recall, edit or reaction) was committed
  * (epoch ms; absent with none yet); `peerRead`: in a direct conversation, the
  * other member's read mark; `peerDelivered`: their delivery mark (their devices hold every message up to it);
  * `mutedUntil`: the user muted the conversation until then (epoch ms; absent when it is not muted now); `pinnedAt` /
@@ -202,7 +202,7 @@ export interface Pin {
  * `pins`: its pinned messages, the latest pin first (absent: none); `slowMode`: a group's slow mode, seconds (absent:
  * off).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -250,9 +250,11 @@ export interface SilencedFrame { type: 'silenced'; conv: string; until: number }
  * The user was added to `conv` (a group created with them, or they were added to one): it belongs in the list
  * now. `lastSeq`: its last message then; what follows is news (what came before is history the client may pull).
  */
-export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; lastSeq: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
+export interface JoinedFrame { type: 'joined'; conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
 /** Group `conv` has a new title (absent: it has none now). */
 export interface TitleFrame { type: 'title'; conv: string; title?: string }
+/** Group `conv` has new app-defined data (absent: none now). */
+export interface MetaFrame { type: 'meta'; conv: string; meta?: string }
 /** Who may post in group `conv` changed. */
 export interface PostingFrame { type: 'posting'; conv: string; posting: Posting }
 /** Group `conv`'s slow mode changed: a plain member posts one message of their own per `slowMode` seconds (0: off). */
@@ -310,6 +312,7 @@ export type ServerFrame =
   | JoinedFrame
   | LeftFrame
   | TitleFrame
+  | MetaFrame
   | PostingFrame
   | RetentionFrame
   | SlowModeFrame
@@ -323,7 +326,7 @@ export type ServerFrame =
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'posting', 'retention', 'slowmode', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'meta', 'posting', 'retention', 'slowmode', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

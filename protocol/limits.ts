@@ -49,6 +49,8 @@ export const DEFAULT_MAX_USER_CONVERSATIONS = 5_000;
 export const DEFAULT_MAX_PINNED = 100;
 /** Members one server API silence names at most (each of them is told on their devices). */
 export const MAX_SILENCE_UIDS = 1_000;
+/** A group's app-defined data (`meta`: avatar, description, …), in UTF-8 bytes at most. */
+export const MAX_META_BYTES = 4096;
 /** The longest slow mode a group may have (a day, in seconds): a plain member's one post per that long. */
 export const MAX_SLOW_MODE_SEC = 86_400;
 /** Messages pinned in one conversation at most: a pin past it is `limit_reached` (unpin one first). */

@@ -55,6 +55,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   // A newer server may add kinds; an older SDK shows them as groups instead of dropping the whole list.
   const row: ConvSummary = { conv: str(v, t, 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, t, 'lastSeq'), readSeq: uint(v, t, 'readSeq'), unread: uint(v, t, 'unread') };
   if (!absent(v['title'])) row.title = str(v, t, 'title');
+  if (!absent(v['meta'])) row.meta = str(v, t, 'meta');
   if (!absent(v['lastTs'])) row.lastTs = num(v, t, 'lastTs');
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
   if (!absent(v['peerDelivered'])) row.peerDelivered = uint(v, t, 'peerDelivered');
@@ -172,6 +173,7 @@ function serverFrame(v: Obj): ServerFrame {
       const kind = str(v, 'joined', 'kind');
       const joined: ServerFrameOf<'joined'> = { type: 'joined', conv: str(v, 'joined', 'conv'), kind: CONV_KINDS.has(kind) ? (kind as ConvKind) : 'group', lastSeq: uint(v, 'joined', 'lastSeq') };
       if (!absent(v['title'])) joined.title = str(v, 'joined', 'title');
+      if (!absent(v['meta'])) joined.meta = str(v, 'joined', 'meta');
       if (!absent(v['posting']) && postingOf(v, 'joined') === 'admins') joined.posting = 'admins';
       if (!absent(v['retention'])) joined.retention = uint(v, 'joined', 'retention');
       if (!absent(v['slowMode'])) joined.slowMode = uint(v, 'joined', 'slowMode');
@@ -200,6 +202,9 @@ function serverFrame(v: Obj): ServerFrame {
       break;
     case 'posting':
       f = { type: 'posting', conv: str(v, 'posting', 'conv'), posting: postingOf(v, 'posting') };
+      break;
+    case 'meta':
+      f = absent(v['meta']) ? { type: 'meta', conv: str(v, 'meta', 'conv') } : { type: 'meta', conv: str(v, 'meta', 'conv'), meta: str(v, 'meta', 'meta') };
       break;
     case 'title':
       f = absent(v['title']) ? { type: 'title', conv: str(v, 'title', 'conv') } : { type: 'title', conv: str(v, 'title', 'conv'), title: str(v, 'title', 'title') };

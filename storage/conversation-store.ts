@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_META_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
@@ -20,6 +20,8 @@ export interface Conversation {
   convId: string;
   kind: ConversationKind;
   title: string | null;
+  /** A group's app-defined data (avatar, description, …), passed on as it is; null: none. */
+  meta: string | null;
   createdAt: number;
   /** Who may post (a group's rule; `all` for a direct conversation). */
   posting: Posting;
@@ -78,6 +80,7 @@ interface RawConversation {
   conv_id: string;
   kind: ConversationKind;
   title: string | null;
+  meta: string | null;
   created_at: Date;
   posting: Posting;
   retention_sec: number;
@@ -100,6 +103,7 @@ const toConversation = (c: RawConversation): Conversation => ({
   convId: c.conv_id,
   kind: c.kind,
   title: c.title,
+  meta: c.meta,
   createdAt: c.created_at.getTime(),
   posting: c.posting,
   retentionSec: c.retention_sec,
@@ -107,6 +111,11 @@ const toConversation = (c: RawConversation): Conversation => ({
   slowModeSec: c.slow_mode_sec,
   ...(c.dissolved_at ? { dissolvedAt: c.dissolved_at.getTime() } : {}),
 });
+
+/** Throws INVALID_FIELD unless `meta` is a group's app-defined data (a string of 1–MAX_META_BYTES bytes of UTF-8). */
+export function checkMeta(meta: unknown): void {
+  if (typeof meta !== 'string' || meta.length === 0 || Buffer.byteLength(meta) > MAX_META_BYTES) throw new ImError(ErrorCode.INVALID_FIELD, `meta must be a string of 1–${MAX_META_BYTES} bytes`);
+}
 
 /** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
 export function checkTitle(title: unknown): void {
@@ -205,12 +214,13 @@ export class ConversationStore {
    * Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given
    * id; `added`: those of them who were not members yet.
    */
-  async createGroup(opts: { convId?: string; title?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }): Promise<Conversation & { added: AddedMember[] }> {
+  async createGroup(opts: { convId?: string; title?: string; meta?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }): Promise<Conversation & { added: AddedMember[] }> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
     checkId(opts.owner, 'owner');
     if (opts.title !== undefined) checkTitle(opts.title);
+    if (opts.meta !== undefined) checkMeta(opts.meta);
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
@@ -218,7 +228,7 @@ export class ConversationStore {
       WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
-        INSERT INTO conversations (conv_id, kind, title, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
+        INSERT INTO conversations (conv_id, kind, title, meta, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.meta ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (

@@ -1,7 +1,7 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC } from '../protocol/limits.js';
-import { checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
+import { checkMeta, checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { checkId, checkUids } from './ids.js';
@@ -10,7 +10,7 @@ import type { Fence } from './types.js';
 
 /**
  * What the business server changes about a group as a whole, each through the group's chatter (which tells the
- * members): its title, its rules (who may post, how long messages are kept), its members' roles and silences, and
+ * members): its title and app-defined data, its rules (who may post, how long messages are kept), its members' roles and silences, and
  * its end.
  */
 export class GroupAdminStore {
@@ -19,11 +19,18 @@ export class GroupAdminStore {
     private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
   ) {}
 
-  /** Gives group `convId` the title `title` (null: none); NOT_FOUND unless it is a group. */
-  async setTitle(convId: string, title: string | null): Promise<void> {
+  /**
+   * Gives group `convId` the title and/or app-defined data named (null: none; absent: kept); NOT_FOUND unless it is a
+   * group.
+   */
+  async setProfile(convId: string, p: { title?: string | null; meta?: string | null }): Promise<void> {
     checkId(convId, 'convId');
-    if (title !== null) checkTitle(title);
-    const rows = await bounded('set title', this.sql`UPDATE conversations SET title = ${title} WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
+    if (p.title !== undefined && p.title !== null) checkTitle(p.title);
+    if (p.meta !== undefined && p.meta !== null) checkMeta(p.meta);
+    const rows = await bounded('set title', this.sql`
+      UPDATE conversations SET title = CASE WHEN ${p.title !== undefined} THEN ${p.title ?? null} ELSE title END,
+        meta = CASE WHEN ${p.meta !== undefined} THEN ${p.meta ?? null} ELSE meta END
+      WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
     if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }
 

@@ -12,6 +12,8 @@ export interface UserConversation {
   kind: 'direct' | 'group';
   /** A group's title, if it has one. */
   title?: string;
+  /** A group's app-defined data, if it has any. */
+  meta?: string;
   lastSeq: number;
   /** When the last message that is not a recall, edit or reaction was committed (epoch ms); absent with no message yet. */
   lastTs?: number;
@@ -98,8 +100,8 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
-    SELECT mb.conv_id, c.kind, c.title, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
+    SELECT mb.conv_id, c.kind, c.title, c.meta, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
@@ -137,6 +139,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, silencedUntil: r.silenced_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at, markedUnreadAt: r.marked_unread_at, clearedSeq: r.cleared_seq };
     if (r.mentions > 0) c.mentions = r.mentions;
     if (r.title !== null) c.title = r.title;
+    if (r.meta !== null) c.meta = r.meta;
     if (r.posting === 'admins') c.adminsPost = true;
     if (r.retention_sec > 0) c.retentionSec = r.retention_sec;
     if (r.slow_mode_sec > 0) c.slowModeSec = r.slow_mode_sec;

@@ -150,6 +150,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const p: ChatterCreate = { owner: str(b['owner'], 'owner') };
     const conv = b['conv'] === undefined ? newGroupConvId() : str(b['conv'], 'conv');
     if (b['title'] !== undefined) p.title = str(b['title'], 'title');
+    if (b['meta'] !== undefined && b['meta'] !== null) p.meta = str(b['meta'], 'meta');
     if (b['members'] !== undefined) p.members = strings(b['members'], 'members');
     if (b['posting'] !== undefined || b['retention'] !== undefined || b['history'] !== undefined || b['slowMode'] !== undefined) Object.assign(p, checkChatterRules(b));
     // Through the conversation's chatter: it tells the members' connectors, so members online hear of it at once.
@@ -162,15 +163,15 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
     const [c, rows, pins] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 }), d.pins.list(conv!)]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, posting: c.posting, retention: c.retentionSec, history: c.history, slowMode: c.slowModeSec, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), pins, members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, meta: c.meta, posting: c.posting, retention: c.retentionSec, history: c.history, slowMode: c.slowModeSec, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), pins, members: rows.slice(0, limit), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
-    // Through the chatter: the members online see a new title or rule at once. Everything is checked first.
-    const title = b['title'] === undefined ? undefined : checkChatterTitle(b);
+    // Through the chatter: the members online see a new title, data or rule at once. Everything is checked first.
+    const profile = b['title'] === undefined && b['meta'] === undefined ? undefined : checkChatterTitle(b);
     const rules = b['posting'] === undefined && b['retention'] === undefined && b['history'] === undefined && b['slowMode'] === undefined ? undefined : checkChatterRules(b);
-    if (title === undefined && rules === undefined) throw bad('title, posting, retention, history or slowMode is required');
+    if (profile === undefined && rules === undefined) throw bad('title, meta, posting, retention, history or slowMode is required');
     let out: Record<string, unknown> = { conv: conv! };
-    if (title) out['title'] = ((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, title)) as TitleReply).title;
+    if (profile) out = { ...out, ...((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.TITLE, profile)) as TitleReply) };
     if (rules) out = { ...out, ...((await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.RULES, rules)) as RulesReply) };
     // This node's sweep goes over the conversations at once, not at its next pass.
     if (rules?.retention !== undefined) d.retentionChanged?.();

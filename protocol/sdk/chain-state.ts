@@ -36,6 +36,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.kind = row.kind;
   s.left = false;
   s.title = row.title;
+  s.meta = row.meta;
   s.posting = row.posting;
   s.retention = row.retention;
   s.slowMode = row.slowMode;
@@ -61,6 +62,7 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
 export function infoOf(s: ChainState): ConversationInfo {
   const info: ConversationInfo = { conv: s.conv, kind: s.kind, lastSeq: s.lastSeq, last: s.last, readSeq: s.readSeq, unread: s.unread, mentions: s.mentions, peerRead: s.peerRead, peerDelivered: s.peerDelivered };
   if (s.title !== undefined) info.title = s.title;
+  if (s.meta !== undefined) info.meta = s.meta;
   if (s.posting !== undefined) info.posting = s.posting;
   if (s.retention !== undefined) info.retention = s.retention;
   if (s.slowMode !== undefined) info.slowMode = s.slowMode;

@@ -36,6 +36,8 @@ export interface ImClientEvents {
   joined: { conv: string; kind: ConvKind; title?: string };
   /** A group's title changed (absent: it has none now); `conversations()` shows it. */
   title: { conv: string; title?: string };
+  /** A group's app-defined data changed (absent: it has none now); `conversations()` shows it. */
+  meta: { conv: string; meta?: string };
   /** Who may post in a group changed (`admins`: only owners and admins; `conversations()` shows it as `posting`). */
   posting: { conv: string; posting: Posting };
   /** A group's slow mode changed (seconds a plain member waits between posts; 0: off); `conversations()` shows it as `slowMode`. */

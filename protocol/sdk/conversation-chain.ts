@@ -249,6 +249,7 @@ export class ConversationChains {
     s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
+    s.meta = j.meta;
     s.posting = j.posting;
     s.retention = j.retention;
     s.slowMode = j.slowMode;
@@ -267,11 +268,11 @@ export class ConversationChains {
     return true;
   }
 
-  /** A group's new title (undefined: none now); false for a conversation not known. */
-  handleTitle(conv: string, title: string | undefined): boolean {
+  /** A group's new title, or with `meta` its new app-defined data (undefined: none now); false for a conversation not known. */
+  handleTitle(conv: string, title: string | undefined, field: 'title' | 'meta' = 'title'): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
-    s.title = title;
+    s[field] = title;
     return true;
   }
 

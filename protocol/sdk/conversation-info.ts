@@ -11,8 +11,10 @@ export interface HistoryPage { conv: string; msgs: Msg[]; more: boolean }
 export interface ConversationInfo {
   conv: string;
   kind: ConvKind;
-  /** A group's title (from `convs` and `joined`). */
+  /** A group's title (from `convs`, `joined` and `title`). */
   title?: string;
+  /** A group's app-defined data, as the business server set it (from `convs`, `joined` and `meta`): its avatar, description, …. */
+  meta?: string;
   /** `admins`: an announcement group, where only owners and admins may post (from `convs`, `joined` and `posting`). Absent: every member may. */
   posting?: 'admins';
   /** A group's slow mode (from `convs`, `joined` and `slowmode`): a plain member posts one message per this many seconds; an app shows the wait after each (the server answers a post sooner with `rate_limited`, which the SDK sends again later). Absent: off. */

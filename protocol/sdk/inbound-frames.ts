@@ -93,6 +93,9 @@ export class InboundFrames {
         if (clearing) events.emit('cleared', { conv: f.conv, seq: f.clearedSeq! });
         return;
       }
+      case 'meta':
+        if (chains.handleTitle(f.conv, f.meta, 'meta')) events.emit('meta', f.meta === undefined ? { conv: f.conv } : { conv: f.conv, meta: f.meta });
+        return;
       case 'title':
         if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;

@@ -202,6 +202,39 @@ describe('chat – joining and leaving, live', () => {
     expect(await c.api('POST', '/v1/conversations/ti-nowhere', { title: 'x' })).toMatchObject({ status: 404 });
   }, 30_000);
 
+  it('meta – a group\'s app-defined data (avatar, description) is set at create or later, reaches the members online at once, newcomers with joined, and lists; null removes it', async () => {
+    const card = JSON.stringify({ avatar: 'https://cdn.example/club.png', about: 'Books, monthly' });
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'me-room', owner: 'me-a', members: ['me-b'], meta: card })).status).toBe(201);
+    const b = await c.online('me-b', 'd1', 'j2', ['meta', 'title']);
+    expect(b.client.conversations().find((x) => x.conv === 'me-room')?.meta).toBe(card);
+    expect((await c.api('GET', '/v1/conversations/me-room')).body).toMatchObject({ meta: card });
+
+    const next = JSON.stringify({ avatar: 'https://cdn.example/club2.png' });
+    expect(await c.api('POST', '/v1/conversations/me-room', { title: 'Club', meta: next })).toEqual({ status: 200, body: { conv: 'me-room', title: 'Club', meta: next } });
+    await waitUntil(() => b.got.meta.length === 1 && b.got.title.length === 1, 'b told of the new data and title');
+    expect(b.got.meta).toEqual([{ conv: 'me-room', meta: next }]);
+    expect(b.client.conversations().find((x) => x.conv === 'me-room')).toMatchObject({ title: 'Club', meta: next });
+    const late = await c.online('me-c', 'd1', 'j1', ['joined']);
+    await c.api('POST', '/v1/conversations/me-room/members', { add: ['me-c'] });
+    await waitUntil(() => late.got.joined.length === 1, 'me-c told she joined');
+    expect(late.client.conversations().find((x) => x.conv === 'me-room')?.meta).toBe(next);
+    const listed = (await c.api('GET', '/v1/users/me-c/conversations')).body['conversations'] as { conv: string; meta?: string }[];
+    expect(listed.find((x) => x.conv === 'me-room')?.meta).toBe(next);
+
+    // Null removes it; the title stays.
+    expect((await c.api('POST', '/v1/conversations/me-room', { meta: null })).body).toEqual({ conv: 'me-room', meta: null });
+    await waitUntil(() => b.got.meta.length === 2, 'b told the data is gone');
+    expect(b.got.meta[1]).toEqual({ conv: 'me-room' });
+    await b.client.sync();
+    expect(b.client.conversations().find((x) => x.conv === 'me-room')).toMatchObject({ title: 'Club' });
+    expect(b.client.conversations().find((x) => x.conv === 'me-room')).not.toHaveProperty('meta');
+
+    for (const meta of ['', 'x'.repeat(4097), 42]) expect(await c.api('POST', '/v1/conversations/me-room', { meta })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    expect(await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'me-a', meta: 'é'.repeat(2049) })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['me-a', 'me-b'] })).body['conv'] as string;
+    expect(await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { meta: card })).toMatchObject({ status: 404, body: { code: ErrorCode.NOT_FOUND } });
+  }, 30_000);
+
   it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jr-room', owner: 'jr-o', title: 'Raw' });
     await c.api('POST', '/v1/conversations/jr-room/messages', { body: 'first' });
