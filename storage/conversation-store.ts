@@ -2,9 +2,10 @@ import type postgres from 'postgres';
 import { DIRECT_CONV_PREFIX, isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
-import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS, MAX_META_BYTES, MAX_TITLE_LENGTH } from '../protocol/limits.js';
+import { DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_USER_CONVERSATIONS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
+import { checkMeta, checkTitle, ROLES } from './group-fields.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
@@ -74,8 +75,6 @@ interface GroupSize {
   fits: boolean;
 }
 
-export const ROLES: ReadonlySet<string> = new Set(['owner', 'admin', 'member']);
-
 interface RawConversation {
   conv_id: string;
   kind: ConversationKind;
@@ -111,16 +110,6 @@ const toConversation = (c: RawConversation): Conversation => ({
   slowModeSec: c.slow_mode_sec,
   ...(c.dissolved_at ? { dissolvedAt: c.dissolved_at.getTime() } : {}),
 });
-
-/** Throws INVALID_FIELD unless `meta` is a group's app-defined data (a string of 1–MAX_META_BYTES bytes of UTF-8). */
-export function checkMeta(meta: unknown): void {
-  if (typeof meta !== 'string' || meta.length === 0 || Buffer.byteLength(meta) > MAX_META_BYTES) throw new ImError(ErrorCode.INVALID_FIELD, `meta must be a string of 1–${MAX_META_BYTES} bytes`);
-}
-
-/** Throws INVALID_FIELD unless `title` is a group title (a string of at most MAX_TITLE_LENGTH characters). */
-export function checkTitle(title: unknown): void {
-  if (typeof title !== 'string' || title.length > MAX_TITLE_LENGTH) throw new ImError(ErrorCode.INVALID_FIELD, `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
-}
 
 export interface ConversationStoreOptions {
   /** Deadline of one statement. */

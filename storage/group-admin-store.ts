@@ -1,7 +1,8 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole } from '../protocol/frames.js';
 import { MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC } from '../protocol/limits.js';
-import { checkMeta, checkTitle, ROLES, type ConversationKind } from './conversation-store.js';
+import type { ConversationKind } from './conversation-store.js';
+import { checkMeta, checkTitle, ROLES } from './group-fields.js';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { checkId, checkUids } from './ids.js';
