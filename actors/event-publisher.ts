@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import type { MembersEvent, MessageEvent, OnlineEvent, PushEvent, ReadEvent } from '../protocol/chat-ops.js';
+import type { MembersEvent, MessageEvent, OnlineEvent, PushEvent, ReadEvent, ReportEvent } from '../protocol/chat-ops.js';
 import { EventSubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 
@@ -7,7 +7,7 @@ import type { Logger } from '../runtime/logger.js';
 export const DEFAULT_EVENT_BATCH_BYTES = 256 * 1024;
 
 /** A business event of any subject. */
-export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent | PushEvent | MembersEvent;
+export type BusinessEvent = OnlineEvent | MessageEvent | ReadEvent | PushEvent | MembersEvent | ReportEvent;
 
 function subjectOf(e: BusinessEvent): EventSubject {
   switch (e.type) {
@@ -23,6 +23,8 @@ function subjectOf(e: BusinessEvent): EventSubject {
       return EventSubject.ONLINE;
     case 'offline':
       return EventSubject.OFFLINE;
+    case 'report':
+      return EventSubject.REPORT;
   }
 }
 

@@ -195,5 +195,10 @@ export interface MessageEvent { type: 'message'; conv: string; seq: number; prev
  * who left of their own accord).
  */
 export interface MembersEvent { type: 'members'; conv: string; added: string[]; removed: string[]; by?: string; ts: number }
+/**
+ * A member reported a message to the app's moderators: `uid`/`did` who, `from` who sent it, `body` its text as the
+ * reporter was served it then (a later recall or edit does not change it), `reason` theirs, if given.
+ */
+export interface ReportEvent { type: 'report'; uid: string; did: string; conv: string; seq: number; from: string; body: string; reason?: string; ts: number }
 /** A user's read mark moved forward (from device `did`); `unread` is what it leaves in `conv`, for push badges. */
 export interface ReadEvent { type: 'read'; uid: string; did: string; conv: string; seq: number; unread: number; ts: number }

@@ -103,12 +103,18 @@ export interface HideFrame { type: 'hide'; rid: number; conv: string; seqs: numb
  */
 export interface PinFrame { type: 'pin'; rid: number; conv: string; seq: number; pinned: boolean }
 
+/**
+ * Report message `seq` of `conv` to the app's moderators (abuse, spam), with an optional `reason` of the app's
+ * choosing: the business server gets a `report` event. Answered by `reported` with the same `rid`.
+ */
+export interface ReportFrame { type: 'report'; rid: number; conv: string; seq: number; reason?: string }
+
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame | PinFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame | PinFrame | ReportFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide', 'pin'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide', 'pin', 'report'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -287,6 +293,8 @@ export interface TypingEventFrame { type: 'typing'; conv: string; from: string }
 /** A direct peer came online or went offline; `lastSeen` (epoch ms) with `online: false`: when they left. */
 export interface PresenceFrame { type: 'presence'; uid: string; online: boolean; lastSeen?: number }
 export interface PongFrame { type: 'pong'; ts?: number }
+/** The `report` with this `rid` reached the business server's moderators (as an event). */
+export interface ReportedFrame { type: 'reported'; rid: number; conv: string; seq: number }
 /** The session took the token of `refresh` `rid`: it now lasts until `exp` (seconds since the epoch). */
 export interface RefreshedFrame { type: 'refreshed'; rid: number; exp: number }
 /** A request failed; `cid` names a `send`, `rid` a `pull`/`sync`, `conv` the conversation. */
@@ -323,10 +331,11 @@ export type ServerFrame =
   | PresenceFrame
   | PongFrame
   | RefreshedFrame
+  | ReportedFrame
   | ErrorFrame
   | RedirectFrame;
 
-export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'meta', 'posting', 'retention', 'slowmode', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'error', 'redirect'] as const;
+export const SERVER_FRAME_TYPES = ['welcome', 'sent', 'msg', 'convs', 'history', 'members', 'reactors', 'read', 'mute', 'silenced', 'prefs', 'cleared', 'hidden', 'pins', 'joined', 'left', 'title', 'meta', 'posting', 'retention', 'slowmode', 'roles', 'receipt', 'delivered', 'typing', 'presence', 'pong', 'refreshed', 'reported', 'error', 'redirect'] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
 /** The server frame of one type, e.g. `ServerFrameOf<'msg'>`. */
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;

@@ -53,6 +53,8 @@ export const MAX_SILENCE_UIDS = 1_000;
 export const MAX_META_BYTES = 4096;
 /** The longest slow mode a group may have (a day, in seconds): a plain member's one post per that long. */
 export const MAX_SLOW_MODE_SEC = 86_400;
+/** The longest reason a `report` may give, in UTF-8 bytes. */
+export const MAX_REPORT_REASON_BYTES = 1024;
 /** Messages pinned in one conversation at most: a pin past it is `limit_reached` (unpin one first). */
 export const MAX_PINNED_MESSAGES = 50;
 

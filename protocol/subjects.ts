@@ -111,6 +111,7 @@ export const EventSubject = {
   READ: `${SUBJECT_ROOT}.events.read`,
   PUSH: `${SUBJECT_ROOT}.events.push`,
   MEMBERS: `${SUBJECT_ROOT}.events.members`,
+  REPORT: `${SUBJECT_ROOT}.events.report`,
 } as const;
 export type EventSubject = (typeof EventSubject)[keyof typeof EventSubject];
 

@@ -227,6 +227,9 @@ function serverFrame(v: Obj): ServerFrame {
     case 'pong':
       f = absent(v['ts']) ? { type: 'pong' } : { type: 'pong', ts: num(v, 'pong', 'ts') };
       break;
+    case 'reported':
+      f = { type: 'reported', rid: uint(v, 'reported', 'rid'), conv: str(v, 'reported', 'conv'), seq: uint(v, 'reported', 'seq') };
+      break;
     case 'refreshed':
       f = { type: 'refreshed', rid: uint(v, 'refreshed', 'rid'), exp: num(v, 'refreshed', 'exp') };
       break;

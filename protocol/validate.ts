@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, type Result } from './errors.js';
 import { MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type SendFrame } from './frames.js';
-import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_HIDE_SEQS, MAX_REACTION_BYTES, type FrameLimits } from './limits.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_HIDE_SEQS, MAX_REACTION_BYTES, MAX_REPORT_REASON_BYTES, type FrameLimits } from './limits.js';
 import { absent, body, bool, id, invalid, mentionListProblem, num, type Obj, pos, str, uint, unknownType, validated, wrongOrMissing } from './validate-fields.js';
 
 export { idProblem, mentionListProblem, utf8Length } from './validate-fields.js';
@@ -142,6 +142,12 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
     case 'hide':
       f = { type: 'hide', rid: uint(v, 'hide', 'rid'), conv: id(v, 'hide', 'conv', L), seqs: seqList(v, 'hide', 'seqs') };
       break;
+    case 'report': {
+      const report: ClientFrameOf<'report'> = { type: 'report', rid: uint(v, 'report', 'rid'), conv: id(v, 'report', 'conv', L), seq: pos(v, 'report', 'seq') };
+      if (!absent(v['reason'])) report.reason = body(v, 'report', 'reason', MAX_REPORT_REASON_BYTES);
+      f = report;
+      break;
+    }
     case 'pin':
       f = { type: 'pin', rid: uint(v, 'pin', 'rid'), conv: id(v, 'pin', 'conv', L), seq: pos(v, 'pin', 'seq'), pinned: bool(v, 'pin', 'pinned') };
       break;

@@ -55,7 +55,7 @@ export interface WebhookConfig {
 }
 
 /** The business event types (the last token of their subjects), all forwarded unless `--webhook-events` says. */
-export const WEBHOOK_EVENT_TYPES = ['online', 'offline', 'message', 'read', 'push', 'members'] as const;
+export const WEBHOOK_EVENT_TYPES = ['online', 'offline', 'message', 'read', 'push', 'members', 'report'] as const;
 
 /** How the node's group commit forms its statements (actors/group-commit.ts says why these defaults). */
 export interface CommitConfig {

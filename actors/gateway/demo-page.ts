@@ -59,7 +59,7 @@ function page(serverKey: string): string {
  <input id=members placeholder="group members, comma separated"> <input id=title placeholder="group title" size=12> <button id=group>new group</button></p>
 <div id=convs></div>
 <div id=log></div>
-<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=pinmsg>pin their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
+<p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=pinmsg>pin their last</button> <button id=report>report their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
 import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
@@ -146,6 +146,7 @@ $('edit').onclick = () => { const seq = mine.get(current); if (client && seq && 
 $('recall').onclick = () => { const seq = mine.get(current); if (client && seq) client.recall(current, seq).catch((e) => show('sys', 'not recalled: ' + e.message)); };
 $('hide').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.hide(current, [seq]).catch((e) => show('sys', 'not deleted: ' + e.message)); };
 $('pinmsg').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.pinMessage(current, seq).catch((e) => show('sys', 'not pinned: ' + e.message)); };
+$('report').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.report(current, seq, 'reported from the demo page').then(() => show('sys', 'reported #' + seq), (e) => show('sys', 'not reported: ' + e.message)); };
 $('react').onclick = () => { const seq = theirs.get(current)?.at(-1); if (client && seq) client.react(current, seq, '👍').catch((e) => show('sys', 'no reaction: ' + e.message)); };
 $('text').onkeydown = (e) => { if (e.key === 'Enter') $('send').onclick(); else if (client && current) client.typing(current); };
 </script>`;

@@ -109,6 +109,14 @@ export abstract class ConversationRequests {
     return this.request<Pin[]>('pin', (rid) => ({ type: 'pin', rid, conv, seq, pinned }));
   }
 
+  /**
+   * Reports message `seq` of `conv` to the app's moderators (abuse, spam), with a `reason` of the app's choosing (at
+   * most 1 KiB): the business server gets a `report` event. Rejects with `not_member` or `not_found`.
+   */
+  report(conv: string, seq: number, reason?: string): Promise<void> {
+    return this.request<void>('report', (rid) => ({ type: 'report', rid, conv, seq, ...(reason === undefined ? {} : { reason }) }));
+  }
+
   /** Fetches the conversation list again (also updates unread counts and catches up what is behind). */
   sync(): Promise<ConvSummary[]> {
     return this.request<ConvSummary[]>('sync', (rid) => ({ type: 'sync', rid }));

@@ -130,6 +130,9 @@ export class InboundFrames {
       case 'refreshed':
         requests.resolve(f.rid, f.exp);
         return;
+      case 'reported':
+        requests.resolve(f.rid, undefined);
+        return;
       case 'error': {
         const error = new ImError(f.code, f.message);
         // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.

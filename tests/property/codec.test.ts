@@ -43,6 +43,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ type: fc.constant('clear' as const), rid: uint, conv: id, seq: uint }),
   fc.record({ type: fc.constant('hide' as const), rid: uint, conv: id, seqs: fc.uniqueArray(pos, { minLength: 1, maxLength: 100 }) }),
   fc.record({ type: fc.constant('pin' as const), rid: uint, conv: id, seq: pos, pinned: fc.boolean() }),
+  fc.record({ type: fc.constant('report' as const), rid: uint, conv: id, seq: pos, reason: fc.string({ minLength: 1, maxLength: 40 }) }, { requiredKeys: ['type', 'rid', 'conv', 'seq'] }),
 );
 
 const msg = fc.record(
@@ -80,6 +81,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({ type: fc.constant('presence' as const), uid: id, online: fc.boolean(), lastSeen: ms }, { requiredKeys: ['type', 'uid', 'online'] }),
   fc.record({ type: fc.constant('pong' as const), ts: finite }, { requiredKeys: ['type'] }),
   fc.record({ type: fc.constant('refreshed' as const), rid: uint, exp: fc.integer({ min: 0, max: 2 ** 40 }) }),
+  fc.record({ type: fc.constant('reported' as const), rid: uint, conv: id, seq: uint }),
   fc.record({ type: fc.constant('error' as const), code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string(), rid: uint, cid: uint, conv: id }, { requiredKeys: ['type', 'code', 'message'] }),
   fc.record({ type: fc.constant('redirect' as const), endpoints: fc.array(anyStr, { maxLength: 8 }), reason: fc.constantFrom('drain' as const, 'overloaded' as const, 'moved' as const) }),
 );
@@ -262,7 +264,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 );
 
 const STRING_FIELDS = new Set(['conv', 'body', 'token']);
-const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived', 'prefs.unread']);
+const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived', 'prefs.unread', 'report.reason']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null && (f['unread'] ?? null) === null;
 /** Without its recall or reaction, a send must have a body. */
