@@ -263,7 +263,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('deep' as const), pick: fc.option(fc.nat(), { nil: undefined }) }),
 );
 
-const STRING_FIELDS = new Set(['conv', 'body', 'token']);
+const STRING_FIELDS = new Set(['conv', 'body', 'token', 'reason']);
 const OPTIONAL_FIELDS = new Set(['ping.ts', 'send.recall', 'send.edit', 'send.react', 'send.mentions', 'send.mentionAll', 'send.reply', 'members.after', 'reactors.after', 'reactors.emoji', 'prefs.pinned', 'prefs.archived', 'prefs.unread', 'report.reason']);
 /** A prefs frame needs one of its two changes. */
 const prefsEmpty = (f: Record<string, unknown>): boolean => f['type'] === 'prefs' && (f['pinned'] ?? null) === null && (f['archived'] ?? null) === null && (f['unread'] ?? null) === null;
