@@ -59,27 +59,30 @@ export const LIST_ORDER_LOOKBACK = 50;
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 
 /**
- * The exact unread count of conversation `conv` (a column or a value) in a statement that has `r.seen`, the point
- * the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits just below
- * a message with `seq - prev_seq > 1`, indexed by migration 020) and minus recalls, edits and reactions (nothing
- * new to read; indexed by 190). It never reads the unread messages themselves.
+ * The exact unread count of reader `uid` in conversation `conv` (columns or values) in a statement that has `r.seen`,
+ * the point the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits
+ * just below a message with `seq - prev_seq > 1`, indexed by migration 020), minus recalls, edits and reactions
+ * (nothing new to read; indexed by 190), and minus the messages the reader hid (plain ones only, by key, 330). It
+ * never reads the unread messages themselves.
  */
-export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment): postgres.Fragment {
+export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
   return sql`(GREATEST(${last} - r.seen, 0)
     - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
                 WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
     - (SELECT count(*) FROM messages m
-       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL)))::int8`;
+       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL))
+    - (SELECT count(*) FROM hidden_messages h WHERE h.uid = ${uid} AND h.conv_id = ${conv} AND h.seq > r.seen))::int8`;
 }
 
 /**
  * How many messages after `r.seen` mention user `uid` in `conv` (columns or values of a statement that has `r.seen`):
- * their rows in `mentions` (migration 200), by key, less the recalled messages.
+ * their rows in `mentions` (migration 200), by key, less the recalled messages and those the user hid.
  */
 export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
   return sql`(SELECT count(*) FROM mentions x
     WHERE x.uid = ${uid} AND x.conv_id = ${conv} AND x.seq > r.seen
-      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = x.conv_id AND m.seq = x.seq AND m.recalled_by IS NOT NULL))::int8`;
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = x.conv_id AND m.seq = x.seq AND m.recalled_by IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = x.uid AND h.conv_id = x.conv_id AND h.seq = x.seq))::int8`;
 }
 
 /**
@@ -105,7 +108,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
-           ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`)} AS unread,
+           ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`, sql`mb.uid`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
            (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
            p.uid AS peer, p.read_seq AS peer_read, p.delivered_seq AS peer_delivered,

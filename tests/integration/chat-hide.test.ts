@@ -87,4 +87,24 @@ describe('chat – hide messages', () => {
     await raw.waitFor((f) => f.type === 'pong');
     raw.close();
   }, 30_000);
+
+  it('hide – a hidden message that was unread no longer counts in the user\'s unread or mentions: lists and read echoes leave it out; others\' counts are theirs', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'hd-u', owner: 'lin', members: ['max', 'ned'] });
+    const max = await c.online('max', 'm1', 'h2', []);
+    const hi = (await max.client.send('hd-u', 'hi')).seq;
+    const spam = (await max.client.send('hd-u', 'win a prize @lin @ned', { mentions: ['lin', 'ned'] })).seq;
+    await max.client.send('hd-u', 'ok');
+    const row = async (uid: string): Promise<unknown> => ((await c.api('GET', `/v1/users/${uid}/conversations`)).body['conversations'] as unknown[])[0];
+    expect(await row('lin')).toMatchObject({ conv: 'hd-u', unread: 3, mentions: 1 });
+
+    expect((await c.api('POST', '/v1/users/lin/conversations/hd-u/hide', { seqs: [spam] })).status).toBe(200);
+    expect(await row('lin')).toMatchObject({ unread: 2 });
+    expect(await row('lin')).not.toHaveProperty('mentions');
+    expect(await row('ned')).toMatchObject({ unread: 3, mentions: 1 });
+    const lin = await c.online('lin', 'l1', 'h1', ['read']);
+    expect(lin.client.conversations()[0]).toMatchObject({ unread: 2, mentions: 0 });
+    lin.client.read('hd-u', hi);
+    await waitUntil(() => lin.got.read.length === 1, 'lin’s read echo');
+    expect(lin.got.read[0]).toMatchObject({ conv: 'hd-u', seq: hi, unread: 1, mentions: 0 });
+  }, 30_000);
 });
