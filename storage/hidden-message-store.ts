@@ -25,14 +25,14 @@ export class HiddenMessageStore {
   async hide(uid: string, convId: string, seqs: readonly number[]): Promise<number[]> {
     checkId(uid, 'uid');
     checkId(convId, 'convId');
-    if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0)) {
-      throw new ImError(ErrorCode.INVALID_FIELD, `seqs must be 1–${MAX_HIDE_SEQS} positive integers`);
+    if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0) || new Set(seqs).size !== seqs.length) {
+      throw new ImError(ErrorCode.INVALID_FIELD, `seqs must be 1–${MAX_HIDE_SEQS} distinct positive integers`);
     }
     const rows = await bounded('hide messages', this.sql<{ member: boolean; seqs: number[] }[]>`
       WITH me AS (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}),
       ok AS (
         SELECT m.seq FROM messages m
-        WHERE m.conv_id = ${convId} AND m.seq = ANY(${[...new Set(seqs)]}::int8[]) AND EXISTS (SELECT 1 FROM me)
+        WHERE m.conv_id = ${convId} AND m.seq = ANY(${seqs}::int8[]) AND EXISTS (SELECT 1 FROM me)
           AND m.recalls IS NULL AND m.edits IS NULL AND m.reacts IS NULL
           AND m.seq > (SELECT cleared_seq FROM me)
           AND m.seq > COALESCE((SELECT expired_seq FROM conversations c WHERE c.conv_id = ${convId}), 0)

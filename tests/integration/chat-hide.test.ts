@@ -74,8 +74,11 @@ describe('chat – hide messages', () => {
     expect(await codeOf(kai.client.hide('no-such-group', [1]))).toBe(ErrorCode.NOT_MEMBER);
     const outsider = await c.api('POST', '/v1/users/lem/conversations/hd-g/hide', { seqs: [first] });
     expect([outsider.status, outsider.body['code']]).toEqual([403, ErrorCode.NOT_MEMBER]);
-    const bad = await c.api('POST', '/v1/users/jude/conversations/hd-g/hide', { seqs: [] });
-    expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    // As a device's hide: 1–100 distinct seqs.
+    for (const seqs of [[], [first, first], [0]]) {
+      const bad = await c.api('POST', '/v1/users/jude/conversations/hd-g/hide', { seqs });
+      expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
+    }
     const raw = await rawConnect(c.gateways.get('h1')!, c.token('jude', 'j2'));
     await raw.waitFor((f) => f.type === 'convs');
     let rid = 10;
