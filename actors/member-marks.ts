@@ -63,6 +63,7 @@ export class MemberMarks {
     this.moderators.delete(uid);
     this.muted?.delete(uid);
     this.silenced?.delete(uid);
+    this.lastPost?.delete(uid);
   }
 
   /** The group's slow mode, seconds (0: off). */

@@ -11,8 +11,8 @@ import type { Fence } from './types.js';
 
 /**
  * What the business server changes about a group as a whole, each through the group's chatter (which tells the
- * members): its title and app-defined data, its rules (who may post, how long messages are kept), its members' roles and silences, and
- * its end.
+ * members): its title and app-defined data, its rules (who may post, how long messages are kept, its slow mode), its
+ * members' roles and silences, and its end.
  */
 export class GroupAdminStore {
   constructor(
@@ -28,7 +28,7 @@ export class GroupAdminStore {
     checkId(convId, 'convId');
     if (p.title !== undefined && p.title !== null) checkTitle(p.title);
     if (p.meta !== undefined && p.meta !== null) checkMeta(p.meta);
-    const rows = await bounded('set title', this.sql`
+    const rows = await bounded('set group profile', this.sql`
       UPDATE conversations SET title = CASE WHEN ${p.title !== undefined} THEN ${p.title ?? null} ELSE title END,
         meta = CASE WHEN ${p.meta !== undefined} THEN ${p.meta ?? null} ELSE meta END
       WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);

@@ -74,7 +74,7 @@ describe('member marks', () => {
     expect(m.anyMuted).toBe(false);
   });
 
-  it('member marks – in slow mode a plain member posts once per its seconds (reactions, edits and recalls not counted); owners and admins are not slowed; off, it forgets', () => {
+  it('member marks – in slow mode a plain member posts once per its seconds (reactions, edits and recalls not counted); owners and admins are not slowed; off, or the member gone, it forgets', () => {
     const m = new MemberMarks();
     m.load([member('own', 'owner'), member('a', 'member'), member('b', 'member')], 0);
     expect(m.restricted).toBe(false);
@@ -86,6 +86,10 @@ describe('member marks', () => {
     expect(() => m.check('a', undefined, 5000, 'c')).toThrow(new ImError(ErrorCode.RATE_LIMITED, 'slow mode in c: a may post again in 6 s'));
     expect([allowed(() => m.check('a', 'react', 5000, 'c')), allowed(() => m.check('b', undefined, 5000, 'c')), allowed(() => m.check('own', undefined, 5000, 'c'))]).toEqual([true, true, true]);
     expect(allowed(() => m.check('a', undefined, 11_000, 'c'))).toBe(true);
+    // A member who left and comes back starts afresh.
+    m.posted('b', 1000);
+    m.forget('b');
+    expect(allowed(() => m.check('b', undefined, 2000, 'c'))).toBe(true);
     m.slowMode = 0;
     m.slowMode = 10;
     expect(allowed(() => m.check('a', undefined, 5000, 'c'))).toBe(true);
