@@ -164,6 +164,8 @@ class ChatterActor implements Actor, AdminChatter {
     this.marks.load(members, now);
     this.marks.adminsPost = c?.posting === Posting.ADMINS;
     this.marks.slowMode = c?.slowModeSec ?? 0;
+    // In slow mode, where the members' waits stand: a move of the conversation to this node must not reset them.
+    if (this.marks.slowMode > 0) this.marks.restorePosts(await this.svc.messages.lastPostsSince(conv, now - this.marks.slowMode * 1000, SYSTEM_DEVICE));
     this.retention = c?.retentionSec ?? 0;
     this.lastSeq = last;
     this.devices.clear();

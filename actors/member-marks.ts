@@ -77,6 +77,11 @@ export class MemberMarks {
     if (sec === 0) this.lastPost = undefined;
   }
 
+  /** The members' last posts as read back from Postgres (see MessageStore.lastPostsSince), for a chatter taking over. */
+  restorePosts(posts: Map<string, number>): void {
+    this.lastPost = posts.size > 0 ? posts : undefined;
+  }
+
   /**
    * Refuses what `uid` would send to `conv` now, as `amends` makes it (undefined: a message of their own). Owners and
    * admins may send anything. FORBIDDEN: in an announcement group nobody else posts (reactions, and recalls and edits

@@ -8,6 +8,9 @@ import type { Reactions, Reactor } from '../protocol/frames.js';
 import { attachReactions, reactionBefore, reactorsPage, type ReactionBefore } from './message-reactions.js';
 import type { Fence } from './types.js';
 
+/** Messages a chatter taking over a group in slow mode reads back for its members' last posts (a bound, not a window). */
+export const LAST_POSTS_LOOKBACK = 1000;
+
 export interface NewMessage {
   convId: string;
   seq: number;
@@ -258,6 +261,22 @@ export class MessageStore {
   /** The highest seq of a conversation, 0 when it has none. */
   async lastSeq(convId: string): Promise<number> {
     return (await this.lastSeqs([convId])).get(convId) ?? 0;
+  }
+
+  /**
+   * When each user last posted a message of their own in `convId` at or after `sinceMs` (epoch ms; no system
+   * message, recall, edit or reaction), among its last `lookback` messages: where a chatter taking over a group in
+   * slow mode starts counting.
+   */
+  async lastPostsSince(convId: string, sinceMs: number, systemDevice: string, lookback = LAST_POSTS_LOOKBACK): Promise<Map<string, number>> {
+    this.checkId(convId, 'convId');
+    const rows = await bounded('read last posts', this.sql<{ uid: string; at: Date }[]>`
+      SELECT t.sender_uid AS uid, max(t.created_at) AS at FROM (
+        SELECT sender_uid, sender_did, created_at, recalls, edits, reacts FROM messages WHERE conv_id = ${convId} ORDER BY seq DESC LIMIT ${lookback}
+      ) t
+      WHERE t.created_at >= ${new Date(sinceMs)} AND t.recalls IS NULL AND t.edits IS NULL AND t.reacts IS NULL AND t.sender_did <> ${systemDevice}
+      GROUP BY t.sender_uid`, this.timeoutMs);
+    return new Map(rows.map((r) => [r.uid, r.at.getTime()]));
   }
 
   /** The highest seq of several conversations (0 for none) in one statement. */

@@ -1,17 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
+import { shardOf } from '../../protocol/shard-hash.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
 
 type Convs = ServerFrameOf<'convs'>;
+const SHARDS = 32;
 /** Announcement groups and slow mode: who may post, and how often; the cluster enforces both on clients' sends. */
 describe('chat – who may post', () => {
   let c: ChatCluster;
   beforeAll(async () => {
     // Large above 3 members: the second test's group is delivered through its subject.
-    c = await startChatCluster({ nodes: ['po1', 'po2'], args: ['--large-group', '3'] });
+    c = await startChatCluster({ nodes: ['po1', 'po2'], shards: SHARDS, args: ['--large-group', '3'] });
   }, 60_000);
   afterAll(async () => {
     await c.stop();
@@ -115,6 +117,15 @@ describe('chat – who may post', () => {
     await c.api('POST', '/v1/conversations/po-slow/members', { add: ['uli'] });
     await waitUntil(() => uli.got.joined.length === 1, 'uli told he joined');
     expect(uli.client.conversations().find((x) => x.conv === 'po-slow')).toMatchObject({ slowMode: 600 });
+    // Her wait stands when the conversation moves to the other node: its new chatter reads her last post back.
+    await tia.client.send('po-slow', 'under the new rule');
+    const shard = shardOf('po-slow', SHARDS);
+    const [row] = await c.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'chatter' AND shard = ${shard}`;
+    expect((await c.imctl('move', 'chatter', String(shard), row!.owner === 'po1' ? 'po2' : 'po1')).code).toBe(0);
+    const slowed = tia.got.sendRetry.length;
+    void tia.client.send('po-slow', 'too soon').catch(() => undefined);
+    await waitUntil(() => tia.got.sendRetry.length > slowed, 'tia slowed on the new node');
+    expect(tia.got.sendRetry.at(-1)!.error).toMatchObject({ code: ErrorCode.RATE_LIMITED, message: expect.stringContaining('slow mode in po-slow') });
 
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['sid', 'tia'] })).body['conv'] as string;
     expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { slowMode: 5 })).status).toBe(404);
