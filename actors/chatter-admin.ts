@@ -1,11 +1,11 @@
-import { ChatKind, ConnectorOp, type ChatterCreate, type ChatterMembers, type ChatterRules, type ChatterSilence, type ChatterTitle, type ConnectorNotify, type CreateReply, type DissolveReply, type MembersReply, type RolesReply, type RulesReply, type SilenceReply, type TitleReply } from '../protocol/chat-ops.js';
-import { encodeFrame } from '../protocol/codec.js';
+import type { ChatterCreate, ChatterMembers, ChatterRules, ChatterSilence, ChatterTitle, CreateReply, DissolveReply, MembersReply, RolesReply, RulesReply, SilenceReply, TitleReply } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MemberRole, Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import type { MemberMarks } from './member-marks.js';
+import { tellDevices } from './tell-devices.js';
 
 /** Members one announcement of a dissolved group names (as many as a server API removal may). */
 const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
@@ -71,7 +71,7 @@ export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole
   const lifted = Object.keys(stored).filter((uid) => stored[uid] !== MemberRole.MEMBER && c.marks.silencedUntil(uid) > now);
   c.marks.setRoles(stored);
   c.toMembers({ type: 'roles', conv, roles: stored });
-  tellSilenced(c, lifted, 0);
+  tellDevices(c.ctx, lifted, { type: 'silenced', conv, until: 0 });
   return { conv, roles: stored };
 }
 
@@ -81,15 +81,8 @@ export async function silence(c: AdminChatter, p: ChatterSilence): Promise<Silen
   const uids = await c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence);
   const now = Date.now();
   for (const uid of uids) c.marks.silence(uid, p.until, now);
-  tellSilenced(c, uids, p.until);
+  tellDevices(c.ctx, uids, { type: 'silenced', conv: c.ctx.key, until: p.until });
   return { conv: c.ctx.key, uids, until: p.until };
-}
-
-/** A `silenced` frame for the devices of each of `uids`. */
-function tellSilenced(c: AdminChatter, uids: readonly string[], until: number): void {
-  if (uids.length === 0) return;
-  const notice: ConnectorNotify = { frame: encodeFrame({ type: 'silenced', conv: c.ctx.key, until }) };
-  for (const uid of uids) c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notice);
 }
 
 /**

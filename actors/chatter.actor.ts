@@ -23,6 +23,7 @@ import { fanOut, type FanOutFrom } from './fan-out.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 import { pinMessage } from './message-pins.js';
+import { tellDevices } from './tell-devices.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
@@ -355,9 +356,7 @@ class ChatterActor implements Actor, AdminChatter {
     const until = await this.svc.mutes.set(this.ctx.key, p.uid, p.until, this.ctx.fence);
     this.marks.mute(p.uid, until, Date.now());
     // The user's other devices are told; the one that asked has its answer.
-    const echo: ConnectorNotify = { frame: encodeFrame({ type: 'mute', conv: this.ctx.key, until }) };
-    if (p.did !== undefined) echo.except = p.did;
-    this.ctx.tell(ChatKind.CONNECTOR, p.uid, ConnectorOp.NOTIFY, echo);
+    tellDevices(this.ctx, [p.uid], { type: 'mute', conv: this.ctx.key, until }, p.did);
     return { until };
   }
 

@@ -1,10 +1,10 @@
-import { ChatKind, ConnectorOp, type ConnectorNotify, type ConnectorPrefs, type ConnectorRead } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, type ConnectorPrefs, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
-import type { ServerFrame } from '../protocol/frames.js';
 import type { ActorSender } from '../runtime/actor-host.js';
 import type { HiddenMessageStore } from '../storage/hidden-message-store.js';
 import type { MemberPrefs, MemberPrefsStore, PrefsChange } from '../storage/member-prefs-store.js';
 import type { ChatServices } from './chat-services.js';
+import { tellDevices } from './tell-devices.js';
 
 /**
  * Stores a user's pin, archive or mark as unread of `conv` (a device's `prefs`, `did`, or the server API's for them)
@@ -27,13 +27,6 @@ export async function storeMemberPrefs(svc: ChatServices, uid: string, p: { conv
   return stored;
 }
 
-/** Has the user's connector (it knows where their devices are) pass `frame` to them all but `except`. */
-function tellDevices(sender: ActorSender, uid: string, frame: ServerFrame, except?: string): void {
-  const notify: ConnectorNotify = { frame: encodeFrame(frame) };
-  if (except !== undefined) notify.except = except;
-  sender.tell(ChatKind.CONNECTOR, uid, ConnectorOp.NOTIFY, notify);
-}
-
 /**
  * Clears `conv`'s history for `uid` up to `seq` (a device's `clear`, or the server API's for them) and returns the
  * stored mark. What is cleared counts as read: the user's connector moves the read mark there, which echoes it to
@@ -43,7 +36,7 @@ function tellDevices(sender: ActorSender, uid: string, frame: ServerFrame, excep
 export async function clearHistory(store: MemberPrefsStore, sender: ActorSender, uid: string, conv: string, seq: number, did: string, except?: string): Promise<number> {
   const cleared = await store.clear(uid, conv, seq);
   await sender.call(ChatKind.CONNECTOR, uid, ConnectorOp.READ, { did, conv, seq: cleared } satisfies ConnectorRead);
-  tellDevices(sender, uid, { type: 'cleared', conv, seq: cleared }, except);
+  tellDevices(sender, [uid], { type: 'cleared', conv, seq: cleared }, except);
   return cleared;
 }
 
@@ -55,6 +48,6 @@ export async function clearHistory(store: MemberPrefsStore, sender: ActorSender,
 export async function hideMessages(store: HiddenMessageStore, sender: ActorSender, uid: string, conv: string, seqs: readonly number[], except?: string): Promise<number[]> {
   const hidden = await store.hide(uid, conv, seqs);
   if (hidden.length === 0) return hidden;
-  tellDevices(sender, uid, { type: 'hidden', conv, seqs: hidden }, except);
+  tellDevices(sender, [uid], { type: 'hidden', conv, seqs: hidden }, except);
   return hidden;
 }
