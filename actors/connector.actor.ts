@@ -361,7 +361,9 @@ class ConnectorActor implements Actor {
     const was = c?.large === true;
     if (c === undefined) this.convs.set(p.conv, newConvState(p.conv, p.kind, p.large, this.ctx.key));
     else c.large = p.large;
-    if (p.added) this.broadcast({ type: 'joined', conv: p.conv, kind: p.kind, lastSeq: p.lastSeq ?? 0, ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retention: p.retention } : {}), ...(p.slowMode ? { slowMode: p.slowMode } : {}), ...(p.pins ? { pins: p.pins } : {}), ...(p.clearedSeq ? { clearedSeq: p.clearedSeq } : {}) });
+    // What the devices are told is the payload but the connector's own fields (checkJoined kept only those set).
+    const { large: _large, added, ...shown } = p;
+    if (added) this.broadcast({ type: 'joined', ...shown, lastSeq: p.lastSeq ?? 0 });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
     if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large);
   }

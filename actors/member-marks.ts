@@ -22,7 +22,7 @@ export class MemberMarks {
   private silenced: Map<string, number> | undefined;
   /** A group's slow mode, seconds (0: off): a plain member posts once per that long. */
   private slowSec = 0;
-  /** When each plain member last posted, while in slow mode (memory only: a move of the chatter forgets it). */
+  /** When each plain member last posted, while in slow mode (a chatter taking over reads them back: restorePosts). */
   private lastPost: Map<string, number> | undefined;
 
   /** Takes the marks of `members` as read from Postgres. */

@@ -240,7 +240,10 @@ const until = (v: unknown): number => {
   return v as number;
 };
 
-/** The user is in a conversation (chatter or server API → connector); `added` ones carry what the devices are told. */
+/**
+ * The user is in a conversation (chatter or server API → connector); `added` ones carry what the devices are told,
+ * each optional field only when set, so that the connector passes them on as they are.
+ */
 export function checkJoined(p: unknown): ConnectorJoined {
   const v = obj(p);
   const j: ConnectorJoined = { conv: id(v['conv'], 'conv'), kind: v['kind'] === 'direct' ? 'direct' : 'group', large: v['large'] === true };
@@ -254,7 +257,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     if (Number.isSafeInteger(v['slowMode']) && (v['slowMode'] as number) > 0) j.slowMode = v['slowMode'] as number;
     // Passed on as they came: the SDK checks each pin where it enters.
     if (Array.isArray(v['pins']) && v['pins'].length > 0) j.pins = v['pins'] as Pin[];
-    if (v['clearedSeq'] !== undefined) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 0);
+    if (v['clearedSeq'] !== undefined && v['clearedSeq'] !== 0) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 1);
   }
   return j;
 }

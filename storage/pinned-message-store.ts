@@ -7,7 +7,7 @@ import { checkId } from './ids.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
 /** A pin row as `livePins` builds it in JSON. */
-interface PinRow {
+export interface PinRow {
   seq: number;
   by: string | null;
   at: number;
@@ -48,27 +48,22 @@ export class PinnedMessageStore {
     if (by !== null) checkId(by, 'by');
     if (!Number.isSafeInteger(seq) || seq < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a positive integer');
     const sql = this.sql;
-    const rows = await bounded('pin message', sql<{ pins: PinRow[] | null; before: PinRow[] | null }[]>`
+    // The list after the change is read by a second statement: one statement does not see its own writes. The
+    // conversation's chatter makes every change, one at a time, so nothing comes between the two.
+    const rows = await bounded('pin message', sql<{ before: PinRow[] | null }[]>`
       WITH before AS (SELECT ${livePins(sql, sql`${convId}`)} AS pins),
       ins AS (
         INSERT INTO pinned_messages (conv_id, seq, pinned_by, pinned_at)
         SELECT ${convId}, ${seq}, ${by}, ${Date.now()} WHERE ${pinned}::boolean AND COALESCE(json_array_length((SELECT pins FROM before)), 0) < ${max}
-        ON CONFLICT (conv_id, seq) DO NOTHING
-        RETURNING seq, pinned_by AS by, pinned_at AS at
+        ON CONFLICT (conv_id, seq) DO NOTHING RETURNING 1
       ),
-      del AS (DELETE FROM pinned_messages WHERE NOT ${pinned}::boolean AND conv_id = ${convId} AND seq = ${seq} RETURNING seq)
-      SELECT (SELECT pins FROM before) AS before,
-        (SELECT json_agg(x ORDER BY x.at DESC, x.seq DESC) FROM (
-          SELECT (e->>'seq')::int8 AS seq, e->>'by' AS by, (e->>'at')::int8 AS at FROM json_array_elements(COALESCE((SELECT pins FROM before), '[]'::json)) e
-          WHERE (e->>'seq')::int8 NOT IN (SELECT seq FROM del)
-          UNION ALL SELECT seq, by, at FROM ins
-        ) x) AS pins`, this.timeoutMs);
-    const r = rows[0]!;
-    const before = r.before ?? [];
+      del AS (DELETE FROM pinned_messages WHERE NOT ${pinned}::boolean AND conv_id = ${convId} AND seq = ${seq} RETURNING 1)
+      SELECT (SELECT pins FROM before) AS before`, this.timeoutMs);
+    const before = rows[0]!.before ?? [];
     if (pinned && !before.some((p) => p.seq === seq) && before.length >= max) {
       throw new ImError(ErrorCode.LIMIT_REACHED, `${convId} has ${before.length} pinned messages, the most it may have: unpin one first`);
     }
-    return pinsOf(r.pins);
+    return this.list(convId);
   }
 
   /** The pins of `convId` still served, the latest pin first. */

@@ -3,7 +3,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Pin } from '../protocol/frames.js';
 import type { Sql } from './db.js';
 import { checkId } from './ids.js';
-import { livePins, pinsOf } from './pinned-message-store.js';
+import { livePins, pinsOf, type PinRow } from './pinned-message-store.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
 /** One entry of a user's conversation list. */
@@ -103,7 +103,7 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: { seq: number; by: string | null; at: number }[] | null }[]>`
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: PinRow[] | null }[]>`
     SELECT mb.conv_id, c.kind, c.title, c.meta, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
