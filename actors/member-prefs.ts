@@ -1,7 +1,8 @@
 import { ChatKind, ConnectorOp, type ConnectorPrefs, type ConnectorRead } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
+import type { ServerFrameOf } from '../protocol/frames.js';
 import type { ActorSender } from '../runtime/actor-host.js';
-import type { HiddenMessageStore } from '../storage/hidden-message-store.js';
+import type { HiddenMessageStore, HideResult } from '../storage/hidden-message-store.js';
 import type { MemberPrefs, MemberPrefsStore, PrefsChange } from '../storage/member-prefs-store.js';
 import type { ChatServices } from './chat-services.js';
 import { tellDevices } from './tell-devices.js';
@@ -42,12 +43,18 @@ export async function clearHistory(store: MemberPrefsStore, sender: ActorSender,
 
 /**
  * Hides messages of `conv` from `uid` ("delete for me": a device's `hide`, or the server API's for them) and returns
- * those hidden now; then their devices but `except`, the one that asked and gets the answer, are told to stop
- * showing them.
+ * those hidden now with the unread count they leave; then their devices but `except`, the one that asked and gets
+ * the answer, are told to stop showing them, with that count.
  */
-export async function hideMessages(store: HiddenMessageStore, sender: ActorSender, uid: string, conv: string, seqs: readonly number[], except?: string): Promise<number[]> {
+export async function hideMessages(store: HiddenMessageStore, sender: ActorSender, uid: string, conv: string, seqs: readonly number[], except?: string): Promise<HideResult> {
   const hidden = await store.hide(uid, conv, seqs);
-  if (hidden.length === 0) return hidden;
-  tellDevices(sender, [uid], { type: 'hidden', conv, seqs: hidden }, except);
+  if (hidden.seqs.length > 0) tellDevices(sender, [uid], hiddenFrame(conv, hidden), except);
   return hidden;
+}
+
+/** The `hidden` frame telling of `hidden` (with `rid`: the answer to a device's `hide`). */
+export function hiddenFrame(conv: string, hidden: HideResult, rid?: number): ServerFrameOf<'hidden'> {
+  const f: ServerFrameOf<'hidden'> = { type: 'hidden', conv, seqs: hidden.seqs, ...hidden.count };
+  if (rid !== undefined) f.rid = rid;
+  return f;
 }

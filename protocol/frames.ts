@@ -285,8 +285,11 @@ export interface PrefsEchoFrame { type: 'prefs'; rid?: number; conv: string; pin
 export interface ClearedFrame { type: 'cleared'; rid?: number; conv: string; seq: number }
 /** The pinned messages of `conv` changed (with `rid`: the answer to this device's `pin`): all of them now, the latest pin first. */
 export interface PinsFrame { type: 'pins'; rid?: number; conv: string; pins: Pin[] }
-/** The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`): stop showing them. */
-export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[] }
+/**
+ * The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`): stop showing them.
+ * `unread`, `mentions` and `lastSeq` (together, when any were hidden): the user's counts after the hide, as in `read`.
+ */
+export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[]; unread?: number; mentions?: number; lastSeq?: number }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
 export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }

@@ -166,6 +166,9 @@ function serverFrame(v: Obj): ServerFrame {
     case 'hidden': {
       const hidden: ServerFrameOf<'hidden'> = { type: 'hidden', conv: str(v, 'hidden', 'conv'), seqs: arr(v, 'hidden', 'seqs').map((x) => pos({ seq: x }, 'hidden', 'seq')) };
       if (!absent(v['rid'])) hidden.rid = uint(v, 'hidden', 'rid');
+      if (!absent(v['unread'])) hidden.unread = uint(v, 'hidden', 'unread');
+      if (!absent(v['mentions'])) hidden.mentions = uint(v, 'hidden', 'mentions');
+      if (!absent(v['lastSeq'])) hidden.lastSeq = uint(v, 'hidden', 'lastSeq');
       f = hidden;
       break;
     }

@@ -3,6 +3,13 @@ import { MAX_HIDE_SEQS } from '../protocol/limits.js';
 import type { Sql } from './db.js';
 import { checkId } from './ids.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
+import { readUnreadCount, type UnreadCount } from './user-conversations.js';
+
+/** What a hide did: the seqs hidden now and, when there are any, the user's unread count after them. */
+export interface HideResult {
+  seqs: number[];
+  count?: UnreadCount;
+}
 
 /**
  * "Delete for me": messages a member hides from their own history (`hidden_messages`, migration 330). Pulls serve
@@ -19,10 +26,11 @@ export class HiddenMessageStore {
   /**
    * Hides messages `seqs` of `convId` from `uid` and returns those that are hidden now, ascending: the plain messages
    * among them still served to the user (a recall, an edit or a reaction is not a message to hide; one cleared or
-   * expired is gone already; a seq with no message is nothing). Hiding again is harmless. NOT_MEMBER when `uid` is
-   * not in the conversation.
+   * expired is gone already; a seq with no message is nothing). Hiding again is harmless. With them, the user's
+   * unread count after the hide (a hidden message is not unread), read once the rows are in. NOT_MEMBER when `uid`
+   * is not in the conversation.
    */
-  async hide(uid: string, convId: string, seqs: readonly number[]): Promise<number[]> {
+  async hide(uid: string, convId: string, seqs: readonly number[]): Promise<HideResult> {
     checkId(uid, 'uid');
     checkId(convId, 'convId');
     if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0) || new Set(seqs).size !== seqs.length) {
@@ -40,6 +48,10 @@ export class HiddenMessageStore {
       ins AS (INSERT INTO hidden_messages (uid, conv_id, seq) SELECT ${uid}, ${convId}, seq FROM ok ON CONFLICT DO NOTHING RETURNING 1)
       SELECT EXISTS (SELECT 1 FROM me) AS member, COALESCE((SELECT json_agg(seq ORDER BY seq) FROM ok), '[]'::json) AS seqs`, this.timeoutMs);
     if (!rows[0]!.member) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
-    return rows[0]!.seqs;
+    const hidden = rows[0]!.seqs;
+    if (hidden.length === 0) return { seqs: hidden };
+    // A second statement: the one above cannot see its own inserts.
+    const count = await readUnreadCount(this.sql, uid, convId, this.timeoutMs);
+    return count === undefined ? { seqs: hidden } : { seqs: hidden, count };
   }
 }

@@ -85,6 +85,33 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
       AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = x.uid AND h.conv_id = x.conv_id AND h.seq = x.seq))::int8`;
 }
 
+/** A user's unread count in one conversation, exact as of `lastSeq`, and how many of those messages mention them. */
+export interface UnreadCount {
+  unread: number;
+  mentions: number;
+  /** The conversation's last stored seq when the count was taken. */
+  lastSeq: number;
+}
+
+/**
+ * `uid`'s unread count in `convId` now, counted as in their list (from the later of their read mark, their own last
+ * message, where they joined and what expired); undefined when they are not a member.
+ */
+export async function readUnreadCount(sql: Sql, uid: string, convId: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UnreadCount | undefined> {
+  checkId(uid, 'uid');
+  checkId(convId, 'convId');
+  const rows = await bounded('count unread', sql<UnreadCount[]>`
+    WITH l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
+    r AS (
+      SELECT GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen
+      FROM members mb JOIN conversations c ON c.conv_id = mb.conv_id WHERE mb.conv_id = ${convId} AND mb.uid = ${uid}
+    )
+    SELECT ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`${uid}::text`)} AS unread,
+           ${mentionsAfter(sql, sql`${convId}::text`, sql`${uid}::text`)} AS mentions, (SELECT last_seq FROM l) AS "lastSeq"
+    FROM r`, timeoutMs);
+  return rows[0];
+}
+
 /**
  * A user's conversation list with last seq, read mark and exact unread count, in one statement; pinned ones
  * first, then most recent first. Members are counted up to `memberCap` only: a full count cost every attach of a 5,000-member group's

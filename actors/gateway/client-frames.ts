@@ -9,7 +9,7 @@ import type { ActorSender } from '../../runtime/actor-host.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
-import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
+import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { reportMessage } from './message-report.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
@@ -104,7 +104,7 @@ export class ClientFrames {
         return this.request(s, reportMessage(this.svc, s.uid, s.did, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
       case 'hide': {
         const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);
-        return this.request(s, hide, (seqs) => ({ type: 'hidden', rid: f.rid, conv: f.conv, seqs }), { rid: f.rid, conv: f.conv });
+        return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });
       }
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });

@@ -273,7 +273,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/conversations/:conv/hide', true, async (b, [uid, conv]) => {
     // A device's `hide` for the user ("delete for me", e.g. from the app's web account page): all their devices are told.
-    return ['200 OK', { uid, conv, seqs: await hideMessages(d.hidden, d.router, checkUid(uid), conv!, b['seqs'] as number[]) }];
+    return ['200 OK', { uid, conv, seqs: (await hideMessages(d.hidden, d.router, checkUid(uid), conv!, b['seqs'] as number[])).seqs }];
   });
   route(d, 'post', '/v1/users/:uid/blocks', true, async (b, [uid]) => {
     const user = checkUid(uid);

@@ -30,7 +30,7 @@ export interface ImClientEvents {
   sendFailed: { cid: number; conv: string; error: ImError };
   /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
   sendRetry: { cid: number; conv: string; error: ImError };
-  /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it). */
+  /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it, or a hide). */
   read: { conv: string; seq: number; unread: number; mentions: number };
   /** The user was added to a conversation (it is in `conversations()` now, before any message). */
   joined: { conv: string; kind: ConvKind; title?: string };

@@ -176,15 +176,18 @@ export class ConversationChains {
     const mentionsBefore = s.mentions;
     const moved = seq > s.readSeq;
     if (moved) s.readSeq = seq;
-    // The server's count is exact up to its lastSeq; unless this device already counted messages past that one
-    // (they arrived before the echo), it replaces ours, which cannot tell how many of its unread a mark passed.
-    if (count !== undefined && count.lastSeq >= s.unreadThrough) {
-      s.unread = count.unread;
-      if (count.mentions !== undefined) s.mentions = count.mentions;
-      else if (count.unread === 0) s.mentions = 0;
-      s.unreadThrough = count.lastSeq;
-    } else if (moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
+    if (!(count !== undefined && this.applyCount(s, count)) && moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
     return moved || unmarked || s.unread !== before || s.mentions !== mentionsBefore;
+  }
+
+  /** Applies the server's count after a hide (a hidden message is not unread); true when the unread count or mentions changed. */
+  handleCount(conv: string, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
+    const s = this.convs.get(conv);
+    if (s === undefined) return false;
+    const before = s.unread;
+    const mentionsBefore = s.mentions;
+    this.applyCount(s, count);
+    return s.unread !== before || s.mentions !== mentionsBefore;
   }
 
   /** Applies the other member's read (`receipt`) or delivery (`delivered`) receipt; true when it moved that mark forward. */
@@ -324,6 +327,20 @@ export class ConversationChains {
     const s = newChainState(conv, kind, last);
     this.convs.set(conv, s);
     return s;
+  }
+
+  /**
+   * The server's count is exact up to its lastSeq; unless this device already counted messages past that one (they
+   * arrived before the count), it replaces ours, which cannot tell how many of its unread a mark passed or a hide
+   * took out. False when it was too old to apply.
+   */
+  private applyCount(s: ChainState, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
+    if (count.lastSeq < s.unreadThrough) return false;
+    s.unread = count.unread;
+    if (count.mentions !== undefined) s.mentions = count.mentions;
+    else if (count.unread === 0) s.mentions = 0;
+    s.unreadThrough = count.lastSeq;
+    return true;
   }
 
   private deliver(s: ChainState, msg: Msg): void {

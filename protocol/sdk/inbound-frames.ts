@@ -79,9 +79,14 @@ export class InboundFrames {
         if (f.rid !== undefined) requests.resolve(f.rid, f.pins);
         if (chains.handlePins(f.conv, f.pins)) events.emit('pins', { conv: f.conv, pins: f.pins });
         return;
-      case 'hidden':
+      case 'hidden': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);
-        return events.emit('hidden', { conv: f.conv, seqs: f.seqs });
+        events.emit('hidden', { conv: f.conv, seqs: f.seqs });
+        if (f.unread === undefined || f.lastSeq === undefined) return;
+        if (!chains.handleCount(f.conv, { unread: f.unread, lastSeq: f.lastSeq, ...(f.mentions === undefined ? {} : { mentions: f.mentions }) })) return;
+        const c = chains.get(f.conv)!;
+        return events.emit('read', { conv: f.conv, seq: c.readSeq, unread: c.unread, mentions: c.mentions });
+      }
       case 'cleared':
         if (f.rid !== undefined) requests.resolve(f.rid, f.seq);
         if (chains.handleCleared(f.conv, f.seq)) events.emit('cleared', { conv: f.conv, seq: f.seq });

@@ -30,7 +30,8 @@ describe('chat – hide messages', () => {
 
     // Only plain messages are hidden: a reaction and a seq with no message are left out of the answer.
     expect(await phone.client.hide(conv, [two, reaction, 999])).toEqual([two]);
-    expect(await laptop.waitFor<Hidden>((f) => f.type === 'hidden')).toEqual({ type: 'hidden', conv, seqs: [two] });
+    // With Hana's counts after it: none of it was unread for her (she sent it; Ivo's reaction is no news).
+    expect(await laptop.waitFor<Hidden>((f) => f.type === 'hidden')).toEqual({ type: 'hidden', conv, seqs: [two], unread: 0, mentions: 0, lastSeq: reaction });
     expect(phone.got.hidden).toEqual([{ conv, seqs: [two] }]);
 
     laptop.send({ type: 'pull', rid: 1, conv, after: 0, limit: 10 });
@@ -96,7 +97,7 @@ describe('chat – hide messages', () => {
     const max = await c.online('max', 'm1', 'h2', []);
     const hi = (await max.client.send('hd-u', 'hi')).seq;
     const spam = (await max.client.send('hd-u', 'win a prize @lin @ned', { mentions: ['lin', 'ned'] })).seq;
-    await max.client.send('hd-u', 'ok');
+    const ok = (await max.client.send('hd-u', 'ok')).seq;
     const row = async (uid: string): Promise<unknown> => ((await c.api('GET', `/v1/users/${uid}/conversations`)).body['conversations'] as unknown[])[0];
     expect(await row('lin')).toMatchObject({ conv: 'hd-u', unread: 3, mentions: 1 });
 
@@ -109,5 +110,14 @@ describe('chat – hide messages', () => {
     lin.client.read('hd-u', hi);
     await waitUntil(() => lin.got.read.length === 1, 'lin’s read echo');
     expect(lin.got.read[0]).toMatchObject({ conv: 'hd-u', seq: hi, unread: 1, mentions: 0 });
+
+    // A hide tells every device the count it leaves, so theirs is right before the next list or read.
+    const tablet = await c.online('lin', 'l2', 'h2', ['read']);
+    expect(tablet.client.conversations()[0]).toMatchObject({ unread: 1 });
+    expect(await lin.client.hide('hd-u', [ok])).toEqual([ok]);
+    expect(lin.client.conversations()[0]).toMatchObject({ unread: 0, mentions: 0 });
+    expect(lin.got.read.at(-1)).toEqual({ conv: 'hd-u', seq: hi, unread: 0, mentions: 0 });
+    await waitUntil(() => tablet.got.read.length === 1, 'the tablet told of the count the hide left');
+    expect(tablet.client.conversations()[0]).toMatchObject({ unread: 0, mentions: 0 });
   }, 30_000);
 });
