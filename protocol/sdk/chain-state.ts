@@ -26,6 +26,9 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silen
   pullFailures: number;
 }
 
+/** What frames of their own set on a known conversation (ConversationChain.handleFields). */
+export type ChainField = 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archivedAt' | 'markedUnreadAt' | 'pins' | 'title' | 'meta' | 'posting' | 'retention' | 'slowMode';
+
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
   return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };

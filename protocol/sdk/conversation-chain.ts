@@ -1,13 +1,12 @@
 import type { ImError } from '../errors.js';
-import type { ConvKind, ConvSummary, JoinedFrame, Msg, Pin, PostingFrame, RetentionFrame, SlowModeFrame } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
-import { applyListRow, infoOf, listOrder, newChainState, type ChainState } from './chain-state.js';
+import { applyListRow, infoOf, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
-import type { ConvPrefs } from './client-types.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 
@@ -201,21 +200,13 @@ export class ConversationChains {
   }
 
   /**
-   * Applies a `mute` (this device's answer or another's echo) or, with `silencedUntil`, a `silenced`; false for a
-   * conversation not known yet (its list row will say).
+   * Sets what a frame says of a known conversation (`mute`, `silenced`, `prefs`, `pins`, `title`, `meta`, `posting`,
+   * `retention`, `slowmode`; undefined: none now); false for a conversation not known yet (its list row will say).
    */
-  handleMute(conv: string, until: number, field: 'mutedUntil' | 'silencedUntil' = 'mutedUntil'): boolean {
+  handleFields(conv: string, fields: Partial<Pick<ChainState, ChainField>>): boolean {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
-    s[field] = until;
-    return true;
-  }
-
-  /** Applies a `prefs` (this device's answer or another's echo); false for a conversation not known yet. */
-  handlePrefs(conv: string, p: ConvPrefs): boolean {
-    const s = this.convs.get(conv);
-    if (s === undefined) return false;
-    [s.pinnedAt, s.archivedAt, s.markedUnreadAt] = [p.pinnedAt, p.archivedAt, p.markedUnreadAt];
+    Object.assign(s, fields);
     return true;
   }
 
@@ -261,32 +252,6 @@ export class ConversationChains {
     this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);
     return news;
-  }
-
-  /** The conversation's pinned messages now (a `pins` frame); false for a conversation not known. */
-  handlePins(conv: string, pins: Pin[]): boolean {
-    const s = this.convs.get(conv);
-    if (s === undefined) return false;
-    s.pins = pins;
-    return true;
-  }
-
-  /** A group's new title, or with `meta` its new app-defined data (undefined: none now); false for a conversation not known. */
-  handleTitle(conv: string, title: string | undefined, field: 'title' | 'meta' = 'title'): boolean {
-    const s = this.convs.get(conv);
-    if (s === undefined) return false;
-    s[field] = title;
-    return true;
-  }
-
-  /** Who may post in group `conv` now, how long its messages are kept, or its slow mode (`posting`, `retention`, `slowmode`); false for a conversation not known. */
-  handleRule(f: PostingFrame | RetentionFrame | SlowModeFrame): boolean {
-    const s = this.convs.get(f.conv);
-    if (s === undefined) return false;
-    if (f.type === 'posting') s.posting = f.posting === 'admins' ? f.posting : undefined;
-    else if (f.type === 'slowmode') s.slowMode = f.slowMode > 0 ? f.slowMode : undefined;
-    else s.retention = f.retention > 0 ? f.retention : undefined;
-    return true;
   }
 
   /** The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when it was in the list. */

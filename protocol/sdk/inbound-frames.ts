@@ -64,20 +64,20 @@ export class InboundFrames {
       }
       case 'mute':
         if (f.rid !== undefined) requests.resolve(f.rid, f.until);
-        chains.handleMute(f.conv, f.until);
+        chains.handleFields(f.conv, { mutedUntil: f.until });
         return events.emit('mute', { conv: f.conv, until: f.until });
       case 'silenced':
-        chains.handleMute(f.conv, f.until, 'silencedUntil');
+        chains.handleFields(f.conv, { silencedUntil: f.until });
         return events.emit('silenced', { conv: f.conv, until: f.until });
       case 'prefs': {
         const prefs = { pinnedAt: f.pinnedAt, archivedAt: f.archivedAt, markedUnreadAt: f.markedUnreadAt ?? 0 };
-        chains.handlePrefs(f.conv, prefs);
+        chains.handleFields(f.conv, prefs);
         if (f.rid !== undefined) requests.resolve(f.rid, prefs);
         return events.emit('prefs', { conv: f.conv, ...prefs });
       }
       case 'pins':
         if (f.rid !== undefined) requests.resolve(f.rid, f.pins);
-        if (chains.handlePins(f.conv, f.pins)) events.emit('pins', { conv: f.conv, pins: f.pins });
+        if (chains.handleFields(f.conv, { pins: f.pins })) events.emit('pins', { conv: f.conv, pins: f.pins });
         return;
       case 'hidden': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);
@@ -99,19 +99,19 @@ export class InboundFrames {
         return;
       }
       case 'meta':
-        if (chains.handleTitle(f.conv, f.meta, 'meta')) events.emit('meta', f.meta === undefined ? { conv: f.conv } : { conv: f.conv, meta: f.meta });
+        if (chains.handleFields(f.conv, { meta: f.meta })) events.emit('meta', f.meta === undefined ? { conv: f.conv } : { conv: f.conv, meta: f.meta });
         return;
       case 'title':
-        if (chains.handleTitle(f.conv, f.title)) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
+        if (chains.handleFields(f.conv, { title: f.title })) events.emit('title', f.title === undefined ? { conv: f.conv } : { conv: f.conv, title: f.title });
         return;
       case 'posting':
-        if (chains.handleRule(f)) events.emit('posting', { conv: f.conv, posting: f.posting });
+        if (chains.handleFields(f.conv, { posting: f.posting === 'admins' ? f.posting : undefined })) events.emit('posting', { conv: f.conv, posting: f.posting });
         return;
       case 'retention':
-        if (chains.handleRule(f)) events.emit('retention', { conv: f.conv, retention: f.retention });
+        if (chains.handleFields(f.conv, { retention: f.retention > 0 ? f.retention : undefined })) events.emit('retention', { conv: f.conv, retention: f.retention });
         return;
       case 'slowmode':
-        if (chains.handleRule(f)) events.emit('slowMode', { conv: f.conv, slowMode: f.slowMode });
+        if (chains.handleFields(f.conv, { slowMode: f.slowMode > 0 ? f.slowMode : undefined })) events.emit('slowMode', { conv: f.conv, slowMode: f.slowMode });
         return;
       case 'roles':
         return events.emit('roles', { conv: f.conv, roles: f.roles });
