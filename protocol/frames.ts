@@ -300,7 +300,7 @@ export interface PongFrame { type: 'pong'; ts?: number }
 export interface ReportedFrame { type: 'reported'; rid: number; conv: string; seq: number }
 /** The session took the token of `refresh` `rid`: it now lasts until `exp` (seconds since the epoch). */
 export interface RefreshedFrame { type: 'refreshed'; rid: number; exp: number }
-/** A request failed; `cid` names a `send`, `rid` a `pull`/`sync`, `conv` the conversation. */
+/** A request failed; `cid` names a `send`, `rid` any other request that carries one, `conv` the conversation (alone for an `ack` or `read`). */
 export interface ErrorFrame { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string }
 /** Reconnect to one of `endpoints` (in order of preference); the server closes right after. */
 export interface RedirectFrame { type: 'redirect'; endpoints: string[]; reason: RedirectReason }
