@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { FakeWebSocket } from '../helpers/fake-websocket.js';
+import { flush, harness, WELCOME } from '../helpers/sdk-harness.js';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('sdk client – reconnect policy', () => {
+  it('sdk client – a redirect is followed at once to its endpoints in order, then the normal list with backoff', async () => {
+    const { client, ws, accept } = harness({ endpoints: ['ws://gw1/ws', 'ws://gw2/ws'] });
+    void client.connect();
+    await flush();
+    const s = accept();
+    s.receive({ type: 'redirect', endpoints: ['ws://gw7/ws', 'ws://gw8/ws'], reason: 'drain' });
+    s.serverClose(4011);
+    await flush();
+    expect(ws.sockets.map((x) => x.url.split('?')[0])).toEqual(['ws://gw1/ws', 'ws://gw7/ws']);
+    ws.last().refuse();
+    await flush();
+    expect(ws.last().url.split('?')[0]).toBe('ws://gw8/ws');
+    ws.last().refuse();
+    await flush();
+    expect(ws.sockets).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.last().url.split('?')[0]).toBe('ws://gw2/ws');
+    client.close();
+  });
+
+  it.each([
+    [4012, 'replaced'],
+    [4014, 'signed out'],
+  ])('sdk client – close %i (%s) ends the client: state closed, no reconnect, queued sends rejected', async (code, reason) => {
+    const { client, ws, accept, states } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const p = client.send('c', 'hi');
+    s.serverClose(code, reason);
+    await expect(p).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(states.at(-1)).toEqual({ state: 'closed', code, reason });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – after 4001 or a refused upgrade the token function is called again', async () => {
+    let n = 0;
+    const { client, ws, accept } = harness({ token: async () => `tok${++n}` });
+    void client.connect();
+    await flush();
+    expect(ws.last().url).toContain('token=tok1');
+    ws.last().refuse();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.last().url).toContain('token=tok2');
+    const s = accept();
+    s.serverClose(4001);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(ws.last().url).toContain('token=tok3');
+    client.close();
+  });
+
+  it('sdk client – a refused upgrade renews a token near its expiry at once, and a fresh one only after three refusals in a row', async () => {
+    const jwt = (expInSec: number, n: number): string =>
+      `h.${Buffer.from(JSON.stringify({ sub: 'u', did: 'd', exp: Math.floor(Date.now() / 1000) + expInSec, n })).toString('base64url')}.s`;
+    let n = 0;
+    let ttl = 3600;
+    const { client, ws, accept } = harness({ token: async () => jwt(ttl, ++n) });
+    const tokenOf = (): string => new URL(ws.last().url).searchParams.get('token')!;
+    /** Lets time pass until the client opens its next socket (its backoff), no further. */
+    const nextSocket = async (): Promise<string> => {
+      const k = ws.sockets.length;
+      while (ws.sockets.length === k) await vi.advanceTimersByTimeAsync(50);
+      return tokenOf();
+    };
+    void client.connect();
+    await flush();
+    const first = tokenOf();
+    // A gateway in a storm (or a node down): the same good token for the next tries, then a new one.
+    ws.last().refuse();
+    expect(await nextSocket()).toBe(first);
+    ws.last().refuse();
+    expect(await nextSocket()).toBe(first);
+    ttl = 30; // the tokens the app hands out from now on run out in 30 s
+    ws.last().refuse();
+    const second = await nextSocket();
+    expect(second).not.toBe(first);
+    // A welcome starts the count again; a token about to run out is renewed at the first refusal.
+    accept();
+    await flush();
+    client.reconnect();
+    expect(await nextSocket()).toBe(second);
+    ws.last().refuse();
+    const third = await nextSocket();
+    expect(third).not.toBe(second);
+    ws.last().refuse();
+    expect(await nextSocket()).not.toBe(third);
+    expect(n).toBe(4);
+    client.close();
+  });
+
+  it('sdk client – a session gets a new token about a minute before its token expires, answered by rid, and plans the next one from the new token', async () => {
+    const jwt = (expInSec: number): string => `h.${Buffer.from(JSON.stringify({ sub: 'me', did: 'phone', exp: Math.floor(Date.now() / 1000) + expInSec })).toString('base64url')}.s`;
+    let n = 0;
+    const { client, ws, states } = harness({ token: async () => (++n, jwt(600)) });
+    void client.connect();
+    await flush();
+    // A heartbeat long enough that the silent fake server is not given up while half an hour passes.
+    const s = ws.last();
+    s.open();
+    s.receive({ ...WELCOME, heartbeatMs: 10_000_000 });
+    s.receive({ type: 'convs', list: [] });
+    await flush();
+    // random() = 0.5: 52.5 s ahead of the expiry, 599–600 s away (exp is whole seconds).
+    await vi.advanceTimersByTimeAsync(546_000);
+    expect(s.sentOf('refresh')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const [first] = s.sentOf('refresh');
+    expect(first).toMatchObject({ type: 'refresh', rid: expect.any(Number), token: expect.stringMatching(/^h\./) });
+    expect(n).toBe(2);
+    s.receive({ type: 'refreshed', rid: first!.rid, exp: Math.floor(Date.now() / 1000) + 600 });
+    await flush();
+    await vi.advanceTimersByTimeAsync(548_000);
+    expect(s.sentOf('refresh')).toHaveLength(2);
+    // A refused refresh: the token is dropped and nothing more is tried in this session; the close at expiry follows.
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    s.receive({ type: 'error', code: ErrorCode.UNAUTHORIZED, message: 'no', rid: s.sentOf('refresh')[1]!.rid });
+    await flush();
+    expect(errors).toEqual([ErrorCode.UNAUTHORIZED]);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(s.sentOf('refresh')).toHaveLength(2);
+    expect(states.map((x) => x.state)).toEqual(['connecting', 'open']);
+    client.close();
+  });
+
+  it('sdk client – a fixed token is never refreshed in the session', async () => {
+    const fixed = `h.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 100 })).toString('base64url')}.s`;
+    const { client, ws } = harness({ token: fixed });
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive({ ...WELCOME, heartbeatMs: 10_000_000 });
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(s.sentOf('refresh')).toHaveLength(0);
+    client.close();
+  });
+
+  it('sdk client – a silent server is given up after 2.5 heartbeats and the client reconnects; pings keep it company before', async () => {
+    const { client, ws, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(s.sentOf('ping')).toHaveLength(1);
+    expect(s.closedByClient).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1_400); // 2.5 s of silence
+    expect(s.closedByClient).toEqual({ code: 4009, reason: 'no frame from the server' });
+    expect(client.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ws.sockets).toHaveLength(2);
+    client.close();
+  });
+
+  it('sdk client – frames from the server keep the connection alive, frames sent replace pings', async () => {
+    const { client, accept } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(500);
+      void client.send('c', `m${i}`).catch(() => {});
+      s.receive({ type: 'pong' });
+    }
+    expect(s.closedByClient).toBeUndefined();
+    expect(s.sentOf('ping')).toEqual([]);
+    client.close();
+  });
+});
+
+describe('sdk client – closing', () => {
+  it('sdk client – close() sends 1000, rejects pending requests and sends with closed, and leaves no timer', async () => {
+    const { client, accept, states } = harness();
+    void client.connect();
+    await flush();
+    const s = accept();
+    const pull = client.pull('c', 0, 10);
+    const sync = client.sync();
+    const send = client.send('c', 'x');
+    client.close();
+    await expect(pull).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(sync).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(send).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await expect(client.connect()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(s.closedByClient?.code).toBe(1000);
+    expect(states.at(-1)?.state).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – close() while waiting to reconnect cancels the attempt', async () => {
+    const { client, ws } = harness();
+    const connected = client.connect();
+    await flush();
+    ws.last().refuse();
+    client.close();
+    await expect(connected).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – pull and sync are answered by rid, and time out when unanswered', async () => {
+    const { client, accept } = harness({ requestTimeoutMs: 2_000 });
+    void client.connect();
+    await flush();
+    const s: FakeWebSocket = accept();
+    const sync = client.sync();
+    const pull = client.pull('c', 0, 5);
+    const [syncFrame] = s.sentOf('sync');
+    s.receive({ type: 'convs', rid: syncFrame!.rid, list: [] });
+    await expect(sync).resolves.toEqual([]);
+    const timedOut = expect(pull).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    await vi.advanceTimersByTimeAsync(2_000);
+    await timedOut;
+    client.close();
+  });
+});
