@@ -129,6 +129,12 @@ export const MAX_HISTORY_PAGE_BYTES = 512 * 1024;
 export const MAX_MENTIONS = 50;
 /** Messages one `hide` names at most ("delete for me" of a selection). */
 export const MAX_HIDE_SEQS = 100;
+
+/**
+ * Reports one session may make a minute. Each reaches the business server's moderators and costs the gateway two
+ * reads, and the per-connection frame rate alone would let one client send 3,000 a minute.
+ */
+export const MAX_REPORTS_PER_MINUTE = 20;
 /**
  * Most members a conversation may have for a message to mention all: each member gets a mention row in the node's
  * group-commit statement, which every conversation on the node waits behind (one mentioning all of 10,000 was

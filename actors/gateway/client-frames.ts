@@ -10,7 +10,7 @@ import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
-import { reportMessage } from './message-report.js';
+import { reportFromSession } from './message-report.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
 
@@ -101,7 +101,7 @@ export class ClientFrames {
         return this.request(s, pin, (r) => ({ type: 'pins', rid: f.rid, conv: f.conv, pins: (r as PinReply).pins }), { rid: f.rid, conv: f.conv });
       }
       case 'report':
-        return this.request(s, reportMessage(this.svc, s.uid, s.did, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
+        return this.request(s, reportFromSession(this.svc, s, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
       case 'hide': {
         const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);
         return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });

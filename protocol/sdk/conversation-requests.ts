@@ -111,7 +111,8 @@ export abstract class ConversationRequests {
 
   /**
    * Reports message `seq` of `conv` to the app's moderators (abuse, spam), with a `reason` of the app's choosing (at
-   * most 1 KiB): the business server gets a `report` event. Rejects with `not_member` or `not_found`.
+   * most 1 KiB): the business server gets a `report` event. Rejects with `not_member`, `not_found`, or `rate_limited`
+   * past 20 a minute on this connection.
    */
   report(conv: string, seq: number, reason?: string): Promise<void> {
     return this.request<void>('report', (rid) => ({ type: 'report', rid, conv, seq, ...(reason === undefined ? {} : { reason }) }));

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
+import { MAX_REPORTS_PER_MINUTE } from '../../protocol/limits.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
@@ -38,8 +39,9 @@ describe('chat – reporting messages', () => {
     const eve = await c.online('eve', 'e1', 'rp1', []);
     expect(await codeOf(eve.client.report('rp-room', greet))).toBe(ErrorCode.NOT_MEMBER);
     // Cleared for ann: not hers to report any more.
-    await ann.client.clear('rp-room', greet);
-    expect(await codeOf(ann.client.report('rp-room', greet))).toBe(ErrorCode.NOT_FOUND);
+    const later = (await bob.client.send('rp-room', 'later')).seq;
+    await ann.client.clear('rp-room', later);
+    expect(await codeOf(ann.client.report('rp-room', later))).toBe(ErrorCode.NOT_FOUND);
 
     // A raw client's bad report is an error frame with its rid; nothing reaches the business server.
     const raw = await rawConnect(c.gateways.get('rp2')!, c.token('bob', 'b2'));
@@ -52,5 +54,28 @@ describe('chat – reporting messages', () => {
     await waitUntil(() => reports.length === 3, 'the raw client’s report');
     expect(reports.map((r) => `${r.uid}/${r.did}:${r.seq}`)).toEqual([`ann/a1:${spam}`, `ann/a1:${greet}`, `bob/b2:${greet}`]);
     raw.close();
+  }, 30_000);
+
+  it('report – a message reported again by the same session is answered without another event; past 20 reports a minute a session is rate_limited and the reports stop there; its chat goes on', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rp-flood', owner: 'cara', members: ['dan'] });
+    const dan = await c.online('dan', 'd1', 'rp1', []);
+    const seqs: number[] = [];
+    for (let i = 0; i < MAX_REPORTS_PER_MINUTE + 1; i++) seqs.push((await dan.client.send('rp-flood', `m${i}`)).seq);
+    const cara = await c.online('cara', 'c1', 'rp2', []);
+    const before = reports.length;
+    const mine = (): ReportEvent[] => reports.slice(before).filter((r) => r.uid === 'cara');
+
+    await cara.client.report('rp-flood', seqs[0]!, 'spam');
+    await cara.client.report('rp-flood', seqs[0]!, 'spam');
+    for (const seq of seqs.slice(1, MAX_REPORTS_PER_MINUTE)) await cara.client.report('rp-flood', seq);
+    await waitUntil(() => mine().length === MAX_REPORTS_PER_MINUTE, 'every report but the repeat reaching the business server');
+    expect(mine().map((r) => r.seq)).toEqual(seqs.slice(0, MAX_REPORTS_PER_MINUTE));
+
+    expect(await codeOf(cara.client.report('rp-flood', seqs[MAX_REPORTS_PER_MINUTE]!))).toBe(ErrorCode.RATE_LIMITED);
+    // A repeat is still answered (nothing new to tell), and the session chats on.
+    await cara.client.report('rp-flood', seqs[1]!);
+    expect((await cara.client.send('rp-flood', 'still here')).seq).toBeGreaterThan(seqs.at(-1)!);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mine()).toHaveLength(MAX_REPORTS_PER_MINUTE);
   }, 30_000);
 });
