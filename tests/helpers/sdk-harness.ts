@@ -1,4 +1,4 @@
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import type { Msg, WelcomeFrame } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/client.js';
 import type { ImClientOptions, StateChange } from '../../protocol/sdk/client-types.js';
@@ -26,4 +26,14 @@ export function harness(opts: Partial<ImClientOptions> = {}) {
     return s;
   };
   return { client, ws, states, messages, accept };
+}
+
+/** Every test of the file that calls this runs on fake timers. */
+export function fakeTimersPerTest(): void {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 }

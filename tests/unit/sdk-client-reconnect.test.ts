@@ -1,14 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { FakeWebSocket } from '../helpers/fake-websocket.js';
-import { flush, harness, WELCOME } from '../helpers/sdk-harness.js';
+import { fakeTimersPerTest, flush, harness, WELCOME } from '../helpers/sdk-harness.js';
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('sdk client – reconnect policy', () => {
   it('sdk client – a redirect is followed at once to its endpoints in order, then the normal list with backoff', async () => {

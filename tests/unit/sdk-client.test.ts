@@ -1,17 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MUTED_FOREVER, type Msg } from '../../protocol/frames.js';
 import { messageBytes, type WebSocketConstructor } from '../../protocol/sdk/socket.js';
-import { flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
+import { fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('sdk client – connecting', () => {
   it('sdk client – connect opens a binary socket with the token in the URL and resolves once the conversation list is in', async () => {

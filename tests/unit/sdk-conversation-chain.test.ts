@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import type { ConvSummary, Msg } from '../../protocol/frames.js';
 import { ConversationChains, type ConversationChainsOptions, type HistoryPage } from '../../protocol/sdk/conversation-chain.js';
+import { fakeTimersPerTest } from '../helpers/sdk-harness.js';
 
 const msg = (conv: string, seq: number, prev: number, from = 'bob'): Msg => ({ conv, seq, prev, from, did: 'd', cid: seq, ts: seq, body: `m${seq}` });
 const row = (conv: string, lastSeq: number, extra: Partial<ConvSummary> = {}): ConvSummary => ({ conv, kind: 'group', lastSeq, readSeq: 0, unread: 0, ...extra });
@@ -36,12 +37,7 @@ function harness(opts: Partial<ConversationChainsOptions> = {}) {
   return { chains, delivered, acks, pulls };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('sdk chain – live messages', () => {
   it('sdk chain – messages that chain onto last are delivered at once, in order, and acked once cumulatively', async () => {
