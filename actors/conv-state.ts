@@ -64,6 +64,7 @@ export function convSummaryOf(r: UserConversation, now: number, blocked?: Readon
   if (r.archivedAt > 0) row.archivedAt = r.archivedAt;
   if (r.markedUnreadAt > 0) row.markedUnreadAt = r.markedUnreadAt;
   if (r.clearedSeq > 0) row.clearedSeq = r.clearedSeq;
+  if (r.hiddenAt !== undefined) row.hiddenAt = r.hiddenAt;
   if (r.adminsPost) row.posting = 'admins';
   if (r.retentionSec !== undefined) row.retention = r.retentionSec;
   if (r.slowModeSec !== undefined) row.slowMode = r.slowModeSec;

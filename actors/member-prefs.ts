@@ -55,6 +55,7 @@ export async function hideMessages(store: HiddenMessageStore, sender: ActorSende
 /** The `hidden` frame telling of `hidden` (with `rid`: the answer to a device's `hide`). */
 export function hiddenFrame(conv: string, hidden: HideResult, rid?: number): ServerFrameOf<'hidden'> {
   const f: ServerFrameOf<'hidden'> = { type: 'hidden', conv, seqs: hidden.seqs, ...hidden.count };
+  if (hidden.hiddenAt !== undefined) f.hiddenAt = hidden.hiddenAt;
   if (rid !== undefined) f.rid = rid;
   return f;
 }

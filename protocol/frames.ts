@@ -98,6 +98,12 @@ export interface ClearFrame { type: 'clear'; rid: number; conv: string; seq: num
 export interface HideFrame { type: 'hide'; rid: number; conv: string; seqs: number[] }
 
 /**
+ * Which messages of `conv` this user hid (the latest 10,000 by seq), for a device that was away when they were hidden
+ * (its list row's `hiddenAt` is later than what it knows). Answered by `hidden` with the same `rid`.
+ */
+export interface HidesFrame { type: 'hides'; rid: number; conv: string }
+
+/**
  * Pin message `seq` of `conv` for every member (`pinned: false` unpins it); in a group only its owners and admins
  * may. Answered by `pins` with the same `rid`: the conversation's pinned messages now.
  */
@@ -112,9 +118,9 @@ export interface ReportFrame { type: 'report'; rid: number; conv: string; seq: n
 /** `mute.until` for a conversation muted until it is unmuted: the latest time a JavaScript Date can hold. */
 export const MUTED_FOREVER = 8_640_000_000_000_000;
 
-export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame | PinFrame | ReportFrame;
+export type ClientFrame = SendFrame | AckFrame | ReadFrame | PullFrame | MembersFrame | ReactorsFrame | SyncFrame | TypingFrame | PingFrame | RefreshFrame | MuteFrame | LeaveFrame | PrefsFrame | ClearFrame | HideFrame | HidesFrame | PinFrame | ReportFrame;
 
-export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide', 'pin', 'report'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'ack', 'read', 'pull', 'members', 'reactors', 'sync', 'typing', 'ping', 'refresh', 'mute', 'leave', 'prefs', 'clear', 'hide', 'hides', 'pin', 'report'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 /** The client frame of one type, e.g. `ClientFrameOf<'send'>`. */
 export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { type: T }>;
@@ -206,9 +212,10 @@ export interface Pin {
  * messages disappear this many seconds after they were sent (absent: as long as the cluster keeps them);
  * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now);
  * `pins`: its pinned messages, the latest pin first (absent: none); `slowMode`: a group's slow mode, seconds (absent:
- * off).
+ * off); `hiddenAt`: when the user last hid messages there (epoch ms; absent: never): a device that holds messages
+ * from before asks `hides` for them when it is later than what it knows.
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
 
 /** The session is open. */
 export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
@@ -286,10 +293,12 @@ export interface ClearedFrame { type: 'cleared'; rid?: number; conv: string; seq
 /** The pinned messages of `conv` changed (with `rid`: the answer to this device's `pin`): all of them now, the latest pin first. */
 export interface PinsFrame { type: 'pins'; rid?: number; conv: string; pins: Pin[] }
 /**
- * The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`): stop showing them.
- * `unread`, `mentions` and `lastSeq` (together, when any were hidden): the user's counts after the hide, as in `read`.
+ * The user hid messages `seqs` of `conv` (with `rid`: the answer to this device's `hide`, or to its `hides`, which
+ * lists every message the user hid there): stop showing them. `unread`, `mentions` and `lastSeq` (together, when a
+ * `hide` hid any): the user's counts after the hide, as in `read`; `hiddenAt`: when that hide was stored (epoch ms),
+ * as in the list.
  */
-export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[]; unread?: number; mentions?: number; lastSeq?: number }
+export interface HiddenFrame { type: 'hidden'; rid?: number; conv: string; seqs: number[]; unread?: number; mentions?: number; lastSeq?: number; hiddenAt?: number }
 /** The other member of a direct conversation holds every message up to `seq` on a device (a delivery receipt). */
 export interface DeliveredFrame { type: 'delivered'; conv: string; uid: string; seq: number }
 export interface TypingEventFrame { type: 'typing'; conv: string; from: string }

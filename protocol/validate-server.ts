@@ -69,6 +69,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['posting']) && postingOf(v, t) === 'admins') row.posting = 'admins';
   if (!absent(v['retention'])) row.retention = uint(v, t, 'retention');
   if (!absent(v['slowMode'])) row.slowMode = uint(v, t, 'slowMode');
+  if (!absent(v['hiddenAt'])) row.hiddenAt = uint(v, t, 'hiddenAt');
   if (!absent(v['silencedUntil'])) row.silencedUntil = uint(v, t, 'silencedUntil');
   if (!absent(v['pins'])) row.pins = items(arr(v, t, 'pins'), `${t}.pins[]`, pin);
   return row;
@@ -169,6 +170,7 @@ function serverFrame(v: Obj): ServerFrame {
       if (!absent(v['unread'])) hidden.unread = uint(v, 'hidden', 'unread');
       if (!absent(v['mentions'])) hidden.mentions = uint(v, 'hidden', 'mentions');
       if (!absent(v['lastSeq'])) hidden.lastSeq = uint(v, 'hidden', 'lastSeq');
+      if (!absent(v['hiddenAt'])) hidden.hiddenAt = uint(v, 'hidden', 'hiddenAt');
       f = hidden;
       break;
     }

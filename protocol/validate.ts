@@ -142,6 +142,9 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
     case 'hide':
       f = { type: 'hide', rid: uint(v, 'hide', 'rid'), conv: id(v, 'hide', 'conv', L), seqs: seqList(v, 'hide', 'seqs') };
       break;
+    case 'hides':
+      f = { type: 'hides', rid: uint(v, 'hides', 'rid'), conv: id(v, 'hides', 'conv', L) };
+      break;
     case 'report': {
       const report: ClientFrameOf<'report'> = { type: 'report', rid: uint(v, 'report', 'rid'), conv: id(v, 'report', 'conv', L), seq: pos(v, 'report', 'seq') };
       if (!absent(v['reason'])) report.reason = body(v, 'report', 'reason', MAX_REPORT_REASON_BYTES);

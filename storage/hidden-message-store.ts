@@ -5,11 +5,16 @@ import { checkId } from './ids.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { readUnreadCount, type UnreadCount } from './user-conversations.js';
 
-/** What a hide did: the seqs hidden now and, when there are any, the user's unread count after them. */
+/** What a hide did: the seqs hidden now and, when there are any, the user's unread count after them and when. */
 export interface HideResult {
   seqs: number[];
   count?: UnreadCount;
+  /** When the hide was stored (epoch ms; with hides made now). */
+  hiddenAt?: number;
 }
+
+/** Most seqs one answer to "which messages did I hide here" gives: the latest by seq. */
+export const MAX_HIDDEN_LISTED = 10_000;
 
 /**
  * "Delete for me": messages a member hides from their own history (`hidden_messages`, migration 330). Pulls serve
@@ -36,6 +41,7 @@ export class HiddenMessageStore {
     if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0) || new Set(seqs).size !== seqs.length) {
       throw new ImError(ErrorCode.INVALID_FIELD, `seqs must be 1–${MAX_HIDE_SEQS} distinct positive integers`);
     }
+    const now = Date.now();
     const rows = await bounded('hide messages', this.sql<{ member: boolean; seqs: number[] }[]>`
       WITH me AS (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}),
       ok AS (
@@ -45,13 +51,29 @@ export class HiddenMessageStore {
           AND m.seq > (SELECT cleared_seq FROM me)
           AND m.seq > COALESCE((SELECT expired_seq FROM conversations c WHERE c.conv_id = ${convId}), 0)
       ),
-      ins AS (INSERT INTO hidden_messages (uid, conv_id, seq) SELECT ${uid}, ${convId}, seq FROM ok ON CONFLICT DO NOTHING RETURNING 1)
+      ins AS (INSERT INTO hidden_messages (uid, conv_id, seq, hidden_at) SELECT ${uid}, ${convId}, seq, ${now} FROM ok ON CONFLICT DO NOTHING RETURNING 1)
       SELECT EXISTS (SELECT 1 FROM me) AS member, COALESCE((SELECT json_agg(seq ORDER BY seq) FROM ok), '[]'::json) AS seqs`, this.timeoutMs);
     if (!rows[0]!.member) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
     const hidden = rows[0]!.seqs;
     if (hidden.length === 0) return { seqs: hidden };
     // A second statement: the one above cannot see its own inserts.
     const count = await readUnreadCount(this.sql, uid, convId, this.timeoutMs);
-    return count === undefined ? { seqs: hidden } : { seqs: hidden, count };
+    return count === undefined ? { seqs: hidden, hiddenAt: now } : { seqs: hidden, count, hiddenAt: now };
+  }
+
+  /**
+   * The messages `uid` hid in `convId` (the latest MAX_HIDDEN_LISTED by seq), ascending, for a device that was away
+   * when they were hidden (the list's `hiddenAt` tells it). NOT_MEMBER when `uid` is not in the conversation.
+   */
+  async hiddenSeqs(uid: string, convId: string): Promise<number[]> {
+    checkId(uid, 'uid');
+    checkId(convId, 'convId');
+    const rows = await bounded('list hidden messages', this.sql<{ member: boolean; seqs: number[] }[]>`
+      SELECT EXISTS (SELECT 1 FROM members WHERE conv_id = ${convId} AND uid = ${uid}) AS member,
+             COALESCE((SELECT json_agg(seq ORDER BY seq) FROM (
+               SELECT seq FROM hidden_messages WHERE uid = ${uid} AND conv_id = ${convId} ORDER BY seq DESC LIMIT ${MAX_HIDDEN_LISTED}
+             ) h), '[]'::json) AS seqs`, this.timeoutMs);
+    if (!rows[0]!.member) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
+    return rows[0]!.seqs;
   }
 }

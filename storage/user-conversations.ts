@@ -50,6 +50,8 @@ export interface UserConversation {
   slowModeSec?: number;
   /** Nothing up to this seq is served to the user: they cleared it, or it passed the message retention (0: none). */
   clearedSeq: number;
+  /** When the user last hid messages there (epoch ms; absent: never, or only before migration 390). */
+  hiddenAt?: number;
 }
 
 /** Messages read back from a conversation's last for the last one that is not a recall, edit or reaction (its time orders the list). */
@@ -130,13 +132,15 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: PinRow[] | null }[]>`
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: PinRow[] | null; hidden_at: number | null }[]>`
     SELECT mb.conv_id, c.kind, c.title, c.meta, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`, sql`mb.uid`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
+           -- The user's latest hide there, by key (migration 395): a device that was away catches up on its hides.
+           NULLIF((SELECT max(h.hidden_at) FROM hidden_messages h WHERE h.uid = mb.uid AND h.conv_id = mb.conv_id), 0) AS hidden_at,
            (SELECT count(*)::int FROM (SELECT 1 FROM members x WHERE x.conv_id = mb.conv_id LIMIT ${memberCap}) x) AS member_count,
            p.uid AS peer, p.read_seq AS peer_read, p.delivered_seq AS peer_delivered,
            -- Hidden (NULL) when either of the two has last seen off, as the read mark is with receipts.
@@ -179,6 +183,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     if (r.peer_delivered !== null) c.peerDelivered = r.peer_delivered;
     if (r.peer_seen !== null) c.peerLastSeen = r.peer_seen.getTime();
     if (r.pins !== null) c.pins = pinsOf(r.pins);
+    if (r.hidden_at !== null) c.hiddenAt = r.hidden_at;
     return c;
   });
 }

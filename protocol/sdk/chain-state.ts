@@ -78,6 +78,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.archivedAt > 0) info.archivedAt = s.archivedAt;
   if (s.markedUnreadAt > 0) info.markedUnreadAt = s.markedUnreadAt;
   if (s.clearedSeq > 0) info.clearedSeq = s.clearedSeq;
+  if (s.hiddenAt !== undefined) info.hiddenAt = s.hiddenAt;
   if (s.pins !== undefined && s.pins.length > 0) info.pins = s.pins;
   return info;
 }

@@ -85,6 +85,7 @@ export class ImClient extends ConversationRequests {
     this.chains = new ConversationChains({
       deliver: (msg) => this.events.emit('message', msg),
       pull: (conv, after, limit) => this.pull(conv, after, limit),
+      hides: (conv) => this.hiddenMessages(conv),
       ack: (conv, seq) => this.transmit({ type: 'ack', conv, seq }),
       isOpen: () => this.welcomed,
       history: opts.history,

@@ -38,6 +38,8 @@ export interface ConversationChainsOptions {
   onPullError?: (conv: string, error: ImError) => void;
   /** See DEFAULT_LIST_STALE_GRACE_MS. */
   listStaleGraceMs?: number;
+  /** Asks which messages of `conv` the user hid (`hides`; its answer reaches the app as a `hidden` event). */
+  hides?: (conv: string) => Promise<unknown>;
 }
 
 /**
@@ -108,7 +110,8 @@ export class ConversationChains {
       let s = this.convs.get(row.conv);
       if (s === undefined) {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
-      }
+        s.hiddenAt = row.hiddenAt;
+      } else if (row.hiddenAt !== undefined && row.hiddenAt > (s.hiddenAt ?? 0)) this.catchUpHides(s, row.hiddenAt);
       applyListRow(s, row);
       this.clearTo(s, row.clearedSeq ?? 0);
       if (s.lastSeq > s.last) {
@@ -122,6 +125,25 @@ export class ConversationChains {
     const liveAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
     for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < liveAfter && this.handleLeft(conv)) gone.push(conv);
     return gone;
+  }
+
+  /**
+   * The user hid messages of a conversation this device knew while it was away (the list's `hiddenAt` is later than
+   * any hide it heard of): it asks which, and the answer is emitted as `hidden`. Only once that answer is in does the
+   * device count the hides as known, so a failed ask is made again at the next list.
+   */
+  private catchUpHides(s: ChainState, hiddenAt: number): void {
+    if (this.opts.hides === undefined || !this.opts.isOpen()) return;
+    this.opts.hides(s.conv).then(
+      () => void (s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt)),
+      (err: unknown) => this.opts.onPullError?.(s.conv, err as ImError),
+    );
+  }
+
+  /** A hide heard of live (`hidden` with its time): a later list with the same `hiddenAt` has nothing new. */
+  handleHiddenAt(conv: string, hiddenAt: number): void {
+    const s = this.convs.get(conv);
+    if (s !== undefined) s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt);
   }
 
   /**

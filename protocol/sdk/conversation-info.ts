@@ -58,4 +58,9 @@ export interface ConversationInfo {
   markedUnreadAt?: number;
   /** The user cleared its history up to this seq (from `convs` and `cleared`): nothing at or below it shows. Absent: never. */
   clearedSeq?: number;
+  /**
+   * When the user last hid messages here (epoch ms; from `convs` and `hidden`). An app that stores messages and finds
+   * it later than what it stored asks `hiddenMessages(conv)`. Absent: never.
+   */
+  hiddenAt?: number;
 }

@@ -100,6 +100,15 @@ export abstract class ConversationRequests {
   }
 
   /**
+   * Which messages of `conv` the user hid (the latest 10,000 by seq, ascending), also emitted as a `hidden` event.
+   * The client asks by itself for a conversation it knew when the list shows hides made while it was away; an app
+   * that stores messages asks when `hiddenAt` is later than what it stored. Rejects with `not_member`.
+   */
+  hiddenMessages(conv: string): Promise<number[]> {
+    return this.request<number[]>('hides', (rid) => ({ type: 'hides', rid, conv }));
+  }
+
+  /**
    * Pins message `seq` of `conv` for every member (or with `false` unpins it); in a group only owners and admins may.
    * Resolves with the conversation's pins then, the latest first (every member online gets a `pins` event). Rejects
    * with `forbidden`, `not_found` (no such message), `conflict` (recalled), `invalid_field` (a recall, an edit or a

@@ -81,6 +81,7 @@ export class InboundFrames {
         return;
       case 'hidden': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);
+        if (f.hiddenAt !== undefined) chains.handleHiddenAt(f.conv, f.hiddenAt);
         events.emit('hidden', { conv: f.conv, seqs: f.seqs });
         if (f.unread === undefined || f.lastSeq === undefined) return;
         if (!chains.handleCount(f.conv, { unread: f.unread, lastSeq: f.lastSeq, ...(f.mentions === undefined ? {} : { mentions: f.mentions }) })) return;

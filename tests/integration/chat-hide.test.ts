@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { Msg, ServerFrameOf } from '../../protocol/frames.js';
+import type { WebSocketConstructor } from '../../protocol/sdk/socket.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
@@ -31,7 +33,7 @@ describe('chat – hide messages', () => {
     // Only plain messages are hidden: a reaction and a seq with no message are left out of the answer.
     expect(await phone.client.hide(conv, [two, reaction, 999])).toEqual([two]);
     // With Hana's counts after it: none of it was unread for her (she sent it; Ivo's reaction is no news).
-    expect(await laptop.waitFor<Hidden>((f) => f.type === 'hidden')).toEqual({ type: 'hidden', conv, seqs: [two], unread: 0, mentions: 0, lastSeq: reaction });
+    expect(await laptop.waitFor<Hidden>((f) => f.type === 'hidden')).toEqual({ type: 'hidden', conv, seqs: [two], unread: 0, mentions: 0, lastSeq: reaction, hiddenAt: expect.any(Number) });
     expect(phone.got.hidden).toEqual([{ conv, seqs: [two] }]);
 
     laptop.send({ type: 'pull', rid: 1, conv, after: 0, limit: 10 });
@@ -119,5 +121,48 @@ describe('chat – hide messages', () => {
     expect(lin.got.read.at(-1)).toEqual({ conv: 'hd-u', seq: hi, unread: 0, mentions: 0 });
     await waitUntil(() => tablet.got.read.length === 1, 'the tablet told of the count the hide left');
     expect(tablet.client.conversations()[0]).toMatchObject({ unread: 0, mentions: 0 });
+  }, 30_000);
+
+  it('hide – a device away when messages were hidden learns of them at its next list: it asks which and emits hidden; an app asks with hiddenMessages; others are not_member', async () => {
+    const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ola', 'pia'] })).body['conv'] as string;
+    const pia = await c.online('pia', 'p1', 'h1', []);
+    const first = (await pia.client.send(conv, 'first')).seq;
+    const second = (await pia.client.send(conv, 'second')).seq;
+    // Ola's laptop: while she is "away" its sockets go nowhere, so it misses the live `hidden` frame.
+    let away = false;
+    const Gated = function (url: string) {
+      return new WebSocket(away ? 'ws://127.0.0.1:9/ws' : url);
+    } as unknown as WebSocketConstructor;
+    const laptop = await c.online('ola', 'laptop', 'h2', ['hidden', 'state'], { WebSocket: Gated, reconnect: { baseMs: 50, capMs: 200 } });
+    const phone = await c.online('ola', 'phone', 'h1', ['hidden']);
+    expect(laptop.client.conversations().find((x) => x.conv === conv)).not.toHaveProperty('hiddenAt');
+
+    away = true;
+    laptop.client.reconnect();
+    await waitUntil(() => laptop.got.state.some((x) => x.state === 'reconnecting'), 'the laptop away');
+    expect(await phone.client.hide(conv, [first])).toEqual([first]);
+    const hiddenAt = phone.client.conversations().find((x) => x.conv === conv)!.hiddenAt!;
+    expect(hiddenAt).toBeGreaterThan(0);
+    expect(laptop.got.hidden).toEqual([]);
+
+    away = false;
+    await waitUntil(() => laptop.got.hidden.length === 1, 'the laptop catching up on the hide made while it was away');
+    expect(laptop.got.hidden[0]).toEqual({ conv, seqs: [first] });
+    expect(laptop.client.conversations().find((x) => x.conv === conv)).toMatchObject({ hiddenAt });
+    // Known now: the next list asks nothing more.
+    await laptop.client.sync();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(laptop.got.hidden).toHaveLength(1);
+
+    // An app that stores messages asks for itself; the list row carries the time, others are not_member.
+    await phone.client.hide(conv, [second]);
+    expect(await phone.client.hiddenMessages(conv)).toEqual([first, second]);
+    const row = ((await c.api('GET', '/v1/users/ola/conversations')).body['conversations'] as { conv: string; hiddenAt?: number }[]).find((x) => x.conv === conv);
+    expect(row?.hiddenAt).toBeGreaterThanOrEqual(hiddenAt);
+    const raw = await rawConnect(c.gateways.get('h1')!, c.token('quin', 'q1'));
+    await raw.waitFor((f) => f.type === 'convs');
+    raw.send({ type: 'hides', rid: 3, conv });
+    expect(await raw.waitFor((f) => f.type === 'error')).toMatchObject({ rid: 3, code: ErrorCode.NOT_MEMBER });
+    raw.close();
   }, 30_000);
 });
