@@ -72,9 +72,14 @@ function parseJsonObject(part: string): Record<string, unknown> | undefined {
 
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** Verifies format, algorithm, signature and claims; UNAUTHORIZED or TOKEN_EXPIRED otherwise. Never throws. */
-export function verifyToken(token: unknown, secret: Secret, opts: VerifyOptions = {}): Result<TokenClaims> {
-  if (secretLength(secret) === 0) return unauthorized('no token secret is configured');
+/**
+ * Verifies format, algorithm, signature and claims; UNAUTHORIZED or TOKEN_EXPIRED otherwise. Never throws. With
+ * several secrets, a token signed with any of them is good: the current one and, while the business server moves to
+ * it, the one before.
+ */
+export function verifyToken(token: unknown, secret: Secret | readonly Secret[], opts: VerifyOptions = {}): Result<TokenClaims> {
+  const secrets = (Array.isArray(secret) ? secret : [secret]) as readonly Secret[];
+  if (secrets.length === 0 || secrets.some((x) => secretLength(x) === 0)) return unauthorized('no token secret is configured');
   if (typeof token !== 'string' || token.length === 0) return unauthorized('no token');
   if (token.length > DEFAULT_MAX_TOKEN_LENGTH) return unauthorized('token too long');
   const dot1 = token.indexOf('.');
@@ -92,9 +97,12 @@ export function verifyToken(token: unknown, secret: Secret, opts: VerifyOptions 
 
   // Compare the canonical base64url text, not decoded bytes: the decoder ignores trailing bits, so decoded
   // bytes would accept several spellings of one signature.
-  const expected = Buffer.from(mac(`${h}.${p}`, secret), 'latin1');
   const given = Buffer.from(s, 'latin1');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return unauthorized('bad token signature');
+  const signedWith = (sec: Secret): boolean => {
+    const expected = Buffer.from(mac(`${h}.${p}`, sec), 'latin1');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  if (!secrets.some(signedWith)) return unauthorized('bad token signature');
 
   const claims = parseJsonObject(p);
   if (!claims) return unauthorized('token payload is not a JSON object');

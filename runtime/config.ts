@@ -76,8 +76,12 @@ export interface GatewayConfig {
   publicUrl: string;
   /** HS256 secret shared with the business server. */
   tokenSecret: string;
+  /** The secret before it, still good for verifying while the business server moves to the new one (rotation). */
+  previousTokenSecret?: string;
   /** Bearer key of the server API. */
   serverKey: string;
+  /** The key before it, still taken while the business server moves to the new one (rotation). */
+  previousServerKey?: string;
   /** Lets `POST /v1/tokens` mint tokens (development only). */
   devTokens: boolean;
   /** Longest token lifetime (`exp` − `iat`) accepted; revocations older than it (plus leeway) are forgotten. */
@@ -252,12 +256,18 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
   const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
   const serverKey = env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY;
+  // Rotation: the previous secret and key are still taken (never used to sign) until they are unset.
+  const previousTokenSecret = env['IM_TOKEN_SECRET_PREVIOUS'] || undefined;
+  const previousServerKey = env['IM_SERVER_KEY_PREVIOUS'] || undefined;
   // The development secrets are public (they are in the README): with them anyone can mint tokens or call the
-  // server API, so a gateway reachable from other machines refuses to start with either.
-  if (port > 0 && !isLoopback(host) && (tokenSecret === DEV_TOKEN_SECRET || serverKey === DEV_SERVER_KEY)) {
-    throw new ConfigError(`the gateway would listen on ${host}, beyond this machine, with the public development ${tokenSecret === DEV_TOKEN_SECRET ? 'token secret' : 'server key'}: set IM_TOKEN_SECRET and IM_SERVER_KEY`);
+  // server API, so a gateway reachable from other machines refuses to start with either, as current or previous.
+  const devToken = tokenSecret === DEV_TOKEN_SECRET || previousTokenSecret === DEV_TOKEN_SECRET;
+  if (port > 0 && !isLoopback(host) && (devToken || serverKey === DEV_SERVER_KEY || previousServerKey === DEV_SERVER_KEY)) {
+    throw new ConfigError(`the gateway would listen on ${host}, beyond this machine, with the public development ${devToken ? 'token secret' : 'server key'}: set IM_TOKEN_SECRET and IM_SERVER_KEY`);
   }
   return {
+    ...(previousTokenSecret !== undefined && { previousTokenSecret }),
+    ...(previousServerKey !== undefined && { previousServerKey }),
     port,
     host,
     publicUrl: v('public-url') ?? env['IM_PUBLIC_URL'] ?? `ws://${host}:${port}/ws`,

@@ -79,6 +79,8 @@ export class Gateway {
   /** Counters for the node's metrics. */
   readonly stats = new GatewayStats();
   private readonly writer: SessionWriter;
+  /** The secrets a token may be signed with: the current one, and the previous one during a rotation. */
+  private readonly tokenSecrets: readonly string[];
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -86,6 +88,8 @@ export class Gateway {
     private readonly uws: typeof Uws,
   ) {
     this.limits = { ...DEFAULT_LIMITS, maxFrameBytes: deps.config.maxFrameBytes };
+    const { tokenSecret, previousTokenSecret } = deps.config;
+    this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
     this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
@@ -298,7 +302,7 @@ export class Gateway {
   }
 
   private tokenHolder(token: unknown): ReturnType<typeof checkToken> {
-    return checkToken(token, this.deps.config.tokenSecret, this.deps.config.maxTokenLifetimeSec, this.revocations.cache);
+    return checkToken(token, this.tokenSecrets, this.deps.config.maxTokenLifetimeSec, this.revocations.cache);
   }
 
   private onClose(ws: Uws.WebSocket<SessionData>, code: number): void {

@@ -39,7 +39,7 @@ export type Handler = (body: Record<string, unknown>, params: string[], query: U
 /** What registering a route needs of the node: its uWS app, the server key and allowed origins, and a logger. */
 export interface RouteDeps {
   app: Uws.TemplatedApp;
-  config: { serverKey: string; allowedOrigins: readonly string[] };
+  config: { serverKey: string; previousServerKey?: string; allowedOrigins: readonly string[] };
   log: Logger;
 }
 
@@ -87,7 +87,7 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
       if (e.code === ErrorCode.INTERNAL) d.log.error({ route: pattern, err: e.message }, 'server API failed');
       answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
     };
-    if (keyed && !sameSecret(auth, `Bearer ${d.config.serverKey}`)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
+    if (keyed && !keyTaken(auth, d.config)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
     const run = (body: Record<string, unknown>): void => {
       handler(body, args, query).then(([status, out, contentType]) => answer(status, out, contentType), fail);
     };
@@ -125,6 +125,14 @@ function readJson(res: Uws.HttpResponse, done: (err: ImError | undefined, body?:
 /** Answers with a JSON body (outside a route, e.g. the catch-all 404). */
 export function json(res: Uws.HttpResponse, status: string, body: unknown): void {
   res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+}
+
+/** Whether `auth` carries the server key, or the previous one during a rotation (both compared, in constant time). */
+export function keyTaken(auth: string, config: { serverKey: string; previousServerKey?: string }): boolean {
+  const current = sameSecret(auth, `Bearer ${config.serverKey}`);
+  if (config.previousServerKey === undefined) return current;
+  const previous = sameSecret(auth, `Bearer ${config.previousServerKey}`);
+  return current || previous;
 }
 
 /** Compares a presented secret with the real one in constant time (digests first, so lengths leak nothing either). */

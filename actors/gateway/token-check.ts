@@ -12,7 +12,7 @@ export interface TokenHolder {
 }
 
 /** Checks a token as the gateway takes one, at the upgrade and in a session's `refresh`. */
-export function checkToken(token: unknown, secret: string, maxLifetimeSec: number, revocations: { covers(uid: string, did: string, iatSec: number): boolean }): Result<TokenHolder> {
+export function checkToken(token: unknown, secret: string | readonly string[], maxLifetimeSec: number, revocations: { covers(uid: string, did: string, iatSec: number): boolean }): Result<TokenHolder> {
   const r = verifyToken(token, secret, { leewaySec: DEFAULT_TOKEN_LEEWAY_SEC, maxLifetimeSec });
   if (!r.ok) return r;
   const { sub: uid, did, exp, iat = 0 } = r.value;

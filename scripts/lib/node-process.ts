@@ -27,6 +27,8 @@ export interface NodeProcessOptions {
   onSpawn?: (pid: number) => void;
   /** Node.js flags for the process (`--cpu-prof`, say). */
   execArgv?: string[];
+  /** Environment variables on top of this process's own (secrets, which take no flag). */
+  env?: Record<string, string>;
 }
 
 export interface NodeProcess {
@@ -50,7 +52,7 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl, '--database-url', opts.databaseUrl];
   if (opts.kinds) args.push('--kinds', opts.kinds.join(','));
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'], ...(opts.env && { env: { ...process.env, ...opts.env } }) });
   await fh.close();
   reapOnExit(child, 'SIGKILL');
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);

@@ -31,6 +31,8 @@ export interface ChatClusterOptions {
   args?: string[];
   /** Extra flags for one node. */
   nodeArgs?: Record<string, string[]>;
+  /** Environment variables for one node (secrets). */
+  nodeEnv?: Record<string, Record<string, string>>;
 }
 
 /** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node, its shards spread evenly. */
@@ -95,13 +97,13 @@ async function startTestClusterWithGateways(opts: ChatClusterOptions, gatewayArg
   const [first, ...rest] = opts.nodes;
   const cluster = await startTestCluster({
     nodes: [],
-    firstNode: { id: first!, args: gatewayArgs(first!) },
+    firstNode: { id: first!, args: gatewayArgs(first!), ...(opts.nodeEnv?.[first!] && { env: opts.nodeEnv[first!] }) },
     shards: opts.shards ?? 32,
     kinds: ['connector', 'chatter'],
     args: ['--heartbeat-ms', '150', '--lease-ms', '900', ...(opts.args ?? [])],
   });
   try {
-    await Promise.all(rest.map((n) => cluster.spawn(n, gatewayArgs(n))));
+    await Promise.all(rest.map((n) => cluster.spawn(n, gatewayArgs(n), opts.nodeEnv?.[n])));
     // Tests start once the start-up rebalance is over: a shard moving under a test's feet would make it flaky.
     await cluster.settle();
   } catch (err) {

@@ -24,7 +24,7 @@ export interface TestCluster {
   router: Router;
   logDir: string;
   /** Starts (or restarts) a node process with the cluster's settings plus `args`. */
-  spawn(nodeId: string, args?: string[]): Promise<NodeProcess>;
+  spawn(nodeId: string, args?: string[], env?: Record<string, string>): Promise<NodeProcess>;
   /** Runs the admin CLI against this cluster. */
   imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Waits until the start-up rebalance is over: every shard active, each kind spread evenly over the nodes. */
@@ -51,7 +51,7 @@ export interface TestClusterOptions {
   /** Extra node flags, e.g. ['--heartbeat-ms', '100']. */
   args?: string[];
   /** A first node with flags of its own (spawned before `nodes`, which then join it). */
-  firstNode?: { id: string; args: string[] };
+  firstNode?: { id: string; args: string[]; env?: Record<string, string> };
 }
 
 /** Starts nats-server, a fresh database and node processes; stop() ends them all. */
@@ -61,15 +61,15 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
   const nodes = new Map<string, NodeProcess>();
   const kinds = opts.kinds ?? ['counter'];
   const baseArgs = ['--shards', String(opts.shards), '--log-level', 'info', ...(opts.args ?? [])];
-  const spawn = async (nodeId: string, args: string[] = []): Promise<NodeProcess> => {
-    const p = await spawnNodeProcess({ nodeId, natsUrl: nats.url, databaseUrl: db.url, kinds, args: [...baseArgs, ...args], logDir, onSpawn: (pid) => void registerPid(pid) });
+  const spawn = async (nodeId: string, args: string[] = [], env?: Record<string, string>): Promise<NodeProcess> => {
+    const p = await spawnNodeProcess({ nodeId, natsUrl: nats.url, databaseUrl: db.url, kinds, args: [...baseArgs, ...args], logDir, onSpawn: (pid) => void registerPid(pid), ...(env && { env }) });
     nodes.set(nodeId, p);
     void p.exited.then(() => unregisterPid(p.pid));
     return p;
   };
   // The first node creates the shard map; the rest join it.
   const first = opts.firstNode ?? (opts.nodes[0] === undefined ? undefined : { id: opts.nodes[0], args: [] });
-  if (first) await spawn(first.id, first.args);
+  if (first) await spawn(first.id, first.args, first.env);
   await Promise.all(opts.nodes.filter((id) => id !== first?.id).map((id) => spawn(id)));
   const nc = await natsConnect({ servers: nats.url, name: 'test-client' });
   const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 5000 });

@@ -1,8 +1,8 @@
 import type * as Uws from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
-import { sameSecret } from '../../actors/gateway/http-route.js';
+import { keyTaken, sameSecret } from '../../actors/gateway/http-route.js';
 import { mountDemoPage } from '../../actors/gateway/demo-page.js';
-import { ConfigError, DEV_SERVER_KEY, parseConfig } from '../../runtime/config.js';
+import { ConfigError, DEV_SERVER_KEY, DEV_TOKEN_SECRET, parseConfig } from '../../runtime/config.js';
 import { silentLogger } from '../../runtime/logger.js';
 
 /** Records the routes a mount registers (no server: only which paths would be served). */
@@ -18,6 +18,11 @@ describe('server secrets', () => {
     expect(sameSecret('Bearer k3', 'Bearer k3y')).toBe(false);
     expect(sameSecret('Bearer k3yy', 'Bearer k3y')).toBe(false);
     expect(sameSecret('', 'Bearer k3y')).toBe(false);
+    // During a rotation, the previous key too.
+    expect(keyTaken('Bearer old', { serverKey: 'new', previousServerKey: 'old' })).toBe(true);
+    expect(keyTaken('Bearer new', { serverKey: 'new', previousServerKey: 'old' })).toBe(true);
+    expect(keyTaken('Bearer old', { serverKey: 'new' })).toBe(false);
+    expect(keyTaken('Bearer other', { serverKey: 'new', previousServerKey: 'old' })).toBe(false);
   });
 
   it('config – a gateway reachable from other machines does not start with the public development secrets', () => {
@@ -27,6 +32,12 @@ describe('server secrets', () => {
     expect(() => parseConfig(args('10.1.2.3'), { IM_TOKEN_SECRET: 'real-secret' })).toThrow(/server key/);
     expect(() => parseConfig(args('10.1.2.3'), { IM_SERVER_KEY: 'real-key' })).toThrow(/token secret/);
     expect(parseConfig(args('0.0.0.0'), real).gateway).toMatchObject({ host: '0.0.0.0', tokenSecret: 'real-secret', serverKey: 'real-key' });
+    // A rotation's previous secret and key are read too, and the development ones are refused there as well.
+    const rotating = { ...real, IM_TOKEN_SECRET_PREVIOUS: 'old-secret', IM_SERVER_KEY_PREVIOUS: 'old-key' };
+    expect(parseConfig(args('0.0.0.0'), rotating).gateway).toMatchObject({ tokenSecret: 'real-secret', previousTokenSecret: 'old-secret', serverKey: 'real-key', previousServerKey: 'old-key' });
+    expect(parseConfig(args('0.0.0.0'), real).gateway).not.toHaveProperty('previousTokenSecret');
+    expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_TOKEN_SECRET_PREVIOUS: DEV_TOKEN_SECRET })).toThrow(/token secret/);
+    expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_SERVER_KEY_PREVIOUS: DEV_SERVER_KEY })).toThrow(/server key/);
     // On loopback (development, tests) the development secrets are fine.
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(args(host), {}).gateway.host).toBe(host);
   });

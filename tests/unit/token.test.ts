@@ -25,6 +25,16 @@ describe('token – HS256 connection tokens', () => {
     expect(verifyToken(good, Buffer.from(SECRET), { nowSec: NOW }).ok).toBe(true);
   });
 
+  it('token – with several secrets (a rotation), a token signed with any of them verifies and one signed with another does not', () => {
+    const previous = signToken({ sub: 'alice', did: 'phone', ttlSec: 60 }, 'old-secret', NOW);
+    expect(verifyToken(good, [SECRET, 'old-secret'], { nowSec: NOW }).ok).toBe(true);
+    expect(verifyToken(previous, [SECRET, 'old-secret'], { nowSec: NOW }).ok).toBe(true);
+    expect(verifyToken(previous, [SECRET], { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(signToken({ sub: 'a', did: 'b', ttlSec: 60 }, 'third', NOW), [SECRET, 'old-secret'], { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(good, [], { nowSec: NOW })).toEqual(unauthorized);
+    expect(verifyToken(good, [SECRET, ''], { nowSec: NOW })).toEqual(unauthorized);
+  });
+
   it('token – the device id "system" is the server\'s own (system messages): refused when signed and when verified', () => {
     expect(() => signToken({ sub: 'alice', did: 'system', ttlSec: 60 }, SECRET, NOW)).toThrow(/reserved/);
     expect(verifyToken(forge(HS256, { sub: 'u', did: 'system', exp: NOW + 60 }), SECRET, { nowSec: NOW })).toEqual(unauthorized);
