@@ -51,7 +51,8 @@ interface Batch {
 
 /**
  * Business events POSTed to the business server's URL as JSON arrays, signed as Standard Webhooks do
- * (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`). POSTs go
+ * (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per
+secret during a rotation). POSTs go
  * one at a time, in the order the events arrived; a failed one is tried again with backoff until it is answered
  * 2xx or refused with a 4xx. At least once while the node runs and its queue holds: receivers drop repeats by
  * `webhook-id`.
@@ -63,13 +64,15 @@ export class WebhookForwarder {
   private queuedBytes = 0;
   private current: Batch | undefined;
   private running: Promise<void> | undefined;
-  private readonly key: Buffer;
+  /** Signing keys: the secret's, then during a rotation the previous secret's. */
+  private readonly keys: Buffer[];
   private readonly stop = new AbortController();
   private readonly decoder = new TextDecoder();
 
   constructor(private readonly opts: WebhookForwarderOptions) {
-    const s = opts.config.secret;
-    this.key = s.startsWith('whsec_') ? Buffer.from(s.slice('whsec_'.length), 'base64') : Buffer.from(s, 'utf8');
+    const keyOf = (s: string): Buffer => (s.startsWith('whsec_') ? Buffer.from(s.slice('whsec_'.length), 'base64') : Buffer.from(s, 'utf8'));
+    const { secret, previousSecret } = opts.config;
+    this.keys = previousSecret === undefined ? [keyOf(secret)] : [keyOf(secret), keyOf(previousSecret)];
   }
 
   /** Bytes of events waiting, the batch in flight included. */
@@ -147,11 +150,12 @@ export class WebhookForwarder {
 
   private async post(b: Batch): Promise<'done' | 'retry'> {
     const ts = String(Math.floor(Date.now() / 1000));
-    const signature = createHmac('sha256', this.key).update(`${b.id}.${ts}.${b.body}`).digest('base64');
+    // One signature per key, space-separated (Standard Webhooks): a receiver on either secret verifies the request.
+    const signature = this.keys.map((k) => `v1,${createHmac('sha256', k).update(`${b.id}.${ts}.${b.body}`).digest('base64')}`).join(' ');
     try {
       const res = await fetch(this.opts.config.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'webhook-id': b.id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}`, 'user-agent': 'natsim-webhook' },
+        headers: { 'content-type': 'application/json', 'webhook-id': b.id, 'webhook-timestamp': ts, 'webhook-signature': signature, 'user-agent': 'natsim-webhook' },
         body: b.body,
         signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS), this.stop.signal]),
       });

@@ -50,6 +50,8 @@ export interface WebhookConfig {
   url: string;
   /** Signs each request (Standard Webhooks: `whsec_` + base64 of the key, or any other string, used as it is). */
   secret: string;
+  /** During a rotation, the secret before it: requests carry a signature with each, so receivers may move over. */
+  previousSecret?: string;
   /** Event types forwarded: `online`, `offline`, `message`, `read`, `push`, `members`. */
   events: string[];
 }
@@ -229,18 +231,18 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       gatherMs: int('commit-gather-ms', values['commit-gather-ms'] ?? env['IM_COMMIT_GATHER_MS'], DEFAULT_COMMIT_GATHER_MS, 0),
     },
     gateway: gatewayConfig(values, env),
-    ...webhookConfig(values['webhook-url'] ?? env['IM_WEBHOOK_URL'], values['webhook-events'] ?? env['IM_WEBHOOK_EVENTS'], env['IM_WEBHOOK_SECRET'], values['no-events'] !== true),
+    ...webhookConfig(values['webhook-url'] ?? env['IM_WEBHOOK_URL'], values['webhook-events'] ?? env['IM_WEBHOOK_EVENTS'], env['IM_WEBHOOK_SECRET'], env['IM_WEBHOOK_SECRET_PREVIOUS'], values['no-events'] !== true),
   };
 }
 
-function webhookConfig(url: string | undefined, events: string | undefined, secret: string | undefined, eventsOn: boolean): { webhook?: WebhookConfig } {
+function webhookConfig(url: string | undefined, events: string | undefined, secret: string | undefined, previousSecret: string | undefined, eventsOn: boolean): { webhook?: WebhookConfig } {
   if (url === undefined || url === '') return {};
   if (!/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) throw new ConfigError(`webhook-url: ${JSON.stringify(url)} is not an http(s) URL`);
   if (!secret) throw new ConfigError('a webhook needs a signing secret: set IM_WEBHOOK_SECRET');
   if (!eventsOn) throw new ConfigError('--webhook-url forwards business events, which --no-events turns off');
   const types = list(events, [...WEBHOOK_EVENT_TYPES]);
   for (const t of types) if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw new ConfigError(`webhook-events: "${t}" is none of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
-  return { webhook: { url, secret, events: types } };
+  return { webhook: { url, secret, events: types, ...(previousSecret ? { previousSecret } : {}) } };
 }
 
 /** True for addresses only this machine can reach. */

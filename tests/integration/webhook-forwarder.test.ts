@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from 'nats';
@@ -34,6 +35,27 @@ describe('webhook forwarder – a real HTTP server on loopback', () => {
   };
   const start = (url: string, extra: { queueBytes?: number } = {}): WebhookForwarder =>
     (forwarder = new WebhookForwarder({ nc: {} as NatsConnection, config: { url, secret: 'k', events: ['message'] }, log: silentLogger(), ...extra }));
+
+  it('webhook forwarder – during a secret rotation each request carries a signature under the new secret and one under the previous, so a receiver on either verifies it', async () => {
+    const got: { id: string; ts: string; signature: string; body: string }[] = [];
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (b: Buffer) => chunks.push(b));
+      req.on('end', () => {
+        got.push({ id: String(req.headers['webhook-id']), ts: String(req.headers['webhook-timestamp']), signature: String(req.headers['webhook-signature']), body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const oldKey = Buffer.from('old-key-bytes');
+    forwarder = new WebhookForwarder({ nc: {} as NatsConnection, config: { url, secret: 'new-secret', previousSecret: `whsec_${oldKey.toString('base64')}`, events: ['message'] }, log: silentLogger() });
+    forwarder.take(batch({ n: 1 }));
+    await waitUntil(() => got.length === 1, 'the request');
+    const r = got[0]!;
+    const sign = (key: Buffer | string): string => `v1,${createHmac('sha256', key).update(`${r.id}.${r.ts}.${r.body}`).digest('base64')}`;
+    expect(r.signature.split(' ')).toEqual([sign('new-secret'), sign(oldKey)]);
+  });
 
   it('webhook forwarder – a batch refused with a 4xx is not sent again, and the next one goes', async () => {
     const r = await receiver((n, res) => res.writeHead(n === 0 ? 400 : 200).end());

@@ -38,6 +38,9 @@ describe('server secrets', () => {
     expect(parseConfig(args('0.0.0.0'), real).gateway).not.toHaveProperty('previousTokenSecret');
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_TOKEN_SECRET_PREVIOUS: DEV_TOKEN_SECRET })).toThrow(/token secret/);
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_SERVER_KEY_PREVIOUS: DEV_SERVER_KEY })).toThrow(/server key/);
+    const hook = ['--webhook-url', 'http://127.0.0.1:9/hook'];
+    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new', IM_WEBHOOK_SECRET_PREVIOUS: 'w-old' }).webhook).toMatchObject({ secret: 'w-new', previousSecret: 'w-old' });
+    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new' }).webhook).not.toHaveProperty('previousSecret');
     // On loopback (development, tests) the development secrets are fine.
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(args(host), {}).gateway.host).toBe(host);
   });
