@@ -41,8 +41,7 @@ export class HiddenMessageStore {
     if (!Array.isArray(seqs) || seqs.length === 0 || seqs.length > MAX_HIDE_SEQS || !seqs.every((s) => Number.isSafeInteger(s) && s > 0) || new Set(seqs).size !== seqs.length) {
       throw new ImError(ErrorCode.INVALID_FIELD, `seqs must be 1–${MAX_HIDE_SEQS} distinct positive integers`);
     }
-    const now = Date.now();
-    const rows = await bounded('hide messages', this.sql<{ member: boolean; seqs: number[] }[]>`
+    const rows = await bounded('hide messages', this.sql<{ member: boolean; seqs: number[]; at: number }[]>`
       WITH me AS (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}),
       ok AS (
         SELECT m.seq FROM messages m
@@ -51,14 +50,17 @@ export class HiddenMessageStore {
           AND m.seq > (SELECT cleared_seq FROM me)
           AND m.seq > COALESCE((SELECT expired_seq FROM conversations c WHERE c.conv_id = ${convId}), 0)
       ),
-      ins AS (INSERT INTO hidden_messages (uid, conv_id, seq, hidden_at) SELECT ${uid}, ${convId}, seq, ${now} FROM ok ON CONFLICT DO NOTHING RETURNING 1)
-      SELECT EXISTS (SELECT 1 FROM me) AS member, COALESCE((SELECT json_agg(seq ORDER BY seq) FROM ok), '[]'::json) AS seqs`, this.timeoutMs);
+      -- Postgres' clock, not the node's: every node's hides compare on one clock.
+      t AS (SELECT (extract(epoch FROM statement_timestamp()) * 1000)::int8 AS at),
+      ins AS (INSERT INTO hidden_messages (uid, conv_id, seq, hidden_at) SELECT ${uid}, ${convId}, seq, (SELECT at FROM t) FROM ok ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT EXISTS (SELECT 1 FROM me) AS member, COALESCE((SELECT json_agg(seq ORDER BY seq) FROM ok), '[]'::json) AS seqs, (SELECT at FROM t) AS at`, this.timeoutMs);
     if (!rows[0]!.member) throw new ImError(ErrorCode.NOT_MEMBER, `${uid} is not a member of ${convId}`);
     const hidden = rows[0]!.seqs;
     if (hidden.length === 0) return { seqs: hidden };
     // A second statement: the one above cannot see its own inserts.
     const count = await readUnreadCount(this.sql, uid, convId, this.timeoutMs);
-    return count === undefined ? { seqs: hidden, hiddenAt: now } : { seqs: hidden, count, hiddenAt: now };
+    const hiddenAt = rows[0]!.at;
+    return count === undefined ? { seqs: hidden, hiddenAt } : { seqs: hidden, count, hiddenAt };
   }
 
   /**
