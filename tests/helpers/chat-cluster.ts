@@ -59,7 +59,7 @@ export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCl
     async respawn(nodeId: string, args: string[] = []) {
       // A second process with a live node's id is refused; a crashed one (SIGKILL) is no-op here.
       await cluster.nodes.get(nodeId)?.stop();
-      await cluster.spawn(nodeId, [...gatewayArgs(nodeId), ...args]);
+      await cluster.spawn(nodeId, [...gatewayArgs(nodeId), ...args], opts.nodeEnv?.[nodeId]);
     },
     sdk(uid: string, did: string, node: string, extra: Partial<ImClientOptions> = {}) {
       const client = new ImClient({ endpoints: [gateways.get(node)!], token: signToken({ sub: uid, did, ttlSec: 3600 }, DEV_TOKEN_SECRET), WebSocket: WebSocket as never, ...extra });

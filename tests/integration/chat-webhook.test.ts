@@ -41,13 +41,12 @@ describe('chat – webhook', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/im`;
     // The node processes read the secret from their environment, as a deployment would.
-    process.env['IM_WEBHOOK_SECRET'] = secret;
-    c = await startChatCluster({ nodes: ['h1', 'h2'], args: ['--webhook-url', url, '--webhook-events', 'online,offline,message'] });
+    const env = { IM_WEBHOOK_SECRET: secret };
+    c = await startChatCluster({ nodes: ['h1', 'h2'], args: ['--webhook-url', url, '--webhook-events', 'online,offline,message'], nodeEnv: { h1: env, h2: env } });
   }, 60_000);
   afterAll(async () => {
     await c?.stop();
     await new Promise((r) => server?.close(r));
-    delete process.env['IM_WEBHOOK_SECRET'];
   }, 30_000);
 
   /** The events of each request answered 2xx, by webhook-id (a retried request counts once). */
