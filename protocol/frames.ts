@@ -230,9 +230,10 @@ export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
 /**
  * A member as `members` lists it. `readSeq` is absent when the read mark is not for you to see: that member or you
  * turned read receipts off, or one of you blocks the other (your own mark is always there). `deliveredSeq` (the
- * member's devices hold every message up to it) is absent only across a block.
+ * member's devices hold every message up to it) is absent only across a block. `silencedUntil` (epoch ms): the member
+ * is silenced until then, shown to the group's owners and admins and to the member themself.
  */
-export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number; deliveredSeq?: number }
+export interface MemberInfo { uid: string; role: MemberRole; readSeq?: number; deliveredSeq?: number; silencedUntil?: number }
 /** A page of members, by uid, answering `members` `rid`; `more`: members after the last one remain. */
 export interface MembersPageFrame { type: 'members'; rid: number; conv: string; members: MemberInfo[]; more: boolean }
 /** A page of who reacted to message `seq`, by uid, answering `reactors` `rid`; `more`: others after the last one remain. */

@@ -89,6 +89,7 @@ function memberInfo(v: unknown, t: string): MemberInfo {
   const m: MemberInfo = { uid: str(v, t, 'uid'), role: MEMBER_ROLES.has(role) ? (role as MemberRole) : 'member' };
   if (!absent(v['readSeq'])) m.readSeq = uint(v, t, 'readSeq');
   if (!absent(v['deliveredSeq'])) m.deliveredSeq = uint(v, t, 'deliveredSeq');
+  if (!absent(v['silencedUntil'])) m.silencedUntil = uint(v, t, 'silencedUntil');
   return m;
 }
 

@@ -66,6 +66,8 @@ export interface VisibleMember {
   role: MemberRole;
   readSeq?: number;
   deliveredSeq?: number;
+  /** Silenced until then (epoch ms), shown to the group's owners and admins and to the member themself. */
+  silencedUntil?: number;
 }
 
 /** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
@@ -311,8 +313,10 @@ export class ConversationStore {
     const sql = this.sql;
     const [member, rows] = await Promise.all([
       this.isMember(convId, asker),
-      bounded('list members as a member', sql<{ uid: string; role: MemberRole; read_seq: number | null; delivered_seq: number; blocked: boolean }[]>`
+      bounded('list members as a member', sql<{ uid: string; role: MemberRole; read_seq: number | null; delivered_seq: number; blocked: boolean; silenced_until: number }[]>`
         SELECT m.uid, m.role, m.delivered_seq, b.blocked,
+               -- Who is silenced is for those who moderate (and the member themself) to see.
+               CASE WHEN m.uid = ${asker} OR EXISTS (SELECT 1 FROM members a WHERE a.conv_id = m.conv_id AND a.uid = ${asker} AND a.role IN ('owner', 'admin')) THEN m.silenced_until ELSE 0 END AS silenced_until,
                CASE WHEN m.uid = ${asker} THEN m.read_seq
                     WHEN b.blocked OR EXISTS (SELECT 1 FROM user_settings s WHERE s.uid IN (m.uid, ${asker}) AND NOT s.read_receipts)
                     THEN NULL ELSE m.read_seq END AS read_seq
@@ -321,10 +325,12 @@ export class ConversationStore {
         WHERE m.conv_id = ${convId} AND m.uid > ${after} ORDER BY m.uid LIMIT ${limit + 1}`, this.timeoutMs),
     ]);
     if (!member) throw new ImError(ErrorCode.NOT_MEMBER, `${asker} is not a member of ${convId}`);
+    const now = Date.now();
     const members = rows.slice(0, limit).map((r) => {
       const m: VisibleMember = { uid: r.uid, role: r.role };
       if (r.read_seq !== null) m.readSeq = r.read_seq;
       if (!r.blocked) m.deliveredSeq = r.delivered_seq;
+      if (r.silenced_until > now) m.silencedUntil = r.silenced_until;
       return m;
     });
     return { members, more: rows.length > limit };

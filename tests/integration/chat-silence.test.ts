@@ -52,6 +52,12 @@ describe('chat – silencing members', () => {
     // The business server and a fresh list see it.
     const room = await c.api('GET', '/v1/conversations/si-room');
     expect((room.body['members'] as { uid: string; silencedUntil: number }[]).map((m) => [m.uid, m.silencedUntil])).toEqual([['sara', 0], ['tom', until], ['uma', 0]]);
+    // Members' pages show it to the owner and to tom, not to other members.
+    const silenceOf = async (asker: { client: { members(conv: string): Promise<{ members: { uid: string; silencedUntil?: number }[] }> } }): Promise<(number | undefined)[]> =>
+      (await asker.client.members('si-room')).members.map((m) => m.silencedUntil);
+    expect(await silenceOf(sara)).toEqual([undefined, until, undefined]);
+    expect(await silenceOf(tom)).toEqual([undefined, until, undefined]);
+    expect(await silenceOf(uma)).toEqual([undefined, undefined, undefined]);
     const list = await c.api('GET', '/v1/users/tom/conversations');
     expect(list.body['conversations']).toMatchObject([{ conv: 'si-room', silencedUntil: until }]);
     expect((await c.api('GET', '/v1/users/uma/conversations')).body['conversations']).not.toMatchObject([{ silencedUntil: expect.anything() }]);
