@@ -53,8 +53,12 @@ export class ConversationChains {
   private readonly maxHeld: number;
   private readonly puller: GapPuller;
   private readonly convs = new Map<string, ChainState>();
+  /** Conversations whose hides this device is asking for (catchUpHides). */
+  private readonly askingHides = new Set<string>();
   private readonly acks: AckBatcher;
   private sawFirstList = false;
+  /** A list came on this connection: what it did not show as hidden came live since (see handleHiddenAt). */
+  private listedSinceConnect = false;
   private uid: string | undefined;
   private closed = false;
 
@@ -106,6 +110,7 @@ export class ConversationChains {
     // connected, and all of it is news to this device.
     const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
     this.sawFirstList = true;
+    this.listedSinceConnect = true;
     for (const row of list) {
       let s = this.convs.get(row.conv);
       if (s === undefined) {
@@ -133,17 +138,25 @@ export class ConversationChains {
    * device count the hides as known, so a failed ask is made again at the next list.
    */
   private catchUpHides(s: ChainState, hiddenAt: number): void {
-    if (this.opts.hides === undefined || !this.opts.isOpen()) return;
-    this.opts.hides(s.conv).then(
-      () => void (s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt)),
-      (err: unknown) => this.opts.onPullError?.(s.conv, err as ImError),
-    );
+    // One ask at a time per conversation: a second list while it is out (a sync right after a reconnect) waits for it.
+    if (this.opts.hides === undefined || !this.opts.isOpen() || this.askingHides.has(s.conv)) return;
+    this.askingHides.add(s.conv);
+    this.opts
+      .hides(s.conv)
+      .then(
+        () => void (s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt)),
+        (err: unknown) => this.opts.onPullError?.(s.conv, err as ImError),
+      )
+      .finally(() => this.askingHides.delete(s.conv));
   }
 
-  /** A hide heard of live (`hidden` with its time): a later list with the same `hiddenAt` has nothing new. */
+  /**
+   * A hide heard of live (`hidden` with its time): a later list with the same `hiddenAt` has nothing new. Only once
+   * this connection's list is in: before it, one made while the device was away may be older and not yet asked for.
+   */
   handleHiddenAt(conv: string, hiddenAt: number): void {
     const s = this.convs.get(conv);
-    if (s !== undefined) s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt);
+    if (s !== undefined && this.listedSinceConnect) s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt);
   }
 
   /**
@@ -300,6 +313,7 @@ export class ConversationChains {
 
   /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
   disconnected(): void {
+    this.listedSinceConnect = false;
     this.acks.clear();
     for (const s of this.convs.values()) this.puller.clearRetry(s);
   }

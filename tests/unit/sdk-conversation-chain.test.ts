@@ -317,3 +317,46 @@ describe('sdk chain – cleared history', () => {
     expect(delivered.slice(5)).toEqual(['c:12']);
   });
 });
+
+describe('sdk chain – hides made while away', () => {
+  it('sdk chain – a known conversation whose list shows a later hide is asked for once, and counted known only when answered; a first list asks nothing', async () => {
+    const asks: { conv: string; answer: () => Promise<void>; fail: () => Promise<void> }[] = [];
+    const hides = (conv: string): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const settle = async (how: () => void): Promise<void> => {
+          how();
+          await vi.advanceTimersByTimeAsync(0);
+        };
+        asks.push({ conv, answer: () => settle(() => resolve([])), fail: () => settle(() => reject(new ImError(ErrorCode.TIMEOUT, 'no answer'))) });
+      });
+    const { chains } = harness({ hides });
+    chains.handleConvs([row('c', 1, { hiddenAt: 50 })]);
+    expect(asks).toHaveLength(0);
+    expect(chains.get('c')!.hiddenAt).toBe(50);
+
+    chains.handleConvs([row('c', 1, { hiddenAt: 100 })]);
+    chains.handleConvs([row('c', 1, { hiddenAt: 100 })]);
+    expect(asks.map((a) => a.conv)).toEqual(['c']);
+    await asks[0]!.fail();
+    expect(chains.get('c')!.hiddenAt).toBe(50);
+    chains.handleConvs([row('c', 1, { hiddenAt: 100 })]);
+    await asks[1]!.answer();
+    expect(chains.get('c')!.hiddenAt).toBe(100);
+    chains.handleConvs([row('c', 1, { hiddenAt: 100 })]);
+    expect(asks).toHaveLength(2);
+  });
+
+  it('sdk chain – a live hide counts as known only after this connection\'s list: one heard before it does not hide an older hide made while away', async () => {
+    const asked: string[] = [];
+    const { chains } = harness({ hides: (conv) => (asked.push(conv), Promise.resolve([])) });
+    chains.handleConvs([row('c', 1)]);
+    chains.handleHiddenAt('c', 200);
+    expect(chains.get('c')!.hiddenAt).toBe(200);
+    chains.disconnected();
+    // Back: a live hide arrives before the list, which shows a hide at 300 made while away.
+    chains.handleHiddenAt('c', 400);
+    expect(chains.get('c')!.hiddenAt).toBe(200);
+    chains.handleConvs([row('c', 1, { hiddenAt: 400 })]);
+    expect(asked).toEqual(['c']);
+  });
+});
