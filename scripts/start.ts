@@ -87,6 +87,8 @@ Ctrl-C drains the nodes and stops everything.`);
       });
     }
   } catch (err) {
+    // Ctrl-C while starting stops the node being started too: that is the stop under way, not a failure.
+    if (stopping) return;
     console.error('start failed:', (err as Error).message);
     await stopAll(1);
   }
