@@ -52,10 +52,9 @@ interface Batch {
 /**
  * Business events POSTed to the business server's URL as JSON arrays, signed as Standard Webhooks do
  * (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per
-secret during a rotation). POSTs go
- * one at a time, in the order the events arrived; a failed one is tried again with backoff until it is answered
- * 2xx or refused with a 4xx. At least once while the node runs and its queue holds: receivers drop repeats by
- * `webhook-id`.
+ * secret during a rotation). POSTs go one at a time, in the order the events arrived; a failed one is tried again
+ * with backoff until it is answered 2xx or refused with a 4xx. At least once while the node runs and its queue holds:
+ * receivers drop repeats by `webhook-id`.
  */
 export class WebhookForwarder {
   readonly stats: WebhookStats = { delivered: 0, retried: 0, refused: 0, dropped: 0 };

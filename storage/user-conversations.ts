@@ -87,6 +87,15 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
       AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = x.uid AND h.conv_id = x.conv_id AND h.seq = x.seq))::int8`;
 }
 
+/**
+ * What member row `mb` of conversation row `c` has seen, where unread counting starts: the read mark, the user's own
+ * last message, where they joined (what came before is history, not news), or (nothing older is served) the expired
+ * ones.
+ */
+function seenBy(sql: Sql): postgres.Fragment {
+  return sql`GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0))`;
+}
+
 /** A user's unread count in one conversation, exact as of `lastSeq`, and how many of those messages mention them. */
 export interface UnreadCount {
   unread: number;
@@ -104,10 +113,7 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
   checkId(convId, 'convId');
   const rows = await bounded('count unread', sql<UnreadCount[]>`
     WITH l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
-    r AS (
-      SELECT GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen
-      FROM members mb JOIN conversations c ON c.conv_id = mb.conv_id WHERE mb.conv_id = ${convId} AND mb.uid = ${uid}
-    )
+    r AS (SELECT ${seenBy(sql)} AS seen FROM members mb JOIN conversations c ON c.conv_id = mb.conv_id WHERE mb.conv_id = ${convId} AND mb.uid = ${uid})
     SELECT ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`${uid}::text`)} AS unread,
            ${mentionsAfter(sql, sql`${convId}::text`, sql`${uid}::text`)} AS mentions, (SELECT last_seq FROM l) AS "lastSeq"
     FROM r`, timeoutMs);
@@ -162,9 +168,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
         SELECT m.seq, m.created_at, m.recalls, m.edits, m.reacts FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT ${LIST_ORDER_LOOKBACK}
       ) t WHERE t.recalls IS NULL AND t.edits IS NULL AND t.reacts IS NULL ORDER BY t.seq DESC LIMIT 1
     ) p2 ON true
-    -- Seen: the read mark, the user's own last message, where they joined (what came before is history, not news),
-    -- or (nothing older is served) the expired ones.
-    CROSS JOIN LATERAL (SELECT GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0)) AS seen) r
+    CROSS JOIN LATERAL (SELECT ${seenBy(sql)} AS seen) r
     WHERE mb.uid = ${uid}
     -- Pinned first, the latest pin first; then most recent first (seqs of different conversations do not compare),
     -- those with no message yet by when joined.

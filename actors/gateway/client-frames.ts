@@ -107,7 +107,7 @@ export class ClientFrames {
         return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });
       }
       case 'hides':
-        return this.request(s, this.svc.hidden.hiddenSeqs(s.uid, f.conv), (seqs) => ({ type: 'hidden', rid: f.rid, conv: f.conv, seqs }), { rid: f.rid, conv: f.conv });
+        return this.request(s, this.svc.hidden.hiddenSeqs(s.uid, f.conv), (seqs) => hiddenFrame(f.conv, { seqs }, f.rid), { rid: f.rid, conv: f.conv });
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
     }
