@@ -36,7 +36,7 @@ export class RecentFanout {
     this.expiry ??= this.scheduleExpiry();
   }
 
-  /** Fan-outs held (inside the window, or recorded since the last expiry). */
+  /** Fan-outs held: those inside the window, and for up to half a window more those past it. */
   get size(): number {
     return this.ring.length - this.head;
   }
@@ -58,8 +58,10 @@ export class RecentFanout {
   }
 
   /**
-   * Fires just after the oldest entry leaves the window: a busy node pays about one wake-up per window, an idle
-   * one none.
+   * Fires just after the oldest entry leaves the window, but never sooner than half a window from now: on a busy
+   * node the next-oldest entry expires a millisecond later, and waking for each one cost a timer and a copy of the
+   * ring every millisecond. So an entry may be held up to half a window past it (a replay still takes only the
+   * window); a busy node pays about two wake-ups per window, an idle one none.
    */
   private scheduleExpiry(): ReturnType<typeof setTimeout> {
     const oldest = this.ring[this.head]!.at;
@@ -67,7 +69,7 @@ export class RecentFanout {
       this.expiry = undefined;
       this.compact(Date.now());
       if (this.size > 0) this.expiry = this.scheduleExpiry();
-    }, Math.max(1, oldest + this.windowMs + 1 - Date.now()));
+    }, Math.max(this.windowMs / 2, oldest + this.windowMs + 1 - Date.now()));
     t.unref?.();
     return t;
   }

@@ -48,4 +48,30 @@ describe('recent fan-out', () => {
       vi.useRealTimers();
     }
   });
+  it('recent fan-out – a busy node wakes to let go of old fan-outs about twice a window, not once a message', () => {
+    vi.useFakeTimers();
+    let wakeUps = 0;
+    const realSetTimeout = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) =>
+      realSetTimeout(() => {
+        wakeUps++;
+        fn();
+      }, ms)) as typeof setTimeout);
+    try {
+      const r = new RecentFanout(2000, 100_000);
+      // One fan-out a millisecond for 10 s.
+      for (let i = 0; i < 10_000; i++) {
+        r.record(() => undefined);
+        vi.advanceTimersByTime(1);
+      }
+      expect(wakeUps).toBeLessThanOrEqual(12);
+      // Never more than the window and the half window after it.
+      expect(r.size).toBeLessThanOrEqual(3000);
+      expect(r.replay()).toBeLessThanOrEqual(2000);
+      r.clear();
+    } finally {
+      spy.mockRestore();
+      vi.useRealTimers();
+    }
+  });
 });
