@@ -20,6 +20,44 @@ export interface FanOutFrom {
 }
 
 /**
+ * One committed message's delivery to its members, kept by RecentFanout to be made again after a NATS reconnect.
+ * An object rather than closures: the record holds the node's last seconds of them, each long enough to be
+ * promoted out of the young generation, and one object is about a third of the closures, their contexts and
+ * their names.
+ */
+class Delivery {
+  /** The delivery for members who muted the conversation, made on first need. */
+  private mutedCopy: ConnectorDeliver | undefined;
+
+  constructor(
+    private readonly ctx: ActorContext,
+    private readonly svc: ChatServices,
+    /** The live member set: a replay goes to whoever is a member then. */
+    private readonly members: ReadonlySet<string>,
+    private readonly marks: MemberMarks,
+    private readonly frame: Uint8Array,
+    private readonly d: ConnectorDeliver,
+    /** A large group's subject, published on once for every bound session; undefined for a small conversation. */
+    private readonly subject: string | undefined,
+    /** With `subject`: members whose connectors are told as well (still binding); undefined: none. */
+    private readonly unbound: Iterable<string> | undefined,
+  ) {}
+
+  /** Delivers it (again). */
+  redo(): void {
+    if (this.subject === undefined) return this.tellEach(this.members);
+    this.svc.publish(this.subject, this.frame);
+    if (this.unbound !== undefined) this.tellEach(this.unbound);
+  }
+
+  private tellEach(uids: Iterable<string>): void {
+    const { ctx, marks, d } = this;
+    const now = marks.anyMuted ? Date.now() : 0;
+    for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d);
+  }
+}
+
+/**
  * Hands a committed message to its members: a tell per member connector in a small conversation, one publish on the
  * conversation's subject in a large one (gateways deliver it to the sessions they bound), plus connectors of members
  * still binding. The frame is encoded once for every member, device and retransmission. The delivery is recorded to
@@ -27,25 +65,14 @@ export interface FanOutFrom {
  * business server gets a `message` event.
  */
 export function fanOut(c: FanOutFrom, msg: Msg, reaction?: DeliveredReaction): void {
-  let deliver: () => void;
   const frame = encodeFrame({ type: 'msg', ...msg });
   const { members, ctx, marks } = c;
   const d: ConnectorDeliver = { ...pushNoticeOf(msg, reaction), frame };
-  let dMuted: ConnectorDeliver | undefined;
-  const tellEach = (uids: Iterable<string>): void => {
-    const now = marks.anyMuted ? Date.now() : 0;
-    for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (dMuted ??= { ...d, muted: true }) : d);
-  };
-  if (c.large) {
-    const subject = conversationSubject(msg.conv);
-    // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
-    const unbound = c.svc.largeGroupsRebinding ? members : c.binding.still(members);
-    deliver = unbound === undefined ? () => c.svc.publish(subject, frame) : () => (c.svc.publish(subject, frame), tellEach(unbound));
-  } else {
-    deliver = () => tellEach(members);
-  }
-  deliver();
-  c.svc.recentFanout.record(deliver);
+  // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
+  const unbound = c.large ? (c.svc.largeGroupsRebinding ? members : c.binding.still(members)) : undefined;
+  const delivery = new Delivery(ctx, c.svc, members, marks, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound);
+  delivery.redo();
+  c.svc.recentFanout.record(delivery);
   if (c.large) for (const [uid, notice] of namedInLarge(msg, members, marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
   c.svc.event({ type: 'message', ...msg });
 }

@@ -2,9 +2,9 @@
 export const DEFAULT_RECENT_FANOUT_MS = 2_000;
 export const DEFAULT_RECENT_FANOUT_MAX = 20_000;
 
-interface Entry {
-  at: number;
-  redo: () => void;
+/** A fan-out that can be made again. */
+export interface Redoable {
+  redo(): void;
 }
 
 /**
@@ -17,7 +17,9 @@ interface Entry {
  * goes quiet must not keep its last busy seconds' actors alive after they deactivated.
  */
 export class RecentFanout {
-  private ring: Entry[] = [];
+  /** The fan-outs, oldest first, from `head` on; when each was recorded, at the same index (unboxed doubles). */
+  private ring: Redoable[] = [];
+  private at: number[] = [];
   private head = 0;
   private expiry: ReturnType<typeof setTimeout> | undefined;
 
@@ -26,11 +28,12 @@ export class RecentFanout {
     private readonly max = DEFAULT_RECENT_FANOUT_MAX,
   ) {}
 
-  /** Remembers how to repeat one fan-out. */
-  record(redo: () => void, now = Date.now()): void {
-    this.ring.push({ at: now, redo });
+  /** Remembers one fan-out, to repeat it. */
+  record(fanOut: Redoable, now = Date.now()): void {
+    this.ring.push(fanOut);
+    this.at.push(now);
     const cutoff = now - this.windowMs;
-    while (this.head < this.ring.length && (this.ring.length - this.head > this.max || this.ring[this.head]!.at < cutoff)) this.head++;
+    while (this.head < this.ring.length && (this.ring.length - this.head > this.max || this.at[this.head]! < cutoff)) this.head++;
     // Dropped entries are cut off in chunks, so recording stays O(1) amortised.
     if (this.head > 1024 && this.head * 2 > this.ring.length) this.compact(now);
     this.expiry ??= this.scheduleExpiry();
@@ -44,14 +47,15 @@ export class RecentFanout {
   /** Repeats every fan-out of the last window, oldest first; returns how many. */
   replay(now = Date.now()): number {
     this.compact(now);
-    const entries = this.ring.slice(this.head);
-    for (const e of entries) e.redo();
-    return entries.length;
+    const fanOuts = this.ring.slice(this.head);
+    for (const f of fanOuts) f.redo();
+    return fanOuts.length;
   }
 
   /** Forgets everything (and stops the expiry timer). */
   clear(): void {
     this.ring = [];
+    this.at = [];
     this.head = 0;
     if (this.expiry !== undefined) clearTimeout(this.expiry);
     this.expiry = undefined;
@@ -64,7 +68,7 @@ export class RecentFanout {
    * window); a busy node pays about two wake-ups per window, an idle one none.
    */
   private scheduleExpiry(): ReturnType<typeof setTimeout> {
-    const oldest = this.ring[this.head]!.at;
+    const oldest = this.at[this.head]!;
     const t = setTimeout(() => {
       this.expiry = undefined;
       this.compact(Date.now());
@@ -77,8 +81,9 @@ export class RecentFanout {
   private compact(now: number): void {
     const cutoff = now - this.windowMs;
     let i = this.head;
-    while (i < this.ring.length && this.ring[i]!.at < cutoff) i++;
+    while (i < this.ring.length && this.at[i]! < cutoff) i++;
     this.ring = this.ring.slice(i);
+    this.at = this.at.slice(i);
     this.head = 0;
   }
 }

@@ -5,7 +5,7 @@ describe('recent fan-out', () => {
   it('recent fan-out – a replay repeats the fan-outs of the last window, oldest first, and nothing older', () => {
     const done: number[] = [];
     const r = new RecentFanout(2000, 100);
-    for (let i = 0; i < 10; i++) r.record(() => done.push(i), 1000 + i * 500);
+    for (let i = 0; i < 10; i++) r.record({ redo: () => done.push(i) }, 1000 + i * 500);
     // now = 6000: entries at 4000, 4500, 5000, 5500 are inside the 2 s window.
     expect(r.replay(6000)).toBe(4);
     expect(done).toEqual([6, 7, 8, 9]);
@@ -14,7 +14,7 @@ describe('recent fan-out', () => {
   it('recent fan-out – it keeps at most max entries however fast messages come', () => {
     const done: number[] = [];
     const r = new RecentFanout(60_000, 1000);
-    for (let i = 0; i < 50_000; i++) r.record(() => done.push(i), 1000);
+    for (let i = 0; i < 50_000; i++) r.record({ redo: () => done.push(i) }, 1000);
     expect(r.replay(1000)).toBe(1000);
     expect(done[0]).toBe(49_000);
     expect(done.at(-1)).toBe(49_999);
@@ -22,8 +22,10 @@ describe('recent fan-out', () => {
 
   it('recent fan-out – cleared, it replays nothing', () => {
     const r = new RecentFanout();
-    r.record(() => {
-      throw new Error('must not run');
+    r.record({
+      redo: () => {
+        throw new Error('must not run');
+      },
     });
     r.clear();
     expect(r.replay()).toBe(0);
@@ -33,10 +35,10 @@ describe('recent fan-out', () => {
     vi.useFakeTimers();
     try {
       const r = new RecentFanout(2000, 100);
-      for (let i = 0; i < 3; i++) r.record(() => undefined);
+      for (let i = 0; i < 3; i++) r.record({ redo: () => undefined });
       expect(r.size).toBe(3);
       vi.advanceTimersByTime(1000);
-      r.record(() => undefined);
+      r.record({ redo: () => undefined });
       vi.advanceTimersByTime(1100);
       // The first three are past the window; the fourth is 1.1 s old and still held.
       expect(r.size).toBe(1);
@@ -61,7 +63,7 @@ describe('recent fan-out', () => {
       const r = new RecentFanout(2000, 100_000);
       // One fan-out a millisecond for 10 s.
       for (let i = 0; i < 10_000; i++) {
-        r.record(() => undefined);
+        r.record({ redo: () => undefined });
         vi.advanceTimersByTime(1);
       }
       expect(wakeUps).toBeLessThanOrEqual(12);
