@@ -28,6 +28,14 @@ export function harness(opts: Partial<ImClientOptions> = {}) {
   return { client, ws, states, messages, accept };
 }
 
+/** A harness whose client has connected: its socket opened, `welcome` and the list `list` played (`s` is that socket). */
+export async function connectedHarness(opts: Partial<ImClientOptions> = {}, list: { conv: string; lastSeq: number }[] = []) {
+  const h = harness(opts);
+  void h.client.connect();
+  await flush();
+  return { ...h, s: h.accept(list) };
+}
+
 /** Every test of the file that calls this runs on fake timers. */
 export function fakeTimersPerTest(): void {
   beforeEach(() => {

@@ -1,16 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { FakeWebSocket } from '../helpers/fake-websocket.js';
-import { fakeTimersPerTest, flush, harness, WELCOME } from '../helpers/sdk-harness.js';
+import { connectedHarness, fakeTimersPerTest, flush, harness, WELCOME } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
 describe('sdk client – reconnect policy', () => {
   it('sdk client – a redirect is followed at once to its endpoints in order, then the normal list with backoff', async () => {
-    const { client, ws, accept } = harness({ endpoints: ['ws://gw1/ws', 'ws://gw2/ws'] });
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, ws, s } = await connectedHarness({ endpoints: ['ws://gw1/ws', 'ws://gw2/ws'] });
     s.receive({ type: 'redirect', endpoints: ['ws://gw7/ws', 'ws://gw8/ws'], reason: 'drain' });
     s.serverClose(4011);
     await flush();
@@ -30,10 +27,7 @@ describe('sdk client – reconnect policy', () => {
     [4012, 'replaced'],
     [4014, 'signed out'],
   ])('sdk client – close %i (%s) ends the client: state closed, no reconnect, queued sends rejected', async (code, reason) => {
-    const { client, ws, accept, states } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, ws, states, s } = await connectedHarness();
     const p = client.send('c', 'hi');
     s.serverClose(code, reason);
     await expect(p).rejects.toMatchObject({ code: ErrorCode.CLOSED });
@@ -147,10 +141,7 @@ describe('sdk client – reconnect policy', () => {
   });
 
   it('sdk client – a silent server is given up after 2.5 heartbeats and the client reconnects; pings keep it company before', async () => {
-    const { client, ws, accept } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, ws, s } = await connectedHarness();
     await vi.advanceTimersByTimeAsync(1_100);
     expect(s.sentOf('ping')).toHaveLength(1);
     expect(s.closedByClient).toBeUndefined();
@@ -163,10 +154,7 @@ describe('sdk client – reconnect policy', () => {
   });
 
   it('sdk client – frames from the server keep the connection alive, frames sent replace pings', async () => {
-    const { client, accept } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, s } = await connectedHarness();
     for (let i = 0; i < 10; i++) {
       await vi.advanceTimersByTimeAsync(500);
       void client.send('c', `m${i}`).catch(() => {});
@@ -180,10 +168,7 @@ describe('sdk client – reconnect policy', () => {
 
 describe('sdk client – closing', () => {
   it('sdk client – close() sends 1000, rejects pending requests and sends with closed, and leaves no timer', async () => {
-    const { client, accept, states } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, states, s } = await connectedHarness();
     const pull = client.pull('c', 0, 10);
     const sync = client.sync();
     const send = client.send('c', 'x');

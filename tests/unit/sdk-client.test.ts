@@ -4,7 +4,7 @@ import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MUTED_FOREVER, type Msg } from '../../protocol/frames.js';
 import { messageBytes, type WebSocketConstructor } from '../../protocol/sdk/socket.js';
-import { fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
+import { connectedHarness, fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
@@ -229,10 +229,7 @@ describe('sdk client – connecting', () => {
 
 describe('sdk client – sending', () => {
   it('sdk client – send resolves on sent and is emitted as sent', async () => {
-    const { client, accept } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, s } = await connectedHarness();
     const seen: unknown[] = [];
     client.on('sent', (r) => seen.push(r));
     const p = client.send('c', 'hi');
@@ -245,10 +242,7 @@ describe('sdk client – sending', () => {
   });
 
   it('sdk client – an own message is linked into the chain from sent.prev: delivered once, in order with the others', async () => {
-    const { client, accept, messages } = harness();
-    void client.connect();
-    await flush();
-    const s = accept([{ conv: 'c', lastSeq: 10 }]);
+    const { client, messages, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 10 }]);
     const own: Msg[] = [];
     client.on('message', (m) => m.from === 'me' && own.push(m));
     const p = client.send('c', 'mine');
@@ -281,10 +275,7 @@ describe('sdk client – sending', () => {
   });
 
   it('sdk client – a non-retryable error fails the send and is emitted as sendFailed', async () => {
-    const { client, accept } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, s } = await connectedHarness();
     const failed: { cid: number; code: string }[] = [];
     client.on('sendFailed', (f) => failed.push({ cid: f.cid, code: f.error.code }));
     const p = client.send('c', 'hi');
@@ -295,10 +286,7 @@ describe('sdk client – sending', () => {
   });
 
   it('sdk client – a retryable error is emitted as sendRetry and the send goes out again with the same cid', async () => {
-    const { client, accept } = harness();
-    void client.connect();
-    await flush();
-    const s = accept();
+    const { client, s } = await connectedHarness();
     const retries: { cid: number; code: string }[] = [];
     client.on('sendRetry', (f) => retries.push({ cid: f.cid, code: f.error.code }));
     const p = client.send('c', 'hi');
