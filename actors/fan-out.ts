@@ -22,8 +22,8 @@ export interface FanOutFrom {
 /**
  * One committed message's delivery to its members, kept by RecentFanout to be made again after a NATS reconnect.
  * An object rather than closures: the record holds the node's last seconds of them, each long enough to be
- * promoted out of the young generation, and one object is about a third of the closures, their contexts and
- * their names.
+ * promoted out of the young generation, and one object is smaller than two closures, their context and the names
+ * tsx gives them (what fanOut left promoted halved, measured at 5,000 msgs/s).
  */
 class Delivery {
   /** The delivery for members who muted the conversation, made on first need. */
