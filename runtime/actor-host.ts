@@ -1,7 +1,8 @@
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import type { Fence } from '../storage/types.js';
-import { LaterReply, type Actor, type ActorKind, type DeactivateReason } from './actor.js';
+import { type Actor, type ActorKind, type DeactivateReason } from './actor.js';
 import { CellContext, type CellRef, type ContextHost } from './actor-context.js';
+import { CallJob, TellJob, type OperationRunner } from './actor-jobs.js';
 import type { Logger } from './logger.js';
 import { Mailbox } from './mailbox.js';
 
@@ -44,6 +45,7 @@ export class ActorHost {
   private readonly kinds = new Map<string, ActorKind>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly contextHost: ContextHost;
+  private readonly runner: OperationRunner<Cell>;
   private closed = false;
 
   constructor(private readonly opts: ActorHostOptions) {
@@ -52,6 +54,11 @@ export class ActorHost {
       this.cells.set(k.kind, new Map());
     }
     this.contextHost = { nodeId: opts.nodeId, sender: opts.sender, log: opts.log, failed: (cell, err) => void this.handleFailure(cell as Cell, err) };
+    this.runner = {
+      run: (cell, op, payload) => this.run(cell, op, payload),
+      failure: (cell, err) => this.handleFailure(cell, err),
+      tellFailed: (cell, op, e) => this.opts.log.debug({ actor: cell.id, op, code: e.code, err: e.message }, 'tell failed'),
+    };
     const sweepEvery = Math.max(250, Math.min(5000, Math.floor(Math.min(...opts.kinds.map((k) => k.idleMs ?? opts.defaultIdleMs)) / 2)));
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEvery);
     this.sweepTimer.unref();
@@ -80,13 +87,8 @@ export class ActorHost {
     }
     if (cell instanceof IdleAnswer) return Promise.resolve(cell.value);
     cell.lastActive = Date.now();
-    return cell.mailbox.post(() => this.run(cell, op, payload)).then((r) =>
-      r instanceof LaterReply
-        ? r.result.catch((err: unknown) => {
-            throw this.handleFailure(cell, err);
-          })
-        : r,
-    );
+    const live = cell;
+    return new Promise((resolve, reject) => live.mailbox.push(new CallJob(this.runner, live, op, payload, resolve, reject)));
   }
 
   /** Delivers one operation nobody waits for (a tell): no promise is made for it unless its handler makes one. */
@@ -102,7 +104,7 @@ export class ActorHost {
     // Answered for a sleeping actor: a tell's answer goes nowhere, and the actor stays asleep.
     if (cell instanceof IdleAnswer) return;
     cell.lastActive = Date.now();
-    this.enqueueTell(cell, op, payload);
+    cell.mailbox.push(new TellJob(this.runner, cell, op, payload));
   }
 
   /** Tells every live actor of `kind` on this node, each through its mailbox; sleeping ones are not woken. */
@@ -111,25 +113,10 @@ export class ActorHost {
     let n = 0;
     for (const cell of this.cells.get(kind)?.values() ?? []) {
       if (cell.closing) continue;
-      this.enqueueTell(cell, op, payload);
+      cell.mailbox.push(new TellJob(this.runner, cell, op, payload));
       n++;
     }
     return n;
-  }
-
-  private enqueueTell(cell: Cell, op: string, payload: unknown): void {
-    cell.mailbox.enqueue(
-      () => {
-        const r = this.run(cell, op, payload);
-        if (r instanceof LaterReply) r.result.catch((err: unknown) => this.tellFailed(cell, op, this.handleFailure(cell, err)));
-        return r;
-      },
-      (err) => this.tellFailed(cell, op, toImError(err)),
-    );
-  }
-
-  private tellFailed(cell: Cell, op: string, e: ImError): void {
-    this.opts.log.debug({ actor: cell.id, op, code: e.code, err: e.message }, 'tell failed');
   }
 
   /** Runs one operation inside the mailbox; synchronous handlers stay synchronous (no promise, no microtask). */
