@@ -131,8 +131,9 @@ export const MAX_MENTIONS = 50;
 export const MAX_HIDE_SEQS = 100;
 
 /**
- * Reports one session may make a minute. Each reaches the business server's moderators and costs the gateway two
- * reads, and the per-connection frame rate alone would let one client send 3,000 a minute.
+ * Reports one user may make a minute (on one gateway, across their devices and reconnects). Each reaches the business
+ * server's moderators and costs the gateway two reads, and the per-connection frame rate alone would let one client
+ * send 3,000 a minute.
  */
 export const MAX_REPORTS_PER_MINUTE = 20;
 /**

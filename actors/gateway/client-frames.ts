@@ -10,7 +10,7 @@ import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
-import { reportFromSession } from './message-report.js';
+import { ReportPacer, reportPaced } from './message-report.js';
 import { fitPage } from './history-page.js';
 import type { Session } from './session.js';
 
@@ -53,6 +53,7 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 export class ClientFrames {
   /** Time from a `send` frame's arrival to its `sent` answer being queued: the server's share of send→ack. */
   readonly sendLatency = latencyHistogram('im_send_seconds', 'Time from a client send frame arriving to its sent answer being queued (stored and committed), for sends that succeeded.');
+  private readonly reports = new ReportPacer();
 
   constructor(
     private readonly router: ActorSender,
@@ -101,7 +102,7 @@ export class ClientFrames {
         return this.request(s, pin, (r) => ({ type: 'pins', rid: f.rid, conv: f.conv, pins: (r as PinReply).pins }), { rid: f.rid, conv: f.conv });
       }
       case 'report':
-        return this.request(s, reportFromSession(this.svc, s, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
+        return this.request(s, reportPaced(this.svc, this.reports, s.uid, s.did, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
       case 'hide': {
         const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);
         return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });

@@ -56,7 +56,7 @@ describe('chat – reporting messages', () => {
     raw.close();
   }, 30_000);
 
-  it('report – a message reported again by the same session is answered without another event; past 20 reports a minute a session is rate_limited and the reports stop there; its chat goes on', async () => {
+  it('report – a message reported again by the same user is answered without another event; past 20 reports a minute the user is rate_limited on every device and after a reconnect, and the reports stop there; their chat goes on', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rp-flood', owner: 'cara', members: ['dan'] });
     const dan = await c.online('dan', 'd1', 'rp1', []);
     const seqs: number[] = [];
@@ -72,10 +72,19 @@ describe('chat – reporting messages', () => {
     expect(mine().map((r) => r.seq)).toEqual(seqs.slice(0, MAX_REPORTS_PER_MINUTE));
 
     expect(await codeOf(cara.client.report('rp-flood', seqs[MAX_REPORTS_PER_MINUTE]!))).toBe(ErrorCode.RATE_LIMITED);
-    // A repeat is still answered (nothing new to tell), and the session chats on.
-    await cara.client.report('rp-flood', seqs[1]!);
-    expect((await cara.client.send('rp-flood', 'still here')).seq).toBeGreaterThan(seqs.at(-1)!);
+    // Neither a second device nor a new connection starts a fresh budget.
+    const tablet = await c.online('cara', 'c2', 'rp2', []);
+    expect(await codeOf(tablet.client.report('rp-flood', seqs[MAX_REPORTS_PER_MINUTE]!))).toBe(ErrorCode.RATE_LIMITED);
+    cara.client.close();
+    const again = await c.online('cara', 'c1', 'rp2', []);
+    expect(await codeOf(again.client.report('rp-flood', seqs[MAX_REPORTS_PER_MINUTE]!))).toBe(ErrorCode.RATE_LIMITED);
+    // A repeat is still answered (nothing new to tell), from any of her devices, and she chats on.
+    await tablet.client.report('rp-flood', seqs[1]!);
+    await again.client.report('rp-flood', seqs[0]!, 'spam');
+    expect((await again.client.send('rp-flood', 'still here')).seq).toBeGreaterThan(seqs.at(-1)!);
     await new Promise((r) => setTimeout(r, 300));
     expect(mine()).toHaveLength(MAX_REPORTS_PER_MINUTE);
+    tablet.client.close();
+    again.client.close();
   }, 30_000);
 });
