@@ -70,9 +70,9 @@ export class Admin {
     return controlRequest(this.nc, nodeId, { type: 'status' }, this.timeoutMs);
   }
 
-  /** The moves that would balance `kinds` over the live, non-draining nodes. */
-  async plan(kinds?: string[]): Promise<PlannedMove[]> {
-    const eligible = (await this.nodes.live()).filter((n) => n.state === 'alive').map((n) => n.nodeId);
+  /** The moves that would balance `kinds` over the live, non-draining nodes (but `excluding`, when given). */
+  async plan(kinds?: string[], excluding?: string): Promise<PlannedMove[]> {
+    const eligible = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding).map((n) => n.nodeId);
     if (eligible.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'no live node to place shards on');
     const eligibleSet = new Set(eligible);
     const out: PlannedMove[] = [];
@@ -124,12 +124,15 @@ export class Admin {
     if (!Number.isInteger(shard) || shard < 0 || shard >= count) throw new ImError(ErrorCode.INVALID_FIELD, `shard must be an integer from 0 to ${count - 1}`);
   }
 
-  /** Marks a node draining (the coordinator places nothing new on it) and returns the moves that empty it. */
-  async planDrain(nodeId: string): Promise<PlannedMove[]> {
+  /**
+   * Marks a node draining (the coordinator places nothing new on it) and returns the moves that empty it. A dry run
+   * only returns them: the node stays in placement.
+   */
+  async planDrain(nodeId: string, dryRun = false): Promise<PlannedMove[]> {
     await this.requireLiveNode(nodeId, true);
-    await this.nodes.setState(nodeId, 'draining');
+    if (!dryRun) await this.nodes.setState(nodeId, 'draining');
     const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
-    const moves = await this.plan([...new Set(rows.map((r) => r.kind))]);
+    const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
     return moves.filter((m) => m.from === nodeId);
   }
 

@@ -24,10 +24,11 @@ commands:
   nodes                                  registered nodes, lease, state, shards owned, load (clients, CPU, sends, send p99)
   shards [--kind K]                      shard map: counts per node, then every shard (owner, epoch, state)
   status                                 cluster summary and each node's own report
-  rebalance [--dry-run] [--max-moves N] [--wave N]
+  rebalance [--kind K] [--dry-run] [--max-moves N] [--wave N]
                                          plan balanced placement, then move in waves
   move <kind> <shard> <node>             move one shard (planned handoff)
-  drain <node>                           move every shard off a node (it stays up, serving nothing)
+  drain <node> [--dry-run] [--wave N]    move every shard off a node (it stays up, serving nothing); a dry run
+                                         lists the moves and leaves the node in placement
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
@@ -195,8 +196,9 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
     case 'drain': {
       const [node] = args;
       if (!node) throw new UsageError('drain needs <node>');
-      const moves = await admin.planDrain(node);
-      return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, flags['dry-run'] === true, json, `drain ${node}`);
+      const dryRun = flags['dry-run'] === true;
+      const moves = await admin.planDrain(node, dryRun);
+      return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, dryRun, json, `drain ${node}`);
     }
     case 'pin':
     case 'unpin': {

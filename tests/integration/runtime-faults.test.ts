@@ -102,6 +102,16 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect((await cluster.imctl('unpin', 'counter', String(pinnedRow.shard))).code).toBe(0);
     const owned = await cluster.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shards WHERE kind = 'counter' AND owner = 'n1'`;
     expect(owned[0]!.n).toBeGreaterThanOrEqual(Math.floor(SHARDS / 3));
+    // A drain's dry run lists the moves that would empty n1 and changes nothing: n1 stays in placement.
+    const preview = await cluster.imctl('drain', 'n1', '--dry-run', '--json');
+    expect(preview.code, preview.stderr).toBe(0);
+    const planned = (JSON.parse(preview.stdout) as { moves: { from: string | null }[]; dryRun: boolean }).moves;
+    expect(planned.length).toBeGreaterThanOrEqual(owned[0]!.n);
+    expect(planned.every((m) => m.from === 'n1')).toBe(true);
+    const state = await cluster.db.sql<{ state: string }[]>`SELECT state FROM nodes WHERE node_id = 'n1'`;
+    expect(state[0]!.state).toBe('alive');
+    const still = await cluster.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shards WHERE kind = 'counter' AND owner = 'n1'`;
+    expect(still[0]!.n).toBe(owned[0]!.n);
   }, 60_000);
 
   it('imctl – unknown nodes, kinds and shard numbers, bad usage and an unreachable cluster get clear errors', async () => {
