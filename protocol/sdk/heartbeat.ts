@@ -11,14 +11,18 @@ export interface HeartbeatOptions {
 }
 
 /**
- * The client side of README §6: a ping when nothing else was sent for a jittered interval, and a dead-connection
- * verdict when the server was silent for IDLE_HEARTBEATS intervals. Any frame either way resets its timer.
+ * The client side of README §6: a ping when, for a jittered interval, nothing else was sent or nothing was heard,
+ * and a dead-connection verdict when the server was silent for IDLE_HEARTBEATS intervals. Frames sent alone do not
+ * put the ping off: the server answers no `ack` or `typing`, so a client that only sent those (typing for a minute
+ * in a quiet conversation) heard nothing and gave up a live connection.
  */
 export class Heartbeat {
   private readonly opts: HeartbeatOptions;
   private readonly random: () => number;
   private lastSentAt = Date.now();
   private lastHeardAt = Date.now();
+  /** When the last ping went: while the server is silent, pings go once an interval, not back to back. */
+  private lastPingAt = 0;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
@@ -56,13 +60,20 @@ export class Heartbeat {
   private schedulePing(): void {
     // Jitter every interval so that clients reconnected by one wave do not ping in step for ever.
     const due = this.opts.intervalMs * (1 - HEARTBEAT_JITTER + 2 * HEARTBEAT_JITTER * this.random());
-    const wait = Math.max(0, this.lastSentAt + due - Date.now());
     this.pingTimer = setTimeout(() => {
       this.pingTimer = undefined;
       if (this.stopped) return;
-      if (Date.now() - this.lastSentAt >= due) this.opts.ping();
+      if (Date.now() - this.quietSince() >= due) {
+        this.lastPingAt = Date.now();
+        this.opts.ping();
+      }
       if (!this.stopped) this.schedulePing();
-    }, wait);
+    }, Math.max(0, this.quietSince() + due - Date.now()));
+  }
+
+  /** Since when one side has been quiet: the older of the last frame sent and the last heard, but not before the last ping. */
+  private quietSince(): number {
+    return Math.max(this.lastPingAt, Math.min(this.lastSentAt, this.lastHeardAt));
   }
 
   private scheduleIdleCheck(wait: number): void {

@@ -153,7 +153,26 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
-  it('sdk client – frames from the server keep the connection alive, frames sent replace pings', async () => {
+  it('sdk client – a client that only sends frames the server does not answer (typing) still pings, and keeps a live connection', async () => {
+    const { client, s } = await connectedHarness();
+    s.receive({ ...WELCOME, heartbeatMs: 10_000 });
+    let answered = 0;
+    for (let i = 0; i < 30; i++) {
+      client.typing('c');
+      await vi.advanceTimersByTimeAsync(2_000);
+      // The server answers each ping, as a live one does, and nothing else.
+      for (; answered < s.sentOf('ping').length; answered++) s.receive({ type: 'pong' });
+    }
+    expect(s.sentOf('typing').length).toBeGreaterThanOrEqual(25);
+    expect(s.closedByClient).toBeUndefined();
+    expect(client.state).toBe('open');
+    // One ping an interval or so while nothing is heard: not one after each frame sent, nor none.
+    expect(s.sentOf('ping').length).toBeGreaterThanOrEqual(5);
+    expect(s.sentOf('ping').length).toBeLessThanOrEqual(7);
+    client.close();
+  });
+
+  it('sdk client – frames from the server keep the connection alive, frames sent and heard replace pings', async () => {
     const { client, s } = await connectedHarness();
     for (let i = 0; i < 10; i++) {
       await vi.advanceTimersByTimeAsync(500);
