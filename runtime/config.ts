@@ -160,7 +160,24 @@ function list(raw: string | undefined, fallback: string[]): string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Parses `--flag value` arguments, falling back to IM_* environment variables, then to DEFAULT_* values. */
+/**
+ * The environment form of a flag: `IM_` and the flag in capitals with underscores (`--max-group-members`:
+ * `IM_MAX_GROUP_MEMBERS`), but for the few named otherwise from the start, which keep their names.
+ */
+export function envName(flag: string): string {
+  return ENV_NAMES[flag] ?? `IM_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+const ENV_NAMES: Record<string, string> = {
+  nats: 'NATS_URL',
+  'database-url': 'DATABASE_URL',
+  'max-token-lifetime': 'IM_MAX_TOKEN_LIFETIME_S',
+  'recall-window': 'IM_RECALL_WINDOW_S',
+  'edit-window': 'IM_EDIT_WINDOW_S',
+  'message-retention': 'IM_MESSAGE_RETENTION_S',
+};
+
+/** Parses `--flag value` arguments, falling back to their environment form (`envName`), then to DEFAULT_* values. */
 export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const { values } = parseArgs({
     args: argv,
@@ -207,31 +224,36 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'webhook-events': { type: 'string' },
     },
   });
-  const databaseUrl = values['database-url'] ?? env['DATABASE_URL'] ?? '';
+  const given = values as Record<string, string | boolean | undefined>;
+  /** A flag's value, else its environment form's. */
+  const v = (flag: string): string | undefined => (given[flag] as string | undefined) ?? env[envName(flag)];
+  /** A switch: given as a flag, or its environment form is 1. */
+  const on = (flag: string): boolean => given[flag] === true || env[envName(flag)] === '1';
+  const databaseUrl = v('database-url') ?? '';
   if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL');
-  const heartbeatMs = int('heartbeat-ms', values['heartbeat-ms'] ?? env['IM_HEARTBEAT_MS'], DEFAULT_HEARTBEAT_MS);
-  const leaseMs = int('lease-ms', values['lease-ms'] ?? env['IM_LEASE_MS'], DEFAULT_LEASE_MS);
+  const heartbeatMs = int('heartbeat-ms', v('heartbeat-ms'), DEFAULT_HEARTBEAT_MS);
+  const leaseMs = int('lease-ms', v('lease-ms'), DEFAULT_LEASE_MS);
   if (leaseMs < heartbeatMs * 3) throw new ConfigError(`lease-ms (${leaseMs}) must be at least 3 heartbeats (${heartbeatMs * 3})`);
   return {
-    nodeId: values['node-id'] ?? env['IM_NODE_ID'] ?? `${os.hostname()}-${process.pid}`,
-    natsServers: list(values.nats ?? env['NATS_URL'], [DEFAULT_NATS_URL]),
+    nodeId: v('node-id') ?? `${os.hostname()}-${process.pid}`,
+    natsServers: list(v('nats'), [DEFAULT_NATS_URL]),
     databaseUrl,
-    kinds: list(values.kinds ?? env['IM_KINDS'], DEFAULT_KINDS),
-    shardCount: int('shards', values.shards ?? env['IM_SHARDS'], DEFAULT_SHARD_COUNT),
+    kinds: list(v('kinds'), DEFAULT_KINDS),
+    shardCount: int('shards', v('shards'), DEFAULT_SHARD_COUNT),
     heartbeatMs,
     leaseMs,
-    requestTimeoutMs: int('request-timeout-ms', values['request-timeout-ms'], DEFAULT_REQUEST_TIMEOUT_MS),
-    actorIdleMs: int('actor-idle-ms', values['actor-idle-ms'], DEFAULT_ACTOR_IDLE_MS),
-    handoffPhaseTimeoutMs: int('handoff-timeout-ms', values['handoff-timeout-ms'], DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),
-    dbPoolSize: int('db-pool', values['db-pool'] ?? env['IM_DB_POOL'], DEFAULT_DB_POOL),
-    logLevel: values['log-level'] ?? env['IM_LOG_LEVEL'] ?? 'info',
+    requestTimeoutMs: int('request-timeout-ms', v('request-timeout-ms'), DEFAULT_REQUEST_TIMEOUT_MS),
+    actorIdleMs: int('actor-idle-ms', v('actor-idle-ms'), DEFAULT_ACTOR_IDLE_MS),
+    handoffPhaseTimeoutMs: int('handoff-timeout-ms', v('handoff-timeout-ms'), DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),
+    dbPoolSize: int('db-pool', v('db-pool'), DEFAULT_DB_POOL),
+    logLevel: v('log-level') ?? 'info',
     commit: {
-      maxRows: int('commit-max-rows', values['commit-max-rows'] ?? env['IM_COMMIT_MAX_ROWS'], DEFAULT_COMMIT_MAX_ROWS),
-      gatherBelow: int('commit-gather-below', values['commit-gather-below'] ?? env['IM_COMMIT_GATHER_BELOW'], DEFAULT_COMMIT_GATHER_BELOW, 0),
-      gatherMs: int('commit-gather-ms', values['commit-gather-ms'] ?? env['IM_COMMIT_GATHER_MS'], DEFAULT_COMMIT_GATHER_MS, 0),
+      maxRows: int('commit-max-rows', v('commit-max-rows'), DEFAULT_COMMIT_MAX_ROWS),
+      gatherBelow: int('commit-gather-below', v('commit-gather-below'), DEFAULT_COMMIT_GATHER_BELOW, 0),
+      gatherMs: int('commit-gather-ms', v('commit-gather-ms'), DEFAULT_COMMIT_GATHER_MS, 0),
     },
-    gateway: gatewayConfig(values, env),
-    ...webhookConfig(values['webhook-url'] ?? env['IM_WEBHOOK_URL'], values['webhook-events'] ?? env['IM_WEBHOOK_EVENTS'], env['IM_WEBHOOK_SECRET'], env['IM_WEBHOOK_SECRET_PREVIOUS'], values['no-events'] !== true),
+    gateway: gatewayConfig(v, on, env),
+    ...webhookConfig(v('webhook-url'), v('webhook-events'), env['IM_WEBHOOK_SECRET'], env['IM_WEBHOOK_SECRET_PREVIOUS'], !on('no-events')),
   };
 }
 
@@ -250,10 +272,9 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-function gatewayConfig(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): GatewayConfig {
-  const v = (k: string): string | undefined => values[k] as string | undefined;
-  const port = int('gateway-port', v('gateway-port') ?? env['IM_GATEWAY_PORT'], 0, 0);
-  const host = v('gateway-host') ?? env['IM_GATEWAY_HOST'] ?? DEFAULT_GATEWAY_HOST;
+function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: string) => boolean, env: NodeJS.ProcessEnv): GatewayConfig {
+  const port = int('gateway-port', v('gateway-port'), 0, 0);
+  const host = v('gateway-host') ?? DEFAULT_GATEWAY_HOST;
   const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
   const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
@@ -272,14 +293,14 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     ...(previousServerKey !== undefined && { previousServerKey }),
     port,
     host,
-    publicUrl: v('public-url') ?? env['IM_PUBLIC_URL'] ?? `ws://${host}:${port}/ws`,
+    publicUrl: v('public-url') ?? `ws://${host}:${port}/ws`,
     tokenSecret,
     serverKey,
-    devTokens: values['dev-tokens'] === true || env['IM_DEV_TOKENS'] === '1',
-    maxTokenLifetimeSec: int('max-token-lifetime', v('max-token-lifetime') ?? env['IM_MAX_TOKEN_LIFETIME_S'], DEFAULT_MAX_TOKEN_LIFETIME_SEC),
+    devTokens: on('dev-tokens'),
+    maxTokenLifetimeSec: int('max-token-lifetime', v('max-token-lifetime'), DEFAULT_MAX_TOKEN_LIFETIME_SEC),
     maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),
     maxFrameBytes,
-    ratePerSec: int('rate', v('rate') ?? env['IM_RATE'], DEFAULT_RATE_PER_SEC),
+    ratePerSec: int('rate', v('rate'), DEFAULT_RATE_PER_SEC),
     rateBurst: int('rate-burst', v('rate-burst'), DEFAULT_RATE_BURST),
     rateCloseAfterSec: int('rate-close-after', v('rate-close-after'), DEFAULT_RATE_CLOSE_AFTER_SEC),
     heartbeatMs: int('client-heartbeat-ms', v('client-heartbeat-ms'), DEFAULT_CLIENT_HEARTBEAT_MS),
@@ -288,11 +309,11 @@ function gatewayConfig(values: Record<string, string | boolean | undefined>, env
     maxUserConversations: int('max-user-conversations', v('max-user-conversations'), DEFAULT_MAX_USER_CONVERSATIONS),
     maxGroupMembers: int('max-group-members', v('max-group-members'), DEFAULT_MAX_GROUP_MEMBERS, 2),
     maxPinned: int('max-pinned', v('max-pinned'), DEFAULT_MAX_PINNED),
-    events: values['no-events'] !== true,
-    recallWindowSec: int('recall-window', v('recall-window') ?? env['IM_RECALL_WINDOW_S'], DEFAULT_RECALL_WINDOW_SEC, 0),
-    editWindowSec: int('edit-window', v('edit-window') ?? env['IM_EDIT_WINDOW_S'], DEFAULT_EDIT_WINDOW_SEC, 0),
-    messageRetentionSec: int('message-retention', v('message-retention') ?? env['IM_MESSAGE_RETENTION_S'], DEFAULT_MESSAGE_RETENTION_SEC, 0),
-    allowedOrigins: origins(v('allowed-origins') ?? env['IM_ALLOWED_ORIGINS']),
+    events: !on('no-events'),
+    recallWindowSec: int('recall-window', v('recall-window'), DEFAULT_RECALL_WINDOW_SEC, 0),
+    editWindowSec: int('edit-window', v('edit-window'), DEFAULT_EDIT_WINDOW_SEC, 0),
+    messageRetentionSec: int('message-retention', v('message-retention'), DEFAULT_MESSAGE_RETENTION_SEC, 0),
+    allowedOrigins: origins(v('allowed-origins')),
   };
 }
 

@@ -1,10 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
-import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
 
 describe('config', () => {
+  it('config – every flag has an environment form, IM_ and the flag in capitals (a few keep older names); a flag beats it', () => {
+    expect(envName('max-group-members')).toBe('IM_MAX_GROUP_MEMBERS');
+    expect(envName('recall-window')).toBe('IM_RECALL_WINDOW_S');
+    expect(envName('database-url')).toBe('DATABASE_URL');
+    // Flags that once had no environment form at all.
+    const env = {
+      IM_REQUEST_TIMEOUT_MS: '1234',
+      IM_ACTOR_IDLE_MS: '4321',
+      IM_HANDOFF_TIMEOUT_MS: '999',
+      IM_MAX_CONNECTIONS: '77',
+      IM_MAX_FRAME_BYTES: '1000',
+      IM_RATE_BURST: '11',
+      IM_RATE_CLOSE_AFTER: '12',
+      IM_CLIENT_HEARTBEAT_MS: '5000',
+      IM_MAX_BACKPRESSURE: '65536',
+      IM_LARGE_GROUP: '7',
+      IM_MAX_USER_CONVERSATIONS: '300',
+      IM_MAX_GROUP_MEMBERS: '500',
+      IM_MAX_PINNED: '9',
+      IM_NO_EVENTS: '1',
+    };
+    const c = parseConfig(base, env);
+    expect([c.requestTimeoutMs, c.actorIdleMs, c.handoffPhaseTimeoutMs]).toEqual([1234, 4321, 999]);
+    const g = c.gateway;
+    expect([g.maxConnections, g.maxFrameBytes, g.rateBurst, g.rateCloseAfterSec, g.heartbeatMs, g.maxBackpressureBytes]).toEqual([77, 1000, 11, 12, 5000, 65536]);
+    expect([g.largeGroupMembers, g.maxUserConversations, g.maxGroupMembers, g.maxPinned, g.events]).toEqual([7, 300, 500, 9, false]);
+    expect(parseConfig([...base, '--large-group', '8', '--request-timeout-ms', '50'], env)).toMatchObject({ requestTimeoutMs: 50, gateway: { largeGroupMembers: 8 } });
+    expect(parseConfig(base, { IM_NO_EVENTS: '0' }).gateway.events).toBe(true);
+    expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: String(10 * 1024 * 1024) })).toThrow(/max-frame-bytes/);
+  });
+
   it('config – the group commit keeps its defaults unless told otherwise', () => {
     expect(parseConfig(base, {}).commit).toEqual({ maxRows: DEFAULT_COMMIT_MAX_ROWS, gatherBelow: DEFAULT_COMMIT_GATHER_BELOW, gatherMs: DEFAULT_COMMIT_GATHER_MS });
   });
