@@ -143,6 +143,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
       retentionChanged: () => sweeper?.settingChanged(),
+      event: (e) => chat.event(e),
       config: gw,
       log: log.child({ component: 'api' }),
       nodeId: node.nodeId,

@@ -182,23 +182,24 @@ export class ConversationStore {
   }
 
   /** Creates (or returns) the direct conversation of two users, with both as members, in one statement. Idempotent. */
-  async createDirect(a: string, b: string): Promise<Conversation> {
+  async createDirect(a: string, b: string): Promise<Conversation & { added: string[] }> {
     const convId = directConversationId(a, b);
     // The no-op DO UPDATE makes RETURNING give the existing row too; members go in only for a direct one.
-    const rows = await bounded('create direct conversation', this.sql<(RawConversation & { at_limit: string[] })[]>`
+    const rows = await bounded('create direct conversation', this.sql<(RawConversation & { at_limit: string[]; added: string[] })[]>`
       WITH at_limit AS (${this.atLimit(convId, [a, b])}),
       c AS (
         INSERT INTO conversations (conv_id, kind) SELECT ${convId}, 'direct' WHERE NOT EXISTS (SELECT 1 FROM at_limit)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
       ), m AS (
         INSERT INTO members (conv_id, uid) SELECT ${convId}, u FROM unnest(${[a, b]}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'direct' ON CONFLICT DO NOTHING
+        WHERE (SELECT kind FROM c) = 'direct' ON CONFLICT DO NOTHING RETURNING uid
       )
-      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ARRAY(SELECT uid FROM m ORDER BY uid) AS added
+      FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (c.kind !== 'direct') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a direct conversation`);
-    return toConversation(c);
+    return { ...toConversation(c), added: c.added };
   }
 
   /**

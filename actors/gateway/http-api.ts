@@ -39,6 +39,7 @@ import { directConversationId, newGroupConvId, type ConversationStore } from '..
 import type { MessageStore } from '../../storage/message-store.js';
 import { DEFAULT_MAX_PULL_LIMIT, MAX_REACTION_BYTES } from '../../protocol/limits.js';
 import type { ErasureReport } from '../account-erasure.js';
+import type { BusinessEvent } from '../event-publisher.js';
 import { convSummaryOf } from '../conv-state.js';
 import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
@@ -75,6 +76,8 @@ export interface HttpApiDeps {
   metrics: NodeMetrics;
   /** A conversation's retention changed: the node's retention sweep starts a pass. */
   retentionChanged?: () => void;
+  /** Raises a business event (what the API itself changes without a chatter: a direct conversation's creation). */
+  event: (e: BusinessEvent) => void;
 }
 
 
@@ -141,6 +144,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
       const [a, x] = strings(b['members'], 'members');
       if (a === undefined || x === undefined || (b['members'] as unknown[]).length !== 2) throw bad('a direct conversation has exactly two members');
       const c = await d.convs.createDirect(a, x);
+      // Once, when it was made (or a member was let back in): asked again, it adds no one and raises nothing.
+      if (c.added.length > 0) d.event({ type: 'members', conv: c.convId, added: c.added, removed: [], ts: Date.now() });
       // No chatter step tells the two users, as a group's creation does: their devices online hear of it from here.
       const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
       for (const u of [a, x]) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);

@@ -127,7 +127,7 @@ describe('chat – joining and leaving, live', () => {
     }
   }, 30_000);
 
-  it('membership – a direct conversation created by the server API shows on both users\' devices online at once', async () => {
+  it('membership – a direct conversation created by the server API shows on both users\' devices online at once, and the business server hears of it once', async () => {
     const di = await online('di', 'd1', 'j1');
     const du = await online('du', 'd1', 'j2');
     const r = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['di', 'du'] });
@@ -141,6 +141,10 @@ describe('chat – joining and leaving, live', () => {
     await waitUntil(() => du.bodies.includes('hi'), 'du getting the first message');
     expect(di.joined).toHaveLength(1);
     expect(du.joined).toHaveLength(1);
+    // One members event, for the creation; the second create added no one.
+    await waitUntil(() => events.some((e) => e.conv === conv), 'the members event of the creation');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(events.filter((e) => e.conv === conv)).toEqual([{ type: 'members', conv, added: ['di', 'du'], removed: [], ts: expect.any(Number) }]);
   }, 30_000);
 
   it('leave – a member leaves a group from one device: every device of theirs drops it, the others go on, the business server hears who left; a direct conversation cannot be left', async () => {
