@@ -160,6 +160,9 @@ function list(raw: string | undefined, fallback: string[]): string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** The smallest `--max-frame-bytes` a node takes. */
+export const MIN_MAX_FRAME_BYTES = 1024;
+
 /**
  * The environment form of a flag: `IM_` and the flag in capitals with underscores (`--max-group-members`:
  * `IM_MAX_GROUP_MEMBERS`), but for the few named otherwise from the start, which keep their names.
@@ -275,7 +278,8 @@ function isLoopback(host: string): boolean {
 function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: string) => boolean, env: NodeJS.ProcessEnv): GatewayConfig {
   const port = int('gateway-port', v('gateway-port'), 0, 0);
   const host = v('gateway-host') ?? DEFAULT_GATEWAY_HOST;
-  const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES);
+  // At least 1 KiB: below it, a client's acks, reads and pulls could not go out at all.
+  const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
   const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
   const serverKey = env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY;

@@ -21,16 +21,33 @@ export class AckBatcher {
     }, this.delayMs);
   }
 
-  /** Forgets what is due (the connection closed: the server forgets in-flight state too). */
-  clear(): void {
+  /**
+   * The connection closed: nothing goes out until `resume`, but what is due stays due. The server moves a delivery
+   * mark only on an ack, and a list after the reconnect shows nothing behind, so an ack dropped here was never sent.
+   */
+  pause(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** A new session: what is due goes out with the next batch. */
+  resume(): void {
+    if (this.due.size > 0) this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.delayMs);
+  }
+
+  /** Forgets what is due (the client closed). */
+  clear(): void {
+    this.pause();
     this.due.clear();
   }
 
   private flush(): void {
-    const due = [...this.due];
-    this.due.clear();
-    for (const conv of due) if (!this.send(conv)) return;
+    for (const conv of this.due) {
+      if (!this.send(conv)) return;
+      this.due.delete(conv);
+    }
   }
 }

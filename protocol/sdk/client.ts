@@ -87,6 +87,10 @@ export class ImClient extends ConversationRequests {
       pull: (conv, after, limit) => this.pull(conv, after, limit),
       hides: (conv) => this.hiddenMessages(conv),
       ack: (conv, seq) => this.transmit({ type: 'ack', conv, seq }),
+      reread: (conv, seq) => {
+        this.pendingReads.add(conv, seq);
+        this.flushReads();
+      },
       isOpen: () => this.welcomed,
       history: opts.history,
       ackDelayMs: opts.ackDelayMs,
@@ -287,6 +291,7 @@ export class ImClient extends ConversationRequests {
     this.chains.close();
     this.pendingReads.clear();
     this.typingThrottle.clear();
+    this.endpoints.close();
     this.waiter?.reject(error);
     // A connect() promise nobody awaits any more must not become an unhandled rejection.
     this.waiter?.promise.catch(() => {});
@@ -344,7 +349,7 @@ export class ImClient extends ConversationRequests {
   }
 
   private handleWelcome(conn: Connection, f: WelcomeFrame): void {
-    conn.welcome(f.heartbeatMs);
+    conn.welcome(f.heartbeatMs, f.maxFrameBytes);
     this.everWelcomed = true;
     this.token.accepted();
     this.session = f;
@@ -354,6 +359,7 @@ export class ImClient extends ConversationRequests {
     this.events.emit('welcome', f);
     this.refresher.start();
     this.flushReads();
+    this.chains.connected();
     this.outbound.welcome(f.uid, f.did);
   }
 }

@@ -1,5 +1,6 @@
 import { CloseCode } from '../close-codes.js';
 import { encodeFrame } from '../codec.js';
+import { ErrorCode, ImError } from '../errors.js';
 import type { ClientFrame } from '../frames.js';
 import { CLIENT_IDLE_CLOSE } from './close-policy.js';
 import { Heartbeat } from './heartbeat.js';
@@ -30,6 +31,8 @@ export class Connection {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private redirectTimer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
+  /** The gateway's largest frame (`welcome.maxFrameBytes`). */
+  private maxFrameBytes = Infinity;
 
   /** Opens `url` (a malformed one throws here); gives up when no `welcome` came within `welcomeTimeoutMs`. */
   constructor(
@@ -51,8 +54,9 @@ export class Connection {
     this.connectTimer = setTimeout(() => this.abandon(CloseCode.ABNORMAL, 'no welcome in time'), welcomeTimeoutMs);
   }
 
-  /** The session is open: frames may go out, and the heartbeat runs at the server's interval. */
-  welcome(heartbeatMs: number): void {
+  /** The session is open: frames may go out (up to the gateway's size), and the heartbeat runs at the server's interval. */
+  welcome(heartbeatMs: number, maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.welcomed = true;
@@ -70,8 +74,12 @@ export class Connection {
   /** Puts a frame on the wire; false when it cannot go out (not welcomed yet, or the socket is closing). */
   transmit(frame: ClientFrame): boolean {
     if (!this.welcomed || this.ended || this.ws.readyState !== SOCKET_OPEN) return false;
+    const bytes = encodeFrame(frame);
+    // The gateway would answer frame_too_large and close (1009); re-sent after every reconnect, such a frame would
+    // close every connection. The caller refuses it instead.
+    if (bytes.byteLength > this.maxFrameBytes) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `a ${frame.type} frame of ${bytes.byteLength} bytes is over this server's ${this.maxFrameBytes}`);
     try {
-      this.ws.send(encodeFrame(frame));
+      this.ws.send(bytes);
     } catch {
       return false; // the close event follows
     }

@@ -28,6 +28,8 @@ export interface ConversationChainsOptions {
   pull: (conv: string, after: number, limit: number) => Promise<HistoryPage>;
   /** Puts an `ack` on the wire; returns false when not connected. */
   ack: (conv: string, seq: number) => boolean;
+  /** Sends this device's read mark of `conv` again: a list showed the server without it. */
+  reread?: (conv: string, seq: number) => void;
   /** Whether requests can be sent now (a closed connection ends a pull loop; the reconnect's `convs` restarts it). */
   isOpen: () => boolean;
   history?: HistoryBaseline;
@@ -117,6 +119,9 @@ export class ConversationChains {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
         s.hiddenAt = row.hiddenAt;
       } else if (row.hiddenAt !== undefined && row.hiddenAt > (s.hiddenAt ?? 0)) this.catchUpHides(s, row.hiddenAt);
+      // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
+      // Sent again; its echo brings the exact counts.
+      if (s.readSeq > row.readSeq) this.opts.reread?.(row.conv, s.readSeq);
       applyListRow(s, row);
       this.clearTo(s, row.clearedSeq ?? 0);
       if (s.lastSeq > s.last) {
@@ -311,17 +316,23 @@ export class ConversationChains {
     }
   }
 
-  /** The connection closed: pulls in flight will fail, pending acks are moot (the server forgets in-flight state). */
+  /** The connection closed: pulls in flight will fail; acks due wait for the next session. */
   disconnected(): void {
     this.listedSinceConnect = false;
-    this.acks.clear();
+    this.acks.pause();
     for (const s of this.convs.values()) this.puller.clearRetry(s);
+  }
+
+  /** A new session was welcomed: acks that were due when the last one ended go out now. */
+  connected(): void {
+    if (!this.closed) this.acks.resume();
   }
 
   /** Stops every timer and delivers nothing more. */
   close(): void {
     this.closed = true;
     this.disconnected();
+    this.acks.clear();
   }
 
   private create(conv: string, kind: ConvKind, last: number): ChainState {

@@ -30,6 +30,8 @@ export class EndpointList {
   private list: string[];
   private index = 0;
   private redirects: string[] = [];
+  /** The dispatcher lookup in flight, to be cut short by `close`. */
+  private lookupAbort: AbortController | undefined;
 
   constructor(opts: EndpointListOptions) {
     if ((opts.endpoints === undefined || opts.endpoints.length === 0) && opts.dispatcherUrl === undefined) {
@@ -52,9 +54,19 @@ export class EndpointList {
     return this.redirects.length > 0;
   }
 
-  /** A connection was established: forget the rest of a redirect list and start the normal list over. */
+  /**
+   * A connection was established: forget the rest of a redirect list. With a dispatcher, the next attempt asks it
+   * again (its first endpoint is the node of the user's connector, and it leaves out nodes that went away); a
+   * fixed list goes on from the next endpoint.
+   */
   connected(): void {
     this.redirects = [];
+    if (this.opts.dispatcherUrl !== undefined) this.index = this.list.length;
+  }
+
+  /** Cuts short a dispatcher lookup in flight (the client closed): no timer is left behind. */
+  close(): void {
+    this.lookupAbort?.abort();
   }
 
   /** The endpoint of the next attempt; rejects when the dispatcher cannot be reached and no list is known. */
@@ -85,6 +97,7 @@ export class EndpointList {
     const base = this.opts.dispatcherUrl!.replace(/\/+$/, '');
     const url = `${base}/v1/endpoints?uid=${encodeURIComponent(this.opts.uid!)}`;
     const abort = new AbortController();
+    this.lookupAbort = abort;
     const timer = setTimeout(() => abort.abort(), this.opts.timeoutMs);
     try {
       const res = await fetchFn(url, { signal: abort.signal });
@@ -98,6 +111,7 @@ export class EndpointList {
       throw new ImError(ErrorCode.UNAVAILABLE, `dispatcher lookup failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
+      if (this.lookupAbort === abort) this.lookupAbort = undefined;
     }
   }
 }

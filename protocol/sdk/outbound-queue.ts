@@ -281,7 +281,14 @@ export class OutboundQueue {
     const frame: SendFrame = { type: 'send', conv: entry.conv, cid: entry.cid, body: entry.body };
     if (entry.after !== undefined) frame.after = entry.after;
     copyExtras(frame, entry);
-    if (!this.opts.transmit(frame)) return false;
+    try {
+      if (!this.opts.transmit(frame)) return false;
+    } catch (err) {
+      // Over the gateway's frame size: refused here for good, as the server would refuse it, and the rest go on.
+      if (!(err instanceof ImError) || err.code !== ErrorCode.FRAME_TOO_LARGE) throw err;
+      this.handleError(entry.cid, err);
+      return true;
+    }
     if (state.stallTimer === undefined) this.armStall(state);
     return true;
   }

@@ -15,7 +15,7 @@ describe('config', () => {
       IM_ACTOR_IDLE_MS: '4321',
       IM_HANDOFF_TIMEOUT_MS: '999',
       IM_MAX_CONNECTIONS: '77',
-      IM_MAX_FRAME_BYTES: '1000',
+      IM_MAX_FRAME_BYTES: '2000',
       IM_RATE_BURST: '11',
       IM_RATE_CLOSE_AFTER: '12',
       IM_CLIENT_HEARTBEAT_MS: '5000',
@@ -29,11 +29,12 @@ describe('config', () => {
     const c = parseConfig(base, env);
     expect([c.requestTimeoutMs, c.actorIdleMs, c.handoffPhaseTimeoutMs]).toEqual([1234, 4321, 999]);
     const g = c.gateway;
-    expect([g.maxConnections, g.maxFrameBytes, g.rateBurst, g.rateCloseAfterSec, g.heartbeatMs, g.maxBackpressureBytes]).toEqual([77, 1000, 11, 12, 5000, 65536]);
+    expect([g.maxConnections, g.maxFrameBytes, g.rateBurst, g.rateCloseAfterSec, g.heartbeatMs, g.maxBackpressureBytes]).toEqual([77, 2000, 11, 12, 5000, 65536]);
     expect([g.largeGroupMembers, g.maxUserConversations, g.maxGroupMembers, g.maxPinned, g.events]).toEqual([7, 300, 500, 9, false]);
     expect(parseConfig([...base, '--large-group', '8', '--request-timeout-ms', '50'], env)).toMatchObject({ requestTimeoutMs: 50, gateway: { largeGroupMembers: 8 } });
     expect(parseConfig(base, { IM_NO_EVENTS: '0' }).gateway.events).toBe(true);
     expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: String(10 * 1024 * 1024) })).toThrow(/max-frame-bytes/);
+    expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: '512' })).toThrow(/max-frame-bytes must be an integer >= 1024/);
   });
 
   it('config – the group commit keeps its defaults unless told otherwise', () => {

@@ -1,0 +1,94 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import { ImClient } from '../../protocol/sdk/client.js';
+import type { FetchLike } from '../../protocol/sdk/endpoint-list.js';
+import { fakeWebSocketFactory } from '../helpers/fake-websocket.js';
+import { connectedHarness, fakeTimersPerTest, flush, msg, WELCOME } from '../helpers/sdk-harness.js';
+
+fakeTimersPerTest();
+
+/** What a reconnect must carry over, and what one session's limits refuse without breaking the next. */
+describe('sdk client – across sessions', () => {
+  it('sdk client – a send over the gateway\'s maxFrameBytes is refused with frame_too_large and never sent; the next send goes out after the one before it; the connection stays', async () => {
+    const { client, ws, s } = await connectedHarness();
+    s.receive({ ...WELCOME, maxFrameBytes: 2048 });
+    const first = client.send('c', 'small');
+    const big = client.send('c', 'x'.repeat(3000));
+    const after = client.send('c', 'after');
+    await expect(big).rejects.toMatchObject({ code: ErrorCode.FRAME_TOO_LARGE });
+    const sends = s.sentOf('send');
+    expect(sends.map((f) => f.body)).toEqual(['small', 'after']);
+    // The refused send is nobody's predecessor: the next one names the one before it.
+    expect(sends[1]!.after).toBe(sends[0]!.cid);
+    expect(s.closedByClient).toBeUndefined();
+    s.receive({ type: 'sent', cid: sends[0]!.cid, conv: 'c', seq: 1, ts: 1, prev: 0 });
+    s.receive({ type: 'sent', cid: sends[1]!.cid, conv: 'c', seq: 2, ts: 2, prev: 1 });
+    await expect(first).resolves.toMatchObject({ seq: 1 });
+    await expect(after).resolves.toMatchObject({ seq: 2 });
+    expect(ws.sockets).toHaveLength(1);
+    client.close();
+  });
+
+  it('sdk client – an ack still waiting when the connection dropped goes out in the next session', async () => {
+    const { client, ws, s, accept } = await connectedHarness({}, [{ conv: 'c', lastSeq: 0 }]);
+    s.receive({ type: 'msg', ...msg('c', 1, 0) });
+    s.receive({ type: 'msg', ...msg('c', 2, 1) });
+    s.serverClose(1006);
+    expect(s.sentOf('ack')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(ws.sockets).toHaveLength(2);
+    // The new list shows nothing behind: only the carried-over ack tells the server the device holds 1 and 2.
+    const s2 = accept([{ conv: 'c', lastSeq: 2 }]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s2.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 2 }]);
+    client.close();
+  });
+
+  it('sdk client – a read mark the server never got is sent again when a list shows it behind', async () => {
+    const { client, ws, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 5 }]);
+    client.read('c', 5);
+    expect(s.sentOf('read')).toEqual([{ type: 'read', conv: 'c', seq: 5 }]);
+    // Lost with the socket.
+    s.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const s2 = ws.last();
+    s2.open();
+    s2.receive(WELCOME);
+    s2.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 5, readSeq: 3, unread: 2 }] });
+    expect(s2.sentOf('read')).toEqual([{ type: 'read', conv: 'c', seq: 5 }]);
+    // A list that has it asks for nothing more.
+    s2.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 5, readSeq: 5, unread: 0 }] });
+    expect(s2.sentOf('read')).toHaveLength(1);
+    client.close();
+  });
+
+  it('sdk client – with a dispatcher, the attempt after a connection asks it again (the best endpoint first), and close() during a lookup leaves no timer', async () => {
+    const ws = fakeWebSocketFactory();
+    let lookups = 0;
+    const fetch: FetchLike = async () => {
+      lookups++;
+      return { ok: true, status: 200, json: async () => ({ endpoints: ['ws://best/ws', 'ws://second/ws'] }) };
+    };
+    const client = new ImClient({ dispatcherUrl: 'http://d', uid: 'me', fetch, token: 't0', WebSocket: ws.WebSocket, random: () => 0.5 });
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    s.receive(WELCOME);
+    s.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(lookups).toBe(2);
+    expect(ws.sockets.map((x) => x.url.split('?')[0])).toEqual(['ws://best/ws', 'ws://best/ws']);
+    client.close();
+
+    // A dispatcher that does not answer: closing the client cuts the lookup short.
+    const hanging: FetchLike = (_url, init) =>
+      new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+    const other = new ImClient({ dispatcherUrl: 'http://d', uid: 'me', fetch: hanging, token: 't0', WebSocket: fakeWebSocketFactory().WebSocket, requestTimeoutMs: 10_000 });
+    void other.connect().catch(() => {});
+    await flush();
+    other.close();
+    await flush();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
