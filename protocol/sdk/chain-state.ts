@@ -14,6 +14,8 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silen
   clearedSeq: number;
   /** The user was removed (`left`): not listed, but its chain is kept for a return. */
   left: boolean;
+  /** When it was left (epoch ms; 0: never): a list read just before can arrive after the news. */
+  leftAt: number;
   /** When a live `joined` or `msg` made it known (epoch ms; 0: from a list). */
   liveSince: number;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
@@ -31,7 +33,7 @@ export type ChainField = 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archived
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
@@ -46,8 +48,12 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
   if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
   s.readSeq = Math.max(s.readSeq, row.readSeq);
-  s.unread = row.unread;
-  s.mentions = row.mentions ?? 0;
+  // A list read on the server before messages this device has counted live since (a sync's answer overtaken by
+  // deliveries) carries an older count: the live one stays.
+  if (row.lastSeq >= s.unreadThrough) {
+    s.unread = row.unread;
+    s.mentions = row.mentions ?? 0;
+  }
   s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
   s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
   s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);

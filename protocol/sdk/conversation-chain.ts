@@ -113,8 +113,11 @@ export class ConversationChains {
     const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
     this.sawFirstList = true;
     this.listedSinceConnect = true;
+    const leftAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
     for (const row of list) {
       let s = this.convs.get(row.conv);
+      // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
+      if (s !== undefined && s.left && s.leftAt > leftAfter) continue;
       if (s === undefined) {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
         s.hiddenAt = row.hiddenAt;
@@ -132,8 +135,7 @@ export class ConversationChains {
     }
     const listed = new Set(list.map((r) => r.conv));
     const gone: string[] = [];
-    const liveAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
-    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < liveAfter && this.handleLeft(conv)) gone.push(conv);
+    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < leftAfter && this.handleLeft(conv, false)) gone.push(conv);
     return gone;
   }
 
@@ -294,11 +296,16 @@ export class ConversationChains {
     return news;
   }
 
-  /** The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when it was in the list. */
-  handleLeft(conv: string): boolean {
+  /**
+   * The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when
+   * it was in the list. `live`: told by a `left` frame, which a list read before it may follow; a list's own absence
+   * is no newer than the next list.
+   */
+  handleLeft(conv: string, live = true): boolean {
     const s = this.convs.get(conv);
     if (s === undefined || s.left) return false;
     s.left = true;
+    s.leftAt = live ? Date.now() : 0;
     s.held.clear();
     this.puller.clearRetry(s);
     return true;

@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
+import type { ConvSummary } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/client.js';
 import type { FetchLike } from '../../protocol/sdk/endpoint-list.js';
 import { fakeWebSocketFactory } from '../helpers/fake-websocket.js';
-import { connectedHarness, fakeTimersPerTest, flush, msg, WELCOME } from '../helpers/sdk-harness.js';
+import { connectedHarness, fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
@@ -90,5 +91,35 @@ describe('sdk client – across sessions', () => {
     other.close();
     await flush();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – a list read before live news does not undo it: counted messages keep their count, a conversation just left stays gone', async () => {
+    const { client, ws } = harness();
+    void client.connect();
+    await flush();
+    const s = ws.last();
+    s.open();
+    // A heartbeat longer than the test: the fake server answers no ping.
+    s.receive({ ...WELCOME, heartbeatMs: 60_000 });
+    const list = (rows: ConvSummary[]) => s.receive({ type: 'convs', list: rows });
+    list([{ conv: 'c', kind: 'group', lastSeq: 10, readSeq: 8, unread: 2 }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }]);
+    s.receive({ type: 'msg', ...msg('c', 11, 10) });
+    s.receive({ type: 'msg', ...msg('c', 12, 11) });
+    const unread = () => client.conversations().find((x) => x.conv === 'c')?.unread;
+    expect(unread()).toBe(4);
+    s.receive({ type: 'left', conv: 'g' });
+    // A list the server read before message 11 and before the removal (a sync's answer overtaken by the news).
+    list([{ conv: 'c', kind: 'group', lastSeq: 10, readSeq: 8, unread: 2 }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }]);
+    expect(unread()).toBe(4);
+    expect(client.conversations().map((x) => x.conv)).toEqual(['c']);
+    s.receive({ type: 'msg', ...msg('c', 13, 12) });
+    expect(unread()).toBe(5);
+    // A list as new as what was counted is exact again; seconds later, one that has g brings it back.
+    list([{ conv: 'c', kind: 'group', lastSeq: 13, readSeq: 12, unread: 1 }]);
+    expect(unread()).toBe(1);
+    await vi.advanceTimersByTimeAsync(11_000);
+    list([{ conv: 'c', kind: 'group', lastSeq: 13, readSeq: 12, unread: 1 }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }]);
+    expect(client.conversations().map((x) => x.conv).sort()).toEqual(['c', 'g']);
+    client.close();
   });
 });
