@@ -8,6 +8,12 @@ import type { HistoryPage } from './conversation-info.js';
  */
 export const DEFAULT_PULL_RETRY_BASE_MS = 500;
 export const DEFAULT_PULL_RETRY_CAP_MS = 5_000;
+/**
+ * Conversations pulled at once; the rest wait their turn. A device back after a long absence may be behind in
+ * hundreds: all at once, their pulls went past the gateway's burst (200 frames) and the dropped ones waited out
+ * the request timeout (10 s) before a retry.
+ */
+export const DEFAULT_MAX_CONCURRENT_PULLS = 8;
 
 export interface GapPullerDeps {
   /** Fetches messages of `conv` with seq > `after`. */
@@ -19,32 +25,66 @@ export interface GapPullerDeps {
   /** The chains were closed: nothing more is taken. */
   isClosed: () => boolean;
   limit: number;
+  /** Conversations pulled at once (DEFAULT_MAX_CONCURRENT_PULLS). */
+  maxConcurrent?: number;
   onPullError?: (conv: string, error: ImError) => void;
 }
 
 /**
  * The pulls of gap repair (README §7.2): at most one loop per conversation, from its `last` until the server has
  * nothing more and every held message is reached; a failed one is retried after a pause that backs off while the
- * gap remains.
+ * gap remains. At most `maxConcurrent` loops run; the other conversations wait their turn, in order.
  */
 export class GapPuller {
-  constructor(private readonly d: GapPullerDeps) {}
+  private readonly maxConcurrent: number;
+  private running = 0;
+  private readonly waiting = new Set<ChainState>();
 
-  /** Pulls `s` from its `last` now, or once more after the loop running already. */
+  constructor(private readonly d: GapPullerDeps) {
+    this.maxConcurrent = Math.max(1, d.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_PULLS);
+  }
+
+  /** Pulls `s` from its `last` now (or when its turn comes), or once more after the loop running already. */
   start(s: ChainState): void {
     if (s.pulling) {
       s.pullAgain = true;
       return;
     }
     if (!this.d.isOpen() || s.pullRetryTimer !== undefined) return;
-    s.pulling = true;
-    void this.loop(s);
+    if (this.running >= this.maxConcurrent) {
+      this.waiting.add(s);
+      return;
+    }
+    this.run(s);
   }
 
-  /** Forgets a retry waiting out its pause. */
+  /** Forgets a retry waiting out its pause, or a turn waited for (the connection closed: the next list restarts it). */
   clearRetry(s: ChainState): void {
     if (s.pullRetryTimer !== undefined) clearTimeout(s.pullRetryTimer);
     s.pullRetryTimer = undefined;
+    this.waiting.delete(s);
+  }
+
+  private run(s: ChainState): void {
+    s.pulling = true;
+    this.running++;
+    void this.loop(s).finally(() => {
+      this.running--;
+      this.next();
+    });
+  }
+
+  /** Starts the conversations waiting, in order, while there is room; one caught up meanwhile is skipped. */
+  private next(): void {
+    for (const s of this.waiting) {
+      if (this.running >= this.maxConcurrent) return;
+      this.waiting.delete(s);
+      if (!this.d.isOpen() || this.d.isClosed()) {
+        this.waiting.clear();
+        return;
+      }
+      if (!s.pulling && s.pullRetryTimer === undefined && (s.held.size > 0 || s.lastSeq > s.last)) this.run(s);
+    }
   }
 
   private async loop(s: ChainState): Promise<void> {

@@ -36,6 +36,17 @@ export async function connectedHarness(opts: Partial<ImClientOptions> = {}, list
   return { ...h, s: h.accept(list) };
 }
 
+/** A harness whose client's socket opened and got `welcome` (changed by `welcome`), before any list. */
+export async function welcomedHarness(opts: Partial<ImClientOptions> = {}, welcome: Partial<WelcomeFrame> = {}) {
+  const h = harness(opts);
+  void h.client.connect();
+  await flush();
+  const s = h.ws.last();
+  s.open();
+  s.receive({ ...WELCOME, ...welcome });
+  return { ...h, s };
+}
+
 /** Every test of the file that calls this runs on fake timers. */
 export function fakeTimersPerTest(): void {
   beforeEach(() => {

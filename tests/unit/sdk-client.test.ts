@@ -4,7 +4,7 @@ import { encodeFrame } from '../../protocol/codec.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import { MUTED_FOREVER, type Msg } from '../../protocol/frames.js';
 import { messageBytes, type WebSocketConstructor } from '../../protocol/sdk/socket.js';
-import { connectedHarness, fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
+import { connectedHarness, fakeTimersPerTest, flush, harness, msg, WELCOME, welcomedHarness } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
@@ -115,12 +115,7 @@ describe('sdk client – connecting', () => {
   });
 
   it("sdk client – with history 'all' the first list is pulled and delivered in order", async () => {
-    const { client, ws, messages } = harness({ history: 'all' });
-    void client.connect();
-    await flush();
-    const s = ws.last();
-    s.open();
-    s.receive(WELCOME);
+    const { client, s, messages } = await welcomedHarness({ history: 'all' });
     s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'direct', lastSeq: 2, readSeq: 1, unread: 1 }] });
     const [pull] = s.sentOf('pull');
     expect(pull).toMatchObject({ conv: 'c', after: 0, limit: 200 });

@@ -4,7 +4,7 @@ import type { ConvSummary } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/client.js';
 import type { FetchLike } from '../../protocol/sdk/endpoint-list.js';
 import { fakeWebSocketFactory } from '../helpers/fake-websocket.js';
-import { connectedHarness, fakeTimersPerTest, flush, harness, msg, WELCOME } from '../helpers/sdk-harness.js';
+import { connectedHarness, fakeTimersPerTest, flush, msg, WELCOME, welcomedHarness } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
@@ -94,13 +94,8 @@ describe('sdk client – across sessions', () => {
   });
 
   it('sdk client – a list read before live news does not undo it: counted messages keep their count, a conversation just left stays gone', async () => {
-    const { client, ws } = harness();
-    void client.connect();
-    await flush();
-    const s = ws.last();
-    s.open();
     // A heartbeat longer than the test: the fake server answers no ping.
-    s.receive({ ...WELCOME, heartbeatMs: 60_000 });
+    const { client, s } = await welcomedHarness({}, { heartbeatMs: 60_000 });
     const list = (rows: ConvSummary[]) => s.receive({ type: 'convs', list: rows });
     list([{ conv: 'c', kind: 'group', lastSeq: 10, readSeq: 8, unread: 2 }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }]);
     s.receive({ type: 'msg', ...msg('c', 11, 10) });
@@ -120,6 +115,23 @@ describe('sdk client – across sessions', () => {
     await vi.advanceTimersByTimeAsync(11_000);
     list([{ conv: 'c', kind: 'group', lastSeq: 13, readSeq: 12, unread: 1 }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }]);
     expect(client.conversations().map((x) => x.conv).sort()).toEqual(['c', 'g']);
+    client.close();
+  });
+
+  it('sdk client – a device behind in many conversations pulls 8 at a time, the rest in turn, until every one is caught up', async () => {
+    const { client, s, messages } = await welcomedHarness({ history: 'all' }, { heartbeatMs: 60_000 });
+    const convs = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    s.receive({ type: 'convs', list: convs.map((conv) => ({ conv, kind: 'group' as const, lastSeq: 1, readSeq: 0, unread: 1 })) });
+    expect(s.sentOf('pull')).toHaveLength(8);
+    let answered = 0;
+    while (answered < s.sentOf('pull').length) {
+      const p = s.sentOf('pull')[answered++]!;
+      s.receive({ type: 'history', rid: p.rid, conv: p.conv, msgs: [msg(p.conv, 1, 0)], more: false });
+      await flush();
+      expect(s.sentOf('pull').length - answered).toBeLessThanOrEqual(8);
+    }
+    expect(answered).toBe(20);
+    expect(messages.sort()).toEqual(convs.map((c) => `${c}:1`).sort());
     client.close();
   });
 });
