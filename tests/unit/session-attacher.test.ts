@@ -93,4 +93,25 @@ describe('session attacher', () => {
     ]);
     attacher.close();
   }, 10_000);
+
+  it('session attacher – a session that closed while its attach was on its way is detached again once the call is over (its own detach may have overtaken the attach); an open one is not', async () => {
+    const release: (() => void)[] = [];
+    const tells: { uid: string; op: string; p: unknown }[] = [];
+    const router = {
+      shardCount: () => SHARDS,
+      shardOf: (_kind: string, uid: string) => shardOfUser(uid),
+      call: () => new Promise((r) => release.push(() => r({ convs: [], large: [] } satisfies AttachReply))),
+      tell: (_kind: string, uid: string, op: string, p: unknown) => void tells.push({ uid, op, p }),
+    } as unknown as Router;
+    const { open } = harness(router);
+    const gone = open('u1');
+    const stays = open('u2');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(release).toHaveLength(2);
+    gone.closed();
+    for (const r of release) r();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(tells).toEqual([{ uid: 'u1', op: 'detach', p: { did: 'd', sid: gone.sid } }]);
+    expect(stays.state).toBe('open');
+  });
 });
