@@ -150,7 +150,11 @@ class ConnectorActor implements Actor {
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
     }
     const before = this.largeConvs();
-    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readPrivacy()]);
+    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readPrivacy()]).catch((err: unknown) => {
+      // Not attached after all: the gateway's retry must find the device absent, or it would skip the privacy read and the online announcement.
+      if (!same) this.devices = this.devices.filter((d) => d.did !== p.did || d.sid !== p.sid);
+      throw err;
+    });
     const convs = this.refresh(list);
     // The attaching device's bindings follow the answer; the user's other devices are told here.
     this.rebind(before, p.did);

@@ -8,16 +8,17 @@ import { silentLogger } from '../../runtime/logger.js';
 
 const fence = { kind: 'connector', shard: 0, epoch: 1 };
 
-/** A connector on a real actor host, with in-memory services that record what it sends to gateways. */
-function connectorHost() {
+/** A connector on a real actor host, with in-memory services that record what it sends to gateways; `privacy` may fail. */
+function connectorHost(privacy = async () => ({ related: [] as string[], readReceipts: true, lastSeen: true })) {
   const closed: { gw: string; sid: number; code: number }[] = [];
   const pushed: { gw: string; sid: number; types: string[] }[] = [];
+  const events: string[] = [];
   const svc = {
     convs: { userConversations: async () => [] },
     messages: { lastSeq: async () => 0 },
-    userSettings: { privacy: async () => ({ related: [], readReceipts: true, lastSeen: true }) },
+    userSettings: { privacy },
     settings: { largeGroupMembers: 100, events: false },
-    event: () => {},
+    event: (e: { type: string }) => void events.push(e.type),
     bind: () => {},
     closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
     push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
@@ -33,7 +34,7 @@ function connectorHost() {
       did: 'b1',
       frame: encodeFrame({ type: 'msg', conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' }),
     });
-  return { host, closed, pushed, attach, deliver };
+  return { host, closed, pushed, events, attach, deliver };
 }
 
 describe('connector – sessions of one device', () => {
@@ -69,6 +70,24 @@ describe('connector – sessions of one device', () => {
     await c.deliver(4);
     await c.deliver(6);
     expect(c.pushed.map((p) => p.types)).toEqual([['msg'], ['msg']]);
+  });
+
+  it('connector – an attach that failed leaves no device behind: a message meanwhile raises a push; the retry reads the user\'s privacy and announces them online', async () => {
+    let reads = 0;
+    const c = connectorHost(async () => {
+      if (++reads === 1) throw new Error('Postgres hiccup');
+      return { related: [], readReceipts: true, lastSeen: true };
+    });
+    host = c.host;
+    await expect(c.attach('gwA', 1000)).rejects.toThrow();
+    await c.deliver(1);
+    // Not attached: nothing pushed, and the user is not online.
+    expect(c.pushed).toEqual([]);
+    await c.attach('gwA', 1000);
+    expect(reads).toBe(2);
+    expect(c.events).toEqual(['push', 'online']);
+    await c.deliver(2);
+    expect(c.pushed).toEqual([{ gw: 'gwA', sid: 1000, types: ['msg'] }]);
   });
 });
 
