@@ -359,7 +359,6 @@ export class ImClient extends ConversationRequests {
     this.events.emit('welcome', f);
     this.refresher.start();
     this.flushReads();
-    this.chains.connected();
     this.outbound.welcome(f.uid, f.did);
   }
 }

@@ -112,6 +112,9 @@ export class ConversationChains {
     // connected, and all of it is news to this device.
     const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
     this.sawFirstList = true;
+    // Acks due when the last session ended go out after its first list, not at `welcome`: an ack is a tell on the
+    // server, which may overtake the attach that the list answers, and an ack from a device not attached yet is dropped.
+    if (!this.listedSinceConnect) this.acks.resume();
     this.listedSinceConnect = true;
     const leftAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
     for (const row of list) {
@@ -328,11 +331,6 @@ export class ConversationChains {
     this.listedSinceConnect = false;
     this.acks.pause();
     for (const s of this.convs.values()) this.puller.clearRetry(s);
-  }
-
-  /** A new session was welcomed: acks that were due when the last one ended go out now. */
-  connected(): void {
-    if (!this.closed) this.acks.resume();
   }
 
   /** Stops every timer and delivers nothing more. */
