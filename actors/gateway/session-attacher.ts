@@ -140,27 +140,20 @@ export class SessionAttacher {
   }
 
   private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {
-    const { router } = this.deps;
-    let called = false;
-    try {
-      await this.attachAttempts(s, payload, gen, () => (called = true));
-    } finally {
-      // The session's DETACH is a tell, and tells are not ordered against calls: it may have reached the connector
-      // before this ATTACH did, which then registered a closed session as the user's device (online for ever to
-      // peers, no push notifications). Told again once the call is over; a detach of a sid already gone is a no-op.
-      if (called && s.state !== 'open') router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.DETACH, { did: s.did, sid: s.sid });
-    }
-  }
-
-  private async attachAttempts(s: Session, payload: ConnectorAttach, gen: number, calling: () => void): Promise<void> {
     const { router, binding, log } = this.deps;
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
       try {
         // A session that closed or was re-attached while it waited its turn needs no call any more.
         const reply = await this.gateFor(s.uid).run(async () => {
           if (s.state !== 'open' || gen !== s.attachGen) return undefined;
-          calling();
-          return (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+          try {
+            return (await router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.ATTACH, payload)) as AttachReply;
+          } finally {
+            // The session's DETACH is a tell, and tells are not ordered against calls: it may have reached the
+            // connector before this ATTACH did, which then registered a closed session as the user's device (online
+            // for ever to peers, no push notifications). Told again; a detach of a sid already gone is a no-op.
+            if (s.state !== 'open') router.tell(ChatKind.CONNECTOR, s.uid, ConnectorOp.DETACH, { did: s.did, sid: s.sid });
+          }
         });
         if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });

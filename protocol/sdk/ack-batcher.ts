@@ -15,10 +15,7 @@ export class AckBatcher {
   /** `conv` holds something new: ack it with the next batch. */
   schedule(conv: string): void {
     this.due.add(conv);
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.delayMs);
+    this.arm();
   }
 
   /**
@@ -32,16 +29,20 @@ export class AckBatcher {
 
   /** A new session: what is due goes out with the next batch. */
   resume(): void {
-    if (this.due.size > 0) this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.delayMs);
+    if (this.due.size > 0) this.arm();
   }
 
   /** Forgets what is due (the client closed). */
   clear(): void {
     this.pause();
     this.due.clear();
+  }
+
+  private arm(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.delayMs);
   }
 
   private flush(): void {

@@ -36,6 +36,11 @@ export function newChainState(conv: string, kind: ConvKind, last: number): Chain
   return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
+/** Whether the chain has something to pull: messages held past a gap, or a known last seq beyond what it holds. */
+export function isBehind(s: ChainState): boolean {
+  return s.held.size > 0 || s.lastSeq > s.last;
+}
+
 /** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
 export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.kind = row.kind;

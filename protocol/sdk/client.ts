@@ -87,10 +87,7 @@ export class ImClient extends ConversationRequests {
       pull: (conv, after, limit) => this.pull(conv, after, limit),
       hides: (conv) => this.hiddenMessages(conv),
       ack: (conv, seq) => this.transmit({ type: 'ack', conv, seq }),
-      reread: (conv, seq) => {
-        this.pendingReads.add(conv, seq);
-        this.flushReads();
-      },
+      reread: (conv, seq) => this.sendRead(conv, seq),
       isOpen: () => this.welcomed,
       history: opts.history,
       ackDelayMs: opts.ackDelayMs,
@@ -187,6 +184,11 @@ export class ImClient extends ConversationRequests {
   read(conv: string, seq: number): void {
     if (this.current === ConnectionState.CLOSED) return;
     this.chains.handleRead(conv, seq);
+    this.sendRead(conv, seq);
+  }
+
+  /** Queues a read mark and sends what it can now (the rest go at the next `welcome`). */
+  private sendRead(conv: string, seq: number): void {
     this.pendingReads.add(conv, seq);
     this.flushReads();
   }

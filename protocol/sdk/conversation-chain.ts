@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
-import { applyListRow, infoOf, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
+import { applyListRow, infoOf, isBehind, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -264,7 +264,7 @@ export class ConversationChains {
     const s = this.convs.get(conv);
     if (s === undefined || this.closed) return false;
     const moved = this.clearTo(s, seq);
-    if (moved && (s.held.size > 0 || s.lastSeq > s.last)) this.puller.start(s);
+    if (moved && isBehind(s)) this.puller.start(s);
     return moved;
   }
 

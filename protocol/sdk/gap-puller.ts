@@ -1,5 +1,5 @@
 import { ErrorCode, toImError, type ImError } from '../errors.js';
-import type { ChainState } from './chain-state.js';
+import { isBehind, type ChainState } from './chain-state.js';
 import type { HistoryPage } from './conversation-info.js';
 
 /**
@@ -79,11 +79,7 @@ export class GapPuller {
     for (const s of this.waiting) {
       if (this.running >= this.maxConcurrent) return;
       this.waiting.delete(s);
-      if (!this.d.isOpen() || this.d.isClosed()) {
-        this.waiting.clear();
-        return;
-      }
-      if (!s.pulling && s.pullRetryTimer === undefined && (s.held.size > 0 || s.lastSeq > s.last)) this.run(s);
+      if (isBehind(s)) this.start(s);
     }
   }
 
@@ -98,7 +94,7 @@ export class GapPuller {
         // An empty page with `more` would be a server bug: stopping there keeps the loop finite.
         if (page.more && page.msgs.length > 0) continue;
         // A gap or a higher lastSeq reported while this page was on its way may lie beyond it.
-        if (s.pullAgain && (s.held.size > 0 || s.lastSeq > s.last)) continue;
+        if (s.pullAgain && isBehind(s)) continue;
         return;
       }
     } catch (err) {
@@ -123,7 +119,7 @@ export class GapPuller {
     s.pullFailures++;
     s.pullRetryTimer = setTimeout(() => {
       s.pullRetryTimer = undefined;
-      if (s.held.size > 0 || s.lastSeq > s.last) this.start(s);
+      if (isBehind(s)) this.start(s);
     }, delay);
   }
 }
