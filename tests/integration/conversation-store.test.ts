@@ -19,8 +19,11 @@ describe('conversation store – real Postgres', () => {
   });
 
   const uids = (added: { uid: string }[]) => added.map((a) => a.uid);
-  const post = (convId: string, seqs: number[]) =>
-    msgs.appendBatch(seqs.map((seq, i) => ({ convId, seq, prevSeq: seqs[i - 1] ?? 0, senderUid: 'x', senderDid: 'dx', clientMsgId: seq, body: Buffer.from('m') })));
+  /** Appends `seqs` after the conversation's last message, as its chatter would. */
+  const post = async (convId: string, seqs: number[]) => {
+    const last = await msgs.lastSeq(convId);
+    return msgs.appendBatch(seqs.map((seq, i) => ({ convId, seq, prevSeq: seqs[i - 1] ?? last, senderUid: 'x', senderDid: 'dx', clientMsgId: seq, body: Buffer.from('m') })));
+  };
 
   it('conversations – a user in the most conversations allowed is not added anywhere new, atomically, until they leave one', async () => {
     const capped = new ConversationStore(db.sql, { maxUserConversations: 2 });

@@ -71,4 +71,29 @@ describe('group commit – real Postgres', () => {
     expect(await stored('nul-other')).toEqual([]);
     await committer.close();
   });
+
+  it('group commit – a row whose commit outcome was still unknown is never forked by the next message', { timeout: 10_000 }, async () => {
+    const committer = new GroupCommitter(db.sql);
+    await committer.submit(fence, msg('doubt', 1));
+    // Another connection stands in for a statement the node gave up on (deadline, dropped link) that still commits:
+    // seq 2 after seq 1, not yet committed when the reloaded chatter sends seq 3 after seq 1 as well.
+    let commitLate!: () => void;
+    const late = new Promise<void>((r) => (commitLate = r));
+    const inDoubt = db.sql.begin(async (tx) => {
+      await tx`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('doubt', 2, 1, 'u', 'other', 2, '\\x78'::bytea)`;
+      await late;
+    });
+    await sleep(100);
+    const forked = committer.submit(fence, { ...msg('doubt', 3), prevSeq: 1 });
+    await sleep(200);
+    commitLate();
+    await inDoubt;
+    await expect(forked).rejects.toMatchObject({ code: 'unavailable' });
+    expect(await stored('doubt')).toEqual([1, 2]);
+    // Reloaded, the chatter follows the row that landed.
+    committer.reset('doubt');
+    await committer.submit(fence, { ...msg('doubt', 4), prevSeq: 2 });
+    expect(await stored('doubt')).toEqual([1, 2, 4]);
+    await committer.close();
+  });
 });

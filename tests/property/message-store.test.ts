@@ -126,7 +126,7 @@ describe('message store – real Postgres', () => {
       const other = await db.sql.reserve();
       try {
         await other`BEGIN`;
-        await other`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('race', ${cid * 100}, 0, 'u', 'd', ${cid}, '\\x00')`;
+        await other`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('race', ${cid * 100}, ${cid * 100 - 1}, 'u', 'd', ${cid}, '\\x00')`;
         const pending = store.appendBatch([m(cid * 100 + 1, cid), m(cid * 100 + 2, cid + 10)]);
         for (let i = 0; i < 200; i++) {
           const w = await db.sql`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO messages%unnest%'`;
@@ -135,7 +135,7 @@ describe('message store – real Postgres', () => {
         }
         await other.unsafe(outcome);
         const [dup, fresh] = await pending;
-        if (outcome === 'COMMIT') expect(dup).toMatchObject({ seq: 100, prevSeq: 0, duplicate: true });
+        if (outcome === 'COMMIT') expect(dup).toMatchObject({ seq: 100, prevSeq: 99, duplicate: true });
         else expect(dup).toMatchObject({ seq: 201, prevSeq: 200, duplicate: false });
         expect(fresh).toMatchObject({ seq: cid * 100 + 2, duplicate: false });
       } finally {
