@@ -9,7 +9,7 @@ import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
-import type { NewMessage } from '../storage/message-store.js';
+import type { NewMessage, StoredMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type Replied } from './amendment.js';
 import { BindGrace } from './bind-grace.js';
@@ -20,6 +20,7 @@ import { announceMembers } from './member-announce.js';
 import { MemberMarks } from './member-marks.js';
 import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
+import { toMsg } from './stored-msg.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 import { pinMessage } from './message-pins.js';
@@ -27,6 +28,10 @@ import { tellDevices } from './tell-devices.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
+/** A re-send answered from Postgres fans its message out again when it was committed at most this long ago. */
+const REFANOUT_WITHIN_MS = 5 * 60_000;
+/** Seqs remembered as fanned out again, so repeated re-sends of one message fan it out once. */
+const REFANNED_KEPT = 256;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
 type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
 
@@ -53,6 +58,8 @@ class ChatterActor implements Actor, AdminChatter {
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
   private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
+  /** Seqs fanned out again for re-sends answered from Postgres (see answerStored). */
+  private refanned: Set<number> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
@@ -225,9 +232,25 @@ class ChatterActor implements Actor, AdminChatter {
   /** A field, not a method: `known` hands it on for every send, and a bound closure per send is garbage per message. */
   private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
-    if (stored) return sendReplyOf(stored);
+    if (stored) return this.answerStored(stored);
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
+
+  /**
+   * A re-send answered from Postgres. Its message may have been committed and never fanned out: its chatter died
+   * between the two, or the commit's answer never reached the node (a deadline, a dropped link) and the row landed
+   * anyway. Its sender re-sends because it had no ack, so a recent one is fanned out again, once per chatter;
+   * connectors drop what they already pushed, and clients dedup on (conv, seq).
+   */
+  private answerStored(m: StoredMessage): SendReply {
+    if (Date.now() - m.createdAt <= REFANOUT_WITHIN_MS && !(this.refanned ??= new Set()).has(m.seq)) {
+      // Forgetting them all when full costs at most one more fan-out each, which connectors drop.
+      if (this.refanned.size >= REFANNED_KEPT) this.refanned.clear();
+      this.refanned.add(m.seq);
+      fanOut(this.out, toMsg(m));
+    }
+    return sendReplyOf(m);
+  }
 
   /** The next seq; waits for Postgres only when both segments ran dry. */
   private async nextSeq(): Promise<number> {
@@ -324,7 +347,7 @@ class ChatterActor implements Actor, AdminChatter {
       const seen = recentReply(this.systemDev, p.key);
       if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key);
-      if (stored) return sendReplyOf(stored);
+      if (stored) return this.answerStored(stored);
     }
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);

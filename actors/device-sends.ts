@@ -4,7 +4,7 @@ import { LaterReply } from '../runtime/actor.js';
 import type { StoredMessage } from '../storage/message-store.js';
 
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
-const RECENT_PER_DEVICE = 256;
+export const RECENT_PER_DEVICE = 256;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 const MAX_DEVICES = 4096;
 
@@ -34,11 +34,19 @@ export function recentReply(dev: DeviceState, cid: number): SendReply | LaterRep
   return seen instanceof Promise ? new LaterReply(seen) : seen;
 }
 
-/** Records `done` as the device's newest send, `cid`: a re-send of it joins `done` instead of storing again. */
+/**
+ * Records `done` as the device's newest send, `cid`: a re-send of it joins `done` instead of storing again. The
+ * oldest sends are forgotten past RECENT_PER_DEVICE, but never one still in the group commit: its re-send would find
+ * nothing in Postgres yet and be refused, though the message then commits. Commits settle in submit order, so the
+ * oldest entry is the first to settle.
+ */
 export function rememberSend(dev: DeviceState, cid: number, done: Promise<SendReply>): void {
   dev.maxCid = cid;
   dev.recent.set(cid, done);
-  if (dev.recent.size > RECENT_PER_DEVICE) dev.recent.delete(dev.recent.keys().next().value!);
+  for (const [oldest, answer] of dev.recent) {
+    if (dev.recent.size <= RECENT_PER_DEVICE || answer instanceof Promise) break;
+    dev.recent.delete(oldest);
+  }
 }
 
 /**

@@ -6,33 +6,13 @@ import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '
 import type { Logger } from '../../runtime/logger.js';
 import { latencyHistogram } from '../../runtime/metrics.js';
 import type { ActorSender } from '../../runtime/actor-host.js';
-import type { StoredMessage } from '../../storage/message-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { ReportPacer, reportPaced } from './message-report.js';
 import { fitPage } from './history-page.js';
+import { toMsg } from '../stored-msg.js';
 import type { Session } from './session.js';
-
-const utf8 = new TextDecoder();
-
-/** A stored message as clients see it. */
-export function toMsg(m: StoredMessage): Msg {
-  const msg: Msg = { conv: m.convId, seq: m.seq, prev: m.prevSeq, from: m.senderUid, did: m.senderDid, cid: m.senderDid === SYSTEM_DEVICE ? 0 : m.clientMsgId, ts: m.createdAt, body: utf8.decode(m.body) };
-  if (m.recalls !== undefined) msg.recall = m.recalls;
-  if (m.recalledBy !== undefined) msg.recalled = m.recalledBy;
-  if (m.edits !== undefined) msg.edit = m.edits;
-  if (m.editedBy !== undefined) msg.edited = m.editedBy;
-  if (m.reacts !== undefined) msg.react = m.reacts;
-  if (m.reactWas !== undefined) msg.was = m.reactWas;
-  if (m.reactions !== undefined) msg.reactions = m.reactions;
-  if (m.mentions !== undefined) msg.mentions = m.mentions;
-  if (m.replyTo !== undefined) msg.reply = m.replyTo;
-  if (m.replyUid !== undefined) msg.replyFrom = m.replyUid;
-  if (m.mentionsAll === true) msg.mentionAll = true;
-  if (m.hidden === true) msg.hidden = true;
-  return msg;
-}
 
 /** An error frame for a failed request; the ids tell the client which one. */
 export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?: string } = {}): ServerFrame {

@@ -43,7 +43,7 @@ import type { BusinessEvent } from '../event-publisher.js';
 import { convSummaryOf } from '../conv-state.js';
 import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
-import { toMsg } from './client-frames.js';
+import { toMsg } from '../stored-msg.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
 import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { addDevice, knownSend, RECENT_PER_DEVICE, rememberSend } from '../../actors/device-sends.js';
+import type { ChatterSend, SendReply } from '../../protocol/chat-ops.js';
+import { LaterReply } from '../../runtime/actor.js';
+
+const send = (cid: number): ChatterSend => ({ uid: 'u', did: 'd', cid, body: `m${cid}` });
+const reply = (cid: number): SendReply => ({ seq: cid, ts: 1, prev: cid - 1 });
+
+describe('chatter dedup window', () => {
+  it('dedup – a send still being committed is never forgotten, however many sends follow it', () => {
+    const dev = addDevice(new Map(), 'u\u0000d', 0);
+    const asked: number[] = [];
+    const stored = async (p: ChatterSend) => (asked.push(p.cid), reply(p.cid));
+    const n = RECENT_PER_DEVICE + 50;
+    // Postgres is slow: nothing settles while the device goes on sending.
+    for (let cid = 1; cid <= n; cid++) rememberSend(dev, cid, new Promise<SendReply>(() => {}));
+    expect(knownSend(send(1), dev, stored)).toBeInstanceOf(LaterReply);
+    expect(asked).toEqual([]);
+
+    // Once they are durable (the chatter swaps each promise for its reply), the oldest make room again.
+    for (let cid = 1; cid <= n; cid++) dev.recent.set(cid, reply(cid));
+    rememberSend(dev, n + 1, new Promise<SendReply>(() => {}));
+    expect(dev.recent.size).toBe(RECENT_PER_DEVICE);
+    expect(knownSend(send(n + 1), dev, stored)).toBeInstanceOf(LaterReply);
+    expect(knownSend(send(n), dev, stored)).toEqual(reply(n));
+    // An old one forgotten is asked of Postgres.
+    void knownSend(send(1), dev, stored);
+    expect(asked).toEqual([1]);
+  });
+});
