@@ -218,7 +218,8 @@ export interface Pin {
 export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
 
 /** The session is open. */
-export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number }
+/** The session is open. `rate` (frames a second) and `burst`: the gateway's limit for this connection (absent from older gateways). */
+export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node: string; heartbeatMs: number; maxFrameBytes: number; rate?: number; burst?: number }
 /**
  * The server's ack of a `send`, only once durable. Named `sent` so one type name never means two things on a
  * socket. `prev` is the message's predecessor: the sending device gets no `msg` for its own message, it links

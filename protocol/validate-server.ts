@@ -101,9 +101,13 @@ export function validateServerFrame(value: unknown): Result<ServerFrame> {
 function serverFrame(v: Obj): ServerFrame {
   let f: ServerFrame;
   switch (v['type']) {
-    case 'welcome':
-      f = { type: 'welcome', uid: str(v, 'welcome', 'uid'), did: str(v, 'welcome', 'did'), node: str(v, 'welcome', 'node'), heartbeatMs: pos(v, 'welcome', 'heartbeatMs'), maxFrameBytes: pos(v, 'welcome', 'maxFrameBytes') };
+    case 'welcome': {
+      const w: ServerFrameOf<'welcome'> = { type: 'welcome', uid: str(v, 'welcome', 'uid'), did: str(v, 'welcome', 'did'), node: str(v, 'welcome', 'node'), heartbeatMs: pos(v, 'welcome', 'heartbeatMs'), maxFrameBytes: pos(v, 'welcome', 'maxFrameBytes') };
+      if (!absent(v['rate'])) w.rate = pos(v, 'welcome', 'rate');
+      if (!absent(v['burst'])) w.burst = pos(v, 'welcome', 'burst');
+      f = w;
       break;
+    }
     case 'sent': {
       const sent: ServerFrameOf<'sent'> = { type: 'sent', cid: pos(v, 'sent', 'cid'), conv: str(v, 'sent', 'conv'), seq: uint(v, 'sent', 'seq'), ts: num(v, 'sent', 'ts') };
       if (!absent(v['prev'])) sent.prev = uint(v, 'sent', 'prev');

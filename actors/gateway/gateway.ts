@@ -245,7 +245,7 @@ export class Gateway {
     const devKey = `${s.uid}\u0000${s.did}`;
     this.byDevice.get(devKey)?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
     this.byDevice.set(devKey, s);
-    this.send(s, { type: 'welcome', uid: s.uid, did: s.did, node: this.deps.nodeId, heartbeatMs: config.heartbeatMs, maxFrameBytes: config.maxFrameBytes });
+    this.send(s, { type: 'welcome', uid: s.uid, did: s.did, node: this.deps.nodeId, heartbeatMs: config.heartbeatMs, maxFrameBytes: config.maxFrameBytes, rate: config.ratePerSec, burst: config.rateBurst });
     void this.attacher.attach(s, false);
   }
 

@@ -3,6 +3,7 @@ import { encodeFrame } from '../codec.js';
 import { ErrorCode, ImError } from '../errors.js';
 import type { ClientFrame } from '../frames.js';
 import { CLIENT_IDLE_CLOSE } from './close-policy.js';
+import { FramePacer } from './frame-pacer.js';
 import { Heartbeat } from './heartbeat.js';
 import { closeQuietly, listen, SOCKET_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
@@ -33,6 +34,8 @@ export class Connection {
   private ended = false;
   /** The gateway's largest frame (`welcome.maxFrameBytes`). */
   private maxFrameBytes = Infinity;
+  /** Keeps what this connection sends under the gateway's rate; none when the gateway did not say its rate. */
+  private pacer: FramePacer | undefined;
 
   /** Opens `url` (a malformed one throws here); gives up when no `welcome` came within `welcomeTimeoutMs`. */
   constructor(
@@ -54,9 +57,14 @@ export class Connection {
     this.connectTimer = setTimeout(() => this.abandon(CloseCode.ABNORMAL, 'no welcome in time'), welcomeTimeoutMs);
   }
 
-  /** The session is open: frames may go out (up to the gateway's size), and the heartbeat runs at the server's interval. */
-  welcome(heartbeatMs: number, maxFrameBytes: number): void {
+  /**
+   * The session is open: frames may go out (up to the gateway's size, at its rate when it says it), and the
+   * heartbeat runs at the server's interval.
+   */
+  welcome(heartbeatMs: number, maxFrameBytes: number, rate?: { perSec: number; burst: number }): void {
     this.maxFrameBytes = maxFrameBytes;
+    this.pacer?.stop();
+    this.pacer = rate && new FramePacer(rate.perSec, rate.burst, (bytes) => this.write(bytes));
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.welcomed = true;
@@ -71,13 +79,22 @@ export class Connection {
     });
   }
 
-  /** Puts a frame on the wire; false when it cannot go out (not welcomed yet, or the socket is closing). */
+  /**
+   * Puts a frame on the wire, or in line for it when over the gateway's rate (see FramePacer); false when it cannot
+   * go out (not welcomed yet, or the socket is closing). A frame in line is lost with the connection, as one in the
+   * socket's buffer is: what must arrive is sent again on the next one.
+   */
   transmit(frame: ClientFrame): boolean {
     if (!this.welcomed || this.ended || this.ws.readyState !== SOCKET_OPEN) return false;
     const bytes = encodeFrame(frame);
     // The gateway would answer frame_too_large and close (1009); re-sent after every reconnect, such a frame would
     // close every connection. The caller refuses it instead.
     if (bytes.byteLength > this.maxFrameBytes) throw new ImError(ErrorCode.FRAME_TOO_LARGE, `a ${frame.type} frame of ${bytes.byteLength} bytes is over this server's ${this.maxFrameBytes}`);
+    return this.pacer ? this.pacer.offer(frame, bytes) : this.write(bytes);
+  }
+
+  private write(bytes: Uint8Array): boolean {
+    if (this.ended || this.ws.readyState !== SOCKET_OPEN) return false;
     try {
       this.ws.send(bytes);
     } catch {
@@ -118,6 +135,7 @@ export class Connection {
 
   private stop(): void {
     this.ended = true;
+    this.pacer?.stop();
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     for (const t of [this.connectTimer, this.redirectTimer]) if (t !== undefined) clearTimeout(t);

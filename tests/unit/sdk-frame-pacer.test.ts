@@ -1,0 +1,74 @@
+import { describe, expect, it, vi } from 'vitest';
+import { decodeClientFrame, encodeFrame } from '../../protocol/codec.js';
+import type { ClientFrame } from '../../protocol/frames.js';
+import { FramePacer } from '../../protocol/sdk/frame-pacer.js';
+import { fakeTimersPerTest, flush, welcomedHarness } from '../helpers/sdk-harness.js';
+
+fakeTimersPerTest();
+
+/** A pacer at `rate`/`burst` whose writes are kept, decoded. */
+function pacer(rate: number, burst: number) {
+  const written: ClientFrame[] = [];
+  const p = new FramePacer(rate, burst, (bytes) => {
+    const r = decodeClientFrame(bytes);
+    if (!r.ok) throw r.error;
+    written.push(r.value);
+    return true;
+  });
+  const offer = (f: ClientFrame) => p.offer(f, encodeFrame(f));
+  return { p, written, offer };
+}
+const send = (cid: number): ClientFrame => ({ type: 'send', conv: 'g', cid, body: `m${cid}` });
+
+describe('SDK pacing', () => {
+  it('SDK pacing – frames past the pace wait and go out as it allows, in order', async () => {
+    // Gateway: 10 a second, bursts of 4. The client keeps to 9 a second, bursts of 2.
+    const { written, offer } = pacer(10, 4);
+    for (let cid = 1; cid <= 20; cid++) expect(offer(send(cid))).toBe(true);
+    expect(written.length).toBe(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(written.length).toBeGreaterThanOrEqual(10);
+    expect(written.length).toBeLessThanOrEqual(11);
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(written.map((f) => (f.type === 'send' ? f.cid : 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('SDK pacing – a send offered again while it waits goes out once; acks and requests go before waiting sends', async () => {
+    const { written, offer } = pacer(10, 2);
+    for (let cid = 1; cid <= 5; cid++) offer(send(cid));
+    // The outbound queue re-sends a conversation that got no answer: what still waits is not queued twice.
+    for (let cid = 1; cid <= 5; cid++) offer(send(cid));
+    offer({ type: 'ack', conv: 'g', seq: 7 });
+    offer({ type: 'ping' });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type))).toEqual(['s1', 'ack', 'ping', 's2', 's3', 's4', 's5', 's1']);
+  });
+
+  it('SDK pacing – a closed connection drops what waits and stops its timer', async () => {
+    const { p, written, offer } = pacer(10, 2);
+    for (let cid = 1; cid <= 5; cid++) offer(send(cid));
+    p.stop();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(written.length).toBe(1);
+    expect(p.waiting).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('SDK pacing – the client keeps to the rate its welcome gives; without one it sends at once', async () => {
+    const paced = await welcomedHarness({}, { rate: 10, burst: 4 });
+    paced.s.receive({ type: 'convs', list: [] });
+    await flush();
+    for (let i = 0; i < 12; i++) paced.client.send('g', `m${i}`).catch(() => {});
+    expect(paced.s.sentOf('send').length).toBe(2);
+    await vi.advanceTimersByTimeAsync(1600);
+    expect(paced.s.sentOf('send').map((f) => f.body)).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
+    paced.client.close();
+
+    const older = await welcomedHarness({});
+    older.s.receive({ type: 'convs', list: [] });
+    await flush();
+    for (let i = 0; i < 12; i++) older.client.send('g', `m${i}`).catch(() => {});
+    expect(older.s.sentOf('send').length).toBe(12);
+    older.client.close();
+  });
+});
