@@ -18,6 +18,8 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silen
   leftAt: number;
   /** When a live `joined` or `msg` made it known (epoch ms; 0: from a list). */
   liveSince: number;
+  /** When a frame of its own last set each field (epoch ms): a list read just before can arrive after the news. */
+  liveAt?: Partial<Record<ChainField, number>>;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
   held: Map<number, Msg>;
@@ -41,15 +43,19 @@ export function isBehind(s: ChainState): boolean {
   return s.held.size > 0 || s.lastSeq > s.last;
 }
 
-/** Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's. */
-export function applyListRow(s: ChainState, row: ConvSummary): void {
+/**
+ * Takes what a `convs` row says of a conversation the device knows (marks never move back); clears are the chain's.
+ * A field a frame of its own set after `liveAfter` (epoch ms) keeps that value: the list may have been read before it.
+ */
+export function applyListRow(s: ChainState, row: ConvSummary, liveAfter = Infinity): void {
+  const listed = (f: ChainField): boolean => (s.liveAt?.[f] ?? 0) <= liveAfter;
   s.kind = row.kind;
   s.left = false;
-  s.title = row.title;
-  s.meta = row.meta;
-  s.posting = row.posting;
-  s.retention = row.retention;
-  s.slowMode = row.slowMode;
+  if (listed('title')) s.title = row.title;
+  if (listed('meta')) s.meta = row.meta;
+  if (listed('posting')) s.posting = row.posting;
+  if (listed('retention')) s.retention = row.retention;
+  if (listed('slowMode')) s.slowMode = row.slowMode;
   s.lastSeq = Math.max(s.lastSeq, row.lastSeq);
   if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
   s.readSeq = Math.max(s.readSeq, row.readSeq);
@@ -64,12 +70,12 @@ export function applyListRow(s: ChainState, row: ConvSummary): void {
   s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
   // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
   s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
-  s.mutedUntil = row.mutedUntil ?? 0;
-  s.silencedUntil = row.silencedUntil ?? 0;
-  s.pins = row.pins;
-  s.pinnedAt = row.pinnedAt ?? 0;
-  s.archivedAt = row.archivedAt ?? 0;
-  s.markedUnreadAt = row.markedUnreadAt ?? 0;
+  if (listed('mutedUntil')) s.mutedUntil = row.mutedUntil ?? 0;
+  if (listed('silencedUntil')) s.silencedUntil = row.silencedUntil ?? 0;
+  if (listed('pins')) s.pins = row.pins;
+  if (listed('pinnedAt')) s.pinnedAt = row.pinnedAt ?? 0;
+  if (listed('archivedAt')) s.archivedAt = row.archivedAt ?? 0;
+  if (listed('markedUnreadAt')) s.markedUnreadAt = row.markedUnreadAt ?? 0;
 }
 
 /** What the app sees of a conversation: optional fields only when set, a mute or silence only while it lasts. */

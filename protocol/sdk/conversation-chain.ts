@@ -116,11 +116,12 @@ export class ConversationChains {
     // server, which may overtake the attach that the list answers, and an ack from a device not attached yet is dropped.
     if (!this.listedSinceConnect) this.acks.resume();
     this.listedSinceConnect = true;
-    const leftAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
+    // What live frames said in the last seconds stands: this list may have been read before it.
+    const liveAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
     for (const row of list) {
       let s = this.convs.get(row.conv);
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
-      if (s !== undefined && s.left && s.leftAt > leftAfter) continue;
+      if (s !== undefined && s.left && s.leftAt > liveAfter) continue;
       if (s === undefined) {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
         s.hiddenAt = row.hiddenAt;
@@ -128,7 +129,7 @@ export class ConversationChains {
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
       // Sent again; its echo brings the exact counts.
       if (s.readSeq > row.readSeq) this.opts.reread?.(row.conv, s.readSeq);
-      applyListRow(s, row);
+      applyListRow(s, row, liveAfter);
       this.clearTo(s, row.clearedSeq ?? 0);
       if (s.lastSeq > s.last) {
         // A fresh list means the server is answering again: a pull waiting out a retry delay goes now.
@@ -138,7 +139,7 @@ export class ConversationChains {
     }
     const listed = new Set(list.map((r) => r.conv));
     const gone: string[] = [];
-    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < leftAfter && this.handleLeft(conv, false)) gone.push(conv);
+    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < liveAfter && this.handleLeft(conv, false)) gone.push(conv);
     return gone;
   }
 
@@ -252,6 +253,8 @@ export class ConversationChains {
     const s = this.convs.get(conv);
     if (s === undefined) return false;
     Object.assign(s, fields);
+    const now = Date.now();
+    for (const f of Object.keys(fields) as ChainField[]) (s.liveAt ??= {})[f] = now;
     return true;
   }
 

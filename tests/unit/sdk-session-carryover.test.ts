@@ -124,6 +124,30 @@ describe('sdk client – across sessions', () => {
     client.close();
   });
 
+  it('sdk client – a list read before a live pin, mute, title or pins does not undo them; one read seconds later does', async () => {
+    const { client, s } = await welcomedHarness({}, { heartbeatMs: 60_000 });
+    const row: ConvSummary = { conv: 'c', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, title: 'old' };
+    s.receive({ type: 'convs', list: [row] });
+    const until = Date.now() + 3_600_000;
+    s.receive({ type: 'prefs', conv: 'c', pinnedAt: 1_000, archivedAt: 0 });
+    s.receive({ type: 'mute', conv: 'c', until });
+    s.receive({ type: 'title', conv: 'c', title: 'new' });
+    s.receive({ type: 'pins', conv: 'c', pins: [{ seq: 2, at: 5 }] });
+    const info = () => client.conversations().find((x) => x.conv === 'c');
+    const live = { pinnedAt: 1_000, mutedUntil: until, title: 'new', pins: [{ seq: 2, at: 5 }] };
+    expect(info()).toMatchObject(live);
+    // The answer to a sync the server read before those changes.
+    s.receive({ type: 'convs', list: [row] });
+    expect(info()).toMatchObject(live);
+    await vi.advanceTimersByTimeAsync(11_000);
+    s.receive({ type: 'convs', list: [row] });
+    expect(info()).toMatchObject({ title: 'old' });
+    expect(info()?.pinnedAt).toBeUndefined();
+    expect(info()?.mutedUntil).toBeUndefined();
+    expect(info()?.pins).toBeUndefined();
+    client.close();
+  });
+
   it('sdk client – a device behind in many conversations pulls 8 at a time, the rest in turn, until every one is caught up', async () => {
     const { client, s, messages } = await welcomedHarness({ history: 'all' }, { heartbeatMs: 60_000 });
     const convs = Array.from({ length: 20 }, (_, i) => `c${i}`);
