@@ -20,6 +20,7 @@ import { LastSeenStore } from '../storage/last-seen-store.js';
 import { DeliveredMarkStore } from '../storage/delivered-mark-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
+import type { CommitConnection } from '../storage/commit-connection.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
@@ -91,6 +92,8 @@ export class ChatServices {
     private readonly transport: Transport,
     readonly settings: ChatSettings,
     readonly log: Logger,
+    /** The group commit's own connection (none: it shares `sql`, and unknown outcomes are not settled; tests only). */
+    private readonly commitConnection?: CommitConnection,
   ) {
     this.messages = new MessageStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS });
     this.convs = new ConversationStore(sql, {
@@ -98,8 +101,9 @@ export class ChatServices {
       ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}),
       ...(settings.maxGroupMembers ? { maxGroupMembers: settings.maxGroupMembers } : {}),
     });
-    this.committer = new GroupCommitter(sql, {
+    this.committer = new GroupCommitter(commitConnection?.sql ?? sql, {
       ...settings.commit,
+      ...(commitConnection ? { ready: () => commitConnection.ready(), settle: () => commitConnection.settle(), onSettleError: (err) => log.warn({ err: err.message, code: err.code }, 'could not settle a group commit statement of unknown outcome; trying again') } : {}),
       // A timeout or an unreachable Postgres is the operator's to see but no bug; anything else in the statement is.
       onError: (err, rows) => log[err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.UNAVAILABLE ? 'warn' : 'error']({ err: err.message, code: err.code, rows }, 'group commit statement failed'),
     });
@@ -194,7 +198,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
-    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.close()]);
+    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.close(), this.commitConnection?.close()]);
     this.events.flush();
     this.segments.close();
   }

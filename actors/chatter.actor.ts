@@ -154,6 +154,8 @@ class ChatterActor implements Actor, AdminChatter {
   async load(): Promise<void> {
     const conv = this.ctx.key;
     await Promise.allSettled([...this.inflight]);
+    // A statement of ours whose outcome was never learned could still commit: the last seq is read once it cannot.
+    await this.svc.committer.settled();
     this.svc.committer.reset(conv);
     const [c, members, last, blocked] = await Promise.all([
       this.svc.convs.get(conv),

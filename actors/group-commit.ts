@@ -28,7 +28,22 @@ export interface GroupCommitOptions {
    * failure, so the operator must hear of it. Told once per statement, with the rows it refused.
    */
   onError?: (err: ImError, rows: number) => void;
+  /**
+   * Makes sure that a statement whose outcome the node never learned (its deadline passed, its connection dropped)
+   * can no longer commit (see CommitConnection.settle). Without it such a statement could land after its chatters
+   * reloaded and fork their chains; tests of batching alone go without.
+   */
+  settle?: () => Promise<void>;
+  /** `settle` failed (it is tried again). */
+  onSettleError?: (err: ImError) => void;
+  /** Resolves once the connection can take statements (CommitConnection.ready); a failure refuses the batch unsent. */
+  ready?: () => Promise<void>;
 }
+
+const SETTLE_RETRY_BASE_MS = 50;
+const SETTLE_RETRY_CAP_MS = 1_000;
+/** How long a chatter waits for an unknown outcome to be settled before its reload fails (its client re-sends). */
+export const SETTLED_WAIT_MS = 10_000;
 
 interface Pending {
   fence: Fence;
@@ -58,6 +73,8 @@ export class GroupCommitter {
   private readonly broken = new Set<string>();
   private closed = false;
   private idle: (() => void)[] = [];
+  /** Settling a statement of unknown outcome: no statement goes out, and no chatter reads its last seq, before it is done. */
+  private doubt: Promise<void> | undefined;
   /** Statements and rows committed, rows refused, and the time statements took (ms, summed), for metrics and benchmarks. */
   readonly stats = { batches: 0, rows: 0, failedRows: 0, statementMs: 0 };
   /** How long each row took from its submit to its commit: gathering, the statement before it, and its own. */
@@ -100,6 +117,24 @@ export class GroupCommitter {
     this.broken.delete(convId);
   }
 
+  /**
+   * Resolves once no statement whose outcome this node never learned can still commit: a reloading chatter reads its
+   * last seq only then. UNAVAILABLE past `timeoutMs` (Postgres out of reach): the reload fails, its client re-sends.
+   */
+  async settled(timeoutMs = SETTLED_WAIT_MS): Promise<void> {
+    const doubt = this.doubt;
+    if (doubt === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ImError(ErrorCode.UNAVAILABLE, 'a group commit statement of unknown outcome is not settled yet; re-send')), timeoutMs);
+    });
+    try {
+      await Promise.race([doubt, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Rows waiting or being written. */
   get backlog(): number {
     return this.queue.length;
@@ -121,6 +156,7 @@ export class GroupCommitter {
         // A lone message goes at once; only rows that queued up behind a statement wait, and never past a close.
         if (streaming && this.queue.length < this.gatherBelow && !this.closed) await sleep(this.gatherMs);
         streaming = true;
+        if (this.doubt !== undefined) await this.doubt;
         const batch = this.queue.length <= this.maxRows ? this.queue : this.queue.slice(0, this.maxRows);
         this.queue = batch === this.queue ? [] : this.queue.slice(this.maxRows);
         await this.write(batch);
@@ -132,6 +168,13 @@ export class GroupCommitter {
   }
 
   private async write(batch: Pending[]): Promise<void> {
+    if (this.opts.ready !== undefined) {
+      try {
+        await this.opts.ready();
+      } catch (err) {
+        return this.fail(batch, new ImError(ErrorCode.UNAVAILABLE, 'the group commit connection is not ready; re-send', { cause: err }));
+      }
+    }
     const groups = new Map<number, { shard: ShardRows; items: Pending[] }>();
     for (const p of batch) {
       let g = groups.get(p.fence.shard);
@@ -157,6 +200,9 @@ export class GroupCommitter {
       const e = toImError(err, ErrorCode.STORAGE);
       const items = list.flatMap((g) => g.items);
       this.opts.onError?.(e, items.length);
+      // Postgres' own error (STORAGE, CONFLICT) means the statement was rolled back; anything else may yet commit.
+      const settle = this.opts.settle;
+      if (settle !== undefined && e.code !== ErrorCode.STORAGE && e.code !== ErrorCode.CONFLICT) this.doubt ??= this.settleDoubt(settle);
       this.fail(items, e);
       return;
     } finally {
@@ -176,6 +222,23 @@ export class GroupCommitter {
         }
       } else this.fail(g.items, o.error);
     });
+  }
+
+  /** Settles an unknown outcome, again and again while Postgres is out of reach, until it is done or the node closes. */
+  private async settleDoubt(settle: () => Promise<void>): Promise<void> {
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await settle();
+        } catch (err) {
+          if (this.closed) return; // the shard's next owner fences the statement out instead
+          this.opts.onSettleError?.(toImError(err, ErrorCode.STORAGE));
+          await sleep(Math.min(SETTLE_RETRY_CAP_MS, SETTLE_RETRY_BASE_MS * 2 ** attempt));
+        }
+      }
+    } finally {
+      this.doubt = undefined;
+    }
   }
 
   /** Refuses rows, and with them everything queued for their conversations (their chains are broken now). */

@@ -24,11 +24,8 @@ interface RawResult {
 
 const UNIQUE_VIOLATION = '23505';
 const DEADLOCK = '40P01';
-/**
- * A seq taken twice, or two messages after the same one (a forked chain, migration 400): a stale writer or a
- * fencing hole, never a repeat. It stays an error (CONFLICT).
- */
-const NOT_A_REPEAT: ReadonlySet<string> = new Set(['messages_pkey', 'messages_chain']);
+/** A seq taken twice is a bug or a fencing hole, never a repeat: it stays an error (CONFLICT). */
+const PRIMARY_KEY = 'messages_pkey';
 
 /** The batch as one array per column, the shape unnest() takes. */
 interface Columns {
@@ -105,7 +102,7 @@ export class UniqueInserter {
       );
     } catch (err) {
       const cause = (err as ImError).cause as { code?: string; constraint_name?: string } | undefined;
-      if (cause?.code === DEADLOCK || (cause?.code === UNIQUE_VIOLATION && !NOT_A_REPEAT.has(cause.constraint_name ?? ''))) return undefined;
+      if (cause?.code === DEADLOCK || (cause?.code === UNIQUE_VIOLATION && cause.constraint_name !== PRIMARY_KEY)) return undefined;
       throw err;
     }
     const r = out[0]!;

@@ -4,6 +4,8 @@ import type { NewMessage } from '../../storage/message-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import type { Fence } from '../../storage/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
+import { CommitConnection } from '../../storage/commit-connection.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nextTurn = () => new Promise((r) => setImmediate(r));
@@ -72,28 +74,38 @@ describe('group commit – real Postgres', () => {
     await committer.close();
   });
 
-  it('group commit – a row whose commit outcome was still unknown is never forked by the next message', { timeout: 10_000 }, async () => {
-    const committer = new GroupCommitter(db.sql);
-    await committer.submit(fence, msg('doubt', 1));
-    // Another connection stands in for a statement the node gave up on (deadline, dropped link) that still commits:
-    // seq 2 after seq 1, not yet committed when the reloaded chatter sends seq 3 after seq 1 as well.
-    let commitLate!: () => void;
-    const late = new Promise<void>((r) => (commitLate = r));
-    const inDoubt = db.sql.begin(async (tx) => {
-      await tx`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('doubt', 2, 1, 'u', 'other', 2, '\\x78'::bytea)`;
-      await late;
-    });
-    await sleep(100);
-    const forked = committer.submit(fence, { ...msg('doubt', 3), prevSeq: 1 });
-    await sleep(200);
-    commitLate();
-    await inDoubt;
-    await expect(forked).rejects.toMatchObject({ code: 'unavailable' });
-    expect(await stored('doubt')).toEqual([1, 2]);
-    // Reloaded, the chatter follows the row that landed.
+  it('group commit – a statement whose link dropped while it waited is ended on the server: it never lands after its chatter reloads', { timeout: 15_000 }, async () => {
+    // The commit connection goes through a proxy whose client side can be cut while Postgres' side stays open, as a
+    // link that died on the way does: the server goes on with the statement, the node hears only that it failed.
+    const proxy = await tcpProxy(new URL(db.url));
+    const commit = new CommitConnection(proxy.url(db.url), 'n-doubt', db.sql);
+    const committer = new GroupCommitter(commit.sql, { ready: () => commit.ready(), settle: () => commit.settle() });
+    const lock = await db.sql.reserve();
+    try {
+      await lock`BEGIN`;
+      await lock`SELECT 1 FROM shards WHERE kind = 'chatter' AND shard = 0 FOR UPDATE`;
+      const sent = committer.submit(fence, msg('doubt', 1));
+      for (let i = 0; i < 200; i++) {
+        const w = await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name} AND wait_event_type = 'Lock'`;
+        if (w.length > 0) break;
+        await sleep(10);
+      }
+      proxy.cut();
+      await expect(sent).rejects.toMatchObject({ code: 'unavailable' });
+      await committer.settled();
+      expect(await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name}`).toHaveLength(0);
+      await lock`COMMIT`;
+    } finally {
+      lock.release();
+    }
+    await sleep(300);
+    expect(await stored('doubt')).toEqual([]);
+    // The reloaded chatter commits again, on a new connection.
     committer.reset('doubt');
-    await committer.submit(fence, { ...msg('doubt', 4), prevSeq: 2 });
-    expect(await stored('doubt')).toEqual([1, 2, 4]);
+    await committer.submit(fence, { ...msg('doubt', 2), prevSeq: 0 });
+    expect(await stored('doubt')).toEqual([2]);
     await committer.close();
+    await commit.close();
+    proxy.close();
   });
 });
