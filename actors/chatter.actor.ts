@@ -21,6 +21,7 @@ import { MemberMarks } from './member-marks.js';
 import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { toMsg } from './stored-msg.js';
+import { StoredResends } from './stored-resends.js';
 import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 import { pinMessage } from './message-pins.js';
@@ -28,10 +29,6 @@ import { tellDevices } from './tell-devices.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
-/** A re-send answered from Postgres fans its message out again when it was committed at most this long ago. */
-const REFANOUT_WITHIN_MS = 5 * 60_000;
-/** Seqs remembered as fanned out again, so repeated re-sends of one message fan it out once. */
-const REFANNED_KEPT = 256;
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
 type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
 
@@ -58,8 +55,8 @@ class ChatterActor implements Actor, AdminChatter {
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
   private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
-  /** Seqs fanned out again for re-sends answered from Postgres (see answerStored). */
-  private refanned: Set<number> | undefined;
+  /** Which re-sends answered from Postgres were fanned out again (made on first need). */
+  private resends: StoredResends | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
@@ -238,19 +235,11 @@ class ChatterActor implements Actor, AdminChatter {
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
 
-  /**
-   * A re-send answered from Postgres. Its message may have been committed and never fanned out: its chatter died
-   * between the two, or the commit's answer never reached the node (a deadline, a dropped link) and the row landed
-   * anyway. Its sender re-sends because it had no ack, so a recent one is fanned out again, once per chatter;
-   * connectors drop what they already pushed, and clients dedup on (conv, seq).
-   */
+  /** A re-send answered from Postgres: its message goes to the members again if it may never have (see StoredResends). */
   private answerStored(m: StoredMessage): SendReply {
-    if (Date.now() - m.createdAt <= REFANOUT_WITHIN_MS && !(this.refanned ??= new Set()).has(m.seq)) {
-      // Forgetting them all when full costs at most one more fan-out each, which connectors drop.
-      if (this.refanned.size >= REFANNED_KEPT) this.refanned.clear();
-      this.refanned.add(m.seq);
-      fanOut(this.out, toMsg(m));
-    }
+    // Stored behind this chatter's back (it reloaded too early): its next message must not follow the old last seq.
+    if (m.seq > this.lastSeq) this.broken = true;
+    if ((this.resends ??= new StoredResends()).fanOutAgain(m, this.blocked, this.retention)) fanOut(this.out, toMsg(m));
     return sendReplyOf(m);
   }
 

@@ -114,10 +114,12 @@ export class ConversationChains {
     this.sawFirstList = true;
     // Acks due when the last session ended go out after its first list, not at `welcome`: an ack is a tell on the
     // server, which may overtake the attach that the list answers, and an ack from a device not attached yet is dropped.
-    if (!this.listedSinceConnect) this.acks.resume();
+    const first = !this.listedSinceConnect;
+    if (first) this.acks.resume();
     this.listedSinceConnect = true;
-    // What live frames said in the last seconds stands: this list may have been read before it.
-    const liveAfter = Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
+    // What live frames said in the last seconds stands against a list of the same connection (a re-attach's), which
+    // may have been read before them. The first list of a connection was read after all the last one brought.
+    const liveAfter = first ? Infinity : Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
     for (const row of list) {
       let s = this.convs.get(row.conv);
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.

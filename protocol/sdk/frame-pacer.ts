@@ -8,19 +8,41 @@ import { TokenBucket } from '../token-bucket.js';
 export const PACE_RATE_SHARE = 0.9;
 export const PACE_BURST_SHARE = 0.5;
 
+/** A frame that waits for its turn. */
+interface Waiting {
+  bytes: Uint8Array;
+  /** Sends: the cid; a `leave`: just past the highest cid offered before it (it must not overtake those sends). */
+  order: number;
+  /** A cumulative frame (`ack`, `read`, `typing`): its key, and the seq it carries (the newest one stands for all). */
+  key?: string;
+  seq?: number;
+}
+
 /**
  * Keeps one connection under the gateway's rate limit. Past it the gateway drops frames with no answer of their own
  * (one `rate_limited` a second says so), and closes a connection that stays over it (4008): a client re-sending a
  * long outbound queue after a reconnect, or an app sending in a loop, would lose frames and then the connection, over
- * and over. Frames over the pace wait here in order, and go out as the bucket fills. Frames other than sends go
- * first: acks, read marks, requests and pings are few, and a request waits for its answer against a deadline. A send
- * still waiting is not queued twice when the outbound queue re-sends it.
+ * and over. Frames over the pace wait here and go out as the bucket fills:
+ * - acks, read marks, typing, requests and pings first, in the order they came (a request waits for its answer
+ *   against a deadline); a waiting ack, read mark or typing of a conversation is replaced by a newer one (they are
+ *   cumulative), so they never pile up;
+ * - then sends and leaves in cid order: a send the outbound queue offers again takes its place by cid (and its newest
+ *   bytes) rather than going behind later sends, which would draw `out_of_order` for all of those; a `leave` keeps
+ *   its place after the sends offered before it, so that "send, then leave" is not refused `not_member`.
  */
 export class FramePacer {
   private readonly bucket: TokenBucket;
-  private urgent: Uint8Array[] = [];
-  /** Sends waiting, by cid, in the order they came. */
-  private readonly sends = new Map<number, Uint8Array>();
+  private urgent: Waiting[] = [];
+  private urgentHead = 0;
+  /** Waiting cumulative frames by key (type and conversation). */
+  private readonly latest = new Map<string, Waiting>();
+  private ordered: Waiting[] = [];
+  private orderedHead = 0;
+  /** An entry went in out of order: sorted before the next one is taken. */
+  private unsorted = false;
+  /** Waiting sends by cid. */
+  private readonly sends = new Map<number, Waiting>();
+  private maxCid = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -34,15 +56,17 @@ export class FramePacer {
 
   /** Frames waiting for their turn. */
   get waiting(): number {
-    return this.urgent.length + this.sends.size;
+    return this.urgent.length - this.urgentHead + this.ordered.length - this.orderedHead;
   }
 
   /** Writes `frame` (encoded: `bytes`) now if nothing waits and the pace allows, else queues it; false when the write failed. */
   offer(frame: ClientFrame, bytes: Uint8Array): boolean {
+    if (frame.type === 'send') this.maxCid = Math.max(this.maxCid, frame.cid);
     if (this.waiting === 0 && this.bucket.take()) return this.write(bytes);
-    if (frame.type === 'send') {
-      if (!this.sends.has(frame.cid)) this.sends.set(frame.cid, bytes);
-    } else this.urgent.push(bytes);
+    if (frame.type === 'send') this.queueSend(frame.cid, bytes);
+    else if (frame.type === 'leave') this.queueOrdered({ bytes, order: this.maxCid + 0.5 });
+    else if (frame.type === 'ack' || frame.type === 'read' || frame.type === 'typing') this.queueLatest(`${frame.type}\u0000${frame.conv}`, frame.type === 'typing' ? 0 : frame.seq, bytes);
+    else this.urgent.push({ bytes, order: 0 });
     this.arm();
     return true;
   }
@@ -52,21 +76,61 @@ export class FramePacer {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.urgent = [];
+    this.ordered = [];
+    this.urgentHead = this.orderedHead = 0;
+    this.latest.clear();
     this.sends.clear();
+  }
+
+  private queueSend(cid: number, bytes: Uint8Array): void {
+    const w = this.sends.get(cid);
+    if (w !== undefined) w.bytes = bytes; // its `after` may have been rewritten since
+    else this.sends.set(cid, this.queueOrdered({ bytes, order: cid }));
+  }
+
+  private queueOrdered(w: Waiting): Waiting {
+    const last = this.ordered.length > this.orderedHead ? this.ordered[this.ordered.length - 1]! : undefined;
+    if (last !== undefined && w.order < last.order) this.unsorted = true;
+    this.ordered.push(w);
+    return w;
+  }
+
+  private queueLatest(key: string, seq: number, bytes: Uint8Array): void {
+    const w = this.latest.get(key);
+    if (w === undefined) this.latest.set(key, this.pushUrgent({ bytes, order: 0, key, seq }));
+    else if (seq >= (w.seq ?? 0)) (w.bytes = bytes), (w.seq = seq);
+  }
+
+  private pushUrgent(w: Waiting): Waiting {
+    this.urgent.push(w);
+    return w;
+  }
+
+  private next(): Uint8Array {
+    if (this.urgentHead < this.urgent.length) {
+      const w = this.urgent[this.urgentHead++]!;
+      if (w.key !== undefined) this.latest.delete(w.key);
+      if (this.urgentHead === this.urgent.length) (this.urgent = []), (this.urgentHead = 0);
+      return w.bytes;
+    }
+    if (this.unsorted) {
+      // Stable: a leave stays after the sends of its order.
+      this.ordered = this.ordered.slice(this.orderedHead).sort((a, b) => a.order - b.order);
+      this.orderedHead = 0;
+      this.unsorted = false;
+    }
+    const w = this.ordered[this.orderedHead++]!;
+    if (Number.isInteger(w.order)) this.sends.delete(w.order);
+    if (this.orderedHead === this.ordered.length) (this.ordered = []), (this.orderedHead = 0);
+    return w.bytes;
   }
 
   private drain(): void {
     this.timer = undefined;
     while (this.waiting > 0 && this.bucket.take()) {
-      if (!this.write(this.urgent.shift() ?? this.nextSend())) return this.stop();
+      if (!this.write(this.next())) return this.stop();
     }
     this.arm();
-  }
-
-  private nextSend(): Uint8Array {
-    const [cid, bytes] = this.sends.entries().next().value!;
-    this.sends.delete(cid);
-    return bytes;
   }
 
   private arm(): void {

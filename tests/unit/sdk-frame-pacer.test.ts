@@ -33,15 +33,30 @@ describe('SDK pacing', () => {
     expect(written.map((f) => (f.type === 'send' ? f.cid : 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
-  it('SDK pacing – a send offered again while it waits goes out once; acks and requests go before waiting sends', async () => {
+  it('SDK pacing – a send offered again goes once more, in cid order; acks and requests go before waiting sends', async () => {
     const { written, offer } = pacer(10, 2);
     for (let cid = 1; cid <= 5; cid++) offer(send(cid));
-    // The outbound queue re-sends a conversation that got no answer: what still waits is not queued twice.
+    // The outbound queue re-sends a conversation that got no answer: what still waits is not queued twice, and the
+    // one already on the wire goes again before the later ones (behind them, they would all draw out_of_order).
     for (let cid = 1; cid <= 5; cid++) offer(send(cid));
     offer({ type: 'ack', conv: 'g', seq: 7 });
     offer({ type: 'ping' });
     await vi.advanceTimersByTimeAsync(2000);
-    expect(written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type))).toEqual(['s1', 'ack', 'ping', 's2', 's3', 's4', 's5', 's1']);
+    expect(written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type))).toEqual(['s1', 'ack', 'ping', 's1', 's2', 's3', 's4', 's5']);
+  });
+
+  it('SDK pacing – waiting acks and read marks of a conversation give way to the newest; a leave keeps its place after earlier sends', async () => {
+    const { written, offer } = pacer(10, 2);
+    offer(send(1));
+    offer(send(2));
+    offer({ type: 'leave', rid: 1, conv: 'g' });
+    offer(send(3));
+    for (const seq of [3, 9, 5]) offer({ type: 'ack', conv: 'g', seq });
+    offer({ type: 'ack', conv: 'h', seq: 4 });
+    for (const seq of [2, 8]) offer({ type: 'read', conv: 'g', seq });
+    await vi.advanceTimersByTimeAsync(2000);
+    const shown = written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type === 'ack' || f.type === 'read' ? `${f.type}:${f.conv}:${f.seq}` : f.type));
+    expect(shown).toEqual(['s1', 'ack:g:9', 'ack:h:4', 'read:g:8', 's2', 'leave', 's3']);
   });
 
   it('SDK pacing – a closed connection drops what waits and stops its timer', async () => {

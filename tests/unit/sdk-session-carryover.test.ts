@@ -148,6 +148,23 @@ describe('sdk client – across sessions', () => {
     client.close();
   });
 
+  it('sdk client – the first list of a new connection is taken whole, however recent the live news of the last one', async () => {
+    const { client, ws, s } = await welcomedHarness({}, { heartbeatMs: 60_000 });
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, title: 'old' }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    s.receive({ type: 'title', conv: 'c', title: 'live' });
+    s.receive({ type: 'left', conv: 'g' });
+    s.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const s2 = ws.last();
+    s2.open();
+    s2.receive({ ...WELCOME, heartbeatMs: 60_000 });
+    // Changed again while the device was away (on another device; added back to g): the list says so.
+    s2.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, title: 'renamed' }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    expect(client.conversations().find((x) => x.conv === 'c')?.title).toBe('renamed');
+    expect(client.conversations().map((x) => x.conv).sort()).toEqual(['c', 'g']);
+    client.close();
+  });
+
   it('sdk client – a device behind in many conversations pulls 8 at a time, the rest in turn, until every one is caught up', async () => {
     const { client, s, messages } = await welcomedHarness({ history: 'all' }, { heartbeatMs: 60_000 });
     const convs = Array.from({ length: 20 }, (_, i) => `c${i}`);

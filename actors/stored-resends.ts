@@ -1,0 +1,32 @@
+import type { StoredMessage } from '../storage/message-store.js';
+
+/** A re-send answered from Postgres fans its message out again when it was committed at most this long ago. */
+export const REFANOUT_WITHIN_MS = 5 * 60_000;
+/** Seqs remembered as fanned out again, so repeated re-sends of one message fan it out once. */
+const REFANNED_KEPT = 256;
+
+/**
+ * A chatter's re-sends answered from Postgres. Such a message may have been committed and never fanned out: its
+ * chatter died between the two, or the commit's answer never reached the node and the row was found stored after a
+ * reload. Its sender re-sends because it had no ack, so a recent one goes to the members again, once per chatter:
+ * connectors drop what they already pushed and clients dedup on (conv, seq), but members offline may get a second
+ * push event and the business server a second `message` event (both are at least once, keyed by conv and seq).
+ */
+export class StoredResends {
+  private readonly done = new Set<number>();
+
+  /**
+   * Whether `m` is to be fanned out again now: committed lately, not fanned out again already, and still what the
+   * members would be served (not recalled since, not past the conversation's own retention, `retentionSec`, and no
+   * block between the two members of a direct conversation now, `blocked`).
+   */
+  fanOutAgain(m: StoredMessage, blocked: boolean, retentionSec: number, now = Date.now()): boolean {
+    const age = now - m.createdAt;
+    if (age > REFANOUT_WITHIN_MS || blocked || m.recalledBy !== undefined || (retentionSec > 0 && age >= retentionSec * 1000)) return false;
+    if (this.done.has(m.seq)) return false;
+    // Forgetting them all when full costs at most one more fan-out each, which connectors drop.
+    if (this.done.size >= REFANNED_KEPT) this.done.clear();
+    this.done.add(m.seq);
+    return true;
+  }
+}
