@@ -73,7 +73,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     gw.recallWindowSec = clusterSettingValue(SETTING_RECALL_WINDOW, settings.get(SETTING_RECALL_WINDOW)) ?? gw.recallWindowSec;
     gw.editWindowSec = clusterSettingValue(SETTING_EDIT_WINDOW, settings.get(SETTING_EDIT_WINDOW)) ?? gw.editWindowSec;
     gw.messageRetentionSec = clusterSettingValue(SETTING_MESSAGE_RETENTION, settings.get(SETTING_MESSAGE_RETENTION)) ?? gw.messageRetentionSec;
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, maxPinned: gw.maxPinned, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, log, new CommitConnection(config.databaseUrl, config.nodeId, sql));
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, maxPinned: gw.maxPinned, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, log, new CommitConnection(config.databaseUrl, config.nodeId));
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
     settings.onChange((name, value) => {

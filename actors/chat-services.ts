@@ -101,7 +101,7 @@ export class ChatServices {
       ...(settings.maxUserConversations ? { maxUserConversations: settings.maxUserConversations } : {}),
       ...(settings.maxGroupMembers ? { maxGroupMembers: settings.maxGroupMembers } : {}),
     });
-    this.committer = new GroupCommitter(commitConnection?.sql ?? sql, {
+    this.committer = new GroupCommitter(commitConnection ?? { sql }, {
       ...settings.commit,
       ...(commitConnection ? { ready: () => commitConnection.ready(), settle: () => commitConnection.settle(), onSettleError: (err) => log.warn({ err: err.message, code: err.code }, 'could not settle a group commit statement of unknown outcome; trying again') } : {}),
       // A timeout or an unreachable Postgres is the operator's to see but no bug; anything else in the statement is.

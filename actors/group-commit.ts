@@ -3,6 +3,7 @@ import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS } from '../runtime/config.js';
 import { latencyHistogram } from '../runtime/metrics.js';
 import type { Sql } from '../storage/db.js';
+import { rolledBack } from '../storage/pg-errors.js';
 import type { NewMessage } from '../storage/message-store.js';
 import { appendAcrossShards, type ShardRows } from '../storage/shard-batch-append.js';
 import type { Fence } from '../storage/types.js';
@@ -38,6 +39,8 @@ export interface GroupCommitOptions {
   onSettleError?: (err: ImError) => void;
   /** Resolves once the connection can take statements (CommitConnection.ready); a failure refuses the batch unsent. */
   ready?: () => Promise<void>;
+  /** How long rows wait for an unknown outcome to be settled before they are refused unsent; default SETTLED_WAIT_MS. */
+  settleWaitMs?: number;
 }
 
 const SETTLE_RETRY_BASE_MS = 50;
@@ -87,7 +90,8 @@ export class GroupCommitter {
   private readonly gatherMs: number;
 
   constructor(
-    private readonly sql: Sql,
+    /** Where statements go: `sql`, read at each statement (a CommitConnection opens a new pool after settling). */
+    private readonly db: { readonly sql: Sql },
     private readonly opts: GroupCommitOptions = {},
   ) {
     this.maxRows = opts.maxRows ?? DEFAULT_COMMIT_MAX_ROWS;
@@ -135,6 +139,14 @@ export class GroupCommitter {
     }
   }
 
+  /** Waits up to `ms` for a doubt to be settled; true when none is left. */
+  private async settledWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.doubt, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    return this.doubt === undefined;
+  }
+
   /** Rows waiting or being written. */
   get backlog(): number {
     return this.queue.length;
@@ -156,7 +168,13 @@ export class GroupCommitter {
         // A lone message goes at once; only rows that queued up behind a statement wait, and never past a close.
         if (streaming && this.queue.length < this.gatherBelow && !this.closed) await sleep(this.gatherMs);
         streaming = true;
-        if (this.doubt !== undefined) await this.doubt;
+        if (this.doubt !== undefined && !(await this.settledWithin(this.opts.settleWaitMs ?? SETTLED_WAIT_MS))) {
+          // Not sent, so no doubt about these: refused rather than held without an answer while Postgres is away.
+          const waiting = this.queue;
+          this.queue = [];
+          this.fail(waiting, new ImError(ErrorCode.UNAVAILABLE, 'a group commit statement of unknown outcome is not settled yet; re-send'));
+          continue;
+        }
         const batch = this.queue.length <= this.maxRows ? this.queue : this.queue.slice(0, this.maxRows);
         this.queue = batch === this.queue ? [] : this.queue.slice(this.maxRows);
         await this.write(batch);
@@ -172,6 +190,8 @@ export class GroupCommitter {
       try {
         await this.opts.ready();
       } catch (err) {
+        // Told like a failed statement: a connection Postgres does not show under its name is a setup error to fix.
+        this.opts.onError?.(toImError(err, ErrorCode.STORAGE), batch.length);
         return this.fail(batch, new ImError(ErrorCode.UNAVAILABLE, 'the group commit connection is not ready; re-send', { cause: err }));
       }
     }
@@ -195,14 +215,15 @@ export class GroupCommitter {
     let outcomes;
     const started = performance.now();
     try {
-      outcomes = await appendAcrossShards(this.sql, list.map((g) => g.shard));
+      outcomes = await appendAcrossShards(this.db.sql, list.map((g) => g.shard));
     } catch (err) {
       const e = toImError(err, ErrorCode.STORAGE);
       const items = list.flatMap((g) => g.items);
       this.opts.onError?.(e, items.length);
-      // Postgres' own error (STORAGE, CONFLICT) means the statement was rolled back; anything else may yet commit.
+      // Only an ERROR from Postgres itself says the statement was rolled back; anything else (a deadline, a dropped or
+      // broken link, a FATAL) may yet commit.
       const settle = this.opts.settle;
-      if (settle !== undefined && e.code !== ErrorCode.STORAGE && e.code !== ErrorCode.CONFLICT) this.doubt ??= this.settleDoubt(settle);
+      if (settle !== undefined && !rolledBack(e)) this.doubt ??= this.settleDoubt(settle);
       this.fail(items, e);
       return;
     } finally {

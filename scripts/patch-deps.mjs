@@ -71,6 +71,17 @@ const PATCHES = [
       '      query.cancelled.resolve(), query.cancelled = null\n',
     marker: 'natsim-patch: cancelled pipelined query keeps its place',
   },
+  // postgres.js' Query.cancel() returns null, not the promise of the cancel it starts (a comma expression), so the
+  // caller cannot catch it. That promise rejects when the CancelRequest's own connection fails (Postgres' host
+  // down or rebooting while a statement waits), and nobody listening, Node ends the process: every node whose
+  // statement deadline (storage/pg-errors.ts `bounded`) fired then would exit. It now returns the promise.
+  {
+    name: 'postgres.js: cancel() returns its promise',
+    files: ['node_modules/postgres/src/query.js', 'node_modules/postgres/cjs/src/query.js', 'node_modules/postgres/cf/src/query.js'],
+    anchor: '    return this.canceller && (this.canceller(this), this.canceller = null)\n',
+    replacement: '    const c = this.canceller; this.canceller = null; return c ? c(this) : undefined // natsim-patch: cancel() returns its promise\n',
+    marker: 'natsim-patch: cancel() returns its promise',
+  },
   // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
   // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
   // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was

@@ -4,7 +4,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import { connect, type Sql } from './db.js';
 import { bounded } from './pg-errors.js';
 
-/** How long `settle` waits for the group commit's backend to be gone. */
+/** How long `settle` waits for the group commit's backend to be gone, and `ready` for its first answer. */
 export const DEFAULT_SETTLE_TIMEOUT_MS = 5_000;
 const SETTLE_POLL_MS = 20;
 /** The longest application_name Postgres keeps (NAMEDATALEN − 1). */
@@ -14,47 +14,61 @@ const MAX_NAME_BYTES = 63;
  * The group commit's own connection, named so that its backend can be found. A statement whose answer never came (a
  * deadline passed, the link dropped) may still be running in that backend, or sit unread in its socket, and could
  * commit after its chatters reloaded: the next message would then follow the same one as the late row, and fork
- * the conversation's chain. `settle` ends every backend of that name and waits until they are gone: what they
- * committed is visible then, and nothing of theirs can land later. One connection is all the group commit uses (one
- * statement at a time), and nothing else runs on it.
+ * the conversation's chain. `settle` drops the pool, ends every backend of that name and waits until they are gone:
+ * what they committed is visible then, and nothing of theirs can land later. One connection is all the group commit
+ * uses (one statement at a time), and nothing else runs on it. Needs a direct connection to Postgres: behind a
+ * transaction pooler the backend that runs a statement is not the one found by name (`ready` refuses to start).
  */
 export class CommitConnection {
-  readonly sql: Sql;
   /** The connection's application_name; the random part keeps an earlier process of the same node apart. */
   readonly name: string;
+  private pool: Sql;
+  private warm: Promise<void> | undefined;
+  /** Another pool of one connection, for the statements that end the commit's backend: the node's busy pool may be what timed out. */
+  private readonly admin: Sql;
+  private readonly url: string;
 
-  constructor(
-    url: string,
-    nodeId: string,
-    /** Another pool, for the statements that end the commit's backend. */
-    private readonly admin: Sql,
-  ) {
+  constructor(url: string, nodeId: string) {
     // Postgres keeps 63 printable ASCII bytes of it, and the name must match what it keeps: the random part first.
     this.name = `natsim-commit-${randomBytes(6).toString('hex')}-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}`.slice(0, MAX_NAME_BYTES);
-    this.sql = connect(url, { max: 1, applicationName: this.name });
+    // An application_name in the URL would take the place of ours (postgres.js applies the URL's parameters last).
+    const u = new URL(url);
+    u.searchParams.delete('application_name');
+    this.url = u.toString();
+    this.pool = this.open();
+    this.admin = connect(this.url, { max: 1, applicationName: `${this.name.slice(0, MAX_NAME_BYTES - 6)}-admin` });
   }
 
-  private warm: Promise<void> | undefined;
+  /** The pool the group commit writes on (a new one after each `settle`). */
+  get sql(): Sql {
+    return this.pool;
+  }
 
   /**
-   * Resolves once the connection has been used once. postgres.js learns Postgres' array types on its first connect,
-   * and types the array parameters of a query built before that as their element type: the group commit's first
-   * statement on a fresh pool failed ("cannot cast type bytea to bytea[]").
+   * Resolves once the connection has answered once and Postgres shows it under our name. postgres.js learns the array
+   * types on its first connect and types the array parameters of a query built before that as their element type
+   * (the group commit's first statement failed with "cannot cast type bytea to bytea[]"); and a connection Postgres
+   * does not show under our name (a pooler in between, another server) could never be settled.
    */
-  ready(): Promise<void> {
-    this.warm ??= this.sql`SELECT 1`.then(
-      () => undefined,
-      (err: unknown) => {
-        this.warm = undefined;
-        throw err;
-      },
-    );
+  ready(timeoutMs = DEFAULT_SETTLE_TIMEOUT_MS): Promise<void> {
+    this.warm ??= this.check(timeoutMs).catch((err: unknown) => {
+      this.warm = undefined;
+      throw err;
+    });
     return this.warm;
   }
 
-  /** Ends whatever backend the commit connection has and resolves once none is left; TIMEOUT past `timeoutMs`. */
+  /**
+   * Drops the pool (nothing it holds can be sent any more), ends every backend by our name and resolves once none is
+   * left; TIMEOUT past `timeoutMs`. The next statement opens a new connection.
+   */
   async settle(timeoutMs = DEFAULT_SETTLE_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const old = this.pool;
+    this.pool = this.open();
+    this.warm = undefined;
+    // A socket that died without a word would otherwise hold every later statement until TCP gives up on it.
+    await old.end({ timeout: 0 }).catch(() => undefined);
     await bounded('end the group commit backend', this.admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${this.name}`, timeoutMs);
     for (;;) {
       const left = await bounded('look for the group commit backend', this.admin`SELECT pid FROM pg_stat_activity WHERE application_name = ${this.name}`, timeoutMs);
@@ -65,6 +79,18 @@ export class CommitConnection {
   }
 
   async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 });
+    await Promise.all([this.pool.end({ timeout: 5 }), this.admin.end({ timeout: 5 })]);
+  }
+
+  private open(): Sql {
+    return connect(this.url, { max: 1, applicationName: this.name });
+  }
+
+  private async check(timeoutMs: number): Promise<void> {
+    const [me] = await bounded('open the group commit connection', this.pool<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`, timeoutMs);
+    const seen = await bounded('check the group commit connection', this.admin<{ name: string }[]>`SELECT application_name AS name FROM pg_stat_activity WHERE pid = ${me!.pid}`, timeoutMs);
+    if (seen[0]?.name !== this.name) {
+      throw new ImError(ErrorCode.STORAGE, `Postgres does not show the group commit connection as ${this.name} (${seen[0]?.name ?? 'not at all'}): a pooler between node and Postgres? The group commit needs a direct connection`);
+    }
   }
 }

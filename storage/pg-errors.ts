@@ -56,6 +56,16 @@ export function toStorageError(err: unknown, what = 'database statement'): ImErr
 }
 
 /**
+ * True when Postgres itself answered the statement with an ERROR (postgres.js hands one over only after the server's
+ * ReadyForQuery): its transaction was rolled back. Anything else (a deadline, a dropped or broken link, a FATAL) leaves
+ * the outcome unknown: a write may yet commit.
+ */
+export function rolledBack(err: ImError): boolean {
+  const cause = err.cause as { name?: unknown; severity?: unknown } | undefined;
+  return cause?.name === 'PostgresError' && cause.severity === 'ERROR';
+}
+
+/**
  * True when the same statement may succeed if simply run again: a lost serialization race or a deadlock
  * victim (CONFLICT with a retryable cause), or any code the protocol calls retryable (UNAVAILABLE, TIMEOUT, …).
  * A unique violation is a CONFLICT too, but repeating it fails the same way.

@@ -4,7 +4,7 @@ import type { NewMessage } from '../../storage/message-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import type { Fence } from '../../storage/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { tcpProxy } from '../helpers/tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { CommitConnection } from '../../storage/commit-connection.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,11 +26,34 @@ describe('group commit – real Postgres', () => {
   });
 
   const msg = (convId: string, seq: number): NewMessage => ({ convId, seq, prevSeq: seq - 1, senderUid: 'u', senderDid: 'd', clientMsgId: seq, body: Buffer.from('x') });
+  /** Resolves once the backend named `name` waits on a lock (the shard row another transaction holds). */
+  const waitingOnLock = async (name: string) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${name} AND wait_event_type = 'Lock'`).length > 0) return;
+      await sleep(10);
+    }
+    throw new Error(`${name} never waited on the lock`);
+  };
+  /**
+   * Sends message 1 of `conv` through `committer` while another transaction holds the shard row, waits until the
+   * statement waits on it, then cuts the link: the node sees the statement fail, Postgres goes on with it. Returns
+   * that transaction (its COMMIT lets the statement go on, if it is still there).
+   */
+  const lostInFlight = async (committer: GroupCommitter, name: string, proxy: TcpProxy, conv: string) => {
+    const lock = await db.sql.reserve();
+    await lock`BEGIN`;
+    await lock`SELECT 1 FROM shards WHERE kind = 'chatter' AND shard = 0 FOR UPDATE`;
+    const sent = committer.submit(fence, msg(conv, 1));
+    await waitingOnLock(name);
+    proxy.cut();
+    await expect(sent).rejects.toMatchObject({ code: 'unavailable' });
+    return lock;
+  };
   const stored = async (convId: string) => (await db.sql<{ seq: string }[]>`SELECT seq FROM messages WHERE conv_id = ${convId} ORDER BY seq`).map((r) => Number(r.seq));
 
   it('group commit – a lone message is written at once, not held back to gather company', { timeout: 5000 }, async () => {
     // A gather delay far past the test's timeout: the message must not wait for it.
-    const committer = new GroupCommitter(db.sql, { gatherMs: 60_000 });
+    const committer = new GroupCommitter(db, { gatherMs: 60_000 });
     expect(await committer.submit(fence, msg('lone', 1))).toBeGreaterThan(0);
     expect(committer.stats.batches).toBe(1);
     expect(await stored('lone')).toEqual([1]);
@@ -38,7 +61,7 @@ describe('group commit – real Postgres', () => {
   });
 
   it('group commit – messages that queue up behind a running statement go out together in the next one', async () => {
-    const committer = new GroupCommitter(db.sql, { gatherMs: 300, gatherBelow: 32 });
+    const committer = new GroupCommitter(db, { gatherMs: 300, gatherBelow: 32 });
     const first = committer.submit(fence, msg('busy', 1));
     // The first statement is under way after this turn; the next rows arrive while it runs and just after.
     await nextTurn();
@@ -52,7 +75,7 @@ describe('group commit – real Postgres', () => {
   });
 
   it('group commit – a batch big enough does not wait', { timeout: 5000 }, async () => {
-    const committer = new GroupCommitter(db.sql, { gatherMs: 60_000, gatherBelow: 4 });
+    const committer = new GroupCommitter(db, { gatherMs: 60_000, gatherBelow: 4 });
     const first = committer.submit(fence, msg('big', 1));
     await nextTurn();
     const rest = [2, 3, 4, 5].map((s) => committer.submit(fence, msg('big', s)));
@@ -64,7 +87,7 @@ describe('group commit – real Postgres', () => {
 
   it('group commit – a statement that fails is reported once, with the rows it refused, and refuses them all', { timeout: 5000 }, async () => {
     const failures: { code: string; rows: number }[] = [];
-    const committer = new GroupCommitter(db.sql, { onError: (err, rows) => failures.push({ code: err.code, rows }) });
+    const committer = new GroupCommitter(db, { onError: (err, rows) => failures.push({ code: err.code, rows }) });
     // Postgres text takes no NUL character: the whole statement fails.
     const bad = { ...msg('nul', 1), senderUid: 'u\u0000' };
     const outcomes = await Promise.allSettled([committer.submit(fence, bad), committer.submit(fence, msg('nul-other', 1))]);
@@ -78,20 +101,10 @@ describe('group commit – real Postgres', () => {
     // The commit connection goes through a proxy whose client side can be cut while Postgres' side stays open, as a
     // link that died on the way does: the server goes on with the statement, the node hears only that it failed.
     const proxy = await tcpProxy(new URL(db.url));
-    const commit = new CommitConnection(proxy.url(db.url), 'n-doubt', db.sql);
-    const committer = new GroupCommitter(commit.sql, { ready: () => commit.ready(), settle: () => commit.settle() });
-    const lock = await db.sql.reserve();
+    const commit = new CommitConnection(proxy.url(db.url), 'n-doubt');
+    const committer = new GroupCommitter(commit, { ready: () => commit.ready(), settle: () => commit.settle() });
+    const lock = await lostInFlight(committer, commit.name, proxy, 'doubt');
     try {
-      await lock`BEGIN`;
-      await lock`SELECT 1 FROM shards WHERE kind = 'chatter' AND shard = 0 FOR UPDATE`;
-      const sent = committer.submit(fence, msg('doubt', 1));
-      for (let i = 0; i < 200; i++) {
-        const w = await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name} AND wait_event_type = 'Lock'`;
-        if (w.length > 0) break;
-        await sleep(10);
-      }
-      proxy.cut();
-      await expect(sent).rejects.toMatchObject({ code: 'unavailable' });
       await committer.settled();
       expect(await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name}`).toHaveLength(0);
       await lock`COMMIT`;
@@ -107,5 +120,39 @@ describe('group commit – real Postgres', () => {
     await committer.close();
     await commit.close();
     proxy.close();
+  });
+
+  it('group commit – while an unknown outcome cannot be settled (Postgres away), rows are refused unsent instead of held without an answer', { timeout: 15_000 }, async () => {
+    const proxy = await tcpProxy(new URL(db.url));
+    const commit = new CommitConnection(proxy.url(db.url), 'n-away');
+    let settle!: () => void;
+    const committer = new GroupCommitter(commit, { ready: () => commit.ready(), settle: () => new Promise<void>((r) => (settle = r)), settleWaitMs: 200 });
+    const lock = await lostInFlight(committer, commit.name, proxy, 'away');
+    try {
+      // Another conversation's message while the doubt stands: refused after the wait, never sent.
+      const started = Date.now();
+      await expect(committer.submit(fence, msg('elsewhere', 1))).rejects.toMatchObject({ code: 'unavailable' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await commit.settle();
+      settle();
+      await lock`COMMIT`;
+    } finally {
+      lock.release();
+    }
+    expect(await stored('elsewhere')).toEqual([]);
+    expect(await stored('away')).toEqual([]);
+    await committer.close();
+    await commit.close();
+    proxy.close();
+  });
+
+  it('group commit – an application_name in the database URL does not take the commit connection out of sight', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('application_name', 'someone-else');
+    const commit = new CommitConnection(url.toString(), 'n-named');
+    await commit.ready();
+    const [me] = await commit.sql<{ name: string }[]>`SELECT current_setting('application_name') AS name`;
+    expect(me!.name).toBe(commit.name);
+    await commit.close();
   });
 });
