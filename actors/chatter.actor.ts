@@ -57,6 +57,8 @@ class ChatterActor implements Actor, AdminChatter {
   private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
   /** Which re-sends answered from Postgres were fanned out again (made on first need). */
   private resends: StoredResends | undefined;
+  /** When a member last joined (epoch ms): a message from before goes to the members again only if nobody joined since. */
+  private lastJoinAt = 0;
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
   private broken = false;
@@ -167,6 +169,7 @@ class ChatterActor implements Actor, AdminChatter {
     this.title = c?.title ?? undefined;
     this.meta = c?.meta ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
+    this.lastJoinAt = members.reduce((t, m) => Math.max(t, m.joinedAt), 0);
     const now = Date.now();
     this.marks.load(members, now);
     this.marks.adminsPost = c?.posting === Posting.ADMINS;
@@ -239,7 +242,7 @@ class ChatterActor implements Actor, AdminChatter {
   private answerStored(m: StoredMessage): SendReply {
     // Stored behind this chatter's back (it reloaded too early): its next message must not follow the old last seq.
     if (m.seq > this.lastSeq) this.broken = true;
-    if ((this.resends ??= new StoredResends()).fanOutAgain(m, this.blocked, this.retention)) fanOut(this.out, toMsg(m));
+    if ((this.resends ??= new StoredResends()).fanOutAgain(m, { blocked: this.blocked, retentionSec: this.retention, lastJoinAt: this.lastJoinAt })) fanOut(this.out, toMsg(m));
     return sendReplyOf(m);
   }
 
@@ -381,6 +384,7 @@ class ChatterActor implements Actor, AdminChatter {
 
   /** See `announceMembers`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void {
+    if (added.length > 0) this.lastJoinAt = Date.now();
     const { kind, title, meta, lastSeq, members, large, binding } = this;
     announceMembers(this.ctx, this.svc, { kind, title, meta, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }

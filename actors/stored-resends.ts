@@ -2,6 +2,8 @@ import type { StoredMessage } from '../storage/message-store.js';
 
 /** A re-send answered from Postgres fans its message out again when it was committed at most this long ago. */
 export const REFANOUT_WITHIN_MS = 5 * 60_000;
+/** How far the node's clock may be from Postgres' for a join to count as after a message. */
+const CLOCK_MARGIN_MS = 5_000;
 /** Seqs remembered as fanned out again, so repeated re-sends of one message fan it out once. */
 const REFANNED_KEPT = 256;
 
@@ -17,12 +19,15 @@ export class StoredResends {
 
   /**
    * Whether `m` is to be fanned out again now: committed lately, not fanned out again already, and still what the
-   * members would be served (not recalled since, not past the conversation's own retention, `retentionSec`, and no
-   * block between the two members of a direct conversation now, `blocked`).
+   * members would be served: not recalled since, not past the conversation's own retention, no block between the
+   * two members of a direct conversation now, and nobody joined since (a newcomer to a group that shows them only
+   * what follows their joining must not get it; the members are the live set, not those of the commit).
    */
-  fanOutAgain(m: StoredMessage, blocked: boolean, retentionSec: number, now = Date.now()): boolean {
+  fanOutAgain(m: StoredMessage, c: { blocked: boolean; retentionSec: number; lastJoinAt: number }, now = Date.now()): boolean {
     const age = now - m.createdAt;
-    if (age > REFANOUT_WITHIN_MS || blocked || m.recalledBy !== undefined || (retentionSec > 0 && age >= retentionSec * 1000)) return false;
+    if (age > REFANOUT_WITHIN_MS || c.blocked || m.recalledBy !== undefined || (c.retentionSec > 0 && age >= c.retentionSec * 1000)) return false;
+    // Joins are timed by the node's clock or Postgres', messages by Postgres': a margin for the two to differ.
+    if (c.lastJoinAt >= m.createdAt - CLOCK_MARGIN_MS) return false;
     if (this.done.has(m.seq)) return false;
     // Forgetting them all when full costs at most one more fan-out each, which connectors drop.
     if (this.done.size >= REFANNED_KEPT) this.done.clear();
