@@ -5,6 +5,8 @@
 export class AckBatcher {
   private readonly due = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Between a closed connection and the next session's first list: what becomes due waits. */
+  private paused = false;
 
   constructor(
     private readonly delayMs: number,
@@ -15,7 +17,7 @@ export class AckBatcher {
   /** `conv` holds something new: ack it with the next batch. */
   schedule(conv: string): void {
     this.due.add(conv);
-    this.arm();
+    if (!this.paused) this.arm();
   }
 
   /**
@@ -23,12 +25,14 @@ export class AckBatcher {
    * mark only on an ack, and a list after the reconnect shows nothing behind, so an ack dropped here was never sent.
    */
   pause(): void {
+    this.paused = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   /** A new session: what is due goes out with the next batch. */
   resume(): void {
+    this.paused = false;
     if (this.due.size > 0) this.arm();
   }
 

@@ -240,6 +240,7 @@ export class ImClient extends ConversationRequests {
       data: (data) => this.conn === conn && this.handleData(conn, data),
       closed: (code, reason) => this.conn === conn && this.lost(conn, code, reason),
       failed: (err) => this.events.emit('error', toImError(err)),
+      unsentAcks: (convs) => this.chains.ackAgain(convs),
     });
     this.conn = conn;
   }

@@ -15,6 +15,8 @@ export interface ConnectionHooks {
   closed(code: number, reason: string): void;
   /** A hook threw inside the socket's callbacks. */
   failed(err: unknown): void;
+  /** After `closed`: acks of these conversations were still waiting for the pace, and never went out. */
+  unsentAcks?(convs: readonly string[]): void;
 }
 
 /**
@@ -129,16 +131,19 @@ export class Connection {
 
   private end(code: number, reason: string): void {
     if (this.ended) return;
-    this.stop();
+    const unsentAcks = this.stop();
     this.hooks.closed(code, reason);
+    if (unsentAcks.length > 0) this.hooks.unsentAcks?.(unsentAcks);
   }
 
-  private stop(): void {
+  /** Stops everything; returns the conversations whose waiting ack was dropped. */
+  private stop(): string[] {
     this.ended = true;
-    this.pacer?.stop();
+    const unsentAcks = this.pacer?.stop() ?? [];
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     for (const t of [this.connectTimer, this.redirectTimer]) if (t !== undefined) clearTimeout(t);
     this.connectTimer = this.redirectTimer = undefined;
+    return unsentAcks;
   }
 }

@@ -331,6 +331,11 @@ export class ConversationChains {
     }
   }
 
+  /** Acks of `convs` never went out (they waited for the pace when the connection ended): due again. */
+  ackAgain(convs: readonly string[]): void {
+    if (!this.closed) for (const conv of convs) this.acks.schedule(conv);
+  }
+
   /** The connection closed: pulls in flight will fail; acks due wait for the next session. */
   disconnected(): void {
     this.listedSinceConnect = false;

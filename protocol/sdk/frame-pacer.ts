@@ -8,6 +8,9 @@ import { TokenBucket } from '../token-bucket.js';
 export const PACE_RATE_SHARE = 0.9;
 export const PACE_BURST_SHARE = 0.5;
 
+const KEY_SEP = '\u0000';
+const ACK_KEY = `ack${KEY_SEP}`;
+
 /** A frame that waits for its turn. */
 interface Waiting {
   bytes: Uint8Array;
@@ -65,14 +68,19 @@ export class FramePacer {
     if (this.waiting === 0 && this.bucket.take()) return this.write(bytes);
     if (frame.type === 'send') this.queueSend(frame.cid, bytes);
     else if (frame.type === 'leave') this.queueOrdered({ bytes, order: this.maxCid + 0.5 });
-    else if (frame.type === 'ack' || frame.type === 'read' || frame.type === 'typing') this.queueLatest(`${frame.type}\u0000${frame.conv}`, frame.type === 'typing' ? 0 : frame.seq, bytes);
+    else if (frame.type === 'ack' || frame.type === 'read' || frame.type === 'typing') this.queueLatest(`${frame.type}${KEY_SEP}${frame.conv}`, frame.type === 'typing' ? 0 : frame.seq, bytes);
     else this.urgent.push({ bytes, order: 0 });
     this.arm();
     return true;
   }
 
-  /** Drops what waits and stops the timer (the connection ended: the client re-sends what matters on the next one). */
-  stop(): void {
+  /**
+   * Drops what waits and stops the timer (the connection ended: the client re-sends what matters on the next one).
+   * Returns the conversations whose ack was dropped: the ack batcher took them as sent.
+   */
+  stop(): string[] {
+    const acks: string[] = [];
+    for (const key of this.latest.keys()) if (key.startsWith(ACK_KEY)) acks.push(key.slice(ACK_KEY.length));
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.urgent = [];
@@ -80,6 +88,7 @@ export class FramePacer {
     this.urgentHead = this.orderedHead = 0;
     this.latest.clear();
     this.sends.clear();
+    return acks;
   }
 
   private queueSend(cid: number, bytes: Uint8Array): void {
@@ -128,7 +137,7 @@ export class FramePacer {
   private drain(): void {
     this.timer = undefined;
     while (this.waiting > 0 && this.bucket.take()) {
-      if (!this.write(this.next())) return this.stop();
+      if (!this.write(this.next())) return void this.stop();
     }
     this.arm();
   }

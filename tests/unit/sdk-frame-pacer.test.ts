@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { decodeClientFrame, encodeFrame } from '../../protocol/codec.js';
 import type { ClientFrame } from '../../protocol/frames.js';
 import { FramePacer } from '../../protocol/sdk/frame-pacer.js';
-import { fakeTimersPerTest, flush, welcomedHarness } from '../helpers/sdk-harness.js';
+import { fakeTimersPerTest, flush, msg, WELCOME, welcomedHarness } from '../helpers/sdk-harness.js';
 
 fakeTimersPerTest();
 
@@ -85,5 +85,30 @@ describe('SDK pacing', () => {
     for (let i = 0; i < 12; i++) older.client.send('g', `m${i}`).catch(() => {});
     expect(older.s.sentOf('send').length).toBe(12);
     older.client.close();
+  });
+
+  it('SDK pacing – an ack still waiting for the pace when the connection drops goes out on the next session, after its list', async () => {
+    // One frame a second at most (0.9 with the margin), bursts of one: the ack waits behind the send.
+    // Reconnects at once, so that the next session's welcome comes before the ack batch's delay is over.
+    const { client, ws, s } = await welcomedHarness({ reconnect: { baseMs: 1, capMs: 1 } }, { rate: 1, burst: 2, heartbeatMs: 60_000 });
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    client.send('c', 'x').catch(() => {});
+    s.receive({ type: 'msg', ...msg('c', 1, 0) });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.sentOf('ack')).toEqual([]);
+    s.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(ws.sockets).toHaveLength(2);
+    const s2 = ws.last();
+    s2.open();
+    s2.receive({ ...WELCOME, heartbeatMs: 60_000 });
+    // Not before the list: an ack from a device the server has not attached again is dropped.
+    await vi.advanceTimersByTimeAsync(500);
+    expect(s2.sentOf('ack')).toEqual([]);
+    // Nothing new in the list: only the carried-over ack tells the server this device holds message 1.
+    s2.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1 }] });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s2.sentOf('ack')).toEqual([{ type: 'ack', conv: 'c', seq: 1 }]);
+    client.close();
   });
 });
