@@ -7,17 +7,25 @@ export interface TcpProxy {
   url(url: string): string;
   /** Destroys every client-side socket; the sockets to the target stay open and unread from. */
   cut(): void;
+  /** Holds back what the target sends to connections opened from now on, for `ms` (a slow link or startup); 0: none. */
+  delayNew(ms: number): void;
   close(): void;
 }
 
 export async function tcpProxy(target: URL): Promise<TcpProxy> {
   const pairs: { client: net.Socket; upstream: net.Socket }[] = [];
+  let delayMs = 0;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname);
     pairs.push({ client, upstream });
+    const delay = delayMs;
     client.on('data', (b) => upstream.write(b));
     upstream.on('data', (b) => {
-      if (!client.destroyed) client.write(b);
+      const pass = () => {
+        if (!client.destroyed) client.write(b);
+      };
+      if (delay > 0) setTimeout(pass, delay);
+      else pass();
     });
     client.on('error', () => {});
     upstream.on('error', () => {});
@@ -35,6 +43,9 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
     },
     cut() {
       for (const p of pairs) p.client.destroy();
+    },
+    delayNew(ms: number) {
+      delayMs = ms;
     },
     close() {
       for (const p of pairs) p.upstream.destroy();

@@ -155,4 +155,16 @@ describe('group commit – real Postgres', () => {
     expect(me!.name).toBe(commit.name);
     await commit.close();
   });
+
+  it('group commit – a commit connection whose startup outlasts the deadline is given up and opened again, not left hanging', { timeout: 30_000 }, async () => {
+    const proxy = await tcpProxy(new URL(db.url));
+    const commit = new CommitConnection(proxy.url(db.url), 'n-slow');
+    proxy.delayNew(6_000);
+    await expect(commit.ready()).rejects.toBeDefined();
+    proxy.delayNew(0);
+    await commit.ready();
+    expect(await commit.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    await commit.close();
+    proxy.close();
+  });
 });
