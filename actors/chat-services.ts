@@ -103,7 +103,7 @@ export class ChatServices {
     });
     this.committer = new GroupCommitter(commitConnection ?? { sql }, {
       ...settings.commit,
-      ...(commitConnection ? { ready: () => commitConnection.ready(), settle: () => commitConnection.settle(), onSettleError: (err) => log.warn({ err: err.message, code: err.code }, 'could not settle a group commit statement of unknown outcome; trying again') } : {}),
+      onSettleError: (err) => log.warn({ err: err.message, code: err.code }, 'could not settle a group commit statement of unknown outcome; trying again'),
       // A timeout or an unreachable Postgres is the operator's to see but no bug; anything else in the statement is.
       onError: (err, rows) => log[err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.UNAVAILABLE ? 'warn' : 'error']({ err: err.message, code: err.code, rows }, 'group commit statement failed'),
     });

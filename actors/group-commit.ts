@@ -29,22 +29,27 @@ export interface GroupCommitOptions {
    * failure, so the operator must hear of it. Told once per statement, with the rows it refused.
    */
   onError?: (err: ImError, rows: number) => void;
-  /**
-   * Makes sure that a statement whose outcome the node never learned (its deadline passed, its connection dropped)
-   * can no longer commit (see CommitConnection.settle). Without it such a statement could land after its chatters
-   * reloaded and fork their chains; tests of batching alone go without.
-   */
-  settle?: () => Promise<void>;
-  /** `settle` failed (it is tried again). */
+  /** The target's `settle` failed (it is tried again). */
   onSettleError?: (err: ImError) => void;
-  /** Resolves once the connection can take statements (CommitConnection.ready); a failure refuses the batch unsent. */
-  ready?: () => Promise<void>;
   /** How long rows wait for an unknown outcome to be settled before they are refused unsent; default SETTLED_WAIT_MS. */
   settleWaitMs?: number;
 }
 
 const SETTLE_RETRY_BASE_MS = 50;
 const SETTLE_RETRY_CAP_MS = 1_000;
+/** Where a GroupCommitter writes (a CommitConnection, or a plain pool in tests of batching alone). */
+export interface CommitTarget {
+  /** Read at each statement: a CommitConnection opens a new pool after settling. */
+  readonly sql: Sql;
+  /** Resolves once the connection can take statements; a failure refuses the batch unsent. */
+  ready?(): Promise<void>;
+  /**
+   * Makes sure that a statement whose outcome the node never learned (its deadline passed, its connection dropped)
+   * can no longer commit. Without it such a statement could land after its chatters reloaded and fork their chains.
+   */
+  settle?(): Promise<void>;
+}
+
 /** How long a chatter waits for an unknown outcome to be settled before its reload fails (its client re-sends). */
 export const SETTLED_WAIT_MS = 10_000;
 
@@ -90,8 +95,7 @@ export class GroupCommitter {
   private readonly gatherMs: number;
 
   constructor(
-    /** Where statements go: `sql`, read at each statement (a CommitConnection opens a new pool after settling). */
-    private readonly db: { readonly sql: Sql },
+    private readonly db: CommitTarget,
     private readonly opts: GroupCommitOptions = {},
   ) {
     this.maxRows = opts.maxRows ?? DEFAULT_COMMIT_MAX_ROWS;
@@ -126,17 +130,7 @@ export class GroupCommitter {
    * last seq only then. UNAVAILABLE past `timeoutMs` (Postgres out of reach): the reload fails, its client re-sends.
    */
   async settled(timeoutMs = SETTLED_WAIT_MS): Promise<void> {
-    const doubt = this.doubt;
-    if (doubt === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ImError(ErrorCode.UNAVAILABLE, 'a group commit statement of unknown outcome is not settled yet; re-send')), timeoutMs);
-    });
-    try {
-      await Promise.race([doubt, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    if (this.doubt !== undefined && !(await this.settledWithin(timeoutMs))) throw unsettled();
   }
 
   /** Waits up to `ms` for a doubt to be settled; true when none is left. */
@@ -172,7 +166,7 @@ export class GroupCommitter {
           // Not sent, so no doubt about these: refused rather than held without an answer while Postgres is away.
           const waiting = this.queue;
           this.queue = [];
-          this.fail(waiting, new ImError(ErrorCode.UNAVAILABLE, 'a group commit statement of unknown outcome is not settled yet; re-send'));
+          this.fail(waiting, unsettled());
           continue;
         }
         const batch = this.queue.length <= this.maxRows ? this.queue : this.queue.slice(0, this.maxRows);
@@ -186,9 +180,9 @@ export class GroupCommitter {
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    if (this.opts.ready !== undefined) {
+    if (this.db.ready !== undefined) {
       try {
-        await this.opts.ready();
+        await this.db.ready();
       } catch (err) {
         // Told like a failed statement: a connection Postgres does not show under its name is a setup error to fix.
         this.opts.onError?.(toImError(err, ErrorCode.STORAGE), batch.length);
@@ -222,8 +216,7 @@ export class GroupCommitter {
       this.opts.onError?.(e, items.length);
       // Only an ERROR from Postgres itself says the statement was rolled back; anything else (a deadline, a dropped or
       // broken link, a FATAL) may yet commit.
-      const settle = this.opts.settle;
-      if (settle !== undefined && !rolledBack(e)) this.doubt ??= this.settleDoubt(settle);
+      if (this.db.settle !== undefined && !rolledBack(e)) this.doubt ??= this.settleDoubt();
       this.fail(items, e);
       return;
     } finally {
@@ -246,11 +239,11 @@ export class GroupCommitter {
   }
 
   /** Settles an unknown outcome, again and again while Postgres is out of reach, until it is done or the node closes. */
-  private async settleDoubt(settle: () => Promise<void>): Promise<void> {
+  private async settleDoubt(): Promise<void> {
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          return await settle();
+          return await this.db.settle?.();
         } catch (err) {
           if (this.closed) return; // the shard's next owner fences the statement out instead
           this.opts.onSettleError?.(toImError(err, ErrorCode.STORAGE));
@@ -273,4 +266,8 @@ export class GroupCommitter {
     for (const p of items) p.reject(error);
     for (const p of dropped) p.reject(new ImError(ErrorCode.UNAVAILABLE, `an earlier message of ${p.row.convId} failed to commit; re-send`, { cause: error }));
   }
+}
+
+function unsettled(): ImError {
+  return new ImError(ErrorCode.UNAVAILABLE, 'a group commit statement of unknown outcome is not settled yet; re-send');
 }

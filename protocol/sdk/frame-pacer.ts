@@ -11,14 +11,21 @@ export const PACE_BURST_SHARE = 0.5;
 const KEY_SEP = '\u0000';
 const ACK_KEY = `ack${KEY_SEP}`;
 
-/** A frame that waits for its turn. */
-interface Waiting {
+/** A frame that goes before the sends: a request, a ping, or a cumulative frame (`ack`, `read`, `typing`). */
+interface Urgent {
   bytes: Uint8Array;
-  /** Sends: the cid; a `leave`: just past the highest cid offered before it (it must not overtake those sends). */
-  order: number;
-  /** A cumulative frame (`ack`, `read`, `typing`): its key, and the seq it carries (the newest one stands for all). */
+  /** A cumulative frame's key, and the seq it carries (the newest one stands for all). */
   key?: string;
   seq?: number;
+}
+
+/** A send or a leave, in cid order. */
+interface Ordered {
+  bytes: Uint8Array;
+  /** A send's cid; a leave's just past the highest cid offered before it (it must not overtake those sends). */
+  order: number;
+  /** A send's cid. */
+  cid?: number;
 }
 
 /**
@@ -35,16 +42,16 @@ interface Waiting {
  */
 export class FramePacer {
   private readonly bucket: TokenBucket;
-  private urgent: Waiting[] = [];
-  private urgentHead = 0;
+  /** Few (cumulative frames are merged): a plain queue. */
+  private urgent: Urgent[] = [];
   /** Waiting cumulative frames by key (type and conversation). */
-  private readonly latest = new Map<string, Waiting>();
-  private ordered: Waiting[] = [];
+  private readonly latest = new Map<string, Urgent>();
+  private ordered: Ordered[] = [];
   private orderedHead = 0;
   /** An entry went in out of order: sorted before the next one is taken. */
   private unsorted = false;
   /** Waiting sends by cid. */
-  private readonly sends = new Map<number, Waiting>();
+  private readonly sends = new Map<number, Ordered>();
   private maxCid = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -59,7 +66,7 @@ export class FramePacer {
 
   /** Frames waiting for their turn. */
   get waiting(): number {
-    return this.urgent.length - this.urgentHead + this.ordered.length - this.orderedHead;
+    return this.urgent.length + this.ordered.length - this.orderedHead;
   }
 
   /** Writes `frame` (encoded: `bytes`) now if nothing waits and the pace allows, else queues it; false when the write failed. */
@@ -69,7 +76,7 @@ export class FramePacer {
     if (frame.type === 'send') this.queueSend(frame.cid, bytes);
     else if (frame.type === 'leave') this.queueOrdered({ bytes, order: this.maxCid + 0.5 });
     else if (frame.type === 'ack' || frame.type === 'read' || frame.type === 'typing') this.queueLatest(`${frame.type}${KEY_SEP}${frame.conv}`, frame.type === 'typing' ? 0 : frame.seq, bytes);
-    else this.urgent.push({ bytes, order: 0 });
+    else this.urgent.push({ bytes });
     this.arm();
     return true;
   }
@@ -85,7 +92,7 @@ export class FramePacer {
     this.timer = undefined;
     this.urgent = [];
     this.ordered = [];
-    this.urgentHead = this.orderedHead = 0;
+    this.orderedHead = 0;
     this.latest.clear();
     this.sends.clear();
     return acks;
@@ -94,10 +101,10 @@ export class FramePacer {
   private queueSend(cid: number, bytes: Uint8Array): void {
     const w = this.sends.get(cid);
     if (w !== undefined) w.bytes = bytes; // its `after` may have been rewritten since
-    else this.sends.set(cid, this.queueOrdered({ bytes, order: cid }));
+    else this.sends.set(cid, this.queueOrdered({ bytes, order: cid, cid }));
   }
 
-  private queueOrdered(w: Waiting): Waiting {
+  private queueOrdered(w: Ordered): Ordered {
     const last = this.ordered.length > this.orderedHead ? this.ordered[this.ordered.length - 1]! : undefined;
     if (last !== undefined && w.order < last.order) this.unsorted = true;
     this.ordered.push(w);
@@ -106,21 +113,20 @@ export class FramePacer {
 
   private queueLatest(key: string, seq: number, bytes: Uint8Array): void {
     const w = this.latest.get(key);
-    if (w === undefined) this.latest.set(key, this.pushUrgent({ bytes, order: 0, key, seq }));
-    else if (seq >= (w.seq ?? 0)) (w.bytes = bytes), (w.seq = seq);
-  }
-
-  private pushUrgent(w: Waiting): Waiting {
-    this.urgent.push(w);
-    return w;
+    if (w !== undefined) {
+      if (seq >= w.seq!) (w.bytes = bytes), (w.seq = seq);
+      return;
+    }
+    const fresh: Urgent = { bytes, key, seq };
+    this.urgent.push(fresh);
+    this.latest.set(key, fresh);
   }
 
   private next(): Uint8Array {
-    if (this.urgentHead < this.urgent.length) {
-      const w = this.urgent[this.urgentHead++]!;
-      if (w.key !== undefined) this.latest.delete(w.key);
-      if (this.urgentHead === this.urgent.length) (this.urgent = []), (this.urgentHead = 0);
-      return w.bytes;
+    const u = this.urgent.shift();
+    if (u !== undefined) {
+      if (u.key !== undefined) this.latest.delete(u.key);
+      return u.bytes;
     }
     if (this.unsorted) {
       // Stable: a leave stays after the sends of its order.
@@ -129,7 +135,7 @@ export class FramePacer {
       this.unsorted = false;
     }
     const w = this.ordered[this.orderedHead++]!;
-    if (Number.isInteger(w.order)) this.sends.delete(w.order);
+    if (w.cid !== undefined) this.sends.delete(w.cid);
     if (this.orderedHead === this.ordered.length) (this.ordered = []), (this.orderedHead = 0);
     return w.bytes;
   }

@@ -102,7 +102,7 @@ describe('group commit – real Postgres', () => {
     // link that died on the way does: the server goes on with the statement, the node hears only that it failed.
     const proxy = await tcpProxy(new URL(db.url));
     const commit = new CommitConnection(proxy.url(db.url), 'n-doubt');
-    const committer = new GroupCommitter(commit, { ready: () => commit.ready(), settle: () => commit.settle() });
+    const committer = new GroupCommitter(commit);
     const lock = await lostInFlight(committer, commit.name, proxy, 'doubt');
     try {
       await committer.settled();
@@ -126,7 +126,15 @@ describe('group commit – real Postgres', () => {
     const proxy = await tcpProxy(new URL(db.url));
     const commit = new CommitConnection(proxy.url(db.url), 'n-away');
     let settle!: () => void;
-    const committer = new GroupCommitter(commit, { ready: () => commit.ready(), settle: () => new Promise<void>((r) => (settle = r)), settleWaitMs: 200 });
+    // Its settling ends only when the test says so: Postgres out of reach until then.
+    const target = {
+      get sql() {
+        return commit.sql;
+      },
+      ready: () => commit.ready(),
+      settle: () => new Promise<void>((r) => (settle = r)),
+    };
+    const committer = new GroupCommitter(target, { settleWaitMs: 200 });
     const lock = await lostInFlight(committer, commit.name, proxy, 'away');
     try {
       // Another conversation's message while the doubt stands: refused after the wait, never sent.
