@@ -174,6 +174,13 @@ export function decodeClientFrame(bytes: Uint8Array | ArrayBuffer, limits: Frame
   return r.ok ? validateClientFrame(r.value, limits) : r;
 }
 
+/** Whether bytes that failed to decode with `error` are a well-formed frame of a type this version does not know (a newer peer's: ignored). */
+export function isUnknownFrameType(bytes: Uint8Array | ArrayBuffer, error: ImError, limits: FrameLimits = SERVER_FRAME_LIMITS): boolean {
+  if (error.code !== ErrorCode.UNKNOWN_TYPE) return false;
+  const r = unpackFrame(bytes, limits);
+  return r.ok && typeof r.value['type'] === 'string';
+}
+
 /** Decodes a server frame in the SDK: shape checks only, unknown enum values normalised; never throws. */
 export function decodeServerFrame(bytes: Uint8Array | ArrayBuffer, limits: FrameLimits = SERVER_FRAME_LIMITS): Result<ServerFrame> {
   const r = unpackFrame(bytes, limits);

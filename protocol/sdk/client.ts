@@ -1,5 +1,5 @@
 import { CloseCode } from '../close-codes.js';
-import { decodeServerFrame } from '../codec.js';
+import { decodeServerFrame, isUnknownFrameType } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ClientFrame, WelcomeFrame } from '../frames.js';
 import { Backoff } from './backoff.js';
@@ -341,7 +341,11 @@ export class ImClient extends ConversationRequests {
     if (bytes === undefined) return; // text is not a frame (README §1)
     conn.heard();
     const r = decodeServerFrame(bytes);
-    if (!r.ok) return this.events.emit('error', r.error);
+    if (!r.ok) {
+      // A frame type this version does not know comes from a newer server: skipped (README §5), not an error.
+      if (!isUnknownFrameType(bytes, r.error)) this.events.emit('error', r.error);
+      return;
+    }
     const f = r.value;
     if (f.type === 'welcome') return this.handleWelcome(conn, f);
     if (f.type !== 'redirect') return this.inbound.handle(f);

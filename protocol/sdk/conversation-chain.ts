@@ -63,6 +63,8 @@ export class ConversationChains {
   private listedSinceConnect = false;
   private uid: string | undefined;
   private closed = false;
+  /** When the last connection ended (epoch ms): what it brought is older than any list of the next one. */
+  private disconnectedAt = 0;
 
   constructor(opts: ConversationChainsOptions) {
     this.opts = opts;
@@ -117,9 +119,10 @@ export class ConversationChains {
     const first = !this.listedSinceConnect;
     if (first) this.acks.resume();
     this.listedSinceConnect = true;
-    // What live frames said in the last seconds stands against a list of the same connection (a re-attach's), which
-    // may have been read before them. The first list of a connection was read after all the last one brought.
-    const liveAfter = first ? Infinity : Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS);
+    // What live frames of this connection said in the last seconds stands against a list, which the server may have
+    // read before them (the first list too: news can reach a device attached before its list is read). What the last
+    // connection brought does not: every list of this one was read after it.
+    const liveAfter = Math.max(Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS), this.disconnectedAt);
     for (const row of list) {
       let s = this.convs.get(row.conv);
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
@@ -141,7 +144,7 @@ export class ConversationChains {
     }
     const listed = new Set(list.map((r) => r.conv));
     const gone: string[] = [];
-    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince < liveAfter && this.handleLeft(conv, false)) gone.push(conv);
+    for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince <= liveAfter && this.handleLeft(conv, false)) gone.push(conv);
     return gone;
   }
 
@@ -338,6 +341,7 @@ export class ConversationChains {
 
   /** The connection closed: pulls in flight will fail; acks due wait for the next session. */
   disconnected(): void {
+    this.disconnectedAt = Date.now();
     this.listedSinceConnect = false;
     this.acks.pause();
     for (const s of this.convs.values()) this.puller.clearRetry(s);
@@ -414,7 +418,7 @@ export class ConversationChains {
         if (seq <= s.last) s.held.delete(seq);
         else if (m.prev === s.last) next = m;
       }
-      if (next === undefined) return;
+      if (next === undefined || this.closed) return;
       s.held.delete(next.seq);
       this.deliver(s, next);
     }
@@ -427,6 +431,7 @@ export class ConversationChains {
    */
   private acceptPage(s: ChainState, page: HistoryPage): void {
     for (const msg of page.msgs) {
+      if (this.closed) return; // the app closed the client from a `message` handler
       if (msg.conv === s.conv && msg.seq > s.last) this.deliver(s, msg);
     }
     this.drainHeld(s);

@@ -54,6 +54,8 @@ export class FramePacer {
   private readonly sends = new Map<number, Ordered>();
   private maxCid = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Conversations whose ack a failed write dropped (the socket was closing): handed back by stop(). */
+  private unsentAcks: string[] = [];
 
   constructor(
     ratePerSec: number,
@@ -86,7 +88,14 @@ export class FramePacer {
    * Returns the conversations whose ack was dropped: the ack batcher took them as sent.
    */
   stop(): string[] {
-    const acks: string[] = [];
+    const acks = this.unsentAcks;
+    this.unsentAcks = [];
+    this.drop(acks);
+    return acks;
+  }
+
+  /** Drops what waits and stops the timer; the conversations of the acks among it go to `acks`. */
+  private drop(acks: string[]): void {
     for (const key of this.latest.keys()) if (key.startsWith(ACK_KEY)) acks.push(key.slice(ACK_KEY.length));
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -95,7 +104,6 @@ export class FramePacer {
     this.orderedHead = 0;
     this.latest.clear();
     this.sends.clear();
-    return acks;
   }
 
   private queueSend(cid: number, bytes: Uint8Array): void {
@@ -122,11 +130,11 @@ export class FramePacer {
     this.latest.set(key, fresh);
   }
 
-  private next(): Uint8Array {
+  private next(): Urgent | Ordered {
     const u = this.urgent.shift();
     if (u !== undefined) {
       if (u.key !== undefined) this.latest.delete(u.key);
-      return u.bytes;
+      return u;
     }
     if (this.unsorted) {
       // Stable: a leave stays after the sends of its order.
@@ -137,13 +145,18 @@ export class FramePacer {
     const w = this.ordered[this.orderedHead++]!;
     if (w.cid !== undefined) this.sends.delete(w.cid);
     if (this.orderedHead === this.ordered.length) (this.ordered = []), (this.orderedHead = 0);
-    return w.bytes;
+    return w;
   }
 
   private drain(): void {
     this.timer = undefined;
     while (this.waiting > 0 && this.bucket.take()) {
-      if (!this.write(this.next())) return void this.stop();
+      const w = this.next();
+      if (this.write(w.bytes)) continue;
+      // The socket is closing, its close event not in yet: what waits is dropped, but the acks among it (this one
+      // too) are handed back at stop(), or the ack batcher, which took them as sent, would never send them again.
+      if ('key' in w && w.key?.startsWith(ACK_KEY) === true) this.unsentAcks.push(w.key.slice(ACK_KEY.length));
+      return this.drop(this.unsentAcks);
     }
     this.arm();
   }

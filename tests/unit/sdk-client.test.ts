@@ -209,6 +209,32 @@ describe('sdk client – connecting', () => {
     client.close();
   });
 
+  it('sdk client – close() from a message handler stops the rest of a history page from being delivered', async () => {
+    const { client, s, messages } = await welcomedHarness({ history: 'all' });
+    client.on('message', (m) => {
+      if (m.seq === 2) client.close();
+    });
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 4, readSeq: 0, unread: 4 }] });
+    const [pull] = s.sentOf('pull');
+    s.receive({ type: 'history', rid: pull!.rid, conv: 'c', msgs: [1, 2, 3, 4].map((seq) => msg('c', seq, seq - 1)), more: false });
+    await flush();
+    expect(messages).toEqual(['c:1', 'c:2']);
+  });
+
+  it('sdk client – a frame of a type this version does not know (a newer server) is skipped, not an error; a frame without a type is', async () => {
+    const { client, s, messages } = await welcomedHarness();
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    s.receive({ type: 'stories', conv: 'c', n: 3 });
+    s.receive({ type: 'msg', ...msg('c', 1, 0) });
+    expect(messages).toEqual(['c:1']);
+    expect(errors).toEqual([]);
+    s.receive({ conv: 'c' });
+    expect(errors).toEqual([ErrorCode.UNKNOWN_TYPE]);
+    client.close();
+  });
+
   it('sdk client – messages arrive whether ws hands over a Buffer, an array of Buffers or an ArrayBuffer; text is ignored', () => {
     const bytes = encodeFrame({ type: 'pong', ts: 5 });
     const buf = Buffer.from(bytes);

@@ -69,6 +69,27 @@ describe('SDK pacing', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('SDK pacing – acks a failed write dropped (the socket closing) are handed back when the connection stops', async () => {
+    let open = true;
+    const written: string[] = [];
+    const p = new FramePacer(10, 2, (bytes) => {
+      const r = decodeClientFrame(bytes);
+      if (open && r.ok && r.value.type === 'ack') written.push(r.value.conv);
+      return open;
+    });
+    const offer = (f: ClientFrame) => p.offer(f, encodeFrame(f));
+    offer(send(1));
+    for (const conv of ['a', 'b', 'c']) offer({ type: 'ack', conv, seq: 3 });
+    await vi.advanceTimersByTimeAsync(120);
+    expect(written).toEqual(['a']);
+    // The server started its close: the next write fails before the close event comes.
+    open = false;
+    await vi.advanceTimersByTimeAsync(500);
+    expect(p.waiting).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(p.stop().sort()).toEqual(['b', 'c']);
+  });
+
   it('SDK pacing – the client keeps to the rate its welcome gives; without one it sends at once', async () => {
     const paced = await welcomedHarness({}, { rate: 10, burst: 4 });
     paced.s.receive({ type: 'convs', list: [] });

@@ -165,6 +165,24 @@ describe('sdk client – across sessions', () => {
     client.close();
   });
 
+  it('sdk client – news that reached a new connection before its first list is not undone by that list', async () => {
+    const { client, ws, s } = await welcomedHarness({}, { heartbeatMs: 60_000 });
+    s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, title: 'old' }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    s.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const s2 = ws.last();
+    s2.open();
+    s2.receive({ ...WELCOME, heartbeatMs: 60_000 });
+    // The server attached the device, then read its list; changes fanned out meanwhile arrive first.
+    s2.receive({ type: 'title', conv: 'c', title: 'live' });
+    s2.receive({ type: 'left', conv: 'g' });
+    s2.receive({ type: 'joined', conv: 'h', kind: 'group', lastSeq: 0 });
+    s2.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 3, readSeq: 3, unread: 0, title: 'old' }, { conv: 'g', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0 }] });
+    expect(client.conversations().find((x) => x.conv === 'c')?.title).toBe('live');
+    expect(client.conversations().map((x) => x.conv).sort()).toEqual(['c', 'h']);
+    client.close();
+  });
+
   it('sdk client – a device behind in many conversations pulls 8 at a time, the rest in turn, until every one is caught up', async () => {
     const { client, s, messages } = await welcomedHarness({ history: 'all' }, { heartbeatMs: 60_000 });
     const convs = Array.from({ length: 20 }, (_, i) => `c${i}`);
