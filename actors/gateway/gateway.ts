@@ -6,7 +6,7 @@ import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.j
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
-import { DEFAULT_LIMITS, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -28,6 +28,12 @@ import { SessionWriter } from './session-writer.js';
 const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
 const OVERSIZE_GRACE = 4;
+/**
+ * uWS drops every send, the close frame too, once a socket's unsent bytes pass its own limit. The session writer
+ * stops a flush once they reach ours and closes the socket with 4013, so they pass ours by one frame at most: uWS's
+ * limit is set that much higher, or the close frame would be dropped and the client see a bare cut (1006).
+ */
+const UWS_BACKPRESSURE_ROOM = DEFAULT_MAX_SERVER_FRAME_BYTES + 1024;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
@@ -111,7 +117,7 @@ export class Gateway {
       // uWS drops a connection over this without a close code; frames between the two limits get ours (1009).
       maxPayloadLength: cfg.maxFrameBytes * OVERSIZE_GRACE,
       idleTimeout: 0,
-      maxBackpressure: cfg.maxBackpressureBytes,
+      maxBackpressure: cfg.maxBackpressureBytes + UWS_BACKPRESSURE_ROOM,
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => gw.upgrade(res, req, context),
       open: (ws) => gw.open(ws),

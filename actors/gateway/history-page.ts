@@ -1,14 +1,26 @@
 import { MAX_HISTORY_PAGE_BYTES } from '../../protocol/limits.js';
+import { utf8Length } from '../../protocol/validate-fields.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 
-/** Bytes a message's fields other than its body and lists take in a frame, roughly (ids, seqs, keys). */
+/** Bytes a message's keys, numbers and headers take in a frame, at most (its strings are counted apart). */
 const MESSAGE_OVERHEAD_BYTES = 128;
+/** A msgpack string's header, at most (ids and emoji are under 64 KiB). */
+const STR_HEADER_BYTES = 3;
+
+/** At least how many bytes string `s` takes in a frame: its UTF-8 (ids may be 128 bytes of any script). */
+function strBytes(s: string | undefined): number {
+  return s === undefined ? 0 : STR_HEADER_BYTES + utf8Length(s);
+}
 
 /** About how many bytes message `m` takes in a `history` frame. */
 function frameBytes(m: StoredMessage): number {
-  let n = MESSAGE_OVERHEAD_BYTES + m.body.byteLength;
-  for (const r of m.reactions?.counts ?? []) n += r.emoji.length * 3 + 16;
-  for (const u of m.mentions ?? []) n += u.length + 1;
+  let n = MESSAGE_OVERHEAD_BYTES + m.body.byteLength + strBytes(m.convId) + strBytes(m.senderUid) + strBytes(m.senderDid) + strBytes(m.replyUid) + strBytes(m.reactWas);
+  const reactions = m.reactions;
+  if (reactions !== undefined) {
+    n += strBytes(reactions.mine);
+    for (const r of reactions.counts) n += strBytes(r.emoji) + 16;
+  }
+  for (const u of m.mentions ?? []) n += strBytes(u);
   return n;
 }
 

@@ -19,12 +19,15 @@ const ALL = '';
 export class RevocationCache {
   private readonly byUser = new Map<string, Map<string, number>>();
 
-  /** Adds one revocation; a later `beforeMs` for the same target wins. */
-  apply(r: Revocation): void {
+  /** Adds one revocation; a later `beforeMs` for the same target wins. True when it covers more than before. */
+  apply(r: Revocation): boolean {
     let devices = this.byUser.get(r.uid);
     if (!devices) this.byUser.set(r.uid, (devices = new Map()));
     const key = r.did ?? ALL;
-    devices.set(key, Math.max(devices.get(key) ?? 0, r.beforeMs));
+    const held = devices.get(key) ?? 0;
+    if (r.beforeMs <= held) return false;
+    devices.set(key, r.beforeMs);
+    return true;
   }
 
   /** Whether a token of (uid, did) issued at `iatSec` (a JWT NumericDate: seconds, maybe with a fraction) is revoked. */
@@ -94,11 +97,14 @@ export class RevocationFeed {
     }
   }
 
-  /** Reads every revocation again (after the NATS connection came back, broadcasts may have been lost). */
+  /**
+   * Reads every revocation again (after the NATS connection came back, broadcasts may have been lost): `onRevoked`
+   * hears each one that covers more than what was held, so sessions it covers close as if the broadcast had come.
+   */
   async reload(): Promise<void> {
     const all = await this.store.all();
-    for (const r of all) this.cache.apply(r);
-    this.pruneMemory(Date.now());
+    const cutoff = this.pruneMemory(Date.now());
+    for (const r of all) if (r.beforeMs >= cutoff && this.cache.apply(r)) this.onRevoked(r);
   }
 
   /** Forgets in memory what covers only expired tokens at `nowMs`; returns the cutoff used. */

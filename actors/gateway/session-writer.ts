@@ -45,7 +45,7 @@ export class SessionWriter {
     const dirty = this.dirty;
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i]!;
-      if (s.flush() >= limit) s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
+      if (s.flush(limit) >= limit) s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
     }
     // Emptied in place: the array keeps its backing store, where a cleared Set would allocate its table again.
     dirty.length = 0;

@@ -18,12 +18,21 @@ export interface SessionData {
 // closure per flush would be garbage on every turn that sends, and a ping's pong is all an idle socket gets.
 let corkWs: WebSocket<SessionData> | undefined;
 let corkOut: Uint8Array | Uint8Array[] | undefined;
+let corkLimit = Infinity;
+
+/** uWS's `send` result for bytes it buffered (the socket would not take them all now). */
+const SEND_BACKPRESSURE = 0;
 
 function writeCorked(): void {
   const ws = corkWs!;
   const out = corkOut!;
   if (out instanceof Uint8Array) ws.send(out, true);
-  else for (const b of out) ws.send(b, true);
+  else
+    for (const b of out) {
+      // Past the limit the session is closed (4013) right after this flush and the client resyncs: the rest would
+      // only grow the buffer its close frame waits behind.
+      if (ws.send(b, true) === SEND_BACKPRESSURE && ws.getBufferedAmount() >= corkLimit) return;
+    }
 }
 
 /** Session state changes in one place: open → closing → closed. */
@@ -86,13 +95,17 @@ export class Session {
     return false;
   }
 
-  /** Writes what is queued in one corked batch; returns the bytes uWS still buffers for this socket. */
-  flush(): number {
+  /**
+   * Writes what is queued in one corked batch, stopping once uWS buffers `limit` bytes for the socket (the caller
+   * then closes it); returns the bytes uWS still buffers.
+   */
+  flush(limit = Infinity): number {
     const out = this.outbox;
     if (this.state !== 'open' || out === undefined) return 0;
     this.outbox = undefined;
     corkWs = this.ws;
     corkOut = out;
+    corkLimit = limit;
     try {
       this.ws.cork(writeCorked);
     } finally {

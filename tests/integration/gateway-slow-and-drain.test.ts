@@ -73,6 +73,8 @@ describe('gateway – slow readers and draining', () => {
     await waitUntil(() => sloth.got.length >= count, 'the slow reader catching up', 60_000);
     expect(sloth.got.map((m) => m.seq)).toEqual(sent.map((s) => s.seq));
     expect(sloth.states.some((s) => s.state === 'reconnecting')).toBe(true);
+    // The client heard why (§8), not a bare cut: the close frame got past the bytes it had not read.
+    expect(sloth.states.filter((s) => s.code !== undefined).map((s) => s.code)).toContain(4013);
   }, 120_000);
 
   it('gateway – a draining node sends its clients to the other gateway; they carry on there and miss nothing', async () => {

@@ -1,9 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RevocationCache } from '../../actors/gateway/revocation-cache.js';
+import type { NatsConnection } from 'nats';
+import { RevocationCache, RevocationFeed } from '../../actors/gateway/revocation-cache.js';
 import { DEFAULT_TOKEN_LEEWAY_SEC } from '../../protocol/limits.js';
 import { signToken, verifyToken } from '../../protocol/token.js';
-import { revocationCutoffMs } from '../../storage/revocation-store.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { revocationCutoffMs, type Revocation, type RevocationStore } from '../../storage/revocation-store.js';
 
 describe('revocation cache – what a gateway refuses at upgrade', () => {
   it('revocation cache – a device or a whole user is covered up to its beforeMs, to the millisecond; pruning forgets only the old ones', () => {
@@ -24,6 +26,25 @@ describe('revocation cache – what a gateway refuses at upgrade', () => {
     expect(c.covers('bob', 'tab', 400)).toBe(true);
     c.prune(500_001);
     expect(c.users).toBe(0);
+  });
+
+  it('revocation cache – a re-read after NATS came back tells of each revocation the lost broadcasts carried, and only those', async () => {
+    const now = Date.now();
+    let stored: Revocation[] = [{ uid: 'ann', beforeMs: now - 1_000 }];
+    const store = { all: async () => stored } as unknown as RevocationStore;
+    const told: Revocation[] = [];
+    const feed = new RevocationFeed({} as NatsConnection, store, (r) => told.push(r), () => 3600, silentLogger());
+    await feed.reload();
+    expect(told).toEqual([{ uid: 'ann', beforeMs: now - 1_000 }]);
+    // While NATS was away: bob signed out everywhere, ann's phone again. One older than the longest token counts for nothing.
+    stored = [...stored, { uid: 'bob', beforeMs: now }, { uid: 'ann', did: 'phone', beforeMs: now }, { uid: 'old', beforeMs: now - 3 * 3_600_000 }];
+    told.length = 0;
+    await feed.reload();
+    expect(told).toEqual([{ uid: 'bob', beforeMs: now }, { uid: 'ann', did: 'phone', beforeMs: now }]);
+    expect(feed.cache.covers('bob', 'any', now / 1000)).toBe(true);
+    told.length = 0;
+    await feed.reload();
+    expect(told).toEqual([]);
   });
 
   it('revocation cache – a pruned revocation never lets a token it covered back in: by then that token has expired', () => {
