@@ -18,25 +18,17 @@ import type { ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { addInflight, pushedOf, resendDue, settleInflight, type DeviceInflight, type Pushed } from './device-inflight.js';
+import { addInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
+import { lapsed, type Device } from './connector-device.js';
 import { checkAttach, checkConnectorPrefs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
-interface Device {
-  did: string;
-  gw: string;
-  sid: number;
-  /** The gateway process holding the socket (absent from gateways that do not say). */
-  life: string | undefined;
-  /** Unacked messages per conversation; made on the first push (an idle device holds nothing). */
-  inflight: DeviceInflight | undefined;
-}
 
 /**
  * One user: where each of their devices is connected, what each device has not acknowledged yet
@@ -90,6 +82,7 @@ class ConnectorActor implements Actor {
       case ConnectorOp.DELIVER:
         return this.deliver(checkDeliver(payload));
       case ConnectorOp.PUSH:
+        this.dropLapsed(Date.now());
         return this.devices.length === 0 ? pushEvent(this.svc, this.ctx.key, checkPushNotice(payload)) : undefined;
       case ConnectorOp.ACK:
         return this.ack(checkMark(payload));
@@ -134,6 +127,7 @@ class ConnectorActor implements Actor {
   private async attach(p: ConnectorAttach): Promise<AttachReply> {
     const old = this.device(p.did);
     const same = old !== undefined && old.gw === p.gw && old.sid === p.sid;
+    if (same) old.seenAt = Date.now();
     if (same && p.refresh) return { large: this.largeConvs() };
     // Session ids are open times: an attach of an older session (a gateway that was frozen, re-stating what it
     // held) must not displace the device's newer one; the older one is closed instead.
@@ -144,7 +138,7 @@ class ConnectorActor implements Actor {
     if (old && !same) this.svc.closeSession(old.gw, old.sid, this.ctx.key, CloseCode.REPLACED, 'a newer connection of this device took over');
     const wasOnline = this.devices.length > 0;
     if (!same) {
-      const dev: Device = { did: p.did, gw: p.gw, sid: p.sid, life: p.life, inflight: undefined };
+      const dev: Device = { did: p.did, gw: p.gw, sid: p.sid, life: p.life, inflight: undefined, seenAt: Date.now() };
       const others = this.devices.filter((d) => d.did !== p.did);
       // An array literal has exactly its length; a pushed or spread one gets room for 16 more (150 bytes).
       this.devices = others.length === 0 ? [dev] : others.concat([dev]);
@@ -176,6 +170,11 @@ class ConnectorActor implements Actor {
     this.blocked = related.length === 0 ? undefined : new Set(related);
     this.receiptsOff = !readReceipts;
     this.lastSeenOff = !lastSeen;
+  }
+
+  /** Detaches the devices whose lease ran out (connector-device.ts): the last one out makes the user offline. */
+  private dropLapsed(now: number): void {
+    for (const d of this.devices) if (lapsed(d, now)) this.detach(d);
   }
 
   private device(did: string): Device | undefined {
@@ -241,6 +240,8 @@ class ConnectorActor implements Actor {
   }
 
   private deliver(d: ConnectorDeliver): void {
+    const now = Date.now();
+    this.dropLapsed(now);
     if (this.devices.length === 0) return pushEvent(this.svc, this.ctx.key, d); // offline: the devices catch up by sync
     let c = this.convs.get(d.conv);
     if (c) {
@@ -251,7 +252,6 @@ class ConnectorActor implements Actor {
     c.pushedSeq = d.seq;
     let frames: Uint8Array[] | undefined;
     let pushed: Pushed | undefined;
-    const now = Date.now();
     const own = d.from === this.ctx.key;
     for (const dev of this.devices) {
       // The sending device links its own message from `sent` (which carries `prev`): no push, no ack, no resend.
@@ -389,6 +389,7 @@ class ConnectorActor implements Actor {
 
   private retransmit(): void {
     const now = Date.now();
+    this.dropLapsed(now);
     const pending = resendDue(this.devices, now - this.retransmitMs, now, (dev, frames) => this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, frames));
     if (!pending) this.disarmRetransmit();
   }

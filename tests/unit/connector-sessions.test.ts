@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectorKind } from '../../actors/connector.actor.js';
+import { DEVICE_LEASE_MS } from '../../actors/connector-device.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { decode, encodeFrame } from '../../protocol/codec.js';
@@ -17,6 +18,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
     convs: { userConversations: async () => [] },
     messages: { lastSeq: async () => 0 },
     userSettings: { privacy },
+    lastSeen: { record: () => {}, flush: async () => {} },
     settings: { largeGroupMembers: 100, events: false },
     event: (e: { type: string }) => void events.push(e.type),
     bind: () => {},
@@ -88,6 +90,37 @@ describe('connector – sessions of one device', () => {
     expect(c.events).toEqual(['push', 'online']);
     await c.deliver(2);
     expect(c.pushed).toEqual([{ gw: 'gwA', sid: 1000, types: ['msg'] }]);
+  });
+});
+
+describe('connector – devices whose detach was lost', () => {
+  let host: ActorHost | undefined;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await host?.close();
+  });
+
+  it('connector – a device its gateway stopped re-stating is taken for gone: the user goes offline and the next message raises a push, not a push to nowhere', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    // A laptop whose gateway keeps refreshing it, and a phone whose session closed while its DETACH was lost.
+    await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwC', sid: 3000 });
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS / 2);
+    await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwC', sid: 3000, refresh: true });
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS / 2 + 1_000);
+    c.pushed.length = 0;
+    await c.deliver(1);
+    // The phone's lease ran out; the laptop's did not.
+    expect(c.pushed).toEqual([{ gw: 'gwC', sid: 3000, types: ['msg'] }]);
+    expect(c.events).toEqual(['online']);
+    // The laptop's session closes too, and this DETACH is lost as well.
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS + 1_000);
+    c.pushed.length = 0;
+    await c.deliver(2);
+    expect(c.pushed).toEqual([]);
+    expect(c.events).toEqual(['online', 'offline', 'push']);
   });
 });
 
