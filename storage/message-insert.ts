@@ -97,7 +97,7 @@ export class UniqueInserter {
             RETURNING 1
           )
           -- created_at defaults to now(), the transaction's start: one value for the whole batch.
-          SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM ins)::int AS n, (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
+          SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM ins)::int AS n, floor(extract(epoch FROM now()) * 1000)::int8 AS created_at`,
         this.timeoutMs,
       );
     } catch (err) {
@@ -135,7 +135,7 @@ export class UniqueInserter {
         SELECT i.ord,
                COALESCE(ins.seq, m.seq) AS seq,
                COALESCE(ins.prev_seq, m.prev_seq) AS prev_seq,
-               (extract(epoch FROM COALESCE(ins.created_at, m.created_at)) * 1000)::int8 AS created_at,
+               floor(extract(epoch FROM COALESCE(ins.created_at, m.created_at)) * 1000)::int8 AS created_at,
                ins.seq IS NULL AS duplicate,
                EXISTS (SELECT 1 FROM f) AS fence_ok
         FROM input i
@@ -170,7 +170,7 @@ export class UniqueInserter {
     const found = await bounded(
       'read duplicate messages',
       this.sql<{ ord: number; seq: number; prev_seq: number; created_at: number }[]>`
-        SELECT t.ord, m.seq, m.prev_seq, (extract(epoch FROM m.created_at) * 1000)::int8 AS created_at
+        SELECT t.ord, m.seq, m.prev_seq, floor(extract(epoch FROM m.created_at) * 1000)::int8 AS created_at
         FROM unnest(${rows.map((r) => r.convId)}::text[], ${rows.map((r) => r.senderUid)}::text[], ${rows.map((r) => r.senderDid)}::text[], ${rows.map((r) => r.clientMsgId)}::int8[], ${missing}::int4[])
           AS t(conv_id, sender_uid, sender_did, client_msg_id, ord)
         JOIN messages m ON m.conv_id = t.conv_id AND m.sender_uid = t.sender_uid AND m.sender_did = t.sender_did AND m.client_msg_id = t.client_msg_id`,

@@ -105,8 +105,9 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           ORDER BY conv_id, sender_uid, sender_did, client_msg_id
           RETURNING 1
         )${a.conv.length > 0 ? amendUpdate(sql, a) : sql``}${rc.conv.length > 0 ? countReactions(sql, rc) : sql``}${n ? mentionRows(sql, c, n) : sql``}
+        -- Cut to the millisecond, as a Date read back from the column is: the sender's ts and history's agree.
         SELECT (SELECT array_agg(shard) FROM f) AS ok_shards, (SELECT count(*) FROM ins)::int AS n,
-               (extract(epoch FROM now()) * 1000)::int8 AS created_at`,
+               floor(extract(epoch FROM now()) * 1000)::int8 AS created_at`,
       timeoutMs,
     );
   } catch (err) {

@@ -60,6 +60,16 @@ describe('group commit – real Postgres', () => {
     await committer.close();
   });
 
+  it('group commit – the commit time a sender is told is the time history gives the message, to the millisecond', async () => {
+    const committer = new GroupCommitter(db);
+    const told: number[] = [];
+    for (let seq = 1; seq <= 20; seq++) told.push(await committer.submit(fence, msg('when', seq)));
+    const read = await db.sql<{ created_at: Date }[]>`SELECT created_at FROM messages WHERE conv_id = 'when' ORDER BY seq`;
+    // Postgres keeps microseconds: rounded on one side and cut on the other, about half of them would be 1 ms apart.
+    expect(read.map((r) => r.created_at.getTime())).toEqual(told);
+    await committer.close();
+  });
+
   it('group commit – messages that queue up behind a running statement go out together in the next one', async () => {
     const committer = new GroupCommitter(db, { gatherMs: 300, gatherBelow: 32 });
     const first = committer.submit(fence, msg('busy', 1));
