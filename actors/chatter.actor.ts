@@ -192,8 +192,7 @@ class ChatterActor implements Actor, AdminChatter {
    * a wait of its own: the mailbox goes straight on to the next message. Anything else takes `sendSlow`.
    */
   private send(p: ChatterSend): SendReply | LaterReply | Promise<SendReply | LaterReply> {
-    if (this.broken || !this.exists || this.blocked || this.marks.restricted || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll) return this.sendSlow(p);
-    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    if (this.broken || !this.exists || this.blocked || this.marks.restricted || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll || !this.members.has(p.uid)) return this.sendSlow(p);
     const dev = this.devices.get(deviceKey(p.uid, p.did));
     if (dev === undefined) return this.sendSlow(p);
     const known = this.known(p, dev);
@@ -207,8 +206,14 @@ class ChatterActor implements Actor, AdminChatter {
     // Conversations are never deleted and may be created after this actor looked: one that "does not exist" is
     // read again before a send is refused for it (at most once a second, so sends to nowhere cost no storm of reads).
     if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
-    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
-    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    if (!this.exists || !this.members.has(p.uid)) {
+      // A re-send of a message stored before its sender left (or the group was dissolved) is answered, not refused:
+      // the others have it, and a final error would tell the sender it failed.
+      const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
+      if (stored) return sendReplyOf(stored);
+      if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+      throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
+    }
     const dev = this.devices.get(deviceKey(p.uid, p.did)) ?? (await this.loadDevice(p.uid, p.did));
     const known = this.known(p, dev);
     if (known !== undefined) return known instanceof Promise ? await known : known;

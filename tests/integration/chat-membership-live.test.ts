@@ -239,6 +239,26 @@ describe('chat – joining and leaving, live', () => {
     expect(await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { meta: card })).toMatchObject({ status: 404, body: { code: ErrorCode.NOT_FOUND } });
   }, 30_000);
 
+  it('membership – a message stored before its sender was removed is answered with its seq when re-sent (its sent was lost), and a new one is refused', async () => {
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rs-room', owner: 'rs-o', members: ['rs-u'] })).status).toBe(201);
+    const u = await rawConnect(c.gateways.get('j1')!, c.token('rs-u', 'd1'));
+    await u.waitFor((f) => f.type === 'convs');
+    u.send({ type: 'send', conv: 'rs-room', cid: 1, body: 'last words' });
+    const sent = await u.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === 1);
+    u.frames.splice(u.frames.indexOf(sent), 1);
+    await c.api('POST', '/v1/conversations/rs-room/members', { remove: ['rs-u'] });
+    await u.waitFor((f) => f.type === 'left');
+    // As a client whose `sent` never arrived re-sends on its next connection.
+    u.send({ type: 'send', conv: 'rs-room', cid: 1, body: 'last words' });
+    const again = await u.waitFor<ServerFrameOf<'sent'> | ServerFrameOf<'error'>>((f) => (f.type === 'sent' || f.type === 'error') && f.cid === 1);
+    expect(again).toMatchObject({ type: 'sent', seq: sent.seq, ts: sent.ts });
+    u.send({ type: 'send', conv: 'rs-room', cid: 2, body: 'let me back in' });
+    expect(await u.waitFor((f) => f.type === 'error' && f.cid === 2)).toMatchObject({ code: ErrorCode.NOT_MEMBER });
+    const stored = await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = 'rs-room' AND sender_uid = 'rs-u'`;
+    expect(stored[0]!.n).toBe(1);
+    u.close();
+  }, 30_000);
+
   it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jr-room', owner: 'jr-o', title: 'Raw' });
     await c.api('POST', '/v1/conversations/jr-room/messages', { body: 'first' });
