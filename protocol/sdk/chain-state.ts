@@ -104,3 +104,34 @@ export function infoOf(s: ChainState): ConversationInfo {
 export function listOrder(a: ConversationInfo, b: ConversationInfo): number {
   return (b.pinnedAt ?? 0) - (a.pinnedAt ?? 0) || (b.lastTs ?? 0) - (a.lastTs ?? 0);
 }
+
+/**
+ * The server's count is exact up to its lastSeq; unless this device already counted messages past that one (they
+ * arrived before the count), it replaces ours, which cannot tell how many of its unread a mark passed or a hide
+ * took out. False when it was too old to apply.
+ */
+export function applyCount(s: ChainState, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
+  if (count.lastSeq < s.unreadThrough) return false;
+  s.unread = count.unread;
+  if (count.mentions !== undefined) s.mentions = count.mentions;
+  else if (count.unread === 0) s.mentions = 0;
+  s.unreadThrough = count.lastSeq;
+  return true;
+}
+
+/**
+ * Counts a message the chain delivers, past what the last list counted: an own message means what came before it
+ * was seen (the server counts the same way, from the later of the read mark and the user's last own message);
+ * others' messages add one, but not their recalls, edits and reactions (`plain` false), which change a message
+ * already counted.
+ */
+export function countDelivered(s: ChainState, msg: Msg, plain: boolean, uid: string | undefined): void {
+  if (msg.seq > s.unreadThrough) {
+    if (msg.from === uid) s.unread = s.mentions = 0;
+    else if (msg.seq > s.readSeq && plain) {
+      s.unread++;
+      if (uid !== undefined && (msg.mentionAll === true || msg.mentions?.includes(uid) === true || msg.replyFrom === uid)) s.mentions++;
+    }
+  }
+  s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
+}

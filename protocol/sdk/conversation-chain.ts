@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
-import { applyListRow, infoOf, isBehind, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
+import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -226,7 +226,7 @@ export class ConversationChains {
     const mentionsBefore = s.mentions;
     const moved = seq > s.readSeq;
     if (moved) s.readSeq = seq;
-    if (!(count !== undefined && this.applyCount(s, count)) && moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
+    if (!(count !== undefined && applyCount(s, count)) && moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
     return moved || unmarked || s.unread !== before || s.mentions !== mentionsBefore;
   }
 
@@ -236,7 +236,7 @@ export class ConversationChains {
     if (s === undefined) return false;
     const before = s.unread;
     const mentionsBefore = s.mentions;
-    this.applyCount(s, count);
+    applyCount(s, count);
     return s.unread !== before || s.mentions !== mentionsBefore;
   }
 
@@ -360,20 +360,6 @@ export class ConversationChains {
     return s;
   }
 
-  /**
-   * The server's count is exact up to its lastSeq; unless this device already counted messages past that one (they
-   * arrived before the count), it replaces ours, which cannot tell how many of its unread a mark passed or a hide
-   * took out. False when it was too old to apply.
-   */
-  private applyCount(s: ChainState, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
-    if (count.lastSeq < s.unreadThrough) return false;
-    s.unread = count.unread;
-    if (count.mentions !== undefined) s.mentions = count.mentions;
-    else if (count.unread === 0) s.mentions = 0;
-    s.unreadThrough = count.lastSeq;
-    return true;
-  }
-
   private deliver(s: ChainState, msg: Msg): void {
     s.last = msg.seq;
     s.lastSeq = Math.max(s.lastSeq, msg.seq);
@@ -383,17 +369,7 @@ export class ConversationChains {
     if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on).
     if (msg.recall !== undefined && s.pins?.some((p) => p.seq === msg.recall) === true) s.pins = s.pins.filter((p) => p.seq !== msg.recall);
-    // Past what the last list counted: an own message means what came before it was seen (the server counts the
-    // same way, from the later of the read mark and the user's last own message); others' messages add one, but
-    // not their recalls, edits and reactions, which change a message already counted.
-    if (msg.seq > s.unreadThrough) {
-      if (msg.from === this.uid) s.unread = s.mentions = 0;
-      else if (msg.seq > s.readSeq && plain) {
-        s.unread++;
-        if (this.uid !== undefined && (msg.mentionAll === true || msg.mentions?.includes(this.uid) === true || msg.replyFrom === this.uid)) s.mentions++;
-      }
-    }
-    s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
+    countDelivered(s, msg, plain, this.uid);
     this.opts.deliver(msg);
   }
 
