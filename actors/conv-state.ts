@@ -41,7 +41,7 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     if (prev?.deliveredSeq !== undefined) state.deliveredSeq = prev.deliveredSeq;
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
-    out.push(convSummaryOf(r, now, blocked));
+    out.push(convSummaryOf(r, now, blocked, largeAbove));
   }
   for (const conv of [...convs.keys()]) if (!seen.has(conv)) convs.delete(conv);
   return out;
@@ -49,10 +49,12 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
 
 /**
  * One row of a user's list as devices (and the server API) see it: optional fields only when set, a mute only while
- * it lasts at `now`, and the peer's read and delivery marks and last seen left out across a block (`blocked`).
+ * it lasts at `now`, and the peer's read and delivery marks and last seen left out across a block (`blocked`). The
+ * user's own delivery mark goes to devices (`largeAbove` given) in conversations that keep one: not large groups.
  */
-export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>): ConvSummary {
+export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>, largeAbove?: number): ConvSummary {
   const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+  if (largeAbove !== undefined && r.memberCount <= largeAbove) row.deliveredSeq = r.deliveredSeq;
   if (r.mentions !== undefined) row.mentions = r.mentions;
   if (r.title !== undefined) row.title = r.title;
   if (r.meta !== undefined) row.meta = r.meta;

@@ -215,7 +215,7 @@ export interface Pin {
  * off); `hiddenAt`: when the user last hid messages there (epoch ms; absent: never): a device that holds messages
  * from before asks `hides` for them when it is later than what it knows.
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; deliveredSeq?: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
 
 /** The session is open. */
 /** The session is open. `rate` (frames a second) and `burst`: the gateway's limit for this connection (absent from older gateways). */

@@ -20,6 +20,8 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silen
   liveSince: number;
   /** When a frame of its own last set each field (epoch ms): a list read just before can arrive after the news. */
   liveAt?: Partial<Record<ChainField, number>>;
+  /** The highest seq this device put in an ack: a list whose `deliveredSeq` is lower shows that ack was lost. */
+  ackedSeq: number;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
   held: Map<number, Msg>;
@@ -35,7 +37,7 @@ export type ChainField = 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archived
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, ackedSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /** Whether the chain has something to pull: messages held past a gap, or a known last seq beyond what it holds. */

@@ -71,7 +71,10 @@ export class ConversationChains {
     this.history = opts.history ?? HistoryBaseline.LATEST;
     this.acks = new AckBatcher(opts.ackDelayMs ?? DEFAULT_ACK_DELAY_MS, (conv) => {
       const s = this.convs.get(conv);
-      return s === undefined || this.opts.ack(conv, s.last);
+      if (s === undefined) return true;
+      if (!this.opts.ack(conv, s.last)) return false;
+      s.ackedSeq = Math.max(s.ackedSeq, s.last);
+      return true;
     });
     this.maxHeld = opts.maxHeld ?? DEFAULT_MAX_HELD;
     this.puller = new GapPuller({
@@ -134,6 +137,9 @@ export class ConversationChains {
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
       // Sent again; its echo brings the exact counts.
       if (s.readSeq > row.readSeq) this.opts.reread?.(row.conv, s.readSeq);
+      // Acked further here than the user's stored delivery mark: the ack was lost (a connector shard that moved, a
+      // socket that dropped), and the peer's delivered ticks wait for it. Sent again; large groups keep no mark.
+      if (row.deliveredSeq !== undefined && s.ackedSeq > row.deliveredSeq) this.acks.schedule(s.conv);
       applyListRow(s, row, liveAfter);
       this.clearTo(s, row.clearedSeq ?? 0);
       if (s.lastSeq > s.last) {

@@ -55,6 +55,8 @@ describe('chat – delivery receipts', () => {
     await waitUntil(async () => (await listRow(phone, 10 + Math.floor(Math.random() * 1e6), conv))?.peerDelivered === seqs[2], 'the delivery mark stored');
     const tablet = await rawConnect(c.gateways.get('r1')!, c.token('ann', 'tablet'));
     expect((await tablet.waitFor<Convs>((f) => f.type === 'convs')).list.find((r) => r.conv === conv)).toMatchObject({ peerDelivered: seqs[2] });
+    // Ben's own row carries his mark too: a device that acked further than it knows its ack was lost, and re-sends it.
+    expect(await listRow(ben, 5, conv)).toMatchObject({ deliveredSeq: seqs[2] });
     const inbox = await c.api('GET', '/v1/users/ann/conversations', undefined, 'r2');
     expect((inbox.body['conversations'] as { conv: string }[]).find((r) => r.conv === conv)).toMatchObject({ peerDelivered: seqs[2] });
     for (const x of [phone, laptop, ben, tablet]) x.close();

@@ -115,8 +115,8 @@ describe('conversation store – real Postgres', () => {
     const list = await convs.userConversations('erin');
     // Most recent first: the direct conversation's message came last.
     expect(list).toEqual([
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, lastTs: expect.any(Number), readSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
-      { convId: 'gaps', kind: 'group', lastSeq: 2001, lastTs: expect.any(Number), readSeq: 9, unread: 2, memberCount: 2, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, lastTs: expect.any(Number), readSeq: 0, deliveredSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, lastTs: expect.any(Number), readSeq: 9, deliveredSeq: 0, unread: 2, memberCount: 2, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
     ]);
     expect(list[0]!.lastTs).toBeGreaterThanOrEqual(list[1]!.lastTs!);
     // A conversation with no message yet has no lastTs.

@@ -51,6 +51,26 @@ describe('sdk client – across sessions', () => {
     client.close();
   });
 
+  it('sdk client – an ack the server lost (its list shows the delivery mark behind what this device acked) is sent again; large groups (no mark) are not', async () => {
+    const { client, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 0 }, { conv: 'big', lastSeq: 0 }]);
+    for (const conv of ['c', 'big']) {
+      s.receive({ type: 'msg', ...msg(conv, 1, 0) });
+      s.receive({ type: 'msg', ...msg(conv, 2, 1) });
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.sentOf('ack').map((a) => `${a.conv}:${a.seq}`).sort()).toEqual(['big:2', 'c:2']);
+    // The connector's shard moved while the acks were on their way: the re-attach's list shows c's mark at 1.
+    const list = (delivered: number) => s.receive({ type: 'convs', list: [{ conv: 'c', kind: 'group', lastSeq: 2, readSeq: 0, deliveredSeq: delivered, unread: 2 }, { conv: 'big', kind: 'group', lastSeq: 2, readSeq: 0, unread: 2 }] });
+    list(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.sentOf('ack').map((a) => `${a.conv}:${a.seq}`).sort()).toEqual(['big:2', 'c:2', 'c:2']);
+    // Stored now: the next list asks for nothing.
+    list(2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.sentOf('ack')).toHaveLength(3);
+    client.close();
+  });
+
   it('sdk client – a read mark the server never got is sent again when a list shows it behind', async () => {
     const { client, ws, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 5 }]);
     client.read('c', 5);
