@@ -98,7 +98,13 @@ export class Gateway {
     this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
     this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
-    this.binding = new ConvBinding(deps.nc, (s, bytes) => this.sendBytes(s, bytes));
+    // A session that missed a large group's message while its subject was being taken re-syncs (ConvBinding.bind).
+    this.binding = new ConvBinding(
+      deps.nc,
+      (s, bytes) => this.sendBytes(s, bytes),
+      (conv) => deps.svc.messages.lastSeq(conv),
+      (s) => void this.attacher.attach(s, false),
+    );
     this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);

@@ -157,7 +157,8 @@ export class SessionAttacher {
         });
         if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
         if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });
-        for (const conv of reply.large) binding.bind(s, conv);
+        const listed = reply.convs !== undefined && reply.large.length > 0 ? new Map(reply.convs.map((r) => [r.conv, r.lastSeq])) : undefined;
+        for (const conv of reply.large) binding.bind(s, conv, listed?.get(conv));
         binding.keepOnly(s, reply.large, gen);
         return;
       } catch (err) {

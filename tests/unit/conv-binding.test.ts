@@ -2,18 +2,32 @@ import type { NatsConnection } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import type { Session } from '../../actors/gateway/session.js';
+import { encodeFrame } from '../../protocol/codec.js';
 
-/** Records which subjects are subscribed (a stand-in for NATS: only subscribe/unsubscribe are used). */
-function fakeNats(): { nc: NatsConnection; subjects: Set<string> } {
+type Callback = (err: Error | null, msg: { data: Uint8Array }) => void;
+
+/** Records which subjects are subscribed; `publish` hands a message to a subject's callback, `flushed` ends the pending flushes. */
+function fakeNats() {
   const subjects = new Set<string>();
+  const callbacks = new Map<string, Callback>();
+  let flushes: (() => void)[] = [];
   const nc = {
-    subscribe: (subject: string) => {
+    subscribe: (subject: string, opts: { callback: Callback }) => {
       subjects.add(subject);
+      callbacks.set(subject, opts.callback);
       return { unsubscribe: () => subjects.delete(subject) };
     },
+    flush: () => new Promise<void>((r) => flushes.push(r)),
   } as unknown as NatsConnection;
-  return { nc, subjects };
+  const publish = (subject: string, frame: Parameters<typeof encodeFrame>[0]) => callbacks.get(subject)?.(null, { data: encodeFrame(frame) });
+  const flushed = async () => {
+    for (const r of flushes.splice(0)) r();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { nc, subjects, publish, flushed };
 }
+
+const msgFrame = (seq: number) => ({ type: 'msg' as const, conv: 'g', seq, prev: seq - 1, from: 'u', did: 'd', cid: seq, ts: seq, body: 'hi' });
 
 const session = (): Session => ({ state: 'open', attachGen: 1, bound: undefined }) as unknown as Session;
 
@@ -44,5 +58,41 @@ describe('gateway conversation binding', () => {
     b.keepOnly(s2, [], 2);
     expect(subjects.size).toBe(0);
     expect(b.size).toBe(0);
+  });
+
+  it('gateway – a session bound after a message its list predates gets that message (its prev shows the gap); one whose list has it gets nothing', async () => {
+    const { nc, publish, flushed } = fakeNats();
+    const got = new Map<Session, number>();
+    const b = new ConvBinding(nc, (s) => got.set(s, (got.get(s) ?? 0) + 1), async () => 4);
+    const [first, late, current] = [session(), session(), session()];
+    b.bind(first, 'g', 4);
+    await flushed();
+    publish('im.conv.g', msgFrame(5));
+    publish('im.conv.g', { type: 'typing', conv: 'g', from: 'u' });
+    expect(got.get(first)).toBe(2);
+    // Its connector read the list (last seq 4) before message 5; the binding came after.
+    b.bind(late, 'g', 4);
+    expect(got.get(late)).toBe(1);
+    b.bind(current, 'g', 5);
+    expect(got.get(current)).toBeUndefined();
+  });
+
+  it('gateway – sessions bound while the subject\'s subscription was new re-sync once the server surely has it, if Postgres holds a message past their list', async () => {
+    const { nc, flushed } = fakeNats();
+    const resynced: Session[] = [];
+    const b = new ConvBinding(nc, () => {}, async () => 7, (s) => resynced.push(s));
+    const [behind, current, closed, unlisted] = [session(), session(), session(), session()];
+    b.bind(behind, 'g', 6);
+    b.bind(current, 'g', 7);
+    b.bind(closed, 'g', 3);
+    b.bind(unlisted, 'g');
+    (closed as { state: string }).state = 'closed';
+    expect(resynced).toEqual([]);
+    await flushed();
+    expect(resynced).toEqual([behind]);
+    // Bound once the subscription stands: no re-sync (this gateway hears whatever comes).
+    b.bind(session(), 'g', 1);
+    await flushed();
+    expect(resynced).toEqual([behind]);
   });
 });
