@@ -101,10 +101,20 @@ export class MessageRetentionStore {
         await tx`DELETE FROM reaction_counts x USING ${expired} WHERE x.conv_id = e.conv_id AND x.target <= e.upto`;
         await tx`DELETE FROM hidden_messages x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
         await tx`DELETE FROM pinned_messages x USING ${expired} WHERE x.conv_id = e.conv_id AND x.seq <= e.upto`;
-        const deleted = await tx`DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last`;
+        // Each device's highest deleted cid is kept (migration 400): its sender order resumes from there.
+        const [deleted] = await tx<{ n: number }[]>`
+          WITH d AS (DELETE FROM messages m USING ${expired} WHERE m.conv_id = e.conv_id AND m.seq <= e.upto AND m.seq < e.last
+                     RETURNING m.conv_id, m.sender_uid, m.sender_did, m.client_msg_id),
+          kept AS (
+            INSERT INTO expired_client_ids AS x (conv_id, sender_uid, sender_did, client_msg_id)
+            SELECT conv_id, sender_uid, sender_did, max(client_msg_id) FROM d GROUP BY conv_id, sender_uid, sender_did
+            ON CONFLICT (conv_id, sender_uid, sender_did) DO UPDATE SET client_msg_id = GREATEST(x.client_msg_id, EXCLUDED.client_msg_id)
+            RETURNING 1
+          )
+          SELECT count(*)::int AS n FROM d`;
         // The last message, when it expired too, stays as the anchor, with nothing of what it said.
         await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL, react_was = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
-        return batch(convs.length, deleted.count);
+        return batch(convs.length, deleted!.n);
       });
     } catch (err) {
       throw toStorageError(err, 'expire messages');

@@ -299,13 +299,19 @@ export class MessageStore {
     return rows[0]!.n;
   }
 
-  /** The highest client msg id a device (of user `senderUid`) stored in a conversation (0 for none): where its sender order resumes. */
+  /**
+   * The highest client msg id a device (of user `senderUid`) stored in a conversation (0 for none): where its sender
+   * order resumes. Messages the retention sweep deleted count too: it never goes back.
+   */
   async lastClientMsgId(convId: string, senderUid: string, senderDid: string): Promise<number> {
     this.checkId(convId, 'convId');
     this.checkId(senderUid, 'senderUid');
     this.checkId(senderDid, 'senderDid');
     const rows = await bounded('read last client msg id', this.sql<{ cid: number | null }[]>`
-      SELECT max(client_msg_id) AS cid FROM messages WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid}`, this.timeoutMs);
+      SELECT GREATEST(
+               (SELECT max(client_msg_id) FROM messages WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid}),
+               (SELECT client_msg_id FROM expired_client_ids WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid})
+             ) AS cid`, this.timeoutMs);
     return rows[0]?.cid ?? 0;
   }
 

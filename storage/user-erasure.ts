@@ -32,7 +32,7 @@ export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly str
 
 /**
  * Deletes what is kept about `uid` outside conversations, in one statement: settings, blocks (both ways), mentions,
- * messages they hid, last seen, the groups they left, and their name on pinned messages.
+ * messages they hid, last seen, the groups they left, their devices' expired cids, and their name on pinned messages.
  */
 export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<void> {
   checkId(uid, 'uid');
@@ -42,6 +42,7 @@ export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_
     m AS (DELETE FROM mentions WHERE uid = ${uid} RETURNING 1),
     f AS (DELETE FROM former_members WHERE uid = ${uid} RETURNING 1),
     h AS (DELETE FROM hidden_messages WHERE uid = ${uid} RETURNING 1),
+    x AS (DELETE FROM expired_client_ids WHERE sender_uid = ${uid} RETURNING 1),
     -- Their pins stay the conversation's, with nobody named.
     p AS (UPDATE pinned_messages SET pinned_by = NULL WHERE pinned_by = ${uid} RETURNING 1)
     -- A data-modifying WITH runs whether or not the query reads it.

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageStore } from '../../storage/message-store.js';
 import { MessageRetentionStore, RETENTION_LOCK_KEY, RETENTION_ROWS_PER_BATCH, RETENTION_ROWS_PER_CONV, type RetentionBatch } from '../../storage/message-retention-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
@@ -65,6 +66,21 @@ describe('message retention store – real Postgres', () => {
     expect(await seqs('a-big')).toEqual([2_502]);
     expect(await expiredSeq('a-big')).toBe(2_501);
     await db.sql`DELETE FROM messages; DELETE FROM mentions; DELETE FROM hidden_messages; DELETE FROM members; DELETE FROM conversations`.simple();
+  });
+
+  it('retention store – a device whose messages all expired resumes its sender order from its last cid, not from 0', async () => {
+    await fill('k-cids', 1, 3, 3_600);
+    // Someone else spoke since: the device's messages are not the anchor, and all of them go.
+    await db.sql`INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body) VALUES ('k-cids', 4, 3, 'v', 'd2', 1, convert_to('hi', 'UTF8'))`;
+    const messages = new MessageStore(db.sql);
+    expect(await messages.lastClientMsgId('k-cids', 'u', 'd')).toBe(3);
+    await pass(600);
+    expect(await seqs('k-cids')).toEqual([4]);
+    // Its next send names cid 3 as `after`: that must read as stored, or it is refused out_of_order for good.
+    expect(await messages.lastClientMsgId('k-cids', 'u', 'd')).toBe(3);
+    expect(await messages.lastClientMsgId('k-cids', 'v', 'd2')).toBe(1);
+    expect(await messages.lastClientMsgId('k-cids', 'u', 'other')).toBe(0);
+    await db.sql`DELETE FROM messages; DELETE FROM conversations`.simple();
   });
 
   it('retention store – a batch stops near RETENTION_ROWS_PER_BATCH messages and the next one goes on from there', async () => {
