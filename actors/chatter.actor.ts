@@ -240,7 +240,7 @@ class ChatterActor implements Actor, AdminChatter {
   private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
     if (stored) return this.answerStored(stored);
-    throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
+    throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and is not stored (never, or past the retention): cids must only grow`);
   };
 
   /** A re-send answered from Postgres: its message goes to the members again if it may never have (see StoredResends). */
@@ -337,17 +337,19 @@ class ChatterActor implements Actor, AdminChatter {
   }
 
   private async system(p: ChatterSystem): Promise<SendReply | LaterReply> {
-    if (this.broken) await this.load();
-    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    // Read again when missing: the business server creates a direct conversation without its chatter, which may
+    // have looked already (a client's typing), and calls come from the server key only, so no storm of reads.
+    if (this.broken || !this.exists) await this.load();
     // The key is stored as the message's cid (shown to clients as 0). A repeat while the first is in the group
-    // commit or recent joins it, as a device's repeated send does; an older one is found in Postgres; one that runs
-    // concurrently on another instance is refused by the unique key at commit.
+    // commit or recent joins it, as a device's repeated send does; an older one is found in Postgres (a repeat after
+    // a dissolve too); one that runs concurrently on another instance is refused by the unique key at commit.
     if (p.key !== undefined) {
       const seen = recentReply(this.systemDev, p.key);
       if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key);
-      if (stored) return this.answerStored(stored);
+      if (stored) return this.exists ? this.answerStored(stored) : sendReplyOf(stored);
     }
+    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);
     if (p.mentionAll) this.checkMentionAll();

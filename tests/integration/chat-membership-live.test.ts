@@ -260,6 +260,19 @@ describe('chat – joining and leaving, live', () => {
     u.close();
   }, 30_000);
 
+  it('system message – to a direct conversation the business server just created, though a client woke its chatter before it existed', async () => {
+    const a = await rawConnect(c.gateways.get('j1')!, c.token('sy-a', 'd1'));
+    await a.waitFor((f) => f.type === 'convs');
+    // A typing frame to the id the pair will have: the conversation's chatter starts, and finds nothing.
+    a.send({ type: 'typing', conv: 'd:4:sy-a:sy-b' });
+    await sleep(200);
+    const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['sy-a', 'sy-b'] })).body['conv'] as string;
+    expect(conv).toBe('d:4:sy-a:sy-b');
+    const r = await c.api('POST', `/v1/conversations/${encodeURIComponent(conv)}/messages`, { body: 'welcome' });
+    expect(r).toMatchObject({ status: 201, body: { conv, seq: expect.any(Number) } });
+    a.close();
+  }, 30_000);
+
   it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jr-room', owner: 'jr-o', title: 'Raw' });
     await c.api('POST', '/v1/conversations/jr-room/messages', { body: 'first' });
