@@ -76,7 +76,10 @@ export class Admin {
     if (eligible.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'no live node to place shards on');
     const eligibleSet = new Set(eligible);
     const out: PlannedMove[] = [];
-    for (const kind of kinds ?? (await this.shardMap.kinds())) {
+    const known = await this.shardMap.kinds();
+    // A misspelt kind would plan nothing and read as "balanced already".
+    for (const kind of kinds ?? []) if (!known.includes(kind)) throw new ImError(ErrorCode.NOT_FOUND, `unknown actor kind "${kind}" (known: ${known.join(', ')})`);
+    for (const kind of kinds ?? known) {
       const rows = await this.shardMap.list(kind);
       const current = rows.map((r) => (r.owner && eligibleSet.has(r.owner) ? r.owner : null));
       const pinned = new Map(rows.filter((r) => r.pinned && r.owner).map((r) => [r.shard, r.owner!]));
@@ -130,9 +133,10 @@ export class Admin {
    */
   async planDrain(nodeId: string, dryRun = false): Promise<PlannedMove[]> {
     await this.requireLiveNode(nodeId, true);
-    if (!dryRun) await this.nodes.setState(nodeId, 'draining');
     const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
+    // Planned first: a drain that cannot be planned (no other live node) must not leave the node out of placement.
     const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
+    if (!dryRun) await this.nodes.setState(nodeId, 'draining');
     return moves.filter((m) => m.from === nodeId);
   }
 

@@ -148,10 +148,15 @@ export class ConfigError extends Error {
   readonly code = 'invalid_config';
 }
 
+/** The largest integer setting: the longest delay setTimeout takes (past it, Node fires after 1 ms). */
+export const MAX_INT_SETTING = 2_147_483_647;
+/** The shortest heartbeat: each one reads the shard map, and the lease is three of them. */
+export const MIN_HEARTBEAT_MS = 50;
+
 function int(name: string, raw: string | undefined, fallback: number, min = 1): number {
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min || n > MAX_INT_SETTING) throw new ConfigError(`${name} must be an integer from ${min} to ${MAX_INT_SETTING}, got "${raw}"`);
   return n;
 }
 
@@ -234,7 +239,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   const on = (flag: string): boolean => given[flag] === true || env[envName(flag)] === '1';
   const databaseUrl = v('database-url') ?? '';
   if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL');
-  const heartbeatMs = int('heartbeat-ms', v('heartbeat-ms'), DEFAULT_HEARTBEAT_MS);
+  const heartbeatMs = int('heartbeat-ms', v('heartbeat-ms'), DEFAULT_HEARTBEAT_MS, MIN_HEARTBEAT_MS);
   const leaseMs = int('lease-ms', v('lease-ms'), DEFAULT_LEASE_MS);
   if (leaseMs < heartbeatMs * 3) throw new ConfigError(`lease-ms (${leaseMs}) must be at least 3 heartbeats (${heartbeatMs * 3})`);
   return {

@@ -220,7 +220,8 @@ export class ClusterNode {
     this.coordinator.start();
     await this.refresh();
     const poll = (): void => {
-      this.refreshTimer = setTimeout(() => void this.refresh().finally(poll), this.opts.config.heartbeatMs);
+      // A refresh that was running when close() cleared the timer must not arm another.
+      if (this.closing === undefined) this.refreshTimer = setTimeout(() => void this.refresh().finally(poll), this.opts.config.heartbeatMs);
     };
     poll();
   }

@@ -8,7 +8,7 @@
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { parseArgs } from 'node:util';
 import { CLUSTER_SETTING_MIN, clusterSettingValue } from '../protocol/control.js';
-import { ImError } from '../protocol/errors.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import { Admin, type PlannedMove, type ProgressEvent } from '../runtime/admin.js';
 import { ConfigError, parseAdminConfig } from '../runtime/config.js';
 import { silentLogger } from '../runtime/logger.js';
@@ -40,6 +40,8 @@ options: --database-url URL  --nats URL  --timeout MS  --json`;
 
 /** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
 const EXIT = { ok: 0, partial: 1, usage: 2, unreachable: 3 } as const;
+/** Error codes that say the request itself was wrong. */
+const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INVALID_FIELD, ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_FRAME]);
 
 class UsageError extends Error {}
 
@@ -289,6 +291,8 @@ main().catch((err: unknown) => {
   if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'TypeError' && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
     fail(EXIT.usage, `${err.message}\n${USAGE}`);
   }
-  if (err instanceof ImError) fail(err.code === 'unavailable' ? EXIT.unreachable : EXIT.usage, `${err.message} [${err.code}]`);
+  // Documented exits: 2 for what was asked wrongly (an unknown node, kind or shard), 3 for a cluster out of reach,
+  // 1 for an operation that failed on the way (a move that conflicted or timed out).
+  if (err instanceof ImError) fail(err.code === 'unavailable' ? EXIT.unreachable : USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.partial, `${err.message} [${err.code}]`);
   fail(EXIT.partial, (err as Error).stack ?? String(err));
 });

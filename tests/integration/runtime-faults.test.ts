@@ -125,6 +125,10 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(notNumber.stderr).toContain('bad shard number');
     const badKind = await cluster.imctl('move', 'nokind', '1', 'n2');
     expect(badKind.stderr).toContain('unknown actor kind');
+    // A misspelt kind is not "balanced already".
+    const badRebalance = await cluster.imctl('rebalance', '--kind', 'countr', '--dry-run');
+    expect(badRebalance.code).toBe(2);
+    expect(badRebalance.stderr).toContain('unknown actor kind "countr"');
     const badCommand = await cluster.imctl('frobnicate');
     expect(badCommand.code).toBe(2);
     expect(badCommand.stderr).toContain('usage: imctl');

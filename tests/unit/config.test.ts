@@ -34,7 +34,15 @@ describe('config', () => {
     expect(parseConfig([...base, '--large-group', '8', '--request-timeout-ms', '50'], env)).toMatchObject({ requestTimeoutMs: 50, gateway: { largeGroupMembers: 8 } });
     expect(parseConfig(base, { IM_NO_EVENTS: '0' }).gateway.events).toBe(true);
     expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: String(10 * 1024 * 1024) })).toThrow(/max-frame-bytes/);
-    expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: '512' })).toThrow(/max-frame-bytes must be an integer >= 1024/);
+    expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: '512' })).toThrow(/max-frame-bytes must be an integer from 1024/);
+  });
+
+  it('config – a timing past what a timer takes, or a heartbeat too short to keep a lease, is refused with the flag named', () => {
+    // Past 2^31 - 1 ms, Node fires a timer after 1 ms: every call would time out at once.
+    expect(() => parseConfig([...base, '--request-timeout-ms', '3000000000'], {})).toThrow(/request-timeout-ms must be an integer from 1 to 2147483647/);
+    expect(() => parseConfig([...base, '--lease-ms', '2147483648'], {})).toThrow(/lease-ms/);
+    expect(() => parseConfig([...base, '--heartbeat-ms', '1', '--lease-ms', '3'], {})).toThrow(/heartbeat-ms must be an integer from 50/);
+    expect(parseConfig([...base, '--heartbeat-ms', '50', '--lease-ms', '150'], {})).toMatchObject({ heartbeatMs: 50, leaseMs: 150 });
   });
 
   it('config – the group commit keeps its defaults unless told otherwise', () => {
