@@ -101,9 +101,10 @@ export class Coordinator {
     const { shardMap, log } = this.opts;
     const now = Date.now();
     // A move whose mover vanished: roll it back so the shard is either served by its owner or reassigned below.
+    // Postgres' clock decides how old it is: this node's may be behind (a longer outage) or ahead (every move aborted).
     for (const r of rows) {
-      if (r.state === 'moving' && now - r.updatedAt > this.opts.stuckMoveMs) {
-        const back = await shardMap.abortMove(kind, r.shard, r.epoch);
+      if (r.state === 'moving') {
+        const back = await shardMap.abortMove(kind, r.shard, r.epoch, this.opts.stuckMoveMs);
         if (back) Object.assign(r, back);
       }
     }

@@ -77,7 +77,16 @@ export class ShardMover {
         log.warn({ kind, shard, from, err: (err as Error).message }, 'old owner did not confirm release; relying on fencing');
       }
     }
-    const done = row.state === 'moving' ? await shardMap.completeMove(kind, shard, row.epoch, to) : await shardMap.assign(kind, shard, row.epoch, to);
+    let done;
+    try {
+      done = row.state === 'moving' ? await shardMap.completeMove(kind, shard, row.epoch, to) : await shardMap.assign(kind, shard, row.epoch, to);
+    } catch (err) {
+      // The old owner may have released already, and refuses its epoch for good: rolled back at once (a new epoch
+      // it takes again), or the shard would wait unserved for the coordinator's stuck-move timeout.
+      const back = row.state === 'moving' ? await shardMap.abortMove(kind, shard, row.epoch).catch(() => undefined) : undefined;
+      if (back) this.opts.notify(kind, [shard]);
+      throw err;
+    }
     if (!done) return this.settledElsewhere(kind, shard, to, 'during its move');
     this.opts.notify(kind, [shard]);
     try {

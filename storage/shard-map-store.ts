@@ -142,10 +142,13 @@ export class ShardMapStore {
    * old owner may already have released the shard, and a new epoch is what makes it (re)acquire and fences
    * anything it still had in flight under the old one.
    */
-  async abortMove(kind: string, shard: number, expectedEpoch: number): Promise<ShardRow | undefined> {
+  async abortMove(kind: string, shard: number, expectedEpoch: number, olderThanMs?: number): Promise<ShardRow | undefined> {
+    // `olderThanMs`: only a move begun that long ago by Postgres' clock (nodes' clocks may drift from it).
     const rows = await guard('abort shard move', () => this.sql<RawRow[]>`
       UPDATE shards SET state = 'active', target = NULL, epoch = epoch + 1, updated_at = now()
-      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving' RETURNING *`);
+      WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving'
+        ${olderThanMs === undefined ? this.sql`` : this.sql`AND updated_at < now() - ${olderThanMs} * interval '1 millisecond'`}
+      RETURNING *`);
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 

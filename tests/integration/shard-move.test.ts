@@ -54,6 +54,24 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
     expect(row.epoch).toBeGreaterThan(start.epoch);
   });
 
+  it('shard moves – a move whose completion fails after the old owner released is rolled back at once, not left moving', async () => {
+    const start = (await shards.assign('echo', 3, 0, 'a'))!;
+    // Postgres refuses the epoch bump (a failover, a deadline): the old owner has released and will not serve that epoch again.
+    const failing = Object.assign(Object.create(shards) as ShardMapStore, {
+      completeMove: async () => {
+        throw new Error('connection lost');
+      },
+    });
+    const notified: number[] = [];
+    const m = new ShardMover({ nc, shardMap: failing, log: silentLogger(), phaseTimeoutMs: 200, notify: (_k, s) => notified.push(...s) });
+    await expect(m.move('echo', 3, 'b')).rejects.toThrow('connection lost');
+    // Back on its owner at a new epoch, which that owner takes again; nothing waits for the stuck-move timeout.
+    const row = (await shards.get('echo', 3))!;
+    expect(row).toMatchObject({ owner: 'a', state: 'active', target: null });
+    expect(row.epoch).toBeGreaterThan(start.epoch);
+    expect(notified).toEqual([3]);
+  });
+
   it('shard moves – moves of one shard to different nodes: one wins, the other is a conflict naming where the shard is', async () => {
     await shards.assign('echo', 2, 0, 'a');
     const results = await Promise.allSettled([mover().move('echo', 2, 'b'), mover().move('echo', 2, 'c')]);
