@@ -28,6 +28,8 @@ export interface AdminChatter {
   retention: number;
   members: Set<string>;
   readonly large: boolean;
+  /** What this actor knows may be wrong (a commit or a member change of unknown outcome): it reloads before trusting it. */
+  broken: boolean;
   /** Reads the conversation again from Postgres. */
   load(): Promise<void>;
   /** An ephemeral frame for the members (but `except`) online. */
@@ -128,20 +130,36 @@ async function pinsForNewcomers(c: AdminChatter, added: readonly AddedMember[]):
 /** Adds and removes members (`by`: a member leaving on their own, who must be in a group). */
 export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: string): Promise<MembersReply> {
   const conv = c.ctx.key;
-  if (!c.exists) await c.load();
+  if (!c.exists || c.broken) await c.load();
   if (!c.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
   if (by !== undefined && !c.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${conv}`);
   if (by !== undefined && c.kind !== 'group') throw new ImError(ErrorCode.FORBIDDEN, 'a direct conversation cannot be left');
-  const added = p.add?.length ? await c.svc.convs.addMembers(conv, p.add) : [];
-  const removed = p.remove?.length ? await c.svc.convs.removeMembers(conv, p.remove) : [];
   const wasLarge = c.large;
+  let added: AddedMember[] = [];
+  let removed: string[] = [];
+  try {
+    if (p.add?.length) added = await c.svc.convs.addMembers(conv, p.add);
+    if (p.remove?.length) removed = await c.svc.convs.removeMembers(conv, p.remove);
+  } catch (err) {
+    // Part of it may be stored (the adds before a failed removal, or a statement past its deadline that committed),
+    // and a retry would find nothing left to change: the members are read again before the next operation. The
+    // adds known to be stored are told now, as the retry would not tell them.
+    c.broken = true;
+    if (added.length > 0) applyMembers(c, added, [], wasLarge, by, await pinsForNewcomers(c, added));
+    throw err;
+  }
+  applyMembers(c, added, removed, wasLarge, by, await pinsForNewcomers(c, added));
+  return { added: added.map((a) => a.uid), removed };
+}
+
+/** Takes stored member changes into the chatter's state and tells everyone concerned. */
+function applyMembers(c: AdminChatter, added: readonly AddedMember[], removed: string[], wasLarge: boolean, by: string | undefined, pins: Pin[]): void {
   for (const a of added) c.members.add(a.uid);
   for (const u of removed) {
     c.members.delete(u);
     c.marks.forget(u);
   }
-  c.announce(added, removed, wasLarge, by, await pinsForNewcomers(c, added));
-  return { added: added.map((a) => a.uid), removed };
+  c.announce(added, removed, wasLarge, by, pins);
 }
 
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */

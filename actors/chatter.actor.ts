@@ -60,8 +60,8 @@ class ChatterActor implements Actor, AdminChatter {
   /** When a member last joined (epoch ms): a message from before goes to the members again only if nobody joined since. */
   private lastJoinAt = 0;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** A commit of ours failed: our idea of the last seq may be wrong until we reload from Postgres. */
-  private broken = false;
+  /** A commit of ours failed, or a member change half did: our idea of the last seq or the members may be wrong until we reload from Postgres. */
+  broken = false;
   private loadedAt = 0;
   /** Members told to bind to the large conversation's subject a moment ago: their connectors deliver too. */
   private readonly binding = new BindGrace();
