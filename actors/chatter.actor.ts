@@ -54,7 +54,8 @@ class ChatterActor implements Actor, AdminChatter {
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
   /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
-  private readonly systemDev: DeviceState = { maxCid: 0, recent: new Map() };
+  /** Recent keyed system messages, per `from`: Postgres' key is (from, key) too. Made on the first. */
+  private systemDevs: Map<string, DeviceState> | undefined;
   /** Which re-sends answered from Postgres were fanned out again (made on first need). */
   private resends: StoredResends | undefined;
   /** When a member last joined (epoch ms): a message from before goes to the members again only if nobody joined since. */
@@ -343,10 +344,12 @@ class ChatterActor implements Actor, AdminChatter {
     // The key is stored as the message's cid (shown to clients as 0). A repeat while the first is in the group
     // commit or recent joins it, as a device's repeated send does; an older one is found in Postgres (a repeat after
     // a dissolve too); one that runs concurrently on another instance is refused by the unique key at commit.
+    const from = p.from ?? SYSTEM_DEVICE;
+    const dev = p.key === undefined ? undefined : this.systemDevOf(from);
     if (p.key !== undefined) {
-      const seen = recentReply(this.systemDev, p.key);
+      const seen = recentReply(dev!, p.key);
       if (seen !== undefined) return seen;
-      const stored = await this.svc.messages.findByClientId(this.ctx.key, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key);
+      const stored = await this.svc.messages.findByClientId(this.ctx.key, from, SYSTEM_DEVICE, p.key);
       if (stored) return this.exists ? this.answerStored(stored) : sendReplyOf(stored);
     }
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
@@ -356,7 +359,12 @@ class ChatterActor implements Actor, AdminChatter {
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     const seq = await this.nextSeq();
     // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
-    return new LaterReply(this.append(seq, p.from ?? SYSTEM_DEVICE, SYSTEM_DEVICE, p.key ?? seq, p.body, p.key === undefined ? undefined : this.systemDev, amends, p, replied));
+    return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, p.key ?? seq, p.body, dev, amends, p, replied));
+  }
+
+  private systemDevOf(from: string): DeviceState {
+    const devs = (this.systemDevs ??= new Map());
+    return devs.get(from) ?? addDevice(devs, from, 0);
   }
 
   private typing(uid: string): void {

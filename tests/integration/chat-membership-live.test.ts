@@ -273,6 +273,17 @@ describe('chat – joining and leaving, live', () => {
     a.close();
   }, 30_000);
 
+  it('system message – a key makes a retry safe per sender: the same key from another `from` is a message of its own', async () => {
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'sk-room', owner: 'sk-o' })).status).toBe(201);
+    const post = async (from: string, body: string) => (await c.api('POST', '/v1/conversations/sk-room/messages', { from, key: 77, body })).body['seq'] as number;
+    const a = await post('bot-a', 'from a');
+    expect(await post('bot-a', 'from a, again')).toBe(a);
+    const b = await post('bot-b', 'from b');
+    expect(b).not.toBe(a);
+    const stored = (await c.api('GET', '/v1/conversations/sk-room/messages')).body['messages'] as { from: string; body: string }[];
+    expect(stored.map((m) => `${m.from}: ${m.body}`)).toEqual(['bot-a: from a', 'bot-b: from b']);
+  }, 30_000);
+
   it('membership – the frames as documented: joined with kind, title and lastSeq to every device of the user; left', async () => {
     await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'jr-room', owner: 'jr-o', title: 'Raw' });
     await c.api('POST', '/v1/conversations/jr-room/messages', { body: 'first' });
