@@ -6,7 +6,7 @@ import type { StoredMessage } from '../storage/message-store.js';
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
 export const RECENT_PER_DEVICE = 256;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
-const MAX_DEVICES = 4096;
+export const MAX_DEVICES = 4096;
 
 /** What a conversation's chatter remembers of one sending device: its dedup window on (device, cid). */
 export interface DeviceState {
@@ -20,12 +20,29 @@ export function deviceKey(uid: string, did: string): string {
   return `${uid}\u0000${did}`;
 }
 
-/** Adds a device whose last stored cid is `maxCid` to `devices`, forgetting the oldest one past MAX_DEVICES. */
+/**
+ * Adds a device whose last stored cid is `maxCid` to `devices`, forgetting the oldest one past MAX_DEVICES, but never
+ * one with a send still in the group commit: reloaded from Postgres before that send is stored, its last cid would be
+ * too low, and its re-send would be stored again, hit the unique key and fail the node's whole statement.
+ */
 export function addDevice(devices: Map<string, DeviceState>, key: string, maxCid: number): DeviceState {
   const dev: DeviceState = { maxCid, recent: new Map() };
-  if (devices.size >= MAX_DEVICES) devices.delete(devices.keys().next().value!);
+  if (devices.size >= MAX_DEVICES) {
+    for (const [k, d] of devices) {
+      if (!committing(d)) {
+        devices.delete(k);
+        break;
+      }
+    }
+  }
   devices.set(key, dev);
   return dev;
+}
+
+/** Whether one of the device's sends is still in the group commit. */
+function committing(d: DeviceState): boolean {
+  for (const answer of d.recent.values()) if (answer instanceof Promise) return true;
+  return false;
 }
 
 /** What a device's recent send under `cid` got (its reply, or its commit still under way), if it is that recent. */

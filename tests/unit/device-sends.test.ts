@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addDevice, knownSend, RECENT_PER_DEVICE, rememberSend } from '../../actors/device-sends.js';
+import { addDevice, knownSend, MAX_DEVICES, RECENT_PER_DEVICE, rememberSend, type DeviceState } from '../../actors/device-sends.js';
 import type { ChatterSend, SendReply } from '../../protocol/chat-ops.js';
 import { LaterReply } from '../../runtime/actor.js';
 
@@ -26,5 +26,19 @@ describe('chatter dedup window', () => {
     // An old one forgotten is asked of Postgres.
     void knownSend(send(1), dev, stored);
     expect(asked).toEqual([1]);
+  });
+
+  it('dedup – past the devices a conversation remembers, the oldest one goes, but not one with a send still being committed', () => {
+    const devices = new Map<string, DeviceState>();
+    for (let i = 0; i < MAX_DEVICES; i++) addDevice(devices, `d${i}`, i);
+    rememberSend(devices.get('d0')!, 1, new Promise<SendReply>(() => {}));
+    addDevice(devices, 'new', 0);
+    expect(devices.size).toBe(MAX_DEVICES);
+    expect(devices.has('d0')).toBe(true);
+    expect(devices.has('d1')).toBe(false);
+    // Once durable, it may go like any other.
+    devices.get('d0')!.recent.set(1, reply(1));
+    addDevice(devices, 'newer', 0);
+    expect(devices.has('d0')).toBe(false);
   });
 });
