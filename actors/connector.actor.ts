@@ -8,6 +8,7 @@ import {
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorReceipt,
+  type ConvsPage,
   type DevicesReply,
   type DisconnectReply,
 } from '../protocol/chat-ops.js';
@@ -25,7 +26,8 @@ import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
 import { lapsed, type Device } from './connector-device.js';
-import { checkAttach, checkConnectorPrefs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
+import { listPage } from './list-pages.js';
+import { checkAttach, checkConnectorPrefs, checkConvs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -91,7 +93,7 @@ class ConnectorActor implements Actor {
       case ConnectorOp.PREFS:
         return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify);
       case ConnectorOp.CONVS:
-        return this.list();
+        return this.list(checkConvs(payload).after);
       case ConnectorOp.DEVICES:
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.NOTIFY: {
@@ -161,7 +163,8 @@ class ConnectorActor implements Actor {
       const dev = this.device(p.did)!;
       for (const uid of this.peersOnline ?? []) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
     }
-    return { convs, large: this.largeConvs() };
+    const page = listPage(convs);
+    return page.more === undefined ? { convs: page.list, large: this.largeConvs() } : { convs: page.list, more: page.more, large: this.largeConvs() };
   }
 
   /** Reads who this user blocks or is blocked by, and whether the user has read receipts or last seen off. */
@@ -329,11 +332,13 @@ class ConnectorActor implements Actor {
   }
 
   /** A client's `sync`: the list from Postgres, and bindings put right for whatever it found became large or small. */
-  private async list(): Promise<ConvSummary[]> {
+  /** The user's list, whole (an array) or the page past `after` (a long list is read again for each page). */
+  private async list(after: string | undefined): Promise<ConvSummary[] | ConvsPage> {
     const before = this.largeConvs();
     const out = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
     this.rebind(before);
-    return out;
+    const page = listPage(out, after);
+    return after === undefined && page.more === undefined ? page.list : page;
   }
 
   /** Binds the devices (but `skipDid`) to the large conversations not in `before`, and unbinds them from those no longer large. */

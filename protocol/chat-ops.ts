@@ -116,10 +116,18 @@ export interface ConnectorAttach { did: string; gw: string; sid: number; life?: 
 /** The gateway `gw`'s life `life` ended: its sessions are gone (node → its live connectors). */
 export interface ConnectorGatewayGone { gw: string; life: string }
 /**
- * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up.
+ * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up. With
+ * `more` it is the first page of a long list, which goes on after that conversation id (ConnectorConvs).
  * `large`: conversations delivered by per-conversation subject, not by connector.
  */
-export interface AttachReply { convs?: ConvSummary[]; large: string[] }
+export interface AttachReply { convs?: ConvSummary[]; more?: string; large: string[] }
+/**
+ * What a device's `sync` and the gateway's list pages ask the connector for: the user's list, or with `after` the
+ * part of it past that conversation id. The answer is the whole list as an array (as before pages), or a ConvsPage.
+ */
+export interface ConnectorConvs { did?: string; after?: string }
+/** Part of a list too long for one answer, in conversation id order; `more`: it goes on after this id. */
+export interface ConvsPage { list: ConvSummary[]; more?: string }
 export interface ConnectorDetach { did: string; sid: number }
 /**
  * The business server signs a user out (server API → connector): every device, or the one named. With `revoke`

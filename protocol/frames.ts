@@ -227,7 +227,12 @@ export interface WelcomeFrame { type: 'welcome'; uid: string; did: string; node:
  */
 export interface SentFrame { type: 'sent'; cid: number; conv: string; seq: number; ts: number; prev?: number; replyFrom?: string; was?: string }
 export interface MsgFrame extends Msg { type: 'msg' }
-export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[] }
+/**
+ * The conversation list, or one part of it: a list past MAX_LIST_PAGE_BYTES comes in several frames, all with the
+ * same `rid` (if any), its rows in conversation id order then: each but the last has `more: true`, each but the
+ * first `after`, the conversation id its rows go on from (the previous frame's last).
+ */
+export interface ConvsFrame { type: 'convs'; rid?: number; list: ConvSummary[]; after?: string; more?: true }
 /**
  * A member as `members` lists it. `readSeq` is absent when the read mark is not for you to see: that member or you
  * turned read receipts off, or one of you blocks the other (your own mark is always there). `deliveredSeq` (the

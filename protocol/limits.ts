@@ -125,6 +125,12 @@ export const MAX_REACTION_KINDS = 50;
  * Half the gateway's default backpressure limit (1 MiB), so that one page never makes its reader a slow one.
  */
 export const MAX_HISTORY_PAGE_BYTES = 512 * 1024;
+/**
+ * Most bytes (roughly) of the rows in one `convs` frame. A longer list comes in several frames (`more`), so that
+ * neither the connector's answer (NATS' 1 MiB max_payload) nor one frame (the 1 MiB backpressure limit) grows with
+ * it: 5,000 groups with a few hundred bytes of `meta` each would pass both.
+ */
+export const MAX_LIST_PAGE_BYTES = 256 * 1024;
 /** Most users one message may mention. */
 export const MAX_MENTIONS = 50;
 /** Messages one `hide` names at most ("delete for me" of a selection). */

@@ -122,7 +122,10 @@ function serverFrame(v: Obj): ServerFrame {
       break;
     case 'convs': {
       const list = items(arr(v, 'convs', 'list'), 'convs.list[]', convSummary);
-      f = absent(v['rid']) ? { type: 'convs', list } : { type: 'convs', rid: uint(v, 'convs', 'rid'), list };
+      const convs: ServerFrameOf<'convs'> = absent(v['rid']) ? { type: 'convs', list } : { type: 'convs', rid: uint(v, 'convs', 'rid'), list };
+      if (!absent(v['after'])) convs.after = str(v, 'convs', 'after');
+      if (!absent(v['more']) && bool(v, 'convs', 'more')) convs.more = true;
+      f = convs;
       break;
     }
     case 'history':

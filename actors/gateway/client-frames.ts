@@ -13,6 +13,7 @@ import { ReportPacer, reportPaced } from './message-report.js';
 import { fitPage } from './history-page.js';
 import { toMsg } from '../stored-msg.js';
 import type { Session } from './session.js';
+import { asConvsPage, type ListPager } from './list-pager.js';
 
 /** An error frame for a failed request; the ids tell the client which one. */
 export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?: string } = {}): ServerFrame {
@@ -39,6 +40,7 @@ export class ClientFrames {
     private readonly router: ActorSender,
     private readonly svc: ChatServices,
     private readonly reply: (s: Session, f: ServerFrame) => void,
+    private readonly pager: ListPager,
     private readonly log: Logger,
   ) {}
 
@@ -57,8 +59,11 @@ export class ClientFrames {
         return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
       case 'reactors':
         return this.request(s, this.reactors(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
-      case 'sync':
-        return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }), (list) => ({ type: 'convs', rid: f.rid, list: list as ConvSummary[] }), { rid: f.rid });
+      case 'sync': {
+        // The pager sends the answer (in pages, if long); an error goes out with the rid.
+        const list = this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }).then((r) => this.pager.send(s, asConvsPage(r), () => s.state === 'open', f.rid));
+        return this.request(s, list, () => undefined, { rid: f.rid });
+      }
       case 'typing':
         return this.router.tell(ChatKind.CHATTER, f.conv, ChatterOp.TYPING, { uid: s.uid });
       case 'leave': {

@@ -23,6 +23,7 @@ import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
 import { SessionAttacher } from './session-attacher.js';
+import { ListPager } from './list-pager.js';
 import { SessionWriter } from './session-writer.js';
 
 const SWEEP_MS = 1000;
@@ -97,7 +98,8 @@ export class Gateway {
     const { tokenSecret, previousTokenSecret } = deps.config;
     this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
-    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), deps.log);
+    const pager = new ListPager({ router: deps.router, send: (s, f) => this.send(s, f), maxBackpressureBytes: () => deps.config.maxBackpressureBytes });
+    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), pager, deps.log);
     // A session that missed a large group's message while its subject was being taken re-syncs (ConvBinding.bind).
     this.binding = new ConvBinding(
       deps.nc,
@@ -105,7 +107,7 @@ export class Gateway {
       (conv) => deps.svc.messages.lastSeq(conv),
       (s) => void this.attacher.attach(s, false),
     );
-    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), log: deps.log });
+    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), pager, log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);

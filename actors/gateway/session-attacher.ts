@@ -5,6 +5,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { ConcurrencyGate } from '../../runtime/concurrency-gate.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConvBinding } from './conv-binding.js';
+import type { ListPager } from './list-pager.js';
 import type { Session } from './session.js';
 import { DEFAULT_GATEWAY_WATCH_MS } from '../gateway-watch.js';
 
@@ -39,6 +40,8 @@ export interface SessionAttacherDeps {
   /** The gateway's open sessions, by session id. */
   sessions: ReadonlyMap<number, Session>;
   send: (s: Session, f: ServerFrame) => void;
+  /** Sends lists, a long one in pages. */
+  pager: ListPager;
   log: Logger;
 }
 
@@ -156,8 +159,13 @@ export class SessionAttacher {
           }
         });
         if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
-        if (reply.convs) this.deps.send(s, { type: 'convs', list: reply.convs });
-        const listed = reply.convs !== undefined && reply.large.length > 0 ? new Map(reply.convs.map((r) => [r.conv, r.lastSeq])) : undefined;
+        let rows = reply.convs;
+        if (rows !== undefined) {
+          const first = reply.more === undefined ? { list: rows } : { list: rows, more: reply.more };
+          rows = await this.deps.pager.send(s, first, () => s.state === 'open' && gen === s.attachGen);
+          if (rows === undefined) return;
+        }
+        const listed = rows !== undefined && reply.large.length > 0 ? new Map(rows.map((r) => [r.conv, r.lastSeq])) : undefined;
         for (const conv of reply.large) binding.bind(s, conv, listed?.get(conv));
         binding.keepOnly(s, reply.large, gen);
         return;

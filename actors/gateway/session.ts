@@ -77,6 +77,11 @@ export class Session {
     this.limiter = new RateLimiter(rate.perSec, rate.burst);
   }
 
+  /** Bytes uWS holds for this socket, not sent yet (0 once it is not open). */
+  buffered(): number {
+    return this.state === 'open' ? this.ws.getBufferedAmount() : 0;
+  }
+
   /** Queues a frame; true when the session was idle until now (the caller marks it dirty). */
   queue(frame: ServerFrame): boolean {
     return this.queueBytes(encodeFrame(frame));

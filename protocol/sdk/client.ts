@@ -358,6 +358,7 @@ export class ImClient extends ConversationRequests {
   private handleWelcome(conn: Connection, f: WelcomeFrame): void {
     conn.welcome(f.heartbeatMs, f.maxFrameBytes, f.rate !== undefined && f.burst !== undefined ? { perSec: f.rate, burst: f.burst } : undefined);
     this.everWelcomed = true;
+    this.inbound.welcomed();
     this.token.accepted();
     this.session = f;
     this.endpoints.connected();

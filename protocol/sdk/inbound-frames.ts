@@ -5,6 +5,7 @@ import type { ConversationChains, HistoryPage } from './conversation-chain.js';
 import type { TypedEmitter } from './events.js';
 import type { OutboundQueue } from './outbound-queue.js';
 import type { PendingRequests } from './pending-requests.js';
+import { ListPages } from './list-pages.js';
 
 /** The frames that change the session's data rather than its connection (everything but `welcome`, `redirect`). */
 export type DataFrame = Exclude<ServerFrame, { type: 'welcome' | 'redirect' }>;
@@ -24,21 +25,31 @@ export interface InboundFramesDeps {
  * rest to the client's events. Kept apart from ImClient, which owns the connection's life.
  */
 export class InboundFrames {
+  /** Lists that come in several frames, while they do. */
+  private readonly listPages = new ListPages();
+
   constructor(private readonly d: InboundFramesDeps) {}
+
+  /** A new connection is welcomed: a list the last one left unfinished will not go on. */
+  welcomed(): void {
+    this.listPages.clear();
+  }
 
   /** Applies one decoded data frame. */
   handle(f: DataFrame): void {
     const { events, requests, chains, outbound } = this.d;
     switch (f.type) {
       case 'convs': {
-        if (f.rid !== undefined) requests.resolve(f.rid, f.list);
+        const list = this.listPages.take(f);
+        if (list === undefined) return;
+        if (f.rid !== undefined) requests.resolve(f.rid, list);
         // Clears made while this device was away (or before this client started: an app's stored messages).
-        const cleared = f.list.filter((r) => r.clearedSeq !== undefined && r.clearedSeq > (chains.get(r.conv)?.clearedSeq ?? 0));
-        const gone = chains.handleConvs(f.list);
+        const cleared = list.filter((r) => r.clearedSeq !== undefined && r.clearedSeq > (chains.get(r.conv)?.clearedSeq ?? 0));
+        const gone = chains.handleConvs(list);
         this.d.onSynced();
         for (const conv of gone) events.emit('left', { conv });
         for (const r of cleared) events.emit('cleared', { conv: r.conv, seq: r.clearedSeq! });
-        return events.emit('convs', f.list);
+        return events.emit('convs', list);
       }
       case 'msg': {
         const { type: _type, ...msg } = f;
@@ -143,7 +154,10 @@ export class InboundFrames {
         const error = new ImError(f.code, f.message);
         // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
         if (f.cid !== undefined) outbound.handleError(f.cid, error);
-        else if (f.rid !== undefined) requests.reject(f.rid, error);
+        else if (f.rid !== undefined) {
+          this.listPages.drop(f.rid);
+          requests.reject(f.rid, error);
+        }
         else events.emit('error', error);
         return;
       }

@@ -4,6 +4,7 @@ import type { ServerFrame } from '../../protocol/frames.js';
 import { silentLogger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
 import type { ConvBinding } from '../../actors/gateway/conv-binding.js';
+import { ListPager } from '../../actors/gateway/list-pager.js';
 import { ATTACH_BUDGET, SessionAttacher } from '../../actors/gateway/session-attacher.js';
 import { Session } from '../../actors/gateway/session.js';
 import { DEFAULT_GATEWAY_WATCH_MS } from '../../actors/gateway-watch.js';
@@ -32,7 +33,9 @@ function harness(router: Router) {
   const sessions = new Map<number, Session>();
   const got: string[] = [];
   const binding = { bind: () => {}, keepOnly: () => {} } as unknown as ConvBinding;
-  const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send: (s: Session, f: ServerFrame) => void (f.type === 'convs' && got.push(s.uid)) });
+  const send = (s: Session, f: ServerFrame): void => void (f.type === 'convs' && got.push(s.uid));
+  const pager = new ListPager({ router, send, maxBackpressureBytes: () => 1 << 20 });
+  const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send, pager });
   const open = (uid: string): Session => {
     const s = new Session(sessions.size + 1, {} as never, uid, 'd', 0, 0, { perSec: 10, burst: 10 });
     sessions.set(s.sid, s);
