@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/helpers/global-setup.ts'],
+    // A developer's IM_* settings must not reach the nodes tests spawn (see the file).
+    setupFiles: ['tests/helpers/clean-env.ts'],
     pool: 'forks',
     // Two cores: more parallel files only make the real servers fight for CPU.
     maxWorkers: 2,

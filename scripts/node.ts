@@ -1,6 +1,6 @@
 /**
  * Entry point of one node process: `tsx scripts/node.ts --node-id n1 --nats nats://… --database-url postgres://…`.
- * SIGTERM / SIGINT drain the node (its shards move to other nodes first), a second signal closes it at once.
+ * SIGTERM / SIGINT / SIGHUP drain the node (its shards move to other nodes first), a second signal closes it at once.
  * A repeat within 2 s counts as the same one: Ctrl-C on `npm start` reaches the node from the terminal (SIGINT to
  * the whole process group) and from its parent (SIGTERM) at once, and used to skip the drain.
  */
@@ -53,6 +53,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A closed terminal reaches every process of `npm start`: drain, as for SIGTERM, rather than die undrained.
+  process.on('SIGHUP', () => stop('SIGHUP'));
 }
 
 main().catch((err: unknown) => {

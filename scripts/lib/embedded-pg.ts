@@ -48,6 +48,9 @@ const PG_PASSWORD = 'postgres';
 /** WAL segment size of a new data directory, in MB (Postgres' default is 16). */
 const WAL_SEGMENT_MB = 1;
 
+/** How many of Postgres' last log lines a start failure carries. */
+const LOG_TAIL_LINES = 20;
+
 const DEFAULT_SETTINGS: Record<string, string | number> = {
   listen_addresses: '127.0.0.1',
   max_connections: 500,
@@ -72,7 +75,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise
   await mkdir(path.dirname(dataDir), { recursive: true });
   await chmod(path.dirname(dataDir), 0o755);
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
-  const log = options.onLog ?? (() => {});
+  // The package rejects a failed start with no error at all: Postgres' last lines are the only reason there is.
+  const recent: string[] = [];
+  const log = (m: string): void => {
+    for (const line of m.split('\n')) if (line.trim() !== '') recent.push(line);
+    recent.splice(0, recent.length - LOG_TAIL_LINES);
+    options.onLog?.(m);
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -89,11 +98,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise
     onLog: log,
     onError: (e) => log(String(e)),
   });
-  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await pg.initialise();
   try {
+    if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await pg.initialise();
     await pg.start();
   } catch (err) {
-    throw new Error(`embedded Postgres did not start in ${dataDir} on port ${port}`, { cause: err });
+    const reason = err instanceof Error ? `: ${err.message}` : '';
+    throw new Error(`embedded Postgres did not start in ${dataDir} on port ${port}${reason}; its last log lines:\n${recent.join('\n') || '(none)'}`, { cause: err });
   }
   // SIGINT is Postgres' fast shutdown: it ends its sessions and stops without waiting for clients.
   const proc = (pg as unknown as { process?: ChildProcess }).process;

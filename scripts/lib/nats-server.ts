@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { reapOnExit } from './child-reaper.js';
-import { freePort, waitForPort } from './free-port.js';
+import { freePort } from './free-port.js';
+import { describePortHolder, readOwnClientUrls, removeStalePortsFiles } from './nats-ports-file.js';
 
 export interface NatsServerOptions {
   /** Working dir for the ports file and the log. */
@@ -29,7 +31,29 @@ export interface NatsServerHandle {
   signal(sig: NodeJS.Signals): void;
 }
 
-export const NATS_SERVER_BIN = 'nats-server';
+/** How long a nats-server may take to listen. */
+const START_TIMEOUT_MS = 10_000;
+
+/**
+ * Where packages put nats-server off a non-root user's PATH: Debian's in /usr/sbin. scripts/setup.sh looks in
+ * the same places.
+ */
+const NATS_SERVER_FALLBACKS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server'];
+
+function isExecutableFile(p: string): boolean {
+  try {
+    accessSync(p, fsConstants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The nats-server binary to run: the first on PATH, else Debian's /usr/sbin or /usr/local/bin; the bare name when none is found. */
+export function natsServerBin(): string {
+  const onPath = (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean).map((d) => path.resolve(d, 'nats-server'));
+  return [...onPath, ...NATS_SERVER_FALLBACKS].find(isExecutableFile) ?? 'nats-server';
+}
 
 /** Starts a real nats-server bound to 127.0.0.1 and resolves once it accepts clients. */
 export async function startNatsServer(options: NatsServerOptions): Promise<NatsServerHandle> {
@@ -42,18 +66,19 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     args.push('--cluster_name', options.cluster.name, '--cluster', `nats://127.0.0.1:${options.cluster.port}`);
     if (options.cluster.routes.length > 0) args.push('--routes', options.cluster.routes.join(','));
   }
-  const logFile = await open(path.join(options.dir, `${name}.log`), 'a');
-  const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
+  args.push('--ports_file_dir', path.resolve(options.dir));
+  await removeStalePortsFiles(options.dir);
+  const logPath = path.join(options.dir, `${name}.log`);
+  const logFile = await open(logPath, 'a');
+  const bin = natsServerBin();
+  const child = spawn(bin, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
   await logFile.close();
   reapOnExit(child, 'SIGTERM');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (e) => reject(new Error(`cannot run ${NATS_SERVER_BIN}: run scripts/setup.sh`, { cause: e })));
-    void exited.then(() => reject(new Error(`nats-server exited at start; see ${options.dir}/${name}.log`)));
-  });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => void (spawnError = e));
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
-  await Promise.race([waitForPort(port), failed]);
-  failed.catch(() => {});
+  await waitForOwnListener(child, { bin, dir: options.dir, port, logPath, spawnError: () => spawnError });
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -71,6 +96,43 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Resolves once this child listens on `port`, proven by its own ports file: something else on the port (a system
+ * nats-server) makes the child exit "address in use", which fails here with what holds the port.
+ */
+async function waitForOwnListener(
+  child: ChildProcess,
+  o: { bin: string; dir: string; port: number; logPath: string; spawnError: () => Error | undefined },
+): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    // The spawn error first: a binary that cannot run also leaves an ended child, and the error says more.
+    await new Promise((r) => setTimeout(r, 50));
+    const spawnError = o.spawnError();
+    if (spawnError) throw new Error(`cannot run ${o.bin}: run scripts/setup.sh`, { cause: spawnError });
+    if (child.exitCode !== null || child.signalCode !== null) throw await startFailure(o.port, o.logPath);
+    const urls = child.pid === undefined ? undefined : await readOwnClientUrls(o.dir, child.pid);
+    if (urls !== undefined) {
+      if (urls.some((u) => u.endsWith(`:${o.port}`))) return;
+      child.kill('SIGKILL');
+      throw new Error(`nats-server listens on ${urls.join(', ') || 'no client port'}, not 127.0.0.1:${o.port}; see ${o.logPath}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nats-server did not listen on 127.0.0.1:${o.port} within ${START_TIMEOUT_MS} ms; see ${o.logPath}`);
+    }
+  }
+}
+
+/** The error for a nats-server that exited while starting: its last log lines, and who holds the port when that was why. */
+async function startFailure(port: number, logPath: string): Promise<Error> {
+  const tail = (await readFile(logPath, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-5).join('\n');
+  if (/address already in use/i.test(tail)) {
+    return new Error(`nats-server could not listen on 127.0.0.1:${port}: the port is held by ${await describePortHolder(port)}`);
+  }
+  return new Error(`nats-server exited at start; see ${logPath}:\n${tail}`);
 }
 
 /** Reads the last lines of every nats-server log in `dir` (for failure messages). */

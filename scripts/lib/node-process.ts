@@ -59,7 +59,11 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   await new Promise<void>((resolve, reject) => {
     const readyMs = opts.readyTimeoutMs ?? DEFAULT_NODE_READY_TIMEOUT_MS;
-    const timer = setTimeout(() => reject(new Error(`node ${opts.nodeId} not ready after ${readyMs} ms; see ${logFile}`)), readyMs);
+    const timer = setTimeout(() => {
+      // The caller gets no handle to stop it with: a node left running would hold its id and shards.
+      child.kill('SIGKILL');
+      reject(new Error(`node ${opts.nodeId} not ready after ${readyMs} ms; see ${logFile}`));
+    }, readyMs);
     child.on('message', (m: { type?: string }) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);

@@ -54,10 +54,21 @@ export interface TestClusterOptions {
   firstNode?: { id: string; args: string[]; env?: Record<string, string> };
 }
 
+/** nats-server and a fresh database; when one of them fails to start, the other is stopped before the error is thrown. */
+async function startServers(): Promise<[TestNats, TestDatabase]> {
+  const [nats, db] = await Promise.allSettled([startTestNats(), createTestDatabase()]);
+  if (nats.status === 'fulfilled' && db.status === 'fulfilled') return [nats.value, db.value];
+  await Promise.all([nats.status === 'fulfilled' && nats.value.stop(), db.status === 'fulfilled' && db.value.drop()]).catch(() => undefined);
+  throw nats.status === 'rejected' ? nats.reason : (db as PromiseRejectedResult).reason;
+}
+
 /** Starts nats-server, a fresh database and node processes; stop() ends them all. */
 export async function startTestCluster(opts: TestClusterOptions): Promise<TestCluster> {
-  const [nats, db] = await Promise.all([startTestNats(), createTestDatabase()]);
-  const logDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-cluster-'));
+  const [nats, db] = await startServers();
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-cluster-')).catch(async (err: unknown) => {
+    await Promise.all([nats.stop(), db.drop()]).catch(() => undefined);
+    throw err;
+  });
   const nodes = new Map<string, NodeProcess>();
   const kinds = opts.kinds ?? ['counter'];
   const baseArgs = ['--shards', String(opts.shards), '--log-level', 'info', ...(opts.args ?? [])];
@@ -67,11 +78,22 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
     void p.exited.then(() => unregisterPid(p.pid));
     return p;
   };
-  // The first node creates the shard map; the rest join it.
-  const first = opts.firstNode ?? (opts.nodes[0] === undefined ? undefined : { id: opts.nodes[0], args: [] });
-  if (first) await spawn(first.id, first.args, first.env);
-  await Promise.all(opts.nodes.filter((id) => id !== first?.id).map((id) => spawn(id)));
-  const nc = await natsConnect({ servers: nats.url, name: 'test-client' });
+  let nc: NatsConnection;
+  try {
+    // The first node creates the shard map; the rest join it.
+    const first = opts.firstNode ?? (opts.nodes[0] === undefined ? undefined : { id: opts.nodes[0], args: [] });
+    if (first) await spawn(first.id, first.args, first.env);
+    // allSettled: the nodes still starting when one fails must be in `nodes` before the clean-up stops them.
+    const started = await Promise.allSettled(opts.nodes.filter((id) => id !== first?.id).map((id) => spawn(id)));
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    nc = await natsConnect({ servers: nats.url, name: 'test-client' });
+  } catch (err) {
+    // A failed start leaves nothing running: the nodes spawned so far, the servers, the logs.
+    await Promise.all([...nodes.values()].map((n) => n.stop(5000)));
+    await Promise.all([nats.stop(), db.drop()]).catch(() => undefined); // the start's error is the one to see
+    await rm(logDir, { recursive: true, force: true });
+    throw err;
+  }
   const transport = new Transport(nc, { log: silentLogger(), defaultTimeoutMs: 5000 });
   const router = new Router(transport, new Map(kinds.map((k) => [k, opts.shards])));
   return {

@@ -1,10 +1,25 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 
-/** Where Debian's package (installed by `scripts/setup.sh --test`) and other distributions put Chromium. */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
+/**
+ * Chromium as `scripts/setup.sh --test` finds it (on PATH, or where it looks besides), also under the names
+ * other distributions and Google Chrome use; Debian's package puts it in /usr/bin.
+ */
+const CHROMIUM = (() => {
+  const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean), '/usr/bin', '/usr/sbin', '/usr/local/bin'];
+  const candidates = ['chromium', 'chromium-browser', 'google-chrome'].flatMap((name) => dirs.map((d) => path.resolve(d, name)));
+  return candidates.find((p) => {
+    try {
+      accessSync(p, fsConstants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  });
+})();
 /** Headless as root, on a machine with no way out: no sandbox, no /dev/shm (small in containers), nothing fetched in the background. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
