@@ -3,6 +3,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole, type Pin } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_META_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
+import { idProblem } from '../protocol/validate-fields.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
 
 /**
@@ -20,8 +21,9 @@ const obj = (p: unknown): Record<string, unknown> => {
   return p as Record<string, unknown>;
 };
 const id = (v: unknown, field: string): string => {
-  if (typeof v !== 'string' || v.length === 0 || v.length > DEFAULT_MAX_ID_LENGTH) throw bad(`${field} must be an id of 1–${DEFAULT_MAX_ID_LENGTH} characters`);
-  return v;
+  const problem = idProblem(v, DEFAULT_MAX_ID_LENGTH);
+  if (problem !== undefined) throw bad(`${field} ${problem}`);
+  return v as string;
 };
 const int = (v: unknown, field: string, min: number): number => {
   if (!Number.isSafeInteger(v) || (v as number) < min) throw bad(`${field} must be an integer ≥ ${min}`);
