@@ -24,7 +24,7 @@ export class BlockStore {
     checkId(uid, 'uid');
     if (add.length + remove.length > MAX_BLOCKS_PER_CHANGE) throw new ImError(ErrorCode.INVALID_FIELD, `one change may name at most ${MAX_BLOCKS_PER_CHANGE} users`);
     for (const u of [...add, ...remove]) checkId(u, 'blocked uid');
-    if (add.includes(uid)) throw new ImError(ErrorCode.INVALID_FIELD, 'a user cannot block themselves');
+    if (add.includes(uid) || remove.includes(uid)) throw new ImError(ErrorCode.INVALID_FIELD, 'a user cannot block or unblock themselves');
     add = [...new Set(add)];
     if (add.some((u) => remove.includes(u))) throw new ImError(ErrorCode.INVALID_FIELD, 'a user is both added to and removed from the blocks');
     const rows = await bounded('change blocks', this.sql<{ fits: boolean; blocked: string[] }[]>`

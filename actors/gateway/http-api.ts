@@ -102,14 +102,18 @@ async function presenceOfMany(d: HttpApiDeps, uids: string[]): Promise<{ uid: st
  * the answer (so no send is taken after a 200), and both sides' connectors are told (presence, receipts).
  */
 async function applyBlocks(d: HttpApiDeps, uid: string, others: string[]): Promise<void> {
-  await Promise.all(
+  // The user's own connector is told whatever else fails: the change is stored.
+  d.router.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRIVACY, {});
+  const done = await Promise.allSettled(
     others.map(async (other) => {
+      d.router.tell(ChatKind.CONNECTOR, other, ConnectorOp.PRIVACY, {});
       const conv = directConversationId(uid, other);
       if (await d.convs.get(conv)) await d.router.call(ChatKind.CHATTER, conv, ChatterOp.BLOCKS, {});
-      d.router.tell(ChatKind.CONNECTOR, other, ConnectorOp.PRIVACY, {});
     }),
   );
-  d.router.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRIVACY, {});
+  const failed = done.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  // Sending the same change again is harmless and puts it in force where this did not reach.
+  if (failed) throw new ImError(ErrorCode.UNAVAILABLE, 'the blocks are stored, but not yet in force in every conversation: send the same change again', { cause: failed.reason });
 }
 
 /** Messages in one page of `GET /v1/conversations/:conv/messages` unless `limit` says otherwise. */

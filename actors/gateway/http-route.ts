@@ -84,7 +84,8 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
     };
     const fail = (err: unknown): void => {
       const e = toImError(err);
-      if (e.code === ErrorCode.INTERNAL) d.log.error({ route: pattern, err: e.message }, 'server API failed');
+      // A storage error is no refusal of the caller's: Postgres failed a statement it should have taken.
+      if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.STORAGE) d.log.error({ route: pattern, code: e.code, err: e.message }, 'server API failed');
       answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
     };
     if (keyed && !keyTaken(auth, d.config)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));

@@ -124,6 +124,8 @@ describe('chat – blocks', () => {
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: 'amy' })).status).toBe(400);
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['amy'], remove: ['amy'] })).status).toBe(400);
     expect((await c.api('POST', '/v1/users/zed/blocks', { add: [''] })).status).toBe(400);
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['amy'], remove: ['zed'] })).body['code']).toBe(ErrorCode.INVALID_FIELD);
+    expect((await c.api('POST', '/v1/users/zed/blocks', { add: ['amy\u0000'] })).status).toBe(400);
     expect((await c.api('GET', '/v1/users/zed/blocks')).body).toEqual({ uid: 'zed', blocked: [] });
   }, 30_000);
 
