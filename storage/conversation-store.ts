@@ -204,7 +204,8 @@ export class ConversationStore {
 
   /**
    * Creates a group (id generated when absent) with its owner and members, in one statement. Idempotent for a given
-   * id; `added`: those of them who were not members yet.
+   * id: for a group that exists, it adds whom it names (the owner named too) as plain members, and changes nothing
+   * else. `added`: those of them who were not members yet.
    */
   async createGroup(opts: { convId?: string; title?: string; meta?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }): Promise<Conversation & { added: AddedMember[] }> {
     const convId = opts.convId ?? newGroupConvId();
@@ -222,10 +223,11 @@ export class ConversationStore {
       c AS (
         INSERT INTO conversations (conv_id, kind, title, meta, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.meta ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
-        ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
+        ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *, (xmax = 0) AS created
       ), m AS (
+        -- The owner named is made owner only by the creation: asked again, the group adds whom it names as members.
         INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq)
-        SELECT ${convId}, u, CASE WHEN u = ${opts.owner} THEN 'owner' ELSE 'member' END, ${joinedAt(this.sql, convId)}
+        SELECT ${convId}, u, CASE WHEN u = ${opts.owner} AND (SELECT created FROM c) THEN 'owner' ELSE 'member' END, ${joinedAt(this.sql, convId)}
         FROM unnest(${[opts.owner, ...members]}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND (SELECT dissolved_at FROM c) IS NULL ON CONFLICT DO NOTHING
         RETURNING uid, cleared_seq

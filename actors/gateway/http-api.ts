@@ -151,8 +151,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
       // Once, when it was made (or a member was let back in): asked again, it adds no one and raises nothing.
       if (c.added.length > 0) d.event({ type: 'members', conv: c.convId, added: c.added, removed: [], ts: Date.now() });
       // No chatter step tells the two users, as a group's creation does: their devices online hear of it from here.
-      const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
-      for (const u of [a, x]) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+      // Only those added now: a bare repeat would tell devices of a conversation they hold (an app's get-or-create).
+      if (c.added.length > 0) {
+        const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
+        for (const u of c.added) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+      }
       return ['201 Created', { conv: c.convId, kind: c.kind }];
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');

@@ -302,11 +302,12 @@ export class ConversationChains {
     s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
-    s.meta = j.meta;
-    s.posting = j.posting;
-    s.retention = j.retention;
-    s.slowMode = j.slowMode;
-    s.pins = j.pins;
+    // A repeat for a conversation in the list changes only what it carries: their own frames tell changes.
+    if (news || j.meta !== undefined) s.meta = j.meta;
+    if (news || j.posting !== undefined) s.posting = j.posting;
+    if (news || j.retention !== undefined) s.retention = j.retention;
+    if (news || j.slowMode !== undefined) s.slowMode = j.slowMode;
+    if (news || j.pins !== undefined) s.pins = j.pins;
     s.lastSeq = Math.max(s.lastSeq, lastSeq);
     this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);

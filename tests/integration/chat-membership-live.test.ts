@@ -135,12 +135,16 @@ describe('chat – joining and leaving, live', () => {
     await waitUntil(() => di.joined.length === 1 && du.joined.length === 1, 'both users hearing of the direct conversation');
     expect(di.joined).toEqual([{ conv, kind: 'direct' }]);
     expect(du.client.conversations().find((x) => x.conv === conv)).toMatchObject({ kind: 'direct', lastSeq: 0 });
-    // Created again (it exists): nothing new to tell.
+    expect((await c.api('POST', `/v1/conversations/${encodeURIComponent(conv)}`, { retention: 3600 })).status).toBe(200);
+    await waitUntil(() => du.client.conversations().find((x) => x.conv === conv)?.retention === 3600, 'du seeing the retention');
+    // Created again (it exists, e.g. an app's get-or-create): nothing new to tell, and nothing the devices hold undone.
     await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['du', 'di'] });
+    await new Promise((res) => setTimeout(res, 300));
     await di.client.send(conv, 'hi');
     await waitUntil(() => du.bodies.includes('hi'), 'du getting the first message');
     expect(di.joined).toHaveLength(1);
     expect(du.joined).toHaveLength(1);
+    for (const x of [di, du]) expect(x.client.conversations().find((r) => r.conv === conv)?.retention).toBe(3600);
     // One members event, for the creation; the second create added no one.
     await waitUntil(() => events.some((e) => e.conv === conv), 'the members event of the creation');
     await new Promise((res) => setTimeout(res, 200));
@@ -203,6 +207,10 @@ describe('chat – joining and leaving, live', () => {
     const direct = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ti-a', 'ti-b'] })).body['conv'] as string;
     expect(await c.api('POST', `/v1/conversations/${encodeURIComponent(direct)}`, { title: 'x' })).toMatchObject({ status: 404, body: { code: ErrorCode.NOT_FOUND } });
     expect(await c.api('POST', '/v1/conversations/ti-small', { title: 'x'.repeat(201) })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    // Postgres text holds no NUL: refused as bad input, not failed as a storage error.
+    expect(await c.api('POST', '/v1/conversations/ti-small', { title: 'a\u0000b' })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    expect(await c.api('POST', '/v1/conversations/ti-small', { meta: 'a\u0000b' })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
+    expect(await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'ti-o', members: ['bob\u0000'] })).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
     expect(await c.api('POST', '/v1/conversations/ti-small', {})).toMatchObject({ status: 400, body: { code: ErrorCode.INVALID_FIELD } });
     expect(await c.api('POST', '/v1/conversations/ti-nowhere', { title: 'x' })).toMatchObject({ status: 404 });
   }, 30_000);

@@ -97,6 +97,11 @@ describe('conversation store – real Postgres', () => {
     // Creating again with the same id changes nothing and keeps the members.
     expect((await convs.createGroup({ convId: 'team', owner: 'alice' })).added).toEqual([]);
     expect((await convs.members('team')).map((m) => m.uid)).toEqual(['alice', 'bob', 'carol']);
+    // Asked again naming another owner (a caller's mistake or a stale retry), it adds them as a plain member.
+    expect(uids((await convs.createGroup({ convId: 'team', owner: 'erin', title: 'Other' })).added)).toEqual(['erin']);
+    expect((await convs.members('team')).map((m) => [m.uid, m.role])).toEqual([['alice', 'owner'], ['bob', 'member'], ['carol', 'member'], ['erin', 'member']]);
+    expect((await convs.get('team'))?.title).toBe('Team');
+    expect(await convs.removeMembers('team', ['erin'])).toEqual(['erin']);
     await expect(convs.addMembers('team', [''])).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(convs.createGroup({ convId: '', owner: 'alice' })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     const generated = await convs.createGroup({ owner: 'zoe' });

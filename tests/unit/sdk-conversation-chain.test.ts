@@ -277,6 +277,22 @@ describe('sdk chain – lists that cross live news', () => {
   });
 });
 
+describe('sdk chain – joined again', () => {
+  it('sdk chain – a repeat joined for a conversation in the list keeps what it does not carry; one for a conversation left takes it whole', () => {
+    const { chains } = harness();
+    const pins = [{ seq: 1, at: 5 }];
+    chains.handleConvs([row('d', 1, { kind: 'direct', retention: 3600, pins }), row('g', 1, { meta: 'm', slowMode: 30 })]);
+    expect(chains.handleJoined({ conv: 'd', kind: 'direct', lastSeq: 1 })).toBe(false);
+    expect(chains.get('d')).toMatchObject({ retention: 3600, pins });
+    expect(chains.handleJoined({ conv: 'g', kind: 'group', lastSeq: 1, meta: 'n' })).toBe(false);
+    expect(chains.get('g')).toMatchObject({ meta: 'n', slowMode: 30 });
+    chains.handleLeft('g', true);
+    expect(chains.handleJoined({ conv: 'g', kind: 'group', lastSeq: 1 })).toBe(true);
+    expect(chains.get('g')?.meta).toBeUndefined();
+    expect(chains.get('g')?.slowMode).toBeUndefined();
+  });
+});
+
 describe('sdk chain – cleared history', () => {
   it('sdk chain – a clear moves the chain past its mark: what is held or retransmitted at or below it is not delivered, the next message chains on, the ack covers it', async () => {
     const { chains, delivered, acks, pulls } = harness({ ackDelayMs: 50 });
