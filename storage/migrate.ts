@@ -6,6 +6,8 @@ import type { Sql } from './db.js';
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 /** Any constant works; it only has to be the same for every process that migrates. */
 const MIGRATION_LOCK_KEY = 7_346_501;
+/** How often a process waiting for another's migrations tries the lock again. */
+const LOCK_POLL_MS = 250;
 
 export interface Migration {
   version: number;
@@ -45,7 +47,7 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]>
   const applied: number[] = [];
   const conn = await sql.reserve();
   try {
-    await conn`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await takeLock(conn);
     try {
       await conn`CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
@@ -54,7 +56,7 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]>
       for (let i = 0; i < pending.length; ) {
         if (pending[i]!.concurrent) {
           const m = pending[i++]!;
-          await dropInvalidIndexes(conn);
+          await dropInvalidIndex(conn, m);
           await conn.unsafe(m.sql);
           await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
           applied.push(m.version);
@@ -84,11 +86,28 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]>
   return applied;
 }
 
-/** Only a failed concurrent build leaves an index invalid (it is kept up to date, never used): dropped before trying again. */
-async function dropInvalidIndexes(conn: Sql): Promise<void> {
+/**
+ * Takes the migration lock, trying again every LOCK_POLL_MS: a session blocked in `pg_advisory_lock` is a running
+ * statement with a snapshot, which the holder's `CREATE INDEX CONCURRENTLY` waits out, so two nodes starting at once
+ * would deadlock (Postgres cancels one of them: a failed start, or a build that leaves its index invalid).
+ */
+async function takeLock(conn: Sql): Promise<void> {
+  while (!(await conn<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${MIGRATION_LOCK_KEY}) AS ok`)[0]!.ok) {
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
+/**
+ * Only a failed concurrent build leaves an index invalid (it is kept up to date, never used): the index this
+ * migration builds is dropped before trying again, if a build of it failed. Others are left alone: an invalid index
+ * may be an operator's build under way (`REINDEX CONCURRENTLY`).
+ */
+async function dropInvalidIndex(conn: Sql, m: Migration): Promise<void> {
+  const name = /CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([A-Za-z_][A-Za-z0-9_]*)\1/i.exec(m.sql)?.[2];
+  if (name === undefined) return;
   const invalid = await conn<{ name: string }[]>`
     SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT i.indisvalid AND n.nspname = current_schema()`;
-  for (const { name } of invalid) await conn.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+    WHERE NOT i.indisvalid AND n.nspname = current_schema() AND c.relname = ${name}`;
+  for (const { name: n } of invalid) await conn.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${n}`);
 }

@@ -43,6 +43,28 @@ describe('migrate – real Postgres', () => {
     expect(await Promise.all([migrate(db.sql, dir), migrate(db.sql, dir)])).toEqual([[], []]);
   });
 
+  it('migrate – nodes starting at once while a concurrent index builds both finish; an invalid index not its own is left alone', async () => {
+    const own = await mkdtemp(path.join(os.tmpdir(), 'natsim-migrations-'));
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      // An operator's index whose concurrent build failed (or is under way): not the migration's to drop.
+      await fresh.sql`CREATE TABLE op (x int)`;
+      await fresh.sql`INSERT INTO op VALUES (1), (1)`;
+      await expect(fresh.sql`CREATE UNIQUE INDEX CONCURRENTLY op_x ON op (x)`).rejects.toThrow();
+      await writeFile(path.join(own, '001_w.sql'), 'CREATE TABLE w (x int NOT NULL); INSERT INTO w SELECT g FROM generate_series(1, 200000) AS g;');
+      await writeFile(path.join(own, '002_w_x.concurrent.sql'), 'CREATE INDEX CONCURRENTLY IF NOT EXISTS w_x ON w (x)');
+      // The second start waits for the first's lock while the first builds the index, which waits out open snapshots.
+      const starts = await Promise.all([migrate(fresh.sql, own), migrate(fresh.sql, own)]);
+      expect(starts.flat().sort()).toEqual([1, 2]);
+      const state = async (name: string) => (await fresh.sql<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ${name}`).map((r) => r.valid);
+      expect(await state('w_x')).toEqual([true]);
+      expect(await state('op_x')).toEqual([false]);
+    } finally {
+      await fresh.drop();
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
   it('migrate – a plain migration that fails leaves none of its run applied', async () => {
     await write('004_v.sql', 'CREATE TABLE v (z int);');
     await write('005_bad.sql', 'CREATE TABLE v (z int);');
