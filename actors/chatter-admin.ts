@@ -42,7 +42,7 @@ export interface AdminChatter {
 
 /** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
 async function mustBeGroup(c: AdminChatter): Promise<void> {
-  if (!c.exists) await c.load();
+  if (!c.exists || c.broken) await c.load();
   if (!c.exists || c.kind !== 'group') throw new ImError(ErrorCode.NOT_FOUND, `no group ${c.ctx.key}`);
 }
 
@@ -111,7 +111,12 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
 export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   await mustBeGroup(c);
   const wasLarge = c.large;
-  const removed = await c.svc.groups.dissolve(c.ctx.key);
+  const removed = await c.svc.groups.dissolve(c.ctx.key).catch((err: unknown) => {
+    // It may have committed (a deadline past, a dropped link): read again before taking anything more, or the
+    // members kept in memory would go on posting to a dissolved group.
+    c.broken = true;
+    throw err;
+  });
   c.members = new Set();
   c.exists = false;
   // In pieces: a `members` event naming 100,000 users would not fit one NATS message.

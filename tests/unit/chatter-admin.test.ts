@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeMembers, type AdminChatter } from '../../actors/chatter-admin.js';
+import { changeMembers, dissolve, type AdminChatter } from '../../actors/chatter-admin.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
 
 /** An admin view of a group's chatter over in-memory stores; `removeFails` makes the removal's statement fail. */
@@ -7,6 +7,7 @@ function chatter(removeFails: boolean) {
   const stored = new Set(['ann', 'old']);
   const told: string[] = [];
   let loads = 0;
+  let dissolved = false;
   const c = {
     ctx: { key: 'g' },
     svc: {
@@ -17,12 +18,21 @@ function chatter(removeFails: boolean) {
           return fresh.map((uid) => ({ uid, clearedSeq: 0 }));
         },
         removeMembers: async (_conv: string, uids: string[]): Promise<string[]> => {
+          if (dissolved) throw new Error(`no group g`);
           if (removeFails) throw new Error('statement timeout');
           const gone = uids.filter((u) => stored.delete(u));
           return gone;
         },
       },
       pins: { list: async () => [] },
+      groups: {
+        // Commits, then its answer is lost (a deadline past).
+        dissolve: async (): Promise<string[]> => {
+          dissolved = true;
+          stored.clear();
+          throw new Error('statement timeout');
+        },
+      },
     },
     marks: { forget: () => {} },
     exists: true,
@@ -33,6 +43,7 @@ function chatter(removeFails: boolean) {
     load: async () => {
       loads++;
       c.members = new Set(stored);
+      c.exists = !dissolved;
       c.broken = false;
     },
     announce: (added: readonly AddedMember[], removed: string[]) => told.push(`+${added.map((a) => a.uid).join(',')} -${removed.join(',')}`),
@@ -51,5 +62,15 @@ describe('chatter admin – member changes', () => {
     await expect(changeMembers(x.c, { add: ['new'] })).resolves.toEqual({ added: [], removed: [] });
     expect(x.loads()).toBe(1);
     expect(x.c.broken).toBe(false);
+  });
+
+  it('chatter admin – a dissolve whose answer is lost makes the chatter read the group again before its next operation', async () => {
+    const x = chatter(false);
+    await expect(dissolve(x.c)).rejects.toThrow('statement timeout');
+    expect(x.c.broken).toBe(true);
+    // Read again: the group is gone, so a repeat is refused as for any dissolved group, and no member is left.
+    await expect(dissolve(x.c)).rejects.toMatchObject({ code: 'not_found' });
+    expect(x.loads()).toBe(1);
+    expect(x.c.members.size).toBe(0);
   });
 });
