@@ -48,12 +48,14 @@ export class EventPublisher {
   publish(e: BusinessEvent): void {
     const subject = subjectOf(e);
     const json = JSON.stringify(e);
+    // UTF-8 bytes: NATS' max_payload counts those, and a message's text may be CJK (3 bytes a character).
+    const bytes = Buffer.byteLength(json) + 1;
     let q = this.pending.get(subject);
     if (q === undefined) this.pending.set(subject, (q = { parts: [], bytes: 0 }));
     // A batch that would pass the limit leaves first; one event over the limit on its own still goes alone.
-    if (q.parts.length > 0 && q.bytes + json.length + 1 > this.maxBytes) this.send(subject, q);
+    if (q.parts.length > 0 && q.bytes + bytes > this.maxBytes) this.send(subject, q);
     q.parts.push(json);
-    q.bytes += json.length + 1;
+    q.bytes += bytes;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -75,7 +77,10 @@ export class EventPublisher {
       this.nc.publish(subject, this.encoder.encode(body));
     } catch (err) {
       // Events are best effort by contract (NATS core, no subscriber is waited for); a closed connection drops them.
-      this.log.debug({ err: (err as Error).message }, 'events not published');
+      // Anything else (a batch past max_payload) is a loss worth seeing.
+      const closed = this.nc.isClosed() || this.nc.isDraining();
+      if (closed) this.log.debug({ err: (err as Error).message }, 'events not published');
+      else this.log.warn({ subject, bytes: body.length, err: (err as Error).message }, 'events not published');
     }
   }
 }

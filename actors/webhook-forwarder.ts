@@ -46,7 +46,15 @@ export interface WebhookForwarderOptions {
 interface Batch {
   id: string;
   body: string;
+  /** The body's UTF-8 bytes. */
+  bytes: number;
   attempt: number;
+}
+
+/** One NATS message's events (a JSON array's items, without brackets) and their UTF-8 bytes. */
+interface Queued {
+  items: string;
+  bytes: number;
 }
 
 /**
@@ -59,7 +67,7 @@ interface Batch {
 export class WebhookForwarder {
   readonly stats: WebhookStats = { delivered: 0, retried: 0, refused: 0, dropped: 0 };
   private readonly subs: Subscription[] = [];
-  private queue: string[] = [];
+  private queue: Queued[] = [];
   private queuedBytes = 0;
   private current: Batch | undefined;
   private running: Promise<void> | undefined;
@@ -76,7 +84,7 @@ export class WebhookForwarder {
 
   /** Bytes of events waiting, the batch in flight included. */
   get backlogBytes(): number {
-    return this.queuedBytes + (this.current?.body.length ?? 0);
+    return this.queuedBytes + (this.current?.bytes ?? 0);
   }
 
   /** Starts taking this cluster's events (its share of them: see WEBHOOK_QUEUE_GROUP). */
@@ -93,13 +101,23 @@ export class WebhookForwarder {
     // Each message is a JSON array (EventPublisher); requests join their items.
     const items = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : '';
     if (items.trim() === '' || this.stop.signal.aborted) return;
-    this.queue.push(items);
-    this.queuedBytes += items.length;
+    // Bytes, not UTF-16 units: the limits are the receiver's body size and this node's memory.
+    const bytes = Buffer.byteLength(items);
+    this.queue.push({ items, bytes });
+    this.queuedBytes += bytes;
     while (this.queuedBytes > (this.opts.queueBytes ?? DEFAULT_WEBHOOK_QUEUE_BYTES) && this.queue.length > 1) {
-      this.queuedBytes -= this.queue.shift()!.length;
+      this.queuedBytes -= this.queue.shift()!.bytes;
       if (this.stats.dropped++ === 0) this.opts.log.warn({ url: this.opts.config.url }, 'webhook queue full: dropping the oldest events');
     }
-    this.running ??= this.run().finally(() => (this.running = undefined));
+    this.kick();
+  }
+
+  /** Runs the poster unless it runs; one that ends with events queued meanwhile (taken after its last look) runs again. */
+  private kick(): void {
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+      if (this.queue.length > 0 && !this.stop.signal.aborted) this.kick();
+    });
   }
 
   /** Stops taking events and posts what is queued for up to `ms`, then stops. */
@@ -137,14 +155,14 @@ export class WebhookForwarder {
     if (this.queue.length === 0) return undefined;
     const max = this.opts.batchBytes ?? DEFAULT_WEBHOOK_BATCH_BYTES;
     const parts: string[] = [];
-    let bytes = 0;
-    while (this.queue.length > 0 && (parts.length === 0 || bytes + this.queue[0]!.length < max)) {
+    let bytes = 1;
+    while (this.queue.length > 0 && (parts.length === 0 || bytes + this.queue[0]!.bytes + 1 <= max)) {
       const p = this.queue.shift()!;
-      parts.push(p);
-      bytes += p.length + 1;
-      this.queuedBytes -= p.length;
+      parts.push(p.items);
+      bytes += p.bytes + 1;
+      this.queuedBytes -= p.bytes;
     }
-    return { id: `msg_${randomUUID()}`, body: `[${parts.join(',')}]`, attempt: 0 };
+    return { id: `msg_${randomUUID()}`, body: `[${parts.join(',')}]`, bytes, attempt: 0 };
   }
 
   private async post(b: Batch): Promise<'done' | 'retry'> {
@@ -156,6 +174,9 @@ export class WebhookForwarder {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'webhook-id': b.id, 'webhook-timestamp': ts, 'webhook-signature': signature, 'user-agent': 'natsim-webhook' },
         body: b.body,
+        // A redirect is not followed: fetch would follow a 301/302/303 as a GET without the body, and a 2xx then would
+        // count events as taken that never arrived.
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS), this.stop.signal]),
       });
       await res.arrayBuffer().catch(() => undefined);
@@ -163,6 +184,7 @@ export class WebhookForwarder {
         this.stats.delivered++;
         return 'done';
       }
+      if (res.status >= 300 && res.status < 400) return this.failed(b, `HTTP ${res.status}: redirects are not followed; set --webhook-url to ${res.headers.get('location') ?? 'where it points'}`);
       if (res.status === 408 || res.status === 429 || res.status >= 500) return this.failed(b, `HTTP ${res.status}`);
       this.stats.refused++;
       this.opts.log.warn({ url: this.opts.config.url, status: res.status, id: b.id }, 'the webhook refused a batch of events: not sent again');

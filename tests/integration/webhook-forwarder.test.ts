@@ -33,7 +33,7 @@ describe('webhook forwarder – a real HTTP server on loopback', () => {
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, bodies };
   };
-  const start = (url: string, extra: { queueBytes?: number } = {}): WebhookForwarder =>
+  const start = (url: string, extra: { queueBytes?: number; batchBytes?: number } = {}): WebhookForwarder =>
     (forwarder = new WebhookForwarder({ nc: {} as NatsConnection, config: { url, secret: 'k', events: ['message'] }, log: silentLogger(), ...extra }));
 
   it('webhook forwarder – during a secret rotation each request carries a signature under the new secret and one under the previous, so a receiver on either verifies it', async () => {
@@ -96,5 +96,54 @@ describe('webhook forwarder – a real HTTP server on loopback', () => {
     f.take(batch({ n: 4 }));
     await new Promise((res) => setTimeout(res, 100));
     expect(r.bodies.flatMap((b) => b.events.map((e) => e.n))).toEqual([1, 2, 3]);
+  });
+
+  it('webhook forwarder – a redirect is not followed: the batch is posted again, body and all, until the receiver takes it', async () => {
+    const methods: string[] = [];
+    const r = await receiver((n, res) => (n === 0 ? res.writeHead(301, { location: '/moved' }).end() : res.writeHead(200).end()));
+    server!.prependListener('request', (req: IncomingMessage) => methods.push(req.method ?? ''));
+    const f = start(r.url);
+    f.take(batch({ n: 1 }));
+    await waitUntil(() => f.stats.delivered === 1, 'the batch taken', 10_000);
+    expect(methods).toEqual(['POST', 'POST']);
+    expect(r.bodies.map((b) => b.events)).toEqual([[{ n: 1 }], [{ n: 1 }]]);
+    expect(r.bodies[1]!.id).toBe(r.bodies[0]!.id);
+    expect(f.stats.retried).toBe(1);
+  });
+
+  it('webhook forwarder – a request holds at most its size in UTF-8 bytes, whatever the script', async () => {
+    let release: (() => void) | undefined;
+    const r = await receiver((n, res) => (n === 0 ? (release = () => res.writeHead(200).end()) : res.writeHead(200).end()));
+    // 100 characters of CJK: 300 bytes each (118 characters with the JSON around them); two do not fit in 500 bytes.
+    const f = start(r.url, { batchBytes: 500 });
+    f.take(batch({ n: 0 })); // in flight, held by the receiver while the next two queue
+    await waitUntil(() => release !== undefined, 'the first request');
+    const text = '汉'.repeat(100);
+    f.take(batch({ n: 1, text }));
+    f.take(batch({ n: 2, text }));
+    expect(f.backlogBytes).toBeGreaterThan(600);
+    release!();
+    await waitUntil(() => f.stats.delivered === 3, 'all posted');
+    expect(r.bodies.map((b) => b.events.map((e) => e.n))).toEqual([[0], [1], [2]]);
+  });
+
+  it('webhook forwarder – events taken just as the poster finds its queue empty are posted, not stranded', async () => {
+    const r = await receiver((_n, res) => res.writeHead(200).end());
+    const f = start(r.url);
+    // The moment the poster finds nothing left, before it has ended, another message comes (a NATS callback).
+    const internals = f as unknown as { next: () => unknown };
+    const next = internals.next.bind(f);
+    let late = false;
+    internals.next = () => {
+      const b = next();
+      if (b === undefined && !late) {
+        late = true;
+        queueMicrotask(() => f.take(batch({ n: 2 })));
+      }
+      return b;
+    };
+    f.take(batch({ n: 1 }));
+    await waitUntil(() => f.stats.delivered === 2, 'the late event posted', 3_000);
+    expect(r.bodies.flatMap((b) => b.events.map((e) => e.n))).toEqual([1, 2]);
   });
 });
