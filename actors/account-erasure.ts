@@ -32,12 +32,14 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
   await svc.revokeTokens(uid, undefined, Date.now());
   const convs = await svc.convs.conversationIdsOf(uid);
   // Groups they left keep what they wrote there: those are blanked too.
-  const messagesBlanked = blankMessages ? await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid)) : 0;
+  let messagesBlanked = blankMessages ? await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid)) : 0;
   const groups = convs.filter((conv) => !isDirectConvId(conv));
   const leave: ChatterMembers = { remove: [uid] };
   for (let i = 0; i < groups.length; i += ERASE_CONCURRENCY) {
     await Promise.all(groups.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.MEMBERS, leave)));
   }
+  // Again once out of the groups: a send the signed-out sockets had handed over may have committed since.
+  if (blankMessages) messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
   // Last: the sign-out above records a last-seen time, which lands within a turn or two of its node.
   await deleteUserRows(svc.sql, uid);
   return { uid, devices, groups: groups.length, messagesBlanked };

@@ -32,7 +32,8 @@ export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly str
 
 /**
  * Deletes what is kept about `uid` outside conversations, in one statement: settings, blocks (both ways), mentions,
- * messages they hid, last seen, the groups they left, their devices' expired cids, and their name on pinned messages.
+ * messages they hid, last seen, the groups they left (but those where messages of theirs are kept), their devices'
+ * expired cids, and their name on pinned messages.
  */
 export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<void> {
   checkId(uid, 'uid');
@@ -40,7 +41,13 @@ export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_
     WITH s AS (DELETE FROM user_settings WHERE uid = ${uid} RETURNING 1),
     b AS (DELETE FROM user_blocks WHERE uid = ${uid} OR blocked_uid = ${uid} RETURNING 1),
     m AS (DELETE FROM mentions WHERE uid = ${uid} RETURNING 1),
-    f AS (DELETE FROM former_members WHERE uid = ${uid} RETURNING 1),
+    -- A group they left where messages of theirs are kept (erased with "keep") stays on record: those messages show
+    -- it anyway, and a later "blank" erasure finds them through it.
+    f AS (
+      DELETE FROM former_members fm WHERE fm.uid = ${uid}
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = fm.conv_id AND m.sender_uid = ${uid} AND m.body <> ''::bytea)
+      RETURNING 1
+    ),
     h AS (DELETE FROM hidden_messages WHERE uid = ${uid} RETURNING 1),
     x AS (DELETE FROM expired_client_ids WHERE sender_uid = ${uid} RETURNING 1),
     -- Their pins stay the conversation's, with nobody named.

@@ -74,4 +74,20 @@ describe('chat – erasing an account', () => {
     // The others go on.
     await x.send('er-room', 'still here');
   }, 60_000);
+
+  it('erase – erased with messages kept, then with them blanked: the second finds what they wrote in the groups they were in', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ek-room', owner: 'ek-o', members: ['ek-kim'] });
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'ek-quiet', owner: 'ek-o', members: ['ek-kim'] });
+    const kim = c.sdk('ek-kim', 'd1', 'e1');
+    await kim.connect();
+    await kim.send('ek-room', 'kept for now');
+    expect((await c.api('POST', '/v1/users/ek-kim/erase', {})).body).toMatchObject({ groups: 2, messagesBlanked: 0 });
+    const bodies = async () => ((await c.api('GET', '/v1/conversations/ek-room/messages')).body['messages'] as { body: string }[]).map((m) => m.body);
+    expect(await bodies()).toEqual(['kept for now']);
+    // Only the group where something of theirs is kept stays on record.
+    expect((await c.db.sql`SELECT conv_id FROM former_members WHERE uid = 'ek-kim'`).map((r) => r['conv_id'])).toEqual(['ek-room']);
+    expect((await c.api('POST', '/v1/users/ek-kim/erase', { messages: 'blank' })).body).toMatchObject({ groups: 0, messagesBlanked: 1 });
+    expect(await bodies()).toEqual(['']);
+    expect(await c.db.sql`SELECT conv_id FROM former_members WHERE uid = 'ek-kim'`).toHaveLength(0);
+  }, 60_000);
 });
