@@ -286,6 +286,8 @@ function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: strin
   // At least 1 KiB: below it, a client's acks, reads and pulls could not go out at all.
   const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
+  // Set but empty (`IM_SERVER_KEY=${UNSET}` in a compose file) is a mistake, not a choice: no key would be asked.
+  for (const name of ['IM_TOKEN_SECRET', 'IM_SERVER_KEY'] as const) if (env[name] === '') throw new ConfigError(`${name} is set but empty`);
   const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
   const serverKey = env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY;
   // Rotation: the previous secret and key are still taken (never used to sign) until they are unset.

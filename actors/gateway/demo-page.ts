@@ -21,10 +21,16 @@ export function mountDemoPage(app: Uws.TemplatedApp, config: GatewayConfig, log:
   }
   let bundle: Promise<string> | undefined;
   const sdk = (): Promise<string> =>
-    (bundle ??= import('esbuild').then(async (esbuild) => {
-      const out = await esbuild.build({ entryPoints: [SDK_ENTRY], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, minify: true, logLevel: 'silent' });
-      return out.outputFiles[0]!.text;
-    }));
+    (bundle ??= import('esbuild')
+      .then(async (esbuild) => {
+        const out = await esbuild.build({ entryPoints: [SDK_ENTRY], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, minify: true, logLevel: 'silent' });
+        return out.outputFiles[0]!.text;
+      })
+      .catch((err: unknown) => {
+        // Not kept: the next request builds it again.
+        bundle = undefined;
+        throw err;
+      }));
   app.get('/demo/sdk.js', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));

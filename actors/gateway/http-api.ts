@@ -221,7 +221,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/conversations/:conv/pins', true, async (b, [conv]) => {
     // Through the chatter, as a member's pin: the members online are told at once. Pinned unless `pinned` is false.
-    const pin = checkChatterPin({ seq: b['seq'], pinned: b['pinned'] ?? true, by: b['by'] });
+    const pin = checkChatterPin({ seq: b['seq'], pinned: b['pinned'] === undefined ? true : b['pinned'], by: b['by'] });
     return ['200 OK', (await d.router.call(ChatKind.CHATTER, conv!, ChatterOp.PIN, pin)) as PinReply];
   });
   route(d, 'post', '/v1/conversations/:conv/silence', true, async (b, [conv]) => {

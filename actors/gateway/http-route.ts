@@ -130,9 +130,12 @@ export function json(res: Uws.HttpResponse, status: string, body: unknown): void
 
 /** Whether `auth` carries the server key, or the previous one during a rotation (both compared, in constant time). */
 export function keyTaken(auth: string, config: { serverKey: string; previousServerKey?: string }): boolean {
-  const current = sameSecret(auth, `Bearer ${config.serverKey}`);
+  // The scheme is case-insensitive (RFC 9110 §11.1): `bearer <key>` is as good as `Bearer <key>`.
+  const m = /^bearer +(.*)$/i.exec(auth);
+  const given = m === null ? '' : m[1]!;
+  const current = m !== null && sameSecret(given, config.serverKey);
   if (config.previousServerKey === undefined) return current;
-  const previous = sameSecret(auth, `Bearer ${config.previousServerKey}`);
+  const previous = m !== null && sameSecret(given, config.previousServerKey);
   return current || previous;
 }
 

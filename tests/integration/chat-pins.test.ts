@@ -96,7 +96,7 @@ describe('chat – pinned messages', () => {
     await eli.client.pinMessage(direct, 7, false);
     expect(seqs(await eli.client.pinMessage(direct, MAX_PINNED_MESSAGES + 1))[0]).toBe(MAX_PINNED_MESSAGES + 1);
 
-    for (const body of [{}, { seq: 0 }, { seq: 'one' }, { seq: 1, pinned: 'yes' }, { seq: 1, by: '' }]) {
+    for (const body of [{}, { seq: 0 }, { seq: 'one' }, { seq: 1, pinned: 'yes' }, { seq: 1, pinned: null }, { seq: 1, by: '' }]) {
       const r = await c.api('POST', `${path}/pins`, body);
       expect([r.status, r.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
     }

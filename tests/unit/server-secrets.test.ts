@@ -23,6 +23,13 @@ describe('server secrets', () => {
     expect(keyTaken('Bearer new', { serverKey: 'new', previousServerKey: 'old' })).toBe(true);
     expect(keyTaken('Bearer old', { serverKey: 'new' })).toBe(false);
     expect(keyTaken('Bearer other', { serverKey: 'new', previousServerKey: 'old' })).toBe(false);
+    // The scheme is case-insensitive; the key is not, and another scheme is no key.
+    expect(keyTaken('bearer new', { serverKey: 'new' })).toBe(true);
+    expect(keyTaken('BEARER old', { serverKey: 'new', previousServerKey: 'old' })).toBe(true);
+    expect(keyTaken('Bearer NEW', { serverKey: 'new' })).toBe(false);
+    expect(keyTaken('Basic new', { serverKey: 'new' })).toBe(false);
+    expect(keyTaken('new', { serverKey: 'new' })).toBe(false);
+    expect(keyTaken('', { serverKey: 'new' })).toBe(false);
   });
 
   it('config – a gateway reachable from other machines does not start with the public development secrets', () => {
@@ -38,6 +45,8 @@ describe('server secrets', () => {
     expect(parseConfig(args('0.0.0.0'), real).gateway).not.toHaveProperty('previousTokenSecret');
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_TOKEN_SECRET_PREVIOUS: DEV_TOKEN_SECRET })).toThrow(/token secret/);
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_SERVER_KEY_PREVIOUS: DEV_SERVER_KEY })).toThrow(/server key/);
+    expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_SERVER_KEY: '' })).toThrow(/IM_SERVER_KEY is set but empty/);
+    expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_TOKEN_SECRET: '' })).toThrow(/IM_TOKEN_SECRET is set but empty/);
     const hook = ['--webhook-url', 'http://127.0.0.1:9/hook'];
     expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new', IM_WEBHOOK_SECRET_PREVIOUS: 'w-old' }).webhook).toMatchObject({ secret: 'w-new', previousSecret: 'w-old' });
     expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new' }).webhook).not.toHaveProperty('previousSecret');
