@@ -51,9 +51,12 @@ export class MessageRetentionStore {
     try {
       return await this.sql.begin(async (tx) => {
         // No bitmap scans: one would read a big conversation's every message to sort out its oldest thousand, where
-        // the primary key hands them over in order.
+        // the primary key hands them over in order. A sweeper frozen or cut off between statements must not hold the
+        // lock (every node's sweep then reports busy) and the conversations' rows until TCP gives up: Postgres ends
+        // the transaction once it has idled a statement's deadline.
         const [lock] = await tx<{ ok: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK_KEY}) AS ok, set_config('statement_timeout', ${String(this.timeoutMs)}, true) AS t,
+                 set_config('idle_in_transaction_session_timeout', ${String(this.timeoutMs)}, true) AS i,
                  set_config('enable_bitmapscan', 'off', true) AS b`;
         if (!lock!.ok) return { busy: true, conversations: 0, deleted: 0, expired: [] };
         // The oldest message still served tells at one index probe whether a conversation has anything to expire;
