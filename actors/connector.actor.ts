@@ -149,6 +149,8 @@ class ConnectorActor implements Actor {
     const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), wasOnline ? undefined : this.readPrivacy()]).catch((err: unknown) => {
       // Not attached after all: the gateway's retry must find the device absent, or it would skip the privacy read and the online announcement.
       if (!same) this.devices = this.devices.filter((d) => d.did !== p.did || d.sid !== p.sid);
+      // The session it replaced is gone as well: with no device left, the user is offline (the retry says online again).
+      if (wasOnline && this.devices.length === 0) this.detached(p.did);
       throw err;
     });
     const convs = this.refresh(list);
@@ -193,10 +195,13 @@ class ConnectorActor implements Actor {
     const dev = this.device(p.did);
     if (!dev || dev.sid !== p.sid) return; // a newer session of the device already took its place
     this.devices = this.devices.filter((d) => d !== dev);
-    if (this.devices.length === 0) {
-      this.disarmRetransmit();
-      this.announce(p.did, false);
-    }
+    if (this.devices.length === 0) this.detached(p.did);
+  }
+
+  /** The last device (`did`) is gone: nothing to retransmit to, and the user is offline. */
+  private detached(did: string): void {
+    this.disarmRetransmit();
+    this.announce(did, false);
   }
 
   /**

@@ -10,12 +10,12 @@ import { silentLogger } from '../../runtime/logger.js';
 const fence = { kind: 'connector', shard: 0, epoch: 1 };
 
 /** A connector on a real actor host, with in-memory services that record what it sends to gateways; `privacy` may fail. */
-function connectorHost(privacy = async () => ({ related: [] as string[], readReceipts: true, lastSeen: true })) {
+function connectorHost(privacy = async () => ({ related: [] as string[], readReceipts: true, lastSeen: true }), list = async (): Promise<unknown[]> => []) {
   const closed: { gw: string; sid: number; code: number }[] = [];
   const pushed: { gw: string; sid: number; types: string[] }[] = [];
   const events: string[] = [];
   const svc = {
-    convs: { userConversations: async () => [] },
+    convs: { userConversations: list },
     messages: { lastSeq: async () => 0 },
     userSettings: { privacy },
     lastSeen: { record: () => {}, flush: async () => {} },
@@ -90,6 +90,29 @@ describe('connector – sessions of one device', () => {
     expect(c.events).toEqual(['push', 'online']);
     await c.deliver(2);
     expect(c.pushed).toEqual([{ gw: 'gwA', sid: 1000, types: ['msg'] }]);
+  });
+});
+
+describe('connector – a reconnect whose attach fails', () => {
+  let host: ActorHost | undefined;
+  afterEach(async () => {
+    await host?.close();
+  });
+
+  it('connector – the replaced session and the failed one gone, the user is offline; the retry brings them online again', async () => {
+    let reads = 0;
+    const c = connectorHost(undefined, async () => {
+      if (++reads === 2) throw new Error('Postgres hiccup');
+      return [];
+    });
+    host = c.host;
+    await c.attach('gwA', 1000);
+    // The phone reconnects: its new session replaces the old, and the list read fails.
+    await expect(c.attach('gwB', 2000)).rejects.toThrow();
+    expect(c.closed).toEqual([{ gw: 'gwA', sid: 1000, code: CloseCode.REPLACED }]);
+    expect(c.events).toEqual(['online', 'offline']);
+    await c.attach('gwB', 2000);
+    expect(c.events).toEqual(['online', 'offline', 'online']);
   });
 });
 
