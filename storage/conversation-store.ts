@@ -389,7 +389,7 @@ export class ConversationStore {
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
       ),
-      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT joined_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
+      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT joined_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
       -- The count of userConversations, for this one conversation.
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
              ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`${uid}::text`)} AS unread,

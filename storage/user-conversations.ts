@@ -91,11 +91,11 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
 
 /**
  * What member row `mb` of conversation row `c` has seen, where unread counting starts: the read mark, the user's own
- * last message, where they joined (what came before is history, not news), or (nothing older is served) the expired
- * ones.
+ * last message, where they joined (what came before is history, not news), or (nothing older is served) what they
+ * cleared and what expired. A clear moves the read mark too, but in a call of its own that may fail.
  */
 function seenBy(sql: Sql): postgres.Fragment {
-  return sql`GREATEST(mb.read_seq, mb.joined_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0))`;
+  return sql`GREATEST(mb.read_seq, mb.joined_seq, mb.cleared_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0))`;
 }
 
 /** A user's unread count in one conversation, exact as of `lastSeq`, and how many of those messages mention them. */

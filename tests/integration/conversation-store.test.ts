@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import { ConversationStore, directConversationId } from '../../storage/conversation-store.js';
+import { MemberPrefsStore } from '../../storage/member-prefs-store.js';
 import { MessageStore } from '../../storage/message-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -147,6 +148,15 @@ describe('conversation store – real Postgres', () => {
     await post('dense', Array.from({ length: 300 }, (_, i) => i + 1));
     await convs.setReadMark('max', 'dense', 120);
     expect((await convs.userConversations('max'))[0]).toMatchObject({ lastSeq: 300, readSeq: 120, unread: 180 });
+  });
+
+  it('conversations – what a user cleared is not unread, even before the read mark follows the clear', async () => {
+    await convs.createGroup({ convId: 'cleared', owner: 'cody', members: ['cid'] });
+    await post('cleared', [1, 2, 3, 4, 5]);
+    // The clear's own step; the read mark's (a connector call of its own) has not come, or failed.
+    expect(await new MemberPrefsStore(db.sql).clear('cid', 'cleared', 3)).toBe(3);
+    expect((await convs.userConversations('cid'))[0]).toMatchObject({ readSeq: 0, unread: 2 });
+    expect(await convs.setReadMark('cid', 'cleared', 1)).toMatchObject({ unread: 2 });
   });
 
   it("conversations – a user's own messages are never unread, nor what came before their last one", async () => {
