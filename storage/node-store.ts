@@ -125,7 +125,8 @@ export class NodeStore {
 
   /** Nodes whose lease is running (database clock) and that have not left; draining ones are flagged. */
   async live(): Promise<NodeRow[]> {
-    const rows = await guard('list live nodes', () => this.sql<RawNode[]>`SELECT * FROM nodes WHERE lease_until > now() AND state <> 'left' ORDER BY node_id`);
+    // With a deadline: the directory, placement and imctl wait on this read, and a half-open link would hold them for good.
+    const rows = await bounded('list live nodes', this.sql<RawNode[]>`SELECT * FROM nodes WHERE lease_until > now() AND state <> 'left' ORDER BY node_id`);
     return rows.map(toNode);
   }
 

@@ -84,9 +84,8 @@ export class ShardMapStore {
 
   /** All shards (of one kind), ordered by kind and shard. */
   async list(kind?: string): Promise<ShardRow[]> {
-    const rows = await guard('list shards', () =>
-      kind === undefined ? this.sql<RawRow[]>`SELECT * FROM shards ORDER BY kind, shard` : this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} ORDER BY shard`,
-    );
+    // With a deadline, as NodeStore.live(): every router and the directory read the map through here.
+    const rows = await bounded('list shards', kind === undefined ? this.sql<RawRow[]>`SELECT * FROM shards ORDER BY kind, shard` : this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} ORDER BY shard`);
     return rows.map(toRow);
   }
 
