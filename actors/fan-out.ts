@@ -28,6 +28,7 @@ export interface FanOutFrom {
 class Delivery {
   /** The delivery for members who muted the conversation, made on first need. */
   private mutedCopy: ConnectorDeliver | undefined;
+  private quietCopy: ConnectorDeliver | undefined;
 
   constructor(
     private readonly ctx: ActorContext,
@@ -47,7 +48,12 @@ class Delivery {
   redo(): void {
     if (this.subject === undefined) return this.tellEach(this.members);
     this.svc.publish(this.subject, this.frame);
-    if (this.unbound !== undefined) this.tellEach(this.unbound);
+    if (this.unbound === undefined) return;
+    // A large group's push events come from the notices to the members a message names (namedInLarge) alone: these
+    // copies, for sessions still binding (every member, for 10 s after the threshold changed), raise none, or each
+    // offline member would be notified of every message meanwhile.
+    const { reaction: _reaction, ...d } = this.d;
+    for (const uid of this.unbound) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
   }
 
   private tellEach(uids: Iterable<string>): void {
