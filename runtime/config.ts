@@ -299,6 +299,8 @@ function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: strin
   if (port > 0 && !isLoopback(host) && (devToken || serverKey === DEV_SERVER_KEY || previousServerKey === DEV_SERVER_KEY)) {
     throw new ConfigError(`the gateway would listen on ${host}, beyond this machine, with the public development ${devToken ? 'token secret' : 'server key'}: set IM_TOKEN_SECRET and IM_SERVER_KEY`);
   }
+  // Token minting hands any holder of the server key a token for any user, past the business server's sign-in.
+  if (port > 0 && !isLoopback(host) && on('dev-tokens')) throw new ConfigError(`--dev-tokens mints tokens for anyone: not on a gateway listening on ${host}, beyond this machine`);
   return {
     ...(previousTokenSecret !== undefined && { previousTokenSecret }),
     ...(previousServerKey !== undefined && { previousServerKey }),
@@ -331,10 +333,16 @@ function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: strin
 /** A comma-separated list of web origins (`scheme://host[:port]`, no path); empty or absent: any origin. */
 function origins(raw: string | undefined): string[] {
   const list = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const o of list) {
+  // Written as browsers send them (lower-case host, no default port): compared as strings, `https://App.example.com`
+  // or `https://app.example.com:443` would match no browser's Origin, and every page would be refused.
+  return list.map((o) => {
     if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`allowed-origins: ${JSON.stringify(o)} is not an origin like https://app.example.com`);
-  }
-  return list;
+    try {
+      return new URL(o).origin;
+    } catch {
+      throw new ConfigError(`allowed-origins: ${JSON.stringify(o)} is not an origin like https://app.example.com`);
+    }
+  });
 }
 
 /** What the admin CLI needs: where the cluster's Postgres and NATS are. */

@@ -73,6 +73,8 @@ describe('config', () => {
     expect(parseConfig([...base, '--allowed-origins', 'https://b.example'], { IM_ALLOWED_ORIGINS: 'https://a.example' }).gateway.allowedOrigins).toEqual(['https://b.example']);
     expect(() => parseConfig([...base, '--allowed-origins', 'https://a.example/app'], {})).toThrow(/allowed-origins/);
     expect(() => parseConfig([...base, '--allowed-origins', 'a.example'], {})).toThrow(/allowed-origins/);
+    // Taken as browsers write an Origin: lower-case host, no default port.
+    expect(parseConfig([...base, '--allowed-origins', 'https://App.Example.com:443,http://a.example:8080'], {}).gateway.allowedOrigins).toEqual(['https://app.example.com', 'http://a.example:8080']);
   });
 
   it('config – a webhook: off unless a URL is given (flag, then IM_WEBHOOK_URL), needs IM_WEBHOOK_SECRET, forwards every event type unless listed', () => {

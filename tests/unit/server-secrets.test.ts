@@ -46,6 +46,9 @@ describe('server secrets', () => {
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_TOKEN_SECRET_PREVIOUS: DEV_TOKEN_SECRET })).toThrow(/token secret/);
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_SERVER_KEY_PREVIOUS: DEV_SERVER_KEY })).toThrow(/server key/);
     expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_SERVER_KEY: '' })).toThrow(/IM_SERVER_KEY is set but empty/);
+    // Token minting stays on this machine, whatever the secrets.
+    expect(() => parseConfig([...args('0.0.0.0'), '--dev-tokens'], real)).toThrow(/--dev-tokens/);
+    expect(parseConfig([...args('127.0.0.1'), '--dev-tokens'], real).gateway?.devTokens).toBe(true);
     expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_TOKEN_SECRET: '' })).toThrow(/IM_TOKEN_SECRET is set but empty/);
     const hook = ['--webhook-url', 'http://127.0.0.1:9/hook'];
     expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new', IM_WEBHOOK_SECRET_PREVIOUS: 'w-old' }).webhook).toMatchObject({ secret: 'w-new', previousSecret: 'w-old' });
