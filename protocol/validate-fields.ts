@@ -32,6 +32,11 @@ export function idProblem(s: unknown, maxBytes: number = DEFAULT_LIMITS.maxIdLen
     const c = s.charCodeAt(i);
     // Ids end up in Postgres text (no NUL), subject tokens and log lines.
     if (c < 0x20 || c === 0x7f) return 'must not contain control characters';
+    // A lone surrogate is no character: UTF-8 (msgpack, Postgres) turns it into U+FFFD, another id than this one.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      if (c > 0xdbff || i + 1 >= s.length || (s.charCodeAt(i + 1) & 0xfc00) !== 0xdc00) return 'must be valid Unicode (no lone surrogates)';
+      i++;
+    }
   }
   // s.length ≤ bytes ≤ 3·s.length: most ids are decided without counting.
   if (s.length > maxBytes) return `must be at most ${maxBytes} bytes of UTF-8`;

@@ -35,5 +35,8 @@ describe('conversation ids', () => {
     expect(() => checkId('é'.repeat(65), 'uid')).toThrow(/128 bytes/);
     expect(() => checkId('', 'uid')).toThrow(/empty/);
     expect(() => checkId('é'.repeat(64), 'uid')).not.toThrow();
+    expect(() => checkId('a\ud800', 'uid')).toThrow(/lone surrogates/);
+    expect(() => checkId('\udc00b', 'uid')).toThrow(/lone surrogates/);
+    expect(() => checkId('😀', 'uid')).not.toThrow();
   });
 });
