@@ -103,8 +103,11 @@ async function takeLock(conn: Sql): Promise<void> {
  * may be an operator's build under way (`REINDEX CONCURRENTLY`).
  */
 async function dropInvalidIndex(conn: Sql, m: Migration): Promise<void> {
-  const name = /CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([A-Za-z_][A-Za-z0-9_]*)\1/i.exec(m.sql)?.[2];
-  if (name === undefined) return;
+  // `[schema.]name`, as Postgres stores it: a quoted name as written, an unquoted one in lower case.
+  const found = /CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(?:"?[A-Za-z_][\w$]*"?\.)?(?:"([^"]+)"|([A-Za-z_][\w$]*))/i.exec(m.sql);
+  // Without its name, an invalid index a failed build left would be skipped by IF NOT EXISTS and recorded as built.
+  if (found === null) throw new Error(`${m.name}: a concurrent migration must be one CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> statement`);
+  const name = found[1] ?? found[2]!.toLowerCase();
   const invalid = await conn<{ name: string }[]>`
     SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
