@@ -3,6 +3,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { ConversationStore, directConversationId } from '../../storage/conversation-store.js';
 import { MemberPrefsStore } from '../../storage/member-prefs-store.js';
 import { MessageStore } from '../../storage/message-store.js';
+import { blankMessagesOf } from '../../storage/user-erasure.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
@@ -148,6 +149,15 @@ describe('conversation store – real Postgres', () => {
     await post('dense', Array.from({ length: 300 }, (_, i) => i + 1));
     await convs.setReadMark('max', 'dense', 120);
     expect((await convs.userConversations('max'))[0]).toMatchObject({ lastSeq: 300, readSeq: 120, unread: 180 });
+  });
+
+  it('erasure – a user’s messages in many conversations are blanked, statement by statement, each counted once', async () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `bl-${i}`);
+    for (const convId of ids) await convs.createGroup({ convId, owner: 'blu' });
+    await msgs.appendBatch(ids.flatMap((convId) => [1, 2].map((seq) => ({ convId, seq, prevSeq: seq - 1, senderUid: 'blu', senderDid: 'd', clientMsgId: seq, body: Buffer.from('secret') }))));
+    expect(await blankMessagesOf(db.sql, 'blu', ids)).toBe(240);
+    expect(await blankMessagesOf(db.sql, 'blu', ids)).toBe(0);
+    expect((await db.sql`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'blu' AND body <> ''::bytea`)[0]!['n']).toBe(0);
   });
 
   it('conversations – what a user cleared is not unread, even before the read mark follows the clear', async () => {
