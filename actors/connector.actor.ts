@@ -8,6 +8,7 @@ import {
   type ConnectorJoined,
   type ConnectorPresence,
   type ConnectorReceipt,
+  type ConnectorConvs,
   type ConvsPage,
   type DevicesReply,
   type DisconnectReply,
@@ -26,7 +27,7 @@ import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
 import { lapsed, type Device } from './connector-device.js';
-import { listPage } from './list-pages.js';
+import { attachReply, listPage, PagedLists } from './list-pages.js';
 import { checkAttach, checkConnectorPrefs, checkConvs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
@@ -58,6 +59,8 @@ class ConnectorActor implements Actor {
   private retransmitArmed = false;
   /** Delivery marks moved by the devices' acks, on their way to Postgres and the direct peers; made on the first. */
   private receipts: DeliveryReceipts | undefined;
+  /** Lists being sent to devices in pages. */
+  private readonly paged = new PagedLists();
 
   constructor(
     private readonly ctx: ActorContext,
@@ -93,7 +96,7 @@ class ConnectorActor implements Actor {
       case ConnectorOp.PREFS:
         return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify);
       case ConnectorOp.CONVS:
-        return this.list(checkConvs(payload).after);
+        return this.list(checkConvs(payload));
       case ConnectorOp.DEVICES:
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.NOTIFY: {
@@ -165,8 +168,7 @@ class ConnectorActor implements Actor {
       const dev = this.device(p.did)!;
       for (const uid of this.peersOnline ?? []) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
     }
-    const page = listPage(convs);
-    return page.more === undefined ? { convs: page.list, large: this.largeConvs() } : { convs: page.list, more: page.more, large: this.largeConvs() };
+    return attachReply(p.did, convs, this.largeConvs(), p.pageBytes, this.paged);
   }
 
   /** Reads who this user blocks or is blocked by, and whether the user has read receipts or last seen off. */
@@ -195,6 +197,7 @@ class ConnectorActor implements Actor {
     const dev = this.device(p.did);
     if (!dev || dev.sid !== p.sid) return; // a newer session of the device already took its place
     this.devices = this.devices.filter((d) => d !== dev);
+    this.paged.forget(p.did);
     if (this.devices.length === 0) this.detached(p.did);
   }
 
@@ -336,14 +339,22 @@ class ConnectorActor implements Actor {
     return { seq: mark.readSeq };
   }
 
-  /** A client's `sync`: the list from Postgres, and bindings put right for whatever it found became large or small. */
-  /** The user's list, whole (an array) or the page past `after` (a long list is read again for each page). */
-  private async list(after: string | undefined): Promise<ConvSummary[] | ConvsPage> {
+  /**
+   * A client's `sync` (bindings put right for whatever the read found became large or small), or a page of a list
+   * being sent in pages: from the list held since its first page, else read again. Whole (an array) when the
+   * gateway asks no pages.
+   */
+  private async list(p: ConnectorConvs): Promise<ConvSummary[] | ConvsPage> {
+    const did = p.did ?? '';
+    if (p.after !== undefined && p.pageBytes !== undefined) {
+      const held = this.paged.next(did, p.after, p.pageBytes);
+      if (held !== undefined) return held;
+    }
     const before = this.largeConvs();
-    const out = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
+    const rows = this.refresh(await this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1));
     this.rebind(before);
-    const page = listPage(out, after);
-    return after === undefined && page.more === undefined ? page.list : page;
+    if (p.pageBytes === undefined) return rows;
+    return p.after === undefined ? this.paged.first(did, rows, p.pageBytes) : listPage(rows, p.after, p.pageBytes);
   }
 
   /** Binds the devices (but `skipDid`) to the large conversations not in `before`, and unbinds them from those no longer large. */

@@ -1,4 +1,4 @@
-import type { ConvsPage } from '../protocol/chat-ops.js';
+import type { AttachReply, ConvsPage } from '../protocol/chat-ops.js';
 import type { ConvSummary } from '../protocol/frames.js';
 import { MAX_LIST_PAGE_BYTES } from '../protocol/limits.js';
 import { utf8Length } from '../protocol/validate-fields.js';
@@ -43,4 +43,57 @@ export function listPage(rows: readonly ConvSummary[], after?: string, budget = 
     bytes += n;
   }
   return list.length < sorted.length ? { list, more: list[list.length - 1]!.conv } : { list };
+}
+
+/** How long a list being sent in pages is held for its next page: past it, the next page reads the list again. */
+export const PAGED_LIST_TTL_MS = 60_000;
+
+/**
+ * The lists a connector is sending in pages, per device: the rows as read for the first page, so that every page
+ * comes from one read (none skipped or repeated by a change between pages) and costs no read of its own.
+ */
+export class PagedLists {
+  private readonly held = new Map<string, { rows: readonly ConvSummary[]; at: number }>();
+
+  /** The first page of `rows` for device `did`: all of them when no pages are asked or they fit; the rest is held. */
+  first(did: string, rows: readonly ConvSummary[], pageBytes: number, now = Date.now()): ConvsPage {
+    const page = listPage(rows, undefined, pageBytes);
+    if (page.more === undefined) this.held.delete(did);
+    else this.held.set(did, { rows, at: now });
+    return page;
+  }
+
+  /** The page past `after` of the list held for `did`; undefined when none is held (gone, or held too long). */
+  next(did: string, after: string, pageBytes: number, now = Date.now()): ConvsPage | undefined {
+    const h = this.held.get(did);
+    if (h === undefined || now - h.at > PAGED_LIST_TTL_MS) {
+      this.held.delete(did);
+      return undefined;
+    }
+    const page = listPage(h.rows, after, pageBytes);
+    if (page.more === undefined) this.held.delete(did);
+    return page;
+  }
+
+  /** Drops what is held for `did` (its session left). */
+  forget(did: string): void {
+    this.held.delete(did);
+  }
+}
+
+/**
+ * The attach answer for device `did`: its list (the first page, when it takes pages of `pageBytes`), the large
+ * groups, and what the list says of each (`largeLast`), for the gateway's bindings, made before later pages go.
+ */
+export function attachReply(did: string, rows: ConvSummary[], large: string[], pageBytes: number | undefined, paged: PagedLists): AttachReply {
+  const reply: AttachReply = { convs: rows, large };
+  if (large.length > 0) {
+    const listed = new Map(rows.map((r) => [r.conv, r.lastSeq]));
+    reply.largeLast = large.map((conv) => listed.get(conv) ?? 0);
+  }
+  if (pageBytes === undefined) return reply;
+  const page = paged.first(did, rows, pageBytes);
+  reply.convs = page.list;
+  if (page.more !== undefined) reply.more = page.more;
+  return reply;
 }

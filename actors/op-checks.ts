@@ -141,13 +141,27 @@ export function checkAttach(p: unknown): ConnectorAttach {
   const a: ConnectorAttach = { did: id(v['did'], 'did'), gw: id(v['gw'], 'gw'), sid: int(v['sid'], 'sid', 0) };
   if (v['life'] !== undefined) a.life = id(v['life'], 'life');
   if (v['refresh'] === true) a.refresh = true;
+  if (v['pageBytes'] !== undefined) a.pageBytes = int(v['pageBytes'], 'pageBytes', MIN_PAGE_BYTES);
   return a;
 }
 
-/** A list request: `after` (a conversation id) asks for the page past it. */
+/** Longest `after` a list request may carry: any stored conversation id, those from before ids were checked as bytes too. */
+const MAX_LIST_CURSOR_LENGTH = 1024;
+/** Smallest page a list request may ask for: a page holds one row at least anyway. */
+const MIN_PAGE_BYTES = 1024;
+
+/** A list request: `after` (a conversation id, as stored) asks for the page past it, `pageBytes` for pages that size. */
 export function checkConvs(p: unknown): ConnectorConvs {
   const v = obj(p);
-  return v['after'] === undefined ? {} : { after: id(v['after'], 'after') };
+  const out: ConnectorConvs = {};
+  if (v['did'] !== undefined) out.did = id(v['did'], 'did');
+  const after = v['after'];
+  if (after !== undefined) {
+    if (typeof after !== 'string' || after.length === 0 || after.length > MAX_LIST_CURSOR_LENGTH) throw bad(`after must be a conversation id`);
+    out.after = after;
+  }
+  if (v['pageBytes'] !== undefined) out.pageBytes = int(v['pageBytes'], 'pageBytes', MIN_PAGE_BYTES);
+  return out;
 }
 
 export function checkGatewayGone(p: unknown): ConnectorGatewayGone {

@@ -112,20 +112,23 @@ export interface PinReply { conv: string; pins: Pin[] }
  * attached before (periodically, or after the connector shard changed owner).
  */
 /** `life`: the gateway process's incarnation, so a connector can forget the device when that process dies. */
-export interface ConnectorAttach { did: string; gw: string; sid: number; life?: string; refresh?: boolean }
+/** `pageBytes`: the device takes a long list in pages of about this many bytes (ConvsPage); absent: whole. */
+export interface ConnectorAttach { did: string; gw: string; sid: number; life?: string; refresh?: boolean; pageBytes?: number }
 /** The gateway `gw`'s life `life` ended: its sessions are gone (node → its live connectors). */
 export interface ConnectorGatewayGone { gw: string; life: string }
 /**
  * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up. With
  * `more` it is the first page of a long list, which goes on after that conversation id (ConnectorConvs).
- * `large`: conversations delivered by per-conversation subject, not by connector.
+ * `large`: conversations delivered by per-conversation subject, not by connector; `largeLast`, with `convs`: the
+ * `lastSeq` the list gives each of them, in the same order (absent from older nodes).
  */
-export interface AttachReply { convs?: ConvSummary[]; more?: string; large: string[] }
+export interface AttachReply { convs?: ConvSummary[]; more?: string; large: string[]; largeLast?: number[] }
 /**
  * What a device's `sync` and the gateway's list pages ask the connector for: the user's list, or with `after` the
- * part of it past that conversation id. The answer is the whole list as an array (as before pages), or a ConvsPage.
+ * part of it past that conversation id. Without `pageBytes` (a device that takes no pages, or an older gateway) the
+ * answer is the whole list as an array; with it, a ConvsPage.
  */
-export interface ConnectorConvs { did?: string; after?: string }
+export interface ConnectorConvs { did?: string; after?: string; pageBytes?: number }
 /** Part of a list too long for one answer, in conversation id order; `more`: it goes on after this id. */
 export interface ConvsPage { list: ConvSummary[]; more?: string }
 export interface ConnectorDetach { did: string; sid: number }

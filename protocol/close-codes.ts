@@ -6,7 +6,7 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Never sent: what a client sees when the connection dropped without a close frame. */
   ABNORMAL: 1006,
-  /** A frame over the size limit (uWebSockets.js sends this itself). */
+  /** A frame over the size limit: the gateway sends it after a `frame_too_large` error (uWS cuts a frame over 4× the limit without any close frame: 1006). */
   TOO_BIG: 1009,
   /** Protocol violations: undecodable frames, text messages. */
   BAD_FRAME: 4000,

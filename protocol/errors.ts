@@ -56,7 +56,11 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && KNOWN_CODES.has(code);
 }
 
-/** Codes a caller may retry after a backoff: the same request can succeed later. */
+/**
+ * Codes a caller inside the cluster may retry at once after a backoff: the same request can succeed later. A client
+ * keeps a send for more than these (README §9: `rate_limited` after a pause, `storage_error` later; the SDK's
+ * SEND_RETRYABLE_CODES): port that set, not this one.
+ */
 export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.TIMEOUT,
   ErrorCode.UNAVAILABLE,

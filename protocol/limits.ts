@@ -131,6 +131,11 @@ export const MAX_HISTORY_PAGE_BYTES = 512 * 1024;
  * it: 5,000 groups with a few hundred bytes of `meta` each would pass both.
  */
 export const MAX_LIST_PAGE_BYTES = 256 * 1024;
+/**
+ * The connection URL's query parameter by which a client says it puts together a list sent in pages (`pages=1`,
+ * README §2): an older client would take the first page for the whole list. Without it the list comes whole.
+ */
+export const LIST_PAGES_QUERY = 'pages';
 /** Most users one message may mention. */
 export const MAX_MENTIONS = 50;
 /** Messages one `hide` names at most ("delete for me" of a selection). */

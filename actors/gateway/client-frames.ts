@@ -1,4 +1,4 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterPin, type ChatterSend, type MuteReply, type PinReply, type SendReply } from '../../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ConnectorConvs, type ChatterLeave, type ChatterMute, type ChatterPin, type ChatterSend, type MuteReply, type PinReply, type SendReply } from '../../protocol/chat-ops.js';
 import { decode } from '../../protocol/codec.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
@@ -61,7 +61,8 @@ export class ClientFrames {
         return this.request(s, this.reactors(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
       case 'sync': {
         // The pager sends the answer (in pages, if long); an error goes out with the rid.
-        const list = this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, { did: s.did }).then((r) => this.pager.send(s, asConvsPage(r), () => s.state === 'open', f.rid));
+        const ask: ConnectorConvs = s.listPageBytes > 0 ? { did: s.did, pageBytes: s.listPageBytes } : { did: s.did };
+        const list = this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask).then((r) => this.pager.send(s, asConvsPage(r), () => s.state === 'open', f.rid));
         return this.request(s, list, () => undefined, { rid: f.rid });
       }
       case 'typing':

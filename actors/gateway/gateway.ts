@@ -6,7 +6,7 @@ import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.j
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
-import { DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
+import { LIST_PAGES_QUERY, MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -35,6 +35,8 @@ const OVERSIZE_GRACE = 4;
  * limit is set that much higher, or the close frame would be dropped and the client see a bare cut (1006).
  */
 const UWS_BACKPRESSURE_ROOM = DEFAULT_MAX_SERVER_FRAME_BYTES + 1024;
+/** The smallest list page asked of a connector, whatever the slow-reader limit (a page holds one row at least anyway). */
+const MIN_LIST_PAGE_BYTES = 16 * 1024;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
 const DRAIN_BATCH = 500;
 const DRAIN_STEP_MS = 50;
@@ -225,7 +227,8 @@ export class Gateway {
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const auth = req.getHeader('authorization');
-    const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
+    // The scheme is case-insensitive (RFC 9110 §11.1); a `token` in the query wins over the header.
+    const token = req.getQuery('token') || (/^bearer +/i.exec(auth) ? auth.replace(/^bearer +/i, '') : '');
     const origin = req.getHeader('origin');
     if (!originAllowed(origin, this.deps.config.allowedOrigins)) {
       GatewayStats.bump(this.stats.refused, ErrorCode.FORBIDDEN);
@@ -244,8 +247,9 @@ export class Gateway {
       return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
     }
     const { uid, did, exp, iat } = r.value;
+    const pages = req.getQuery(LIST_PAGES_QUERY) === '1';
     // `session` is named now so that setting it in `open` does not give every socket's data a property array.
-    res.upgrade<SessionData>({ uid, did, exp, iat, session: undefined }, key, protocol, extensions, context);
+    res.upgrade<SessionData>({ uid, did, exp, iat, pages, session: undefined }, key, protocol, extensions, context);
   }
 
   private open(ws: Uws.WebSocket<SessionData>): void {
@@ -254,6 +258,8 @@ export class Gateway {
     this.lastSid = Math.max(this.lastSid + 1, Date.now() * 1000);
     const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, d.iat, { perSec: config.ratePerSec, burst: config.rateBurst });
     d.session = s;
+    // A page at most an eighth of the slow-reader limit: the list's pages and a `sync`'s may be in flight at once.
+    if (d.pages) s.listPageBytes = Math.max(MIN_LIST_PAGE_BYTES, Math.min(MAX_LIST_PAGE_BYTES, Math.floor(config.maxBackpressureBytes / 8)));
     this.stats.opened++;
     this.sessions.set(s.sid, s);
     const devKey = `${s.uid}\u0000${s.did}`;

@@ -1,5 +1,6 @@
 import { ChatKind, ConnectorOp, type ConnectorConvs, type ConvsPage } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
+import { ErrorCode, ImError, RETRYABLE_CODES, toImError } from '../../protocol/errors.js';
 import type { ConvSummary, ConvsFrame, ServerFrame } from '../../protocol/frames.js';
 import type { Router } from '../../runtime/router.js';
 import type { Session } from './session.js';
@@ -24,6 +25,7 @@ export function asConvsPage(reply: unknown): ConvsPage {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
  * Sends a user's list to a session: one `convs` frame, or for a long list one frame per page (each but the last
@@ -35,11 +37,10 @@ export class ListPager {
   constructor(private readonly deps: ListPagerDeps) {}
 
   /**
-   * Sends `first` and the pages after it while `wanted()` holds; resolves with every row sent, or undefined when
-   * it stopped (the session closed, or `wanted()` turned false). A page request that keeps failing rejects.
+   * Sends `first` and the pages after it while `wanted()` holds; resolves true once the last went, false when it
+   * stopped (the session closed, or `wanted()` turned false). A page request that fails for good rejects.
    */
-  async send(s: Session, first: ConvsPage, wanted: () => boolean, rid?: number): Promise<ConvSummary[] | undefined> {
-    const rows = first.list.slice();
+  async send(s: Session, first: ConvsPage, wanted: () => boolean, rid?: number): Promise<boolean> {
     let page = first;
     let after: string | undefined;
     for (;;) {
@@ -48,16 +49,17 @@ export class ListPager {
       if (after !== undefined) frame.after = after;
       if (page.more !== undefined) frame.more = true;
       this.deps.send(s, frame);
-      if (page.more === undefined) return rows;
+      if (page.more === undefined) return true;
       after = page.more;
       const next = await this.nextPage(s, after, wanted);
-      if (next === undefined) return undefined;
+      if (next === undefined) return false;
       page = next;
-      for (const r of page.list) rows.push(r);
     }
   }
 
   private async nextPage(s: Session, after: string, wanted: () => boolean): Promise<ConvsPage | undefined> {
+    // The frame just queued goes out at the end of this turn: only then does the socket's count include it.
+    await nextTurn();
     // The socket sends most of a page before the next is asked for: a slow reader holds one page here, not the list.
     const limit = this.deps.maxBackpressureBytes() / 2;
     for (let waited = 0; s.buffered() > limit; waited += DRAIN_POLL_MS) {
@@ -68,13 +70,16 @@ export class ListPager {
       await sleep(DRAIN_POLL_MS);
       if (!wanted()) return undefined;
     }
-    const ask: ConnectorConvs = { did: s.did, after };
+    if (!wanted()) return undefined;
+    const ask: ConnectorConvs = { did: s.did, after, pageBytes: s.listPageBytes };
     for (let attempt = 1; ; attempt++) {
       try {
-        const page = asConvsPage(await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask));
-        return wanted() ? page : undefined;
+        const reply = await this.deps.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask);
+        // A node of an older version answers the whole list whatever it is asked: the list starts over.
+        if (Array.isArray(reply)) throw new ImError(ErrorCode.UNAVAILABLE, 'the connector answered no page: the list starts over');
+        return wanted() ? (reply as ConvsPage) : undefined;
       } catch (err) {
-        if (attempt === PAGE_ATTEMPTS) throw err;
+        if (attempt === PAGE_ATTEMPTS || !RETRYABLE_CODES.has(toImError(err).code)) throw err;
       }
       await sleep(100 * 2 ** attempt);
       if (!wanted()) return undefined;

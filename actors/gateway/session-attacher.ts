@@ -90,6 +90,7 @@ export class SessionAttacher {
     const gen = ++s.attachGen;
     const payload: ConnectorAttach = { did: s.did, gw: this.deps.nodeId, sid: s.sid, life: this.deps.life };
     if (refresh) payload.refresh = true;
+    if (s.listPageBytes > 0) payload.pageBytes = s.listPageBytes;
     s.attaching = true;
     try {
       await this.attachLoop(s, payload, gen);
@@ -159,15 +160,13 @@ export class SessionAttacher {
           }
         });
         if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
-        let rows = reply.convs;
-        if (rows !== undefined) {
-          const first = reply.more === undefined ? { list: rows } : { list: rows, more: reply.more };
-          rows = await this.deps.pager.send(s, first, () => s.state === 'open' && gen === s.attachGen);
-          if (rows === undefined) return;
-        }
-        const listed = rows !== undefined && reply.large.length > 0 ? new Map(rows.map((r) => [r.conv, r.lastSeq])) : undefined;
+        // Bound before the list's later pages go: a large group's news published meanwhile reaches the session.
+        const listed = reply.convs === undefined ? undefined : listedLast(reply);
         for (const conv of reply.large) binding.bind(s, conv, listed?.get(conv));
         binding.keepOnly(s, reply.large, gen);
+        if (reply.convs === undefined) return;
+        const first = reply.more === undefined ? { list: reply.convs } : { list: reply.convs, more: reply.more };
+        await this.deps.pager.send(s, first, () => s.state === 'open' && gen === s.attachGen);
         return;
       } catch (err) {
         const e = toImError(err);
@@ -178,4 +177,11 @@ export class SessionAttacher {
       }
     }
   }
+}
+
+/** What the list gives each large group as its `lastSeq`: from the reply's `largeLast`, or (older nodes) its rows. */
+function listedLast(reply: AttachReply): Map<string, number> | undefined {
+  if (reply.large.length === 0) return undefined;
+  if (reply.largeLast !== undefined && reply.largeLast.length === reply.large.length) return new Map(reply.large.map((conv, i) => [conv, reply.largeLast![i]!]));
+  return new Map((reply.convs ?? []).map((r) => [r.conv, r.lastSeq]));
 }

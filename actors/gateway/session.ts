@@ -9,6 +9,8 @@ export interface SessionData {
   did: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
+  /** The client puts together a list sent in pages (`pages=1` in its URL). */
+  pages: boolean;
   /** When the token was issued (0 when it does not say): what a revocation is compared with. */
   iat: number;
   session?: Session;
@@ -60,6 +62,8 @@ export class Session {
   attaching = false;
   /** When the last rate_limited error went out (one per second at most). */
   lastRateError = 0;
+  /** Bytes of one page of a long list for this client; 0: it takes no pages (an older client), lists go whole. */
+  listPageBytes = 0;
   /** Frames waiting for this turn's flush: absent while there are none (most sockets are idle), one frame as itself. */
   private outbox: Uint8Array | Uint8Array[] | undefined;
 

@@ -107,11 +107,11 @@ export class ConversationChains {
   }
 
   /**
-   * Applies a `convs` list: sets baselines of new conversations and pulls whatever is behind. The list is every
-   * conversation the user is in: one it lacks was left while this device was away (it had no `left` frame); those
-   * are returned, taken out of the list as `left` takes them.
+   * Applies a `convs` list (which began to arrive at `since`): sets baselines of new conversations and pulls whatever
+   * is behind. The list is every conversation the user is in: one it lacks was left while this device was away (it
+   * had no `left` frame); those are returned, taken out of the list as `left` takes them.
    */
-  handleConvs(list: readonly ConvSummary[]): string[] {
+  handleConvs(list: readonly ConvSummary[], since = Date.now()): string[] {
     if (this.closed) return [];
     // Only the very first list may start "from now": a conversation that appears later was created after we
     // connected, and all of it is news to this device.
@@ -125,7 +125,8 @@ export class ConversationChains {
     // What live frames of this connection said in the last seconds stands against a list, which the server may have
     // read before them (the first list too: news can reach a device attached before its list is read). What the last
     // connection brought does not: every list of this one was read after it.
-    const liveAfter = Math.max(Date.now() - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS), this.disconnectedAt);
+    // A list in pages counts from its first page (`since`): the server read it then.
+    const liveAfter = Math.max(Math.min(since, Date.now()) - (this.opts.listStaleGraceMs ?? DEFAULT_LIST_STALE_GRACE_MS), this.disconnectedAt);
     for (const row of list) {
       let s = this.convs.get(row.conv);
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.

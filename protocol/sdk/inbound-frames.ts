@@ -40,12 +40,17 @@ export class InboundFrames {
     const { events, requests, chains, outbound } = this.d;
     switch (f.type) {
       case 'convs': {
-        const list = this.listPages.take(f);
-        if (list === undefined) return;
+        const whole = this.listPages.take(f);
+        if (whole === undefined) {
+          // A long answer is still coming: its request is not timed out meanwhile.
+          if (f.rid !== undefined && f.more === true) requests.extend(f.rid);
+          return;
+        }
+        const list = whole.rows;
         if (f.rid !== undefined) requests.resolve(f.rid, list);
         // Clears made while this device was away (or before this client started: an app's stored messages).
         const cleared = list.filter((r) => r.clearedSeq !== undefined && r.clearedSeq > (chains.get(r.conv)?.clearedSeq ?? 0));
-        const gone = chains.handleConvs(list);
+        const gone = chains.handleConvs(list, whole.since);
         this.d.onSynced();
         for (const conv of gone) events.emit('left', { conv });
         for (const r of cleared) events.emit('cleared', { conv: r.conv, seq: r.clearedSeq! });

@@ -9,21 +9,26 @@ const UNASKED = -1;
  * ends it. A frame that goes on from nothing held (the server started over) is dropped.
  */
 export class ListPages {
-  private readonly open = new Map<number, { last: string; rows: ConvSummary[] }>();
+  private readonly open = new Map<number, { last: string; rows: ConvSummary[]; since: number }>();
 
-  /** The whole list once `f` ends it; undefined while more is to come, or for a frame that goes on from nothing. */
-  take(f: ConvsFrame): ConvSummary[] | undefined {
+  /**
+   * The whole list once `f` ends it, with when its first frame came (`since`: what it says is no newer than that);
+   * undefined while more is to come, or for a frame that goes on from nothing.
+   */
+  take(f: ConvsFrame, now = Date.now()): { rows: ConvSummary[]; since: number } | undefined {
     const key = f.rid ?? UNASKED;
     let rows = f.list;
+    let since = now;
     if (f.after !== undefined) {
       const held = this.open.get(key);
       this.open.delete(key);
       if (held === undefined || held.last !== f.after) return undefined;
       rows = held.rows.concat(f.list);
+      since = held.since;
     } else this.open.delete(key);
-    if (f.more !== true) return rows;
+    if (f.more !== true) return { rows, since };
     const last = f.list[f.list.length - 1]?.conv;
-    if (last !== undefined) this.open.set(key, { last, rows });
+    if (last !== undefined) this.open.set(key, { last, rows, since });
     return undefined;
   }
 

@@ -22,6 +22,8 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: ImError) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** Starts the timeout again (a long answer that is still coming). */
+  rearm: () => ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -45,11 +47,12 @@ export class PendingRequests {
     const rid = this.nextRid;
     this.nextRid = this.nextRid >= Number.MAX_SAFE_INTEGER ? 1 : this.nextRid + 1;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(rid);
-        reject(new ImError(ErrorCode.TIMEOUT, `${what} got no answer within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.pending.set(rid, { resolve: resolve as (value: unknown) => void, reject, timer });
+      const rearm = (): ReturnType<typeof setTimeout> =>
+        setTimeout(() => {
+          this.pending.delete(rid);
+          reject(new ImError(ErrorCode.TIMEOUT, `${what} got no answer within ${this.timeoutMs} ms`));
+        }, this.timeoutMs);
+      this.pending.set(rid, { resolve: resolve as (value: unknown) => void, reject, timer: rearm(), rearm });
       try {
         send(rid);
       } catch (err) {
@@ -64,6 +67,14 @@ export class PendingRequests {
     const p = this.settle(rid);
     p?.resolve(value);
     return p !== undefined;
+  }
+
+  /** Gives the request `rid` its whole timeout again: part of its answer came, more is coming. */
+  extend(rid: number): void {
+    const p = this.pending.get(rid);
+    if (p === undefined) return;
+    clearTimeout(p.timer);
+    p.timer = p.rearm();
   }
 
   /** Rejects the request `rid`; returns false when none is waiting. */

@@ -1,5 +1,6 @@
 import { CloseCode } from '../close-codes.js';
 import { ErrorCode, ImError } from '../errors.js';
+import { LIST_PAGES_QUERY } from '../limits.js';
 
 /**
  * The slice of the WebSocket API the SDK uses: satisfied by the browser's WebSocket and by the `ws` package,
@@ -57,10 +58,10 @@ export function messageBytes(data: unknown): Uint8Array | ArrayBuffer | undefine
   return undefined;
 }
 
-/** The connection URL: the endpoint with `token` appended as a query parameter (README §2). */
+/** The connection URL: the endpoint with `token` appended as a query parameter, and `pages=1`: this SDK puts together a list sent in pages (README §2). */
 export function urlWithToken(endpoint: string, token: string): string {
   const sep = endpoint.includes('?') ? '&' : '?';
-  return `${endpoint}${sep}token=${encodeURIComponent(token)}`;
+  return `${endpoint}${sep}token=${encodeURIComponent(token)}&${LIST_PAGES_QUERY}=1`;
 }
 
 /** Unhooks a socket's handlers and closes it, whatever state it is in; nothing it does afterwards reaches us. */

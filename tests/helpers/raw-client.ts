@@ -16,7 +16,7 @@ export interface RawClient {
 
 /** Opens a socket with a token (as a page of `origin`, if given); resolves once open, rejects with the HTTP status when the upgrade is refused. */
 export function rawConnect(url: string, token?: string, origin?: string): Promise<RawClient> {
-  const ws = new WebSocket(token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`, origin === undefined ? {} : { origin });
+  const ws = new WebSocket(token === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`, origin === undefined ? {} : { origin });
   ws.binaryType = 'nodebuffer';
   const frames: ServerFrame[] = [];
   const waiters: { pred: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void }[] = [];

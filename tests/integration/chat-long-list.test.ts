@@ -21,7 +21,8 @@ describe('long conversation lists', () => {
       await Promise.all(
         Array.from({ length: Math.min(25, GROUPS - i) }, async (_, k) => {
           const conv = groupId(i + k);
-          const members = conv === LARGE ? ['long', 'peer', 'x1', 'x2', 'x3'] : ['long', 'peer'];
+          // `mid` is in the first 100: a list of about 400 KB, past one page but within what went whole before pages.
+          const members = conv === LARGE ? ['long', 'peer', 'x1', 'x2', 'x3'] : i + k < 100 ? ['long', 'peer', 'mid'] : ['long', 'peer'];
           const r = await c.api('POST', '/v1/conversations', { kind: 'group', owner: 'peer', members, conv, title: `group ${i + k}`, meta: `${META}${i + k}` });
           if (r.status !== 201) throw new Error(`create ${conv}: ${r.status} ${JSON.stringify(r.body)}`);
         }),
@@ -59,7 +60,7 @@ describe('long conversation lists', () => {
   });
 
   it('long lists – the list comes in frames under the size limits, each going on from the one before, at connect and for sync', async () => {
-    const raw = await rawConnect(c.gateways.get('ll2')!, c.token('long', 'd2'));
+    const raw = await rawConnect(`${c.gateways.get('ll2')!}?pages=1`, c.token('long', 'd2'));
     const sizes: number[] = [];
     raw.ws.on('message', (data: Buffer) => sizes.push(data.byteLength));
     const check = async (rid?: number): Promise<void> => {
@@ -79,5 +80,22 @@ describe('long conversation lists', () => {
     await check(7);
     expect(Math.max(...sizes)).toBeLessThan(MAX_HISTORY_PAGE_BYTES);
     raw.close();
+  });
+
+  it('long lists – a client that does not say it takes pages (an older one) gets its list whole, as before pages', async () => {
+    const old = await rawConnect(c.gateways.get('ll2')!, c.token('mid', 'd1'));
+    const list = await old.waitFor<ConvsFrame>((f) => f.type === 'convs', 20_000);
+    expect(list.list).toHaveLength(100);
+    expect(list.more).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(old.frames.filter((f) => f.type === 'convs')).toHaveLength(1);
+    old.close();
+    // The same list in pages for a client that takes them.
+    const paged = await rawConnect(`${c.gateways.get('ll2')!}?pages=1`, c.token('mid', 'd2'));
+    await paged.waitFor<ConvsFrame>((f) => f.type === 'convs' && f.more === undefined, 20_000);
+    const pages = paged.frames.filter((f): f is ConvsFrame => f.type === 'convs');
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.flatMap((p) => p.list.map((r) => r.conv))).toEqual(Array.from({ length: 100 }, (_, i) => groupId(i)));
+    paged.close();
   });
 });

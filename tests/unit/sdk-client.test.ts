@@ -14,7 +14,7 @@ describe('sdk client – connecting', () => {
     const connected = client.connect();
     await flush();
     const s = ws.last();
-    expect(s.url).toBe('ws://gw1/ws?x=1&token=a%20b%2Bc');
+    expect(s.url).toBe('ws://gw1/ws?x=1&token=a%20b%2Bc&pages=1');
     expect(s.binaryType).toBe('arraybuffer');
     let done = false;
     void connected.then(() => (done = true));

@@ -277,6 +277,22 @@ describe('sdk chain – lists that cross live news', () => {
   });
 });
 
+describe('sdk chain – a list in pages', () => {
+  it('sdk chain – a list that took long to arrive counts from its first page: news heard since stands against it', async () => {
+    const { chains } = harness({ listStaleGraceMs: 5_000 });
+    chains.handleConvs([row('a', 1)]);
+    const firstPage = Date.now();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(chains.handleJoined({ conv: 'b', kind: 'group', lastSeq: 0 })).toBe(true);
+    // The last page comes 15 s later: the list was read before the join.
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(chains.handleConvs([row('a', 1)], firstPage)).toEqual([]);
+    expect(chains.list().map((x) => x.conv).sort()).toEqual(['a', 'b']);
+    // A list read well after the join does take it out.
+    expect(chains.handleConvs([row('a', 1)])).toEqual(['b']);
+  });
+});
+
 describe('sdk chain – joined again', () => {
   it('sdk chain – a repeat joined for a conversation in the list keeps what it does not carry; one for a conversation left takes it whole', () => {
     const { chains } = harness();

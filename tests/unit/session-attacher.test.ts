@@ -117,4 +117,32 @@ describe('session attacher', () => {
     expect(tells).toEqual([{ uid: 'u1', op: 'detach', p: { did: 'd', sid: gone.sid } }]);
     expect(stays.state).toBe('open');
   });
+
+  it('session attacher – a long list’s large groups are bound before its later pages are asked for, with the list’s lastSeq', async () => {
+    const bound: [string, number | undefined][] = [];
+    const frames: ServerFrame[] = [];
+    const asked: string[] = [];
+    const router = {
+      shardCount: () => SHARDS,
+      shardOf: () => 0,
+      call: (_kind: string, _uid: string, op: string) => {
+        asked.push(op);
+        // The first page and the large group it binds; the next page never comes (a slow connector).
+        if (op === 'attach') return Promise.resolve({ convs: [{ conv: 'a', kind: 'group', lastSeq: 1, readSeq: 0, unread: 1 }], more: 'a', large: ['L'], largeLast: [7] } satisfies AttachReply);
+        return new Promise(() => {});
+      },
+    } as unknown as Router;
+    const binding = { bind: (_s: Session, conv: string, listed?: number) => void bound.push([conv, listed]), keepOnly: () => {} } as unknown as ConvBinding;
+    const send = (_s: Session, f: ServerFrame): void => void frames.push(f);
+    const sessions = new Map<number, Session>();
+    const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send, pager: new ListPager({ router, send, maxBackpressureBytes: () => 1 << 20 }) });
+    const s = new Session(1, { getBufferedAmount: () => 0 } as never, 'u1', 'd', 0, 0, { perSec: 10, burst: 10 });
+    s.listPageBytes = 64 * 1024;
+    sessions.set(s.sid, s);
+    void attacher.attach(s, false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(asked).toEqual(['attach', 'convs']);
+    expect(frames).toEqual([{ type: 'convs', list: [expect.objectContaining({ conv: 'a' })], more: true }]);
+    expect(bound).toEqual([['L', 7]]);
+  });
 });
