@@ -1,4 +1,4 @@
-import { ErrorCode, ImError } from '../protocol/errors.js';
+import { ErrorCode, ImError, rateLimited } from '../protocol/errors.js';
 import { MemberRole } from '../protocol/frames.js';
 import type { Member } from '../storage/conversation-store.js';
 import type { Amendment } from './amendment.js';
@@ -93,7 +93,7 @@ export class MemberMarks {
     if (why !== undefined) throw new ImError(ErrorCode.FORBIDDEN, `${why} in ${conv}`);
     if (amends !== undefined || this.slowSec === 0 || this.moderators.has(uid)) return;
     const wait = (this.lastPost?.get(uid) ?? -Infinity) + this.slowSec * 1000 - now;
-    if (wait > 0) throw new ImError(ErrorCode.RATE_LIMITED, `slow mode in ${conv}: ${uid} may post again in ${Math.ceil(wait / 1000)} s`);
+    if (wait > 0) throw rateLimited(`slow mode in ${conv}: ${uid} may post once every ${this.slowSec} s`, wait);
   }
 
   /** `uid` posted a message of their own at `now`, past every check: the slow mode counts from it. */

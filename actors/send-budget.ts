@@ -1,4 +1,4 @@
-import { ErrorCode, ImError } from '../protocol/errors.js';
+import { rateLimited } from '../protocol/errors.js';
 
 /**
  * Mention rows a conversation's members' mentions of all may write per minute. Each @all writes a row per member in
@@ -46,8 +46,7 @@ export class SendBudget {
       this.left -= need;
       return;
     }
-    const waitSec = Math.ceil((((need - this.left) / this.rate) * this.perMs) / 1000);
-    throw new ImError(ErrorCode.RATE_LIMITED, `${this.limit(conv)}; try again in ${waitSec} s`);
+    throw rateLimited(this.limit(conv), ((need - this.left) / this.rate) * this.perMs);
   }
 }
 

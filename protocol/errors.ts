@@ -74,6 +74,8 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export class ImError extends Error {
   override readonly name: string = 'ImError';
   readonly code: ErrorCode;
+  /** A `rate_limited` refusal's wait, when it names one (the error frame's `retryAfterMs`). */
+  retryAfterMs?: number;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -81,9 +83,31 @@ export class ImError extends Error {
   }
 
   /** The plain shape sent over the wire (no stack, no cause). */
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  toJSON(): { code: ErrorCode; message: string; retryAfterMs?: number } {
+    return this.retryAfterMs === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, retryAfterMs: this.retryAfterMs };
   }
+}
+
+/** How a `rate_limited` refusal names its wait in its message: the cluster's reply envelopes carry a code and a message only. */
+const WAIT_SUFFIX = /; try again in (\d+) s$/;
+
+/**
+ * A `rate_limited` refusal of `what` that says how long to wait (`waitMs`, rounded up to the second). The gateway
+ * reads the wait back from the message, wherever in the cluster it was made, into the error frame's `retryAfterMs`.
+ */
+export function rateLimited(what: string, waitMs: number): ImError {
+  const sec = Math.max(1, Math.ceil(waitMs / 1000));
+  const e = new ImError(ErrorCode.RATE_LIMITED, `${what}; try again in ${sec} s`);
+  e.retryAfterMs = sec * 1000;
+  return e;
+}
+
+/** The wait a `rate_limited` error names (rateLimited), in ms; undefined for any other error, or one naming none. */
+export function retryAfterMsOf(e: ImError): number | undefined {
+  if (e.code !== ErrorCode.RATE_LIMITED) return undefined;
+  if (e.retryAfterMs !== undefined) return e.retryAfterMs;
+  const m = WAIT_SUFFIX.exec(e.message);
+  return m === null ? undefined : Number(m[1]) * 1000;
 }
 
 /** Wraps anything thrown into an ImError, keeping ImErrors as they are. */

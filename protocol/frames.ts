@@ -317,7 +317,8 @@ export interface ReportedFrame { type: 'reported'; rid: number; conv: string; se
 /** The session took the token of `refresh` `rid`: it now lasts until `exp` (seconds since the epoch). */
 export interface RefreshedFrame { type: 'refreshed'; rid: number; exp: number }
 /** A request failed; `cid` names a `send`, `rid` any other request that carries one, `conv` the conversation (alone for an `ack` or `read`). */
-export interface ErrorFrame { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string }
+/** `retryAfterMs`: a `rate_limited` refusal's wait (slow mode, a mention or reaction budget), when it names one. */
+export interface ErrorFrame { type: 'error'; code: ErrorCode; message: string; rid?: number; cid?: number; conv?: string; retryAfterMs?: number }
 /** Reconnect to one of `endpoints` (in order of preference); the server closes right after. */
 export interface RedirectFrame { type: 'redirect'; endpoints: string[]; reason: RedirectReason }
 

@@ -254,6 +254,7 @@ function serverFrame(v: Obj): ServerFrame {
       if (!absent(v['rid'])) e.rid = uint(v, 'error', 'rid');
       if (!absent(v['cid'])) e.cid = uint(v, 'error', 'cid');
       if (!absent(v['conv'])) e.conv = str(v, 'error', 'conv');
+      if (!absent(v['retryAfterMs'])) e.retryAfterMs = uint(v, 'error', 'retryAfterMs');
       f = e;
       break;
     }

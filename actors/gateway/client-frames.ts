@@ -1,7 +1,7 @@
 import { ChatKind, ChatterOp, ConnectorOp, type ConnectorConvs, type ChatterLeave, type ChatterMute, type ChatterPin, type ChatterSend, type MuteReply, type PinReply, type SendReply } from '../../protocol/chat-ops.js';
 import { decode } from '../../protocol/codec.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
-import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
+import { ErrorCode, ImError, retryAfterMsOf, toImError } from '../../protocol/errors.js';
 import type { ClientFrame, ClientFrameOf, ConvSummary, Msg, ServerFrame } from '../../protocol/frames.js';
 import type { Logger } from '../../runtime/logger.js';
 import { latencyHistogram } from '../../runtime/metrics.js';
@@ -18,6 +18,8 @@ import { asConvsPage, type ListPager } from './list-pager.js';
 /** An error frame for a failed request; the ids tell the client which one. */
 export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?: string } = {}): ServerFrame {
   const f: ServerFrame = { type: 'error', code: e.code, message: e.message };
+  const wait = retryAfterMsOf(e);
+  if (wait !== undefined) f.retryAfterMs = wait;
   if (ids.cid !== undefined) f.cid = ids.cid;
   if (ids.rid !== undefined) f.rid = ids.rid;
   if (ids.conv !== undefined) f.conv = ids.conv;

@@ -157,6 +157,7 @@ export class InboundFrames {
         return;
       case 'error': {
         const error = new ImError(f.code, f.message);
+        if (f.retryAfterMs !== undefined) error.retryAfterMs = f.retryAfterMs;
         // Answers to a cid or rid nobody waits for any more (a re-send, a timed-out request) are dropped.
         if (f.cid !== undefined) outbound.handleError(f.cid, error);
         else if (f.rid !== undefined) {

@@ -200,7 +200,8 @@ export class OutboundQueue {
     if (entry === undefined) return false;
     const state = this.convState(entry.conv);
     if (SEND_RETRYABLE_CODES.has(error.code)) {
-      this.scheduleResend(state, error.code === ErrorCode.RATE_LIMITED ? DEFAULT_RATE_LIMITED_RESEND_MS : 0);
+      // The server's wait, when it names one (slow mode: up to a day), else a second.
+      this.scheduleResend(state, error.code === ErrorCode.RATE_LIMITED ? Math.max(DEFAULT_RATE_LIMITED_RESEND_MS, error.retryAfterMs ?? 0) : 0);
       this.opts.onRetry?.({ cid: entry.cid, conv: entry.conv, error });
       return true;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemberMarks } from '../../actors/member-marks.js';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode, ImError, retryAfterMsOf } from '../../protocol/errors.js';
 import type { Member } from '../../storage/conversation-store.js';
 
 const member = (uid: string, role: Member['role'], mutedUntil = 0, silencedUntil = 0): Member => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil, silencedUntil });
@@ -83,7 +83,11 @@ describe('member marks', () => {
     m.check('a', undefined, 1000, 'c');
     m.posted('a', 1000);
     m.posted('own', 1000);
-    expect(() => m.check('a', undefined, 5000, 'c')).toThrow(new ImError(ErrorCode.RATE_LIMITED, 'slow mode in c: a may post again in 6 s'));
+    expect(() => m.check('a', undefined, 5000, 'c')).toThrow(expect.objectContaining({ code: ErrorCode.RATE_LIMITED, message: 'slow mode in c: a may post once every 10 s; try again in 6 s', retryAfterMs: 6000 }));
+    // The wait reaches the client as retryAfterMs, read back from the message wherever the refusal crossed NATS.
+    expect(retryAfterMsOf(new ImError(ErrorCode.RATE_LIMITED, 'slow mode in c: a may post once every 10 s; try again in 6 s'))).toBe(6000);
+    expect(retryAfterMsOf(new ImError(ErrorCode.RATE_LIMITED, 'more than 50 frames/s'))).toBeUndefined();
+    expect(retryAfterMsOf(new ImError(ErrorCode.INVALID_FIELD, 'x; try again in 6 s'))).toBeUndefined();
     expect([allowed(() => m.check('a', 'react', 5000, 'c')), allowed(() => m.check('b', undefined, 5000, 'c')), allowed(() => m.check('own', undefined, 5000, 'c'))]).toEqual([true, true, true]);
     expect(allowed(() => m.check('a', undefined, 11_000, 'c'))).toBe(true);
     // A member who left and comes back starts afresh.

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { ErrorCode, ImError, rateLimited } from '../../protocol/errors.js';
 import type { SendFrame } from '../../protocol/frames.js';
 import { OutboundQueue, type OutboundQueueOptions } from '../../protocol/sdk/outbound-queue.js';
 import { checkedRecord } from '../../protocol/sdk/outbox.js';
@@ -268,5 +268,19 @@ describe('sdk outbound queue – recalls', () => {
       { conv: 'a', cid: 101, body: '@bo yes', after: 100, mentions: ['bo'], reply: 2 },
       { conv: 'a', cid: 102, body: '@all yes', after: 101, reply: 2, mentionAll: true },
     ]);
+  });
+});
+
+describe('sdk outbound queue – waits', () => {
+  it('outbound – a rate_limited send waits out the wait the server names (slow mode), then goes again, once', async () => {
+    const { q, wire } = harness();
+    const p = q.enqueue('slow', 'hi');
+    void p.catch(() => undefined);
+    const slowed = rateLimited('slow mode in slow: u may post once every 60 s', 42_000);
+    expect(q.handleError(100, slowed)).toBe(true);
+    await vi.advanceTimersByTimeAsync(41_000);
+    expect(wire).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(wire.map((f) => f.cid)).toEqual([100, 100]);
   });
 });
