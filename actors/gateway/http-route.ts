@@ -3,6 +3,7 @@ import type * as Uws from 'uWebSockets.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { corsOrigin } from './origin-policy.js';
+import { isRetryableStorageError } from '../../storage/pg-errors.js';
 
 /*
  * The JSON route plumbing of the server API (http-api.ts): registering a route on uWS, the key check, reading the
@@ -83,7 +84,7 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
       });
     };
     const fail = (err: unknown): void => {
-      const e = toImError(err);
+      const e = apiError(err);
       // A storage error is no refusal of the caller's: Postgres failed a statement it should have taken.
       if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.STORAGE) d.log.error({ route: pattern, code: e.code, err: e.message }, 'server API failed');
       answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
@@ -95,6 +96,16 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
     if (method === 'get') return run({});
     readJson(res, (err, body) => (err ? fail(err) : run(body!)));
   });
+}
+
+/**
+ * The coded error a failed request is answered with. A deadlock or serialization failure is Postgres' "not now":
+ * `unavailable` (503), to be sent again, not `conflict`'s final 409.
+ */
+export function apiError(err: unknown): ImError {
+  const e = toImError(err);
+  if (e.code === ErrorCode.CONFLICT && isRetryableStorageError(e)) return new ImError(ErrorCode.UNAVAILABLE, `${e.message}: send the request again`, { cause: e });
+  return e;
 }
 
 /** Reads a JSON object body of at most MAX_API_BODY_BYTES; `done` gets it, or BAD_FRAME / FRAME_TOO_LARGE. */

@@ -1,6 +1,8 @@
 import type * as Uws from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
-import { keyTaken, sameSecret } from '../../actors/gateway/http-route.js';
+import { apiError, keyTaken, sameSecret } from '../../actors/gateway/http-route.js';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { toStorageError } from '../../storage/pg-errors.js';
 import { mountDemoPage } from '../../actors/gateway/demo-page.js';
 import { ConfigError, DEV_SERVER_KEY, DEV_TOKEN_SECRET, parseConfig } from '../../runtime/config.js';
 import { silentLogger } from '../../runtime/logger.js';
@@ -68,5 +70,13 @@ describe('server secrets', () => {
     const off = fakeApp();
     expect(mountDemoPage(off.app, { ...base, devTokens: false }, silentLogger())).toBe(false);
     expect(off.routes).toEqual([]);
+  });
+
+  it('server API – a deadlock or serialization failure answers unavailable (503, send again), a unique clash stays conflict', () => {
+    const pg = (code: string) => toStorageError(Object.assign(new Error(code), { code }), 'change blocks');
+    expect(apiError(pg('40P01')).code).toBe(ErrorCode.UNAVAILABLE);
+    expect(apiError(pg('40001')).code).toBe(ErrorCode.UNAVAILABLE);
+    expect(apiError(pg('23505')).code).toBe(ErrorCode.CONFLICT);
+    expect(apiError(new ImError(ErrorCode.CONFLICT, 'recalled already')).code).toBe(ErrorCode.CONFLICT);
   });
 });
