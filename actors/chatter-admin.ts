@@ -151,6 +151,13 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
     // adds known to be stored are told now, as the retry would not tell them.
     c.broken = true;
     if (added.length > 0) applyMembers(c, added, [], wasLarge, by, await pinsForNewcomers(c, added));
+    // A removal past its deadline may have committed, and its retry would find nobody to remove: the members are
+    // read again now, and those it took out are told (their devices, the business server) as a removal tells them.
+    const asked = (p.remove ?? []).filter((u) => c.members.has(u));
+    if (asked.length > 0 && (await c.load().then(() => true, () => false))) {
+      const gone = asked.filter((u) => !c.members.has(u));
+      if (gone.length > 0) applyMembers(c, [], gone, wasLarge, by, []);
+    }
     throw err;
   }
   applyMembers(c, added, removed, wasLarge, by, await pinsForNewcomers(c, added));

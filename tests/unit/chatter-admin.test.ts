@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { changeMembers, dissolve, type AdminChatter } from '../../actors/chatter-admin.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
 
-/** An admin view of a group's chatter over in-memory stores; `removeFails` makes the removal's statement fail. */
-function chatter(removeFails: boolean) {
+/**
+ * An admin view of a group's chatter over in-memory stores; `removeFails` makes the removal's statement fail, before
+ * it changed anything or (`'after commit'`) once it had (a deadline past).
+ */
+function chatter(removeFails: boolean | 'after commit') {
   const stored = new Set(['ann', 'old']);
   const told: string[] = [];
   let loads = 0;
+  let removals = 0;
   let dissolved = false;
   const c = {
     ctx: { key: 'g' },
@@ -19,8 +23,9 @@ function chatter(removeFails: boolean) {
         },
         removeMembers: async (_conv: string, uids: string[]): Promise<string[]> => {
           if (dissolved) throw new Error(`no group g`);
-          if (removeFails) throw new Error('statement timeout');
+          if (removeFails === true) throw new Error('statement timeout');
           const gone = uids.filter((u) => stored.delete(u));
+          if (removeFails === 'after commit' && removals++ === 0) throw new Error('statement timeout');
           return gone;
         },
       },
@@ -54,10 +59,12 @@ function chatter(removeFails: boolean) {
 describe('chatter admin – member changes', () => {
   it('chatter admin – a change whose removal fails after its adds were stored tells the adds, and the next operation reads the members again', async () => {
     const x = chatter(true);
-    await expect(changeMembers(x.c, { add: ['new'], remove: ['old'] })).rejects.toThrow('statement timeout');
+    // `zed` is no member: nobody the removal could have taken out, so nothing is read again at once.
+    await expect(changeMembers(x.c, { add: ['new'], remove: ['zed'] })).rejects.toThrow('statement timeout');
     expect(x.told).toEqual(['+new -']);
     expect([...x.c.members].sort()).toEqual(['ann', 'new', 'old']);
     expect(x.c.broken).toBe(true);
+    expect(x.loads()).toBe(0);
     // The retry finds the adds stored already: the chatter has reloaded first, so its members are Postgres' own.
     await expect(changeMembers(x.c, { add: ['new'] })).resolves.toEqual({ added: [], removed: [] });
     expect(x.loads()).toBe(1);
@@ -72,5 +79,14 @@ describe('chatter admin – member changes', () => {
     await expect(dissolve(x.c)).rejects.toMatchObject({ code: 'not_found' });
     expect(x.loads()).toBe(1);
     expect(x.c.members.size).toBe(0);
+  });
+
+  it('chatter admin – a removal that committed but whose answer was lost tells who was removed, so the retry has nothing left to tell', async () => {
+    const x = chatter('after commit');
+    await expect(changeMembers(x.c, { remove: ['old'] })).rejects.toThrow('statement timeout');
+    expect(x.told).toEqual(['+ -old']);
+    expect([...x.c.members]).toEqual(['ann']);
+    await expect(changeMembers(x.c, { remove: ['old'] })).resolves.toEqual({ added: [], removed: [] });
+    expect(x.told).toEqual(['+ -old', '+ -']);
   });
 });
