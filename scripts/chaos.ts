@@ -205,6 +205,7 @@ duplicated                ${report.duplicated.length}
 out of order              ${report.outOfOrder.length}
 chain breaks (G2)         ${report.chainBreaks.length}
 sender order broken (G5)  ${report.senderOrder.length}
+messages to non-members   ${report.foreign.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
 recalls, edits, reactions ${amends} asked, ${report.amendBreaks.length} broken (stored without their effect or link, or delivered without it)
 delivery marks            ${report.marks} stored, ${report.receiptBreaks.length} beyond what the member's devices got
@@ -218,7 +219,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.foreign, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

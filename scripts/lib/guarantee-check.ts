@@ -45,6 +45,8 @@ export interface GuaranteeReport {
   chainBreaks: string[];
   senderOrder: string[];
   deliveryGaps: string[];
+  /** Messages a device was delivered of a conversation its user is not in: a leak, however well ordered. */
+  foreign: string[];
   /** Recalls or edits stored without their effect (or the reverse), reactions without their target, or any delivered without naming what it changes. */
   amendBreaks: string[];
   /** Delivery marks stored beyond anything a device of that member was delivered: a "delivered" that lies. */
@@ -96,7 +98,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], foreign: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
   const hidden = new Set((await sql<{ uid: string; conv_id: string; seq: number }[]>`SELECT uid, conv_id, seq FROM hidden_messages WHERE conv_id = ANY(${convs})`).map((h) => `${h.uid}|${h.conv_id}|${h.seq}`));
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
@@ -145,8 +147,10 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const stored = byConv.get(a.conv)?.find((r) => r.seq === a.seq);
       // A recalled or edited message keeps its seq with its body emptied or replaced (checked above).
       const recalledTarget = stored?.edits != null && byConv.get(a.conv)?.find((r) => r.seq === stored.edits)?.recalled_by != null;
-      const held = stored !== undefined && (stored.body.toString('utf8') === body || stored.recalled_by !== null || stored.edited_by !== null || recalledTarget);
-      if (!held) report.lost.push(`${d.did}: acked "${body}" at ${a.conv}/${a.seq} is not stored there`);
+      // The row is this send's own: this device's, under its cid (a body alone would let another send's row stand in).
+      const own = stored !== undefined && stored.sender_uid === d.uid && stored.sender_did === d.did && stored.client_msg_id === a.cid;
+      const held = own && (stored.body.toString('utf8') === body || stored.recalled_by !== null || stored.edited_by !== null || recalledTarget);
+      if (!held) report.lost.push(`${d.did}: acked "${body}" (cid ${a.cid}) at ${a.conv}/${a.seq} is not stored there as its own`);
     }
     for (const [body, { kind, target }] of d.amends ?? []) {
       const a = d.acked.get(body);
@@ -165,6 +169,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       report.sent += bodies.length;
       for (const b of bodies) if ((bodyCount.get(`${conv}|${b}`) ?? 0) > 1) report.duplicated.push(`${conv}: "${b}" stored ${bodyCount.get(`${conv}|${b}`)} times`);
     }
+    for (const conv of d.delivered.keys()) if (!members.get(conv)?.includes(d.uid)) report.foreign.push(`${d.did} got messages of ${conv}, which ${d.uid} is not in`);
     // G4: each member device holds its conversations' chains exactly once and in order.
     for (const conv of convs) {
       if (!members.get(conv)?.includes(d.uid)) continue;
@@ -255,5 +260,5 @@ async function reactionCountBreaks(sql: Sql, convs: string[]): Promise<string[]>
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.foreign.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
 }
