@@ -16,6 +16,7 @@ import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults
 import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
 import { startTraffic, utcClock, type ChaosTraffic } from './chaos/traffic.js';
 import { stopChildrenOnSignal } from './lib/child-reaper.js';
+import type { NodeProcess } from './lib/node-process.js';
 import { allHeld, checkGuarantees } from './lib/guarantee-check.js';
 
 function parseDuration(v: string): number {
@@ -41,12 +42,23 @@ function why(r: { code: number; stderr: string }): string {
   return line ? `: ${line.trim().slice(0, 120)}` : '';
 }
 
+/** Node processes that exited without the harness signalling them: a crash, which the faults must not hide. */
+const crashed: string[] = [];
+
+/** Whether the node process runs (a frozen one does); if not, it is recorded as crashed. */
+function running(node: string, p: NodeProcess, when: string): boolean {
+  if (p.child.exitCode === null && p.child.signalCode === null) return true;
+  crashed.push(`${node} had exited (${p.child.exitCode ?? p.child.signalCode}) on its own, found ${when}`);
+  return false;
+}
+
 async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic, rnd: () => number): Promise<string> {
   const { cluster, nodeIds } = infra;
   const node = nodeIds[Math.floor(f.pick * nodeIds.length)]!;
   switch (f.kind) {
     case FaultKind.KILL_NODE: {
       const p = cluster.nodes.get(node)!;
+      if (!running(node, p, 'before a SIGKILL')) return `SIGKILL ${node} NOT APPLIED: it had exited on its own`;
       p.signal('SIGKILL');
       await p.exited;
       await new Promise((r) => setTimeout(r, 1000));
@@ -55,6 +67,7 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
     }
     case FaultKind.FREEZE_NODE: {
       const p = cluster.nodes.get(node)!;
+      if (!running(node, p, 'before a SIGSTOP')) return `SIGSTOP ${node} NOT APPLIED: it had exited on its own`;
       p.signal('SIGSTOP');
       await new Promise((r) => setTimeout(r, 3500)); // past the 1.5 s lease: its shards go elsewhere
       p.signal('SIGCONT');
@@ -181,6 +194,7 @@ async function main(): Promise<number> {
       }
       caughtUp = await t.catchUp(lastSeqs, 30_000);
     }
+    for (const [node, p] of infra.cluster.nodes) running(node, p, 'at the end');
     const report = await checkGuarantees(sql, t.convs, t.members, t.devices.map((d) => d.log));
     await sql.end();
     const fenced = await infra.countLogLines('write fenced');
@@ -192,7 +206,7 @@ async function main(): Promise<number> {
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
     const amends = t.devices.reduce((k, d) => k + (d.log.amends?.size ?? 0), 0);
     const hides = t.devices.reduce((k, d) => k + [...(d.log.hides?.values() ?? [])].flat().length, 0);
-    const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent;
+    const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent && crashed.length === 0;
     console.log(`
 chaos run: seed ${seed}, ${durationMs / 1000} s, ${injected.length} faults
 ${injected.map((x) => `  - ${x}`).join('\n')}
@@ -213,13 +227,14 @@ mentions                  ${report.mentions} rows as wanted, ${report.mentionBre
 replies                   ${report.replies} acked, ${report.replyBreaks.length} broken (stored or delivered without the message they answer)
 hides                     ${hides} acked, ${report.stubs} stubs delivered, ${report.hideBreaks.length} broken (an acked hide not stored, a stub for a message not hidden)
 sends failed for good     ${t.failures.length}
+nodes crashed             ${crashed.length}
 fenced writes refused     ${fenced}
 longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
 result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.foreign, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.foreign, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...crashed, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;
