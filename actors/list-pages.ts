@@ -1,7 +1,7 @@
 import type { AttachReply, ConvsPage } from '../protocol/chat-ops.js';
 import type { ConvSummary } from '../protocol/frames.js';
 import { MAX_LIST_PAGE_BYTES } from '../protocol/limits.js';
-import { utf8Length } from '../protocol/validate-fields.js';
+import { packedStrBytes } from '../protocol/validate-fields.js';
 
 /** Bytes a row's keys, numbers and headers take in a frame, at most (its strings are counted apart). */
 const ROW_OVERHEAD_BYTES = 320;
@@ -10,9 +10,7 @@ const PIN_OVERHEAD_BYTES = 40;
 /** A msgpack string's header, at most. */
 const STR_HEADER_BYTES = 5;
 
-function strBytes(s: string | undefined): number {
-  return s === undefined ? 0 : STR_HEADER_BYTES + utf8Length(s);
-}
+const strBytes = (s: string | undefined): number => packedStrBytes(s, STR_HEADER_BYTES);
 
 /** At least how many bytes row `r` takes in a `convs` frame. */
 export function listRowBytes(r: ConvSummary): number {

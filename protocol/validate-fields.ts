@@ -24,6 +24,11 @@ export function utf8Length(s: string): number {
   return n;
 }
 
+/** At least how many bytes string `s` takes in a msgpack frame: its UTF-8 and a header of `header` bytes (0 when absent). */
+export function packedStrBytes(s: string | undefined, header: number): number {
+  return s === undefined ? 0 : header + utf8Length(s);
+}
+
 /** Why `s` is not a valid id (1..maxBytes UTF-8 bytes, no control characters), or undefined when it is. */
 export function idProblem(s: unknown, maxBytes: number = DEFAULT_LIMITS.maxIdLength): string | undefined {
   if (typeof s !== 'string') return 'must be a string';

@@ -1,5 +1,5 @@
 import { MAX_HISTORY_PAGE_BYTES } from '../../protocol/limits.js';
-import { utf8Length } from '../../protocol/validate-fields.js';
+import { packedStrBytes } from '../../protocol/validate-fields.js';
 import type { StoredMessage } from '../../storage/message-store.js';
 
 /** Bytes a message's keys, numbers and headers take in a frame, at most (its strings are counted apart). */
@@ -9,7 +9,7 @@ const STR_HEADER_BYTES = 3;
 
 /** At least how many bytes string `s` takes in a frame: its UTF-8 (ids may be 128 bytes of any script). */
 function strBytes(s: string | undefined): number {
-  return s === undefined ? 0 : STR_HEADER_BYTES + utf8Length(s);
+  return packedStrBytes(s, STR_HEADER_BYTES);
 }
 
 /** About how many bytes message `m` takes in a `history` frame. */
