@@ -237,8 +237,8 @@ export class ActorHost {
     if (e.code === ErrorCode.FENCED) {
       cell.stopRequested = true;
       this.opts.onFenced(cell.kind, cell.shard);
-    } else if (e.code === ErrorCode.INTERNAL) {
-      this.opts.log.error({ actor: cell.id, err: e.message, cause: e.cause instanceof Error ? e.cause.stack : undefined }, 'actor handler failed');
+    } else if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.STORAGE) {
+      this.opts.log.error({ actor: cell.id, code: e.code, err: e.message, cause: e.cause instanceof Error ? e.cause.stack : undefined }, 'actor handler failed');
     }
     return e;
   }

@@ -14,10 +14,11 @@ import { fitPage } from './history-page.js';
 import { toMsg } from '../stored-msg.js';
 import type { Session } from './session.js';
 import { asConvsPage, type ListPager } from './list-pager.js';
+import { isOurFailure, publicError } from './public-error.js';
 
 /** An error frame for a failed request; the ids tell the client which one. */
 export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?: string } = {}): ServerFrame {
-  const f: ServerFrame = { type: 'error', code: e.code, message: e.message };
+  const f: ServerFrame = { type: 'error', code: e.code, message: publicError(e).message };
   const wait = retryAfterMsOf(e);
   if (wait !== undefined) f.retryAfterMs = wait;
   if (ids.cid !== undefined) f.cid = ids.cid;
@@ -151,7 +152,7 @@ export class ClientFrames {
       },
       (err: unknown) => {
         const e = toImError(err);
-        if (e.code === ErrorCode.INTERNAL) this.log.error({ uid: s.uid, err: e.message }, 'request failed');
+        if (isOurFailure(e)) this.log.error({ uid: s.uid, code: e.code, err: e.message }, 'request failed');
         this.reply(s, errorFrame(e, ids));
       },
     );

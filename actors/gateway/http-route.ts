@@ -4,6 +4,7 @@ import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { corsOrigin } from './origin-policy.js';
 import { isRetryableStorageError } from '../../storage/pg-errors.js';
+import { isOurFailure, publicError } from './public-error.js';
 
 /*
  * The JSON route plumbing of the server API (http-api.ts): registering a route on uWS, the key check, reading the
@@ -86,8 +87,8 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
     const fail = (err: unknown): void => {
       const e = apiError(err);
       // A storage error is no refusal of the caller's: Postgres failed a statement it should have taken.
-      if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.STORAGE) d.log.error({ route: pattern, code: e.code, err: e.message }, 'server API failed');
-      answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: e.message });
+      if (isOurFailure(e)) d.log.error({ route: pattern, code: e.code, err: e.message }, 'server API failed');
+      answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: publicError(e).message });
     };
     if (keyed && !keyTaken(auth, d.config)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
     const run = (body: Record<string, unknown>): void => {

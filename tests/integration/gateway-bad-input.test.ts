@@ -159,6 +159,33 @@ describe('gateway – bad input', () => {
     expect(await c.api('POST', '/v1/conversations/room/members', { add: ['idle'] })).toMatchObject({ status: 200, body: { added: ['idle'] } });
   });
 
+  it('gateway – a statement Postgres refuses answers storage_error by its code only (not Postgres\' words), and the node keeps serving', async () => {
+    // A trigger stands for a statement Postgres fails for reasons of its own; its text must stay in the node's log.
+    await c.db.sql.unsafe(`
+      CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'secret detail of table %', TG_TABLE_NAME; END $$;
+      CREATE TRIGGER refuse_conv BEFORE INSERT ON conversations FOR EACH ROW WHEN (NEW.conv_id = 'pg-refuses') EXECUTE FUNCTION refuse_for_test();
+      CREATE TRIGGER refuse_hide BEFORE INSERT ON hidden_messages FOR EACH ROW WHEN (NEW.uid = 'hider') EXECUTE FUNCTION refuse_for_test();`);
+    let hider: RawClient | undefined;
+    try {
+      const refused = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pg-refuses', owner: 'hider' });
+      expect(refused).toMatchObject({ status: 500, body: { code: 'storage_error' } });
+      expect(JSON.stringify(refused.body)).not.toMatch(/secret|conversations|refuse/);
+      expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'pg-takes', owner: 'hider' })).status).toBe(201);
+      const seq = (await c.api('POST', '/v1/conversations/pg-takes/messages', { body: 'to hide', from: 'bot' })).body['seq'] as number;
+      hider = await rawConnect(url, c.token('hider', 'h-1'));
+      await hider.waitFor((f) => f.type === 'convs');
+      hider.send({ type: 'hide', rid: 7, conv: 'pg-takes', seqs: [seq] });
+      const err = await hider.waitFor<Err>((f) => f.type === 'error' && f.rid === 7);
+      expect(err.code).toBe('storage_error');
+      expect(err.message).not.toMatch(/secret|hidden_messages|refuse/);
+      await bystanderRoundTrip();
+    } finally {
+      hider?.close();
+      await c.db.sql.unsafe(`DROP TRIGGER refuse_conv ON conversations; DROP TRIGGER refuse_hide ON hidden_messages; DROP FUNCTION refuse_for_test()`);
+    }
+  });
+
   it('gateway – over its connection limit a node answers 503 with other endpoints', async () => {
     const extra: RawClient[] = [];
     let refused: { status?: number; body?: string } | undefined;
