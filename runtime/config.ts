@@ -2,6 +2,8 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkSecretLength, gatewaySecrets } from './config-secrets.js';
+import { ConfigError } from './config-error.js';
 import {
   DEFAULT_HEARTBEAT_MS as DEFAULT_CLIENT_HEARTBEAT_MS,
   DEFAULT_MAX_BACKPRESSURE_BYTES,
@@ -123,9 +125,7 @@ export const DEFAULT_COMMIT_MAX_ROWS = 2000;
 export const DEFAULT_COMMIT_GATHER_BELOW = 32;
 export const DEFAULT_COMMIT_GATHER_MS = 2;
 
-/** Development defaults: a real deployment sets IM_TOKEN_SECRET and IM_SERVER_KEY. */
-export const DEV_TOKEN_SECRET = 'natsim-dev-secret-change-me';
-export const DEV_SERVER_KEY = 'natsim-dev-server-key';
+export { DEV_SERVER_KEY, DEV_TOKEN_SECRET, MIN_SECRET_BYTES } from './config-secrets.js';
 export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -143,10 +143,7 @@ export const DEFAULT_DB_POOL = 8;
 /** The kinds a node hosts unless told otherwise. */
 export const DEFAULT_KINDS = ['connector', 'chatter'];
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'invalid_config';
-}
+export { ConfigError } from './config-error.js';
 
 /** The largest integer setting: the longest delay setTimeout takes (past it, Node fires after 1 ms). */
 export const MAX_INT_SETTING = 2_147_483_647;
@@ -269,6 +266,7 @@ function webhookConfig(url: string | undefined, events: string | undefined, secr
   if (url === undefined || url === '') return {};
   if (!/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) throw new ConfigError(`webhook-url: ${JSON.stringify(url)} is not an http(s) URL`);
   if (!secret) throw new ConfigError('a webhook needs a signing secret: set IM_WEBHOOK_SECRET');
+  checkSecretLength('IM_WEBHOOK_SECRET', secret);
   if (!eventsOn) throw new ConfigError('--webhook-url forwards business events, which --no-events turns off');
   const types = list(events, [...WEBHOOK_EVENT_TYPES]);
   for (const t of types) if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw new ConfigError(`webhook-events: "${t}" is none of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
@@ -286,29 +284,15 @@ function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: strin
   // At least 1 KiB: below it, a client's acks, reads and pulls could not go out at all.
   const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
-  // Set but empty (`IM_SERVER_KEY=${UNSET}` in a compose file) is a mistake, not a choice: no key would be asked.
-  for (const name of ['IM_TOKEN_SECRET', 'IM_SERVER_KEY'] as const) if (env[name] === '') throw new ConfigError(`${name} is set but empty`);
-  const tokenSecret = env['IM_TOKEN_SECRET'] ?? DEV_TOKEN_SECRET;
-  const serverKey = env['IM_SERVER_KEY'] ?? DEV_SERVER_KEY;
-  // Rotation: the previous secret and key are still taken (never used to sign) until they are unset.
-  const previousTokenSecret = env['IM_TOKEN_SECRET_PREVIOUS'] || undefined;
-  const previousServerKey = env['IM_SERVER_KEY_PREVIOUS'] || undefined;
-  // The development secrets are public (they are in the README): with them anyone can mint tokens or call the
-  // server API, so a gateway reachable from other machines refuses to start with either, as current or previous.
-  const devToken = tokenSecret === DEV_TOKEN_SECRET || previousTokenSecret === DEV_TOKEN_SECRET;
-  if (port > 0 && !isLoopback(host) && (devToken || serverKey === DEV_SERVER_KEY || previousServerKey === DEV_SERVER_KEY)) {
-    throw new ConfigError(`the gateway would listen on ${host}, beyond this machine, with the public development ${devToken ? 'token secret' : 'server key'}: set IM_TOKEN_SECRET and IM_SERVER_KEY`);
-  }
+  const beyondLoopback = port > 0 && !isLoopback(host) ? host : undefined;
+  const secrets = gatewaySecrets(env, beyondLoopback);
   // Token minting hands any holder of the server key a token for any user, past the business server's sign-in.
-  if (port > 0 && !isLoopback(host) && on('dev-tokens')) throw new ConfigError(`--dev-tokens mints tokens for anyone: not on a gateway listening on ${host}, beyond this machine`);
+  if (beyondLoopback !== undefined && on('dev-tokens')) throw new ConfigError(`--dev-tokens mints tokens for anyone: not on a gateway listening on ${host}, beyond this machine`);
   return {
-    ...(previousTokenSecret !== undefined && { previousTokenSecret }),
-    ...(previousServerKey !== undefined && { previousServerKey }),
+    ...secrets,
     port,
     host,
     publicUrl: v('public-url') ?? `ws://${host}:${port}/ws`,
-    tokenSecret,
-    serverKey,
     devTokens: on('dev-tokens'),
     maxTokenLifetimeSec: int('max-token-lifetime', v('max-token-lifetime'), DEFAULT_MAX_TOKEN_LIFETIME_SEC),
     maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),

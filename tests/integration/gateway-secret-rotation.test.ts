@@ -5,8 +5,8 @@ import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 
-const NEW_SECRET = 'rotated-token-secret';
-const NEW_KEY = 'rotated-server-key';
+const NEW_SECRET = 'rotated-token-secret-of-32-bytes-at-least';
+const NEW_KEY = 'rotated-server-key-of-32-bytes-at-least';
 
 /** Rotating the token secret and the server key without signing anyone out: the previous ones stay good for a while. */
 describe('gateway – secret rotation', () => {

@@ -79,8 +79,8 @@ describe('config', () => {
 
   it('config – a webhook: off unless a URL is given (flag, then IM_WEBHOOK_URL), needs IM_WEBHOOK_SECRET, forwards every event type unless listed', () => {
     expect(parseConfig(base, {}).webhook).toBeUndefined();
-    const secret = { IM_WEBHOOK_SECRET: 's3cret' };
-    expect(parseConfig([...base, '--webhook-url', 'https://app.example/im'], secret).webhook).toEqual({ url: 'https://app.example/im', secret: 's3cret', events: [...WEBHOOK_EVENT_TYPES] });
+    const secret = { IM_WEBHOOK_SECRET: 's3cret-of-at-least-thirty-two-bytes' };
+    expect(parseConfig([...base, '--webhook-url', 'https://app.example/im'], secret).webhook).toEqual({ url: 'https://app.example/im', secret: 's3cret-of-at-least-thirty-two-bytes', events: [...WEBHOOK_EVENT_TYPES] });
     expect(parseConfig(base, { ...secret, IM_WEBHOOK_URL: 'http://127.0.0.1:9000/h', IM_WEBHOOK_EVENTS: 'push, members' }).webhook).toMatchObject({ url: 'http://127.0.0.1:9000/h', events: ['push', 'members'] });
     expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im'], {})).toThrow(/IM_WEBHOOK_SECRET/);
     expect(() => parseConfig([...base, '--webhook-url', 'ftp://app.example/im'], secret)).toThrow(/webhook-url/);

@@ -14,6 +14,10 @@ function fakeApp(): { app: Uws.TemplatedApp; routes: string[] } {
   return { app, routes };
 }
 
+const REAL_SECRET = 'real-token-secret-0123456789abcdef';
+const REAL_KEY = 'real-server-key-0123456789abcdefgh';
+const W_NEW = 'webhook-secret-0123456789abcdefgh';
+
 describe('server secrets', () => {
   it('server API – the key matches only when it is exactly the key, whatever the lengths', () => {
     expect(sameSecret('Bearer k3y', 'Bearer k3y')).toBe(true);
@@ -36,14 +40,14 @@ describe('server secrets', () => {
 
   it('config – a gateway reachable from other machines does not start with the public development secrets', () => {
     const args = (host: string) => ['--node-id', 'd1', '--database-url', 'postgres://x/y', '--gateway-port', '8081', '--gateway-host', host];
-    const real = { IM_TOKEN_SECRET: 'real-secret', IM_SERVER_KEY: 'real-key' };
+    const real = { IM_TOKEN_SECRET: REAL_SECRET, IM_SERVER_KEY: REAL_KEY };
     expect(() => parseConfig(args('0.0.0.0'), {})).toThrow(ConfigError);
-    expect(() => parseConfig(args('10.1.2.3'), { IM_TOKEN_SECRET: 'real-secret' })).toThrow(/server key/);
-    expect(() => parseConfig(args('10.1.2.3'), { IM_SERVER_KEY: 'real-key' })).toThrow(/token secret/);
-    expect(parseConfig(args('0.0.0.0'), real).gateway).toMatchObject({ host: '0.0.0.0', tokenSecret: 'real-secret', serverKey: 'real-key' });
+    expect(() => parseConfig(args('10.1.2.3'), { IM_TOKEN_SECRET: REAL_SECRET })).toThrow(/server key/);
+    expect(() => parseConfig(args('10.1.2.3'), { IM_SERVER_KEY: REAL_KEY })).toThrow(/token secret/);
+    expect(parseConfig(args('0.0.0.0'), real).gateway).toMatchObject({ host: '0.0.0.0', tokenSecret: REAL_SECRET, serverKey: REAL_KEY });
     // A rotation's previous secret and key are read too, and the development ones are refused there as well.
     const rotating = { ...real, IM_TOKEN_SECRET_PREVIOUS: 'old-secret', IM_SERVER_KEY_PREVIOUS: 'old-key' };
-    expect(parseConfig(args('0.0.0.0'), rotating).gateway).toMatchObject({ tokenSecret: 'real-secret', previousTokenSecret: 'old-secret', serverKey: 'real-key', previousServerKey: 'old-key' });
+    expect(parseConfig(args('0.0.0.0'), rotating).gateway).toMatchObject({ tokenSecret: REAL_SECRET, previousTokenSecret: 'old-secret', serverKey: REAL_KEY, previousServerKey: 'old-key' });
     expect(parseConfig(args('0.0.0.0'), real).gateway).not.toHaveProperty('previousTokenSecret');
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_TOKEN_SECRET_PREVIOUS: DEV_TOKEN_SECRET })).toThrow(/token secret/);
     expect(() => parseConfig(args('0.0.0.0'), { ...real, IM_SERVER_KEY_PREVIOUS: DEV_SERVER_KEY })).toThrow(/server key/);
@@ -53,8 +57,15 @@ describe('server secrets', () => {
     expect(parseConfig([...args('127.0.0.1'), '--dev-tokens'], real).gateway?.devTokens).toBe(true);
     expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_TOKEN_SECRET: '' })).toThrow(/IM_TOKEN_SECRET is set but empty/);
     const hook = ['--webhook-url', 'http://127.0.0.1:9/hook'];
-    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new', IM_WEBHOOK_SECRET_PREVIOUS: 'w-old' }).webhook).toMatchObject({ secret: 'w-new', previousSecret: 'w-old' });
-    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'w-new' }).webhook).not.toHaveProperty('previousSecret');
+    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: W_NEW, IM_WEBHOOK_SECRET_PREVIOUS: 'w-old' }).webhook).toMatchObject({ secret: W_NEW, previousSecret: 'w-old' });
+    expect(parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: W_NEW }).webhook).not.toHaveProperty('previousSecret');
+    // A secret or key set shorter than 32 bytes is refused wherever the gateway listens; a rotation's previous one
+    // may be short (rotating is how one leaves it), and the development defaults stay for loopback.
+    expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_TOKEN_SECRET: 'x'.repeat(31) })).toThrow(/IM_TOKEN_SECRET has 31 bytes; at least 32/);
+    expect(() => parseConfig(args('127.0.0.1'), { ...real, IM_SERVER_KEY: 'é'.repeat(15) })).toThrow(/IM_SERVER_KEY has 30 bytes/);
+    expect(parseConfig(args('127.0.0.1'), { ...real, IM_SERVER_KEY: 'é'.repeat(16) }).gateway.serverKey).toBe('é'.repeat(16));
+    expect(parseConfig(args('0.0.0.0'), rotating).gateway).toMatchObject({ previousTokenSecret: 'old-secret', previousServerKey: 'old-key' });
+    expect(() => parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'short' })).toThrow(/IM_WEBHOOK_SECRET has 5 bytes/);
     // On loopback (development, tests) the development secrets are fine.
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(args(host), {}).gateway.host).toBe(host);
   });
