@@ -8,6 +8,8 @@ import type { Logger } from './logger.js';
 
 export interface MembershipOptions {
   nodeId: string;
+  /** This process's life as the node (a fresh one unless given): what its lease, and every row it marks as its own, name. */
+  incarnation?: string;
   nodes: NodeStore;
   endpoints: string[];
   heartbeatMs: number;
@@ -51,9 +53,11 @@ export class Membership {
   private renewal?: { renew(): void; stop(): void | Promise<void> };
   private lossCount = 0;
   /** This process, as the holder of its node id (two processes must never serve as one node). */
-  readonly incarnation = randomUUID();
+  readonly incarnation: string;
 
-  constructor(private readonly opts: MembershipOptions) {}
+  constructor(private readonly opts: MembershipOptions) {
+    this.incarnation = opts.incarnation ?? randomUUID();
+  }
 
   /**
    * A main thread silent this long is wedged: the lease thread stops renewing, and the node loses its lease after

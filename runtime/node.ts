@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { connect as natsConnect, type NatsConnection, type Subscription } from 'nats';
 import { decodeControlRequest, decodeShardsChanged, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
 import { toImError } from '../protocol/errors.js';
@@ -26,8 +27,11 @@ import { Transport } from './transport/transport.js';
 
 export interface ClusterNodeOptions {
   config: NodeConfig;
-  /** The actor kinds this node hosts, built on the node's database pool, NATS connection, transport and the cluster's settings. */
-  kinds: (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings) => ActorKind[];
+  /**
+   * The actor kinds this node hosts, built on the node's database pool, NATS connection, transport and the cluster's
+   * settings; `incarnation` is this process's life as the node (its lease's).
+   */
+  kinds: (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings, incarnation: string) => ActorKind[];
   /** More load figures for the heartbeat (e.g. gateway connections), read by the dispatcher. */
   load?: () => Record<string, unknown>;
   log: Logger;
@@ -103,12 +107,13 @@ export class ClusterNode {
   ) {
     const { config, log } = opts;
     this.nodeId = config.nodeId;
+    const incarnation = randomUUID();
     this.shardMap = new ShardMapStore(controlSql);
     this.nodes = new NodeStore(controlSql);
     this.router = new Router(transport, shardCounts);
     this.host = new ActorHost({
       nodeId: this.nodeId,
-      kinds: opts.kinds(sql, nc, transport, settings),
+      kinds: opts.kinds(sql, nc, transport, settings, incarnation),
       sender: this.router,
       log,
       defaultIdleMs: config.actorIdleMs,
@@ -120,6 +125,7 @@ export class ClusterNode {
     });
     this.membership = new Membership({
       nodeId: this.nodeId,
+      incarnation,
       nodes: this.nodes,
       endpoints: opts.endpoints ?? [],
       heartbeatMs: config.heartbeatMs,
