@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterExpired, type ConnectorGatewayGone } from '../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterExpired, type ConnectorGatewayGone, type ConnectorPresenceLost } from '../protocol/chat-ops.js';
 import { clusterSettingValue, type ClusterSettingName } from '../protocol/control.js';
 import type { ActorKind } from '../runtime/actor.js';
 import type { ClusterSettings } from '../runtime/cluster-settings.js';
@@ -24,6 +24,7 @@ import { COUNTER_KIND, counterKind } from './counter.actor.js';
 import { NodeDirectory } from './gateway/directory.js';
 import { Gateway } from './gateway/gateway.js';
 import { GatewayWatch } from './gateway-watch.js';
+import { PresenceSweep, presenceLife } from './presence-sweep.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 import { WebhookForwarder } from './webhook-forwarder.js';
@@ -67,13 +68,13 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   let sweeper: RetentionSweeper | undefined;
   // The gateway's settings; the cluster-wide ones follow the cluster's values, also when `imctl settings set` changes them.
   const gw = { ...config.gateway };
-  const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings): ActorKind[] => {
+  const kinds = (sql: Sql, nc: NatsConnection, transport: Transport, settings: ClusterSettings, incarnation: string): ActorKind[] => {
     gw.largeGroupMembers = clusterSettingValue(SETTING_LARGE_GROUP, settings.get(SETTING_LARGE_GROUP)) ?? gw.largeGroupMembers;
     gw.maxTokenLifetimeSec = clusterSettingValue(SETTING_MAX_TOKEN_LIFETIME, settings.get(SETTING_MAX_TOKEN_LIFETIME)) ?? gw.maxTokenLifetimeSec;
     gw.recallWindowSec = clusterSettingValue(SETTING_RECALL_WINDOW, settings.get(SETTING_RECALL_WINDOW)) ?? gw.recallWindowSec;
     gw.editWindowSec = clusterSettingValue(SETTING_EDIT_WINDOW, settings.get(SETTING_EDIT_WINDOW)) ?? gw.editWindowSec;
     gw.messageRetentionSec = clusterSettingValue(SETTING_MESSAGE_RETENTION, settings.get(SETTING_MESSAGE_RETENTION)) ?? gw.messageRetentionSec;
-    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, maxPinned: gw.maxPinned, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, log, new CommitConnection(config.databaseUrl, config.nodeId));
+    svc = new ChatServices(sql, nc, transport, { largeGroupMembers: gw.largeGroupMembers, maxUserConversations: gw.maxUserConversations, maxGroupMembers: gw.maxGroupMembers, maxPinned: gw.maxPinned, events: gw.events, recallWindowSec: gw.recallWindowSec, editWindowSec: gw.editWindowSec, commit: config.commit }, presenceLife(config.nodeId, incarnation), log, new CommitConnection(config.databaseUrl, config.nodeId));
     const s = svc;
     // Registered before the node serves anything, so no change goes unheard.
     settings.onChange((name, value) => {
@@ -140,7 +141,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       prefs: chat.prefs,
       hidden: chat.hidden,
       pins: chat.pins,
-      lastSeen: chat.lastSeen,
+      presence: chat.presence,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
       retentionChanged: () => sweeper?.settingChanged(),
@@ -174,16 +175,29 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   // Connectors forget the devices of gateway processes that died without detaching them. A gateway node's
   // directory reads the live nodes every 2 s anyway: the watch sees those reads instead of making its own.
   let watch: GatewayWatch | undefined;
+  // Users a dead node had announced online are announced offline by their connectors' new owners.
+  let presenceSweep: PresenceSweep | undefined;
   if (config.kinds.includes(ChatKind.CONNECTOR)) {
-    const poll = directory ? undefined : new NodeStore(node.sql);
+    const nodes = new NodeStore(node.sql);
+    const sweep = new PresenceSweep({
+      store: chat.presence,
+      live: () => nodes.live(),
+      lost: (u) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did } satisfies ConnectorPresenceLost),
+      log: log.child({ component: 'presence-sweep' }),
+    });
+    presenceSweep = sweep;
     const w = new GatewayWatch({
-      ...(poll ? { live: () => poll.live() } : {}),
-      onGone: (l) => void node.host.tellLive(ChatKind.CONNECTOR, ConnectorOp.GATEWAY_GONE, { gw: l.nodeId, life: l.incarnation } satisfies ConnectorGatewayGone),
+      ...(directory ? {} : { live: () => nodes.live() }),
+      onGone: (l) => {
+        node.host.tellLive(ChatKind.CONNECTOR, ConnectorOp.GATEWAY_GONE, { gw: l.nodeId, life: l.incarnation } satisfies ConnectorGatewayGone);
+        sweep.gone(l);
+      },
       log: log.child({ component: 'gateway-watch' }),
     });
     directory?.onLiveNodes((live) => w.see(live));
     await w.start();
     watch = w;
+    sweep.start();
   }
   const finish = async (how: 'drain' | 'close'): Promise<void> => {
     if (how === 'drain') await gateway?.drain();
@@ -193,6 +207,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     else webhook?.close();
     directory?.close();
     watch?.close();
+    presenceSweep?.close();
     await sweeper?.close();
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();

@@ -16,7 +16,7 @@ import { HiddenMessageStore } from '../storage/hidden-message-store.js';
 import { PinnedMessageStore } from '../storage/pinned-message-store.js';
 import { MemberPrefsStore } from '../storage/member-prefs-store.js';
 import { GroupAdminStore } from '../storage/group-admin-store.js';
-import { LastSeenStore } from '../storage/last-seen-store.js';
+import { PresenceStore } from '../storage/presence-store.js';
 import { DeliveredMarkStore } from '../storage/delivered-mark-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
@@ -74,7 +74,8 @@ export class ChatServices {
   readonly hidden: HiddenMessageStore;
   readonly pins: PinnedMessageStore;
   readonly groups: GroupAdminStore;
-  readonly lastSeen: LastSeenStore;
+  /** Who is online through which node life, and when users were last online. */
+  readonly presence: PresenceStore;
   readonly deliveredMarks: DeliveredMarkStore;
   readonly committer: GroupCommitter;
   readonly segments: ShardSegments;
@@ -91,6 +92,8 @@ export class ChatServices {
     private readonly nc: NatsConnection,
     private readonly transport: Transport,
     readonly settings: ChatSettings,
+    /** This node's life (`node incarnation`): what the connectors here mark the users they announce online with. */
+    readonly life: string,
     readonly log: Logger,
     /** The group commit's own connection (none: it shares `sql`, and unknown outcomes are not settled; tests only). */
     private readonly commitConnection?: CommitConnection,
@@ -116,7 +119,7 @@ export class ChatServices {
     this.pins = new PinnedMessageStore(sql, CHAT_STORE_TIMEOUT_MS);
     this.groups = new GroupAdminStore(sql, CHAT_STORE_TIMEOUT_MS);
     // Lost when Postgres is away: "last seen" then shows the time before, which is not worth a retry queue.
-    this.lastSeen = new LastSeenStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record last seen'));
+    this.presence = new PresenceStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record presence'));
     // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).
     this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
     this.segments = new ShardSegments(sql);
@@ -198,7 +201,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
-    await Promise.all([this.lastSeen.flush(), this.deliveredMarks.close(), this.commitConnection?.close()]);
+    await Promise.all([this.presence.flush(), this.deliveredMarks.close(), this.commitConnection?.close()]);
     this.events.flush();
     this.segments.close();
   }

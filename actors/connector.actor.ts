@@ -28,7 +28,7 @@ import { sleepingConnectorAnswer } from './sleeping-connector.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
 import { lapsed, type Device } from './connector-device.js';
 import { attachReply, listPage, PagedLists } from './list-pages.js';
-import { checkAttach, checkConnectorPrefs, checkConvs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
+import { checkAttach, checkConnectorPrefs, checkConvs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPresenceLost, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
 /** Unacked messages are pushed again after this long. */
 export const DEFAULT_RETRANSMIT_MS = 2000;
@@ -120,6 +120,8 @@ class ConnectorActor implements Actor {
         for (const d of this.devices.filter((x) => x.gw === g.gw && x.life === g.life)) this.detach(d);
         return;
       }
+      case ConnectorOp.PRESENCE_LOST:
+        return this.presenceLost(checkPresenceLost(payload).did);
       case ConnectorOp.JOINED:
         return this.joined(checkJoined(payload));
       case ConnectorOp.LEFT:
@@ -218,7 +220,7 @@ class ConnectorActor implements Actor {
       this.detach(d);
     }
     // The answer comes once the last-seen time the sign-out recorded is stored: an erasure deletes it after.
-    if (gone.length > 0) await this.svc.lastSeen.flush();
+    if (gone.length > 0) await this.svc.presence.flush();
     return { devices: gone.map((d) => d.did) };
   }
 
@@ -228,8 +230,22 @@ class ConnectorActor implements Actor {
     this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: now });
     // Recorded even when hidden: the business server may read it, and it shows again if the user turns last seen on.
     const presence: ConnectorPresence = online || this.lastSeenOff ? { uid: this.ctx.key, online } : { uid: this.ctx.key, online, lastSeen: now };
-    if (!online) this.svc.lastSeen.record(this.ctx.key, now);
+    if (online) this.svc.presence.online(this.ctx.key, did, this.svc.life, now);
+    else this.svc.presence.offline(this.ctx.key, now);
     for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
+  }
+
+  /**
+   * The node that announced this user online died (presence-sweep.ts). With no device back, nobody announced the
+   * last one leaving: this connector, new here, does, to the peers its list names. With one back, the user is
+   * marked online again as this node's, so that its death is covered in turn.
+   */
+  private async presenceLost(did: string): Promise<void> {
+    if (this.devices.length > 0) return this.svc.presence.online(this.ctx.key, this.devices[0]!.did, this.svc.life, Date.now());
+    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), this.readPrivacy()]);
+    if (this.devices.length > 0) return;
+    this.refresh(list);
+    this.announce(did, false);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorConvs, ConnectorDeliver, ConnectorGatewayGone, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterPin, ChatterRules, ChatterSend, ChatterSilence, ChatterTitle, ChatterSystem, ConnectorAck, ConnectorAttach, ConnectorConvs, ConnectorDeliver, ConnectorGatewayGone, ConnectorPresenceLost, ConnectorDetach, ConnectorDisconnect, ConnectorJoined, ConnectorNotify, ConnectorPrefs, ConnectorRead, ConnectorReceipt, PushNotice } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole, type Pin } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_META_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
@@ -167,6 +167,10 @@ export function checkConvs(p: unknown): ConnectorConvs {
 export function checkGatewayGone(p: unknown): ConnectorGatewayGone {
   const v = obj(p);
   return { gw: id(v['gw'], 'gw'), life: id(v['life'], 'life') };
+}
+
+export function checkPresenceLost(p: unknown): ConnectorPresenceLost {
+  return { did: id(obj(p)['did'], 'did') };
 }
 
 export function checkDisconnect(p: unknown): ConnectorDisconnect {

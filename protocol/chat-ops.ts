@@ -38,6 +38,11 @@ export const ConnectorOp = {
   /** A gateway life ended without detaching its sessions (a crash): forget the devices it held. */
   GATEWAY_GONE: 'gateway-gone',
   /**
+   * The node life that announced this user online ended (a crash) with no device of theirs back elsewhere: announce
+   * them offline unless one is back now (payload: ConnectorPresenceLost).
+   */
+  PRESENCE_LOST: 'presence-lost',
+  /**
    * A large group's message names this user (a mention, or a reaction to their message): members of large groups
    * are not told of messages one by one, so this tells them, to raise a push event when no device of theirs is
    * online (payload: PushNotice).
@@ -116,6 +121,8 @@ export interface PinReply { conv: string; pins: Pin[] }
 export interface ConnectorAttach { did: string; gw: string; sid: number; life?: string; refresh?: boolean; pageBytes?: number }
 /** The gateway `gw`'s life `life` ended: its sessions are gone (node → its live connectors). */
 export interface ConnectorGatewayGone { gw: string; life: string }
+/** `did`: the device that brought the user online, named by the `offline` event (presence sweep → connector). */
+export interface ConnectorPresenceLost { did: string }
 /**
  * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up. With
  * `more` it is the first page of a long list, which goes on after that conversation id (ConnectorConvs).

@@ -3,37 +3,63 @@ import type { Sql } from './db.js';
 import { MaxBatchWriter } from './max-batch-writer.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
+/** One user's latest presence change on its way to Postgres; `seen` is the latest time they went offline. */
+interface PresenceRow {
+  uid: string;
+  ms: number;
+  /** Set when the change is "online": the node life that announced it and the device that brought them online. */
+  life?: string;
+  did?: string;
+  seen?: number;
+}
+
+/** A user the sweep took from a dead node life: their connector announces them offline (`did`: the device that brought them online). */
+export interface LostUser {
+  uid: string;
+  did: string;
+  /** When the dead life announced them online (epoch ms). */
+  at: number;
+}
+
 /**
- * When users were last online (their last device left), for "last seen" in direct conversations. Times are
- * recorded in batches, one statement per turn: a gateway dying takes thousands of users offline at once, and a
- * statement each would queue behind them every message the node commits.
+ * Presence as the cluster announced it: who is online through which node life (online_users), and when users were
+ * last online (user_last_seen, "last seen" in direct conversations). Changes are written in batches, one statement
+ * per turn: a gateway dying takes thousands of users offline at once, and a statement each would queue behind them
+ * every message the node commits. A change's time (`at`) orders the writes of nodes that held the user one after
+ * another: a late write of an earlier change moves nothing back.
  */
-export class LastSeenStore {
-  private readonly writer: MaxBatchWriter<[string, number]>;
+export class PresenceStore {
+  private readonly writer: MaxBatchWriter<PresenceRow>;
 
   constructor(
     private readonly sql: Sql,
     private readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS,
     onError: (err: unknown) => void = () => {},
   ) {
-    this.writer = new MaxBatchWriter<[string, number]>({
+    this.writer = new MaxBatchWriter<PresenceRow>({
       delayMs: 0,
-      merge: (had, next) => (next[1] > had[1] ? next : had),
+      // The later change wins; a last-seen time carried by the earlier one is kept.
+      merge: (had, next) => {
+        const later = next.ms >= had.ms ? next : had;
+        const seen = Math.max(had.seen ?? 0, next.seen ?? 0);
+        return seen > 0 ? { ...later, seen } : later;
+      },
       retry: false,
       onError,
-      write: async (part) => {
-        await bounded('record last seen', this.sql`
-          INSERT INTO user_last_seen (uid, last_seen)
-          SELECT uid, to_timestamp(ms / 1000) FROM unnest(${part.map(([uid]) => uid)}::text[], ${part.map(([, ms]) => ms)}::float8[]) AS t(uid, ms)
-          ON CONFLICT (uid) DO UPDATE SET last_seen = GREATEST(user_last_seen.last_seen, EXCLUDED.last_seen)`, this.timeoutMs);
-      },
+      write: (part) => this.write(part),
     });
   }
 
-  /** Records, soon, that `uid` went offline at `atMs`; an earlier time than the one stored changes nothing. */
-  record(uid: string, atMs: number): void {
+  /** Records, soon, that `life` announced `uid` online at `atMs` (its device `did` first). */
+  online(uid: string, did: string, life: string, atMs: number): void {
     checkId(uid, 'uid');
-    this.writer.add(uid, [uid, atMs]);
+    this.writer.add(uid, { uid, ms: atMs, life, did });
+  }
+
+  /** Records, soon, that `uid` went offline at `atMs`: their last seen, unless a later one is stored. */
+  offline(uid: string, atMs: number): void {
+    checkId(uid, 'uid');
+    this.writer.add(uid, { uid, ms: atMs, seen: atMs });
   }
 
   /** Writes what is recorded so far; resolves once it is stored (or failed: `onError` was told). */
@@ -42,11 +68,62 @@ export class LastSeenStore {
   }
 
   /** The last-seen times (epoch ms) of those of `uids` that were ever recorded. */
-  async of(uids: readonly string[]): Promise<Map<string, number>> {
+  async lastSeen(uids: readonly string[]): Promise<Map<string, number>> {
     for (const uid of uids) checkId(uid, 'uid');
     if (uids.length === 0) return new Map();
     const rows = await bounded('read last seen', this.sql<{ uid: string; last_seen: Date }[]>`
       SELECT uid, last_seen FROM user_last_seen WHERE uid = ANY(${uids as string[]}::text[])`, this.timeoutMs);
     return new Map(rows.map((r) => [r.uid, r.last_seen.getTime()]));
+  }
+
+  /** The node lives that announced anyone online now (a skip scan of the index: there are few, the rows many). */
+  async lives(): Promise<string[]> {
+    const rows = await bounded('read presence lives', this.sql<{ life: string }[]>`
+      WITH RECURSIVE l(life) AS (
+        SELECT min(life) FROM online_users
+        UNION ALL
+        SELECT (SELECT min(o.life) FROM online_users o WHERE o.life > l.life) FROM l WHERE l.life IS NOT NULL
+      )
+      SELECT life FROM l WHERE life IS NOT NULL`, this.timeoutMs);
+    return rows.map((r) => r.life);
+  }
+
+  /**
+   * Claims up to `limit` users announced online by `life` that no node claimed in the last `claimMs`: the caller
+   * sweeps them, and another node sweeping the same life meanwhile skips them.
+   */
+  async claim(life: string, limit: number, claimMs: number): Promise<string[]> {
+    const rows = await bounded('claim presence rows', this.sql<{ uid: string }[]>`
+      UPDATE online_users SET swept_at = now() WHERE uid IN (
+        SELECT uid FROM online_users WHERE life = ${life} AND (swept_at IS NULL OR swept_at < now() - ${claimMs} * interval '1 millisecond')
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      ) RETURNING uid`, this.timeoutMs);
+    return rows.map((r) => r.uid);
+  }
+
+  /** Deletes those of `uids` still announced online by `life` (no device came back through another node) and returns them. */
+  async takeLost(life: string, uids: readonly string[]): Promise<LostUser[]> {
+    if (uids.length === 0) return [];
+    return bounded('take lost presence rows', this.sql<LostUser[]>`
+      DELETE FROM online_users WHERE uid = ANY(${uids as string[]}::text[]) AND life = ${life} RETURNING uid, did, at::float8 AS at`, this.timeoutMs);
+  }
+
+  private async write(part: PresenceRow[]): Promise<void> {
+    const col = <T>(f: (r: PresenceRow) => T): T[] => part.map(f);
+    // A data-modifying WITH runs whether or not the query reads it.
+    await bounded('record presence', this.sql`
+      WITH t AS (
+        SELECT * FROM unnest(${col((r) => r.uid)}::text[], ${col((r) => r.ms)}::float8[], ${col((r) => r.life ?? null)}::text[],
+          ${col((r) => r.did ?? null)}::text[], ${col((r) => r.seen ?? null)}::float8[]) AS t(uid, ms, life, did, seen)
+      ),
+      s AS (
+        INSERT INTO user_last_seen (uid, last_seen) SELECT uid, to_timestamp(seen / 1000) FROM t WHERE seen IS NOT NULL
+        ON CONFLICT (uid) DO UPDATE SET last_seen = GREATEST(user_last_seen.last_seen, EXCLUDED.last_seen)
+        RETURNING 1
+      ),
+      d AS (DELETE FROM online_users o USING t WHERE o.uid = t.uid AND t.life IS NULL AND o.at <= t.ms RETURNING 1)
+      INSERT INTO online_users (uid, life, did, at) SELECT uid, life, did, ms::bigint FROM t WHERE life IS NOT NULL
+      ON CONFLICT (uid) DO UPDATE SET life = EXCLUDED.life, did = EXCLUDED.did, at = EXCLUDED.at, swept_at = NULL
+      WHERE online_users.at <= EXCLUDED.at`, this.timeoutMs);
   }
 }

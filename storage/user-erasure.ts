@@ -64,7 +64,8 @@ export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_
     h AS (DELETE FROM hidden_messages WHERE uid = ${uid} RETURNING 1),
     x AS (DELETE FROM expired_client_ids WHERE sender_uid = ${uid} RETURNING 1),
     -- Their pins stay the conversation's, with nobody named.
-    p AS (UPDATE pinned_messages SET pinned_by = NULL WHERE pinned_by = ${uid} RETURNING 1)
+    p AS (UPDATE pinned_messages SET pinned_by = NULL WHERE pinned_by = ${uid} RETURNING 1),
+    o AS (DELETE FROM online_users WHERE uid = ${uid} RETURNING 1)
     -- A data-modifying WITH runs whether or not the query reads it.
     DELETE FROM user_last_seen WHERE uid = ${uid}`, timeoutMs);
 }

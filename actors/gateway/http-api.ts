@@ -31,7 +31,7 @@ import type { NodeMetrics } from '../../runtime/metrics.js';
 import type { Router } from '../../runtime/router.js';
 import type { BlockStore } from '../../storage/block-store.js';
 import type { UserSettings, UserSettingsStore } from '../../storage/user-settings-store.js';
-import type { LastSeenStore } from '../../storage/last-seen-store.js';
+import type { PresenceStore } from '../../storage/presence-store.js';
 import type { HiddenMessageStore } from '../../storage/hidden-message-store.js';
 import type { PinnedMessageStore } from '../../storage/pinned-message-store.js';
 import type { MemberPrefsStore } from '../../storage/member-prefs-store.js';
@@ -58,7 +58,7 @@ export interface HttpApiDeps {
   messages: MessageStore;
   blocks: BlockStore;
   userSettings: UserSettingsStore;
-  lastSeen: LastSeenStore;
+  presence: PresenceStore;
   prefs: MemberPrefsStore;
   hidden: HiddenMessageStore;
   pins: PinnedMessageStore;
@@ -93,7 +93,7 @@ async function presenceOf(router: Router, uid: string): Promise<{ uid: string; o
 /** Presence of each of `uids`, with when each was last online (`lastSeen`, epoch ms) where that was ever recorded. */
 async function presenceOfMany(d: HttpApiDeps, uids: string[]): Promise<{ uid: string; online: boolean; devices: DevicesReply['devices']; lastSeen?: number }[]> {
   // One call per user; the transport coalesces those bound for one connector shard into one NATS request.
-  const [now, seen] = await Promise.all([Promise.all(uids.map((u) => presenceOf(d.router, u))), d.lastSeen.of(uids)]);
+  const [now, seen] = await Promise.all([Promise.all(uids.map((u) => presenceOf(d.router, u))), d.presence.lastSeen(uids)]);
   return now.map((p) => (seen.has(p.uid) ? { ...p, lastSeen: seen.get(p.uid)! } : p));
 }
 

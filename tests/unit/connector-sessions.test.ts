@@ -14,19 +14,24 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
   const closed: { gw: string; sid: number; code: number }[] = [];
   const pushed: { gw: string; sid: number; types: string[] }[] = [];
   const events: string[] = [];
+  const eventDevices: string[] = [];
+  const marks: string[] = [];
+  const tells: string[] = [];
   const svc = {
     convs: { userConversations: list },
     messages: { lastSeq: async () => 0 },
     userSettings: { privacy },
-    lastSeen: { record: () => {}, flush: async () => {} },
+    presence: { online: (uid: string, did: string, life: string) => void marks.push(`online ${uid} ${did} ${life}`), offline: (uid: string) => void marks.push(`offline ${uid}`), flush: async () => {} },
+    life: 'n1 L1',
     settings: { largeGroupMembers: 100, events: false },
-    event: (e: { type: string }) => void events.push(e.type),
+    event: (e: { type: string; did?: string }) => void (events.push(e.type), eventDevices.push(e.did ?? '')),
     bind: () => {},
     closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
     push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
     pushEncoded: (gw: string, sid: number, _uid: string, frames: Uint8Array[]) => pushed.push({ gw, sid, types: frames.map((f) => (decode(f) as { type: string }).type) }),
   } as unknown as ChatServices;
-  const host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender: { call: async () => null, tell: () => {} }, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+  const sender = { call: async () => null, tell: (_kind: string, key: string, op: string, p: unknown) => void tells.push(`${key} ${op} ${JSON.stringify(p)}`) };
+  const host = new ActorHost({ nodeId: 'n1', kinds: [connectorKind(svc)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
   const attach = (gw: string, sid: number, refresh = false) => host.dispatch('connector', 'ann', fence, 'attach', { did: 'phone', gw, sid, ...(refresh ? { refresh } : {}) });
   const deliver = (seq: number) =>
     host.dispatch('connector', 'ann', fence, 'deliver', {
@@ -36,7 +41,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
       did: 'b1',
       frame: encodeFrame({ type: 'msg', conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' }),
     });
-  return { host, closed, pushed, events, attach, deliver };
+  return { host, closed, pushed, events, eventDevices, marks, tells, attach, deliver };
 }
 
 describe('connector – sessions of one device', () => {
@@ -61,6 +66,22 @@ describe('connector – sessions of one device', () => {
     ]);
     await c.deliver(1);
     expect(c.pushed).toEqual([{ gw: 'gwB', sid: 2000, types: ['msg'] }]);
+  });
+
+  it('connector – told that the node which announced its user online died: offline to the business server and the direct peers with no device back; marked online as its own with one', async () => {
+    const c = connectorHost(undefined, async () => [{ convId: 'd:ann:bob', kind: 'direct', peer: 'bob', lastSeq: 0, readSeq: 0, unread: 0, memberCount: 2 }]);
+    host = c.host;
+    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', { did: 'phone' });
+    expect([c.events, c.eventDevices]).toEqual([['offline'], ['phone']]);
+    expect(c.marks).toEqual(['offline ann']);
+    expect(c.tells).toEqual([expect.stringMatching(/^bob presence \{"uid":"ann","online":false,"lastSeen":\d+\}$/)]);
+    // A device of the user came back through this node: nothing is announced, and the user is this node's now.
+    await c.attach('gwA', 1000);
+    c.events.length = c.marks.length = c.tells.length = 0;
+    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', { did: 'phone' });
+    expect(c.events).toEqual([]);
+    expect(c.tells).toEqual([]);
+    expect(c.marks).toEqual(['online ann phone n1 L1']);
   });
 
   it('connector – a replayed delivery is not pushed twice; a newer one is', async () => {
@@ -160,6 +181,7 @@ describe('connector – large-group bindings', () => {
       convs: { userConversations: async () => [{ convId: 'club', kind: 'group', lastSeq: 0, readSeq: 0, unread: 0, memberCount: members }] },
       messages: { lastSeq: async () => 0 },
       userSettings: { privacy: async () => ({ related: [], readReceipts: true, lastSeen: true }) },
+      presence: { online: () => {}, offline: () => {}, flush: async () => {} },
       settings: { largeGroupMembers: 3, events: false },
       event: () => {},
       bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean) => binds.push(`${bound ? 'bind' : 'unbind'} ${conv} ${gw}/${sid}`),
