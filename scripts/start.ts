@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPgHandle } from './lib/embedded-pg.js';
+import { reachableDataDir, startEmbeddedPostgres, type EmbeddedPgHandle } from './lib/embedded-pg.js';
 import { startNatsServer, type NatsServerHandle } from './lib/nats-server.js';
 import { spawnNodeProcess, type NodeProcess } from './lib/node-process.js';
 import { DEV_SERVER_KEY, LOCAL_CLUSTER_FILE, parseStartConfig } from '../runtime/config.js';
@@ -55,8 +55,10 @@ async function main(): Promise<void> {
   try {
     let databaseUrl = cfg.databaseUrl;
     if (!databaseUrl) {
-      console.log(`starting embedded Postgres (data in ${path.relative(process.cwd(), path.join(dataDir, 'pg'))})…`);
-      pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pg'), port: cfg.pgPort });
+      const pgDir = await reachableDataDir(path.join(dataDir, 'pg'));
+      const where = pgDir.startsWith(`${dataDir}${path.sep}`) ? path.relative(process.cwd(), pgDir) : `${pgDir}: the postgres user, which runs it for root, cannot reach ${dataDir}`;
+      console.log(`starting embedded Postgres (data in ${where})…`);
+      pg = await startEmbeddedPostgres({ dataDir: pgDir, port: cfg.pgPort });
       databaseUrl = pg.url;
     }
     const sql = connect(databaseUrl, { max: 1 });

