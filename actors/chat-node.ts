@@ -182,7 +182,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     const sweep = new PresenceSweep({
       store: chat.presence,
       live: () => nodes.live(),
-      lost: (u) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did } satisfies ConnectorPresenceLost),
+      lost: (u, life) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did, life } satisfies ConnectorPresenceLost),
       log: log.child({ component: 'presence-sweep' }),
     });
     presenceSweep = sweep;

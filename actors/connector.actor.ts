@@ -25,6 +25,7 @@ import { directPeerOf, newConvState, refreshConvStates, type ConvState } from '.
 import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
+import { announce, peerPresence, presenceLost } from './connector-presence.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
 import { lapsed, type Device } from './connector-device.js';
 import { attachReply, listPage, PagedLists } from './list-pages.js';
@@ -43,19 +44,19 @@ class ConnectorActor implements Actor {
    * The user's online devices: a short array, not a Map (a Map's table is ~180 bytes, and there is one actor per
    * online user, almost all with one device). Replaced on change, never grown in place, so it keeps its exact size.
    */
-  private devices: Device[] = [];
-  private readonly convs = new Map<string, ConvState>();
+  devices: Device[] = [];
+  readonly convs = new Map<string, ConvState>();
   /** Users this one blocks or is blocked by (read when the first device attaches); none: undefined. */
-  private blocked: Set<string> | undefined;
+  blocked: Set<string> | undefined;
   /** This user has read receipts off: sends none, and passes none on to its devices. */
   private receiptsOff = false;
   /** This user has last seen off: tells nobody the time it went offline, and passes no peer's on to its devices. */
-  private lastSeenOff = false;
+  lastSeenOff = false;
   /**
    * Direct peers online, as their presence told (answers to our coming online, then their changes). Made on the
    * first: a Set costs ~150 bytes, and most of the connectors an idle gateway holds have no peer online.
    */
-  private peersOnline: Set<string> | undefined;
+  peersOnline: Set<string> | undefined;
   private retransmitArmed = false;
   /** Delivery marks moved by the devices' acks, on their way to Postgres and the direct peers; made on the first. */
   private receipts: DeliveryReceipts | undefined;
@@ -63,8 +64,8 @@ class ConnectorActor implements Actor {
   private readonly paged = new PagedLists();
 
   constructor(
-    private readonly ctx: ActorContext,
-    private readonly svc: ChatServices,
+    readonly ctx: ActorContext,
+    readonly svc: ChatServices,
     private readonly retransmitMs: number,
   ) {}
 
@@ -104,7 +105,7 @@ class ConnectorActor implements Actor {
         return this.notify(frame, except);
       }
       case ConnectorOp.PRESENCE:
-        return this.presence(payload as ConnectorPresence);
+        return peerPresence(this, payload as ConnectorPresence);
       case ConnectorOp.RECEIPT:
       case ConnectorOp.DELIVERED: {
         // A delivery receipt is not a read receipt: the read-receipts setting leaves it alone, a block does not.
@@ -121,7 +122,7 @@ class ConnectorActor implements Actor {
         return;
       }
       case ConnectorOp.PRESENCE_LOST:
-        return this.presenceLost(checkPresenceLost(payload).did);
+        return presenceLost(this, checkPresenceLost(payload));
       case ConnectorOp.JOINED:
         return this.joined(checkJoined(payload));
       case ConnectorOp.LEFT:
@@ -164,7 +165,7 @@ class ConnectorActor implements Actor {
     if (!wasOnline) {
       // Rebuilt from the answers our coming online draws: a peer that went offline while we slept sent us nothing.
       this.peersOnline = undefined;
-      this.announce(p.did, true);
+      announce(this, p.did, true);
     } else if (!same) {
       // The user's first device learnt who is online from those answers; a later one is told what they said.
       const dev = this.device(p.did)!;
@@ -174,7 +175,7 @@ class ConnectorActor implements Actor {
   }
 
   /** Reads who this user blocks or is blocked by, and whether the user has read receipts or last seen off. */
-  private async readPrivacy(): Promise<void> {
+  async readPrivacy(): Promise<void> {
     const { related, readReceipts, lastSeen } = await this.svc.userSettings.privacy(this.ctx.key);
     this.blocked = related.length === 0 ? undefined : new Set(related);
     this.receiptsOff = !readReceipts;
@@ -206,7 +207,7 @@ class ConnectorActor implements Actor {
   /** The last device (`did`) is gone: nothing to retransmit to, and the user is offline. */
   private detached(did: string): void {
     this.disarmRetransmit();
-    this.announce(did, false);
+    announce(this, did, false);
   }
 
   /**
@@ -222,48 +223,6 @@ class ConnectorActor implements Actor {
     // The answer comes once the last-seen time the sign-out recorded is stored: an erasure deletes it after.
     if (gone.length > 0) await this.svc.presence.flush();
     return { devices: gone.map((d) => d.did) };
-  }
-
-  /** Business event and presence to direct-conversation peers on the first device in / the last device out. */
-  private announce(did: string, online: boolean): void {
-    const now = Date.now();
-    this.svc.event({ type: online ? 'online' : 'offline', uid: this.ctx.key, did, node: this.ctx.nodeId, ts: now });
-    // Recorded even when hidden: the business server may read it, and it shows again if the user turns last seen on.
-    const presence: ConnectorPresence = online || this.lastSeenOff ? { uid: this.ctx.key, online } : { uid: this.ctx.key, online, lastSeen: now };
-    if (online) this.svc.presence.online(this.ctx.key, did, this.svc.life, now);
-    else this.svc.presence.offline(this.ctx.key, now);
-    for (const c of this.convs.values()) if (c.peer && !this.blocked?.has(c.peer)) this.ctx.tell(ChatKind.CONNECTOR, c.peer, ConnectorOp.PRESENCE, presence);
-  }
-
-  /**
-   * The node that announced this user online died (presence-sweep.ts). With no device back, nobody announced the
-   * last one leaving: this connector, new here, does, to the peers its list names. With one back, the user is
-   * marked online again as this node's, so that its death is covered in turn.
-   */
-  private async presenceLost(did: string): Promise<void> {
-    if (this.devices.length > 0) return this.svc.presence.online(this.ctx.key, this.devices[0]!.did, this.svc.life, Date.now());
-    const [list] = await Promise.all([this.svc.convs.userConversations(this.ctx.key, this.svc.settings.largeGroupMembers + 1), this.readPrivacy()]);
-    if (this.devices.length > 0) return;
-    this.refresh(list);
-    this.announce(did, false);
-  }
-
-  /**
-   * A direct peer's presence. One coming online is answered with ours (when we have devices), so both sides'
-   * devices learn who is online at once, not only at the next change.
-   */
-  private presence(p: ConnectorPresence): void {
-    const uid = checkUid(p?.uid);
-    // Checked where it lands: the sender's connector may not have heard of a block yet.
-    if (this.blocked?.has(uid)) return;
-    const online = p.online === true;
-    if (online) (this.peersOnline ??= new Set()).add(uid);
-    else this.peersOnline?.delete(uid);
-    if (online && p.answer !== true && this.devices.length > 0) {
-      this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRESENCE, { uid: this.ctx.key, online: true, answer: true } satisfies ConnectorPresence);
-    }
-    const seen = !online && !this.lastSeenOff && typeof p.lastSeen === 'number';
-    this.broadcast(seen ? { type: 'presence', uid, online, lastSeen: p.lastSeen } : { type: 'presence', uid, online });
   }
 
   private deliver(d: ConnectorDeliver): void {
@@ -389,7 +348,7 @@ class ConnectorActor implements Actor {
     for (const dev of this.devices) if (dev.did !== except) this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, [frame]);
   };
 
-  private broadcast(frame: ServerFrame): void {
+  broadcast(frame: ServerFrame): void {
     for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [frame]);
   }
 

@@ -170,7 +170,8 @@ export function checkGatewayGone(p: unknown): ConnectorGatewayGone {
 }
 
 export function checkPresenceLost(p: unknown): ConnectorPresenceLost {
-  return { did: id(obj(p)['did'], 'did') };
+  const v = obj(p);
+  return { did: id(v['did'], 'did'), life: id(v['life'], 'life') };
 }
 
 export function checkDisconnect(p: unknown): ConnectorDisconnect {

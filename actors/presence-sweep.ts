@@ -14,6 +14,11 @@ export const DEFAULT_PRESENCE_GRACE_MS = 5_000;
 export const PRESENCE_CLAIM_MS = 30_000;
 /** Rows claimed per statement. */
 const CLAIM_CHUNK = 1_000;
+/**
+ * Connectors told at once: each reads the user's row, privacy and direct peers, while the dead node's users attach
+ * again elsewhere through the same pools.
+ */
+const TELL_CONCURRENCY = 50;
 
 /** The key presence rows name a node life by. */
 export function presenceLife(nodeId: string, incarnation: string): string {
@@ -24,8 +29,8 @@ export interface PresenceSweepOptions {
   store: PresenceStore;
   /** The node lives whose lease runs now. */
   live: () => Promise<GatewayLife[]>;
-  /** Tells the user's connector (wherever it lives now) that the node life that announced them online ended. */
-  lost: (user: LostUser) => Promise<unknown>;
+  /** Tells the user's connector (wherever it lives now) that `life`, which announced them online, ended. */
+  lost: (user: LostUser, life: string) => Promise<unknown>;
   log: Logger;
   intervalMs?: number;
   graceMs?: number;
@@ -35,7 +40,9 @@ export interface PresenceSweepOptions {
  * Takes offline the users a dead node had announced online. Their connector lived on that node, so nobody was left
  * to announce their last device leaving: without this, their peers and the business server saw them online until
  * they came back. Every node with connectors sweeps when it sees a life end, and every DEFAULT_PRESENCE_SWEEP_MS
- * for lives that ended unseen; claims in Postgres keep two nodes from announcing the same user twice.
+ * for lives that ended unseen; claims in Postgres keep two nodes from telling the same users at once. The sweep
+ * deletes nothing: the connector takes the row as it announces (or moves it to its own life), so a sweep that
+ * dies half-way, or a call that fails, leaves the row for the next one, once the claim has lapsed.
  */
 export class PresenceSweep {
   private timer: NodeJS.Timeout | undefined;
@@ -93,16 +100,15 @@ export class PresenceSweep {
       let told = 0;
       let failed = 0;
       for (let i = 0; i < claimed.length && !this.closed; i += CLAIM_CHUNK) {
-        const lost = await this.opts.store.takeLost(life, claimed.slice(i, i + CLAIM_CHUNK));
-        const results = await Promise.allSettled(lost.map((u) => this.opts.lost(u)));
-        results.forEach((r, j) => {
-          if (r.status === 'fulfilled') return void told++;
-          // Back on record as the dead life's (unless newer news came): the next sweep tells the connector again.
-          const u = lost[j]!;
-          this.opts.store.online(u.uid, u.did, life, u.at);
-          failed++;
-        });
+        const lost = await this.opts.store.stillOn(life, claimed.slice(i, i + CLAIM_CHUNK));
+        for (let j = 0; j < lost.length && !this.closed; j += TELL_CONCURRENCY) {
+          for (const r of await Promise.allSettled(lost.slice(j, j + TELL_CONCURRENCY).map((u) => this.opts.lost(u, life)))) {
+            if (r.status === 'fulfilled') told++;
+            else failed++;
+          }
+        }
       }
+      // A failed call's row stays, claimed: the next sweep after the claim lapses tells that connector again.
       this.opts.log.info({ life, claimed: claimed.length, told, failed }, 'the connectors of an ended node life\'s users were told');
     } catch (err) {
       // The claims lapse: the next sweep (this node's or another's) takes the rows again.

@@ -121,8 +121,8 @@ export interface PinReply { conv: string; pins: Pin[] }
 export interface ConnectorAttach { did: string; gw: string; sid: number; life?: string; refresh?: boolean; pageBytes?: number }
 /** The gateway `gw`'s life `life` ended: its sessions are gone (node → its live connectors). */
 export interface ConnectorGatewayGone { gw: string; life: string }
-/** `did`: the device that brought the user online, named by the `offline` event (presence sweep → connector). */
-export interface ConnectorPresenceLost { did: string }
+/** `life`: the dead node life; `did`: the device that brought the user online, named by the `offline` event (presence sweep → connector). */
+export interface ConnectorPresenceLost { did: string; life: string }
 /**
  * `convs` is absent when a refresh found the session already known: nothing was lost, nothing to catch up. With
  * `more` it is the first page of a long list, which goes on after that conversation id (ConnectorConvs).

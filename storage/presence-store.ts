@@ -13,12 +13,10 @@ interface PresenceRow {
   seen?: number;
 }
 
-/** A user the sweep took from a dead node life: their connector announces them offline (`did`: the device that brought them online). */
+/** A user a dead node life still holds online: their connector is told (`did`: the device that brought them online). */
 export interface LostUser {
   uid: string;
   did: string;
-  /** When the dead life announced them online (epoch ms). */
-  at: number;
 }
 
 /**
@@ -26,7 +24,8 @@ export interface LostUser {
  * last online (user_last_seen, "last seen" in direct conversations). Changes are written in batches, one statement
  * per turn: a gateway dying takes thousands of users offline at once, and a statement each would queue behind them
  * every message the node commits. A change's time (`at`) orders the writes of nodes that held the user one after
- * another: a late write of an earlier change moves nothing back.
+ * another while the row is there: a late write of an earlier change does not move it back. (One that lands after
+ * the row was deleted makes it again: the sweep's takeLost tells such a row by a later last seen.)
  */
 export class PresenceStore {
   private readonly writer: MaxBatchWriter<PresenceRow>;
@@ -45,6 +44,8 @@ export class PresenceStore {
         return seen > 0 ? { ...later, seen } : later;
       },
       retry: false,
+      // Two nodes' batches lock the rows they share in one order: no deadlock between them.
+      sort: (a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0),
       onError,
       write: (part) => this.write(part),
     });
@@ -101,11 +102,39 @@ export class PresenceStore {
     return rows.map((r) => r.uid);
   }
 
-  /** Deletes those of `uids` still announced online by `life` (no device came back through another node) and returns them. */
-  async takeLost(life: string, uids: readonly string[]): Promise<LostUser[]> {
+  /** Those of `uids` that `life` still holds online (no later announcement of theirs replaced its row). */
+  async stillOn(life: string, uids: readonly string[]): Promise<LostUser[]> {
     if (uids.length === 0) return [];
-    return bounded('take lost presence rows', this.sql<LostUser[]>`
-      DELETE FROM online_users WHERE uid = ANY(${uids as string[]}::text[]) AND life = ${life} RETURNING uid, did, at::float8 AS at`, this.timeoutMs);
+    return bounded('read lost presence rows', this.sql<LostUser[]>`
+      SELECT uid, did FROM online_users WHERE uid = ANY(${uids as string[]}::text[]) AND life = ${life} ORDER BY uid`, this.timeoutMs);
+  }
+
+  /**
+   * Deletes `uid`'s row if the dead `life` still holds it; undefined when it does not (someone announced them since,
+   * or took the row already). `offlineSince`: they went offline after it announced them online (a row a late write
+   * made again), so nobody is to be told.
+   */
+  async takeLost(uid: string, life: string): Promise<{ offlineSince: boolean } | undefined> {
+    const [row] = await bounded('take a lost presence row', this.sql<{ offline_since: boolean }[]>`
+      DELETE FROM online_users o WHERE uid = ${uid} AND life = ${life}
+      RETURNING EXISTS (SELECT 1 FROM user_last_seen s WHERE s.uid = o.uid AND s.last_seen >= to_timestamp(o.at / 1000.0)) AS offline_since`, this.timeoutMs);
+    return row === undefined ? undefined : { offlineSince: row.offline_since };
+  }
+
+  /** Moves `uid`'s row from the dead `life` to `own` (a device of theirs is back through it), whatever the clocks say. */
+  async adopt(uid: string, life: string, own: string, did: string, atMs: number): Promise<void> {
+    await bounded('adopt a lost presence row', this.sql`
+      UPDATE online_users SET life = ${own}, did = ${did}, at = GREATEST(at, ${atMs}), swept_at = NULL WHERE uid = ${uid} AND life = ${life}`, this.timeoutMs);
+  }
+
+  /** The other members of `uid`'s direct conversations: whom their presence goes to. */
+  async directPeers(uid: string): Promise<string[]> {
+    const rows = await bounded('read direct peers', this.sql<{ uid: string }[]>`
+      SELECT p.uid FROM members m
+      JOIN conversations c ON c.conv_id = m.conv_id AND c.kind = 'direct'
+      JOIN members p ON p.conv_id = m.conv_id AND p.uid <> m.uid
+      WHERE m.uid = ${uid}`, this.timeoutMs);
+    return rows.map((r) => r.uid);
   }
 
   private async write(part: PresenceRow[]): Promise<void> {

@@ -43,7 +43,7 @@ describe('chat – a node dying', () => {
     const keepAlive = setInterval(() => staySocket.send({ type: 'ping' }), 1000);
     try {
       await waitUntil(() => [lost, stay].every((u) => presence.some((p) => p.uid === u && p.online)), 'the peer seeing both online');
-      await waitUntil(async () => (await c.db.sql`SELECT 1 FROM online_users WHERE uid IN (${lost}, ${stay})`).length === 2, 'both marked online as k2\'s');
+      await waitUntil(async () => (await c.db.sql`SELECT 1 FROM online_users WHERE uid IN (${lost}, ${stay}) AND life LIKE 'k2 %'`).length === 2, 'both marked online as k2\'s');
 
       c.nodes.get('k2')!.signal('SIGKILL');
       lostSocket.close();

@@ -45,6 +45,9 @@ describe('presence store – real Postgres', () => {
     b.online('pia', 'tab', 'n2 L2', 3_000);
     await b.flush();
     a.offline('pia', 2_000);
+    a.online('quin', 'desk', 'n1 L1', 1_000);
+    await a.flush();
+    a.online('pia', 'phone', 'n1 L1', 1_500); // a late online of before changes nothing either
     await a.flush();
     expect(await onlineRows()).toEqual(['pia@n2 L2/tab:3000', 'quin@n1 L1/desk:1000']);
     expect(await a.lastSeen(['pia'])).toEqual(new Map([['pia', 2_000]]));
@@ -61,8 +64,9 @@ describe('presence store – real Postgres', () => {
     await db.sql`DELETE FROM online_users`;
   });
 
-  it('presence sweep – lives are listed; a claim is taken by one sweeper only until it lapses; only users still on the dead life are taken', async () => {
+  it('presence sweep – lives are listed; a claim is taken by one sweeper only until it lapses; only users still on the dead life are lost, and each is taken once', async () => {
     const store = new PresenceStore(db.sql, 5_000);
+    store.offline('d0', 50); // last seen before the dead life announced d0 online
     for (let i = 0; i < 5; i++) store.online(`d${i}`, `dev${i}`, 'dead L9', 100 + i);
     store.online('alive', 'p', 'n2 L2', 100);
     await store.flush();
@@ -75,17 +79,36 @@ describe('presence store – real Postgres', () => {
     // A claim older than the lapse is taken again (a sweeper that died).
     await new Promise((r) => setTimeout(r, 30));
     expect((await store.claim('dead L9', 10, 20)).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
-    // d1 came back through n2 meanwhile, d2 went offline: neither is the dead life's to announce.
+    // d1 came back through n2 meanwhile, d2 went offline: neither is the dead life's any more.
     store.online('d1', 'dev1', 'n2 L2', 200);
     store.offline('d2', 200);
     await store.flush();
-    const lost = await store.takeLost('dead L9', ['d0', 'd1', 'd2', 'd3', 'd4']);
-    expect(lost.sort((x, y) => x.uid.localeCompare(y.uid))).toEqual([
-      { uid: 'd0', did: 'dev0', at: 100 },
-      { uid: 'd3', did: 'dev3', at: 103 },
-      { uid: 'd4', did: 'dev4', at: 104 },
+    const all = ['d0', 'd1', 'd2', 'd3', 'd4'];
+    expect(await store.stillOn('dead L9', all)).toEqual([
+      { uid: 'd0', did: 'dev0' },
+      { uid: 'd3', did: 'dev3' },
+      { uid: 'd4', did: 'dev4' },
     ]);
-    expect(await store.lives()).toEqual(['n2 L2']);
-    expect(await store.takeLost('dead L9', ['d0'])).toEqual([]);
+    // The connector takes its user's row once; a second call (a retry) finds nothing to announce.
+    expect(await store.takeLost('d0', 'dead L9')).toEqual({ offlineSince: false });
+    expect(await store.takeLost('d0', 'dead L9')).toBeUndefined();
+    expect(await store.takeLost('d1', 'dead L9')).toBeUndefined();
+    // A device of d3's is back through n3, whose clock is behind: the row is n3's all the same.
+    await store.adopt('d3', 'dead L9', 'n3 L3', 'tab', 50);
+    expect(await onlineRows()).toContain('d3@n3 L3/tab:103');
+    // d4 went offline at 300, but a late write of its online at 104 made the row again: taken, with nobody to tell.
+    store.offline('d4', 300);
+    await store.flush();
+    store.online('d4', 'dev4', 'dead L9', 104);
+    await store.flush();
+    expect(await store.takeLost('d4', 'dead L9')).toEqual({ offlineSince: true });
+    expect(await store.lives()).toEqual(['n2 L2', 'n3 L3']);
+    await db.sql`DELETE FROM online_users`;
+  });
+
+  it('presence – direct peers are the other members of the user\'s direct conversations, not of groups', async () => {
+    await db.sql`INSERT INTO conversations (conv_id, kind) VALUES ('dx1', 'direct'), ('dx2', 'direct'), ('gx', 'group')`;
+    await db.sql`INSERT INTO members (conv_id, uid) VALUES ('dx1', 'me'), ('dx1', 'you'), ('dx2', 'me'), ('dx2', 'them'), ('gx', 'me'), ('gx', 'crowd')`;
+    expect((await new PresenceStore(db.sql, 5_000).directPeers('me')).sort()).toEqual(['them', 'you']);
   });
 });

@@ -21,7 +21,15 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
     convs: { userConversations: list },
     messages: { lastSeq: async () => 0 },
     userSettings: { privacy },
-    presence: { online: (uid: string, did: string, life: string) => void marks.push(`online ${uid} ${did} ${life}`), offline: (uid: string) => void marks.push(`offline ${uid}`), flush: async () => {} },
+    presence: {
+      online: (uid: string, did: string, life: string) => void marks.push(`online ${uid} ${did} ${life}`),
+      offline: (uid: string) => void marks.push(`offline ${uid}`),
+      flush: async () => {},
+      // The dead life's row is there once: the first call takes it.
+      takeLost: async (uid: string, life: string) => (marks.includes(`took ${uid} ${life}`) ? undefined : (marks.push(`took ${uid} ${life}`), { offlineSince: false })),
+      directPeers: async () => ['bob'],
+      adopt: async (uid: string, life: string, own: string, did: string) => void marks.push(`adopt ${uid} ${life} as ${own} ${did}`),
+    },
     life: 'n1 L1',
     settings: { largeGroupMembers: 100, events: false },
     event: (e: { type: string; did?: string }) => void (events.push(e.type), eventDevices.push(e.did ?? '')),
@@ -68,20 +76,24 @@ describe('connector – sessions of one device', () => {
     expect(c.pushed).toEqual([{ gw: 'gwB', sid: 2000, types: ['msg'] }]);
   });
 
-  it('connector – told that the node which announced its user online died: offline to the business server and the direct peers with no device back; marked online as its own with one', async () => {
-    const c = connectorHost(undefined, async () => [{ convId: 'd:ann:bob', kind: 'direct', peer: 'bob', lastSeq: 0, readSeq: 0, unread: 0, memberCount: 2 }]);
+  it('connector – told that the node which announced its user online died: offline to the business server and the direct peers with no device back, once; marked online as its own with one', async () => {
+    const c = connectorHost();
     host = c.host;
-    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', { did: 'phone' });
+    const lost = { did: 'phone', life: 'n9 L9' };
+    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', lost);
     expect([c.events, c.eventDevices]).toEqual([['offline'], ['phone']]);
-    expect(c.marks).toEqual(['offline ann']);
+    expect(c.marks).toEqual(['took ann n9 L9', 'offline ann']);
     expect(c.tells).toEqual([expect.stringMatching(/^bob presence \{"uid":"ann","online":false,"lastSeen":\d+\}$/)]);
+    // Told again (a sweep whose answer was lost): the row is gone, nothing more is announced.
+    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', lost);
+    expect([c.events, c.tells.length]).toEqual([['offline'], 1]);
     // A device of the user came back through this node: nothing is announced, and the user is this node's now.
     await c.attach('gwA', 1000);
     c.events.length = c.marks.length = c.tells.length = 0;
-    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', { did: 'phone' });
+    await c.host.dispatch('connector', 'ann', fence, 'presence-lost', { did: 'phone', life: 'n8 L8' });
     expect(c.events).toEqual([]);
     expect(c.tells).toEqual([]);
-    expect(c.marks).toEqual(['online ann phone n1 L1']);
+    expect(c.marks).toEqual(['adopt ann n8 L8 as n1 L1 phone']);
   });
 
   it('connector – a replayed delivery is not pushed twice; a newer one is', async () => {
