@@ -6,7 +6,7 @@ import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.j
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
-import { LIST_PAGES_QUERY, MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
+import { MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -17,7 +17,7 @@ import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame, idsOf } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
-import { originAllowed } from './origin-policy.js';
+import { checkUpgrade } from './upgrade-check.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
@@ -226,30 +226,21 @@ export class Gateway {
     const key = req.getHeader('sec-websocket-key');
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
-    const auth = req.getHeader('authorization');
-    // The scheme is case-insensitive (RFC 9110 §11.1); a `token` in the query wins over the header.
-    const token = req.getQuery('token') || (/^bearer +/i.exec(auth) ? auth.replace(/^bearer +/i, '') : '');
-    const origin = req.getHeader('origin');
-    if (!originAllowed(origin, this.deps.config.allowedOrigins)) {
-      GatewayStats.bump(this.stats.refused, ErrorCode.FORBIDDEN);
-      return refuse(res, '403 Forbidden', { code: ErrorCode.FORBIDDEN, message: `pages of ${origin} may not connect here` });
+    const { config } = this.deps;
+    const v = checkUpgrade(req, {
+      allowedOrigins: config.allowedOrigins,
+      accepting: this.accepting,
+      natsUp: this.deps.natsConnected(),
+      full: this.sessions.size >= config.maxConnections,
+      otherEndpoints: this.deps.otherEndpoints,
+      tokenHolder: (token) => this.tokenHolder(token),
+    });
+    if (!('uid' in v)) {
+      GatewayStats.bump(this.stats.refused, v.body.code);
+      res.cork(() => void res.writeStatus(v.status).writeHeader('content-type', 'application/json').end(JSON.stringify(v.body)));
+      return;
     }
-    const natsUp = this.deps.natsConnected();
-    if (!this.accepting || !natsUp || this.sessions.size >= this.deps.config.maxConnections) {
-      const endpoints = this.deps.otherEndpoints();
-      GatewayStats.bump(this.stats.refused, ErrorCode.OVERLOADED);
-      const why = !this.accepting ? 'this gateway is draining' : !natsUp ? 'this gateway has lost its NATS connection' : 'this gateway is full';
-      return refuse(res, '503 Service Unavailable', { code: ErrorCode.OVERLOADED, message: why, endpoints });
-    }
-    const r = this.tokenHolder(token);
-    if (!r.ok) {
-      GatewayStats.bump(this.stats.refused, r.error.code);
-      return refuse(res, '401 Unauthorized', { code: r.error.code, message: r.error.message });
-    }
-    const { uid, did, exp, iat } = r.value;
-    const pages = req.getQuery(LIST_PAGES_QUERY) === '1';
-    // `session` is named now so that setting it in `open` does not give every socket's data a property array.
-    res.upgrade<SessionData>({ uid, did, exp, iat, pages, session: undefined }, key, protocol, extensions, context);
+    res.upgrade<SessionData>(v, key, protocol, extensions, context);
   }
 
   private open(ws: Uws.WebSocket<SessionData>): void {
@@ -413,11 +404,4 @@ export class Gateway {
       } else if (now >= s.refreshAt) void this.attacher.attach(s, true);
     });
   }
-}
-
-/** Answers a refused upgrade with a status and a JSON body. */
-function refuse(res: Uws.HttpResponse, status: string, body: Record<string, unknown>): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
-  });
 }
