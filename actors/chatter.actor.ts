@@ -322,7 +322,8 @@ class ChatterActor implements Actor, AdminChatter {
         this.broken = true;
         dev?.recent.delete(cid);
         // Retryable for the client in every case: the re-send lands on a reloaded (or new) owner and dedups.
-        throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.message}); re-send`, { cause: e });
+        // By its code only: the sender's device is told, and Postgres' words are the node's log's (group commit).
+        throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.code}); re-send`, { cause: e });
       },
     );
     if (dev) rememberSend(dev, cid, done);

@@ -68,8 +68,9 @@ export function peerPresence(u: PresenceSide, p: ConnectorPresence): void {
 export async function presenceLost(u: PresenceSide, p: ConnectorPresenceLost): Promise<void> {
   const { ctx, svc } = u;
   if (u.devices.length > 0) return svc.presence.adopt(ctx.key, p.life, svc.life, u.devices[0]!.did, Date.now());
+  // Read before the row is taken: a failed read leaves it for the next sweep, a failure after would lose the offline.
+  const [peers] = await Promise.all([svc.presence.directPeers(ctx.key), u.readPrivacy()]);
   const lost = await svc.presence.takeLost(ctx.key, p.life);
   if (lost === undefined || lost.offlineSince) return;
-  const [peers] = await Promise.all([svc.presence.directPeers(ctx.key), u.readPrivacy()]);
   announce(u, p.did, false, peers);
 }

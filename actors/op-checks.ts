@@ -20,6 +20,8 @@ const obj = (p: unknown): Record<string, unknown> => {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad('payload must be a map');
   return p as Record<string, unknown>;
 };
+/** Longest node life (`nodeId incarnation`) a presence-lost names. */
+const MAX_LIFE_LENGTH = 512;
 const id = (v: unknown, field: string): string => {
   const problem = idProblem(v, DEFAULT_MAX_ID_LENGTH);
   if (problem !== undefined) throw bad(`${field} ${problem}`);
@@ -171,7 +173,10 @@ export function checkGatewayGone(p: unknown): ConnectorGatewayGone {
 
 export function checkPresenceLost(p: unknown): ConnectorPresenceLost {
   const v = obj(p);
-  return { did: id(v['did'], 'did'), life: id(v['life'], 'life') };
+  // A node life is `nodeId incarnation`: longer than an id may be (a node id from a long host name).
+  const life = v['life'];
+  if (typeof life !== 'string' || life.length === 0 || life.length > MAX_LIFE_LENGTH) throw bad(`life must be a node life of at most ${MAX_LIFE_LENGTH} characters`);
+  return { did: id(v['did'], 'did'), life };
 }
 
 export function checkDisconnect(p: unknown): ConnectorDisconnect {

@@ -224,7 +224,7 @@ export class ActorHost {
         const e = toImError(err);
         if (e.code !== ErrorCode.FENCED) this.opts.log.warn({ actor: cell.id, code: e.code, err: e.message }, 'actor activation failed');
         // Jobs queued behind a failed activation must not run against half-loaded state.
-        cell.mailbox.rejectPending(new ImError(e.code === ErrorCode.FENCED ? ErrorCode.FENCED : ErrorCode.UNAVAILABLE, `activation of ${cell.id} failed: ${e.message}`, { cause: e }));
+        cell.mailbox.rejectPending(new ImError(e.code === ErrorCode.FENCED ? ErrorCode.FENCED : ErrorCode.UNAVAILABLE, `activation of ${cell.id} failed (${e.code})`, { cause: e }));
         this.handleFailure(cell, e);
         void this.deactivate(cell, 'activation-failed');
       });

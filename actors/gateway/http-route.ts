@@ -105,7 +105,7 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
  */
 export function apiError(err: unknown): ImError {
   const e = toImError(err);
-  if (e.code === ErrorCode.CONFLICT && isRetryableStorageError(e)) return new ImError(ErrorCode.UNAVAILABLE, `${e.message}: send the request again`, { cause: e });
+  if (e.code === ErrorCode.CONFLICT && isRetryableStorageError(e)) return new ImError(ErrorCode.UNAVAILABLE, 'the database undid this request (a deadlock or a concurrent change): send it again', { cause: e });
   return e;
 }
 

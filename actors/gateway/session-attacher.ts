@@ -8,7 +8,6 @@ import type { ConvBinding } from './conv-binding.js';
 import type { ListPager } from './list-pager.js';
 import type { Session } from './session.js';
 import { DEFAULT_GATEWAY_WATCH_MS } from '../gateway-watch.js';
-import { isOurFailure } from './public-error.js';
 
 /**
  * A session re-states itself to its connector this often on average: the last resort for connector state lost
@@ -171,7 +170,8 @@ export class SessionAttacher {
         return;
       } catch (err) {
         const e = toImError(err);
-        if (isOurFailure(e)) log.error({ uid: s.uid, code: e.code, err: e.message }, 'attach failed');
+        // A storage failure is logged by the connector's node; retried every few seconds, it would flood this log.
+        if (e.code === ErrorCode.INTERNAL) log.error({ uid: s.uid, err: e.message }, 'attach failed');
         // Expected now and then (a shard between owners); a session that stays unattached this long is not.
         else if (attempt === ATTACH_WARN_ATTEMPTS) log.warn({ uid: s.uid, attempts: attempt + 1, code: e.code, err: e.message }, 'session still not attached');
         await new Promise((r) => setTimeout(r, Math.min(3000, 100 * 2 ** attempt)));
