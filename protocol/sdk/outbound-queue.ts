@@ -290,7 +290,8 @@ export class OutboundQueue {
       this.handleError(entry.cid, err);
       return true;
     }
-    if (state.stallTimer === undefined) this.armStall(state);
+    // A conversation waiting out a re-send (a named wait: slow mode, up to a day) is not re-sent early by the stall timer.
+    if (state.stallTimer === undefined && state.retryTimer === undefined) this.armStall(state);
     return true;
   }
 
@@ -313,6 +314,7 @@ export class OutboundQueue {
     // Half fixed, half random: never a burst at 0 ms, and two clients do not retry in step.
     const delay = Math.max(minDelayMs, Math.floor(ceiling / 2 + (this.random() * ceiling) / 2));
     state.retryAttempts++;
+    this.clearStall(state);
     state.retryTimer = setTimeout(() => {
       state.retryTimer = undefined;
       this.resendConv(state);

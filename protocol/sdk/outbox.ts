@@ -92,6 +92,8 @@ export class Outbox {
   private dirty = false;
   private queued = false;
   private stopped = false;
+  /** The store could not be read: saving would overwrite what it may still hold (another run's unsent messages). */
+  private unread = false;
   /** What was queued when the client closed before the store was read: saved with the stored entries once read. */
   private atStop: OutboundEntry[] | undefined;
 
@@ -112,15 +114,19 @@ export class Outbox {
     } catch (err) {
       return Promise.resolve(this.read(undefined, restore, err));
     }
-    if (!(loaded instanceof Promise)) return Promise.resolve(this.read(loaded, restore));
-    return loaded.then(
+    // Any promise-like (another realm's Promise, a library's), not only this realm's: read as a record, it looked empty.
+    if (typeof (loaded as PromiseLike<unknown> | undefined)?.then !== 'function') return Promise.resolve(this.read(loaded as OutboxRecord | undefined, restore));
+    return Promise.resolve(loaded).then(
       (record) => this.read(record, restore),
       (err: unknown) => this.read(undefined, restore, err),
     );
   }
 
   private read(raw: OutboxRecord | undefined, restore: (entries: OutboundEntry[]) => void, err?: unknown): void {
-    if (err !== undefined) this.onError(toImError(err, ErrorCode.INTERNAL));
+    if (err !== undefined) {
+      this.unread = true;
+      this.onError(new ImError(ErrorCode.INTERNAL, `could not read the outbox (this client saves nothing to it, so as not to overwrite what it holds): ${toImError(err).message}`, { cause: err }));
+    }
     const record = checkedRecord(raw);
     if (record.uid !== undefined && record.did !== undefined) this.owner = { uid: record.uid, did: record.did };
     this.restored = new Set(record.entries.map((e) => e.cid));
@@ -174,6 +180,7 @@ export class Outbox {
   }
 
   private save(record: OutboxRecord): void {
+    if (this.unread) return;
     try {
       this.store.save(record);
     } catch (err) {

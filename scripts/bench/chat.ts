@@ -117,7 +117,7 @@ const scenario: BenchScenario = {
     const gens = (): number[] => workers.map((w) => w.child.pid!);
     const clusterGroups = (c: BenchCluster): ProcessGroups => ({
       nodes: () => [...c.nodes.values()].map((n) => n.pid),
-      postgres: () => postgresPids(pgDir),
+      postgres: () => postgresPids(pg.dataDir),
       'nats-server': () => [nats.pid],
       generators: gens,
     });

@@ -67,26 +67,40 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Where a data directory goes when the `postgres` user could not reach the one asked for. */
-const UNREACHABLE_FALLBACK_ROOT = '/var/tmp';
+/**
+ * Where a data directory goes when the `postgres` user could not reach the one asked for: root's own, not a
+ * world-writable directory (where another user could plant a link first) nor one the system empties now and then.
+ */
+const UNREACHABLE_FALLBACK_ROOT = '/var/lib/natsim';
 
 /**
  * Where Postgres' data can live. As root, the package runs Postgres as the `postgres` OS user, which must be able
  * to pass through every directory above the data: a clone under a private home (/root is 0700) cannot be reached,
- * and initdb failed there. Then the data goes to a directory of its own under /var/tmp, named after the one asked
- * for, so that the next run finds it again. (The data directory's parent is made traversable at start anyway.)
+ * and initdb failed there. Then the data goes to a directory of its own under /var/lib/natsim, named after the one
+ * asked for, so that the next run finds it again. A data directory that already holds a cluster is kept wherever it
+ * is (it was reachable, through an ACL or a group, when it was made). (Its parent is made traversable at start.)
  */
 export async function reachableDataDir(dataDir: string, uid = process.getuid?.()): Promise<string> {
   const wanted = path.resolve(dataDir);
-  if (uid !== 0) return wanted;
+  if (uid !== 0 || (await exists(path.join(wanted, 'PG_VERSION')))) return wanted;
   for (let dir = path.dirname(path.dirname(wanted)); ; dir = path.dirname(dir)) {
     const s = await stat(dir).catch(() => undefined);
     if (s !== undefined && (s.mode & 0o001) === 0) {
       const id = createHash('sha256').update(wanted).digest('hex').slice(0, 16);
-      return path.join(UNREACHABLE_FALLBACK_ROOT, `natsim-pg-${id}`, path.basename(wanted));
+      return path.join(UNREACHABLE_FALLBACK_ROOT, `pg-${id}`, path.basename(wanted));
     }
     if (dir === path.dirname(dir)) return wanted;
   }
+}
+
+/** Makes `dir` and its missing ancestors, each one others may pass through (a umask of 077 would make them 0700). */
+async function mkdirTraversable(dir: string): Promise<void> {
+  if (await exists(dir)) return;
+  await mkdirTraversable(path.dirname(dir));
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await chmod(dir, 0o755);
 }
 
 /**
@@ -97,7 +111,7 @@ export async function reachableDataDir(dataDir: string, uid = process.getuid?.()
 export async function startEmbeddedPostgres(options: EmbeddedPgOptions): Promise<EmbeddedPgHandle> {
   const port = options.port ?? (await freePort());
   const dataDir = await reachableDataDir(options.dataDir);
-  await mkdir(path.dirname(dataDir), { recursive: true });
+  await mkdirTraversable(path.dirname(dataDir));
   await chmod(path.dirname(dataDir), 0o755);
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
   // The package rejects a failed start with no error at all: Postgres' last lines are the only reason there is.

@@ -1,4 +1,4 @@
-import { mkdtemp, chmod, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -18,10 +18,16 @@ describe('embedded Postgres', () => {
     const asked = path.join(home, 'app', '.data', 'pg');
     // As root Postgres runs as `postgres`, which cannot pass through the private directory; another user owns it.
     const forRoot = await reachableDataDir(asked, 0);
-    expect(forRoot).toMatch(/^\/var\/tmp\/natsim-pg-[0-9a-f]{16}\/pg$/);
+    expect(forRoot).toMatch(/^\/var\/lib\/natsim\/pg-[0-9a-f]{16}\/pg$/);
     expect(await reachableDataDir(asked, 0)).toBe(forRoot);
     expect(await reachableDataDir(asked, 1000)).toBe(asked);
     expect(await reachableDataDir(path.join(os.tmpdir(), 'open', '.data', 'pg'), 0)).toBe(path.join(os.tmpdir(), 'open', '.data', 'pg'));
+
+    // A cluster made there before (reachable then, through an ACL or a group) stays where it is.
+    const made0 = path.join(home, 'acl', 'pg');
+    await mkdir(made0, { recursive: true });
+    await writeFile(path.join(made0, 'PG_VERSION'), '15\n');
+    expect(await reachableDataDir(made0, 0)).toBe(made0);
 
     const pg = await startEmbeddedPostgres({ dataDir: asked });
     made.push(path.dirname(pg.dataDir));

@@ -273,7 +273,8 @@ describe('sdk outbound queue – recalls', () => {
 
 describe('sdk outbound queue – waits', () => {
   it('outbound – a rate_limited send waits out the wait the server names (slow mode), then goes again, once', async () => {
-    const { q, wire } = harness();
+    // With the stall re-send on (10 s, the SDK's default): the named wait is not cut short by it either.
+    const { q, wire } = harness({ sendRetryMs: 10_000 });
     const p = q.enqueue('slow', 'hi');
     void p.catch(() => undefined);
     const slowed = rateLimited('slow mode in slow: u may post once every 60 s', 42_000);

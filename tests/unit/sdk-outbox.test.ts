@@ -147,6 +147,26 @@ describe('sdk outbox – sends kept across app restarts', () => {
     c.q.enqueue('a', 'still sent').catch(() => {});
     await turn();
     expect(c.wire.map((f) => f.body)).toEqual(['still sent']);
-    expect(c.errors.map((e) => e.message)).toEqual(['storage is locked', 'could not save the outbox: quota exceeded']);
+    // Not read, so not written either: what the store may hold is not overwritten by this run's queue.
+    expect(c.errors.map((e) => e.message)).toEqual(['could not read the outbox (this client saves nothing to it, so as not to overwrite what it holds): storage is locked']);
+  });
+
+  it('sdk outbox – a store whose read fails keeps what it holds (nothing this run queues is written over it); one answering with a promise of another kind is read as a promise', async () => {
+    const held: OutboxRecord = { uid: 'ann', did: 'phone', entries: [{ conv: 'a', cid: 100, body: 'unsent from last week' }] };
+    let saved: OutboxRecord | undefined = structuredClone(held);
+    const flaky = { load: () => Promise.reject(new Error('IndexedDB: transaction aborted')), save: (x: OutboxRecord) => void (saved = structuredClone(x)) };
+    const a = harness(memoryStorage().storage, { outbox: flaky, cidStart: 200 });
+    await a.q.opened;
+    a.q.enqueue('a', 'new').catch(() => {});
+    await turn();
+    a.q.close();
+    expect(saved).toEqual(held);
+    expect(a.errors.map((e) => e.code)).toEqual([ErrorCode.INTERNAL]);
+
+    // A promise-like that is not this realm's Promise (a library's, an iframe's): its record is restored.
+    const foreign = { load: () => ({ then: (ok: (r: OutboxRecord) => void) => ok(structuredClone(held)) }) as unknown as Promise<OutboxRecord>, save: () => {} };
+    const b = harness(memoryStorage().storage, { outbox: foreign });
+    await b.q.opened;
+    expect(b.q.snapshot().map((e) => e.body)).toEqual(['unsent from last week']);
   });
 });
