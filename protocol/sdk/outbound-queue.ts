@@ -106,8 +106,8 @@ export class OutboundQueue {
     this.random = opts.random ?? Math.random;
     this.fixedStart = opts.cidStart !== undefined;
     this.lastCid = (opts.cidStart ?? 1) - 1;
-    this.outbox = opts.outbox && new Outbox(opts.outbox, () => this.snapshot(), (e) => opts.onOutboxError?.(e));
-    this.opened = this.outbox?.open((entries) => this.restore(entries)) ?? Promise.resolve();
+    this.outbox = opts.outbox && new Outbox(opts.outbox, () => this.snapshot(), (e) => opts.onOutboxError?.(e), () => this.lastCid);
+    this.opened = this.outbox?.open((entries, lastCid) => this.restore(entries, lastCid)) ?? Promise.resolve();
   }
 
   /** Number of unacknowledged sends. */
@@ -129,8 +129,11 @@ export class OutboundQueue {
    * Puts the sends of an earlier run of the app (from an outbox) into the queue before anything is transmitted:
    * they keep their cids and go out with the rest at the next `welcome`; onSent and onFailed tell how they end.
    */
-  private restore(saved: readonly OutboundEntry[]): void {
-    if (this.closedWith !== undefined || saved.length === 0) return;
+  private restore(saved: readonly OutboundEntry[], lastCid = 0): void {
+    if (this.closedWith !== undefined) return;
+    // Above every cid an earlier run gave out, acked ones too: its clock may have been ahead of this one's.
+    this.lastCid = Math.max(this.lastCid, lastCid);
+    if (saved.length === 0) return;
     const settled = (): void => {};
     const restored: Pending[] = saved.filter((e) => !this.entries.has(e.cid)).map((e) => ({ ...e, resolve: settled, reject: settled }));
     // Chained again in cid order: a send queued before the restore named no predecessor, yet it has one now.

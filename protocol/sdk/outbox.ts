@@ -6,6 +6,11 @@ import type { OutboundEntry } from './outbound-queue.js';
 export interface OutboxRecord {
   uid?: string;
   did?: string;
+  /**
+   * The last cid given out, acked or not: the next run starts above it even if the device's clock went back (the
+   * server refuses a cid below one it stored, and answers an equal one with that message's seq).
+   */
+  lastCid?: number;
   entries: OutboundEntry[];
 }
 
@@ -38,7 +43,7 @@ export function storageOutbox(storage: StringStorage, key: string): OutboxStore 
         return undefined; // a torn or foreign value: nothing to restore (checkedRecord says the same of bad shapes)
       }
     },
-    save: (record) => (record.entries.length === 0 ? storage.removeItem(key) : storage.setItem(key, JSON.stringify(record))),
+    save: (record) => (record.entries.length === 0 && record.lastCid === undefined ? storage.removeItem(key) : storage.setItem(key, JSON.stringify(record))),
   };
 }
 
@@ -50,6 +55,7 @@ export function checkedRecord(raw: unknown): OutboxRecord {
   const record: OutboxRecord = { entries: [] };
   if (typeof r.uid === 'string') record.uid = r.uid;
   if (typeof r.did === 'string') record.did = r.did;
+  if (isSeq(r.lastCid)) record.lastCid = r.lastCid;
   if (!Array.isArray(r.entries)) return record;
   for (const x of r.entries as Partial<Record<keyof OutboundEntry, unknown>>[]) {
     if (typeof x !== 'object' || x === null || typeof x.conv !== 'string' || x.conv === '' || !isSeq(x.cid) || typeof x.body !== 'string') continue;
@@ -101,13 +107,15 @@ export class Outbox {
     private readonly store: OutboxStore,
     private readonly entries: () => OutboundEntry[],
     private readonly onError: (error: ImError) => void,
+    /** The last cid the queue gave out. */
+    private readonly lastCid: () => number = () => 0,
   ) {}
 
   /**
    * Reads the store once and hands its entries to `restore` (none when the store fails or holds nothing usable).
    * A store that answers at once is read at once: sends made right after the client is created go after it.
    */
-  open(restore: (entries: OutboundEntry[]) => void): Promise<void> {
+  open(restore: (entries: OutboundEntry[], lastCid?: number) => void): Promise<void> {
     let loaded: ReturnType<OutboxStore['load']>;
     try {
       loaded = this.store.load();
@@ -122,7 +130,7 @@ export class Outbox {
     );
   }
 
-  private read(raw: OutboxRecord | undefined, restore: (entries: OutboundEntry[]) => void, err?: unknown): void {
+  private read(raw: OutboxRecord | undefined, restore: (entries: OutboundEntry[], lastCid?: number) => void, err?: unknown): void {
     if (err !== undefined) {
       this.unread = true;
       this.onError(new ImError(ErrorCode.INTERNAL, `could not read the outbox (this client saves nothing to it, so as not to overwrite what it holds): ${toImError(err).message}`, { cause: err }));
@@ -133,10 +141,10 @@ export class Outbox {
     this.opened = true;
     if (this.stopped) {
       // Closed before the store answered: keep both what it held and what was queued at the close.
-      if (this.atStop?.length && err === undefined) this.save({ ...this.owner, entries: chained([...record.entries, ...this.atStop.filter((e) => !this.restored.has(e.cid))]) });
+      if (this.atStop?.length && err === undefined) this.save({ ...this.owner, ...this.highWater(record.lastCid), entries: chained([...record.entries, ...this.atStop.filter((e) => !this.restored.has(e.cid))]) });
       return;
     }
-    restore(record.entries);
+    restore(record.entries, record.lastCid);
     if (this.dirty) this.schedule();
   }
 
@@ -176,7 +184,13 @@ export class Outbox {
   private flush(): void {
     if (!this.dirty || !this.opened || this.stopped) return;
     this.dirty = false;
-    this.save({ ...this.owner, entries: this.entries() });
+    this.save({ ...this.owner, ...this.highWater(), entries: this.entries() });
+  }
+
+  /** The last cid given out (at least `stored`), for the record. */
+  private highWater(stored?: number): { lastCid?: number } {
+    const last = Math.max(this.lastCid(), stored ?? 0);
+    return last > 0 ? { lastCid: last } : {};
   }
 
   private save(record: OutboxRecord): void {

@@ -57,7 +57,7 @@ describe('sdk outbox – sends kept across app restarts', () => {
     q.handleError(101, new ImError(ErrorCode.NOT_MEMBER, 'not in b'));
     await turn();
     // Whose the queue is, once a welcome said so: a later run as someone else will not send it.
-    expect(mem.stored()).toEqual({ uid: 'ann', did: 'phone', entries: [{ conv: 'a', cid: 102, body: 'a2', after: 100 }] });
+    expect(mem.stored()).toEqual({ uid: 'ann', did: 'phone', lastCid: 102, entries: [{ conv: 'a', cid: 102, body: 'a2', after: 100 }] });
     const last = q.enqueue('a', 'a3');
     q.close();
     await expect(last).rejects.toMatchObject({ code: ErrorCode.CLOSED });
@@ -85,7 +85,29 @@ describe('sdk outbox – sends kept across app restarts', () => {
     await expect(fresh).resolves.toMatchObject({ seq: 14 });
     expect(sent.map((s) => [s.cid, s.seq, s.body])).toEqual([[100, 11, 'old1'], [101, 12, 'old2'], [102, 13, 'old3'], [newCid, 14, 'new']]);
     await turn();
-    expect(mem.stored()).toBeUndefined();
+    // Every send answered: only the last cid given out stays, for the next run to start above.
+    expect(mem.stored()).toEqual({ uid: 'ann', did: 'phone', lastCid: newCid, entries: [] });
+  });
+
+  it('sdk outbox – a run after the device clock went back gives out cids above the last run\'s, acked ones too', async () => {
+    const mem = memoryStorage();
+    const ahead = Date.now() * 1000 + 600_000_000; // the last run's clock was 10 minutes fast
+    const a = harness(mem.storage, { cidStart: ahead });
+    await a.q.opened;
+    a.state.online = true;
+    a.q.welcome('ann', 'phone');
+    const first = a.q.enqueue('c', 'sent with the fast clock');
+    a.answer(ahead, 5);
+    await first;
+    await turn();
+    a.q.close();
+    // The next run has no cidStart: its clock (now right) is below the cids of the last run.
+    const b = harness(mem.storage);
+    await b.q.opened;
+    b.state.online = true;
+    b.q.welcome('ann', 'phone');
+    b.q.enqueue('c', 'after the clock was corrected').catch(() => {});
+    expect(b.wire.map((f) => f.cid)).toEqual([ahead + 1]);
   });
 
   it('sdk outbox – a store that answers later (IndexedDB, AsyncStorage): sends made before it answers go after the stored ones, and a close before it answers keeps both', async () => {
@@ -107,7 +129,7 @@ describe('sdk outbox – sends kept across app restarts', () => {
     b.q.enqueue('a', 'written, then the app closed').catch(() => {});
     b.q.close();
     await b.q.opened;
-    expect(saved).toEqual({ uid: 'ann', did: 'phone', entries: [{ conv: 'a', cid: 100, body: 'old', after: 90 }, { conv: 'a', cid: saved!.entries[1]!.cid, body: 'written, then the app closed', after: 100 }] });
+    expect(saved).toEqual({ uid: 'ann', did: 'phone', lastCid: saved!.entries[1]!.cid, entries: [{ conv: 'a', cid: 100, body: 'old', after: 90 }, { conv: 'a', cid: saved!.entries[1]!.cid, body: 'written, then the app closed', after: 100 }] });
   });
 
   it('sdk outbox – sends another user or device queued fail with forbidden and are never sent as this one', async () => {
