@@ -179,9 +179,11 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   let presenceSweep: PresenceSweep | undefined;
   if (config.kinds.includes(ChatKind.CONNECTOR)) {
     const nodes = new NodeStore(node.sql);
+    const shardMap = new ShardMapStore(node.sql);
     const sweep = new PresenceSweep({
       store: chat.presence,
       live: () => nodes.live(),
+      ownsConnectorShards: async (nodeId) => (await shardMap.ownedBy(nodeId)).some((s) => s.kind === ChatKind.CONNECTOR),
       lost: (u, life) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did, life } satisfies ConnectorPresenceLost),
       log: log.child({ component: 'presence-sweep' }),
     });

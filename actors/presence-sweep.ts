@@ -12,6 +12,12 @@ export const DEFAULT_PRESENCE_SWEEP_MS = 15_000;
 export const DEFAULT_PRESENCE_GRACE_MS = 5_000;
 /** A claim older than this is taken for a sweeping node that died: another node sweeps those rows again. */
 export const PRESENCE_CLAIM_MS = 30_000;
+/**
+ * Longest wait for the dead node's connector shards to have new owners before the grace starts (a node restarted
+ * under the same id may own them again: then they never leave it).
+ */
+export const PRESENCE_SETTLE_MAX_MS = 15_000;
+const SETTLE_POLL_MS = 500;
 /** Rows claimed per statement. */
 const CLAIM_CHUNK = 1_000;
 /**
@@ -29,6 +35,8 @@ export interface PresenceSweepOptions {
   store: PresenceStore;
   /** The node lives whose lease runs now. */
   live: () => Promise<GatewayLife[]>;
+  /** Whether node `nodeId` still owns connector shards (the shard map): its users' sessions attach elsewhere only after. */
+  ownsConnectorShards: (nodeId: string) => Promise<boolean>;
   /** Tells the user's connector (wherever it lives now) that `life`, which announced them online, ended. */
   lost: (user: LostUser, life: string) => Promise<unknown>;
   log: Logger;
@@ -95,6 +103,9 @@ export class PresenceSweep {
         if (part.length < CLAIM_CHUNK || this.closed) break;
       }
       if (claimed.length === 0) return;
+      // The grace counts from when the user's connector can be found elsewhere: before, no device could be back.
+      const nodeId = life.slice(0, life.lastIndexOf(' '));
+      for (let waited = 0; waited < PRESENCE_SETTLE_MAX_MS && !this.closed && (await this.opts.ownsConnectorShards(nodeId)); waited += SETTLE_POLL_MS) await this.wait(SETTLE_POLL_MS);
       await this.wait(this.opts.graceMs ?? DEFAULT_PRESENCE_GRACE_MS);
       if (this.closed) return;
       let told = 0;
