@@ -94,7 +94,10 @@ export interface ImClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Default `globalThis.fetch` (dispatcher lookups only). */
   fetch?: FetchLike;
-  /** Baseline of conversations in the first list: whole history or from now (default). */
+  /**
+   * Where each conversation starts: its whole history, or from now (default: the first list's at their last message,
+   * later ones at their unread messages, one first seen live at that message).
+   */
   history?: HistoryBaseline;
   ackDelayMs?: number;
   reconnect?: { baseMs?: number; capMs?: number; resetAfterMs?: number };

@@ -113,9 +113,11 @@ export class ConversationChains {
    */
   handleConvs(list: readonly ConvSummary[], since = Date.now()): string[] {
     if (this.closed) return [];
-    // Only the very first list may start "from now": a conversation that appears later was created after we
-    // connected, and all of it is news to this device.
+    // The very first list starts "from now". A conversation that appears in a later one is new to this device (made,
+    // or the user added to it, since): with "from now" history, its unread messages are the news, the rest history
+    // (a group of 50,000 messages the user was added to while away is not replayed as live messages).
     const baselineLatest = !this.sawFirstList && this.history === HistoryBaseline.LATEST;
+    const unreadOnly = !baselineLatest && this.history === HistoryBaseline.LATEST;
     this.sawFirstList = true;
     // Acks due when the last session ended go out after its first list, not at `welcome`: an ack is a tell on the
     // server, which may overtake the attach that the list answers, and an ack from a device not attached yet is dropped.
@@ -132,7 +134,7 @@ export class ConversationChains {
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
       if (s !== undefined && s.left && s.leftAt > liveAfter) continue;
       if (s === undefined) {
-        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : 0);
+        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : unreadOnly ? Math.max(0, row.readSeq, row.lastSeq - row.unread) : 0);
         s.hiddenAt = row.hiddenAt;
       } else if (row.hiddenAt !== undefined && row.hiddenAt > (s.hiddenAt ?? 0)) this.catchUpHides(s, row.hiddenAt);
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
@@ -199,10 +201,10 @@ export class ConversationChains {
   handleMsg(msg: Msg): void {
     if (this.closed) return;
     let s = this.convs.get(msg.conv);
-    // First seen in a live message. Before the first list, with "from now" history, it is news that overtook the
-    // list: start at it, as the list would have. Otherwise a conversation created after we connected: from the start.
+    // First seen in a live message (news that overtook the list, or the `joined`): with "from now" history, start at
+    // it, as the list or the `joined` would have; with all of it, from the start.
     if (s === undefined) {
-      s = this.create(msg.conv, 'group', !this.sawFirstList && this.history === HistoryBaseline.LATEST ? msg.prev : 0);
+      s = this.create(msg.conv, 'group', this.history === HistoryBaseline.LATEST ? msg.prev : 0);
       s.liveSince = Date.now();
     }
     s.lastSeq = Math.max(s.lastSeq, msg.seq);

@@ -108,13 +108,18 @@ describe('sdk chain – live messages', () => {
     expect(delivered).toEqual(['c:1', 'c:2', 'c:3', 'c:8', 'c:9']);
   });
 
-  it('sdk chain – a conversation first seen in a live message is pulled from the start', async () => {
-    const { chains, delivered, pulls } = harness();
+  it('sdk chain – a conversation first seen in a live message is pulled from the start with all history, and starts at it with latest', async () => {
+    const { chains, delivered, pulls } = harness({ history: 'all' });
     chains.handleConvs([]);
     chains.handleMsg(msg('new', 7, 4));
     expect(pulls.map((p) => [p.conv, p.after])).toEqual([['new', 0]]);
     await pulls[0]!.answer({ msgs: [msg('new', 4, 0), msg('new', 7, 4)], more: false });
     expect(delivered).toEqual(['new:4', 'new:7']);
+    // From now: a group the user was added to is not replayed from its start (the `joined` would have said the same).
+    const latest = harness({ history: 'latest' });
+    latest.chains.handleConvs([]);
+    latest.chains.handleMsg(msg('big', 50_001, 50_000));
+    expect([latest.pulls.length, latest.delivered]).toEqual([0, ['big:50001']]);
   });
 
   it('sdk chain – a failed pull is retried after a pause while the gap remains', async () => {
@@ -170,13 +175,14 @@ describe('sdk chain – baselines and catch-up', () => {
     expect(delivered).toEqual(['a:1', 'a:2']);
   });
 
-  it('sdk chain – a later list pulls what is behind, and a conversation new in it from 0 even with latest', () => {
+  it('sdk chain – a later list pulls what is behind; with latest, a conversation new in it from its unread messages on (all of a new one, none of a long history)', () => {
     const { chains, pulls } = harness({ history: 'latest' });
     chains.handleConvs([row('a', 40)]);
-    chains.handleConvs([row('a', 45), row('b', 3)]);
+    chains.handleConvs([row('a', 45), row('b', 3, { unread: 3 }), row('big', 50_000, { unread: 2 }), row('read', 9, { readSeq: 9, unread: 0 })]);
     expect(pulls.map((p) => [p.conv, p.after])).toEqual([
       ['a', 40],
       ['b', 0],
+      ['big', 49_998],
     ]);
   });
 
