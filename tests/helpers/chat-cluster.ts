@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { ImClient, type ImClientEvents, type ImClientOptions } from '../../protocol/sdk/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
+import { shardOf } from '../../protocol/shard-hash.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { startTestCluster, type TestCluster } from './cluster.js';
@@ -33,6 +34,13 @@ export interface ChatClusterOptions {
   nodeArgs?: Record<string, string[]>;
   /** Environment variables for one node (secrets). */
   nodeEnv?: Record<string, Record<string, string>>;
+}
+
+/** A uid starting with `prefix` whose connector lives on `node` now (by the shard map). */
+export async function connectorUserOn(c: ChatCluster, node: string, prefix: string): Promise<string> {
+  const owners = new Map((await c.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'connector'`).map((r) => [r.shard, r.owner]));
+  for (let i = 0; i < 1000; i++) if (owners.get(shardOf(`${prefix}${i}`, owners.size)) === node) return `${prefix}${i}`;
+  throw new Error(`no ${prefix}* on ${node}`);
 }
 
 /** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node, its shards spread evenly. */

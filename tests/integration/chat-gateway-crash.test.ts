@@ -1,14 +1,11 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OnlineEvent } from '../../protocol/chat-ops.js';
 import { ImClient, type ImClientEvents } from '../../protocol/sdk/index.js';
-import { shardOf } from '../../protocol/shard-hash.js';
-import { EventSubject } from '../../protocol/subjects.js';
-import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { connectorUserOn, startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
 
-describe('chat – a node dying', () => {
+describe('chat – a gateway node dying', () => {
   let c: ChatCluster;
   const clients: ImClient[] = [];
   beforeAll(async () => {
@@ -19,54 +16,7 @@ describe('chat – a node dying', () => {
     await c?.stop();
   }, 30_000);
 
-  /** A uid starting with `prefix` whose connector lives on `node`. */
-  async function userOn(node: string, prefix: string): Promise<string> {
-    const owners = new Map((await c.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'connector'`).map((r) => [r.shard, r.owner]));
-    for (let i = 0; i < 1000; i++) if (owners.get(shardOf(`${prefix}${i}`, owners.size)) === node) return `${prefix}${i}`;
-    throw new Error(`no ${prefix}* on ${node}`);
-  }
-
-  it('node crash – a user whose socket and connector were both on the node that died goes offline for peers and the business server; one whose device is elsewhere stays online', async () => {
-    const lost = await userOn('k2', 'lost');
-    const stay = await userOn('k2', 'stay');
-    const peer = await userOn('k1', 'peer');
-    for (const u of [lost, stay]) await c.api('POST', '/v1/conversations', { kind: 'direct', members: [peer, u] });
-    const offline = await c.collect<OnlineEvent>(EventSubject.OFFLINE);
-    const client = new ImClient({ endpoints: [c.gateways.get('k1')!], token: c.token(peer, 'd1'), WebSocket: WebSocket as never });
-    clients.push(client);
-    const presence: ImClientEvents['presence'][] = [];
-    client.on('presence', (p) => presence.push(p));
-    await client.connect();
-    // `lost`: its only socket on k2's gateway, its connector on k2; `stay`: connector on k2, socket on k1's gateway.
-    const lostSocket = await rawConnect(c.gateways.get('k2')!, c.token(lost, 'phone'));
-    const staySocket = await rawConnect(c.gateways.get('k1')!, c.token(stay, 'laptop'));
-    const keepAlive = setInterval(() => staySocket.send({ type: 'ping' }), 1000);
-    try {
-      await waitUntil(() => [lost, stay].every((u) => presence.some((p) => p.uid === u && p.online)), 'the peer seeing both online');
-      await waitUntil(async () => (await c.db.sql`SELECT 1 FROM online_users WHERE uid IN (${lost}, ${stay}) AND life LIKE 'k2 %'`).length === 2, 'both marked online as k2\'s');
-
-      c.nodes.get('k2')!.signal('SIGKILL');
-      lostSocket.close();
-      await waitUntil(() => presence.some((p) => p.uid === lost && !p.online), 'the peer seeing the lost user go offline', 40_000);
-      expect(presence.find((p) => p.uid === lost && !p.online)?.lastSeen).toEqual(expect.any(Number));
-      await waitUntil(() => offline.some((e) => e.uid === lost), 'an offline event for the lost user', 10_000);
-      expect(offline.filter((e) => e.uid === lost)).toEqual([expect.objectContaining({ type: 'offline', uid: lost, did: 'phone', node: 'k1' })]);
-      expect((await c.api('GET', `/v1/users/${lost}/presence`)).body).toMatchObject({ online: false, devices: [], lastSeen: expect.any(Number) });
-
-      // The user with a device on the living gateway was never taken offline, and is marked online as k1's now.
-      await new Promise((r) => setTimeout(r, 2_000));
-      expect(presence.filter((p) => p.uid === stay && !p.online)).toEqual([]);
-      expect(offline.filter((e) => e.uid === stay)).toEqual([]);
-      expect((await c.api('GET', `/v1/users/${stay}/presence`)).body).toMatchObject({ online: true, devices: [{ did: 'laptop' }] });
-      const rows = await c.db.sql<{ uid: string; life: string }[]>`SELECT uid, life FROM online_users WHERE uid IN (${lost}, ${stay})`;
-      expect(rows.map((r) => [r.uid, r.life.split(' ')[0]])).toEqual([[stay, 'k1']]);
-    } finally {
-      clearInterval(keepAlive);
-      staySocket.close();
-    }
-    // Back for the tests below, which need its gateway (its shards stay with k1).
-    await c.respawn('k2');
-  }, 90_000);
+  const userOn = (node: string, prefix: string): Promise<string> => connectorUserOn(c, node, prefix);
 
   it('gateway crash – a user whose only socket was on a node that died goes offline for their peers, with a last seen, and leaves no device behind', async () => {
     const ghost = await userOn('k1', 'gho');
