@@ -365,6 +365,9 @@ export class ImClient extends ConversationRequests {
     this.chains.setUid(f.uid);
     this.setState(ConnectionState.OPEN);
     this.events.emit('welcome', f);
+    // A listener may have closed the client (or dropped this connection): nothing of this session may start then,
+    // or the token refresher would keep the process alive and call the token function after the close.
+    if (this.conn !== conn) return;
     this.refresher.start();
     this.flushReads();
     this.outbound.welcome(f.uid, f.did);

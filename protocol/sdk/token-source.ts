@@ -11,6 +11,11 @@ export type TokenOption = string | (() => string | Promise<string>);
 export const DEFAULT_REFUSALS_BEFORE_RENEW = 3;
 /** A token this close to its `exp` (by the client's clock) is renewed at the first refused upgrade. */
 export const DEFAULT_TOKEN_RENEW_MARGIN_SEC = 60;
+/**
+ * Longest wait for the token function: a fetch that hangs (a network switch mid-request) would hold the client in
+ * `connecting` for good, with nothing that could move it on.
+ */
+export const DEFAULT_TOKEN_TIMEOUT_MS = 30_000;
 
 /**
  * The client's token: a fixed string as given, or the last one a token function returned, kept until the server
@@ -21,17 +26,37 @@ export class TokenSource {
   private cached: string | undefined;
   private refusals = 0;
 
-  constructor(private readonly source: TokenOption) {}
+  constructor(
+    private readonly source: TokenOption,
+    private readonly timeoutMs = DEFAULT_TOKEN_TIMEOUT_MS,
+  ) {}
 
   /** The token to connect with; calls the token function when there is none cached. */
   async get(): Promise<string> {
     if (typeof this.source === 'string') return this.source;
     if (this.cached === undefined) {
-      const token = await this.source();
+      const token = await this.ask(this.source);
       if (typeof token !== 'string' || token.length === 0) throw new ImError(ErrorCode.UNAUTHORIZED, 'the token function returned no token');
       this.cached = token;
     }
     return this.cached;
+  }
+
+  /** Calls the token function, giving up (TIMEOUT) after timeoutMs; a late answer is dropped. */
+  private ask(fn: () => string | Promise<string>): Promise<string> {
+    let answer: Promise<string>;
+    try {
+      answer = Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ImError(ErrorCode.TIMEOUT, `the token function gave no token within ${this.timeoutMs} ms`)), this.timeoutMs);
+      // In Node, a client closed meanwhile must not be kept alive by this wait.
+      (timer as { unref?: () => void }).unref?.();
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
   }
 
   /** Whether a new token can be had (a token function, not a fixed string). */

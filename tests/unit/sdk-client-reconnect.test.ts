@@ -37,6 +37,36 @@ describe('sdk client – reconnect policy', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('sdk client – a client closed by its own welcome listener leaves no timer and asks its token function nothing more', async () => {
+    const jwt = `h.${Buffer.from(JSON.stringify({ sub: 'me', did: 'phone', exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url')}.s`;
+    let asked = 0;
+    const { client, ws } = harness({ token: async () => (asked++, jwt) });
+    client.on('welcome', () => client.close());
+    void client.connect().catch(() => undefined);
+    await flush();
+    ws.last().open();
+    ws.last().receive(WELCOME);
+    await flush();
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect([asked, vi.getTimerCount()]).toEqual([1, 0]);
+  });
+
+  it('sdk client – a token function that never answers is given up after 30 s and asked again after a backoff', async () => {
+    let asked = 0;
+    const errors: string[] = [];
+    const { client, ws } = harness({ token: () => (asked++, new Promise<string>(() => {})) });
+    client.on('error', (e) => errors.push(e.code));
+    void client.connect().catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect([asked, errors]).toEqual([1, []]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(errors).toEqual([ErrorCode.TIMEOUT]);
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(asked).toBe(2);
+    expect(ws.sockets).toHaveLength(0);
+    client.close();
+  });
+
   it('sdk client – after 4001 or a refused upgrade the token function is called again', async () => {
     let n = 0;
     const { client, ws, accept } = harness({ token: async () => `tok${++n}` });
