@@ -258,6 +258,8 @@ export class ImClient extends ConversationRequests {
     const next = afterClose(code, reason, { upgraded: conn.upgraded, redirected: this.endpoints.hasRedirect });
     if (next.final) return this.terminate(code, next.reason);
     if (next.renewToken) {
+      // Retried for good, a fixed token past its `exp` would keep the client connecting (a browser sees only 1006).
+      if (this.token.deadForGood()) return this.terminate(CloseCode.UNAUTHORIZED, 'the token expired, and a fixed token cannot be renewed: give a token function');
       if (code === CloseCode.UNAUTHORIZED) this.token.forget();
       else this.token.refused();
     }

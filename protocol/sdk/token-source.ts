@@ -82,6 +82,12 @@ export class TokenSource {
     this.refusals = 0;
   }
 
+  /** A fixed token whose `exp` has passed: nothing will ever be taken again, as nothing can renew it. */
+  deadForGood(nowMs: number = Date.now()): boolean {
+    const exp = typeof this.source === 'string' ? expOf(this.source) : undefined;
+    return exp !== undefined && exp * 1000 <= nowMs;
+  }
+
   /** An upgrade was refused without a reason the client can read: forget the token if it is likely the cause. */
   refused(nowMs: number = Date.now()): void {
     const exp = this.cached === undefined ? undefined : expOf(this.cached);

@@ -67,6 +67,19 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
+  it('sdk client – a fixed token past its exp ends the client at its next refusal, instead of connecting for good', async () => {
+    const expired = `h.${Buffer.from(JSON.stringify({ sub: 'me', did: 'phone', exp: Math.floor(Date.now() / 1000) - 5 })).toString('base64url')}.s`;
+    const { client, ws, states } = harness({ token: expired });
+    const connected = client.connect();
+    void connected.catch(() => undefined);
+    await flush();
+    ws.last().refuse(); // a refused upgrade: a browser sees 1006 and no status
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(states.at(-1)).toMatchObject({ state: 'closed', code: 4001 });
+    await expect(connected).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+  });
+
   it('sdk client – after 4001 or a refused upgrade the token function is called again', async () => {
     let n = 0;
     const { client, ws, accept } = harness({ token: async () => `tok${++n}` });
