@@ -1,4 +1,4 @@
-import type { ImError } from '../errors.js';
+import { ErrorCode, type ImError } from '../errors.js';
 import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
@@ -170,7 +170,11 @@ export class ConversationChains {
       .hides(s.conv)
       .then(
         () => void (s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt)),
-        (err: unknown) => this.opts.onPullError?.(s.conv, err as ImError),
+        (err: unknown) => {
+          // Closed, or the connection dropped under the ask: the next list asks again, nothing to tell the app.
+          const e = err as ImError;
+          if (!this.closed && (e.code !== ErrorCode.CLOSED || this.opts.isOpen())) this.opts.onPullError?.(s.conv, e);
+        },
       )
       .finally(() => this.askingHides.delete(s.conv));
   }

@@ -100,7 +100,8 @@ export class GapPuller {
     } catch (err) {
       const error = toImError(err);
       if (this.d.isClosed()) return;
-      this.d.onPullError?.(s.conv, error);
+      // The connection dropped under the pull: no news for the app, as the next list pulls it again.
+      if (error.code !== ErrorCode.CLOSED || this.d.isOpen()) this.d.onPullError?.(s.conv, error);
       this.afterFailure(s, error);
     } finally {
       s.pulling = false;

@@ -39,6 +39,21 @@ function harness(opts: Partial<ConversationChainsOptions> = {}) {
 
 fakeTimersPerTest();
 
+describe('sdk chain – pulls cut by a dropped connection', () => {
+  it('sdk chain – a pull cut by a dropped connection raises no error (the next list pulls again); one refused while connected does', async () => {
+    let open = true;
+    const errors: string[] = [];
+    const { chains, pulls } = harness({ history: 'all', isOpen: () => open, onPullError: (conv, e) => void errors.push(`${conv} ${e.code}`) });
+    chains.handleConvs([row('a', 5), row('b', 5)]);
+    open = false;
+    await pulls[0]!.fail(new ImError(ErrorCode.CLOSED, 'connection lost before the answer'));
+    expect(errors).toEqual([]);
+    open = true;
+    await pulls[1]!.fail(new ImError(ErrorCode.TIMEOUT, 'no answer'));
+    expect(errors).toEqual(['b timeout']);
+  });
+});
+
 describe('sdk chain – live messages', () => {
   it('sdk chain – messages that chain onto last are delivered at once, in order, and acked once cumulatively', async () => {
     const { chains, delivered, acks, pulls } = harness({ ackDelayMs: 50 });
