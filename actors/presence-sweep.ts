@@ -31,6 +31,11 @@ export function presenceLife(nodeId: string, incarnation: string): string {
   return `${nodeId} ${incarnation}`;
 }
 
+/** The node id of a presenceLife key. */
+function nodeIdOf(life: string): string {
+  return life.slice(0, life.lastIndexOf(' '));
+}
+
 export interface PresenceSweepOptions {
   store: PresenceStore;
   /** The node lives whose lease runs now. */
@@ -104,7 +109,7 @@ export class PresenceSweep {
       }
       if (claimed.length === 0) return;
       // The grace counts from when the user's connector can be found elsewhere: before, no device could be back.
-      const nodeId = life.slice(0, life.lastIndexOf(' '));
+      const nodeId = nodeIdOf(life);
       for (let waited = 0; waited < PRESENCE_SETTLE_MAX_MS && !this.closed && (await this.opts.ownsConnectorShards(nodeId)); waited += SETTLE_POLL_MS) await this.wait(SETTLE_POLL_MS);
       await this.wait(this.opts.graceMs ?? DEFAULT_PRESENCE_GRACE_MS);
       if (this.closed) return;

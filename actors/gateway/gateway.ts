@@ -18,6 +18,7 @@ import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame, idsOf } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
 import { checkUpgrade } from './upgrade-check.js';
+import { json } from './http-route.js';
 import { GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
@@ -237,8 +238,7 @@ export class Gateway {
     });
     if (!('uid' in v)) {
       GatewayStats.bump(this.stats.refused, v.body.code);
-      res.cork(() => void res.writeStatus(v.status).writeHeader('content-type', 'application/json').end(JSON.stringify(v.body)));
-      return;
+      return json(res, v.status, v.body);
     }
     res.upgrade<SessionData>(v, key, protocol, extensions, context);
   }

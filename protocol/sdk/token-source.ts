@@ -84,7 +84,7 @@ export class TokenSource {
 
   /** A fixed token whose `exp` has passed: nothing will ever be taken again, as nothing can renew it. */
   deadForGood(nowMs: number = Date.now()): boolean {
-    const exp = typeof this.source === 'string' ? expOf(this.source) : undefined;
+    const exp = this.renewable ? undefined : this.expiry();
     return exp !== undefined && exp * 1000 <= nowMs;
   }
 
