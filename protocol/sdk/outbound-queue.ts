@@ -162,7 +162,7 @@ export class OutboundQueue {
     }
     const cid = this.nextCid();
     const state = this.convState(conv);
-    return new Promise<SendResult>((resolve, reject) => {
+    const result = new Promise<SendResult>((resolve, reject) => {
       const entry: Pending = { conv, cid, body, resolve, reject };
       copyExtras(entry, extras);
       if (state.lastCid !== undefined) entry.after = state.lastCid;
@@ -173,6 +173,10 @@ export class OutboundQueue {
       // Behind an older entry that waits for a scheduled re-send, this one would only draw out_of_order now.
       if (state.retryTimer === undefined) this.transmit(state, entry);
     });
+    // A queued send's failure is also told by onFailed (`sendFailed`), and close() is the app's own doing: an app that
+    // sends without awaiting must not be ended by Node's unhandled-rejection rule. Awaiting still sees the rejection.
+    result.catch(() => {});
+    return result;
   }
 
   /** Handles a `sent` frame; returns false when its cid is not queued (a duplicate answer). */

@@ -199,6 +199,24 @@ describe('sdk outbound queue – reconnects, timeouts and bounds', () => {
     await expect(q.enqueue('a', '2')).rejects.toMatchObject({ code: ErrorCode.CLOSED });
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('sdk outbound queue – sends nobody awaits raise no unhandled rejection when they fail or the client closes', async () => {
+    vi.useRealTimers();
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      const { q } = harness();
+      void q.enqueue('a', '1'); // 100: refused below
+      void q.enqueue('b', '1'); // 101: queued at close
+      q.handleError(100, new ImError(ErrorCode.NOT_MEMBER, 'no'));
+      q.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+  });
 });
 
 describe('sdk outbound queue – recalls', () => {
