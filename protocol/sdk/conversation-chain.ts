@@ -1,10 +1,11 @@
-import { ErrorCode, type ImError } from '../errors.js';
+import type { ImError } from '../errors.js';
 import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
 import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
+import { HidesCatchUp } from './hides-catch-up.js';
 import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
@@ -55,8 +56,7 @@ export class ConversationChains {
   private readonly maxHeld: number;
   private readonly puller: GapPuller;
   private readonly convs = new Map<string, ChainState>();
-  /** Conversations whose hides this device is asking for (catchUpHides). */
-  private readonly askingHides = new Set<string>();
+  private readonly hides: HidesCatchUp;
   private readonly acks: AckBatcher;
   private sawFirstList = false;
   /** A list came on this connection: what it did not show as hidden came live since (see handleHiddenAt). */
@@ -85,6 +85,7 @@ export class ConversationChains {
       limit: Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT),
       onPullError: opts.onPullError,
     });
+    this.hides = new HidesCatchUp({ hides: opts.hides, isOpen: opts.isOpen, isClosed: () => this.closed, onError: opts.onPullError });
   }
 
   /** The user of this session (from `welcome`): their own messages do not count as unread. */
@@ -136,7 +137,7 @@ export class ConversationChains {
       if (s === undefined) {
         s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : unreadOnly ? Math.max(0, row.readSeq, row.lastSeq - row.unread) : 0);
         s.hiddenAt = row.hiddenAt;
-      } else if (row.hiddenAt !== undefined && row.hiddenAt > (s.hiddenAt ?? 0)) this.catchUpHides(s, row.hiddenAt);
+      } else this.hides.listed(s, row.hiddenAt);
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
       // Sent again; its echo brings the exact counts.
       if (s.readSeq > row.readSeq) this.opts.reread?.(row.conv, s.readSeq);
@@ -155,28 +156,6 @@ export class ConversationChains {
     const gone: string[] = [];
     for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince <= liveAfter && this.handleLeft(conv, false)) gone.push(conv);
     return gone;
-  }
-
-  /**
-   * The user hid messages of a conversation this device knew while it was away (the list's `hiddenAt` is later than
-   * any hide it heard of): it asks which, and the answer is emitted as `hidden`. Only once that answer is in does the
-   * device count the hides as known, so a failed ask is made again at the next list.
-   */
-  private catchUpHides(s: ChainState, hiddenAt: number): void {
-    // One ask at a time per conversation: a second list while it is out (a sync right after a reconnect) waits for it.
-    if (this.opts.hides === undefined || !this.opts.isOpen() || this.askingHides.has(s.conv)) return;
-    this.askingHides.add(s.conv);
-    this.opts
-      .hides(s.conv)
-      .then(
-        () => void (s.hiddenAt = Math.max(s.hiddenAt ?? 0, hiddenAt)),
-        (err: unknown) => {
-          // Closed, or the connection dropped under the ask: the next list asks again, nothing to tell the app.
-          const e = err as ImError;
-          if (!this.closed && (e.code !== ErrorCode.CLOSED || this.opts.isOpen())) this.opts.onPullError?.(s.conv, e);
-        },
-      )
-      .finally(() => this.askingHides.delete(s.conv));
   }
 
   /**
