@@ -131,8 +131,10 @@ export class OutboundQueue {
    */
   private restore(saved: readonly OutboundEntry[], lastCid = 0): void {
     if (this.closedWith !== undefined) return;
+    const floor = saved.reduce((max, e) => Math.max(max, e.cid), lastCid);
+    this.renumberAbove(floor);
     // Above every cid an earlier run gave out, acked ones too: its clock may have been ahead of this one's.
-    this.lastCid = Math.max(this.lastCid, lastCid);
+    this.lastCid = Math.max(this.lastCid, floor);
     if (saved.length === 0) return;
     const settled = (): void => {};
     const restored: Pending[] = saved.filter((e) => !this.entries.has(e.cid)).map((e) => ({ ...e, resolve: settled, reject: settled }));
@@ -148,6 +150,26 @@ export class OutboundQueue {
     }
     this.lastCid = Math.max(this.lastCid, all.at(-1)!.cid);
     this.outbox?.changed();
+  }
+
+  /**
+   * Sends queued before the store answered took their cids from this run's clock: if it went back, some may be at or
+   * below `floor`, a cid an earlier run gave out (the server refuses a cid below one it stored, and answers an equal
+   * one with the old message). Nothing has been transmitted before the restore, so they take new cids above it.
+   */
+  private renumberAbove(floor: number): void {
+    const early = [...this.entries.values()];
+    if (early.length === 0 || early[0]!.cid > floor) return;
+    const moved = new Map<number, number>();
+    let next = floor;
+    for (const e of early) moved.set(e.cid, (e.cid = ++next));
+    this.entries.clear();
+    for (const e of early) {
+      if (e.after !== undefined) e.after = moved.get(e.after) ?? e.after;
+      this.entries.set(e.cid, e);
+    }
+    for (const state of this.convs.values()) if (state.lastCid !== undefined) state.lastCid = moved.get(state.lastCid) ?? state.lastCid;
+    this.lastCid = Math.max(this.lastCid, next);
   }
 
   /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */

@@ -132,6 +132,26 @@ describe('sdk outbox – sends kept across app restarts', () => {
     expect(saved).toEqual({ uid: 'ann', did: 'phone', lastCid: saved!.entries[1]!.cid, entries: [{ conv: 'a', cid: 100, body: 'old', after: 90 }, { conv: 'a', cid: saved!.entries[1]!.cid, body: 'written, then the app closed', after: 100 }] });
   });
 
+  it('sdk outbox – sends made before a later store answers take cids above the last run\'s when the clock went back since', async () => {
+    const ahead = Date.now() * 1000 + 600_000_000; // the last run's clock was 10 minutes fast
+    const later = (record: OutboxRecord) => ({ load: () => new Promise<OutboxRecord>((r) => setTimeout(() => r(structuredClone(record)), 5)), save: () => {} });
+    // A send still queued from the last run, and nothing but its last cid.
+    for (const record of [{ uid: 'ann', did: 'phone', lastCid: ahead, entries: [{ conv: 'a', cid: ahead, body: 'old' }] }, { uid: 'ann', did: 'phone', lastCid: ahead, entries: [] }]) {
+      const { q, wire, state } = harness(memoryStorage().storage, { outbox: later(record) });
+      q.enqueue('a', 'a1').catch(() => {});
+      q.enqueue('b', 'b1').catch(() => {});
+      q.enqueue('a', 'a2').catch(() => {});
+      await q.opened;
+      state.online = true;
+      q.welcome('ann', 'phone');
+      const old = record.entries.length > 0 ? [['a', ahead, undefined]] : [];
+      expect(wire.map(brief)).toEqual([...old, ['a', ahead + 1, old.length > 0 ? ahead : undefined], ['b', ahead + 2, undefined], ['a', ahead + 3, ahead + 1]]);
+      q.enqueue('b', 'b2').catch(() => {});
+      expect(brief(wire.at(-1)!)).toEqual(['b', ahead + 4, ahead + 2]);
+      q.close();
+    }
+  });
+
   it('sdk outbox – sends another user or device queued fail with forbidden and are never sent as this one', async () => {
     const mem = memoryStorage({ uid: 'bob', did: 'laptop', entries: [{ conv: 'a', cid: 100, body: "bob's" }, { conv: 'a', cid: 101, body: "bob's too", after: 100 }] });
     const { q, wire, failed, state } = harness(mem.storage);
