@@ -38,6 +38,7 @@ export class Coordinator {
   private leader = false;
   private lastMembers = '';
   private membersSince = Date.now();
+  private stopped = false;
 
   constructor(private readonly opts: CoordinatorOptions) {}
 
@@ -58,6 +59,8 @@ export class Coordinator {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // A round in progress ends at its next kind or move (each statement and move phase has its deadline).
+    this.stopped = true;
     while (this.running) await new Promise((r) => setTimeout(r, 10));
     if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.opts.nodeId).catch(() => undefined);
     this.leader = false;
@@ -65,7 +68,7 @@ export class Coordinator {
 
   /** One round: take or keep the lease, then repair the shard map. Never throws. */
   async tick(): Promise<void> {
-    if (this.running) return;
+    if (this.running || this.stopped) return;
     this.running = true;
     try {
       const was = this.leader;
@@ -92,6 +95,7 @@ export class Coordinator {
     if (eligible.length === 0) return;
     const eligibleSet = new Set(eligible);
     for (const kind of this.opts.kinds) {
+      if (this.stopped) return;
       const rows = await this.opts.shardMap.list(kind);
       await this.repairKind(kind, rows, alive, eligible, eligibleSet);
     }
@@ -126,6 +130,7 @@ export class Coordinator {
     if (rows.some((r) => r.state === 'moving')) return;
     const moves = diffAssignment(rows.map((r) => r.owner), target).slice(0, this.opts.autoRebalanceMoves);
     for (const m of moves) {
+      if (this.stopped) return;
       try {
         await this.opts.mover.move(kind, m.shard, m.to);
       } catch (err) {

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { bounded, guard } from './pg-errors.js';
+import { bounded } from './pg-errors.js';
 
 /** Named leases with one holder at a time (e.g. the coordinator), on the database clock. */
 export class LeaseStore {
@@ -27,13 +27,13 @@ export class LeaseStore {
 
   /** Gives a lease up if `holder` has it; true when it did. */
   async release(name: string, holder: string): Promise<boolean> {
-    const rows = await guard('release lease', () => this.sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder} RETURNING 1`);
+    const rows = await bounded('release lease', this.sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder} RETURNING 1`);
     return rows.length > 0;
   }
 
   /** The current, unexpired holder. */
   async holder(name: string): Promise<string | undefined> {
-    const rows = await guard('read lease', () => this.sql<{ holder: string }[]>`SELECT holder FROM leases WHERE name = ${name} AND until > now()`);
+    const rows = await bounded('read lease', this.sql<{ holder: string }[]>`SELECT holder FROM leases WHERE name = ${name} AND until > now()`);
     return rows[0]?.holder;
   }
 }

@@ -119,7 +119,7 @@ export class NodeStore {
    */
   async setState(nodeId: string, state: NodeState, incarnation?: string): Promise<boolean> {
     const held = incarnation === undefined ? this.sql`` : this.sql`AND incarnation = ${incarnation}`;
-    const rows = await guard('set node state', () => this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} ${held} RETURNING 1`);
+    const rows = await bounded('set node state', this.sql`UPDATE nodes SET state = ${state} WHERE node_id = ${nodeId} ${held} RETURNING 1`);
     return rows.length > 0;
   }
 
@@ -130,21 +130,27 @@ export class NodeStore {
     return rows.map(toNode);
   }
 
+  /** Whether `nodeId` is live and in placement (not draining): a node shards may be moved to. */
+  async takesShards(nodeId: string): Promise<boolean> {
+    const rows = await bounded('read node state', this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive'`);
+    return rows.length > 0;
+  }
+
   /** Every registered node. */
   async all(): Promise<NodeRow[]> {
-    const rows = await guard('list nodes', () => this.sql<RawNode[]>`SELECT * FROM nodes ORDER BY node_id`);
+    const rows = await bounded('list nodes', this.sql<RawNode[]>`SELECT * FROM nodes ORDER BY node_id`);
     return rows.map(toNode);
   }
 
   /** Forgets a node. */
   async remove(nodeId: string): Promise<boolean> {
-    const rows = await guard('remove node', () => this.sql`DELETE FROM nodes WHERE node_id = ${nodeId} RETURNING 1`);
+    const rows = await bounded('remove node', this.sql`DELETE FROM nodes WHERE node_id = ${nodeId} RETURNING 1`);
     return rows.length > 0;
   }
 
   /** The database clock, in ms. */
   async now(): Promise<number> {
-    const rows = await guard('read clock', () => this.sql<{ now: Date }[]>`SELECT now() AS now`);
+    const rows = await bounded('read clock', this.sql<{ now: Date }[]>`SELECT now() AS now`);
     return rows[0]!.now.getTime();
   }
 }

@@ -72,13 +72,13 @@ export class ShardMapStore {
 
   /** Shard count of `kind`, undefined when the kind does not exist. */
   async shardCount(kind: string): Promise<number | undefined> {
-    const rows = await guard('read shard count', () => this.sql<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`);
+    const rows = await bounded('read shard count', this.sql<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`);
     return rows[0] ? Number(rows[0].value) : undefined;
   }
 
   /** Every actor kind the cluster knows. */
   async kinds(): Promise<string[]> {
-    const rows = await guard('list kinds', () => this.sql<{ key: string }[]>`SELECT key FROM cluster_settings WHERE key LIKE 'shards.%' ORDER BY key`);
+    const rows = await bounded('list kinds', this.sql<{ key: string }[]>`SELECT key FROM cluster_settings WHERE key LIKE 'shards.%' ORDER BY key`);
     return rows.map((r) => r.key.slice('shards.'.length));
   }
 
@@ -91,7 +91,7 @@ export class ShardMapStore {
 
   /** One shard, or undefined. */
   async get(kind: string, shard: number): Promise<ShardRow | undefined> {
-    const rows = await guard('read shard', () => this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} AND shard = ${shard}`);
+    const rows = await bounded('read shard', this.sql<RawRow[]>`SELECT * FROM shards WHERE kind = ${kind} AND shard = ${shard}`);
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
@@ -103,7 +103,7 @@ export class ShardMapStore {
 
   /** Gives a shard to `owner` with a new epoch (unassigned shards, shards of dead nodes). */
   async assign(kind: string, shard: number, expectedEpoch: number, owner: string): Promise<ShardRow | undefined> {
-    const rows = await guard('assign shard', () => this.sql<RawRow[]>`
+    const rows = await bounded('assign shard', this.sql<RawRow[]>`
       UPDATE shards SET owner = ${owner}, epoch = epoch + 1, state = 'active', target = NULL, updated_at = now()
       WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} RETURNING *`);
     return rows[0] ? toRow(rows[0]) : undefined;
@@ -112,7 +112,7 @@ export class ShardMapStore {
   /** Several assigns in one statement; returns the rows whose compare-and-set won. */
   async assignMany(list: { kind: string; shard: number; expectedEpoch: number; owner: string }[]): Promise<ShardRow[]> {
     if (list.length === 0) return [];
-    const rows = await guard('assign shards', () => this.sql<RawRow[]>`
+    const rows = await bounded('assign shards', this.sql<RawRow[]>`
       UPDATE shards s SET owner = x.owner, epoch = s.epoch + 1, state = 'active', target = NULL, updated_at = now()
       FROM unnest(${list.map((l) => l.kind)}::text[], ${list.map((l) => l.shard)}::int[], ${list.map((l) => l.expectedEpoch)}::int8[], ${list.map((l) => l.owner)}::text[])
         AS x(kind, shard, epoch, owner)
@@ -122,7 +122,7 @@ export class ShardMapStore {
 
   /** Marks an active shard as moving from `from` to `to` (the epoch stays: `from` keeps serving until it releases). */
   async beginMove(kind: string, shard: number, expectedEpoch: number, from: string, to: string): Promise<ShardRow | undefined> {
-    const rows = await guard('begin shard move', () => this.sql<RawRow[]>`
+    const rows = await bounded('begin shard move', this.sql<RawRow[]>`
       UPDATE shards SET state = 'moving', target = ${to}, updated_at = now()
       WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'active' AND owner = ${from} RETURNING *`);
     return rows[0] ? toRow(rows[0]) : undefined;
@@ -130,7 +130,7 @@ export class ShardMapStore {
 
   /** Finishes a move: `to` owns the shard at a new epoch. */
   async completeMove(kind: string, shard: number, expectedEpoch: number, to: string): Promise<ShardRow | undefined> {
-    const rows = await guard('complete shard move', () => this.sql<RawRow[]>`
+    const rows = await bounded('complete shard move', this.sql<RawRow[]>`
       UPDATE shards SET owner = ${to}, epoch = epoch + 1, state = 'active', target = NULL, updated_at = now()
       WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving' RETURNING *`);
     return rows[0] ? toRow(rows[0]) : undefined;
@@ -143,7 +143,7 @@ export class ShardMapStore {
    */
   async abortMove(kind: string, shard: number, expectedEpoch: number, olderThanMs?: number): Promise<ShardRow | undefined> {
     // `olderThanMs`: only a move begun that long ago by Postgres' clock (nodes' clocks may drift from it).
-    const rows = await guard('abort shard move', () => this.sql<RawRow[]>`
+    const rows = await bounded('abort shard move', this.sql<RawRow[]>`
       UPDATE shards SET state = 'active', target = NULL, epoch = epoch + 1, updated_at = now()
       WHERE kind = ${kind} AND shard = ${shard} AND epoch = ${expectedEpoch} AND state = 'moving'
         ${olderThanMs === undefined ? this.sql`` : this.sql`AND updated_at < now() - ${olderThanMs} * interval '1 millisecond'`}
@@ -153,7 +153,7 @@ export class ShardMapStore {
 
   /** Pins or unpins a shard to its current owner (placement leaves pinned shards alone). */
   async setPinned(kind: string, shard: number, pinned: boolean): Promise<boolean> {
-    const rows = await guard('pin shard', () => this.sql`UPDATE shards SET pinned = ${pinned}, updated_at = now() WHERE kind = ${kind} AND shard = ${shard} RETURNING 1`);
+    const rows = await bounded('pin shard', this.sql`UPDATE shards SET pinned = ${pinned}, updated_at = now() WHERE kind = ${kind} AND shard = ${shard} RETURNING 1`);
     return rows.length > 0;
   }
 }
