@@ -45,6 +45,7 @@ export class Admin {
       this.mover = new ShardMover({
         nc,
         shardMap: this.shardMap,
+        nodes: this.nodes,
         log,
         phaseTimeoutMs: timeoutMs,
         notify: (kind, shards) => nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards })),
@@ -73,7 +74,8 @@ export class Admin {
   /** The moves that would balance `kinds` over the live, non-draining nodes (but `excluding`, when given). */
   async plan(kinds?: string[], excluding?: string): Promise<PlannedMove[]> {
     const eligible = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding).map((n) => n.nodeId);
-    if (eligible.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'no live node to place shards on');
+    // Not `unavailable`: the cluster answered, and what it said is that no node can take the shards.
+    if (eligible.length === 0) throw new ImError(ErrorCode.CONFLICT, 'no live node to place shards on');
     const eligibleSet = new Set(eligible);
     const out: PlannedMove[] = [];
     const known = await this.shardMap.kinds();
@@ -89,14 +91,25 @@ export class Admin {
     return out;
   }
 
-  /** Carries out moves in waves of `waveSize` (moves in one wave run concurrently). */
-  async execute(moves: PlannedMove[], waveSize: number, onProgress: (e: ProgressEvent) => void): Promise<{ outcomes: MoveOutcome[]; failures: { move: PlannedMove; error: string }[] }> {
+  /**
+   * Carries out moves in waves of `waveSize` (moves in one wave run concurrently). Once `signal` is aborted no wave
+   * starts: the moves in flight finish, and `notStarted` counts the rest.
+   */
+  async execute(
+    moves: PlannedMove[],
+    waveSize: number,
+    onProgress: (e: ProgressEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<{ outcomes: MoveOutcome[]; failures: { move: PlannedMove; error: string }[]; notStarted: number }> {
     const mover = this.requireMover();
     const waves = planWaves(moves, waveSize);
     const outcomes: MoveOutcome[] = [];
     const failures: { move: PlannedMove; error: string }[] = [];
     let done = 0;
+    let started = 0;
     for (let w = 0; w < waves.length; w++) {
+      if (signal?.aborted) break;
+      started += waves[w]!.length;
       await Promise.all(
         waves[w]!.map(async (m) => {
           try {
@@ -111,7 +124,7 @@ export class Admin {
         }),
       );
     }
-    return { outcomes, failures };
+    return { outcomes, failures, notStarted: moves.length - started };
   }
 
   /** Moves one shard to a node, after checking both exist. */

@@ -3,6 +3,7 @@ import type { NatsConnection } from 'nats';
 import { decodeControlReply, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { nodeControlSubject } from '../protocol/subjects.js';
+import type { NodeStore } from '../storage/node-store.js';
 import type { ShardMapStore } from '../storage/shard-map-store.js';
 import type { Logger } from './logger.js';
 
@@ -23,6 +24,8 @@ export interface MoveOutcome {
 export interface ShardMoverOptions {
   nc: NatsConnection;
   shardMap: ShardMapStore;
+  /** Asked before a move starts: a node that is draining or gone takes no shard (it would only hand it on again). */
+  nodes: Pick<NodeStore, 'takesShards'>;
   log: Logger;
   /** Each phase (release, acquire) has its own timeout. */
   phaseTimeoutMs: number;
@@ -61,6 +64,8 @@ export class ShardMover {
     if (row.owner === to && row.state === 'active') {
       return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, pauseMs: 0, noop: true };
     }
+    // Two nodes drained at once (a scale-down by two) each planned with the other still in placement.
+    if (!(await this.opts.nodes.takesShards(to))) throw new ImError(ErrorCode.CONFLICT, `node ${to} takes no shards now (draining, or its lease ran out)`);
     const from = row.owner;
     if (row.state === 'active' && from !== null) {
       const marked = await shardMap.beginMove(kind, shard, row.epoch, from, to);

@@ -156,7 +156,7 @@ export class ClusterNode {
     const notify = (kind: string, shards: number[]): void => {
       nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards }));
     };
-    this.mover = new ShardMover({ nc, shardMap: this.shardMap, log, phaseTimeoutMs: config.handoffPhaseTimeoutMs, notify });
+    this.mover = new ShardMover({ nc, shardMap: this.shardMap, nodes: this.nodes, log, phaseTimeoutMs: config.handoffPhaseTimeoutMs, notify });
     this.coordinator = new Coordinator({
       nodeId: this.nodeId,
       kinds: [...shardCounts.keys()],
@@ -302,11 +302,12 @@ export class ClusterNode {
     switch (req.type) {
       case 'release': {
         const t0 = Date.now();
-        await this.shards.release(req.kind, req.shard, 'handoff');
+        await this.shards.release(req.kind, req.shard, 'handoff', true, req.epoch);
         return { type: 'released', kind: req.kind, shard: req.shard, ok: true, tookMs: Date.now() - t0 };
       }
       case 'acquire': {
-        const ok = await this.shards.acquire(req.kind, req.shard, req.epoch);
+        // A node on its way out takes nothing new: it would only hand the shard on again, by the slower orphan path.
+        const ok = this.closing === undefined && (await this.shards.acquire(req.kind, req.shard, req.epoch));
         return { type: 'acquired', kind: req.kind, shard: req.shard, ok, epoch: req.epoch };
       }
       case 'status':
@@ -329,9 +330,12 @@ export class ClusterNode {
       const log = this.opts.log;
       try {
         await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation);
-        const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
-        if (others.length > 0) {
-          for (const kind of new Set(this.shards.list().map((s) => s.kind))) {
+        // What the map gives this node, not what it serves now: after a lease blip it may serve nothing it owns.
+        const kinds = new Set((await this.shardMap.ownedBy(this.nodeId)).map((r) => r.kind));
+        for (const kind of kinds) {
+          // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
+          const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
+          if (others.length > 0) {
             const rows = await this.shardMap.list(kind);
             const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
             const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });

@@ -96,6 +96,8 @@ export class ShardServer {
     if (cur) await this.release(kind, shard, 'epoch changed');
     await this.releasing.get(k);
     if (this.served.has(k)) return this.served.get(k)!.epoch === epoch;
+    // A handoff's release may have come while this waited: that epoch is over.
+    if ((this.releasedEpoch.get(k) ?? -1) >= epoch) return false;
     const handle = this.opts.transport.serve(
       shardSubject(kind, shard),
       (call) => this.handle(kind, shard, call),
@@ -115,10 +117,12 @@ export class ShardServer {
    * Stops intake for (kind, shard), lets accepted calls finish, deactivates its actors. Idempotent.
    * `final` (handoff, fencing, lost ownership) means this node never serves that epoch again; a precautionary
    * release (the lease MAY have run out) is not final: if the shard map still names this node at that epoch
-   * once the lease is renewed, nobody else took it and serving it again is safe.
+   * once the lease is renewed, nobody else took it and serving it again is safe. `epoch` (a handoff's) is over for
+   * good even when this node does not serve the shard now: a map read from before the move may be about to start it.
    */
-  release(kind: string, shard: number, reason: string, final = true): Promise<void> {
+  release(kind: string, shard: number, reason: string, final = true, epoch?: number): Promise<void> {
     const k = id(kind, shard);
+    if (epoch !== undefined) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, epoch));
     const s = this.served.get(k);
     if (!s) return this.releasing.get(k) ?? Promise.resolve();
     this.served.delete(k);

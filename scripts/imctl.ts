@@ -17,6 +17,7 @@ import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { ConversationStore } from '../storage/conversation-store.js';
 import { MessageStore } from '../storage/message-store.js';
 import { connect } from '../storage/db.js';
+import { bounded } from '../storage/pg-errors.js';
 import { table } from './lib/table.js';
 
 const USAGE = `usage: imctl <command> [options]
@@ -38,12 +39,42 @@ commands:
                                          and last seq) or a user's connector (with how many conversations they are in)
 options: --database-url URL  --nats URL  --timeout MS  --json`;
 
-/** Exit codes: 0 ok, 1 some moves failed, 2 bad usage / unknown node or shard, 3 cluster unreachable. */
+/** Exit codes: 0 ok, 1 some moves failed (or were not started: interrupted, nowhere to go), 2 bad usage / unknown node or shard, 3 cluster unreachable. */
 const EXIT = { ok: 0, partial: 1, usage: 2, unreachable: 3 } as const;
 /** Error codes that say the request itself was wrong. */
 const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INVALID_FIELD, ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_FRAME]);
 
 class UsageError extends Error {}
+
+/** Options every command takes. */
+const COMMON_FLAGS: readonly string[] = ['database-url', 'nats', 'timeout', 'json', 'help'];
+
+/**
+ * What each command takes besides COMMON_FLAGS: its options, how many arguments, and whether it talks to the nodes
+ * (NATS). Anything else is refused: an ignored `--dry-run` on `move` would move the shard.
+ */
+const COMMANDS: Record<string, { flags: readonly string[]; args: readonly number[]; nats: boolean }> = {
+  nodes: { flags: [], args: [0], nats: false },
+  shards: { flags: ['kind'], args: [0], nats: false },
+  status: { flags: [], args: [0], nats: true },
+  rebalance: { flags: ['kind', 'dry-run', 'max-moves', 'wave'], args: [0], nats: true },
+  move: { flags: [], args: [3], nats: true },
+  drain: { flags: ['dry-run', 'wave'], args: [1], nats: true },
+  undrain: { flags: [], args: [1], nats: true },
+  pin: { flags: [], args: [2], nats: false },
+  unpin: { flags: [], args: [2], nats: false },
+  settings: { flags: [], args: [0, 3], nats: false },
+  locate: { flags: [], args: [2], nats: false },
+};
+
+/** Refuses what `command` does not take (exit 2), before anything is connected to. */
+function checkUsage(command: string, args: readonly string[], given: readonly string[]): void {
+  const spec = COMMANDS[command];
+  if (spec === undefined) throw new UsageError(`unknown command "${command}"`);
+  const stray = given.filter((f) => !COMMON_FLAGS.includes(f) && !spec.flags.includes(f));
+  if (stray.length > 0) throw new UsageError(`${command} takes no ${stray.map((f) => `--${f}`).join(', ')}`);
+  if (!spec.args.includes(args.length)) throw new UsageError(`${command} takes ${spec.args.join(' or ')} argument(s), got ${args.length}${args.length ? `: ${args.join(' ')}` : ''}`);
+}
 
 function fail(code: number, message: string): never {
   console.error(`imctl: ${message}`);
@@ -77,14 +108,14 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  checkUsage(command, args, Object.keys(values));
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
-  const needsNats = ['status', 'rebalance', 'move', 'drain', 'undrain'].includes(command) || (command === 'settings' && args[0] === 'set');
-  if (!['nodes', 'shards', 'status', 'rebalance', 'move', 'drain', 'undrain', 'pin', 'unpin', 'settings', 'locate'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  const needsNats = COMMANDS[command]!.nats || (command === 'settings' && args[0] === 'set');
 
   const sql = connect(cfg.databaseUrl, { max: 2, connectTimeoutSec: Math.ceil(cfg.timeoutMs / 1000), applicationName: 'imctl' });
   try {
-    await sql`SELECT 1 FROM shards LIMIT 1`;
+    await bounded('reach the cluster', sql`SELECT 1 FROM shards LIMIT 1`, cfg.timeoutMs);
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => undefined);
     fail(EXIT.unreachable, `cannot reach the cluster's Postgres (${new URL(cfg.databaseUrl).host}): ${(err as Error).message}`);
@@ -266,14 +297,35 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
     const line = `${what}: ${e.done}/${e.total} moved, wave ${e.wave}/${e.waves}${e.failed ? `, ${e.failed} failed` : ''}${e.last ? `, last ${e.last.kind}/${e.last.shard} → ${e.last.to} in ${e.last.pauseMs.toFixed(0)} ms` : ''}`;
     process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
   };
-  const { outcomes, failures } = await admin.execute(moves, wave, progress);
+  // Ctrl-C (or a lost terminal) between waves: a move cut off after its old owner released leaves the shard served
+  // by nobody until the coordinator rolls it back (~10 s), so the moves in flight finish and no more start.
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) process.exit(130);
+    interrupt.abort();
+    process.stderr.write(`\n${what}: ${signal}: finishing the moves in flight, starting no more (again to quit at once)\n`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  process.stderr.write(`${what}: ${moves.length} move(s) planned, in waves of up to ${wave}\n`);
+  let result;
+  try {
+    result = await admin.execute(moves, wave, progress, interrupt.signal);
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
+  const { outcomes, failures, notStarted } = result;
   if (tty) process.stderr.write('\n');
-  const pauses = outcomes.map((o) => o.pauseMs).sort((a, b) => a - b);
+  // A shard the coordinator (or another operator) had put there already is no move: neither counted nor in the p99.
+  const moved = outcomes.filter((o) => !o.noop);
+  const already = outcomes.length - moved.length;
+  const pauses = moved.map((o) => o.pauseMs).sort((a, b) => a - b);
   const p99 = pauses.length ? pauses[Math.min(pauses.length - 1, Math.ceil(pauses.length * 0.99) - 1)]! : 0;
-  if (json) return print({ moved: outcomes.length, failures, pauseMsP99: p99 }, failures.length ? EXIT.partial : EXIT.ok);
-  console.log(`${what}: ${outcomes.length} moved, ${failures.length} failed, pause p99 ${p99.toFixed(1)} ms`);
+  const code = failures.length || notStarted ? EXIT.partial : EXIT.ok;
+  if (json) return print({ moved: moved.length, alreadyInPlace: already, failures, notStarted, pauseMsP99: p99 }, code);
+  console.log(`${what}: ${moved.length} moved${already ? `, ${already} already in place` : ''}, ${failures.length} failed${notStarted ? `, ${notStarted} not started (interrupted)` : ''}, pause p99 ${p99.toFixed(1)} ms`);
   for (const f of failures) console.log(`  failed ${f.move.kind}/${f.move.shard} → ${f.move.to}: ${f.error}`);
-  return failures.length ? EXIT.partial : EXIT.ok;
+  return code;
 }
 
 function positiveInt(name: string, raw: string): number {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn as spawnChild, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +27,8 @@ export interface TestCluster {
   spawn(nodeId: string, args?: string[], env?: Record<string, string>): Promise<NodeProcess>;
   /** Runs the admin CLI against this cluster. */
   imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Starts the admin CLI against this cluster as an operator's terminal does (through tsx, in its own process group), to signal it meanwhile. */
+  spawnImctl(...args: string[]): ChildProcessWithoutNullStreams;
   /** Waits until the start-up rebalance is over: every shard active, each kind spread evenly over the nodes. */
   settle(timeoutMs?: number): Promise<void>;
   /** Calls an actor op, retrying retryable errors (the same op id makes retries safe) until `deadlineMs`. */
@@ -110,6 +112,8 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
           resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
         });
       }),
+    // A process group of its own, as a terminal gives a command: a signal can reach tsx and the script under it.
+    spawnImctl: (...args) => spawnChild(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', db.url, '--nats', nats.url, ...args], { detached: true }),
     settle: (timeoutMs) => waitForEvenSpread(db.sql, nodes.size, timeoutMs),
     async callWithRetry(kind, key, op, payload, deadlineMs = 20_000) {
       const deadline = Date.now() + deadlineMs;

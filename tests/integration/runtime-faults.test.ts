@@ -95,6 +95,26 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(pin.code, pin.stderr).toBe(0);
     const undrain = await cluster.imctl('undrain', 'n1');
     expect(undrain.code, undrain.stderr).toBe(0);
+    // Ctrl-C after the first move: the moves in flight finish and no more start; no shard is left moving, unserved.
+    const cut = cluster.spawnImctl('rebalance', '--wave', '1');
+    const said = { out: '', err: '', interrupted: false };
+    cut.stdout.on('data', (d: Buffer) => (said.out += d.toString()));
+    cut.stderr.on('data', (d: Buffer) => {
+      said.err += d.toString();
+      if (said.interrupted || !said.err.includes('planned, in waves')) return;
+      said.interrupted = true;
+      // To its whole process group, as a terminal's Ctrl-C: tsx and the script under it.
+      process.kill(-cut.pid!, 'SIGINT');
+    });
+    const cutCode = await new Promise<number | null>((resolve) => cut.on('exit', (code) => resolve(code)));
+    expect(cutCode, `${said.err}\n${said.out}`).toBe(1);
+    expect(said.out).toMatch(/rebalance: \d+ moved.*, \d+ failed, \d+ not started \(interrupted\)/);
+    // Within moments (the coordinator may be moving shards to n1 too): a move cut after its release would stay
+    // `moving`, unserved, until the coordinator's stuck-move timeout rolled it back.
+    const allActive = async (): Promise<boolean> => (await cluster.db.sql`SELECT 1 FROM shards WHERE state <> 'active'`).length === 0;
+    let active = await allActive();
+    for (let i = 0; i < 30 && !active; i++) (await sleep(100), (active = await allActive()));
+    expect(active).toBe(true);
     const back = await cluster.imctl('rebalance');
     expect(back.code, back.stderr + back.stdout).toBe(0);
     const after = (await cluster.db.sql<{ owner: string; pinned: boolean }[]>`SELECT owner, pinned FROM shards WHERE kind = 'counter' AND shard = ${pinnedRow.shard}`)[0]!;
@@ -129,6 +149,16 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     const badRebalance = await cluster.imctl('rebalance', '--kind', 'countr', '--dry-run');
     expect(badRebalance.code).toBe(2);
     expect(badRebalance.stderr).toContain('unknown actor kind "countr"');
+    // What a command does not take is refused before it does anything: an ignored --dry-run would move the shard.
+    const ownerBefore = (await cluster.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'counter' AND shard = 1`)[0]!.owner;
+    const dryMove = await cluster.imctl('move', 'counter', '1', ownerBefore === 'n2' ? 'n3' : 'n2', '--dry-run');
+    expect(dryMove.code).toBe(2);
+    expect(dryMove.stderr).toContain('move takes no --dry-run');
+    expect((await cluster.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'counter' AND shard = 1`)[0]!.owner).toBe(ownerBefore);
+    const twoNodes = await cluster.imctl('drain', 'n2', 'n3');
+    expect(twoNodes.code).toBe(2);
+    expect(twoNodes.stderr).toContain('drain takes 1 argument(s), got 2: n2 n3');
+    expect((await cluster.db.sql<{ state: string }[]>`SELECT state FROM nodes WHERE node_id = 'n2'`)[0]!.state).toBe('alive');
     const badCommand = await cluster.imctl('frobnicate');
     expect(badCommand.code).toBe(2);
     expect(badCommand.stderr).toContain('usage: imctl');

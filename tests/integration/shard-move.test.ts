@@ -20,7 +20,9 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
   let nats: TestNats;
   let nc: NatsConnection;
   let shards: ShardMapStore;
-  const mover = (): ShardMover => new ShardMover({ nc, shardMap: shards, log: silentLogger(), phaseTimeoutMs: 200, notify: () => {} });
+  /** Every node takes shards but `z`, which is draining. */
+  const nodes = { takesShards: async (n: string) => n !== 'z' };
+  const mover = (): ShardMover => new ShardMover({ nc, shardMap: shards, nodes, log: silentLogger(), phaseTimeoutMs: 200, notify: () => {} });
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -63,7 +65,7 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
       },
     });
     const notified: number[] = [];
-    const m = new ShardMover({ nc, shardMap: failing, log: silentLogger(), phaseTimeoutMs: 200, notify: (_k, s) => notified.push(...s) });
+    const m = new ShardMover({ nc, shardMap: failing, nodes, log: silentLogger(), phaseTimeoutMs: 200, notify: (_k, s) => notified.push(...s) });
     await expect(m.move('echo', 3, 'b')).rejects.toThrow('connection lost');
     // Back on its owner at a new epoch, which that owner takes again; nothing waits for the stuck-move timeout.
     const row = (await shards.get('echo', 3))!;
@@ -82,5 +84,11 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
     expect(failed[0]!.reason).toMatchObject({ code: ErrorCode.CONFLICT });
     const winner = (ok[0] as PromiseFulfilledResult<{ to: string }>).value.to;
     expect((await shards.get('echo', 2))!.owner).toBe(winner);
+  });
+
+  it('shard moves – a move to a node that takes no shards (draining) is a conflict, and the shard stays where it was', async () => {
+    const start = (await shards.assign('echo', 0, 0, 'a'))!;
+    await expect(mover().move('echo', 0, 'z')).rejects.toMatchObject({ code: ErrorCode.CONFLICT });
+    expect(await shards.get('echo', 0)).toMatchObject({ owner: 'a', state: 'active', epoch: start.epoch, target: null });
   });
 });

@@ -67,6 +67,15 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(await router.call('echo', keyOf(1), 'echo', 2)).toBe(2);
   });
 
+  it('shard server – a handoff release of an epoch it does not serve yet keeps a map read from before the move from serving it', async () => {
+    // The mover hands shard 3 (epoch 2) away before this node's first read of the map got to start it.
+    await server.release('echo', 3, 'handoff', true, 2);
+    await server.reconcile([row(3, 2)]);
+    expect(server.epochOf('echo', 3)).toBeUndefined();
+    await server.reconcile([row(3, 3)]);
+    expect(server.epochOf('echo', 3)).toBe(3);
+  });
+
   it('shard server – a map read that began before a move handed it a shard does not take that shard away', async () => {
     await server.reconcile([]);
     // A refresh starts reading the map: the shard is still someone else's.
