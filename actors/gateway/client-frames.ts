@@ -10,7 +10,8 @@ import type { ChatServices } from '../chat-services.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { ReportPacer, reportPaced } from './message-report.js';
-import { fitPage } from './history-page.js';
+import { fitPage, historyPageBytes } from './history-page.js';
+import { roomFor } from './socket-room.js';
 import { toMsg } from '../stored-msg.js';
 import type { Session } from './session.js';
 import { asConvsPage, type ListPager } from './list-pager.js';
@@ -26,6 +27,9 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
   if (ids.conv !== undefined) f.conv = ids.conv;
   return f;
 }
+
+/** How long a history page waits for its reader to take the ones before it (socket-room.ts) before it is refused. */
+export const PULL_ROOM_WAIT_MS = 5_000;
 
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
@@ -45,6 +49,8 @@ export class ClientFrames {
     private readonly reply: (s: Session, f: ServerFrame) => void,
     private readonly pager: ListPager,
     private readonly log: Logger,
+    /** The gateway's slow-reader limit: history pages stay within half of it, and wait for room under it. */
+    private readonly maxBackpressureBytes: () => number,
   ) {}
 
   /** Handles one frame; never throws. */
@@ -133,7 +139,13 @@ export class ClientFrames {
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
     if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
     const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit), s.uid);
-    const page = fitPage(full, f.before !== undefined);
+    const limit = this.maxBackpressureBytes();
+    const page = fitPage(full, f.before !== undefined, historyPageBytes(limit));
+    // Pages asked for together go one after another as the reader takes them (a closed session drops its answer).
+    // One that cannot go soon is refused, retryably, well within a client's request timeout (the SDK's: 10 s).
+    if ((await roomFor(s, page.bytes, limit, { maxWaitMs: PULL_ROOM_WAIT_MS, closeWhenLate: false })) === 'late') {
+      throw new ImError(ErrorCode.OVERLOADED, `your connection has not taken the pages before this one within ${PULL_ROOM_WAIT_MS / 1000} s: pull again`);
+    }
     return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut };
   }
 

@@ -19,7 +19,7 @@ import { ClientFrames, errorFrame, idsOf } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
 import { checkUpgrade } from './upgrade-check.js';
 import { json } from './http-route.js';
-import { GatewayStats } from './gateway-stats.js';
+import { closeLabel, GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
@@ -102,7 +102,7 @@ export class Gateway {
     this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
     const pager = new ListPager({ router: deps.router, send: (s, f) => this.send(s, f), maxBackpressureBytes: () => deps.config.maxBackpressureBytes });
-    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), pager, deps.log);
+    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), pager, deps.log, () => deps.config.maxBackpressureBytes);
     // A session that missed a large group's message while its subject was being taken re-syncs (ConvBinding.bind).
     this.binding = new ConvBinding(
       deps.nc,
@@ -317,7 +317,7 @@ export class Gateway {
   }
 
   private onClose(ws: Uws.WebSocket<SessionData>, code: number): void {
-    GatewayStats.bump(this.stats.closes, code);
+    GatewayStats.bump(this.stats.closes, closeLabel(code));
     const s = ws.getUserData().session;
     if (!s) return;
     s.closed();

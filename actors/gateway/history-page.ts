@@ -24,18 +24,25 @@ function frameBytes(m: StoredMessage): number {
   return n;
 }
 
+/** Most bytes of one history page under slow-reader limit `limit`: MAX_HISTORY_PAGE_BYTES, or half the limit if less. */
+export function historyPageBytes(limit: number): number {
+  return Math.min(MAX_HISTORY_PAGE_BYTES, Math.floor(limit / 2));
+}
+
 /**
- * The part of a history page that fits in MAX_HISTORY_PAGE_BYTES, and whether that cut it. A page of 200 big
+ * The part of a history page that fits in `maxBytes` (MAX_HISTORY_PAGE_BYTES unless the slow-reader limit is
+ * lower, historyPageBytes), about how many bytes it takes, and whether that cut it. A page of 200 big
  * messages (with their mentions and reaction counts) could pass the gateway's backpressure limit in one frame, and
  * the session would be closed as a slow reader on every pull of it. An `after` page keeps its oldest messages, a
  * `before` page its newest, so that the next pull goes on from where this one stopped; at least one always stays.
  */
-export function fitPage(msgs: StoredMessage[], newestKept: boolean): { msgs: StoredMessage[]; cut: boolean } {
+export function fitPage(msgs: StoredMessage[], newestKept: boolean, maxBytes = MAX_HISTORY_PAGE_BYTES): { msgs: StoredMessage[]; bytes: number; cut: boolean } {
   let total = 0;
   const n = msgs.length;
   for (let k = 0; k < n; k++) {
-    total += frameBytes(msgs[newestKept ? n - 1 - k : k]!);
-    if (total > MAX_HISTORY_PAGE_BYTES && k > 0) return { msgs: newestKept ? msgs.slice(n - k) : msgs.slice(0, k), cut: true };
+    const bytes = frameBytes(msgs[newestKept ? n - 1 - k : k]!);
+    if (total + bytes > maxBytes && k > 0) return { msgs: newestKept ? msgs.slice(n - k) : msgs.slice(0, k), bytes: total, cut: true };
+    total += bytes;
   }
-  return { msgs, cut: false };
+  return { msgs, bytes: total, cut: false };
 }

@@ -1,14 +1,9 @@
 import { ChatKind, ConnectorOp, type ConnectorConvs, type ConvsPage } from '../../protocol/chat-ops.js';
-import { CloseCode } from '../../protocol/close-codes.js';
 import { ErrorCode, ImError, RETRYABLE_CODES, toImError } from '../../protocol/errors.js';
 import type { ConvSummary, ConvsFrame, ServerFrame } from '../../protocol/frames.js';
 import type { Router } from '../../runtime/router.js';
 import type { Session } from './session.js';
-
-/** How often a session's socket is looked at while it still holds too much of the list to take the next page. */
-const DRAIN_POLL_MS = 20;
-/** How long a reader may take over one page before its session is closed as a slow one. */
-const DRAIN_WAIT_MS = 30_000;
+import { roomFor } from './socket-room.js';
 /** Tries of one page request (a connector shard between owners answers none for a moment). */
 const PAGE_ATTEMPTS = 4;
 
@@ -25,7 +20,6 @@ export function asConvsPage(reply: unknown): ConvsPage {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
  * Sends a user's list to a session: one `convs` frame, or for a long list one frame per page (each but the last
@@ -58,19 +52,8 @@ export class ListPager {
   }
 
   private async nextPage(s: Session, after: string, wanted: () => boolean): Promise<ConvsPage | undefined> {
-    // The frame just queued goes out at the end of this turn: only then does the socket's count include it.
-    await nextTurn();
     // The socket sends most of a page before the next is asked for: a slow reader holds one page here, not the list.
-    const limit = this.deps.maxBackpressureBytes() / 2;
-    for (let waited = 0; s.buffered() > limit; waited += DRAIN_POLL_MS) {
-      if (waited >= DRAIN_WAIT_MS) {
-        s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
-        return undefined;
-      }
-      await sleep(DRAIN_POLL_MS);
-      if (!wanted()) return undefined;
-    }
-    if (!wanted()) return undefined;
+    if ((await roomFor(s, 0, this.deps.maxBackpressureBytes(), { wanted })) !== 'ready') return undefined;
     const ask: ConnectorConvs = { did: s.did, after, pageBytes: s.listPageBytes };
     for (let attempt = 1; ; attempt++) {
       try {

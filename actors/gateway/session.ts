@@ -66,6 +66,8 @@ export class Session {
   listPageBytes = 0;
   /** Frames waiting for this turn's flush: absent while there are none (most sockets are idle), one frame as itself. */
   private outbox: Uint8Array | Uint8Array[] | undefined;
+  /** Bytes in `outbox`. */
+  private queued = 0;
 
   constructor(
     readonly sid: number,
@@ -86,6 +88,11 @@ export class Session {
     return this.state === 'open' ? this.ws.getBufferedAmount() : 0;
   }
 
+  /** Bytes queued for this turn's flush and bytes uWS holds: what the reader has not taken yet. */
+  unsent(): number {
+    return this.state === 'open' ? this.queued + this.ws.getBufferedAmount() : 0;
+  }
+
   /** Queues a frame; true when the session was idle until now (the caller marks it dirty). */
   queue(frame: ServerFrame): boolean {
     return this.queueBytes(encodeFrame(frame));
@@ -94,6 +101,7 @@ export class Session {
   /** Queues pre-encoded bytes (a frame published once for many sessions). */
   queueBytes(bytes: Uint8Array): boolean {
     if (this.state !== 'open') return false;
+    this.queued += bytes.byteLength;
     const out = this.outbox;
     if (out === undefined) {
       this.outbox = bytes;
@@ -112,6 +120,7 @@ export class Session {
     const out = this.outbox;
     if (this.state !== 'open' || out === undefined) return 0;
     this.outbox = undefined;
+    this.queued = 0;
     corkWs = this.ws;
     corkOut = out;
     corkLimit = limit;
@@ -135,6 +144,7 @@ export class Session {
     }
     this.state = 'closing';
     this.outbox = undefined;
+    this.queued = 0;
     try {
       this.ws.end(code, reason);
     } catch {
@@ -146,5 +156,6 @@ export class Session {
   closed(): void {
     this.state = 'closed';
     this.outbox = undefined;
+    this.queued = 0;
   }
 }

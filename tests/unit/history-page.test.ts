@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitPage } from '../../actors/gateway/history-page.js';
+import { fitPage, historyPageBytes } from '../../actors/gateway/history-page.js';
 import { toMsg } from '../../actors/stored-msg.js';
 import { encodeFrame } from '../../protocol/codec.js';
 import { MAX_HISTORY_PAGE_BYTES } from '../../protocol/limits.js';
@@ -40,6 +40,19 @@ describe('history page – what one pull answers', () => {
 
   it('history page – a page of small messages goes whole', () => {
     const small = Array.from({ length: 200 }, (_, i) => ({ ...message(i + 1), mentions: undefined, convId: 'c', senderUid: 'u', senderDid: 'd' }));
-    expect(fitPage(small, false)).toEqual({ msgs: small, cut: false });
+    expect(fitPage(small, false)).toMatchObject({ msgs: small, cut: false });
+  });
+
+  it('history page – under a lower slow-reader limit a page stays within half of it, and says about how big it is', () => {
+    expect(historyPageBytes(1 << 20)).toBe(MAX_HISTORY_PAGE_BYTES);
+    expect(historyPageBytes(256 * 1024)).toBe(128 * 1024);
+    const msgs = Array.from({ length: 200 }, (_, i) => message(i + 1));
+    const page = fitPage(msgs, false, historyPageBytes(256 * 1024));
+    expect(page.cut).toBe(true);
+    const bytes = encodeFrame({ type: 'history', rid: 1, conv: wideId(0), msgs: page.msgs.map(toMsg), more: true }).byteLength;
+    expect(bytes).toBeLessThanOrEqual(128 * 1024);
+    // The estimate errs high (what the gateway waits for room for), and not by much.
+    expect(page.bytes).toBeGreaterThanOrEqual(bytes);
+    expect(page.bytes).toBeLessThan(bytes * 1.5);
   });
 });
