@@ -67,7 +67,9 @@ export class ConvBinding {
         callback: (err, msg) => {
           if (err) return;
           const seq = msgSeqOf(msg.data);
-          if (seq !== undefined && seq > e.lastSeq) (e.lastSeq = seq), (e.last = msg.data);
+          // A copy: nats.js hands a view into the socket's read chunk (up to 64 KiB), which this would keep alive for
+          // as long as the group stays bound here.
+          if (seq !== undefined && seq > e.lastSeq) (e.lastSeq = seq), (e.last = msg.data.slice());
           for (const x of e.sessions) this.deliver(x, msg.data);
         },
       });
