@@ -125,6 +125,9 @@ export function verifyToken(token: unknown, secret: Secret | readonly Secret[], 
   const leeway = opts.leewaySec ?? 0;
   if (now >= exp + leeway) return { ok: false, error: new ImError(ErrorCode.TOKEN_EXPIRED, 'token expired') };
   if (nbf !== undefined && now + leeway < nbf) return unauthorized('token not valid yet (nbf)');
+  // Issued in the future (an issuer's clock far ahead, or a bug): such a token would outlive the lifetime bound and
+  // escape every revocation made before its `iat`, which is what revocations compare with.
+  if (iat !== undefined && iat > (opts.nowSec ?? Date.now() / 1000) + leeway) return unauthorized('token claim iat is in the future (is the issuer\'s clock ahead?)');
   const out: TokenClaims = { sub: sub as string, did: did as string, exp };
   if (iat !== undefined) out.iat = iat;
   return { ok: true, value: out };

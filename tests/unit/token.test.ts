@@ -58,6 +58,18 @@ describe('token – HS256 connection tokens', () => {
     expect(verifyToken(signToken({ sub: 'u', did: 'd', ttlSec: 61 }, SECRET, NOW), SECRET, { nowSec: NOW }).ok).toBe(true);
   });
 
+  it('token – iat in the future (past the leeway) is UNAUTHORIZED: it would escape revocations and the lifetime cap', () => {
+    const year = 365 * 24 * 3600;
+    const ahead = forge(HS256, { sub: 'u', did: 'd', iat: NOW + year, exp: NOW + year + 60 });
+    expect(verifyToken(ahead, SECRET, { nowSec: NOW, leewaySec: 30, maxLifetimeSec: 3600 })).toEqual(
+      { ok: false, error: expect.objectContaining({ code: ErrorCode.UNAUTHORIZED, message: expect.stringContaining('iat is in the future') }) },
+    );
+    // An issuer's clock a little ahead is within the leeway.
+    const skewed = forge(HS256, { sub: 'u', did: 'd', iat: NOW + 20, exp: NOW + 80 });
+    expect(verifyToken(skewed, SECRET, { nowSec: NOW, leewaySec: 30, maxLifetimeSec: 3600 }).ok).toBe(true);
+    expect(verifyToken(skewed, SECRET, { nowSec: NOW }).ok).toBe(false);
+  });
+
   it('token – nbf in the future is UNAUTHORIZED unless within leeway', () => {
     const t = forge(HS256, { sub: 'u', did: 'd', exp: NOW + 100, nbf: NOW + 10 });
     expect(verifyToken(t, SECRET, { nowSec: NOW })).toEqual(unauthorized);
