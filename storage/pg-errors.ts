@@ -44,9 +44,10 @@ export function toStorageError(err: unknown, what = 'database statement'): ImErr
   if (err instanceof ImError) return err;
   const code = codeOf(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (code === UNIQUE_VIOLATION || RETRYABLE_SQLSTATES.has(code)) {
-    return new ImError(ErrorCode.CONFLICT, `${what}: ${message}`, { cause: err });
-  }
+  // Postgres' own words stay in `cause` (for the logs): a conflict reaches clients, and its text would name tables,
+  // constraints and values.
+  if (code === UNIQUE_VIOLATION) return new ImError(ErrorCode.CONFLICT, `${what}: it exists already`, { cause: err });
+  if (RETRYABLE_SQLSTATES.has(code)) return new ImError(ErrorCode.CONFLICT, `${what}: lost a race with another change; try again`, { cause: err });
   // Class 08 is "connection exception" as a whole.
   if (CONNECTION_CODES.has(code) || code.startsWith('08')) {
     return new ImError(ErrorCode.UNAVAILABLE, `${what}: database unreachable (${code})`, { cause: err });

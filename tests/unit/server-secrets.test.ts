@@ -90,4 +90,11 @@ describe('server secrets', () => {
     expect(apiError(pg('23505')).code).toBe(ErrorCode.CONFLICT);
     expect(apiError(new ImError(ErrorCode.CONFLICT, 'recalled already')).code).toBe(ErrorCode.CONFLICT);
   });
+
+  it('server API – a unique clash says what clashed in our words, not Postgres\' (no table, constraint or value)', () => {
+    const clash = Object.assign(new Error('duplicate key value violates unique constraint "conversations_pkey"'), { code: '23505', detail: 'Key (conv_id)=(g:secret) already exists.' });
+    const e = apiError(toStorageError(clash, 'create group'));
+    expect(e).toMatchObject({ code: ErrorCode.CONFLICT, message: 'create group: it exists already' });
+    expect(e.message).not.toContain('conversations_pkey');
+  });
 });
