@@ -1,5 +1,8 @@
 /** Rows one statement of a batch writer writes at most (a gateway's worth of users leaving at once takes a few). */
 export const MAX_ROWS_PER_WRITE = 5_000;
+/** First wait before a failed batch is written again; it doubles with each failure in a row, up to the cap. */
+export const RETRY_BASE_MS = 500;
+export const RETRY_CAP_MS = 30_000;
 
 export interface MaxBatchWriterOptions<T> {
   /** Stores one chunk (at most MAX_ROWS_PER_WRITE rows) in one statement. */
@@ -10,7 +13,10 @@ export interface MaxBatchWriterOptions<T> {
   delayMs: number;
   /** Orders a batch before it is written, so that two writers lock the rows they share in one order. */
   sort?: (a: T, b: T) => number;
-  /** A failed batch goes back into the next one (or is dropped: `onError` is told either way). */
+  /**
+   * A failed batch goes back into the next one, written after a growing pause (RETRY_BASE_MS … RETRY_CAP_MS) rather
+   * than at once against a database that is away; or it is dropped. `onError` is told either way.
+   */
   retry: boolean;
   onError: (err: unknown) => void;
 }
@@ -26,6 +32,8 @@ export class MaxBatchWriter<T> {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Failed writes in a row (0 once one succeeds). */
+  private failures = 0;
 
   constructor(private readonly o: MaxBatchWriterOptions<T>) {}
 
@@ -36,7 +44,8 @@ export class MaxBatchWriter<T> {
     this.pending.set(key, had === undefined ? row : this.o.merge(had, row));
     if (this.scheduled) return;
     this.scheduled = true;
-    if (this.o.delayMs > 0) this.timer = setTimeout(() => void this.flush(), this.o.delayMs);
+    const delay = this.failures > 0 ? Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (this.failures - 1)) : this.o.delayMs;
+    if (delay > 0) this.timer = setTimeout(() => void this.flush(), delay);
     else setImmediate(() => void this.flush());
   }
 
@@ -51,10 +60,14 @@ export class MaxBatchWriter<T> {
       this.pending = new Map();
       this.writing = this.writing
         .then(() => this.writeAll(batch.map(([, row]) => row)))
-        .catch((err: unknown) => {
-          if (this.o.retry) for (const [key, row] of batch) this.add(key, row);
-          this.o.onError(err);
-        });
+        .then(
+          () => void (this.failures = 0),
+          (err: unknown) => {
+            this.failures++;
+            if (this.o.retry) for (const [key, row] of batch) this.add(key, row);
+            this.o.onError(err);
+          },
+        );
     }
     return this.writing;
   }

@@ -43,7 +43,10 @@ export class PresenceStore {
         const seen = Math.max(had.seen ?? 0, next.seen ?? 0);
         return seen > 0 ? { ...later, seen } : later;
       },
-      retry: false,
+      // A change that failed to be written (a database blip) is written later, after a growing pause, merged with
+      // whatever came since: lost, an `offline` would leave the user's row on this node's life, and the user would
+      // be announced offline again, with a wrong last seen, the day this node stops.
+      retry: true,
       // Two nodes' batches lock the rows they share in one order: no deadlock between them.
       sort: (a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0),
       onError,

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { MAX_ROWS_PER_WRITE, MaxBatchWriter } from '../../storage/max-batch-writer.js';
+import { describe, expect, it, vi } from 'vitest';
+import { MAX_ROWS_PER_WRITE, MaxBatchWriter, RETRY_BASE_MS, RETRY_CAP_MS } from '../../storage/max-batch-writer.js';
 
 type Row = { key: string; v: number };
 
@@ -76,5 +76,37 @@ describe('max batch writer', () => {
     dropping.w.add('b', { key: 'b', v: 2 });
     await dropping.w.flush();
     expect([dropping.errors.length, dropping.writes]).toEqual([1, [[{ key: 'b', v: 2 }]]]);
+  });
+
+  it('max batch writer – a database that is away is tried again after growing pauses, not at once; the first success ends them', async () => {
+    vi.useFakeTimers();
+    try {
+      const { w, writes, errors, fail } = harness({ retry: true });
+      fail(3);
+      w.add('a', { key: 'a', v: 1 });
+      await vi.advanceTimersByTimeAsync(5); // the first try fails
+      expect(errors).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(RETRY_BASE_MS - 10);
+      expect(errors).toHaveLength(1); // no try before the pause is over
+      w.add('a', { key: 'a', v: 2 }); // meanwhile a later value: it is what the retry writes
+      await vi.advanceTimersByTimeAsync(20);
+      expect(errors).toHaveLength(2);
+      // The second failure came at ~RETRY_BASE_MS: the next try waits twice as long, the one after four times.
+      await vi.advanceTimersByTimeAsync(2 * RETRY_BASE_MS - 100);
+      expect(errors).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(errors).toHaveLength(3);
+      await vi.advanceTimersByTimeAsync(4 * RETRY_BASE_MS - 100);
+      expect(writes).toEqual([]);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(writes).toEqual([[{ key: 'a', v: 2 }]]);
+      // Written again: the next batch goes on the next turn, as before the failures.
+      w.add('b', { key: 'b', v: 1 });
+      await vi.advanceTimersByTimeAsync(5);
+      expect(writes).toHaveLength(2);
+      expect(RETRY_BASE_MS * 2 ** 10).toBeGreaterThan(RETRY_CAP_MS); // the pauses stop growing
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
