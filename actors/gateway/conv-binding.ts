@@ -10,8 +10,13 @@ interface Subject {
   /** The latest message frame heard on it, and its seq (0: none yet). */
   last: Uint8Array | undefined;
   lastSeq: number;
-  /** Sessions bound with a list (its last seq here) before the server surely had the subscription: re-checked once it has. */
+  /**
+   * Sessions bound with a list (its last seq here) before the subscription was surely in place and Postgres read
+   * after it: re-checked against that read.
+   */
   unconfirmed: { s: Session; listed: number }[] | undefined;
+  /** Postgres' last seq read once the subscription stood (0 until then): what came before it, nobody here heard. */
+  floor: number;
 }
 
 /** The seq of a `msg` frame; undefined for any other frame (a `cleared`, a `title`, …). */
@@ -62,7 +67,7 @@ export class ConvBinding {
     if (had) return;
     let entry = this.convs.get(conv);
     if (!entry) {
-      const e: Subject = { sub: undefined as unknown as Subscription, sessions: new Set(), last: undefined, lastSeq: 0, unconfirmed: [] };
+      const e: Subject = { sub: undefined as unknown as Subscription, sessions: new Set(), last: undefined, lastSeq: 0, unconfirmed: [], floor: 0 };
       e.sub = this.nc.subscribe(conversationSubject(conv), {
         callback: (err, msg) => {
           if (err) return;
@@ -82,19 +87,45 @@ export class ConvBinding {
     entry.sessions.add(s);
     if (listed === undefined) return;
     if (entry.last !== undefined && entry.lastSeq > listed) this.deliver(s, entry.last);
+    else if (entry.unconfirmed === undefined && entry.floor > listed) this.resync(s); // its list predates what came before the subscription
     entry.unconfirmed?.push({ s, listed });
   }
 
-  /** The server has the subject's subscription: a session bound before whose list is behind Postgres re-syncs. */
+  /**
+   * The server has the subject's subscription: Postgres is read, and a session bound before the read is in whose list
+   * is behind it re-syncs. Later sessions are checked against that read as they bind (a connector's list may be read
+   * long before its session binds: a connect storm).
+   */
   private confirmed(conv: string, e: Subject): void {
-    const waiting = e.unconfirmed ?? [];
-    e.unconfirmed = undefined;
-    if (waiting.length === 0) return;
     const check = (last: number) => {
+      const waiting = e.unconfirmed ?? [];
+      e.unconfirmed = undefined;
+      e.floor = Number.isFinite(last) ? last : 0;
       for (const w of waiting) if (w.s.state === 'open' && e.sessions.has(w.s) && last > w.listed) this.resync(w.s);
     };
     // Not known: every one of them re-syncs (a re-sync is never wrong, only dearer).
     this.lastSeq(conv).then(check, () => check(Infinity));
+  }
+
+  /** The user joined the conversation (the connector's bind): the session takes its subject, whatever an attach said before. */
+  joined(s: Session, conv: string): void {
+    s.unbound?.delete(conv);
+    this.bind(s, conv);
+  }
+
+  /**
+   * The user left the conversation (the connector's unbind). Remembered with the attach generation current now: an
+   * answer to that attach may have been read before the user left and arrive after this (tells and calls are not
+   * ordered), and must not bind the conversation again (leftSince).
+   */
+  left(s: Session, conv: string): void {
+    (s.unbound ??= new Map()).set(conv, s.attachGen);
+    this.unbind(s, conv);
+  }
+
+  /** Whether the user left `conv` after attach `gen` went out, so that its answer's word on `conv` is out of date. */
+  leftSince(s: Session, conv: string, gen: number): boolean {
+    return (s.unbound?.get(conv) ?? -1) >= gen;
   }
 
   /** The session no longer takes the conversation's subject. */
@@ -116,6 +147,11 @@ export class ConvBinding {
    * with a join the answer may predate, and stays.
    */
   keepOnly(s: Session, large: readonly string[], gen: number): void {
+    // Marks of leaves up to this attach have served: no answer to an older one is taken any more.
+    if (s.unbound !== undefined) {
+      for (const [conv, at] of s.unbound) if (at <= gen) s.unbound.delete(conv);
+      if (s.unbound.size === 0) s.unbound = undefined;
+    }
     if (s.bound === undefined) return;
     const keep = new Set(large);
     for (const [conv, boundAt] of [...s.bound]) if (boundAt < gen && !keep.has(conv)) this.unbind(s, conv);

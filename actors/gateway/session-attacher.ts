@@ -162,7 +162,7 @@ export class SessionAttacher {
         if (!reply || s.state !== 'open' || gen !== s.attachGen) return;
         // Bound before the list's later pages go: a large group's news published meanwhile reaches the session.
         const listed = reply.convs === undefined ? undefined : listedLast(reply);
-        for (const conv of reply.large) binding.bind(s, conv, listed?.get(conv));
+        for (const conv of reply.large) if (!binding.leftSince(s, conv, gen)) binding.bind(s, conv, listed?.get(conv));
         binding.keepOnly(s, reply.large, gen);
         if (reply.convs === undefined) return;
         const first = reply.more === undefined ? { list: reply.convs } : { list: reply.convs, more: reply.more };

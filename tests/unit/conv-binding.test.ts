@@ -90,9 +90,27 @@ describe('gateway conversation binding', () => {
     expect(resynced).toEqual([]);
     await flushed();
     expect(resynced).toEqual([behind]);
-    // Bound once the subscription stands: no re-sync (this gateway hears whatever comes).
-    b.bind(session(), 'g', 1);
+    // Bound once the subscription stands, with a list as recent as Postgres was then: no re-sync (this gateway hears
+    // whatever comes after).
+    b.bind(session(), 'g', 7);
     await flushed();
     expect(resynced).toEqual([behind]);
+  });
+
+  it('gateway – a session bound late, with a list read before messages nobody here heard (a connect storm), re-syncs', async () => {
+    const { nc, flushed } = fakeNats();
+    const resynced: Session[] = [];
+    let answer: (last: number) => void = () => {};
+    const b = new ConvBinding(nc, () => {}, () => new Promise<number>((r) => (answer = r)), (s) => resynced.push(s));
+    const [first, whileReading, late] = [session(), session(), session()];
+    // Message 101 was published before this gateway took the subject; `first` listed 101.
+    b.bind(first, 'g', 101);
+    await flushed(); // the subscription stands; Postgres is being read
+    b.bind(whileReading, 'g', 100); // its list was read before 101: checked against the read once it lands
+    answer(101);
+    await flushed();
+    expect(resynced).toEqual([whileReading]);
+    b.bind(late, 'g', 100); // the same, once the read is in
+    expect(resynced).toEqual([whileReading, late]);
   });
 });

@@ -1,9 +1,10 @@
+import type { NatsConnection } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { ChatKind, type AttachReply } from '../../protocol/chat-ops.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import { silentLogger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
-import type { ConvBinding } from '../../actors/gateway/conv-binding.js';
+import { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import { ListPager } from '../../actors/gateway/list-pager.js';
 import { ATTACH_BUDGET, SessionAttacher } from '../../actors/gateway/session-attacher.js';
 import { Session } from '../../actors/gateway/session.js';
@@ -132,7 +133,7 @@ describe('session attacher', () => {
         return new Promise(() => {});
       },
     } as unknown as Router;
-    const binding = { bind: (_s: Session, conv: string, listed?: number) => void bound.push([conv, listed]), keepOnly: () => {} } as unknown as ConvBinding;
+    const binding = { bind: (_s: Session, conv: string, listed?: number) => void bound.push([conv, listed]), keepOnly: () => {}, leftSince: () => false } as unknown as ConvBinding;
     const send = (_s: Session, f: ServerFrame): void => void frames.push(f);
     const sessions = new Map<number, Session>();
     const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send, pager: new ListPager({ router, send, maxBackpressureBytes: () => 1 << 20 }) });
@@ -144,5 +145,39 @@ describe('session attacher', () => {
     expect(asked).toEqual(['attach', 'convs']);
     expect(frames).toEqual([{ type: 'convs', list: [expect.objectContaining({ conv: 'a' })], more: true }]);
     expect(bound).toEqual([['L', 7]]);
+  });
+
+  it('session attacher – an attach answer read before the user left a large group does not bind it again when the leave overtook it', async () => {
+    let answer: (r: AttachReply) => void = () => {};
+    const router = {
+      shardCount: () => SHARDS,
+      shardOf: () => 0,
+      call: () => new Promise<AttachReply>((r) => (answer = r)),
+    } as unknown as Router;
+    const subscribed = new Set<string>();
+    const nc = { subscribe: (subject: string) => (subscribed.add(subject), { unsubscribe: () => subscribed.delete(subject) }), flush: () => new Promise(() => {}) } as unknown as NatsConnection;
+    const binding = new ConvBinding(nc, () => {});
+    const sessions = new Map<number, Session>();
+    const send = (): void => {};
+    const attacher = new SessionAttacher({ nodeId: 'g', life: 'g-1', router, binding, sessions, log: silentLogger(), send, pager: new ListPager({ router, send, maxBackpressureBytes: () => 1 << 20 }) });
+    const s = new Session(1, { getBufferedAmount: () => 0 } as never, 'u1', 'd', 0, 0, { perSec: 10, burst: 10 });
+    sessions.set(s.sid, s);
+    binding.joined(s, 'L');
+    void attacher.attach(s, true);
+    await new Promise((r) => setTimeout(r, 10));
+    // The connector answered (L among the user's large groups), then the user was removed: its unbind came first.
+    binding.left(s, 'L');
+    answer({ large: ['L', 'M'] });
+    await new Promise((r) => setTimeout(r, 10));
+    expect([...(s.bound?.keys() ?? [])]).toEqual(['M']);
+    expect([...subscribed]).toEqual(['im.conv.M']);
+    // Added back later: the connector's bind takes it again, and the next attach's answer keeps it.
+    binding.joined(s, 'L');
+    void attacher.attach(s, true);
+    await new Promise((r) => setTimeout(r, 10));
+    answer({ large: ['L', 'M'] });
+    await new Promise((r) => setTimeout(r, 10));
+    expect([...(s.bound?.keys() ?? [])].sort()).toEqual(['L', 'M']);
+    expect(s.unbound).toBeUndefined();
   });
 });
