@@ -20,7 +20,7 @@ import type { ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { addInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
+import { addInflight, forgetInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
@@ -380,7 +380,9 @@ class ConnectorActor implements Actor {
 
   /** Takes a fresh list from Postgres (see refreshConvStates). */
   private refresh(list: UserConversation[]): ConvSummary[] {
-    return refreshConvStates(this.convs, list, this.svc.settings.largeGroupMembers, this.blocked);
+    const rows = refreshConvStates(this.convs, list, this.svc.settings.largeGroupMembers, this.blocked);
+    forgetInflight(this.devices, (conv) => this.convs.has(conv));
+    return rows;
   }
 
   private retransmit(): void {

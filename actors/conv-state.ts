@@ -38,7 +38,10 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
     const prev = convs.get(r.convId);
     const state: ConvState = { kind: r.kind, lastSeq: Math.max(r.lastSeq, prev?.lastSeq ?? 0), readSeq: r.readSeq, unread: r.unread, large: r.memberCount > largeAbove };
     if (prev?.pushedSeq !== undefined) state.pushedSeq = prev.pushedSeq;
-    if (prev?.deliveredSeq !== undefined) state.deliveredSeq = prev.deliveredSeq;
+    // The stored mark too: a connector woken again (or moved) would take any first ack as news, and tell the peer a
+    // mark below the one it was told before.
+    const delivered = Math.max(prev?.deliveredSeq ?? 0, r.deliveredSeq);
+    if (delivered > 0) state.deliveredSeq = delivered;
     if (r.peer !== undefined) state.peer = r.peer;
     convs.set(r.convId, state);
     out.push(convSummaryOf(r, now, blocked, largeAbove));

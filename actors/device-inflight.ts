@@ -80,3 +80,14 @@ export function resendDue<D extends { inflight: DeviceInflight | undefined }>(de
 function ownBytes(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
+
+/**
+ * Forgets the unacked frames of conversations the user is no longer in (`isIn` false): a list that dropped one
+ * (left while the notice was lost) would otherwise have them pushed again for good, each ack of them refused.
+ */
+export function forgetInflight<D extends { inflight: DeviceInflight | undefined }>(devices: readonly D[], isIn: (conv: string) => boolean): void {
+  for (const dev of devices) {
+    if (dev.inflight === undefined) continue;
+    for (const conv of [...dev.inflight.keys()]) if (!isIn(conv)) dev.inflight.delete(conv);
+  }
+}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { connectorKind } from '../../actors/connector.actor.js';
+import { connectorKind, DEFAULT_RETRANSMIT_MS } from '../../actors/connector.actor.js';
 import { DEVICE_LEASE_MS } from '../../actors/connector-device.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { CloseCode } from '../../protocol/close-codes.js';
@@ -184,6 +184,26 @@ describe('connector – large-group bindings', () => {
   let host: ActorHost | undefined;
   afterEach(async () => {
     await host?.close();
+  });
+
+  it('connector – a conversation a sync no longer lists (left while the notice was lost): its unacked messages are not pushed again', async () => {
+    vi.useFakeTimers();
+    try {
+      let rows: unknown[] = [{ convId: 'g', kind: 'group', lastSeq: 0, readSeq: 0, deliveredSeq: 0, unread: 0, memberCount: 2 }];
+      const c = connectorHost(undefined, async () => rows);
+      host = c.host;
+      await c.attach('gwA', 1000);
+      await c.deliver(1);
+      await vi.advanceTimersByTimeAsync(DEFAULT_RETRANSMIT_MS * 1.5);
+      const pushes = c.pushed.length;
+      expect(pushes).toBeGreaterThanOrEqual(2); // pushed, and pushed again: never acked
+      rows = [];
+      await c.host.dispatch('connector', 'ann', fence, 'convs', {});
+      await vi.advanceTimersByTimeAsync(DEFAULT_RETRANSMIT_MS * 5);
+      expect(c.pushed.length).toBe(pushes);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('connector – a sync that finds a group became large binds every device to it, and unbinds them once it is small again', async () => {

@@ -26,4 +26,13 @@ describe('conversation list rows – what devices are told', () => {
     expect(rows.find((r) => r.conv === 'big')).not.toHaveProperty('deliveredSeq');
     expect(convs.get('big')?.large).toBe(true);
   });
+
+  it('conversation list rows – a connector starts from the stored delivery mark (or what it knew, if more): a first ack below it is no news', () => {
+    const convs = new Map<string, ConvState>();
+    refreshConvStates(convs, [row('small', 3)], 100, undefined);
+    expect(convs.get('small')?.deliveredSeq).toBe(7);
+    convs.get('small')!.deliveredSeq = 8;
+    refreshConvStates(convs, [row('small', 3)], 100, undefined);
+    expect(convs.get('small')?.deliveredSeq).toBe(8);
+  });
 });
