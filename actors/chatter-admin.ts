@@ -80,7 +80,11 @@ export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole
 /** Silences plain members of the group until `until` (0 lifts it): at once for their sends, and their devices are told. */
 export async function silence(c: AdminChatter, p: ChatterSilence): Promise<SilenceReply> {
   await mustBeGroup(c);
-  const uids = await c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence);
+  const uids = await c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence).catch((err: unknown) => {
+    // It may have committed (a deadline past): read again, or the silenced would post on until the next reload.
+    c.broken = true;
+    throw err;
+  });
   const now = Date.now();
   for (const uid of uids) c.marks.silence(uid, p.until, now);
   tellDevices(c.ctx, uids, { type: 'silenced', conv: c.ctx.key, until: p.until });
@@ -97,7 +101,11 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
   // Posting, history and slow mode are a group's rules; retention any conversation's. History changes nothing for members now.
   const groupOnly = p.posting !== undefined || p.history !== undefined || p.slowMode !== undefined;
   if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
-  await c.svc.groups.setRules(conv, p);
+  await c.svc.groups.setRules(conv, p).catch((err: unknown) => {
+    // It may have committed (a deadline past): read again, or the old rules would stand here until the next reload.
+    c.broken = true;
+    throw err;
+  });
   if (p.posting !== undefined) {
     c.marks.adminsPost = p.posting === Posting.ADMINS;
     c.toMembers({ type: 'posting', conv, posting: p.posting });

@@ -140,6 +140,8 @@ class ChatterActor implements Actor, AdminChatter {
         return dissolve(this);
       case ChatterOp.RULES:
         return setRules(this, checkChatterRules(payload));
+      case ChatterOp.RELOAD: // the server API made this direct conversation, or let a member back in, behind its back
+        return this.load().then(() => ({}));
       case ChatterOp.EXPIRED: // the retention sweep: devices online drop what is no longer served, as after a clear
         return this.toMembers({ type: 'cleared', conv: this.ctx.key, seq: checkExpired(payload) });
       case ChatterOp.LEAVE: {
@@ -209,7 +211,10 @@ class ChatterActor implements Actor, AdminChatter {
     if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
     if (!this.exists || !this.members.has(p.uid)) {
       // A re-send of a message stored before its sender left (or the group was dissolved) is answered, not refused:
-      // the others have it, and a final error would tell the sender it failed.
+      // the others have it, and a final error would tell the sender it failed. One still being committed too.
+      const dev = this.devices.get(deviceKey(p.uid, p.did));
+      const seen = dev && recentReply(dev, p.cid);
+      if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
       if (stored) return sendReplyOf(stored);
       if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
@@ -326,7 +331,7 @@ class ChatterActor implements Actor, AdminChatter {
         throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.code}); re-send`, { cause: e });
       },
     );
-    if (dev) rememberSend(dev, cid, done);
+    if (dev) rememberSend(dev, cid, done, this.devices.size);
     this.inflight.add(done);
     // A reaction changes no other row: reactions to one message need not wait for each other, only know what they replace.
     if (amends?.kind === 'react') this.reacting.track(amends.target, uid, body, done);

@@ -5,6 +5,13 @@ import type { StoredMessage } from '../storage/message-store.js';
 
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
 export const RECENT_PER_DEVICE = 256;
+/**
+ * Recent sends remembered per conversation, about: a device's share shrinks as more devices send there (down to
+ * MIN_RECENT_PER_DEVICE), or a busy group's chatter would keep 4096 × 256 replies (~100 MB). A re-send past its
+ * device's window is answered from Postgres.
+ */
+export const RECENT_PER_CONVERSATION = 65_536;
+export const MIN_RECENT_PER_DEVICE = 16;
 /** Devices remembered per conversation; older ones reload their last cid from Postgres when they come back. */
 export const MAX_DEVICES = 4096;
 
@@ -53,15 +60,16 @@ export function recentReply(dev: DeviceState, cid: number): SendReply | LaterRep
 
 /**
  * Records `done` as the device's newest send, `cid`: a re-send of it joins `done` instead of storing again. The
- * oldest sends are forgotten past RECENT_PER_DEVICE, but never one still in the group commit: its re-send would find
+ * oldest sends are forgotten past RECENT_PER_DEVICE (less with many `devices`, RECENT_PER_CONVERSATION), but never one still in the group commit: its re-send would find
  * nothing in Postgres yet and be refused, though the message then commits. Commits settle in submit order, so the
  * oldest entry is the first to settle.
  */
-export function rememberSend(dev: DeviceState, cid: number, done: Promise<SendReply>): void {
+export function rememberSend(dev: DeviceState, cid: number, done: Promise<SendReply>, devices = 1): void {
   dev.maxCid = cid;
   dev.recent.set(cid, done);
+  const keep = Math.max(MIN_RECENT_PER_DEVICE, Math.min(RECENT_PER_DEVICE, Math.floor(RECENT_PER_CONVERSATION / devices)));
   for (const [oldest, answer] of dev.recent) {
-    if (dev.recent.size <= RECENT_PER_DEVICE || answer instanceof Promise) break;
+    if (dev.recent.size <= keep || answer instanceof Promise) break;
     dev.recent.delete(oldest);
   }
 }

@@ -155,6 +155,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
       if (c.added.length > 0) {
         const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
         for (const u of c.added) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
+        // Its chatter may have found it missing a moment ago (a typing or a send before it was made), and would refuse
+        // sends for a second more; or it holds the members without the one let back in. Best effort: it re-reads
+        // anyway within a second, and at its next activation.
+        await d.router.call(ChatKind.CHATTER, c.convId, ChatterOp.RELOAD, {}).catch(() => undefined);
       }
       return ['201 Created', { conv: c.convId, kind: c.kind }];
     }

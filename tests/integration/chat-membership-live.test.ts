@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MembersEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
+import { directConversationId } from '../../storage/ids.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
@@ -149,6 +150,17 @@ describe('chat – joining and leaving, live', () => {
     await waitUntil(() => events.some((e) => e.conv === conv), 'the members event of the creation');
     await new Promise((res) => setTimeout(res, 200));
     expect(events.filter((e) => e.conv === conv)).toEqual([{ type: 'members', conv, added: ['di', 'du'], removed: [], ts: expect.any(Number) }]);
+  }, 30_000);
+
+  it('membership – a direct conversation the server API makes right after a send to it was refused (not_found) takes sends at once', async () => {
+    const ra = await online('ra', 'd1', 'j1');
+    await online('rb', 'd1', 'j2');
+    const conv = directConversationId('ra', 'rb');
+    // The app sends before its business server made the conversation: refused, and the chatter knows it missing.
+    await expect(ra.client.send(conv, 'too early')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    expect((await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ra', 'rb'] })).status).toBe(201);
+    // At once, not a second later (when the chatter would look again by itself).
+    await expect(ra.client.send(conv, 'now')).resolves.toMatchObject({ conv, seq: 1 });
   }, 30_000);
 
   it('leave – a member leaves a group from one device: every device of theirs drops it, the others go on, the business server hears who left; a direct conversation cannot be left', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeMembers, dissolve, type AdminChatter } from '../../actors/chatter-admin.js';
+import { changeMembers, dissolve, setRules, silence, type AdminChatter } from '../../actors/chatter-admin.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
 
 /**
@@ -37,6 +37,13 @@ function chatter(removeFails: boolean | 'after commit') {
           stored.clear();
           throw new Error('statement timeout');
         },
+        // Both commit, then their answers are lost.
+        silence: async (): Promise<string[]> => {
+          throw new Error('statement timeout');
+        },
+        setRules: async (): Promise<void> => {
+          throw new Error('statement timeout');
+        },
       },
     },
     marks: { forget: () => {} },
@@ -69,6 +76,16 @@ describe('chatter admin – member changes', () => {
     await expect(changeMembers(x.c, { add: ['new'] })).resolves.toEqual({ added: [], removed: [] });
     expect(x.loads()).toBe(1);
     expect(x.c.broken).toBe(false);
+  });
+
+  it('chatter admin – a silence or a rule change whose answer is lost makes the chatter read the group again (its send rules may have changed)', async () => {
+    const x = chatter(false);
+    (x.c as { ctx: { fence?: unknown } }).ctx.fence = {};
+    await expect(silence(x.c, { uids: ['old'], until: Date.now() + 60_000 })).rejects.toThrow('statement timeout');
+    expect(x.c.broken).toBe(true);
+    const y = chatter(false);
+    await expect(setRules(y.c, { posting: 'admins' })).rejects.toThrow('statement timeout');
+    expect(y.c.broken).toBe(true);
   });
 
   it('chatter admin – a dissolve whose answer is lost makes the chatter read the group again before its next operation', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addDevice, knownSend, MAX_DEVICES, RECENT_PER_DEVICE, rememberSend, type DeviceState } from '../../actors/device-sends.js';
+import { addDevice, knownSend, MAX_DEVICES, MIN_RECENT_PER_DEVICE, RECENT_PER_CONVERSATION, RECENT_PER_DEVICE, rememberSend, type DeviceState } from '../../actors/device-sends.js';
 import type { ChatterSend, SendReply } from '../../protocol/chat-ops.js';
 import { LaterReply } from '../../runtime/actor.js';
 
@@ -40,5 +40,16 @@ describe('chatter dedup window', () => {
     devices.get('d0')!.recent.set(1, reply(1));
     addDevice(devices, 'newer', 0);
     expect(devices.has('d0')).toBe(false);
+  });
+
+  it('dedup – with many devices sending in one conversation, each remembers fewer recent sends: the conversation\'s whole window stays bounded', () => {
+    const dev = addDevice(new Map(), 'u\u0000d', 0);
+    const many = 1024;
+    for (let cid = 1; cid <= RECENT_PER_DEVICE; cid++) rememberSend(dev, cid, Promise.resolve(reply(cid)), many), dev.recent.set(cid, reply(cid));
+    expect(dev.recent.size).toBe(RECENT_PER_CONVERSATION / many);
+    expect(knownSend(send(RECENT_PER_DEVICE), dev, async () => reply(0))).toEqual(reply(RECENT_PER_DEVICE));
+    for (let cid = RECENT_PER_DEVICE + 1; cid <= RECENT_PER_DEVICE + 20; cid++) rememberSend(dev, cid, Promise.resolve(reply(cid)), MAX_DEVICES), dev.recent.set(cid, reply(cid));
+    expect(dev.recent.size).toBe(MIN_RECENT_PER_DEVICE);
+    expect(MAX_DEVICES * MIN_RECENT_PER_DEVICE).toBeLessThanOrEqual(RECENT_PER_CONVERSATION);
   });
 });
