@@ -53,6 +53,8 @@ export interface ClusterNodeOptions {
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
 /** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
 export const CONTROL_POOL_SIZE = 3;
+/** Rounds a drain makes at most over what the map gives the node (a failed move is tried again in the next). */
+export const DRAIN_ROUNDS = 3;
 /** The cluster setting holding the shard function's fingerprint (recorded by the first node, never changed). */
 export const SHARD_FUNCTION_SETTING = 'shard-function';
 
@@ -306,8 +308,9 @@ export class ClusterNode {
         return { type: 'released', kind: req.kind, shard: req.shard, ok: true, tookMs: Date.now() - t0 };
       }
       case 'acquire': {
-        // A node on its way out takes nothing new: it would only hand the shard on again, by the slower orphan path.
-        const ok = this.closing === undefined && (await this.shards.acquire(req.kind, req.shard, req.epoch));
+        // Also while draining: a move to this node begun before it was (its mover saw it in placement) still ends
+        // here, and the drain's next round hands the shard on; refused, it would be served by nobody until the end.
+        const ok = await this.shards.acquire(req.kind, req.shard, req.epoch);
         return { type: 'acquired', kind: req.kind, shard: req.shard, ok, epoch: req.epoch };
       }
       case 'status':
@@ -330,20 +333,11 @@ export class ClusterNode {
       const log = this.opts.log;
       try {
         await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation);
-        // What the map gives this node, not what it serves now: after a lease blip it may serve nothing it owns.
-        const kinds = new Set((await this.shardMap.ownedBy(this.nodeId)).map((r) => r.kind));
-        for (const kind of kinds) {
-          // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
-          const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
-          if (others.length > 0) {
-            const rows = await this.shardMap.list(kind);
-            const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
-            const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });
-            const mine = rows.filter((r) => r.owner === this.nodeId);
-            const t0 = Date.now();
-            await Promise.all(mine.map((r) => this.mover.move(kind, r.shard, target[r.shard]!).catch((err: unknown) => log.warn({ kind, shard: r.shard, err: (err as Error).message }, 'drain move failed'))));
-            log.info({ kind, moved: mine.length, ms: Date.now() - t0 }, 'drained shards');
-          }
+        // What the map gives this node, not what it serves now (after a lease blip it may serve nothing it owns), in
+        // rounds: a move to this node begun before it was draining lands after its kind was handled.
+        for (let round = 0; round < DRAIN_ROUNDS; round++) {
+          const owned = await this.shardMap.ownedBy(this.nodeId);
+          if (owned.length === 0 || !(await this.drainKinds(new Set(owned.map((r) => r.kind))))) break;
         }
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'drain incomplete; closing anyway (shards are reassigned when the lease runs out)');
@@ -351,6 +345,24 @@ export class ClusterNode {
       await this.shutdown(true);
     })();
     return this.closing;
+  }
+
+  /** One round of a drain: each kind's shards on this node move to the others; false when there are no others. */
+  private async drainKinds(kinds: Set<string>): Promise<boolean> {
+    const log = this.opts.log;
+    for (const kind of kinds) {
+      // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
+      const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
+      if (others.length === 0) return false;
+      const rows = await this.shardMap.list(kind);
+      const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
+      const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });
+      const mine = rows.filter((r) => r.owner === this.nodeId);
+      const t0 = Date.now();
+      await Promise.all(mine.map((r) => this.mover.move(kind, r.shard, target[r.shard]!).catch((err: unknown) => log.warn({ kind, shard: r.shard, err: (err as Error).message }, 'drain move failed'))));
+      log.info({ kind, moved: mine.length, ms: Date.now() - t0 }, 'drained shards');
+    }
+    return true;
   }
 
   /** Stops serving and leaves the cluster without moving shards first (the coordinator reassigns them at once). */
