@@ -11,7 +11,7 @@ import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { clearHistory, hiddenFrame, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { ReportPacer, reportPaced } from './message-report.js';
 import { fitPage, historyPageBytes } from './history-page.js';
-import { roomFor } from './socket-room.js';
+import { hasRoom, roomFor } from './socket-room.js';
 import { toMsg } from '../stored-msg.js';
 import type { Session } from './session.js';
 import { asConvsPage, type ListPager } from './list-pager.js';
@@ -30,6 +30,8 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 
 /** How long a history page waits for its reader to take the ones before it (socket-room.ts) before it is refused. */
 export const PULL_ROOM_WAIT_MS = 5_000;
+/** History pages one session may have waiting for room; a pull past them is refused at once (overloaded). */
+export const MAX_PULLS_WAITING = 8;
 
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
@@ -133,20 +135,36 @@ export class ClientFrames {
   }
 
   private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
+    const limit = this.maxBackpressureBytes();
+    // Read in a call of its own: what it read beyond the page is not held while the page waits for room.
+    const { frame, bytes } = await this.historyPage(s, f, historyPageBytes(limit));
+    // Pages asked for together go one after another as the reader takes them (a closed session drops its answer),
+    // each once it fits in three quarters of the limit beside what the socket holds (a page is half at most: live
+    // traffic meanwhile does not keep it out). One that cannot go soon is refused, retryably, well within a
+    // client's request timeout (the SDK's: 10 s); so is one past MAX_PULLS_WAITING waiting already (the pages held).
+    const budget = (limit * 3) / 4;
+    const refused = (why: string) => new ImError(ErrorCode.OVERLOADED, `your connection has not taken the pages before this one ${why}: pull again`);
+    if (hasRoom(s, bytes, budget)) return frame;
+    if (s.pullsWaiting >= MAX_PULLS_WAITING) throw refused(`(${MAX_PULLS_WAITING} pages wait already)`);
+    s.pullsWaiting++;
+    try {
+      if ((await roomFor(s, bytes, budget, { maxWaitMs: PULL_ROOM_WAIT_MS, closeWhenLate: false })) === 'late') throw refused(`within ${PULL_ROOM_WAIT_MS / 1000} s`);
+    } finally {
+      s.pullsWaiting--;
+    }
+    return frame;
+  }
+
+  /** A `history` answer (or a `not_member` error) and about how many bytes it takes. */
+  private async historyPage(s: Session, f: ClientFrameOf<'pull'>, maxBytes: number): Promise<{ frame: ServerFrame; bytes: number }> {
     // One more than asked (ascending either way) tells whether there is more: newer ones after, older ones before.
     // Nothing the user cleared (a condition in the same statement, so the membership check still runs alongside).
     const read = f.before === undefined ? this.svc.messages.readAfter(f.conv, f.after, f.limit + 1, s.uid) : this.svc.messages.readBefore(f.conv, f.before, f.limit + 1, s.uid);
     const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), read]);
-    if (!member) return errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv });
+    if (!member) return { frame: errorFrame(new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`), { rid: f.rid, conv: f.conv }), bytes: 0 };
     const full = await this.svc.messages.withReactions(f.before === undefined ? rows.slice(0, f.limit) : rows.slice(-f.limit), s.uid);
-    const limit = this.maxBackpressureBytes();
-    const page = fitPage(full, f.before !== undefined, historyPageBytes(limit));
-    // Pages asked for together go one after another as the reader takes them (a closed session drops its answer).
-    // One that cannot go soon is refused, retryably, well within a client's request timeout (the SDK's: 10 s).
-    if ((await roomFor(s, page.bytes, limit, { maxWaitMs: PULL_ROOM_WAIT_MS, closeWhenLate: false })) === 'late') {
-      throw new ImError(ErrorCode.OVERLOADED, `your connection has not taken the pages before this one within ${PULL_ROOM_WAIT_MS / 1000} s: pull again`);
-    }
-    return { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut };
+    const page = fitPage(full, f.before !== undefined, maxBytes);
+    return { frame: { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut }, bytes: page.bytes };
   }
 
   /** Who reacted to a message, a page by uid; for members only, as its history is. */

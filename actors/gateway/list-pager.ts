@@ -53,7 +53,7 @@ export class ListPager {
 
   private async nextPage(s: Session, after: string, wanted: () => boolean): Promise<ConvsPage | undefined> {
     // The socket sends most of a page before the next is asked for: a slow reader holds one page here, not the list.
-    if ((await roomFor(s, 0, this.deps.maxBackpressureBytes(), { wanted })) !== 'ready') return undefined;
+    if ((await roomFor(s, 0, this.deps.maxBackpressureBytes() / 2, { wanted })) !== 'ready') return undefined;
     const ask: ConnectorConvs = { did: s.did, after, pageBytes: s.listPageBytes };
     for (let attempt = 1; ; attempt++) {
       try {

@@ -70,6 +70,8 @@ export class Session {
   private outbox: Uint8Array | Uint8Array[] | undefined;
   /** Bytes in `outbox`. */
   private queued = 0;
+  /** History pages waiting for room on this socket (client-frames.ts). */
+  pullsWaiting = 0;
 
   constructor(
     readonly sid: number,
