@@ -63,11 +63,12 @@ describe('gateway – slow readers and draining', () => {
     tapped.tcp.pause();
     // ~7 MB for a socket that reads nothing: more than the kernel's buffers hold, so the gateway's own queue grows.
     const count = 600;
-    const sent = await Promise.all(Array.from({ length: count }, (_, i) => hare.client.send(conv, `${i} ${BODY}`)));
+    const sending = Promise.all(Array.from({ length: count }, (_, i) => hare.client.send(conv, `${i} ${BODY}`)));
     await waitUntil(async () => (await closesWith('s1', 4013)) >= 1, 'the slow reader being dropped', 20_000);
-    // Reading again at once: a closed socket whose peer does not answer the close is cut a few seconds later (the
-    // client then sees 1006), which a loaded machine reached while the bystander below was checked first.
+    // Reading again at once, not after the rest of the sends: a closed socket whose peer does not answer the close is
+    // cut a few seconds later (the client then sees 1006), which a loaded machine reached while the sends went on.
     tapped.tcp.resume();
+    const sent = await sending;
     // A bystander on the same gateway is unaffected.
     await ann.client.send(other, 'still here');
     await waitUntil(() => ben.got.some((m) => m.body === 'still here'), 'the bystander message', 20_000);
