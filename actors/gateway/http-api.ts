@@ -153,12 +153,13 @@ export function mountHttpApi(d: HttpApiDeps): void {
       // No chatter step tells the two users, as a group's creation does: their devices online hear of it from here.
       // Only those added now: a bare repeat would tell devices of a conversation they hold (an app's get-or-create).
       if (c.added.length > 0) {
+        // First its chatter reads it again: it may have found it missing a moment ago (a typing or a send before it
+        // was made), and would refuse sends for a second more; or it holds the members without the one let back in.
+        // Best effort (an older node knows no reload): a missing one is looked up again a second later, members at
+        // the chatter's next activation.
+        await d.router.call(ChatKind.CHATTER, c.convId, ChatterOp.RELOAD, {}).catch(() => undefined);
         const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
         for (const u of c.added) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
-        // Its chatter may have found it missing a moment ago (a typing or a send before it was made), and would refuse
-        // sends for a second more; or it holds the members without the one let back in. Best effort: it re-reads
-        // anyway within a second, and at its next activation.
-        await d.router.call(ChatKind.CHATTER, c.convId, ChatterOp.RELOAD, {}).catch(() => undefined);
       }
       return ['201 Created', { conv: c.convId, kind: c.kind }];
     }
