@@ -27,7 +27,7 @@ const ERASE_CONCURRENCY = 16;
  * finished by running it again (the messages first, while the user is still a member of the conversations).
  */
 export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: string, blankMessages: boolean): Promise<ErasureReport> {
-  const signOut: ConnectorDisconnect = { reason: 'account erased', revoke: true };
+  const signOut: ConnectorDisconnect = { reason: 'account erased', revoke: true, erase: true };
   const { devices } = (await router.call(ChatKind.CONNECTOR, uid, ConnectorOp.DISCONNECT, signOut)) as DisconnectReply;
   await svc.revokeTokens(uid, undefined, Date.now());
   const convs = await svc.convs.conversationIdsOf(uid);

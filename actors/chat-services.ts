@@ -201,7 +201,7 @@ export class ChatServices {
     this.closed = true;
     this.recentFanout.clear();
     await this.committer.close();
-    await Promise.all([this.presence.flush(), this.deliveredMarks.close(), this.commitConnection?.close()]);
+    await Promise.all([this.presence.close(), this.deliveredMarks.close(), this.commitConnection?.close()]);
     this.events.flush();
     this.segments.close();
   }

@@ -220,8 +220,9 @@ class ConnectorActor implements Actor {
       this.svc.closeSession(d.gw, d.sid, this.ctx.key, CloseCode.SIGNED_OUT, p.reason ?? 'signed out');
       this.detach(d);
     }
-    // The answer comes once the last-seen time the sign-out recorded is stored: an erasure deletes it after.
+    // Answered once the sign-out's last seen is stored: an erasure deletes it next (one still to be retried is dropped).
     if (gone.length > 0) await this.svc.presence.flush();
+    if (p.erase) this.svc.presence.forget(this.ctx.key);
     return { devices: gone.map((d) => d.did) };
   }
 

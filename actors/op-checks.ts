@@ -191,6 +191,7 @@ export function checkDisconnect(p: unknown): ConnectorDisconnect {
     if (typeof v['revoke'] !== 'boolean') throw bad('revoke must be true or false');
     if (v['revoke']) d.revoke = true;
   }
+  if (v['erase'] === true) d.erase = true;
   return d;
 }
 

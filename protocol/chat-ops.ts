@@ -143,7 +143,7 @@ export interface ConnectorDetach { did: string; sid: number }
  * The business server signs a user out (server API → connector): every device, or the one named. With `revoke`
  * the server API has first made the tokens they hold useless (RevocationStore), so they cannot come back.
  */
-export interface ConnectorDisconnect { did?: string; reason?: string; revoke?: boolean }
+export interface ConnectorDisconnect { did?: string; reason?: string; revoke?: boolean; erase?: boolean }
 /** The devices whose sessions were closed. */
 export interface DisconnectReply { devices: string[] }
 /** The user's connected devices and the node whose gateway holds each (server API → connector). */

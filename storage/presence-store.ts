@@ -71,6 +71,16 @@ export class PresenceStore {
     return this.writer.flush();
   }
 
+  /** Drops what is recorded of `uid` and not written yet (an erased user: a late write would make their rows again). */
+  forget(uid: string): void {
+    this.writer.forget(uid);
+  }
+
+  /** Writes what is recorded (once) and takes no more: a failed write is not tried again after the pool ended. */
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+
   /** The last-seen times (epoch ms) of those of `uids` that were ever recorded. */
   async lastSeen(uids: readonly string[]): Promise<Map<string, number>> {
     for (const uid of uids) checkId(uid, 'uid');

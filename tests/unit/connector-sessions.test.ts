@@ -29,6 +29,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
       takeLost: async (uid: string, life: string) => (marks.includes(`took ${uid} ${life}`) ? undefined : (marks.push(`took ${uid} ${life}`), { offlineSince: false })),
       directPeers: async () => ['bob'],
       adopt: async (uid: string, life: string, own: string, did: string) => void marks.push(`adopt ${uid} ${life} as ${own} ${did}`),
+      forget: (uid: string) => void marks.push(`forget ${uid}`),
     },
     life: 'n1 L1',
     settings: { largeGroupMembers: 100, events: false },
@@ -94,6 +95,17 @@ describe('connector – sessions of one device', () => {
     expect(c.events).toEqual([]);
     expect(c.tells).toEqual([]);
     expect(c.marks).toEqual(['adopt ann n8 L8 as n1 L1 phone']);
+  });
+
+  it('connector – an erasure\'s sign-out drops the user\'s presence writes still to be tried again (they would make the erased rows again); a sign-out does not', async () => {
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1);
+    await c.host.dispatch('connector', 'ann', fence, 'disconnect', { reason: 'signed out', revoke: true });
+    expect(c.marks.filter((m) => m.startsWith('forget'))).toEqual([]);
+    await c.attach('gwA', 2);
+    await c.host.dispatch('connector', 'ann', fence, 'disconnect', { reason: 'account erased', revoke: true, erase: true });
+    expect(c.marks.filter((m) => m.startsWith('forget'))).toEqual(['forget ann']);
   });
 
   it('connector – a replayed delivery is not pushed twice; a newer one is', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { MAX_ROWS_PER_WRITE, MaxBatchWriter, RETRY_BASE_MS, RETRY_CAP_MS } from '../../storage/max-batch-writer.js';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import { MAX_ROWS_PER_WRITE, MaxBatchWriter, REFUSED_TRIES, RETRY_BASE_MS, RETRY_CAP_MS, retryDelayMs } from '../../storage/max-batch-writer.js';
 
 type Row = { key: string; v: number };
 
@@ -8,6 +9,7 @@ function harness(opts: { retry: boolean; delayMs?: number }) {
   const writes: Row[][] = [];
   const errors: unknown[] = [];
   let failNext = 0;
+  let failWith: Error = new ImError(ErrorCode.UNAVAILABLE, 'database away');
   let active = 0;
   let maxActive = 0;
   const w = new MaxBatchWriter<Row>({
@@ -22,12 +24,12 @@ function harness(opts: { retry: boolean; delayMs?: number }) {
       active--;
       if (failNext > 0) {
         failNext--;
-        throw new Error('database away');
+        throw failWith;
       }
       writes.push(rows);
     },
   });
-  return { w, writes, errors, fail: (n: number) => (failNext = n), maxActive: () => maxActive };
+  return { w, writes, errors, fail: (n: number, err?: Error) => ((failNext = n), err && (failWith = err)), maxActive: () => maxActive };
 }
 
 describe('max batch writer', () => {
@@ -104,9 +106,25 @@ describe('max batch writer', () => {
       w.add('b', { key: 'b', v: 1 });
       await vi.advanceTimersByTimeAsync(5);
       expect(writes).toHaveLength(2);
-      expect(RETRY_BASE_MS * 2 ** 10).toBeGreaterThan(RETRY_CAP_MS); // the pauses stop growing
+      // The pauses stop growing at the cap.
+      expect([1, 2, 3].map(retryDelayMs)).toEqual([RETRY_BASE_MS, 2 * RETRY_BASE_MS, 4 * RETRY_BASE_MS]);
+      expect(retryDelayMs(50)).toBe(RETRY_CAP_MS);
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('max batch writer – a batch Postgres refuses is tried a few times, then dropped, not for ever; a row forgotten is not written', async () => {
+    const { w, writes, errors, fail } = harness({ retry: true });
+    fail(REFUSED_TRIES, new ImError(ErrorCode.STORAGE, 'check constraint'));
+    w.add('a', { key: 'a', v: 1 });
+    for (let i = 0; i < REFUSED_TRIES; i++) await w.flush();
+    w.add('b', { key: 'b', v: 1 });
+    await w.flush();
+    expect([errors.length, writes]).toEqual([REFUSED_TRIES, [[{ key: 'b', v: 1 }]]]);
+    w.add('c', { key: 'c', v: 1 });
+    w.forget('c');
+    await w.flush();
+    expect(writes).toHaveLength(1);
   });
 });
