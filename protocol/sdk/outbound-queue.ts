@@ -1,7 +1,7 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { validateClientFrame } from '../validate.js';
-import { chained, foreignOutboxError, Outbox, type OutboxStore } from './outbox.js';
+import { chained, foreignOutboxError, Outbox, renumberAbove, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -132,7 +132,7 @@ export class OutboundQueue {
   private restore(saved: readonly OutboundEntry[], lastCid = 0): void {
     if (this.closedWith !== undefined) return;
     const floor = saved.reduce((max, e) => Math.max(max, e.cid), lastCid);
-    this.renumberAbove(floor);
+    this.renumberEarly(floor);
     // Above every cid an earlier run gave out, acked ones too: its clock may have been ahead of this one's.
     this.lastCid = Math.max(this.lastCid, floor);
     if (saved.length === 0) return;
@@ -157,19 +157,14 @@ export class OutboundQueue {
    * below `floor`, a cid an earlier run gave out (the server refuses a cid below one it stored, and answers an equal
    * one with the old message). Nothing has been transmitted before the restore, so they take new cids above it.
    */
-  private renumberAbove(floor: number): void {
+  private renumberEarly(floor: number): void {
     const early = [...this.entries.values()];
-    if (early.length === 0 || early[0]!.cid > floor) return;
-    const moved = new Map<number, number>();
-    let next = floor;
-    for (const e of early) moved.set(e.cid, (e.cid = ++next));
+    const moved = renumberAbove(early, floor);
+    if (moved.size === 0) return;
     this.entries.clear();
-    for (const e of early) {
-      if (e.after !== undefined) e.after = moved.get(e.after) ?? e.after;
-      this.entries.set(e.cid, e);
-    }
+    for (const e of early) this.entries.set(e.cid, e);
     for (const state of this.convs.values()) if (state.lastCid !== undefined) state.lastCid = moved.get(state.lastCid) ?? state.lastCid;
-    this.lastCid = Math.max(this.lastCid, next);
+    this.lastCid = Math.max(this.lastCid, early.at(-1)!.cid);
   }
 
   /** Queues a message (a recall, an edit or a reaction, with `extras`), transmits it when connected, and resolves once it is durable. */

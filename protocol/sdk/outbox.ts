@@ -74,6 +74,20 @@ export function checkedRecord(raw: unknown): OutboxRecord {
   return record;
 }
 
+/**
+ * Gives `entries` (in cid order, none sent yet) cids above `floor` when the first is not above it, in the same order,
+ * their `after` links among them following; returns each moved cid's new one. Sends made before the store answered
+ * took their cids from this run's clock, which may have gone back below cids an earlier run gave out.
+ */
+export function renumberAbove(entries: readonly OutboundEntry[], floor: number): Map<number, number> {
+  const moved = new Map<number, number>();
+  if (entries.length === 0 || entries[0]!.cid > floor) return moved;
+  let next = floor;
+  for (const e of entries) moved.set(e.cid, (e.cid = ++next));
+  for (const e of entries) if (e.after !== undefined) e.after = moved.get(e.after) ?? e.after;
+  return moved;
+}
+
 /** Entries in cid order, each naming the one before it in its conversation (the first of each keeps its `after`). */
 export function chained<T extends OutboundEntry>(entries: T[]): T[] {
   const sorted = [...entries].sort((a, b) => a.cid - b.cid);
@@ -141,7 +155,11 @@ export class Outbox {
     this.opened = true;
     if (this.stopped) {
       // Closed before the store answered: keep both what it held and what was queued at the close.
-      if (this.atStop?.length && err === undefined) this.save({ ...this.owner, ...this.highWater(record.lastCid), entries: chained([...record.entries, ...this.atStop.filter((e) => !this.restored.has(e.cid))]) });
+      if (this.atStop?.length && err === undefined) {
+        const floor = record.entries.reduce((max, e) => Math.max(max, e.cid), record.lastCid ?? 0);
+        renumberAbove(this.atStop, floor);
+        this.save({ ...this.owner, lastCid: Math.max(floor, this.atStop.at(-1)!.cid), entries: chained([...record.entries, ...this.atStop]) });
+      }
       return;
     }
     restore(record.entries, record.lastCid);

@@ -150,6 +150,15 @@ describe('sdk outbox – sends kept across app restarts', () => {
       expect(brief(wire.at(-1)!)).toEqual(['b', ahead + 4, ahead + 2]);
       q.close();
     }
+    // Closed before the store answered: what it queued is saved beside the stored sends, above them too.
+    let saved: OutboxRecord | undefined;
+    const record: OutboxRecord = { uid: 'ann', did: 'phone', lastCid: ahead, entries: [{ conv: 'a', cid: ahead, body: 'old' }] };
+    const store = { load: () => new Promise<OutboxRecord>((r) => setTimeout(() => r(structuredClone(record)), 5)), save: (x: OutboxRecord) => void (saved = structuredClone(x)) };
+    const closing = harness(memoryStorage().storage, { outbox: store });
+    closing.q.enqueue('a', 'queued, then the app closed').catch(() => {});
+    closing.q.close();
+    await closing.q.opened;
+    expect(saved).toEqual({ uid: 'ann', did: 'phone', lastCid: ahead + 1, entries: [{ conv: 'a', cid: ahead, body: 'old' }, { conv: 'a', cid: ahead + 1, body: 'queued, then the app closed', after: ahead }] });
   });
 
   it('sdk outbox – sends another user or device queued fail with forbidden and are never sent as this one', async () => {
