@@ -6,9 +6,10 @@ import type { StoredMessage } from '../storage/message-store.js';
 /** Recent sends remembered per device, so a re-send of one of them is answered without Postgres. */
 export const RECENT_PER_DEVICE = 256;
 /**
- * Recent sends remembered per conversation, about: a device's share shrinks as more devices send there (down to
- * MIN_RECENT_PER_DEVICE), or a busy group's chatter would keep 4096 × 256 replies (~100 MB). A re-send past its
- * device's window is answered from Postgres.
+ * Sets a device's share of the recent sends a conversation remembers: it shrinks as more devices send there (down to
+ * MIN_RECENT_PER_DEVICE), or a busy group's chatter would keep 4096 × 256 replies (~1M, ~100 MB). A device is trimmed
+ * when it sends, so those that sent while there were fewer keep more: ~250k at most (65,536 × (1 + ln 16)). A
+ * re-send past its device's window is answered from Postgres.
  */
 export const RECENT_PER_CONVERSATION = 65_536;
 export const MIN_RECENT_PER_DEVICE = 16;

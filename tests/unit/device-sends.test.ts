@@ -50,6 +50,5 @@ describe('chatter dedup window', () => {
     expect(knownSend(send(RECENT_PER_DEVICE), dev, async () => reply(0))).toEqual(reply(RECENT_PER_DEVICE));
     for (let cid = RECENT_PER_DEVICE + 1; cid <= RECENT_PER_DEVICE + 20; cid++) rememberSend(dev, cid, Promise.resolve(reply(cid)), MAX_DEVICES), dev.recent.set(cid, reply(cid));
     expect(dev.recent.size).toBe(MIN_RECENT_PER_DEVICE);
-    expect(MAX_DEVICES * MIN_RECENT_PER_DEVICE).toBeLessThanOrEqual(RECENT_PER_CONVERSATION);
   });
 });
