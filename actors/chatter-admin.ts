@@ -1,4 +1,4 @@
-import type { ChatterCreate, ChatterMembers, ChatterRules, ChatterSilence, ChatterTitle, CreateReply, DissolveReply, MembersReply, RolesReply, RulesReply, SilenceReply, TitleReply } from '../protocol/chat-ops.js';
+import type { ChatterCreate, ChatterMembers, ChatterMute, ChatterRules, ChatterSilence, ChatterTitle, CreateReply, DissolveReply, MembersReply, MuteReply, RolesReply, RulesReply, SilenceReply, TitleReply } from '../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MemberRole, Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
@@ -6,6 +6,18 @@ import type { AddedMember } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import type { MemberMarks } from './member-marks.js';
 import { tellDevices } from './tell-devices.js';
+
+/** A member mutes (or unmutes) the conversation: stored, marked on what is fanned out to them, echoed to their devices. */
+export async function mute(c: AdminChatter, p: ChatterMute): Promise<MuteReply> {
+  await c.recheckMissing();
+  if (!c.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${c.ctx.key}`);
+  if (!c.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${c.ctx.key}`);
+  const until = await c.svc.mutes.set(c.ctx.key, p.uid, p.until, c.ctx.fence);
+  c.marks.mute(p.uid, until, Date.now());
+  // The user's other devices are told; the one that asked has its answer.
+  tellDevices(c.ctx, [p.uid], { type: 'mute', conv: c.ctx.key, until }, p.did);
+  return { until };
+}
 
 /** Members one announcement of a dissolved group names (as many as a server API removal may). */
 const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
@@ -32,6 +44,8 @@ export interface AdminChatter {
   broken: boolean;
   /** Reads the conversation again from Postgres. */
   load(): Promise<void>;
+  /** Reads it again if it was found missing (at most once a second). */
+  recheckMissing(): Promise<void>;
   /** An ephemeral frame for the members (but `except`) online. */
   toMembers(frame: ServerFrame, except?: string): void;
   /** Resolves once a recall or edit of message `seq` in the group commit is stored (or failed). */

@@ -1,4 +1,4 @@
-import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterMute, type ChatterSend, type ChatterSystem, type ChatterTyping, type ConnectorNotify, type MuteReply, type SendReply } from '../protocol/chat-ops.js';
+import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterSend, type ChatterSystem, type ChatterTyping, type ConnectorNotify, type SendReply } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
@@ -22,10 +22,9 @@ import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { toMsg } from './stored-msg.js';
 import { StoredResends } from './stored-resends.js';
-import { changeMembers, createGroup, dissolve, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
+import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 import { pinMessage } from './message-pins.js';
-import { tellDevices } from './tell-devices.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
@@ -110,6 +109,8 @@ class ChatterActor implements Actor, AdminChatter {
   async onDeactivate(): Promise<void> {
     // A handoff must not let go before what this conversation accepted is durable (or refused).
     await Promise.allSettled([...this.inflight]);
+    // Its next activation reads it again anyway; kept, a conversation whose shard moved away would stay listed for good.
+    this.svc.committer.reset(this.ctx.key);
   }
 
   handle(op: string, payload: unknown): unknown {
@@ -127,7 +128,7 @@ class ChatterActor implements Actor, AdminChatter {
       case ChatterOp.BLOCKS: // the server API changed a block between the two members: read it again
         return this.readBlocked().then((blocked) => ({ blocked: (this.blocked = blocked) }));
       case ChatterOp.MUTE:
-        return this.mute(checkChatterMute(payload));
+        return mute(this, checkChatterMute(payload));
       case ChatterOp.TITLE:
         return retitle(this, checkChatterTitle(payload));
       case ChatterOp.ROLES:
@@ -208,7 +209,8 @@ class ChatterActor implements Actor, AdminChatter {
   private async sendSlow(p: ChatterSend): Promise<SendReply | LaterReply> {
     // Conversations are never deleted and may be created after this actor looked: one that "does not exist" is
     // read again before a send is refused for it (at most once a second, so sends to nowhere cost no storm of reads).
-    if (this.broken || (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS)) await this.load();
+    if (this.broken) await this.load();
+    else await this.recheckMissing();
     if (!this.exists || !this.members.has(p.uid)) {
       // A re-send of a message stored before its sender left (or the group was dissolved) is answered, not refused:
       // the others have it, and a final error would tell the sender it failed. One still being committed too.
@@ -386,16 +388,9 @@ class ChatterActor implements Actor, AdminChatter {
     for (const m of this.members) if (m !== except) this.ctx.tell(ChatKind.CONNECTOR, m, ConnectorOp.NOTIFY, payload);
   }
 
-  /** A member mutes (or unmutes) the conversation: stored, marked on what is fanned out to them, echoed to their devices. */
-  private async mute(p: ChatterMute): Promise<MuteReply> {
+  /** Reads a conversation found missing again, at most once a second (requests to nowhere cost no storm of reads). */
+  async recheckMissing(): Promise<void> {
     if (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS) await this.load();
-    if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
-    if (!this.members.has(p.uid)) throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
-    const until = await this.svc.mutes.set(this.ctx.key, p.uid, p.until, this.ctx.fence);
-    this.marks.mute(p.uid, until, Date.now());
-    // The user's other devices are told; the one that asked has its answer.
-    tellDevices(this.ctx, [p.uid], { type: 'mute', conv: this.ctx.key, until }, p.did);
-    return { until };
   }
 
   /** Whether one member blocks the other; only direct conversations ask Postgres. */
