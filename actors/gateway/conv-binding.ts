@@ -19,6 +19,10 @@ interface Subject {
   floor: number;
 }
 
+/** Reads of a new subject's last seq (ConvBinding.confirmed) before giving up, and the pause between two. */
+const FLOOR_READ_TRIES = 3;
+const FLOOR_RETRY_MS = 1_000;
+
 /** The seq of a `msg` frame; undefined for any other frame (a `cleared`, a `title`, …). */
 function msgSeqOf(bytes: Uint8Array): number | undefined {
   try {
@@ -96,15 +100,20 @@ export class ConvBinding {
    * is behind it re-syncs. Later sessions are checked against that read as they bind (a connector's list may be read
    * long before its session binds: a connect storm).
    */
-  private confirmed(conv: string, e: Subject): void {
+  private confirmed(conv: string, e: Subject, attempt = 1): void {
     const check = (last: number) => {
       const waiting = e.unconfirmed ?? [];
       e.unconfirmed = undefined;
       e.floor = Number.isFinite(last) ? last : 0;
       for (const w of waiting) if (w.s.state === 'open' && e.sessions.has(w.s) && last > w.listed) this.resync(w.s);
     };
-    // Not known: every one of them re-syncs (a re-sync is never wrong, only dearer).
-    this.lastSeq(conv).then(check, () => check(Infinity));
+    const failed = () => {
+      // Read again a little later, sessions binding meanwhile waiting with the others; past the last try, every one
+      // of them re-syncs (a re-sync is never wrong, only dearer), and later ones are not checked.
+      if (attempt < FLOOR_READ_TRIES && this.convs.get(conv) === e) setTimeout(() => this.confirmed(conv, e, attempt + 1), FLOOR_RETRY_MS).unref();
+      else check(Infinity);
+    };
+    this.lastSeq(conv).then(check, failed);
   }
 
   /** The user joined the conversation (the connector's bind): the session takes its subject, whatever an attach said before. */

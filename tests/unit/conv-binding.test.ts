@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import type { Session } from '../../actors/gateway/session.js';
 import { encodeFrame } from '../../protocol/codec.js';
@@ -95,6 +95,26 @@ describe('gateway conversation binding', () => {
     b.bind(session(), 'g', 7);
     await flushed();
     expect(resynced).toEqual([behind]);
+  });
+
+  it('gateway – a failed read of the new subject\'s last seq is made again: sessions bound meanwhile are checked against it, not all re-synced', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { nc, flushed } = fakeNats();
+      const resynced: Session[] = [];
+      let reads = 0;
+      const b = new ConvBinding(nc, () => {}, async () => (++reads === 1 ? Promise.reject(new Error('database away')) : 9), (s) => resynced.push(s));
+      const [current, behind] = [session(), session()];
+      b.bind(current, 'g', 9);
+      await flushed();
+      b.bind(behind, 'g', 8);
+      expect(resynced).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1_100);
+      expect(reads).toBe(2);
+      expect(resynced).toEqual([behind]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('gateway – a session bound late, with a list read before messages nobody here heard (a connect storm), re-syncs', async () => {
