@@ -51,34 +51,44 @@ describe('gateway – slow readers and draining', () => {
   }
 
   it('gateway – a reader that stops reading is dropped with 4013 instead of buffered without end; it reconnects and gets everything once, in order', async () => {
-    const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['sloth', 'hare'] })).body['conv'] as string;
     const other = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['ann', 'ben'] })).body['conv'] as string;
-    const sloth = client('sloth', 's1', TappedWebSocket);
-    await sloth.client.connect();
-    const tapped = TappedWebSocket.last!;
-    const hare = client('hare', 's2');
     const [ann, ben] = [client('ann', 's1'), client('ben', 's1')];
-    await Promise.all([hare.client.connect(), ann.client.connect(), ben.client.connect()]);
+    await Promise.all([ann.client.connect(), ben.client.connect()]);
+    let closes = await closesWith('s1', 4013);
+    const heard: number[][] = [];
+    // The client hears 4013 only if it reads again before uWS gives up on the close handshake, 0–4 s after the close
+    // (its ping timeout, on a 4 s timer wheel): on a loaded machine this test's notice of the close can come later,
+    // and the client sees 1006. So up to three slow readers; before the close frame was kept (5a51572) every one
+    // of them saw 1006.
+    for (let attempt = 1; attempt <= 3 && !heard.some((codes) => codes.includes(4013)); attempt++) {
+      const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: [`sloth${attempt}`, `hare${attempt}`] })).body['conv'] as string;
+      const sloth = client(`sloth${attempt}`, 's1', TappedWebSocket);
+      await sloth.client.connect();
+      const tapped = TappedWebSocket.last!;
+      const hare = client(`hare${attempt}`, 's2');
+      await hare.client.connect();
 
-    tapped.tcp.pause();
-    // ~7 MB for a socket that reads nothing: more than the kernel's buffers hold, so the gateway's own queue grows.
-    const count = 600;
-    const sending = Promise.all(Array.from({ length: count }, (_, i) => hare.client.send(conv, `${i} ${BODY}`)));
-    await waitUntil(async () => (await closesWith('s1', 4013)) >= 1, 'the slow reader being dropped', 20_000);
-    // Reading again at once, not after the rest of the sends: a closed socket whose peer does not answer the close is
-    // cut a few seconds later (the client then sees 1006), which a loaded machine reached while the sends went on.
-    tapped.tcp.resume();
-    const sent = await sending;
-    // A bystander on the same gateway is unaffected.
-    await ann.client.send(other, 'still here');
-    await waitUntil(() => ben.got.some((m) => m.body === 'still here'), 'the bystander message', 20_000);
+      tapped.tcp.pause();
+      // ~7 MB for a socket that reads nothing: more than the kernel's buffers hold, so the gateway's own queue grows.
+      const count = 600;
+      const sending = Promise.all(Array.from({ length: count }, (_, i) => hare.client.send(conv, `${i} ${BODY}`)));
+      await waitUntil(async () => (await closesWith('s1', 4013)) > closes, 'the slow reader being dropped', 20_000);
+      closes = await closesWith('s1', 4013);
+      // Reading again at once, not after the rest of the sends.
+      tapped.tcp.resume();
+      const sent = await sending;
+      // A bystander on the same gateway is unaffected.
+      await ann.client.send(other, `still here ${attempt}`);
+      await waitUntil(() => ben.got.some((m) => m.body === `still here ${attempt}`), 'the bystander message', 20_000);
 
-    await waitUntil(() => sloth.got.length >= count, 'the slow reader catching up', 60_000);
-    expect(sloth.got.map((m) => m.seq)).toEqual(sent.map((s) => s.seq));
-    expect(sloth.states.some((s) => s.state === 'reconnecting')).toBe(true);
+      await waitUntil(() => sloth.got.length >= count, 'the slow reader catching up', 60_000);
+      expect(sloth.got.map((m) => m.seq)).toEqual(sent.map((s) => s.seq));
+      expect(sloth.states.some((s) => s.state === 'reconnecting')).toBe(true);
+      heard.push(sloth.states.filter((s) => s.code !== undefined).map((s) => s.code!));
+    }
     // The client heard why (§8), not a bare cut: the close frame got past the bytes it had not read.
-    expect(sloth.states.filter((s) => s.code !== undefined).map((s) => s.code)).toContain(4013);
-  }, 120_000);
+    expect(heard.some((codes) => codes.includes(4013)), JSON.stringify(heard)).toBe(true);
+  }, 240_000);
 
   it('gateway – a draining node sends its clients to the other gateway; they carry on there and miss nothing', async () => {
     const conv = (await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['dora', 'dan'] })).body['conv'] as string;
