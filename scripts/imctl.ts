@@ -46,6 +46,9 @@ const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INVALID_FIELD, Error
 
 class UsageError extends Error {}
 
+/** A second signal within this long of the first is the same one, passed on again (see planned). */
+const SIGNAL_REPEAT_MS = 1_000;
+
 /** Options every command takes. */
 const COMMON_FLAGS: readonly string[] = ['database-url', 'nats', 'timeout', 'json', 'help'];
 
@@ -300,8 +303,15 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
   // Ctrl-C (or a lost terminal) between waves: a move cut off after its old owner released leaves the shard served
   // by nobody until the coordinator rolls it back (~10 s), so the moves in flight finish and no more start.
   const interrupt = new AbortController();
+  let firstAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (interrupt.signal.aborted) process.exit(130);
+    // One Ctrl-C can arrive twice: the terminal signals the whole process group, and tsx, the parent, passes it on
+    // too when the script's notice to it is slow (a loaded machine). A second one means "quit" only a moment later.
+    if (interrupt.signal.aborted) {
+      if (Date.now() - firstAt > SIGNAL_REPEAT_MS) process.exit(130);
+      return;
+    }
+    firstAt = Date.now();
     interrupt.abort();
     process.stderr.write(`\n${what}: ${signal}: finishing the moves in flight, starting no more (again to quit at once)\n`);
   };
