@@ -20,7 +20,7 @@ import type { ConvSummary, ServerFrame } from '../protocol/frames.js';
 import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
-import { addInflight, forgetInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
+import { addInflight, DeviceInflight, forgetInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
 import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
@@ -245,7 +245,7 @@ class ConnectorActor implements Actor {
       if (own && dev.did === d.did) continue;
       this.svc.pushEncoded(dev.gw, dev.sid, this.ctx.key, (frames ??= [d.frame]));
       pushed ??= pushedOf(d.seq, d.frame);
-      addInflight((dev.inflight ??= new Map()), d.conv, pushed, now);
+      addInflight((dev.inflight ??= new DeviceInflight()), d.conv, pushed, now);
     }
     if (pushed) this.armRetransmit();
   }

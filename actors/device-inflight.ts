@@ -7,6 +7,12 @@
 export const MAX_INFLIGHT_PER_CONV = 256;
 /** Messages pushed again per conversation per retransmit round. */
 export const RETRANSMIT_BATCH = 64;
+/**
+ * Bytes of unacked frames kept per device across its conversations. A device that never acks (buggy or hostile), in
+ * many busy conversations, would make its connector keep 256 frames in each; past this, the conversation that has
+ * waited longest is let go (the client repairs that gap with a pull, as past MAX_INFLIGHT_PER_CONV).
+ */
+export const MAX_INFLIGHT_BYTES_PER_DEVICE = 4 * 1024 * 1024;
 
 /** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
 export interface Pushed {
@@ -19,8 +25,17 @@ interface Inflight {
   sentAt: number;
 }
 
-/** A device's unacked messages by conversation. */
-export type DeviceInflight = Map<string, Inflight>;
+/** A device's unacked messages by conversation, and how many bytes their frames take. */
+export class DeviceInflight extends Map<string, Inflight> {
+  bytes = 0;
+
+  /** Forgets a conversation's unacked messages (their bytes too). */
+  override delete(conv: string): boolean {
+    const f = this.get(conv);
+    if (f) for (const m of f.msgs) this.bytes -= m.frame.byteLength;
+    return super.delete(conv);
+  }
+}
 
 /** Wraps a pushed frame for keeping (copied when it is a view into a larger buffer). */
 export function pushedOf(seq: number, frame: Uint8Array): Pushed {
@@ -33,7 +48,17 @@ export function addInflight(inflight: DeviceInflight, conv: string, pushed: Push
   if (!f) inflight.set(conv, (f = { msgs: [], sentAt: now }));
   if (f.msgs.length === 0) f.sentAt = now;
   f.msgs.push(pushed);
-  if (f.msgs.length > MAX_INFLIGHT_PER_CONV) f.msgs.shift();
+  inflight.bytes += pushed.frame.byteLength;
+  if (f.msgs.length > MAX_INFLIGHT_PER_CONV) inflight.bytes -= f.msgs.shift()!.frame.byteLength;
+  while (inflight.bytes > MAX_INFLIGHT_BYTES_PER_DEVICE && inflight.size > 1) inflight.delete(longestWaiting(inflight, conv));
+}
+
+/** The conversation (but `except`) whose unacked messages have waited longest. */
+function longestWaiting(inflight: DeviceInflight, except: string): string {
+  let oldest: string | undefined;
+  let at = Infinity;
+  for (const [conv, f] of inflight) if (conv !== except && f.sentAt < at) (oldest = conv), (at = f.sentAt);
+  return oldest!;
 }
 
 /** Drops what a cumulative ack up to `seq` covers; what is left waits a whole interval again. */
@@ -41,7 +66,7 @@ export function settleInflight(inflight: DeviceInflight | undefined, conv: strin
   const f = inflight?.get(conv);
   if (!f) return;
   let n = 0;
-  while (n < f.msgs.length && f.msgs[n]!.seq <= seq) n++;
+  while (n < f.msgs.length && f.msgs[n]!.seq <= seq) inflight!.bytes -= f.msgs[n++]!.frame.byteLength;
   f.msgs.splice(0, n);
   if (f.msgs.length === 0) inflight!.delete(conv);
   else f.sentAt = now;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addInflight, dueFrames, MAX_INFLIGHT_PER_CONV, pushedOf, RETRANSMIT_BATCH, settleInflight, type DeviceInflight } from '../../actors/device-inflight.js';
+import { addInflight, DeviceInflight, dueFrames, MAX_INFLIGHT_BYTES_PER_DEVICE, MAX_INFLIGHT_PER_CONV, pushedOf, RETRANSMIT_BATCH, settleInflight } from '../../actors/device-inflight.js';
 
 const frame = (seq: number) => new Uint8Array([seq & 0xff, seq >> 8]);
 const seqsOf = (frames: Uint8Array[]) => frames.map((f) => f[0]! + (f[1]! << 8));
@@ -10,7 +10,7 @@ function pushed(inflight: DeviceInflight, conv: string, from: number, to: number
 
 describe('device inflight', () => {
   it('device inflight – a cumulative ack drops what it covers and keeps the rest for resend', () => {
-    const inflight: DeviceInflight = new Map();
+    const inflight = new DeviceInflight();
     pushed(inflight, 'g:a', 1, 5, 0);
     settleInflight(inflight, 'g:a', 3, 10);
     expect(seqsOf(dueFrames(inflight, 10, 20))).toEqual([4, 5]);
@@ -19,7 +19,7 @@ describe('device inflight', () => {
   });
 
   it('device inflight – an ack restarts the wait of what is left; nothing is resent before it is due', () => {
-    const inflight: DeviceInflight = new Map();
+    const inflight = new DeviceInflight();
     pushed(inflight, 'g:a', 1, 2, 0);
     settleInflight(inflight, 'g:a', 1, 100);
     expect(dueFrames(inflight, 99, 150)).toEqual([]);
@@ -29,7 +29,7 @@ describe('device inflight', () => {
   });
 
   it('device inflight – keeps the newest messages past the cap and resends a batch per round', () => {
-    const inflight: DeviceInflight = new Map();
+    const inflight = new DeviceInflight();
     pushed(inflight, 'g:a', 1, MAX_INFLIGHT_PER_CONV + 10, 0);
     const first = seqsOf(dueFrames(inflight, 0, 1));
     expect(first).toHaveLength(RETRANSMIT_BATCH);
@@ -42,5 +42,23 @@ describe('device inflight', () => {
     expect(pushedOf(1, view).frame.buffer).not.toBe(big.buffer);
     const whole = new Uint8Array(2);
     expect(pushedOf(2, whole).frame).toBe(whole);
+  });
+
+  it('device inflight – a device that never acks, in many busy conversations, keeps a bounded number of bytes: the conversation waiting longest goes', () => {
+    const inflight = new DeviceInflight();
+    const big = (seq: number) => pushedOf(seq, new Uint8Array(16 * 1024).fill(seq & 0xff));
+    // 64 conversations of 16 x 16 KiB each: 16 MiB unacked, four times the device's budget.
+    for (let c = 0; c < 64; c++) for (let seq = 1; seq <= 16; seq++) addInflight(inflight, `g:${c}`, big(seq), c);
+    expect(inflight.bytes).toBeLessThanOrEqual(MAX_INFLIGHT_BYTES_PER_DEVICE);
+    expect(inflight.has('g:63')).toBe(true);
+    expect(inflight.has('g:0')).toBe(false);
+    // The count follows acks and what is let go, to the byte.
+    let held = 0;
+    for (const f of inflight.values()) for (const m of (f as unknown as { msgs: { frame: Uint8Array }[] }).msgs) held += m.frame.byteLength;
+    expect(inflight.bytes).toBe(held);
+    settleInflight(inflight, 'g:63', 8, 100);
+    expect(inflight.bytes).toBe(held - 8 * 16 * 1024);
+    inflight.delete('g:63');
+    expect(inflight.bytes).toBe(held - 16 * 16 * 1024);
   });
 });
