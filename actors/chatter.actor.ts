@@ -408,5 +408,6 @@ class ChatterActor implements Actor, AdminChatter {
 
 /** The chatter actor kind (one actor per conversation). */
 export function chatterKind(svc: ChatServices): ActorKind {
-  return { kind: ChatKind.CHATTER, create: (ctx) => new ChatterActor(ctx, svc) };
+  // A sleeping chatter reads everything afresh when it next wakes: a reload need not wake it (and load it twice).
+  return { kind: ChatKind.CHATTER, create: (ctx) => new ChatterActor(ctx, svc), idleAnswer: (op) => (op === ChatterOp.RELOAD ? {} : undefined) };
 }
