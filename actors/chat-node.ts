@@ -183,7 +183,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     const sweep = new PresenceSweep({
       store: chat.presence,
       live: () => nodes.live(),
-      ownsConnectorShards: async (nodeId) => (await shardMap.ownedBy(nodeId)).some((s) => s.kind === ChatKind.CONNECTOR),
+      ownsConnectorShards: (nodeId) => shardMap.owns(nodeId, ChatKind.CONNECTOR),
       lost: (u, life) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did, life } satisfies ConnectorPresenceLost),
       log: log.child({ component: 'presence-sweep' }),
     });

@@ -101,6 +101,12 @@ export class ShardMapStore {
     return rows.map(toRow);
   }
 
+  /** Whether `node` owns any shard of `kind` (active or being moved away). */
+  async owns(node: string, kind: string): Promise<boolean> {
+    const rows = await bounded('look for owned shards', this.sql`SELECT 1 FROM shards WHERE owner = ${node} AND kind = ${kind} LIMIT 1`);
+    return rows.length > 0;
+  }
+
   /** Gives a shard to `owner` with a new epoch (unassigned shards, shards of dead nodes). */
   async assign(kind: string, shard: number, expectedEpoch: number, owner: string): Promise<ShardRow | undefined> {
     const rows = await bounded('assign shard', this.sql<RawRow[]>`
