@@ -19,6 +19,17 @@ export async function mute(c: AdminChatter, p: ChatterMute): Promise<MuteReply> 
   return { until };
 }
 
+/**
+ * `change`, a write whose failure may still have committed (a deadline past, a dropped link): on failure the chatter
+ * reads the group again before its next operation.
+ */
+function orBroken<T>(c: AdminChatter, change: Promise<T>): Promise<T> {
+  return change.catch((err: unknown) => {
+    c.broken = true;
+    throw err;
+  });
+}
+
 /** Members one announcement of a dissolved group names (as many as a server API removal may). */
 const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
 
@@ -94,11 +105,8 @@ export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole
 /** Silences plain members of the group until `until` (0 lifts it): at once for their sends, and their devices are told. */
 export async function silence(c: AdminChatter, p: ChatterSilence): Promise<SilenceReply> {
   await mustBeGroup(c);
-  const uids = await c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence).catch((err: unknown) => {
-    // It may have committed (a deadline past): read again, or the silenced would post on until the next reload.
-    c.broken = true;
-    throw err;
-  });
+  // Read again if its answer is lost, or the silenced would post on until the next reload.
+  const uids = await orBroken(c, c.svc.groups.silence(c.ctx.key, p.uids, p.until, c.ctx.fence));
   const now = Date.now();
   for (const uid of uids) c.marks.silence(uid, p.until, now);
   tellDevices(c.ctx, uids, { type: 'silenced', conv: c.ctx.key, until: p.until });
@@ -115,11 +123,8 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
   // Posting, history and slow mode are a group's rules; retention any conversation's. History changes nothing for members now.
   const groupOnly = p.posting !== undefined || p.history !== undefined || p.slowMode !== undefined;
   if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
-  await c.svc.groups.setRules(conv, p).catch((err: unknown) => {
-    // It may have committed (a deadline past): read again, or the old rules would stand here until the next reload.
-    c.broken = true;
-    throw err;
-  });
+  // Read again if its answer is lost, or the old rules would stand here until the next reload.
+  await orBroken(c, c.svc.groups.setRules(conv, p));
   if (p.posting !== undefined) {
     c.marks.adminsPost = p.posting === Posting.ADMINS;
     c.toMembers({ type: 'posting', conv, posting: p.posting });
@@ -133,12 +138,8 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
 export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   await mustBeGroup(c);
   const wasLarge = c.large;
-  const removed = await c.svc.groups.dissolve(c.ctx.key).catch((err: unknown) => {
-    // It may have committed (a deadline past, a dropped link): read again before taking anything more, or the
-    // members kept in memory would go on posting to a dissolved group.
-    c.broken = true;
-    throw err;
-  });
+  // Read again if its answer is lost, or the members kept in memory would go on posting to a dissolved group.
+  const removed = await orBroken(c, c.svc.groups.dissolve(c.ctx.key));
   c.members = new Set();
   c.exists = false;
   // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
