@@ -68,8 +68,6 @@ export class Session {
   listPageBytes = 0;
   /** Frames waiting for this turn's flush: absent while there are none (most sockets are idle), one frame as itself. */
   private outbox: Uint8Array | Uint8Array[] | undefined;
-  /** Bytes in `outbox`. */
-  private queued = 0;
   /** History pages waiting for room on this socket (client-frames.ts). */
   pullsWaiting = 0;
 
@@ -87,14 +85,14 @@ export class Session {
     this.limiter = new RateLimiter(rate.perSec, rate.burst);
   }
 
-  /** Bytes uWS holds for this socket, not sent yet (0 once it is not open). */
-  buffered(): number {
-    return this.state === 'open' ? this.ws.getBufferedAmount() : 0;
-  }
-
   /** Bytes queued for this turn's flush and bytes uWS holds: what the reader has not taken yet. */
   unsent(): number {
-    return this.state === 'open' ? this.queued + this.ws.getBufferedAmount() : 0;
+    if (this.state !== 'open') return 0;
+    const out = this.outbox;
+    let queued = 0;
+    if (out instanceof Uint8Array) queued = out.byteLength;
+    else if (out !== undefined) for (const b of out) queued += b.byteLength;
+    return queued + this.ws.getBufferedAmount();
   }
 
   /** Queues a frame; true when the session was idle until now (the caller marks it dirty). */
@@ -105,7 +103,6 @@ export class Session {
   /** Queues pre-encoded bytes (a frame published once for many sessions). */
   queueBytes(bytes: Uint8Array): boolean {
     if (this.state !== 'open') return false;
-    this.queued += bytes.byteLength;
     const out = this.outbox;
     if (out === undefined) {
       this.outbox = bytes;
@@ -124,7 +121,6 @@ export class Session {
     const out = this.outbox;
     if (this.state !== 'open' || out === undefined) return 0;
     this.outbox = undefined;
-    this.queued = 0;
     corkWs = this.ws;
     corkOut = out;
     corkLimit = limit;
@@ -148,7 +144,6 @@ export class Session {
     }
     this.state = 'closing';
     this.outbox = undefined;
-    this.queued = 0;
     try {
       this.ws.end(code, reason);
     } catch {
@@ -160,6 +155,5 @@ export class Session {
   closed(): void {
     this.state = 'closed';
     this.outbox = undefined;
-    this.queued = 0;
   }
 }

@@ -205,9 +205,9 @@ export class Outbox {
     this.save({ ...this.owner, ...this.highWater(), entries: this.entries() });
   }
 
-  /** The last cid given out (at least `stored`), for the record. */
-  private highWater(stored?: number): { lastCid?: number } {
-    const last = Math.max(this.lastCid(), stored ?? 0);
+  /** The last cid given out, for the record. */
+  private highWater(): { lastCid?: number } {
+    const last = this.lastCid();
     return last > 0 ? { lastCid: last } : {};
   }
 
