@@ -3,7 +3,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MUTED_FOREVER, NewcomerHistory, Posting, type MemberRole, type Pin } from '../protocol/frames.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ID_LENGTH, MAX_CONVERSATION_RETENTION_SEC, MAX_REACTION_BYTES, MAX_META_BYTES, MAX_SILENCE_UIDS, MAX_SLOW_MODE_SEC, MAX_TITLE_LENGTH } from '../protocol/limits.js';
 import { mentionListProblem } from '../protocol/validate.js';
-import { idProblem } from '../protocol/validate-fields.js';
+import { idProblem, wellFormed } from '../protocol/validate-fields.js';
 import type { PrefsChange } from '../storage/member-prefs-store.js';
 
 /**
@@ -33,6 +33,7 @@ const int = (v: unknown, field: string, min: number): number => {
 };
 const text = (v: unknown, field: string, mayBeEmpty = false): string => {
   if (typeof v !== 'string' || (v.length === 0 && !mayBeEmpty) || Buffer.byteLength(v) > DEFAULT_MAX_BODY_BYTES) throw bad(`${field} must be ${mayBeEmpty ? 0 : 1}–${DEFAULT_MAX_BODY_BYTES} bytes of text`);
+  if (!wellFormed(v)) throw bad(`${field} must be valid Unicode (no lone surrogates)`);
   return v;
 };
 /** The seq a recall, an edit or a reaction names (`field`), when the payload has one. */
@@ -58,6 +59,11 @@ const uids = (v: unknown, field: string): string[] | undefined => {
 /** A user id. */
 export function checkUid(v: unknown): string {
   return id(v, 'uid');
+}
+
+/** A conversation id a caller picked (a group's, at its creation). */
+export function checkConvId(v: unknown): string {
+  return id(v, 'conv');
 }
 
 /** The seq an `expired` op names (ChatterExpired). */
@@ -111,6 +117,7 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
 
 const meta = (v: unknown): string => {
   if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > MAX_META_BYTES) throw bad(`meta must be a string of 1–${MAX_META_BYTES} bytes, or null`);
+  if (!wellFormed(v)) throw bad('meta must be valid Unicode (no lone surrogates)');
   return v;
 };
 const slowMode = (v: unknown): number => {
@@ -316,6 +323,7 @@ export function checkChatterTitle(p: unknown): ChatterTitle {
   if (title === null) out.title = null;
   else if (title !== undefined) {
     if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
+    if (!wellFormed(title)) throw bad('title must be valid Unicode (no lone surrogates)');
     out.title = title;
   }
   if (v['meta'] !== undefined) out.meta = v['meta'] === null ? null : meta(v['meta']);

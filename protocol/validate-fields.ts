@@ -24,6 +24,18 @@ export function utf8Length(s: string): number {
   return n;
 }
 
+/** In a `u` regex a valid pair is one code point: only a lone surrogate is in the Cs category. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * False when `s` holds a lone UTF-16 surrogate. UTF-8 has no such character: Postgres stores U+FFFD, while msgpack
+ * would carry the surrogate's invalid bytes live, which strict decoders refuse (a JSON body, or msgpack bytes
+ * ED A0 80, can carry one in).
+ */
+export function wellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
 /** At least how many bytes string `s` takes in a msgpack frame: its UTF-8 and a header of `header` bytes (0 when absent). */
 export function packedStrBytes(s: string | undefined, header: number): number {
   return s === undefined ? 0 : header + utf8Length(s);
@@ -77,6 +89,7 @@ export function body(v: Obj, t: string, f: string, maxBytes: number, mayBeEmpty 
   if (x.length > maxBytes || (x.length * 3 > maxBytes && utf8Length(x) > maxBytes)) {
     throw invalid(t, f, `must be at most ${maxBytes} bytes of UTF-8`, ErrorCode.FRAME_TOO_LARGE);
   }
+  if (!wellFormed(x)) throw invalid(t, f, 'must be valid Unicode (no lone surrogates)');
   return x;
 }
 

@@ -45,7 +45,7 @@ import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from '../stored-msg.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
-import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
+import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkConvId, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Longest token a development mint gives out. */
 const MAX_DEV_TOKEN_TTL_SEC = 7 * 24 * 3600;
@@ -165,7 +165,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');
     const p: ChatterCreate = { owner: str(b['owner'], 'owner') };
-    const conv = b['conv'] === undefined ? newGroupConvId() : str(b['conv'], 'conv');
+    const conv = b['conv'] === undefined ? newGroupConvId() : checkConvId(b['conv']);
     if (b['title'] !== undefined) p.title = str(b['title'], 'title');
     if (b['meta'] !== undefined && b['meta'] !== null) p.meta = str(b['meta'], 'meta');
     if (b['members'] !== undefined) p.members = strings(b['members'], 'members');

@@ -5,6 +5,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { corsOrigin } from './origin-policy.js';
 import { isRetryableStorageError } from '../../storage/pg-errors.js';
 import { isOurFailure, publicError } from './public-error.js';
+import { idProblem } from '../../protocol/validate-fields.js';
 
 /*
  * The JSON route plumbing of the server API (http-api.ts): registering a route on uWS, the key check, reading the
@@ -64,9 +65,13 @@ export const strings = (v: unknown, field: string): string[] => {
   return v.map((x, i) => str(x, `${field}[${i}]`));
 };
 
+/** Path parameters that name a user or a conversation: checked as ids before the handler runs. */
+const ID_PARAMS: ReadonlySet<string> = new Set([':conv', ':uid']);
+
 /** Registers one JSON route: reads what uWS only lends synchronously, checks the key, reads the body, answers. */
 export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, keyed: boolean, handler: Handler): void {
-  const params = (pattern.match(/:[a-z]+/g) ?? []).length;
+  const names = pattern.match(/:[a-z]+/g) ?? [];
+  const params = names.length;
   d.app[method](pattern, (res, req) => {
     const auth = req.getHeader('authorization');
     // Keyed routes are for servers (a key must never be in a browser): only the public ones answer other origins.
@@ -91,6 +96,9 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
       answer(STATUS[e.code] ?? '500 Internal Server Error', { code: e.code, message: publicError(e).message });
     };
     if (keyed && !keyTaken(auth, d.config)) return fail(new ImError(ErrorCode.UNAUTHORIZED, 'the server API needs Authorization: Bearer <server key>'));
+    // A malformed id would fail the actor's activation, answered 503 "retry" (for good) instead of 400.
+    const badId = names.findIndex((n, i) => ID_PARAMS.has(n) && idProblem(args[i]) !== undefined);
+    if (badId >= 0) return fail(new ImError(ErrorCode.INVALID_FIELD, `${names[badId]!.slice(1)} ${idProblem(args[badId])}`));
     const run = (body: Record<string, unknown>): void => {
       handler(body, args, query).then(([status, out, contentType]) => answer(status, out, contentType), fail);
     };

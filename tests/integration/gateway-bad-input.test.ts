@@ -141,6 +141,32 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   }, 20_000);
 
+  it('server API – a malformed conversation or user id, in the path or the body, is refused with 400 invalid_field (not 503 "retry")', async () => {
+    const path = await c.api('POST', '/v1/conversations/%01x/messages', { body: 'x' });
+    expect(path).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(path.body['message']).toContain('conv');
+    const long = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'a'.repeat(129), owner: 'o' });
+    expect(long).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(await c.api('GET', '/v1/users/%7F/blocks')).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect((await c.api('POST', '/v1/conversations/room/messages', { body: 'fine' })).status).toBe(201);
+  });
+
+  it('server API – text holding a lone surrogate (no character in UTF-8) is refused with 400 invalid_field and nothing is stored', async () => {
+    // JSON can carry one (a frame cannot: the decoder turns such bytes into U+FFFD).
+    const stored = async (): Promise<number> => (await c.db.sql`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${group} AND sender_did = 'system'`)[0]!['n'] as number;
+    const before = await stored();
+    const api = await c.api('POST', `/v1/conversations/${group}/messages`, { body: 'a\udc00b' });
+    expect(api).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(api.body['message']).toContain('surrogate');
+    expect(await c.api('POST', `/v1/conversations/${group}`, { title: '\ud83d' })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(await c.api('POST', `/v1/conversations/${group}`, { meta: 'x\ud83d' })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+    expect(await stored()).toBe(before);
+    // A valid pair (an emoji) is text like any other.
+    expect((await c.api('POST', `/v1/conversations/${group}/messages`, { body: 'a\ud83d\ude00b' })).status).toBe(201);
+    expect(await stored()).toBe(before + 1);
+    await bystanderRoundTrip();
+  });
+
   it('server API – a user already in the most conversations allowed is refused with 409 limit_reached, and nothing changes', async () => {
     for (const conv of ['lim-1', 'lim-2', 'lim-3']) expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'busy' })).status).toBe(201);
     const group = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'lim-4', owner: 'host', members: ['busy', 'idle'] });
