@@ -82,6 +82,22 @@ const PATCHES = [
     replacement: '    const c = this.canceller; this.canceller = null; return c ? c(this) : undefined // natsim-patch: cancel() returns its promise\n',
     marker: 'natsim-patch: cancel() returns its promise',
   },
+  // postgres.js sends a pool's query as the first one of a connection it opens for it. When that query is cancelled
+  // before the connection is ready (storage/pg-errors.ts `bounded` at its deadline, while a handshake is slow after
+  // a Postgres restart), the ready connection skipped the query and then returned without telling the pool it was
+  // open: it stayed "connecting" for good, and later queries waited for it until their deadlines, for ever. With
+  // the lease thread's pool of one, a handshake slower than a renew's 1.5 s cost the node its lease until restart.
+  // The connection now goes to the pool as open when its first query was cancelled meanwhile.
+  {
+    name: 'postgres.js: a connection whose first query was cancelled still opens',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: '      initial && !initial.reserve && execute(initial)\n      options.shared.retries = retries = 0\n      initial = null\n      return\n',
+    replacement:
+      '      const cancelledFirst = initial && initial.cancelled // natsim-patch: cancelled first query\n' +
+      '      initial && !initial.reserve && execute(initial)\n      options.shared.retries = retries = 0\n      initial = null\n' +
+      '      if (!cancelledFirst)\n        return\n',
+    marker: 'natsim-patch: cancelled first query',
+  },
   // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
   // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
   // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was

@@ -7,8 +7,9 @@ import { bounded } from './pg-errors.js';
 /** How long `settle` waits for the group commit's backend to be gone, and `ready` for its first answer. */
 export const DEFAULT_SETTLE_TIMEOUT_MS = 5_000;
 /**
- * Connect timeout of these pools, under the deadlines above: postgres.js never opens a connection again whose first
- * query was cancelled while it connected (a pool of one would then hang for good), so a connect gives up first.
+ * Connect timeout of these pools, under the deadlines above: a connect slower than them is given up and made again
+ * rather than waited for. (postgres.js, unpatched, never opened a connection whose first query was cancelled while
+ * it connected: scripts/patch-deps.mjs.)
  */
 const CONNECT_TIMEOUT_SEC = 3;
 const SETTLE_POLL_MS = 20;
