@@ -30,9 +30,6 @@ function orBroken<T>(c: AdminChatter, change: Promise<T>): Promise<T> {
   });
 }
 
-/** Members one announcement of a dissolved group names (as many as a server API removal may). */
-const DISSOLVE_ANNOUNCE_CHUNK = 10_000;
-
 /**
  * A conversation's chatter as its admin operations (the server API's, and a member leaving) see it: the state they
  * change, and how it tells members. They run in the chatter's mailbox like its sends, so they change that state
@@ -138,12 +135,21 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
 export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   await mustBeGroup(c);
   const wasLarge = c.large;
-  // Read again if its answer is lost, or the members kept in memory would go on posting to a dissolved group.
-  const removed = await orBroken(c, c.svc.groups.dissolve(c.ctx.key));
+  const had = [...c.members].sort();
+  let removed: string[];
+  try {
+    removed = await c.svc.groups.dissolve(c.ctx.key);
+  } catch (err) {
+    // Read again, or the members kept in memory would go on posting to a dissolved group. A dissolve past its
+    // deadline may have committed, and a retry would find no group (404) and tell nobody: if it is gone, the
+    // members it had are told now and the dissolve answered as done.
+    c.broken = true;
+    if (!(await c.load().then(() => !c.exists, () => false))) throw err;
+    removed = had;
+  }
   c.members = new Set();
   c.exists = false;
-  // In pieces: a `members` event naming 100,000 users would not fit one NATS message.
-  for (let i = 0; i < removed.length; i += DISSOLVE_ANNOUNCE_CHUNK) c.announce([], removed.slice(i, i + DISSOLVE_ANNOUNCE_CHUNK), wasLarge);
+  c.announce([], removed, wasLarge);
   return { conv: c.ctx.key, removed: removed.length };
 }
 
@@ -174,17 +180,28 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
     // adds known to be stored are told now, as the retry would not tell them.
     c.broken = true;
     if (added.length > 0) applyMembers(c, added, [], wasLarge, by, await pinsForNewcomers(c, added));
-    // A removal past its deadline may have committed, and its retry would find nobody to remove: the members are
-    // read again now, and those it took out are told (their devices, the business server) as a removal tells them.
-    const asked = (p.remove ?? []).filter((u) => c.members.has(u));
-    if (asked.length > 0 && (await c.load().then(() => true, () => false))) {
-      const gone = asked.filter((u) => !c.members.has(u));
-      if (gone.length > 0) applyMembers(c, [], gone, wasLarge, by, []);
-    }
+    await tellLostChanges(c, p, added, wasLarge, by);
     throw err;
   }
   applyMembers(c, added, removed, wasLarge, by, await pinsForNewcomers(c, added));
   return { added: added.map((a) => a.uid), removed };
+}
+
+/**
+ * After a failed change: an add or a removal past its deadline may have committed, and its retry would find nobody
+ * to add or remove, so tell nobody. The members are read again now, and those it added or took out are told (their
+ * devices, the business server) as the change would have told them.
+ */
+async function tellLostChanges(c: AdminChatter, p: ChatterMembers, added: readonly AddedMember[], wasLarge: boolean, by: string | undefined): Promise<void> {
+  const known = new Set(added.map((a) => a.uid));
+  const adds = (p.add ?? []).filter((u) => !c.members.has(u) && !known.has(u));
+  const removes = (p.remove ?? []).filter((u) => c.members.has(u));
+  if (adds.length + removes.length === 0 || !(await c.load().then(() => true, () => false))) return;
+  const gone = removes.filter((u) => !c.members.has(u));
+  const joined = adds.filter((u) => c.members.has(u));
+  // Where their history starts is needed to tell them; without it (Postgres failing again) their next list does.
+  const rows = joined.length > 0 ? await c.svc.convs.joinedRows(c.ctx.key, joined).catch(() => []) : [];
+  if (rows.length + gone.length > 0) applyMembers(c, rows, gone, wasLarge, by, await pinsForNewcomers(c, rows));
 }
 
 /** Takes stored member changes into the chatter's state and tells everyone concerned. */

@@ -5,6 +5,12 @@ import type { AddedMember } from '../storage/conversation-store.js';
 import type { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 
+/**
+ * Uids one `members` event names at most: 3,000 ids of 128 bytes, each escaped at worst to twice that in JSON, stay
+ * under NATS' 1 MB max_payload; a dissolve or an add of 10,000 long ids in one event would be lost whole.
+ */
+export const MEMBERS_EVENT_UIDS = 3_000;
+
 /** A conversation as its chatter holds it right after a membership change. */
 export interface AnnouncedConv {
   kind: ConvKind;
@@ -34,7 +40,7 @@ export interface AnnouncedConv {
 export function announceMembers(ctx: ActorContext, svc: ChatServices, c: AnnouncedConv, newcomers: readonly AddedMember[], removed: string[], by?: string): void {
   const conv = ctx.key;
   const added = newcomers.map((a) => a.uid);
-  if (added.length > 0 || removed.length > 0) svc.event({ type: 'members', conv, added, removed, ...(by !== undefined ? { by } : {}), ts: Date.now() });
+  tellBusinessServer(svc, conv, added, removed, by);
   const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
   const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.meta !== undefined ? { meta: c.meta } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}), ...(c.pins ? { pins: c.pins } : {}) };
@@ -51,5 +57,16 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   for (const u of removed) {
     c.binding.end(u);
     ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+  }
+}
+
+/** The `members` business event of one change, in pieces of at most MEMBERS_EVENT_UIDS uids (removals after adds). */
+function tellBusinessServer(svc: ChatServices, conv: string, added: string[], removed: string[], by: string | undefined): void {
+  const ts = Date.now();
+  const extra = by !== undefined ? { by } : {};
+  for (let i = 0; i < added.length + removed.length; i += MEMBERS_EVENT_UIDS) {
+    const a = added.slice(i, i + MEMBERS_EVENT_UIDS);
+    const r = removed.slice(Math.max(0, i - added.length), Math.max(0, i + MEMBERS_EVENT_UIDS - added.length));
+    svc.event({ type: 'members', conv, added: a, removed: r, ...extra, ts });
   }
 }

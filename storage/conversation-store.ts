@@ -272,6 +272,15 @@ export class ConversationStore {
     return r.added;
   }
 
+  /** Of `uids`, the members of `convId` with where their history starts (as addMembers answers for newcomers), by uid. */
+  async joinedRows(convId: string, uids: string[]): Promise<AddedMember[]> {
+    checkId(convId, 'convId');
+    checkUids(uids);
+    const rows = await bounded('read joined members', this.sql<{ uid: string; cleared_seq: number }[]>`
+      SELECT uid, cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) ORDER BY uid`, this.timeoutMs);
+    return rows.map((r) => ({ uid: r.uid, clearedSeq: r.cleared_seq }));
+  }
+
   /** Removes members from a group (a direct conversation keeps its two). Returns the uids that were removed. */
   async removeMembers(convId: string, uids: string[]): Promise<string[]> {
     checkId(convId, 'convId');

@@ -4,13 +4,14 @@ import type { AddedMember } from '../../storage/conversation-store.js';
 
 /**
  * An admin view of a group's chatter over in-memory stores; `removeFails` makes the removal's statement fail, before
- * it changed anything or (`'after commit'`) once it had (a deadline past).
+ * it changed anything or (`'after commit'`) once it had (a deadline past); `addFails` the same for the first add.
  */
-function chatter(removeFails: boolean | 'after commit') {
+function chatter(removeFails: boolean | 'after commit', addFails: false | 'after commit' = false) {
   const stored = new Set(['ann', 'old']);
   const told: string[] = [];
   let loads = 0;
   let removals = 0;
+  let adds = 0;
   let dissolved = false;
   const c = {
     ctx: { key: 'g' },
@@ -19,8 +20,10 @@ function chatter(removeFails: boolean | 'after commit') {
         addMembers: async (_conv: string, uids: string[]): Promise<AddedMember[]> => {
           const fresh = uids.filter((u) => !stored.has(u));
           for (const u of fresh) stored.add(u);
-          return fresh.map((uid) => ({ uid, clearedSeq: 0 }));
+          if (addFails === 'after commit' && adds++ === 0) throw new Error('statement timeout');
+          return fresh.map((uid) => ({ uid, clearedSeq: 7 }));
         },
+        joinedRows: async (_conv: string, uids: string[]): Promise<AddedMember[]> => uids.filter((u) => stored.has(u)).map((uid) => ({ uid, clearedSeq: 7 })),
         removeMembers: async (_conv: string, uids: string[]): Promise<string[]> => {
           if (dissolved) throw new Error(`no group g`);
           if (removeFails === true) throw new Error('statement timeout');
@@ -58,7 +61,7 @@ function chatter(removeFails: boolean | 'after commit') {
       c.exists = !dissolved;
       c.broken = false;
     },
-    announce: (added: readonly AddedMember[], removed: string[]) => told.push(`+${added.map((a) => a.uid).join(',')} -${removed.join(',')}`),
+    announce: (added: readonly AddedMember[], removed: string[]) => told.push(`+${added.map((a) => `${a.uid}@${a.clearedSeq}`).join(',')} -${removed.join(',')}`),
   } as unknown as AdminChatter;
   return { c, stored, told, loads: () => loads };
 }
@@ -68,7 +71,7 @@ describe('chatter admin – member changes', () => {
     const x = chatter(true);
     // `zed` is no member: nobody the removal could have taken out, so nothing is read again at once.
     await expect(changeMembers(x.c, { add: ['new'], remove: ['zed'] })).rejects.toThrow('statement timeout');
-    expect(x.told).toEqual(['+new -']);
+    expect(x.told).toEqual(['+new@7 -']);
     expect([...x.c.members].sort()).toEqual(['ann', 'new', 'old']);
     expect(x.c.broken).toBe(true);
     expect(x.loads()).toBe(0);
@@ -88,14 +91,25 @@ describe('chatter admin – member changes', () => {
     expect(y.c.broken).toBe(true);
   });
 
-  it('chatter admin – a dissolve whose answer is lost makes the chatter read the group again before its next operation', async () => {
+  it('chatter admin – a dissolve that committed but whose answer was lost tells the members they left and answers as done; a repeat is refused', async () => {
     const x = chatter(false);
-    await expect(dissolve(x.c)).rejects.toThrow('statement timeout');
-    expect(x.c.broken).toBe(true);
-    // Read again: the group is gone, so a repeat is refused as for any dissolved group, and no member is left.
-    await expect(dissolve(x.c)).rejects.toMatchObject({ code: 'not_found' });
+    await expect(dissolve(x.c)).resolves.toEqual({ conv: 'g', removed: 2 });
+    expect(x.told).toEqual(['+ -ann,old']);
     expect(x.loads()).toBe(1);
     expect(x.c.members.size).toBe(0);
+    // The group is gone, so a repeat is refused as for any dissolved group, and tells nobody again.
+    await expect(dissolve(x.c)).rejects.toMatchObject({ code: 'not_found' });
+    expect(x.told).toEqual(['+ -ann,old']);
+  });
+
+  it('chatter admin – an add that committed but whose answer was lost tells who joined (with where their history starts), so the retry has nothing left to tell', async () => {
+    const x = chatter(false, 'after commit');
+    await expect(changeMembers(x.c, { add: ['new', 'ann'] })).rejects.toThrow('statement timeout');
+    // `ann` was a member before: only `new` joined.
+    expect(x.told).toEqual(['+new@7 -']);
+    expect([...x.c.members].sort()).toEqual(['ann', 'new', 'old']);
+    await expect(changeMembers(x.c, { add: ['new'] })).resolves.toEqual({ added: [], removed: [] });
+    expect(x.told).toEqual(['+new@7 -', '+ -']);
   });
 
   it('chatter admin – a removal that committed but whose answer was lost tells who was removed, so the retry has nothing left to tell', async () => {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { announceMembers, MEMBERS_EVENT_UIDS, type AnnouncedConv } from '../../actors/member-announce.js';
+import type { ChatServices } from '../../actors/chat-services.js';
+import type { ActorContext } from '../../runtime/actor.js';
+import type { BusinessEvent } from '../../actors/event-publisher.js';
+
+describe('member announce – business events', () => {
+  it('member announce – a change naming more users than fit one NATS message comes as several members events, each naming every user once', () => {
+    const events: BusinessEvent[] = [];
+    const tells: string[] = [];
+    const ctx = { key: 'g', tell: (_k: string, uid: string, op: string) => tells.push(`${op}:${uid}`) } as unknown as ActorContext;
+    const svc = { event: (e: BusinessEvent) => events.push(e) } as unknown as ChatServices;
+    const binding = { start: () => {}, end: () => {} };
+    const conv: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 9, members: new Set(), large: false, wasLarge: false, binding: binding as unknown as AnnouncedConv['binding'] };
+    // 128-byte ids: 10,000 of them in one event would pass NATS' 1 MB max_payload.
+    const id = (p: string, i: number): string => `${p}${String(i).padStart(127, '0')}`;
+    const added = Array.from({ length: 2_500 }, (_, i) => ({ uid: id('a', i), clearedSeq: 0 }));
+    const removed = Array.from({ length: 7_500 }, (_, i) => id('r', i));
+    announceMembers(ctx, svc, conv, added, removed);
+    expect(events.length).toBe(Math.ceil(10_000 / MEMBERS_EVENT_UIDS));
+    const named = events.flatMap((e) => [...(e as { added: string[] }).added, ...(e as { removed: string[] }).removed]);
+    expect(named).toEqual([...added.map((a) => a.uid), ...removed]);
+    for (const e of events) expect(Buffer.byteLength(JSON.stringify(e))).toBeLessThan(1024 * 1024);
+    expect(new Set(events.map((e) => (e as { ts: number }).ts)).size).toBe(1);
+    // The devices are told one by one as before.
+    expect(tells.length).toBe(10_000);
+  });
+});
