@@ -57,6 +57,8 @@ export function refreshConvStates(convs: Map<string, ConvState>, list: UserConve
  */
 export function convSummaryOf(r: UserConversation, now: number, blocked?: ReadonlySet<string>, largeAbove?: number): ConvSummary {
   const row: ConvSummary = { conv: r.convId, kind: r.kind, lastSeq: r.lastSeq, readSeq: r.readSeq, unread: r.unread };
+  // Seqs are not consecutive: a device new to the conversation finds its first unread message from here, not lastSeq − unread.
+  if (r.unread > 0) row.seenSeq = r.seenSeq;
   if (largeAbove !== undefined && r.memberCount <= largeAbove) row.deliveredSeq = r.deliveredSeq;
   if (r.mentions !== undefined) row.mentions = r.mentions;
   if (r.title !== undefined) row.title = r.title;

@@ -213,9 +213,10 @@ export interface Pin {
  * `silencedUntil`: the business server silenced the user in this group until then (epoch ms; absent when not now);
  * `pins`: its pinned messages, the latest pin first (absent: none); `slowMode`: a group's slow mode, seconds (absent:
  * off); `hiddenAt`: when the user last hid messages there (epoch ms; absent: never): a device that holds messages
- * from before asks `hides` for them when it is later than what it knows.
+ * from before asks `hides` for them when it is later than what it knows. `seenSeq` (with `unread` > 0): the unread
+ * messages are those after it (seqs are not consecutive, so `lastSeq − unread` is no such point).
  */
-export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; deliveredSeq?: number; unread: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
+export interface ConvSummary { conv: string; kind: ConvKind; title?: string; meta?: string; lastSeq: number; lastTs?: number; readSeq: number; deliveredSeq?: number; unread: number; seenSeq?: number; mentions?: number; peerRead?: number; peerDelivered?: number; peerLastSeen?: number; mutedUntil?: number; pinnedAt?: number; archivedAt?: number; markedUnreadAt?: number; clearedSeq?: number; posting?: 'admins'; retention?: number; silencedUntil?: number; pins?: Pin[]; slowMode?: number; hiddenAt?: number }
 
 /** The session is open. */
 /** The session is open. `rate` (frames a second) and `burst`: the gateway's limit for this connection (absent from older gateways). */

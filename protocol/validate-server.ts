@@ -58,6 +58,7 @@ function convSummary(v: unknown, t: string): ConvSummary {
   if (!absent(v['meta'])) row.meta = str(v, t, 'meta');
   if (!absent(v['lastTs'])) row.lastTs = num(v, t, 'lastTs');
   if (!absent(v['deliveredSeq'])) row.deliveredSeq = uint(v, t, 'deliveredSeq');
+  if (!absent(v['seenSeq'])) row.seenSeq = uint(v, t, 'seenSeq');
   if (!absent(v['peerRead'])) row.peerRead = uint(v, t, 'peerRead');
   if (!absent(v['peerDelivered'])) row.peerDelivered = uint(v, t, 'peerDelivered');
   if (!absent(v['peerLastSeen'])) row.peerLastSeen = num(v, t, 'peerLastSeen');

@@ -18,6 +18,11 @@ export interface UserConversation {
   /** When the last message that is not a recall, edit or reaction was committed (epoch ms); absent with no message yet. */
   lastTs?: number;
   readSeq: number;
+  /**
+   * Where unread counting starts (the unread messages are those after it): the latest of the read mark, the user's
+   * own last message there, where they joined, and what they cleared or what expired.
+   */
+  seenSeq: number;
   /** The user's delivery mark: the furthest any of their devices acked (or read). */
   deliveredSeq: number;
   unread: number;
@@ -140,11 +145,11 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
   if (!Number.isSafeInteger(memberCap) || memberCap < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'memberCap must be a positive integer');
-  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; delivered_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: PinRow[] | null; hidden_at: number | null }[]>`
+  const rows = await bounded('list user conversations', sql<{ conv_id: string; kind: 'direct' | 'group'; read_seq: number; seen_seq: number; delivered_seq: number; last_seq: number; unread: number; mentions: number; member_count: number; peer: string | null; peer_read: number | null; peer_delivered: number | null; peer_seen: Date | null; muted_until: number; silenced_until: number; pinned_at: number; archived_at: number; marked_unread_at: number; cleared_seq: number; posting: string; retention_sec: number; slow_mode_sec: number; title: string | null; meta: string | null; last_at: Date | null; pins: PinRow[] | null; hidden_at: number | null }[]>`
     SELECT mb.conv_id, c.kind, c.title, c.meta, c.posting, c.retention_sec, c.slow_mode_sec, mb.read_seq, mb.delivered_seq, mb.muted_until, mb.silenced_until, mb.pinned_at, mb.archived_at, mb.marked_unread_at, COALESCE(p2.last_plain, l.last_any) AS last_at,
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
-           COALESCE(l.last_seq, 0) AS last_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
+           COALESCE(l.last_seq, 0) AS last_seq, r.seen AS seen_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
            ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`, sql`mb.uid`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
            -- The user's latest hide there, by key (migration 395): a device that was away catches up on its hides.
@@ -176,7 +181,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
     -- those with no message yet by when joined.
     ORDER BY mb.pinned_at DESC, COALESCE(p2.last_plain, l.last_any, mb.joined_at) DESC, mb.conv_id`, timeoutMs);
   return rows.map((r) => {
-    const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, deliveredSeq: r.delivered_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, silencedUntil: r.silenced_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at, markedUnreadAt: r.marked_unread_at, clearedSeq: r.cleared_seq };
+    const c: UserConversation = { convId: r.conv_id, kind: r.kind, lastSeq: r.last_seq, readSeq: r.read_seq, seenSeq: r.seen_seq, deliveredSeq: r.delivered_seq, unread: r.unread, memberCount: r.member_count, mutedUntil: r.muted_until, silencedUntil: r.silenced_until, pinnedAt: r.pinned_at, archivedAt: r.archived_at, markedUnreadAt: r.marked_unread_at, clearedSeq: r.cleared_seq };
     if (r.mentions > 0) c.mentions = r.mentions;
     if (r.title !== null) c.title = r.title;
     if (r.meta !== null) c.meta = r.meta;

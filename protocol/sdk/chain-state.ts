@@ -137,3 +137,12 @@ export function countDelivered(s: ChainState, msg: Msg, plain: boolean, uid: str
   }
   s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
 }
+
+/**
+ * Where a conversation new to this device starts when it takes only unread messages: after `seenSeq`. Seqs are not
+ * consecutive (and recalls, edits and reactions do not count as unread), so `lastSeq − unread`, all a server without
+ * `seenSeq` gives, lands too late and skips unread messages; it stays only for such a server.
+ */
+export function unreadFrom(row: ConvSummary): number {
+  return Math.max(0, row.readSeq, row.unread === 0 ? row.lastSeq : (row.seenSeq ?? row.lastSeq - row.unread));
+}

@@ -6,7 +6,7 @@ import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conv
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
 import { HidesCatchUp } from './hides-catch-up.js';
-import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, type ChainField, type ChainState } from './chain-state.js';
+import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -135,7 +135,7 @@ export class ConversationChains {
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
       if (s !== undefined && s.left && s.leftAt > liveAfter) continue;
       if (s === undefined) {
-        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : unreadOnly ? Math.max(0, row.readSeq, row.lastSeq - row.unread) : 0);
+        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : unreadOnly ? unreadFrom(row) : 0);
         s.hiddenAt = row.hiddenAt;
       } else this.hides.listed(s, row.hiddenAt);
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).

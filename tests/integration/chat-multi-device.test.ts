@@ -61,7 +61,7 @@ describe('chat – multi-device', () => {
     // The business server sees the same: the user's list with the badge total, and where the user is connected.
     expect(await c.api('GET', '/v1/users/dave/conversations', undefined, 'n2')).toEqual({
       status: 200,
-      body: { uid: 'dave', unread: 2, mentions: 0, conversations: [{ conv, kind: 'group', lastSeq: seqs[4], lastTs: expect.any(Number), readSeq: seqs[2], unread: 2, members: 2 }] },
+      body: { uid: 'dave', unread: 2, mentions: 0, conversations: [{ conv, kind: 'group', lastSeq: seqs[4], lastTs: expect.any(Number), readSeq: seqs[2], unread: 2, seenSeq: seqs[2], members: 2 }] },
     });
     const presence = await c.api('GET', '/v1/users/dave/presence');
     expect(presence.status).toBe(200);

@@ -122,8 +122,8 @@ describe('conversation store – real Postgres', () => {
     const list = await convs.userConversations('erin');
     // Most recent first: the direct conversation's message came last.
     expect(list).toEqual([
-      { convId: direct.convId, kind: 'direct', lastSeq: 3, lastTs: expect.any(Number), readSeq: 0, deliveredSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
-      { convId: 'gaps', kind: 'group', lastSeq: 2001, lastTs: expect.any(Number), readSeq: 9, deliveredSeq: 0, unread: 2, memberCount: 2, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
+      { convId: direct.convId, kind: 'direct', lastSeq: 3, lastTs: expect.any(Number), readSeq: 0, seenSeq: 0, deliveredSeq: 0, unread: 1, memberCount: 2, peer: 'gina', peerRead: 3, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
+      { convId: 'gaps', kind: 'group', lastSeq: 2001, lastTs: expect.any(Number), readSeq: 9, seenSeq: 9, deliveredSeq: 0, unread: 2, memberCount: 2, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0 },
     ]);
     expect(list[0]!.lastTs).toBeGreaterThanOrEqual(list[1]!.lastTs!);
     // A conversation with no message yet has no lastTs.
@@ -182,7 +182,8 @@ describe('conversation store – real Postgres', () => {
       [4, 'omar'],
       [1000, 'omar'],
     ]);
-    expect(await unread('nia')).toMatchObject({ lastSeq: 1000, readSeq: 0, unread: 2 });
+    // Unread counting starts after nia's own message: a device new to the conversation pulls from there.
+    expect(await unread('nia')).toMatchObject({ lastSeq: 1000, readSeq: 0, seenSeq: 3, unread: 2 });
     expect(await unread('omar')).toMatchObject({ readSeq: 0, unread: 0 });
     // A read mark past the last own message counts from the mark; one before it changes nothing.
     expect(await convs.setReadMark('nia', 'talk', 4)).toEqual({ readSeq: 4, unread: 1, mentions: 0, lastSeq: 1000 });

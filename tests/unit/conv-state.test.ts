@@ -7,6 +7,7 @@ const row = (convId: string, memberCount: number): UserConversation => ({
   kind: 'group',
   lastSeq: 9,
   readSeq: 4,
+  seenSeq: 4,
   deliveredSeq: 7,
   unread: 5,
   memberCount,

@@ -201,6 +201,16 @@ describe('sdk chain – baselines and catch-up', () => {
     ]);
   });
 
+  it('sdk chain – with latest, a conversation new in a later list starts after the seen point the server names (seqs are not consecutive), so every unread message comes', async () => {
+    const { chains, pulls, delivered } = harness({ history: 'latest' });
+    chains.handleConvs([row('a', 40)]);
+    // Stored in `b`: 3, 7, 11 (its chatter shard's seqs go to other conversations too); 7 and 11 are unread.
+    chains.handleConvs([row('a', 40), row('b', 11, { unread: 2, seenSeq: 3 })]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['b', 3]]);
+    await pulls[0]!.answer({ msgs: [msg('b', 7, 3), msg('b', 11, 7)], more: false });
+    expect(delivered).toEqual(['b:7', 'b:11']);
+  });
+
   it('sdk chain – readSeq and unread come from the list, read marks raise readSeq, and messages of others add unread', () => {
     const { chains } = harness();
     chains.setUid('me');
