@@ -305,8 +305,8 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
   const interrupt = new AbortController();
   let firstAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    // One Ctrl-C can arrive twice: the terminal signals the whole process group, and tsx, the parent, passes it on
-    // too when the script's notice to it is slow (a loaded machine). A second one means "quit" only a moment later.
+    // One Ctrl-C can arrive twice: the terminal signals the whole process group, and a parent that passes signals on
+    // (the tsx command, if run through it) sends it again. A second one means "quit" only a moment later.
     if (interrupt.signal.aborted) {
       if (Date.now() - firstAt > SIGNAL_REPEAT_MS) process.exit(130);
       return;

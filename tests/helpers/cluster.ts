@@ -27,7 +27,7 @@ export interface TestCluster {
   spawn(nodeId: string, args?: string[], env?: Record<string, string>): Promise<NodeProcess>;
   /** Runs the admin CLI against this cluster. */
   imctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Starts the admin CLI against this cluster as an operator's terminal does (through tsx, in its own process group), to signal it meanwhile. */
+  /** Starts the admin CLI against this cluster as an operator's terminal does (its `npx imctl` entry, in its own process group), to signal it meanwhile. */
   spawnImctl(...args: string[]): ChildProcessWithoutNullStreams;
   /** Waits until the start-up rebalance is over: every shard active, each kind spread evenly over the nodes. */
   settle(timeoutMs?: number): Promise<void>;
@@ -108,12 +108,12 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
     spawn,
     imctl: (...args) =>
       new Promise((resolve) => {
-        execFile(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', db.url, '--nats', nats.url, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+        execFile('sh', [path.join(ROOT, 'scripts', 'imctl.sh'), '--database-url', db.url, '--nats', nats.url, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
           resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
         });
       }),
-    // A process group of its own, as a terminal gives a command: a signal can reach tsx and the script under it.
-    spawnImctl: (...args) => spawnChild(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', db.url, '--nats', nats.url, ...args], { detached: true }),
+    // A process group of its own, as a terminal gives a command: a signal reaches every process of it.
+    spawnImctl: (...args) => spawnChild('sh', [path.join(ROOT, 'scripts', 'imctl.sh'), '--database-url', db.url, '--nats', nats.url, ...args], { detached: true }),
     settle: (timeoutMs) => waitForEvenSpread(db.sql, nodes.size, timeoutMs),
     async callWithRetry(kind, key, op, payload, deadlineMs = 20_000) {
       const deadline = Date.now() + deadlineMs;

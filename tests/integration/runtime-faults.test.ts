@@ -164,7 +164,7 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(badCommand.stderr).toContain('usage: imctl');
     const down = await new Promise<{ code: number; stderr: string }>((resolve) => {
       import('node:child_process').then(({ execFile }) =>
-        execFile('node_modules/.bin/tsx', ['scripts/imctl.ts', 'nodes', '--database-url', 'postgres://x:y@127.0.0.1:1/none', '--timeout', '2000'], (err, _o, stderr) => resolve({ code: Number((err as { code?: number } | null)?.code ?? 0), stderr })),
+        execFile('sh', ['scripts/imctl.sh', 'nodes', '--database-url', 'postgres://x:y@127.0.0.1:1/none', '--timeout', '2000'], (err, _o, stderr) => resolve({ code: Number((err as { code?: number } | null)?.code ?? 0), stderr })),
       );
     });
     expect(down.code).toBe(3);
