@@ -206,7 +206,8 @@ export class OutboundQueue {
     if (state !== undefined) {
       state.retryAttempts = 0;
       this.clearStall(state);
-      if (state.entries.length > 0) this.armStall(state);
+      // Not while the rest waits out a named wait (slow mode): the stall timer would re-send it early.
+      if (state.entries.length > 0 && state.retryTimer === undefined) this.armStall(state);
     }
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
@@ -219,7 +220,7 @@ export class OutboundQueue {
   }
 
   /** Handles an `error` frame naming `cid`; returns false when that cid is not queued. */
-  handleError(cid: number, error: ImError): boolean {
+  handleError(cid: number, error: ImError, foreign = false): boolean {
     const entry = this.entries.get(cid);
     if (entry === undefined) return false;
     const state = this.convState(entry.conv);
@@ -231,14 +232,16 @@ export class OutboundQueue {
     }
     this.remove(entry);
     // Later sends named this one as their predecessor; it will never be stored, so they must name its own
-    // predecessor instead, or the server would answer out_of_order for ever.
+    // predecessor instead, or the server would answer out_of_order for ever. Not a foreign send's: that is another
+    // device's cid, which this one never stored either.
+    const before = foreign ? undefined : entry.after;
     for (const other of state.entries) {
       if (other.after === entry.cid) {
-        if (entry.after === undefined) delete other.after;
-        else other.after = entry.after;
+        if (before === undefined) delete other.after;
+        else other.after = before;
       }
     }
-    if (state.lastCid === entry.cid) state.lastCid = entry.after;
+    if (state.lastCid === entry.cid) state.lastCid = before;
     this.outbox?.changed();
     entry.reject(error);
     this.opts.onFailed?.({ cid: entry.cid, conv: entry.conv, error });
@@ -250,7 +253,7 @@ export class OutboundQueue {
    * `forbidden` (never sent as this one); then the whole queue is re-sent.
    */
   welcome(uid: string, did: string): void {
-    for (const cid of this.outbox?.welcome(uid, did) ?? []) this.handleError(cid, foreignOutboxError());
+    for (const cid of this.outbox?.welcome(uid, did) ?? []) this.handleError(cid, foreignOutboxError(), true);
     this.resendAll();
   }
 

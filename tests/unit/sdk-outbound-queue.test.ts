@@ -302,4 +302,17 @@ describe('sdk outbound queue – waits', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(wire.map((f) => f.cid)).toEqual([100, 100]);
   });
+
+  it('outbound – a named wait is not cut short when an earlier send of the conversation is answered meanwhile', async () => {
+    const { q, wire } = harness({ sendRetryMs: 10_000 });
+    void q.enqueue('slow', 'a').catch(() => undefined);
+    void q.enqueue('slow', 'b').catch(() => undefined);
+    // b is refused at once; a's answer comes after (it waited for the group commit).
+    q.handleError(101, rateLimited('slow mode', 60_000));
+    q.handleSent({ type: 'sent', cid: 100, conv: 'slow', seq: 10, ts: 1 });
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(wire.map((f) => f.cid)).toEqual([100, 101]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(wire.map((f) => f.cid)).toEqual([100, 101, 101]);
+  });
 });

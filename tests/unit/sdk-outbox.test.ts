@@ -173,6 +173,20 @@ describe('sdk outbox – sends kept across app restarts', () => {
     expect(wire.map(brief)).toEqual([['a', wire[0]!.cid, undefined]]);
   });
 
+  it('sdk outbox – sends of this one linked to a failed foreign send, and its sends after, name no predecessor of the other device (no out_of_order for ever)', async () => {
+    // Bob's phone had sent up to cid 4000 in `g`; 5000 waits on it. Ann signs in on the same storage.
+    const mem = memoryStorage({ uid: 'bob', did: 'laptop', entries: [{ conv: 'g', cid: 5000, body: "bob's", after: 4000 }] });
+    const { q, wire, failed, state } = harness(mem.storage);
+    await q.opened;
+    q.enqueue('g', 'ann offline').catch(() => {});
+    state.online = true;
+    q.welcome('ann', 'phone');
+    expect(failed).toEqual([{ cid: 5000, code: ErrorCode.FORBIDDEN }]);
+    q.enqueue('g', 'ann online').catch(() => {});
+    const [first, second] = wire;
+    expect(wire.map(brief)).toEqual([['g', first!.cid, undefined], ['g', second!.cid, first!.cid]]);
+  });
+
   it('sdk outbox – a torn value, bad entries or a failing store restore only what can be sent, and the queue works on', async () => {
     const torn = memoryStorage('{"entries": [{"conv": "a"');
     const a = harness(torn.storage, { cidStart: 1 });
