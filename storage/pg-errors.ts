@@ -47,7 +47,8 @@ export function toStorageError(err: unknown, what = 'database statement'): ImErr
   // Postgres' own words stay in `cause` (for the logs): a conflict reaches clients, and its text would name tables,
   // constraints and values.
   if (code === UNIQUE_VIOLATION) return new ImError(ErrorCode.CONFLICT, `${what}: it exists already`, { cause: err });
-  if (RETRYABLE_SQLSTATES.has(code)) return new ImError(ErrorCode.CONFLICT, `${what}: lost a race with another change; try again`, { cause: err });
+  // Postgres' "not now": retryable (`unavailable`) wherever it lands, also past an actor call, where the cause is gone.
+  if (RETRYABLE_SQLSTATES.has(code)) return new ImError(ErrorCode.UNAVAILABLE, `${what}: lost a race with another change (a deadlock or a concurrent change); try again`, { cause: err });
   // Class 08 is "connection exception" as a whole.
   if (CONNECTION_CODES.has(code) || code.startsWith('08')) {
     return new ImError(ErrorCode.UNAVAILABLE, `${what}: database unreachable (${code})`, { cause: err });
@@ -67,13 +68,11 @@ export function rolledBack(err: ImError): boolean {
 }
 
 /**
- * True when the same statement may succeed if simply run again: a lost serialization race or a deadlock
- * victim (CONFLICT with a retryable cause), or any code the protocol calls retryable (UNAVAILABLE, TIMEOUT, …).
- * A unique violation is a CONFLICT too, but repeating it fails the same way.
+ * True when the same statement may succeed if simply run again: the database away, a deadline, a lost serialization
+ * race or a deadlock victim (UNAVAILABLE, TIMEOUT). A unique violation (CONFLICT) fails the same way again.
  */
 export function isRetryableStorageError(err: unknown): boolean {
   if (!(err instanceof ImError)) return false;
-  if (err.code === ErrorCode.CONFLICT) return RETRYABLE_SQLSTATES.has(codeOf(err.cause));
   return err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.TIMEOUT;
 }
 

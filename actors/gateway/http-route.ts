@@ -3,7 +3,6 @@ import type * as Uws from 'uWebSockets.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { corsOrigin } from './origin-policy.js';
-import { isRetryableStorageError } from '../../storage/pg-errors.js';
 import { isOurFailure, publicError } from './public-error.js';
 import { idProblem } from '../../protocol/validate-fields.js';
 
@@ -108,13 +107,11 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
 }
 
 /**
- * The coded error a failed request is answered with. A deadlock or serialization failure is Postgres' "not now":
- * `unavailable` (503), to be sent again, not `conflict`'s final 409.
+ * The coded error a failed request is answered with. (A deadlock or serialization failure is `unavailable`, 503, to
+ * be sent again, from storage/pg-errors.ts on.)
  */
 export function apiError(err: unknown): ImError {
-  const e = toImError(err);
-  if (e.code === ErrorCode.CONFLICT && isRetryableStorageError(e)) return new ImError(ErrorCode.UNAVAILABLE, 'the database undid this request (a deadlock or a concurrent change): send it again', { cause: e });
-  return e;
+  return toImError(err);
 }
 
 /** Reads a JSON object body of at most MAX_API_BODY_BYTES; `done` gets it, or BAD_FRAME / FRAME_TOO_LARGE. */

@@ -161,7 +161,7 @@ describe('message store – real Postgres', () => {
       await tx`ROLLBACK`.catch(() => {});
       tx.release();
     }
-    expect(raced).toMatchObject({ name: 'ImError', code: ErrorCode.CONFLICT });
+    expect(raced).toMatchObject({ name: 'ImError', code: ErrorCode.UNAVAILABLE });
     expect((raced as Error).cause).toMatchObject({ code: '40001' });
     expect(isRetryableStorageError(raced)).toBe(true);
 
