@@ -37,9 +37,12 @@ export async function attachReactions(sql: Sql, msgs: StoredMessage[], reader?: 
         WHERE conv_id = ${conv} AND reacts = ANY(${seqs}::int8[]) AND sender_uid = ${reader} AND reacts IS NOT NULL
         ORDER BY reacts, seq DESC
       ) own`;
-    // n = -1 marks the reader's own row; since orders the counts.
+    // n = -1 marks the reader's own row; since orders the counts. Kinds taken back to 0 stay as rows (their `at`
+    // says the reactions changed), and any string is a kind: of those, one row per message, with the latest `at`.
     const rows = await bounded('read reactions', sql<{ target: number; emoji: string; n: number; at: number; since: number }[]>`
-      SELECT target, emoji, n, at, since FROM reaction_counts WHERE conv_id = ${conv} AND target = ANY(${seqs}::int8[])
+      SELECT target, emoji, n, at, since FROM reaction_counts WHERE conv_id = ${conv} AND target = ANY(${seqs}::int8[]) AND n > 0
+      UNION ALL
+      SELECT target, '', 0, max(at), 0 FROM reaction_counts WHERE conv_id = ${conv} AND target = ANY(${seqs}::int8[]) AND n = 0 GROUP BY target
       ${mine}
       ORDER BY 1, 5`, timeoutMs);
     for (const r of rows) {
