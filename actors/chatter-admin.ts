@@ -72,7 +72,7 @@ async function mustBeGroup(c: AdminChatter): Promise<void> {
 export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleReply> {
   await mustBeGroup(c);
   const conv = c.ctx.key;
-  await c.svc.groups.setProfile(conv, p);
+  await c.svc.groups.setProfile(conv, p, c.ctx.fence);
   if (p.title !== undefined) {
     c.title = p.title ?? undefined;
     c.toMembers(p.title === null ? { type: 'title', conv } : { type: 'title', conv, title: p.title });
@@ -90,7 +90,7 @@ export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleRe
  */
 export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole>): Promise<RolesReply> {
   const conv = c.ctx.key;
-  const stored = await c.svc.groups.setRoles(conv, roles);
+  const stored = await c.svc.groups.setRoles(conv, roles, c.ctx.fence);
   const now = Date.now();
   const lifted = Object.keys(stored).filter((uid) => stored[uid] !== MemberRole.MEMBER && c.marks.silencedUntil(uid) > now);
   c.marks.setRoles(stored);
@@ -121,7 +121,7 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
   const groupOnly = p.posting !== undefined || p.history !== undefined || p.slowMode !== undefined;
   if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
   // Read again if its answer is lost, or the old rules would stand here until the next reload.
-  await orBroken(c, c.svc.groups.setRules(conv, p));
+  await orBroken(c, c.svc.groups.setRules(conv, p, c.ctx.fence));
   if (p.posting !== undefined) {
     c.marks.adminsPost = p.posting === Posting.ADMINS;
     c.toMembers({ type: 'posting', conv, posting: p.posting });
@@ -138,7 +138,7 @@ export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   const had = [...c.members].sort();
   let removed: string[];
   try {
-    removed = await c.svc.groups.dissolve(c.ctx.key);
+    removed = await c.svc.groups.dissolve(c.ctx.key, c.ctx.fence);
   } catch (err) {
     // Read again, or the members kept in memory would go on posting to a dissolved group. A dissolve past its
     // deadline may have committed, and a retry would find no group (404) and tell nobody: if it is gone, the
@@ -172,8 +172,8 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
   let added: AddedMember[] = [];
   let removed: string[] = [];
   try {
-    if (p.add?.length) added = await c.svc.convs.addMembers(conv, p.add);
-    if (p.remove?.length) removed = await c.svc.convs.removeMembers(conv, p.remove);
+    if (p.add?.length) added = await c.svc.convs.addMembers(conv, p.add, 'member', c.ctx.fence);
+    if (p.remove?.length) removed = await c.svc.convs.removeMembers(conv, p.remove, c.ctx.fence);
   } catch (err) {
     // Part of it may be stored (the adds before a failed removal, or a statement past its deadline that committed),
     // and a retry would find nothing left to change: the members are read again before the next operation. The
@@ -217,7 +217,7 @@ function applyMembers(c: AdminChatter, added: readonly AddedMember[], removed: s
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const wasLarge = c.exists && c.large;
-  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) });
+  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence);
   await c.load();
   c.announce(added, [], wasLarge, undefined, await pinsForNewcomers(c, added));
   return { conv: c.ctx.key, kind: 'group' };

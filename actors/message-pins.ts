@@ -22,7 +22,7 @@ export async function pinMessage(c: AdminChatter, p: ChatterPin): Promise<PinRep
     await c.settled(p.seq);
     await readTarget(c.svc, conv, p.seq);
   }
-  const pins = await c.svc.pins.set(conv, p.seq, p.pinned, p.uid ?? p.by ?? null);
+  const pins = await c.svc.pins.set(conv, p.seq, p.pinned, p.uid ?? p.by ?? null, undefined, c.ctx.fence);
   c.toMembers({ type: 'pins', conv, pins });
   return { conv, pins };
 }

@@ -207,7 +207,7 @@ export class ConversationStore {
    * id: for a group that exists, it adds whom it names (the owner named too) as plain members, and changes nothing
    * else. `added`: those of them who were not members yet.
    */
-  async createGroup(opts: { convId?: string; title?: string; meta?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }): Promise<Conversation & { added: AddedMember[] }> {
+  async createGroup(opts: { convId?: string; title?: string; meta?: string; owner: string; members?: string[]; posting?: Posting; retentionSec?: number; history?: NewcomerHistory; slowModeSec?: number }, fence?: Fence): Promise<Conversation & { added: AddedMember[] }> {
     const convId = opts.convId ?? newGroupConvId();
     checkId(convId, 'convId');
     if (isDirectConvId(convId)) throw new ImError(ErrorCode.INVALID_FIELD, `group ids must not start with '${DIRECT_CONV_PREFIX}'`);
@@ -217,12 +217,14 @@ export class ConversationStore {
     const extra = opts.members ?? [];
     checkUids(extra);
     const members = [...new Set(extra.filter((m) => m !== opts.owner))];
-    const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[]; added: AddedMember[] })[]>`
-      WITH at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
+    checkFence(fence);
+    const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[]; added: AddedMember[]; fence_ok: boolean })[]>`
+      WITH f AS MATERIALIZED (${fenceRow(this.sql, fence)}),
+      at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
       size AS (${this.groupSize(convId, [opts.owner, ...members])}),
       c AS (
         INSERT INTO conversations (conv_id, kind, title, meta, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.meta ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
-        WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
+        WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size) AND EXISTS (SELECT 1 FROM f)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *, (xmax = 0) AS created
       ), m AS (
         -- The owner named is made owner only by the creation: asked again, the group adds whom it names as members.
@@ -232,8 +234,9 @@ export class ConversationStore {
         WHERE (SELECT kind FROM c) = 'group' AND (SELECT dissolved_at FROM c) IS NULL ON CONFLICT DO NOTHING
         RETURNING uid, cleared_seq
       )
-      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ${addedOf(this.sql, 'm')} AS added, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
+      SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ${addedOf(this.sql, 'm')} AS added, EXISTS (SELECT 1 FROM f) AS fence_ok, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
+    if (!c.fence_ok) throw fencedError(fence!, 'create group');
     if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
     if (!c.fits) throw this.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
@@ -249,22 +252,25 @@ export class ConversationStore {
   }
 
   /** Adds members to a group (a direct conversation keeps its two). Returns those who were not members yet, by uid. */
-  async addMembers(convId: string, uids: string[], role: MemberRole = 'member'): Promise<AddedMember[]> {
+  async addMembers(convId: string, uids: string[], role: MemberRole = 'member', fence?: Fence): Promise<AddedMember[]> {
     checkId(convId, 'convId');
     checkUids(uids);
     if (!ROLES.has(role)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
     const unique = [...new Set(uids)];
-    const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: AddedMember[]; at_limit: string[] })[]>`
-      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId} AND dissolved_at IS NULL),
+    checkFence(fence);
+    const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: AddedMember[]; at_limit: string[]; fence_ok: boolean })[]>`
+      WITH f AS MATERIALIZED (${fenceRow(this.sql, fence)}),
+      c AS (SELECT kind FROM conversations WHERE conv_id = ${convId} AND dissolved_at IS NULL),
       at_limit AS (${this.atLimit(convId, unique)}),
       size AS (${this.groupSize(convId, unique)}),
       ins AS (
         INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq) SELECT ${convId}, u, ${role}, ${joinedAt(this.sql, convId)} FROM unnest(${unique}::text[]) AS u
-        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size)
+        WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size) AND EXISTS (SELECT 1 FROM f)
         ON CONFLICT DO NOTHING RETURNING uid, cleared_seq
       )
-      SELECT (SELECT kind FROM c) AS kind, ${addedOf(this.sql, 'ins')} AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, size.* FROM size`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ${addedOf(this.sql, 'ins')} AS added, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, EXISTS (SELECT 1 FROM f) AS fence_ok, size.* FROM size`, this.timeoutMs);
     const r = rows[0]!;
+    if (!r.fence_ok) throw fencedError(fence!, 'add members');
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
     if (r.at_limit.length > 0) throw this.limitReached(r.at_limit);
@@ -282,13 +288,15 @@ export class ConversationStore {
   }
 
   /** Removes members from a group (a direct conversation keeps its two). Returns the uids that were removed. */
-  async removeMembers(convId: string, uids: string[]): Promise<string[]> {
+  async removeMembers(convId: string, uids: string[], fence?: Fence): Promise<string[]> {
     checkId(convId, 'convId');
     checkUids(uids);
-    const rows = await bounded('remove members', this.sql<{ kind: ConversationKind | null; removed: string[] }[]>`
-      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+    checkFence(fence);
+    const rows = await bounded('remove members', this.sql<{ kind: ConversationKind | null; removed: string[]; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(this.sql, fence)}),
+      c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       del AS (
-        DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' RETURNING uid, cleared_seq
+        DELETE FROM members WHERE conv_id = ${convId} AND uid = ANY(${uids}::text[]) AND (SELECT kind FROM c) = 'group' AND EXISTS (SELECT 1 FROM f) RETURNING uid, cleared_seq
       ),
       -- Their mentions go with them: added again later, they would count as unread once more.
       unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
@@ -297,8 +305,9 @@ export class ConversationStore {
         INSERT INTO former_members (uid, conv_id, cleared_seq) SELECT uid, ${convId}, cleared_seq FROM del
         ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now(), cleared_seq = EXCLUDED.cleared_seq RETURNING 1
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed, EXISTS (SELECT 1 FROM f) AS fence_ok`, this.timeoutMs);
     const r = rows[0]!;
+    if (!r.fence_ok) throw fencedError(fence!, 'remove members');
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
     return r.removed;

@@ -24,15 +24,22 @@ export class GroupAdminStore {
    * Gives group `convId` the title and/or app-defined data named (null: none; absent: kept); NOT_FOUND unless it is a
    * group.
    */
-  async setProfile(convId: string, p: { title?: string | null; meta?: string | null }): Promise<void> {
+  async setProfile(convId: string, p: { title?: string | null; meta?: string | null }, fence?: Fence): Promise<void> {
     checkId(convId, 'convId');
     if (p.title !== undefined && p.title !== null) checkTitle(p.title);
     if (p.meta !== undefined && p.meta !== null) checkMeta(p.meta);
-    const rows = await bounded('set group profile', this.sql`
-      UPDATE conversations SET title = CASE WHEN ${p.title !== undefined} THEN ${p.title ?? null} ELSE title END,
-        meta = CASE WHEN ${p.meta !== undefined} THEN ${p.meta ?? null} ELSE meta END
-      WHERE conv_id = ${convId} AND kind = 'group' RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('set group profile', sql<{ fence_ok: boolean; ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      upd AS (
+        UPDATE conversations SET title = CASE WHEN ${p.title !== undefined} THEN ${p.title ?? null} ELSE title END,
+          meta = CASE WHEN ${p.meta !== undefined} THEN ${p.meta ?? null} ELSE meta END
+        WHERE conv_id = ${convId} AND kind = 'group' AND EXISTS (SELECT 1 FROM f) RETURNING 1
+      )
+      SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, EXISTS (SELECT 1 FROM upd) AS ok`, this.timeoutMs);
+    if (!rows[0]!.fence_ok) throw fencedError(fence!, 'set group profile');
+    if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId}`);
   }
 
   /**
@@ -40,7 +47,7 @@ export class GroupAdminStore {
    * messages are kept (what is not named keeps its value); NOT_FOUND for none, or for a group's rule (all but
    * retention) of a direct conversation.
    */
-  async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory; slowMode?: number }): Promise<void> {
+  async setRules(convId: string, rules: { posting?: Posting; retention?: number; history?: NewcomerHistory; slowMode?: number }, fence?: Fence): Promise<void> {
     checkId(convId, 'convId');
     const { posting, retention: retentionSec, history, slowMode } = rules;
     if (history !== undefined && history !== NewcomerHistory.ALL && history !== NewcomerHistory.JOINED) throw new ImError(ErrorCode.INVALID_FIELD, `history must be "${NewcomerHistory.ALL}" or "${NewcomerHistory.JOINED}"`);
@@ -49,11 +56,18 @@ export class GroupAdminStore {
     if (slowMode !== undefined && (!Number.isSafeInteger(slowMode) || slowMode < 0 || slowMode > MAX_SLOW_MODE_SEC)) throw new ImError(ErrorCode.INVALID_FIELD, `slowMode must be whole seconds from 0 to ${MAX_SLOW_MODE_SEC}`);
     if (posting !== undefined && posting !== Posting.ALL && posting !== Posting.ADMINS) throw new ImError(ErrorCode.INVALID_FIELD, `posting must be "${Posting.ALL}" or "${Posting.ADMINS}"`);
     if (retentionSec !== undefined && (!Number.isSafeInteger(retentionSec) || retentionSec < 0 || retentionSec > 2 ** 31 - 1)) throw new ImError(ErrorCode.INVALID_FIELD, 'retention must be whole seconds ≥ 0');
-    const rows = await bounded('set conversation rules', this.sql`
-      UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec),
-        history = COALESCE(${history ?? null}, history), slow_mode_sec = COALESCE(${slowMode ?? null}::int, slow_mode_sec)
-      WHERE conv_id = ${convId} AND (kind = 'group' OR ${groupOnly}::text IS NULL) RETURNING 1`, this.timeoutMs);
-    if (rows.length === 0) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly === null ? 'conversation' : 'group'} ${convId}`);
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('set conversation rules', sql<{ fence_ok: boolean; ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      upd AS (
+        UPDATE conversations SET posting = COALESCE(${posting ?? null}, posting), retention_sec = COALESCE(${retentionSec ?? null}::int, retention_sec),
+          history = COALESCE(${history ?? null}, history), slow_mode_sec = COALESCE(${slowMode ?? null}::int, slow_mode_sec)
+        WHERE conv_id = ${convId} AND (kind = 'group' OR ${groupOnly}::text IS NULL) AND EXISTS (SELECT 1 FROM f) RETURNING 1
+      )
+      SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, EXISTS (SELECT 1 FROM upd) AS ok`, this.timeoutMs);
+    if (!rows[0]!.fence_ok) throw fencedError(fence!, 'set conversation rules');
+    if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly === null ? 'conversation' : 'group'} ${convId}`);
   }
 
   /**
@@ -61,23 +75,27 @@ export class GroupAdminStore {
    * none (NOT_MEMBER naming them). The cluster stores and shows roles; what each may do is the business server's rule (but mentioning all, see the chatter).
    * A member made an owner or admin is silenced no more.
    */
-  async setRoles(convId: string, roles: Record<string, MemberRole>): Promise<Record<string, MemberRole>> {
+  async setRoles(convId: string, roles: Record<string, MemberRole>, fence?: Fence): Promise<Record<string, MemberRole>> {
     checkId(convId, 'convId');
     const uids = Object.keys(roles).sort();
     if (uids.length === 0) throw new ImError(ErrorCode.INVALID_FIELD, 'roles must name at least one member');
     checkUids(uids);
     for (const uid of uids) if (!ROLES.has(roles[uid]!)) throw new ImError(ErrorCode.INVALID_FIELD, `role must be one of ${[...ROLES].join(', ')}`);
-    const rows = await bounded('set roles', this.sql<{ kind: ConversationKind | null; missing: string[] }[]>`
-      WITH c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('set roles', sql<{ kind: ConversationKind | null; missing: string[]; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      c AS (SELECT kind FROM conversations WHERE conv_id = ${convId}),
       want AS (SELECT * FROM unnest(${uids}::text[], ${uids.map((u) => roles[u]!)}::text[]) AS t(uid, role)),
       missing AS (SELECT w.uid FROM want w WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = w.uid)),
       upd AS (
         UPDATE members m SET role = want.role, silenced_until = CASE WHEN want.role = 'member' THEN m.silenced_until ELSE 0 END FROM want
-        WHERE m.conv_id = ${convId} AND m.uid = want.uid AND (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM missing)
+        WHERE m.conv_id = ${convId} AND m.uid = want.uid AND (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM missing) AND EXISTS (SELECT 1 FROM f)
         RETURNING m.uid
       )
-      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM missing ORDER BY uid) AS missing, (SELECT count(*) FROM upd) AS updated`, this.timeoutMs);
+      SELECT (SELECT kind FROM c) AS kind, ARRAY(SELECT uid FROM missing ORDER BY uid) AS missing, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM upd) AS updated`, this.timeoutMs);
     const r = rows[0]!;
+    if (!r.fence_ok) throw fencedError(fence!, 'set roles');
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has no roles');
     if (r.missing.length > 0) throw new ImError(ErrorCode.NOT_MEMBER, `not members of ${convId}: ${r.missing.join(', ')}`);
@@ -123,17 +141,21 @@ export class GroupAdminStore {
    * Dissolves group `convId`: marks it and removes every member (recorded as former members, their mentions gone),
    * in one statement; returns them. NOT_FOUND for none, a direct conversation, or one dissolved already.
    */
-  async dissolve(convId: string): Promise<string[]> {
+  async dissolve(convId: string, fence?: Fence): Promise<string[]> {
     checkId(convId, 'convId');
-    const rows = await bounded('dissolve group', this.sql<{ ok: boolean; removed: string[] }[]>`
-      WITH c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL RETURNING 1),
+    checkFence(fence);
+    const sql = this.sql;
+    const rows = await bounded('dissolve group', sql<{ ok: boolean; removed: string[]; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL AND EXISTS (SELECT 1 FROM f) RETURNING 1),
       del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid, cleared_seq),
       unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
       former AS (
         INSERT INTO former_members (uid, conv_id, cleared_seq) SELECT uid, ${convId}, cleared_seq FROM del
         ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now(), cleared_seq = EXCLUDED.cleared_seq RETURNING 1
       )
-      SELECT EXISTS (SELECT 1 FROM c) AS ok, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed`, this.timeoutMs);
+      SELECT EXISTS (SELECT 1 FROM c) AS ok, ARRAY(SELECT uid FROM del ORDER BY uid) AS removed, EXISTS (SELECT 1 FROM f) AS fence_ok`, this.timeoutMs);
+    if (!rows[0]!.fence_ok) throw fencedError(fence!, 'dissolve group');
     if (!rows[0]!.ok) throw new ImError(ErrorCode.NOT_FOUND, `no group ${convId} to dissolve`);
     return rows[0]!.removed;
   }

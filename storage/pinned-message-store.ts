@@ -3,7 +3,9 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Pin } from '../protocol/frames.js';
 import { MAX_PINNED_MESSAGES } from '../protocol/limits.js';
 import type { Sql } from './db.js';
+import { checkFence, fencedError, fenceRow } from './fence.js';
 import { checkId } from './ids.js';
+import type { Fence } from './types.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
 /** A pin row as `livePins` builds it in JSON. */
@@ -43,22 +45,25 @@ export class PinnedMessageStore {
    * conversation's pins then. Pinning again keeps the first pin; unpinning what is not pinned changes nothing.
    * LIMIT_REACHED for a new pin past `max`. The caller checked the message (a plain one, still served).
    */
-  async set(convId: string, seq: number, pinned: boolean, by: string | null, max = MAX_PINNED_MESSAGES): Promise<Pin[]> {
+  async set(convId: string, seq: number, pinned: boolean, by: string | null, max = MAX_PINNED_MESSAGES, fence?: Fence): Promise<Pin[]> {
     checkId(convId, 'convId');
     if (by !== null) checkId(by, 'by');
     if (!Number.isSafeInteger(seq) || seq < 1) throw new ImError(ErrorCode.INVALID_FIELD, 'seq must be a positive integer');
     const sql = this.sql;
     // The list after the change is read by a second statement: one statement does not see its own writes. The
     // conversation's chatter makes every change, one at a time, so nothing comes between the two.
-    const rows = await bounded('pin message', sql<{ before: PinRow[] | null }[]>`
-      WITH before AS (SELECT ${livePins(sql, sql`${convId}`)} AS pins),
+    checkFence(fence);
+    const rows = await bounded('pin message', sql<{ before: PinRow[] | null; fence_ok: boolean }[]>`
+      WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
+      before AS (SELECT ${livePins(sql, sql`${convId}`)} AS pins),
       ins AS (
         INSERT INTO pinned_messages (conv_id, seq, pinned_by, pinned_at)
-        SELECT ${convId}, ${seq}, ${by}, ${Date.now()} WHERE ${pinned}::boolean AND COALESCE(json_array_length((SELECT pins FROM before)), 0) < ${max}
+        SELECT ${convId}, ${seq}, ${by}, ${Date.now()} WHERE ${pinned}::boolean AND COALESCE(json_array_length((SELECT pins FROM before)), 0) < ${max} AND EXISTS (SELECT 1 FROM f)
         ON CONFLICT (conv_id, seq) DO NOTHING RETURNING 1
       ),
-      del AS (DELETE FROM pinned_messages WHERE NOT ${pinned}::boolean AND conv_id = ${convId} AND seq = ${seq} RETURNING 1)
-      SELECT (SELECT pins FROM before) AS before`, this.timeoutMs);
+      del AS (DELETE FROM pinned_messages WHERE NOT ${pinned}::boolean AND conv_id = ${convId} AND seq = ${seq} AND EXISTS (SELECT 1 FROM f) RETURNING 1)
+      SELECT (SELECT pins FROM before) AS before, EXISTS (SELECT 1 FROM f) AS fence_ok`, this.timeoutMs);
+    if (!rows[0]!.fence_ok) throw fencedError(fence!, 'pin message');
     const before = rows[0]!.before ?? [];
     if (pinned && !before.some((p) => p.seq === seq) && before.length >= max) {
       throw new ImError(ErrorCode.LIMIT_REACHED, `${convId} has ${before.length} pinned messages, the most it may have: unpin one first`);

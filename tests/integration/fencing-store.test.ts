@@ -3,6 +3,8 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { ConversationStore } from '../../storage/conversation-store.js';
 import { connect, type Sql } from '../../storage/db.js';
 import { withFence } from '../../storage/fence.js';
+import { GroupAdminStore } from '../../storage/group-admin-store.js';
+import { PinnedMessageStore } from '../../storage/pinned-message-store.js';
 import { MessageStore, type NewMessage } from '../../storage/message-store.js';
 import { SegmentAllocator } from '../../storage/segment-allocator.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
@@ -89,6 +91,35 @@ describe('fencing – real Postgres', () => {
     expect((await msgs.appendBatch([msg('stale', 5)], current))[0]).toMatchObject({ seq: 5, duplicate: false });
     await expect(msgs.appendBatch([msg('stale', 6)], { ...f, epoch: 1.5 })).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
     await expect(msgs.appendBatch([msg('stale', 6)], { kind: 'chatter', shard: 9999, epoch: 0 })).rejects.toMatchObject({ code: ErrorCode.FENCED });
+  });
+
+  it("fencing – a chatter's group writes (members, creation, profile, rules, roles, pins, dissolve) with a stale epoch are refused and change nothing", async () => {
+    const groups = new GroupAdminStore(db.sql);
+    const pins = new PinnedMessageStore(db.sql);
+    const f = await owned();
+    await convs.createGroup({ convId: 'g-stale', owner: 'own', members: ['mem'] }, f);
+    await msgs.appendBatch([msg('g-stale', 1)], f);
+    await bump(f);
+    const refused = { code: ErrorCode.FENCED };
+    await expect(convs.addMembers('g-stale', ['new'], 'member', f)).rejects.toMatchObject(refused);
+    await expect(convs.removeMembers('g-stale', ['mem'], f)).rejects.toMatchObject(refused);
+    await expect(convs.createGroup({ convId: 'g-stale', owner: 'own', members: ['new'] }, f)).rejects.toMatchObject(refused);
+    await expect(convs.createGroup({ convId: 'g-stale-2', owner: 'own' }, f)).rejects.toMatchObject(refused);
+    await expect(groups.setProfile('g-stale', { title: 'stale' }, f)).rejects.toMatchObject(refused);
+    await expect(groups.setRules('g-stale', { posting: 'admins' as never }, f)).rejects.toMatchObject(refused);
+    await expect(groups.setRoles('g-stale', { mem: 'admin' }, f)).rejects.toMatchObject(refused);
+    await expect(pins.set('g-stale', 1, true, 'own', undefined, f)).rejects.toMatchObject(refused);
+    await expect(groups.dissolve('g-stale', f)).rejects.toMatchObject(refused);
+    // Nothing of it landed.
+    expect((await convs.members('g-stale')).map((m) => `${m.uid}:${m.role}`)).toEqual(['mem:member', 'own:owner']);
+    expect(await convs.get('g-stale')).toMatchObject({ title: null, posting: 'all' });
+    expect(await convs.get('g-stale')).not.toHaveProperty('dissolvedAt');
+    expect(await convs.get('g-stale-2')).toBeUndefined();
+    expect(await pins.list('g-stale')).toEqual([]);
+    // The new owner's writes go through.
+    const current = { ...f, epoch: f.epoch + 1 };
+    expect((await convs.addMembers('g-stale', ['new'], 'member', current)).map((a) => a.uid)).toEqual(['new']);
+    expect(await groups.dissolve('g-stale', current)).toEqual(['mem', 'new', 'own']);
   });
 
   it('fencing – an epoch bump waits for a fenced transaction in flight, and the old owner is fenced after it', async () => {
