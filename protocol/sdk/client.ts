@@ -228,7 +228,10 @@ export class ImClient extends ConversationRequests {
       const token = await this.token.get();
       if (gen !== this.generation) return;
       this.openSocket(urlWithToken(endpoint, token));
+      // After each wait: a close() meanwhile (a mount and unmount at once) asks the dispatcher and the token nothing.
     } catch (err) {
+      if (gen !== this.generation) return;
+      if (gen !== this.generation) return;
       if (gen !== this.generation) return;
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
       this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? 0 : this.backoff.next());
@@ -371,6 +374,8 @@ export class ImClient extends ConversationRequests {
     // or the token refresher would keep the process alive and call the token function after the close.
     if (this.conn !== conn) return;
     this.refresher.start();
+    // A state listener may have closed the client: no welcome after its close.
+    if (this.conn !== conn) return;
     this.flushReads();
     this.outbound.welcome(f.uid, f.did);
   }

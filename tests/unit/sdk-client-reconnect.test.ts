@@ -51,6 +51,20 @@ describe('sdk client – reconnect policy', () => {
     expect([asked, vi.getTimerCount()]).toEqual([1, 0]);
   });
 
+  it('sdk client – a client closed by its own state listener at open emits no welcome after the close', async () => {
+    const { client, ws } = harness();
+    const seen: string[] = [];
+    client.on('state', (s) => s.state === 'open' && client.close());
+    client.on('welcome', () => seen.push('welcome'));
+    void client.connect().catch(() => undefined);
+    await flush();
+    ws.last().open();
+    ws.last().receive(WELCOME);
+    await flush();
+    expect(seen).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('sdk client – a token function that never answers is given up after 30 s and asked again after a backoff', async () => {
     let asked = 0;
     const errors: string[] = [];
@@ -254,6 +268,23 @@ describe('sdk client – closing', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(ws.sockets).toHaveLength(1);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – connect() and close() at once (a mount and unmount) ask neither the dispatcher nor the token function anything', async () => {
+    let asked = 0;
+    let fetched = 0;
+    const { client, ws } = harness({
+      url: undefined,
+      dispatcherUrl: 'http://d',
+      uid: 'me',
+      token: () => (asked++, 't'),
+      fetch: (async () => (fetched++, { ok: true, status: 200, json: async () => ({ endpoints: ['ws://gw/ws'] }) })) as unknown as typeof fetch,
+    });
+    void client.connect().catch(() => undefined);
+    client.close();
+    await flush();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect([fetched, asked, ws.sockets.length, vi.getTimerCount()]).toEqual([0, 0, 0, 0]);
   });
 
   it('sdk client – pull and sync are answered by rid, and time out when unanswered', async () => {
