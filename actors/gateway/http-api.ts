@@ -138,9 +138,9 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
   route(d, 'post', '/v1/tokens', true, async (b) => {
     if (!d.config.devTokens) throw new ImError(ErrorCode.NOT_FOUND, 'token minting is off (start the node with --dev-tokens); your business server signs tokens');
-    const ttl = b['ttlSec'] === undefined ? 3600 : Number(b['ttlSec']);
+    const ttl = b['ttlSec'] === undefined ? 3600 : b['ttlSec'];
     const maxTtl = Math.min(MAX_DEV_TOKEN_TTL_SEC, d.config.maxTokenLifetimeSec);
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtl) throw bad(`ttlSec must be an integer from 1 to ${maxTtl}`);
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > maxTtl) throw bad(`ttlSec must be an integer from 1 to ${maxTtl}`);
     return ['200 OK', { token: signToken({ sub: str(b['uid'], 'uid'), did: str(b['did'], 'did'), ttlSec: ttl }, d.config.tokenSecret) }];
   });
   route(d, 'post', '/v1/conversations', true, async (b) => {
