@@ -9,6 +9,7 @@ import { checkMeta, checkTitle, ROLES } from './group-fields.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
+import { joinedAt, MemberLimits, type GroupSize } from './member-limits.js';
 import { DEFAULT_MEMBER_COUNT_CAP, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
 
 export { checkId, directConversationId, newGroupConvId } from './ids.js';
@@ -70,13 +71,6 @@ export interface VisibleMember {
   silencedUntil?: number;
 }
 
-/** A group's size before a create or an add, as `groupSize` reads it in the same statement. */
-interface GroupSize {
-  has: number;
-  joining: number;
-  fits: boolean;
-}
-
 interface RawConversation {
   conv_id: string;
   kind: ConversationKind;
@@ -122,63 +116,18 @@ export interface ConversationStoreOptions {
   maxGroupMembers?: number;
 }
 
-/**
- * A new member's `joined_seq, cleared_seq` for `convId` (in an INSERT … SELECT over `u`, their uid): the conversation's
- * last seq now (what came before is history, not unread); and cleared, what they had cleared if they were a member
- * before or, in a group whose newcomers see only what follows their joining (320), everything up to now.
- */
-function joinedAt(sql: Sql, convId: string): postgres.Fragment {
-  const last = sql`COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conv_id = ${convId}), 0)`;
-  return sql`${last},
-    GREATEST(COALESCE((SELECT f.cleared_seq FROM former_members f WHERE f.uid = u AND f.conv_id = ${convId}), 0),
-             CASE WHEN (SELECT c.history FROM conversations c WHERE c.conv_id = ${convId}) = ${NewcomerHistory.JOINED} THEN ${last} ELSE 0 END)`;
-}
 
 /** Conversations, their members, and each member's read mark (the per-user conversation list). */
 export class ConversationStore {
   private readonly timeoutMs: number;
-  private readonly maxUserConvs: number;
-  private readonly maxGroupMembers: number;
+  private readonly limits: MemberLimits;
 
   constructor(
     private readonly sql: Sql,
     opts: ConversationStoreOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-    this.maxUserConvs = opts.maxUserConversations ?? DEFAULT_MAX_USER_CONVERSATIONS;
-    if (!Number.isSafeInteger(this.maxUserConvs) || this.maxUserConvs < 1) throw new RangeError('maxUserConversations must be a positive integer');
-    this.maxGroupMembers = opts.maxGroupMembers ?? DEFAULT_MAX_GROUP_MEMBERS;
-    if (!Number.isSafeInteger(this.maxGroupMembers) || this.maxGroupMembers < 2) throw new RangeError('maxGroupMembers must be an integer of at least 2');
-  }
-
-  /**
-   * One row: how many members `convId` has (counted up to one past the limit), how many of `uids` would join, and
-   * whether they `fit` (re-adding members never fails). Checked in the statement, not locked, like `atLimit`.
-   */
-  private groupSize(convId: string, uids: string[]): ReturnType<Sql> {
-    return this.sql`SELECT has, joining, (joining = 0 OR has + joining <= ${this.maxGroupMembers}) AS fits FROM (SELECT
-      (SELECT count(*) FROM (SELECT 1 FROM members WHERE conv_id = ${convId} LIMIT ${this.maxGroupMembers + 1}) z)::int AS has,
-      (SELECT count(*) FROM unnest(${uids}::text[]) AS u WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u))::int AS joining) n`;
-  }
-
-  private groupTooBig(size: GroupSize): ImError {
-    return new ImError(ErrorCode.LIMIT_REACHED, `a group may have at most ${this.maxGroupMembers} members; it has ${size.has} and ${size.joining} would join: nothing was changed`);
-  }
-
-  /**
-   * The users of `uids` who are not in `convId` yet and are in the most conversations a user may be in already:
-   * a statement adds nobody while any is left here. Checked in the statement, not locked: adds of one user
-   * running at the same instant may each pass and take them a few over.
-   */
-  private atLimit(convId: string, uids: string[]): ReturnType<Sql> {
-    return this.sql`SELECT u FROM unnest(${uids}::text[]) AS u
-      WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.conv_id = ${convId} AND x.uid = u)
-        AND (SELECT count(*) FROM (SELECT 1 FROM members y WHERE y.uid = u LIMIT ${this.maxUserConvs}) z) >= ${this.maxUserConvs}`;
-  }
-
-  private limitReached(uids: string[]): ImError {
-    const some = uids.slice(0, 10).join(', ') + (uids.length > 10 ? `, … (${uids.length} in all)` : '');
-    return new ImError(ErrorCode.LIMIT_REACHED, `already in ${this.maxUserConvs} conversations, the most one user may be in: ${some}; nothing was changed`);
+    this.limits = new MemberLimits(sql, opts.maxUserConversations ?? DEFAULT_MAX_USER_CONVERSATIONS, opts.maxGroupMembers ?? DEFAULT_MAX_GROUP_MEMBERS);
   }
 
   /** Creates (or returns) the direct conversation of two users, with both as members, in one statement. Idempotent. */
@@ -186,7 +135,7 @@ export class ConversationStore {
     const convId = directConversationId(a, b);
     // The no-op DO UPDATE makes RETURNING give the existing row too; members go in only for a direct one.
     const rows = await bounded('create direct conversation', this.sql<(RawConversation & { at_limit: string[]; added: string[] })[]>`
-      WITH at_limit AS (${this.atLimit(convId, [a, b])}),
+      WITH at_limit AS (${this.limits.atLimit(convId, [a, b])}),
       c AS (
         INSERT INTO conversations (conv_id, kind) SELECT ${convId}, 'direct' WHERE NOT EXISTS (SELECT 1 FROM at_limit)
         ON CONFLICT (conv_id) DO UPDATE SET conv_id = EXCLUDED.conv_id RETURNING *
@@ -197,7 +146,7 @@ export class ConversationStore {
       SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ARRAY(SELECT uid FROM m ORDER BY uid) AS added
       FROM (SELECT 1) AS one LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
-    if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
+    if (c.at_limit.length > 0) throw this.limits.limitReached(c.at_limit);
     if (c.kind !== 'direct') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a direct conversation`);
     return { ...toConversation(c), added: c.added };
   }
@@ -220,8 +169,8 @@ export class ConversationStore {
     checkFence(fence);
     const rows = await bounded('create group', this.sql<(RawConversation & GroupSize & { at_limit: string[]; added: AddedMember[]; fence_ok: boolean })[]>`
       WITH f AS MATERIALIZED (${fenceRow(this.sql, fence)}),
-      at_limit AS (${this.atLimit(convId, [opts.owner, ...members])}),
-      size AS (${this.groupSize(convId, [opts.owner, ...members])}),
+      at_limit AS (${this.limits.atLimit(convId, [opts.owner, ...members])}),
+      size AS (${this.limits.groupSize(convId, [opts.owner, ...members])}),
       c AS (
         INSERT INTO conversations (conv_id, kind, title, meta, posting, retention_sec, history, slow_mode_sec) SELECT ${convId}, 'group', ${opts.title ?? null}, ${opts.meta ?? null}, ${opts.posting ?? Posting.ALL}, ${opts.retentionSec ?? 0}, ${opts.history ?? NewcomerHistory.ALL}, ${opts.slowModeSec ?? 0}
         WHERE NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size) AND EXISTS (SELECT 1 FROM f)
@@ -237,8 +186,8 @@ export class ConversationStore {
       SELECT c.*, ARRAY(SELECT u FROM at_limit ORDER BY u) AS at_limit, ${addedOf(this.sql, 'm')} AS added, EXISTS (SELECT 1 FROM f) AS fence_ok, size.* FROM size LEFT JOIN c ON true`, this.timeoutMs);
     const c = rows[0]!;
     if (!c.fence_ok) throw fencedError(fence!, 'create group');
-    if (c.at_limit.length > 0) throw this.limitReached(c.at_limit);
-    if (!c.fits) throw this.groupTooBig(c);
+    if (c.at_limit.length > 0) throw this.limits.limitReached(c.at_limit);
+    if (!c.fits) throw this.limits.groupTooBig(c);
     if (c.kind !== 'group') throw new ImError(ErrorCode.CONFLICT, `${convId} exists and is not a group`);
     if (c.dissolved_at !== null) throw new ImError(ErrorCode.CONFLICT, `${convId} was dissolved: its id is not given out again`);
     return { ...toConversation(c), added: c.added };
@@ -261,8 +210,8 @@ export class ConversationStore {
     const rows = await bounded('add members', this.sql<(GroupSize & { kind: ConversationKind | null; added: AddedMember[]; at_limit: string[]; fence_ok: boolean })[]>`
       WITH f AS MATERIALIZED (${fenceRow(this.sql, fence)}),
       c AS (SELECT kind FROM conversations WHERE conv_id = ${convId} AND dissolved_at IS NULL),
-      at_limit AS (${this.atLimit(convId, unique)}),
-      size AS (${this.groupSize(convId, unique)}),
+      at_limit AS (${this.limits.atLimit(convId, unique)}),
+      size AS (${this.limits.groupSize(convId, unique)}),
       ins AS (
         INSERT INTO members (conv_id, uid, role, joined_seq, cleared_seq) SELECT ${convId}, u, ${role}, ${joinedAt(this.sql, convId)} FROM unnest(${unique}::text[]) AS u
         WHERE (SELECT kind FROM c) = 'group' AND NOT EXISTS (SELECT 1 FROM at_limit) AND (SELECT fits FROM size) AND EXISTS (SELECT 1 FROM f)
@@ -273,8 +222,8 @@ export class ConversationStore {
     if (!r.fence_ok) throw fencedError(fence!, 'add members');
     if (r.kind === null) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${convId}`);
     if (r.kind === 'direct') throw new ImError(ErrorCode.INVALID_FIELD, 'a direct conversation has exactly two members');
-    if (r.at_limit.length > 0) throw this.limitReached(r.at_limit);
-    if (!r.fits) throw this.groupTooBig(r);
+    if (r.at_limit.length > 0) throw this.limits.limitReached(r.at_limit);
+    if (!r.fits) throw this.limits.groupTooBig(r);
     return r.added;
   }
 
