@@ -103,6 +103,11 @@ export class ImClient extends ConversationRequests {
         // After the list: its baselines are in place before anyone awaiting connect() acts.
         this.waiter?.resolve();
       },
+      // The mark as it stands then (a read is idempotent: one re-sent after a refused ack changes nothing).
+      onConvRefused: (conv) => this.pendingReads.retry(conv, (c) => {
+        const readSeq = this.chains.get(c)?.readSeq ?? 0;
+        if (readSeq > 0) this.sendRead(c, readSeq);
+      }),
     });
   }
 
@@ -223,15 +228,15 @@ export class ImClient extends ConversationRequests {
   private async attempt(): Promise<void> {
     const gen = ++this.generation;
     try {
+      // After each wait: a close() meanwhile (a mount and unmount at once) asks the dispatcher and the token nothing.
       await this.outbound.opened;
+      if (gen !== this.generation) return;
       const { endpoint } = await this.endpoints.next();
+      if (gen !== this.generation) return;
       const token = await this.token.get();
       if (gen !== this.generation) return;
       this.openSocket(urlWithToken(endpoint, token));
-      // After each wait: a close() meanwhile (a mount and unmount at once) asks the dispatcher and the token nothing.
     } catch (err) {
-      if (gen !== this.generation) return;
-      if (gen !== this.generation) return;
       if (gen !== this.generation) return;
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
       this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? 0 : this.backoff.next());
@@ -369,13 +374,13 @@ export class ImClient extends ConversationRequests {
     this.endpoints.connected();
     this.chains.setUid(f.uid);
     this.setState(ConnectionState.OPEN);
+    // A state listener may have closed the client: no welcome after its close.
+    if (this.conn !== conn) return;
     this.events.emit('welcome', f);
     // A listener may have closed the client (or dropped this connection): nothing of this session may start then,
     // or the token refresher would keep the process alive and call the token function after the close.
     if (this.conn !== conn) return;
     this.refresher.start();
-    // A state listener may have closed the client: no welcome after its close.
-    if (this.conn !== conn) return;
     this.flushReads();
     this.outbound.welcome(f.uid, f.did);
   }

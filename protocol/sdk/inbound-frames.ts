@@ -1,4 +1,4 @@
-import { ImError } from '../errors.js';
+import { ImError, RETRYABLE_CODES } from '../errors.js';
 import type { ServerFrame } from '../frames.js';
 import type { ImClientEvents, MembersPage, ReactorsPage } from './client-types.js';
 import type { ConversationChains, HistoryPage } from './conversation-chain.js';
@@ -17,6 +17,8 @@ export interface InboundFramesDeps {
   outbound: OutboundQueue;
   /** A conversation list was applied (after its baselines are in place). */
   onSynced: () => void;
+  /** A read or an ack in `conv` was refused with a retryable code (such an error names only the conversation). */
+  onConvRefused: (conv: string) => void;
 }
 
 /**
@@ -164,7 +166,10 @@ export class InboundFrames {
           this.listPages.drop(f.rid);
           requests.reject(f.rid, error);
         }
-        else events.emit('error', error);
+        else {
+          if (f.conv !== undefined && RETRYABLE_CODES.has(error.code)) this.d.onConvRefused(f.conv);
+          events.emit('error', error);
+        }
         return;
       }
     }

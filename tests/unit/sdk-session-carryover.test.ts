@@ -89,6 +89,21 @@ describe('sdk client – across sessions', () => {
     client.close();
   });
 
+  it('sdk client – a read the server refused for a passing reason (timeout) is sent again in a moment; a final refusal is not', async () => {
+    const { client, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 5 }, { conv: 'd', lastSeq: 5 }]);
+    client.read('c', 4);
+    s.receive({ type: 'error', code: 'timeout', message: 'no answer', conv: 'c' });
+    await vi.advanceTimersByTimeAsync(1_900);
+    expect(s.sentOf('read')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.sentOf('read')).toEqual([{ type: 'read', conv: 'c', seq: 4 }, { type: 'read', conv: 'c', seq: 4 }]);
+    client.read('d', 5);
+    s.receive({ type: 'error', code: 'not_member', message: 'left', conv: 'd' });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.sentOf('read').filter((r) => r.conv === 'd')).toHaveLength(1);
+    client.close();
+  });
+
   it('sdk client – with a dispatcher, the attempt after a connection asks it again (the best endpoint first), and close() during a lookup leaves no timer', async () => {
     const ws = fakeWebSocketFactory();
     let lookups = 0;
