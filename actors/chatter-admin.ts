@@ -217,8 +217,22 @@ function applyMembers(c: AdminChatter, added: readonly AddedMember[], removed: s
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const wasLarge = c.exists && c.large;
-  const { added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence);
-  await c.load();
+  const before = new Set(c.exists ? c.members : []);
+  let added: AddedMember[];
+  try {
+    ({ added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence));
+    await c.load();
+  } catch (err) {
+    // A creation past its deadline may have committed (or the read after it failed), and a retry would find its
+    // members in already, telling nobody: read again, and tell those in it now who were not before.
+    c.broken = true;
+    if (await c.load().then(() => c.exists, () => false)) {
+      const joined = [p.owner, ...(p.members ?? [])].filter((u) => c.members.has(u) && !before.has(u));
+      const rows = joined.length > 0 ? await c.svc.convs.joinedRows(c.ctx.key, [...new Set(joined)]).catch(() => []) : [];
+      if (rows.length > 0) c.announce(rows, [], wasLarge, undefined, await pinsForNewcomers(c, rows));
+    }
+    throw err;
+  }
   c.announce(added, [], wasLarge, undefined, await pinsForNewcomers(c, added));
   return { conv: c.ctx.key, kind: 'group' };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeMembers, dissolve, setRules, silence, type AdminChatter } from '../../actors/chatter-admin.js';
+import { changeMembers, createGroup, dissolve, setRules, silence, type AdminChatter } from '../../actors/chatter-admin.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
 
 /**
@@ -22,6 +22,12 @@ function chatter(removeFails: boolean | 'after commit', addFails: false | 'after
           for (const u of fresh) stored.add(u);
           if (addFails === 'after commit' && adds++ === 0) throw new Error('statement timeout');
           return fresh.map((uid) => ({ uid, clearedSeq: 7 }));
+        },
+        createGroup: async (o: { owner: string; members?: string[] }): Promise<{ added: AddedMember[] }> => {
+          const fresh = [o.owner, ...(o.members ?? [])].filter((u) => !stored.has(u));
+          for (const u of fresh) stored.add(u);
+          if (addFails === 'after commit' && adds++ === 0) throw new Error('statement timeout');
+          return { added: fresh.map((uid) => ({ uid, clearedSeq: 7 })) };
         },
         joinedRows: async (_conv: string, uids: string[]): Promise<AddedMember[]> => uids.filter((u) => stored.has(u)).map((uid) => ({ uid, clearedSeq: 7 })),
         removeMembers: async (_conv: string, uids: string[]): Promise<string[]> => {
@@ -119,5 +125,13 @@ describe('chatter admin – member changes', () => {
     expect([...x.c.members]).toEqual(['ann']);
     await expect(changeMembers(x.c, { remove: ['old'] })).resolves.toEqual({ added: [], removed: [] });
     expect(x.told).toEqual(['+ -old', '+ -']);
+  });
+
+  it('chatter admin – a creation (or a re-creation adding members) that committed but whose answer was lost tells who joined; the retry tells nobody twice', async () => {
+    const x = chatter(false, 'after commit');
+    await expect(createGroup(x.c, { owner: 'ann', members: ['new', 'old', 'two'] })).rejects.toThrow('statement timeout');
+    expect(x.told).toEqual(['+new@7,two@7 -']);
+    await expect(createGroup(x.c, { owner: 'ann', members: ['new', 'old', 'two'] })).resolves.toEqual({ conv: 'g', kind: 'group' });
+    expect(x.told).toEqual(['+new@7,two@7 -', '+ -']);
   });
 });
