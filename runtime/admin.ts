@@ -7,7 +7,7 @@ import type { Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
 import { NodeStore, type NodeRow } from '../storage/node-store.js';
 import { ShardMapStore, type ShardRow } from '../storage/shard-map-store.js';
-import { COORDINATOR_LEASE } from './coordinator.js';
+import { COORDINATOR_LEASE, coordinatorNode } from './coordinator.js';
 import { controlRequest, ShardMover, type MoveOutcome } from './handoff.js';
 import type { Logger } from './logger.js';
 import { diffAssignment, planAssignment, planWaves, type ShardMove } from './placement.js';
@@ -61,8 +61,9 @@ export class Admin {
   }
 
   /** The node holding the coordinator lease, if any. */
-  coordinator(): Promise<string | undefined> {
-    return this.leases.holder(COORDINATOR_LEASE);
+  async coordinator(): Promise<string | undefined> {
+    const holder = await this.leases.holder(COORDINATOR_LEASE);
+    return holder === undefined ? undefined : coordinatorNode(holder);
   }
 
   /** Asks a node what it serves (over NATS). */

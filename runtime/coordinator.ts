@@ -8,8 +8,24 @@ import { diffAssignment, planAssignment } from './placement.js';
 
 export const COORDINATOR_LEASE = 'coordinator';
 
+/** The coordinator lease's holder for one process of node `nodeId`. */
+export function coordinatorHolder(nodeId: string, incarnation: string): string {
+  return `${nodeId}#${incarnation}`;
+}
+
+/** The node a coordinator lease holder names (a holder from before incarnations were named is the node id). */
+export function coordinatorNode(holder: string): string {
+  const at = holder.lastIndexOf('#');
+  return at < 0 ? holder : holder.slice(0, at);
+}
+
 export interface CoordinatorOptions {
   nodeId: string;
+  /**
+   * This process's name in the lease (coordinatorHolder): an earlier process of the same node, frozen and woken
+   * again, must neither renew nor give up its successor's lease. The node id when absent.
+   */
+  holder?: string;
   kinds: string[];
   leases: LeaseStore;
   nodes: NodeStore;
@@ -40,7 +56,11 @@ export class Coordinator {
   private membersSince = Date.now();
   private stopped = false;
 
-  constructor(private readonly opts: CoordinatorOptions) {}
+  private readonly holder: string;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.holder = opts.holder ?? opts.nodeId;
+  }
 
   /** True while this node holds the coordinator lease. */
   get isLeader(): boolean {
@@ -62,7 +82,7 @@ export class Coordinator {
     // A round in progress ends at its next kind or move (each statement and move phase has its deadline).
     this.stopped = true;
     while (this.running) await new Promise((r) => setTimeout(r, 10));
-    if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.opts.nodeId).catch(() => undefined);
+    if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.holder).catch(() => undefined);
     this.leader = false;
   }
 
@@ -72,7 +92,7 @@ export class Coordinator {
     this.running = true;
     try {
       const was = this.leader;
-      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.nodeId, this.opts.leaseMs);
+      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.holder, this.opts.leaseMs);
       if (this.leader !== was) this.opts.log.info({ leader: this.leader }, this.leader ? 'became coordinator' : 'lost coordinator lease');
       if (this.leader) await this.reconcile();
     } catch (err) {

@@ -15,7 +15,7 @@ import { ActorHost } from './actor-host.js';
 import { ClusterSettings } from './cluster-settings.js';
 import { CoalescedRunner } from './coalesced-runner.js';
 import { ConfigError, type NodeConfig } from './config.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, coordinatorHolder } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
 import { Membership } from './membership.js';
@@ -161,6 +161,7 @@ export class ClusterNode {
     this.mover = new ShardMover({ nc, shardMap: this.shardMap, nodes: this.nodes, log, phaseTimeoutMs: config.handoffPhaseTimeoutMs, notify });
     this.coordinator = new Coordinator({
       nodeId: this.nodeId,
+      holder: coordinatorHolder(this.nodeId, incarnation),
       kinds: [...shardCounts.keys()],
       leases: new LeaseStore(controlSql),
       nodes: this.nodes,

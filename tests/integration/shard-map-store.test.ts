@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { ErrorCode } from '../../protocol/errors.js';
 import { LeaseStore } from '../../storage/lease-store.js';
+import { Admin } from '../../runtime/admin.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { COORDINATOR_LEASE, coordinatorHolder } from '../../runtime/coordinator.js';
 import { NodeIdInUseError, NodeStore } from '../../storage/node-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
@@ -160,6 +163,22 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await leases.holder('coord')).toBeUndefined();
     expect(await leases.acquire('coord', 'a', 400)).toBe(true);
     await expect(leases.acquire('coord', 'a', 0)).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD });
+  });
+
+  it("leases – a node's earlier process, frozen and woken, neither renews nor gives up the coordinator lease its successor took; imctl names the node", async () => {
+    const leases = new LeaseStore(db.sql);
+    const admin = new Admin(db.sql, undefined, silentLogger(), 5_000);
+    const zombie = coordinatorHolder('n9', 'first-life');
+    const successor = coordinatorHolder('n9', 'second-life');
+    expect(await leases.acquire(COORDINATOR_LEASE, zombie, 300)).toBe(true);
+    await sleep(400);
+    expect(await leases.acquire(COORDINATOR_LEASE, successor, 5000)).toBe(true);
+    // The zombie wakes: its round, then its stop().
+    expect(await leases.acquire(COORDINATOR_LEASE, zombie, 300)).toBe(false);
+    expect(await leases.release(COORDINATOR_LEASE, zombie)).toBe(false);
+    expect(await leases.holder(COORDINATOR_LEASE)).toBe(successor);
+    expect(await admin.coordinator()).toBe('n9');
+    expect(await leases.release(COORDINATOR_LEASE, successor)).toBe(true);
   });
 
   it('nodes – a lease renewal, registration or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {
