@@ -5,23 +5,38 @@ import { bounded } from './pg-errors.js';
 /** Blanking a user's messages may touch many rows: it gets longer than an ordinary statement. */
 export const DEFAULT_ERASE_TIMEOUT_MS = 30_000;
 
-/** Conversations blanked in one statement: a heavy user's whole history in one would pass any deadline, every retry. */
+/** Conversations whose reactions of the user one statement takes back: their reactions are few. */
 const BLANK_CONVS_PER_STATEMENT = 50;
+/**
+ * Messages blanked in one statement, each committed: a bot's or a support agent's million messages in one
+ * conversation took one statement past its deadline, rolled back, on every retry.
+ */
+export const BLANK_ROWS_PER_STATEMENT = 10_000;
 
 /**
- * Empties the bodies of the messages `uid` sent in `convs` (found by the sender index, conversation by
- * conversation), a statement per BLANK_CONVS_PER_STATEMENT of them, each committed; returns how many were emptied.
- * Seqs, chains and everything else of the messages stay. Safe to run again: what is blank is not counted twice.
+ * Empties the bodies of the messages `uid` sent in `convs` (found by the sender index), in statements of at most
+ * BLANK_ROWS_PER_STATEMENT messages, each committed; returns how many were emptied. Their reactions go first (each
+ * counted off its message in the statement that blanks it), then the rest, conversation by conversation in seq
+ * order, with the mentions they made. Seqs, chains and everything else of the messages stay. Safe to run again:
+ * what is blank is not counted twice.
  */
-export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly string[], timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<number> {
+export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly string[], timeoutMs = DEFAULT_ERASE_TIMEOUT_MS, rowsPerStatement = BLANK_ROWS_PER_STATEMENT): Promise<number> {
   checkId(uid, 'uid');
   let blanked = 0;
-  for (let i = 0; i < convs.length; i += BLANK_CONVS_PER_STATEMENT) blanked += await blankIn(sql, uid, convs.slice(i, i + BLANK_CONVS_PER_STATEMENT), timeoutMs);
+  for (let i = 0; i < convs.length; i += BLANK_CONVS_PER_STATEMENT) blanked += await blankReactions(sql, uid, convs.slice(i, i + BLANK_CONVS_PER_STATEMENT), timeoutMs);
+  for (const conv of convs) {
+    for (let after = 0; after >= 0; ) {
+      const r = await blankAfter(sql, uid, conv, after, rowsPerStatement, timeoutMs);
+      blanked += r.n;
+      after = r.seen < rowsPerStatement ? -1 : r.last;
+    }
+  }
   return blanked;
 }
 
-async function blankIn(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<number> {
-  const rows = await bounded('blank messages', sql<{ n: number }[]>`
+/** Takes the user's reactions in `convs` back (their counts with them) and blanks every reaction message of theirs there. */
+async function blankReactions(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<number> {
+  const rows = await bounded('blank reactions', sql<{ n: number }[]>`
     WITH own AS (
       SELECT DISTINCT ON (conv_id, reacts) conv_id, reacts, body FROM messages
       WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL
@@ -35,12 +50,34 @@ async function blankIn(sql: Sql, uid: string, convs: readonly string[], timeoutM
     ),
     blanked AS (
       UPDATE messages SET body = ''::bytea, react_was = NULL
-      WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND (body <> ''::bytea OR react_was IS NOT NULL)
+      WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL AND (body <> ''::bytea OR react_was IS NOT NULL)
       RETURNING 1
     )
-    -- A count, not a row per message: a prolific user has a million.
+    -- A count, not a row per message.
     SELECT count(*)::int AS n FROM blanked`, timeoutMs);
   return rows[0]!.n;
+}
+
+/**
+ * Blanks up to `limit` of the user's messages in `conv` after seq `after`, by the sender index, with the mentions
+ * they made (their list, and the mentioned members' rows, which counted them unread); says how many it looked at
+ * and the last seq among them.
+ */
+async function blankAfter(sql: Sql, uid: string, conv: string, after: number, limit: number, timeoutMs: number): Promise<{ n: number; seen: number; last: number }> {
+  const rows = await bounded('blank messages', sql<{ n: number; seen: number; last: number | null }[]>`
+    WITH batch AS MATERIALIZED (
+      SELECT seq FROM messages WHERE conv_id = ${conv} AND sender_uid = ${uid} AND seq > ${after} ORDER BY seq LIMIT ${limit}
+    ),
+    unmentioned AS (DELETE FROM mentions x USING batch b WHERE x.conv_id = ${conv} AND x.seq = b.seq RETURNING 1),
+    blanked AS (
+      UPDATE messages m SET body = ''::bytea, react_was = NULL, mentions = NULL, mentions_all = NULL FROM batch b
+      WHERE m.conv_id = ${conv} AND m.seq = b.seq AND m.reacts IS NULL
+        AND (m.body <> ''::bytea OR m.react_was IS NOT NULL OR m.mentions IS NOT NULL OR m.mentions_all IS NOT NULL)
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM blanked)::int AS n, (SELECT count(*) FROM batch)::int AS seen, (SELECT max(seq) FROM batch) AS last`, timeoutMs);
+  const r = rows[0]!;
+  return { n: r.n, seen: r.seen, last: r.last ?? after };
 }
 
 /**

@@ -160,6 +160,27 @@ describe('conversation store – real Postgres', () => {
     expect((await db.sql`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'blu' AND body <> ''::bytea`)[0]!['n']).toBe(0);
   });
 
+  it('erase – a heavy sender is blanked in statements of bounded size, with the mentions they made; their reaction is counted off once', async () => {
+    await convs.createGroup({ convId: 'heavy', owner: 'bot', members: ['pat'] });
+    // pat says 1; the bot 2..26, its 10th mentioning pat; then it reacts 👍 to 1 (27).
+    const m = (seq: number, uid: string, body: string) => ({ convId: 'heavy', seq, prevSeq: seq - 1, senderUid: uid, senderDid: `${uid}-d`, clientMsgId: seq, body: Buffer.from(body) });
+    await msgs.appendBatch([m(1, 'pat', 'hi'), ...Array.from({ length: 25 }, (_, i) => m(i + 2, 'bot', `spam ${i}`)), m(27, 'bot', '👍')]);
+    await db.sql`UPDATE messages SET mentions = ARRAY['pat'] WHERE conv_id = 'heavy' AND seq = 11`;
+    await db.sql`INSERT INTO mentions (uid, conv_id, seq) VALUES ('pat', 'heavy', 11)`;
+    await db.sql`UPDATE messages SET reacts = 1 WHERE conv_id = 'heavy' AND seq = 27`;
+    await db.sql`INSERT INTO reaction_counts (conv_id, target, emoji, n, since, at) VALUES ('heavy', 1, '👍', 1, 27, 27)`;
+    // Ten a statement: three statements for the 25 plain ones.
+    expect(await blankMessagesOf(db.sql, 'bot', ['heavy'], 5_000, 10)).toBe(26);
+    expect(await blankMessagesOf(db.sql, 'bot', ['heavy'], 5_000, 10)).toBe(0);
+    const left = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'bot' AND (body <> ''::bytea OR mentions IS NOT NULL)`;
+    expect(left[0]!.n).toBe(0);
+    expect(await db.sql`SELECT 1 FROM mentions WHERE conv_id = 'heavy'`).toHaveLength(0);
+    expect((await db.sql<{ n: number }[]>`SELECT n FROM reaction_counts WHERE conv_id = 'heavy' AND target = 1`)[0]!.n).toBe(0);
+    // pat's message and the chain are untouched.
+    expect((await msgs.readAfter('heavy', 0, 100)).map((x) => `${x.seq}:${x.prevSeq}`).slice(0, 3)).toEqual(['1:0', '2:1', '3:2']);
+    expect((await db.sql<{ body: Buffer }[]>`SELECT body FROM messages WHERE conv_id = 'heavy' AND seq = 1`)[0]!.body.toString()).toBe('hi');
+  });
+
   it('conversations – what a user cleared is not unread, even before the read mark follows the clear', async () => {
     await convs.createGroup({ convId: 'cleared', owner: 'cody', members: ['cid'] });
     await post('cleared', [1, 2, 3, 4, 5]);
