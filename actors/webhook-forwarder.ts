@@ -14,6 +14,17 @@ export const DEFAULT_WEBHOOK_QUEUE_BYTES = 16 * 1024 * 1024;
 /** Retries of a failed POST wait a random time up to base · 2^attempt, at most the cap (full jitter). */
 export const WEBHOOK_RETRY_BASE_MS = 200;
 export const WEBHOOK_RETRY_CAP_MS = 30_000;
+/**
+ * A request of several NATS messages' events that the receiver answered with a failure (408, 429, 5xx) this many
+ * times is split, one message's events a request: one event the receiver chokes on then holds up only its own.
+ */
+export const WEBHOOK_SPLIT_AFTER = 3;
+/**
+ * How long a request of one message's events may go on being answered with a failure before it is given up
+ * (`im_webhook_abandoned_total`, logged): the receiver is up and refusing it. Network errors and timeouts (the
+ * receiver away) do not count: those keep being tried, as the queue's bound keeps the memory they hold.
+ */
+export const DEFAULT_WEBHOOK_GIVE_UP_MS = 10 * 60_000;
 /** How long `drain` keeps posting what is queued before it gives up. */
 export const DEFAULT_WEBHOOK_DRAIN_MS = 5_000;
 /**
@@ -31,6 +42,8 @@ export interface WebhookStats {
   refused: number;
   /** NATS messages of events dropped because the queue was full. */
   dropped: number;
+  /** Requests given up after the receiver answered them with failures for DEFAULT_WEBHOOK_GIVE_UP_MS. */
+  abandoned: number;
 }
 
 export interface WebhookForwarderOptions {
@@ -40,6 +53,7 @@ export interface WebhookForwarderOptions {
   timeoutMs?: number;
   batchBytes?: number;
   queueBytes?: number;
+  giveUpMs?: number;
 }
 
 /** One POST: its id stays the same across retries, so the business server can drop a repeat. */
@@ -48,7 +62,12 @@ interface Batch {
   body: string;
   /** The body's UTF-8 bytes. */
   bytes: number;
+  /** The NATS messages' events it carries, to split it by. */
+  parts: Queued[];
   attempt: number;
+  /** Failures the receiver answered (408, 429, 5xx), and when the first of them came. */
+  answeredFailures: number;
+  firstAnsweredAt: number;
 }
 
 /** One NATS message's events (a JSON array's items, without brackets) and their UTF-8 bytes. */
@@ -61,15 +80,17 @@ interface Queued {
  * Business events POSTed to the business server's URL as JSON arrays, signed as Standard Webhooks do
  * (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per
  * secret during a rotation). POSTs go one at a time, in the order the events arrived; a failed one is tried again
- * with backoff until it is answered 2xx or refused with a 4xx. At least once while the node runs and its queue holds:
- * receivers drop repeats by `webhook-id`.
+ * with backoff until it is answered 2xx or refused with a 4xx, split or given up when the receiver keeps failing it
+ * (`hopeless`). At least once while the node runs and its queue holds: receivers drop repeats by `webhook-id`.
  */
 export class WebhookForwarder {
-  readonly stats: WebhookStats = { delivered: 0, retried: 0, refused: 0, dropped: 0 };
+  readonly stats: WebhookStats = { delivered: 0, retried: 0, refused: 0, dropped: 0, abandoned: 0 };
   private readonly subs: Subscription[] = [];
   private queue: Queued[] = [];
   private queuedBytes = 0;
   private current: Batch | undefined;
+  /** A split request's messages, posted one a request before the queue goes on. */
+  private singles: Queued[] = [];
   private running: Promise<void> | undefined;
   /** Signing keys: the secret's, then during a rotation the previous secret's. */
   private readonly keys: Buffer[];
@@ -84,7 +105,7 @@ export class WebhookForwarder {
 
   /** Bytes of events waiting, the batch in flight included. */
   get backlogBytes(): number {
-    return this.queuedBytes + (this.current?.bytes ?? 0);
+    return this.queuedBytes + (this.current?.bytes ?? 0) + this.singles.reduce((n, q) => n + q.bytes, 0);
   }
 
   /** Starts taking this cluster's events (its share of them: see WEBHOOK_QUEUE_GROUP). */
@@ -122,9 +143,12 @@ export class WebhookForwarder {
 
   /** Stops taking events and posts what is queued for up to `ms`, then stops. */
   async drain(ms = DEFAULT_WEBHOOK_DRAIN_MS): Promise<void> {
-    for (const s of this.subs) s.unsubscribe();
+    // Drained, not unsubscribed: messages NATS handed this node already are taken (an unsubscribed one drops them,
+    // and core NATS gives them to no other member of the queue group).
+    const deadline = sleep(ms, undefined, { ref: false });
+    await Promise.race([Promise.all(this.subs.map((s) => s.drain().catch(() => undefined))), deadline]);
     const done = this.running ?? Promise.resolve();
-    await Promise.race([done, sleep(ms, undefined, { ref: false })]);
+    await Promise.race([done, deadline]);
     this.close();
     await done;
   }
@@ -140,6 +164,10 @@ export class WebhookForwarder {
       const batch = (this.current ??= this.next());
       if (batch === undefined) return;
       const outcome = await this.post(batch);
+      if (outcome === 'retry' && this.hopeless(batch)) {
+        this.current = undefined;
+        continue;
+      }
       if (outcome === 'retry') {
         this.stats.retried++;
         const cap = Math.min(WEBHOOK_RETRY_CAP_MS, WEBHOOK_RETRY_BASE_MS * 2 ** batch.attempt++);
@@ -150,19 +178,42 @@ export class WebhookForwarder {
     }
   }
 
-  /** The next request's body: queued messages joined, up to the batch size (one message over it goes alone). */
+  /**
+   * After a failure the receiver answered: a request of several messages is split (WEBHOOK_SPLIT_AFTER), one of a
+   * single message is given up past the give-up time. True when the request in hand is no longer to be posted.
+   */
+  private hopeless(b: Batch): boolean {
+    if (b.answeredFailures === 0) return false;
+    if (b.parts.length > 1 && b.answeredFailures >= WEBHOOK_SPLIT_AFTER) {
+      this.singles.unshift(...b.parts);
+      return true;
+    }
+    if (b.parts.length > 1 || Date.now() - b.firstAnsweredAt < (this.opts.giveUpMs ?? DEFAULT_WEBHOOK_GIVE_UP_MS)) return false;
+    this.stats.abandoned++;
+    this.opts.log.error({ url: this.opts.config.url, id: b.id, failures: b.answeredFailures }, 'the webhook kept failing a request of events: given up');
+    return true;
+  }
+
+  /** The next request's body: a split request's next message, else queued messages joined, up to the batch size (one message over it goes alone). */
   private next(): Batch | undefined {
+    const single = this.singles.shift();
+    if (single !== undefined) return this.batchOf([single]);
     if (this.queue.length === 0) return undefined;
     const max = this.opts.batchBytes ?? DEFAULT_WEBHOOK_BATCH_BYTES;
-    const parts: string[] = [];
+    const parts: Queued[] = [];
     let bytes = 1;
     while (this.queue.length > 0 && (parts.length === 0 || bytes + this.queue[0]!.bytes + 1 <= max)) {
       const p = this.queue.shift()!;
-      parts.push(p.items);
+      parts.push(p);
       bytes += p.bytes + 1;
       this.queuedBytes -= p.bytes;
     }
-    return { id: `msg_${randomUUID()}`, body: `[${parts.join(',')}]`, bytes, attempt: 0 };
+    return this.batchOf(parts);
+  }
+
+  private batchOf(parts: Queued[]): Batch {
+    const bytes = parts.reduce((n, p) => n + p.bytes + 1, 1);
+    return { id: `msg_${randomUUID()}`, body: `[${parts.map((p) => p.items).join(',')}]`, bytes, parts, attempt: 0, answeredFailures: 0, firstAnsweredAt: 0 };
   }
 
   private async post(b: Batch): Promise<'done' | 'retry'> {
@@ -185,7 +236,10 @@ export class WebhookForwarder {
         return 'done';
       }
       if (res.status >= 300 && res.status < 400) return this.failed(b, `HTTP ${res.status}: redirects are not followed; set --webhook-url to ${res.headers.get('location') ?? 'where it points'}`);
-      if (res.status === 408 || res.status === 429 || res.status >= 500) return this.failed(b, `HTTP ${res.status}`);
+      if (res.status === 408 || res.status === 429 || res.status >= 500) {
+        if (b.answeredFailures++ === 0) b.firstAnsweredAt = Date.now();
+        return this.failed(b, `HTTP ${res.status}`);
+      }
       this.stats.refused++;
       this.opts.log.warn({ url: this.opts.config.url, status: res.status, id: b.id }, 'the webhook refused a batch of events: not sent again');
       return 'done';

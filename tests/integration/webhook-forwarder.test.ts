@@ -33,7 +33,7 @@ describe('webhook forwarder – a real HTTP server on loopback', () => {
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, bodies };
   };
-  const start = (url: string, extra: { queueBytes?: number; batchBytes?: number } = {}): WebhookForwarder =>
+  const start = (url: string, extra: { queueBytes?: number; batchBytes?: number; giveUpMs?: number } = {}): WebhookForwarder =>
     (forwarder = new WebhookForwarder({ nc: {} as NatsConnection, config: { url, secret: 'k', events: ['message'] }, log: silentLogger(), ...extra }));
 
   it('webhook forwarder – during a secret rotation each request carries a signature under the new secret and one under the previous, so a receiver on either verifies it', async () => {
@@ -86,6 +86,27 @@ describe('webhook forwarder – a real HTTP server on loopback', () => {
     expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 11 - kept.length + i));
     expect(kept.length + f.stats.dropped).toBe(10);
   });
+
+  it('webhook forwarder – a request the receiver keeps failing with 500 (one event it chokes on) is split, the other events go, and the bad one is given up in time', async () => {
+    let release: (() => void) | undefined;
+    const r = await receiver((n, res) => {
+      if (n === 0) release = () => res.writeHead(200).end();
+      else res.writeHead(JSON.stringify(r.bodies.at(-1)!.events).includes('"poison"') ? 500 : 200).end();
+    });
+    const f = start(r.url, { giveUpMs: 1_000 });
+    f.take(batch({ n: 0 })); // in flight, held: the next three go in one request
+    await waitUntil(() => release !== undefined, 'the first request');
+    f.take(batch({ n: 1 }));
+    f.take(enc.encode(JSON.stringify([{ n: 2, poison: true }])));
+    f.take(batch({ n: 3 }));
+    release!();
+    await waitUntil(() => f.stats.abandoned === 1 && f.backlogBytes === 0, 'the bad event given up', 20_000);
+    const delivered = r.bodies.filter((b) => !JSON.stringify(b.events).includes('"poison"')).map((b) => b.events.map((e) => e.n));
+    // Together three times, then one a request, in order; the poison one alone until given up.
+    expect(delivered).toEqual([[0], [1], [3]]);
+    expect(r.bodies.filter((b) => b.events.length === 3)).toHaveLength(3);
+    expect(f.stats).toMatchObject({ delivered: 3, abandoned: 1, dropped: 0 });
+  }, 30_000);
 
   it('webhook forwarder – drain posts what is queued before it returns; events after it are not taken', async () => {
     const r = await receiver((_n, res) => setTimeout(() => res.writeHead(204).end(), 50));
