@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { bounded, guard } from './pg-errors.js';
+import { bounded, guard, withDeadline } from './pg-errors.js';
 
 export type NodeState = 'alive' | 'draining' | 'left';
 
@@ -71,7 +71,7 @@ export class NodeStore {
    */
   async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string, timeoutMs?: number): Promise<Registration> {
     checkLease(leaseMs);
-    return guard('register node', () =>
+    const work = guard('register node', () =>
       this.sql.begin(async (tx) => {
         // In the heartbeat (a renewal found the row changed) an answer later than one lease is worth nothing, and a
         // registration stuck on a lock would stop every later heartbeat.
@@ -94,6 +94,9 @@ export class NodeStore {
         return { ...toNode(rows[0]!), tookOver };
       }),
     );
+    // Postgres ends a statement past timeoutMs; a link gone silent answers nothing, and the heartbeat would wait on
+    // this registration (and renew nothing) until the socket died, minutes later.
+    return timeoutMs === undefined ? work : withDeadline('register node', work, timeoutMs * 2);
   }
 
   /**

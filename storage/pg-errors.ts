@@ -129,3 +129,17 @@ export async function bounded<T extends readonly object[]>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * `work` (a transaction) with a client-side deadline: past `ms` the caller gets ImError(TIMEOUT) even when the link
+ * went silent, where Postgres' own statement_timeout never answers. The transaction is left to end with its socket.
+ */
+export function withDeadline<T>(what: string, work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ImError(ErrorCode.TIMEOUT, `${what}: no answer within ${ms} ms`)), ms);
+  });
+  // A failure after the deadline has nobody left to hear it.
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

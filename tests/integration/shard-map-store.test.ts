@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { ErrorCode } from '../../protocol/errors.js';
@@ -6,6 +7,7 @@ import { Admin } from '../../runtime/admin.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { Coordinator, COORDINATOR_LEASE, coordinatorHolder } from '../../runtime/coordinator.js';
 import { NodeIdInUseError, NodeStore } from '../../storage/node-store.js';
+import { connect } from '../../storage/db.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
@@ -222,6 +224,38 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await leases.acquire('stuck-coord', 'stuck', 5000)).toBe(true);
     await nodes.remove('stuck');
     await leases.release('stuck-coord', 'stuck');
+  });
+
+  it('nodes – a heartbeat registration on a link gone silent (no answer, no close) fails with timeout instead of hanging', async () => {
+    // A relay to Postgres that stops passing bytes either way when frozen: a half-open link.
+    const sockets = new Set<net.Socket>();
+    let frozen = false;
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(Number(new URL(db.url).port), '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.on('data', (b: Buffer) => void (frozen || upstream.write(b)));
+      upstream.on('data', (b: Buffer) => void (frozen || client.write(b)));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const url = new URL(db.url);
+    url.hostname = '127.0.0.1';
+    url.port = String((relay.address() as net.AddressInfo).port);
+    const sql = connect(url.toString(), { max: 1 });
+    try {
+      const nodes = new NodeStore(sql);
+      await nodes.register('silent', [], 5000, 'inc-silent');
+      frozen = true;
+      const t0 = Date.now();
+      await expect(nodes.register('silent', [], 5000, 'inc-silent', 300)).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      relay.close();
+      await sql.end({ timeout: 0 });
+    }
+    await new NodeStore(db.sql).remove('silent');
   });
 
   it('nodes – liveness follows the lease on the database clock; draining is flagged, a node that left is not live', async () => {
