@@ -62,7 +62,7 @@ export async function startChaosInfra(opts: { workDir: string; nodes: number; ex
   const cluster = await startBenchCluster({ ids: nodeIds, natsUrl: natsUrls.join(','), databaseUrl, logDir: opts.workDir, args: [...NODE_ARGS, ...(opts.nodeArgs ?? [])] });
   const imctl = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
-      execFile(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'imctl.ts'), '--database-url', databaseUrl!, '--nats', natsUrls.join(','), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      execFile('sh', [path.join(ROOT, 'scripts', 'imctl.sh'), '--database-url', databaseUrl!, '--nats', natsUrls.join(','), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
