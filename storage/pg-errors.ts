@@ -111,35 +111,34 @@ export async function bounded<T extends readonly object[]>(
   query: postgres.PendingQuery<T>,
   timeoutMs: number = DEFAULT_STATEMENT_TIMEOUT_MS,
 ): Promise<postgres.RowList<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // cancel() answers with a promise that fails when the server is unreachable; the deadline already says so.
-      const cancelled = query.cancel() as unknown;
-      if (cancelled instanceof Promise) cancelled.catch(() => {});
-      reject(new ImError(ErrorCode.TIMEOUT, `${what}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    timer.unref();
-  });
   try {
-    return dense(await Promise.race([query, deadline]));
+    return dense(
+      await withDeadline(what, query, timeoutMs, () => {
+        // cancel() answers with a promise that fails when the server is unreachable; the deadline already says so.
+        const cancelled = query.cancel() as unknown;
+        if (cancelled instanceof Promise) cancelled.catch(() => {});
+      }),
+    );
   } catch (err) {
     throw toStorageError(err, what);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
 /**
- * `work` (a transaction) with a client-side deadline: past `ms` the caller gets ImError(TIMEOUT) even when the link
- * went silent, where Postgres' own statement_timeout never answers. The transaction is left to end with its socket.
+ * `work` with a client-side deadline: past `ms` the caller gets ImError(TIMEOUT) even when the link went silent,
+ * where Postgres' own statement_timeout never answers; `onTimeout` may cancel the work (else a transaction is left
+ * to end with its socket).
  */
-export function withDeadline<T>(what: string, work: Promise<T>, ms: number): Promise<T> {
+export function withDeadline<T>(what: string, work: PromiseLike<T>, ms: number, onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ImError(ErrorCode.TIMEOUT, `${what}: no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new ImError(ErrorCode.TIMEOUT, `${what}: no answer within ${ms} ms`));
+    }, ms);
+    timer.unref();
   });
   // A failure after the deadline has nobody left to hear it.
-  work.catch(() => undefined);
+  Promise.resolve(work).catch(() => undefined);
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
