@@ -135,7 +135,8 @@ export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesR
 export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   await mustBeGroup(c);
   const wasLarge = c.large;
-  const had = [...c.members].sort();
+  // By reference: a load() puts a new set in place, and nothing here changes this one before the catch.
+  const had = c.members;
   let removed: string[];
   try {
     removed = await c.svc.groups.dissolve(c.ctx.key, c.ctx.fence);
@@ -145,7 +146,7 @@ export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
     // members it had are told now and the dissolve answered as done.
     c.broken = true;
     if (!(await c.load().then(() => !c.exists, () => false))) throw err;
-    removed = had;
+    removed = [...had].sort();
   }
   c.members = new Set();
   c.exists = false;
@@ -180,7 +181,8 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
     // adds known to be stored are told now, as the retry would not tell them.
     c.broken = true;
     if (added.length > 0) applyMembers(c, added, [], wasLarge, by, await pinsForNewcomers(c, added));
-    await tellLostChanges(c, p, added, wasLarge, by);
+    const known = new Set(added.map((a) => a.uid));
+    await tellLostChanges(c, (p.add ?? []).filter((u) => !c.members.has(u) && !known.has(u)), (p.remove ?? []).filter((u) => c.members.has(u)), wasLarge, by);
     throw err;
   }
   applyMembers(c, added, removed, wasLarge, by, await pinsForNewcomers(c, added));
@@ -189,13 +191,11 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
 
 /**
  * After a failed change: an add or a removal past its deadline may have committed, and its retry would find nobody
- * to add or remove, so tell nobody. The members are read again now, and those it added or took out are told (their
- * devices, the business server) as the change would have told them.
+ * to add or remove, so tell nobody. The members are read again now, and those it added (of `adds`, not members
+ * before) or took out (of `removes`, members before) are told (their devices, the business server) as the change
+ * would have told them.
  */
-async function tellLostChanges(c: AdminChatter, p: ChatterMembers, added: readonly AddedMember[], wasLarge: boolean, by: string | undefined): Promise<void> {
-  const known = new Set(added.map((a) => a.uid));
-  const adds = (p.add ?? []).filter((u) => !c.members.has(u) && !known.has(u));
-  const removes = (p.remove ?? []).filter((u) => c.members.has(u));
+async function tellLostChanges(c: AdminChatter, adds: readonly string[], removes: readonly string[], wasLarge: boolean, by: string | undefined): Promise<void> {
   if (adds.length + removes.length === 0 || !(await c.load().then(() => true, () => false))) return;
   const gone = removes.filter((u) => !c.members.has(u));
   const joined = adds.filter((u) => c.members.has(u));
@@ -217,7 +217,7 @@ function applyMembers(c: AdminChatter, added: readonly AddedMember[], removed: s
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
   const wasLarge = c.exists && c.large;
-  const before = new Set(c.exists ? c.members : []);
+  const before: ReadonlySet<string> = c.exists ? c.members : new Set();
   let added: AddedMember[];
   try {
     ({ added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence));
@@ -226,11 +226,7 @@ export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<Cr
     // A creation past its deadline may have committed (or the read after it failed), and a retry would find its
     // members in already, telling nobody: read again, and tell those in it now who were not before.
     c.broken = true;
-    if (await c.load().then(() => c.exists, () => false)) {
-      const joined = [p.owner, ...(p.members ?? [])].filter((u) => c.members.has(u) && !before.has(u));
-      const rows = joined.length > 0 ? await c.svc.convs.joinedRows(c.ctx.key, [...new Set(joined)]).catch(() => []) : [];
-      if (rows.length > 0) c.announce(rows, [], wasLarge, undefined, await pinsForNewcomers(c, rows));
-    }
+    await tellLostChanges(c, [...new Set([p.owner, ...(p.members ?? [])])].filter((u) => !before.has(u)), [], wasLarge, undefined);
     throw err;
   }
   c.announce(added, [], wasLarge, undefined, await pinsForNewcomers(c, added));
