@@ -23,9 +23,9 @@ export interface CoordinatorOptions {
   nodeId: string;
   /**
    * This process's name in the lease (coordinatorHolder): an earlier process of the same node, frozen and woken
-   * again, must neither renew nor give up its successor's lease. The node id when absent.
+   * again, must neither renew nor give up its successor's lease.
    */
-  holder?: string;
+  holder: string;
   kinds: string[];
   leases: LeaseStore;
   nodes: NodeStore;
@@ -56,11 +56,7 @@ export class Coordinator {
   private membersSince = Date.now();
   private stopped = false;
 
-  private readonly holder: string;
-
-  constructor(private readonly opts: CoordinatorOptions) {
-    this.holder = opts.holder ?? opts.nodeId;
-  }
+  constructor(private readonly opts: CoordinatorOptions) {}
 
   /** True while this node holds the coordinator lease. */
   get isLeader(): boolean {
@@ -82,7 +78,7 @@ export class Coordinator {
     // A round in progress ends at its next kind or move (each statement and move phase has its deadline).
     this.stopped = true;
     while (this.running) await new Promise((r) => setTimeout(r, 10));
-    if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.holder).catch(() => undefined);
+    if (this.leader) await this.opts.leases.release(COORDINATOR_LEASE, this.opts.holder).catch(() => undefined);
     this.leader = false;
   }
 
@@ -92,7 +88,7 @@ export class Coordinator {
     this.running = true;
     try {
       const was = this.leader;
-      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.holder, this.opts.leaseMs);
+      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.holder, this.opts.leaseMs);
       if (this.leader !== was) this.opts.log.info({ leader: this.leader }, this.leader ? 'became coordinator' : 'lost coordinator lease');
       if (this.leader) await this.reconcile();
     } catch (err) {
