@@ -23,8 +23,14 @@ export const BLANK_ROWS_PER_STATEMENT = 10_000;
 export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly string[], timeoutMs = DEFAULT_ERASE_TIMEOUT_MS, rowsPerStatement = BLANK_ROWS_PER_STATEMENT): Promise<number> {
   checkId(uid, 'uid');
   let blanked = 0;
-  for (let i = 0; i < convs.length; i += BLANK_CONVS_PER_STATEMENT) blanked += await blankReactions(sql, uid, convs.slice(i, i + BLANK_CONVS_PER_STATEMENT), timeoutMs);
-  for (const conv of convs) {
+  const sentIn: string[] = [];
+  for (let i = 0; i < convs.length; i += BLANK_CONVS_PER_STATEMENT) {
+    const r = await blankReactions(sql, uid, convs.slice(i, i + BLANK_CONVS_PER_STATEMENT), timeoutMs);
+    blanked += r.n;
+    sentIn.push(...r.sentIn);
+  }
+  // Only where they wrote something: a user in 5,000 conversations is silent in most.
+  for (const conv of sentIn) {
     for (let after = 0; after >= 0; ) {
       const r = await blankAfter(sql, uid, conv, after, rowsPerStatement, timeoutMs);
       blanked += r.n;
@@ -34,9 +40,12 @@ export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly str
   return blanked;
 }
 
-/** Takes the user's reactions in `convs` back (their counts with them) and blanks every reaction message of theirs there. */
-async function blankReactions(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<number> {
-  const rows = await bounded('blank reactions', sql<{ n: number }[]>`
+/**
+ * Takes the user's reactions in `convs` back (their counts with them) and blanks every reaction message of theirs
+ * there; says how many, and in which of `convs` they sent anything.
+ */
+async function blankReactions(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<{ n: number; sentIn: string[] }> {
+  const rows = await bounded('blank reactions', sql<{ n: number; sent_in: string[] }[]>`
     WITH own AS (
       SELECT DISTINCT ON (conv_id, reacts) conv_id, reacts, body FROM messages
       WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL
@@ -54,8 +63,9 @@ async function blankReactions(sql: Sql, uid: string, convs: readonly string[], t
       RETURNING 1
     )
     -- A count, not a row per message.
-    SELECT count(*)::int AS n FROM blanked`, timeoutMs);
-  return rows[0]!.n;
+    SELECT (SELECT count(*)::int FROM blanked) AS n,
+      ARRAY(SELECT c FROM unnest(${[...convs]}::text[]) AS c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = c AND m.sender_uid = ${uid})) AS sent_in`, timeoutMs);
+  return { n: rows[0]!.n, sentIn: rows[0]!.sent_in };
 }
 
 /**
