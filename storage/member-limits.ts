@@ -29,8 +29,8 @@ export function joinedAt(sql: Sql, convId: string): postgres.Fragment {
 export class MemberLimits {
   constructor(
     private readonly sql: Sql,
-    readonly maxUserConvs: number,
-    readonly maxGroupMembers: number,
+    private readonly maxUserConvs: number,
+    private readonly maxGroupMembers: number,
   ) {
     if (!Number.isSafeInteger(maxUserConvs) || maxUserConvs < 1) throw new RangeError('maxUserConversations must be a positive integer');
     if (!Number.isSafeInteger(maxGroupMembers) || maxGroupMembers < 2) throw new RangeError('maxGroupMembers must be an integer of at least 2');

@@ -1,7 +1,7 @@
 import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { validateClientFrame } from '../validate.js';
-import { chained, foreignOutboxError, Outbox, renumberAbove, type OutboxStore } from './outbox.js';
+import { chained, cidFloor, foreignOutboxError, Outbox, renumberAbove, type OutboxStore } from './outbox.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -131,7 +131,7 @@ export class OutboundQueue {
    */
   private restore(saved: readonly OutboundEntry[], lastCid = 0): void {
     if (this.closedWith !== undefined) return;
-    const floor = saved.reduce((max, e) => Math.max(max, e.cid), lastCid);
+    const floor = cidFloor(saved, lastCid);
     this.renumberEarly(floor);
     // Above every cid an earlier run gave out, acked ones too: its clock may have been ahead of this one's.
     this.lastCid = Math.max(this.lastCid, floor);

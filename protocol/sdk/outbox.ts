@@ -74,6 +74,11 @@ export function checkedRecord(raw: unknown): OutboxRecord {
   return record;
 }
 
+/** The highest cid an earlier run gave out: its saved sends' and the `lastCid` it recorded (acked sends too). */
+export function cidFloor(saved: readonly OutboundEntry[], lastCid = 0): number {
+  return saved.reduce((max, e) => Math.max(max, e.cid), lastCid);
+}
+
 /**
  * Gives `entries` (in cid order, none sent yet) cids above `floor` when the first is not above it, in the same order,
  * their `after` links among them following; returns each moved cid's new one. Sends made before the store answered
@@ -156,7 +161,7 @@ export class Outbox {
     if (this.stopped) {
       // Closed before the store answered: keep both what it held and what was queued at the close.
       if (this.atStop?.length && err === undefined) {
-        const floor = record.entries.reduce((max, e) => Math.max(max, e.cid), record.lastCid ?? 0);
+        const floor = cidFloor(record.entries, record.lastCid);
         renumberAbove(this.atStop, floor);
         this.save({ ...this.owner, lastCid: Math.max(floor, this.atStop.at(-1)!.cid), entries: chained([...record.entries, ...this.atStop]) });
       }
