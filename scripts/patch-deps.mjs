@@ -98,6 +98,70 @@ const PATCHES = [
       '      if (!cancelledFirst)\n        return\n',
     marker: 'natsim-patch: cancelled first query',
   },
+  // A transaction (`sql.begin`) whose connection closed (Postgres restarted or ended the backend, the link reset)
+  // went on using it. Its callback's rollback, or its next statement, went through the dead connection: with the
+  // socket gone, the write scheduled for the next turn threw a TypeError from a setImmediate, which ends a Node
+  // process (porsager/postgres#1208, #1154, #1066); once the pool had reconnected, the statement ran on the new
+  // backend outside any transaction, or inside another caller's (#1216). A transaction now remembers that its
+  // connection closed and refuses every later statement, commit and rollback with the close error; statements
+  // queued behind a full connection are refused too (#1186).
+  {
+    name: 'postgres.js: a transaction whose connection closed refuses its later statements',
+    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    anchor: '        new Promise((_, reject) => connection.onclose = reject)\n',
+    replacement:
+      '        new Promise((_, reject) => connection.onclose = (e) => { // natsim-patch: transaction after close\n' +
+      "          closedBy = e || Errors.connection('CONNECTION_CLOSED', options)\n" +
+      '          while (queries.length) queries.shift().reject(closedBy)\n' +
+      '          reject(closedBy)\n' +
+      '        })\n',
+    marker: 'natsim-patch: transaction after close',
+  },
+  {
+    name: 'postgres.js: a transaction keeps the error its connection closed with',
+    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    anchor: '    let savepoints = 0\n      , connection\n',
+    replacement: '    let savepoints = 0\n      , connection\n      , closedBy = null // natsim-patch: transaction close error\n',
+    marker: 'natsim-patch: transaction close error',
+  },
+  {
+    name: "postgres.js: a closed transaction's statements are refused",
+    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    anchor: '      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n',
+    replacement:
+      '      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n' +
+      '        if (closedBy) return q.reject(closedBy) // natsim-patch: closed transaction refuses\n',
+    marker: 'natsim-patch: closed transaction refuses',
+  },
+  // The same crash by any other path (a reserved connection's statement after its backend died): a write held for
+  // the next turn finds no socket. It is dropped; the statement it belonged to was refused when the socket closed.
+  {
+    name: 'postgres.js: no write without a socket',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)\n',
+    replacement:
+      '  function nextWrite(fn) {\n' +
+      '    if (!socket) { // natsim-patch: no write without a socket\n' +
+      '      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n' +
+      '      chunk = nextWriteTimer = null\n' +
+      '      return false\n' +
+      '    }\n' +
+      '    const x = socket.write(chunk, fn)\n',
+    marker: 'natsim-patch: no write without a socket',
+  },
+  // A backend ended with a FATAL (Postgres shutting down, pg_terminate_backend, idle_in_transaction_session_timeout)
+  // sends its ErrorResponse and closes, with no ReadyForQuery. closed() refused the statement in flight but kept it
+  // and the error as current, so the first ReadyForQuery of the reconnected connection failed its first new
+  // statement with the old backend's error. closed() now forgets both.
+  {
+    name: 'postgres.js: closed() forgets the statement in flight and its error',
+    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    anchor: "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n",
+    replacement:
+      "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n" +
+      '    query = results = errorResponse = null // natsim-patch: closed() forgets the query in flight\n',
+    marker: 'natsim-patch: closed() forgets the query in flight',
+  },
   // nats.js settles a request, then calls its own cancel(), which rejects the (already resolved) promise with a
   // new NatsError: an Error with a captured stack built for nobody on every answered request, 1.7 % of a node's
   // CPU in a CPU profile at 5,000 msgs/s. After an answer only the muxer's entry is left to drop (the timer was
