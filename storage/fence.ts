@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
+import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 /** A transaction handle as `sql.begin` passes it. */
@@ -39,8 +39,9 @@ export function fenceRow(sql: SqlLike, fence: Fence | undefined): postgres.Fragm
 /**
  * Runs a multi-statement write in one transaction that first checks the fence (FOR SHARE, held to commit)
  * and throws FENCED before `fn` runs when the epoch is stale. The same first statement bounds every statement
- * of the transaction with `statement_timeout`, so no extra round trip is paid for either. Failures come out
- * as ImError; the transaction is rolled back on any throw.
+ * of the transaction with `statement_timeout` (and its idle time), so no extra round trip is paid for either, and the
+ * caller is answered within boundedTx's deadline. Failures come out as ImError; the transaction is rolled back on any
+ * throw.
  */
 export async function withFence<T>(
   sql: Sql,
@@ -51,13 +52,18 @@ export async function withFence<T>(
 ): Promise<T> {
   checkFence(fence);
   try {
-    return (await sql.begin(async (tx) => {
+    const ms = String(Math.max(1, Math.floor(timeoutMs)));
+    const work = sql.begin(async (tx) => {
+      // The shard row stays locked FOR SHARE to the end: a client gone silent mid-transaction must not hold an epoch
+      // bump (a shard move) until TCP gives up, so Postgres ends the transaction once it idles a statement's deadline.
       const [row] = await tx<{ ok: boolean }[]>`
         WITH f AS MATERIALIZED (${fenceRow(tx, fence)})
-        SELECT set_config('statement_timeout', ${String(Math.max(1, Math.floor(timeoutMs)))}, true) AS t, EXISTS (SELECT 1 FROM f) AS ok`;
+        SELECT set_config('statement_timeout', ${ms}, true) AS t, set_config('idle_in_transaction_session_timeout', ${ms}, true) AS i,
+               EXISTS (SELECT 1 FROM f) AS ok`;
       if (!row?.ok) throw fencedError(fence!, what);
       return fn(tx);
-    })) as T;
+    });
+    return (await boundedTx(what, work, timeoutMs)) as T;
   } catch (err) {
     throw toStorageError(err, what);
   }

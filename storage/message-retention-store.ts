@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
+import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
 
 /** Held for a batch's transaction by the one node sweeping at a time (the others find it taken and wait). */
 export const RETENTION_LOCK_KEY = 7_346_502;
@@ -49,7 +49,7 @@ export class MessageRetentionStore {
   async sweep(after: string, clusterSec: number): Promise<RetentionBatch> {
     if (!Number.isSafeInteger(clusterSec) || clusterSec < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'clusterSec must be an integer ≥ 0');
     try {
-      return await this.sql.begin(async (tx) => {
+      const work = this.sql.begin(async (tx) => {
         // No bitmap scans: one would read a big conversation's every message to sort out its oldest thousand, where
         // the primary key hands them over in order. A sweeper frozen or cut off between statements must not hold the
         // lock (every node's sweep then reports busy) and the conversations' rows until TCP gives up: Postgres ends
@@ -119,6 +119,7 @@ export class MessageRetentionStore {
         await tx`UPDATE messages m SET body = ''::bytea, mentions = NULL, react_was = NULL FROM ${expired} WHERE m.conv_id = e.conv_id AND m.seq = e.upto AND e.upto = e.last`;
         return batch(convs.length, deleted!.n);
       });
+      return await boundedTx('expire messages', work, this.timeoutMs);
     } catch (err) {
       throw toStorageError(err, 'expire messages');
     }

@@ -124,6 +124,19 @@ export async function bounded<T extends readonly object[]>(
   }
 }
 
+/** How many statement deadlines a whole transaction may take on the client's clock before its caller is answered. */
+export const TX_DEADLINE_FACTOR = 2;
+
+/**
+ * A transaction (`sql.begin(...)`) with a client-side deadline of TX_DEADLINE_FACTOR × `timeoutMs`. Postgres bounds
+ * each statement and the idle time between them (the transaction sets both to `timeoutMs`), but on a link gone
+ * silent it answers nothing, and the caller would wait until TCP gave up, minutes later. Past the deadline the
+ * outcome is unknown: the transaction may still commit.
+ */
+export function boundedTx<T>(what: string, work: PromiseLike<T>, timeoutMs: number = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<T> {
+  return withDeadline(what, work, timeoutMs * TX_DEADLINE_FACTOR);
+}
+
 /**
  * `work` with a client-side deadline: past `ms` the caller gets ImError(TIMEOUT) even when the link went silent,
  * where Postgres' own statement_timeout never answers; `onTimeout` may cancel the work (else a transaction is left

@@ -9,27 +9,35 @@ export interface TcpProxy {
   cut(): void;
   /** Holds back what the target sends to connections opened from now on, for `ms` (a slow link or startup); 0: none. */
   delayNew(ms: number): void;
+  /** From now on passes nothing either way and closes nothing: a link gone silent (a partition, a frozen peer). */
+  freeze(): void;
   close(): void;
 }
 
 export async function tcpProxy(target: URL): Promise<TcpProxy> {
   const pairs: { client: net.Socket; upstream: net.Socket }[] = [];
   let delayMs = 0;
+  let frozen = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname);
     pairs.push({ client, upstream });
     const delay = delayMs;
-    client.on('data', (b) => upstream.write(b));
+    client.on('data', (b) => {
+      if (!frozen) upstream.write(b);
+    });
     upstream.on('data', (b) => {
       const pass = () => {
-        if (!client.destroyed) client.write(b);
+        if (!client.destroyed && !frozen) client.write(b);
       };
       if (delay > 0) setTimeout(pass, delay);
       else pass();
     });
     client.on('error', () => {});
     upstream.on('error', () => {});
-    upstream.on('close', () => client.destroy());
+    // A silent link carries no FIN or RST either.
+    upstream.on('close', () => {
+      if (!frozen) client.destroy();
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -47,8 +55,11 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
     delayNew(ms: number) {
       delayMs = ms;
     },
+    freeze() {
+      frozen = true;
+    },
     close() {
-      for (const p of pairs) p.upstream.destroy();
+      for (const p of pairs) p.upstream.destroy(), p.client.destroy();
       server.close();
     },
   };
