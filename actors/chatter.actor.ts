@@ -401,6 +401,8 @@ class ChatterActor implements Actor, AdminChatter {
   /** See `announceMembers`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void {
     if (added.length > 0) this.lastJoinAt = Date.now();
+    // A fan-out replayed after a NATS reconnect goes to the members then: not to a newcomer, of what came before.
+    for (const a of added) if (a.clearedSeq > 0) this.marks.hideUpTo(a.uid, a.clearedSeq, this.lastJoinAt);
     const { kind, title, meta, lastSeq, members, large, binding } = this;
     announceMembers(this.ctx, this.svc, { kind, title, meta, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
   }

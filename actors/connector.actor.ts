@@ -362,11 +362,14 @@ class ConnectorActor implements Actor {
     const was = c?.large === true;
     if (c === undefined) this.convs.set(p.conv, newConvState(p.conv, p.kind, p.large, this.ctx.key));
     else c.large = p.large;
+    // A newcomer's history starts past clearedSeq: what the gateway hears on the subject up to there (a replay after
+    // the chatter's NATS reconnect) is not theirs to see.
+    const hidden = p.added === true ? (p.clearedSeq ?? 0) : 0;
     // What the devices are told is the payload but the connector's own fields (checkJoined kept only those set).
     const { large: _large, added, ...shown } = p;
     if (added) this.broadcast({ type: 'joined', ...shown, lastSeq: p.lastSeq ?? 0 });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
-    if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large);
+    if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large, hidden);
   }
 
   private left(conv: string): void {

@@ -44,22 +44,41 @@ class Delivery {
     private readonly unbound: Iterable<string> | undefined,
   ) {}
 
-  /** Delivers it (again). */
+  /** Delivers it. */
+  send(): void {
+    this.deliver(false);
+  }
+
+  /**
+   * Delivers it again (RecentFanout, after a NATS reconnect), to the members now: not to a newcomer whose history
+   * starts past it (a large group's gateways hold it back from such a newcomer's sessions: GatewayBind.after).
+   */
   redo(): void {
-    if (this.subject === undefined) return this.tellEach(this.members);
+    this.deliver(true);
+  }
+
+  private deliver(again: boolean): void {
+    if (this.subject === undefined) return this.tellEach(this.members, again);
     this.svc.publish(this.subject, this.frame);
     if (this.unbound === undefined) return;
     // A large group's push events come from the notices to the members a message names (namedInLarge) alone: these
     // copies, for sessions still binding (every member, for 10 s after the threshold changed), raise none, or each
     // offline member would be notified of every message meanwhile.
     const { reaction: _reaction, ...d } = this.d;
-    for (const uid of this.unbound) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
+    const hidden = this.hiddenNow(again);
+    for (const uid of this.unbound) if (hidden === 0 || !this.marks.hides(uid, d.seq, hidden)) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
   }
 
-  private tellEach(uids: Iterable<string>): void {
+  /** The clock to check newcomers against (see MemberMarks.hides), or 0 when none is to be left out. */
+  private hiddenNow(again: boolean): number {
+    return again && this.marks.anyNewcomers ? Date.now() : 0;
+  }
+
+  private tellEach(uids: Iterable<string>, again: boolean): void {
     const { ctx, marks, d } = this;
     const now = marks.anyMuted ? Date.now() : 0;
-    for (const uid of uids) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d);
+    const hidden = this.hiddenNow(again);
+    for (const uid of uids) if (hidden === 0 || !marks.hides(uid, d.seq, hidden)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d);
   }
 }
 
@@ -77,7 +96,7 @@ export function fanOut(c: FanOutFrom, msg: Msg, reaction?: DeliveredReaction): v
   // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
   const unbound = c.large ? (c.svc.largeGroupsRebinding ? members : c.binding.still(members)) : undefined;
   const delivery = new Delivery(ctx, c.svc, members, marks, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound);
-  delivery.redo();
+  delivery.send();
   c.svc.recentFanout.record(delivery);
   if (c.large) for (const [uid, notice] of namedInLarge(msg, members, marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
   c.svc.event({ type: 'message', ...msg });

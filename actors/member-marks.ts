@@ -2,9 +2,12 @@ import { ErrorCode, ImError, rateLimited } from '../protocol/errors.js';
 import { MemberRole } from '../protocol/frames.js';
 import type { Member } from '../storage/conversation-store.js';
 import type { Amendment } from './amendment.js';
+import { DEFAULT_RECENT_FANOUT_MS } from './recent-fanout.js';
 
 /** Posters the slow mode remembers before it sweeps out those whose wait is over. */
 const SLOW_MODE_PRUNE_AT = 1024;
+/** How long after a join a replayed fan-out may still be from before it: RecentFanout holds one up to 1.5 windows. */
+const NEWCOMER_REPLAY_GUARD_MS = 2 * DEFAULT_RECENT_FANOUT_MS;
 
 /**
  * What a conversation's chatter keeps of its members besides who they are: whose role lets them mention all
@@ -24,6 +27,8 @@ export class MemberMarks {
   private slowSec = 0;
   /** When each plain member last posted, while in slow mode (a chatter taking over reads them back: restorePosts). */
   private lastPost: Map<string, number> | undefined;
+  /** Newcomers whose history starts past a seq, while a fan-out from before their join may be replayed (hideUpTo). */
+  private newcomers: Map<string, { upTo: number; until: number }> | undefined;
 
   /** Takes the marks of `members` as read from Postgres. */
   load(members: readonly Member[], now: number): void {
@@ -64,6 +69,37 @@ export class MemberMarks {
     this.muted?.delete(uid);
     this.silenced?.delete(uid);
     this.lastPost?.delete(uid);
+    this.newcomers?.delete(uid);
+  }
+
+  /**
+   * `uid` joined at `now` with a history that starts past `upTo` (their clear): for as long as a fan-out from before
+   * may be replayed (RecentFanout replays to the members at the time of the replay), the replay leaves them out.
+   */
+  hideUpTo(uid: string, upTo: number, now: number): void {
+    const m = (this.newcomers ??= new Map());
+    // Oldest first (a re-entry moves to the end), so the lapsed ones are at the front.
+    for (const [u, h] of m) {
+      if (h.until > now) break;
+      m.delete(u);
+    }
+    m.delete(uid);
+    m.set(uid, { upTo, until: now + NEWCOMER_REPLAY_GUARD_MS });
+  }
+
+  /** Whether message `seq` came before the history of `uid`, a newcomer (see hideUpTo). */
+  hides(uid: string, seq: number, now: number): boolean {
+    const h = this.newcomers?.get(uid);
+    if (h === undefined) return false;
+    if (h.until > now) return seq <= h.upTo;
+    this.newcomers!.delete(uid);
+    if (this.newcomers!.size === 0) this.newcomers = undefined;
+    return false;
+  }
+
+  /** Whether any newcomer's history is still guarded against replays (else a replay reads no clock for it). */
+  get anyNewcomers(): boolean {
+    return this.newcomers !== undefined;
   }
 
   /** The group's slow mode, seconds (0: off). */

@@ -188,7 +188,8 @@ export interface ConnectorLeft { conv: string }
  */
 export interface GatewayPush { uid: string; frames: Uint8Array[] }
 export interface GatewayClose { uid: string; code: number; reason: string }
-export interface GatewayBind { uid: string; conv: string }
+/** `after`: for a newcomer whose history starts past it, messages up to it heard on the subject (a replay) are not the session's. */
+export interface GatewayBind { uid: string; conv: string; after?: number }
 
 /** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }

@@ -79,7 +79,7 @@ export class ConvBinding {
           // A copy: nats.js hands a view into the socket's read chunk (up to 64 KiB), which this would keep alive for
           // as long as the group stays bound here.
           if (seq !== undefined && seq > e.lastSeq) (e.lastSeq = seq), (e.last = msg.data.slice());
-          for (const x of e.sessions) this.deliver(x, msg.data);
+          for (const x of e.sessions) if (x.hiddenUpTo === undefined || seq === undefined || seq > (x.hiddenUpTo.get(conv) ?? 0)) this.deliver(x, msg.data);
         },
       });
       this.convs.set(conv, (entry = e));
@@ -116,9 +116,13 @@ export class ConvBinding {
     this.lastSeq(conv).then(check, failed);
   }
 
-  /** The user joined the conversation (the connector's bind): the session takes its subject, whatever an attach said before. */
-  joined(s: Session, conv: string): void {
+  /**
+   * The user joined the conversation (the connector's bind): the session takes its subject, whatever an attach said
+   * before. `after`: a newcomer's history starts past it, so a replayed message up to there is not delivered to it.
+   */
+  joined(s: Session, conv: string, after = 0): void {
     s.unbound?.delete(conv);
+    if (after > 0) (s.hiddenUpTo ??= new Map()).set(conv, after);
     this.bind(s, conv);
   }
 
@@ -140,6 +144,7 @@ export class ConvBinding {
   /** The session no longer takes the conversation's subject. */
   unbind(s: Session, conv: string): void {
     s.bound?.delete(conv);
+    if (s.hiddenUpTo?.delete(conv) && s.hiddenUpTo.size === 0) s.hiddenUpTo = undefined;
     const entry = this.convs.get(conv);
     if (!entry) return;
     entry.sessions.delete(s);

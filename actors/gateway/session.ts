@@ -54,6 +54,8 @@ export class Session {
    * bound (made on first bind: most sessions have none).
    */
   bound: Map<string, number> | undefined;
+  /** Bound large conversations whose messages up to a seq are not this session's (a newcomer's; ConvBinding.joined). */
+  hiddenUpTo: Map<string, number> | undefined;
   /** Large conversations the user left, with the attach generation current then (ConvBinding.left). */
   unbound: Map<string, number> | undefined;
   /** When this session tells its connector where it is again (a refresh), epoch ms. */

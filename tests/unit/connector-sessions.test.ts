@@ -17,6 +17,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
   const eventDevices: string[] = [];
   const marks: string[] = [];
   const tells: string[] = [];
+  const binds: string[] = [];
   const svc = {
     convs: { userConversations: list },
     messages: { lastSeq: async () => 0 },
@@ -34,7 +35,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
     life: 'n1 L1',
     settings: { largeGroupMembers: 100, events: false },
     event: (e: { type: string; did?: string }) => void (events.push(e.type), eventDevices.push(e.did ?? '')),
-    bind: () => {},
+    bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean, after?: number) => void binds.push(`${gw} ${sid} ${conv} ${bound ? 'bind' : 'unbind'} after ${after ?? 0}`),
     closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
     push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
     pushEncoded: (gw: string, sid: number, _uid: string, frames: Uint8Array[]) => pushed.push({ gw, sid, types: frames.map((f) => (decode(f) as { type: string }).type) }),
@@ -50,7 +51,7 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
       did: 'b1',
       frame: encodeFrame({ type: 'msg', conv: 'g', seq, prev: seq - 1, from: 'bob', did: 'b1', cid: seq, ts: seq, body: 'hi' }),
     });
-  return { host, closed, pushed, events, eventDevices, marks, tells, attach, deliver };
+  return { host, closed, pushed, events, eventDevices, marks, tells, binds, attach, deliver };
 }
 
 describe('connector – sessions of one device', () => {
@@ -117,6 +118,15 @@ describe('connector – sessions of one device', () => {
     await c.deliver(4);
     await c.deliver(6);
     expect(c.pushed.map((p) => p.types)).toEqual([['msg'], ['msg']]);
+  });
+
+  it("connector – a newcomer to a large group whose history starts past a seq binds each device with that seq, for the gateway to hold back replays up to it", async () => {
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'g', kind: 'group', large: true, added: true, lastSeq: 7, clearedSeq: 7 });
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'h', kind: 'group', large: true, added: true, lastSeq: 3 });
+    expect(c.binds).toEqual(['gwA 1000 g bind after 7', 'gwA 1000 h bind after 0']);
   });
 
   it('connector – an attach that failed leaves no device behind: a message meanwhile raises a push; the retry reads the user\'s privacy and announces them online', async () => {

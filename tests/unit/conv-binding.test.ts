@@ -2,7 +2,7 @@ import type { NatsConnection } from 'nats';
 import { describe, expect, it, vi } from 'vitest';
 import { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import type { Session } from '../../actors/gateway/session.js';
-import { encodeFrame } from '../../protocol/codec.js';
+import { decode, encodeFrame } from '../../protocol/codec.js';
 
 type Callback = (err: Error | null, msg: { data: Uint8Array }) => void;
 
@@ -44,6 +44,30 @@ describe('gateway conversation binding', () => {
     b.keepOnly(s, ['kept'], 2);
     expect([...s.bound!.keys()].sort()).toEqual(['joined-meanwhile', 'kept']);
     expect([...subjects].sort()).toEqual(['im.conv.joined-meanwhile', 'im.conv.kept']);
+  });
+
+  it("gateway – a newcomer's session gets no replayed message from before its history starts; later ones, other frames and other members' sessions get theirs", async () => {
+    const { nc, publish, flushed } = fakeNats();
+    const got = new Map<Session, number[]>();
+    const b = new ConvBinding(nc, (s, bytes) => got.set(s, [...(got.get(s) ?? []), (decode(bytes) as { seq?: number }).seq ?? 0]), async () => 0);
+    const [old, newcomer] = [session(), session()];
+    b.bind(old, 'g');
+    // The newcomer's history starts past 7 (a group that shows newcomers only what follows).
+    b.joined(newcomer, 'g', 7);
+    await flushed();
+    // A replay after the chatter's NATS reconnect: 6 and 7 were fanned out before the join.
+    publish('im.conv.g', msgFrame(6));
+    publish('im.conv.g', msgFrame(7));
+    publish('im.conv.g', msgFrame(8));
+    publish('im.conv.g', { type: 'typing', conv: 'g', from: 'u' });
+    expect(got.get(old)).toEqual([6, 7, 8, 0]);
+    expect(got.get(newcomer)).toEqual([8, 0]);
+    // Left and back with a history from the start: nothing is held back any more.
+    b.left(newcomer, 'g');
+    expect(newcomer.hiddenUpTo).toBeUndefined();
+    b.joined(newcomer, 'g');
+    publish('im.conv.g', msgFrame(6));
+    expect(got.get(newcomer)).toEqual([8, 0, 6]);
   });
 
   it('gateway – a conversation subject is held while any session takes it and dropped with the last one', () => {
