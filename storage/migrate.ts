@@ -8,6 +8,24 @@ const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '
 const MIGRATION_LOCK_KEY = 7_346_501;
 /** How often a process waiting for another's migrations tries the lock again. */
 const LOCK_POLL_MS = 250;
+/**
+ * How long a plain migration's statement waits for a table's lock before its run is rolled back and tried again.
+ * A statement waiting for a lock that a long transaction holds makes every later statement on that table wait
+ * behind it: without a bound, a rolling upgrade's DDL would stop the cluster's chat traffic for as long.
+ */
+export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 2_000;
+/** Tries of a run whose statements keep timing out on a lock before the start fails (about a minute and a half). */
+export const DEFAULT_MIGRATION_LOCK_TRIES = 30;
+/** Pause between two tries of a run, jittered, so that the statements queued behind it go through meanwhile. */
+const LOCK_RETRY_PAUSE_MS = 1_000;
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export interface MigrateOptions {
+  /** See DEFAULT_MIGRATION_LOCK_TIMEOUT_MS. */
+  lockTimeoutMs?: number;
+  /** See DEFAULT_MIGRATION_LOCK_TRIES. */
+  lockTries?: number;
+}
 
 export interface Migration {
   version: number;
@@ -40,9 +58,12 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  * the whole run, so that several nodes starting at once migrate exactly once (the others wait, then find nothing
  * to do). Consecutive plain migrations run in one transaction, all of them or none. A concurrent one runs alone,
  * outside any transaction, so that writers keep going while it builds; an index a failed build left invalid is
- * dropped first, so that its `IF NOT EXISTS` builds it again. Returns the versions it applied.
+ * dropped first, so that its `IF NOT EXISTS` builds it again. A plain run waits at most `lockTimeoutMs` for a lock
+ * at a time (see DEFAULT_MIGRATION_LOCK_TIMEOUT_MS). Returns the versions it applied.
  */
-export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]> {
+export async function migrate(sql: Sql, dir = MIGRATIONS_DIR, options: MigrateOptions = {}): Promise<number[]> {
+  const lockTimeoutMs = Math.max(1, Math.floor(options.lockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS));
+  const lockTries = Math.max(1, options.lockTries ?? DEFAULT_MIGRATION_LOCK_TRIES);
   const migrations = await loadMigrations(dir);
   const applied: number[] = [];
   const conn = await sql.reserve();
@@ -64,16 +85,25 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<number[]>
         }
         const run: Migration[] = [];
         while (i < pending.length && !pending[i]!.concurrent) run.push(pending[i++]!);
-        await conn.unsafe('BEGIN');
-        try {
-          for (const m of run) {
-            await conn.unsafe(m.sql);
-            await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+        for (let attempt = 1; ; attempt++) {
+          await conn.unsafe('BEGIN');
+          try {
+            await conn.unsafe(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+            for (const m of run) {
+              await conn.unsafe(m.sql);
+              await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+            }
+            await conn.unsafe('COMMIT');
+            break;
+          } catch (err) {
+            await conn.unsafe('ROLLBACK').catch(() => undefined);
+            if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+            if (attempt >= lockTries) {
+              const names = run.map((m) => m.name).join(', ');
+              throw new Error(`migrations ${names}: a table's lock stayed taken through ${lockTries} tries of ${lockTimeoutMs} ms (a long transaction? see pg_locks and pg_stat_activity)`, { cause: err });
+            }
+            await new Promise((r) => setTimeout(r, LOCK_RETRY_PAUSE_MS * (0.5 + Math.random())));
           }
-          await conn.unsafe('COMMIT');
-        } catch (err) {
-          await conn.unsafe('ROLLBACK').catch(() => undefined);
-          throw err;
         }
         applied.push(...run.map((m) => m.version));
       }

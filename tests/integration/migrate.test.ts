@@ -65,6 +65,35 @@ describe('migrate – real Postgres', () => {
     }
   });
 
+  it("migrate – a migration waiting for a table a long transaction holds does not stall the table's other statements, and goes in once the transaction ends; past its tries it fails naming the cause", async () => {
+    const fresh = await createTestDatabase({ migrate: false, poolSize: 4 });
+    const own = await mkdtemp(path.join(os.tmpdir(), 'natsim-migrations-'));
+    const holder = await fresh.sql.reserve();
+    try {
+      await writeFile(path.join(own, '001_t.sql'), 'CREATE TABLE chat_rows (x int); INSERT INTO chat_rows VALUES (1);');
+      expect(await migrate(fresh.sql, own)).toEqual([1]);
+      await writeFile(path.join(own, '002_t_y.sql'), 'ALTER TABLE chat_rows ADD COLUMN y int;');
+      // A long transaction that read the table: the ALTER's lock waits for it.
+      await holder`BEGIN`;
+      await holder`SELECT * FROM chat_rows`;
+      await expect(migrate(fresh.sql, own, { lockTimeoutMs: 200, lockTries: 2 })).rejects.toThrow(/002_t_y: a table's lock stayed taken through 2 tries of 200 ms/);
+      const upgrade = migrate(fresh.sql, own, { lockTimeoutMs: 200, lockTries: 100 });
+      await new Promise((r) => setTimeout(r, 300));
+      // Chat traffic on the table meanwhile: it waits at most one lock timeout behind the migration, not for the transaction.
+      const started = Date.now();
+      expect(await fresh.sql`SELECT x FROM chat_rows`).toEqual([{ x: 1 }]);
+      expect(Date.now() - started).toBeLessThan(1_500);
+      await new Promise((r) => setTimeout(r, 1_500));
+      await holder`COMMIT`;
+      expect(await upgrade).toEqual([2]);
+      expect(await fresh.sql`SELECT x, y FROM chat_rows`).toEqual([{ x: 1, y: null }]);
+    } finally {
+      holder.release();
+      await fresh.drop();
+      await rm(own, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('migrate – a plain migration that fails leaves none of its run applied', async () => {
     await write('004_v.sql', 'CREATE TABLE v (z int);');
     await write('005_bad.sql', 'CREATE TABLE v (z int);');
