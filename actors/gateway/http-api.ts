@@ -9,7 +9,6 @@ import {
   type ChatterRoles,
   type ChatterSystem,
   type ConnectorDisconnect,
-  type ConnectorJoined,
   type CreateReply,
   type DissolveReply,
   type DevicesReply,
@@ -44,6 +43,7 @@ import { convSummaryOf } from '../conv-state.js';
 import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from '../stored-msg.js';
+import { createDirectConversation } from '../direct-create.js';
 import { bad, intParam, json, route, str, strings } from './http-route.js';
 import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkConvId, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
@@ -147,21 +147,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     if (b['kind'] === 'direct') {
       const [a, x] = strings(b['members'], 'members');
       if (a === undefined || x === undefined || (b['members'] as unknown[]).length !== 2) throw bad('a direct conversation has exactly two members');
-      const c = await d.convs.createDirect(a, x);
-      // Once, when it was made (or a member was let back in): asked again, it adds no one and raises nothing.
-      if (c.added.length > 0) d.event({ type: 'members', conv: c.convId, added: c.added, removed: [], ts: Date.now() });
-      // No chatter step tells the two users, as a group's creation does: their devices online hear of it from here.
-      // Only those added now: a bare repeat would tell devices of a conversation they hold (an app's get-or-create).
-      if (c.added.length > 0) {
-        // First its chatter reads it again: it may have found it missing a moment ago (a typing or a send before it
-        // was made), and would refuse sends for a second more; or it holds the members without the one let back in.
-        // Best effort (an older node knows no reload): a missing one is looked up again a second later, members at
-        // the chatter's next activation.
-        await d.router.call(ChatKind.CHATTER, c.convId, ChatterOp.RELOAD, {}).catch(() => undefined);
-        const joined: ConnectorJoined = { conv: c.convId, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(c.convId) };
-        for (const u of c.added) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
-      }
-      return ['201 Created', { conv: c.convId, kind: c.kind }];
+      return ['201 Created', await createDirectConversation(d, a, x)];
     }
     if (b['kind'] !== 'group') throw bad('kind must be "direct" or "group"');
     const p: ChatterCreate = { owner: str(b['owner'], 'owner') };
