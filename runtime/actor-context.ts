@@ -82,7 +82,8 @@ export class CellContext implements ActorContext {
       if (cell.closing) return;
       if (repeat) timers.set(name, setTimeout(fire, ms));
       else timers.delete(name);
-      cell.mailbox.post(fn).catch((err: unknown) => this.host.failed(cell, err));
+      // A deactivation queued before this turn runs first: the actor is gone by the time this would.
+      cell.mailbox.post(() => (cell.closing ? undefined : fn())).catch((err: unknown) => this.host.failed(cell, err));
     };
     timers.set(name, setTimeout(fire, ms));
   }

@@ -26,8 +26,8 @@ export interface ActorHostOptions {
   sender: ActorSender;
   log: Logger;
   defaultIdleMs: number;
-  /** Called when a store refused a write with FENCED: the node no longer owns that shard. */
-  onFenced: (kind: string, shard: number) => void;
+  /** Called when a store refused a write with FENCED: the node no longer owns that shard at `epoch` (the actor's). */
+  onFenced: (kind: string, shard: number, epoch: number) => void;
 }
 
 /** What a kind answered for one of its sleeping actors (`ActorKind.idleAnswer`), which stays asleep. */
@@ -236,7 +236,7 @@ export class ActorHost {
     const e = toImError(err);
     if (e.code === ErrorCode.FENCED) {
       cell.stopRequested = true;
-      this.opts.onFenced(cell.kind, cell.shard);
+      this.opts.onFenced(cell.kind, cell.shard, cell.fence.epoch);
     } else if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.STORAGE) {
       this.opts.log.error({ actor: cell.id, code: e.code, err: e.message, cause: e.cause instanceof Error ? e.cause.stack : undefined }, 'actor handler failed');
     }

@@ -55,12 +55,13 @@ export class TellJob<C> extends MailboxJob {
   }
 
   run(): unknown {
-    const r = this.runner.run(this.cell, this.op, this.payload);
-    if (r instanceof LaterReply) r.result.catch((err: unknown) => this.runner.tellFailed(this.cell, this.op, this.runner.failure(this.cell, err)));
-    return r;
+    return this.runner.run(this.cell, this.op, this.payload);
   }
 
-  done(): void {}
+  /** Takes the handler's value: a later reply (returned at once or by an async handler) may still fail. */
+  done(value: unknown): void {
+    if (value instanceof LaterReply) value.result.catch((err: unknown) => this.runner.tellFailed(this.cell, this.op, this.runner.failure(this.cell, err)));
+  }
 
   failed(err: unknown): void {
     this.runner.tellFailed(this.cell, this.op, toImError(err));

@@ -119,10 +119,11 @@ export class ClusterNode {
       sender: this.router,
       log,
       defaultIdleMs: config.actorIdleMs,
-      onFenced: (kind, shard) => {
+      onFenced: (kind, shard, epoch) => {
         this.fencedWrites++;
-        log.warn({ kind, shard }, 'write fenced: another node owns this shard now');
-        void this.shards.release(kind, shard, 'fenced').then(() => this.refresh());
+        log.warn({ kind, shard, epoch }, 'write fenced: another node owns this shard now');
+        // That epoch's: an actor of an epoch this node left behind may be fenced after it took the shard again.
+        void this.shards.release(kind, shard, 'fenced', true, epoch).then(() => this.refresh());
       },
     });
     this.membership = new Membership({

@@ -118,13 +118,14 @@ export class ShardServer {
    * `final` (handoff, fencing, lost ownership) means this node never serves that epoch again; a precautionary
    * release (the lease MAY have run out) is not final: if the shard map still names this node at that epoch
    * once the lease is renewed, nobody else took it and serving it again is safe. `epoch` (a handoff's) is over for
-   * good even when this node does not serve the shard now: a map read from before the move may be about to start it.
+   * good even when this node does not serve the shard now: a map read from before the move may be about to start it;
+   * a later epoch this node serves is left alone (the shard came back to it since).
    */
   release(kind: string, shard: number, reason: string, final = true, epoch?: number): Promise<void> {
     const k = id(kind, shard);
     if (epoch !== undefined) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, epoch));
     const s = this.served.get(k);
-    if (!s) return this.releasing.get(k) ?? Promise.resolve();
+    if (!s || (epoch !== undefined && s.epoch > epoch)) return this.releasing.get(k) ?? Promise.resolve();
     this.served.delete(k);
     const ofKind = this.byShard.get(kind);
     if (ofKind?.[shard] === s) ofKind[shard] = undefined;

@@ -94,6 +94,17 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(server.epochOf('echo', 2)).toBeUndefined();
   });
 
+  it('shard server – a release of an epoch it left behind (a late fenced write, a late handoff) leaves the newer epoch it serves alone', async () => {
+    await server.reconcile([row(0, 11)]);
+    expect(server.epochOf('echo', 0)).toBe(11);
+    await server.release('echo', 0, 'fenced', true, 10);
+    expect(server.epochOf('echo', 0)).toBe(11);
+    expect(await router.call('echo', keyOf(0), 'echo', 1)).toBe(1);
+    // Its own epoch's release does end it.
+    await server.release('echo', 0, 'fenced', true, 11);
+    expect(server.epochOf('echo', 0)).toBeUndefined();
+  });
+
   it('shard server – a stale read naming an older epoch does not replace the newer one being served', async () => {
     expect(await server.acquire('echo', 3, 9)).toBe(true);
     await server.reconcile([row(3, 6)]);

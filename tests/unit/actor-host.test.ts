@@ -35,6 +35,7 @@ function probeKind(trace: Trace, idleMs?: number): ActorKind {
             if (op === 'bug') throw new Error('boom');
             if (op === 'fenced') throw new ImError(ErrorCode.FENCED, 'stale');
             if (op === 'timer') ctx.setTimer('t', 20, () => trace.seen.push(`${ctx.key}:timer`));
+            if (op === 'hold') await (payload as Promise<void>);
             return payload;
           } finally {
             running = false;
@@ -61,6 +62,8 @@ function syncKind(trace: Trace): ActorKind {
         if (op === 'bug') throw new Error('boom');
         if (op === 'fenced') throw new ImError(ErrorCode.FENCED, 'stale');
         if (op === 'later') return new LaterReply(sleep(5).then(() => payload));
+        // An async handler whose later reply fails (a commit that failed), told rather than called.
+        if (op === 'asyncLaterFails') return Promise.resolve(new LaterReply(sleep(5).then(() => Promise.reject(new ImError(ErrorCode.STORAGE, 'commit failed')))));
         return payload;
       },
       async onDeactivate(reason: DeactivateReason) {
@@ -95,6 +98,15 @@ describe('actor host – one message at a time, activation, failures', () => {
     await expect(host.dispatch('nope', 'b', fence, 'ok', 3)).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
   });
 
+  it("actor host – a tell whose async handler's later reply fails is reported, not an unhandled rejection, and the actor keeps serving", async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [syncKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    host.tell('probe', 'e', fence, 'asyncLaterFails', 1);
+    await sleep(30);
+    expect(await host.dispatch('probe', 'e', fence, 'ok', 2)).toBe(2);
+    expect(trace.seen).toEqual(['e:asyncLaterFails:1', 'e:ok:2']);
+  });
+
   it('actor host – a fenced write stops the actor and reports its shard', async () => {
     const trace: Trace = { activations: 0, deactivations: [], seen: [] };
     const fencedShards: number[] = [];
@@ -103,6 +115,22 @@ describe('actor host – one message at a time, activation, failures', () => {
     await sleep(10);
     expect(fencedShards).toEqual([0]);
     expect(trace.deactivations).toEqual(['stopped']);
+  });
+
+  it('actor host – a timer that fires while a deactivation waits behind a busy job does not run after it', async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    await host.dispatch('probe', 't', fence, 'timer', 1);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const held = host.dispatch('probe', 't', fence, 'hold', gate);
+    const gone = host.deactivateShard('probe', 0, 'shard-released');
+    await sleep(40);
+    release();
+    await held;
+    await gone;
+    expect(trace.deactivations).toEqual(['shard-released']);
+    expect(trace.seen).toEqual(['t:timer:1', 't:hold:[object Promise]']);
   });
 
   it('actor host – idle actors are deactivated and their timers die with them', async () => {
