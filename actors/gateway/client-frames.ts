@@ -32,6 +32,12 @@ export function errorFrame(e: ImError, ids: { cid?: number; rid?: number; conv?:
 export const PULL_ROOM_WAIT_MS = 5_000;
 /** History pages one session may have waiting for room; a pull past them is refused at once (overloaded). */
 export const MAX_PULLS_WAITING = 8;
+/**
+ * Pulls one session may have under way, from their arrival: each reads up to 201 rows (some MB of long messages)
+ * before its page is cut, so more at once, within the rate limiter's burst, could take the node's heap. Twice what
+ * the SDK's gap repair runs at once (protocol/sdk/gap-puller.ts), to leave room for the app's own history reads.
+ */
+export const MAX_PULLS_IN_FLIGHT = 16;
 
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
@@ -135,6 +141,16 @@ export class ClientFrames {
   }
 
   private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
+    if (s.pullsInFlight >= MAX_PULLS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_PULLS_IN_FLIGHT} pulls of yours are under way: pull again once they are answered`);
+    s.pullsInFlight++;
+    try {
+      return await this.pullPage(s, f);
+    } finally {
+      s.pullsInFlight--;
+    }
+  }
+
+  private async pullPage(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
     const limit = this.maxBackpressureBytes();
     // Read in a call of its own: what it read beyond the page is not held while the page waits for room.
     const { frame, bytes } = await this.historyPage(s, f, historyPageBytes(limit));

@@ -77,6 +77,8 @@ export class Session {
     readonly sid: number,
     readonly ws: WebSocket<SessionData>,
     readonly uid: string,
+  /** Pulls under way for this socket, read or waiting (client-frames.ts, MAX_PULLS_IN_FLIGHT). */
+  pullsInFlight = 0;
     readonly did: string,
     /** Token expiry, seconds since the epoch; a `refresh` moves it. */
     public exp: number,

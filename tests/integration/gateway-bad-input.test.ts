@@ -133,6 +133,19 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   }, 20_000);
 
+  it('gateway – pulls past the number one connection may have under way are refused with overloaded before any read; the others are answered', async () => {
+    const puller = await rawConnect(url, c.token('mallory', 'm-pull'));
+    await puller.waitFor((f) => f.type === 'convs');
+    for (let rid = 1; rid <= 20; rid++) puller.send({ type: 'pull', rid, conv: group, after: 0, limit: 200 });
+    const answers = (await Promise.all(Array.from({ length: 20 }, (_, i) => puller.waitFor((f) => (f.type === 'history' || f.type === 'error') && (f as { rid?: number }).rid === i + 1)))) as { type: string; code?: string }[];
+    const refused = answers.filter((a) => a.type === 'error');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((a) => a.code === 'overloaded')).toBe(true);
+    expect(answers.filter((a) => a.type === 'history').length).toBeGreaterThanOrEqual(16);
+    puller.close();
+    await bystanderRoundTrip();
+  });
+
   it('gateway – a silent connection is closed with 4009 after 2.5 heartbeats', async () => {
     const m = await rawConnect(url, c.token('mallory', 'm-7'));
     const t0 = Date.now();
