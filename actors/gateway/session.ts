@@ -21,6 +21,8 @@ export interface SessionData {
 let corkWs: WebSocket<SessionData> | undefined;
 let corkOut: Uint8Array | Uint8Array[] | undefined;
 let corkLimit = Infinity;
+/** Whether `writeCorked` left frames unsent at the limit: the session must then close, whatever uWS holds after. */
+let corkCut = false;
 
 /** uWS's `send` result for bytes it buffered (the socket would not take them all now). */
 const SEND_BACKPRESSURE = 0;
@@ -33,7 +35,10 @@ function writeCorked(): void {
     for (const b of out) {
       // Past the limit the session is closed (4013) right after this flush and the client resyncs: the rest would
       // only grow the buffer its close frame waits behind.
-      if (ws.send(b, true) === SEND_BACKPRESSURE && ws.getBufferedAmount() >= corkLimit) return;
+      if (ws.send(b, true) === SEND_BACKPRESSURE && ws.getBufferedAmount() >= corkLimit) {
+        corkCut = true;
+        return;
+      }
     }
 }
 
@@ -72,13 +77,13 @@ export class Session {
   private outbox: Uint8Array | Uint8Array[] | undefined;
   /** History pages waiting for room on this socket (client-frames.ts). */
   pullsWaiting = 0;
+  /** Pulls under way for this socket, read or waiting (client-frames.ts, MAX_PULLS_IN_FLIGHT). */
+  pullsInFlight = 0;
 
   constructor(
     readonly sid: number,
     readonly ws: WebSocket<SessionData>,
     readonly uid: string,
-  /** Pulls under way for this socket, read or waiting (client-frames.ts, MAX_PULLS_IN_FLIGHT). */
-  pullsInFlight = 0;
     readonly did: string,
     /** Token expiry, seconds since the epoch; a `refresh` moves it. */
     public exp: number,
@@ -119,7 +124,8 @@ export class Session {
 
   /**
    * Writes what is queued in one corked batch, stopping once uWS buffers `limit` bytes for the socket (the caller
-   * then closes it); returns the bytes uWS still buffers.
+   * then closes it); returns the bytes uWS still buffers, or Infinity when it stopped with frames unsent: the uncork
+   * may drain some of the buffer again, and a session that lost frames must close (and resync) all the same.
    */
   flush(limit = Infinity): number {
     const out = this.outbox;
@@ -128,13 +134,14 @@ export class Session {
     corkWs = this.ws;
     corkOut = out;
     corkLimit = limit;
+    corkCut = false;
     try {
       this.ws.cork(writeCorked);
     } finally {
       corkWs = undefined;
       corkOut = undefined;
     }
-    return this.ws.getBufferedAmount();
+    return corkCut ? Infinity : this.ws.getBufferedAmount();
   }
 
   /** Closes with a code (state changes here only); the socket's close event finishes the job. */
