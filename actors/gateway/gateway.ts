@@ -36,6 +36,17 @@ const OVERSIZE_GRACE = 4;
  * limit is set that much higher, or the close frame would be dropped and the client see a bare cut (1006).
  */
 const UWS_BACKPRESSURE_ROOM = DEFAULT_MAX_SERVER_FRAME_BYTES + 1024;
+/**
+ * uWS' own idle timeout, seconds, for a client heartbeat of `heartbeatMs`: past the sweep that closes a silent session
+ * (IDLE_HEARTBEATS), so it never acts first on an open one, and at most uWS' 960. It is for sockets the gateway has
+ * let go of: a socket we closed (a slow reader, a silent one) keeps its unsent bytes and its fd until they drain, and
+ * uWS resets an ending socket's short kill timer to this one whenever a drain makes progress. At 0 (none), a client
+ * that read a little after the close and then stopped, its TCP kept alive, held both for good, outside every limit.
+ */
+export function uwsIdleTimeoutSec(heartbeatMs: number): number {
+  return Math.min(960, 4 * Math.ceil((Math.ceil((heartbeatMs * IDLE_HEARTBEATS) / 1000) + 8) / 4));
+}
+
 /** The smallest list page asked of a connector, whatever the slow-reader limit (a page holds one row at least anyway). */
 const MIN_LIST_PAGE_BYTES = 16 * 1024;
 /** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
@@ -127,7 +138,7 @@ export class Gateway {
       compression: uws.DISABLED,
       // uWS drops a connection over this without a close code; frames between the two limits get ours (1009).
       maxPayloadLength: cfg.maxFrameBytes * OVERSIZE_GRACE,
-      idleTimeout: 0,
+      idleTimeout: uwsIdleTimeoutSec(cfg.heartbeatMs),
       maxBackpressure: cfg.maxBackpressureBytes + UWS_BACKPRESSURE_ROOM,
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => gw.upgrade(res, req, context),
