@@ -58,6 +58,8 @@ export interface AdminChatter {
   toMembers(frame: ServerFrame, except?: string): void;
   /** Resolves once a recall or edit of message `seq` in the group commit is stored (or failed). */
   settled(seq: number): Promise<void>;
+  /** Resolves once every message accepted so far is stored (or failed: the chatter is then `broken`). */
+  commitsSettled(): Promise<void>;
   /** Tells members, devices and the business server who joined and left (see announceMembers); newcomers learn `pins`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void;
 }
@@ -165,6 +167,10 @@ async function pinsForNewcomers(c: AdminChatter, added: readonly AddedMember[]):
 /** Adds and removes members (`by`: a member leaving on their own, who must be in a group). */
 export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: string): Promise<MembersReply> {
   const conv = c.ctx.key;
+  // A newcomer's history starts past the last message stored (joined_seq, and a `joined` group's clear) and their
+  // `joined` names the last seq: a message accepted before the add but still in the group commit would be past both,
+  // and fanned out to them once stored.
+  if (p.add?.length) await c.commitsSettled();
   if (!c.exists || c.broken) await c.load();
   if (!c.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
   if (by !== undefined && !c.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${conv}`);
@@ -216,6 +222,8 @@ function applyMembers(c: AdminChatter, added: readonly AddedMember[], removed: s
 
 /** Creates the group (or adds the members to it, if it exists): through its chatter, so that it knows at once. */
 export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<CreateReply> {
+  // It may add members to a group that exists (see changeMembers).
+  await c.commitsSettled();
   const wasLarge = c.exists && c.large;
   const before: ReadonlySet<string> = c.exists ? c.members : new Set();
   let added: AddedMember[];

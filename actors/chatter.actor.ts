@@ -284,6 +284,10 @@ class ChatterActor implements Actor, AdminChatter {
     await this.amending.get(seq)?.catch(() => undefined);
   }
 
+  async commitsSettled(): Promise<void> {
+    if (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
   /** Whether `uid` is an owner or admin (of a group: see checkAmendment). A field, so each check needs no closure of its own. */
   private readonly moderates = (uid: string): boolean => this.marks.moderates(uid);
 

@@ -13,11 +13,15 @@ function chatter(removeFails: boolean | 'after commit', addFails: false | 'after
   let removals = 0;
   let adds = 0;
   let dissolved = false;
+  /** A message accepted before the change, still in the group commit. */
+  let inflight: Promise<void> = Promise.resolve();
+  const steps: string[] = [];
   const c = {
     ctx: { key: 'g' },
     svc: {
       convs: {
         addMembers: async (_conv: string, uids: string[]): Promise<AddedMember[]> => {
+          steps.push(`add ${uids.join(',')}`);
           const fresh = uids.filter((u) => !stored.has(u));
           for (const u of fresh) stored.add(u);
           if (addFails === 'after commit' && adds++ === 0) throw new Error('statement timeout');
@@ -68,8 +72,12 @@ function chatter(removeFails: boolean | 'after commit', addFails: false | 'after
       c.broken = false;
     },
     announce: (added: readonly AddedMember[], removed: string[]) => told.push(`+${added.map((a) => `${a.uid}@${a.clearedSeq}`).join(',')} -${removed.join(',')}`),
+    commitsSettled: async () => {
+      await inflight;
+      steps.push('commits settled');
+    },
   } as unknown as AdminChatter;
-  return { c, stored, told, loads: () => loads };
+  return { c, stored, told, steps, loads: () => loads, commitPending: (p: Promise<void>) => (inflight = p) };
 }
 
 describe('chatter admin – member changes', () => {
@@ -85,6 +93,19 @@ describe('chatter admin – member changes', () => {
     await expect(changeMembers(x.c, { add: ['new'] })).resolves.toEqual({ added: [], removed: [] });
     expect(x.loads()).toBe(1);
     expect(x.c.broken).toBe(false);
+  });
+
+  it('chatter admin – an add waits for the messages accepted before it to be stored, so the newcomer\'s history (and joined) starts past them', async () => {
+    const x = chatter(false);
+    let stored!: () => void;
+    x.commitPending(new Promise<void>((r) => (stored = r)));
+    const adding = changeMembers(x.c, { add: ['new'] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(x.steps).toEqual([]);
+    stored();
+    await adding;
+    expect(x.steps).toEqual(['commits settled', 'add new']);
+    expect(x.told).toEqual(['+new@7 -']);
   });
 
   it('chatter admin – a silence or a rule change whose answer is lost makes the chatter read the group again (its send rules may have changed)', async () => {
