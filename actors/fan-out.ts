@@ -8,11 +8,11 @@ import type { ChatServices } from './chat-services.js';
 import type { MemberMarks } from './member-marks.js';
 import { namedInLarge, pushNoticeOf } from './push-event.js';
 
-/** What a conversation's fan-out needs of its chatter, as it is at the moment of the message. */
+/** What a conversation's fan-out needs of its chatter, read again at each delivery (a replay's too). */
 export interface FanOutFrom {
   ctx: ActorContext;
   svc: ChatServices;
-  /** The live member set: a replay after a NATS reconnect goes to whoever is a member then. */
+  /** The members now: a replay after a NATS reconnect goes to whoever is a member then (a reload or a dissolve replaces the set). */
   members: ReadonlySet<string>;
   marks: MemberMarks;
   large: boolean;
@@ -31,11 +31,8 @@ class Delivery {
   private quietCopy: ConnectorDeliver | undefined;
 
   constructor(
-    private readonly ctx: ActorContext,
-    private readonly svc: ChatServices,
-    /** The live member set: a replay goes to whoever is a member then. */
-    private readonly members: ReadonlySet<string>,
-    private readonly marks: MemberMarks,
+    /** Its chatter as it is at each delivery: a replay goes to whoever is a member then (a reload replaces the set). */
+    private readonly c: FanOutFrom,
     private readonly frame: Uint8Array,
     private readonly d: ConnectorDeliver,
     /** A large group's subject, published on once for every bound session; undefined for a small conversation. */
@@ -58,24 +55,25 @@ class Delivery {
   }
 
   private deliver(again: boolean): void {
-    if (this.subject === undefined) return this.tellEach(this.members, again);
-    this.svc.publish(this.subject, this.frame);
+    if (this.subject === undefined) return this.tellEach(this.c.members, again);
+    this.c.svc.publish(this.subject, this.frame);
     if (this.unbound === undefined) return;
     // A large group's push events come from the notices to the members a message names (namedInLarge) alone: these
     // copies, for sessions still binding (every member, for 10 s after the threshold changed), raise none, or each
     // offline member would be notified of every message meanwhile.
     const { reaction: _reaction, ...d } = this.d;
     const hidden = this.hiddenNow(again);
-    for (const uid of this.unbound) if (hidden === 0 || !this.marks.hides(uid, d.seq, hidden)) this.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
+    for (const uid of this.unbound) if (hidden === 0 || !this.c.marks.hides(uid, d.seq, hidden)) this.c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
   }
 
   /** The clock to check newcomers against (see MemberMarks.hides), or 0 when none is to be left out. */
   private hiddenNow(again: boolean): number {
-    return again && this.marks.anyNewcomers ? Date.now() : 0;
+    return again && this.c.marks.anyNewcomers ? Date.now() : 0;
   }
 
   private tellEach(uids: Iterable<string>, again: boolean): void {
-    const { ctx, marks, d } = this;
+    const { ctx, marks } = this.c;
+    const d = this.d;
     const now = marks.anyMuted ? Date.now() : 0;
     const hidden = this.hiddenNow(again);
     for (const uid of uids) if (hidden === 0 || !marks.hides(uid, d.seq, hidden)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d);
@@ -95,7 +93,7 @@ export function fanOut(c: FanOutFrom, msg: Msg, reaction?: DeliveredReaction): v
   const d: ConnectorDeliver = { ...pushNoticeOf(msg, reaction), frame };
   // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
   const unbound = c.large ? (c.svc.largeGroupsRebinding ? members : c.binding.still(members)) : undefined;
-  const delivery = new Delivery(ctx, c.svc, members, marks, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound);
+  const delivery = new Delivery(c, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound);
   delivery.send();
   c.svc.recentFanout.record(delivery);
   if (c.large) for (const [uid, notice] of namedInLarge(msg, members, marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);
