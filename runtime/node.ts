@@ -379,7 +379,7 @@ export class ClusterNode {
     await this.refresher.current;
     await this.coordinator.stop();
     this.announcer.close();
-    await this.shards.releaseAll('node closing');
+    await this.shards.stop('node closing');
     await this.host.close();
     if (leave) await this.membership.leave();
     else await this.membership.stopHeartbeat();

@@ -39,6 +39,8 @@ const id = (kind: string, shard: number): string => `${kind}/${shard}`;
  * so a shard between owners answers "no responders" and callers retry.
  */
 export class ShardServer {
+  /** Closing: no shard is taken any more (see stop). */
+  private stopped = false;
   private readonly served = new Map<string, Served>();
   /** The same, by kind then shard number: what every message looks up, without building a key string. */
   private readonly byShard = new Map<string, (Served | undefined)[]>();
@@ -87,7 +89,7 @@ export class ShardServer {
   /** Starts serving (kind, shard) at `epoch`; a no-op when already serving it at that epoch or when it was released at that epoch. */
   async acquire(kind: string, shard: number, epoch: number): Promise<boolean> {
     const k = id(kind, shard);
-    if ((this.releasedEpoch.get(k) ?? -1) >= epoch) return false;
+    if (this.stopped || (this.releasedEpoch.get(k) ?? -1) >= epoch) return false;
     if (!this.opts.leaseValid()) return false;
     const cur = this.served.get(k);
     if (cur && cur.epoch === epoch) return true;
@@ -146,6 +148,16 @@ export class ShardServer {
   /** Releases every shard (lease lost: not final; node closing: final). */
   async releaseAll(reason: string, final = true): Promise<void> {
     await Promise.all([...this.served.values()].map((s) => this.release(s.kind, s.shard, reason, final)));
+  }
+
+  /**
+   * The node is closing: every shard is released for good and none is taken from now on. A move begun before may
+   * still ask this node to take one; refused, its mover hands the shard back, where taken it would answer every call
+   * with `closed` (not "not served", which callers retry elsewhere) until the node left.
+   */
+  async stop(reason: string): Promise<void> {
+    this.stopped = true;
+    await this.releaseAll(reason);
   }
 
   private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown }): Promise<unknown> {

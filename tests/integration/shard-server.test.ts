@@ -111,4 +111,14 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(server.epochOf('echo', 3)).toBe(9);
     expect(await router.call('echo', keyOf(3), 'echo', 1)).toBe(1);
   });
+
+  it('shard server – a closing node releases everything and takes no shard after (a move begun before is refused)', async () => {
+    await server.reconcile([row(1, 20)]);
+    expect(server.epochOf('echo', 1)).toBe(20);
+    await server.stop('node closing');
+    expect(server.epochOf('echo', 1)).toBeUndefined();
+    expect(await server.acquire('echo', 2, 30)).toBe(false);
+    await server.reconcile([row(2, 30)]);
+    expect(server.epochOf('echo', 2)).toBeUndefined();
+  });
 });
