@@ -71,7 +71,7 @@ export class ClientFrames {
       case 'read':
         return this.request(s, this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.READ, { did: s.did, conv: f.conv, seq: f.seq }), () => undefined, { conv: f.conv });
       case 'pull':
-        return this.request(s, this.pull(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
+        return this.request(s, this.pull(s, f), () => undefined, { rid: f.rid, conv: f.conv });
       case 'members':
         return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
       case 'reactors':
@@ -140,7 +140,8 @@ export class ClientFrames {
     );
   }
 
-  private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
+  /** Answers a pull: the page is queued here, not handed back (see pullPage); an error is thrown. */
+  private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<void> {
     if (s.pullsInFlight >= MAX_PULLS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_PULLS_IN_FLIGHT} pulls of yours are under way: pull again once they are answered`);
     s.pullsInFlight++;
     try {
@@ -150,7 +151,12 @@ export class ClientFrames {
     }
   }
 
-  private async pullPage(s: Session, f: ClientFrameOf<'pull'>): Promise<ServerFrame> {
+  /**
+   * Queues the page on the session as soon as it has room: at once when the room check passes, in the same turn, so
+   * that pages read together and done in one turn see each other (handed back, each was queued a microtask later and
+   * all passed the check, past the slow-reader limit).
+   */
+  private async pullPage(s: Session, f: ClientFrameOf<'pull'>): Promise<void> {
     const limit = this.maxBackpressureBytes();
     // Read in a call of its own: what it read beyond the page is not held while the page waits for room.
     const { frame, bytes } = await this.historyPage(s, f, historyPageBytes(limit));
@@ -160,7 +166,10 @@ export class ClientFrames {
     // client's request timeout (the SDK's: 10 s); so is one past MAX_PULLS_WAITING waiting already (the pages held).
     const budget = (limit * 3) / 4;
     const refused = (why: string) => new ImError(ErrorCode.OVERLOADED, `your connection has not taken the pages before this one ${why}: pull again`);
-    if (hasRoom(s, bytes, budget)) return frame;
+    if (hasRoom(s, bytes, budget)) {
+      this.reply(s, frame);
+      return;
+    }
     if (s.pullsWaiting >= MAX_PULLS_WAITING) throw refused(`(${MAX_PULLS_WAITING} pages wait already)`);
     s.pullsWaiting++;
     try {
@@ -168,7 +177,7 @@ export class ClientFrames {
     } finally {
       s.pullsWaiting--;
     }
-    return frame;
+    this.reply(s, frame);
   }
 
   /** A `history` answer (or a `not_member` error) and about how many bytes it takes. */
@@ -201,7 +210,8 @@ export class ClientFrames {
         if (isOurFailure(e)) this.log.error({ uid: s.uid, code: e.code, err: e.message }, 'request failed');
         this.reply(s, errorFrame(e, ids));
       },
-    );
+      // A throw in either (a malformed answer) would otherwise be an unhandled rejection, which ends the process.
+    ).catch((err: unknown) => this.log.error({ uid: s.uid, err: toImError(err).message }, 'request answer failed'));
   }
 }
 

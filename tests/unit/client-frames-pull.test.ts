@@ -24,7 +24,7 @@ describe('gateway pulls – big pages wait for a slow reader', () => {
     const answers: ServerFrame[] = [];
     const frames = new ClientFrames({} as ActorSender, svc, (_s, f) => void answers.push(f), {} as ListPager, silentLogger(), () => LIMIT);
     const held = { bytes: 900_000 };
-    const s = { state: 'open', uid: 'u', pullsWaiting: 0, unsent: () => held.bytes, end: () => {} } as unknown as Session;
+    const s = { state: 'open', uid: 'u', pullsWaiting: 0, pullsInFlight: 0, unsent: () => held.bytes, end: () => {} } as unknown as Session;
     for (let rid = 1; rid <= MAX_PULLS_WAITING + 2; rid++) frames.handle(s, { type: 'pull', rid, conv: 'g', after: 0, limit: 200 });
     await new Promise((r) => setTimeout(r, 100));
     // The socket holds 900 KB: nothing goes; the two past the eight waiting are refused, retryably.
@@ -37,5 +37,29 @@ describe('gateway pulls – big pages wait for a slow reader', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(answers.filter((a) => a.type === 'history')).toHaveLength(MAX_PULLS_WAITING);
     expect(s.pullsWaiting).toBe(0);
+  });
+
+  it('gateway pulls – pages read together and done in one turn see each other: the second waits for room instead of both going past the limit', async () => {
+    const svc = {
+      messages: { readAfter: async (_c: string, after: number, n: number) => rows(after, n), withReactions: async (m: StoredMessage[]) => m },
+      convs: { isMember: async () => true },
+    } as unknown as ChatServices;
+    const held = { bytes: 0 };
+    const answers: ServerFrame[] = [];
+    // What is queued counts at once, as the gateway's own queue does.
+    const reply = (_s: Session, f: ServerFrame) => {
+      answers.push(f);
+      if (f.type === 'history') held.bytes += f.msgs.length * big.byteLength;
+    };
+    const frames = new ClientFrames({} as ActorSender, svc, reply, {} as ListPager, silentLogger(), () => LIMIT);
+    const s = { state: 'open', uid: 'u', pullsWaiting: 0, pullsInFlight: 0, unsent: () => held.bytes, end: () => {} } as unknown as Session;
+    frames.handle(s, { type: 'pull', rid: 1, conv: 'g', after: 0, limit: 200 });
+    frames.handle(s, { type: 'pull', rid: 2, conv: 'g', after: 0, limit: 200 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(answers.map((a) => a.type)).toEqual(['history']);
+    expect(s.pullsWaiting).toBe(1);
+    held.bytes = 0;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answers.map((a) => a.type)).toEqual(['history', 'history']);
   });
 });
