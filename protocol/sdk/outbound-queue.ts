@@ -331,7 +331,15 @@ export class OutboundQueue {
     if (state.entries.length === 0) {
       this.clearRetry(state);
       this.clearStall(state);
+      // Nothing of it left unanswered: the next send needs no `after` (every earlier one is stored, or failed for
+      // good), and a client that wrote to thousands of conversations keeps no state for each.
+      this.convs.delete(entry.conv);
     }
+  }
+
+  /** Conversations with sends still queued (what the queue keeps state for). */
+  get conversationsQueued(): number {
+    return this.convs.size;
   }
 
   /** One re-send of the conversation's whole queue, after a growing jittered delay (coalesced). */

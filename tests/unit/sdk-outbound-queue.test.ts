@@ -50,6 +50,21 @@ describe('sdk outbound queue – cids and after links', () => {
     expect('after' in wire[0]!).toBe(false);
   });
 
+  it('sdk outbound queue – a conversation whose sends are all answered keeps no state, and its next send names no predecessor', async () => {
+    const { q, wire, sent } = harness();
+    for (let i = 0; i < 1_000; i++) void q.enqueue(`c${i}`, 'hi');
+    expect(q.conversationsQueued).toBe(1_000);
+    for (const [i, f] of [...wire].entries()) sent(f, i + 1);
+    expect(q.conversationsQueued).toBe(0);
+    void q.enqueue('c0', 'again');
+    void q.enqueue('c0', 'and again');
+    expect(wire.slice(-2).map(brief)).toEqual([
+      ['c0', 1_100, undefined],
+      ['c0', 1_101, 1_100],
+    ]);
+    expect(q.conversationsQueued).toBe(1);
+  });
+
   it('sdk outbound queue – without cidStart, cids start from the clock (Date.now() * 1000) and stay above it', () => {
     vi.setSystemTime(1_800_000_000_000);
     const { q, wire } = harness({ cidStart: undefined });
