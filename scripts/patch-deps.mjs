@@ -6,13 +6,16 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** postgres.js ships each source file three times (ESM, CommonJS, Cloudflare): a patch goes into every copy. */
+const postgresCopies = (file) => ['src', 'cjs/src', 'cf/src'].map((dir) => `node_modules/postgres/${dir}/${file}`);
+
 const PATCHES = [
   {
     // postgres.js resets its per-connection row counter only on CommandComplete: after a query that failed
     // or was cancelled while streaming rows, the next query on that connection resolved with leading holes
     // (rows[0] undefined), which read as "not found" or a last seq of 0 (porsager/postgres#1119, #1181).
     name: 'postgres.js: reset the row counter at ReadyForQuery',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: '    query = results = errorResponse = null\n',
     replacement: '    query = results = errorResponse = null\n    rows = 0 // natsim-patch: porsager/postgres#1119\n',
     marker: 'natsim-patch: porsager/postgres#1119',
@@ -25,14 +28,14 @@ const PATCHES = [
   // a silent connection (LanternOps/breeze#3225 describes the same defect). Both paths now reset both.
   {
     name: 'postgres.js: terminate() forgets a cancelled pending write',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: '    clearImmediate(nextWriteTimer)\n    if (socket) {\n',
     replacement: '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (terminate)\n    if (socket) {\n',
     marker: 'natsim-patch: stale nextWriteTimer (terminate)',
   },
   {
     name: 'postgres.js: closed() forgets a cancelled pending write',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: "    clearImmediate(nextWriteTimer)\n    socket.removeListener('data', data)\n",
     replacement: "    clearImmediate(nextWriteTimer)\n    nextWriteTimer = chunk = null // natsim-patch: stale nextWriteTimer (closed)\n    socket.removeListener('data', data)\n",
     marker: 'natsim-patch: stale nextWriteTimer (closed)',
@@ -44,7 +47,7 @@ const PATCHES = [
   // ~170,000 slots (1.3 MB) and never shrank. The patch drops the leading slots once they are half the array.
   {
     name: 'postgres.js: a pool queue drops its shifted-out slots',
-    files: ['node_modules/postgres/src/queue.js', 'node_modules/postgres/cjs/src/queue.js', 'node_modules/postgres/cf/src/queue.js'],
+    files: postgresCopies('queue.js'),
     anchor: '        xs[index - 1] = undefined\n',
     replacement:
       '        xs[index - 1] = undefined\n' +
@@ -62,7 +65,7 @@ const PATCHES = [
   // stop whichever innocent query it is running when the request lands (a test here saw that in one run of three).
   {
     name: 'postgres.js: a cancelled pipelined query keeps its place',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor:
       '    while (sent.length && (query = sent.shift()) && (query.active = true, query.cancelled))\n' +
       '      Connection(options).cancel(query.state, query.cancelled.resolve, query.cancelled.reject)\n',
@@ -77,7 +80,7 @@ const PATCHES = [
   // statement deadline (storage/pg-errors.ts `bounded`) fired then would exit. It now returns the promise.
   {
     name: 'postgres.js: cancel() returns its promise',
-    files: ['node_modules/postgres/src/query.js', 'node_modules/postgres/cjs/src/query.js', 'node_modules/postgres/cf/src/query.js'],
+    files: postgresCopies('query.js'),
     anchor: '    return this.canceller && (this.canceller(this), this.canceller = null)\n',
     replacement: '    const c = this.canceller; this.canceller = null; return c ? c(this) : undefined // natsim-patch: cancel() returns its promise\n',
     marker: 'natsim-patch: cancel() returns its promise',
@@ -90,7 +93,7 @@ const PATCHES = [
   // The connection now goes to the pool as open when its first query was cancelled meanwhile.
   {
     name: 'postgres.js: a connection whose first query was cancelled still opens',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: '      initial && !initial.reserve && execute(initial)\n      options.shared.retries = retries = 0\n      initial = null\n      return\n',
     replacement:
       '      const cancelledFirst = initial && initial.cancelled // natsim-patch: cancelled first query\n' +
@@ -107,7 +110,7 @@ const PATCHES = [
   // queued behind a full connection are refused too (#1186).
   {
     name: 'postgres.js: a transaction whose connection closed refuses its later statements',
-    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    files: postgresCopies('index.js'),
     anchor: '        new Promise((_, reject) => connection.onclose = reject)\n',
     replacement:
       '        new Promise((_, reject) => connection.onclose = (e) => { // natsim-patch: transaction after close\n' +
@@ -119,14 +122,14 @@ const PATCHES = [
   },
   {
     name: 'postgres.js: a transaction keeps the error its connection closed with',
-    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    files: postgresCopies('index.js'),
     anchor: '    let savepoints = 0\n      , connection\n',
     replacement: '    let savepoints = 0\n      , connection\n      , closedBy = null // natsim-patch: transaction close error\n',
     marker: 'natsim-patch: transaction close error',
   },
   {
     name: "postgres.js: a closed transaction's statements are refused",
-    files: ['node_modules/postgres/src/index.js', 'node_modules/postgres/cjs/src/index.js', 'node_modules/postgres/cf/src/index.js'],
+    files: postgresCopies('index.js'),
     anchor: '      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n',
     replacement:
       '      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n' +
@@ -137,7 +140,7 @@ const PATCHES = [
   // the next turn finds no socket. It is dropped; the statement it belonged to was refused when the socket closed.
   {
     name: 'postgres.js: no write without a socket',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)\n',
     replacement:
       '  function nextWrite(fn) {\n' +
@@ -155,7 +158,7 @@ const PATCHES = [
   // statement with the old backend's error. closed() now forgets both.
   {
     name: 'postgres.js: closed() forgets the statement in flight and its error',
-    files: ['node_modules/postgres/src/connection.js', 'node_modules/postgres/cjs/src/connection.js', 'node_modules/postgres/cf/src/connection.js'],
+    files: postgresCopies('connection.js'),
     anchor: "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n",
     replacement:
       "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n" +
