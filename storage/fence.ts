@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
+import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError, txTimeouts } from './pg-errors.js';
 import type { Fence } from './types.js';
 
 /** A transaction handle as `sql.begin` passes it. */
@@ -52,14 +52,12 @@ export async function withFence<T>(
 ): Promise<T> {
   checkFence(fence);
   try {
-    const ms = String(Math.max(1, Math.floor(timeoutMs)));
     const work = sql.begin(async (tx) => {
       // The shard row stays locked FOR SHARE to the end: a client gone silent mid-transaction must not hold an epoch
       // bump (a shard move) until TCP gives up, so Postgres ends the transaction once it idles a statement's deadline.
       const [row] = await tx<{ ok: boolean }[]>`
         WITH f AS MATERIALIZED (${fenceRow(tx, fence)})
-        SELECT set_config('statement_timeout', ${ms}, true) AS t, set_config('idle_in_transaction_session_timeout', ${ms}, true) AS i,
-               EXISTS (SELECT 1 FROM f) AS ok`;
+        SELECT ${txTimeouts(tx, timeoutMs)}, EXISTS (SELECT 1 FROM f) AS ok`;
       if (!row?.ok) throw fencedError(fence!, what);
       return fn(tx);
     });

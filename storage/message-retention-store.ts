@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError } from './pg-errors.js';
+import { boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, toStorageError, txTimeouts } from './pg-errors.js';
 
 /** Held for a batch's transaction by the one node sweeping at a time (the others find it taken and wait). */
 export const RETENTION_LOCK_KEY = 7_346_502;
@@ -55,9 +55,7 @@ export class MessageRetentionStore {
         // lock (every node's sweep then reports busy) and the conversations' rows until TCP gives up: Postgres ends
         // the transaction once it has idled a statement's deadline.
         const [lock] = await tx<{ ok: boolean }[]>`
-          SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK_KEY}) AS ok, set_config('statement_timeout', ${String(this.timeoutMs)}, true) AS t,
-                 set_config('idle_in_transaction_session_timeout', ${String(this.timeoutMs)}, true) AS i,
-                 set_config('enable_bitmapscan', 'off', true) AS b`;
+          SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK_KEY}) AS ok, ${txTimeouts(tx, this.timeoutMs)}, set_config('enable_bitmapscan', 'off', true) AS b`;
         if (!lock!.ok) return { busy: true, conversations: 0, deleted: 0, expired: [] };
         // The oldest message still served tells at one index probe whether a conversation has anything to expire;
         // only those are read further, and at most RETENTION_ROWS_PER_CONV of them.

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { bounded, boundedTx, guard } from './pg-errors.js';
+import { bounded, boundedTx, guard, txTimeouts } from './pg-errors.js';
 
 export type NodeState = 'alive' | 'draining' | 'left';
 
@@ -76,8 +76,7 @@ export class NodeStore {
         // In the heartbeat (a renewal found the row changed) an answer later than one lease is worth nothing, and a
         // registration stuck on a lock would stop every later heartbeat.
         if (timeoutMs !== undefined) {
-          const ms = String(timeoutMs);
-          await tx`SELECT set_config('lock_timeout', ${ms}, true), set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`;
+          await tx`SELECT set_config('lock_timeout', ${String(timeoutMs)}, true), ${txTimeouts(tx, timeoutMs)}`;
         }
         // A placeholder first, so that the row exists and FOR UPDATE orders two processes registering one new id.
         const created = await tx`INSERT INTO nodes (node_id, state, lease_until) VALUES (${nodeId}, 'left', '-infinity') ON CONFLICT (node_id) DO NOTHING RETURNING 1`;

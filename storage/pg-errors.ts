@@ -129,12 +129,22 @@ export const TX_DEADLINE_FACTOR = 2;
 
 /**
  * A transaction (`sql.begin(...)`) with a client-side deadline of TX_DEADLINE_FACTOR × `timeoutMs`. Postgres bounds
- * each statement and the idle time between them (the transaction sets both to `timeoutMs`), but on a link gone
- * silent it answers nothing, and the caller would wait until TCP gave up, minutes later. Past the deadline the
- * outcome is unknown: the transaction may still commit.
+ * each statement and the idle time between them (the transaction sets both to `timeoutMs`: txTimeouts), but on a
+ * link gone silent it answers nothing, and the caller would wait until TCP gave up, minutes later. Past the deadline
+ * the outcome is unknown: the transaction may still commit.
  */
 export function boundedTx<T>(what: string, work: PromiseLike<T>, timeoutMs: number = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<T> {
   return withDeadline(what, work, timeoutMs * TX_DEADLINE_FACTOR);
+}
+
+/**
+ * Columns of a transaction's first SELECT that bound each of its statements, and the idle time between them, to
+ * `timeoutMs` (a client gone silent must not hold what the transaction locked until TCP gives up): part of a
+ * statement the transaction runs anyway, so they cost no round trip.
+ */
+export function txTimeouts(tx: postgres.TransactionSql<Record<string, never>>, timeoutMs: number): postgres.Fragment {
+  const ms = String(Math.max(1, Math.floor(timeoutMs)));
+  return tx`set_config('statement_timeout', ${ms}, true) AS statement_timeout, set_config('idle_in_transaction_session_timeout', ${ms}, true) AS idle_timeout`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Sql } from './db.js';
-import { bounded, boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, guard } from './pg-errors.js';
+import { bounded, boundedTx, DEFAULT_STATEMENT_TIMEOUT_MS, guard, txTimeouts } from './pg-errors.js';
 
 export type ShardState = 'unassigned' | 'active' | 'moving';
 
@@ -58,10 +58,9 @@ export class ShardMapStore {
     if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARDS) {
       throw new ImError(ErrorCode.INVALID_FIELD, `shard count must be an integer from 1 to ${MAX_SHARDS}, got ${shardCount}`);
     }
-    const ms = String(DEFAULT_STATEMENT_TIMEOUT_MS);
     const work = guard('ensure shard kind', () =>
       this.sql.begin(async (tx) => {
-        await tx`SELECT set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`;
+        await tx`SELECT ${txTimeouts(tx, DEFAULT_STATEMENT_TIMEOUT_MS)}`;
         await tx`INSERT INTO cluster_settings (key, value) VALUES (${`shards.${kind}`}, ${tx.json(shardCount)}) ON CONFLICT (key) DO NOTHING`;
         // The recorded count, which is the first node's when another got there first.
         const [row] = await tx<{ value: number }[]>`SELECT value FROM cluster_settings WHERE key = ${`shards.${kind}`}`;
