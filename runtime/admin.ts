@@ -5,7 +5,7 @@ import { clusterSettingsSubject, clusterShardsSubject } from '../protocol/subjec
 import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import type { Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
-import { NodeStore, type NodeRow } from '../storage/node-store.js';
+import { hostsKind, NodeStore, type NodeRow } from '../storage/node-store.js';
 import { ShardMapStore, type ShardRow } from '../storage/shard-map-store.js';
 import { COORDINATOR_LEASE, coordinatorNode } from './coordinator.js';
 import { controlRequest, ShardMover, type MoveOutcome } from './handoff.js';
@@ -74,15 +74,18 @@ export class Admin {
 
   /** The moves that would balance `kinds` over the live, non-draining nodes (but `excluding`, when given). */
   async plan(kinds?: string[], excluding?: string): Promise<PlannedMove[]> {
-    const eligible = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding).map((n) => n.nodeId);
+    const inPlacement = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding);
     // Not `unavailable`: the cluster answered, and what it said is that no node can take the shards.
-    if (eligible.length === 0) throw new ImError(ErrorCode.CONFLICT, 'no live node to place shards on');
-    const eligibleSet = new Set(eligible);
+    if (inPlacement.length === 0) throw new ImError(ErrorCode.CONFLICT, 'no live node to place shards on');
     const out: PlannedMove[] = [];
     const known = await this.shardMap.kinds();
     // A misspelt kind would plan nothing and read as "balanced already".
     for (const kind of kinds ?? []) if (!known.includes(kind)) throw new ImError(ErrorCode.NOT_FOUND, `unknown actor kind "${kind}" (known: ${known.join(', ')})`);
     for (const kind of kinds ?? known) {
+      // Only nodes that host the kind: one started with other --kinds would be given shards it never serves.
+      const eligible = inPlacement.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId);
+      if (eligible.length === 0) throw new ImError(ErrorCode.CONFLICT, `no live node hosting ${kind} to place its shards on`);
+      const eligibleSet = new Set(eligible);
       const rows = await this.shardMap.list(kind);
       const current = rows.map((r) => (r.owner && eligibleSet.has(r.owner) ? r.owner : null));
       const pinned = new Map(rows.filter((r) => r.pinned && r.owner).map((r) => [r.shard, r.owner!]));
@@ -128,10 +131,11 @@ export class Admin {
     return { outcomes, failures, notStarted: moves.length - started };
   }
 
-  /** Moves one shard to a node, after checking both exist. */
+  /** Moves one shard to a node, after checking both exist and that the node hosts the kind. */
   async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
     await this.checkShard(kind, shard);
-    await this.requireLiveNode(to);
+    const n = await this.requireLiveNode(to);
+    if (!hostsKind(n, kind)) throw new ImError(ErrorCode.INVALID_FIELD, `node ${to} does not host ${kind} (it hosts ${n.kinds!.join(', ') || 'nothing'})`);
     return this.requireMover().move(kind, shard, to);
   }
 
@@ -146,12 +150,18 @@ export class Admin {
    * only returns them: the node stays in placement.
    */
   async planDrain(nodeId: string, dryRun = false): Promise<PlannedMove[]> {
-    await this.requireLiveNode(nodeId, true);
-    const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
-    // Planned first: a drain that cannot be planned (no other live node) must not leave the node out of placement.
-    const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
-    if (!dryRun) await this.nodes.setState(nodeId, 'draining');
-    return moves.filter((m) => m.from === nodeId);
+    const n = await this.requireLiveNode(nodeId, true);
+    // Out of placement before the plan is read: a move to it that the coordinator began meanwhile would land after the
+    // drain. A drain that cannot be planned (no other live node) puts it back, unless an earlier drain had it out.
+    if (!dryRun) await this.nodes.holdOut(nodeId, true);
+    try {
+      const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
+      const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
+      return moves.filter((m) => m.from === nodeId);
+    } catch (err) {
+      if (!dryRun && !n.heldOut) await this.nodes.holdOut(nodeId, false).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Pins a shard to its current owner (rebalancing and the coordinator leave it there) or unpins it. */
@@ -185,13 +195,15 @@ export class Admin {
     return live.map((n) => ({ nodeId: n.nodeId, settings: (n.load['settings'] ?? {}) as Record<string, string> }));
   }
 
-  /** Puts a draining node back into placement; shards return to it through rebalancing. */
+  /** Puts a node `imctl drain` took out back into placement; shards return to it through rebalancing. */
   async undrain(nodeId: string): Promise<void> {
-    await this.requireLiveNode(nodeId, true);
-    await this.nodes.setState(nodeId, 'alive');
+    const n = await this.requireLiveNode(nodeId, true);
+    if ((await this.nodes.holdOut(nodeId, false)) || n.state === 'alive') return;
+    // A node shutting down drains by itself: put back, it would be given shards it refuses.
+    throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is shutting down (imctl drain did not take it out)`);
   }
 
-  private async requireLiveNode(nodeId: string, allowDraining = false): Promise<void> {
+  private async requireLiveNode(nodeId: string, allowDraining = false): Promise<NodeRow> {
     const live = await this.nodes.live();
     const n = live.find((x) => x.nodeId === nodeId);
     if (!n) {
@@ -199,6 +211,7 @@ export class Admin {
       throw new ImError(ErrorCode.NOT_FOUND, known.includes(nodeId) ? `node ${nodeId} is not live (its lease ran out)` : `unknown node "${nodeId}" (known: ${known.join(', ') || 'none'})`);
     }
     if (!allowDraining && n.state !== 'alive') throw new ImError(ErrorCode.INVALID_FIELD, `node ${nodeId} is ${n.state}`);
+    return n;
   }
 
   private requireMover(): ShardMover {

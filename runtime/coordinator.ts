@@ -1,6 +1,6 @@
 import { toImError } from '../protocol/errors.js';
 import type { LeaseStore } from '../storage/lease-store.js';
-import type { NodeStore } from '../storage/node-store.js';
+import { hostsKind, type NodeStore } from '../storage/node-store.js';
 import type { ShardMapStore, ShardRow } from '../storage/shard-map-store.js';
 import type { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
@@ -99,25 +99,40 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Renews the lease within a round, before each kind and each move: a round of slow moves can outlast the lease, and
+   * another node's coordinator may have begun rounds of its own since. False (and the round ends) once it is lost.
+   */
+  private async stillLeader(): Promise<boolean> {
+    if (this.stopped) return false;
+    this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.holder, this.opts.leaseMs);
+    if (!this.leader) this.opts.log.info({ leader: false }, 'lost coordinator lease');
+    return this.leader;
+  }
+
   private async reconcile(): Promise<void> {
     const live = await this.opts.nodes.live();
-    const alive = new Set(live.map((n) => n.nodeId));
-    const eligible = live.filter((n) => n.state === 'alive').map((n) => n.nodeId).sort();
-    const members = eligible.join(',');
+    const inPlacement = live.filter((n) => n.state === 'alive');
+    const members = inPlacement.map((n) => n.nodeId).sort().join(',');
     if (members !== this.lastMembers) {
       this.lastMembers = members;
       this.membersSince = Date.now();
     }
-    if (eligible.length === 0) return;
-    const eligibleSet = new Set(eligible);
     for (const kind of this.opts.kinds) {
-      if (this.stopped) return;
+      if (!(await this.stillLeader())) return;
+      // Only nodes that host the kind (`--kinds`). None in placement (every live one drained): orphans still need an
+      // owner, and one only out of placement serves them, where the kind would stay dark until someone ran undrain.
+      let eligible = inPlacement.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId).sort();
+      const fallback = eligible.length === 0;
+      if (fallback) eligible = live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId).sort();
       const rows = await this.opts.shardMap.list(kind);
-      await this.repairKind(kind, rows, alive, eligible, eligibleSet);
+      // A live owner that does not host the kind never serves its shards: they are orphans as a dead owner's are.
+      const hosting = new Set(live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId));
+      await this.repairKind(kind, rows, hosting, eligible, new Set(eligible), fallback);
     }
   }
 
-  private async repairKind(kind: string, rows: ShardRow[], alive: Set<string>, eligible: string[], eligibleSet: Set<string>): Promise<void> {
+  private async repairKind(kind: string, rows: ShardRow[], hosting: Set<string>, eligible: string[], eligibleSet: Set<string>, fallback: boolean): Promise<void> {
     const { shardMap, log } = this.opts;
     const now = Date.now();
     // A move whose mover vanished: roll it back so the shard is either served by its owner or reassigned below.
@@ -128,25 +143,28 @@ export class Coordinator {
         if (back) Object.assign(r, back);
       }
     }
+    if (eligible.length === 0) return;
     const current = rows.map((r) => (r.owner !== null && eligibleSet.has(r.owner) ? r.owner : null));
     const pinned = new Map(rows.filter((r) => r.pinned && r.owner !== null).map((r) => [r.shard, r.owner!]));
     const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
     // Orphans: unassigned, or owned by a node whose lease ran out — also mid-move: a dead owner finishes nothing,
     // and the mover's own compare-and-set simply loses. A live owner's move is the mover's business.
-    const orphans = rows.filter((r) => r.owner === null || !alive.has(r.owner));
+    const orphans = rows.filter((r) => r.owner === null || !hosting.has(r.owner));
     if (orphans.length > 0) {
       const won = await shardMap.assignMany(orphans.map((r) => ({ kind, shard: r.shard, expectedEpoch: r.epoch, owner: target[r.shard]! })));
       if (won.length > 0) {
-        log.info({ kind, count: won.length, dead: [...new Set(orphans.map((r) => r.owner).filter(Boolean))] }, 'reassigned orphaned shards');
+        const dead = [...new Set(orphans.map((r) => r.owner).filter(Boolean))];
+        if (fallback) log.warn({ kind, count: won.length, dead, to: eligible }, 'reassigned orphaned shards to drained nodes: no node is in placement (imctl undrain one)');
+        else log.info({ kind, count: won.length, dead }, 'reassigned orphaned shards');
         this.opts.notify(kind, won.map((r) => r.shard));
       }
       return;
     }
-    if (this.opts.autoRebalanceMoves <= 0 || now - this.membersSince < this.opts.settleMs) return;
+    if (fallback || this.opts.autoRebalanceMoves <= 0 || now - this.membersSince < this.opts.settleMs) return;
     if (rows.some((r) => r.state === 'moving')) return;
     const moves = diffAssignment(rows.map((r) => r.owner), target).slice(0, this.opts.autoRebalanceMoves);
     for (const m of moves) {
-      if (this.stopped) return;
+      if (!(await this.stillLeader())) return;
       try {
         await this.opts.mover.move(kind, m.shard, m.to);
       } catch (err) {

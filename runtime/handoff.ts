@@ -15,6 +15,11 @@ export interface MoveOutcome {
   epoch: number;
   /** The old owner confirmed it released (false: it did not answer in time; fencing covers it). */
   releasedCleanly: boolean;
+  /**
+   * The new owner confirmed it serves the shard. False: it did not answer, or refused (closing, or its lease lapsed
+   * a moment): it takes the shard at its next poll, or the coordinator reassigns it once that node leaves.
+   */
+  acquiredCleanly: boolean;
   /** From the old owner stopping intake to the new owner serving, as seen by the mover. */
   pauseMs: number;
   /** Nothing to do: the shard was already there. */
@@ -62,10 +67,10 @@ export class ShardMover {
     let row = await shardMap.get(kind, shard);
     if (!row) throw new ImError(ErrorCode.NOT_FOUND, `no shard ${kind}/${shard}`);
     if (row.owner === to && row.state === 'active') {
-      return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, pauseMs: 0, noop: true };
+      return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, acquiredCleanly: true, pauseMs: 0, noop: true };
     }
     // Two nodes drained at once (a scale-down by two) each planned with the other still in placement.
-    if (!(await this.opts.nodes.takesShards(to))) throw new ImError(ErrorCode.CONFLICT, `node ${to} takes no shards now (draining, or its lease ran out)`);
+    if (!(await this.opts.nodes.takesShards(to, kind))) throw new ImError(ErrorCode.CONFLICT, `node ${to} takes no ${kind} shards now (draining, its lease ran out, or it does not host ${kind})`);
     const from = row.owner;
     if (row.state === 'active' && from !== null) {
       const marked = await shardMap.beginMove(kind, shard, row.epoch, from, to);
@@ -94,13 +99,16 @@ export class ShardMover {
     }
     if (!done) return this.settledElsewhere(kind, shard, to, 'during its move');
     this.opts.notify(kind, [shard]);
+    let acquiredCleanly = false;
     try {
-      await controlRequest(nc, to, { type: 'acquire', kind, shard, epoch: done.epoch }, phaseTimeoutMs);
+      const reply = await controlRequest(nc, to, { type: 'acquire', kind, shard, epoch: done.epoch }, phaseTimeoutMs);
+      acquiredCleanly = reply.type === 'acquired' && reply.ok;
+      if (!acquiredCleanly) log.warn({ kind, shard, to }, 'new owner refused the shard for now (closing, or its lease lapsed); it takes it at its next poll, or the coordinator reassigns it once that node leaves');
     } catch (err) {
       log.warn({ kind, shard, to, err: (err as Error).message }, 'new owner did not confirm acquire; it picks the shard up at its next poll');
     }
     const pauseMs = performance.now() - started;
-    return { kind, shard, from, to, epoch: done.epoch, releasedCleanly, pauseMs, noop: false };
+    return { kind, shard, from, to, epoch: done.epoch, releasedCleanly, acquiredCleanly, pauseMs, noop: false };
   }
 
   /**
@@ -112,7 +120,7 @@ export class ShardMover {
     const deadline = performance.now() + 2 * this.opts.phaseTimeoutMs;
     for (;;) {
       const row = await this.opts.shardMap.get(kind, shard);
-      if (row?.owner === to && row.state === 'active') return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, pauseMs: 0, noop: true };
+      if (row?.owner === to && row.state === 'active') return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, acquiredCleanly: true, pauseMs: 0, noop: true };
       if (row?.state !== 'moving' || row.target !== to || performance.now() > deadline) {
         throw new ImError(ErrorCode.CONFLICT, `shard ${kind}/${shard} changed ${when} (now ${row?.state ?? 'missing'} on ${row?.owner ?? 'nobody'})`);
       }

@@ -90,6 +90,7 @@ export class Membership {
         try {
           const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation, this.opts.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS);
           if (reg.tookOver) log.info('took this node id over from a previous process; the epochs of its shards went up');
+          if (reg.heldOut) log.warn('imctl drain took this node out of placement, and it stays out across restarts: `imctl undrain` puts it back');
           break;
         } catch (err) {
           if (!(err instanceof NodeIdInUseError) || waited) throw err;

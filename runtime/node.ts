@@ -8,7 +8,7 @@ import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { connect, type Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
 import { migrate } from '../storage/migrate.js';
-import { NodeStore } from '../storage/node-store.js';
+import { hostsKind, NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
 import type { ActorKind } from './actor.js';
 import { ActorHost } from './actor-host.js';
@@ -80,6 +80,8 @@ export class ClusterNode {
   readonly shards: ShardServer;
   readonly shardMap: ShardMapStore;
   private readonly nodes: NodeStore;
+  /** The cluster's kinds this process hosts (`--kinds`), as recorded in its node row. */
+  private readonly hostedKinds: string[];
   private readonly membership: Membership;
   private readonly coordinator: Coordinator;
   private readonly mover: ShardMover;
@@ -126,6 +128,7 @@ export class ClusterNode {
         void this.shards.release(kind, shard, 'fenced', true, epoch).then(() => this.refresh());
       },
     });
+    this.hostedKinds = [...shardCounts.keys()].filter((k) => this.host.hosts(k));
     this.membership = new Membership({
       nodeId: this.nodeId,
       incarnation,
@@ -216,6 +219,8 @@ export class ClusterNode {
 
   private async begin(): Promise<void> {
     await this.membership.start();
+    // Before the coordinator's first round: placement gives this node shards of the kinds it hosts only.
+    await this.nodes.setKinds(this.nodeId, this.membership.incarnation, this.hostedKinds);
     this.subs.push(this.nc.subscribe(nodeControlSubject(this.nodeId), { callback: (err, msg) => !err && void this.onControl(msg.data, (d) => msg.respond(d)) }));
     this.subs.push(
       this.nc.subscribe(clusterShardsSubject(), {
@@ -354,7 +359,7 @@ export class ClusterNode {
     const log = this.opts.log;
     for (const kind of kinds) {
       // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
-      const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId).map((n) => n.nodeId);
+      const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId && hostsKind(n, kind)).map((n) => n.nodeId);
       if (others.length === 0) return false;
       const rows = await this.shardMap.list(kind);
       const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
@@ -369,7 +374,12 @@ export class ClusterNode {
 
   /** Stops serving and leaves the cluster without moving shards first (the coordinator reassigns them at once). */
   close(): Promise<void> {
-    this.closing ??= this.shutdown(true);
+    this.closing ??= (async () => {
+      // Out of placement first: a move planned meanwhile would hand this node a shard it refuses once stopping. Not
+      // with the lease lapsed: the database is most likely out of reach, and the close would wait on it.
+      if (this.membership.isValid()) await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation).catch(() => undefined);
+      await this.shutdown(true);
+    })();
     return this.closing;
   }
 

@@ -28,8 +28,9 @@ commands:
   rebalance [--kind K] [--dry-run] [--max-moves N] [--wave N]
                                          plan balanced placement, then move in waves
   move <kind> <shard> <node>             move one shard (planned handoff)
-  drain <node> [--dry-run] [--wave N]    move every shard off a node (it stays up, serving nothing); a dry run
-                                         lists the moves and leaves the node in placement
+  drain <node> [--dry-run] [--wave N]    move every shard off a node (it stays up, serving nothing, and out of
+                                         placement across restarts until undrain); a dry run lists the moves and
+                                         leaves the node in placement
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
@@ -90,10 +91,11 @@ function ago(ms: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
     strict: true,
+    tokens: true,
     options: {
       'database-url': { type: 'string' },
       nats: { type: 'string' },
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
     return;
   }
   checkUsage(command, args, Object.keys(values));
+  const flags = checkValues(values, tokens);
   const cfg = parseAdminConfig(values);
   const json = values.json === true;
   const needsNats = COMMANDS[command]!.nats || (command === 'settings' && args[0] === 'set');
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
   const admin = new Admin(sql, nc, silentLogger(), cfg.timeoutMs);
   let exit: number = EXIT.ok;
   try {
-    exit = await run(admin, command, args, values, json);
+    exit = await run(admin, command, args, flags, json);
   } finally {
     await nc?.close();
     await sql.end({ timeout: 2 });
@@ -143,7 +146,40 @@ async function main(): Promise<void> {
   process.exitCode = exit;
 }
 
-type Flags = { kind?: string; 'dry-run'?: boolean; 'max-moves'?: string; wave?: string };
+/** The command's own options, checked: numbers parsed, nothing empty. */
+interface Flags {
+  kind?: string;
+  dryRun: boolean;
+  maxMoves: number;
+  wave: number;
+}
+
+/** The moves one wave runs at once unless --wave says otherwise. */
+const DEFAULT_WAVE = 8;
+
+/**
+ * Refuses option values a command would misread (exit 2), before anything is connected to or changed: an empty
+ * `--max-moves=` would mean "no limit" and an empty `--kind=` "every kind", and a repeated option would keep only
+ * its last value. Checked first so that `drain n2 --wave 0` fails before n2 leaves placement.
+ */
+function checkValues(values: Record<string, string | boolean | undefined>, tokens: readonly { kind: string; name?: string }[]): Flags {
+  const seen = new Set<string>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given more than once`);
+    seen.add(t.name);
+  }
+  for (const [name, v] of Object.entries(values)) if (v === '') throw new UsageError(`--${name} needs a value`);
+  const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const maxMoves = str('max-moves');
+  const wave = str('wave');
+  return {
+    kind: str('kind'),
+    dryRun: values['dry-run'] === true,
+    maxMoves: maxMoves === undefined ? Infinity : positiveInt('--max-moves', maxMoves),
+    wave: wave === undefined ? DEFAULT_WAVE : positiveInt('--wave', wave),
+  };
+}
 
 async function run(admin: Admin, command: string, args: string[], flags: Flags, json: boolean): Promise<number> {
   switch (command) {
@@ -157,14 +193,14 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       console.log(
         table(
           ['node', 'state', 'live', 'lease', 'shards', 'conns', 'cpu', 'sends/s', 'send p99', 'endpoints'],
-          nodes.map((n) => [n.nodeId, n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), load(n, 'connections'), load(n, 'cpu', '%'), load(n, 'sendsPerSec'), load(n, 'sendP99Ms', ' ms'), n.endpoints.join(' ')]),
+          nodes.map((n) => [n.nodeId, n.heldOut && n.state !== 'left' ? 'drained' : n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), load(n, 'connections'), load(n, 'cpu', '%'), load(n, 'sendsPerSec'), load(n, 'sendP99Ms', ' ms'), n.endpoints.join(' ')]),
         ),
       );
       return EXIT.ok;
     }
     case 'shards': {
       const rows = await admin.shardMap.list(flags.kind);
-      if (flags.kind && rows.length === 0) throw new UsageError(`unknown kind "${flags.kind}"`);
+      if (flags.kind !== undefined && rows.length === 0) throw new UsageError(`unknown kind "${flags.kind}"`);
       if (json) return print({ shards: rows });
       const per = new Map<string, { active: number; moving: number; kinds: Set<string> }>();
       for (const r of rows) {
@@ -215,10 +251,8 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       return EXIT.ok;
     }
     case 'rebalance': {
-      const maxMoves = flags['max-moves'] ? positiveInt('--max-moves', flags['max-moves']) : Infinity;
-      const wave = flags.wave ? positiveInt('--wave', flags.wave) : 8;
-      const moves = (await admin.plan(flags.kind ? [flags.kind] : undefined)).slice(0, maxMoves);
-      return planned(admin, moves, wave, flags['dry-run'] === true, json, 'rebalance');
+      const moves = (await admin.plan(flags.kind !== undefined ? [flags.kind] : undefined)).slice(0, flags.maxMoves);
+      return planned(admin, moves, flags.wave, flags.dryRun, json, 'rebalance');
     }
     case 'move': {
       const [kind, shardRaw, to] = args;
@@ -226,15 +260,14 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (!/^\d+$/.test(shardRaw)) throw new UsageError(`bad shard number "${shardRaw}"`);
       const o = await admin.move(kind, Number(shardRaw), to);
       if (json) return print(o);
-      console.log(o.noop ? `${kind}/${o.shard} is already on ${to} (epoch ${o.epoch})` : `moved ${kind}/${o.shard} ${o.from ?? '(none)'} → ${o.to}, epoch ${o.epoch}, pause ${o.pauseMs.toFixed(1)} ms${o.releasedCleanly ? '' : ' (old owner did not confirm; fenced)'}`);
+      console.log(o.noop ? `${kind}/${o.shard} is already on ${to} (epoch ${o.epoch})` : `moved ${kind}/${o.shard} ${o.from ?? '(none)'} → ${o.to}, epoch ${o.epoch}, pause ${o.pauseMs.toFixed(1)} ms${o.releasedCleanly ? '' : ' (old owner did not confirm; fenced)'}${o.acquiredCleanly ? '' : ' (new owner did not confirm serving it: it takes it at its next poll, or the coordinator reassigns it once that node leaves)'}`);
       return EXIT.ok;
     }
     case 'drain': {
       const [node] = args;
       if (!node) throw new UsageError('drain needs <node>');
-      const dryRun = flags['dry-run'] === true;
-      const moves = await admin.planDrain(node, dryRun);
-      return planned(admin, moves, flags.wave ? positiveInt('--wave', flags.wave) : 8, dryRun, json, `drain ${node}`);
+      const moves = await admin.planDrain(node, flags.dryRun);
+      return planned(admin, moves, flags.wave, flags.dryRun, json, `drain ${node}`);
     }
     case 'pin':
     case 'unpin': {

@@ -16,6 +16,10 @@ export interface NodeRow {
   load: Record<string, unknown>;
   /** The process that registered the node id last. */
   incarnation: string;
+  /** `imctl drain` took it out of placement: it stays out across restarts until `imctl undrain`. */
+  heldOut: boolean;
+  /** The actor kinds it hosts; undefined: not written yet, read as every kind. */
+  kinds: string[] | undefined;
 }
 
 interface RawNode {
@@ -26,6 +30,8 @@ interface RawNode {
   lease_until: Date;
   load: Record<string, unknown>;
   incarnation: string;
+  held_out: boolean;
+  kinds: string[] | null;
 }
 
 const toNode = (r: RawNode): NodeRow => ({
@@ -37,7 +43,14 @@ const toNode = (r: RawNode): NodeRow => ({
   leaseUntil: r.lease_until.getTime(),
   load: r.load,
   incarnation: r.incarnation,
+  heldOut: r.held_out,
+  kinds: r.kinds ?? undefined,
 });
+
+/** Whether a node hosts actors of `kind` (a row without kinds hosts every kind). */
+export function hostsKind(n: Pick<NodeRow, 'kinds'>, kind: string): boolean {
+  return n.kinds === undefined || n.kinds.includes(kind);
+}
 
 /** A registration: the node's row, and whether it took the id over from another process (its shards' epochs went up). */
 export type Registration = NodeRow & { tookOver: boolean };
@@ -88,7 +101,7 @@ export class NodeStore {
         const tookOver = created.length === 0 && prev!.incarnation !== incarnation;
         if (tookOver) await tx`UPDATE shards SET epoch = epoch + 1, updated_at = now() WHERE owner = ${nodeId}`;
         const rows = await tx<RawNode[]>`
-          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = 'alive', started_at = now(),
+          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = CASE WHEN held_out THEN 'draining' ELSE 'alive' END, started_at = now(),
                  lease_until = now() + ${leaseMs} * interval '1 millisecond', incarnation = ${incarnation}
           WHERE node_id = ${nodeId} RETURNING *`;
         return { ...toNode(rows[0]!), tookOver };
@@ -126,6 +139,28 @@ export class NodeStore {
     return rows.length > 0;
   }
 
+  /**
+   * `imctl drain` (`held`: out of placement until `imctl undrain`, across restarts) or `imctl undrain`. Undefined when
+   * the node is unknown or has left; false for an undrain of a node that `imctl drain` did not take out (a node
+   * shutting down is draining by itself, and must not be put back).
+   */
+  async holdOut(nodeId: string, held: boolean): Promise<boolean | undefined> {
+    const rows = await bounded(
+      'hold node out',
+      this.sql<{ changed: boolean }[]>`
+        UPDATE nodes SET held_out = ${held}, state = ${held ? 'draining' : 'alive'}
+        WHERE node_id = ${nodeId} AND state <> 'left' AND (${held}::boolean OR held_out) RETURNING true AS changed`,
+    );
+    if (rows.length > 0) return true;
+    const known = await bounded('read node state', this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND state <> 'left'`);
+    return known.length > 0 ? false : undefined;
+  }
+
+  /** Records the actor kinds a node's process hosts (placement gives it shards of those only). */
+  async setKinds(nodeId: string, incarnation: string, kinds: readonly string[]): Promise<void> {
+    await bounded('record node kinds', this.sql`UPDATE nodes SET kinds = ${this.sql.array([...kinds])} WHERE node_id = ${nodeId} AND incarnation = ${incarnation}`);
+  }
+
   /** Nodes whose lease is running (database clock) and that have not left; draining ones are flagged. */
   async live(): Promise<NodeRow[]> {
     // With a deadline: the directory, placement and imctl wait on this read, and a half-open link would hold them for good.
@@ -133,9 +168,12 @@ export class NodeStore {
     return rows.map(toNode);
   }
 
-  /** Whether `nodeId` is live and in placement (not draining): a node shards may be moved to. */
-  async takesShards(nodeId: string): Promise<boolean> {
-    const rows = await bounded('read node state', this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive'`);
+  /** Whether `nodeId` is live, in placement (not draining) and hosts `kind`: a node shards of `kind` may be moved to. */
+  async takesShards(nodeId: string, kind: string): Promise<boolean> {
+    const rows = await bounded(
+      'read node state',
+      this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive' AND (kinds IS NULL OR ${kind} = ANY(kinds))`,
+    );
     return rows.length > 0;
   }
 

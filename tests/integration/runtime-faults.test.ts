@@ -159,6 +159,17 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(twoNodes.code).toBe(2);
     expect(twoNodes.stderr).toContain('drain takes 1 argument(s), got 2: n2 n3');
     expect((await cluster.db.sql<{ state: string }[]>`SELECT state FROM nodes WHERE node_id = 'n2'`)[0]!.state).toBe('alive');
+    // A bad option value is refused before the node leaves placement, and an empty one is no "unlimited" or "every kind".
+    const badWave = await cluster.imctl('drain', 'n2', '--wave', '0');
+    expect(badWave.code).toBe(2);
+    expect(badWave.stderr).toContain('--wave must be a positive integer');
+    expect((await cluster.db.sql<{ state: string }[]>`SELECT state FROM nodes WHERE node_id = 'n2'`)[0]!.state).toBe('alive');
+    const emptyMax = await cluster.imctl('rebalance', '--max-moves=', '--dry-run');
+    expect(emptyMax.code).toBe(2);
+    expect(emptyMax.stderr).toContain('--max-moves needs a value');
+    const twice = await cluster.imctl('shards', '--kind', 'counter', '--kind', 'other');
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain('--kind given more than once');
     const badCommand = await cluster.imctl('frobnicate');
     expect(badCommand.code).toBe(2);
     expect(badCommand.stderr).toContain('usage: imctl');

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/errors.js';
+import { Admin } from '../../runtime/admin.js';
+import { Coordinator, COORDINATOR_LEASE } from '../../runtime/coordinator.js';
+import type { MoveOutcome, ShardMover } from '../../runtime/handoff.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { LeaseStore } from '../../storage/lease-store.js';
+import { NodeStore } from '../../storage/node-store.js';
+import { ShardMapStore } from '../../storage/shard-map-store.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A mover that records what it was asked (these rounds plan moves; what a real move does is tested elsewhere). */
+function recordingMover(onMove: (calls: number) => Promise<void> = async () => {}): { mover: ShardMover; calls: { kind: string; shard: number; to: string }[] } {
+  const calls: { kind: string; shard: number; to: string }[] = [];
+  const mover = {
+    async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
+      calls.push({ kind, shard, to });
+      await onMove(calls.length);
+      return { kind, shard, from: null, to, epoch: 1, releasedCleanly: true, acquiredCleanly: true, pauseMs: 0, noop: false };
+    },
+  } as unknown as ShardMover;
+  return { mover, calls };
+}
+
+describe('placement – which nodes take shards (real Postgres, coordinator rounds in process)', () => {
+  let db: TestDatabase;
+  let nodes: NodeStore;
+  let shardMap: ShardMapStore;
+  let leases: LeaseStore;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    nodes = new NodeStore(db.sql);
+    shardMap = new ShardMapStore(db.sql);
+    leases = new LeaseStore(db.sql);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const coordinator = (nodeId: string, kinds: string[], mover: ShardMover, extra: { leaseMs?: number; autoRebalanceMoves?: number } = {}): Coordinator =>
+    new Coordinator({
+      nodeId,
+      holder: `${nodeId}#test`,
+      kinds,
+      leases,
+      nodes,
+      shardMap,
+      mover,
+      log: silentLogger(),
+      tickMs: 1_000,
+      leaseMs: extra.leaseMs ?? 5_000,
+      stuckMoveMs: 10_000,
+      autoRebalanceMoves: extra.autoRebalanceMoves ?? 0,
+      settleMs: 0,
+      notify: () => {},
+    });
+
+  it('placement – a node started with --kinds gets no shards of a kind it does not host, and one it had goes to a node that does', async () => {
+    await nodes.register('a', [], 5_000, 'ia');
+    await nodes.setKinds('a', 'ia', ['counter', 'chatter']);
+    await nodes.register('b', [], 5_000, 'ib');
+    await nodes.setKinds('b', 'ib', ['counter']);
+    await shardMap.ensureKind('counter', 8);
+    await shardMap.ensureKind('chatter', 8);
+    // Given to b before placement knew what b hosts: b never serves it.
+    expect(await shardMap.assign('chatter', 0, 0, 'b')).toBeDefined();
+    const { mover, calls } = recordingMover();
+    const c = coordinator('a', ['counter', 'chatter'], mover);
+    await c.tick();
+    await c.stop();
+    const chatter = await shardMap.list('chatter');
+    expect(chatter.map((r) => r.owner)).toEqual(Array(8).fill('a'));
+    const counterOwners = new Set((await shardMap.list('counter')).map((r) => r.owner));
+    expect(counterOwners).toEqual(new Set(['a', 'b']));
+    expect(calls).toEqual([]);
+    // Moves an operator asks for, and those a rebalance plans, keep to the hosting nodes as well.
+    expect(await nodes.takesShards('b', 'chatter')).toBe(false);
+    expect(await nodes.takesShards('b', 'counter')).toBe(true);
+    const admin = new Admin(db.sql, undefined, silentLogger(), 2_000);
+    expect((await admin.plan(['chatter'])).filter((m) => m.to === 'b')).toEqual([]);
+    await expect(admin.move('chatter', 1, 'b')).rejects.toMatchObject({ code: ErrorCode.INVALID_FIELD, message: expect.stringContaining('does not host chatter') });
+  });
+
+  it('placement – a node imctl drained stays out of placement when it registers again, and with no node in placement a dead node\'s shards go to a drained one', async () => {
+    await nodes.register('held', [], 5_000, 'ih1');
+    await nodes.setKinds('held', 'ih1', ['k2']);
+    expect(await nodes.holdOut('held', true)).toBe(true);
+    // A restart (a new process of the same node id) does not undo the operator's drain.
+    await nodes.register('held', [], 5_000, 'ih1');
+    expect((await nodes.live()).find((n) => n.nodeId === 'held')).toMatchObject({ state: 'draining', heldOut: true });
+    // Undrain puts back only what a drain took out: a node that drains by itself (shutting down) stays out.
+    await nodes.register('closing', [], 5_000, 'ic');
+    await nodes.setKinds('closing', 'ic', ['other']);
+    await nodes.setState('closing', 'draining');
+    expect(await nodes.holdOut('closing', false)).toBe(false);
+    expect(await nodes.holdOut('nobody', false)).toBeUndefined();
+    await nodes.register('gone', [], 200, 'ig');
+    await nodes.setKinds('gone', 'ig', ['k2']);
+    await shardMap.ensureKind('k2', 4);
+    for (let s = 0; s < 4; s++) await shardMap.assign('k2', s, 0, 'gone');
+    await sleep(400);
+    const c = coordinator('held', ['k2'], recordingMover().mover);
+    await c.tick();
+    await c.stop();
+    expect((await shardMap.list('k2')).map((r) => r.owner)).toEqual(Array(4).fill('held'));
+    const admin = new Admin(db.sql, undefined, silentLogger(), 2_000);
+    await expect(admin.undrain('closing')).rejects.toMatchObject({ code: ErrorCode.CONFLICT });
+    await admin.undrain('held');
+    expect((await nodes.live()).find((n) => n.nodeId === 'held')).toMatchObject({ state: 'alive', heldOut: false });
+  });
+
+  it('coordinator – a round of moves that outlasts its lease stops once another node holds the lease', async () => {
+    const LEASE_MS = 300;
+    for (const id of ['e', 'f']) {
+      await nodes.register(id, [], 5_000, `i${id}`);
+      await nodes.setKinds(id, `i${id}`, ['k3']);
+    }
+    await shardMap.ensureKind('k3', 8);
+    for (let s = 0; s < 8; s++) await shardMap.assign('k3', s, 0, 'e');
+    // The first move is slow; meanwhile the lease runs out and another node's coordinator takes it.
+    const { mover, calls } = recordingMover(async (n) => {
+      if (n !== 1) return;
+      await sleep(LEASE_MS + 100);
+      expect(await leases.acquire(COORDINATOR_LEASE, 'other#x', 5_000)).toBe(true);
+    });
+    const c = coordinator('e', ['k3'], mover, { leaseMs: LEASE_MS, autoRebalanceMoves: 16 });
+    await c.tick();
+    expect(c.isLeader).toBe(false);
+    await c.stop();
+    // Balancing e and f plans four moves to f: only the one under way when the lease was lost was made.
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.to).toBe('f');
+  });
+});
