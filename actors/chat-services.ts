@@ -180,9 +180,10 @@ export class ChatServices {
     this.transport.tell(this.gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: GatewayOp.CLOSE, payload });
   }
 
-  /** Tells a gateway that a session now takes a large conversation's subject (`after`: see GatewayBind). */
-  bind(gw: string, sid: number, uid: string, conv: string, bound: boolean, after?: number): void {
+  /** Tells a gateway that a session now takes a large conversation's subject (`after`, `listed`: see GatewayBind). */
+  bind(gw: string, sid: number, uid: string, conv: string, bound: boolean, after?: number, listed?: number): void {
     const payload: GatewayBind = after !== undefined && after > 0 ? { uid, conv, after } : { uid, conv };
+    if (bound && listed !== undefined) payload.listed = listed;
     this.transport.tell(this.gatewaySubject(gw), { kind: ChatKind.GATEWAY, key: String(sid), op: bound ? GatewayOp.BIND : GatewayOp.UNBIND, payload });
   }
 

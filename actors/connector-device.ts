@@ -26,3 +26,10 @@ export const DEVICE_LEASE_MS = 3 * ATTACH_REFRESH_MS;
 export function lapsed(d: Device, now: number): boolean {
   return now - d.seenAt > DEVICE_LEASE_MS;
 }
+
+/**
+ * How often a connector holding devices looks for lapsed leases. Any op does too, but a user in quiet chats or only
+ * large groups (their messages come through the gateways' subjects, not this actor) may get none for hours: a lost
+ * DETACH would keep them online, and the actor live, for good.
+ */
+export const LEASE_CHECK_MS = ATTACH_REFRESH_MS;

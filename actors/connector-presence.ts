@@ -3,7 +3,7 @@ import type { ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { ChatServices } from './chat-services.js';
 import type { Device } from './connector-device.js';
-import type { ConvState } from './conv-state.js';
+import { directPeerOf, type ConvState } from './conv-state.js';
 import { checkUid } from './op-checks.js';
 
 /** What presence needs of a user's connector (connector.actor.ts): functions here, not fields, to keep it small. */
@@ -47,16 +47,70 @@ export function announce(u: PresenceSide, did: string, online: boolean, peers?: 
  */
 export function peerPresence(u: PresenceSide, p: ConnectorPresence): void {
   const uid = checkUid(p?.uid);
+  const online = p.online === true;
+  // Forgotten even across a block: a later device of ours is told whoever is in the set.
+  if (!online) u.peersOnline?.delete(uid);
   // Checked where it lands: the sender's connector may not have heard of a block yet.
   if (u.blocked?.has(uid)) return;
-  const online = p.online === true;
+  // Both sides greet each other when a direct conversation is made or a block lifted: the second greeting (and its
+  // answer) tells the devices nothing new.
+  const known = online && u.peersOnline?.has(uid) === true;
   if (online) (u.peersOnline ??= new Set()).add(uid);
-  else u.peersOnline?.delete(uid);
   if (online && p.answer !== true && u.devices.length > 0) {
     u.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PRESENCE, { uid: u.ctx.key, online: true, answer: true } satisfies ConnectorPresence);
   }
+  if (known) return;
   const seen = !online && !u.lastSeenOff && typeof p.lastSeen === 'number';
   u.broadcast(seen ? { type: 'presence', uid, online, lastSeen: p.lastSeen } : { type: 'presence', uid, online });
+}
+
+/**
+ * A device attached: the first makes the user online; a later new one is told which peers are, as the answers to
+ * the first one's announcement said.
+ */
+export function deviceCame(u: PresenceSide, did: string, first: boolean): void {
+  if (first) {
+    // Rebuilt from the answers our coming online draws: a peer that went offline while we slept sent us nothing.
+    u.peersOnline = undefined;
+    return announce(u, did, true);
+  }
+  const dev = u.devices.find((d) => d.did === did)!;
+  for (const uid of u.peersOnline ?? []) u.svc.push(dev.gw, dev.sid, u.ctx.key, [{ type: 'presence', uid, online: true }]);
+}
+
+/**
+ * Tells a peer who was not told we are online (presence goes out only as the first device comes and the last
+ * leaves): the other member of a direct conversation just made, while we have devices. Its answer tells ours.
+ */
+function greet(u: PresenceSide, peer: string | undefined): void {
+  if (peer === undefined || u.devices.length === 0 || u.blocked?.has(peer)) return;
+  u.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.PRESENCE, { uid: u.ctx.key, online: true } satisfies ConnectorPresence);
+}
+
+/** We were let into direct conversation `conv` (state `c`): its other member and we learn of each other's presence. */
+export function greetNewPeer(u: PresenceSide, conv: string, c: ConvState | undefined): void | Promise<void> {
+  if (u.devices.length === 0) return;
+  // A hashed id does not name its members: Postgres does (a failed read: no greeting; the next coming online tells).
+  const peer = c?.peer;
+  return peer !== undefined ? greet(u, peer) : directPeerOf(u.svc.convs, u.ctx.key, conv, c).then((p) => greet(u, p), () => undefined);
+}
+
+/**
+ * The user's blocks or settings changed. Peers newly blocked either way are offline to our devices from now on
+ * (and a later device is not told otherwise); peers unblocked are greeted, as neither side told the other of its
+ * presence across the block.
+ */
+export async function privacyChanged(u: PresenceSide): Promise<void> {
+  const before = u.blocked;
+  await u.readPrivacy();
+  for (const uid of u.blocked ?? []) {
+    if (before?.has(uid) || u.peersOnline?.delete(uid) !== true) continue;
+    u.broadcast({ type: 'presence', uid, online: false });
+  }
+  if (before === undefined || u.devices.length === 0) return;
+  const peers = new Set<string>();
+  for (const c of u.convs.values()) if (c.peer !== undefined && before.has(c.peer) && !u.blocked?.has(c.peer)) peers.add(c.peer);
+  for (const peer of peers) greet(u, peer);
 }
 
 /**

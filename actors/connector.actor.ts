@@ -7,7 +7,6 @@ import {
   type ConnectorDisconnect,
   type ConnectorJoined,
   type ConnectorPresence,
-  type ConnectorReceipt,
   type ConnectorConvs,
   type ConvsPage,
   type DevicesReply,
@@ -21,13 +20,14 @@ import type { Actor, ActorContext, ActorKind } from '../runtime/actor.js';
 import type { UserConversation } from '../storage/conversation-store.js';
 import type { ChatServices } from './chat-services.js';
 import { addInflight, DeviceInflight, forgetInflight, pushedOf, resendDue, settleInflight, type Pushed } from './device-inflight.js';
-import { directPeerOf, newConvState, refreshConvStates, type ConvState } from './conv-state.js';
+import { newConvState, refreshConvStates, type ConvState } from './conv-state.js';
 import { storeMemberPrefs } from './member-prefs.js';
 import { pushEvent } from './push-event.js';
 import { sleepingConnectorAnswer } from './sleeping-connector.js';
-import { announce, peerPresence, presenceLost } from './connector-presence.js';
+import { announce, deviceCame, greetNewPeer, peerPresence, presenceLost, privacyChanged } from './connector-presence.js';
 import { DeliveryReceipts } from './delivery-receipts.js';
-import { lapsed, type Device } from './connector-device.js';
+import { markRead } from './connector-read.js';
+import { lapsed, LEASE_CHECK_MS, type Device } from './connector-device.js';
 import { attachReply, listPage, PagedLists } from './list-pages.js';
 import { checkAttach, checkConnectorPrefs, checkConvs, checkDeliver, checkDetach, checkDisconnect, checkGatewayGone, checkJoined, checkMark, checkNotify, checkPresenceLost, checkPushNotice, checkReceipt, checkUid } from './op-checks.js';
 
@@ -49,7 +49,7 @@ class ConnectorActor implements Actor {
   /** Users this one blocks or is blocked by (read when the first device attaches); none: undefined. */
   blocked: Set<string> | undefined;
   /** This user has read receipts off: sends none, and passes none on to its devices. */
-  private receiptsOff = false;
+  receiptsOff = false;
   /** This user has last seen off: tells nobody the time it went offline, and passes no peer's on to its devices. */
   lastSeenOff = false;
   /**
@@ -69,8 +69,17 @@ class ConnectorActor implements Actor {
     private readonly retransmitMs: number,
   ) {}
 
+  /** When the host's sweep next runs `check` (devices' leases): set while the user has devices. */
+  checkAt: number | undefined;
+
   holdsLiveState(): boolean {
     return this.devices.length > 0;
+  }
+
+  /** A device whose DETACH was lost is dropped even if no op comes (connector-device.ts, LEASE_CHECK_MS). */
+  check(now: number): void {
+    this.dropLapsed(now);
+    this.checkAt = this.devices.length > 0 ? now + LEASE_CHECK_MS : undefined;
   }
 
   async onDeactivate(): Promise<void> {
@@ -93,12 +102,13 @@ class ConnectorActor implements Actor {
       case ConnectorOp.ACK:
         return this.ack(checkMark(payload));
       case ConnectorOp.READ:
-        return this.read(checkMark(payload));
+        return markRead(this, checkMark(payload));
       case ConnectorOp.PREFS:
         return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify);
       case ConnectorOp.CONVS:
         return this.list(checkConvs(payload));
       case ConnectorOp.DEVICES:
+        this.dropLapsed(Date.now());
         return { devices: this.devices.map((d) => ({ did: d.did, node: d.gw })) } satisfies DevicesReply;
       case ConnectorOp.NOTIFY: {
         const { frame, except } = checkNotify(payload);
@@ -114,7 +124,7 @@ class ConnectorActor implements Actor {
         return this.broadcast({ type: op === ConnectorOp.RECEIPT ? 'receipt' : 'delivered', conv: r.conv, uid: r.uid, seq: r.seq });
       }
       case ConnectorOp.PRIVACY:
-        return this.readPrivacy();
+        return privacyChanged(this);
       case ConnectorOp.GATEWAY_GONE: {
         const g = checkGatewayGone(payload);
         // As if each of its sessions had detached: the last device out makes the user offline, with a last seen.
@@ -162,15 +172,9 @@ class ConnectorActor implements Actor {
     const convs = this.refresh(list);
     // The attaching device's bindings follow the answer; the user's other devices are told here.
     this.rebind(before, p.did);
-    if (!wasOnline) {
-      // Rebuilt from the answers our coming online draws: a peer that went offline while we slept sent us nothing.
-      this.peersOnline = undefined;
-      announce(this, p.did, true);
-    } else if (!same) {
-      // The user's first device learnt who is online from those answers; a later one is told what they said.
-      const dev = this.device(p.did)!;
-      for (const uid of this.peersOnline ?? []) this.svc.push(dev.gw, dev.sid, this.ctx.key, [{ type: 'presence', uid, online: true }]);
-    }
+    if (!wasOnline || !same) deviceCame(this, p.did, !wasOnline);
+    // Until the last device is gone (detached): a device whose DETACH was lost is dropped even if no op comes.
+    if (!wasOnline) this.checkAt = Date.now() + LEASE_CHECK_MS;
     return attachReply(p.did, convs, this.largeConvs(), p.pageBytes, this.paged);
   }
 
@@ -207,6 +211,7 @@ class ConnectorActor implements Actor {
   /** The last device (`did`) is gone: nothing to retransmit to, and the user is offline. */
   private detached(did: string): void {
     this.disarmRetransmit();
+    this.checkAt = undefined;
     announce(this, did, false);
   }
 
@@ -280,7 +285,7 @@ class ConnectorActor implements Actor {
     this.delivery().moved(conv, seq, c);
   }
 
-  private delivery(): DeliveryReceipts {
+  delivery(): DeliveryReceipts {
     return (this.receipts ??= new DeliveryReceipts(this.ctx, this.svc, this.convs, () => this.blocked));
   }
 
@@ -291,28 +296,6 @@ class ConnectorActor implements Actor {
     }
     // The list may have been read again meanwhile: the mark belongs in the state kept now.
     this.acked(dev, p.conv, p.seq, this.convs.get(p.conv) ?? c);
-  }
-
-  private async read(p: { did: string; conv: string; seq: number }): Promise<{ seq: number }> {
-    const mark = await this.svc.convs.setReadMark(this.ctx.key, p.conv, p.seq, this.ctx.fence);
-    const c = this.convs.get(p.conv);
-    const advanced = c === undefined || mark.readSeq > c.readSeq;
-    if (c) {
-      c.readSeq = Math.max(c.readSeq, mark.readSeq);
-      c.unread = mark.unread;
-      // What a device read, it holds: a client that reads without acking still shows as delivered.
-      this.delivery().moved(p.conv, mark.readSeq, c);
-    }
-    // Every device, the reader too: a mark below the last message leaves an unread count only Postgres knows.
-    const echo: ServerFrame = { type: 'read', conv: p.conv, seq: mark.readSeq, unread: mark.unread, lastSeq: mark.lastSeq, mentions: mark.mentions };
-    for (const dev of this.devices) this.svc.push(dev.gw, dev.sid, this.ctx.key, [echo]);
-    if (!advanced) return { seq: mark.readSeq };
-    this.svc.event({ type: 'read', uid: this.ctx.key, did: p.did, conv: p.conv, seq: mark.readSeq, unread: mark.unread, ts: Date.now() });
-    // A direct conversation's other member sees it was read (a receipt; their list carries it as `peerRead` too).
-    // Not with read receipts off; and one to a peer who has them off is dropped where it lands.
-    const peer = this.receiptsOff ? undefined : await directPeerOf(this.svc.convs, this.ctx.key, p.conv, c);
-    if (peer !== undefined) this.ctx.tell(ChatKind.CONNECTOR, peer, ConnectorOp.RECEIPT, { conv: p.conv, uid: this.ctx.key, seq: mark.readSeq } satisfies ConnectorReceipt);
-    return { seq: mark.readSeq };
   }
 
   /**
@@ -357,7 +340,7 @@ class ConnectorActor implements Actor {
    * Added to a conversation (the devices are told), or told that one of ours became large or small: sessions take
    * or leave its subject.
    */
-  private joined(p: ConnectorJoined): void {
+  private joined(p: ConnectorJoined): void | Promise<void> {
     const c = this.convs.get(p.conv);
     const was = c?.large === true;
     if (c === undefined) this.convs.set(p.conv, newConvState(p.conv, p.kind, p.large, this.ctx.key));
@@ -369,7 +352,11 @@ class ConnectorActor implements Actor {
     const { large: _large, added, ...shown } = p;
     if (added) this.broadcast({ type: 'joined', ...shown, lastSeq: p.lastSeq ?? 0 });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
-    if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large, hidden);
+    // A newcomer's list is the welcome: the gateway catches the session up past it (ConvBinding.bind), as the bind
+    // grace may be over before the session takes the subject.
+    const listed = added ? Math.max(p.lastSeq ?? 0, hidden) : undefined;
+    if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large, hidden, listed);
+    if (added && p.kind === 'direct') return greetNewPeer(this, p.conv, this.convs.get(p.conv));
   }
 
   private left(conv: string): void {

@@ -188,8 +188,12 @@ export interface ConnectorLeft { conv: string }
  */
 export interface GatewayPush { uid: string; frames: Uint8Array[] }
 export interface GatewayClose { uid: string; code: number; reason: string }
-/** `after`: for a newcomer whose history starts past it, messages up to it heard on the subject (a replay) are not the session's. */
-export interface GatewayBind { uid: string; conv: string; after?: number }
+/**
+ * `after`: for a newcomer whose history starts past it, messages up to it heard on the subject (a replay) are not the
+ * session's. `listed`: a newcomer's last seq as its `joined` told it, which the gateway catches the session up past
+ * (ConvBinding.bind): its bind grace may end before the session takes the subject.
+ */
+export interface GatewayBind { uid: string; conv: string; after?: number; listed?: number }
 
 /** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }

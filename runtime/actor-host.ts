@@ -267,12 +267,19 @@ export class ActorHost {
     }
   }
 
+  /** Runs the actor's due `check` in its mailbox, after what is queued there (a deactivation queued first wins). */
+  private runCheck(cell: Cell, now: number): void {
+    cell.mailbox.post(() => (cell.closing ? undefined : cell.actor.check?.(now))).catch((err: unknown) => this.contextHost.failed(cell, err));
+  }
+
   private sweepIdle(): void {
     const now = Date.now();
     // forEach, not allCells(): a generator's results are garbage made for every live actor on every sweep.
     for (const [kind, ofKind] of this.cells) {
       const idleMs = this.kinds.get(kind)?.idleMs ?? this.opts.defaultIdleMs;
       ofKind.forEach((cell) => {
+        const at = cell.actor.checkAt;
+        if (at !== undefined && now >= at && !cell.deactivation && !cell.closing) this.runCheck(cell, now);
         if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
       });
     }

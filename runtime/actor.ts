@@ -41,6 +41,13 @@ export interface Actor {
   onDeactivate?(reason: DeactivateReason): Promise<void>;
   /** True while the actor holds state that cannot be rebuilt from storage (e.g. live sessions): not idled out. */
   holdsLiveState?(): boolean;
+  /**
+   * When (epoch ms) the actor wants `check` run; undefined: never. Read by the host's idle sweep (every few seconds),
+   * so a periodic check costs an actor one number, not a timer of its own (a timer per online user costs ~570 bytes).
+   */
+  readonly checkAt?: number | undefined;
+  /** Run in the actor's mailbox once `checkAt` has passed; the actor sets its next `checkAt` (a late sweep may run it twice). */
+  check?(now: number): void;
 }
 
 /** A kind of actor a node can host, e.g. `connector` or `chatter`. */

@@ -119,11 +119,12 @@ export class ConvBinding {
   /**
    * The user joined the conversation (the connector's bind): the session takes its subject, whatever an attach said
    * before. `after`: a newcomer's history starts past it, so a replayed message up to there is not delivered to it.
+   * `listed`: the last seq its `joined` told it, checked as a list's is (`bind`).
    */
-  joined(s: Session, conv: string, after = 0): void {
+  joined(s: Session, conv: string, after = 0, listed?: number): void {
     s.unbound?.delete(conv);
     if (after > 0) (s.hiddenUpTo ??= new Map()).set(conv, after);
-    this.bind(s, conv);
+    this.bind(s, conv, listed);
   }
 
   /**

@@ -377,7 +377,7 @@ export class Gateway {
       case GatewayOp.CLOSE:
         return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');
       case GatewayOp.BIND:
-        if (typeof p.conv === 'string') this.binding.joined(s, p.conv, typeof p.after === 'number' ? p.after : 0);
+        if (typeof p.conv === 'string') this.binding.joined(s, p.conv, typeof p.after === 'number' ? p.after : 0, typeof p.listed === 'number' ? p.listed : undefined);
         return;
       case GatewayOp.UNBIND:
         if (typeof p.conv === 'string') this.binding.left(s, p.conv);

@@ -69,18 +69,21 @@ describe('chat – blocks', () => {
     await sleep(300);
     expect(bea.bodies).toEqual(['before the block', 'groups go on']);
     expect(bea.typing).toEqual([]);
-    expect(bea.presence.filter((p) => p.uid === 'bo')).toEqual([]);
+    // Offline once, at the block (without a last seen): nothing of bo's devices after.
+    expect(bea.presence.filter((p) => p.uid === 'bo')).toEqual([{ uid: 'bo', online: false }]);
     expect(bo.receipts).toEqual([]);
     const stored = await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = ${direct}`;
     expect(stored[0]!.n).toBe(1);
 
     expect((await c.api('POST', '/v1/users/bea/blocks', { remove: ['bo'] })).body).toEqual({ uid: 'bea', blocked: [] });
+    await waitUntil(() => bea.presence.at(-1)?.online === true, 'bea seeing bo online again');
     await bo2.client.send(direct, 'after the unblock');
     await waitUntil(() => bea.bodies.includes('after the unblock'), 'bea getting the message after the unblock');
     bo2.client.typing(direct);
     await waitUntil(() => bea.typing.length === 1, 'bea seeing bo type again');
     bo2.client.close();
-    await waitUntil(() => bea.presence.some((p) => p.uid === 'bo' && !p.online), 'bea seeing bo go offline');
+    await waitUntil(() => bea.presence.at(-1)?.online === false, 'bea seeing bo go offline');
+    expect(bea.presence.at(-1)).toEqual({ uid: 'bo', online: false, lastSeen: expect.any(Number) });
   }, 60_000);
 
   it('read receipts off – the user\'s reads are seen by nobody and the user sees nobody\'s, in receipts and in lists; on again, both return', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectorKind, DEFAULT_RETRANSMIT_MS } from '../../actors/connector.actor.js';
-import { DEVICE_LEASE_MS } from '../../actors/connector-device.js';
+import { DEVICE_LEASE_MS, LEASE_CHECK_MS } from '../../actors/connector-device.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { decode, encodeFrame } from '../../protocol/codec.js';
@@ -35,7 +35,8 @@ function connectorHost(privacy = async () => ({ related: [] as string[], readRec
     life: 'n1 L1',
     settings: { largeGroupMembers: 100, events: false },
     event: (e: { type: string; did?: string }) => void (events.push(e.type), eventDevices.push(e.did ?? '')),
-    bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean, after?: number) => void binds.push(`${gw} ${sid} ${conv} ${bound ? 'bind' : 'unbind'} after ${after ?? 0}`),
+    bind: (gw: string, sid: number, _uid: string, conv: string, bound: boolean, after?: number, listed?: number) =>
+      void binds.push(`${gw} ${sid} ${conv} ${bound ? 'bind' : 'unbind'} after ${after ?? 0}${listed !== undefined ? ` listed ${listed}` : ''}`),
     closeSession: (gw: string, sid: number, _uid: string, code: number) => closed.push({ gw, sid, code }),
     push: (gw: string, sid: number, _uid: string, frames: { type: string }[]) => pushed.push({ gw, sid, types: frames.map((f) => f.type) }),
     pushEncoded: (gw: string, sid: number, _uid: string, frames: Uint8Array[]) => pushed.push({ gw, sid, types: frames.map((f) => (decode(f) as { type: string }).type) }),
@@ -126,7 +127,17 @@ describe('connector – sessions of one device', () => {
     await c.attach('gwA', 1000);
     await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'g', kind: 'group', large: true, added: true, lastSeq: 7, clearedSeq: 7 });
     await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'h', kind: 'group', large: true, added: true, lastSeq: 3 });
-    expect(c.binds).toEqual(['gwA 1000 g bind after 7', 'gwA 1000 h bind after 0']);
+    expect(c.binds).toEqual(['gwA 1000 g bind after 7 listed 7', 'gwA 1000 h bind after 0 listed 3']);
+  });
+
+  it("connector – a newcomer to a large group binds each device with the last seq its `joined` told, for the gateway to catch it up on what came since; a group only grown large binds without", async () => {
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwB', sid: 2000 });
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'g', kind: 'group', large: true, added: true, lastSeq: 41 });
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'grown', kind: 'group', large: true });
+    expect(c.binds).toEqual(['gwA 1000 g bind after 0 listed 41', 'gwB 2000 g bind after 0 listed 41', 'gwA 1000 grown bind after 0', 'gwB 2000 grown bind after 0']);
   });
 
   it('connector – an attach that failed leaves no device behind: a message meanwhile raises a push; the retry reads the user\'s privacy and announces them online', async () => {
@@ -199,6 +210,40 @@ describe('connector – devices whose detach was lost', () => {
     await c.deliver(2);
     expect(c.pushed).toEqual([]);
     expect(c.events).toEqual(['online', 'offline', 'push']);
+  });
+
+  it('connector – a user whose only device\'s DETACH was lost goes offline within a lease and a check even if nothing is sent to them: the peers hear it, the server API shows no device', async () => {
+    // The host's sweep (setInterval) runs the connector's lease check.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const direct = { convId: 'd:3:ann:bob', kind: 'direct', peer: 'bob', lastSeq: 0, readSeq: 0, deliveredSeq: 0, unread: 0, memberCount: 2 };
+    const c = connectorHost(undefined, async () => [direct]);
+    host = c.host;
+    await c.attach('gwA', 1000);
+    c.tells.length = 0;
+    // Quiet: no message, push or attach reaches the connector from now on.
+    await vi.advanceTimersByTimeAsync(DEVICE_LEASE_MS + LEASE_CHECK_MS + 1_000);
+    expect(c.events).toEqual(['online', 'offline']);
+    expect(c.tells).toEqual([expect.stringMatching(/^bob presence \{"uid":"ann","online":false,"lastSeen":\d+\}$/)]);
+    expect(await c.host.dispatch('connector', 'ann', fence, 'devices', {})).toEqual({ devices: [] });
+    // Nothing more is checked or announced while the user has no device.
+    await vi.advanceTimersByTimeAsync(LEASE_CHECK_MS * 3);
+    expect(c.events).toEqual(['online', 'offline']);
+  });
+
+  it('connector – asked which devices are online (server API presence), a device past its lease is not among them and the user is offline', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const c = connectorHost();
+    host = c.host;
+    await c.attach('gwA', 1000);
+    await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwC', sid: 3000 });
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS / 2);
+    await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwC', sid: 3000, refresh: true });
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS / 2 + 1_000);
+    // Asked before any lease check ran.
+    expect(await c.host.dispatch('connector', 'ann', fence, 'devices', {})).toEqual({ devices: [{ did: 'laptop', node: 'gwC' }] });
+    vi.setSystemTime(Date.now() + DEVICE_LEASE_MS + 1_000);
+    expect(await c.host.dispatch('connector', 'ann', fence, 'devices', {})).toEqual({ devices: [] });
+    expect(c.events).toEqual(['online', 'offline']);
   });
 });
 

@@ -70,6 +70,32 @@ describe('gateway conversation binding', () => {
     expect(got.get(newcomer)).toEqual([8, 0, 6]);
   });
 
+  it("gateway – a newcomer's session that takes the subject after a message its `joined` predates gets that message here, or re-syncs where the subject is new and Postgres has it", async () => {
+    const { nc, publish, flushed } = fakeNats();
+    const got = new Map<Session, number[]>();
+    const resynced: Session[] = [];
+    const b = new ConvBinding(nc, (s, bytes) => got.set(s, [...(got.get(s) ?? []), (decode(bytes) as { seq?: number }).seq ?? 0]), async (conv) => (conv === 'g' ? 4 : 9), (s) => resynced.push(s));
+    const member = session();
+    b.bind(member, 'g', 4);
+    await flushed();
+    // Joined at seq 4; its bind grace ended before its gateway heard the bind, and message 5 went out meanwhile.
+    publish('im.conv.g', msgFrame(5));
+    const newcomer = session();
+    b.joined(newcomer, 'g', 0, 4);
+    expect(got.get(newcomer)).toEqual([5]);
+    // On a gateway where no session took the subject yet, message 9 reached nobody: the newcomer re-syncs once the
+    // subscription stands, as Postgres has it.
+    const alone = session();
+    b.joined(alone, 'h', 0, 8);
+    await flushed();
+    expect(resynced).toEqual([alone]);
+    // One whose `joined` had the latest message neither gets it again nor re-syncs.
+    const current = session();
+    b.joined(current, 'g', 0, 5);
+    expect(got.get(current)).toBeUndefined();
+    expect(resynced).toEqual([alone]);
+  });
+
   it('gateway – a conversation subject is held while any session takes it and dropped with the last one', () => {
     const { nc, subjects } = fakeNats();
     const b = new ConvBinding(nc, () => {});

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LARGE_BIND_GRACE_MS } from '../../actors/bind-grace.js';
+import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
+import { waitUntil } from '../helpers/wait.js';
+
+/** Conversations with more members than this are large: one publish per message on the conversation's subject. */
+const LARGE_GROUP = 3;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A newcomer to a large group gets its messages through its connector for a second (the bind grace), then only
+ * through its gateway's subscription. A session that takes the subject later than that must still get what was
+ * published in between, without waiting for the next message to show the gap.
+ */
+describe('chat – joining a large group', () => {
+  let c: ChatCluster;
+  beforeAll(async () => {
+    c = await startChatCluster({ nodes: ['j1', 'j2'], shards: 8, args: ['--large-group', String(LARGE_GROUP)] });
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  }, 30_000);
+
+  /**
+   * Keeps `uid`'s connector busy until the returned function is called: its read of `side` waits on a lock the test
+   * holds on the user's row there, and what the connector is told meanwhile waits behind it.
+   */
+  async function stall(uid: string, side: string, client: { read(conv: string, seq: number): void }, seq: number): Promise<() => Promise<void>> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const tx = c.db.sql.begin(async (sql) => {
+      await sql`SELECT 1 FROM members WHERE conv_id = ${side} AND uid = ${uid} FOR UPDATE`;
+      locked();
+      await released;
+    });
+    await isLocked;
+    client.read(side, seq);
+    return async () => {
+      release();
+      await tx;
+    };
+  }
+
+  it('large groups – a newcomer whose session takes the group later than its bind grace still gets, live, the message sent meanwhile (where the gateway heard it and where it did not)', async () => {
+    const conv = 'lj-big';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'lj-owner', members: ['lj-b', 'lj-c', 'lj-d'] })).status).toBe(201);
+    // The owner's session on j1 keeps j1 subscribed to the group; nobody's on j2 is.
+    const owner = await c.online('lj-owner', 'd1', 'j1', ['message']);
+    const newcomers = [
+      { uid: 'lj-here', node: 'j1' },
+      { uid: 'lj-there', node: 'j2' },
+    ];
+    const releases: (() => Promise<void>)[] = [];
+    const online = [];
+    for (const { uid, node } of newcomers) {
+      const side = `${uid}-side`;
+      expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: side, owner: uid, members: ['lj-friend'] })).status).toBe(201);
+      const x = await c.online(uid, 'd1', node, ['message', 'joined']);
+      const seq = (await c.api('POST', `/v1/conversations/${side}/messages`, { body: 'hello', from: 'lj-friend' })).body['seq'] as number;
+      await waitUntil(() => x.got.message.some((m) => m.conv === side), `${uid} getting the side message`);
+      releases.push(await stall(uid, side, x.client, seq));
+      online.push(x);
+    }
+    expect((await c.api('POST', `/v1/conversations/${conv}/members`, { add: newcomers.map((n) => n.uid) })).status).toBe(200);
+    // Past the grace: the message goes out on the group's subject only, before the newcomers' sessions take it.
+    await sleep(LARGE_BIND_GRACE_MS + 500);
+    await owner.client.send(conv, 'sent while they were binding');
+    for (const release of releases) await release();
+    for (const [i, x] of online.entries()) {
+      await waitUntil(() => x.got.joined.some((j) => j.conv === conv), `${newcomers[i]!.uid} told it joined`);
+      await waitUntil(() => x.got.message.some((m) => m.conv === conv && m.body === 'sent while they were binding'), `${newcomers[i]!.uid} getting the message`, 5_000);
+    }
+  }, 60_000);
+});
