@@ -1,11 +1,11 @@
 import { ImError } from '../../protocol/errors.js';
 
-/** Polls `ok` every 50 ms until it holds; fails naming `what` once `ms` have passed without it. */
-export async function waitUntil(ok: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
+/** Polls `ok` every `everyMs` (50) until it holds; fails naming `what` once `ms` have passed without it. */
+export async function waitUntil(ok: () => boolean | Promise<boolean>, what: string, ms = 8000, everyMs = 50): Promise<void> {
   const end = Date.now() + ms;
   while (!(await ok())) {
     if (Date.now() > end) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

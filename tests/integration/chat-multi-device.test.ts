@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrameOf } from '../../protocol/frames.js';
 import { encodeControl } from '../../protocol/control.js';
-import { clusterRevocationsSubject } from '../../protocol/subjects.js';
+import type { PushEvent } from '../../protocol/chat-ops.js';
+import { clusterRevocationsSubject, EventSubject } from '../../protocol/subjects.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { parseExposition, sampleValue } from '../../scripts/lib/prometheus-text.js';
@@ -23,9 +24,13 @@ describe('chat – multi-device', () => {
   /** Connector actors live on the cluster's nodes now. */
   const liveConnectors = async (): Promise<number> => {
     let n = 0;
-    for (const url of c.http.values()) {
+    for (const [node, url] of c.http) {
       const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
-      n += sampleValue(parseExposition(await res.text()), 'im_actors_active', { kind: 'connector' }) ?? 0;
+      const text = await res.text();
+      // A node with no connector live has no sample for it (the gauge lists the kinds it hosts actors of), but it
+      // declares the gauge: without it (renamed, unregistered) every count below would be 0 and prove nothing.
+      expect(text, `${node} exposes im_actors_active`).toMatch(/^# TYPE im_actors_active gauge$/m);
+      n += sampleValue(parseExposition(text), 'im_actors_active', { kind: 'connector' }) ?? 0;
     }
     return n;
   };
@@ -80,8 +85,12 @@ describe('chat – multi-device', () => {
       ['nobody-here', false],
     ]);
     // Asking about users nobody connected as does not wake their connectors (each would load its list from Postgres).
+    // Dave's and Carol's connectors are live (their devices are attached): the count sees connectors at all.
     const before = await liveConnectors();
+    expect(before).toBeGreaterThanOrEqual(2);
     const strangers = Array.from({ length: 500 }, (_, i) => `stranger-${i}`);
+    // The answer is itself the round trip: each stranger's connector shard answered before the 200, so a connector
+    // the question woke is live by the time it is counted.
     const asked = await c.api('POST', '/v1/presence', { uids: strangers });
     expect((asked.body['presence'] as { online: boolean }[]).filter((p) => p.online)).toEqual([]);
     expect(await liveConnectors()).toBeLessThanOrEqual(before);
@@ -102,15 +111,23 @@ describe('chat – multi-device', () => {
     const conv = body['conv'] as string;
     for (const peer of offline.slice(0, 20)) expect((await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['olive', peer] })).status).toBeLessThan(300);
     // Coming online tells each direct peer (presence); sending and typing tell each member.
+    // Each message to a sleeping connector raises a push event there: the events show when the connectors got them.
+    const pushes = await c.collect<PushEvent>(EventSubject.PUSH);
     const olive = await rawConnect(c.gateways.get('n1')!, c.token('olive', 'o1'));
     await olive.waitFor((f) => f.type === 'convs');
+    let last = 0;
     for (let cid = 1; cid <= 3; cid++) {
-      olive.send({ type: 'send', conv, cid, body: `anyone? ${cid}` });
-      await olive.waitFor((f) => f.type === 'sent' && f.cid === cid);
       olive.send({ type: 'typing', conv });
+      olive.send({ type: 'send', conv, cid, body: `anyone? ${cid}` });
+      last = (await olive.waitFor<ServerFrameOf<'sent'>>((f) => f.type === 'sent' && f.cid === cid)).seq;
     }
-    // Olive's own connector is the one more.
-    expect(await liveConnectors()).toBeLessThanOrEqual(before + 1);
+    // Counted only once every member's connector shard handled the last message (after the typing and the earlier
+    // messages the conversation told it): a wake those caused has happened by then.
+    await waitUntil(() => new Set(pushes.filter((p) => p.conv === conv && p.seq === last).map((p) => p.uid)).size === offline.length, 'a push event of the last message for every member');
+    const after = await liveConnectors();
+    // Olive's own connector is the one more (and counted: the count sees the connectors a device keeps live).
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThanOrEqual(before + 1);
     // A member who comes online still gets all of it, from the list and a pull.
     const late = await rawConnect(c.gateways.get('n2')!, c.token('asleep-7', 'a7'));
     const list = await late.waitFor<Convs>((f) => f.type === 'convs');

@@ -71,6 +71,8 @@ describe('chat – pin and archive', () => {
     await phone.pin(direct);
     const quin = await rawConnect(c.gateways.get('p1')!, c.token('quin', 'q1'));
     const quinList = (await quin.waitFor<Convs>((f) => f.type === 'convs')).list;
+    // Both conversations pia shares with quin are there (one pinned by her), so the check below has rows to hold against.
+    expect(quinList.map((x) => x.conv).sort()).toEqual([direct, 'pf-new'].sort());
     for (const row of quinList) expect(row).not.toHaveProperty('pinnedAt');
     expect(quin.frames.some((f) => f.type === 'prefs')).toBe(false);
     for (const x of [laptop, quin]) x.close();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import type { NewMessage } from '../../storage/message-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import type { Fence } from '../../storage/types.js';
@@ -113,23 +114,27 @@ describe('group commit – real Postgres', () => {
     const proxy = await tcpProxy(new URL(db.url));
     const commit = new CommitConnection(proxy.url(db.url), 'n-doubt');
     const committer = new GroupCommitter(commit);
-    const lock = await lostInFlight(committer, commit.name, proxy, 'doubt');
+    // Closed whatever the outcome: a failed run must not leave the proxy listening or the connection open.
     try {
-      await committer.settled();
-      expect(await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name}`).toHaveLength(0);
-      await lock`COMMIT`;
+      const lock = await lostInFlight(committer, commit.name, proxy, 'doubt');
+      try {
+        await committer.settled();
+        expect(await db.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${commit.name}`).toHaveLength(0);
+        await lock`COMMIT`;
+      } finally {
+        lock.release();
+      }
+      await sleep(300);
+      expect(await stored('doubt')).toEqual([]);
+      // The reloaded chatter commits again, on a new connection.
+      committer.reset('doubt');
+      await committer.submit(fence, { ...msg('doubt', 2), prevSeq: 0 });
+      expect(await stored('doubt')).toEqual([2]);
     } finally {
-      lock.release();
+      await committer.close();
+      await commit.close();
+      proxy.close();
     }
-    await sleep(300);
-    expect(await stored('doubt')).toEqual([]);
-    // The reloaded chatter commits again, on a new connection.
-    committer.reset('doubt');
-    await committer.submit(fence, { ...msg('doubt', 2), prevSeq: 0 });
-    expect(await stored('doubt')).toEqual([2]);
-    await committer.close();
-    await commit.close();
-    proxy.close();
   });
 
   it('group commit – while an unknown outcome cannot be settled (Postgres away), rows are refused unsent instead of held without an answer', { timeout: 15_000 }, async () => {
@@ -145,44 +150,57 @@ describe('group commit – real Postgres', () => {
       settle: () => new Promise<void>((r) => (settle = r)),
     };
     const committer = new GroupCommitter(target, { settleWaitMs: 200 });
-    const lock = await lostInFlight(committer, commit.name, proxy, 'away');
+    // Closed whatever the outcome: a failed run must not leave the proxy listening or the connection open.
     try {
-      // Another conversation's message while the doubt stands: refused after the wait, never sent.
-      const started = Date.now();
-      await expect(committer.submit(fence, msg('elsewhere', 1))).rejects.toMatchObject({ code: 'unavailable' });
-      expect(Date.now() - started).toBeLessThan(5_000);
-      await commit.settle();
-      settle();
-      await lock`COMMIT`;
+      const lock = await lostInFlight(committer, commit.name, proxy, 'away');
+      try {
+        // Another conversation's message while the doubt stands: refused after the wait, never sent.
+        const started = Date.now();
+        await expect(committer.submit(fence, msg('elsewhere', 1))).rejects.toMatchObject({ code: 'unavailable' });
+        expect(Date.now() - started).toBeLessThan(5_000);
+        await commit.settle();
+        settle();
+        await lock`COMMIT`;
+      } finally {
+        lock.release();
+      }
+      expect(await stored('elsewhere')).toEqual([]);
+      expect(await stored('away')).toEqual([]);
     } finally {
-      lock.release();
+      // A settle the test never let end would hold close() up.
+      settle?.();
+      await committer.close();
+      await commit.close();
+      proxy.close();
     }
-    expect(await stored('elsewhere')).toEqual([]);
-    expect(await stored('away')).toEqual([]);
-    await committer.close();
-    await commit.close();
-    proxy.close();
   });
 
   it('group commit – an application_name in the database URL does not take the commit connection out of sight', async () => {
     const url = new URL(db.url);
     url.searchParams.set('application_name', 'someone-else');
     const commit = new CommitConnection(url.toString(), 'n-named');
-    await commit.ready();
-    const [me] = await commit.sql<{ name: string }[]>`SELECT current_setting('application_name') AS name`;
-    expect(me!.name).toBe(commit.name);
-    await commit.close();
+    try {
+      await commit.ready();
+      const [me] = await commit.sql<{ name: string }[]>`SELECT current_setting('application_name') AS name`;
+      expect(me!.name).toBe(commit.name);
+    } finally {
+      await commit.close();
+    }
   });
 
   it('group commit – a commit connection whose startup outlasts the deadline is given up and opened again, not left hanging', { timeout: 30_000 }, async () => {
     const proxy = await tcpProxy(new URL(db.url));
     const commit = new CommitConnection(proxy.url(db.url), 'n-slow');
-    proxy.delayNew(6_000);
-    await expect(commit.ready()).rejects.toBeDefined();
-    proxy.delayNew(0);
-    await commit.ready();
-    expect(await commit.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
-    await commit.close();
-    proxy.close();
+    try {
+      proxy.delayNew(6_000);
+      // Given up by the pool's connect timeout (3 s), before ready's own deadline (5 s) or the held answer (6 s).
+      await expect(commit.ready()).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE, cause: { code: 'CONNECT_TIMEOUT' } });
+      proxy.delayNew(0);
+      await commit.ready();
+      expect(await commit.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    } finally {
+      await commit.close();
+      proxy.close();
+    }
   });
 });

@@ -18,11 +18,17 @@ describe('harness – real servers', () => {
   it('harness – nats-server relays a message on a random loopback port', async () => {
     expect(nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     const nc = await natsConnect({ servers: nats.url });
-    const sc = StringCodec();
-    const sub = nc.subscribe('harness.echo', { max: 1 });
-    nc.publish('harness.echo', sc.encode('hello'));
-    for await (const m of sub) expect(sc.decode(m.data)).toBe('hello');
-    await nc.close();
+    try {
+      const sc = StringCodec();
+      // Ends after one message; a message that never comes ends it with a timeout error after 5 s instead of hanging.
+      const sub = nc.subscribe('harness.echo', { max: 1, timeout: 5_000 });
+      nc.publish('harness.echo', sc.encode('hello'));
+      const got: string[] = [];
+      for await (const m of sub) got.push(sc.decode(m.data));
+      expect(got).toEqual(['hello']);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('harness – a fresh database has every table of the schema', async () => {

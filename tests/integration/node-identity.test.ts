@@ -17,7 +17,14 @@ async function served(cluster: TestCluster, node: string): Promise<Map<number, n
 
 /** A counter key on `shard`. */
 function keyOn(shard: number): string {
-  for (let i = 0; ; i++) if (shardOf(`k${i}`, SHARDS) === shard) return `k${i}`;
+  // Keys hash evenly over 8 shards: a few dozen find any one; 10,000 failing means the hash is broken.
+  for (let i = 0; i < 10_000; i++) if (shardOf(`k${i}`, SHARDS) === shard) return `k${i}`;
+  throw new Error(`no key among k0…k9999 hashes to shard ${shard}`);
+}
+
+/** The shard map's epoch of every counter shard. */
+async function mapEpochs(cluster: TestCluster): Promise<Map<number, number>> {
+  return new Map((await cluster.db.sql<{ shard: number; epoch: number }[]>`SELECT shard, epoch FROM shards WHERE kind = 'counter'`).map((r) => [r.shard, r.epoch]));
 }
 
 /**
@@ -59,14 +66,22 @@ describe('node identity – one live process per node id (real nats-server, Post
   it('node identity – a process frozen past its lease whose id a new process took over exits when it wakes; the new one serves at higher epochs', async () => {
     const old = cluster.nodes.get('n2')!;
     const oldEpochs = await served(cluster, 'n2');
+    expect(oldEpochs.size).toBeGreaterThan(0);
+    const atFreeze = await mapEpochs(cluster);
     old.signal('SIGSTOP');
     try {
       await sleep(1200); // past the frozen process's lease
       await cluster.spawn('n2');
       await cluster.settle();
+      // Which shards the new process ends up with is placement's choice, so it may or may not hold one the old process
+      // held. Whatever it holds, it holds at a newer epoch than the map had at the freeze: the old process's shards
+      // were taken over or reassigned, the others moved to it, and each of those raises the epoch.
       const now = await served(cluster, 'n2');
       expect(now.size).toBeGreaterThan(0);
-      for (const [shard, epoch] of now) if (oldEpochs.has(shard)) expect(epoch).toBeGreaterThan(oldEpochs.get(shard)!);
+      for (const [shard, epoch] of now) expect(epoch, `new n2's epoch of shard ${shard}`).toBeGreaterThan(atFreeze.get(shard)!);
+      // And every shard the old process served is at a newer epoch now, wherever it is: its writes are fenced.
+      const after = await mapEpochs(cluster);
+      for (const [shard, epoch] of oldEpochs) expect(after.get(shard)!, `epoch of shard ${shard}, served by the frozen process at ${epoch}`).toBeGreaterThan(epoch);
     } finally {
       old.signal('SIGCONT');
     }

@@ -3,6 +3,7 @@ import type { CounterReply } from '../../actors/counter.actor.js';
 import { shardOf } from '../../protocol/shard-hash.js';
 import { servedShards, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { verifyCounters } from '../helpers/counter-verify.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const SHARDS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -11,11 +12,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function keyOwnedBy(cluster: TestCluster, node: string): Promise<{ key: string; shard: number; epoch: number }> {
   const rows = await cluster.db.sql<{ shard: number; epoch: number }[]>`SELECT shard, epoch FROM shards WHERE kind = 'counter' AND owner = ${node} AND state = 'active' ORDER BY shard`;
   expect(rows.length).toBeGreaterThan(0);
-  for (let i = 0; ; i++) {
+  // Keys hash evenly over 8 shards: a few dozen find any one of them; 10,000 failing means the hash is broken.
+  for (let i = 0; i < 10_000; i++) {
     const key = `k${i}`;
     const row = rows.find((r) => r.shard === shardOf(key, SHARDS));
     if (row) return { key, shard: row.shard, epoch: row.epoch };
   }
+  expect.fail(`no key among k0…k9999 hashes to a shard of ${node} (${rows.map((r) => r.shard).join(', ')})`);
 }
 
 describe('runtime – fencing (G6) with frozen node processes', () => {
@@ -52,8 +55,18 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     cluster.nodes.get('n1')!.signal('SIGCONT');
     await pending;
     await sleep(1000);
-    const n1Shard = (await servedShards(cluster, 'n1')).find((s) => s.shard === shard);
-    if (n1Shard) expect(n1Shard.epoch).toBeGreaterThan(during.epoch);
+    // Woken, n1 serves the shard at no epoch up to its successor's: not at all (its successor has it).
+    const n1Epochs = async (): Promise<number[]> => (await servedShards(cluster, 'n1')).filter((s) => s.shard === shard).map((s) => s.epoch);
+    expect(await n1Epochs(), `n1 serving shard ${shard} after waking`).toEqual([]);
+    // Handed back to n1, it serves the shard again, at a newer epoch than its successor's.
+    await waitUntil(async () => (await cluster.db.sql`SELECT 1 FROM nodes WHERE node_id = 'n1' AND lease_until > now()`).length === 1, 'n1 live again', 10_000);
+    const back = await cluster.imctl('move', 'counter', String(shard), 'n1');
+    expect(back.code, back.stderr).toBe(0);
+    await waitUntil(async () => (await n1Epochs()).length > 0, `n1 serving shard ${shard} again`);
+    const again = await n1Epochs();
+    expect(again).toHaveLength(1);
+    expect(again[0]).toBeGreaterThan(during.epoch);
+    expect((await inc(key)).node).toBe('n1');
     const stale = await cluster.db.sql`SELECT 1 FROM counter_ops WHERE key = ${key} AND node_id = 'n1' AND epoch = ${epoch} AND value > ${before.value}`;
     expect(stale.length).toBe(0);
   }, 60_000);

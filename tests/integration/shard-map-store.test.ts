@@ -1,14 +1,18 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as natsConnect } from 'nats';
+import pino from 'pino';
 import postgres from 'postgres';
 import { ErrorCode } from '../../protocol/errors.js';
 import { LeaseStore } from '../../storage/lease-store.js';
 import { Admin } from '../../runtime/admin.js';
+import { ShardMover } from '../../runtime/handoff.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { Coordinator, COORDINATOR_LEASE, coordinatorHolder } from '../../runtime/coordinator.js';
 import { NodeIdInUseError, NodeStore } from '../../storage/node-store.js';
-import { connect } from '../../storage/db.js';
+import { connect, type Sql } from '../../storage/db.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
+import { startTestNats } from '../helpers/nats.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,23 +95,39 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await shards.setPinned('chatter', 999, true)).toBe(false);
   });
 
-  it('shard map – assignMany reassigns 100 shards in one statement, under 50 ms, returning only the winners', async () => {
+  it('shard map – assignMany reassigns 100 shards in one statement, returning only the winners', async () => {
     await shards.ensureKind('connector', 256);
     const rows = (await shards.list('connector')).slice(0, 100);
     // Two stale entries: their compare-and-set must lose without failing the rest.
     const list = rows.map((r, i) => ({ kind: 'connector', shard: r.shard, expectedEpoch: i % 50 === 49 ? r.epoch + 5 : r.epoch, owner: `n${i % 3}` }));
-    const t0 = performance.now();
-    const won = await shards.assignMany(list);
-    const took = performance.now() - t0;
-    expect(won).toHaveLength(98);
-    expect(won.map((r) => r.shard)).toEqual(rows.map((r) => r.shard).filter((s) => s % 50 !== 49));
-    expect(won.every((r) => r.epoch === 1 && r.state === 'active')).toBe(true);
-    expect(await shards.assignMany([])).toEqual([]);
-    // Warm path measured a second time, as failover runs it on a pool that is already connected.
+    // A store on a connection of its own that records each statement it sends: failover reassigns a dead node's
+    // shards in one round trip, not one per shard.
+    const statements: string[] = [];
+    const counted = postgres(db.url, {
+      max: 1,
+      onnotice: () => {},
+      debug: (_conn, query) => void statements.push(query),
+      types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+    }) as unknown as Sql;
+    try {
+      // Connected (and its type lookups done) before counting starts.
+      await counted`SELECT 1`;
+      statements.length = 0;
+      const won = await new ShardMapStore(counted).assignMany(list);
+      expect(statements, 'statements sent for 100 shards').toHaveLength(1);
+      expect(won).toHaveLength(98);
+      expect(won.map((r) => r.shard)).toEqual(rows.map((r) => r.shard).filter((s) => s % 50 !== 49));
+      expect(won.every((r) => r.epoch === 1 && r.state === 'active')).toBe(true);
+      statements.length = 0;
+      expect(await new ShardMapStore(counted).assignMany([])).toEqual([]);
+      expect(statements, 'statements sent for an empty list').toHaveLength(0);
+    } finally {
+      await counted.end();
+    }
+    // The losers were left as they were; a second round on the current epochs takes all 100.
+    expect((await shards.list('connector')).slice(0, 100).filter((r) => r.epoch === 0).map((r) => r.shard)).toEqual([49, 99]);
     const again = (await shards.list('connector')).slice(0, 100).map((r) => ({ kind: 'connector', shard: r.shard, expectedEpoch: r.epoch, owner: 'n9' }));
-    const t1 = performance.now();
     expect(await shards.assignMany(again)).toHaveLength(100);
-    expect(Math.min(took, performance.now() - t1)).toBeLessThan(50);
   });
 
   it('fencing – an epoch bump waits for a writer holding the shard row FOR SHARE, then fences it', async () => {
@@ -169,28 +189,42 @@ describe('shard map, nodes and leases – real Postgres', () => {
 
   it("leases – a node's earlier process, frozen and woken, neither renews nor gives up the coordinator lease its successor took; imctl names the node", async () => {
     const leases = new LeaseStore(db.sql);
-    // Only the lease matters here: the rounds' shard-map work fails on these stand-ins, and a round never throws.
-    const coordinator = (incarnation: string): Coordinator =>
-      new Coordinator({ nodeId: 'n9', holder: coordinatorHolder('n9', incarnation), kinds: [], leases, nodes: {} as never, shardMap: {} as never, mover: {} as never, log: silentLogger(), tickMs: 1_000, leaseMs: 300, stuckMoveMs: 1_000, autoRebalanceMoves: 0, settleMs: 1_000, notify: () => {} });
-    const zombie = coordinator('first-life');
-    const successor = coordinator('second-life');
-    await zombie.tick();
-    expect(zombie.isLeader).toBe(true);
-    // Frozen past its lease: the node's new process takes the lease over.
-    await sleep(400);
-    await successor.tick();
-    expect(successor.isLeader).toBe(true);
-    // The zombie wakes and stops at once (it finds its node id taken over), still taking itself for the leader:
-    // its release leaves the successor's lease. A round of a woken zombie takes nothing either.
-    expect(zombie.isLeader).toBe(true);
-    await zombie.stop();
-    const another = coordinator('first-life');
-    await another.tick();
-    expect(another.isLeader).toBe(false);
-    expect(await leases.holder(COORDINATOR_LEASE)).toBe(coordinatorHolder('n9', 'second-life'));
-    expect(await new Admin(db.sql, undefined, silentLogger(), 5_000).coordinator()).toBe('n9');
-    await successor.stop();
-    expect(await leases.holder(COORDINATOR_LEASE)).toBeUndefined();
+    const nodes = new NodeStore(db.sql);
+    // Real stores and a real mover (on a real nats-server), so a round runs whole: a round never throws, and one that
+    // failed on a stand-in would look the same as one that worked. Its failures are logged, and checked below.
+    const nats = await startTestNats();
+    const nc = await natsConnect({ servers: nats.url });
+    const logged: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+    try {
+      const mover = new ShardMover({ nc, shardMap: shards, nodes, log, phaseTimeoutMs: 1_000, notify: () => {} });
+      // No kinds: a round is the lease and the live-node read, and moves no shard of the other tests.
+      const coordinator = (incarnation: string): Coordinator =>
+        new Coordinator({ nodeId: 'n9', holder: coordinatorHolder('n9', incarnation), kinds: [], leases, nodes, shardMap: shards, mover, log, tickMs: 1_000, leaseMs: 300, stuckMoveMs: 1_000, autoRebalanceMoves: 0, settleMs: 1_000, notify: () => {} });
+      const zombie = coordinator('first-life');
+      const successor = coordinator('second-life');
+      await zombie.tick();
+      expect(zombie.isLeader).toBe(true);
+      // Frozen past its lease: the node's new process takes the lease over.
+      await sleep(400);
+      await successor.tick();
+      expect(successor.isLeader).toBe(true);
+      // The zombie wakes and stops at once (it finds its node id taken over), still taking itself for the leader:
+      // its release leaves the successor's lease. A round of a woken zombie takes nothing either.
+      expect(zombie.isLeader).toBe(true);
+      await zombie.stop();
+      const another = coordinator('first-life');
+      await another.tick();
+      expect(another.isLeader).toBe(false);
+      expect(await leases.holder(COORDINATOR_LEASE)).toBe(coordinatorHolder('n9', 'second-life'));
+      expect(await new Admin(db.sql, undefined, silentLogger(), 5_000).coordinator()).toBe('n9');
+      await successor.stop();
+      expect(await leases.holder(COORDINATOR_LEASE)).toBeUndefined();
+      expect(logged, 'coordinator warnings (a failed round)').toEqual([]);
+    } finally {
+      await nc.close();
+      await nats.stop();
+    }
   });
 
   it('nodes – a lease renewal, registration or coordinator-lease acquire that cannot finish within the lease fails with timeout instead of hanging', async () => {

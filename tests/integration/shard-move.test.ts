@@ -8,6 +8,7 @@ import { silentLogger } from '../../runtime/logger.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * Two movers at once (the coordinator rebalancing while an operator runs `imctl rebalance`): a move that lost
@@ -45,7 +46,8 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
     });
     const first = mover().move('echo', 1, 'b');
     // The second starts while the first is under way (the shard is marked moving, its old owner being asked).
-    while ((await shards.get('echo', 1))!.state !== 'moving') await new Promise((r) => setTimeout(r, 5));
+    // Polled often: the window lasts one release phase (200 ms).
+    await waitUntil(async () => (await shards.get('echo', 1))!.state === 'moving', 'the first move marking the shard moving', 5_000, 5);
     expect((await shards.get('echo', 1))!.owner).toBe('a');
     const [x, y] = await Promise.all([first, mover().move('echo', 1, 'b')]);
     oldOwner.unsubscribe();
@@ -58,20 +60,26 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
 
   it('shard moves – a move whose completion fails after the old owner released is rolled back at once, not left moving', async () => {
     const start = (await shards.assign('echo', 3, 0, 'a'))!;
-    // Postgres refuses the epoch bump (a failover, a deadline): the old owner has released and will not serve that epoch again.
-    const failing = Object.assign(Object.create(shards) as ShardMapStore, {
-      completeMove: async () => {
-        throw new Error('connection lost');
-      },
-    });
-    const notified: number[] = [];
-    const m = new ShardMover({ nc, shardMap: failing, nodes, log: silentLogger(), phaseTimeoutMs: 200, notify: (_k, s) => notified.push(...s) });
-    await expect(m.move('echo', 3, 'b')).rejects.toThrow('connection lost');
-    // Back on its owner at a new epoch, which that owner takes again; nothing waits for the stuck-move timeout.
-    const row = (await shards.get('echo', 3))!;
-    expect(row).toMatchObject({ owner: 'a', state: 'active', target: null });
-    expect(row.epoch).toBeGreaterThan(start.epoch);
-    expect(notified).toEqual([3]);
+    // Postgres refuses the epoch bump (as after a failover or past a deadline): the old owner has released and will not
+    // serve that epoch again. A trigger refuses the UPDATE that hands this shard to another owner; the rollback, which
+    // keeps the owner, goes through.
+    await db.sql.unsafe(`
+      CREATE FUNCTION refuse_handover_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'handover refused for the test'; END $$;
+      CREATE TRIGGER refuse_handover BEFORE UPDATE ON shards FOR EACH ROW
+        WHEN (OLD.kind = 'echo' AND OLD.shard = 3 AND OLD.state = 'moving' AND NEW.owner IS DISTINCT FROM OLD.owner) EXECUTE FUNCTION refuse_handover_for_test();`);
+    try {
+      const notified: number[] = [];
+      const m = new ShardMover({ nc, shardMap: shards, nodes, log: silentLogger(), phaseTimeoutMs: 200, notify: (_k, s) => notified.push(...s) });
+      await expect(m.move('echo', 3, 'b')).rejects.toMatchObject({ code: ErrorCode.STORAGE, message: expect.stringContaining('handover refused for the test') });
+      // Back on its owner at a new epoch, which that owner takes again; nothing waits for the stuck-move timeout.
+      const row = (await shards.get('echo', 3))!;
+      expect(row).toMatchObject({ owner: 'a', state: 'active', target: null });
+      expect(row.epoch).toBeGreaterThan(start.epoch);
+      expect(notified).toEqual([3]);
+    } finally {
+      await db.sql.unsafe(`DROP TRIGGER refuse_handover ON shards; DROP FUNCTION refuse_handover_for_test()`);
+    }
   });
 
   it('shard moves – moves of one shard to different nodes: one wins, the other is a conflict naming where the shard is', async () => {

@@ -120,7 +120,11 @@ describe('sdk client – reconnect policy', () => {
     /** Lets time pass until the client opens its next socket (its backoff), no further. */
     const nextSocket = async (): Promise<string> => {
       const k = ws.sockets.length;
-      while (ws.sockets.length === k) await vi.advanceTimersByTimeAsync(50);
+      // Fake time, 50 ms a step: a reconnect not tried within 60 s (twice the backoff's 30 s cap) is not coming.
+      for (let waited = 0; ws.sockets.length === k; waited += 50) {
+        if (waited >= 60_000) expect.fail(`no socket opened within 60 s after socket ${k}`);
+        await vi.advanceTimersByTimeAsync(50);
+      }
       return tokenOf();
     };
     void client.connect();

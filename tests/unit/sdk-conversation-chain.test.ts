@@ -157,7 +157,11 @@ describe('sdk chain – live messages', () => {
     let at = Date.now();
     for (let i = 0; i < 6; i++) {
       await pulls[i]!.fail(new ImError(ErrorCode.UNAVAILABLE, 'down'));
-      while (pulls.length === i + 1) await vi.advanceTimersByTimeAsync(100);
+      // Fake time, 100 ms a step: a retry not sent 10 s after its failure (twice the cap) is not coming.
+      for (let waited = 0; pulls.length === i + 1; waited += 100) {
+        if (waited >= 10_000) expect.fail(`pull retry ${i + 1} not sent within 10 s of the failure`);
+        await vi.advanceTimersByTimeAsync(100);
+      }
       gaps.push(Date.now() - at);
       at = Date.now();
     }

@@ -151,6 +151,8 @@ describe('sdk outbound queue – failures', () => {
       q.handleError(100, new ImError(ErrorCode.TIMEOUT, 'slow'));
       let waited = 0;
       while (wire.length === before) {
+        // Fake time, 1 ms a step: a re-send not made within twice the cap (400 ms) is not coming.
+        if (waited >= 800) expect.fail(`re-send ${i + 1} not made within 800 ms`);
         await vi.advanceTimersByTimeAsync(1);
         waited++;
       }
