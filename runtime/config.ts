@@ -157,6 +157,34 @@ function int(name: string, raw: string | undefined, fallback: number, min = 1): 
   return n;
 }
 
+/** The highest TCP port. */
+const MAX_PORT = 65_535;
+
+/** A TCP port (`min` 0: 0 means "none" or "any free one", as the flag says); a larger number would wrap around. */
+function portOf(name: string, raw: string | undefined, fallback: number, min = 1): number {
+  const n = int(name, raw, fallback, min);
+  if (n > MAX_PORT) throw new ConfigError(`${name} must be a port from ${min} to ${MAX_PORT}, got "${raw}"`);
+  return n;
+}
+
+/** pino's levels: another name would make the logger throw at start, after the configuration was taken. */
+const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevel(raw: string | undefined): string {
+  if (raw === undefined) return 'info';
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`log-level must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return raw;
+}
+
+/** A switch's environment form: 1/true/yes or 0/false/no (any case); anything else is refused, not read as off. */
+function envSwitch(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === '') return false;
+  const r = raw.toLowerCase();
+  if (r === '1' || r === 'true' || r === 'yes') return true;
+  if (r === '0' || r === 'false' || r === 'no') return false;
+  throw new ConfigError(`${name} must be 1, true or yes (on) or 0, false or no (off), got "${raw}"`);
+}
+
 function list(raw: string | undefined, fallback: string[]): string[] {
   if (raw === undefined || raw === '') return fallback;
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -230,10 +258,16 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     },
   });
   const given = values as Record<string, string | boolean | undefined>;
-  /** A flag's value, else its environment form's. */
-  const v = (flag: string): string | undefined => (given[flag] as string | undefined) ?? env[envName(flag)];
-  /** A switch: given as a flag, or its environment form is 1. */
-  const on = (flag: string): boolean => given[flag] === true || env[envName(flag)] === '1';
+  /**
+   * A flag's value, else its environment form's; empty is unset (`IM_GATEWAY_HOST=${HOST}` with HOST unset would
+   * otherwise bind every interface).
+   */
+  const v = (flag: string): string | undefined => {
+    const raw = (given[flag] as string | undefined) ?? env[envName(flag)];
+    return raw === '' ? undefined : raw;
+  };
+  /** A switch: given as a flag, or its environment form says on. */
+  const on = (flag: string): boolean => given[flag] === true || envSwitch(envName(flag), env[envName(flag)]);
   const databaseUrl = v('database-url') ?? '';
   if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL');
   const heartbeatMs = int('heartbeat-ms', v('heartbeat-ms'), DEFAULT_HEARTBEAT_MS, MIN_HEARTBEAT_MS);
@@ -251,7 +285,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     actorIdleMs: int('actor-idle-ms', v('actor-idle-ms'), DEFAULT_ACTOR_IDLE_MS),
     handoffPhaseTimeoutMs: int('handoff-timeout-ms', v('handoff-timeout-ms'), DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),
     dbPoolSize: int('db-pool', v('db-pool'), DEFAULT_DB_POOL),
-    logLevel: v('log-level') ?? 'info',
+    logLevel: logLevel(v('log-level')),
     commit: {
       maxRows: int('commit-max-rows', v('commit-max-rows'), DEFAULT_COMMIT_MAX_ROWS),
       gatherBelow: int('commit-gather-below', v('commit-gather-below'), DEFAULT_COMMIT_GATHER_BELOW, 0),
@@ -279,8 +313,11 @@ function isLoopback(host: string): boolean {
 }
 
 function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: string) => boolean, env: NodeJS.ProcessEnv): GatewayConfig {
-  const port = int('gateway-port', v('gateway-port'), 0, 0);
+  const port = portOf('gateway-port', v('gateway-port'), 0, 0);
   const host = v('gateway-host') ?? DEFAULT_GATEWAY_HOST;
+  // Every interface is no address a client can connect to: the dispatcher would hand out ws://0.0.0.0:….
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  if (port > 0 && wildcard && v('public-url') === undefined) throw new ConfigError(`--public-url is needed with --gateway-host ${host}: it is the address the dispatcher gives clients, and ${host} is none they can connect to`);
   // At least 1 KiB: below it, a client's acks, reads and pulls could not go out at all.
   const maxFrameBytes = int('max-frame-bytes', v('max-frame-bytes'), DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES);
   if (maxFrameBytes > DEFAULT_MAX_FRAME_BYTES) throw new ConfigError(`max-frame-bytes may be tightened, not raised above ${DEFAULT_MAX_FRAME_BYTES}`);
@@ -292,7 +329,7 @@ function gatewayConfig(v: (flag: string) => string | undefined, on: (flag: strin
     ...secrets,
     port,
     host,
-    publicUrl: v('public-url') ?? `ws://${host}:${port}/ws`,
+    publicUrl: v('public-url') ?? `ws://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}/ws`,
     devTokens: on('dev-tokens'),
     maxTokenLifetimeSec: int('max-token-lifetime', v('max-token-lifetime'), DEFAULT_MAX_TOKEN_LIFETIME_SEC),
     maxConnections: int('max-connections', v('max-connections'), DEFAULT_MAX_CONNECTIONS),
@@ -366,6 +403,16 @@ export interface StartConfig {
   kinds: string[];
   /** Node i's gateway listens on gatewayPort + i. */
   gatewayPort: number;
+  /** IM_SERVER_KEY is set: the nodes use it, and the banner does not print it. */
+  ownServerKey: boolean;
+}
+
+/** The local nats-server's cluster port is its client port plus this. */
+export const START_NATS_CLUSTER_PORT_OFFSET = 2000;
+
+/** The external Postgres a script was pointed at (DATABASE_URL), if any. */
+export function externalDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env['DATABASE_URL'] || undefined;
 }
 
 export const DEFAULT_START_NODES = 3;
@@ -383,12 +430,16 @@ export function parseStartConfig(argv: string[] = process.argv.slice(2), env: No
   });
   const cfg: StartConfig = {
     nodes: int('nodes', values.nodes, DEFAULT_START_NODES),
-    natsPort: int('nats-port', values['nats-port'], DEFAULT_START_NATS_PORT),
-    pgPort: int('pg-port', values['pg-port'], DEFAULT_START_PG_PORT),
+    // Its cluster port is this + START_NATS_CLUSTER_PORT_OFFSET.
+    natsPort: portOf('nats-port', values['nats-port'], DEFAULT_START_NATS_PORT),
+    pgPort: portOf('pg-port', values['pg-port'], DEFAULT_START_PG_PORT),
     dataDir: values['data-dir'] ?? DEFAULT_DATA_DIR,
     kinds: list(values.kinds ?? env['IM_KINDS'], DEFAULT_KINDS),
-    gatewayPort: int('gateway-port', values['gateway-port'], DEFAULT_START_GATEWAY_PORT),
+    gatewayPort: portOf('gateway-port', values['gateway-port'], DEFAULT_START_GATEWAY_PORT),
+    ownServerKey: env['IM_SERVER_KEY'] !== undefined,
   };
+  if (cfg.natsPort + START_NATS_CLUSTER_PORT_OFFSET > MAX_PORT) throw new ConfigError(`nats-port must be at most ${MAX_PORT - START_NATS_CLUSTER_PORT_OFFSET}: its cluster port is ${START_NATS_CLUSTER_PORT_OFFSET} above it`);
+  if (cfg.gatewayPort + cfg.nodes > MAX_PORT) throw new ConfigError(`gateway-port must be at most ${MAX_PORT - cfg.nodes}: node i listens on gateway-port + i`);
   if (env['DATABASE_URL']) cfg.databaseUrl = env['DATABASE_URL'];
   if (env['NATS_URL']) cfg.natsUrl = env['NATS_URL'];
   return cfg;

@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { externalDatabaseUrl } from '../runtime/config.js';
 import { connect } from '../storage/db.js';
 import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
 import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
@@ -136,7 +137,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'natsim-chaos-'));
-  const externalDb = process.env['DATABASE_URL'];
+  const externalDb = externalDatabaseUrl();
   const kinds = Object.values(FaultKind).filter((k) => !(externalDb && k === FaultKind.RESTART_POSTGRES));
   const plan = planFaults(durationMs, seed, kinds);
   say(`seed ${seed}, ${durationMs / 1000} s, ${rate} msgs/s${largeGroup ? `, groups over ${largeGroup} members large` : ''}, ${plan.length} faults: ${plan.map((f) => f.kind).join(', ')}`);

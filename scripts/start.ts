@@ -2,12 +2,12 @@
  * `npm start`: nats-server (nats.conf), Postgres (embedded under .data/pg, or DATABASE_URL), and a local cluster
  * of node processes. Ctrl-C drains the nodes and stops everything.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { reachableDataDir, startEmbeddedPostgres, type EmbeddedPgHandle } from './lib/embedded-pg.js';
 import { startNatsServer, type NatsServerHandle } from './lib/nats-server.js';
 import { spawnNodeProcess, type NodeProcess } from './lib/node-process.js';
-import { DEV_SERVER_KEY, LOCAL_CLUSTER_FILE, parseStartConfig } from '../runtime/config.js';
+import { DEV_SERVER_KEY, LOCAL_CLUSTER_FILE, parseStartConfig, START_NATS_CLUSTER_PORT_OFFSET } from '../runtime/config.js';
 import { connect } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 
@@ -67,12 +67,14 @@ async function main(): Promise<void> {
     let natsUrl = cfg.natsUrl;
     if (!natsUrl) {
       console.log(`starting nats-server on 127.0.0.1:${cfg.natsPort} (nats.conf)…`);
-      nats = await startNatsServer({ dir: logDir, name: 'nats-1', port: cfg.natsPort, configFile: path.resolve('nats.conf'), cluster: { name: 'natsim', port: cfg.natsPort + 2000, routes: [] } });
+      nats = await startNatsServer({ dir: logDir, name: 'nats-1', port: cfg.natsPort, configFile: path.resolve('nats.conf'), cluster: { name: 'natsim', port: cfg.natsPort + START_NATS_CLUSTER_PORT_OFFSET, routes: [] } });
       natsUrl = nats.url;
     }
     // The file stays where imctl looks for it (./.data), which `--data-dir` elsewhere leaves uncreated.
     await mkdir(path.dirname(LOCAL_CLUSTER_FILE), { recursive: true });
-    await writeFile(LOCAL_CLUSTER_FILE, JSON.stringify({ databaseUrl, natsUrl }, null, 2));
+    // Only for this user: it holds the Postgres URL, password and all.
+    await writeFile(LOCAL_CLUSTER_FILE, JSON.stringify({ databaseUrl, natsUrl }, null, 2), { mode: 0o600 });
+    await chmod(LOCAL_CLUSTER_FILE, 0o600);
     for (let i = 1; i <= cfg.nodes; i++) {
       const args = ['--gateway-port', String(cfg.gatewayPort + i), '--dev-tokens'];
       nodes.push(await spawnNodeProcess({ nodeId: `n${i}`, natsUrl, databaseUrl, kinds: cfg.kinds, logDir, args }));
@@ -81,13 +83,13 @@ async function main(): Promise<void> {
     const api = `http://127.0.0.1:${cfg.gatewayPort + 1}`;
     // The nodes inherit this environment: with IM_SERVER_KEY set, the development key is refused, and the
     // real one is not printed.
-    const ownKey = process.env['IM_SERVER_KEY'] !== undefined;
+    const ownKey = cfg.ownServerKey;
     const keyNote = ownKey ? 'Authorization: Bearer <the key in IM_SERVER_KEY>' : `Authorization: Bearer ${DEV_SERVER_KEY}; development keys, see README`;
     const auth = ownKey ? `-H "authorization: Bearer $IM_SERVER_KEY"` : `-H 'authorization: Bearer ${DEV_SERVER_KEY}'`;
     console.log(`
 cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
   NATS        ${natsUrl}
-  Postgres    ${databaseUrl}
+  Postgres    ${withoutPassword(databaseUrl)}
   gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
   server API  ${api}  (${keyNote})
   dispatcher  ${api}/v1/endpoints?uid=alice
@@ -110,3 +112,15 @@ Ctrl-C drains the nodes and stops everything.`);
 }
 
 void main();
+
+/** A connection URL as printed: an external server's password stays out of terminals and their scrollback. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '' || u.password === 'postgres') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return '(a URL that does not parse)';
+  }
+}

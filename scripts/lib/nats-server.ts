@@ -71,7 +71,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const logPath = path.join(options.dir, `${name}.log`);
   const logFile = await open(logPath, 'a');
   const bin = natsServerBin();
-  const child = spawn(bin, args, { stdio: ['ignore', logFile.fd, logFile.fd] });
+  // A process group of its own: a terminal's Ctrl-C reaches the whole foreground group, and nats-server would quit at
+  // once while the nodes it serves begin their drain, which needs it. Whoever started it stops it (stop(), the reaper).
+  const child = spawn(bin, args, { stdio: ['ignore', logFile.fd, logFile.fd], detached: true });
   await logFile.close();
   reapOnExit(child, 'SIGTERM');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

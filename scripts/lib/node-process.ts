@@ -49,10 +49,12 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   await mkdir(opts.logDir, { recursive: true });
   const logFile = path.join(opts.logDir, `${opts.nodeId}.log`);
   const fh = await open(logFile, 'a');
-  const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl, '--database-url', opts.databaseUrl];
+  const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl];
   if (opts.kinds) args.push('--kinds', opts.kinds.join(','));
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'], ...(opts.env && { env: { ...process.env, ...opts.env } }) });
+  // The Postgres URL in the environment, not a flag: any local user reads a command line (ps), password and all.
+  const env = { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl };
+  const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'], env });
   await fh.close();
   reapOnExit(child, 'SIGKILL');
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);

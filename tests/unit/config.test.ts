@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
-import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, parseStartConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
 
@@ -86,5 +86,24 @@ describe('config', () => {
     expect(() => parseConfig([...base, '--webhook-url', 'ftp://app.example/im'], secret)).toThrow(/webhook-url/);
     expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im', '--webhook-events', 'push,typing'], secret)).toThrow(/"typing"/);
     expect(() => parseConfig([...base, '--webhook-url', 'https://app.example/im', '--no-events'], secret)).toThrow(/no-events/);
+  });
+
+  it('config – ports past 65535, an empty host, a wildcard host without a public URL, a switch or log level it cannot read are refused with the name', () => {
+    // uWS took 70000 as port 4464, and a gateway on 65536 listened on a random port while the dispatcher named 65536.
+    expect(() => parseConfig([...base, '--gateway-port', '70000'], {})).toThrow(/gateway-port must be a port from 0 to 65535/);
+    expect(() => parseStartConfig(['--gateway-port', '65534'], {})).toThrow(/gateway-port must be at most 65532/);
+    expect(() => parseStartConfig(['--nats-port', '64000'], {})).toThrow(/nats-port must be at most 63535/);
+    expect(parseStartConfig([], { IM_SERVER_KEY: 'k' })).toMatchObject({ gatewayPort: 8080, natsPort: 4222, ownServerKey: true });
+    // Set but empty (a compose file's unset ${HOST}) is unset, not "every interface".
+    expect(parseConfig([...base, '--gateway-port', '8081'], { IM_GATEWAY_HOST: '' }).gateway.host).toBe('127.0.0.1');
+    const real = { IM_TOKEN_SECRET: 's'.repeat(32), IM_SERVER_KEY: 'k'.repeat(32) };
+    expect(() => parseConfig([...base, '--gateway-port', '8081', '--gateway-host', '0.0.0.0'], real)).toThrow(/--public-url is needed/);
+    expect(parseConfig([...base, '--gateway-port', '8081', '--gateway-host', '::1'], {}).gateway.publicUrl).toBe('ws://[::1]:8081/ws');
+    expect(parseConfig(base, { IM_NO_EVENTS: 'true' }).gateway.events).toBe(false);
+    expect(parseConfig(base, { IM_DEV_TOKENS: 'Yes' }).gateway.devTokens).toBe(true);
+    expect(parseConfig(base, { IM_NO_EVENTS: 'false' }).gateway.events).toBe(true);
+    expect(() => parseConfig(base, { IM_NO_EVENTS: 'on' })).toThrow(/IM_NO_EVENTS must be 1, true or yes/);
+    expect(() => parseConfig([...base, '--log-level', 'verbose'], {})).toThrow(/log-level must be one of/);
+    expect(parseConfig([...base, '--log-level', 'debug'], {}).logLevel).toBe('debug');
   });
 });

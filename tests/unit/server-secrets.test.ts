@@ -39,9 +39,9 @@ describe('server secrets', () => {
   });
 
   it('config – a gateway reachable from other machines does not start with the public development secrets', () => {
-    const args = (host: string) => ['--node-id', 'd1', '--database-url', 'postgres://x/y', '--gateway-port', '8081', '--gateway-host', host];
+    const args = (host: string) => ['--node-id', 'd1', '--database-url', 'postgres://x/y', '--gateway-port', '8081', '--gateway-host', host, '--public-url', 'wss://chat.example/ws'];
     const real = { IM_TOKEN_SECRET: REAL_SECRET, IM_SERVER_KEY: REAL_KEY };
-    expect(() => parseConfig(args('0.0.0.0'), {})).toThrow(ConfigError);
+    expect(() => parseConfig(args('0.0.0.0'), {})).toThrow(/token secret|server key/);
     expect(() => parseConfig(args('10.1.2.3'), { IM_TOKEN_SECRET: REAL_SECRET })).toThrow(/server key/);
     expect(() => parseConfig(args('10.1.2.3'), { IM_SERVER_KEY: REAL_KEY })).toThrow(/token secret/);
     expect(parseConfig(args('0.0.0.0'), real).gateway).toMatchObject({ host: '0.0.0.0', tokenSecret: REAL_SECRET, serverKey: REAL_KEY });
