@@ -1,4 +1,6 @@
-import { ChatKind, ConnectorOp, type ConnectorJoined, type ConnectorLeft } from '../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp, CONV_MEMBERS_LEFT, type ConnectorJoined, type ConnectorLeft, type ConvMembersLeft } from '../protocol/chat-ops.js';
+import { encode } from '../protocol/codec.js';
+import { conversationSubject } from '../protocol/subjects.js';
 import type { ConvKind, Pin } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
@@ -52,6 +54,13 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
     const clearedSeq = cleared.get(u);
     ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, clearedSeq === undefined ? joined : clearedSeq > 0 ? { ...welcome, clearedSeq } : welcome);
     if (c.large) c.binding.start(u, now);
+  }
+  // On the subject first, in order with the messages that follow: the gateways drop the removed members' sessions
+  // from it before any of them (the connectors' unbinds come later, through a busy mailbox maybe).
+  if (removed.length > 0 && (c.large || c.wasLarge)) {
+    for (let i = 0; i < removed.length; i += MEMBERS_EVENT_UIDS) {
+      svc.publish(conversationSubject(conv), encode({ type: CONV_MEMBERS_LEFT, uids: removed.slice(i, i + MEMBERS_EVENT_UIDS) } satisfies ConvMembersLeft));
+    }
   }
   const left: ConnectorLeft = { conv };
   for (const u of removed) {

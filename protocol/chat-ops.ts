@@ -195,6 +195,16 @@ export interface GatewayClose { uid: string; code: number; reason: string }
  */
 export interface GatewayBind { uid: string; conv: string; after?: number; listed?: number }
 
+/** The type of ConvMembersLeft: no client frame has it. */
+export const CONV_MEMBERS_LEFT = 'members-left' as const;
+/**
+ * Published by a large conversation's chatter on its subject (im.conv.<conv>) when members leave or are removed, in
+ * order with its messages: gateways stop copying the subject to those users' sessions before any later message.
+ * Their connectors unbind them too, later: a connector busy with a slow read let a removed member see what followed.
+ * Never passed to a client.
+ */
+export interface ConvMembersLeft { type: typeof CONV_MEMBERS_LEFT; uids: string[] }
+
 /** Business events on NATS (`im.events.*`), JSON-encoded so that any language reads them; each NATS message is an array of them. */
 export interface OnlineEvent { type: 'online' | 'offline'; uid: string; did: string; node: string; ts: number }
 /**

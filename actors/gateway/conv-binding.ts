@@ -1,6 +1,7 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { decode } from '../../protocol/codec.js';
 import { conversationSubject } from '../../protocol/subjects.js';
+import { CONV_MEMBERS_LEFT } from '../../protocol/chat-ops.js';
 import type { Session } from './session.js';
 
 /** One conversation this gateway takes the subject of. */
@@ -23,13 +24,21 @@ interface Subject {
 const FLOOR_READ_TRIES = 3;
 const FLOOR_RETRY_MS = 1_000;
 
-/** The seq of a `msg` frame; undefined for any other frame (a `cleared`, a `title`, …). */
-function msgSeqOf(bytes: Uint8Array): number | undefined {
+/** What the gateway reads of a message on a conversation's subject: a `msg` frame's seq, or the members who left. */
+interface Heard {
+  /** The seq of a `msg` frame; undefined for any other frame (a `cleared`, a `title`, …). */
+  seq: number | undefined;
+  /** A ConvMembersLeft's uids: not for clients. */
+  left: Set<string> | undefined;
+}
+
+function heardOf(bytes: Uint8Array): Heard {
   try {
-    const f = decode(bytes) as { type?: unknown; seq?: unknown } | null;
-    return f?.type === 'msg' && typeof f.seq === 'number' ? f.seq : undefined;
+    const f = decode(bytes) as { type?: unknown; seq?: unknown; uids?: unknown } | null;
+    if (f?.type === CONV_MEMBERS_LEFT) return { seq: undefined, left: new Set(Array.isArray(f.uids) ? f.uids.filter((u): u is string => typeof u === 'string') : []) };
+    return { seq: f?.type === 'msg' && typeof f.seq === 'number' ? f.seq : undefined, left: undefined };
   } catch {
-    return undefined;
+    return { seq: undefined, left: undefined };
   }
 }
 
@@ -75,7 +84,12 @@ export class ConvBinding {
       e.sub = this.nc.subscribe(conversationSubject(conv), {
         callback: (err, msg) => {
           if (err) return;
-          const seq = msgSeqOf(msg.data);
+          const { seq, left } = heardOf(msg.data);
+          if (left !== undefined) {
+            // Before any later message: the chatter published it in order with them.
+            for (const x of [...e.sessions]) if (left.has(x.uid)) this.left(x, conv);
+            return;
+          }
           // A copy: nats.js hands a view into the socket's read chunk (up to 64 KiB), which this would keep alive for
           // as long as the group stays bound here.
           if (seq !== undefined && seq > e.lastSeq) (e.lastSeq = seq), (e.last = msg.data.slice());

@@ -73,4 +73,28 @@ describe('chat – joining a large group', () => {
       await waitUntil(() => x.got.message.some((m) => m.conv === conv && m.body === 'sent while they were binding'), `${newcomers[i]!.uid} getting the message`, 5_000);
     }
   }, 60_000);
+
+  it('large groups – a member removed while their connector is busy gets none of the messages sent after the removal', async () => {
+    const conv = 'lk-big';
+    // Still large once the victim is out (4 members past the threshold of 3): the group's messages go on its subject.
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'lk-owner', members: ['lk-b', 'lk-c', 'lk-d', 'lk-victim'] })).status).toBe(201);
+    const owner = await c.online('lk-owner', 'd1', 'j1', ['message']);
+    const witness = await c.online('lk-b', 'd1', 'j2', ['message']);
+    const victim = await c.online('lk-victim', 'd1', 'j2', ['message']);
+    await owner.client.send(conv, 'before');
+    await waitUntil(() => victim.got.message.some((m) => m.conv === conv && m.body === 'before'), 'the victim getting the first message');
+    const side = 'lk-victim-side';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: side, owner: 'lk-victim', members: ['lk-friend'] })).status).toBe(201);
+    const seq = (await c.api('POST', `/v1/conversations/${side}/messages`, { body: 'hello', from: 'lk-friend' })).body['seq'] as number;
+    await waitUntil(() => victim.got.message.some((m) => m.conv === side), 'the victim getting the side message');
+    // Its connector cannot unbind the session now: only the chatter's word on the subject can.
+    const release = await stall('lk-victim', side, victim.client, seq);
+    expect((await c.api('POST', `/v1/conversations/${conv}/members`, { remove: ['lk-victim'] })).status).toBe(200);
+    await owner.client.send(conv, 'after the removal');
+    await waitUntil(() => witness.got.message.some((m) => m.conv === conv && m.body === 'after the removal'), 'a member on the same gateway getting it');
+    await sleep(300);
+    await release();
+    await sleep(300);
+    expect(victim.got.message.filter((m) => m.conv === conv).map((m) => m.body)).toEqual(['before']);
+  }, 60_000);
 });

@@ -2,7 +2,8 @@ import type { NatsConnection } from 'nats';
 import { describe, expect, it, vi } from 'vitest';
 import { ConvBinding } from '../../actors/gateway/conv-binding.js';
 import type { Session } from '../../actors/gateway/session.js';
-import { decode, encodeFrame } from '../../protocol/codec.js';
+import { decode, encode, encodeFrame } from '../../protocol/codec.js';
+import { CONV_MEMBERS_LEFT } from '../../protocol/chat-ops.js';
 
 type Callback = (err: Error | null, msg: { data: Uint8Array }) => void;
 
@@ -20,11 +21,13 @@ function fakeNats() {
     flush: () => new Promise<void>((r) => flushes.push(r)),
   } as unknown as NatsConnection;
   const publish = (subject: string, frame: Parameters<typeof encodeFrame>[0]) => callbacks.get(subject)?.(null, { data: encodeFrame(frame) });
+  /** What a chatter publishes that is no client frame (ConvMembersLeft). */
+  const publishRaw = (subject: string, value: unknown) => callbacks.get(subject)?.(null, { data: encode(value) });
   const flushed = async () => {
     for (const r of flushes.splice(0)) r();
     await new Promise((r) => setImmediate(r));
   };
-  return { nc, subjects, publish, flushed };
+  return { nc, subjects, publish, publishRaw, flushed };
 }
 
 const msgFrame = (seq: number) => ({ type: 'msg' as const, conv: 'g', seq, prev: seq - 1, from: 'u', did: 'd', cid: seq, ts: seq, body: 'hi' });
@@ -32,6 +35,24 @@ const msgFrame = (seq: number) => ({ type: 'msg' as const, conv: 'g', seq, prev:
 const session = (): Session => ({ state: 'open', attachGen: 1, bound: undefined }) as unknown as Session;
 
 describe('gateway conversation binding', () => {
+  it("gateway – members the chatter says left stop getting the group's messages at once, before their connector unbinds them; the notice reaches no client", async () => {
+    const { nc, subjects, publishRaw, publish, flushed } = fakeNats();
+    const got = new Map<string, number[]>();
+    const b = new ConvBinding(nc, (s, bytes) => got.set(s.uid, [...(got.get(s.uid) ?? []), (decode(bytes) as { seq?: number }).seq ?? -1]), async () => 0);
+    const [ann, bob, bobTablet] = [{ ...session(), uid: 'ann' }, { ...session(), uid: 'bob' }, { ...session(), uid: 'bob' }] as Session[];
+    for (const s of [ann!, bob!, bobTablet!]) b.bind(s, 'g');
+    await flushed();
+    publish('im.conv.g', msgFrame(7));
+    publishRaw('im.conv.g', { type: CONV_MEMBERS_LEFT, uids: ['bob'] });
+    publish('im.conv.g', msgFrame(8));
+    expect(Object.fromEntries(got)).toEqual({ ann: [7, 8], bob: [7, 7] });
+    expect(bob!.bound?.has('g')).toBe(false);
+    expect(ann!.bound?.has('g')).toBe(true);
+    // The last member here leaving ends the subscription.
+    publishRaw('im.conv.g', { type: CONV_MEMBERS_LEFT, uids: ['ann'] });
+    expect([...subjects]).toEqual([]);
+  });
+
   it('gateway – an attach answer drops large conversations bound before it and missing from it, keeps those bound since', () => {
     const { nc, subjects } = fakeNats();
     const b = new ConvBinding(nc, () => {});
