@@ -40,10 +40,11 @@ export function markRow(row: NewMessage, a: Amendment): void {
 
 /**
  * Message `target` of `conv`, which a new message names: it must exist, be no recall, edit or reaction itself
- * (`not_found`, `invalid_field`) and not be recalled (`conflict`).
+ * (`not_found`, `invalid_field`) and not be recalled (`conflict`). With `reader`, it must be served to them too
+ * (`not_found` for what they cleared, or what came before they joined a group that shows newcomers only what follows).
  */
-export async function readTarget(svc: ChatServices, conv: string, target: number): Promise<StoredMessage> {
-  const [m] = await svc.messages.readAfter(conv, target - 1, 1);
+export async function readTarget(svc: ChatServices, conv: string, target: number, reader?: string): Promise<StoredMessage> {
+  const [m] = await svc.messages.readAfter(conv, target - 1, 1, reader);
   if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
   const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
   if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${target} is ${itself} itself`);
@@ -57,20 +58,25 @@ export interface Replied {
   from: string;
 }
 
-/** A reply to message `seq` of `conv` (none: undefined), refused as `readTarget` says. */
-export async function repliedTo(svc: ChatServices, conv: string, seq: number | undefined): Promise<Replied | undefined> {
-  return seq === undefined ? undefined : { seq, from: (await readTarget(svc, conv, seq)).senderUid };
+/**
+ * A reply to message `seq` of `conv` (none: undefined), refused as `readTarget` says; a member's (`uid`) only to a
+ * message served to them, or its `replyFrom` would name the author of one they may not read.
+ */
+export async function repliedTo(svc: ChatServices, conv: string, seq: number | undefined, uid?: string): Promise<Replied | undefined> {
+  return seq === undefined ? undefined : { seq, from: (await readTarget(svc, conv, seq, uid)).senderUid };
 }
 
 /**
  * Refuses an amendment that may not go ahead. Its target must pass `readTarget`; a recall or an edit a client makes
  * (`uid` given; the server API's has none) must be of its own message, within the window the cluster sets for its
  * kind (0: none) — but in a group, whose `moderates` says who its owners and admins are, they may recall the message
- * of anyone who is neither, at any age (moderation). Any member may react to any message, at any age. The device id
- * of system messages is `systemDevice`.
+ * of anyone who is neither, at any age (moderation). Any member may react to any message served to them, at any
+ * age. The device id of system messages is `systemDevice`.
  */
 export async function checkAmendment(svc: ChatServices, conv: string, a: Amendment, uid: string | undefined, systemDevice: string, moderates?: (uid: string) => boolean): Promise<void> {
-  const m = await readTarget(svc, conv, a.target);
+  // A member's reaction only to a message served to them: its author is told of it, and its reactors listed. A recall
+  // or an edit is of one's own message, or a moderator's, who may take back what came before they joined.
+  const m = await readTarget(svc, conv, a.target, a.kind === 'react' ? uid : undefined);
   if (a.kind === 'react' && m.senderDid !== systemDevice) a.author = m.senderUid;
   if (uid === undefined || a.kind === 'react') return;
   if (a.kind === 'recall' && m.senderUid !== uid && m.senderDid !== systemDevice && moderates?.(uid) === true && !moderates(m.senderUid)) return;

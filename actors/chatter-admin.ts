@@ -3,6 +3,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import { MemberRole, Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
 import type { ActorContext } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
+import { isRetryableStorageError, rolledBack } from '../storage/pg-errors.js';
 import type { ChatServices } from './chat-services.js';
 import type { MemberMarks } from './member-marks.js';
 import { tellDevices } from './tell-devices.js';
@@ -31,6 +32,18 @@ function orBroken<T>(c: AdminChatter, change: Promise<T>): Promise<T> {
 }
 
 /**
+ * Whether a failed write may still have committed: a deadline past or a link lost, or Postgres failing it without a
+ * rollback (a FATAL). A refusal (a limit, a conflict, bad input, no such group) stored nothing: reading a group of up
+ * to 100,000 members again for it, with the mailbox held, would only slow every sender down.
+ */
+export function mayHaveCommitted(err: unknown): boolean {
+  // Stores throw ImErrors only: anything else is a surprise, and its outcome unknown.
+  if (!(err instanceof ImError)) return true;
+  if (rolledBack(err)) return false;
+  return isRetryableStorageError(err) || err.code === ErrorCode.STORAGE;
+}
+
+/**
  * A conversation's chatter as its admin operations (the server API's, and a member leaving) see it: the state they
  * change, and how it tells members. They run in the chatter's mailbox like its sends, so they change that state
  * between two sends, never during one.
@@ -41,6 +54,8 @@ export interface AdminChatter {
   readonly marks: MemberMarks;
   exists: boolean;
   readonly kind: ConvKind;
+  /** A direct conversation whose one member blocks the other. */
+  readonly blocked: boolean;
   title: string | undefined;
   /** A group's app-defined data. */
   meta: string | undefined;
@@ -74,7 +89,8 @@ async function mustBeGroup(c: AdminChatter): Promise<void> {
 export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleReply> {
   await mustBeGroup(c);
   const conv = c.ctx.key;
-  await c.svc.groups.setProfile(conv, p, c.ctx.fence);
+  // Read again if its answer is lost, or newcomers would be told the old title until the next reload.
+  await orBroken(c, c.svc.groups.setProfile(conv, p, c.ctx.fence));
   if (p.title !== undefined) {
     c.title = p.title ?? undefined;
     c.toMembers(p.title === null ? { type: 'title', conv } : { type: 'title', conv, title: p.title });
@@ -92,7 +108,8 @@ export async function retitle(c: AdminChatter, p: ChatterTitle): Promise<TitleRe
  */
 export async function setRoles(c: AdminChatter, roles: Record<string, MemberRole>): Promise<RolesReply> {
   const conv = c.ctx.key;
-  const stored = await c.svc.groups.setRoles(conv, roles, c.ctx.fence);
+  // Read again if its answer is lost, or a demoted admin would go on moderating here until the next reload.
+  const stored = await orBroken(c, c.svc.groups.setRoles(conv, roles, c.ctx.fence));
   const now = Date.now();
   const lifted = Object.keys(stored).filter((uid) => stored[uid] !== MemberRole.MEMBER && c.marks.silencedUntil(uid) > now);
   c.marks.setRoles(stored);
@@ -118,7 +135,8 @@ export async function silence(c: AdminChatter, p: ChatterSilence): Promise<Silen
  */
 export async function setRules(c: AdminChatter, p: ChatterRules): Promise<RulesReply> {
   const conv = c.ctx.key;
-  if (!c.exists) await c.load();
+  // Broken, it may hold a group dissolved since (whose rules the store would still change) and its former members.
+  if (!c.exists || c.broken) await c.load();
   // Posting, history and slow mode are a group's rules; retention any conversation's. History changes nothing for members now.
   const groupOnly = p.posting !== undefined || p.history !== undefined || p.slowMode !== undefined;
   if (!c.exists || (groupOnly && c.kind !== 'group')) throw new ImError(ErrorCode.NOT_FOUND, `no ${groupOnly ? 'group' : 'conversation'} ${conv}`);
@@ -182,11 +200,12 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
     if (p.add?.length) added = await c.svc.convs.addMembers(conv, p.add, 'member', c.ctx.fence);
     if (p.remove?.length) removed = await c.svc.convs.removeMembers(conv, p.remove, c.ctx.fence);
   } catch (err) {
-    // Part of it may be stored (the adds before a failed removal, or a statement past its deadline that committed),
-    // and a retry would find nothing left to change: the members are read again before the next operation. The
-    // adds known to be stored are told now, as the retry would not tell them.
-    c.broken = true;
+    // The adds known to be stored (before a failed removal) are told now, as a retry would not tell them.
     if (added.length > 0) applyMembers(c, added, [], wasLarge, by, await pinsForNewcomers(c, added));
+    if (!mayHaveCommitted(err)) throw err;
+    // A statement past its deadline may have committed, and a retry would find nothing left to change: the members
+    // are read again before the next operation.
+    c.broken = true;
     const known = new Set(added.map((a) => a.uid));
     await tellLostChanges(c, (p.add ?? []).filter((u) => !c.members.has(u) && !known.has(u)), (p.remove ?? []).filter((u) => c.members.has(u)), wasLarge, by);
     throw err;
@@ -226,11 +245,12 @@ export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<Cr
   await c.commitsSettled();
   const wasLarge = c.exists && c.large;
   const before: ReadonlySet<string> = c.exists ? c.members : new Set();
-  let added: AddedMember[];
+  let added: AddedMember[] | undefined;
   try {
     ({ added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence));
     await c.load();
   } catch (err) {
+    if (added === undefined && !mayHaveCommitted(err)) throw err;
     // A creation past its deadline may have committed (or the read after it failed), and a retry would find its
     // members in already, telling nobody: read again, and tell those in it now who were not before.
     c.broken = true;

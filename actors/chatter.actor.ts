@@ -39,8 +39,8 @@ type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
  */
 class ChatterActor implements Actor, AdminChatter {
   exists = false;
-  /** A direct conversation whose one member blocks the other: it takes no sends and passes on no typing. */
-  private blocked = false;
+  /** A direct conversation whose one member blocks the other: it takes no sends or pins and passes on no typing. */
+  blocked = false;
   kind: ConvKind = 'group';
   title: string | undefined;
   meta: string | undefined;
@@ -234,7 +234,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (amends) await this.checkAmendment(amends, p.body, p.uid, p.uid);
     // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
     if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
-    const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
+    const replied = await repliedTo(this.svc, this.ctx.key, p.reply, p.uid);
     const seq = await this.nextSeq();
     if (amends === undefined) this.marks.posted(p.uid, Date.now());
     return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
@@ -380,7 +380,7 @@ class ChatterActor implements Actor, AdminChatter {
   }
 
   private typing(uid: string): void {
-    if (!this.members.has(uid) || this.blocked || !this.marks.mayPost(uid, Date.now())) return;
+    if (this.broken || !this.members.has(uid) || this.blocked || !this.marks.mayPost(uid, Date.now())) return; // broken: its members may be stale
     (this.typed ??= new TypingThrottle(TYPING_REPEAT_DROP_MS)).offer(uid, Date.now(), () => (this.toMembers({ type: 'typing', conv: this.ctx.key, from: uid }, uid), true));
   }
 

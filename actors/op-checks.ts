@@ -107,14 +107,17 @@ export function checkChatterCreate(p: unknown): ChatterCreate {
   const c: ChatterCreate = { owner: id(v['owner'], 'owner') };
   const members = uids(v['members'], 'members');
   if (members) c.members = members;
-  if (v['title'] !== undefined && v['title'] !== null) {
-    if (typeof v['title'] !== 'string') throw bad('title must be a string');
-    c.title = v['title'];
-  }
+  if (v['title'] !== undefined && v['title'] !== null) c.title = groupTitle(v['title']);
   if (v['meta'] !== undefined && v['meta'] !== null) c.meta = meta(v['meta']);
   return Object.assign(c, rulesOf(v));
 }
 
+/** A group's title, as checked wherever one is set. */
+const groupTitle = (v: unknown): string => {
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
+  if (!wellFormed(v)) throw bad('title must be valid Unicode (no lone surrogates)');
+  return v;
+};
 const meta = (v: unknown): string => {
   if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > MAX_META_BYTES) throw bad(`meta must be a string of 1–${MAX_META_BYTES} bytes, or null`);
   if (!wellFormed(v)) throw bad('meta must be valid Unicode (no lone surrogates)');
@@ -319,13 +322,7 @@ export function checkNotify(p: unknown): ConnectorNotify {
 export function checkChatterTitle(p: unknown): ChatterTitle {
   const v = obj(p);
   const out: ChatterTitle = {};
-  const title = v['title'];
-  if (title === null) out.title = null;
-  else if (title !== undefined) {
-    if (typeof title !== 'string' || title.length === 0 || title.length > MAX_TITLE_LENGTH) throw bad(`title must be a string of 1–${MAX_TITLE_LENGTH} characters, or null`);
-    if (!wellFormed(title)) throw bad('title must be valid Unicode (no lone surrogates)');
-    out.title = title;
-  }
+  if (v['title'] !== undefined) out.title = v['title'] === null ? null : groupTitle(v['title']);
   if (v['meta'] !== undefined) out.meta = v['meta'] === null ? null : meta(v['meta']);
   if (out.title === undefined && out.meta === undefined) throw bad('title or meta is required');
   return out;

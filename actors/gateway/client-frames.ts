@@ -192,10 +192,12 @@ export class ClientFrames {
     return { frame: { type: 'history', rid: f.rid, conv: f.conv, msgs: page.msgs.map(toMsg), more: rows.length > f.limit || page.cut }, bytes: page.bytes };
   }
 
-  /** Who reacted to a message, a page by uid; for members only, as its history is. */
+  /** Who reacted to a message, a page by uid; for members only, and only of a message served to them, as its history is. */
   private async reactors(s: Session, f: ClientFrameOf<'reactors'>): Promise<ServerFrame> {
-    const [member, rows] = await Promise.all([this.svc.convs.isMember(f.conv, s.uid), this.svc.messages.reactors(f.conv, f.seq, f.limit + 1, f.after, f.emoji)]);
-    if (!member) throw new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`);
+    const [[member], rows] = await Promise.all([this.svc.convs.joinedRows(f.conv, [s.uid]), this.svc.messages.reactors(f.conv, f.seq, f.limit + 1, f.after, f.emoji)]);
+    if (member === undefined) throw new ImError(ErrorCode.NOT_MEMBER, `${s.uid} is not a member of ${f.conv}`);
+    // What they cleared, or what came before they joined a group that shows newcomers only what follows.
+    if (f.seq <= member.clearedSeq) throw new ImError(ErrorCode.NOT_FOUND, `no message ${f.seq} in ${f.conv} for ${s.uid}`);
     return { type: 'reactors', rid: f.rid, conv: f.conv, seq: f.seq, reactors: rows.slice(0, f.limit), more: rows.length > f.limit };
   }
 
