@@ -26,7 +26,8 @@ export async function mute(c: AdminChatter, p: ChatterMute): Promise<MuteReply> 
  */
 function orBroken<T>(c: AdminChatter, change: Promise<T>): Promise<T> {
   return change.catch((err: unknown) => {
-    c.broken = true;
+    // A refusal (not a member, a bad role) stored nothing: a reload of up to 100,000 members would only cost.
+    if (mayHaveCommitted(err)) c.broken = true;
     throw err;
   });
 }

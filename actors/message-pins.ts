@@ -24,7 +24,8 @@ export async function pinMessage(c: AdminChatter, p: ChatterPin): Promise<PinRep
   if (p.pinned) {
     // A recall of it in the group commit is stored before we look.
     await c.settled(p.seq);
-    await readTarget(c.svc, conv, p.seq);
+    // A member's pin names only what is served to them, as their replies do; the business server's any message.
+    await readTarget(c.svc, conv, p.seq, p.uid);
   }
   const pins = await c.svc.pins.set(conv, p.seq, p.pinned, p.uid ?? p.by ?? null, undefined, c.ctx.fence);
   c.toMembers({ type: 'pins', conv, pins });

@@ -84,7 +84,12 @@ export class Admin {
     for (const kind of kinds ?? known) {
       // Only nodes that host the kind: one started with other --kinds would be given shards it never serves.
       const eligible = inPlacement.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId);
-      if (eligible.length === 0) throw new ImError(ErrorCode.CONFLICT, `no live node hosting ${kind} to place its shards on`);
+      if (eligible.length === 0) {
+        // Asked for by name, it is a refusal; otherwise the other kinds still balance (left-over rows of a kind no
+        // node runs any more must not block them).
+        if (kinds !== undefined) throw new ImError(ErrorCode.CONFLICT, `no live node hosting ${kind} to place its shards on`);
+        continue;
+      }
       const eligibleSet = new Set(eligible);
       const rows = await this.shardMap.list(kind);
       const current = rows.map((r) => (r.owner && eligibleSet.has(r.owner) ? r.owner : null));
@@ -159,7 +164,8 @@ export class Admin {
       const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
       return moves.filter((m) => m.from === nodeId);
     } catch (err) {
-      if (!dryRun && !n.heldOut) await this.nodes.holdOut(nodeId, false).catch(() => undefined);
+      // Back as it was: in placement only if it was (not one shutting down, nor one an earlier drain holds out).
+      if (!dryRun && n.state === 'alive') await this.nodes.holdOut(nodeId, false).catch(() => undefined);
       throw err;
     }
   }
@@ -197,10 +203,9 @@ export class Admin {
 
   /** Puts a node `imctl drain` took out back into placement; shards return to it through rebalancing. */
   async undrain(nodeId: string): Promise<void> {
-    const n = await this.requireLiveNode(nodeId, true);
-    if ((await this.nodes.holdOut(nodeId, false)) || n.state === 'alive') return;
+    await this.requireLiveNode(nodeId, true);
     // A node shutting down drains by itself: put back, it would be given shards it refuses.
-    throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is shutting down (imctl drain did not take it out)`);
+    if (!(await this.nodes.holdOut(nodeId, false))) throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is shutting down`);
   }
 
   private async requireLiveNode(nodeId: string, allowDraining = false): Promise<NodeRow> {

@@ -121,10 +121,11 @@ export class Coordinator {
     for (const kind of this.opts.kinds) {
       if (!(await this.stillLeader())) return;
       // Only nodes that host the kind (`--kinds`). None in placement (every live one drained): orphans still need an
-      // owner, and one only out of placement serves them, where the kind would stay dark until someone ran undrain.
+      // owner, and one imctl holds out serves them (one shutting down would refuse them), where the kind would stay
+      // dark until someone ran undrain.
       let eligible = inPlacement.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId).sort();
       const fallback = eligible.length === 0;
-      if (fallback) eligible = live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId).sort();
+      if (fallback) eligible = live.filter((n) => n.heldOut && !n.closing && hostsKind(n, kind)).map((n) => n.nodeId).sort();
       const rows = await this.opts.shardMap.list(kind);
       // A live owner that does not host the kind never serves its shards: they are orphans as a dead owner's are.
       const hosting = new Set(live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId));

@@ -12,6 +12,8 @@ export interface MembershipOptions {
   incarnation?: string;
   nodes: NodeStore;
   endpoints: string[];
+  /** The actor kinds this process hosts, recorded with its registration (placement gives it shards of those only). */
+  kinds?: readonly string[];
   heartbeatMs: number;
   leaseMs: number;
   log: Logger;
@@ -88,7 +90,7 @@ export class Membership {
       let sentAt = monotonicMs();
       for (let waited = false; ; waited = true) {
         try {
-          const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation, this.opts.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS);
+          const reg = await nodes.register(nodeId, endpoints, leaseMs, this.incarnation, this.opts.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS, this.opts.kinds);
           if (reg.tookOver) log.info('took this node id over from a previous process; the epochs of its shards went up');
           if (reg.heldOut) log.warn('imctl drain took this node out of placement, and it stays out across restarts: `imctl undrain` puts it back');
           break;

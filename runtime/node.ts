@@ -134,11 +134,13 @@ export class ClusterNode {
       incarnation,
       nodes: this.nodes,
       endpoints: opts.endpoints ?? [],
+      kinds: this.hostedKinds,
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
       log,
       thread: { databaseUrl: config.databaseUrl, applicationName: `natsim-${config.nodeId}-lease` },
-      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), nats: this.natsConnected, ...opts.load?.() }),
+      // `closing`: draining to stop, not held out by imctl (NodeStore.holdOut, the coordinator's fallback tell them apart).
+      load: () => ({ actors: this.host.counts(), shards: this.shards.list().length, rss: process.memoryUsage.rss(), settings: this.settings.all(), nats: this.natsConnected, ...(this.closing !== undefined && { closing: true }), ...opts.load?.() }),
       onLost: () => void this.shards.releaseAll('lease may have expired', false),
       onRegained: () => {
         void this.refresh();
@@ -219,8 +221,6 @@ export class ClusterNode {
 
   private async begin(): Promise<void> {
     await this.membership.start();
-    // Before the coordinator's first round: placement gives this node shards of the kinds it hosts only.
-    await this.nodes.setKinds(this.nodeId, this.membership.incarnation, this.hostedKinds);
     this.subs.push(this.nc.subscribe(nodeControlSubject(this.nodeId), { callback: (err, msg) => !err && void this.onControl(msg.data, (d) => msg.respond(d)) }));
     this.subs.push(
       this.nc.subscribe(clusterShardsSubject(), {
@@ -339,7 +339,7 @@ export class ClusterNode {
     this.closing = (async () => {
       const log = this.opts.log;
       try {
-        await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation);
+        await this.nodes.markClosing(this.nodeId, this.membership.incarnation);
         // What the map gives this node, not what it serves now (after a lease blip it may serve nothing it owns), in
         // rounds: a move to this node begun before it was draining lands after its kind was handled.
         for (let round = 0; round < DRAIN_ROUNDS; round++) {
@@ -377,7 +377,7 @@ export class ClusterNode {
     this.closing ??= (async () => {
       // Out of placement first: a move planned meanwhile would hand this node a shard it refuses once stopping. Not
       // with the lease lapsed: the database is most likely out of reach, and the close would wait on it.
-      if (this.membership.isValid()) await this.nodes.setState(this.nodeId, 'draining', this.membership.incarnation).catch(() => undefined);
+      if (this.membership.isValid()) await this.nodes.markClosing(this.nodeId, this.membership.incarnation).catch(() => undefined);
       await this.shutdown(true);
     })();
     return this.closing;

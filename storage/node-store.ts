@@ -18,6 +18,8 @@ export interface NodeRow {
   incarnation: string;
   /** `imctl drain` took it out of placement: it stays out across restarts until `imctl undrain`. */
   heldOut: boolean;
+  /** Draining to stop (SIGTERM, close): never put back into placement, nor given shards. */
+  closing: boolean;
   /** The actor kinds it hosts; undefined: not written yet, read as every kind. */
   kinds: string[] | undefined;
 }
@@ -44,6 +46,7 @@ const toNode = (r: RawNode): NodeRow => ({
   load: r.load,
   incarnation: r.incarnation,
   heldOut: r.held_out,
+  closing: r.load?.['closing'] === true,
   kinds: r.kinds ?? undefined,
 });
 
@@ -82,7 +85,7 @@ export class NodeStore {
    * the id owns, in the same transaction: what the old process may still have in flight is fenced, since
    * fencing compares epochs and both processes would otherwise write as the same owner at the same epoch.
    */
-  async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string, timeoutMs?: number): Promise<Registration> {
+  async register(nodeId: string, endpoints: string[], leaseMs: number, incarnation: string, timeoutMs?: number, kinds?: readonly string[]): Promise<Registration> {
     checkLease(leaseMs);
     const work = guard('register node', () =>
       this.sql.begin(async (tx) => {
@@ -101,7 +104,8 @@ export class NodeStore {
         const tookOver = created.length === 0 && prev!.incarnation !== incarnation;
         if (tookOver) await tx`UPDATE shards SET epoch = epoch + 1, updated_at = now() WHERE owner = ${nodeId}`;
         const rows = await tx<RawNode[]>`
-          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = CASE WHEN held_out THEN 'draining' ELSE 'alive' END, started_at = now(),
+          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = CASE WHEN held_out THEN 'draining' ELSE 'alive' END, load = load - 'closing', started_at = now(),
+                 kinds = COALESCE(${kinds === undefined ? null : tx.array([...kinds])}::text[], kinds),
                  lease_until = now() + ${leaseMs} * interval '1 millisecond', incarnation = ${incarnation}
           WHERE node_id = ${nodeId} RETURNING *`;
         return { ...toNode(rows[0]!), tookOver };
@@ -141,24 +145,32 @@ export class NodeStore {
 
   /**
    * `imctl drain` (`held`: out of placement until `imctl undrain`, across restarts) or `imctl undrain`. Undefined when
-   * the node is unknown or has left; false for an undrain of a node that `imctl drain` did not take out (a node
-   * shutting down is draining by itself, and must not be put back).
+   * the node is unknown or has left; false for an undrain of a node that is shutting down (it drains by itself, and
+   * put back it would be given shards it refuses).
    */
   async holdOut(nodeId: string, held: boolean): Promise<boolean | undefined> {
     const rows = await bounded(
       'hold node out',
       this.sql<{ changed: boolean }[]>`
         UPDATE nodes SET held_out = ${held}, state = ${held ? 'draining' : 'alive'}
-        WHERE node_id = ${nodeId} AND state <> 'left' AND (${held}::boolean OR held_out) RETURNING true AS changed`,
+        WHERE node_id = ${nodeId} AND state <> 'left' AND (${held}::boolean OR NOT COALESCE((load->>'closing')::boolean, false))
+        RETURNING true AS changed`,
     );
     if (rows.length > 0) return true;
     const known = await bounded('read node state', this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND state <> 'left'`);
     return known.length > 0 ? false : undefined;
   }
 
-  /** Records the actor kinds a node's process hosts (placement gives it shards of those only). */
-  async setKinds(nodeId: string, incarnation: string, kinds: readonly string[]): Promise<void> {
-    await bounded('record node kinds', this.sql`UPDATE nodes SET kinds = ${this.sql.array([...kinds])} WHERE node_id = ${nodeId} AND incarnation = ${incarnation}`);
+  /**
+   * Marks the node draining to stop (its own drain, or a close), in the same statement as the mark that tells it from a
+   * node `imctl drain` holds out; with `incarnation`, only while that process holds the id.
+   */
+  async markClosing(nodeId: string, incarnation: string): Promise<boolean> {
+    const rows = await bounded(
+      'mark node closing',
+      this.sql`UPDATE nodes SET state = 'draining', load = load || '{"closing": true}'::jsonb WHERE node_id = ${nodeId} AND incarnation = ${incarnation} AND state <> 'left' RETURNING 1`,
+    );
+    return rows.length > 0;
   }
 
   /** Nodes whose lease is running (database clock) and that have not left; draining ones are flagged. */

@@ -28,6 +28,9 @@ describe('chat – targets a member may name', () => {
     expect(await codeOf(dee.client.send('st-joined', 'who wrote this?', { reply: secret.seq }))).toBe(ErrorCode.NOT_FOUND);
     expect(await codeOf(dee.client.react('st-joined', secret.seq, '👀'))).toBe(ErrorCode.NOT_FOUND);
     expect(await codeOf(dee.client.reactors('st-joined', secret.seq))).toBe(ErrorCode.NOT_FOUND);
+    // Made an admin, she pins only what is served to her.
+    expect((await c.api('POST', '/v1/conversations/st-joined/roles', { roles: { dee: 'admin' } })).status).toBe(200);
+    expect(await codeOf(dee.client.pinMessage('st-joined', secret.seq))).toBe(ErrorCode.NOT_FOUND);
     // Nothing she was refused was stored: the message, ben's reaction, and nothing of dee's.
     expect(await c.db.sql`SELECT seq FROM messages WHERE conv_id = 'st-joined' AND sender_uid = 'dee'`).toHaveLength(0);
 

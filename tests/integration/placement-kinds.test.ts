@@ -58,10 +58,8 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
     });
 
   it('placement – a node started with --kinds gets no shards of a kind it does not host, and one it had goes to a node that does', async () => {
-    await nodes.register('a', [], 5_000, 'ia');
-    await nodes.setKinds('a', 'ia', ['counter', 'chatter']);
-    await nodes.register('b', [], 5_000, 'ib');
-    await nodes.setKinds('b', 'ib', ['counter']);
+    await nodes.register('a', [], 5_000, 'ia', undefined, ['counter', 'chatter']);
+    await nodes.register('b', [], 5_000, 'ib', undefined, ['counter']);
     await shardMap.ensureKind('counter', 8);
     await shardMap.ensureKind('chatter', 8);
     // Given to b before placement knew what b hosts: b never serves it.
@@ -84,20 +82,24 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
   });
 
   it('placement – a node imctl drained stays out of placement when it registers again, and with no node in placement a dead node\'s shards go to a drained one', async () => {
-    await nodes.register('held', [], 5_000, 'ih1');
-    await nodes.setKinds('held', 'ih1', ['k2']);
+    await nodes.register('held', [], 5_000, 'ih1', undefined, ['k2']);
     expect(await nodes.holdOut('held', true)).toBe(true);
     // A restart (a new process of the same node id) does not undo the operator's drain.
     await nodes.register('held', [], 5_000, 'ih1');
     expect((await nodes.live()).find((n) => n.nodeId === 'held')).toMatchObject({ state: 'draining', heldOut: true });
     // Undrain puts back only what a drain took out: a node that drains by itself (shutting down) stays out.
-    await nodes.register('closing', [], 5_000, 'ic');
-    await nodes.setKinds('closing', 'ic', ['other']);
-    await nodes.setState('closing', 'draining');
+    await nodes.register('closing', [], 5_000, 'ic', undefined, ['other']);
+    expect(await nodes.markClosing('closing', 'ic')).toBe(true);
+    expect(await nodes.holdOut('closing', false)).toBe(false);
+    // Drained by imctl as well while it stops: still never put back, nor given a dead node's shards.
+    expect(await nodes.holdOut('closing', true)).toBe(true);
     expect(await nodes.holdOut('closing', false)).toBe(false);
     expect(await nodes.holdOut('nobody', false)).toBeUndefined();
-    await nodes.register('gone', [], 200, 'ig');
-    await nodes.setKinds('gone', 'ig', ['k2']);
+    // Held out too, but stopping: it would refuse what the fallback gave it.
+    await nodes.register('stopping', [], 5_000, 'is', undefined, ['k2']);
+    await nodes.holdOut('stopping', true);
+    await nodes.markClosing('stopping', 'is');
+    await nodes.register('gone', [], 200, 'ig', undefined, ['k2']);
     await shardMap.ensureKind('k2', 4);
     for (let s = 0; s < 4; s++) await shardMap.assign('k2', s, 0, 'gone');
     await sleep(400);
@@ -114,8 +116,7 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
   it('coordinator – a round of moves that outlasts its lease stops once another node holds the lease', async () => {
     const LEASE_MS = 300;
     for (const id of ['e', 'f']) {
-      await nodes.register(id, [], 5_000, `i${id}`);
-      await nodes.setKinds(id, `i${id}`, ['k3']);
+      await nodes.register(id, [], 5_000, `i${id}`, undefined, ['k3']);
     }
     await shardMap.ensureKind('k3', 8);
     for (let s = 0; s < 8; s++) await shardMap.assign('k3', s, 0, 'e');

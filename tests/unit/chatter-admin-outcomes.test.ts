@@ -185,6 +185,15 @@ describe('chatter admin – refused changes', () => {
     expect([g.loads(), g.c.broken]).toEqual([0, false]);
   });
 
+  it('chatter admin – a role change or retitle refused (not a member, bad input) is answered as refused: the group is not read again', async () => {
+    const g = group();
+    g.fail.set('setRoles', new ImError(ErrorCode.NOT_MEMBER, 'zed is not a member of g'));
+    expect(await codeOf(setRoles(g.c, { zed: MemberRole.ADMIN }))).toBe(ErrorCode.NOT_MEMBER);
+    g.fail.set('setProfile', new ImError(ErrorCode.INVALID_FIELD, 'title too long'));
+    expect(await codeOf(retitle(g.c, { title: 'x' }))).toBe(ErrorCode.INVALID_FIELD);
+    expect([g.loads(), g.c.broken]).toEqual([0, false]);
+  });
+
   it('chatter admin – a creation refused (conflict, not_found) is answered as refused at once, without reading the group again', async () => {
     for (const code of [ErrorCode.CONFLICT, ErrorCode.NOT_FOUND, ErrorCode.INVALID_FIELD]) {
       const g = group();
