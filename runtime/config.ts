@@ -1,9 +1,8 @@
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkSecretLength, gatewaySecrets } from './config-secrets.js';
 import { ConfigError } from './config-error.js';
+import { envSwitch, int, list, logLevel, MIN_HEARTBEAT_MS, portOf } from './config-values.js';
 import {
   DEFAULT_HEARTBEAT_MS as DEFAULT_CLIENT_HEARTBEAT_MS,
   DEFAULT_MAX_BACKPRESSURE_BYTES,
@@ -144,51 +143,7 @@ export const DEFAULT_DB_POOL = 8;
 export const DEFAULT_KINDS = ['connector', 'chatter'];
 
 export { ConfigError } from './config-error.js';
-
-/** The largest integer setting: the longest delay setTimeout takes (past it, Node fires after 1 ms). */
-export const MAX_INT_SETTING = 2_147_483_647;
-/** The shortest heartbeat: each one reads the shard map, and the lease is three of them. */
-export const MIN_HEARTBEAT_MS = 50;
-
-function int(name: string, raw: string | undefined, fallback: number, min = 1): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > MAX_INT_SETTING) throw new ConfigError(`${name} must be an integer from ${min} to ${MAX_INT_SETTING}, got "${raw}"`);
-  return n;
-}
-
-/** The highest TCP port. */
-const MAX_PORT = 65_535;
-
-/** A TCP port (`min` 0: 0 means "none" or "any free one", as the flag says); a larger number would wrap around. */
-function portOf(name: string, raw: string | undefined, fallback: number, min = 1): number {
-  const n = int(name, raw, fallback, min);
-  if (n > MAX_PORT) throw new ConfigError(`${name} must be a port from ${min} to ${MAX_PORT}, got "${raw}"`);
-  return n;
-}
-
-/** pino's levels: another name would make the logger throw at start, after the configuration was taken. */
-const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-function logLevel(raw: string | undefined): string {
-  if (raw === undefined) return 'info';
-  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`log-level must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
-  return raw;
-}
-
-/** A switch's environment form: 1/true/yes or 0/false/no (any case); anything else is refused, not read as off. */
-function envSwitch(name: string, raw: string | undefined): boolean {
-  if (raw === undefined || raw === '') return false;
-  const r = raw.toLowerCase();
-  if (r === '1' || r === 'true' || r === 'yes') return true;
-  if (r === '0' || r === 'false' || r === 'no') return false;
-  throw new ConfigError(`${name} must be 1, true or yes (on) or 0, false or no (off), got "${raw}"`);
-}
-
-function list(raw: string | undefined, fallback: string[]): string[] {
-  if (raw === undefined || raw === '') return fallback;
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
-}
+export { MAX_INT_SETTING, MIN_HEARTBEAT_MS } from './config-values.js';
 
 /** The smallest `--max-frame-bytes` a node takes. */
 export const MIN_MAX_FRAME_BYTES = 1024;
@@ -364,95 +319,4 @@ function origins(raw: string | undefined): string[] {
       throw new ConfigError(`allowed-origins: ${JSON.stringify(o)} is not an origin like https://app.example.com`);
     }
   });
-}
-
-/** What the admin CLI needs: where the cluster's Postgres and NATS are. */
-export interface AdminConfig {
-  databaseUrl: string;
-  natsServers: string[];
-  timeoutMs: number;
-}
-
-export const DEFAULT_ADMIN_TIMEOUT_MS = 5000;
-
-/** Reads the admin CLI's connection settings from its flags (already split off) or the environment. */
-export function parseAdminConfig(
-  flags: { 'database-url'?: string; nats?: string; timeout?: string },
-  env: NodeJS.ProcessEnv = process.env,
-  local: { databaseUrl?: string; natsUrl?: string } = readLocalCluster(),
-): AdminConfig {
-  const databaseUrl = flags['database-url'] ?? env['DATABASE_URL'] ?? local.databaseUrl ?? '';
-  if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL (npm start prints it)');
-  return {
-    databaseUrl,
-    natsServers: list(flags.nats ?? env['NATS_URL'] ?? local.natsUrl, [DEFAULT_NATS_URL]),
-    timeoutMs: int('timeout', flags.timeout, DEFAULT_ADMIN_TIMEOUT_MS),
-  };
-}
-
-/** What `npm start` needs: how many nodes, which ports, and an optional external Postgres / NATS. */
-export interface StartConfig {
-  nodes: number;
-  natsPort: number;
-  pgPort: number;
-  dataDir: string;
-  /** External Postgres instead of the embedded one. */
-  databaseUrl?: string;
-  /** External NATS instead of starting nats-server. */
-  natsUrl?: string;
-  kinds: string[];
-  /** Node i's gateway listens on gatewayPort + i. */
-  gatewayPort: number;
-  /** IM_SERVER_KEY is set: the nodes use it, and the banner does not print it. */
-  ownServerKey: boolean;
-}
-
-/** The local nats-server's cluster port is its client port plus this. */
-export const START_NATS_CLUSTER_PORT_OFFSET = 2000;
-
-/** The external Postgres a script was pointed at (DATABASE_URL), if any. */
-export function externalDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env['DATABASE_URL'] || undefined;
-}
-
-export const DEFAULT_START_NODES = 3;
-export const DEFAULT_START_GATEWAY_PORT = 8080;
-export const DEFAULT_START_NATS_PORT = 4222;
-export const DEFAULT_START_PG_PORT = 54329;
-export const DEFAULT_DATA_DIR = '.data';
-
-/** Parses `npm start -- [--nodes N] [--nats-port P] [--pg-port P]`, with DATABASE_URL / NATS_URL for external servers. */
-export function parseStartConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): StartConfig {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: { nodes: { type: 'string' }, 'nats-port': { type: 'string' }, 'pg-port': { type: 'string' }, 'data-dir': { type: 'string' }, kinds: { type: 'string' }, 'gateway-port': { type: 'string' } },
-  });
-  const cfg: StartConfig = {
-    nodes: int('nodes', values.nodes, DEFAULT_START_NODES),
-    // Its cluster port is this + START_NATS_CLUSTER_PORT_OFFSET.
-    natsPort: portOf('nats-port', values['nats-port'], DEFAULT_START_NATS_PORT),
-    pgPort: portOf('pg-port', values['pg-port'], DEFAULT_START_PG_PORT),
-    dataDir: values['data-dir'] ?? DEFAULT_DATA_DIR,
-    kinds: list(values.kinds ?? env['IM_KINDS'], DEFAULT_KINDS),
-    gatewayPort: portOf('gateway-port', values['gateway-port'], DEFAULT_START_GATEWAY_PORT),
-    ownServerKey: env['IM_SERVER_KEY'] !== undefined,
-  };
-  if (cfg.natsPort + START_NATS_CLUSTER_PORT_OFFSET > MAX_PORT) throw new ConfigError(`nats-port must be at most ${MAX_PORT - START_NATS_CLUSTER_PORT_OFFSET}: its cluster port is ${START_NATS_CLUSTER_PORT_OFFSET} above it`);
-  if (cfg.gatewayPort + cfg.nodes > MAX_PORT) throw new ConfigError(`gateway-port must be at most ${MAX_PORT - cfg.nodes}: node i listens on gateway-port + i`);
-  if (env['DATABASE_URL']) cfg.databaseUrl = env['DATABASE_URL'];
-  if (env['NATS_URL']) cfg.natsUrl = env['NATS_URL'];
-  return cfg;
-}
-
-/** The file `npm start` writes so that `npx imctl` finds the local cluster without flags. */
-export const LOCAL_CLUSTER_FILE = path.join(DEFAULT_DATA_DIR, 'cluster.json');
-
-/** Reads the local cluster file if `npm start` wrote one in this directory. */
-export function readLocalCluster(file = LOCAL_CLUSTER_FILE): { databaseUrl?: string; natsUrl?: string } {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { databaseUrl?: string; natsUrl?: string };
-  } catch {
-    return {};
-  }
 }

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { externalDatabaseUrl } from '../runtime/config.js';
+import { externalDatabaseUrl } from '../runtime/config-scripts.js';
 import { connect } from '../storage/db.js';
 import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
 import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { reachableDataDir, startEmbeddedPostgres, type EmbeddedPgHandle } from './lib/embedded-pg.js';
 import { startNatsServer, type NatsServerHandle } from './lib/nats-server.js';
 import { spawnNodeProcess, type NodeProcess } from './lib/node-process.js';
-import { DEV_SERVER_KEY, LOCAL_CLUSTER_FILE, parseStartConfig, START_NATS_CLUSTER_PORT_OFFSET } from '../runtime/config.js';
+import { DEV_SERVER_KEY } from '../runtime/config.js';
+import { LOCAL_CLUSTER_FILE, parseStartConfig, START_NATS_CLUSTER_PORT_OFFSET } from '../runtime/config-scripts.js';
 import { connect } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 
@@ -17,7 +18,11 @@ async function main(): Promise<void> {
   const logDir = path.join(dataDir, 'logs');
   await mkdir(logDir, { recursive: true });
   let pg: EmbeddedPgHandle | undefined;
+  /** Postgres while it starts: in a process group of its own, a Ctrl-C meanwhile would otherwise leave it running. */
+  let pgStarting: Promise<EmbeddedPgHandle> | undefined;
   let nats: NatsServerHandle | undefined;
+  /** A node ended on its own while the cluster ran: the stop then exits 1, not 0. */
+  let nodeFailed = false;
   const nodes: NodeProcess[] = [];
   let stopping = false;
   let firstSignalAt = 0;
@@ -26,9 +31,10 @@ async function main(): Promise<void> {
     console.log('\nstopping: draining nodes…');
     await Promise.all(nodes.map((n) => n.stop(15_000)));
     await nats?.stop();
+    pg ??= await pgStarting?.catch(() => undefined);
     await pg?.stop();
     console.log('stopped');
-    process.exit(code);
+    process.exit(nodeFailed ? 1 : code);
   };
   // Ctrl-C reaches both tsx and this process, so one keypress can arrive twice: a repeat within 2 s is
   // ignored; a later one kills every child at once instead of leaving servers behind.
@@ -58,7 +64,7 @@ async function main(): Promise<void> {
       const pgDir = await reachableDataDir(path.join(dataDir, 'pg'));
       const where = pgDir.startsWith(`${dataDir}${path.sep}`) ? path.relative(process.cwd(), pgDir) : `${pgDir}: the postgres user, which runs it for root, cannot reach ${dataDir}`;
       console.log(`starting embedded Postgres (data in ${where})…`);
-      pg = await startEmbeddedPostgres({ dataDir: pgDir, port: cfg.pgPort });
+      pg = await (pgStarting = startEmbeddedPostgres({ dataDir: pgDir, port: cfg.pgPort }));
       databaseUrl = pg.url;
     }
     const sql = connect(databaseUrl, { max: 1 });
@@ -100,7 +106,9 @@ try:  curl -s -XPOST ${api}/v1/conversations ${auth} -d '{"kind":"direct","membe
 Ctrl-C drains the nodes and stops everything.`);
     for (const n of nodes) {
       void n.exited.then((code) => {
-        if (!stopping) console.error(`node ${n.nodeId} exited (${code}); see ${n.logFile}`);
+        if (stopping) return;
+        nodeFailed = true;
+        console.error(`node ${n.nodeId} exited (${code}); see ${n.logFile}`);
       });
     }
   } catch (err) {

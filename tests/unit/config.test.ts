@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
-import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, parseStartConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
+import { parseStartConfig } from '../../runtime/config-scripts.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
 
