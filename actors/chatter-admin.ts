@@ -66,7 +66,9 @@ export interface AdminChatter {
   readonly large: boolean;
   /** What this actor knows may be wrong (a commit or a member change of unknown outcome): it reloads before trusting it. */
   broken: boolean;
-  /** Reads the conversation again from Postgres. */
+  /** Member changes of unknown outcome not told yet: a read after them failed (see tellUntold). */
+  untold: UntoldChanges | undefined;
+  /** Reads the conversation again from Postgres, then tells what is untold (tellUntold). */
   load(): Promise<void>;
   /** Reads it again if it was found missing (at most once a second). */
   recheckMissing(): Promise<void>;
@@ -78,6 +80,59 @@ export interface AdminChatter {
   commitsSettled(): Promise<void>;
   /** Tells members, devices and the business server who joined and left (see announceMembers); newcomers learn `pins`. */
   announce(added: readonly AddedMember[], removed: string[], wasLarge: boolean, by?: string, pins?: Pin[]): void;
+}
+
+/**
+ * Who member changes of unknown outcome (an answer lost) may have added or taken out, kept while the chatter could
+ * not read its members again to find out: told by its next load. One kept set gathers every such change until then.
+ */
+export interface UntoldChanges {
+  /** Uids a change tried to add that were not members before. */
+  adds: Set<string>;
+  /** Uids a change tried to remove (or a dissolve, all) that were members before. */
+  removes: Set<string>;
+  /** Whether the group was large before the first of them (how its members were last told to be delivered to). */
+  wasLarge: boolean;
+  /** The member who left of their own accord, when every kept change is theirs. */
+  by: string | undefined;
+}
+
+/** Keeps a change of unknown outcome to be told once the members are read (merged with one kept before). */
+function keepUntold(c: AdminChatter, adds: readonly string[], removes: readonly string[], wasLarge: boolean, by: string | undefined): void {
+  const u = c.untold;
+  if (u === undefined) {
+    c.untold = { adds: new Set(adds), removes: new Set(removes), wasLarge, by };
+    return;
+  }
+  for (const a of adds) u.adds.add(a);
+  for (const r of removes) u.removes.add(r);
+  if (u.by !== by) u.by = undefined;
+}
+
+/**
+ * Called by the chatter once it has read its members (ChatterActor.load): tells those the kept changes did add or
+ * take out (their devices, the business server) as the changes would have told them, then forgets them. Telling is
+ * once: a retry of such a change finds nobody left to add or remove, and tells nobody. A newcomer whose history start
+ * cannot be read (Postgres failing again) is left to their next list.
+ */
+export async function tellUntold(c: AdminChatter): Promise<void> {
+  const u = c.untold;
+  if (u === undefined) return;
+  c.untold = undefined;
+  const gone = [...u.removes].filter((x) => !c.members.has(x));
+  const joined = [...u.adds].filter((x) => c.members.has(x));
+  const rows = joined.length > 0 ? await c.svc.convs.joinedRows(c.ctx.key, joined).catch(() => []) : [];
+  if (rows.length + gone.length > 0) applyMembers(c, rows, gone, u.wasLarge, u.by, await pinsForNewcomers(c, rows));
+}
+
+/**
+ * Reads the group again (after a change of unknown outcome, kept untold) and tells what is untold; false when the read
+ * failed, and the chatter's next load tells it. The chatter's load has told it already: this is for a load that does not.
+ */
+async function reread(c: AdminChatter): Promise<boolean> {
+  if (!(await c.load().then(() => true, () => false))) return false;
+  await tellUntold(c);
+  return true;
 }
 
 /** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
@@ -164,10 +219,12 @@ export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
   } catch (err) {
     // Read again, or the members kept in memory would go on posting to a dissolved group. A dissolve past its
     // deadline may have committed, and a retry would find no group (404) and tell nobody: if it is gone, the
-    // members it had are told now and the dissolve answered as done.
+    // members it had are told now and the dissolve answered as done. If it cannot be read, they are told by the
+    // next load that finds it gone.
     c.broken = true;
-    if (!(await c.load().then(() => !c.exists, () => false))) throw err;
-    removed = [...had].sort();
+    keepUntold(c, [], [...had].sort(), wasLarge, undefined);
+    if (!(await reread(c)) || c.exists) throw err;
+    return { conv: c.ctx.key, removed: had.size };
   }
   c.members = new Set();
   c.exists = false;
@@ -219,15 +276,12 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
  * After a failed change: an add or a removal past its deadline may have committed, and its retry would find nobody
  * to add or remove, so tell nobody. The members are read again now, and those it added (of `adds`, not members
  * before) or took out (of `removes`, members before) are told (their devices, the business server) as the change
- * would have told them.
+ * would have told them; if that read fails too, by the chatter's next load (see tellUntold).
  */
 async function tellLostChanges(c: AdminChatter, adds: readonly string[], removes: readonly string[], wasLarge: boolean, by: string | undefined): Promise<void> {
-  if (adds.length + removes.length === 0 || !(await c.load().then(() => true, () => false))) return;
-  const gone = removes.filter((u) => !c.members.has(u));
-  const joined = adds.filter((u) => c.members.has(u));
-  // Where their history starts is needed to tell them; without it (Postgres failing again) their next list does.
-  const rows = joined.length > 0 ? await c.svc.convs.joinedRows(c.ctx.key, joined).catch(() => []) : [];
-  if (rows.length + gone.length > 0) applyMembers(c, rows, gone, wasLarge, by, await pinsForNewcomers(c, rows));
+  if (adds.length + removes.length === 0) return;
+  keepUntold(c, adds, removes, wasLarge, by);
+  await reread(c);
 }
 
 /** Takes stored member changes into the chatter's state and tells everyone concerned. */
@@ -249,6 +303,8 @@ export async function createGroup(c: AdminChatter, p: ChatterCreate): Promise<Cr
   let added: AddedMember[] | undefined;
   try {
     ({ added } = await c.svc.convs.createGroup({ convId: c.ctx.key, owner: p.owner, ...(p.members ? { members: p.members } : {}), ...(p.title !== undefined ? { title: p.title } : {}), ...(p.meta !== undefined ? { meta: p.meta } : {}), ...(p.posting ? { posting: p.posting } : {}), ...(p.retention ? { retentionSec: p.retention } : {}), ...(p.history ? { history: p.history } : {}), ...(p.slowMode ? { slowModeSec: p.slowMode } : {}) }, c.ctx.fence));
+    // Told below: not by the load too, if an earlier change kept untold named them.
+    for (const a of added) c.untold?.adds.delete(a.uid);
     await c.load();
   } catch (err) {
     if (added === undefined && !mayHaveCommitted(err)) throw err;

@@ -22,7 +22,7 @@ import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { toMsg } from './stored-msg.js';
 import { StoredResends } from './stored-resends.js';
-import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, type AdminChatter } from './chatter-admin.js';
+import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, tellUntold, type AdminChatter, type UntoldChanges } from './chatter-admin.js';
 import { ReactionsInFlight } from './reactions-in-flight.js';
 import { pinMessage } from './message-pins.js';
 
@@ -62,6 +62,8 @@ class ChatterActor implements Actor, AdminChatter {
   private readonly inflight = new Set<Promise<unknown>>();
   /** A commit of ours failed, or a member change half did: our idea of the last seq or the members may be wrong until we reload from Postgres. */
   broken = false;
+  /** Member changes of unknown outcome whose re-read failed: told by the next load. */
+  untold: UntoldChanges | undefined;
   private loadedAt = 0;
   /** Members told to bind to the large conversation's subject a moment ago: their connectors deliver too. */
   private readonly binding = new BindGrace();
@@ -185,6 +187,7 @@ class ChatterActor implements Actor, AdminChatter {
     this.devices.clear();
     this.broken = false;
     this.loadedAt = now;
+    await tellUntold(this);
   }
 
   get large(): boolean {

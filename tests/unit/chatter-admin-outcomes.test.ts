@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ChatterOp } from '../../protocol/chat-ops.js';
+import { ChatterOp, ConnectorOp } from '../../protocol/chat-ops.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { MemberRole, Posting, type Pin } from '../../protocol/frames.js';
 import { MAX_TITLE_LENGTH } from '../../protocol/limits.js';
 import type { Actor, ActorContext } from '../../runtime/actor.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
-import { changeMembers, createGroup, dissolve, mayHaveCommitted, retitle, setRoles, setRules, type AdminChatter } from '../../actors/chatter-admin.js';
+import { changeMembers, createGroup, dissolve, mayHaveCommitted, retitle, setRoles, setRules, tellUntold, type AdminChatter, type UntoldChanges } from '../../actors/chatter-admin.js';
 import type { ChatServices } from '../../actors/chat-services.js';
 import { chatterKind } from '../../actors/chatter.actor.js';
 import { MemberMarks } from '../../actors/member-marks.js';
@@ -51,6 +51,7 @@ function group() {
     members: new Set(db.roles.keys()),
     large: false,
     broken: false,
+    untold: undefined as UntoldChanges | undefined,
     svc: {
       groups: {
         setRoles: (_conv: string, roles: Record<string, MemberRole>) => write('setRoles', () => {
@@ -86,12 +87,14 @@ function group() {
       c.title = db.title;
       marks.load([...db.roles].map(([uid, role]) => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil: 0, silencedUntil: 0 })), Date.now());
       c.broken = false;
+      // As ChatterActor.load: member changes whose outcome could not be read are told now.
+      await tellUntold(c as unknown as AdminChatter);
     },
     recheckMissing: async () => {},
     toMembers: (frame: unknown) => told.push(frame),
     settled: async () => {},
     commitsSettled: async () => {},
-    announce: (added: readonly AddedMember[], removed: string[]) => announced.push(`+${added.map((a) => a.uid).join(',')} -${removed.join(',')}`),
+    announce: (added: readonly AddedMember[], removed: string[], _wasLarge: boolean, by?: string) => announced.push(`+${added.map((a) => a.uid).join(',')} -${removed.join(',')}${by !== undefined ? ` by ${by}` : ''}`),
   };
   void c.load();
   loads = 0;
@@ -147,7 +150,7 @@ describe('chatter admin – a chatter that could not read its group again', () =
     expect(g.told).toEqual([]);
   });
 
-  it('chatter admin – once a dissolve whose answer was lost could not be checked, the server cannot change its rules: not_found, its former members not told', async () => {
+  it('chatter admin – once a dissolve whose answer was lost could not be checked, the server cannot change its rules: not_found, and no rules frame reaches its former members', async () => {
     const g = group();
     g.fail.set('dissolve', 'lost');
     g.setDown(true);
@@ -170,6 +173,149 @@ describe('chatter admin – a chatter that could not read its group again', () =
     chatter.broken = false;
     chatter.handle(ChatterOp.TYPING, { uid: 'cy' });
     expect(tells).toEqual(['ann']);
+  });
+});
+
+describe('chatter admin – changes whose outcome could not be read at once', () => {
+  it('chatter admin – an add whose answer was lost while Postgres was away for the re-read is announced by the next operation\'s read, once', async () => {
+    const g = group();
+    g.fail.set('addMembers', 'lost');
+    g.setDown(true);
+    // `cy` was a member before: only `dee` may have joined.
+    expect(await codeOf(changeMembers(g.c, { add: ['dee', 'cy'] }))).toBe(ErrorCode.TIMEOUT);
+    expect(g.announced).toEqual([]);
+    expect(await codeOf(retitle(g.c, { title: 'still down' }))).toBe(ErrorCode.UNAVAILABLE);
+    expect(g.announced).toEqual([]);
+    g.setDown(false);
+    // Any next operation reads the group first, and tells who the lost add did add.
+    await retitle(g.c, { title: 'renamed' });
+    expect(g.announced).toEqual(['+dee -']);
+    // The business server's retry finds dee in already: told nobody again, nor by a later read.
+    expect(await changeMembers(g.c, { add: ['dee'] })).toEqual({ added: [], removed: [] });
+    await g.c.load();
+    expect(g.announced.filter((a) => a !== '+ -')).toEqual(['+dee -']);
+    expect(g.c.untold).toBeUndefined();
+  });
+
+  it('chatter admin – a removal (or a leave) whose answer was lost while Postgres was away is announced by the next operation\'s read, once', async () => {
+    const g = group();
+    g.fail.set('removeMembers', 'lost');
+    g.setDown(true);
+    expect(await codeOf(changeMembers(g.c, { remove: ['cy', 'zed'] }))).toBe(ErrorCode.TIMEOUT);
+    g.setDown(false);
+    // Another add is the next operation: the removal is told before it, and it is told as itself.
+    expect(await changeMembers(g.c, { add: ['dee'] })).toEqual({ added: ['dee'], removed: [] });
+    expect(g.announced).toEqual(['+ -cy', '+dee -']);
+    expect(await changeMembers(g.c, { remove: ['cy'] })).toEqual({ added: [], removed: [] });
+    expect(g.announced.filter((a) => a !== '+ -')).toEqual(['+ -cy', '+dee -']);
+
+    // A member leaving of their own accord: told as theirs.
+    const l = group();
+    l.fail.set('removeMembers', 'lost');
+    l.setDown(true);
+    expect(await codeOf(changeMembers(l.c, { remove: ['ben'] }, 'ben'))).toBe(ErrorCode.TIMEOUT);
+    l.setDown(false);
+    await retitle(l.c, { title: 'renamed' });
+    expect(l.announced).toEqual(['+ -ben by ben']);
+  });
+
+  it('chatter admin – lost changes kept while Postgres was away are told together by one read, each member once', async () => {
+    const g = group();
+    g.fail.set('addMembers', 'lost');
+    g.setDown(true);
+    expect(await codeOf(changeMembers(g.c, { add: ['dee'] }))).toBe(ErrorCode.TIMEOUT);
+    // A creation does not read the group first: its lost answer is kept with the add's.
+    g.fail.set('createGroup', 'lost');
+    expect(await codeOf(createGroup(g.c, { owner: 'ann', members: ['dee', 'eve'] }))).toBe(ErrorCode.TIMEOUT);
+    g.setDown(false);
+    await retitle(g.c, { title: 'renamed' });
+    expect(g.announced).toEqual(['+dee,eve -']);
+    await g.c.load();
+    expect(g.announced).toEqual(['+dee,eve -']);
+  });
+
+  it('chatter admin – a lost change whose own re-read succeeded is announced by it alone; one kept later is announced by the next read, once', async () => {
+    const g = group();
+    g.fail.set('addMembers', 'lost');
+    expect(await codeOf(changeMembers(g.c, { add: ['dee'] }))).toBe(ErrorCode.TIMEOUT);
+    expect(g.announced).toEqual(['+dee -']);
+    g.fail.set('removeMembers', 'lost');
+    g.setDown(true);
+    expect(await codeOf(changeMembers(g.c, { remove: ['cy'] }))).toBe(ErrorCode.TIMEOUT);
+    expect(g.announced).toEqual(['+dee -']);
+    g.setDown(false);
+    await retitle(g.c, { title: 'renamed' });
+    await g.c.load();
+    expect(g.announced).toEqual(['+dee -', '+ -cy']);
+  });
+
+  it('chatter admin – a dissolve whose answer was lost while Postgres was away tells its members they left on the next read that finds it gone, once', async () => {
+    const g = group();
+    g.fail.set('dissolve', 'lost');
+    g.setDown(true);
+    expect(await codeOf(dissolve(g.c))).toBe(ErrorCode.TIMEOUT);
+    expect(g.announced).toEqual([]);
+    g.setDown(false);
+    expect(await codeOf(pinMessage(g.c, { uid: 'ben', seq: 1, pinned: true }))).toBe(ErrorCode.NOT_FOUND);
+    expect(g.announced).toEqual(['+ -ann,ben,cy']);
+    // The retry finds no group: nobody told again.
+    expect(await codeOf(dissolve(g.c))).toBe(ErrorCode.NOT_FOUND);
+    expect(g.announced).toEqual(['+ -ann,ben,cy']);
+
+    // One that did not commit: the next read finds the group and its members, and tells nobody.
+    const h = group();
+    h.fail.set('dissolve', lostAnswer());
+    h.setDown(true);
+    expect(await codeOf(dissolve(h.c))).toBe(ErrorCode.TIMEOUT);
+    h.setDown(false);
+    await retitle(h.c, { title: 'renamed' });
+    expect([h.announced, h.c.exists, h.c.untold]).toEqual([[], true, undefined]);
+  });
+
+  it('chatter admin – the chatter actor itself tells a lost add on its next load: the newcomer\'s devices get joined (with their clear) and the business server one members event', async () => {
+    const tells: string[] = [];
+    const events: unknown[] = [];
+    const stored = new Set(['ann', 'cy']);
+    let down = false;
+    const unreachable = () => new ImError(ErrorCode.UNAVAILABLE, 'read conversation: database unreachable (ECONNREFUSED)');
+    const ctx = { kind: 'chatter', key: 'g-actor', shard: 0, fence: {}, nodeId: 'n1', tell: (_kind: string, key: string, op: string, p: { clearedSeq?: number }) => tells.push(`${op} ${key}${p.clearedSeq ? `@${p.clearedSeq}` : ''}`) } as unknown as ActorContext;
+    const svc = {
+      settings: { largeGroupMembers: 1000 },
+      committer: { settled: async () => {}, reset: () => {} },
+      convs: {
+        get: async () => {
+          if (down) throw unreachable();
+          return { convId: 'g-actor', kind: 'group', title: 'team', meta: null, createdAt: 0, posting: Posting.ALL, retentionSec: 0, history: 'all', slowModeSec: 0 };
+        },
+        members: async () => {
+          if (down) throw unreachable();
+          return [...stored].map((uid) => ({ uid, role: MemberRole.MEMBER, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil: 0, silencedUntil: 0 }));
+        },
+        addMembers: async (_conv: string, uids: string[]) => {
+          for (const u of uids) stored.add(u);
+          throw lostAnswer();
+        },
+        joinedRows: async (_conv: string, uids: string[]) => uids.map((uid) => ({ uid, clearedSeq: 4 })),
+      },
+      messages: { lastSeq: async () => 4 },
+      pins: { list: async () => [] },
+      groups: { setProfile: async () => {} },
+      event: (e: unknown) => events.push(e),
+      publish: () => {},
+    } as unknown as ChatServices;
+    const chatter = chatterKind(svc).create(ctx) as Actor & AdminChatter;
+    await chatter.load();
+    down = true;
+    expect(await codeOf(Promise.resolve().then(() => chatter.handle(ChatterOp.MEMBERS, { add: ['dee'] })))).toBe(ErrorCode.TIMEOUT);
+    expect([tells, events]).toEqual([[], []]);
+    down = false;
+    await chatter.handle(ChatterOp.TITLE, { title: 'renamed' });
+    expect(tells.filter((t) => t.startsWith(ConnectorOp.JOINED))).toEqual([`${ConnectorOp.JOINED} dee@4`]);
+    expect(events).toEqual([expect.objectContaining({ type: 'members', conv: 'g-actor', added: ['dee'], removed: [] })]);
+    // Read again later (a reload): told nothing twice.
+    await chatter.handle(ChatterOp.RELOAD, {});
+    expect(tells.filter((t) => t.startsWith(ConnectorOp.JOINED))).toHaveLength(1);
+    expect(events).toHaveLength(1);
   });
 });
 
