@@ -5,6 +5,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { nodeControlSubject } from '../../protocol/subjects.js';
 import { ShardMover } from '../../runtime/handoff.js';
 import { silentLogger } from '../../runtime/logger.js';
+import { NodeStore } from '../../storage/node-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startTestNats, type TestNats } from '../helpers/nats.js';
@@ -21,8 +22,8 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
   let nats: TestNats;
   let nc: NatsConnection;
   let shards: ShardMapStore;
-  /** Every node takes shards but `z`, which is draining. */
-  const nodes = { takesShards: async (n: string) => n !== 'z' };
+  /** The nodes' rows, as placement reads them: every node takes shards but `z`, which an operator drained. */
+  let nodes: NodeStore;
   const mover = (): ShardMover => new ShardMover({ nc, shardMap: shards, nodes, log: silentLogger(), phaseTimeoutMs: 200, notify: () => {} });
 
   beforeAll(async () => {
@@ -31,6 +32,10 @@ describe('shard moves – racing movers (real Postgres and nats-server)', () => 
     nc = await connect({ servers: nats.url });
     shards = new ShardMapStore(db.sql);
     await shards.ensureKind('echo', 4);
+    nodes = new NodeStore(db.sql);
+    // Leases longer than the file runs: no node here renews one.
+    for (const id of ['a', 'b', 'c', 'z']) await nodes.register(id, [], 600_000, `i-${id}`);
+    await nodes.holdOut('z', true);
   });
   afterAll(async () => {
     await nc?.close();
