@@ -32,6 +32,20 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     return r;
   };
 
+  /** A key whose shard `node` owns, pinned there (the coordinator moves it no more), with its epoch once pinned. */
+  const pinnedKeyOf = async (node: string): Promise<{ key: string; shard: number; epoch: number }> => {
+    for (let tries = 0; tries < 20; tries++) {
+      const k = await keyOwnedBy(cluster, node);
+      expect((await cluster.imctl('pin', 'counter', String(k.shard))).code).toBe(0);
+      const [row] = await cluster.db.sql<{ owner: string; epoch: number; state: string }[]>`SELECT owner, epoch, state FROM shards WHERE kind = 'counter' AND shard = ${k.shard}`;
+      if (row!.owner === node && row!.state === 'active') return { ...k, epoch: row!.epoch };
+      // Moved between the read and the pin: another one.
+      expect((await cluster.imctl('unpin', 'counter', String(k.shard))).code).toBe(0);
+      await sleep(200);
+    }
+    return expect.fail(`no shard of ${node} stayed there long enough to be pinned`);
+  };
+
   beforeAll(async () => {
     // n3 gets a lease far longer than the test's freezes, so only the epoch in Postgres can stop it.
     cluster = await startTestCluster({ nodes: ['n1', 'n2'], shards: SHARDS, args: ['--heartbeat-ms', '150', '--lease-ms', '900'] });
@@ -73,9 +87,9 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
 
   it('fencing – a frozen owner whose shard was moved cannot persist the call it held, and stops serving the shard', async () => {
     // The test before froze n1 past its lease and handed it a shard back: the coordinator's rebalance may still be
-    // moving shards, and would move this test's shard before its own move (which then finds it there already).
-    await cluster.settle();
-    const { key, shard, epoch } = await keyOwnedBy(cluster, 'n3');
+    // moving shards (for a minute if n3, with its long lease, coordinates), and would move this test's shard before
+    // its own move, which then finds it there already. Pinned, the coordinator leaves it; an imctl move still goes.
+    const { key, shard, epoch } = await pinnedKeyOf('n3');
     const first = await inc(key);
     expect(first.node).toBe('n3');
     cluster.nodes.get('n3')!.signal('SIGSTOP');
@@ -93,6 +107,7 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     expect((await servedShards(cluster, 'n3')).some((s) => s.shard === shard && s.epoch <= epoch)).toBe(false);
     const stale = await cluster.db.sql`SELECT 1 FROM counter_ops WHERE key = ${key} AND node_id = 'n3' AND epoch = ${epoch} AND value > ${first.value}`;
     expect(stale.length).toBe(0);
+    expect((await cluster.imctl('unpin', 'counter', String(shard))).code).toBe(0);
   }, 60_000);
 
   it('failover – a shard whose owner dies in the middle of a move is served again within seconds', async () => {
