@@ -125,16 +125,6 @@ export async function tellUntold(c: AdminChatter): Promise<void> {
   if (rows.length + gone.length > 0) applyMembers(c, rows, gone, u.wasLarge, u.by, await pinsForNewcomers(c, rows));
 }
 
-/**
- * Reads the group again (after a change of unknown outcome, kept untold) and tells what is untold; false when the read
- * failed, and the chatter's next load tells it. The chatter's load has told it already: this is for a load that does not.
- */
-async function reread(c: AdminChatter): Promise<boolean> {
-  if (!(await c.load().then(() => true, () => false))) return false;
-  await tellUntold(c);
-  return true;
-}
-
 /** Loads a conversation not known to exist (it may have been created since), then refuses one that is not a group. */
 async function mustBeGroup(c: AdminChatter): Promise<void> {
   if (!c.exists || c.broken) await c.load();
@@ -223,7 +213,8 @@ export async function dissolve(c: AdminChatter): Promise<DissolveReply> {
     // next load that finds it gone.
     c.broken = true;
     keepUntold(c, [], [...had].sort(), wasLarge, undefined);
-    if (!(await reread(c)) || c.exists) throw err;
+    // The load tells what is kept; failing, the chatter's next load does.
+    if (!(await c.load().then(() => true, () => false)) || c.exists) throw err;
     return { conv: c.ctx.key, removed: had.size };
   }
   c.members = new Set();
@@ -281,7 +272,8 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
 async function tellLostChanges(c: AdminChatter, adds: readonly string[], removes: readonly string[], wasLarge: boolean, by: string | undefined): Promise<void> {
   if (adds.length + removes.length === 0) return;
   keepUntold(c, adds, removes, wasLarge, by);
-  await reread(c);
+  // The load tells what is kept; failing, the chatter's next load does.
+  await c.load().catch(() => undefined);
 }
 
 /** Takes stored member changes into the chatter's state and tells everyone concerned. */

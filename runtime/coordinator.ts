@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { toImError } from '../protocol/errors.js';
 import type { LeaseStore } from '../storage/lease-store.js';
 import { hostsKind, type NodeStore } from '../storage/node-store.js';
@@ -52,6 +53,8 @@ export class Coordinator {
   private timer?: NodeJS.Timeout;
   private running = false;
   private leader = false;
+  /** When the lease was last taken or renewed (performance.now()). */
+  private acquiredAt = 0;
   private lastMembers = '';
   private membersSince = Date.now();
   private stopped = false;
@@ -88,7 +91,7 @@ export class Coordinator {
     this.running = true;
     try {
       const was = this.leader;
-      this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.holder, this.opts.leaseMs);
+      this.leader = await this.acquire();
       if (this.leader !== was) this.opts.log.info({ leader: this.leader }, this.leader ? 'became coordinator' : 'lost coordinator lease');
       if (this.leader) await this.reconcile();
     } catch (err) {
@@ -100,14 +103,24 @@ export class Coordinator {
   }
 
   /**
-   * Renews the lease within a round, before each kind and each move: a round of slow moves can outlast the lease, and
-   * another node's coordinator may have begun rounds of its own since. False (and the round ends) once it is lost.
+   * Renews the lease within a round, before each kind and each move, once a third of it has passed: a round of slow
+   * moves can outlast the lease, and another node's coordinator may have begun rounds of its own since. A quick round
+   * costs no statement more than its tick's. False (and the round ends) once it is lost.
    */
   private async stillLeader(): Promise<boolean> {
     if (this.stopped) return false;
-    this.leader = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.holder, this.opts.leaseMs);
+    if (performance.now() - this.acquiredAt < this.opts.leaseMs / 3) return this.leader;
+    this.leader = await this.acquire();
     if (!this.leader) this.opts.log.info({ leader: false }, 'lost coordinator lease');
     return this.leader;
+  }
+
+  /** Takes or renews the lease; the time counts from before the statement (its answer may come late). */
+  private async acquire(): Promise<boolean> {
+    const at = performance.now();
+    const won = await this.opts.leases.acquire(COORDINATOR_LEASE, this.opts.holder, this.opts.leaseMs);
+    if (won) this.acquiredAt = at;
+    return won;
   }
 
   private async reconcile(): Promise<void> {
@@ -129,11 +142,11 @@ export class Coordinator {
       const rows = await this.opts.shardMap.list(kind);
       // A live owner that does not host the kind never serves its shards: they are orphans as a dead owner's are.
       const hosting = new Set(live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId));
-      await this.repairKind(kind, rows, hosting, eligible, new Set(eligible), fallback);
+      await this.repairKind(kind, rows, hosting, eligible, fallback);
     }
   }
 
-  private async repairKind(kind: string, rows: ShardRow[], hosting: Set<string>, eligible: string[], eligibleSet: Set<string>, fallback: boolean): Promise<void> {
+  private async repairKind(kind: string, rows: ShardRow[], hosting: Set<string>, eligible: string[], fallback: boolean): Promise<void> {
     const { shardMap, log } = this.opts;
     const now = Date.now();
     // A move whose mover vanished: roll it back so the shard is either served by its owner or reassigned below.
@@ -145,6 +158,7 @@ export class Coordinator {
       }
     }
     if (eligible.length === 0) return;
+    const eligibleSet = new Set(eligible);
     const current = rows.map((r) => (r.owner !== null && eligibleSet.has(r.owner) ? r.owner : null));
     const pinned = new Map(rows.filter((r) => r.pinned && r.owner !== null).map((r) => [r.shard, r.owner!]));
     const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });

@@ -80,8 +80,6 @@ export class ClusterNode {
   readonly shards: ShardServer;
   readonly shardMap: ShardMapStore;
   private readonly nodes: NodeStore;
-  /** The cluster's kinds this process hosts (`--kinds`), as recorded in its node row. */
-  private readonly hostedKinds: string[];
   private readonly membership: Membership;
   private readonly coordinator: Coordinator;
   private readonly mover: ShardMover;
@@ -128,13 +126,13 @@ export class ClusterNode {
         void this.shards.release(kind, shard, 'fenced', true, epoch).then(() => this.refresh());
       },
     });
-    this.hostedKinds = [...shardCounts.keys()].filter((k) => this.host.hosts(k));
     this.membership = new Membership({
       nodeId: this.nodeId,
       incarnation,
       nodes: this.nodes,
       endpoints: opts.endpoints ?? [],
-      kinds: this.hostedKinds,
+      // The cluster's kinds this process hosts (`--kinds`), recorded in its node row for placement.
+      kinds: [...shardCounts.keys()].filter((k) => this.host.hosts(k)),
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
       log,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeMembers, createGroup, dissolve, setRules, silence, type AdminChatter } from '../../actors/chatter-admin.js';
+import { changeMembers, createGroup, dissolve, setRules, silence, tellUntold, type AdminChatter } from '../../actors/chatter-admin.js';
 import type { AddedMember } from '../../storage/conversation-store.js';
 
 /**
@@ -70,6 +70,8 @@ function chatter(removeFails: boolean | 'after commit', addFails: false | 'after
       c.members = new Set(stored);
       c.exists = !dissolved;
       c.broken = false;
+      // As ChatterActor.load: member changes whose outcome could not be read are told now.
+      await tellUntold(c);
     },
     announce: (added: readonly AddedMember[], removed: string[]) => told.push(`+${added.map((a) => `${a.uid}@${a.clearedSeq}`).join(',')} -${removed.join(',')}`),
     commitsSettled: async () => {
