@@ -14,6 +14,7 @@ import type { Transport } from '../runtime/transport/transport.js';
 import type { Sql } from '../storage/db.js';
 import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
+import type { LostUser } from '../storage/presence-store.js';
 import { registerChatMetrics } from './chat-metrics.js';
 import { eraseAccount } from './account-erasure.js';
 import { CommitConnection } from '../storage/commit-connection.js';
@@ -25,6 +26,7 @@ import { NodeDirectory } from './gateway/directory.js';
 import { Gateway } from './gateway/gateway.js';
 import { GatewayWatch } from './gateway-watch.js';
 import { PresenceSweep, presenceLife } from './presence-sweep.js';
+import { MovedAwayPresence } from './presence-moved-away.js';
 import { mountDemoPage } from './gateway/demo-page.js';
 import { mountHttpApi } from './gateway/http-api.js';
 import { WebhookForwarder } from './webhook-forwarder.js';
@@ -94,6 +96,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     });
     return config.kinds.map((k) => (k === ChatKind.CONNECTOR ? connectorKind(s) : k === ChatKind.CHATTER ? chatterKind(s) : counterKind(sql)));
   };
+  // Users whose last session closed while their connector moved off this node are announced offline by its new owner.
+  let movedAway: MovedAwayPresence | undefined;
   if (gw.port > 0) await checkPortFree(gw.host, gw.port);
   const node = await ClusterNode.start({
     config,
@@ -107,6 +111,9 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
     onLeaseRegained: () => gateway?.leaseRegained(),
+    onShardReleased: (kind, shard) => {
+      if (kind === ChatKind.CONNECTOR) movedAway?.released(shard);
+    },
     // Nodes that disagreed on these would publish large-group deliveries no gateway listens for, forget token
     // revocations another gateway still needs, or allow a recall on one node that another refuses.
     clusterSettings: {
@@ -180,14 +187,22 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
   if (config.kinds.includes(ChatKind.CONNECTOR)) {
     const nodes = new NodeStore(node.sql);
     const shardMap = new ShardMapStore(node.sql);
+    const lost = (u: LostUser, life: string): Promise<unknown> => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did, life } satisfies ConnectorPresenceLost);
     const sweep = new PresenceSweep({
       store: chat.presence,
       live: () => nodes.live(),
       ownsConnectorShards: (nodeId) => shardMap.owns(nodeId, ChatKind.CONNECTOR),
-      lost: (u, life) => node.router.call(ChatKind.CONNECTOR, u.uid, ConnectorOp.PRESENCE_LOST, { did: u.did, life } satisfies ConnectorPresenceLost),
+      lost,
       log: log.child({ component: 'presence-sweep' }),
     });
     presenceSweep = sweep;
+    movedAway = new MovedAwayPresence({
+      store: chat.presence,
+      life: presenceLife(node.nodeId, node.incarnation),
+      shardOf: (uid) => node.router.shardOf(ChatKind.CONNECTOR, uid),
+      lost,
+      log: log.child({ component: 'presence-moved-away' }),
+    });
     const w = new GatewayWatch({
       ...(directory ? {} : { live: () => nodes.live() }),
       onGone: (l) => {
@@ -210,6 +225,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     directory?.close();
     watch?.close();
     presenceSweep?.close();
+    movedAway?.close();
     await sweeper?.close();
     await (how === 'drain' ? node.drain() : node.close());
     await chat.close();

@@ -24,7 +24,7 @@ const CLAIM_CHUNK = 1_000;
  * Connectors told at once: each reads the user's row, privacy and direct peers, while the dead node's users attach
  * again elsewhere through the same pools.
  */
-const TELL_CONCURRENCY = 50;
+export const TELL_CONCURRENCY = 50;
 
 /** The key presence rows name a node life by. */
 export function presenceLife(nodeId: string, incarnation: string): string {

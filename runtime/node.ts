@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   onFatal?: (err: Error) => void;
   /** The node's lease runs again after it may have expired (other nodes may have taken the node for dead meanwhile). */
   onLeaseRegained?: () => void;
+  /** This node let a shard go for good while running (not when closing): what it recorded for the shard's keys may be stale. */
+  onShardReleased?: (kind: string, shard: number) => void;
   /**
    * Settings every node must share, by the flag that sets them: the first node records them, every node runs with
    * the recorded values (see ClusterSettings), which `imctl settings set` changes while the cluster runs.
@@ -158,6 +160,7 @@ export class ClusterNode {
       log,
       leaseValid: () => this.membership.isValid(),
       onServing: (kind, shard) => this.announcer.add(kind, shard),
+      onReleased: (kind, shard) => opts.onShardReleased?.(kind, shard),
     });
     const notify = (kind: string, shards: number[]): void => {
       nc.publish(clusterShardsSubject(), encodeControl({ type: 'shards-changed', kind, shards }));

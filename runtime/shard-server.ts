@@ -30,6 +30,8 @@ export interface ShardServerOptions {
   leaseValid: () => boolean;
   /** This node just started serving (kind, shard): what was sent there while nobody served it is gone. */
   onServing?: (kind: string, shard: number, epoch: number) => void;
+  /** This node let (kind, shard) go for good (a handoff, a fence, the map naming another owner): its actors are gone. */
+  onReleased?: (kind: string, shard: number) => void;
 }
 
 const id = (kind: string, shard: number): string => `${kind}/${shard}`;
@@ -137,6 +139,7 @@ export class ShardServer {
         await s.handle.stop();
         await this.opts.host.deactivateShard(kind, shard, 'shard-released');
         this.opts.log.info({ kind, shard, epoch: s.epoch, reason }, 'released shard');
+        if (final && !this.stopped) this.opts.onReleased?.(kind, shard);
       } finally {
         this.releasing.delete(k);
       }

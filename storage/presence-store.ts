@@ -122,6 +122,12 @@ export class PresenceStore {
       SELECT uid, did FROM online_users WHERE uid = ANY(${uids as string[]}::text[]) AND life = ${life} ORDER BY uid`, this.timeoutMs);
   }
 
+  /** Up to `limit` of the users `life` holds online, by uid after `afterUid`: a node pages through its own this way. */
+  async announcedBy(life: string, afterUid: string, limit: number): Promise<LostUser[]> {
+    return bounded('read presence rows of a life', this.sql<LostUser[]>`
+      SELECT uid, did FROM online_users WHERE life = ${life} AND uid > ${afterUid} ORDER BY uid LIMIT ${limit}`, this.timeoutMs);
+  }
+
   /**
    * Deletes `uid`'s row if the dead `life` still holds it; undefined when it does not (someone announced them since,
    * or took the row already). `offlineSince`: they went offline after it announced them online (a row a late write

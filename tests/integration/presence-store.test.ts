@@ -111,4 +111,16 @@ describe('presence store – real Postgres', () => {
     await db.sql`INSERT INTO members (conv_id, uid) VALUES ('dx1', 'me'), ('dx1', 'you'), ('dx2', 'me'), ('dx2', 'them'), ('gx', 'me'), ('gx', 'crowd')`;
     expect((await new PresenceStore(db.sql, 5_000).directPeers('me')).sort()).toEqual(['them', 'you']);
   });
+
+  it('presence – a node pages through the users it announced online, by uid, and sees no other life\'s', async () => {
+    const store = new PresenceStore(db.sql, 5_000);
+    for (const uid of ['pa', 'pb', 'pc', 'pd', 'pe']) store.online(uid, `${uid}-dev`, 'own L1', 10);
+    store.online('px', 'px-dev', 'other L2', 10);
+    await store.flush();
+    expect(await store.announcedBy('own L1', '', 2)).toEqual([{ uid: 'pa', did: 'pa-dev' }, { uid: 'pb', did: 'pb-dev' }]);
+    expect(await store.announcedBy('own L1', 'pb', 2)).toEqual([{ uid: 'pc', did: 'pc-dev' }, { uid: 'pd', did: 'pd-dev' }]);
+    expect(await store.announcedBy('own L1', 'pd', 2)).toEqual([{ uid: 'pe', did: 'pe-dev' }]);
+    expect(await store.announcedBy('gone L3', '', 2)).toEqual([]);
+    await db.sql`DELETE FROM online_users`;
+  });
 });
