@@ -151,7 +151,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       presence: chat.presence,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
-      retentionChanged: () => sweeper?.settingChanged(),
+      retentionChanged: () => sweeper?.settingChanged(true),
       event: (e) => chat.event(e),
       config: gw,
       log: log.child({ component: 'api' }),

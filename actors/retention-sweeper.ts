@@ -21,16 +21,25 @@ export interface RetentionSweeperOptions {
 /**
  * Runs the retention sweep on this node (MessageRetentionStore): a batch of conversations at a time, a pass over
  * all of them every DEFAULT_RETENTION_PASS_MS. Every node runs one; a lock in Postgres lets one sweep at a time, so
- * a node that stops hands the work on without anyone noticing. A new retention setting starts a pass at once.
+ * a node that stops hands the work on without anyone noticing. A new cluster retention starts a pass at once.
+ *
+ * With a cluster retention set, a pass walks every conversation, ~1,000 a second: minutes per million. Conversations
+ * with a retention of their own (disappearing messages, often short) are walked on their own as well, every
+ * DEFAULT_RETENTION_PASS_MS, between the batches of that long walk, so their messages do not outlive it.
  */
 export class RetentionSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
-  /** The conversation id the next batch starts after ('' : the first). */
+  /** The conversation id the next batch of the whole walk starts after ('' : the first). */
   private cursor = '';
-  /** The setting changed during a batch: start a pass afresh after it. */
+  /** The cluster's retention changed during a batch: the whole walk starts afresh after it. */
   private restart = false;
+  /** Where the walk of conversations with their own retention is (undefined: none under way), and when the next is due. */
+  private ownCursor: string | undefined;
+  private ownDueAt = 0;
+  /** A conversation's own retention changed during that walk: another starts right after it. */
+  private ownAgain = false;
   private readonly passMs: number;
   private readonly gapMs: number;
 
@@ -44,12 +53,21 @@ export class RetentionSweeper {
     this.schedule(0);
   }
 
-  /** The cluster's or a conversation's retention changed: a new pass starts now (or right after the batch running). */
-  settingChanged(): void {
+  /**
+   * The cluster's retention changed (`conversation` false: the whole walk starts over, now or right after the batch
+   * running) or a conversation's own did (the walk of those conversations comes now; one under way goes on, and
+   * another follows it, so that frequent changes never keep it from reaching the end).
+   */
+  settingChanged(conversation = false): void {
     if (this.closed) return;
-    this.cursor = '';
-    if (this.running === undefined) this.schedule(0);
+    if (conversation) {
+      // A walk under way (or a batch that read the conversations before the change) may have passed it: one more.
+      const underWay = this.opts.retentionSec() > 0 ? this.ownCursor !== undefined : this.cursor !== '';
+      if (underWay || this.running !== undefined) this.ownAgain = true;
+      this.ownDueAt = 0;
+    } else if (this.running === undefined) this.cursor = '';
     else this.restart = true;
+    if (this.running === undefined) this.schedule(0);
   }
 
   /** Stops; resolves once a batch in flight has ended. */
@@ -71,10 +89,12 @@ export class RetentionSweeper {
   }
 
   private async batch(): Promise<void> {
+    const clusterSec = this.opts.retentionSec();
+    // With no cluster retention the whole walk is already only the conversations with their own.
+    const own = clusterSec > 0 && (this.ownCursor !== undefined || Date.now() >= this.ownDueAt);
     let r: RetentionBatch;
     try {
-      // With no cluster retention (0), conversations with one of their own still expire.
-      r = await this.opts.store.sweep(this.cursor, this.opts.retentionSec());
+      r = await this.opts.store.sweep(own ? (this.ownCursor ?? '') : this.cursor, clusterSec, own);
     } catch (err) {
       const e = toImError(err);
       // Postgres away or slow: the next pass tries again; anything else is worth an error.
@@ -90,9 +110,22 @@ export class RetentionSweeper {
       return this.schedule(0);
     }
     if (r.busy) return this.schedule(this.passMs);
+    if (own) {
+      this.ownCursor = r.next;
+      if (r.next === undefined) {
+        this.ownDueAt = this.ownAgain ? 0 : Date.now() + this.passMs;
+        this.ownAgain = false;
+      }
+      // The whole walk goes on between two walks of these (it may be minutes from its end).
+      return this.schedule(this.gapMs);
+    }
     if (r.next === undefined) {
       this.cursor = '';
-      return this.schedule(this.passMs);
+      // Done with every conversation: the next pass, or the walk of those with their own retention when it is due.
+      if (clusterSec > 0) return this.schedule(Math.max(this.gapMs, Math.min(this.passMs, this.ownDueAt - Date.now())));
+      const again = this.ownAgain;
+      this.ownAgain = false;
+      return this.schedule(again ? 0 : this.passMs);
     }
     this.cursor = r.next;
     this.schedule(this.gapMs);

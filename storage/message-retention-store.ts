@@ -44,9 +44,10 @@ export class MessageRetentionStore {
   /**
    * One batch: the conversations after `after` (by id) lose their messages older than their retention (database
    * clock): the shorter of the cluster's `clusterSec` and their own (`retention_sec`, migration 270), where either is
-   * set (0: none). With no cluster retention, only conversations with one of their own are walked (a partial index).
+   * set (0: none). With no cluster retention, or with `ownOnly`, only conversations with one of their own are walked
+   * (a partial index).
    */
-  async sweep(after: string, clusterSec: number): Promise<RetentionBatch> {
+  async sweep(after: string, clusterSec: number, ownOnly = false): Promise<RetentionBatch> {
     if (!Number.isSafeInteger(clusterSec) || clusterSec < 0) throw new ImError(ErrorCode.INVALID_FIELD, 'clusterSec must be an integer ≥ 0');
     try {
       const work = this.sql.begin(async (tx) => {
@@ -62,7 +63,7 @@ export class MessageRetentionStore {
         const probed = await tx<{ conv_id: string; upto: number | null; n: number; last: number | null }[]>`
           WITH c AS (
             SELECT conv_id, expired_seq, now() - LEAST(NULLIF(${clusterSec}::int8, 0), NULLIF(retention_sec, 0)) * interval '1 second' AS cut
-            FROM conversations WHERE conv_id > ${after} ${clusterSec > 0 ? tx`` : tx`AND retention_sec > 0`} ORDER BY conv_id LIMIT ${RETENTION_CONVS_PER_BATCH})
+            FROM conversations WHERE conv_id > ${after} ${clusterSec > 0 && !ownOnly ? tx`` : tx`AND retention_sec > 0`} ORDER BY conv_id LIMIT ${RETENTION_CONVS_PER_BATCH})
           SELECT c.conv_id, x.upto, x.n, (SELECT max(seq) FROM messages l WHERE l.conv_id = c.conv_id) AS last
           FROM c
           LEFT JOIN LATERAL (SELECT m.created_at FROM messages m WHERE m.conv_id = c.conv_id AND m.seq > c.expired_seq ORDER BY m.seq LIMIT 1) o ON true

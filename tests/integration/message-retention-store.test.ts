@@ -109,8 +109,14 @@ describe('message retention store – real Postgres', () => {
     await db.sql`UPDATE messages SET created_at = now() - interval '5 minutes' WHERE conv_id = 'own-short' AND seq = 3`;
     await fill('own-short', 4, 4, 0);
     await db.sql`UPDATE messages SET created_at = now() - interval '2 days' WHERE conv_id = 'no-own' AND seq = 1`;
+    // The walk of conversations with their own retention alone, under a cluster retention: the other waits for the
+    // walk of every conversation.
+    await fill('own-short', 5, 5, 0);
+    await db.sql`UPDATE messages SET created_at = now() - interval '5 minutes' WHERE conv_id = 'own-short' AND seq = 4`;
+    expect(await store.sweep('', 86_400, true)).toEqual({ busy: false, conversations: 1, deleted: 2, expired: [{ conv: 'own-short', upto: 4 }] });
+    expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[5], [1, 2]]);
     await pass(86_400);
-    expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[4], [2]]);
+    expect([await seqs('own-short'), await seqs('no-own')]).toEqual([[5], [2]]);
     await db.sql`DELETE FROM messages; DELETE FROM conversations`.simple();
   });
 
