@@ -2,6 +2,12 @@ import { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_CAP_MS } from '../limits.j
 
 /** A connection that lived at least this long resets the backoff: the next failure starts from the base again. */
 export const DEFAULT_BACKOFF_RESET_AFTER_MS = 10_000;
+/**
+ * Attempts that follow a redirect at once, in a row without a connection that lived long enough (resetAfterMs) between
+ * them; later ones wait the backoff's delay: two gateways sending the client to each other would otherwise make it
+ * bounce at network speed.
+ */
+export const DEFAULT_IMMEDIATE_REDIRECTS = 3;
 
 export interface BackoffOptions {
   /** Delay ceiling of the first attempt, in ms. */
@@ -24,6 +30,7 @@ export class Backoff {
   private readonly resetAfterMs: number;
   private readonly random: () => number;
   private attempts = 0;
+  private redirects = 0;
 
   constructor(opts: BackoffOptions = {}) {
     this.baseMs = opts.baseMs ?? DEFAULT_RECONNECT_BASE_MS;
@@ -50,13 +57,19 @@ export class Backoff {
     return delay;
   }
 
+  /** The delay before following a redirect: none for the first DEFAULT_IMMEDIATE_REDIRECTS in a row, then as next(). */
+  redirectDelay(): number {
+    return ++this.redirects <= DEFAULT_IMMEDIATE_REDIRECTS ? 0 : this.next();
+  }
+
   /** Tells the backoff how long a connection lived: a long enough one resets it. */
   connectionLived(ms: number): void {
-    if (ms >= this.resetAfterMs) this.attempts = 0;
+    if (ms >= this.resetAfterMs) this.reset();
   }
 
   /** Starts again from the base. */
   reset(): void {
     this.attempts = 0;
+    this.redirects = 0;
   }
 }

@@ -40,6 +40,19 @@ export function newChainState(conv: string, kind: ConvKind, last: number): Chain
   return { conv, kind, lastSeq: last, last, readSeq: 0, ackedSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
+/**
+ * The user is in a conversation again that they had left: its chain goes on from `baseline`, where one new to the
+ * device would start (with history from now, the join point or the unread messages), unless it already reaches past
+ * it. What was sent while the user was out is not news, and what was delivered before is not delivered twice.
+ */
+export function rejoin(s: ChainState, baseline: number): void {
+  s.left = false;
+  if (baseline <= s.last) return;
+  s.held.clear();
+  s.last = baseline;
+  s.lastSeq = Math.max(s.lastSeq, baseline);
+}
+
 /** Whether the chain has something to pull: messages held past a gap, or a known last seq beyond what it holds. */
 export function isBehind(s: ChainState): boolean {
   return s.held.size > 0 || s.lastSeq > s.last;

@@ -96,7 +96,8 @@ export interface ImClientOptions {
   fetch?: FetchLike;
   /**
    * Where each conversation starts: its whole history, or from now (default: the first list's at their last message,
-   * later ones at their unread messages, one first seen live at that message).
+   * later ones at their unread messages, one first seen live at that message; one the user is in again after leaving
+   * it, as a new one unless its chain reaches further).
    */
   history?: HistoryBaseline;
   ackDelayMs?: number;

@@ -104,10 +104,10 @@ export class ImClient extends ConversationRequests {
         this.waiter?.resolve();
       },
       // The mark as it stands then (a read is idempotent: one re-sent after a refused ack changes nothing).
-      onConvRefused: (conv) => this.pendingReads.retry(conv, (c) => {
+      onConvRefused: (conv, waitMs) => this.pendingReads.retry(conv, (c) => {
         const readSeq = this.chains.get(c)?.readSeq ?? 0;
         if (readSeq > 0) this.sendRead(c, readSeq);
-      }),
+      }, waitMs),
     });
   }
 
@@ -211,10 +211,18 @@ export class ImClient extends ConversationRequests {
     return this.chains.list();
   }
 
-  /** Drops the connection and reconnects (after a network change, or to test resilience); queued sends are kept. */
+  /**
+   * Drops the connection and reconnects (after a network change, or to test resilience); while waiting to reconnect,
+   * connects now. Queued sends are kept.
+   */
   reconnect(): void {
     if (this.current === ConnectionState.CLOSED || this.current === 'idle') return;
-    this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+    if (this.reconnectTimer === undefined) return this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+    // Between attempts there is no socket to drop: the backoff's wait (up to its cap) is what the network change
+    // made pointless. Its attempt count stays, so calls in a loop still connect only once each.
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    void this.attempt();
   }
 
   /** Closes for good (code 1000): no reconnect, pending requests and sends reject with `closed` (an outbox keeps the sends), no timer left. */
@@ -239,7 +247,7 @@ export class ImClient extends ConversationRequests {
     } catch (err) {
       if (gen !== this.generation) return;
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
-      this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? 0 : this.backoff.next());
+      this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? this.backoff.redirectDelay() : this.backoff.next());
     }
   }
 
@@ -271,7 +279,7 @@ export class ImClient extends ConversationRequests {
       if (code === CloseCode.UNAUTHORIZED) this.token.forget();
       else this.token.refused();
     }
-    this.scheduleReconnect(code, reason, next.immediate ? 0 : Math.max(this.backoff.next(), next.minDelayMs));
+    this.scheduleReconnect(code, reason, next.immediate ? this.backoff.redirectDelay() : Math.max(this.backoff.next(), next.minDelayMs));
   }
 
   private scheduleReconnect(code: number | undefined, reason: string, delay: number): void {
@@ -305,6 +313,7 @@ export class ImClient extends ConversationRequests {
     this.pendingReads.clear();
     this.typingThrottle.clear();
     this.endpoints.close();
+    this.token.close();
     this.waiter?.reject(error);
     // A connect() promise nobody awaits any more must not become an unhandled rejection.
     this.waiter?.promise.catch(() => {});

@@ -21,7 +21,7 @@ export type AfterClose =
       final: false;
       /** The token may be what was refused: at once after 4001, by TokenSource's rule after a refused upgrade. */
       renewToken: boolean;
-      /** Go straight to the endpoint a `redirect` named, without backoff. */
+      /** Go straight to the endpoint a `redirect` named, without backoff (but see Backoff.redirectDelay: not in a loop). */
       immediate: boolean;
       /** The backoff delay must be at least this long. */
       minDelayMs: number;

@@ -1,12 +1,12 @@
 import type { ImError } from '../errors.js';
 import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
-import { directPeer } from '../conv-id.js';
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
 import { HidesCatchUp } from './hides-catch-up.js';
-import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
+import { applyPeerLeft, applyReceipt } from './peer-marks.js';
+import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
@@ -134,10 +134,15 @@ export class ConversationChains {
       let s = this.convs.get(row.conv);
       // Left in the last seconds: this list may have been read before the removal, so it does not bring it back.
       if (s !== undefined && s.left && s.leftAt > liveAfter) continue;
+      // One left and listed again was added back while away: it starts as one new to the list would.
+      const baseline = baselineLatest ? row.lastSeq : unreadOnly ? unreadFrom(row) : 0;
       if (s === undefined) {
-        s = this.create(row.conv, row.kind, baselineLatest ? row.lastSeq : unreadOnly ? unreadFrom(row) : 0);
+        s = this.create(row.conv, row.kind, baseline);
         s.hiddenAt = row.hiddenAt;
-      } else this.hides.listed(s, row.hiddenAt);
+      } else {
+        if (s.left) rejoin(s, baseline);
+        this.hides.listed(s, row.hiddenAt);
+      }
       // Read further here than the server knows: this device's mark was lost (a dropped socket, a refused read).
       // Sent again; its echo brings the exact counts.
       if (s.readSeq > row.readSeq) this.opts.reread?.(row.conv, s.readSeq);
@@ -235,11 +240,7 @@ export class ConversationChains {
   /** Applies the other member's read (`receipt`) or delivery (`delivered`) receipt; true when it moved that mark forward. */
   handleReceipt(conv: string, seq: number, kind: 'receipt' | 'delivered'): boolean {
     const s = this.convs.get(conv);
-    if (s === undefined || seq <= (kind === 'receipt' ? s.peerRead : s.peerDelivered)) return false;
-    // What was read was delivered.
-    s.peerDelivered = Math.max(s.peerDelivered, seq);
-    if (kind === 'receipt') s.peerRead = seq;
-    return true;
+    return s !== undefined && applyReceipt(s, seq, kind);
   }
 
   /**
@@ -253,6 +254,11 @@ export class ConversationChains {
     const now = Date.now();
     for (const f of Object.keys(fields) as ChainField[]) (s.liveAt ??= {})[f] = now;
     return true;
+  }
+
+  /** The clear mark of `conv`, also while the user is out of it (0: never cleared): a `cleared` event tells only a move. */
+  clearedSeq(conv: string): number {
+    return this.convs.get(conv)?.clearedSeq ?? 0;
   }
 
   /**
@@ -270,8 +276,7 @@ export class ConversationChains {
 
   /**
    * The user was added to `conv`, whose last message was `lastSeq` then. True when that is news: a conversation not
-   * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news; a
-   * conversation left and joined again keeps its chain, so nothing delivered before is delivered twice.
+   * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news (see rejoin).
    */
   handleJoined(j: Omit<JoinedFrame, 'type'>): boolean {
     const { conv, kind, title, lastSeq } = j;
@@ -280,12 +285,8 @@ export class ConversationChains {
     let s = this.convs.get(conv);
     const news = s === undefined || s.left;
     if (s === undefined) s = this.create(conv, kind, baseline);
-    else if (s.left && baseline > s.last) {
-      s.held.clear();
-      s.last = baseline;
-    }
+    else if (s.left) rejoin(s, baseline);
     if (news) s.liveSince = Date.now();
-    s.left = false;
     s.kind = kind;
     if (title !== undefined) s.title = title;
     // A repeat for a conversation in the list changes only what it carries: their own frames tell changes.
@@ -320,11 +321,7 @@ export class ConversationChains {
    * conversation's `peerLastSeen` (a hashed id names nobody: none).
    */
   handlePeerLeft(peer: string, lastSeen: number | undefined): void {
-    if (this.uid === undefined) return;
-    for (const s of this.convs.values()) {
-      if (s.kind !== 'direct' || directPeer(s.conv, this.uid) !== peer) continue;
-      s.peerLastSeen = lastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, lastSeen);
-    }
+    if (this.uid !== undefined) applyPeerLeft(this.convs.values(), this.uid, peer, lastSeen);
   }
 
   /** Acks of `convs` never went out (they waited for the pace when the connection ended): due again. */

@@ -1,4 +1,4 @@
-import { ImError, RETRYABLE_CODES } from '../errors.js';
+import { ErrorCode, ImError } from '../errors.js';
 import type { ServerFrame } from '../frames.js';
 import type { ImClientEvents, MembersPage, ReactorsPage } from './client-types.js';
 import type { ConversationChains, HistoryPage } from './conversation-chain.js';
@@ -6,6 +6,7 @@ import type { TypedEmitter } from './events.js';
 import type { OutboundQueue } from './outbound-queue.js';
 import type { PendingRequests } from './pending-requests.js';
 import { ListPages } from './list-pages.js';
+import { READ_RETRYABLE_CODES } from './pending-reads.js';
 
 /** The frames that change the session's data rather than its connection (everything but `welcome`, `redirect`). */
 export type DataFrame = Exclude<ServerFrame, { type: 'welcome' | 'redirect' }>;
@@ -17,8 +18,11 @@ export interface InboundFramesDeps {
   outbound: OutboundQueue;
   /** A conversation list was applied (after its baselines are in place). */
   onSynced: () => void;
-  /** A read or an ack in `conv` was refused with a retryable code (such an error names only the conversation). */
-  onConvRefused: (conv: string) => void;
+  /**
+   * A read or an ack in `conv` was refused with a retryable code (such an error names only the conversation);
+   * `waitMs`: the wait a `rate_limited` refusal named.
+   */
+  onConvRefused: (conv: string, waitMs?: number) => void;
 }
 
 /**
@@ -50,12 +54,13 @@ export class InboundFrames {
         }
         const list = whole.rows;
         if (f.rid !== undefined) requests.resolve(f.rid, list);
-        // Clears made while this device was away (or before this client started: an app's stored messages).
-        const cleared = list.filter((r) => r.clearedSeq !== undefined && r.clearedSeq > (chains.get(r.conv)?.clearedSeq ?? 0));
+        // Clears made while this device was away (or before this client started: an app's stored messages). Told only
+        // where the chain's mark moved: a row the list skips, or a mark a left conversation kept, is no news.
+        const marks = new Map(list.filter((r) => r.clearedSeq !== undefined).map((r) => [r.conv, chains.clearedSeq(r.conv)]));
         const gone = chains.handleConvs(list, whole.since);
         this.d.onSynced();
         for (const conv of gone) events.emit('left', { conv });
-        for (const r of cleared) events.emit('cleared', { conv: r.conv, seq: r.clearedSeq! });
+        for (const [conv, before] of marks) if (chains.clearedSeq(conv) > before) events.emit('cleared', { conv, seq: chains.clearedSeq(conv) });
         return events.emit('convs', list);
       }
       case 'msg': {
@@ -112,9 +117,9 @@ export class InboundFrames {
         return;
       case 'joined': {
         // As with a list row: what the app may hold of a conversation it rejoins, at or below this, goes.
-        const clearing = f.clearedSeq !== undefined && f.clearedSeq > (chains.get(f.conv)?.clearedSeq ?? 0);
+        const before = chains.clearedSeq(f.conv);
         if (chains.handleJoined(f)) events.emit('joined', f.title === undefined ? { conv: f.conv, kind: f.kind } : { conv: f.conv, kind: f.kind, title: f.title });
-        if (clearing) events.emit('cleared', { conv: f.conv, seq: f.clearedSeq! });
+        if (chains.clearedSeq(f.conv) > before) events.emit('cleared', { conv: f.conv, seq: chains.clearedSeq(f.conv) });
         return;
       }
       case 'meta':
@@ -167,7 +172,7 @@ export class InboundFrames {
           requests.reject(f.rid, error);
         }
         else {
-          if (f.conv !== undefined && RETRYABLE_CODES.has(error.code)) this.d.onConvRefused(f.conv);
+          if (f.conv !== undefined && READ_RETRYABLE_CODES.has(error.code)) this.d.onConvRefused(f.conv, error.code === ErrorCode.RATE_LIMITED ? error.retryAfterMs : undefined);
           events.emit('error', error);
         }
         return;

@@ -25,6 +25,8 @@ export const DEFAULT_TOKEN_TIMEOUT_MS = 30_000;
 export class TokenSource {
   private cached: string | undefined;
   private refusals = 0;
+  /** The timeout of the token function's call in flight, for close(). */
+  private askTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly source: TokenOption,
@@ -56,7 +58,17 @@ export class TokenSource {
       // In Node, a client closed meanwhile must not be kept alive by this wait.
       (timer as { unref?: () => void }).unref?.();
     });
-    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+    this.askTimer = timer;
+    return Promise.race([answer, late]).finally(() => {
+      clearTimeout(timer);
+      if (this.askTimer === timer) this.askTimer = undefined;
+    });
+  }
+
+  /** The client closed: a call of the token function still unanswered keeps no timer (its late answer goes nowhere). */
+  close(): void {
+    if (this.askTimer !== undefined) clearTimeout(this.askTimer);
+    this.askTimer = undefined;
   }
 
   /** Whether a new token can be had (a token function, not a fixed string). */
