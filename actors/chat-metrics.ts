@@ -8,10 +8,10 @@ export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, g
   if (webhook) {
     const w = webhook.stats;
     m.counter('im_webhook_delivered_total', 'Webhook POSTs of business events answered 2xx.', () => w.delivered);
-    m.counter('im_webhook_retried_total', 'Webhook POSTs that failed (network, timeout, 408, 429, 5xx) and were tried again.', () => w.retried);
+    m.counter('im_webhook_retried_total', 'Webhook POSTs that failed (network, timeout, 408, 413, 429, 5xx) and were tried again, whole or split.', () => w.retried);
     m.counter('im_webhook_refused_total', 'Webhook POSTs answered with another 4xx: refused by the business server, not tried again.', () => w.refused);
     m.counter('im_webhook_dropped_total', 'Batches of business events dropped because the webhook queue was full.', () => w.dropped);
-    m.counter('im_webhook_abandoned_total', 'Webhook requests given up after the receiver answered them with failures (408, 429, 5xx) for 10 minutes.', () => w.abandoned);
+    m.counter('im_webhook_abandoned_total', 'Webhook requests given up after the receiver answered them with failures (408, 500 and 5xx but 502–504) for 10 minutes.', () => w.abandoned);
     m.gauge('im_webhook_backlog_bytes', 'Bytes of business events waiting for the webhook.', () => webhook.backlogBytes);
   }
   const c = committer.stats;
