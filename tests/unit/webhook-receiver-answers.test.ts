@@ -24,6 +24,14 @@ interface Got {
   at: number;
 }
 
+/** Posts event 0, waits for its request (the receiver holds it), queues more with `queue`, then lets it be answered. */
+async function behindFirst(f: WebhookForwarder, held: () => (() => void) | undefined, queue: () => void): Promise<void> {
+  f.take(batch({ n: 0 }));
+  await waitUntil(() => held() !== undefined, 'the first request');
+  queue();
+  held()!();
+}
+
 describe('webhook – how the forwarder meets what the receiver answers', () => {
   let server: Server | undefined;
   let forwarder: WebhookForwarder | undefined;
@@ -81,10 +89,10 @@ describe('webhook – how the forwarder meets what the receiver answers', () => 
       else (ok.add(n), res.writeHead(200).end());
     });
     const f = start(r.url);
-    f.take(batch({ n: 0 })); // in flight, held: the next eight go in one request of ~600 bytes
-    await waitUntil(() => release !== undefined, 'the first request');
-    for (let n = 1; n <= 8; n++) f.take(batch({ n, text: 'x'.repeat(60) }));
-    release!();
+    // Behind event 0, the next eight go in one request of ~600 bytes.
+    await behindFirst(f, () => release, () => {
+      for (let n = 1; n <= 8; n++) f.take(batch({ n, text: 'x'.repeat(60) }));
+    });
     await waitUntil(() => f.backlogBytes === 0, 'all posted or dropped');
     expect(taken(r.got, ok).flat()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
     expect(f.stats).toMatchObject({ refused: 0, abandoned: 0 });
@@ -131,10 +139,9 @@ describe('webhook – how the forwarder meets what the receiver answers', () => 
       res.writeHead(200).end();
     });
     const f = start(r.url, { giveUpMs: 1 });
-    f.take(batch({ n: 0 }));
-    await waitUntil(() => release !== undefined, 'the first request');
-    for (let n = 1; n <= 3; n++) f.take(batch({ n }));
-    release!();
+    await behindFirst(f, () => release, () => {
+      for (let n = 1; n <= 3; n++) f.take(batch({ n }));
+    });
     await waitUntil(() => f.backlogBytes === 0, 'the paced events posted', 15_000);
     expect(early).toBe(0);
     expect(taken(r.got, ok)).toEqual([[0], [1, 2, 3]]);
@@ -163,10 +170,9 @@ describe('webhook – how the forwarder meets what the receiver answers', () => 
       res.writeHead(200).end();
     });
     const f = start(r.url, { giveUpMs: 1 });
-    f.take(batch({ n: 0 }));
-    await waitUntil(() => release !== undefined, 'the first request');
-    for (let n = 1; n <= 3; n++) f.take(batch({ n }));
-    release!();
+    await behindFirst(f, () => release, () => {
+      for (let n = 1; n <= 3; n++) f.take(batch({ n }));
+    });
     await waitUntil(() => f.backlogBytes === 0, 'the events posted once the app is back', 20_000);
     expect(taken(r.got, ok)).toEqual([[0], [1, 2, 3]]);
     expect(new Set(r.got.slice(1).map((g) => g.id)).size).toBe(1);
@@ -182,10 +188,9 @@ describe('webhook – how the forwarder meets what the receiver answers', () => 
       else if (g.events.length <= 2) (ok.add(n), res.writeHead(200).end());
     });
     const f = start(r.url, { timeoutMs: 300 });
-    f.take(batch({ n: 0 }));
-    await waitUntil(() => release !== undefined, 'the first request');
-    for (let n = 1; n <= 4; n++) f.take(batch({ n }));
-    release!();
+    await behindFirst(f, () => release, () => {
+      for (let n = 1; n <= 4; n++) f.take(batch({ n }));
+    });
     await waitUntil(() => f.backlogBytes === 0 && taken(r.got, ok).flat().includes(4), 'the slow batch delivered in parts', 15_000);
     expect(taken(r.got, ok).flat()).toEqual([0, 1, 2, 3, 4]);
     expect(f.stats).toMatchObject({ abandoned: 0, refused: 0 });
