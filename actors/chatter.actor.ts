@@ -3,15 +3,16 @@ import { encodeFrame } from '../protocol/codec.js';
 import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { SYSTEM_DEVICE } from '../protocol/token.js';
-import { Posting, type ConvKind, type Msg, type Pin, type ServerFrame } from '../protocol/frames.js';
+import { Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
 import { MAX_MENTION_ALL_MEMBERS, TYPING_REPEAT_DROP_MS } from '../protocol/limits.js';
 import { TypingThrottle } from '../protocol/sdk/typing-throttle.js';
 import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
-import type { NewMessage, StoredMessage } from '../storage/message-store.js';
+import type { StoredMessage } from '../storage/message-store.js';
 import type { SegmentAllocator } from '../storage/segment-allocator.js';
-import { amendmentOf, checkAmendment, markRow, repliedTo, type Amendment, type Replied } from './amendment.js';
+import { amendmentOf, checkAmendment, repliedTo, type Amendment, type Replied } from './amendment.js';
+import { committed, newChatMessage, type Named } from './new-message.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
@@ -28,8 +29,6 @@ import { pinMessage } from './message-pins.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
-/** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
-type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
 
 /**
  * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
@@ -52,8 +51,7 @@ class ChatterActor implements Actor, AdminChatter {
   private lastSeq = 0;
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
-  /** Recent system messages by key: only `recent` is used (keys are random, not growing like a device's cids). */
-  /** Recent keyed system messages, per `from`: Postgres' key is (from, key) too. Made on the first. */
+  /** Recent keyed system messages, per `from`: Postgres' key is (from, key) too; only `recent` is used (keys are random, not growing like a device's cids). Made on the first. */
   private systemDevs: Map<string, DeviceState> | undefined;
   /** Which re-sends answered from Postgres were fanned out again (made on first need). */
   private resends: StoredResends | undefined;
@@ -304,27 +302,13 @@ class ChatterActor implements Actor, AdminChatter {
 
   /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
   private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, named?: Named, replied?: Replied): Promise<SendReply> {
-    const mentions = named?.mentions;
-    const all = named?.mentionAll === true;
-    const prev = this.lastSeq;
+    const m = newChatMessage(this.ctx.key, seq, this.lastSeq, uid, did, cid, body, amends, named, replied);
     this.lastSeq = seq;
-    const conv = this.ctx.key;
-    const row: NewMessage = { convId: conv, seq, prevSeq: prev, senderUid: uid, senderDid: did, clientMsgId: cid, body: Buffer.from(body, 'utf8') };
-    if (amends) markRow(row, amends);
-    if (mentions) row.mentions = mentions;
-    if (all) row.mentionsAll = true;
-    if (replied) (row.replyTo = replied.seq), (row.replyUid = replied.from);
-    const done = this.svc.committer.submit(this.ctx.fence, row).then(
+    const done = this.svc.committer.submit(this.ctx.fence, m.row).then(
       (ts) => {
         this.inflight.delete(done);
         if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
-        const reply: SendReply = { seq, ts, prev };
-        const msg: Msg = { conv, seq, prev, from: uid, did, cid: did === SYSTEM_DEVICE ? 0 : cid, ts, body };
-        if (amends) msg[amends.kind] = amends.target;
-        if (amends?.was !== undefined) msg.was = reply.was = amends.was;
-        if (mentions) msg.mentions = mentions;
-        if (all) msg.mentionAll = true;
-        if (replied) (msg.reply = replied.seq), (msg.replyFrom = reply.replyFrom = replied.from);
+        const { reply, msg } = committed(m, ts);
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         fanOut(this.out, msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
         return reply;
