@@ -201,6 +201,7 @@ export function checkDisconnect(p: unknown): ConnectorDisconnect {
     if (typeof v['revoke'] !== 'boolean') throw bad('revoke must be true or false');
     if (v['revoke']) d.revoke = true;
   }
+  // Sent by account erasure only (the server API's disconnect refuses it): the connector forgets the user's last seen.
   if (v['erase'] === true) d.erase = true;
   return d;
 }

@@ -44,11 +44,13 @@ import { clearHistory, hideMessages, setMemberPrefs } from '../member-prefs.js';
 import { SYSTEM_DEVICE } from '../../protocol/token.js';
 import { toMsg } from '../stored-msg.js';
 import { createDirectConversation } from '../direct-create.js';
-import { bad, intParam, json, route, str, strings } from './http-route.js';
+import { bad, intParam, json, route, served, str, strings, unrouted } from './http-route.js';
 import { checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSilence, checkClearSeq, checkChatterSystem, checkChatterTitle, checkDisconnect, checkPrefsChange, checkRoles, checkConvId, checkUid, MAX_SYSTEM_KEY } from '../op-checks.js';
 
 /** Longest token a development mint gives out. */
 const MAX_DEV_TOKEN_TTL_SEC = 7 * 24 * 3600;
+/** A development token's life unless `ttlSec` says otherwise (or the cluster allows less). */
+const DEFAULT_DEV_TOKEN_TTL_SEC = 3600;
 
 
 export interface HttpApiDeps {
@@ -130,6 +132,7 @@ const MAX_API_MEMBERS_PAGE = 10_000;
  */
 export function mountHttpApi(d: HttpApiDeps): void {
   const { app } = d;
+  served(app, 'get', '/healthz');
   app.get('/healthz', (res) => {
     const h = d.health();
     json(res, h['ok'] === true ? '200 OK' : '503 Service Unavailable', h);
@@ -138,8 +141,9 @@ export function mountHttpApi(d: HttpApiDeps): void {
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
   route(d, 'post', '/v1/tokens', true, async (b) => {
     if (!d.config.devTokens) throw new ImError(ErrorCode.NOT_FOUND, 'token minting is off (start the node with --dev-tokens); your business server signs tokens');
-    const ttl = b['ttlSec'] === undefined ? 3600 : b['ttlSec'];
     const maxTtl = Math.min(MAX_DEV_TOKEN_TTL_SEC, d.config.maxTokenLifetimeSec);
+    // Capped, or a cluster with a short `max-token-lifetime` would refuse every mint that names no ttlSec.
+    const ttl = b['ttlSec'] === undefined ? Math.min(DEFAULT_DEV_TOKEN_TTL_SEC, maxTtl) : b['ttlSec'];
     if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > maxTtl) throw bad(`ttlSec must be an integer from 1 to ${maxTtl}`);
     return ['200 OK', { token: signToken({ sub: str(b['uid'], 'uid'), did: str(b['did'], 'did'), ttlSec: ttl }, d.config.tokenSecret) }];
   });
@@ -240,6 +244,8 @@ export function mountHttpApi(d: HttpApiDeps): void {
   });
   route(d, 'post', '/v1/users/:uid/disconnect', true, async (b, [uid]) => {
     const user = checkUid(uid);
+    // `erase` is account erasure's own flag to the connector (it forgets the last seen): erasure is the erase route.
+    if (b['erase'] !== undefined) throw bad('erase is not a disconnect field: POST /v1/users/:uid/erase erases an account');
     const p: ConnectorDisconnect = checkDisconnect(b);
     const r = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DISCONNECT, p)) as DisconnectReply;
     // After the connector closed the sessions it knew (so the answer names them): every gateway then refuses the
@@ -312,5 +318,5 @@ export function mountHttpApi(d: HttpApiDeps): void {
     if (uids.length > MAX_PRESENCE_UIDS) throw bad(`uids may name at most ${MAX_PRESENCE_UIDS} users`);
     return ['200 OK', { presence: await presenceOfMany(d, [...new Set(uids)]) }];
   });
-  app.any('/*', (res) => json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' }));
+  app.any('/*', (res, req) => unrouted(app, res, req));
 }

@@ -67,10 +67,40 @@ export const strings = (v: unknown, field: string): string[] => {
 /** Path parameters that name a user or a conversation: checked as ids before the handler runs. */
 const ID_PARAMS: ReadonlySet<string> = new Set([':conv', ':uid']);
 
+/** The paths each app serves, as patterns to match a URL, with the methods each serves. */
+const servedBy = new WeakMap<Uws.TemplatedApp, Map<string, { path: RegExp; methods: Set<string> }>>();
+
+/** Records that `app` serves `method` on `pattern`, so that another method there is answered 405, not 404. */
+export function served(app: Uws.TemplatedApp, method: 'get' | 'post', pattern: string): void {
+  let paths = servedBy.get(app);
+  if (paths === undefined) servedBy.set(app, (paths = new Map()));
+  let p = paths.get(pattern);
+  if (p === undefined) {
+    // `[^/]+`: uWS gives a parameter no empty segment, so `/v1/users//erase` is no path of ours (404).
+    const source = pattern.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+    paths.set(pattern, (p = { path: new RegExp(`^${source}$`), methods: new Set() }));
+  }
+  p.methods.add(method.toUpperCase());
+}
+
+/**
+ * Answers a request no route took: 405 with `Allow` when its path is served by other methods (a client bug in the
+ * method, which a 404 would hide as a wrong path), else 404. The code stays `not_found`: this route does not exist.
+ */
+export function unrouted(app: Uws.TemplatedApp, res: Uws.HttpResponse, req: Uws.HttpRequest): void {
+  const url = req.getUrl();
+  const allow = new Set<string>();
+  for (const p of servedBy.get(app)?.values() ?? []) if (p.path.test(url)) for (const m of p.methods) allow.add(m);
+  if (allow.size === 0) return json(res, '404 Not Found', { code: ErrorCode.NOT_FOUND, message: 'no such route' });
+  const methods = [...allow].sort().join(', ');
+  json(res, '405 Method Not Allowed', { code: ErrorCode.NOT_FOUND, message: `${req.getCaseSensitiveMethod()} is not served on this path: it serves ${methods}` }, { allow: methods });
+}
+
 /** Registers one JSON route: reads what uWS only lends synchronously, checks the key, reads the body, answers. */
 export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, keyed: boolean, handler: Handler): void {
   const names = pattern.match(/:[a-z]+/g) ?? [];
   const params = names.length;
+  served(d.app, method, pattern);
   d.app[method](pattern, (res, req) => {
     const auth = req.getHeader('authorization');
     // Keyed routes are for servers (a key must never be in a browser): only the public ones answer other origins.
@@ -85,6 +115,8 @@ export function route(d: RouteDeps, method: 'get' | 'post', pattern: string, key
       res.cork(() => {
         res.writeStatus(status);
         if (cors !== undefined) res.writeHeader('access-control-allow-origin', cors).writeHeader('vary', 'origin');
+        // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted (the key is a bearer token, see keyTaken).
+        if (status.startsWith('401')) res.writeHeader('www-authenticate', 'Bearer');
         res.writeHeader('content-type', contentType ?? 'application/json').end(contentType === undefined ? JSON.stringify(body) : (body as string));
       });
     };
@@ -140,9 +172,11 @@ function readJson(res: Uws.HttpResponse, done: (err: ImError | undefined, body?:
   });
 }
 
-/** Answers with a JSON body (outside a route, e.g. the catch-all 404). */
-export function json(res: Uws.HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+/** Answers with a JSON body (outside a route, e.g. the catch-all 404), synchronously: uWS corks a handler's writes. */
+export function json(res: Uws.HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeStatus(status);
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+  res.writeHeader('content-type', 'application/json').end(JSON.stringify(body));
 }
 
 /** Whether `auth` carries the server key, or the previous one during a rotation (both compared, in constant time). */
