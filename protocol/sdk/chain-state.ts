@@ -51,6 +51,10 @@ export function rejoin(s: ChainState, baseline: number): void {
   s.held.clear();
   s.last = baseline;
   s.lastSeq = Math.max(s.lastSeq, baseline);
+  // What was unread before the user left lies before the baseline: history now, as the server counts it. A list row
+  // that follows brings its own count.
+  s.unread = s.mentions = 0;
+  s.unreadThrough = Math.max(s.unreadThrough, baseline);
 }
 
 /** Whether the chain has something to pull: messages held past a gap, or a known last seq beyond what it holds. */

@@ -5,6 +5,7 @@ import { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conv
 import { AckBatcher } from './ack-batcher.js';
 import { GapPuller } from './gap-puller.js';
 import { HidesCatchUp } from './hides-catch-up.js';
+import { LeftConversations } from './left-conversations.js';
 import { applyPeerLeft, applyReceipt } from './peer-marks.js';
 import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
@@ -36,6 +37,7 @@ export interface ConversationChainsOptions {
   history?: HistoryBaseline;
   ackDelayMs?: number;
   maxHeld?: number;
+  maxLeft?: number;
   pullLimit?: number;
   /** Errors of the background pulls (the app may log them). */
   onPullError?: (conv: string, error: ImError) => void;
@@ -51,12 +53,12 @@ export interface ConversationChainsOptions {
  * which a `pull {after: last}` repairs before anything after the gap reaches the app.
  */
 export class ConversationChains {
-  private readonly opts: ConversationChainsOptions;
   private readonly history: HistoryBaseline;
   private readonly maxHeld: number;
   private readonly puller: GapPuller;
   private readonly convs = new Map<string, ChainState>();
   private readonly hides: HidesCatchUp;
+  private readonly left: LeftConversations;
   private readonly acks: AckBatcher;
   private sawFirstList = false;
   /** A list came on this connection: what it did not show as hidden came live since (see handleHiddenAt). */
@@ -66,8 +68,7 @@ export class ConversationChains {
   /** When the last connection ended (epoch ms): what it brought is older than any list of the next one. */
   private disconnectedAt = 0;
 
-  constructor(opts: ConversationChainsOptions) {
-    this.opts = opts;
+  constructor(private readonly opts: ConversationChainsOptions) {
     this.history = opts.history ?? HistoryBaseline.LATEST;
     this.acks = new AckBatcher(opts.ackDelayMs ?? DEFAULT_ACK_DELAY_MS, (conv) => {
       const s = this.convs.get(conv);
@@ -81,10 +82,11 @@ export class ConversationChains {
       pull: opts.pull,
       accept: (s, page) => this.acceptPage(s, page),
       isOpen: opts.isOpen,
-      isClosed: () => this.closed,
+      isClosed: (s) => this.closed || this.convs.get(s.conv) !== s,
       limit: Math.min(opts.pullLimit ?? DEFAULT_MAX_PULL_LIMIT, DEFAULT_MAX_PULL_LIMIT),
       onPullError: opts.onPullError,
     });
+    this.left = new LeftConversations((s) => (this.puller.clearRetry(s), this.convs.delete(s.conv)), opts.maxLeft);
     this.hides = new HidesCatchUp({ hides: opts.hides, isOpen: opts.isOpen, isClosed: () => this.closed, onError: opts.onPullError });
   }
 
@@ -302,17 +304,15 @@ export class ConversationChains {
   }
 
   /**
-   * The user is no longer in `conv`: it leaves the list (its chain is kept, should the user be added again). True when
-   * it was in the list. `live`: told by a `left` frame, which a list read before it may follow; a list's own absence
-   * is no newer than the next list.
+   * The user is no longer in `conv`: it leaves the list (its chain is kept for a return while among the last left,
+   * see LeftConversations). True when it was in the list. `live`: told by a `left` frame, which a list read before it
+   * may follow; a list's own absence is no newer than the next list.
    */
   handleLeft(conv: string, live = true): boolean {
     const s = this.convs.get(conv);
     if (s === undefined || s.left) return false;
-    s.left = true;
-    s.leftAt = live ? Date.now() : 0;
-    s.held.clear();
     this.puller.clearRetry(s);
+    this.left.leave(s, live);
     return true;
   }
 

@@ -22,8 +22,11 @@ export interface GapPullerDeps {
   accept: (s: ChainState, page: HistoryPage) => void;
   /** Whether requests can be sent now (a closed connection ends a loop; the reconnect's `convs` restarts it). */
   isOpen: () => boolean;
-  /** The chains were closed: nothing more is taken. */
-  isClosed: () => boolean;
+  /**
+   * The chains were closed, or forgot `s` (left long ago) while its pull was out: nothing more is taken for it, and a
+   * return starts a chain of its own, which must not get the old loop's pages twice.
+   */
+  isClosed: (s: ChainState) => boolean;
   limit: number;
   /** Conversations pulled at once (DEFAULT_MAX_CONCURRENT_PULLS). */
   maxConcurrent?: number;
@@ -88,7 +91,7 @@ export class GapPuller {
       for (;;) {
         s.pullAgain = false;
         const page = await this.d.pull(s.conv, s.last, this.d.limit);
-        if (this.d.isClosed()) return;
+        if (this.d.isClosed(s)) return;
         this.d.accept(s, page);
         s.pullFailures = 0;
         // An empty page with `more` would be a server bug: stopping there keeps the loop finite.
@@ -99,7 +102,7 @@ export class GapPuller {
       }
     } catch (err) {
       const error = toImError(err);
-      if (this.d.isClosed()) return;
+      if (this.d.isClosed(s)) return;
       // The connection dropped under the pull: no news for the app, as the next list pulls it again.
       if (error.code !== ErrorCode.CLOSED || this.d.isOpen()) this.d.onPullError?.(s.conv, error);
       this.afterFailure(s, error);

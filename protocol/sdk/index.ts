@@ -4,6 +4,7 @@ export * from './close-policy.js';
 export * from './backoff.js';
 export * from './outbound-queue.js';
 export * from './conversation-chain.js';
+export { DEFAULT_MAX_LEFT_KEPT } from './left-conversations.js';
 export * from './events.js';
 export * from './socket.js';
 export * from './endpoint-list.js';

@@ -42,6 +42,19 @@ describe('sdk client – added again while away', () => {
     client.close();
   });
 
+  it('sdk client – a group added again live, past where its chain was, counts unread from the join: what was unread before leaving is history', async () => {
+    const { client, s, messages } = await listed(row('g', 5, { unread: 3, seenSeq: 2 }));
+    await leave(s);
+    s.receive({ type: 'joined', conv: 'g', kind: 'group', lastSeq: 40 });
+    await flush();
+    expect(client.conversations()).toMatchObject([{ conv: 'g', last: 40, unread: 0 }]);
+    s.receive({ type: 'msg', ...msg('g', 41, 40) });
+    await flush();
+    expect(messages.filter((m) => m.startsWith('g:'))).toEqual(['g:41']);
+    expect(client.conversations()).toMatchObject([{ conv: 'g', last: 41, unread: 1 }]);
+    client.close();
+  });
+
   it('sdk client – a group left and listed again with nothing missed goes on where its chain was: nothing is skipped, nothing comes twice', async () => {
     const { client, s, messages } = await listed(row('g', 5));
     await leave(s);
