@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from 'nats';
 import type * as Uws from 'uWebSockets.js';
-import { ChatKind, ConnectorOp, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../../protocol/chat-ops.js';
+import { ChatKind, ConnectorOp } from '../../protocol/chat-ops.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
@@ -17,6 +17,7 @@ import type { Revocation } from '../../storage/revocation-store.js';
 import type { ChatServices } from '../chat-services.js';
 import { ClientFrames, errorFrame, idsOf } from './client-frames.js';
 import { ConvBinding } from './conv-binding.js';
+import { applyConnectorTell } from './connector-tells.js';
 import { checkUpgrade } from './upgrade-check.js';
 import { json } from './http-route.js';
 import { closeLabel, GatewayStats } from './gateway-stats.js';
@@ -153,7 +154,7 @@ export class Gateway {
   /** Opens the port, serves this node's push subject and follows connector shard moves. */
   async listen(): Promise<void> {
     const { config, nodeId, transport, nc } = this.deps;
-    this.serveHandle = transport.serve(gatewaySubject(nodeId), () => Promise.reject(new ImError(ErrorCode.UNKNOWN_TYPE, 'a gateway takes tells only')), (t) => this.onTell(t.key, t.op, t.payload));
+    this.serveHandle = transport.serve(gatewaySubject(nodeId), () => Promise.reject(new ImError(ErrorCode.UNKNOWN_TYPE, 'a gateway takes tells only')), (t) => applyConnectorTell(this.sessions.get(Number(t.key)), t.op, t.payload, this.binding, this.sendBytes));
     this.shardsSub = nc.subscribe(clusterServedSubject(), {
       callback: (err, msg) => {
         if (err) return;
@@ -364,27 +365,6 @@ export class Gateway {
     }
   }
 
-  private onTell(key: string, op: string, payload: unknown): void {
-    const s = this.sessions.get(Number(key));
-    const p = payload as Partial<GatewayPush & GatewayClose & GatewayBind> | null;
-    if (!s || !p || s.uid !== p.uid) return; // a session of a previous life of this gateway, or already gone
-    switch (op) {
-      case GatewayOp.PUSH:
-        // Encoded by our own connectors: written as they are.
-        if (!Array.isArray(p.frames)) return;
-        for (const f of p.frames) if (f instanceof Uint8Array) this.sendBytes(s, f);
-        return;
-      case GatewayOp.CLOSE:
-        return s.end(typeof p.code === 'number' ? p.code : CloseCode.NORMAL, typeof p.reason === 'string' ? p.reason : '');
-      case GatewayOp.BIND:
-        if (typeof p.conv === 'string') this.binding.joined(s, p.conv, typeof p.after === 'number' ? p.after : 0, typeof p.listed === 'number' ? p.listed : undefined);
-        return;
-      case GatewayOp.UNBIND:
-        if (typeof p.conv === 'string') this.binding.left(s, p.conv);
-        return;
-    }
-  }
-
   /** Closes the user's sessions whose tokens the revocations now cover (the feed applied `r` before calling). */
   private closeRevoked(r: Revocation): void {
     for (const s of this.sessions.values()) {
@@ -396,9 +376,8 @@ export class Gateway {
     this.writer.send(s, f);
   }
 
-  private sendBytes(s: Session, bytes: Uint8Array): void {
-    this.writer.sendBytes(s, bytes);
-  }
+  /** A field, not a method: every pushed frame of a connector's tell goes through it, with no closure per tell. */
+  private readonly sendBytes = (s: Session, bytes: Uint8Array): void => this.writer.sendBytes(s, bytes);
 
   private sweep(): void {
     const now = Date.now();
