@@ -1,7 +1,7 @@
 import { toImError } from '../protocol/errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { LostUser, PresenceStore } from '../storage/presence-store.js';
-import { DEFAULT_PRESENCE_GRACE_MS, TELL_CONCURRENCY } from './presence-sweep.js';
+import { DEFAULT_PRESENCE_GRACE_MS, tellLost } from './presence-sweep.js';
 
 /** Rows read per statement while a node pages through the users it announced online. */
 const PAGE = 1_000;
@@ -79,12 +79,9 @@ export class MovedAwayPresence {
     try {
       for (let after = ''; !this.closed; ) {
         const page = await store.announcedBy(life, after, PAGE);
-        const mine = page.filter((u) => rounds.has(shardOf(u.uid)));
-        for (let i = 0; i < mine.length && !this.closed; i += TELL_CONCURRENCY) {
-          const part = mine.slice(i, i + TELL_CONCURRENCY);
-          const results = await Promise.allSettled(part.map((u) => lost(u, life)));
-          results.forEach((r, j) => (r.status === 'fulfilled' ? told++ : failedShards.add(shardOf(part[j]!.uid))));
-        }
+        const r = await tellLost(page.filter((u) => rounds.has(shardOf(u.uid))), life, lost, () => this.closed);
+        told += r.told;
+        for (const u of r.failed) failedShards.add(shardOf(u.uid));
         if (page.length < PAGE) break;
         after = page.at(-1)!.uid;
       }

@@ -24,7 +24,21 @@ const CLAIM_CHUNK = 1_000;
  * Connectors told at once: each reads the user's row, privacy and direct peers, while the dead node's users attach
  * again elsewhere through the same pools.
  */
-export const TELL_CONCURRENCY = 50;
+const TELL_CONCURRENCY = 50;
+
+/**
+ * Tells the connectors of `users` that `life`, which announced them online, holds them no more: TELL_CONCURRENCY
+ * calls at a time, until `stopped`. How many were told, and those whose call failed.
+ */
+export async function tellLost(users: readonly LostUser[], life: string, lost: (user: LostUser, life: string) => Promise<unknown>, stopped: () => boolean): Promise<{ told: number; failed: LostUser[] }> {
+  let told = 0;
+  const failed: LostUser[] = [];
+  for (let i = 0; i < users.length && !stopped(); i += TELL_CONCURRENCY) {
+    const part = users.slice(i, i + TELL_CONCURRENCY);
+    (await Promise.allSettled(part.map((u) => lost(u, life)))).forEach((r, j) => (r.status === 'fulfilled' ? told++ : failed.push(part[j]!)));
+  }
+  return { told, failed };
+}
 
 /** The key presence rows name a node life by. */
 export function presenceLife(nodeId: string, incarnation: string): string {
@@ -117,12 +131,9 @@ export class PresenceSweep {
       let failed = 0;
       for (let i = 0; i < claimed.length && !this.closed; i += CLAIM_CHUNK) {
         const lost = await this.opts.store.stillOn(life, claimed.slice(i, i + CLAIM_CHUNK));
-        for (let j = 0; j < lost.length && !this.closed; j += TELL_CONCURRENCY) {
-          for (const r of await Promise.allSettled(lost.slice(j, j + TELL_CONCURRENCY).map((u) => this.opts.lost(u, life)))) {
-            if (r.status === 'fulfilled') told++;
-            else failed++;
-          }
-        }
+        const r = await tellLost(lost, life, this.opts.lost, () => this.closed);
+        told += r.told;
+        failed += r.failed.length;
       }
       // A failed call's row stays, claimed: the next sweep after the claim lapses tells that connector again.
       this.opts.log.info({ life, claimed: claimed.length, told, failed }, 'the connectors of an ended node life\'s users were told');
