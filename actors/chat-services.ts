@@ -24,7 +24,6 @@ import type { CommitConnection } from '../storage/commit-connection.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
-import { ShardSegments } from './shard-segments.js';
 
 /**
  * Deadline of the chat actors' own statements (point reads, read marks, history pages): they take milliseconds,
@@ -60,7 +59,7 @@ export interface ChatSettings {
 }
 
 /**
- * What the chat actors of one node share: stores, the group committer, seq segments, and the ways out of the
+ * What the chat actors of one node share: stores, the group committer, and the ways out of the
  * actor world (gateway pushes, per-conversation publishes, business events). Built once per node.
  */
 export class ChatServices {
@@ -78,7 +77,6 @@ export class ChatServices {
   readonly presence: PresenceStore;
   readonly deliveredMarks: DeliveredMarkStore;
   readonly committer: GroupCommitter;
-  readonly segments: ShardSegments;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
   readonly recentFanout = new RecentFanout();
   private readonly events: EventPublisher;
@@ -122,7 +120,6 @@ export class ChatServices {
     this.presence = new PresenceStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record presence'));
     // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).
     this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
-    this.segments = new ShardSegments(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
   }
@@ -204,6 +201,5 @@ export class ChatServices {
     await this.committer.close();
     await Promise.all([this.presence.close(), this.deliveredMarks.close(), this.commitConnection?.close()]);
     this.events.flush();
-    this.segments.close();
   }
 }

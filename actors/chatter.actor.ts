@@ -10,9 +10,8 @@ import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { StoredMessage } from '../storage/message-store.js';
-import type { SegmentAllocator } from '../storage/segment-allocator.js';
 import { amendmentOf, checkAmendment, repliedTo, type Amendment, type Replied } from './amendment.js';
-import { committed, newChatMessage, type Named } from './new-message.js';
+import { committed, keylessCid, newChatMessage, type Named } from './new-message.js';
 import { BindGrace } from './bind-grace.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
@@ -31,8 +30,11 @@ import { pinMessage } from './message-pins.js';
 const MISSING_RECHECK_MS = 1000;
 
 /**
- * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives out seqs from the
- * shard's segment, hands rows to the node's group commit and answers a send only once it is durable.
+ * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives each message the seq
+ * after the conversation's last, hands rows to the node's group commit and answers a send only once it is durable.
+ * The seq needs no allocator: only this shard's owner can commit (its rows are fenced by the shard's epoch), and it
+ * reads the last stored seq on activation once no statement of unknown outcome can land (GroupCommitter.settled).
+ * A message refused by the commit leaves its seq to the next one, as the chatter reloads first.
  * After commit it fans the message out: per member connector for small conversations, one publish on the
  * conversation's subject for large ones (gateways deliver it to the member sessions they hold).
  */
@@ -77,7 +79,6 @@ class ChatterActor implements Actor, AdminChatter {
   private reactionBudget: SendBudget | undefined;
   /** Members' last typing passed on (made on the first typing: most conversations see none). */
   private typed: TypingThrottle | undefined;
-  private alloc!: SegmentAllocator;
 
   /** This conversation as its fan-out sees it (made once: no object per message). */
   private readonly out: FanOutFrom;
@@ -103,7 +104,6 @@ class ChatterActor implements Actor, AdminChatter {
 
   async onActivate(): Promise<void> {
     await this.load();
-    this.alloc = this.svc.segments.get(this.ctx.fence);
   }
 
   async onDeactivate(): Promise<void> {
@@ -202,9 +202,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (dev === undefined) return this.sendSlow(p);
     const known = this.known(p, dev);
     if (known !== undefined) return known;
-    const seq = this.alloc.tryNext();
-    if (seq === undefined) return this.sendSlow(p);
-    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, undefined, p));
+    return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, undefined, p));
   }
 
   private async sendSlow(p: ChatterSend): Promise<SendReply | LaterReply> {
@@ -236,9 +234,9 @@ class ChatterActor implements Actor, AdminChatter {
     // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
     if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply, p.uid);
-    const seq = await this.nextSeq();
+    this.checkChain();
     if (amends === undefined) this.marks.posted(p.uid, Date.now());
-    return new LaterReply(this.append(seq, p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
+    return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
 
   private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
@@ -260,12 +258,9 @@ class ChatterActor implements Actor, AdminChatter {
     return sendReplyOf(m);
   }
 
-  /** The next seq; waits for Postgres only when both segments ran dry. */
-  private async nextSeq(): Promise<number> {
-    const seq = this.alloc.tryNext() ?? (await this.alloc.next());
-    // A commit may have failed while we waited: our last seq is not to be trusted until we reload.
+  /** Refuses a send whose checks awaited something: a commit may have failed meanwhile, and our last seq is not to be trusted until we reload. */
+  private checkChain(): void {
     if (this.broken) throw new ImError(ErrorCode.UNAVAILABLE, `conversation ${this.ctx.key} is reloading; re-send`);
-    return seq;
   }
 
   /**
@@ -300,8 +295,13 @@ class ChatterActor implements Actor, AdminChatter {
     if (uid !== undefined) (this.mentionAllBudget ??= mentionAllBudget()).take(this.ctx.key, this.members.size - 1);
   }
 
-  /** Gives the message its seq now (in mailbox order) and resolves once it is durable and fanned out. */
-  private append(seq: number, uid: string, did: string, cid: number, body: string, dev?: DeviceState, amends?: Amendment, named?: Named, replied?: Replied): Promise<SendReply> {
+  /**
+   * Gives the message its seq now, the one after the conversation's last (in mailbox order), and resolves once it is
+   * durable and fanned out. `cid` undefined: a system message without a key (see keylessCid).
+   */
+  private append(uid: string, did: string, key: number | undefined, body: string, dev?: DeviceState, amends?: Amendment, named?: Named, replied?: Replied): Promise<SendReply> {
+    const seq = this.lastSeq + 1;
+    const cid = key ?? keylessCid(seq);
     const m = newChatMessage(this.ctx.key, seq, this.lastSeq, uid, did, cid, body, amends, named, replied);
     this.lastSeq = seq;
     const done = this.svc.committer.submit(this.ctx.fence, m.row).then(
@@ -356,9 +356,8 @@ class ChatterActor implements Actor, AdminChatter {
     if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);
     if (p.mentionAll) this.checkMentionAll();
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
-    const seq = await this.nextSeq();
-    // Without a key, the seq stands in as the cid, and there is nothing to remember for a repeat.
-    return new LaterReply(this.append(seq, from, SYSTEM_DEVICE, p.key ?? seq, p.body, dev, amends, p, replied));
+    this.checkChain();
+    return new LaterReply(this.append(from, SYSTEM_DEVICE, p.key, p.body, dev, amends, p, replied));
   }
 
   private systemDevOf(from: string): DeviceState {

@@ -3,6 +3,7 @@ import type { Msg } from '../protocol/frames.js';
 import { SYSTEM_DEVICE } from '../protocol/token.js';
 import type { NewMessage } from '../storage/message-store.js';
 import { markRow, type Amendment, type Replied } from './amendment.js';
+import { MAX_SYSTEM_KEY } from './op-checks.js';
 
 /** Whom a message mentions: a send's or a system message's own fields, handed on as they are. */
 export type Named = Pick<ChatterSend, 'mentions' | 'mentionAll'>;
@@ -14,6 +15,14 @@ export interface NewChatMessage {
   amends: Amendment | undefined;
   named: Named | undefined;
   replied: Replied | undefined;
+}
+
+/**
+ * The stored cid of a system message without a key: its seq above every key (MAX_SYSTEM_KEY), so that a later message
+ * whose key happens to equal that seq is not taken for a repeat of it (seqs are consecutive, keys are often small).
+ */
+export function keylessCid(seq: number): number {
+  return MAX_SYSTEM_KEY + 1 + seq;
 }
 
 /** The group commit's row of a message of `uid`'s device `did` given `seq` after `prev`. */

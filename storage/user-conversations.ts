@@ -135,11 +135,12 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
  * Unread counts the messages after what the user has seen: their read mark or their own last message in the
  * conversation, whichever is later (whoever writes has read what came before, as in the SDK's own count; the
  * read mark itself only moves on `read`). It is exact without reading the unread messages: seqs are not
- * contiguous, but every message's `prev_seq` is the seq stored before it, so the stored messages above a point
- * are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
- * `seq - prev_seq > 1`. Those few rows have an index of their own (migration 020), and the last own message one
+ * promised contiguous, but every message's `prev_seq` is the seq stored before it, so the stored messages above a
+ * point are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
+ * `seq - prev_seq > 1`. Those rows have an index of their own (migration 020), and the last own message one
  * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
- * entries on every reconnect. Recalls, edits and reactions are not counted either (nothing new to read, as in
+ * entries on every reconnect. Chatters give out consecutive seqs, so holes are left only by messages stored before
+ * they did (from shard-wide segments, where nearly every message followed a hole). Recalls, edits and reactions are not counted either (nothing new to read, as in
  * WhatsApp or Telegram): they are subtracted the same way, from an index of their own (190).
  */
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {

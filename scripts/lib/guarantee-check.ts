@@ -43,6 +43,8 @@ export interface GuaranteeReport {
   duplicated: string[];
   outOfOrder: string[];
   chainBreaks: string[];
+  /** Messages whose seq does not follow the one before them directly: a hole the unread count has to read around. */
+  seqHoles: string[];
   senderOrder: string[];
   deliveryGaps: string[];
   /** Messages a device was delivered of a conversation its user is not in: a leak, however well ordered. */
@@ -98,7 +100,7 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], senderOrder: [], deliveryGaps: [], foreign: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], seqHoles: [], senderOrder: [], deliveryGaps: [], foreign: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
   const hidden = new Set((await sql<{ uid: string; conv_id: string; seq: number }[]>`SELECT uid, conv_id, seq FROM hidden_messages WHERE conv_id = ANY(${convs})`).map((h) => `${h.uid}|${h.conv_id}|${h.seq}`));
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
@@ -132,6 +134,8 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
     const lastCid = new Map<string, number>();
     for (const r of list) {
       if (r.prev_seq !== prev) report.chainBreaks.push(`${conv}: seq ${r.seq} has prev ${r.prev_seq}, expected ${prev}`);
+      // Seqs are the owner's last + 1, across moves, restarts and refused commits alike.
+      if (r.seq !== prev + 1) report.seqHoles.push(`${conv}: seq ${r.seq} follows ${prev}`);
       prev = r.seq;
       // A device id is its user's own: two users' "phone"s are two devices.
       const dev = `${r.sender_uid}/${r.sender_did}`;
@@ -260,5 +264,5 @@ async function reactionCountBreaks(sql: Sql, convs: string[]): Promise<string[]>
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.foreign.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.seqHoles.length + r.senderOrder.length + r.deliveryGaps.length + r.foreign.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
 }

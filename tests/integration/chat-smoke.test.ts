@@ -144,6 +144,23 @@ describe('chat smoke', () => {
     expect(await c.api('POST', '/v1/conversations/notices/messages', { body: 'x', key: 2 ** 48 })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
   }, 30_000);
 
+  it('server API – a keyed system message whose key equals the seq of an earlier unkeyed one is a new message, and both are stored', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'keyed-after', owner: 'hugo', members: ['ines'] });
+    const plain = await c.api('POST', '/v1/conversations/keyed-after/messages', { body: 'unkeyed' });
+    expect(plain.status).toBe(201);
+    const seq = plain.body['seq'] as number;
+    const keyed = await c.api('POST', '/v1/conversations/keyed-after/messages', { body: 'keyed', key: seq });
+    expect(keyed.status).toBe(201);
+    expect(keyed.body['seq']).not.toBe(seq);
+    // And the other way round: an unkeyed message after a keyed one with the key its seq is about to take.
+    const next = (keyed.body['seq'] as number) + 1;
+    expect((await c.api('POST', '/v1/conversations/keyed-after/messages', { body: 'keyed ahead', key: next + 1 })).status).toBe(201);
+    const last = await c.api('POST', '/v1/conversations/keyed-after/messages', { body: 'unkeyed again' });
+    expect(last.status).toBe(201);
+    const stored = (await c.api('GET', '/v1/conversations/keyed-after/messages')).body['messages'] as { body: string }[];
+    expect(stored.map((m) => m.body)).toEqual(['unkeyed', 'keyed', 'keyed ahead', 'unkeyed again']);
+  }, 30_000);
+
   it('chat – a send repeated (same frame, again after a reconnect, on another gateway) is stored once and answered with its first seq', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['carl', 'dora'] });
     const conv = body['conv'] as string;
