@@ -24,6 +24,7 @@ import type { CommitConnection } from '../storage/commit-connection.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
+import { SeqReservations } from './seq-reservations.js';
 
 /**
  * Deadline of the chat actors' own statements (point reads, read marks, history pages): they take milliseconds,
@@ -77,6 +78,8 @@ export class ChatServices {
   readonly presence: PresenceStore;
   readonly deliveredMarks: DeliveredMarkStore;
   readonly committer: GroupCommitter;
+  /** The seqs this node's chatters may give out, reserved per shard in its segment. */
+  readonly seqs: SeqReservations;
   /** The last seconds of message fan-outs, replayed after a NATS reconnect. */
   readonly recentFanout = new RecentFanout();
   private readonly events: EventPublisher;
@@ -120,6 +123,7 @@ export class ChatServices {
     this.presence = new PresenceStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record presence'));
     // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).
     this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
+    this.seqs = new SeqReservations(sql);
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
   }
@@ -201,5 +205,6 @@ export class ChatServices {
     await this.committer.close();
     await Promise.all([this.presence.close(), this.deliveredMarks.close(), this.commitConnection?.close()]);
     this.events.flush();
+    this.seqs.clear();
   }
 }

@@ -32,9 +32,10 @@ const MISSING_RECHECK_MS = 1000;
 /**
  * One conversation: checks membership, dedups on (device, cid), keeps sender order, gives each message the seq
  * after the conversation's last, hands rows to the node's group commit and answers a send only once it is durable.
- * The seq needs no allocator: only this shard's owner can commit (its rows are fenced by the shard's epoch), and it
- * reads the last stored seq on activation once no statement of unknown outcome can land (GroupCommitter.settled).
- * A message refused by the commit leaves its seq to the next one, as the chatter reloads first.
+ * The seq is the chatter's own count: only this shard's owner can commit (its rows are fenced by the shard's epoch),
+ * and it reads the last stored seq on activation once no statement of unknown outcome can land
+ * (GroupCommitter.settled). A message refused by the commit leaves its seq to the next one, as the chatter reloads
+ * first. Seqs are reserved in the shard's segment before they are given out (SeqReservations).
  * After commit it fans the message out: per member connector for small conversations, one publish on the
  * conversation's subject for large ones (gateways deliver it to the member sessions they hold).
  */
@@ -104,6 +105,8 @@ class ChatterActor implements Actor, AdminChatter {
 
   async onActivate(): Promise<void> {
     await this.load();
+    // Reserved ahead of the first send, which would otherwise wait for it; a failure here is that send's to meet.
+    if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) this.svc.seqs.reserve(this.ctx.fence, this.lastSeq + 1).catch(() => undefined);
   }
 
   async onDeactivate(): Promise<void> {
@@ -202,6 +205,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (dev === undefined) return this.sendSlow(p);
     const known = this.known(p, dev);
     if (known !== undefined) return known;
+    if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) return this.sendSlow(p);
     return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, undefined, p));
   }
 
@@ -234,7 +238,7 @@ class ChatterActor implements Actor, AdminChatter {
     // Last, so that a reaction refused for another reason costs nothing: each one reaches every member.
     if (amends?.kind === 'react') (this.reactionBudget ??= reactionBudget()).take(this.ctx.key, this.members.size);
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply, p.uid);
-    this.checkChain();
+    await this.reserveNext();
     if (amends === undefined) this.marks.posted(p.uid, Date.now());
     return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
   }
@@ -258,8 +262,12 @@ class ChatterActor implements Actor, AdminChatter {
     return sendReplyOf(m);
   }
 
-  /** Refuses a send whose checks awaited something: a commit may have failed meanwhile, and our last seq is not to be trusted until we reload. */
-  private checkChain(): void {
+  /**
+   * Makes sure the next seq is reserved (SeqReservations), and refuses a send whose checks awaited something: a commit
+   * may have failed meanwhile, and our last seq is not to be trusted until we reload.
+   */
+  private async reserveNext(): Promise<void> {
+    if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) await this.svc.seqs.reserve(this.ctx.fence, this.lastSeq + 1);
     if (this.broken) throw new ImError(ErrorCode.UNAVAILABLE, `conversation ${this.ctx.key} is reloading; re-send`);
   }
 
@@ -356,7 +364,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);
     if (p.mentionAll) this.checkMentionAll();
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
-    this.checkChain();
+    await this.reserveNext();
     return new LaterReply(this.append(from, SYSTEM_DEVICE, p.key, p.body, dev, amends, p, replied));
   }
 

@@ -1,0 +1,62 @@
+import type { Sql } from '../storage/db.js';
+import { reserveThrough } from '../storage/segment-ceiling.js';
+import type { Fence } from '../storage/types.js';
+
+/** Seqs reserved ahead per grab: a shard's chatters take a grab only when one of its conversations passes the last. */
+export const CHATTER_RESERVE_STEP = 10_000;
+
+interface ShardReservation {
+  epoch: number;
+  /** Every seq up to this one is reserved for the shard at this epoch (0: none known yet). */
+  through: number;
+  /** The grab in flight, which every chatter of the shard waits on. */
+  pending?: Promise<void>;
+}
+
+/**
+ * The seqs a node's chatters may give out, per chatter shard: a chatter numbers its conversation's messages itself
+ * (its last seq + 1), and reserves them in the shard's segment (`chatter:<shard>`, Leaf-style, `step` at a time)
+ * before it gives one out. Nodes of older versions took every seq from that segment; reserved, a seq of ours is one
+ * they can never hand out again should such a node take the shard (an upgrade under way, a rollback). Reservations
+ * are fenced by the shard's epoch, and one of an older epoch is forgotten.
+ */
+export class SeqReservations {
+  private readonly byShard = new Map<number, ShardReservation>();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly step = CHATTER_RESERVE_STEP,
+  ) {}
+
+  /** True when `seq` may be given out under `fence` now, without waiting. */
+  covers(fence: Fence, seq: number): boolean {
+    const r = this.byShard.get(fence.shard);
+    return r !== undefined && r.epoch === fence.epoch && seq <= r.through;
+  }
+
+  /** Resolves once `seq` is reserved under `fence`; FENCED when the shard moved on, as a storage error when Postgres failed. */
+  async reserve(fence: Fence, seq: number): Promise<void> {
+    for (;;) {
+      let r = this.byShard.get(fence.shard);
+      if (r === undefined || r.epoch < fence.epoch) this.byShard.set(fence.shard, (r = { epoch: fence.epoch, through: 0 }));
+      // A chatter of an older epoch is fenced out at commit anyway: it reserves nothing new for the shard.
+      if (r.epoch > fence.epoch || seq <= r.through) return;
+      if (r.pending === undefined) {
+        const shard = r;
+        shard.pending = reserveThrough(this.sql, `${fence.kind}:${fence.shard}`, fence, seq, this.step)
+          .then((through) => {
+            shard.through = Math.max(shard.through, through);
+          })
+          .finally(() => {
+            shard.pending = undefined;
+          });
+      }
+      await r.pending;
+    }
+  }
+
+  /** Forgets every reservation (the node is closing). */
+  clear(): void {
+    this.byShard.clear();
+  }
+}
