@@ -105,8 +105,7 @@ class ChatterActor implements Actor, AdminChatter {
 
   async onActivate(): Promise<void> {
     await this.load();
-    // Reserved ahead of the first send, which would otherwise wait for it; a failure here is that send's to meet.
-    if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) this.svc.seqs.reserve(this.ctx.fence, this.lastSeq + 1).catch(() => undefined);
+    this.svc.seqs.warm(this.ctx.fence, this.lastSeq + 1);
   }
 
   async onDeactivate(): Promise<void> {
@@ -267,7 +266,7 @@ class ChatterActor implements Actor, AdminChatter {
    * may have failed meanwhile, and our last seq is not to be trusted until we reload.
    */
   private async reserveNext(): Promise<void> {
-    if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) await this.svc.seqs.reserve(this.ctx.fence, this.lastSeq + 1);
+    await this.svc.seqs.reserve(this.ctx.fence, this.lastSeq + 1);
     if (this.broken) throw new ImError(ErrorCode.UNAVAILABLE, `conversation ${this.ctx.key} is reloading; re-send`);
   }
 
@@ -305,7 +304,7 @@ class ChatterActor implements Actor, AdminChatter {
 
   /**
    * Gives the message its seq now, the one after the conversation's last (in mailbox order), and resolves once it is
-   * durable and fanned out. `cid` undefined: a system message without a key (see keylessCid).
+   * durable and fanned out. `key` is the cid; undefined for a system message without a key (see keylessCid).
    */
   private append(uid: string, did: string, key: number | undefined, body: string, dev?: DeviceState, amends?: Amendment, named?: Named, replied?: Replied): Promise<SendReply> {
     const seq = this.lastSeq + 1;

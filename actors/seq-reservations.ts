@@ -55,6 +55,11 @@ export class SeqReservations {
     }
   }
 
+  /** Starts reserving `seq` unless it is covered, without waiting: a chatter's first send then finds it done. A failure is that send's to meet. */
+  warm(fence: Fence, seq: number): void {
+    if (!this.covers(fence, seq)) this.reserve(fence, seq).catch(() => undefined);
+  }
+
   /** Forgets every reservation (the node is closing). */
   clear(): void {
     this.byShard.clear();
