@@ -13,6 +13,9 @@ interface ShardReservation {
   pending?: Promise<void>;
 }
 
+/** Raises segment `name` to cover `id` with `step` to spare under `fence`; resolves with the segment's new top (reserveThrough). */
+export type ReserveGrab = (name: string, fence: Fence, id: number, step: number) => Promise<number>;
+
 /**
  * The seqs a node's chatters may give out, per chatter shard: a chatter numbers its conversation's messages itself
  * (its last seq + 1), and reserves them in the shard's segment (`chatter:<shard>`, Leaf-style, `step` at a time)
@@ -21,29 +24,35 @@ interface ShardReservation {
  * are fenced by the shard's epoch, and one of an older epoch is forgotten.
  */
 export class SeqReservations {
-  private readonly byShard = new Map<number, ShardReservation>();
+  /** By segment name (`<kind>:<shard>`). */
+  private readonly byShard = new Map<string, ShardReservation>();
+  private readonly grab: ReserveGrab;
 
   constructor(
-    private readonly sql: Sql,
+    sql: Sql,
     private readonly step = CHATTER_RESERVE_STEP,
-  ) {}
+    grab?: ReserveGrab,
+  ) {
+    this.grab = grab ?? ((name, fence, id, step) => reserveThrough(sql, name, fence, id, step));
+  }
 
   /** True when `seq` may be given out under `fence` now, without waiting. */
   covers(fence: Fence, seq: number): boolean {
-    const r = this.byShard.get(fence.shard);
+    const r = this.byShard.get(segmentName(fence));
     return r !== undefined && r.epoch === fence.epoch && seq <= r.through;
   }
 
   /** Resolves once `seq` is reserved under `fence`; FENCED when the shard moved on, as a storage error when Postgres failed. */
   async reserve(fence: Fence, seq: number): Promise<void> {
+    const name = segmentName(fence);
     for (;;) {
-      let r = this.byShard.get(fence.shard);
-      if (r === undefined || r.epoch < fence.epoch) this.byShard.set(fence.shard, (r = { epoch: fence.epoch, through: 0 }));
+      let r = this.byShard.get(name);
+      if (r === undefined || r.epoch < fence.epoch) this.byShard.set(name, (r = { epoch: fence.epoch, through: 0 }));
       // A chatter of an older epoch is fenced out at commit anyway: it reserves nothing new for the shard.
       if (r.epoch > fence.epoch || seq <= r.through) return;
       if (r.pending === undefined) {
         const shard = r;
-        shard.pending = reserveThrough(this.sql, `${fence.kind}:${fence.shard}`, fence, seq, this.step)
+        shard.pending = this.grab(name, fence, seq, this.step)
           .then((through) => {
             shard.through = Math.max(shard.through, through);
           })
@@ -64,4 +73,9 @@ export class SeqReservations {
   clear(): void {
     this.byShard.clear();
   }
+}
+
+/** The segment older versions took the shard's seqs from. */
+function segmentName(fence: Fence): string {
+  return `${fence.kind}:${fence.shard}`;
 }
