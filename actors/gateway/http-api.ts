@@ -137,6 +137,11 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const h = d.health();
     json(res, h['ok'] === true ? '200 OK' : '503 Service Unavailable', h);
   });
+  // Uptime monitors often check with HEAD: the same status, no body.
+  served(app, 'head', '/healthz');
+  app.head('/healthz', (res) => {
+    res.writeStatus(d.health()['ok'] === true ? '200 OK' : '503 Service Unavailable').writeHeader('content-type', 'application/json').endWithoutBody();
+  });
   route(d, 'get', '/metrics', true, async () => ['200 OK', await d.metrics.text(), d.metrics.contentType]);
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);
   route(d, 'post', '/v1/tokens', true, async (b) => {

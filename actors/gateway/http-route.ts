@@ -71,7 +71,7 @@ const ID_PARAMS: ReadonlySet<string> = new Set([':conv', ':uid']);
 const servedBy = new WeakMap<Uws.TemplatedApp, Map<string, { path: RegExp; methods: Set<string> }>>();
 
 /** Records that `app` serves `method` on `pattern`, so that another method there is answered 405, not 404. */
-export function served(app: Uws.TemplatedApp, method: 'get' | 'post', pattern: string): void {
+export function served(app: Uws.TemplatedApp, method: 'get' | 'head' | 'post', pattern: string): void {
   let paths = servedBy.get(app);
   if (paths === undefined) servedBy.set(app, (paths = new Map()));
   let p = paths.get(pattern);

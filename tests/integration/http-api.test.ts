@@ -33,7 +33,10 @@ describe('server API – HTTP conventions', () => {
     const disconnect = await call('GET', '/v1/users/ann/disconnect');
     expect([disconnect.status, disconnect.headers.get('allow'), disconnect.body['code']]).toEqual([405, 'POST', 'not_found']);
     expect((await call('PUT', '/v1/presence')).headers.get('allow')).toBe('POST');
-    expect((await call('POST', '/healthz')).headers.get('allow')).toBe('GET');
+    expect((await call('POST', '/healthz')).headers.get('allow')).toBe('GET, HEAD');
+    // An uptime monitor's HEAD gets the health check's status.
+    const head = await fetch(`${base}/healthz`, { method: 'HEAD' });
+    expect([head.status, await head.text()]).toEqual([200, '']);
     // Answered before the key is looked at, as a 404 is: the method is wrong whoever asks.
     const keyless = await fetch(`${base}/v1/tokens`);
     expect([keyless.status, keyless.headers.get('allow')]).toEqual([405, 'POST']);

@@ -126,6 +126,7 @@ describe('node metrics', () => {
     c.nats.signal('SIGKILL');
     await waitUntil(async () => (await health()).status === 503, 'healthz 503 once NATS is gone');
     expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
+    expect((await fetch(`${c.http.get('m1')}/healthz`, { method: 'HEAD' })).status).toBe(503);
     expect(value((await scrape()).samples, 'im_node_nats_connected')).toBe(0);
     // A setting changed meanwhile: its notice could not reach the node, which re-reads the settings when it reconnects
     // (not only at its once-a-minute read).
