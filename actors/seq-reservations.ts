@@ -6,6 +6,7 @@ import type { Fence } from '../storage/types.js';
 export const CHATTER_RESERVE_STEP = 10_000;
 
 interface ShardReservation {
+  kind: string;
   epoch: number;
   /** Every seq up to this one is reserved for the shard at this epoch (0: none known yet). */
   through: number;
@@ -24,8 +25,8 @@ export type ReserveGrab = (name: string, fence: Fence, id: number, step: number)
  * are fenced by the shard's epoch, and one of an older epoch is forgotten.
  */
 export class SeqReservations {
-  /** By segment name (`<kind>:<shard>`). */
-  private readonly byShard = new Map<string, ShardReservation>();
+  /** By shard (each names its kind): `covers` runs for every message, and builds no key string. */
+  private readonly byShard = new Map<number, ShardReservation>();
   private readonly grab: ReserveGrab;
 
   constructor(
@@ -38,21 +39,20 @@ export class SeqReservations {
 
   /** True when `seq` may be given out under `fence` now, without waiting. */
   covers(fence: Fence, seq: number): boolean {
-    const r = this.byShard.get(segmentName(fence));
-    return r !== undefined && r.epoch === fence.epoch && seq <= r.through;
+    const r = this.byShard.get(fence.shard);
+    return r !== undefined && r.kind === fence.kind && r.epoch === fence.epoch && seq <= r.through;
   }
 
   /** Resolves once `seq` is reserved under `fence`; FENCED when the shard moved on, as a storage error when Postgres failed. */
   async reserve(fence: Fence, seq: number): Promise<void> {
-    const name = segmentName(fence);
     for (;;) {
-      let r = this.byShard.get(name);
-      if (r === undefined || r.epoch < fence.epoch) this.byShard.set(name, (r = { epoch: fence.epoch, through: 0 }));
+      let r = this.byShard.get(fence.shard);
+      if (r === undefined || r.kind !== fence.kind || r.epoch < fence.epoch) this.byShard.set(fence.shard, (r = { kind: fence.kind, epoch: fence.epoch, through: 0 }));
       // A chatter of an older epoch is fenced out at commit anyway: it reserves nothing new for the shard.
       if (r.epoch > fence.epoch || seq <= r.through) return;
       if (r.pending === undefined) {
         const shard = r;
-        shard.pending = this.grab(name, fence, seq, this.step)
+        shard.pending = this.grab(segmentName(fence), fence, seq, this.step)
           .then((through) => {
             shard.through = Math.max(shard.through, through);
           })
