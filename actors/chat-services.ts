@@ -21,6 +21,7 @@ import { DeliveredMarkStore } from '../storage/delivered-mark-store.js';
 import { UserSettingsStore } from '../storage/user-settings-store.js';
 import { RevocationStore } from '../storage/revocation-store.js';
 import type { CommitConnection } from '../storage/commit-connection.js';
+import { reserveThrough } from '../storage/segment-ceiling.js';
 import { EventPublisher, type BusinessEvent } from './event-publisher.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { RecentFanout } from './recent-fanout.js';
@@ -123,7 +124,7 @@ export class ChatServices {
     this.presence = new PresenceStore(sql, CHAT_STORE_TIMEOUT_MS, (err) => log.warn({ err: toImError(err).message }, 'could not record presence'));
     // A batch that fails is tried again with the next (and a mark lost at close comes back with the member's next ack).
     this.deliveredMarks = new DeliveredMarkStore(sql, { timeoutMs: CHAT_STORE_TIMEOUT_MS, onError: (err) => log.warn({ err: toImError(err).message }, 'could not record delivery marks') });
-    this.seqs = new SeqReservations(sql);
+    this.seqs = new SeqReservations((name, fence, id, step) => reserveThrough(sql, name, fence, id, step));
     this.events = new EventPublisher(nc, log);
     void this.watchNats();
   }

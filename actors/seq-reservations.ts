@@ -1,5 +1,3 @@
-import type { Sql } from '../storage/db.js';
-import { reserveThrough } from '../storage/segment-ceiling.js';
 import type { Fence } from '../storage/types.js';
 
 /** Seqs reserved ahead per grab: a shard's chatters take a grab only when one of its conversations passes the last. */
@@ -14,7 +12,7 @@ interface ShardReservation {
   pending?: Promise<void>;
 }
 
-/** Raises segment `name` to cover `id` with `step` to spare under `fence`; resolves with the segment's new top (reserveThrough). */
+/** Raises segment `name` to cover `id` with `step` to spare under `fence`; resolves with the segment's new top (storage's reserveThrough). */
 export type ReserveGrab = (name: string, fence: Fence, id: number, step: number) => Promise<number>;
 
 /**
@@ -27,15 +25,11 @@ export type ReserveGrab = (name: string, fence: Fence, id: number, step: number)
 export class SeqReservations {
   /** By shard (each names its kind): `covers` runs for every message, and builds no key string. */
   private readonly byShard = new Map<number, ShardReservation>();
-  private readonly grab: ReserveGrab;
 
   constructor(
-    sql: Sql,
+    private readonly grab: ReserveGrab,
     private readonly step = CHATTER_RESERVE_STEP,
-    grab?: ReserveGrab,
-  ) {
-    this.grab = grab ?? ((name, fence, id, step) => reserveThrough(sql, name, fence, id, step));
-  }
+  ) {}
 
   /** True when `seq` may be given out under `fence` now, without waiting. */
   covers(fence: Fence, seq: number): boolean {

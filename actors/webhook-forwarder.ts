@@ -4,6 +4,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import { EventSubject } from '../protocol/subjects.js';
 import type { WebhookConfig } from '../runtime/config.js';
 import type { Logger } from '../runtime/logger.js';
+import { Fifo } from '../runtime/fifo.js';
 
 /** How long one POST may take before it counts as failed (and is tried again, split if it keeps taking longer). */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
@@ -93,18 +94,16 @@ interface Queued {
 
 /**
  * The NATS messages of events waiting for the webhook, oldest first, with their bytes. A full queue drops its oldest
- * on every message taken, and holds some 200,000 of them at 16 MB: `Array.shift` would copy them all each time, so
- * the oldest is found by a head index and the array is compacted only once most of it is behind the head.
+ * on every message taken, and holds some 200,000 of them at 16 MB: hence a Fifo, not an array shifted.
  */
 class WebhookQueue {
-  private items: Queued[] = [];
-  private head = 0;
+  private readonly items = new Fifo<Queued>();
   /** Bytes of the messages waiting. */
   bytes = 0;
 
   /** How many messages wait. */
   get length(): number {
-    return this.items.length - this.head;
+    return this.items.length;
   }
 
   /** Appends one message. */
@@ -115,22 +114,13 @@ class WebhookQueue {
 
   /** The oldest message, left in place. */
   peek(): Queued | undefined {
-    return this.items[this.head];
+    return this.items.peek();
   }
 
   /** Takes the oldest message out. */
   shift(): Queued | undefined {
-    if (this.head === this.items.length) return undefined;
-    const q = this.items[this.head]!;
-    this.bytes -= q.bytes;
-    if (++this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      // Half or more of the array is taken already: one copy of what is left pays for the shifts that made it so.
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    const q = this.items.shift();
+    if (q !== undefined) this.bytes -= q.bytes;
     return q;
   }
 }

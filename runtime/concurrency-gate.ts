@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js';
+
 /**
  * At most `limit` holders at once; the rest wait in arrival order. Waiting costs no timer and no call, which is
  * the point: work queued further down (an actor call, then a database query, each with a deadline) times out
@@ -5,9 +7,8 @@
  */
 export class ConcurrencyGate {
   private running = 0;
-  /** Waiters in arrival order, from `head` on (shifting a long array one by one would copy it every time). */
-  private waiting: (() => void)[] = [];
-  private head = 0;
+  /** Waiters in arrival order. */
+  private readonly waiting = new Fifo<() => void>();
 
   constructor(private readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError(`a gate needs a limit of at least 1, got ${limit}`);
@@ -20,7 +21,7 @@ export class ConcurrencyGate {
 
   /** Waiting for a place now. */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.waiting.length;
   }
 
   /** Resolves once the caller holds a place; pair every resolved `enter()` with one `leave()`. */
@@ -34,19 +35,8 @@ export class ConcurrencyGate {
 
   /** Gives the place up, straight to the longest waiter if there is one. */
   leave(): void {
-    if (this.head < this.waiting.length) {
-      const next = this.waiting[this.head]!;
-      this.waiting[this.head++] = undefined as unknown as () => void;
-      if (this.head === this.waiting.length) {
-        this.waiting = [];
-        this.head = 0;
-      } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-        this.waiting = this.waiting.slice(this.head);
-        this.head = 0;
-      }
-      next();
-      return;
-    }
+    const next = this.waiting.shift();
+    if (next !== undefined) return next();
     this.running--;
   }
 

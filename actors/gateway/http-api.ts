@@ -132,15 +132,16 @@ const MAX_API_MEMBERS_PAGE = 10_000;
  */
 export function mountHttpApi(d: HttpApiDeps): void {
   const { app } = d;
+  const healthStatus = (h: Record<string, unknown>): string => (h['ok'] === true ? '200 OK' : '503 Service Unavailable');
   served(app, 'get', '/healthz');
   app.get('/healthz', (res) => {
     const h = d.health();
-    json(res, h['ok'] === true ? '200 OK' : '503 Service Unavailable', h);
+    json(res, healthStatus(h), h);
   });
   // Uptime monitors often check with HEAD: the same status, no body.
   served(app, 'head', '/healthz');
   app.head('/healthz', (res) => {
-    res.writeStatus(d.health()['ok'] === true ? '200 OK' : '503 Service Unavailable').writeHeader('content-type', 'application/json').endWithoutBody();
+    res.writeStatus(healthStatus(d.health())).writeHeader('content-type', 'application/json').endWithoutBody();
   });
   route(d, 'get', '/metrics', true, async () => ['200 OK', await d.metrics.text(), d.metrics.contentType]);
   route(d, 'get', '/v1/endpoints', false, async (_b, _p, q) => ['200 OK', { endpoints: await d.endpointsFor(str(q.get('uid'), 'uid')) }]);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeqReservations } from '../../actors/seq-reservations.js';
 import { ErrorCode, ImError } from '../../protocol/errors.js';
-import type { Sql } from '../../storage/db.js';
 import type { Fence } from '../../storage/types.js';
 
 const STEP = 100;
@@ -13,14 +12,14 @@ function harness() {
   const grabs: string[] = [];
   let fail: ImError | undefined;
   let hold: Promise<void> | undefined;
-  const seqs = new SeqReservations(undefined as unknown as Sql, STEP, async (name, f, id, step) => {
+  const seqs = new SeqReservations(async (name, f, id, step) => {
     grabs.push(`${name}@${f.epoch}:${id}`);
     await hold;
     if (fail) throw fail;
     const top = Math.max(tops.get(name) ?? 0, id + step);
     tops.set(name, top);
     return top;
-  });
+  }, STEP);
   return {
     seqs,
     grabs,
