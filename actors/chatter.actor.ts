@@ -10,6 +10,7 @@ import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { StoredMessage } from '../storage/message-store.js';
+import { resumeOrdinals } from '../storage/message-ordinals.js';
 import { amendmentOf, checkAmendment, repliedTo, type Amendment, type Replied } from './amendment.js';
 import { committed, keylessCid, newChatMessage, type Named } from './new-message.js';
 import { BindGrace } from './bind-grace.js';
@@ -52,6 +53,8 @@ class ChatterActor implements Actor, AdminChatter {
   /** Members' roles, mutes and silences. */
   readonly marks = new MemberMarks();
   private lastSeq = 0;
+  /** The last message's ordinal among those counted as unread (migration 450): the next plain message gets one more. */
+  private lastOrdinal = 0;
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
   /** Recent keyed system messages, per `from`: Postgres' key is (from, key) too; only `recent` is used (keys are random, not growing like a device's cids). Made on the first. */
@@ -162,12 +165,14 @@ class ChatterActor implements Actor, AdminChatter {
     // A statement of ours whose outcome was never learned could still commit: the last seq is read once it cannot.
     await this.svc.committer.settled();
     this.svc.committer.reset(conv);
-    const [c, members, last, blocked] = await Promise.all([
+    const [c, members, head, blocked] = await Promise.all([
       this.svc.convs.get(conv),
       this.svc.convs.members(conv),
-      this.svc.messages.lastSeq(conv),
+      this.svc.messages.chainHead(conv),
       this.readBlocked(),
     ]);
+    const ordinals = resumeOrdinals(head);
+    if (ordinals.restartFrom !== undefined) await this.svc.messages.restartOrdinals(this.ctx.fence, conv, ordinals.restartFrom);
     // A dissolved group is gone for its chatter: no sends, members or rules.
     this.exists = c !== undefined && c.dissolvedAt === undefined;
     this.blocked = blocked;
@@ -183,7 +188,8 @@ class ChatterActor implements Actor, AdminChatter {
     // In slow mode, where the members' waits stand: a move of the conversation to this node must not reset them.
     if (this.marks.slowMode > 0) this.marks.restorePosts(await this.svc.messages.lastPostsSince(conv, now - this.marks.slowMode * 1000, SYSTEM_DEVICE));
     this.retention = c?.retentionSec ?? 0;
-    this.lastSeq = last;
+    this.lastSeq = head.lastSeq;
+    this.lastOrdinal = ordinals.ordinal;
     this.devices.clear();
     this.broken = false;
     this.loadedAt = now;
@@ -310,6 +316,8 @@ class ChatterActor implements Actor, AdminChatter {
     const seq = this.lastSeq + 1;
     const cid = key ?? keylessCid(seq);
     const m = newChatMessage(this.ctx.key, seq, this.lastSeq, uid, did, cid, body, amends, named, replied);
+    // Recalls, edits and reactions are nothing new to read: they share the ordinal of the message before them.
+    m.row.ordinal = this.lastOrdinal += amends === undefined ? 1 : 0;
     this.lastSeq = seq;
     const done = this.svc.committer.submit(this.ctx.fence, m.row).then(
       (ts) => {

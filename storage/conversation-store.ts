@@ -10,7 +10,7 @@ import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
 import { joinedAt, MemberLimits, type GroupSize } from './member-limits.js';
-import { DEFAULT_MEMBER_COUNT_CAP, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
+import { DEFAULT_MEMBER_COUNT_CAP, lastMessage, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
 
 export { checkId, directConversationId, newGroupConvId } from './ids.js';
 export { DEFAULT_MEMBER_COUNT_CAP, type UserConversation } from './user-conversations.js';
@@ -348,7 +348,7 @@ export class ConversationStore {
     const sql = this.sql;
     const rows = await bounded('set read mark', sql<{ read_seq: number | null; fence_ok: boolean; last_seq: number; unread: number | null; mentions: number | null }[]>`
       WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
-      l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
+      l AS (${lastMessage(sql, sql`${convId}::text`)}),
       u AS (
         UPDATE members
         -- Any read of the conversation takes a "mark as unread" off (migration 340): the user looked at it.
@@ -356,10 +356,11 @@ export class ConversationStore {
         WHERE conv_id = ${convId} AND uid = ${uid} AND EXISTS (SELECT 1 FROM f)
         RETURNING read_seq
       ),
-      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT joined_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen)
+      r AS (SELECT GREATEST((SELECT read_seq FROM u), (SELECT joined_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${uid}), (SELECT expired_seq FROM conversations WHERE conv_id = ${convId}), COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = ${convId} AND m.sender_uid = ${uid}), 0)) AS seen,
+                   (SELECT ordinals_from FROM conversations WHERE conv_id = ${convId}) AS ordinals_from)
       -- The count of userConversations, for this one conversation.
       SELECT (SELECT read_seq FROM u) AS read_seq, EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT last_seq FROM l) AS last_seq,
-             ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`${uid}::text`)} AS unread,
+             ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`(SELECT last_ordinal FROM l)`, sql`r.ordinals_from`, sql`${uid}::text`)} AS unread,
              ${mentionsAfter(sql, sql`${convId}::text`, sql`${uid}::text`)} AS mentions
       FROM r`, this.timeoutMs);
     const r = rows[0]!;

@@ -7,6 +7,7 @@ import { UniqueInserter } from './message-insert.js';
 import type { Reactions, Reactor } from '../protocol/frames.js';
 import { attachReactions, reactionBefore, reactorsPage, type ReactionBefore } from './message-reactions.js';
 import type { Fence } from './types.js';
+import { readChainHead, restartOrdinals, type ChainHead } from './message-ordinals.js';
 
 /** Messages a chatter taking over a group in slow mode reads back for its members' last posts (a bound, not a window). */
 export const LAST_POSTS_LOOKBACK = 1000;
@@ -34,6 +35,8 @@ export interface NewMessage {
   replyUid?: string;
   /** It mentions every member (appendAcrossShards only: each member but the sender gets a mention row). */
   mentionsAll?: boolean;
+  /** Its ordinal among the messages counted as unread (appendAcrossShards only; migration 450); absent: none. */
+  ordinal?: number;
 }
 
 export interface AppendResult {
@@ -256,6 +259,17 @@ export class MessageStore {
   async reactors(convId: string, target: number, limit: number, after?: string, emoji?: string): Promise<Reactor[]> {
     this.checkId(convId, 'convId');
     return reactorsPage(this.sql, convId, target, Math.min(limit, this.maxRead), after, emoji, this.timeoutMs);
+  }
+
+  /** Where a conversation's chain stands: its last seq and ordinal, and where its ordinals start (see readChainHead). */
+  async chainHead(convId: string): Promise<ChainHead> {
+    return readChainHead(this.sql, convId, this.timeoutMs);
+  }
+
+  /** See restartOrdinals: under the chatter shard's fence. */
+  async restartOrdinals(fence: Fence, convId: string, from: number): Promise<void> {
+    this.checkSeq(from);
+    return restartOrdinals(this.sql, fence, convId, from, this.timeoutMs);
   }
 
   /** The highest seq of a conversation, 0 when it has none. */

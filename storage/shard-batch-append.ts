@@ -17,6 +17,8 @@ export type ShardAppendOutcome = { ok: true; createdAt: number } | { ok: false; 
 const UNIQUE_VIOLATION = '23505';
 const utf8 = new TextDecoder();
 const DEADLOCK = '40P01';
+/** A row without an ordinal, in the statement's int8 array (ordinals start at 0, so -1 is never one): stored as NULL. */
+const NO_ORDINAL = -1;
 
 /**
  * Group commit across shards: the rows of many shards (all of one kind) in ONE statement and one commit, each
@@ -38,7 +40,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
   /** Whether any row amends (recall, edit, reaction) or names (mentions, reply, mention all): only then do those columns go. */
   let amends = false;
   let names = false;
-  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[] };
+  const c = { conv: [] as string[], seq: [] as number[], prev: [] as number[], uid: [] as string[], did: [] as string[], cid: [] as number[], body: [] as Buffer[], shard: [] as number[], ordinal: [] as number[] };
   /** The rows that recall or edit an earlier message, apart: only they go into the amending part of the statement. */
   const a = { conv: [] as string[], seq: [] as number[], shard: [] as number[], recalls: [] as number[], edits: [] as number[], body: [] as Buffer[] };
   /** What the batch's reactions do to the counts: +1 for each one's reaction, -1 for the one it replaced. */
@@ -56,6 +58,7 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
       c.cid.push(r.clientMsgId);
       c.body.push(Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength));
       c.shard.push(g.fence.shard);
+      c.ordinal.push(r.ordinal ?? NO_ORDINAL);
       if (r.reacts !== undefined) {
         amends = true;
         const emoji = utf8.decode(c.body[c.body.length - 1]!);
@@ -91,15 +94,15 @@ export async function appendAcrossShards(sql: Sql, groups: ShardRows[], timeoutM
           FOR SHARE OF s
         ),
         ins AS (
-          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
-          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body${x ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0), NULLIF(react_was, '')` : sql``}${
+          INSERT INTO messages (conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, ordinal${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, reply_to, reply_uid, mentions_all` : sql``})
+          SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, NULLIF(ordinal, ${NO_ORDINAL})${x ? sql`, NULLIF(recalls, 0), NULLIF(edits, 0), NULLIF(reacts, 0), NULLIF(react_was, '')` : sql``}${
             n ? sql`, string_to_array(NULLIF(mentions, ''), chr(10)), NULLIF(replies, 0), NULLIF(reply_uid, ''), CASE WHEN mentions_all = 1 THEN true END` : sql``
           }
           FROM unnest(${c.conv}::text[], ${c.seq}::int8[], ${c.prev}::int8[], ${c.uid}::text[], ${c.did}::text[],
-                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[]${x ? sql`, ${x.recalls}::int8[], ${x.edits}::int8[], ${x.reacts}::int8[], ${x.was}::text[]` : sql``}${
+                      ${c.cid}::int8[], ${sql.array(c.body as never, 17)}::bytea[], ${c.shard}::int4[], ${c.ordinal}::int8[]${x ? sql`, ${x.recalls}::int8[], ${x.edits}::int8[], ${x.reacts}::int8[], ${x.was}::text[]` : sql``}${
                         n ? sql`, ${n.mentions}::text[], ${n.replies}::int8[], ${n.replyUids}::text[], ${n.all}::int2[]` : sql``
                       })
-            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
+            AS t(conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, shard, ordinal${x ? sql`, recalls, edits, reacts, react_was` : sql``}${n ? sql`, mentions, replies, reply_uid, mentions_all` : sql``})
           WHERE t.shard IN (SELECT shard FROM f)
           -- Key order = lock order: overlapping batches wait on each other instead of deadlocking.
           ORDER BY conv_id, sender_uid, sender_did, client_msg_id

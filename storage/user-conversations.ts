@@ -68,19 +68,32 @@ export const LIST_ORDER_LOOKBACK = 50;
 export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
 
 /**
- * The exact unread count of reader `uid` in conversation `conv` (columns or values) in a statement that has `r.seen`,
- * the point the reader has seen up to, and `last`, its last seq: the seqs in (seen, last] minus the holes (each sits
- * just below a message with `seq - prev_seq > 1`, indexed by migration 020), minus recalls, edits and reactions
- * (nothing new to read; indexed by 190), and minus the messages the reader hid (plain ones only, by key, 330). It
- * never reads the unread messages themselves.
+ * The exact unread count of reader `uid` in conversation `conv` in a statement that has `r.seen`, the point the reader
+ * has seen up to: the messages after it, less recalls, edits and reactions (nothing new to read) and the messages the
+ * reader hid (plain ones only, by key, 330). `last` is the conversation's last seq, `lastOrdinal` that message's
+ * ordinal and `ordinalsFrom` where its ordinals start (columns or values).
+ *
+ * Ordinals number the counted messages (migration 450), so when the first message after `r.seen` and the last one are
+ * numbered in one run, the count is the difference of their ordinals: two rows by the primary key, however many
+ * messages and reactions came after the mark. Otherwise (rows written before migration 450, or by an older node) it
+ * falls back to counting without reading the unread messages: the seqs in (seen, last] minus the holes (each sits
+ * just below a message with `seq - prev_seq > 1`, indexed by 020) minus the recalls, edits and reactions (indexed by
+ * 190), O(holes + amendments) after the mark.
  */
-export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
-  return sql`(GREATEST(${last} - r.seen, 0)
-    - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
-    - (SELECT count(*) FROM messages m
-       WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL))
-    - (SELECT count(*) FROM hidden_messages h WHERE h.uid = ${uid} AND h.conv_id = ${conv} AND h.seq > r.seen))::int8`;
+export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, lastOrdinal: postgres.Fragment, ordinalsFrom: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
+  const hidden = sql`(SELECT count(*) FROM hidden_messages h WHERE h.uid = ${uid} AND h.conv_id = ${conv} AND h.seq > r.seen)`;
+  return sql`COALESCE((
+    SELECT CASE WHEN b.ordinal IS NOT NULL AND b.seq >= ${ordinalsFrom} AND ${lastOrdinal} IS NOT NULL
+      -- The first unseen message is counted when it is a plain one: its ordinal already includes it.
+      THEN ${lastOrdinal} - b.ordinal + (b.recalls IS NULL AND b.edits IS NULL AND b.reacts IS NULL)::int - ${hidden}
+      ELSE GREATEST(${last} - r.seen, 0)
+        - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
+                    WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
+        - (SELECT count(*) FROM messages m
+           WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL))
+        - ${hidden} END
+    FROM (SELECT m.seq, m.ordinal, m.recalls, m.edits, m.reacts FROM messages m WHERE m.conv_id = ${conv} AND m.seq > r.seen ORDER BY m.seq LIMIT 1) b
+  ), 0)::int8`;
 }
 
 /**
@@ -103,6 +116,12 @@ function seenBy(sql: Sql): postgres.Fragment {
   return sql`GREATEST(mb.read_seq, mb.joined_seq, mb.cleared_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0))`;
 }
 
+/** A one-row statement body: conversation `conv`'s last seq (0: none) and that message's ordinal (`last_ordinal`), by the primary key. */
+export function lastMessage(sql: Sql, conv: postgres.Fragment): postgres.Fragment {
+  return sql`SELECT COALESCE(max(m.seq), 0)::int8 AS last_seq, (array_agg(m.ordinal))[1] AS last_ordinal
+    FROM (SELECT m.seq, m.ordinal FROM messages m WHERE m.conv_id = ${conv} ORDER BY m.seq DESC LIMIT 1) m`;
+}
+
 /** A user's unread count in one conversation, exact as of `lastSeq`, and how many of those messages mention them. */
 export interface UnreadCount {
   unread: number;
@@ -119,9 +138,9 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
   checkId(uid, 'uid');
   checkId(convId, 'convId');
   const rows = await bounded('count unread', sql<UnreadCount[]>`
-    WITH l AS (SELECT COALESCE(max(seq), 0)::int8 AS last_seq FROM messages WHERE conv_id = ${convId}),
-    r AS (SELECT ${seenBy(sql)} AS seen FROM members mb JOIN conversations c ON c.conv_id = mb.conv_id WHERE mb.conv_id = ${convId} AND mb.uid = ${uid})
-    SELECT ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`${uid}::text`)} AS unread,
+    WITH l AS (${lastMessage(sql, sql`${convId}::text`)}),
+    r AS (SELECT ${seenBy(sql)} AS seen, c.ordinals_from FROM members mb JOIN conversations c ON c.conv_id = mb.conv_id WHERE mb.conv_id = ${convId} AND mb.uid = ${uid})
+    SELECT ${unreadAfter(sql, sql`${convId}::text`, sql`(SELECT last_seq FROM l)`, sql`(SELECT last_ordinal FROM l)`, sql`r.ordinals_from`, sql`${uid}::text`)} AS unread,
            ${mentionsAfter(sql, sql`${convId}::text`, sql`${uid}::text`)} AS mentions, (SELECT last_seq FROM l) AS "lastSeq"
     FROM r`, timeoutMs);
   return rows[0];
@@ -134,14 +153,10 @@ export async function readUnreadCount(sql: Sql, uid: string, convId: string, tim
  *
  * Unread counts the messages after what the user has seen: their read mark or their own last message in the
  * conversation, whichever is later (whoever writes has read what came before, as in the SDK's own count; the
- * read mark itself only moves on `read`). It is exact without reading the unread messages: seqs are not
- * promised contiguous, but every message's `prev_seq` is the seq stored before it, so the stored messages above a
- * point are the seqs in (point, last] minus the holes, and each hole sits just below a message whose
- * `seq - prev_seq > 1`. Those rows have an index of their own (migration 020), and the last own message one
- * too (030), so an attach costs O(holes), not O(unread): a counted backlog of 100k messages was 100k index
- * entries on every reconnect. Chatters give out consecutive seqs, so holes are left only by messages stored before
- * they did (from shard-wide segments, where nearly every message followed a hole). Recalls, edits and reactions are not counted either (nothing new to read, as in
- * WhatsApp or Telegram): they are subtracted the same way, from an index of their own (190).
+ * read mark itself only moves on `read`). It is exact without reading the unread messages (`unreadAfter`): from two
+ * rows' ordinals (migration 450) where the chatter numbered them, else from the holes between seqs and the recalls,
+ * edits and reactions after the mark, each by an index of its own (020, 190). Recalls, edits and reactions are not
+ * counted (nothing new to read, as in WhatsApp or Telegram).
  */
 export async function readUserConversations(sql: Sql, uid: string, memberCap = DEFAULT_MEMBER_COUNT_CAP, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<UserConversation[]> {
   checkId(uid, 'uid');
@@ -151,7 +166,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
            -- What is no longer served to the user: what they cleared, and what passed the retention.
            GREATEST(mb.cleared_seq, c.expired_seq) AS cleared_seq,
            COALESCE(l.last_seq, 0) AS last_seq, r.seen AS seen_seq, ${livePins(sql, sql`mb.conv_id`)} AS pins,
-           ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`, sql`mb.uid`)} AS unread,
+           ${unreadAfter(sql, sql`mb.conv_id`, sql`COALESCE(l.last_seq, 0)`, sql`l.last_ordinal`, sql`c.ordinals_from`, sql`mb.uid`)} AS unread,
            ${mentionsAfter(sql, sql`mb.conv_id`, sql`mb.uid`)} AS mentions,
            -- The user's latest hide there, by key (migration 395): a device that was away catches up on its hides.
            NULLIF((SELECT max(h.hidden_at) FROM hidden_messages h WHERE h.uid = mb.uid AND h.conv_id = mb.conv_id), 0) AS hidden_at,
@@ -168,7 +183,7 @@ export async function readUserConversations(sql: Sql, uid: string, memberCap = D
       FROM members x WHERE c.kind = 'direct' AND x.conv_id = mb.conv_id AND x.uid <> mb.uid LIMIT 1
     ) p ON true
     -- The last message by the primary key, read backwards: its seq and when it was committed.
-    LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.created_at AS last_any FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
+    LEFT JOIN LATERAL (SELECT m.seq AS last_seq, m.ordinal AS last_ordinal, m.created_at AS last_any FROM messages m WHERE m.conv_id = mb.conv_id ORDER BY m.seq DESC LIMIT 1) l ON true
     -- When the last one that says something new was (no recall, edit or reaction: those do not move a conversation
     -- up), read backwards too and stopping at the first, among the last LIST_ORDER_LOOKBACK only; else the last one's.
     LEFT JOIN LATERAL (

@@ -297,7 +297,7 @@ describe('chatter admin – changes whose outcome could not be read at once', ()
         },
         joinedRows: async (_conv: string, uids: string[]) => uids.map((uid) => ({ uid, clearedSeq: 4 })),
       },
-      messages: { lastSeq: async () => 4 },
+      messages: { chainHead: async () => ({ lastSeq: 4, ordinal: 4, ordinalsFrom: 1 }) },
       pins: { list: async () => [] },
       groups: { setProfile: async () => {} },
       event: (e: unknown) => events.push(e),
