@@ -171,10 +171,10 @@ class ChatterActor implements Actor, AdminChatter {
       this.svc.messages.chainHead(conv),
       this.readBlocked(),
     ]);
-    const ordinals = resumeOrdinals(head);
-    if (ordinals.restartFrom !== undefined) await this.svc.messages.restartOrdinals(this.ctx.fence, conv, ordinals.restartFrom);
     // A dissolved group is gone for its chatter: no sends, members or rules.
     this.exists = c !== undefined && c.dissolvedAt === undefined;
+    const ordinals = resumeOrdinals(head);
+    if (this.exists && ordinals.restartFrom !== undefined) await this.svc.messages.restartOrdinals(this.ctx.fence, conv, ordinals.restartFrom);
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;

@@ -220,6 +220,7 @@ duplicated                ${report.duplicated.length}
 out of order              ${report.outOfOrder.length}
 chain breaks (G2)         ${report.chainBreaks.length}
 seqs after a hole         ${report.seqHoles.length}
+ordinal breaks            ${report.ordinalBreaks.length}
 sender order broken (G5)  ${report.senderOrder.length}
 messages to non-members   ${report.foreign.length}
 devices missing messages  ${report.deliveryGaps.length}${neededReconnect ? ` (${neededReconnect} device(s) needed a reconnect to catch up)` : ''}
@@ -236,7 +237,7 @@ result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`)
     if (!held) {
       keepLogs = true;
       const unsettled = settled ? [] : t.unsettled().map((u) => `never settled: ${u}`);
-      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.seqHoles, ...report.senderOrder, ...report.deliveryGaps, ...report.foreign, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...crashed, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
+      for (const line of [...report.lost, ...report.duplicated, ...report.outOfOrder, ...report.chainBreaks, ...report.seqHoles, ...report.ordinalBreaks, ...report.senderOrder, ...report.deliveryGaps, ...report.foreign, ...report.amendBreaks, ...report.receiptBreaks, ...report.mentionBreaks, ...report.replyBreaks, ...report.hideBreaks, ...t.failures, ...crashed, ...unsettled].slice(0, 30)) console.log(`  ${line}`);
     }
     if (keepLogs) console.log(`logs kept in ${workDir}`);
     return held ? 0 : 1;

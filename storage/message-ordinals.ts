@@ -47,6 +47,6 @@ export async function restartOrdinals(sql: Sql, fence: Fence, convId: string, fr
   const rows = await bounded('restart ordinals', sql<{ fence_ok: boolean }[]>`
     WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
     u AS (UPDATE conversations SET ordinals_from = ${from} WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM f) RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM f) AS fence_ok, (SELECT count(*) FROM u) AS updated`, timeoutMs);
+    SELECT EXISTS (SELECT 1 FROM f) AS fence_ok`, timeoutMs);
   if (!rows[0]!.fence_ok) throw fencedError(fence, 'restart ordinals');
 }

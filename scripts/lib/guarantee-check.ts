@@ -45,6 +45,8 @@ export interface GuaranteeReport {
   chainBreaks: string[];
   /** Messages whose seq does not follow the one before them directly: a hole the unread count has to read around. */
   seqHoles: string[];
+  /** Conversations whose ordinals (migration 450) break: unread counts taken from them would be wrong. The first break each. */
+  ordinalBreaks: string[];
   senderOrder: string[];
   deliveryGaps: string[];
   /** Messages a device was delivered of a conversation its user is not in: a leak, however well ordered. */
@@ -86,6 +88,7 @@ interface Row {
   mentions_all: boolean | null;
   reply_to: number | null;
   reply_uid: string | null;
+  ordinal: number | null;
 }
 
 /**
@@ -93,14 +96,14 @@ interface Row {
  * in it; every device of a member must have received the conversation's whole chain, once, in order.
  */
 export async function checkGuarantees(sql: Sql, convs: string[], members: Map<string, string[]>, devices: DeviceLog[]): Promise<GuaranteeReport> {
-  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, mentions_all, reply_to, reply_uid FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
+  const rows = await sql<Row[]>`SELECT conv_id, seq, prev_seq, sender_uid, sender_did, client_msg_id, body, recalls, recalled_by, edits, edited_by, reacts, mentions, mentions_all, reply_to, reply_uid, ordinal FROM messages WHERE conv_id = ANY(${convs}) ORDER BY conv_id, seq`;
   const byConv = new Map<string, Row[]>();
   for (const r of rows) {
     let l = byConv.get(r.conv_id);
     if (!l) byConv.set(r.conv_id, (l = []));
     l.push(r);
   }
-  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], seqHoles: [], senderOrder: [], deliveryGaps: [], foreign: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
+  const report: GuaranteeReport = { sent: 0, acked: 0, persisted: rows.length, lost: [], duplicated: [], outOfOrder: [], chainBreaks: [], seqHoles: [], ordinalBreaks: [], senderOrder: [], deliveryGaps: [], foreign: [], amendBreaks: [], receiptBreaks: [], marks: 0, mentionBreaks: [], mentions: 0, replyBreaks: [], replies: 0, hideBreaks: [], stubs: 0 };
   const hidden = new Set((await sql<{ uid: string; conv_id: string; seq: number }[]>`SELECT uid, conv_id, seq FROM hidden_messages WHERE conv_id = ANY(${convs})`).map((h) => `${h.uid}|${h.conv_id}|${h.seq}`));
   const bodyCount = new Map<string, number>();
   // A recalled or edited message's body is no longer its own (empty, or a copy of its latest edit's).
@@ -142,6 +145,18 @@ export async function checkGuarantees(sql: Sql, convs: string[], members: Map<st
       const c = lastCid.get(dev) ?? 0;
       if (r.client_msg_id <= c) report.senderOrder.push(`${conv}: device ${dev} cid ${r.client_msg_id} after ${c}`);
       lastCid.set(dev, r.client_msg_id);
+    }
+  }
+  // Every row from where a conversation's ordinals start counts the plain messages up to it, across moves and crashes.
+  const ordinalsFrom = new Map((await sql<{ conv_id: string; ordinals_from: number }[]>`SELECT conv_id, ordinals_from FROM conversations WHERE conv_id = ANY(${convs})`).map((c) => [c.conv_id, c.ordinals_from]));
+  for (const [conv, list] of byConv) {
+    let n = 0;
+    for (const r of list) {
+      if (r.seq < (ordinalsFrom.get(conv) ?? Infinity)) continue;
+      if (r.recalls === null && r.edits === null && r.reacts === null) n++;
+      if (r.ordinal === n) continue;
+      report.ordinalBreaks.push(`${conv}: seq ${r.seq} has ordinal ${r.ordinal}, expected ${n}`);
+      break;
     }
   }
   for (const d of devices) {
@@ -264,5 +279,5 @@ async function reactionCountBreaks(sql: Sql, convs: string[]): Promise<string[]>
 
 /** True when no guarantee is broken. */
 export function allHeld(r: GuaranteeReport): boolean {
-  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.seqHoles.length + r.senderOrder.length + r.deliveryGaps.length + r.foreign.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
+  return r.lost.length + r.duplicated.length + r.outOfOrder.length + r.chainBreaks.length + r.seqHoles.length + r.ordinalBreaks.length + r.senderOrder.length + r.deliveryGaps.length + r.foreign.length + r.amendBreaks.length + r.receiptBreaks.length + r.mentionBreaks.length + r.replyBreaks.length + r.hideBreaks.length === 0;
 }

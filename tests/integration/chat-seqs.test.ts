@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../protocol/shard-hash.js';
+import { ConversationStore } from '../../storage/conversation-store.js';
 import { SegmentAllocator } from '../../storage/segment-allocator.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 
@@ -69,5 +70,9 @@ describe('chat – seqs', () => {
     // Counted the old way across the older node's row, exact all the same: five messages, the recall aside.
     const list = await c.api('GET', '/v1/users/or-ben/conversations');
     expect((list.body['conversations'] as { conv: string; unread: number }[]).find((x) => x.conv === conv)?.unread).toBe(5);
+    // Read up to the older node's row: counted from the chatter's ordinals, one message.
+    expect((await new ConversationStore(c.db.sql).setReadMark('or-ben', conv, 5)).unread).toBe(1);
+    const after = await c.api('GET', '/v1/users/or-ben/conversations');
+    expect((after.body['conversations'] as { conv: string; unread: number }[]).find((x) => x.conv === conv)?.unread).toBe(1);
   }, 60_000);
 });

@@ -19,6 +19,8 @@ describe('guarantee check – against a real Postgres', () => {
       { convId: 'gc', seq: 1, prevSeq: 0, senderUid: 'ann', senderDid: 'a1', clientMsgId: 7, body: Buffer.from('hello') },
       { convId: 'other', seq: 1, prevSeq: 0, senderUid: 'cat', senderDid: 'c1', clientMsgId: 1, body: Buffer.from('private') },
     ]);
+    // Numbered as a chatter numbers them (appendBatch writes no ordinals).
+    await db.sql`UPDATE messages SET ordinal = 1`;
   });
   afterAll(async () => {
     await db?.drop();
@@ -44,5 +46,16 @@ describe('guarantee check – against a real Postgres', () => {
     const r = await checkGuarantees(db.sql, ['gc'], members, [ann(new Map([['hello', { conv: 'gc', seq: 1, cid: 7 }]])), bob([['other', [msg('other', 1, 'cat', 'c1', 1, 'private')]]])]);
     expect(r.foreign).toEqual(['b1 got messages of other, which bob is not in']);
     expect(allHeld(r)).toBe(false);
+  });
+
+  it('guarantee check – an ordinal that does not count the plain messages before it is a break', async () => {
+    await db.sql`UPDATE messages SET ordinal = 2 WHERE conv_id = 'gc'`;
+    try {
+      const r = await checkGuarantees(db.sql, ['gc'], members, [ann(new Map([['hello', { conv: 'gc', seq: 1, cid: 7 }]])), bob()]);
+      expect(r.ordinalBreaks).toEqual(['gc: seq 1 has ordinal 2, expected 1']);
+      expect(allHeld(r)).toBe(false);
+    } finally {
+      await db.sql`UPDATE messages SET ordinal = 1 WHERE conv_id = 'gc'`;
+    }
   });
 });
