@@ -6,7 +6,7 @@ import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { connect } from '../../storage/db.js';
 import { reapOnExit } from '../lib/child-reaper.js';
 import { freePort } from '../lib/free-port.js';
-import { histogramBuckets, parseExposition, sampleSum } from '../lib/prometheus-text.js';
+import { parseExposition, sampleSum, type Sample } from '../lib/prometheus-text.js';
 import { spawnNodeProcess, type NodeProcess } from '../lib/node-process.js';
 import { waitForEvenSpread } from '../lib/shard-spread.js';
 
@@ -154,16 +154,11 @@ const scrape = async (url: string) => parseExposition(await (await fetch(`${url}
 
 /** The sum of `names` over every node of `cluster` and every label set, from one scrape of each (server key). */
 export async function clusterMetricSum(cluster: BenchCluster, names: readonly string[]): Promise<number> {
-  const all = await Promise.all([...cluster.http.values()].map(scrape));
+  const all = await scrapeNodes(cluster);
   return all.reduce((n, samples) => n + names.reduce((k, name) => k + sampleSum(samples, name), 0), 0);
 }
 
-/** Histogram `name`'s cumulative buckets summed over every node of `cluster`, one map per name. */
-export async function clusterHistograms(cluster: BenchCluster, names: readonly string[]): Promise<Map<number, number>[]> {
-  const all = await Promise.all([...cluster.http.values()].map(scrape));
-  return names.map((name) => {
-    const sum = new Map<number, number>();
-    for (const samples of all) for (const [le, n] of histogramBuckets(samples, name)) sum.set(le, (sum.get(le) ?? 0) + n);
-    return sum;
-  });
+/** One scrape of every node of `cluster` (server key). */
+export async function scrapeNodes(cluster: BenchCluster): Promise<Sample[][]> {
+  return Promise.all([...cluster.http.values()].map(scrape));
 }

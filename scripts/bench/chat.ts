@@ -2,8 +2,8 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../lib/embedded-pg.js';
 import { freePort } from '../lib/free-port.js';
 import { startNatsServer } from '../lib/nats-server.js';
-import { clusterHistograms, forkWorker, rssOf, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
-import { quantileBetween } from '../lib/prometheus-text.js';
+import { forkWorker, scrapeNodes, rssOf, startBenchCluster, type BenchCluster, type LoadWorker } from './chat-harness.js';
+import { figuresBetween, nodeReading, type NodeFigures, type NodeReading } from './node-readings.js';
 import { median, percentile, type BenchContext, type BenchScenario } from './lib.js';
 import { cpuPerMessage, postgresPids, type ProcessGroups } from './proc-cpu.js';
 
@@ -85,20 +85,13 @@ interface Side {
   ackP99: number[];
   delP50: number[];
   delP99: number[];
-  /** From the nodes' own histograms (ms): send arrival → `sent` queued, p50 / p99, and the group-commit statement's p99. */
-  srvP50: number[];
-  srvP99: number[];
-  stmtP99: number[];
-  rowP50: number[];
-  rowP99: number[];
+  /** The nodes' own figures per latency trial (our cluster only). */
+  nodes: NodeFigures[];
   /** CPU µs per message per process group, per measurement kind. */
   cpu: { closed: Record<string, number>[]; open: Record<string, number>[] };
 }
 
-const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], srvP50: [], srvP99: [], stmtP99: [], rowP50: [], rowP99: [], cpu: { closed: [], open: [] } });
-
-/** The nodes' latency histograms the latency phase reads around each trial. */
-const SERVER_HISTOGRAMS = ['im_send_seconds', 'im_commit_statement_seconds', 'im_commit_row_seconds'] as const;
+const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], nodes: [], cpu: { closed: [], open: [] } });
 
 const scenario: BenchScenario = {
   name: 'chat',
@@ -157,7 +150,7 @@ const scenario: BenchScenario = {
         await cluster.settle();
         const pairSets = await connectPairs(ctx, cluster, workers, o.pairs, o.placement);
         const c = cluster;
-        await measureSide(ctx, o, workers, pairSets, ours, clusterGroups(cluster), 'cluster', () => clusterHistograms(c, SERVER_HISTOGRAMS));
+        await measureSide(ctx, o, workers, pairSets, ours, clusterGroups(cluster), 'cluster', async () => nodeReading(await scrapeNodes(c)));
         recordSides(ctx, o, relay, ours);
       }
       if (o.phases.has('fanout') || o.phases.has('idle')) {
@@ -213,7 +206,7 @@ async function measureSide(
   side: Side,
   groups: ProcessGroups,
   label: string,
-  histograms?: () => Promise<Map<number, number>[]>,
+  readNodes?: () => Promise<NodeReading>,
 ): Promise<void> {
   if (o.phases.has('throughput')) {
     for (let t = 0; t < ctx.trials; t++) {
@@ -238,7 +231,7 @@ async function measureSide(
     }
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: latency trial ${t + 1}/${ctx.trials}: ${o.rate} msgs/s open loop for ${o.latencySeconds} s`);
-      const before = await histograms?.();
+      const before = await readNodes?.();
       const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
           workers.map((w, i) => w.request<{ ack: number[]; deliver: number[]; sent: number; closes: Record<string, number> }>({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: o.latencySeconds * 1000 })),
@@ -251,15 +244,7 @@ async function measureSide(
       side.delP50.push(percentile(result.deliver, 50));
       side.delP99.push(percentile(result.deliver, 99));
       side.cpu.open.push(usPerMsg);
-      if (before && histograms) {
-        const [sendBefore, stmtBefore, rowBefore] = before;
-        const [sendAfter, stmtAfter, rowAfter] = await histograms();
-        side.rowP50.push(quantileBetween(rowBefore!, rowAfter!, 0.5) * 1000);
-        side.rowP99.push(quantileBetween(rowBefore!, rowAfter!, 0.99) * 1000);
-        side.srvP50.push(quantileBetween(sendBefore!, sendAfter!, 0.5) * 1000);
-        side.srvP99.push(quantileBetween(sendBefore!, sendAfter!, 0.99) * 1000);
-        side.stmtP99.push(quantileBetween(stmtBefore!, stmtAfter!, 0.99) * 1000);
-      }
+      if (before && readNodes) side.nodes.push(figuresBetween(before, await readNodes()));
     }
   }
 }
@@ -294,14 +279,20 @@ function recordSides(ctx: BenchContext, o: Options, relay: Side, ours: Side): vo
   }
   // The server's share of send→ack, from the nodes' own histograms (bucket-interpolated, so coarse): what the
   // clients saw beyond it was spent in their process, the kernel and the queue for the box's two cores.
-  if (ours.srvP99.length) {
-    const at = `at ${o.rate} msgs/s`;
-    ctx.record({ name: `in the nodes: send→sent p50 ${at}`, unit: 'ms', trials: ours.srvP50 });
-    ctx.record({ name: `in the nodes: send→sent p99 ${at}`, unit: 'ms', trials: ours.srvP99 });
-    ctx.record({ name: `in the nodes: commit statement p99 ${at}`, unit: 'ms', trials: ours.stmtP99 });
-    ctx.record({ name: `in the nodes: submit→commit p50 ${at}`, unit: 'ms', trials: ours.rowP50 });
-    ctx.record({ name: `in the nodes: submit→commit p99 ${at}`, unit: 'ms', trials: ours.rowP99 });
-  }
+  // The event-loop delay (beyond its sampling interval) and GC say how much of the tail beyond the commit is a loop
+  // held up: by GC, a long turn, or a wait for one of the box's cores.
+  const at = `at ${o.rate} msgs/s`;
+  const nodes = (name: string, pick: (f: NodeFigures) => number, unit = 'ms'): void => {
+    if (ours.nodes.length) ctx.record({ name: `in the nodes: ${name} ${at}`, unit, trials: ours.nodes.map(pick) });
+  };
+  nodes('send→sent p50', (f) => f.sendP50);
+  nodes('send→sent p99', (f) => f.sendP99);
+  nodes('commit statement p99', (f) => f.stmtP99);
+  nodes('submit→commit p50', (f) => f.rowP50);
+  nodes('submit→commit p99', (f) => f.rowP99);
+  nodes('event-loop delay p99, worst node', (f) => f.loopP99);
+  nodes('event-loop delay max, worst node', (f) => f.loopMax);
+  nodes('GC pauses (all nodes)', (f) => f.gcMsPerSec, 'ms/s');
   // Where the CPU of one message goes, per process group: the measure to cut when the box is the limit.
   const cpu = (kind: 'closed' | 'open', what: string): void => {
     const rows = ours.cpu[kind];
