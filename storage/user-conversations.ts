@@ -75,23 +75,30 @@ export const DEFAULT_MEMBER_COUNT_CAP = 10_000;
  *
  * Ordinals number the counted messages (migration 450), so when the first message after `r.seen` and the last one are
  * numbered in one run, the count is the difference of their ordinals: two rows by the primary key, however many
- * messages and reactions came after the mark. Otherwise (rows written before migration 450, or by an older node) it
- * falls back to counting without reading the unread messages: the seqs in (seen, last] minus the holes (each sits
- * just below a message with `seq - prev_seq > 1`, indexed by 020) minus the recalls, edits and reactions (indexed by
- * 190), O(holes + amendments) after the mark.
+ * messages and reactions came after the mark. Messages without ordinals (written before migration 450, or by an
+ * older node) are counted without reading them either: the seqs in the range minus the holes (each sits just below a
+ * message with `seq - prev_seq > 1`, indexed by 020) minus the recalls, edits and reactions (indexed by 190),
+ * O(holes + amendments) in the range. A mark from before the run of ordinals takes that way up to its start only;
+ * a last message without an ordinal (an older node wrote it) takes it for all.
  */
 export function unreadAfter(sql: Sql, conv: postgres.Fragment, last: postgres.Fragment, lastOrdinal: postgres.Fragment, ordinalsFrom: postgres.Fragment, uid: postgres.Fragment): postgres.Fragment {
   const hidden = sql`(SELECT count(*) FROM hidden_messages h WHERE h.uid = ${uid} AND h.conv_id = ${conv} AND h.seq > r.seen)`;
-  return sql`COALESCE((
-    SELECT CASE WHEN b.ordinal IS NOT NULL AND b.seq >= ${ordinalsFrom} AND ${lastOrdinal} IS NOT NULL
-      -- The first unseen message is counted when it is a plain one: its ordinal already includes it.
-      THEN ${lastOrdinal} - b.ordinal + (b.recalls IS NULL AND b.edits IS NULL AND b.reacts IS NULL)::int - ${hidden}
-      ELSE GREATEST(${last} - r.seen, 0)
+  // The plain messages among the seqs in (seen, upto), counted around what is not there: each hole sits just below a
+  // message with `seq - prev_seq > 1` (index 020; that message may be `upto` itself), each amendment has index 190.
+  const unnumbered = (upto: postgres.Fragment) => sql`GREATEST(${upto} - 1 - r.seen, 0)
         - COALESCE((SELECT sum(m.seq - GREATEST(m.prev_seq, r.seen) - 1) FROM messages m
-                    WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq - m.prev_seq > 1), 0)
+                    WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq <= ${upto} AND m.seq - m.prev_seq > 1), 0)
         - (SELECT count(*) FROM messages m
-           WHERE m.conv_id = ${conv} AND m.seq > r.seen AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL))
-        - ${hidden} END
+           WHERE m.conv_id = ${conv} AND m.seq > r.seen AND m.seq < ${upto} AND (m.recalls IS NOT NULL OR m.edits IS NOT NULL OR m.reacts IS NOT NULL))`;
+  return sql`COALESCE((
+    SELECT CASE
+      WHEN ${lastOrdinal} IS NOT NULL AND b.seq >= ${ordinalsFrom} AND b.ordinal IS NOT NULL
+        -- The first unseen message is counted when it is a plain one: its ordinal already includes it.
+        THEN ${lastOrdinal} - b.ordinal + (b.recalls IS NULL AND b.edits IS NULL AND b.reacts IS NULL)::int - ${hidden}
+      WHEN ${lastOrdinal} IS NOT NULL AND b.seq < ${ordinalsFrom} AND ${last} >= ${ordinalsFrom}
+        -- Some unseen messages predate the ordinals: those are counted the old way, the numbered ones by the last ordinal.
+        THEN ${unnumbered(ordinalsFrom)} + ${lastOrdinal} - ${hidden}
+      ELSE ${unnumbered(sql`${last} + 1`)} - ${hidden} END
     FROM (SELECT m.seq, m.ordinal, m.recalls, m.edits, m.reacts FROM messages m WHERE m.conv_id = ${conv} AND m.seq > r.seen ORDER BY m.seq LIMIT 1) b
   ), 0)::int8`;
 }
