@@ -120,4 +120,20 @@ describe('unread counts – real Postgres', () => {
     await expect(messages.restartOrdinals({ ...fence, epoch: fence.epoch + 1 }, conv, 9)).rejects.toMatchObject({ code: ErrorCode.FENCED });
     expect((await messages.chainHead(conv)).ordinalsFrom).toBe(4);
   });
+
+  it('unread – numbered messages are counted from their ordinals, not row by row, also behind a mark from before them', async () => {
+    const conv = 'by-ordinals';
+    await convs.createGroup({ convId: conv, owner: 'w', members: ['r'] });
+    const row = (seq: number, ordinal?: number): NewMessage => ({ convId: conv, seq, prevSeq: seq - 1, senderUid: 'w', senderDid: 'd', clientMsgId: seq, body: Buffer.from('x'), ...(ordinal !== undefined && { ordinal }) });
+    // Three rows of an older node, then a chatter's two numbered ones.
+    await appendAcrossShards(db.sql, [{ fence, rows: [row(1), row(2), row(3)] }]);
+    await messages.restartOrdinals(fence, conv, 4);
+    await appendAcrossShards(db.sql, [{ fence, rows: [row(4, 1), row(5, 2)] }]);
+    expect((await readUnreadCount(db.sql, 'r', conv))?.unread).toBe(5);
+    // A last ordinal made 10 too high shows which way each count went (row by row, it would still be 5 and 2).
+    await db.sql`UPDATE messages SET ordinal = 12 WHERE conv_id = ${conv} AND seq = 5`;
+    expect((await readUnreadCount(db.sql, 'r', conv))?.unread).toBe(15);
+    await convs.setReadMark('r', conv, 3);
+    expect((await readUnreadCount(db.sql, 'r', conv))?.unread).toBe(12);
+  });
 });
