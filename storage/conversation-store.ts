@@ -10,7 +10,8 @@ import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 import { checkId, checkUids, directConversationId, newGroupConvId } from './ids.js';
 import type { Fence } from './types.js';
 import { joinedAt, MemberLimits, type GroupSize } from './member-limits.js';
-import { DEFAULT_MEMBER_COUNT_CAP, lastMessage, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
+import { DEFAULT_MEMBER_COUNT_CAP, mentionsAfter, readUserConversations, unreadAfter, type UserConversation } from './user-conversations.js';
+import { lastMessage } from './message-ordinals.js';
 
 export { checkId, directConversationId, newGroupConvId } from './ids.js';
 export { DEFAULT_MEMBER_COUNT_CAP, type UserConversation } from './user-conversations.js';

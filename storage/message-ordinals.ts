@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Sql } from './db.js';
 import { checkFence, fencedError, fenceRow } from './fence.js';
 import { checkId } from './ids.js';
@@ -17,13 +18,17 @@ export interface ChainHead {
 /** Reads a conversation's chain head: its last message by the primary key, and where its ordinals start. */
 export async function readChainHead(sql: Sql, convId: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<ChainHead> {
   checkId(convId, 'convId');
-  const rows = await bounded('read chain head', sql<{ last_seq: number | null; ordinal: number | null; ordinals_from: number | null }[]>`
-    SELECT l.seq AS last_seq, l.ordinal, c.ordinals_from
-    FROM (SELECT 1) one
-    LEFT JOIN conversations c ON c.conv_id = ${convId}
-    LEFT JOIN LATERAL (SELECT m.seq, m.ordinal FROM messages m WHERE m.conv_id = ${convId} ORDER BY m.seq DESC LIMIT 1) l ON true`, timeoutMs);
+  const rows = await bounded('read chain head', sql<{ last_seq: number; last_ordinal: number | null; ordinals_from: number | null }[]>`
+    SELECT l.last_seq, l.last_ordinal, (SELECT ordinals_from FROM conversations WHERE conv_id = ${convId}) AS ordinals_from
+    FROM (${lastMessage(sql, sql`${convId}::text`)}) l`, timeoutMs);
   const r = rows[0]!;
-  return { lastSeq: r.last_seq ?? 0, ordinal: r.ordinal, ordinalsFrom: r.ordinals_from };
+  return { lastSeq: r.last_seq, ordinal: r.last_ordinal, ordinalsFrom: r.ordinals_from };
+}
+
+/** A one-row statement body: conversation `conv`'s last seq (0: none) and that message's ordinal (`last_ordinal`), by the primary key. */
+export function lastMessage(sql: Sql, conv: postgres.Fragment): postgres.Fragment {
+  return sql`SELECT COALESCE(max(m.seq), 0)::int8 AS last_seq, (array_agg(m.ordinal))[1] AS last_ordinal
+    FROM (SELECT m.seq, m.ordinal FROM messages m WHERE m.conv_id = ${conv} ORDER BY m.seq DESC LIMIT 1) m`;
 }
 
 /**

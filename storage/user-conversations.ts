@@ -3,6 +3,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { Pin } from '../protocol/frames.js';
 import type { Sql } from './db.js';
 import { checkId } from './ids.js';
+import { lastMessage } from './message-ordinals.js';
 import { livePins, pinsOf, type PinRow } from './pinned-message-store.js';
 import { bounded, DEFAULT_STATEMENT_TIMEOUT_MS } from './pg-errors.js';
 
@@ -121,12 +122,6 @@ export function mentionsAfter(sql: Sql, conv: postgres.Fragment, uid: postgres.F
  */
 function seenBy(sql: Sql): postgres.Fragment {
   return sql`GREATEST(mb.read_seq, mb.joined_seq, mb.cleared_seq, c.expired_seq, COALESCE((SELECT max(seq) FROM messages m WHERE m.conv_id = mb.conv_id AND m.sender_uid = mb.uid), 0))`;
-}
-
-/** A one-row statement body: conversation `conv`'s last seq (0: none) and that message's ordinal (`last_ordinal`), by the primary key. */
-export function lastMessage(sql: Sql, conv: postgres.Fragment): postgres.Fragment {
-  return sql`SELECT COALESCE(max(m.seq), 0)::int8 AS last_seq, (array_agg(m.ordinal))[1] AS last_ordinal
-    FROM (SELECT m.seq, m.ordinal FROM messages m WHERE m.conv_id = ${conv} ORDER BY m.seq DESC LIMIT 1) m`;
 }
 
 /** A user's unread count in one conversation, exact as of `lastSeq`, and how many of those messages mention them. */

@@ -27,6 +27,9 @@ const stint = fc.record({
   writes: fc.array(fc.record({ kind: fc.constantFrom<Kind>('plain', 'plain', 'plain', 'recall', 'edit', 'react'), skip: fc.constantFrom(0, 0, 0, 1, 4) }), { maxLength: 12 }),
 });
 
+/** A plain message of `conv` following the seq before it, numbered when `ordinal` is given. */
+const rowOf = (conv: string, seq: number, ordinal?: number): NewMessage => ({ convId: conv, seq, prevSeq: seq - 1, senderUid: 'w', senderDid: 'd', clientMsgId: seq, body: Buffer.from('x'), ...(ordinal !== undefined && { ordinal }) });
+
 describe('unread counts – real Postgres', () => {
   let db: TestDatabase;
   let messages: MessageStore;
@@ -106,7 +109,7 @@ describe('unread counts – real Postgres', () => {
     await convs.createGroup({ convId: conv, owner: 'w', members: ['r'] });
     // A new conversation's ordinals start at its first seq: its first chatter has nothing to restart.
     expect(resumeOrdinals(await messages.chainHead(conv))).toEqual({ ordinal: 0 });
-    const row = (seq: number, ordinal?: number): NewMessage => ({ convId: conv, seq, prevSeq: seq - 1, senderUid: 'w', senderDid: 'd', clientMsgId: seq, body: Buffer.from('x'), ...(ordinal !== undefined && { ordinal }) });
+    const row = (seq: number, ordinal?: number) => rowOf(conv, seq, ordinal);
     await appendAcrossShards(db.sql, [{ fence, rows: [row(1, 1), row(2, 2)] }]);
     expect(resumeOrdinals(await messages.chainHead(conv))).toEqual({ ordinal: 2 });
     // An older node's row: the next chatter numbers from its own next seq.
@@ -124,7 +127,7 @@ describe('unread counts – real Postgres', () => {
   it('unread – numbered messages are counted from their ordinals, not row by row, also behind a mark from before them', async () => {
     const conv = 'by-ordinals';
     await convs.createGroup({ convId: conv, owner: 'w', members: ['r'] });
-    const row = (seq: number, ordinal?: number): NewMessage => ({ convId: conv, seq, prevSeq: seq - 1, senderUid: 'w', senderDid: 'd', clientMsgId: seq, body: Buffer.from('x'), ...(ordinal !== undefined && { ordinal }) });
+    const row = (seq: number, ordinal?: number) => rowOf(conv, seq, ordinal);
     // Three rows of an older node, then a chatter's two numbered ones.
     await appendAcrossShards(db.sql, [{ fence, rows: [row(1), row(2), row(3)] }]);
     await messages.restartOrdinals(fence, conv, 4);
