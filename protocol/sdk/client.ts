@@ -234,6 +234,8 @@ export class ImClient extends ConversationRequests {
   // ---- connection lifecycle ---------------------------------------------------------------------------
 
   private async attempt(): Promise<void> {
+    // A state listener may have closed the client as it started connecting.
+    if (this.current === ConnectionState.CLOSED) return;
     const gen = ++this.generation;
     try {
       // After each wait: a close() meanwhile (a mount and unmount at once) asks the dispatcher and the token nothing.
@@ -247,6 +249,8 @@ export class ImClient extends ConversationRequests {
     } catch (err) {
       if (gen !== this.generation) return;
       this.events.emit('error', toImError(err, ErrorCode.UNAVAILABLE));
+      // An error listener may have closed the client (given up, signed out): no reconnect after its close.
+      if (gen !== this.generation) return;
       this.scheduleReconnect(undefined, '', this.endpoints.hasRedirect ? this.backoff.redirectDelay() : this.backoff.next());
     }
   }
@@ -284,6 +288,8 @@ export class ImClient extends ConversationRequests {
 
   private scheduleReconnect(code: number | undefined, reason: string, delay: number): void {
     this.setState(this.everWelcomed ? ConnectionState.RECONNECTING : ConnectionState.CONNECTING, code, reason);
+    // A state listener may have closed the client ("stop after N reconnects"): no timer after its close.
+    if (this.current === ConnectionState.CLOSED) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.attempt();
@@ -321,7 +327,8 @@ export class ImClient extends ConversationRequests {
   }
 
   private setState(state: ConnectionState, code?: number, reason?: string): void {
-    if (state === this.current) return;
+    // Closed is for good: nothing a listener did during the close brings the client back to life.
+    if (state === this.current || this.current === ConnectionState.CLOSED) return;
     this.current = state;
     const change: StateChange = { state };
     if (code !== undefined) change.code = code;

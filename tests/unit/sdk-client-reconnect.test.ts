@@ -65,6 +65,39 @@ describe('sdk client – reconnect policy', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('sdk client – a client closed by its own state listener when the connection drops stays closed: no new socket, no timer', async () => {
+    const { client, ws, states, s } = await connectedHarness();
+    client.on('state', (x) => x.state === 'reconnecting' && client.close());
+    s.serverClose(1011, 'restart');
+    await flush();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws.sockets).toHaveLength(1);
+    expect(states.at(-1)?.state).toBe('closed');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sdk client – a client closed by its own error listener when the token function fails asks it nothing more', async () => {
+    let asked = 0;
+    const { client, ws } = harness({ token: async () => (asked++, Promise.reject(new Error('signed out'))) });
+    const states: string[] = [];
+    client.on('state', (x) => states.push(x.state));
+    client.on('error', () => client.close());
+    void client.connect().catch(() => undefined);
+    await flush();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect([asked, ws.sockets.length, vi.getTimerCount()]).toEqual([1, 0, 0]);
+    expect(states.at(-1)).toBe('closed');
+  });
+
+  it('sdk client – a client closed by its own state listener as it starts connecting opens nothing', async () => {
+    let asked = 0;
+    const { client, ws } = harness({ token: () => (asked++, 't') });
+    client.on('state', (x) => x.state === 'connecting' && client.close());
+    await expect(client.connect()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect([asked, ws.sockets.length, vi.getTimerCount()]).toEqual([0, 0, 0]);
+  });
+
   it('sdk client – a token function that never answers is given up after 30 s and asked again after a backoff', async () => {
     let asked = 0;
     const errors: string[] = [];
