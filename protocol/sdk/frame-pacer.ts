@@ -9,6 +9,8 @@ export const PACE_RATE_SHARE = 0.9;
 export const PACE_BURST_SHARE = 0.5;
 
 const KEY_SEP = '\u0000';
+/** Entries taken from the head of the sends before the rest moves down: a backlog that never empties keeps no more. */
+const COMPACT_AFTER = 1024;
 const ACK_KEY = `ack${KEY_SEP}`;
 
 /** A frame that goes before the sends: a request, a ping, or a cumulative frame (`ack`, `read`, `typing`). */
@@ -145,6 +147,8 @@ export class FramePacer {
     const w = this.ordered[this.orderedHead++]!;
     if (w.cid !== undefined) this.sends.delete(w.cid);
     if (this.orderedHead === this.ordered.length) (this.ordered = []), (this.orderedHead = 0);
+    // A bulk sender past the pace keeps a backlog for good: without this, every frame it wrote would stay referenced.
+    else if (this.orderedHead >= COMPACT_AFTER && this.orderedHead * 2 >= this.ordered.length) (this.ordered = this.ordered.slice(this.orderedHead)), (this.orderedHead = 0);
     return w;
   }
 

@@ -33,6 +33,21 @@ describe('SDK pacing', () => {
     expect(written.map((f) => (f.type === 'send' ? f.cid : 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
+  it('SDK pacing – a backlog that never empties (a bulk sender past the pace) keeps only what still waits, not every frame it wrote', async () => {
+    const { p, written, offer } = pacer(1000, 10);
+    let cid = 0;
+    // 20 s at 900 frames a second written, with a backlog of ~100 kept up the whole time.
+    for (let i = 0; i < 100; i++) offer(send(++cid));
+    for (let ms = 0; ms < 20_000; ms += 100) {
+      while (p.waiting < 100) offer(send(++cid));
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(written.length).toBeGreaterThan(15_000);
+    const held = (p as unknown as { ordered: unknown[] }).ordered.length;
+    expect(held).toBeLessThan(3 * 1024);
+    expect(written.map((f) => (f.type === 'send' ? f.cid : 0))).toEqual(Array.from({ length: written.length }, (_, i) => i + 1));
+  });
+
   it('SDK pacing – a send offered again goes once more, in cid order; acks and requests go before waiting sends', async () => {
     const { written, offer } = pacer(10, 2);
     for (let cid = 1; cid <= 5; cid++) offer(send(cid));
