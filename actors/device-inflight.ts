@@ -13,6 +13,12 @@ export const RETRANSMIT_BATCH = 64;
  * waited longest is let go (the client repairs that gap with a pull, as past MAX_INFLIGHT_PER_CONV).
  */
 export const MAX_INFLIGHT_BYTES_PER_DEVICE = 4 * 1024 * 1024;
+/**
+ * Most bytes of frames in one retransmit push. A push is one tell to the session's gateway, and the transport cannot
+ * split a tell: one over its batch limit (512 KiB at most, less with a smaller NATS max_payload) would be dropped,
+ * round after round, with everything the device waits for in it.
+ */
+export const RETRANSMIT_PUSH_BYTES = 64 * 1024;
 
 /** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
 export interface Pushed {
@@ -92,10 +98,27 @@ export function resendDue<D extends { inflight: DeviceInflight | undefined }>(de
   for (const dev of devices) {
     if (!dev.inflight || dev.inflight.size === 0) continue;
     pending = true;
-    const frames = dueFrames(dev.inflight, due, now);
-    if (frames.length > 0) push(dev, frames);
+    for (const part of framesInParts(dueFrames(dev.inflight, due, now))) push(dev, part);
   }
   return pending;
+}
+
+/** `frames` in order, cut into runs of at most `maxBytes` (a larger frame goes alone). */
+export function framesInParts(frames: Uint8Array[], maxBytes = RETRANSMIT_PUSH_BYTES): Uint8Array[][] {
+  const parts: Uint8Array[][] = [];
+  let part: Uint8Array[] = [];
+  let bytes = 0;
+  for (const f of frames) {
+    if (part.length > 0 && bytes + f.byteLength > maxBytes) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(f);
+    bytes += f.byteLength;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /**

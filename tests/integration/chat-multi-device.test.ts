@@ -274,6 +274,24 @@ describe('chat – multi-device', () => {
     second.close();
   }, 20_000);
 
+  it('multi-device – a retransmit larger than one NATS batch still reaches a device whose connector is on the other node', async () => {
+    const { body } = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'bulky', owner: 'hal', members: ['ivy'] });
+    const conv = body['conv'] as string;
+    // A device on each gateway: wherever ivy's connector lives, one of them is across NATS from it.
+    const devs = [await rawConnect(c.gateways.get('n1')!, c.token('ivy', 'i1')), await rawConnect(c.gateways.get('n2')!, c.token('ivy', 'i2'))];
+    for (const d of devs) await d.waitFor((f) => f.type === 'convs');
+    // 40 messages of 15,000 bytes left unacked: ~600 KB to push again, past the transport's 512 KiB batch limit.
+    const seqs: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await c.api('POST', `/v1/conversations/${encodeURIComponent(conv)}/messages`, { body: String(i).padEnd(15_000, '.') });
+      expect(r.status).toBe(201);
+      seqs.push(r.body['seq'] as number);
+    }
+    const copies = (d: (typeof devs)[number], seq: number) => d.frames.filter((f) => f.type === 'msg' && f.seq === seq).length;
+    for (const [i, d] of devs.entries()) await waitUntil(() => seqs.every((seq) => copies(d, seq) >= 2), `device ${i + 1}: every message pushed again`);
+    for (const d of devs) d.close();
+  }, 30_000);
+
   it('multi-device – unacked messages are pushed again until acked', async () => {
     const { body } = await c.api('POST', '/v1/conversations', { kind: 'direct', members: ['fay', 'gus'] });
     const conv = body['conv'] as string;

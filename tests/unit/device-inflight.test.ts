@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addInflight, DeviceInflight, dueFrames, MAX_INFLIGHT_BYTES_PER_DEVICE, MAX_INFLIGHT_PER_CONV, pushedOf, RETRANSMIT_BATCH, settleInflight } from '../../actors/device-inflight.js';
+import { addInflight, DeviceInflight, dueFrames, framesInParts, MAX_INFLIGHT_BYTES_PER_DEVICE, MAX_INFLIGHT_PER_CONV, pushedOf, resendDue, RETRANSMIT_BATCH, RETRANSMIT_PUSH_BYTES, settleInflight } from '../../actors/device-inflight.js';
 
 const frame = (seq: number) => new Uint8Array([seq & 0xff, seq >> 8]);
 const seqsOf = (frames: Uint8Array[]) => frames.map((f) => f[0]! + (f[1]! << 8));
@@ -34,6 +34,26 @@ describe('device inflight', () => {
     const first = seqsOf(dueFrames(inflight, 0, 1));
     expect(first).toHaveLength(RETRANSMIT_BATCH);
     expect(first[0]).toBe(11);
+  });
+
+  it('device inflight – a retransmit round goes in pushes of at most RETRANSMIT_PUSH_BYTES, every due frame once and in order', () => {
+    const inflight = new DeviceInflight();
+    const big = (c: number, seq: number) => pushedOf(seq, new Uint8Array(16 * 1024).fill(c * 16 + seq));
+    // 3 conversations of 12 x 16 KiB: 576 KiB due, past the transport's 512 KiB batch limit as one tell.
+    for (let c = 0; c < 3; c++) for (let seq = 1; seq <= 12; seq++) addInflight(inflight, `g:${c}`, big(c, seq), 0);
+    const expected = dueFrames(inflight, 0, 1).map((f) => f[0]);
+    const pushes: Uint8Array[][] = [];
+    expect(resendDue([{ inflight }], 1, 2, (_dev, frames) => pushes.push(frames))).toBe(true);
+    expect(pushes.length).toBeGreaterThan(1);
+    for (const p of pushes) expect(p.reduce((n, f) => n + f.byteLength, 0)).toBeLessThanOrEqual(RETRANSMIT_PUSH_BYTES);
+    expect(pushes.flat().map((f) => f[0])).toEqual(expected);
+  });
+
+  it('device inflight – a frame larger than a push part goes alone, between the parts before and after it', () => {
+    const sized = (n: number, tag: number) => new Uint8Array(n).fill(tag);
+    const parts = framesInParts([sized(10, 1), sized(10, 2), sized(100, 3), sized(10, 4)], 50);
+    expect(parts.map((p) => p.map((f) => f[0]))).toEqual([[1, 2], [3], [4]]);
+    expect(framesInParts([], 50)).toEqual([]);
   });
 
   it('device inflight – a frame that is a view into a larger buffer is copied, a whole one kept as it is', () => {
