@@ -89,9 +89,11 @@ interface Side {
   nodes: NodeFigures[];
   /** CPU µs per message per process group, per measurement kind. */
   cpu: { closed: Record<string, number>[]; open: Record<string, number>[] };
+  /** How busy the box's cores were, per trial and kind (percent). */
+  box: { closed: number[]; open: number[] };
 }
 
-const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], nodes: [], cpu: { closed: [], open: [] } });
+const emptySide = (): Side => ({ closed: [], ackP50: [], ackP99: [], delP50: [], delP99: [], nodes: [], cpu: { closed: [], open: [] }, box: { closed: [], open: [] } });
 
 const scenario: BenchScenario = {
   name: 'chat',
@@ -211,7 +213,7 @@ async function measureSide(
   if (o.phases.has('throughput')) {
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: closed loop trial ${t + 1}/${ctx.trials}: ${o.pairs} pairs, window ${o.window}, ${o.seconds} s`);
-      const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
+      const { result, usPerMsg, boxBusyPct } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
           workers.map((w, i) => w.request<{ deliveredAll: number; deliveredPerSec: number; closes: Record<string, number> }>({ cmd: 'closed-loop', pairs: sets[i], window: o.window, durationMs: o.seconds * 1000, warmupMs: 1500 })),
         );
@@ -221,6 +223,7 @@ async function measureSide(
       side.closed.push(result.perSec);
       if (result.closed) ctx.progress(`${label}: the server closed ${result.closed} during the closed loop`);
       side.cpu.closed.push(usPerMsg);
+      side.box.closed.push(boxBusyPct);
     }
   }
   if (o.phases.has('latency')) {
@@ -232,7 +235,7 @@ async function measureSide(
     for (let t = 0; t < ctx.trials; t++) {
       ctx.progress(`${label}: latency trial ${t + 1}/${ctx.trials}: ${o.rate} msgs/s open loop for ${o.latencySeconds} s`);
       const before = await readNodes?.();
-      const { result, usPerMsg } = await cpuPerMessage(groups, async () => {
+      const { result, usPerMsg, boxBusyPct } = await cpuPerMessage(groups, async () => {
         const res = await Promise.all(
           workers.map((w, i) => w.request<{ ack: number[]; deliver: number[]; sent: number; closes: Record<string, number> }>({ cmd: 'open-loop', pairs: sets[i], ratePerSec: o.rate / workers.length, durationMs: o.latencySeconds * 1000 })),
         );
@@ -244,6 +247,7 @@ async function measureSide(
       side.delP50.push(percentile(result.deliver, 50));
       side.delP99.push(percentile(result.deliver, 99));
       side.cpu.open.push(usPerMsg);
+      side.box.open.push(boxBusyPct);
       if (before && readNodes) side.nodes.push(figuresBetween(before, await readNodes()));
     }
   }
@@ -293,10 +297,12 @@ function recordSides(ctx: BenchContext, o: Options, relay: Side, ours: Side): vo
   nodes('event-loop delay p99, worst node', (f) => f.loopP99);
   nodes('event-loop delay max, worst node', (f) => f.loopMax);
   nodes('GC pauses (all nodes)', (f) => f.gcMsPerSec, 'ms/s');
-  // Where the CPU of one message goes, per process group: the measure to cut when the box is the limit.
+  // Where the CPU of one message goes, per process group: the measure to cut when the box is the limit. How busy
+  // the box was says whether it was: a tail is queueing for a core long before the cores are all busy.
   const cpu = (kind: 'closed' | 'open', what: string): void => {
     const rows = ours.cpu[kind];
     if (!rows.length) return;
+    ctx.record({ name: `box CPU busy ${what} (all cores)`, unit: '%', trials: ours.box[kind], ...base('relay run', relay.box[kind]) });
     const relayRows = relay.cpu[kind];
     for (const group of Object.keys(rows[0]!)) {
       const b = group === 'nodes' ? relayRows.map((r) => r['server']!) : group === 'generators' ? relayRows.map((r) => r['generators']!) : [];
