@@ -352,9 +352,9 @@ class ConnectorActor implements Actor {
     const { large: _large, added, ...shown } = p;
     if (added) this.broadcast({ type: 'joined', ...shown, lastSeq: p.lastSeq ?? 0 });
     // Binding again is harmless (the gateway ignores a repeat); unbinding what never was bound is just noise.
-    // A newcomer's list is the welcome: the gateway catches the session up past it (ConvBinding.bind), as the bind
-    // grace may be over before the session takes the subject.
-    const listed = added ? Math.max(p.lastSeq ?? 0, hidden) : undefined;
+    // A newcomer's list is the welcome, a member's the group's last message when it grew large: the gateway catches
+    // the session up past it (ConvBinding.bind), as the bind grace may be over before the session takes the subject.
+    const listed = added ? Math.max(p.lastSeq ?? 0, hidden) : p.large && !was ? p.lastSeq : undefined;
     if (p.large || was) for (const dev of this.devices) this.svc.bind(dev.gw, dev.sid, this.ctx.key, p.conv, p.large, hidden, listed);
     if (added && p.kind === 'direct') return greetNewPeer(this, p.conv, this.convs.get(p.conv));
   }

@@ -43,7 +43,9 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
   const conv = ctx.key;
   const added = newcomers.map((a) => a.uid);
   tellBusinessServer(svc, conv, added, removed, by);
-  const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large };
+  // Grown large, the members take its subject from their connectors, maybe after the bind grace (a busy mailbox): the
+  // gateway catches each session up past the last message before it grew, as a newcomer's past its welcome.
+  const joined: ConnectorJoined = { conv, kind: c.kind, large: c.large, ...(c.large && !c.wasLarge ? { lastSeq: c.lastSeq } : {}) };
   // The newcomers' devices are told they joined, and from which message on it is news to them.
   const welcome: ConnectorJoined = { ...joined, added: true, lastSeq: c.lastSeq, ...(c.title !== undefined ? { title: c.title } : {}), ...(c.meta !== undefined ? { meta: c.meta } : {}), ...(c.adminsPost ? { posting: 'admins' as const } : {}), ...(c.retention > 0 ? { retention: c.retention } : {}), ...(c.slowMode > 0 ? { slowMode: c.slowMode } : {}), ...(c.pins ? { pins: c.pins } : {}) };
   // What a newcomer's history is cleared up to is theirs (a rejoin keeps their clear; a `joined` group's rule clears up to now).

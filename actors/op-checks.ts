@@ -302,7 +302,7 @@ export function checkJoined(p: unknown): ConnectorJoined {
     // Passed on as they came: the SDK checks each pin where it enters.
     if (Array.isArray(v['pins']) && v['pins'].length > 0) j.pins = v['pins'] as Pin[];
     if (v['clearedSeq'] !== undefined && v['clearedSeq'] !== 0) j.clearedSeq = int(v['clearedSeq'], 'clearedSeq', 1);
-  }
+  } else if (j.large && v['lastSeq'] !== undefined) j.lastSeq = int(v['lastSeq'], 'lastSeq', 0);
   return j;
 }
 

@@ -175,7 +175,8 @@ export interface ConnectorPresence { uid: string; online: boolean; lastSeen?: nu
 export interface ConnectorReceipt { conv: string; uid: string; seq: number }
 /**
  * The user is in `conv`: `added` now (the devices are told, with the group's `title` and the `lastSeq` they join
- * at), or told again because the conversation became large or small.
+ * at), or told again because the conversation became large or small (`lastSeq`: its last message then, when it
+ * became large: the sessions are caught up past it as they take its subject, as a newcomer's are).
  */
 export interface ConnectorJoined { conv: string; kind: ConvKind; large: boolean; added?: boolean; title?: string; meta?: string; lastSeq?: number; posting?: 'admins'; retention?: number; slowMode?: number; pins?: Pin[]; clearedSeq?: number }
 export interface ConnectorLeft { conv: string }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_BIND_GRACE_MS } from '../../actors/bind-grace.js';
+import type { ImClientEvents } from '../../protocol/sdk/index.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -43,6 +44,25 @@ describe('chat – joining a large group', () => {
     };
   }
 
+  /**
+   * Brings each user online on its node with a side group of its own, then holds its connector busy (`stall`). The
+   * returned releases let them go.
+   */
+  async function busyOnline<E extends keyof ImClientEvents>(users: { uid: string; node: string }[], events: readonly ('message' | E)[]) {
+    const releases: (() => Promise<void>)[] = [];
+    const online = [];
+    for (const { uid, node } of users) {
+      const side = `${uid}-side`;
+      expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: side, owner: uid, members: [`${uid}-friend`] })).status).toBe(201);
+      const x = await c.online(uid, 'd1', node, events);
+      const seq = (await c.api('POST', `/v1/conversations/${side}/messages`, { body: 'hello', from: `${uid}-friend` })).body['seq'] as number;
+      await waitUntil(() => x.got.message.some((m) => m.conv === side), `${uid} getting the side message`);
+      releases.push(await stall(uid, side, x.client, seq));
+      online.push(x);
+    }
+    return { online, releases };
+  }
+
   it('large groups – a newcomer whose session takes the group later than its bind grace still gets, live, the message sent meanwhile (where the gateway heard it and where it did not)', async () => {
     const conv = 'lj-big';
     expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'lj-owner', members: ['lj-b', 'lj-c', 'lj-d'] })).status).toBe(201);
@@ -52,17 +72,7 @@ describe('chat – joining a large group', () => {
       { uid: 'lj-here', node: 'j1' },
       { uid: 'lj-there', node: 'j2' },
     ];
-    const releases: (() => Promise<void>)[] = [];
-    const online = [];
-    for (const { uid, node } of newcomers) {
-      const side = `${uid}-side`;
-      expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv: side, owner: uid, members: ['lj-friend'] })).status).toBe(201);
-      const x = await c.online(uid, 'd1', node, ['message', 'joined']);
-      const seq = (await c.api('POST', `/v1/conversations/${side}/messages`, { body: 'hello', from: 'lj-friend' })).body['seq'] as number;
-      await waitUntil(() => x.got.message.some((m) => m.conv === side), `${uid} getting the side message`);
-      releases.push(await stall(uid, side, x.client, seq));
-      online.push(x);
-    }
+    const { online, releases } = await busyOnline(newcomers, ['message', 'joined']);
     expect((await c.api('POST', `/v1/conversations/${conv}/members`, { add: newcomers.map((n) => n.uid) })).status).toBe(200);
     // Past the grace: the message goes out on the group's subject only, before the newcomers' sessions take it.
     await sleep(LARGE_BIND_GRACE_MS + 500);
@@ -71,6 +81,26 @@ describe('chat – joining a large group', () => {
     for (const [i, x] of online.entries()) {
       await waitUntil(() => x.got.joined.some((j) => j.conv === conv), `${newcomers[i]!.uid} told it joined`);
       await waitUntil(() => x.got.message.some((m) => m.conv === conv && m.body === 'sent while they were binding'), `${newcomers[i]!.uid} getting the message`, 5_000);
+    }
+  }, 60_000);
+
+  it('large groups – members of a group that grows large while their connectors are busy still get, live, the message sent after the grace', async () => {
+    const conv = 'lm-big';
+    // Three members: at the threshold, not past it. The owner's session keeps j1 subscribed once it is large.
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'lm-owner', members: ['lm-here', 'lm-there'] })).status).toBe(201);
+    const owner = await c.online('lm-owner', 'd1', 'j1', ['message']);
+    const members = [
+      { uid: 'lm-here', node: 'j1' },
+      { uid: 'lm-there', node: 'j2' },
+    ];
+    const { online, releases } = await busyOnline(members, ['message']);
+    // A fourth member: the group grows large, and every member's connector is told to take its subject.
+    expect((await c.api('POST', `/v1/conversations/${conv}/members`, { add: ['lm-new'] })).status).toBe(200);
+    await sleep(LARGE_BIND_GRACE_MS + 500);
+    await owner.client.send(conv, 'sent after it grew');
+    for (const release of releases) await release();
+    for (const [i, x] of online.entries()) {
+      await waitUntil(() => x.got.message.some((m) => m.conv === conv && m.body === 'sent after it grew'), `${members[i]!.uid} getting the message`, 5_000);
     }
   }, 60_000);
 

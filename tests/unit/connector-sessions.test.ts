@@ -130,14 +130,23 @@ describe('connector – sessions of one device', () => {
     expect(c.binds).toEqual(['gwA 1000 g bind after 7 listed 7', 'gwA 1000 h bind after 0 listed 3']);
   });
 
-  it("connector – a newcomer to a large group binds each device with the last seq its `joined` told, for the gateway to catch it up on what came since; a group only grown large binds without", async () => {
+  it("connector – a newcomer to a large group binds each device with the last seq its `joined` told, and a member of a group grown large with its last seq then, for the gateway to catch it up on what came since", async () => {
     const c = connectorHost();
     host = c.host;
     await c.attach('gwA', 1000);
     await c.host.dispatch('connector', 'ann', fence, 'attach', { did: 'laptop', gw: 'gwB', sid: 2000 });
     await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'g', kind: 'group', large: true, added: true, lastSeq: 41 });
-    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'grown', kind: 'group', large: true });
-    expect(c.binds).toEqual(['gwA 1000 g bind after 0 listed 41', 'gwB 2000 g bind after 0 listed 41', 'gwA 1000 grown bind after 0', 'gwB 2000 grown bind after 0']);
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'grown', kind: 'group', large: true, lastSeq: 17 });
+    // From an older chatter, which tells no last seq: bound as before.
+    await c.host.dispatch('connector', 'ann', fence, 'joined', { conv: 'old', kind: 'group', large: true });
+    expect(c.binds).toEqual([
+      'gwA 1000 g bind after 0 listed 41',
+      'gwB 2000 g bind after 0 listed 41',
+      'gwA 1000 grown bind after 0 listed 17',
+      'gwB 2000 grown bind after 0 listed 17',
+      'gwA 1000 old bind after 0',
+      'gwB 2000 old bind after 0',
+    ]);
   });
 
   it('connector – an attach that failed leaves no device behind: a message meanwhile raises a push; the retry reads the user\'s privacy and announces them online', async () => {

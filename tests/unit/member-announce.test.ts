@@ -4,6 +4,25 @@ import type { ChatServices } from '../../actors/chat-services.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import type { BusinessEvent } from '../../actors/event-publisher.js';
 
+describe('member announce – large groups', () => {
+  it('member announce – a group grown large tells every member its last seq then; one already large tells only the newcomers', () => {
+    const told: { uid: string; p: Record<string, unknown> }[] = [];
+    const ctx = { key: 'g', tell: (_k: string, uid: string, _op: string, p: Record<string, unknown>) => told.push({ uid, p }) } as unknown as ActorContext;
+    const svc = { event: () => {}, publish: () => {} } as unknown as ChatServices;
+    const binding = { start: () => {}, end: () => {} } as unknown as AnnouncedConv['binding'];
+    const base: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 12, members: new Set(['a', 'b', 'n']), large: true, wasLarge: false, binding };
+    announceMembers(ctx, svc, base, [{ uid: 'n', clearedSeq: 0 }], []);
+    expect(told.map((t) => [t.uid, t.p['added'] ?? false, t.p['lastSeq']])).toEqual([
+      ['a', false, 12],
+      ['b', false, 12],
+      ['n', true, 12],
+    ]);
+    told.length = 0;
+    announceMembers(ctx, svc, { ...base, lastSeq: 20, wasLarge: true }, [{ uid: 'm', clearedSeq: 0 }], []);
+    expect(told.map((t) => [t.uid, t.p['added'] ?? false, t.p['lastSeq']])).toEqual([['m', true, 20]]);
+  });
+});
+
 describe('member announce – business events', () => {
   it('member announce – a change naming more users than fit one NATS message comes as several members events, each naming every user once', () => {
     const events: BusinessEvent[] = [];
