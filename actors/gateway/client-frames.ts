@@ -38,6 +38,12 @@ export const MAX_PULLS_WAITING = 8;
  * the SDK's gap repair runs at once (protocol/sdk/gap-puller.ts), to leave room for the app's own history reads.
  */
 export const MAX_PULLS_IN_FLIGHT = 16;
+/**
+ * `sync`s one session may have under way. Each is a call to the user's connector, which reads the whole list in its
+ * mailbox: a client looping on sync within the rate limit would queue reads there past their callers' deadlines, and
+ * hold up every push, read mark and attach of that user (and the calls batched with them to that connector shard).
+ */
+export const MAX_SYNCS_IN_FLIGHT = 2;
 
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
@@ -76,12 +82,8 @@ export class ClientFrames {
         return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
       case 'reactors':
         return this.request(s, this.reactors(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
-      case 'sync': {
-        // The pager sends the answer (in pages, if long); an error goes out with the rid.
-        const ask: ConnectorConvs = s.listPageBytes > 0 ? { did: s.did, pageBytes: s.listPageBytes } : { did: s.did };
-        const list = this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask).then((r) => this.pager.send(s, asConvsPage(r), () => s.state === 'open', f.rid));
-        return this.request(s, list, () => undefined, { rid: f.rid });
-      }
+      case 'sync':
+        return this.request(s, this.sync(s, f.rid), () => undefined, { rid: f.rid });
       case 'typing':
         return this.router.tell(ChatKind.CHATTER, f.conv, ChatterOp.TYPING, { uid: s.uid });
       case 'leave': {
@@ -138,6 +140,19 @@ export class ClientFrames {
       },
       { cid: f.cid, conv: f.conv },
     );
+  }
+
+  /** Answers a sync: the pager sends the list (in pages, if long); an error is thrown, to go out with the rid. */
+  private async sync(s: Session, rid: number): Promise<void> {
+    if (s.syncsInFlight >= MAX_SYNCS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_SYNCS_IN_FLIGHT} syncs of yours are under way: sync again once they are answered`);
+    s.syncsInFlight++;
+    try {
+      const ask: ConnectorConvs = s.listPageBytes > 0 ? { did: s.did, pageBytes: s.listPageBytes } : { did: s.did };
+      const r = await this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask);
+      await this.pager.send(s, asConvsPage(r), () => s.state === 'open', rid);
+    } finally {
+      s.syncsInFlight--;
+    }
   }
 
   /** Answers a pull: the page is queued here, not handed back (see pullPage); an error is thrown. */

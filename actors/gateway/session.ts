@@ -79,6 +79,8 @@ export class Session {
   pullsWaiting = 0;
   /** Pulls under way for this socket, read or waiting (client-frames.ts, MAX_PULLS_IN_FLIGHT). */
   pullsInFlight = 0;
+  /** Syncs under way for this socket, read or being paged (client-frames.ts, MAX_SYNCS_IN_FLIGHT). */
+  syncsInFlight = 0;
 
   constructor(
     readonly sid: number,

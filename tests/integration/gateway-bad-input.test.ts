@@ -146,6 +146,22 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   });
 
+  it('gateway – syncs past the two one connection may have under way are refused with overloaded by rid; the others are answered', async () => {
+    const syncer = await rawConnect(url, c.token('mallory', 'm-sync'));
+    await syncer.waitFor((f) => f.type === 'convs');
+    for (let rid = 1; rid <= 8; rid++) syncer.send({ type: 'sync', rid });
+    const answers = (await Promise.all(Array.from({ length: 8 }, (_, i) => syncer.waitFor((f) => (f.type === 'convs' || f.type === 'error') && (f as { rid?: number }).rid === i + 1)))) as { type: string; code?: string }[];
+    const refused = answers.filter((a) => a.type === 'error');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((a) => a.code === 'overloaded')).toBe(true);
+    expect(answers.filter((a) => a.type === 'convs').length).toBeGreaterThanOrEqual(2);
+    // Once those are answered, a sync goes through again.
+    syncer.send({ type: 'sync', rid: 9 });
+    await syncer.waitFor((f) => f.type === 'convs' && (f as { rid?: number }).rid === 9);
+    syncer.close();
+    await bystanderRoundTrip();
+  });
+
   it('gateway – a silent connection is closed with 4009 after 2.5 heartbeats', async () => {
     const m = await rawConnect(url, c.token('mallory', 'm-7'));
     const t0 = Date.now();
