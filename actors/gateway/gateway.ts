@@ -27,6 +27,7 @@ import { checkToken } from './token-check.js';
 import { SessionAttacher } from './session-attacher.js';
 import { ListPager } from './list-pager.js';
 import { SessionWriter } from './session-writer.js';
+import { overRate } from './rate-admission.js';
 
 const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
@@ -145,6 +146,7 @@ export class Gateway {
       upgrade: (res, req, context) => gw.upgrade(res, req, context),
       open: (ws) => gw.open(ws),
       message: (ws, data, isBinary) => gw.message(ws, data, isBinary),
+      ping: (ws) => gw.wsPing(ws),
       drain: () => undefined,
       close: (ws, code) => gw.onClose(ws, code),
     });
@@ -282,17 +284,7 @@ export class Gateway {
       this.send(s, errorFrame(new ImError(ErrorCode.BAD_FRAME, 'text messages are refused: send binary msgpack frames')));
       return s.end(CloseCode.BAD_FRAME, 'text message');
     }
-    if (!s.limiter.take(now)) {
-      if (now - s.limiter.overSince > this.deps.config.rateCloseAfterSec * 1000) {
-        this.send(s, errorFrame(new ImError(ErrorCode.RATE_LIMITED, 'over the rate limit for too long')));
-        return s.end(CloseCode.RATE_LIMITED, 'rate limit');
-      }
-      if (now - s.lastRateError >= 1000) {
-        s.lastRateError = now;
-        this.send(s, errorFrame(new ImError(ErrorCode.RATE_LIMITED, `more than ${this.deps.config.ratePerSec} frames/s: frames are being dropped`)));
-      }
-      return;
-    }
+    if (overRate(s, now, this.deps.config, this.sendFrame)) return;
     if (data.byteLength > this.limits.maxFrameBytes) {
       this.send(s, errorFrame(new ImError(ErrorCode.FRAME_TOO_LARGE, `a frame of ${data.byteLength} bytes is over the ${this.limits.maxFrameBytes}-byte limit`)));
       return s.end(CloseCode.TOO_BIG, 'frame too large');
@@ -307,6 +299,17 @@ export class Gateway {
     }
     if (r.value.type === 'refresh') return this.refreshToken(s, r.value);
     this.frames.handle(s, r.value);
+  }
+
+  /**
+   * A WebSocket PING, which uWS has answered already: it counts against the rate limit as a frame does, and its PONG
+   * against the slow-reader limit, or a client sending PINGs and reading nothing would have the gateway buffer PONGs
+   * past both (up to uWS' own limit, 16 MiB over ours).
+   */
+  private wsPing(ws: Uws.WebSocket<SessionData>): void {
+    const s = ws.getUserData().session;
+    if (!s || s.state !== 'open' || overRate(s, Date.now(), this.deps.config, this.sendFrame)) return;
+    if (ws.getBufferedAmount() >= this.deps.config.maxBackpressureBytes) s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
   }
 
   /**
@@ -378,6 +381,7 @@ export class Gateway {
 
   /** A field, not a method: every pushed frame of a connector's tell goes through it, with no closure per tell. */
   private readonly sendBytes = (s: Session, bytes: Uint8Array): void => this.writer.sendBytes(s, bytes);
+  private readonly sendFrame = (s: Session, f: ServerFrame): void => this.send(s, f);
 
   private sweep(): void {
     const now = Date.now();
