@@ -99,6 +99,8 @@ export class ShardServer {
     if (cur && cur.epoch > epoch) return false;
     if (cur) await this.release(kind, shard, 'epoch changed');
     await this.releasing.get(k);
+    // The node may have begun closing, or lost its lease, while the release ran: as at the start, nothing is taken then.
+    if (this.stopped || !this.opts.leaseValid()) return false;
     if (this.served.has(k)) return this.served.get(k)!.epoch === epoch;
     // A handoff's release may have come while this waited: that epoch is over.
     if ((this.releasedEpoch.get(k) ?? -1) >= epoch) return false;

@@ -112,10 +112,13 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(await router.call('echo', keyOf(3), 'echo', 1)).toBe(1);
   });
 
-  it('shard server – a closing node releases everything and takes no shard after (a move begun before is refused)', async () => {
+  it('shard server – a closing node releases everything and takes no shard after (a move begun before is refused, and one waiting on a release)', async () => {
     await server.reconcile([row(1, 20)]);
     expect(server.epochOf('echo', 1)).toBe(20);
+    // A newer epoch asked for just before the close waits for the old one's release: the close meanwhile refuses it.
+    const late = server.acquire('echo', 1, 21);
     await server.stop('node closing');
+    expect(await late).toBe(false);
     expect(server.epochOf('echo', 1)).toBeUndefined();
     expect(await server.acquire('echo', 2, 30)).toBe(false);
     await server.reconcile([row(2, 30)]);
