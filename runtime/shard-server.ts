@@ -49,6 +49,8 @@ export class ShardServer {
   /** Epochs this node already let go of: it never serves a shard again at an epoch it released. */
   private readonly releasedEpoch = new Map<string, number>();
   private readonly releasing = new Map<string, Promise<void>>();
+  /** Releases under way that are precautionary (not final): a final one arriving meanwhile tells onReleased after them. */
+  private readonly precautionary = new Set<string>();
   private acquisitions = 0;
 
   constructor(private readonly opts: ShardServerOptions) {}
@@ -131,23 +133,36 @@ export class ShardServer {
     const k = id(kind, shard);
     if (epoch !== undefined) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, epoch));
     const s = this.served.get(k);
-    if (!s || (epoch !== undefined && s.epoch > epoch)) return this.releasing.get(k) ?? Promise.resolve();
+    if (!s || (epoch !== undefined && s.epoch > epoch)) {
+      const running = this.releasing.get(k);
+      // A handoff during a precautionary release (lease unsure): the shard is gone for good after all, which that
+      // release does not tell (the users whose last session closed meanwhile would stay online).
+      if (!s && final && running !== undefined && this.precautionary.delete(k)) return running.then(() => this.letGo(kind, shard));
+      return running ?? Promise.resolve();
+    }
     this.served.delete(k);
     const ofKind = this.byShard.get(kind);
     if (ofKind?.[shard] === s) ofKind[shard] = undefined;
     if (final) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
+    else this.precautionary.add(k);
     const p = (async () => {
       try {
         await s.handle.stop();
         await this.opts.host.deactivateShard(kind, shard, 'shard-released');
         this.opts.log.info({ kind, shard, epoch: s.epoch, reason }, 'released shard');
-        if (final && !this.stopped) this.opts.onReleased?.(kind, shard);
+        if (final) this.letGo(kind, shard);
       } finally {
         this.releasing.delete(k);
+        this.precautionary.delete(k);
       }
     })();
     this.releasing.set(k, p);
     return p;
+  }
+
+  /** Tells that (kind, shard) is let go for good, unless the node is closing or serves it again already. */
+  private letGo(kind: string, shard: number): void {
+    if (!this.stopped && !this.served.has(id(kind, shard))) this.opts.onReleased?.(kind, shard);
   }
 
   /** Releases every shard (lease lost: not final; node closing: final). */

@@ -20,6 +20,8 @@ describe('shard server – which epochs a node may serve again', () => {
   let server: ShardServer;
   let host: ActorHost;
   let leaseOk = true;
+  /** What the server told as let go for good, `kind shard`. */
+  const released: string[] = [];
 
   beforeAll(async () => {
     nats = await startTestNats();
@@ -29,7 +31,7 @@ describe('shard server – which epochs a node may serve again', () => {
     const counts = new Map([['echo', SHARDS]]);
     router = new Router(transport, counts);
     host = new ActorHost({ nodeId: 'me', kinds: [{ kind: 'echo', create: () => ({ handle: (_op, p) => p }) }], sender: router, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
-    server = new ShardServer({ nodeId: 'me', transport, host, shardCounts: counts, log: silentLogger(), leaseValid: () => leaseOk });
+    server = new ShardServer({ nodeId: 'me', transport, host, shardCounts: counts, log: silentLogger(), leaseValid: () => leaseOk, onReleased: (kind, shard) => released.push(`${kind} ${shard}`) });
   });
   afterAll(async () => {
     await transport?.close();
@@ -110,6 +112,20 @@ describe('shard server – which epochs a node may serve again', () => {
     await server.reconcile([row(3, 6)]);
     expect(server.epochOf('echo', 3)).toBe(9);
     expect(await router.call('echo', keyOf(3), 'echo', 1)).toBe(1);
+  });
+
+  it('shard server – a handoff release that comes while a precautionary one runs (lease unsure) still tells the shard let go for good, once', async () => {
+    await server.reconcile([row(3, 40)]);
+    released.length = 0;
+    await server.releaseAll('lease may have expired', false);
+    // A precautionary release alone tells nothing: the shard may be served again.
+    expect(released).toEqual([]);
+    await server.reconcile([row(3, 40)]);
+    expect(server.epochOf('echo', 3)).toBe(40);
+    const precaution = server.releaseAll('lease may have expired', false);
+    const handoff = server.release('echo', 3, 'handoff', true, 40);
+    await Promise.all([precaution, handoff]);
+    expect(released).toEqual(['echo 3']);
   });
 
   it('shard server – a closing node releases everything and takes no shard after (a move begun before is refused, and one waiting on a release)', async () => {
