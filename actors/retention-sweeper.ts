@@ -40,6 +40,11 @@ export class RetentionSweeper {
   private ownDueAt = 0;
   /** A conversation's own retention changed during that walk: another starts right after it. */
   private ownAgain = false;
+  /**
+   * Such a walk just ended wanting another: the whole walk takes a batch first, or changes made during every walk
+   * would keep it from ever moving (messages past the cluster's retention served for good).
+   */
+  private wholeFirst = false;
   private readonly passMs: number;
   private readonly gapMs: number;
 
@@ -91,7 +96,8 @@ export class RetentionSweeper {
   private async batch(): Promise<void> {
     const clusterSec = this.opts.retentionSec();
     // With no cluster retention the whole walk is already only the conversations with their own.
-    const own = clusterSec > 0 && (this.ownCursor !== undefined || Date.now() >= this.ownDueAt);
+    const own = clusterSec > 0 && !this.wholeFirst && (this.ownCursor !== undefined || Date.now() >= this.ownDueAt);
+    if (!own) this.wholeFirst = false;
     let r: RetentionBatch;
     try {
       r = await this.opts.store.sweep(own ? (this.ownCursor ?? '') : this.cursor, clusterSec, own);
@@ -114,6 +120,7 @@ export class RetentionSweeper {
       this.ownCursor = r.next;
       if (r.next === undefined) {
         this.ownDueAt = this.ownAgain ? 0 : Date.now() + this.passMs;
+        this.wholeFirst = this.ownAgain;
         this.ownAgain = false;
       }
       // The whole walk goes on between two walks of these (it may be minutes from its end).

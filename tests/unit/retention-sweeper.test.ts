@@ -72,6 +72,22 @@ describe('retention sweeper', () => {
     await sweeper.close();
   });
 
+  it('retention sweep – own retentions changing during every walk of those still leave the walk of every conversation a batch between two such walks', async () => {
+    const { sweeper, calls } = harness(1_000, 5);
+    sweeper.start();
+    await vi.advanceTimersByTimeAsync(GAP * 20);
+    calls.length = 0;
+    // A change every batch: each walk of conversations with their own retention ends wanting another.
+    for (let i = 0; i < 120; i++) {
+      sweeper.settingChanged(true);
+      await vi.advanceTimersByTimeAsync(GAP);
+    }
+    const walks = calls.filter((c) => c === 'own:').length;
+    expect(walks).toBeGreaterThanOrEqual(10);
+    expect(calls.filter((c) => c.startsWith('all:')).length).toBeGreaterThanOrEqual(walks - 1);
+    await sweeper.close();
+  });
+
   it('retention sweep – the cluster retention changing starts the walk of every conversation over', async () => {
     const { sweeper, calls } = harness(1_000, 1);
     sweeper.start();
