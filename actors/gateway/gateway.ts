@@ -114,8 +114,8 @@ export class Gateway {
     const { tokenSecret, previousTokenSecret } = deps.config;
     this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
-    const pager = new ListPager({ router: deps.router, send: (s, f) => this.send(s, f), maxBackpressureBytes: () => deps.config.maxBackpressureBytes });
-    this.frames = new ClientFrames(deps.router, deps.svc, (s, f) => this.send(s, f), pager, deps.log, () => deps.config.maxBackpressureBytes);
+    const pager = new ListPager({ router: deps.router, send: this.sendFrame, maxBackpressureBytes: () => deps.config.maxBackpressureBytes });
+    this.frames = new ClientFrames(deps.router, deps.svc, this.sendFrame, pager, deps.log, () => deps.config.maxBackpressureBytes);
     // A session that missed a large group's message while its subject was being taken re-syncs (ConvBinding.bind).
     this.binding = new ConvBinding(
       deps.nc,
@@ -123,7 +123,7 @@ export class Gateway {
       (conv) => deps.svc.messages.lastSeq(conv),
       (s) => void this.attacher.attach(s, false),
     );
-    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: (s, f) => this.send(s, f), pager, log: deps.log });
+    this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: this.sendFrame, pager, log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -381,6 +381,7 @@ export class Gateway {
 
   /** A field, not a method: every pushed frame of a connector's tell goes through it, with no closure per tell. */
   private readonly sendBytes = (s: Session, bytes: Uint8Array): void => this.writer.sendBytes(s, bytes);
+  /** `send` as a field: handed to the pager, the frame handler, the attacher and the rate check. */
   private readonly sendFrame = (s: Session, f: ServerFrame): void => this.send(s, f);
 
   private sweep(): void {
