@@ -111,6 +111,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     // The runtime node closed itself; the gateway and services go with it before the caller hears of it.
     onFatal: (err) => void Promise.resolve(whole?.close()).finally(() => onFatal?.(err)),
     onLeaseRegained: () => gateway?.leaseRegained(),
+    // Its shards go to nodes that reach NATS; its clients go to their gateways.
+    onCutOff: () => void gateway?.moveAway(),
     onShardReleased: (kind, shard) => {
       if (kind === ChatKind.CONNECTOR) movedAway?.released(shard);
     },

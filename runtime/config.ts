@@ -34,6 +34,8 @@ export interface NodeConfig {
   shardCount: number;
   heartbeatMs: number;
   leaseMs: number;
+  /** Cut off from NATS this long while other nodes reach it, a node lets its lease run out (LeaseRenewer). */
+  natsCutGraceMs: number;
   requestTimeoutMs: number;
   actorIdleMs: number;
   handoffPhaseTimeoutMs: number;
@@ -135,6 +137,11 @@ export const DEFAULT_SHARD_COUNT = 256;
  */
 export const DEFAULT_HEARTBEAT_MS = 300;
 export const DEFAULT_LEASE_MS = 1500;
+/**
+ * Longer than nats.js takes to notice a silent link (5 s pings, two missed): when NATS itself goes silent, every node
+ * notices within one ping interval of the others, and none may see another as "up" long enough to give way to it.
+ */
+export const DEFAULT_NATS_CUT_GRACE_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 export const DEFAULT_ACTOR_IDLE_MS = 60_000;
 export const DEFAULT_HANDOFF_PHASE_TIMEOUT_MS = 2000;
@@ -179,6 +186,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       shards: { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'lease-ms': { type: 'string' },
+      'nats-cut-grace-ms': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'actor-idle-ms': { type: 'string' },
       'handoff-timeout-ms': { type: 'string' },
@@ -228,6 +236,9 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   const heartbeatMs = int('heartbeat-ms', v('heartbeat-ms'), DEFAULT_HEARTBEAT_MS, MIN_HEARTBEAT_MS);
   const leaseMs = int('lease-ms', v('lease-ms'), DEFAULT_LEASE_MS);
   if (leaseMs < heartbeatMs * 3) throw new ConfigError(`lease-ms (${leaseMs}) must be at least 3 heartbeats (${heartbeatMs * 3})`);
+  // What other nodes report of their NATS link is up to a lease and a heartbeat old: a long lease lengthens the default.
+  const natsCutGraceMs = int('nats-cut-grace-ms', v('nats-cut-grace-ms'), Math.max(DEFAULT_NATS_CUT_GRACE_MS, leaseMs + heartbeatMs), 0);
+  if (natsCutGraceMs > 0 && natsCutGraceMs < leaseMs + heartbeatMs) throw new ConfigError(`nats-cut-grace-ms (${natsCutGraceMs}) must be 0 (never) or at least lease-ms + heartbeat-ms (${leaseMs + heartbeatMs})`);
   return {
     nodeId: v('node-id') ?? `${os.hostname()}-${process.pid}`,
     natsServers: list(v('nats'), [DEFAULT_NATS_URL]),
@@ -236,6 +247,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     shardCount: int('shards', v('shards'), DEFAULT_SHARD_COUNT),
     heartbeatMs,
     leaseMs,
+    natsCutGraceMs,
     requestTimeoutMs: int('request-timeout-ms', v('request-timeout-ms'), DEFAULT_REQUEST_TIMEOUT_MS),
     actorIdleMs: int('actor-idle-ms', v('actor-idle-ms'), DEFAULT_ACTOR_IDLE_MS),
     handoffPhaseTimeoutMs: int('handoff-timeout-ms', v('handoff-timeout-ms'), DEFAULT_HANDOFF_PHASE_TIMEOUT_MS),

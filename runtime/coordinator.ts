@@ -42,6 +42,11 @@ export interface CoordinatorOptions {
   /** Membership must be unchanged this long before automatic rebalancing moves anything. */
   settleMs: number;
   notify: (kind: string, shards: number[]) => void;
+  /**
+   * Whether this node may coordinate now (its own lease is valid). A node that lost its lease — cut off from NATS,
+   * say — gives the coordinator lease up: its moves would fail, and a live node's coordinator would make them.
+   */
+  active?: () => boolean;
 }
 
 /**
@@ -91,7 +96,10 @@ export class Coordinator {
     this.running = true;
     try {
       const was = this.leader;
-      this.leader = await this.acquire();
+      if (this.opts.active?.() === false) {
+        if (was) await this.opts.leases.release(COORDINATOR_LEASE, this.opts.holder);
+        this.leader = false;
+      } else this.leader = await this.acquire();
       if (this.leader !== was) this.opts.log.info({ leader: this.leader }, this.leader ? 'became coordinator' : 'lost coordinator lease');
       if (this.leader) await this.reconcile();
     } catch (err) {

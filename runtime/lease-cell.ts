@@ -9,7 +9,10 @@
 const VALID_UNTIL = 0;
 const MAIN_ALIVE_AT = 1;
 const STOPPED = 2;
-const SLOTS = 3;
+/** Since when the node's NATS connection has been down (0: up, or never marked), and since when up (0: down). */
+const NATS_DOWN_SINCE = 3;
+const NATS_UP_SINCE = 4;
+const SLOTS = 5;
 
 /** Milliseconds on the monotonic clock every thread of the process shares (performance.now() has one origin per thread). */
 export function monotonicMs(): number {
@@ -51,6 +54,27 @@ export class LeaseCell {
   /** When the main thread last ran (monotonic ms). */
   aliveAt(): number {
     return toMs(Atomics.load(this.slots, MAIN_ALIVE_AT));
+  }
+
+  /** Records that the node's NATS connection went up or down at `nowMs` (the main thread sees its status events). */
+  markNats(up: boolean, nowMs: number): void {
+    // At least 1 µs: 0 reads as unmarked.
+    const at = toUs(nowMs) > 0n ? toUs(nowMs) : 1n;
+    Atomics.store(this.slots, up ? NATS_DOWN_SINCE : NATS_UP_SINCE, 0n);
+    Atomics.store(this.slots, up ? NATS_UP_SINCE : NATS_DOWN_SINCE, at);
+  }
+
+  /** How long NATS has been down at `nowMs` (0 while up or unmarked). */
+  natsDownForMs(nowMs: number): number {
+    const since = Atomics.load(this.slots, NATS_DOWN_SINCE);
+    return since === 0n ? 0 : Math.max(0, nowMs - toMs(since));
+  }
+
+  /** How long NATS has been up at `nowMs`; undefined when never marked (a process without NATS). */
+  natsUpForMs(nowMs: number): number | undefined {
+    const up = Atomics.load(this.slots, NATS_UP_SINCE);
+    if (up !== 0n) return Math.max(0, nowMs - toMs(up));
+    return Atomics.load(this.slots, NATS_DOWN_SINCE) === 0n ? undefined : 0;
   }
 
   /** Ends the lease for good: no renewal is sent after this, and it counts as run out. */

@@ -9,14 +9,21 @@ export interface LeaseRenewerOptions {
   nodeId: string;
   incarnation: string;
   endpoints: string[];
-  nodes: Pick<NodeStore, 'renew' | 'register'>;
+  nodes: Pick<NodeStore, 'renew' | 'register' | 'natsReachers'>;
   heartbeatMs: number;
   leaseMs: number;
   cell: LeaseCell;
   /** Renew only while the main thread ran this recently: a wedged process must lose its lease like a dead one. */
   stallMs: number;
+  /**
+   * Cut off from NATS for longer than this while another live node has reached it for as long, the node stops
+   * renewing: its lease runs out and live nodes take its shards. 0: never.
+   */
+  natsCutGraceMs: number;
   /** Reported with every renewal (connections, actors, ...). */
   load: () => Record<string, unknown> | undefined;
+  /** The lease is left to run out because NATS is unreachable from here only (`natsCutGraceMs`). */
+  onCutOff: (reachers: string[]) => void;
   /** Another process holds this node id now; renewals have stopped. */
   onReplaced: (err: NodeIdInUseError) => void;
   warn: (fields: Record<string, unknown>, msg: string) => void;
@@ -32,6 +39,8 @@ export class LeaseRenewer {
   private inFlight = 0;
   private registering = false;
   private stalled = false;
+  /** Renewals are held back: cut off from NATS while other nodes reach it. */
+  private cutOff = false;
 
   constructor(private readonly opts: LeaseRenewerOptions) {}
 
@@ -74,7 +83,8 @@ export class LeaseRenewer {
     this.stalled = false;
     this.inFlight++;
     try {
-      const renewed = await nodes.renew(nodeId, incarnation, leaseMs, this.opts.load());
+      if (await this.yieldsToPeers(sentAt)) return;
+      const renewed = await nodes.renew(nodeId, incarnation, leaseMs, this.loadAt(sentAt));
       if (renewed === undefined) {
         // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
         // a live other process refuses (NodeIdInUseError, below). One registration at a time; other beats wait.
@@ -99,5 +109,33 @@ export class LeaseRenewer {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /**
+   * Whether to let the lease run out rather than renew it. A node cut off from NATS can serve none of its shards to
+   * anyone but its own sockets, yet its Postgres lease kept them from the nodes that could serve them for as long as
+   * the cut lasted. Only while another node reaches NATS, and has for a grace: when NATS itself is down, every node is
+   * cut off, and none must give up (every lease dropped at once would move every shard for nothing).
+   */
+  private async yieldsToPeers(at: number): Promise<boolean> {
+    const { cell, natsCutGraceMs: grace } = this.opts;
+    const cutMs = cell.natsDownForMs(at);
+    const reachers = grace > 0 && cutMs > grace ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace) : [];
+    const yields = reachers.length > 0;
+    if (yields && !this.cutOff) {
+      this.opts.warn({ cutMs: Math.round(cutMs), reachers }, "cut off from NATS while other nodes reach it: letting the lease run out so that they take this node's shards");
+      this.opts.onCutOff(reachers);
+    } else if (!yields && this.cutOff) {
+      this.opts.warn({ cutMs: Math.round(cutMs) }, cutMs > 0 ? 'no other node reaches NATS either: renewing the lease again' : 'NATS reached again: renewing the lease again');
+    }
+    this.cutOff = yields;
+    return yields;
+  }
+
+  /** The load to report, with how long NATS has been up here (what other nodes' `yieldsToPeers` reads). */
+  private loadAt(at: number): Record<string, unknown> | undefined {
+    const load = this.opts.load();
+    const natsUpMs = this.opts.cell.natsUpForMs(at);
+    return load === undefined || natsUpMs === undefined ? load : { ...load, natsUpMs: Math.round(natsUpMs) };
   }
 }

@@ -25,8 +25,10 @@ const renewer = new LeaseRenewer({
   leaseMs: data.leaseMs,
   cell: new LeaseCell(data.buffer),
   stallMs: data.stallMs,
+  natsCutGraceMs: data.natsCutGraceMs,
   load: () => load,
   onReplaced: (err) => post({ type: 'replaced', leaseLeftMs: err.leaseLeftMs }),
+  onCutOff: (reachers) => post({ type: 'cut-off', reachers }),
   warn: (fields, msg) => post({ type: 'warn', fields, msg }),
 });
 

@@ -14,6 +14,7 @@ export interface LeaseThreadData {
   heartbeatMs: number;
   leaseMs: number;
   stallMs: number;
+  natsCutGraceMs: number;
   buffer: SharedArrayBuffer;
 }
 
@@ -24,13 +25,16 @@ export type ToLeaseThread = { type: 'start' } | { type: 'load'; load: Record<str
 export type FromLeaseThread =
   | { type: 'ready' }
   | { type: 'replaced'; leaseLeftMs: number }
+  | { type: 'cut-off'; reachers: string[] }
   | { type: 'warn'; fields: Record<string, unknown>; msg: string };
 
-export interface LeaseWorkerOptions extends Omit<LeaseThreadData, 'buffer'> {
+export interface LeaseWorkerOptions extends Omit<LeaseThreadData, 'buffer' | 'natsCutGraceMs'> {
+  natsCutGraceMs?: number;
   cell: LeaseCell;
   load?: () => Record<string, unknown>;
   log: Logger;
   onReplaced: (leaseLeftMs: number) => void;
+  onCutOff?: (reachers: string[]) => void;
 }
 
 let bundled: Promise<URL> | undefined;
@@ -71,13 +75,14 @@ export class LeaseWorker {
     // Built, the entry is plain JS next to this file; from source (tsx, vitest) it is bundled first.
     const entry = import.meta.url.endsWith('.ts') ? await bundledEntry() : new URL('./lease-thread.js', import.meta.url);
     if (this.stopping) return;
-    const { cell, log, load, onReplaced, ...rest } = this.opts;
-    const data: LeaseThreadData = { ...rest, buffer: cell.buffer };
+    const { cell, log, load, onReplaced, onCutOff, ...rest } = this.opts;
+    const data: LeaseThreadData = { ...rest, natsCutGraceMs: rest.natsCutGraceMs ?? 0, buffer: cell.buffer };
     const worker = new Worker(entry, { workerData: data, name: `lease-${this.opts.nodeId}` });
     this.worker = worker;
     worker.on('message', (m: FromLeaseThread) => {
       if (m.type === 'warn') log.warn(m.fields, m.msg);
       else if (m.type === 'replaced') onReplaced(m.leaseLeftMs);
+      else if (m.type === 'cut-off') onCutOff?.(m.reachers);
     });
     worker.on('error', (err) => log.error({ err: err.message }, 'lease thread failed'));
     worker.once('exit', (code) => {

@@ -23,6 +23,13 @@ export interface MembershipOptions {
   onLost: () => void;
   /** A renewal succeeded again after a loss. */
   onRegained: () => void;
+  /**
+   * Cut off from NATS for longer than this while another node reaches it, the node lets its lease run out (see
+   * LeaseRenewer). 0 or unset: never. Only with `natsChanged` fed.
+   */
+  natsCutGraceMs?: number;
+  /** The lease is being left to run out: this node alone is cut off from NATS, and `reachers` reach it. */
+  onCutOff?: (reachers: string[]) => void;
   /** Another process took this node id over (this one was frozen past its lease): this process must stop for good. */
   onReplaced: (err: NodeIdInUseError) => void;
   /** How long the first registration may take before start fails with TIMEOUT (DEFAULT_REGISTER_TIMEOUT_MS). */
@@ -76,7 +83,9 @@ export class Membership {
    */
   async start(): Promise<void> {
     const { nodes, nodeId, endpoints, leaseMs, heartbeatMs, log } = this.opts;
-    const renewal = { nodeId, incarnation: this.incarnation, endpoints, heartbeatMs, leaseMs, stallMs: this.stallMs, cell: this.cell };
+    const natsCutGraceMs = this.opts.natsCutGraceMs ?? 0;
+    const onCutOff = (reachers: string[]): void => this.opts.onCutOff?.(reachers);
+    const renewal = { nodeId, incarnation: this.incarnation, endpoints, heartbeatMs, leaseMs, stallMs: this.stallMs, natsCutGraceMs, cell: this.cell, onCutOff };
     if (this.opts.thread) {
       const worker = new LeaseWorker({ ...renewal, ...this.opts.thread, load: this.opts.load, log, onReplaced: (left) => this.replaced(new NodeIdInUseError(nodeId, left)) });
       this.renewal = worker;
@@ -110,6 +119,11 @@ export class Membership {
     this.tick();
     this.watchdog = setInterval(() => this.tick(), Math.max(20, Math.floor(heartbeatMs / 3)));
     this.renewal?.renew();
+  }
+
+  /** Records the node's NATS connection going up or down: renewals report it, and a long cut may yield the lease. */
+  natsChanged(up: boolean): void {
+    this.cell.markNats(up, monotonicMs());
   }
 
   /** Times this node judged its lease lost (and let every shard go) since it started. */

@@ -43,6 +43,8 @@ export interface ClusterNodeOptions {
   onFatal?: (err: Error) => void;
   /** The node's lease runs again after it may have expired (other nodes may have taken the node for dead meanwhile). */
   onLeaseRegained?: () => void;
+  /** This node alone is cut off from NATS (`reachers` reach it): its lease is left to run out, its shards go to them. */
+  onCutOff?: (reachers: string[]) => void;
   /** This node let a shard go for good while running (not when closing): what it recorded for the shard's keys may be stale. */
   onShardReleased?: (kind: string, shard: number) => void;
   /**
@@ -137,6 +139,8 @@ export class ClusterNode {
       kinds: [...shardCounts.keys()].filter((k) => this.host.hosts(k)),
       heartbeatMs: config.heartbeatMs,
       leaseMs: config.leaseMs,
+      natsCutGraceMs: config.natsCutGraceMs,
+      onCutOff: (reachers) => opts.onCutOff?.(reachers),
       log,
       thread: { databaseUrl: config.databaseUrl, applicationName: `natsim-${config.nodeId}-lease` },
       // `closing`: draining to stop, not held out by imctl (NodeStore.holdOut, the coordinator's fallback tell them apart).
@@ -181,6 +185,7 @@ export class ClusterNode {
       autoRebalanceMoves: opts.autoRebalanceMoves ?? DEFAULT_AUTO_REBALANCE_MOVES,
       settleMs: config.leaseMs * 2,
       notify,
+      active: () => this.membership.isValid(),
     });
   }
 
@@ -221,6 +226,7 @@ export class ClusterNode {
   }
 
   private async begin(): Promise<void> {
+    this.membership.natsChanged(true);
     await this.membership.start();
     this.subs.push(this.nc.subscribe(nodeControlSubject(this.nodeId), { callback: (err, msg) => !err && void this.onControl(msg.data, (d) => msg.respond(d)) }));
     this.subs.push(
@@ -248,9 +254,13 @@ export class ClusterNode {
    */
   private async watchNats(): Promise<void> {
     for await (const st of this.nc.status()) {
-      if (st.type === 'disconnect') this.natsUp = false;
+      if (st.type === 'disconnect') {
+        this.natsUp = false;
+        this.membership.natsChanged(false);
+      }
       if (st.type !== 'reconnect') continue;
       this.natsUp = true;
+      this.membership.natsChanged(true);
       this.announcer.announceLater(() => this.shards.list());
       void this.settings.reload();
     }

@@ -134,6 +134,21 @@ export class NodeStore {
   }
 
   /**
+   * Live nodes other than `nodeId` whose last renewal said their NATS connection had been up for `upForMs` or more
+   * (load `natsUpMs`): proof that NATS itself is up, and that a node cut off from it is cut off alone.
+   */
+  async natsReachers(nodeId: string, upForMs: number): Promise<string[]> {
+    const rows = await bounded(
+      'list nodes reaching NATS',
+      this.sql<{ node_id: string }[]>`
+        SELECT node_id FROM nodes
+        WHERE node_id <> ${nodeId} AND lease_until > now() AND state <> 'left' AND (load->>'natsUpMs')::float8 >= ${upForMs}
+        ORDER BY node_id`,
+    );
+    return rows.map((r) => r.node_id);
+  }
+
+  /**
    * Sets a node's state ('draining' keeps it serving but out of placement; 'left' ends its membership); with
    * `incarnation`, only while that process holds the id (a replaced process must not mark its successor).
    */

@@ -5,7 +5,7 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.js';
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
-import type { ClientFrameOf, ServerFrame } from '../../protocol/frames.js';
+import { RedirectReason, type ClientFrameOf, type ServerFrame } from '../../protocol/frames.js';
 import { MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import type { GatewayConfig } from '../../runtime/config.js';
@@ -198,12 +198,26 @@ export class Gateway {
   /** Stops taking connections and moves every client to other gateways in spread-out batches. */
   async drain(): Promise<void> {
     this.accepting = false;
+    await this.redirectAll(RedirectReason.DRAIN, 'node draining', true);
+  }
+
+  /**
+   * Moves every client to other gateways, as a drain does, but keeps taking connections (NATS down refuses them
+   * anyway): this node is cut off from NATS alone, and its sessions reach nothing here. With no other gateway to
+   * name, the sessions stay.
+   */
+  async moveAway(): Promise<void> {
+    await this.redirectAll(RedirectReason.MOVED, 'node cut off from NATS', false);
+  }
+
+  private async redirectAll(reason: RedirectReason, why: string, evenNowhere: boolean): Promise<void> {
     const endpoints = this.deps.otherEndpoints();
+    if (endpoints.length === 0 && !evenNowhere) return;
     const all = [...this.sessions.values()];
     for (let i = 0; i < all.length; i += DRAIN_BATCH) {
       for (const s of all.slice(i, i + DRAIN_BATCH)) {
-        if (endpoints.length > 0) s.queue({ type: 'redirect', endpoints, reason: 'drain' });
-        s.end(endpoints.length > 0 ? CloseCode.REDIRECT : CloseCode.GOING_AWAY, 'node draining');
+        if (endpoints.length > 0) s.queue({ type: 'redirect', endpoints, reason });
+        s.end(endpoints.length > 0 ? CloseCode.REDIRECT : CloseCode.GOING_AWAY, why);
       }
       await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));
     }

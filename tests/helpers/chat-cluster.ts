@@ -36,12 +36,18 @@ export interface ChatClusterOptions {
   nodeEnv?: Record<string, Record<string, string>>;
 }
 
-/** A uid starting with `prefix` whose connector lives on `node` now (by the shard map). */
-export async function connectorUserOn(c: ChatCluster, node: string, prefix: string): Promise<string> {
-  const owners = new Map((await c.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'connector'`).map((r) => [r.shard, r.owner]));
+/** A key starting with `prefix` whose `kind` shard lives on `node` now (by the shard map). */
+async function keyOn(c: ChatCluster, kind: string, node: string, prefix: string): Promise<string> {
+  const owners = new Map((await c.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = ${kind}`).map((r) => [r.shard, r.owner]));
   for (let i = 0; i < 1000; i++) if (owners.get(shardOf(`${prefix}${i}`, owners.size)) === node) return `${prefix}${i}`;
-  throw new Error(`no ${prefix}* on ${node}`);
+  throw new Error(`no ${kind} ${prefix}* on ${node}`);
 }
+
+/** A uid starting with `prefix` whose connector lives on `node` now (by the shard map). */
+export const connectorUserOn = (c: ChatCluster, node: string, prefix: string): Promise<string> => keyOn(c, 'connector', node, prefix);
+
+/** A conversation id starting with `prefix` whose chatter lives on `node` now (by the shard map). */
+export const chatterConvOn = (c: ChatCluster, node: string, prefix: string): Promise<string> => keyOn(c, 'chatter', node, prefix);
 
 /** A real cluster (nats-server, Postgres, node processes hosting connector + chatter) with a gateway per node, its shards spread evenly. */
 export async function startChatCluster(opts: ChatClusterOptions): Promise<ChatCluster> {

@@ -11,6 +11,8 @@ export interface TcpProxy {
   delayNew(ms: number): void;
   /** From now on passes nothing either way and closes nothing: a link gone silent (a partition, a frozen peer). */
   freeze(): void;
+  /** Ends a freeze: every connection open through it is dropped (what it held back is lost), new ones pass again. */
+  thaw(): void;
   close(): void;
 }
 
@@ -57,6 +59,10 @@ export async function tcpProxy(target: URL): Promise<TcpProxy> {
     },
     freeze() {
       frozen = true;
+    },
+    thaw() {
+      frozen = false;
+      for (const p of pairs.splice(0)) p.upstream.destroy(), p.client.destroy();
     },
     close() {
       for (const p of pairs) p.upstream.destroy(), p.client.destroy();

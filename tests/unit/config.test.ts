@@ -46,6 +46,14 @@ describe('config', () => {
     expect(parseConfig([...base, '--heartbeat-ms', '50', '--lease-ms', '150'], {})).toMatchObject({ heartbeatMs: 50, leaseMs: 150 });
   });
 
+  it('config – the NATS cut grace is 10 s unless told, never shorter than a lease and a heartbeat (what peers report is that old), and 0 turns it off', () => {
+    expect(parseConfig(base, {}).natsCutGraceMs).toBe(10_000);
+    expect(parseConfig([...base, '--heartbeat-ms', '200', '--lease-ms', '30000'], {}).natsCutGraceMs).toBe(30_200);
+    expect(parseConfig([...base, '--nats-cut-grace-ms', '0'], {}).natsCutGraceMs).toBe(0);
+    expect(parseConfig(base, { IM_NATS_CUT_GRACE_MS: '4000' }).natsCutGraceMs).toBe(4000);
+    expect(() => parseConfig([...base, '--nats-cut-grace-ms', '1000'], {})).toThrow(/nats-cut-grace-ms \(1000\) must be 0 \(never\) or at least lease-ms \+ heartbeat-ms \(1800\)/);
+  });
+
   it('config – the group commit keeps its defaults unless told otherwise', () => {
     expect(parseConfig(base, {}).commit).toEqual({ maxRows: DEFAULT_COMMIT_MAX_ROWS, gatherBelow: DEFAULT_COMMIT_GATHER_BELOW, gatherMs: DEFAULT_COMMIT_GATHER_MS });
   });
