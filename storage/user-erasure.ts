@@ -5,83 +5,73 @@ import { bounded } from './pg-errors.js';
 /** Blanking a user's messages may touch many rows: it gets longer than an ordinary statement. */
 export const DEFAULT_ERASE_TIMEOUT_MS = 30_000;
 
-/** Conversations whose reactions of the user one statement takes back: their reactions are few. */
-const BLANK_CONVS_PER_STATEMENT = 50;
+/** Conversations one statement looks into for messages of the user: an index probe each. */
+const SENT_IN_CONVS_PER_STATEMENT = 50;
 /**
- * Messages blanked in one statement, each committed: a bot's or a support agent's million messages in one
- * conversation took one statement past its deadline, rolled back, on every retry.
+ * Messages blanked in one statement, each committed: a bot's or a support agent's million messages (or reactions)
+ * in one conversation took one statement past its deadline, rolled back, on every retry.
  */
 export const BLANK_ROWS_PER_STATEMENT = 10_000;
 
 /**
- * Empties the bodies of the messages `uid` sent in `convs` (found by the sender index), in statements of at most
- * BLANK_ROWS_PER_STATEMENT messages, each committed; returns how many were emptied. Their reactions go first (each
- * counted off its message in the statement that blanks it), then the rest, conversation by conversation in seq
- * order, with the mentions they made. Seqs, chains and everything else of the messages stay. Safe to run again:
- * what is blank is not counted twice.
+ * Empties the bodies of the messages `uid` sent in `convs` (found by the sender index), reactions included, in
+ * statements of at most BLANK_ROWS_PER_STATEMENT messages, each committed; returns how many were emptied. Each
+ * conversation goes in seq order, with the mentions and the reactions they made (each counted off its message in
+ * the statement that blanks it). Seqs, chains and everything else of the messages stay. Safe to run again: what is
+ * blank is not counted twice.
  */
 export async function blankMessagesOf(sql: Sql, uid: string, convs: readonly string[], timeoutMs = DEFAULT_ERASE_TIMEOUT_MS, rowsPerStatement = BLANK_ROWS_PER_STATEMENT): Promise<number> {
   checkId(uid, 'uid');
   let blanked = 0;
-  const sentIn: string[] = [];
-  for (let i = 0; i < convs.length; i += BLANK_CONVS_PER_STATEMENT) {
-    const r = await blankReactions(sql, uid, convs.slice(i, i + BLANK_CONVS_PER_STATEMENT), timeoutMs);
-    blanked += r.n;
-    sentIn.push(...r.sentIn);
-  }
   // Only where they wrote something: a user in 5,000 conversations is silent in most.
-  for (const conv of sentIn) {
-    for (let after = 0; after >= 0; ) {
-      const r = await blankAfter(sql, uid, conv, after, rowsPerStatement, timeoutMs);
-      blanked += r.n;
-      after = r.seen < rowsPerStatement ? -1 : r.last;
+  for (let i = 0; i < convs.length; i += SENT_IN_CONVS_PER_STATEMENT) {
+    for (const conv of await sentIn(sql, uid, convs.slice(i, i + SENT_IN_CONVS_PER_STATEMENT), timeoutMs)) {
+      for (let after = 0; after >= 0; ) {
+        const r = await blankAfter(sql, uid, conv, after, rowsPerStatement, timeoutMs);
+        blanked += r.n;
+        after = r.seen < rowsPerStatement ? -1 : r.last;
+      }
     }
   }
   return blanked;
 }
 
-/**
- * Takes the user's reactions in `convs` back (their counts with them) and blanks every reaction message of theirs
- * there; says how many, and in which of `convs` they sent anything.
- */
-async function blankReactions(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<{ n: number; sentIn: string[] }> {
-  const rows = await bounded('blank reactions', sql<{ n: number; sent_in: string[] }[]>`
-    WITH own AS (
-      SELECT DISTINCT ON (conv_id, reacts) conv_id, reacts, body FROM messages
-      WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL
-      ORDER BY conv_id, reacts, seq DESC
-    ),
-    -- Their reactions go with what they wrote: a blank one is none (migration 290).
-    uncounted AS (
-      UPDATE reaction_counts rc SET n = rc.n - 1
-      FROM own WHERE own.body <> ''::bytea AND rc.conv_id = own.conv_id AND rc.target = own.reacts AND rc.emoji = convert_from(own.body, 'UTF8')
-      RETURNING 1
-    ),
-    blanked AS (
-      UPDATE messages SET body = ''::bytea, react_was = NULL
-      WHERE conv_id = ANY(${[...convs]}::text[]) AND sender_uid = ${uid} AND reacts IS NOT NULL AND (body <> ''::bytea OR react_was IS NOT NULL)
-      RETURNING 1
-    )
-    -- A count, not a row per message.
-    SELECT (SELECT count(*)::int FROM blanked) AS n,
-      ARRAY(SELECT c FROM unnest(${[...convs]}::text[]) AS c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = c AND m.sender_uid = ${uid})) AS sent_in`, timeoutMs);
-  return { n: rows[0]!.n, sentIn: rows[0]!.sent_in };
+/** Which of `convs` hold a message `uid` sent. */
+async function sentIn(sql: Sql, uid: string, convs: readonly string[], timeoutMs: number): Promise<string[]> {
+  const rows = await bounded(
+    'find conversations sent in',
+    sql<{ c: string }[]>`SELECT c FROM unnest(${[...convs]}::text[]) AS c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = c AND m.sender_uid = ${uid})`,
+    timeoutMs,
+  );
+  return rows.map((r) => r.c);
 }
 
 /**
  * Blanks up to `limit` of the user's messages in `conv` after seq `after`, by the sender index, with the mentions
- * they made (their list, and the mentioned members' rows, which counted them unread); says how many it looked at
- * and the last seq among them.
+ * they made (their list, and the mentioned members' rows, which counted them unread) and the reactions (their
+ * targets' counts); says how many it looked at and the last seq among them.
  */
 async function blankAfter(sql: Sql, uid: string, conv: string, after: number, limit: number, timeoutMs: number): Promise<{ n: number; seen: number; last: number }> {
   const rows = await bounded('blank messages', sql<{ n: number; seen: number; last: number | null }[]>`
     WITH batch AS MATERIALIZED (
-      SELECT seq FROM messages WHERE conv_id = ${conv} AND sender_uid = ${uid} AND seq > ${after} ORDER BY seq LIMIT ${limit}
+      SELECT seq, reacts, body FROM messages WHERE conv_id = ${conv} AND sender_uid = ${uid} AND seq > ${after} ORDER BY seq LIMIT ${limit}
+    ),
+    -- Their reactions go with what they wrote (a blank one is none, migration 290): a target's count loses the emoji
+    -- of their latest reaction to it, in the statement that blanks that reaction. Earlier ones were replaced by it.
+    latest AS (
+      SELECT b.reacts, convert_from(b.body, 'UTF8') AS emoji FROM batch b
+      WHERE b.reacts IS NOT NULL AND b.body <> ''::bytea
+        AND NOT EXISTS (SELECT 1 FROM messages l WHERE l.conv_id = ${conv} AND l.reacts = b.reacts AND l.sender_uid = ${uid} AND l.seq > b.seq)
+    ),
+    uncounted AS (
+      UPDATE reaction_counts rc SET n = rc.n - 1 FROM latest
+      WHERE rc.conv_id = ${conv} AND rc.target = latest.reacts AND rc.emoji = latest.emoji
+      RETURNING 1
     ),
     unmentioned AS (DELETE FROM mentions x USING batch b WHERE x.conv_id = ${conv} AND x.seq = b.seq RETURNING 1),
     blanked AS (
       UPDATE messages m SET body = ''::bytea, react_was = NULL, mentions = NULL, mentions_all = NULL FROM batch b
-      WHERE m.conv_id = ${conv} AND m.seq = b.seq AND m.reacts IS NULL
+      WHERE m.conv_id = ${conv} AND m.seq = b.seq
         AND (m.body <> ''::bytea OR m.react_was IS NOT NULL OR m.mentions IS NOT NULL OR m.mentions_all IS NOT NULL)
       RETURNING 1
     )

@@ -181,6 +181,42 @@ describe('conversation store – real Postgres', () => {
     expect((await db.sql<{ body: Buffer }[]>`SELECT body FROM messages WHERE conv_id = 'heavy' AND seq = 1`)[0]!.body.toString()).toBe('hi');
   });
 
+  it('erase – a heavy reactor is blanked in statements of bounded size; each target loses only the latest reaction, also when an earlier one was blanked in an earlier statement', async () => {
+    await convs.createGroup({ convId: 'reacty', owner: 'pam', members: ['rex'] });
+    const m = (seq: number, uid: string, body: string, reacts?: number) => ({ convId: 'reacty', seq, prevSeq: seq - 1, senderUid: uid, senderDid: `${uid}-d`, clientMsgId: seq, body: Buffer.from(body), reacts });
+    // pam says 1..12; rex reacts 👍 to each (13..24), turns 3's into ❤️ (25) and takes 5's back (26, blank).
+    await msgs.appendBatch([
+      ...Array.from({ length: 12 }, (_, i) => m(i + 1, 'pam', `post ${i + 1}`)),
+      ...Array.from({ length: 12 }, (_, i) => m(i + 13, 'rex', '👍')),
+      m(25, 'rex', '❤️'),
+      m(26, 'rex', ''),
+    ]);
+    await db.sql`UPDATE messages SET reacts = seq - 12 WHERE conv_id = 'reacty' AND seq BETWEEN 13 AND 24`;
+    await db.sql`UPDATE messages SET reacts = CASE seq WHEN 25 THEN 3 ELSE 5 END WHERE conv_id = 'reacty' AND seq IN (25, 26)`;
+    await db.sql`INSERT INTO reaction_counts (conv_id, target, emoji, n, since, at)
+      SELECT 'reacty', t, '👍', CASE WHEN t IN (3, 5) THEN 0 ELSE 1 END, 12 + t, 12 + t FROM generate_series(1, 12) AS t
+      UNION ALL SELECT 'reacty', 3, '❤️', 1, 25, 25`;
+    // Rows each UPDATE of messages touches, from here on.
+    await db.sql.unsafe(`
+      CREATE TABLE erase_statement_rows (n int);
+      CREATE FUNCTION erase_statement_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO erase_statement_rows SELECT count(*) FROM changed; RETURN NULL; END $$;
+      CREATE TRIGGER erase_statement_rows AFTER UPDATE ON messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION erase_statement_rows();`);
+    try {
+      expect(await blankMessagesOf(db.sql, 'rex', ['reacty'], 5_000, 5)).toBe(13);
+    } finally {
+      await db.sql.unsafe('DROP TRIGGER erase_statement_rows ON messages; DROP FUNCTION erase_statement_rows()');
+    }
+    const sizes = (await db.sql<{ n: number }[]>`SELECT n FROM erase_statement_rows`).map((r) => r.n);
+    await db.sql`DROP TABLE erase_statement_rows`;
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
+    expect(await blankMessagesOf(db.sql, 'rex', ['reacty'], 5_000, 5)).toBe(0);
+    const counts = await db.sql<{ target: number; emoji: string; n: number }[]>`SELECT target::int, emoji, n FROM reaction_counts WHERE conv_id = 'reacty' AND n <> 0`;
+    expect(counts).toEqual([]);
+    expect((await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'rex' AND body <> ''::bytea`)[0]!.n).toBe(0);
+    expect((await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'pam' AND body <> ''::bytea`)[0]!.n).toBe(12);
+  });
+
   it('conversations – what a user cleared is not unread, even before the read mark follows the clear', async () => {
     await convs.createGroup({ convId: 'cleared', owner: 'cody', members: ['cid'] });
     await post('cleared', [1, 2, 3, 4, 5]);
