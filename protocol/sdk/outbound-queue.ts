@@ -72,6 +72,8 @@ export interface OutboundQueueOptions {
   outbox?: OutboxStore;
   /** The outbox could not be read or written. */
   onOutboxError?: (error: ImError) => void;
+  /** How long the outbox's `load()` may take (DEFAULT_OUTBOX_LOAD_TIMEOUT_MS). */
+  outboxLoadTimeoutMs?: number;
 }
 
 /**
@@ -106,7 +108,7 @@ export class OutboundQueue {
     this.random = opts.random ?? Math.random;
     this.fixedStart = opts.cidStart !== undefined;
     this.lastCid = (opts.cidStart ?? 1) - 1;
-    this.outbox = opts.outbox && new Outbox(opts.outbox, () => this.snapshot(), (e) => opts.onOutboxError?.(e), () => this.lastCid);
+    this.outbox = opts.outbox && new Outbox(opts.outbox, () => this.snapshot(), (e) => opts.onOutboxError?.(e), () => this.lastCid, opts.outboxLoadTimeoutMs);
     this.opened = this.outbox?.open((entries, lastCid) => this.restore(entries, lastCid)) ?? Promise.resolve();
   }
 

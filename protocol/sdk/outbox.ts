@@ -24,6 +24,12 @@ export interface OutboxStore {
   save(record: OutboxRecord): void;
 }
 
+/**
+ * How long a store's `load()` may take before the client goes on without it (as with a store that failed): an
+ * IndexedDB open blocked by another tab of the app never settles, and the client would never connect.
+ */
+export const DEFAULT_OUTBOX_LOAD_TIMEOUT_MS = 10_000;
+
 /** The part of the Web Storage API an outbox needs (`localStorage`, or any string key-value store). */
 export interface StringStorage {
   getItem(key: string): string | null;
@@ -128,6 +134,7 @@ export class Outbox {
     private readonly onError: (error: ImError) => void,
     /** The last cid the queue gave out. */
     private readonly lastCid: () => number = () => 0,
+    private readonly loadTimeoutMs = DEFAULT_OUTBOX_LOAD_TIMEOUT_MS,
   ) {}
 
   /**
@@ -143,10 +150,22 @@ export class Outbox {
     }
     // Any promise-like (another realm's Promise, a library's), not only this realm's: read as a record, it looked empty.
     if (typeof (loaded as PromiseLike<unknown> | undefined)?.then !== 'function') return Promise.resolve(this.read(loaded as OutboxRecord | undefined, restore));
-    return Promise.resolve(loaded).then(
-      (record) => this.read(record, restore),
-      (err: unknown) => this.read(undefined, restore, err),
-    );
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (record: OutboxRecord | undefined, err?: unknown): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.read(record, restore, err);
+        resolve();
+      };
+      // An answer after this is dropped: not read, the store is not written either, so what it holds stays for a later run.
+      const timer = setTimeout(() => finish(undefined, new ImError(ErrorCode.TIMEOUT, `load() did not settle within ${this.loadTimeoutMs} ms`)), this.loadTimeoutMs);
+      Promise.resolve(loaded).then(
+        (record) => finish(record),
+        (err: unknown) => finish(undefined, err),
+      );
+    });
   }
 
   private read(raw: OutboxRecord | undefined, restore: (entries: OutboundEntry[], lastCid?: number) => void, err?: unknown): void {

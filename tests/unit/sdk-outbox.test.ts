@@ -187,6 +187,33 @@ describe('sdk outbox – sends kept across app restarts', () => {
     expect(wire.map(brief)).toEqual([['g', first!.cid, undefined], ['g', second!.cid, first!.cid]]);
   });
 
+  it('sdk outbox – a store whose load never settles (an IndexedDB open blocked by another tab) is given up on after the timeout: the queue opens, sends go out, and the store is left as it was', async () => {
+    const saved: OutboxRecord[] = [];
+    const errors: ImError[] = [];
+    const wire: SendFrame[] = [];
+    const q = new OutboundQueue({
+      transmit: (f) => (wire.push(f), true),
+      random: () => 0.5,
+      sendRetryMs: 0,
+      onFailed: () => {},
+      onSent: () => {},
+      outbox: { load: () => new Promise<OutboxRecord | undefined>(() => {}), save: (r) => saved.push(r) },
+      onOutboxError: (e) => errors.push(e),
+      outboxLoadTimeoutMs: 50,
+    });
+    let opened = false;
+    void q.opened.then(() => (opened = true));
+    await turn();
+    expect(opened).toBe(false);
+    await q.opened;
+    expect(errors.map((e) => [e.code, e.message])).toEqual([[ErrorCode.INTERNAL, 'could not read the outbox (this client saves nothing to it, so as not to overwrite what it holds): load() did not settle within 50 ms']]);
+    q.welcome('ann', 'phone');
+    q.enqueue('a', 'sent anyway').catch(() => {});
+    await turn();
+    expect(wire.map((f) => f.body)).toEqual(['sent anyway']);
+    expect(saved).toEqual([]);
+  });
+
   it('sdk outbox – a torn value, bad entries or a failing store restore only what can be sent, and the queue works on', async () => {
     const torn = memoryStorage('{"entries": [{"conv": "a"');
     const a = harness(torn.storage, { cidStart: 1 });
