@@ -377,6 +377,8 @@ export class ImClient extends ConversationRequests {
     if (f.type !== 'redirect') return this.inbound.handle(f);
     this.endpoints.redirect(f.endpoints);
     this.events.emit('redirect', { endpoints: f.endpoints, reason: f.reason });
+    // A redirect listener may have closed the client: nothing to leave.
+    if (this.conn !== conn) return;
     // The server closes right after (4010/4011); if it does not, leave anyway.
     conn.leaveAfter(DEFAULT_REDIRECT_CLOSE_WAIT_MS);
   }

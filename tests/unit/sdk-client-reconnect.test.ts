@@ -51,6 +51,16 @@ describe('sdk client – reconnect policy', () => {
     expect([asked, vi.getTimerCount()]).toEqual([1, 0]);
   });
 
+  it('sdk client – a client closed by its own redirect listener leaves no timer and opens no socket', async () => {
+    const { client, ws, states, s } = await connectedHarness();
+    client.on('redirect', () => client.close());
+    s.receive({ type: 'redirect', endpoints: ['ws://gw7/ws'], reason: 'moved' });
+    await flush();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect([ws.sockets.length, states.at(-1)?.state]).toEqual([1, 'closed']);
+  });
+
   it('sdk client – a client closed by its own state listener at open emits no welcome after the close', async () => {
     const { client, ws } = harness();
     const seen: string[] = [];
