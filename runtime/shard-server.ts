@@ -51,6 +51,11 @@ export class ShardServer {
   private readonly releasing = new Map<string, Promise<void>>();
   /** Releases under way that are precautionary (not final): a final one arriving meanwhile tells onReleased after them. */
   private readonly precautionary = new Set<string>();
+  /**
+   * Shards let go precautionarily (lease unsure), by the epoch they were served at, until a map read after the lease
+   * came back says whether they are still this node's: if not, they are let go for good (onReleased) then.
+   */
+  private readonly doubted = new Map<string, { kind: string; shard: number; epoch: number }>();
   private acquisitions = 0;
 
   constructor(private readonly opts: ShardServerOptions) {}
@@ -88,6 +93,19 @@ export class ShardServer {
       if (this.served.get(k)?.epoch !== r.epoch) work.push(this.acquire(r.kind, r.shard, r.epoch));
     }
     if (work.length > 0) await Promise.all(work);
+    this.settleDoubts(want);
+  }
+
+  /**
+   * Shards let go while the lease was unsure that the map no longer gives this node at their epoch went to another
+   * node meanwhile (the coordinator took this one for dead): let go for good, which nothing else would tell.
+   */
+  private settleDoubts(want: Map<string, ShardRow>): void {
+    for (const [k, d] of this.doubted) {
+      if (this.precautionary.has(k) || want.get(k)?.epoch === d.epoch) continue;
+      this.doubted.delete(k);
+      this.letGo(d.kind, d.shard);
+    }
   }
 
   /** Starts serving (kind, shard) at `epoch`; a no-op when already serving it at that epoch or when it was released at that epoch. */
@@ -113,6 +131,8 @@ export class ShardServer {
     );
     const s: Served = { kind, shard, epoch, fence: { kind, shard, epoch }, handle, since: Date.now(), acquisition: ++this.acquisitions };
     this.served.set(k, s);
+    // Served again: whatever it was doubted at, this node holds it now.
+    this.doubted.delete(k);
     let ofKind = this.byShard.get(kind);
     if (!ofKind) this.byShard.set(kind, (ofKind = []));
     ofKind[shard] = s;
@@ -138,13 +158,18 @@ export class ShardServer {
       // A handoff during a precautionary release (lease unsure): the shard is gone for good after all, which that
       // release does not tell (the users whose last session closed meanwhile would stay online).
       if (!s && final && running !== undefined && this.precautionary.delete(k)) return running.then(() => this.letGo(kind, shard));
+      // ...or after one: the same, at once.
+      if (!s && final && this.doubted.delete(k)) this.letGo(kind, shard);
       return running ?? Promise.resolve();
     }
     this.served.delete(k);
     const ofKind = this.byShard.get(kind);
     if (ofKind?.[shard] === s) ofKind[shard] = undefined;
     if (final) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
-    else this.precautionary.add(k);
+    else {
+      this.precautionary.add(k);
+      this.doubted.set(k, { kind, shard, epoch: s.epoch });
+    }
     const p = (async () => {
       try {
         await s.handle.stop();

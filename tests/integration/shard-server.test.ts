@@ -128,6 +128,31 @@ describe('shard server – which epochs a node may serve again', () => {
     expect(released).toEqual(['echo 3']);
   });
 
+  it('shard server – a shard let go while the lease was unsure is told let go for good once it is known gone (a map read after the lease is back gives it to another node, or a handoff takes it), once; one still its own is not', async () => {
+    await server.reconcile([row(4, 60), row(5, 70)]);
+    released.length = 0;
+    leaseOk = false;
+    await server.releaseAll('lease may have expired', false);
+    expect(released).toEqual([]);
+    leaseOk = true;
+    // The coordinator gave shard 4 to another node (epoch 61) while this one's lease had run out; 5 is still ours.
+    await server.reconcile([row(4, 61, 'other'), row(5, 70)]);
+    expect([server.epochOf('echo', 4), server.epochOf('echo', 5)]).toEqual([undefined, 70]);
+    expect(released).toEqual(['echo 4']);
+    // Told once.
+    await server.reconcile([row(5, 70)]);
+    expect(released).toEqual(['echo 4']);
+    // A handoff release after the precautionary one ended tells it at once.
+    leaseOk = false;
+    await server.releaseAll('lease may have expired', false);
+    leaseOk = true;
+    await server.release('echo', 5, 'handoff', true, 70);
+    expect(released).toEqual(['echo 4', 'echo 5']);
+    await server.reconcile([row(5, 70)]);
+    expect(server.epochOf('echo', 5)).toBeUndefined();
+    released.length = 0;
+  });
+
   it('shard server – a closing node releases everything and takes no shard after (a move begun before is refused, and one waiting on a release)', async () => {
     await server.reconcile([row(1, 20)]);
     expect(server.epochOf('echo', 1)).toBe(20);
