@@ -44,6 +44,12 @@ export const MAX_PULLS_IN_FLIGHT = 16;
  * hold up every push, read mark and attach of that user (and the calls batched with them to that connector shard).
  */
 export const MAX_SYNCS_IN_FLIGHT = 2;
+/**
+ * `members`, `reactors` and `hides` one session may have under way. Each reads Postgres from the gateway's pool: a
+ * client looping on them within the rate limit would queue the node's statements (sends' commits among them) past
+ * their deadlines. Four times what the SDK's hides catch-up asks at once (protocol/sdk/hides-catch-up.ts).
+ */
+export const MAX_READS_IN_FLIGHT = 16;
 
 /**
  * What the gateway does with each valid client frame: sends go straight to the conversation's chatter (the
@@ -79,9 +85,9 @@ export class ClientFrames {
       case 'pull':
         return this.request(s, this.pull(s, f), () => undefined, { rid: f.rid, conv: f.conv });
       case 'members':
-        return this.request(s, this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
+        return this.request(s, this.read(s, () => this.svc.convs.membersAs(s.uid, f.conv, f.after ?? '', f.limit)), (page) => ({ type: 'members', rid: f.rid, conv: f.conv, ...page }), { rid: f.rid, conv: f.conv });
       case 'reactors':
-        return this.request(s, this.reactors(s, f), (frame) => frame, { rid: f.rid, conv: f.conv });
+        return this.request(s, this.read(s, () => this.reactors(s, f)), (frame) => frame, { rid: f.rid, conv: f.conv });
       case 'sync':
         return this.request(s, this.sync(s, f.rid), () => undefined, { rid: f.rid });
       case 'typing':
@@ -113,7 +119,7 @@ export class ClientFrames {
         return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });
       }
       case 'hides':
-        return this.request(s, this.svc.hidden.hiddenSeqs(s.uid, f.conv), (seqs) => hiddenFrame(f.conv, { seqs }, f.rid), { rid: f.rid, conv: f.conv });
+        return this.request(s, this.read(s, () => this.svc.hidden.hiddenSeqs(s.uid, f.conv)), (seqs) => hiddenFrame(f.conv, { seqs }, f.rid), { rid: f.rid, conv: f.conv });
       case 'ping':
         return this.reply(s, f.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: f.ts });
     }
@@ -140,6 +146,17 @@ export class ClientFrames {
       },
       { cid: f.cid, conv: f.conv },
     );
+  }
+
+  /** Runs one of the session's Postgres reads (members, reactors, hides), refused past MAX_READS_IN_FLIGHT. */
+  private async read<T>(s: Session, run: () => Promise<T>): Promise<T> {
+    if (s.readsInFlight >= MAX_READS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_READS_IN_FLIGHT} members, reactors and hides requests of yours are under way: ask again once they are answered`);
+    s.readsInFlight++;
+    try {
+      return await run();
+    } finally {
+      s.readsInFlight--;
+    }
   }
 
   /** Answers a sync: the pager sends the list (in pages, if long); an error is thrown, to go out with the rid. */

@@ -167,6 +167,23 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   });
 
+  it('gateway – hides past the 16 one connection may have under way are refused with overloaded by rid; the others are answered', async () => {
+    const reader = await rawConnect(url, c.token('mallory', 'm-reads'));
+    await reader.waitFor((f) => f.type === 'convs');
+    // Within the burst (20 here); sent at once, every frame is taken before any read is answered.
+    const n = 19;
+    for (let rid = 1; rid <= n; rid++) reader.send({ type: 'hides', rid, conv: 'room' });
+    const answers = (await Promise.all(Array.from({ length: n }, (_, i) => reader.waitFor((f) => (f.type === 'hidden' || f.type === 'error') && (f as { rid?: number }).rid === i + 1)))) as { type: string; code?: string }[];
+    const refused = answers.filter((a) => a.type === 'error');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((a) => a.code === 'overloaded')).toBe(true);
+    expect(answers.filter((a) => a.type === 'hidden').length).toBeGreaterThanOrEqual(16);
+    reader.send({ type: 'hides', rid: n + 1, conv: 'room' });
+    await reader.waitFor((f) => f.type === 'hidden' && (f as { rid?: number }).rid === n + 1);
+    reader.close();
+    await bystanderRoundTrip();
+  });
+
   it('gateway – a silent connection is closed with 4009 after 2.5 heartbeats', async () => {
     const m = await rawConnect(url, c.token('mallory', 'm-7'));
     const t0 = Date.now();
