@@ -1,7 +1,7 @@
 /**
  * `npm run chaos -- --duration 60s --seed N`: a 3-server NATS cluster (nats.conf), Postgres, three node
  * processes and SDK clients sending to direct and group conversations at a steady rate, while a seeded
- * schedule injects faults (node SIGKILL, node SIGSTOP past its lease, nats-server kill and restart, Postgres
+ * schedule injects faults (node SIGKILL, node SIGSTOP past its lease, nats-server kill and restart, a node cut off from NATS, Postgres
  * restart, imctl rebalance and move, a live large-group change, client socket drops). Then a verifier reads
  * Postgres and every client's log and prints what it found. Exit code 0 when G1–G6 held, 1 when one broke, 2 on bad usage.
  * `DATABASE_URL` runs against an external Postgres (the Postgres restart fault is skipped then).
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { externalDatabaseUrl } from '../runtime/config-scripts.js';
 import { connect } from '../storage/db.js';
 import { FaultKind, planFaults, seeded, type PlannedFault } from './chaos/faults.js';
-import { startChaosInfra, type ChaosInfra } from './chaos/infra.js';
+import { CHAOS_NATS_CUT_GRACE_MS, startChaosInfra, type ChaosInfra } from './chaos/infra.js';
 import { startTraffic, utcClock, type ChaosTraffic } from './chaos/traffic.js';
 import { stopChildrenOnSignal } from './lib/child-reaper.js';
 import type { NodeProcess } from './lib/node-process.js';
@@ -78,6 +78,12 @@ async function inject(f: PlannedFault, infra: ChaosInfra, traffic: ChaosTraffic,
       const i = Math.floor(f.pick * infra.natsUrls.length);
       await infra.bounceNats(i, 1500);
       return `SIGKILL nats-server ${i + 1}, restarted after 1.5 s`;
+    }
+    case FaultKind.CUT_NATS: {
+      // Past the grace and the lease: its shards go to the others and its clients are redirected; then it comes back.
+      const ms = CHAOS_NATS_CUT_GRACE_MS + 4000;
+      await infra.cutNats(node, ms);
+      return `cut ${node} off from NATS for ${ms / 1000} s, then back`;
     }
     case FaultKind.RESTART_POSTGRES:
       return (await infra.restartPostgres(1000)) ? 'Postgres stopped (fast shutdown), down 1 s, started again' : 'Postgres restart skipped (external DATABASE_URL)';
@@ -199,6 +205,7 @@ async function main(): Promise<number> {
     const report = await checkGuarantees(sql, t.convs, t.members, t.devices.map((d) => d.log));
     await sql.end();
     const fenced = await infra.countLogLines('write fenced');
+    const gaveWay = await infra.countLogLines('cut off from NATS while other nodes reach it');
     const waits = new Map<string, { ms: number; from: number }>();
     for (const d of t.devices) {
       for (const a of d.log.acked.values()) if ((a.waitedMs ?? 0) > (waits.get(a.conv)?.ms ?? -1)) waits.set(a.conv, { ms: a.waitedMs ?? 0, from: a.sentAt ?? 0 });
@@ -232,6 +239,7 @@ hides                     ${hides} acked, ${report.stubs} stubs delivered, ${rep
 sends failed for good     ${t.failures.length}
 nodes crashed             ${crashed.length}
 fenced writes refused     ${fenced}
+leases given up (NATS)    ${gaveWay}
 longest unavailability    ${longest.slice(0, 3).map(([c, w]) => `${c}: ${(w.ms / 1000).toFixed(1)} s from ${utcClock(w.from, 0)}`).join(', ')}
 result                    ${held ? 'all guarantees held' : 'GUARANTEE BROKEN'}`);
     if (!held) {

@@ -23,7 +23,7 @@ import { table } from './lib/table.js';
 
 const USAGE = `usage: imctl <command> [options]
 commands:
-  nodes                                  registered nodes, lease, state, shards owned, load (clients, CPU, sends, send p99)
+  nodes                                  registered nodes, lease, state, shards owned, NATS link, load (clients, CPU, sends, send p99)
   shards [--kind K]                      shard map: counts per node, then every shard (owner, epoch, state)
   status                                 cluster summary and each node's own report
   rebalance [--kind K] [--dry-run] [--max-moves N] [--wave N]
@@ -191,10 +191,12 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       if (json) return print({ nodes: nodes.map((n) => ({ ...n, shards: owned.get(n.nodeId) ?? 0 })) });
       // The load each node's last heartbeat reported (its last second): clients, CPU, sends and their latency.
       const load = (n: { load: Record<string, unknown> }, k: string, unit = ''): string => (typeof n.load[k] === 'number' ? `${n.load[k] as number}${unit}` : '-');
+      // Its NATS link as its last heartbeat said: a node cut off gives its lease up (--nats-cut-grace-ms) and shows DOWN.
+      const natsOf = (n: { load: Record<string, unknown> }): string => (n.load['nats'] === false ? 'DOWN' : n.load['nats'] === true ? 'up' : '-');
       console.log(
         table(
-          ['node', 'state', 'live', 'lease', 'shards', 'conns', 'cpu', 'sends/s', 'send p99', 'endpoints'],
-          nodes.map((n) => [n.nodeId, n.heldOut && n.state !== 'left' ? 'drained' : n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), load(n, 'connections'), load(n, 'cpu', '%'), load(n, 'sendsPerSec'), load(n, 'sendP99Ms', ' ms'), n.endpoints.join(' ')]),
+          ['node', 'state', 'live', 'lease', 'shards', 'nats', 'conns', 'cpu', 'sends/s', 'send p99', 'endpoints'],
+          nodes.map((n) => [n.nodeId, n.heldOut && n.state !== 'left' ? 'drained' : n.state, n.live ? 'yes' : 'NO', ago(n.leaseUntil - now), String(owned.get(n.nodeId) ?? 0), natsOf(n), load(n, 'connections'), load(n, 'cpu', '%'), load(n, 'sendsPerSec'), load(n, 'sendP99Ms', ' ms'), n.endpoints.join(' ')]),
         ),
       );
       return EXIT.ok;

@@ -83,7 +83,7 @@ export interface BenchCluster {
 const DIRECTORY_REFRESH_WAIT_MS = 2500;
 
 /** Starts `ids` as node processes hosting connector + chatter, each with a gateway on a free port. */
-export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; databaseUrl: string; logDir: string; args: string[]; execArgv?: string[] }): Promise<BenchCluster> {
+export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; databaseUrl: string; logDir: string; args: string[]; execArgv?: string[]; nodeArgs?: (id: string) => string[] }): Promise<BenchCluster> {
   const nodes = new Map<string, NodeProcess>();
   const ports = new Map<string, number>();
   const ws = new Map<string, string>();
@@ -98,7 +98,7 @@ export async function startBenchCluster(opts: { ids: string[]; natsUrl: string; 
       natsUrl: opts.natsUrl,
       databaseUrl: opts.databaseUrl,
       kinds: ['connector', 'chatter'],
-      args: ['--gateway-port', String(port), '--dev-tokens', ...opts.args, ...extra],
+      args: ['--gateway-port', String(port), '--dev-tokens', ...opts.args, ...(opts.nodeArgs?.(id) ?? []), ...extra],
       logDir: opts.logDir,
       ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
     });

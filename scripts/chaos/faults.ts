@@ -3,6 +3,8 @@ export const FaultKind = {
   KILL_NODE: 'kill-node',
   FREEZE_NODE: 'freeze-node',
   KILL_NATS: 'kill-nats',
+  /** One node's NATS links go silent (Postgres and its clients still reach it), past its --nats-cut-grace-ms. */
+  CUT_NATS: 'cut-nats',
   RESTART_POSTGRES: 'restart-postgres',
   REBALANCE: 'rebalance',
   MOVE: 'move',

@@ -13,7 +13,7 @@ export interface NatsServerOptions {
   /** Client port; a free one when absent. */
   port?: number;
   /** Joins a NATS cluster: this server's route port and the routes to its peers. */
-  cluster?: { name: string; port: number; routes: string[] };
+  cluster?: { name: string; port: number; routes: string[]; /** Tell clients nothing of the other servers (they keep to the URLs they were given). */ noAdvertise?: boolean };
   /** A config file (e.g. the repo's nats.conf); command-line flags still win. */
   configFile?: string;
   /** Called with the pid when the process starts, so a caller can reap it after a crash. */
@@ -65,6 +65,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   if (options.cluster) {
     args.push('--cluster_name', options.cluster.name, '--cluster', `nats://127.0.0.1:${options.cluster.port}`);
     if (options.cluster.routes.length > 0) args.push('--routes', options.cluster.routes.join(','));
+    if (options.cluster.noAdvertise) args.push('--no_advertise');
   }
   args.push('--ports_file_dir', path.resolve(options.dir));
   await removeStalePortsFiles(options.dir);

@@ -14,7 +14,9 @@ describe('chaos (short run in CI)', () => {
     console.log(stdout);
     if (code !== 0) console.error(stderr.slice(-4000));
     // Every kind of fault was injected and recovered from.
-    for (const kind of ['SIGKILL k', 'SIGSTOP', 'nats-server', 'Postgres stopped', 'imctl rebalance', 'imctl move', 'client socket', 'large-group', 'reopened app']) expect(stdout).toContain(kind);
+    for (const kind of ['SIGKILL k', 'SIGSTOP', 'nats-server', 'off from NATS', 'Postgres stopped', 'imctl rebalance', 'imctl move', 'client socket', 'large-group', 'reopened app']) expect(stdout).toContain(kind);
+    // The node cut off from NATS really was (its proxied links went silent) and gave its lease up.
+    expect(stdout).toMatch(/^leases given up \(NATS\)\s+[1-9]/m);
     expect(stdout).toMatch(/^lost\s+0$/m);
     expect(stdout).toMatch(/^duplicated\s+0$/m);
     expect(stdout).toMatch(/^out of order\s+0$/m);

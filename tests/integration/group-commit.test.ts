@@ -5,7 +5,7 @@ import type { NewMessage } from '../../storage/message-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import type { Fence } from '../../storage/types.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../scripts/lib/tcp-proxy.js';
 import { CommitConnection } from '../../storage/commit-connection.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatterConvOn, connectorUserOn, startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
-import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../scripts/lib/tcp-proxy.js';
+import { startTestNats } from '../helpers/nats.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const GRACE_MS = 2000;
@@ -71,4 +72,37 @@ describe('cluster – a node cut off from NATS alone', () => {
     await waitUntil(() => onCut.got.message.length === 4, 'cora getting the message after the heal');
     expect(onCut.got.message.at(-1)).toMatchObject({ seq: fourth.seq, body: 'after the heal' });
   }, 120_000);
+
+  it('nats outage – when NATS itself is down for longer than the grace, every node is cut off, none reports it up, and none gives its lease up', async () => {
+    const leases: string[] = [];
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        for (const n of ['nc1', 'nc2']) {
+          const h = await health(n).catch(() => undefined);
+          if (h && !h.lease) leases.push(`${n} lost its lease`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const before = await owned('nc2');
+    expect(before).toBeGreaterThan(0);
+    c.nats.signal('SIGKILL');
+    await waitUntil(async () => !(await health('nc1')).nats && !(await health('nc2')).nats, 'both nodes seeing NATS gone');
+    // Three graces without NATS anywhere.
+    await new Promise((r) => setTimeout(r, 3 * GRACE_MS));
+    const again = await startTestNats({ port: c.nats.port });
+    try {
+      await waitUntil(async () => (await health('nc1')).nats && (await health('nc2')).nats, 'both nodes back on NATS', 15_000);
+      // Past another grace: a node that came back later than the other must not have given way to it.
+      await new Promise((r) => setTimeout(r, GRACE_MS + 1000));
+      polling = false;
+      await poll;
+      expect(leases).toEqual([]);
+      expect(await owned('nc2')).toBe(before);
+    } finally {
+      polling = false;
+      await again.stop();
+    }
+  }, 60_000);
 });

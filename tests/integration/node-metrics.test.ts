@@ -128,6 +128,8 @@ describe('node metrics', () => {
     expect((await health()).body).toMatchObject({ ok: false, nats: false, lease: true });
     expect((await fetch(`${c.http.get('m1')}/healthz`, { method: 'HEAD' })).status).toBe(503);
     expect(value((await scrape()).samples, 'im_node_nats_connected')).toBe(0);
+    // The operator sees it too, from the node's next heartbeat.
+    await waitUntil(async () => /^m1\s.*\sDOWN\s/m.test((await c.imctl('nodes')).stdout), 'imctl nodes showing m1 with NATS DOWN');
     // A setting changed meanwhile: its notice could not reach the node, which re-reads the settings when it reconnects
     // (not only at its once-a-minute read).
     await c.db.sql`UPDATE cluster_settings SET value = to_jsonb('77'::text) WHERE key = 'flag.large-group'`;

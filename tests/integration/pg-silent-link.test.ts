@@ -6,7 +6,7 @@ import { MessageRetentionStore } from '../../storage/message-retention-store.js'
 import { TX_DEADLINE_FACTOR } from '../../storage/pg-errors.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../scripts/lib/tcp-proxy.js';
 
 const DEADLINE_MS = 300;
 
