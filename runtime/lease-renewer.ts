@@ -41,6 +41,9 @@ export class LeaseRenewer {
   private stalled = false;
   /** Renewals are held back: cut off from NATS while other nodes reach it. */
   private cutOff = false;
+  /** Beats that asked whether to give way, and the latest whose answer was applied: an older answer is stale. */
+  private asked = 0;
+  private applied = 0;
 
   constructor(private readonly opts: LeaseRenewerOptions) {}
 
@@ -83,7 +86,7 @@ export class LeaseRenewer {
     this.stalled = false;
     this.inFlight++;
     try {
-      if (await this.yieldsToPeers(sentAt)) return;
+      if (await this.yieldsToPeers()) return;
       const renewed = await nodes.renew(nodeId, incarnation, leaseMs, this.loadAt(sentAt));
       if (renewed === undefined) {
         // Our row is gone, says 'left' (an operator removed us), or names another process: register again, which
@@ -115,18 +118,26 @@ export class LeaseRenewer {
    * Whether to let the lease run out rather than renew it. A node cut off from NATS can serve none of its shards to
    * anyone but its own sockets, yet its Postgres lease kept them from the nodes that could serve them for as long as
    * the cut lasted. Only while another node reaches NATS, and has for a grace: when NATS itself is down, every node is
-   * cut off, and none must give up (every lease dropped at once would move every shard for nothing).
+   * cut off, and none must give up (every lease dropped at once would move every shard for nothing). Once given way,
+   * it keeps so until its own link is back: renewing when the others' links blipped would make it live and in
+   * placement again, given shards nobody could reach.
    */
-  private async yieldsToPeers(at: number): Promise<boolean> {
+  private async yieldsToPeers(): Promise<boolean> {
     const { cell, natsCutGraceMs: grace } = this.opts;
-    const cutMs = cell.natsDownForMs(at);
-    const reachers = grace > 0 && cutMs > grace ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace) : [];
-    const yields = reachers.length > 0;
+    const ticket = ++this.asked;
+    const cut = (): boolean => grace > 0 && cell.natsDownForMs(monotonicMs()) > grace;
+    const reachers = cut() && !this.cutOff ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace) : [];
+    // A newer beat decided while this one waited for its answer.
+    if (ticket < this.applied) return this.cutOff;
+    this.applied = ticket;
+    // Read again after the wait: NATS may be back.
+    const cutMs = cell.natsDownForMs(monotonicMs());
+    const yields = cut() && (this.cutOff || reachers.length > 0);
     if (yields && !this.cutOff) {
       this.opts.warn({ cutMs: Math.round(cutMs), reachers }, "cut off from NATS while other nodes reach it: letting the lease run out so that they take this node's shards");
       this.opts.onCutOff(reachers);
     } else if (!yields && this.cutOff) {
-      this.opts.warn({ cutMs: Math.round(cutMs) }, cutMs > 0 ? 'no other node reaches NATS either: renewing the lease again' : 'NATS reached again: renewing the lease again');
+      this.opts.warn({ cutMs: Math.round(cutMs) }, 'NATS reached again: renewing the lease again');
     }
     this.cutOff = yields;
     return yields;

@@ -210,6 +210,9 @@ export class ClusterNode {
         name: config.nodeId,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // Each dial gives up after this (nats.js waits 20 s): after a network that dropped packets heals, every node
+        // is back within a few seconds of the others, well inside --nats-cut-grace-ms, and none gives way to another.
+        timeout: 5000,
         pingInterval: 5000,
         // nats.js otherwise captures two stack traces per request (a share of a node's CPU under load).
         noAsyncTraces: true,
@@ -227,6 +230,9 @@ export class ClusterNode {
 
   private async begin(): Promise<void> {
     this.membership.natsChanged(true);
+    // From here, not after the membership starts (which may wait out a previous process's lease): nats.js replays no
+    // status event, and a link lost meanwhile would be reported up for good.
+    void this.watchNats();
     await this.membership.start();
     this.subs.push(this.nc.subscribe(nodeControlSubject(this.nodeId), { callback: (err, msg) => !err && void this.onControl(msg.data, (d) => msg.respond(d)) }));
     this.subs.push(
@@ -236,7 +242,6 @@ export class ClusterNode {
         },
       }),
     );
-    void this.watchNats();
     this.settings.watch(this.nc);
     await this.nc.flush();
     this.coordinator.start();

@@ -157,7 +157,10 @@ export class ShardServer {
       const running = this.releasing.get(k);
       // A handoff during a precautionary release (lease unsure): the shard is gone for good after all, which that
       // release does not tell (the users whose last session closed meanwhile would stay online).
-      if (!s && final && running !== undefined && this.precautionary.delete(k)) return running.then(() => this.letGo(kind, shard));
+      if (!s && final && running !== undefined && this.precautionary.delete(k)) {
+        this.doubted.delete(k);
+        return running.then(() => this.letGo(kind, shard));
+      }
       // ...or after one: the same, at once.
       if (!s && final && this.doubted.delete(k)) this.letGo(kind, shard);
       return running ?? Promise.resolve();

@@ -104,7 +104,7 @@ export class NodeStore {
         const tookOver = created.length === 0 && prev!.incarnation !== incarnation;
         if (tookOver) await tx`UPDATE shards SET epoch = epoch + 1, updated_at = now() WHERE owner = ${nodeId}`;
         const rows = await tx<RawNode[]>`
-          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = CASE WHEN held_out THEN 'draining' ELSE 'alive' END, load = load - 'closing', started_at = now(),
+          UPDATE nodes SET endpoints = ${tx.json(endpoints)}, state = CASE WHEN held_out THEN 'draining' ELSE 'alive' END, load = load - 'closing' - 'natsUpMs', started_at = now(),
                  kinds = COALESCE(${kinds === undefined ? null : tx.array([...kinds])}::text[], kinds),
                  lease_until = now() + ${leaseMs} * interval '1 millisecond', incarnation = ${incarnation}
           WHERE node_id = ${nodeId} RETURNING *`;
@@ -134,15 +134,16 @@ export class NodeStore {
   }
 
   /**
-   * Live nodes other than `nodeId` whose last renewal said their NATS connection had been up for `upForMs` or more
-   * (load `natsUpMs`): proof that NATS itself is up, and that a node cut off from it is cut off alone.
+   * Live nodes in placement other than `nodeId` whose last renewal said their NATS connection had been up for
+   * `upForMs` or more (load `natsUpMs`): proof that NATS itself is up, that a node cut off from it is cut off alone,
+   * and that some node can take its shards (a draining one would not).
    */
   async natsReachers(nodeId: string, upForMs: number): Promise<string[]> {
     const rows = await bounded(
       'list nodes reaching NATS',
       this.sql<{ node_id: string }[]>`
         SELECT node_id FROM nodes
-        WHERE node_id <> ${nodeId} AND lease_until > now() AND state <> 'left' AND (load->>'natsUpMs')::float8 >= ${upForMs}
+        WHERE node_id <> ${nodeId} AND lease_until > now() AND state = 'alive' AND (load->>'natsUpMs')::float8 >= ${upForMs}
         ORDER BY node_id`,
     );
     return rows.map((r) => r.node_id);

@@ -207,6 +207,8 @@ export class Gateway {
    * name, the sessions stay.
    */
   async moveAway(): Promise<void> {
+    // Back on NATS meanwhile (the lease thread judged a moment ago): stay.
+    if (this.deps.natsConnected()) return;
     await this.redirectAll(RedirectReason.MOVED, 'node cut off from NATS', false);
   }
 

@@ -325,6 +325,25 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await nodes.remove('n2')).toBe(false);
     expect((await nodes.all()).map((n) => n.nodeId)).toEqual(['n1']);
   });
+  it('nodes – nodes reaching NATS are the live ones in placement whose renewals said so for long enough; a new process of a node id starts from none', async () => {
+    const nodes = new NodeStore(db.sql);
+    await nodes.register('nr-a', [], 300, 'nr-a1');
+    await nodes.register('nr-b', [], 5000, 'nr-b1');
+    await nodes.register('nr-c', [], 5000, 'nr-c1');
+    await nodes.renew('nr-a', 'nr-a1', 300, { natsUpMs: 60_000 });
+    await nodes.renew('nr-b', 'nr-b1', 5000, { natsUpMs: 500 });
+    await nodes.renew('nr-c', 'nr-c1', 5000, { natsUpMs: 60_000 });
+    const reachers = async () => (await nodes.natsReachers('me', 1000)).filter((n) => n.startsWith('nr-'));
+    expect(await reachers()).toEqual(['nr-a', 'nr-c']);
+    // Draining: it takes no shards.
+    await nodes.setState('nr-c', 'draining');
+    expect(await reachers()).toEqual(['nr-a']);
+    // A process that took the id over has said nothing of its link yet.
+    await sleep(350);
+    await nodes.register('nr-a', [], 5000, 'nr-a2');
+    expect(await reachers()).toEqual([]);
+    for (const n of ['nr-a', 'nr-b', 'nr-c']) await nodes.remove(n);
+  });
   it('nodes – a node id held by a live process is refused to another; after its lease ran out it is taken over and the epochs of its shards go up', async () => {
     const nodes = new NodeStore(db.sql);
     await shards.ensureKind('idk', 4);

@@ -126,6 +126,9 @@ describe('shard server – which epochs a node may serve again', () => {
     const handoff = server.release('echo', 3, 'handoff', true, 40);
     await Promise.all([precaution, handoff]);
     expect(released).toEqual(['echo 3']);
+    // Not again at the next map read.
+    await server.reconcile([row(0, 11)]);
+    expect(released.filter((x) => x === 'echo 3')).toEqual(['echo 3']);
   });
 
   it('shard server – a shard let go while the lease was unsure is told let go for good once it is known gone (a map read after the lease is back gives it to another node, or a handoff takes it), once; one still its own is not', async () => {

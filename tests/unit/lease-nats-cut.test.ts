@@ -69,6 +69,22 @@ describe('lease – a node cut off from NATS', () => {
     expect(r.cutOffs).toHaveLength(1);
   });
 
+  it('lease – once given way it stays so while still cut off, even when the others\u2019 links blip (it would be given shards nobody reaches)', async () => {
+    let reachers = ['n2'];
+    const r = renewerWith(() => reachers);
+    stop = () => r.renewer.stop();
+    r.cell.markNats(false, monotonicMs());
+    await sleep(GRACE_MS + LEASE_MS + 4 * HEARTBEAT_MS);
+    expect([r.cutOffs, r.valid()]).toEqual([[['n2']], false]);
+    reachers = [];
+    const atBlip = r.renewals.length;
+    await sleep(6 * HEARTBEAT_MS);
+    expect([r.renewals.length, r.valid()]).toEqual([atBlip, false]);
+    r.cell.markNats(true, monotonicMs());
+    await sleep(5 * HEARTBEAT_MS);
+    expect(r.valid()).toBe(true);
+  });
+
   it('lease – when no other node reaches NATS either (NATS itself is down), a node cut off keeps its lease', async () => {
     const r = renewerWith(() => []);
     stop = () => r.renewer.stop();
