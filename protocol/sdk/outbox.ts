@@ -127,6 +127,8 @@ export class Outbox {
   private unread = false;
   /** What was queued when the client closed before the store was read: saved with the stored entries once read. */
   private atStop: OutboundEntry[] | undefined;
+  /** Gives up on a load() that does not settle (DEFAULT_OUTBOX_LOAD_TIMEOUT_MS); cleared by its answer or stop(). */
+  private loadTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly store: OutboxStore,
@@ -155,12 +157,13 @@ export class Outbox {
       const finish = (record: OutboxRecord | undefined, err?: unknown): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        clearTimeout(this.loadTimer);
         this.read(record, restore, err);
         resolve();
       };
-      // An answer after this is dropped: not read, the store is not written either, so what it holds stays for a later run.
-      const timer = setTimeout(() => finish(undefined, new ImError(ErrorCode.TIMEOUT, `load() did not settle within ${this.loadTimeoutMs} ms`)), this.loadTimeoutMs);
+      // An answer after this is dropped: not read, the store is not written either, so what it holds stays for a later
+      // run. After a close, none is given up on: a late answer still saves what was queued at the close with it.
+      this.loadTimer = setTimeout(() => finish(undefined, new ImError(ErrorCode.TIMEOUT, `load() did not settle within ${this.loadTimeoutMs} ms`)), this.loadTimeoutMs);
       Promise.resolve(loaded).then(
         (record) => finish(record),
         (err: unknown) => finish(undefined, err),
@@ -209,6 +212,7 @@ export class Outbox {
 
   /** Saves now if a save is due; then saves nothing more (the client is closing: what is queued stays stored). */
   stop(): void {
+    clearTimeout(this.loadTimer);
     if (!this.opened && this.dirty) this.atStop = this.entries();
     this.flush();
     this.stopped = true;

@@ -214,6 +214,30 @@ describe('sdk outbox – sends kept across app restarts', () => {
     expect(saved).toEqual([]);
   });
 
+  it('sdk outbox – closed while a slow load is pending: no error after the close, and the late answer saves what was queued with what the store held', async () => {
+    let answer: (r: OutboxRecord) => void = () => {};
+    const saved: OutboxRecord[] = [];
+    const errors: ImError[] = [];
+    const q = new OutboundQueue({
+      transmit: () => false,
+      random: () => 0.5,
+      sendRetryMs: 0,
+      onFailed: () => {},
+      onSent: () => {},
+      outbox: { load: () => new Promise<OutboxRecord | undefined>((r) => (answer = r)), save: (r) => saved.push(r) },
+      onOutboxError: (e) => errors.push(e),
+      outboxLoadTimeoutMs: 50,
+    });
+    q.enqueue('a', 'queued before the close').catch(() => {});
+    q.close();
+    // Past the load timeout: nothing given up on after the close.
+    await new Promise((r) => setTimeout(r, 120));
+    expect(errors).toEqual([]);
+    answer({ uid: 'ann', did: 'phone', lastCid: 3, entries: [{ conv: 'a', cid: 3, body: 'stored' }] });
+    await turn();
+    expect(saved.at(-1)?.entries.map((e) => e.body)).toEqual(['stored', 'queued before the close']);
+  });
+
   it('sdk outbox – a torn value, bad entries or a failing store restore only what can be sent, and the queue works on', async () => {
     const torn = memoryStorage('{"entries": [{"conv": "a"');
     const a = harness(torn.storage, { cidStart: 1 });
