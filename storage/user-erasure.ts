@@ -54,25 +54,29 @@ async function sentIn(sql: Sql, uid: string, convs: readonly string[], timeoutMs
 async function blankAfter(sql: Sql, uid: string, conv: string, after: number, limit: number, timeoutMs: number): Promise<{ n: number; seen: number; last: number }> {
   const rows = await bounded('blank messages', sql<{ n: number; seen: number; last: number | null }[]>`
     WITH batch AS MATERIALIZED (
-      SELECT seq, reacts, body FROM messages WHERE conv_id = ${conv} AND sender_uid = ${uid} AND seq > ${after} ORDER BY seq LIMIT ${limit}
+      -- Bodies of reactions only (an emoji each), not of up to 10,000 messages.
+      SELECT seq, reacts, CASE WHEN reacts IS NOT NULL THEN body END AS body FROM messages
+      WHERE conv_id = ${conv} AND sender_uid = ${uid} AND seq > ${after} ORDER BY seq LIMIT ${limit}
     ),
     -- Their reactions go with what they wrote (a blank one is none, migration 290): a target's count loses the emoji
     -- of their latest reaction to it, in the statement that blanks that reaction. Earlier ones were replaced by it.
     latest AS (
-      SELECT b.reacts, convert_from(b.body, 'UTF8') AS emoji FROM batch b
+      SELECT b.seq, b.reacts, convert_from(b.body, 'UTF8') AS emoji FROM batch b
       WHERE b.reacts IS NOT NULL AND b.body <> ''::bytea
         AND NOT EXISTS (SELECT 1 FROM messages l WHERE l.conv_id = ${conv} AND l.reacts = b.reacts AND l.sender_uid = ${uid} AND l.seq > b.seq)
-    ),
-    uncounted AS (
-      UPDATE reaction_counts rc SET n = rc.n - 1 FROM latest
-      WHERE rc.conv_id = ${conv} AND rc.target = latest.reacts AND rc.emoji = latest.emoji
-      RETURNING 1
     ),
     unmentioned AS (DELETE FROM mentions x USING batch b WHERE x.conv_id = ${conv} AND x.seq = b.seq RETURNING 1),
     blanked AS (
       UPDATE messages m SET body = ''::bytea, react_was = NULL, mentions = NULL, mentions_all = NULL FROM batch b
       WHERE m.conv_id = ${conv} AND m.seq = b.seq
         AND (m.body <> ''::bytea OR m.react_was IS NOT NULL OR m.mentions IS NOT NULL OR m.mentions_all IS NOT NULL)
+      RETURNING m.seq
+    ),
+    -- Only through the row this statement blanked: two erasures of the user at once (a retried API call) both see
+    -- it unblanked, and the one that waited on the other's row lock finds it blank and blanks nothing.
+    uncounted AS (
+      UPDATE reaction_counts rc SET n = rc.n - 1 FROM latest JOIN blanked USING (seq)
+      WHERE rc.conv_id = ${conv} AND rc.target = latest.reacts AND rc.emoji = latest.emoji
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM blanked)::int AS n, (SELECT count(*) FROM batch)::int AS seen, (SELECT max(seq) FROM batch) AS last`, timeoutMs);

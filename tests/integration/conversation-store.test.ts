@@ -217,6 +217,27 @@ describe('conversation store – real Postgres', () => {
     expect((await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE sender_uid = 'pam' AND body <> ''::bytea`)[0]!.n).toBe(12);
   });
 
+  it('erase – two erasures of one user at once (a retried API call) count each reaction off once', async () => {
+    await convs.createGroup({ convId: 'twice', owner: 'tia', members: ['tom'] });
+    const m = (seq: number, uid: string, body: string) => ({ convId: 'twice', seq, prevSeq: seq - 1, senderUid: uid, senderDid: `${uid}-d`, clientMsgId: seq, body: Buffer.from(body) });
+    await msgs.appendBatch([m(1, 'tia', 'one'), m(2, 'tia', 'two'), m(3, 'tom', '👍'), m(4, 'tom', '🎉')]);
+    await db.sql`UPDATE messages SET reacts = seq - 2 WHERE conv_id = 'twice' AND seq IN (3, 4)`;
+    await db.sql`INSERT INTO reaction_counts (conv_id, target, emoji, n, since, at) VALUES ('twice', 1, '👍', 1, 3, 3), ('twice', 2, '🎉', 1, 4, 4)`;
+    // Both start while tom's rows are locked: both read them unblanked, and then take turns.
+    let both: Promise<number[]> | undefined;
+    await db.sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM messages WHERE conv_id = 'twice' AND sender_uid = 'tom' FOR UPDATE`;
+      both = Promise.all([blankMessagesOf(db.sql, 'tom', ['twice']), blankMessagesOf(db.sql, 'tom', ['twice'])]);
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    expect((await both!).sort()).toEqual([0, 2]);
+    const counts = await db.sql<{ target: number; n: number }[]>`SELECT target::int, n FROM reaction_counts WHERE conv_id = 'twice' ORDER BY target`;
+    expect(counts.map((r) => [r.target, r.n])).toEqual([
+      [1, 0],
+      [2, 0],
+    ]);
+  });
+
   it('conversations – what a user cleared is not unread, even before the read mark follows the clear', async () => {
     await convs.createGroup({ convId: 'cleared', owner: 'cody', members: ['cid'] });
     await post('cleared', [1, 2, 3, 4, 5]);
