@@ -24,6 +24,7 @@ import { closeLabel, GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
+import { redirectSessions } from './redirect-sessions.js';
 import { SessionAttacher } from './session-attacher.js';
 import { ListPager } from './list-pager.js';
 import { SessionWriter } from './session-writer.js';
@@ -51,9 +52,6 @@ export function uwsIdleTimeoutSec(heartbeatMs: number): number {
 
 /** The smallest list page asked of a connector, whatever the slow-reader limit (a page holds one row at least anyway). */
 const MIN_LIST_PAGE_BYTES = 16 * 1024;
-/** Sessions redirected per step while draining, and the pause between steps: reconnects arrive spread out. */
-const DRAIN_BATCH = 500;
-const DRAIN_STEP_MS = 50;
 /** After a large-group threshold change, how long a gateway waits before re-binding: every node has heard of it by then. */
 export const REBIND_DELAY_MS = 1000;
 
@@ -198,7 +196,7 @@ export class Gateway {
   /** Stops taking connections and moves every client to other gateways in spread-out batches. */
   async drain(): Promise<void> {
     this.accepting = false;
-    await this.redirectAll(RedirectReason.DRAIN, 'node draining', true);
+    await redirectSessions([...this.sessions.values()], this.deps.otherEndpoints(), RedirectReason.DRAIN, 'node draining');
   }
 
   /**
@@ -208,21 +206,9 @@ export class Gateway {
    */
   async moveAway(): Promise<void> {
     // Back on NATS meanwhile (the lease thread judged a moment ago): stay.
-    if (this.deps.natsConnected()) return;
-    await this.redirectAll(RedirectReason.MOVED, 'node cut off from NATS', false);
-  }
-
-  private async redirectAll(reason: RedirectReason, why: string, evenNowhere: boolean): Promise<void> {
     const endpoints = this.deps.otherEndpoints();
-    if (endpoints.length === 0 && !evenNowhere) return;
-    const all = [...this.sessions.values()];
-    for (let i = 0; i < all.length; i += DRAIN_BATCH) {
-      for (const s of all.slice(i, i + DRAIN_BATCH)) {
-        if (endpoints.length > 0) s.queue({ type: 'redirect', endpoints, reason });
-        s.end(endpoints.length > 0 ? CloseCode.REDIRECT : CloseCode.GOING_AWAY, why);
-      }
-      await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));
-    }
+    if (this.deps.natsConnected() || endpoints.length === 0) return;
+    await redirectSessions([...this.sessions.values()], endpoints, RedirectReason.MOVED, 'node cut off from NATS');
   }
 
   /**
