@@ -20,6 +20,8 @@ export interface LeaseRenewerOptions {
    * renewing: its lease runs out and live nodes take its shards. 0: never.
    */
   natsCutGraceMs: number;
+  /** The actor kinds this node hosts: it gives way only to a node hosting one of them (any, when none or unknown). */
+  kinds?: readonly string[];
   /** Reported with every renewal (connections, actors, ...). */
   load: () => Record<string, unknown> | undefined;
   /** The lease is left to run out because NATS is unreachable from here only (`natsCutGraceMs`). */
@@ -126,7 +128,7 @@ export class LeaseRenewer {
     const { cell, natsCutGraceMs: grace } = this.opts;
     const ticket = ++this.asked;
     const cut = (): boolean => grace > 0 && cell.natsDownForMs(monotonicMs()) > grace;
-    const reachers = cut() && !this.cutOff ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace) : [];
+    const reachers = cut() && !this.cutOff ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace, this.opts.kinds) : [];
     // A newer beat decided while this one waited for its answer.
     if (ticket < this.applied) return this.cutOff;
     this.applied = ticket;

@@ -26,6 +26,7 @@ const renewer = new LeaseRenewer({
   cell: new LeaseCell(data.buffer),
   stallMs: data.stallMs,
   natsCutGraceMs: data.natsCutGraceMs,
+  ...(data.kinds && { kinds: data.kinds }),
   load: () => load,
   onReplaced: (err) => post({ type: 'replaced', leaseLeftMs: err.leaseLeftMs }),
   onCutOff: (reachers) => post({ type: 'cut-off', reachers }),

@@ -15,6 +15,7 @@ export interface LeaseThreadData {
   leaseMs: number;
   stallMs: number;
   natsCutGraceMs: number;
+  kinds?: string[];
   buffer: SharedArrayBuffer;
 }
 

@@ -85,7 +85,8 @@ export class Membership {
     const { nodes, nodeId, endpoints, leaseMs, heartbeatMs, log } = this.opts;
     const natsCutGraceMs = this.opts.natsCutGraceMs ?? 0;
     const onCutOff = (reachers: string[]): void => this.opts.onCutOff?.(reachers);
-    const renewal = { nodeId, incarnation: this.incarnation, endpoints, heartbeatMs, leaseMs, stallMs: this.stallMs, natsCutGraceMs, cell: this.cell, onCutOff };
+    const kinds = this.opts.kinds && [...this.opts.kinds];
+    const renewal = { nodeId, incarnation: this.incarnation, endpoints, heartbeatMs, leaseMs, stallMs: this.stallMs, natsCutGraceMs, ...(kinds && { kinds }), cell: this.cell, onCutOff };
     if (this.opts.thread) {
       const worker = new LeaseWorker({ ...renewal, ...this.opts.thread, load: this.opts.load, log, onReplaced: (left) => this.replaced(new NodeIdInUseError(nodeId, left)) });
       this.renewal = worker;

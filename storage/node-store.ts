@@ -136,14 +136,16 @@ export class NodeStore {
   /**
    * Live nodes in placement other than `nodeId` whose last renewal said their NATS connection had been up for
    * `upForMs` or more (load `natsUpMs`): proof that NATS itself is up, that a node cut off from it is cut off alone,
-   * and that some node can take its shards (a draining one would not).
+   * and that some node can take its shards (a draining one would not, nor one hosting none of `kinds`: those of a
+   * node with shards; none given, or empty, for a gateway-only node, which has only clients to hand over).
    */
-  async natsReachers(nodeId: string, upForMs: number): Promise<string[]> {
+  async natsReachers(nodeId: string, upForMs: number, kinds?: readonly string[]): Promise<string[]> {
+    const hosting = kinds === undefined || kinds.length === 0 ? this.sql`` : this.sql`AND (kinds IS NULL OR kinds && ${this.sql.array([...kinds])}::text[])`;
     const rows = await bounded(
       'list nodes reaching NATS',
       this.sql<{ node_id: string }[]>`
         SELECT node_id FROM nodes
-        WHERE node_id <> ${nodeId} AND lease_until > now() AND state = 'alive' AND (load->>'natsUpMs')::float8 >= ${upForMs}
+        WHERE node_id <> ${nodeId} AND lease_until > now() AND state = 'alive' AND (load->>'natsUpMs')::float8 >= ${upForMs} ${hosting}
         ORDER BY node_id`,
     );
     return rows.map((r) => r.node_id);

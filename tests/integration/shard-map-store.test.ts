@@ -325,7 +325,7 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await nodes.remove('n2')).toBe(false);
     expect((await nodes.all()).map((n) => n.nodeId)).toEqual(['n1']);
   });
-  it('nodes – nodes reaching NATS are the live ones in placement whose renewals said so for long enough; a new process of a node id starts from none', async () => {
+  it('nodes – nodes reaching NATS are the live ones in placement, hosting one of the asker\u2019s kinds, whose renewals said so for long enough; a new process of a node id starts from none', async () => {
     const nodes = new NodeStore(db.sql);
     await nodes.register('nr-a', [], 300, 'nr-a1');
     await nodes.register('nr-b', [], 5000, 'nr-b1');
@@ -338,6 +338,12 @@ describe('shard map, nodes and leases – real Postgres', () => {
     // Draining: it takes no shards.
     await nodes.setState('nr-c', 'draining');
     expect(await reachers()).toEqual(['nr-a']);
+    // Nor does a node hosting none of the asker's kinds; a gateway-only asker (no kinds) has no shards to hand over.
+    await nodes.register('nr-d', [], 5000, 'nr-d1', undefined, ['counter']);
+    await nodes.renew('nr-d', 'nr-d1', 5000, { natsUpMs: 60_000 });
+    const of = async (kinds: string[]) => (await nodes.natsReachers('me', 1000, kinds)).filter((n) => n.startsWith('nr-'));
+    expect([await of(['chatter']), await of(['counter', 'chatter']), await of([])]).toEqual([['nr-a'], ['nr-a', 'nr-d'], ['nr-a', 'nr-d']]);
+    await nodes.remove('nr-d');
     // A process that took the id over has said nothing of its link yet.
     await sleep(350);
     await nodes.register('nr-a', [], 5000, 'nr-a2');

@@ -12,6 +12,8 @@ function renewerWith(reachers: () => string[]) {
   const cell = new LeaseCell();
   const renewals: Record<string, unknown>[] = [];
   const cutOffs: string[][] = [];
+  /** The kinds each reachers query asked for. */
+  const askedKinds: (readonly string[] | undefined)[] = [];
   const renewer = new LeaseRenewer({
     nodeId: 'n1',
     incarnation: 'i1',
@@ -21,13 +23,14 @@ function renewerWith(reachers: () => string[]) {
       register: async () => {
         throw new Error('not expected');
       },
-      natsReachers: async () => reachers(),
+      natsReachers: async (_node, _upForMs, kinds) => (askedKinds.push(kinds), reachers()),
     },
     heartbeatMs: HEARTBEAT_MS,
     leaseMs: LEASE_MS,
     cell,
     stallMs: 60_000,
     natsCutGraceMs: GRACE_MS,
+    kinds: ['connector', 'chatter'],
     load: () => ({ connections: 0 }),
     onReplaced: () => {},
     onCutOff: (r) => cutOffs.push(r),
@@ -37,7 +40,7 @@ function renewerWith(reachers: () => string[]) {
   cell.markNats(true, monotonicMs());
   cell.extend(monotonicMs() + LEASE_MS);
   renewer.start();
-  return { cell, renewer, renewals, cutOffs, valid: () => monotonicMs() < cell.validUntil() };
+  return { cell, renewer, renewals, cutOffs, askedKinds, valid: () => monotonicMs() < cell.validUntil() };
 }
 
 describe('lease – a node cut off from NATS', () => {
@@ -58,6 +61,8 @@ describe('lease – a node cut off from NATS', () => {
     await sleep(GRACE_MS / 2 + LEASE_MS + 4 * HEARTBEAT_MS);
     expect(r.cutOffs).toEqual([['n2']]);
     expect(r.valid()).toBe(false);
+    // Only a node hosting one of its kinds can take its shards.
+    expect(r.askedKinds[0]).toEqual(['connector', 'chatter']);
     const atCut = r.renewals.length;
     expect(atCut - duringGrace).toBeLessThanOrEqual(GRACE_MS / HEARTBEAT_MS / 2 + 2);
     await sleep(5 * HEARTBEAT_MS);
