@@ -49,11 +49,10 @@ export class ShardServer {
   /** Epochs this node already let go of: it never serves a shard again at an epoch it released. */
   private readonly releasedEpoch = new Map<string, number>();
   private readonly releasing = new Map<string, Promise<void>>();
-  /** Releases under way that are precautionary (not final): a final one arriving meanwhile tells onReleased after them. */
-  private readonly precautionary = new Set<string>();
   /**
    * Shards let go precautionarily (lease unsure), by the epoch they were served at, until a map read after the lease
-   * came back says whether they are still this node's: if not, they are let go for good (onReleased) then.
+   * came back says whether they are still this node's: if not, they are let go for good (onReleased) then. Not
+   * served, such a shard's only release under way (`releasing`) is that precautionary one.
    */
   private readonly doubted = new Map<string, { kind: string; shard: number; epoch: number }>();
   private acquisitions = 0;
@@ -102,7 +101,7 @@ export class ShardServer {
    */
   private settleDoubts(want: Map<string, ShardRow>): void {
     for (const [k, d] of this.doubted) {
-      if (this.precautionary.has(k) || want.get(k)?.epoch === d.epoch) continue;
+      if (this.releasing.has(k) || want.get(k)?.epoch === d.epoch) continue;
       this.doubted.delete(k);
       this.letGo(d.kind, d.shard);
     }
@@ -155,24 +154,19 @@ export class ShardServer {
     const s = this.served.get(k);
     if (!s || (epoch !== undefined && s.epoch > epoch)) {
       const running = this.releasing.get(k);
-      // A handoff during a precautionary release (lease unsure): the shard is gone for good after all, which that
-      // release does not tell (the users whose last session closed meanwhile would stay online).
-      if (!s && final && running !== undefined && this.precautionary.delete(k)) {
-        this.doubted.delete(k);
-        return running.then(() => this.letGo(kind, shard));
+      // A handoff during or after a precautionary release (lease unsure): the shard is gone for good after all, which
+      // that release does not tell (the users whose last session closed meanwhile would stay online). Told once it ends.
+      if (!s && final && this.doubted.delete(k)) {
+        if (running) return running.then(() => this.letGo(kind, shard));
+        this.letGo(kind, shard);
       }
-      // ...or after one: the same, at once.
-      if (!s && final && this.doubted.delete(k)) this.letGo(kind, shard);
       return running ?? Promise.resolve();
     }
     this.served.delete(k);
     const ofKind = this.byShard.get(kind);
     if (ofKind?.[shard] === s) ofKind[shard] = undefined;
     if (final) this.releasedEpoch.set(k, Math.max(this.releasedEpoch.get(k) ?? -1, s.epoch));
-    else {
-      this.precautionary.add(k);
-      this.doubted.set(k, { kind, shard, epoch: s.epoch });
-    }
+    else this.doubted.set(k, { kind, shard, epoch: s.epoch });
     const p = (async () => {
       try {
         await s.handle.stop();
@@ -181,7 +175,6 @@ export class ShardServer {
         if (final) this.letGo(kind, shard);
       } finally {
         this.releasing.delete(k);
-        this.precautionary.delete(k);
       }
     })();
     this.releasing.set(k, p);

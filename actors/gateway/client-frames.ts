@@ -148,39 +148,37 @@ export class ClientFrames {
     );
   }
 
-  /** Runs one of the session's Postgres reads (members, reactors, hides), refused past MAX_READS_IN_FLIGHT. */
-  private async read<T>(s: Session, run: () => Promise<T>): Promise<T> {
-    if (s.readsInFlight >= MAX_READS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_READS_IN_FLIGHT} members, reactors and hides requests of yours are under way: ask again once they are answered`);
-    s.readsInFlight++;
+  /**
+   * Runs `run` as one of the session's requests counted in `count`; past `max` under way it is refused with
+   * `overloaded` at once, before anything is read (`again`: what the client should do).
+   */
+  private async capped<T>(s: Session, count: 'pullsInFlight' | 'syncsInFlight' | 'readsInFlight', max: number, again: string, run: () => Promise<T>): Promise<T> {
+    if (s[count] >= max) throw new ImError(ErrorCode.OVERLOADED, `${max} ${again} once they are answered`);
+    s[count]++;
     try {
       return await run();
     } finally {
-      s.readsInFlight--;
+      s[count]--;
     }
+  }
+
+  /** Runs one of the session's Postgres reads (members, reactors, hides), refused past MAX_READS_IN_FLIGHT. */
+  private read<T>(s: Session, run: () => Promise<T>): Promise<T> {
+    return this.capped(s, 'readsInFlight', MAX_READS_IN_FLIGHT, 'members, reactors and hides requests of yours are under way: ask again', run);
   }
 
   /** Answers a sync: the pager sends the list (in pages, if long); an error is thrown, to go out with the rid. */
-  private async sync(s: Session, rid: number): Promise<void> {
-    if (s.syncsInFlight >= MAX_SYNCS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_SYNCS_IN_FLIGHT} syncs of yours are under way: sync again once they are answered`);
-    s.syncsInFlight++;
-    try {
+  private sync(s: Session, rid: number): Promise<void> {
+    return this.capped(s, 'syncsInFlight', MAX_SYNCS_IN_FLIGHT, 'syncs of yours are under way: sync again', async () => {
       const ask: ConnectorConvs = s.listPageBytes > 0 ? { did: s.did, pageBytes: s.listPageBytes } : { did: s.did };
       const r = await this.router.call(ChatKind.CONNECTOR, s.uid, ConnectorOp.CONVS, ask);
       await this.pager.send(s, asConvsPage(r), () => s.state === 'open', rid);
-    } finally {
-      s.syncsInFlight--;
-    }
+    });
   }
 
   /** Answers a pull: the page is queued here, not handed back (see pullPage); an error is thrown. */
-  private async pull(s: Session, f: ClientFrameOf<'pull'>): Promise<void> {
-    if (s.pullsInFlight >= MAX_PULLS_IN_FLIGHT) throw new ImError(ErrorCode.OVERLOADED, `${MAX_PULLS_IN_FLIGHT} pulls of yours are under way: pull again once they are answered`);
-    s.pullsInFlight++;
-    try {
-      return await this.pullPage(s, f);
-    } finally {
-      s.pullsInFlight--;
-    }
+  private pull(s: Session, f: ClientFrameOf<'pull'>): Promise<void> {
+    return this.capped(s, 'pullsInFlight', MAX_PULLS_IN_FLIGHT, 'pulls of yours are under way: pull again', () => this.pullPage(s, f));
   }
 
   /**
