@@ -25,6 +25,7 @@ import { RevocationFeed } from './revocation-cache.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
 import { redirectSessions } from './redirect-sessions.js';
+import { MoveAway } from './move-away.js';
 import { SessionAttacher } from './session-attacher.js';
 import { ListPager } from './list-pager.js';
 import { SessionWriter } from './session-writer.js';
@@ -96,6 +97,7 @@ export class Gateway {
   private readonly revocations: RevocationFeed;
   private shardsSub?: Subscription;
   private rebindTimer: NodeJS.Timeout | undefined;
+  private readonly mover: MoveAway;
   port = 0;
   /** Counters for the node's metrics. */
   readonly stats = new GatewayStats();
@@ -112,6 +114,7 @@ export class Gateway {
     const { tokenSecret, previousTokenSecret } = deps.config;
     this.tokenSecrets = previousTokenSecret === undefined ? [tokenSecret] : [tokenSecret, previousTokenSecret];
     this.writer = new SessionWriter(this.stats, () => deps.config.maxBackpressureBytes);
+    this.mover = new MoveAway({ sessions: () => [...this.sessions.values()], otherEndpoints: deps.otherEndpoints, natsConnected: deps.natsConnected });
     const pager = new ListPager({ router: deps.router, send: this.sendFrame, maxBackpressureBytes: () => deps.config.maxBackpressureBytes });
     this.frames = new ClientFrames(deps.router, deps.svc, this.sendFrame, pager, deps.log, () => deps.config.maxBackpressureBytes);
     // A session that missed a large group's message while its subject was being taken re-syncs (ConvBinding.bind).
@@ -201,14 +204,10 @@ export class Gateway {
 
   /**
    * Moves every client to other gateways, as a drain does, but keeps taking connections (NATS down refuses them
-   * anyway): this node is cut off from NATS alone, and its sessions reach nothing here. With no other gateway to
-   * name, the sessions stay.
+   * anyway): this node is cut off from NATS alone, and its sessions reach nothing here (see MoveAway).
    */
-  async moveAway(): Promise<void> {
-    // Back on NATS meanwhile (the lease thread judged a moment ago): stay.
-    const endpoints = this.deps.otherEndpoints();
-    if (this.deps.natsConnected() || endpoints.length === 0) return;
-    await redirectSessions([...this.sessions.values()], endpoints, RedirectReason.MOVED, 'node cut off from NATS');
+  moveAway(): Promise<void> {
+    return this.mover.start();
   }
 
   /**
@@ -227,6 +226,7 @@ export class Gateway {
   /** Closes every session and the port. */
   async close(): Promise<void> {
     this.attacher.close();
+    this.mover.close();
     this.accepting = false;
     clearInterval(this.sweepTimer);
     if (this.rebindTimer) clearTimeout(this.rebindTimer);
