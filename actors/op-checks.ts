@@ -80,6 +80,8 @@ export function checkChatterSend(p: unknown): ChatterSend {
   if (v['after'] !== undefined && v['after'] !== null) s.after = int(v['after'], 'after', 0);
   if (Number(recall !== undefined) + Number(edit !== undefined) + Number(react !== undefined) > 1) throw bad('recall, edit and react cannot go together');
   if (react !== undefined && Buffer.byteLength(s.body) > MAX_REACTION_BYTES) throw bad(`a reaction must be at most ${MAX_REACTION_BYTES} bytes`);
+  // Stored as Postgres text too (the counts), which holds no NUL.
+  if (react !== undefined && s.body.includes('\u0000')) throw bad('a reaction must not contain NUL characters');
   if (recall !== undefined) s.recall = recall;
   if (edit !== undefined) s.edit = edit;
   if (react !== undefined) s.react = react;

@@ -93,6 +93,15 @@ export function body(v: Obj, t: string, f: string, maxBytes: number, mayBeEmpty 
   return x;
 }
 
+/**
+ * `x` unless it holds U+0000: for strings stored as Postgres text (a reaction, a title), which holds no NUL, where
+ * one would come back as a storage error instead of this clear refusal. Message bodies are stored as bytes: any goes.
+ */
+export function noNul(x: string, t: string, f: string): string {
+  if (x.includes('\u0000')) throw invalid(t, f, 'must not contain NUL characters');
+  return x;
+}
+
 /** A safe integer ≥ 0 (seqs, rids). */
 export function uint(v: Obj, t: string, f: string): number {
   const x = v[f];

@@ -1,7 +1,7 @@
 import { ErrorCode, ImError, type Result } from './errors.js';
 import { MUTED_FOREVER, type ClientFrame, type ClientFrameOf, type SendFrame } from './frames.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_TOKEN_LENGTH, MAX_HIDE_SEQS, MAX_REACTION_BYTES, MAX_REPORT_REASON_BYTES, type FrameLimits } from './limits.js';
-import { absent, body, bool, id, invalid, mentionListProblem, num, type Obj, pos, str, uint, unknownType, validated, wrongOrMissing } from './validate-fields.js';
+import { absent, body, bool, id, invalid, mentionListProblem, noNul, num, type Obj, pos, str, uint, unknownType, validated, wrongOrMissing } from './validate-fields.js';
 
 export { idProblem, mentionListProblem, utf8Length } from './validate-fields.js';
 export { validateServerFrame } from './validate-server.js';
@@ -55,6 +55,7 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
       if (recall !== undefined) send.recall = recall;
       if (edit !== undefined) send.edit = edit;
       if (react !== undefined) send.react = react;
+      if (react !== undefined) noNul(send.body, 'send', 'body');
       const amends = recall !== undefined || edit !== undefined || react !== undefined;
       if (!absent(v['mentions'])) {
         if (amends) throw new ImError(ErrorCode.INVALID_FIELD, 'send.mentions goes on a plain message only');
@@ -102,7 +103,7 @@ function clientFrame(v: Obj, limits: FrameLimits): ClientFrame {
     case 'reactors': {
       const page: ClientFrameOf<'reactors'> = { type: 'reactors', rid: uint(v, 'reactors', 'rid'), conv: id(v, 'reactors', 'conv', L), seq: pos(v, 'reactors', 'seq'), limit: pageLimit(v, 'reactors', limits) };
       if (!absent(v['after'])) page.after = id(v, 'reactors', 'after', L);
-      if (!absent(v['emoji'])) page.emoji = body(v, 'reactors', 'emoji', MAX_REACTION_BYTES, false);
+      if (!absent(v['emoji'])) page.emoji = noNul(body(v, 'reactors', 'emoji', MAX_REACTION_BYTES, false), 'reactors', 'emoji');
       f = page;
       break;
     }

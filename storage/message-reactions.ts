@@ -83,7 +83,7 @@ export async function reactorsPage(sql: Sql, conv: string, target: number, limit
       WHERE conv_id = ${conv} AND reacts = ${target} AND sender_uid > ${after} AND reacts IS NOT NULL
       ORDER BY sender_uid, seq DESC
     ) latest
-    WHERE length(body) > 0 ${emoji === undefined ? sql`` : sql`AND body = convert_to(${emoji}, 'UTF8')`}
+    WHERE length(body) > 0 ${emoji === undefined ? sql`` : sql`AND body = ${Buffer.from(emoji, 'utf8')}`}
     ORDER BY uid LIMIT ${limit}`, timeoutMs);
   return rows.map((r) => ({ uid: r.uid, emoji: r.body.toString('utf8'), seq: r.seq }));
 }

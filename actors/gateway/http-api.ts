@@ -206,6 +206,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const limit = intParam(q, 'limit', DEFAULT_API_PAGE, 1, DEFAULT_MAX_PULL_LIMIT);
     const emoji = q.get('emoji') ?? undefined;
     if (emoji !== undefined && (emoji === '' || Buffer.byteLength(emoji) > MAX_REACTION_BYTES)) throw bad(`emoji must be 1 to ${MAX_REACTION_BYTES} bytes`);
+    if (emoji?.includes('\u0000')) throw bad('emoji must not contain NUL characters');
     // Who reacted, by uid: one more than asked tells whether there is more.
     const after = q.get('after') ?? undefined;
     const rows = await d.messages.reactors(conv!, target, limit + 1, after === undefined ? undefined : checkUid(after), emoji);

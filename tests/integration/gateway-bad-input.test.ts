@@ -218,6 +218,22 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   });
 
+  it('server API – a title, meta or emoji holding U+0000 (Postgres text holds none) is refused with 400 invalid_field, not a storage error; a message body may hold it', async () => {
+    const nul = { status: 400, body: { code: 'invalid_field', message: expect.stringContaining('NUL') } };
+    expect(await c.api('POST', `/v1/conversations/${group}`, { title: 'a\u0000b' })).toMatchObject(nul);
+    expect(await c.api('POST', `/v1/conversations/${group}`, { meta: '\u0000' })).toMatchObject(nul);
+    expect(await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'nul-title', owner: 'o', title: 'x\u0000' })).toMatchObject(nul);
+    expect((await c.db.sql`SELECT 1 FROM conversations WHERE conv_id = 'nul-title'`).length).toBe(0);
+    const sent = await c.api('POST', `/v1/conversations/${group}/messages`, { body: 'a\u0000b' });
+    expect(sent.status).toBe(201);
+    const seq = sent.body['seq'] as number;
+    const history = await c.api('GET', `/v1/conversations/${group}/messages?after=${seq - 1}&limit=1`);
+    expect((history.body['messages'] as { body: string }[])[0]!.body).toBe('a\u0000b');
+    expect(await c.api('GET', `/v1/conversations/${group}/messages/${seq}/reactions?emoji=%00`)).toMatchObject(nul);
+    expect(await c.api('GET', `/v1/conversations/${group}/messages/${seq}/reactions?emoji=${encodeURIComponent('👍')}`)).toMatchObject({ status: 200, body: { reactors: [] } });
+    await bystanderRoundTrip();
+  });
+
   it('server API – a user already in the most conversations allowed is refused with 409 limit_reached, and nothing changes', async () => {
     for (const conv of ['lim-1', 'lim-2', 'lim-3']) expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'busy' })).status).toBe(201);
     const group = await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'lim-4', owner: 'host', members: ['busy', 'idle'] });

@@ -87,6 +87,10 @@ describe('validate – client frames', () => {
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'x'.repeat(33), react: 2 })).toEqual(fails(ErrorCode.FRAME_TOO_LARGE, /^send\.body must be at most 32 bytes/));
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 0 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.react/));
     expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: '👍', react: 2, edit: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /cannot go together/));
+    // A reaction is stored as Postgres text too (the counts), which holds no NUL; a message body may hold one.
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'a\u0000', react: 2 })).toEqual(fails(ErrorCode.INVALID_FIELD, /^send\.body must not contain NUL/));
+    expect(validateClientFrame({ type: 'reactors', rid: 1, conv: 'c', seq: 2, limit: 5, emoji: '\u0000' })).toEqual(fails(ErrorCode.INVALID_FIELD, /^reactors\.emoji must not contain NUL/));
+    expect(validateClientFrame({ type: 'send', conv: 'c', cid: 3, body: 'a\u0000b' }).ok).toBe(true);
     const reactions = { counts: [{ emoji: '👍', n: 2 }], at: 5, mine: '👍' };
     const history = validateServerFrame({ type: 'history', rid: 1, conv: 'c', more: false, msgs: [{ conv: 'c', seq: 2, prev: 0, from: 'u', did: 'd', cid: 1, ts: 1, body: 'hi', reactions }] });
     expect(history.ok && history.value.type === 'history' && history.value.msgs[0]!.reactions).toEqual(reactions);
