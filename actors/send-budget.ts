@@ -40,7 +40,8 @@ export class SendBudget {
   /** Takes `cost`, or refuses with RATE_LIMITED, saying how long to wait. */
   take(conv: string, cost: number, now = Date.now()): void {
     const need = Math.min(Math.max(0, cost), this.rate);
-    this.left = Math.min(this.rate, this.left + ((now - this.last) / this.perMs) * this.rate);
+    // A wall clock stepped back (NTP) gives nothing back, rather than taking up to that much from the budget.
+    this.left = Math.min(this.rate, this.left + (Math.max(0, now - this.last) / this.perMs) * this.rate);
     this.last = now;
     if (this.left >= need) {
       this.left -= need;

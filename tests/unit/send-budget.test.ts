@@ -30,4 +30,13 @@ describe('send budgets', () => {
     expect(await codeOf(Promise.resolve().then(() => huge.take('h', REACTION_DELIVERIES_PER_SEC * 3, 10)))).toBe(ErrorCode.RATE_LIMITED);
     huge.take('h', REACTION_DELIVERIES_PER_SEC * 3, 1_000);
   });
+
+  it('send budgets – a wall clock stepped back refuses nothing that a full budget would take', () => {
+    const b = reactionBudget(100_000);
+    // NTP steps the clock 10 s back: the budget is still full.
+    b.take('c', 1000, 90_000);
+    b.take('c', 1000, 90_001);
+    const m = mentionAllBudget(100_000);
+    m.take('g', 1000, 90_000);
+  });
 });
