@@ -339,7 +339,9 @@ class ChatterActor implements Actor, AdminChatter {
         throw e.code === ErrorCode.FENCED ? e : new ImError(ErrorCode.UNAVAILABLE, `message not stored (${e.code}); re-send`, { cause: e });
       },
     );
-    if (dev) rememberSend(dev, cid, done, this.devices.size);
+    // Both kinds of device share the conversation's bound (RECENT_PER_CONVERSATION): keyed system messages from many
+    // `from`s would otherwise keep 256 replies each, whatever few client devices there are.
+    if (dev) rememberSend(dev, cid, done, this.devices.size + (this.systemDevs?.size ?? 0));
     this.inflight.add(done);
     // A reaction changes no other row: reactions to one message need not wait for each other, only know what they replace.
     if (amends?.kind === 'react') this.reacting.track(amends.target, uid, body, done);
