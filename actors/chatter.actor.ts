@@ -233,6 +233,7 @@ class ChatterActor implements Actor, AdminChatter {
     const dev = this.devices.get(deviceKey(p.uid, p.did)) ?? (await this.loadDevice(p.uid, p.did));
     const known = this.known(p, dev);
     if (known !== undefined) return known instanceof Promise ? await known : known;
+    this.admit();
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
     if (this.blocked) throw new ImError(ErrorCode.FORBIDDEN, `one member of ${this.ctx.key} blocks the other: it takes no messages`);
     if (p.mentionAll) this.checkMentionAll(p.uid);
@@ -265,6 +266,11 @@ class ChatterActor implements Actor, AdminChatter {
     if (m.seq > this.lastSeq) this.broken = true;
     if ((this.resends ??= new StoredResends()).fanOutAgain(m, { blocked: this.blocked, retentionSec: this.retention, lastJoinAt: this.lastJoinAt })) fanOut(this.out, toMsg(m));
     return sendReplyOf(m);
+  }
+
+  /** Refuses a new message while the node's group commit is too far behind Postgres (GroupCommitter.full): re-sent later. */
+  private admit(): void {
+    if (this.svc.committer.full) throw new ImError(ErrorCode.OVERLOADED, 'this node writes messages slower than they come (its database is slow); re-send later');
   }
 
   /**
@@ -369,6 +375,7 @@ class ChatterActor implements Actor, AdminChatter {
       if (stored) return this.exists ? this.answerStored(stored) : sendReplyOf(stored);
     }
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
+    this.admit();
     const amends = amendmentOf(p);
     if (amends) await this.checkAmendment(amends, p.body, p.from ?? SYSTEM_DEVICE);
     if (p.mentionAll) this.checkMentionAll();

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
-import { DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS } from '../runtime/config.js';
+import { DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_BACKLOG_MB, DEFAULT_COMMIT_MAX_ROWS } from '../runtime/config.js';
 import { latencyHistogram } from '../runtime/metrics.js';
 import type { Sql } from '../storage/db.js';
 import { rolledBack } from '../storage/pg-errors.js';
@@ -33,7 +33,18 @@ export interface GroupCommitOptions {
   onSettleError?: (err: ImError) => void;
   /** How long rows wait for an unknown outcome to be settled before they are refused unsent; default SETTLED_WAIT_MS. */
   settleWaitMs?: number;
+  /**
+   * Bytes of rows (bodies, and ROW_OVERHEAD_BYTES each) waiting for their statement past which the committer is
+   * `full`; default DEFAULT_COMMIT_MAX_BACKLOG_MB. A Postgres slow but still answering (I/O stalls, lock waits) writes
+   * a few hundred rows a second while clients go on sending thousands: without a bound the queue, and the node's
+   * memory with it, grew until the process was killed, taking every conversation and connector on it down.
+   */
+  maxBacklogBytes?: number;
 }
+
+/** What a queued row costs besides its body: the row's other fields, its promise and its caller's state. */
+const ROW_OVERHEAD_BYTES = 512;
+const rowBytes = (p: Pending): number => p.row.body.byteLength + ROW_OVERHEAD_BYTES;
 
 const SETTLE_RETRY_BASE_MS = 50;
 const SETTLE_RETRY_CAP_MS = 1_000;
@@ -75,6 +86,9 @@ interface Pending {
  */
 export class GroupCommitter {
   private queue: Pending[] = [];
+  /** What the rows in `queue` and in the statement under way hold (rowBytes). */
+  private queuedBytes = 0;
+  private readonly maxBacklogBytes: number;
   private running = false;
   private scheduled = false;
   /** Conversations whose in-memory chain broke; refused until their chatter reloads. */
@@ -101,6 +115,15 @@ export class GroupCommitter {
     this.maxRows = opts.maxRows ?? DEFAULT_COMMIT_MAX_ROWS;
     this.gatherBelow = opts.gatherBelow ?? DEFAULT_COMMIT_GATHER_BELOW;
     this.gatherMs = opts.gatherMs ?? DEFAULT_COMMIT_GATHER_MS;
+    this.maxBacklogBytes = opts.maxBacklogBytes ?? DEFAULT_COMMIT_MAX_BACKLOG_MB * 1024 * 1024;
+  }
+
+  /**
+   * Whether so much waits for Postgres that no new message should be taken (`maxBacklogBytes`): its
+   * chatter refuses it `overloaded` before giving it a seq, so nothing breaks, and its client re-sends later.
+   */
+  get full(): boolean {
+    return this.queuedBytes >= this.maxBacklogBytes;
   }
 
   /** Queues one row under its shard's fence; resolves with the commit time once durable. */
@@ -108,7 +131,9 @@ export class GroupCommitter {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'the node is closing'));
     if (this.broken.has(row.convId)) return Promise.reject(new ImError(ErrorCode.UNAVAILABLE, `conversation ${row.convId} is reloading after a failed commit; re-send`));
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ fence, row, resolve, reject, at: performance.now() });
+      const p: Pending = { fence, row, resolve, reject, at: performance.now() };
+      this.queuedBytes += rowBytes(p);
+      this.queue.push(p);
       if (!this.running && !this.scheduled) {
         this.scheduled = true;
         // Whatever else arrives in this turn of the event loop joins the same statement.
@@ -232,6 +257,7 @@ export class GroupCommitter {
         const now = performance.now();
         for (const p of g.items) {
           this.rowLatency.observe((now - p.at) / 1000);
+          this.queuedBytes -= rowBytes(p);
           p.resolve(o.createdAt);
         }
       } else this.fail(g.items, o.error);
@@ -263,6 +289,8 @@ export class GroupCommitter {
     for (const q of this.queue) (this.broken.has(q.row.convId) ? dropped : rest).push(q);
     this.queue = rest;
     this.stats.failedRows += items.length + dropped.length;
+    for (const p of items) this.queuedBytes -= rowBytes(p);
+    for (const p of dropped) this.queuedBytes -= rowBytes(p);
     for (const p of items) p.reject(error);
     for (const p of dropped) p.reject(new ImError(ErrorCode.UNAVAILABLE, `an earlier message of ${p.row.convId} failed to commit; re-send`, { cause: error }));
   }

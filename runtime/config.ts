@@ -70,6 +70,8 @@ export interface CommitConfig {
   gatherBelow: number;
   /** 0: never waits. */
   gatherMs: number;
+  /** Bytes of rows waiting for Postgres past which new messages are refused `overloaded` (`--commit-max-backlog-mb`). */
+  maxBacklogBytes: number;
 }
 
 /** The client-facing side of a node: WebSocket gateway, server API and dispatcher on one HTTP port. */
@@ -125,6 +127,8 @@ export const DEFAULT_COMMIT_MAX_ROWS = 2000;
 /** A batch smaller than this that formed behind a running statement waits DEFAULT_COMMIT_GATHER_MS for company. */
 export const DEFAULT_COMMIT_GATHER_BELOW = 32;
 export const DEFAULT_COMMIT_GATHER_MS = 2;
+/** MiB of rows waiting for Postgres past which a node takes no new message (see GroupCommitter.full). */
+export const DEFAULT_COMMIT_MAX_BACKLOG_MB = 64;
 
 export { DEV_SERVER_KEY, DEV_TOKEN_SECRET, MIN_SECRET_BYTES } from './config-secrets.js';
 export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
@@ -194,6 +198,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       'commit-max-rows': { type: 'string' },
       'commit-gather-below': { type: 'string' },
       'commit-gather-ms': { type: 'string' },
+      'commit-max-backlog-mb': { type: 'string' },
       'log-level': { type: 'string' },
       'gateway-port': { type: 'string' },
       'gateway-host': { type: 'string' },
@@ -257,6 +262,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
       maxRows: int('commit-max-rows', v('commit-max-rows'), DEFAULT_COMMIT_MAX_ROWS),
       gatherBelow: int('commit-gather-below', v('commit-gather-below'), DEFAULT_COMMIT_GATHER_BELOW, 0),
       gatherMs: int('commit-gather-ms', v('commit-gather-ms'), DEFAULT_COMMIT_GATHER_MS, 0),
+      maxBacklogBytes: int('commit-max-backlog-mb', v('commit-max-backlog-mb'), DEFAULT_COMMIT_MAX_BACKLOG_MB) * 1024 * 1024,
     },
     gateway: gatewayConfig(v, on, env),
     ...webhookConfig(v('webhook-url'), v('webhook-events'), env['IM_WEBHOOK_SECRET'], env['IM_WEBHOOK_SECRET_PREVIOUS'], !on('no-events')),

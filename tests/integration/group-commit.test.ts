@@ -96,6 +96,30 @@ describe('group commit – real Postgres', () => {
     await committer.close();
   });
 
+  it('group commit – rows waiting on a slow Postgres past the backlog bound make it full until they are written or refused', { timeout: 10_000 }, async () => {
+    // Room for three rows of a 1-byte body (each counted with its overhead).
+    const committer = new GroupCommitter(db, { maxBacklogBytes: 3 * 513, gatherMs: 0 });
+    const lock = await db.sql.reserve();
+    await lock`BEGIN`;
+    await lock`SELECT 1 FROM shards WHERE kind = 'chatter' AND shard = 0 FOR UPDATE`;
+    const sent = [1, 2].map((seq) => committer.submit(fence, msg('slow', seq)));
+    await sleep(100);
+    expect(committer.full).toBe(false);
+    sent.push(committer.submit(fence, msg('slow', 3)));
+    expect(committer.full).toBe(true);
+    await lock`COMMIT`;
+    lock.release();
+    await Promise.all(sent);
+    expect(committer.full).toBe(false);
+    expect(await stored('slow')).toEqual([1, 2, 3]);
+    // Refused rows free their room too.
+    const bad = [1, 2, 3].map((seq) => committer.submit(fence, { ...msg('slow-bad', seq), senderUid: 'u\u0000' }));
+    expect(committer.full).toBe(true);
+    await Promise.allSettled(bad);
+    expect(committer.full).toBe(false);
+    await committer.close();
+  });
+
   it('group commit – a statement that fails is reported once, with the rows it refused, and refuses them all', { timeout: 5000 }, async () => {
     const failures: { code: string; rows: number }[] = [];
     const committer = new GroupCommitter(db, { onError: (err, rows) => failures.push({ code: err.code, rows }) });

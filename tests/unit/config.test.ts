@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../../protocol/limits.js';
-import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
+import { ConfigError, DEFAULT_COMMIT_GATHER_BELOW, DEFAULT_COMMIT_GATHER_MS, DEFAULT_COMMIT_MAX_BACKLOG_MB, DEFAULT_COMMIT_MAX_ROWS, envName, parseConfig, WEBHOOK_EVENT_TYPES } from '../../runtime/config.js';
 import { parseStartConfig } from '../../runtime/config-scripts.js';
 
 const base = ['--node-id', 'c1', '--database-url', 'postgres://x/y'];
@@ -55,18 +55,19 @@ describe('config', () => {
   });
 
   it('config – the group commit keeps its defaults unless told otherwise', () => {
-    expect(parseConfig(base, {}).commit).toEqual({ maxRows: DEFAULT_COMMIT_MAX_ROWS, gatherBelow: DEFAULT_COMMIT_GATHER_BELOW, gatherMs: DEFAULT_COMMIT_GATHER_MS });
+    expect(parseConfig(base, {}).commit).toEqual({ maxRows: DEFAULT_COMMIT_MAX_ROWS, gatherBelow: DEFAULT_COMMIT_GATHER_BELOW, gatherMs: DEFAULT_COMMIT_GATHER_MS, maxBacklogBytes: DEFAULT_COMMIT_MAX_BACKLOG_MB * 1024 * 1024 });
   });
 
   it('config – group-commit sizing comes from flags first, then IM_COMMIT_* variables; 0 turns gathering off', () => {
-    const env = { IM_COMMIT_MAX_ROWS: '500', IM_COMMIT_GATHER_MS: '5' };
-    expect(parseConfig([...base, '--commit-gather-ms', '0', '--commit-gather-below', '0'], env).commit).toEqual({ maxRows: 500, gatherBelow: 0, gatherMs: 0 });
+    const env = { IM_COMMIT_MAX_ROWS: '500', IM_COMMIT_GATHER_MS: '5', IM_COMMIT_MAX_BACKLOG_MB: '8' };
+    expect(parseConfig([...base, '--commit-gather-ms', '0', '--commit-gather-below', '0'], env).commit).toEqual({ maxRows: 500, gatherBelow: 0, gatherMs: 0, maxBacklogBytes: 8 * 1024 * 1024 });
   });
 
   it('config – a group-commit size that makes no sense is refused with the flag named', () => {
     expect(() => parseConfig([...base, '--commit-max-rows', '0'], {})).toThrow(ConfigError);
     expect(() => parseConfig([...base, '--commit-gather-ms', '-1'], {})).toThrow(/commit-gather-ms/);
     expect(() => parseConfig([...base, '--commit-gather-below', 'lots'], {})).toThrow(/commit-gather-below/);
+    expect(() => parseConfig([...base, '--commit-max-backlog-mb', '0'], {})).toThrow(/commit-max-backlog-mb/);
   });
 
   it('config – the longest token lifetime is 30 days unless --max-token-lifetime or IM_MAX_TOKEN_LIFETIME_S says otherwise', () => {
