@@ -43,7 +43,11 @@ export async function createDirectConversation(d: DirectCreateDeps, a: string, b
     // effort (an older node knows no reload): a missing one is looked up again a second later, members at the
     // chatter's next activation.
     await d.router.call(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {}).catch(() => undefined);
-    const joined: ConnectorJoined = { conv, kind: 'direct', large: false, added: true, lastSeq: await d.messages.lastSeq(conv) };
+    // Committed, so the users must hear of it whatever this read does: a failure here answered the call with an error,
+    // and the business server's retry found both in, added no one and told nobody. A new conversation has no message
+    // yet; one let back into an old one learns its last seq from the next message's gap, or its next list.
+    const lastSeq = await d.messages.lastSeq(conv).catch(() => 0);
+    const joined: ConnectorJoined = { conv, kind: 'direct', large: false, added: true, lastSeq };
     for (const u of added) d.router.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, joined);
   }
   return { conv, kind: 'direct' };

@@ -4,7 +4,7 @@ import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { directConversationId } from '../../storage/conversation-store.js';
 
 /** In-memory members; `createDirect` stores both and then, if `lose` says so, throws as a statement past its deadline does. */
-function deps(lose: () => boolean, readFails = false) {
+function deps(lose: () => boolean, readFails = false, lastSeqFails = false) {
   const members = new Map<string, Set<string>>();
   const told: string[] = [];
   const events: unknown[] = [];
@@ -24,7 +24,12 @@ function deps(lose: () => boolean, readFails = false) {
         return [...(members.get(conv) ?? [])].map((uid) => ({ uid })) as never;
       },
     },
-    messages: { lastSeq: async () => 0 },
+    messages: {
+      lastSeq: async () => {
+        if (lastSeqFails) throw new ImError(ErrorCode.TIMEOUT, 'read last seq: no answer within 10000 ms');
+        return 0;
+      },
+    },
     router: { call: async () => ({}), tell: (_kind: string, key: string, op: string) => void told.push(`${key} ${op}`) } as never,
     event: (e) => void events.push(e),
   };
@@ -41,6 +46,13 @@ describe('direct conversation creation – server API', () => {
     // The business server's get-or-create again: nothing new, nobody told.
     expect(await createDirectConversation(d, 'ann', 'bob')).toEqual({ conv: directConversationId('ann', 'bob'), kind: 'direct' });
     expect(told).toHaveLength(2);
+    expect(events).toHaveLength(1);
+  });
+
+  it('direct creation – a read that fails after the commit still tells both users, and answers as done', async () => {
+    const { d, told, events } = deps(() => false, false, true);
+    expect(await createDirectConversation(d, 'bob', 'ann')).toEqual({ conv: directConversationId('ann', 'bob'), kind: 'direct' });
+    expect(told).toEqual(['ann joined', 'bob joined']);
     expect(events).toHaveLength(1);
   });
 
