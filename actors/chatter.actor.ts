@@ -210,6 +210,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (dev === undefined) return this.sendSlow(p);
     const known = this.known(p, dev);
     if (known !== undefined) return known;
+    this.admit();
     if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) return this.sendSlow(p);
     return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, undefined, p));
   }
