@@ -19,6 +19,7 @@ import { ConversationStore } from '../storage/conversation-store.js';
 import { MessageStore } from '../storage/message-store.js';
 import { connect } from '../storage/db.js';
 import { bounded } from '../storage/pg-errors.js';
+import { deferringSignals } from './lib/deferred-signals.js';
 import { table } from './lib/table.js';
 
 const USAGE = `usage: imctl <command> [options]
@@ -47,9 +48,6 @@ const EXIT = { ok: 0, partial: 1, usage: 2, unreachable: 3 } as const;
 const USAGE_CODES: ReadonlySet<string> = new Set([ErrorCode.INVALID_FIELD, ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_FRAME]);
 
 class UsageError extends Error {}
-
-/** A second signal within this long of the first is the same one, passed on again (see planned). */
-const SIGNAL_REPEAT_MS = 1_000;
 
 /** Options every command takes. */
 const COMMON_FLAGS: readonly string[] = ['database-url', 'nats', 'timeout', 'json', 'help'];
@@ -261,7 +259,12 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       const [kind, shardRaw, to] = args;
       if (!kind || shardRaw === undefined || !to) throw new UsageError('move needs <kind> <shard> <node>');
       if (!/^\d+$/.test(shardRaw)) throw new UsageError(`bad shard number "${shardRaw}"`);
-      const o = await admin.move(kind, Number(shardRaw), to);
+      const what = `move ${kind}/${shardRaw} → ${to}`;
+      // Cut off after the old owner released, the shard would be served by nobody for ~10 s: it finishes first.
+      const o = await deferringSignals(what, 'finishing the move', () => {
+        process.stderr.write(`${what}: moving\n`);
+        return admin.move(kind, Number(shardRaw), to);
+      });
       if (json) return print(o);
       console.log(o.noop ? `${kind}/${o.shard} is already on ${to} (epoch ${o.epoch})` : `moved ${kind}/${o.shard} ${o.from ?? '(none)'} → ${o.to}, epoch ${o.epoch}, pause ${o.pauseMs.toFixed(1)} ms${o.releasedCleanly ? '' : ' (old owner did not confirm; fenced)'}${o.acquiredCleanly ? '' : ' (new owner did not confirm serving it: it takes it at its next poll, or the coordinator reassigns it once that node leaves)'}`);
       return EXIT.ok;
@@ -336,30 +339,11 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
     const line = `${what}: ${e.done}/${e.total} moved, wave ${e.wave}/${e.waves}${e.failed ? `, ${e.failed} failed` : ''}${e.last ? `, last ${e.last.kind}/${e.last.shard} → ${e.last.to} in ${e.last.pauseMs.toFixed(0)} ms` : ''}`;
     process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
   };
-  // Ctrl-C (or a lost terminal) between waves: a move cut off after its old owner released leaves the shard served
-  // by nobody until the coordinator rolls it back (~10 s), so the moves in flight finish and no more start.
-  const interrupt = new AbortController();
-  let firstAt = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    // One Ctrl-C can arrive twice: the terminal signals the whole process group, and a parent that passes signals on
-    // (the tsx command, if run through it) sends it again. A second one means "quit" only a moment later.
-    if (interrupt.signal.aborted) {
-      if (Date.now() - firstAt > SIGNAL_REPEAT_MS) process.exit(130);
-      return;
-    }
-    firstAt = Date.now();
-    interrupt.abort();
-    process.stderr.write(`\n${what}: ${signal}: finishing the moves in flight, starting no more (again to quit at once)\n`);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
-  process.stderr.write(`${what}: ${moves.length} move(s) planned, in waves of up to ${wave}\n`);
-  let result;
-  try {
-    result = await admin.execute(moves, wave, progress, interrupt.signal);
-  } finally {
-    for (const s of signals) process.off(s, onSignal);
-  }
+  // Ctrl-C (or a lost terminal) between waves: the moves in flight finish and no more start. Said once that holds.
+  const result = await deferringSignals(what, 'finishing the moves in flight, starting no more', (interrupted) => {
+    process.stderr.write(`${what}: ${moves.length} move(s) planned, in waves of up to ${wave}\n`);
+    return admin.execute(moves, wave, progress, interrupted);
+  });
   const { outcomes, failures, notStarted } = result;
   if (tty) process.stderr.write('\n');
   // A shard the coordinator (or another operator) had put there already is no move: neither counted nor in the p99.

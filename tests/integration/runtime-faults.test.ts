@@ -181,5 +181,41 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     expect(down.code).toBe(3);
     expect(down.stderr).toContain("cannot reach the cluster's Postgres");
   }, 60_000);
+
+  it('imctl – Ctrl-C during a single move finishes the move first: the shard is never left moving, served by nobody', async () => {
+    const row = (await cluster.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'counter' AND state = 'active' AND owner IS NOT NULL AND NOT pinned ORDER BY shard DESC LIMIT 1`)[0]!;
+    const live = await cluster.db.sql<{ node_id: string }[]>`SELECT node_id FROM nodes WHERE state = 'alive' AND lease_until > now() AND node_id <> ${row.owner} ORDER BY node_id`;
+    const to = live[0]!.node_id;
+    // The shard's row held meanwhile: the move waits on it, so the signal surely comes while it is under way.
+    const lock = await cluster.db.sql.reserve();
+    await lock`BEGIN`;
+    await lock`SELECT 1 FROM shards WHERE kind = 'counter' AND shard = ${row.shard} FOR UPDATE`;
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      await lock`COMMIT`;
+      lock.release();
+    };
+    const cut = cluster.spawnImctl('move', 'counter', String(row.shard), to);
+    const said = { out: '', err: '', interrupted: false };
+    cut.stdout.on('data', (d: Buffer) => (said.out += d.toString()));
+    cut.stderr.on('data', (d: Buffer) => {
+      said.err += d.toString();
+      if (said.err.includes('SIGINT: finishing the move')) void release();
+      if (said.interrupted || !said.err.includes(': moving')) return;
+      said.interrupted = true;
+      // To its whole process group, as a terminal's Ctrl-C: the shell, tsx and the script under it.
+      process.kill(-cut.pid!, 'SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => cut.on('exit', (c) => resolve(c)));
+    await release();
+    expect(said.interrupted).toBe(true);
+    expect(code, `${said.err}\n${said.out}`).toBe(0);
+    expect(said.out).toContain(`moved counter/${row.shard} ${row.owner} → ${to}`);
+    expect(said.err).toContain('SIGINT: finishing the move');
+    const after = (await cluster.db.sql<{ owner: string; state: string }[]>`SELECT owner, state FROM shards WHERE kind = 'counter' AND shard = ${row.shard}`)[0]!;
+    expect(after).toEqual({ owner: to, state: 'active' });
+  });
 });
 
