@@ -70,7 +70,7 @@ export class ShardMover {
       return { kind, shard, from: to, to, epoch: row.epoch, releasedCleanly: true, acquiredCleanly: true, pauseMs: 0, noop: true };
     }
     // Two nodes drained at once (a scale-down by two) each planned with the other still in placement.
-    if (!(await this.opts.nodes.takesShards(to, kind))) throw new ImError(ErrorCode.CONFLICT, `node ${to} takes no ${kind} shards now (draining, its lease ran out, or it does not host ${kind})`);
+    if (!(await this.opts.nodes.takesShards(to, kind))) throw new ImError(ErrorCode.CONFLICT, `node ${to} takes no ${kind} shards now (draining, its lease ran out, cut off from NATS, or it does not host ${kind})`);
     const from = row.owner;
     if (row.state === 'active' && from !== null) {
       const marked = await shardMap.beginMove(kind, shard, row.epoch, from, to);

@@ -198,11 +198,18 @@ export class NodeStore {
     return rows.map(toNode);
   }
 
-  /** Whether `nodeId` is live, in placement (not draining) and hosts `kind`: a node shards of `kind` may be moved to. */
+  /**
+   * Whether `nodeId` is live, in placement (not draining), hosts `kind` and reaches NATS: a node shards of `kind` may be
+   * moved to. One whose last renewal said NATS was down while another's did not could serve them to nobody (a drain,
+   * a rebalance or a restart's moves to it all went dark until its link came back, or its lease ran out); when no
+   * node reaches NATS, NATS itself is down, and that says nothing against this one.
+   */
   async takesShards(nodeId: string, kind: string): Promise<boolean> {
     const rows = await bounded(
       'read node state',
-      this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive' AND (kinds IS NULL OR ${kind} = ANY(kinds))`,
+      this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive' AND (kinds IS NULL OR ${kind} = ANY(kinds))
+        AND (load->>'nats' IS DISTINCT FROM 'false'
+          OR NOT EXISTS (SELECT 1 FROM nodes o WHERE o.lease_until > now() AND o.state = 'alive' AND o.load->>'nats' IS DISTINCT FROM 'false'))`,
     );
     return rows.length > 0;
   }

@@ -350,6 +350,25 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await reachers()).toEqual([]);
     for (const n of ['nr-a', 'nr-b', 'nr-c']) await nodes.remove(n);
   });
+  it('nodes – a node whose last renewal said NATS was down takes no shards while another reaches NATS; with NATS down everywhere it does', async () => {
+    const nodes = new NodeStore(db.sql);
+    await nodes.register('td-a', [], 5000, 'td-a1');
+    await nodes.register('td-b', [], 5000, 'td-b1');
+    await nodes.renew('td-a', 'td-a1', 5000, { nats: false });
+    await nodes.renew('td-b', 'td-b1', 5000, { nats: true });
+    expect([await nodes.takesShards('td-a', 'chatter'), await nodes.takesShards('td-b', 'chatter')]).toEqual([false, true]);
+    // NATS down for every live node: nothing to choose between, moves go on as before.
+    const others = await db.sql<{ node_id: string; load: Record<string, unknown> }[]>`SELECT node_id, load FROM nodes WHERE lease_until > now() AND node_id NOT LIKE 'td-%'`;
+    await db.sql`UPDATE nodes SET load = load || '{"nats": false}'::jsonb WHERE lease_until > now()`;
+    try {
+      expect(await nodes.takesShards('td-a', 'chatter')).toBe(true);
+    } finally {
+      for (const o of others) await db.sql`UPDATE nodes SET load = ${db.sql.json(o.load as never)} WHERE node_id = ${o.node_id}`;
+    }
+    await nodes.renew('td-a', 'td-a1', 5000, { nats: true });
+    expect(await nodes.takesShards('td-a', 'chatter')).toBe(true);
+    for (const n of ['td-a', 'td-b']) await nodes.remove(n);
+  });
   it('nodes – a node id held by a live process is refused to another; after its lease ran out it is taken over and the epochs of its shards go up', async () => {
     const nodes = new NodeStore(db.sql);
     await shards.ensureKind('idk', 4);
