@@ -103,6 +103,8 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
     config,
     log,
     kinds,
+    // A chat node of either kind needs the other's shards placed; a node of the counter alone (tests) needs neither.
+    clusterKinds: config.kinds.some((k) => k === ChatKind.CONNECTOR || k === ChatKind.CHATTER) ? [ChatKind.CONNECTOR, ChatKind.CHATTER] : [],
     endpoints: gw.port > 0 ? [gw.publicUrl] : [],
     load: () => {
       const l = sampler?.current;

@@ -52,6 +52,12 @@ export interface ClusterNodeOptions {
    * the recorded values (see ClusterSettings), which `imctl settings set` changes while the cluster runs.
    */
   clusterSettings?: Record<string, string>;
+  /**
+   * Kinds the cluster needs whatever this node hosts (the chat's connectors call chatters, and back): their shards
+   * exist from this node's start, so its router and coordinator know them. Made only by the nodes hosting them, a
+   * split deployment's first node (`--kinds connector`) never placed the chatter shards a later node made, nor routed to them.
+   */
+  clusterKinds?: readonly string[];
 }
 
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
@@ -202,7 +208,7 @@ export class ClusterNode {
       await checkShardFunction(settingsStore);
       const settings = await ClusterSettings.agree(settingsStore, opts.clusterSettings ?? {}, log);
       const shardMap = new ShardMapStore(sql);
-      for (const k of config.kinds) await shardMap.ensureKind(k, config.shardCount);
+      for (const k of new Set([...config.kinds, ...(opts.clusterKinds ?? [])])) await shardMap.ensureKind(k, config.shardCount);
       const shardCounts = new Map<string, number>();
       for (const k of await shardMap.kinds()) shardCounts.set(k, (await shardMap.shardCount(k))!);
       const nc = await natsConnect({

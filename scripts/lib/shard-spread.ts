@@ -1,20 +1,27 @@
 import type { Sql } from '../../storage/db.js';
+import { NodeStore, hostsKind } from '../../storage/node-store.js';
 import { ShardMapStore } from '../../storage/shard-map-store.js';
 
 /**
- * Waits until every shard is active and each kind is spread evenly (±1) over `nodeCount` nodes: a cluster's
- * start-up rebalance is over, so a test or benchmark that begins now sees no shard move it did not make.
+ * Waits until `nodeCount` nodes are in placement, every shard is active, and each kind is spread evenly (±1) over the
+ * nodes that host it (`--kinds`): a cluster's start-up rebalance is over, so a test or benchmark that begins now sees
+ * no shard move it did not make.
  */
 export async function waitForEvenSpread(sql: Sql, nodeCount: number, timeoutMs = 60_000): Promise<void> {
   const map = new ShardMapStore(sql);
+  const nodes = new NodeStore(sql);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const rows = await map.list();
-    const perNode = new Map<string, number>();
-    for (const r of rows) if (r.state === 'active' && r.owner) perNode.set(`${r.kind}/${r.owner}`, (perNode.get(`${r.kind}/${r.owner}`) ?? 0) + 1);
-    const kinds = new Set(rows.map((r) => r.kind));
-    const counts = [...perNode.values()];
-    const even = rows.every((r) => r.state === 'active') && perNode.size === kinds.size * nodeCount && Math.max(...counts) - Math.min(...counts) <= 1;
+    const [rows, live] = await Promise.all([map.list(), nodes.live()]);
+    const placed = live.filter((n) => n.state === 'alive');
+    const even =
+      placed.length === nodeCount &&
+      rows.every((r) => r.state === 'active') &&
+      [...new Set(rows.map((r) => r.kind))].every((kind) => {
+        const hosts = placed.filter((n) => hostsKind(n, kind));
+        const counts = hosts.map((n) => rows.filter((r) => r.kind === kind && r.owner === n.nodeId).length);
+        return counts.length > 0 && counts.every((c) => c > 0) && Math.max(...counts) - Math.min(...counts) <= 1 && rows.filter((r) => r.kind === kind).every((r) => hosts.some((n) => n.nodeId === r.owner));
+      });
     if (even) return;
     if (Date.now() > deadline) throw new Error(`shards not spread over ${nodeCount} nodes after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
