@@ -366,7 +366,7 @@ export class Gateway {
     for await (const st of this.deps.nc.status()) {
       if (st.type !== 'reconnect') continue;
       void this.attacher.reattachAll();
-      this.revocations.reload().catch((err: unknown) => this.deps.log.warn({ err: toImError(err).message }, 'could not re-read token revocations'));
+      this.revocations.catchUp();
     }
   }
 

@@ -8,6 +8,10 @@ import { revocationCutoffMs, type Revocation, type RevocationStore } from '../..
 /** How often a gateway forgets expired revocations, in memory and in Postgres (every gateway; the DELETE is idempotent). */
 export const REVOCATION_PRUNE_EVERY_MS = 10 * 60_000;
 
+/** Pauses between tries of a catch-up read that failed (Postgres away too, as it often is in the same outage). */
+export const REVOCATION_RETRY_BASE_MS = 1000;
+export const REVOCATION_RETRY_CAP_MS = 30_000;
+
 /** A `did` key standing for all of a user's devices. */
 const ALL = '';
 
@@ -60,6 +64,10 @@ export class RevocationFeed {
   readonly cache = new RevocationCache();
   private sub: Subscription | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** The latest catch-up: an older one whose read fails leaves the retrying to it. */
+  private catchUps = 0;
+  private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -114,8 +122,29 @@ export class RevocationFeed {
     return cutoff;
   }
 
+  /**
+   * Reads every revocation again after broadcasts may have been lost (NATS came back), trying again with backoff until
+   * a read succeeds: one failed read, with Postgres away in the same outage, left revoked tokens accepted at upgrade
+   * on this gateway for as long as they lived. A newer catch-up replaces one still trying.
+   */
+  catchUp(retryBaseMs = REVOCATION_RETRY_BASE_MS, attempt = 0): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    const gen = ++this.catchUps;
+    this.reload().catch((err: unknown) => {
+      if (this.closed || gen !== this.catchUps) return;
+      const inMs = Math.min(REVOCATION_RETRY_CAP_MS, retryBaseMs * 2 ** attempt);
+      this.log.warn({ err: toImError(err).message, inMs }, 'could not re-read token revocations; trying again');
+      this.retryTimer = setTimeout(() => this.catchUp(retryBaseMs, attempt + 1), inMs);
+      this.retryTimer.unref();
+    });
+  }
+
   /** Stops following the broadcast. */
   close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     clearInterval(this.pruneTimer);
     this.sub?.unsubscribe();
   }

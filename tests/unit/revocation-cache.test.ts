@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
+import { waitUntil } from '../helpers/wait.js';
 import { RevocationCache, RevocationFeed } from '../../actors/gateway/revocation-cache.js';
 import { DEFAULT_TOKEN_LEEWAY_SEC } from '../../protocol/limits.js';
 import { signToken, verifyToken } from '../../protocol/token.js';
@@ -45,6 +46,33 @@ describe('revocation cache – what a gateway refuses at upgrade', () => {
     told.length = 0;
     await feed.reload();
     expect(told).toEqual([]);
+  });
+
+  it('revocation cache – a catch-up read that fails (Postgres away too) is tried again until one succeeds, and stops at close', async () => {
+    const now = Date.now();
+    let failures = 2;
+    let reads = 0;
+    const store = {
+      all: async () => {
+        reads++;
+        if (failures-- > 0) throw new Error('connection refused');
+        return [{ uid: 'bob', beforeMs: now }];
+      },
+    } as unknown as RevocationStore;
+    const told: Revocation[] = [];
+    const feed = new RevocationFeed({} as NatsConnection, store, (r) => told.push(r), () => 3600, silentLogger());
+    feed.catchUp(10);
+    await waitUntil(() => told.length === 1, 'the revocation read after two failed reads');
+    expect(told).toEqual([{ uid: 'bob', beforeMs: now }]);
+    expect(reads).toBe(3);
+    // Closed while failing: no more reads.
+    failures = 1_000;
+    feed.catchUp(10);
+    await waitUntil(() => reads >= 5, 'a retry');
+    feed.close();
+    const after = reads;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(reads).toBe(after);
   });
 
   it('revocation cache – a pruned revocation never lets a token it covered back in: by then that token has expired', () => {
