@@ -154,6 +154,7 @@ export async function startChatNode(config: NodeConfig, log: Logger, onFatal?: (
       pins: chat.pins,
       presence: chat.presence,
       revokeTokens: (uid, did, beforeMs) => chat.revokeTokens(uid, did, beforeMs),
+      signOut: (uid, did, reason) => chat.signOut(uid, did, reason),
       eraseUser: (uid, blank) => eraseAccount(node.router, chat, uid, blank),
       retentionChanged: () => sweeper?.settingChanged(true),
       event: (e) => chat.event(e),

@@ -3,8 +3,8 @@ import { encodeFrame } from '../protocol/codec.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { ErrorCode, toImError } from '../protocol/errors.js';
 import { ChatKind, GatewayOp, type GatewayBind, type GatewayClose, type GatewayPush } from '../protocol/chat-ops.js';
-import { encodeControl, type TokensRevoked } from '../protocol/control.js';
-import { clusterRevocationsSubject, gatewaySubject } from '../protocol/subjects.js';
+import { encodeControl, type SessionsSignedOut, type TokensRevoked } from '../protocol/control.js';
+import { clusterRevocationsSubject, clusterSignOutsSubject, gatewaySubject } from '../protocol/subjects.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Transport } from '../runtime/transport/transport.js';
 import { ConversationStore } from '../storage/conversation-store.js';
@@ -146,6 +146,15 @@ export class ChatServices {
     const msg: TokensRevoked = { type: 'tokens-revoked', uid, beforeMs };
     if (did !== undefined) msg.did = did;
     this.nc.publish(clusterRevocationsSubject(), encodeControl(msg));
+    await this.nc.flush();
+  }
+
+  /** Tells every gateway to close the sessions of `uid` (one device, or all) it holds (see SessionsSignedOut). */
+  async signOut(uid: string, did: string | undefined, reason: string | undefined): Promise<void> {
+    const msg: SessionsSignedOut = { type: 'signed-out', uid };
+    if (did !== undefined) msg.did = did;
+    if (reason !== undefined) msg.reason = reason;
+    this.nc.publish(clusterSignOutsSubject(), encodeControl(msg));
     await this.nc.flush();
   }
 

@@ -51,6 +51,20 @@ export interface TokensRevoked {
 }
 
 /**
+ * Published when the server API signed a user out (`disconnect` without `revoke`), once the user's connector closed
+ * the sessions it knew: every gateway closes with 4014 the sessions of `uid` (of `did`, when given) it holds when
+ * this arrives, which reaches those the connector did not know (its shard just moved, and their gateways had not
+ * attached them again yet). Each gateway cuts at its own arrival, so no two nodes' clocks are compared. Tokens stay
+ * good: a session opened after the call stays (the SDK does not reconnect from 4014 by itself).
+ */
+export interface SessionsSignedOut {
+  type: 'signed-out';
+  uid: string;
+  did?: string;
+  reason?: string;
+}
+
+/**
  * The settings every node of a cluster shares (`imctl settings set <name> <value>`), each an integer with this
  * least value: `imctl` refuses a smaller one before recording it, and a node ignores one it is told anyway.
  */
@@ -72,7 +86,7 @@ export interface SettingsChanged {
 }
 
 /** Encodes a control message. */
-export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed | TokensRevoked | SettingsChanged): Uint8Array {
+export function encodeControl(msg: ControlRequest | ControlReply | ShardsChanged | ShardsServed | TokensRevoked | SessionsSignedOut | SettingsChanged): Uint8Array {
   return encode(msg);
 }
 
@@ -149,6 +163,20 @@ export function decodeTokensRevoked(bytes: Uint8Array): Result<TokensRevoked> {
   }
   const t: TokensRevoked = { type: 'tokens-revoked', uid: v['uid'], beforeMs: v['beforeMs'] as number };
   if (typeof v['did'] === 'string') t.did = v['did'];
+  return { ok: true, value: t };
+}
+
+/** Decodes and validates a signed-out notification; never throws. */
+export function decodeSessionsSignedOut(bytes: Uint8Array): Result<SessionsSignedOut> {
+  const r = unpack(bytes);
+  if (!r.ok) return r;
+  const v = r.value;
+  if (v['type'] !== 'signed-out' || typeof v['uid'] !== 'string' || !(v['did'] === undefined || typeof v['did'] === 'string') || !(v['reason'] === undefined || typeof v['reason'] === 'string')) {
+    return bad('signed-out needs uid and maybe did and reason');
+  }
+  const t: SessionsSignedOut = { type: 'signed-out', uid: v['uid'] };
+  if (typeof v['did'] === 'string') t.did = v['did'];
+  if (typeof v['reason'] === 'string') t.reason = v['reason'];
   return { ok: true, value: t };
 }
 

@@ -84,6 +84,11 @@ export function clusterRevocationsSubject(): string {
   return `${SUBJECT_ROOT}.cluster.revocations`;
 }
 
+/** Sign-outs every gateway applies to the sessions it holds (SessionsSignedOut): `im.cluster.sign-outs`. */
+export function clusterSignOutsSubject(): string {
+  return `${SUBJECT_ROOT}.cluster.sign-outs`;
+}
+
 /** "A cluster setting changed: re-read them" (from `imctl settings set`): `im.cluster.settings`. */
 export function clusterSettingsSubject(): string {
   return `${SUBJECT_ROOT}.cluster.settings`;

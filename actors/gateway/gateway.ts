@@ -22,6 +22,7 @@ import { checkUpgrade } from './upgrade-check.js';
 import { json } from './http-route.js';
 import { closeLabel, GatewayStats } from './gateway-stats.js';
 import { RevocationFeed } from './revocation-cache.js';
+import { SignOutFeed } from './sign-out-feed.js';
 import { Session, type SessionData } from './session.js';
 import { checkToken } from './token-check.js';
 import { redirectSessions } from './redirect-sessions.js';
@@ -95,6 +96,7 @@ export class Gateway {
   private readonly limits: FrameLimits;
   private serveHandle?: ServeHandle;
   private readonly revocations: RevocationFeed;
+  private readonly signOuts: SignOutFeed;
   private shardsSub?: Subscription;
   private rebindTimer: NodeJS.Timeout | undefined;
   private readonly mover: MoveAway;
@@ -127,6 +129,7 @@ export class Gateway {
     this.attacher = new SessionAttacher({ nodeId: deps.nodeId, life: deps.life, router: deps.router, binding: this.binding, sessions: this.sessions, send: this.sendFrame, pager, log: deps.log });
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
+    this.signOuts = new SignOutFeed(deps.nc, () => this.sessions.values(), deps.log);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
   }
@@ -167,6 +170,7 @@ export class Gateway {
     });
     void this.watchNats();
     await this.revocations.start();
+    this.signOuts.start();
     this.listenSocket = await listenExclusive(this.app, config.host, config.port);
     this.port = this.uws.us_socket_local_port(this.listenSocket as unknown as Uws.us_socket);
   }
@@ -235,6 +239,7 @@ export class Gateway {
     this.listenSocket = undefined;
     this.binding.close();
     this.revocations.close();
+    this.signOuts.close();
     this.shardsSub?.unsubscribe();
     await this.serveHandle?.stop(1000);
   }

@@ -68,6 +68,8 @@ export interface HttpApiDeps {
   eraseUser: (uid: string, blankMessages: boolean) => Promise<ErasureReport>;
   /** Voids tokens (stored, and told to every gateway). */
   revokeTokens: (uid: string, did: string | undefined, beforeMs: number) => Promise<void>;
+  /** Closes, on every gateway, the sessions of `uid` (one device, or all) it holds. */
+  signOut: (uid: string, did: string | undefined, reason: string | undefined) => Promise<void>;
   config: GatewayConfig;
   log: Logger;
   nodeId: string;
@@ -256,8 +258,10 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const p: ConnectorDisconnect = checkDisconnect(b);
     const r = (await d.router.call(ChatKind.CONNECTOR, user, ConnectorOp.DISCONNECT, p)) as DisconnectReply;
     // After the connector closed the sessions it knew (so the answer names them): every gateway then refuses the
-    // tokens and closes any session that came back with one meanwhile.
+    // tokens and closes any session that came back with one meanwhile. Without `revoke`, every gateway closes the
+    // sessions of the user it still holds: a connector that just moved did not know them yet.
     if (p.revoke) await d.revokeTokens(user, p.did, Date.now());
+    else await d.signOut(user, p.did, p.reason);
     return ['200 OK', r];
   });
   route(d, 'post', '/v1/users/:uid/erase', true, async (b, [uid]) => {

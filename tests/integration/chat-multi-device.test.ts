@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrameOf } from '../../protocol/frames.js';
-import { encodeControl } from '../../protocol/control.js';
+import { decodeSessionsSignedOut, encodeControl } from '../../protocol/control.js';
 import type { PushEvent } from '../../protocol/chat-ops.js';
-import { clusterRevocationsSubject, EventSubject } from '../../protocol/subjects.js';
+import { clusterRevocationsSubject, clusterSignOutsSubject, EventSubject } from '../../protocol/subjects.js';
 import { signToken } from '../../protocol/token.js';
 import { DEV_SERVER_KEY, DEV_TOKEN_SECRET } from '../../runtime/config.js';
 import { parseExposition, sampleValue } from '../../scripts/lib/prometheus-text.js';
@@ -217,6 +217,32 @@ describe('chat – multi-device', () => {
     expect((await tablet.closed).code).toBe(4014);
     expect(await c.api('POST', '/v1/users/hank/disconnect', {})).toEqual({ status: 200, body: { devices: [] } });
     expect(await c.api('POST', '/v1/users/hank/disconnect', { reason: 'x'.repeat(101) })).toMatchObject({ status: 400, body: { code: 'invalid_field' } });
+  }, 30_000);
+
+  it('multi-device – a sign-out also reaches sessions the user\u2019s connector does not know (its shard just moved): every gateway closes those it holds, and a session opened later stays', async () => {
+    const heard: unknown[] = [];
+    c.nc.subscribe(clusterSignOutsSubject(), { callback: (_err, msg) => heard.push(decodeSessionsSignedOut(msg.data)) });
+    await c.nc.flush();
+    const old = await rawConnect(c.gateways.get('n2')!, c.token('jack', 'phone'));
+    const other = await rawConnect(c.gateways.get('n2')!, c.token('jill', 'phone'));
+    for (const x of [old, other]) await x.waitFor((f) => f.type === 'convs');
+    // What a gateway hears from a sign-out: the user's sessions close, whatever their connector knew.
+    c.nc.publish(clusterSignOutsSubject(), encodeControl({ type: 'signed-out', uid: 'jack', reason: 'banned' }));
+    expect(await old.closed).toEqual({ code: 4014, reason: 'banned' });
+    const fresh = await rawConnect(c.gateways.get('n1')!, c.token('jack', 'laptop'));
+    await fresh.waitFor((f) => f.type === 'convs');
+    for (const x of [fresh, other]) {
+      x.send({ type: 'sync', rid: 3 });
+      await x.waitFor((f) => f.type === 'convs' && f.rid === 3);
+    }
+    // And the server API says it to every gateway, with the device and reason asked for.
+    expect(await c.api('POST', '/v1/users/jack/disconnect', { did: 'laptop', reason: 'device lost' })).toEqual({ status: 200, body: { devices: ['laptop'] } });
+    await waitUntil(() => heard.length === 2, 'the sign-out told to the gateways');
+    expect(heard[1]).toEqual({ ok: true, value: { type: 'signed-out', uid: 'jack', did: 'laptop', reason: 'device lost' } });
+    expect(await fresh.closed).toEqual({ code: 4014, reason: 'device lost' });
+    other.send({ type: 'sync', rid: 4 });
+    await other.waitFor((f) => f.type === 'convs' && f.rid === 4);
+    other.close();
   }, 30_000);
 
   it('multi-device – a sign-out with revoke makes the tokens held useless: the old token is refused at upgrade, a newer one connects', async () => {
