@@ -20,6 +20,7 @@ export function registerChatMetrics(m: NodeMetrics, committer: GroupCommitter, g
   m.counter('im_commit_failed_rows_total', 'Chat messages the group commit refused (fenced, or behind a failed row); their senders re-send.', () => c.failedRows);
   m.counter('im_commit_seconds_total', 'Time group-commit statements took, summed (divide by statements for the mean).', () => c.statementMs / 1000);
   m.gauge('im_commit_backlog', 'Chat messages waiting for or inside the group-commit statement now.', () => committer.backlog);
+  m.gauge('im_commit_backlog_bytes', 'Bytes of chat messages (bodies, and 512 each besides) waiting for or inside the group-commit statement; past --commit-max-backlog-mb new messages are refused overloaded.', () => committer.backlogBytes);
   m.histogram(committer.statementLatency);
   m.histogram(committer.rowLatency);
   if (!gateway) return;

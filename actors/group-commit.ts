@@ -171,6 +171,11 @@ export class GroupCommitter {
     return this.queue.length;
   }
 
+  /** What the rows waiting or being written hold, as `full` counts it. */
+  get backlogBytes(): number {
+    return this.queuedBytes;
+  }
+
   /** Waits until every queued row is committed or refused; new submits are refused. */
   async close(): Promise<void> {
     this.closed = true;

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_SERVER_KEY } from '../../runtime/config.js';
+import { parseExposition, sampleValue } from '../../scripts/lib/prometheus-text.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -17,6 +19,10 @@ describe('chat – a node whose writes fall behind a slow Postgres', () => {
     // shards reach the group commit together.
     const convs = Array.from({ length: 150 }, (_, i) => `slow-${i}`);
     for (const conv of convs) expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'amy' })).status).toBe(201);
+    const backlogBytes = async (): Promise<number | undefined> => {
+      const res = await fetch(`${c.http.get('b1')!}/metrics`, { headers: { authorization: `Bearer ${DEV_SERVER_KEY}` } });
+      return sampleValue(parseExposition(await res.text()), 'im_commit_backlog_bytes');
+    };
     const raw = await rawConnect(c.gateways.get('b1')!, c.token('amy', 'd1'));
     const frames = raw.frames;
     const answered = (conv: string, cid: number) => frames.filter((f) => (f.type === 'sent' || f.type === 'error') && f.conv === conv && f.cid === cid).at(-1);
@@ -32,11 +38,14 @@ describe('chat – a node whose writes fall behind a slow Postgres', () => {
       for (const conv of convs) raw.send({ type: 'send', conv, cid: 2, body });
       await waitUntil(() => frames.some((f) => f.type === 'error' && f.code === 'overloaded'), 'a send refused overloaded');
       await new Promise((r) => setTimeout(r, 300));
+      // The operator sees why: the backlog's bytes are past the bound.
+      expect(await backlogBytes()).toBeGreaterThanOrEqual(1024 * 1024);
     } finally {
       await lock`COMMIT`;
       lock.release();
     }
     await waitUntil(() => convs.every((conv) => answered(conv, 2) !== undefined), 'every send answered');
+    await waitUntil(async () => (await backlogBytes()) === 0, 'the backlog written');
     const refused = convs.filter((conv) => answered(conv, 2)!.type === 'error');
     const taken = convs.filter((conv) => answered(conv, 2)!.type === 'sent');
     for (const conv of refused) expect(answered(conv, 2)).toMatchObject({ type: 'error', code: 'overloaded', cid: 2 });
