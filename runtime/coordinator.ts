@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { toImError } from '../protocol/errors.js';
+import { ErrorCode, toImError } from '../protocol/errors.js';
 import type { LeaseStore } from '../storage/lease-store.js';
 import { hostsKind, type NodeStore } from '../storage/node-store.js';
 import type { ShardMapStore, ShardRow } from '../storage/shard-map-store.js';
@@ -193,6 +193,9 @@ export class Coordinator {
       } catch (err) {
         const e = toImError(err);
         log.warn({ kind, shard: m.shard, code: e.code, err: e.message }, 'automatic move failed');
+        // A target that takes no shards now (draining, its lease run out, cut off from NATS) refuses its own moves
+        // only: the round goes on with the others, which a refusal at its head held back for as long as it lasted.
+        if (e.code === ErrorCode.CONFLICT) continue;
         return;
       }
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../protocol/errors.js';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { Admin } from '../../runtime/admin.js';
 import { Coordinator, COORDINATOR_LEASE } from '../../runtime/coordinator.js';
 import type { MoveOutcome, ShardMover } from '../../runtime/handoff.js';
@@ -133,5 +133,29 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
     // Balancing e and f plans four moves to f: only the one under way when the lease was lost was made.
     expect(calls).toHaveLength(1);
     expect(calls[0]!.to).toBe('f');
+  });
+
+  it('coordinator – a rebalance move a target refuses (conflict: cut off from NATS, say) holds back none of the others', async () => {
+    // The test before left the coordinator lease with another holder.
+    await leases.release(COORDINATOR_LEASE, 'other#x');
+    for (const id of ['g', 'h', 'i']) await nodes.register(id, [], 5_000, `i${id}`, undefined, ['k4']);
+    await shardMap.ensureKind('k4', 9);
+    for (let s = 0; s < 9; s++) await shardMap.assign('k4', s, 0, 'g');
+    const tried: string[] = [];
+    const mover = {
+      async move(kind: string, shard: number, to: string): Promise<MoveOutcome> {
+        tried.push(to);
+        if (to === 'h') throw new ImError(ErrorCode.CONFLICT, 'node h takes no k4 shards now');
+        await shardMap.assign(kind, shard, (await shardMap.list(kind))[shard]!.epoch, to);
+        return { kind, shard, from: 'g', to, epoch: 1, releasedCleanly: true, acquiredCleanly: true, pauseMs: 0, noop: false };
+      },
+    } as unknown as ShardMover;
+    const c = coordinator('g', ['k4'], mover, { autoRebalanceMoves: 16 });
+    await c.tick();
+    await c.stop();
+    const owners = (await shardMap.list('k4')).map((r) => r.owner);
+    expect(owners.filter((o) => o === 'i')).toHaveLength(3);
+    expect(owners.filter((o) => o === 'h')).toHaveLength(0);
+    expect(tried.filter((t) => t === 'h')).toHaveLength(3);
   });
 });
