@@ -127,14 +127,14 @@ export class LeaseRenewer {
   private async yieldsToPeers(): Promise<boolean> {
     const { cell, natsCutGraceMs: grace } = this.opts;
     const ticket = ++this.asked;
-    const cut = (): boolean => grace > 0 && cell.natsDownForMs(monotonicMs()) > grace;
-    const reachers = cut() && !this.cutOff ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace, this.opts.kinds) : [];
+    const downFor = (): number => cell.natsDownForMs(monotonicMs());
+    const reachers = grace > 0 && downFor() > grace && !this.cutOff ? await this.opts.nodes.natsReachers(this.opts.nodeId, grace, this.opts.kinds) : [];
     // A newer beat decided while this one waited for its answer.
     if (ticket < this.applied) return this.cutOff;
     this.applied = ticket;
     // Read again after the wait: NATS may be back.
-    const cutMs = cell.natsDownForMs(monotonicMs());
-    const yields = cut() && (this.cutOff || reachers.length > 0);
+    const cutMs = downFor();
+    const yields = grace > 0 && cutMs > grace && (this.cutOff || reachers.length > 0);
     if (yields && !this.cutOff) {
       this.opts.warn({ cutMs: Math.round(cutMs), reachers }, "cut off from NATS while other nodes reach it: letting the lease run out so that they take this node's shards");
       this.opts.onCutOff(reachers);

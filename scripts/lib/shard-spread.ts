@@ -1,6 +1,6 @@
 import type { Sql } from '../../storage/db.js';
 import { NodeStore, hostsKind } from '../../storage/node-store.js';
-import { ShardMapStore } from '../../storage/shard-map-store.js';
+import { ShardMapStore, type ShardRow } from '../../storage/shard-map-store.js';
 
 /**
  * Waits until `nodeCount` nodes are in placement, every shard is active, and each kind is spread evenly (±1) over the
@@ -17,13 +17,21 @@ export async function waitForEvenSpread(sql: Sql, nodeCount: number, timeoutMs =
     const even =
       placed.length === nodeCount &&
       rows.every((r) => r.state === 'active') &&
-      [...new Set(rows.map((r) => r.kind))].every((kind) => {
-        const hosts = placed.filter((n) => hostsKind(n, kind));
-        const counts = hosts.map((n) => rows.filter((r) => r.kind === kind && r.owner === n.nodeId).length);
-        return counts.length > 0 && counts.every((c) => c > 0) && Math.max(...counts) - Math.min(...counts) <= 1 && rows.filter((r) => r.kind === kind).every((r) => hosts.some((n) => n.nodeId === r.owner));
-      });
+      [...new Set(rows.map((r) => r.kind))].every((kind) => evenOver(rows.filter((r) => r.kind === kind), placed.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId)));
     if (even) return;
     if (Date.now() > deadline) throw new Error(`shards not spread over ${nodeCount} nodes after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Whether every one of `rows` is owned by one of `hosts`, each of which owns some, within one of each other. */
+function evenOver(rows: readonly ShardRow[], hosts: readonly string[]): boolean {
+  const counts = new Map(hosts.map((h) => [h, 0]));
+  for (const r of rows) {
+    const n = r.owner === null ? undefined : counts.get(r.owner);
+    if (n === undefined) return false;
+    counts.set(r.owner!, n + 1);
+  }
+  const n = [...counts.values()];
+  return n.length > 0 && Math.min(...n) > 0 && Math.max(...n) - Math.min(...n) <= 1;
 }
