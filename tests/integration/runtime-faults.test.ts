@@ -183,6 +183,8 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
   }, 60_000);
 
   it('imctl – Ctrl-C during a single move finishes the move first: the shard is never left moving, served by nobody', async () => {
+    // Every node back in placement after the tests before (their leases are short: under load one may lapse a moment).
+    await cluster.settle();
     const row = (await cluster.db.sql<{ shard: number; owner: string }[]>`SELECT shard, owner FROM shards WHERE kind = 'counter' AND state = 'active' AND owner IS NOT NULL AND NOT pinned ORDER BY shard DESC LIMIT 1`)[0]!;
     const live = await cluster.db.sql<{ node_id: string }[]>`SELECT node_id FROM nodes WHERE state = 'alive' AND lease_until > now() AND node_id <> ${row.owner} ORDER BY node_id`;
     const to = live[0]!.node_id;
