@@ -1,6 +1,5 @@
 import { ChatKind, ChatterOp, ConnectorOp, type ChatterLeave, type ChatterSend, type ChatterSystem, type ChatterTyping, type ConnectorNotify, type SendReply } from '../protocol/chat-ops.js';
 import { encodeFrame } from '../protocol/codec.js';
-import { isDirectConvId } from '../protocol/conv-id.js';
 import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { SYSTEM_DEVICE } from '../protocol/token.js';
 import { Posting, type ConvKind, type Pin, type ServerFrame } from '../protocol/frames.js';
@@ -10,10 +9,10 @@ import { conversationSubject } from '../protocol/subjects.js';
 import { LaterReply, type Actor, type ActorContext, type ActorKind } from '../runtime/actor.js';
 import type { AddedMember } from '../storage/conversation-store.js';
 import type { StoredMessage } from '../storage/message-store.js';
-import { resumeOrdinals } from '../storage/message-ordinals.js';
-import { amendmentOf, checkAmendment, repliedTo, type Amendment, type Replied } from './amendment.js';
+import { amendmentOf, repliedTo, type Amendment, type Replied } from './amendment.js';
 import { committed, keylessCid, newChatMessage, type Named } from './new-message.js';
 import { BindGrace } from './bind-grace.js';
+import { readBlocked, readConversation } from './chatter-load.js';
 import type { ChatServices } from './chat-services.js';
 import { addDevice, deviceKey, knownSend, recentReply, rememberSend, sendReplyOf, type DeviceState } from './device-sends.js';
 import { checkChatterCreate, checkChatterMembers, checkChatterMute, checkChatterPin, checkChatterRules, checkChatterSend, checkChatterSilence, checkChatterSystem, checkChatterTitle, checkExpired, checkRoles, checkUid } from './op-checks.js';
@@ -24,7 +23,7 @@ import { fanOut, type FanOutFrom } from './fan-out.js';
 import { toMsg } from './stored-msg.js';
 import { StoredResends } from './stored-resends.js';
 import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, tellUntold, type AdminChatter, type UntoldChanges } from './chatter-admin.js';
-import { ReactionsInFlight } from './reactions-in-flight.js';
+import { AmendmentsInFlight } from './amendments-in-flight.js';
 import { pinMessage } from './message-pins.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
@@ -71,13 +70,8 @@ class ChatterActor implements Actor, AdminChatter {
   private loadedAt = 0;
   /** Members told to bind to the large conversation's subject a moment ago: their connectors deliver too. */
   private readonly binding = new BindGrace();
-  /**
-   * Messages with a recall or an edit in the group commit, and its commit: the next amendment of one (a reaction
-   * too) waits for it and then reads what it left, so one statement never changes a row twice.
-   */
-  private readonly amending = new Map<number, Promise<unknown>>();
-  /** Reactions in the group commit: the next one of the same user to the same message replaces theirs. */
-  private readonly reacting = new ReactionsInFlight();
+  /** Recalls, edits and reactions in the group commit (see AmendmentsInFlight). */
+  private readonly amending = new AmendmentsInFlight();
   /** Mention rows @all may still write (made on the first @all). */
   private mentionAllBudget: SendBudget | undefined;
   private reactionBudget: SendBudget | undefined;
@@ -131,7 +125,7 @@ class ChatterActor implements Actor, AdminChatter {
       case ChatterOp.CREATE:
         return createGroup(this, checkChatterCreate(payload));
       case ChatterOp.BLOCKS: // the server API changed a block between the two members: read it again
-        return this.readBlocked().then((blocked) => ({ blocked: (this.blocked = blocked) }));
+        return readBlocked(this.svc, this.ctx.key).then((blocked) => ({ blocked: (this.blocked = blocked) }));
       case ChatterOp.MUTE:
         return mute(this, checkChatterMute(payload));
       case ChatterOp.TITLE:
@@ -165,31 +159,23 @@ class ChatterActor implements Actor, AdminChatter {
     // A statement of ours whose outcome was never learned could still commit: the last seq is read once it cannot.
     await this.svc.committer.settled();
     this.svc.committer.reset(conv);
-    const [c, members, head, blocked] = await Promise.all([
-      this.svc.convs.get(conv),
-      this.svc.convs.members(conv),
-      this.svc.messages.chainHead(conv),
-      this.readBlocked(),
-    ]);
+    const now = Date.now();
+    const { conv: c, members, blocked, lastSeq, lastOrdinal, lastPosts } = await readConversation(this.svc, this.ctx.fence, conv, now);
     // A dissolved group is gone for its chatter: no sends, members or rules.
     this.exists = c !== undefined && c.dissolvedAt === undefined;
-    const ordinals = resumeOrdinals(head);
-    if (this.exists && ordinals.restartFrom !== undefined) await this.svc.messages.restartOrdinals(this.ctx.fence, conv, ordinals.restartFrom);
     this.blocked = blocked;
     this.kind = c?.kind ?? 'group';
     this.title = c?.title ?? undefined;
     this.meta = c?.meta ?? undefined;
     this.members = new Set(members.map((m) => m.uid));
     this.lastJoinAt = members.reduce((t, m) => Math.max(t, m.joinedAt), 0);
-    const now = Date.now();
     this.marks.load(members, now);
     this.marks.adminsPost = c?.posting === Posting.ADMINS;
     this.marks.slowMode = c?.slowModeSec ?? 0;
-    // In slow mode, where the members' waits stand: a move of the conversation to this node must not reset them.
-    if (this.marks.slowMode > 0) this.marks.restorePosts(await this.svc.messages.lastPostsSince(conv, now - this.marks.slowMode * 1000, SYSTEM_DEVICE));
+    if (lastPosts) this.marks.restorePosts(lastPosts);
     this.retention = c?.retentionSec ?? 0;
-    this.lastSeq = head.lastSeq;
-    this.lastOrdinal = ordinals.ordinal;
+    this.lastSeq = lastSeq;
+    this.lastOrdinal = lastOrdinal;
     this.devices.clear();
     this.broken = false;
     this.loadedAt = now;
@@ -208,7 +194,7 @@ class ChatterActor implements Actor, AdminChatter {
     if (this.broken || !this.exists || this.blocked || this.marks.restricted || p.recall !== undefined || p.edit !== undefined || p.react !== undefined || p.reply !== undefined || p.mentionAll || !this.members.has(p.uid)) return this.sendSlow(p);
     const dev = this.devices.get(deviceKey(p.uid, p.did));
     if (dev === undefined) return this.sendSlow(p);
-    const known = this.known(p, dev);
+    const known = knownSend(p, dev, this.storedSend);
     if (known !== undefined) return known;
     this.admit();
     if (!this.svc.seqs.covers(this.ctx.fence, this.lastSeq + 1)) return this.sendSlow(p);
@@ -232,7 +218,7 @@ class ChatterActor implements Actor, AdminChatter {
       throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     }
     const dev = this.devices.get(deviceKey(p.uid, p.did)) ?? (await this.loadDevice(p.uid, p.did));
-    const known = this.known(p, dev);
+    const known = knownSend(p, dev, this.storedSend);
     if (known !== undefined) return known instanceof Promise ? await known : known;
     this.admit();
     // After the dedup: a message stored before the block is still answered with its seq when re-sent.
@@ -248,10 +234,6 @@ class ChatterActor implements Actor, AdminChatter {
     await this.reserveNext();
     if (amends === undefined) this.marks.posted(p.uid, Date.now());
     return new LaterReply(this.append(p.uid, p.did, p.cid, p.body, dev, amends, p, replied));
-  }
-
-  private known(p: ChatterSend, dev: DeviceState): SendReply | LaterReply | Promise<SendReply> | undefined {
-    return knownSend(p, dev, this.storedSend);
   }
 
   /** A field, not a method: `known` hands it on for every send, and a bound closure per send is garbage per message. */
@@ -283,21 +265,14 @@ class ChatterActor implements Actor, AdminChatter {
     if (this.broken) throw new ImError(ErrorCode.UNAVAILABLE, `conversation ${this.ctx.key} is reloading; re-send`);
   }
 
-  /**
-   * See `checkAmendment` (`uid`: the client's, none for the server API); waits first for an amendment of the same
-   * message that is in the group commit. A reaction (`body`, from `from`) learns which one it replaces.
-   */
-  private async checkAmendment(a: Amendment, body: string, from: string, uid?: string): Promise<void> {
-    await this.settled(a.target);
-    await checkAmendment(this.svc, this.ctx.key, a, uid, SYSTEM_DEVICE, this.kind === 'group' ? this.moderates : undefined);
-    if (a.kind !== 'react') return;
-    const was = await this.reacting.replaced(this.svc, this.ctx.key, a.target, from, body);
-    if (was !== undefined) a.was = was;
+  /** See AmendmentsInFlight.check (`uid`: the client's, none for the server API). */
+  private checkAmendment(a: Amendment, body: string, from: string, uid?: string): Promise<void> {
+    return this.amending.check(this.svc, this.ctx.key, a, body, from, SYSTEM_DEVICE, uid, this.kind === 'group' ? this.moderates : undefined);
   }
 
   /** See AdminChatter. */
-  async settled(seq: number): Promise<void> {
-    await this.amending.get(seq)?.catch(() => undefined);
+  settled(seq: number): Promise<void> {
+    return this.amending.settled(seq);
   }
 
   async commitsSettled(): Promise<void> {
@@ -329,7 +304,6 @@ class ChatterActor implements Actor, AdminChatter {
     const done = this.svc.committer.submit(this.ctx.fence, m.row).then(
       (ts) => {
         this.inflight.delete(done);
-        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const { reply, msg } = committed(m, ts);
         if (dev?.recent.get(cid) === done) dev.recent.set(cid, reply);
         fanOut(this.out, msg, amends?.author !== undefined && body !== '' ? { author: amends.author, target: amends.target, emoji: body } : undefined);
@@ -337,7 +311,6 @@ class ChatterActor implements Actor, AdminChatter {
       },
       (err: unknown) => {
         this.inflight.delete(done);
-        if (amends && this.amending.get(amends.target) === done) this.amending.delete(amends.target);
         const e = toImError(err);
         this.broken = true;
         dev?.recent.delete(cid);
@@ -350,9 +323,7 @@ class ChatterActor implements Actor, AdminChatter {
     // `from`s would otherwise keep 256 replies each, whatever few client devices there are.
     if (dev) rememberSend(dev, cid, done, this.devices.size + (this.systemDevs?.size ?? 0));
     this.inflight.add(done);
-    // A reaction changes no other row: reactions to one message need not wait for each other, only know what they replace.
-    if (amends?.kind === 'react') this.reacting.track(amends.target, uid, body, done);
-    else if (amends) this.amending.set(amends.target, done);
+    if (amends) this.amending.track(amends, uid, body, done);
     return done;
   }
 
@@ -406,11 +377,6 @@ class ChatterActor implements Actor, AdminChatter {
   /** Reads a conversation found missing again, at most once a second (requests to nowhere cost no storm of reads). */
   async recheckMissing(): Promise<void> {
     if (!this.exists && Date.now() - this.loadedAt > MISSING_RECHECK_MS) await this.load();
-  }
-
-  /** Whether one member blocks the other; only direct conversations ask Postgres. */
-  private async readBlocked(): Promise<boolean> {
-    return isDirectConvId(this.ctx.key) ? this.svc.blocks.blockedIn(this.ctx.key) : false;
   }
 
   /** See `announceMembers`. */
