@@ -8,7 +8,7 @@ import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import { connect, type Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
 import { migrate } from '../storage/migrate.js';
-import { hostsKind, NodeStore } from '../storage/node-store.js';
+import { NodeStore } from '../storage/node-store.js';
 import { ShardMapStore } from '../storage/shard-map-store.js';
 import type { ActorKind } from './actor.js';
 import { ActorHost } from './actor-host.js';
@@ -19,7 +19,7 @@ import { Coordinator, coordinatorHolder } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
 import { Membership } from './membership.js';
-import { planAssignment } from './placement.js';
+import { drainShards } from './node-drain.js';
 import { Router } from './router.js';
 import { ServedAnnouncer } from './served-announcer.js';
 import { ShardServer } from './shard-server.js';
@@ -63,8 +63,6 @@ export interface ClusterNodeOptions {
 export const DEFAULT_AUTO_REBALANCE_MOVES = 16;
 /** Connections of the control plane's pool: the heartbeat, the coordinator and the shard-map refresh may overlap. */
 export const CONTROL_POOL_SIZE = 3;
-/** Rounds a drain makes at most over what the map gives the node (a failed move is tried again in the next). */
-export const DRAIN_ROUNDS = 3;
 /** The cluster setting holding the shard function's fingerprint (recorded by the first node, never changed). */
 export const SHARD_FUNCTION_SETTING = 'shard-function';
 
@@ -362,36 +360,13 @@ export class ClusterNode {
       const log = this.opts.log;
       try {
         await this.nodes.markClosing(this.nodeId, this.membership.incarnation);
-        // What the map gives this node, not what it serves now (after a lease blip it may serve nothing it owns), in
-        // rounds: a move to this node begun before it was draining lands after its kind was handled.
-        for (let round = 0; round < DRAIN_ROUNDS; round++) {
-          const owned = await this.shardMap.ownedBy(this.nodeId);
-          if (owned.length === 0 || !(await this.drainKinds(new Set(owned.map((r) => r.kind))))) break;
-        }
+        await drainShards({ nodeId: this.nodeId, nodes: this.nodes, shardMap: this.shardMap, mover: this.mover, log });
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'drain incomplete; closing anyway (shards are reassigned when the lease runs out)');
       }
       await this.shutdown(true);
     })();
     return this.closing;
-  }
-
-  /** One round of a drain: each kind's shards on this node move to the others; false when there are no others. */
-  private async drainKinds(kinds: Set<string>): Promise<boolean> {
-    const log = this.opts.log;
-    for (const kind of kinds) {
-      // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
-      const others = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== this.nodeId && hostsKind(n, kind)).map((n) => n.nodeId);
-      if (others.length === 0) return false;
-      const rows = await this.shardMap.list(kind);
-      const current = rows.map((r) => (r.owner && r.owner !== this.nodeId && others.includes(r.owner) ? r.owner : null));
-      const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });
-      const mine = rows.filter((r) => r.owner === this.nodeId);
-      const t0 = Date.now();
-      await Promise.all(mine.map((r) => this.mover.move(kind, r.shard, target[r.shard]!).catch((err: unknown) => log.warn({ kind, shard: r.shard, err: (err as Error).message }, 'drain move failed'))));
-      log.info({ kind, moved: mine.length, ms: Date.now() - t0 }, 'drained shards');
-    }
-    return true;
   }
 
   /** Stops serving and leaves the cluster without moving shards first (the coordinator reassigns them at once). */
