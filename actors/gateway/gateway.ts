@@ -6,7 +6,7 @@ import { BARE_PONG, decodeClientFrame, isBarePing } from '../../protocol/codec.j
 import { decodeShardsServed } from '../../protocol/control.js';
 import { ErrorCode, ImError, toImError } from '../../protocol/errors.js';
 import { RedirectReason, type ClientFrameOf, type ServerFrame } from '../../protocol/frames.js';
-import { MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, DEFAULT_TOKEN_LEEWAY_SEC, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
+import { MAX_LIST_PAGE_BYTES, DEFAULT_LIMITS, DEFAULT_MAX_SERVER_FRAME_BYTES, IDLE_HEARTBEATS, type FrameLimits } from '../../protocol/limits.js';
 import { clusterServedSubject, gatewaySubject } from '../../protocol/subjects.js';
 import type { GatewayConfig } from '../../runtime/config.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -31,8 +31,8 @@ import { SessionAttacher } from './session-attacher.js';
 import { ListPager } from './list-pager.js';
 import { SessionWriter } from './session-writer.js';
 import { overRate } from './rate-admission.js';
+import { sweepSessions, SWEEP_MS } from './session-sweep.js';
 
-const SWEEP_MS = 1000;
 /** Frames up to this many times the limit are read just to be refused with a clear error and 1009. */
 const OVERSIZE_GRACE = 4;
 /**
@@ -130,7 +130,7 @@ export class Gateway {
     // A session opened just before its gateway heard of a revocation is closed when it does.
     this.revocations = new RevocationFeed(deps.nc, deps.svc.revocations, (r) => this.closeRevoked(r), () => deps.config.maxTokenLifetimeSec, deps.log);
     this.signOuts = new SignOutFeed(deps.nc, () => this.sessions.values(), deps.log);
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(() => sweepSessions(this.sessions, deps.config.heartbeatMs, this.sendFrame, this.refreshAttach), SWEEP_MS);
     this.sweepTimer.unref();
   }
 
@@ -388,22 +388,8 @@ export class Gateway {
 
   /** A field, not a method: every pushed frame of a connector's tell goes through it, with no closure per tell. */
   private readonly sendBytes = (s: Session, bytes: Uint8Array): void => this.writer.sendBytes(s, bytes);
-  /** `send` as a field: handed to the pager, the frame handler, the attacher and the rate check. */
+  /** `send` as a field: handed to the pager, the frame handler, the attacher, the rate check and the sweep. */
   private readonly sendFrame = (s: Session, f: ServerFrame): void => this.send(s, f);
-
-  private sweep(): void {
-    const now = Date.now();
-    // This walks every session each second, so it makes no garbage per session: forEach, not an iterator (whose
-    // results are objects), and cut-offs computed once (arithmetic on ms timestamps can box a number per session).
-    const silentSince = now - this.deps.config.heartbeatMs * IDLE_HEARTBEATS;
-    const expiredBefore = now / 1000 - DEFAULT_TOKEN_LEEWAY_SEC;
-    this.sessions.forEach((s) => {
-      if (s.state !== 'open') return;
-      if (s.lastHeard < silentSince) s.end(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      else if (s.exp < expiredBefore) {
-        this.send(s, errorFrame(new ImError(ErrorCode.TOKEN_EXPIRED, 'the token expired; reconnect with a new one')));
-        s.end(CloseCode.UNAUTHORIZED, 'token expired');
-      } else if (now >= s.refreshAt) void this.attacher.attach(s, true);
-    });
-  }
+  /** Refreshes a session's attach (its connector's record of it); the sweep's. */
+  private readonly refreshAttach = (s: Session): void => void this.attacher.attach(s, true);
 }
