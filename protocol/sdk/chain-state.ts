@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, Msg } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
 
 /** What the SDK keeps of one conversation: what the app sees of it, and its gap repair's state. */
@@ -55,6 +55,22 @@ export function rejoin(s: ChainState, baseline: number): void {
   // that follows brings its own count.
   s.unread = s.mentions = 0;
   s.unreadThrough = Math.max(s.unreadThrough, baseline);
+}
+
+/**
+ * Sets what a `joined` frame carries. `news`: the conversation is new to the device (or it had left), and what the
+ * frame leaves out it has none of; a repeat for a conversation in the list changes only what it carries (their own
+ * frames tell changes).
+ */
+export function applyJoined(s: ChainState, j: Omit<JoinedFrame, 'type'>, news: boolean): void {
+  s.kind = j.kind;
+  if (j.title !== undefined) s.title = j.title;
+  if (news || j.meta !== undefined) s.meta = j.meta;
+  if (news || j.posting !== undefined) s.posting = j.posting;
+  if (news || j.retention !== undefined) s.retention = j.retention;
+  if (news || j.slowMode !== undefined) s.slowMode = j.slowMode;
+  if (news || j.pins !== undefined) s.pins = j.pins;
+  s.lastSeq = Math.max(s.lastSeq, j.lastSeq);
 }
 
 /** Whether the chain has something to pull: messages held past a gap, or a known last seq beyond what it holds. */

@@ -7,45 +7,12 @@ import { GapPuller } from './gap-puller.js';
 import { HidesCatchUp } from './hides-catch-up.js';
 import { LeftConversations } from './left-conversations.js';
 import { applyPeerLeft, applyReceipt } from './peer-marks.js';
-import { applyCount, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
+import { applyCount, applyJoined, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
+import { DEFAULT_ACK_DELAY_MS, DEFAULT_LIST_STALE_GRACE_MS, DEFAULT_MAX_HELD, type ConversationChainsOptions } from './chain-options.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';
-
-/** Acks are batched per conversation for this long (README §7.3 allows batching). */
-export const DEFAULT_ACK_DELAY_MS = 50;
-/** Out-of-order messages kept aside per conversation while a pull repairs the gap; more are dropped (the pull brings them back). */
-export const DEFAULT_MAX_HELD = 1_000;
-/**
- * A list does not take out a conversation a live `joined` or `msg` made known this recently: the list may have been
- * read before the user was added and arrive after the news (it travels another way). A real removal meanwhile
- * comes as `left`; the next list corrects the rest.
- */
-export const DEFAULT_LIST_STALE_GRACE_MS = 10_000;
-
-export interface ConversationChainsOptions {
-  /** Hands one message to the app: called in order, exactly once per (conv, seq). */
-  deliver: (msg: Msg) => void;
-  /** Fetches messages of `conv` with seq > `after` (the client's rid-correlated, timed-out `pull`). */
-  pull: (conv: string, after: number, limit: number) => Promise<HistoryPage>;
-  /** Puts an `ack` on the wire; returns false when not connected. */
-  ack: (conv: string, seq: number) => boolean;
-  /** Sends this device's read mark of `conv` again: a list showed the server without it. */
-  reread?: (conv: string, seq: number) => void;
-  /** Whether requests can be sent now (a closed connection ends a pull loop; the reconnect's `convs` restarts it). */
-  isOpen: () => boolean;
-  history?: HistoryBaseline;
-  ackDelayMs?: number;
-  maxHeld?: number;
-  maxLeft?: number;
-  pullLimit?: number;
-  /** Errors of the background pulls (the app may log them). */
-  onPullError?: (conv: string, error: ImError) => void;
-  /** See DEFAULT_LIST_STALE_GRACE_MS. */
-  listStaleGraceMs?: number;
-  /** Asks which messages of `conv` the user hid (`hides`; its answer reaches the app as a `hidden` event). */
-  hides?: (conv: string) => Promise<unknown>;
-}
+export { DEFAULT_ACK_DELAY_MS, DEFAULT_LIST_STALE_GRACE_MS, DEFAULT_MAX_HELD, type ConversationChainsOptions } from './chain-options.js';
 
 /**
  * Inbound ordering of README §7.2: per conversation `last`, the seq of the last message held with no gap
@@ -67,6 +34,12 @@ export class ConversationChains {
   private closed = false;
   /** When the last connection ended (epoch ms): what it brought is older than any list of the next one. */
   private disconnectedAt = 0;
+  /**
+   * Live messages of conversations this device does not hold (or left) that came before this connection's list:
+   * applied once it set their baselines. Started at their `prev`, a conversation the user was added to while away
+   * would count none of the messages before them as news.
+   */
+  private early: Msg[] | undefined;
 
   constructor(private readonly opts: ConversationChainsOptions) {
     this.history = opts.history ?? HistoryBaseline.LATEST;
@@ -162,6 +135,9 @@ export class ConversationChains {
     const listed = new Set(list.map((r) => r.conv));
     const gone: string[] = [];
     for (const [conv, s] of this.convs) if (!listed.has(conv) && s.liveSince <= liveAfter && this.handleLeft(conv, false)) gone.push(conv);
+    const early = this.early;
+    this.early = undefined;
+    if (early !== undefined) for (const m of early) this.handleMsg(m);
     return gone;
   }
 
@@ -191,8 +167,12 @@ export class ConversationChains {
   handleMsg(msg: Msg): void {
     if (this.closed) return;
     let s = this.convs.get(msg.conv);
-    // First seen in a live message (news that overtook the list, or the `joined`): with "from now" history, start at
-    // it, as the list or the `joined` would have; with all of it, from the start.
+    if ((s === undefined || s.left) && this.sawFirstList && !this.listedSinceConnect) {
+      if ((this.early ??= []).length < this.maxHeld) this.early.push(msg);
+      return;
+    }
+    // First seen in a live message (news that overtook the first list, or the `joined`): with "from now" history,
+    // start at it, as the list or the `joined` would have; with all of it, from the start.
     if (s === undefined) {
       s = this.create(msg.conv, 'group', this.history === HistoryBaseline.LATEST ? msg.prev : 0);
       s.liveSince = Date.now();
@@ -218,7 +198,8 @@ export class ConversationChains {
    */
   handleRead(conv: string, seq: number, count?: { unread: number; lastSeq: number; mentions?: number }): boolean {
     const s = this.convs.get(conv);
-    if (s === undefined) return false;
+    // A conversation this device left (its list may be behind the server's) shows nothing, as `get` does.
+    if (s === undefined || s.left) return false;
     const unmarked = s.markedUnreadAt > 0;
     s.markedUnreadAt = 0;
     const before = s.unread;
@@ -232,7 +213,7 @@ export class ConversationChains {
   /** Applies the server's count after a hide (a hidden message is not unread); true when the unread count or mentions changed. */
   handleCount(conv: string, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
     const s = this.convs.get(conv);
-    if (s === undefined) return false;
+    if (s === undefined || s.left) return false;
     const before = s.unread;
     const mentionsBefore = s.mentions;
     applyCount(s, count);
@@ -281,7 +262,7 @@ export class ConversationChains {
    * known, or one the user had left. With history from now, what came before `lastSeq` is history, not news (see rejoin).
    */
   handleJoined(j: Omit<JoinedFrame, 'type'>): boolean {
-    const { conv, kind, title, lastSeq } = j;
+    const { conv, kind, lastSeq } = j;
     if (this.closed) return false;
     const baseline = this.history === HistoryBaseline.LATEST ? lastSeq : 0;
     let s = this.convs.get(conv);
@@ -289,15 +270,7 @@ export class ConversationChains {
     if (s === undefined) s = this.create(conv, kind, baseline);
     else if (s.left) rejoin(s, baseline);
     if (news) s.liveSince = Date.now();
-    s.kind = kind;
-    if (title !== undefined) s.title = title;
-    // A repeat for a conversation in the list changes only what it carries: their own frames tell changes.
-    if (news || j.meta !== undefined) s.meta = j.meta;
-    if (news || j.posting !== undefined) s.posting = j.posting;
-    if (news || j.retention !== undefined) s.retention = j.retention;
-    if (news || j.slowMode !== undefined) s.slowMode = j.slowMode;
-    if (news || j.pins !== undefined) s.pins = j.pins;
-    s.lastSeq = Math.max(s.lastSeq, lastSeq);
+    applyJoined(s, j, news);
     this.clearTo(s, j.clearedSeq ?? 0);
     if (s.lastSeq > s.last) this.puller.start(s);
     return news;
@@ -333,6 +306,8 @@ export class ConversationChains {
   disconnected(): void {
     this.disconnectedAt = Date.now();
     this.listedSinceConnect = false;
+    // Not acked: the server sends them again, or the next list shows them.
+    this.early = undefined;
     this.acks.pause();
     for (const s of this.convs.values()) this.puller.clearRetry(s);
   }
@@ -359,7 +334,8 @@ export class ConversationChains {
     if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on).
     if (msg.recall !== undefined && s.pins?.some((p) => p.seq === msg.recall) === true) s.pins = s.pins.filter((p) => p.seq !== msg.recall);
-    countDelivered(s, msg, plain, this.uid);
+    // A message this user hid (a stub a pull brought) is not unread, as the server counts it.
+    countDelivered(s, msg, plain && msg.hidden !== true, this.uid);
     this.opts.deliver(msg);
   }
 

@@ -427,3 +427,51 @@ describe('sdk chain – hides made while away', () => {
     expect(asked).toEqual(['c']);
   });
 });
+
+describe('sdk chain – news of a conversation new to this device that overtakes the list', () => {
+  it('sdk chain – after a reconnect, a message of a conversation the device does not hold yet waits for the list: its unread messages before it are pulled and delivered as news, in order', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([]);
+    chains.disconnected();
+    // Added to g at seq 100 while away; 101–110 came meanwhile. 111 is pushed before this connection's list.
+    chains.handleMsg(msg('g', 111, 110));
+    expect(delivered).toEqual([]);
+    chains.handleConvs([row('g', 110, { unread: 10, seenSeq: 100 })]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['g', 100]]);
+    await pulls[0]!.answer({ msgs: Array.from({ length: 10 }, (_, i) => msg('g', 101 + i, 100 + i)), more: false });
+    expect(delivered).toEqual(Array.from({ length: 11 }, (_, i) => `g:${101 + i}`));
+    expect(chains.get('g')).toMatchObject({ last: 111, unread: 11 });
+  });
+
+  it('sdk chain – such a message waits only for this connection: dropped with it, the next list brings it; before the first list it starts the chain as ever', () => {
+    const { chains, delivered } = harness();
+    chains.handleMsg(msg('a', 5, 4));
+    expect(delivered).toEqual(['a:5']);
+    chains.handleConvs([row('a', 5)]);
+    chains.disconnected();
+    chains.handleMsg(msg('g', 3, 2));
+    chains.disconnected();
+    chains.handleConvs([row('a', 5)]);
+    expect(delivered).toEqual(['a:5']);
+    expect(chains.get('g')).toBeUndefined();
+  });
+});
+
+describe('sdk chain – unread counts', () => {
+  it('sdk chain – a message this user hid, brought by a gap pull, is not counted unread', async () => {
+    const { chains, delivered, pulls } = harness();
+    chains.handleConvs([row('c', 10)]);
+    chains.handleMsg(msg('c', 12, 11));
+    await pulls[0]!.answer({ msgs: [{ ...msg('c', 11, 10), hidden: true }, msg('c', 12, 11)], more: false });
+    expect(delivered).toEqual(['c:11', 'c:12']);
+    expect(chains.get('c')).toMatchObject({ unread: 1 });
+  });
+
+  it('sdk chain – a read mark or count for a conversation this device left changes nothing (the client emits no read for it)', () => {
+    const { chains } = harness();
+    chains.handleConvs([row('c', 5, { unread: 2, seenSeq: 3 })]);
+    chains.handleLeft('c');
+    expect(chains.handleRead('c', 5, { unread: 0, lastSeq: 5 })).toBe(false);
+    expect(chains.handleCount('c', { unread: 0, lastSeq: 5 })).toBe(false);
+  });
+});
