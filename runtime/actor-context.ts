@@ -78,12 +78,22 @@ export class CellContext implements ActorContext {
     const timers = (cell.timers ??= new Map());
     const prev = timers.get(name);
     if (prev) clearTimeout(prev);
+    // A tick waits in the mailbox: a repeating timer adds no other until it ran. Its ticks would otherwise pile up
+    // for as long as a slow job holds the mailbox (a database stall), and all run back to back after it.
+    let queued = false;
     const fire = (): void => {
       if (cell.closing) return;
       if (repeat) timers.set(name, setTimeout(fire, ms));
       else timers.delete(name);
+      if (queued) return;
+      queued = true;
       // A deactivation queued before this turn runs first: the actor is gone by the time this would.
-      cell.mailbox.post(() => (cell.closing ? undefined : fn())).catch((err: unknown) => this.host.failed(cell, err));
+      cell.mailbox
+        .post(() => {
+          queued = false;
+          return cell.closing ? undefined : fn();
+        })
+        .catch((err: unknown) => ((queued = false), this.host.failed(cell, err)));
     };
     timers.set(name, setTimeout(fire, ms));
   }

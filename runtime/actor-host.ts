@@ -18,6 +18,8 @@ interface Cell extends CellRef {
   activated: boolean;
   /** Set once deactivation was requested; a successor activation waits for it. */
   deactivation?: Promise<void>;
+  /** The actor's due `check` waits in its mailbox: the sweep queues no other until it ran. */
+  checkQueued?: boolean;
 }
 
 export interface ActorHostOptions {
@@ -76,8 +78,11 @@ export class ActorHost {
     return this.kinds.has(kind);
   }
 
-  /** Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. */
-  dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown): Promise<unknown> {
+  /**
+   * Delivers one operation to the actor (kind, key), activating it under `fence` when it is not live. Past
+   * `deadline` (epoch ms: the caller's, who has been told TIMEOUT by then) it is refused TIMEOUT unrun.
+   */
+  dispatch(kind: string, key: string, fence: Fence, op: string, payload: unknown, deadline = Number.POSITIVE_INFINITY): Promise<unknown> {
     if (this.closed) return Promise.reject(new ImError(ErrorCode.CLOSED, 'node is closing'));
     let cell: Cell | IdleAnswer;
     try {
@@ -88,7 +93,7 @@ export class ActorHost {
     if (cell instanceof IdleAnswer) return Promise.resolve(cell.value);
     cell.lastActive = Date.now();
     const live = cell;
-    return new Promise((resolve, reject) => live.mailbox.push(new CallJob(this.runner, live, op, payload, resolve, reject)));
+    return new Promise((resolve, reject) => live.mailbox.push(new CallJob(this.runner, live, op, payload, deadline, resolve, reject)));
   }
 
   /** Delivers one operation nobody waits for (a tell): no promise is made for it unless its handler makes one. */
@@ -269,7 +274,13 @@ export class ActorHost {
 
   /** Runs the actor's due `check` in its mailbox, after what is queued there (a deactivation queued first wins). */
   private runCheck(cell: Cell, now: number): void {
-    cell.mailbox.post(() => (cell.closing ? undefined : cell.actor.check?.(now))).catch((err: unknown) => this.contextHost.failed(cell, err));
+    cell.checkQueued = true;
+    cell.mailbox
+      .post(() => {
+        cell.checkQueued = false;
+        return cell.closing ? undefined : cell.actor.check?.(now);
+      })
+      .catch((err: unknown) => ((cell.checkQueued = false), this.contextHost.failed(cell, err)));
   }
 
   private sweepIdle(): void {
@@ -279,7 +290,7 @@ export class ActorHost {
       const idleMs = this.kinds.get(kind)?.idleMs ?? this.opts.defaultIdleMs;
       ofKind.forEach((cell) => {
         const at = cell.actor.checkAt;
-        if (at !== undefined && now >= at && !cell.deactivation && !cell.closing) this.runCheck(cell, now);
+        if (at !== undefined && now >= at && !cell.checkQueued && !cell.deactivation && !cell.closing) this.runCheck(cell, now);
         if (!cell.deactivation && cell.mailbox.size === 0 && now - cell.lastActive > idleMs && !cell.actor.holdsLiveState?.()) void this.deactivate(cell, 'idle');
       });
     }

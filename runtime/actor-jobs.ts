@@ -1,4 +1,4 @@
-import { toImError, type ImError } from '../protocol/errors.js';
+import { ErrorCode, ImError, toImError } from '../protocol/errors.js';
 import { LaterReply } from './actor.js';
 import { MailboxJob } from './mailbox.js';
 
@@ -12,13 +12,18 @@ export interface OperationRunner<C> {
   tellFailed(cell: C, op: string, err: ImError): void;
 }
 
-/** A call: its caller waits for the handler's answer, or for a `LaterReply`'s. */
+/**
+ * A call: its caller waits for the handler's answer, or for a `LaterReply`'s. One whose `deadline` (epoch ms) passed
+ * while it waited in the mailbox is refused TIMEOUT unrun: its caller gave up (and was told it may not have run), and
+ * run late after a stall, the calls queued meanwhile and their callers' retries would all do their work for nobody.
+ */
 export class CallJob<C> extends MailboxJob {
   constructor(
     private readonly runner: OperationRunner<C>,
     private readonly cell: C,
     private readonly op: string,
     private readonly payload: unknown,
+    private readonly deadline: number,
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (err: unknown) => void,
   ) {
@@ -26,6 +31,7 @@ export class CallJob<C> extends MailboxJob {
   }
 
   run(): unknown {
+    if (Date.now() >= this.deadline) throw new ImError(ErrorCode.TIMEOUT, `"${this.op}" waited past its caller's deadline in the actor's mailbox; not run`);
     return this.runner.run(this.cell, this.op, this.payload);
   }
 

@@ -19,15 +19,23 @@ export class CoalescedRunner {
       this.again = true;
       return this.running;
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.task();
-      } while (this.again && !this.stopped());
-    })().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    let run: Promise<void> | undefined;
+    let ended = false;
+    run = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.task();
+        } while (this.again && !this.stopped());
+      } finally {
+        // In the same turn as the last check of `again`: cleared by a callback a few microtasks later, a call in
+        // between would set `again` for a run that had ended, and nothing would run for it.
+        ended = true;
+        if (this.running === run) this.running = undefined;
+      }
+    })();
+    if (!ended) this.running = run;
+    return run;
   }
 
   /** The run under way, if any (to wait for it before closing). */

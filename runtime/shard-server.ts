@@ -201,10 +201,10 @@ export class ShardServer {
     await this.releaseAll(reason);
   }
 
-  private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown }): Promise<unknown> {
+  private handle(kind: string, shard: number, call: { kind: string; key: string; op: string; payload: unknown; deadline: number }): Promise<unknown> {
     const s = this.admit(kind, shard, call);
     if (s instanceof ImError) return Promise.reject(s);
-    return this.opts.host.dispatch(kind, call.key, s.fence, call.op, call.payload);
+    return this.opts.host.dispatch(kind, call.key, s.fence, call.op, call.payload, call.deadline);
   }
 
   /** A tell: checked like a call, then handed over without a promise (nobody waits for it). */

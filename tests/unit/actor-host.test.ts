@@ -224,4 +224,59 @@ describe('actor host – one message at a time, activation, failures', () => {
     expect(await host.dispatch('probe', 'u1', fence, 'who', 'me')).toBe('me');
     expect(trace.activations).toBe(1);
   });
+
+  it("actor host – a call whose caller's deadline passed while it waited in the mailbox is refused timeout and never runs; the calls after it run", async () => {
+    const trace: Trace = { activations: 0, deactivations: [], seen: [] };
+    host = new ActorHost({ nodeId: 'n', kinds: [probeKind(trace)], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    let release: () => void = () => undefined;
+    const held = host.dispatch('probe', 'd', fence, 'hold', new Promise<void>((r) => (release = r)));
+    const late = host.dispatch('probe', 'd', fence, 'echo', 'late', Date.now() + 20);
+    const patient = host.dispatch('probe', 'd', fence, 'echo', 'patient', Date.now() + 60_000);
+    await sleep(50);
+    release();
+    await held;
+    await expect(late).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    expect(await patient).toBe('patient');
+    expect(trace.seen.filter((x) => x.includes('echo'))).toEqual(['d:echo:patient']);
+  });
+
+  it('actor host – a repeating timer and a due check add one tick each to a held mailbox, not one per interval', async () => {
+    let ticks = 0;
+    let checks = 0;
+    let release: () => void = () => undefined;
+    const kind: ActorKind = {
+      kind: 'probe',
+      idleMs: 500,
+      create: (ctx: ActorContext) => {
+        const actor = {
+          checkAt: 0 as number | undefined,
+          async onActivate() {
+            ctx.setTimer('tick', 10, () => void ticks++, true);
+          },
+          handle(op: string) {
+            if (op === 'hold') return new Promise<void>((r) => (release = r));
+            return op;
+          },
+          check() {
+            checks++;
+            actor.checkAt = Date.now() + 60_000;
+          },
+          holdsLiveState: () => true,
+          async onDeactivate() {},
+        };
+        return actor;
+      },
+    };
+    host = new ActorHost({ nodeId: 'n', kinds: [kind], sender, log: silentLogger(), defaultIdleMs: 60_000, onFenced: () => {} });
+    const held = host.dispatch('probe', 't', fence, 'hold', null);
+    await sleep(5);
+    ticks = 0;
+    // Held for ~30 timer intervals and ~5 sweeps (every 250 ms for an idle time of 500 ms).
+    await sleep(1_300);
+    release();
+    await held;
+    await sleep(5);
+    expect(ticks).toBeLessThanOrEqual(2);
+    expect(checks).toBe(1);
+  });
 });

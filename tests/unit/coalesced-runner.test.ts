@@ -43,4 +43,22 @@ describe('coalesced runner – refreshes that pile up while one runs', () => {
     await r.run();
     expect(runs).toBe(1);
   });
+
+  it('coalesced runner – a call made just as a run ends (after its last look for more) starts another run', async () => {
+    let runs = 0;
+    let finish: () => void = () => undefined;
+    const r = new CoalescedRunner(
+      () => new Promise<void>((resolve) => (runs++, (finish = resolve))),
+      () => false,
+    );
+    void r.run();
+    finish();
+    // Queued after the run's own continuation: it comes once the run has looked for more, before any later callback.
+    queueMicrotask(() => void r.run());
+    await new Promise((res) => setTimeout(res, 0));
+    expect(runs).toBe(2);
+    finish();
+    await r.current;
+  });
 });
+
