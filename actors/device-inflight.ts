@@ -19,6 +19,12 @@ export const MAX_INFLIGHT_BYTES_PER_DEVICE = 4 * 1024 * 1024;
  * round after round, with everything the device waits for in it.
  */
 export const RETRANSMIT_PUSH_BYTES = 64 * 1024;
+/**
+ * Each round a conversation's messages stay unacked doubles their wait, up to 2^this intervals (64 s at the default
+ * 2 s). A client that reads but never acks (buggy or hostile) would otherwise be sent up to RETRANSMIT_BATCH frames
+ * per conversation every interval for as long as it stays connected; a device that acks again starts afresh.
+ */
+export const MAX_RETRANSMIT_DOUBLINGS = 5;
 
 /** A pushed message not acked yet: its seq, and its frame as the chatter encoded it (pushed again as it is). */
 export interface Pushed {
@@ -29,6 +35,8 @@ export interface Pushed {
 interface Inflight {
   msgs: Pushed[];
   sentAt: number;
+  /** Rounds pushed again since the device last acked some of them (MAX_RETRANSMIT_DOUBLINGS). */
+  tries: number;
 }
 
 /** A device's unacked messages by conversation, and how many bytes their frames take. */
@@ -51,8 +59,8 @@ export function pushedOf(seq: number, frame: Uint8Array): Pushed {
 /** Records that `pushed` went to the device now; the oldest message drops out past MAX_INFLIGHT_PER_CONV. */
 export function addInflight(inflight: DeviceInflight, conv: string, pushed: Pushed, now: number): void {
   let f = inflight.get(conv);
-  if (!f) inflight.set(conv, (f = { msgs: [], sentAt: now }));
-  if (f.msgs.length === 0) f.sentAt = now;
+  if (!f) inflight.set(conv, (f = { msgs: [], sentAt: now, tries: 0 }));
+  if (f.msgs.length === 0) (f.sentAt = now), (f.tries = 0);
   f.msgs.push(pushed);
   inflight.bytes += pushed.frame.byteLength;
   if (f.msgs.length > MAX_INFLIGHT_PER_CONV) inflight.bytes -= f.msgs.shift()!.frame.byteLength;
@@ -75,15 +83,23 @@ export function settleInflight(inflight: DeviceInflight | undefined, conv: strin
   while (n < f.msgs.length && f.msgs[n]!.seq <= seq) inflight!.bytes -= f.msgs[n++]!.frame.byteLength;
   f.msgs.splice(0, n);
   if (f.msgs.length === 0) inflight!.delete(conv);
-  else f.sentAt = now;
+  else if (n > 0) {
+    f.sentAt = now;
+    f.tries = 0;
+  }
 }
 
-/** The frames to push again: up to RETRANSMIT_BATCH per conversation last pushed at or before `due`. */
+/**
+ * The frames to push again: up to RETRANSMIT_BATCH per conversation last pushed at or before `due` (one interval,
+ * `now − due`, before now), or as many more intervals as its rounds without an ack doubled its wait.
+ */
 export function dueFrames(inflight: DeviceInflight, due: number, now: number): Uint8Array[] {
   const frames: Uint8Array[] = [];
+  const interval = now - due;
   for (const f of inflight.values()) {
-    if (f.sentAt > due) continue;
+    if (now - f.sentAt < interval * 2 ** f.tries) continue;
     f.sentAt = now;
+    if (f.tries < MAX_RETRANSMIT_DOUBLINGS) f.tries++;
     for (let i = 0; i < f.msgs.length && i < RETRANSMIT_BATCH; i++) frames.push(f.msgs[i]!.frame);
   }
   return frames;

@@ -43,7 +43,8 @@ describe('device inflight', () => {
     for (let c = 0; c < 3; c++) for (let seq = 1; seq <= 12; seq++) addInflight(inflight, `g:${c}`, big(c, seq), 0);
     const expected = dueFrames(inflight, 0, 1).map((f) => f[0]);
     const pushes: Uint8Array[][] = [];
-    expect(resendDue([{ inflight }], 1, 2, (_dev, frames) => pushes.push(frames))).toBe(true);
+    // The second round in a row: its wait doubled (one interval of 1 ms, then two).
+    expect(resendDue([{ inflight }], 2, 3, (_dev, frames) => pushes.push(frames))).toBe(true);
     expect(pushes.length).toBeGreaterThan(1);
     for (const p of pushes) expect(p.reduce((n, f) => n + f.byteLength, 0)).toBeLessThanOrEqual(RETRANSMIT_PUSH_BYTES);
     expect(pushes.flat().map((f) => f[0])).toEqual(expected);
@@ -81,4 +82,19 @@ describe('device inflight', () => {
     inflight.delete('g:63');
     expect(inflight.bytes).toBe(held - 16 * 16 * 1024);
   });
+
+  it('device inflight – a device that reads but never acks is sent its messages again less and less often (at most every 32 intervals); an ack starts afresh', () => {
+    const inflight = new DeviceInflight();
+    pushed(inflight, 'g:a', 1, 3, 0);
+    const rounds: number[] = [];
+    // The connector's timer looks every quarter interval (interval 100 ms here) for 40 intervals.
+    for (let now = 25; now <= 4_000; now += 25) if (dueFrames(inflight, now - 100, now).length > 0) rounds.push(now);
+    expect(rounds).toEqual([100, 300, 700, 1_500, 3_100]);
+    for (let now = 4_025; now <= 10_000; now += 25) if (dueFrames(inflight, now - 100, now).length > 0) rounds.push(now);
+    expect(rounds.slice(5)).toEqual([6_300, 9_500]);
+    settleInflight(inflight, 'g:a', 1, 10_000);
+    expect(dueFrames(inflight, 9_950, 10_050)).toEqual([]);
+    expect(seqsOf(dueFrames(inflight, 10_000, 10_100))).toEqual([2, 3]);
+  });
 });
+
