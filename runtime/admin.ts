@@ -5,12 +5,12 @@ import { clusterSettingsSubject, clusterShardsSubject } from '../protocol/subjec
 import { ClusterSettingsStore } from '../storage/cluster-settings-store.js';
 import type { Sql } from '../storage/db.js';
 import { LeaseStore } from '../storage/lease-store.js';
-import { hostsKind, NodeStore, type NodeRow } from '../storage/node-store.js';
+import { cutOffFromNats, hostsKind, NodeStore, type NodeRow } from '../storage/node-store.js';
 import { ShardMapStore, type ShardRow } from '../storage/shard-map-store.js';
 import { COORDINATOR_LEASE, coordinatorNode } from './coordinator.js';
 import { controlRequest, ShardMover, type MoveOutcome } from './handoff.js';
 import type { Logger } from './logger.js';
-import { diffAssignment, planAssignment, planWaves, type ShardMove } from './placement.js';
+import { diffAssignment, planAssignment, placementOf, planWaves, type ShardMove } from './placement.js';
 
 export interface PlannedMove extends ShardMove {
   kind: string;
@@ -75,6 +75,8 @@ export class Admin {
   /** The moves that would balance `kinds` over the live, non-draining nodes (but `excluding`, when given). */
   async plan(kinds?: string[], excluding?: string): Promise<PlannedMove[]> {
     const inPlacement = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding);
+    // Moves to a node cut off from NATS are refused (NodeStore.takesShards): none is planned, and it keeps what it has.
+    const cutOff = cutOffFromNats(inPlacement);
     // Not `unavailable`: the cluster answered, and what it said is that no node can take the shards.
     if (inPlacement.length === 0) throw new ImError(ErrorCode.CONFLICT, 'no live node to place shards on');
     const out: PlannedMove[] = [];
@@ -90,11 +92,8 @@ export class Admin {
         if (kinds !== undefined) throw new ImError(ErrorCode.CONFLICT, `no live node hosting ${kind} to place its shards on`);
         continue;
       }
-      const eligibleSet = new Set(eligible);
       const rows = await this.shardMap.list(kind);
-      const current = rows.map((r) => (r.owner && eligibleSet.has(r.owner) ? r.owner : null));
-      const pinned = new Map(rows.filter((r) => r.pinned && r.owner).map((r) => [r.shard, r.owner!]));
-      const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
+      const target = planAssignment(placementOf(kind, rows, eligible, cutOff));
       for (const m of diffAssignment(rows.map((r) => r.owner), target)) out.push({ ...m, kind });
     }
     return out;

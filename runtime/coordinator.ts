@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, toImError } from '../protocol/errors.js';
 import type { LeaseStore } from '../storage/lease-store.js';
-import { hostsKind, type NodeStore } from '../storage/node-store.js';
+import { cutOffFromNats, hostsKind, type NodeStore } from '../storage/node-store.js';
 import type { ShardMapStore, ShardRow } from '../storage/shard-map-store.js';
 import type { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
-import { diffAssignment, planAssignment } from './placement.js';
+import { diffAssignment, planAssignment, placementOf } from './placement.js';
 
 export const COORDINATOR_LEASE = 'coordinator';
 
@@ -134,6 +134,7 @@ export class Coordinator {
   private async reconcile(): Promise<void> {
     const live = await this.opts.nodes.live();
     const inPlacement = live.filter((n) => n.state === 'alive');
+    const cutOff = cutOffFromNats(live);
     const members = inPlacement.map((n) => n.nodeId).sort().join(',');
     if (members !== this.lastMembers) {
       this.lastMembers = members;
@@ -150,11 +151,11 @@ export class Coordinator {
       const rows = await this.opts.shardMap.list(kind);
       // A live owner that does not host the kind never serves its shards: they are orphans as a dead owner's are.
       const hosting = new Set(live.filter((n) => hostsKind(n, kind)).map((n) => n.nodeId));
-      await this.repairKind(kind, rows, hosting, eligible, fallback);
+      await this.repairKind(kind, rows, hosting, eligible, fallback, cutOff);
     }
   }
 
-  private async repairKind(kind: string, rows: ShardRow[], hosting: Set<string>, eligible: string[], fallback: boolean): Promise<void> {
+  private async repairKind(kind: string, rows: ShardRow[], hosting: Set<string>, eligible: string[], fallback: boolean, cutOff: Set<string>): Promise<void> {
     const { shardMap, log } = this.opts;
     const now = Date.now();
     // A move whose mover vanished: roll it back so the shard is either served by its owner or reassigned below.
@@ -166,10 +167,8 @@ export class Coordinator {
       }
     }
     if (eligible.length === 0) return;
-    const eligibleSet = new Set(eligible);
-    const current = rows.map((r) => (r.owner !== null && eligibleSet.has(r.owner) ? r.owner : null));
-    const pinned = new Map(rows.filter((r) => r.pinned && r.owner !== null).map((r) => [r.shard, r.owner!]));
-    const target = planAssignment({ kind, shardCount: rows.length, nodes: eligible, current, pinned });
+    // Orphans and moves go to nodes that reach NATS; one cut off keeps what it has until it gives way (its lease).
+    const target = planAssignment(placementOf(kind, rows, eligible, cutOff));
     // Orphans: unassigned, or owned by a node whose lease ran out — also mid-move: a dead owner finishes nothing,
     // and the mover's own compare-and-set simply loses. A live owner's move is the mover's business.
     const orphans = rows.filter((r) => r.owner === null || !hosting.has(r.owner));

@@ -1,8 +1,8 @@
-import { hostsKind, type NodeStore } from '../storage/node-store.js';
+import { cutOffFromNats, hostsKind, type NodeStore } from '../storage/node-store.js';
 import type { ShardMapStore } from '../storage/shard-map-store.js';
 import type { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
-import { planAssignment } from './placement.js';
+import { planAssignment, placementOf } from './placement.js';
 
 /** Rounds a drain makes at most over what the map gives the node (a failed move is tried again in the next). */
 export const DRAIN_ROUNDS = 3;
@@ -33,11 +33,12 @@ export async function drainShards(d: DrainDeps): Promise<void> {
 async function drainKinds(d: DrainDeps, kinds: Set<string>): Promise<boolean> {
   for (const kind of kinds) {
     // Read again for each kind: a peer drained at the same time (a scale-down by two) must not be given shards.
-    const others = (await d.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== d.nodeId && hostsKind(n, kind)).map((n) => n.nodeId);
+    const live = await d.nodes.live();
+    const others = live.filter((n) => n.state === 'alive' && n.nodeId !== d.nodeId && hostsKind(n, kind)).map((n) => n.nodeId);
     if (others.length === 0) return false;
     const rows = await d.shardMap.list(kind);
-    const current = rows.map((r) => (r.owner && r.owner !== d.nodeId && others.includes(r.owner) ? r.owner : null));
-    const target = planAssignment({ kind, shardCount: rows.length, nodes: others, current });
+    // Not to a node cut off from NATS (it refuses moves while another reaches NATS): it keeps what it has.
+    const target = planAssignment(placementOf(kind, rows, others, cutOffFromNats(live)));
     const mine = rows.filter((r) => r.owner === d.nodeId);
     const t0 = Date.now();
     await Promise.all(mine.map((r) => d.mover.move(kind, r.shard, target[r.shard]!).catch((err: unknown) => d.log.warn({ kind, shard: r.shard, err: (err as Error).message }, 'drain move failed'))));

@@ -20,6 +20,35 @@ export interface PlacementInput {
   current: readonly (string | null | undefined)[];
   /** Shards that must stay on a given node (when that node is eligible). */
   pinned?: ReadonlyMap<number, string>;
+  /**
+   * Shards that stay with their owner outside the plan, eligible or not (a node that takes no shards now keeps those
+   * it has, see placementOf); the rest are spread over `nodes` alone.
+   */
+  kept?: ReadonlyMap<number, string>;
+}
+
+/** A shard map row as a plan reads it. */
+export interface PlacedShard {
+  shard: number;
+  owner: string | null;
+  pinned?: boolean;
+}
+
+/**
+ * What a plan of `kind` starts from: its shard map `rows` (in shard order) and the nodes that may own its shards
+ * (`eligible`). Those in `cutOff` (their last heartbeat said they were cut off from NATS) keep the shards they own
+ * but are given none: a shard sent there would be served by nobody until the node's link came back or it gave way.
+ * When every eligible node is cut off, NATS itself is down, which says nothing against any of them.
+ */
+export function placementOf(kind: string, rows: readonly PlacedShard[], eligible: readonly string[], cutOff: ReadonlySet<string> = new Set()): PlacementInput {
+  const reaching = eligible.filter((n) => !cutOff.has(n));
+  const nodes = reaching.length > 0 ? reaching : eligible;
+  const open = new Set(nodes);
+  const holding = new Set(eligible.filter((n) => !open.has(n)));
+  const current = rows.map((r) => (r.owner !== null && open.has(r.owner) ? r.owner : null));
+  const pinned = new Map(rows.filter((r) => r.pinned === true && r.owner !== null).map((r) => [r.shard, r.owner!]));
+  const kept = new Map(rows.filter((r) => r.owner !== null && holding.has(r.owner)).map((r) => [r.shard, r.owner!]));
+  return { kind, shardCount: rows.length, nodes, current, pinned, ...(kept.size > 0 && { kept }) };
 }
 
 export interface ShardMove {
@@ -105,13 +134,21 @@ export function planAssignment(input: PlacementInput): string[] {
   const eligible = new Set(nodes);
   // 1. Pins win, even over quota.
   const target: (string | null)[] = new Array<string | null>(shardCount).fill(null);
+  const valid = (shard: number): boolean => Number.isInteger(shard) && shard >= 0 && shard < shardCount;
+  // 0. Kept shards are not the plan's: the quotas share out the others.
+  let planned = shardCount;
+  for (const [shard, node] of input.kept ?? []) {
+    if (!valid(shard) || target[shard] !== null) continue;
+    target[shard] = node;
+    planned--;
+  }
   const pinCounts = new Map<string, number>();
   for (const [shard, node] of input.pinned ?? []) {
-    if (!Number.isInteger(shard) || shard < 0 || shard >= shardCount || !eligible.has(node)) continue;
+    if (!valid(shard) || target[shard] !== null || !eligible.has(node)) continue;
     target[shard] = node;
     pinCounts.set(node, (pinCounts.get(node) ?? 0) + 1);
   }
-  const quotas = new Quotas(nodes, shardCount, pinCounts);
+  const quotas = new Quotas(nodes, planned, pinCounts);
   for (const [node, count] of pinCounts) for (let i = 0; i < count; i++) quotas.force(node);
 
   // 2. Sticky: each current owner keeps the shards it ranks highest, up to its quota, so the shards that

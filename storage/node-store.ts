@@ -55,6 +55,11 @@ export function hostsKind(n: Pick<NodeRow, 'kinds'>, kind: string): boolean {
   return n.kinds === undefined || n.kinds.includes(kind);
 }
 
+/** The nodes of `nodes` whose last heartbeat said their NATS link was down (see placementOf: they take no shards). */
+export function cutOffFromNats(nodes: readonly Pick<NodeRow, 'nodeId' | 'load'>[]): Set<string> {
+  return new Set(nodes.filter((n) => n.load?.['nats'] === false).map((n) => n.nodeId));
+}
+
 /** A registration: the node's row, and whether it took the id over from another process (its shards' epochs went up). */
 export type Registration = NodeRow & { tookOver: boolean };
 

@@ -158,4 +158,30 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
     expect(owners.filter((o) => o === 'h')).toHaveLength(0);
     expect(tried.filter((t) => t === 'h')).toHaveLength(3);
   });
+
+  it("coordinator – a node whose heartbeat says it is cut off from NATS is given none of a dead node's shards nor rebalance moves, and keeps its own; imctl plans nothing to it", async () => {
+    for (const id of ['j', 'k', 'l']) await nodes.register(id, [], 5_000, `i${id}`, undefined, ['k5']);
+    await nodes.register('dead5', [], 200, 'idead5', undefined, ['k5']);
+    expect(await nodes.renew('j', 'ij', 5_000, { nats: false })).toBeDefined();
+    await shardMap.ensureKind('k5', 12);
+    // j holds two, the rest were the dead node's.
+    for (let s = 0; s < 12; s++) await shardMap.assign('k5', s, 0, s < 2 ? 'j' : 'dead5');
+    await sleep(400);
+    const { mover, calls } = recordingMover();
+    const c = coordinator('k', ['k5'], mover, { autoRebalanceMoves: 16 });
+    await c.tick();
+    await c.tick();
+    await c.stop();
+    const owners = (await shardMap.list('k5')).map((r) => r.owner);
+    expect(owners.slice(0, 2)).toEqual(['j', 'j']);
+    expect(owners.filter((o) => o === 'k')).toHaveLength(5);
+    expect(owners.filter((o) => o === 'l')).toHaveLength(5);
+    expect(calls.filter((m) => m.to === 'j')).toEqual([]);
+    const admin = new Admin(db.sql, undefined, silentLogger(), 2_000);
+    expect((await admin.plan(['k5'])).filter((m) => m.to === 'j')).toEqual([]);
+    // Its link back, it is given its share again.
+    await nodes.renew('j', 'ij', 5_000, { nats: true });
+    expect((await admin.plan(['k5'])).filter((m) => m.to === 'j')).toHaveLength(2);
+  });
 });
+

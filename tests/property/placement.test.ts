@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
-import { diffAssignment, planAssignment, planWaves, type ShardMove } from '../../runtime/placement.js';
+import { diffAssignment, placementOf, planAssignment, planWaves, type ShardMove } from '../../runtime/placement.js';
 
 const nodeIds = (n: number) => fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/), { minLength: n, maxLength: n });
 /** S in [64, 1024], N in [1, 16] with S/N >= 16 so ±15% is a meaningful bound; `nodes` holds N + 1 ids. */
@@ -84,6 +84,32 @@ describe('placement – sticky rendezvous with bounded loads', () => {
         expectBalanced(after, nodes, s);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("placement – a node cut off from NATS keeps what it owns and is given nothing; a dead node's shards and every move go to the others, balanced; all cut off, nothing changes", () => {
+    fc.assert(
+      fc.property(
+        cluster.filter(({ n }) => n >= 2),
+        fc.nat(),
+        ({ n, s, nodes, kind }, pick) => {
+          // n live nodes and one that died (the extra id), all holding shards.
+          const before = planAssignment({ kind, shardCount: s, nodes, current: empty(s) });
+          const live = nodes.slice(0, n);
+          const cut = live[pick % n]!;
+          const rows = before.map((owner, shard) => ({ shard, owner, pinned: false }));
+          const after = planAssignment(placementOf(kind, rows, live, new Set([cut])));
+          const moves = diffAssignment(before, after);
+          expect(moves.some((m) => m.to === cut || m.from === cut)).toBe(false);
+          expect(after.filter((o) => o === cut).length).toBe(before.filter((o) => o === cut).length);
+          const rest = live.filter((x) => x !== cut);
+          expect(after.every((o) => o === cut || rest.includes(o))).toBe(true);
+          expectBalanced(after.filter((o) => o !== cut), rest, s - before.filter((o) => o === cut).length);
+          // Every live node cut off: NATS itself is down, and the plan is the one without any cut off.
+          expect(planAssignment(placementOf(kind, rows, live, new Set(live)))).toEqual(planAssignment(placementOf(kind, rows, live)));
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 
