@@ -1,5 +1,6 @@
 import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
+import { applyCount, resetCount } from './unread-count.js';
 
 /** What the SDK keeps of one conversation: what the app sees of it, and its gap repair's state. */
 export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archivedAt' | 'markedUnreadAt' | 'clearedSeq'> {
@@ -24,6 +25,10 @@ export interface ChainState extends Omit<ConversationInfo, 'mutedUntil' | 'silen
   ackedSeq: number;
   /** `unread` already counts the messages up to here (the lastSeq of the last `convs`). */
   unreadThrough: number;
+  /** See unread-count.ts: where the last exact count stands, and what was counted live since. */
+  countedThrough: number;
+  liveUnread?: number[];
+  liveMentions?: number[];
   held: Map<number, Msg>;
   pulling: boolean;
   /** Something arrived during a pull that the running pull may not cover: pull once more. */
@@ -37,7 +42,7 @@ export type ChainField = 'mutedUntil' | 'silencedUntil' | 'pinnedAt' | 'archived
 
 /** A conversation first heard of, delivered up to `last`. */
 export function newChainState(conv: string, kind: ConvKind, last: number): ChainState {
-  return { conv, kind, lastSeq: last, last, readSeq: 0, ackedSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
+  return { conv, kind, lastSeq: last, last, readSeq: 0, ackedSeq: 0, unread: 0, mentions: 0, peerRead: 0, peerDelivered: 0, mutedUntil: 0, silencedUntil: 0, pinnedAt: 0, archivedAt: 0, markedUnreadAt: 0, clearedSeq: 0, left: false, leftAt: 0, liveSince: 0, unreadThrough: 0, countedThrough: 0, held: new Map(), pulling: false, pullAgain: false, pullRetryTimer: undefined, pullFailures: 0 };
 }
 
 /**
@@ -53,8 +58,8 @@ export function rejoin(s: ChainState, baseline: number): void {
   s.lastSeq = Math.max(s.lastSeq, baseline);
   // What was unread before the user left lies before the baseline: history now, as the server counts it. A list row
   // that follows brings its own count.
-  s.unread = s.mentions = 0;
   s.unreadThrough = Math.max(s.unreadThrough, baseline);
+  resetCount(s, s.unreadThrough);
 }
 
 /**
@@ -95,12 +100,8 @@ export function applyListRow(s: ChainState, row: ConvSummary, liveAfter = Infini
   if (row.lastTs !== undefined) s.lastTs = Math.max(s.lastTs ?? 0, row.lastTs);
   s.readSeq = Math.max(s.readSeq, row.readSeq);
   // A list read on the server before messages this device has counted live since (a sync's answer overtaken by
-  // deliveries) carries an older count: the live one stays.
-  if (row.lastSeq >= s.unreadThrough) {
-    s.unread = row.unread;
-    s.mentions = row.mentions ?? 0;
-  }
-  s.unreadThrough = Math.max(s.unreadThrough, row.lastSeq);
+  // deliveries) carries an older count: what was counted live after it is added (applyCount).
+  applyCount(s, { unread: row.unread, lastSeq: row.lastSeq, mentions: row.mentions ?? 0 });
   s.peerRead = Math.max(s.peerRead, row.peerRead ?? 0);
   s.peerDelivered = Math.max(s.peerDelivered, row.peerDelivered ?? 0, s.peerRead);
   // Absent from a list: hidden now (last seen off on either side, or a block), so not shown from before either.
@@ -138,37 +139,6 @@ export function infoOf(s: ChainState): ConversationInfo {
 /** The list's order: pinned first (the latest pin first), then the most recent message first; stable otherwise. */
 export function listOrder(a: ConversationInfo, b: ConversationInfo): number {
   return (b.pinnedAt ?? 0) - (a.pinnedAt ?? 0) || (b.lastTs ?? 0) - (a.lastTs ?? 0);
-}
-
-/**
- * The server's count is exact up to its lastSeq; unless this device already counted messages past that one (they
- * arrived before the count), it replaces ours, which cannot tell how many of its unread a mark passed or a hide
- * took out. False when it was too old to apply.
- */
-export function applyCount(s: ChainState, count: { unread: number; lastSeq: number; mentions?: number }): boolean {
-  if (count.lastSeq < s.unreadThrough) return false;
-  s.unread = count.unread;
-  if (count.mentions !== undefined) s.mentions = count.mentions;
-  else if (count.unread === 0) s.mentions = 0;
-  s.unreadThrough = count.lastSeq;
-  return true;
-}
-
-/**
- * Counts a message the chain delivers, past what the last list counted: an own message means what came before it
- * was seen (the server counts the same way, from the later of the read mark and the user's last own message);
- * others' messages add one, but not their recalls, edits and reactions (`plain` false), which change a message
- * already counted.
- */
-export function countDelivered(s: ChainState, msg: Msg, plain: boolean, uid: string | undefined): void {
-  if (msg.seq > s.unreadThrough) {
-    if (msg.from === uid) s.unread = s.mentions = 0;
-    else if (msg.seq > s.readSeq && plain) {
-      s.unread++;
-      if (uid !== undefined && (msg.mentionAll === true || msg.mentions?.includes(uid) === true || msg.replyFrom === uid)) s.mentions++;
-    }
-  }
-  s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
 }
 
 /**

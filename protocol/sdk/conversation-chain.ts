@@ -7,7 +7,8 @@ import { GapPuller } from './gap-puller.js';
 import { HidesCatchUp } from './hides-catch-up.js';
 import { LeftConversations } from './left-conversations.js';
 import { applyPeerLeft, applyReceipt } from './peer-marks.js';
-import { applyCount, applyJoined, applyListRow, countDelivered, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
+import { applyJoined, applyListRow, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
+import { applyCount, countDelivered, resetCount } from './unread-count.js';
 import { copyExtras, type SentDetail } from './outbound-queue.js';
 import { DEFAULT_ACK_DELAY_MS, DEFAULT_LIST_STALE_GRACE_MS, DEFAULT_MAX_HELD, type ConversationChainsOptions } from './chain-options.js';
 
@@ -206,7 +207,7 @@ export class ConversationChains {
     const mentionsBefore = s.mentions;
     const moved = seq > s.readSeq;
     if (moved) s.readSeq = seq;
-    if (!(count !== undefined && applyCount(s, count)) && moved && seq >= s.lastSeq) s.unread = s.mentions = 0;
+    if (!(count !== undefined && applyCount(s, count)) && moved && seq >= s.lastSeq) resetCount(s, seq);
     return moved || unmarked || s.unread !== before || s.mentions !== mentionsBefore;
   }
 

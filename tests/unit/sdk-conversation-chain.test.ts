@@ -254,13 +254,16 @@ describe('sdk chain – baselines and catch-up', () => {
     // Messages past what the server counted add to its count, once.
     chains.handleMsg(msg('c', 11, 10, 'bob'));
     expect(chains.get('c')).toMatchObject({ unread: 7 });
-    // An echo that counted only up to 10, arriving after this device counted 11, would lose one: it is not taken.
+    // An echo that counted only up to 10, arriving after this device counted 11: 11 is added to it, once.
     expect(chains.handleRead('c', 6, { unread: 4, lastSeq: 10 })).toBe(true);
-    expect(chains.get('c')).toMatchObject({ readSeq: 6, unread: 7 });
-    expect(chains.handleRead('c', 6, { unread: 5, lastSeq: 11 })).toBe(true);
     expect(chains.get('c')).toMatchObject({ readSeq: 6, unread: 5 });
-    // The same echo again changes nothing.
+    // The exact count through 11 says the same; again, nothing changes.
     expect(chains.handleRead('c', 6, { unread: 5, lastSeq: 11 })).toBe(false);
+    expect(chains.get('c')).toMatchObject({ readSeq: 6, unread: 5 });
+    expect(chains.handleRead('c', 6, { unread: 5, lastSeq: 11 })).toBe(false);
+    // An echo older than that exact count has nothing to add to: it is not taken.
+    expect(chains.handleRead('c', 6, { unread: 9, lastSeq: 10 })).toBe(false);
+    expect(chains.get('c')).toMatchObject({ unread: 5 });
   });
 
   it('sdk chain – an own new message means everything before it was seen: unread starts again from 0, as the server counts', () => {
@@ -473,5 +476,31 @@ describe('sdk chain – unread counts', () => {
     chains.handleLeft('c');
     expect(chains.handleRead('c', 5, { unread: 0, lastSeq: 5 })).toBe(false);
     expect(chains.handleCount('c', { unread: 0, lastSeq: 5 })).toBe(false);
+  });
+});
+
+describe('sdk chain – a count read before messages counted live', () => {
+  it('sdk chain – the echo of a read on another device, overtaken by a newer message, leaves that message unread (and its mention)', () => {
+    const { chains } = harness();
+    chains.setUid('me');
+    chains.handleConvs([row('g', 10, { unread: 3, seenSeq: 7, mentions: 1 })]);
+    chains.handleMsg({ ...msg('g', 11, 10), mentions: ['me'] });
+    expect(chains.get('g')).toMatchObject({ unread: 4, mentions: 2 });
+    expect(chains.handleRead('g', 10, { unread: 0, lastSeq: 10, mentions: 0 })).toBe(true);
+    expect(chains.get('g')).toMatchObject({ readSeq: 10, unread: 1, mentions: 1 });
+  });
+
+  it('sdk chain – a list read before a message counted live adds it to its count; one older than an own message is ignored', () => {
+    const { chains } = harness();
+    chains.setUid('me');
+    chains.handleConvs([row('g', 10, { unread: 2, seenSeq: 8 })]);
+    chains.handleMsg(msg('g', 11, 10));
+    chains.handleMsg(msg('g', 12, 11));
+    // A sync's answer read when the user had read through 10 and 11 had not come yet.
+    chains.handleConvs([row('g', 10, { readSeq: 10, unread: 0 })]);
+    expect(chains.get('g')).toMatchObject({ unread: 2 });
+    chains.handleMsg(msg('g', 13, 12, 'me'));
+    chains.handleConvs([row('g', 12, { readSeq: 10, unread: 2 })]);
+    expect(chains.get('g')).toMatchObject({ unread: 0 });
   });
 });
