@@ -214,7 +214,8 @@ async function main(): Promise<number> {
     const delivered = t.devices.reduce((n, d) => n + [...d.log.delivered.values()].reduce((k, l) => k + l.length, 0), 0);
     const amends = t.devices.reduce((k, d) => k + (d.log.amends?.size ?? 0), 0);
     const hides = t.devices.reduce((k, d) => k + [...(d.log.hides?.values() ?? [])].flat().length, 0);
-    const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.acked === report.sent && crashed.length === 0;
+    // A run that sent nothing, or delivered nothing, proves nothing: it holds no guarantee.
+    const held = allHeld(report) && settled && caughtUp && t.failures.length === 0 && report.sent > 0 && delivered > 0 && report.acked === report.sent && crashed.length === 0;
     console.log(`
 chaos run: seed ${seed}, ${durationMs / 1000} s, ${injected.length} faults
 ${injected.map((x) => `  - ${x}`).join('\n')}

@@ -109,8 +109,8 @@ describe('chat – blocks', () => {
     expect(rob.receipts).toEqual([]);
     expect(ria.receipts).toEqual([]);
     const lists = async (uid: string) => ((await c.api('GET', `/v1/users/${uid}/conversations`)).body['conversations'] as { conv: string; peerRead?: number }[]).find((x) => x.conv === direct);
-    expect((await lists('rob'))?.peerRead).toBeUndefined();
-    expect((await lists('ria'))?.peerRead).toBeUndefined();
+    expect((await lists('rob'))!.peerRead).toBeUndefined();
+    expect((await lists('ria'))!.peerRead).toBeUndefined();
     expect(fromRob.seq).toBeLessThan(fromRia.seq);
 
     expect((await c.api('POST', '/v1/users/ria/settings', { readReceipts: true })).body).toEqual({ uid: 'ria', readReceipts: true, lastSeen: true });

@@ -136,9 +136,9 @@ describe('chat – typing and presence', () => {
     // A user never seen offline has none.
     expect((await c.api('GET', '/v1/users/lia/presence')).body['lastSeen']).toBeUndefined();
     await c.api('POST', '/v1/users/lia/blocks', { add: ['leo'] });
-    expect((await lia.client.sync()).find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+    expect((await lia.client.sync()).find((x) => x.conv === direct)!.peerLastSeen).toBeUndefined();
     // The SDK stops showing the time it had from before: a list without it means hidden now.
-    expect(lia.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+    expect(lia.client.conversations().find((x) => x.conv === direct)!.peerLastSeen).toBeUndefined();
   }, 60_000);
 
   it('last seen off – the user\'s time is told to nobody and the user is told nobody\'s, live and in lists; the server API keeps it; on again, both show', async () => {
@@ -155,9 +155,9 @@ describe('chat – typing and presence', () => {
     await waitUntil(() => kai.presence.some((p) => p.uid === 'kit' && !p.online), 'kai hearing kit go offline');
     expect(kai.presence.find((p) => p.uid === 'kit' && !p.online)).toEqual({ uid: 'kit', online: false });
     await waitUntil(async () => typeof (await storedSeen('kit')) === 'number', 'kit\'s last seen stored');
-    expect((await row(kai))?.peerLastSeen).toBeUndefined();
-    expect((await apiRow('kai'))?.peerLastSeen).toBeUndefined();
-    expect(kai.client.conversations().find((x) => x.conv === direct)?.peerLastSeen).toBeUndefined();
+    expect((await row(kai))!.peerLastSeen).toBeUndefined();
+    expect((await apiRow('kai'))!.peerLastSeen).toBeUndefined();
+    expect(kai.client.conversations().find((x) => x.conv === direct)!.peerLastSeen).toBeUndefined();
 
     // Both ways: kit, back on another device, is told nobody's time either.
     const kit2 = await online('kit', 'd2', 'e1');
@@ -165,8 +165,8 @@ describe('chat – typing and presence', () => {
     await waitUntil(() => kit2.presence.some((p) => p.uid === 'kai' && !p.online), 'kit hearing kai go offline');
     expect(kit2.presence.find((p) => p.uid === 'kai' && !p.online)).toEqual({ uid: 'kai', online: false });
     await waitUntil(async () => typeof (await storedSeen('kai')) === 'number', 'kai\'s last seen stored');
-    expect((await row(kit2))?.peerLastSeen).toBeUndefined();
-    expect((await apiRow('kit'))?.peerLastSeen).toBeUndefined();
+    expect((await row(kit2))!.peerLastSeen).toBeUndefined();
+    expect((await apiRow('kit'))!.peerLastSeen).toBeUndefined();
 
     // On again: kit sees kai's time, and kai is told kit's when kit leaves.
     expect((await c.api('POST', '/v1/users/kit/settings', { lastSeen: true })).body).toEqual({ uid: 'kit', readReceipts: true, lastSeen: true });

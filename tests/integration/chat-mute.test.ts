@@ -43,7 +43,7 @@ describe('chat – mute', () => {
     const a = await online('mu-a', 'a1', 'm1');
     const b1 = await online('mu-b', 'b1', 'm1');
     const b2 = await online('mu-b', 'b2', 'm2');
-    expect(b1.client.conversations().find((x) => x.conv === 'mu-room')?.mutedUntil).toBeUndefined();
+    expect(b1.client.conversations().find((x) => x.conv === 'mu-room')!.mutedUntil).toBeUndefined();
 
     expect(await b1.client.mute('mu-room')).toBe(MUTED_FOREVER);
     await waitUntil(() => b2.mutes.length === 1, 'the other device hearing of the mute');
@@ -81,7 +81,7 @@ describe('chat – mute', () => {
     expect(b3.client.conversations().find((x) => x.conv === 'mu-room')?.mutedUntil).toBe(until);
     b3.client.close();
     await waitUntil(() => Date.now() > until + 50, 'the mute running out');
-    expect(b3.client.conversations().find((x) => x.conv === 'mu-room')?.mutedUntil).toBeUndefined();
+    expect(b3.client.conversations().find((x) => x.conv === 'mu-room')!.mutedUntil).toBeUndefined();
     await waitUntil(async () => ((await c.api('GET', '/v1/users/mu-b/presence')).body['online'] as boolean) === false, 'mu-b offline again');
     const m4 = await a.client.send('mu-room', 'after the hour');
     expect((await pushFor('mu-b', 'mu-room', m4.seq)).muted).toBeUndefined();

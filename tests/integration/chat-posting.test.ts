@@ -39,9 +39,13 @@ describe('chat – who may post', () => {
     pete.client.typing('po-news');
     olga.client.typing('po-news');
     expect(await quinn.waitFor((f) => f.type === 'typing')).toMatchObject({ from: 'olga' });
+    // A message of olga's follows both typings through the chatter and quinn's connector: once quinn has it, a typing
+    // of pete's passed on (whichever way it raced olga's) would be there too.
+    await olga.client.send('po-news', 'typed');
+    await quinn.waitFor((f) => f.type === 'msg' && (f as { body: string }).body === 'typed');
     expect(quinn.frames.filter((f) => f.type === 'typing').map((f) => (f as { from: string }).from)).toEqual(['olga']);
     const stored = await c.api('GET', '/v1/conversations/po-news/messages');
-    expect((stored.body['messages'] as { from: string; body: string }[]).map((m) => `${m.from}: ${m.body}`)).toEqual(['olga: we ship today', 'pete: 🎉']);
+    expect((stored.body['messages'] as { from: string; body: string }[]).map((m) => `${m.from}: ${m.body}`)).toEqual(['olga: we ship today', 'pete: 🎉', 'olga: typed']);
 
     // Made an admin, pete posts; a member again, he does not.
     await c.api('POST', '/v1/conversations/po-news/roles', { roles: { pete: 'admin' } });

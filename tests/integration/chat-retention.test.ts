@@ -124,7 +124,18 @@ describe('chat – message retention', () => {
     expect((await c.api('POST', '/v1/conversations/rt-nowhere', { retention: 60 })).status).toBe(404);
   }, 60_000);
 
-  it('retention – imctl takes seconds ≥ 0 only', async () => {
-    expect((await c.imctl('settings', 'set', 'message-retention', 'a week')).stderr).toContain('must be an integer ≥ 0');
+  it('retention – imctl takes seconds ≥ 0 only: other values are refused (exit 2) and leave the setting as it was', async () => {
+    const stored = async () => (await c.db.sql<{ value: string }[]>`SELECT value #>> '{}' AS value FROM cluster_settings WHERE key = 'flag.message-retention'`)[0]?.value;
+    expect((await c.imctl('settings', 'set', 'message-retention', '120')).code).toBe(0);
+    expect(await stored()).toBe('120');
+    for (const bad of ['a week', '1.5']) {
+      const r = await c.imctl('settings', 'set', 'message-retention', bad);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining('must be an integer ≥ 0')]);
+    }
+    // A negative number reads as an option, and is refused as one.
+    expect(await c.imctl('settings', 'set', 'message-retention', '-1')).toMatchObject({ code: 2, stderr: expect.stringContaining("Unknown option '-1'") });
+    expect(await stored()).toBe('120');
+    expect((await c.imctl('settings', 'set', 'message-retention', '0')).code).toBe(0);
+    expect(await stored()).toBe('0');
   }, 30_000);
 });

@@ -279,19 +279,23 @@ describe('gateway – bad input', () => {
     }
   });
 
-  it('gateway – over its connection limit a node answers 503 with other endpoints', async () => {
+  it('gateway – over its connection limit a node answers 503 overloaded with the other gateways to try (none in this one-node cluster), and serves the others on', async () => {
     const extra: RawClient[] = [];
     let refused: { status?: number; body?: string } | undefined;
-    for (let i = 0; i < 8 && !refused; i++) {
-      try {
-        extra.push(await rawConnect(url, c.token(`filler${i}`, 'f')));
-      } catch (err) {
-        refused = err as { status?: number; body?: string };
+    try {
+      for (let i = 0; i < 8 && !refused; i++) {
+        try {
+          extra.push(await rawConnect(url, c.token(`filler${i}`, 'f')));
+        } catch (err) {
+          refused = err as { status?: number; body?: string };
+        }
       }
+      expect(refused?.status).toBe(503);
+      expect(JSON.parse(refused!.body!)).toEqual({ code: 'overloaded', message: 'this gateway is full', endpoints: [] });
+    } finally {
+      // Closed whatever failed: a node left at its limit would refuse the tests after this one.
+      for (const x of extra) x.close();
     }
-    expect(refused?.status).toBe(503);
-    expect(JSON.parse(refused!.body!)).toMatchObject({ code: 'overloaded', endpoints: expect.any(Array) });
-    for (const x of extra) x.close();
     await bystanderRoundTrip();
   });
 });

@@ -123,7 +123,7 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
       owner = (await cluster.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'counter' AND shard = ${shard}`)[0]!.owner;
     }
     // Lease (900 ms) plus a coordinator tick, not the 10 s stuck-move timeout.
-    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(Date.now() - t0).toBeLessThan(8_000);
     expect(owner).not.toBe('n2');
     // Served by a live node (automatic rebalancing may move it on again once membership settles).
     expect((await inc(key)).node).not.toBe('n2');
@@ -134,7 +134,11 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
   }, 60_000);
 
   it('fencing – afterwards every counter holds each acknowledged op exactly once', async () => {
+    // The tests before really acknowledged ops (alone, this one would check an empty table).
+    expect(acked.size).toBeGreaterThan(0);
     const report = await verifyCounters(cluster.db.sql, acked);
+    // Ops whose callers timed out during the freezes may have been applied too, never fewer.
+    expect(report.rows).toBeGreaterThanOrEqual(acked.size);
     expect(report.ackedMissing).toEqual([]);
     expect(report.ackedValueMismatch).toEqual([]);
     expect(report.valueGapsOrDuplicates).toEqual([]);
