@@ -42,7 +42,9 @@ export async function createDirectConversation(d: DirectCreateDeps, a: string, b
     // made), and would refuse sends for a second more; or it holds the members without the one let back in. Best
     // effort (an older node knows no reload): a missing one is looked up again a second later, members at the
     // chatter's next activation.
-    await d.router.call(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {}).catch(() => undefined);
+    // Failed or timed out (a call past its deadline is not run at all), it goes as a tell, which has no deadline: the
+    // chatter reads the members again whenever its mailbox gets to it.
+    await d.router.call(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {}).catch(() => d.router.tell(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {}));
     // Committed, so the users must hear of it whatever this read does: a failure here answered the call with an error,
     // and the business server's retry found both in, added no one and told nobody. A new conversation has no message
     // yet; one let back into an old one learns its last seq from the next message's gap, or its next list.

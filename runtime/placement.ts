@@ -36,9 +36,10 @@ export interface PlacedShard {
 
 /**
  * What a plan of `kind` starts from: its shard map `rows` (in shard order) and the nodes that may own its shards
- * (`eligible`). Those in `cutOff` (their last heartbeat said they were cut off from NATS) keep the shards they own
- * but are given none: a shard sent there would be served by nobody until the node's link came back or it gave way.
- * When every eligible node is cut off, NATS itself is down, which says nothing against any of them.
+ * (`eligible`). Those in `cutOff` (their last heartbeat said they were cut off from NATS while other nodes reach it)
+ * keep the shards they own but are given none: a shard sent there would be served by nobody until the node's link
+ * came back or it gave way. When every node hosting the kind is cut off, they share it as ever: nobody else could
+ * serve it, and a dead one's shards are at least not left unowned.
  */
 export function placementOf(kind: string, rows: readonly PlacedShard[], eligible: readonly string[], cutOff: ReadonlySet<string> = new Set()): PlacementInput {
   const reaching = eligible.filter((n) => !cutOff.has(n));

@@ -55,9 +55,13 @@ export function hostsKind(n: Pick<NodeRow, 'kinds'>, kind: string): boolean {
   return n.kinds === undefined || n.kinds.includes(kind);
 }
 
-/** The nodes of `nodes` whose last heartbeat said their NATS link was down (see placementOf: they take no shards). */
+/**
+ * The nodes of `nodes` whose last heartbeat said their NATS link was down (see placementOf: they take no shards);
+ * none when that is every one of them: NATS itself is down, which says nothing against any (as takesShards reads it).
+ */
 export function cutOffFromNats(nodes: readonly Pick<NodeRow, 'nodeId' | 'load'>[]): Set<string> {
-  return new Set(nodes.filter((n) => n.load?.['nats'] === false).map((n) => n.nodeId));
+  const cut = nodes.filter((n) => n.load?.['nats'] === false).map((n) => n.nodeId);
+  return new Set(cut.length === nodes.length ? [] : cut);
 }
 
 /** A registration: the node's row, and whether it took the id over from another process (its shards' epochs went up). */

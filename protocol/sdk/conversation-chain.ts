@@ -169,7 +169,9 @@ export class ConversationChains {
     if (this.closed) return;
     let s = this.convs.get(msg.conv);
     if ((s === undefined || s.left) && this.sawFirstList && !this.listedSinceConnect) {
-      if ((this.early ??= []).length < this.maxHeld) this.early.push(msg);
+      // A retransmit of one already here takes no second place.
+      const early = (this.early ??= []);
+      if (early.length < this.maxHeld && !early.some((m) => m.conv === msg.conv && m.seq === msg.seq)) early.push(msg);
       return;
     }
     // First seen in a live message (news that overtook the first list, or the `joined`): with "from now" history,

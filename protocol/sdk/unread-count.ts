@@ -22,6 +22,8 @@ export interface UnreadCount {
  * last count, own message or read to the end this device took: nothing to add it to.
  */
 export function applyCount(s: ChainState, count: UnreadCount): boolean {
+  // First: a read to the end may have passed messages held behind a gap, which `unreadThrough` does not count yet.
+  if (count.lastSeq < s.countedThrough) return false;
   const mentions = count.mentions ?? (count.unread === 0 ? 0 : undefined);
   if (count.lastSeq >= s.unreadThrough) {
     s.unread = count.unread;
@@ -30,7 +32,6 @@ export function applyCount(s: ChainState, count: UnreadCount): boolean {
     resetLive(s, count.lastSeq);
     return true;
   }
-  if (count.lastSeq < s.countedThrough) return false;
   s.unread = count.unread + countedAfter(s.liveUnread, count.lastSeq, s.readSeq);
   if (mentions !== undefined) s.mentions = mentions + countedAfter(s.liveMentions, count.lastSeq, s.readSeq);
   s.countedThrough = count.lastSeq;

@@ -447,17 +447,30 @@ describe('sdk chain – news of a conversation new to this device that overtakes
     expect(chains.get('g')).toMatchObject({ last: 111, unread: 11 });
   });
 
-  it('sdk chain – such a message waits only for this connection: dropped with it, the next list brings it; before the first list it starts the chain as ever', () => {
-    const { chains, delivered } = harness();
+  it('sdk chain – such a message waits only for this connection: dropped with it, the next list brings it; before the first list it starts the chain as ever', async () => {
+    const { chains, delivered, pulls } = harness();
     chains.handleMsg(msg('a', 5, 4));
     expect(delivered).toEqual(['a:5']);
     chains.handleConvs([row('a', 5)]);
     chains.disconnected();
     chains.handleMsg(msg('g', 3, 2));
     chains.disconnected();
-    chains.handleConvs([row('a', 5)]);
     expect(delivered).toEqual(['a:5']);
-    expect(chains.get('g')).toBeUndefined();
+    chains.handleConvs([row('a', 5), row('g', 3, { unread: 2, seenSeq: 1 })]);
+    expect(pulls.map((p) => [p.conv, p.after])).toEqual([['g', 1]]);
+    await pulls[0]!.answer({ msgs: [msg('g', 2, 1), msg('g', 3, 2)], more: false });
+    expect(delivered).toEqual(['a:5', 'g:2', 'g:3']);
+  });
+
+  it('sdk chain – retransmits of a message kept for the list take no second place: the messages after it still fit', async () => {
+    const { chains, delivered, pulls } = harness({ maxHeld: 2 });
+    chains.handleConvs([]);
+    chains.disconnected();
+    for (let i = 0; i < 3; i++) chains.handleMsg(msg('g', 111, 110));
+    chains.handleMsg(msg('g', 112, 111));
+    chains.handleConvs([row('g', 110, { unread: 1, seenSeq: 109 })]);
+    await pulls[0]!.answer({ msgs: [msg('g', 110, 109)], more: false });
+    expect(delivered).toEqual(['g:110', 'g:111', 'g:112']);
   });
 });
 
@@ -489,6 +502,16 @@ describe('sdk chain – a count read before messages counted live', () => {
     expect(chains.get('g')).toMatchObject({ unread: 4, mentions: 2 });
     expect(chains.handleRead('g', 10, { unread: 0, lastSeq: 10, mentions: 0 })).toBe(true);
     expect(chains.get('g')).toMatchObject({ readSeq: 10, unread: 1, mentions: 1 });
+  });
+
+  it('sdk chain – a count older than a read to the end (past messages held behind a gap) is not taken', () => {
+    const { chains } = harness();
+    chains.handleConvs([row('g', 10, { unread: 3, seenSeq: 7 })]);
+    chains.handleMsg(msg('g', 12, 11));
+    expect(chains.handleRead('g', 12)).toBe(true);
+    expect(chains.get('g')).toMatchObject({ unread: 0 });
+    expect(chains.handleCount('g', { unread: 3, lastSeq: 10 })).toBe(false);
+    expect(chains.get('g')).toMatchObject({ unread: 0 });
   });
 
   it('sdk chain – a list read before a message counted live adds it to its count; one older than an own message is ignored', () => {
