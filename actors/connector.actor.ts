@@ -104,7 +104,7 @@ class ConnectorActor implements Actor {
       case ConnectorOp.READ:
         return markRead(this, checkMark(payload));
       case ConnectorOp.PREFS:
-        return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify);
+        return storeMemberPrefs(this.svc, this.ctx.key, checkConnectorPrefs(payload), this.notify, this.ctx.fence);
       case ConnectorOp.CONVS:
         return this.list(checkConvs(payload));
       case ConnectorOp.DEVICES:

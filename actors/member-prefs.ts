@@ -4,6 +4,7 @@ import type { ServerFrameOf } from '../protocol/frames.js';
 import type { ActorSender } from '../runtime/actor-host.js';
 import type { HiddenMessageStore, HideResult } from '../storage/hidden-message-store.js';
 import type { MemberPrefs, MemberPrefsStore, PrefsChange } from '../storage/member-prefs-store.js';
+import type { Fence } from '../storage/types.js';
 import type { ChatServices } from './chat-services.js';
 import { tellDevices } from './tell-devices.js';
 
@@ -19,11 +20,11 @@ export async function setMemberPrefs(sender: ActorSender, uid: string, conv: str
 }
 
 /**
- * The connector's side of setMemberPrefs: stores the change for `uid`, then has `notify` tell their devices but the
- * one that asked (`did`).
+ * The connector's side of setMemberPrefs: stores the change for `uid` under the connector's `fence`, then has `notify`
+ * tell their devices but the one that asked (`did`).
  */
-export async function storeMemberPrefs(svc: ChatServices, uid: string, p: { conv: string; did?: string; change: PrefsChange }, notify: (frame: Uint8Array, except?: string) => void): Promise<MemberPrefs> {
-  const stored = await svc.prefs.set(uid, p.conv, p.change);
+export async function storeMemberPrefs(svc: ChatServices, uid: string, p: { conv: string; did?: string; change: PrefsChange }, notify: (frame: Uint8Array, except?: string) => void, fence?: Fence): Promise<MemberPrefs> {
+  const stored = await svc.prefs.set(uid, p.conv, p.change, fence);
   notify(encodeFrame({ type: 'prefs', conv: p.conv, ...stored }), p.did);
   return stored;
 }

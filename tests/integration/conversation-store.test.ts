@@ -311,5 +311,17 @@ describe('conversation store – real Postgres', () => {
     await expect(convs.setReadMark('jo', 'fenced-marks', 7, { kind: 'connector', shard: 1, epoch: row.epoch })).rejects.toMatchObject({ code: ErrorCode.FENCED });
     expect((await convs.members('fenced-marks'))[0]!.readSeq).toBe(3);
   });
-});
 
+  it('member prefs – a pin or mark as unread under a stale connector-shard epoch is refused with FENCED and stores nothing', async () => {
+    const shards = new ShardMapStore(db.sql);
+    await shards.ensureKind('connector', 4);
+    const row = (await shards.assign('connector', 2, (await shards.list('connector'))[2]!.epoch, 'old'))!;
+    await convs.createGroup({ convId: 'fenced-prefs', owner: 'pia' });
+    const prefs = new MemberPrefsStore(db.sql);
+    const fence = { kind: 'connector', shard: 2, epoch: row.epoch };
+    expect(await prefs.set('pia', 'fenced-prefs', { pinned: true }, fence, 1_000)).toEqual({ pinnedAt: 1_000, archivedAt: 0, markedUnreadAt: 0 });
+    await shards.assign('connector', 2, row.epoch, 'new');
+    await expect(prefs.set('pia', 'fenced-prefs', { unread: true }, fence, 2_000)).rejects.toMatchObject({ code: ErrorCode.FENCED });
+    expect(await prefs.set('pia', 'fenced-prefs', {})).toEqual({ pinnedAt: 1_000, archivedAt: 0, markedUnreadAt: 0 });
+  });
+});
