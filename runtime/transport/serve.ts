@@ -5,6 +5,17 @@ import type { Logger } from '../logger.js';
 import { encodeRepliesWithin } from './fit-replies.js';
 import { NotServedError } from './not-served.js';
 
+/** `r`, or an INTERNAL error in its place when msgpack cannot carry its value (logged: a handler's bug). */
+function encodable(r: CallReply, log: Logger, subject: string): CallReply {
+  try {
+    encodeEnvelope({ type: 'replies', replies: [r] });
+    return r;
+  } catch (err) {
+    log.error({ subject, err: (err as Error).message }, 'call reply not encodable');
+    return { id: r.id, ok: false, code: ErrorCode.INTERNAL, message: `reply not encodable: ${(err as Error).message}` };
+  }
+}
+
 /** How long stopping a subject waits for calls it already accepted. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 
@@ -82,11 +93,13 @@ export function serveSubject(nc: NatsConnection, subject: string, handler: CallH
       replies[i] = reply;
       if (--pending === 0) {
         let bytes: Uint8Array;
+        const limit = nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
         try {
-          bytes = encodeRepliesWithin(replies, notServed, nc.info?.max_payload ?? Number.POSITIVE_INFINITY);
-        } catch (err) {
-          // A handler returned something msgpack cannot carry; the whole batch learns it rather than hanging.
-          bytes = encodeEnvelope({ type: 'replies', replies: [], error: { code: ErrorCode.INTERNAL, message: `reply not encodable: ${(err as Error).message}` } });
+          bytes = encodeRepliesWithin(replies, notServed, limit);
+        } catch {
+          // A handler returned something msgpack cannot carry (a bug): that call alone learns it. The others ran, and
+          // told INTERNAL with the batch their callers would retry them; the unserved ones would not be sent again.
+          bytes = encodeRepliesWithin(replies.map((r) => encodable(r, log, subject)), notServed, limit);
         }
         respond(msg, bytes, log, subject);
         batchDone();

@@ -132,6 +132,18 @@ describe('transport – batched actor calls over a real nats-server', () => {
     await oldOwner.stop();
   });
 
+  it('transport – an answer msgpack cannot carry fails its own call only: the others of its batch get their answers', async () => {
+    const h = server.serve('t.bad-reply', async (c) => (c.op === 'bad' ? { v: 2n ** 70n } : (c.payload as number) + 1));
+    await ncB.flush();
+    const [bad, ...good] = await Promise.allSettled([
+      client.call('t.bad-reply', { kind: 'k', key: 'x', op: 'bad', payload: 0 }),
+      ...[1, 2, 3].map((n) => client.call('t.bad-reply', { kind: 'k', key: `k${n}`, op: 'ok', payload: n })),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: ErrorCode.INTERNAL } });
+    expect(good).toEqual([2, 3, 4].map((value) => ({ status: 'fulfilled', value })));
+    await h.stop();
+  });
+
   it('transport – a bounced call whose re-send is still unanswered at its deadline fails UNAVAILABLE, not TIMEOUT', async () => {
     // A slow box: the first send is refused at once, the re-send's refusal arrives only after the deadline.
     let sends = 0;
