@@ -56,7 +56,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 /**
  * Applies every migration not yet applied, in version order, under an advisory lock held by one connection for
  * the whole run, so that several nodes starting at once migrate exactly once (the others wait, then find nothing
- * to do). Consecutive plain migrations run in one transaction, all of them or none. A concurrent one runs alone,
+ * to do). Each plain migration runs in a transaction of its own, so that the locks it takes (an ALTER TABLE's) are
+ * held for it alone, not until the last of an upgrade's migrations commits. A concurrent one runs alone,
  * outside any transaction, so that writers keep going while it builds; an index a failed build left invalid is
  * dropped first, so that its `IF NOT EXISTS` builds it again. A plain run waits at most `lockTimeoutMs` for a lock
  * at a time (see DEFAULT_MIGRATION_LOCK_TIMEOUT_MS). Returns the versions it applied.
@@ -83,8 +84,7 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR, options: MigrateOp
           applied.push(m.version);
           continue;
         }
-        const run: Migration[] = [];
-        while (i < pending.length && !pending[i]!.concurrent) run.push(pending[i++]!);
+        const run: Migration[] = [pending[i++]!];
         for (let attempt = 1; ; attempt++) {
           await conn.unsafe('BEGIN');
           try {

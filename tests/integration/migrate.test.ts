@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../storage/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** The migration runner against a real Postgres, with migrations of its own in a scratch folder. */
 describe('migrate – real Postgres', () => {
@@ -22,7 +23,7 @@ describe('migrate – real Postgres', () => {
   const indexState = async (name: string) =>
     (await db.sql<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ${name}`).map((r) => r.valid);
 
-  it('migrate – plain migrations go in together, a concurrent one alone outside a transaction; nodes starting at once apply each once; a failed concurrent build is built again on the next start', async () => {
+  it('migrate – plain migrations go in in order, each in a transaction, a concurrent one alone outside any; nodes starting at once apply each once; a failed concurrent build is built again on the next start', async () => {
     await write('001_t.sql', 'CREATE TABLE t (x int NOT NULL); INSERT INTO t VALUES (1), (1), (2);');
     // Unique on duplicate values: the concurrent build fails and leaves an invalid index behind.
     await write('002_t_x.concurrent.sql', 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x)');
@@ -41,6 +42,28 @@ describe('migrate – real Postgres', () => {
     expect((await db.sql`SELECT to_regclass('u') AS u`)[0]!['u']).toBe('u');
     // Several starts at once when everything is applied: nothing to do for any.
     expect(await Promise.all([migrate(db.sql, dir), migrate(db.sql, dir)])).toEqual([[], []]);
+  });
+
+  it('migrate – each plain migration commits on its own: a table one changed is not held locked while the next ones run', async () => {
+    const own = await mkdtemp(path.join(os.tmpdir(), 'natsim-migrations-'));
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      await writeFile(path.join(own, '001_a.sql'), 'CREATE TABLE a (x int); INSERT INTO a VALUES (1);');
+      await writeFile(path.join(own, '002_a_y.sql'), 'ALTER TABLE a ADD COLUMN y int;');
+      await writeFile(path.join(own, '003_slow.sql'), 'SELECT pg_sleep(3);');
+      const run = migrate(fresh.sql, own);
+      await waitUntil(async () => (await fresh.sql`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'`).length > 0, 'the slow migration running');
+      // In one transaction with 003, 002's ALTER would hold the table (access exclusive) until 003 ended.
+      const read = await fresh.sql.begin(async (tx) => {
+        await tx`SET LOCAL lock_timeout = '500ms'`;
+        return tx`SELECT x, y FROM a`;
+      });
+      expect([...read]).toEqual([{ x: 1, y: null }]);
+      expect(await run).toEqual([1, 2, 3]);
+    } finally {
+      await fresh.drop();
+      await rm(own, { recursive: true, force: true });
+    }
   });
 
   it('migrate – nodes starting at once while a concurrent index builds both finish; an invalid index not its own is left alone', async () => {
@@ -94,12 +117,15 @@ describe('migrate – real Postgres', () => {
     }
   }, 30_000);
 
-  it('migrate – a plain migration that fails leaves none of its run applied', async () => {
+  it('migrate – a plain migration that fails leaves nothing of itself applied; those before it stay, and the next start goes on from it', async () => {
     await write('004_v.sql', 'CREATE TABLE v (z int);');
-    await write('005_bad.sql', 'CREATE TABLE v (z int);');
+    await write('005_bad.sql', 'CREATE TABLE w5 (z int); CREATE TABLE v (z int);');
     await expect(migrate(db.sql, dir)).rejects.toThrow(/already exists/);
-    expect((await db.sql`SELECT to_regclass('v') AS v`)[0]!['v']).toBeNull();
-    expect((await db.sql`SELECT max(version)::int AS v FROM schema_migrations`)[0]!['v']).toBe(3);
+    expect((await db.sql`SELECT to_regclass('v') AS v, to_regclass('w5') AS w`)[0]).toEqual({ v: 'v', w: null });
+    expect((await db.sql`SELECT max(version)::int AS v FROM schema_migrations`)[0]!['v']).toBe(4);
+    // Put right (a fixed release): the next start applies it alone.
+    await write('005_bad.sql', 'CREATE TABLE w5 (z int);');
+    expect(await migrate(db.sql, dir)).toEqual([5]);
   });
 
   it('migrate – the project’s own migrations apply to an empty database, their concurrent index valid', async () => {
