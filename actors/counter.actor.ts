@@ -22,10 +22,12 @@ export interface CounterReply {
  */
 class CounterActor implements Actor {
   private state = { value: 0, applied: new Map<string, number>() };
+  /** An apply failed, and may have committed all the same (a timeout): what is stored is read again before the next op. */
+  private stale = false;
 
   constructor(
     private readonly ctx: ActorContext,
-    private readonly store: CounterStore,
+    private readonly store: Pick<CounterStore, 'load' | 'apply'>,
   ) {}
 
   async onActivate(): Promise<void> {
@@ -34,6 +36,11 @@ class CounterActor implements Actor {
 
   async handle(op: string, payload: unknown): Promise<CounterReply> {
     const reply = (value: number, duplicate: boolean): CounterReply => ({ value, duplicate, node: this.ctx.nodeId, epoch: this.ctx.fence.epoch });
+    // Otherwise a retry of an op that did commit would hit its primary key (conflict), and a new op reuse its value.
+    if (this.stale) {
+      this.state = await this.store.load(this.ctx.key);
+      this.stale = false;
+    }
     switch (op) {
       case 'get':
         return reply(this.state.value, false);
@@ -45,7 +52,12 @@ class CounterActor implements Actor {
         const seen = this.state.applied.get(opId);
         if (seen !== undefined) return reply(seen, true);
         const next = this.state.value + 1;
-        await this.store.apply(this.ctx.key, opId, next, this.ctx.fence, this.ctx.nodeId);
+        try {
+          await this.store.apply(this.ctx.key, opId, next, this.ctx.fence, this.ctx.nodeId);
+        } catch (err) {
+          this.stale = true;
+          throw err;
+        }
         this.state.value = next;
         this.state.applied.set(opId, next);
         return reply(next, false);
@@ -56,9 +68,8 @@ class CounterActor implements Actor {
   }
 }
 
-/** The counter actor kind, persisting through `sql`. */
-export function counterKind(sql: Sql, idleMs?: number): ActorKind {
-  const store = new CounterStore(sql);
+/** The counter actor kind, persisting through `sql` (or `store`, in tests). */
+export function counterKind(sql: Sql, idleMs?: number, store: Pick<CounterStore, 'load' | 'apply'> = new CounterStore(sql)): ActorKind {
   return idleMs === undefined
     ? { kind: COUNTER_KIND, create: (ctx) => new CounterActor(ctx, store) }
     : { kind: COUNTER_KIND, create: (ctx) => new CounterActor(ctx, store), idleMs };
