@@ -75,37 +75,13 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR, options: MigrateOp
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
       const done = new Set((await conn<{ version: number }[]>`SELECT version FROM schema_migrations`).map((r) => r.version));
       const pending = migrations.filter((m) => !done.has(m.version));
-      for (let i = 0; i < pending.length; ) {
-        if (pending[i]!.concurrent) {
-          const m = pending[i++]!;
+      for (const m of pending) {
+        if (m.concurrent) {
           await dropInvalidIndex(conn, m);
           await conn.unsafe(m.sql);
           await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
-          applied.push(m.version);
-          continue;
-        }
-        const run: Migration[] = [pending[i++]!];
-        for (let attempt = 1; ; attempt++) {
-          await conn.unsafe('BEGIN');
-          try {
-            await conn.unsafe(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
-            for (const m of run) {
-              await conn.unsafe(m.sql);
-              await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
-            }
-            await conn.unsafe('COMMIT');
-            break;
-          } catch (err) {
-            await conn.unsafe('ROLLBACK').catch(() => undefined);
-            if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
-            if (attempt >= lockTries) {
-              const names = run.map((m) => m.name).join(', ');
-              throw new Error(`migrations ${names}: a table's lock stayed taken through ${lockTries} tries of ${lockTimeoutMs} ms (a long transaction? see pg_locks and pg_stat_activity)`, { cause: err });
-            }
-            await new Promise((r) => setTimeout(r, LOCK_RETRY_PAUSE_MS * (0.5 + Math.random())));
-          }
-        }
-        applied.push(...run.map((m) => m.version));
+        } else await applyPlain(conn, m, lockTimeoutMs, lockTries);
+        applied.push(m.version);
       }
     } finally {
       await conn`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
@@ -114,6 +90,30 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR, options: MigrateOp
     conn.release();
   }
   return applied;
+}
+
+/**
+ * Applies plain migration `m` and records it in one transaction, waiting at most `lockTimeoutMs` for a lock at a time;
+ * a lock still taken is tried again up to `lockTries` times, then the start fails naming the migration.
+ */
+async function applyPlain(conn: Sql, m: Migration, lockTimeoutMs: number, lockTries: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await conn.unsafe('BEGIN');
+    try {
+      await conn.unsafe(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+      await conn.unsafe(m.sql);
+      await conn`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+      await conn.unsafe('COMMIT');
+      return;
+    } catch (err) {
+      await conn.unsafe('ROLLBACK').catch(() => undefined);
+      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+      if (attempt >= lockTries) {
+        throw new Error(`migration ${m.name}: a table's lock stayed taken through ${lockTries} tries of ${lockTimeoutMs} ms (a long transaction? see pg_locks and pg_stat_activity)`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, LOCK_RETRY_PAUSE_MS * (0.5 + Math.random())));
+    }
+  }
 }
 
 /**
