@@ -240,7 +240,9 @@ class ChatterActor implements Actor, AdminChatter {
   private readonly storedSend = async (p: ChatterSend, maxCid: number): Promise<SendReply> => {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
     if (stored) return this.answerStored(stored);
-    throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and is not stored (never, or past the retention): cids must only grow`);
+    // Its ack was lost and it expired meanwhile (disappearing messages): the sender must not show it as failed.
+    if (p.cid <= (await this.svc.messages.expiredClientMsgId(this.ctx.key, p.uid, p.did))) throw new ImError(ErrorCode.EXPIRED, `send.cid ${p.cid} was stored and has since passed the conversation's retention: it was sent`);
+    throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
 
   /** A re-send answered from Postgres: its message goes to the members again if it may never have (see StoredResends). */

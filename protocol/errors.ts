@@ -36,6 +36,11 @@ export const ErrorCode = {
   OUT_OF_ORDER: 'out_of_order',
   /** A compare-and-set lost, or a uniqueness rule was broken. */
   CONFLICT: 'conflict',
+  /**
+   * A re-sent `send` whose message was stored and has since passed the conversation's retention: it was sent (every
+   * member was served it), and is gone now. Not a failure: drop it as any expired message.
+   */
+  EXPIRED: 'expired',
   /** Understood and authenticated, but not allowed: recalling another user's message, or past the recall window. */
   FORBIDDEN: 'forbidden',
   /** The change would take a user past a limit (the conversations one user may be in). */

@@ -329,6 +329,16 @@ export class MessageStore {
     return rows[0]?.cid ?? 0;
   }
 
+  /** The highest client msg id of a device (of user `senderUid`) whose message the retention sweep deleted (0: none). */
+  async expiredClientMsgId(convId: string, senderUid: string, senderDid: string): Promise<number> {
+    this.checkId(convId, 'convId');
+    this.checkId(senderUid, 'senderUid');
+    this.checkId(senderDid, 'senderDid');
+    const rows = await bounded('read expired client msg id', this.sql<{ cid: number }[]>`
+      SELECT client_msg_id AS cid FROM expired_client_ids WHERE conv_id = ${convId} AND sender_uid = ${senderUid} AND sender_did = ${senderDid}`, this.timeoutMs);
+    return rows[0]?.cid ?? 0;
+  }
+
   /** The message a device (of user `senderUid`) sent with a client msg id, if stored. */
   async findByClientId(convId: string, senderUid: string, senderDid: string, clientMsgId: number): Promise<StoredMessage | undefined> {
     this.checkId(convId, 'convId');

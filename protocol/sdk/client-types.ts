@@ -2,7 +2,7 @@ import type { ConvKind, ConvSummary, MemberInfo, MemberRole, Msg, Pin, Posting, 
 import type { ImError } from '../errors.js';
 import type { HistoryBaseline } from './conversation-chain.js';
 import type { FetchLike } from './endpoint-list.js';
-import type { SendResult } from './outbound-queue.js';
+import type { SendResult } from './send-entry.js';
 import type { OutboxStore } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
 
@@ -28,6 +28,11 @@ export interface ImClientEvents {
   sent: SendResult;
   /** A `send` failed for good (a non-retryable error); its promise rejects too. */
   sendFailed: { cid: number; conv: string; error: ImError };
+  /**
+   * A re-sent `send` (its answer was lost) was stored before and has since passed the conversation's retention: it
+   * was sent, and is gone, so drop it as other expired messages, not as failed. Its promise rejects with `expired`.
+   */
+  sendExpired: { cid: number; conv: string };
   /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
   sendRetry: { cid: number; conv: string; error: ImError };
   /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it, or a hide). */

@@ -11,7 +11,8 @@ import { Connection } from './connection.js';
 import { EndpointList } from './endpoint-list.js';
 import { TypedEmitter } from './events.js';
 import { InboundFrames } from './inbound-frames.js';
-import { OutboundQueue, type SendResult } from './outbound-queue.js';
+import { OutboundQueue } from './outbound-queue.js';
+import type { SendExtras, SendResult } from './send-entry.js';
 import { PendingReads } from './pending-reads.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
 import { messageBytes, webSocketOf, urlWithToken, type WebSocketConstructor } from './socket.js';
@@ -78,6 +79,7 @@ export class ImClient extends ConversationRequests {
         this.events.emit('sent', r);
       },
       onFailed: (f) => this.events.emit('sendFailed', f),
+      onExpired: (f) => this.events.emit('sendExpired', f),
       onRetry: (f) => this.events.emit('sendRetry', f),
       outbox: opts.outbox,
       onOutboxError: (e) => this.events.emit('error', e),
@@ -151,38 +153,6 @@ export class ImClient extends ConversationRequests {
       void this.attempt();
     }
     return this.waiter.promise;
-  }
-
-  /**
-   * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
-   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events (`mentionAll`: every member;
-   * a group's owners and admins only, else `forbidden`); `reply`: the seq of the message it answers (§4, Reply; its
-   * sender is told as if mentioned). Rejects with `not_found` or `conflict`.
-   */
-  send(conv: string, body: string, opts: { mentions?: string[]; mentionAll?: boolean; reply?: number } = {}): Promise<SendResult> {
-    const { mentions, mentionAll, reply } = opts;
-    return this.outbound.enqueue(conv, body, { ...(mentions !== undefined && { mentions }), ...(mentionAll === true && { mentionAll }), ...(reply !== undefined && { reply }) });
-  }
-
-  /**
-   * Takes back this user's message `seq` (protocol/README.md §4, Recall); members get a `message` with `recall` = `seq`.
-   * `body` is what a client that knows no recalls shows. Rejects with `forbidden`, `conflict` or `not_found`.
-   */
-  recall(conv: string, seq: number, body = ''): Promise<SendResult> {
-    return this.outbound.enqueue(conv, body, { recall: seq });
-  }
-
-  /** Gives this user's message `seq` the text `body` (§4, Edit); members get a `message` with `edit` = `seq`. Rejects as `recall`. */
-  edit(conv: string, seq: number, body: string): Promise<SendResult> {
-    return this.outbound.enqueue(conv, body, { edit: seq });
-  }
-
-  /**
-   * Makes `emoji` (at most 32 bytes; `''` takes it back) this user's reaction to message `seq` of `conv`, replacing
-   * their earlier one (§4, React); members get a `message` with `react` = `seq`. Rejects with `conflict` or `not_found`.
-   */
-  react(conv: string, seq: number, emoji: string): Promise<SendResult> {
-    return this.outbound.enqueue(conv, emoji, { react: seq });
   }
 
   /** Marks `conv` read up to `seq` (sent now, or at the next connect; a read mark never moves back). */
@@ -344,6 +314,10 @@ export class ImClient extends ConversationRequests {
 
   private transmit(frame: ClientFrame): boolean {
     return this.conn?.transmit(frame) === true;
+  }
+
+  protected override enqueue(conv: string, body: string, extras: SendExtras): Promise<SendResult> {
+    return this.outbound.enqueue(conv, body, extras);
   }
 
   protected override lastHeld(conv: string): number {

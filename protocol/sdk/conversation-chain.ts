@@ -9,7 +9,7 @@ import { LeftConversations } from './left-conversations.js';
 import { applyPeerLeft, applyReceipt } from './peer-marks.js';
 import { applyJoined, applyListRow, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
 import { applyCount, countDelivered, resetCount } from './unread-count.js';
-import { copyExtras, type SentDetail } from './outbound-queue.js';
+import { copyExtras, type SentDetail } from './send-entry.js';
 import { DEFAULT_ACK_DELAY_MS, DEFAULT_LIST_STALE_GRACE_MS, DEFAULT_MAX_HELD, type ConversationChainsOptions } from './chain-options.js';
 
 export { HistoryBaseline, type ConversationInfo, type HistoryPage } from './conversation-info.js';

@@ -2,17 +2,54 @@ import { MUTED_FOREVER, type ClientFrame, type ConvSummary, type Pin } from '../
 import { DEFAULT_MAX_PULL_LIMIT } from '../limits.js';
 import type { ConvPrefs, MembersPage, ReactorsPage } from './client-types.js';
 import type { HistoryPage } from './conversation-chain.js';
+import type { SendExtras, SendResult } from './send-entry.js';
 
 /**
- * What a client asks for and gets an answer to (matched by `rid`): history pages, member and reactor pages, mutes,
- * list preferences, leaving, clearing and the list itself. Each rejects with the server's coded error, or on timeout.
- * The connection that carries them is ImClient's.
+ * What a client asks for and gets an answer to: sends, recalls, edits and reactions (matched by `cid`, kept in the
+ * outbound queue until answered), and (matched by `rid`) history pages, member and reactor pages, mutes,
+ * list preferences, leaving, clearing and the list itself. Each rejects with the server's coded error; a request also
+ * on timeout, while a send waits across reconnects. The connection that carries them is ImClient's.
  */
 export abstract class ConversationRequests {
   /** Sends the frame a `rid` makes once connected; resolves with its answer. */
   protected abstract request<T>(what: string, frame: (rid: number) => ClientFrame): Promise<T>;
   /** The last seq of `conv` this device holds (0: none). */
   protected abstract lastHeld(conv: string): number;
+  /** Queues a send (README §7.1); resolves once it is durable. */
+  protected abstract enqueue(conv: string, body: string, extras: SendExtras): Promise<SendResult>;
+
+  /**
+   * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
+   * it names (1–50 user ids), told so in their lists' `mentions` count and in push events (`mentionAll`: every member;
+   * a group's owners and admins only, else `forbidden`); `reply`: the seq of the message it answers (§4, Reply; its
+   * sender is told as if mentioned). Rejects with `not_found` or `conflict`, or with `expired` (`sendExpired`): a
+   * re-send found it stored and since past the conversation's retention.
+   */
+  send(conv: string, body: string, opts: { mentions?: string[]; mentionAll?: boolean; reply?: number } = {}): Promise<SendResult> {
+    const { mentions, mentionAll, reply } = opts;
+    return this.enqueue(conv, body, { ...(mentions !== undefined && { mentions }), ...(mentionAll === true && { mentionAll }), ...(reply !== undefined && { reply }) });
+  }
+
+  /**
+   * Takes back this user's message `seq` (protocol/README.md §4, Recall); members get a `message` with `recall` = `seq`.
+   * `body` is what a client that knows no recalls shows. Rejects with `forbidden`, `conflict` or `not_found`.
+   */
+  recall(conv: string, seq: number, body = ''): Promise<SendResult> {
+    return this.enqueue(conv, body, { recall: seq });
+  }
+
+  /** Gives this user's message `seq` the text `body` (§4, Edit); members get a `message` with `edit` = `seq`. Rejects as `recall`. */
+  edit(conv: string, seq: number, body: string): Promise<SendResult> {
+    return this.enqueue(conv, body, { edit: seq });
+  }
+
+  /**
+   * Makes `emoji` (at most 32 bytes; `''` takes it back) this user's reaction to message `seq` of `conv`, replacing
+   * their earlier one (§4, React); members get a `message` with `react` = `seq`. Rejects with `conflict` or `not_found`.
+   */
+  react(conv: string, seq: number, emoji: string): Promise<SendResult> {
+    return this.enqueue(conv, emoji, { react: seq });
+  }
 
   /** Fetches messages of `conv` with seq > `after`, at most `limit` (1–200); rejects on error or timeout. */
   pull(conv: string, after: number, limit: number = DEFAULT_MAX_PULL_LIMIT): Promise<HistoryPage> {

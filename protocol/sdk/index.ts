@@ -3,6 +3,7 @@ export * from './client-types.js';
 export * from './close-policy.js';
 export * from './backoff.js';
 export * from './outbound-queue.js';
+export * from './send-entry.js';
 export * from './conversation-chain.js';
 export { DEFAULT_MAX_LEFT_KEPT } from './left-conversations.js';
 export * from './events.js';

@@ -2,6 +2,7 @@ import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { validateClientFrame } from '../validate.js';
 import { chained, cidFloor, foreignOutboxError, Outbox, renumberAbove, type OutboxStore } from './outbox.js';
+import { copyExtras, type OutboundEntry, type SendExtras, type SendResult, type SentDetail } from './send-entry.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -19,22 +20,6 @@ export const DEFAULT_RATE_LIMITED_RESEND_MS = 1_000;
  * condition is worse than re-sending it, so both are retried here as well.
  */
 export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...RETRYABLE_CODES, ErrorCode.RATE_LIMITED, ErrorCode.STORAGE]);
-
-/** What `send()` resolves with: the message is durable with this seq. */
-export interface SendResult { conv: string; cid: number; seq: number; ts: number }
-
-/** What a durable send was, as sent (`prev`, `replyFrom`, `was`: as the server said, when it did). */
-export interface SentDetail extends SendExtras { body: string; prev: number | undefined; replyFrom?: string; was?: string }
-
-/** One queued message as it goes on the wire. */
-/**
- * What a send changes of an earlier message: `recall` takes that seq (the user's) back, `edit` gives it (the user's)
- * `body`, `react` makes `body` the user's reaction to it (empty: none). A plain message may mention users instead
- * (or all members, `mentionAll`), and reply to (quote) message `reply`.
- */
-export interface SendExtras { recall?: number; edit?: number; react?: number; mentions?: string[]; mentionAll?: boolean; reply?: number }
-/** A queued send (a recall, an edit, a reaction, a mention or a reply with `SendExtras`). */
-export interface OutboundEntry extends SendExtras { conv: string; cid: number; body: string; after?: number }
 
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
@@ -64,6 +49,8 @@ export interface OutboundQueueOptions {
   random?: () => number;
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
   onSent?: (r: SendResult, detail: SentDetail) => void;
+  /** A re-sent send was answered `expired`: stored, then past the conversation's retention. It left the queue. */
+  onExpired?: (f: { cid: number; conv: string }) => void;
   /** A send failed for good and left the queue. */
   onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
@@ -202,15 +189,7 @@ export class OutboundQueue {
   handleSent(frame: SentFrame): boolean {
     const entry = this.entries.get(frame.cid);
     if (entry === undefined) return false;
-    this.remove(entry);
-    this.outbox?.changed();
-    const state = this.convs.get(entry.conv);
-    if (state !== undefined) {
-      state.retryAttempts = 0;
-      this.clearStall(state);
-      // Not while the rest waits out a named wait (slow mode): the stall timer would re-send it early.
-      if (state.entries.length > 0 && state.retryTimer === undefined) this.armStall(state);
-    }
+    this.settle(entry);
     const result: SendResult = { conv: entry.conv, cid: entry.cid, seq: frame.seq, ts: frame.ts };
     entry.resolve(result);
     const detail: SentDetail = { body: entry.body, prev: frame.prev };
@@ -225,6 +204,13 @@ export class OutboundQueue {
   handleError(cid: number, error: ImError, foreign = false): boolean {
     const entry = this.entries.get(cid);
     if (entry === undefined) return false;
+    if (error.code === ErrorCode.EXPIRED) {
+      // Stored, and expired since: later sends may still name it, and the app drops it as any expired message.
+      this.settle(entry);
+      entry.reject(error);
+      this.opts.onExpired?.({ cid: entry.cid, conv: entry.conv });
+      return true;
+    }
     const state = this.convState(entry.conv);
     if (SEND_RETRYABLE_CODES.has(error.code)) {
       // The server's wait, when it names one (slow mode: up to a day), else a second.
@@ -324,6 +310,18 @@ export class OutboundQueue {
     return true;
   }
 
+  /** Takes an answered send out (stored: `sent`, or `expired`); the rest of its conversation's queue goes on. */
+  private settle(entry: Pending): void {
+    this.remove(entry);
+    this.outbox?.changed();
+    const state = this.convs.get(entry.conv);
+    if (state === undefined) return;
+    state.retryAttempts = 0;
+    this.clearStall(state);
+    // Not while the rest waits out a named wait (slow mode): the stall timer would re-send it early.
+    if (state.entries.length > 0 && state.retryTimer === undefined) this.armStall(state);
+  }
+
   private remove(entry: Pending): void {
     this.entries.delete(entry.cid);
     const state = this.convs.get(entry.conv);
@@ -382,14 +380,4 @@ export class OutboundQueue {
     if (state.retryTimer !== undefined) clearTimeout(state.retryTimer);
     state.retryTimer = undefined;
   }
-}
-
-/** Copies the extra fields `from` has onto `to` (absent ones stay absent: frames keep one shape). */
-export function copyExtras(to: SendExtras, from: SendExtras): void {
-  if (from.recall !== undefined) to.recall = from.recall;
-  if (from.edit !== undefined) to.edit = from.edit;
-  if (from.react !== undefined) to.react = from.react;
-  if (from.mentions !== undefined) to.mentions = [...from.mentions];
-  if (from.reply !== undefined) to.reply = from.reply;
-  if (from.mentionAll === true) to.mentionAll = true;
 }

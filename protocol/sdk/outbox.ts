@@ -1,6 +1,6 @@
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import { mentionListProblem } from '../validate.js';
-import type { OutboundEntry } from './outbound-queue.js';
+import type { OutboundEntry } from './send-entry.js';
 
 /** What an outbox holds: the unacknowledged sends in cid order, and whose they are once a `welcome` said so. */
 export interface OutboxRecord {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { ServerFrameOf } from '../../protocol/frames.js';
+import { shardOf } from '../../protocol/shard-hash.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
 import { codeOf, waitUntil } from '../helpers/wait.js';
@@ -122,6 +123,44 @@ describe('chat – message retention', () => {
       expect([bad.status, bad.body['code']]).toEqual([400, ErrorCode.INVALID_FIELD]);
     }
     expect((await c.api('POST', '/v1/conversations/rt-nowhere', { retention: 60 })).status).toBe(404);
+  }, 60_000);
+
+  it('retention – a re-send whose message expired since (its answer lost) is answered expired, not refused, and stores nothing again; a cid never stored is still refused', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-lost', owner: 'kim', members: ['lee'] });
+    const raw = await rawConnect(c.gateways.get('rt1')!, c.token('kim', 'k-raw'));
+    await raw.waitFor((f) => f.type === 'convs');
+    /** The answer (`sent` or `error`) to this send, not to an earlier one with its cid. */
+    const answer = async (send: { cid: number; body: string; after?: number }) => {
+      const from = raw.frames.length;
+      raw.send({ type: 'send', conv: 'rt-lost', ...send });
+      const f = await raw.waitFor((x) => raw.frames.indexOf(x) >= from && (x.type === 'sent' || x.type === 'error') && x.cid === send.cid);
+      return f.type === 'sent' ? { sent: f.seq } : { error: f.type === 'error' ? f.code : undefined };
+    };
+    const one = await answer({ cid: 1, body: 'one' });
+    await answer({ cid: 2, body: 'two', after: 1 });
+    await new Promise((r) => setTimeout(r, 2_500));
+    const five = await answer({ cid: 5, body: 'five', after: 2 });
+    expect((await c.api('POST', '/v1/conversations/rt-lost', { retention: 2 })).status).toBe(200);
+    const bodies = async () => (await c.db.sql<{ body: Buffer }[]>`SELECT body FROM messages WHERE conv_id = 'rt-lost' ORDER BY seq`).map((r) => r.body.toString());
+    await waitUntil(async () => (await bodies()).length === 1, 'the expired messages of rt-lost deleted', 15_000);
+
+    // The conversation's chatter still remembers those sends, and answers a re-send with its seq. The phone comes
+    // back later than that: here, once the conversation has moved to the other node, whose chatter reads Postgres.
+    expect(await answer({ cid: 1, body: 'one' })).toEqual(one);
+    const shard = shardOf('rt-lost', 32);
+    const [row] = await c.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'chatter' AND shard = ${shard}`;
+    expect((await c.imctl('move', 'chatter', String(shard), row!.owner === 'rt1' ? 'rt2' : 'rt1')).code).toBe(0);
+    // It never got its answers to 1 and 2: it sends them again, and learns they went (and expired since).
+    expect(await answer({ cid: 1, body: 'one' })).toEqual({ error: ErrorCode.EXPIRED });
+    expect(await answer({ cid: 2, body: 'two', after: 1 })).toEqual({ error: ErrorCode.EXPIRED });
+    // The last one stays (emptied, if it expired too) and is answered with its seq; a cid below it never stored is a rewound counter.
+    expect(await answer({ cid: 5, body: 'five', after: 2 })).toEqual(five);
+    expect(await answer({ cid: 4, body: 'four', after: 2 })).toEqual({ error: ErrorCode.INVALID_FIELD });
+    const six = await answer({ cid: 6, body: 'six', after: 5 });
+    expect(six.sent).toBeGreaterThan(five.sent!);
+    expect((await bodies()).slice(1)).toEqual(['six']);
+    expect(one.sent).toBeLessThan(five.sent!);
+    raw.close();
   }, 60_000);
 
   it('retention – imctl takes seconds ≥ 0 only: other values are refused (exit 2) and leave the setting as it was', async () => {

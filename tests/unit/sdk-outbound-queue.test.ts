@@ -104,6 +104,25 @@ describe('sdk outbound queue – failures', () => {
     expect(wire.at(-1)).toMatchObject({ cid: 103, after: 102 });
   });
 
+  it('sdk outbound queue – a send answered expired (stored, then past the retention) leaves as stored: told as expired, not failed, and later sends still name it', async () => {
+    const expired: { cid: number; conv: string }[] = [];
+    const { q, wire, failed } = harness({ onExpired: (f) => expired.push(f) });
+    void q.enqueue('a', 'a1'); // 100
+    const gone = q.enqueue('a', 'a2'); // 101 after 100
+    void q.enqueue('a', 'a3'); // 102 after 101
+    expect(q.handleError(101, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(true);
+    await expect(gone).rejects.toMatchObject({ code: ErrorCode.EXPIRED });
+    expect([expired, failed]).toEqual([[{ cid: 101, conv: 'a' }], []]);
+    expect(q.snapshot()).toEqual([
+      { conv: 'a', cid: 100, body: 'a1' },
+      { conv: 'a', cid: 102, body: 'a3', after: 101 },
+    ]);
+    void q.enqueue('a', 'a4');
+    expect(wire.at(-1)).toMatchObject({ cid: 103, after: 102 });
+    // It is answered: a repeat of the answer changes nothing.
+    expect(q.handleError(101, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(false);
+  });
+
   it('sdk outbound queue – when the failed send was the latest, the next send names the one before it (or none)', () => {
     const { q, wire } = harness();
     const first = q.enqueue('a', 'a1'); // 100, no after
