@@ -25,6 +25,7 @@ import { StoredResends } from './stored-resends.js';
 import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, tellUntold, type AdminChatter, type UntoldChanges } from './chatter-admin.js';
 import { AmendmentsInFlight } from './amendments-in-flight.js';
 import { pinMessage } from './message-pins.js';
+import { SystemSenders } from './system-senders.js';
 
 /** A conversation found missing is looked up again on a send after this long. */
 const MISSING_RECHECK_MS = 1000;
@@ -57,7 +58,7 @@ class ChatterActor implements Actor, AdminChatter {
   /** Sending devices by `deviceKey`: a device id is its user's own (two users' apps may both say "phone"). */
   private devices = new Map<string, DeviceState>();
   /** Recent keyed system messages, per `from`: Postgres' key is (from, key) too; only `recent` is used (keys are random, not growing like a device's cids). Made on the first. */
-  private systemDevs: Map<string, DeviceState> | undefined;
+  private systemSenders: SystemSenders | undefined;
   /** Which re-sends answered from Postgres were fanned out again (made on first need). */
   private resends: StoredResends | undefined;
   /** When a member last joined (epoch ms): a message from before goes to the members again only if nobody joined since. */
@@ -323,7 +324,7 @@ class ChatterActor implements Actor, AdminChatter {
     );
     // Both kinds of device share the conversation's bound (RECENT_PER_CONVERSATION): keyed system messages from many
     // `from`s would otherwise keep 256 replies each, whatever few client devices there are.
-    if (dev) rememberSend(dev, cid, done, this.devices.size + (this.systemDevs?.size ?? 0));
+    if (dev) rememberSend(dev, cid, done, this.devices.size + (this.systemSenders?.size ?? 0));
     this.inflight.add(done);
     if (amends) this.amending.track(amends, uid, body, done);
     return done;
@@ -341,12 +342,13 @@ class ChatterActor implements Actor, AdminChatter {
     // commit or recent joins it, as a device's repeated send does; an older one is found in Postgres (a repeat after
     // a dissolve too); one that runs concurrently on another instance is refused by the unique key at commit.
     const from = p.from ?? SYSTEM_DEVICE;
-    const dev = p.key === undefined ? undefined : this.systemDevOf(from);
+    const keys = (this.systemSenders ??= new SystemSenders());
+    const dev = p.key === undefined ? undefined : keys.devOf(from);
     if (p.key !== undefined) {
       const seen = recentReply(dev!, p.key);
-      if (seen !== undefined) return seen;
+      if (seen !== undefined) return (keys.check(from, p.key, p.recall), seen);
       const stored = await this.svc.messages.findByClientId(this.ctx.key, from, SYSTEM_DEVICE, p.key);
-      if (stored) return this.exists ? this.answerStored(stored) : sendReplyOf(stored);
+      if (stored) return (keys.check(from, p.key, p.recall, stored), this.exists ? this.answerStored(stored) : sendReplyOf(stored));
     }
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     this.admit();
@@ -355,12 +357,8 @@ class ChatterActor implements Actor, AdminChatter {
     if (p.mentionAll) this.checkMentionAll();
     const replied = await repliedTo(this.svc, this.ctx.key, p.reply);
     await this.reserveNext();
+    if (p.key !== undefined) keys.remember(from, p.key, p.recall);
     return new LaterReply(this.append(from, SYSTEM_DEVICE, p.key, p.body, dev, amends, p, replied));
-  }
-
-  private systemDevOf(from: string): DeviceState {
-    const devs = (this.systemDevs ??= new Map());
-    return devs.get(from) ?? addDevice(devs, from, 0);
   }
 
   private typing(uid: string): void {

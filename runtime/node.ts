@@ -209,6 +209,8 @@ export class ClusterNode {
       for (const k of new Set([...config.kinds, ...(opts.clusterKinds ?? [])])) await shardMap.ensureKind(k, config.shardCount);
       const shardCounts = new Map<string, number>();
       for (const k of await shardMap.kinds()) shardCounts.set(k, (await shardMap.shardCount(k))!);
+      // S is fixed when a kind is created: a different --shards later is not applied, and must not pass unnoticed.
+      for (const k of config.kinds) if (shardCounts.get(k) !== config.shardCount) log.warn({ kind: k, shards: shardCounts.get(k), flag: config.shardCount }, '--shards ignored: a kind keeps the shard count it was created with');
       const nc = await natsConnect({
         servers: config.natsServers,
         name: config.nodeId,

@@ -265,9 +265,11 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
         process.stderr.write(`${what}: moving\n`);
         return admin.move(kind, Number(shardRaw), to);
       });
-      if (json) return print(o);
+      // The map says it moved, but nobody may serve it until that node polls: a script must not take it as done.
+      const code = o.noop || o.acquiredCleanly ? EXIT.ok : EXIT.partial;
+      if (json) return print(o, code);
       console.log(o.noop ? `${kind}/${o.shard} is already on ${to} (epoch ${o.epoch})` : `moved ${kind}/${o.shard} ${o.from ?? '(none)'} → ${o.to}, epoch ${o.epoch}, pause ${o.pauseMs.toFixed(1)} ms${o.releasedCleanly ? '' : ' (old owner did not confirm; fenced)'}${o.acquiredCleanly ? '' : ' (new owner did not confirm serving it: it takes it at its next poll, or the coordinator reassigns it once that node leaves)'}`);
-      return EXIT.ok;
+      return code;
     }
     case 'drain': {
       const [node] = args;
@@ -351,10 +353,12 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
   const already = outcomes.length - moved.length;
   const pauses = moved.map((o) => o.pauseMs).sort((a, b) => a - b);
   const p99 = pauses.length ? pauses[Math.min(pauses.length - 1, Math.ceil(pauses.length * 0.99) - 1)]! : 0;
-  const code = failures.length || notStarted ? EXIT.partial : EXIT.ok;
-  if (json) return print({ moved: moved.length, alreadyInPlace: already, failures, notStarted, pauseMsP99: p99 }, code);
-  console.log(`${what}: ${moved.length} moved${already ? `, ${already} already in place` : ''}, ${failures.length} failed${notStarted ? `, ${notStarted} not started (interrupted)` : ''}, pause p99 ${p99.toFixed(1)} ms`);
+  const unconfirmed = moved.filter((o) => !o.acquiredCleanly).map((o) => ({ kind: o.kind, shard: o.shard, to: o.to }));
+  const code = failures.length || notStarted || unconfirmed.length ? EXIT.partial : EXIT.ok;
+  if (json) return print({ moved: moved.length, alreadyInPlace: already, failures, notStarted, unconfirmed, pauseMsP99: p99 }, code);
+  console.log(`${what}: ${moved.length} moved${already ? `, ${already} already in place` : ''}, ${failures.length} failed${notStarted ? `, ${notStarted} not started (interrupted)` : ''}${unconfirmed.length ? `, ${unconfirmed.length} not confirmed by their new owner` : ''}, pause p99 ${p99.toFixed(1)} ms`);
   for (const f of failures) console.log(`  failed ${f.move.kind}/${f.move.shard} → ${f.move.to}: ${f.error}`);
+  for (const u of unconfirmed) console.log(`  not confirmed ${u.kind}/${u.shard} → ${u.to}: it takes it at its next poll, or the coordinator reassigns it once that node leaves`);
   return code;
 }
 

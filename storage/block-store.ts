@@ -28,12 +28,14 @@ export class BlockStore {
     add = [...new Set(add)];
     if (add.some((u) => remove.includes(u))) throw new ImError(ErrorCode.INVALID_FIELD, 'a user is both added to and removed from the blocks');
     const rows = await bounded('change blocks', this.sql<{ fits: boolean; blocked: string[] }[]>`
-      WITH del AS (
-        DELETE FROM user_blocks WHERE uid = ${uid} AND blocked_uid = ANY(${remove}::text[]) RETURNING blocked_uid
-      ),
-      kept AS (SELECT blocked_uid FROM user_blocks WHERE uid = ${uid} AND blocked_uid <> ALL(${remove}::text[])),
+      WITH kept AS (SELECT blocked_uid FROM user_blocks WHERE uid = ${uid} AND blocked_uid <> ALL(${remove}::text[])),
       fits AS (
         SELECT (SELECT count(*) FROM kept) + (SELECT count(*) FROM unnest(${add}::text[]) AS a(u) WHERE u NOT IN (SELECT blocked_uid FROM kept)) <= ${this.maxBlocks} AS ok
+      ),
+      -- Postgres runs a data-modifying WITH whether or not the query reads it: without the guard, a change refused
+      -- as a whole would still have unblocked the users it names.
+      del AS (
+        DELETE FROM user_blocks WHERE uid = ${uid} AND blocked_uid = ANY(${remove}::text[]) AND (SELECT ok FROM fits) RETURNING blocked_uid
       ),
       ins AS (
         INSERT INTO user_blocks (uid, blocked_uid) SELECT ${uid}, u FROM unnest(${add}::text[]) AS a(u)

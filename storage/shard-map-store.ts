@@ -159,9 +159,12 @@ export class ShardMapStore {
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
-  /** Pins or unpins a shard to its current owner (placement leaves pinned shards alone). */
+  /**
+   * Pins or unpins a shard to its current owner (placement leaves pinned shards alone). `updated_at` stays: it dates
+   * the shard's state, and a stuck move's rollback waits from it.
+   */
   async setPinned(kind: string, shard: number, pinned: boolean): Promise<boolean> {
-    const rows = await bounded('pin shard', this.sql`UPDATE shards SET pinned = ${pinned}, updated_at = now() WHERE kind = ${kind} AND shard = ${shard} RETURNING 1`);
+    const rows = await bounded('pin shard', this.sql`UPDATE shards SET pinned = ${pinned} WHERE kind = ${kind} AND shard = ${shard} RETURNING 1`);
     return rows.length > 0;
   }
 }

@@ -40,6 +40,9 @@ describe('block store – real Postgres', () => {
     // Three is the limit here: a change that would make four is refused, and changes nothing.
     expect(await codeOf(blocks.change('ann', ['eve', 'fay'], []))).toBe(ErrorCode.LIMIT_REACHED);
     expect(await blocks.blockedBy('ann')).toEqual(['bob', 'dan']);
+    // Nothing means nothing: the unblock it also asked for is not made either.
+    expect(await codeOf(blocks.change('ann', ['eve', 'fay', 'gus'], ['dan']))).toBe(ErrorCode.LIMIT_REACHED);
+    expect(await blocks.blockedBy('ann')).toEqual(['bob', 'dan']);
     // Removing one makes room in the same change.
     expect(await blocks.change('ann', ['eve', 'fay'], ['dan'])).toEqual(['bob', 'eve', 'fay']);
     expect(await codeOf(blocks.change('ann', ['ann'], []))).toBe(ErrorCode.INVALID_FIELD);

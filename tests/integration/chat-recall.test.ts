@@ -4,6 +4,7 @@ import type { MessageEvent } from '../../protocol/chat-ops.js';
 import { ErrorCode } from '../../protocol/errors.js';
 import type { Msg, ServerFrameOf } from '../../protocol/frames.js';
 import { ImClient } from '../../protocol/sdk/index.js';
+import { shardOf } from '../../protocol/shard-hash.js';
 import { EventSubject } from '../../protocol/subjects.js';
 import { startChatCluster, type ChatCluster } from '../helpers/chat-cluster.js';
 import { rawConnect } from '../helpers/raw-client.js';
@@ -269,5 +270,34 @@ describe('chat – recall', () => {
     expect((await c.api('POST', '/v1/conversations/rc-moderated/messages/abc/recall', {})).body['code']).toBe(ErrorCode.INVALID_FIELD);
     expect((await c.api('POST', '/v1/conversations/rc-moderated/messages/99999/recall', {})).status).toBe(404);
     expect((await c.api('POST', `/v1/conversations/rc-moderated/messages/${m.seq}/recall`, {})).status).toBe(409);
+  }, 30_000);
+
+  it('recall – a server API key answers only what it was first used for: a recall under a notice\'s key, or of another seq, is refused 409 and recalls nothing', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rc-keys', owner: 'jon', members: ['kai'] });
+    const post = (body: Record<string, unknown>) => c.api('POST', '/v1/conversations/rc-keys/messages', { from: 'mod', ...body });
+    const recall = (seq: number, key: number) => c.api('POST', `/v1/conversations/rc-keys/messages/${seq}/recall`, { from: 'mod', key });
+    const rude = (await post({ body: 'rude' })).body['seq'] as number;
+    const ruder = (await post({ body: 'ruder' })).body['seq'] as number;
+    // Moderation action 42 posts a notice and recalls the message under its one id: the recall is refused, not
+    // answered with the notice as if done.
+    const notice = await post({ body: 'a message was removed', key: 42 });
+    expect(notice.status).toBe(201);
+    expect([(await recall(rude, 42)).status, (await recall(rude, 42)).body['code']]).toEqual([409, ErrorCode.CONFLICT]);
+    const recalled = await recall(rude, 43);
+    expect(recalled.status).toBe(201);
+    expect([(await recall(ruder, 43)).status, (await post({ body: 'x', key: 43 })).status]).toEqual([409, 409]);
+    // The same request again answers the first.
+    expect((await recall(rude, 43)).body).toEqual(recalled.body);
+    expect((await post({ body: 'a message was removed', key: 42 })).body).toEqual(notice.body);
+    // Answered from Postgres alike, once the conversation's chatter is new (it moved to the other node).
+    const shard = shardOf('rc-keys', 32);
+    const [row] = await c.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'chatter' AND shard = ${shard}`;
+    expect((await c.imctl('move', 'chatter', String(shard), row!.owner === 'r1' ? 'r2' : 'r1')).code).toBe(0);
+    expect([(await recall(ruder, 42)).status, (await recall(ruder, 43)).status, (await post({ body: 'x', key: 43 })).status]).toEqual([409, 409, 409]);
+    expect((await recall(rude, 43)).body).toEqual(recalled.body);
+    expect((await post({ body: 'a message was removed', key: 42 })).body).toEqual(notice.body);
+    const stored = await c.db.sql<{ seq: number; recalled_by: number | null }[]>`SELECT seq, recalled_by FROM messages WHERE conv_id = 'rc-keys' AND seq IN (${rude}, ${ruder}) ORDER BY seq`;
+    expect(stored.map((r) => [r.seq, r.recalled_by])).toEqual([[rude, recalled.body['seq']], [ruder, null]]);
+    expect((await c.db.sql`SELECT 1 FROM messages WHERE conv_id = 'rc-keys'`).length).toBe(4);
   }, 30_000);
 });

@@ -56,6 +56,24 @@ describe('runtime – fencing (G6) with frozen node processes', () => {
     await cluster?.stop();
   });
 
+  it('imctl – a move whose new owner does not confirm (frozen) says so and exits 1; the node serves the shard once it wakes', async () => {
+    // First, while every node is up: the shards spread evenly, n3 with its share.
+    await cluster.settle();
+    const { key, shard } = await keyOwnedBy(cluster, 'n1');
+    // n3's lease (30 s) outlives the freeze: it stays a valid target, it just cannot answer.
+    cluster.nodes.get('n3')!.signal('SIGSTOP');
+    let moved: { code: number | null; stdout: string; stderr: string };
+    try {
+      moved = await cluster.imctl('move', 'counter', String(shard), 'n3');
+    } finally {
+      cluster.nodes.get('n3')!.signal('SIGCONT');
+    }
+    expect(moved.code, moved.stderr).toBe(1);
+    expect(moved.stdout).toContain(`moved counter/${shard} n1 → n3`);
+    expect(moved.stdout).toContain('new owner did not confirm serving it');
+    await waitUntil(async () => (await inc(key)).node === 'n3', 'n3 serving the shard once awake', 20_000);
+  }, 60_000);
+
   it('fencing – a node frozen past its lease loses its shards and serves them again only at a newer epoch', async () => {
     const { key, shard, epoch } = await keyOwnedBy(cluster, 'n1');
     const before = await inc(key);

@@ -73,6 +73,9 @@ describe('shard map, nodes and leases – real Postgres', () => {
     expect(await shards.abortMove('chatter', 7, b.epoch, 60_000)).toBeUndefined();
     await new Promise((r) => setTimeout(r, 20));
     expect(await shards.abortMove('chatter', 7, b.epoch, 10_000_000)).toBeUndefined();
+    // Pinning the stuck shard does not put its rollback off: the move is as old as it was.
+    expect(await shards.setPinned('chatter', 7, true)).toBe(true);
+    expect(await shards.setPinned('chatter', 7, false)).toBe(true);
     const back = (await shards.abortMove('chatter', 7, b.epoch, 10))!;
     expect(back).toMatchObject({ owner: 'b', state: 'active', target: null });
     epochs.push(back.epoch);
