@@ -74,9 +74,11 @@ export class Admin {
 
   /** The moves that would balance `kinds` over the live, non-draining nodes (but `excluding`, when given). */
   async plan(kinds?: string[], excluding?: string): Promise<PlannedMove[]> {
-    const inPlacement = (await this.nodes.live()).filter((n) => n.state === 'alive' && n.nodeId !== excluding);
+    const live = await this.nodes.live();
+    const inPlacement = live.filter((n) => n.state === 'alive' && n.nodeId !== excluding);
     // Moves to a node cut off from NATS are refused (NodeStore.takesShards): none is planned, and it keeps what it has.
-    const cutOff = cutOffFromNats(inPlacement);
+    // Read over every live node: the one being drained, reaching NATS, is what shows that NATS is up.
+    const cutOff = cutOffFromNats(live);
     // Not `unavailable`: the cluster answered, and what it said is that no node can take the shards.
     if (inPlacement.length === 0) throw new ImError(ErrorCode.CONFLICT, 'no live node to place shards on');
     const out: PlannedMove[] = [];
@@ -92,6 +94,8 @@ export class Admin {
         if (kinds !== undefined) throw new ImError(ErrorCode.CONFLICT, `no live node hosting ${kind} to place its shards on`);
         continue;
       }
+      // A drain would hand the node's shards to nodes nobody reaches: refused, it keeps serving them.
+      if (excluding !== undefined && eligible.every((n) => cutOff.has(n))) throw new ImError(ErrorCode.CONFLICT, `every other node hosting ${kind} is cut off from NATS (DOWN in imctl nodes): draining ${excluding} now would leave its shards unserved`);
       const rows = await this.shardMap.list(kind);
       const target = planAssignment(placementOf(kind, rows, eligible, cutOff));
       for (const m of diffAssignment(rows.map((r) => r.owner), target)) out.push({ ...m, kind });
@@ -159,6 +163,9 @@ export class Admin {
     // drain. A drain that cannot be planned (no other live node) puts it back, unless an earlier drain had it out.
     if (!dryRun) await this.nodes.holdOut(nodeId, true);
     try {
+      // Moves to it begun before that (the coordinator's) land first, or the plan would leave their shards behind.
+      const until = Date.now() + this.timeoutMs;
+      while (!dryRun && (await this.shardMap.movingTo(nodeId)) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       const rows = (await this.shardMap.ownedBy(nodeId)) as ShardRow[];
       const moves = await this.plan([...new Set(rows.map((r) => r.kind))], nodeId);
       return moves.filter((m) => m.from === nodeId);
@@ -167,6 +174,11 @@ export class Admin {
       if (!dryRun && n.state === 'alive') await this.nodes.holdOut(nodeId, false).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** How many shards `nodeId` owns or is being given: what a drain has not moved off (0 once it is empty). */
+  async stillOn(nodeId: string): Promise<number> {
+    return (await this.shardMap.ownedBy(nodeId)).length + (await this.shardMap.movingTo(nodeId));
   }
 
   /** Pins a shard to its current owner (rebalancing and the coordinator leave it there) or unpins it. */

@@ -275,7 +275,13 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       const [node] = args;
       if (!node) throw new UsageError('drain needs <node>');
       const moves = await admin.planDrain(node, flags.dryRun);
-      return planned(admin, moves, flags.wave, flags.dryRun, json, `drain ${node}`);
+      const code = await planned(admin, moves, flags.wave, flags.dryRun, json, `drain ${node}`);
+      if (flags.dryRun || code !== EXIT.ok) return code;
+      // An operator powers the host off next: what is still there (given to it meanwhile, say) must not go unsaid.
+      const left = await admin.stillOn(node);
+      if (left === 0) return code;
+      console.error(`imctl: ${node} still owns or is being given ${left} shard(s) (placed there while the drain ran): run \`imctl drain ${node}\` again`);
+      return EXIT.partial;
     }
     case 'pin':
     case 'unpin': {

@@ -209,7 +209,8 @@ export class NodeStore {
 
   /**
    * Whether `nodeId` is live, in placement (not draining), hosts `kind` and reaches NATS: a node shards of `kind` may be
-   * moved to. One whose last renewal said NATS was down while another's did not could serve them to nobody (a drain,
+   * moved to. One whose last renewal said NATS was down while another live node's did not (a draining one's too: it
+   * shows NATS is up) could serve them to nobody (a drain,
    * a rebalance or a restart's moves to it all went dark until its link came back, or its lease ran out); when no
    * node reaches NATS, NATS itself is down, and that says nothing against this one.
    */
@@ -218,7 +219,7 @@ export class NodeStore {
       'read node state',
       this.sql`SELECT 1 FROM nodes WHERE node_id = ${nodeId} AND lease_until > now() AND state = 'alive' AND (kinds IS NULL OR ${kind} = ANY(kinds))
         AND (load->>'nats' IS DISTINCT FROM 'false'
-          OR NOT EXISTS (SELECT 1 FROM nodes o WHERE o.lease_until > now() AND o.state = 'alive' AND o.load->>'nats' IS DISTINCT FROM 'false'))`,
+          OR NOT EXISTS (SELECT 1 FROM nodes o WHERE o.lease_until > now() AND o.state <> 'left' AND o.load->>'nats' IS DISTINCT FROM 'false'))`,
     );
     return rows.length > 0;
   }

@@ -103,6 +103,12 @@ export class ShardMapStore {
     return rows.map(toRow);
   }
 
+  /** How many shards are being moved to `node` now. */
+  async movingTo(node: string): Promise<number> {
+    const rows = await bounded('count moves to a node', this.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shards WHERE target = ${node} AND state = 'moving'`);
+    return rows[0]!.n;
+  }
+
   /** Whether `node` owns any shard of `kind` (active or being moved away). */
   async owns(node: string, kind: string): Promise<boolean> {
     const rows = await bounded('look for owned shards', this.sql`SELECT 1 FROM shards WHERE owner = ${node} AND kind = ${kind} LIMIT 1`);

@@ -187,7 +187,15 @@ export class ImClient extends ConversationRequests {
    */
   reconnect(): void {
     if (this.current === ConnectionState.CLOSED || this.current === 'idle') return;
-    if (this.reconnectTimer === undefined) return this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+    if (this.welcomed) return this.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+    if (this.reconnectTimer === undefined) {
+      // An attempt under way (a socket opening, the dispatcher or the token asked) starts over now: made on the old
+      // network, it may never end, and its failure would cost a backoff's wait and count as a refused token.
+      const conn = this.conn;
+      this.conn = undefined;
+      conn?.abandon(CloseCode.ABNORMAL, 'reconnect requested');
+      return void this.attempt();
+    }
     // Between attempts there is no socket to drop: the backoff's wait (up to its cap) is what the network change
     // made pointless. Its attempt count stays, so calls in a loop still connect only once each.
     clearTimeout(this.reconnectTimer);
@@ -318,6 +326,14 @@ export class ImClient extends ConversationRequests {
 
   protected override enqueue(conv: string, body: string, extras: SendExtras): Promise<SendResult> {
     return this.outbound.enqueue(conv, body, extras);
+  }
+
+  protected override async sendsAnswered(conv: string): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Bounded: a send held back for long (slow mode) must not hold the leave with it.
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.requestTimeoutMs)));
+    await Promise.race([this.outbound.whenSent(conv), waited]);
+    clearTimeout(timer);
   }
 
   protected override lastHeld(conv: string): number {

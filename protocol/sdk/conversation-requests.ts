@@ -17,6 +17,8 @@ export abstract class ConversationRequests {
   protected abstract lastHeld(conv: string): number;
   /** Queues a send (README §7.1); resolves once it is durable. */
   protected abstract enqueue(conv: string, body: string, extras: SendExtras): Promise<SendResult>;
+  /** Resolves once this client's sends to `conv` are answered, or after a while without that. */
+  protected abstract sendsAnswered(conv: string): Promise<void>;
 
   /**
    * Queues a message (also while disconnected); resolves once it is durable, with its seq. `mentions`: the members
@@ -91,7 +93,9 @@ export abstract class ConversationRequests {
   }
 
   /** Leaves group `conv` (on all of this user's devices); rejects with `not_member`, or `forbidden` for a direct conversation. */
-  leave(conv: string): Promise<void> {
+  async leave(conv: string): Promise<void> {
+    // After the sends made before it: one waiting to go again (its shard was moving) would be refused `not_member`.
+    await this.sendsAnswered(conv);
     return this.request<void>('leave', (rid) => ({ type: 'leave', rid, conv }));
   }
 

@@ -99,10 +99,13 @@ export class EndpointList {
     const abort = new AbortController();
     this.lookupAbort = abort;
     const timer = setTimeout(() => abort.abort(), this.opts.timeoutMs);
+    // Raced as well as signalled: a fetch the app passed may ignore the signal, and hold the client connecting for good.
+    const given = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(new ImError(ErrorCode.TIMEOUT, `dispatcher gave no answer in ${this.opts.timeoutMs} ms`)), { once: true }));
+    given.catch(() => {});
     try {
-      const res = await fetchFn(url, { signal: abort.signal });
+      const res = await Promise.race([fetchFn(url, { signal: abort.signal }), given]);
       if (!res.ok) throw new ImError(res.status === 503 ? ErrorCode.OVERLOADED : ErrorCode.UNAVAILABLE, `dispatcher answered ${res.status}`);
-      const body = (await res.json()) as { endpoints?: unknown };
+      const body = (await Promise.race([res.json(), given])) as { endpoints?: unknown };
       const endpoints = Array.isArray(body?.endpoints) ? body.endpoints.filter((e): e is string => typeof e === 'string' && e.length > 0) : [];
       if (endpoints.length === 0) throw new ImError(ErrorCode.UNAVAILABLE, 'dispatcher returned no endpoints');
       return endpoints;

@@ -12,6 +12,12 @@ const KEY_SEP = '\u0000';
 /** Entries taken from the head of the sends before the rest moves down: a backlog that never empties keeps no more. */
 const COMPACT_AFTER = 1024;
 const ACK_KEY = `ack${KEY_SEP}`;
+/**
+ * Frames of the first kind (acks, read marks, typing, requests, pings) that go in a row while a send or leave waits.
+ * Past it the next send goes: acks alone can fill the pace (one per busy conversation every 50 ms), and the user's
+ * own message must not wait for a quiet moment. Acks are cumulative: one that waits a frame more loses nothing.
+ */
+export const MAX_URGENT_IN_A_ROW = 2;
 
 /** A frame that goes before the sends: a request, a ping, or a cumulative frame (`ack`, `read`, `typing`). */
 interface Urgent {
@@ -36,8 +42,8 @@ interface Ordered {
  * long outbound queue after a reconnect, or an app sending in a loop, would lose frames and then the connection, over
  * and over. Frames over the pace wait here and go out as the bucket fills:
  * - acks, read marks, typing, requests and pings first, in the order they came (a request waits for its answer
- *   against a deadline); a waiting ack, read mark or typing of a conversation is replaced by a newer one (they are
- *   cumulative), so they never pile up;
+ *   against a deadline), but at most MAX_URGENT_IN_A_ROW of them while a send waits; a waiting ack, read mark or
+ *   typing of a conversation is replaced by a newer one (they are cumulative), so they never pile up;
  * - then sends and leaves in cid order: a send the outbound queue offers again takes its place by cid (and its newest
  *   bytes) rather than going behind later sends, which would draw `out_of_order` for all of those; a `leave` keeps
  *   its place after the sends offered before it, so that "send, then leave" is not refused `not_member`.
@@ -55,6 +61,8 @@ export class FramePacer {
   /** Waiting sends by cid. */
   private readonly sends = new Map<number, Ordered>();
   private maxCid = 0;
+  /** Frames of the first kind written one after another by next(): sends get their turn past MAX_URGENT_IN_A_ROW. */
+  private urgentInARow = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Conversations whose ack a failed write dropped (the socket was closing): handed back by stop(). */
   private unsentAcks: string[] = [];
@@ -133,11 +141,14 @@ export class FramePacer {
   }
 
   private next(): Urgent | Ordered {
-    const u = this.urgent.shift();
-    if (u !== undefined) {
+    const sendsWait = this.ordered.length > this.orderedHead;
+    if (this.urgent.length > 0 && !(sendsWait && this.urgentInARow >= MAX_URGENT_IN_A_ROW)) {
+      const u = this.urgent.shift()!;
       if (u.key !== undefined) this.latest.delete(u.key);
+      this.urgentInARow++;
       return u;
     }
+    this.urgentInARow = 0;
     if (this.unsorted) {
       // Stable: a leave stays after the sends of its order.
       this.ordered = this.ordered.slice(this.orderedHead).sort((a, b) => a.order - b.order);

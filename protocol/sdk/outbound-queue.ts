@@ -80,6 +80,8 @@ export class OutboundQueue {
   /** Every queued entry by cid; Map order is insertion order, which is cid order. */
   private readonly entries = new Map<number, Pending>();
   private readonly convs = new Map<string, ConvState>();
+  /** Who waits for a conversation's queue to empty (whenSent). */
+  private readonly emptied = new Map<string, (() => void)[]>();
   private lastCid: number;
   private closedWith: ImError | undefined;
   private readonly outbox: Outbox | undefined;
@@ -275,6 +277,7 @@ export class OutboundQueue {
     this.entries.clear();
     this.convs.clear();
     for (const entry of pending) entry.reject(error);
+    for (const conv of [...this.emptied.keys()]) this.tellEmptied(conv);
   }
 
   private nextCid(): number {
@@ -334,7 +337,20 @@ export class OutboundQueue {
       // Nothing of it left unanswered: the next send needs no `after` (every earlier one is stored, or failed for
       // good), and a client that wrote to thousands of conversations keeps no state for each.
       this.convs.delete(entry.conv);
+      this.tellEmptied(entry.conv);
     }
+  }
+
+  /** Resolves once no send to `conv` is queued (at once when none is, and at close()). */
+  whenSent(conv: string): Promise<void> {
+    if (!this.convs.has(conv)) return Promise.resolve();
+    return new Promise((resolve) => this.emptied.set(conv, [...(this.emptied.get(conv) ?? []), resolve]));
+  }
+
+  private tellEmptied(conv: string): void {
+    const waiting = this.emptied.get(conv);
+    this.emptied.delete(conv);
+    for (const resolve of waiting ?? []) resolve();
   }
 
   /** Conversations with sends still queued (what the queue keeps state for). */

@@ -183,5 +183,35 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
     await nodes.renew('j', 'ij', 5_000, { nats: true });
     expect((await admin.plan(['k5'])).filter((m) => m.to === 'j')).toHaveLength(2);
   });
-});
 
+  it('imctl – a drain whose every other node hosting a kind is cut off from NATS is refused (conflict), and the node stays in placement, serving its shards', async () => {
+    for (const id of ['p6', 'q6']) await nodes.register(id, [], 5_000, `i${id}`, undefined, ['k6']);
+    expect(await nodes.renew('q6', 'iq6', 5_000, { nats: false })).toBeDefined();
+    await shardMap.ensureKind('k6', 4);
+    for (let s = 0; s < 4; s++) await shardMap.assign('k6', s, 0, 'p6');
+    const admin = new Admin(db.sql, undefined, silentLogger(), 2_000);
+    const refused = await admin.planDrain('p6').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ImError);
+    expect(refused).toMatchObject({ code: ErrorCode.CONFLICT, message: expect.stringContaining('cut off from NATS') });
+    expect((await nodes.live()).find((n) => n.nodeId === 'p6')?.state).toBe('alive');
+    expect((await shardMap.list('k6')).map((r) => r.owner)).toEqual(['p6', 'p6', 'p6', 'p6']);
+    // Its link back, the drain goes ahead.
+    await nodes.renew('q6', 'iq6', 5_000, { nats: true });
+    expect((await admin.planDrain('p6')).map((m) => m.to)).toEqual(['q6', 'q6', 'q6', 'q6']);
+  });
+
+  it('imctl – a drain waits for a move to the node begun before it (the coordinator\'s) and plans that shard off too', async () => {
+    for (const id of ['r7', 's7']) await nodes.register(id, [], 5_000, `i${id}`, undefined, ['k7']);
+    await shardMap.ensureKind('k7', 4);
+    for (let s = 0; s < 3; s++) await shardMap.assign('k7', s, 0, 'r7');
+    const incoming = (await shardMap.assign('k7', 3, 0, 's7'))!;
+    await shardMap.beginMove('k7', 3, incoming.epoch, 's7', 'r7');
+    const admin = new Admin(db.sql, undefined, silentLogger(), 5_000);
+    const plan = admin.planDrain('r7');
+    await sleep(500);
+    expect(await admin.stillOn('r7')).toBe(4);
+    await shardMap.completeMove('k7', 3, incoming.epoch, 'r7');
+    expect((await plan).map((m) => [m.shard, m.to])).toEqual([[0, 's7'], [1, 's7'], [2, 's7'], [3, 's7']]);
+    await nodes.holdOut('r7', false);
+  });
+});

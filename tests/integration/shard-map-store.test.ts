@@ -360,6 +360,10 @@ describe('shard map, nodes and leases – real Postgres', () => {
     await nodes.renew('td-a', 'td-a1', 5000, { nats: false });
     await nodes.renew('td-b', 'td-b1', 5000, { nats: true });
     expect([await nodes.takesShards('td-a', 'chatter'), await nodes.takesShards('td-b', 'chatter')]).toEqual([false, true]);
+    // The one that reaches NATS being drained still shows that NATS is up: the cut-off one is not its heir.
+    await nodes.setState('td-b', 'draining');
+    expect(await nodes.takesShards('td-a', 'chatter')).toBe(false);
+    await nodes.setState('td-b', 'alive');
     // NATS down for every live node: nothing to choose between, moves go on as before.
     const others = await db.sql<{ node_id: string; load: Record<string, unknown> }[]>`SELECT node_id, load FROM nodes WHERE lease_until > now() AND node_id NOT LIKE 'td-%'`;
     await db.sql`UPDATE nodes SET load = load || '{"nats": false}'::jsonb WHERE lease_until > now()`;

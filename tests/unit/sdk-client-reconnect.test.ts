@@ -124,6 +124,23 @@ describe('sdk client – reconnect policy', () => {
     client.close();
   });
 
+  it('sdk client – a dispatcher fetch that ignores its abort signal and never answers is given up after the request timeout, and asked again', async () => {
+    let fetched = 0;
+    const errors: string[] = [];
+    const { client, ws } = harness({ url: undefined, dispatcherUrl: 'http://d', uid: 'me', requestTimeoutMs: 5_000, fetch: (() => (fetched++, new Promise(() => {}))) as unknown as typeof fetch });
+    client.on('error', (e) => errors.push(e.code));
+    void client.connect().catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(4_900);
+    expect([fetched, errors]).toEqual([1, []]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(errors).toEqual([ErrorCode.TIMEOUT]);
+    // After the backoff's first wait (half of 1 s here).
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fetched).toBe(2);
+    expect(ws.sockets).toHaveLength(0);
+    client.close();
+  });
+
   it('sdk client – a fixed token past its exp ends the client at its next refusal, instead of connecting for good', async () => {
     const expired = `h.${Buffer.from(JSON.stringify({ sub: 'me', did: 'phone', exp: Math.floor(Date.now() / 1000) - 5 })).toString('base64url')}.s`;
     const { client, ws, states } = harness({ token: expired });

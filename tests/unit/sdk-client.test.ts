@@ -320,6 +320,30 @@ describe('sdk client – sending', () => {
     client.close();
   });
 
+  it('sdk client – leave() waits for a send to that conversation still to go again (a retryable error), so it is not refused not_member', async () => {
+    const { client, s } = await connectedHarness();
+    const p = client.send('g', 'bye all');
+    s.receive({ type: 'error', code: 'unavailable', message: 'shard between owners', cid: 1, conv: 'g' });
+    const left = client.leave('g');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.sentOf('leave')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.sentOf('send').map((f) => f.cid)).toEqual([1, 1]);
+    expect(s.sentOf('leave')).toEqual([]);
+    s.receive({ type: 'sent', cid: 1, conv: 'g', seq: 4, ts: 9 });
+    await expect(p).resolves.toMatchObject({ seq: 4 });
+    await vi.advanceTimersByTimeAsync(0);
+    const [frame] = s.sentOf('leave');
+    expect(frame).toMatchObject({ conv: 'g' });
+    s.receive({ type: 'left', rid: frame!.rid, conv: 'g' });
+    await expect(left).resolves.toBeUndefined();
+    // With nothing queued there it goes at once.
+    void client.leave('h').catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.sentOf('leave').map((f) => f.conv)).toEqual(['g', 'h']);
+    client.close();
+  });
+
   it('sdk client – unacknowledged sends are re-sent after a reconnect, same cids, in cid order', async () => {
     const { client, ws, accept, states } = harness();
     const sentBefore = client.send('a', 'early'); // queued while not connected

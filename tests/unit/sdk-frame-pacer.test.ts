@@ -60,6 +60,26 @@ describe('SDK pacing', () => {
     expect(written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type))).toEqual(['s1', 'ack', 'ping', 's1', 's2', 's3', 's4', 's5']);
   });
 
+  it('SDK pacing – acks that alone fill the pace (many busy conversations) still let the user\'s sends through, every third frame', async () => {
+    const { written, offer } = pacer(10, 2);
+    let seq = 0;
+    // Forty conversations with new messages: each acked anew every 50 ms, far more acks than the pace takes.
+    const acks = () => {
+      seq++;
+      for (let c = 0; c < 40; c++) offer({ type: 'ack', conv: `busy${c}`, seq });
+    };
+    acks();
+    for (let cid = 1; cid <= 3; cid++) offer(send(cid));
+    for (let ms = 0; ms < 1500; ms += 50) {
+      acks();
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    const kinds = written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type));
+    expect(kinds.filter((k) => k !== 'ack')).toEqual(['s1', 's2', 's3']);
+    // The third, sixth and ninth frame paced (after the two of the burst): never more than two acks in a row before them.
+    expect(kinds.indexOf('s3')).toBeLessThanOrEqual(2 + 3 * 3);
+  });
+
   it('SDK pacing – waiting acks and read marks of a conversation give way to the newest; a leave keeps its place after earlier sends', async () => {
     const { written, offer } = pacer(10, 2);
     offer(send(1));
@@ -71,7 +91,8 @@ describe('SDK pacing', () => {
     for (const seq of [2, 8]) offer({ type: 'read', conv: 'g', seq });
     await vi.advanceTimersByTimeAsync(2000);
     const shown = written.map((f) => (f.type === 'send' ? `s${f.cid}` : f.type === 'ack' || f.type === 'read' ? `${f.type}:${f.conv}:${f.seq}` : f.type));
-    expect(shown).toEqual(['s1', 'ack:g:9', 'ack:h:4', 'read:g:8', 's2', 'leave', 's3']);
+    // Two of the first kind in a row, then a send's turn.
+    expect(shown).toEqual(['s1', 'ack:g:9', 'ack:h:4', 's2', 'read:g:8', 'leave', 's3']);
   });
 
   it('SDK pacing – a closed connection drops what waits and stops its timer', async () => {

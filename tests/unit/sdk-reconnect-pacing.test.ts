@@ -68,6 +68,25 @@ describe('sdk client – reconnect pacing', () => {
     client.close();
   });
 
+  it('sdk client – reconnect() while a socket is still opening (made on the network that went) starts again at once, with no backoff, and is no refused token', async () => {
+    let n = 0;
+    const { client, ws, accept } = harness({ token: async () => `tok${++n}`, random: () => 0.999 });
+    void client.connect();
+    await flush();
+    for (let i = 2; i <= 5; i++) {
+      client.reconnect();
+      await flush();
+      expect(ws.sockets).toHaveLength(i);
+      expect(ws.sockets[i - 2]!.readyState).toBe(3);
+    }
+    // Three refusals in a row would have renewed it.
+    expect(n).toBe(1);
+    accept();
+    await flush();
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
   it('sdk client – close() while the token function is still pending leaves no timer', async () => {
     const { client } = harness({ token: () => new Promise<string>(() => {}) });
     void client.connect().catch(() => undefined);
