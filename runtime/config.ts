@@ -26,6 +26,8 @@ export const DEFAULT_LARGE_GROUP_MEMBERS = 100;
 /** Everything a node process can be told. The only place that reads argv or the environment. */
 export interface NodeConfig {
   nodeId: string;
+  /** No --node-id was given: the id is `<hostname>-<pid>`, another one at each restart. */
+  nodeIdFromHost: boolean;
   natsServers: string[];
   databaseUrl: string;
   /** Actor kinds this node hosts. */
@@ -246,6 +248,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   if (natsCutGraceMs > 0 && natsCutGraceMs < leaseMs + heartbeatMs) throw new ConfigError(`nats-cut-grace-ms (${natsCutGraceMs}) must be 0 (never) or at least lease-ms + heartbeat-ms (${leaseMs + heartbeatMs})`);
   return {
     nodeId: v('node-id') ?? `${os.hostname()}-${process.pid}`,
+    nodeIdFromHost: v('node-id') === undefined,
     natsServers: list(v('nats'), [DEFAULT_NATS_URL]),
     databaseUrl,
     kinds: list(v('kinds'), DEFAULT_KINDS),

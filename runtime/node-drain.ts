@@ -6,10 +6,14 @@ import { planAssignment, placementOf } from './placement.js';
 
 /** Rounds a drain makes at most over what the map gives the node (a failed move is tried again in the next). */
 export const DRAIN_ROUNDS = 3;
+/** Pause before a round again after it failed to read the map (Postgres failing over, a slow statement). */
+export const DRAIN_RETRY_MS = 1_000;
 
 /** What a drain reads and moves through. */
 export interface DrainDeps {
   nodeId: string;
+  /** This process's life as the node: only it is marked closing. */
+  incarnation: string;
   nodes: NodeStore;
   shardMap: ShardMapStore;
   mover: ShardMover;
@@ -23,9 +27,19 @@ export interface DrainDeps {
  * tried again in the next round; what is left at the end is reassigned when the node's lease runs out.
  */
 export async function drainShards(d: DrainDeps): Promise<void> {
+  // Out of placement first, or the coordinator would go on giving it shards. A statement that failed (a rolling
+  // upgrade during a Postgres failover) is tried again in the next round, rather than skipping the whole drain.
+  let marked = false;
   for (let round = 0; round < DRAIN_ROUNDS; round++) {
-    const owned = await d.shardMap.ownedBy(d.nodeId);
-    if (owned.length === 0 || !(await drainKinds(d, new Set(owned.map((r) => r.kind))))) break;
+    try {
+      if (!marked && !(marked = await d.nodes.markClosing(d.nodeId, d.incarnation))) d.log.warn('draining: another process holds this node id now; its shards are not this one\'s to move');
+      if (!marked) return;
+      const owned = await d.shardMap.ownedBy(d.nodeId);
+      if (owned.length === 0 || !(await drainKinds(d, new Set(owned.map((r) => r.kind))))) return;
+    } catch (err) {
+      d.log.warn({ round, err: (err as Error).message }, 'drain round failed; trying again');
+      await new Promise((r) => setTimeout(r, DRAIN_RETRY_MS));
+    }
   }
 }
 

@@ -361,8 +361,7 @@ export class ClusterNode {
     this.closing = (async () => {
       const log = this.opts.log;
       try {
-        await this.nodes.markClosing(this.nodeId, this.membership.incarnation);
-        await drainShards({ nodeId: this.nodeId, nodes: this.nodes, shardMap: this.shardMap, mover: this.mover, log });
+        await drainShards({ nodeId: this.nodeId, incarnation: this.membership.incarnation, nodes: this.nodes, shardMap: this.shardMap, mover: this.mover, log });
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'drain incomplete; closing anyway (shards are reassigned when the lease runs out)');
       }

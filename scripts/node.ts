@@ -29,6 +29,8 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(1), 50);
   });
   log.info({ kinds: config.kinds, nats: config.natsServers, gateway: node.gateway ? config.gateway.publicUrl : null }, 'node started');
+  // A restart is then another node: a drain (cordon) does not outlive it, and each old id stays in `imctl nodes`.
+  if (config.nodeIdFromHost) log.warn({ nodeId: config.nodeId }, 'no --node-id given: this id changes at every restart; give each node a stable one');
   process.send?.({ type: 'ready', nodeId: config.nodeId });
   let firstSignalAt = 0;
   const stop = (sig: string): void => {

@@ -45,7 +45,8 @@ export const MAX_PULLS_IN_FLIGHT = 16;
  */
 export const MAX_SYNCS_IN_FLIGHT = 2;
 /**
- * `members`, `reactors` and `hides` one session may have under way. Each reads Postgres from the gateway's pool: a
+ * `members`, `reactors`, `hides`, `hide` and `clear` one session may have under way. Each reads (or writes) Postgres
+ * from the gateway's pool: a
  * client looping on them within the rate limit would queue the node's statements (sends' commits among them) past
  * their deadlines. Four times what the SDK's hides catch-up asks at once (protocol/sdk/hides-catch-up.ts).
  */
@@ -105,7 +106,7 @@ export class ClientFrames {
         return this.request(s, set, (p) => ({ type: 'prefs', rid: f.rid, conv: f.conv, ...p }), { rid: f.rid, conv: f.conv });
       }
       case 'clear': {
-        const clear = clearHistory(this.svc.prefs, this.router, s.uid, f.conv, f.seq, s.did, s.did);
+        const clear = this.read(s, () => clearHistory(this.svc.prefs, this.router, s.uid, f.conv, f.seq, s.did, s.did));
         return this.request(s, clear, (seq) => ({ type: 'cleared', rid: f.rid, conv: f.conv, seq }), { rid: f.rid, conv: f.conv });
       }
       case 'pin': {
@@ -115,7 +116,7 @@ export class ClientFrames {
       case 'report':
         return this.request(s, reportPaced(this.svc, this.reports, s.uid, s.did, f), () => ({ type: 'reported', rid: f.rid, conv: f.conv, seq: f.seq }), { rid: f.rid, conv: f.conv });
       case 'hide': {
-        const hide = hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did);
+        const hide = this.read(s, () => hideMessages(this.svc.hidden, this.router, s.uid, f.conv, f.seqs, s.did));
         return this.request(s, hide, (hidden) => hiddenFrame(f.conv, hidden, f.rid), { rid: f.rid, conv: f.conv });
       }
       case 'hides':
@@ -162,9 +163,12 @@ export class ClientFrames {
     }
   }
 
-  /** Runs one of the session's Postgres reads (members, reactors, hides), refused past MAX_READS_IN_FLIGHT. */
+  /**
+   * Runs one of the session's Postgres statements from the gateway's pool (members, reactors, hides; hide and clear
+   * write), refused past MAX_READS_IN_FLIGHT: a client looping on them would queue other users' statements behind.
+   */
   private read<T>(s: Session, run: () => Promise<T>): Promise<T> {
-    return this.capped(s, 'readsInFlight', MAX_READS_IN_FLIGHT, 'members, reactors and hides requests of yours are under way: ask again', run);
+    return this.capped(s, 'readsInFlight', MAX_READS_IN_FLIGHT, 'members, reactors, hides, hide and clear requests of yours are under way: ask again', run);
   }
 
   /** Answers a sync: the pager sends the list (in pages, if long); an error is thrown, to go out with the rid. */

@@ -315,7 +315,11 @@ export class Gateway {
    */
   private wsPing(ws: Uws.WebSocket<SessionData>): void {
     const s = ws.getUserData().session;
-    if (!s || s.state !== 'open' || overRate(s, Date.now(), this.deps.config, this.sendFrame)) return;
+    if (!s || s.state !== 'open') return;
+    const now = Date.now();
+    // A frame like any other (§6): a native client may keep its connection alive with PINGs alone.
+    s.lastHeard = now;
+    if (overRate(s, now, this.deps.config, this.sendFrame)) return;
     if (ws.getBufferedAmount() >= this.deps.config.maxBackpressureBytes) s.end(CloseCode.SLOW_CONSUMER, 'too slow to read');
   }
 

@@ -145,7 +145,11 @@ export class SessionAttacher {
 
   private async attachLoop(s: Session, payload: ConnectorAttach, gen: number): Promise<void> {
     const { router, binding, log } = this.deps;
+    let listStarted = false;
     for (let attempt = 0; s.state === 'open' && gen === s.attachGen; attempt++) {
+      // A list that failed after its first page goes again from its start: a refresh now would find the session
+      // known and answer with no list, leaving the client's unfinished (its catch-up never done).
+      if (listStarted && payload.refresh === true) payload = { ...payload, refresh: undefined };
       try {
         // A session that closed or was re-attached while it waited its turn needs no call any more.
         const reply = await this.gateFor(s.uid).run(async () => {
@@ -166,6 +170,7 @@ export class SessionAttacher {
         binding.keepOnly(s, reply.large, gen);
         if (reply.convs === undefined) return;
         const first = reply.more === undefined ? { list: reply.convs } : { list: reply.convs, more: reply.more };
+        listStarted = true;
         await this.deps.pager.send(s, first, () => s.state === 'open' && gen === s.attachGen);
         return;
       } catch (err) {

@@ -81,7 +81,7 @@ export class Session {
   pullsInFlight = 0;
   /** Syncs under way for this socket, read or being paged (client-frames.ts, MAX_SYNCS_IN_FLIGHT). */
   syncsInFlight = 0;
-  /** `members`, `reactors` and `hides` under way for this socket (client-frames.ts, MAX_READS_IN_FLIGHT). */
+  /** `members`, `reactors`, `hides`, `hide` and `clear` under way for this socket (client-frames.ts, MAX_READS_IN_FLIGHT). */
   readsInFlight = 0;
 
   constructor(

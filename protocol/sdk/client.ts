@@ -277,7 +277,8 @@ export class ImClient extends ConversationRequests {
   /** Per-session state that dies with the socket. */
   private stopSession(): void {
     this.refresher.stop();
-    this.requests.rejectAll(new ImError(ErrorCode.CLOSED, 'connection lost before the answer'));
+    // Not `closed`, which says the client is shut for good: the app may ask again once connected.
+    this.requests.rejectAll(new ImError(ErrorCode.UNAVAILABLE, 'connection lost before the answer'));
     this.outbound.disconnected();
     this.chains.disconnected();
   }
@@ -289,9 +290,9 @@ export class ImClient extends ConversationRequests {
     this.reconnectTimer = undefined;
     this.conn?.close(CloseCode.NORMAL, reason);
     this.conn = undefined;
-    this.stopSession();
     const error = new ImError(ErrorCode.CLOSED, reason);
     this.requests.rejectAll(error);
+    this.stopSession();
     this.outbound.close(error);
     this.chains.close();
     this.pendingReads.clear();

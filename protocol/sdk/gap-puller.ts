@@ -104,7 +104,7 @@ export class GapPuller {
       const error = toImError(err);
       if (this.d.isClosed(s)) return;
       // The connection dropped under the pull: no news for the app, as the next list pulls it again.
-      if (error.code !== ErrorCode.CLOSED || this.d.isOpen()) this.d.onPullError?.(s.conv, error);
+      if ((error.code !== ErrorCode.CLOSED && error.code !== ErrorCode.UNAVAILABLE) || this.d.isOpen()) this.d.onPullError?.(s.conv, error);
       this.afterFailure(s, error);
     } finally {
       s.pulling = false;

@@ -57,7 +57,7 @@ export class HidesCatchUp {
           (err: unknown) => {
             // Closed, or the connection dropped under the ask: the next list asks again, nothing to tell the app.
             const e = err as ImError;
-            if (!this.opts.isClosed() && (e.code !== ErrorCode.CLOSED || this.opts.isOpen())) this.opts.onError?.(s.conv, e);
+            if (!this.opts.isClosed() && ((e.code !== ErrorCode.CLOSED && e.code !== ErrorCode.UNAVAILABLE) || this.opts.isOpen())) this.opts.onError?.(s.conv, e);
           },
         )
         .finally(() => {

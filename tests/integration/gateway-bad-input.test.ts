@@ -184,12 +184,39 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   });
 
+  it('gateway – a hide or clear writes from the gateway\'s pool too: past 16 of those with the reads under way it is refused with overloaded', async () => {
+    const writer = await rawConnect(url, c.token('mallory', 'm-writes'));
+    await writer.waitFor((f) => f.type === 'convs');
+    // Sent at once: every frame is taken before any is answered. 16 reads first, then three writes.
+    for (let rid = 1; rid <= 16; rid++) writer.send({ type: 'hides', rid, conv: 'room' });
+    writer.send({ type: 'hide', rid: 17, conv: 'room', seqs: [1] });
+    writer.send({ type: 'clear', rid: 18, conv: 'room', seq: 1 });
+    writer.send({ type: 'hide', rid: 19, conv: 'room', seqs: [2] });
+    const answers = (await Promise.all(Array.from({ length: 19 }, (_, i) => writer.waitFor((f) => (f.type === 'hidden' || f.type === 'cleared' || f.type === 'error') && (f as { rid?: number }).rid === i + 1)))) as { type: string; code?: string }[];
+    expect(answers.slice(16).map((a) => a.code)).toEqual(['overloaded', 'overloaded', 'overloaded']);
+    writer.close();
+    await bystanderRoundTrip();
+  });
+
   it('gateway – a silent connection is closed with 4009 after 2.5 heartbeats', async () => {
     const m = await rawConnect(url, c.token('mallory', 'm-7'));
     const t0 = Date.now();
     expect((await m.closed).code).toBe(4009);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
     await bystanderRoundTrip();
+  }, 20_000);
+
+  it('gateway – WebSocket PINGs alone keep a connection open (a native client\'s keep-alive), as any frame does', async () => {
+    const m = await rawConnect(url, c.token('mallory', 'm-8'));
+    const closed = { code: 0 };
+    void m.closed.then((x) => (closed.code = x.code));
+    // 2.5 heartbeats are 5 s here: 7 s of PINGs only, one a second.
+    for (let i = 0; i < 7; i++) {
+      m.ws.ping();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(closed.code).toBe(0);
+    m.close();
   }, 20_000);
 
   it('server API – a malformed conversation or user id, in the path or the body, is refused with 400 invalid_field (not 503 "retry")', async () => {

@@ -38,6 +38,13 @@ describe('config', () => {
     expect(() => parseConfig(base, { IM_MAX_FRAME_BYTES: '512' })).toThrow(/max-frame-bytes must be an integer from 1024/);
   });
 
+  it('config – without --node-id (or IM_NODE_ID) the id is the host and pid, and the config says so (the node warns)', () => {
+    const rest = base.slice(2);
+    expect(parseConfig(base, {})).toMatchObject({ nodeId: 'c1', nodeIdFromHost: false });
+    expect(parseConfig(rest, { IM_NODE_ID: 'c2' })).toMatchObject({ nodeId: 'c2', nodeIdFromHost: false });
+    expect(parseConfig(rest, {})).toMatchObject({ nodeId: expect.stringMatching(new RegExp(`-${process.pid}$`)), nodeIdFromHost: true });
+  });
+
   it('config – a timing past what a timer takes, or a heartbeat too short to keep a lease, is refused with the flag named', () => {
     // Past 2^31 - 1 ms, Node fires a timer after 1 ms: every call would time out at once.
     expect(() => parseConfig([...base, '--request-timeout-ms', '3000000000'], {})).toThrow(/request-timeout-ms must be an integer from 1 to 2147483647/);

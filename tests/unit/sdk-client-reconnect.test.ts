@@ -322,6 +322,23 @@ describe('sdk client – closing', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('sdk client – a request cut off by a dropped connection rejects with unavailable (ask again once connected), not closed', async () => {
+    const { client, s, accept } = await connectedHarness();
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    const pull = client.pull('c', 0, 10);
+    const sync = client.sync();
+    s.serverClose(1006);
+    await expect(pull).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await expect(sync).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await vi.advanceTimersByTimeAsync(1_000);
+    accept();
+    await flush();
+    expect(client.state).toBe('open');
+    expect(errors).toEqual([]);
+    client.close();
+  });
+
   it('sdk client – close() while waiting to reconnect cancels the attempt', async () => {
     const { client, ws } = harness();
     const connected = client.connect();

@@ -1,7 +1,8 @@
 import type { NatsConnection } from 'nats';
-import { describe, expect, it } from 'vitest';
-import { ChatKind, type AttachReply } from '../../protocol/chat-ops.js';
-import type { ServerFrame } from '../../protocol/frames.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ChatKind, type AttachReply, type ConnectorAttach } from '../../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../../protocol/errors.js';
+import type { ConvSummary, ServerFrame } from '../../protocol/frames.js';
 import { silentLogger } from '../../runtime/logger.js';
 import type { Router } from '../../runtime/router.js';
 import { ConvBinding } from '../../actors/gateway/conv-binding.js';
@@ -179,5 +180,42 @@ describe('session attacher', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect([...(s.bound?.keys() ?? [])].sort()).toEqual(['L', 'M']);
     expect(s.unbound).toBeUndefined();
+  });
+
+  it('session attacher – a refresh whose list failed after its first page attaches again without refresh, so the whole list is sent again (the connector knows the session now)', async () => {
+    vi.useFakeTimers();
+    const row: ConvSummary = { conv: 'g1', kind: 'group', lastSeq: 3, readSeq: 0, unread: 3 };
+    const attaches: ConnectorAttach[] = [];
+    const known = new Set<number>();
+    // A connector that had forgotten the session: a refresh of a known one gets no list, anything else the list (in pages).
+    const router = {
+      shardCount: () => 8,
+      shardOf: () => 0,
+      tell: () => {},
+      call: async (_kind: string, _uid: string, _op: string, p: ConnectorAttach): Promise<AttachReply> => {
+        attaches.push({ ...p });
+        const wasKnown = known.has(p.sid);
+        known.add(p.sid);
+        return p.refresh === true && wasKnown ? { large: [] } : { large: [], convs: [row], more: 'g1' };
+      },
+    } as unknown as Router;
+    const pages: number[] = [];
+    const pager = {
+      send: async () => {
+        pages.push(attaches.length);
+        // The later pages' request failed once (the connector shard still settling after a move).
+        if (pages.length === 1) throw new ImError(ErrorCode.UNAVAILABLE, 'shard between owners');
+      },
+    } as unknown as ListPager;
+    const binding = { leftSince: () => false, bind: () => {}, keepOnly: () => {} } as unknown as ConvBinding;
+    const attacher = new SessionAttacher({ nodeId: 'gw1', life: 'gw1#1', router, binding, sessions: new Map(), send: () => {}, pager, log: silentLogger() });
+    const s = { uid: 'u', did: 'd', sid: 7, state: 'open', attachGen: 0, attaching: false, refreshAt: 0, listPageBytes: 4096 } as unknown as Session;
+    const done = attacher.attach(s, true);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await done;
+    vi.useRealTimers();
+    expect(attaches.map((a) => a.refresh)).toEqual([true, undefined]);
+    // The list went again from its start, and this time whole.
+    expect(pages).toEqual([1, 2]);
   });
 });
