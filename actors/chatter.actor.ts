@@ -345,10 +345,11 @@ class ChatterActor implements Actor, AdminChatter {
     const keys = (this.systemSenders ??= new SystemSenders());
     const dev = p.key === undefined ? undefined : keys.devOf(from);
     if (p.key !== undefined) {
+      const read = () => this.svc.messages.findByClientId(this.ctx.key, from, SYSTEM_DEVICE, p.key!);
       const seen = recentReply(dev!, p.key);
-      if (seen !== undefined) return (keys.check(from, p.key, p.recall), seen);
-      const stored = await this.svc.messages.findByClientId(this.ctx.key, from, SYSTEM_DEVICE, p.key);
-      if (stored) return (keys.check(from, p.key, p.recall, stored), this.exists ? this.answerStored(stored) : sendReplyOf(stored));
+      if (seen !== undefined) return (await keys.check(from, p.key, p.recall, read), seen);
+      const stored = await read();
+      if (stored) return (await keys.check(from, p.key, p.recall, async () => stored), this.exists ? this.answerStored(stored) : sendReplyOf(stored));
     }
     if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
     this.admit();

@@ -2,7 +2,7 @@ import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { StoredMessage } from '../storage/message-store.js';
 import { addDevice, deviceKey, type DeviceState } from './device-sends.js';
 
-/** Keys remembered per conversation with what they asked; as many as the system sender's recent replies, or more. */
+/** Keys remembered per conversation with what they asked; one forgotten is read back from its row when repeated. */
 const KEYS_KEPT = 1024;
 
 const what = (recall: number): string => (recall > 0 ? `a recall of seq ${recall}` : 'a message');
@@ -28,10 +28,15 @@ export class SystemSenders {
     return this.devs.get(from) ?? addDevice(this.devs, from, 0);
   }
 
-  /** Throws `conflict` when the key answered a different request: as `stored` says, or as remembered (stored undefined). */
-  check(from: string, key: number, recall: number | undefined, stored?: StoredMessage): void {
-    const had = stored === undefined ? this.asked.get(deviceKey(from, String(key))) : (stored.recalls ?? 0);
-    if (had === undefined || had === (recall ?? 0)) return;
+  /**
+   * Throws `conflict` when the key answered a different request, as remembered, else as `stored` (its row) says;
+   * `stored` is read only when needed: a key answered from memory that this map forgot (more keys than it keeps).
+   */
+  async check(from: string, key: number, recall: number | undefined, stored: () => Promise<StoredMessage | undefined>): Promise<void> {
+    let had = this.asked.get(deviceKey(from, String(key)));
+    // Not found: still in the group commit, and then asked so lately that it is remembered.
+    if (had === undefined) had = ((await stored()) ?? { recalls: recall }).recalls ?? 0;
+    if (had === (recall ?? 0)) return;
     throw new ImError(ErrorCode.CONFLICT, `key ${key} was used for ${what(had)}, not ${what(recall ?? 0)}: use a new key`);
   }
 

@@ -28,6 +28,8 @@ export interface NodeConfig {
   nodeId: string;
   /** No --node-id was given: the id is `<hostname>-<pid>`, another one at each restart. */
   nodeIdFromHost: boolean;
+  /** --shards (or IM_SHARDS) was given, not taken by default: a cluster keeping another count is then worth a warning. */
+  shardCountGiven: boolean;
   natsServers: string[];
   databaseUrl: string;
   /** Actor kinds this node hosts. */
@@ -253,6 +255,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
     databaseUrl,
     kinds: list(v('kinds'), DEFAULT_KINDS),
     shardCount: int('shards', v('shards'), DEFAULT_SHARD_COUNT),
+    shardCountGiven: v('shards') !== undefined,
     heartbeatMs,
     leaseMs,
     natsCutGraceMs,

@@ -132,18 +132,17 @@ export class Coordinator {
   }
 
   private async reconcile(): Promise<void> {
-    let live = await this.opts.nodes.live();
-    const members = live.filter((n) => n.state === 'alive').map((n) => n.nodeId).sort().join(',');
-    if (members !== this.lastMembers) {
-      this.lastMembers = members;
-      this.membersSince = Date.now();
-    }
-    for (const [i, kind] of this.opts.kinds.entries()) {
+    for (const kind of this.opts.kinds) {
       if (!(await this.stillLeader())) return;
       // Read again for each kind: one kind's moves take seconds, and a node drained or closing meanwhile must not be
-      // given the next kind's orphans (a closing node would never serve them).
-      if (i > 0) live = await this.opts.nodes.live();
+      // given the next kind's orphans (a closing node would never serve them), nor one just joined its share at once.
+      const live = await this.opts.nodes.live();
       const inPlacement = live.filter((n) => n.state === 'alive');
+      const members = inPlacement.map((n) => n.nodeId).sort().join(',');
+      if (members !== this.lastMembers) {
+        this.lastMembers = members;
+        this.membersSince = Date.now();
+      }
       const cutOff = cutOffFromNats(live);
       // Only nodes that host the kind (`--kinds`). None in placement (every live one drained): orphans still need an
       // owner, and one imctl holds out serves them (one shutting down would refuse them), where the kind would stay

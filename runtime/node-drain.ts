@@ -14,6 +14,8 @@ export interface DrainDeps {
   nodeId: string;
   /** This process's life as the node: only it is marked closing. */
   incarnation: string;
+  /** Whether its lease still runs: once lapsed (the database out of reach, most likely), there is nothing to hand over. */
+  member: () => boolean;
   nodes: NodeStore;
   shardMap: ShardMapStore;
   mover: ShardMover;
@@ -30,7 +32,7 @@ export async function drainShards(d: DrainDeps): Promise<void> {
   // Out of placement first, or the coordinator would go on giving it shards. A statement that failed (a rolling
   // upgrade during a Postgres failover) is tried again in the next round, rather than skipping the whole drain.
   let marked = false;
-  for (let round = 0; round < DRAIN_ROUNDS; round++) {
+  for (let round = 0; round < DRAIN_ROUNDS && d.member(); round++) {
     try {
       if (!marked && !(marked = await d.nodes.markClosing(d.nodeId, d.incarnation))) d.log.warn('draining: another process holds this node id now; its shards are not this one\'s to move');
       if (!marked) return;

@@ -210,7 +210,7 @@ export class ClusterNode {
       const shardCounts = new Map<string, number>();
       for (const k of await shardMap.kinds()) shardCounts.set(k, (await shardMap.shardCount(k))!);
       // S is fixed when a kind is created: a different --shards later is not applied, and must not pass unnoticed.
-      for (const k of config.kinds) if (shardCounts.get(k) !== config.shardCount) log.warn({ kind: k, shards: shardCounts.get(k), flag: config.shardCount }, '--shards ignored: a kind keeps the shard count it was created with');
+      for (const k of config.kinds) if (config.shardCountGiven && shardCounts.get(k) !== config.shardCount) log.warn({ kind: k, shards: shardCounts.get(k), flag: config.shardCount }, '--shards ignored: a kind keeps the shard count it was created with');
       const nc = await natsConnect({
         servers: config.natsServers,
         name: config.nodeId,
@@ -361,7 +361,7 @@ export class ClusterNode {
     this.closing = (async () => {
       const log = this.opts.log;
       try {
-        await drainShards({ nodeId: this.nodeId, incarnation: this.membership.incarnation, nodes: this.nodes, shardMap: this.shardMap, mover: this.mover, log });
+        await drainShards({ nodeId: this.nodeId, incarnation: this.membership.incarnation, member: () => this.membership.isValid(), nodes: this.nodes, shardMap: this.shardMap, mover: this.mover, log });
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'drain incomplete; closing anyway (shards are reassigned when the lease runs out)');
       }

@@ -275,13 +275,8 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       const [node] = args;
       if (!node) throw new UsageError('drain needs <node>');
       const moves = await admin.planDrain(node, flags.dryRun);
-      const code = await planned(admin, moves, flags.wave, flags.dryRun, json, `drain ${node}`);
-      if (flags.dryRun || code !== EXIT.ok) return code;
       // An operator powers the host off next: what is still there (given to it meanwhile, say) must not go unsaid.
-      const left = await admin.stillOn(node);
-      if (left === 0) return code;
-      console.error(`imctl: ${node} still owns or is being given ${left} shard(s) (placed there while the drain ran): run \`imctl drain ${node}\` again`);
-      return EXIT.partial;
+      return planned(admin, moves, flags.wave, flags.dryRun, json, `drain ${node}`, () => admin.stillOn(node));
     }
     case 'pin':
     case 'unpin': {
@@ -335,7 +330,8 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
   throw new UsageError(`unknown command "${command}"`);
 }
 
-async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun: boolean, json: boolean, what: string): Promise<number> {
+/** Carries out `moves` and reports them; `left` (a drain): how many shards are still on the node after. */
+async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun: boolean, json: boolean, what: string, left?: () => Promise<number>): Promise<number> {
   if (dryRun || moves.length === 0) {
     if (json) return print({ moves, dryRun });
     console.log(moves.length === 0 ? `${what}: nothing to move` : `${what}: ${moves.length} move(s) planned (dry run)`);
@@ -360,11 +356,13 @@ async function planned(admin: Admin, moves: PlannedMove[], wave: number, dryRun:
   const pauses = moved.map((o) => o.pauseMs).sort((a, b) => a - b);
   const p99 = pauses.length ? pauses[Math.min(pauses.length - 1, Math.ceil(pauses.length * 0.99) - 1)]! : 0;
   const unconfirmed = moved.filter((o) => !o.acquiredCleanly).map((o) => ({ kind: o.kind, shard: o.shard, to: o.to }));
-  const code = failures.length || notStarted || unconfirmed.length ? EXIT.partial : EXIT.ok;
-  if (json) return print({ moved: moved.length, alreadyInPlace: already, failures, notStarted, unconfirmed, pauseMsP99: p99 }, code);
+  const remaining = left === undefined ? undefined : await left();
+  const code = failures.length || notStarted || unconfirmed.length || remaining ? EXIT.partial : EXIT.ok;
+  if (json) return print({ moved: moved.length, alreadyInPlace: already, failures, notStarted, unconfirmed, pauseMsP99: p99, ...(remaining !== undefined && { left: remaining }) }, code);
   console.log(`${what}: ${moved.length} moved${already ? `, ${already} already in place` : ''}, ${failures.length} failed${notStarted ? `, ${notStarted} not started (interrupted)` : ''}${unconfirmed.length ? `, ${unconfirmed.length} not confirmed by their new owner` : ''}, pause p99 ${p99.toFixed(1)} ms`);
   for (const f of failures) console.log(`  failed ${f.move.kind}/${f.move.shard} → ${f.move.to}: ${f.error}`);
   for (const u of unconfirmed) console.log(`  not confirmed ${u.kind}/${u.shard} → ${u.to}: it takes it at its next poll, or the coordinator reassigns it once that node leaves`);
+  if (remaining) console.error(`imctl: ${what}: the node still owns or is being given ${remaining} shard(s) (placed there while it ran): run it again`);
   return code;
 }
 

@@ -252,12 +252,13 @@ export class ImClient extends ConversationRequests {
   private lost(conn: Connection, code: number, reason: string): void {
     this.conn = undefined;
     if (conn.welcomed) this.backoff.connectionLived(Date.now() - conn.openedAt);
-    this.stopSession();
     const next = afterClose(code, reason, { upgraded: conn.upgraded, redirected: this.endpoints.hasRedirect });
+    // Final: terminate() rejects what waits with `closed`, before stopSession() would with `unavailable`.
     if (next.final) return this.terminate(code, next.reason);
+    // Retried for good, a fixed token past its `exp` would keep the client connecting (a browser sees only 1006).
+    if (next.renewToken && this.token.deadForGood()) return this.terminate(CloseCode.UNAUTHORIZED, 'the token expired, and a fixed token cannot be renewed: give a token function');
+    this.stopSession();
     if (next.renewToken) {
-      // Retried for good, a fixed token past its `exp` would keep the client connecting (a browser sees only 1006).
-      if (this.token.deadForGood()) return this.terminate(CloseCode.UNAUTHORIZED, 'the token expired, and a fixed token cannot be renewed: give a token function');
       if (code === CloseCode.UNAUTHORIZED) this.token.forget();
       else this.token.refused();
     }
@@ -265,9 +266,11 @@ export class ImClient extends ConversationRequests {
   }
 
   private scheduleReconnect(code: number | undefined, reason: string, delay: number): void {
+    const gen = this.generation;
     this.setState(this.everWelcomed ? ConnectionState.RECONNECTING : ConnectionState.CONNECTING, code, reason);
-    // A state listener may have closed the client ("stop after N reconnects"): no timer after its close.
-    if (this.current === ConnectionState.CLOSED) return;
+    // A state listener may have closed the client ("stop after N reconnects"), or reconnected it (an attempt under
+    // way now): no timer after either.
+    if (this.current === ConnectionState.CLOSED || gen !== this.generation) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.attempt();
@@ -330,6 +333,7 @@ export class ImClient extends ConversationRequests {
   }
 
   protected override async sendsAnswered(conv: string): Promise<void> {
+    if (!this.welcomed) return; // offline nothing is answered: the leave is refused at once, as any request then
     let timer: ReturnType<typeof setTimeout> | undefined;
     // Bounded: a send held back for long (slow mode) must not hold the leave with it.
     const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.requestTimeoutMs)));

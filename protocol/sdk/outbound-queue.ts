@@ -1,8 +1,8 @@
-import { ErrorCode, ImError, RETRYABLE_CODES } from '../errors.js';
+import { ErrorCode, ImError } from '../errors.js';
 import type { SendFrame, SentFrame } from '../frames.js';
 import { validateClientFrame } from '../validate.js';
 import { chained, cidFloor, foreignOutboxError, Outbox, renumberAbove, type OutboxStore } from './outbox.js';
-import { copyExtras, type OutboundEntry, type SendExtras, type SendResult, type SentDetail } from './send-entry.js';
+import { copyExtras, SEND_RETRYABLE_CODES, type OutboundEntry, type SendExtras, type SendResult, type SentDetail } from './send-entry.js';
 
 /** Largest number of unacknowledged sends one client keeps; more and `send()` is refused with `overloaded`. */
 export const DEFAULT_MAX_QUEUE = 10_000;
@@ -14,16 +14,12 @@ export const DEFAULT_RESEND_CAP_MS = 500;
 /** After `rate_limited` the re-send waits at least this long: re-sending at once would only be refused again. */
 export const DEFAULT_RATE_LIMITED_RESEND_MS = 1_000;
 
-/**
- * Codes that keep a send queued. README §7.1 lists RETRYABLE_CODES; §9 also says `rate_limited` ("after a
- * pause") and `storage_error` ("yes, later") can be retried, and losing a user's message over a transient
- * condition is worse than re-sending it, so both are retried here as well.
- */
-export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...RETRYABLE_CODES, ErrorCode.RATE_LIMITED, ErrorCode.STORAGE]);
 
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
   reject: (err: ImError) => void;
+  /** Times put on the wire (an earlier run's count as one): only a send made before may have been stored. */
+  tries?: number;
 }
 
 /** Per-conversation re-send state: one scheduled re-send at most, and a stall timer while sends are unanswered. */
@@ -128,7 +124,7 @@ export class OutboundQueue {
     this.lastCid = Math.max(this.lastCid, floor);
     if (saved.length === 0) return;
     const settled = (): void => {};
-    const restored: Pending[] = saved.filter((e) => !this.entries.has(e.cid)).map((e) => ({ ...e, resolve: settled, reject: settled }));
+    const restored: Pending[] = saved.filter((e) => !this.entries.has(e.cid)).map((e) => ({ ...e, resolve: settled, reject: settled, tries: 1 }));
     // Chained again in cid order: a send queued before the restore named no predecessor, yet it has one now.
     const all = chained([...restored, ...this.entries.values()]);
     this.entries.clear();
@@ -206,8 +202,9 @@ export class OutboundQueue {
   handleError(cid: number, error: ImError, foreign = false): boolean {
     const entry = this.entries.get(cid);
     if (entry === undefined) return false;
-    if (error.code === ErrorCode.EXPIRED) {
-      // Stored, and expired since: later sends may still name it, and the app drops it as any expired message.
+    // Stored, and expired since: later sends may still name it, and the app drops it as any expired message. Not at
+    // its first try: then it cannot have been stored before, and its cid is below an expired one (a clock gone back).
+    if (error.code === ErrorCode.EXPIRED && (entry.tries ?? 0) > 1) {
       this.settle(entry);
       entry.reject(error);
       this.opts.onExpired?.({ cid: entry.cid, conv: entry.conv });
@@ -302,6 +299,7 @@ export class OutboundQueue {
     copyExtras(frame, entry);
     try {
       if (!this.opts.transmit(frame)) return false;
+      entry.tries = (entry.tries ?? 0) + 1;
     } catch (err) {
       // Over the gateway's frame size: refused here for good, as the server would refuse it, and the rest go on.
       if (!(err instanceof ImError) || err.code !== ErrorCode.FRAME_TOO_LARGE) throw err;

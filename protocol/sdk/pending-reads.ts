@@ -1,4 +1,4 @@
-import { SEND_RETRYABLE_CODES } from './outbound-queue.js';
+import { SEND_RETRYABLE_CODES } from './send-entry.js';
 
 /** How long a read refused for a passing reason waits before it goes again. */
 export const READ_RETRY_MS = 2_000;

@@ -1,4 +1,13 @@
+import { ErrorCode, RETRYABLE_CODES } from '../errors.js';
+
 /** One send as the client queues it, and what it is answered with. */
+
+/**
+ * Codes that keep a send queued. README §7.1 lists RETRYABLE_CODES; §9 also says `rate_limited` ("after a
+ * pause") and `storage_error` ("yes, later") can be retried, and losing a user's message over a transient
+ * condition is worse than re-sending it, so both are retried here as well.
+ */
+export const SEND_RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...RETRYABLE_CODES, ErrorCode.RATE_LIMITED, ErrorCode.STORAGE]);
 
 /** What `send()` resolves with: the message is durable with this seq. */
 export interface SendResult { conv: string; cid: number; seq: number; ts: number }

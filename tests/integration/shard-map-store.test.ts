@@ -71,12 +71,12 @@ describe('shard map, nodes and leases – real Postgres', () => {
     await shards.beginMove('chatter', 7, b.epoch, 'b', 'c');
     // The coordinator's stuck-move rollback goes by Postgres' clock: a move begun just now is left alone.
     expect(await shards.abortMove('chatter', 7, b.epoch, 60_000)).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300));
     expect(await shards.abortMove('chatter', 7, b.epoch, 10_000_000)).toBeUndefined();
-    // Pinning the stuck shard does not put its rollback off: the move is as old as it was.
+    // Pinning the stuck shard does not put its rollback off: the move is as old as it was (300 ms), not new again.
     expect(await shards.setPinned('chatter', 7, true)).toBe(true);
     expect(await shards.setPinned('chatter', 7, false)).toBe(true);
-    const back = (await shards.abortMove('chatter', 7, b.epoch, 10))!;
+    const back = (await shards.abortMove('chatter', 7, b.epoch, 200))!;
     expect(back).toMatchObject({ owner: 'b', state: 'active', target: null });
     epochs.push(back.epoch);
     expect(await shards.abortMove('chatter', 7, back.epoch)).toBeUndefined();

@@ -43,6 +43,8 @@ describe('config', () => {
     expect(parseConfig(base, {})).toMatchObject({ nodeId: 'c1', nodeIdFromHost: false });
     expect(parseConfig(rest, { IM_NODE_ID: 'c2' })).toMatchObject({ nodeId: 'c2', nodeIdFromHost: false });
     expect(parseConfig(rest, {})).toMatchObject({ nodeId: expect.stringMatching(new RegExp(`-${process.pid}$`)), nodeIdFromHost: true });
+    // Likewise whether --shards was given (a cluster that keeps another count is then warned of).
+    expect([parseConfig(base, {}).shardCountGiven, parseConfig([...base, '--shards', '64'], {}).shardCountGiven, parseConfig(base, { IM_SHARDS: '64' }).shardCountGiven]).toEqual([false, true, true]);
   });
 
   it('config – a timing past what a timer takes, or a heartbeat too short to keep a lease, is refused with the flag named', () => {

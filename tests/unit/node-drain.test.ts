@@ -32,7 +32,8 @@ function world(failing: 'markClosing' | 'ownedBy', failures: number) {
     list: async () => owners.map((o, s) => row(s, o)),
   } as unknown as ShardMapStore;
   const mover = { move: async (_kind: string, shard: number, to: string) => void (owners[shard] = to) } as unknown as ShardMover;
-  return { calls, owners, deps: { nodeId: 'me', incarnation: 'me#1', nodes, shardMap, mover, log: silentLogger() } };
+  const lease = { valid: true };
+  return { calls, owners, lease, deps: { nodeId: 'me', incarnation: 'me#1', member: () => lease.valid, nodes, shardMap, mover, log: silentLogger() } };
 }
 
 describe('node drain – a failed statement is tried again, not the drain given up', () => {
@@ -52,5 +53,13 @@ describe('node drain – a failed statement is tried again, not the drain given 
     await done;
     expect(w.calls.markClosing).toBe(1);
     expect(w.owners).toEqual(['other', 'other', 'other', 'other']);
+  });
+
+  it('node drain – with its lease lapsed (the database out of reach) it asks nothing and returns at once, rather than use up the stop\'s grace', async () => {
+    const w = world('markClosing', 0);
+    w.lease.valid = false;
+    await drainShards(w.deps);
+    expect(w.calls).toEqual({ markClosing: 0, ownedBy: 0 });
+    expect(w.owners).toEqual(['me', 'me', 'other', 'other']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ErrorCode } from '../../protocol/errors.js';
+import { ErrorCode, type ImError } from '../../protocol/errors.js';
 import type { FakeWebSocket } from '../helpers/fake-websocket.js';
 import { connectedHarness, fakeTimersPerTest, flush, harness, WELCOME } from '../helpers/sdk-harness.js';
 
@@ -337,6 +337,30 @@ describe('sdk client – closing', () => {
     expect(client.state).toBe('open');
     expect(errors).toEqual([]);
     client.close();
+  });
+
+  it('sdk client – a final close (4012) rejects what waits with closed; reconnect() from a state listener makes one attempt, not two; leave() offline is refused at once', async () => {
+    const a = await connectedHarness();
+    const pull = a.client.pull('c', 0, 10);
+    a.s.serverClose(4012);
+    await expect(pull).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+
+    const b = await connectedHarness();
+    let asked = 0;
+    b.client.on('state', (st) => void (st.state === 'reconnecting' && asked++ === 0 && b.client.reconnect()));
+    b.s.serverClose(1006);
+    await flush();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(b.ws.sockets).toHaveLength(2);
+
+    const c = await connectedHarness();
+    void c.client.send('g', 'queued').catch(() => undefined);
+    c.s.serverClose(1006);
+    let code = '';
+    void c.client.leave('g').catch((e: ImError) => (code = e.code));
+    await flush();
+    expect(code).toBe(ErrorCode.UNAVAILABLE);
+    for (const x of [b, c]) x.client.close();
   });
 
   it('sdk client – close() while waiting to reconnect cancels the attempt', async () => {

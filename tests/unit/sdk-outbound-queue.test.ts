@@ -110,6 +110,9 @@ describe('sdk outbound queue – failures', () => {
     void q.enqueue('a', 'a1'); // 100
     const gone = q.enqueue('a', 'a2'); // 101 after 100
     void q.enqueue('a', 'a3'); // 102 after 101
+    // Its answer lost with the connection: sent again after the reconnect, it is found expired.
+    q.disconnected();
+    q.resendAll();
     expect(q.handleError(101, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(true);
     await expect(gone).rejects.toMatchObject({ code: ErrorCode.EXPIRED });
     expect([expired, failed]).toEqual([[{ cid: 101, conv: 'a' }], []]);
@@ -121,6 +124,15 @@ describe('sdk outbound queue – failures', () => {
     expect(wire.at(-1)).toMatchObject({ cid: 103, after: 102 });
     // It is answered: a repeat of the answer changes nothing.
     expect(q.handleError(101, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(false);
+  });
+
+  it('sdk outbound queue – expired at a send\'s first try (never sent before, so never stored: a clock gone back) fails it as any refusal', async () => {
+    const expired: { cid: number; conv: string }[] = [];
+    const { q, failed } = harness({ onExpired: (f) => expired.push(f) });
+    const first = q.enqueue('a', 'a1');
+    expect(q.handleError(100, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(true);
+    await expect(first).rejects.toMatchObject({ code: ErrorCode.EXPIRED });
+    expect([expired, failed]).toEqual([[], [{ cid: 100, conv: 'a', code: 'expired' }]]);
   });
 
   it('sdk outbound queue – when the failed send was the latest, the next send names the one before it (or none)', () => {
