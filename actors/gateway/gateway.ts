@@ -268,14 +268,15 @@ export class Gateway {
     const d = ws.getUserData();
     const { config } = this.deps;
     this.lastSid = Math.max(this.lastSid + 1, Date.now() * 1000);
-    const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, d.iat, { perSec: config.ratePerSec, burst: config.rateBurst });
+    const devKey = `${d.uid}\u0000${d.did}`;
+    const old = this.byDevice.get(devKey);
+    const s = new Session(this.lastSid, ws, d.uid, d.did, d.exp, d.iat, { perSec: config.ratePerSec, burst: config.rateBurst }, old?.limiter);
     d.session = s;
     // A page at most an eighth of the slow-reader limit: the list's pages and a `sync`'s may be in flight at once.
     if (d.pages) s.listPageBytes = Math.max(MIN_LIST_PAGE_BYTES, Math.min(MAX_LIST_PAGE_BYTES, Math.floor(config.maxBackpressureBytes / 8)));
     this.stats.opened++;
     this.sessions.set(s.sid, s);
-    const devKey = `${s.uid}\u0000${s.did}`;
-    this.byDevice.get(devKey)?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
+    old?.end(CloseCode.REPLACED, 'a newer connection of this device took over');
     this.byDevice.set(devKey, s);
     this.send(s, { type: 'welcome', uid: s.uid, did: s.did, node: this.deps.nodeId, heartbeatMs: config.heartbeatMs, maxFrameBytes: config.maxFrameBytes, rate: config.ratePerSec, burst: config.rateBurst });
     void this.attacher.attach(s, false);

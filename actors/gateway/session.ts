@@ -94,8 +94,10 @@ export class Session {
     /** When the session's token was issued (what revocations are compared with); a `refresh` moves it. */
     public iat: number,
     rate: { perSec: number; burst: number },
+    /** The limiter of the device's session this one replaces: reconnecting in a loop must not buy a fresh burst each time. */
+    inherited?: RateLimiter,
   ) {
-    this.limiter = new RateLimiter(rate.perSec, rate.burst);
+    this.limiter = inherited ?? new RateLimiter(rate.perSec, rate.burst);
   }
 
   /** Bytes queued for this turn's flush and bytes uWS holds: what the reader has not taken yet. */

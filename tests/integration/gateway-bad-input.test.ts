@@ -138,6 +138,20 @@ describe('gateway – bad input', () => {
     await bystanderRoundTrip();
   }, 20_000);
 
+  it('gateway – a device that reconnects keeps its rate bucket: a new connection buys no fresh burst', async () => {
+    const first = await rawConnect(url, c.token('mallory', 'm-again'));
+    await first.waitFor((f) => f.type === 'convs');
+    for (let i = 0; i < 20; i++) first.send({ type: 'ping' });
+    await first.waitFor((f) => f.type === 'pong');
+    const second = await rawConnect(url, c.token('mallory', 'm-again'));
+    expect((await first.closed).code).toBe(4012);
+    await second.waitFor((f) => f.type === 'convs');
+    for (let i = 0; i < 10; i++) second.send({ type: 'ping' });
+    await second.waitFor(isError('rate_limited'), 3_000);
+    second.close();
+    await bystanderRoundTrip();
+  });
+
   it('gateway – pulls past the number one connection may have under way are refused with overloaded before any read; the others are answered', async () => {
     const puller = await rawConnect(url, c.token('mallory', 'm-pull'));
     await puller.waitFor((f) => f.type === 'convs');
