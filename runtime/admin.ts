@@ -219,6 +219,15 @@ export class Admin {
     if (!(await this.nodes.holdOut(nodeId, false))) throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is shutting down`);
   }
 
+  /** Removes a dead node from the registry (`imctl nodes` lists it no more, its cordon goes): never a live one. */
+  async forget(nodeId: string): Promise<void> {
+    if (await this.nodes.forget(nodeId)) return;
+    const n = (await this.nodes.all()).find((x) => x.nodeId === nodeId);
+    if (n === undefined) throw new ImError(ErrorCode.NOT_FOUND, `unknown node "${nodeId}"`);
+    if ((await this.nodes.live()).some((x) => x.nodeId === nodeId)) throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is live: drain it and stop it first`);
+    throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} still owns shards: the coordinator reassigns a dead node's within seconds; try again`);
+  }
+
   private async requireLiveNode(nodeId: string, allowDraining = false): Promise<NodeRow> {
     const live = await this.nodes.live();
     const n = live.find((x) => x.nodeId === nodeId);

@@ -39,8 +39,8 @@ export async function drainShards(d: DrainDeps): Promise<void> {
       const owned = await d.shardMap.ownedBy(d.nodeId);
       if (owned.length === 0 || !(await drainKinds(d, new Set(owned.map((r) => r.kind))))) return;
     } catch (err) {
-      d.log.warn({ round, err: (err as Error).message }, 'drain round failed; trying again');
-      await new Promise((r) => setTimeout(r, DRAIN_RETRY_MS));
+      d.log.warn({ round, err: (err as Error).message }, round + 1 < DRAIN_ROUNDS ? 'drain round failed; trying again' : 'drain round failed; giving up');
+      if (round + 1 < DRAIN_ROUNDS) await new Promise((r) => setTimeout(r, DRAIN_RETRY_MS));
     }
   }
 }

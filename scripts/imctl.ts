@@ -34,6 +34,7 @@ commands:
                                          placement across restarts until undrain); a dry run lists the moves and
                                          leaves the node in placement
   undrain <node>                         put a drained node back into placement (rebalancing refills it)
+  forget <node>                          remove a dead node (lease run out, no shards) from the registry
   pin <kind> <shard> | unpin <kind> <shard>
                                          keep a shard on its current owner (rebalancing leaves it), or release it
   settings                               settings every node must share (large-group, max-token-lifetime, recall-window, edit-window, message-retention)
@@ -64,6 +65,7 @@ const COMMANDS: Record<string, { flags: readonly string[]; args: readonly number
   move: { flags: [], args: [3], nats: true },
   drain: { flags: ['dry-run', 'wave'], args: [1], nats: true },
   undrain: { flags: [], args: [1], nats: true },
+  forget: { flags: [], args: [1], nats: false },
   pin: { flags: [], args: [2], nats: false },
   unpin: { flags: [], args: [2], nats: false },
   settings: { flags: [], args: [0, 3], nats: false },
@@ -324,6 +326,14 @@ async function run(admin: Admin, command: string, args: string[], flags: Flags, 
       await admin.undrain(node);
       if (json) return print({ node, state: 'alive' });
       console.log(`${node} is back in placement; run \`imctl rebalance\` (or let the coordinator) to give it shards`);
+      return EXIT.ok;
+    }
+    case 'forget': {
+      const [node] = args;
+      if (!node) throw new UsageError('forget needs <node>');
+      await admin.forget(node);
+      if (json) return print({ node, forgotten: true });
+      console.log(`${node} forgotten: \`imctl nodes\` lists it no more (started again under that id, it joins as a new node)`);
       return EXIT.ok;
     }
   }

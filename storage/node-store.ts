@@ -231,6 +231,19 @@ export class NodeStore {
   }
 
   /** Forgets a node. */
+  /**
+   * Deletes a dead node's row (an operator's `imctl forget`): only one whose lease ran out (or that left) and that owns
+   * no shard, in one statement, so a process that came back meanwhile is never forgotten under it.
+   */
+  async forget(nodeId: string): Promise<boolean> {
+    const rows = await bounded(
+      'forget node',
+      this.sql`DELETE FROM nodes WHERE node_id = ${nodeId} AND NOT (lease_until > now() AND state <> 'left')
+        AND NOT EXISTS (SELECT 1 FROM shards WHERE owner = ${nodeId} OR target = ${nodeId}) RETURNING 1`,
+    );
+    return rows.length > 0;
+  }
+
   async remove(nodeId: string): Promise<boolean> {
     const rows = await bounded('remove node', this.sql`DELETE FROM nodes WHERE node_id = ${nodeId} RETURNING 1`);
     return rows.length > 0;

@@ -214,4 +214,19 @@ describe('placement – which nodes take shards (real Postgres, coordinator roun
     expect((await plan).map((m) => [m.shard, m.to])).toEqual([[0, 's7'], [1, 's7'], [2, 's7'], [3, 's7']]);
     await nodes.holdOut('r7', false);
   });
+
+  it('imctl – forget removes a dead node from the registry; never a live one, nor one that still owns a shard; an unknown one is not found', async () => {
+    await nodes.register('f9', [], 200, 'if9', undefined, ['k9']);
+    await nodes.register('g9', [], 5_000, 'ig9', undefined, ['k9']);
+    await shardMap.ensureKind('k9', 2);
+    const row = (await shardMap.assign('k9', 0, 0, 'f9'))!;
+    await sleep(400);
+    const admin = new Admin(db.sql, undefined, silentLogger(), 2_000);
+    await expect(admin.forget('f9')).rejects.toMatchObject({ code: ErrorCode.CONFLICT, message: expect.stringContaining('still owns shards') });
+    await shardMap.assign('k9', 0, row.epoch, 'g9');
+    await admin.forget('f9');
+    expect((await nodes.all()).map((n) => n.nodeId)).not.toContain('f9');
+    await expect(admin.forget('g9')).rejects.toMatchObject({ code: ErrorCode.CONFLICT, message: expect.stringContaining('is live') });
+    await expect(admin.forget('f9')).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+  });
 });

@@ -138,6 +138,10 @@ describe('runtime – faults and planned moves (3 node processes, real NATS and 
     const unknownNode = await cluster.imctl('move', 'counter', '1', 'nope');
     expect(unknownNode.code).toBe(2);
     expect(unknownNode.stderr).toContain('unknown node "nope"');
+    // Forgetting takes a dead node only: an unknown one is bad usage, a live one a refusal that changes nothing.
+    expect(await cluster.imctl('forget', 'nope')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown node "nope"') });
+    expect(await cluster.imctl('forget', 'n2')).toMatchObject({ code: 1, stderr: expect.stringContaining('node n2 is live') });
+    expect((await cluster.db.sql`SELECT 1 FROM nodes WHERE node_id = 'n2'`).length).toBe(1);
     const badShard = await cluster.imctl('move', 'counter', '999', 'n2');
     expect(badShard.code).toBe(2);
     expect(badShard.stderr).toContain(`shard must be an integer from 0 to ${SHARDS - 1}`);
