@@ -222,9 +222,9 @@ export class Admin {
   /** Removes a dead node from the registry (`imctl nodes` lists it no more, its cordon goes): never a live one. */
   async forget(nodeId: string): Promise<void> {
     if (await this.nodes.forget(nodeId)) return;
-    const n = (await this.nodes.all()).find((x) => x.nodeId === nodeId);
+    const n = (await this.listNodes()).find((x) => x.nodeId === nodeId);
     if (n === undefined) throw new ImError(ErrorCode.NOT_FOUND, `unknown node "${nodeId}"`);
-    if ((await this.nodes.live()).some((x) => x.nodeId === nodeId)) throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is live: drain it and stop it first`);
+    if (n.live) throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} is live: drain it and stop it first`);
     throw new ImError(ErrorCode.CONFLICT, `node ${nodeId} still owns shards: the coordinator reassigns a dead node's within seconds; try again`);
   }
 

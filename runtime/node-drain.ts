@@ -34,8 +34,10 @@ export async function drainShards(d: DrainDeps): Promise<void> {
   let marked = false;
   for (let round = 0; round < DRAIN_ROUNDS && d.member(); round++) {
     try {
-      if (!marked && !(marked = await d.nodes.markClosing(d.nodeId, d.incarnation))) d.log.warn('draining: another process holds this node id now; its shards are not this one\'s to move');
-      if (!marked) return;
+      if (!marked) {
+        marked = await d.nodes.markClosing(d.nodeId, d.incarnation);
+        if (!marked) return d.log.warn('draining: another process holds this node id now; its shards are not this one\'s to move');
+      }
       const owned = await d.shardMap.ownedBy(d.nodeId);
       if (owned.length === 0 || !(await drainKinds(d, new Set(owned.map((r) => r.kind))))) return;
     } catch (err) {

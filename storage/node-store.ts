@@ -210,9 +210,9 @@ export class NodeStore {
   /**
    * Whether `nodeId` is live, in placement (not draining), hosts `kind` and reaches NATS: a node shards of `kind` may be
    * moved to. One whose last renewal said NATS was down while another live node's did not (a draining one's too: it
-   * shows NATS is up) could serve them to nobody (a drain,
-   * a rebalance or a restart's moves to it all went dark until its link came back, or its lease ran out); when no
-   * node reaches NATS, NATS itself is down, and that says nothing against this one.
+   * shows NATS is up) could serve them to nobody (a drain, a rebalance or a restart's moves to it all went dark until
+   * its link came back, or its lease ran out); when no node reaches NATS, NATS itself is down, and that says nothing
+   * against this one.
    */
   async takesShards(nodeId: string, kind: string): Promise<boolean> {
     const rows = await bounded(
@@ -230,7 +230,6 @@ export class NodeStore {
     return rows.map(toNode);
   }
 
-  /** Forgets a node. */
   /**
    * Deletes a dead node's row (an operator's `imctl forget`): only one whose lease ran out (or that left) and that owns
    * no shard, in one statement, so a process that came back meanwhile is never forgotten under it.
@@ -244,6 +243,7 @@ export class NodeStore {
     return rows.length > 0;
   }
 
+  /** Forgets a node. */
   async remove(nodeId: string): Promise<boolean> {
     const rows = await bounded('remove node', this.sql`DELETE FROM nodes WHERE node_id = ${nodeId} RETURNING 1`);
     return rows.length > 0;
