@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from './config-error.js';
 import { DEFAULT_KINDS, DEFAULT_NATS_URL } from './config.js';
 import { int, list, MAX_PORT, portOf } from './config-values.js';
+import { natsLogin, type NatsAuth } from './nats-login.js';
 
 // What the scripts around the nodes are told (imctl, npm start, chaos): read here, as a node's is in config.ts.
 
@@ -11,6 +12,8 @@ import { int, list, MAX_PORT, portOf } from './config-values.js';
 export interface AdminConfig {
   databaseUrl: string;
   natsServers: string[];
+  /** NATS credentials, as a node's (runtime/nats-login.ts). */
+  natsAuth?: NatsAuth;
   timeoutMs: number;
 }
 
@@ -24,9 +27,11 @@ export function parseAdminConfig(
 ): AdminConfig {
   const databaseUrl = flags['database-url'] ?? env['DATABASE_URL'] ?? local.databaseUrl ?? '';
   if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL (npm start prints it)');
+  const nats = natsLogin(list(flags.nats ?? env['NATS_URL'] ?? local.natsUrl, [DEFAULT_NATS_URL]), env);
   return {
     databaseUrl,
-    natsServers: list(flags.nats ?? env['NATS_URL'] ?? local.natsUrl, [DEFAULT_NATS_URL]),
+    natsServers: nats.servers,
+    ...(nats.auth && { natsAuth: nats.auth }),
     timeoutMs: int('timeout', flags.timeout, DEFAULT_ADMIN_TIMEOUT_MS),
   };
 }

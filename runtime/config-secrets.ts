@@ -54,3 +54,11 @@ export function gatewaySecrets(env: NodeJS.ProcessEnv, beyondLoopback: string | 
     ...(previousServerKey !== undefined && { previousServerKey }),
   };
 }
+
+/**
+ * The secrets of `g` that are still the public development values: a gateway on loopback may run with them (a proxy
+ * on the same host may expose it all the same), so the node says so at start.
+ */
+export function devSecretsInUse(g: GatewaySecrets): string[] {
+  return [...(g.tokenSecret === DEV_TOKEN_SECRET ? ['IM_TOKEN_SECRET'] : []), ...(g.serverKey === DEV_SERVER_KEY ? ['IM_SERVER_KEY'] : [])];
+}

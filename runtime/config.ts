@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { checkSecretLength, gatewaySecrets } from './config-secrets.js';
+import { natsLogin, type NatsAuth } from './nats-login.js';
 import { ConfigError } from './config-error.js';
 import { envSwitch, int, list, logLevel, MIN_HEARTBEAT_MS, portOf } from './config-values.js';
 import {
@@ -31,6 +32,8 @@ export interface NodeConfig {
   /** --shards (or IM_SHARDS) was given, not taken by default: a cluster keeping another count is then worth a warning. */
   shardCountGiven: boolean;
   natsServers: string[];
+  /** NATS credentials (runtime/nats-login.ts), none for an open server. */
+  natsAuth?: NatsAuth;
   databaseUrl: string;
   /** Actor kinds this node hosts. */
   kinds: string[];
@@ -248,10 +251,12 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   // What other nodes report of their NATS link is up to a lease and a heartbeat old: a long lease lengthens the default.
   const natsCutGraceMs = int('nats-cut-grace-ms', v('nats-cut-grace-ms'), Math.max(DEFAULT_NATS_CUT_GRACE_MS, leaseMs + heartbeatMs), 0);
   if (natsCutGraceMs > 0 && natsCutGraceMs < leaseMs + heartbeatMs) throw new ConfigError(`nats-cut-grace-ms (${natsCutGraceMs}) must be 0 (never) or at least lease-ms + heartbeat-ms (${leaseMs + heartbeatMs})`);
+  const nats = natsLogin(list(v('nats'), [DEFAULT_NATS_URL]), env);
   return {
     nodeId: v('node-id') ?? `${os.hostname()}-${process.pid}`,
     nodeIdFromHost: v('node-id') === undefined,
-    natsServers: list(v('nats'), [DEFAULT_NATS_URL]),
+    natsServers: nats.servers,
+    ...(nats.auth && { natsAuth: nats.auth }),
     databaseUrl,
     kinds: list(v('kinds'), DEFAULT_KINDS),
     shardCount: int('shards', v('shards'), DEFAULT_SHARD_COUNT),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connect as natsConnect, type NatsConnection, type Subscription } from 'nats';
+import type { NatsConnection, Subscription } from 'nats';
 import { decodeControlRequest, decodeShardsChanged, encodeControl, type ControlReply, type ControlRequest } from '../protocol/control.js';
 import { toImError } from '../protocol/errors.js';
 import { shardFunctionFingerprint } from '../protocol/shard-hash.js';
@@ -19,6 +19,7 @@ import { Coordinator, coordinatorHolder } from './coordinator.js';
 import { ShardMover } from './handoff.js';
 import type { Logger } from './logger.js';
 import { Membership } from './membership.js';
+import { dialNodeNats } from './nats-login.js';
 import { drainShards } from './node-drain.js';
 import { Router } from './router.js';
 import { ServedAnnouncer } from './served-announcer.js';
@@ -211,18 +212,7 @@ export class ClusterNode {
       for (const k of await shardMap.kinds()) shardCounts.set(k, (await shardMap.shardCount(k))!);
       // S is fixed when a kind is created: a different --shards later is not applied, and must not pass unnoticed.
       for (const k of config.kinds) if (config.shardCountGiven && shardCounts.get(k) !== config.shardCount) log.warn({ kind: k, shards: shardCounts.get(k), flag: config.shardCount }, '--shards ignored: a kind keeps the shard count it was created with');
-      const nc = await natsConnect({
-        servers: config.natsServers,
-        name: config.nodeId,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        // Each dial gives up after this (nats.js waits 20 s): after a network that dropped packets heals, every node
-        // is back within a few seconds of the others, well inside --nats-cut-grace-ms, and none gives way to another.
-        timeout: 5000,
-        pingInterval: 5000,
-        // nats.js otherwise captures two stack traces per request (a share of a node's CPU under load).
-        noAsyncTraces: true,
-      });
+      const nc = await dialNodeNats(config.natsServers, config.natsAuth, config.nodeId);
       const transport = new Transport(nc, { log, defaultTimeoutMs: config.requestTimeoutMs });
       const node = new ClusterNode(opts, sql, control, nc, transport, shardCounts, settings);
       await node.begin();

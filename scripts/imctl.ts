@@ -3,7 +3,8 @@
  *   imctl nodes | shards [--kind K] | status | rebalance [--dry-run] [--max-moves N] [--wave N]
  *   imctl move <kind> <shard> <node> | drain <node> | undrain <node> | pin|unpin <kind> <shard>
  *   imctl settings [set <name> <value>] | locate conv|user <id>
- * Connection: --database-url / DATABASE_URL, --nats / NATS_URL; --json for machine-readable output.
+ * Connection: --database-url / DATABASE_URL, --nats / NATS_URL (NATS_USER + NATS_PASSWORD or NATS_TOKEN to log in);
+ * --json for machine-readable output.
  */
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { parseArgs } from 'node:util';
@@ -41,7 +42,8 @@ commands:
   settings set <name> <value>            change one; running nodes apply it at once (waits for them)
   locate conv <id> | locate user <id>    which shard and node serve a conversation's chatter (with its kind, members
                                          and last seq) or a user's connector (with how many conversations they are in)
-options: --database-url URL  --nats URL  --timeout MS  --json`;
+options: --database-url URL  --nats URL  --timeout MS  --json
+environment: DATABASE_URL, NATS_URL, and NATS_USER + NATS_PASSWORD or NATS_TOKEN for a NATS server that asks for them`;
 
 /** Exit codes: 0 ok, 1 some moves failed (or were not started: interrupted, nowhere to go), 2 bad usage / unknown node or shard, 3 cluster unreachable. */
 const EXIT = { ok: 0, partial: 1, usage: 2, unreachable: 3 } as const;
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
   let nc: NatsConnection | undefined;
   if (needsNats) {
     try {
-      nc = await natsConnect({ servers: cfg.natsServers, name: 'imctl', timeout: cfg.timeoutMs, maxReconnectAttempts: 3 });
+      nc = await natsConnect({ servers: cfg.natsServers, ...cfg.natsAuth, name: 'imctl', timeout: cfg.timeoutMs, maxReconnectAttempts: 3 });
     } catch (err) {
       await sql.end({ timeout: 1 });
       fail(EXIT.unreachable, `cannot reach NATS at ${cfg.natsServers.join(',')}: ${(err as Error).message}`);

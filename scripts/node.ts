@@ -7,6 +7,7 @@
 import { KNOWN_KINDS, startChatNode } from '../actors/chat-node.js';
 import { ImError } from '../protocol/errors.js';
 import { ConfigError, parseConfig } from '../runtime/config.js';
+import { devSecretsInUse } from '../runtime/config-secrets.js';
 import { createLogger } from '../runtime/logger.js';
 
 /** Signals this close together are one request to stop. */
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
   log.info({ kinds: config.kinds, nats: config.natsServers, gateway: node.gateway ? config.gateway.publicUrl : null }, 'node started');
   // A restart is then another node: a drain (cordon) does not outlive it, and each old id stays in `imctl nodes`.
   if (config.nodeIdFromHost) log.warn({ nodeId: config.nodeId }, 'no --node-id given: this id changes at every restart; give each node a stable one');
+  const dev = node.gateway ? devSecretsInUse(config.gateway) : [];
+  // Refused beyond loopback; on loopback a reverse proxy may still expose the gateway to anyone who read the README.
+  if (dev.length > 0) log.warn({ unset: dev }, 'the gateway takes the public development secrets (README): anyone who reaches it can mint tokens or call the server API; set IM_TOKEN_SECRET and IM_SERVER_KEY');
   process.send?.({ type: 'ready', nodeId: config.nodeId });
   let firstSignalAt = 0;
   const stop = (sig: string): void => {

@@ -9,6 +9,7 @@ import { startNatsServer, type NatsServerHandle } from './lib/nats-server.js';
 import { spawnNodeProcess, type NodeProcess } from './lib/node-process.js';
 import { DEV_SERVER_KEY } from '../runtime/config.js';
 import { LOCAL_CLUSTER_FILE, parseStartConfig, START_NATS_CLUSTER_PORT_OFFSET } from '../runtime/config-scripts.js';
+import { natsLogin } from '../runtime/nats-login.js';
 import { connect } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 
@@ -94,15 +95,15 @@ async function main(): Promise<void> {
     const auth = ownKey ? `-H "authorization: Bearer $IM_SERVER_KEY"` : `-H 'authorization: Bearer ${DEV_SERVER_KEY}'`;
     console.log(`
 cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
-  NATS        ${natsUrl}
+  NATS        ${natsLogin([natsUrl], {}).servers[0]}
   Postgres    ${withoutPassword(databaseUrl)}
   gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
   server API  ${api}  (${keyNote})
-  dispatcher  ${api}/v1/endpoints?uid=alice
-  demo page   ${api}/demo   (open it in two windows)
+  dispatcher  ${api}/v1/endpoints?uid=alice${ownKey ? '' : `
+  demo page   ${api}/demo   (open it in two windows)`}
 try:  curl -s -XPOST ${api}/v1/conversations ${auth} -d '{"kind":"direct","members":["alice","bob"]}'
       curl -s -XPOST ${api}/v1/tokens ${auth} -d '{"uid":"alice","did":"alice-1"}'
-      npx imctl status | npx imctl nodes | npx imctl shards | npx imctl rebalance --dry-run
+      npx imctl status;  npx imctl nodes;  npx imctl shards;  npx imctl rebalance --dry-run
 Ctrl-C drains the nodes and stops everything.`);
     for (const n of nodes) {
       void n.exited.then((code) => {

@@ -58,7 +58,8 @@ function page(serverKey: string): string {
 </style>
 <h1>natsim demo</h1>
 <p>Open this page in two windows, sign in as two users, start a direct chat or a group, and talk. Kill a node
-(<code>npx imctl drain n2</code>, or Ctrl-Z on it): the client reconnects and nothing is lost.</p>
+(<code>pkill -9 -f 'node-id n2'</code>): the client reconnects and nothing is lost. <code>npx imctl drain n2</code>
+moves a node's shards away while it runs.</p>
 <p><input id=uid placeholder="user id" value="alice"> <input id=did placeholder="device id" value="browser-1">
  <button id=login>sign in</button> <span id=state></span></p>
 <p><input id=peer placeholder="peer user id" value="bob"> <button id=direct>direct chat</button>

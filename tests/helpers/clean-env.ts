@@ -8,7 +8,7 @@
 
 /** Deletes the variables a test process must not inherit from the developer's shell; returns their names. */
 export function stripDeveloperEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  const names = Object.keys(env).filter((n) => n.startsWith('IM_') || n === 'NATS_URL');
+  const names = Object.keys(env).filter((n) => n.startsWith('IM_') || n.startsWith('NATS_'));
   for (const n of names) delete env[n];
   return names;
 }

@@ -5,6 +5,7 @@ import { ErrorCode, ImError } from '../../protocol/errors.js';
 import { toStorageError } from '../../storage/pg-errors.js';
 import { mountDemoPage } from '../../actors/gateway/demo-page.js';
 import { ConfigError, DEV_SERVER_KEY, DEV_TOKEN_SECRET, parseConfig } from '../../runtime/config.js';
+import { devSecretsInUse } from '../../runtime/config-secrets.js';
 import { silentLogger } from '../../runtime/logger.js';
 
 /** Records the routes a mount registers (no server: only which paths would be served). */
@@ -66,8 +67,11 @@ describe('server secrets', () => {
     expect(parseConfig(args('127.0.0.1'), { ...real, IM_SERVER_KEY: 'é'.repeat(16) }).gateway.serverKey).toBe('é'.repeat(16));
     expect(parseConfig(args('0.0.0.0'), rotating).gateway).toMatchObject({ previousTokenSecret: 'old-secret', previousServerKey: 'old-key' });
     expect(() => parseConfig([...args('127.0.0.1'), ...hook], { IM_WEBHOOK_SECRET: 'short' })).toThrow(/IM_WEBHOOK_SECRET has 5 bytes/);
-    // On loopback (development, tests) the development secrets are fine.
+    // On loopback (development, tests) the development secrets are taken, and named for the node's start warning.
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(args(host), {}).gateway.host).toBe(host);
+    expect(devSecretsInUse(parseConfig(args('127.0.0.1'), {}).gateway)).toEqual(['IM_TOKEN_SECRET', 'IM_SERVER_KEY']);
+    expect(devSecretsInUse(parseConfig(args('127.0.0.1'), { IM_TOKEN_SECRET: REAL_SECRET }).gateway)).toEqual(['IM_SERVER_KEY']);
+    expect(devSecretsInUse(parseConfig(args('127.0.0.1'), real).gateway)).toEqual([]);
   });
 
   it('demo page – served with --dev-tokens and the development key, never with a real server key (it would hand it out)', () => {
