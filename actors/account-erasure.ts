@@ -38,8 +38,15 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
   for (let i = 0; i < groups.length; i += ERASE_CONCURRENCY) {
     await Promise.all(groups.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.MEMBERS, leave)));
   }
-  // Again once out of the groups: a send the signed-out sockets had handed over may have committed since.
-  if (blankMessages) messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
+  // Again once out of the groups: a send the signed-out sockets had handed over may have committed since. A group's
+  // removal waited for its chatter's commits; a direct conversation's chatter is asked to (a sleeping one has none).
+  if (blankMessages) {
+    const directs = convs.filter(isDirectConvId);
+    for (let i = 0; i < directs.length; i += ERASE_CONCURRENCY) {
+      await Promise.all(directs.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {})));
+    }
+    messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
+  }
   // Last: the sign-out above records a last-seen time, which lands within a turn or two of its node.
   await deleteUserRows(svc.sql, uid);
   return { uid, devices, groups: groups.length, messagesBlanked };

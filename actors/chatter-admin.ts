@@ -236,8 +236,9 @@ export async function changeMembers(c: AdminChatter, p: ChatterMembers, by?: str
   const conv = c.ctx.key;
   // A newcomer's history starts past the last message stored (joined_seq, and a `joined` group's clear) and their
   // `joined` names the last seq: a message accepted before the add but still in the group commit would be past both,
-  // and fanned out to them once stored.
-  if (p.add?.length) await c.commitsSettled();
+  // and fanned out to them once stored. A removal waits too: an erasure blanks what the user wrote once they are out,
+  // and a send or edit of theirs still in the commit would land after it, its text whole again.
+  if (p.add?.length || p.remove?.length) await c.commitsSettled();
   if (!c.exists || c.broken) await c.load();
   if (!c.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
   if (by !== undefined && !c.members.has(by)) throw new ImError(ErrorCode.NOT_MEMBER, `${by} is not a member of ${conv}`);

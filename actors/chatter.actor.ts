@@ -215,6 +215,7 @@ class ChatterActor implements Actor, AdminChatter {
       if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
       if (stored) return sendReplyOf(stored);
+      if (p.cid <= (await this.svc.messages.expiredClientMsgId(this.ctx.key, p.uid, p.did))) throw new ImError(ErrorCode.EXPIRED, `send.cid ${p.cid} was stored and has since passed the conversation's retention: it was sent`);
       if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
       throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     }

@@ -165,4 +165,18 @@ describe('chat – hide messages', () => {
     expect(await raw.waitFor((f) => f.type === 'error')).toMatchObject({ rid: 3, code: ErrorCode.NOT_MEMBER });
     raw.close();
   }, 30_000);
+
+  it('hide – a message its reader hid and its author then recalled is recalled for them too: a reaction to it, a reply to it or a pin of it is refused conflict', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'hd-r', owner: 'nia', members: ['oto'] });
+    const nia = await c.online('nia', 'n1', 'h1', []);
+    const oto = await c.online('oto', 'o1', 'h2', []);
+    const seq = (await oto.client.send('hd-r', 'soon gone')).seq;
+    expect(await nia.client.hide('hd-r', [seq])).toEqual([seq]);
+    await oto.client.recall('hd-r', seq);
+    expect(await codeOf(nia.client.react('hd-r', seq, '❤️'))).toBe(ErrorCode.CONFLICT);
+    expect(await codeOf(nia.client.send('hd-r', 'about that', { reply: seq }))).toBe(ErrorCode.CONFLICT);
+    expect(await codeOf(nia.client.pinMessage('hd-r', seq))).toBe(ErrorCode.CONFLICT);
+    // Nothing of it was stored: the recall is the last message.
+    expect((await c.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM messages WHERE conv_id = 'hd-r' AND seq > ${seq}`)[0]!.n).toBe(1);
+  }, 30_000);
 });

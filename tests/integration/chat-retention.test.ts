@@ -163,6 +163,33 @@ describe('chat – message retention', () => {
     raw.close();
   }, 60_000);
 
+  it('retention – a re-send from a member removed since, whose message expired meanwhile, is answered expired, not not_member', async () => {
+    await c.api('POST', '/v1/conversations', { kind: 'group', conv: 'rt-out', owner: 'moe', members: ['ned'] });
+    const raw = await rawConnect(c.gateways.get('rt1')!, c.token('ned', 'n-raw'));
+    await raw.waitFor((f) => f.type === 'convs');
+    const answer = async (cid: number) => {
+      const from = raw.frames.length;
+      raw.send({ type: 'send', conv: 'rt-out', cid, body: 'bye' });
+      const f = await raw.waitFor((x) => raw.frames.indexOf(x) >= from && (x.type === 'sent' || x.type === 'error') && x.cid === cid);
+      return f.type === 'sent' ? 'sent' : f.type === 'error' ? f.code : undefined;
+    };
+    expect(await answer(1)).toBe('sent');
+    expect((await c.api('POST', '/v1/conversations/rt-out/messages', { body: 'ned was here' })).status).toBe(201);
+    expect((await c.api('POST', '/v1/conversations/rt-out/members', { remove: ['ned'] })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await c.api('POST', '/v1/conversations/rt-out', { retention: 2 })).status).toBe(200);
+    const senders = async () => (await c.db.sql<{ sender_uid: string }[]>`SELECT sender_uid FROM messages WHERE conv_id = 'rt-out' ORDER BY seq`).map((r) => r.sender_uid);
+    await waitUntil(async () => !(await senders()).includes('ned'), 'ned\'s message expired', 15_000);
+    // Its chatter forgets the send when the conversation moves: the re-send is then read from Postgres.
+    const shard = shardOf('rt-out', 32);
+    const [row] = await c.db.sql<{ owner: string }[]>`SELECT owner FROM shards WHERE kind = 'chatter' AND shard = ${shard}`;
+    expect((await c.imctl('move', 'chatter', String(shard), row!.owner === 'rt1' ? 'rt2' : 'rt1')).code).toBe(0);
+    expect(await answer(1)).toBe(ErrorCode.EXPIRED);
+    // A send never stored is still refused: ned is out.
+    expect(await answer(2)).toBe(ErrorCode.NOT_MEMBER);
+    raw.close();
+  }, 60_000);
+
   it('retention – imctl takes seconds ≥ 0 only: other values are refused (exit 2) and leave the setting as it was', async () => {
     const stored = async () => (await c.db.sql<{ value: string }[]>`SELECT value #>> '{}' AS value FROM cluster_settings WHERE key = 'flag.message-retention'`)[0]?.value;
     expect((await c.imctl('settings', 'set', 'message-retention', '120')).code).toBe(0);

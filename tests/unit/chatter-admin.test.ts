@@ -35,6 +35,7 @@ function chatter(removeFails: boolean | 'after commit', addFails: false | 'after
         },
         joinedRows: async (_conv: string, uids: string[]): Promise<AddedMember[]> => uids.filter((u) => stored.has(u)).map((uid) => ({ uid, clearedSeq: 7 })),
         removeMembers: async (_conv: string, uids: string[]): Promise<string[]> => {
+          steps.push(`remove ${uids.join(',')}`);
           if (dissolved) throw new Error(`no group g`);
           if (removeFails === true) throw new Error('statement timeout');
           const gone = uids.filter((u) => stored.delete(u));
@@ -108,6 +109,20 @@ describe('chatter admin – member changes', () => {
     await adding;
     expect(x.steps).toEqual(['commits settled', 'add new']);
     expect(x.told).toEqual(['+new@7 -']);
+  });
+
+  it('chatter admin – a removal waits for the messages accepted before it to be stored (an erasure blanks what the user wrote once they are out)', async () => {
+    const x = chatter(false);
+    x.stored.add('gone');
+    let stored!: () => void;
+    x.commitPending(new Promise<void>((r) => (stored = r)));
+    const removing = changeMembers(x.c, { remove: ['gone'] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(x.steps).toEqual([]);
+    stored();
+    await removing;
+    expect(x.steps).toEqual(['commits settled', 'remove gone']);
+    expect(x.stored.has('gone')).toBe(false);
   });
 
   it('chatter admin – a silence or a rule change whose answer is lost makes the chatter read the group again (its send rules may have changed)', async () => {
