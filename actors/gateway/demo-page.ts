@@ -68,7 +68,7 @@ moves a node's shards away while it runs.</p>
 <div id=log></div>
 <p><input id=text size=60 placeholder="message"> <button id=send>send</button> <button id=edit>edit my last</button> <button id=recall>recall my last</button> <button id=react>👍 their last</button> <button id=reply>reply to their last</button> <button id=hide>delete their last for me</button> <button id=pinmsg>pin their last</button> <button id=report>report their last</button> <button id=mute>mute</button> <button id=pin>pin</button> <button id=unread>mark unread</button> <button id=clear>clear chat</button> to <b id=current>—</b> <span id=seen class=sys></span></p>
 <script type=module>
-import { ImClient, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
+import { ImClient, applyEdit, applyReaction, reactionsOf, storageOutbox } from '/demo/sdk.js';
 const $ = (id) => document.getElementById(id);
 const KEY = 'Bearer ${serverKey}';
 const api = (p, body) => fetch(p, { method: 'POST', headers: { authorization: KEY }, body: JSON.stringify(body) }).then((r) => r.json());
@@ -97,8 +97,8 @@ $('login').onclick = async () => {
     if (m.hidden) return;
     lines.set(m.conv + '#' + m.seq, { m, d: show(m.recall || m.edit || m.react || m.did === 'system' ? 'sys' : m.from === uid ? 'me' : '', line(m)) });
     const old = lines.get(m.conv + '#' + (m.recall || m.edit || m.react));
-    // Reaction counts as the protocol says (applyReaction keeps them); a recalled message has none.
-    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, reactions: undefined } : m.edit ? { ...old.m, body: m.body, edited: m.seq } : { ...old.m, reactions: applyReaction(reactionsOf(old.m), m, uid) };
+    // Edits and reaction counts as the protocol says (applyEdit and applyReaction keep them); a recalled message has none.
+    if (old) old.m = m.recall ? { ...old.m, recalled: m.seq, reactions: undefined } : m.edit ? applyEdit(old.m, m) : { ...old.m, reactions: applyReaction(reactionsOf(old.m), m, uid) };
     if (old) old.d.textContent = line(old.m);
     const plain = !m.recall && !m.edit && !m.react && !m.recalled;
     if (m.recall && mine.get(m.conv) === m.recall) mine.delete(m.conv);

@@ -8,7 +8,7 @@ import { HidesCatchUp } from './hides-catch-up.js';
 import { LeftConversations } from './left-conversations.js';
 import { applyPeerLeft, applyReceipt } from './peer-marks.js';
 import { applyJoined, applyListRow, infoOf, isBehind, listOrder, newChainState, rejoin, unreadFrom, type ChainField, type ChainState } from './chain-state.js';
-import { applyCount, countDelivered, resetCount } from './unread-count.js';
+import { applyCount, countCleared, countDelivered, resetCount, uncountMention } from './unread-count.js';
 import { copyExtras, type SentDetail } from './send-entry.js';
 import { DEFAULT_ACK_DELAY_MS, DEFAULT_LIST_STALE_GRACE_MS, DEFAULT_MAX_HELD, type ConversationChainsOptions } from './chain-options.js';
 
@@ -256,6 +256,8 @@ export class ConversationChains {
     const s = this.convs.get(conv);
     if (s === undefined || this.closed) return false;
     const moved = this.clearTo(s, seq);
+    // A retention's expiry comes with no count (a clear's read echo does): a read where the mark is brings one.
+    if (moved && !countCleared(s, seq)) this.opts.reread?.(conv, s.readSeq);
     if (moved && isBehind(s)) this.puller.start(s);
     return moved;
   }
@@ -335,8 +337,9 @@ export class ConversationChains {
     // counts as unread.
     const plain = msg.recall === undefined && msg.edit === undefined && msg.react === undefined;
     if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
-    // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on).
+    // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on), nor a mention.
     if (msg.recall !== undefined && s.pins?.some((p) => p.seq === msg.recall) === true) s.pins = s.pins.filter((p) => p.seq !== msg.recall);
+    if (msg.recall !== undefined && !uncountMention(s, msg.seq, msg.recall)) this.opts.reread?.(s.conv, s.readSeq);
     // A message this user hid (a stub a pull brought) is not unread, as the server counts it.
     countDelivered(s, msg, plain && msg.hidden !== true, this.uid);
     this.opts.deliver(msg);

@@ -13,3 +13,4 @@ export * from './heartbeat.js';
 export * from './pending-requests.js';
 export * from './outbox.js';
 export * from './reactions.js';
+export * from './edits.js';

@@ -67,6 +67,35 @@ export function countDelivered(s: ChainState, msg: Msg, plain: boolean, uid: str
   s.unreadThrough = Math.max(s.unreadThrough, msg.seq);
 }
 
+/**
+ * A recall (`recall`, the message that recalls `target`) takes the mention of its target off, as the server counts:
+ * one counted live here at once; false when an exact count from the server may have counted it (a mention unread
+ * before it), which only the server can take off. A recall the last count covered is in it already.
+ */
+export function uncountMention(s: ChainState, recall: number, target: number): boolean {
+  if (recall <= s.unreadThrough) return true;
+  const i = s.liveMentions?.indexOf(target) ?? -1;
+  if (i >= 0) {
+    s.liveMentions!.splice(i, 1);
+    if (s.liveMentions!.length === 0) s.liveMentions = undefined;
+    s.mentions = Math.max(0, s.mentions - 1);
+    return true;
+  }
+  return target <= s.readSeq || s.mentions === 0;
+}
+
+/**
+ * History cleared or expired through `seq` is no longer unread (the server counts past the later of the read mark, the
+ * clear and the retention): a clear past all this device counted leaves nothing; false when one between its read mark
+ * and what it counted leaves a count only the server knows.
+ */
+export function countCleared(s: ChainState, seq: number): boolean {
+  if (seq <= s.readSeq || (s.unread === 0 && s.mentions === 0)) return true;
+  if (seq < s.unreadThrough) return false;
+  resetCount(s, seq);
+  return true;
+}
+
 function resetLive(s: ChainState, seq: number): void {
   s.countedThrough = Math.max(s.countedThrough, seq);
   s.liveUnread = s.liveMentions = undefined;
