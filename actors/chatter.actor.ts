@@ -387,7 +387,7 @@ class ChatterActor implements Actor, AdminChatter {
     // A fan-out replayed after a NATS reconnect goes to the members then: not to a newcomer, of what came before.
     for (const a of added) if (a.clearedSeq > 0) this.marks.hideUpTo(a.uid, a.clearedSeq, this.lastJoinAt);
     const { kind, title, meta, lastSeq, members, large, binding } = this;
-    announceMembers(this.ctx, this.svc, { kind, title, meta, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, large, wasLarge, binding }, added, removed, by);
+    announceMembers(this.ctx, this.svc, { kind, title, meta, adminsPost: this.marks.adminsPost, retention: this.retention, slowMode: this.marks.slowMode, ...(pins?.length ? { pins } : {}), lastSeq, members, isMember: (u) => this.members.has(u), large, wasLarge, binding }, added, removed, by);
   }
 }
 

@@ -28,6 +28,8 @@ export interface AnnouncedConv {
   pins?: Pin[];
   lastSeq: number;
   members: ReadonlySet<string>;
+  /** Whether `uid` is a member now (a replay runs later, maybe after the chatter read its members again). */
+  isMember: (uid: string) => boolean;
   large: boolean;
   wasLarge: boolean;
   binding: BindGrace;
@@ -57,18 +59,29 @@ export function announceMembers(ctx: ActorContext, svc: ChatServices, c: Announc
     ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.JOINED, clearedSeq === undefined ? joined : clearedSeq > 0 ? { ...welcome, clearedSeq } : welcome);
     if (c.large) c.binding.start(u, now);
   }
-  // On the subject first, in order with the messages that follow: the gateways drop the removed members' sessions
-  // from it before any of them (the connectors' unbinds come later, through a busy mailbox maybe).
-  if (removed.length > 0 && (c.large || c.wasLarge)) {
-    for (let i = 0; i < removed.length; i += MEMBERS_EVENT_UIDS) {
-      svc.publish(conversationSubject(conv), encode({ type: CONV_MEMBERS_LEFT, uids: removed.slice(i, i + MEMBERS_EVENT_UIDS) } satisfies ConvMembersLeft));
-    }
-  }
+  if (removed.length === 0) return;
   const left: ConnectorLeft = { conv };
-  for (const u of removed) {
-    c.binding.end(u);
-    ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
-  }
+  const tellLeft = (uids: readonly string[]): void => {
+    // On the subject first, in order with the messages that follow: the gateways drop the removed members' sessions
+    // from it before any of them (the connectors' unbinds come later, through a busy mailbox maybe).
+    if (c.large || c.wasLarge) {
+      for (let i = 0; i < uids.length; i += MEMBERS_EVENT_UIDS) {
+        svc.publish(conversationSubject(conv), encode({ type: CONV_MEMBERS_LEFT, uids: uids.slice(i, i + MEMBERS_EVENT_UIDS) } satisfies ConvMembersLeft));
+      }
+    }
+    for (const u of uids) ctx.tell(ChatKind.CONNECTOR, u, ConnectorOp.LEFT, left);
+  };
+  for (const u of removed) c.binding.end(u);
+  tellLeft(removed);
+  // Fire-and-forget, as a message's fan-out: lost in the socket of a NATS connection that dropped, a removed member's
+  // sessions on other gateways would stay bound to a large group's subject and get what a replay of its messages
+  // brings, and what follows. Replayed with those messages, to those still out.
+  svc.recentFanout.record({
+    redo: () => {
+      const out = removed.filter((u) => !c.isMember(u));
+      if (out.length > 0) tellLeft(out);
+    },
+  });
 }
 
 /** The `members` business event of one change, in pieces of at most MEMBERS_EVENT_UIDS uids (removals after adds). */

@@ -73,7 +73,7 @@ export async function reactionBefore(sql: Sql, conv: string, target: number, uid
 
 /**
  * Who reacted to message `target` (and how), a page at a time in user id order after `after`: each user's latest
- * reaction when it is not empty (and is `emoji`, if given). In user id order so that a page reads only its own users'
+ * reaction when it is not empty (and is `emoji`, if given); none for a recalled or expired message. In user id order so that a page reads only its own users'
  * rows from the reactions index, however many reacted.
  */
 export async function reactorsPage(sql: Sql, conv: string, target: number, limit: number, after = '', emoji?: string, timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS): Promise<Reactor[]> {
@@ -84,6 +84,9 @@ export async function reactorsPage(sql: Sql, conv: string, target: number, limit
       ORDER BY sender_uid, seq DESC
     ) latest
     WHERE length(body) > 0 ${emoji === undefined ? sql`` : sql`AND body = ${Buffer.from(emoji, 'utf8')}`}
+      -- A recalled message, or one past the retention, has no reactions left to show (history gives it none).
+      AND NOT EXISTS (SELECT 1 FROM messages t WHERE t.conv_id = ${conv} AND t.seq = ${target} AND t.recalled_by IS NOT NULL)
+      AND ${target} > COALESCE((SELECT expired_seq FROM conversations WHERE conv_id = ${conv}), 0)
     ORDER BY uid LIMIT ${limit}`, timeoutMs);
   return rows.map((r) => ({ uid: r.uid, emoji: r.body.toString('utf8'), seq: r.seq }));
 }

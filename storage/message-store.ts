@@ -124,13 +124,17 @@ interface RawMessage {
   mentions_all: boolean | null;
   /** Read for a reader only. */
   hidden?: boolean;
+  /** Read for a reader only: an edit of a message not served to them (cleared, or before they joined). */
+  edits_unserved?: boolean;
 }
 
 const NO_BODY = new Uint8Array(0);
 
 function toStored(r: RawMessage): StoredMessage {
   if (r.hidden === true) return { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: NO_BODY, createdAt: r.created_at.getTime(), hidden: true };
-  const m: StoredMessage = { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body: r.body, createdAt: r.created_at.getTime() };
+  // The text of a message the reader may not see must not reach them through its edits.
+  const body = r.edits_unserved === true ? NO_BODY : r.body;
+  const m: StoredMessage = { convId: r.conv_id, seq: r.seq, prevSeq: r.prev_seq, senderUid: r.sender_uid, senderDid: r.sender_did, clientMsgId: r.client_msg_id, body, createdAt: r.created_at.getTime() };
   if (r.recalls !== null) m.recalls = r.recalls;
   if (r.recalled_by !== null) m.recalledBy = r.recalled_by;
   if (r.edits !== null) m.edits = r.edits;
@@ -214,7 +218,7 @@ export class MessageStore {
   async readAfter(convId: string, afterSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, afterSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT *${this.hiddenTo(reader)} FROM messages m WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.served(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
+      SELECT *${this.readerColumns(convId, reader)} FROM messages m WHERE conv_id = ${convId} AND seq > ${afterSeq} ${this.served(convId, reader)} ORDER BY seq LIMIT ${limit}`, this.timeoutMs);
     return rows.map(toStored);
   }
 
@@ -222,14 +226,19 @@ export class MessageStore {
   async readBefore(convId: string, beforeSeq: number, limit: number, reader?: string): Promise<StoredMessage[]> {
     this.checkRead(convId, beforeSeq, limit);
     const rows = await bounded('read messages', this.sql<RawMessage[]>`
-      SELECT * FROM (SELECT *${this.hiddenTo(reader)} FROM messages m WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.served(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
+      SELECT * FROM (SELECT *${this.readerColumns(convId, reader)} FROM messages m WHERE conv_id = ${convId} AND seq < ${beforeSeq} ${this.served(convId, reader)} ORDER BY seq DESC LIMIT ${limit}) x ORDER BY seq`, this.timeoutMs);
     return rows.map(toStored);
   }
 
-  /** With a reader, the `hidden` column: whether they hid the message (hidden_messages, migration 330). */
-  private hiddenTo(reader: string | undefined): postgres.Fragment {
+  /**
+   * With a reader, the `hidden` column: whether they hid the message (hidden_messages, migration 330); and
+   * `edits_unserved`: whether it edits a message at or below their clear (members.cleared_seq, which a group showing
+   * newcomers only what follows sets at their join), whose new text is no more theirs to read than the old.
+   */
+  private readerColumns(convId: string, reader: string | undefined): postgres.Fragment {
     if (reader === undefined) return this.sql``;
-    return this.sql`, EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = ${reader} AND h.conv_id = m.conv_id AND h.seq = m.seq) AS hidden`;
+    return this.sql`, EXISTS (SELECT 1 FROM hidden_messages h WHERE h.uid = ${reader} AND h.conv_id = m.conv_id AND h.seq = m.seq) AS hidden,
+      m.edits <= COALESCE((SELECT cleared_seq FROM members WHERE conv_id = ${convId} AND uid = ${reader}), 0) AS edits_unserved`;
   }
 
   /**

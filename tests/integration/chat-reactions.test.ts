@@ -216,6 +216,10 @@ describe('chat – reactions', () => {
     expect((await c.api('GET', `/v1/conversations/rx-who/messages/0/reactions`)).status).toBe(400);
     expect((await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?after=${'x'.repeat(200)}`)).status).toBe(400);
     expect((await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions?emoji=${'x'.repeat(33)}`)).status).toBe(400);
+    // Recalled, the message shows no reactions in history: nor does the list of who reacted.
+    await ora.client.recall('rx-who', m.seq);
+    expect(await ora.client.reactors('rx-who', m.seq)).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [], more: false });
+    expect((await c.api('GET', `/v1/conversations/rx-who/messages/${m.seq}/reactions`)).body).toEqual({ conv: 'rx-who', seq: m.seq, reactors: [], more: false });
   }, 30_000);
 
   it('react – a message takes at most 50 different reactions (a new one past that is limit_reached; one it has still goes), and history never lists more', async () => {

@@ -41,6 +41,11 @@ describe('chat – targets a member may name', () => {
     expect((await dee.client.reactors('st-joined', hello.seq)).reactors).toEqual([expect.objectContaining({ uid: 'dee', emoji: '🎉' })]);
     expect(await codeOf(ben.client.send('st-joined', 'as I said', { reply: secret.seq }))).toBe('resolved');
     expect((await ben.client.reactors('st-joined', secret.seq)).reactors).toEqual([expect.objectContaining({ uid: 'ben', emoji: '👍' })]);
+
+    // An edit of the old message after her joining: its new text is no more hers to read than the old one was.
+    const fixed = await ann.client.edit('st-joined', secret.seq, 'before dee, fixed');
+    expect((await dee.client.pull('st-joined', 0)).msgs.find((m) => m.seq === fixed.seq)).toMatchObject({ edit: secret.seq, body: '' });
+    expect((await ben.client.pull('st-joined', 0)).msgs.find((m) => m.seq === fixed.seq)).toMatchObject({ edit: secret.seq, body: 'before dee, fixed' });
   }, 30_000);
 
   it('blocks – across a block neither member of a direct conversation may pin or unpin (forbidden), and the other\'s devices hear nothing; the server API still pins', async () => {

@@ -3,6 +3,8 @@ import { announceMembers, MEMBERS_EVENT_UIDS, type AnnouncedConv } from '../../a
 import type { ChatServices } from '../../actors/chat-services.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import type { BusinessEvent } from '../../actors/event-publisher.js';
+import { RecentFanout } from '../../actors/recent-fanout.js';
+import { decode } from '../../protocol/codec.js';
 
 describe('member announce – large groups', () => {
   it('member announce – a group grown large tells every member its last seq then; one already large tells only the newcomers', () => {
@@ -10,7 +12,7 @@ describe('member announce – large groups', () => {
     const ctx = { key: 'g', tell: (_k: string, uid: string, _op: string, p: Record<string, unknown>) => told.push({ uid, p }) } as unknown as ActorContext;
     const svc = { event: () => {}, publish: () => {} } as unknown as ChatServices;
     const binding = { start: () => {}, end: () => {} } as unknown as AnnouncedConv['binding'];
-    const base: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 12, members: new Set(['a', 'b', 'n']), large: true, wasLarge: false, binding };
+    const base: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 12, members: new Set(['a', 'b', 'n']), isMember: () => true, large: true, wasLarge: false, binding };
     announceMembers(ctx, svc, base, [{ uid: 'n', clearedSeq: 0 }], []);
     expect(told.map((t) => [t.uid, t.p['added'] ?? false, t.p['lastSeq']])).toEqual([
       ['a', false, 12],
@@ -28,9 +30,9 @@ describe('member announce – business events', () => {
     const events: BusinessEvent[] = [];
     const tells: string[] = [];
     const ctx = { key: 'g', tell: (_k: string, uid: string, op: string) => tells.push(`${op}:${uid}`) } as unknown as ActorContext;
-    const svc = { event: (e: BusinessEvent) => events.push(e) } as unknown as ChatServices;
+    const svc = { event: (e: BusinessEvent) => events.push(e), recentFanout: new RecentFanout() } as unknown as ChatServices;
     const binding = { start: () => {}, end: () => {} };
-    const conv: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 9, members: new Set(), large: false, wasLarge: false, binding: binding as unknown as AnnouncedConv['binding'] };
+    const conv: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 9, members: new Set(), isMember: () => false, large: false, wasLarge: false, binding: binding as unknown as AnnouncedConv['binding'] };
     // 128-byte ids: 10,000 of them in one event would pass NATS' 1 MB max_payload.
     const id = (p: string, i: number): string => `${p}${String(i).padStart(127, '0')}`;
     const added = Array.from({ length: 2_500 }, (_, i) => ({ uid: id('a', i), clearedSeq: 0 }));
@@ -43,5 +45,26 @@ describe('member announce – business events', () => {
     expect(new Set(events.map((e) => (e as { ts: number }).ts)).size).toBe(1);
     // The devices are told one by one as before.
     expect(tells.length).toBe(10_000);
+  });
+});
+
+describe('member announce – a NATS reconnect', () => {
+  it('member announce – a removal\'s notices (the large group\'s members-left, the connectors\' left) are replayed with the messages after a NATS reconnect, to those still out', () => {
+    const tells: string[] = [];
+    const published: unknown[] = [];
+    const ctx = { key: 'g', tell: (_k: string, uid: string, op: string) => tells.push(`${op}:${uid}`) } as unknown as ActorContext;
+    const recentFanout = new RecentFanout();
+    const svc = { event: () => {}, publish: (_s: string, data: Uint8Array) => published.push(decode(data)), recentFanout } as unknown as ChatServices;
+    const binding = { start: () => {}, end: () => {} } as unknown as AnnouncedConv['binding'];
+    const members = new Set(['a']);
+    const conv: AnnouncedConv = { kind: 'group', title: undefined, meta: undefined, adminsPost: false, retention: 0, slowMode: 0, lastSeq: 9, members, isMember: (u) => members.has(u), large: true, wasLarge: true, binding };
+    announceMembers(ctx, svc, conv, [], ['x', 'y']);
+    expect(published).toEqual([{ type: 'members-left', uids: ['x', 'y'] }]);
+    expect(tells).toEqual(['left:x', 'left:y']);
+    // y is added back before the reconnect: only x is told again.
+    members.add('y');
+    expect(recentFanout.replay()).toBe(1);
+    expect(published.slice(1)).toEqual([{ type: 'members-left', uids: ['x'] }]);
+    expect(tells.slice(2)).toEqual(['left:x']);
   });
 });
