@@ -1,4 +1,4 @@
-import type { ConvKind, ConvSummary, JoinedFrame, Msg } from '../frames.js';
+import type { ConvKind, ConvSummary, JoinedFrame, Msg, Pin } from '../frames.js';
 import type { ConversationInfo } from './conversation-info.js';
 import { applyCount, resetCount } from './unread-count.js';
 
@@ -74,7 +74,7 @@ export function applyJoined(s: ChainState, j: Omit<JoinedFrame, 'type'>, news: b
   if (news || j.posting !== undefined) s.posting = j.posting;
   if (news || j.retention !== undefined) s.retention = j.retention;
   if (news || j.slowMode !== undefined) s.slowMode = j.slowMode;
-  if (news || j.pins !== undefined) s.pins = j.pins;
+  if (news || j.pins !== undefined) s.pins = copyOf(j.pins);
   s.lastSeq = Math.max(s.lastSeq, j.lastSeq);
 }
 
@@ -108,7 +108,7 @@ export function applyListRow(s: ChainState, row: ConvSummary, liveAfter = Infini
   s.peerLastSeen = row.peerLastSeen === undefined ? undefined : Math.max(s.peerLastSeen ?? 0, row.peerLastSeen);
   if (listed('mutedUntil')) s.mutedUntil = row.mutedUntil ?? 0;
   if (listed('silencedUntil')) s.silencedUntil = row.silencedUntil ?? 0;
-  if (listed('pins')) s.pins = row.pins;
+  if (listed('pins')) s.pins = copyOf(row.pins);
   if (listed('pinnedAt')) s.pinnedAt = row.pinnedAt ?? 0;
   if (listed('archivedAt')) s.archivedAt = row.archivedAt ?? 0;
   if (listed('markedUnreadAt')) s.markedUnreadAt = row.markedUnreadAt ?? 0;
@@ -132,7 +132,7 @@ export function infoOf(s: ChainState): ConversationInfo {
   if (s.markedUnreadAt > 0) info.markedUnreadAt = s.markedUnreadAt;
   if (s.clearedSeq > 0) info.clearedSeq = s.clearedSeq;
   if (s.hiddenAt !== undefined) info.hiddenAt = s.hiddenAt;
-  if (s.pins !== undefined && s.pins.length > 0) info.pins = s.pins;
+  if (s.pins !== undefined && s.pins.length > 0) info.pins = copyOf(s.pins);
   return info;
 }
 
@@ -148,4 +148,9 @@ export function listOrder(a: ConversationInfo, b: ConversationInfo): number {
  */
 export function unreadFrom(row: ConvSummary): number {
   return Math.max(0, row.readSeq, row.unread === 0 ? row.lastSeq : (row.seenSeq ?? row.lastSeq - row.unread));
+}
+
+/** Pins as the SDK keeps or hands them out: its own copy, so that an app sorting what it got reorders nothing here. */
+export function copyOf(pins: readonly Pin[] | undefined): Pin[] | undefined {
+  return pins?.map((p) => ({ ...p }));
 }

@@ -26,15 +26,15 @@ export interface ImClientEvents {
   message: Msg;
   /** A `send` became durable. */
   sent: SendResult;
-  /** A `send` failed for good (a non-retryable error); its promise rejects too. */
-  sendFailed: { cid: number; conv: string; error: ImError };
+  /** A `send` failed for good (a non-retryable error); its promise rejects too. `body`: what it said (one restored from an outbox has no promise the app holds). */
+  sendFailed: { cid: number; conv: string; body: string; error: ImError };
   /**
    * A re-sent `send` (its answer was lost) was stored before and has since passed the conversation's retention: it
    * was sent, and is gone, so drop it as other expired messages, not as failed. Its promise rejects with `expired`.
    */
-  sendExpired: { cid: number; conv: string };
+  sendExpired: { cid: number; conv: string; body: string };
   /** A `send` met a retryable error (`unavailable`, `timeout`, ...) and will be sent again; its promise stays pending. */
-  sendRetry: { cid: number; conv: string; error: ImError };
+  sendRetry: { cid: number; conv: string; body: string; error: ImError };
   /** A conversation's read mark or unread count changed (a mark made here or on another device, as the server echoes it, or a hide). */
   read: { conv: string; seq: number; unread: number; mentions: number };
   /** The user was added to a conversation (it is in `conversations()` now, before any message). */

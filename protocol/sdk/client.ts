@@ -3,7 +3,7 @@ import { decodeServerFrame, isUnknownFrameType } from '../codec.js';
 import { ErrorCode, ImError, toImError } from '../errors.js';
 import type { ClientFrame, WelcomeFrame } from '../frames.js';
 import { Backoff } from './backoff.js';
-import { afterClose, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
+import { afterClose, attemptFailed, DEFAULT_REDIRECT_CLOSE_WAIT_MS } from './close-policy.js';
 import { ConnectionState, type ImClientEvents, type ImClientOptions, type StateChange } from './client-types.js';
 import { ConversationChains, type ConversationInfo } from './conversation-chain.js';
 import { ConversationRequests } from './conversation-requests.js';
@@ -14,7 +14,7 @@ import { InboundFrames } from './inbound-frames.js';
 import { OutboundQueue } from './outbound-queue.js';
 import type { SendExtras, SendResult } from './send-entry.js';
 import { PendingReads } from './pending-reads.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, type Deferred } from './pending-requests.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deferred, PendingRequests, settledWithin, type Deferred } from './pending-requests.js';
 import { messageBytes, webSocketOf, urlWithToken, type WebSocketConstructor } from './socket.js';
 import { TokenRefresher } from './token-refresher.js';
 import { TokenSource } from './token-source.js';
@@ -82,7 +82,8 @@ export class ImClient extends ConversationRequests {
       onExpired: (f) => this.events.emit('sendExpired', f),
       onRetry: (f) => this.events.emit('sendRetry', f),
       outbox: opts.outbox,
-      onOutboxError: (e) => this.events.emit('error', e),
+      // Later: a store whose load throws at once does so inside this constructor, before the app could listen.
+      onOutboxError: (e) => void Promise.resolve().then(() => this.events.emit('error', e)),
     });
     this.chains = new ConversationChains({
       deliver: (msg) => this.events.emit('message', msg),
@@ -263,6 +264,8 @@ export class ImClient extends ConversationRequests {
       else this.token.refused();
     }
     this.scheduleReconnect(code, reason, next.immediate ? this.backoff.redirectDelay() : Math.max(this.backoff.next(), next.minDelayMs));
+    // A socket that never got its welcome (a refused upgrade, a server away) is a failed attempt: the app may show why.
+    if (!conn.welcomed && !next.immediate && this.current !== ConnectionState.CLOSED) this.events.emit('error', attemptFailed(code, reason));
   }
 
   private scheduleReconnect(code: number | undefined, reason: string, delay: number): void {
@@ -334,11 +337,8 @@ export class ImClient extends ConversationRequests {
 
   protected override async sendsAnswered(conv: string): Promise<void> {
     if (!this.welcomed) return; // offline nothing is answered: the leave is refused at once, as any request then
-    let timer: ReturnType<typeof setTimeout> | undefined;
     // Bounded: a send held back for long (slow mode) must not hold the leave with it.
-    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.requestTimeoutMs)));
-    await Promise.race([this.outbound.whenSent(conv), waited]);
-    clearTimeout(timer);
+    await settledWithin(this.outbound.whenSent(conv), this.requestTimeoutMs);
   }
 
   protected override lastHeld(conv: string): number {

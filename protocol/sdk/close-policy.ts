@@ -1,4 +1,5 @@
 import { CloseCode } from '../close-codes.js';
+import { ErrorCode, ImError } from '../errors.js';
 
 /** After close 4008 (rate limit) the next attempt waits at least this long (README §8: "a longer pause"). */
 export const DEFAULT_RATE_LIMITED_PAUSE_MS = 10_000;
@@ -42,4 +43,9 @@ export function afterClose(code: number, reason: string, s: { upgraded: boolean;
     immediate: s.redirected,
     minDelayMs: code === CloseCode.RATE_LIMITED ? DEFAULT_RATE_LIMITED_PAUSE_MS : 0,
   };
+}
+
+/** The `error` a connection attempt that closed before its welcome raises (a refused token: `unauthorized`). */
+export function attemptFailed(code: number, reason: string): ImError {
+  return new ImError(code === CloseCode.UNAUTHORIZED ? ErrorCode.UNAUTHORIZED : ErrorCode.UNAVAILABLE, `connection attempt failed (${code}${reason ? `: ${reason}` : ''}); trying again`);
 }

@@ -256,8 +256,8 @@ export class ConversationChains {
     const s = this.convs.get(conv);
     if (s === undefined || this.closed) return false;
     const moved = this.clearTo(s, seq);
-    // A retention's expiry comes with no count (a clear's read echo does): a read where the mark is brings one.
-    if (moved && !countCleared(s, seq)) this.opts.reread?.(conv, s.readSeq);
+    // A retention's expiry comes with no count (a clear's read echo does).
+    if (moved) countCleared(s, seq);
     if (moved && isBehind(s)) this.puller.start(s);
     return moved;
   }
@@ -339,7 +339,7 @@ export class ConversationChains {
     if (plain) s.lastTs = Math.max(s.lastTs ?? 0, msg.ts);
     // A recalled message is pinned no more (the server's lists and `pins` leave it out from then on), nor a mention.
     if (msg.recall !== undefined && s.pins?.some((p) => p.seq === msg.recall) === true) s.pins = s.pins.filter((p) => p.seq !== msg.recall);
-    if (msg.recall !== undefined && !uncountMention(s, msg.seq, msg.recall)) this.opts.reread?.(s.conv, s.readSeq);
+    if (msg.recall !== undefined) uncountMention(s, msg.seq, msg.recall);
     // A message this user hid (a stub a pull brought) is not unread, as the server counts it.
     countDelivered(s, msg, plain && msg.hidden !== true, this.uid);
     this.opts.deliver(msg);

@@ -5,6 +5,7 @@ import type { ConversationChains, HistoryPage } from './conversation-chain.js';
 import type { TypedEmitter } from './events.js';
 import type { OutboundQueue } from './outbound-queue.js';
 import type { PendingRequests } from './pending-requests.js';
+import { copyOf } from './chain-state.js';
 import { ListPages } from './list-pages.js';
 import { READ_RETRYABLE_CODES } from './pending-reads.js';
 
@@ -100,7 +101,7 @@ export class InboundFrames {
       }
       case 'pins':
         if (f.rid !== undefined) requests.resolve(f.rid, f.pins);
-        if (chains.handleFields(f.conv, { pins: f.pins })) events.emit('pins', { conv: f.conv, pins: f.pins });
+        if (chains.handleFields(f.conv, { pins: copyOf(f.pins) })) events.emit('pins', { conv: f.conv, pins: f.pins });
         return;
       case 'hidden': {
         if (f.rid !== undefined) requests.resolve(f.rid, f.seqs);

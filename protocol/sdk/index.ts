@@ -1,3 +1,8 @@
+// What an app receives and compares against: frames, errors and close codes (none of them imports Node code; the
+// protocol's index adds the server's token code, which a browser bundle cannot take).
+export * from '../errors.js';
+export * from '../frames.js';
+export * from '../close-codes.js';
 export * from './client.js';
 export * from './client-types.js';
 export * from './close-policy.js';

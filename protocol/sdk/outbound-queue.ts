@@ -46,11 +46,11 @@ export interface OutboundQueueOptions {
   /** A send became durable; `body` is what was sent, `prev` its predecessor in the conversation when the server said. */
   onSent?: (r: SendResult, detail: SentDetail) => void;
   /** A re-sent send was answered `expired`: stored, then past the conversation's retention. It left the queue. */
-  onExpired?: (f: { cid: number; conv: string }) => void;
+  onExpired?: (f: { cid: number; conv: string; body: string }) => void;
   /** A send failed for good and left the queue. */
-  onFailed?: (f: { cid: number; conv: string; error: ImError }) => void;
+  onFailed?: (f: { cid: number; conv: string; body: string; error: ImError }) => void;
   /** A send met a retryable error and stays queued for a re-send. */
-  onRetry?: (f: { cid: number; conv: string; error: ImError }) => void;
+  onRetry?: (f: { cid: number; conv: string; body: string; error: ImError }) => void;
   /** Where unacknowledged sends are kept across app restarts (see `Outbox`); none by default. */
   outbox?: OutboxStore;
   /** The outbox could not be read or written. */
@@ -207,14 +207,14 @@ export class OutboundQueue {
     if (error.code === ErrorCode.EXPIRED && (entry.tries ?? 0) > 1) {
       this.settle(entry);
       entry.reject(error);
-      this.opts.onExpired?.({ cid: entry.cid, conv: entry.conv });
+      this.opts.onExpired?.({ cid: entry.cid, conv: entry.conv, body: entry.body });
       return true;
     }
     const state = this.convState(entry.conv);
     if (SEND_RETRYABLE_CODES.has(error.code)) {
       // The server's wait, when it names one (slow mode: up to a day), else a second.
       this.scheduleResend(state, error.code === ErrorCode.RATE_LIMITED ? Math.max(DEFAULT_RATE_LIMITED_RESEND_MS, error.retryAfterMs ?? 0) : 0);
-      this.opts.onRetry?.({ cid: entry.cid, conv: entry.conv, error });
+      this.opts.onRetry?.({ cid: entry.cid, conv: entry.conv, body: entry.body, error });
       return true;
     }
     this.remove(entry);
@@ -231,7 +231,7 @@ export class OutboundQueue {
     if (state.lastCid === entry.cid) state.lastCid = before;
     this.outbox?.changed();
     entry.reject(error);
-    this.opts.onFailed?.({ cid: entry.cid, conv: entry.conv, error });
+    this.opts.onFailed?.({ cid: entry.cid, conv: entry.conv, body: entry.body, error });
     return true;
   }
 

@@ -10,6 +10,14 @@ export interface Deferred<T> {
   reject: (err: ImError) => void;
 }
 
+/** Resolves once `p` settles, or after `ms` if it has not by then. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p.catch(() => undefined), waited]);
+  clearTimeout(timer);
+}
+
 /** Makes a Deferred. */
 export function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;

@@ -68,32 +68,39 @@ export function countDelivered(s: ChainState, msg: Msg, plain: boolean, uid: str
 }
 
 /**
- * A recall (`recall`, the message that recalls `target`) takes the mention of its target off, as the server counts:
- * one counted live here at once; false when an exact count from the server may have counted it (a mention unread
- * before it), which only the server can take off. A recall the last count covered is in it already.
+ * A recall (`recall`, the message that recalls `target`) takes the mention of its target off, as the server counts,
+ * when this device counted that mention live. One an exact count from the server took in (through `countedThrough`)
+ * stays counted until the next count (a read or a list): asking for it here would cost every member a request per
+ * recall, and a read takes a mark as unread off. A recall the last count covered is in it already.
  */
-export function uncountMention(s: ChainState, recall: number, target: number): boolean {
-  if (recall <= s.unreadThrough) return true;
+export function uncountMention(s: ChainState, recall: number, target: number): void {
+  if (recall <= s.unreadThrough) return;
   const i = s.liveMentions?.indexOf(target) ?? -1;
-  if (i >= 0) {
-    s.liveMentions!.splice(i, 1);
-    if (s.liveMentions!.length === 0) s.liveMentions = undefined;
-    s.mentions = Math.max(0, s.mentions - 1);
-    return true;
-  }
-  return target <= s.readSeq || s.mentions === 0;
+  if (i < 0) return;
+  s.liveMentions!.splice(i, 1);
+  if (s.liveMentions!.length === 0) s.liveMentions = undefined;
+  s.mentions = Math.max(0, s.mentions - 1);
 }
 
 /**
  * History cleared or expired through `seq` is no longer unread (the server counts past the later of the read mark, the
- * clear and the retention): a clear past all this device counted leaves nothing; false when one between its read mark
- * and what it counted leaves a count only the server knows.
+ * clear and the retention). This device's count is the server's last one, through `countedThrough`, plus the messages
+ * it counted live since: a clear at or past `countedThrough` leaves those live ones above it, exactly. One below it
+ * cuts into the server's part, which only the next count (a read or a list) knows: left as it is until then.
  */
-export function countCleared(s: ChainState, seq: number): boolean {
-  if (seq <= s.readSeq || (s.unread === 0 && s.mentions === 0)) return true;
-  if (seq < s.unreadThrough) return false;
-  resetCount(s, seq);
-  return true;
+export function countCleared(s: ChainState, seq: number): void {
+  if (seq <= s.readSeq || seq < s.countedThrough) return;
+  const above = (seqs: number[] | undefined): number => (seqs ?? []).filter((q) => q > seq).length;
+  s.unread = above(s.liveUnread);
+  s.mentions = above(s.liveMentions);
+  resetLiveAbove(s, seq);
+}
+
+/** Keeps the live seqs above `seq`, now counted from there. */
+function resetLiveAbove(s: ChainState, seq: number): void {
+  s.countedThrough = Math.max(s.countedThrough, seq);
+  s.liveUnread = keptAfter(s.liveUnread, seq);
+  s.liveMentions = keptAfter(s.liveMentions, seq);
 }
 
 function resetLive(s: ChainState, seq: number): void {

@@ -221,6 +221,49 @@ describe('sdk client – connecting', () => {
     expect(messages).toEqual(['c:1', 'c:2']);
   });
 
+  it('sdk client – a connection attempt that ends before its welcome raises error (unauthorized for a refused token, unavailable else) while it keeps trying; one listener may stop it', async () => {
+    const { client, ws } = harness();
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(`${e.code} ${e.message}`));
+    void client.connect().catch(() => {});
+    await flush();
+    ws.last().refuse();
+    expect(errors).toEqual(['unavailable connection attempt failed (1006); trying again']);
+    await vi.advanceTimersByTimeAsync(60_000);
+    ws.last().open();
+    ws.last().serverClose(4001, 'token expired');
+    expect(errors.at(-1)).toBe('unauthorized connection attempt failed (4001: token expired); trying again');
+    // A listener that gives up closes the client: no attempt after it.
+    client.on('error', () => client.close());
+    await vi.advanceTimersByTimeAsync(60_000);
+    const n = ws.sockets.length;
+    ws.last().refuse();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect([client.state, ws.sockets.length]).toEqual(['closed', n]);
+  });
+
+  it('sdk client – an outbox whose load throws at once reports it as error to a listener added after the constructor', async () => {
+    const errors: string[] = [];
+    const { client } = harness({ outbox: { load: () => { throw new Error('storage disabled'); }, save: () => {} } });
+    client.on('error', (e) => errors.push(e.message));
+    await flush();
+    expect(errors).toEqual([expect.stringContaining('storage disabled')]);
+    client.close();
+  });
+
+  it('sdk client – the pins an app gets are its own copy: sorting them does not reorder conversations()', async () => {
+    const { client, s } = await connectedHarness({}, [{ conv: 'c', lastSeq: 3 }]);
+    let got: { seq: number }[] = [];
+    client.on('pins', (p) => (got = p.pins));
+    s.receive({ type: 'pins', conv: 'c', pins: [{ seq: 3, at: 30 }, { seq: 1, at: 10 }] });
+    const held = () => client.conversations().find((x) => x.conv === 'c')!.pins!.map((p) => p.seq);
+    got.reverse();
+    expect(held()).toEqual([3, 1]);
+    client.conversations().find((x) => x.conv === 'c')!.pins!.reverse();
+    expect(held()).toEqual([3, 1]);
+    client.close();
+  });
+
   it('sdk client – a frame of a type this version does not know (a newer server) is skipped, not an error; a frame without a type is', async () => {
     const { client, s, messages } = await welcomedHarness();
     const errors: string[] = [];
@@ -295,14 +338,14 @@ describe('sdk client – sending', () => {
     client.close();
   });
 
-  it('sdk client – a non-retryable error fails the send and is emitted as sendFailed', async () => {
+  it('sdk client – a non-retryable error fails the send and is emitted as sendFailed, with what it said (an app shows which one failed)', async () => {
     const { client, s } = await connectedHarness();
-    const failed: { cid: number; code: string }[] = [];
-    client.on('sendFailed', (f) => failed.push({ cid: f.cid, code: f.error.code }));
+    const failed: { cid: number; body: string; code: string }[] = [];
+    client.on('sendFailed', (f) => failed.push({ cid: f.cid, body: f.body, code: f.error.code }));
     const p = client.send('c', 'hi');
     s.receive({ type: 'error', code: 'not_member', message: 'no', cid: 1, conv: 'c' });
     await expect(p).rejects.toMatchObject({ code: ErrorCode.NOT_MEMBER });
-    expect(failed).toEqual([{ cid: 1, code: 'not_member' }]);
+    expect(failed).toEqual([{ cid: 1, body: 'hi', code: 'not_member' }]);
     client.close();
   });
 

@@ -19,9 +19,11 @@ describe('sdk edits', () => {
     );
   });
 
-  it('sdk edits – a recalled message stays empty, and an edit of another message changes nothing', () => {
+  it('sdk edits – a recalled message, or one the user hid, stays empty, and an edit of another message changes nothing', () => {
     const recalled: Msg = { ...original, body: '', recalled: 9 };
     expect(applyEdit(recalled, edit(7))).toBe(recalled);
+    const hidden: Msg = { ...original, body: '', hidden: true };
+    expect(applyEdit(hidden, edit(7))).toBe(hidden);
     expect(applyEdit(original, { ...edit(7), edit: 4 })).toBe(original);
     expect(applyEdit(original, edit(7))).toMatchObject({ body: 'v@7', edited: 7 });
   });

@@ -115,7 +115,7 @@ describe('sdk outbound queue – failures', () => {
     q.resendAll();
     expect(q.handleError(101, new ImError(ErrorCode.EXPIRED, 'expired'))).toBe(true);
     await expect(gone).rejects.toMatchObject({ code: ErrorCode.EXPIRED });
-    expect([expired, failed]).toEqual([[{ cid: 101, conv: 'a' }], []]);
+    expect([expired, failed]).toEqual([[{ cid: 101, conv: 'a', body: 'a2' }], []]);
     expect(q.snapshot()).toEqual([
       { conv: 'a', cid: 100, body: 'a1' },
       { conv: 'a', cid: 102, body: 'a3', after: 101 },
