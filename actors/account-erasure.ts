@@ -40,10 +40,11 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
   }
   // Again once out of the groups: a send the signed-out sockets had handed over may have committed since. A group's
   // removal waited for its chatter's commits; a direct conversation's chatter is asked to (a sleeping one has none).
+  // One a gateway hands over after this (a socket whose close is still on its way) is not waited for: milliseconds.
   if (blankMessages) {
     const directs = convs.filter(isDirectConvId);
     for (let i = 0; i < directs.length; i += ERASE_CONCURRENCY) {
-      await Promise.all(directs.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.RELOAD, {})));
+      await Promise.all(directs.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.SETTLE, {})));
     }
     messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
   }

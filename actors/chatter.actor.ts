@@ -143,6 +143,8 @@ class ChatterActor implements Actor, AdminChatter {
         return setRules(this, checkChatterRules(payload));
       case ChatterOp.RELOAD: // the server API made this direct conversation, or let a member back in, behind its back
         return this.load().then(() => ({}));
+      case ChatterOp.SETTLE: // an erasure: what the user sent before is stored before it blanks their messages
+        return this.commitsSettled().then(() => ({}));
       case ChatterOp.EXPIRED: // the retention sweep: devices online drop what is no longer served, as after a clear
         return this.toMembers({ type: 'cleared', conv: this.ctx.key, seq: checkExpired(payload) });
       case ChatterOp.LEAVE: {
@@ -394,5 +396,5 @@ class ChatterActor implements Actor, AdminChatter {
 /** The chatter actor kind (one actor per conversation). */
 export function chatterKind(svc: ChatServices): ActorKind {
   // A sleeping chatter reads everything afresh when it next wakes: a reload need not wake it (and load it twice).
-  return { kind: ChatKind.CHATTER, create: (ctx) => new ChatterActor(ctx, svc), idleAnswer: (op) => (op === ChatterOp.RELOAD ? {} : undefined) };
+  return { kind: ChatKind.CHATTER, create: (ctx) => new ChatterActor(ctx, svc), idleAnswer: (op) => (op === ChatterOp.RELOAD || op === ChatterOp.SETTLE ? {} : undefined) };
 }

@@ -10,7 +10,7 @@ export const ChatKind = { CONNECTOR: 'connector', CHATTER: 'chatter', GATEWAY: '
 export type ChatKind = (typeof ChatKind)[keyof typeof ChatKind];
 
 /** Operations of the chatter (one actor per conversation). */
-export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', SILENCE: 'silence', PIN: 'pin', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired', RELOAD: 'reload' } as const;
+export const ChatterOp = { SEND: 'send', SYSTEM: 'system', TYPING: 'typing', MEMBERS: 'members', CREATE: 'create', BLOCKS: 'blocks', MUTE: 'mute', TITLE: 'title', LEAVE: 'leave', ROLES: 'roles', SILENCE: 'silence', PIN: 'pin', RULES: 'rules', DISSOLVE: 'dissolve', EXPIRED: 'expired', RELOAD: 'reload', SETTLE: 'settle' } as const;
 /** The retention sweep expired the conversation's messages up to `seq`: members online are told (a tell, no answer). */
 export interface ChatterExpired {
   seq: number;

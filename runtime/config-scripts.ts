@@ -27,7 +27,7 @@ export function parseAdminConfig(
 ): AdminConfig {
   const databaseUrl = flags['database-url'] ?? env['DATABASE_URL'] ?? local.databaseUrl ?? '';
   if (!databaseUrl) throw new ConfigError('a Postgres URL is required: --database-url or DATABASE_URL (npm start prints it)');
-  const nats = natsLogin(list(flags.nats ?? env['NATS_URL'] ?? local.natsUrl, [DEFAULT_NATS_URL]), env);
+  const nats = natsLogin(list(flags.nats ?? env['NATS_URL'] ?? local.natsUrl, [DEFAULT_NATS_URL]), env, flags.nats !== undefined);
   return {
     databaseUrl,
     natsServers: nats.servers,

@@ -251,7 +251,7 @@ export function parseConfig(argv: string[] = process.argv.slice(2), env: NodeJS.
   // What other nodes report of their NATS link is up to a lease and a heartbeat old: a long lease lengthens the default.
   const natsCutGraceMs = int('nats-cut-grace-ms', v('nats-cut-grace-ms'), Math.max(DEFAULT_NATS_CUT_GRACE_MS, leaseMs + heartbeatMs), 0);
   if (natsCutGraceMs > 0 && natsCutGraceMs < leaseMs + heartbeatMs) throw new ConfigError(`nats-cut-grace-ms (${natsCutGraceMs}) must be 0 (never) or at least lease-ms + heartbeat-ms (${leaseMs + heartbeatMs})`);
-  const nats = natsLogin(list(v('nats'), [DEFAULT_NATS_URL]), env);
+  const nats = natsLogin(list(v('nats'), [DEFAULT_NATS_URL]), env, given['nats'] !== undefined);
   return {
     nodeId: v('node-id') ?? `${os.hostname()}-${process.pid}`,
     nodeIdFromHost: v('node-id') === undefined,

@@ -19,11 +19,13 @@ const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)?([^@/]*)@/i;
 
 /**
  * Reads the NATS credentials: NATS_USER with NATS_PASSWORD, or NATS_TOKEN (the nats CLI's names), or those written in
- * the server URLs. Environment only, never a flag: a command line shows in `ps`. Refuses what cannot be meant: a
+ * the server URLs (NATS_URL's: `fromFlag`, URLs given as --nats, must carry none). Environment only, never a flag: a
+ * command line shows in `ps`. Refuses what cannot be meant: a
  * variable set but empty, a user without a password, two kinds of credentials, or URLs that disagree.
  */
-export function natsLogin(urls: string[], env: NodeJS.ProcessEnv): NatsLogin {
+export function natsLogin(urls: string[], env: NodeJS.ProcessEnv, fromFlag = false): NatsLogin {
   for (const name of ['NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN'] as const) if (env[name] === '') throw new ConfigError(`${name} is set but empty`);
+  if (fromFlag && urls.some((u) => USERINFO.test(u))) throw new ConfigError('--nats carries credentials, which any local user reads on a command line (ps): put them in NATS_URL, or in NATS_USER and NATS_PASSWORD (or NATS_TOKEN)');
   const fromUrls = new Set<string>();
   const servers = urls.map((u) => {
     const m = USERINFO.exec(u);
@@ -42,8 +44,17 @@ export function natsLogin(urls: string[], env: NodeJS.ProcessEnv): NatsLogin {
   const [info] = fromUrls;
   if (info === undefined) return { servers };
   const colon = info.indexOf(':');
-  if (colon < 0) return { servers, auth: { token: decodeURIComponent(info) } };
-  return { servers, auth: { user: decodeURIComponent(info.slice(0, colon)), pass: decodeURIComponent(info.slice(colon + 1)) } };
+  if (colon < 0) return { servers, auth: { token: decoded(info) } };
+  return { servers, auth: { user: decoded(info.slice(0, colon)), pass: decoded(info.slice(colon + 1)) } };
+}
+
+/** A URL's percent-encoded user or password; a stray `%` stops the start naming it, not with a URIError's stack. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConfigError('the credentials in a NATS URL are not valid percent-encoding: write % as %25 (and @ as %40, : as %3A, / as %2F)');
+  }
 }
 
 /** Dials a node's NATS connection; a refusal (a wrong login, no server) is an `unavailable` naming the servers. */

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     const auth = ownKey ? `-H "authorization: Bearer $IM_SERVER_KEY"` : `-H 'authorization: Bearer ${DEV_SERVER_KEY}'`;
     console.log(`
 cluster running: ${cfg.nodes} node(s), kinds ${cfg.kinds.join(', ')}
-  NATS        ${natsLogin([natsUrl], {}).servers[0]}
+  NATS        ${natsLogin(natsUrl.split(','), {}).servers.join(',')}
   Postgres    ${withoutPassword(databaseUrl)}
   gateways    ${Array.from({ length: cfg.nodes }, (_, i) => `ws://127.0.0.1:${cfg.gatewayPort + i + 1}/ws`).join('  ')}
   server API  ${api}  (${keyNote})

@@ -30,12 +30,15 @@ interface Heard {
   seq: number | undefined;
   /** A ConvMembersLeft's uids: not for clients. */
   left: Set<string> | undefined;
+  /** A `typing` frame's typist, whose own sessions it skips (a small conversation's connectors skip them too). */
+  typist?: string;
 }
 
 function heardOf(bytes: Uint8Array): Heard {
   try {
-    const f = decode(bytes) as { type?: unknown; seq?: unknown; uids?: unknown } | null;
+    const f = decode(bytes) as { type?: unknown; seq?: unknown; uids?: unknown; from?: unknown } | null;
     if (f?.type === CONV_MEMBERS_LEFT) return { seq: undefined, left: new Set(Array.isArray(f.uids) ? f.uids.filter((u): u is string => typeof u === 'string') : []) };
+    if (f?.type === 'typing' && typeof f.from === 'string') return { seq: undefined, left: undefined, typist: f.from };
     return { seq: f?.type === 'msg' && typeof f.seq === 'number' ? f.seq : undefined, left: undefined };
   } catch {
     return { seq: undefined, left: undefined };
@@ -84,7 +87,7 @@ export class ConvBinding {
       e.sub = this.nc.subscribe(conversationSubject(conv), {
         callback: (err, msg) => {
           if (err) return;
-          const { seq, left } = heardOf(msg.data);
+          const { seq, left, typist } = heardOf(msg.data);
           if (left !== undefined) {
             // Before any later message: the chatter published it in order with them.
             for (const x of [...e.sessions]) if (left.has(x.uid)) this.left(x, conv);
@@ -93,7 +96,7 @@ export class ConvBinding {
           // A copy: nats.js hands a view into the socket's read chunk (up to 64 KiB), which this would keep alive for
           // as long as the group stays bound here.
           if (seq !== undefined && seq > e.lastSeq) (e.lastSeq = seq), (e.last = msg.data.slice());
-          for (const x of e.sessions) if (x.hiddenUpTo === undefined || seq === undefined || seq > (x.hiddenUpTo.get(conv) ?? 0)) this.deliver(x, msg.data);
+          for (const x of e.sessions) if ((x.hiddenUpTo === undefined || seq === undefined || seq > (x.hiddenUpTo.get(conv) ?? 0)) && (typist === undefined || x.uid !== typist)) this.deliver(x, msg.data);
         },
       });
       this.convs.set(conv, (entry = e));

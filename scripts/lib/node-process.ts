@@ -49,11 +49,11 @@ export async function spawnNodeProcess(opts: NodeProcessOptions): Promise<NodePr
   await mkdir(opts.logDir, { recursive: true });
   const logFile = path.join(opts.logDir, `${opts.nodeId}.log`);
   const fh = await open(logFile, 'a');
-  const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId, '--nats', opts.natsUrl];
+  const args = [...(opts.execArgv ?? []), '--import', 'tsx', NODE_ENTRY, '--node-id', opts.nodeId];
   if (opts.kinds) args.push('--kinds', opts.kinds.join(','));
   args.push(...(opts.args ?? []));
-  // The Postgres URL in the environment, not a flag: any local user reads a command line (ps), password and all.
-  const env = { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl };
+  // The Postgres and NATS URLs in the environment, not flags: any local user reads a command line (ps), password and all.
+  const env = { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl, NATS_URL: opts.natsUrl };
   const child = spawn(process.execPath, args, { stdio: ['ignore', fh.fd, fh.fd, 'ipc'], env });
   await fh.close();
   reapOnExit(child, 'SIGKILL');

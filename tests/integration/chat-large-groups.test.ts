@@ -88,6 +88,27 @@ describe('chat – large groups', () => {
     expect(bodies(hana.got, conv)).toEqual(['to all four']);
   }, 60_000);
 
+  it('large groups – typing reaches the other members, not the typist\'s own devices (as in a small group)', async () => {
+    const conv = 'types';
+    expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'tao', members: ['tess', 'tim', 'toby'] })).status).toBe(201);
+    const tao = await online('tao', 'l1');
+    const tess = await online('tess', 'l2');
+    const laptop = new ImClient({ endpoints: [c.gateways.get('l2')!], token: c.token('tao', 'laptop'), WebSocket: WebSocket as never, history: 'all' });
+    clients.push(laptop);
+    await laptop.connect();
+    const typing = { tess: [] as string[], laptop: [] as string[] };
+    tess.client.on('typing', (t) => typing.tess.push(t.from));
+    laptop.on('typing', (t) => typing.laptop.push(t.from));
+    // Bound once a message reaches them through the subject.
+    await tao.client.send(conv, 'hello all');
+    await waitUntil(() => bodies(tess.got, conv).includes('hello all'), 'the first message');
+    await sleep(LARGE_BIND_GRACE_MS);
+    tao.client.typing(conv);
+    await waitUntil(() => typing.tess.length === 1, 'tess hearing tao type');
+    await sleep(500);
+    expect(typing).toEqual({ tess: ['tao'], laptop: [] });
+  }, 60_000);
+
   it('large groups – a session still bound to a large group its user is no longer in is unbound when its connector restarts', async () => {
     const conv = 'stale';
     expect((await c.api('POST', '/v1/conversations', { kind: 'group', conv, owner: 'sam', members: ['sid', 'sue', 'sol'] })).status).toBe(201);
