@@ -39,6 +39,8 @@ class Delivery {
     private readonly subject: string | undefined,
     /** With `subject`: members whose connectors are told as well (still binding); undefined: none. */
     private readonly unbound: Iterable<string> | undefined,
+    /** An edit, to tell without its text to members whose history starts past its message; undefined for the rest. */
+    private readonly edit: Msg | undefined,
   ) {}
 
   /** Delivers it. */
@@ -63,7 +65,17 @@ class Delivery {
     // offline member would be notified of every message meanwhile.
     const { reaction: _reaction, ...d } = this.d;
     const hidden = this.hiddenNow(again);
-    for (const uid of this.unbound) if (hidden === 0 || !this.c.marks.hides(uid, d.seq, hidden)) this.c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, (this.quietCopy ??= { ...d, quiet: true }));
+    for (const uid of this.unbound) if (hidden === 0 || !this.c.marks.hides(uid, d.seq, hidden)) this.c.ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, this.textless(uid) ?? (this.quietCopy ??= { ...d, quiet: true }));
+  }
+
+  /**
+   * For an edit of a message from before the history of `uid` (a newcomer to a group that shows only what follows the
+   * join): the edit without its text, as their history pages serve it. Undefined otherwise.
+   */
+  private textless(uid: string): ConnectorDeliver | undefined {
+    const e = this.edit;
+    if (e === undefined || !this.c.marks.beforeHistoryOf(uid, e.edit!)) return undefined;
+    return { ...this.d, quiet: true, frame: encodeFrame({ type: 'msg', ...e, body: '' }) };
   }
 
   /** The clock to check newcomers against (see MemberMarks.hides), or 0 when none is to be left out. */
@@ -76,7 +88,7 @@ class Delivery {
     const d = this.d;
     const now = marks.anyMuted ? Date.now() : 0;
     const hidden = this.hiddenNow(again);
-    for (const uid of uids) if (hidden === 0 || !marks.hides(uid, d.seq, hidden)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d);
+    for (const uid of uids) if (hidden === 0 || !marks.hides(uid, d.seq, hidden)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.DELIVER, this.textless(uid) ?? (now > 0 && marks.mutedUntil(uid) > now ? (this.mutedCopy ??= { ...d, muted: true }) : d));
   }
 }
 
@@ -93,7 +105,7 @@ export function fanOut(c: FanOutFrom, msg: Msg, reaction?: DeliveredReaction): v
   const d: ConnectorDeliver = { ...pushNoticeOf(msg, reaction), frame };
   // Right after the threshold changed, the gateways are still re-binding their sessions: all members, as well.
   const unbound = c.large ? (c.svc.largeGroupsRebinding ? members : c.binding.still(members)) : undefined;
-  const delivery = new Delivery(c, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound);
+  const delivery = new Delivery(c, frame, d, c.large ? conversationSubject(msg.conv) : undefined, unbound, msg.edit !== undefined ? msg : undefined);
   delivery.send();
   c.svc.recentFanout.record(delivery);
   if (c.large) for (const [uid, notice] of namedInLarge(msg, members, marks.mutedUntil, reaction)) ctx.tell(ChatKind.CONNECTOR, uid, ConnectorOp.PUSH, notice);

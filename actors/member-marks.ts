@@ -29,14 +29,20 @@ export class MemberMarks {
   private lastPost: Map<string, number> | undefined;
   /** Newcomers whose history starts past a seq, while a fan-out from before their join may be replayed (hideUpTo). */
   private newcomers: Map<string, { upTo: number; until: number }> | undefined;
+  /**
+   * Members whose history starts past a seq (members.cleared_seq: a `joined` group's newcomers; their own clears as
+   * read at load, as those do not come through here): an edit of a message at or below it must not bring its text.
+   */
+  private floors: Map<string, number> | undefined;
 
   /** Takes the marks of `members` as read from Postgres. */
   load(members: readonly Member[], now: number): void {
     this.moderators = new Set(members.filter((m) => m.role !== MemberRole.MEMBER).map((m) => m.uid));
-    this.muted = this.silenced = undefined;
+    this.muted = this.silenced = this.floors = undefined;
     for (const m of members) {
       this.mute(m.uid, m.mutedUntil, now);
       this.silence(m.uid, m.silencedUntil, now);
+      if (m.clearedSeq > 0) (this.floors ??= new Map()).set(m.uid, m.clearedSeq);
     }
   }
 
@@ -70,6 +76,7 @@ export class MemberMarks {
     this.silenced?.delete(uid);
     this.lastPost?.delete(uid);
     this.newcomers?.delete(uid);
+    this.floors?.delete(uid);
   }
 
   /**
@@ -85,6 +92,12 @@ export class MemberMarks {
     }
     m.delete(uid);
     m.set(uid, { upTo, until: now + NEWCOMER_REPLAY_GUARD_MS });
+    (this.floors ??= new Map()).set(uid, upTo);
+  }
+
+  /** Whether message `seq` is at or below where the history of `uid` starts (see `floors`). */
+  beforeHistoryOf(uid: string, seq: number): boolean {
+    return this.floors !== undefined && (this.floors.get(uid) ?? 0) >= seq;
   }
 
   /** Whether message `seq` came before the history of `uid`, a newcomer (see hideUpTo). */

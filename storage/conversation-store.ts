@@ -49,6 +49,8 @@ export interface Member {
   mutedUntil: number;
   /** Silenced by the business server until then (epoch ms; 0: not): no posts of their own. */
   silencedUntil: number;
+  /** Nothing up to it is served to them (their clear, or a `joined` group's history start); 0: none. */
+  clearedSeq: number;
 }
 
 /** A member a statement added, and what their history is cleared up to (see joinedAt). */
@@ -266,10 +268,10 @@ export class ConversationStore {
   /** The members of a conversation by uid: all of them, or with `page` those above `after`, at most `limit`. */
   async members(convId: string, page?: { after: string; limit: number }): Promise<Member[]> {
     checkId(convId, 'convId');
-    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; delivered_seq: number; joined_at: Date; muted_until: number; silenced_until: number }[]>`
-      SELECT uid, role, read_seq, delivered_seq, joined_at, muted_until, silenced_until FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
+    const rows = await bounded('list members', this.sql<{ uid: string; role: MemberRole; read_seq: number; delivered_seq: number; joined_at: Date; muted_until: number; silenced_until: number; cleared_seq: number }[]>`
+      SELECT uid, role, read_seq, delivered_seq, joined_at, muted_until, silenced_until, cleared_seq FROM members WHERE conv_id = ${convId} ${page ? this.sql`AND uid > ${page.after}` : this.sql``}
       ORDER BY uid ${page ? this.sql`LIMIT ${page.limit}` : this.sql``}`, this.timeoutMs);
-    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, deliveredSeq: r.delivered_seq, joinedAt: r.joined_at.getTime(), mutedUntil: r.muted_until, silencedUntil: r.silenced_until }));
+    return rows.map((r) => ({ uid: r.uid, role: r.role, readSeq: r.read_seq, deliveredSeq: r.delivered_seq, joinedAt: r.joined_at.getTime(), mutedUntil: r.muted_until, silencedUntil: r.silenced_until, clearedSeq: r.cleared_seq }));
   }
 
   /**

@@ -178,7 +178,7 @@ export function mountHttpApi(d: HttpApiDeps): void {
     const after = q.has('after') ? checkUid(q.get('after') ?? '') : '';
     const [c, rows, pins] = await Promise.all([d.convs.get(conv!), d.convs.members(conv!, { after, limit: limit + 1 }), d.pins.list(conv!)]);
     if (!c) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${conv}`);
-    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, meta: c.meta, posting: c.posting, retention: c.retentionSec, history: c.history, slowMode: c.slowModeSec, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), pins, members: rows.slice(0, limit), more: rows.length > limit }];
+    return ['200 OK', { conv: c.convId, kind: c.kind, title: c.title, meta: c.meta, posting: c.posting, retention: c.retentionSec, history: c.history, slowMode: c.slowModeSec, createdAt: c.createdAt, ...(c.dissolvedAt !== undefined && { dissolvedAt: c.dissolvedAt }), pins, members: rows.slice(0, limit).map(({ clearedSeq: _cleared, ...m }) => m), more: rows.length > limit }];
   });
   route(d, 'post', '/v1/conversations/:conv', true, async (b, [conv]) => {
     // Through the chatter: the members online see a new title, data or rule at once. Everything is checked first.

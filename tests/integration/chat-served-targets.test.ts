@@ -22,7 +22,7 @@ describe('chat – targets a member may name', () => {
     const secret = await ann.client.send('st-joined', 'before dee');
     await ben.client.react('st-joined', secret.seq, '👍');
     await c.api('POST', '/v1/conversations/st-joined/members', { add: ['dee'] });
-    const dee = await c.online('dee', 'd1', 'st1', []);
+    const dee = await c.online('dee', 'd1', 'st1', ['message']);
     expect((await dee.client.pull('st-joined', 0)).msgs).toEqual([]);
 
     expect(await codeOf(dee.client.send('st-joined', 'who wrote this?', { reply: secret.seq }))).toBe(ErrorCode.NOT_FOUND);
@@ -42,8 +42,11 @@ describe('chat – targets a member may name', () => {
     expect(await codeOf(ben.client.send('st-joined', 'as I said', { reply: secret.seq }))).toBe('resolved');
     expect((await ben.client.reactors('st-joined', secret.seq)).reactors).toEqual([expect.objectContaining({ uid: 'ben', emoji: '👍' })]);
 
-    // An edit of the old message after her joining: its new text is no more hers to read than the old one was.
+    // An edit of the old message after her joining: its new text is no more hers to read than the old one was, live
+    // or in her history; the others get it.
     const fixed = await ann.client.edit('st-joined', secret.seq, 'before dee, fixed');
+    await waitUntil(() => dee.got.message.some((m) => m.seq === fixed.seq), 'dee getting the edit live');
+    expect(dee.got.message.find((m) => m.seq === fixed.seq)).toMatchObject({ edit: secret.seq, body: '' });
     expect((await dee.client.pull('st-joined', 0)).msgs.find((m) => m.seq === fixed.seq)).toMatchObject({ edit: secret.seq, body: '' });
     expect((await ben.client.pull('st-joined', 0)).msgs.find((m) => m.seq === fixed.seq)).toMatchObject({ edit: secret.seq, body: 'before dee, fixed' });
   }, 30_000);

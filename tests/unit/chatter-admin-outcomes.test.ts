@@ -85,7 +85,7 @@ function group() {
       c.exists = !db.dissolved;
       c.members = new Set(db.roles.keys());
       c.title = db.title;
-      marks.load([...db.roles].map(([uid, role]) => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil: 0, silencedUntil: 0 })), Date.now());
+      marks.load([...db.roles].map(([uid, role]) => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil: 0, silencedUntil: 0, clearedSeq: 0 })), Date.now());
       c.broken = false;
       // As ChatterActor.load: member changes whose outcome could not be read are told now.
       await tellUntold(c as unknown as AdminChatter);

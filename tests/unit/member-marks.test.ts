@@ -3,7 +3,7 @@ import { MemberMarks } from '../../actors/member-marks.js';
 import { ErrorCode, ImError, retryAfterMsOf } from '../../protocol/errors.js';
 import type { Member } from '../../storage/conversation-store.js';
 
-const member = (uid: string, role: Member['role'], mutedUntil = 0, silencedUntil = 0): Member => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil, silencedUntil });
+const member = (uid: string, role: Member['role'], mutedUntil = 0, silencedUntil = 0): Member => ({ uid, role, readSeq: 0, deliveredSeq: 0, joinedAt: 0, mutedUntil, silencedUntil, clearedSeq: 0 });
 
 const allowed = (f: () => void): boolean => {
   try {
