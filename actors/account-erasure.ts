@@ -49,6 +49,6 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
     messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
   }
   // Last: the sign-out above records a last-seen time, which lands within a turn or two of its node.
-  await deleteUserRows(svc.sql, uid);
+  await deleteUserRows(svc.sql, uid, !blankMessages);
   return { uid, devices, groups: groups.length, messagesBlanked };
 }

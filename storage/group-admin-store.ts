@@ -149,7 +149,8 @@ export class GroupAdminStore {
       WITH f AS MATERIALIZED (${fenceRow(sql, fence)}),
       c AS (UPDATE conversations SET dissolved_at = now() WHERE conv_id = ${convId} AND kind = 'group' AND dissolved_at IS NULL AND EXISTS (SELECT 1 FROM f) RETURNING 1),
       del AS (DELETE FROM members WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING uid, cleared_seq),
-      unmention AS (DELETE FROM mentions x USING del WHERE x.uid = del.uid AND x.conv_id = ${convId} RETURNING 1),
+      -- Every member leaves: the conversation's mentions go in one range of mentions_by_conv, not a lookup per member.
+      unmention AS (DELETE FROM mentions WHERE conv_id = ${convId} AND EXISTS (SELECT 1 FROM c) RETURNING 1),
       former AS (
         INSERT INTO former_members (uid, conv_id, cleared_seq) SELECT uid, ${convId}, cleared_seq FROM del
         ON CONFLICT (uid, conv_id) DO UPDATE SET left_at = now(), cleared_seq = EXCLUDED.cleared_seq RETURNING 1

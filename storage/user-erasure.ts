@@ -86,10 +86,10 @@ async function blankAfter(sql: Sql, uid: string, conv: string, after: number, li
 
 /**
  * Deletes what is kept about `uid` outside conversations, in one statement: settings, blocks (both ways), mentions,
- * messages they hid, last seen, the groups they left (but those where messages of theirs are kept), their devices'
- * expired cids, and their name on pinned messages.
+ * messages they hid, last seen, the groups they left (but, with `messagesKept`, those where messages of theirs are
+ * kept), their devices' expired cids, and their name on pinned messages.
  */
-export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<void> {
+export async function deleteUserRows(sql: Sql, uid: string, messagesKept: boolean, timeoutMs = DEFAULT_ERASE_TIMEOUT_MS): Promise<void> {
   checkId(uid, 'uid');
   await bounded('delete user rows', sql`
     WITH s AS (DELETE FROM user_settings WHERE uid = ${uid} RETURNING 1),
@@ -98,8 +98,9 @@ export async function deleteUserRows(sql: Sql, uid: string, timeoutMs = DEFAULT_
     -- A group they left where messages of theirs are kept (erased with "keep") stays on record: those messages show
     -- it anyway, and a later "blank" erasure finds them through it.
     f AS (
+      -- After a "blank" erasure none is: the probe would read every message they ever sent (bodies are in the heap).
       DELETE FROM former_members fm WHERE fm.uid = ${uid}
-      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = fm.conv_id AND m.sender_uid = ${uid} AND m.body <> ''::bytea)
+      AND (NOT ${messagesKept}::boolean OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.conv_id = fm.conv_id AND m.sender_uid = ${uid} AND m.body <> ''::bytea))
       RETURNING 1
     ),
     h AS (DELETE FROM hidden_messages WHERE uid = ${uid} RETURNING 1),
