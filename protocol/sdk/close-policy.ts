@@ -45,7 +45,7 @@ export function afterClose(code: number, reason: string, s: { upgraded: boolean;
   };
 }
 
-/** The `error` a connection attempt that closed before its welcome raises (a refused token: `unauthorized`). */
+/** The `error` a connection attempt that closed before its welcome raises (`unauthorized` for a 4001 close; a refused upgrade is a 1006). */
 export function attemptFailed(code: number, reason: string): ImError {
   return new ImError(code === CloseCode.UNAUTHORIZED ? ErrorCode.UNAUTHORIZED : ErrorCode.UNAVAILABLE, `connection attempt failed (${code}${reason ? `: ${reason}` : ''}); trying again`);
 }
