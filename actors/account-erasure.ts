@@ -35,20 +35,22 @@ export async function eraseAccount(router: ActorSender, svc: ChatServices, uid: 
   let messagesBlanked = blankMessages ? await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid)) : 0;
   const groups = convs.filter((conv) => !isDirectConvId(conv));
   const leave: ChatterMembers = { remove: [uid] };
-  for (let i = 0; i < groups.length; i += ERASE_CONCURRENCY) {
-    await Promise.all(groups.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.MEMBERS, leave)));
-  }
+  await askChatters(router, groups, ChatterOp.MEMBERS, leave);
   // Again once out of the groups: a send the signed-out sockets had handed over may have committed since. A group's
   // removal waited for its chatter's commits; a direct conversation's chatter is asked to (a sleeping one has none).
   // One a gateway hands over after this (a socket whose close is still on its way) is not waited for: milliseconds.
   if (blankMessages) {
-    const directs = convs.filter(isDirectConvId);
-    for (let i = 0; i < directs.length; i += ERASE_CONCURRENCY) {
-      await Promise.all(directs.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, ChatterOp.SETTLE, {})));
-    }
+    await askChatters(router, convs.filter(isDirectConvId), ChatterOp.SETTLE, {});
     messagesBlanked += await blankMessagesOf(svc.sql, uid, await svc.convs.everInIdsOf(uid));
   }
   // Last: the sign-out above records a last-seen time, which lands within a turn or two of its node.
   await deleteUserRows(svc.sql, uid, !blankMessages);
   return { uid, devices, groups: groups.length, messagesBlanked };
+}
+
+/** Calls the chatters of `convs` with `op`, ERASE_CONCURRENCY at a time. */
+async function askChatters(router: ActorSender, convs: readonly string[], op: string, payload: unknown): Promise<void> {
+  for (let i = 0; i < convs.length; i += ERASE_CONCURRENCY) {
+    await Promise.all(convs.slice(i, i + ERASE_CONCURRENCY).map((conv) => router.call(ChatKind.CHATTER, conv, op, payload)));
+  }
 }

@@ -45,9 +45,8 @@ export function markRow(row: NewMessage, a: Amendment): void {
  */
 export async function readTarget(svc: ChatServices, conv: string, target: number, reader?: string): Promise<StoredMessage> {
   let [m] = await svc.messages.readAfter(conv, target - 1, 1, reader);
-  if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
   // What the reader hid is served to them as a stub, which says nothing of a recall since: the row itself does.
-  if (m.hidden === true) [m] = await svc.messages.readAfter(conv, target - 1, 1);
+  if (m?.seq === target && m.hidden === true) [m] = await svc.messages.readAfter(conv, target - 1, 1);
   if (m === undefined || m.seq !== target) throw new ImError(ErrorCode.NOT_FOUND, `no message ${target} in ${conv}`);
   const itself = m.recalls !== undefined ? 'a recall' : m.edits !== undefined ? 'an edit' : m.reacts !== undefined ? 'a reaction' : undefined;
   if (itself !== undefined) throw new ImError(ErrorCode.INVALID_FIELD, `message ${target} is ${itself} itself`);

@@ -21,7 +21,7 @@ import { MemberMarks } from './member-marks.js';
 import { mentionAllBudget, reactionBudget, type SendBudget } from './send-budget.js';
 import { fanOut, type FanOutFrom } from './fan-out.js';
 import { toMsg } from './stored-msg.js';
-import { StoredResends } from './stored-resends.js';
+import { refuseExpired, StoredResends } from './stored-resends.js';
 import { changeMembers, createGroup, dissolve, mute, retitle, setRoles, setRules, silence, tellUntold, type AdminChatter, type UntoldChanges } from './chatter-admin.js';
 import { AmendmentsInFlight } from './amendments-in-flight.js';
 import { pinMessage } from './message-pins.js';
@@ -217,7 +217,7 @@ class ChatterActor implements Actor, AdminChatter {
       if (seen !== undefined) return seen;
       const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
       if (stored) return sendReplyOf(stored);
-      if (p.cid <= (await this.svc.messages.expiredClientMsgId(this.ctx.key, p.uid, p.did))) throw new ImError(ErrorCode.EXPIRED, `send.cid ${p.cid} was stored and has since passed the conversation's retention: it was sent`);
+      await refuseExpired(this.svc, this.ctx.key, p);
       if (!this.exists) throw new ImError(ErrorCode.NOT_FOUND, `no conversation ${this.ctx.key}`);
       throw new ImError(ErrorCode.NOT_MEMBER, `${p.uid} is not a member of ${this.ctx.key}`);
     }
@@ -245,7 +245,7 @@ class ChatterActor implements Actor, AdminChatter {
     const stored = await this.svc.messages.findByClientId(this.ctx.key, p.uid, p.did, p.cid);
     if (stored) return this.answerStored(stored);
     // Its ack was lost and it expired meanwhile (disappearing messages): the sender must not show it as failed.
-    if (p.cid <= (await this.svc.messages.expiredClientMsgId(this.ctx.key, p.uid, p.did))) throw new ImError(ErrorCode.EXPIRED, `send.cid ${p.cid} was stored and has since passed the conversation's retention: it was sent`);
+    await refuseExpired(this.svc, this.ctx.key, p);
     throw new ImError(ErrorCode.INVALID_FIELD, `send.cid ${p.cid} is below ${maxCid}, the last cid stored for device ${p.did} here, and was never stored: cids must only grow`);
   };
 

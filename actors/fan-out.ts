@@ -29,6 +29,7 @@ class Delivery {
   /** The delivery for members who muted the conversation, made on first need. */
   private mutedCopy: ConnectorDeliver | undefined;
   private quietCopy: ConnectorDeliver | undefined;
+  private textlessCopy: ConnectorDeliver | undefined;
 
   constructor(
     /** Its chatter as it is at each delivery: a replay goes to whoever is a member then (a reload replaces the set). */
@@ -75,7 +76,7 @@ class Delivery {
   private textless(uid: string): ConnectorDeliver | undefined {
     const e = this.edit;
     if (e === undefined || !this.c.marks.beforeHistoryOf(uid, e.edit!)) return undefined;
-    return { ...this.d, quiet: true, frame: encodeFrame({ type: 'msg', ...e, body: '' }) };
+    return (this.textlessCopy ??= { ...this.d, quiet: true, frame: encodeFrame({ type: 'msg', ...e, body: '' }) });
   }
 
   /** The clock to check newcomers against (see MemberMarks.hides), or 0 when none is to be left out. */

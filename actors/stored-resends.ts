@@ -1,4 +1,7 @@
+import type { ChatterSend } from '../protocol/chat-ops.js';
+import { ErrorCode, ImError } from '../protocol/errors.js';
 import type { StoredMessage } from '../storage/message-store.js';
+import type { ChatServices } from './chat-services.js';
 
 /** A re-send answered from Postgres fans its message out again when it was committed at most this long ago. */
 export const REFANOUT_WITHIN_MS = 5 * 60_000;
@@ -34,4 +37,12 @@ export class StoredResends {
     this.done.add(m.seq);
     return true;
   }
+}
+
+/**
+ * Refuses with `expired` a re-send of `p` whose message was stored and has since passed the conversation's retention
+ * (its ack was lost): it was sent, and the sender must not show it as failed.
+ */
+export async function refuseExpired(svc: ChatServices, conv: string, p: ChatterSend): Promise<void> {
+  if (p.cid <= (await svc.messages.expiredClientMsgId(conv, p.uid, p.did))) throw new ImError(ErrorCode.EXPIRED, `send.cid ${p.cid} was stored and has since passed the conversation's retention: it was sent`);
 }

@@ -14,7 +14,6 @@ export const DEFAULT_RESEND_CAP_MS = 500;
 /** After `rate_limited` the re-send waits at least this long: re-sending at once would only be refused again. */
 export const DEFAULT_RATE_LIMITED_RESEND_MS = 1_000;
 
-
 interface Pending extends OutboundEntry {
   resolve: (r: SendResult) => void;
   reject: (err: ImError) => void;

@@ -93,11 +93,7 @@ export function countCleared(s: ChainState, seq: number): void {
   const above = (seqs: number[] | undefined): number => (seqs ?? []).filter((q) => q > seq).length;
   s.unread = above(s.liveUnread);
   s.mentions = above(s.liveMentions);
-  resetLiveAbove(s, seq);
-}
-
-/** Keeps the live seqs above `seq`, now counted from there. */
-function resetLiveAbove(s: ChainState, seq: number): void {
+  // The live seqs above it stay, now counted from there.
   s.countedThrough = Math.max(s.countedThrough, seq);
   s.liveUnread = keptAfter(s.liveUnread, seq);
   s.liveMentions = keptAfter(s.liveMentions, seq);
